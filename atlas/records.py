@@ -1,0 +1,121 @@
+"""Small immutable records passed between stages: walk → parse → index → query.
+
+Every stage speaks in these types, so no stage needs to import another's internals.
+orjson serialises the dataclasses natively.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class SkipReason(enum.StrEnum):
+    """Why a file was left out of the index. The values appear in manifests and summaries."""
+
+    BINARY = "binary"
+    TOO_LARGE = "too_large"
+    MINIFIED = "minified"
+    UNREADABLE = "unreadable"
+    SYMLINK_OUTSIDE = "symlink_outside"
+    SYMLINK_LOOP = "symlink_loop"
+    SPECIAL = "special"
+
+
+class Role(enum.StrEnum):
+    """What a file is for; drives priors at query time."""
+
+    IMPL = "impl"
+    TEST = "test"
+    CONFIG = "config"
+    DOCS = "docs"
+    GENERATED = "generated"
+    BUILD = "build"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A file the walk accepted: `path` is relative to the root with `/` separators."""
+
+    path: str
+    abs_path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file the walk or the parser left out, and why."""
+
+    path: str
+    reason: SkipReason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A definition found by tree-sitter. Lines are 1-based and inclusive."""
+
+    name: str
+    kind: str
+    start_line: int
+    end_line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """Everything the index needs from one file, computed in a worker process.
+
+    The `*_terms` fields are already tokenised by `atlas.terms` (space-joined), so the
+    parent only hands them to tantivy.
+    """
+
+    path: str
+    language: str
+    role: Role
+    size: int
+    mtime_ns: int
+    line_count: int
+    symbols: tuple[Symbol, ...]
+    imports: tuple[str, ...]
+    filename_terms: str
+    symbol_terms: str
+    content_terms: str
+    parse_error: str = ""
+    content_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineRange:
+    """A span of a file worth showing: 1-based inclusive lines and their text."""
+
+    start_line: int
+    end_line: int
+    text: str
+    symbol: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreTerm:
+    """One signal's contribution to a fused score, for --explain."""
+
+    signal: str
+    raw: float
+    rank: int | None
+    weight: float
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A ranked file in a search result."""
+
+    path: str
+    score: float
+    rank: int
+    language: str
+    role: str
+    symbols: tuple[str, ...] = ()
+    lines: tuple[LineRange, ...] = ()
+    explain: tuple[ScoreTerm, ...] = field(default=())

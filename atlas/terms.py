@@ -1,0 +1,91 @@
+"""Identifier-aware tokenisation, the same code at index time and at query time.
+
+Text is cut into word runs (letters, digits, `_`, and kebab-case joins of words). Each run is
+kept whole, lower-cased, and followed by its parts when it is a compound: camelCase, PascalCase,
+snake_case, kebab-case and letter/digit boundaries all split. So `parseHTTPRequest2` yields
+`parsehttprequest2 parse http request 2`, and a query for either form matches.
+
+tantivy then indexes the space-joined tokens with its `whitespace` tokenizer, which needs no
+registration and is persisted with the index, so the two sides can never drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+MIN_TOKEN_LEN = 2
+MAX_TOKEN_LEN = 64
+
+_WORD = re.compile(r"[^\W_][\w]*(?:-[^\W\d_][\w]*)*|_+[^\W_][\w]*")
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_SEPARATORS = re.compile(r"[_\-]+")
+_SIMPLE = re.compile(r"[a-z]+|[A-Z][a-z]*|\d+")
+
+_CACHE_LIMIT = 500_000
+
+
+def split_identifier(word: str) -> list[str]:
+    """Split an identifier into its lower-cased parts (camel, Pascal, snake, kebab, digits)."""
+    chunks = _SEPARATORS.split(word)
+    if not word.isascii():
+        return [chunk.lower() for chunk in chunks if chunk]
+    parts: list[str] = []
+    for chunk in chunks:
+        parts.extend(p.lower() for p in _PART.findall(chunk))
+    return parts
+
+
+def _expand(word: str) -> tuple[str, ...]:
+    whole = word.lower().strip("_")
+    out: list[str] = []
+    if MIN_TOKEN_LEN <= len(whole) <= MAX_TOKEN_LEN:
+        out.append(whole)
+        if not _SIMPLE.fullmatch(word):
+            parts = [p for p in split_identifier(word) if len(p) >= MIN_TOKEN_LEN]
+            if len(parts) > 1 or (parts and parts[0] != whole):
+                out.extend(parts)
+    return tuple(out)
+
+
+class _ExpansionCache(dict[str, str]):
+    """word → its space-joined tokens; identifiers repeat, so most look-ups hit."""
+
+    def __missing__(self, word: str) -> str:
+        joined = " ".join(_expand(word))
+        if len(self) < _CACHE_LIMIT:
+            self[word] = joined
+        return joined
+
+
+_joined = _ExpansionCache()
+
+
+def iter_tokens(text: str) -> Iterator[str]:
+    """Yield index tokens for `text` in order: each word whole, then its parts."""
+    for word in _WORD.findall(text):
+        yield from _expand(word)
+
+
+def tokenize(text: str) -> list[str]:
+    """Return the tokens of `text` (see the module docstring)."""
+    return tokens_text(text).split()
+
+
+def tokens_text(text: str) -> str:
+    """Return the tokens of `text` joined by spaces, ready for tantivy's whitespace tokenizer.
+
+    Runs of several spaces may appear where a word yields no token; the tokenizer skips them.
+    """
+    return " ".join(map(_joined.__getitem__, _WORD.findall(text)))
+
+
+def path_tokens(path: str) -> list[str]:
+    """Tokens for a repository path: the file name's tokens first, then its directories'."""
+    name = path.rsplit("/", 1)[-1]
+    return tokenize(name) + tokenize(path[: -len(name)])
+
+
+def unique(tokens: Iterable[str]) -> list[str]:
+    """Return tokens in first-seen order without repeats."""
+    return list(dict.fromkeys(tokens))
