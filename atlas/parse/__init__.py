@@ -1,0 +1,84 @@
+"""Turn one file into a `ParsedFile` (or a `Skipped`): read, sniff, decode, parse, tokenise.
+
+`parse_entry` runs in worker processes and never raises on bad input: a file that cannot be
+read or is not text becomes `Skipped`; a file whose tree-sitter parse fails is still indexed,
+without symbols, with `parse_error` set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from atlas.parse.languages import GRAMMAR_FOR, detect_language
+from atlas.parse.roles import classify
+from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol
+from atlas.terms import path_tokens, tokens_text
+
+SNIFF_BYTES = 8192
+MINIFIED_MIN_BYTES = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """Per-file limits applied by the workers."""
+
+    max_file_bytes: int = 1 << 20
+    max_line_length: int = 4000
+
+
+def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped:
+    """Read and parse one walked file; see the module docstring for the failure contract."""
+    try:
+        with open(entry.abs_path, "rb") as handle:
+            data = handle.read(options.max_file_bytes + 1)
+    except OSError as err:
+        return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))
+    rejected = _reject(entry.path, data, options)
+    if rejected:
+        return rejected
+    return parse_bytes(entry.path, data, entry.mtime_ns)
+
+
+def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
+    if len(data) > options.max_file_bytes:
+        return Skipped(path, SkipReason.TOO_LARGE, f"over {options.max_file_bytes} bytes")
+    if b"\0" in data[:SNIFF_BYTES]:
+        return Skipped(path, SkipReason.BINARY)
+    if len(data) >= MINIFIED_MIN_BYTES and max(map(len, data.split(b"\n"))) > options.max_line_length:
+        return Skipped(path, SkipReason.MINIFIED, f"a line over {options.max_line_length} characters")
+    return None
+
+
+def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
+    """Parse file contents already in memory (used by `parse_entry` and by tests)."""
+    language = detect_language(path, data[:256])
+    symbols, imports, error = _extract(language, data)
+    text = data.decode("utf-8", errors="replace")
+    return ParsedFile(
+        path=path,
+        language=language,
+        role=classify(path, language, data[:512]),
+        size=len(data),
+        mtime_ns=mtime_ns,
+        line_count=data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0),
+        symbols=tuple(symbols),
+        imports=tuple(imports),
+        filename_terms=" ".join(path_tokens(path)),
+        symbol_terms=" ".join(tokens_text(s.name) for s in symbols),
+        content_terms=tokens_text(text),
+        parse_error=error,
+        content_hash=hashlib.blake2b(data, digest_size=16).hexdigest(),
+    )
+
+
+def _extract(language: str, data: bytes) -> tuple[list[Symbol], list[str], str]:
+    if language not in GRAMMAR_FOR:
+        return [], [], ""
+    from atlas.parse.symbols import ExtractionError, extract
+
+    try:
+        symbols, imports = extract(language, data)
+    except ExtractionError as err:
+        return [], [], str(err)
+    return symbols, imports, ""

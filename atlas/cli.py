@@ -1,0 +1,175 @@
+"""The `atlas` command: options → config → one library call → output and exit status.
+
+Exit codes: 0 ok, 1 no results, 2 usage or input error, 3 and above other failures
+(see `atlas.errors`). Heavy modules are imported inside commands so `atlas --help` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from atlas import __version__
+from atlas.errors import AtlasError, UsageError
+
+FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
+EXIT_NO_RESULTS = 1
+
+
+class AtlasGroup(click.Group):
+    """Turns AtlasError (and anything unexpected) into one stderr sentence plus a hint."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except AtlasError as err:
+            _fail(err.message, err.hint, err.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", "nothing was published; the previous index is intact", 130)
+        except Exception as err:
+            if ctx.obj and ctx.obj.get("verbose"):
+                traceback.print_exc()
+            _fail(f"unexpected error: {type(err).__name__}: {err}", "rerun with -v and report it", 3)
+
+
+def _fail(message: str, hint: str, code: int) -> NoReturn:
+    click.echo(f"atlas: {message}", err=True)
+    click.echo(f"  hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def _format(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    return "human" if sys.stdout.isatty() else "jsonl"
+
+
+repo_option = click.option(
+    "--repo", "--root", "repo", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
+    help="Repository root (default: the enclosing repository of the working directory).",
+)  # fmt: skip
+index_dir_option = click.option(
+    "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
+    help="Where the index lives (default: <repo>/.atlas).",
+)  # fmt: skip
+
+
+@click.group(cls=AtlasGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="atlas")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="More detail on stderr, tracebacks on errors.")
+@click.option("--no-color", is_flag=True, help="Plain text output.")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool) -> None:
+    """Atlas: find the files and symbols that matter, offline, in milliseconds.
+
+    \b
+    Exit codes: 0 ok, 1 no results, 2 usage or input error,
+    3 other failure, 4 corrupt index, 5 index busy, 6 signal failure.
+    """
+    ctx.obj = {"quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty()}
+
+
+def _config(repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:
+    from atlas.api import find_root, index_config
+
+    return index_config(find_root(repo), index_dir, **settings)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@index_dir_option
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Parse processes (0: all cores).")
+@click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip files over this many bytes.")
+@click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
+@click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
+@click.pass_obj
+def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: int,
+          max_file_size: int | None, rebuild: bool, fmt: str) -> None:  # fmt: skip
+    """Index the repository at PATH (default: the current repository)."""
+    from atlas.api import index_repo
+    from atlas.output import report_record, write_json, write_text
+
+    config = _config(path, index_dir, jobs=jobs, max_file_bytes=max_file_size)
+    report = index_repo(config, show_progress=not obj["quiet"])
+    record = report_record(report)
+    if _format(fmt) == "human":
+        write_text(_human_report(record))
+    else:
+        write_json(record)
+
+
+def _human_report(record: dict[str, Any]) -> str:
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(record["skipped"].items())) or "none"
+    return (
+        f"indexed {record['files_indexed']} files ({record['bytes_indexed'] / 1e6:.1f} MB) "
+        f"in {record['seconds']:.2f}s → {record['index_dir']} ({record['index_bytes'] / 1e6:.1f} MB)\n"
+        f"skipped: {skipped}; parse errors: {record['parse_errors']}; symbols: {record['symbols']}\n"
+    )
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@click.option("--query-file", type=click.File("r", encoding="utf-8", errors="replace"),
+              help="Read the query from a file ('-' for stdin).")  # fmt: skip
+@repo_option
+@index_dir_option
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), default=10, show_default=True)
+@click.option("--lang", multiple=True, help="Only files in this language (repeatable).")
+@click.option("--path", "paths", multiple=True, help="Only paths matching this glob or substring (repeatable).")
+@click.option("--format", "fmt", type=FORMATS, default="auto", help="auto: a table on a terminal, JSONL when piped.")
+@click.option("--explain", is_flag=True, help="Show each signal's value, rank and contribution.")
+@click.option("--no-lines", is_flag=True, help="Skip the best-matching line ranges (faster).")
+@click.pass_obj
+def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: Path | None,
+           index_dir: Path | None, limit: int, lang: tuple[str, ...], paths: tuple[str, ...],
+           fmt: str, explain: bool, no_lines: bool) -> None:  # fmt: skip
+    """Search the repository for QUERY (free text, "phrases", path:/lang:/sym: filters)."""
+    from atlas.api import search as run_search
+    from atlas.query.engine import SearchOptions
+
+    text = _query_text(query, query_file)
+    config = _config(repo, index_dir)
+    options = SearchOptions(limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines)
+    result = run_search(config, text, options, show_progress=not obj["quiet"])
+    _print_hits(result, _format(fmt), explain, obj)
+    if not result.hits:
+        if not obj["quiet"]:
+            click.echo("atlas: no results", err=True)
+        sys.exit(EXIT_NO_RESULTS)
+
+
+def _query_text(query: tuple[str, ...], query_file: Any) -> str:
+    if query and query_file is not None:
+        raise UsageError("give the query as arguments or with --query-file, not both")
+    if query_file is not None:
+        return query_file.read()
+    if query:
+        return " ".join(query)
+    if not sys.stdin.isatty():
+        return sys.stdin.read()
+    raise UsageError("no query given", "pass QUERY, --query-file FILE, or pipe the query on stdin")
+
+
+def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> None:
+    from atlas.output import hit_record, human_hits, search_record, write_json, write_jsonl, write_text
+
+    if fmt == "human":
+        write_text(human_hits(result.hits, explain=explain, color=obj["color"]))
+        return
+    records = [hit_record(hit, with_explain=explain) for hit in result.hits]
+    if fmt == "jsonl":
+        write_jsonl(records)
+    else:
+        write_json(search_record(result.query, records, result.took_ms, result.documents, result.notes))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="atlas")

@@ -1,0 +1,91 @@
+"""Frozen, validated configuration shared by the CLI, the MCP server and the library.
+
+`IndexConfig.index_hash()` covers only what changes the bytes of an index, so a changed
+hash means a rebuild and anything else does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+
+from atlas.errors import UsageError
+
+FORMAT_VERSION = 1
+"""On-disk index format. 1: tantivy fields path/fid/filename/symbols/content/language/role + side store."""
+
+DEFAULT_INDEX_DIRNAME = ".atlas"
+DEFAULT_MAX_FILE_BYTES = 1 << 20
+DEFAULT_MAX_LINE_LENGTH = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class FieldBoosts:
+    """Per-field query boosts (BM25F-like). Stored with the index as its default."""
+
+    filename: float = 5.0
+    symbols: float = 3.0
+    content: float = 1.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the boosts keyed by tantivy field name."""
+        return {"filename": self.filename, "symbols": self.symbols, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    """What an index build needs to know."""
+
+    root: Path
+    index_dir: Path
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_line_length: int = DEFAULT_MAX_LINE_LENGTH
+    jobs: int = 0
+    boosts: FieldBoosts = field(default_factory=FieldBoosts)
+    git_history: bool = True
+    history_commits: int | None = 10_000
+    history_since: str | None = None
+    history_half_life_days: float = 90.0
+    history_backend: str = "git"
+    cochange_max_files: int = 50
+    memory_bytes: int = 1 << 30
+
+    def __post_init__(self) -> None:
+        if self.max_file_bytes <= 0:
+            raise UsageError("--max-file-size must be a positive number of bytes")
+        if self.jobs < 0:
+            raise UsageError("--jobs must be 0 (all cores) or a positive number")
+        if self.history_backend not in ("git", "pydriller"):
+            raise UsageError(f"unknown history backend {self.history_backend!r}", "use git or pydriller")
+
+    @property
+    def workers(self) -> int:
+        """Parse processes to start: --jobs, or every core."""
+        return self.jobs or os.cpu_count() or 1
+
+    def index_hash(self) -> str:
+        """Hash of the settings that change what is indexed; a change forces a rebuild."""
+        relevant = {
+            "format": FORMAT_VERSION,
+            "max_file_bytes": self.max_file_bytes,
+            "max_line_length": self.max_line_length,
+            "boosts": asdict(self.boosts),
+            "git_history": self.git_history,
+            "history_commits": self.history_commits,
+            "history_since": self.history_since,
+            "history_half_life_days": self.history_half_life_days,
+            "cochange_max_files": self.cochange_max_files,
+        }
+        return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:
+    """The index directory: explicit value, else $ATLAS_INDEX_DIR, else `<root>/.atlas`."""
+    chosen = index_dir or os.environ.get("ATLAS_INDEX_DIR")
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return root / DEFAULT_INDEX_DIRNAME

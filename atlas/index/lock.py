@@ -1,0 +1,44 @@
+"""One writer per index directory: an advisory `flock` that dies with its process.
+
+A lock held by a dead process is released by the kernel, so a stale lock never needs cleanup.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from atlas.errors import IndexBusy
+
+LOCK_FILE = "lock"
+
+
+@contextmanager
+def index_lock(index_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the index directory's write lock; raise IndexBusy if another process keeps it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(fd, index_dir, wait_seconds)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+                raise IndexBusy(f"{index_dir}: the index is being updated by process {holder}") from None
+            time.sleep(0.1)

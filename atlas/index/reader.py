@@ -1,0 +1,99 @@
+"""Open the live generation and answer BM25 queries over it.
+
+Opening checks the manifest first, so a missing, half-written or foreign index becomes an
+`IndexMissing` / `IndexCorrupt` error with the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tantivy
+
+from atlas.config import FORMAT_VERSION
+from atlas.errors import IndexCorrupt, IndexMissing
+from atlas.index import store
+from atlas.index.schema import SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """The stored fields of one indexed file."""
+
+    fid: int
+    path: str
+    language: str
+    role: str
+    outline: tuple[tuple[str, str, int, int], ...]
+
+
+class IndexReader:
+    """A searchable generation: its manifest, tantivy index and searcher."""
+
+    def __init__(self, generation: Path, manifest: dict[str, Any], index: tantivy.Index) -> None:
+        self.generation = generation
+        self.manifest = manifest
+        self.index = index
+        self.schema = index.schema
+        self.searcher = index.searcher()
+
+    def search(self, query: tantivy.Query, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
+        """Top `limit` (score, address) pairs for `query`."""
+        return self.searcher.search(query, limit, count=False).hits
+
+    def doc(self, address: tantivy.DocAddress) -> StoredDoc:
+        """The stored fields of the document at `address`."""
+        fields = self.searcher.doc(address).to_dict()
+        outline = orjson.loads(fields["outline"][0]) if fields.get("outline") else []
+        return StoredDoc(
+            fid=fields["fid"][0],
+            path=fields["path"][0],
+            language=fields["language"][0],
+            role=fields["role"][0],
+            outline=tuple(tuple(item) for item in outline),
+        )
+
+    def doc_freq(self, field: str, term: str) -> int:
+        """How many documents contain `term` in `field`."""
+        return self.searcher.doc_freq(field, term)
+
+    @property
+    def num_docs(self) -> int:
+        """Documents in the index."""
+        return self.searcher.num_docs
+
+
+def read_manifest(generation: Path) -> dict[str, Any]:
+    """Load and check a generation's manifest."""
+    try:
+        manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
+    except FileNotFoundError as err:
+        raise IndexCorrupt(f"{generation}: the index has no manifest (an interrupted build?)") from err
+    except (OSError, orjson.JSONDecodeError) as err:
+        raise IndexCorrupt(f"{generation}: the index manifest is unreadable ({err})") from err
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"{generation}: the index manifest is not a JSON object")
+    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexCorrupt(
+            f"{generation}: the index was built by another Atlas format "
+            f"({manifest.get('format_version')}, this Atlas reads {FORMAT_VERSION})"
+        )
+    return manifest
+
+
+def open_index(index_dir: Path) -> IndexReader:
+    """Open the live generation under `index_dir`."""
+    generation = store.current_generation(index_dir)
+    if generation is None:
+        raise IndexMissing(f"{index_dir}: no index here")
+    if not generation.is_dir():
+        raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which does not exist")
+    manifest = read_manifest(generation)
+    try:
+        index = tantivy.Index.open(str(generation / store.TANTIVY_DIR))
+    except (ValueError, OSError) as err:
+        raise IndexCorrupt(f"{generation}: tantivy cannot open the index ({err})") from err
+    return IndexReader(generation, manifest, index)

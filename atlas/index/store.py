@@ -1,0 +1,104 @@
+"""Layout of an index directory and its atomic publication.
+
+    <index_dir>/
+      CURRENT            name of the live generation, replaced atomically (write + rename)
+      gen-000001/        one complete generation
+        manifest.json    format and tantivy versions, config hash, counts (orjson)
+        files.json       per-file table aligned to the file ids
+        tantivy/         the tantivy index
+        signals/         side store (numpy arrays), when built
+      gen-000002.tmp-<pid>/   a build in progress: never opened by readers
+
+A build writes a new generation beside the live one and publishes it by replacing CURRENT,
+so a reader sees either the old or the new generation, whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+FILES = "files.json"
+TANTIVY_DIR = "tantivy"
+SIGNALS_DIR = "signals"
+GEN_PREFIX = "gen-"
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation's directory, or None when there is none."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not name.startswith(GEN_PREFIX) or "/" in name:
+        return None
+    return index_dir / name
+
+
+def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
+    """Return (temporary dir to build in, final dir) for the next generation."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    numbers = [
+        int(p.name[len(GEN_PREFIX) :].split(".", 1)[0])
+        for p in index_dir.iterdir()
+        if p.name.startswith(GEN_PREFIX) and p.name[len(GEN_PREFIX) :].split(".", 1)[0].isdigit()
+    ]
+    final = index_dir / f"{GEN_PREFIX}{max(numbers, default=0) + 1:06d}"
+    return final.with_name(f"{final.name}.tmp-{os.getpid()}"), final
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def publish(index_dir: Path, building: Path, final: Path) -> None:
+    """Make the generation built in `building` the live one and drop older generations."""
+    os.replace(building, final)
+    _fsync_dir(index_dir)
+    write_atomic(index_dir / CURRENT, final.name.encode())
+    remove_stale(index_dir, keep=final.name)
+
+
+def remove_stale(index_dir: Path, keep: str) -> None:
+    """Delete every generation but `keep`, including abandoned temporary builds of dead processes."""
+    for entry in index_dir.iterdir():
+        if not entry.name.startswith(GEN_PREFIX) or entry.name == keep:
+            continue
+        if ".tmp-" in entry.name and _pid_alive(entry.name.rsplit("-", 1)[-1]):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _pid_alive(pid_text: str) -> bool:
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

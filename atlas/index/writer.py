@@ -1,0 +1,119 @@
+"""Write a generation: tantivy documents, the per-file table and the manifest.
+
+One `IndexWriter` lives in the parent process and is fed `ParsedFile`s by the parse pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tantivy
+
+from atlas.index import store
+from atlas.index.schema import SCHEMA_VERSION, build_schema
+from atlas.records import ParsedFile
+
+WRITER_THREADS = 2
+MIN_HEAP_PER_THREAD = 16 << 20
+
+
+@dataclass(slots=True)
+class FileTable:
+    """Per-file facts aligned to file ids: what signals and incremental updates need."""
+
+    paths: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    imports: list[list[str]] = field(default_factory=list)
+
+    def append(self, parsed: ParsedFile) -> int:
+        """Add a file and return its id."""
+        self.paths.append(parsed.path)
+        self.languages.append(parsed.language)
+        self.roles.append(str(parsed.role))
+        self.sizes.append(parsed.size)
+        self.mtimes.append(parsed.mtime_ns)
+        self.hashes.append(parsed.content_hash)
+        self.lines.append(parsed.line_count)
+        self.imports.append(list(parsed.imports))
+        return len(self.paths) - 1
+
+    def to_json(self) -> bytes:
+        """Serialise the table (column-wise, compact)."""
+        return orjson.dumps({name: getattr(self, name) for name in self.__slots__})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> FileTable:
+        """Inverse of `to_json`."""
+        raw = orjson.loads(data)
+        return cls(**{name: raw[name] for name in cls.__slots__})
+
+
+def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:
+    """The tantivy document for one parsed file."""
+    outline = [[s.name, s.kind, s.start_line, s.end_line] for s in parsed.symbols]
+    doc = tantivy.Document(
+        path=parsed.path,
+        filename=parsed.filename_terms,
+        symbols=parsed.symbol_terms,
+        content=parsed.content_terms,
+        language=parsed.language,
+        role=str(parsed.role),
+    )
+    doc.add_unsigned("fid", fid)
+    doc.add_bytes("outline", orjson.dumps(outline))
+    return doc
+
+
+class GenerationWriter:
+    """Builds one new generation in a temporary directory and publishes it on `finish`."""
+
+    def __init__(self, index_dir: Path, memory_bytes: int) -> None:
+        self.index_dir = index_dir
+        self.building, self.final = store.new_generation_dir(index_dir)
+        (self.building / store.TANTIVY_DIR).mkdir(parents=True)
+        self.index = tantivy.Index(build_schema(), path=str(self.building / store.TANTIVY_DIR))
+        heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // 4)
+        self.writer = self.index.writer(heap_size=heap, num_threads=WRITER_THREADS)
+        self.table = FileTable()
+
+    @property
+    def generation_dir(self) -> Path:
+        """Where side data for this generation goes until it is published."""
+        return self.building
+
+    def add(self, parsed: ParsedFile) -> int:
+        """Index one file; returns its file id."""
+        fid = self.table.append(parsed)
+        self.writer.add_document(to_document(parsed, fid))
+        return fid
+
+    def finish(self, manifest: dict[str, Any]) -> Path:
+        """Commit, write the manifest and file table, publish; returns the live generation dir."""
+        self.writer.commit()
+        self.writer.wait_merging_threads()
+        store.write_atomic(self.building / store.FILES, self.table.to_json())
+        manifest = {**manifest, "schema_version": SCHEMA_VERSION, "tantivy_version": tantivy_version()}
+        store.write_atomic(self.building / store.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        store.publish(self.index_dir, self.building, self.final)
+        return self.final
+
+    def abandon(self) -> None:
+        """Drop the half-built generation (the live one is untouched)."""
+        import shutil
+
+        shutil.rmtree(self.building, ignore_errors=True)
+
+
+def tantivy_version() -> str:
+    """The tantivy-py package version, recorded in manifests."""
+    from importlib.metadata import version
+
+    return version("tantivy")

@@ -1,0 +1,117 @@
+"""The only writer of data to stdout: JSON, JSONL (versioned records) and a human table.
+
+Every record carries `type` and `schema_version`; their JSON Schemas live in `index_schema/`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any, BinaryIO
+
+import orjson
+
+from atlas.records import Hit
+
+OUTPUT_SCHEMA_VERSION = 1
+
+
+def hit_record(hit: Hit, with_explain: bool = False) -> dict[str, Any]:
+    """The `hit` record for one search result."""
+    record: dict[str, Any] = {
+        "type": "hit",
+        "schema_version": OUTPUT_SCHEMA_VERSION,
+        "rank": hit.rank,
+        "path": hit.path,
+        "score": hit.score,
+        "language": hit.language,
+        "role": hit.role,
+        "symbols": list(hit.symbols),
+        "lines": [
+            {"start": r.start_line, "end": r.end_line, "symbol": r.symbol, "text": r.text} for r in hit.lines
+        ],
+    }
+    if with_explain:
+        record["explain"] = [asdict(term) for term in hit.explain]
+    return record
+
+
+def search_record(query: str, hits: list[dict[str, Any]], took_ms: float, documents: int,
+                  notes: list[str]) -> dict[str, Any]:  # fmt: skip
+    """The `search` envelope used by `--format json`."""
+    return {
+        "type": "search",
+        "schema_version": OUTPUT_SCHEMA_VERSION,
+        "query": query,
+        "took_ms": round(took_ms, 3),
+        "documents": documents,
+        "notes": notes,
+        "results": hits,
+    }
+
+
+def with_envelope(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A record of `kind` with the common fields first."""
+    return {"type": kind, "schema_version": OUTPUT_SCHEMA_VERSION, **data}
+
+
+def _stdout() -> BinaryIO:
+    return sys.stdout.buffer
+
+
+def write_json(record: Any) -> None:
+    """One pretty JSON document."""
+    _write(orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+
+
+def write_jsonl(records: Iterable[Any]) -> None:
+    """One compact JSON object per line."""
+    _write(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records))
+
+
+def write_text(text: str) -> None:
+    """Text for people (still data: it is what they asked for)."""
+    _write(text.encode("utf-8", errors="replace"))
+
+
+def _write(data: bytes) -> None:
+    try:
+        out = _stdout()
+        out.write(data)
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`atlas search … | head`): that is success, not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None
+
+
+def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> str:
+    """A readable listing: rank, score, path, language/role, symbols, then the best lines."""
+    out: list[str] = []
+    for hit in hits:
+        path = f"\033[1;36m{hit.path}\033[0m" if color else hit.path
+        out.append(f"{hit.rank:>3}. {path}  [{hit.language}, {hit.role}]  score {hit.score:.3f}")
+        if hit.symbols:
+            out.append(f"     symbols: {', '.join(hit.symbols[:8])}")
+        for term in hit.explain if explain else ():
+            rank = "-" if term.rank is None else str(term.rank)
+            out.append(
+                f"     {term.signal:<12} raw {term.raw:<10.4g} rank {rank:<5} "
+                f"weight {term.weight:<5.3g} → {term.contribution:.5f}"
+            )
+        for lines in hit.lines[:2]:
+            label = f" ({lines.symbol})" if lines.symbol else ""
+            out.append(f"     lines {lines.start_line}-{lines.end_line}{label}")
+            for number, text in enumerate(lines.text.splitlines()[:6], lines.start_line):
+                out.append(f"     {number:>6} │ {text[:150]}")
+    return "\n".join(out) + "\n" if out else ""
+
+
+def report_record(report: Any) -> dict[str, Any]:
+    """The `index_report` record for an IndexReport (a dataclass)."""
+    data = asdict(report)
+    data["seconds"] = round(data["seconds"], 3)
+    return with_envelope("index_report", data)

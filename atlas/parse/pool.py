@@ -1,0 +1,73 @@
+"""Parse many files on every core: a `multiprocessing` pool over `parse_entry`.
+
+Results come back as they finish (not in walk order): the index does not care about order,
+and waiting for a slow file would stall the writer. At most `max_inflight` files are queued
+or waiting to be consumed, so a slow consumer bounds memory instead of piling up results.
+Workers import only `atlas.parse`, `atlas.terms` and `atlas.records`, so they start fast.
+
+Start the pool before any thread-owning library (tantivy's writer) in the parent: the
+workers are forked on Linux.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.pool
+import threading
+from collections.abc import Iterable, Iterator
+from functools import partial
+from types import TracebackType
+
+from atlas.parse import ParseOptions, parse_entry
+from atlas.records import FileEntry, ParsedFile, Skipped
+
+CHUNK_SIZE = 8
+INFLIGHT_PER_WORKER = 64
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+class ParsePool:
+    """A context manager owning the worker processes (none when `workers` is 1)."""
+
+    def __init__(self, workers: int, options: ParseOptions) -> None:
+        self.workers = max(1, workers)
+        self.work = partial(parse_entry, options=options)
+        self.pool: multiprocessing.pool.Pool | None = None
+
+    def __enter__(self) -> ParsePool:
+        if self.workers > 1:
+            self.pool = _context().Pool(self.workers)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped]:
+        """Yield a result for every entry, in completion order."""
+        if self.pool is None:
+            yield from map(self.work, entries)
+            return
+        gate = threading.Semaphore(self.workers * INFLIGHT_PER_WORKER)
+
+        def gated() -> Iterator[FileEntry]:
+            for entry in entries:
+                gate.acquire()
+                yield entry
+
+        for result in self.pool.imap_unordered(self.work, gated(), chunksize=CHUNK_SIZE):
+            gate.release()
+            yield result
+
+
+def parse_all(entries: Iterable[FileEntry], options: ParseOptions, workers: int) -> Iterator[ParsedFile | Skipped]:
+    """Parse `entries` with `workers` processes, yielding results as they complete."""
+    with ParsePool(workers, options) as pool:
+        yield from pool.parse(entries)

@@ -1,0 +1,61 @@
+"""File roles from the path (and the first bytes): impl, test, config, docs, generated, build, other.
+
+Cheap and deterministic; runs in the parse workers so the role is an indexed field.
+"""
+
+from __future__ import annotations
+
+import re
+
+from atlas.records import Role
+
+CODE_LANGUAGES = frozenset(
+    {
+        "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp", "csharp",
+        "ruby", "php", "kotlin", "swift", "scala", "bash", "perl", "lua", "r", "dart", "elixir",
+        "erlang", "haskell", "ocaml", "clojure", "julia", "objc", "zig", "nim", "sql",
+    }
+)  # fmt: skip
+DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})
+CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"})
+
+_TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
+_DOC_DIRS = frozenset({"doc", "docs", "documentation", "man"})
+_TEST_NAME = re.compile(
+    r"(^test_.*|.*_test|.*_tests|.*\.test|.*\.spec|.*Test|.*Tests|.*Spec|^conftest)\.[A-Za-z0-9]+$"
+)
+_GENERATED_NAME = re.compile(
+    r".*(_pb2\.py|_pb2_grpc\.py|\.pb\.go|\.pb\.cc|\.pb\.h|\.min\.js|\.min\.css|\.generated\.\w+|\.g\.dart"
+    r"|\.designer\.cs)$"
+)
+_LOCKFILES = frozenset(
+    {"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock", "poetry.lock", "Pipfile.lock",
+     "go.sum", "composer.lock", "Gemfile.lock", "uv.lock"}
+)  # fmt: skip
+_BUILD_NAMES = frozenset(
+    {"Makefile", "makefile", "GNUmakefile", "CMakeLists.txt", "setup.py", "setup.cfg", "pyproject.toml",
+     "BUILD", "BUILD.bazel", "WORKSPACE", "Dockerfile", "Cargo.toml", "go.mod", "pom.xml",
+     "build.gradle", "build.gradle.kts", "settings.gradle", "meson.build", "Kbuild", "Kconfig",
+     "package.json", "tox.ini", "noxfile.py", "Rakefile", "Gemfile", "configure.ac", "Makefile.am"}
+)  # fmt: skip
+_DOC_NAMES = re.compile(r"^(README|CHANGELOG|CHANGES|HISTORY|NEWS|LICENSE|COPYING|AUTHORS|CONTRIBUTING)\b", re.I)
+_GENERATED_MARK = re.compile(rb"@generated|Code generated .* DO NOT EDIT|auto-?generated", re.I)
+
+
+def classify(path: str, language: str, head: bytes = b"") -> Role:
+    """Return the role of the file at repository path `path` written in `language`."""
+    name = path.rsplit("/", 1)[-1]
+    if name in _LOCKFILES or _GENERATED_NAME.match(name) or _GENERATED_MARK.search(head[:512]):
+        return Role.GENERATED
+    if name in _BUILD_NAMES or name.endswith((".mk", ".cmake", ".bzl", ".gradle")):
+        return Role.BUILD
+    directories = path.split("/")[:-1]
+    if _TEST_NAME.match(name) or any(d in _TEST_DIRS for d in directories):
+        return Role.TEST
+    if language in DOC_LANGUAGES or _DOC_NAMES.match(name) or any(d in _DOC_DIRS for d in directories):
+        return Role.DOCS if language not in CODE_LANGUAGES else Role.IMPL
+    if language in CONFIG_LANGUAGES or name.startswith(".") or name.endswith((".cfg", ".conf", ".env")):
+        return Role.CONFIG
+    if language in CODE_LANGUAGES:
+        return Role.IMPL
+    return Role.OTHER

@@ -1,0 +1,73 @@
+"""Best matching line ranges of a file, widened to the enclosing definition when it is small.
+
+Runs on the few files a search returns, reading them from the working tree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atlas.records import LineRange
+from atlas.terms import tokenize
+
+MAX_RANGES = 3
+CONTEXT_LINES = 2
+MAX_RANGE_LINES = 40
+MAX_READ_BYTES = 4 << 20
+
+Outline = tuple[tuple[str, str, int, int], ...]
+
+
+def best_ranges(root: Path, path: str, terms: set[str], outline: Outline) -> tuple[LineRange, ...]:
+    """Up to MAX_RANGES line ranges of `path` that match most query `terms`, best first."""
+    lines = _read_lines(root / path)
+    if not lines or not terms:
+        return ()
+    scored = _score_lines(lines, terms)
+    ranges: list[LineRange] = []
+    taken: list[tuple[int, int]] = []
+    for _, line_no in scored:
+        if any(start <= line_no <= end for start, end in taken):
+            continue
+        start, end, symbol = _span(line_no, len(lines), outline)
+        taken.append((start, end))
+        ranges.append(LineRange(start, end, "\n".join(lines[start - 1 : end]), symbol))
+        if len(ranges) == MAX_RANGES:
+            break
+    return tuple(ranges)
+
+
+def matched_symbols(outline: Outline, terms: set[str]) -> tuple[str, ...]:
+    """Names of definitions whose tokens meet the query's terms, in file order."""
+    return tuple(dict.fromkeys(name for name, *_ in outline if terms.intersection(tokenize(name))))
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_READ_BYTES)
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def _score_lines(lines: list[str], terms: set[str]) -> list[tuple[int, int]]:
+    scored = []
+    for number, line in enumerate(lines, 1):
+        hits = len(terms.intersection(tokenize(line))) if len(line) < 2000 else 0
+        if hits:
+            scored.append((hits, number))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return scored
+
+
+def _span(line_no: int, total: int, outline: Outline) -> tuple[int, int, str]:
+    enclosing = [
+        (end - start, start, end, name) for name, _, start, end in outline if start <= line_no <= end
+    ]
+    if enclosing:
+        _, start, end, name = min(enclosing)
+        if end - start < MAX_RANGE_LINES:
+            return start, end, name
+    start = max(1, line_no - CONTEXT_LINES)
+    return start, min(total, line_no + CONTEXT_LINES), min(enclosing)[3] if enclosing else ""
