@@ -1,0 +1,161 @@
+"""Which language a file is written in, from its name or its first bytes.
+
+`detect_language` names every file the walk accepts: the 16 languages in `GRAMMAR_FOR` get symbols
+from tree-sitter, the text kinds (markdown, json, make, ...) are indexed as plain text, and anything
+unknown is "other". This module only maps names: it imports nothing from tree-sitter, so a worker
+that merely classifies files stays cheap to start.
+"""
+
+from __future__ import annotations
+
+import os.path
+import re
+
+# Language name → grammar name in tree-sitter-language-pack, for the languages we extract symbols from.
+GRAMMAR_FOR: dict[str, str] = {
+    "python": "python",
+    "javascript": "javascript",
+    "typescript": "typescript",
+    "tsx": "tsx",
+    "go": "go",
+    "rust": "rust",
+    "java": "java",
+    "c": "c",
+    "cpp": "cpp",
+    "csharp": "csharp",
+    "ruby": "ruby",
+    "php": "php",
+    "kotlin": "kotlin",
+    "swift": "swift",
+    "scala": "scala",
+    "bash": "bash",
+}
+
+_EXTENSIONS: dict[str, str] = {
+    # Parsed languages.
+    ".py": "python", ".pyi": "python", ".pyw": "python",
+    ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript", ".cjs": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript",
+    ".tsx": "tsx",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    # `.h` is shared by C, C++ and Objective-C; nothing in the name tells them apart, and the C
+    # grammar reads most C++ headers' declarations well enough, so `.h` counts as C.
+    ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".c++": "cpp",
+    ".hh": "cpp", ".hpp": "cpp", ".hxx": "cpp", ".h++": "cpp", ".ipp": "cpp", ".inl": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby", ".rake": "ruby", ".gemspec": "ruby", ".ru": "ruby",
+    ".php": "php", ".phtml": "php",
+    ".kt": "kotlin", ".kts": "kotlin",
+    ".swift": "swift",
+    ".scala": "scala", ".sc": "scala",
+    ".sh": "bash", ".bash": "bash", ".zsh": "bash", ".ksh": "bash",
+    # Text kinds, indexed without symbols.
+    ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown",
+    ".rst": "rst",
+    ".json": "json", ".jsonc": "json", ".json5": "json", ".jsonl": "json", ".ndjson": "json",
+    ".yaml": "yaml", ".yml": "yaml",
+    ".toml": "toml",
+    ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".css": "css", ".scss": "css", ".sass": "css", ".less": "css",
+    ".xml": "xml", ".xsd": "xml", ".xsl": "xml", ".svg": "xml", ".plist": "xml", ".pom": "xml",
+    ".sql": "sql",
+    ".mk": "make", ".mak": "make",
+    ".dockerfile": "dockerfile",
+    ".cmake": "cmake",
+    ".txt": "text", ".text": "text",
+    ".ini": "ini", ".cfg": "ini", ".conf": "ini",
+    ".proto": "protobuf",
+    ".lua": "lua",
+    ".pl": "perl", ".pm": "perl",
+    ".bzl": "starlark",
+}
+
+# Exact file names, matched before extensions (so `CMakeLists.txt` is cmake, not text).
+_FILE_NAMES: dict[str, str] = {
+    "makefile": "make", "gnumakefile": "make",
+    "dockerfile": "dockerfile", "containerfile": "dockerfile",
+    "cmakelists.txt": "cmake",
+    "gemfile": "ruby", "rakefile": "ruby", "guardfile": "ruby", "podfile": "ruby",
+    "vagrantfile": "ruby", "brewfile": "ruby",
+    "build": "starlark", "build.bazel": "starlark", "workspace": "starlark",
+    "workspace.bazel": "starlark", "module.bazel": "starlark",
+    "go.mod": "gomod", "go.sum": "gosum",
+    "cargo.lock": "toml", "pipfile": "toml", "poetry.lock": "toml",
+    "jenkinsfile": "groovy",
+    ".bashrc": "bash", ".bash_profile": "bash", ".profile": "bash", ".zshrc": "bash",
+    "pkgbuild": "bash", "apkbuild": "bash",
+    "readme": "markdown", "license": "text", "copying": "text", "authors": "text",
+    "requirements.txt": "text",
+}
+
+# Interpreter (basename from a shebang, version digits stripped) → language.
+_INTERPRETERS: dict[str, str] = {
+    "python": "python", "pypy": "python",
+    "bash": "bash", "sh": "bash", "dash": "bash", "zsh": "bash", "ksh": "bash", "ash": "bash",
+    "ruby": "ruby",
+    "node": "javascript", "nodejs": "javascript", "deno": "typescript", "bun": "javascript",
+    "ts-node": "typescript", "tsx": "typescript",
+    "perl": "perl",
+    "php": "php",
+    "lua": "lua",
+    "make": "make",
+    "scala": "scala",
+    "kotlin": "kotlin",
+    "swift": "swift",
+}
+
+_SHEBANG = re.compile(rb"^#![ \t]*(\S+)(?:[ \t]+(.*))?")
+_VERSION_SUFFIX = re.compile(r"[\d.]+$")
+
+
+def detect_language(path: str, head: bytes) -> str:
+    """Return the lower-case language of the file at `path`.
+
+    `path` may be relative or absolute, with `/` separators. `head` is the start of the file (a few
+    hundred bytes are enough; it may be empty): it is read only for a shebang when the name says
+    nothing. Unknown files are "other".
+    """
+    name = os.path.basename(path).lower()
+    by_name = _FILE_NAMES.get(name)
+    if by_name is not None:
+        return by_name
+    by_ext = _by_extension(name)
+    if by_ext is not None:
+        return by_ext
+    return _by_shebang(head) or "other"
+
+
+def _by_extension(name: str) -> str | None:
+    """Language from the extension of a lower-cased base name, with a few name-pattern rules."""
+    if name.startswith("dockerfile.") or name.endswith(".dockerfile"):
+        return "dockerfile"
+    if name.startswith("makefile.") or name.endswith(".makefile"):
+        return "make"
+    _, ext = os.path.splitext(name)
+    if ext in (".in", ".orig", ".bak", ".tmpl", ".j2") and name.count(".") >= 2:
+        # `foo.py.in`, `setup.cfg.bak`: the real kind is the inner extension.
+        return _by_extension(name[: -len(ext)])
+    return _EXTENSIONS.get(ext)
+
+
+def _by_shebang(head: bytes) -> str | None:
+    """Language named by a `#!` line at the very start of `head`, if any."""
+    first_line = head[:256].split(b"\n", 1)[0]
+    match = _SHEBANG.match(first_line)
+    if match is None:
+        return None
+    program = _interpreter_name(match.group(1))
+    if program == "env" and match.group(2):
+        # `#!/usr/bin/env -S python3 -u`: the first argument that is not a flag.
+        args = [a for a in match.group(2).split() if not a.startswith(b"-") and b"=" not in a]
+        program = _interpreter_name(args[0]) if args else ""
+    return _INTERPRETERS.get(program)
+
+
+def _interpreter_name(raw: bytes) -> str:
+    """`/usr/bin/python3.11` → `python`."""
+    base = raw.decode("latin-1").rsplit("/", 1)[-1].lower()
+    return _VERSION_SUFFIX.sub("", base) or base
