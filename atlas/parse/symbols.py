@@ -1,0 +1,350 @@
+"""Definitions and imports of one source file, found with tree-sitter.
+
+`extract(language, source)` parses the bytes with the bundled grammar of tree-sitter-language-pack and
+runs the language's query from `queries/<lang>.scm`. It hands back `Symbol` records (name, kind,
+1-based inclusive lines) and import strings in the conventions the import resolver expects. It reads
+no files but the queries and never touches the network.
+
+Query captures (see any .scm file):
+  @definition.<kind>  the whole definition; its lines become the symbol's range
+  @name               the name node of that definition
+  @import             a node whose text, cleaned by the language's import handler, gives import strings
+
+When several patterns capture the same name node (a def inside a class is both a function and a
+method), the most specific kind wins and the line range is the union of the definition nodes.
+
+Parsers and compiled queries are cached per process: the first call for a language pays for loading
+the grammar and compiling the query (a few ms), later calls only parse and match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from atlas.parse.languages import GRAMMAR_FOR
+from atlas.records import Symbol
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Parser, Query
+
+__all__ = ["ExtractionError", "extract"]
+
+
+class ExtractionError(Exception):
+    """tree-sitter could not parse or query a file; index it without symbols."""
+
+
+# Languages that share another language's query file (the TSX grammar extends TypeScript's).
+_QUERY_FILE_FOR: dict[str, str] = {"tsx": "typescript"}
+
+# Kinds that a more specific pattern may override for the same name (a function in a class body is a
+# method; a Kotlin class with the `interface` keyword is an interface; a Go type of struct type is a
+# struct).
+_GENERIC_KIND_RANK: dict[str, int] = {"variable": 0, "function": 1, "class": 1, "type": 1}
+_SPECIFIC_RANK = 2
+
+_PARSERS: dict[str, Parser] = {}
+_QUERIES: dict[str, Query] = {}
+
+_Match = tuple[int, dict[str, list["Node"]]]
+_ImportHandler = Callable[["Node", bytes], Iterable[str]]
+
+
+def extract(language: str, source: bytes) -> tuple[list[Symbol], list[str]]:
+    """Return the definitions (sorted by line, without duplicates) and imports of `source`.
+
+    `language` is a name from `detect_language`; a language without a grammar gives ([], []).
+    Raises ExtractionError, and nothing else, when tree-sitter fails on the file.
+    """
+    if language not in GRAMMAR_FOR:
+        return [], []
+    try:
+        parser, query = _tools(language)
+        tree = parser.parse(source)
+        matches = _run_query(query, tree.root_node)
+        return _symbols(matches, source), _imports(language, matches, source)
+    except ExtractionError:
+        raise
+    except Exception as exc:  # tree-sitter, or a handler meeting a tree it did not expect
+        raise ExtractionError(f"{language}: {type(exc).__name__}: {exc}") from exc
+
+
+def _tools(language: str) -> tuple[Parser, Query]:
+    """The cached parser and compiled query for `language`, created on first use."""
+    parser = _PARSERS.get(language)
+    query = _QUERIES.get(language)
+    if parser is None or query is None:
+        from tree_sitter import Parser, Query
+        from tree_sitter_language_pack import get_language
+
+        grammar = get_language(GRAMMAR_FOR[language])  # type: ignore[arg-type]
+        query = Query(grammar, load_query_source(language))
+        parser = Parser(grammar)
+        _PARSERS[language], _QUERIES[language] = parser, query
+    return parser, query
+
+
+def load_query_source(language: str) -> str:
+    """The text of the .scm query used for `language`."""
+    name = _QUERY_FILE_FOR.get(language, language)
+    return resources.files("atlas.parse").joinpath("queries", f"{name}.scm").read_text("utf-8")
+
+
+def _run_query(query: Query, root: Node) -> list[_Match]:
+    """All matches of `query` under `root`."""
+    from tree_sitter import QueryCursor
+
+    return QueryCursor(query).matches(root)
+
+
+# --- definitions -------------------------------------------------------------------------------------
+
+
+def _symbols(matches: list[_Match], source: bytes) -> list[Symbol]:
+    """One Symbol per captured name node, sorted by start line."""
+    found: dict[int, list] = {}  # name node start byte → [kind, rank, start_row, end_row, name node]
+    for _, captures in matches:
+        names = captures.get("name")
+        if not names:
+            continue
+        for key, nodes in captures.items():
+            if key.startswith("definition."):
+                _merge(found, key[11:], nodes[0], names[0])
+    symbols = {_to_symbol(entry, source) for entry in found.values()}
+    return sorted(symbols, key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
+
+
+def _merge(found: dict[int, list], kind: str, definition: Node, name: Node) -> None:
+    """Record one (definition, name) capture, keeping the most specific kind and the widest lines."""
+    rank = _GENERIC_KIND_RANK.get(kind, _SPECIFIC_RANK)
+    start, end = definition.start_point.row, _end_row(definition)
+    entry = found.get(name.start_byte)
+    if entry is None:
+        found[name.start_byte] = [kind, rank, start, end, name]
+        return
+    if rank > entry[1]:
+        entry[0], entry[1] = kind, rank
+    entry[2], entry[3] = min(entry[2], start), max(entry[3], end)
+
+
+def _end_row(node: Node) -> int:
+    """The last row holding text of `node` (a node ending at column 0 ends on the row before)."""
+    end = node.end_point
+    if end.column == 0 and end.row > node.start_point.row:
+        return end.row - 1
+    return end.row
+
+
+def _to_symbol(entry: list, source: bytes) -> Symbol:
+    """Build a Symbol from a merged entry; UPPER_CASE variables are constants."""
+    kind, _, start, end, name_node = entry
+    name = _text(name_node, source)
+    if kind == "variable" and name.isupper():
+        kind = "constant"
+    return Symbol(name=name, kind=kind, start_line=start + 1, end_line=end + 1)
+
+
+def _text(node: Node, source: bytes) -> str:
+    """The source text of `node`, decoded leniently."""
+    return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+def _compact(node: Node, source: bytes) -> str:
+    """The text of `node` without any whitespace (`a . b` → `a.b`)."""
+    return "".join(_text(node, source).split())
+
+
+# --- imports -----------------------------------------------------------------------------------------
+
+
+def _imports(language: str, matches: list[_Match], source: bytes) -> list[str]:
+    """Import strings in source order, without duplicates or empty strings."""
+    handler = _IMPORT_HANDLERS.get(language, _quoted)
+    nodes = {node.start_byte: node for _, captures in matches for node in captures.get("import", ())}
+    seen: dict[str, None] = {}
+    for start in sorted(nodes):
+        for item in handler(nodes[start], source):
+            if item:
+                seen.setdefault(item, None)
+    return list(seen)
+
+
+def _quoted(node: Node, source: bytes) -> list[str]:
+    """The node's text without surrounding quotes (angle brackets are kept: `<stdio.h>`)."""
+    return [_text(node, source).strip().strip("\"'`")]
+
+
+def _python(node: Node, source: bytes) -> list[str]:
+    """`import a.b as c` → a.b; `from ..m import x, y` → ..m.x, ..m.y; `from .m import *` → .m."""
+    if node.type == "import_statement":
+        return [_python_name(child, source) for child in node.children_by_field_name("name")]
+    module_node = node.child_by_field_name("module_name")
+    if module_node is None:
+        return []
+    module = _compact(module_node, source)
+    names = [_python_name(child, source) for child in node.children_by_field_name("name")]
+    if not names:  # wildcard import
+        return [module]
+    joiner = "" if module.endswith(".") else "."
+    return [f"{module}{joiner}{name}" for name in names]
+
+
+def _python_name(node: Node, source: bytes) -> str:
+    """The dotted name of a `dotted_name` or of the imported side of an `aliased_import`."""
+    if node.type == "aliased_import":
+        inner = node.child_by_field_name("name")
+        return _compact(inner, source) if inner is not None else ""
+    return _compact(node, source)
+
+
+def _rust(node: Node, source: bytes) -> list[str]:
+    """`mod foo;` → mod:foo; `use a::{b, c::d as e}` → a::b, a::c::d; `use a::b::*` → a::b."""
+    if node.type == "mod_item":
+        name = node.child_by_field_name("name")
+        return [f"mod:{_text(name, source)}"] if name is not None else []
+    argument = node.child_by_field_name("argument")
+    return _rust_paths(argument, "", source) if argument is not None else []
+
+
+def _rust_paths(node: Node, prefix: str, source: bytes) -> list[str]:
+    """Expand one use tree under `prefix` (which ends with `::` when not empty)."""
+    kind = node.type
+    if kind == "use_as_clause":
+        path = node.child_by_field_name("path")
+        return _rust_paths(path, prefix, source) if path is not None else []
+    if kind == "use_wildcard":
+        inner = [child for child in node.named_children if child.type != "comment"]
+        return _rust_paths(inner[0], prefix, source) if inner else [prefix.removesuffix("::")]
+    if kind == "scoped_use_list":
+        path = node.child_by_field_name("path")
+        items = node.child_by_field_name("list")
+        head = f"{prefix}{_compact(path, source)}::" if path is not None else prefix
+        return _rust_paths(items, head, source) if items is not None else []
+    if kind == "use_list":
+        return [p for child in node.named_children for p in _rust_paths(child, prefix, source)]
+    if kind == "comment":
+        return []
+    if kind == "self" and prefix:  # `use a::{self, b}` imports `a` itself
+        return [prefix.removesuffix("::")]
+    return [prefix + _compact(node, source)]
+
+
+def _java(node: Node, source: bytes) -> list[str]:
+    """`import a.B;` → a.B; `import a.*;` → a.*; `import static a.B.m;` → a.B; `static a.B.*` → a.B."""
+    path = next((c for c in node.named_children if c.type in ("scoped_identifier", "identifier")), None)
+    if path is None:
+        return []
+    text = _compact(path, source)
+    is_static = any(child.type == "static" for child in node.children)
+    has_star = any(child.type == "asterisk" for child in node.children)
+    if is_static:
+        return [text if has_star else text.rpartition(".")[0] or text]
+    return [f"{text}.*" if has_star else text]
+
+
+def _csharp(node: Node, source: bytes) -> list[str]:
+    """`using A.B;`, `using static A.B;` and `using X = A.B;` → A.B."""
+    target = None
+    for index, child in enumerate(node.children):
+        if child.is_named and child.type != "comment" and node.field_name_for_child(index) != "name":
+            target = child
+    return [_compact(target, source)] if target is not None else []
+
+
+def _kotlin(node: Node, source: bytes) -> list[str]:
+    """`import a.b.C` and `import a.b.C as D` → a.b.C; `import a.b.*` → a.b.*."""
+    path = next((c for c in node.named_children if c.type == "identifier"), None)
+    if path is None:
+        return []
+    text = _compact(path, source)
+    has_star = any(c.type == "wildcard_import" for c in node.children)
+    return [f"{text}.*" if has_star else text]
+
+
+def _scala(node: Node, source: bytes) -> list[str]:
+    """`import a.b.C` → a.b.C; `import a.{B, C => D}` → a.B, a.C; `import a._` / `a.*` → a.*."""
+    results: list[str] = []
+    parts: list[str] = []
+    expanded = False
+    for child in [*node.children, None]:
+        if child is None or child.type == ",":  # `import a.b, c.d` holds two paths
+            if parts and not expanded:
+                results.append(".".join(parts))
+            parts, expanded = [], False
+        elif child.type == "identifier":
+            parts.append(_compact(child, source))
+        elif child.is_named and child.type != "comment":
+            results.extend(".".join([*parts, name]) for name in _scala_names(child, source))
+            expanded = True
+    return results
+
+
+def _scala_names(node: Node, source: bytes) -> list[str]:
+    """What follows an import path: selectors, a wildcard (`*`), or a renamed name (its original)."""
+    kind = node.type
+    if kind == "namespace_selectors":
+        return [name for child in node.named_children for name in _scala_names(child, source)]
+    if kind == "namespace_wildcard":
+        return ["*"]
+    if kind in ("arrow_renamed_identifier", "as_renamed_identifier"):
+        original = node.child_by_field_name("name")
+        return [_compact(original, source)] if original is not None else []
+    return [_compact(node, source)] if kind == "identifier" else []
+
+
+def _php(node: Node, source: bytes) -> list[str]:
+    """`use A\\B\\C as D;` → A\\B\\C; `use A\\{B, C\\D};` → A\\B, A\\C\\D; `require 'x.php'` → x.php."""
+    if node.type != "namespace_use_declaration":
+        return _quoted(node, source)
+    prefix = ""
+    results: list[str] = []
+    for child in node.named_children:
+        if child.type in ("namespace_name", "qualified_name", "name") and not results:
+            prefix = _compact(child, source).strip("\\") + "\\"
+        elif child.type == "namespace_use_clause":
+            results.append(_php_clause(child, "", source))
+        elif child.type == "namespace_use_group":
+            results.extend(
+                _php_clause(clause, prefix, source)
+                for clause in child.named_children
+                if clause.type in ("namespace_use_clause", "namespace_use_group_clause")
+            )
+    return results
+
+
+def _php_clause(node: Node, prefix: str, source: bytes) -> str:
+    """The imported name of one use clause, without its alias."""
+    target = next((c for c in node.named_children if c.type in ("qualified_name", "namespace_name", "name")),
+                  None)
+    if target is None:
+        return ""
+    return prefix + _compact(target, source).lstrip("\\")
+
+
+def _ruby(node: Node, source: bytes) -> list[str]:
+    """`require 'x'` → x; `require_relative 'y'` → ./y (kept as is when it starts with . or /)."""
+    method = node.child_by_field_name("method")
+    arguments = node.child_by_field_name("arguments")
+    if method is None or arguments is None:
+        return []
+    string = next((c for c in arguments.named_children if c.type == "string"), None)
+    if string is None or any(c.type == "interpolation" for c in string.named_children):
+        return []
+    path = _quoted(string, source)[0]
+    if _text(method, source) == "require_relative" and not path.startswith((".", "/")):
+        path = f"./{path}"
+    return [path]
+
+
+_IMPORT_HANDLERS: dict[str, _ImportHandler] = {
+    "python": _python,
+    "rust": _rust,
+    "java": _java,
+    "csharp": _csharp,
+    "kotlin": _kotlin,
+    "scala": _scala,
+    "php": _php,
+    "ruby": _ruby,
+}
