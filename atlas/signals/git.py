@@ -1,0 +1,526 @@
+"""Per-file change history and co-change pairs, mined from a repository's git history.
+
+This module owns everything Atlas learns from git. `mine_history` runs ONE streaming
+`git log --no-merges --topo-order -M --name-status -z` and folds the commits, newest first, into a
+`History`: per file, how often and how recently it changed (a half-life decayed count), and which
+files change together with it. Renames are followed to today's path; files that are not at HEAD
+are left out. It hands the `History` on to `build`; nothing here imports other Atlas layers.
+
+A repository that cannot be mined (git missing, not a repository, no commits) gives
+`History(available=False, reason=...)`, never an exception; git failing half-way raises `SignalError`.
+
+The `pydriller` backend computes the same `History` through pydriller's Repository API. It is about
+100x slower and exists as the test oracle. `merge_histories` and `is_ancestor` support incremental
+mining: mine `since_commit..HEAD` and merge it into the previous `History`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from heapq import nsmallest
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
+
+from atlas.errors import SignalError
+
+if TYPE_CHECKING:
+    from pydriller import ModifiedFile
+
+log = logging.getLogger(__name__)
+
+DAY: Final = 86_400
+BACKENDS: Final = ("git", "pydriller")
+
+# Every commit header starts with \x01. Status tokens never do, and paths are consumed by count
+# (one, or two after R/C), so a path that starts with \x01 cannot be mistaken for a header.
+_HEADER: Final = b"\x01"
+_LOG_FORMAT: Final = "--format=%x01%H %ct"
+_CHUNK: Final = 1 << 16
+# Pin every setting that changes what `git log` prints, whatever the user's config says.
+_GIT_CONFIG: Final = (
+    *("-c", "core.quotepath=off"),
+    *("-c", "log.showRoot=true"),
+    *("-c", "log.showSignature=false"),
+    *("-c", "diff.relative=false"),
+    *("-c", "color.ui=never"),
+)
+_PYDRILLER_KINDS: Final = {"ADD": "A", "DELETE": "D", "RENAME": "R", "COPY": "C", "MODIFY": "M"}
+
+
+@dataclass(frozen=True, slots=True)
+class FileHistory:
+    """How often and how recently one file changed inside the mined window."""
+
+    commits: int  # commits that touched the file (non-merge, inside the window)
+    last_change: int  # unix time (committer time) of the newest such commit
+    decayed: float  # sum of 0.5 ** (age_days / half_life_days), age relative to History.newest_time
+
+
+@dataclass(frozen=True, slots=True)
+class CoChange:
+    """A file that changed together with the source file."""
+
+    path: str
+    support: int  # commits touching both files
+    confidence: float  # support / commits of the source file
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOptions:
+    """What to mine and how to weigh it. Invalid values raise ValueError."""
+
+    max_commits: int | None = 10_000
+    since: str | None = None  # passed to git as --since
+    half_life_days: float = 90.0
+    max_commit_files: int = 50  # commits touching more files are left out of co-change
+    top_k: int = 20  # co-change partners kept per file
+    backend: str = "git"  # "git" (streaming git log) or "pydriller" (slow, the test oracle)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if not self.half_life_days > 0:
+            raise ValueError(f"half_life_days must be > 0, got {self.half_life_days}")
+        counts = {"max_commits": self.max_commits or 0, "max_commit_files": self.max_commit_files}
+        for name, value in (*counts.items(), ("top_k", self.top_k)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+DEFAULT_OPTIONS: Final = HistoryOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What git says about the files of one root. Paths are relative to the root, `/`-separated.
+
+    `files` holds only files at HEAD that some mined commit touched; `cochange` holds only files
+    with at least one partner. `tracked` and `moved` let `merge_histories` re-key an older History:
+    `tracked` is every path at HEAD, `moved` maps a path seen in a mined commit to the path its file
+    has today (None: the file is gone) for every path a mined commit renamed.
+    """
+
+    available: bool
+    reason: str  # why unavailable ("not a git repository", "git is not installed", "no commits") or ""
+    head: str | None  # HEAD commit sha that was mined
+    newest_time: int  # committer time of the newest mined commit (0 when none was mined)
+    commits_mined: int
+    files: dict[str, FileHistory]  # keyed by today's path (renames followed)
+    cochange: dict[str, tuple[CoChange, ...]]  # top_k partners per path: support desc, then path
+    tracked: frozenset[str] = frozenset()
+    moved: dict[str, str | None] = field(default_factory=dict)
+
+
+class _Change(NamedTuple):
+    """One line of `--name-status`: kind is the status letter; source differs from path for R and C."""
+
+    kind: str
+    source: str
+    path: str
+
+
+class _Commit(NamedTuple):
+    sha: str
+    time: int  # committer time
+    changes: tuple[_Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Repo:
+    git: str  # the git executable
+    root: Path
+    prefix: str  # the root's path inside the repository: "" or "sub/dir/"
+    head: str
+    keys: dict[str, str]  # repository path at HEAD under the root → path relative to the root
+
+
+def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_commit: str | None = None) -> History:
+    """Mine the git history of `root` (a work tree, a subdirectory of one, or a bare repository).
+
+    `since_commit` mines only `since_commit..HEAD`, for `merge_histories`; check `is_ancestor`
+    first, since a rewritten history needs a full mine. Never raises for a missing git, a directory
+    that is not a repository or a repository without commits: those give `available=False`.
+    """
+    started = time.perf_counter()
+    repo = _open_repo(Path(root))
+    if isinstance(repo, str):
+        return _unavailable(repo)
+    commits = _BACKEND_COMMITS[options.backend](repo, options, since_commit)
+    folder = _Folder(repo.keys, options.max_commit_files)
+    for commit in commits:
+        folder.add(commit)
+    history = folder.history(repo, options)
+    elapsed = time.perf_counter() - started
+    log.debug("git: mined %d commits of %s in %.2fs", history.commits_mined, root, elapsed)
+    return history
+
+
+def is_ancestor(root: Path, commit: str) -> bool:
+    """True if `commit` is HEAD or an ancestor of HEAD, so `since_commit=commit` mining is valid.
+
+    False when the history was rewritten, the commit is unknown (or cut off by a shallow clone),
+    or git cannot be run at all.
+    """
+    git = shutil.which("git")
+    if git is None or not commit or commit.startswith("-"):
+        return False
+    args = _git_args(git, Path(root), "merge-base", "--is-ancestor", commit, "HEAD")
+    return subprocess.run(args, capture_output=True, check=False).returncode == 0
+
+
+def merge_histories(old: History, new: History, options: HistoryOptions = DEFAULT_OPTIONS) -> History:
+    """Combine a History with the History of the commits mined after it (`since_commit=old.head`).
+
+    Counts and supports add up; decayed counts are rescaled to the newer newest_time; old paths
+    follow the renames and deletions of the new window. Exact except for two losses: co-change
+    partners that fell out of either side's top_k, and the old history of a path that was not at
+    the old HEAD but exists again today.
+    """
+    if not (old.available and new.available):
+        return new if new.available else old
+    newest = max(old.newest_time, new.newest_time)
+    rekey = _rekeyer(new)
+    files = _merge_files(old, new, newest, rekey, options.half_life_days)
+    rows = _merge_supports(old, new, rekey)
+    return History(
+        available=True,
+        reason="",
+        head=new.head,
+        newest_time=newest,
+        commits_mined=old.commits_mined + new.commits_mined,
+        files=files,
+        cochange=_cochange(rows, files, options.top_k),
+        tracked=new.tracked,
+        moved=_merge_moved(old, new, rekey),
+    )
+
+
+# --- opening the repository -------------------------------------------------------------------
+
+
+def _unavailable(reason: str) -> History:
+    return History(False, reason, None, 0, 0, {}, {})
+
+
+def _git_args(git: str, root: Path, *args: str) -> list[str]:
+    return [git, "-C", str(root), *_GIT_CONFIG, *args]
+
+
+def _git_output(git: str, root: Path, *args: str) -> bytes | None:
+    """Stdout of a short git command, or None if it failed."""
+    proc = subprocess.run(_git_args(git, root, *args), capture_output=True, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _open_repo(root: Path) -> _Repo | str:
+    """The repository at `root`, or the reason it cannot be mined."""
+    git = shutil.which("git")
+    if git is None:
+        return "git is not installed"
+    prefix = _git_output(git, root, "rev-parse", "--show-prefix")
+    if prefix is None:
+        return "not a git repository"
+    head = _git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    if head is None:
+        return "no commits"
+    sha = head.decode("ascii").strip()
+    listing = _git_output(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
+    if listing is None:
+        raise SignalError(f"{root}: git ls-tree {sha} failed", hint="check the repository with `git fsck`")
+    under = os.fsdecode(prefix).removesuffix("\n")
+    return _Repo(git, root, under, sha, _tracked_keys(listing, under))
+
+
+def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:
+    """Map each path at HEAD under `prefix` to its path relative to the root."""
+    paths = (os.fsdecode(path) for path in listing.split(b"\0") if path)
+    return {path: path[len(prefix) :] for path in paths if path.startswith(prefix)}
+
+
+# --- the git backend: one streaming `git log` ---------------------------------------------------
+
+
+def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> list[str]:
+    args = ["log", "--no-merges", "--topo-order", "-M", "--name-status", "-z", "--no-color", _LOG_FORMAT]
+    if options.max_commits is not None:
+        args.append(f"--max-count={options.max_commits}")
+    if options.since:
+        args.append(f"--since={options.since}")
+    window = f"{since_commit}..{repo.head}" if since_commit else repo.head
+    return _git_args(repo.git, repo.root, *args, "--end-of-options", window, "--")
+
+
+def _git_commits(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
+    """Commits newest first (children before parents), parsed from the pipe as git writes them."""
+    args = _log_args(repo, options, since_commit)
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors) as proc:
+        assert proc.stdout is not None
+        finished = False
+        try:
+            yield from _parse_log(_tokens(proc.stdout))
+            finished = True
+        finally:
+            if not finished:  # the consumer stopped early: do not wait for git to finish
+                proc.kill()
+        if proc.wait() != 0:
+            raise SignalError(f"{repo.root}: git log failed: {_first_line(errors)}")
+
+
+def _first_line(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    return os.fsdecode(stream.read(4096)).strip().partition("\n")[0]
+
+
+def _tokens(stream: IO[bytes], chunk: int = _CHUNK) -> Iterator[bytes]:
+    """Split a NUL-separated stream into tokens without reading it all."""
+    rest = b""
+    while data := stream.read(chunk):
+        parts = (rest + data).split(b"\0")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+def _parse_log(tokens: Iterator[bytes]) -> Iterator[_Commit]:
+    """Turn `git log -z --name-status` tokens into commits.
+
+    A commit is a header token `\\x01<sha> <time>` followed by status tokens, each followed by its
+    path (two paths for R and C). The first status token of a commit starts with a newline.
+    """
+    sha, when = "", 0
+    changes: list[_Change] = []
+    for token in tokens:
+        status = token.lstrip(b"\n")
+        if status.startswith(_HEADER):
+            if sha:
+                yield _Commit(sha, when, tuple(changes))
+            (sha, when), changes = _header(status), []
+        elif status:
+            changes.append(_read_change(status, tokens))
+    if sha:
+        yield _Commit(sha, when, tuple(changes))
+
+
+def _header(token: bytes) -> tuple[str, int]:
+    sha, _, when = token[1:].partition(b" ")
+    return sha.decode("ascii"), int(when)
+
+
+def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
+    kind = status[:1].decode("ascii")
+    source = os.fsdecode(next(tokens, b""))
+    path = os.fsdecode(next(tokens, b"")) if kind in "RC" else source
+    return _Change(kind, source, path)
+
+
+# --- the pydriller backend: the test oracle -----------------------------------------------------
+
+
+def _pydriller_commits(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
+    """The same commits as `_git_commits`, in the same order, read through pydriller."""
+    from pydriller import Repository
+
+    top = str(_toplevel(repo))
+    kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": repo.head}
+    if options.since:
+        kwargs["since"] = _parse_since(options.since)
+    newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
+    excluded = _pydriller_ancestors(top, since_commit)
+    kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
+    for commit in kept:
+        changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
+        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes)
+
+
+def _toplevel(repo: _Repo) -> Path:
+    top = repo.root.resolve()
+    for _ in repo.prefix.strip("/").split("/") if repo.prefix else ():
+        top = top.parent
+    return top
+
+
+def _parse_since(since: str) -> datetime:
+    try:
+        return datetime.fromisoformat(since)
+    except ValueError:
+        raise ValueError(f"backend='pydriller' needs an ISO 8601 `since`, got {since!r}") from None
+
+
+def _pydriller_ancestors(top: str, commit: str | None) -> set[str]:
+    """Hashes of `commit` and its ancestors: what `commit..HEAD` leaves out."""
+    if commit is None:
+        return set()
+    from pydriller import Repository
+
+    return {ancestor.hash for ancestor in Repository(top, to_commit=commit).traverse_commits()}
+
+
+def _pydriller_change(modified: ModifiedFile) -> _Change:
+    kind = _PYDRILLER_KINDS.get(modified.change_type.name, "M")
+    path = modified.new_path or modified.old_path or ""
+    source = modified.old_path or path
+    return _Change(kind, source if kind in "RC" else path, path)
+
+
+_BACKEND_COMMITS: Final[dict[str, Callable[[_Repo, HistoryOptions, str | None], Iterator[_Commit]]]] = {
+    "git": _git_commits,
+    "pydriller": _pydriller_commits,
+}
+
+
+# --- folding commits into a History -------------------------------------------------------------
+
+
+class _Folder:
+    """Folds commits, newest first, into touch times per file and co-change supports.
+
+    Renames are followed with one map, old path → path today: a rename seen in a commit applies to
+    every older commit. Paths are compared, not file identities, so a file deleted and added again
+    at the same path keeps one history, as with `git log -- path`.
+    """
+
+    def __init__(self, keys: dict[str, str], max_commit_files: int) -> None:
+        self._keys = keys
+        self._max_commit_files = max_commit_files
+        self._moved: dict[str, str] = {}  # repository path in older commits → repository path today
+        self._times: dict[str, list[int]] = {}  # key → committer times of the commits touching it
+        self._pairs: dict[str, dict[str, int]] = {}
+        self._commits = 0
+        self._newest = 0
+
+    def add(self, commit: _Commit) -> None:
+        """Count one commit; commits must come newest first."""
+        self._commits += 1
+        self._newest = max(self._newest, commit.time)
+        touched = self._follow(commit.changes)
+        for key in touched:
+            self._times.setdefault(key, []).append(commit.time)
+        if len(commit.changes) <= self._max_commit_files:
+            self._pair(touched)
+
+    def _follow(self, changes: Sequence[_Change]) -> list[str]:
+        """Today's keys of the changed files; then record this commit's renames for older commits."""
+        current = [self._moved.get(change.path, change.path) for change in changes]
+        for change, now in zip(changes, current, strict=True):
+            if change.kind == "R":
+                self._moved[change.source] = now
+        return list({self._keys[path] for path in current if path in self._keys})
+
+    def _pair(self, touched: list[str]) -> None:
+        for key in touched:
+            row = self._pairs.setdefault(key, {})
+            for partner in touched:
+                if partner != key:
+                    row[partner] = row.get(partner, 0) + 1
+
+    def history(self, repo: _Repo, options: HistoryOptions) -> History:
+        """The History of everything added so far."""
+        files = {
+            key: _file_history(times, self._newest, options.half_life_days)
+            for key, times in sorted(self._times.items())
+        }
+        return History(
+            available=True,
+            reason="",
+            head=repo.head,
+            newest_time=self._newest,
+            commits_mined=self._commits,
+            files=files,
+            cochange=_cochange(self._pairs, files, options.top_k),
+            tracked=frozenset(repo.keys.values()),
+            moved=self._moved_keys(repo.prefix),
+        )
+
+    def _moved_keys(self, prefix: str) -> dict[str, str | None]:
+        return {
+            old[len(prefix) :]: self._keys.get(now)
+            for old, now in sorted(self._moved.items())
+            if old.startswith(prefix)
+        }
+
+
+def _decay(seconds: float, half_life_days: float) -> float:
+    return 0.5 ** (seconds / DAY / half_life_days)
+
+
+def _file_history(times: list[int], newest: int, half_life_days: float) -> FileHistory:
+    decayed = sum(_decay(newest - when, half_life_days) for when in times)
+    return FileHistory(len(times), max(times), decayed)
+
+
+def _cochange(
+    rows: dict[str, dict[str, int]], files: dict[str, FileHistory], top_k: int
+) -> dict[str, tuple[CoChange, ...]]:
+    """Keep the top_k partners per file, by support and then path; confidence = support / commits."""
+    result: dict[str, tuple[CoChange, ...]] = {}
+    for key, row in sorted(rows.items()):
+        best = nsmallest(top_k, row.items(), key=lambda item: (-item[1], item[0]))
+        if best:
+            commits = files[key].commits
+            result[key] = tuple(CoChange(path, support, support / commits) for path, support in best)
+    return result
+
+
+# --- merging an older History with a newer one ----------------------------------------------------
+
+
+def _rekeyer(new: History) -> Callable[[str], str | None]:
+    """Map a path of an older History to its path after `new`'s commits, or None if it is gone."""
+
+    def rekey(key: str) -> str | None:
+        if key in new.moved:
+            return new.moved[key]
+        return key if key in new.tracked else None
+
+    return rekey
+
+
+def _merge_files(
+    old: History, new: History, newest: int, rekey: Callable[[str], str | None], half_life_days: float
+) -> dict[str, FileHistory]:
+    merged: dict[str, FileHistory] = {}
+    sides = ((old, rekey), (new, lambda key: key))
+    for side, to_key in sides:
+        scale = _decay(newest - side.newest_time, half_life_days)
+        for key, entry in side.files.items():
+            target = to_key(key)
+            if target is not None:
+                merged[target] = _combine(merged.get(target), entry, scale)
+    return dict(sorted(merged.items()))
+
+
+def _combine(total: FileHistory | None, entry: FileHistory, scale: float) -> FileHistory:
+    scaled = replace(entry, decayed=entry.decayed * scale)
+    if total is None:
+        return scaled
+    last = max(total.last_change, scaled.last_change)
+    return FileHistory(total.commits + scaled.commits, last, total.decayed + scaled.decayed)
+
+
+def _merge_supports(old: History, new: History, rekey: Callable[[str], str | None]) -> dict[str, dict[str, int]]:
+    rows: dict[str, dict[str, int]] = {}
+    sides = ((old, rekey), (new, lambda key: key))
+    for side, to_key in sides:
+        for key, partners in side.cochange.items():
+            source = to_key(key)
+            for partner in partners:
+                target = to_key(partner.path)
+                if source is not None and target is not None and target != source:
+                    row = rows.setdefault(source, {})
+                    row[target] = row.get(target, 0) + partner.support
+    return rows
+
+
+def _merge_moved(old: History, new: History, rekey: Callable[[str], str | None]) -> dict[str, str | None]:
+    moved = dict(new.moved)
+    moved.update({key: rekey(now) if now is not None else None for key, now in old.moved.items()})
+    return dict(sorted(moved.items()))
