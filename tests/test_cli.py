@@ -1,0 +1,139 @@
+"""The `atlas` command: formats, exit codes, errors on stderr, lean start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import cli
+from atlas.index.schema import FIELDS, SCHEMA_VERSION
+from tests.generated_repo import make_shop_repo
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "index_schema"
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    registry_schemas = {p.name: json.loads(p.read_text()) for p in SCHEMAS.glob("*.schema.json")}
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in registry_schemas.values()
+    )
+    return jsonschema.Draft202012Validator(registry_schemas[name], registry=registry)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_shop_repo(tmp_path_factory.mktemp("cli"))
+    result = CliRunner().invoke(cli, ["-q", "index", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    _validator("index_report.v1.schema.json").validate(json.loads(result.stdout))
+    return root
+
+
+def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "atlas", *args], capture_output=True, text=True, input=input, timeout=120
+    )
+
+
+def test_jsonl_records_match_the_published_schema(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["search", "--repo", str(repo), "--format", "jsonl", "--explain", "cart"])
+    assert result.exit_code == 0
+    validator = _validator("hit.v1.schema.json")
+    lines = result.stdout.splitlines()
+    assert lines
+    for line in lines:
+        validator.validate(json.loads(line))
+
+
+def test_json_envelope_matches_the_published_schema(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["search", "--repo", str(repo), "--format", "json", "payment gateway"])
+    assert result.exit_code == 0
+    record = json.loads(result.stdout)
+    _validator("search.v1.schema.json").validate(record)
+    assert record["results"][0]["path"] == "shop/payments/gateway.py"
+
+
+def test_human_format_shows_path_and_lines(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["search", "--repo", str(repo), "--format", "human", "apply discount"])
+    assert result.exit_code == 0
+    assert "shop/pricing.py" in result.stdout
+    assert "def apply_discount" in result.stdout
+
+
+def test_piped_output_defaults_to_jsonl_and_stderr_is_separate(repo: Path) -> None:
+    done = run("search", "--repo", str(repo), "crc32 checksum")
+    assert done.returncode == 0
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["path"] == "native/src/checksum.rs"
+
+
+def test_no_results_exits_1(repo: Path) -> None:
+    done = run("search", "--repo", str(repo), "zzzyzzyva")
+    assert done.returncode == 1
+    assert done.stdout == ""
+
+
+def test_query_from_stdin_and_file(repo: Path, tmp_path: Path) -> None:
+    assert run("search", "--repo", str(repo), input="StockLedger reserve").returncode == 0
+    query = tmp_path / "q.txt"
+    query.write_text("deploy release", encoding="utf-8")
+    done = run("search", "--repo", str(repo), "--query-file", str(query))
+    assert json.loads(done.stdout.splitlines()[0])["path"] == "scripts/deploy.sh"
+
+
+def test_missing_repo_is_a_usage_error_with_a_hint(tmp_path: Path) -> None:
+    done = run("search", "--repo", str(tmp_path / "nope"), "x")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+
+
+def test_punctuation_only_query_is_a_usage_error(repo: Path) -> None:
+    done = run("search", "--repo", str(repo), "!!! ((( ???")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("atlas: ") and lines[1].strip().startswith("hint:")
+
+
+def test_corrupt_index_is_reported_with_the_fix(tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "repo")
+    assert run("-q", "index", str(root)).returncode == 0
+    generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text()
+    (generation / "manifest.json").write_bytes(b"{not json")
+    done = run("search", "--repo", str(root), "cart")
+    assert done.returncode == 4
+    assert "atlas index --rebuild" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_first_search_builds_the_index_with_progress_on_stderr(tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "fresh")
+    done = run("search", "--repo", str(root), "shopping cart")
+    assert done.returncode == 0
+    assert "building one" in done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["path"] == "shop/cart.py"
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys\nfrom atlas.cli import cli\n"
+        "try:\n    cli(['--help'], prog_name='atlas')\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('tantivy', 'tree_sitter', 'numpy', 'pydriller', 'orjson') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in done.stdout
+
+
+def test_published_field_spec_equals_the_code() -> None:
+    published = orjson.loads((SCHEMAS / "fields.v1.json").read_bytes())
+    assert published["schema_version"] == SCHEMA_VERSION
+    assert published["fields"] == FIELDS

@@ -1,0 +1,76 @@
+"""Query parsing: filters, phrases, weights; total on any input."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas.query.bm25 import path_regex
+from atlas.query.syntax import MAX_TERMS, parse_query
+
+
+def test_filters_are_taken_out_of_the_text() -> None:
+    parsed = parse_query('path:src/ lang:Python sym:"fooBar" handle request')
+    assert parsed.paths == ("src/",)
+    assert parsed.languages == ("python",)
+    assert parsed.symbols == ("fooBar",)
+    assert [t for t, _ in parsed.terms] == ["handle", "request"]
+
+
+def test_balanced_quotes_make_phrases_and_their_words_stay_terms() -> None:
+    parsed = parse_query('the "connection reset" error')
+    assert parsed.phrases == (("connection", "reset"),)
+    assert "connection" in dict(parsed.terms)
+
+
+def test_unbalanced_quotes_and_brackets_are_plain_text() -> None:
+    parsed = parse_query('"foo (bar [baz')
+    assert [t for t, _ in parsed.terms] == ["foo", "bar", "baz"]
+    assert parsed.phrases == ()
+
+
+def test_punctuation_only_is_empty() -> None:
+    assert parse_query("!!! ??? (((").is_empty
+
+
+def test_repeated_words_weigh_more() -> None:
+    weights = dict(parse_query("cache cache cache miss").terms)
+    assert weights["cache"] > weights["miss"]
+
+
+def test_a_long_text_keeps_at_most_max_terms() -> None:
+    text = " ".join(f"word{i:05d}x" for i in range(5000))
+    assert len(parse_query(text).terms) == MAX_TERMS
+
+
+def test_filter_needs_a_word_boundary() -> None:
+    assert parse_query("mypath:x").paths == ()
+
+
+@given(st.text(max_size=2000))
+def test_any_text_parses(text: str) -> None:
+    parsed = parse_query(text)
+    assert parsed.text == text
+    assert len(parsed.terms) <= MAX_TERMS
+    assert all(weight >= 1.0 for _, weight in parsed.terms)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_any_path_filter_compiles_to_a_regex(pattern: str) -> None:
+    re.compile(path_regex(pattern))
+
+
+def test_path_globs() -> None:
+    cases = [
+        ("src/", "a/src/x.py", True),
+        ("*.py", "a/b.py", True),
+        ("*.py", "a/b.pyc", False),
+        ("src/**/*.py", "src/x.py", True),
+        ("src/**/*.py", "src/a/b/x.py", True),
+        ("/docs/**", "x/docs/a", False),
+        ("tests/test_?.py", "tests/test_a.py", True),
+    ]
+    for pattern, path, expected in cases:
+        assert bool(re.fullmatch(path_regex(pattern), path)) is expected, (pattern, path)

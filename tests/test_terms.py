@@ -1,0 +1,85 @@
+"""Tokenizer: identifier splitting and the index/query symmetry."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas.terms import MAX_TOKEN_LEN, MIN_TOKEN_LEN, path_tokens, split_identifier, tokenize, tokens_text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("parseHTTPRequest", ["parsehttprequest", "parse", "http", "request"]),
+        ("XMLHttpRequest", ["xmlhttprequest", "xml", "http", "request"]),
+        ("snake_case_name", ["snake_case_name", "snake", "case", "name"]),
+        ("my-component", ["my-component", "my", "component"]),
+        ("base64Encode", ["base64encode", "base", "64", "encode"]),
+        ("__init__", ["init"]),
+        ("plain", ["plain"]),
+        ("a b", []),
+        ("über_größe", ["über_größe", "über", "größe"]),
+        ("x-1", []),
+        ("foo.bar(baz)", ["foo", "bar", "baz"]),
+    ],
+)
+def test_tokenize_table(text: str, expected: list[str]) -> None:
+    assert tokenize(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "parts"),
+    [
+        ("getHTTPResponseCode", ["get", "http", "response", "code"]),
+        ("IOError", ["io", "error"]),
+        ("v2Api", ["v", "2", "api"]),
+        ("kebab-case-word", ["kebab", "case", "word"]),
+    ],
+)
+def test_split_identifier(word: str, parts: list[str]) -> None:
+    assert split_identifier(word) == parts
+
+
+def test_path_tokens_put_the_file_name_first() -> None:
+    assert path_tokens("src/auth/AuthMiddleware.rs") == ["authmiddleware", "auth", "middleware", "rs", "src", "auth"]
+
+
+identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
+
+
+@given(st.text(max_size=300))
+def test_tokens_are_lowercase_bounded_and_space_free(text: str) -> None:
+    for token in tokenize(text):
+        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN
+        assert token == token.lower()
+        assert not any(ch.isspace() for ch in token)
+
+
+@given(st.text(max_size=300))
+def test_tokens_text_is_whitespace_join_of_tokenize(text: str) -> None:
+    assert tokens_text(text).split() == tokenize(text)
+
+
+@given(identifier)
+def test_identifier_whole_form_is_kept(word: str) -> None:
+    whole = word.lower().strip("_")
+    tokens = tokenize(word)
+    if MIN_TOKEN_LEN <= len(whole) <= MAX_TOKEN_LEN:
+        assert tokens[0] == whole
+    else:
+        assert tokens == []
+
+
+@given(identifier)
+def test_parts_of_an_identifier_are_found_by_a_query_for_any_part(word: str) -> None:
+    indexed = set(tokenize(word))
+    for part in split_identifier(word):
+        if len(part) >= MIN_TOKEN_LEN:
+            assert part in indexed
+
+
+@given(st.lists(identifier, min_size=1, max_size=8))
+def test_tokenizing_is_compositional_over_whitespace(words: list[str]) -> None:
+    assert tokenize(" ".join(words)) == [t for w in words for t in tokenize(w)]
