@@ -290,6 +290,28 @@ def test_odd_file_names_survive_the_round_trip(tmp_path: Path) -> None:
     assert len(partners(history, "new\nline.py")) == len(ODD_NAMES) - 1
 
 
+def test_user_config_does_not_change_what_is_mined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _odd_names_repo(tmp_path / "r")
+    roots = (repo.path, repo.path / "日本語")
+    clean = [mine_history(root) for root in roots]
+    hostile = {
+        "diff.renames": "false",
+        "core.quotepath": "true",
+        "log.showRoot": "false",
+        "diff.relative": "true",
+        "color.ui": "always",
+        "log.decorate": "full",
+    }
+    monkeypatch.setenv("GIT_CONFIG_COUNT", str(len(hostile)))
+    for index, (key, value) in enumerate(hostile.items()):
+        monkeypatch.setenv(f"GIT_CONFIG_KEY_{index}", key)
+        monkeypatch.setenv(f"GIT_CONFIG_VALUE_{index}", value)
+
+    assert [mine_history(root) for root in roots] == clean
+    assert "still with space ü.py" in clean[0].files
+    assert clean[1].files.keys() == {"ファイル.py"}
+
+
 @pytest.fixture(scope="module")
 def odd_names_log(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """Raw `git log -z --name-status` output of the odd-names repository."""
