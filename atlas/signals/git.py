@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -210,6 +211,11 @@ def _unavailable(reason: str) -> History:
     return History(False, reason, None, 0, 0, {}, {})
 
 
+def _path(raw: bytes) -> str:
+    """A path as git printed it. On POSIX this is os.fsdecode, so keys match the paths of a walk."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _git_args(git: str, root: Path, *args: str) -> list[str]:
     return [git, "-C", str(root), *_GIT_CONFIG, *args]
 
@@ -235,13 +241,13 @@ def _open_repo(root: Path) -> _Repo | str:
     listing = _git_output(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
     if listing is None:
         raise SignalError(f"{root}: git ls-tree {sha} failed", hint="check the repository with `git fsck`")
-    under = os.fsdecode(prefix).removesuffix("\n")
+    under = _path(prefix).removesuffix("\n")
     return _Repo(git, root, under, sha, _tracked_keys(listing, under))
 
 
 def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:
     """Map each path at HEAD under `prefix` to its path relative to the root."""
-    paths = (os.fsdecode(path) for path in listing.split(b"\0") if path)
+    paths = (_path(path) for path in listing.split(b"\0") if path)
     return {path: path[len(prefix) :] for path in paths if path.startswith(prefix)}
 
 
@@ -317,8 +323,8 @@ def _header(token: bytes) -> tuple[str, int]:
 
 def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
     kind = status[:1].decode("ascii")
-    source = os.fsdecode(next(tokens, b""))
-    path = os.fsdecode(next(tokens, b"")) if kind in "RC" else source
+    source = _path(next(tokens, b""))
+    path = _path(next(tokens, b"")) if kind in "RC" else source
     return _Change(kind, source, path)
 
 
@@ -393,7 +399,7 @@ class _Folder:
         self._max_commit_files = max_commit_files
         self._moved: dict[str, str] = {}  # repository path in older commits → repository path today
         self._times: dict[str, list[int]] = {}  # key → committer times of the commits touching it
-        self._pairs: dict[str, dict[str, int]] = {}
+        self._pairs: dict[str, Counter[str]] = {}
         self._commits = 0
         self._newest = 0
 
@@ -416,11 +422,19 @@ class _Folder:
         return list({self._keys[path] for path in current if path in self._keys})
 
     def _pair(self, touched: list[str]) -> None:
+        """Count each pair of files in one commit. Rows count the file itself too: `_rows` drops it."""
+        if len(touched) < 2:
+            return
         for key in touched:
-            row = self._pairs.setdefault(key, {})
-            for partner in touched:
-                if partner != key:
-                    row[partner] = row.get(partner, 0) + 1
+            row = self._pairs.get(key)
+            if row is None:
+                row = self._pairs[key] = Counter()
+            row.update(touched)  # Counter.update counts in C: the hot loop of a long history
+
+    def _rows(self) -> dict[str, dict[str, int]]:
+        for key, row in self._pairs.items():
+            row.pop(key, None)
+        return dict(self._pairs)
 
     def history(self, repo: _Repo, options: HistoryOptions) -> History:
         """The History of everything added so far."""
@@ -435,7 +449,7 @@ class _Folder:
             newest_time=self._newest,
             commits_mined=self._commits,
             files=files,
-            cochange=_cochange(self._pairs, files, options.top_k),
+            cochange=_cochange(self._rows(), files, options.top_k),
             tracked=frozenset(repo.keys.values()),
             moved=self._moved_keys(repo.prefix),
         )
