@@ -147,8 +147,12 @@ def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_co
     """Mine the git history of `root` (a work tree, a subdirectory of one, or a bare repository).
 
     `since_commit` mines only `since_commit..HEAD`, for `merge_histories`; check `is_ancestor`
-    first, since a rewritten history needs a full mine. Never raises for a missing git, a directory
-    that is not a repository or a repository without commits: those give `available=False`.
+    first, since a rewritten history needs a full mine. `max_commits` still applies, so a window
+    that comes back with `commits_mined == max_commits` may be cut: mine in full then.
+
+    Never raises for a missing git, a directory that is not a repository (or that git refuses to
+    read) or a repository without commits: those give `available=False` and a reason.
+    Raises `SignalError` if git fails in the middle of mining.
     """
     started = time.perf_counter()
     repo = _open_repo(Path(root))
@@ -173,8 +177,7 @@ def is_ancestor(root: Path, commit: str) -> bool:
     git = shutil.which("git")
     if git is None or not commit or commit.startswith("-"):
         return False
-    args = _git_args(git, Path(root), "merge-base", "--is-ancestor", commit, "HEAD")
-    return subprocess.run(args, capture_output=True, check=False).returncode == 0
+    return _git_run(git, Path(root), "merge-base", "--is-ancestor", commit, "HEAD").returncode == 0
 
 
 def merge_histories(old: History, new: History, options: HistoryOptions = DEFAULT_OPTIONS) -> History:
@@ -222,8 +225,12 @@ def _git_args(git: str, root: Path, *args: str) -> list[str]:
 
 def _git_output(git: str, root: Path, *args: str) -> bytes | None:
     """Stdout of a short git command, or None if it failed."""
-    proc = subprocess.run(_git_args(git, root, *args), capture_output=True, check=False)
+    proc = _git_run(git, root, *args)
     return proc.stdout if proc.returncode == 0 else None
+
+
+def _git_run(git: str, root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(_git_args(git, root, *args), capture_output=True, check=False)
 
 
 def _open_repo(root: Path) -> _Repo | str:
@@ -231,9 +238,9 @@ def _open_repo(root: Path) -> _Repo | str:
     git = shutil.which("git")
     if git is None:
         return "git is not installed"
-    prefix = _git_output(git, root, "rev-parse", "--show-prefix")
-    if prefix is None:
-        return "not a git repository"
+    where = _git_run(git, root, "rev-parse", "--show-prefix")
+    if where.returncode != 0:
+        return _not_a_repository(where.stderr)
     head = _git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if head is None:
         return "no commits"
@@ -241,8 +248,14 @@ def _open_repo(root: Path) -> _Repo | str:
     listing = _git_output(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
     if listing is None:
         raise SignalError(f"{root}: git ls-tree {sha} failed", hint="check the repository with `git fsck`")
-    under = _path(prefix).removesuffix("\n")
+    under = _path(where.stdout).removesuffix("\n")
     return _Repo(git, root, under, sha, _tracked_keys(listing, under))
+
+
+def _not_a_repository(stderr: bytes) -> str:
+    if b"safe.directory" in stderr:  # git >= 2.35.2 refuses repositories owned by another user
+        return "git refuses a repository owned by another user (see `git config safe.directory`)"
+    return "not a git repository"
 
 
 def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:

@@ -410,6 +410,15 @@ def test_unminable_roots_give_a_reason_and_no_exception(tmp_path: Path, monkeypa
     assert not is_ancestor(repo.path, "HEAD")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository to another user")
+def test_a_repository_owned_by_another_user_gets_its_own_reason(tmp_path: Path) -> None:
+    repo = _linear_repo(tmp_path / "r", days=1)
+    for path in (repo.path, *repo.path.rglob("*")):
+        os.lchown(path, 65534, 65534)
+
+    assert mine_history(repo.path).reason.startswith("git refuses a repository owned by another user")
+
+
 def test_git_failing_half_way_raises_signal_error(tmp_path: Path) -> None:
     repo = _linear_repo(tmp_path / "r", days=1)
 
