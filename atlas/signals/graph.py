@@ -30,20 +30,13 @@ import numpy as np
 
 _log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 # Language name (as `atlas.parse.languages` spells it) → resolver family.
 _FAMILY: dict[str, str] = {
-    "python": "python",
-    "javascript": "js", "typescript": "js", "tsx": "js",
-    "go": "go",
-    "rust": "rust",
-    "java": "jvm", "kotlin": "jvm", "scala": "jvm",
-    "c": "c", "cpp": "c",
-    "csharp": "csharp",
-    "ruby": "ruby",
-    "php": "php",
-    "bash": "bash",
+    "python": "python", "javascript": "js", "typescript": "js", "tsx": "js", "go": "go", "rust": "rust",
+    "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
+    "ruby": "ruby", "php": "php", "bash": "bash",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -135,6 +128,7 @@ def pagerank(
     dangling = out_degree == 0
     share = 1.0 / out_degree[src]
     rank = np.full(n, 1.0 / n)
+    change = np.inf
     for _ in range(max_iter):
         spread = np.bincount(dst, weights=rank[src] * share, minlength=n)
         new = damping * (spread + rank[dangling].sum() / n) + (1.0 - damping) / n
@@ -221,12 +215,12 @@ def _shared_depth(a: str, b: str) -> int:
     return count
 
 
-def _closest(candidates: Sequence[T], dir_of: Callable[[T], str], here: str) -> T | None:
+def _closest(candidates: Sequence[_T], dir_of: Callable[[_T], str], here: str) -> _T | None:
     """The candidate nearest to directory `here`, then the shallowest; None if empty or tied."""
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
 
-    def rank(item: T) -> tuple[int, int]:
+    def rank(item: _T) -> tuple[int, int]:
         where = dir_of(item)
         return -_shared_depth(where, here), where.count("/")
 
@@ -628,9 +622,14 @@ def _resolve_c(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
 
 
 def _strip_up(path: str) -> str:
-    """A relative path normalised and without leading `../`, for suffix matching."""
-    parts = posixpath.normpath(path).split("/")
-    return "/".join(p for p in parts if p not in ("..", "."))
+    """A path normalised, without `/`, `./` and `../` in front, for suffix matching."""
+    return "/".join(p for p in posixpath.normpath(path).split("/") if p not in ("", ".", ".."))
+
+
+def _near(repo: _Repo, here: str, name: str) -> tuple[int, ...]:
+    """`name` relative to directory `here`, else relative to the repository root."""
+    local = _normjoin(here, name)
+    return repo.first(path for path in (local, _normjoin("", name.lstrip("/"))) if path is not None)
 
 
 def _resolve_csharp(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
@@ -674,8 +673,7 @@ def _resolve_php(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
     (PSR-4 maps a namespace prefix like `App\\` to a folder like `src/`).
     """
     if spec.endswith(".php") or "/" in spec:
-        local = _normjoin(here, spec)
-        return repo.first((local or "", spec)) or repo.pick_ending(_strip_up(spec), here)
+        return _near(repo, here, spec) or repo.pick_ending(_strip_up(spec), here)
     parts = [part for part in spec.split("\\") if part]
     for k in range(max(1, len(parts) - 1)):
         found = repo.pick_ending("/".join(parts[k:]) + ".php", here)
@@ -696,19 +694,11 @@ def _resolve_bash(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
     name = "/".join(parts)
     if not name or name.startswith(("/", "~")):
         return ()
-    local = _normjoin(here, name)
-    return repo.first((local or "", posixpath.normpath(name)))
+    return _near(repo, here, name)
 
 
 _RESOLVERS: dict[str, Callable[[_Repo, str, str], tuple[int, ...]]] = {
-    "python": _resolve_python,
-    "js": _resolve_js,
-    "go": _resolve_go,
-    "rust": _resolve_rust,
-    "jvm": _resolve_jvm,
-    "c": _resolve_c,
-    "csharp": _resolve_csharp,
-    "ruby": _resolve_ruby,
-    "php": _resolve_php,
-    "bash": _resolve_bash,
+    "python": _resolve_python, "js": _resolve_js, "go": _resolve_go, "rust": _resolve_rust,
+    "jvm": _resolve_jvm, "c": _resolve_c, "csharp": _resolve_csharp, "ruby": _resolve_ruby,
+    "php": _resolve_php, "bash": _resolve_bash,
 }

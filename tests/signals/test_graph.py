@@ -148,6 +148,7 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("php", "src/Http/Controller.php", "App\\Models\\User", "src/Models/User.php"),
     ("php", "index.php", "includes/db.php", "includes/db.php"),
     ("php", "includes/db.php", "../index.php", "index.php"),
+    ("php", "src/Http/Controller.php", "/../Models/User.php", "src/Models/User.php"),
     ("php", "index.php", "Symfony\\Component\\HttpKernel", None),
     ("bash", "scripts/build.sh", "lib/common.sh", "scripts/lib/common.sh"),
     ("bash", "scripts/build.sh", "$DIR/lib/common.sh", "scripts/lib/common.sh"),
@@ -279,6 +280,14 @@ def test_pagerank_default_tolerance_is_close_to_networkx() -> None:
     edges = _random_edges(300, 900, 8)
     expected = _nx_pagerank(_nx_graph(300, edges), tol=1e-12)
     assert np.allclose(pagerank(300, edges), [expected[i] for i in range(300)], rtol=0, atol=1e-8)
+
+
+def test_pagerank_stops_at_max_iter() -> None:
+    edges = _random_edges(40, 100, 11)
+    assert np.allclose(pagerank(40, edges, max_iter=0), 1 / 40)
+    one_step = pagerank(40, edges, tol=0.0, max_iter=1)
+    assert np.isclose(one_step.sum(), 1.0)
+    assert not np.allclose(one_step, pagerank(40, edges))
 
 
 def test_pagerank_rejects_out_of_range_edges() -> None:
