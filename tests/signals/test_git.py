@@ -21,7 +21,11 @@ from atlas.signals.git import (
     FileHistory,
     History,
     HistoryOptions,
+    _Change,
+    _Commit,
+    _Folder,
     _parse_log,
+    _Repo,
     _tokens,
     is_ancestor,
     merge_histories,
@@ -335,6 +339,23 @@ def test_parsing_does_not_depend_on_where_the_pipe_splits(odd_names_log: bytes, 
     assert pieces == whole
     assert [commit.time for commit in whole] == [at(1), at(0)]
     assert ("R", "with space.py", "still with space ü.py") in whole[0].changes
+
+
+def test_a_copy_counts_for_its_destination_only() -> None:
+    # git reports copies only with -C, which mine_history does not pass; the parser and the fold
+    # still handle them, in case git ever prints one.
+    raw = b"\x01" + b"c" * 40 + b" 100\0\nC075\0src.py\0dst.py\0M\0src.py\0"
+    (commit,) = _parse_log(iter(raw.split(b"\0")))
+    assert commit.changes == (_Change("C", "src.py", "dst.py"), _Change("M", "src.py", "src.py"))
+
+    keys = {"src.py": "src.py", "dst.py": "dst.py"}
+    folder = _Folder(keys, max_commit_files=50)
+    for older in (commit, _Commit("a" * 40, 10, (_Change("A", "src.py", "src.py"),))):
+        folder.add(older)
+    history = folder.history(_Repo("git", Path("."), "", commit.sha, keys), HistoryOptions())
+
+    assert {path: entry.commits for path, entry in history.files.items()} == {"dst.py": 1, "src.py": 2}
+    assert history.moved == {}
 
 
 # --- windows, roots and repository shapes ----------------------------------------------------------
