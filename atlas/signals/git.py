@@ -404,7 +404,10 @@ class _Folder:
 
     Renames are followed with one map, old path → path today: a rename seen in a commit applies to
     every older commit. Paths are compared, not file identities, so a file deleted and added again
-    at the same path keeps one history, as with `git log -- path`.
+    at the same path keeps one history, as with `git log --follow -- path`. Cutting the history at
+    each add instead would lose real history to reverted deletions: pytest's src/_pytest/__init__.py
+    would drop from 258 commits to 58. The price: a path reused for a new file (a changelog fragment
+    named after a reused issue number) inherits the old file's commits.
     """
 
     def __init__(self, keys: dict[str, str], max_commit_files: int) -> None:
