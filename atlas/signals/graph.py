@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts
 # TypeScript written for ESM imports `./x.js` and means `./x.ts`.
 _JS_SOURCE_FOR = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 _JVM_EXTS = (".java", ".kt", ".scala")
+# `$VAR`, `${...}`, `$(...)` (one level of nesting) and quotes in front of a sourced path, and the `/` after.
+_SHELL_PREFIX = re.compile(r"""^(?:\$\{[^}]*\}|\$\((?:[^()]|\([^()]*\))*\)|\$\w+|["'])+/*""")
 # Directories whose direct `.rs` files are crate roots (`mod x;` resolves beside them).
 _RUST_TARGET_DIRS = ("bin", "tests", "examples", "benches")
 
@@ -685,14 +688,12 @@ def _resolve_php(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
 def _resolve_bash(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
     """Bash: "x.sh", "lib/x.sh" (source / .) → relative to the script, then to the root.
 
-    Leading components with a variable ("$DIR/x.sh", "${BASH_SOURCE%/*}/x.sh") are dropped first,
-    since such prefixes almost always name the script's directory or the root.
+    A leading variable or command substitution ("$DIR/x.sh", "${BASH_SOURCE%/*}/x.sh",
+    `$(dirname "$0")/x.sh`) is dropped first: such prefixes almost always name the script's
+    directory or the root. A path with another `$`, or starting with `/` or `~`, is dropped.
     """
-    parts = spec.split("/")
-    while parts and "$" in parts[0]:
-        parts.pop(0)
-    name = "/".join(parts)
-    if not name or name.startswith(("/", "~")):
+    name = _SHELL_PREFIX.sub("", spec)
+    if not name or "$" in name or name.startswith(("/", "~")):
         return ()
     return _near(repo, here, name)
 

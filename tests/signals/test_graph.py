@@ -152,6 +152,11 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("php", "index.php", "Symfony\\Component\\HttpKernel", None),
     ("bash", "scripts/build.sh", "lib/common.sh", "scripts/lib/common.sh"),
     ("bash", "scripts/build.sh", "$DIR/lib/common.sh", "scripts/lib/common.sh"),
+    ("bash", "scripts/build.sh", "${BASH_SOURCE%/*}/lib/common.sh", "scripts/lib/common.sh"),
+    ("bash", "scripts/build.sh", '$(cd "$(dirname "$0")" && pwd)"/lib/common.sh', "scripts/lib/common.sh"),
+    ("bash", "scripts/build.sh", "./lib/common.sh", "scripts/lib/common.sh"),
+    ("bash", "scripts/build.sh", "$HOME/.deployrc", None),
+    ("bash", "scripts/build.sh", "lib/$NAME.sh", None),
     ("bash", "scripts/build.sh", "env.sh", "env.sh"),
     ("bash", "scripts/build.sh", "/etc/profile", None),
     # Languages without a resolver: every import is counted as unresolved.
