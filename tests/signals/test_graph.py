@@ -188,6 +188,61 @@ def test_resolution(language: str, importer: str, spec: str, expected: str | tup
     assert graph.unresolved == (0 if expected else 1)
 
 
+PARSED_REPO: dict[str, str] = {
+    "src/app/__init__.py": "",
+    "src/app/main.py": "import os\nfrom app.models import User\nfrom . import views\nfrom .util import *\n",
+    "src/app/models.py": "from ..shared import tools\n",
+    "src/app/views.py": "",
+    "src/app/util.py": "",
+    "src/shared/tools.py": "",
+    "web/index.ts": "import React from 'react'\nimport { a } from './lib'\nexport * from '../src/x.js'\n",
+    "web/lib/index.tsx": "",
+    "src/x.ts": "",
+    "crate/src/lib.rs": "mod net;\nuse crate::net::tcp::{Conn, Listener};\nuse std::fmt;\n",
+    "crate/src/net/mod.rs": "pub mod tcp;\nuse super::*;\n",
+    "crate/src/net/tcp.rs": "use super::super::Thing;\n",
+    "go.mod": "module github.com/acme/app\n",
+    "cmd/main.go": 'package main\nimport (\n  "fmt"\n  "github.com/acme/app/pkg/util"\n)\n',
+    "pkg/util/util.go": "package util\n",
+    "j/com/acme/App.java": "import com.acme.core.*;\nimport static com.acme.core.Engine.run;\n",
+    "j/com/acme/core/Engine.java": "",
+    "c/src/main.c": '#include <stdio.h>\n#include "ring.h"\n#include <acme/list.h>\n',
+    "c/src/ring.h": "",
+    "c/include/acme/list.h": "",
+}
+
+PARSED_EDGES = {
+    ("src/app/main.py", "src/app/models.py"),
+    ("src/app/main.py", "src/app/views.py"),
+    ("src/app/main.py", "src/app/util.py"),
+    ("src/app/models.py", "src/shared/tools.py"),
+    ("web/index.ts", "web/lib/index.tsx"),
+    ("web/index.ts", "src/x.ts"),
+    ("crate/src/lib.rs", "crate/src/net/mod.rs"),
+    ("crate/src/lib.rs", "crate/src/net/tcp.rs"),
+    ("crate/src/net/mod.rs", "crate/src/net/tcp.rs"),
+    ("crate/src/net/mod.rs", "crate/src/lib.rs"),
+    ("crate/src/net/tcp.rs", "crate/src/lib.rs"),
+    ("cmd/main.go", "pkg/util/util.go"),
+    ("j/com/acme/App.java", "j/com/acme/core/Engine.java"),
+    ("c/src/main.c", "c/src/ring.h"),
+    ("c/src/main.c", "c/include/acme/list.h"),
+}
+
+
+def test_import_strings_from_the_parser_resolve() -> None:
+    """The contract with `atlas.parse`: its import strings, fed through, give the expected edges."""
+    pytest.importorskip("tree_sitter_language_pack")
+    from atlas.parse import parse_bytes
+
+    parsed = [parse_bytes(path, text.encode()) for path, text in PARSED_REPO.items()]
+    graph = build_import_graph([(p.path, p.language, p.imports) for p in parsed])
+    edges = {(graph.paths[a], graph.paths[b]) for a, b in graph.edges.tolist()}
+    assert edges == PARSED_EDGES
+    # os, react, std::fmt, fmt, <stdio.h>
+    assert graph.unresolved == 5
+
+
 def test_fixture_paths_exist() -> None:
     named = set(BACKGROUND)
     for _, importer, _, expected in CASES:
