@@ -268,6 +268,9 @@ def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:
 
 
 def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> list[str]:
+    # --topo-order puts children before parents, which following renames needs (date order does
+    # not, under clock skew). It costs one walk of the commit graph before the first commit comes
+    # out: 0.09 s on pytest, 0.3 s for 100k commits without a commit-graph file.
     args = ["log", "--no-merges", "--topo-order", "-M", "--name-status", "-z", "--no-color", _LOG_FORMAT]
     if options.max_commits is not None:
         args.append(f"--max-count={options.max_commits}")
