@@ -2,9 +2,16 @@
 
 The walk owns ignore rules and everything decidable from a directory entry and `stat`:
 `.gitignore` at every level, `.git/info/exclude`, and `.atlasignore` files (same syntax,
-higher precedence, so `!pattern` there re-includes what git ignores). It never enters `.git`
-or the index directory, follows symlinks only while they stay inside the root and do not
-revisit a directory, and skips special files and files over the size cap.
+higher precedence, so `!pattern` there re-includes what git ignores). Patterns follow
+gitignore(5) exactly as git applies them (git's `dir.c` and `wildmatch.c`, byte for byte), so
+the files walked are the files `git ls-files --others --exclude-standard` would list, minus the
+user's global excludes file. When the root lies inside a git work tree, the `.gitignore` files
+between the top of the work tree and the root apply too, as they do for git.
+
+It never enters `.git` or the index directory (not even through a symlink), follows symlinks
+only while they stay inside the root, never enters a directory it is already inside, and
+skips special files and files over the size cap. The walk is iterative, so the depth of the
+tree is not limited by Python's recursion limit.
 
 It yields `FileEntry` for files to parse and `Skipped` for files left out; content checks
 (binary, minified, unreadable) happen in the parse workers, which read the file anyway.
@@ -12,13 +19,13 @@ It yields `FileEntry` for files to parse and `Skipped` for files left out; conte
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
 
 from atlas.records import FileEntry, Skipped, SkipReason
 
@@ -26,13 +33,7 @@ GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
 NEVER_ENTER = frozenset({".git"})
 
-
-@dataclass(frozen=True, slots=True)
-class _Rules:
-    """Ignore patterns read from one file, relative to `base` ("" for the root, else "dir/")."""
-
-    base: str
-    spec: pathspec.GitIgnoreSpec
+_Key = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,128 +44,452 @@ class WalkOptions:
     exclude_dirs: tuple[Path, ...] = ()
 
 
-def _read_rules(path: Path, base: str) -> _Rules | None:
+# ---------------------------------------------------------------------------------------------
+# Ignore patterns: gitignore(5) as git's dir.c (parsing, precedence) and wildmatch.c (globs) do it.
+# Paths and patterns are matched as bytes, like git: `?` is one byte, not one character.
+
+_GLOB_SPECIAL = b"*?[\\"
+_CLASSES: dict[bytes, frozenset[int]] = {
+    name: frozenset(chars)
+    for name, chars in {
+        b"alnum": b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        b"alpha": b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        b"blank": b" \t",
+        b"cntrl": bytes([*range(32), 127]),
+        b"digit": b"0123456789",
+        b"graph": bytes(range(33, 127)),
+        b"lower": b"abcdefghijklmnopqrstuvwxyz",
+        b"print": bytes(range(32, 127)),
+        b"punct": b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+        b"space": b" \t\n\r",
+        b"upper": b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        b"xdigit": b"0123456789ABCDEFabcdef",
+    }.items()
+}
+
+
+class _BadGlob(ValueError):
+    """A pattern wildmatch would abort on (unclosed `[`, unknown class, trailing `\\`): it never matches."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    """One gitignore line, compiled."""
+
+    negative: bool
+    dir_only: bool
+    basename: bool
+    """No slash in the pattern: it is matched against the last path component at any depth."""
+    literal: bytes | None
+    regex: re.Pattern[bytes] | None
+
+    def matches(self, path: bytes, name: bytes) -> bool:
+        """Whether the pattern matches `path` (relative to its file's directory) or its `name`."""
+        subject = name if self.basename else path
+        if self.literal is not None:
+            return subject == self.literal
+        return self.regex is not None and self.regex.fullmatch(subject) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The patterns of one ignore file, last line first; `base` is its directory ("" or "a/b/")."""
+
+    base: bytes
+    patterns: tuple[_Pattern, ...]
+
+    def decide(self, path: bytes, name: bytes, is_dir: bool) -> bool | None:
+        """True if the last matching line ignores `path`, False if it re-includes it, None if none match."""
+        if not path.startswith(self.base):
+            return None
+        rest = path[len(self.base) :]
+        for pattern in self.patterns:
+            if pattern.dir_only and not is_dir:
+                continue
+            if pattern.matches(rest, name):
+                return not pattern.negative
+        return None
+
+
+def _trim_trailing_spaces(line: bytes) -> bytes:
+    """Drop trailing spaces unless escaped with a backslash (dir.c `trim_trailing_spaces`)."""
+    last_space: int | None = None
+    i = 0
+    while i < len(line):
+        char = line[i]
+        if char == 0x20:
+            if last_space is None:
+                last_space = i
+        elif char == 0x5C:
+            i += 1
+            if i == len(line):
+                return line
+            last_space = None
+        else:
+            last_space = None
+        i += 1
+    return line if last_space is None else line[:last_space]
+
+
+def _compile_pattern(line: bytes) -> _Pattern | None:
+    """Compile one line of an ignore file; None for blanks, comments and patterns that never match."""
+    if not line or line.startswith(b"#"):
+        return None
+    line = _trim_trailing_spaces(line)
+    negative = line.startswith(b"!")
+    if negative:
+        line = line[1:]
+    dir_only = line.endswith(b"/")
+    if dir_only:
+        line = line[:-1]
+    basename = b"/" not in line
+    if not basename and line.startswith(b"/"):
+        line = line[1:]
+    if not line:
+        return None
+    if not any(char in _GLOB_SPECIAL for char in line):
+        return _Pattern(negative, dir_only, basename, line, None)
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        regex = re.compile(_translate(line), re.DOTALL)
+    except _BadGlob:
+        return None
+    return _Pattern(negative, dir_only, basename, None, regex)
+
+
+def _translate(glob: bytes) -> bytes:
+    """A regex (for `fullmatch`) equivalent to wildmatch(glob) with WM_PATHNAME."""
+    out: list[bytes] = []
+    i, size = 0, len(glob)
+    while i < size:
+        char = glob[i : i + 1]
+        if char == b"*":
+            end = i
+            while end < size and glob[end : end + 1] == b"*":
+                end += 1
+            after_slash = i == 0 or glob[i - 1 : i] == b"/"
+            before_slash = end == size or glob[end : end + 1] == b"/"
+            if end - i >= 2 and after_slash and before_slash:
+                if end == size:
+                    out.append(b".*")  # trailing "**": everything inside
+                else:
+                    out.append(b"(?:.*/)?")  # "**/": zero or more directories
+                    end += 1
+            else:
+                out.append(b"[^/]*")
+            i = end
+        elif char == b"?":
+            out.append(b"[^/]")
+            i += 1
+        elif char == b"[":
+            members, i = _bracket(glob, i + 1)
+            out.append(_byte_class(members))
+        elif char == b"\\":
+            if i + 1 == size:
+                raise _BadGlob("trailing backslash")
+            out.append(re.escape(glob[i + 1 : i + 2]))
+            i += 2
+        else:
+            out.append(re.escape(char))
+            i += 1
+    return b"".join(out)
+
+
+def _bracket(glob: bytes, i: int) -> tuple[frozenset[int], int]:
+    """The bytes a `[...]` starting after `[` at `i` matches, and the index after its `]`."""
+    size = len(glob)
+    negated = i < size and glob[i] in b"!^"
+    if negated:
+        i += 1
+    members: set[int] = set()
+    prev: int | None = None
+    first = True
+    while first or (i < size and glob[i] != 0x5D):
+        first = False
+        if i >= size:
+            raise _BadGlob("unclosed [")
+        char = glob[i]
+        if char == 0x5C:
+            i += 1
+            if i >= size:
+                raise _BadGlob("unclosed [")
+            char = glob[i]
+            members.add(char)
+        elif char == 0x2D and prev is not None and i + 1 < size and glob[i + 1] != 0x5D:
+            i += 1
+            high = glob[i]
+            if high == 0x5C:
+                i += 1
+                if i >= size:
+                    raise _BadGlob("unclosed [")
+                high = glob[i]
+            members.update(range(prev, high + 1))
+            char = -1
+        elif char == 0x5B and i + 1 < size and glob[i + 1] == 0x3A:
+            close = glob.find(b"]", i + 2)
+            if close < 0:
+                raise _BadGlob("unclosed [")
+            if close - (i + 2) < 1 or glob[close - 1] != 0x3A:
+                members.add(char)  # no ":]": an ordinary "["
+            else:
+                name = glob[i + 2 : close - 1]
+                if name not in _CLASSES:
+                    raise _BadGlob(f"unknown class {name!r}")
+                members.update(_CLASSES[name])
+                i = close
+                char = -1
+        else:
+            members.add(char)
+        prev = char if char >= 0 else None
+        if prev == 0:
+            prev = None
+        i += 1
+    if i >= size:
+        raise _BadGlob("unclosed [")
+    chosen = frozenset(range(256)) - members if negated else frozenset(members)
+    return chosen - {0x2F}, i + 1
+
+
+def _byte_class(members: frozenset[int]) -> bytes:
+    if not members:
+        return b"(?!)"
+    return b"[" + b"".join(b"\\x%02x" % byte for byte in sorted(members)) + b"]"
+
+
+def _read_rules(path: str, base: bytes, follow: bool = True) -> _Rules | None:
+    """The rules of the ignore file at `path`; without `follow`, a symlink is not read (git does not
+    read an in-tree `.gitignore` that is a symlink)."""
+    try:
+        if not follow and os.path.islink(path):
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
-    lines = [line for line in lines if line.strip() and not line.startswith("#")]
-    if not lines:
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    lines = [line.removesuffix(b"\r") for line in data.split(b"\n")]
+    patterns = [p for p in map(_compile_pattern, lines) if p is not None]
+    if not patterns:
         return None
-    return _Rules(base, pathspec.GitIgnoreSpec.from_lines(lines))
+    return _Rules(base, tuple(reversed(patterns)))
 
 
-def _decide(rules: list[_Rules], rel: str) -> bool | None:
-    """True if ignored, False if explicitly re-included, None if no rule speaks.
+# ---------------------------------------------------------------------------------------------
+# Where the root sits in a git work tree.
 
-    `rules` is ordered from highest precedence (deepest, .atlasignore) to lowest.
-    """
-    for rule in rules:
-        if not rel.startswith(rule.base):
-            continue
-        result = rule.spec.check_file(rel[len(rule.base) :])
-        if result.include is not None:
-            return result.include
-    return None
+
+@dataclass(frozen=True, slots=True)
+class _Outer:
+    """Rules that apply from outside the root: info/exclude and the ignore files above it."""
+
+    prefix: str
+    """The root's path relative to the top of its work tree ("" or "a/b/")."""
+    git_rules: tuple[_Rules, ...] = ()
+    atlas_rules: tuple[_Rules, ...] = ()
+
+
+def _work_tree_top(real_root: str) -> str | None:
+    here = real_root
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def _git_dir(top: str) -> str:
+    """The git directory of the work tree at `top` (`.git`, or where a `.git` file points)."""
+    dot_git = os.path.join(top, ".git")
+    if os.path.isdir(dot_git):
+        return dot_git
+    try:
+        with open(dot_git, encoding="utf-8", errors="surrogateescape") as handle:
+            line = handle.readline().strip()
+    except OSError:
+        return dot_git
+    git_dir = os.path.join(top, line.removeprefix("gitdir:").strip())
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8", errors="surrogateescape") as handle:
+            return os.path.join(git_dir, handle.readline().strip())
+    except OSError:
+        return git_dir
+
+
+def _outer_rules(real_root: str) -> _Outer:
+    top = _work_tree_top(real_root)
+    if top is None:
+        return _Outer("")
+    git_rules: list[_Rules] = []
+    atlas_rules: list[_Rules] = []
+    exclude = _read_rules(os.path.join(_git_dir(top), "info", "exclude"), b"")
+    if exclude:
+        git_rules.append(exclude)
+    parts = [] if top == real_root else os.path.relpath(real_root, top).split(os.sep)
+    for depth in range(len(parts)):
+        directory = os.path.join(top, *parts[:depth])
+        base = os.fsencode("".join(part + "/" for part in parts[:depth]))
+        for name, rules in ((GITIGNORE, git_rules), (ATLASIGNORE, atlas_rules)):
+            found = _read_rules(os.path.join(directory, name), base)
+            if found:
+                rules.insert(0, found)
+    prefix = "".join(part + "/" for part in parts)
+    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules))
+
+
+# ---------------------------------------------------------------------------------------------
+# The walk.
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A directory being walked: its sorted entries and the rules in force inside it."""
+
+    path: str
+    rel: str
+    entries: list[os.DirEntry[str]]
+    git_rules: tuple[_Rules, ...]
+    atlas_rules: tuple[_Rules, ...]
+    rules: tuple[_Rules, ...]
+    """Highest precedence first: .atlasignore (deepest first), then .gitignore, then info/exclude."""
+    ancestors: frozenset[_Key]
+    next: int = 0
 
 
 class _Walker:
     def __init__(self, root: Path, options: WalkOptions) -> None:
-        self.root = root
+        self.root = os.fspath(root)
         self.real_root = os.path.realpath(root)
         self.options = options
-        self.excluded_real = {os.path.realpath(p) for p in options.exclude_dirs}
-        self.visited: set[tuple[int, int]] = set()
+        self.outer = _outer_rules(self.real_root)
+        self.prefix = os.fsencode(self.outer.prefix)
+        self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
+        self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
+        self.visited: set[_Key] = set()
 
     def walk(self) -> Iterator[FileEntry | Skipped]:
-        root_rules: list[_Rules] = []
-        exclude = _read_rules(self.root / ".git" / "info" / "exclude", "")
-        if exclude:
-            root_rules.append(exclude)
-        try:
-            st = os.stat(self.root)
-        except OSError:
+        key = _key_of(self.root)
+        if key is None:
             return
-        self.visited.add((st.st_dev, st.st_ino))
-        yield from self._walk_dir(self.root, "", root_rules, [])
-
-    def _walk_dir(
-        self, directory: Path, rel_dir: str, git_rules: list[_Rules], atlas_rules: list[_Rules]
-    ) -> Iterator[FileEntry | Skipped]:
-        git_rules = self._with_rules(directory / GITIGNORE, rel_dir, git_rules)
-        atlas_rules = self._with_rules(directory / ATLASIGNORE, rel_dir, atlas_rules)
-        rules = atlas_rules + git_rules
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError as err:
-            yield Skipped(rel_dir.rstrip("/") or ".", SkipReason.UNREADABLE, err.strerror or str(err))
+        self.visited.add(key)
+        first = self._open(self.root, "", self.outer.git_rules, self.outer.atlas_rules, frozenset({key}))
+        if isinstance(first, Skipped):
+            yield first
             return
-        for entry in entries:
-            rel = rel_dir + entry.name
+        stack = [first]
+        while stack:
+            frame = stack[-1]
+            if frame.next == len(frame.entries):
+                stack.pop()
+                continue
+            entry = frame.entries[frame.next]
+            frame.next += 1
             if entry.name in NEVER_ENTER:
                 continue
-            yield from self._visit(entry, rel, rules, git_rules, atlas_rules)
+            result = self._visit(frame, entry)
+            if isinstance(result, _Frame):
+                stack.append(result)
+            elif result is not None:
+                yield result
 
-    def _with_rules(self, path: Path, rel_dir: str, rules: list[_Rules]) -> list[_Rules]:
-        found = _read_rules(path, rel_dir)
-        return [found, *rules] if found else rules
-
-    def _visit(
+    def _open(
         self,
-        entry: os.DirEntry[str],
+        path: str,
         rel: str,
-        rules: list[_Rules],
-        git_rules: list[_Rules],
-        atlas_rules: list[_Rules],
-    ) -> Iterator[FileEntry | Skipped]:
+        git_rules: tuple[_Rules, ...],
+        atlas_rules: tuple[_Rules, ...],
+        ancestors: frozenset[_Key],
+    ) -> _Frame | Skipped:
+        try:
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as err:
+            return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
+        names = {entry.name for entry in entries}
+        base = self.prefix + os.fsencode(rel)
+        if GITIGNORE in names:
+            git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, follow=False), git_rules)
+        if ATLASIGNORE in names:
+            atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, follow=False), atlas_rules)
+        return _Frame(path, rel, entries, git_rules, atlas_rules, atlas_rules + git_rules, ancestors)
+
+    def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:
+        rel = frame.rel + entry.name
+        is_link = False
         try:
             is_link = entry.is_symlink()
             st = os.stat(entry.path) if is_link else entry.stat(follow_symlinks=False)
         except OSError as err:
-            reason = SkipReason.SYMLINK_LOOP if getattr(err, "errno", 0) == 40 else SkipReason.UNREADABLE
-            if not _decide(rules, rel):
-                yield Skipped(rel, reason, err.strerror or str(err))
-            return
-        if stat.S_ISDIR(st.st_mode):
-            if _decide(rules, rel + "/"):
-                return
-            yield from self._enter(entry, rel, st, is_link, git_rules, atlas_rules)
-        elif _decide(rules, rel):
-            return
-        elif not stat.S_ISREG(st.st_mode):
-            yield Skipped(rel, SkipReason.SPECIAL)
-        elif is_link and not self._inside_root(entry.path):
-            yield Skipped(rel, SkipReason.SYMLINK_OUTSIDE)
-        elif st.st_size > self.options.max_file_bytes:
-            yield Skipped(rel, SkipReason.TOO_LARGE, f"{st.st_size} bytes")
-        else:
-            yield FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns)
+            if self._ignored(frame, rel, entry.name, is_dir=False):
+                return None
+            loop = err.errno == errno.ELOOP
+            detail = _why(err) if not is_link or loop else f"dangling symlink ({_why(err)})"
+            return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP if loop else SkipReason.UNREADABLE, detail)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if self._ignored(frame, rel, entry.name, is_dir):
+            return None
+        if is_link:
+            real = os.path.realpath(entry.path)
+            if not _inside(real, self.real_root):
+                return Skipped(display_path(rel), SkipReason.SYMLINK_OUTSIDE, "links outside the root")
+            if self._forbidden(real):
+                return None
+        if is_dir:
+            return self._enter(frame, entry, rel, st, is_link)
+        if not stat.S_ISREG(st.st_mode):
+            return Skipped(display_path(rel), SkipReason.SPECIAL)
+        if st.st_size > self.options.max_file_bytes:
+            return Skipped(display_path(rel), SkipReason.TOO_LARGE, f"{st.st_size} bytes")
+        return FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns)
 
     def _enter(
-        self,
-        entry: os.DirEntry[str],
-        rel: str,
-        st: os.stat_result,
-        is_link: bool,
-        git_rules: list[_Rules],
-        atlas_rules: list[_Rules],
-    ) -> Iterator[FileEntry | Skipped]:
-        real = os.path.realpath(entry.path)
-        if real in self.excluded_real:
-            return
-        if is_link and not self._inside_root(entry.path):
-            yield Skipped(rel, SkipReason.SYMLINK_OUTSIDE)
-            return
+        self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, is_link: bool
+    ) -> _Frame | Skipped | None:
         key = (st.st_dev, st.st_ino)
-        if key in self.visited:
-            yield Skipped(rel, SkipReason.SYMLINK_LOOP)
-            return
+        if key in self.excluded_keys:
+            return None
+        if key in frame.ancestors:
+            return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
+        if is_link and key in self.visited:
+            # Real directories always get walked; a link to one already walked would only repeat it.
+            return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "links to a directory already walked")
         self.visited.add(key)
-        yield from self._walk_dir(Path(entry.path), rel + "/", git_rules, atlas_rules)
+        return self._open(entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key})
 
-    def _inside_root(self, path: str) -> bool:
-        real = os.path.realpath(path)
-        return real == self.real_root or real.startswith(self.real_root + os.sep)
+    def _ignored(self, frame: _Frame, rel: str, name: str, is_dir: bool) -> bool:
+        path = self.prefix + os.fsencode(rel)
+        name_bytes = os.fsencode(name)
+        for rules in frame.rules:
+            decision = rules.decide(path, name_bytes, is_dir)
+            if decision is not None:
+                return decision
+        return False
+
+    def _forbidden(self, real: str) -> bool:
+        """A symlink target inside a `.git` directory or an excluded directory."""
+        if ".git" in os.path.relpath(real, self.real_root).split(os.sep):
+            return True
+        return any(_inside(real, excluded) for excluded in self.excluded_real)
+
+
+def _pushed(found: _Rules | None, rules: tuple[_Rules, ...]) -> tuple[_Rules, ...]:
+    return (found, *rules) if found else rules
+
+
+def _key_of(path: str | os.PathLike[str]) -> _Key | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _inside(real: str, real_dir: str) -> bool:
+    return real == real_dir or real.startswith(real_dir.rstrip(os.sep) + os.sep)
+
+
+def _why(err: OSError) -> str:
+    return err.strerror or str(err)
 
 
 def display_path(rel: str) -> str:
@@ -177,7 +502,8 @@ def display_path(rel: str) -> str:
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:
     """Yield every file under `root` as a `FileEntry` to index or a `Skipped` with its reason.
 
-    Paths are relative to `root`, `/`-separated, in a stable (sorted) order. Ignored files
-    are not reported at all: they are not part of the repository as Atlas sees it.
+    Paths are relative to `root`, `/`-separated, in a stable order: depth first, each
+    directory's entries sorted by name. Ignored files are not reported at all: they are not
+    part of the repository as Atlas sees it.
     """
     yield from _Walker(root, options or WalkOptions()).walk()

@@ -1,0 +1,432 @@
+"""The repository walk against git itself: ignore rules, .atlasignore, symlinks, odd names and sizes.
+
+git is the oracle: in a repository where nothing is committed, the files the walk yields must be
+exactly `git ls-files --others --exclude-standard` (parametrized tables of ignore rules, then
+hypothesis with random trees and random ignore files).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atlas.build import build_index
+from atlas.config import IndexConfig
+from atlas.records import FileEntry, Skipped, SkipReason
+from atlas.walk import WalkOptions, display_path, walk
+from tests.conftest import FileContent, Symlink, git, init_repo, write_tree
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def walked(root: Path, **options: object) -> list[FileEntry | Skipped]:
+    """Everything the walk yields for `root`."""
+    return list(walk(root, WalkOptions(**options)))  # type: ignore[arg-type]
+
+
+def entry_paths(root: Path, **options: object) -> set[str]:
+    """Paths of the files the walk accepts."""
+    return {item.path for item in walked(root, **options) if isinstance(item, FileEntry)}
+
+
+def skipped(root: Path, **options: object) -> dict[str, SkipReason]:
+    """Path → reason for everything the walk skips."""
+    return {item.path: item.reason for item in walked(root, **options) if isinstance(item, Skipped)}
+
+
+def git_unignored(repo: Path, cwd: Path | None = None) -> set[str]:
+    """Untracked files git does not ignore (relative to `cwd`, default the repo), as display paths."""
+    out = git(cwd or repo, "ls-files", "--others", "--exclude-standard", "-z")
+    return {display_path(os.fsdecode(raw)) for raw in out.split(b"\0") if raw}
+
+
+def uncommitted_repo(
+    root: Path, files: Mapping[str | bytes, FileContent], info_exclude: str | bytes | None = None
+) -> Path:
+    """A repository with `files` written and nothing committed, optionally with .git/info/exclude."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_tree(root, files)
+    init_repo(root, commit=False)
+    if info_exclude is not None:
+        data = info_exclude.encode() if isinstance(info_exclude, str) else info_exclude
+        (root / ".git" / "info").mkdir(parents=True, exist_ok=True)
+        (root / ".git" / "info" / "exclude").write_bytes(data)
+    return root
+
+
+def assert_matches_git(root: Path) -> None:
+    """The walk yields exactly the files git does not ignore, and skips nothing."""
+    items = walked(root)
+    assert [i for i in items if isinstance(i, Skipped)] == []
+    assert entry_paths(root) == git_unignored(root)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ignore rules: a table checked against git
+
+TREE = [
+    "a.py", "a.log", "keep.log", "top.txt", "README.md", "docs/build", "#hash", "!bang", "trail ",
+    "b.bak", "1.txt", "x.c", "ab.c", "c.c", "foo.md", "fooBARbaz", "]x", "Upper.txt",
+    "src/a.py", "src/b.log", "src/top.txt", "src/build/gen.py", "src/cache/c.bin",
+    "src/deep/er/x.py", "src/deep/er/cache/y.py", "src/x.tmp",
+    "docs/guide.md", "docs/api/ref.md", "docs/img/logo.png",
+    "build/out.o", "build/keep.txt", "build/sub/deep.o",
+    "out/a/b.txt", "out/c.txt",
+    "a/b", "a/x/b", "a/x/y/b", "a/x/y/c",
+    "lib/secret_key", "lib/secret_ok", "secret_root",
+    "sub/x.py", "sub/y.py", "sub/inner/x.py", "sub/t.txt", "sub/inner/t.txt",
+]  # fmt: skip
+
+IGNORE_CASES: list[tuple[str, dict[str, str], str | None]] = [
+    ("wildcard", {".gitignore": "*.log\n"}, None),
+    ("negation", {".gitignore": "*.log\n!keep.log\n"}, None),
+    ("negation-order-matters", {".gitignore": "!keep.log\n*.log\n"}, None),
+    ("dir-pattern-only-dirs", {".gitignore": "build/\n"}, None),
+    ("no-slash-matches-files-and-dirs", {".gitignore": "build\n"}, None),
+    ("anchored", {".gitignore": "/top.txt\n"}, None),
+    ("middle-slash-anchors", {".gitignore": "docs/*.md\n"}, None),
+    ("star-does-not-cross-slash", {".gitignore": "docs/*\n!docs/api\n"}, None),
+    ("leading-double-star", {".gitignore": "**/cache\n"}, None),
+    ("middle-double-star", {".gitignore": "a/**/b\n"}, None),
+    ("trailing-double-star", {".gitignore": "out/**\n!out/c.txt\n"}, None),
+    ("double-star-not-at-slash-is-star", {".gitignore": "foo**baz\nsrc**\n"}, None),
+    ("double-star-dir-only", {".gitignore": "src/**/\n"}, None),
+    ("everything-but-py", {".gitignore": "*\n!*/\n!*.py\n"}, None),
+    ("cannot-reinclude-in-excluded-dir", {".gitignore": "build/\n!build/keep.txt\n"}, None),
+    ("reinclude-dir-contents", {".gitignore": "build/*\n!build/keep.txt\n"}, None),
+    ("subdir-gitignore-relative", {"src/.gitignore": "/top.txt\n*.tmp\nbuild/\n"}, None),
+    ("subdir-middle-slash", {"src/.gitignore": "deep/er\n"}, None),
+    ("deeper-negation-wins", {".gitignore": "*.txt\n", "sub/.gitignore": "!*.txt\n"}, None),
+    ("deeper-ignore-wins", {".gitignore": "!*.py\n", "sub/.gitignore": "x.py\n"}, None),
+    ("nested-three-levels", {".gitignore": "*.py\n", "sub/.gitignore": "!x.py\n", "sub/inner/.gitignore": "*\n"}, None),
+    ("brackets", {".gitignore": "[abc].c\n[!a]*.md\n?.txt\n"}, None),
+    ("bracket-classes", {".gitignore": "[[:digit:]]*\n[[:upper:]]*\n*[[:upper:]][[:upper:]]*\n"}, None),
+    ("bracket-range-and-literal-bracket", {".gitignore": "[a-b].c\n[]]x\n[z-a]*\n"}, None),
+    ("unclosed-bracket-never-matches", {".gitignore": "[ab\n*.log\n"}, None),
+    ("escapes", {".gitignore": "\\#hash\n\\!bang\ntrail\\ \n"}, None),
+    ("comments-blank-trailing-spaces", {".gitignore": "# a.py\n\n   \n*.bak   \n#*.log\n"}, None),
+    ("crlf-and-bom", {".gitignore": "\ufeff*.log\r\nbuild/\r\n"}, None),
+    ("info-exclude", {}, "secret*\n"),
+    ("gitignore-overrides-info-exclude", {".gitignore": "!secret_ok\n"}, "secret*\n"),
+    ("info-exclude-anchored", {}, "/lib/secret_key\n*.md\n"),
+    ("ignore-the-gitignore", {".gitignore": ".gitignore\nsub/.gitignore\n", "sub/.gitignore": "t.txt\n"}, None),
+    ("star-slash-star", {".gitignore": "*/*.py\n"}, None),
+    ("backslash-trailing-never-matches", {".gitignore": "a.py\\\n*.bak\n"}, None),
+]
+
+
+@pytest.mark.parametrize(("files", "info_exclude"), [c[1:] for c in IGNORE_CASES], ids=[c[0] for c in IGNORE_CASES])
+def test_ignore_rules_match_git(tmp_path: Path, files: dict[str, str], info_exclude: str | None) -> None:
+    tree: dict[str | bytes, FileContent] = {path: f"content of {path}\n" for path in TREE}
+    tree.update(files)
+    root = uncommitted_repo(tmp_path / "repo", tree, info_exclude)
+    assert_matches_git(root)
+
+
+def test_root_inside_a_work_tree_uses_the_ignore_files_above_it(tmp_path: Path) -> None:
+    files: dict[str | bytes, FileContent] = {
+        ".gitignore": "*.log\nsrc/gen/\n",
+        "src/.gitignore": "!keep.log\n",
+        "src/pkg/a.py": "a\n",
+        "src/pkg/b.log": "b\n",
+        "src/pkg/keep.log": "k\n",
+        "src/pkg/gen/x.py": "x\n",  # "src/gen/" is anchored to the top: not this one
+        "src/gen/y.py": "y\n",
+    }
+    repo = uncommitted_repo(tmp_path / "repo", files, "a.py\n")
+    for sub in (repo / "src", repo / "src" / "pkg"):
+        assert entry_paths(sub) == git_unignored(repo, cwd=sub)
+    assert entry_paths(repo / "src" / "pkg") == {"keep.log", "gen/x.py"}
+
+
+def test_separate_git_dir_info_exclude(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, {"a.py": "a\n", "b.secret": "b\n"})
+    git(root, "init", "-q", "--separate-git-dir", os.fspath(tmp_path / "gitdir"))
+    (tmp_path / "gitdir" / "info" / "exclude").write_text("*.secret\n")
+    assert (root / ".git").is_file()
+    assert entry_paths(root) == git_unignored(root) == {"a.py"}
+
+
+def test_symlinked_gitignore_is_not_read(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "repo", {"a.py": "", "rules": "*.py\n", ".gitignore": Symlink("rules")})
+    assert entry_paths(root) == git_unignored(root) == {"a.py", "rules", ".gitignore"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Ignore rules: random trees and random ignore files against git
+
+DIR_NAMES = ["a", "B", "s b", "[x]", "*"]
+FILE_NAMES = ["x.py", "Y.txt", "a", "b?", "c*d", "\u00e9.c", "[a]", "-", "a b ", "\\q", "#c", "!n", "ab", ".hid"]
+SEGMENTS = [
+    "a", "B", "*", "**", "***", "x.py", "*.py", "?", "[a-c]*", "[!a]", "[^B]*", "[[:alpha:]]", "[[:upper:]]*",
+    "\\*", "\\?", "\\[a]", "[a]", "[]a]", "[!]]*", "*?", "a*", "\u00e9*", "??", "[[:digit:]]", "[a-]", "[-a]*",
+    "c\\*d", "[x]", "a\\ ", "b?", "s b", "[[:punct:]]*", "*b", "**b", "x**", "[\\!]*", ".hid", "[ab",
+]  # fmt: skip
+
+
+def _pattern(negate: bool, anchor: bool, segments: list[str], dir_only: bool, trailing: str) -> str:
+    return "!" * negate + "/" * anchor + "/".join(segments) + "/" * dir_only + trailing
+
+
+dir_paths = st.lists(st.sampled_from(DIR_NAMES), max_size=2).map(lambda parts: "".join(p + "/" for p in parts))
+file_paths = st.tuples(dir_paths, st.sampled_from(FILE_NAMES)).map("".join)
+patterns = st.builds(
+    _pattern,
+    st.booleans(),
+    st.booleans(),
+    st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3),
+    st.booleans(),
+    st.sampled_from(["", "", " ", "  "]),
+)
+ignore_files = st.dictionaries(dir_paths, st.lists(patterns, min_size=1, max_size=5), max_size=3)
+
+
+def _without_conflicts(paths: list[str]) -> list[str]:
+    """Drop files whose path is also needed as a directory."""
+    dirs = {path[: i + 1] for path in paths for i, ch in enumerate(path) if ch == "/"}
+    return [path for path in paths if path + "/" not in dirs]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.lists(file_paths, min_size=1, max_size=14, unique=True),
+    ignores=ignore_files,
+    info_exclude=st.lists(patterns, max_size=3),
+)
+def test_random_trees_match_git(files: list[str], ignores: dict[str, list[str]], info_exclude: list[str]) -> None:
+    tree: dict[str | bytes, FileContent] = {path: "x\n" for path in files}
+    for directory, lines in ignores.items():
+        tree[directory + ".gitignore"] = "\n".join(lines) + "\n"
+    tree = {path: content for path, content in tree.items() if path in _without_conflicts(list(map(str, tree)))}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = uncommitted_repo(Path(tmp) / "repo", tree, "\n".join(info_exclude) + "\n")
+        assert entry_paths(root) == git_unignored(root)
+
+
+# ---------------------------------------------------------------------------------------------
+# .atlasignore
+
+
+def test_atlasignore_excludes_on_top_of_gitignore(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {".gitignore": "*.log\n", ".atlasignore": "*.md\nfixtures/\n", "a.py": "", "a.log": "", "README.md": "",
+         "fixtures/big.json": "", "src/fixtures/x.py": "", "src/b.py": ""},
+    )  # fmt: skip
+    assert entry_paths(root) == {".gitignore", ".atlasignore", "a.py", "src/b.py"}
+
+
+def test_atlasignore_reincludes_a_git_ignored_file_and_directory(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {".gitignore": "*.log\ngen/\ndist\n", ".atlasignore": "!important.log\n!gen/\n", "a.log": "",
+         "important.log": "", "gen/schema.py": "", "gen/deep/more.py": "", "dist/bundle.js": ""},
+    )  # fmt: skip
+    assert git_unignored(root) == {".gitignore", ".atlasignore"}
+    assert entry_paths(root) == {".gitignore", ".atlasignore", "important.log", "gen/schema.py", "gen/deep/more.py"}
+
+
+def test_atlasignore_beats_a_deeper_gitignore(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {".atlasignore": "*.snap\n!vendor/\n", "pkg/.gitignore": "!x.snap\nvendor/\n", "pkg/x.snap": "",
+         "pkg/vendor/v.py": ""},
+    )  # fmt: skip
+    assert "pkg/x.snap" in git_unignored(root)
+    assert entry_paths(root) == {".atlasignore", "pkg/.gitignore", "pkg/vendor/v.py"}
+
+
+def test_nested_atlasignore(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {".gitignore": "*.gen.py\n", "sub/.atlasignore": "*.txt\n/local.py\n!*.gen.py\n", "a.txt": "",
+         "a.gen.py": "", "local.py": "", "sub/a.txt": "", "sub/local.py": "", "sub/deep/local.py": "",
+         "sub/deep/b.txt": "", "sub/x.gen.py": ""},
+    )  # fmt: skip
+    assert entry_paths(root) == {
+        ".gitignore", "a.txt", "local.py", "sub/.atlasignore", "sub/deep/local.py", "sub/x.gen.py"
+    }  # fmt: skip
+
+
+def test_atlasignore_above_the_root_applies_inside_a_work_tree(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {".atlasignore": "*.snap\n", "pkg/a.snap": "", "pkg/a.py": ""})
+    assert entry_paths(root / "pkg") == {"a.py"}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the walk never enters, order, size
+
+
+def test_never_enters_git_even_through_symlinks(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {"a.py": "", "gitlink": Symlink(".git"), "head": Symlink(".git/HEAD"), "hooks": Symlink(".git/hooks"),
+         "nested/.git/config": "", "nested/b.py": ""},
+    )  # fmt: skip
+    items = walked(root)
+    assert {i.path for i in items} == {"a.py", "nested/b.py"}
+
+
+def test_never_enters_the_index_dir(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r", {"a.py": "", "idx/CURRENT": "", "idx/gen/x": "", "to_idx": Symlink("idx"),
+                         "to_gen": Symlink("idx/gen")},
+    )  # fmt: skip
+    assert {i.path for i in walked(root, exclude_dirs=(root / "idx",))} == {"a.py"}
+    assert {i.path for i in walked(root, exclude_dirs=(root / "missing",))} >= {"idx/CURRENT", "a.py"}
+
+
+def test_order_is_sorted_and_stable(tmp_path: Path) -> None:
+    names = ["b.py", "a.py", "a/z.py", "a/b/c.py", "a.txt", "A.py", "_x", "z/a", "a-b/c", "0"]
+    root = uncommitted_repo(tmp_path / "r", dict.fromkeys(names, "x"))
+    first = [item.path for item in walked(root)]
+    assert first == [item.path for item in walked(root)]
+    assert first == sorted(first, key=lambda path: path.split("/"))
+
+
+@pytest.mark.parametrize(("size", "cap", "too_large"), [(100, 99, True), (100, 100, False), (0, 1, False)])
+def test_size_cap(tmp_path: Path, size: int, cap: int, too_large: bool) -> None:
+    root = uncommitted_repo(tmp_path / "r", {"f.txt": "x" * size})
+    items = walked(root, max_file_bytes=cap)
+    if too_large:
+        assert items == [Skipped("f.txt", SkipReason.TOO_LARGE, f"{size} bytes")]
+    else:
+        assert [i.path for i in items if isinstance(i, FileEntry)] == ["f.txt"]
+
+
+def test_special_files(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {"a.py": ""})
+    os.mkfifo(root / "pipe")
+    os.mkfifo(root / "ignored.pipe")
+    (root / ".gitignore").write_text("*.pipe\n!pipe\n")
+    assert skipped(root) == {"pipe": SkipReason.SPECIAL}
+
+
+def test_regression_deep_tree_does_not_hit_the_recursion_limit(tmp_path: Path) -> None:
+    # The walk was recursive generators: ~330 nested directories raised RecursionError.
+    deep = "/".join(["d"] * 600)
+    root = uncommitted_repo(tmp_path / "r", {f"{deep}/leaf.py": "x\n"})
+    assert entry_paths(root) == {f"{deep}/leaf.py"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Symlinks
+
+
+def test_file_symlink_inside_root_is_followed(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {"real.py": "def f(): pass\n", "link.py": Symlink("real.py")})
+    entries = {i.path: i for i in walked(root) if isinstance(i, FileEntry)}
+    assert set(entries) == {"real.py", "link.py"}
+    assert Path(entries["link.py"].abs_path).read_text() == "def f(): pass\n"
+    assert entries["link.py"].size == len("def f(): pass\n")
+
+
+def test_symlinks_outside_the_root(tmp_path: Path) -> None:
+    (tmp_path / "outside.py").write_text("x\n")
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "outdir" / "y.py").write_text("y\n")
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {"a.py": "", "f": Symlink("../outside.py"), "d": Symlink("../outdir"), "abs": Symlink(os.fspath(tmp_path)),
+         "dev": Symlink("/dev/null")},
+    )  # fmt: skip
+    assert skipped(root) == dict.fromkeys(["abs", "d", "dev", "f"], SkipReason.SYMLINK_OUTSIDE)
+
+
+def test_directory_symlink_loop_terminates(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {"a/x.py": "", "a/loop": Symlink(".."), "a/b/up": Symlink("../..")})
+    items = walked(root)
+    assert {i.path for i in items if isinstance(i, FileEntry)} == {"a/x.py"}
+    assert skipped(root) == {"a/loop": SkipReason.SYMLINK_LOOP, "a/b/up": SkipReason.SYMLINK_LOOP}
+
+
+def test_self_referencing_symlink_is_a_loop(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {"me": Symlink("me"), "ping": Symlink("pong"), "pong": Symlink("ping")})
+    assert skipped(root) == dict.fromkeys(["me", "ping", "pong"], SkipReason.SYMLINK_LOOP)
+
+
+def test_dangling_symlink_is_counted(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {"a.py": "", "gone": Symlink("nowhere"), "gone.log": Symlink("x")})
+    (root / ".gitignore").write_text("*.log\n")
+    items = walked(root)
+    dangling = [i for i in items if isinstance(i, Skipped)]
+    assert dangling == [Skipped("gone", SkipReason.UNREADABLE, "dangling symlink (No such file or directory)")]
+
+
+def test_real_directories_win_over_links_to_them(tmp_path: Path) -> None:
+    # A link sorted before its target used to take the target's place: the real directory was
+    # reported as a symlink loop and its files appeared only under the link's name.
+    root = uncommitted_repo(
+        tmp_path / "r", {"zdir/x.py": "", "0link": Symlink("zdir"), "lib/y.py": "", "lib64": Symlink("lib")}
+    )
+    assert entry_paths(root) == {"zdir/x.py", "0link/x.py", "lib/y.py"}
+    assert skipped(root) == {"lib64": SkipReason.SYMLINK_LOOP}
+
+
+# ---------------------------------------------------------------------------------------------
+# Names that are not valid UTF-8
+
+
+def test_invalid_utf8_names_are_walked_and_escaped(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r", {b"bad\xff.py": "def zebra(): pass\n", b"d\xfe/x.py": "", b"ign\xfd.log": "",
+                         ".gitignore": b"*.log\n"},
+    )  # fmt: skip
+    entries = {i.path: i for i in walked(root) if isinstance(i, FileEntry)}
+    assert set(entries) == {"bad\\xff.py", "d\\xfe/x.py", ".gitignore"} == git_unignored(root)
+    assert Path(entries["bad\\xff.py"].abs_path).read_text() == "def zebra(): pass\n"
+    for path in entries:
+        path.encode("utf-8")
+
+
+def test_ignore_patterns_with_invalid_utf8_bytes(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r", {b"caf\xe9.txt": "", b"caf\xe9.py": "", "ok.txt": "", ".gitignore": b"caf\xe9.*\n!*.py\n?.c\n",
+                         "\u00e9.c": "", "e.c": ""},
+    )  # fmt: skip
+    assert entry_paths(root) == git_unignored(root) == {"caf\\xe9.py", "ok.txt", ".gitignore", "\u00e9.c"}
+
+
+def test_skipped_paths_with_invalid_utf8_are_escaped(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "r", {b"link\xff": Symlink("/etc/hostname")})
+    os.mkfifo(os.path.join(os.fsencode(root), b"pipe\xff"))
+    items = walked(root)
+    assert {i.path for i in items} == {"link\\xff", "pipe\\xff"}
+    orjson.dumps([i.path for i in items])
+
+
+def test_invalid_utf8_names_are_indexed(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r", {b"bad\xff.py": "def zebra_stripes():\n    pass\n", b"pipe\xfe/x.py": "ok = 1\n"}
+    )
+    os.mkfifo(os.path.join(os.fsencode(root), b"fifo\xff"))
+    config = IndexConfig(root=root, index_dir=root / ".atlas", jobs=1, git_history=False)
+    report = build_index(config, show_progress=False)
+    assert report.files_indexed == 2
+    assert report.skipped == {"special": 1}
+    assert report.skipped_examples == {"special": ["fifo\\xff"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Unreadable directories
+
+
+def test_unreadable_directory_is_counted(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads any directory; test_bad_input covers this as an unprivileged user")
+    root = uncommitted_repo(tmp_path / "r", {"a.py": "", "locked/x.py": ""})
+    (root / "locked").chmod(0)
+    try:
+        assert skipped(root) == {"locked": SkipReason.UNREADABLE}
+        assert entry_paths(root) == {"a.py"}
+    finally:
+        (root / "locked").chmod(0o755)
