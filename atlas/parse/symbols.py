@@ -19,6 +19,7 @@ the grammar and compiling the query (a few ms), later calls only parse and match
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -27,9 +28,13 @@ from atlas.parse.languages import GRAMMAR_FOR
 from atlas.records import Symbol
 
 if TYPE_CHECKING:
-    from tree_sitter import Node, Parser, Query
+    from tree_sitter import Node, Parser, Query, Tree
 
-__all__ = ["ExtractionError", "extract"]
+__all__ = ["DEFAULT_TIMEOUT_S", "ExtractionError", "extract", "load_query_source"]
+
+# Seconds one parse may take. A 1 MiB source file parses in well under a second.
+DEFAULT_TIMEOUT_S = 5.0
+_READ_CHUNK = 1 << 16
 
 
 class ExtractionError(Exception):
@@ -52,23 +57,35 @@ _Match = tuple[int, dict[str, list["Node"]]]
 _ImportHandler = Callable[["Node", bytes], Iterable[str]]
 
 
-def extract(language: str, source: bytes) -> tuple[list[Symbol], list[str]]:
+def extract(
+    language: str, source: bytes, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> tuple[list[Symbol], list[str]]:
     """Return the definitions (sorted by line, without duplicates) and imports of `source`.
 
     `language` is a name from `detect_language`; a language without a grammar gives ([], []).
-    Raises ExtractionError, and nothing else, when tree-sitter fails on the file.
+    `timeout_s` bounds the parse: tree-sitter's error recovery can take minutes on pathological input
+    (a megabyte of brackets, a deeply indented file parsed as the wrong language).
+    Raises ExtractionError, and nothing else, when tree-sitter fails or runs out of time on the file.
     """
     if language not in GRAMMAR_FOR:
         return [], []
     try:
         parser, query = _tools(language)
-        tree = parser.parse(source)
+    except Exception as exc:  # a grammar or query that does not load: same contract for the caller
+        raise ExtractionError(f"{language}: cannot load grammar or query: {exc}") from exc
+    try:
+        tree = _parse(parser, source, timeout_s)
         matches = _run_query(query, tree.root_node)
         return _symbols(matches, source), _imports(language, matches, source)
-    except ExtractionError:
-        raise
     except Exception as exc:  # tree-sitter, or a handler meeting a tree it did not expect
-        raise ExtractionError(f"{language}: {type(exc).__name__}: {exc}") from exc
+        parser.reset()
+        raise ExtractionError(f"{language}: {_describe(exc)}") from exc
+
+
+def _describe(exc: Exception) -> str:
+    """A short, one-line reason for an ExtractionError message."""
+    text = str(exc) if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:200]
 
 
 def _tools(language: str) -> tuple[Parser, Query]:
@@ -92,8 +109,36 @@ def load_query_source(language: str) -> str:
     return resources.files("atlas.parse").joinpath("queries", f"{name}.scm").read_text("utf-8")
 
 
+def _parse(parser: Parser, source: bytes, timeout_s: float) -> Tree:
+    """Parse `source`, giving up after `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    view = memoryview(source)
+
+    def read(offset: int, _point: object) -> memoryview:
+        return view[offset : offset + _READ_CHUNK]
+
+    def expired(_offset: int, _has_error: bool) -> bool:
+        return time.monotonic() > deadline
+
+    try:
+        tree = parser.parse(read, progress_callback=expired)
+    except ValueError as exc:  # py-tree-sitter reports a cancelled parse as "Parsing failed"
+        # A cancelled parser resumes the old parse on its next call unless it is reset.
+        parser.reset()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"parse gave up after {timeout_s:g}s") from exc
+        raise
+    if tree is None:
+        raise ValueError("the parser returned no tree")
+    return tree
+
+
 def _run_query(query: Query, root: Node) -> list[_Match]:
-    """All matches of `query` under `root`."""
+    """All matches of `query` under `root`.
+
+    No progress callback here: with one, QueryCursor.matches crashes the process in py-tree-sitter
+    0.26.1. Matching is linear in the tree, so the parse deadline bounds it well enough.
+    """
     from tree_sitter import QueryCursor
 
     return QueryCursor(query).matches(root)
