@@ -13,6 +13,10 @@ Query captures (see any .scm file):
 When several patterns capture the same name node (a def inside a class is both a function and a
 method), the most specific kind wins and the line range is the union of the definition nodes.
 
+The queries use no text predicates (#eq?, #match?, #any-of?): trees are parsed through a read
+callback (so a parse can be given a deadline) and such trees hold no text, which makes py-tree-sitter
+0.26 crash when a predicate reads it. Handlers filter by text in Python instead.
+
 Parsers and compiled queries are cached per process: the first call for a language pays for loading
 the grammar and compiling the query (a few ms), later calls only parse and match.
 """
@@ -185,7 +189,7 @@ def _end_row(node: Node) -> int:
 def _to_symbol(entry: list, source: bytes) -> Symbol:
     """Build a Symbol from a merged entry; UPPER_CASE variables are constants."""
     kind, _, start, end, name_node = entry
-    name = _text(name_node, source)
+    name = _text(name_node, source).strip("\"'")  # `declare module "foo"` is named foo
     if kind == "variable" and name.isupper():
         kind = "constant"
     return Symbol(name=name, kind=kind, start_line=start + 1, end_line=end + 1)
@@ -368,23 +372,57 @@ def _php_clause(node: Node, prefix: str, source: bytes) -> str:
     return prefix + _compact(target, source).lstrip("\\")
 
 
+def _javascript(node: Node, source: bytes) -> list[str]:
+    """A module specifier as written; for a call node, only `require("x")` counts."""
+    if node.type != "call_expression":
+        return _quoted(node, source)
+    callee = node.child_by_field_name("function")
+    arguments = node.child_by_field_name("arguments")
+    if callee is None or arguments is None or _text(callee, source) != "require":
+        return []
+    string = next((c for c in arguments.named_children if c.type == "string"), None)
+    return _quoted(string, source) if string is not None else []
+
+
+_RUBY_LOADERS = frozenset({"require", "require_relative", "load"})
+
+
 def _ruby(node: Node, source: bytes) -> list[str]:
     """`require 'x'` → x; `require_relative 'y'` → ./y (kept as is when it starts with . or /)."""
     method = node.child_by_field_name("method")
     arguments = node.child_by_field_name("arguments")
-    if method is None or arguments is None:
+    if method is None or arguments is None or node.child_by_field_name("receiver") is not None:
         return []
+    name = _text(method, source)
     string = next((c for c in arguments.named_children if c.type == "string"), None)
-    if string is None or any(c.type == "interpolation" for c in string.named_children):
+    if name not in _RUBY_LOADERS or string is None or _has_child(string, "interpolation"):
         return []
     path = _quoted(string, source)[0]
-    if _text(method, source) == "require_relative" and not path.startswith((".", "/")):
+    if name == "require_relative" and not path.startswith((".", "/")):
         path = f"./{path}"
     return [path]
 
 
+def _bash(node: Node, source: bytes) -> list[str]:
+    """`source x.sh` and `. x.sh` → x.sh (quotes dropped, expansions kept as written)."""
+    name = node.child_by_field_name("name")
+    argument = node.child_by_field_name("argument")
+    if name is None or argument is None or _text(name, source) not in ("source", "."):
+        return []
+    return _quoted(argument, source)
+
+
+def _has_child(node: Node, kind: str) -> bool:
+    """Whether `node` has a named child of type `kind`."""
+    return any(child.type == kind for child in node.named_children)
+
+
 _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "python": _python,
+    "javascript": _javascript,
+    "typescript": _javascript,
+    "tsx": _javascript,
+    "bash": _bash,
     "rust": _rust,
     "java": _java,
     "csharp": _csharp,

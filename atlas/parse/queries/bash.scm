@@ -1,6 +1,6 @@
 ; Atlas query for Bash and other POSIX shells: definitions and sourced files.
-; Captures: @definition.<kind> on a whole definition, @name on its name, @import on the first argument
-; of `source` or `.`.
+; Captures: @definition.<kind> on a whole definition, @name on its name, @import on a command
+; (symbols.py keeps `source x` and `. x`).
 
 (function_definition
   name: (word) @name) @definition.function
@@ -15,8 +15,7 @@
     (variable_assignment
       name: (variable_name) @name)) @definition.variable)
 
+; Commands with an argument; symbols.py keeps `source` and `.` and reads their first argument.
 (command
-  name: (command_name) @_command
-  .
-  argument: [(word) (string) (raw_string) (concatenation)] @import
-  (#any-of? @_command "source" "."))
+  name: (command_name)
+  argument: (_)) @import

@@ -39,10 +39,11 @@
 (export_statement
   source: (string) @import)
 
+; `require("x")`: symbols.py keeps only calls whose callee is `require` (no text predicates in
+; these queries: they crash py-tree-sitter on trees parsed through a read callback).
 (call_expression
-  function: (identifier) @_require
-  arguments: (arguments . (string) @import .)
-  (#eq? @_require "require"))
+  function: (identifier)
+  arguments: (arguments . (string) .)) @import
 
 (call_expression
   function: (import)

@@ -31,13 +31,12 @@
   (function_declaration
     (simple_identifier) @name) @definition.method)
 
-; Top-level properties; `const val` and UPPER_CASE names are constants.
+; Top-level properties; `const val` (the only property_modifier) and UPPER_CASE names are constants.
 (source_file
   (property_declaration
-    (modifiers (property_modifier) @_const)
+    (modifiers (property_modifier))
     (variable_declaration
-      (simple_identifier) @name)
-    (#eq? @_const "const")) @definition.constant)
+      (simple_identifier) @name)) @definition.constant)
 
 (source_file
   (property_declaration

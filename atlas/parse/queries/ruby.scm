@@ -30,7 +30,7 @@
 (assignment
   left: (constant) @name) @definition.constant
 
+; Calls with a string first argument; symbols.py keeps require, require_relative and load.
 (call
-  method: (identifier) @_method
-  arguments: (argument_list . (string))
-  (#any-of? @_method "require" "require_relative" "load")) @import
+  method: (identifier)
+  arguments: (argument_list . (string))) @import
