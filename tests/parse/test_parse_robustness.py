@@ -1,0 +1,74 @@
+"""extract() on hostile input: it returns a result or raises ExtractionError, nothing else, never hangs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atlas.parse.languages import GRAMMAR_FOR
+from atlas.parse.symbols import ExtractionError, extract
+from atlas.records import Symbol
+
+LANGUAGES = sorted(GRAMMAR_FOR)
+
+HOSTILE: dict[str, bytes] = {
+    "random": random.Random(7).randbytes(20_000),
+    "parens": b"(" * 5_000,
+    "nested_brackets": b"[{(" * 2_000 + b")}]" * 2_000,
+    "braces": b"{" * 5_000,
+    "angles": b"<" * 5_000,
+    "quotes": b'"' * 5_001,
+    "invalid_utf8": b"def f\xff\xfe(x):\n    return '\xc3\x28'\nclass \x80A:\n    pass\n" * 50,
+    "nul_bytes": b"\x00" * 1_000 + b"def f(): pass\n",
+    "lone_surrogates": "x = '\ud800'\n".encode("utf-8", "surrogatepass") * 20,
+    "deep_indent": b"".join(b"  " * i + b"def f%d():\n" % i for i in range(300)),
+    "unclosed_classes": b"class A {" * 500,
+    "crlf_only": b"\r\n" * 1_000,
+    "long_line": b"a" * 200_000,
+}
+
+
+def _check(language: str, source: bytes) -> None:
+    try:
+        symbols, imports = extract(language, source, timeout_s=2.0)
+    except ExtractionError as exc:
+        assert str(exc)
+        return
+    assert all(isinstance(s, Symbol) and s.start_line <= s.end_line for s in symbols)
+    assert all(isinstance(i, str) and i for i in imports)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_hostile_input(language: str, name: str) -> None:
+    _check(language, HOSTILE[name])
+
+
+def test_invalid_utf8_does_not_hide_definitions() -> None:
+    source = b"# caf\xe9 \xff\xfe\n\ndef good():\n    return '\xc3\x28'\n\ndef caf\xe9():\n    pass\n"
+    symbols, _ = extract("python", source)
+    assert (symbols[0].name, symbols[0].start_line, symbols[0].end_line) == ("good", 3, 4)
+    assert all(isinstance(s.name, str) for s in symbols)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(language=st.sampled_from(LANGUAGES), source=st.binary(max_size=2_000))
+def test_random_bytes(language: str, source: bytes) -> None:
+    _check(language, source)
+
+
+_CODEISH = st.text(alphabet="(){}[]<>\"'`;:.,=#/\\ \n\tabcXYZ_0 defclassimportusefnuse$@!*&|", max_size=800)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(language=st.sampled_from(LANGUAGES), text=_CODEISH)
+def test_random_code_like_text(language: str, text: str) -> None:
+    _check(language, text.encode())
+
+
+def test_wrong_argument_type_is_an_extraction_error() -> None:
+    with pytest.raises(ExtractionError):
+        extract("python", "not bytes")  # type: ignore[arg-type]
