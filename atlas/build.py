@@ -17,6 +17,8 @@ from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool
 from atlas.progress import Progress
 from atlas.records import FileEntry, ParsedFile, Skipped
+from atlas.signals.compute import HistoryJob, compute_store, start_history
+from atlas.signals.store import write_store
 from atlas.walk import WalkOptions, walk
 
 
@@ -35,6 +37,7 @@ class IndexReport:
     seconds: float = 0.0
     index_bytes: int = 0
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
+    signals: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 def build_index(config: IndexConfig, show_progress: bool = True) -> IndexReport:
@@ -45,21 +48,41 @@ def build_index(config: IndexConfig, show_progress: bool = True) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(root=str(root), index_dir=str(config.index_dir))
     config.index_dir.mkdir(parents=True, exist_ok=True)
-    with index_lock(config.index_dir):
+    with index_lock(config.index_dir), ParsePool(config.workers, _parse_options(config)) as pool:
+        # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
+        history_job = start_history(config)
         entries = _walk(config, report)
-        with ParsePool(config.workers, _parse_options(config)) as pool:
-            writer = GenerationWriter(config.index_dir, config.memory_bytes)
-            try:
-                progress = Progress("indexing", show_progress)
-                _ingest(pool.parse(entries), writer, report, progress, len(entries))
-                report.seconds = time.monotonic() - started
-                generation = writer.finish(_manifest(config, report))
-            except BaseException:
-                writer.abandon()
-                raise
+        generation = _write_generation(config, pool, entries, history_job, report, show_progress, started)
     report.index_bytes = _dir_size(generation)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _write_generation(
+    config: IndexConfig,
+    pool: ParsePool,
+    entries: list[FileEntry],
+    history_job: HistoryJob,
+    report: IndexReport,
+    show_progress: bool,
+    started: float,
+) -> Path:
+    writer = GenerationWriter(config.index_dir, config.memory_bytes)
+    try:
+        progress = Progress("indexing", show_progress)
+        _ingest(pool.parse(entries), writer, report, progress, len(entries))
+        _write_signals(writer, history_job, report)
+        report.seconds = time.monotonic() - started
+        return writer.finish(_manifest(config, report))
+    except BaseException:
+        writer.abandon()
+        raise
+
+
+def _write_signals(writer: GenerationWriter, history_job: HistoryJob, report: IndexReport) -> None:
+    store = compute_store(writer.table, history_job.wait())
+    write_store(writer.generation_dir, store)
+    report.signals = {key: store.params[key] for key in ("git", "graph")}
 
 
 def _parse_options(config: IndexConfig) -> ParseOptions:
@@ -122,6 +145,7 @@ def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
         "skipped": report.skipped,
         "languages": report.languages,
         "build_seconds": round(report.seconds, 3),
+        "signals": report.signals,
     }
 
 

@@ -1,0 +1,90 @@
+"""What a bug report names exactly: file paths, dotted module names, traceback frames, identifiers.
+
+People and agents paste tracebacks and code; a path or a function name there is a far stronger
+hint than any bag of words. This module finds them in the query text (pure, no I/O); the engine
+matches them against the indexed paths (regex over the raw `path` field) and symbol names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from atlas.terms import MAX_TOKEN_LEN
+
+MAX_PATHS = 40
+MAX_IDENTIFIERS = 60
+
+SOURCE_EXTENSIONS = (
+    "py|pyi|pyx|js|jsx|mjs|cjs|ts|tsx|go|rs|java|kt|kts|scala|c|h|cc|cpp|cxx|hpp|hh|cs|rb|php|swift|sh|bash"
+    "|m|mm|lua|pl|pm|r|dart|ex|exs|erl|hs|ml|clj|jl|zig|vue|svelte|css|scss|html|md|rst|txt|toml|yaml|yml|json"
+    "|ini|cfg|xml|sql|proto|gradle|cmake|mk"
+)
+_FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTENSIONS}))\b")
+_DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,8})(?![\w(])")
+_IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
+_COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]")
+_NOISE_ROOTS = frozenset({"site-packages", "dist-packages", "lib", "usr", "home", "tmp", "users", "venv", ".venv"})
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    """Exact names found in a query: path suffixes to look up and identifiers to match to symbols."""
+
+    paths: tuple[str, ...]
+    modules: tuple[str, ...]
+    identifiers: tuple[str, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the query names nothing exactly."""
+        return not (self.paths or self.modules or self.identifiers)
+
+
+def find_mentions(text: str) -> Mentions:
+    """Paths, dotted module names and compound identifiers named in `text`, first seen first."""
+    paths = _unique(_clean_path(m) for m in _FILE_PATH.findall(text.replace("\\", "/")))
+    modules = _unique(m for m in _DOTTED.findall(text) if _looks_like_module(m))
+    identifiers = _unique(
+        part
+        for name in _IDENTIFIER.findall(text)
+        for part in name.split(".")
+        if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part)
+    )
+    return Mentions(paths[:MAX_PATHS], modules[:MAX_PATHS], identifiers[:MAX_IDENTIFIERS])
+
+
+def _clean_path(path: str) -> str:
+    parts = [p for p in path.split("/") if p not in ("", ".", "..")]
+    for i, part in enumerate(parts):
+        if part.lower() in _NOISE_ROOTS:
+            return "/".join(parts[i + 1 :]) if part in ("site-packages", "dist-packages") else "/".join(parts)
+    return "/".join(parts)
+
+
+def _looks_like_module(dotted: str) -> bool:
+    parts = dotted.split(".")
+    if parts[-1] in SOURCE_EXTENSIONS.split("|"):
+        return False
+    return not all(p[:1].isupper() for p in parts)
+
+
+def _unique(items: object) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for item in items if item))  # type: ignore[attr-defined]
+
+
+def path_suffix_regex(path: str) -> str:
+    """tantivy regex matching indexed paths that end with `path` at a directory boundary."""
+    return "(.*/)?" + re.escape(path)
+
+
+def module_regex(dotted: str) -> str:
+    """tantivy regex matching the file or package a dotted module name (or a prefix of it) denotes."""
+    parts = dotted.split(".")
+    alternatives = []
+    for end in range(len(parts), 0, -1):
+        stem = "/".join(re.escape(p) for p in parts[:end])
+        alternatives.append(f"{stem}(\\.[a-z]+|/__init__\\.py)")
+        if end <= max(1, len(parts) - 2):
+            break
+    return "(.*/)?(" + "|".join(alternatives) + ")"
