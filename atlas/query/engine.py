@@ -1,7 +1,7 @@
-"""Query-time conductor: syntax → tantivy BM25 candidates → ranking → hits with lines.
+"""Query-time conductor: syntax → BM25 and exact-name candidates → signals → weighted RRF → hits.
 
-An `Engine` holds an open index, so long-lived callers (the MCP server, benchmarks) pay the
-open once and each search costs milliseconds.
+An `Engine` holds an open index and its memory-mapped side store, so long-lived callers (the
+MCP server, benchmarks) pay the open once and each search costs milliseconds.
 """
 
 from __future__ import annotations
@@ -10,14 +10,21 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import tantivy
+
 from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
+from atlas.query import ranking
 from atlas.query.bm25 import build_query
+from atlas.query.fuse import Fused, FusionWeights, detect_intent, fuse, prior, weights_for
+from atlas.query.mentions import find_mentions
+from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
 from atlas.query.syntax import ParsedQuery, parse_query
-from atlas.records import Hit, ScoreTerm
+from atlas.records import Hit, Role, ScoreTerm
+from atlas.signals.store import SideStore, load_store
 
-DEFAULT_CANDIDATES = 200
+ROLE_NAMES = [str(role) for role in Role]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +37,8 @@ class SearchOptions:
     boosts: dict[str, float] | None = None
     explain: bool = False
     with_lines: bool = True
-    candidates: int = DEFAULT_CANDIDATES
+    weights: FusionWeights = field(default_factory=weights_for)
+    signals: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -44,15 +52,6 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A BM25 hit before final ranking."""
-
-    doc: StoredDoc
-    bm25: float
-    bm25_rank: int
-
-
 class Engine:
     """Searches one open index rooted at `root`."""
 
@@ -60,6 +59,15 @@ class Engine:
         self.root = root
         self.reader = reader
         self.default_boosts: dict[str, float] = dict(reader.manifest.get("boosts") or {})
+        self.store: SideStore | None = load_store(reader.generation)
+        self._paths: PathIndex | None = None
+
+    @property
+    def path_index(self) -> PathIndex:
+        """Suffix tables over the indexed paths, built on first use."""
+        if self._paths is None:
+            self._paths = PathIndex(self.store.paths if self.store else [])
+        return self._paths
 
     def search(self, text: str, options: SearchOptions | None = None) -> SearchResult:
         """Run `text` as a query; raises UsageError when it has nothing searchable."""
@@ -71,41 +79,77 @@ class Engine:
                 "the query has no searchable words",
                 "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
             )
-        candidates = self.candidates(parsed, options)
-        ranked = candidates[: options.limit]
-        hits = [self._hit(parsed, c, rank, options) for rank, c in enumerate(ranked, 1)]
+        signals = self._signals(parsed, options)
+        ranked = self._rank(parsed, signals, options)[: options.limit]
+        hits = [self._hit(parsed, item, rank, signals, options) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(text, hits, took, self.reader.num_docs)
+        return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
 
-    def candidates(self, parsed: ParsedQuery, options: SearchOptions) -> list[Candidate]:
-        """BM25 candidates for `parsed`, best first."""
-        boosts = options.boosts or self.default_boosts
-        query = build_query(self.reader.schema, parsed, boosts)
-        limit = max(options.limit, options.candidates)
-        return [
-            Candidate(self.reader.doc(address), score, rank)
-            for rank, (score, address) in enumerate(self.reader.search(query, limit), 1)
-        ]
+    def notes(self) -> list[str]:
+        """Why some signals are absent from this index, if they are."""
+        if self.store is None:
+            return ["this index has no side store: ranking is BM25 only (rebuild with `atlas index --rebuild`)"]
+        git = self.store.params.get("git", {})
+        return [] if git.get("available") else [f"git signals absent: {git.get('reason') or 'unknown reason'}"]
 
-    def _hit(self, parsed: ParsedQuery, candidate: Candidate, rank: int, options: SearchOptions) -> Hit:
-        doc = candidate.doc
+    def _signals(self, parsed: ParsedQuery, options: SearchOptions) -> ranking.Signals:
+        weights = options.weights
+        signals = ranking.Signals()
+        query = build_query(self.reader.schema, parsed, options.boosts or self.default_boosts)
+        ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
+        if self.store is None:
+            return signals
+        mentions = find_mentions(parsed.text)
+        if weights.path_mention > 0 and (mentions.paths or mentions.modules):
+            ranking.path_mention_signal(self.path_index, mentions, weights, signals)
+        if weights.symbol_mention > 0:
+            ranking.symbol_mention_signal(self.reader, mentions, signals)
+        ranking.neighbour_signals(self.store, weights, signals)
+        candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
+        ranking.static_signals(self.store, candidates, signals)
+        kept = set(candidates)
+        signals.raw = {
+            name: {fid: v for fid, v in values.items() if fid in kept}
+            for name, values in signals.raw.items()
+            if options.signals is None or name in options.signals
+        }
+        return signals
+
+    def _rank(self, parsed: ParsedQuery, signals: ranking.Signals, options: SearchOptions) -> list[Fused]:
+        candidates = signals.candidates()
+        if self.store is None:
+            return fuse(candidates, signals.raw, {}, options.weights)
+        intent = detect_intent([t for t, _ in parsed.terms])
+        roles, flags = self.store.get("role"), self.store.get("path_flags")
+        priors = {
+            fid: prior(options.weights, ROLE_NAMES[int(roles[fid])], int(flags[fid]), intent)
+            for fid in candidates
+        } if roles is not None and flags is not None else {}  # fmt: skip
+        return fuse(candidates, signals.raw, priors, options.weights)
+
+    def _hit(
+        self, parsed: ParsedQuery, item: Fused, rank: int, signals: ranking.Signals, options: SearchOptions
+    ) -> Hit:
+        doc = self._doc(item.fid, signals)
         terms = {t for t, _ in parsed.terms}
         lines = best_ranges(self.root, doc.path, terms, doc.outline) if options.with_lines else ()
-        explain = (
-            (ScoreTerm("bm25", candidate.bm25, candidate.bm25_rank, 1.0, candidate.bm25),)
-            if options.explain
-            else ()
-        )
         return Hit(
             path=doc.path,
-            score=round(candidate.bm25, 6),
+            score=round(item.score, 6),
             rank=rank,
             language=doc.language,
             role=doc.role,
             symbols=matched_symbols(doc.outline, terms),
             lines=lines,
-            explain=explain,
+            explain=tuple(item.terms) if options.explain else (),
         )
+
+    def _doc(self, fid: int, signals: ranking.Signals) -> StoredDoc:
+        address = signals.addresses.get(fid)
+        if address is None:
+            query = tantivy.Query.term_query(self.reader.schema, "fid", fid)
+            address = self.reader.search(query, 1)[0][1]
+        return self.reader.doc(address)
 
 
 def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuery:
@@ -114,3 +158,6 @@ def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuer
         languages=parsed.languages + tuple(lang.lower() for lang in options.languages),
         paths=parsed.paths + options.paths,
     )
+
+
+__all__ = ["Engine", "ScoreTerm", "SearchOptions", "SearchResult"]

@@ -75,6 +75,10 @@ def compute_store(table: FileTable, history: History | None) -> SideStore:
     store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in table.roles], dtype=np.uint8)
     store.arrays["path_flags"] = np.array([path_flags(p) for p in table.paths], dtype=np.uint8)
     store.arrays["lines"] = np.array(table.lines, dtype=np.int32)
+    languages = sorted(set(table.languages))
+    code = {language: i for i, language in enumerate(languages)}
+    store.params["languages"] = languages
+    store.arrays["language"] = np.array([code[lang] for lang in table.languages], dtype=np.uint16)
     _add_graph(store, table)
     _add_history(store, table, history)
     return store

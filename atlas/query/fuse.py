@@ -1,0 +1,167 @@
+"""Weighted Reciprocal Rank Fusion: every ranking constant of Atlas lives in this module.
+
+    fused(d) = prior(d) × Σ_signals  weight_s / (RRF_K + rank_s(d))
+
+over the candidates (top BM25 hits plus the co-change and import neighbours of the best of
+them, plus files the query names exactly). Each signal ranks only the candidates it has an
+opinion on; `prior` is a multiplier from the file's role and path flags, relaxed when the
+query asks for that kind of file (docs, tests). Every contribution is returned as a
+`ScoreTerm`, so `--explain` shows exactly this arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+
+from atlas.errors import UsageError
+from atlas.records import ScoreTerm
+
+RRF_K = 60.0
+
+SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency")
+
+
+@dataclass(frozen=True, slots=True)
+class FusionWeights:
+    """Weights and constants of one ranking preset."""
+
+    bm25: float = 1.0
+    path_mention: float = 1.5
+    symbol_mention: float = 0.6
+    cochange: float = 0.25
+    imports: float = 0.15
+    pagerank: float = 0.15
+    recency: float = 0.15
+    rrf_k: float = RRF_K
+    candidates: int = 300
+    expand_top: int = 10
+    max_path_ambiguity: int = 8
+    role_priors: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "impl": 1.0, "build": 0.7, "config": 0.55, "other": 0.5, "test": 0.45, "docs": 0.4, "generated": 0.2,
+        }
+    )  # fmt: skip
+    vendored_prior: float = 0.25
+    examples_prior: float = 0.6
+    translation_prior: float = 0.1
+    fixture_prior: float = 0.7
+
+    def signal_weight(self, signal: str) -> float:
+        """The weight of `signal` (one of SIGNALS)."""
+        return float(getattr(self, signal))
+
+
+PRESETS: dict[str, FusionWeights] = {
+    "fast": FusionWeights(candidates=100, expand_top=0, cochange=0.0, imports=0.0),
+    "balanced": FusionWeights(),
+    "deep": FusionWeights(candidates=1000, expand_top=30),
+}
+PRESETS["thorough"] = replace(PRESETS["deep"], candidates=3000, expand_top=60)
+
+_NUMERIC = {f.name for f in fields(FusionWeights) if f.name != "role_priors"}
+
+
+def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None = None) -> FusionWeights:
+    """The preset's weights with `overrides` (field name → value, or `prior.<role>`) applied."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}", f"use one of {', '.join(PRESETS)}")
+    weights = PRESETS[preset]
+    priors = dict(weights.role_priors)
+    plain: dict[str, float] = {}
+    for name, value in (overrides or {}).items():
+        if name.startswith("prior."):
+            priors[name.removeprefix("prior.")] = float(value)
+        elif name in _NUMERIC:
+            plain[name] = type(getattr(weights, name))(value)
+        else:
+            raise UsageError(f"unknown ranking weight {name!r}", f"known: {', '.join(sorted(_NUMERIC))}")
+    return replace(weights, role_priors=priors, **plain)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What kind of file the query asks for, which relaxes the matching priors."""
+
+    docs: bool = False
+    tests: bool = False
+
+
+DOC_WORDS = frozenset({"doc", "docs", "documentation", "readme", "changelog", "tutorial", "guide", "manual"})
+TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "specs", "fixture", "fixtures", "unittest"})
+SHORT_QUERY_TERMS = 12
+
+
+def detect_intent(terms: list[str]) -> Intent:
+    """Docs or tests intent from the words of a short query (long reports mention tests in passing)."""
+    if len(terms) > SHORT_QUERY_TERMS:
+        return Intent()
+    words = set(terms)
+    return Intent(docs=bool(words & DOC_WORDS), tests=bool(words & TEST_WORDS))
+
+
+def prior(weights: FusionWeights, role: str, flags: int, intent: Intent) -> float:
+    """Multiplier for a file of `role` with path `flags` (see atlas.signals.priors)."""
+    from atlas.signals.priors import EXAMPLES, FIXTURE, TRANSLATION, VENDORED
+
+    if (role == "docs" and intent.docs) or (role == "test" and intent.tests):
+        value = 1.0
+    else:
+        value = weights.role_priors.get(role, weights.role_priors.get("other", 0.5))
+    for flag, factor in (
+        (VENDORED, weights.vendored_prior),
+        (EXAMPLES, weights.examples_prior),
+        (TRANSLATION, weights.translation_prior),
+        (FIXTURE, weights.fixture_prior if not intent.tests else 1.0),
+    ):
+        if flags & flag:
+            value *= factor
+    return value
+
+
+def rank_by(values: Mapping[int, float]) -> dict[int, int]:
+    """1-based ranks of the keys by value, highest first; ties share the better rank."""
+    ranks: dict[int, int] = {}
+    previous: float | None = None
+    current = 0
+    for position, (key, value) in enumerate(sorted(values.items(), key=lambda kv: -kv[1]), 1):
+        if value != previous:
+            current, previous = position, value
+        ranks[key] = current
+    return ranks
+
+
+@dataclass(slots=True)
+class Fused:
+    """One candidate's fused score and its terms."""
+
+    fid: int
+    score: float
+    terms: list[ScoreTerm]
+
+
+def fuse(
+    candidates: list[int],
+    raw: Mapping[str, Mapping[int, float]],
+    priors: Mapping[int, float],
+    weights: FusionWeights,
+) -> list[Fused]:
+    """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first."""
+    ranks = {signal: rank_by(values) for signal, values in raw.items() if values}
+    fused: list[Fused] = []
+    for fid in candidates:
+        terms: list[ScoreTerm] = []
+        total = 0.0
+        for signal, signal_ranks in ranks.items():
+            rank = signal_ranks.get(fid)
+            weight = weights.signal_weight(signal)
+            if rank is None or weight <= 0:
+                continue
+            contribution = weight / (weights.rrf_k + rank)
+            total += contribution
+            terms.append(ScoreTerm(signal, float(raw[signal][fid]), rank, weight, contribution))
+        factor = priors.get(fid, 1.0)
+        terms.append(ScoreTerm("prior", factor, None, factor, total * factor - total))
+        fused.append(Fused(fid, total * factor, terms))
+    fused.sort(key=lambda f: (-f.score, f.fid))
+    return fused

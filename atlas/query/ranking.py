@@ -1,0 +1,134 @@
+"""Gather candidates and raw signal values for fusion from the index and the side store.
+
+The engine calls `collect`; everything here works on file ids (rows of the side store).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import tantivy
+
+from atlas.index.reader import IndexReader
+from atlas.query.bm25 import path_regex
+from atlas.query.fuse import FusionWeights
+from atlas.query.mentions import Mentions
+from atlas.query.paths import PathIndex
+from atlas.query.syntax import ParsedQuery
+from atlas.signals.store import SideStore
+
+SYMBOL_MENTION_LIMIT = 50
+
+
+@dataclass(slots=True)
+class Signals:
+    """Raw values per signal (signal → fid → value) and where BM25 found each file."""
+
+    raw: dict[str, dict[int, float]] = field(default_factory=dict)
+    addresses: dict[int, tantivy.DocAddress] = field(default_factory=dict)
+
+    def candidates(self) -> list[int]:
+        """Every file some signal has an opinion on."""
+        seen: dict[int, None] = {}
+        for values in self.raw.values():
+            seen.update(dict.fromkeys(values))
+        return list(seen)
+
+
+def bm25_signal(reader: IndexReader, query: tantivy.Query, limit: int, signals: Signals) -> None:
+    """Top `limit` BM25 hits as the `bm25` signal."""
+    hits = reader.search(query, limit)
+    fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
+    signals.raw["bm25"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
+    signals.addresses = {fid: address for fid, (_, address) in zip(fids, hits, strict=True)}
+
+
+def path_mention_signal(paths: PathIndex, mentions: Mentions, weights: FusionWeights, signals: Signals) -> None:
+    """Files named by path or module: Σ over mentions of matched-suffix length / ambiguity."""
+    scores: dict[int, float] = defaultdict(float)
+    lookups = [paths.find_path(p) for p in mentions.paths] + [paths.find_module(m) for m in mentions.modules]
+    for fids, length in lookups:
+        if fids and len(fids) <= weights.max_path_ambiguity:
+            for fid in fids:
+                scores[fid] += length / len(fids)
+    signals.raw["path_mention"] = dict(scores)
+
+
+def symbol_mention_signal(reader: IndexReader, mentions: Mentions, signals: Signals) -> None:
+    """Files defining identifiers the query names exactly, scored by BM25 on the symbols field."""
+    terms = list(dict.fromkeys(name.lower().strip("_") for name in mentions.identifiers))
+    if not terms:
+        return
+    clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(reader.schema, "symbols", t)) for t in terms]
+    hits = reader.search(tantivy.Query.boolean_query(clauses), SYMBOL_MENTION_LIMIT)
+    fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
+    signals.raw["symbol_mention"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
+    for fid, (_, address) in zip(fids, hits, strict=True):
+        signals.addresses.setdefault(fid, address)
+
+
+def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals) -> None:
+    """Co-change partners and import neighbours of the best files, weighted by 1/rank of the source."""
+    seeds = _seeds(signals, weights.expand_top)
+    if not seeds:
+        return
+    for name, data_name in (("cochange", "cochange_confidence_data"), ("imports", None)):
+        indptr = store.get(f"{name}_indptr")
+        indices = store.get(f"{name}_indices")
+        if indptr is None or indices is None or len(indptr) <= 1:
+            continue
+        data = store.get(data_name) if data_name else None
+        scores: dict[int, float] = defaultdict(float)
+        for rank, fid in enumerate(seeds, 1):
+            start, end = int(indptr[fid]), int(indptr[fid + 1])
+            for offset in range(start, end):
+                partner = int(indices[offset])
+                if partner != fid:
+                    scores[partner] += (float(data[offset]) if data is not None else 1.0) / rank
+        signals.raw[name] = dict(scores)
+
+
+def _seeds(signals: Signals, top: int) -> list[int]:
+    if top <= 0:
+        return []
+    bm25 = sorted(signals.raw.get("bm25", {}).items(), key=lambda kv: -kv[1])
+    named = sorted(signals.raw.get("path_mention", {}).items(), key=lambda kv: -kv[1])
+    return list(dict.fromkeys(fid for fid, _ in named[:top] + bm25[:top]))
+
+
+def static_signals(store: SideStore, candidates: list[int], signals: Signals) -> None:
+    """Query-independent signals (PageRank, git recency) for the candidates."""
+    rows = np.asarray(candidates, dtype=np.int64)
+    for name, array_name in (("pagerank", "pagerank"), ("recency", "git_decayed")):
+        array = store.get(array_name)
+        if array is None or not len(rows):
+            continue
+        values = np.asarray(array[rows], dtype=np.float64)
+        signals.raw[name] = {fid: float(v) for fid, v in zip(candidates, values, strict=True) if v > 0}
+
+
+def filter_candidates(store: SideStore, parsed: ParsedQuery, signals: Signals, candidates: list[int]) -> list[int]:
+    """Apply lang:/path:/sym: filters to candidates that did not come through the filtered BM25 query."""
+    if not parsed.has_filters:
+        return candidates
+    bm25 = signals.raw.get("bm25", {})
+    if parsed.symbols:
+        return [fid for fid in candidates if fid in bm25]
+    languages = store.params.get("languages", [])
+    language_codes = store.get("language")
+    wanted = {languages.index(lang) for lang in parsed.languages if lang in languages}
+    patterns = [re.compile(path_regex(p)) for p in parsed.paths]
+    kept = []
+    for fid in candidates:
+        if fid in bm25:
+            kept.append(fid)
+            continue
+        if parsed.languages and (language_codes is None or int(language_codes[fid]) not in wanted):
+            continue
+        if patterns and not any(p.fullmatch(store.paths[fid]) for p in patterns):
+            continue
+        kept.append(fid)
+    return kept
