@@ -451,8 +451,11 @@ def _python_relative(repo: _Repo, here: str, spec: str) -> tuple[int, ...]:
 
 def _python_lookup(repo: _Repo, base: str, parts: list[str], shortest: int) -> tuple[int, ...]:
     """Longest prefix of `parts` under `base` that is a package or module, down to `shortest` names."""
+    names = repo.python.names
     for k in range(len(parts), shortest - 1, -1):
         stem = _join(base, "/".join(parts[:k]))
+        if k and stem not in names:
+            continue
         modules = (stem + ".py", stem + ".pyi") if k else ()
         found = repo.first((_join(stem, "__init__.py"), *modules, _join(stem, "__init__.pyi")))
         if found:

@@ -393,7 +393,8 @@ def test_neighbours_are_the_undirected_adjacency() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Speed on a synthetic repository of 60,000 files (run with `-m slow -s` to see the timings)
+# Speed on a synthetic repository of 60,000 files (`-m slow -s` shows the timings). CPU time, not
+# wall time, so that other work on the machine does not fail the test.
 
 
 _SYNTHETIC_KINDS = {"python": "py", "typescript": "ts", "go": "go", "java": "java", "c": "c"}
@@ -431,14 +432,14 @@ def _synthetic_import(kind: str, d: int, rng: random.Random) -> str:
 @pytest.mark.slow
 def test_speed_on_sixty_thousand_files() -> None:
     files = _synthetic_repo(60_000, 20, seed=1)
-    started = time.perf_counter()
+    started = time.process_time()
     graph = build_import_graph(files)
-    resolved = time.perf_counter() - started
+    resolved = time.process_time() - started
     rng = np.random.default_rng(2)
     edges = np.unique(rng.integers(0, 60_000, size=(500_000, 2)), axis=0).astype(np.int32)
-    started = time.perf_counter()
+    started = time.process_time()
     ranks = pagerank(60_000, edges)
-    ranked = time.perf_counter() - started
+    ranked = time.process_time() - started
     print(f"\nresolve 60k files x 20 imports: {resolved:.2f}s, {len(graph.edges)} edges, "
           f"{graph.unresolved} unresolved; pagerank 60k/500k: {ranked * 1000:.0f} ms")
     assert len(graph.edges) > 400_000
