@@ -218,17 +218,18 @@ def _shared_depth(a: str, b: str) -> int:
     return count
 
 
+def _nearness(directory: str, here: str) -> tuple[int, int]:
+    """Sort key: directories sharing more leading components with `here` first, then shallower ones."""
+    return -_shared_depth(directory, here), directory.count("/")
+
+
 def _closest(candidates: Sequence[_T], dir_of: Callable[[_T], str], here: str) -> _T | None:
-    """The candidate nearest to directory `here`, then the shallowest; None if empty or tied."""
+    """The candidate nearest to directory `here` by `_nearness`; None if empty or tied."""
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
-
-    def rank(item: _T) -> tuple[int, int]:
-        where = dir_of(item)
-        return -_shared_depth(where, here), where.count("/")
-
-    ordered = sorted(candidates, key=rank)
-    return None if rank(ordered[0]) == rank(ordered[1]) else ordered[0]
+    ordered = sorted(candidates, key=lambda item: _nearness(dir_of(item), here))
+    first, second = (_nearness(dir_of(item), here) for item in ordered[:2])
+    return None if first == second else ordered[0]
 
 
 def _tail_index(items: Iterable[str]) -> dict[str, list[str]]:
@@ -341,7 +342,7 @@ class _PythonTables:
         so that directory comes first if it holds `top`; then the source roots holding `top`,
         nearest first.
         """
-        roots = sorted(self.tops.get(top, ()), key=lambda r: (-_shared_depth(r, here), r.count("/"), r))
+        roots = sorted(self.tops.get(top, ()), key=lambda root: (*_nearness(root, here), root))
         if here in self.packages or _join(here, top) not in self.names:
             return roots
         return [here, *roots]
