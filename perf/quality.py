@@ -29,12 +29,13 @@ KS = (1, 5, 10)
 NO_PRIORS = {f"prior.{role}": 1.0 for role in ("impl", "build", "config", "other", "test", "docs", "generated")} | {
     "vendored_prior": 1.0, "examples_prior": 1.0, "translation_prior": 1.0, "fixture_prior": 1.0,
 }  # fmt: skip
-ABLATION: list[tuple[str, tuple[str, ...], bool]] = [
-    ("BM25 alone", ("bm25",), False),
-    ("+ roles", ("bm25",), True),
-    ("+ symbols/paths", ("bm25", "path_mention", "symbol_mention"), True),
-    ("+ git", ("bm25", "path_mention", "symbol_mention", "cochange", "recency"), True),
-    ("+ import graph (full fusion)", None, True),  # type: ignore[list-item]
+ABLATION: list[tuple[str, tuple[str, ...] | None, bool, float | None]] = [
+    ("BM25 alone", ("bm25",), False, 1.0),
+    ("+ title weighting", ("bm25",), False, None),
+    ("+ roles", ("bm25",), True, None),
+    ("+ symbols/paths", ("bm25", "path_mention", "symbol_mention"), True, None),
+    ("+ git", ("bm25", "path_mention", "symbol_mention", "cochange", "recency"), True, None),
+    ("+ import graph (full fusion)", None, True, None),
 ]
 
 
@@ -86,6 +87,10 @@ def evaluate(engines: list[tuple[dict, Engine]], weights: FusionWeights, signals
     return summary, per_instance
 
 
+def _with_title(weights: FusionWeights, title_boost: float | None) -> FusionWeights:
+    return weights if title_boost is None else replace(weights, title_boost=title_boost)
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, float]:
     """`name=value` pairs → overrides for weights_for."""
     out = {}
@@ -121,10 +126,13 @@ def main() -> None:
     configs = [("full fusion", weights, None)]
     if args.ablation:
         no_priors = weights_for(args.preset, {**parse_overrides(args.overrides), **NO_PRIORS})
-        configs = [(name, weights if use_priors else no_priors, signals) for name, signals, use_priors in ABLATION]
+        configs = [
+            (name, _with_title(weights if use_priors else no_priors, title), signals)
+            for name, signals, use_priors, title in ABLATION
+        ]
     print(f"{'configuration':<30} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'p50 ms':>7}   (n={len(rows)})")
     for name, config_weights, signals in configs:
-        summary, per_instance = evaluate(engines, replace(config_weights), signals, args.limit)
+        summary, per_instance = evaluate(engines, config_weights, signals, args.limit)
         print(f"{name:<30} " + " ".join(f"{summary[k]:>6.3f}" for k in ("R@1", "R@5", "R@10", "MRR"))
               + f" {summary['p50_ms']:>7.1f}")  # fmt: skip
     if args.per_instance:

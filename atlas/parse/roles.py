@@ -53,7 +53,7 @@ def classify(path: str, language: str, head: bytes = b"") -> Role:
     if _TEST_NAME.match(name) or any(d in _TEST_DIRS for d in directories):
         return Role.TEST
     if language in DOC_LANGUAGES or _DOC_NAMES.match(name) or any(d in _DOC_DIRS for d in directories):
-        return Role.DOCS if language not in CODE_LANGUAGES else Role.IMPL
+        return Role.DOCS
     if language in CONFIG_LANGUAGES or name.startswith(".") or name.endswith((".cfg", ".conf", ".env")):
         return Role.CONFIG
     if language in CODE_LANGUAGES:

@@ -95,7 +95,9 @@ class Engine:
     def _signals(self, parsed: ParsedQuery, options: SearchOptions) -> ranking.Signals:
         weights = options.weights
         signals = ranking.Signals()
-        query = build_query(self.reader.schema, parsed, options.boosts or self.default_boosts)
+        query = build_query(
+            self.reader.schema, _title_weighted(parsed, weights.title_boost), options.boosts or self.default_boosts
+        )
         ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
         if self.store is None:
             return signals
@@ -150,6 +152,14 @@ class Engine:
             query = tantivy.Query.term_query(self.reader.schema, "fid", fid)
             address = self.reader.search(query, 1)[0][1]
         return self.reader.doc(address)
+
+
+def _title_weighted(parsed: ParsedQuery, boost: float) -> ParsedQuery:
+    """Terms of an issue's summary line weigh `boost` times more than the body's."""
+    if boost == 1.0 or not parsed.title_terms:
+        return parsed
+    terms = tuple((t, w * boost if t in parsed.title_terms else w) for t, w in parsed.terms)
+    return replace(parsed, terms=terms)
 
 
 def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuery:

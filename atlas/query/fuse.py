@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
 
-RRF_K = 60.0
+RRF_K = 20.0
 
 SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency")
 
@@ -27,13 +27,14 @@ class FusionWeights:
     """Weights and constants of one ranking preset."""
 
     bm25: float = 1.0
-    path_mention: float = 1.5
+    path_mention: float = 0.5
     symbol_mention: float = 0.6
     cochange: float = 0.25
     imports: float = 0.15
-    pagerank: float = 0.15
+    pagerank: float = 0.05
     recency: float = 0.15
     rrf_k: float = RRF_K
+    title_boost: float = 3.0
     candidates: int = 300
     expand_top: int = 10
     max_path_ambiguity: int = 8

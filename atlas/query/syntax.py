@@ -32,6 +32,7 @@ class ParsedQuery:
     paths: tuple[str, ...]
     languages: tuple[str, ...]
     symbols: tuple[str, ...]
+    title_terms: frozenset[str] = frozenset()
 
     @property
     def has_filters(self) -> bool:
@@ -63,7 +64,14 @@ def parse_query(text: str) -> ParsedQuery:
         paths=tuple(filters["path"]),
         languages=tuple(v.lower() for v in filters["lang"]),
         symbols=tuple(filters["sym"]),
+        title_terms=frozenset(tokenize(_title(rest))),
     )
+
+
+def _title(text: str) -> str:
+    """The first non-empty line of a multi-line text (an issue's summary), else nothing."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if len(lines) > 1 else ""
 
 
 def _phrases(text: str) -> tuple[tuple[str, ...], ...]:

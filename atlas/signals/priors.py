@@ -18,7 +18,9 @@ _VENDOR_DIRS = frozenset(
     {"vendor", "vendored", "_vendor", "third_party", "third-party", "thirdparty", "node_modules", "external",
      "extern", "bower_components", "site-packages"}
 )  # fmt: skip
-_EXAMPLE_DIRS = frozenset({"example", "examples", "sample", "samples", "demo", "demos", "tutorial", "tutorials"})
+_EXAMPLE_DIRS = frozenset(
+    {"example", "examples", "sample", "samples", "demo", "demos", "tutorial", "tutorials", "bench", "benchmarks"}
+)
 _LOCALE_DIRS = frozenset({"locale", "locales", "i18n", "l10n", "translations", "lang"})
 _FIXTURE_DIRS = frozenset({"fixtures", "fixture", "testdata", "test-data", "roots", "snapshots", "__snapshots__"})
 _TRANSLATION_EXT = (".po", ".pot", ".mo", ".xlf", ".xliff")
