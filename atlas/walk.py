@@ -3,18 +3,22 @@
 The walk owns ignore rules and everything decidable from a directory entry and `stat`:
 `.gitignore` at every level, `.git/info/exclude`, and `.atlasignore` files (same syntax,
 higher precedence, so `!pattern` there re-includes what git ignores). Patterns follow
-gitignore(5) exactly as git applies them (git's `dir.c` and `wildmatch.c`, byte for byte), so
-the files walked are the files `git ls-files --others --exclude-standard` would list, minus the
-user's global excludes file. When the root lies inside a git work tree, the `.gitignore` files
-between the top of the work tree and the root apply too, as they do for git.
+gitignore(5) as git applies them (its `dir.c` and `wildmatch.c`, matching bytes, not
+characters), so a file is ignored exactly when git would ignore it; tests/test_walk.py checks
+this against `git ls-files --others --exclude-standard`. Differences from git, on purpose: the
+user's global excludes file is not read, `.gitignore` files apply outside a git repository
+too, and nested repositories are walked into. When the root lies inside a git work tree, the
+ignore files between the top of the work tree and the root apply, as they do for git.
 
 It never enters `.git` or the index directory (not even through a symlink), follows symlinks
-only while they stay inside the root, never enters a directory it is already inside, and
-skips special files and files over the size cap. The walk is iterative, so the depth of the
-tree is not limited by Python's recursion limit.
+only while they stay inside the root, skips a directory symlink that leads back to a directory
+it is inside or to one already walked (real directories are always walked), and skips special
+files and files over the size cap. The walk is iterative, so the depth of the tree is not
+limited by Python's recursion limit.
 
-It yields `FileEntry` for files to parse and `Skipped` for files left out; content checks
-(binary, minified, unreadable) happen in the parse workers, which read the file anyway.
+It yields `FileEntry` for files to parse and `Skipped` for files left out, both with display
+paths (valid UTF-8); content checks (binary, minified, unreadable) happen in the parse
+workers, which read the file anyway.
 """
 
 from __future__ import annotations
