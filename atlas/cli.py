@@ -94,13 +94,16 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
           max_file_size: int | None, rebuild: bool, fmt: str) -> None:  # fmt: skip
     """Index the repository at PATH (default: the current repository)."""
     from atlas.api import index_repo
-    from atlas.output import report_record, write_json, write_text
+    from atlas.output import report_record, write_json, write_jsonl, write_text
 
     config = _config(path, index_dir, jobs=jobs, max_file_bytes=max_file_size)
     report = index_repo(config, show_progress=not obj["quiet"])
     record = report_record(report)
-    if _format(fmt) == "human":
+    chosen = _format(fmt)
+    if chosen == "human":
         write_text(_human_report(record))
+    elif chosen == "jsonl":
+        write_jsonl([record])
     else:
         write_json(record)
 

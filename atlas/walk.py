@@ -503,6 +503,13 @@ def display_path(rel: str) -> str:
     return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
+def fs_path(display: str) -> str | bytes:
+    """Inverse of `display_path`: the name to open on disk (bytes when it is not valid UTF-8)."""
+    if "\\x" not in display:
+        return display
+    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), display.encode("utf-8"))
+
+
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:
     """Yield every file under `root` as a `FileEntry` to index or a `Skipped` with its reason.
 

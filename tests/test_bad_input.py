@@ -209,11 +209,6 @@ def test_file_with_invalid_utf8_name_is_found(zoo: tuple[Path, dict[str, Any]]) 
     assert top_hit(search(root, "quokka")) == "bad\\xffname.py"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="query/engine.py:102 passes the display path (bad\\xffname.py) to snippets.best_ranges, which opens "
-    "root/<display path>: no such file, so hits in files with non-UTF-8 names never get line ranges",
-)
 def test_file_with_invalid_utf8_name_gets_line_ranges(zoo: tuple[Path, dict[str, Any]]) -> None:
     root, _ = zoo
     (hit,) = jsonl(search(root, "quokka").stdout)
@@ -437,12 +432,6 @@ def test_path_and_lang_filters(
         pytest.param("a" * 50_000, id="50kb-value"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="query/bm25.py:93-96 _glob_part hands fnmatch.translate's Python regex to tantivy: atomic groups "
-    "(?>...) for a second '*', (?!) for an empty range, and no size bound on a plain value, so tantivy raises "
-    "ValueError and the CLI exits 3 with 'unexpected error' and a multi-line message",
-)
 def test_path_globs_never_crash(zoo: tuple[Path, dict[str, Any]], filter_value: str) -> None:
     root, _ = zoo
     result = search(root, f"path:{filter_value}", "hello")
@@ -451,11 +440,6 @@ def test_path_globs_never_crash(zoo: tuple[Path, dict[str, Any]], filter_value: 
         assert_one_error(result.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="query/bm25.py:82-83 path_regex keeps a leading '/' literally for a value without glob characters, "
-    "so path:/src/ matches nothing while path:/src/*.py is anchored at the root",
-)
 def test_leading_slash_anchors_a_plain_path_filter(zoo: tuple[Path, dict[str, Any]]) -> None:
     root, _ = zoo
     assert top_hit(search(root, "path:/src/", "config")) == "src/util_helpers.py"
@@ -537,11 +521,6 @@ def test_usage_error_keeps_stdout_empty(zoo: tuple[Path, dict[str, Any]]) -> Non
     assert_one_error(result.stderr, NO_WORDS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py:107-110 `atlas index` writes write_json (indented, many lines) for --format jsonl and for "
-    "piped output (auto → jsonl), so stdout is not JSONL",
-)
 @pytest.mark.parametrize("fmt", [["--format", "jsonl"], []], ids=["jsonl", "piped-auto"])
 def test_index_report_is_jsonl_when_asked_or_piped(make_repo: Any, fmt: Sequence[str]) -> None:
     root = make_repo({"a.py": "x = 1\n"})

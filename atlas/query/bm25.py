@@ -7,11 +7,11 @@ queries are built directly and no user input ever reaches tantivy's query parser
 
 from __future__ import annotations
 
-import fnmatch
 import re
 
 import tantivy
 
+from atlas.errors import UsageError
 from atlas.query.syntax import ParsedQuery
 from atlas.terms import tokenize
 
@@ -59,7 +59,7 @@ def _filter_clauses(schema: tantivy.Schema, parsed: ParsedQuery) -> list[Query]:
     if parsed.languages:
         clauses.append(_any_of([Query.term_query(schema, "language", lang) for lang in parsed.languages]))
     if parsed.paths:
-        clauses.append(_any_of([Query.regex_query(schema, "path", path_regex(p)) for p in parsed.paths]))
+        clauses.append(_any_of([_path_query(schema, p) for p in parsed.paths]))
     for name in parsed.symbols:
         tokens = tokenize(name)
         if tokens:
@@ -69,28 +69,82 @@ def _filter_clauses(schema: tantivy.Schema, parsed: ParsedQuery) -> list[Query]:
     return clauses
 
 
+def _path_query(schema: tantivy.Schema, pattern: str) -> Query:
+    try:
+        return Query.regex_query(schema, "path", path_regex(pattern))
+    except ValueError as err:
+        raise UsageError(f"path:{pattern[:80]} is not a usable pattern", "use a glob such as src/**/*.py") from err
+
+
 def _any_of(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, q) for q in queries])
+
+
+MAX_PATH_FILTER_CHARS = 1000
+_REGEX_META = frozenset(".^$*+?()[]{}|\\-&~#")
+
+
+def _escape(text: str) -> str:
+    """Escape regex metacharacters only (Python's re.escape also escapes spaces, which Rust rejects)."""
+    return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
 def path_regex(pattern: str) -> str:
     """tantivy regex (whole-term match) for a `path:` value.
 
-    A value with glob characters is a glob over the whole path (`*` stays within a
-    directory, `**` crosses them); a plain value matches paths containing it.
+    A value with glob characters (`*`, `?`, `[...]`) is a glob over the path: `*` stays within
+    a directory, `**` crosses them. A plain value matches paths containing it. A leading `/`
+    anchors either kind at the repository root. The result uses only syntax that Python's `re`
+    and tantivy's (Rust) regex engine read alike.
     """
-    if not any(ch in pattern for ch in "*?["):
-        return ".*" + re.escape(pattern) + ".*"
+    if len(pattern) > MAX_PATH_FILTER_CHARS:
+        raise UsageError(f"a path: filter is over {MAX_PATH_FILTER_CHARS} characters", "use a shorter glob")
     anchored = pattern.startswith("/")
     pattern = pattern.lstrip("/")
+    if not any(ch in pattern for ch in "*?["):
+        return ("" if anchored else ".*") + _escape(pattern) + ".*"
     pieces = re.split(r"\*\*/?", pattern)
-    translated = "(.*/)?".join(_glob_part(piece) for piece in pieces)
+    translated = "(.*/)?".join(_glob_piece(piece) for piece in pieces)
     if pattern.endswith("**"):
         translated += ".*"
     return translated if anchored else "(.*/)?" + translated
 
 
-def _glob_part(part: str) -> str:
-    regex = fnmatch.translate(part)
-    regex = regex.removeprefix("(?s:").removesuffix(")\\Z")
-    return regex.replace(".*", "[^/]*")
+def _glob_piece(piece: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(piece):
+        ch = piece[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and (end := _class_end(piece, i)) > 0:
+            out.append(_char_class(piece[i + 1 : end]))
+            i = end
+        else:
+            out.append(_escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def _class_end(piece: str, start: int) -> int:
+    end = piece.find("]", start + 2)
+    return end if end > 0 else -1
+
+
+def _char_class(body: str) -> str:
+    negate = body[:1] in ("!", "^")
+    body = body[1:] if negate else body
+    items: list[str] = []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-" and body[i] <= body[i + 2]:
+            items.append(f"{_escape(body[i])}-{_escape(body[i + 2])}")
+            i += 3
+        else:
+            items.append(_escape(body[i]))
+            i += 1
+    if not items:
+        return "[^/]" if negate else "(?:[^\\s\\S])"
+    return ("[^/" if negate else "[") + "".join(items) + "]"

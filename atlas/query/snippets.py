@@ -5,10 +5,12 @@ Runs on the few files a search returns, reading them from the working tree.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from atlas.records import LineRange
 from atlas.terms import tokenize
+from atlas.walk import fs_path
 
 MAX_RANGES = 3
 CONTEXT_LINES = 2
@@ -20,7 +22,7 @@ Outline = tuple[tuple[str, str, int, int], ...]
 
 def best_ranges(root: Path, path: str, terms: set[str], outline: Outline) -> tuple[LineRange, ...]:
     """Up to MAX_RANGES line ranges of `path` that match most query `terms`, best first."""
-    lines = _read_lines(root / path)
+    lines = _read_lines(_on_disk(root, path))
     if not lines or not terms:
         return ()
     scored = _score_lines(lines, terms)
@@ -42,7 +44,12 @@ def matched_symbols(outline: Outline, terms: set[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name, *_ in outline if terms.intersection(tokenize(name))))
 
 
-def _read_lines(path: Path) -> list[str]:
+def _on_disk(root: Path, path: str) -> str | bytes:
+    name = fs_path(path)
+    return os.path.join(os.fsencode(root), name) if isinstance(name, bytes) else os.path.join(root, name)
+
+
+def _read_lines(path: str | bytes) -> list[str]:
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_READ_BYTES)
