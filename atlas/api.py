@@ -6,14 +6,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from atlas.config import DEFAULT_INDEX_DIRNAME, FieldBoosts, IndexConfig, resolve_index_dir
-from atlas.errors import IndexMissing, InputError
+from atlas.config import DEFAULT_INDEX_DIRNAME, FieldBoosts, IndexConfig, load_config_file, resolve_index_dir
+from atlas.errors import IndexMissing, InputError, UsageError
 
 if TYPE_CHECKING:
     from atlas.build import IndexReport
     from atlas.query.engine import Engine, SearchOptions, SearchResult
 
-__all__ = ["find_root", "index_config", "index_repo", "open_engine", "search"]
+__all__ = ["find_root", "index_config", "index_repo", "open_engine", "search", "search_options"]
 
 
 def find_root(start: str | Path | None = None) -> Path:
@@ -35,11 +35,49 @@ def find_root(start: str | Path | None = None) -> Path:
     return here
 
 
-def index_config(root: Path, index_dir: str | Path | None = None, **settings: object) -> IndexConfig:
-    """An IndexConfig for `root` with `settings` (IndexConfig field names) applied."""
-    boosts = settings.pop("boosts", None) or FieldBoosts()
+INDEX_SETTINGS = frozenset(
+    {"max_file_bytes", "max_line_length", "jobs", "git_history", "history_commits", "history_since",
+     "history_half_life_days", "history_backend", "cochange_max_files", "memory_bytes"}
+)  # fmt: skip
+
+
+def index_config(
+    root: Path, index_dir: str | Path | None = None, config_file: str | Path | None = None, **settings: object
+) -> IndexConfig:
+    """An IndexConfig for `root`: defaults, then the config file's [index] section, then `settings`.
+
+    `settings` use IndexConfig field names; None means "not given".
+    """
+    from_file = dict(load_config_file(root, config_file).get("index", {}))
+    boost_table = from_file.pop("boosts", None)
+    unknown = set(from_file) - INDEX_SETTINGS
+    if unknown:
+        known = ", ".join(sorted(INDEX_SETTINGS))
+        raise UsageError(f"unknown [index] setting(s): {', '.join(sorted(unknown))}", f"known: {known}")
+    boosts = settings.pop("boosts", None) or (FieldBoosts(**boost_table) if boost_table else FieldBoosts())
+    merged = {**from_file, **{key: value for key, value in settings.items() if value is not None}}
+    return IndexConfig(root=root, index_dir=resolve_index_dir(root, index_dir), boosts=boosts, **merged)  # type: ignore[arg-type]
+
+
+def search_options(
+    root: Path,
+    config_file: str | Path | None = None,
+    preset: str | None = None,
+    weights: dict[str, float] | None = None,
+    **settings: object,
+) -> SearchOptions:
+    """SearchOptions: the preset and weights of the config file's [search] section, then the arguments."""
+    from atlas.query.engine import SearchOptions
+    from atlas.query.fuse import weights_for
+
+    section = dict(load_config_file(root, config_file).get("search", {}))
+    file_weights = section.pop("weights", {})
+    chosen_preset = preset or str(section.pop("preset", "balanced"))
+    if "limit" in section and settings.get("limit") is None:
+        settings["limit"] = section.pop("limit")
+    fusion = weights_for(chosen_preset, {**file_weights, **(weights or {})})
     clean = {key: value for key, value in settings.items() if value is not None}
-    return IndexConfig(root=root, index_dir=resolve_index_dir(root, index_dir), boosts=boosts, **clean)  # type: ignore[arg-type]
+    return SearchOptions(weights=fusion, **clean)  # type: ignore[arg-type]
 
 
 def index_repo(config: IndexConfig, show_progress: bool = True) -> IndexReport:

@@ -65,21 +65,38 @@ index_dir_option = click.option(
 @click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="More detail on stderr, tracebacks on errors.")
 @click.option("--no-color", is_flag=True, help="Plain text output.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="ATLAS_CONFIG",
+              help="Settings file (default: <repo>/atlas.toml).")  # fmt: skip
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool, config_file: Path | None) -> None:
     """Atlas: find the files and symbols that matter, offline, in milliseconds.
 
     \b
     Exit codes: 0 ok, 1 no results, 2 usage or input error,
     3 other failure, 4 corrupt index, 5 index busy, 6 signal failure.
     """
-    ctx.obj = {"quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty()}
+    ctx.obj = {
+        "quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty(), "config": config_file,
+    }  # fmt: skip
 
 
-def _config(repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:
+def _config(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:
     from atlas.api import find_root, index_config
 
-    return index_config(find_root(repo), index_dir, **settings)
+    return index_config(find_root(repo), index_dir, obj["config"], **settings)
+
+
+def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
+    weights = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5") from None
+        if not sep:
+            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5")
+    return weights
 
 
 @cli.command()
@@ -88,15 +105,26 @@ def _config(repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Parse processes (0: all cores).")
 @click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip files over this many bytes.")
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
+@click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
+@click.option("--history", "history_commits", type=click.IntRange(min=1), help="Mine at most N recent commits.")
+@click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
+@click.option("--half-life", "history_half_life_days", type=click.FloatRange(min=0.01), help="Recency half-life, days.")
+@click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
 def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: int,
-          max_file_size: int | None, rebuild: bool, fmt: str) -> None:  # fmt: skip
+          max_file_size: int | None, rebuild: bool, no_history: bool, history_commits: int | None,
+          history_since: str | None, history_half_life_days: float | None, history_backend: str | None,
+          fmt: str) -> None:  # fmt: skip
     """Index the repository at PATH (default: the current repository)."""
     from atlas.api import index_repo
     from atlas.output import report_record, write_json, write_jsonl, write_text
 
-    config = _config(path, index_dir, jobs=jobs, max_file_bytes=max_file_size)
+    config = _config(
+        obj, path, index_dir, jobs=jobs, max_file_bytes=max_file_size, git_history=False if no_history else None,
+        history_commits=history_commits, history_since=history_since,
+        history_half_life_days=history_half_life_days, history_backend=history_backend,
+    )  # fmt: skip
     report = index_repo(config, show_progress=not obj["quiet"])
     record = report_record(report)
     chosen = _format(fmt)
@@ -123,23 +151,29 @@ def _human_report(record: dict[str, Any]) -> str:
               help="Read the query from a file ('-' for stdin).")  # fmt: skip
 @repo_option
 @index_dir_option
-@click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), default=10, show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), help="Results to return (default 10).")
 @click.option("--lang", multiple=True, help="Only files in this language (repeatable).")
 @click.option("--path", "paths", multiple=True, help="Only paths matching this glob or substring (repeatable).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="auto: a table on a terminal, JSONL when piped.")
 @click.option("--explain", is_flag=True, help="Show each signal's value, rank and contribution.")
 @click.option("--no-lines", is_flag=True, help="Skip the best-matching line ranges (faster).")
+@click.option("--preset", type=click.Choice(["fast", "balanced", "deep", "thorough"]), help="Ranking preset.")
+@click.option("--weight", "weights", multiple=True, metavar="NAME=VALUE",
+              help="Override a ranking weight, e.g. bm25=1.5 or prior.test=1 (repeatable).")  # fmt: skip
 @click.pass_obj
 def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: Path | None,
-           index_dir: Path | None, limit: int, lang: tuple[str, ...], paths: tuple[str, ...],
-           fmt: str, explain: bool, no_lines: bool) -> None:  # fmt: skip
+           index_dir: Path | None, limit: int | None, lang: tuple[str, ...], paths: tuple[str, ...],
+           fmt: str, explain: bool, no_lines: bool, preset: str | None, weights: tuple[str, ...]) -> None:  # fmt: skip
     """Search the repository for QUERY (free text, "phrases", path:/lang:/sym: filters)."""
     from atlas.api import search as run_search
-    from atlas.query.engine import SearchOptions
+    from atlas.api import search_options
 
     text = _query_text(query, query_file)
-    config = _config(repo, index_dir)
-    options = SearchOptions(limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines)
+    config = _config(obj, repo, index_dir)
+    options = search_options(
+        config.root, obj["config"], preset, _weights(weights),
+        limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines,
+    )  # fmt: skip
     result = run_search(config, text, options, show_progress=not obj["quiet"])
     _print_hits(result, _format(fmt), explain, obj)
     if not result.hits:
@@ -164,7 +198,8 @@ def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> No
     from atlas.output import hit_record, human_hits, search_record, write_json, write_jsonl, write_text
 
     if fmt == "human":
-        write_text(human_hits(result.hits, explain=explain, color=obj["color"]))
+        notes = "".join(f"note: {note}\n" for note in result.notes) if explain else ""
+        write_text(notes + human_hits(result.hits, explain=explain, color=obj["color"]))
         return
     records = [hit_record(hit, with_explain=explain) for hit in result.hits]
     if fmt == "jsonl":

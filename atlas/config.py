@@ -89,3 +89,30 @@ def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:
     if chosen:
         return Path(chosen).expanduser().resolve()
     return root / DEFAULT_INDEX_DIRNAME
+
+
+CONFIG_FILENAME = "atlas.toml"
+
+
+def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str, dict[str, object]]:
+    """Settings from `--config FILE`, $ATLAS_CONFIG, or `<root>/atlas.toml` (first found; {} if none).
+
+    Sections: `[index]` (IndexConfig fields), `[search]` (preset, limit) and `[search.weights]`
+    (FusionWeights fields, `prior.<role>`). Command-line flags override the file.
+    """
+    import tomllib
+
+    chosen = explicit or os.environ.get("ATLAS_CONFIG")
+    path = Path(chosen).expanduser() if chosen else root / CONFIG_FILENAME
+    if not path.is_file():
+        if chosen:
+            raise UsageError(f"{path}: config file not found", "pass an existing file with --config")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise UsageError(f"{path}: the config file is not valid TOML ({err})", "fix or remove it") from err
+    unknown = set(data) - {"index", "search"}
+    if unknown:
+        raise UsageError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}", "use [index] and [search]")
+    return data

@@ -503,11 +503,23 @@ def display_path(rel: str) -> str:
     return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
+_ESCAPED_BYTE = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
 def fs_path(display: str) -> str | bytes:
-    """Inverse of `display_path`: the name to open on disk (bytes when it is not valid UTF-8)."""
+    """Inverse of `display_path`: the name to open on disk (bytes when it is not valid UTF-8).
+
+    Only escapes `display_path` could have made are undone (`\\xNN` for a byte 0x80-0xff that is
+    not part of valid UTF-8), so a name that merely contains the text `\\x41` or `\\xc3\\xa9`
+    stays as it is. A name holding the text `\\xff` and one holding the byte 0xff share a display
+    path; the byte wins.
+    """
     if "\\x" not in display:
         return display
-    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), display.encode("utf-8"))
+    raw = _ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), display.encode("utf-8"))
+    if raw == display.encode("utf-8") or display_path(os.fsdecode(raw)) != display:
+        return display
+    return raw
 
 
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:
