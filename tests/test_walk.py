@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from atlas.build import build_index
 from atlas.config import IndexConfig
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.walk import WalkOptions, display_path, walk
+from atlas.walk import WalkOptions, display_path, fs_path, walk
 from tests.conftest import FileContent, Symlink, git, init_repo, write_tree
 
 # ---------------------------------------------------------------------------------------------
@@ -416,13 +416,34 @@ def test_invalid_utf8_names_are_indexed(tmp_path: Path) -> None:
     assert report.skipped_examples == {"special": ["fifo\\xff"]}
 
 
+@pytest.mark.parametrize(
+    "name",
+    [b"bad\xff.py", b"caf\xc3\xa9.py", b"lit\\x41.py", b"lit\\xc3\\xa9.py", b"\xfe\\x41\xff", b"plain.py"],
+    ids=["invalid-byte", "valid-utf8", "literal-ascii-escape", "literal-utf8-escapes", "mixed", "ascii"],
+)
+def test_fs_path_opens_what_the_walk_found(tmp_path: Path, name: bytes) -> None:
+    # fs_path used to turn every "\\xNN" back into a byte, so a file whose name holds the text
+    # "\\x41" was looked up as "A" and its hits lost their line ranges.
+    root = uncommitted_repo(tmp_path / "r", {name: "kiwi\n"})
+    (entry,) = walked(root)
+    assert isinstance(entry, FileEntry)
+    on_disk = fs_path(entry.path)
+    assert os.fsencode(on_disk) == name
+    assert (root / os.fsdecode(on_disk)).read_text() == "kiwi\n"
+
+
+@given(st.binary(min_size=1, max_size=12).filter(lambda b: not set(b) & set(b"/\0\\")))
+def test_fs_path_inverts_display_path(name: bytes) -> None:
+    assert os.fsencode(fs_path(display_path(os.fsdecode(name)))) == name
+
+
 # ---------------------------------------------------------------------------------------------
 # Unreadable directories
 
 
 def test_unreadable_directory_is_counted(tmp_path: Path) -> None:
     if os.geteuid() == 0:
-        pytest.skip("root reads any directory; test_bad_input covers this as an unprivileged user")
+        pytest.skip("root reads any directory; test_bad_input drops root's read override to cover it")
     root = uncommitted_repo(tmp_path / "r", {"a.py": "", "locked/x.py": ""})
     (root / "locked").chmod(0)
     try:
