@@ -440,6 +440,23 @@ def test_path_globs_never_crash(zoo: tuple[Path, dict[str, Any]], filter_value: 
         assert_one_error(result.stderr)
 
 
+@pytest.mark.parametrize(
+    ("glob", "expected"),
+    [
+        ("*app*", {"src/app.py", "web/app.js"}),
+        ("src/*_*.py", {"src/util_helpers.py"}),
+        ("**/*help*", {"src/util_helpers.py"}),
+        ("*.?s", {"web/app.js"}),
+    ],
+)
+def test_path_globs_with_several_wildcards_filter(
+    zoo: tuple[Path, dict[str, Any]], glob: str, expected: set[str]
+) -> None:
+    root, _ = zoo
+    result = search(root, f"path:{glob}", "--limit", "50")
+    assert set(hit_paths(result)) == expected
+
+
 def test_leading_slash_anchors_a_plain_path_filter(zoo: tuple[Path, dict[str, Any]]) -> None:
     root, _ = zoo
     assert top_hit(search(root, "path:/src/", "config")) == "src/util_helpers.py"
