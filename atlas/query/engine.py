@@ -107,14 +107,12 @@ class Engine:
         if weights.symbol_mention > 0:
             ranking.symbol_mention_signal(self.reader, mentions, signals)
         ranking.neighbour_signals(self.store, weights, signals)
+        _drop_disabled(signals, options)
         candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
         ranking.static_signals(self.store, candidates, signals)
+        _drop_disabled(signals, options)
         kept = set(candidates)
-        signals.raw = {
-            name: {fid: v for fid, v in values.items() if fid in kept}
-            for name, values in signals.raw.items()
-            if options.signals is None or name in options.signals
-        }
+        signals.raw = {name: {f: v for f, v in values.items() if f in kept} for name, values in signals.raw.items()}
         return signals
 
     def _rank(self, parsed: ParsedQuery, signals: ranking.Signals, options: SearchOptions) -> list[Fused]:
@@ -152,6 +150,15 @@ class Engine:
             query = tantivy.Query.term_query(self.reader.schema, "fid", fid)
             address = self.reader.search(query, 1)[0][1]
         return self.reader.doc(address)
+
+
+def _drop_disabled(signals: ranking.Signals, options: SearchOptions) -> None:
+    """Remove signals switched off by `options.signals` or a zero weight, candidates they brought included."""
+    signals.raw = {
+        name: values
+        for name, values in signals.raw.items()
+        if (options.signals is None or name in options.signals) and options.weights.signal_weight(name) > 0
+    }
 
 
 def _title_weighted(parsed: ParsedQuery, boost: float) -> ParsedQuery:

@@ -37,6 +37,7 @@ class FusionWeights:
     title_boost: float = 3.0
     candidates: int = 300
     expand_top: int = 10
+    cochange_min_support: int = 2
     max_path_ambiguity: int = 8
     role_priors: Mapping[str, float] = field(
         default_factory=lambda: {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,24 +72,44 @@ def symbol_mention_signal(reader: IndexReader, mentions: Mentions, signals: Sign
 
 
 def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals) -> None:
-    """Co-change partners and import neighbours of the best files, weighted by 1/rank of the source."""
+    """Co-change partners and import neighbours of the best files, weighted by 1/rank of the source.
+
+    A co-change pair counts only with at least `cochange_min_support` shared commits: one
+    shared commit (often a bulk import) is no evidence.
+    """
     seeds = _seeds(signals, weights.expand_top)
     if not seeds:
         return
-    for name, data_name in (("cochange", "cochange_confidence_data"), ("imports", None)):
-        indptr = store.get(f"{name}_indptr")
-        indices = store.get(f"{name}_indices")
-        if indptr is None or indices is None or len(indptr) <= 1:
-            continue
-        data = store.get(data_name) if data_name else None
-        scores: dict[int, float] = defaultdict(float)
-        for rank, fid in enumerate(seeds, 1):
-            start, end = int(indptr[fid]), int(indptr[fid + 1])
-            for offset in range(start, end):
-                partner = int(indices[offset])
-                if partner != fid:
-                    scores[partner] += (float(data[offset]) if data is not None else 1.0) / rank
-        signals.raw[name] = dict(scores)
+    cochange = _csr(store, "cochange")
+    if cochange is not None:
+        indptr, indices = cochange
+        confidence, support = store.get("cochange_confidence_data"), store.get("cochange_data")
+        signals.raw["cochange"] = _spread(
+            seeds, indptr, indices,
+            lambda offset: float(confidence[offset]) if support[offset] >= weights.cochange_min_support else 0.0,
+        )  # fmt: skip
+    imports = _csr(store, "imports")
+    if imports is not None:
+        signals.raw["imports"] = _spread(seeds, *imports, lambda offset: 1.0)
+
+
+def _csr(store: SideStore, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    indptr, indices = store.get(f"{name}_indptr"), store.get(f"{name}_indices")
+    if indptr is None or indices is None or len(indptr) <= 1:
+        return None
+    return indptr, indices
+
+
+def _spread(
+    seeds: list[int], indptr: np.ndarray, indices: np.ndarray, strength: Callable[[int], float]
+) -> dict[int, float]:
+    scores: dict[int, float] = defaultdict(float)
+    for rank, fid in enumerate(seeds, 1):
+        for offset in range(int(indptr[fid]), int(indptr[fid + 1])):
+            partner, value = int(indices[offset]), strength(offset)
+            if partner != fid and value > 0:
+                scores[partner] += value / rank
+    return dict(scores)
 
 
 def _seeds(signals: Signals, top: int) -> list[int]:
