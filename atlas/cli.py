@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from atlas import __version__
+from atlas.commands import register_all
 from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -206,6 +207,9 @@ def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> No
         write_jsonl(records)
     else:
         write_json(search_record(result.query, records, result.took_ms, result.documents, result.notes))
+
+
+register_all(cli)
 
 
 def main() -> None:
