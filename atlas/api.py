@@ -12,8 +12,12 @@ from atlas.errors import IndexMissing, InputError, UsageError
 if TYPE_CHECKING:
     from atlas.build import IndexReport
     from atlas.query.engine import Engine, SearchOptions, SearchResult
+    from atlas.status import IndexStatus
 
-__all__ = ["find_root", "index_config", "index_repo", "open_engine", "search", "search_options"]
+__all__ = [
+    "find_root", "index_config", "index_repo", "index_status", "open_engine", "refresh_index", "search",
+    "search_options",
+]  # fmt: skip
 
 
 def find_root(start: str | Path | None = None) -> Path:
@@ -85,6 +89,21 @@ def index_repo(config: IndexConfig, show_progress: bool = True) -> IndexReport:
     from atlas.build import build_index
 
     return build_index(config, show_progress=show_progress)
+
+
+def index_status(config: IndexConfig) -> IndexStatus:
+    """Whether the index of `config` is fresh, and which files changed, were added or removed."""
+    from atlas.status import index_status as compute_status
+
+    return compute_status(config)
+
+
+def refresh_index(config: IndexConfig, show_progress: bool = False) -> IndexReport | None:
+    """Bring the index up to date with the working tree; None when it already was."""
+    status = index_status(config)
+    if status.fresh:
+        return None
+    return index_repo(config, show_progress=show_progress)
 
 
 def open_engine(config: IndexConfig, build_if_missing: bool = True, show_progress: bool = True) -> Engine:
