@@ -23,6 +23,7 @@ the grammar and compiling the query (a few ms), later calls only parse and match
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from importlib import resources
@@ -162,7 +163,8 @@ def _symbols(matches: list[_Match], source: bytes) -> list[Symbol]:
             if key.startswith("definition."):
                 _merge(found, key[11:], nodes[0], names[0])
     symbols = {_to_symbol(entry, source) for entry in found.values()}
-    return sorted(symbols, key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
+    # Error recovery can insert a zero-width MISSING name: such a definition has no name to index.
+    return sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
 
 
 def _merge(found: dict[int, list], kind: str, definition: Node, name: Node) -> None:
@@ -189,7 +191,7 @@ def _end_row(node: Node) -> int:
 def _to_symbol(entry: list, source: bytes) -> Symbol:
     """Build a Symbol from a merged entry; UPPER_CASE variables are constants."""
     kind, _, start, end, name_node = entry
-    name = _text(name_node, source).strip("\"'")  # `declare module "foo"` is named foo
+    name = _text(name_node, source).strip().strip("\"'")  # `declare module "foo"` is named foo
     if kind == "variable" and name.isupper():
         kind = "constant"
     return Symbol(name=name, kind=kind, start_line=start + 1, end_line=end + 1)
@@ -403,13 +405,22 @@ def _ruby(node: Node, source: bytes) -> list[str]:
     return [path]
 
 
+# `$(dirname "$0")/`, `` `dirname $0`/ ``, `$(dirname "${BASH_SOURCE[0]}")/`: "next to this script".
+_SCRIPT_DIR_PREFIX = re.compile(r"""^(?:\$\(\s*dirname\b[^)]*\)|`\s*dirname\b[^`]*`)/""")
+
+
 def _bash(node: Node, source: bytes) -> list[str]:
-    """`source x.sh` and `. x.sh` → x.sh (quotes dropped, expansions kept as written)."""
+    """`source x.sh` and `. x.sh` → x.sh; a `$(dirname "$0")/` prefix becomes `./`.
+
+    Quotes are dropped; other expansions (`$LIB/x.sh`) are kept as written.
+    """
     name = node.child_by_field_name("name")
     argument = node.child_by_field_name("argument")
     if name is None or argument is None or _text(name, source) not in ("source", "."):
         return []
-    return _quoted(argument, source)
+    path = _text(argument, source).strip().strip("\"'")
+    path = _SCRIPT_DIR_PREFIX.sub("./", path)
+    return [path[2:] if path.startswith("./../") else path]
 
 
 def _has_child(node: Node, kind: str) -> bool:

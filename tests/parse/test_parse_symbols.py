@@ -364,6 +364,11 @@ def test_empty_source() -> None:
             ["z.rb", "../up"],
         ),
         ("bash", b"source a.sh b\n. ./x.sh\necho source\n", ["a.sh", "./x.sh"]),
+        (
+            "bash",
+            b'source "$(dirname "$0")/lib.sh"\n. `dirname $0`/x.sh\nsource $(dirname "$0")/../y.sh\n. "$D/z.sh"\n',
+            ["./lib.sh", "./x.sh", "../y.sh", "$D/z.sh"],
+        ),
         ("cpp", b"#include MACRO\n#include <a/b.h>\n", ["<a/b.h>"]),
     ],
 )
