@@ -191,7 +191,8 @@ def _end_row(node: Node) -> int:
 def _to_symbol(entry: list, source: bytes) -> Symbol:
     """Build a Symbol from a merged entry; UPPER_CASE variables are constants."""
     kind, _, start, end, name_node = entry
-    name = _text(name_node, source).strip().strip("\"'")  # `declare module "foo"` is named foo
+    # One line, no quotes: `declare module "foo"` is named foo, `operator\n  int` is `operator int`.
+    name = " ".join(_text(name_node, source).split()).strip("\"'")
     if kind == "variable" and name.isupper():
         kind = "constant"
     return Symbol(name=name, kind=kind, start_line=start + 1, end_line=end + 1)

@@ -383,6 +383,20 @@ def test_kinds_of_nested_definitions() -> None:
                                                    ("f", "function")]
 
 
+def test_cpp_specialisation_is_named_by_its_template() -> None:
+    source = b"template <typename T>\nstruct Box<T*> {\n  T* p;\n};\nclass Vec<bool> {};\n"
+    symbols, _ = extract("cpp", source)
+    assert [(s.name, s.kind, s.start_line, s.end_line) for s in symbols] == [
+        ("Box", "struct", 2, 4),
+        ("Vec", "class", 5, 5),
+    ]
+
+
+def test_typescript_ambient_module_name_loses_its_quotes() -> None:
+    symbols, _ = extract("typescript", b"declare module 'foo' {\n  export function f(): void;\n}\n")
+    assert [(s.name, s.kind) for s in symbols] == [("foo", "module"), ("f", "function")]
+
+
 def test_timeout_raises_extraction_error_and_the_parser_recovers() -> None:
     pathological = b"[{(" * 20000 + b")}]" * 20000  # minutes of error recovery for the Scala grammar
     with pytest.raises(ExtractionError, match="gave up"):

@@ -63,12 +63,15 @@
                  (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))
                  (reference_declarator (function_declarator declarator: (identifier) @name))]) @definition.function)
 
+; A specialisation `class Foo<T*> {}` is named Foo.
 (class_specifier
-  name: [(type_identifier) (template_type)] @name
+  name: [(type_identifier) @name
+         (template_type name: (type_identifier) @name)]
   body: (field_declaration_list)) @definition.class
 
 (struct_specifier
-  name: [(type_identifier) (template_type)] @name
+  name: [(type_identifier) @name
+         (template_type name: (type_identifier) @name)]
   body: (field_declaration_list)) @definition.struct
 
 (union_specifier
