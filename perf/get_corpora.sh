@@ -113,6 +113,9 @@ get_linux() {
   fi
   log "linux: extracting $(basename "$txz")"
   tar -xJf "$txz" -C "$tmp" --strip-components=1
+  # Debian's packaging appends "/*" + "!/debian/" to the top-level .gitignore, which (with git's
+  # semantics) ignores the whole kernel tree. Drop that block so the corpus is the kernel as upstream has it.
+  sed -i '/^# Debian packaging/,$d' "$tmp/.gitignore"
   rm -rf "$debx"
   mv "$tmp" "$out"
 }
