@@ -12,11 +12,13 @@ from atlas.errors import IndexMissing, InputError, UsageError
 if TYPE_CHECKING:
     from atlas.build import IndexReport
     from atlas.query.engine import Engine, SearchOptions, SearchResult
+    from atlas.query.related import Related
+    from atlas.query.symbols import SymbolResult
     from atlas.status import IndexStatus
 
 __all__ = [
-    "find_root", "index_config", "index_repo", "index_status", "open_engine", "refresh_index", "search",
-    "search_options",
+    "find_root", "find_symbols", "index_config", "index_repo", "index_status", "open_engine", "refresh_index",
+    "related_files", "search", "search_options",
 ]  # fmt: skip
 
 
@@ -129,3 +131,28 @@ def search(
 ) -> SearchResult:
     """Search the repository of `config` for `query`; returns a SearchResult."""
     return open_engine(config, show_progress=show_progress).search(query, options)
+
+
+def find_symbols(
+    engine: Engine,
+    name: str,
+    kind: str | None = None,
+    case_sensitive: bool = False,
+    paths: tuple[str, ...] = (),
+    limit: int = 50,
+) -> SymbolResult:
+    """Definitions named `name` (or `Container.name`) in the index open in `engine`, best first.
+
+    `kind` keeps one kind (see `atlas.query.symbols.KINDS`); `paths` keeps files matching any glob.
+    """
+    from atlas.query.symbols import find_symbols as lookup
+    from atlas.query.symbols import parse_symbol_query
+
+    return lookup(engine.reader, parse_symbol_query(name, kind, case_sensitive, paths), limit, engine.store)
+
+
+def related_files(engine: Engine, path: str, limit: int = 20, min_commits: int = 2) -> Related:
+    """Files that change together with `path` in git history, and files it imports or is imported by."""
+    from atlas.query.related import related_files as neighbourhood
+
+    return neighbourhood(engine.store, path, limit, min_commits)

@@ -1,0 +1,106 @@
+"""Files related to one file: its git co-change partners and its import-graph neighbours.
+
+Reads the side store's CSR arrays (`cochange_indptr/indices/data/confidence_data`,
+`imports_indptr/indices`) for the file's row; no tantivy query, no file reads. The import
+graph is stored undirected, so a neighbour is a file the given file imports or one that
+imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from atlas.errors import InputError
+from atlas.signals.store import SideStore
+
+
+@dataclass(frozen=True, slots=True)
+class CoChangePartner:
+    """A file changed in the same commits as the given file: how many, and P(partner | file)."""
+
+    path: str
+    commits: int
+    confidence: float
+
+
+@dataclass(slots=True)
+class Related:
+    """What the side store knows about the neighbourhood of `path`."""
+
+    path: str
+    cochange: list[CoChangePartner] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    cochange_total: int = 0
+    imports_total: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def related_files(store: SideStore | None, path: str, limit: int = 20, min_commits: int = 2) -> Related:
+    """Co-change partners (at least `min_commits` shared commits) and import neighbours of `path`.
+
+    `path` is repository-relative as indexed. Partners come most shared commits first; import
+    neighbours most central (PageRank) first. Each list holds at most `limit` entries.
+    Raises InputError when `path` is not an indexed file.
+    """
+    if store is None:
+        return Related(path, notes=["this index has no side store (rebuild with `atlas index --rebuild`)"])
+    fid = _file_id(store, path)
+    related = Related(path)
+    _add_cochange(related, store, fid, limit, min_commits)
+    _add_imports(related, store, fid, limit)
+    return related
+
+
+def _file_id(store: SideStore, path: str) -> int:
+    """The row of `path` (tombstoned rows have an empty path, so "" never matches)."""
+    if path:
+        try:
+            return store.paths.index(path)
+        except ValueError:
+            pass
+    raise InputError(
+        f"{path or '(empty path)'}: not an indexed file",
+        "give a file path relative to the repository root, as search returns it",
+    )
+
+
+def _row(store: SideStore, name: str, fid: int) -> np.ndarray | None:
+    """Offsets of row `fid` in the CSR arrays `name_*`, or None when the store has no such arrays."""
+    indptr = store.get(f"{name}_indptr")
+    if indptr is None or fid + 1 >= len(indptr):
+        return None
+    return np.arange(int(indptr[fid]), int(indptr[fid + 1]))
+
+
+def _add_cochange(related: Related, store: SideStore, fid: int, limit: int, min_commits: int) -> None:
+    offsets = _row(store, "cochange", fid)
+    if offsets is None:
+        git = store.params.get("git", {})
+        related.notes.append(f"no co-change data: {git.get('reason') or 'git history was not mined'}")
+        return
+    indices, support = store.get("cochange_indices"), store.get("cochange_data")
+    confidence = store.get("cochange_confidence_data")
+    partners = []
+    for offset in offsets:
+        other, commits = int(indices[offset]), int(support[offset])
+        if commits >= min_commits and other != fid and store.paths[other]:
+            share = round(float(confidence[offset]), 4) if confidence is not None else 0.0
+            partners.append(CoChangePartner(store.paths[other], commits, share))
+    partners.sort(key=lambda p: (-p.commits, -p.confidence, p.path))
+    related.cochange_total = len(partners)
+    related.cochange = partners[:limit]
+
+
+def _add_imports(related: Related, store: SideStore, fid: int, limit: int) -> None:
+    offsets = _row(store, "imports", fid)
+    if offsets is None:
+        related.notes.append("no import graph in this index")
+        return
+    indices, rank = store.get("imports_indices"), store.get("pagerank")
+    neighbours = [int(indices[o]) for o in offsets if int(indices[o]) != fid and store.paths[int(indices[o])]]
+    score = (lambda n: -float(rank[n])) if rank is not None else (lambda n: 0.0)
+    neighbours.sort(key=lambda n: (score(n), store.paths[n]))
+    related.imports_total = len(neighbours)
+    related.imports = [store.paths[n] for n in neighbours[:limit]]

@@ -1,0 +1,192 @@
+"""Find definitions by name: the `symbols` field picks the files, their stored outlines the definitions.
+
+The `symbols` field holds the `atlas.terms` tokens of every definition's name, so a term query
+for the tokens of the wanted name finds every file that may define it; the stored outline
+(name, kind, lines) of each such file then keeps the definitions whose name really matches.
+A qualified name (`QuerySet.filter`, `Stack::push`) matches a definition named by its last part
+that lies inside a definition named by the part before it. Reads stored fields only, never the
+working tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import tantivy
+
+from atlas.errors import UsageError
+from atlas.index.reader import IndexReader, StoredDoc
+from atlas.query.bm25 import path_regex
+from atlas.signals.store import SideStore
+from atlas.terms import tokenize, unique
+
+KINDS = (
+    "class", "constant", "enum", "function", "interface", "macro", "method", "module", "struct", "trait", "type",
+    "variable",
+)  # fmt: skip
+"""Definition kinds the parsers emit (the `@definition.<kind>` captures of `atlas/parse/queries`)."""
+
+MAX_FILES = 2000
+"""Candidate files read at most per look-up; beyond it the result says it is incomplete."""
+
+MAX_NAME_CHARS = 200
+_QUALIFIER = re.compile(r"::|\.|#|->")
+_ROLE_ORDER = {"impl": 0, "build": 1, "config": 2, "other": 3, "test": 4, "docs": 5, "generated": 6}
+_KIND_ORDER = {kind: i for i, kind in enumerate(("class", "struct", "interface", "trait", "enum", "type"))}
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolMatch:
+    """One definition: its name as written, kind, file and 1-based inclusive lines."""
+
+    name: str
+    kind: str
+    path: str
+    start_line: int
+    end_line: int
+    language: str
+    role: str
+    container: str = ""
+
+
+@dataclass(slots=True)
+class SymbolResult:
+    """The definitions found for a name, best first, and whether the look-up was cut short."""
+
+    name: str
+    matches: list[SymbolMatch] = field(default_factory=list)
+    total: int = 0
+    files_searched: int = 0
+    incomplete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolQuery:
+    """A parsed look-up: the name, its optional container, and the filters."""
+
+    name: str
+    container: str = ""
+    kind: str | None = None
+    case_sensitive: bool = False
+    paths: tuple[str, ...] = ()
+
+
+def parse_symbol_query(
+    name: str, kind: str | None = None, case_sensitive: bool = False, paths: tuple[str, ...] = ()
+) -> SymbolQuery:
+    """Split `Container.name` (or `::`, `#`, `->`) and check the arguments; raises UsageError."""
+    text = " ".join(name.split())
+    if not text:
+        raise UsageError("the symbol name is empty", "pass a definition name such as ShoppingCart or add_item")
+    if len(text) > MAX_NAME_CHARS:
+        raise UsageError(f"the symbol name is over {MAX_NAME_CHARS} characters", "pass one definition name")
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown symbol kind {kind!r}", f"use one of {', '.join(KINDS)}")
+    parts = [part for part in _QUALIFIER.split(text) if part]
+    if not parts:
+        raise UsageError(f"{text!r} names no definition", "pass a definition name such as ShoppingCart")
+    container = parts[-2] if len(parts) > 1 else ""
+    return SymbolQuery(parts[-1], container, kind, case_sensitive, tuple(paths))
+
+
+def find_symbols(
+    reader: IndexReader, query: SymbolQuery, limit: int = 50, store: SideStore | None = None
+) -> SymbolResult:
+    """Definitions matching `query` in the index of `reader`, best first, at most `limit`.
+
+    Order: exact-case matches first, then implementation before tests and docs, files outside
+    vendored/example/translation/fixture directories, types before other kinds, then (with the
+    side `store`) files more central in the import graph, then path and line.
+    """
+    result = SymbolResult(name=query.name if not query.container else f"{query.container}.{query.name}")
+    docs = _candidate_docs(reader, query)
+    result.files_searched, result.incomplete = len(docs), len(docs) >= MAX_FILES
+    weight = _file_weights(store)
+    found = [(match, weight(doc.fid)) for doc in docs for match in _matches(doc, query)]
+    found.sort(key=lambda item: _order(item[0], query.name, item[1]))
+    result.total = len(found)
+    result.matches = [match for match, _ in found[:limit]]
+    return result
+
+
+def _file_weights(store: SideStore | None) -> Callable[[int], tuple[int, float]]:
+    """fid → (has a path flag, -PageRank); (0, 0.0) for every file without a side store."""
+    flags = store.get("path_flags") if store is not None else None
+    rank = store.get("pagerank") if store is not None else None
+
+    def weight(fid: int) -> tuple[int, float]:
+        flagged = int(flags[fid]) != 0 if flags is not None and fid < len(flags) else False
+        central = -float(rank[fid]) if rank is not None and fid < len(rank) else 0.0
+        return int(flagged), central
+
+    return weight
+
+
+def _candidate_docs(reader: IndexReader, query: SymbolQuery) -> list[StoredDoc]:
+    """Stored documents of the files whose `symbols` field holds every token of the name."""
+    terms = unique(tokenize(query.name))
+    if not terms:
+        raise UsageError(
+            f"{query.name!r} is too short to look up", "symbol look-up needs a name with two letters or digits"
+        )
+    clauses = [(tantivy.Occur.Must, tantivy.Query.term_query(reader.schema, "symbols", t)) for t in terms]
+    clauses += _path_clauses(reader, query.paths)
+    hits = reader.search(tantivy.Query.boolean_query(clauses), MAX_FILES)
+    return [reader.doc(address) for _, address in hits]
+
+
+def _path_clauses(reader: IndexReader, paths: tuple[str, ...]) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+    """One Must clause: the path matches any of the globs (none when no glob is given)."""
+    if not paths:
+        return []
+    anyof = [(tantivy.Occur.Should, tantivy.Query.regex_query(reader.schema, "path", path_regex(p))) for p in paths]
+    return [(tantivy.Occur.Must, tantivy.Query.boolean_query(anyof))]
+
+
+def _matches(doc: StoredDoc, query: SymbolQuery) -> list[SymbolMatch]:
+    """The definitions of `doc` that `query` names."""
+    same = _same_name(query.case_sensitive)
+    out = []
+    for name, kind, start, end in doc.outline:
+        if not same(name, query.name) or (query.kind and kind != query.kind):
+            continue
+        container = _container(doc, start, end, query)
+        if query.container and container is None:
+            continue
+        out.append(SymbolMatch(name, kind, doc.path, start, end, doc.language, doc.role, container or ""))
+    return out
+
+
+def _container(doc: StoredDoc, start: int, end: int, query: SymbolQuery) -> str | None:
+    """The name of the innermost definition enclosing lines start..end that the query's container names.
+
+    Without a container in the query: the innermost enclosing definition's name, or "".
+    """
+    same = _same_name(query.case_sensitive)
+    enclosing = sorted(
+        (e - s, name) for name, _, s, e in doc.outline if s <= start and end <= e and (s, e) != (start, end)
+    )
+    if not query.container:
+        return enclosing[0][1] if enclosing else ""
+    return next((name for _, name in enclosing if same(name, query.container)), None)
+
+
+def _same_name(case_sensitive: bool) -> Callable[[str, str], bool]:
+    if case_sensitive:
+        return str.__eq__
+    return lambda a, b: a.casefold() == b.casefold()
+
+
+def _order(match: SymbolMatch, wanted: str, weight: tuple[int, float]) -> tuple[object, ...]:
+    flagged, central = weight
+    return (
+        match.name != wanted,
+        _ROLE_ORDER.get(match.role, 3),
+        flagged,
+        _KIND_ORDER.get(match.kind, len(_KIND_ORDER)),
+        central,
+        match.path,
+        match.start_line,
+    )
