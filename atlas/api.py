@@ -86,11 +86,11 @@ def search_options(
     return SearchOptions(weights=fusion, **clean)  # type: ignore[arg-type]
 
 
-def index_repo(config: IndexConfig, show_progress: bool = True) -> IndexReport:
-    """Build (or rebuild) the index described by `config`; returns an IndexReport."""
+def index_repo(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
+    """Bring the index of `config` up to date: incrementally, or from scratch with `rebuild`."""
     from atlas.build import build_index
 
-    return build_index(config, show_progress=show_progress)
+    return build_index(config, show_progress=show_progress, rebuild=rebuild)
 
 
 def index_status(config: IndexConfig) -> IndexStatus:

@@ -1,4 +1,10 @@
-"""Index-time conductor: walk → parse pool → tantivy writer (+ signals) → published generation."""
+"""Index-time conductor: walk → parse pool → tantivy writer (+ signals) → published generation.
+
+`build_index` updates the live generation incrementally when it can (same format and
+settings): only new and changed files are parsed, removed ones deleted, git history mined
+from the last mined commit. Either way the result is a new generation published atomically,
+so a crash at any moment leaves the previous one intact and searchable.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from atlas import __version__
 from atlas.config import FORMAT_VERSION, IndexConfig
 from atlas.errors import InputError
+from atlas.index import store
 from atlas.index.lock import index_lock
-from atlas.index.writer import GenerationWriter
+from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool
 from atlas.progress import Progress
 from atlas.records import FileEntry, ParsedFile, Skipped
-from atlas.signals.compute import HistoryJob, compute_store, start_history
-from atlas.signals.store import write_store
+from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
+from atlas.signals.store import load_store, write_store
 from atlas.walk import WalkOptions, walk
+
+MAX_TOMBSTONE_RATIO = 0.25
 
 
 @dataclass(slots=True)
@@ -28,8 +39,13 @@ class IndexReport:
 
     root: str
     index_dir: str
+    mode: str = "full"
+    reason: str = ""
     files_indexed: int = 0
     bytes_indexed: int = 0
+    changed: int = 0
+    added: int = 0
+    removed: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     parse_errors: int = 0
     symbols: int = 0
@@ -38,51 +54,201 @@ class IndexReport:
     index_bytes: int = 0
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     signals: dict[str, dict[str, object]] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def phase(self, name: str, since: float) -> float:
+        """Record that phase `name` ran from `since` until now; returns now."""
+        now = time.monotonic()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - since, 4)
+        return now
 
 
-def build_index(config: IndexConfig, show_progress: bool = True) -> IndexReport:
-    """Build a fresh generation of the index for `config.root` and publish it."""
-    root = config.root
-    if not root.is_dir():
-        raise InputError(f"{root}: not a directory", "pass the repository root with --repo or as PATH")
+@dataclass(slots=True)
+class _Diff:
+    changed: dict[int, FileEntry] = field(default_factory=dict)
+    added: list[FileEntry] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+
+def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
+    """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it."""
+    if not config.root.is_dir():
+        raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
     started = time.monotonic()
-    report = IndexReport(root=str(root), index_dir=str(config.index_dir))
+    report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     config.index_dir.mkdir(parents=True, exist_ok=True)
     with index_lock(config.index_dir), ParsePool(config.workers, _parse_options(config)) as pool:
+        previous = None if rebuild else _reusable_generation(config, report)
+        if rebuild:
+            report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
-        history_job = start_history(config)
+        history_job = start_history(config, load_history(previous) if previous else None)
         entries = _walk(config, report)
-        generation = _write_generation(config, pool, entries, history_job, report, show_progress, started)
+        report.phase("walk", started)
+        progress = Progress("indexing", show_progress)
+        if previous is None:
+            generation = _full(config, pool, entries, history_job, report, progress, started)
+        else:
+            generation = _incremental(config, pool, entries, previous, history_job, report, progress, started)
     report.index_bytes = _dir_size(generation)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _write_generation(
+def _reusable_generation(config: IndexConfig, report: IndexReport) -> Path | None:
+    from atlas.status import rebuild_reason
+
+    generation = store.current_generation(config.index_dir)
+    if generation is None or not generation.is_dir():
+        report.reason = "no index yet"
+        return None
+    try:
+        manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
+        FileTable.from_json((generation / store.FILES).read_bytes())
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:
+        report.reason = f"the previous index is damaged ({type(err).__name__}); rebuilt"
+        return None
+    report.reason = rebuild_reason(config, manifest)
+    return None if report.reason else generation
+
+
+def _full(
     config: IndexConfig,
     pool: ParsePool,
     entries: list[FileEntry],
     history_job: HistoryJob,
     report: IndexReport,
-    show_progress: bool,
+    progress: Progress,
     started: float,
 ) -> Path:
     writer = GenerationWriter(config.index_dir, config.memory_bytes)
     try:
-        progress = Progress("indexing", show_progress)
-        _ingest(pool.parse(entries), writer, report, progress, len(entries))
-        _write_signals(writer, history_job, report)
-        report.seconds = time.monotonic() - started
-        return writer.finish(_manifest(config, report))
+        since = time.monotonic()
+        for item in _parsed(pool.parse(entries), report, progress, len(entries)):
+            writer.add(item)
+        report.added = writer.table.live
+        report.phase("parse_and_index", since)
+        return _finish(config, writer, history_job, report, started, None, None)
     except BaseException:
         writer.abandon()
         raise
 
 
-def _write_signals(writer: GenerationWriter, history_job: HistoryJob, report: IndexReport) -> None:
-    store = compute_store(writer.table, history_job.wait())
-    write_store(writer.generation_dir, store)
-    report.signals = {key: store.params[key] for key in ("git", "graph")}
+def _incremental(
+    config: IndexConfig,
+    pool: ParsePool,
+    entries: list[FileEntry],
+    previous: Path,
+    history_job: HistoryJob,
+    report: IndexReport,
+    progress: Progress,
+    started: float,
+) -> Path:
+    table = FileTable.from_json((previous / store.FILES).read_bytes())
+    diff = _diff(table, entries)
+    history = history_job.wait()
+    if not diff and (history is None or history_job.mode == ["unchanged"]):
+        report.mode = "unchanged"
+        _summarise(report, table)
+        return previous
+    tombstones = sum(1 for p in table.paths if not p) + len(diff.removed)
+    if tombstones > MAX_TOMBSTONE_RATIO * max(1, len(table.paths)):
+        report.reason = f"{tombstones} removed files since the last full build; rebuilt to reclaim their ids"
+        return _full(config, pool, entries, history_job, report, progress, started)
+    report.mode = "incremental"
+    writer = GenerationWriter(config.index_dir, config.memory_bytes, previous=previous)
+    try:
+        since = time.monotonic()
+        edited = _apply(writer, pool, diff, report, progress)
+        report.phase("parse_and_index", since)
+        reusable_edges = edited if not diff.added and not diff.removed else None
+        return _finish(config, writer, history_job, report, started, load_store(previous), reusable_edges)
+    except BaseException:
+        writer.abandon()
+        raise
+
+
+def _diff(table: FileTable, entries: list[FileEntry]) -> _Diff:
+    known = table.fids()
+    diff = _Diff()
+    for entry in entries:
+        fid = known.pop(entry.path, None)
+        if fid is None:
+            diff.added.append(entry)
+        elif (table.sizes[fid], table.mtimes[fid]) != (entry.size, entry.mtime_ns):
+            diff.changed[fid] = entry
+    diff.removed = sorted(known.values())
+    return diff
+
+
+def _apply(writer: GenerationWriter, pool: ParsePool, diff: _Diff, report: IndexReport, progress: Progress) -> set[int]:
+    """Apply `diff` to the writer; returns the ids whose contents really changed."""
+    table = writer.table
+    fid_of = {entry.path: fid for fid, entry in diff.changed.items()}
+    work = [*diff.changed.values(), *diff.added]
+    edited: set[int] = set()
+    for item in pool.parse(work):
+        fid = fid_of.get(item.path)
+        if isinstance(item, Skipped):
+            _count_skip(report, item)
+            if fid is not None:
+                writer.remove(fid)
+                report.removed += 1
+        elif fid is None:
+            writer.add(item)
+            report.added += 1
+            _count_parsed(report, item)
+        elif item.content_hash == table.hashes[fid]:
+            table.mtimes[fid] = item.mtime_ns
+        else:
+            writer.replace(fid, item)
+            edited.add(fid)
+            report.changed += 1
+            _count_parsed(report, item)
+        progress.update(report.added + report.changed, len(work), "changed files")
+    for fid in diff.removed:
+        writer.remove(fid)
+        report.removed += 1
+    progress.done()
+    return edited
+
+
+def _finish(
+    config: IndexConfig,
+    writer: GenerationWriter,
+    history_job: HistoryJob,
+    report: IndexReport,
+    started: float,
+    previous_store: object,
+    edited: set[int] | None,
+) -> Path:
+    since = time.monotonic()
+    history = history_job.wait()
+    since = report.phase("git_wait", since)
+    side = compute_store(writer.table, history, previous_store, edited)  # type: ignore[arg-type]
+    write_store(writer.generation_dir, side)
+    save_history(writer.generation_dir, history)
+    since = report.phase("signals", since)
+    report.signals = {key: side.params[key] for key in ("git", "graph")}
+    if history_job.mode:
+        report.signals["git"] = {**report.signals["git"], "mined": history_job.mode[0]}
+    _summarise(report, writer.table)
+    report.seconds = time.monotonic() - started
+    generation = writer.finish(_manifest(config, report))
+    report.phase("commit", since)
+    return generation
+
+
+def _summarise(report: IndexReport, table: FileTable) -> None:
+    """Whole-index totals from the file table (not just what this run parsed)."""
+    live = [fid for fid, path in enumerate(table.paths) if path]
+    report.files_indexed = len(live)
+    report.bytes_indexed = sum(table.sizes[fid] for fid in live)
+    report.symbols = sum(table.symbols[fid] for fid in live)
+    report.languages = dict(Counter(table.languages[fid] for fid in live).most_common())
 
 
 def _parse_options(config: IndexConfig) -> ParseOptions:
@@ -108,27 +274,23 @@ def _count_skip(report: IndexReport, skipped: Skipped) -> None:
         examples.append(skipped.path)
 
 
-def _ingest(
-    results: Iterable[ParsedFile | Skipped],
-    writer: GenerationWriter,
-    report: IndexReport,
-    progress: Progress,
-    total: int,
-) -> None:
-    languages: Counter[str] = Counter()
+def _count_parsed(report: IndexReport, parsed: ParsedFile) -> None:
+    report.parse_errors += bool(parsed.parse_error)
+
+
+def _parsed(
+    results: Iterable[ParsedFile | Skipped], report: IndexReport, progress: Progress, total: int
+) -> Iterable[ParsedFile]:
+    done_bytes = 0
     for done, item in enumerate(results, 1):
         if isinstance(item, Skipped):
             _count_skip(report, item)
         else:
-            writer.add(item)
-            report.files_indexed += 1
-            report.bytes_indexed += item.size
-            report.symbols += len(item.symbols)
-            report.parse_errors += bool(item.parse_error)
-            languages[item.language] += 1
-        progress.update(done, total, f"files, {report.bytes_indexed / 1e6:.0f} MB")
+            _count_parsed(report, item)
+            done_bytes += item.size
+            yield item
+        progress.update(done, total, f"files, {done_bytes / 1e6:.0f} MB")
     progress.done()
-    report.languages = dict(languages.most_common())
 
 
 def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
@@ -138,6 +300,7 @@ def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
         "config_hash": config.index_hash(),
         "boosts": config.boosts.as_dict(),
         "created_at": int(time.time()),
+        "mode": report.mode,
         "files_indexed": report.files_indexed,
         "bytes_indexed": report.bytes_indexed,
         "symbols": report.symbols,

@@ -126,7 +126,7 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
         history_commits=history_commits, history_since=history_since,
         history_half_life_days=history_half_life_days, history_backend=history_backend,
     )  # fmt: skip
-    report = index_repo(config, show_progress=not obj["quiet"])
+    report = index_repo(config, show_progress=not obj["quiet"], rebuild=rebuild)
     record = report_record(report)
     chosen = _format(fmt)
     if chosen == "human":
@@ -139,7 +139,12 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
 
 def _human_report(record: dict[str, Any]) -> str:
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(record["skipped"].items())) or "none"
+    mode = {"full": "full build", "incremental": "incremental update", "unchanged": "already up to date"}
+    how = mode.get(record["mode"], record["mode"]) + (f" ({record['reason']})" if record["reason"] else "")
+    counts = f"+{record['added']} ~{record['changed']} -{record['removed']} files; "
+    changes = "" if record["mode"] == "full" else counts
     return (
+        f"{how}: {changes}"
         f"indexed {record['files_indexed']} files ({record['bytes_indexed'] / 1e6:.1f} MB) "
         f"in {record['seconds']:.2f}s → {record['index_dir']} ({record['index_bytes'] / 1e6:.1f} MB)\n"
         f"skipped: {skipped}; parse errors: {record['parse_errors']}; symbols: {record['symbols']}\n"

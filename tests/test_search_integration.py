@@ -59,12 +59,12 @@ def test_index_lives_in_dot_atlas_and_is_ignored_by_the_walk(engine: Engine) -> 
     assert all(not h.path.startswith(".atlas") for h in engine.search("manifest format version").hits)
 
 
-def test_rebuild_publishes_a_new_generation(tmp_path: Path) -> None:
+def test_rebuild_publishes_a_new_generation_and_keeps_one_previous(tmp_path: Path) -> None:
     root = make_shop_repo(tmp_path / "repo")
     config = index_config(root, jobs=1)
-    index_repo(config, show_progress=False)
-    first = (config.index_dir / "CURRENT").read_text()
-    index_repo(config, show_progress=False)
-    second = (config.index_dir / "CURRENT").read_text()
-    assert first != second
-    assert sorted(p.name for p in config.index_dir.iterdir() if p.name.startswith("gen-")) == [second]
+    names = []
+    for _ in range(3):
+        index_repo(config, show_progress=False, rebuild=True)
+        names.append((config.index_dir / "CURRENT").read_text())
+    assert len(set(names)) == 3
+    assert sorted(p.name for p in config.index_dir.iterdir() if p.name.startswith("gen-")) == names[1:]

@@ -65,14 +65,19 @@ def publish(index_dir: Path, building: Path, final: Path) -> None:
     """Make the generation built in `building` the live one and drop older generations."""
     os.replace(building, final)
     _fsync_dir(index_dir)
+    previous = current_generation(index_dir)
     write_atomic(index_dir / CURRENT, final.name.encode())
-    remove_stale(index_dir, keep=final.name)
+    remove_stale(index_dir, keep={final.name, previous.name if previous else ""})
 
 
-def remove_stale(index_dir: Path, keep: str) -> None:
-    """Delete every generation but `keep`, including abandoned temporary builds of dead processes."""
+def remove_stale(index_dir: Path, keep: set[str]) -> None:
+    """Delete generations not in `keep` and abandoned temporary builds of dead processes.
+
+    The generation published just before the live one is kept too: a reader that read CURRENT
+    a moment before the switch can still open it.
+    """
     for entry in index_dir.iterdir():
-        if not entry.name.startswith(GEN_PREFIX) or entry.name == keep:
+        if not entry.name.startswith(GEN_PREFIX) or entry.name in keep:
             continue
         if ".tmp-" in entry.name and _pid_alive(entry.name.rsplit("-", 1)[-1]):
             continue

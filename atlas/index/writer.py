@@ -5,6 +5,8 @@ One `IndexWriter` lives in the parent process and is fed `ParsedFile`s by the pa
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,18 +34,45 @@ class FileTable:
     hashes: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     imports: list[list[str]] = field(default_factory=list)
+    symbols: list[int] = field(default_factory=list)
 
     def append(self, parsed: ParsedFile) -> int:
         """Add a file and return its id."""
-        self.paths.append(parsed.path)
-        self.languages.append(parsed.language)
-        self.roles.append(str(parsed.role))
-        self.sizes.append(parsed.size)
-        self.mtimes.append(parsed.mtime_ns)
-        self.hashes.append(parsed.content_hash)
-        self.lines.append(parsed.line_count)
-        self.imports.append(list(parsed.imports))
-        return len(self.paths) - 1
+        for name in self.__slots__:
+            getattr(self, name).append(None)
+        fid = len(self.paths) - 1
+        self.set(fid, parsed)
+        return fid
+
+    def set(self, fid: int, parsed: ParsedFile) -> None:
+        """Replace the facts of file `fid`."""
+        self.paths[fid] = parsed.path
+        self.languages[fid] = parsed.language
+        self.roles[fid] = str(parsed.role)
+        self.sizes[fid] = parsed.size
+        self.mtimes[fid] = parsed.mtime_ns
+        self.hashes[fid] = parsed.content_hash
+        self.lines[fid] = parsed.line_count
+        self.imports[fid] = list(parsed.imports)
+        self.symbols[fid] = len(parsed.symbols)
+
+    def tombstone(self, fid: int) -> None:
+        """Mark file `fid` removed; its id is not reused until the next full build."""
+        self.paths[fid] = ""
+        self.languages[fid] = "other"
+        self.roles[fid] = "other"
+        self.sizes[fid] = self.mtimes[fid] = self.lines[fid] = self.symbols[fid] = 0
+        self.hashes[fid] = ""
+        self.imports[fid] = []
+
+    def fids(self) -> dict[str, int]:
+        """path → file id for live files."""
+        return {path: fid for fid, path in enumerate(self.paths) if path}
+
+    @property
+    def live(self) -> int:
+        """Files that are not tombstones."""
+        return sum(1 for path in self.paths if path)
 
     def to_json(self) -> bytes:
         """Serialise the table (column-wise, compact)."""
@@ -75,14 +104,21 @@ def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:
 class GenerationWriter:
     """Builds one new generation in a temporary directory and publishes it on `finish`."""
 
-    def __init__(self, index_dir: Path, memory_bytes: int) -> None:
+    def __init__(self, index_dir: Path, memory_bytes: int, previous: Path | None = None) -> None:
+        """A writer for a new generation: empty, or (with `previous`) starting as a copy of it."""
         self.index_dir = index_dir
         self.building, self.final = store.new_generation_dir(index_dir)
-        (self.building / store.TANTIVY_DIR).mkdir(parents=True)
-        self.index = tantivy.Index(build_schema(), path=str(self.building / store.TANTIVY_DIR))
+        target = self.building / store.TANTIVY_DIR
+        if previous is None:
+            target.mkdir(parents=True)
+            self.index = tantivy.Index(build_schema(), path=str(target))
+            self.table = FileTable()
+        else:
+            _link_copy(previous / store.TANTIVY_DIR, target)
+            self.index = tantivy.Index.open(str(target))
+            self.table = FileTable.from_json((previous / store.FILES).read_bytes())
         heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // 4)
         self.writer = self.index.writer(heap_size=heap, num_threads=WRITER_THREADS)
-        self.table = FileTable()
 
     @property
     def generation_dir(self) -> Path:
@@ -94,6 +130,17 @@ class GenerationWriter:
         fid = self.table.append(parsed)
         self.writer.add_document(to_document(parsed, fid))
         return fid
+
+    def replace(self, fid: int, parsed: ParsedFile) -> None:
+        """Re-index file `fid` with new contents (same path, same id)."""
+        self.writer.delete_documents_by_term("path", self.table.paths[fid])
+        self.table.set(fid, parsed)
+        self.writer.add_document(to_document(parsed, fid))
+
+    def remove(self, fid: int) -> None:
+        """Drop file `fid` from the index."""
+        self.writer.delete_documents_by_term("path", self.table.paths[fid])
+        self.table.tombstone(fid)
 
     def finish(self, manifest: dict[str, Any]) -> Path:
         """Commit, write the manifest and file table, publish; returns the live generation dir."""
@@ -107,9 +154,24 @@ class GenerationWriter:
 
     def abandon(self) -> None:
         """Drop the half-built generation (the live one is untouched)."""
-        import shutil
-
         shutil.rmtree(self.building, ignore_errors=True)
+
+
+def _link_copy(source: Path, target: Path) -> None:
+    """Copy a tantivy directory cheaply: segment files are immutable, so they are hard-linked;
+    the few mutable files (meta.json, .managed.json) are copied. Lock files are left behind."""
+    target.mkdir(parents=True)
+    for entry in os.scandir(source):
+        if entry.name.startswith(".tantivy") and entry.name.endswith(".lock"):
+            continue
+        destination = target / entry.name
+        if entry.name.endswith(".json"):
+            shutil.copy2(entry.path, destination)
+        else:
+            try:
+                os.link(entry.path, destination)
+            except OSError:
+                shutil.copy2(entry.path, destination)
 
 
 def tantivy_version() -> str:

@@ -39,7 +39,9 @@ __all__ = ["DEFAULT_TIMEOUT_S", "ExtractionError", "extract", "load_query_source
 
 # Seconds one parse may take. A 1 MiB source file parses in well under a second.
 DEFAULT_TIMEOUT_S = 5.0
-_READ_CHUNK = 1 << 16
+# Bytes handed to tree-sitter per read; small, because error recovery re-reads from many offsets.
+_READ_CHUNK = 1 << 14
+_READ_BUFFER = bytearray()
 
 
 class ExtractionError(Exception):
@@ -115,24 +117,38 @@ def load_query_source(language: str) -> str:
 
 
 def _parse(parser: Parser, source: bytes, timeout_s: float) -> Tree:
-    """Parse `source`, giving up after `timeout_s` seconds."""
+    """Parse `source`, giving up after `timeout_s` seconds.
+
+    A deadline needs the read-callback form of `Parser.parse`, and py-tree-sitter 0.26.1 keeps one
+    reference to every object that callback returns, forever. Error recovery re-reads the input
+    thousands of times, so returning fresh slices leaked megabytes per hostile file (and returning
+    memoryviews pinned every source). The callback therefore always returns the same per-process
+    bytearray, refilled with the requested chunk: the leak is a reference count, not memory.
+    The parser only reads a chunk until its next call to the callback.
+    """
     deadline = time.monotonic() + timeout_s
-    view = memoryview(source)
+    size = len(source)
+    chunk = _READ_BUFFER
 
-    def read(offset: int, _point: object) -> memoryview:
-        return view[offset : offset + _READ_CHUNK]
+    with memoryview(source) as view:
 
-    def expired(_offset: int, _has_error: bool) -> bool:
-        return time.monotonic() > deadline
+        def read(offset: int, _point: object) -> bytes | bytearray:
+            if offset >= size:
+                return b""
+            chunk[:] = view[offset : offset + _READ_CHUNK]
+            return chunk
 
-    try:
-        tree = parser.parse(read, progress_callback=expired)
-    except ValueError as exc:  # py-tree-sitter reports a cancelled parse as "Parsing failed"
-        # A cancelled parser resumes the old parse on its next call unless it is reset.
-        parser.reset()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"parse gave up after {timeout_s:g}s") from exc
-        raise
+        def expired(_offset: int, _has_error: bool) -> bool:
+            return time.monotonic() > deadline
+
+        try:
+            tree = parser.parse(read, progress_callback=expired)
+        except ValueError as exc:  # py-tree-sitter reports a cancelled parse as "Parsing failed"
+            # A cancelled parser resumes the old parse on its next call unless it is reset.
+            parser.reset()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"parse gave up after {timeout_s:g}s") from exc
+            raise
     if tree is None:
         raise ValueError("the parser returned no tree")
     return tree

@@ -1,26 +1,42 @@
 """Index-time signal computation: roles, path priors, import graph and git history → side store.
 
 Git mining is a subprocess plus parsing, so `start_history` runs it on a thread while the
-parse pool works; `compute_store` then gathers everything aligned to the file ids.
+parse pool works; `compute_store` then gathers everything aligned to the file ids. Both can
+start from the previous generation: history is mined only after the commit it stopped at, and
+when the set of files did not change only the edited files' imports are resolved again.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from atlas.config import IndexConfig
+from atlas.index.store import write_atomic
 from atlas.index.writer import FileTable
 from atlas.records import Role
-from atlas.signals.git import History, HistoryOptions, mine_history
+from atlas.signals.git import (
+    CoChange,
+    FileHistory,
+    History,
+    HistoryOptions,
+    head_commit,
+    is_ancestor,
+    merge_histories,
+    mine_history,
+)  # fmt: skip
 from atlas.signals.graph import build_import_graph, in_degree, neighbours, pagerank
 from atlas.signals.priors import path_flags
 from atlas.signals.store import SideStore
 
 ROLE_CODES: dict[str, int] = {str(role): code for code, role in enumerate(Role)}
+HISTORY_FILE = "history.json"
 
 
 def history_options(config: IndexConfig) -> HistoryOptions:
@@ -41,6 +57,7 @@ class HistoryJob:
     thread: threading.Thread | None = None
     result: list[History] = field(default_factory=list)
     error: list[BaseException] = field(default_factory=list)
+    mode: list[str] = field(default_factory=list)
 
     def wait(self) -> History | None:
         """The mined history, or None when mining was off; re-raises a mining crash."""
@@ -52,15 +69,17 @@ class HistoryJob:
         return self.result[0]
 
 
-def start_history(config: IndexConfig) -> HistoryJob:
-    """Start mining git history for `config.root` unless history is disabled."""
+def start_history(config: IndexConfig, previous: History | None = None) -> HistoryJob:
+    """Start mining git history for `config.root` (from where `previous` stopped, when it can)."""
     job = HistoryJob()
     if not config.git_history:
         return job
 
     def run() -> None:
         try:
-            job.result.append(mine_history(config.root, history_options(config)))
+            history, mode = update_history(config, previous)
+            job.result.append(history)
+            job.mode.append(mode)
         except BaseException as err:  # handed to the caller by wait()
             job.error.append(err)
 
@@ -69,9 +88,56 @@ def start_history(config: IndexConfig) -> HistoryJob:
     return job
 
 
-def compute_store(table: FileTable, history: History | None) -> SideStore:
-    """All per-file signals for the files of `table`, in file-id order."""
-    store = SideStore(params={"files": len(table.paths)}, paths=list(table.paths))
+def update_history(config: IndexConfig, previous: History | None) -> tuple[History, str]:
+    """History for HEAD and how it was obtained: "unchanged", "incremental" or "full"."""
+    options = history_options(config)
+    if previous is None or not previous.available or not previous.head:
+        return mine_history(config.root, options), "full"
+    head = head_commit(config.root)
+    if head == previous.head:
+        return previous, "unchanged"
+    window_full = options.max_commits is not None and previous.commits_mined >= options.max_commits
+    if head is None or window_full or not is_ancestor(config.root, previous.head):
+        return mine_history(config.root, options), "full"
+    newer = mine_history(config.root, options, since_commit=previous.head)
+    return merge_histories(previous, newer, options), "incremental"
+
+
+def save_history(generation: Path, history: History | None) -> None:
+    """Persist `history` in `generation` so the next update can mine only newer commits."""
+    if history is None:
+        return
+    data = asdict(history)
+    data["tracked"] = sorted(history.tracked)
+    write_atomic(generation / HISTORY_FILE, orjson.dumps(data))
+
+
+def load_history(generation: Path) -> History | None:
+    """The history saved by `save_history`, or None when absent or unreadable."""
+    try:
+        data = orjson.loads((generation / HISTORY_FILE).read_bytes())
+        data["files"] = {path: FileHistory(**info) for path, info in data["files"].items()}
+        data["cochange"] = {
+            path: tuple(CoChange(**partner) for partner in partners) for path, partners in data["cochange"].items()
+        }
+        data["tracked"] = frozenset(data["tracked"])
+        return History(**data)
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+def compute_store(
+    table: FileTable,
+    history: History | None,
+    previous: SideStore | None = None,
+    edited: Collection[int] | None = None,
+) -> SideStore:
+    """All per-file signals for the files of `table`, in file-id order.
+
+    With `previous` and `edited` (ids whose contents changed, the set of paths being the same),
+    import edges of the other files are reused from `previous`.
+    """
+    store = SideStore(params={"files": table.live}, paths=list(table.paths))
     store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in table.roles], dtype=np.uint8)
     store.arrays["path_flags"] = np.array([path_flags(p) for p in table.paths], dtype=np.uint8)
     store.arrays["lines"] = np.array(table.lines, dtype=np.int32)
@@ -79,20 +145,31 @@ def compute_store(table: FileTable, history: History | None) -> SideStore:
     code = {language: i for i, language in enumerate(languages)}
     store.params["languages"] = languages
     store.arrays["language"] = np.array([code[lang] for lang in table.languages], dtype=np.uint16)
-    _add_graph(store, table)
+    _add_graph(store, table, previous, edited)
     _add_history(store, table, history)
     return store
 
 
-def _add_graph(store: SideStore, table: FileTable) -> None:
-    graph = build_import_graph(list(zip(table.paths, table.languages, table.imports, strict=True)))
+def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, edited: Collection[int] | None) -> None:
+    files = list(zip(table.paths, table.languages, table.imports, strict=True))
+    old_edges = previous.get("import_edges") if previous is not None else None
+    reuse = old_edges is not None and edited is not None and len(previous.paths) == len(table.paths)
+    graph = build_import_graph(files, only=set(edited) if reuse else None)
+    edges = graph.edges
+    if reuse:
+        kept = np.asarray(old_edges)[~np.isin(np.asarray(old_edges)[:, 0], list(edited))]
+        edges = np.unique(np.vstack([kept, edges]).astype(np.int32), axis=0) if len(edges) else kept
+        store.params["graph_mode"] = "incremental"
+    live = np.array([bool(p) for p in table.paths], dtype=bool)
+    edges = edges[live[edges[:, 0]] & live[edges[:, 1]]] if len(edges) else edges.reshape(0, 2)
     n = len(table.paths)
-    store.arrays["pagerank"] = pagerank(n, graph.edges).astype(np.float32)
-    store.arrays["indegree"] = in_degree(n, graph.edges)
-    indptr, indices = neighbours(graph)
+    store.arrays["import_edges"] = edges.astype(np.int32)
+    store.arrays["pagerank"] = pagerank(n, edges).astype(np.float32)
+    store.arrays["indegree"] = in_degree(n, edges)
+    indptr, indices = neighbours(type(graph)(graph.paths, edges, graph.unresolved))
     store.arrays["imports_indptr"] = indptr.astype(np.int64)
     store.arrays["imports_indices"] = indices.astype(np.int32)
-    store.params["graph"] = {"edges": len(graph.edges), "unresolved_imports": graph.unresolved}
+    store.params["graph"] = {"edges": len(edges), "unresolved_imports": graph.unresolved}
 
 
 def _add_history(store: SideStore, table: FileTable, history: History | None) -> None:
@@ -102,7 +179,7 @@ def _add_history(store: SideStore, table: FileTable, history: History | None) ->
     store.params["git"] = _history_params(history)
     if not history.available:
         return
-    fid = {path: i for i, path in enumerate(table.paths)}
+    fid = table.fids()
     n = len(table.paths)
     commits, last, decayed = np.zeros(n, np.int32), np.zeros(n, np.int64), np.zeros(n, np.float32)
     for path, info in history.files.items():
@@ -114,23 +191,19 @@ def _add_history(store: SideStore, table: FileTable, history: History | None) ->
 
 
 def _cochange_csr(history: History, fid: dict[str, int], n: int) -> dict[str, np.ndarray]:
-    indptr = np.zeros(n + 1, np.int64)
-    indices: list[int] = []
-    support: list[int] = []
-    confidence: list[float] = []
-    for row, path in enumerate(fid):
+    rows: list[list[tuple[int, int, float]]] = [[] for _ in range(n)]
+    for path, row in fid.items():
         for partner in history.cochange.get(path, ()):
             other = fid.get(partner.path)
             if other is not None:
-                indices.append(other)
-                support.append(partner.support)
-                confidence.append(partner.confidence)
-        indptr[row + 1] = len(indices)
+                rows[row].append((other, partner.support, partner.confidence))
+    counts = np.array([len(r) for r in rows], dtype=np.int64)
+    flat = [item for r in rows for item in r]
     return {
-        "cochange_indptr": indptr,
-        "cochange_indices": np.array(indices, np.int32),
-        "cochange_data": np.array(support, np.int32),
-        "cochange_confidence_data": np.array(confidence, np.float32),
+        "cochange_indptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "cochange_indices": np.array([i for i, _, _ in flat], np.int32),
+        "cochange_data": np.array([s for _, s, _ in flat], np.int32),
+        "cochange_confidence_data": np.array([c for _, _, c in flat], np.float32),
     }
 
 
@@ -142,4 +215,3 @@ def _history_params(history: History) -> dict[str, Any]:
         "newest_time": history.newest_time,
         "commits_mined": history.commits_mined,
     }
-

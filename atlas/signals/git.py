@@ -168,6 +168,15 @@ def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_co
     return history
 
 
+def head_commit(root: Path) -> str | None:
+    """The sha of HEAD, or None when `root` is not a git repository with commits (or git is missing)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    out = _git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    return out.decode("ascii").strip() if out else None
+
+
 def is_ancestor(root: Path, commit: str) -> bool:
     """True if `commit` is HEAD or an ancestor of HEAD, so `since_commit=commit` mining is valid.
 

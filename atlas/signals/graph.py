@@ -22,7 +22,7 @@ import logging
 import posixpath
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
@@ -63,12 +63,16 @@ class ImportGraph:
     unresolved: int
 
 
-def build_import_graph(files: Sequence[tuple[str, str, Sequence[str]]]) -> ImportGraph:
+def build_import_graph(
+    files: Sequence[tuple[str, str, Sequence[str]]], only: Collection[int] | None = None
+) -> ImportGraph:
     """Resolve every file's imports against the file set and return the graph.
 
     `files` holds (path, language, imports) per indexed file: `path` is repository-relative with
     `/` separators, `language` as `atlas.parse.languages` names it, `imports` the raw strings
-    the parser produced. Node `i` of the result is `files[i]`.
+    the parser produced. Node `i` of the result is `files[i]`. With `only`, just those files'
+    imports are resolved (against the whole file set): an incremental update whose file set did
+    not change re-resolves only the edited files.
     """
     paths = tuple(path for path, _, _ in files)
     go_specs = {spec for _, language, imports in files if language == "go" for spec in imports}
@@ -78,6 +82,9 @@ def build_import_graph(files: Sequence[tuple[str, str, Sequence[str]]]) -> Impor
     targets: list[int] = []
     unresolved = 0
     for src, (_, language, imports) in enumerate(files):
+        if only is not None and src not in only:
+            counts.append(0)
+            continue
         before = len(targets)
         unresolved += _resolve_imports(repo, cache, src, language, imports, targets)
         counts.append(len(targets) - before)

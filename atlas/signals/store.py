@@ -65,6 +65,6 @@ def load_store(generation: Path) -> SideStore | None:
         raise IndexCorrupt(f"{directory}: a side-store array is missing or damaged ({err})") from err
     paths = text.split("\n") if text else []
     for name, array in arrays.items():
-        if not name.endswith(("_indices", "_data", "_indptr")) and len(array) != len(paths):
+        if not name.endswith(("_indices", "_data", "_indptr", "_edges")) and len(array) != len(paths):
             raise IndexCorrupt(f"{directory}: {name}.npy has {len(array)} rows for {len(paths)} files")
     return SideStore(params, paths, arrays)
