@@ -17,8 +17,10 @@ The queries use no text predicates (#eq?, #match?, #any-of?): trees are parsed t
 callback (so a parse can be given a deadline) and such trees hold no text, which makes py-tree-sitter
 0.26 crash when a predicate reads it. Handlers filter by text in Python instead.
 
-Parsers and compiled queries are cached per process: the first call for a language pays for loading
-the grammar and compiling the query (a few ms), later calls only parse and match.
+Parsers, compiled queries and the read buffer are cached per process: the first call for a language
+pays for loading the grammar and compiling the query (1-160 ms), later calls only parse and match.
+That state is not shared safely between threads: call `extract` from one thread per process (the
+parse pool uses processes).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -168,9 +171,20 @@ def _run_query(query: Query, root: Node) -> list[_Match]:
 # --- definitions -------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Found:
+    """A definition seen so far for one name node, merged over all the patterns that captured it."""
+
+    kind: str
+    rank: int
+    start_row: int
+    end_row: int
+    name: Node
+
+
 def _symbols(matches: list[_Match], source: bytes) -> list[Symbol]:
     """One Symbol per captured name node, sorted by start line."""
-    found: dict[int, list] = {}  # name node start byte → [kind, rank, start_row, end_row, name node]
+    found: dict[int, _Found] = {}  # keyed by the name node's start byte
     for _, captures in matches:
         names = captures.get("name")
         if not names:
@@ -183,17 +197,17 @@ def _symbols(matches: list[_Match], source: bytes) -> list[Symbol]:
     return sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
 
 
-def _merge(found: dict[int, list], kind: str, definition: Node, name: Node) -> None:
+def _merge(found: dict[int, _Found], kind: str, definition: Node, name: Node) -> None:
     """Record one (definition, name) capture, keeping the most specific kind and the widest lines."""
     rank = _GENERIC_KIND_RANK.get(kind, _SPECIFIC_RANK)
     start, end = definition.start_point.row, _end_row(definition)
     entry = found.get(name.start_byte)
     if entry is None:
-        found[name.start_byte] = [kind, rank, start, end, name]
+        found[name.start_byte] = _Found(kind, rank, start, end, name)
         return
-    if rank > entry[1]:
-        entry[0], entry[1] = kind, rank
-    entry[2], entry[3] = min(entry[2], start), max(entry[3], end)
+    if rank > entry.rank:
+        entry.kind, entry.rank = kind, rank
+    entry.start_row, entry.end_row = min(entry.start_row, start), max(entry.end_row, end)
 
 
 def _end_row(node: Node) -> int:
@@ -204,14 +218,12 @@ def _end_row(node: Node) -> int:
     return end.row
 
 
-def _to_symbol(entry: list, source: bytes) -> Symbol:
+def _to_symbol(entry: _Found, source: bytes) -> Symbol:
     """Build a Symbol from a merged entry; UPPER_CASE variables are constants."""
-    kind, _, start, end, name_node = entry
     # One line, no quotes: `declare module "foo"` is named foo, `operator\n  int` is `operator int`.
-    name = " ".join(_text(name_node, source).split()).strip("\"'")
-    if kind == "variable" and name.isupper():
-        kind = "constant"
-    return Symbol(name=name, kind=kind, start_line=start + 1, end_line=end + 1)
+    name = " ".join(_text(entry.name, source).split()).strip("\"'")
+    kind = "constant" if entry.kind == "variable" and name.isupper() else entry.kind
+    return Symbol(name=name, kind=kind, start_line=entry.start_row + 1, end_line=entry.end_row + 1)
 
 
 def _text(node: Node, source: bytes) -> str:
