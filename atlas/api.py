@@ -10,15 +10,30 @@ from atlas.config import DEFAULT_INDEX_DIRNAME, FieldBoosts, IndexConfig, load_c
 from atlas.errors import IndexMissing, InputError, UsageError
 
 if TYPE_CHECKING:
+    from atlas.artifacts import ArchiveInfo
     from atlas.build import IndexReport
     from atlas.query.engine import Engine, SearchOptions, SearchResult
     from atlas.query.related import Related
     from atlas.query.symbols import SymbolResult
     from atlas.status import IndexStatus
+    from atlas.verify import VerifyReport
 
 __all__ = [
-    "find_root", "find_symbols", "index_config", "index_repo", "index_status", "open_engine", "refresh_index",
-    "related_files", "search", "search_options",
+    "cache_key",
+    "export_index",
+    "find_root",
+    "find_symbols",
+    "import_index",
+    "index_config",
+    "index_repo",
+    "index_status",
+    "open_engine",
+    "refresh_index",
+    "related_files",
+    "search",
+    "search_options",
+    "symbol_kinds",
+    "verify_index",
 ]  # fmt: skip
 
 
@@ -108,6 +123,34 @@ def refresh_index(config: IndexConfig, show_progress: bool = False) -> IndexRepo
     return index_repo(config, show_progress=show_progress)
 
 
+def verify_index(config: IndexConfig) -> VerifyReport:
+    """Check the index against its manifest, side-store checksums and the working tree."""
+    from atlas.verify import verify_index as run_verify
+
+    return run_verify(config)
+
+
+def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
+    """Pack the live index into one verified archive."""
+    from atlas.artifacts import export_index as run_export
+
+    return run_export(config, archive)
+
+
+def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
+    """Restore an archive made by `export_index` as the live index."""
+    from atlas.artifacts import import_index as run_import
+
+    return run_import(config, archive)
+
+
+def cache_key(config: IndexConfig) -> tuple[str, str]:
+    """The CI cache key of the index of `config` and its restore prefix."""
+    from atlas.artifacts import cache_key as compute_key
+
+    return compute_key(config)
+
+
 def open_engine(config: IndexConfig, build_if_missing: bool = True, show_progress: bool = True) -> Engine:
     """An Engine over the index of `config.root`, building the index first if there is none."""
     from atlas.index.reader import open_index
@@ -149,6 +192,13 @@ def find_symbols(
     from atlas.query.symbols import parse_symbol_query
 
     return lookup(engine.reader, parse_symbol_query(name, kind, case_sensitive, paths), limit, engine.store)
+
+
+def symbol_kinds() -> tuple[str, ...]:
+    """The definition kinds `find_symbols` can keep (class, function, method, ...)."""
+    from atlas.query.symbols import KINDS
+
+    return KINDS
 
 
 def related_files(engine: Engine, path: str, limit: int = 20, min_commits: int = 2) -> Related:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
@@ -25,7 +25,7 @@ from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool
 from atlas.progress import Progress
-from atlas.records import FileEntry, ParsedFile, Skipped
+from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
 from atlas.walk import WalkOptions, walk
@@ -188,11 +188,13 @@ def _apply(writer: GenerationWriter, pool: ParsePool, diff: _Diff, report: Index
     """Apply `diff` to the writer; returns the ids whose contents really changed."""
     table = writer.table
     fid_of = {entry.path: fid for fid, entry in diff.changed.items()}
-    work = [*diff.changed.values(), *diff.added]
+    work = [*(replace(e, known_hash=table.hashes[fid]) for fid, e in diff.changed.items()), *diff.added]
     edited: set[int] = set()
     for item in pool.parse(work):
         fid = fid_of.get(item.path)
-        if isinstance(item, Skipped):
+        if isinstance(item, Unchanged):
+            table.mtimes[fid] = item.mtime_ns  # type: ignore[index]
+        elif isinstance(item, Skipped):
             _count_skip(report, item)
             if fid is not None:
                 writer.remove(fid)
@@ -201,8 +203,6 @@ def _apply(writer: GenerationWriter, pool: ParsePool, diff: _Diff, report: Index
             writer.add(item)
             report.added += 1
             _count_parsed(report, item)
-        elif item.content_hash == table.hashes[fid]:
-            table.mtimes[fid] = item.mtime_ns
         else:
             writer.replace(fid, item)
             edited.add(fid)
@@ -279,13 +279,13 @@ def _count_parsed(report: IndexReport, parsed: ParsedFile) -> None:
 
 
 def _parsed(
-    results: Iterable[ParsedFile | Skipped], report: IndexReport, progress: Progress, total: int
+    results: Iterable[ParsedFile | Skipped | Unchanged], report: IndexReport, progress: Progress, total: int
 ) -> Iterable[ParsedFile]:
     done_bytes = 0
     for done, item in enumerate(results, 1):
         if isinstance(item, Skipped):
             _count_skip(report, item)
-        else:
+        elif isinstance(item, ParsedFile):
             _count_parsed(report, item)
             done_bytes += item.size
             yield item

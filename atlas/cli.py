@@ -102,7 +102,10 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
-@index_dir_option
+@click.option(
+    "--index-dir", "--out", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
+    help="Where to write the index (default: <repo>/.atlas). It holds only relative paths: copy it anywhere.",
+)  # fmt: skip
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Parse processes (0: all cores).")
 @click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip files over this many bytes.")
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")

@@ -42,6 +42,7 @@ class FileEntry:
     abs_path: str
     size: int
     mtime_ns: int
+    known_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,14 @@ class Skipped:
     path: str
     reason: SkipReason
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A file whose contents still hash to `FileEntry.known_hash`: only its mtime moved."""
+
+    path: str
+    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)

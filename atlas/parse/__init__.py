@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
 from atlas.parse.roles import classify
-from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol
+from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
 from atlas.terms import path_tokens, tokens_text
 
 SNIFF_BYTES = 8192
@@ -27,17 +27,28 @@ class ParseOptions:
     max_line_length: int = 4000
 
 
-def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped:
-    """Read and parse one walked file; see the module docstring for the failure contract."""
+def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped | Unchanged:
+    """Read and parse one walked file; see the module docstring for the failure contract.
+
+    An entry with a `known_hash` that still matches comes back as `Unchanged`, unparsed: an
+    index restored on another machine (new mtimes, same contents) is checked at hashing speed.
+    """
     try:
         with open(entry.abs_path, "rb") as handle:
             data = handle.read(options.max_file_bytes + 1)
     except OSError as err:
         return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))
+    if entry.known_hash and content_hash(data) == entry.known_hash:
+        return Unchanged(entry.path, entry.mtime_ns)
     rejected = _reject(entry.path, data, options)
     if rejected:
         return rejected
     return parse_bytes(entry.path, data, entry.mtime_ns)
+
+
+def content_hash(data: bytes) -> str:
+    """The hash recorded per file (BLAKE2b, 128 bits)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
@@ -68,7 +79,7 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         symbol_terms=" ".join(tokens_text(s.name) for s in symbols),
         content_terms=tokens_text(text),
         parse_error=error,
-        content_hash=hashlib.blake2b(data, digest_size=16).hexdigest(),
+        content_hash=content_hash(data),
     )
 
 

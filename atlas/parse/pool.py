@@ -19,7 +19,7 @@ from functools import partial
 from types import TracebackType
 
 from atlas.parse import ParseOptions, parse_entry
-from atlas.records import FileEntry, ParsedFile, Skipped
+from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 
 CHUNK_SIZE = 8
 INFLIGHT_PER_WORKER = 64
@@ -50,7 +50,7 @@ class ParsePool:
             self.pool.terminate()
             self.pool.join()
 
-    def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped]:
+    def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
         """Yield a result for every entry, in completion order."""
         if self.pool is None:
             yield from map(self.work, entries)
@@ -66,8 +66,3 @@ class ParsePool:
             gate.release()
             yield result
 
-
-def parse_all(entries: Iterable[FileEntry], options: ParseOptions, workers: int) -> Iterator[ParsedFile | Skipped]:
-    """Parse `entries` with `workers` processes, yielding results as they complete."""
-    with ParsePool(workers, options) as pool:
-        yield from pool.parse(entries)

@@ -10,6 +10,7 @@ Arrays are written once per generation and memory-mapped at query time.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,20 @@ def write_store(generation: Path, store: SideStore) -> None:
     """Write `store` into `generation/signals/`."""
     directory = generation / SIGNALS_DIR
     directory.mkdir(parents=True, exist_ok=True)
+    checksums = {}
     for name, array in store.arrays.items():
         np.save(directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        checksums[f"{name}.npy"] = file_digest(directory / f"{name}.npy")
     write_atomic(directory / PATHS, "\n".join(store.paths).encode("utf-8"))
-    params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays)}
+    checksums[PATHS] = file_digest(directory / PATHS)
+    params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums}
     write_atomic(directory / PARAMS, orjson.dumps(params, option=orjson.OPT_INDENT_2))
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def load_store(generation: Path) -> SideStore | None:

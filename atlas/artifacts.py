@@ -1,0 +1,145 @@
+"""Portable index artifacts for CI caches: export/import archives and cache keys.
+
+An index holds only repository-relative paths, so a generation copied to another machine and
+path works as is; `atlas index` there updates it incrementally (new mtimes cost one hash per
+file, not a parse). An archive is a gzip'd tar whose first member, `atlas-export.json`, lists
+every file with its SHA-256; `import_index` checks each one before publishing the generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from atlas.config import FORMAT_VERSION, IndexConfig
+from atlas.errors import IndexCorrupt, IndexMissing, InputError
+from atlas.index import store
+from atlas.index.lock import index_lock
+
+EXPORT_MANIFEST = "atlas-export.json"
+MEMBER_ROOT = "generation"
+COMPRESS_LEVEL = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveInfo:
+    """What an export wrote or an import restored."""
+
+    archive: str
+    sha256: str
+    files: int
+    bytes: int
+    seconds: float
+    generation: str
+
+
+def cache_key(config: IndexConfig) -> tuple[str, str]:
+    """(key, restore prefix): what makes an index reusable, then the same without the commit."""
+    from atlas.index.writer import tantivy_version
+    from atlas.signals.git import head_commit
+
+    prefix = f"atlas-f{FORMAT_VERSION}-tantivy{tantivy_version()}-{config.index_hash()}-"
+    return prefix + (head_commit(config.root) or "nogit"), prefix
+
+
+def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
+    """Pack the live generation of `config`'s index into `archive`."""
+    started = time.monotonic()
+    generation = store.current_generation(config.index_dir)
+    if generation is None or not generation.is_dir():
+        raise IndexMissing(f"{config.index_dir}: no index to export")
+    members = sorted(p for p in generation.rglob("*") if p.is_file())
+    listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}
+    header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
+    tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
+    with tarfile.open(tmp, "w:gz", compresslevel=COMPRESS_LEVEL) as tar:
+        _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))
+        for path in members:
+            tar.add(path, arcname=f"{MEMBER_ROOT}/{path.relative_to(generation).as_posix()}", recursive=False)
+    os.replace(tmp, archive)
+    size = sum(p.stat().st_size for p in members)
+    return ArchiveInfo(str(archive), _sha256(archive), len(members), size, time.monotonic() - started, generation.name)
+
+
+def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
+    """Verify `archive` and publish it as the live generation of `config`'s index."""
+    started = time.monotonic()
+    if not archive.is_file():
+        raise InputError(f"{archive}: no such archive", "pass a file made by `atlas export`")
+    config.index_dir.mkdir(parents=True, exist_ok=True)
+    with index_lock(config.index_dir):
+        building, final = store.new_generation_dir(config.index_dir)
+        try:
+            header, count, size = _extract(archive, building)
+            _check_format(header, archive)
+            store.publish(config.index_dir, building, final)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+    return ArchiveInfo(str(archive), _sha256(archive), count, size, time.monotonic() - started, final.name)
+
+
+def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            first = tar.next()
+            if first is None or first.name != EXPORT_MANIFEST:
+                raise IndexCorrupt(f"{archive}: not an Atlas index archive", "make one with `atlas export`")
+            header = orjson.loads(tar.extractfile(first).read())  # type: ignore[union-attr]
+            count, size = _extract_members(tar, building, header["files"], archive)
+    except (tarfile.TarError, OSError, EOFError, orjson.JSONDecodeError, KeyError) as err:
+        raise IndexCorrupt(f"{archive}: the archive is damaged ({err})", "export it again") from err
+    missing = set(header["files"]) - {p.relative_to(building).as_posix() for p in building.rglob("*") if p.is_file()}
+    if missing:
+        raise IndexCorrupt(f"{archive}: {len(missing)} listed files are missing", "export it again")
+    return header, count, size
+
+
+def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, str], archive: Path) -> tuple[int, int]:
+    count = size = 0
+    for member in tar:
+        if member.name == EXPORT_MANIFEST:
+            continue
+        rel = PurePosixPath(member.name).relative_to(MEMBER_ROOT).as_posix()
+        if not member.isfile() or rel not in listing:
+            raise IndexCorrupt(f"{archive}: unexpected member {member.name!r}", "export it again")
+        target = building / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with tar.extractfile(member) as source, open(target, "wb") as out:  # type: ignore[union-attr]
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != listing[rel]:
+            raise IndexCorrupt(f"{archive}: {rel} fails its checksum", "export it again")
+        count, size = count + 1, size + member.size
+    return count, size
+
+
+def _check_format(header: dict[str, Any], archive: Path) -> None:
+    if header.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(
+            f"{archive}: made by index format {header.get('format_version')}, this Atlas reads {FORMAT_VERSION}",
+            "build the index with `atlas index --rebuild` instead",
+        )
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
