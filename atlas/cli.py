@@ -87,6 +87,21 @@ def _config(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, **se
     return index_config(find_root(repo), index_dir, obj["config"], **settings)
 
 
+def parse_size(text: str) -> int:
+    """Bytes in a size such as 1G, 512M, 64k or 1000000."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    number, unit = text.strip().lower().rstrip("ib"), ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = int(float(number) * units[unit])
+    except ValueError:
+        raise UsageError(f"--memory {text!r} is not a size", "use a number with k, M or G, e.g. 1G") from None
+    if value < 64 << 20:
+        raise UsageError(f"--memory {text!r} is below the 64M minimum", "give the indexer at least 64M")
+    return value
+
+
 def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
     weights = {}
     for pair in pairs:
@@ -108,6 +123,7 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 )  # fmt: skip
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Parse processes (0: all cores).")
 @click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip files over this many bytes.")
+@click.option("--memory", "memory", metavar="SIZE", help="Memory budget for indexing, e.g. 512M or 1G (default 1G).")
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
 @click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
 @click.option("--history", "history_commits", type=click.IntRange(min=1), help="Mine at most N recent commits.")
@@ -117,7 +133,7 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
 def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: int,
-          max_file_size: int | None, rebuild: bool, no_history: bool, history_commits: int | None,
+          max_file_size: int | None, memory: str | None, rebuild: bool, no_history: bool, history_commits: int | None,
           history_since: str | None, history_half_life_days: float | None, history_backend: str | None,
           fmt: str) -> None:  # fmt: skip
     """Index the repository at PATH (default: the current repository)."""
@@ -126,6 +142,7 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
 
     config = _config(
         obj, path, index_dir, jobs=jobs, max_file_bytes=max_file_size, git_history=False if no_history else None,
+        memory_bytes=parse_size(memory) if memory else None,
         history_commits=history_commits, history_since=history_since,
         history_half_life_days=history_half_life_days, history_backend=history_backend,
     )  # fmt: skip
