@@ -15,6 +15,7 @@ import click
 
 from atlas import __version__
 from atlas.commands import register_all
+from atlas.commands.options import config_from, index_dir_option, repo_option
 from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -51,16 +52,6 @@ def _format(choice: str) -> str:
     return "human" if sys.stdout.isatty() else "jsonl"
 
 
-repo_option = click.option(
-    "--repo", "--root", "repo", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
-    help="Repository root (default: the enclosing repository of the working directory).",
-)  # fmt: skip
-index_dir_option = click.option(
-    "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
-    help="Where the index lives (default: <repo>/.atlas).",
-)  # fmt: skip
-
-
 @click.group(cls=AtlasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="atlas")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr.")
@@ -79,12 +70,6 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool, config_f
     ctx.obj = {
         "quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty(), "config": config_file,
     }  # fmt: skip
-
-
-def _config(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:
-    from atlas.api import find_root, index_config
-
-    return index_config(find_root(repo), index_dir, obj["config"], **settings)
 
 
 def parse_size(text: str) -> int:
@@ -140,7 +125,7 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
     from atlas.api import index_repo
     from atlas.output import report_record, write_json, write_jsonl, write_text
 
-    config = _config(
+    config = config_from(
         obj, path, index_dir, jobs=jobs, max_file_bytes=max_file_size, git_history=False if no_history else None,
         memory_bytes=parse_size(memory) if memory else None,
         history_commits=history_commits, history_since=history_since,
@@ -195,7 +180,7 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     from atlas.api import search_options
 
     text = _query_text(query, query_file)
-    config = _config(obj, repo, index_dir)
+    config = config_from(obj, repo, index_dir)
     options = search_options(
         config.root, obj["config"], preset, _weights(weights),
         limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines,

@@ -8,26 +8,12 @@ from typing import Any
 
 import click
 
+from atlas.commands.options import config_from, index_dir_option, repo_option
+
 EXIT_DAMAGED = 4
 EXIT_STALE = 7
 
 FORMAT = click.Choice(["auto", "human", "json"])
-repo_option = click.option(
-    "--repo", "--root", "repo", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
-    help="Repository root (default: the enclosing repository of the working directory).",
-)  # fmt: skip
-index_dir_option = click.option(
-    "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
-    help="Where the index lives (default: <repo>/.atlas).",
-)  # fmt: skip
-
-
-def _config(obj: dict[str, Any], repo: Path | None, index_dir: Path | None) -> Any:
-    from atlas.api import find_root, index_config
-
-    return index_config(find_root(repo), index_dir, obj.get("config"))
-
-
 def _emit(kind: str, record: dict[str, Any], fmt: str, human: str) -> None:
     from atlas.output import with_envelope, write_json, write_text
 
@@ -52,7 +38,7 @@ def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
     from atlas.api import index_status
     from atlas.errors import IndexMissing
 
-    report = index_status(_config(obj, repo, index_dir))
+    report = index_status(config_from(obj, repo, index_dir))
     if not report.exists:
         raise IndexMissing(f"{report.index_dir}: {report.reason}")
     record = asdict(report)
@@ -80,7 +66,7 @@ def verify(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
 
     from atlas.api import verify_index
 
-    report = verify_index(_config(obj, repo, index_dir))
+    report = verify_index(config_from(obj, repo, index_dir))
     lines = [f"damaged: {line}" for line in report.damaged] + [f"stale: {line}" for line in report.stale]
     human = "\n".join(lines or [f"ok: {report.checked_files} files in {report.generation}"]) + "\n"
     _emit("verify", {**asdict(report), "ok": report.ok}, fmt, human)
@@ -99,7 +85,7 @@ def export_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
 
     from atlas.api import export_index
 
-    info = export_index(_config(obj, repo, index_dir), archive)
+    info = export_index(config_from(obj, repo, index_dir), archive)
     human = f"exported {info.files} files ({info.bytes / 1e6:.1f} MB) to {info.archive} in {info.seconds:.2f}s\n"
     _emit("export", asdict(info), fmt, human + f"sha256 {info.sha256}\n")
 
@@ -116,7 +102,7 @@ def import_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
 
     from atlas.api import import_index
 
-    info = import_index(_config(obj, repo, index_dir), archive)
+    info = import_index(config_from(obj, repo, index_dir), archive)
     human = f"imported {info.files} files ({info.bytes / 1e6:.1f} MB) as {info.generation} in {info.seconds:.2f}s\n"
     _emit("import", asdict(info), fmt, human)
 
@@ -131,7 +117,7 @@ def cache_key_command(obj: dict[str, Any], repo: Path | None, index_dir: Path | 
     from atlas.api import cache_key
     from atlas.output import write_text
 
-    key, restore_prefix = cache_key(_config(obj, repo, index_dir))
+    key, restore_prefix = cache_key(config_from(obj, repo, index_dir))
     write_text(f"{restore_prefix}\n" if prefix else f"{key}\n{restore_prefix}\n")
 
 
