@@ -24,7 +24,7 @@ _FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTE
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,8})(?![\w(])")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 _COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]")
-_NOISE_ROOTS = frozenset({"site-packages", "dist-packages", "lib", "usr", "home", "tmp", "users", "venv", ".venv"})
+_INSTALL_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "vendor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +55,14 @@ def find_mentions(text: str) -> Mentions:
 
 
 def _clean_path(path: str) -> str:
+    """Normalise a mentioned path; an installed copy (`…/site-packages/pkg/x.py`) becomes `pkg/x.py`.
+
+    Other absolute prefixes stay: look-ups match the longest suffix that exists in the repository.
+    """
     parts = [p for p in path.split("/") if p not in ("", ".", "..")]
-    for i, part in enumerate(parts):
-        if part.lower() in _NOISE_ROOTS:
-            return "/".join(parts[i + 1 :]) if part in ("site-packages", "dist-packages") else "/".join(parts)
+    installed = [i for i, part in enumerate(parts) if part in _INSTALL_DIRS]
+    if installed:
+        parts = parts[installed[-1] + 1 :]
     return "/".join(parts)
 
 
