@@ -202,7 +202,11 @@ def symbol_kinds() -> tuple[str, ...]:
 
 
 def related_files(engine: Engine, path: str, limit: int = 20, min_commits: int = 2) -> Related:
-    """Files that change together with `path` in git history, and files it imports or is imported by."""
+    """Files that change together with `path` in git history, and files it imports or is imported by.
+
+    `path` is relative to the root; InputError when it is absolute or leaves the root (`..`, symbolic links).
+    """
+    from atlas.query.related import confine_path
     from atlas.query.related import related_files as neighbourhood
 
-    return neighbourhood(engine.store, path, limit, min_commits)
+    return neighbourhood(engine.store, confine_path(engine.root, path), limit, min_commits)

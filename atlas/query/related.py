@@ -3,12 +3,16 @@
 Reads the side store's CSR arrays (`cochange_indptr/indices/data/confidence_data`,
 `imports_indptr/indices`) for the file's row; no tantivy query, no file reads. The import
 graph is stored undirected, so a neighbour is a file the given file imports or one that
-imports it.
+imports it. `confine_path` turns a path a user (or an agent) gave into an indexed path, refusing
+any that would leave the repository root.
 """
 
 from __future__ import annotations
 
+import os
+import posixpath
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -51,6 +55,33 @@ def related_files(store: SideStore | None, path: str, limit: int = 20, min_commi
     _add_cochange(related, store, fid, limit, min_commits)
     _add_imports(related, store, fid, limit)
     return related
+
+
+def confine_path(root: Path, path: str) -> str:
+    """A user-given `path` as a normalised path relative to `root`; InputError when it would leave the root.
+
+    Refused: absolute paths, `..` that climbs above the root, and paths whose real location (symbolic
+    links resolved) lies outside the real root.
+    """
+    if "\x00" in path:
+        raise InputError("the path contains a NUL character")
+    real_root = os.path.realpath(root)
+    if os.path.isabs(path) or path.startswith("~"):
+        raise InputError(f"{path}: absolute paths are refused", _relative_hint(real_root, path))
+    normal = posixpath.normpath(path)
+    if normal == ".." or normal.startswith("../"):
+        raise InputError(f"{path}: the path leaves the repository root", f"give a path inside {root}")
+    real = os.path.realpath(os.path.join(real_root, normal))
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise InputError(f"{path}: the path resolves outside the repository root", "a symbolic link leaves it")
+    return "" if normal == "." else normal
+
+
+def _relative_hint(real_root: str, path: str) -> str:
+    real = os.path.realpath(os.path.expanduser(path))
+    if real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return f"give it relative to the repository root: {os.path.relpath(real, real_root)}"
+    return f"give a path relative to the repository root {real_root}"
 
 
 def _file_id(store: SideStore, path: str) -> int:

@@ -1,0 +1,180 @@
+"""`atlas mcp`: serve the index to coding agents over MCP (stdio), and register that server with them.
+
+`atlas mcp` runs `atlas.mcp_server.serve`. `atlas mcp install --client claude-code|cursor|codex`
+prints the client's configuration snippet; with `--write` it merges the snippet into the client's
+configuration file (Claude Code: `<root>/.mcp.json`; Cursor: `~/.cursor/mcp.json`; Codex:
+`$CODEX_HOME/config.toml`, default `~/.codex/config.toml`), replacing only Atlas's own entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from atlas.commands.options import config_from, index_dir_option, repo_option
+
+CLIENTS = ("claude-code", "cursor", "codex")
+SDK_MODULES = {"mcp", "mcp_types", "jsonschema", "anyio", "pydantic"}
+
+
+def _server_module() -> Any:
+    """`atlas.mcp_server`, or an AtlasError with the install hint when the `mcp` extra is missing."""
+    from atlas.errors import AtlasError
+
+    try:
+        from atlas import mcp_server
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in SDK_MODULES:
+            raise
+        raise AtlasError(
+            f"the MCP server needs the optional `mcp` package ({err.name} is not installed)",
+            "pip install 'atlas[mcp]'",
+        ) from err
+    return mcp_server
+
+
+@click.group(invoke_without_command=True)
+@repo_option
+@index_dir_option
+@click.option("--check-interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds between checks of the working tree for changed files.")
+@click.pass_context
+def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_interval: float) -> None:  # fmt: skip
+    """Serve the index to coding agents over MCP on stdin/stdout (tools: search, symbols, related, ...).
+
+    stdout carries protocol messages only; logs go to stderr. Register it with
+    `atlas mcp install --client claude-code|cursor|codex`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    server = _server_module()
+    server.serve(config_from(ctx.obj, repo, index_dir), (ctx.obj or {}).get("config"), check_interval)
+
+
+@mcp.command()
+@click.option("--client", type=click.Choice(CLIENTS), required=True, help="The agent to register Atlas with.")
+@repo_option
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Pass this index directory to the server (default: its own, <repo>/.atlas).")
+@click.option("--name", default="atlas", show_default=True, help="Server name in the client's configuration.")
+@click.option("--write", is_flag=True, help="Merge the entry into the client's configuration file.")
+@click.option("--config-path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The configuration file to write (default: the client's usual file).")
+@click.pass_obj
+def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path | None, name: str,
+            write: bool, config_path: Path | None) -> None:  # fmt: skip
+    """Print (or, with --write, merge) the configuration that registers `atlas mcp` with an agent."""
+    from atlas.api import find_root
+    from atlas.output import write_text
+
+    root = find_root(repo)
+    command, args = server_command(root, index_dir)
+    target = config_path or default_config_path(client, root)
+    if not write:
+        write_text(snippet(client, name, command, args))
+        click.echo(f"atlas: add this to {target} (or rerun with --write to do it)", err=True)
+        return
+    if client == "codex":
+        merge_toml(target, name, command, args)
+    else:
+        merge_json(target, name, command, args)
+    write_text(f"registered MCP server {name!r} in {target}\n")
+
+
+def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:
+    """The executable and arguments that start this Atlas's MCP server for `root`."""
+    script = Path(sys.executable).with_name("atlas")
+    command, prefix = (str(script), []) if script.is_file() else (sys.executable, ["-m", "atlas"])
+    extra = ["--index-dir", str(Path(index_dir).expanduser().resolve())] if index_dir else []
+    return command, [*prefix, "mcp", "--root", str(root), *extra]
+
+
+def default_config_path(client: str, root: Path) -> Path:
+    """Where `client` reads MCP servers from: the project's `.mcp.json` for Claude Code, else the user's file."""
+    if client == "claude-code":
+        return root / ".mcp.json"
+    if client == "cursor":
+        return Path.home() / ".cursor" / "mcp.json"
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") / "config.toml"
+
+
+def snippet(client: str, name: str, command: str, args: list[str]) -> str:
+    """The configuration text for `client`: JSON `mcpServers` for Claude Code and Cursor, TOML for Codex."""
+    if client == "codex":
+        return toml_entry(name, command, args)
+    return json.dumps({"mcpServers": {name: {"command": command, "args": args}}}, indent=2) + "\n"
+
+
+def toml_entry(name: str, command: str, args: list[str]) -> str:
+    """A Codex `[mcp_servers.<name>]` table (JSON string escapes are valid TOML basic strings)."""
+    quoted = ", ".join(json.dumps(arg, ensure_ascii=False) for arg in args)
+    key = name if name.replace("-", "").replace("_", "").isalnum() else json.dumps(name)
+    return f"[mcp_servers.{key}]\ncommand = {json.dumps(command, ensure_ascii=False)}\nargs = [{quoted}]\n"
+
+
+def merge_json(path: Path, name: str, command: str, args: list[str]) -> None:
+    """Set `mcpServers[name]` in the JSON file at `path` (created if missing), keeping everything else."""
+    from atlas.errors import UsageError
+
+    data: Any = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UsageError(f"{path}: not valid JSON ({err}); left untouched", "fix it or use --config-path") from err
+    servers = data.get("mcpServers", {}) if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise UsageError(f"{path}: expected a JSON object with an `mcpServers` object; left untouched")
+    servers[name] = {"command": command, "args": args}
+    data["mcpServers"] = servers
+    _write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def merge_toml(path: Path, name: str, command: str, args: list[str]) -> None:
+    """Replace (or append) the `[mcp_servers.<name>]` table of the TOML file at `path`, keeping the rest."""
+    import tomllib
+
+    from atlas.errors import UsageError
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"{path}: not valid TOML ({err}); left untouched", "fix it or pass --config-path") from err
+    kept = _without_table(text, name).rstrip("\n")
+    merged = (kept + "\n\n" if kept else "") + toml_entry(name, command, args)
+    try:
+        entry = tomllib.loads(merged)["mcp_servers"][name]
+    except (tomllib.TOMLDecodeError, KeyError) as err:
+        raise UsageError(f"{path}: mcp_servers.{name} is in a form Atlas cannot replace", "edit it by hand") from err
+    if entry.get("command") != command or entry.get("args") != args:
+        raise UsageError(f"{path}: defines mcp_servers.{name} elsewhere too; left untouched", "edit it by hand")
+    _write_atomic(path, merged)
+
+
+def _without_table(text: str, name: str) -> str:
+    """`text` without the `[mcp_servers.<name>]` table and its sub-tables."""
+    heads = {f"[mcp_servers.{name}]", f'[mcp_servers."{name}"]'}
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            skipping = stripped in heads or any(stripped.startswith(h[:-1] + ".") for h in heads)
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.atlas-{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+COMMANDS = [mcp]

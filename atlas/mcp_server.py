@@ -1,0 +1,563 @@
+"""The MCP server: a stdio shell over `atlas.api` that keeps one index open for a coding agent.
+
+    agent ──stdio JSON-RPC──▶ mcp SDK (Server, stdio_server) ──▶ Session.call(tool, arguments)
+                                                                   ├─ validate arguments (JSON Schema)
+                                                                   ├─ Session.ready(): freshness check
+                                                                   ├─ one atlas.api call
+                                                                   └─ bounded JSON text (paths relative to the root)
+
+What this module owns, and nothing more:
+
+- Tools: `search`, `symbols`, `related`, `index`, `status` (and `context` once `atlas.api.select_context`
+  exists). Each has a JSON Schema that is checked before the call, so a bad argument is a tool error
+  (`isError`) that says what to fix, never a crash.
+- Output bounds: every answer is compact JSON under a per-tool byte cap; when results are cut it says
+  `"truncated": true` and how many were left out.
+- Confinement: a path argument must stay under the real root (`..`, absolute paths and symbolic links
+  that leave it are refused). The server writes nothing but the index (through `atlas.api`).
+- Freshness: before answering, at most every `check_interval` seconds, it compares the working tree with
+  the index (walk + stat, no reads). A small change is indexed before answering; a large one, or one
+  whose last refresh was slow, is indexed on a background thread while answers come from the old index
+  and say so (`"stale"` with counts).
+- stdout carries protocol messages only: the SDK's stdio transport points fd 1 at stderr while it
+  serves, and logging goes to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import jsonschema
+import mcp_types as types
+import orjson
+from mcp.server import Server
+from mcp.server.stdio import stdio_server
+
+from atlas import __version__, api
+from atlas.config import IndexConfig
+from atlas.errors import AtlasError, IndexMissing, InputError, UsageError
+from atlas.output import hit_record
+
+if TYPE_CHECKING:
+    from atlas.query.engine import Engine, SearchOptions
+
+logger = logging.getLogger("atlas.mcp")
+
+CHECK_INTERVAL = 2.0
+"""Seconds between two freshness checks (walk + stat of the tree)."""
+STATUS_SHARE = 20.0
+"""The check interval is at least this many times the last check's duration: checks cost ≤ 5% of the time."""
+MAX_SYNC_FILES = 200
+"""Refresh before answering only when at most this many files changed ..."""
+MAX_SYNC_SECONDS = 3.0
+"""... and the refresh is expected to take at most this long; else refresh in the background."""
+FULL_BUILD_FILES_PER_SECOND = 500.0
+"""Estimate of a refresh's cost before one has been timed (a full build's rate on 2 cores)."""
+FIRST_BUILD_WAIT = 30.0
+"""How long a call waits for the first index build before answering that it is still running."""
+MAX_QUERY_CHARS = 20_000
+MAX_SNIPPET_LINES = 15
+MAX_LINE_CHARS = 240
+MAX_SYMBOLS_PER_HIT = 12
+MAX_EXAMPLES = 10
+
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact JSON for one answer."""
+    return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+
+
+def bounded(payload: dict[str, Any], key: str | None, cap: int) -> str:
+    """`payload` as JSON of at most `cap` bytes, dropping trailing items of `payload[key]` if needed.
+
+    Sets `truncated` (and `omitted`) when items were dropped here; keeps a `truncated` already set.
+    """
+    if key is not None:
+        payload.setdefault("truncated", False)
+    data = dumps(payload)
+    if len(data) > cap and key is not None and payload.get(key):
+        items = payload[key]
+        keep = _fitting_count(payload, key, cap)
+        hint = "ask for fewer results (limit) or narrow the request"
+        payload = {**payload, key: items[:keep], "truncated": True, "omitted": len(items) - keep, "hint": hint}
+        data = dumps(payload)
+    if len(data) > cap:
+        too_big = {"error": f"the answer was over {cap} bytes and could not be shortened", "truncated": True}
+        return dumps(too_big).decode()
+    return data.decode()
+
+
+def _fitting_count(payload: dict[str, Any], key: str, cap: int) -> int:
+    """The largest n such that `payload` with the first n items of `payload[key]` fits in `cap` bytes."""
+    items, low, high = payload[key], 0, len(payload[key])
+    while low < high:
+        middle = (low + high + 1) // 2
+        trial = {**payload, key: items[:middle], "truncated": True, "omitted": len(items) - middle, "hint": "x" * 60}
+        if len(dumps(trial)) <= cap:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def clip_text(text: str, max_lines: int = MAX_SNIPPET_LINES, max_chars: int = MAX_LINE_CHARS) -> str:
+    """At most `max_lines` lines of at most `max_chars` characters, saying how much was left out."""
+    lines = text.split("\n")
+    kept = [line if len(line) <= max_chars else line[:max_chars] + "…" for line in lines[:max_lines]]
+    if len(lines) > max_lines:
+        kept.append(f"… ({len(lines) - max_lines} more lines)")
+    return "\n".join(kept)
+
+
+
+def check_glob(root: Path, pattern: str) -> str:
+    """A path filter (glob or substring) that cannot name anything outside the root."""
+    if "\x00" in pattern:
+        raise InputError("a path filter contains a NUL character")
+    if ".." in pattern.split("/"):
+        raise InputError(f"{pattern}: path filters may not contain '..'", "filters match paths inside the root")
+    for prefix in {str(root), os.path.realpath(root)}:
+        if pattern.startswith(prefix.rstrip("/") + "/"):
+            relative = pattern[len(prefix.rstrip("/")) + 1 :]
+            raise InputError(f"{pattern}: path filters are relative to the root", f"use {relative!r}")
+    return pattern
+
+
+
+class Session:
+    """One open index and the policy that keeps it fresh; tool calls run one at a time."""
+
+    def __init__(self, config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL):
+        self.config = config
+        self.config_file = config_file
+        self.base_interval = check_interval
+        self.interval = check_interval
+        self.engine: Engine | None = None
+        self.base_options: SearchOptions = api.search_options(config.root, config_file)
+        self.refresh_lock = threading.Lock()
+        self.call_lock = threading.Lock()
+        self.built = threading.Event()
+        self.checked_at = float("-inf")
+        self.stale: dict[str, Any] | None = None
+        self.refresh_seconds: float | None = None
+        self.last_error = ""
+
+    def start(self) -> None:
+        """Open the index, or start building it in the background when there is none."""
+        try:
+            self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
+            self.built.set()
+        except IndexMissing:
+            logger.warning("no index for %s yet; building one in the background", self.config.root)
+            self.stale = {"building": True}
+            self.start_background()
+
+    def ready(self) -> tuple[Engine, dict[str, Any] | None]:
+        """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
+        if not self.built.wait(FIRST_BUILD_WAIT) or self.engine is None:
+            reason = f" (it failed: {self.last_error})" if self.last_error else ""
+            raise IndexMissing(
+                f"the index of {self.config.root} is still being built{reason}", "call this tool again shortly"
+            )
+        note = self.check()
+        assert self.engine is not None
+        return self.engine, note
+
+    def check(self) -> dict[str, Any] | None:
+        """Notice changed files (at most every `interval` seconds) and refresh now or in the background."""
+        if self.refresh_lock.locked():
+            return self.stale
+        if time.monotonic() - self.checked_at < self.interval:
+            return self.stale
+        started = time.monotonic()
+        status = api.index_status(self.config)
+        self.checked_at = time.monotonic()
+        self.interval = max(self.base_interval, (self.checked_at - started) * STATUS_SHARE)
+        if status.fresh:
+            self.stale = None
+        elif self._refresh_now(status):
+            self.refresh()
+        else:
+            self.stale = stale_note(status)
+            self.start_background()
+        return self.stale
+
+    def _refresh_now(self, status: Any) -> bool:
+        pending = len(status.changed) + len(status.added) + len(status.removed)
+        estimate = self.refresh_seconds
+        if estimate is None:
+            estimate = status.files / FULL_BUILD_FILES_PER_SECOND
+        return status.exists and not status.reason and pending <= MAX_SYNC_FILES and estimate <= MAX_SYNC_SECONDS
+
+    def refresh(self) -> Any:
+        """Bring the index up to date now (waiting for a background refresh first); the IndexReport or None."""
+        with self.refresh_lock:
+            return self._refresh_locked()
+
+    def start_background(self) -> None:
+        """Refresh on a thread unless a refresh already runs."""
+        if self.refresh_lock.acquire(blocking=False):
+            threading.Thread(target=self._background, name="atlas-refresh", daemon=True).start()
+
+    def _background(self) -> None:
+        try:
+            self._refresh_locked()
+        except Exception as err:  # reported in `stale` and `status`; the old index keeps answering
+            logger.error("background refresh failed: %s", err)
+        finally:
+            self.refresh_lock.release()
+
+    def _refresh_locked(self) -> Any:
+        started = time.monotonic()
+        try:
+            report = api.refresh_index(self.config, show_progress=False)
+            if report is not None or self.engine is None:
+                self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
+        except Exception as err:
+            self.last_error = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
+            if self.stale is not None:
+                self.stale = {**self.stale, "refreshing": False, "refresh_error": self.last_error}
+            raise
+        finally:
+            self.built.set()
+        self.refresh_seconds = time.monotonic() - started
+        self.last_error, self.stale, self.checked_at = "", None, time.monotonic()
+        return report
+
+    def search_options(self, **settings: Any) -> SearchOptions:
+        """The session's search options (config file, preset) with `settings` applied."""
+        return replace(self.base_options, **settings)
+
+
+def stale_note(status: Any) -> dict[str, Any]:
+    """What an answer says about an index that lags the working tree."""
+    return {
+        "changed": len(status.changed),
+        "added": len(status.added),
+        "removed": len(status.removed),
+        "reason": status.reason or "files changed since the index was built",
+        "refreshing": True,
+        "note": "answers come from the index as it was; it is being updated in the background",
+    }
+
+
+
+def run_search(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The `search` tool: ranked files for a query."""
+    root = session.config.root
+    options = session.search_options(
+        limit=args.get("limit", 10),
+        languages=tuple(args.get("languages", ())),
+        paths=tuple(check_glob(root, p) for p in args.get("paths", ())),
+        with_lines=args.get("lines", True),
+    )
+    engine, stale = session.ready()
+    result = engine.search(args["query"], options)
+    payload: dict[str, Any] = {"query": clip_text(result.query, 3, 200), "results": [_hit(h) for h in result.hits]}
+    payload.update(took_ms=round(result.took_ms, 1), documents=result.documents)
+    return _with_notes(payload, result.notes, stale), "results"
+
+
+def _hit(hit: Any) -> dict[str, Any]:
+    record = hit_record(hit)
+    del record["type"], record["schema_version"]
+    record["symbols"] = record["symbols"][:MAX_SYMBOLS_PER_HIT]
+    for lines in record["lines"]:
+        lines["text"] = clip_text(lines["text"])
+    return record
+
+
+def run_symbols(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The `symbols` tool: definitions by name."""
+    paths = tuple(check_glob(session.config.root, p) for p in args.get("paths", ()))
+    engine, stale = session.ready()
+    found = api.find_symbols(
+        engine, args["name"], args.get("kind"), args.get("case_sensitive", False), paths, args.get("limit", 30)
+    )
+    matches = [{k: v for k, v in asdict(m).items() if v != ""} for m in found.matches]
+    payload = {"name": found.name, "matches": matches, "total": found.total, "files_searched": found.files_searched}
+    payload["truncated"] = found.total > len(matches) or found.incomplete
+    notes = [f"only the first {found.files_searched} files defining the name were read"] if found.incomplete else []
+    return _with_notes(payload, notes, stale), "matches"
+
+
+def run_related(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The `related` tool: co-change partners and import neighbours of a file."""
+    engine, stale = session.ready()
+    found = api.related_files(engine, args["path"], args.get("limit", 20), args.get("min_commits", 2))
+    payload: dict[str, Any] = {"path": found.path, "cochange": [asdict(p) for p in found.cochange]}
+    payload.update(cochange_total=found.cochange_total, imports=found.imports, imports_total=found.imports_total)
+    payload["truncated"] = found.cochange_total > len(found.cochange) or found.imports_total > len(found.imports)
+    return _with_notes(payload, found.notes, stale), "cochange"
+
+
+def run_index(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], None]:
+    """The `index` tool: bring the index up to date now."""
+    started = time.monotonic()
+    report = session.refresh()
+    payload: dict[str, Any] = {"refreshed": report is not None, "seconds": round(time.monotonic() - started, 3)}
+    if report is not None:
+        fields = ("mode", "files_indexed", "changed", "added", "removed", "parse_errors", "symbols")
+        payload.update({name: getattr(report, name) for name in fields if hasattr(report, name)})
+    return payload, None
+
+
+def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], None]:
+    """The `status` tool: how the index relates to the working tree, and what the server is doing."""
+    status = api.index_status(session.config)
+    payload: dict[str, Any] = {
+        "root": str(session.config.root), "index_dir": str(session.config.index_dir), "exists": status.exists,
+        "fresh": status.fresh, "reason": status.reason, "files": status.files, "commit": status.commit,
+        "built_at": _iso(status.built_at), "index_bytes": status.index_bytes,
+        "changed": len(status.changed), "added": len(status.added), "removed": len(status.removed),
+        "examples": {name: getattr(status, name)[:MAX_EXAMPLES] for name in ("changed", "added", "removed")},
+        "refreshing": session.refresh_lock.locked(), "last_refresh_seconds": session.refresh_seconds,
+        "last_error": session.last_error, "check_interval_seconds": round(session.interval, 2),
+        "atlas_version": __version__,
+    }  # fmt: skip
+    return payload, None
+
+
+def _iso(stamp: int | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)) if stamp else None
+
+
+def _with_notes(payload: dict[str, Any], notes: list[str], stale: dict[str, Any] | None) -> dict[str, Any]:
+    if notes:
+        payload["notes"] = notes
+    if stale:
+        payload["stale"] = stale
+    return payload
+
+
+_GLOBS = {
+    "type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 300},
+    "description": (
+        "Keep only files whose repository-relative path matches one of these: a glob (`src/**/*.py`, `*.ts`; "
+        "`*` stays within a directory, `**` crosses them) or a plain substring (`payments/`). A leading `/` "
+        "anchors at the repository root."
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One tool: what the agent sees (name, description, JSON Schema) and how it runs."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+    run: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], str | None]]
+    cap: int
+    read_only: bool = True
+
+    def as_tool(self) -> types.Tool:
+        """The MCP `Tool` record."""
+        hints = types.ToolAnnotations(
+            read_only_hint=self.read_only, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        )
+        return types.Tool(name=self.name, description=self.description, input_schema=self.schema, annotations=hints)
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+SEARCH = ToolSpec(
+    name="search",
+    description=(
+        "Find the files of this repository that matter for a question, feature, error message or whole bug "
+        "report, best first. Ranking fuses BM25 over file names, definition names and contents with exact "
+        "path/identifier mentions, the import graph and git history. Each result has the path (relative to the "
+        "repository root), language, role (impl, test, docs, config, ...), the definitions that matched and up "
+        "to 3 best-matching line ranges with their text (clipped to 15 lines; read the file for more). Use it "
+        "first to locate code before opening files. Query syntax: free words and identifiers (camelCase and "
+        'snake_case are split and matched whole), "quoted phrases", and filters path:GLOB, lang:NAME, sym:NAME.'
+    ),
+    schema=_object(
+        {
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                      "description": "What to look for: words, identifiers, a question or pasted error text."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10,
+                      "description": "How many files to return (default 10)."},
+            "paths": _GLOBS,
+            "languages": {"type": "array", "maxItems": 10, "items": {"type": "string", "minLength": 1, "maxLength": 40},
+                          "description": "Keep only these languages, lower-case (python, typescript, go, rust, ...)."},
+            "lines": {"type": "boolean", "default": True,
+                      "description": "Include the best-matching line ranges with their text (default true)."},
+        },
+        ("query",),
+    ),
+    run=run_search,
+    cap=32_000,
+)  # fmt: skip
+
+SYMBOLS = ToolSpec(
+    name="symbols",
+    description=(
+        "Find where a class, function, method, type, constant or other definition is defined, by name. "
+        "Returns each definition's kind, file path (relative to the repository root), 1-based start and end "
+        "line and the enclosing definition (`container`), best first: exact-case matches, implementation "
+        "before tests, central files first. Matching ignores case unless case_sensitive is true. Qualify "
+        "a member with its container to narrow it: `QuerySet.filter`, `Stack::push`. Names only, no wildcards."
+    ),
+    schema=_object(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200,
+                     "description": "The definition's name, optionally qualified: `ShoppingCart`, `Cart.add_item`."},
+            "kind": {"type": "string", "enum": list(api.symbol_kinds()),
+                     "description": "Keep only definitions of this kind."},
+            "case_sensitive": {"type": "boolean", "default": False,
+                               "description": "Match the name's case exactly (default false)."},
+            "paths": _GLOBS,
+            "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 30,
+                      "description": "How many definitions to return (default 30)."},
+        },
+        ("name",),
+    ),
+    run=run_symbols,
+    cap=24_000,
+)  # fmt: skip
+
+RELATED = ToolSpec(
+    name="related",
+    description=(
+        "List the files related to one file: files that changed in the same git commits (`cochange`, with "
+        "the number of shared commits and the share of the file's commits that also touched the partner) and "
+        "files it imports or that import it (`imports`, most central first). Use it to find the tests, "
+        "callers, configuration and companion files to read or update along with a file."
+    ),
+    schema=_object(
+        {
+            "path": {"type": "string", "minLength": 1, "maxLength": 1000,
+                     "description": "A file path relative to the repository root, as search returns it."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20,
+                      "description": "At most this many files per list (default 20)."},
+            "min_commits": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 2,
+                            "description": "Co-change partners need at least this many shared commits (default 2)."},
+        },
+        ("path",),
+    ),
+    run=run_related,
+    cap=16_000,
+)  # fmt: skip
+
+INDEX = ToolSpec(
+    name="index",
+    description=(
+        "Update the search index now with the files changed, added or removed since it was built. The server "
+        "already does this before answering when few files changed; call it after large edits, a branch switch "
+        "or when an answer says `stale`. Returns whether anything changed and how long it took."
+    ),
+    schema=_object({}),
+    run=run_index,
+    cap=8_000,
+    read_only=False,
+)
+
+STATUS = ToolSpec(
+    name="status",
+    description=(
+        "Report the index: repository root, files indexed, whether it matches the working tree (with counts and "
+        "examples of changed, added and removed files), when it was built, and whether a refresh is running."
+    ),
+    schema=_object({}),
+    run=run_status,
+    cap=8_000,
+)
+
+TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (SEARCH, SYMBOLS, RELATED, INDEX, STATUS)}
+_VALIDATORS = {name: jsonschema.Draft202012Validator(spec.schema) for name, spec in TOOLS.items()}
+
+
+def argument_problem(tool: str, arguments: dict[str, Any]) -> str | None:
+    """What is wrong with `arguments` for `tool`, in one short sentence; None when they are valid."""
+    error = jsonschema.exceptions.best_match(_VALIDATORS[tool].iter_errors(arguments))
+    if error is None:
+        return None
+    where = ".".join(str(part) for part in error.absolute_path) or "arguments"
+    limit = error.validator_value
+    explained = {
+        "maxLength": f"is longer than {limit} characters", "minLength": f"is shorter than {limit} characters",
+        "maximum": f"is over the maximum {limit}", "minimum": f"is under the minimum {limit}",
+        "maxItems": f"has more than {limit} items", "type": f"must be of type {limit}",
+        "enum": f"must be one of {', '.join(map(str, limit))}" if isinstance(limit, list) else "",
+    }.get(str(error.validator))  # fmt: skip
+    return f"{where} {explained}" if explained else clip_text(error.message, 1, 300)
+
+
+def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> tuple[str, bool]:
+    """Run tool `name`; (JSON text or error text, whether it is an error). Never raises."""
+    spec = TOOLS.get(name)
+    if spec is None:
+        return _error(UsageError(f"unknown tool {clip_text(name, 1, 80)!r}", f"the tools are {', '.join(TOOLS)}"))
+    problem = argument_problem(name, arguments or {})
+    if problem is not None:
+        return _error(UsageError(f"{name}: {problem}", "see the tool's input schema"))
+    try:
+        with session.call_lock:
+            payload, key = spec.run(session, arguments or {})
+    except AtlasError as err:
+        return _error(err)
+    except Exception as err:
+        logger.exception("tool %s failed", name)
+        return _error(AtlasError(f"unexpected error: {type(err).__name__}: {clip_text(str(err), 1, 300)}"))
+    return bounded(payload, key, spec.cap), False
+
+
+def _error(err: AtlasError) -> tuple[str, bool]:
+    return f"error: {clip_text(err.message, 3, 500)}\nhint: {err.hint}", True
+
+
+
+def instructions(root: Path) -> str:
+    """What the agent is told about this server when it connects."""
+    return (
+        f"Atlas indexes the repository at {root} and answers in milliseconds. Use `search` first to find the "
+        "files for a task, question or error (ranked, with the best line ranges), `symbols` to jump to a "
+        "definition by name, `related` for files that change with or import a file (tests, callers), and "
+        "`status`/`index` to check or update the index. Paths in and out are relative to the repository root."
+    )
+
+
+def build_server(session: Session) -> Server:
+    """The MCP server object with Atlas's tools, bound to `session`."""
+    tools = [spec.as_tool() for spec in TOOLS.values()]
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        text, is_error = await anyio.to_thread.run_sync(call_tool, session, params.name, params.arguments)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
+
+    return Server(
+        "atlas", version=__version__, instructions=instructions(session.config.root),
+        on_list_tools=list_tools, on_call_tool=on_call_tool,
+    )  # fmt: skip
+
+
+def serve(config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL) -> None:
+    """Serve MCP on stdin/stdout until the client closes stdin."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
+    anyio.run(_serve, config, config_file, check_interval)
+
+
+async def _serve(config: IndexConfig, config_file: Path | None, check_interval: float) -> None:
+    async with stdio_server() as (read_stream, write_stream):
+        # Inside the transport: fd 1 now points at stderr, so nothing below can write to the wire by mistake.
+        session = Session(config, config_file, check_interval)
+        await anyio.to_thread.run_sync(session.start)
+        server = build_server(session)
+        await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -1,0 +1,197 @@
+"""`atlas mcp` end to end: a real server process and the SDK's stdio client, as an agent runs it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import ClientSession
+
+from tests.conftest import Symlink, git, write_tree
+from tests.mcp.client import call, call_text, run
+from tests.mcp.conftest import build_index
+
+TOOLS = {"search", "symbols", "related", "index", "status"}
+
+
+def test_lists_every_tool_with_a_strict_schema(shop: Path) -> None:
+    async def scenario(session: ClientSession) -> None:
+        listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert TOOLS <= set(listed)
+        for tool in listed.values():
+            assert tool.description and len(tool.description) > 100, tool.name
+            schema = tool.input_schema
+            assert schema["type"] == "object" and schema["additionalProperties"] is False
+            for name, prop in schema["properties"].items():
+                assert prop.get("description"), f"{tool.name}.{name} has no description"
+        assert listed["search"].input_schema["required"] == ["query"]
+        assert listed["symbols"].input_schema["required"] == ["name"]
+        assert listed["related"].input_schema["required"] == ["path"]
+        assert listed["search"].annotations.read_only_hint is True
+        assert listed["index"].annotations.read_only_hint is False
+
+    run(shop, scenario)
+
+
+def test_search_returns_ranked_relative_paths_with_lines(shop: Path) -> None:
+    async def scenario(session: ClientSession) -> None:
+        answer, error = await call(session, "search", {"query": "shopping cart add item", "limit": 3})
+        assert not error
+        assert answer["results"][0]["path"] == "shop/cart.py"
+        assert len(answer["results"]) <= 3 and answer["truncated"] is False
+        first = answer["results"][0]
+        assert {"ShoppingCart", "add_item"} <= set(first["symbols"])
+        assert any("def add_item" in lines["text"] for lines in first["lines"])
+        for hit in answer["results"]:
+            assert not hit["path"].startswith("/") and not os.path.isabs(hit["path"])
+        filtered, _ = await call(session, "search", {"query": "refund payment", "paths": ["shop/payments/"]})
+        assert [hit["path"] for hit in filtered["results"]] == ["shop/payments/gateway.py"]
+        bare, _ = await call(session, "search", {"query": "verify webhook signature", "lines": False})
+        assert bare["results"][0]["lines"] == []
+        nothing, error = await call(session, "search", {"query": "zzqqxxv"})
+        assert not error and nothing["results"] == []
+
+    run(shop, scenario)
+
+
+def test_symbols_finds_definitions_by_name_kind_and_container(shop: Path) -> None:
+    async def scenario(session: ClientSession) -> None:
+        found, _ = await call(session, "symbols", {"name": "shoppingcart"})
+        assert [(m["path"], m["kind"], m["start_line"]) for m in found["matches"]] == [("shop/cart.py", "class", 6)]
+        exact, _ = await call(session, "symbols", {"name": "shoppingcart", "case_sensitive": True})
+        assert exact["matches"] == [] and exact["total"] == 0
+        member, _ = await call(session, "symbols", {"name": "ShoppingCart.add_item"})
+        assert [(m["name"], m["container"], m["start_line"]) for m in member["matches"]] == [
+            ("add_item", "ShoppingCart", 10)
+        ]
+        wrong_kind, _ = await call(session, "symbols", {"name": "ShoppingCart", "kind": "function"})
+        assert wrong_kind["matches"] == []
+        go, _ = await call(session, "symbols", {"name": "Reserve", "paths": ["*.go"]})
+        assert [m["path"] for m in go["matches"]] == ["services/inventory/stock.go"]
+        text, error = await call_text(session, "symbols", {"name": "x"})
+        assert error and "too short" in text
+
+    run(shop, scenario)
+
+
+def test_related_lists_cochange_partners_and_import_neighbours(tmp_path: Path) -> None:
+    root = _repo_with_history(tmp_path / "repo")
+
+    async def scenario(session: ClientSession) -> None:
+        answer, error = await call(session, "related", {"path": "shop/cart.py"})
+        assert not error
+        assert answer["cochange"][0] == {"path": "tests/test_cart.py", "commits": 3, "confidence": 1.0}
+        assert "shop/pricing.py" not in [p["path"] for p in answer["cochange"]]  # one shared commit only
+        assert set(answer["imports"]) == {"shop/pricing.py", "tests/test_cart.py"}
+        loose, _ = await call(session, "related", {"path": "./shop//cart.py", "min_commits": 1, "limit": 1})
+        assert loose["path"] == "shop/cart.py" and len(loose["cochange"]) == 1 and loose["truncated"] is True
+        missing, error = await call_text(session, "related", {"path": "shop/nothing.py"})
+        assert error and "not an indexed file" in missing
+
+    run(root, scenario)
+
+
+def _repo_with_history(root: Path) -> Path:
+    write_tree(root, {
+        "shop/__init__.py": "", "shop/pricing.py": "def apply_discount(amount):\n    return amount\n",
+        "shop/cart.py": "from shop.pricing import apply_discount\n\n\nclass ShoppingCart:\n    pass\n",
+        "tests/test_cart.py": "from shop.cart import ShoppingCart\n\n\ndef test_cart():\n    ShoppingCart()\n",
+    })  # fmt: skip
+    git(root, "init", "-q", "-b", "main")
+    for step in range(3):
+        if step:
+            with (root / "shop/cart.py").open("a") as handle:
+                handle.write(f"# change {step}\n")
+            with (root / "tests/test_cart.py").open("a") as handle:
+                handle.write(f"# change {step}\n")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", f"step {step}")
+    return build_index(root)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("search", {}, "'query' is a required property"),
+        ("search", {"query": 42}, "query must be of type string"),
+        ("search", {"query": "cart", "limit": 0}, "limit is under the minimum 1"),
+        ("search", {"query": "cart", "limit": 51}, "limit is over the maximum 50"),
+        ("search", {"query": "cart", "colour": "red"}, "'colour' was unexpected"),
+        ("search", {"query": "cart", "paths": "shop/"}, "paths must be of type array"),
+        ("search", {"query": "!!! ???"}, "no searchable words"),
+        ("symbols", {"name": "Cart", "kind": "klass"}, "kind must be one of class"),
+        ("related", {"path": ""}, "path is shorter than 1 characters"),
+        ("no_such_tool", {}, "unknown tool 'no_such_tool'"),
+    ],
+)
+def test_bad_arguments_are_tool_errors_that_say_what_to_fix(
+    shop: Path, tool: str, arguments: dict[str, Any], message: str
+) -> None:
+    async def scenario(session: ClientSession) -> None:
+        text, error = await call_text(session, tool, arguments)
+        assert error and message in text and "hint:" in text
+        still, error = await call(session, "status", {})
+        assert not error and still["exists"]
+
+    run(shop, scenario)
+
+
+def test_paths_that_leave_the_root_are_refused(shop: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write_tree(outside, {"secret.py": "def secret_token():\n    return 1\n"})
+    write_tree(shop, {"escape": Symlink(str(outside)), "inside_link": Symlink("shop")})
+    refused = [
+        ("../outside/secret.py", "leaves the repository root"),
+        ("shop/../../outside/secret.py", "leaves the repository root"),
+        ("/etc/passwd", "absolute paths are refused"),
+        (str(shop / "shop/cart.py"), "relative to the repository root: shop/cart.py"),
+        ("~/secret.py", "absolute paths are refused"),
+        ("escape/secret.py", "resolves outside the repository root"),
+        ("shop/cart.py\x00.txt", "NUL"),
+    ]
+
+    async def scenario(session: ClientSession) -> None:
+        for path, message in refused:
+            text, error = await call_text(session, "related", {"path": path})
+            assert error and message in text, (path, text)
+        text, error = await call_text(session, "search", {"query": "cart", "paths": ["../outside/**"]})
+        assert error and "may not contain '..'" in text
+        text, error = await call_text(session, "search", {"query": "cart", "paths": [f"{shop}/shop/*.py"]})
+        assert error and "'shop/*.py'" in text
+        inside, error = await call(session, "related", {"path": "shop/./cart.py"})
+        assert not error and inside["path"] == "shop/cart.py"
+
+    run(shop, scenario)
+
+
+def test_huge_queries_get_bounded_answers(shop: Path) -> None:
+    report = "Traceback (most recent call last):\n" + "  File 'shop/cart.py', line 12, in total\n" * 400
+    async def scenario(session: ClientSession) -> None:
+        text, error = await call_text(session, "search", {"query": report[:19_999]})
+        assert not error and len(text.encode()) <= 32_000
+        text, error = await call_text(session, "search", {"query": "cart " * 200_000})
+        assert error and "longer than 20000 characters" in text and len(text) < 500
+        text, error = await call_text(session, "symbols", {"name": "A" * 10_000})
+        assert error and len(text) < 500
+
+    run(shop, scenario)
+
+
+def test_every_answer_stays_under_its_cap_and_says_when_cut(tmp_path: Path) -> None:
+    line = "widget_frame = render_widget(widget, frame, widget_options)  # widget " + "x" * 200 + "\n"
+    files = {f"pkg/widget_{i:02}.py": f"def render_widget_{i}(widget):\n" + line * 60 for i in range(60)}
+    write_tree(tmp_path / "big", files)
+    root = build_index(tmp_path / "big")
+
+    async def scenario(session: ClientSession) -> None:
+        text, error = await call_text(session, "search", {"query": "render widget frame", "limit": 50})
+        assert not error and len(text.encode()) <= 32_000
+        answer = __import__("json").loads(text)
+        assert answer["truncated"] is True and answer["omitted"] > 0
+        assert len(answer["results"]) + answer["omitted"] == 50
+        snippet = answer["results"][0]["lines"][0]["text"]
+        assert snippet.count("\n") <= 15 and "…" in snippet
+
+    run(root, scenario)
