@@ -294,19 +294,36 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def memory_of(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process in bytes; (0, 0) once it is gone."""
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+PSS_EVERY = 10  # samples: PSS (smaps_rollup walks the page tables) and the process list are slower to read
+
+
+def rss_of(pid: int) -> int:
+    """Resident bytes of one process from /proc/PID/statm (cheap); 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def pss_of(pid: int) -> int:
+    """Proportional set size of one process (shared pages split between sharers); 0 once it is gone."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
-            fields = dict(line.split(b":", 1) for line in handle.read().splitlines()[1:] if b":" in line)
-        return int(fields[b"Rss"].split()[0]) * 1024, int(fields[b"Pss"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return 0, 0
+            line = next(line for line in handle if line.startswith(b"Pss:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration, IndexError, ValueError):
+        return 0
 
 
 @dataclass(slots=True)
 class TreeSampler:
-    """Samples the summed RSS and PSS of a process tree every `interval` seconds on a thread."""
+    """Samples the summed RSS of a process tree every `interval` seconds on a thread.
+
+    Summed RSS counts pages a forked worker shares with its parent twice, so it is an upper bound;
+    PSS (sampled every PSS_EVERY samples, so its peak may be missed by up to a second) is exact.
+    """
 
     pid: int
     interval: float = 0.1
@@ -332,12 +349,14 @@ class TreeSampler:
                 "peak_processes": self.peak_processes, "rss_samples": self.samples}  # fmt: skip
 
     def _run(self) -> None:
+        pids: list[int] = []
         while not self._stop.is_set():
-            pids = descendants(self.pid)
-            usage = [memory_of(pid) for pid in pids]
-            self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in usage))
-            self.peak_pss = max(self.peak_pss, sum(pss for _, pss in usage))
-            self.peak_processes = max(self.peak_processes, sum(1 for rss, _ in usage if rss))
+            if self.samples % PSS_EVERY == 0:
+                pids = descendants(self.pid)
+                self.peak_pss = max(self.peak_pss, sum(map(pss_of, pids)))
+            rss = [rss_of(pid) for pid in pids]
+            self.peak_rss = max(self.peak_rss, sum(rss))
+            self.peak_processes = max(self.peak_processes, sum(1 for value in rss if value))
             self.samples += 1
             self._stop.wait(self.interval)
 
@@ -345,18 +364,15 @@ class TreeSampler:
 # --- the build, timed by phase in a child process -------------------------------------------------
 
 PHASE_HOOKS = (
-    # (module, attribute, phase): wrapped with a timer in the child; a missing one is reported.
-    ("atlas.build", "ParsePool.__enter__", "pool_start"),
-    ("atlas.build", "_walk", "walk"),
-    ("atlas.build", "_ingest", "parse_and_add"),
+    # (module, attribute, phase): timed in the child on top of the phases `atlas index` reports itself
+    # (walk, parse_and_index, git_wait, signals, commit); a hook that no longer exists is reported.
     ("atlas.index.writer", "GenerationWriter.add", "add_documents"),
-    ("atlas.build", "_write_signals", "signals"),
-    ("atlas.signals.compute", "HistoryJob.wait", "signals_history_wait"),
     ("atlas.build", "compute_store", "signals_compute"),
-    ("atlas.build", "write_store", "signals_write"),
     ("atlas.signals.compute", "mine_history", "history_thread"),
-    ("atlas.index.writer", "GenerationWriter.finish", "commit_publish"),
 )
+PHASE_ORDER = ("walk", "parse_and_index", "add_documents", "git_wait", "signals", "signals_compute",
+               "history_thread", "commit")  # fmt: skip
+SIGNAL_PHASES = ("git_wait", "signals")
 
 
 def install_phase_timers(totals: dict[str, float]) -> list[str]:
@@ -410,7 +426,8 @@ def child_build(argv: list[str]) -> None:
 
 def build_command(tree: Path, index_dir: Path, jobs: int, history: bool = True) -> list[str]:
     """The `atlas` arguments of one benchmarked build."""
-    args = ["-q", "index", str(tree), "--index-dir", str(index_dir), "--jobs", str(jobs), "--format", "json"]
+    args = ["-q", "index", str(tree), "--index-dir", str(index_dir), "--jobs", str(jobs), "--rebuild"]
+    args += ["--format", "json"]
     return args if history else [*args, "--no-history"]
 
 
@@ -435,10 +452,11 @@ def run_build(tree: Path, index_dir: Path, jobs: int, history: bool = True) -> d
 def summarise_build(report: dict[str, Any], stats: dict[str, Any], peaks: dict[str, int], wall: float,
                     args: list[str]) -> dict[str, Any]:  # fmt: skip
     """One build's numbers from the index report, the child's stats and the sampled peaks."""
-    phases = stats["phases"]
-    signals = phases.get("signals", 0.0)
+    phases = {**report.get("phases", {}), **stats["phases"]}
+    signals = signal_seconds(phases)
     return {
-        "command": "atlas " + shlex.join(args), "wall_s": round(wall, 3), "atlas_seconds": report["seconds"],
+        "command": "atlas " + shlex.join(args), "mode": report.get("mode", "full"),
+        "wall_s": round(wall, 3), "atlas_seconds": report["seconds"],
         "files_indexed": report["files_indexed"], "bytes_indexed": report["bytes_indexed"],
         "files_per_s": round(report["files_indexed"] / wall, 1),
         "mb_per_s": round(report["bytes_indexed"] / 1e6 / wall, 2),
@@ -448,6 +466,11 @@ def summarise_build(report: dict[str, Any], stats: dict[str, Any], peaks: dict[s
         "signals_share": round(signals / max(wall - signals, 1e-9), 4),
         "git": report["signals"].get("git", {}), "graph": report["signals"].get("graph", {}),
     }  # fmt: skip
+
+
+def signal_seconds(phases: dict[str, float]) -> float:
+    """Seconds the build spent on signals after parsing: waiting for git history, then the side store."""
+    return sum(phases.get(name, 0.0) for name in SIGNAL_PHASES)
 
 
 def best_build(builds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -460,7 +483,7 @@ def best_build(builds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def history_cost(full: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     """What git mining adds: the full build against a --no-history build of the same tree."""
-    base = baseline["wall_s"] - baseline["phases"].get("signals", 0.0)
+    base = baseline["wall_s"] - signal_seconds(baseline["phases"])
     return {
         "no_history_wall_s": baseline["wall_s"], "history_adds_s": round(full["wall_s"] - baseline["wall_s"], 3),
         "signals_share_vs_no_history": round((full["wall_s"] - base) / max(base, 1e-9), 4),
@@ -484,45 +507,57 @@ def latency(samples: list[float]) -> dict[str, Any]:
 
 
 def warm_queries(tree: Path, index_dir: Path, queries: list[Query], repeat: int) -> dict[str, Any]:
-    """Per-kind latency through one Engine, with and without lines, and the hit counts."""
+    """Per-kind latency through one Engine, with and without lines, hit counts and per-query medians."""
     from atlas.api import index_config, open_engine
 
     started = time.perf_counter()
     engine = open_engine(index_config(tree, index_dir), build_if_missing=False, show_progress=False)
     result: dict[str, Any] = {"engine_open_ms": round((time.perf_counter() - started) * 1000, 2)}
-    for label, with_lines in (("with_lines", True), ("without_lines", False)):
-        result[label], hits = time_queries(engine, queries, repeat, with_lines)
-        if with_lines:
-            result.update(hit_summary(queries, hits))
+    result["with_lines"], hits, lines_ms = time_queries(engine, queries, repeat, with_lines=True)
+    result["without_lines"], _, no_lines_ms = time_queries(engine, queries, repeat, with_lines=False)
+    result.update(hit_summary(queries, hits))
+    result["per_query"] = [
+        {"query": shorten(q.text), "kind": q.kind, "hits": len(paths), "top": paths[0] if paths else None,
+         "p50_ms_lines": a, "p50_ms_no_lines": b}
+        for q, paths, a, b in zip(queries, hits, lines_ms, no_lines_ms, strict=True)
+    ]  # fmt: skip
     return result
 
 
-def time_queries(engine: Any, queries: list[Query], repeat: int,
-                 with_lines: bool) -> tuple[dict[str, Any], list[list[str]]]:  # fmt: skip
-    """Latency per kind over `repeat` timed runs of each query (after one untimed run)."""
+def time_queries(
+    engine: Any, queries: list[Query], repeat: int, with_lines: bool
+) -> tuple[dict[str, Any], list[list[str]], list[float | None]]:
+    """Latency per kind over `repeat` timed runs of each query (after one untimed run).
+
+    Also returns each query's paths and median milliseconds (None: nothing searchable in it).
+    """
     from atlas.errors import UsageError
     from atlas.query.engine import SearchOptions
 
     options = SearchOptions(limit=10, with_lines=with_lines)
     samples: dict[str, list[float]] = {}
-    first_ms, hits = [], []
+    first_ms, hits, medians = [], [], []
     for query in queries:
         started = time.perf_counter()
         try:
             paths = [hit.path for hit in engine.search(query.text, options).hits]
-        except UsageError:  # nothing searchable in the query: counted as no hits, not timed
+        except UsageError:  # counted as no hits, not timed
             hits.append([])
+            medians.append(None)
             continue
         first_ms.append((time.perf_counter() - started) * 1000)
         hits.append(paths)
+        mine = []
         for _ in range(repeat):
             started = time.perf_counter()
             engine.search(query.text, options)
-            samples.setdefault(query.kind, []).append((time.perf_counter() - started) * 1000)
-    by_kind = {kind: latency(values) for kind, values in samples.items()}
+            mine.append((time.perf_counter() - started) * 1000)
+        samples.setdefault(query.kind, []).extend(mine)
+        medians.append(round(statistics.median(mine), 3) if mine else None)
+    by_kind: dict[str, Any] = {kind: latency(values) for kind, values in samples.items()}
     by_kind["all"] = latency([v for values in samples.values() for v in values])
     by_kind["first_run_max_ms"] = round(max(first_ms, default=0.0), 2)
-    return by_kind, hits
+    return by_kind, hits, medians
 
 
 def hit_summary(queries: list[Query], hits: list[list[str]]) -> dict[str, Any]:
@@ -653,8 +688,7 @@ def human_build(build: dict[str, Any] | None) -> list[str]:
     """Build lines: time, rates, memory, CPU, size, phases."""
     if not build:
         return []
-    order = [phase for _, _, phase in PHASE_HOOKS]
-    timed = sorted(build["phases"].items(), key=lambda item: order.index(item[0]) if item[0] in order else 99)
+    timed = sorted(build["phases"].items(), key=lambda i: PHASE_ORDER.index(i[0]) if i[0] in PHASE_ORDER else 99)
     phases = " · ".join(f"{name} {seconds:.2f}" for name, seconds in timed)
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(build["skipped"].items())) or "none"
     lines = [

@@ -67,7 +67,8 @@ def test_build_fields(report: dict[str, Any]) -> None:
     assert build["skipped"] == {"binary": 1}
     assert build["parse_errors"] == 0 and build["symbols"] >= 14
     assert build["phases_missing"] == [], "a hook in PHASE_HOOKS no longer exists in atlas/"
-    assert {"walk", "parse_and_add", "add_documents", "signals", "commit_publish"} <= set(build["phases"])
+    assert {"walk", "parse_and_index", "add_documents", "signals", "commit", "history_thread"} <= set(build["phases"])
+    assert build["mode"] == "full"
     assert build["git"]["available"] and build["git"]["commits_mined"] == 1
     for key in ("wall_s", "files_per_s", "index_bytes", "peak_rss_bytes", "parent_maxrss_bytes"):
         assert build[key] > 0, key
@@ -84,6 +85,8 @@ def test_query_fields(report: dict[str, Any]) -> None:
     for label in ("with_lines", "without_lines"):
         assert {"short", "question", "long", "all"} <= set(queries[label])
         assert queries[label]["all"]["n"] == queries["queries"]  # --repeat 1
+    assert len(queries["per_query"]) == queries["queries"]
+    assert all(row["p50_ms_lines"] is not None and row["hits"] >= 1 for row in queries["per_query"])
 
 
 def test_cold_fields(report: dict[str, Any]) -> None:
