@@ -12,6 +12,7 @@ from atlas.errors import IndexMissing, InputError, UsageError
 if TYPE_CHECKING:
     from atlas.artifacts import ArchiveInfo
     from atlas.build import IndexReport
+    from atlas.context.model import ContextOptions, Selection
     from atlas.query.engine import Engine, SearchOptions, SearchResult
     from atlas.query.related import Related
     from atlas.query.symbols import SymbolResult
@@ -32,6 +33,7 @@ __all__ = [
     "related_files",
     "search",
     "search_options",
+    "select_context",
     "symbol_kinds",
     "verify_index",
 ]  # fmt: skip
@@ -210,3 +212,26 @@ def related_files(engine: Engine, path: str, limit: int = 20, min_commits: int =
     from atlas.query.related import related_files as neighbourhood
 
     return neighbourhood(engine.store, confine_path(engine.root, path), limit, min_commits)
+
+
+def select_context(
+    config: IndexConfig, task: str, options: ContextOptions | None = None, show_progress: bool = False
+) -> Selection:
+    """The files, or parts of files, that matter for `task`, within the budget of `options`.
+
+    `fast` ranks by paths without an index; the other presets search the index, which
+    `options.index` says to require, build when missing, or refresh when stale (see atlas.context).
+    """
+    from atlas.context.model import ContextOptions
+    from atlas.context.pipeline import candidate_limit, select_for_task
+
+    options = options or ContextOptions()
+    if options.preset == "fast":
+        return select_for_task(config.root, task, options)
+    if options.index == "refresh":
+        refresh_index(config, show_progress=show_progress)
+    engine = open_engine(config, build_if_missing=options.index == "build", show_progress=show_progress)
+    search = search_options(
+        config.root, options.config_file, options.preset, options.weights, limit=candidate_limit(options)
+    )
+    return select_for_task(config.root, task, options, engine, search)

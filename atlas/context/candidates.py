@@ -1,0 +1,98 @@
+"""Ranked candidate files for a task, with scores normalised into 0..1, from the fusion engine.
+
+Fused scores are weighted reciprocal-rank sums (`atlas.query.fuse`), so their scale depends on the
+preset's weights. A score here is the fused score divided by its ceiling, the score of a file that
+every enabled signal ranks first and whose prior is 1: Σ_signals weight / (RRF_K + 1). So 1.0 means
+"best possible on every signal", and `--min-score 0.05` keeps files with at least 5% of that.
+The same ceiling is used whatever the index holds, so a score means the same thing in every repo.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from atlas.records import ScoreTerm
+
+if TYPE_CHECKING:
+    from atlas.index.reader import IndexReader
+    from atlas.query.engine import Engine, SearchOptions
+    from atlas.query.fuse import FusionWeights
+
+Outline = tuple[tuple[str, str, int, int], ...]
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A ranked file: normalised score, what it is, and the score terms behind its rank."""
+
+    path: str
+    rank: int
+    score: float
+    language: str
+    role: str
+    signals: tuple[ScoreTerm, ...] = ()
+
+
+@dataclass(slots=True)
+class Ranked:
+    """Candidates best first, the files considered, query-term weights and how to get a file's outline."""
+
+    candidates: list[Candidate]
+    scanned_files: int
+    term_weights: dict[str, float]
+    outline_for: Callable[[str, bytes], Outline]
+    notes: list[str] = field(default_factory=list)
+
+
+def score_ceiling(weights: FusionWeights) -> float:
+    """The fused score of a file ranked first by every enabled signal, with prior 1."""
+    from atlas.query.fuse import SIGNALS
+
+    return sum(max(weights.signal_weight(s), 0.0) for s in SIGNALS) / (weights.rrf_k + 1.0)
+
+
+def rank_with_engine(engine: Engine, task: str, options: SearchOptions) -> Ranked:
+    """Search `task` with `options` (explain on, no line ranges) and normalise the scores."""
+    from dataclasses import replace
+
+    result = engine.search(task, replace(options, explain=True, with_lines=False))
+    ceiling = score_ceiling(options.weights) or 1.0
+    candidates = [
+        Candidate(hit.path, hit.rank, round(min(1.0, hit.score / ceiling), 6), hit.language, hit.role, hit.explain)
+        for hit in result.hits
+    ]
+    weights = term_weights(engine.reader, task, options.weights.title_boost)
+    return Ranked(candidates, engine.reader.num_docs, weights, _stored_outline(engine.reader), list(result.notes))
+
+
+def term_weights(reader: IndexReader, task: str, title_boost: float = 1.0) -> dict[str, float]:
+    """Query term → weight for chunk scoring: repetition weight × BM25 idf over file contents.
+
+    Terms no file contains are left out; issue-title terms weigh `title_boost` times more.
+    """
+    from atlas.query.syntax import parse_query
+
+    parsed = parse_query(task)
+    total = max(reader.num_docs, 1)
+    weights: dict[str, float] = {}
+    for term, weight in parsed.terms:
+        df = reader.doc_freq("content", term)
+        if df:
+            boost = title_boost if term in parsed.title_terms else 1.0
+            weights[term] = weight * boost * math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+    return weights
+
+
+def _stored_outline(reader: IndexReader) -> Callable[[str, bytes], Outline]:
+    """A look-up of a file's stored outline by path (empty when the index does not know the file)."""
+    import tantivy
+
+    def outline(path: str, _data: bytes) -> Outline:
+        query = tantivy.Query.term_query(reader.schema, "path", path)
+        hits = reader.search(query, 1)
+        return reader.doc(hits[0][1]).outline if hits else ()
+
+    return outline

@@ -1,0 +1,92 @@
+"""A selection as Markdown, ready to paste into a prompt: one section per file, fenced code, line ranges.
+
+    # Context: <first line of the task>
+    3 files · 2,345 tokens (cl100k_base) · preset balanced
+
+    ## src/auth/middleware.py
+    python · impl · score 0.82 · whole file, 120 lines
+    ```python
+    ...
+    ```
+
+A file given in parts shows each chunk under a `lines a-b · name` label, then an outline of the
+definitions left out (line number and first line). Budgets count entries exactly as rendered here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from atlas.context.model import Chunk, Entry, OutlineItem, Selection
+
+MAX_TITLE_CHARS = 200
+_FENCE_LANGUAGE = {"other": "", "make": "makefile", "shell": "bash", "starlark": "python", "gomod": "", "gosum": ""}
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+def fence_for(text: str) -> str:
+    """A backtick fence longer than any run of backticks inside `text` (at least three)."""
+    longest = max((len(m.group()) for m in _BACKTICKS.finditer(text)), default=2)
+    return "`" * max(3, longest + 1)
+
+
+def outline_line(item: OutlineItem) -> str:
+    """One outline line: line number, indentation by nesting depth, first line of the definition."""
+    return f"{item.line:>6}: {'    ' * item.depth}{item.signature}\n"
+
+
+def heading(task: str, files: int, tokens: int, tokenizer: str, preset: str) -> str:
+    """The bundle's title (the task's first line) and summary line, then a blank line."""
+    first = next((line.strip() for line in task.splitlines() if line.strip()), "")
+    if len(first) > MAX_TITLE_CHARS:
+        first = first[: MAX_TITLE_CHARS - 1] + "…"
+    plural = "s" if files != 1 else ""
+    return f"# Context: {first}\n{files} file{plural} · {tokens:,} tokens ({tokenizer}) · preset {preset}\n\n"
+
+
+def title(selection: Selection) -> str:
+    """The heading of `selection`."""
+    return heading(
+        selection.task, len(selection.entries), selection.total_tokens, selection.tokenizer, selection.preset
+    )
+
+
+def render_entry(entry: Entry) -> str:
+    """One file's section (ends with a blank line)."""
+    language = _FENCE_LANGUAGE.get(entry.language, entry.language)
+    parts = [f"## {entry.path}\n", f"{entry.language} · {entry.role} · score {entry.score:.2f} · {_coverage(entry)}\n"]
+    for chunk in entry.chunks:
+        if entry.mode != "whole":
+            parts.append(f"`{_chunk_label(chunk)}`\n")
+        fence = fence_for(chunk.text)
+        parts.append(f"{fence}{language}\n{chunk.text}\n{fence}\n")
+    if entry.outline or entry.omitted_definitions:
+        parts.append(_outline_block(entry))
+    return "".join(parts) + "\n"
+
+
+def render_selection(selection: Selection) -> str:
+    """The whole bundle: heading, then every entry in selection order."""
+    return title(selection) + "".join(render_entry(entry) for entry in selection.entries)
+
+
+def _coverage(entry: Entry) -> str:
+    if entry.mode == "whole":
+        return f"whole file, {entry.file_lines:,} lines"
+    spans = ", ".join(f"{c.start_line}-{c.end_line}" for c in entry.chunks) or "none"
+    left = len(entry.outline) + entry.omitted_definitions
+    rest = f" · outline of {left} more definition{'s' if left != 1 else ''}" if left else ""
+    return f"lines {spans} of {entry.file_lines:,}{rest}"
+
+
+def _chunk_label(chunk: Chunk) -> str:
+    label = f"lines {chunk.start_line}-{chunk.end_line}"
+    return f"{label} · {chunk.symbol}" if chunk.symbol else label
+
+
+def _outline_block(entry: Entry) -> str:
+    body = "".join(outline_line(item) for item in entry.outline)
+    if entry.omitted_definitions:
+        body += f"… {entry.omitted_definitions} more definitions\n"
+    fence = fence_for(body)
+    return f"Outline of the rest (line: first line of each definition):\n{fence}text\n{body}{fence}\n"
