@@ -181,9 +181,10 @@ class Session:
         if time.monotonic() - self.checked_at < self.interval:
             return self.stale
         started = time.monotonic()
-        status = api.index_status(self.config)
+        status = index_status(self.config)
         self.checked_at = time.monotonic()
-        self.interval = max(self.base_interval, (self.checked_at - started) * STATUS_SHARE)
+        if self.base_interval > 0:  # 0 means "check before every call", whatever it costs
+            self.interval = max(self.base_interval, (self.checked_at - started) * STATUS_SHARE)
         if status.fresh:
             self.stale = None
         elif self._refresh_now(status):
@@ -238,6 +239,15 @@ class Session:
     def search_options(self, **settings: Any) -> SearchOptions:
         """The session's search options (config file, preset) with `settings` applied."""
         return replace(self.base_options, **settings)
+
+
+def index_status(config: IndexConfig) -> Any:
+    """`api.index_status` without the empty paths of tombstoned files, which it may list as removed."""
+    status = api.index_status(config)
+    if "" in status.removed:
+        status.removed = [path for path in status.removed if path]
+        status.fresh = status.exists and not (status.reason or status.changed or status.added or status.removed)
+    return status
 
 
 def stale_note(status: Any) -> dict[str, Any]:
@@ -315,7 +325,7 @@ def run_index(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], N
 
 def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], None]:
     """The `status` tool: how the index relates to the working tree, and what the server is doing."""
-    status = api.index_status(session.config)
+    status = index_status(session.config)
     payload: dict[str, Any] = {
         "root": str(session.config.root), "index_dir": str(session.config.index_dir), "exists": status.exists,
         "fresh": status.fresh, "reason": status.reason, "files": status.files, "commit": status.commit,

@@ -24,10 +24,12 @@ SDK_MODULES = {"mcp", "mcp_types", "jsonschema", "anyio", "pydantic"}
 
 def _server_module() -> Any:
     """`atlas.mcp_server`, or an AtlasError with the install hint when the `mcp` extra is missing."""
+    from importlib import import_module
+
     from atlas.errors import AtlasError
 
     try:
-        from atlas import mcp_server
+        return import_module("atlas.mcp_server")
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] not in SDK_MODULES:
             raise
@@ -35,7 +37,6 @@ def _server_module() -> Any:
             f"the MCP server needs the optional `mcp` package ({err.name} is not installed)",
             "pip install 'atlas[mcp]'",
         ) from err
-    return mcp_server
 
 
 @click.group(invoke_without_command=True)

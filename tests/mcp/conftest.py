@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("mcp", reason="the MCP server tests need the `mcp` extra")
 
-from atlas.api import index_config, index_repo  # noqa: E402
-from tests.generated_repo import make_shop_repo  # noqa: E402
+from atlas.api import index_config, index_repo
+from tests.generated_repo import make_shop_repo
 
 
 def build_index(root: Path, index_dir: Path | None = None) -> Path:

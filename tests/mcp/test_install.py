@@ -1,0 +1,98 @@
+"""`atlas mcp install`: snippets for Claude Code, Cursor and Codex; --write merges, never clobbers."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import anyio
+import pytest
+from click.testing import CliRunner, Result
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from atlas.cli import cli
+
+
+def _install(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["mcp", "install", *args])
+
+
+@pytest.mark.parametrize("client", ["claude-code", "cursor"])
+def test_json_clients_get_an_mcp_servers_snippet(client: str, tmp_path: Path) -> None:
+    result = _install("--client", client, "--root", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout)["mcpServers"]["atlas"]
+    assert entry["args"][-3:] == ["mcp", "--root", str(tmp_path.resolve())]
+    assert Path(entry["command"]).is_absolute()
+    assert "--write" in result.stderr
+
+
+def test_codex_gets_a_toml_table(tmp_path: Path) -> None:
+    result = _install("--client", "codex", "--root", str(tmp_path), "--name", "atlas-shop")
+    assert result.exit_code == 0, result.output
+    entry = tomllib.loads(result.stdout)["mcp_servers"]["atlas-shop"]
+    assert entry["args"][-3:] == ["mcp", "--root", str(tmp_path.resolve())]
+
+
+def test_write_merges_into_an_existing_json_config(tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"other": {"command": "x"}, "atlas": {"command": "old"}}, "k": 1}))
+    result = _install("--client", "cursor", "--root", str(tmp_path), "--write", "--config-path", str(config))
+    assert result.exit_code == 0, result.output
+    data = json.loads(config.read_text())
+    assert data["k"] == 1 and data["mcpServers"]["other"] == {"command": "x"}
+    assert data["mcpServers"]["atlas"]["command"] != "old"
+    assert str(config) in result.stdout
+
+
+def test_write_replaces_only_atlas_in_a_codex_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'model = "o3"\n\n[mcp_servers.atlas]\ncommand = "old"\nargs = []\n\n[mcp_servers.atlas.env]\nA = "1"\n\n'
+        '[mcp_servers.other]\ncommand = "other"\n'
+    )
+    result = _install("--client", "codex", "--root", str(tmp_path), "--write", "--config-path", str(config))
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(config.read_text())
+    assert data["model"] == "o3" and data["mcp_servers"]["other"] == {"command": "other"}
+    assert data["mcp_servers"]["atlas"]["command"] != "old" and "env" not in data["mcp_servers"]["atlas"]
+
+
+@pytest.mark.parametrize(("client", "text"), [("cursor", "{not json"), ("codex", "[broken")])
+def test_a_broken_config_is_left_untouched(client: str, text: str, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(text)
+    result = _install("--client", client, "--root", str(tmp_path), "--write", "--config-path", str(config))
+    assert result.exit_code == 2 and "left untouched" in result.stderr
+    assert config.read_text() == text
+
+
+def test_default_paths_follow_home_and_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    root = tmp_path / "project"
+    root.mkdir()
+    for client in ("cursor", "codex", "claude-code"):
+        assert _install("--client", client, "--root", str(root), "--write").exit_code == 0
+    assert "atlas" in json.loads((tmp_path / "home/.cursor/mcp.json").read_text())["mcpServers"]
+    assert "atlas" in tomllib.loads((tmp_path / "home/.codex/config.toml").read_text())["mcp_servers"]
+    assert "atlas" in json.loads((root / ".mcp.json").read_text())["mcpServers"]
+
+
+def test_the_registered_command_starts_a_working_server(shop: Path, tmp_path: Path) -> None:
+    config = tmp_path / ".mcp.json"
+    result = _install("--client", "claude-code", "--root", str(shop), "--write", "--config-path", str(config))
+    assert result.exit_code == 0, result.output
+    entry = json.loads(config.read_text())["mcpServers"]["atlas"]
+
+    async def main() -> None:
+        params = StdioServerParameters(command=entry["command"], args=entry["args"])
+        with anyio.fail_after(60), (tmp_path / "stderr.log").open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as streams, ClientSession(*streams) as session:
+                await session.initialize()
+                result = await session.call_tool("search", {"query": "shopping cart"})
+                assert json.loads(result.content[0].text)["results"][0]["path"] == "shop/cart.py"
+
+    anyio.run(main)

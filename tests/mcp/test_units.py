@@ -1,0 +1,98 @@
+"""The pieces under the MCP tools, in-process: output bounds, path confinement, refresh policy, look-ups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas import mcp_server
+from atlas.api import find_symbols, index_config, open_engine, related_files
+from atlas.errors import InputError, UsageError
+from atlas.query.related import confine_path
+from tests.conftest import Symlink, write_tree
+
+
+@given(st.lists(st.text(max_size=300), max_size=80), st.integers(min_value=200, max_value=5000))
+def test_bounded_answers_fit_their_cap_and_count_what_they_drop(items: list[str], cap: int) -> None:
+    text = mcp_server.bounded({"results": list(items), "query": "q"}, "results", cap)
+    answer = json.loads(text)
+    assert len(text.encode()) <= cap
+    if "error" not in answer:
+        assert answer["results"] == items[: len(answer["results"])]
+        assert answer["truncated"] == (len(answer["results"]) < len(items))
+        assert answer.get("omitted", 0) == len(items) - len(answer["results"])
+
+
+def test_clip_text_says_how_much_it_left_out() -> None:
+    clipped = mcp_server.clip_text("\n".join(f"line {i} " + "x" * 500 for i in range(40)), 5, 20)
+    lines = clipped.split("\n")
+    assert len(lines) == 6 and lines[-1] == "… (35 more lines)" and all(len(line) <= 21 for line in lines[:5])
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("shop/cart.py", "shop/cart.py"), ("./shop//cart.py", "shop/cart.py"), ("shop/../shop/cart.py", "shop/cart.py"),
+     ("inside/cart.py", "inside/cart.py"), (".", "")],
+)  # fmt: skip
+def test_confine_path_normalises_paths_inside_the_root(tmp_path: Path, path: str, expected: str) -> None:
+    write_tree(tmp_path, {"shop/cart.py": "", "inside": Symlink("shop")})
+    assert confine_path(tmp_path, path) == expected
+
+
+@pytest.mark.parametrize(
+    "path", ["..", "../x", "a/../../x", "/etc/passwd", "~root/x", "out/secret", "a\x00b"]
+)
+def test_confine_path_refuses_everything_that_leaves_the_root(tmp_path: Path, path: str) -> None:
+    root = tmp_path / "root"
+    write_tree(root, {"out": Symlink(str(tmp_path))})
+    with pytest.raises(InputError):
+        confine_path(root, path)
+
+
+@pytest.mark.parametrize("pattern", ["../**", "src/../../x", "a\x00"])
+def test_path_filters_cannot_climb_out(tmp_path: Path, pattern: str) -> None:
+    with pytest.raises(InputError):
+        mcp_server.check_glob(tmp_path, pattern)
+    assert mcp_server.check_glob(tmp_path, "/src/**/*.py") == "/src/**/*.py"
+
+
+def _status(files: int = 100, changed: int = 0, reason: str = "") -> SimpleNamespace:
+    return SimpleNamespace(exists=True, files=files, changed=["x"] * changed, added=[], removed=[], reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("status", "timed", "now"),
+    [
+        (_status(changed=3), None, True),
+        (_status(changed=mcp_server.MAX_SYNC_FILES + 1), None, False),
+        (_status(files=10_000_000, changed=1), None, False),  # untimed and huge: the first refresh goes background
+        (_status(files=10_000_000, changed=1), 0.2, True),  # a timed, fast (incremental) refresh is done inline
+        (_status(changed=1), mcp_server.MAX_SYNC_SECONDS + 1, False),
+        (_status(changed=1, reason="index settings changed"), None, False),
+    ],
+)
+def test_refresh_policy(status: SimpleNamespace, timed: float | None, now: bool) -> None:
+    session = SimpleNamespace(refresh_seconds=timed)
+    assert mcp_server.Session._refresh_now(session, status) is now  # type: ignore[arg-type]
+
+
+def test_symbols_and_related_through_the_api(shop: Path) -> None:
+    engine = open_engine(index_config(shop), build_if_missing=False, show_progress=False)
+    found = find_symbols(engine, "PaymentGateway.refund_payment")
+    assert [(m.path, m.container) for m in found.matches] == [("shop/payments/gateway.py", "PaymentGateway")]
+    assert find_symbols(engine, "REFUND_PAYMENT").total == 1
+    assert find_symbols(engine, "REFUND_PAYMENT", case_sensitive=True).total == 0
+    assert [m.kind for m in find_symbols(engine, "StockLedger", kind="struct").matches] == ["struct"]
+    with pytest.raises(UsageError):
+        find_symbols(engine, "...")
+    with pytest.raises(UsageError):
+        find_symbols(engine, "ShoppingCart", kind="klass")
+    neighbours = related_files(engine, "shop/pricing.py")
+    assert neighbours.imports == ["shop/cart.py"] and neighbours.cochange == []
+    with pytest.raises(InputError):
+        related_files(engine, "../shop/pricing.py")
