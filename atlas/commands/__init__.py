@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-COMMAND_MODULES: tuple[str, ...] = ("lifecycle", "mcp")
+COMMAND_MODULES: tuple[str, ...] = ("lifecycle", "mcp", "context")
 
 
 def register_all(group: click.Group) -> None:

@@ -166,6 +166,7 @@ class Skip:
     rank: int
     score: float
     reason: str
+    signals: tuple[ScoreTerm, ...] = ()
 
 
 @dataclass(slots=True)

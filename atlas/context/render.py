@@ -16,8 +16,14 @@ definitions left out (line number and first line). Budgets count entries exactly
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atlas.context.model import Chunk, Entry, OutlineItem, Selection
+
+if TYPE_CHECKING:
+    from atlas.context.chunks import FileText
 
 MAX_TITLE_CHARS = 200
 _FENCE_LANGUAGE = {"other": "", "make": "makefile", "shell": "bash", "starlark": "python", "gomod": "", "gosum": ""}
@@ -90,3 +96,46 @@ def _outline_block(entry: Entry) -> str:
         body += f"… {entry.omitted_definitions} more definitions\n"
     fence = fence_for(body)
     return f"Outline of the rest (line: first line of each definition):\n{fence}text\n{body}{fence}\n"
+
+
+def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[str]]:
+    """The Markdown of `selection`, reading from `root` the text its entries lack; also what was dropped.
+
+    Token totals are recounted with `tokenizer` on the rendered entries.
+    """
+    from atlas.context.chunks import read_text
+    from atlas.context.tokens import token_counter
+
+    counter = token_counter(tokenizer)
+    kept: list[Entry] = []
+    dropped: list[str] = []
+    for entry in selection.entries:
+        filled = entry if _has_text(entry) else _with_text(entry, read_text(root, entry.path))
+        if isinstance(filled, str):
+            dropped.append(f"{entry.path}: {filled}")
+            continue
+        rendered = render_entry(filled)
+        filled.tokens, filled.bytes = counter.count(rendered), len(rendered.encode("utf-8"))
+        kept.append(filled)
+    selection.entries, selection.tokenizer = kept, counter.name
+    selection.total_tokens = sum(e.tokens for e in kept)
+    selection.total_bytes = sum(e.bytes for e in kept)
+    return render_selection(selection), dropped
+
+
+def _has_text(entry: Entry) -> bool:
+    return bool(entry.chunks) and all(chunk.text or chunk.start_line > chunk.end_line for chunk in entry.chunks)
+
+
+def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
+    """`entry` with chunk text read from the file (a whole-file chunk when it has none)."""
+    if isinstance(text, str):
+        return f"{text} file"
+    lines = text.lines
+    if entry.mode == "whole" or not entry.chunks:
+        chunks = [Chunk(1, len(lines), "", "file", "\n".join(lines))]
+    else:
+        chunks = [replace(c, text="\n".join(lines[c.start_line - 1 : c.end_line])) for c in entry.chunks]
+    entry.chunks, entry.file_lines = chunks, entry.file_lines or len(lines)
+    entry.file_bytes = entry.file_bytes or text.size
+    return entry

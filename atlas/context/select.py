@@ -79,6 +79,7 @@ class _Run:
     counter: TokenCounter
     ranked: Ranked
     with_content: bool
+    explain: bool = False
     entries: list[Entry] = field(default_factory=list)
     files: dict[str, _File] = field(default_factory=dict)
     skipped: list[Skip] = field(default_factory=list)
@@ -86,7 +87,8 @@ class _Run:
 
     def skip(self, candidate: Candidate, reason: str) -> None:
         if len(self.skipped) < MAX_SKIPS:
-            self.skipped.append(Skip(candidate.path, candidate.rank, candidate.score, reason))
+            signals = candidate.signals if self.explain else ()
+            self.skipped.append(Skip(candidate.path, candidate.rank, candidate.score, reason, signals))
 
 
 def select(ranked: Ranked, task: str, root: Path, options: ContextOptions) -> Selection:
@@ -97,7 +99,7 @@ def select(ranked: Ranked, task: str, root: Path, options: ContextOptions) -> Se
     min_score = preset.min_score if options.min_score is None else options.min_score
     top = options.top or preset.candidates
     counter = token_counter(options.tokenizer)
-    run = _Run(root, counter, ranked, options.with_content)
+    run = _Run(root, counter, ranked, options.with_content, options.explain)
     eligible = _eligible(run, min_score, top)
     if options.strategy == "files":
         _select_files(run, eligible, budget)

@@ -1,0 +1,218 @@
+"""Context commands: query, quick, explain, render, describe. Thin shells over `atlas.api.select_context`.
+
+Exit status: 0 a selection was made, 1 nothing was selected, 2 usage or input error, 3 and above
+other failures (`atlas query` without an index exits 3 and points at `atlas quick`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from atlas.commands.options import config_from, index_dir_option, repo_option
+
+EXIT_NOTHING = 1
+PRESETS = click.Choice(["fast", "balanced", "deep", "thorough"])
+FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
+
+
+def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `query`, `quick` and `explain` share."""
+    options = [
+        click.argument("task", nargs=-1),
+        click.option("--task-file", type=click.File("r", encoding="utf-8", errors="replace"),
+                     help="Read the task from a file ('-' for stdin)."),
+        repo_option,
+        index_dir_option,
+        click.option("--preset", type=PRESETS, default="balanced", show_default=True,
+                     help="fast: paths only, no index; deep/thorough: more candidates and budget."),
+        click.option("--max-bytes", type=click.IntRange(min=0),
+                     help="Byte budget (default: the preset's unless --max-tokens is given; 0: none)."),
+        click.option("--max-tokens", type=click.IntRange(min=1), help="Token budget (see --tokenizer)."),
+        click.option("--min-score", type=click.FloatRange(0.0, 1.0),
+                     help="Drop files scoring under this (scores are normalised into 0..1)."),
+        click.option("--top", type=click.IntRange(min=1), help="Consider at most this many ranked files."),
+        click.option("--tokenizer", default="cl100k_base", show_default=True,
+                     help="cl100k_base, o200k_base or estimate (bytes / 4)."),
+        click.option("--whole-files", is_flag=True, help="Whole files only, the reference tools' rule."),
+        click.option("--no-content", is_flag=True, help="JSON without file text (render reads the files)."),
+        click.option("--weight", "weights", multiple=True, metavar="NAME=VALUE", help="Override a ranking weight."),
+        click.option("--format", "fmt", type=FORMATS, default="auto",
+                     help="auto: a table on a terminal, v0.3 JSONL when piped."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bool = False) -> Any:
+    """Run the selection the parameters describe; v0.3 output (query and quick's jsonl) means whole files."""
+    from atlas.api import select_context
+    from atlas.context.model import ContextOptions
+
+    fmt = _format(params["fmt"])
+    config = config_from(obj, params["repo"], params["index_dir"])
+    options = ContextOptions(
+        preset=params["preset"], max_bytes=params["max_bytes"], max_tokens=params["max_tokens"],
+        min_score=params["min_score"], top=params["top"], tokenizer=params["tokenizer"],
+        strategy="files" if params["whole_files"] or (fmt == "jsonl" and not explain) else "chunks",
+        with_content=not params["no_content"], index=index, explain=explain, weights=_weights(params["weights"]),
+        config_file=str(obj["config"]) if obj.get("config") else None,
+    )  # fmt: skip
+    task = _task_text(params["task"], params["task_file"])
+    return fmt, select_context(config, task, options, show_progress=not obj["quiet"])
+
+
+def _format(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    return "human" if sys.stdout.isatty() else "jsonl"
+
+
+def _task_text(task: tuple[str, ...], task_file: Any) -> str:
+    from atlas.errors import UsageError
+
+    if task and task_file is not None:
+        raise UsageError("give the task as arguments or with --task-file, not both")
+    if task_file is not None:
+        return task_file.read()
+    if task:
+        return " ".join(task)
+    if not sys.stdin.isatty():
+        return sys.stdin.read()
+    raise UsageError("no task given", "pass TASK, --task-file FILE, or pipe the task on stdin")
+
+
+def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
+    from atlas.errors import UsageError
+
+    weights = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5") from None
+        if not sep:
+            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5")
+    return weights
+
+
+def _print_selection(selection: Any, fmt: str, obj: dict[str, Any]) -> None:
+    from atlas.context.records import context_record, v03_records
+    from atlas.context.report import human_selection
+    from atlas.output import write_json, write_jsonl, write_text
+
+    if fmt == "jsonl":
+        write_jsonl(v03_records(selection))
+    elif fmt == "json":
+        write_json(context_record(selection))
+    else:
+        write_text(human_selection(selection, color=obj["color"]))
+
+
+def _finish(selection: Any, obj: dict[str, Any]) -> None:
+    if not obj["quiet"]:
+        for note in selection.notes:
+            click.echo(f"atlas: note: {note}", err=True)
+    if not selection.entries:
+        if not obj["quiet"]:
+            click.echo("atlas: nothing selected (no file scored over --min-score, or none could be read)", err=True)
+        sys.exit(EXIT_NOTHING)
+
+
+@click.command()
+@_selection_options
+@click.pass_obj
+def query(obj: dict[str, Any], **params: Any) -> None:
+    """Select the files, or parts of files, that matter for TASK, within a budget.
+
+    Needs an index (except --preset fast); `atlas quick` builds one first.
+    """
+    from atlas.errors import IndexMissing
+
+    try:
+        fmt, selection = _select(obj, params, "require")
+    except IndexMissing as err:
+        raise IndexMissing(err.message, "run `atlas quick TASK` (it indexes first) or `atlas index`") from err
+    _print_selection(selection, fmt, obj)
+    _finish(selection, obj)
+
+
+@click.command()
+@_selection_options
+@click.pass_obj
+def quick(obj: dict[str, Any], **params: Any) -> None:
+    """Index the repository if needed (or refresh a stale index), then select context for TASK."""
+    fmt, selection = _select(obj, params, "refresh")
+    _print_selection(selection, fmt, obj)
+    _finish(selection, obj)
+
+
+@click.command()
+@_selection_options
+@click.pass_obj
+def explain(obj: dict[str, Any], **params: Any) -> None:
+    """Show every ranked file for TASK: its signal breakdown and what the budget decided.
+
+    Piped output (and --format json/jsonl) is one `context_explain` record.
+    """
+    from atlas.context.report import explain_record, human_explain
+    from atlas.output import write_json, write_jsonl, write_text
+
+    fmt, selection = _select(obj, params, "build", explain=True)
+    if fmt == "human":
+        write_text(human_explain(selection, color=obj["color"]))
+    elif fmt == "jsonl":
+        write_jsonl([explain_record(selection)])
+    else:
+        write_json(explain_record(selection))
+    _finish(selection, obj)
+
+
+@click.command()
+@click.argument("selection_file", metavar="FILE", type=click.File("rb"))
+@repo_option
+@click.option("--tokenizer", default="cl100k_base", show_default=True, help="Tokenizer for the totals line.")
+@click.pass_obj
+def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenizer: str) -> None:
+    """Turn a selection (v0.3 JSONL or `--format json` output; '-' for stdin) into Markdown for a prompt.
+
+    Files the selection does not carry the text of are read from --root (default: the current repository).
+    """
+    from atlas.api import find_root
+    from atlas.context.records import read_selection
+    from atlas.context.render import bundle
+    from atlas.output import write_text
+
+    selection = read_selection(selection_file.read(), getattr(selection_file, "name", "-"))
+    root = Path(repo) if repo else (Path(selection.root) if selection.root else find_root(None))
+    text, dropped = bundle(selection, find_root(root), tokenizer)
+    for reason in dropped:
+        click.echo(f"atlas: left out {reason}", err=True)
+    write_text(text)
+    if not selection.entries:
+        sys.exit(EXIT_NOTHING)
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["auto", "json", "jsonl"]), default="auto",
+              help="json (pretty, the default) or jsonl (one line).")  # fmt: skip
+def describe(fmt: str) -> None:
+    """Print Atlas's context capabilities as JSON: commands, presets, formats, tokenizers, exit codes."""
+    from atlas import __version__
+    from atlas.context.report import describe as capabilities
+    from atlas.output import write_json, write_jsonl
+
+    record = capabilities(__version__)
+    if fmt == "jsonl":
+        write_jsonl([record])
+    else:
+        write_json(record)
+
+
+COMMANDS = [query, quick, explain, render, describe]

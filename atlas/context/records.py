@@ -1,0 +1,193 @@
+"""Published shapes of a Selection, and reading them back for `atlas render`.
+
+- repo-context JSONL v0.3 (`shared/formats/repo-context-jsonl-v0.3.md`): a header, one line per file,
+  a footer; PascalCase keys in the spec's order and nothing else. `Tokens` is the file's bytes // 4 as
+  the spec defines it; languages use the spec's names (`bash` → `shell`, `tsx` → `typescript`).
+- Atlas's `context` record (index_schema/context.v1.schema.json): everything a Selection holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
+from atlas.errors import InputError
+
+V03_VERSION = "0.3"
+CONTEXT_SCHEMA_VERSION = 1
+SCORE_DIGITS = 4
+V03_LANGUAGES = {"bash": "shell", "tsx": "typescript"}
+V03_ROLES = frozenset({"impl", "test", "config", "docs", "generated", "build", "other"})
+
+
+def v03_header(selection: Selection) -> dict[str, Any]:
+    """The v0.3 header line: MaxBytes only when a byte budget applies; a token budget is not emitted."""
+    budget = {"MaxBytes": selection.budget.max_bytes} if selection.budget.max_bytes is not None else {}
+    return {
+        "Version": V03_VERSION,
+        "Query": selection.task,
+        "Preset": selection.preset,
+        "Budget": budget,
+        "MinScore": float(selection.min_score),
+    }
+
+
+def v03_file(entry: Entry) -> dict[str, Any]:
+    """One v0.3 file line; true about the whole file (`Tokens` = its bytes // 4)."""
+    return {
+        "Path": entry.path,
+        "Score": round(float(entry.score), SCORE_DIGITS),
+        "Tokens": entry.file_bytes // 4,
+        "Language": V03_LANGUAGES.get(entry.language, entry.language),
+        "Role": entry.role if entry.role in V03_ROLES else "other",
+    }
+
+
+def v03_footer(selection: Selection) -> dict[str, Any]:
+    """The v0.3 footer line."""
+    return {
+        "TotalFiles": len(selection.entries),
+        "TotalTokens": sum(entry.file_bytes // 4 for entry in selection.entries),
+        "ScannedFiles": selection.scanned_files,
+    }
+
+
+def v03_records(selection: Selection) -> list[dict[str, Any]]:
+    """Header, file lines, footer."""
+    return [v03_header(selection), *map(v03_file, selection.entries), v03_footer(selection)]
+
+
+def context_record(selection: Selection) -> dict[str, Any]:
+    """The `context` record of `--format json` (schema: index_schema/context.v1.schema.json)."""
+    return {
+        "type": "context",
+        "schema_version": CONTEXT_SCHEMA_VERSION,
+        "task": selection.task,
+        "root": selection.root,
+        "preset": selection.preset,
+        "strategy": selection.strategy,
+        "tokenizer": selection.tokenizer,
+        "budget": {"max_bytes": selection.budget.max_bytes, "max_tokens": selection.budget.max_tokens},
+        "min_score": selection.min_score,
+        "top": selection.top,
+        "scanned_files": selection.scanned_files,
+        "candidates": selection.candidates,
+        "total_files": len(selection.entries),
+        "total_tokens": selection.total_tokens,
+        "total_bytes": selection.total_bytes,
+        "took_ms": selection.took_ms,
+        "notes": list(selection.notes),
+        "entries": [entry_record(entry) for entry in selection.entries],
+        "skipped": [asdict(skip) for skip in selection.skipped],
+    }
+
+
+def entry_record(entry: Entry) -> dict[str, Any]:
+    """One entry of the `context` record; chunk `text` is left out when the selection has no content."""
+    data = asdict(entry)
+    data["chunks"] = [_chunk_record(chunk) for chunk in entry.chunks]
+    data["outline"] = [asdict(item) for item in entry.outline]
+    return data
+
+
+def _chunk_record(chunk: Chunk) -> dict[str, Any]:
+    data = {"start_line": chunk.start_line, "end_line": chunk.end_line, "symbol": chunk.symbol,
+            "kind": chunk.kind, "terms": list(chunk.terms)}  # fmt: skip
+    if chunk.text:
+        data["text"] = chunk.text
+    return data
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading selections back (atlas render).
+
+
+def read_selection(data: bytes, name: str = "-") -> Selection:
+    """A Selection from the bytes of a v0.3 JSONL file or an Atlas `context` record (JSON or one JSONL line)."""
+    import orjson
+
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and document.get("type") == "context":
+        return selection_from_context(document)
+    try:
+        records = [orjson.loads(line) for line in data.splitlines() if line.strip()]
+    except orjson.JSONDecodeError as err:
+        raise InputError(f"{name}: not JSON lines ({err})", "pass v0.3 JSONL or `atlas query --format json`") from err
+    if len(records) == 1 and isinstance(records[0], dict) and records[0].get("type") == "context":
+        return selection_from_context(records[0])
+    if not all(isinstance(r, dict) for r in records):
+        raise InputError(f"{name}: every line must be a JSON object")
+    return selection_from_v03(records)
+
+
+def selection_from_context(data: dict[str, Any]) -> Selection:
+    """A Selection from a `context` record (text missing from chunks stays empty)."""
+    try:
+        entries = [_entry_from(item) for item in data["entries"]]
+        budget = data.get("budget") or {}
+        return Selection(
+            task=str(data.get("task", "")), root=str(data.get("root", "")), preset=str(data.get("preset", "")),
+            strategy=str(data.get("strategy", "chunks")), tokenizer=str(data.get("tokenizer", "")),
+            budget=Budget(budget.get("max_bytes"), budget.get("max_tokens")),
+            min_score=float(data.get("min_score", 0.0)), top=int(data.get("top", 0)), entries=entries, skipped=[],
+            scanned_files=int(data.get("scanned_files", 0)), candidates=int(data.get("candidates", 0)),
+            total_tokens=int(data.get("total_tokens", 0)), total_bytes=int(data.get("total_bytes", 0)),
+            took_ms=float(data.get("took_ms", 0.0)),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        hint = "pass the output of `atlas query --format json`"
+        raise InputError(f"not an Atlas context record ({err})", hint) from err
+
+
+def _entry_from(item: dict[str, Any]) -> Entry:
+    chunks = [
+        Chunk(c["start_line"], c["end_line"], c.get("symbol", ""), c.get("kind", ""), c.get("text", ""),
+              tuple(c.get("terms", ())))
+        for c in item.get("chunks", [])
+    ]  # fmt: skip
+    outline = [
+        OutlineItem(o["line"], o.get("end_line", o["line"]), o.get("kind", ""), o.get("name", ""),
+                    o.get("signature", ""), int(o.get("depth", 0)))
+        for o in item.get("outline", [])
+    ]  # fmt: skip
+    return Entry(
+        path=item["path"], rank=int(item.get("rank", 0)), score=float(item.get("score", 0.0)),
+        language=item.get("language", "other"), role=item.get("role", "other"), mode=item.get("mode", "whole"),
+        tokens=int(item.get("tokens", 0)), bytes=int(item.get("bytes", 0)),
+        file_tokens=int(item.get("file_tokens", 0)), file_bytes=int(item.get("file_bytes", 0)),
+        file_lines=int(item.get("file_lines", 0)), reason=item.get("reason", ""), chunks=chunks, outline=outline,
+        omitted_definitions=int(item.get("omitted_definitions", 0)),
+    )  # fmt: skip
+
+
+def selection_from_v03(records: Iterable[dict[str, Any]]) -> Selection:
+    """A Selection of whole files (no text yet) from v0.3 header, file and footer records."""
+    records = list(records)
+    if not records or records[0].get("Version") != V03_VERSION:
+        raise InputError('not a repo-context v0.3 selection (the first line has no "Version":"0.3")')
+    header = records[0]
+    files = [r for r in records[1:] if "Path" in r]
+    entries = [
+        Entry(path=str(r["Path"]), rank=rank, score=float(r.get("Score", 0.0)),
+              language=_atlas_language(str(r.get("Language", "other"))), role=str(r.get("Role", "other")),
+              mode="whole", tokens=0, bytes=0, file_tokens=0, file_bytes=int(r.get("Tokens", 0)) * 4,
+              file_lines=0, reason="listed in the v0.3 selection")
+        for rank, r in enumerate(files, 1)
+    ]  # fmt: skip
+    footer = next((r for r in records if "TotalFiles" in r), {})
+    budget = header.get("Budget") or {}
+    return Selection(
+        task=str(header.get("Query", "")), root="", preset=str(header.get("Preset", "")), strategy="files",
+        tokenizer="", budget=Budget(budget.get("MaxBytes"), None), min_score=float(header.get("MinScore", 0.0)),
+        top=len(entries), entries=entries, skipped=[], scanned_files=int(footer.get("ScannedFiles", 0)),
+        candidates=len(entries), total_tokens=0, total_bytes=0, took_ms=0.0,
+    )  # fmt: skip
+
+
+def _atlas_language(name: str) -> str:
+    return {"shell": "bash"}.get(name, name)
