@@ -89,7 +89,12 @@ def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -
 
 
 def _diff(status: IndexStatus, table: FileTable, entries: dict[str, FileEntry]) -> None:
-    indexed = {path: (size, mtime) for path, size, mtime in zip(table.paths, table.sizes, table.mtimes, strict=True)}
+    # Removed files stay in the table as tombstones (path "") until the next full build: skip them.
+    indexed = {
+        path: (size, mtime)
+        for path, size, mtime in zip(table.paths, table.sizes, table.mtimes, strict=True)
+        if path
+    }
     for path, entry in entries.items():
         known = indexed.get(path)
         if known is None:
