@@ -1,0 +1,412 @@
+"""Incremental indexing: a per-file manifest decides what changed, and the result equals a rebuild.
+
+Every test builds in-process with `--jobs 1` (no forked pool) on a small real git repository.
+The file table (`files.json`) and `IndexReport` counts say what a run did; searches and
+`verify` check that what it did is right. `atlas status` is driven through the CLI for its exit
+codes and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from atlas.api import index_config, index_repo, open_engine, verify_index
+from atlas.build import IndexReport
+from atlas.cli import cli
+from atlas.config import IndexConfig
+from atlas.index import store
+from atlas.query.engine import Engine, SearchOptions
+from atlas.signals.store import load_store
+from atlas.status import load_table
+from tests.conftest import git, git_env
+
+FILES: dict[str, str] = {
+    "README.md": "# Depot\n\nA generated tree for incremental indexing tests.\n",
+    "depot/__init__.py": "",
+    "depot/ledger.py": (
+        "from depot.money import Money\n\n\ndef post_ledger_entry(book, amount):\n"
+        '    """Post one ledger entry."""\n    return book.append(Money(amount))\n'
+    ),
+    "depot/money.py": "class Money:\n    def __init__(self, cents):\n        self.cents = cents\n",
+    "depot/shipping.py": "def schedule_shipment(order):\n    return {'order': order, 'carrier': 'parcel'}\n",
+    "depot/refunds.py": "def issue_refund(order):\n    return {'refund': order}\n",
+    "web/router.ts": "export function routeRequest(path: string): string {\n  return path;\n}\n",
+    "native/crc.c": "unsigned crc32_update(unsigned crc, const char *buf, int len) { return crc ^ len; }\n",
+}
+
+
+def config(root: Path, index_dir: Path | None = None, **settings: object) -> IndexConfig:
+    return index_config(root, index_dir, jobs=1, **settings)
+
+
+def build(root: Path, rebuild: bool = False, index_dir: Path | None = None, **settings: object) -> IndexReport:
+    return index_repo(config(root, index_dir, **settings), show_progress=False, rebuild=rebuild)
+
+
+def top(root: Path, query: str, limit: int = 3, index_dir: Path | None = None) -> list[str]:
+    engine = open_engine(config(root, index_dir), build_if_missing=False)
+    return [hit.path for hit in engine.search(query, SearchOptions(limit=limit, with_lines=False)).hits]
+
+
+def live_table(root: Path, index_dir: Path | None = None) -> dict[str, str]:
+    """path → content hash of the live generation's file table (tombstones left out)."""
+    generation = store.current_generation(config(root, index_dir).index_dir)
+    assert generation is not None
+    table = load_table(generation)
+    return {path: digest for path, digest in zip(table.paths, table.hashes, strict=True) if path}
+
+
+def current(root: Path) -> str:
+    return (root / ".atlas" / store.CURRENT).read_text()
+
+
+def commit(root: Path, message: str, date: str) -> None:
+    """Commit everything with author and committer `date` (ISO 8601)."""
+    env = {**git_env(), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    subprocess.run(["git", "-C", str(root), "add", "-A"], env=env, check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", message], env=env, check=True, capture_output=True)
+
+
+def assert_verified(root: Path) -> None:
+    report = verify_index(config(root))
+    assert report.ok, report.damaged + report.stale
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path]) -> Path:
+    root = make_repo(FILES)
+    first = build(root)
+    assert (first.mode, first.files_indexed) == ("full", len(FILES))
+    return root
+
+
+def test_unchanged_tree_is_a_no_op(repo: Path) -> None:
+    before = current(repo)
+    generations = sorted(p.name for p in (repo / ".atlas").iterdir())
+    report = build(repo)
+    assert (report.mode, report.changed, report.added, report.removed) == ("unchanged", 0, 0, 0)
+    assert report.files_indexed == len(FILES)
+    assert current(repo) == before
+    assert sorted(p.name for p in (repo / ".atlas").iterdir()) == generations
+    assert set(report.phases) == {"walk"}, "nothing is parsed, mined or written"
+    assert report.seconds < 2.0
+
+
+def test_edit_add_remove_reparse_only_those_files(repo: Path) -> None:
+    (repo / "depot/shipping.py").write_text("def schedule_shipment(order):\n    return route_via_zeppelin(order)\n")
+    (repo / "depot/customs.py").write_text("def declare_customs_tariff(parcel):\n    return parcel\n")
+    (repo / "depot/refunds.py").unlink()
+    report = build(repo)
+    assert (report.mode, report.changed, report.added, report.removed) == ("incremental", 1, 1, 1)
+    assert report.files_indexed == len(FILES)
+    assert top(repo, "zeppelin")[:1] == ["depot/shipping.py"]
+    assert top(repo, "declare customs tariff")[:1] == ["depot/customs.py"]
+    assert "depot/refunds.py" not in top(repo, "issue refund", limit=20)
+    assert set(live_table(repo)) == set(FILES) - {"depot/refunds.py"} | {"depot/customs.py"}
+    assert_verified(repo)
+
+
+def test_touch_without_edit_reparses_nothing(repo: Path) -> None:
+    later = os.stat(repo / "depot/money.py").st_mtime_ns + 5_000_000_000
+    for name in ("depot/money.py", "web/router.ts"):
+        os.utime(repo / name, ns=(later, later))
+    report = build(repo)
+    assert report.changed == report.added == report.removed == 0
+    assert report.mode in ("incremental", "unchanged")
+    # The new mtimes are recorded, so the run after that is a no-op.
+    assert build(repo).mode == "unchanged"
+    assert_verified(repo)
+
+
+def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:
+    report = build(repo, max_file_bytes=50)
+    assert report.mode == "full"
+    assert "settings changed" in report.reason
+    assert "\n" not in report.reason
+    assert report.skipped.get("too_large", 0) > 0 or report.files_indexed < len(FILES)
+    back = build(repo)
+    assert back.mode == "full" and "settings changed" in back.reason
+
+
+def test_rebuild_flag_gives_its_reason(repo: Path) -> None:
+    report = build(repo, rebuild=True)
+    assert (report.mode, report.reason) == ("full", "--rebuild")
+
+
+def test_new_commit_mines_history_incrementally_and_recency_grows(repo: Path) -> None:
+    generation = store.current_generation(repo / ".atlas")
+    assert generation is not None
+    side = load_store(generation)
+    assert side is not None
+    fid = load_table(generation).paths.index("depot/ledger.py")
+    before = {name: float(side.arrays[name][fid]) for name in ("git_commits", "git_last_change", "git_decayed")}
+
+    with open(repo / "depot/ledger.py", "a") as handle:
+        handle.write("\n\ndef close_ledger(book):\n    return book\n")
+    commit(repo, "ledger: close", "2024-03-01T00:00:00+00:00")
+    report = build(repo)
+    assert report.mode == "incremental" and report.changed == 1
+    assert report.signals["git"]["mined"] == "incremental"
+    assert report.signals["git"]["commits_mined"] == 2
+
+    generation = store.current_generation(repo / ".atlas")
+    assert generation is not None
+    side = load_store(generation)
+    assert side is not None
+    assert load_table(generation).paths.index("depot/ledger.py") == fid, "a changed file keeps its id"
+    after = {name: float(side.arrays[name][fid]) for name in before}
+    assert after["git_commits"] == before["git_commits"] + 1
+    assert after["git_last_change"] > before["git_last_change"]
+    assert after["git_decayed"] > before["git_decayed"]
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        pytest.param(["commit", "-q", "--amend", "-m", "amended"], id="amend"),
+        pytest.param(["reset", "-q", "--hard", "HEAD~1"], id="reset"),
+    ],
+)
+def test_rewritten_history_is_mined_in_full(repo: Path, rewrite: list[str]) -> None:
+    (repo / "depot/money.py").write_text("class Money:\n    cents = 0\n    currency = 'EUR'\n")
+    commit(repo, "money: currency", "2024-02-01T00:00:00+00:00")
+    assert build(repo).signals["git"]["mined"] == "incremental"
+    git(repo, *rewrite)
+    report = build(repo)
+    assert report.signals["git"]["mined"] == "full"
+    assert_verified(repo)
+
+
+def test_many_removals_trigger_a_full_rebuild_with_a_reason(make_repo: Callable[..., Path]) -> None:
+    files = {f"pkg/module_{i:02d}.py": f"def handler_{i}(x):\n    return x + {i}\n" for i in range(20)}
+    root = make_repo(files)
+    build(root)
+    for i in range(8):  # 8 of 20 is over the 25% tombstone ratio
+        (root / f"pkg/module_{i:02d}.py").unlink()
+    report = build(root)
+    assert report.mode == "full"
+    assert "removed files" in report.reason
+    assert report.files_indexed == 12
+    table = load_table(store.current_generation(root / ".atlas"))  # type: ignore[arg-type]
+    assert "" not in table.paths, "a full build reclaims the tombstoned ids"
+    assert_verified(root)
+
+
+def test_a_few_removals_stay_incremental(make_repo: Callable[..., Path]) -> None:
+    files = {f"pkg/module_{i:02d}.py": f"def handler_{i}(x):\n    return x + {i}\n" for i in range(20)}
+    root = make_repo(files)
+    build(root)
+    (root / "pkg/module_03.py").unlink()
+    report = build(root)
+    assert (report.mode, report.removed, report.files_indexed) == ("incremental", 1, 19)
+    assert_verified(root)
+
+
+# --- equivalence with a rebuild --------------------------------------------------------------
+#
+# After random edits (edit, add, remove, rename, touch, some committed), the incrementally updated
+# index must hold what a `--rebuild` of the same tree holds: the same files with the same facts,
+# the same documents, the same side-store rows (matched by path, since file ids differ) and the
+# same answers. The tree stays under 21 files: `merge_histories` documents that co-change partners
+# beyond its top 20 per file are lost when histories are merged, and that loss is by design.
+
+_VOCABULARY = (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+    "quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cobalt dune ember "
+    "fjord glacier harbor iris jasper kelp lagoon meadow nectar onyx prairie quartz reef summit tundra"
+)
+WORDS = tuple(_VOCABULARY.split())
+
+
+def _module(rng: random.Random, name: str) -> str:
+    words = rng.sample(WORDS, 6)
+    functions = "".join(
+        f"def {words[i]}_{words[i + 1]}(value):\n    # {' '.join(rng.choices(WORDS, k=8))}\n    return value\n\n\n"
+        for i in range(0, 6, 2)
+    )
+    imports = f"from pkg.{rng.choice(['core', 'util'])} import helper\n\n\n" if rng.random() < 0.5 else ""
+    return f'"""Module {name}."""\n\n{imports}{functions}'
+
+
+def _random_edits(rng: random.Random, root: Path, round_no: int) -> None:
+    for _ in range(rng.randint(2, 5)):
+        paths = sorted(p.relative_to(root).as_posix() for p in (root / "pkg").glob("[mnr]*.py"))
+        action, target = rng.choice(["edit", "edit", "add", "remove", "rename", "touch"]), rng.choice(paths)
+        if action == "edit":
+            (root / target).write_text(_module(rng, target))
+        elif action == "add":
+            name = f"pkg/new_{round_no}_{rng.randrange(1000)}.py"
+            (root / name).write_text(_module(rng, name))
+        elif action == "remove" and len(paths) > 8:
+            (root / target).unlink()
+        elif action == "rename":
+            (root / target).rename(root / f"pkg/renamed_{round_no}_{rng.randrange(1000)}.py")
+        elif action == "touch":
+            stat = os.stat(root / target)
+            os.utime(root / target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def _edited_tree(make_repo: Callable[..., Path], index_dir: Path, seed: int) -> tuple[Path, random.Random]:
+    """A repository indexed once, then edited and updated incrementally over 4 rounds."""
+    rng = random.Random(seed)
+    files = {f"pkg/m{i:02d}.py": _module(rng, f"m{i:02d}") for i in range(12)}
+    files |= {"pkg/core.py": "def helper():\n    pass\n", "pkg/util.py": "def helper():\n    pass\n"}
+    root = make_repo(files)
+    build(root, index_dir=index_dir)
+    modes = set()
+    for round_no in range(4):
+        _random_edits(rng, root, round_no)
+        if round_no % 2:
+            commit(root, f"round {round_no}", f"2024-0{round_no + 2}-01T00:00:00+00:00")
+        modes.add(build(root, index_dir=index_dir).mode)
+    assert "incremental" in modes
+    return root, rng
+
+
+def _facts(root: Path, index_dir: Path) -> dict[str, object]:
+    """What an index holds, keyed by path (ids differ between an updated index and a rebuild)."""
+    generation = store.current_generation(index_dir)
+    assert generation is not None
+    table = load_table(generation)
+    side = load_store(generation)
+    assert side is not None
+    live = [fid for fid, path in enumerate(table.paths) if path]
+    paths = side.paths
+    rows: dict[str, object] = {
+        name: {paths[fid]: round(float(side.arrays[name][fid]), 4) for fid in live}
+        for name in ("role", "path_flags", "lines", "git_commits", "git_last_change", "git_decayed")
+    }
+    pagerank = np.asarray(side.arrays["pagerank"], dtype=np.float64)[live]
+    rows["pagerank"] = dict(zip([paths[f] for f in live], np.round(pagerank / pagerank.sum(), 5), strict=True))
+    rows["language"] = {paths[fid]: side.params["languages"][int(side.arrays["language"][fid])] for fid in live}
+    rows["import_edges"] = {(paths[a], paths[b]) for a, b in np.asarray(side.arrays["import_edges"])}
+    indptr, indices = side.arrays["cochange_indptr"], side.arrays["cochange_indices"]
+    support = side.arrays["cochange_data"]
+    rows["cochange"] = {
+        (paths[fid], paths[int(indices[k])], int(support[k]))
+        for fid in live
+        for k in range(int(indptr[fid]), int(indptr[fid + 1]))
+    }
+    columns = ("hashes", "sizes", "languages", "roles", "lines", "imports", "symbols")
+    rows["files"] = {table.paths[fid]: tuple(str(getattr(table, c)[fid]) for c in columns) for fid in live}
+    engine = open_engine(config(root, index_dir), build_if_missing=False)
+    rows["documents"] = engine.reader.num_docs
+    rows["outlines"] = {path: engine.reader.doc(_address(engine, path)).outline for path in rows["files"]}  # type: ignore[union-attr]
+    return rows
+
+
+def _address(engine: Engine, path: str) -> object:
+    import tantivy
+
+    hits = engine.reader.search(tantivy.Query.term_query(engine.reader.schema, "path", path), 2)
+    assert len(hits) == 1, path
+    return hits[0][1]
+
+
+def _matches(root: Path, index_dir: Path, query: str) -> set[str]:
+    """Every file BM25 matches for `query` (the match set does not depend on corpus statistics)."""
+    engine = open_engine(config(root, index_dir), build_if_missing=False)
+    options = SearchOptions(limit=100, with_lines=False, signals=("bm25",))
+    return {hit.path for hit in engine.search(query, options).hits}
+
+
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_incremental_index_equals_a_rebuild(make_repo: Callable[..., Path], tmp_path: Path, seed: int) -> None:
+    # Both indexes live outside the tree, so neither walk sees the other's files.
+    updated, fresh = tmp_path / "updated-index", tmp_path / "fresh-index"
+    root, rng = _edited_tree(make_repo, updated, seed)
+    build(root, rebuild=True, index_dir=fresh)
+
+    assert live_table(root, updated) == live_table(root, fresh)
+    mine, theirs = _facts(root, updated), _facts(root, fresh)
+    for name in mine:
+        assert mine[name] == theirs[name], name
+    for query in [" ".join(rng.sample(WORDS, 2)) for _ in range(10)] + ["helper", "value module"]:
+        assert _matches(root, updated, query) == _matches(root, fresh, query), query
+    # A query naming one file's functions has one clear answer in both.
+    for path in sorted(mine["files"])[::3]:  # type: ignore[call-overload]
+        names = " ".join(re.findall(r"def (\w+)\(value", (root / path).read_text()))
+        if names:
+            assert top(root, names, 1, updated) == top(root, names, 1, fresh) == [path]
+    report = verify_index(config(root, updated))
+    assert report.ok, report.damaged + report.stale
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "top-3 order differs from a rebuild: tantivy counts the documents an update deleted in BM25 "
+        "statistics (avg field length, doc freq) until a merge, and tantivy-py exposes no merge; and "
+        "query/fuse.py breaks exact score ties by file id, which differs between an updated index and "
+        "a rebuild (a path tie-break would make ties agree)"
+    ),
+)
+def test_incremental_top3_equals_a_rebuild_for_every_query(make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    updated, fresh = tmp_path / "updated-index", tmp_path / "fresh-index"
+    root, rng = _edited_tree(make_repo, updated, 53)
+    build(root, rebuild=True, index_dir=fresh)
+    differing = [
+        query
+        for query in [" ".join(rng.sample(WORDS, 2)) for _ in range(12)] + ["helper", "value module"]
+        if top(root, query, index_dir=updated) != top(root, query, index_dir=fresh)
+    ]
+    assert differing == []
+
+
+# --- atlas status ----------------------------------------------------------------------------
+
+
+def status(root: Path) -> tuple[int, dict[str, object] | None, str]:
+    result = CliRunner().invoke(cli, ["status", "--repo", str(root), "--format", "json"])
+    record = json.loads(result.stdout) if result.stdout.strip() else None
+    return result.exit_code, record, result.stderr
+
+
+def test_status_without_an_index_exits_3(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES)
+    code, record, stderr = status(root)
+    assert (code, record) == (3, None)
+    assert stderr.startswith("atlas: ") and "hint:" in stderr and "Traceback" not in stderr
+
+
+def test_status_fresh_then_stale_with_the_changed_files(repo: Path) -> None:
+    code, record, _ = status(repo)
+    assert code == 0 and record is not None and record["fresh"] is True
+    with open(repo / "depot/money.py", "a") as handle:
+        handle.write("# rounding rules\n")
+    (repo / "depot/customs.py").write_text("def declare_customs_tariff(parcel):\n    return parcel\n")
+    (repo / "web/router.ts").unlink()
+    code, record, _ = status(repo)
+    assert code == 7 and record is not None
+    assert (record["fresh"], record["changed"], record["added"], record["removed"]) == (
+        False, ["depot/money.py"], ["depot/customs.py"], ["web/router.ts"],
+    )  # fmt: skip
+    build(repo)
+    assert status(repo)[0] == 0
+
+
+def test_status_reports_a_settings_change_as_stale(repo: Path) -> None:
+    (repo / "atlas.toml").write_text("[index]\nmax_file_bytes = 4096\n")
+    code, record, _ = status(repo)
+    assert code == 7 and record is not None
+    assert "settings changed" in str(record["reason"])
+
+
+def test_regression_status_is_fresh_after_an_update_that_removed_a_file(repo: Path) -> None:
+    # A removed file leaves a tombstone (path "") in files.json; status listed it as a removed
+    # file named "", so the index never looked fresh again after any removal.
+    (repo / "depot/refunds.py").unlink()
+    assert build(repo).removed == 1
+    code, record, _ = status(repo)
+    assert record is not None and record["removed"] == []
+    assert code == 0
