@@ -1,24 +1,15 @@
 """The MCP server: a stdio shell over `atlas.api` that keeps one index open for a coding agent.
 
-    agent ──stdio JSON-RPC──▶ mcp SDK (Server, stdio_server) ──▶ Session.call(tool, arguments)
-                                                                   ├─ validate arguments (JSON Schema)
-                                                                   ├─ Session.ready(): freshness check
-                                                                   ├─ one atlas.api call
-                                                                   └─ bounded JSON text (paths relative to the root)
+A tool call goes: JSON Schema check of the arguments → `Session.ready()` (freshness) → one `atlas.api`
+call → compact JSON under the tool's byte cap, paths relative to the root. What this module owns:
 
-What this module owns, and nothing more:
-
-- Tools: `search`, `symbols`, `related`, `index`, `status` (and `context` once `atlas.api.select_context`
-  exists). Each has a JSON Schema that is checked before the call, so a bad argument is a tool error
-  (`isError`) that says what to fix, never a crash.
-- Output bounds: every answer is compact JSON under a per-tool byte cap; when results are cut it says
-  `"truncated": true` and how many were left out.
-- Confinement: a path argument must stay under the real root (`..`, absolute paths and symbolic links
-  that leave it are refused). The server writes nothing but the index (through `atlas.api`).
-- Freshness: before answering, at most every `check_interval` seconds, it compares the working tree with
-  the index (walk + stat, no reads). A small change is indexed before answering; a large one, or one
-  whose last refresh was slow, is indexed on a background thread while answers come from the old index
-  and say so (`"stale"` with counts).
+- Tools `search`, `context`, `symbols`, `related`, `index`, `status`. A bad argument is a tool error
+  (`isError`) that says what to fix, never a crash; so is a path that leaves the root (`..`, absolute,
+  symbolic links out; refused by the api). The server writes nothing but the index, through the api.
+- Bounds: when an answer would pass its cap, trailing results are dropped and it says `"truncated"`.
+- Freshness: at most every `check_interval` seconds it compares the tree with the index (walk + stat).
+  A small change is indexed before answering; a large or slow one on a background thread, while
+  answers come from the old index and say `"stale"` with counts.
 - stdout carries protocol messages only: the SDK's stdio transport points fd 1 at stderr while it
   serves, and logging goes to stderr.
 """
@@ -53,24 +44,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("atlas.mcp")
 
-CHECK_INTERVAL = 2.0
-"""Seconds between two freshness checks (walk + stat of the tree)."""
-STATUS_SHARE = 20.0
-"""The check interval is at least this many times the last check's duration: checks cost ≤ 5% of the time."""
-MAX_SYNC_FILES = 200
-"""Refresh before answering only when at most this many files changed ..."""
-MAX_SYNC_SECONDS = 3.0
-"""... and the refresh is expected to take at most this long; else refresh in the background."""
-FULL_BUILD_FILES_PER_SECOND = 500.0
-"""Estimate of a refresh's cost before one has been timed (a full build's rate on 2 cores)."""
-FIRST_BUILD_WAIT = 30.0
-"""How long a call waits for the first index build before answering that it is still running."""
+CHECK_INTERVAL = 2.0  # seconds between two freshness checks (walk + stat of the tree)
+STATUS_SHARE = 20.0  # the interval is at least this times the last check's duration: checks cost <= 5%
+MAX_SYNC_FILES = 200  # refresh before answering only when at most this many files changed ...
+MAX_SYNC_SECONDS = 3.0  # ... and the refresh should take at most this long; else refresh in the background
+FULL_BUILD_FILES_PER_SECOND = 500.0  # a refresh's cost before one was timed (a full build on 2 cores)
+FIRST_BUILD_WAIT = 30.0  # how long a call waits for the first build before saying it still runs
 MAX_QUERY_CHARS = 20_000
 MAX_SNIPPET_LINES = 15
 MAX_LINE_CHARS = 240
 MAX_SYMBOLS_PER_HIT = 12
 MAX_EXAMPLES = 10
-
 
 
 def dumps(payload: Any) -> bytes:
@@ -120,7 +104,6 @@ def clip_text(text: str, max_lines: int = MAX_SNIPPET_LINES, max_chars: int = MA
     return "\n".join(kept)
 
 
-
 def check_glob(root: Path, pattern: str) -> str:
     """A path filter (glob or substring) that cannot name anything outside the root."""
     if "\x00" in pattern:
@@ -134,19 +117,15 @@ def check_glob(root: Path, pattern: str) -> str:
     return pattern
 
 
-
 class Session:
     """One open index and the policy that keeps it fresh; tool calls run one at a time."""
 
     def __init__(self, config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL):
-        self.config = config
-        self.config_file = config_file
-        self.base_interval = check_interval
-        self.interval = check_interval
+        self.config, self.config_file = config, config_file
+        self.base_interval = self.interval = check_interval
         self.engine: Engine | None = None
         self.base_options: SearchOptions = api.search_options(config.root, config_file)
-        self.refresh_lock = threading.Lock()
-        self.call_lock = threading.Lock()
+        self.refresh_lock, self.call_lock = threading.Lock(), threading.Lock()
         self.built = threading.Event()
         self.checked_at = float("-inf")
         self.stale: dict[str, Any] | None = None
@@ -252,15 +231,10 @@ def index_status(config: IndexConfig) -> Any:
 
 def stale_note(status: Any) -> dict[str, Any]:
     """What an answer says about an index that lags the working tree."""
-    return {
-        "changed": len(status.changed),
-        "added": len(status.added),
-        "removed": len(status.removed),
-        "reason": status.reason or "files changed since the index was built",
-        "refreshing": True,
-        "note": "answers come from the index as it was; it is being updated in the background",
-    }
-
+    counts = {name: len(getattr(status, name)) for name in ("changed", "added", "removed")}
+    reason = status.reason or "files changed since the index was built"
+    note = "answers come from the index as it was; it is being updated in the background"
+    return {**counts, "reason": reason, "refreshing": True, "note": note}
 
 
 def run_search(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -312,6 +286,33 @@ def run_related(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any],
     return _with_notes(payload, found.notes, stale), "cochange"
 
 
+def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The `context` tool: the code to read for a task, within a token budget."""
+    from atlas.context import ContextOptions  # the options record of api.select_context
+
+    config_file = str(session.config_file) if session.config_file else None
+    options = ContextOptions(
+        preset=args.get("preset", "balanced"), max_tokens=args.get("max_tokens", 6000), index="require",
+        config_file=config_file,
+    )  # fmt: skip
+    _, stale = session.ready()
+    selection = api.select_context(session.config, args["task"], options)
+    payload: dict[str, Any] = {"task": clip_text(selection.task, 3, 200), "total_tokens": selection.total_tokens}
+    payload["entries"] = [_entry(entry) for entry in selection.entries]
+    payload["skipped"] = [{"path": s.path, "reason": s.reason} for s in selection.skipped[:MAX_EXAMPLES]]
+    payload["truncated"] = len(selection.skipped) > MAX_EXAMPLES
+    return _with_notes(payload, selection.notes, stale), "entries"
+
+
+def _entry(entry: Any) -> dict[str, Any]:
+    record = asdict(entry)
+    for name in ("signals", "bytes", "file_bytes", "file_tokens"):
+        record.pop(name, None)
+    for chunk in record["chunks"]:
+        chunk.pop("terms", None)
+    return record
+
+
 def run_index(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], None]:
     """The `index` tool: bring the index up to date now."""
     started = time.monotonic()
@@ -329,7 +330,8 @@ def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
     payload: dict[str, Any] = {
         "root": str(session.config.root), "index_dir": str(session.config.index_dir), "exists": status.exists,
         "fresh": status.fresh, "reason": status.reason, "files": status.files, "commit": status.commit,
-        "built_at": _iso(status.built_at), "index_bytes": status.index_bytes,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(status.built_at)) if status.built_at else None,
+        "index_bytes": status.index_bytes,
         "changed": len(status.changed), "added": len(status.added), "removed": len(status.removed),
         "examples": {name: getattr(status, name)[:MAX_EXAMPLES] for name in ("changed", "added", "removed")},
         "refreshing": session.refresh_lock.locked(), "last_refresh_seconds": session.refresh_seconds,
@@ -337,10 +339,6 @@ def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
         "atlas_version": __version__,
     }  # fmt: skip
     return payload, None
-
-
-def _iso(stamp: int | None) -> str | None:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)) if stamp else None
 
 
 def _with_notes(payload: dict[str, Any], notes: list[str], stale: dict[str, Any] | None) -> dict[str, Any]:
@@ -476,6 +474,30 @@ INDEX = ToolSpec(
     read_only=False,
 )
 
+CONTEXT = ToolSpec(
+    name="context",
+    description=(
+        "Select the code to read for a task, within a token budget: the most relevant files, whole when they fit, "
+        "otherwise their best-matching definitions plus an outline (line number and first line) of the rest. "
+        "Each entry has the path (relative to the repository root), why it was chosen and the code with its "
+        "line numbers. Use it at the start of a task to load the relevant code in one call instead of "
+        "searching and opening files one by one; `search` is cheaper when you only need locations."
+    ),
+    schema=_object(
+        {
+            "task": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                     "description": "The task, question, issue or bug report, in natural language."},
+            "max_tokens": {"type": "integer", "minimum": 500, "maximum": 20_000, "default": 6000,
+                           "description": "Token budget (cl100k) for the selected code (default 6000)."},
+            "preset": {"type": "string", "enum": ["balanced", "deep", "thorough"], "default": "balanced",
+                       "description": "How widely to look: balanced (default), deep or thorough (slower)."},
+        },
+        ("task",),
+    ),
+    run=run_context,
+    cap=120_000,
+)  # fmt: skip
+
 STATUS = ToolSpec(
     name="status",
     description=(
@@ -487,7 +509,7 @@ STATUS = ToolSpec(
     cap=8_000,
 )
 
-TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (SEARCH, SYMBOLS, RELATED, INDEX, STATUS)}
+TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (SEARCH, CONTEXT, SYMBOLS, RELATED, INDEX, STATUS)}
 _VALIDATORS = {name: jsonschema.Draft202012Validator(spec.schema) for name, spec in TOOLS.items()}
 
 
@@ -530,15 +552,13 @@ def _error(err: AtlasError) -> tuple[str, bool]:
     return f"error: {clip_text(err.message, 3, 500)}\nhint: {err.hint}", True
 
 
-
-def instructions(root: Path) -> str:
-    """What the agent is told about this server when it connects."""
-    return (
-        f"Atlas indexes the repository at {root} and answers in milliseconds. Use `search` first to find the "
-        "files for a task, question or error (ranked, with the best line ranges), `symbols` to jump to a "
-        "definition by name, `related` for files that change with or import a file (tests, callers), and "
-        "`status`/`index` to check or update the index. Paths in and out are relative to the repository root."
-    )
+INSTRUCTIONS = (
+    "Atlas indexes the repository at {root} and answers in milliseconds. Use `search` to find the files for a "
+    "task, question or error (ranked, with the best line ranges), `context` to load the code a task needs within "
+    "a token budget, `symbols` to jump to a definition by name, `related` for the files that change with or "
+    "import a file (tests, callers), `status`/`index` to check or update the index. Paths in and out are "
+    "relative to the repository root."
+)
 
 
 def build_server(session: Session) -> Server:
@@ -553,7 +573,7 @@ def build_server(session: Session) -> Server:
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
 
     return Server(
-        "atlas", version=__version__, instructions=instructions(session.config.root),
+        "atlas", version=__version__, instructions=INSTRUCTIONS.format(root=session.config.root),
         on_list_tools=list_tools, on_call_tool=on_call_tool,
     )  # fmt: skip
 

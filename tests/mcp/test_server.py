@@ -13,7 +13,7 @@ from tests.conftest import Symlink, git, write_tree
 from tests.mcp.client import call, call_text, run
 from tests.mcp.conftest import build_index
 
-TOOLS = {"search", "symbols", "related", "index", "status"}
+TOOLS = {"search", "context", "symbols", "related", "index", "status"}
 
 
 def test_lists_every_tool_with_a_strict_schema(shop: Path) -> None:
@@ -52,6 +52,23 @@ def test_search_returns_ranked_relative_paths_with_lines(shop: Path) -> None:
         assert bare["results"][0]["lines"] == []
         nothing, error = await call(session, "search", {"query": "zzqqxxv"})
         assert not error and nothing["results"] == []
+
+    run(shop, scenario)
+
+
+def test_context_selects_code_for_a_task_within_the_budget(shop: Path) -> None:
+    async def scenario(session: ClientSession) -> None:
+        task = "Orders over the threshold should get a bigger discount in the shopping cart total"
+        answer, error = await call(session, "context", {"task": task, "max_tokens": 1000})
+        assert not error
+        paths = [entry["path"] for entry in answer["entries"]]
+        assert "shop/pricing.py" in paths[:3] and "shop/cart.py" in paths[:3]
+        assert 0 < answer["total_tokens"] <= 1000
+        assert all(not path.startswith("/") for path in paths)
+        pricing = answer["entries"][paths.index("shop/pricing.py")]
+        assert any("def apply_discount" in chunk["text"] for chunk in pricing["chunks"])
+        text, error = await call_text(session, "context", {"task": task, "max_tokens": 100})
+        assert error and "max_tokens is under the minimum 500" in text
 
     run(shop, scenario)
 
