@@ -28,7 +28,6 @@ from pathlib import Path
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.terms import tokenize
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -37,6 +36,7 @@ GIT_TIMEOUT_S = 20
 DEPENDENCY_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages", "bower_components"})
 """Never build output names such as `target` or `build`: the kernel has `drivers/target`, `tools/build`."""
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
 def list_files(root: Path) -> list[str]:
@@ -114,7 +114,8 @@ class _Matcher:
         for word in _WORDS.findall(text):
             hit = self.cache.get(word)
             if hit is None:
-                hit = self.cache[word] = self.terms.intersection(tokenize(word))
+                # atlas.terms' tokens of an alphanumeric word: the word lower-cased, then its camel/digit parts.
+                hit = self.cache[word] = self.terms.intersection([word.lower(), *map(str.lower, _PARTS.findall(word))])
             if hit:
                 found = found | hit
         return found
