@@ -80,7 +80,9 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     config.index_dir.mkdir(parents=True, exist_ok=True)
-    with index_lock(config.index_dir), ParsePool(config.workers, _parse_options(config)) as pool:
+    # The pool forks before the lock is taken: forked workers would inherit the lock's file
+    # descriptor and, outliving a SIGKILLed parent, keep the index locked.
+    with ParsePool(config.workers, _parse_options(config)) as pool, index_lock(config.index_dir):
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
             report.reason = "--rebuild"
