@@ -83,6 +83,7 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
     with ParsePool(config.workers, _parse_options(config)) as pool, index_lock(config.index_dir):
+        store.remove_abandoned(config.index_dir)
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
             report.reason = "--rebuild"

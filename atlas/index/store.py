@@ -84,6 +84,22 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def remove_abandoned(index_dir: Path) -> None:
+    """Delete what builds killed mid-way left behind: `gen-*.tmp-<pid>` dirs and `.*.tmp-<pid>` files.
+
+    Call it only while holding the index lock: then no other process is building, so every
+    temporary entry that is not this process's own is abandoned, even if its pid was reused.
+    """
+    mine = f".tmp-{os.getpid()}"
+    for entry in index_dir.iterdir():
+        if ".tmp-" not in entry.name or entry.name.endswith(mine):
+            continue
+        if entry.name.startswith(GEN_PREFIX) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith("."):
+            entry.unlink(missing_ok=True)
+
+
 def _pid_alive(pid_text: str) -> bool:
     if not pid_text.isdigit():
         return False
