@@ -18,7 +18,7 @@ import orjson
 
 from atlas import __version__
 from atlas.config import FORMAT_VERSION, IndexConfig
-from atlas.errors import InputError
+from atlas.errors import AtlasError, IndexCorrupt, InputError
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable, GenerationWriter
@@ -102,20 +102,43 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
 
 
 def _reusable_generation(config: IndexConfig, report: IndexReport) -> Path | None:
+    """The live generation if an update can start from it; else None, with the reason in `report`.
+
+    The generation is opened the way a search opens it (tantivy index, side store) and its
+    document count checked against its file table, so a damaged index gets a full build.
+    """
     from atlas.status import rebuild_reason
 
     generation = store.current_generation(config.index_dir)
-    if generation is None or not generation.is_dir():
-        report.reason = "no index yet"
+    if generation is None:
+        damaged = (config.index_dir / store.CURRENT).exists()
+        report.reason = "CURRENT names no generation; rebuilt" if damaged else "no index yet"
+        return None
+    if not generation.is_dir():
+        report.reason = f"CURRENT names {generation.name}, which does not exist; rebuilt"
         return None
     try:
         manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
-        FileTable.from_json((generation / store.FILES).read_bytes())
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:
-        report.reason = f"the previous index is damaged ({type(err).__name__}); rebuilt"
+        table = FileTable.from_json((generation / store.FILES).read_bytes())
+        _check_readable(generation, table)
+    except (AtlasError, OSError, ValueError, KeyError, TypeError) as err:
+        detail = err.message if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"
+        report.reason = f"the previous index is damaged ({' '.join(detail.split())[:200]}); rebuilt"
         return None
     report.reason = rebuild_reason(config, manifest)
     return None if report.reason else generation
+
+
+def _check_readable(generation: Path, table: FileTable) -> None:
+    """Raise IndexCorrupt (or the reader's own error) unless tantivy and the side store open and agree."""
+    import tantivy
+
+    documents = tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher().num_docs
+    if documents != table.live:
+        raise IndexCorrupt(f"tantivy holds {documents} documents for {table.live} files")
+    side = load_store(generation)
+    if side is None or side.params.get("files") != table.live:
+        raise IndexCorrupt("the side store is missing or covers other files")
 
 
 def _full(
