@@ -88,12 +88,26 @@ def open_index(index_dir: Path) -> IndexReader:
     """Open the live generation under `index_dir`."""
     generation = store.current_generation(index_dir)
     if generation is None:
+        if (index_dir / store.CURRENT).exists():
+            raise IndexCorrupt(f"{index_dir}: CURRENT is empty or names no generation")
         raise IndexMissing(f"{index_dir}: no index here")
     if not generation.is_dir():
         raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which does not exist")
     manifest = read_manifest(generation)
+    _check_file_table(generation, manifest)
     try:
         index = tantivy.Index.open(str(generation / store.TANTIVY_DIR))
     except (ValueError, OSError) as err:
         raise IndexCorrupt(f"{generation}: tantivy cannot open the index ({err})") from err
     return IndexReader(generation, manifest, index)
+
+
+def _check_file_table(generation: Path, manifest: dict[str, Any]) -> None:
+    """A missing or truncated files.json makes the index corrupt; checked by size (one stat), not read."""
+    expected = manifest.get("files_bytes")
+    try:
+        size = (generation / store.FILES).stat().st_size
+    except OSError as err:
+        raise IndexCorrupt(f"{generation}: the index has no file table ({store.FILES})") from err
+    if expected is not None and size != expected:
+        raise IndexCorrupt(f"{generation}: {store.FILES} has {size} bytes, the manifest says {expected}")

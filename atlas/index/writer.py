@@ -146,8 +146,12 @@ class GenerationWriter:
         """Commit, write the manifest and file table, publish; returns the live generation dir."""
         self.writer.commit()
         self.writer.wait_merging_threads()
-        store.write_atomic(self.building / store.FILES, self.table.to_json())
-        manifest = {**manifest, "schema_version": SCHEMA_VERSION, "tantivy_version": tantivy_version()}
+        files = self.table.to_json()
+        store.write_atomic(self.building / store.FILES, files)
+        manifest = {
+            **manifest, "schema_version": SCHEMA_VERSION, "tantivy_version": tantivy_version(),
+            "files_bytes": len(files),  # lets a reader spot a truncated file table with one stat
+        }  # fmt: skip
         store.write_atomic(self.building / store.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         store.publish(self.index_dir, self.building, self.final)
         return self.final
