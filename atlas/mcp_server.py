@@ -57,11 +57,6 @@ MAX_SYMBOLS_PER_HIT = 12
 MAX_EXAMPLES = 10
 
 
-def dumps(payload: Any) -> bytes:
-    """Compact JSON for one answer."""
-    return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
-
-
 def bounded(payload: dict[str, Any], key: str | None, cap: int) -> str:
     """`payload` as JSON of at most `cap` bytes, dropping trailing items of `payload[key]` if needed.
 
@@ -69,16 +64,16 @@ def bounded(payload: dict[str, Any], key: str | None, cap: int) -> str:
     """
     if key is not None:
         payload.setdefault("truncated", False)
-    data = dumps(payload)
+    data = orjson.dumps(payload)
     if len(data) > cap and key is not None and payload.get(key):
         items = payload[key]
         keep = _fitting_count(payload, key, cap)
         hint = "ask for fewer results (limit) or narrow the request"
         payload = {**payload, key: items[:keep], "truncated": True, "omitted": len(items) - keep, "hint": hint}
-        data = dumps(payload)
+        data = orjson.dumps(payload)
     if len(data) > cap:
         too_big = {"error": f"the answer was over {cap} bytes and could not be shortened", "truncated": True}
-        return dumps(too_big).decode()
+        return orjson.dumps(too_big).decode()
     return data.decode()
 
 
@@ -88,7 +83,7 @@ def _fitting_count(payload: dict[str, Any], key: str, cap: int) -> int:
     while low < high:
         middle = (low + high + 1) // 2
         trial = {**payload, key: items[:middle], "truncated": True, "omitted": len(items) - middle, "hint": "x" * 60}
-        if len(dumps(trial)) <= cap:
+        if len(orjson.dumps(trial)) <= cap:
             low = middle
         else:
             high = middle - 1
@@ -131,6 +126,7 @@ class Session:
         self.stale: dict[str, Any] | None = None
         self.refresh_seconds: float | None = None
         self.last_error = ""
+        self.skipped: dict[str, tuple[int, int] | None] = {}
 
     def start(self) -> None:
         """Open the index, or start building it in the background when there is none."""
@@ -145,10 +141,8 @@ class Session:
     def ready(self) -> tuple[Engine, dict[str, Any] | None]:
         """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
         if not self.built.wait(FIRST_BUILD_WAIT) or self.engine is None:
-            reason = f" (it failed: {self.last_error})" if self.last_error else ""
-            raise IndexMissing(
-                f"the index of {self.config.root} is still being built{reason}", "call this tool again shortly"
-            )
+            failed = f" (it failed: {self.last_error})" if self.last_error else ""
+            raise IndexMissing(f"the index of {self.config.root} is still being built{failed}", "call again shortly")
         note = self.check()
         assert self.engine is not None
         return self.engine, note
@@ -160,7 +154,7 @@ class Session:
         if time.monotonic() - self.checked_at < self.interval:
             return self.stale
         started = time.monotonic()
-        status = index_status(self.config)
+        status = self.index_status()
         self.checked_at = time.monotonic()
         if self.base_interval > 0:  # 0 means "check before every call", whatever it costs
             self.interval = max(self.base_interval, (self.checked_at - started) * STATUS_SHARE)
@@ -175,9 +169,7 @@ class Session:
 
     def _refresh_now(self, status: Any) -> bool:
         pending = len(status.changed) + len(status.added) + len(status.removed)
-        estimate = self.refresh_seconds
-        if estimate is None:
-            estimate = status.files / FULL_BUILD_FILES_PER_SECOND
+        estimate = status.files / FULL_BUILD_FILES_PER_SECOND if self.refresh_seconds is None else self.refresh_seconds
         return status.exists and not status.reason and pending <= MAX_SYNC_FILES and estimate <= MAX_SYNC_SECONDS
 
     def refresh(self) -> Any:
@@ -212,21 +204,32 @@ class Session:
         finally:
             self.built.set()
         self.refresh_seconds = time.monotonic() - started
+        self.skipped = {path: _stat(self.config.root, path) for path in api.index_status(self.config).added}
         self.last_error, self.stale, self.checked_at = "", None, time.monotonic()
         return report
+
+    def index_status(self) -> Any:
+        """`api.index_status`, minus files the last refresh read and skipped (binary, too large, ...) if unchanged.
+
+        The index keeps no record of skipped files, so the status lists them as added until they change.
+        """
+        status = api.index_status(self.config)
+        if self.skipped and status.added:
+            status.added = [path for path in status.added if self.skipped.get(path) != _stat(self.config.root, path)]
+            status.fresh = status.exists and not (status.reason or status.changed or status.added or status.removed)
+        return status
 
     def search_options(self, **settings: Any) -> SearchOptions:
         """The session's search options (config file, preset) with `settings` applied."""
         return replace(self.base_options, **settings)
 
 
-def index_status(config: IndexConfig) -> Any:
-    """`api.index_status` without the empty paths of tombstoned files, which it may list as removed."""
-    status = api.index_status(config)
-    if "" in status.removed:
-        status.removed = [path for path in status.removed if path]
-        status.fresh = status.exists and not (status.reason or status.changed or status.added or status.removed)
-    return status
+def _stat(root: Path, path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(os.path.join(root, path))
+    except (OSError, ValueError):
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def stale_note(status: Any) -> dict[str, Any]:
@@ -326,7 +329,7 @@ def run_index(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], N
 
 def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], None]:
     """The `status` tool: how the index relates to the working tree, and what the server is doing."""
-    status = index_status(session.config)
+    status = session.index_status()
     payload: dict[str, Any] = {
         "root": str(session.config.root), "index_dir": str(session.config.index_dir), "exists": status.exists,
         "fresh": status.fresh, "reason": status.reason, "files": status.files, "commit": status.commit,
@@ -342,10 +345,8 @@ def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
 
 
 def _with_notes(payload: dict[str, Any], notes: list[str], stale: dict[str, Any] | None) -> dict[str, Any]:
-    if notes:
-        payload["notes"] = notes
-    if stale:
-        payload["stale"] = stale
+    payload.update({"notes": notes} if notes else {})
+    payload.update({"stale": stale} if stale else {})
     return payload
 
 

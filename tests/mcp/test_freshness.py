@@ -91,3 +91,18 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
             stat = path.lstat()
             found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
     return found
+
+
+def test_files_the_index_skips_do_not_keep_it_stale(make_repo: Callable[..., Path]) -> None:
+    root = build_index(make_repo({"lib/alpha.py": "def alpha_handler():\n    pass\n", "logo.png": b"\x89PNG\x00\x01"}))
+
+    async def scenario(session: ClientSession) -> None:
+        await call(session, "search", {"query": "alpha handler"})  # the first check refreshes and meets logo.png
+        again, _ = await call(session, "search", {"query": "alpha handler"})
+        status, _ = await call(session, "status")
+        assert "stale" not in again and status["fresh"] and status["added"] == 0
+        (root / "logo.png").write_text("now a text file about pelicans\n")
+        found, _ = await call(session, "search", {"query": "pelicans"})
+        assert [hit["path"] for hit in found["results"]] == ["logo.png"]
+
+    run(root, scenario, *ALWAYS_CHECK)
