@@ -601,6 +601,12 @@ def cold_queries(tree: Path, index_dir: Path, queries: list[Query], runs: int) -
             **latency(times), "version_p50_ms": round(percentile(version, 50), 2)}  # fmt: skip
 
 
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its waited-for children (git)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def time_process(args: list[str]) -> float:
     """Milliseconds one process takes from start to exit."""
     started = time.perf_counter()
@@ -616,11 +622,12 @@ def bench_mine(repo: Path, commits: int, runs: int = 3) -> dict[str, Any]:
     from atlas.signals.git import HistoryOptions, mine_history
 
     options = HistoryOptions(max_commits=commits)
-    times, history = [], None
+    times, cpu, history = [], [], None
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         history = mine_history(repo, options)
         times.append(round(time.perf_counter() - started, 3))
+        cpu.append(round(cpu_seconds() - cpu_started, 3))
     assert history is not None
     log_args = ["git", "-C", str(repo), "log", "--no-merges", "--topo-order", "-M", "--name-status", "-z",
                 "--format=%x01%H %ct", f"--max-count={commits}", "HEAD", "--"]  # fmt: skip
@@ -628,7 +635,7 @@ def bench_mine(repo: Path, commits: int, runs: int = 3) -> dict[str, Any]:
         "repo": str(repo), "commit": git_text(repo, "rev-parse", "--short", "HEAD"), "commits_requested": commits,
         "available": history.available, "reason": history.reason, "commits_mined": history.commits_mined,
         "files_with_history": len(history.files), "files_with_cochange": len(history.cochange),
-        "runs_s": times, "median_s": statistics.median(times),
+        "runs_s": times, "median_s": statistics.median(times), "cpu_s": statistics.median(cpu),
         "git_log_s": round(time_process(log_args) / 1000, 3), "command": f"mine_history({repo}, max_commits={commits})",
     }  # fmt: skip
 
@@ -660,13 +667,16 @@ def human(report: dict[str, Any]) -> str:
     dirty = " (atlas/ dirty)" if report["checkout"]["atlas_dirty"] else ""
     lines = [f"atlas bench · {report['date']} · commit {report['checkout']['commit']}{dirty}"]
     lines.append(f"machine {machine_line(report['machine'])}")
+    if "load_after" in report:
+        lines.append(f"load average before {report['load_before']}, after {report['load_after']}")
     if "corpus" in report:
         c = report["corpus"]
         lines.append(f"corpus {c['name']} {c['version']} · {c['files']:,} files · {c['mb']} MB · {c['path']}")
     lines += human_build(report.get("build")) + human_queries(report.get("queries")) + human_cold(report.get("cold"))
     for mined in report.get("mine", []):
         lines.append(f"mine_history {mined['repo']} @ {mined['commit']}: {mined['commits_mined']} commits, "
-                     f"{mined['files_with_history']} files, median {mined['median_s']:.2f} s (runs {mined['runs_s']}); "
+                     f"{mined['files_with_history']} files, median {mined['median_s']:.2f} s (runs {mined['runs_s']}, "
+                     f"CPU {mined['cpu_s']:.2f} s); "
                      f"plain git log {mined['git_log_s']:.2f} s")  # fmt: skip
     lines += [f"  {'✓' if c['ok'] else '✗'} {c['check']}: {fmt_value(c['value'])} (target ≤ {fmt_value(c['target'])})"
               for c in report.get("checks", [])]  # fmt: skip
@@ -781,7 +791,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """The whole benchmark as one JSON-ready report."""
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "checkout": checkout_info(),
-        "command": shlex.join(["python", "perf/bench.py", *argv]),
+        "command": shlex.join(["python", "perf/bench.py", *argv]), "load_before": load_average(),
     }  # fmt: skip
     if args.tree is not None:
         index_dir = args.index_dir or Path(tempfile.mkdtemp(prefix="atlas-bench-"))
@@ -794,7 +804,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     for mined in report["mine"]:
         mined["checks"] = checks(mined, ("mine",))
     report.setdefault("checks", []).extend(c for mined in report["mine"] for c in mined["checks"])
+    report["load_after"] = load_average()
     return report
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: other work on the machine skews every wall time."""
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def main(argv: list[str] | None = None) -> int:
