@@ -298,13 +298,17 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 PSS_EVERY = 10  # samples: PSS (smaps_rollup walks the page tables) and the process list are slower to read
 
 
-def rss_of(pid: int) -> int:
-    """Resident bytes of one process from /proc/PID/statm (cheap); 0 once it is gone."""
+def rss_of(pid: int) -> tuple[int, int]:
+    """(resident, resident anonymous) bytes of one process from /proc/PID/statm (cheap); zeros once gone.
+
+    Anonymous is resident minus shared (file-backed pages such as tantivy's memory-mapped segments).
+    """
     try:
         with open(f"/proc/{pid}/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * PAGE_BYTES
+            fields = handle.read().split()
+        return int(fields[1]) * PAGE_BYTES, (int(fields[1]) - int(fields[2])) * PAGE_BYTES
     except (OSError, IndexError, ValueError):
-        return 0
+        return 0, 0
 
 
 def pss_of(pid: int) -> int:
@@ -328,6 +332,7 @@ class TreeSampler:
     pid: int
     interval: float = 0.1
     peak_rss: int = 0
+    peak_anon: int = 0
     peak_pss: int = 0
     peak_processes: int = 0
     samples: int = 0
@@ -345,7 +350,7 @@ class TreeSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        return {"peak_rss_bytes": self.peak_rss, "peak_pss_bytes": self.peak_pss,
+        return {"peak_rss_bytes": self.peak_rss, "peak_anon_bytes": self.peak_anon, "peak_pss_bytes": self.peak_pss,
                 "peak_processes": self.peak_processes, "rss_samples": self.samples}  # fmt: skip
 
     def _run(self) -> None:
@@ -354,9 +359,10 @@ class TreeSampler:
             if self.samples % PSS_EVERY == 0:
                 pids = descendants(self.pid)
                 self.peak_pss = max(self.peak_pss, sum(map(pss_of, pids)))
-            rss = [rss_of(pid) for pid in pids]
-            self.peak_rss = max(self.peak_rss, sum(rss))
-            self.peak_processes = max(self.peak_processes, sum(1 for value in rss if value))
+            usage = [rss_of(pid) for pid in pids]
+            self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in usage))
+            self.peak_anon = max(self.peak_anon, sum(anon for _, anon in usage))
+            self.peak_processes = max(self.peak_processes, sum(1 for rss, _ in usage if rss))
             self.samples += 1
             self._stop.wait(self.interval)
 
@@ -707,7 +713,8 @@ def human_build(build: dict[str, Any] | None) -> list[str]:
         f"({build['files_per_s']:,.0f}/s) · {build['bytes_indexed'] / 1e6:.1f} MB ({build['mb_per_s']:.2f} MB/s)",
         f"  skipped {skipped} · parse errors {build['parse_errors']} · symbols {build['symbols']:,} · "
         f"index {build['index_bytes'] / 1e6:.1f} MB",
-        f"  peak memory: tree RSS {build['peak_rss_bytes'] / MiB:.0f} MiB, tree PSS {build['peak_pss_bytes'] / MiB:.0f}"
+        f"  peak memory: tree RSS {build['peak_rss_bytes'] / MiB:.0f} MiB (anonymous "
+        f"{build['peak_anon_bytes'] / MiB:.0f} MiB), tree PSS {build['peak_pss_bytes'] / MiB:.0f}"
         f" MiB ({build['peak_processes']} processes); ru_maxrss parent {build['parent_maxrss_bytes'] / MiB:.0f} MiB, "
         f"largest child {build['largest_child_maxrss_bytes'] / MiB:.0f} MiB",
         f"  cpu: parent {build['cpu_parent_s']} s, children {build['cpu_children_s']} s",

@@ -70,7 +70,7 @@ def test_build_fields(report: dict[str, Any]) -> None:
     assert {"walk", "parse_and_index", "add_documents", "signals", "commit", "history_thread"} <= set(build["phases"])
     assert build["mode"] == "full"
     assert build["git"]["available"] and build["git"]["commits_mined"] == 1
-    for key in ("wall_s", "files_per_s", "index_bytes", "peak_rss_bytes", "parent_maxrss_bytes"):
+    for key in ("wall_s", "files_per_s", "index_bytes", "peak_rss_bytes", "peak_anon_bytes", "parent_maxrss_bytes"):
         assert build[key] > 0, key
     assert build["mb_per_s"] >= 0 and 0 <= build["signals_share"] < 1
     assert build["command"].startswith("atlas -q index ") and "--jobs 2" in build["command"]
