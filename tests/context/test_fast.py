@@ -1,0 +1,73 @@
+"""The fast preset: path and file-name heuristics, no index, a cheap listing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from atlas.api import index_config, select_context
+from atlas.context.fast import list_files, path_matches, rank_by_paths
+from atlas.context.model import ContextOptions
+from tests.conftest import init_repo, write_tree
+
+TREE = {
+    "src/auth/middleware.py": "def check(): pass\n",
+    "src/auth/tokens.py": "def issue(): pass\n",
+    "src/billing/invoice.py": "def total(): pass\n",
+    "tests/test_middleware.py": "def test_check(): pass\n",
+    "node_modules/auth/index.js": "x\n",
+    ".hidden/auth.py": "x\n",
+    "build/out/auth_middleware.py": "generated\n",
+    ".gitignore": "build/\n",
+}
+
+
+def test_scandir_listing_skips_hidden_and_dependency_directories(tmp_path: Path) -> None:
+    write_tree(tmp_path, TREE)
+    listed = list_files(tmp_path)
+    assert "src/auth/middleware.py" in listed and ".gitignore" in listed
+    assert not any(p.startswith(("node_modules/", ".hidden/")) for p in listed)
+
+
+def test_git_listing_follows_gitignore(tmp_path: Path) -> None:
+    write_tree(tmp_path, TREE)
+    init_repo(tmp_path)
+    listed = list_files(tmp_path)
+    assert "src/auth/middleware.py" in listed and not any(p.startswith("build/") for p in listed)
+
+
+def test_file_name_matches_outrank_directory_matches_and_tests_rank_lower(tmp_path: Path) -> None:
+    write_tree(tmp_path, TREE)
+    init_repo(tmp_path)  # git ignores build/, whose auth_middleware.py would otherwise come first
+    ranked = rank_by_paths(tmp_path, "auth middleware", 10)
+    paths = [c.path for c in ranked.candidates]
+    assert paths[0] == "src/auth/middleware.py"
+    assert paths.index("src/auth/tokens.py") > 0 and "src/billing/invoice.py" not in paths
+    assert paths.index("tests/test_middleware.py") > paths.index("src/auth/middleware.py")
+    assert all(0.0 < c.score <= 1.0 for c in ranked.candidates)
+    assert {t.signal for t in ranked.candidates[0].signals} == {"filename", "directory", "prior"}
+
+
+def test_path_matches_split_identifiers_like_the_index(tmp_path: Path) -> None:
+    found = path_matches(["lib/HttpRequestParser.java", "lib/other.java"], ["http", "parser"])
+    assert found == {"lib/HttpRequestParser.java": (frozenset({"http", "parser"}), frozenset())}
+
+
+def test_fast_preset_selects_without_building_an_index(tmp_path: Path) -> None:
+    write_tree(tmp_path, TREE)
+    init_repo(tmp_path)
+    options = ContextOptions(preset="fast", index="require")
+    selection = select_context(index_config(tmp_path), "auth middleware", options)
+    assert selection.entries[0].path == "src/auth/middleware.py"
+    assert not (tmp_path / ".atlas").exists()
+    assert selection.scanned_files == len(list_files(tmp_path))
+
+
+def test_fast_preset_is_quick_on_many_files(tmp_path: Path) -> None:
+    files = {f"drivers/group{i % 50}/unit{i}/device_{i}.c": "int x;\n" for i in range(5000)}
+    files["drivers/net/ethernet/e1000e/netdev.c"] = "int netdev;\n"
+    write_tree(tmp_path, files)
+    started = time.process_time()
+    ranked = rank_by_paths(tmp_path, "e1000e netdev transmit hang", 20)
+    assert time.process_time() - started < 2.0
+    assert ranked.candidates[0].path == "drivers/net/ethernet/e1000e/netdev.c"
