@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import tantivy
 
 from atlas.index.reader import IndexReader
@@ -93,7 +92,7 @@ def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals
         signals.raw["imports"] = _spread(seeds, *imports, lambda offset: 1.0)
 
 
-def _csr(store: SideStore, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _csr(store: SideStore, name: str) -> tuple[Sequence[int], Sequence[int]] | None:
     indptr, indices = store.get(f"{name}_indptr"), store.get(f"{name}_indices")
     if indptr is None or indices is None or len(indptr) <= 1:
         return None
@@ -101,7 +100,7 @@ def _csr(store: SideStore, name: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _spread(
-    seeds: list[int], indptr: np.ndarray, indices: np.ndarray, strength: Callable[[int], float]
+    seeds: list[int], indptr: Sequence[int], indices: Sequence[int], strength: Callable[[int], float]
 ) -> dict[int, float]:
     scores: dict[int, float] = defaultdict(float)
     for rank, fid in enumerate(seeds, 1):
@@ -122,13 +121,11 @@ def _seeds(signals: Signals, top: int) -> list[int]:
 
 def static_signals(store: SideStore, candidates: list[int], signals: Signals) -> None:
     """Query-independent signals (PageRank, git recency) for the candidates."""
-    rows = np.asarray(candidates, dtype=np.int64)
     for name, array_name in (("pagerank", "pagerank"), ("recency", "git_decayed")):
         array = store.get(array_name)
-        if array is None or not len(rows):
-            continue
-        values = np.asarray(array[rows], dtype=np.float64)
-        signals.raw[name] = {fid: float(v) for fid, v in zip(candidates, values, strict=True) if v > 0}
+        if array is not None:
+            values = {fid: float(array[fid]) for fid in candidates}
+            signals.raw[name] = {fid: value for fid, value in values.items() if value > 0}
 
 
 def filter_candidates(store: SideStore, parsed: ParsedQuery, signals: Signals, candidates: list[int]) -> list[int]:

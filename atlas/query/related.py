@@ -14,8 +14,6 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from atlas.errors import InputError
 from atlas.signals.store import SideStore
 
@@ -97,12 +95,12 @@ def _file_id(store: SideStore, path: str) -> int:
     )
 
 
-def _row(store: SideStore, name: str, fid: int) -> np.ndarray | None:
+def _row(store: SideStore, name: str, fid: int) -> range | None:
     """Offsets of row `fid` in the CSR arrays `name_*`, or None when the store has no such arrays."""
     indptr = store.get(f"{name}_indptr")
     if indptr is None or fid + 1 >= len(indptr):
         return None
-    return np.arange(int(indptr[fid]), int(indptr[fid + 1]))
+    return range(int(indptr[fid]), int(indptr[fid + 1]))
 
 
 def _add_cochange(related: Related, store: SideStore, fid: int, limit: int, min_commits: int) -> None:

@@ -152,12 +152,13 @@ def compute_store(
 
 def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, edited: Collection[int] | None) -> None:
     files = list(zip(table.paths, table.languages, table.imports, strict=True))
-    old_edges = previous.get("import_edges") if previous is not None else None
+    stored = previous.get("import_edges") if previous is not None else None
+    old_edges = None if stored is None else np.asarray(stored, dtype=np.int32).reshape(-1, 2)
     reuse = old_edges is not None and edited is not None and len(previous.paths) == len(table.paths)
     graph = build_import_graph(files, only=set(edited) if reuse else None)
     edges = graph.edges
     if reuse:
-        kept = np.asarray(old_edges)[~np.isin(np.asarray(old_edges)[:, 0], list(edited))]
+        kept = old_edges[~np.isin(old_edges[:, 0], list(edited))]
         edges = np.unique(np.vstack([kept, edges]).astype(np.int32), axis=0) if len(edges) else kept
         store.params["graph_mode"] = "incremental"
     live = np.array([bool(p) for p in table.paths], dtype=bool)

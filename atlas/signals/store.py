@@ -10,16 +10,22 @@ Arrays are written once per generation and memory-mapped at query time.
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import math
+import mmap
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from atlas.errors import IndexCorrupt
 from atlas.index.store import SIGNALS_DIR, write_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STORE_VERSION = 1
 PARAMS = "params.json"
@@ -32,15 +38,21 @@ class SideStore:
 
     params: dict[str, Any]
     paths: list[str]
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray | memoryview] = field(default_factory=dict)
 
-    def get(self, name: str) -> np.ndarray | None:
-        """The array `name`, or None when that signal was not computed."""
+    def get(self, name: str) -> np.ndarray | memoryview | None:
+        """The array `name`, or None when that signal was not computed.
+
+        Loaded stores hold read-only memory views (index and len like 1-D arrays; `numpy.asarray`
+        turns one into an array without a copy): queries never import numpy.
+        """
         return self.arrays.get(name)
 
 
 def write_store(generation: Path, store: SideStore) -> None:
     """Write `store` into `generation/signals/`."""
+    import numpy as np
+
     directory = generation / SIGNALS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     checksums = {}
@@ -51,6 +63,36 @@ def write_store(generation: Path, store: SideStore) -> None:
     checksums[PATHS] = file_digest(directory / PATHS)
     params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums}
     write_atomic(directory / PARAMS, orjson.dumps(params, option=orjson.OPT_INDENT_2))
+
+
+_STRUCT_FORMAT = {
+    "|u1": "B", "|i1": "b", "|b1": "?", "<u2": "H", "<i2": "h", "<u4": "I", "<i4": "i", "<u8": "Q", "<i8": "q",
+    "<f4": "f", "<f8": "d",
+}  # fmt: skip
+
+
+def read_npy(path: Path) -> memoryview:
+    """Memory-map a little-endian C-order `.npy` file as a typed, shaped, read-only memoryview.
+
+    Just enough of the .npy format for the side store, so a query need not import numpy (which
+    costs more than the rest of a cold `atlas search`).
+    """
+    with open(path, "rb") as handle:
+        raw = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+    if bytes(raw[:6]) != b"\x93NUMPY":
+        raise ValueError(f"{path.name}: not a .npy file")
+    length_bytes = 2 if raw[6] == 1 else 4
+    header_start = 8 + length_bytes
+    data_start = header_start + int.from_bytes(raw[8:header_start], "little")
+    header = ast.literal_eval(bytes(raw[header_start:data_start]).decode("latin-1"))
+    if header["fortran_order"]:
+        raise ValueError(f"{path.name}: Fortran order is not supported")
+    fmt, shape = _STRUCT_FORMAT[header["descr"]], tuple(header["shape"])
+    count = math.prod(shape)
+    if count == 0:
+        return memoryview(b"").cast(fmt)
+    body = raw[data_start : data_start + count * struct.calcsize(fmt)]
+    return body.cast(fmt, shape) if len(shape) > 1 else body.cast(fmt)
 
 
 def file_digest(path: Path) -> str:
@@ -70,8 +112,8 @@ def load_store(generation: Path) -> SideStore | None:
         raise IndexCorrupt(f"{directory}: the side store's parameters are unreadable ({err})") from err
     try:
         text = (directory / PATHS).read_text(encoding="utf-8")
-        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in params.get("arrays", [])}
-    except (OSError, ValueError) as err:
+        arrays = {name: read_npy(directory / f"{name}.npy") for name in params.get("arrays", [])}
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{directory}: a side-store array is missing or damaged ({err})") from err
     paths = text.split("\n") if text else []
     for name, array in arrays.items():
