@@ -2,7 +2,7 @@
 
 `cl100k_base` (GPT-4, GPT-3.5) and `o200k_base` (GPT-4o, GPT-4.1) come from the `rs-bpe` package,
 whose compiled extension embeds both vocabularies: nothing is downloaded, ever. Its counts equal
-tiktoken's on every file of perf/RESULTS.md's sample (940 code and docs files, 10.7 MB), and
+tiktoken's on every file of perf/RESULTS.md's sample (961 code and docs files, 8.2 MB), and
 building a counter costs ~40 ms. `estimate` is ceil(bytes / 4), the rule of the reference tools
 (mean absolute error 15%, p90 28% per file against cl100k on the same sample); it is also the
 fallback when rs-bpe cannot be imported, with a note saying so.
