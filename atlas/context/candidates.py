@@ -91,6 +91,7 @@ def _stored_outline(reader: IndexReader) -> Callable[[str, bytes], Outline]:
     import tantivy
 
     def outline(path: str, _data: bytes) -> Outline:
+        """The stored outline of `path`."""
         query = tantivy.Query.term_query(reader.schema, "path", path)
         hits = reader.search(query, 1)
         return reader.doc(hits[0][1]).outline if hits else ()

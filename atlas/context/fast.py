@@ -110,6 +110,7 @@ class _Matcher:
         self.cache: dict[str, frozenset[str]] = {}
 
     def match(self, text: str) -> frozenset[str]:
+        """The query terms among the tokens of the words of `text`."""
         found: frozenset[str] = frozenset()
         for word in _WORDS.findall(text):
             hit = self.cache.get(word)

@@ -49,9 +49,11 @@ class _Room:
     bytes: float
 
     def fits(self, tokens: int, size: int) -> bool:
+        """Whether `tokens` and `size` bytes are still available."""
         return tokens <= self.tokens and size <= self.bytes
 
     def take(self, tokens: int, size: int) -> None:
+        """Spend `tokens` and `size` bytes."""
         self.tokens -= tokens
         self.bytes -= size
 
@@ -86,6 +88,7 @@ class _Run:
     word_terms: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def skip(self, candidate: Candidate, reason: str) -> None:
+        """Record that `candidate` is left out, and why (the first MAX_SKIPS only)."""
         if len(self.skipped) < MAX_SKIPS:
             signals = candidate.signals if self.explain else ()
             self.skipped.append(Skip(candidate.path, candidate.rank, candidate.score, reason, signals))
@@ -192,7 +195,9 @@ def _keep_one(run: _Run, eligible: list[Candidate]) -> None:
     for candidate in eligible:
         loaded = _load(run, candidate)
         if loaded is not None:
-            entry = _costed(run, _digest(run, loaded, MIN_TARGET_TOKENS))
+            digest = _costed(run, _digest(run, loaded, MIN_TARGET_TOKENS))
+            whole = _costed(run, _whole(loaded, "whole file"))
+            entry = whole if whole.tokens <= digest.tokens else digest
             entry.reason += "; over the budget, kept because the first file always is"
             run.skipped = [s for s in run.skipped if s.path != candidate.path]
             run.entries.append(entry)

@@ -31,7 +31,7 @@ def big_module(functions: int = 60, body_lines: int = 12) -> str:
         name = "parse_invoice_total" if i == functions // 2 else f"helper_{i}"
         body = "".join(f"    value_{j} = os.path.join('a', 'b{j}')\n" for j in range(body_lines))
         extra = "    invoice_total = sum(line.cents for line in invoice.lines)\n" if "invoice" in name else ""
-        parts.append(f"def {name}(invoice):\n    \"\"\"Step {i}.\"\"\"\n{extra}{body}    return value_0\n\n\n")
+        parts.append(f'def {name}(invoice):\n    """Step {i}."""\n{extra}{body}    return value_0\n\n\n')
     parts.append("class LedgerBook:\n    def balance(self):\n        return 0\n")
     return "".join(parts)
 

@@ -106,3 +106,9 @@ def test_scores_are_normalised_and_the_selection_serialises(billing: Path) -> No
     assert all(0.0 <= e.score <= 1.0 for e in selection.entries)
     data = orjson.loads(orjson.dumps(selection))
     assert data["entries"][0]["path"] == selection.entries[0].path
+
+
+def test_chunks_strategy_keeps_one_file_when_nothing_fits(sized: Path) -> None:
+    ranked = _ranked([("a.txt", 0.9), ("c.txt", 0.8)])
+    selection = select(ranked, "alpha", sized, ContextOptions(max_tokens=10))
+    assert _paths(selection) == ["a.txt"] and "kept because the first file always is" in selection.entries[0].reason
