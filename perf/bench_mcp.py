@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -81,17 +82,17 @@ async def settle(session: ClientSession, timeout: float = 120.0) -> float:
     return round(time.monotonic() - started, 2)
 
 
-async def time_searches(session: ClientSession, queries: list[Any], repeat: int) -> dict[str, Any]:
+async def time_searches(session: ClientSession, queries: list[Any], repeat: int, lines: bool) -> dict[str, Any]:
     """Round trips of `search` per query kind, the engine's share, answer sizes and hits."""
     for query in queries:  # untimed pass: file pages and lazy tables warm
-        await call(session, "search", {"query": query.text})
+        await call(session, "search", {"query": query.text, "lines": lines})
     trips: dict[str, list[float]] = {}
     engine: list[float] = []
     sizes: list[int] = []
     tops: list[str | None] = []
     for round_number in range(repeat):
         for query in queries:
-            elapsed, answer, size = await call(session, "search", {"query": query.text})
+            elapsed, answer, size = await call(session, "search", {"query": query.text, "lines": lines})
             trips.setdefault(query.kind, []).append(elapsed)
             engine.append(answer.get("took_ms", 0.0))
             sizes.append(size)
@@ -133,7 +134,9 @@ async def run_session(args: argparse.Namespace, queries: list[Any], kind: str, e
         report["start_ms"] = round((time.perf_counter() - started) * 1000, 1)
         report["first_search_ms"] = round((await call(session, "search", {"query": queries[0].text}))[0], 1)
         report["settle_s"] = await settle(session)
-        report["search"] = await time_searches(session, queries, args.repeat)
+        report["search"] = await time_searches(session, queries, args.repeat, lines=True)
+        report["search_no_lines"] = await time_searches(session, queries, args.repeat, lines=False)
+        del report["search_no_lines"]["top_paths"], report["search_no_lines"]["samples"]
         tops = list(dict.fromkeys(report["search"].pop("top_paths")))[:6]
         names = SYMBOL_NAMES.get(kind, [Path(p).stem for p in tops])
         report["symbols"] = await time_tool(session, "symbols", [{"name": n} for n in names], args.repeat)
@@ -153,7 +156,7 @@ def human(report: dict[str, Any]) -> str:
     m, search = report["machine"], report["search"]
     lines = [
         f"atlas mcp on {report['corpus']} ({report['tree']}), commit {report['checkout']['commit']}, "
-        f"{m['cores']} cores, Python {m['python']}, {report['date']}",
+        f"{m['cores']} cores, Python {m['python']}, {report['date']}, load average {report['load_average']}",
         f"  server: {report['server_command']}",
         f"  start {report['start_ms']} ms; first search {report['first_search_ms']} ms; "
         f"settled in {report['settle_s']} s",
@@ -165,6 +168,9 @@ def human(report: dict[str, Any]) -> str:
                          f"p99 {s['p99_ms']:>6}  max {s['max_ms']:>6}")  # fmt: skip
     lines.append(f"  engine share p50 {search['engine_p50_ms']} ms; answer {search['answer_bytes_median']} bytes "
                  f"(median); hits {search['queries_with_hits']}")  # fmt: skip
+    bare = report["search_no_lines"]
+    lines.append(f"  search without lines: p50 {bare['all']['p50_ms']} ms (engine {bare['engine_p50_ms']} ms), "
+                 f"p90 {bare['all']['p90_ms']}, answer {bare['answer_bytes_median']} bytes")  # fmt: skip
     for tool in ("symbols", "related", "status"):
         s = report[tool]
         lines.append(f"  {tool:<8} n={s['n']:<4} p50 {s['p50_ms']:>6} ms  p90 {s['p90_ms']:>6}  errors {s['errors']}")
@@ -197,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         with (Path(scratch) / "server-stderr.log").open("w") as errlog:
             report = anyio.run(run_session, args, queries, kind, errlog)
     report.update(
-        tree=str(args.tree), corpus=kind, date=time.strftime("%Y-%m-%d"), machine=bench.machine_info(),
+        load_average=[round(x, 2) for x in os.getloadavg()], tree=str(args.tree), corpus=kind,
+        date=time.strftime("%Y-%m-%d"), machine=bench.machine_info(),
         checkout=bench.checkout_info(), command=shlex.join([sys.executable, *sys.argv]),
         target_met=report["search"]["all"]["p50_ms"] <= SEARCH_P50_TARGET_MS,
     )  # fmt: skip
