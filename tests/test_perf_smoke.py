@@ -53,7 +53,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def report(bench: ModuleType, tree: Path) -> dict[str, Any]:
-    argv = [str(tree), "--jobs", "2", "--repeat", "1", "--cold-runs", "2", "--mine", str(tree), "--commits", "50"]
+    argv = [str(tree), "--jobs", "2", "--repeat", "1", "--cold-runs", "2", "--history-baseline"]
+    argv += ["--mine", str(tree), "--commits", "50"]
     return bench.run(bench.parse_args(argv), argv)
 
 
@@ -73,7 +74,10 @@ def test_build_fields(report: dict[str, Any]) -> None:
     for key in ("wall_s", "files_per_s", "index_bytes", "peak_rss_bytes", "peak_anon_bytes", "parent_maxrss_bytes"):
         assert build[key] > 0, key
     assert build["mb_per_s"] >= 0 and 0 <= build["signals_share"] < 1
-    assert build["command"].startswith("atlas -q index ") and "--jobs 2" in build["command"]
+    assert build["command"].startswith("atlas -q index ") and "--jobs 2 --rebuild" in build["command"]
+    history = build["history"]  # --history-baseline: one --no-history build beside the full one
+    assert len(history["no_history_wall_s_runs"]) == 1 and history["cpu_full_s"] > 0
+    assert "signals_share_vs_no_history" in history
 
 
 def test_query_fields(report: dict[str, Any]) -> None:
