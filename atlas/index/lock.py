@@ -40,5 +40,8 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-                raise IndexBusy(f"{index_dir}: the index is being updated by process {holder}") from None
+                raise IndexBusy(
+                    f"{index_dir}: the index is being updated by process {holder}",
+                    "wait for it to finish, then run `atlas index` again",
+                ) from None
             time.sleep(0.1)
