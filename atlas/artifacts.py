@@ -14,6 +14,7 @@ import os
 import shutil
 import tarfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -96,7 +97,8 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
                 raise IndexCorrupt(f"{archive}: not an Atlas index archive", "make one with `atlas export`")
             header = orjson.loads(tar.extractfile(first).read())  # type: ignore[union-attr]
             count, size = _extract_members(tar, building, header["files"], archive)
-    except (tarfile.TarError, OSError, EOFError, orjson.JSONDecodeError, KeyError) as err:
+    # zlib.error is what a flipped byte inside the deflate stream raises from a member's read.
+    except (tarfile.TarError, OSError, EOFError, zlib.error, orjson.JSONDecodeError, KeyError) as err:
         raise IndexCorrupt(f"{archive}: the archive is damaged ({err})", "export it again") from err
     missing = set(header["files"]) - {p.relative_to(building).as_posix() for p in building.rglob("*") if p.is_file()}
     if missing:
