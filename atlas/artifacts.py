@@ -96,6 +96,8 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
             if first is None or first.name != EXPORT_MANIFEST:
                 raise IndexCorrupt(f"{archive}: not an Atlas index archive", "make one with `atlas export`")
             header = orjson.loads(tar.extractfile(first).read())  # type: ignore[union-attr]
+            if not isinstance(header, dict) or not isinstance(header.get("files"), dict):
+                raise IndexCorrupt(f"{archive}: the archive's file list is malformed", "export it again")
             count, size = _extract_members(tar, building, header["files"], archive)
     # zlib.error is what a flipped byte inside the deflate stream raises from a member's read.
     except (tarfile.TarError, OSError, EOFError, zlib.error, orjson.JSONDecodeError, KeyError) as err:
@@ -111,8 +113,14 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
     for member in tar:
         if member.name == EXPORT_MANIFEST:
             continue
-        rel = PurePosixPath(member.name).relative_to(MEMBER_ROOT).as_posix()
-        if not member.isfile() or rel not in listing:
+        # Only regular files strictly inside generation/: no "..", no absolute names, no links,
+        # so a crafted archive cannot write outside the directory being built.
+        parts = PurePosixPath(member.name).parts
+        rel = "/".join(parts[1:])
+        if (
+            not member.isfile() or len(parts) < 2 or parts[0] != MEMBER_ROOT
+            or any(part in ("..", ".", "") for part in parts) or rel not in listing
+        ):  # fmt: skip
             raise IndexCorrupt(f"{archive}: unexpected member {member.name!r}", "export it again")
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
