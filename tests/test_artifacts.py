@@ -1,0 +1,350 @@
+"""Portable indexes: `atlas index --out`, `atlas export` / `atlas import`, `atlas cache-key`.
+
+An index holds only repository-relative paths, so it can be built in one place and used in
+another; an archive carries every file's SHA-256 and is verified before it is published; a
+cache key names what makes an index reusable. The commands run in-process through click's
+CliRunner; the trees are real git repositories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from atlas.api import index_config, index_repo, verify_index
+from atlas.cli import cli
+from atlas.index import store
+from tests.conftest import git
+
+FILES: dict[str, str] = {
+    "README.md": "# Kiln\n\nA generated tree for the artifact tests.\n",
+    "kiln/__init__.py": "",
+    "kiln/firing.py": (
+        "from kiln.glaze import mix_glaze\n\n\ndef fire_pottery(batch, temperature):\n"
+        '    """Fire a batch of pottery at a temperature."""\n    return [mix_glaze(p) for p in batch]\n'
+    ),
+    "kiln/glaze.py": "def mix_glaze(piece):\n    return {'piece': piece, 'glaze': 'celadon'}\n",
+    "kiln/thermocouple.py": "def read_thermocouple(channel):\n    return 1200 + channel\n",
+    "web/dashboard.ts": "export function renderDashboard(temps: number[]): string {\n  return temps.join(',');\n}\n",
+    "docs/firing.md": "# Firing schedule\n\nRamp slowly through quartz inversion.\n",
+}
+
+
+def atlas(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["-q", *args])
+
+
+def top_path(root: Path, query: str, index_dir: Path | None = None) -> str:
+    extra = ["--index-dir", str(index_dir)] if index_dir else []
+    result = atlas("search", "--repo", str(root), *extra, "--format", "jsonl", "--limit", "3", query)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.splitlines()[0])["path"]
+
+
+def digests(generation: Path) -> dict[str, str]:
+    return {
+        p.relative_to(generation).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(generation.rglob("*"))
+        if p.is_file()
+    }
+
+
+def live(index_dir: Path) -> Path:
+    generation = store.current_generation(index_dir)
+    assert generation is not None and generation.is_dir()
+    return generation
+
+
+def fresh_mtimes(root: Path) -> None:
+    """Give every file a new mtime, as a checkout or a copy on another machine would."""
+    later = time.time_ns() + 10_000_000_000
+    for path in root.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            os.utime(path, ns=(later, later))
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path]) -> Path:
+    root = make_repo(FILES)
+    assert index_repo(index_config(root, jobs=1), show_progress=False).mode == "full"
+    return root
+
+
+# --- index --out: a relocatable index --------------------------------------------------------
+
+
+def test_out_index_is_relocatable(make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_repo(FILES, name="build-machine")
+    out = tmp_path / "artifact"
+    result = atlas("index", str(root), "--out", str(out), "--jobs", "1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert not (root / ".atlas").exists(), "--out puts the index where it is told"
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert str(root).encode() not in path.read_bytes(), f"{path.name} holds an absolute path"
+
+    # "Another machine": the repository and the index at other absolute paths, fresh mtimes.
+    elsewhere = tmp_path / "other-machine" / "checkout"
+    shutil.copytree(root, elsewhere, symlinks=True)
+    fresh_mtimes(elsewhere)
+    restored = tmp_path / "other-machine" / "index"
+    shutil.copytree(out, restored)
+
+    assert top_path(elsewhere, "fire pottery temperature", restored) == "kiln/firing.py"
+    report = index_repo(index_config(elsewhere, restored, jobs=1), show_progress=False)
+    assert (report.mode, report.changed, report.added, report.removed) == ("incremental", 0, 0, 0)
+    assert report.signals["git"]["mined"] == "unchanged"
+    assert verify_index(index_config(elsewhere, restored)).ok
+    assert index_repo(index_config(elsewhere, restored, jobs=1), show_progress=False).mode == "unchanged"
+
+
+# --- export / import ---------------------------------------------------------------------------
+
+
+def export(root: Path, archive: Path) -> dict[str, object]:
+    result = atlas("export", str(archive), "--repo", str(root), "--format", "json")
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.stdout)
+
+
+def test_export_import_round_trip(repo: Path, make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    archive = tmp_path / "index.tar.gz"
+    info = export(repo, archive)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file left"
+    assert archive.is_file() and info["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert tarfile.is_tarfile(archive)
+    source = digests(live(repo / ".atlas"))
+    assert info["files"] == len(source)
+
+    other = tmp_path / "restored"
+    shutil.copytree(repo, other, symlinks=True, ignore=shutil.ignore_patterns(".atlas"))
+    fresh_mtimes(other)
+    result = atlas("import", str(archive), "--repo", str(other), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert digests(live(other / ".atlas")) == source, "the restored generation is byte for byte the exported one"
+    assert top_path(other, "read thermocouple channel") == "kiln/thermocouple.py"
+    report = index_repo(index_config(other, jobs=1), show_progress=False)
+    assert (report.mode, report.changed) == ("incremental", 0)
+    assert verify_index(index_config(other)).ok
+
+
+def test_import_over_an_existing_index_replaces_it(repo: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "index.tar.gz"
+    export(repo, archive)
+    before = live(repo / ".atlas").name
+    assert atlas("import", str(archive), "--repo", str(repo)).exit_code == 0
+    assert live(repo / ".atlas").name != before
+    assert verify_index(index_config(repo)).ok
+
+
+def _assert_rejected(result: Result, repo: Path, generation: str, contents: dict[str, str]) -> None:
+    """Import failed with exit 4, one sentence and a hint, and the previous index is untouched."""
+    assert result.exit_code == 4, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("atlas: ") and lines[1].startswith("  hint: "), result.stderr
+    assert live(repo / ".atlas").name == generation
+    assert digests(live(repo / ".atlas")) == contents
+    assert [p.name for p in (repo / ".atlas").iterdir() if ".tmp-" in p.name] == []
+
+
+def test_tampered_archive_byte_is_rejected_and_the_index_kept(repo: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "index.tar.gz"
+    export(repo, archive)
+    data = archive.read_bytes()
+    generation = live(repo / ".atlas")
+    contents = digests(generation)
+    # One flipped byte in the middle of the compressed stream: always a member's data.
+    tampered = bytearray(data)
+    tampered[len(data) // 2] ^= 0x01
+    archive.write_bytes(bytes(tampered))
+    _assert_rejected(atlas("import", str(archive), "--repo", str(repo)), repo, generation.name, contents)
+
+
+def test_every_tampered_byte_is_rejected_or_harmless(repo: Path, tmp_path: Path) -> None:
+    # A flip anywhere must end in exit 4 with the index kept, or in an import of exactly the
+    # exported bytes (a flip in bytes no reader checks: gzip header time, the unread trailer).
+    # A flip inside the deflate stream used to escape as zlib.error: exit 3, "unexpected error".
+    archive = tmp_path / "index.tar.gz"
+    export(repo, archive)
+    data = archive.read_bytes()
+    exported = digests(live(repo / ".atlas"))
+    rejected = 0
+    positions = range(0, len(data), max(1, len(data) // 60))
+    for position in positions:
+        generation = live(repo / ".atlas")
+        contents = digests(generation)
+        tampered = bytearray(data)
+        tampered[position] ^= 0xFF
+        archive.write_bytes(bytes(tampered))
+        result = atlas("import", str(archive), "--repo", str(repo))
+        if result.exit_code == 0:
+            assert digests(live(repo / ".atlas")) == exported, f"byte {position} changed what was imported"
+        else:
+            _assert_rejected(result, repo, generation.name, contents)
+            rejected += 1
+    assert rejected >= 0.8 * len(positions)
+
+
+@pytest.mark.parametrize(
+    "make_bad",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated-half"),
+        pytest.param(lambda data: data[:-100], id="truncated-tail"),
+        pytest.param(lambda data: data[:10], id="truncated-header"),
+        pytest.param(lambda data: b"this is not an archive at all\n", id="not-an-archive"),
+        pytest.param(lambda data: b"", id="empty-file"),
+    ],
+)
+def test_damaged_or_foreign_archive_is_rejected(repo: Path, tmp_path: Path, make_bad: Callable[[bytes], bytes]) -> None:
+    archive = tmp_path / "index.tar.gz"
+    export(repo, archive)
+    archive.write_bytes(make_bad(archive.read_bytes()))
+    generation = live(repo / ".atlas")
+    _assert_rejected(atlas("import", str(archive), "--repo", str(repo)), repo, generation.name, digests(generation))
+
+
+def _crafted_archive(path: Path, members: dict[str, bytes], listing: dict[str, str] | None = None) -> None:
+    header = {"format_version": 1, "files": listing if listing is not None else {
+        name.removeprefix("generation/"): hashlib.sha256(data).hexdigest() for name, data in members.items()
+    }}  # fmt: skip
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in {"atlas-export.json": orjson.dumps(header), **members}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize(
+    ("members", "listing"),
+    [
+        pytest.param({"generation/../escaped.txt": b"x"}, {"../escaped.txt": hashlib.sha256(b"x").hexdigest()},
+                     id="dot-dot-member"),
+        pytest.param({"elsewhere/file.txt": b"x"}, None, id="member-outside-generation"),
+        pytest.param({"generation/files.json": b"{}"}, {"files.json": "0" * 64}, id="checksum-mismatch"),
+        pytest.param({}, [], id="file-list-not-a-mapping"),
+    ],
+)  # fmt: skip
+def test_crafted_archive_is_rejected_and_writes_nothing_outside(
+    repo: Path, tmp_path: Path, members: dict[str, bytes], listing: object
+) -> None:
+    archive = tmp_path / "sub" / "crafted.tar.gz"
+    archive.parent.mkdir()
+    _crafted_archive(archive, members, listing)  # type: ignore[arg-type]
+    generation = live(repo / ".atlas")
+    _assert_rejected(atlas("import", str(archive), "--repo", str(repo)), repo, generation.name, digests(generation))
+    assert not (repo / ".atlas" / "escaped.txt").exists()
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_a_tar_that_atlas_did_not_make_is_rejected(repo: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "foreign.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(repo / "README.md", arcname="README.md")
+    generation = live(repo / ".atlas")
+    result = atlas("import", str(archive), "--repo", str(repo))
+    _assert_rejected(result, repo, generation.name, digests(generation))
+    assert "not an Atlas index archive" in result.stderr
+
+
+def test_import_of_a_missing_file_is_a_usage_error(repo: Path, tmp_path: Path) -> None:
+    result = atlas("import", str(tmp_path / "nope.tar.gz"), "--repo", str(repo))
+    assert result.exit_code == 2 and "no such archive" in result.stderr
+
+
+def test_export_without_an_index_exits_3(make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_repo(FILES)
+    result = atlas("export", str(tmp_path / "x.tar.gz"), "--repo", str(root))
+    assert result.exit_code == 3 and "no index to export" in result.stderr
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
+# --- cache-key -----------------------------------------------------------------------------------
+
+
+def cache_key(root: Path, *extra: str) -> tuple[str, str]:
+    result = atlas("cache-key", "--repo", str(root), *extra)
+    assert result.exit_code == 0, result.output
+    key, prefix = result.stdout.splitlines()
+    return key, prefix
+
+
+def test_cache_key_is_stable_and_its_prefix_is_a_prefix(repo: Path, tmp_path: Path) -> None:
+    key, prefix = cache_key(repo)
+    assert key.startswith(prefix) and key != prefix
+    assert git(repo, "rev-parse", "HEAD").decode().strip() in key
+    assert cache_key(repo) == (key, prefix)
+    assert cache_key(repo, "--index-dir", str(tmp_path / "elsewhere")) == (key, prefix), "the key names no path"
+    only = atlas("cache-key", "--repo", str(repo), "--prefix")
+    assert only.exit_code == 0 and only.stdout == f"{prefix}\n"
+    # Settings that do not change the index bytes do not change the key.
+    (repo / "atlas.toml").write_text("[index]\njobs = 3\n")
+    assert cache_key(repo) == (key, prefix)
+
+
+def test_cache_key_changes_with_a_commit_but_keeps_its_prefix(repo: Path) -> None:
+    key, prefix = cache_key(repo)
+    (repo / "kiln/glaze.py").write_text("def mix_glaze(piece):\n    return {'glaze': 'tenmoku'}\n")
+    git(repo, "commit", "-qam", "tenmoku")
+    new_key, new_prefix = cache_key(repo)
+    assert new_key != key and new_prefix == prefix
+
+
+def test_cache_key_changes_with_an_index_option(repo: Path) -> None:
+    key, prefix = cache_key(repo)
+    (repo / "atlas.toml").write_text("[index]\nmax_file_bytes = 4096\n")
+    new_key, new_prefix = cache_key(repo)
+    assert new_prefix != prefix and new_key != key
+    assert new_key.startswith(new_prefix)
+
+
+def test_cache_key_without_git(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES, git=False)
+    key, prefix = cache_key(root)
+    assert key == prefix + "nogit"
+
+
+# --- restore an older index and bring it forward --------------------------------------------------
+
+
+def test_index_restored_from_an_older_commit_is_updated_incrementally(
+    repo: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "commit-a.tar.gz"
+    export(repo, archive)  # the CI cache was saved at commit A
+
+    (repo / "kiln/glaze.py").write_text("def mix_glaze(piece):\n    return {'piece': piece, 'glaze': 'shino'}\n")
+    (repo / "kiln/cones.py").write_text("def pyrometric_cone_rating(cone):\n    return cone * 20\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "B: shino glaze, cones")
+    (repo / "docs/firing.md").unlink()
+    with open(repo / "kiln/thermocouple.py", "a") as handle:
+        handle.write("\n\ndef calibrate_thermocouple(offset):\n    return offset\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "C: calibrate, drop the firing doc")
+
+    checkout = tmp_path / "ci-checkout"
+    git(tmp_path, "clone", "-q", str(repo), str(checkout))  # at C, every mtime new
+    result = atlas("import", str(archive), "--repo", str(checkout))
+    assert result.exit_code == 0, result.output
+    assert atlas("status", "--repo", str(checkout)).exit_code == 7
+
+    report = index_repo(index_config(checkout, jobs=1), show_progress=False)
+    assert report.mode == "incremental", report.reason
+    assert (report.changed, report.added, report.removed) == (2, 1, 1)
+    assert report.signals["git"]["mined"] == "incremental"
+    assert report.signals["git"]["commits_mined"] == 3
+    assert verify_index(index_config(checkout)).ok
+    assert top_path(checkout, "pyrometric cone rating") == "kiln/cones.py"
+    assert top_path(checkout, "calibrate thermocouple") == "kiln/thermocouple.py"
+    assert atlas("status", "--repo", str(checkout)).exit_code == 0
