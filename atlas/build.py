@@ -282,7 +282,9 @@ def _parse_options(config: IndexConfig) -> ParseOptions:
 
 
 def _walk(config: IndexConfig, report: IndexReport) -> list[FileEntry]:
-    options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=(config.index_dir,))
+    from atlas.status import index_dirs
+
+    options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
     entries: list[FileEntry] = []
     for item in walk(config.root, options):
         if isinstance(item, Skipped):

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from atlas.config import FORMAT_VERSION, IndexConfig
+from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, IndexConfig
 from atlas.errors import AtlasError
 from atlas.index import store
 from atlas.index.writer import FileTable
@@ -39,9 +39,15 @@ class IndexStatus:
     index_bytes: int = 0
 
 
+def index_dirs(config: IndexConfig) -> tuple[Path, ...]:
+    """Directories a walk must skip: this index, and `<root>/.atlas` even when the index is elsewhere
+    (an index built with --out must not index the files of the repository's default index)."""
+    return (config.index_dir, config.root / DEFAULT_INDEX_DIRNAME)
+
+
 def current_entries(config: IndexConfig) -> dict[str, FileEntry]:
     """The files the next build would index, by path (walk only: stat, no reads)."""
-    options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=(config.index_dir,))
+    options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
     return {item.path: item for item in walk(config.root, options) if isinstance(item, FileEntry)}
 
 
@@ -104,4 +110,6 @@ def _diff(status: IndexStatus, table: FileTable, entries: dict[str, FileEntry]) 
     status.removed = [path for path in indexed if path not in entries]
 
 
-__all__ = ["AtlasError", "IndexStatus", "current_entries", "index_status", "load_table", "rebuild_reason"]
+__all__ = [
+    "AtlasError", "IndexStatus", "current_entries", "index_dirs", "index_status", "load_table", "rebuild_reason",
+]
