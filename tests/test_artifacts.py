@@ -109,6 +109,18 @@ def test_out_index_is_relocatable(make_repo: Callable[..., Path], tmp_path: Path
     assert index_repo(index_config(elsewhere, restored, jobs=1), show_progress=False).mode == "unchanged"
 
 
+def test_regression_an_index_built_elsewhere_skips_the_default_index_dir(repo: Path, tmp_path: Path) -> None:
+    # The walk skipped only the index being built, so `--out DIR` on a repository that also has
+    # its default `.atlas/` indexed that index's own files (manifest, file table, paths.txt).
+    out = tmp_path / "artifact"
+    report = index_repo(index_config(repo, out, jobs=1), show_progress=False)
+    table = json.loads((live(out) / store.FILES).read_bytes())
+    assert not [path for path in table["paths"] if path.startswith(".atlas/")]
+    assert report.files_indexed == len(FILES)
+    status = atlas("status", "--repo", str(repo), "--index-dir", str(out))
+    assert status.exit_code == 0, status.output
+
+
 # --- export / import ---------------------------------------------------------------------------
 
 
