@@ -275,8 +275,10 @@ def test_a_second_index_run_fails_busy_with_a_hint(big_repo: Path) -> None:
     first = start_atlas("-q", "index", str(big_repo), "--rebuild", "--jobs", "2")
     try:
         wait_for_lock_holder(index_dir, first)
+        first.send_signal(signal.SIGSTOP)  # however fast this machine, the first run is still going
         second = run_atlas("-q", "index", str(big_repo))
     finally:
+        first.send_signal(signal.SIGCONT)
         assert first.wait(timeout=120) == 0
     assert second.returncode == 5, second.stderr
     assert second.stdout == ""
