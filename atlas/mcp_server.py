@@ -303,7 +303,7 @@ def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any],
     payload: dict[str, Any] = {"task": clip_text(selection.task, 3, 200), "total_tokens": selection.total_tokens}
     payload["entries"] = [_entry(entry) for entry in selection.entries]
     payload["skipped"] = [{"path": s.path, "reason": s.reason} for s in selection.skipped[:MAX_EXAMPLES]]
-    payload["truncated"] = len(selection.skipped) > MAX_EXAMPLES
+    payload["skipped_total"] = len(selection.skipped)
     return _with_notes(payload, selection.notes, stale), "entries"
 
 
@@ -488,7 +488,7 @@ CONTEXT = ToolSpec(
         {
             "task": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
                      "description": "The task, question, issue or bug report, in natural language."},
-            "max_tokens": {"type": "integer", "minimum": 500, "maximum": 20_000, "default": 6000,
+            "max_tokens": {"type": "integer", "minimum": 500, "maximum": 16_000, "default": 6000,
                            "description": "Token budget (cl100k) for the selected code (default 6000)."},
             "preset": {"type": "string", "enum": ["balanced", "deep", "thorough"], "default": "balanced",
                        "description": "How widely to look: balanced (default), deep or thorough (slower)."},
@@ -496,7 +496,7 @@ CONTEXT = ToolSpec(
         ("task",),
     ),
     run=run_context,
-    cap=120_000,
+    cap=100_000,
 )  # fmt: skip
 
 STATUS = ToolSpec(

@@ -63,7 +63,7 @@ def test_context_selects_code_for_a_task_within_the_budget(shop: Path) -> None:
         assert not error
         paths = [entry["path"] for entry in answer["entries"]]
         assert "shop/pricing.py" in paths[:3] and "shop/cart.py" in paths[:3]
-        assert 0 < answer["total_tokens"] <= 1000
+        assert 0 < answer["total_tokens"] <= 1000 and answer["truncated"] is False
         assert all(not path.startswith("/") for path in paths)
         pricing = answer["entries"][paths.index("shop/pricing.py")]
         assert any("def apply_discount" in chunk["text"] for chunk in pricing["chunks"])
