@@ -28,6 +28,7 @@ from atlas.progress import Progress
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
+from atlas.status import TreeDiff, diff_tree
 from atlas.walk import WalkOptions, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
@@ -55,22 +56,13 @@ class IndexReport:
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     signals: dict[str, dict[str, object]] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
+    walk_started_ns: int = 0
 
     def phase(self, name: str, since: float) -> float:
         """Record that phase `name` ran from `since` until now; returns now."""
         now = time.monotonic()
         self.phases[name] = round(self.phases.get(name, 0.0) + now - since, 4)
         return now
-
-
-@dataclass(slots=True)
-class _Diff:
-    changed: dict[int, FileEntry] = field(default_factory=dict)
-    added: list[FileEntry] = field(default_factory=list)
-    removed: list[int] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.changed or self.added or self.removed)
 
 
 def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
@@ -89,6 +81,7 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
         history_job = start_history(config, load_history(previous) if previous else None)
+        report.walk_started_ns = time.time_ns()
         entries = _walk(config, report)
         report.phase("walk", started)
         progress = Progress("indexing", show_progress)
@@ -153,8 +146,13 @@ def _full(
     writer = GenerationWriter(config.index_dir, config.memory_bytes)
     try:
         since = time.monotonic()
+        by_path = {entry.path: entry for entry in entries}
         for item in _parsed(pool.parse(entries), report, progress, len(entries)):
-            writer.add(item)
+            if isinstance(item, Skipped):
+                entry = by_path[item.path]
+                writer.table.skipped[item.path] = (entry.size, entry.mtime_ns)
+            else:
+                writer.add(item)
         report.added = writer.table.live
         report.phase("parse_and_index", since)
         return _finish(config, writer, history_job, report, started, None, None)
@@ -174,7 +172,8 @@ def _incremental(
     started: float,
 ) -> Path:
     table = FileTable.from_json((previous / store.FILES).read_bytes())
-    diff = _diff(table, entries)
+    racy_since = orjson.loads((previous / store.MANIFEST).read_bytes()).get("walk_started_ns", 0)
+    diff = diff_tree(table, entries, racy_since)
     history = history_job.wait()
     if not diff and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
@@ -188,6 +187,8 @@ def _incremental(
     writer = GenerationWriter(config.index_dir, config.memory_bytes, previous=previous)
     try:
         since = time.monotonic()
+        present = {entry.path for entry in entries}
+        writer.table.skipped = {path: seen for path, seen in writer.table.skipped.items() if path in present}
         edited = _apply(writer, pool, diff, report, progress)
         report.phase("parse_and_index", since)
         reusable_edges = edited if not diff.added and not diff.removed else None
@@ -197,31 +198,23 @@ def _incremental(
         raise
 
 
-def _diff(table: FileTable, entries: list[FileEntry]) -> _Diff:
-    known = table.fids()
-    diff = _Diff()
-    for entry in entries:
-        fid = known.pop(entry.path, None)
-        if fid is None:
-            diff.added.append(entry)
-        elif (table.sizes[fid], table.mtimes[fid]) != (entry.size, entry.mtime_ns):
-            diff.changed[fid] = entry
-    diff.removed = sorted(known.values())
-    return diff
-
-
-def _apply(writer: GenerationWriter, pool: ParsePool, diff: _Diff, report: IndexReport, progress: Progress) -> set[int]:
+def _apply(
+    writer: GenerationWriter, pool: ParsePool, diff: TreeDiff, report: IndexReport, progress: Progress
+) -> set[int]:
     """Apply `diff` to the writer; returns the ids whose contents really changed."""
     table = writer.table
     fid_of = {entry.path: fid for fid, entry in diff.changed.items()}
     work = [*(replace(e, known_hash=table.hashes[fid]) for fid, e in diff.changed.items()), *diff.added]
+    stat_of = {entry.path: (entry.size, entry.mtime_ns) for entry in work}
     edited: set[int] = set()
     for item in pool.parse(work):
         fid = fid_of.get(item.path)
+        table.skipped.pop(item.path, None)
         if isinstance(item, Unchanged):
             table.mtimes[fid] = item.mtime_ns  # type: ignore[index]
         elif isinstance(item, Skipped):
             _count_skip(report, item)
+            table.skipped[item.path] = stat_of[item.path]
             if fid is not None:
                 writer.remove(fid)
                 report.removed += 1
@@ -308,11 +301,12 @@ def _count_parsed(report: IndexReport, parsed: ParsedFile) -> None:
 
 def _parsed(
     results: Iterable[ParsedFile | Skipped | Unchanged], report: IndexReport, progress: Progress, total: int
-) -> Iterable[ParsedFile]:
+) -> Iterable[ParsedFile | Skipped]:
     done_bytes = 0
     for done, item in enumerate(results, 1):
         if isinstance(item, Skipped):
             _count_skip(report, item)
+            yield item
         elif isinstance(item, ParsedFile):
             _count_parsed(report, item)
             done_bytes += item.size
@@ -336,6 +330,7 @@ def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
         "skipped": report.skipped,
         "languages": report.languages,
         "build_seconds": round(report.seconds, 3),
+        "walk_started_ns": report.walk_started_ns,
         "signals": report.signals,
     }
 

@@ -6,6 +6,7 @@ file, no file contents read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
 from atlas.walk import WalkOptions, walk
+
+RACY_MARGIN_NS = 2_000_000_000
+"""mtime clocks tick coarsely (and FAT's by 2 s): a file this close to the last walk is hashed."""
 
 
 @dataclass(slots=True)
@@ -72,7 +76,7 @@ def index_status(config: IndexConfig) -> IndexStatus:
     status.exists = True
     _describe(status, manifest, generation)
     status.reason = rebuild_reason(config, manifest)
-    _diff(status, table, current_entries(config))
+    _record_diff(status, table, diff_tree(table, current_entries(config).values(), manifest.get("walk_started_ns", 0)))
     status.fresh = not (status.reason or status.changed or status.added or status.removed)
     return status
 
@@ -94,20 +98,57 @@ def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -
     status.index_bytes = sum(p.stat().st_size for p in generation.rglob("*") if p.is_file())
 
 
-def _diff(status: IndexStatus, table: FileTable, entries: dict[str, FileEntry]) -> None:
-    # Removed files stay in the table as tombstones (path "") until the next full build: skip them.
-    indexed = {
-        path: (size, mtime)
-        for path, size, mtime in zip(table.paths, table.sizes, table.mtimes, strict=True)
-        if path
-    }
-    for path, entry in entries.items():
-        known = indexed.get(path)
-        if known is None:
-            status.added.append(path)
-        elif known != (entry.size, entry.mtime_ns):
-            status.changed.append(path)
-    status.removed = [path for path in indexed if path not in entries]
+@dataclass(slots=True)
+class TreeDiff:
+    """How the working tree differs from a file table: by file id for known files."""
+
+    changed: dict[int, FileEntry] = field(default_factory=dict)
+    added: list[FileEntry] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+
+def diff_tree(table: FileTable, entries: Iterable[FileEntry], racy_since_ns: int = 0) -> TreeDiff:
+    """Compare walked `entries` with `table` by size and mtime.
+
+    A file whose size and mtime match but whose mtime is not older than the previous walk
+    (`racy_since_ns`, minus a margin) may have been edited again within the same clock tick; it
+    is hashed, as git does for "racily clean" entries. Files the parser skipped last time and
+    that did not change are neither new nor changed.
+    """
+    known = table.fids()
+    diff = TreeDiff()
+    for entry in entries:
+        fid = known.pop(entry.path, None)
+        if fid is None:
+            if table.skipped.get(entry.path) != (entry.size, entry.mtime_ns):
+                diff.added.append(entry)
+        elif (table.sizes[fid], table.mtimes[fid]) != (entry.size, entry.mtime_ns) or _racy_edit(
+            table, fid, entry, racy_since_ns
+        ):
+            diff.changed[fid] = entry
+    diff.removed = sorted(known.values())
+    return diff
+
+
+def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int) -> bool:
+    if not racy_since_ns or entry.mtime_ns < racy_since_ns - RACY_MARGIN_NS:
+        return False
+    from atlas.parse import content_hash
+
+    try:
+        with open(entry.abs_path, "rb") as handle:
+            return content_hash(handle.read()) != table.hashes[fid]
+    except OSError:
+        return True
+
+
+def _record_diff(status: IndexStatus, table: FileTable, diff: TreeDiff) -> None:
+    status.changed = sorted(table.paths[fid] for fid in diff.changed)
+    status.added = [entry.path for entry in diff.added]
+    status.removed = [table.paths[fid] for fid in diff.removed]
 
 
 __all__ = [

@@ -129,14 +129,6 @@ def test_touch_without_edit_reparses_nothing(repo: Path) -> None:
     assert_verified(repo)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "build._diff trusts (size, mtime) alone: a same-size edit that lands in the same mtime tick "
-        "as the last index run's walk (racy-git) is never re-read; files whose recorded mtime is not "
-        "older than that walk need a content check, as git does for racily clean entries"
-    ),
-)
 def test_same_size_edit_within_the_indexed_mtime_tick_is_seen(repo: Path) -> None:
     # Simulated on a coarse clock: the file's mtime is at or after the walk of the run that indexes
     # it, and the edit after that run leaves the same size and the same mtime.

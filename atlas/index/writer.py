@@ -9,7 +9,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import tantivy
@@ -35,10 +35,16 @@ class FileTable:
     lines: list[int] = field(default_factory=list)
     imports: list[list[str]] = field(default_factory=list)
     symbols: list[int] = field(default_factory=list)
+    skipped: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Files the parser left out (binary, minified, ...) by path → (size, mtime): not new next time."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "paths", "languages", "roles", "sizes", "mtimes", "hashes", "lines", "imports", "symbols",
+    )  # fmt: skip
 
     def append(self, parsed: ParsedFile) -> int:
         """Add a file and return its id."""
-        for name in self.__slots__:
+        for name in self.COLUMNS:
             getattr(self, name).append(None)
         fid = len(self.paths) - 1
         self.set(fid, parsed)
@@ -76,13 +82,14 @@ class FileTable:
 
     def to_json(self) -> bytes:
         """Serialise the table (column-wise, compact)."""
-        return orjson.dumps({name: getattr(self, name) for name in self.__slots__})
+        return orjson.dumps({**{name: getattr(self, name) for name in self.COLUMNS}, "skipped": self.skipped})
 
     @classmethod
     def from_json(cls, data: bytes) -> FileTable:
         """Inverse of `to_json`."""
         raw = orjson.loads(data)
-        return cls(**{name: raw[name] for name in cls.__slots__})
+        skipped = {path: (size, mtime) for path, (size, mtime) in raw.get("skipped", {}).items()}
+        return cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
 
 
 def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:
