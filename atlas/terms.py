@@ -22,7 +22,12 @@ _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SEPARATORS = re.compile(r"[_\-]+")
 _SIMPLE = re.compile(r"[a-z]+|[A-Z][a-z]*|\d+")
 
-_CACHE_LIMIT = 500_000
+_CACHE_LIMIT = 200_000
+
+# Bytes that can be part of a word run: ASCII letters, digits, `_`, `-` (kebab joins) and every
+# byte of a multi-byte UTF-8 character. Everything else separates runs.
+_RUN_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") | frozenset(range(128, 256))
+_TO_SPACES = bytes(byte if byte in _RUN_BYTES else 32 for byte in range(256))
 
 
 def split_identifier(word: str) -> list[str]:
@@ -48,17 +53,23 @@ def _expand(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-class _ExpansionCache(dict[str, str]):
-    """word → its space-joined tokens; identifiers repeat, so most look-ups hit."""
+class _RunCache(dict[bytes, str]):
+    """A run of word bytes → its space-joined tokens; runs repeat, so most look-ups hit.
 
-    def __missing__(self, word: str) -> str:
-        joined = " ".join(_expand(word))
+    A run never contains an ASCII separator, so tokenising it alone with `_WORD` gives exactly
+    what `_WORD` gives for that stretch of the whole text (non-ASCII punctuation inside a run is
+    still a separator for `_WORD`).
+    """
+
+    def __missing__(self, run: bytes) -> str:
+        text = run.decode("utf-8", errors="replace")
+        joined = " ".join(token for word in _WORD.findall(text) for token in _expand(word))
         if len(self) < _CACHE_LIMIT:
-            self[word] = joined
+            self[run] = joined
         return joined
 
 
-_joined = _ExpansionCache()
+_runs = _RunCache()
 
 
 def iter_tokens(text: str) -> Iterator[str]:
@@ -77,7 +88,15 @@ def tokens_text(text: str) -> str:
 
     Runs of several spaces may appear where a word yields no token; the tokenizer skips them.
     """
-    return " ".join(map(_joined.__getitem__, _WORD.findall(text)))
+    return tokens_text_bytes(text.encode("utf-8", errors="surrogatepass"))
+
+
+def tokens_text_bytes(data: bytes) -> str:
+    """`tokens_text` of UTF-8 `data` (invalid bytes read as U+FFFD), without decoding it whole.
+
+    Byte translation and `split` find the runs at C speed; each distinct run is tokenised once.
+    """
+    return " ".join(map(_runs.__getitem__, data.translate(_TO_SPACES).split()))
 
 
 def path_tokens(path: str) -> list[str]:

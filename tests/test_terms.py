@@ -83,3 +83,21 @@ def test_parts_of_an_identifier_are_found_by_a_query_for_any_part(word: str) -> 
 @given(st.lists(identifier, min_size=1, max_size=8))
 def test_tokenizing_is_compositional_over_whitespace(words: list[str]) -> None:
     assert tokenize(" ".join(words)) == [t for w in words for t in tokenize(w)]
+
+
+def _regex_reference(text: str) -> list[str]:
+    from atlas.terms import _WORD, _expand
+
+    return [token for word in _WORD.findall(text) for token in _expand(word)]
+
+
+@given(st.text(max_size=400))
+def test_byte_run_tokenizer_equals_the_regex_definition(text: str) -> None:
+    assert tokenize(text) == _regex_reference(text)
+
+
+@given(st.binary(max_size=400))
+def test_invalid_utf8_is_read_as_replacement_characters(data: bytes) -> None:
+    from atlas.terms import tokens_text_bytes
+
+    assert tokens_text_bytes(data).split() == _regex_reference(data.decode("utf-8", errors="replace"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.terms import path_tokens, tokens_text
+from atlas.terms import path_tokens, tokens_text, tokens_text_bytes
 
 SNIFF_BYTES = 8192
 MINIFIED_MIN_BYTES = 2048
@@ -65,7 +65,6 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
     """Parse file contents already in memory (used by `parse_entry` and by tests)."""
     language = detect_language(path, data[:256])
     symbols, imports, error = _extract(language, data)
-    text = data.decode("utf-8", errors="replace")
     return ParsedFile(
         path=path,
         language=language,
@@ -77,7 +76,7 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         imports=tuple(imports),
         filename_terms=" ".join(path_tokens(path)),
         symbol_terms=" ".join(tokens_text(s.name) for s in symbols),
-        content_terms=tokens_text(text),
+        content_terms=tokens_text_bytes(data),
         parse_error=error,
         content_hash=content_hash(data),
     )
