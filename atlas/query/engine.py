@@ -6,6 +6,7 @@ MCP server, benchmarks) pay the open once and each search costs milliseconds.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,9 @@ from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
 
 ROLE_NAMES = [str(role) for role in Role]
+SALIENT_DOC_SHARE = 0.05
+"""A term in at most this share of files is salient enough to pick line ranges by."""
+MAX_SALIENT_TERMS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,8 @@ class Engine:
             )
         signals = self._signals(parsed, options)
         ranked = self._rank(parsed, signals, options)[: options.limit]
-        hits = [self._hit(parsed, item, rank, signals, options) for rank, item in enumerate(ranked, 1)]
+        salient = self.salient_terms(parsed) if options.with_lines and ranked else {}
+        hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
 
@@ -105,7 +110,7 @@ class Engine:
         if weights.path_mention > 0 and (mentions.paths or mentions.modules):
             ranking.path_mention_signal(self.path_index, mentions, weights, signals)
         if weights.symbol_mention > 0:
-            ranking.symbol_mention_signal(self.reader, mentions, signals)
+            ranking.symbol_mention_signal(self.reader, mentions, weights.symbol_mention_limit, signals)
         ranking.neighbour_signals(self.store, weights, signals)
         _drop_disabled(signals, options)
         candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
@@ -118,21 +123,35 @@ class Engine:
     def _rank(self, parsed: ParsedQuery, signals: ranking.Signals, options: SearchOptions) -> list[Fused]:
         candidates = signals.candidates()
         if self.store is None:
-            return fuse(candidates, signals.raw, {}, options.weights)
+            return fuse(candidates, signals.raw, {}, options.weights, explain_top=options.limit)
         intent = detect_intent([t for t, _ in parsed.terms])
         roles, flags = self.store.get("role"), self.store.get("path_flags")
         priors = {
             fid: prior(options.weights, ROLE_NAMES[int(roles[fid])], int(flags[fid]), intent)
             for fid in candidates
         } if roles is not None and flags is not None else {}  # fmt: skip
-        return fuse(candidates, signals.raw, priors, options.weights)
+        return fuse(candidates, signals.raw, priors, options.weights, explain_top=options.limit)
+
+    def salient_terms(self, parsed: ParsedQuery) -> dict[str, float]:
+        """The query terms worth highlighting, with their idf: rare ones (or the rarest few)."""
+        total = max(1, self.reader.num_docs)
+        idf = {t: math.log(1 + total / (1 + self.reader.doc_freq("content", t))) for t, _ in parsed.terms}
+        rare = {t: w for t, w in idf.items() if w >= math.log(1 + 1 / SALIENT_DOC_SHARE)}
+        chosen = rare or idf
+        return dict(sorted(chosen.items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
 
     def _hit(
-        self, parsed: ParsedQuery, item: Fused, rank: int, signals: ranking.Signals, options: SearchOptions
+        self,
+        parsed: ParsedQuery,
+        item: Fused,
+        rank: int,
+        signals: ranking.Signals,
+        options: SearchOptions,
+        salient: dict[str, float],
     ) -> Hit:
         doc = self._doc(item.fid, signals)
         terms = {t for t, _ in parsed.terms}
-        lines = best_ranges(self.root, doc.path, terms, doc.outline) if options.with_lines else ()
+        lines = best_ranges(self.root, doc.path, salient, doc.outline) if options.with_lines else ()
         return Hit(
             path=doc.path,
             score=round(item.score, 6),

@@ -38,6 +38,8 @@ class FusionWeights:
     candidates: int = 300
     expand_top: int = 10
     cochange_min_support: int = 2
+    max_fanout: int = 200
+    symbol_mention_limit: int = 50
     max_path_ambiguity: int = 8
     role_priors: Mapping[str, float] = field(
         default_factory=lambda: {
@@ -147,23 +149,44 @@ def fuse(
     raw: Mapping[str, Mapping[int, float]],
     priors: Mapping[int, float],
     weights: FusionWeights,
+    explain_top: int | None = None,
 ) -> list[Fused]:
-    """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first."""
+    """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first.
+
+    Ties are broken by file id. ScoreTerms are built for the first `explain_top` results only
+    (all when None): the arithmetic is the same for every candidate, the records are not.
+    """
     ranks = {signal: rank_by(values) for signal, values in raw.items() if values}
-    fused: list[Fused] = []
-    for fid in candidates:
-        terms: list[ScoreTerm] = []
-        total = 0.0
-        for signal, signal_ranks in ranks.items():
-            rank = signal_ranks.get(fid)
-            weight = weights.signal_weight(signal)
-            if rank is None or weight <= 0:
-                continue
-            contribution = weight / (weights.rrf_k + rank)
-            total += contribution
-            terms.append(ScoreTerm(signal, float(raw[signal][fid]), rank, weight, contribution))
-        factor = priors.get(fid, 1.0)
-        terms.append(ScoreTerm("prior", factor, None, factor, total * factor - total))
-        fused.append(Fused(fid, total * factor, terms))
-    fused.sort(key=lambda f: (-f.score, f.fid))
+    signal_weights = {signal: weights.signal_weight(signal) for signal in ranks}
+    totals = dict.fromkeys(candidates, 0.0)
+    for signal, signal_ranks in ranks.items():
+        weight = signal_weights[signal]
+        if weight <= 0:
+            continue
+        for fid, rank in signal_ranks.items():
+            if fid in totals:
+                totals[fid] += weight / (weights.rrf_k + rank)
+    order = sorted(totals, key=lambda fid: (-totals[fid] * priors.get(fid, 1.0), fid))
+    fused = [Fused(fid, totals[fid] * priors.get(fid, 1.0), []) for fid in order]
+    for item in fused[:explain_top]:
+        item.terms = _terms(item.fid, raw, ranks, signal_weights, totals[item.fid], priors.get(item.fid, 1.0), weights)
     return fused
+
+
+def _terms(
+    fid: int,
+    raw: Mapping[str, Mapping[int, float]],
+    ranks: Mapping[str, Mapping[int, int]],
+    signal_weights: Mapping[str, float],
+    total: float,
+    factor: float,
+    weights: FusionWeights,
+) -> list[ScoreTerm]:
+    terms = [
+        ScoreTerm(signal, float(raw[signal][fid]), rank, signal_weights[signal],
+                  signal_weights[signal] / (weights.rrf_k + rank))
+        for signal, signal_ranks in ranks.items()
+        if (rank := signal_ranks.get(fid)) is not None and signal_weights[signal] > 0
+    ]  # fmt: skip
+    terms.append(ScoreTerm("prior", factor, None, factor, total * factor - total))
+    return terms

@@ -20,8 +20,6 @@ from atlas.query.paths import PathIndex
 from atlas.query.syntax import ParsedQuery
 from atlas.signals.store import SideStore
 
-SYMBOL_MENTION_LIMIT = 50
-
 
 @dataclass(slots=True)
 class Signals:
@@ -57,13 +55,13 @@ def path_mention_signal(paths: PathIndex, mentions: Mentions, weights: FusionWei
     signals.raw["path_mention"] = dict(scores)
 
 
-def symbol_mention_signal(reader: IndexReader, mentions: Mentions, signals: Signals) -> None:
+def symbol_mention_signal(reader: IndexReader, mentions: Mentions, limit: int, signals: Signals) -> None:
     """Files defining identifiers the query names exactly, scored by BM25 on the symbols field."""
     terms = list(dict.fromkeys(name.lower().strip("_") for name in mentions.identifiers))
     if not terms:
         return
     clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(reader.schema, "symbols", t)) for t in terms]
-    hits = reader.search(tantivy.Query.boolean_query(clauses), SYMBOL_MENTION_LIMIT)
+    hits = reader.search(tantivy.Query.boolean_query(clauses), limit)
     fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
     signals.raw["symbol_mention"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
     for fid, (_, address) in zip(fids, hits, strict=True):
@@ -84,12 +82,12 @@ def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals
         indptr, indices = cochange
         confidence, support = store.get("cochange_confidence_data"), store.get("cochange_data")
         signals.raw["cochange"] = _spread(
-            seeds, indptr, indices,
+            seeds, indptr, indices, weights.max_fanout,
             lambda offset: float(confidence[offset]) if support[offset] >= weights.cochange_min_support else 0.0,
         )  # fmt: skip
     imports = _csr(store, "imports")
     if imports is not None:
-        signals.raw["imports"] = _spread(seeds, *imports, lambda offset: 1.0)
+        signals.raw["imports"] = _spread(seeds, *imports, weights.max_fanout, lambda offset: 1.0)
 
 
 def _csr(store: SideStore, name: str) -> tuple[Sequence[int], Sequence[int]] | None:
@@ -100,11 +98,18 @@ def _csr(store: SideStore, name: str) -> tuple[Sequence[int], Sequence[int]] | N
 
 
 def _spread(
-    seeds: list[int], indptr: Sequence[int], indices: Sequence[int], strength: Callable[[int], float]
+    seeds: list[int],
+    indptr: Sequence[int],
+    indices: Sequence[int],
+    max_fanout: int,
+    strength: Callable[[int], float],
 ) -> dict[int, float]:
     scores: dict[int, float] = defaultdict(float)
     for rank, fid in enumerate(seeds, 1):
-        for offset in range(int(indptr[fid]), int(indptr[fid + 1])):
+        start, end = int(indptr[fid]), int(indptr[fid + 1])
+        if end - start > max_fanout:
+            continue  # a hub (a header everything includes) says nothing about any one neighbour
+        for offset in range(start, end):
             partner, value = int(indices[offset]), strength(offset)
             if partner != fid and value > 0:
                 scores[partner] += value / rank

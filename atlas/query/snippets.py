@@ -6,6 +6,8 @@ Runs on the few files a search returns, reading them from the working tree.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from atlas.records import LineRange
@@ -16,12 +18,17 @@ MAX_RANGES = 3
 CONTEXT_LINES = 2
 MAX_RANGE_LINES = 40
 MAX_READ_BYTES = 4 << 20
+MAX_LINE_CHARS = 2000
 
 Outline = tuple[tuple[str, str, int, int], ...]
 
 
-def best_ranges(root: Path, path: str, terms: set[str], outline: Outline) -> tuple[LineRange, ...]:
-    """Up to MAX_RANGES line ranges of `path` that match most query `terms`, best first."""
+def best_ranges(root: Path, path: str, terms: Mapping[str, float], outline: Outline) -> tuple[LineRange, ...]:
+    """Up to MAX_RANGES line ranges of `path` that match the query best, best first.
+
+    `terms` maps the query's salient terms to their weights (their idf): a line scores the sum
+    of the weights of the distinct terms it contains.
+    """
     lines = _read_lines(_on_disk(root, path))
     if not lines or not terms:
         return ()
@@ -58,12 +65,20 @@ def _read_lines(path: str | bytes) -> list[str]:
     return data.decode("utf-8", errors="replace").splitlines()
 
 
-def _score_lines(lines: list[str], terms: set[str]) -> list[tuple[int, int]]:
+def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
+    # Every token of a line is a substring of the lower-cased line, so a line containing none of
+    # the terms as a substring cannot match: one regex search skips it without tokenising.
+    candidate = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
     scored = []
     for number, line in enumerate(lines, 1):
-        hits = len(terms.intersection(tokenize(line))) if len(line) < 2000 else 0
-        if hits:
-            scored.append((hits, number))
+        if len(line) >= MAX_LINE_CHARS:
+            continue
+        lowered = line.lower()
+        if not candidate.search(lowered):
+            continue
+        score = sum(terms[t] for t in set(tokenize(line)) if t in terms)
+        if score:
+            scored.append((score, number))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return scored
 
