@@ -29,13 +29,15 @@ KS = (1, 5, 10)
 NO_PRIORS = {f"prior.{role}": 1.0 for role in ("impl", "build", "config", "other", "test", "docs", "generated")} | {
     "vendored_prior": 1.0, "examples_prior": 1.0, "translation_prior": 1.0, "fixture_prior": 1.0,
 }  # fmt: skip
-ABLATION: list[tuple[str, tuple[str, ...] | None, bool, float | None]] = [
-    ("BM25 alone", ("bm25",), False, 1.0),
-    ("+ title weighting", ("bm25",), False, None),
-    ("+ roles", ("bm25",), True, None),
-    ("+ symbols/paths", ("bm25", "path_mention", "symbol_mention"), True, None),
-    ("+ git", ("bm25", "path_mention", "symbol_mention", "cochange", "recency"), True, None),
-    ("+ import graph (full fusion)", None, True, None),
+PLAIN_QUERY = {"title_boost": 1.0, "common_term_share": 2.0}
+"""Switches off the query-side weighting (issue title terms, common words kept out of file names)."""
+ABLATION: list[tuple[str, tuple[str, ...] | None, bool, dict[str, float]]] = [
+    ("BM25 alone", ("bm25",), False, PLAIN_QUERY),
+    ("+ query weighting", ("bm25",), False, {}),
+    ("+ roles", ("bm25",), True, {}),
+    ("+ symbols/paths", ("bm25", "path_mention", "symbol_mention"), True, {}),
+    ("+ git", ("bm25", "path_mention", "symbol_mention", "cochange", "recency"), True, {}),
+    ("+ import graph (full fusion)", None, True, {}),
 ]
 
 
@@ -87,8 +89,8 @@ def evaluate(engines: list[tuple[dict, Engine]], weights: FusionWeights, signals
     return summary, per_instance
 
 
-def _with_title(weights: FusionWeights, title_boost: float | None) -> FusionWeights:
-    return weights if title_boost is None else replace(weights, title_boost=title_boost)
+def _with(weights: FusionWeights, overrides: dict[str, float]) -> FusionWeights:
+    return replace(weights, **overrides)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, float]:
@@ -127,8 +129,8 @@ def main() -> None:
     if args.ablation:
         no_priors = weights_for(args.preset, {**parse_overrides(args.overrides), **NO_PRIORS})
         configs = [
-            (name, _with_title(weights if use_priors else no_priors, title), signals)
-            for name, signals, use_priors, title in ABLATION
+            (name, _with(weights if use_priors else no_priors, overrides), signals)
+            for name, signals, use_priors, overrides in ABLATION
         ]
     print(f"{'configuration':<30} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'p50 ms':>7}   (n={len(rows)})")
     for name, config_weights, signals in configs:

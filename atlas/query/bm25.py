@@ -22,9 +22,16 @@ Occur = tantivy.Occur
 Query = tantivy.Query
 
 
-def build_query(schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, float]) -> tantivy.Query:
-    """The tantivy query for `parsed` with field `boosts` (field name → weight)."""
-    should = _term_clauses(schema, parsed, boosts) + _phrase_clauses(schema, parsed, boosts)
+def build_query(
+    schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, float], content_only: frozenset[str] = frozenset()
+) -> tantivy.Query:
+    """The tantivy query for `parsed` with field `boosts` (field name → weight).
+
+    Terms in `content_only` (words many files contain: "the", "how") are not matched against
+    file names, where their rarity would make them look decisive (`the_nilfs.h` for "how does
+    the scheduler pick the next task"). Symbol names keep them: `main`, `run` are real names.
+    """
+    should = _term_clauses(schema, parsed, boosts, content_only) + _phrase_clauses(schema, parsed, boosts)
     must = _filter_clauses(schema, parsed)
     if not should:
         if not must:
@@ -36,12 +43,16 @@ def build_query(schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, f
     return Query.boolean_query([(Occur.Must, text_query)] + [(Occur.Must, q) for q in must])
 
 
-def _term_clauses(schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, float]) -> list[Query]:
+def _term_clauses(
+    schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, float], content_only: frozenset[str]
+) -> list[Query]:
     clauses = []
     for field, field_boost in boosts.items():
         if field_boost <= 0:
             continue
         for term, weight in parsed.terms:
+            if field == "filename" and term in content_only:
+                continue
             clauses.append(Query.boost_query(Query.term_query(schema, field, term), field_boost * weight))
     return clauses
 

@@ -100,9 +100,9 @@ class Engine:
     def _signals(self, parsed: ParsedQuery, options: SearchOptions) -> ranking.Signals:
         weights = options.weights
         signals = ranking.Signals()
-        query = build_query(
-            self.reader.schema, _title_weighted(parsed, weights.title_boost), options.boosts or self.default_boosts
-        )
+        common = self._common_terms(parsed, weights.common_term_share)
+        boosts = options.boosts or self.default_boosts
+        query = build_query(self.reader.schema, _title_weighted(parsed, weights.title_boost), boosts, common)
         ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
         if self.store is None:
             return signals
@@ -131,6 +131,11 @@ class Engine:
             for fid in candidates
         } if roles is not None and flags is not None else {}  # fmt: skip
         return fuse(candidates, signals.raw, priors, options.weights, explain_top=options.limit)
+
+    def _common_terms(self, parsed: ParsedQuery, share: float) -> frozenset[str]:
+        """Query terms in more than `share` of the files' contents: function words, for this repo."""
+        limit = share * self.reader.num_docs
+        return frozenset(t for t, _ in parsed.terms if self.reader.doc_freq("content", t) > limit)
 
     def salient_terms(self, parsed: ParsedQuery) -> dict[str, float]:
         """The query terms worth highlighting, with their idf: rare ones (or the rarest few)."""
