@@ -22,7 +22,7 @@ _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SEPARATORS = re.compile(r"[_\-]+")
 _SIMPLE = re.compile(r"[a-z]+|[A-Z][a-z]*|\d+")
 
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 300_000
 
 # Bytes that can be part of a word run: ASCII letters, digits, `_`, `-` (kebab joins) and every
 # byte of a multi-byte UTF-8 character. Everything else separates runs.
@@ -62,10 +62,18 @@ class _RunCache(dict[bytes, str]):
     """
 
     def __missing__(self, run: bytes) -> str:
-        text = run.decode("utf-8", errors="replace")
-        joined = " ".join(token for word in _WORD.findall(text) for token in _expand(word))
-        if len(self) < _CACHE_LIMIT:
-            self[run] = joined
+        if run.isascii() and b"-" not in run:
+            # One identifier-like word (leading underscores aside): no decode, no regex scan.
+            word = run.decode("ascii").lstrip("_")
+            joined = " ".join(_expand(run.decode("ascii"))) if word else ""
+        else:
+            text = run.decode("utf-8", errors="replace")
+            joined = " ".join(token for word in _WORD.findall(text) for token in _expand(word))
+        if len(self) >= _CACHE_LIMIT:
+            # Generational: start afresh rather than stop caching; identifiers cluster by file and
+            # directory, so the next files' runs refill it (a frozen cache fell to ~50% hits).
+            self.clear()
+        self[run] = joined
         return joined
 
 
