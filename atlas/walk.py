@@ -87,12 +87,54 @@ class _Pattern:
     literal: bytes | None
     regex: re.Pattern[bytes] | None
 
-    def matches(self, path: bytes, name: bytes) -> bool:
-        """Whether the pattern matches `path` (relative to its file's directory) or its `name`."""
-        subject = name if self.basename else path
-        if self.literal is not None:
-            return subject == self.literal
-        return self.regex is not None and self.regex.fullmatch(subject) is not None
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Consecutive patterns of one polarity, merged: any match in the run decides the same way.
+
+    Literal names and paths become set look-ups, the rest one regex alternation each for
+    basename and path patterns, kept apart for files (no `dir/`-only patterns) and directories.
+    """
+
+    negative: bool
+    names: tuple[frozenset[bytes], frozenset[bytes]]
+    paths: tuple[frozenset[bytes], frozenset[bytes]]
+    name_regex: tuple[re.Pattern[bytes] | None, re.Pattern[bytes] | None]
+    path_regex: tuple[re.Pattern[bytes] | None, re.Pattern[bytes] | None]
+
+    def matches(self, path: bytes, name: bytes, is_dir: bool) -> bool:
+        """Whether some pattern of the run matches (index 1 of each pair: directories)."""
+        i = int(is_dir)
+        if name in self.names[i] or path in self.paths[i]:
+            return True
+        name_regex, path_regex = self.name_regex[i], self.path_regex[i]
+        return bool(
+            (name_regex is not None and name_regex.fullmatch(name))
+            or (path_regex is not None and path_regex.fullmatch(path))
+        )
+
+    @classmethod
+    def of(cls, patterns: list[_Pattern]) -> _Run:
+        """Merge `patterns` (all of one polarity)."""
+        files = [p for p in patterns if not p.dir_only]
+        return cls(
+            negative=patterns[0].negative,
+            names=(_literals(files, True), _literals(patterns, True)),
+            paths=(_literals(files, False), _literals(patterns, False)),
+            name_regex=(_alternation(files, True), _alternation(patterns, True)),
+            path_regex=(_alternation(files, False), _alternation(patterns, False)),
+        )
+
+
+def _literals(patterns: list[_Pattern], basename: bool) -> frozenset[bytes]:
+    return frozenset(p.literal for p in patterns if p.basename == basename and p.literal is not None)
+
+
+def _alternation(patterns: list[_Pattern], basename: bool) -> re.Pattern[bytes] | None:
+    regexes = [p.regex.pattern for p in patterns if p.basename == basename and p.literal is None and p.regex]
+    if not regexes:
+        return None
+    return re.compile(b"|".join(b"(?:" + regex + b")" for regex in regexes), re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +142,27 @@ class _Rules:
     """The patterns of one ignore file, last line first; `base` is its directory ("" or "a/b/")."""
 
     base: bytes
-    patterns: tuple[_Pattern, ...]
+    runs: tuple[_Run, ...]
+
+    @classmethod
+    def of(cls, base: bytes, patterns: tuple[_Pattern, ...]) -> _Rules:
+        """Rules with their patterns grouped into runs of one polarity, last line first."""
+        runs: list[list[_Pattern]] = []
+        for pattern in patterns:
+            if runs and runs[-1][0].negative == pattern.negative:
+                runs[-1].append(pattern)
+            else:
+                runs.append([pattern])
+        return cls(base, tuple(_Run.of(run) for run in runs))
 
     def decide(self, path: bytes, name: bytes, is_dir: bool) -> bool | None:
         """True if the last matching line ignores `path`, False if it re-includes it, None if none match."""
         if not path.startswith(self.base):
             return None
         rest = path[len(self.base) :]
-        for pattern in self.patterns:
-            if pattern.dir_only and not is_dir:
-                continue
-            if pattern.matches(rest, name):
-                return not pattern.negative
+        for run in self.runs:
+            if run.matches(rest, name, is_dir):
+                return not run.negative
         return None
 
 
@@ -274,7 +325,7 @@ def _read_rules(path: str, base: bytes, follow: bool = True) -> _Rules | None:
     patterns = [p for p in map(_compile_pattern, lines) if p is not None]
     if not patterns:
         return None
-    return _Rules(base, tuple(reversed(patterns)))
+    return _Rules.of(base, tuple(reversed(patterns)))
 
 
 # ---------------------------------------------------------------------------------------------

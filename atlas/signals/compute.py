@@ -91,7 +91,11 @@ def start_history(config: IndexConfig, previous: History | None = None) -> Histo
 def update_history(config: IndexConfig, previous: History | None) -> tuple[History, str]:
     """History for HEAD and how it was obtained: "unchanged", "incremental" or "full"."""
     options = history_options(config)
-    if previous is None or not previous.available or not previous.head:
+    if previous is not None and not previous.available:
+        again = mine_history(config.root, options)  # answers at once when git still cannot mine here
+        same = not again.available and again.reason == previous.reason
+        return again, "unchanged" if same else "full"
+    if previous is None or not previous.head:
         return mine_history(config.root, options), "full"
     head = head_commit(config.root)
     if head == previous.head:
