@@ -15,9 +15,11 @@ import shutil
 import tarfile
 import time
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -62,13 +64,73 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
     tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
-    with tarfile.open(tmp, "w:gz", compresslevel=COMPRESS_LEVEL) as tar:
+    with open(tmp, "wb") as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:
         _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))
         for path in members:
             tar.add(path, arcname=f"{MEMBER_ROOT}/{path.relative_to(generation).as_posix()}", recursive=False)
     os.replace(tmp, archive)
     size = sum(p.stat().st_size for p in members)
-    return ArchiveInfo(str(archive), _sha256(archive), len(members), size, time.monotonic() - started, generation.name)
+    seconds = time.monotonic() - started
+    return ArchiveInfo(str(archive), packed.sha256, len(members), size, seconds, generation.name)
+
+
+class _ParallelGzip(io.RawIOBase):
+    """A write-only stream that gzips in blocks on every core, each block a gzip member.
+
+    Concatenated gzip members are one valid gzip file (RFC 1952), which `tarfile`/`gzip` read
+    back as a whole; zlib releases the GIL, so blocks compress in parallel. The SHA-256 of the
+    bytes written is kept as they go.
+    """
+
+    BLOCK = 8 << 20
+
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__()
+        self.out = out
+        self.buffer = bytearray()
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+        self.pending: deque[Future[bytes]] = deque()
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        self.buffer += data
+        while len(self.buffer) >= self.BLOCK:
+            self._submit(bytes(self.buffer[: self.BLOCK]))
+            del self.buffer[: self.BLOCK]
+        return len(data)
+
+    def _submit(self, block: bytes) -> None:
+        self.pending.append(self.pool.submit(_gzip_member, block))
+        while len(self.pending) > 2 * (os.cpu_count() or 2):
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        packed = self.pending.popleft().result()
+        self.digest.update(packed)
+        self.out.write(packed)
+
+    def close(self) -> None:
+        if not self.closed:
+            if self.buffer:
+                self._submit(bytes(self.buffer))
+                self.buffer.clear()
+            while self.pending:
+                self._drain_one()
+            self.pool.shutdown()
+        super().close()
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of everything written so far (the whole archive once closed)."""
+        return self.digest.hexdigest()
+
+
+def _gzip_member(block: bytes) -> bytes:
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(block) + compressor.flush()
 
 
 def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:

@@ -105,14 +105,12 @@ def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) 
 
 
 def _check_tree(config: IndexConfig, table: FileTable, report: VerifyReport) -> None:
-    from atlas.status import current_entries
+    from atlas.status import current_entries, diff_tree
 
-    entries = current_entries(config)
-    known = table.fids()
-    changed = [p for p, fid in known.items() if p in entries and entries[p].size != table.sizes[fid]]
-    _listed(report.stale, "changed since indexing", changed)
-    _listed(report.stale, "missing from the index", [p for p in entries if p not in known])
-    _listed(report.stale, "indexed but gone from the tree", [p for p in known if p not in entries])
+    diff = diff_tree(table, current_entries(config).values())
+    _listed(report.stale, "changed since indexing", sorted(table.paths[fid] for fid in diff.changed))
+    _listed(report.stale, "missing from the index", [entry.path for entry in diff.added])
+    _listed(report.stale, "indexed but gone from the tree", [table.paths[fid] for fid in diff.removed])
 
 
 def _listed(out: list[str], what: str, paths: list[str]) -> None:
