@@ -65,7 +65,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool, config_f
 
     \b
     Exit codes: 0 ok, 1 no results, 2 usage or input error,
-    3 other failure, 4 corrupt index, 5 index busy, 6 signal failure.
+    3 other failure, 4 corrupt index, 5 index busy, 6 signal failure, 7 index out of date.
     """
     ctx.obj = {
         "quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty(), "config": config_file,

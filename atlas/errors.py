@@ -50,7 +50,7 @@ class IndexCorrupt(AtlasError):
 
 class IndexBusy(AtlasError):
     exit_code = 5
-    default_hint = "wait for the other `atlas index` to finish, or pass --wait"
+    default_hint = "wait for the other `atlas index` to finish, then run it again"
 
 
 class SignalError(AtlasError):

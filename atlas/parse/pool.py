@@ -11,8 +11,11 @@ workers are forked on Linux.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import multiprocessing.pool
+import signal
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -21,6 +24,7 @@ from types import TracebackType
 from atlas.parse import ParseOptions, parse_entry
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 
+PR_SET_PDEATHSIG = 1
 CHUNK_SIZE = 8
 INFLIGHT_PER_WORKER = 64
 
@@ -28,6 +32,17 @@ INFLIGHT_PER_WORKER = 64
 def _context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _worker_setup() -> None:
+    """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
 
 
 class ParsePool:
@@ -40,7 +55,7 @@ class ParsePool:
 
     def __enter__(self) -> ParsePool:
         if self.workers > 1:
-            self.pool = _context().Pool(self.workers)
+            self.pool = _context().Pool(self.workers, initializer=_worker_setup)
         return self
 
     def __exit__(
