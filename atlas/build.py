@@ -80,7 +80,7 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         if rebuild:
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
-        history_job = start_history(config, load_history(previous) if previous else None)
+        history_job = start_history(config, load_history(previous) if previous else None, pool.runner())
         report.walk_started_ns = time.time_ns()
         entries = _walk(config, report)
         report.phase("walk", started)
@@ -254,6 +254,7 @@ def _finish(
     report.signals = {key: side.params[key] for key in ("git", "graph")}
     if history_job.mode:
         report.signals["git"] = {**report.signals["git"], "mined": history_job.mode[0]}
+        report.phases["git_mining"] = round(history_job.seconds, 4)
     _summarise(report, writer.table)
     report.seconds = time.monotonic() - started
     generation = writer.finish(_manifest(config, report))

@@ -371,13 +371,13 @@ class TreeSampler:
 
 PHASE_HOOKS = (
     # (module, attribute, phase): timed in the child on top of the phases `atlas index` reports itself
-    # (walk, parse_and_index, git_wait, signals, commit); a hook that no longer exists is reported.
+    # (walk, parse_and_index, git_wait, git_mining (in a worker), signals, commit); a hook that no longer
+    # exists is reported.
     ("atlas.index.writer", "GenerationWriter.add", "add_documents"),
     ("atlas.build", "compute_store", "signals_compute"),
-    ("atlas.signals.compute", "mine_history", "history_thread"),
 )
 PHASE_ORDER = ("walk", "parse_and_index", "add_documents", "git_wait", "signals", "signals_compute",
-               "history_thread", "commit")  # fmt: skip
+               "git_mining", "commit")  # fmt: skip
 SIGNAL_PHASES = ("git_wait", "signals")
 
 

@@ -68,7 +68,7 @@ def test_build_fields(report: dict[str, Any]) -> None:
     assert build["skipped"] == {"binary": 1}
     assert build["parse_errors"] == 0 and build["symbols"] >= 14
     assert build["phases_missing"] == [], "a hook in PHASE_HOOKS no longer exists in atlas/"
-    assert {"walk", "parse_and_index", "add_documents", "signals", "commit", "history_thread"} <= set(build["phases"])
+    assert {"walk", "parse_and_index", "add_documents", "signals", "commit", "git_mining"} <= set(build["phases"])
     assert build["mode"] == "full"
     assert build["git"]["available"] and build["git"]["commits_mined"] == 1
     for key in ("wall_s", "files_per_s", "index_bytes", "peak_rss_bytes", "peak_anon_bytes", "parent_maxrss_bytes"):

@@ -17,9 +17,10 @@ import multiprocessing.pool
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from types import TracebackType
+from typing import Any
 
 from atlas.parse import ParseOptions, parse_entry
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
@@ -64,6 +65,18 @@ class ParsePool:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
+
+    def runner(self) -> Callable[..., Callable[[], Any]] | None:
+        """Runs a picklable `fn(*args)` in a worker process, ahead of queued parse tasks; None without
+        workers. The returned function waits for the result (re-raising the worker's exception)."""
+        if self.pool is None:
+            return None
+        pool = self.pool
+
+        def run(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+            return pool.apply_async(fn, args).get
+
+        return run
 
     def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
         """Yield a result for every entry, in completion order."""
