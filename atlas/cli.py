@@ -15,7 +15,7 @@ import click
 
 from atlas import __version__
 from atlas.commands import register_all
-from atlas.commands.options import config_from, index_dir_option, repo_option
+from atlas.commands.options import config_from, index_dir_option, parse_weights, repo_option
 from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -85,19 +85,6 @@ def parse_size(text: str) -> int:
     if value < 64 << 20:
         raise UsageError(f"--memory {text!r} is below the 64M minimum", "give the indexer at least 64M")
     return value
-
-
-def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
-    weights = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5") from None
-        if not sep:
-            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5")
-    return weights
 
 
 @cli.command()
@@ -182,7 +169,7 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     text = _query_text(query, query_file)
     config = config_from(obj, repo, index_dir)
     options = search_options(
-        config.root, obj["config"], preset, _weights(weights),
+        config.root, obj["config"], preset, parse_weights(weights),
         limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines,
     )  # fmt: skip
     result = run_search(config, text, options, show_progress=not obj["quiet"])

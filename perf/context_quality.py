@@ -26,22 +26,10 @@ from atlas.api import index_config, index_repo, open_engine, search_options
 from atlas.context.model import ContextOptions, Selection
 from atlas.context.pipeline import candidate_limit, select_for_task
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import load_bench, tree_for
+
 STRATEGIES = ("chunks", "files")
-
-
-def load_bench(path: Path) -> list[dict]:
-    """Benchmark rows: id, repo, base_commit, query, gold_files."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def tree_for(row: dict, trees: Path, checkout: Path) -> Path:
-    """The work tree of `row`, checked out with `checkout` if missing."""
-    import subprocess
-
-    dest = trees / row["repo"].replace("/", "+") / row["base_commit"]
-    if not dest.is_dir():
-        subprocess.run([str(checkout), row["repo"], row["base_commit"], str(dest)], check=True)
-    return dest
 
 
 def gold_status(selection: Selection, gold: list[str]) -> tuple[bool, bool]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, repo_option
+from atlas.commands.options import config_from, index_dir_option, parse_weights, repo_option
 
 EXIT_NOTHING = 1
 PRESETS = click.Choice(["fast", "balanced", "deep", "thorough"])
@@ -60,7 +60,7 @@ def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bo
         preset=params["preset"], max_bytes=params["max_bytes"], max_tokens=params["max_tokens"],
         min_score=params["min_score"], top=params["top"], tokenizer=params["tokenizer"],
         strategy="files" if params["whole_files"] or (fmt == "jsonl" and not explain) else "chunks",
-        with_content=not params["no_content"], index=index, explain=explain, weights=_weights(params["weights"]),
+        with_content=not params["no_content"], index=index, explain=explain, weights=parse_weights(params["weights"]),
         config_file=str(obj["config"]) if obj.get("config") else None,
     )  # fmt: skip
     task = _task_text(params["task"], params["task_file"])
@@ -85,21 +85,6 @@ def _task_text(task: tuple[str, ...], task_file: Any) -> str:
     if not sys.stdin.isatty():
         return sys.stdin.read()
     raise UsageError("no task given", "pass TASK, --task-file FILE, or pipe the task on stdin")
-
-
-def _weights(pairs: tuple[str, ...]) -> dict[str, float]:
-    from atlas.errors import UsageError
-
-    weights = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5") from None
-        if not sep:
-            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5")
-    return weights
 
 
 def _print_selection(selection: Any, fmt: str, obj: dict[str, Any]) -> None:

@@ -22,3 +22,19 @@ def config_from(obj: dict[str, Any] | None, repo: Path | None, index_dir: Path |
     from atlas.api import find_root, index_config
 
     return index_config(find_root(repo), index_dir, (obj or {}).get("config"), **settings)
+
+
+def parse_weights(pairs: tuple[str, ...]) -> dict[str, float]:
+    """`--weight NAME=VALUE` options → {name: value}; a malformed one is a usage error."""
+    from atlas.errors import UsageError
+
+    weights = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5") from None
+        if not sep:
+            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5")
+    return weights
