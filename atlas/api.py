@@ -215,12 +215,17 @@ def related_files(engine: Engine, path: str, limit: int = 20, min_commits: int =
 
 
 def select_context(
-    config: IndexConfig, task: str, options: ContextOptions | None = None, show_progress: bool = False
+    config: IndexConfig,
+    task: str,
+    options: ContextOptions | None = None,
+    show_progress: bool = False,
+    engine: Engine | None = None,
 ) -> Selection:
     """The files, or parts of files, that matter for `task`, within the budget of `options`.
 
     `fast` ranks by paths without an index; the other presets search the index, which
     `options.index` says to require, build when missing, or refresh when stale (see atlas.context).
+    A long-lived caller (the MCP server) passes its open `engine` and keeps it fresh itself.
     """
     from atlas.context.model import ContextOptions
     from atlas.context.pipeline import candidate_limit, select_for_task
@@ -228,9 +233,10 @@ def select_context(
     options = options or ContextOptions()
     if options.preset == "fast":
         return select_for_task(config.root, task, options)
-    if options.index == "refresh":
-        refresh_index(config, show_progress=show_progress)
-    engine = open_engine(config, build_if_missing=options.index == "build", show_progress=show_progress)
+    if engine is None:
+        if options.index == "refresh":
+            refresh_index(config, show_progress=show_progress)
+        engine = open_engine(config, build_if_missing=options.index == "build", show_progress=show_progress)
     search = search_options(
         config.root, options.config_file, options.preset, options.weights, limit=candidate_limit(options)
     )

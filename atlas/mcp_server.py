@@ -298,8 +298,8 @@ def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any],
         preset=args.get("preset", "balanced"), max_tokens=args.get("max_tokens", 6000), index="require",
         config_file=config_file,
     )  # fmt: skip
-    _, stale = session.ready()
-    selection = api.select_context(session.config, args["task"], options)
+    engine, stale = session.ready()
+    selection = api.select_context(session.config, args["task"], options, engine=engine)
     payload: dict[str, Any] = {"task": clip_text(selection.task, 3, 200), "total_tokens": selection.total_tokens}
     payload["entries"] = [_entry(entry) for entry in selection.entries]
     payload["skipped"] = [{"path": s.path, "reason": s.reason} for s in selection.skipped[:MAX_EXAMPLES]]
