@@ -20,6 +20,9 @@ from atlas.records import ParsedFile
 
 WRITER_THREADS = 2
 MIN_HEAP_PER_THREAD = 16 << 20
+HEAP_SHARE = 5
+"""tantivy's indexing heap gets 1/HEAP_SHARE of the memory budget; the parse workers (~140 MiB each on the
+kernel), the parent's tables and tantivy's merges take the rest."""
 
 
 @dataclass(slots=True)
@@ -124,7 +127,7 @@ class GenerationWriter:
             _link_copy(previous / store.TANTIVY_DIR, target)
             self.index = tantivy.Index.open(str(target))
             self.table = FileTable.from_json((previous / store.FILES).read_bytes())
-        heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // 4)
+        heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // HEAP_SHARE)
         self.writer = self.index.writer(heap_size=heap, num_threads=WRITER_THREADS)
 
     @property
