@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_right
 from collections.abc import Mapping
+from itertools import accumulate
 from pathlib import Path
 
 from atlas.records import LineRange
@@ -66,21 +68,34 @@ def _read_lines(path: str | bytes) -> list[str]:
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
-    # Every token of a line is a substring of the lower-cased line, so a line containing none of
-    # the terms as a substring cannot match: one regex search skips it without tokenising.
-    candidate = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
     scored = []
-    for number, line in enumerate(lines, 1):
+    for number in _candidate_lines(lines, terms):
+        line = lines[number - 1]
         if len(line) >= MAX_LINE_CHARS:
-            continue
-        lowered = line.lower()
-        if not candidate.search(lowered):
             continue
         score = sum(terms[t] for t in set(tokenize(line)) if t in terms)
         if score:
             scored.append((score, number))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return scored
+
+
+def _candidate_lines(lines: list[str], terms: Mapping[str, float]) -> list[int]:
+    """Line numbers whose lower-cased text contains a term: every token of a line is a substring of
+    it, so no other line can match. One regex scan of the whole text, one hit per line at most."""
+    candidate = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+    text = "\n".join(lines)
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lower-case to two: offsets would drift
+        return [n for n, line in enumerate(lines, 1) if candidate.search(line.lower())]
+    ends = list(accumulate(len(line) + 1 for line in lines))
+    numbers = []
+    position = 0
+    while match := candidate.search(lowered, position):
+        index = bisect_right(ends, match.start())
+        numbers.append(index + 1)
+        position = ends[index]
+    return numbers
 
 
 def _span(line_no: int, total: int, outline: Outline) -> tuple[int, int, str]:
