@@ -21,6 +21,7 @@ CONTEXT_LINES = 2
 MAX_RANGE_LINES = 40
 MAX_READ_BYTES = 4 << 20
 MAX_LINE_CHARS = 2000
+EXACT_LINES = 40
 
 Outline = tuple[tuple[str, str, int, int], ...]
 
@@ -68,12 +69,22 @@ def _read_lines(path: str | bytes) -> list[str]:
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
-    scored = []
+    """(score, line number) of the best lines, best first.
+
+    A term found as a substring of a line bounds what the line can score; only the EXACT_LINES
+    lines with the highest bounds are tokenised for their exact score.
+    """
+    weighted = list(terms.items())
+    bounds = []
     for number in _candidate_lines(lines, terms):
         line = lines[number - 1]
-        if len(line) >= MAX_LINE_CHARS:
-            continue
-        score = sum(terms[t] for t in set(tokenize(line)) if t in terms)
+        if len(line) < MAX_LINE_CHARS:
+            lowered = line.lower()
+            bounds.append((sum(w for t, w in weighted if t in lowered), number))
+    bounds.sort(key=lambda item: (-item[0], item[1]))
+    scored = []
+    for _, number in bounds[:EXACT_LINES]:
+        score = sum(terms[t] for t in set(tokenize(lines[number - 1])) if t in terms)
         if score:
             scored.append((score, number))
     scored.sort(key=lambda item: (-item[0], item[1]))
