@@ -32,6 +32,7 @@ class IndexStatus:
     index_dir: str
     exists: bool
     fresh: bool = False
+    damaged: bool = False
     reason: str = ""
     changed: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
@@ -72,6 +73,7 @@ def index_status(config: IndexConfig) -> IndexStatus:
         table = load_table(generation)
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:
         status.reason = f"the index is damaged ({err})"
+        status.damaged = True
         return status
     status.exists = True
     _describe(status, manifest, generation)

@@ -31,14 +31,16 @@ def _emit(kind: str, record: dict[str, Any], fmt: str, human: str) -> None:
 def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: str) -> None:
     """Say whether the index is fresh: files changed, added or removed since it was built.
 
-    Exit status: 0 fresh, 7 out of date, 3 no index.
+    Exit status: 0 fresh, 7 out of date, 3 no index, 4 damaged index.
     """
     from dataclasses import asdict
 
     from atlas.api import index_status
-    from atlas.errors import IndexMissing
+    from atlas.errors import IndexCorrupt, IndexMissing
 
     report = index_status(config_from(obj, repo, index_dir))
+    if report.damaged:
+        raise IndexCorrupt(f"{report.index_dir}: {report.reason}")
     if not report.exists:
         raise IndexMissing(f"{report.index_dir}: {report.reason}")
     record = asdict(report)
