@@ -130,7 +130,8 @@ class Engine:
             fid: prior(options.weights, ROLE_NAMES[int(roles[fid])], int(flags[fid]), intent)
             for fid in candidates
         } if roles is not None and flags is not None else {}  # fmt: skip
-        return fuse(candidates, signals.raw, priors, options.weights, explain_top=options.limit)
+        paths = self.store.paths
+        return fuse(candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__)
 
     def _common_terms(self, parsed: ParsedQuery, share: float) -> frozenset[str]:
         """Query terms in more than `share` of the files' contents: function words, for this repo."""

@@ -11,8 +11,9 @@ query asks for that kind of file (docs, tests). Every contribution is returned a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
@@ -151,10 +152,12 @@ def fuse(
     priors: Mapping[int, float],
     weights: FusionWeights,
     explain_top: int | None = None,
+    tiebreak: Callable[[int], Any] | None = None,
 ) -> list[Fused]:
     """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first.
 
-    Ties are broken by file id. ScoreTerms are built for the first `explain_top` results only
+    Ties are broken by `tiebreak(fid)` (the path, so that an updated index and a rebuilt one, whose
+    file ids differ, order ties alike), else by file id. ScoreTerms are built for the first `explain_top` results only
     (all when None): the arithmetic is the same for every candidate, the records are not.
     """
     ranks = {signal: rank_by(values) for signal, values in raw.items() if values}
@@ -167,7 +170,7 @@ def fuse(
         for fid, rank in signal_ranks.items():
             if fid in totals:
                 totals[fid] += weight / (weights.rrf_k + rank)
-    order = sorted(totals, key=lambda fid: (-totals[fid] * priors.get(fid, 1.0), fid))
+    order = sorted(totals, key=lambda fid: (-totals[fid] * priors.get(fid, 1.0), tiebreak(fid) if tiebreak else fid))
     fused = [Fused(fid, totals[fid] * priors.get(fid, 1.0), []) for fid in order]
     for item in fused[:explain_top]:
         item.terms = _terms(item.fid, raw, ranks, signal_weights, totals[item.fid], priors.get(item.fid, 1.0), weights)
