@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, IndexConfig
-from atlas.errors import AtlasError
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
@@ -154,5 +153,6 @@ def _record_diff(status: IndexStatus, table: FileTable, diff: TreeDiff) -> None:
 
 
 __all__ = [
-    "AtlasError", "IndexStatus", "current_entries", "index_dirs", "index_status", "load_table", "rebuild_reason",
+    "IndexStatus", "TreeDiff", "current_entries", "diff_tree", "index_dirs", "index_status", "load_table",
+    "rebuild_reason",
 ]
