@@ -12,7 +12,7 @@ registration and is persisted with the index, so the two sides can never drift a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 MIN_TOKEN_LEN = 2
 MAX_TOKEN_LEN = 64
@@ -78,12 +78,6 @@ class _RunCache(dict[bytes, str]):
 
 
 _runs = _RunCache()
-
-
-def iter_tokens(text: str) -> Iterator[str]:
-    """Yield index tokens for `text` in order: each word whole, then its parts."""
-    for word in _WORD.findall(text):
-        yield from _expand(word)
 
 
 def tokenize(text: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 People and agents paste tracebacks and code; a path or a function name there is a far stronger
 hint than any bag of words. This module finds them in the query text (pure, no I/O); the engine
-matches them against the indexed paths (regex over the raw `path` field) and symbol names.
+matches them against the indexed paths (`atlas.query.paths`) and symbol names.
 """
 
 from __future__ import annotations
@@ -75,20 +75,3 @@ def _looks_like_module(dotted: str) -> bool:
 
 def _unique(items: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item for item in items if item))  # type: ignore[attr-defined]
-
-
-def path_suffix_regex(path: str) -> str:
-    """tantivy regex matching indexed paths that end with `path` at a directory boundary."""
-    return "(.*/)?" + re.escape(path)
-
-
-def module_regex(dotted: str) -> str:
-    """tantivy regex matching the file or package a dotted module name (or a prefix of it) denotes."""
-    parts = dotted.split(".")
-    alternatives = []
-    for end in range(len(parts), 0, -1):
-        stem = "/".join(re.escape(p) for p in parts[:end])
-        alternatives.append(f"{stem}(\\.[a-z]+|/__init__\\.py)")
-        if end <= max(1, len(parts) - 2):
-            break
-    return "(.*/)?(" + "|".join(alternatives) + ")"
