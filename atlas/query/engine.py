@@ -83,9 +83,10 @@ class Engine:
                 "the query has no searchable words",
                 "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
             )
-        signals = self._signals(parsed, options)
+        doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
+        signals = self._signals(parsed, options, doc_freqs)
         ranked = self._rank(parsed, signals, options)[: options.limit]
-        salient = self.salient_terms(parsed) if options.with_lines and ranked else {}
+        salient = self._salient_terms(doc_freqs) if options.with_lines and ranked else {}
         hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
@@ -97,10 +98,11 @@ class Engine:
         git = self.store.params.get("git", {})
         return [] if git.get("available") else [f"git signals absent: {git.get('reason') or 'unknown reason'}"]
 
-    def _signals(self, parsed: ParsedQuery, options: SearchOptions) -> ranking.Signals:
+    def _signals(self, parsed: ParsedQuery, options: SearchOptions, doc_freqs: dict[str, int]) -> ranking.Signals:
         weights = options.weights
         signals = ranking.Signals()
-        common = self._common_terms(parsed, weights.common_term_share)
+        limit = weights.common_term_share * self.reader.num_docs
+        common = frozenset(t for t, df in doc_freqs.items() if df > limit)
         boosts = options.boosts or self.default_boosts
         query = build_query(self.reader.schema, _title_weighted(parsed, weights.title_boost), boosts, common)
         ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
@@ -133,15 +135,10 @@ class Engine:
         paths = self.store.paths
         return fuse(candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__)
 
-    def _common_terms(self, parsed: ParsedQuery, share: float) -> frozenset[str]:
-        """Query terms in more than `share` of the files' contents: function words, for this repo."""
-        limit = share * self.reader.num_docs
-        return frozenset(t for t, _ in parsed.terms if self.reader.doc_freq("content", t) > limit)
-
-    def salient_terms(self, parsed: ParsedQuery) -> dict[str, float]:
+    def _salient_terms(self, doc_freqs: dict[str, int]) -> dict[str, float]:
         """The query terms worth highlighting, with their idf: rare ones (or the rarest few)."""
         total = max(1, self.reader.num_docs)
-        idf = {t: math.log(1 + total / (1 + self.reader.doc_freq("content", t))) for t, _ in parsed.terms}
+        idf = {t: math.log(1 + total / (1 + df)) for t, df in doc_freqs.items()}
         rare = {t: w for t, w in idf.items() if w >= math.log(1 + 1 / SALIENT_DOC_SHARE)}
         chosen = rare or idf
         return dict(sorted(chosen.items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
