@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -80,7 +81,7 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         if rebuild:
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
-        history_job = start_history(config, load_history(previous) if previous else None, pool.runner())
+        history_job = start_history(config, load_history(previous.generation) if previous else None, pool.runner())
         report.walk_started_ns = time.time_ns()
         entries = _walk(config, report)
         report.phase("walk", started)
@@ -94,7 +95,16 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
     return report
 
 
-def _reusable_generation(config: IndexConfig, report: IndexReport) -> Path | None:
+@dataclass(frozen=True, slots=True)
+class _Previous:
+    """The live generation an update starts from, with its manifest and file table read once."""
+
+    generation: Path
+    manifest: dict[str, Any]
+    table: FileTable
+
+
+def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous | None:
     """The live generation if an update can start from it; else None, with the reason in `report`.
 
     The generation is opened the way a search opens it (tantivy index, side store) and its
@@ -119,7 +129,7 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> Path | Non
         report.reason = f"the previous index is damaged ({' '.join(detail.split())[:200]}); rebuilt"
         return None
     report.reason = rebuild_reason(config, manifest)
-    return None if report.reason else generation
+    return None if report.reason else _Previous(generation, manifest, table)
 
 
 def _check_readable(generation: Path, table: FileTable) -> None:
@@ -165,26 +175,25 @@ def _incremental(
     config: IndexConfig,
     pool: ParsePool,
     entries: list[FileEntry],
-    previous: Path,
+    previous: _Previous,
     history_job: HistoryJob,
     report: IndexReport,
     progress: Progress,
     started: float,
 ) -> Path:
-    table = FileTable.from_json((previous / store.FILES).read_bytes())
-    racy_since = orjson.loads((previous / store.MANIFEST).read_bytes()).get("walk_started_ns", 0)
-    diff = diff_tree(table, entries, racy_since)
+    table = previous.table
+    diff = diff_tree(table, entries, previous.manifest.get("walk_started_ns", 0))
     history = history_job.wait()
     if not diff and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
         _summarise(report, table)
-        return previous
+        return previous.generation
     tombstones = sum(1 for p in table.paths if not p) + len(diff.removed)
     if tombstones > MAX_TOMBSTONE_RATIO * max(1, len(table.paths)):
         report.reason = f"{tombstones} removed files since the last full build; rebuilt to reclaim their ids"
         return _full(config, pool, entries, history_job, report, progress, started)
     report.mode = "incremental"
-    writer = GenerationWriter(config.index_dir, config.memory_bytes, previous=previous)
+    writer = GenerationWriter(config.index_dir, config.memory_bytes, previous.generation, table)
     try:
         since = time.monotonic()
         present = {entry.path for entry in entries}
@@ -192,7 +201,8 @@ def _incremental(
         edited = _apply(writer, pool, diff, report, progress)
         report.phase("parse_and_index", since)
         reusable_edges = edited if not diff.added and not diff.removed else None
-        return _finish(config, writer, history_job, report, started, load_store(previous), reusable_edges)
+        store_before = load_store(previous.generation)
+        return _finish(config, writer, history_job, report, started, store_before, reusable_edges)
     except BaseException:
         writer.abandon()
         raise

@@ -116,8 +116,13 @@ def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:
 class GenerationWriter:
     """Builds one new generation in a temporary directory and publishes it on `finish`."""
 
-    def __init__(self, index_dir: Path, memory_bytes: int, previous: Path | None = None) -> None:
-        """A writer for a new generation: empty, or (with `previous`) starting as a copy of it."""
+    def __init__(
+        self, index_dir: Path, memory_bytes: int, previous: Path | None = None, table: FileTable | None = None
+    ) -> None:
+        """A writer for a new generation: empty, or (with `previous`) starting as a copy of it.
+
+        `table` is `previous`'s file table when the caller has already read it; the writer updates it.
+        """
         self.index_dir = index_dir
         self.building, self.final = store.new_generation_dir(index_dir)
         target = self.building / store.TANTIVY_DIR
@@ -128,7 +133,7 @@ class GenerationWriter:
         else:
             _link_copy(previous / store.TANTIVY_DIR, target)
             self.index = tantivy.Index.open(str(target))
-            self.table = FileTable.from_json((previous / store.FILES).read_bytes())
+            self.table = table or FileTable.from_json((previous / store.FILES).read_bytes())
         heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // HEAP_SHARE)
         self.writer = self.index.writer(heap_size=heap, num_threads=WRITER_THREADS)
 
