@@ -140,7 +140,16 @@ def _human_report(record: dict[str, Any]) -> str:
         f"indexed {record['files_indexed']} files ({record['bytes_indexed'] / 1e6:.1f} MB) "
         f"in {record['seconds']:.2f}s → {record['index_dir']} ({record['index_bytes'] / 1e6:.1f} MB)\n"
         f"skipped: {skipped}; parse errors: {record['parse_errors']}; symbols: {record['symbols']}\n"
+        f"{_git_line(record.get('signals', {}).get('git'))}"
     )
+
+
+def _git_line(git: dict[str, Any] | None) -> str:
+    """The summary's line about git history, when it is missing or incomplete."""
+    if not git or (git.get("available") and not git.get("reason")):
+        return ""
+    state = "incomplete" if git.get("available") else "not used"
+    return f"git history {state}: {git.get('reason') or 'unknown reason'}\n"
 
 
 @cli.command()

@@ -96,7 +96,9 @@ class Engine:
         if self.store is None:
             return ["this index has no side store: ranking is BM25 only (rebuild with `atlas index --rebuild`)"]
         git = self.store.params.get("git", {})
-        return [] if git.get("available") else [f"git signals absent: {git.get('reason') or 'unknown reason'}"]
+        if not git.get("available"):
+            return [f"git signals absent: {git.get('reason') or 'unknown reason'}"]
+        return [f"git history incomplete: {git['reason']}"] if git.get("reason") else []
 
     def _signals(self, parsed: ParsedQuery, options: SearchOptions, doc_freqs: dict[str, int]) -> ranking.Signals:
         weights = options.weights

@@ -7,7 +7,10 @@ files change together with it. Renames are followed to today's path; files that 
 are left out. It hands the `History` on to `build`; nothing here imports other Atlas layers.
 
 A repository that cannot be mined (git missing, not a repository, no commits) gives
-`History(available=False, reason=...)`, never an exception; git failing half-way raises `SignalError`.
+`History(available=False, reason=...)`, never an exception. History is an input to ranking, not a
+precondition: when git fails half-way (objects missing from a partial or damaged clone) the log is
+read again without rename detection (which is what reads file contents), and if that fails too the
+commits read before the failure are kept, with `reason` saying what happened.
 
 The `pydriller` backend computes the same `History` through pydriller's Repository API. It is about
 100x slower and exists as the test oracle. `merge_histories` and `is_ancestor` support incremental
@@ -110,7 +113,7 @@ class History:
     """
 
     available: bool
-    reason: str  # why unavailable ("not a git repository", "git is not installed", "no commits") or ""
+    reason: str  # why unavailable ("not a git repository", "no commits"), or what limits an available one, or ""
     head: str | None  # HEAD commit sha that was mined
     newest_time: int  # committer time of the newest mined commit (0 when none was mined)
     commits_mined: int
@@ -150,22 +153,53 @@ def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_co
     first, since a rewritten history needs a full mine. `max_commits` still applies, so a window
     that comes back with `commits_mined == max_commits` may be cut: mine in full then.
 
-    Never raises for a missing git, a directory that is not a repository (or that git refuses to
-    read) or a repository without commits: those give `available=False` and a reason.
-    Raises `SignalError` if git fails in the middle of mining.
+    Never raises for git's sake: a missing git, a directory that is not a repository (or that git
+    refuses to read) or a repository without commits give `available=False` and a reason; git
+    failing part-way gives what could be read, with `reason` naming the failure (see the module doc).
     """
     started = time.perf_counter()
     repo = _open_repo(Path(root))
     if isinstance(repo, str):
         return _unavailable(repo)
-    commits = _BACKEND_COMMITS[options.backend](repo, options, since_commit)
-    folder = _Folder(repo.keys, options.max_commit_files)
-    for commit in commits:
-        folder.add(commit)
-    history = folder.history(repo, options)
+    history = _mine(repo, options, since_commit)
     elapsed = time.perf_counter() - started
     log.debug("git: mined %d commits of %s in %.2fs", history.commits_mined, root, elapsed)
     return history
+
+
+def _mine(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> History:
+    """Fold the commits into a History; on a git failure retry without renames, then keep what was read."""
+    folder, failure = _fold(repo, options, since_commit, renames=True)
+    if failure is None:
+        return _noted(folder.history(repo, options), _shallow_note(repo))
+    log.warning("git: %s; reading the history again without rename detection", failure)
+    plain, plain_failure = _fold(repo, options, since_commit, renames=False)
+    if plain_failure is None:
+        return _noted(plain.history(repo, options), f"renames not followed ({failure})")
+    best = max((folder, plain), key=lambda side: side.commits)
+    if not best.commits:
+        return _unavailable(failure)
+    return _noted(best.history(repo, options), f"only the newest {best.commits} commits could be read ({failure})")
+
+
+def _fold(repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool) -> tuple[_Folder, str | None]:
+    """The commits folded until the end of the log or git's failure, and that failure's description."""
+    folder = _Folder(repo.keys, options.max_commit_files)
+    try:
+        for commit in _BACKEND_COMMITS[options.backend](repo, options, since_commit, renames):
+            folder.add(commit)
+    except SignalError as error:
+        return folder, error.message
+    return folder, None
+
+
+def _noted(history: History, note: str) -> History:
+    return replace(history, reason=note) if note else history
+
+
+def _shallow_note(repo: _Repo) -> str:
+    shallow = _git_output(repo.git, repo.root, "rev-parse", "--is-shallow-repository")
+    return "shallow clone: only the fetched part of the history was mined" if shallow == b"true\n" else ""
 
 
 def head_commit(root: Path) -> str | None:
@@ -254,11 +288,11 @@ def _open_repo(root: Path) -> _Repo | str:
     if head is None:
         return "no commits"
     sha = head.decode("ascii").strip()
-    listing = _git_output(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
-    if listing is None:
-        raise SignalError(f"{root}: git ls-tree {sha} failed", hint="check the repository with `git fsck`")
+    listing = _git_run(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
+    if listing.returncode != 0:
+        return f"git cannot list the files of HEAD: {_first_stderr_line(listing.stderr)}"
     under = _path(where.stdout).removesuffix("\n")
-    return _Repo(git, root, under, sha, _tracked_keys(listing, under))
+    return _Repo(git, root, under, sha, _tracked_keys(listing.stdout, under))
 
 
 def _not_a_repository(stderr: bytes) -> str:
@@ -276,11 +310,12 @@ def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:
 # --- the git backend: one streaming `git log` ---------------------------------------------------
 
 
-def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> list[str]:
+def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True) -> list[str]:
     # --topo-order puts children before parents, which following renames needs (date order does
     # not, under clock skew). It costs one walk of the commit graph before the first commit comes
     # out: 0.09 s on pytest, 0.3 s for 100k commits without a commit-graph file.
-    args = ["log", "--no-merges", "--topo-order", "-M", "--name-status", "-z", "--no-color", _LOG_FORMAT]
+    follow = "-M" if renames else "--no-renames"
+    args = ["log", "--no-merges", "--topo-order", follow, "--name-status", "-z", "--no-color", _LOG_FORMAT]
     if options.max_commits is not None:
         args.append(f"--max-count={options.max_commits}")
     if options.since:
@@ -289,9 +324,13 @@ def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None) ->
     return _git_args(repo.git, repo.root, *args, "--end-of-options", window, "--")
 
 
-def _git_commits(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
-    """Commits newest first (children before parents), parsed from the pipe as git writes them."""
-    args = _log_args(repo, options, since_commit)
+def _git_commits(
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True
+) -> Iterator[_Commit]:
+    """Commits newest first (children before parents), parsed from the pipe as git writes them.
+
+    Raises `SignalError` when git exits with an error (after the commits it did print)."""
+    args = _log_args(repo, options, since_commit, renames)
     with tempfile.TemporaryFile() as errors, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors) as proc:
         assert proc.stdout is not None
         finished = False
@@ -302,12 +341,16 @@ def _git_commits(repo: _Repo, options: HistoryOptions, since_commit: str | None)
             if not finished:  # the consumer stopped early: do not wait for git to finish
                 proc.kill()
         if proc.wait() != 0:
-            raise SignalError(f"{repo.root}: git log failed: {_first_line(errors)}")
+            raise SignalError(f"git log failed: {_first_line(errors)}")
 
 
 def _first_line(stream: IO[bytes]) -> str:
     stream.seek(0)
-    return os.fsdecode(stream.read(4096)).strip().partition("\n")[0]
+    return _first_stderr_line(stream.read(4096))
+
+
+def _first_stderr_line(stderr: bytes) -> str:
+    return os.fsdecode(stderr[:4096]).strip().partition("\n")[0] or "no message"
 
 
 def _tokens(stream: IO[bytes], chunk: int = _CHUNK) -> Iterator[bytes]:
@@ -356,8 +399,23 @@ def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
 # --- the pydriller backend: the test oracle -----------------------------------------------------
 
 
-def _pydriller_commits(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
-    """The same commits as `_git_commits`, in the same order, read through pydriller."""
+def _pydriller_commits(
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True
+) -> Iterator[_Commit]:
+    """The same commits as `_git_commits`, in the same order, read through pydriller.
+
+    pydriller always follows renames (`renames` is ignored); its git errors become `SignalError`."""
+    from git.exc import GitError
+
+    try:
+        yield from _pydriller_walk(repo, options, since_commit)
+    except (GitError, ValueError) as error:
+        if isinstance(error, ValueError) and "since" in str(error):
+            raise
+        raise SignalError(f"git failed under pydriller: {str(error).strip().splitlines()[0]}") from error
+
+
+def _pydriller_walk(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
     from pydriller import Repository
 
     top = str(_toplevel(repo))
@@ -402,7 +460,7 @@ def _pydriller_change(modified: ModifiedFile) -> _Change:
     return _Change(kind, source if kind in "RC" else path, path)
 
 
-_BACKEND_COMMITS: Final[dict[str, Callable[[_Repo, HistoryOptions, str | None], Iterator[_Commit]]]] = {
+_BACKEND_COMMITS: Final[dict[str, Callable[[_Repo, HistoryOptions, str | None, bool], Iterator[_Commit]]]] = {
     "git": _git_commits,
     "pydriller": _pydriller_commits,
 }
@@ -430,6 +488,11 @@ class _Folder:
         self._pairs: dict[str, Counter[str]] = {}
         self._commits = 0
         self._newest = 0
+
+    @property
+    def commits(self) -> int:
+        """How many commits were added."""
+        return self._commits
 
     def add(self, commit: _Commit) -> None:
         """Count one commit; commits must come newest first."""

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlas.errors import SignalError
 from atlas.signals.git import (
     DAY,
     CoChange,
@@ -411,7 +410,8 @@ def test_bare_repositories_and_shallow_clones_are_mined(tmp_path: Path) -> None:
 
     assert mine_history(bare) == full
     cut = mine_history(shallow)
-    assert (cut.available, cut.reason, cut.commits_mined) == (True, "", 2)
+    assert (cut.available, cut.commits_mined) == (True, 2)
+    assert cut.reason == "shallow clone: only the fetched part of the history was mined"
     assert cut.files["a.py"].commits == 2
     assert set(cut.files) == full.tracked  # the shallow boundary commit adds every file
 
@@ -440,11 +440,13 @@ def test_a_repository_owned_by_another_user_gets_its_own_reason(tmp_path: Path) 
     assert mine_history(repo.path).reason.startswith("git refuses a repository owned by another user")
 
 
-def test_git_failing_half_way_raises_signal_error(tmp_path: Path) -> None:
+def test_git_failing_before_any_commit_makes_history_unavailable_with_the_reason(tmp_path: Path) -> None:
     repo = _linear_repo(tmp_path / "r", days=1)
 
-    with pytest.raises(SignalError, match="git log failed"):
-        mine_history(repo.path, since_commit="0" * 40)
+    history = mine_history(repo.path, since_commit="0" * 40)
+
+    assert not history.available
+    assert history.reason.startswith("git log failed: fatal:")
 
 
 def test_options_are_validated() -> None:
