@@ -46,11 +46,12 @@ def load_bench(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def tree_for(row: dict, trees: Path, checkout: Path) -> Path:
-    """The work tree of `row`, checked out if missing."""
-    dest = trees / row["repo"].replace("/", "+") / row["base_commit"]
+def tree_for(row: dict, trees: Path, checkout: Path, history: bool = False) -> Path:
+    """The work tree of `row`, checked out if missing; with `history`, a git work tree as score.py --history."""
+    dest = trees / row["repo"].replace("/", "+") / (row["base_commit"] + ("-git" if history else ""))
     if not dest.is_dir():
-        subprocess.run([str(checkout), row["repo"], row["base_commit"], str(dest)], check=True)
+        env = {**os.environ, "CHECKOUT_HISTORY": "1" if history else ""}
+        subprocess.run([str(checkout), row["repo"], row["base_commit"], str(dest)], check=True, env=env)
     return dest
 
 
@@ -84,9 +85,21 @@ def evaluate(engines: list[tuple[dict, Engine]], weights: FusionWeights, signals
         times.append((time.perf_counter() - started) * 1000)
         ranking = [hit.path for hit in hits]
         per_instance.append({"id": row["id"], **metrics(ranking, row["gold_files"]), "top": ranking[:5]})
-    summary = {key: statistics.mean(r[key] for r in per_instance) for key in ("R@1", "R@5", "R@10", "MRR")}
+    summary = averages(per_instance, [row["repo"] for row, _ in engines])
     summary["p50_ms"] = statistics.median(times)
     return summary, per_instance
+
+
+def averages(per_instance: list[dict], repos: list[str]) -> dict[str, float]:
+    """Micro averages (over instances) and macro ones (`macro R@1`...: the mean of per-repository means)."""
+    keys = ("R@1", "R@5", "R@10", "MRR")
+    summary = {key: statistics.mean(r[key] for r in per_instance) for key in keys}
+    by_repo: dict[str, list[dict]] = {}
+    for record, repo in zip(per_instance, repos, strict=True):
+        by_repo.setdefault(repo, []).append(record)
+    for key in keys:
+        summary[f"macro {key}"] = statistics.mean(statistics.mean(r[key] for r in rs) for rs in by_repo.values())
+    return summary
 
 
 def _with(weights: FusionWeights, overrides: dict[str, float]) -> FusionWeights:
@@ -116,13 +129,15 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="print the ablation table")
     parser.add_argument("--per-instance", type=Path)
     parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--history", action="store_true", help="git work trees (score.py --history): git signals on")
     args = parser.parse_args()
 
     rows = load_bench(args.bench)
     engines = []
     for i, row in enumerate(rows, 1):
         print(f"[{i}/{len(rows)}] {row['id']}", file=sys.stderr, end="\r", flush=True)
-        engines.append((row, engine_for(row, tree_for(row, args.trees, args.checkout), args.index_root)))
+        tree = tree_for(row, args.trees, args.checkout, args.history)
+        engines.append((row, engine_for(row, tree, args.index_root)))
     print(file=sys.stderr)
     weights = weights_for(args.preset, parse_overrides(args.overrides))
     configs = [("full fusion", weights, None)]
@@ -132,11 +147,12 @@ def main() -> None:
             (name, _with(weights if use_priors else no_priors, overrides), signals)
             for name, signals, use_priors, overrides in ABLATION
         ]
-    print(f"{'configuration':<30} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'p50 ms':>7}   (n={len(rows)})")
+    columns = ("R@1", "R@5", "R@10", "MRR", "macro R@1", "macro R@5", "macro R@10")
+    print(f"{'configuration':<30} " + " ".join(f"{c.removeprefix('macro '):>6}" for c in columns)
+          + f" {'p50 ms':>7}   (n={len(rows)}; last three: macro)")  # fmt: skip
     for name, config_weights, signals in configs:
         summary, per_instance = evaluate(engines, config_weights, signals, args.limit)
-        print(f"{name:<30} " + " ".join(f"{summary[k]:>6.3f}" for k in ("R@1", "R@5", "R@10", "MRR"))
-              + f" {summary['p50_ms']:>7.1f}")  # fmt: skip
+        print(f"{name:<30} " + " ".join(f"{summary[k]:>6.3f}" for k in columns) + f" {summary['p50_ms']:>7.1f}")
     if args.per_instance:
         with args.per_instance.open("w", encoding="utf-8") as out:
             for record in per_instance:

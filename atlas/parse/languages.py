@@ -71,6 +71,24 @@ _EXTENSIONS: dict[str, str] = {
     ".lua": "lua",
     ".pl": "perl", ".pm": "perl",
     ".bzl": "starlark",
+    # Source languages without a grammar here: indexed as text, but ranked as code (atlas.parse.roles).
+    ".graphql": "graphql", ".gql": "graphql", ".graphqls": "graphql",
+    ".thrift": "thrift", ".avdl": "avro", ".capnp": "capnp", ".fbs": "flatbuffers",
+    ".vue": "vue", ".svelte": "svelte", ".astro": "astro",
+    ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".hrl": "erlang",
+    ".hs": "haskell", ".lhs": "haskell", ".ml": "ocaml", ".mli": "ocaml",
+    ".clj": "clojure", ".cljs": "clojure", ".cljc": "clojure", ".edn": "clojure",
+    ".jl": "julia", ".r": "r", ".m": "objc", ".mm": "objc", ".zig": "zig", ".nim": "nim",
+    ".groovy": "groovy", ".tf": "hcl", ".hcl": "hcl", ".nix": "nix", ".sol": "solidity",
+    ".f": "fortran", ".f90": "fortran", ".f95": "fortran", ".s": "assembly", ".asm": "assembly",
+    ".cu": "cuda", ".cuh": "cuda", ".pyx": "cython", ".pxd": "cython", ".pxi": "cython",
+    ".ps1": "powershell", ".psm1": "powershell", ".bat": "batch", ".cmd": "batch",
+    ".awk": "awk", ".tcl": "tcl", ".elm": "elm", ".fs": "fsharp", ".fsx": "fsharp", ".vb": "vbnet",
+    ".v": "verilog", ".sv": "verilog", ".vhd": "vhdl", ".vhdl": "vhdl",
+    ".glsl": "shader", ".hlsl": "shader", ".vert": "shader", ".frag": "shader", ".wgsl": "shader",
+    ".coffee": "coffeescript", ".cr": "crystal", ".rkt": "racket", ".el": "lisp", ".lisp": "lisp",
+    ".jinja": "template", ".jinja2": "template", ".hbs": "template", ".mustache": "template",
+    ".ejs": "template", ".erb": "template", ".liquid": "template", ".twig": "template",
 }
 
 # Exact file names, matched before extensions (so `CMakeLists.txt` is cmake, not text).

@@ -14,6 +14,11 @@ CODE_LANGUAGES = frozenset(
         "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp", "csharp",
         "ruby", "php", "kotlin", "swift", "scala", "bash", "perl", "lua", "r", "dart", "elixir",
         "erlang", "haskell", "ocaml", "clojure", "julia", "objc", "zig", "nim", "sql",
+        # Without a grammar here (no symbols), but a project's sources all the same.
+        "protobuf", "graphql", "thrift", "avro", "capnp", "flatbuffers", "vue", "svelte", "astro", "groovy",
+        "hcl", "nix", "solidity", "fortran", "assembly", "cuda", "cython", "powershell", "batch", "awk", "tcl",
+        "elm", "fsharp", "vbnet", "verilog", "vhdl", "shader", "coffeescript", "crystal", "racket", "lisp",
+        "template", "starlark",
     }
 )  # fmt: skip
 DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})
@@ -26,8 +31,12 @@ _TEST_NAME = re.compile(
 )
 _GENERATED_NAME = re.compile(
     r".*(_pb2\.py|_pb2_grpc\.py|\.pb\.go|\.pb\.cc|\.pb\.h|\.min\.js|\.min\.css|\.generated\.\w+|\.g\.dart"
-    r"|\.designer\.cs)$"
+    r"|\.designer\.cs|\.min\.mjs|[.-]bundle\.m?js|\.umd\.js|\.chunk\.js|\.bundle\.css)$"
+    r"|^.*amalgamation.*\.[ch]$"
 )
+# Build output committed to the repository: a bundle in `dist/` is generated from the sources beside it.
+_BUNDLE_DIRS = frozenset({"dist", "bundle", "bundles"})
+_BUNDLE_LANGUAGES = frozenset({"javascript", "typescript", "css"})
 _LOCKFILES = frozenset(
     {"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock", "poetry.lock", "Pipfile.lock",
      "go.sum", "composer.lock", "Gemfile.lock", "uv.lock"}
@@ -45,11 +54,13 @@ _GENERATED_MARK = re.compile(rb"@generated|Code generated .* DO NOT EDIT|auto-?g
 def classify(path: str, language: str, head: bytes = b"") -> Role:
     """Return the role of the file at repository path `path` written in `language`."""
     name = path.rsplit("/", 1)[-1]
+    directories = path.split("/")[:-1]
     if name in _LOCKFILES or _GENERATED_NAME.match(name) or _GENERATED_MARK.search(head[:512]):
+        return Role.GENERATED
+    if language in _BUNDLE_LANGUAGES and any(d in _BUNDLE_DIRS for d in directories):
         return Role.GENERATED
     if name in _BUILD_NAMES or name.endswith((".mk", ".cmake", ".bzl", ".gradle")):
         return Role.BUILD
-    directories = path.split("/")[:-1]
     if _TEST_NAME.match(name) or any(d in _TEST_DIRS for d in directories):
         return Role.TEST
     if language in DOC_LANGUAGES or _DOC_NAMES.match(name) or any(d in _DOC_DIRS for d in directories):

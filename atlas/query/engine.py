@@ -17,7 +17,7 @@ from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query import ranking
 from atlas.query.bm25 import build_query
-from atlas.query.fuse import Fused, FusionWeights, detect_intent, fuse, prior, weights_for
+from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, prior, weights_for
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
@@ -56,6 +56,17 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The inputs of fusion for one query, keyed by file id."""
+
+    paths: dict[int, str]
+    raw: dict[str, dict[int, float]]  # signal → fid → raw value
+    roles: dict[int, str]
+    flags: dict[int, int]
+    intent: Intent
+
+
 class Engine:
     """Searches one open index rooted at `root`."""
 
@@ -77,12 +88,7 @@ class Engine:
         """Run `text` as a query; raises UsageError when it has nothing searchable."""
         options = options or SearchOptions()
         started = time.perf_counter()
-        parsed = _with_cli_filters(parse_query(text), options)
-        if parsed.is_empty:
-            raise UsageError(
-                "the query has no searchable words",
-                "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
-            )
+        parsed = _parse(text, options)
         doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
         signals = self._signals(parsed, options, doc_freqs)
         ranked = self._rank(parsed, signals, options)[: options.limit]
@@ -90,6 +96,25 @@ class Engine:
         hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
+
+    def candidates(self, text: str, options: SearchOptions | None = None) -> Candidates:
+        """What fusion ranks for `text`: every candidate's raw signal values, role and path flags.
+
+        `search` fuses exactly these; perf/fit.py fits the fusion's constants on them offline.
+        """
+        options = options or SearchOptions()
+        parsed = _parse(text, options)
+        doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
+        signals = self._signals(parsed, options, doc_freqs)
+        fids = signals.candidates()
+        roles, flags = (self.store.get("role"), self.store.get("path_flags")) if self.store else (None, None)
+        return Candidates(
+            paths={fid: self.store.paths[fid] if self.store else self._doc(fid, signals).path for fid in fids},
+            raw=signals.raw,
+            roles={fid: ROLE_NAMES[int(roles[fid])] for fid in fids} if roles is not None else {},
+            flags={fid: int(flags[fid]) for fid in fids} if flags is not None else {},
+            intent=detect_intent([t for t, _ in parsed.terms]),
+        )
 
     def notes(self) -> list[str]:
         """Why some signals are absent from this index, if they are."""
@@ -174,6 +199,16 @@ class Engine:
             query = tantivy.Query.term_query(self.reader.schema, "fid", fid)
             address = self.reader.search(query, 1)[0][1]
         return self.reader.doc(address)
+
+
+def _parse(text: str, options: SearchOptions) -> ParsedQuery:
+    parsed = _with_cli_filters(parse_query(text), options)
+    if parsed.is_empty:
+        raise UsageError(
+            "the query has no searchable words",
+            "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
+        )
+    return parsed
 
 
 def _drop_disabled(signals: ranking.Signals, options: SearchOptions) -> None:

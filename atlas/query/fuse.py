@@ -11,8 +11,10 @@ query asks for that kind of file (docs, tests). Every contribution is returned a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from atlas.errors import UsageError
@@ -58,10 +60,34 @@ class FusionWeights:
         return float(getattr(self, signal))
 
 
+FITTED_FILE = Path(__file__).with_name("fitted.json")
+"""Constants fitted by perf/fit.py (weights, rrf_k, priors), with the data, date and command behind them."""
+
+
+def fitted_constants() -> dict[str, float]:
+    """The constants in FITTED_FILE (flat names as `weights_for` takes them), or {} when there is none."""
+    try:
+        return dict(json.loads(FITTED_FILE.read_text(encoding="utf-8"))["constants"])
+    except FileNotFoundError:
+        return {}
+
+
+def _fitted(weights: FusionWeights, constants: Mapping[str, float]) -> FusionWeights:
+    priors = dict(weights.role_priors)
+    plain: dict[str, float] = {}
+    for name, value in constants.items():
+        if name.startswith("prior."):
+            priors[name.removeprefix("prior.")] = float(value)
+        else:
+            plain[name] = float(value)
+    return replace(weights, role_priors=priors, **plain)
+
+
+FITTED = _fitted(FusionWeights(), fitted_constants())
 PRESETS: dict[str, FusionWeights] = {
-    "fast": FusionWeights(candidates=100, expand_top=0, cochange=0.0, imports=0.0),
-    "balanced": FusionWeights(),
-    "deep": FusionWeights(candidates=1000, expand_top=30),
+    "fast": replace(FITTED, candidates=100, expand_top=0, cochange=0.0, imports=0.0),
+    "balanced": FITTED,
+    "deep": replace(FITTED, candidates=1000, expand_top=30),
 }
 PRESETS["thorough"] = replace(PRESETS["deep"], candidates=3000, expand_top=60)
 

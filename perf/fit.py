@@ -1,0 +1,312 @@
+"""Fit the fusion's constants on a retrieval benchmark, cross-validated by repository.
+
+    python perf/fit.py ../shared/eval/dev-large.jsonl --history [--folds 5] [--write]
+                       [--check ../shared/eval/dev.jsonl] [--dump FILE]
+
+Each instance's index is built once (as perf/quality.py does) and each query is run once through
+`Engine.candidates`, which returns what fusion ranks: every candidate's raw signal values, role and
+path flags (kept in --dump, so a refit takes seconds). The fusion
+
+    fused(d) = prior(d) × Σ_signals weight_s / (rrf_k + rank_s(d))
+
+is then recomputed offline with numpy for any constants, and coordinate ascent maximises
+    objective = mean of R@1, R@5, R@10 and MRR, half micro (per instance), half macro (per repository)
+over the signal weights (bm25 fixed at 1: only ratios matter), rrf_k, the role priors and the path-flag
+priors. Cross-validation holds whole repositories out: repositories are dealt into --folds groups,
+each group is scored with the constants fitted on the others, and the held-out scores are reported
+(micro and macro). `--write` stores the constants fitted on the whole benchmark in
+atlas/query/fitted.json, with the data set, date and command, where `atlas.query.fuse` reads them.
+`--check BENCH` scores another benchmark (never fitted on) with the defaults and the fitted constants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from quality import engine_for, load_bench, tree_for
+
+from atlas.query.engine import SearchOptions
+from atlas.query.fuse import FITTED_FILE, SIGNALS, FusionWeights, weights_for
+from atlas.signals.priors import EXAMPLES, FIXTURE, TRANSLATION, VENDORED
+
+ROLES = ("impl", "build", "config", "other", "test", "docs", "generated")
+FLAGS = (("vendored_prior", VENDORED), ("examples_prior", EXAMPLES), ("translation_prior", TRANSLATION),
+         ("fixture_prior", FIXTURE))  # fmt: skip
+KS = (1, 5, 10)
+SIGNAL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0)
+K_GRID = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 100.0)
+PRIOR_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)
+
+
+# --- dumping what fusion ranks ------------------------------------------------------------------------
+
+
+def dump(rows: list[dict], args: argparse.Namespace) -> list[dict]:
+    """One record per instance: its repository, gold files and every candidate's fusion inputs."""
+    weights = weights_for("balanced")
+    records = []
+    for i, row in enumerate(rows, 1):
+        print(f"[{i}/{len(rows)}] {row['id']}", file=sys.stderr, end="\r", flush=True)
+        tree = tree_for(row, args.trees, args.checkout, args.history)
+        engine = engine_for(row, tree, args.index_root)
+        found = engine.candidates(row["query"], SearchOptions(limit=20, with_lines=False, weights=weights))
+        candidates = [
+            {"path": path, "role": found.roles.get(fid, "other"), "flags": found.flags.get(fid, 0),
+             "raw": {s: values[fid] for s, values in found.raw.items() if fid in values}}
+            for fid, path in found.paths.items()
+        ]  # fmt: skip
+        intent = {"docs": found.intent.docs, "tests": found.intent.tests}
+        records.append({"id": row["id"], "repo": row["repo"], "gold": row["gold_files"], "intent": intent,
+                        "candidates": candidates})  # fmt: skip
+        engine.reader.close() if hasattr(engine.reader, "close") else None
+    print(file=sys.stderr)
+    return records
+
+
+# --- fusion recomputed with numpy ---------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """Every candidate of every instance, concatenated; `seg` is the instance index."""
+
+    seg: np.ndarray
+    ranks: np.ndarray  # (signals, candidates): rank_by of each signal, inf where absent
+    role: np.ndarray
+    flags: np.ndarray
+    path_order: np.ndarray  # the tie-break: position of the path in sorted order
+    gold: np.ndarray  # bool
+    docs_intent: np.ndarray  # per candidate: its instance asks for docs
+    tests_intent: np.ndarray
+    n_gold: np.ndarray  # per instance
+    repos: list[str]
+
+
+def _rank_by(values: list[float]) -> np.ndarray:
+    """1-based ranks, highest first, ties share the better rank (as atlas.query.fuse.rank_by)."""
+    array = np.asarray(values, dtype=np.float64)
+    order = np.argsort(-array, kind="stable")
+    ranks = np.empty(len(array))
+    position = np.arange(1, len(array) + 1, dtype=np.float64)
+    sorted_values = array[order]
+    new = np.concatenate([[True], sorted_values[1:] != sorted_values[:-1]])
+    ranks[order] = np.maximum.accumulate(np.where(new, position, 0))
+    return ranks
+
+
+def table(records: list[dict]) -> Table:
+    """Concatenate the records into arrays."""
+    segs, ranks, roles, flags, orders, golds, docs, tests, n_gold = [], [], [], [], [], [], [], [], []
+    for i, record in enumerate(records):
+        candidates = record["candidates"]
+        n = len(candidates)
+        segs.append(np.full(n, i))
+        block = np.full((len(SIGNALS), n), np.inf)
+        for s, signal in enumerate(SIGNALS):
+            have = [(j, c["raw"][signal]) for j, c in enumerate(candidates) if signal in c["raw"]]
+            if have:
+                block[s, [j for j, _ in have]] = _rank_by([v for _, v in have])
+        ranks.append(block)
+        roles.append(np.array([ROLES.index(c["role"]) if c["role"] in ROLES else 3 for c in candidates], dtype=int))
+        flags.append(np.array([c["flags"] for c in candidates], dtype=int))
+        paths = [c["path"] for c in candidates]
+        order = np.empty(n)
+        order[np.argsort(np.array(paths, dtype=object), kind="stable")] = np.arange(n)
+        orders.append(order)
+        gold = set(record["gold"])
+        golds.append(np.array([p in gold for p in paths], dtype=bool))
+        docs.append(np.full(n, record["intent"]["docs"]))
+        tests.append(np.full(n, record["intent"]["tests"]))
+        n_gold.append(len(gold))
+    return Table(
+        np.concatenate(segs), np.concatenate(ranks, axis=1), np.concatenate(roles), np.concatenate(flags),
+        np.concatenate(orders), np.concatenate(golds), np.concatenate(docs), np.concatenate(tests),
+        np.array(n_gold), [r["repo"] for r in records],
+    )  # fmt: skip
+
+
+def params_of(weights: FusionWeights) -> dict[str, float]:
+    """The fitted constants of `weights`, flat: signals, rrf_k, prior.<role>, flag priors."""
+    out = {signal: weights.signal_weight(signal) for signal in SIGNALS}
+    out["rrf_k"] = weights.rrf_k
+    out.update({f"prior.{role}": weights.role_priors.get(role, 0.5) for role in ROLES})
+    out.update({name: getattr(weights, name) for name, _ in FLAGS})
+    return out
+
+
+def instance_ranks(t: Table, p: dict[str, float]) -> np.ndarray:
+    """Per candidate: its 1-based position in its instance's fused ranking."""
+    w = np.array([p[s] for s in SIGNALS])[:, None]
+    total = (w / (p["rrf_k"] + t.ranks)).sum(axis=0)
+    role_prior = np.array([p[f"prior.{r}"] for r in ROLES])[t.role]
+    role_prior = np.where((t.role == ROLES.index("docs")) & t.docs_intent, 1.0, role_prior)
+    role_prior = np.where((t.role == ROLES.index("test")) & t.tests_intent, 1.0, role_prior)
+    for name, bit in FLAGS:
+        factor = p[name]
+        hit = (t.flags & bit) != 0
+        if bit == FIXTURE:
+            hit &= ~t.tests_intent
+        role_prior = np.where(hit, role_prior * factor, role_prior)
+    score = total * role_prior
+    order = np.lexsort((t.path_order, -score, t.seg))
+    position = np.empty(len(order))
+    position[order] = np.arange(len(order))
+    starts = np.searchsorted(t.seg[order], np.arange(t.seg.max() + 1))
+    return position - starts[t.seg] + 1
+
+
+def metrics(t: Table, p: dict[str, float]) -> np.ndarray:
+    """Per instance: R@1, R@5, R@10, MRR (rows: instances)."""
+    rank = instance_ranks(t, p)
+    n = len(t.n_gold)
+    out = np.zeros((n, 4))
+    gold_seg, gold_rank = t.seg[t.gold], rank[t.gold]
+    for col, k in enumerate(KS):
+        out[:, col] = np.bincount(gold_seg, weights=(gold_rank <= k), minlength=n) / t.n_gold
+    best = np.full(n, np.inf)
+    np.minimum.at(best, gold_seg, gold_rank)
+    out[:, 3] = np.where(np.isfinite(best), 1.0 / best, 0.0)
+    return out
+
+
+def summary(values: np.ndarray, repos: list[str]) -> dict[str, float]:
+    """Micro and macro (per repository) means of the metric columns."""
+    names = ("R@1", "R@5", "R@10", "MRR")
+    out = {name: float(values[:, i].mean()) for i, name in enumerate(names)}
+    by_repo = sorted(set(repos))
+    index = np.array([by_repo.index(r) for r in repos])
+    per_repo = np.array([values[index == r].mean(axis=0) for r in range(len(by_repo))])
+    out.update({f"macro {name}": float(per_repo[:, i].mean()) for i, name in enumerate(names)})
+    return out
+
+
+def objective(values: np.ndarray, repos: list[str]) -> float:
+    s = summary(values, repos)
+    return sum(0.5 * s[k] + 0.5 * s[f"macro {k}"] for k in ("R@1", "R@5", "R@10", "MRR")) / 4
+
+
+def subset(t: Table, keep: np.ndarray) -> Table:
+    """The instances where `keep` (per instance) is true, renumbered."""
+    rows = keep[t.seg]
+    renumber = np.cumsum(keep) - 1
+    return Table(
+        renumber[t.seg[rows]], t.ranks[:, rows], t.role[rows], t.flags[rows], t.path_order[rows], t.gold[rows],
+        t.docs_intent[rows], t.tests_intent[rows], t.n_gold[keep], [r for r, k in zip(t.repos, keep, strict=True) if k],
+    )  # fmt: skip
+
+
+def grid_for(name: str) -> tuple[float, ...]:
+    if name == "rrf_k":
+        return K_GRID
+    if name in SIGNALS:
+        return SIGNAL_GRID
+    return PRIOR_GRID
+
+
+def fit(t: Table, start: dict[str, float], sweeps: int = 4) -> dict[str, float]:
+    """Coordinate ascent over every constant but bm25 (fixed at 1), each on its grid."""
+    best = dict(start)
+    best_score = objective(metrics(t, best), t.repos)
+    names = [n for n in best if n != "bm25"]
+    for _ in range(sweeps):
+        improved = False
+        for name in names:
+            for value in grid_for(name):
+                trial = {**best, name: value}
+                score = objective(metrics(t, trial), t.repos)
+                if score > best_score + 1e-9:
+                    best, best_score, improved = trial, score, True
+        if not improved:
+            break
+    return best
+
+
+def folds_of(repos: list[str], count: int) -> dict[str, int]:
+    """Deal repositories into `count` folds by a stable hash of the name, then balance by order."""
+    names = sorted(set(repos), key=lambda r: hashlib.sha256(r.encode()).hexdigest())
+    return {name: i % count for i, name in enumerate(names)}
+
+
+def cross_validate(t: Table, start: dict[str, float], count: int) -> np.ndarray:
+    """Held-out metrics per instance: each fold scored with constants fitted on the other folds."""
+    fold = folds_of(t.repos, count)
+    instance_fold = np.array([fold[r] for r in t.repos])
+    held_out = np.zeros((len(t.repos), 4))
+    for f in range(count):
+        test = instance_fold == f
+        fitted = fit(subset(t, ~test), start)
+        held_out[test] = metrics(subset(t, test), fitted)
+        print(f"fold {f}: held out {sorted({r for r, k in zip(t.repos, test, strict=True) if k})}", file=sys.stderr)
+    return held_out
+
+
+def line(name: str, s: dict[str, float]) -> str:
+    cols = ("R@1", "R@5", "R@10", "MRR", "macro R@1", "macro R@5", "macro R@10", "macro MRR")
+    return f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in cols) + " |"
+
+
+def load_or_dump(bench: Path, args: argparse.Namespace) -> list[dict]:
+    cache = args.dump.with_name(f"{args.dump.stem}-{bench.stem}.json.gz") if args.dump else None
+    if cache and cache.exists() and not args.redump:
+        return json.loads(gzip.decompress(cache.read_bytes()))
+    records = dump(load_bench(bench), args)
+    if cache:
+        cache.write_bytes(gzip.compress(json.dumps(records).encode()))
+    return records
+
+
+def main() -> None:
+    """Command-line entry point."""
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", type=Path)
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    parser.add_argument("--trees", type=Path, default=Path(os.environ.get("EVAL_TREES", tmp / "atlas-eval-trees")))
+    parser.add_argument("--index-root", type=Path, default=tmp / "atlas-eval-index")
+    parser.add_argument("--checkout", type=Path, default=here.parent.parent / "shared" / "eval" / "checkout.sh")
+    parser.add_argument("--history", action="store_true", help="git work trees (score.py --history)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--dump", type=Path, help="cache of the fusion inputs (FILE-<bench>.json.gz)")
+    parser.add_argument("--redump", action="store_true", help="rebuild the cache")
+    parser.add_argument("--check", type=Path, action="append", default=[], help="another benchmark to score")
+    parser.add_argument("--write", action="store_true", help="store the constants fitted on all of BENCH")
+    args = parser.parse_args()
+
+    t = table(load_or_dump(args.bench, args))
+    default = params_of(FusionWeights())
+    shipped = params_of(weights_for("balanced"))
+    header = "| constants | R@1 | R@5 | R@10 | MRR | macro R@1 | macro R@5 | macro R@10 | macro MRR |"
+    print(header + "\n|" + "---|" * 9)
+    print(line("shipped (before this fit)", summary(metrics(t, shipped), t.repos)))
+    held_out = cross_validate(t, default, args.folds)
+    print(line(f"fitted, held-out repositories ({args.folds}-fold CV)", summary(held_out, t.repos)))
+    fitted = fit(t, default)
+    print(line("fitted on all (training fit)", summary(metrics(t, fitted), t.repos)))
+    for bench in args.check:
+        other = table(load_or_dump(bench, args))
+        print(line(f"{bench.name}: shipped", summary(metrics(other, shipped), other.repos)))
+        print(line(f"{bench.name}: fitted", summary(metrics(other, fitted), other.repos)))
+    print(json.dumps(fitted, indent=1))
+    if args.write:
+        record = {
+            "constants": fitted,
+            "data": f"{args.bench.name} ({len(t.repos)} instances, {len(set(t.repos))} repositories)"
+                    + (", git work trees" if args.history else ""),
+            "date": time.strftime("%Y-%m-%d"),
+            "command": "python perf/fit.py " + " ".join(sys.argv[1:]),
+        }  # fmt: skip
+        FITTED_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {FITTED_FILE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Ranking failure classes decided by what a file is: unparsed source languages, generated bundles.
+
+Each case is a small generated repository where the file an issue is about competes with a file of
+another kind that matches the issue's words as well or better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from atlas.api import index_config, index_repo, open_engine
+from atlas.query.engine import SearchOptions
+
+
+def ranking(repo: Path, query: str) -> list[str]:
+    config = index_config(repo, jobs=1, git_history=False)
+    index_repo(config, show_progress=False)
+    engine = open_engine(config, build_if_missing=False)
+    return [hit.path for hit in engine.search(query, SearchOptions(limit=10, with_lines=False)).hits]
+
+
+def _filler(count: int) -> Mapping[str, str]:
+    """Unrelated modules, so that BM25's statistics look like a real repository's."""
+    return {f"shop/module_{i}.py": f"def helper_{i}(value):\n    return value + {i}\n" for i in range(count)}
+
+
+def test_a_protobuf_schema_outranks_python_that_only_uses_its_names(make_repo: Callable[..., Path]) -> None:
+    repo = make_repo({
+        **_filler(30),
+        "proto/refunds.proto": (
+            "syntax = \"proto3\";\n\nmessage RefundRequest {\n  string order_id = 1;\n  int64 amount = 2;\n}\n\n"
+            "message RefundReply {\n  bool accepted = 1;\n}\n\nservice Refunds {\n"
+            "  rpc Refund (RefundRequest) returns (RefundReply);\n}\n"
+        ),
+        "shop/client.py": (
+            "from proto import refunds_pb2\n\n\ndef send(stub, order_id, amount):\n"
+            "    request = refunds_pb2.RefundRequest(order_id=order_id, amount=amount)\n"
+            "    return stub.Refund(request).accepted\n"
+        ),
+    }, git=False)  # fmt: skip
+
+    top = ranking(repo, "RefundRequest message needs a currency field next to amount")
+
+    assert top[0] == "proto/refunds.proto", top
+
+
+def test_a_bundle_built_into_dist_ranks_below_its_source(make_repo: Callable[..., Path]) -> None:
+    source = (
+        "export function formatPrice(amount, currency) {\n"
+        "  return new Intl.NumberFormat('en', { style: 'currency', currency }).format(amount);\n}\n"
+    )
+    bundle = "(function(){\n" + source.replace("export ", "") * 3 + "window.formatPrice = formatPrice;\n})();\n"
+    repo = make_repo({**_filler(30), "web/src/price.js": source, "web/dist/app.js": bundle}, git=False)
+
+    top = ranking(repo, "formatPrice shows the wrong currency symbol")
+
+    assert top[0] == "web/src/price.js", top
+    assert top.index("web/dist/app.js") > 0
