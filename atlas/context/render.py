@@ -130,7 +130,7 @@ def _has_text(entry: Entry) -> bool:
 def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
     """`entry` with chunk text read from the file (a whole-file chunk when it has none)."""
     if isinstance(text, str):
-        return f"{text} file"
+        return text
     lines = text.lines
     if entry.mode == "whole" or not entry.chunks:
         chunks = [Chunk(1, len(lines), "", "file", "\n".join(lines))]

@@ -1,0 +1,187 @@
+"""Nothing outside the repository root is ever read or served, whatever the tree or the index says.
+
+Hostile cases, end to end through the real CLI (in-process with click's CliRunner, or a subprocess
+where a read could hang) and the real MCP server (a subprocess driven by the SDK's client):
+
+- a file swapped for a symbolic link after indexing (to a file outside, through a directory
+  link, or for a FIFO) is served without its text, never with the text it now leads to;
+- a crafted index whose file table names `../x`, `/abs` or a non-normalised path is refused by
+  `atlas import` and reported corrupt (exit 4) when opened in place;
+- `atlas render` reads only relative, normalised paths inside the root.
+
+Every tree is a real git repository; every index is a real one built by Atlas (the crafted ones
+are rewritten with Atlas's own generation writer, so their checksums and sizes agree).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from atlas.api import index_config, index_repo
+from atlas.cli import cli
+from tests.conftest import Symlink
+
+SECRET = "SECRET-7f3a9c-ledger-password"
+SECRET_TEXT = f"def process_refund(order):\n    # refund ledger credentials\n    return '{SECRET}'\n"
+FILES: dict[str, Any] = {
+    "billing/__init__.py": "",
+    "billing/refund.py": (
+        "def process_refund(order):\n    \"\"\"Refund an order to its card.\"\"\"\n"
+        "    return issue_refund(order.card, order.total)\n\n\ndef issue_refund(card, amount):\n"
+        "    return {'card': card, 'refund': amount}\n"
+    ),
+    "billing/invoice.py": "def invoice_total(order):\n    # refund lines count negative\n    return sum(order.lines)\n",
+    "lib/real_ledger.py": "def ledger_refund_entry(amount):\n    return ('refund', amount)\n",
+    "lib/alias_ledger.py": Symlink("real_ledger.py"),
+    "README.md": "# Shop\n\nRefunds go through billing.\n",
+}
+
+
+def atlas(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["-q", *args], input=input)
+
+
+def atlas_process(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m atlas ...` in `root`; a read that blocks makes it time out."""
+    command = [sys.executable, "-m", "atlas", "-q", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory beside the repository holding a secret that looks like code the queries want."""
+    directory = tmp_path / "outside"
+    (directory / "billing").mkdir(parents=True)
+    (directory / "secret.py").write_text(SECRET_TEXT)
+    (directory / "billing" / "refund.py").write_text(SECRET_TEXT)
+    return directory
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path], outside: Path) -> Path:
+    root = make_repo(FILES)
+    index_repo(index_config(root, jobs=1), show_progress=False)
+    return root
+
+
+def swap(root: Path, outside: Path, how: str) -> None:
+    """Replace what the index knows as billing/refund.py with something that is not that file."""
+    target = root / "billing" / "refund.py"
+    if how == "directory":
+        shutil.rmtree(root / "billing")
+        (root / "billing").symlink_to(outside / "billing")
+        return
+    target.unlink()
+    if how == "absolute":
+        target.symlink_to(outside / "secret.py")
+    elif how == "relative":
+        target.symlink_to(os.path.relpath(outside / "secret.py", target.parent))
+    elif how == "fifo":
+        os.mkfifo(target)
+
+
+SWAPS = ["absolute", "relative", "directory"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files swapped for symbolic links after indexing.
+
+
+@pytest.mark.parametrize("how", SWAPS)
+def test_regression_search_does_not_serve_a_file_swapped_for_a_link_out_of_the_root(
+    repo: Path, outside: Path, how: str
+) -> None:
+    swap(repo, outside, how)
+    result = atlas("search", "--repo", str(repo), "--format", "jsonl", "process refund ledger")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+    hits = {hit["path"]: hit for hit in map(json.loads, result.stdout.splitlines())}
+    # The indexed file is still a result (the index says so), but without text: it is not read.
+    assert hits["billing/refund.py"]["lines"] == []
+    assert any(hit["lines"] for path, hit in hits.items() if path != "billing/refund.py")
+
+
+@pytest.mark.parametrize("how", SWAPS)
+def test_regression_query_does_not_serve_a_file_swapped_for_a_link_out_of_the_root(
+    repo: Path, outside: Path, how: str
+) -> None:
+    swap(repo, outside, how)
+    result = atlas("query", "--root", str(repo), "--format", "json", "--max-tokens", "4000", "process refund ledger")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+    selection = json.loads(result.stdout)
+    assert "billing/refund.py" not in [entry["path"] for entry in selection["entries"]]
+    assert any(s["path"] == "billing/refund.py" for s in selection["skipped"])
+    jsonl = atlas("query", "--root", str(repo), "--format", "jsonl", "process refund ledger")
+    assert jsonl.exit_code == 0 and SECRET not in jsonl.stdout
+
+
+def test_regression_a_file_swapped_for_a_fifo_does_not_hang_search_or_query(repo: Path, outside: Path) -> None:
+    swap(repo, outside, "fifo")
+    search = atlas_process(repo, "search", "--format", "jsonl", "process refund", timeout=30)
+    assert search.returncode == 0, search.stderr
+    assert any(json.loads(line)["path"] == "billing/refund.py" for line in search.stdout.splitlines())
+    query = atlas_process(repo, "query", "--format", "json", "process refund", timeout=30)
+    assert query.returncode == 0, query.stderr
+    assert "billing/refund.py" not in [entry["path"] for entry in json.loads(query.stdout)["entries"]]
+
+
+def test_a_link_inside_the_root_stays_readable(repo: Path) -> None:
+    result = atlas("search", "--repo", str(repo), "--format", "jsonl", "ledger refund entry")
+    assert result.exit_code == 0, result.output
+    hits = {hit["path"]: hit for hit in map(json.loads, result.stdout.splitlines())}
+    assert "def ledger_refund_entry" in hits["lib/alias_ledger.py"]["lines"][0]["text"]
+    query = atlas("query", "--root", str(repo), "--format", "json", "ledger refund entry")
+    entries = {entry["path"] for entry in json.loads(query.stdout)["entries"]}
+    assert "lib/alias_ledger.py" in entries
+
+
+def test_a_link_inside_the_root_swapped_to_lead_out_is_refused(repo: Path, outside: Path) -> None:
+    link = repo / "lib" / "alias_ledger.py"
+    link.unlink()
+    link.symlink_to(outside / "secret.py")
+    result = atlas("search", "--repo", str(repo), "--format", "jsonl", "ledger refund entry")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+
+
+def test_regression_a_file_swapped_for_a_link_into_git_is_not_served(repo: Path) -> None:
+    (repo / ".git" / "config").write_text("[remote]\n\turl = https://user:process-refund-token@example.com\n")
+    target = repo / "billing" / "refund.py"
+    target.unlink()
+    target.symlink_to("../.git/config")
+    result = atlas("query", "--root", str(repo), "--format", "json", "process refund")
+    assert result.exit_code == 0, result.output
+    assert "process-refund-token" not in result.stdout
+
+
+@pytest.mark.parametrize("how", ["absolute", "directory"])
+def test_regression_mcp_does_not_serve_a_file_swapped_for_a_link_out_of_the_root(
+    repo: Path, outside: Path, how: str
+) -> None:
+    pytest.importorskip("mcp", reason="needs the `mcp` extra")
+    from tests.mcp.client import call, call_text, run
+
+    async def scenario(session: Any) -> None:
+        fresh, is_error = await call(session, "search", {"query": "process refund", "limit": 5})
+        assert not is_error and fresh["results"][0]["path"] == "billing/refund.py"
+        swap(repo, outside, how)  # within the check interval: answers come from the index as built
+        text, is_error = await call_text(session, "search", {"query": "process refund ledger", "limit": 10})
+        assert not is_error, text
+        assert SECRET not in text and "billing/refund.py" in text
+        text, is_error = await call_text(session, "context", {"task": "process refund ledger", "max_tokens": 4000})
+        assert not is_error, text
+        assert SECRET not in text
+        assert "billing/refund.py" not in [e["path"] for e in json.loads(text)["entries"]]
+
+    run(repo, scenario, "--check-interval", "3600")
