@@ -24,11 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner, Result
 
 from atlas.api import index_config, index_repo
 from atlas.cli import cli
+from atlas.index import store
 from tests.conftest import Symlink
 
 SECRET = "SECRET-7f3a9c-ledger-password"
@@ -183,5 +185,99 @@ def test_regression_mcp_does_not_serve_a_file_swapped_for_a_link_out_of_the_root
         assert not is_error, text
         assert SECRET not in text
         assert "billing/refund.py" not in [e["path"] for e in json.loads(text)["entries"]]
+
+    run(repo, scenario, "--check-interval", "3600")
+
+
+# ---------------------------------------------------------------------------------------------
+# Crafted indexes: a file table that names files outside the root.
+
+
+def craft(root: Path, evil: str) -> None:
+    """Rewrite the live index of `root` so that billing/refund.py is indexed under the path `evil`.
+
+    The new generation is written by Atlas's own writer: tantivy documents, file table, manifest and
+    side store agree, so size and checksum checks pass.
+    """
+    from atlas.index.writer import GenerationWriter
+    from atlas.parse import parse_bytes
+
+    index_dir = root / ".atlas"
+    live = store.current_generation(index_dir)
+    assert live is not None
+    manifest = orjson.loads((live / store.MANIFEST).read_bytes())
+    writer = GenerationWriter(index_dir, 64 << 20, previous=live)
+    fid = writer.table.fids()["billing/refund.py"]
+    writer.replace(fid, parse_bytes(evil, SECRET_TEXT.encode(), 0))
+    shutil.copytree(live / store.SIGNALS_DIR, writer.generation_dir / store.SIGNALS_DIR)
+    writer.finish({k: v for k, v in manifest.items() if k not in ("schema_version", "tantivy_version", "files_bytes")})
+
+
+def evil_paths(outside: Path, root: Path) -> list[str]:
+    return [
+        str(outside / "secret.py"),
+        os.path.relpath(outside / "secret.py", root),
+        "billing/../../outside/secret.py",
+        "billing//refund.py",
+        "./billing/refund.py",
+        "billing/refund.py/",
+        "",
+        "billing/refund\0.py",
+    ]
+
+
+EVIL_IDS = ["absolute", "dotdot", "dotdot-inside", "double-slash", "dot", "trailing-slash", "empty", "nul"]
+
+
+@pytest.mark.parametrize("which", range(len(EVIL_IDS)), ids=EVIL_IDS)
+def test_regression_a_crafted_index_is_refused_by_import(
+    repo: Path, outside: Path, make_repo: Callable[..., Path], tmp_path: Path, which: int
+) -> None:
+    craft(repo, evil_paths(outside, repo)[which])
+    archive = tmp_path / "crafted.tgz"
+    exported = atlas("export", "--repo", str(repo), str(archive))
+    assert exported.exit_code == 0, exported.output
+    target = make_repo(FILES, name="target")
+    index_repo(index_config(target, jobs=1), show_progress=False)
+    before = store.current_generation(target / ".atlas")
+    result = atlas("import", "--repo", str(target), str(archive))
+    assert result.exit_code == 4, result.output
+    assert "crafted or corrupt" in result.stderr and "hint:" in result.stderr
+    assert store.current_generation(target / ".atlas") == before
+    search = atlas("search", "--repo", str(target), "--format", "jsonl", "process refund ledger")
+    assert search.exit_code == 0 and SECRET not in search.stdout
+
+
+@pytest.mark.parametrize("which", range(len(EVIL_IDS)), ids=EVIL_IDS)
+def test_regression_a_crafted_index_opened_in_place_is_corrupt(repo: Path, outside: Path, which: int) -> None:
+    craft(repo, evil_paths(outside, repo)[which])
+    for args in (["search", "--repo", str(repo), "--format", "jsonl"], ["query", "--root", str(repo)]):
+        result = atlas(*args, "process refund ledger")
+        assert result.exit_code == 4, (args, result.output)
+        assert SECRET not in result.stdout
+        assert "corrupt" in result.stderr and "hint:" in result.stderr
+    assert atlas("verify", "--repo", str(repo)).exit_code == 4
+
+
+def test_a_crafted_index_is_rebuilt_by_the_next_index_run(repo: Path, outside: Path) -> None:
+    craft(repo, str(outside / "secret.py"))
+    result = atlas("index", str(repo), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "damaged" in json.loads(result.stdout)["reason"]
+    search = atlas("search", "--repo", str(repo), "--format", "jsonl", "process refund ledger")
+    assert search.exit_code == 0 and SECRET not in search.stdout
+
+
+def test_mcp_on_a_crafted_index_never_serves_the_file(repo: Path, outside: Path) -> None:
+    pytest.importorskip("mcp", reason="needs the `mcp` extra")
+    from tests.mcp.client import call_text, run
+
+    craft(repo, str(outside / "secret.py"))
+
+    async def scenario(session: Any) -> None:
+        calls = (("search", {"query": "process refund ledger"}), ("context", {"task": "process refund"}))
+        for tool, arguments in calls:
+            text, _ = await call_text(session, tool, arguments)
+            assert SECRET not in text
 
     run(repo, scenario, "--check-interval", "3600")
