@@ -281,3 +281,44 @@ def test_mcp_on_a_crafted_index_never_serves_the_file(repo: Path, outside: Path)
             assert SECRET not in text
 
     run(repo, scenario, "--check-interval", "3600")
+
+
+# ---------------------------------------------------------------------------------------------
+# atlas render: only relative, normalised paths inside the root.
+
+
+def v03(*paths: str) -> str:
+    header = {"Version": "0.3", "Query": "process refund", "Preset": "balanced"}
+    files = [{"Path": path, "Score": 1.0, "Tokens": 10, "Language": "python"} for path in paths]
+    return "\n".join(json.dumps(record) for record in [header, *files]) + "\n"
+
+
+@pytest.mark.parametrize("which", range(len(EVIL_IDS)), ids=EVIL_IDS)
+def test_regression_render_does_not_read_a_path_outside_the_root(repo: Path, outside: Path, which: int) -> None:
+    evil = evil_paths(outside, repo)[which]
+    result = atlas("render", "-", "--root", str(repo), input=v03(evil, "billing/invoice.py"))
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+    assert "## billing/invoice.py\n" in result.stdout and "def invoice_total" in result.stdout
+    assert f"## {evil}\n" not in result.stdout
+    assert "left out" in result.stderr and "not a relative path inside the repository" in result.stderr
+
+
+def test_regression_render_does_not_follow_a_link_out_of_the_root(repo: Path, outside: Path) -> None:
+    swap(repo, outside, "absolute")
+    result = atlas("render", "-", "--root", str(repo), input=v03("billing/refund.py"))
+    assert SECRET not in result.stdout
+    assert result.exit_code == 1 and "left out billing/refund.py" in result.stderr
+
+
+def test_regression_render_does_not_take_the_root_from_the_selection_file(repo: Path, outside: Path) -> None:
+    record = {"type": "context", "task": "process refund", "root": str(outside), "entries": [
+        {"path": "secret.py", "mode": "whole", "chunks": []}]}  # fmt: skip
+    selection = repo.parent / "selection.json"
+    selection.write_text(json.dumps(record))
+    result = atlas_process(repo, "render", str(selection))
+    assert SECRET not in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert f"--root {outside}" in result.stderr
+    allowed = atlas_process(repo, "render", str(selection), "--root", str(outside))
+    assert allowed.returncode == 0 and SECRET in allowed.stdout  # an explicit --root is the user's choice
