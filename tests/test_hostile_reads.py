@@ -31,7 +31,7 @@ from click.testing import CliRunner, Result
 from atlas.api import index_config, index_repo
 from atlas.cli import cli
 from atlas.index import store
-from tests.conftest import Symlink
+from tests.conftest import Symlink, git
 
 SECRET = "SECRET-7f3a9c-ledger-password"
 SECRET_TEXT = f"def process_refund(order):\n    # refund ledger credentials\n    return '{SECRET}'\n"
@@ -322,3 +322,31 @@ def test_regression_render_does_not_take_the_root_from_the_selection_file(repo: 
     assert f"--root {outside}" in result.stderr
     allowed = atlas_process(repo, "render", str(selection), "--root", str(outside))
     assert allowed.returncode == 0 and SECRET in allowed.stdout  # an explicit --root is the user's choice
+
+
+# ---------------------------------------------------------------------------------------------
+# The index directory is invisible to git and to the walk.
+
+
+def test_regression_the_index_dir_is_ignored_by_git(repo: Path) -> None:
+    assert (repo / ".atlas" / ".gitignore").read_text() == "*\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == b""
+
+
+def test_regression_an_index_dir_inside_the_tree_is_ignored_by_git(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES, name="elsewhere")
+    result = atlas("index", str(root), "--index-dir", str(root / "build" / "idx"))
+    assert result.exit_code == 0, result.output
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == b""
+
+
+def test_regression_a_nested_index_dir_is_not_indexed(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({**FILES, "vendor/kit/kit.py": "def kit_refund():\n    return 1\n"}, name="nested")
+    index_repo(index_config(root / "vendor" / "kit", jobs=1), show_progress=False)
+    (root / "vendor" / "kit" / ".atlas" / ".gitignore").unlink(missing_ok=True)  # as an older Atlas left it
+    (root / "vendor" / "kit" / ".atlas" / "notes.py").write_text("def process_refund_nested():\n    pass\n")
+    index_repo(index_config(root, jobs=1), show_progress=False)
+    result = atlas("search", "--repo", str(root), "--format", "jsonl", "--limit", "50", "process refund nested")
+    paths = [json.loads(line)["path"] for line in result.stdout.splitlines()]
+    assert paths and not [p for p in paths if ".atlas" in p.split("/")]
+    assert "vendor/kit/kit.py" in atlas("search", "--repo", str(root), "--format", "jsonl", "kit refund").stdout
