@@ -23,10 +23,10 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from atlas.walk import fs_path
+from atlas.walk import NEVER_ENTER, fs_path
 
-NEVER_READ = frozenset({b".git", b".atlas"})
-"""Directories the walk never indexes; a path that resolves into one is not a repository file."""
+NEVER_READ = frozenset(map(os.fsencode, NEVER_ENTER))
+"""Directories the walk never enters (`.git`, `.atlas`); a path resolving into one is not a repository file."""
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
