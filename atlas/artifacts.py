@@ -3,7 +3,8 @@
 An index holds only repository-relative paths, so a generation copied to another machine and
 path works as is; `atlas index` there updates it incrementally (new mtimes cost one hash per
 file, not a parse). An archive is a gzip'd tar whose first member, `atlas-export.json`, lists
-every file with its SHA-256; `import_index` checks each one before publishing the generation.
+every file with its SHA-256; `import_index` checks each one, and that every path the index holds
+is a clean repository-relative path, before publishing the generation.
 """
 
 from __future__ import annotations
@@ -138,12 +139,13 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     started = time.monotonic()
     if not archive.is_file():
         raise InputError(f"{archive}: no such archive", "pass a file made by `atlas export`")
-    config.index_dir.mkdir(parents=True, exist_ok=True)
+    store.ensure_index_dir(config.index_dir)
     with index_lock(config.index_dir):
         building, final = store.new_generation_dir(config.index_dir)
         try:
             header, count, size = _extract(archive, building)
             _check_format(header, archive)
+            _check_paths(building, archive)
             store.publish(config.index_dir, building, final)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
@@ -203,6 +205,18 @@ def _check_format(header: dict[str, Any], archive: Path) -> None:
             f"{archive}: made by index format {header.get('format_version')}, this Atlas reads {FORMAT_VERSION}",
             "build the index with `atlas index --rebuild` instead",
         )
+
+
+def _check_paths(generation: Path, archive: Path) -> None:
+    """Checksums only prove the archive is what its maker packed: a crafted index can name
+    `../../etc/passwd` and be self-consistent, so every path it holds must be a clean relative one."""
+    from atlas.index.reader import check_indexed_paths
+
+    try:
+        check_indexed_paths(generation)
+    except IndexCorrupt as err:
+        hint = "import only archives `atlas export` made from an index you trust, or build one with `atlas index`"
+        raise IndexCorrupt(f"{archive}: {err.message}", hint) from err
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -72,7 +72,7 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
-    config.index_dir.mkdir(parents=True, exist_ok=True)
+    store.ensure_index_dir(config.index_dir)
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
     with ParsePool(config.workers, _parse_options(config)) as pool, index_lock(config.index_dir):

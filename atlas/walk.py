@@ -10,7 +10,8 @@ user's global excludes file is not read, `.gitignore` files apply outside a git 
 too, and nested repositories are walked into. When the root lies inside a git work tree, the
 ignore files between the top of the work tree and the root apply, as they do for git.
 
-It never enters `.git` or the index directory (not even through a symlink), follows symlinks
+It never enters `.git`, a `.atlas` directory (the default index directory, at any depth: a nested
+project's index is not source) or the index directory (not even through a symlink), follows symlinks
 only while they stay inside the root, skips a directory symlink that leads back to a directory
 it is inside or to one already walked (real directories are always walked), and skips special
 files and files over the size cap. The walk is iterative, so the depth of the tree is not
@@ -35,7 +36,8 @@ from atlas.records import FileEntry, Skipped, SkipReason
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
-NEVER_ENTER = frozenset({".git"})
+NEVER_ENTER = frozenset({".git", ".atlas"})
+"""Never walked, at any depth: git's directory and Atlas index directories (nested ones too)."""
 
 _Key = tuple[int, int]
 
@@ -521,8 +523,8 @@ class _Walker:
         return False
 
     def _forbidden(self, real: str) -> bool:
-        """A symlink target inside a `.git` directory or an excluded directory."""
-        if ".git" in os.path.relpath(real, self.real_root).split(os.sep):
+        """A symlink target inside a `.git` or `.atlas` directory or an excluded directory."""
+        if NEVER_ENTER.intersection(os.path.relpath(real, self.real_root).split(os.sep)):
             return True
         return any(_inside(real, excluded) for excluded in self.excluded_real)
 

@@ -170,7 +170,7 @@ def _recover(root: Path) -> None:
     index_dir = root / ".atlas"
     assert temporary_entries(index_dir) == []
     assert len(generations(index_dir)) <= 3, generations(index_dir)
-    assert {p.name for p in index_dir.iterdir()} <= {store.CURRENT, LOCK_FILE, *generations(index_dir)}
+    assert {p.name for p in index_dir.iterdir()} <= {store.CURRENT, store.GITIGNORE, LOCK_FILE, *generations(index_dir)}
 
 
 def test_kill_loop(tmp_path: Path) -> None:

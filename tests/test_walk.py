@@ -285,6 +285,16 @@ def test_never_enters_the_index_dir(tmp_path: Path) -> None:
     assert {i.path for i in walked(root, exclude_dirs=(root / "missing",))} >= {"idx/CURRENT", "a.py"}
 
 
+def test_regression_never_enters_an_atlas_dir_at_any_depth_even_through_symlinks(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "r",
+        {"a.py": "", ".atlas/gen-000001/files.json": "{}", "sub/.atlas/CURRENT": "gen-000001",
+         "sub/.atlas/notes.py": "", "sub/b.py": "", "to_nested": Symlink("sub/.atlas"),
+         "notes.py": Symlink("sub/.atlas/notes.py")},
+    )  # fmt: skip
+    assert {i.path for i in walked(root)} == {"a.py", "sub/b.py"}
+
+
 def test_order_is_sorted_and_stable(tmp_path: Path) -> None:
     names = ["b.py", "a.py", "a/z.py", "a/b/c.py", "a.txt", "A.py", "_x", "z/a", "a-b/c", "0"]
     root = uncommitted_repo(tmp_path / "r", dict.fromkeys(names, "x"))

@@ -6,6 +6,7 @@ other failures (`atlas query` without an index exits 3 and points at `atlas quic
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -167,16 +168,25 @@ def explain(obj: dict[str, Any], **params: Any) -> None:
 def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenizer: str) -> None:
     """Turn a selection (v0.3 JSONL or `--format json` output; '-' for stdin) into Markdown for a prompt.
 
-    Files the selection does not carry the text of are read from --root (default: the current repository).
+    Files the selection does not carry the text of are read from --root (default: the current repository,
+    which must be the one the selection was made in); paths that are not relative and inside it are left out.
     """
     from atlas.api import find_root
     from atlas.context.records import read_selection
     from atlas.context.render import bundle
+    from atlas.errors import UsageError
     from atlas.output import write_text
 
-    selection = read_selection(selection_file.read(), getattr(selection_file, "name", "-"))
-    root = Path(repo) if repo else (Path(selection.root) if selection.root else find_root(None))
-    text, dropped = bundle(selection, find_root(root), tokenizer)
+    name = getattr(selection_file, "name", "-")
+    selection = read_selection(selection_file.read(), name)
+    root = find_root(repo)
+    if repo is None and selection.root and os.path.realpath(selection.root) != os.fspath(root):
+        # The file's own root is not trusted: reading from it needs the user's explicit --root.
+        raise UsageError(
+            f"{name}: the selection was made in {selection.root}, not in this repository ({root})",
+            f"pass --root {selection.root} to read its files from there",
+        )
+    text, dropped = bundle(selection, root, tokenizer)
     for reason in dropped:
         click.echo(f"atlas: left out {reason}", err=True)
     write_text(text)

@@ -16,7 +16,6 @@ entry's exact rendered count.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ from pathlib import Path
 
 from atlas.context.model import Chunk, OutlineItem
 from atlas.context.render import outline_line
+from atlas.safe_read import Refused, read_in_root
 from atlas.terms import tokenize
-from atlas.walk import fs_path
 
 WINDOW_LINES = 40
 MAX_READ_BYTES = 4 << 20
@@ -57,17 +56,19 @@ class FileText:
 
 
 def read_text(root: Path, path: str) -> FileText | str:
-    """The text of repository path `path`, or why it cannot be included ("unreadable", "binary")."""
-    name = fs_path(path)
-    full = os.path.join(os.fsencode(root), name) if isinstance(name, bytes) else os.path.join(root, name)
+    """The text of repository path `path`, or why it cannot be included ("unreadable file", ...).
+
+    Reads through `atlas.safe_read`: a path that now leads outside the root (a file swapped for a
+    symbolic link out of the tree, a FIFO) is not read, and the reason says so.
+    """
     try:
-        with open(full, "rb") as handle:
-            data = handle.read(MAX_READ_BYTES)
-            size = os.fstat(handle.fileno()).st_size
+        data, size = read_in_root(root, path, MAX_READ_BYTES)
+    except Refused as err:
+        return f"not read: {err.why}"
     except OSError:
-        return "unreadable"
+        return "unreadable file"
     if b"\0" in data[:SNIFF_BYTES]:
-        return "binary"
+        return "binary file"
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     lines = text.split("\n")
     if lines and lines[-1] == "":

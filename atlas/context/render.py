@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas.context.model import Chunk, Entry, OutlineItem, Selection
+from atlas.safe_read import path_problem
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -101,7 +102,9 @@ def _outline_block(entry: Entry) -> str:
 def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[str]]:
     """The Markdown of `selection`, reading from `root` the text its entries lack; also what was dropped.
 
-    Token totals are recounted with `tokenizer` on the rendered entries.
+    A selection file may come from anywhere: an entry whose path is not a clean relative path
+    (absolute, `..`, not normalised) is dropped, and files are read through `atlas.safe_read`, so
+    nothing outside `root` is read. Token totals are recounted with `tokenizer` on the rendered entries.
     """
     from atlas.context.chunks import read_text
     from atlas.context.tokens import token_counter
@@ -110,6 +113,10 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
     kept: list[Entry] = []
     dropped: list[str] = []
     for entry in selection.entries:
+        problem = path_problem(entry.path)
+        if problem:
+            dropped.append(f"{entry.path}: not a relative path inside the repository (the path {problem})")
+            continue
         filled = entry if _has_text(entry) else _with_text(entry, read_text(root, entry.path))
         if isinstance(filled, str):
             dropped.append(f"{entry.path}: {filled}")
@@ -130,7 +137,7 @@ def _has_text(entry: Entry) -> bool:
 def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
     """`entry` with chunk text read from the file (a whole-file chunk when it has none)."""
     if isinstance(text, str):
-        return f"{text} file"
+        return text
     lines = text.lines
     if entry.mode == "whole" or not entry.chunks:
         chunks = [Chunk(1, len(lines), "", "file", "\n".join(lines))]

@@ -143,7 +143,7 @@ def _load(run: _Run, candidate: Candidate) -> _File | None:
         return run.files[candidate.path]
     text = chunking.read_text(run.root, candidate.path)
     if isinstance(text, str):
-        run.skip(candidate, f"{text} file")
+        run.skip(candidate, text)
         return None
     loaded = _File(candidate, text, run.counter.count(text.text))
     run.files[candidate.path] = loaded

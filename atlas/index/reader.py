@@ -17,6 +17,7 @@ from atlas.config import FORMAT_VERSION
 from atlas.errors import IndexCorrupt, IndexMissing
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION
+from atlas.safe_read import bad_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,10 @@ class IndexReader:
     def doc(self, address: tantivy.DocAddress) -> StoredDoc:
         """The stored fields of the document at `address`."""
         fields = self.searcher.doc(address).to_dict()
+        problem = bad_path(fields.get("path") or [""])
+        if problem or len(fields["path"]) != 1:
+            problem = problem or f"names {len(fields['path'])} paths for one file"
+            raise IndexCorrupt(f"{self.generation}: the index {problem}: a crafted or corrupt index")
         outline = orjson.loads(fields["outline"][0]) if fields.get("outline") else []
         return StoredDoc(
             fid=fields["fid"][0],
@@ -111,3 +116,23 @@ def _check_file_table(generation: Path, manifest: dict[str, Any]) -> None:
         raise IndexCorrupt(f"{generation}: the index has no file table ({store.FILES})") from err
     if expected is not None and size != expected:
         raise IndexCorrupt(f"{generation}: {store.FILES} has {size} bytes, the manifest says {expected}")
+
+
+def check_indexed_paths(generation: Path) -> None:
+    """Every path `generation` holds (file table, tantivy documents) is clean; IndexCorrupt otherwise.
+
+    Reads the whole file table and every document, so `atlas import` calls it, not each open: a
+    search checks the paths of the documents it reads (`IndexReader.doc`).
+    """
+    from atlas.index.writer import FileTable
+
+    try:
+        FileTable.from_json((generation / store.FILES).read_bytes())
+        searcher = tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher()
+        hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
+        paths = [searcher.doc(address)["path"] for _, address in hits]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IndexCorrupt(f"the index cannot be read ({type(err).__name__}: {err})") from err
+    problem = bad_path(path for values in paths for path in (values if len(values) == 1 else [""]))
+    if problem:
+        raise IndexCorrupt(f"the index {problem}: a crafted or corrupt index")

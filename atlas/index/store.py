@@ -1,6 +1,7 @@
 """Layout of an index directory and its atomic publication.
 
     <index_dir>/
+      .gitignore         `*`: git never lists the index (written when the directory is Atlas's own)
       CURRENT            name of the live generation, replaced atomically (write + rename)
       gen-000001/        one complete generation
         manifest.json    format and tantivy versions, config hash, counts (orjson)
@@ -25,6 +26,20 @@ FILES = "files.json"
 TANTIVY_DIR = "tantivy"
 SIGNALS_DIR = "signals"
 GEN_PREFIX = "gen-"
+GITIGNORE = ".gitignore"
+
+
+def ensure_index_dir(index_dir: Path) -> None:
+    """Create `index_dir` if needed, with a `.gitignore` of `*` so `git status` never shows it.
+
+    The `.gitignore` is written only into a directory that is empty or already holds an index:
+    an `--index-dir` naming a directory with other contents is not hidden from git.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    ignore = index_dir / GITIGNORE
+    if ignore.exists() or not ((index_dir / CURRENT).exists() or not any(index_dir.iterdir())):
+        return
+    write_atomic(ignore, b"*\n")
 
 
 def current_generation(index_dir: Path) -> Path | None:

@@ -14,9 +14,11 @@ from typing import Any, ClassVar
 import orjson
 import tantivy
 
+from atlas.errors import IndexCorrupt
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION, build_schema
 from atlas.records import ParsedFile
+from atlas.safe_read import bad_path
 
 WRITER_THREADS = 1
 """One indexing thread: its segments are twice as large as two threads' and need fewer merges. On the
@@ -91,10 +93,14 @@ class FileTable:
 
     @classmethod
     def from_json(cls, data: bytes) -> FileTable:
-        """Inverse of `to_json`."""
+        """Inverse of `to_json`; IndexCorrupt when a path is not a clean repository-relative path."""
         raw = orjson.loads(data)
         skipped = {path: (size, mtime) for path, (size, mtime) in raw.get("skipped", {}).items()}
-        return cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
+        table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
+        problem = bad_path(table.paths, allow_empty=True) or bad_path(table.skipped)
+        if problem:
+            raise IndexCorrupt(f"the index's file table {problem}: a crafted or corrupt index")
+        return table
 
 
 def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:

@@ -1,11 +1,11 @@
 """Best matching line ranges of a file, widened to the enclosing definition when it is small.
 
-Runs on the few files a search returns, reading them from the working tree.
+Runs on the few files a search returns, reading them from the working tree through
+`atlas.safe_read`: a file that now leads outside the root gets no ranges.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -13,8 +13,8 @@ from itertools import accumulate
 from pathlib import Path
 
 from atlas.records import LineRange
+from atlas.safe_read import read_in_root
 from atlas.terms import tokenize
-from atlas.walk import fs_path
 
 MAX_RANGES = 3
 CONTEXT_LINES = 2
@@ -32,7 +32,7 @@ def best_ranges(root: Path, path: str, terms: Mapping[str, float], outline: Outl
     `terms` maps the query's salient terms to their weights (their idf): a line scores the sum
     of the weights of the distinct terms it contains.
     """
-    lines = _read_lines(_on_disk(root, path))
+    lines = _read_lines(root, path)
     if not lines or not terms:
         return ()
     scored = _score_lines(lines, terms)
@@ -54,15 +54,10 @@ def matched_symbols(outline: Outline, terms: set[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name, *_ in outline if terms.intersection(tokenize(name))))
 
 
-def _on_disk(root: Path, path: str) -> str | bytes:
-    name = fs_path(path)
-    return os.path.join(os.fsencode(root), name) if isinstance(name, bytes) else os.path.join(root, name)
-
-
-def _read_lines(path: str | bytes) -> list[str]:
+def _read_lines(root: Path, path: str) -> list[str]:
+    """The file's lines; none when it cannot be read or is refused (see `atlas.safe_read`)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_READ_BYTES)
+        data, _ = read_in_root(root, path, MAX_READ_BYTES)
     except OSError:
         return []
     return data.decode("utf-8", errors="replace").splitlines()

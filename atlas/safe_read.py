@@ -1,0 +1,135 @@
+"""Reading repository files at query time without ever leaving the root.
+
+The index names files by repository-relative path; by the time a search, a context selection or
+`atlas render` reads one, the tree may have changed: a file swapped for a symbolic link to
+`/etc/passwd`, a directory swapped for a link out of the tree, a file swapped for a FIFO. And an
+index or a selection file may be crafted. Every query-time read goes through `read_in_root`:
+
+1. the path must be clean (`path_problem`): relative, `/`-separated, normalised, no `..`, no NUL;
+2. it is resolved (`realpath`, so a link inside the root that the walk followed stays readable)
+   and must land inside the real root, outside `.git` and `.atlas` (which the walk never enters);
+3. the resolved path is opened component by component from a descriptor of the root with
+   `O_NOFOLLOW`, so a link swapped in after step 2 fails the open instead of being followed;
+   the last open adds `O_NONBLOCK` (a FIFO does not block) and the result must be a regular file.
+
+A refused read raises `Refused` (an `OSError`), so callers that skip unreadable files skip these too.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from atlas.walk import NEVER_ENTER, fs_path
+
+NEVER_READ = frozenset(map(os.fsencode, NEVER_ENTER))
+"""Directories the walk never enters (`.git`, `.atlas`); a path resolving into one is not a repository file."""
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class Refused(OSError):
+    """A read that would leave the root, or that names something other than a repository file."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
+        self.why = why
+
+
+def path_problem(path: object, allow_empty: bool = False) -> str | None:
+    """Why `path` is not a clean repository-relative path, or None when it is.
+
+    Clean: a non-empty `str` of `/`-separated components, none of them empty, `.` or `..`, not
+    starting with `/`, without NUL. `allow_empty` accepts "" (a removed file in the file table).
+    """
+    if not isinstance(path, str):
+        return "is not a string"
+    if not path:
+        return None if allow_empty else "is empty"
+    if "\0" in path:
+        return "holds a NUL character"
+    if path.startswith("/"):
+        return "is absolute"
+    parts = path.split("/")
+    if ".." in parts:
+        return "climbs out with '..'"
+    if "" in parts or "." in parts:
+        return "is not normalised"
+    return None
+
+
+def bad_path(paths: Iterable[object], allow_empty: bool = False) -> str | None:
+    """The first path of `paths` that is not clean, as "names the path 'x', which ...", or None.
+
+    Fast on large tables: one pass of C-level substring searches over all the paths at once; the
+    per-path check runs only to name the culprit.
+    """
+    paths = list(paths)
+    try:
+        live = [p for p in paths if p] if allow_empty else paths
+        framed = "/" + "/\0/".join(live) + "/"  # type: ignore[arg-type]
+    except TypeError:
+        framed = ""
+    clean = framed.count("\0") == max(len(live) - 1, 0) and not any(s in framed for s in ("//", "/./", "/../"))
+    if framed and clean:
+        return None
+    for path in paths:
+        problem = path_problem(path, allow_empty)
+        if problem:
+            return f"names the path {path!r}, which {problem}"
+    return None
+
+
+def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:
+    """Up to `limit` bytes of repository file `path` under `root`, and the file's size.
+
+    Raises `Refused` when the path is not clean, resolves outside the root (or into `.git` or
+    `.atlas`), changes into a link while being opened, or is not a regular file; `OSError` when
+    it cannot be read for another reason (gone, permissions).
+    """
+    real_root = os.path.realpath(os.fsencode(root))
+    parts = _resolved_parts(real_root, path)
+    fd = os.open(real_root, _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            fd = _step(fd, part, _DIR_FLAGS, path)
+        fd = _step(fd, parts[-1], _FILE_FLAGS, path)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(path, "it is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit), info.st_size
+    finally:
+        os.close(fd)
+
+
+def _resolved_parts(real_root: bytes, path: str) -> list[bytes]:
+    """The components of `path`'s real location, relative to `real_root`."""
+    problem = path_problem(path)
+    if problem:
+        raise Refused(path, f"the path {problem}")
+    real = os.path.realpath(os.path.join(real_root, os.fsencode(fs_path(path))))
+    base = real_root.rstrip(b"/") + b"/"
+    if not real.startswith(base):
+        raise Refused(path, "it resolves outside the repository root")
+    parts = real[len(base) :].split(b"/")
+    if NEVER_READ.intersection(parts):
+        raise Refused(path, "it resolves into .git or .atlas, which Atlas never indexes")
+    return parts
+
+
+def _step(fd: int, name: bytes, flags: int, path: str) -> int:
+    """Open `name` inside directory `fd` without following a link; `fd` is closed once that worked."""
+    try:
+        opened = os.open(name, flags, dir_fd=fd)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise Refused(path, "it changed into a symbolic link while being read") from err
+        raise
+    os.close(fd)
+    return opened

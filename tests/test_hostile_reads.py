@@ -1,0 +1,352 @@
+"""Nothing outside the repository root is ever read or served, whatever the tree or the index says.
+
+Hostile cases, end to end through the real CLI (in-process with click's CliRunner, or a subprocess
+where a read could hang) and the real MCP server (a subprocess driven by the SDK's client):
+
+- a file swapped for a symbolic link after indexing (to a file outside, through a directory
+  link, or for a FIFO) is served without its text, never with the text it now leads to;
+- a crafted index whose file table names `../x`, `/abs` or a non-normalised path is refused by
+  `atlas import` and reported corrupt (exit 4) when opened in place;
+- `atlas render` reads only relative, normalised paths inside the root.
+
+Every tree is a real git repository; every index is a real one built by Atlas (the crafted ones
+are rewritten with Atlas's own generation writer, so their checksums and sizes agree).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from atlas.api import index_config, index_repo
+from atlas.cli import cli
+from atlas.index import store
+from tests.conftest import Symlink, git
+
+SECRET = "SECRET-7f3a9c-ledger-password"
+SECRET_TEXT = f"def process_refund(order):\n    # refund ledger credentials\n    return '{SECRET}'\n"
+FILES: dict[str, Any] = {
+    "billing/__init__.py": "",
+    "billing/refund.py": (
+        "def process_refund(order):\n    \"\"\"Refund an order to its card.\"\"\"\n"
+        "    return issue_refund(order.card, order.total)\n\n\ndef issue_refund(card, amount):\n"
+        "    return {'card': card, 'refund': amount}\n"
+    ),
+    "billing/invoice.py": "def invoice_total(order):\n    # refund lines count negative\n    return sum(order.lines)\n",
+    "lib/real_ledger.py": "def ledger_refund_entry(amount):\n    return ('refund', amount)\n",
+    "lib/alias_ledger.py": Symlink("real_ledger.py"),
+    "README.md": "# Shop\n\nRefunds go through billing.\n",
+}
+
+
+def atlas(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["-q", *args], input=input)
+
+
+def atlas_process(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m atlas ...` in `root`; a read that blocks makes it time out."""
+    command = [sys.executable, "-m", "atlas", "-q", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory beside the repository holding a secret that looks like code the queries want."""
+    directory = tmp_path / "outside"
+    (directory / "billing").mkdir(parents=True)
+    (directory / "secret.py").write_text(SECRET_TEXT)
+    (directory / "billing" / "refund.py").write_text(SECRET_TEXT)
+    return directory
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path], outside: Path) -> Path:
+    root = make_repo(FILES)
+    index_repo(index_config(root, jobs=1), show_progress=False)
+    return root
+
+
+def swap(root: Path, outside: Path, how: str) -> None:
+    """Replace what the index knows as billing/refund.py with something that is not that file."""
+    target = root / "billing" / "refund.py"
+    if how == "directory":
+        shutil.rmtree(root / "billing")
+        (root / "billing").symlink_to(outside / "billing")
+        return
+    target.unlink()
+    if how == "absolute":
+        target.symlink_to(outside / "secret.py")
+    elif how == "relative":
+        target.symlink_to(os.path.relpath(outside / "secret.py", target.parent))
+    elif how == "fifo":
+        os.mkfifo(target)
+
+
+SWAPS = ["absolute", "relative", "directory"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files swapped for symbolic links after indexing.
+
+
+@pytest.mark.parametrize("how", SWAPS)
+def test_regression_search_does_not_serve_a_file_swapped_for_a_link_out_of_the_root(
+    repo: Path, outside: Path, how: str
+) -> None:
+    swap(repo, outside, how)
+    result = atlas("search", "--repo", str(repo), "--format", "jsonl", "process refund ledger")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+    hits = {hit["path"]: hit for hit in map(json.loads, result.stdout.splitlines())}
+    # The indexed file is still a result (the index says so), but without text: it is not read.
+    assert hits["billing/refund.py"]["lines"] == []
+    assert any(hit["lines"] for path, hit in hits.items() if path != "billing/refund.py")
+
+
+@pytest.mark.parametrize("how", SWAPS)
+def test_regression_query_does_not_serve_a_file_swapped_for_a_link_out_of_the_root(
+    repo: Path, outside: Path, how: str
+) -> None:
+    swap(repo, outside, how)
+    result = atlas("query", "--root", str(repo), "--format", "json", "--max-tokens", "4000", "process refund ledger")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+    selection = json.loads(result.stdout)
+    assert "billing/refund.py" not in [entry["path"] for entry in selection["entries"]]
+    assert any(s["path"] == "billing/refund.py" for s in selection["skipped"])
+    jsonl = atlas("query", "--root", str(repo), "--format", "jsonl", "process refund ledger")
+    assert jsonl.exit_code == 0 and SECRET not in jsonl.stdout
+
+
+def test_regression_a_file_swapped_for_a_fifo_does_not_hang_search_or_query(repo: Path, outside: Path) -> None:
+    swap(repo, outside, "fifo")
+    search = atlas_process(repo, "search", "--format", "jsonl", "process refund", timeout=30)
+    assert search.returncode == 0, search.stderr
+    assert any(json.loads(line)["path"] == "billing/refund.py" for line in search.stdout.splitlines())
+    query = atlas_process(repo, "query", "--format", "json", "process refund", timeout=30)
+    assert query.returncode == 0, query.stderr
+    assert "billing/refund.py" not in [entry["path"] for entry in json.loads(query.stdout)["entries"]]
+
+
+def test_a_link_inside_the_root_stays_readable(repo: Path) -> None:
+    result = atlas("search", "--repo", str(repo), "--format", "jsonl", "ledger refund entry")
+    assert result.exit_code == 0, result.output
+    hits = {hit["path"]: hit for hit in map(json.loads, result.stdout.splitlines())}
+    assert "def ledger_refund_entry" in hits["lib/alias_ledger.py"]["lines"][0]["text"]
+    query = atlas("query", "--root", str(repo), "--format", "json", "ledger refund entry")
+    entries = {entry["path"] for entry in json.loads(query.stdout)["entries"]}
+    assert "lib/alias_ledger.py" in entries
+
+
+def test_a_link_inside_the_root_swapped_to_lead_out_is_refused(repo: Path, outside: Path) -> None:
+    link = repo / "lib" / "alias_ledger.py"
+    link.unlink()
+    link.symlink_to(outside / "secret.py")
+    result = atlas("search", "--repo", str(repo), "--format", "jsonl", "ledger refund entry")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+
+
+def test_regression_a_file_swapped_for_a_link_into_git_is_not_served(repo: Path) -> None:
+    (repo / ".git" / "config").write_text("[remote]\n\turl = https://user:process-refund-token@example.com\n")
+    target = repo / "billing" / "refund.py"
+    target.unlink()
+    target.symlink_to("../.git/config")
+    result = atlas("query", "--root", str(repo), "--format", "json", "process refund")
+    assert result.exit_code == 0, result.output
+    assert "process-refund-token" not in result.stdout
+
+
+@pytest.mark.parametrize("how", ["absolute", "directory"])
+def test_regression_mcp_does_not_serve_a_file_swapped_for_a_link_out_of_the_root(
+    repo: Path, outside: Path, how: str
+) -> None:
+    pytest.importorskip("mcp", reason="needs the `mcp` extra")
+    from tests.mcp.client import call, call_text, run
+
+    async def scenario(session: Any) -> None:
+        fresh, is_error = await call(session, "search", {"query": "process refund", "limit": 5})
+        assert not is_error and fresh["results"][0]["path"] == "billing/refund.py"
+        swap(repo, outside, how)  # within the check interval: answers come from the index as built
+        text, is_error = await call_text(session, "search", {"query": "process refund ledger", "limit": 10})
+        assert not is_error, text
+        assert SECRET not in text and "billing/refund.py" in text
+        text, is_error = await call_text(session, "context", {"task": "process refund ledger", "max_tokens": 4000})
+        assert not is_error, text
+        assert SECRET not in text
+        assert "billing/refund.py" not in [e["path"] for e in json.loads(text)["entries"]]
+
+    run(repo, scenario, "--check-interval", "3600")
+
+
+# ---------------------------------------------------------------------------------------------
+# Crafted indexes: a file table that names files outside the root.
+
+
+def craft(root: Path, evil: str) -> None:
+    """Rewrite the live index of `root` so that billing/refund.py is indexed under the path `evil`.
+
+    The new generation is written by Atlas's own writer: tantivy documents, file table, manifest and
+    side store agree, so size and checksum checks pass.
+    """
+    from atlas.index.writer import GenerationWriter
+    from atlas.parse import parse_bytes
+
+    index_dir = root / ".atlas"
+    live = store.current_generation(index_dir)
+    assert live is not None
+    manifest = orjson.loads((live / store.MANIFEST).read_bytes())
+    writer = GenerationWriter(index_dir, 64 << 20, previous=live)
+    fid = writer.table.fids()["billing/refund.py"]
+    writer.replace(fid, parse_bytes(evil, SECRET_TEXT.encode(), 0))
+    shutil.copytree(live / store.SIGNALS_DIR, writer.generation_dir / store.SIGNALS_DIR)
+    writer.finish({k: v for k, v in manifest.items() if k not in ("schema_version", "tantivy_version", "files_bytes")})
+
+
+def evil_paths(outside: Path, root: Path) -> list[str]:
+    return [
+        str(outside / "secret.py"),
+        os.path.relpath(outside / "secret.py", root),
+        "billing/../../outside/secret.py",
+        "billing//refund.py",
+        "./billing/refund.py",
+        "billing/refund.py/",
+        "",
+        "billing/refund\0.py",
+    ]
+
+
+EVIL_IDS = ["absolute", "dotdot", "dotdot-inside", "double-slash", "dot", "trailing-slash", "empty", "nul"]
+
+
+@pytest.mark.parametrize("which", range(len(EVIL_IDS)), ids=EVIL_IDS)
+def test_regression_a_crafted_index_is_refused_by_import(
+    repo: Path, outside: Path, make_repo: Callable[..., Path], tmp_path: Path, which: int
+) -> None:
+    craft(repo, evil_paths(outside, repo)[which])
+    archive = tmp_path / "crafted.tgz"
+    exported = atlas("export", "--repo", str(repo), str(archive))
+    assert exported.exit_code == 0, exported.output
+    target = make_repo(FILES, name="target")
+    index_repo(index_config(target, jobs=1), show_progress=False)
+    before = store.current_generation(target / ".atlas")
+    result = atlas("import", "--repo", str(target), str(archive))
+    assert result.exit_code == 4, result.output
+    assert "crafted or corrupt" in result.stderr and "hint:" in result.stderr
+    assert store.current_generation(target / ".atlas") == before
+    search = atlas("search", "--repo", str(target), "--format", "jsonl", "process refund ledger")
+    assert search.exit_code == 0 and SECRET not in search.stdout
+
+
+@pytest.mark.parametrize("which", range(len(EVIL_IDS)), ids=EVIL_IDS)
+def test_regression_a_crafted_index_opened_in_place_is_corrupt(repo: Path, outside: Path, which: int) -> None:
+    craft(repo, evil_paths(outside, repo)[which])
+    for args in (["search", "--repo", str(repo), "--format", "jsonl"], ["query", "--root", str(repo)]):
+        result = atlas(*args, "process refund ledger")
+        assert result.exit_code == 4, (args, result.output)
+        assert SECRET not in result.stdout
+        assert "corrupt" in result.stderr and "hint:" in result.stderr
+    assert atlas("verify", "--repo", str(repo)).exit_code == 4
+
+
+def test_a_crafted_index_is_rebuilt_by_the_next_index_run(repo: Path, outside: Path) -> None:
+    craft(repo, str(outside / "secret.py"))
+    result = atlas("index", str(repo), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "damaged" in json.loads(result.stdout)["reason"]
+    search = atlas("search", "--repo", str(repo), "--format", "jsonl", "process refund ledger")
+    assert search.exit_code == 0 and SECRET not in search.stdout
+
+
+def test_mcp_on_a_crafted_index_never_serves_the_file(repo: Path, outside: Path) -> None:
+    pytest.importorskip("mcp", reason="needs the `mcp` extra")
+    from tests.mcp.client import call_text, run
+
+    craft(repo, str(outside / "secret.py"))
+
+    async def scenario(session: Any) -> None:
+        calls = (("search", {"query": "process refund ledger"}), ("context", {"task": "process refund"}))
+        for tool, arguments in calls:
+            text, _ = await call_text(session, tool, arguments)
+            assert SECRET not in text
+
+    run(repo, scenario, "--check-interval", "3600")
+
+
+# ---------------------------------------------------------------------------------------------
+# atlas render: only relative, normalised paths inside the root.
+
+
+def v03(*paths: str) -> str:
+    header = {"Version": "0.3", "Query": "process refund", "Preset": "balanced"}
+    files = [{"Path": path, "Score": 1.0, "Tokens": 10, "Language": "python"} for path in paths]
+    return "\n".join(json.dumps(record) for record in [header, *files]) + "\n"
+
+
+@pytest.mark.parametrize("which", range(len(EVIL_IDS)), ids=EVIL_IDS)
+def test_regression_render_does_not_read_a_path_outside_the_root(repo: Path, outside: Path, which: int) -> None:
+    evil = evil_paths(outside, repo)[which]
+    result = atlas("render", "-", "--root", str(repo), input=v03(evil, "billing/invoice.py"))
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout
+    assert "## billing/invoice.py\n" in result.stdout and "def invoice_total" in result.stdout
+    assert f"## {evil}\n" not in result.stdout
+    assert "left out" in result.stderr and "not a relative path inside the repository" in result.stderr
+
+
+def test_regression_render_does_not_follow_a_link_out_of_the_root(repo: Path, outside: Path) -> None:
+    swap(repo, outside, "absolute")
+    result = atlas("render", "-", "--root", str(repo), input=v03("billing/refund.py"))
+    assert SECRET not in result.stdout
+    assert result.exit_code == 1 and "left out billing/refund.py" in result.stderr
+
+
+def test_regression_render_does_not_take_the_root_from_the_selection_file(repo: Path, outside: Path) -> None:
+    record = {"type": "context", "task": "process refund", "root": str(outside), "entries": [
+        {"path": "secret.py", "mode": "whole", "chunks": []}]}  # fmt: skip
+    selection = repo.parent / "selection.json"
+    selection.write_text(json.dumps(record))
+    result = atlas_process(repo, "render", str(selection))
+    assert SECRET not in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert f"--root {outside}" in result.stderr
+    allowed = atlas_process(repo, "render", str(selection), "--root", str(outside))
+    assert allowed.returncode == 0 and SECRET in allowed.stdout  # an explicit --root is the user's choice
+
+
+# ---------------------------------------------------------------------------------------------
+# The index directory is invisible to git and to the walk.
+
+
+def test_regression_the_index_dir_is_ignored_by_git(repo: Path) -> None:
+    assert (repo / ".atlas" / ".gitignore").read_text() == "*\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == b""
+
+
+def test_regression_an_index_dir_inside_the_tree_is_ignored_by_git(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES, name="elsewhere")
+    result = atlas("index", str(root), "--index-dir", str(root / "build" / "idx"))
+    assert result.exit_code == 0, result.output
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == b""
+
+
+def test_regression_a_nested_index_dir_is_not_indexed(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({**FILES, "vendor/kit/kit.py": "def kit_refund():\n    return 1\n"}, name="nested")
+    index_repo(index_config(root / "vendor" / "kit", jobs=1), show_progress=False)
+    (root / "vendor" / "kit" / ".atlas" / ".gitignore").unlink(missing_ok=True)  # as an older Atlas left it
+    (root / "vendor" / "kit" / ".atlas" / "notes.py").write_text("def process_refund_nested():\n    pass\n")
+    index_repo(index_config(root, jobs=1), show_progress=False)
+    result = atlas("search", "--repo", str(root), "--format", "jsonl", "--limit", "50", "process refund nested")
+    paths = [json.loads(line)["path"] for line in result.stdout.splitlines()]
+    assert paths and not [p for p in paths if ".atlas" in p.split("/")]
+    assert "vendor/kit/kit.py" in atlas("search", "--repo", str(root), "--format", "jsonl", "kit refund").stdout
