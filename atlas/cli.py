@@ -15,7 +15,7 @@ import click
 
 from atlas import __version__
 from atlas.commands import register_all
-from atlas.commands.options import config_from, index_dir_option, parse_weights, repo_option
+from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, parse_weights, repo_option
 from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -100,7 +100,7 @@ def parse_size(text: str) -> int:
 @click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
 @click.option("--history", "history_commits", type=click.IntRange(min=1), help="Mine at most N recent commits.")
 @click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
-@click.option("--half-life", "history_half_life_days", type=click.FloatRange(min=0.01), help="Recency half-life, days.")
+@click.option("--half-life", "history_half_life_days", type=FiniteFloatRange(min=0.01), help="Recency half-life, days.")
 @click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj

@@ -530,6 +530,16 @@ def argument_problem(tool: str, arguments: dict[str, Any]) -> str | None:
     return f"{where} {explained}" if explained else clip_text(error.message, 1, 300)
 
 
+def with_integers(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` with integral floats (5.0, which JSON Schema counts as an integer) made ints where the
+    schema asks for an integer, so `limit: 5.0` means 5."""
+    properties = schema.get("properties", {})
+    return {
+        key: int(value) if isinstance(value, float) and properties.get(key, {}).get("type") == "integer" else value
+        for key, value in arguments.items()
+    }
+
+
 def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> tuple[str, bool]:
     """Run tool `name`; (JSON text or error text, whether it is an error). Never raises."""
     spec = TOOLS.get(name)
@@ -540,7 +550,7 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
         return _error(UsageError(f"{name}: {problem}", "see the tool's input schema"))
     try:
         with session.call_lock:
-            payload, key = spec.run(session, arguments or {})
+            payload, key = spec.run(session, with_integers(spec.schema, arguments or {}))
     except AtlasError as err:
         return _error(err)
     except Exception as err:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, parse_weights, repo_option
+from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, parse_weights, repo_option
 
 EXIT_NOTHING = 1
 PRESETS = click.Choice(["fast", "balanced", "deep", "thorough"])
@@ -33,7 +33,7 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-bytes", type=click.IntRange(min=0),
                      help="Byte budget (default: the preset's unless --max-tokens is given; 0: none)."),
         click.option("--max-tokens", type=click.IntRange(min=1), help="Token budget (see --tokenizer)."),
-        click.option("--min-score", type=click.FloatRange(0.0, 1.0),
+        click.option("--min-score", type=FiniteFloatRange(0.0, 1.0),
                      help="Drop files scoring under this (scores are normalised into 0..1)."),
         click.option("--top", type=click.IntRange(min=1), help="Consider at most this many ranked files."),
         click.option("--tokenizer", default="cl100k_base", show_default=True,

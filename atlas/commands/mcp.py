@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, repo_option
+from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, repo_option
 
 CLIENTS = ("claude-code", "cursor", "codex")
 SDK_MODULES = {"mcp", "mcp_types", "jsonschema", "anyio", "pydantic"}
@@ -42,7 +42,7 @@ def _server_module() -> Any:
 @click.group(invoke_without_command=True)
 @repo_option
 @index_dir_option
-@click.option("--check-interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--check-interval", type=FiniteFloatRange(min=0), default=2.0, show_default=True,
               help="Seconds between checks of the working tree for changed files.")
 @click.pass_context
 def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_interval: float) -> None:  # fmt: skip
