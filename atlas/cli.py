@@ -56,7 +56,7 @@ def _format(choice: str) -> str:
 @click.version_option(__version__, prog_name="atlas")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="More detail on stderr, tracebacks on errors.")
-@click.option("--no-color", is_flag=True, help="Plain text output.")
+@click.option("--no-color", is_flag=True, help="Plain text output (also NO_COLOR=1 or TERM=dumb).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="ATLAS_CONFIG",
               help="Settings file (default: <repo>/atlas.toml).")  # fmt: skip
 @click.pass_context
@@ -67,9 +67,29 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool, config_f
     Exit codes: 0 ok, 1 no results, 2 usage or input error,
     3 other failure, 4 corrupt index, 5 index busy, 6 signal failure, 7 index out of date.
     """
-    ctx.obj = {
-        "quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty(), "config": config_file,
-    }  # fmt: skip
+    from atlas.output import use_color
+
+    ctx.obj = {"quiet": quiet, "verbose": verbose, "color": use_color(no_color), "config": config_file}
+
+
+def _set_global_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """A global flag given after the subcommand (`atlas search -q foo`) sets what it sets before it."""
+    if value and ctx.obj is not None and param.name:
+        ctx.obj.update({"no_color": {"color": False}}.get(param.name, {param.name: True}))
+
+
+def _accept_global_flags(group: click.Group) -> None:
+    """Let every subcommand take -q, -v and --no-color too; they mean the same as before the subcommand."""
+    for command in group.commands.values():
+        for decls, name, text in (
+            (["-q", "--quiet"], "quiet", "No progress or notes on stderr."),
+            (["-v", "--verbose"], "verbose", "More detail on stderr, tracebacks on errors."),
+            (["--no-color"], "no_color", "Plain text output (also NO_COLOR=1 or TERM=dumb)."),
+        ):
+            command.params.append(click.Option(decls, name, is_flag=True, expose_value=False, help=text,
+                                               callback=_set_global_flag))  # fmt: skip
+        if isinstance(command, click.Group):
+            _accept_global_flags(command)
 
 
 def parse_size(text: str) -> int:
@@ -207,6 +227,7 @@ def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> No
 
 
 register_all(cli)
+_accept_global_flags(cli)
 
 
 def main() -> None:

@@ -57,6 +57,14 @@ def with_envelope(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "schema_version": OUTPUT_SCHEMA_VERSION, **data}
 
 
+def use_color(no_color: bool = False) -> bool:
+    """Whether human output may use ANSI colour: stdout is a terminal, and neither --no-color, a non-empty
+    NO_COLOR (no-color.org) nor TERM=dumb says otherwise."""
+    if no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
+
+
 def _stdout() -> BinaryIO:
     return sys.stdout.buffer
 
