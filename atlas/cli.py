@@ -175,13 +175,15 @@ def _human_report(record: dict[str, Any]) -> str:
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="auto: a table on a terminal, JSONL when piped.")
 @click.option("--explain", is_flag=True, help="Show each signal's value, rank and contribution.")
 @click.option("--no-lines", is_flag=True, help="Skip the best-matching line ranges (faster).")
+@click.option("-l", "--files-only", is_flag=True, help="Print only the paths, one per line (any --format).")
 @click.option("--preset", type=click.Choice(["fast", "balanced", "deep", "thorough"]), help="Ranking preset.")
 @click.option("--weight", "weights", multiple=True, metavar="NAME=VALUE",
               help="Override a ranking weight, e.g. bm25=1.5 or prior.test=1 (repeatable).")  # fmt: skip
 @click.pass_obj
 def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: Path | None,
            index_dir: Path | None, limit: int | None, lang: tuple[str, ...], paths: tuple[str, ...],
-           fmt: str, explain: bool, no_lines: bool, preset: str | None, weights: tuple[str, ...]) -> None:  # fmt: skip
+           fmt: str, explain: bool, no_lines: bool, files_only: bool, preset: str | None,
+           weights: tuple[str, ...]) -> None:  # fmt: skip
     """Search the repository for QUERY (free text, "phrases", path:/lang:/sym: filters)."""
     from atlas.api import search as run_search
     from atlas.api import search_options
@@ -190,10 +192,10 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     config = config_from(obj, repo, index_dir)
     options = search_options(
         config.root, obj["config"], preset, parse_weights(weights),
-        limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines,
+        limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not (no_lines or files_only),
     )  # fmt: skip
     result = run_search(config, text, options, show_progress=not obj["quiet"])
-    _print_hits(result, _format(fmt), explain, obj)
+    _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
     if not result.hits:
         if not obj["quiet"]:
             click.echo("atlas: no results", err=True)
@@ -215,6 +217,9 @@ def _query_text(query: tuple[str, ...], query_file: Any) -> str:
 def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> None:
     from atlas.output import hit_record, human_hits, search_record, write_json, write_jsonl, write_text
 
+    if fmt == "paths":
+        write_text("".join(f"{hit.path}\n" for hit in result.hits))
+        return
     if fmt == "human":
         notes = "".join(f"note: {note}\n" for note in result.notes) if explain else ""
         write_text(notes + human_hits(result.hits, explain=explain, color=obj["color"]))
