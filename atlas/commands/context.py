@@ -42,7 +42,7 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-content", is_flag=True, help="JSON without file text (render reads the files)."),
         click.option("--weight", "weights", multiple=True, metavar="NAME=VALUE", help="Override a ranking weight."),
         click.option("--format", "fmt", type=FORMATS, default="auto",
-                     help="auto: a table on a terminal, v0.3 JSONL when piped."),
+                     help="auto: a table on a terminal, the context JSON when piped; jsonl: v0.3 (whole files)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -50,7 +50,11 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bool = False) -> Any:
-    """Run the selection the parameters describe; v0.3 output (query and quick's jsonl) means whole files."""
+    """Run the selection the parameters describe, whatever stdout is.
+
+    v0.3 JSONL (query and quick's `--format jsonl`) can only list whole files, so it implies
+    `--whole-files`: the same selection `--format json --whole-files` makes, within the budget.
+    """
     from atlas.api import select_context
     from atlas.context.model import ContextOptions
 
@@ -68,9 +72,10 @@ def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bo
 
 
 def _format(choice: str) -> str:
+    """auto: the table on a terminal, else the `context` JSON record, which carries the same selection."""
     if choice != "auto":
         return choice
-    return "human" if sys.stdout.isatty() else "jsonl"
+    return "human" if sys.stdout.isatty() else "json"
 
 
 def _task_text(task: tuple[str, ...], task_file: Any) -> str:
@@ -106,7 +111,8 @@ def _finish(selection: Any, obj: dict[str, Any]) -> None:
             click.echo(f"atlas: note: {note}", err=True)
     if not selection.entries:
         if not obj["quiet"]:
-            click.echo("atlas: nothing selected (no file scored over --min-score, or none could be read)", err=True)
+            click.echo("atlas: nothing selected (no file scored over --min-score, fits the budget, or could be read)",
+                       err=True)  # fmt: skip
         sys.exit(EXIT_NOTHING)
 
 
