@@ -33,6 +33,7 @@ import mcp_types as types
 import orjson
 from mcp.server import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
 from atlas.config import IndexConfig
@@ -601,4 +602,24 @@ async def _serve(config: IndexConfig, config_file: Path | None, check_interval: 
         session = Session(config, config_file, check_interval)
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        sink, messages = anyio.create_memory_object_stream[Any](0)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(answer_malformed, read_stream, sink, write_stream)
+            await server.run(messages, write_stream, server.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
+    """Pass the client's messages from `source` to `sink`; answer a line that is not JSON with a parse error
+    (-32700) and JSON that is not a JSON-RPC message with an invalid request (-32600), id null, as JSON-RPC 2.0
+    asks. The SDK's stdio transport hands such lines on as exceptions, which its server only logs."""
+    async with sink:
+        async for item in source:
+            if not isinstance(item, Exception):
+                await sink.send(item)
+                continue
+            kinds = {error.get("type") for error in getattr(item, "errors", list)()}
+            parse = "json_invalid" in kinds
+            code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
+            error = types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=text))
+            await replies.send(SessionMessage(error))

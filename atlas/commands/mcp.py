@@ -74,6 +74,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     from atlas.output import write_text
 
     root = find_root(repo)
+    _warn_without_sdk()
     command, args = server_command(root, index_dir)
     target = config_path or default_config_path(client, root)
     if not write:
@@ -85,6 +86,17 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     else:
         merge_json(target, name, command, args)
     write_text(f"registered MCP server {name!r} in {target}\n")
+
+
+def _warn_without_sdk() -> None:
+    """Registering works without the `mcp` extra, but the server it registers would not start: say so."""
+    from atlas.errors import AtlasError
+
+    try:
+        _server_module()
+    except AtlasError as err:
+        click.echo(f"atlas: warning: {err.message}; the registered server cannot start without it", err=True)
+        click.echo(f"  hint: {err.hint}", err=True)
 
 
 def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:
