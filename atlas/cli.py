@@ -100,7 +100,7 @@ def parse_size(text: str) -> int:
         number, unit = number[:-1], number[-1]
     try:
         value = int(float(number) * units[unit])
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UsageError(f"--memory {text!r} is not a size", "use a number with k, M or G, e.g. 1G") from None
     if value < 64 << 20:
         raise UsageError(f"--memory {text!r} is below the 64M minimum", "give the indexer at least 64M")

@@ -266,7 +266,8 @@ def test_history_since_rejects_what_git_would_read_as_now(billing: Path, since: 
      (["query", TASK, "--min-score", "nan"], "--min-score"), (["query", TASK, "--min-score", "inf"], "--min-score"),
      (["query", TASK, "--max-bytes", "-1"], "--max-bytes"), (["query", TASK, "--top", "0"], "--top"),
      (["index", "--half-life", "inf"], "--half-life"), (["index", "--half-life", "nan"], "--half-life"),
-     (["mcp", "--check-interval", "nan"], "--check-interval")],
+     (["mcp", "--check-interval", "nan"], "--check-interval"), (["index", "--memory", "inf"], "--memory"),
+     (["index", "--memory", "nan"], "--memory"), (["index", "--jobs", "-1"], "--jobs")],
 )  # fmt: skip
 def test_bad_numeric_options_are_usage_errors(billing: Path, args: list[str], named: str) -> None:
     where = [str(billing)] if args[0] == "index" else ["--root", str(billing)]
