@@ -103,7 +103,7 @@ def finite_number(what: str, value: object, minimum: float = 0.0, above: bool = 
     booleans are UsageErrors naming `what`."""
     number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not number or value < minimum or (above and value == minimum):  # type: ignore[operator]
-        allowed = f"{'above' if above else 'at least'} {minimum:g}"
+        allowed = f"{'above' if above else 'of at least'} {minimum:g}"
         raise UsageError(f"{what} must be a finite number {allowed}, not {value!r}",
                          "fix the value, or leave it out for the default")  # fmt: skip
     return float(value)  # type: ignore[arg-type]

@@ -79,7 +79,8 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     target = config_path or default_config_path(client, root)
     if not write:
         write_text(snippet(client, name, command, args))
-        click.echo(f"atlas: add this to {target} (or rerun with --write to do it)", err=True)
+        if not obj.get("quiet"):
+            click.echo(f"atlas: add this to {target} (or rerun with --write to do it)", err=True)
         return
     if client == "codex":
         merge_toml(target, name, command, args)
