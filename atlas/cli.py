@@ -15,7 +15,7 @@ import click
 
 from atlas import __version__
 from atlas.commands import register_all
-from atlas.commands.options import config_from, index_dir_option, parse_weights, repo_option
+from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, parse_weights, repo_option
 from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -56,7 +56,7 @@ def _format(choice: str) -> str:
 @click.version_option(__version__, prog_name="atlas")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="More detail on stderr, tracebacks on errors.")
-@click.option("--no-color", is_flag=True, help="Plain text output.")
+@click.option("--no-color", is_flag=True, help="Plain text output (also NO_COLOR=1 or TERM=dumb).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="ATLAS_CONFIG",
               help="Settings file (default: <repo>/atlas.toml).")  # fmt: skip
 @click.pass_context
@@ -67,9 +67,29 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool, config_f
     Exit codes: 0 ok, 1 no results, 2 usage or input error,
     3 other failure, 4 corrupt index, 5 index busy, 6 signal failure, 7 index out of date.
     """
-    ctx.obj = {
-        "quiet": quiet, "verbose": verbose, "color": not no_color and sys.stdout.isatty(), "config": config_file,
-    }  # fmt: skip
+    from atlas.output import use_color
+
+    ctx.obj = {"quiet": quiet, "verbose": verbose, "color": use_color(no_color), "config": config_file}
+
+
+def _set_global_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """A global flag given after the subcommand (`atlas search -q foo`) sets what it sets before it."""
+    if value and ctx.obj is not None and param.name:
+        ctx.obj.update({"no_color": {"color": False}}.get(param.name, {param.name: True}))
+
+
+def _accept_global_flags(group: click.Group) -> None:
+    """Let every subcommand take -q, -v and --no-color too; they mean the same as before the subcommand."""
+    for command in group.commands.values():
+        for decls, name, text in (
+            (["-q", "--quiet"], "quiet", "No progress or notes on stderr."),
+            (["-v", "--verbose"], "verbose", "More detail on stderr, tracebacks on errors."),
+            (["--no-color"], "no_color", "Plain text output (also NO_COLOR=1 or TERM=dumb)."),
+        ):
+            command.params.append(click.Option(decls, name, is_flag=True, expose_value=False, help=text,
+                                               callback=_set_global_flag))  # fmt: skip
+        if isinstance(command, click.Group):
+            _accept_global_flags(command)
 
 
 def parse_size(text: str) -> int:
@@ -80,7 +100,7 @@ def parse_size(text: str) -> int:
         number, unit = number[:-1], number[-1]
     try:
         value = int(float(number) * units[unit])
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UsageError(f"--memory {text!r} is not a size", "use a number with k, M or G, e.g. 1G") from None
     if value < 64 << 20:
         raise UsageError(f"--memory {text!r} is below the 64M minimum", "give the indexer at least 64M")
@@ -100,7 +120,7 @@ def parse_size(text: str) -> int:
 @click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
 @click.option("--history", "history_commits", type=click.IntRange(min=1), help="Mine at most N recent commits.")
 @click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
-@click.option("--half-life", "history_half_life_days", type=click.FloatRange(min=0.01), help="Recency half-life, days.")
+@click.option("--half-life", "history_half_life_days", type=FiniteFloatRange(min=0.01), help="Recency half-life, days.")
 @click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
@@ -164,13 +184,15 @@ def _git_line(git: dict[str, Any] | None) -> str:
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="auto: a table on a terminal, JSONL when piped.")
 @click.option("--explain", is_flag=True, help="Show each signal's value, rank and contribution.")
 @click.option("--no-lines", is_flag=True, help="Skip the best-matching line ranges (faster).")
+@click.option("-l", "--files-only", is_flag=True, help="Print only the paths, one per line (any --format).")
 @click.option("--preset", type=click.Choice(["fast", "balanced", "deep", "thorough"]), help="Ranking preset.")
 @click.option("--weight", "weights", multiple=True, metavar="NAME=VALUE",
               help="Override a ranking weight, e.g. bm25=1.5 or prior.test=1 (repeatable).")  # fmt: skip
 @click.pass_obj
 def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: Path | None,
            index_dir: Path | None, limit: int | None, lang: tuple[str, ...], paths: tuple[str, ...],
-           fmt: str, explain: bool, no_lines: bool, preset: str | None, weights: tuple[str, ...]) -> None:  # fmt: skip
+           fmt: str, explain: bool, no_lines: bool, files_only: bool, preset: str | None,
+           weights: tuple[str, ...]) -> None:  # fmt: skip
     """Search the repository for QUERY (free text, "phrases", path:/lang:/sym: filters)."""
     from atlas.api import search as run_search
     from atlas.api import search_options
@@ -179,10 +201,10 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     config = config_from(obj, repo, index_dir)
     options = search_options(
         config.root, obj["config"], preset, parse_weights(weights),
-        limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not no_lines,
+        limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not (no_lines or files_only),
     )  # fmt: skip
     result = run_search(config, text, options, show_progress=not obj["quiet"])
-    _print_hits(result, _format(fmt), explain, obj)
+    _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
     if not result.hits:
         if not obj["quiet"]:
             click.echo("atlas: no results", err=True)
@@ -204,6 +226,9 @@ def _query_text(query: tuple[str, ...], query_file: Any) -> str:
 def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> None:
     from atlas.output import hit_record, human_hits, search_record, write_json, write_jsonl, write_text
 
+    if fmt == "paths":
+        write_text("".join(f"{hit.path}\n" for hit in result.hits))
+        return
     if fmt == "human":
         notes = "".join(f"note: {note}\n" for note in result.notes) if explain else ""
         write_text(notes + human_hits(result.hits, explain=explain, color=obj["color"]))
@@ -216,6 +241,7 @@ def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> No
 
 
 register_all(cli)
+_accept_global_flags(cli)
 
 
 def main() -> None:

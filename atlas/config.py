@@ -7,8 +7,12 @@ hash means a rebuild and anything else does not.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -55,12 +59,10 @@ class IndexConfig:
     memory_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
-        if self.max_file_bytes <= 0:
-            raise UsageError("--max-file-size must be a positive number of bytes")
-        if self.jobs < 0:
-            raise UsageError("--jobs must be 0 (all cores) or a positive number")
-        if self.history_backend not in ("git", "pydriller"):
-            raise UsageError(f"unknown history backend {self.history_backend!r}", "use git or pydriller")
+        for name, rule in INDEX_RULES.items():
+            object.__setattr__(self, name, rule(f"index setting {name}", getattr(self, name)))
+        for name in ("filename", "symbols", "content"):
+            finite_number(f"index setting boosts.{name}", getattr(self.boosts, name))
 
     @property
     def workers(self) -> int:
@@ -81,6 +83,87 @@ class IndexConfig:
             "cochange_max_files": self.cochange_max_files,
         }
         return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def whole_number(what: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum]; an integral float (5.0, as JSON and TOML may give) counts.
+
+    Anything else (a fraction, text, a boolean, nan) is a UsageError naming `what` and what is allowed.
+    """
+    allowed = f"a whole number of at least {minimum}" + (f" and at most {maximum:,}" if maximum else "")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
+        raise UsageError(f"{what} must be {allowed}, not {value!r}", "fix the value, or leave it out for the default")
+    return value
+
+
+def finite_number(what: str, value: object, minimum: float = 0.0, above: bool = False) -> float:
+    """`value` as a finite float of at least `minimum` (over it with `above`); nan, infinities, text and
+    booleans are UsageErrors naming `what`."""
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < minimum or (above and value == minimum):  # type: ignore[operator]
+        allowed = f"{'above' if above else 'of at least'} {minimum:g}"
+        raise UsageError(f"{what} must be a finite number {allowed}, not {value!r}",
+                         "fix the value, or leave it out for the default")  # fmt: skip
+    return float(value)  # type: ignore[arg-type]
+
+
+def _optional(rule: Callable[[str, object], object]) -> Callable[[str, object], object]:
+    return lambda what, value: None if value is None else rule(what, value)
+
+
+def _boolean(what: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{what} must be true or false, not {value!r}")
+    return value
+
+
+def _backend(what: str, value: object) -> str:
+    if value not in ("git", "pydriller"):
+        raise UsageError(f"{what} must be git or pydriller, not {value!r}")
+    return str(value)
+
+
+INDEX_RULES: dict[str, Callable[[str, object], object]] = {
+    "max_file_bytes": lambda what, value: whole_number(what, value, 1),
+    "max_line_length": lambda what, value: whole_number(what, value, 1),
+    "jobs": lambda what, value: whole_number(what, value, 0),
+    "git_history": _boolean,
+    "history_commits": _optional(lambda what, value: whole_number(what, value, 1)),
+    "history_since": _optional(lambda what, value: check_git_date(what, value)),
+    "history_half_life_days": lambda what, value: finite_number(what, value, 0.0, above=True),
+    "history_backend": _backend,
+    "cochange_max_files": lambda what, value: whole_number(what, value, 1),
+    "memory_bytes": lambda what, value: whole_number(what, value, 1),
+}
+"""How each IndexConfig setting is checked and normalised (5.0 → 5), wherever it comes from."""
+
+
+_RELATIVE_DATE = re.compile(
+    r"(?:\d+(?: +|\.)(?:second|minute|hour|day|week|month|year)s?(?: +ago|\.ago)?|yesterday|now)", re.IGNORECASE
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def check_git_date(what: str, text: object) -> str:
+    """`text` if it is a date `git log --since` reads as meant: an ISO date (`2024-01-01`, `2024-01-01T10:00Z`)
+    or a relative one (`2 weeks ago`, `90.days`, `yesterday`).
+
+    git reads anything else (`garbage`, `soon`, `12345`) as "now" without a word and mines nothing, so
+    only these forms are allowed.
+    """
+    if isinstance(text, str) and _RELATIVE_DATE.fullmatch(text.strip()):
+        return text
+    if isinstance(text, str) and _ISO_DATE.fullmatch(text.strip()):
+        try:
+            datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return text
+    raise UsageError(f"{what} must be an ISO date (2024-01-01) or a relative one (2 weeks ago), not {text!r}",
+                     "git would read it as now and mine no history")  # fmt: skip
 
 
 def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:
@@ -115,4 +198,48 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
     unknown = set(data) - {"index", "search"}
     if unknown:
         raise UsageError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}", "use [index] and [search]")
-    return data
+    return _checked(path, data)
+
+
+PRESET_NAMES = ("fast", "balanced", "deep", "thorough")
+SEARCH_SETTINGS = ("preset", "limit", "weights")
+MAX_LIMIT = 10_000
+
+
+def _checked(path: Path, data: dict[str, object]) -> dict[str, dict[str, object]]:
+    """`data` with every known value checked and normalised; the error names the file and the key."""
+    sections: dict[str, dict[str, object]] = {}
+    for name in ("index", "search"):
+        section = data.get(name, {})
+        if not isinstance(section, dict):
+            raise UsageError(f"{path}: [{name}] must be a table, not {section!r}", f"write it as a [{name}] section")
+        sections[name] = dict(section)
+    index, search = sections["index"], sections["search"]
+    for key, rule in INDEX_RULES.items():
+        if key in index:
+            index[key] = rule(f"{path}: [index] {key}", index[key])
+    boosts = index.get("boosts")
+    if boosts is not None:
+        index["boosts"] = _number_table(path, "index.boosts", boosts, ("filename", "symbols", "content"))
+    unknown = sorted(set(search) - set(SEARCH_SETTINGS))
+    if unknown:
+        raise UsageError(f"{path}: unknown [search] setting(s) {', '.join(unknown)}",
+                         f"known: {', '.join(SEARCH_SETTINGS)}; ranking weights go under [search.weights]")  # fmt: skip
+    if "preset" in search and search["preset"] not in PRESET_NAMES:
+        raise UsageError(f"{path}: [search] preset must be one of {', '.join(PRESET_NAMES)}, not {search['preset']!r}")
+    if "limit" in search:
+        search["limit"] = whole_number(f"{path}: [search] limit", search["limit"], 1, MAX_LIMIT)
+    if "weights" in search:
+        search["weights"] = _number_table(path, "search.weights", search["weights"])
+    return sections
+
+
+def _number_table(path: Path, name: str, table: object, keys: tuple[str, ...] | None = None) -> dict[str, float]:
+    """A TOML table of finite, non-negative numbers (names checked against `keys` when given)."""
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [{name}] must be a table of NAME = NUMBER, not {table!r}",
+                         f"write it as a [{name}] section")  # fmt: skip
+    unknown = sorted(set(table) - set(keys)) if keys else []
+    if unknown:
+        raise UsageError(f"{path}: unknown [{name}] key(s) {', '.join(unknown)}", f"known: {', '.join(keys or ())}")
+    return {key: finite_number(f"{path}: [{name}] {key}", value) for key, value in table.items()}

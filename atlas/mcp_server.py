@@ -33,6 +33,7 @@ import mcp_types as types
 import orjson
 from mcp.server import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
 from atlas.config import IndexConfig
@@ -530,6 +531,16 @@ def argument_problem(tool: str, arguments: dict[str, Any]) -> str | None:
     return f"{where} {explained}" if explained else clip_text(error.message, 1, 300)
 
 
+def with_integers(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` with integral floats (5.0, which JSON Schema counts as an integer) made ints where the
+    schema asks for an integer, so `limit: 5.0` means 5."""
+    properties = schema.get("properties", {})
+    return {
+        key: int(value) if isinstance(value, float) and properties.get(key, {}).get("type") == "integer" else value
+        for key, value in arguments.items()
+    }
+
+
 def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> tuple[str, bool]:
     """Run tool `name`; (JSON text or error text, whether it is an error). Never raises."""
     spec = TOOLS.get(name)
@@ -540,7 +551,7 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
         return _error(UsageError(f"{name}: {problem}", "see the tool's input schema"))
     try:
         with session.call_lock:
-            payload, key = spec.run(session, arguments or {})
+            payload, key = spec.run(session, with_integers(spec.schema, arguments or {}))
     except AtlasError as err:
         return _error(err)
     except Exception as err:
@@ -591,4 +602,24 @@ async def _serve(config: IndexConfig, config_file: Path | None, check_interval: 
         session = Session(config, config_file, check_interval)
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        sink, messages = anyio.create_memory_object_stream[Any](0)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(answer_malformed, read_stream, sink, write_stream)
+            await server.run(messages, write_stream, server.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
+    """Pass the client's messages from `source` to `sink`; answer a line that is not JSON with a parse error
+    (-32700) and JSON that is not a JSON-RPC message with an invalid request (-32600), id null, as JSON-RPC 2.0
+    asks. The SDK's stdio transport hands such lines on as exceptions, which its server only logs."""
+    async with sink:
+        async for item in source:
+            if not isinstance(item, Exception):
+                await sink.send(item)
+                continue
+            kinds = {error.get("type") for error in getattr(item, "errors", list)()}
+            parse = "json_invalid" in kinds
+            code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
+            error = types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=text))
+            await replies.send(SessionMessage(error))

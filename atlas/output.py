@@ -57,6 +57,14 @@ def with_envelope(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "schema_version": OUTPUT_SCHEMA_VERSION, **data}
 
 
+def use_color(no_color: bool = False) -> bool:
+    """Whether human output may use ANSI colour: stdout is a terminal, and neither --no-color, a non-empty
+    NO_COLOR (no-color.org) nor TERM=dumb says otherwise."""
+    if no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
+
+
 def _stdout() -> BinaryIO:
     return sys.stdout.buffer
 
@@ -89,10 +97,12 @@ def _write(data: bytes) -> None:
 
 
 def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> str:
-    """A readable listing: rank, score, path, language/role, symbols, then the best lines."""
+    """A readable listing: rank, `path:line` (the start of the best line range, so terminals and editors
+    can open it there; the bare path without line ranges), language/role, score, symbols, the best lines."""
     out: list[str] = []
     for hit in hits:
-        path = f"\033[1;36m{hit.path}\033[0m" if color else hit.path
+        where = f"{hit.path}:{hit.lines[0].start_line}" if hit.lines else hit.path
+        path = f"\033[1;36m{where}\033[0m" if color else where
         out.append(f"{hit.rank:>3}. {path}  [{hit.language}, {hit.role}]  score {hit.score:.3f}")
         if hit.symbols:
             out.append(f"     symbols: {', '.join(hit.symbols[:8])}")

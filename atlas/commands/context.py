@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, parse_weights, repo_option
+from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, parse_weights, repo_option
 
 EXIT_NOTHING = 1
 PRESETS = click.Choice(["fast", "balanced", "deep", "thorough"])
@@ -34,7 +34,7 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-bytes", type=click.IntRange(min=0),
                      help="Byte budget (default: the preset's unless --max-tokens is given; 0: none)."),
         click.option("--max-tokens", type=click.IntRange(min=1), help="Token budget (see --tokenizer)."),
-        click.option("--min-score", type=click.FloatRange(0.0, 1.0),
+        click.option("--min-score", type=FiniteFloatRange(0.0, 1.0),
                      help="Drop files scoring under this (scores are normalised into 0..1)."),
         click.option("--top", type=click.IntRange(min=1), help="Consider at most this many ranked files."),
         click.option("--tokenizer", default="cl100k_base", show_default=True,
@@ -43,7 +43,7 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-content", is_flag=True, help="JSON without file text (render reads the files)."),
         click.option("--weight", "weights", multiple=True, metavar="NAME=VALUE", help="Override a ranking weight."),
         click.option("--format", "fmt", type=FORMATS, default="auto",
-                     help="auto: a table on a terminal, v0.3 JSONL when piped."),
+                     help="auto: a table on a terminal, the context JSON when piped; jsonl: v0.3 (whole files)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -51,7 +51,11 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bool = False) -> Any:
-    """Run the selection the parameters describe; v0.3 output (query and quick's jsonl) means whole files."""
+    """Run the selection the parameters describe, whatever stdout is.
+
+    v0.3 JSONL (query and quick's `--format jsonl`) can only list whole files, so it implies
+    `--whole-files`: the same selection `--format json --whole-files` makes, within the budget.
+    """
     from atlas.api import select_context
     from atlas.context.model import ContextOptions
 
@@ -69,9 +73,10 @@ def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bo
 
 
 def _format(choice: str) -> str:
+    """auto: the table on a terminal, else the `context` JSON record, which carries the same selection."""
     if choice != "auto":
         return choice
-    return "human" if sys.stdout.isatty() else "jsonl"
+    return "human" if sys.stdout.isatty() else "json"
 
 
 def _task_text(task: tuple[str, ...], task_file: Any) -> str:
@@ -107,7 +112,8 @@ def _finish(selection: Any, obj: dict[str, Any]) -> None:
             click.echo(f"atlas: note: {note}", err=True)
     if not selection.entries:
         if not obj["quiet"]:
-            click.echo("atlas: nothing selected (no file scored over --min-score, or none could be read)", err=True)
+            click.echo("atlas: nothing selected (no file scored over --min-score, fits the budget, or could be read)",
+                       err=True)  # fmt: skip
         sys.exit(EXIT_NOTHING)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, repo_option
+from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, repo_option
 
 CLIENTS = ("claude-code", "cursor", "codex")
 SDK_MODULES = {"mcp", "mcp_types", "jsonschema", "anyio", "pydantic"}
@@ -42,7 +42,7 @@ def _server_module() -> Any:
 @click.group(invoke_without_command=True)
 @repo_option
 @index_dir_option
-@click.option("--check-interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--check-interval", type=FiniteFloatRange(min=0), default=2.0, show_default=True,
               help="Seconds between checks of the working tree for changed files.")
 @click.pass_context
 def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_interval: float) -> None:  # fmt: skip
@@ -74,17 +74,30 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     from atlas.output import write_text
 
     root = find_root(repo)
+    _warn_without_sdk()
     command, args = server_command(root, index_dir)
     target = config_path or default_config_path(client, root)
     if not write:
         write_text(snippet(client, name, command, args))
-        click.echo(f"atlas: add this to {target} (or rerun with --write to do it)", err=True)
+        if not obj.get("quiet"):
+            click.echo(f"atlas: add this to {target} (or rerun with --write to do it)", err=True)
         return
     if client == "codex":
         merge_toml(target, name, command, args)
     else:
         merge_json(target, name, command, args)
     write_text(f"registered MCP server {name!r} in {target}\n")
+
+
+def _warn_without_sdk() -> None:
+    """Registering works without the `mcp` extra, but the server it registers would not start: say so."""
+    from atlas.errors import AtlasError
+
+    try:
+        _server_module()
+    except AtlasError as err:
+        click.echo(f"atlas: warning: {err.message}; the registered server cannot start without it", err=True)
+        click.echo(f"  hint: {err.hint}", err=True)
 
 
 def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,19 @@ index_dir_option = click.option(
     "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
     help="Where the index lives (default: <repo>/.atlas).",
 )  # fmt: skip
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan and the infinities (click's range checks let nan through)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, or a usage error (exit 2) when it is not finite or out of range."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def config_from(obj: dict[str, Any] | None, repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:

@@ -49,7 +49,7 @@ class ContextOptions:
     `max_bytes` None means the preset's default byte budget, unless `max_tokens` is given (then only
     the token budget applies); 0 means no byte budget. `min_score` and `top` default to the preset's.
     `strategy` "chunks" is Atlas's selection (definitions and outlines of files that do not fit);
-    "files" is the reference tools' rule (whole files in score order), which v0.3 output uses.
+    "files" takes whole files in score order, each that fits (never one over the budget), as v0.3 output needs.
     `index` says what to do about the index: "require" one, "build" it when missing, or "refresh" it
     when stale. `weights` override fusion weights (see `atlas.query.fuse`).
     """
@@ -136,8 +136,8 @@ class OutlineItem:
 class Entry:
     """One selected file: whole (`mode` "whole") or its best definitions plus an outline ("chunks").
 
-    `tokens` and `bytes` are what the entry costs in the budget (the rendered Markdown in the chunks
-    strategy, the file itself in the files strategy); `file_*` describe the whole file.
+    `tokens` and `bytes` are what the entry costs in the budget (its rendered Markdown, in both
+    strategies); `file_*` describe the whole file.
     """
 
     path: str

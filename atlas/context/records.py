@@ -191,3 +191,8 @@ def selection_from_v03(records: Iterable[dict[str, Any]]) -> Selection:
 
 def _atlas_language(name: str) -> str:
     return {"shell": "bash"}.get(name, name)
+
+
+def v03_round_trip(language: str) -> str:
+    """The language an entry has after a trip through v0.3 JSONL (`tsx` comes back as `typescript`)."""
+    return _atlas_language(V03_LANGUAGES.get(language, language))

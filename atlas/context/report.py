@@ -136,7 +136,7 @@ def describe(version: str) -> dict[str, Any]:
         "strategies": dict(zip(STRATEGIES, _STRATEGY_DOC, strict=True)),
         "formats": {
             "jsonl": f"repo-context JSONL v{V03_VERSION}: header, one line per file, footer (files strategy)",
-            "json": "Atlas context record v1 (index_schema/context.v1.schema.json)",
+            "json": "Atlas context record v1 (index_schema/context.v1.schema.json); the default when piped",
             "human": "a table for people",
             "markdown": "atlas render",
         },
@@ -154,7 +154,7 @@ def describe(version: str) -> dict[str, Any]:
 
 _STRATEGY_DOC = (
     "whole files when they fit, else their best definitions and an outline of the rest (default)",
-    "whole files in score order, stop at the first that would exceed (reference tools' rule; v0.3 output)",
+    "whole files in score order, each that fits the budget, never one over it (--whole-files; v0.3 output)",
 )
 
 

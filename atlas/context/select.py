@@ -2,15 +2,18 @@
 
 Two strategies:
 
-- `files`, the reference tools' rule (and what v0.3 output describes): drop files under the min
-  score, cut to `top`, then walk in score order adding whole files, and stop at the first file that
-  would exceed either limit; the first file is always kept. A file costs its bytes and its tokens.
-- `chunks`, Atlas's selection. An entry costs its rendered Markdown (`atlas.context.render`), counted
-  exactly, so the bundle `atlas render` prints fits the budget. Phase 1 covers as many files as it
-  can: a file is taken whole when it is small (at most max(DIGEST_TOKENS, WHOLE_SHARE × budget)),
-  else as a digest of about DIGEST_TOKENS: its best definitions and an outline of the rest; phase 1
-  stops once COVER_SHARE of the budget is spent. Phase 2 grows the entries in score order, each to
-  the whole file if it fits, else to more definitions. Whatever is left then goes to further files.
+- `files` (`--whole-files`, and what v0.3 output can describe): drop files under the min score, cut
+  to `top`, then walk in score order adding each whole file that still fits; one that does not is
+  skipped. Unlike the reference tools, no file is ever kept over the budget (they keep the first).
+- `chunks`, Atlas's selection.
+
+In both an entry costs its rendered Markdown (`atlas.context.render`), counted exactly, and the
+bundle's heading is reserved first, so what `atlas render` prints fits the budget; when nothing fits,
+nothing is selected. In `chunks`, phase 1 covers as many files as it can: a file is taken whole when
+it is small (at most max(DIGEST_TOKENS, WHOLE_SHARE × budget)), else as a digest of about
+DIGEST_TOKENS: its best definitions and an outline of the rest; phase 1 stops once COVER_SHARE of
+the budget is spent. Phase 2 grows the entries in score order, each to the whole file if it fits,
+else to more definitions. Whatever is left then goes to further files.
 
 A byte budget is turned into a token target at BYTES_PER_TOKEN for planning; every entry is then
 checked against the exact bytes and tokens it renders to, and shrunk until it fits.
@@ -104,10 +107,11 @@ def select(ranked: Ranked, task: str, root: Path, options: ContextOptions) -> Se
     counter = token_counter(options.tokenizer)
     run = _Run(root, counter, ranked, options.with_content, options.explain)
     eligible = _eligible(run, min_score, top)
+    room = _room(budget, task, options, counter)
     if options.strategy == "files":
-        _select_files(run, eligible, budget)
+        _select_files(run, eligible, room)
     else:
-        _select_chunks(run, eligible, _room(budget, task, options, counter))
+        _select_chunks(run, eligible, room)
     if not options.with_content:
         _drop_text(run.entries)
     notes = [*ranked.notes, *([counter.note] if counter.note else [])]
@@ -151,25 +155,35 @@ def _load(run: _Run, candidate: Candidate) -> _File | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# The reference rule: whole files in score order, stop at the first that would exceed.
+# Whole files: in score order, each that fits; never one over the budget.
 
 
-def _select_files(run: _Run, eligible: list[Candidate], budget: Budget) -> None:
-    tokens = size = 0
-    for position, candidate in enumerate(eligible):
+def _select_files(run: _Run, eligible: list[Candidate], room: _Room) -> None:
+    for candidate in eligible:
         loaded = _load(run, candidate)
         if loaded is None:
             continue
-        entry = _whole(loaded, "whole file, in score order (the reference tools' rule)")
-        entry.tokens, entry.bytes = loaded.file_tokens, loaded.text.size
-        if run.entries and not budget.fits(tokens + entry.tokens, size + entry.bytes):
-            for later in eligible[position:]:
-                run.skip(later, "budget: the selection stops at the first file that would exceed it")
-            return
-        if not budget.fits(tokens + entry.tokens, size + entry.bytes):
-            entry.reason += "; over the budget, kept because the first file always is"
-        run.entries.append(entry)
-        tokens, size = tokens + entry.tokens, size + entry.bytes
+        entry = _costed_as_v03(run, _whole(loaded, "whole file, in score order"))
+        if room.fits(entry.tokens, entry.bytes):
+            run.entries.append(entry)
+            room.take(entry.tokens, entry.bytes)
+        else:
+            run.skip(candidate, f"budget: the whole file ({entry.tokens:,} tokens as rendered) does not fit")
+
+
+def _costed_as_v03(run: _Run, entry: Entry) -> Entry:
+    """`entry` costed as `atlas render` prints it from Atlas JSON or from v0.3 JSONL, whichever is dearer
+    (v0.3 names some languages differently, `tsx` as `typescript`)."""
+    from dataclasses import replace
+
+    from atlas.context.records import v03_round_trip
+
+    _costed(run, entry)
+    other = v03_round_trip(entry.language)
+    if other != entry.language:
+        alias = _costed(run, replace(entry, language=other))
+        entry.tokens, entry.bytes = max(entry.tokens, alias.tokens), max(entry.bytes, alias.bytes)
+    return entry
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,23 +199,7 @@ def _select_chunks(run: _Run, eligible: list[Candidate], room: _Room) -> None:
     if rest:
         _cover(run, rest, room, room, scale)
         _grow(run, room)
-    if not run.entries:
-        _keep_one(run, eligible)
     _stop_reasons(run, eligible)
-
-
-def _keep_one(run: _Run, eligible: list[Candidate]) -> None:
-    """Nothing fitted: keep the smallest digest of the best readable file, as the reference rule keeps one."""
-    for candidate in eligible:
-        loaded = _load(run, candidate)
-        if loaded is not None:
-            digest = _costed(run, _digest(run, loaded, MIN_TARGET_TOKENS))
-            whole = _costed(run, _whole(loaded, "whole file"))
-            entry = whole if whole.tokens <= digest.tokens else digest
-            entry.reason += "; over the budget, kept because the first file always is"
-            run.skipped = [s for s in run.skipped if s.path != candidate.path]
-            run.entries.append(entry)
-            return
 
 
 def _cover(run: _Run, candidates: list[Candidate], room: _Room, cover: _Room, whole_scale: float) -> list[Candidate]:

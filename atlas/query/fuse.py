@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from atlas.config import finite_number, whole_number
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
 
@@ -92,23 +93,39 @@ PRESETS: dict[str, FusionWeights] = {
 PRESETS["thorough"] = replace(PRESETS["deep"], candidates=3000, expand_top=60)
 
 _NUMERIC = {f.name for f in fields(FusionWeights) if f.name != "role_priors"}
+_AT_LEAST_ONE = frozenset({"candidates", "rrf_k"})
+"""Settings that must stay above 0: a ranking needs candidates, and RRF divides by k + rank."""
 
 
 def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None = None) -> FusionWeights:
-    """The preset's weights with `overrides` (field name → value, or `prior.<role>`) applied."""
+    """The preset's weights with `overrides` (field name → value, or `prior.<role>`) applied.
+
+    Every value is checked here, for the CLI, the config file and MCP alike: weights and priors are
+    finite numbers ≥ 0, counts whole numbers (5.0 is 5), `candidates` ≥ 1 and `rrf_k` > 0; an unknown
+    name or a bad value is a UsageError naming it.
+    """
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}", f"use one of {', '.join(PRESETS)}")
     weights = PRESETS[preset]
     priors = dict(weights.role_priors)
     plain: dict[str, float] = {}
     for name, value in (overrides or {}).items():
-        if name.startswith("prior."):
-            priors[name.removeprefix("prior.")] = float(value)
+        role = name.removeprefix("prior.")
+        if name.startswith("prior.") and role in priors:
+            priors[role] = finite_number(f"ranking weight {name}", value)
         elif name in _NUMERIC:
-            plain[name] = type(getattr(weights, name))(value)
+            plain[name] = _checked_weight(name, value, getattr(weights, name))
         else:
-            raise UsageError(f"unknown ranking weight {name!r}", f"known: {', '.join(sorted(_NUMERIC))}")
+            known = [*sorted(_NUMERIC), *(f"prior.{role}" for role in sorted(priors))]
+            raise UsageError(f"unknown ranking weight {name!r}", f"known: {', '.join(known)}")
     return replace(weights, role_priors=priors, **plain)
+
+
+def _checked_weight(name: str, value: object, default: float) -> float:
+    what = f"ranking weight {name}"
+    if isinstance(default, int):
+        return whole_number(what, value, 1 if name in _AT_LEAST_ONE else 0)
+    return finite_number(what, value, 0.0, above=name in _AT_LEAST_ONE)
 
 
 @dataclass(frozen=True, slots=True)

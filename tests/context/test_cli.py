@@ -107,15 +107,14 @@ def test_describe_is_json_and_validates() -> None:
     }  # fmt: skip
 
 
-def test_a_real_process_prints_only_jsonl_on_stdout(shop: Path) -> None:
+def test_a_real_process_prints_only_the_context_record_on_stdout_when_piped(shop: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "atlas", "query", TASK, "--root", str(shop), "--max-tokens", "2000"],
         capture_output=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    records = [orjson.loads(line) for line in lines]
-    assert records[0]["Query"] == TASK and "TotalFiles" in records[-1]
+    record = orjson.loads(done.stdout)
+    assert record["type"] == "context" and record["task"] == TASK and record["total_tokens"] <= 2000
     rendered = subprocess.run(
         [sys.executable, "-m", "atlas", "render", "-", "--root", str(shop)],
         input=done.stdout, capture_output=True, timeout=120, check=False,

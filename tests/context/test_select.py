@@ -9,7 +9,7 @@ import pytest
 from atlas.api import index_config, select_context
 from atlas.context.candidates import Candidate, Ranked
 from atlas.context.model import ContextOptions
-from atlas.context.render import render_selection
+from atlas.context.render import render_entry, render_selection
 from atlas.context.select import select
 from atlas.context.tokens import token_counter
 from tests.conftest import write_tree
@@ -32,25 +32,30 @@ def _paths(selection: object) -> list[str]:
     return [entry.path for entry in selection.entries]  # type: ignore[attr-defined]
 
 
-def test_reference_rule_stops_at_the_first_file_that_would_exceed(sized: Path) -> None:
+def test_whole_files_skip_a_file_that_does_not_fit_and_go_on(sized: Path) -> None:
     ranked = _ranked([("a.txt", 0.9), ("b.txt", 0.8), ("c.txt", 0.7), ("d.txt", 0.6)])
     selection = select(ranked, "alpha", sized, ContextOptions(strategy="files", max_bytes=6000))
-    assert _paths(selection) == ["a.txt"]  # c and d would fit, but the walk stops at b
+    assert _paths(selection) == ["a.txt", "c.txt"]  # b does not fit; c still does, then d does not
     reasons = {skip.path: skip.reason for skip in selection.skipped}
-    assert set(reasons) == {"b.txt", "c.txt", "d.txt"} and "first file that would exceed" in reasons["c.txt"]
+    assert set(reasons) == {"b.txt", "d.txt"} and "does not fit" in reasons["b.txt"]
+    assert len(render_selection(selection).encode()) <= 6000
 
 
-def test_reference_rule_keeps_at_least_one_file(sized: Path) -> None:
+def test_whole_files_never_keep_a_file_over_the_budget(sized: Path) -> None:
     selection = select(_ranked([("b.txt", 0.9), ("a.txt", 0.8)]), "alpha", sized,
                        ContextOptions(strategy="files", max_bytes=100))  # fmt: skip
-    assert _paths(selection) == ["b.txt"] and "kept because the first file always is" in selection.entries[0].reason
+    assert _paths(selection) == [] and {skip.path for skip in selection.skipped} == {"a.txt", "b.txt"}
 
 
-def test_reference_rule_token_budget_uses_real_token_counts(sized: Path) -> None:
-    tokens_a = token_counter().count((sized / "a.txt").read_text())
+def test_whole_files_cost_their_rendered_tokens(sized: Path) -> None:
+    count = token_counter().count
+    tokens_a = count((sized / "a.txt").read_text())
     ranked = _ranked([("a.txt", 0.9), ("c.txt", 0.8), ("d.txt", 0.7)])
-    selection = select(ranked, "alpha", sized, ContextOptions(strategy="files", max_tokens=tokens_a + 5))
-    assert _paths(selection) == ["a.txt"] and selection.entries[0].tokens == tokens_a
+    selection = select(ranked, "alpha", sized, ContextOptions(strategy="files", max_tokens=tokens_a + 60))
+    assert _paths(selection) == ["a.txt"]
+    entry = selection.entries[0]
+    assert entry.tokens == count(render_entry(entry)) > entry.file_tokens == tokens_a
+    assert count(render_selection(selection)) <= tokens_a + 60
 
 
 def test_min_score_then_top_are_applied_before_the_budget(sized: Path) -> None:
@@ -108,7 +113,7 @@ def test_scores_are_normalised_and_the_selection_serialises(billing: Path) -> No
     assert data["entries"][0]["path"] == selection.entries[0].path
 
 
-def test_chunks_strategy_keeps_one_file_when_nothing_fits(sized: Path) -> None:
+def test_chunks_strategy_selects_nothing_when_nothing_fits(sized: Path) -> None:
     ranked = _ranked([("a.txt", 0.9), ("c.txt", 0.8)])
     selection = select(ranked, "alpha", sized, ContextOptions(max_tokens=10))
-    assert _paths(selection) == ["a.txt"] and "kept because the first file always is" in selection.entries[0].reason
+    assert _paths(selection) == [] and {skip.path for skip in selection.skipped} == {"a.txt", "c.txt"}
