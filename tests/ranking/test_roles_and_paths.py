@@ -57,3 +57,36 @@ def test_a_bundle_built_into_dist_ranks_below_its_source(make_repo: Callable[...
 
     assert top[0] == "web/src/price.js", top
     assert top.index("web/dist/app.js") > 0
+
+
+def test_a_file_named_after_a_common_word_of_the_issue_does_not_beat_the_feature(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo({
+        **_filler(30),
+        "shop/errors.py": "class ShopError(Exception):\n    pass\n\n\nclass PaymentError(ShopError):\n    pass\n",
+        "shop/checkout.py": (
+            "from shop.errors import PaymentError\n\n\ndef apply_coupon(cart, coupon):\n"
+            "    if coupon.expired:\n        raise PaymentError('coupon expired')\n"
+            "    cart.total -= coupon.discount\n\n\ndef checkout(cart, coupon=None):\n"
+            "    if coupon is not None:\n        apply_coupon(cart, coupon)\n    return cart.total\n"
+        ),
+    }, git=False)  # fmt: skip
+
+    top = ranking(repo, "Errors when applying an expired coupon at checkout\n\nThe errors are confusing: "
+                        "applying a coupon that expired gives a discount anyway, no errors shown.")
+
+    assert top[0] == "shop/checkout.py", top
+
+
+def test_a_vendored_copy_ranks_below_the_project_module(make_repo: Callable[..., Path]) -> None:
+    module = "def parse_retry_after(header):\n    return int(header)\n\n\ndef backoff(attempt):\n    return 2 ** attempt\n"
+    repo = make_repo({
+        **_filler(30),
+        "shop/http/retry.py": module,
+        "shop/_vendor/urllib3/util/retry.py": module * 3 + "\n# parse_retry_after backoff retry\n",
+    }, git=False)  # fmt: skip
+
+    top = ranking(repo, "parse_retry_after fails when Retry-After holds a date; backoff retries too fast")
+
+    assert top[0] == "shop/http/retry.py", top
