@@ -18,7 +18,9 @@ MIN_TOKEN_LEN = 2
 MAX_TOKEN_LEN = 64
 
 _WORD = re.compile(r"[^\W_][\w]*(?:-[^\W\d_][\w]*)*|_+[^\W_][\w]*")
-_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# An acronym ends where a capitalised word starts (`HTTPServer` → HTTP Server), keeps a plural `s`
+# (`URLs`), and leaves a version letter to its number (`SSLv3Error` → SSL v3 Error).
+_PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]{2,}(?=[a-z]\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SEPARATORS = re.compile(r"[_\-]+")
 _SIMPLE = re.compile(r"[a-z]+|[A-Z][a-z]*|\d+")
 

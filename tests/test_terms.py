@@ -23,6 +23,8 @@ from atlas.terms import MAX_TOKEN_LEN, MIN_TOKEN_LEN, path_tokens, split_identif
         ("über_größe", ["über_größe", "über", "größe"]),
         ("x-1", []),
         ("foo.bar(baz)", ["foo", "bar", "baz"]),
+        ("URLs", ["urls"]),
+        ("SSLv3Error", ["sslv3error", "ssl", "error"]),
     ],
 )
 def test_tokenize_table(text: str, expected: list[str]) -> None:
@@ -34,6 +36,13 @@ def test_tokenize_table(text: str, expected: list[str]) -> None:
     [
         ("getHTTPResponseCode", ["get", "http", "response", "code"]),
         ("IOError", ["io", "error"]),
+        ("HTTPServer", ["http", "server"]),
+        ("JSONDecoder", ["json", "decoder"]),
+        ("XMLParser", ["xml", "parser"]),
+        ("SSLError", ["ssl", "error"]),
+        ("getURLsFor", ["get", "urls", "for"]),
+        ("IPv6Address", ["ip", "v", "6", "address"]),
+        ("Av1Decoder", ["av", "1", "decoder"]),
         ("v2Api", ["v", "2", "api"]),
         ("kebab-case-word", ["kebab", "case", "word"]),
     ],

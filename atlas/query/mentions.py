@@ -23,7 +23,8 @@ SOURCE_EXTENSIONS = (
 _FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTENSIONS}))\b")
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,8})(?![\w(])")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
-_COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]")
+# snake_case, camelCase, or an acronym before a word (`IOError`, `HTTPServer`; not a plural `URLs`).
+_COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]|[A-Z]{2}[a-z]{2}")
 _INSTALL_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "vendor"})
 
 

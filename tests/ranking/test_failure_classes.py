@@ -1,0 +1,28 @@
+"""Query classes Atlas used to rank badly: the file a fix touches must now come first (or in the top 3).
+
+Each case failed before the mechanism it names existed; see `failure_repo.py` for the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas.api import index_config, index_repo, open_engine
+from atlas.query.engine import Engine, SearchOptions
+from tests.ranking.failure_repo import CASES, Case, make_failure_repo
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    root = make_failure_repo(Path(tmp_path_factory.mktemp("failures")) / "repo")
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    return open_engine(config, build_if_missing=False)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_fixed_file_ranks_at_the_top(engine: Engine, case: Case) -> None:
+    paths = [hit.path for hit in engine.search(case.query, SearchOptions(limit=10, with_lines=False)).hits]
+    assert case.target in paths[: case.top], paths
