@@ -19,7 +19,8 @@ FORMAT_VERSION = 2
 """On-disk index format; a change rebuilds every index (`rebuild_reason` names it).
 
 1: tantivy fields path/fid/filename/symbols/content/language/role + side store.
-2: `atlas.terms` tokens: acronym plurals and versions (`URLs`, `SSLv3Error`) split as words.
+2: `atlas.terms` tokens: acronym plurals and versions (`URLs`, `SSLv3Error`) split as words; the
+   filename and symbols fields hold each token's stem beside it.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

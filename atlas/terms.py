@@ -7,10 +7,15 @@ snake_case, kebab-case and letter/digit boundaries all split. So `parseHTTPReque
 
 tantivy then indexes the space-joined tokens with its `whitespace` tokenizer, which needs no
 registration and is persisted with the index, so the two sides can never drift apart.
+
+`stem` maps inflected English words to a shared stem (`sessions` → `session`, `parsing`, `parser`
+and `parse` → `pars`); the file-name and symbol fields index each token's stem beside it, and a
+query looks stems up there, so a plural or an -ing form still finds the file named by its base.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -101,6 +106,65 @@ def tokens_text_bytes(data: bytes) -> str:
     Byte translation and `split` find the runs at C speed; each distinct run is tokenised once.
     """
     return " ".join(map(_runs.__getitem__, data.translate(_TO_SPACES).split()))
+
+
+STEM_MIN_LEN = 4
+"""Tokens shorter than this are never stemmed, and a suffix is removed only if this much remains."""
+STEMMED_FIELDS = ("filename", "symbols")
+"""Index fields that hold each token's stem beside it (`with_stems`); queries look stems up there."""
+
+_VOWELS = frozenset("aeiouy")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(token: str) -> str:
+    """A light English stem of a lower-case token; anything but a plain ASCII word comes back as is.
+
+    Plurals lose their `s` (`ies` → `y`; not `ss`, `us`, `is`), then `ing` or `ed`, then `er`, a
+    doubled final consonant and a final `e` go, each only if STEM_MIN_LEN characters with a vowel
+    remain: `retries` → `retry`, `wrapping` → `wrap`, `handlers`/`handled`/`handle` → `handl`.
+    """
+    return _stem(token)
+
+
+def _stem(word: str) -> str:
+    if len(word) < STEM_MIN_LEN or not (word.isascii() and word.isalpha()):
+        return word
+    if word.endswith(("ies", "ied")) and len(word) > STEM_MIN_LEN:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffixes in (("ing", "ed"), ("er",)):
+        for suffix in suffixes:
+            if word.endswith(suffix):
+                word = _strip(word, len(suffix))
+                break
+    if word.endswith("e") and _keeps(word[:-1]):
+        word = word[:-1]
+    return word
+
+
+def _strip(word: str, length: int) -> str:
+    """`word` without its last `length` letters (and a doubled consonant that leaves), if enough remains."""
+    rest = word[:-length]
+    if len(rest) > 2 and rest[-1] == rest[-2] and rest[-1] not in _VOWELS and rest[-1] not in "lsz":
+        rest = rest[:-1]
+    return rest if _keeps(rest) else word
+
+
+def _keeps(rest: str) -> bool:
+    return len(rest) >= STEM_MIN_LEN and not _VOWELS.isdisjoint(rest)
+
+
+def with_stems(tokens: Iterable[str]) -> list[str]:
+    """Each token followed by its stem when that differs (the file-name and symbol fields hold both)."""
+    out: list[str] = []
+    for token in tokens:
+        out.append(token)
+        stemmed = stem(token)
+        if stemmed != token:
+            out.append(stemmed)
+    return out
 
 
 def path_tokens(path: str) -> list[str]:

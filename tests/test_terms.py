@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas.terms import MAX_TOKEN_LEN, MIN_TOKEN_LEN, path_tokens, split_identifier, tokenize, tokens_text
+from atlas.terms import (
+    MAX_TOKEN_LEN,
+    MIN_TOKEN_LEN,
+    path_tokens,
+    split_identifier,
+    stem,
+    tokenize,
+    tokens_text,
+    with_stems,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +62,39 @@ def test_split_identifier(word: str, parts: list[str]) -> None:
 
 def test_path_tokens_put_the_file_name_first() -> None:
     assert path_tokens("src/auth/AuthMiddleware.rs") == ["authmiddleware", "auth", "middleware", "rs", "src", "auth"]
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        ("session", "sessions"),
+        ("parse", "parser", "parsers", "parsing", "parsed", "parses"),
+        ("retry", "retries", "retried", "retrying"),
+        ("config", "configs"),
+        ("wrap", "wrapper", "wrapping", "wrapped"),
+        ("cache", "caches", "caching", "cached"),
+        ("match", "matches"),
+        ("query", "queries"),
+    ],
+)
+def test_inflections_share_a_stem(group: tuple[str, ...]) -> None:
+    assert len({stem(word) for word in group}) == 1, [stem(word) for word in group]
+
+
+@pytest.mark.parametrize("word", ["status", "class", "analysis", "string", "thing", "user", "run", "base64", "über"])
+def test_words_that_only_look_inflected_keep_their_form(word: str) -> None:
+    assert stem(word) == word
+
+
+def test_with_stems_puts_each_stem_after_its_token() -> None:
+    assert with_stems(["sessions", "py", "parsing"]) == ["sessions", "session", "py", "parsing", "pars"]
+
+
+@given(st.from_regex(r"[a-z]{1,20}", fullmatch=True))
+def test_a_stem_is_a_prefix_or_a_y_ending(word: str) -> None:
+    stemmed = stem(word)
+    assert word.startswith(stemmed) or (stemmed.endswith("y") and word.startswith(stemmed[:-1]))
+    assert len(stemmed) >= min(len(word), 3)
 
 
 identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)

@@ -37,6 +37,35 @@ ACRONYMS: dict[str, str] = {
     ),
 }
 
+INFLECTIONS: dict[str, str] = {
+    "webapp/sessions.py": (
+        "def expire(sessions, now):\n    return [s for s in sessions if s.deadline > now]\n\n\n"
+        "def touch(sessions, key, now):\n    sessions[key].deadline = now + 600\n"
+    ),
+    "webapp/cookies.py": (
+        '"""Cookies: a session cookie expires with the browser session; set the expiry of each cookie."""\n\n\n'
+        "def set_cookie(response, name, value, expiry=None):\n    # a session cookie when expiry is None\n"
+        "    response.headers.append((name, value, expiry))\n"
+    ),
+    "webapp/timeouts.py": (
+        "TIMEOUT = 30  # the request timeout, not the idle timeout\n\n\n"
+        "def timeout_for(route):\n    return TIMEOUT  # timeout per route\n"
+    ),
+    "webapp/policy.py": (
+        "def parse_retries(value):\n    return max(0, int(value))\n\n\n"
+        "def limited(attempts, ceiling):\n    return attempts >= ceiling\n"
+    ),
+    "webapp/forms.py": (
+        '"""Form parsing: parsing stops at the field limit; the limit ignores empty fields."""\n\n\n'
+        "def fields(body, limit=100):\n    return body.split('&')[:limit]\n"
+    ),
+    "webapp/headers.py": (
+        '"""Header helpers: read a header, the Retry-After header, header names."""\n\n\n'
+        "def header(request, name):\n    # the header value, or None when the header is missing\n"
+        "    return request.headers.get(name)\n"
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Case:
@@ -54,9 +83,15 @@ CASES: tuple[Case, ...] = (
         "HTTPServer leaks its socket on close\n\nWhen the server closes, the socket stays open; close raises IOError.",
         "netkit/listener.py",
     ),
+    Case(
+        "plural_file_name",
+        "Session expires too early\n\nAn idle session is dropped before its timeout, and the session cookie too.",
+        "webapp/sessions.py",
+    ),
+    Case("inflected_symbol", "Retry parsing ignores the limit", "webapp/policy.py"),
 )
 
-FILES: dict[str, str] = {**ACRONYMS}
+FILES: dict[str, str] = {**ACRONYMS, **INFLECTIONS}
 
 
 def make_failure_repo(root: Path) -> Path:
