@@ -20,7 +20,7 @@ FORMAT_VERSION = 2
 
 1: tantivy fields path/fid/filename/symbols/content/language/role + side store.
 2: `atlas.terms` tokens: acronym plurals and versions (`URLs`, `SSLv3Error`) split as words; the
-   filename and symbols fields hold each token's stem beside it.
+   filename and symbols fields hold each token's stem beside it; CJK runs are character bigrams.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

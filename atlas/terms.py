@@ -3,7 +3,9 @@
 Text is cut into word runs (letters, digits, `_`, and kebab-case joins of words). Each run is
 kept whole, lower-cased, and followed by its parts when it is a compound: camelCase, PascalCase,
 snake_case, kebab-case and letter/digit boundaries all split. So `parseHTTPRequest2` yields
-`parsehttprequest2 parse http request 2`, and a query for either form matches.
+`parsehttprequest2 parse http request 2`, and a query for either form matches. Text in scripts
+without spaces (Chinese, Japanese, Korean) becomes overlapping character bigrams: `会话过期`
+yields `会话 话过 过期`, so a query in those languages finds the comments and docs it shares words with.
 
 tantivy then indexes the space-joined tokens with its `whitespace` tokenizer, which needs no
 registration and is persisted with the index, so the two sides can never drift apart.
@@ -22,7 +24,16 @@ from collections.abc import Iterable
 MIN_TOKEN_LEN = 2
 MAX_TOKEN_LEN = 64
 
-_WORD = re.compile(r"[^\W_][\w]*(?:-[^\W\d_][\w]*)*|_+[^\W_][\w]*")
+# Scripts written without spaces between words (Han, Hiragana, Katakana, Hangul): a run of them is
+# a word of its own, indexed as overlapping character bigrams (a lone character as itself).
+_CJK = (
+    "\u1100-\u11ff\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_WORD = re.compile(
+    rf"[{_CJK}]+|[^\W_{_CJK}][^\W{_CJK}]*(?:-[^\W\d_{_CJK}][^\W{_CJK}]*)*|_+[^\W_{_CJK}][^\W{_CJK}]*"
+)
 # An acronym ends where a capitalised word starts (`HTTPServer` → HTTP Server), keeps a plural `s`
 # (`URLs`), and leaves a version letter to its number (`SSLv3Error` → SSL v3 Error).
 _PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]{2,}(?=[a-z]\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -49,6 +60,8 @@ def split_identifier(word: str) -> list[str]:
 
 
 def _expand(word: str) -> tuple[str, ...]:
+    if word[:1] >= "\u1100" and _CJK_CHAR.match(word):
+        return (word,) if len(word) == 1 else tuple(word[i : i + 2] for i in range(len(word) - 1))
     whole = word.lower().strip("_")
     out: list[str] = []
     if MIN_TOKEN_LEN <= len(whole) <= MAX_TOKEN_LEN:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.terms import (
+    _CJK_CHAR,
     MAX_TOKEN_LEN,
     MIN_TOKEN_LEN,
     path_tokens,
@@ -33,6 +34,11 @@ from atlas.terms import (
         ("x-1", []),
         ("foo.bar(baz)", ["foo", "bar", "baz"]),
         ("URLs", ["urls"]),
+        ("用户登录后会话过期", ["用户", "户登", "登录", "录后", "后会", "会话", "话过", "过期"]),
+        ("设置max值", ["设置", "max", "值"]),
+        ("セッション切れ", ["セッ", "ッシ", "ショ", "ョン", "ン切", "切れ"]),
+        ("세션 만료", ["세션", "만료"]),
+        ("parse_会话Id", ["parse", "会话", "id"]),
         ("SSLv3Error", ["sslv3error", "ssl", "error"]),
     ],
 )
@@ -103,7 +109,7 @@ identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
 @given(st.text(max_size=300))
 def test_tokens_are_lowercase_bounded_and_space_free(text: str) -> None:
     for token in tokenize(text):
-        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN
+        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN or (len(token) == 1 and _CJK_CHAR.match(token))
         assert token == token.lower()
         assert not any(ch.isspace() for ch in token)
 
@@ -131,7 +137,16 @@ def test_parts_of_an_identifier_are_found_by_a_query_for_any_part(word: str) -> 
             assert part in indexed
 
 
-@given(st.lists(identifier, min_size=1, max_size=8))
+cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4E20), min_size=1, max_size=12)
+
+
+@given(cjk)
+def test_a_cjk_run_is_its_overlapping_bigrams(run: str) -> None:
+    expected = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    assert tokenize(f"x {run}, y") == expected
+
+
+@given(st.lists(st.one_of(identifier, cjk), min_size=1, max_size=8))
 def test_tokenizing_is_compositional_over_whitespace(words: list[str]) -> None:
     assert tokenize(" ".join(words)) == [t for w in words for t in tokenize(w)]
 
@@ -144,6 +159,11 @@ def _regex_reference(text: str) -> list[str]:
 
 @given(st.text(max_size=400))
 def test_byte_run_tokenizer_equals_the_regex_definition(text: str) -> None:
+    assert tokenize(text) == _regex_reference(text)
+
+
+@given(st.text(alphabet=st.sampled_from(list("aZ9_- .é会话過期のセッ세션。，㐀𠀀")), max_size=200))
+def test_byte_run_tokenizer_equals_the_regex_definition_on_mixed_scripts(text: str) -> None:
     assert tokenize(text) == _regex_reference(text)
 
 

@@ -66,6 +66,16 @@ INFLECTIONS: dict[str, str] = {
     ),
 }
 
+CJK: dict[str, str] = {
+    "shop/session_store.py": (
+        "# 会话存储：用户登录后创建会话，会话过期后需要重新登录。\n"
+        "def renew(store, key):\n    store[key].ttl = 1800  # 会话有效期（秒）\n"
+    ),
+    "shop/cache.py": "# 缓存条目过期后删除；缓存大小有上限。\ndef evict(cache):\n    cache.clear()\n",
+    "shop/payment.py": "# 支付失败时重试三次，然后通知用户。\ndef pay(order):\n    return order.charge()\n",
+    "shop/README.md": "# 商店\n\n用户可以浏览商品、下单和支付。\n",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Case:
@@ -89,9 +99,10 @@ CASES: tuple[Case, ...] = (
         "webapp/sessions.py",
     ),
     Case("inflected_symbol", "Retry parsing ignores the limit", "webapp/policy.py"),
+    Case("chinese_text", "用户登录后，会话很快就过期了，需要重新登录", "shop/session_store.py"),
 )
 
-FILES: dict[str, str] = {**ACRONYMS, **INFLECTIONS}
+FILES: dict[str, str] = {**ACRONYMS, **INFLECTIONS, **CJK}
 
 
 def make_failure_repo(root: Path) -> Path:
