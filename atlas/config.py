@@ -19,8 +19,13 @@ import orjson
 
 from atlas.errors import UsageError
 
-FORMAT_VERSION = 1
-"""On-disk index format. 1: tantivy fields path/fid/filename/symbols/content/language/role + side store."""
+FORMAT_VERSION = 2
+"""On-disk index format; a change rebuilds every index (`rebuild_reason` names it).
+
+1: tantivy fields path/fid/filename/symbols/content/language/role + side store.
+2: `atlas.terms` tokens: acronym plurals and versions (`URLs`, `SSLv3Error`) split as words; the
+   filename and symbols fields hold each token's stem beside it; CJK runs are character bigrams.
+"""
 
 DEFAULT_INDEX_DIRNAME = ".atlas"
 DEFAULT_MAX_FILE_BYTES = 1 << 20

@@ -3,22 +3,40 @@
 Text is cut into word runs (letters, digits, `_`, and kebab-case joins of words). Each run is
 kept whole, lower-cased, and followed by its parts when it is a compound: camelCase, PascalCase,
 snake_case, kebab-case and letter/digit boundaries all split. So `parseHTTPRequest2` yields
-`parsehttprequest2 parse http request 2`, and a query for either form matches.
+`parsehttprequest2 parse http request 2`, and a query for either form matches. Text in scripts
+without spaces (Chinese, Japanese, Korean) becomes overlapping character bigrams: `会话过期`
+yields `会话 话过 过期`, so a query in those languages finds the comments and docs it shares words with.
 
 tantivy then indexes the space-joined tokens with its `whitespace` tokenizer, which needs no
 registration and is persisted with the index, so the two sides can never drift apart.
+
+`stem` maps inflected English words to a shared stem (`sessions` → `session`, `parsing`, `parser`
+and `parse` → `pars`); the file-name and symbol fields index each token's stem beside it, and a
+query looks stems up there, so a plural or an -ing form still finds the file named by its base.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
 MIN_TOKEN_LEN = 2
 MAX_TOKEN_LEN = 64
 
-_WORD = re.compile(r"[^\W_][\w]*(?:-[^\W\d_][\w]*)*|_+[^\W_][\w]*")
-_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Scripts written without spaces between words (Han, Hiragana, Katakana, Hangul): a run of them is
+# a word of its own, indexed as overlapping character bigrams (a lone character as itself).
+_CJK = (
+    "\u1100-\u11ff\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_WORD = re.compile(
+    rf"[{_CJK}]+|[^\W_{_CJK}][^\W{_CJK}]*(?:-[^\W\d_{_CJK}][^\W{_CJK}]*)*|_+[^\W_{_CJK}][^\W{_CJK}]*"
+)
+# An acronym ends where a capitalised word starts (`HTTPServer` → HTTP Server), keeps a plural `s`
+# (`URLs`), and leaves a version letter to its number (`SSLv3Error` → SSL v3 Error).
+_PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]{2,}(?=[a-z]\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SEPARATORS = re.compile(r"[_\-]+")
 _SIMPLE = re.compile(r"[a-z]+|[A-Z][a-z]*|\d+")
 
@@ -42,6 +60,8 @@ def split_identifier(word: str) -> list[str]:
 
 
 def _expand(word: str) -> tuple[str, ...]:
+    if word[:1] >= "\u1100" and _CJK_CHAR.match(word):
+        return (word,) if len(word) == 1 else tuple(word[i : i + 2] for i in range(len(word) - 1))
     whole = word.lower().strip("_")
     out: list[str] = []
     if MIN_TOKEN_LEN <= len(whole) <= MAX_TOKEN_LEN:
@@ -99,6 +119,65 @@ def tokens_text_bytes(data: bytes) -> str:
     Byte translation and `split` find the runs at C speed; each distinct run is tokenised once.
     """
     return " ".join(map(_runs.__getitem__, data.translate(_TO_SPACES).split()))
+
+
+STEM_MIN_LEN = 4
+"""Tokens shorter than this are never stemmed, and a suffix is removed only if this much remains."""
+STEMMED_FIELDS = ("filename", "symbols")
+"""Index fields that hold each token's stem beside it (`with_stems`); queries look stems up there."""
+
+_VOWELS = frozenset("aeiouy")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(token: str) -> str:
+    """A light English stem of a lower-case token; anything but a plain ASCII word comes back as is.
+
+    Plurals lose their `s` (`ies` → `y`; not `ss`, `us`, `is`), then `ing` or `ed`, then `er`, a
+    doubled final consonant and a final `e` go, each only if STEM_MIN_LEN characters with a vowel
+    remain: `retries` → `retry`, `wrapping` → `wrap`, `handlers`/`handled`/`handle` → `handl`.
+    """
+    return _stem(token)
+
+
+def _stem(word: str) -> str:
+    if len(word) < STEM_MIN_LEN or not (word.isascii() and word.isalpha()):
+        return word
+    if word.endswith(("ies", "ied")) and len(word) > STEM_MIN_LEN:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffixes in (("ing", "ed"), ("er",)):
+        for suffix in suffixes:
+            if word.endswith(suffix):
+                word = _strip(word, len(suffix))
+                break
+    if word.endswith("e") and _keeps(word[:-1]):
+        word = word[:-1]
+    return word
+
+
+def _strip(word: str, length: int) -> str:
+    """`word` without its last `length` letters (and a doubled consonant that leaves), if enough remains."""
+    rest = word[:-length]
+    if len(rest) > 2 and rest[-1] == rest[-2] and rest[-1] not in _VOWELS and rest[-1] not in "lsz":
+        rest = rest[:-1]
+    return rest if _keeps(rest) else word
+
+
+def _keeps(rest: str) -> bool:
+    return len(rest) >= STEM_MIN_LEN and not _VOWELS.isdisjoint(rest)
+
+
+def with_stems(tokens: Iterable[str]) -> list[str]:
+    """Each token followed by its stem when that differs (the file-name and symbol fields hold both)."""
+    out: list[str] = []
+    for token in tokens:
+        out.append(token)
+        stemmed = stem(token)
+        if stemmed != token:
+            out.append(stemmed)
+    return out
 
 
 def path_tokens(path: str) -> list[str]:

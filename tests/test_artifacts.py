@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 
 from atlas.api import index_config, index_repo, verify_index
 from atlas.cli import cli
+from atlas.config import FORMAT_VERSION
 from atlas.index import store
 from tests.conftest import git
 
@@ -227,7 +228,7 @@ def test_damaged_or_foreign_archive_is_rejected(repo: Path, tmp_path: Path, make
 
 
 def _crafted_archive(path: Path, members: dict[str, bytes], listing: dict[str, str] | None = None) -> None:
-    header = {"format_version": 1, "files": listing if listing is not None else {
+    header = {"format_version": FORMAT_VERSION, "files": listing if listing is not None else {
         name.removeprefix("generation/"): hashlib.sha256(data).hexdigest() for name, data in members.items()
     }}  # fmt: skip
     with tarfile.open(path, "w:gz") as tar:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.query.bm25 import path_regex
-from atlas.query.syntax import MAX_TERMS, parse_query
+from atlas.query.syntax import MAX_TERMS, parse_query, split_code
 
 
 def test_filters_are_taken_out_of_the_text() -> None:
@@ -74,3 +75,23 @@ def test_path_globs() -> None:
     ]
     for pattern, path, expected in cases:
         assert bool(re.fullmatch(path_regex(pattern), path)) is expected, (pattern, path)
+
+
+def test_a_stack_trace_counts_each_term_once_per_block() -> None:
+    frames = "".join(f"\tat org.framework.servlet.Servlet{i}.service(Servlet{i}.java:{i})\n" for i in range(20))
+    terms = dict(parse_query(f"Invoice total is wrong\n\njava.lang.NullPointerException\n{frames}").terms)
+    assert terms["servlet"] == 1.0
+    assert terms["java"] == 1.0 + math.log(2)  # once in the prose line, once in the trace
+
+
+def test_fenced_code_counts_each_term_once() -> None:
+    terms = dict(parse_query("cache misses\n\n```\ncache.get(key)\ncache.get(key)\ncache.get(key)\n```\n").terms)
+    assert terms["key"] == 1.0
+    assert terms["cache"] == 1.0 + math.log(2)
+
+
+def test_split_code_keeps_the_prose() -> None:
+    report = 'Crash\nTraceback (most recent call last):\n  File "a.py", line 1, in f\n    f()\nKeyError: x'
+    prose, blocks = split_code(report)
+    assert prose == "Crash\nKeyError: x"
+    assert len(blocks) == 1

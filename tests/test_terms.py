@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas.terms import MAX_TOKEN_LEN, MIN_TOKEN_LEN, path_tokens, split_identifier, tokenize, tokens_text
+from atlas.terms import (
+    _CJK_CHAR,
+    MAX_TOKEN_LEN,
+    MIN_TOKEN_LEN,
+    path_tokens,
+    split_identifier,
+    stem,
+    tokenize,
+    tokens_text,
+    with_stems,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,6 +33,13 @@ from atlas.terms import MAX_TOKEN_LEN, MIN_TOKEN_LEN, path_tokens, split_identif
         ("über_größe", ["über_größe", "über", "größe"]),
         ("x-1", []),
         ("foo.bar(baz)", ["foo", "bar", "baz"]),
+        ("URLs", ["urls"]),
+        ("用户登录后会话过期", ["用户", "户登", "登录", "录后", "后会", "会话", "话过", "过期"]),
+        ("设置max值", ["设置", "max", "值"]),
+        ("セッション切れ", ["セッ", "ッシ", "ショ", "ョン", "ン切", "切れ"]),
+        ("세션 만료", ["세션", "만료"]),
+        ("parse_会话Id", ["parse", "会话", "id"]),
+        ("SSLv3Error", ["sslv3error", "ssl", "error"]),
     ],
 )
 def test_tokenize_table(text: str, expected: list[str]) -> None:
@@ -34,6 +51,13 @@ def test_tokenize_table(text: str, expected: list[str]) -> None:
     [
         ("getHTTPResponseCode", ["get", "http", "response", "code"]),
         ("IOError", ["io", "error"]),
+        ("HTTPServer", ["http", "server"]),
+        ("JSONDecoder", ["json", "decoder"]),
+        ("XMLParser", ["xml", "parser"]),
+        ("SSLError", ["ssl", "error"]),
+        ("getURLsFor", ["get", "urls", "for"]),
+        ("IPv6Address", ["ip", "v", "6", "address"]),
+        ("Av1Decoder", ["av", "1", "decoder"]),
         ("v2Api", ["v", "2", "api"]),
         ("kebab-case-word", ["kebab", "case", "word"]),
     ],
@@ -46,13 +70,46 @@ def test_path_tokens_put_the_file_name_first() -> None:
     assert path_tokens("src/auth/AuthMiddleware.rs") == ["authmiddleware", "auth", "middleware", "rs", "src", "auth"]
 
 
+@pytest.mark.parametrize(
+    "group",
+    [
+        ("session", "sessions"),
+        ("parse", "parser", "parsers", "parsing", "parsed", "parses"),
+        ("retry", "retries", "retried", "retrying"),
+        ("config", "configs"),
+        ("wrap", "wrapper", "wrapping", "wrapped"),
+        ("cache", "caches", "caching", "cached"),
+        ("match", "matches"),
+        ("query", "queries"),
+    ],
+)
+def test_inflections_share_a_stem(group: tuple[str, ...]) -> None:
+    assert len({stem(word) for word in group}) == 1, [stem(word) for word in group]
+
+
+@pytest.mark.parametrize("word", ["status", "class", "analysis", "string", "thing", "user", "run", "base64", "über"])
+def test_words_that_only_look_inflected_keep_their_form(word: str) -> None:
+    assert stem(word) == word
+
+
+def test_with_stems_puts_each_stem_after_its_token() -> None:
+    assert with_stems(["sessions", "py", "parsing"]) == ["sessions", "session", "py", "parsing", "pars"]
+
+
+@given(st.from_regex(r"[a-z]{1,20}", fullmatch=True))
+def test_a_stem_is_a_prefix_or_a_y_ending(word: str) -> None:
+    stemmed = stem(word)
+    assert word.startswith(stemmed) or (stemmed.endswith("y") and word.startswith(stemmed[:-1]))
+    assert len(stemmed) >= min(len(word), 3)
+
+
 identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
 
 
 @given(st.text(max_size=300))
 def test_tokens_are_lowercase_bounded_and_space_free(text: str) -> None:
     for token in tokenize(text):
-        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN
+        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN or (len(token) == 1 and _CJK_CHAR.match(token))
         assert token == token.lower()
         assert not any(ch.isspace() for ch in token)
 
@@ -80,7 +137,16 @@ def test_parts_of_an_identifier_are_found_by_a_query_for_any_part(word: str) -> 
             assert part in indexed
 
 
-@given(st.lists(identifier, min_size=1, max_size=8))
+cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4E20), min_size=1, max_size=12)
+
+
+@given(cjk)
+def test_a_cjk_run_is_its_overlapping_bigrams(run: str) -> None:
+    expected = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    assert tokenize(f"x {run}, y") == expected
+
+
+@given(st.lists(st.one_of(identifier, cjk), min_size=1, max_size=8))
 def test_tokenizing_is_compositional_over_whitespace(words: list[str]) -> None:
     assert tokenize(" ".join(words)) == [t for w in words for t in tokenize(w)]
 
@@ -93,6 +159,11 @@ def _regex_reference(text: str) -> list[str]:
 
 @given(st.text(max_size=400))
 def test_byte_run_tokenizer_equals_the_regex_definition(text: str) -> None:
+    assert tokenize(text) == _regex_reference(text)
+
+
+@given(st.text(alphabet=st.sampled_from(list("aZ9_- .é会话過期のセッ세션。，㐀𠀀")), max_size=200))
+def test_byte_run_tokenizer_equals_the_regex_definition_on_mixed_scripts(text: str) -> None:
     assert tokenize(text) == _regex_reference(text)
 
 

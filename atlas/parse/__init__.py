@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.terms import path_tokens, tokens_text, tokens_text_bytes
+from atlas.terms import path_tokens, tokens_text, tokens_text_bytes, with_stems
 
 SNIFF_BYTES = 8192
 MINIFIED_MIN_BYTES = 2048
@@ -74,8 +74,8 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         line_count=data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0),
         symbols=tuple(symbols),
         imports=tuple(imports),
-        filename_terms=" ".join(path_tokens(path)),
-        symbol_terms=" ".join(tokens_text(s.name) for s in symbols),
+        filename_terms=" ".join(with_stems(path_tokens(path))),
+        symbol_terms=" ".join(with_stems(" ".join(tokens_text(s.name) for s in symbols).split())),
         content_terms=tokens_text_bytes(data),
         parse_error=error,
         content_hash=content_hash(data),

@@ -13,10 +13,15 @@ import tantivy
 
 from atlas.errors import UsageError
 from atlas.query.syntax import ParsedQuery
-from atlas.terms import tokenize
+from atlas.terms import STEMMED_FIELDS, stem, tokenize
 
 PHRASE_BOOST = 3.0
 SYMBOL_FILTER_BOOST = 2.0
+STEM_BOOST = 0.5
+"""A query term's stem (`parsing` → `pars`) matches file names and symbols at this share of its weight.
+
+The term and its stem are one disjunction-max clause: a file matching both counts once, at the exact weight.
+"""
 
 Occur = tantivy.Occur
 Query = tantivy.Query
@@ -50,10 +55,15 @@ def _term_clauses(
     for field, field_boost in boosts.items():
         if field_boost <= 0:
             continue
+        stemmed = field in STEMMED_FIELDS
         for term, weight in parsed.terms:
             if field == "filename" and term in content_only:
                 continue
-            clauses.append(Query.boost_query(Query.term_query(schema, field, term), field_boost * weight))
+            clause = Query.boost_query(Query.term_query(schema, field, term), field_boost * weight)
+            if stemmed and (root := stem(term)) != term and term not in content_only:
+                inflected = Query.boost_query(Query.term_query(schema, field, root), field_boost * weight * STEM_BOOST)
+                clause = Query.disjunction_max_query([clause, inflected])
+            clauses.append(clause)
     return clauses
 
 

@@ -3,12 +3,18 @@
 People and agents paste tracebacks and code; a path or a function name there is a far stronger
 hint than any bag of words. This module finds them in the query text (pure, no I/O); the engine
 matches them against the indexed paths (`atlas.query.paths`) and symbol names.
+
+Stack frames of Python, Go, Java/Kotlin, Rust, JavaScript/TypeScript and C/C++ (sanitizers, gdb)
+name a function and often its type: `pkg.(*Cart).AddItem`, `at com.acme.Invoice.total(`,
+`3: shop::ledger::Book::post`, `#0 0x4f5e in Json::Reader::parse(`. Each qualified frame becomes a
+(container, function) pair, and `::` paths become module mentions without their crate root.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from atlas.terms import MAX_TOKEN_LEN
 
@@ -21,10 +27,24 @@ SOURCE_EXTENSIONS = (
     "|ini|cfg|xml|sql|proto|gradle|cmake|mk"
 )
 _FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTENSIONS}))\b")
-_DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,8})(?![\w(])")
+_DOTTED = re.compile(r"(?<![\w./])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,8})(?![\w(])")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
-_COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]")
+# snake_case, camelCase, or an acronym before a word (`IOError`, `HTTPServer`; not a plural `URLs`).
+_COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]|[A-Z]{2}[a-z]{2}")
 _INSTALL_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "vendor"})
+
+_QUALIFIED = r"[A-Za-z_$][\w$]*(?:(?:::|\.)~?[A-Za-z_$][\w$]*)*"
+# One alternative per frame syntax, each capturing the frame's qualified function name.
+_FRAMES = re.compile(
+    rf"^[ \t]*at (?:async |new )?(?:[\w.]+/)?({_QUALIFIED})(?:\.<\w+>)?[ (]"  # Java, Kotlin, JS/TS
+    rf"|^[ \t]*#\d+ +0x[0-9a-fA-F]+ in ({_QUALIFIED})"  # sanitizers, gdb
+    rf"|^[ \t]*\d+: +(?:0x[0-9a-fA-F]+ - )?({_QUALIFIED})"  # Rust backtraces
+    r"|^(?:[\w.-]+/)*[\w.-]+\.((?:\(\*?\w+\)\.)?\w+)\(",  # Go: path/pkg.(*Type).Method(
+    re.MULTILINE,
+)
+_FRAME_PARTS = re.compile(r"::|\.|\(\*?|\)")
+_SCOPED = re.compile(r"(?<![\w:])([A-Za-z_]\w*(?:::~?[A-Za-z_]\w*){1,8})(?![\w:])")
+MAX_FRAMES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,24 +54,43 @@ class Mentions:
     paths: tuple[str, ...]
     modules: tuple[str, ...]
     identifiers: tuple[str, ...]
+    frames: tuple[tuple[str, str], ...] = ()
+    """(container, function) of each qualified stack frame: `(*Cart).AddItem` → ("Cart", "AddItem")."""
 
     @property
     def is_empty(self) -> bool:
         """True when the query names nothing exactly."""
-        return not (self.paths or self.modules or self.identifiers)
+        return not (self.paths or self.modules or self.identifiers or self.frames)
 
 
 def find_mentions(text: str) -> Mentions:
     """Paths, dotted module names and compound identifiers named in `text`, first seen first."""
     paths = _unique(_clean_path(m) for m in _FILE_PATH.findall(text.replace("\\", "/")))
-    modules = _unique(m for m in _DOTTED.findall(text) if _looks_like_module(m))
-    identifiers = _unique(
-        part
-        for name in _IDENTIFIER.findall(text)
-        for part in name.split(".")
-        if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part)
-    )
-    return Mentions(paths[:MAX_PATHS], modules[:MAX_PATHS], identifiers[:MAX_IDENTIFIERS])
+    scoped = [_scoped_modules(name) for name in _SCOPED.findall(text)]
+    dotted = [m for m in _DOTTED.findall(text) if _looks_like_module(m)]
+    modules = _unique([*dotted, *(m for forms in scoped for m in forms if _looks_like_module(m))])
+    frames = [parts for parts in map(_frame_parts, _frame_names(text)) if parts]
+    names = [part for name in _IDENTIFIER.findall(text) for part in name.split(".")] + [p[-1] for p in frames]
+    identifiers = _unique(part for part in names if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part))
+    pairs = _unique((parts[-2], parts[-1]) for parts in frames if len(parts) > 1)
+    return Mentions(paths[:MAX_PATHS], modules[:MAX_PATHS], identifiers[:MAX_IDENTIFIERS], pairs[:MAX_FRAMES])
+
+
+def _frame_names(text: str) -> list[str]:
+    """The qualified function name of every stack frame line in `text`."""
+    return [next(group for group in match.groups() if group) for match in _FRAMES.finditer(text)]
+
+
+def _frame_parts(name: str) -> list[str]:
+    """`pkg.(*Cart).AddItem` → [pkg, Cart, AddItem]; `a::b::C::f` → [a, b, C, f]."""
+    return [part.lstrip("~") for part in _FRAME_PARTS.split(name) if part.strip("~$")]
+
+
+def _scoped_modules(name: str) -> tuple[str, ...]:
+    """A `::` path as dotted module names: whole, and without its crate or namespace root."""
+    parts = name.split("::")
+    whole = ".".join(parts)
+    return (whole, ".".join(parts[1:])) if len(parts) > 2 else (whole,)
 
 
 def _clean_path(path: str) -> str:
@@ -73,5 +112,5 @@ def _looks_like_module(dotted: str) -> bool:
     return not all(p[:1].isupper() for p in parts)
 
 
-def _unique(items: object) -> tuple[str, ...]:
+def _unique(items: object) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(item for item in items if item))  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """Look up the files a query names: path suffixes and dotted module names → file ids.
 
 Built once per open index from the side store's path list; a look-up is a few dict probes.
+Module names match case-insensitively (`Json::Reader` names `src/json/reader.cpp`); paths exactly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class PathIndex:
             for key in _suffixes(parts):
                 self.by_suffix[key].append(fid)
             for key in _suffixes(_module_parts(parts)):
-                self.by_module[key].append(fid)
+                self.by_module[key.lower()].append(fid)
 
     def find_path(self, mention: str) -> tuple[list[int], int]:
         """Files whose path ends with the longest matching suffix of `mention`, and that length."""
@@ -30,7 +31,7 @@ class PathIndex:
 
     def find_module(self, dotted: str) -> tuple[list[int], int]:
         """Files a dotted module name denotes (dropping up to two trailing attribute names)."""
-        parts = dotted.split(".")
+        parts = dotted.lower().split(".")
         for drop in range(min(MODULE_TRAILING_DROPS, len(parts) - 1) + 1):
             kept = parts[: len(parts) - drop]
             found = self.by_module.get("/".join(kept[-MAX_SUFFIX_PARTS:]))

@@ -56,16 +56,30 @@ def path_mention_signal(paths: PathIndex, mentions: Mentions, weights: FusionWei
 
 
 def symbol_mention_signal(reader: IndexReader, mentions: Mentions, limit: int, signals: Signals) -> None:
-    """Files defining identifiers the query names exactly, scored by BM25 on the symbols field."""
-    terms = list(dict.fromkeys(name.lower().strip("_") for name in mentions.identifiers))
-    if not terms:
+    """Files defining identifiers the query names exactly, scored by BM25 on the symbols field.
+
+    A stack frame's (container, function) pair counts for files defining both names.
+    """
+    terms = list(dict.fromkeys(_symbol_term(name) for name in mentions.identifiers))
+    pairs = [(_symbol_term(container), _symbol_term(function)) for container, function in mentions.frames]
+    if not terms and not pairs:
         return
-    clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(reader.schema, "symbols", t)) for t in terms]
+    term = tantivy.Query.term_query
+    clauses = [(tantivy.Occur.Should, term(reader.schema, "symbols", t)) for t in terms]
+    clauses += [
+        (tantivy.Occur.Should, tantivy.Query.boolean_query([(tantivy.Occur.Must, term(reader.schema, "symbols", name))
+                                                            for name in pair]))
+        for pair in dict.fromkeys(pairs)
+    ]  # fmt: skip
     hits = reader.search(tantivy.Query.boolean_query(clauses), limit)
     fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
     signals.raw["symbol_mention"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
     for fid, (_, address) in zip(fids, hits, strict=True):
         signals.addresses.setdefault(fid, address)
+
+
+def _symbol_term(name: str) -> str:
+    return name.lower().strip("_")
 
 
 def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals) -> None:

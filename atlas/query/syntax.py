@@ -3,6 +3,10 @@
 Pure and total: any string parses (a whole bug report with tracebacks included); what is
 not a filter or a balanced quoted phrase is free text. Unbalanced quotes and brackets are
 ordinary characters. No I/O.
+
+Fenced code blocks and stack traces weigh by what they name, not by how often they repeat it:
+a term counts at most once per block, so `at`, `java`, `lang`, `runtime` written in every frame
+of a trace weigh as if written once (the frames' paths and names are `mentions`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ MAX_PHRASE_CHARS = 200
 
 _FILTER = re.compile(r'(?<!\S)(path|lang|sym):(?:"([^"\n]*)"|(\S+))')
 _PHRASE = re.compile(rf'"([^"\n]{{1,{MAX_PHRASE_CHARS}}})"')
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_TRACE_LINE = re.compile(
+    r"[ \t]*(?:"
+    r"at \S+ ?\(.*\)|at \S+:\d+(?::\d+)?"  # Java, Kotlin, JS/TS, Rust `at` lines
+    r'|File ".*", line \d+.*'  # Python
+    r"|#\d+ +0x[0-9a-fA-F]+ .*"  # sanitizers, gdb
+    r"|\d+: +(?:0x[0-9a-fA-F]+ - )?[\w:<>$.]+"  # Rust backtraces
+    r"|[\w./-]+\.(?:\(\*?\w+\)\.)?\w+\(.*\)"  # Go function lines
+    r"|\S+\.\w+:\d+(?::\d+)?(?: \+0x[0-9a-fA-F]+)?"  # file:line locations
+    r"|Traceback \(most recent call last\):|goroutine \d+ \[.*|stack backtrace:|\.\.\. \d+ more"
+    r")[ \t]*"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +73,10 @@ def parse_query(text: str) -> ParsedQuery:
 
     rest = _FILTER.sub(take_filter, text)
     phrases = _phrases(rest)
+    prose, blocks = split_code(rest)
     return ParsedQuery(
         text=text,
-        terms=weighted_terms(tokenize(rest)),
+        terms=weighted_terms(tokenize(prose), [tokenize(block) for block in blocks], order=tokenize(rest)),
         phrases=phrases,
         paths=tuple(filters["path"]),
         languages=tuple(v.lower() for v in filters["lang"]),
@@ -85,13 +102,51 @@ def _phrases(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(found)
 
 
-def weighted_terms(tokens: list[str]) -> tuple[tuple[str, float], ...]:
+def split_code(text: str) -> tuple[str, list[str]]:
+    """`text` without its fenced code blocks and stack traces, and those blocks, in order.
+
+    A trace is a run of frame lines (`at …(File.java:12)`, `File "x.py", line 3`, `#0 0x… in f`,
+    `file.go:12 +0x1d`, …) with the indented source lines between them.
+    """
+    prose: list[str] = []
+    blocks: list[list[str]] = []
+    fence: str | None = None
+    in_trace = False
+    for line in text.splitlines():
+        opening = _FENCE.match(line)
+        if fence is not None:
+            if opening and opening.group(1).startswith(fence):
+                fence = None
+            else:
+                blocks[-1].append(line)
+        elif opening:
+            fence = opening.group(1)
+            blocks.append([])
+        elif _TRACE_LINE.fullmatch(line) or (in_trace and line[:1] in (" ", "\t")):
+            if not in_trace:
+                blocks.append([])
+            blocks[-1].append(line)
+            in_trace = True
+            continue
+        else:
+            prose.append(line)
+        in_trace = False
+    return "\n".join(prose), ["\n".join(block) for block in blocks]
+
+
+def weighted_terms(
+    tokens: list[str], blocks: list[list[str]] | None = None, order: list[str] | None = None
+) -> tuple[tuple[str, float], ...]:
     """Unique tokens with a weight growing with their repetition (1 + ln tf), first seen first.
 
-    At most MAX_TERMS are kept, the most repeated ones when a long text has more.
+    Tokens of code `blocks` count once per block. `order` (all tokens in text order) fixes the
+    order of the result; by default prose tokens come first. At most MAX_TERMS are kept, the most
+    repeated ones when a long text has more.
     """
     counts = Counter(tokens)
-    order = list(counts)
+    for block in blocks or ():
+        counts.update(dict.fromkeys(block, 1))
+    order = list(dict.fromkeys(order)) if order is not None else list(counts)
     if len(order) > MAX_TERMS:
         keep = set(sorted(order, key=lambda t: -counts[t])[:MAX_TERMS])
         order = [t for t in order if t in keep]

@@ -33,10 +33,10 @@ FILES: dict[str, str] = {
         "def test_exchange_rate_conversion_rounding():\n    # exchange rate conversion again\n    pass\n"
     ),
     "ledger/export.py": (
-        "from ledger.csv_writer import CsvSink\n\n\ndef export_ledger(entries, sink):\n"
+        "from ledger.csv_sink import CsvSink\n\n\ndef export_ledger(entries, sink):\n"
         "    for entry in entries:\n        sink.emit(entry)\n"
     ),
-    "ledger/csv_writer.py": "class CsvSink:\n    def emit(self, entry):\n        print(entry)\n",
+    "ledger/csv_sink.py": "class CsvSink:\n    def emit(self, entry):\n        print(entry)\n",
     "ledger/report.py": (
         "def write_rows(rows, column):\n    # write rows for each column; a missing column raises KeyError\n"
         "    for row in rows:\n        print(row[column])  # write the column of the row\n"
@@ -87,7 +87,7 @@ CASES: tuple[Case, ...] = (
     Case("cochange", "compute invoice total", "ledger/migrations/0007_columns.sql", ("cochange",)),
     Case("recency", "cache eviction policy", "ledger/cache_b.py", ("recency",)),
     Case("import_graph", "money amount rounding", "ledger/money.py", ("pagerank", "imports")),
-    Case("imports", "export entries", "ledger/csv_writer.py", ("imports",)),
+    Case("imports", "export entries", "ledger/csv_sink.py", ("imports",)),
 )
 
 

@@ -1,0 +1,82 @@
+"""Mentions: what a query names exactly (paths, modules, identifiers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from atlas.query.mentions import find_mentions
+
+ACRONYM_NAMES = ["HTTPServer", "JSONDecoder", "XMLParser", "IOError", "SSLError", "getHTTPResponseCode"]
+
+
+@pytest.mark.parametrize("name", ACRONYM_NAMES)
+def test_acronym_identifiers_are_mentions(name: str) -> None:
+    assert find_mentions(f"the {name} fails").identifiers == (name,)
+
+
+@pytest.mark.parametrize("word", ["URLs", "APIs", "PRs", "IDs", "HTTP", "Server"])
+def test_plural_acronyms_and_plain_words_are_not(word: str) -> None:
+    assert find_mentions(f"the {word} fail").identifiers == ()
+
+
+FRAMES = {
+    "go": (
+        "goroutine 1 [running]:\n"
+        "github.com/acme/shop/internal/cart.(*Cart).AddItem(0x0, {0x5f1e20, 0x3})\n"
+        "\t/home/dev/go/src/github.com/acme/shop/internal/cart/cart.go:42 +0x1d\n"
+        "net/http.HandlerFunc.ServeHTTP(0x1, 0x2)\n\t/usr/local/go/src/net/http/server.go:2136 +0x29\n",
+        "home/dev/go/src/github.com/acme/shop/internal/cart/cart.go",
+        ("Cart", "AddItem"),
+    ),
+    "java": (
+        'Exception in thread "main" java.lang.IllegalStateException: closed\n'
+        "\tat com.acme.billing.InvoiceService.total(InvoiceService.java:42)\n"
+        "Caused by: java.io.IOException: stream closed\n"
+        "\tat java.base/java.io.BufferedReader.ensureOpen(BufferedReader.java:122)\n",
+        "InvoiceService.java",
+        ("InvoiceService", "total"),
+    ),
+    "kotlin": ("\tat com.acme.billing.Ledger.post(Ledger.kt:12)\n", "Ledger.kt", ("Ledger", "post")),
+    "rust": (
+        "thread 'main' panicked at src/ledger/book.rs:88:14:\nstack backtrace:\n"
+        "   3: shop::ledger::book::Book::post\n             at ./src/ledger/book.rs:88:14\n",
+        "src/ledger/book.rs",
+        ("Book", "post"),
+    ),
+    "javascript": (
+        "TypeError: Cannot read properties of undefined\n    at Table.render (/app/src/components/table.js:14:22)\n"
+        "    at /app/src/index.ts:3:1\n",
+        "app/src/components/table.js",
+        ("Table", "render"),
+    ),
+    "sanitizer": (
+        "==1==ERROR: AddressSanitizer: heap-buffer-overflow\n"
+        "    #0 0x4f5e3a in Json::Reader::parse(std::string const&) /src/app/json/reader.cpp:77:3\n",
+        "src/app/json/reader.cpp",
+        ("Reader", "parse"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("trace", "path", "frame"), FRAMES.values(), ids=list(FRAMES))
+def test_stack_frames_name_their_file_and_function(trace: str, path: str, frame: tuple[str, str]) -> None:
+    mentions = find_mentions(trace)
+    assert path in mentions.paths
+    assert frame in mentions.frames
+
+
+def test_a_compiler_error_names_its_file() -> None:
+    assert find_mentions("src/net/http.c:120:9: error: 'len' undeclared").paths == ("src/net/http.c",)
+
+
+def test_scoped_names_are_modules_with_and_without_their_root() -> None:
+    modules = find_mentions("   3: ledgerd::ledger::accounts::Book::post").modules
+    assert {"ledgerd.ledger.accounts.Book.post", "ledger.accounts.Book.post"} <= set(modules)
+
+
+def test_go_package_paths_are_not_python_modules() -> None:
+    assert find_mentions("net/http.HandlerFunc.ServeHTTP(0x1)").modules == ()
+
+
+def test_go_method_frames_name_the_method() -> None:
+    assert "AddItem" in find_mentions("github.com/acme/cart.(*Cart).AddItem(0x0)").identifiers
