@@ -10,13 +10,15 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from atlas.errors import UsageError
 
-FORMAT_VERSION = 1
-"""On-disk index format. 1: tantivy fields path/fid/filename/symbols/content/language/role + side store."""
+FORMAT_VERSION = 2
+"""On-disk index format (see index_schema/README.md). 1: tantivy fields path/fid/filename/symbols/content/
+language/role + side store. 2: NUL-separated side-store paths, skip reasons and settings remembered."""
 
 DEFAULT_INDEX_DIRNAME = ".atlas"
 DEFAULT_MAX_FILE_BYTES = 1 << 20
@@ -36,6 +38,13 @@ class FieldBoosts:
         return {"filename": self.filename, "symbols": self.symbols, "content": self.content}
 
 
+REMEMBERED_SETTINGS = (
+    "max_file_bytes", "max_line_length", "git_history", "history_commits", "history_since",
+    "history_half_life_days", "cochange_max_files",
+)  # fmt: skip
+"""IndexConfig fields that change what is indexed: an index remembers them, later runs reuse them."""
+
+
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
     """What an index build needs to know."""
@@ -53,6 +62,8 @@ class IndexConfig:
     history_backend: str = "git"
     cochange_max_files: int = 50
     memory_bytes: int = 1 << 30
+    file_settings: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The config file's [index] values this config was made from; the manifest keeps them (see `atlas.api`)."""
 
     def __post_init__(self) -> None:
         if self.max_file_bytes <= 0:
@@ -67,19 +78,13 @@ class IndexConfig:
         """Parse processes to start: --jobs, or every core."""
         return self.jobs or os.cpu_count() or 1
 
+    def settings(self) -> dict[str, Any]:
+        """The settings that shape the index (REMEMBERED_SETTINGS) by name: what its manifest remembers."""
+        return {name: getattr(self, name) for name in REMEMBERED_SETTINGS}
+
     def index_hash(self) -> str:
         """Hash of the settings that change what is indexed; a change forces a rebuild."""
-        relevant = {
-            "format": FORMAT_VERSION,
-            "max_file_bytes": self.max_file_bytes,
-            "max_line_length": self.max_line_length,
-            "boosts": asdict(self.boosts),
-            "git_history": self.git_history,
-            "history_commits": self.history_commits,
-            "history_since": self.history_since,
-            "history_half_life_days": self.history_half_life_days,
-            "cochange_max_files": self.cochange_max_files,
-        }
+        relevant = {"format": FORMAT_VERSION, "boosts": asdict(self.boosts), **self.settings()}
         return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 

@@ -85,10 +85,20 @@ def index_status(config: IndexConfig) -> IndexStatus:
 def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:
     """Why the index cannot be updated incrementally ("" when it can)."""
     if manifest.get("format_version") != FORMAT_VERSION:
-        return f"index format {manifest.get('format_version')} differs from {FORMAT_VERSION}"
+        return f"the index is in format {manifest.get('format_version')}, this Atlas writes format {FORMAT_VERSION}"
     if manifest.get("config_hash") != config.index_hash():
-        return "index settings changed (size cap, boosts, history options or format)"
+        return f"index settings changed ({_changed_settings(config, manifest)})"
     return ""
+
+
+def _changed_settings(config: IndexConfig, manifest: dict[str, Any]) -> str:
+    """Which settings differ from the ones the index was built with, as `name old → new`."""
+    before = manifest.get("settings") if isinstance(manifest.get("settings"), dict) else {}
+    after = config.settings()
+    changed = [f"{name} {before.get(name)} → {value}" for name, value in after.items() if before.get(name) != value]
+    if manifest.get("boosts") not in (None, config.boosts.as_dict()):
+        changed.append("boosts")
+    return ", ".join(changed) or "size cap, boosts or history options"
 
 
 def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -> None:
@@ -124,7 +134,7 @@ def diff_tree(table: FileTable, entries: Iterable[FileEntry], racy_since_ns: int
     for entry in entries:
         fid = known.pop(entry.path, None)
         if fid is None:
-            if table.skipped.get(entry.path) != (entry.size, entry.mtime_ns):
+            if table.skipped.get(entry.path, ())[:2] != (entry.size, entry.mtime_ns):
                 diff.added.append(entry)
         elif (table.sizes[fid], table.mtimes[fid]) != (entry.size, entry.mtime_ns) or _racy_edit(
             table, fid, entry, racy_since_ns

@@ -224,8 +224,9 @@ def _unavailable(reason: str) -> History:
 
 
 def _path(raw: bytes) -> str:
-    """A path as git printed it. On POSIX this is os.fsdecode, so keys match the paths of a walk."""
-    return raw.decode("utf-8", "surrogateescape")
+    """A path as git printed it, in the walk's form (`atlas.walk.display_path`): bytes that are not
+    UTF-8 become `\\xNN` escapes, so keys match the walk's paths and serialise as JSON."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _git_args(git: str, root: Path, *args: str) -> list[str]:

@@ -1,0 +1,200 @@
+"""Hostile data end to end: odd file names, remembered index settings and the small promises around them.
+
+Every test builds a real git repository in a temporary directory and drives the real CLI
+(in-process through click's CliRunner, or as a subprocess when stderr timing matters).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from click.testing import CliRunner, Result
+
+from atlas.cli import cli
+from atlas.index import store
+from tests.conftest import GIT_ENV, git_env
+
+ATLAS = Path(sys.executable).with_name("atlas")
+
+NEWLINE_NAME = "we\nird.py"
+LATIN1_NAME = b"caf\xe9_thing.py"
+LATIN1_DISPLAY = "caf\\xe9_thing.py"  # how every output spells a name that is not UTF-8
+
+PLAIN = {"plain.py": "def beta_gadget():\n    return 2\n"}
+WITH_NEWLINE: dict[str | bytes, Any] = {**PLAIN, NEWLINE_NAME: "def alpha_widget():\n    return 1\n"}
+WITH_LATIN1: dict[str | bytes, Any] = {**PLAIN, LATIN1_NAME: "def gamma_gizmo():\n    return 3\n"}
+
+
+def invoke(*args: str) -> Result:
+    """Run the CLI in-process, quietly, stdout and stderr apart."""
+    return CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+
+
+def index(root: Path, *flags: str) -> dict[str, Any]:
+    """`atlas index ROOT --format json FLAGS...`: the report; the run must succeed."""
+    result = invoke("index", str(root), "--jobs", "1", "--format", "json", *flags)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def search(root: Path, *args: str) -> Result:
+    """`atlas search --repo ROOT --format jsonl ARGS...`."""
+    return invoke("search", "--repo", str(root), "--format", "jsonl", *args)
+
+
+def hits(result: Result) -> list[dict[str, Any]]:
+    """The JSONL hit records of a successful search."""
+    assert result.exit_code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def status_code(root: Path) -> int:
+    """Exit status of `atlas status`."""
+    return invoke("status", "--repo", str(root), "--format", "json").exit_code
+
+
+def verify(root: Path) -> Result:
+    """`atlas verify --format json`."""
+    return invoke("verify", "--repo", str(root), "--format", "json")
+
+
+def manifest(root: Path) -> dict[str, Any]:
+    """The live generation's manifest."""
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    return orjson.loads((generation / store.MANIFEST).read_bytes())
+
+
+# --- file names that break line- or UTF-8-based formats ---------------------------------------
+
+
+def test_a_newline_in_a_tracked_name_keeps_the_index_usable(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(WITH_NEWLINE)
+    report = index(root)
+    assert report["files_indexed"] == 2
+    assert [hit["path"] for hit in hits(search(root, "alpha_widget"))][:1] == [NEWLINE_NAME]
+    assert [hit["path"] for hit in hits(search(root, "beta_gadget"))][:1] == ["plain.py"]
+    assert verify(root).exit_code == 0
+    assert status_code(root) == 0
+    again = index(root)
+    assert again["mode"] == "unchanged"
+
+
+def test_a_name_that_is_not_utf8_is_indexed_with_history_and_served(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(WITH_LATIN1)
+    report = index(root)  # history on: the default
+    assert report["signals"]["git"]["available"] is True
+    found = hits(search(root, "gamma_gizmo", "--explain"))
+    assert found[0]["path"] == LATIN1_DISPLAY
+    assert "gamma_gizmo" in found[0]["lines"][0]["text"]
+    recency = next(term for term in found[0]["explain"] if term["signal"] == "recency")
+    assert recency["raw"] > 0, "git history must be keyed by the same path as the file"
+    quick = invoke("quick", "gamma_gizmo", "--repo", str(root), "--format", "json")
+    assert quick.exit_code == 0, quick.stderr
+    entries = json.loads(quick.stdout)["entries"]
+    assert any(entry["path"] == LATIN1_DISPLAY for entry in entries)
+    assert verify(root).exit_code == 0
+    assert status_code(root) == 0
+    assert index(root)["mode"] == "unchanged"
+
+
+def test_verify_compares_the_side_store_with_the_file_table(make_repo: Callable[..., Path]) -> None:
+    from atlas.signals.store import load_store, write_store
+
+    root = make_repo({"a.py": "def one(): pass\n", "b.py": "def two(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    side = load_store(generation)
+    assert side is not None
+    side.paths = list(reversed(side.paths))  # rows aligned to the wrong files, checksums rewritten
+    write_store(generation, side)
+    result = verify(root)
+    assert result.exit_code == 4
+    assert any("side store" in line for line in json.loads(result.stdout)["damaged"])
+
+
+def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
+    from atlas.config import FORMAT_VERSION
+
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    old = {**manifest(root), "format_version": 1}
+    (generation / store.MANIFEST).write_bytes(orjson.dumps(old))
+    assert FORMAT_VERSION > 1
+    result = search(root, "one")
+    assert result.exit_code == 4 and "format" in result.stderr
+    report = index(root)
+    assert report["mode"] == "full" and "format 1" in report["reason"]
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+
+
+# --- index settings are remembered --------------------------------------------------------------
+
+BIG_FILE = "big_payload.py"
+BIG_TEXT = "def colossal_payload():\n    return 1\n" + "# filler line for size\n" * 60_000  # ~1.4 MB
+
+
+def _history_repo(make_repo: Callable[..., Path]) -> Path:
+    root = make_repo({"core.py": "def tangerine_core():\n    return 0\n", BIG_FILE: BIG_TEXT})
+    for day in range(2, 6):
+        with open(root / "core.py", "a") as handle:
+            handle.write(f"# change {day}\n")
+        env = {**GIT_ENV, "GIT_AUTHOR_DATE": f"2024-03-0{day}T00:00:00+00:00"}
+        env["GIT_COMMITTER_DATE"] = env["GIT_AUTHOR_DATE"]
+        subprocess.run(
+            ["git", "-C", str(root), "commit", "-qam", f"change {day}"], env={**git_env(), **env}, check=True
+        )
+    return root
+
+
+def _git_params(root: Path) -> dict[str, Any]:
+    return manifest(root)["signals"]["git"]
+
+
+SETTING_CASES = {
+    "no-history": (["--no-history"], lambda root: _git_params(root)["available"] is False),
+    "history": (["--history", "2"], lambda root: _git_params(root)["commits_mined"] == 2),
+    "since": (["--since", "2024-03-03"], lambda root: _git_params(root)["commits_mined"] == 3),
+    "max-file-size": (["--max-file-size", "3000000"], lambda root: manifest(root)["files_indexed"] == 2),
+}
+
+
+
+
+
+
+
+
+
+
+
+
+def _git_params_after(root: Path) -> int:
+    index(root)
+    return int(_git_params(root)["commits_mined"])
+
+
+# --- polish ---------------------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
+
+
+
+
