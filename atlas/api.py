@@ -65,10 +65,18 @@ INDEX_SETTINGS = frozenset(
 
 
 def index_config(
-    root: Path, index_dir: str | Path | None = None, config_file: str | Path | None = None, **settings: object
+    root: Path,
+    index_dir: str | Path | None = None,
+    config_file: str | Path | None = None,
+    remember: bool = True,
+    **settings: object,
 ) -> IndexConfig:
-    """An IndexConfig for `root`: defaults, then the config file's [index] section, then `settings`.
+    """An IndexConfig for `root`: defaults, then what the index remembers, then the config file, then `settings`.
 
+    The live index remembers the settings that shaped it (`REMEMBERED_SETTINGS`), so a later run
+    without flags keeps them. A config file value overrides a remembered one only when it differs
+    from the value the file held when the index was built (the file was edited since); a value
+    removed from the file goes back to the default. `remember=False` ignores the index's memory.
     `settings` use IndexConfig field names; None means "not given".
     """
     from_file = dict(load_config_file(root, config_file).get("index", {}))
@@ -78,8 +86,28 @@ def index_config(
         known = ", ".join(sorted(INDEX_SETTINGS))
         raise UsageError(f"unknown [index] setting(s): {', '.join(sorted(unknown))}", f"known: {known}")
     boosts = settings.pop("boosts", None) or (FieldBoosts(**boost_table) if boost_table else FieldBoosts())
-    merged = {**from_file, **{key: value for key, value in settings.items() if value is not None}}
-    return IndexConfig(root=root, index_dir=resolve_index_dir(root, index_dir), boosts=boosts, **merged)  # type: ignore[arg-type]
+    directory = resolve_index_dir(root, index_dir)
+    remembered = _remembered_settings(directory, from_file) if remember else from_file
+    merged = {**remembered, **{key: value for key, value in settings.items() if value is not None}}
+    return IndexConfig(root=root, index_dir=directory, boosts=boosts, file_settings=from_file, **merged)  # type: ignore[arg-type]
+
+
+def _remembered_settings(index_dir: Path, from_file: dict[str, object]) -> dict[str, object]:
+    """`from_file` over the settings the live index was built with, per the rule of `index_config`."""
+    from atlas.config import REMEMBERED_SETTINGS
+    from atlas.index.store import live_manifest
+
+    manifest = live_manifest(index_dir) or {}
+    built_with, file_then = manifest.get("settings"), manifest.get("settings_file")
+    if not isinstance(built_with, dict) or not isinstance(file_then, dict):
+        return from_file
+    merged = {name: value for name, value in built_with.items() if name in REMEMBERED_SETTINGS}
+    for name in REMEMBERED_SETTINGS:
+        if name in file_then and name not in from_file:
+            merged.pop(name, None)
+        elif name in from_file and from_file[name] != file_then.get(name):
+            merged[name] = from_file[name]
+    return {**from_file, **merged}
 
 
 def search_options(

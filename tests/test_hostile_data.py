@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from click.testing import CliRunner, Result
 
 from atlas.cli import cli
@@ -160,22 +161,82 @@ def _git_params(root: Path) -> dict[str, Any]:
     return manifest(root)["signals"]["git"]
 
 
+def _indexed(root: Path) -> list[str]:
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    return [path for path in orjson.loads((generation / store.FILES).read_bytes())["paths"] if path]
+
+
 SETTING_CASES = {
     "no-history": (["--no-history"], lambda root: _git_params(root)["available"] is False),
     "history": (["--history", "2"], lambda root: _git_params(root)["commits_mined"] == 2),
-    "since": (["--since", "2024-03-03"], lambda root: _git_params(root)["commits_mined"] == 3),
-    "max-file-size": (["--max-file-size", "3000000"], lambda root: manifest(root)["files_indexed"] == 2),
+    "since": (["--since", "2024-03-02 12:00"], lambda root: _git_params(root)["commits_mined"] == 3),
+    "max-file-size": (["--max-file-size", "3000000"], lambda root: BIG_FILE in _indexed(root)),
 }
 
 
+@pytest.mark.parametrize("case", list(SETTING_CASES))
+def test_an_index_flag_is_remembered_by_later_runs(make_repo: Callable[..., Path], case: str) -> None:
+    flags, holds = SETTING_CASES[case]
+    root = _history_repo(make_repo)
+    default = index(root)
+    assert default["signals"]["git"]["commits_mined"] == 5 and default["files_indexed"] == 1
+    assert not holds(root)
+
+    built = index(root, *flags)
+    assert built["mode"] == "full" and "settings changed" in built["reason"]
+    assert holds(root)
+    assert status_code(root) == 0
+
+    again = index(root)
+    assert again["mode"] == "unchanged" and holds(root)
+
+    with open(root / "core.py", "a") as handle:
+        handle.write("def fresh_edit():\n    return 1\n")
+    updated = index(root)
+    assert updated["mode"] == "incremental" and holds(root)
+
+    (root / "extra.py").write_text("def extra_added():\n    return 1\n")
+    quick = invoke("quick", "tangerine core", "--repo", str(root), "--format", "json")
+    assert quick.exit_code == 0, quick.stderr
+    assert manifest(root)["mode"] == "incremental" and holds(root)
+    assert status_code(root) == 0
 
 
+def test_remembered_size_cap_keeps_the_big_file_searchable(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    index(root, "--max-file-size", "3000000")
+    (root / "core.py").write_text("def tangerine_core():\n    return 1\n")
+    index(root)
+    assert hits(search(root, "colossal_payload"))[0]["path"] == BIG_FILE
 
 
+def test_an_explicit_flag_overrides_the_remembered_one_and_says_which(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    index(root, "--history", "2")
+    report = index(root, "--history", "4")
+    assert report["mode"] == "full" and "history_commits" in report["reason"]
+    assert _git_params(root)["commits_mined"] == 4
+    back = index(root, "--reset-settings")
+    assert back["mode"] == "full" and _git_params(root)["commits_mined"] == 5
 
 
+def test_history_flags_turn_history_back_on(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    index(root, "--no-history")
+    report = index(root, "--history", "3")
+    assert report["signals"]["git"]["available"] is True and _git_params(root)["commits_mined"] == 3
 
 
+def test_an_edited_config_file_wins_over_the_remembered_flag(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    (root / "atlas.toml").write_text("[index]\nhistory_commits = 4\n")
+    assert _git_params_after(root) == 4
+    index(root, "--history", "2")  # the flag wins over the file ...
+    assert status_code(root) == 0 and index(root)["mode"] == "unchanged" and _git_params(root)["commits_mined"] == 2
+    (root / "atlas.toml").write_text("[index]\nhistory_commits = 3\n")  # ... until the file changes
+    assert status_code(root) == 7
+    assert index(root)["mode"] == "full" and _git_params(root)["commits_mined"] == 3
 
 
 def _git_params_after(root: Path) -> int:
