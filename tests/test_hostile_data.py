@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from atlas.cli import cli
 from atlas.index import store
-from tests.conftest import GIT_ENV, git_env
+from tests.conftest import GIT_ENV, Symlink, git_env
 
 ATLAS = Path(sys.executable).with_name("atlas")
 
@@ -251,11 +251,29 @@ def _git_params_after(root: Path) -> int:
 
 
 
+def test_an_unknown_language_filter_names_the_known_ones(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    result = search(root, "one lang:klingon")
+    assert result.exit_code == 2
+    assert "klingon" in result.stderr and "python" in result.stderr and "rust" in result.stderr
+    assert search(root, "--lang", "klingon", "one").exit_code == 2
+    assert hits(search(root, "one lang:Python"))[0]["path"] == "a.py"
 
 
 
 
+def test_a_symlink_to_a_walked_directory_is_a_duplicate_not_a_loop(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"src/a.py": "def one(): pass\n", "z_alias": Symlink("src"), "up/loop": Symlink("..")})
+    report = index(root)
+    assert report["skipped"] == {"duplicate": 1, "symlink_loop": 1}
+    assert report["skipped_examples"] == {"duplicate": ["z_alias"], "symlink_loop": ["up/loop"]}
 
 
+def test_snippets_drop_a_utf8_bom(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"bom.py": "\ufeffdef quince_marmalade():\n    return 1\n".encode()})
+    index(root)
+    text = hits(search(root, "quince_marmalade"))[0]["lines"][0]["text"]
+    assert text.startswith("def quince_marmalade") and "\ufeff" not in text
 
 

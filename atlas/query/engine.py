@@ -78,6 +78,7 @@ class Engine:
         options = options or SearchOptions()
         started = time.perf_counter()
         parsed = _with_cli_filters(parse_query(text), options)
+        self._check_languages(parsed.languages)
         if parsed.is_empty:
             raise UsageError(
                 "the query has no searchable words",
@@ -90,6 +91,19 @@ class Engine:
         hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
+
+    def _check_languages(self, languages: tuple[str, ...]) -> None:
+        """UsageError naming the known languages when a `lang:` filter asks for one Atlas never detects."""
+        from atlas.parse.languages import KNOWN_LANGUAGES
+
+        indexed = self.store.params.get("languages", []) if self.store else []
+        known = KNOWN_LANGUAGES.union(indexed)
+        unknown = [lang for lang in dict.fromkeys(languages) if lang not in known]
+        if unknown:
+            raise UsageError(
+                f"unknown language {', '.join(map(repr, unknown))} in a lang: filter",
+                f"known languages: {', '.join(sorted(known))}",
+            )
 
     def notes(self) -> list[str]:
         """Why some signals are absent from this index, if they are."""

@@ -65,7 +65,7 @@ def _read_lines(path: str | bytes) -> list[str]:
             data = handle.read(MAX_READ_BYTES)
     except OSError:
         return []
-    return data.decode("utf-8", errors="replace").splitlines()
+    return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").splitlines()  # UTF-8 BOM
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
