@@ -138,11 +138,15 @@ def index_repo(config: IndexConfig, show_progress: bool = True, rebuild: bool = 
     return build_index(config, show_progress=show_progress, rebuild=rebuild)
 
 
-def index_status(config: IndexConfig) -> IndexStatus:
-    """Whether the index of `config` is fresh, and which files changed, were added or removed."""
+def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
+    """Whether the index of `config` is fresh, and which files changed, were added or removed.
+
+    `hash_moved` hashes files whose mtime alone moved (see `atlas.status.index_status`): exact, but
+    after a fresh clone it reads every file, so a frequent check (the MCP server's) leaves it off.
+    """
     from atlas.status import index_status as compute_status
 
-    return compute_status(config)
+    return compute_status(config, hash_moved)
 
 
 def refresh_index(config: IndexConfig, show_progress: bool = False) -> IndexReport | None:

@@ -127,7 +127,7 @@ def _check_side_rows(generation: Path, table: FileTable, report: VerifyReport) -
 def _check_tree(config: IndexConfig, table: FileTable, report: VerifyReport) -> None:
     from atlas.status import current_entries, diff_tree
 
-    diff = diff_tree(table, current_entries(config).values())
+    diff = diff_tree(table, current_entries(config).values(), hash_moved=True)
     _listed(report.stale, "changed since indexing", sorted(table.paths[fid] for fid in diff.changed))
     _listed(report.stale, "missing from the index", [entry.path for entry in diff.added])
     _listed(report.stale, "indexed but gone from the tree", [table.paths[fid] for fid in diff.removed])

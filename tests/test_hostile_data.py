@@ -7,6 +7,7 @@ Every test builds a real git repository in a temporary directory and drives the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from atlas.cli import cli
 from atlas.index import store
-from tests.conftest import GIT_ENV, Symlink, git_env
+from tests.conftest import GIT_ENV, Symlink, git, git_env
 
 ATLAS = Path(sys.executable).with_name("atlas")
 
@@ -247,8 +248,30 @@ def _git_params_after(root: Path) -> int:
 # --- polish ---------------------------------------------------------------------------------------
 
 
+def test_status_after_a_fresh_clone_and_restored_index_is_fresh(make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_repo({"a.py": "def one(): pass\n", "pkg/b.py": "def two(): pass\n"})
+    index(root)
+    archive = tmp_path / "index.tgz"
+    assert invoke("export", str(archive), "--repo", str(root), "--format", "json").exit_code == 0
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    for path in (clone / "a.py", clone / "pkg/b.py"):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # mtimes differ from the indexed ones
+    assert invoke("import", str(archive), "--repo", str(clone), "--format", "json").exit_code == 0
+    result = invoke("status", "--repo", str(clone), "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["changed"] == []
+    (clone / "a.py").write_text("def one(): return 1\n")  # same path, real edit
+    result = invoke("status", "--repo", str(clone), "--format", "json")
+    assert result.exit_code == 7 and json.loads(result.stdout)["changed"] == ["a.py"]
 
 
+def test_verify_without_an_index_says_no_index_like_status(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"a.py": "def one(): pass\n"})
+    status = invoke("status", "--repo", str(root))
+    result = invoke("verify", "--repo", str(root))
+    assert result.exit_code == status.exit_code == 3
+    assert "no index" in result.stderr and "hint:" in result.stderr and result.stdout == ""
 
 
 def test_an_unknown_language_filter_names_the_known_ones(make_repo: Callable[..., Path]) -> None:
@@ -261,6 +284,14 @@ def test_an_unknown_language_filter_names_the_known_ones(make_repo: Callable[...
     assert hits(search(root, "one lang:Python"))[0]["path"] == "a.py"
 
 
+def test_an_incremental_summary_still_counts_skipped_files(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"a.py": "def one(): pass\n", "blob.bin": b"\x00\x01binary", "min.js": "var a=1;" * 1280})
+    first = index(root)
+    assert first["skipped"] == {"binary": 1, "minified": 1}
+    (root / "a.py").write_text("def one(): return 1\n")
+    second = index(root)
+    assert second["mode"] == "incremental" and second["skipped"] == first["skipped"]
+    assert index(root)["skipped"] == first["skipped"]  # unchanged
 
 
 def test_a_symlink_to_a_walked_directory_is_a_duplicate_not_a_loop(make_repo: Callable[..., Path]) -> None:
