@@ -81,7 +81,8 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         if rebuild:
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
-        history_job = start_history(config, load_history(previous.generation) if previous else None, pool.runner())
+        history = load_history(previous.generation) if previous else None
+        history_job = start_history(config, history, pool.runner(), show_progress)
         report.walk_started_ns = time.time_ns()
         entries = _walk(config, report)
         report.phase("walk", started)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -308,3 +309,34 @@ def test_snippets_drop_a_utf8_bom(make_repo: Callable[..., Path]) -> None:
     assert text.startswith("def quince_marmalade") and "\ufeff" not in text
 
 
+def test_git_mining_reports_progress_on_a_long_history(tmp_path: Path) -> None:
+    root = tmp_path / "long"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commits = 12_000
+    stream = []
+    for n in range(1, commits + 1):
+        data = f"v{n}\n".encode()
+        stream.append(
+            b"commit refs/heads/main\n"
+            + f"committer Atlas <a@example.com> {1_700_000_000 + n} +0000\n".encode()
+            + b"data 1\nc\n"
+            + f"M 100644 inline f{n % 7}.txt\ndata {len(data)}\n".encode()
+            + data
+        )
+    fast_import = ["git", "-C", str(root), "fast-import", "--quiet"]
+    subprocess.run(fast_import, input=b"".join(stream), env=git_env(), check=True)
+    git(root, "checkout", "-q", "-f", "main")
+    command = [str(ATLAS)] if ATLAS.exists() else [sys.executable, "-m", "atlas"]
+    result = subprocess.run(
+        [*command, "index", str(root), "--jobs", "1", "--format", "json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if "git history" in line]
+    assert any("5000 commits" in line for line in progress), result.stderr
+    assert json.loads(result.stdout)["signals"]["git"]["commits_mined"] == 10_000
+    quiet = subprocess.run([*command, "-q", "index", str(root), "--rebuild", "--jobs", "1"], capture_output=True,
+                           text=True, timeout=300, check=False)  # fmt: skip
+    assert quiet.returncode == 0 and "git history" not in quiet.stderr
+    shutil.rmtree(root)

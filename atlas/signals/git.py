@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DAY: Final = 86_400
 BACKENDS: Final = ("git", "pydriller")
+PROGRESS_EVERY: Final = 5000  # commits between two progress reports of mine_history
 
 # Every commit header starts with \x01. Status tokens never do, and paths are consumed by count
 # (one, or two after R/C), so a path that starts with \x01 cannot be mistaken for a header.
@@ -143,7 +144,12 @@ class _Repo:
     keys: dict[str, str]  # repository path at HEAD under the root → path relative to the root
 
 
-def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_commit: str | None = None) -> History:
+def mine_history(
+    root: Path,
+    options: HistoryOptions = DEFAULT_OPTIONS,
+    since_commit: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> History:
     """Mine the git history of `root` (a work tree, a subdirectory of one, or a bare repository).
 
     `since_commit` mines only `since_commit..HEAD`, for `merge_histories`; check `is_ancestor`
@@ -152,7 +158,8 @@ def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_co
 
     Never raises for a missing git, a directory that is not a repository (or that git refuses to
     read) or a repository without commits: those give `available=False` and a reason.
-    Raises `SignalError` if git fails in the middle of mining.
+    Raises `SignalError` if git fails in the middle of mining. `progress(n)` is called after every
+    PROGRESS_EVERY commits.
     """
     started = time.perf_counter()
     repo = _open_repo(Path(root))
@@ -160,8 +167,10 @@ def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_co
         return _unavailable(repo)
     commits = _BACKEND_COMMITS[options.backend](repo, options, since_commit)
     folder = _Folder(repo.keys, options.max_commit_files)
-    for commit in commits:
+    for count, commit in enumerate(commits, 1):
         folder.add(commit)
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
     history = folder.history(repo, options)
     elapsed = time.perf_counter() - started
     log.debug("git: mined %d commits of %s in %.2fs", history.commits_mined, root, elapsed)
