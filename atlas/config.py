@@ -64,6 +64,8 @@ class IndexConfig:
     memory_bytes: int = 1 << 30
     file_settings: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """The config file's [index] values this config was made from; the manifest keeps them (see `atlas.api`)."""
+    explicit: frozenset[str] | None = field(default=None, compare=False)
+    """Settings given as flags, which the index's remembered settings never replace; None: all of them."""
 
     def __post_init__(self) -> None:
         if self.max_file_bytes <= 0:

@@ -205,6 +205,21 @@ def test_an_index_flag_is_remembered_by_later_runs(make_repo: Callable[..., Path
     assert status_code(root) == 0
 
 
+@pytest.mark.parametrize("case", list(SETTING_CASES))
+def test_a_long_lived_config_follows_a_flag_given_meanwhile(make_repo: Callable[..., Path], case: str) -> None:
+    from atlas.api import index_config, index_status, refresh_index
+
+    flags, holds = SETTING_CASES[case]
+    root = _history_repo(make_repo)
+    index(root)
+    session_config = index_config(root, jobs=1)  # what `atlas mcp` resolves when it starts
+    index(root, *flags)
+    assert index_status(session_config).fresh
+    (root / "extra.py").write_text("def extra_added():\n    return 1\n")
+    report = refresh_index(session_config, show_progress=False)  # the MCP server's refresh
+    assert report is not None and report.mode == "incremental" and holds(root)
+
+
 def test_remembered_size_cap_keeps_the_big_file_searchable(make_repo: Callable[..., Path]) -> None:
     root = _history_repo(make_repo)
     index(root, "--max-file-size", "3000000")
