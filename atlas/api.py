@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ __all__ = [
     "select_context",
     "symbol_kinds",
     "verify_index",
+    "with_remembered",
 ]  # fmt: skip
 
 
@@ -65,11 +67,19 @@ INDEX_SETTINGS = frozenset(
 
 
 def index_config(
-    root: Path, index_dir: str | Path | None = None, config_file: str | Path | None = None, **settings: object
+    root: Path,
+    index_dir: str | Path | None = None,
+    config_file: str | Path | None = None,
+    remember: bool = True,
+    **settings: object,
 ) -> IndexConfig:
-    """An IndexConfig for `root`: defaults, then the config file's [index] section, then `settings`.
+    """An IndexConfig for `root`: defaults, then what the index remembers, then the config file, then `settings`.
 
-    `settings` use IndexConfig field names; None means "not given".
+    The live index remembers the settings that shaped it (`REMEMBERED_SETTINGS`), so a later run
+    without flags keeps them. A config file value overrides a remembered one only when the file's
+    value changed since the index was built (a value removed from the file goes back to the
+    default). `remember=False` ignores the index's memory. `settings` use IndexConfig field names;
+    None means "not given".
     """
     from_file = dict(load_config_file(root, config_file).get("index", {}))
     boost_table = from_file.pop("boosts", None)
@@ -78,8 +88,37 @@ def index_config(
         known = ", ".join(sorted(INDEX_SETTINGS))
         raise UsageError(f"unknown [index] setting(s): {', '.join(sorted(unknown))}", f"known: {known}")
     boosts = settings.pop("boosts", None) or (FieldBoosts(**boost_table) if boost_table else FieldBoosts())
-    merged = {**from_file, **{key: value for key, value in settings.items() if value is not None}}
-    return IndexConfig(root=root, index_dir=resolve_index_dir(root, index_dir), boosts=boosts, **merged)  # type: ignore[arg-type]
+    given = {key: value for key, value in settings.items() if value is not None}
+    config = IndexConfig(
+        root=root, index_dir=resolve_index_dir(root, index_dir), boosts=boosts, file_settings=from_file,
+        explicit=frozenset(given) if remember else None, **{**from_file, **given},  # type: ignore[arg-type]
+    )  # fmt: skip
+    return with_remembered(config)
+
+
+def with_remembered(config: IndexConfig) -> IndexConfig:
+    """`config` with the settings its live index was built with, for those not given explicitly.
+
+    A long-lived caller (the MCP server) calls it again before each refresh, so an `atlas index
+    --history N` run meanwhile is kept. A config made without `index_config` is returned as it is.
+    """
+    from atlas.config import REMEMBERED_SETTINGS
+    from atlas.index.store import live_manifest
+
+    if config.explicit is None:
+        return config
+    manifest = live_manifest(config.index_dir) or {}
+    built_with, file_then = manifest.get("settings"), manifest.get("settings_file")
+    if not isinstance(built_with, dict) or not isinstance(file_then, dict):
+        return config
+    unset = object()
+    remembered = {
+        name: built_with[name]
+        for name in REMEMBERED_SETTINGS
+        if name in built_with and name not in config.explicit
+        and config.file_settings.get(name, unset) == file_then.get(name, unset)
+    }  # fmt: skip
+    return replace(config, **remembered) if remembered else config
 
 
 def search_options(
@@ -110,15 +149,23 @@ def index_repo(config: IndexConfig, show_progress: bool = True, rebuild: bool = 
     return build_index(config, show_progress=show_progress, rebuild=rebuild)
 
 
-def index_status(config: IndexConfig) -> IndexStatus:
-    """Whether the index of `config` is fresh, and which files changed, were added or removed."""
+def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
+    """Whether the index of `config` is fresh, and which files changed, were added or removed.
+
+    `hash_moved` hashes files whose mtime alone moved (see `atlas.status.index_status`): exact, but
+    after a fresh clone it reads every file, so a frequent check (the MCP server's) leaves it off.
+    """
     from atlas.status import index_status as compute_status
 
-    return compute_status(config)
+    return compute_status(with_remembered(config), hash_moved)
 
 
 def refresh_index(config: IndexConfig, show_progress: bool = False) -> IndexReport | None:
-    """Bring the index up to date with the working tree; None when it already was."""
+    """Bring the index up to date with the working tree; None when it already was.
+
+    Settings `config` was not given explicitly follow what the index remembers (`with_remembered`).
+    """
+    config = with_remembered(config)
     status = index_status(config)
     if status.fresh:
         return None

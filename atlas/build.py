@@ -26,7 +26,7 @@ from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool
 from atlas.progress import Progress
-from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
+from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
 from atlas.status import TreeDiff, diff_tree
@@ -81,7 +81,8 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         if rebuild:
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
-        history_job = start_history(config, load_history(previous.generation) if previous else None, pool.runner())
+        history = load_history(previous.generation) if previous else None
+        history_job = start_history(config, history, pool.runner(), show_progress)
         report.walk_started_ns = time.time_ns()
         entries = _walk(config, report)
         report.phase("walk", started)
@@ -122,14 +123,19 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         return None
     try:
         manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
+        if not isinstance(manifest, dict):
+            raise IndexCorrupt(f"{store.MANIFEST} is not a JSON object")
+        # An index of another format or other settings is rebuilt for that reason, before it is read.
+        report.reason = rebuild_reason(config, manifest)
+        if report.reason:
+            return None
         table = FileTable.from_json((generation / store.FILES).read_bytes())
         _check_readable(generation, table)
     except (AtlasError, OSError, ValueError, KeyError, TypeError) as err:
         detail = err.message if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"
         report.reason = f"the previous index is damaged ({' '.join(detail.split())[:200]}); rebuilt"
         return None
-    report.reason = rebuild_reason(config, manifest)
-    return None if report.reason else _Previous(generation, manifest, table)
+    return _Previous(generation, manifest, table)
 
 
 def _check_readable(generation: Path, table: FileTable) -> None:
@@ -140,7 +146,7 @@ def _check_readable(generation: Path, table: FileTable) -> None:
     if documents != table.live:
         raise IndexCorrupt(f"tantivy holds {documents} documents for {table.live} files")
     side = load_store(generation)
-    if side is None or side.params.get("files") != table.live:
+    if side is None or side.params.get("files") != table.live or side.paths != table.paths:
         raise IndexCorrupt("the side store is missing or covers other files")
 
 
@@ -160,7 +166,7 @@ def _full(
         for item in _parsed(pool.parse(entries), report, progress, len(entries)):
             if isinstance(item, Skipped):
                 entry = by_path[item.path]
-                writer.table.skipped[item.path] = (entry.size, entry.mtime_ns)
+                writer.table.skipped[item.path] = (entry.size, entry.mtime_ns, str(item.reason))
             else:
                 writer.add(item)
         report.added = writer.table.live
@@ -187,6 +193,7 @@ def _incremental(
     if not diff and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
         _summarise(report, table)
+        _count_parse_skips(report, table)
         return previous.generation
     tombstones = sum(1 for p in table.paths if not p) + len(diff.removed)
     if tombstones > MAX_TOMBSTONE_RATIO * max(1, len(table.paths)):
@@ -223,8 +230,7 @@ def _apply(
         if isinstance(item, Unchanged):
             table.mtimes[fid] = item.mtime_ns  # type: ignore[index]
         elif isinstance(item, Skipped):
-            _count_skip(report, item)
-            table.skipped[item.path] = stat_of[item.path]
+            table.skipped[item.path] = (*stat_of[item.path], str(item.reason))
             if fid is not None:
                 writer.remove(fid)
                 report.removed += 1
@@ -266,6 +272,7 @@ def _finish(
         report.signals["git"] = {**report.signals["git"], "mined": history_job.mode[0]}
         report.phases["git_mining"] = round(history_job.seconds, 4)
     _summarise(report, writer.table)
+    _count_parse_skips(report, writer.table)
     report.seconds = time.monotonic() - started
     generation = writer.finish(_manifest(config, report))
     report.phase("commit", since)
@@ -306,6 +313,13 @@ def _count_skip(report: IndexReport, skipped: Skipped) -> None:
         examples.append(skipped.path)
 
 
+def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
+    """Count the files the parser left out, this run or an earlier one (the table keeps their reasons)."""
+    for path, (_, _, reason) in table.skipped.items():
+        if reason:
+            _count_skip(report, Skipped(path, SkipReason(reason)))
+
+
 def _count_parsed(report: IndexReport, parsed: ParsedFile) -> None:
     report.parse_errors += bool(parsed.parse_error)
 
@@ -316,7 +330,6 @@ def _parsed(
     done_bytes = 0
     for done, item in enumerate(results, 1):
         if isinstance(item, Skipped):
-            _count_skip(report, item)
             yield item
         elif isinstance(item, ParsedFile):
             _count_parsed(report, item)
@@ -331,6 +344,8 @@ def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
         "format_version": FORMAT_VERSION,
         "atlas_version": __version__,
         "config_hash": config.index_hash(),
+        "settings": config.settings(),
+        "settings_file": config.file_settings,
         "boosts": config.boosts.as_dict(),
         "created_at": int(time.time()),
         "mode": report.mode,

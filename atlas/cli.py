@@ -117,6 +117,8 @@ def parse_size(text: str) -> int:
 @click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip files over this many bytes.")
 @click.option("--memory", "memory", metavar="SIZE", help="Memory budget for indexing, e.g. 512M or 1G (default 1G).")
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
+@click.option("--reset-settings", is_flag=True,
+              help="Forget the settings the index remembers: use atlas.toml, these flags and the defaults.")
 @click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
 @click.option("--history", "history_commits", type=click.IntRange(min=1), help="Mine at most N recent commits.")
 @click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
@@ -125,15 +127,22 @@ def parse_size(text: str) -> int:
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
 def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: int,
-          max_file_size: int | None, memory: str | None, rebuild: bool, no_history: bool, history_commits: int | None,
+          max_file_size: int | None, memory: str | None, rebuild: bool, reset_settings: bool, no_history: bool,
+          history_commits: int | None,
           history_since: str | None, history_half_life_days: float | None, history_backend: str | None,
           fmt: str) -> None:  # fmt: skip
-    """Index the repository at PATH (default: the current repository)."""
+    """Index the repository at PATH (default: the current repository).
+
+    The index remembers --max-file-size and the history options: later runs (index, quick, mcp)
+    reuse them until a flag or atlas.toml says otherwise, or --reset-settings.
+    """
     from atlas.api import index_repo
     from atlas.output import report_record, write_json, write_jsonl, write_text
 
+    wants_history = True if history_commits or history_since else None
     config = config_from(
-        obj, path, index_dir, jobs=jobs, max_file_bytes=max_file_size, git_history=False if no_history else None,
+        obj, path, index_dir, remember=not reset_settings, jobs=jobs, max_file_bytes=max_file_size,
+        git_history=False if no_history else wants_history,
         memory_bytes=parse_size(memory) if memory else None,
         history_commits=history_commits, history_since=history_since,
         history_half_life_days=history_half_life_days, history_backend=history_backend,

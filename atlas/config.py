@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -25,6 +26,7 @@ FORMAT_VERSION = 2
 1: tantivy fields path/fid/filename/symbols/content/language/role + side store.
 2: `atlas.terms` tokens: acronym plurals and versions (`URLs`, `SSLv3Error`) split as words; the
    filename and symbols fields hold each token's stem beside it; CJK runs are character bigrams.
+   NUL-separated side-store paths, skip reasons and settings remembered (index_schema/README.md).
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"
@@ -45,6 +47,13 @@ class FieldBoosts:
         return {"filename": self.filename, "symbols": self.symbols, "content": self.content}
 
 
+REMEMBERED_SETTINGS = (
+    "max_file_bytes", "max_line_length", "git_history", "history_commits", "history_since",
+    "history_half_life_days", "cochange_max_files",
+)  # fmt: skip
+"""IndexConfig fields that change what is indexed: an index remembers them, later runs reuse them."""
+
+
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
     """What an index build needs to know."""
@@ -62,6 +71,10 @@ class IndexConfig:
     history_backend: str = "git"
     cochange_max_files: int = 50
     memory_bytes: int = 1 << 30
+    file_settings: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The config file's [index] values this config was made from; the manifest keeps them (see `atlas.api`)."""
+    explicit: frozenset[str] | None = field(default=None, compare=False)
+    """Settings given as flags, which the index's remembered settings never replace; None: all of them."""
 
     def __post_init__(self) -> None:
         for name, rule in INDEX_RULES.items():
@@ -74,19 +87,13 @@ class IndexConfig:
         """Parse processes to start: --jobs, or every core."""
         return self.jobs or os.cpu_count() or 1
 
+    def settings(self) -> dict[str, Any]:
+        """The settings that shape the index (REMEMBERED_SETTINGS) by name: what its manifest remembers."""
+        return {name: getattr(self, name) for name in REMEMBERED_SETTINGS}
+
     def index_hash(self) -> str:
         """Hash of the settings that change what is indexed; a change forces a rebuild."""
-        relevant = {
-            "format": FORMAT_VERSION,
-            "max_file_bytes": self.max_file_bytes,
-            "max_line_length": self.max_line_length,
-            "boosts": asdict(self.boosts),
-            "git_history": self.git_history,
-            "history_commits": self.history_commits,
-            "history_since": self.history_since,
-            "history_half_life_days": self.history_half_life_days,
-            "cochange_max_files": self.cochange_max_files,
-        }
+        relevant = {"format": FORMAT_VERSION, "boosts": asdict(self.boosts), **self.settings()}
         return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 

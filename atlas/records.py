@@ -19,6 +19,7 @@ class SkipReason(enum.StrEnum):
     UNREADABLE = "unreadable"
     SYMLINK_OUTSIDE = "symlink_outside"
     SYMLINK_LOOP = "symlink_loop"
+    DUPLICATE = "duplicate"  # a symlink to a directory walked already through another path
     SPECIAL = "special"
 
 

@@ -60,8 +60,12 @@ def load_table(generation: Path) -> FileTable:
     return FileTable.from_json((generation / store.FILES).read_bytes())
 
 
-def index_status(config: IndexConfig) -> IndexStatus:
-    """Compare the index of `config` with the working tree."""
+def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
+    """Compare the index of `config` with the working tree.
+
+    With `hash_moved`, a file whose size matches but whose mtime moved (a fresh clone, a restored
+    cache, a `touch`) is hashed and counts as changed only if its contents did change.
+    """
     status = IndexStatus(root=str(config.root), index_dir=str(config.index_dir), exists=False)
     generation = store.current_generation(config.index_dir)
     if generation is None or not generation.is_dir():
@@ -77,7 +81,8 @@ def index_status(config: IndexConfig) -> IndexStatus:
     status.exists = True
     _describe(status, manifest, generation)
     status.reason = rebuild_reason(config, manifest)
-    _record_diff(status, table, diff_tree(table, current_entries(config).values(), manifest.get("walk_started_ns", 0)))
+    entries = current_entries(config).values()
+    _record_diff(status, table, diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved))
     status.fresh = not (status.reason or status.changed or status.added or status.removed)
     return status
 
@@ -85,10 +90,20 @@ def index_status(config: IndexConfig) -> IndexStatus:
 def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:
     """Why the index cannot be updated incrementally ("" when it can)."""
     if manifest.get("format_version") != FORMAT_VERSION:
-        return f"index format {manifest.get('format_version')} differs from {FORMAT_VERSION}"
+        return f"the index is in format {manifest.get('format_version')}, this Atlas writes format {FORMAT_VERSION}"
     if manifest.get("config_hash") != config.index_hash():
-        return "index settings changed (size cap, boosts, history options or format)"
+        return f"index settings changed ({_changed_settings(config, manifest)})"
     return ""
+
+
+def _changed_settings(config: IndexConfig, manifest: dict[str, Any]) -> str:
+    """Which settings differ from the ones the index was built with, as `name old → new`."""
+    before = manifest.get("settings") if isinstance(manifest.get("settings"), dict) else {}
+    after = config.settings()
+    changed = [f"{name} {before.get(name)} → {value}" for name, value in after.items() if before.get(name) != value]
+    if manifest.get("boosts") not in (None, config.boosts.as_dict()):
+        changed.append("boosts")
+    return ", ".join(changed) or "size cap, boosts or history options"
 
 
 def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -> None:
@@ -111,24 +126,30 @@ class TreeDiff:
         return bool(self.changed or self.added or self.removed)
 
 
-def diff_tree(table: FileTable, entries: Iterable[FileEntry], racy_since_ns: int = 0) -> TreeDiff:
-    """Compare walked `entries` with `table` by size and mtime.
+def diff_tree(
+    table: FileTable, entries: Iterable[FileEntry], racy_since_ns: int = 0, hash_moved: bool = False
+) -> TreeDiff:
+    """Compare walked `entries` with `table` by size and mtime (and, with `hash_moved`, contents).
 
     A file whose size and mtime match but whose mtime is not older than the previous walk
     (`racy_since_ns`, minus a margin) may have been edited again within the same clock tick; it
-    is hashed, as git does for "racily clean" entries. Files the parser skipped last time and
-    that did not change are neither new nor changed.
+    is hashed, as git does for "racily clean" entries. With `hash_moved`, a file of the same size
+    whose mtime moved is hashed too, and is changed only if its contents differ. Files the parser
+    skipped last time and that did not change are neither new nor changed.
     """
     known = table.fids()
     diff = TreeDiff()
     for entry in entries:
         fid = known.pop(entry.path, None)
         if fid is None:
-            if table.skipped.get(entry.path) != (entry.size, entry.mtime_ns):
+            if table.skipped.get(entry.path, ())[:2] != (entry.size, entry.mtime_ns):
                 diff.added.append(entry)
-        elif (table.sizes[fid], table.mtimes[fid]) != (entry.size, entry.mtime_ns) or _racy_edit(
-            table, fid, entry, racy_since_ns
-        ):
+        elif table.sizes[fid] != entry.size:
+            diff.changed[fid] = entry
+        elif table.mtimes[fid] != entry.mtime_ns:
+            if not hash_moved or _edited(table, fid, entry):
+                diff.changed[fid] = entry
+        elif _racy_edit(table, fid, entry, racy_since_ns):
             diff.changed[fid] = entry
     diff.removed = sorted(known.values())
     return diff
@@ -137,6 +158,11 @@ def diff_tree(table: FileTable, entries: Iterable[FileEntry], racy_since_ns: int
 def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int) -> bool:
     if not racy_since_ns or entry.mtime_ns < racy_since_ns - RACY_MARGIN_NS:
         return False
+    return _edited(table, fid, entry)
+
+
+def _edited(table: FileTable, fid: int, entry: FileEntry) -> bool:
+    """True unless the file's contents hash to what the table holds."""
     from atlas.parse import content_hash
 
     try:

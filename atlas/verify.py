@@ -1,6 +1,7 @@
 """`atlas verify`: check an index against its manifest, its side store's checksums and the tree.
 
-Every problem becomes one line of a report; nothing here raises for a damaged index.
+Every problem becomes one line of a report; nothing here raises for a damaged index. A missing one
+(no CURRENT file) is `IndexMissing`, as for `atlas status`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from pathlib import Path
 import orjson
 
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError
+from atlas.errors import AtlasError, IndexMissing
 from atlas.index import store
 from atlas.index.writer import FileTable
-from atlas.signals.store import PARAMS, file_digest
+from atlas.signals.store import PARAMS, file_digest, load_store
 
 MAX_LISTED = 20
 
@@ -39,8 +40,10 @@ def verify_index(config: IndexConfig) -> VerifyReport:
     """Check the live generation of `config`'s index; see VerifyReport."""
     report = VerifyReport(index_dir=str(config.index_dir))
     generation = store.current_generation(config.index_dir)
+    if not (config.index_dir / store.CURRENT).exists():
+        raise IndexMissing(f"{config.index_dir}: no index")
     if generation is None or not generation.is_dir():
-        report.damaged.append("no live generation (CURRENT missing or pointing nowhere)")
+        report.damaged.append("no live generation (CURRENT names no generation directory)")
         return report
     report.generation = generation.name
     table = _check_files_table(generation, report)
@@ -102,12 +105,29 @@ def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) 
             report.damaged.append(f"side store file {name} fails its checksum")
     if params.get("files") != table.live:
         report.damaged.append(f"side store covers {params.get('files')} files, the index {table.live}")
+    _check_side_rows(generation, table, report)
+
+
+def _check_side_rows(generation: Path, table: FileTable, report: VerifyReport) -> None:
+    """The side store's rows must be the file table's ids: same paths, one row per file in each array."""
+    try:
+        side = load_store(generation)
+    except AtlasError as err:
+        report.damaged.append(err.message)
+        return
+    if side is None:
+        return
+    if len(side.paths) != len(table.paths):
+        report.damaged.append(f"side store has {len(side.paths)} rows, the file table {len(table.paths)}")
+        return
+    differ = [table.paths[fid] or f"#{fid}" for fid, path in enumerate(side.paths) if path != table.paths[fid]]
+    _listed(report.damaged, "side store rows naming another file than the file table", differ)
 
 
 def _check_tree(config: IndexConfig, table: FileTable, report: VerifyReport) -> None:
     from atlas.status import current_entries, diff_tree
 
-    diff = diff_tree(table, current_entries(config).values())
+    diff = diff_tree(table, current_entries(config).values(), hash_moved=True)
     _listed(report.stale, "changed since indexing", sorted(table.paths[fid] for fid in diff.changed))
     _listed(report.stale, "missing from the index", [entry.path for entry in diff.added])
     _listed(report.stale, "indexed but gone from the tree", [table.paths[fid] for fid in diff.removed])

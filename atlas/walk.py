@@ -13,7 +13,7 @@ ignore files between the top of the work tree and the root apply, as they do for
 It never enters `.git`, a `.atlas` directory (the default index directory, at any depth: a nested
 project's index is not source) or the index directory (not even through a symlink), follows symlinks
 only while they stay inside the root, skips a directory symlink that leads back to a directory
-it is inside or to one already walked (real directories are always walked), and skips special
+it is inside (a loop) or to one already walked (a duplicate; real directories are always walked), and skips special
 files and files over the size cap. The walk is iterative, so the depth of the tree is not
 limited by Python's recursion limit.
 
@@ -509,7 +509,7 @@ class _Walker:
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
         if is_link and key in self.visited:
             # Real directories always get walked; a link to one already walked would only repeat it.
-            return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "links to a directory already walked")
+            return Skipped(display_path(rel), SkipReason.DUPLICATE, "links to a directory already walked")
         self.visited.add(key)
         return self._open(entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key})
 

@@ -5,7 +5,7 @@
     python perf/bench.py --mine REPO [--mine REPO ...] [--commits 10000] [--json]
 
 What it measures, for TREE:
-- build: `atlas -q index TREE --index-dir DIR --jobs N --rebuild --format json` in a subprocess (run
+- build: `atlas -q index TREE --index-dir DIR --jobs N --rebuild --reset-settings --format json` in a subprocess (run
   through a thin wrapper that adds three phase timers to those the report has): wall time, files/s,
   MB/s of bytes indexed, peak memory of the whole process tree (RSS summed over the parent and every
   worker every 100 ms, with its anonymous part, and PSS every second; plus ru_maxrss of the parent and
@@ -433,7 +433,7 @@ def child_build(argv: list[str]) -> None:
 def build_command(tree: Path, index_dir: Path, jobs: int, history: bool = True) -> list[str]:
     """The `atlas` arguments of one benchmarked build."""
     args = ["-q", "index", str(tree), "--index-dir", str(index_dir), "--jobs", str(jobs), "--rebuild"]
-    args += ["--format", "json"]
+    args += ["--reset-settings", "--format", "json"]  # the index would remember an earlier --no-history
     return args if history else [*args, "--no-history"]
 
 

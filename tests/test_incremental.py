@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from atlas.api import index_config, index_repo, open_engine, verify_index
 from atlas.build import IndexReport
 from atlas.cli import cli
-from atlas.config import IndexConfig
+from atlas.config import DEFAULT_MAX_FILE_BYTES, IndexConfig
 from atlas.index import store
 from atlas.query.engine import Engine, SearchOptions
 from atlas.signals.store import load_store
@@ -151,8 +151,9 @@ def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:
     too_large = [path for path, text in FILES.items() if len(text.encode()) > 50]
     assert report.skipped.get("too_large") == len(too_large)
     assert report.files_indexed == len(FILES) - len(too_large)
-    back = build(repo)
-    assert back.mode == "full" and "settings changed" in back.reason
+    assert build(repo).mode == "unchanged"  # the index remembers the cap it was built with
+    back = build(repo, max_file_bytes=DEFAULT_MAX_FILE_BYTES)
+    assert back.mode == "full" and "max_file_bytes 50 → 1048576" in back.reason
 
 
 def test_rebuild_flag_gives_its_reason(repo: Path) -> None:

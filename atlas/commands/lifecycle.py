@@ -38,7 +38,7 @@ def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
     from atlas.api import index_status
     from atlas.errors import IndexCorrupt, IndexMissing
 
-    report = index_status(config_from(obj, repo, index_dir))
+    report = index_status(config_from(obj, repo, index_dir), hash_moved=True)
     if report.damaged:
         raise IndexCorrupt(f"{report.index_dir}: {report.reason}")
     if not report.exists:
@@ -62,7 +62,7 @@ def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
 def verify(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: str) -> None:
     """Check the index against its manifest, its checksums and the working tree.
 
-    Exit status: 0 all good, 4 damaged (rebuild with `atlas index --rebuild`), 7 only out of date.
+    Exit status: 0 all good, 3 no index, 4 damaged (rebuild with `atlas index --rebuild`), 7 only out of date.
     """
     from dataclasses import asdict
 

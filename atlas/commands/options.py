@@ -31,11 +31,14 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-def config_from(obj: dict[str, Any] | None, repo: Path | None, index_dir: Path | None, **settings: Any) -> Any:
-    """The IndexConfig for a command: root found from `repo`, the config file from the global --config."""
+def config_from(
+    obj: dict[str, Any] | None, repo: Path | None, index_dir: Path | None, remember: bool = True, **settings: Any
+) -> Any:
+    """The IndexConfig for a command: root found from `repo`, the config file from the global --config,
+    the index's remembered settings unless `remember` is False (see `atlas.api.index_config`)."""
     from atlas.api import find_root, index_config
 
-    return index_config(find_root(repo), index_dir, (obj or {}).get("config"), **settings)
+    return index_config(find_root(repo), index_dir, (obj or {}).get("config"), remember, **settings)
 
 
 def parse_weights(pairs: tuple[str, ...]) -> dict[str, float]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -51,6 +52,18 @@ def current_generation(index_dir: Path) -> Path | None:
     if not name.startswith(GEN_PREFIX) or "/" in name:
         return None
     return index_dir / name
+
+
+def live_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The live generation's manifest, or None when there is none or it cannot be read."""
+    import orjson
+
+    generation = current_generation(index_dir)
+    try:
+        manifest = orjson.loads((generation / MANIFEST).read_bytes()) if generation else None
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:

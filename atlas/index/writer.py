@@ -42,8 +42,9 @@ class FileTable:
     lines: list[int] = field(default_factory=list)
     imports: list[list[str]] = field(default_factory=list)
     symbols: list[int] = field(default_factory=list)
-    skipped: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """Files the parser left out (binary, minified, ...) by path → (size, mtime): not new next time."""
+    skipped: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """Files the parser left out by path → (size, mtime, SkipReason value): not new next time, and
+    still counted in the summaries of later runs."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "paths", "languages", "roles", "sizes", "mtimes", "hashes", "lines", "imports", "symbols",
@@ -95,7 +96,7 @@ class FileTable:
     def from_json(cls, data: bytes) -> FileTable:
         """Inverse of `to_json`; IndexCorrupt when a path is not a clean repository-relative path."""
         raw = orjson.loads(data)
-        skipped = {path: (size, mtime) for path, (size, mtime) in raw.get("skipped", {}).items()}
+        skipped = {path: (seen[0], seen[1], seen[2] if len(seen) > 2 else "") for path, seen in raw["skipped"].items()}
         table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
         problem = bad_path(table.paths, allow_empty=True) or bad_path(table.skipped)
         if problem:

@@ -125,6 +125,11 @@ _INTERPRETERS: dict[str, str] = {
     "swift": "swift",
 }
 
+KNOWN_LANGUAGES: frozenset[str] = frozenset(
+    {*GRAMMAR_FOR, *_EXTENSIONS.values(), *_FILE_NAMES.values(), *_INTERPRETERS.values(), "dockerfile", "make", "other"}
+)
+"""Every name `detect_language` can give: what a `lang:` filter may ask for."""
+
 _SHEBANG = re.compile(rb"^#![ \t]*(\S+)(?:[ \t]+(.*))?")
 _VERSION_SUFFIX = re.compile(r"[\d.]+$")
 

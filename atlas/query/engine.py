@@ -89,6 +89,7 @@ class Engine:
         options = options or SearchOptions()
         started = time.perf_counter()
         parsed = _parse(text, options)
+        self._check_languages(parsed.languages)
         doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
         signals = self._signals(parsed, options, doc_freqs)
         ranked = self._rank(parsed, signals, options)[: options.limit]
@@ -104,6 +105,7 @@ class Engine:
         """
         options = options or SearchOptions()
         parsed = _parse(text, options)
+        self._check_languages(parsed.languages)
         doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
         signals = self._signals(parsed, options, doc_freqs)
         fids = signals.candidates()
@@ -115,6 +117,19 @@ class Engine:
             flags={fid: int(flags[fid]) for fid in fids} if flags is not None else {},
             intent=detect_intent([t for t, _ in parsed.terms]),
         )
+
+    def _check_languages(self, languages: tuple[str, ...]) -> None:
+        """UsageError naming the known languages when a `lang:` filter asks for one Atlas never detects."""
+        from atlas.parse.languages import KNOWN_LANGUAGES
+
+        indexed = self.store.params.get("languages", []) if self.store else []
+        known = KNOWN_LANGUAGES.union(indexed)
+        unknown = [lang for lang in dict.fromkeys(languages) if lang not in known]
+        if unknown:
+            raise UsageError(
+                f"unknown language {', '.join(map(repr, unknown))} in a lang: filter",
+                f"known languages: {', '.join(sorted(known))}",
+            )
 
     def notes(self) -> list[str]:
         """Why some signals are absent from this index, if they are."""

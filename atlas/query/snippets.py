@@ -60,7 +60,7 @@ def _read_lines(root: Path, path: str) -> list[str]:
         data, _ = read_in_root(root, path, MAX_READ_BYTES)
     except OSError:
         return []
-    return data.decode("utf-8", errors="replace").splitlines()
+    return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").splitlines()  # UTF-8 BOM
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import orjson
 from atlas.config import IndexConfig
 from atlas.index.store import write_atomic
 from atlas.index.writer import FileTable
+from atlas.progress import log
 from atlas.records import Role
 from atlas.signals.git import (
     CoChange,
@@ -75,8 +77,12 @@ class HistoryJob:
         return self.result[0]
 
 
-def start_history(config: IndexConfig, previous: History | None = None, runner: Runner | None = None) -> HistoryJob:
+def start_history(
+    config: IndexConfig, previous: History | None = None, runner: Runner | None = None, show_progress: bool = False
+) -> HistoryJob:
     """Start mining git history for `config.root` (from where `previous` stopped, when it can).
+
+    With `show_progress`, a long mine says on stderr how many commits it has read.
 
     With a `runner` (the parse pool's) it runs in a worker process: parsing the log on a thread of
     the indexing process would fight the ingest loop for the GIL (measured: 0.5 s of mining took
@@ -85,8 +91,8 @@ def start_history(config: IndexConfig, previous: History | None = None, runner: 
     if not config.git_history:
         return HistoryJob()
     if runner is not None:
-        return HistoryJob(waiter=runner(update_history, config, previous))
-    return HistoryJob(waiter=_on_thread(update_history, config, previous))
+        return HistoryJob(waiter=runner(update_history, config, previous, show_progress))
+    return HistoryJob(waiter=_on_thread(update_history, config, previous, show_progress))
 
 
 def _on_thread(fn: Callable[..., tuple[History, str, float]], *args: Any) -> Callable[[], tuple[History, str, float]]:
@@ -111,28 +117,42 @@ def _on_thread(fn: Callable[..., tuple[History, str, float]], *args: Any) -> Cal
     return wait
 
 
-def update_history(config: IndexConfig, previous: History | None) -> tuple[History, str, float]:
+def update_history(
+    config: IndexConfig, previous: History | None, show_progress: bool = False
+) -> tuple[History, str, float]:
     """History for HEAD, how it was obtained ("unchanged", "incremental" or "full"), and seconds spent."""
     started = time.monotonic()
-    history, mode = _update_history(config, previous)
+    mine = partial(mine_history, progress=_progress_line(started) if show_progress else None)
+    history, mode = _update_history(config, previous, mine)
     return history, mode, time.monotonic() - started
 
 
-def _update_history(config: IndexConfig, previous: History | None) -> tuple[History, str]:
+def _progress_line(started: float) -> Callable[[int], None]:
+    """A `mine_history` progress callback: one stderr line per report."""
+
+    def report(commits: int) -> None:
+        log(f"atlas: git history: {commits} commits read ({time.monotonic() - started:.0f}s)")
+
+    return report
+
+
+def _update_history(
+    config: IndexConfig, previous: History | None, mine: Callable[..., History] = mine_history
+) -> tuple[History, str]:
     options = history_options(config)
     if previous is not None and not previous.available:
-        again = mine_history(config.root, options)  # answers at once when git still cannot mine here
+        again = mine(config.root, options)  # answers at once when git still cannot mine here
         same = not again.available and again.reason == previous.reason
         return again, "unchanged" if same else "full"
     if previous is None or not previous.head:
-        return mine_history(config.root, options), "full"
+        return mine(config.root, options), "full"
     head = head_commit(config.root)
     if head == previous.head:
         return previous, "unchanged"
     window_full = options.max_commits is not None and previous.commits_mined >= options.max_commits
     if head is None or window_full or not is_ancestor(config.root, previous.head):
-        return mine_history(config.root, options), "full"
-    newer = mine_history(config.root, options, since_commit=previous.head)
+        return mine(config.root, options), "full"
+    newer = mine(config.root, options, since_commit=previous.head)
     return merge_histories(previous, newer, options), "incremental"
 
 

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DAY: Final = 86_400
 BACKENDS: Final = ("git", "pydriller")
+PROGRESS_EVERY: Final = 5000  # commits between two progress reports of mine_history
 
 # Every commit header starts with \x01. Status tokens never do, and paths are consumed by count
 # (one, or two after R/C), so a path that starts with \x01 cannot be mistaken for a header.
@@ -146,7 +147,12 @@ class _Repo:
     keys: dict[str, str]  # repository path at HEAD under the root → path relative to the root
 
 
-def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_commit: str | None = None) -> History:
+def mine_history(
+    root: Path,
+    options: HistoryOptions = DEFAULT_OPTIONS,
+    since_commit: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> History:
     """Mine the git history of `root` (a work tree, a subdirectory of one, or a bare repository).
 
     `since_commit` mines only `since_commit..HEAD`, for `merge_histories`; check `is_ancestor`
@@ -156,24 +162,27 @@ def mine_history(root: Path, options: HistoryOptions = DEFAULT_OPTIONS, since_co
     Never raises for git's sake: a missing git, a directory that is not a repository (or that git
     refuses to read) or a repository without commits give `available=False` and a reason; git
     failing part-way gives what could be read, with `reason` naming the failure (see the module doc).
+    `progress(n)` is called after every PROGRESS_EVERY commits read.
     """
     started = time.perf_counter()
     repo = _open_repo(Path(root))
     if isinstance(repo, str):
         return _unavailable(repo)
-    history = _mine(repo, options, since_commit)
+    history = _mine(repo, options, since_commit, progress)
     elapsed = time.perf_counter() - started
     log.debug("git: mined %d commits of %s in %.2fs", history.commits_mined, root, elapsed)
     return history
 
 
-def _mine(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> History:
+def _mine(
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, progress: Callable[[int], None] | None
+) -> History:
     """Fold the commits into a History; on a git failure retry without renames, then keep what was read."""
-    folder, failure = _fold(repo, options, since_commit, renames=True)
+    folder, failure = _fold(repo, options, since_commit, True, progress)
     if failure is None:
         return _noted(folder.history(repo, options), _shallow_note(repo))
     log.warning("git: %s; reading the history again without rename detection", failure)
-    plain, plain_failure = _fold(repo, options, since_commit, renames=False)
+    plain, plain_failure = _fold(repo, options, since_commit, False, progress)
     if plain_failure is None:
         return _noted(plain.history(repo, options), f"renames not followed ({failure})")
     best = max((folder, plain), key=lambda side: side.commits)
@@ -182,12 +191,20 @@ def _mine(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> His
     return _noted(best.history(repo, options), f"only the newest {best.commits} commits could be read ({failure})")
 
 
-def _fold(repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool) -> tuple[_Folder, str | None]:
+def _fold(
+    repo: _Repo,
+    options: HistoryOptions,
+    since_commit: str | None,
+    renames: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[_Folder, str | None]:
     """The commits folded until the end of the log or git's failure, and that failure's description."""
     folder = _Folder(repo.keys, options.max_commit_files)
     try:
-        for commit in _BACKEND_COMMITS[options.backend](repo, options, since_commit, renames):
+        for count, commit in enumerate(_BACKEND_COMMITS[options.backend](repo, options, since_commit, renames), 1):
             folder.add(commit)
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(count)
     except SignalError as error:
         return folder, error.message
     return folder, None
@@ -258,8 +275,9 @@ def _unavailable(reason: str) -> History:
 
 
 def _path(raw: bytes) -> str:
-    """A path as git printed it. On POSIX this is os.fsdecode, so keys match the paths of a walk."""
-    return raw.decode("utf-8", "surrogateescape")
+    """A path as git printed it, in the walk's form (`atlas.walk.display_path`): bytes that are not
+    UTF-8 become `\\xNN` escapes, so keys match the walk's paths and serialise as JSON."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _git_args(git: str, root: Path, *args: str) -> list[str]:

@@ -2,7 +2,8 @@
 
     signals/
       params.json      what was computed, from what, and why something is absent (orjson)
-      paths.txt        file id → path, one per line (for path look-ups without tantivy)
+      paths.nul        file id → path, each path's bytes followed by a NUL (a path can hold any other byte,
+                       newlines included; tombstones are empty), for path look-ups without tantivy
       <name>.npy       one array per signal, row = file id; CSR triples for pair signals
 
 Arrays are written once per generation and memory-mapped at query time.
@@ -14,6 +15,7 @@ import ast
 import hashlib
 import math
 import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +29,10 @@ from atlas.index.store import SIGNALS_DIR, write_atomic
 if TYPE_CHECKING:
     import numpy as np
 
-STORE_VERSION = 1
+STORE_VERSION = 2
+"""1: paths.txt, newline-separated (a name holding a newline shifted every row). 2: paths.nul."""
 PARAMS = "params.json"
-PATHS = "paths.txt"
+PATHS = "paths.nul"
 
 
 @dataclass(slots=True)
@@ -59,7 +62,7 @@ def write_store(generation: Path, store: SideStore) -> None:
     for name, array in store.arrays.items():
         np.save(directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         checksums[f"{name}.npy"] = file_digest(directory / f"{name}.npy")
-    write_atomic(directory / PATHS, "\n".join(store.paths).encode("utf-8"))
+    write_atomic(directory / PATHS, encode_paths(store.paths))
     checksums[PATHS] = file_digest(directory / PATHS)
     params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums}
     write_atomic(directory / PARAMS, orjson.dumps(params, option=orjson.OPT_INDENT_2))
@@ -95,6 +98,18 @@ def read_npy(path: Path) -> memoryview:
     return body.cast(fmt, shape) if len(shape) > 1 else body.cast(fmt)
 
 
+def encode_paths(paths: list[str]) -> bytes:
+    """The bytes of `paths.nul`: every path's file-system bytes, each followed by a NUL."""
+    return b"".join(os.fsencode(path) + b"\0" for path in paths)
+
+
+def decode_paths(data: bytes) -> list[str]:
+    """Inverse of `encode_paths`; IndexCorrupt when the data does not end with a NUL."""
+    if data and not data.endswith(b"\0"):
+        raise IndexCorrupt(f"{PATHS} is truncated (it does not end with a NUL)")
+    return [os.fsdecode(raw) for raw in data.split(b"\0")[:-1]]
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file, hex."""
     with open(path, "rb") as handle:
@@ -110,13 +125,20 @@ def load_store(generation: Path) -> SideStore | None:
         return None
     except (OSError, orjson.JSONDecodeError) as err:
         raise IndexCorrupt(f"{directory}: the side store's parameters are unreadable ({err})") from err
+    if not isinstance(params, dict) or params.get("store_version") != STORE_VERSION:
+        version = params.get("store_version") if isinstance(params, dict) else None
+        raise IndexCorrupt(f"{directory}: side store version {version}, this Atlas reads {STORE_VERSION}")
     try:
-        text = (directory / PATHS).read_text(encoding="utf-8")
+        paths = decode_paths((directory / PATHS).read_bytes())
         arrays = {name: read_npy(directory / f"{name}.npy") for name in params.get("arrays", [])}
     except (OSError, ValueError, SyntaxError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{directory}: a side-store array is missing or damaged ({err})") from err
-    paths = text.split("\n") if text else []
     for name, array in arrays.items():
-        if not name.endswith(("_indices", "_data", "_indptr", "_edges")) and len(array) != len(paths):
+        if is_per_file(name) and len(array) != len(paths):
             raise IndexCorrupt(f"{directory}: {name}.npy has {len(array)} rows for {len(paths)} files")
     return SideStore(params, paths, arrays)
+
+
+def is_per_file(name: str) -> bool:
+    """True for arrays with one row per file id (not the parts of a CSR matrix or an edge list)."""
+    return not name.endswith(("_indices", "_data", "_indptr", "_edges"))

@@ -80,7 +80,10 @@ def test_a_file_named_after_a_common_word_of_the_issue_does_not_beat_the_feature
 
 
 def test_a_vendored_copy_ranks_below_the_project_module(make_repo: Callable[..., Path]) -> None:
-    module = "def parse_retry_after(header):\n    return int(header)\n\n\ndef backoff(attempt):\n    return 2 ** attempt\n"
+    module = (
+        "def parse_retry_after(header):\n    return int(header)\n\n\n"
+        "def backoff(attempt):\n    return 2 ** attempt\n"
+    )
     repo = make_repo({
         **_filler(30),
         "shop/http/retry.py": module,

@@ -1,0 +1,357 @@
+"""Hostile data end to end: odd file names, remembered index settings and the small promises around them.
+
+Every test builds a real git repository in a temporary directory and drives the real CLI
+(in-process through click's CliRunner, or as a subprocess when stderr timing matters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from atlas.cli import cli
+from atlas.index import store
+from tests.conftest import GIT_ENV, Symlink, git, git_env
+
+ATLAS = Path(sys.executable).with_name("atlas")
+
+NEWLINE_NAME = "we\nird.py"
+LATIN1_NAME = b"caf\xe9_thing.py"
+LATIN1_DISPLAY = "caf\\xe9_thing.py"  # how every output spells a name that is not UTF-8
+
+PLAIN = {"plain.py": "def beta_gadget():\n    return 2\n"}
+WITH_NEWLINE: dict[str | bytes, Any] = {**PLAIN, NEWLINE_NAME: "def alpha_widget():\n    return 1\n"}
+WITH_LATIN1: dict[str | bytes, Any] = {**PLAIN, LATIN1_NAME: "def gamma_gizmo():\n    return 3\n"}
+
+
+def invoke(*args: str) -> Result:
+    """Run the CLI in-process, quietly, stdout and stderr apart."""
+    return CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+
+
+def index(root: Path, *flags: str) -> dict[str, Any]:
+    """`atlas index ROOT --format json FLAGS...`: the report; the run must succeed."""
+    result = invoke("index", str(root), "--jobs", "1", "--format", "json", *flags)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def search(root: Path, *args: str) -> Result:
+    """`atlas search --repo ROOT --format jsonl ARGS...`."""
+    return invoke("search", "--repo", str(root), "--format", "jsonl", *args)
+
+
+def hits(result: Result) -> list[dict[str, Any]]:
+    """The JSONL hit records of a successful search."""
+    assert result.exit_code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def status_code(root: Path) -> int:
+    """Exit status of `atlas status`."""
+    return invoke("status", "--repo", str(root), "--format", "json").exit_code
+
+
+def verify(root: Path) -> Result:
+    """`atlas verify --format json`."""
+    return invoke("verify", "--repo", str(root), "--format", "json")
+
+
+def manifest(root: Path) -> dict[str, Any]:
+    """The live generation's manifest."""
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    return orjson.loads((generation / store.MANIFEST).read_bytes())
+
+
+# --- file names that break line- or UTF-8-based formats ---------------------------------------
+
+
+def test_a_newline_in_a_tracked_name_keeps_the_index_usable(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(WITH_NEWLINE)
+    report = index(root)
+    assert report["files_indexed"] == 2
+    assert [hit["path"] for hit in hits(search(root, "alpha_widget"))][:1] == [NEWLINE_NAME]
+    assert [hit["path"] for hit in hits(search(root, "beta_gadget"))][:1] == ["plain.py"]
+    assert verify(root).exit_code == 0
+    assert status_code(root) == 0
+    again = index(root)
+    assert again["mode"] == "unchanged"
+
+
+def test_a_name_that_is_not_utf8_is_indexed_with_history_and_served(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(WITH_LATIN1)
+    report = index(root)  # history on: the default
+    assert report["signals"]["git"]["available"] is True
+    found = hits(search(root, "gamma_gizmo", "--explain"))
+    assert found[0]["path"] == LATIN1_DISPLAY
+    assert "gamma_gizmo" in found[0]["lines"][0]["text"]
+    recency = next(term for term in found[0]["explain"] if term["signal"] == "recency")
+    assert recency["raw"] > 0, "git history must be keyed by the same path as the file"
+    quick = invoke("quick", "gamma_gizmo", "--repo", str(root), "--format", "json")
+    assert quick.exit_code == 0, quick.stderr
+    entries = json.loads(quick.stdout)["entries"]
+    assert any(entry["path"] == LATIN1_DISPLAY for entry in entries)
+    assert verify(root).exit_code == 0
+    assert status_code(root) == 0
+    assert index(root)["mode"] == "unchanged"
+
+
+def test_verify_compares_the_side_store_with_the_file_table(make_repo: Callable[..., Path]) -> None:
+    from atlas.signals.store import load_store, write_store
+
+    root = make_repo({"a.py": "def one(): pass\n", "b.py": "def two(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    side = load_store(generation)
+    assert side is not None
+    side.paths = list(reversed(side.paths))  # rows aligned to the wrong files, checksums rewritten
+    write_store(generation, side)
+    result = verify(root)
+    assert result.exit_code == 4
+    assert any("side store" in line for line in json.loads(result.stdout)["damaged"])
+
+
+def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
+    from atlas.config import FORMAT_VERSION
+
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    old = {**manifest(root), "format_version": 1}
+    (generation / store.MANIFEST).write_bytes(orjson.dumps(old))
+    assert FORMAT_VERSION > 1
+    result = search(root, "one")
+    assert result.exit_code == 4 and "format" in result.stderr
+    report = index(root)
+    assert report["mode"] == "full" and "format 1" in report["reason"]
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+
+
+# --- index settings are remembered --------------------------------------------------------------
+
+BIG_FILE = "big_payload.py"
+BIG_TEXT = "def colossal_payload():\n    return 1\n" + "# filler line for size\n" * 60_000  # ~1.4 MB
+
+
+def _history_repo(make_repo: Callable[..., Path]) -> Path:
+    root = make_repo({"core.py": "def tangerine_core():\n    return 0\n", BIG_FILE: BIG_TEXT})
+    for day in range(2, 6):
+        with open(root / "core.py", "a") as handle:
+            handle.write(f"# change {day}\n")
+        env = {**GIT_ENV, "GIT_AUTHOR_DATE": f"2024-03-0{day}T00:00:00+00:00"}
+        env["GIT_COMMITTER_DATE"] = env["GIT_AUTHOR_DATE"]
+        subprocess.run(
+            ["git", "-C", str(root), "commit", "-qam", f"change {day}"], env={**git_env(), **env}, check=True
+        )
+    return root
+
+
+def _git_params(root: Path) -> dict[str, Any]:
+    return manifest(root)["signals"]["git"]
+
+
+def _indexed(root: Path) -> list[str]:
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    return [path for path in orjson.loads((generation / store.FILES).read_bytes())["paths"] if path]
+
+
+SETTING_CASES = {
+    "no-history": (["--no-history"], lambda root: _git_params(root)["available"] is False),
+    "history": (["--history", "2"], lambda root: _git_params(root)["commits_mined"] == 2),
+    "since": (["--since", "2024-03-02 12:00"], lambda root: _git_params(root)["commits_mined"] == 3),
+    "max-file-size": (["--max-file-size", "3000000"], lambda root: BIG_FILE in _indexed(root)),
+}
+
+
+@pytest.mark.parametrize("case", list(SETTING_CASES))
+def test_an_index_flag_is_remembered_by_later_runs(make_repo: Callable[..., Path], case: str) -> None:
+    flags, holds = SETTING_CASES[case]
+    root = _history_repo(make_repo)
+    default = index(root)
+    assert default["signals"]["git"]["commits_mined"] == 5 and default["files_indexed"] == 1
+    assert not holds(root)
+
+    built = index(root, *flags)
+    assert built["mode"] == "full" and "settings changed" in built["reason"]
+    assert holds(root)
+    assert status_code(root) == 0
+
+    again = index(root)
+    assert again["mode"] == "unchanged" and holds(root)
+
+    with open(root / "core.py", "a") as handle:
+        handle.write("def fresh_edit():\n    return 1\n")
+    updated = index(root)
+    assert updated["mode"] == "incremental" and holds(root)
+
+    (root / "extra.py").write_text("def extra_added():\n    return 1\n")
+    quick = invoke("quick", "tangerine core", "--repo", str(root), "--format", "json")
+    assert quick.exit_code == 0, quick.stderr
+    assert manifest(root)["mode"] == "incremental" and holds(root)
+    assert status_code(root) == 0
+
+
+@pytest.mark.parametrize("case", list(SETTING_CASES))
+def test_a_long_lived_config_follows_a_flag_given_meanwhile(make_repo: Callable[..., Path], case: str) -> None:
+    from atlas.api import index_config, index_status, refresh_index
+
+    flags, holds = SETTING_CASES[case]
+    root = _history_repo(make_repo)
+    index(root)
+    session_config = index_config(root, jobs=1)  # what `atlas mcp` resolves when it starts
+    index(root, *flags)
+    assert index_status(session_config).fresh
+    (root / "extra.py").write_text("def extra_added():\n    return 1\n")
+    report = refresh_index(session_config, show_progress=False)  # the MCP server's refresh
+    assert report is not None and report.mode == "incremental" and holds(root)
+
+
+def test_remembered_size_cap_keeps_the_big_file_searchable(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    index(root, "--max-file-size", "3000000")
+    (root / "core.py").write_text("def tangerine_core():\n    return 1\n")
+    index(root)
+    assert hits(search(root, "colossal_payload"))[0]["path"] == BIG_FILE
+
+
+def test_an_explicit_flag_overrides_the_remembered_one_and_says_which(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    index(root, "--history", "2")
+    report = index(root, "--history", "4")
+    assert report["mode"] == "full" and "history_commits" in report["reason"]
+    assert _git_params(root)["commits_mined"] == 4
+    back = index(root, "--reset-settings")
+    assert back["mode"] == "full" and _git_params(root)["commits_mined"] == 5
+
+
+def test_history_flags_turn_history_back_on(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    index(root, "--no-history")
+    report = index(root, "--history", "3")
+    assert report["signals"]["git"]["available"] is True and _git_params(root)["commits_mined"] == 3
+
+
+def test_an_edited_config_file_wins_over_the_remembered_flag(make_repo: Callable[..., Path]) -> None:
+    root = _history_repo(make_repo)
+    (root / "atlas.toml").write_text("[index]\nhistory_commits = 4\n")
+    assert _git_params_after(root) == 4
+    index(root, "--history", "2")  # the flag wins over the file ...
+    assert status_code(root) == 0 and index(root)["mode"] == "unchanged" and _git_params(root)["commits_mined"] == 2
+    (root / "atlas.toml").write_text("[index]\nhistory_commits = 3\n")  # ... until the file changes
+    assert status_code(root) == 7
+    assert index(root)["mode"] == "full" and _git_params(root)["commits_mined"] == 3
+
+
+def _git_params_after(root: Path) -> int:
+    index(root)
+    return int(_git_params(root)["commits_mined"])
+
+
+# --- polish ---------------------------------------------------------------------------------------
+
+
+def test_status_after_a_fresh_clone_and_restored_index_is_fresh(make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_repo({"a.py": "def one(): pass\n", "pkg/b.py": "def two(): pass\n"})
+    index(root)
+    archive = tmp_path / "index.tgz"
+    assert invoke("export", str(archive), "--repo", str(root), "--format", "json").exit_code == 0
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    for path in (clone / "a.py", clone / "pkg/b.py"):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # mtimes differ from the indexed ones
+    assert invoke("import", str(archive), "--repo", str(clone), "--format", "json").exit_code == 0
+    result = invoke("status", "--repo", str(clone), "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["changed"] == []
+    (clone / "a.py").write_text("def one(): return 1\n")  # same path, real edit
+    result = invoke("status", "--repo", str(clone), "--format", "json")
+    assert result.exit_code == 7 and json.loads(result.stdout)["changed"] == ["a.py"]
+
+
+def test_verify_without_an_index_says_no_index_like_status(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"a.py": "def one(): pass\n"})
+    status = invoke("status", "--repo", str(root))
+    result = invoke("verify", "--repo", str(root))
+    assert result.exit_code == status.exit_code == 3
+    assert "no index" in result.stderr and "hint:" in result.stderr and result.stdout == ""
+
+
+def test_an_unknown_language_filter_names_the_known_ones(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    result = search(root, "one lang:klingon")
+    assert result.exit_code == 2
+    assert "klingon" in result.stderr and "python" in result.stderr and "rust" in result.stderr
+    assert search(root, "--lang", "klingon", "one").exit_code == 2
+    assert hits(search(root, "one lang:Python"))[0]["path"] == "a.py"
+
+
+def test_an_incremental_summary_still_counts_skipped_files(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"a.py": "def one(): pass\n", "blob.bin": b"\x00\x01binary", "min.js": "var a=1;" * 1280})
+    first = index(root)
+    assert first["skipped"] == {"binary": 1, "minified": 1}
+    (root / "a.py").write_text("def one(): return 1\n")
+    second = index(root)
+    assert second["mode"] == "incremental" and second["skipped"] == first["skipped"]
+    assert index(root)["skipped"] == first["skipped"]  # unchanged
+
+
+def test_a_symlink_to_a_walked_directory_is_a_duplicate_not_a_loop(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"src/a.py": "def one(): pass\n", "z_alias": Symlink("src"), "up/loop": Symlink("..")})
+    report = index(root)
+    assert report["skipped"] == {"duplicate": 1, "symlink_loop": 1}
+    assert report["skipped_examples"] == {"duplicate": ["z_alias"], "symlink_loop": ["up/loop"]}
+
+
+def test_snippets_drop_a_utf8_bom(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"bom.py": "\ufeffdef quince_marmalade():\n    return 1\n".encode()})
+    index(root)
+    text = hits(search(root, "quince_marmalade"))[0]["lines"][0]["text"]
+    assert text.startswith("def quince_marmalade") and "\ufeff" not in text
+
+
+def test_git_mining_reports_progress_on_a_long_history(tmp_path: Path) -> None:
+    root = tmp_path / "long"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commits = 12_000
+    stream = []
+    for n in range(1, commits + 1):
+        data = f"v{n}\n".encode()
+        stream.append(
+            b"commit refs/heads/main\n"
+            + f"committer Atlas <a@example.com> {1_700_000_000 + n} +0000\n".encode()
+            + b"data 1\nc\n"
+            + f"M 100644 inline f{n % 7}.txt\ndata {len(data)}\n".encode()
+            + data
+        )
+    fast_import = ["git", "-C", str(root), "fast-import", "--quiet"]
+    subprocess.run(fast_import, input=b"".join(stream), env=git_env(), check=True)
+    git(root, "checkout", "-q", "-f", "main")
+    command = [str(ATLAS)] if ATLAS.exists() else [sys.executable, "-m", "atlas"]
+    result = subprocess.run(
+        [*command, "index", str(root), "--jobs", "1", "--format", "json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if "git history" in line]
+    assert any("5000 commits" in line for line in progress), result.stderr
+    assert json.loads(result.stdout)["signals"]["git"]["commits_mined"] == 10_000
+    quiet = subprocess.run([*command, "-q", "index", str(root), "--rebuild", "--jobs", "1"], capture_output=True,
+                           text=True, timeout=300, check=False)  # fmt: skip
+    assert quiet.returncode == 0 and "git history" not in quiet.stderr
+    shutil.rmtree(root)
