@@ -65,10 +65,11 @@ FITTED_FILE = Path(__file__).with_name("fitted.json")
 """Constants fitted by perf/fit.py (weights, rrf_k, priors), with the data, date and command behind them."""
 
 
-def fitted_constants() -> dict[str, float]:
-    """The constants in FITTED_FILE (flat names as `weights_for` takes them), or {} when there is none."""
+def fitted_record() -> dict[str, Any]:
+    """FITTED_FILE's contents: `constants` (flat names as `weights_for` takes them), `data`, `date`,
+    `command`; {} when there is none."""
     try:
-        return dict(json.loads(FITTED_FILE.read_text(encoding="utf-8"))["constants"])
+        return dict(json.loads(FITTED_FILE.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return {}
 
@@ -80,11 +81,18 @@ def _fitted(weights: FusionWeights, constants: Mapping[str, float]) -> FusionWei
         if name.startswith("prior."):
             priors[name.removeprefix("prior.")] = float(value)
         else:
-            plain[name] = float(value)
+            plain[name] = type(getattr(weights, name))(value)
     return replace(weights, role_priors=priors, **plain)
 
 
-FITTED = _fitted(FusionWeights(), fitted_constants())
+_RECORD = fitted_record()
+FITTED = _fitted(FusionWeights(), _RECORD.get("constants", {}))
+WEIGHTS_SOURCE = (
+    f"ranking constants fitted by perf/fit.py on {_RECORD['data']} ({_RECORD['date']})"
+    if _RECORD
+    else "ranking constants: hand-set defaults"
+)
+"""Where the balanced preset's constants come from; `--explain` says it."""
 PRESETS: dict[str, FusionWeights] = {
     "fast": replace(FITTED, candidates=100, expand_top=0, cochange=0.0, imports=0.0),
     "balanced": FITTED,
