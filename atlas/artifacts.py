@@ -163,6 +163,7 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
             if not isinstance(header, dict) or not isinstance(header.get("files"), dict):
                 raise IndexCorrupt(f"{archive}: the archive's file list is malformed", "export it again")
             count, size = _extract_members(tar, building, header["files"], archive)
+            _read_to_the_end(tar)
     # zlib.error is what a flipped byte inside the deflate stream raises from a member's read.
     except (tarfile.TarError, OSError, EOFError, zlib.error, orjson.JSONDecodeError, KeyError) as err:
         raise IndexCorrupt(f"{archive}: the archive is damaged ({err})", "export it again") from err
@@ -170,6 +171,14 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
     if missing:
         raise IndexCorrupt(f"{archive}: {len(missing)} listed files are missing", "export it again")
     return header, count, size
+
+
+def _read_to_the_end(tar: tarfile.TarFile) -> None:
+    """Read the compressed stream past the tar's end marker, so that every gzip member's CRC is checked:
+    tarfile stops at the end-of-archive blocks, and a flipped byte in the last member's padding would pass."""
+    stream = tar.fileobj
+    while stream is not None and stream.read(1 << 20):
+        pass
 
 
 def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, str], archive: Path) -> tuple[int, int]:
