@@ -426,3 +426,24 @@ def test_damaged_index_is_reported_then_rebuilt(
     assert "\n" not in report.reason
     assert verify_index(config(root)).ok
     assert open_engine(config(root), build_if_missing=False).search("handle request").hits
+
+
+def test_a_generation_renamed_into_place_but_never_published_is_removed_by_a_run_with_nothing_to_do(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(20, seed=3, functions=4))
+    init_repo(root)
+    index_repo(config(root), show_progress=False)
+    index_dir = root / ".atlas"
+    live = store.current_generation(index_dir)
+    assert live is not None
+    # What a build killed between `os.replace(building, final)` and writing CURRENT leaves behind.
+    orphan = index_dir / f"{store.GEN_PREFIX}{int(live.name.removeprefix(store.GEN_PREFIX)) + 1:06d}"
+    shutil.copytree(live, orphan)
+
+    index_repo(config(root), show_progress=False)
+
+    assert not orphan.exists()
+    assert store.current_generation(index_dir) == live
+    assert verify_index(config(root)).ok

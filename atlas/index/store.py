@@ -126,6 +126,19 @@ def remove_abandoned(index_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.name.startswith("."):
             entry.unlink(missing_ok=True)
+    _remove_unpublished(index_dir)
+
+
+def _remove_unpublished(index_dir: Path) -> None:
+    """Delete finished generations newer than the live one: a build killed between renaming its
+    generation into place and writing CURRENT left it, and no later run would ever publish it."""
+    live = current_generation(index_dir)
+    if live is None:
+        return
+    for entry in index_dir.iterdir():
+        number = entry.name.removeprefix(GEN_PREFIX)
+        if entry.name.startswith(GEN_PREFIX) and number.isdigit() and entry.name > live.name and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _pid_alive(pid_text: str) -> bool:
