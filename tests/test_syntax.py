@@ -58,6 +58,23 @@ def test_any_text_parses(text: str) -> None:
     assert all(weight >= 1.0 for _, weight in parsed.terms)
 
 
+_REPORT_PIECES = st.sampled_from(
+    ["```", "```python", "~~~", "```rust-lang", "\n", " ", "word", "parse_args", "  at a.B.c(B.java:3)",
+     'File "x.py", line 3, in f', "#0 0x1 in f x.c:2", "错误信息", "\t", "HTTPServer"]
+)  # fmt: skip
+
+
+@given(st.lists(_REPORT_PIECES, max_size=40).map("".join))
+def test_any_bug_report_shape_parses_and_weighs_every_term(text: str) -> None:
+    parsed = parse_query(text)
+    assert all(weight >= 1.0 for _, weight in parsed.terms)
+
+
+def test_a_fence_language_name_does_not_crash_the_term_weights() -> None:
+    terms = dict(parse_query("Crash in the parser\n```python\nparse_args()\n```\n").terms)
+    assert terms["parse_args"] == 1.0 and terms["crash"] == 1.0
+
+
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_any_path_filter_compiles_to_a_regex(pattern: str) -> None:
     re.compile(path_regex(pattern))

@@ -146,7 +146,10 @@ def weighted_terms(
     counts = Counter(tokens)
     for block in blocks or ():
         counts.update(dict.fromkeys(block, 1))
-    order = list(dict.fromkeys(order)) if order is not None else list(counts)
+    # `order` may hold tokens that neither prose nor blocks has (a fence line's language name).
+    order = [t for t in dict.fromkeys(order) if t in counts] if order is not None else list(counts)
+    placed = set(order)
+    order += [t for t in counts if t not in placed]
     if len(order) > MAX_TERMS:
         keep = set(sorted(order, key=lambda t: -counts[t])[:MAX_TERMS])
         order = [t for t in order if t in keep]
