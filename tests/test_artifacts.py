@@ -282,7 +282,7 @@ def test_export_without_an_index_exits_3(make_repo: Callable[..., Path], tmp_pat
 
 
 @pytest.mark.parametrize("where", ["missing-dir/index.tar.gz", "a-file/index.tar.gz"])
-def test_regression_export_where_nothing_can_be_written_is_a_usage_error(repo: Path, tmp_path: Path, where: str) -> None:
+def test_regression_export_where_nothing_can_be_written(repo: Path, tmp_path: Path, where: str) -> None:
     # It was "unexpected error: FileNotFoundError ... report it" (exit 3), and PermissionError in a container.
     (tmp_path / "a-file").write_text("not a directory\n")
     export(repo, tmp_path / "first.tar.gz")
