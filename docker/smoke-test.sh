@@ -101,7 +101,7 @@ top=$(run "${mount[@]}" "$IMAGE" search --format jsonl "verify webhook signature
   || fail "the second index run was not 'unchanged'"
 
 step "--entrypoint atlas keeps git history (safe.directory set in the image's ENV)"
-run -v "$repo:/repo:ro" --entrypoint atlas "$IMAGE" index /repo --index-dir /tmp/plain --format json -q \
+run -v "$repo:/repo:ro" --entrypoint atlas "$IMAGE" -q index /repo --index-dir /tmp/plain --format json \
   >"$WORK/plain.json" || fail "--entrypoint atlas index exited $?"
 [ "$(field signals git commits_mined <"$WORK/plain.json")" = 2 ] \
   || fail "--entrypoint atlas lost git history: $(field signals git <"$WORK/plain.json")"
@@ -115,7 +115,7 @@ run -v "$repo:/repo:ro" -v "$WORK/out:/out:ro" -v "$ID-imported:/index" "$IMAGE"
 top=$(run -v "$repo:/repo:ro" -v "$ID-imported:/index" "$IMAGE" search --format jsonl "add item to cart" \
   | head -1 | field path)
 [ "$top" = shop/cart/cart.py ] || fail "search of the imported index: top hit $top"
-run -v "$repo:/repo:ro" -v "$ID-imported:/index" "$IMAGE" verify -q >/dev/null || fail "the imported index fails verify"
+run -v "$repo:/repo:ro" -v "$ID-imported:/index" "$IMAGE" verify >/dev/null || fail "the imported index fails verify"
 
 step "refusals: exit 2, one sentence and a hint, nothing overwritten"
 generation=$(current index)
@@ -149,7 +149,7 @@ printf 'def retry_budget(attempts):\n    return attempts * 2\n' >budget.py && gi
 cd - >/dev/null
 chmod -R a+rX "$big"
 bigmount=(-v "$big:/repo:ro" -v "$ID-big:/index")
-run "${bigmount[@]}" "$IMAGE" index -q >/dev/null || fail "indexing the small start of the big repository failed"
+run "${bigmount[@]}" "$IMAGE" index >/dev/null 2>&1 || fail "indexing the small start of the big repository failed"
 generation=$(current big)
 "$PYTHON" - "$big" "$BIG_FILES" <<'EOF'
 import sys
@@ -194,7 +194,7 @@ interrupt() {  # interrupt NAME HOW EXPECTED-EXIT: start indexing, signal it whi
   [ "$code" = "$expected" ] || fail "$1: exit $code, expected $expected"
   $DOCKER rm -f "$name" >/dev/null
   [ "$(current big)" = "$generation" ] || fail "$1: the previous index was replaced"
-  status=0; run "${bigmount[@]}" "$IMAGE" verify -q >/dev/null 2>&1 || status=$?
+  status=0; run "${bigmount[@]}" "$IMAGE" verify >/dev/null 2>&1 || status=$?
   [ "$status" = 7 ] || fail "$1: verify of the previous index exited $status, expected 7 (intact, out of date)"
   top=$(run "${bigmount[@]}" "$IMAGE" search --format jsonl "retry budget" | head -1 | field path)
   [ "$top" = budget.py ] || fail "$1: the previous index does not answer: top hit $top"
