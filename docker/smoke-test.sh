@@ -184,10 +184,12 @@ interrupt() {  # interrupt NAME HOW EXPECTED-EXIT: start indexing, signal it whi
   started=$(date +%s%N)
   case $how in
     stop) $DOCKER stop "$name" >/dev/null ;;
-    INT) $DOCKER kill -s INT "$name" >/dev/null && timeout 30 $DOCKER wait "$name" >/dev/null || true ;;
+    INT) $DOCKER kill -s INT "$name" >/dev/null && timeout 10 $DOCKER wait "$name" >/dev/null || true ;;
   esac
   stopped=$(date +%s%N)
   elapsed=$(((stopped - started) / 1000000))
+  [ "$($DOCKER inspect -f '{{.State.Running}}' "$name")" = false ] \
+    || fail "$1: the container still runs ${elapsed} ms after $how: $($DOCKER logs "$name" 2>&1 | tail -2)"
   code=$($DOCKER inspect -f '{{.State.ExitCode}}' "$name")
   echo "   $how: exit $code after ${elapsed} ms; stderr: $($DOCKER logs "$name" 2>&1 | tail -2 | tr '\n' ' ')" >&2
   [ "$elapsed" -le "$STOP_LIMIT_MS" ] || fail "$1: the container took ${elapsed} ms to stop (limit ${STOP_LIMIT_MS})"
