@@ -9,6 +9,7 @@ is a clean repository-relative path, before publishing the generation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -65,14 +66,31 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
     tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:
-        _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))
-        for path in members:
-            tar.add(path, arcname=f"{MEMBER_ROOT}/{path.relative_to(generation).as_posix()}", recursive=False)
-    os.replace(tmp, archive)
+    try:
+        with _create(tmp, archive) as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:
+            _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))
+            for path in members:
+                tar.add(path, arcname=f"{MEMBER_ROOT}/{path.relative_to(generation).as_posix()}", recursive=False)
+        os.replace(tmp, archive)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     size = sum(p.stat().st_size for p in members)
     seconds = time.monotonic() - started
     return ArchiveInfo(str(archive), packed.sha256, len(members), size, seconds, generation.name)
+
+
+def _create(tmp: Path, archive: Path) -> BinaryIO:
+    """Open the archive's temporary file; a directory that cannot take it is the user's to fix."""
+    try:
+        return open(tmp, "wb")
+    except OSError as err:
+        raise InputError(
+            f"{archive.parent}: cannot write {archive.name} there ({err.strerror})",
+            "pass a path in a directory you can write to (in a container: mount one writable by its user, "
+            "e.g. with docker run --user or chown)",
+        ) from err
 
 
 class _ParallelGzip(io.RawIOBase):

@@ -282,6 +282,28 @@ def test_export_without_an_index_exits_3(make_repo: Callable[..., Path], tmp_pat
     assert not (tmp_path / "x.tar.gz").exists()
 
 
+@pytest.mark.parametrize("where", ["missing-dir/index.tar.gz", "a-file/index.tar.gz"])
+def test_regression_export_where_nothing_can_be_written(repo: Path, tmp_path: Path, where: str) -> None:
+    # It was "unexpected error: FileNotFoundError ... report it" (exit 3), and PermissionError in a container.
+    (tmp_path / "a-file").write_text("not a directory\n")
+    export(repo, tmp_path / "first.tar.gz")
+    result = atlas("export", str(tmp_path / where), "--repo", str(repo))
+    assert result.exit_code == 2, result.output
+    message, hint = result.stderr.splitlines()
+    assert message.startswith(f"atlas: {tmp_path / where.split('/')[0]}: cannot write index.tar.gz there (")
+    assert hint.startswith("  hint: pass a path in a directory you can write to")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to any directory; the Docker smoke test covers uid 10001")
+def test_export_into_a_read_only_directory_is_a_usage_error(repo: Path, tmp_path: Path) -> None:
+    export(repo, tmp_path / "first.tar.gz")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = atlas("export", str(locked / "index.tar.gz"), "--repo", str(repo))
+    assert result.exit_code == 2 and "Permission denied" in result.stderr, result.output
+    assert not list(locked.iterdir())
+
+
 # --- cache-key -----------------------------------------------------------------------------------
 
 

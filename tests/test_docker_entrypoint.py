@@ -9,17 +9,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.generated_repo import make_shop_repo
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = PROJECT / "docker" / "entrypoint.sh"
 
 
-def run_entrypoint(root: Path, index: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_entrypoint(
+    root: Path, index: Path, *args: str, require_mount: bool = False
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ, "ATLAS_ROOT": str(root), "ATLAS_INDEX_DIR": str(index), "ATLAS_MEMORY": "256M",
         "ATLAS_JOBS": "2", "ATLAS_BIN": f"{sys.executable} -m atlas",
     }  # fmt: skip
+    env.pop("ATLAS_REQUIRE_MOUNT", None)
+    if require_mount:
+        env["ATLAS_REQUIRE_MOUNT"] = "1"
     return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -58,8 +65,78 @@ def test_missing_repository_mount_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_dockerfile_copies_what_exists_and_uses_the_entrypoint() -> None:
     dockerfile = (PROJECT / "docker" / "Dockerfile").read_text()
-    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.M):
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", dockerfile, flags=re.M))
+    for stage in re.findall(r"^COPY --from=(\S+) ", dockerfile, flags=re.M):
+        assert stage in stages, stage
+    for source in re.findall(r"^COPY (?!--from=)(.+) \S+$", dockerfile, flags=re.M):
         for item in source.split():
             assert (PROJECT / item).exists(), item
     assert "ENTRYPOINT" in dockerfile and "USER atlas" in dockerfile
     assert "slim" in dockerfile and "alpine" not in dockerfile
+
+
+def test_regression_an_empty_repository_mount_keeps_the_index(tmp_path: Path) -> None:
+    # It indexed the empty directory (exit 0, files_indexed 0) over the volume's index.
+    index = tmp_path / "volume"
+    assert run_entrypoint(make_shop_repo(tmp_path / "repo"), index, "index").returncode == 0
+    live = (index / "CURRENT").read_text()
+    (tmp_path / "empty").mkdir()
+    done = run_entrypoint(tmp_path / "empty", index, "index")
+    assert done.returncode == 2, done.stderr
+    message, hint = done.stderr.splitlines()
+    assert message == f"atlas-entrypoint: {tmp_path / 'empty'} is empty or unreadable, so there is nothing to index"
+    assert hint.startswith("  hint: mount the repository")
+    assert (index / "CURRENT").read_text() == live
+
+
+def test_regression_an_unmounted_repository_in_the_image_is_refused(tmp_path: Path) -> None:
+    # The image creates /repo, so without `-v ...:/repo` the directory existed, empty, on the image's own
+    # filesystem. ATLAS_REQUIRE_MOUNT=1 (set by the image) asks for a mount; `/` never is one.
+    done = run_entrypoint(Path("/"), tmp_path / "volume", "index", "--help", require_mount=True)
+    assert done.returncode == 2, done.stdout
+    assert "/ is not mounted, so there is nothing to index" in done.stderr and "  hint: mount" in done.stderr
+    assert not (tmp_path / "volume").exists()
+
+
+def test_a_repository_on_a_mount_passes_the_mount_check(tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "repo")
+    mount = root.resolve()
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    done = run_entrypoint(root, tmp_path / "volume", "index", require_mount=True)
+    assert done.returncode == (2 if mount == Path("/") else 0), done.stderr
+
+
+def test_export_and_import_need_no_repository(tmp_path: Path) -> None:
+    # As in the image without a /repo mount: the directory is there, empty.
+    index, unmounted = tmp_path / "volume", tmp_path / "unmounted"
+    assert run_entrypoint(make_shop_repo(tmp_path / "repo"), index, "index").returncode == 0
+    unmounted.mkdir()
+    archive = tmp_path / "index.tgz"
+    assert run_entrypoint(unmounted, index, "export", str(archive)).returncode == 0
+    done = run_entrypoint(unmounted, tmp_path / "other", "import", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "other" / "CURRENT").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere; docker/smoke-test.sh covers uid 10001")
+def test_an_index_directory_this_user_cannot_write_is_refused_up_front(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    done = run_entrypoint(make_shop_repo(tmp_path / "repo"), locked / "index", "index")
+    assert done.returncode == 2, done.stderr
+    assert "so the index cannot be written" in done.stderr and "  hint: " in done.stderr
+    assert not list(locked.iterdir())
+
+
+def test_dockerfile_pins_dependencies_runs_tini_and_sets_git_config() -> None:
+    dockerfile = (PROJECT / "docker" / "Dockerfile").read_text()
+    assert "FROM debian:bookworm-slim AS runtime" in dockerfile
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--",' in dockerfile
+    assert "GIT_CONFIG_KEY_0=safe.directory" in dockerfile and "ATLAS_REQUIRE_MOUNT=1" in dockerfile
+    assert "--no-index" in dockerfile and "'/src[mcp]'" in dockerfile
+    lock = (PROJECT / "docker" / "requirements.lock").read_text().splitlines()
+    pins = dict(line.split("==") for line in lock if line and not line.startswith("#"))
+    assert {"tantivy", "tree-sitter", "mcp", "numpy", "setuptools"} <= set(pins)
+    ignored = (PROJECT / ".dockerignore").read_text().splitlines()
+    assert {".git", ".venv", ".atlas", "**/__pycache__"} <= set(ignored)
