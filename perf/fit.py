@@ -1,6 +1,6 @@
 """Fit the fusion's constants on a retrieval benchmark, cross-validated by repository.
 
-    python perf/fit.py ../shared/eval/dev-large.jsonl --history [--folds 5] [--write]
+    python perf/fit.py ../shared/eval/dev-large.jsonl [../shared/eval/dev.jsonl] --history [--folds 5] [--write]
                        [--check ../shared/eval/dev.jsonl] [--dump FILE]
 
 Each instance's index is built once (as perf/quality.py does) and each query is run once through
@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ KS = (1, 5, 10)
 # them would bury tests, docs and configuration for every query, including the ones that ask for them.
 SIGNAL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0)
 K_GRID = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 100.0)
+MIN_GAIN = 0.002
+"""A constant moves only for a gain of the objective above this (about four instance-metrics of 277): the
+objective is flat, and without it coordinate ascent wanders to odd values (build files above sources)."""
 PRIOR_GRID = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)
 
 
@@ -232,7 +236,7 @@ def grid_for(name: str) -> tuple[float, ...]:
 
 
 def fit(t: Table, start: dict[str, float], sweeps: int = 4) -> dict[str, float]:
-    """Coordinate ascent over every constant but bm25 (fixed at 1), each on its grid."""
+    """Coordinate ascent over every constant but bm25 (fixed at 1), each on its grid, from `start`."""
     best = dict(start)
     best_score = objective(metrics(t, best), t.repos)
     names = [n for n in best if n != "bm25"]
@@ -242,7 +246,7 @@ def fit(t: Table, start: dict[str, float], sweeps: int = 4) -> dict[str, float]:
             for value in grid_for(name):
                 trial = {**best, name: value}
                 score = objective(metrics(t, trial), t.repos)
-                if score > best_score + 1e-9:
+                if score > best_score + MIN_GAIN:
                     best, best_score, improved = trial, score, True
         if not improved:
             break
@@ -294,7 +298,7 @@ def main() -> None:
     """Command-line entry point."""
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bench", type=Path)
+    parser.add_argument("bench", type=Path, nargs="+", help="benchmarks to fit on together")
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     parser.add_argument("--trees", type=Path, default=Path(os.environ.get("EVAL_TREES", tmp / "atlas-eval-trees")))
     parser.add_argument("--index-root", type=Path, default=tmp / "atlas-eval-index")
@@ -310,7 +314,8 @@ def main() -> None:
     args = parser.parse_args()
 
     specs = args.engine or [""]
-    dumped = load_or_dump(args.bench, args, specs)
+    per_bench = [load_or_dump(bench, args, specs) for bench in args.bench]
+    dumped = {spec: [record for records in per_bench for record in records[spec]] for spec in specs}
     default = params_of(FusionWeights())
     header = "| constants | R@1 | R@5 | R@10 | MRR | macro R@1 | macro R@5 | macro R@10 | macro MRR |"
     print(header + "\n|" + "---|" * 9)
@@ -322,6 +327,12 @@ def main() -> None:
         held_out = cross_validate(t, default, args.folds)
         cv = summary(held_out, t.repos)
         print(line(f"{name}: fitted, held-out repositories ({args.folds}-fold CV)", cv))
+        if len(args.bench) > 1:
+            start = 0
+            for bench, records in zip(args.bench, per_bench, strict=True):
+                part = slice(start, start + len(records[spec]))
+                start = part.stop
+                print(line(f"{name}: held-out, {bench.name} only", summary(held_out[part], t.repos[part])))
         fitted = fit(t, default)
         print(line(f"{name}: fitted on all (training fit)", summary(metrics(t, fitted), t.repos)))
         score = objective(held_out, t.repos)
@@ -332,19 +343,19 @@ def main() -> None:
     overrides, boosts = engine_settings(spec)
     print(f"best engine setting by held-out objective: {spec or 'defaults'}")
     for bench in args.check:
-        other = load_or_dump(bench, args, [spec])[spec]
-        t = table(other)
-        print(line(f"{bench.name}: hand-set", summary(metrics(t, default), t.repos)))
-        print(line(f"{bench.name}: fitted", summary(metrics(t, fitted), t.repos)))
+        other = table(load_or_dump(bench, args, [spec])[spec])
+        print(line(f"{bench.name}: hand-set", summary(metrics(other, default), other.repos)))
+        print(line(f"{bench.name}: fitted", summary(metrics(other, fitted), other.repos)))
     constants = {**fitted, **overrides, **{f"boost.{k}": v for k, v in boosts.items()}}
     print(json.dumps(constants, indent=1))
     if args.write:
         record = {
             "constants": constants,
-            "data": f"{args.bench.name} ({len(t.repos)} instances, {len(set(t.repos))} repositories)"
+            "data": f"{' + '.join(b.name for b in args.bench)} ({len(dumped[spec])} instances,"
+                    f" {len({r['repo'] for r in dumped[spec]})} repositories)"
                     + (", git work trees" if args.history else ""),
             "date": time.strftime("%Y-%m-%d"),
-            "command": "python perf/fit.py " + " ".join(sys.argv[1:]),
+            "command": "python perf/fit.py " + shlex.join(sys.argv[1:]),
         }  # fmt: skip
         FITTED_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {FITTED_FILE}", file=sys.stderr)

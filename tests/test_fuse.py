@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.errors import UsageError
-from atlas.query.fuse import PRESETS, SIGNALS, FusionWeights, Intent, detect_intent, fuse, prior, rank_by, weights_for
+from atlas.query.fuse import (
+    FITTED,
+    PRESETS,
+    SIGNALS,
+    FusionWeights,
+    Intent,
+    detect_intent,
+    fitted_record,
+    fuse,
+    prior,
+    rank_by,
+    weights_for,
+)
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.signals.priors import EXAMPLES, TRANSLATION, VENDORED, path_flags
@@ -109,3 +124,20 @@ def test_path_index_prefers_the_longest_suffix_and_resolves_modules() -> None:
     assert index.find_module("sphinx.ext.autodoc.ClassDocumenter") == ([3], 3)
     assert index.find_module("_pytest.assertion.rewrite") == ([0], 3)
     assert index.find_module("nothing.here") == ([], 0)
+
+
+def test_the_readme_ranking_table_shows_the_shipped_weights() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) \|$", readme, re.M)
+    shipped = weights_for("balanced")
+    assert {name for name, _ in rows} == set(SIGNALS)
+    for name, weight in rows:
+        assert float(weight) == shipped.signal_weight(name), name
+    assert f"Σ weight / ({shipped.rrf_k:g} + rank)" in readme
+
+
+def test_the_fitted_constants_say_where_they_come_from() -> None:
+    record = fitted_record()
+    assert {"constants", "data", "date", "command"} <= set(record)
+    assert "python perf/fit.py " in record["command"]
+    assert weights_for("balanced") == FITTED

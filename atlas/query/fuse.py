@@ -1,4 +1,5 @@
-"""Weighted Reciprocal Rank Fusion: every ranking constant of Atlas lives in this module.
+"""Weighted Reciprocal Rank Fusion: every ranking constant of Atlas lives in this module, the fitted
+ones (signal weights, RRF_K, priors) overridden by `fitted.json` beside it, which perf/fit.py writes.
 
     fused(d) = prior(d) × Σ_signals  weight_s / (RRF_K + rank_s(d))
 
@@ -80,7 +81,7 @@ def _fitted(weights: FusionWeights, constants: Mapping[str, float]) -> FusionWei
     for name, value in constants.items():
         if name.startswith("prior."):
             priors[name.removeprefix("prior.")] = float(value)
-        else:
+        elif not name.startswith("boost."):  # field boosts are index settings (atlas.config.FieldBoosts)
             plain[name] = type(getattr(weights, name))(value)
     return replace(weights, role_priors=priors, **plain)
 
