@@ -1,0 +1,61 @@
+"""The parse pool: every entry comes back once, and a consumer that stops early never hangs the pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from atlas.parse import ParseOptions
+from atlas.parse import pool as pool_module
+from atlas.parse.pool import ParsePool
+from atlas.records import FileEntry, ParsedFile
+
+
+def entries(root: Path, count: int) -> list[FileEntry]:
+    """`count` small Python files under `root`, as the walk would hand them on."""
+    found = []
+    for i in range(count):
+        path = root / f"mod_{i:04d}.py"
+        path.write_text(f"def handler_{i}(request):\n    return request\n", encoding="utf-8")
+        info = path.stat()
+        found.append(FileEntry(f"mod_{i:04d}.py", str(path), info.st_size, info.st_mtime_ns))
+    return found
+
+
+def test_every_entry_is_parsed_once(tmp_path: Path) -> None:
+    work = entries(tmp_path, 300)
+    with ParsePool(2, ParseOptions()) as pool:
+        results = list(pool.parse(work))
+    assert sorted(r.path for r in results) == [e.path for e in work]
+    assert all(isinstance(r, ParsedFile) and r.symbols for r in results)
+
+
+class ConsumerFailed(Exception):
+    pass
+
+
+def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A gate of two chunks per worker fills at once (a gate smaller than a chunk would never let one go).
+    monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", pool_module.CHUNK_SIZE)
+    work = entries(tmp_path, 300)
+    outcome: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            with ParsePool(2, ParseOptions()) as pool:
+                for _ in pool.parse(work):
+                    time.sleep(0.5)  # the workers fill the gate meanwhile
+                    raise ConsumerFailed("the index writer failed")
+        except BaseException as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "ParsePool.__exit__ hung after the consumer raised"
+    assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)

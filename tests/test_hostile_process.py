@@ -1,0 +1,140 @@
+"""Hostile processes and environments, end to end: signals mid-build, read-only and full filesystems.
+
+Each case runs the real `atlas` command in a subprocess on a real git repository and checks what
+a user would see: the exit code, one sentence plus a hint on stderr, no process left behind and
+the previous index still searchable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atlas.index import store
+from tests.conftest import git_env, init_repo, write_tree
+from tests.test_crash_safety import generated_files
+
+INTERRUPT_DEADLINE = 5.0  # seconds from the signal to the exit of `atlas`
+
+
+def atlas_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "atlas", *args]
+
+
+def run_atlas(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(atlas_command(*args), capture_output=True, text=True, timeout=timeout, env=git_env())
+
+
+def group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes in process group `pgid`, as "pid command" strings."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state != "Z":
+            members.append(f"{entry.name} {stat.split(' ', 1)[1].split(')')[0]})")
+    return members
+
+
+def wait_for_no_members(pgid: int, timeout: float = 3.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (members := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
+@pytest.fixture(scope="module")
+def big_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed repository whose parse phase takes seconds (3,000 files of 40 definitions each)."""
+    root = tmp_path_factory.mktemp("hostile") / "big"
+    root.mkdir()
+    write_tree(root, generated_files(3000, seed=7, functions=40))
+    init_repo(root)
+    return root
+
+
+def start_in_parse(args: list[str], index_dir: Path) -> subprocess.Popen[str]:
+    """Start `atlas *args` in its own process group; return once its new generation is being written."""
+    proc = subprocess.Popen(
+        atlas_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=git_env(),
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if index_dir.is_dir() and any(p.name.endswith(f".tmp-{proc.pid}") for p in index_dir.iterdir()):
+            time.sleep(0.3)  # well inside the parse phase, which takes seconds here
+            assert proc.poll() is None, "atlas finished before it could be interrupted; the repository is too small"
+            return proc
+        assert proc.poll() is None, f"atlas exited ({proc.returncode}) before parsing: {proc.communicate()[1]}"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("atlas never started writing a generation")
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """Kill what is left of `proc`'s process group however the test ends."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def interrupt(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
+    """Send `signum` to `proc` alone; (exit code, stderr, seconds until it exited). Fails on a hang."""
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"atlas hung after signal {signum}: still running 30 s later")
+    return proc.returncode, stderr, time.monotonic() - sent
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_parse_exits_promptly_and_keeps_the_previous_index(
+    big_repo: Path, signum: int, code: int
+) -> None:
+    index_dir = big_repo / ".atlas"
+    if not (index_dir / store.CURRENT).exists():
+        assert run_atlas("-q", "index", str(big_repo), "--no-history").returncode == 0
+    live = (index_dir / store.CURRENT).read_text()
+    proc = start_in_parse(["index", str(big_repo), "--rebuild", "--no-history"], index_dir)
+    with reaped(proc):
+        returncode, stderr, seconds = interrupt(proc, signum)
+        assert returncode == code, stderr
+        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit"
+        assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas index`"
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("indexing:")]
+    assert len(lines) == 2 and "interrupted" in lines[0] and "hint:" in lines[1], stderr
+    assert "Traceback" not in stderr
+    assert (index_dir / store.CURRENT).read_text() == live, "an interrupted build published a generation"
+    found = run_atlas("search", "--repo", str(big_repo), "--format", "json", "handle")
+    assert found.returncode == 0, found.stderr
+
+
+def test_interrupting_a_first_search_publishes_nothing(big_repo: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    proc = start_in_parse(["search", "--repo", str(big_repo), "--index-dir", str(index_dir), "handle"], index_dir)
+    with reaped(proc):
+        returncode, stderr, seconds = interrupt(proc, signal.SIGINT)
+        assert returncode == 130, stderr
+        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit"
+        assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas search`"
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not (index_dir / store.CURRENT).exists()
