@@ -19,7 +19,7 @@ import orjson
 
 from atlas import __version__
 from atlas.config import FORMAT_VERSION, IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, InputError
+from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable, GenerationWriter
@@ -67,9 +67,23 @@ class IndexReport:
 
 
 def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
-    """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it."""
+    """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it.
+
+    A disk that refuses the writes (read-only, permissions, full) is an AtlasError saying so; what
+    was written is removed and the previous index, if any, stays live.
+    """
     if not config.root.is_dir():
         raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
+    try:
+        return _build(config, show_progress, rebuild)
+    except (OSError, ValueError) as err:
+        problem = storage_error(err, config.index_dir)
+        if problem is None:
+            raise
+        raise problem from err
+
+
+def _build(config: IndexConfig, show_progress: bool, rebuild: bool) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     config.index_dir.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,7 @@ class Session:
         self.checked_at = float("-inf")
         self.stale: dict[str, Any] | None = None
         self.refresh_seconds: float | None = None
-        self.last_error = ""
+        self.last_error = self.last_hint = ""
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
         self.skipped: dict[str, tuple[int, int] | None] = {}
 
@@ -156,10 +156,10 @@ class Session:
     def _not_ready(self) -> AtlasError:
         """Why there is no index to answer from yet, and what to do about it."""
         root = self.config.root
-        if self.damaged and self.last_error and not self.refresh_lock.locked():
+        if self.damaged and self.last_error:
             return IndexCorrupt(
                 f"the index of {root} is damaged ({self.damaged}) and rebuilding it failed: {self.last_error}",
-                f"fix that, then call the `index` tool or run `atlas index --rebuild {root}`",
+                f"{self.last_hint or 'fix that'}; then call the `index` tool, or run `atlas index --rebuild {root}`",
             )
         failed = f" (it failed: {self.last_error})" if self.last_error else ""
         return IndexMissing(f"the index of {root} is still being built{failed}", "call again shortly")
@@ -218,6 +218,7 @@ class Session:
                 self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
         except Exception as err:
             self.last_error = _describe(err)
+            self.last_hint = err.hint if isinstance(err, AtlasError) and err.hint != AtlasError.default_hint else ""
             if self.stale is not None:
                 self.stale = {**self.stale, "refreshing": False, "refresh_error": self.last_error}
             raise

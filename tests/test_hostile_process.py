@@ -20,6 +20,7 @@ import pytest
 
 from atlas.index import store
 from tests.conftest import git_env, init_repo, write_tree
+from tests.mounts import read_only_view, small_disk
 from tests.test_crash_safety import generated_files
 
 INTERRUPT_DEADLINE = 5.0  # seconds from the signal to the exit of `atlas`
@@ -138,3 +139,69 @@ def test_interrupting_a_first_search_publishes_nothing(big_repo: Path, tmp_path:
         assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas search`"
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not (index_dir / store.CURRENT).exists()
+
+
+def assert_one_sentence_and_hint(stderr: str, *words: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("atlas: no index")]
+    assert len(lines) == 2 and lines[0].startswith("atlas: ") and lines[1].startswith("  hint: "), stderr
+    assert all(word in lines[0] for word in words), stderr
+    assert "unexpected error" not in stderr and "Traceback" not in stderr
+
+
+SHOP = {
+    "shop/cart.py": "class ShoppingCart:\n    def add_item(self, sku):\n        return sku\n",
+    "shop/pricing.py": "def apply_discount(amount):\n    return amount * 0.9\n",
+    "docs/payments.md": "# Payments\n\nRefunds go through the payment gateway.\n",
+}
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    return root
+
+
+def test_a_read_only_index_and_repository_can_be_searched(shop: Path, tmp_path: Path) -> None:
+    assert run_atlas("-q", "index", str(shop)).returncode == 0
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with read_only_view(shop, tmp_path / "ro") as view:
+        env = {**git_env(), "TMPDIR": str(temporary)}
+        for args in (["search", "--repo", str(view), "shopping cart"], ["status", "--repo", str(view)],
+                     ["verify", "--repo", str(view)], ["query", "--root", str(view), "apply discount"]):  # fmt: skip
+            done = subprocess.run(atlas_command(*args, "--format", "json"), capture_output=True, text=True, env=env)
+            assert done.returncode == 0, (args, done.stderr)
+            assert done.stderr == "", (args, done.stderr)
+        found = subprocess.run(atlas_command("search", "--repo", str(view), "--format", "jsonl", "shopping cart"),
+                               capture_output=True, text=True, env=env)  # fmt: skip
+        assert found.stdout.splitlines()[0].find('"path":"shop/cart.py"') > 0, found.stdout
+    assert list(temporary.iterdir()) == [], "opening the read-only index left files behind"
+
+
+def test_indexing_a_read_only_repository_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
+    with read_only_view(shop, tmp_path / "ro") as view:
+        for args in (["index", str(view)], ["search", "--repo", str(view), "cart"]):
+            done = run_atlas(*args)
+            assert done.returncode == 3, done.stderr
+            assert_one_sentence_and_hint(done.stderr, "read-only")
+            assert "--index-dir" in done.stderr
+        elsewhere = run_atlas("-q", "index", str(view), "--index-dir", str(tmp_path / "index"))
+        assert elsewhere.returncode == 0, elsewhere.stderr
+
+
+def test_a_full_disk_during_indexing_keeps_the_previous_index(shop: Path, tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "320k") as disk:
+        index_dir = disk / "index"
+        assert run_atlas("-q", "index", str(shop), "--index-dir", str(index_dir)).returncode == 0
+        live = (index_dir / store.CURRENT).read_text()
+        write_tree(shop, generated_files(600, seed=3, functions=8))
+        done = run_atlas("index", str(shop), "--index-dir", str(index_dir))
+        assert done.returncode == 3, done.stderr
+        assert_one_sentence_and_hint(done.stderr, "full disk", str(index_dir))
+        assert (index_dir / store.CURRENT).read_text() == live
+        assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
+        found = run_atlas("search", "--repo", str(shop), "--index-dir", str(index_dir), "--format", "json", "cart")
+        assert found.returncode == 0, found.stderr

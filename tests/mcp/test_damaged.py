@@ -10,6 +10,7 @@ from mcp import ClientSession
 
 from atlas.index import store
 from tests.mcp.client import call, run
+from tests.mounts import read_only_view
 
 
 def _generation(root: Path) -> Path:
@@ -54,3 +55,17 @@ def test_the_server_starts_on_a_damaged_index_and_rebuilds_it(shop: Path, damage
         assert not error and status["exists"] and status["fresh"] and status["last_error"] == ""
 
     run(shop, scenario)
+
+
+def test_a_damaged_read_only_index_is_a_tool_error_naming_the_fix(shop: Path, tmp_path: Path) -> None:
+    _garble_manifest(shop)
+    with read_only_view(shop, tmp_path / "ro") as view:
+
+        async def scenario(session: ClientSession) -> None:
+            text, error = await call(session, "search", {"query": "cart"})
+            assert error and "damaged" in text and "read-only" in text and "atlas index --rebuild" in text, text
+            assert "--index-dir" in text.split("hint:")[1], text
+            status, error = await call(session, "status")
+            assert not error and status["damaged"] and "read-only" in status["last_error"], status
+
+        run(view, scenario)
