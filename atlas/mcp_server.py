@@ -285,7 +285,9 @@ def run_search(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
 def _hit(hit: Any) -> dict[str, Any]:
     record = hit_record(hit)
     del record["type"], record["schema_version"]
+    omitted = record.get("symbols_omitted", 0) + max(0, len(record["symbols"]) - MAX_SYMBOLS_PER_HIT)
     record["symbols"] = record["symbols"][:MAX_SYMBOLS_PER_HIT]
+    record.update({"symbols_omitted": omitted} if omitted else {})
     for lines in record["lines"]:
         lines["text"] = clip_text(lines["text"])
     return record

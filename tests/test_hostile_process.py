@@ -8,6 +8,7 @@ the previous index still searchable.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -205,3 +206,24 @@ def test_a_full_disk_during_indexing_keeps_the_previous_index(shop: Path, tmp_pa
         assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
         found = run_atlas("search", "--repo", str(shop), "--index-dir", str(index_dir), "--format", "json", "cart")
         assert found.returncode == 0, found.stderr
+
+
+def test_a_file_with_fifty_thousand_matching_definitions_gives_a_small_hit(tmp_path: Path) -> None:
+    from tests.test_cli import _validator
+
+    root = tmp_path / "many"
+    root.mkdir()
+    write_tree(root, {
+        "defs.py": "".join(f"def parse_item_{i}(x):\n    return x\n" for i in range(50_000)),
+        "other.py": "def parse_item(x):\n    return x\n",
+    })  # fmt: skip
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root), "--max-file-size", "4000000", "--no-history").returncode == 0
+    found = run_atlas("search", "--repo", str(root), "--format", "jsonl", "--no-lines", "parse item")
+    assert found.returncode == 0, found.stderr
+    assert len(found.stdout) < 10_000, f"{len(found.stdout)} bytes of hits"
+    hits = {hit["path"]: hit for hit in map(json.loads, found.stdout.splitlines())}
+    for hit in hits.values():
+        _validator("hit.v1.schema.json").validate(hit)
+    assert len(hits["defs.py"]["symbols"]) == 20 and hits["defs.py"]["symbols_omitted"] == 49_980
+    assert hits["other.py"]["symbols"] == ["parse_item"] and "symbols_omitted" not in hits["other.py"]
