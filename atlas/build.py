@@ -24,7 +24,7 @@ from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
-from atlas.parse.pool import ParsePool
+from atlas.parse.pool import ParsePool, parse_workers
 from atlas.progress import Progress
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
@@ -87,18 +87,19 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool) -> IndexRepo
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     config.index_dir.mkdir(parents=True, exist_ok=True)
+    report.walk_started_ns = time.time_ns()
+    entries = _walk(config, report)
+    report.phase("walk", started)
+    workers = parse_workers(config.workers, len(entries))
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
-    with ParsePool(config.workers, _parse_options(config)) as pool, index_lock(config.index_dir):
+    with ParsePool(workers, _parse_options(config)) as pool, index_lock(config.index_dir):
         store.remove_abandoned(config.index_dir)
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
         history_job = start_history(config, load_history(previous.generation) if previous else None, pool.runner())
-        report.walk_started_ns = time.time_ns()
-        entries = _walk(config, report)
-        report.phase("walk", started)
         progress = Progress("indexing", show_progress)
         if previous is None:
             generation = _full(config, pool, entries, history_job, report, progress, started)

@@ -227,3 +227,23 @@ def test_a_file_with_fifty_thousand_matching_definitions_gives_a_small_hit(tmp_p
         _validator("hit.v1.schema.json").validate(hit)
     assert len(hits["defs.py"]["symbols"]) == 20 and hits["defs.py"]["symbols_omitted"] == 49_980
     assert hits["other.py"]["symbols"] == ["parse_item"] and "symbols_omitted" not in hits["other.py"]
+
+
+def test_jobs_far_beyond_the_work_start_only_the_workers_it_needs(tmp_path: Path) -> None:
+    root = tmp_path / "small"
+    root.mkdir()
+    write_tree(root, generated_files(40, seed=5))
+    init_repo(root)
+    proc = subprocess.Popen(
+        atlas_command("-q", "index", str(root), "--jobs", "1000", "--no-history"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=git_env(), start_new_session=True,
+    )  # fmt: skip
+    most = 0
+    with reaped(proc):
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            most = max(most, len(group_members(proc.pid)))
+            time.sleep(0.002)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    cores = len(os.sched_getaffinity(0))
+    assert 1 <= most <= 1 + min(cores, 40 // 8), f"{most} processes for 40 files on {cores} cores"

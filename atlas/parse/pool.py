@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.pool
+import os
 import signal
 import sys
 import threading
@@ -33,6 +34,16 @@ INFLIGHT_PER_WORKER = 64
 DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being parsed to come back
 
 _cancelled: Any = None  # in a worker: the pool's shared "stop parsing" flag
+
+
+def parse_workers(requested: int, files: int) -> int:
+    """Worker processes worth starting for `files` files: at most `requested`, one per usable core
+    (more cannot parse faster) and one per CHUNK_SIZE files (a worker gets files a chunk at a time)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(requested, cores, -(-files // CHUNK_SIZE)))
 
 
 def _context() -> multiprocessing.context.BaseContext:

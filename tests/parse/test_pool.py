@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -59,3 +60,14 @@ def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
     thread.join(timeout=15)
     assert not thread.is_alive(), "ParsePool.__exit__ hung after the consumer raised"
     assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
+
+
+CORES = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("requested", "files", "expected"),
+    [(1000, 40, min(CORES, 5)), (1000, 100_000, CORES), (1, 100_000, 1), (8, 3, 1), (8, 0, 1)],
+)
+def test_workers_are_clamped_to_the_cores_and_the_work(requested: int, files: int, expected: int) -> None:
+    assert pool_module.parse_workers(requested, files) == expected
