@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from atlas.index import store
-from tests.conftest import git_env, init_repo, write_tree
+from tests.conftest import git, git_env, init_repo, write_tree
 from tests.mounts import read_only_view, small_disk
 from tests.test_crash_safety import generated_files
 
@@ -247,3 +247,13 @@ def test_jobs_far_beyond_the_work_start_only_the_workers_it_needs(tmp_path: Path
         assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     cores = len(os.sched_getaffinity(0))
     assert 1 <= most <= 1 + min(cores, 40 // 8), f"{most} processes for 40 files on {cores} cores"
+
+
+def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "shop.git"
+    git(tmp_path, "clone", "-q", "--bare", str(shop), str(bare))
+    for args in (["index", str(bare)], ["search", "--repo", str(bare), "cart"], ["index", str(shop / ".git")]):
+        done = run_atlas(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert_one_sentence_and_hint(done.stderr, "bare repository", "no work tree")
+    assert not (bare / ".atlas").exists()
