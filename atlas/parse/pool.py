@@ -51,16 +51,41 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block ^C and SIGTERM in this thread (and so in the workers it forks) until the block ends.
+
+    A worker starts with its parent's signal handlers: a SIGTERM from `terminate()` that arrived
+    before `_worker_setup` would run the parent's Python handler, and be dropped there once the
+    setup resets it, leaving a worker `join()` waits for forever.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _worker_setup(cancelled: Any) -> None:
     """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it.
 
     SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
-    installed (the CLI turns SIGTERM into an exception) would make each one print a traceback.
+    installed (the CLI turns SIGTERM into an exception) would make each one print a traceback. Both
+    signals were blocked across the fork (see `_signals_held`), so one sent to a worker still starting
+    is acted on here, as the worker would now act on it, instead of lost to the parent's handler.
     """
     global _cancelled
     _cancelled = cancelled
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -97,7 +122,8 @@ class ParsePool:
         if self.workers > 1:
             context = _context()
             self._cancelled = context.RawValue(ctypes.c_bool, False)
-            self.pool = context.Pool(self.workers, initializer=_worker_setup, initargs=(self._cancelled,))
+            with _signals_held():
+                self.pool = context.Pool(self.workers, initializer=_worker_setup, initargs=(self._cancelled,))
         return self
 
     def __exit__(

@@ -71,3 +71,31 @@ CORES = len(os.sched_getaffinity(0))
 )
 def test_workers_are_clamped_to_the_cores_and_the_work(requested: int, files: int, expected: int) -> None:
     assert pool_module.parse_workers(requested, files) == expected
+
+
+STOP_AT_ONCE = """
+import signal, sys
+from atlas.cli import _terminate
+from atlas.parse import ParseOptions
+from atlas.parse.pool import ParsePool
+
+signal.signal(signal.SIGTERM, _terminate)  # as `atlas` does: SIGTERM raises, like ^C
+for _ in range(int(sys.argv[1])):
+    with ParsePool(2, ParseOptions()):
+        pass  # stopped while its workers are still starting
+print("done")
+"""
+
+
+def test_a_pool_stopped_while_its_workers_start_does_not_hang() -> None:
+    # A SIGTERM from terminate() reaching a worker before its setup ran was lost (the parent's
+    # handler was still installed), and the pool waited for that worker forever.
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", STOP_AT_ONCE, "150"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a pool stopped at once hung")
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
