@@ -135,7 +135,11 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         for entry in directory.iterdir():
             if not entry.name.endswith(".lock"):
                 (links / entry.name).symlink_to(entry)
-        return tantivy.Index.open(str(links))
+        index = tantivy.Index.open(str(links))
+        # A reader reloading on commits watches meta.json; removing the links would make it reload,
+        # taking the lock again in the directory being removed.
+        index.config_reader(reload_policy="Manual", num_warmers=0)
+        return index
     except (ValueError, OSError) as err:
         raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
     finally:
