@@ -6,7 +6,9 @@ or waiting to be consumed, so a slow consumer bounds memory instead of piling up
 Workers import only `atlas.parse`, `atlas.terms` and `atlas.records`, so they start fast.
 
 Start the pool before any thread-owning library (tantivy's writer) in the parent: the
-workers are forked on Linux.
+workers are forked on Linux. A consumer that stops early (^C, SIGTERM, an error) never hangs
+the pool: leaving it stops feeding the workers, lets the files they hold come back unparsed,
+then stops them.
 """
 
 from __future__ import annotations
@@ -152,10 +154,13 @@ class ParsePool:
         if self._results is None:
             return
         deadline = time.monotonic() + DRAIN_SECONDS
-        # Ends with StopIteration (all back), TimeoutError or a worker's error: the consumer stopped anyway.
-        with contextlib.suppress(Exception):
-            while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
                 self._results.next(timeout=left)
+            except (StopIteration, multiprocessing.TimeoutError):
+                return
+            except Exception:  # one file's error: the consumer has stopped anyway, keep draining
+                continue
 
     def runner(self) -> Callable[..., Callable[[], Any]] | None:
         """Runs a picklable `fn(*args)` in a worker process, ahead of queued parse tasks; None without
