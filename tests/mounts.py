@@ -58,3 +58,15 @@ def small_disk(target: Path, size: str) -> Iterator[Path]:
         yield target
     finally:
         _unmount(target)
+
+
+@contextmanager
+def immutable(directory: Path) -> Iterator[Path]:
+    """`directory` made immutable with `chattr +i` (nothing can be created in it, even by root)."""
+    result = subprocess.run(["chattr", "+i", str(directory)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"chattr +i is not available here ({result.stderr.strip()})")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], capture_output=True, check=False)

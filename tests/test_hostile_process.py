@@ -21,7 +21,7 @@ import pytest
 
 from atlas.index import store
 from tests.conftest import git, git_env, init_repo, write_tree
-from tests.mounts import read_only_view, small_disk
+from tests.mounts import immutable, read_only_view, small_disk
 from tests.test_crash_safety import generated_files
 
 INTERRUPT_DEADLINE = 5.0  # seconds from the signal to the exit of `atlas`
@@ -257,3 +257,15 @@ def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, t
         assert done.returncode == 2, (args, done.stderr)
         assert_one_sentence_and_hint(done.stderr, "bare repository", "no work tree")
     assert not (bare / ".atlas").exists()
+
+
+def test_an_index_directory_nothing_can_be_written_to_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    assert run_atlas("-q", "index", str(shop), "--index-dir", str(index_dir)).returncode == 0
+    (index_dir / "lock").unlink()
+    with immutable(index_dir):
+        done = run_atlas("index", str(shop), "--index-dir", str(index_dir), "--rebuild")
+        assert done.returncode == 3, done.stderr
+        assert_one_sentence_and_hint(done.stderr, str(index_dir), "not writable")
+        found = run_atlas("search", "--repo", str(shop), "--index-dir", str(index_dir), "--format", "json", "cart")
+        assert found.returncode == 0, found.stderr
