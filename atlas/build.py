@@ -19,18 +19,18 @@ import orjson
 
 from atlas import __version__
 from atlas.config import FORMAT_VERSION, IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, InputError
+from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
-from atlas.parse.pool import ParsePool
+from atlas.parse.pool import ParsePool, parse_workers
 from atlas.progress import Progress
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
 from atlas.status import TreeDiff, diff_tree
-from atlas.walk import WalkOptions, walk
+from atlas.walk import WalkOptions, is_git_directory, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
 
@@ -67,15 +67,37 @@ class IndexReport:
 
 
 def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
-    """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it."""
+    """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it.
+
+    A disk that refuses the writes (read-only, permissions, full) is an AtlasError saying so; what
+    was written is removed and the previous index, if any, stays live.
+    """
     if not config.root.is_dir():
         raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
+    if is_git_directory(config.root):
+        root = config.root
+        checkout = f"`atlas index {root.parent}`" if root.name == ".git" else f"`git clone {root} DIR`, then index DIR"
+        raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use {checkout}")
+    try:
+        return _build(config, show_progress, rebuild)
+    except (OSError, ValueError) as err:
+        problem = storage_error(err, config.index_dir)
+        if problem is None:
+            raise
+        raise problem from err
+
+
+def _build(config: IndexConfig, show_progress: bool, rebuild: bool) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     store.ensure_index_dir(config.index_dir)
+    report.walk_started_ns = time.time_ns()
+    entries = _walk(config, report)
+    report.phase("walk", started)
+    workers = parse_workers(config.workers, len(entries))
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
-    with ParsePool(config.workers, _parse_options(config)) as pool, index_lock(config.index_dir):
+    with ParsePool(workers, _parse_options(config)) as pool, index_lock(config.index_dir):
         store.remove_abandoned(config.index_dir)
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
@@ -83,9 +105,6 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
         history = load_history(previous.generation) if previous else None
         history_job = start_history(config, history, pool.runner(), show_progress)
-        report.walk_started_ns = time.time_ns()
-        entries = _walk(config, report)
-        report.phase("walk", started)
         progress = Progress("indexing", show_progress)
         if previous is None:
             generation = _full(config, pool, entries, history_job, report, progress, started)

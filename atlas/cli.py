@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 no results, 2 usage or input error, 3 and above other failur
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +21,16 @@ from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
 EXIT_NO_RESULTS = 1
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where ^C would be so the same cleanup runs; exits 143 instead of 130."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 class AtlasGroup(click.Group):
@@ -32,8 +43,9 @@ class AtlasGroup(click.Group):
             raise
         except AtlasError as err:
             _fail(err.message, err.hint, err.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", "nothing was published; the previous index is intact", 130)
+        except KeyboardInterrupt as err:
+            code = EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
+            _fail("interrupted", "nothing was published; the previous index is intact", code)
         except Exception as err:
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
@@ -255,4 +267,5 @@ _accept_global_flags(cli)
 
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="atlas")

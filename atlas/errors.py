@@ -13,6 +13,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+from pathlib import Path
 from typing import ClassVar
 
 
@@ -55,3 +59,33 @@ class IndexBusy(AtlasError):
 
 class SignalError(AtlasError):
     exit_code = 6
+
+
+_STORAGE_PROBLEMS = {
+    errno.EROFS: ("is on a read-only file system", "writable"),
+    errno.EACCES: ("is not writable (permission denied)", "writable"),
+    errno.EPERM: ("is not writable (operation not permitted)", "writable"),
+    errno.ENOSPC: ("is on a full disk", "space"),
+    errno.EDQUOT: ("is over its disk quota", "space"),
+}
+_HINTS = {
+    "writable": "pass --index-dir DIR (or set ATLAS_INDEX_DIR) to put the index on a writable disk",
+    "space": "free some space, or pass --index-dir DIR to put the index on another disk",
+}
+_TANTIVY_OS_ERROR = re.compile(r"\(os error (\d+)\)|code: (\d+)")
+
+
+def storage_error(err: BaseException, index_dir: Path) -> AtlasError | None:
+    """`err` as one sentence and a hint when it says the disk refused a write (read-only, permissions,
+    full); None for any other error. Understands OSError and tantivy's "(os error N)" messages."""
+    code = getattr(err, "errno", None)
+    if code is None and isinstance(err, ValueError):
+        found = _TANTIVY_OS_ERROR.search(str(err))
+        code = int(found.group(1) or found.group(2)) if found else None
+    if code not in _STORAGE_PROBLEMS:
+        return None
+    reason, kind = _STORAGE_PROBLEMS[code]
+    filename = getattr(err, "filename", None)
+    if filename and kind == "writable" and not Path(os.fsdecode(filename)).is_relative_to(index_dir):
+        return AtlasError(f"cannot access {os.fsdecode(filename)}: {os.strerror(code)}", "check its permissions")
+    return AtlasError(f"cannot write the index: {index_dir} {reason}", _HINTS[kind])

@@ -37,7 +37,7 @@ from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError, IndexMissing, InputError, UsageError
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, UsageError
 from atlas.output import hit_record
 
 if TYPE_CHECKING:
@@ -126,11 +126,12 @@ class Session:
         self.checked_at = float("-inf")
         self.stale: dict[str, Any] | None = None
         self.refresh_seconds: float | None = None
-        self.last_error = ""
+        self.last_error = self.last_hint = ""
+        self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
         self.skipped: dict[str, tuple[int, int] | None] = {}
 
     def start(self) -> None:
-        """Open the index, or start building it in the background when there is none."""
+        """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
         try:
             self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
             self.built.set()
@@ -138,15 +139,31 @@ class Session:
             logger.warning("no index for %s yet; building one in the background", self.config.root)
             self.stale = {"building": True}
             self.start_background()
+        except Exception as err:  # IndexCorrupt, or anything else an unreadable index raises: never fatal
+            self.damaged = _describe(err)
+            logger.warning("the index of %s is damaged (%s); rebuilding it in the background", self.config.root,
+                           self.damaged)  # fmt: skip
+            self.stale = {"building": True, "reason": f"the index was damaged ({self.damaged}); rebuilding it"}
+            self.start_background()
 
     def ready(self) -> tuple[Engine, dict[str, Any] | None]:
         """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
         if not self.built.wait(FIRST_BUILD_WAIT) or self.engine is None:
-            failed = f" (it failed: {self.last_error})" if self.last_error else ""
-            raise IndexMissing(f"the index of {self.config.root} is still being built{failed}", "call again shortly")
+            raise self._not_ready()
         note = self.check()
         assert self.engine is not None
         return self.engine, note
+
+    def _not_ready(self) -> AtlasError:
+        """Why there is no index to answer from yet, and what to do about it."""
+        root = self.config.root
+        if self.damaged and self.last_error:
+            return IndexCorrupt(
+                f"the index of {root} is damaged ({self.damaged}) and rebuilding it failed: {self.last_error}",
+                f"{self.last_hint or 'fix that'}; then call the `index` tool, or run `atlas index --rebuild {root}`",
+            )
+        failed = f" (it failed: {self.last_error})" if self.last_error else ""
+        return IndexMissing(f"the index of {root} is still being built{failed}", "call again shortly")
 
     def check(self) -> dict[str, Any] | None:
         """Notice changed files (at most every `interval` seconds) and refresh now or in the background."""
@@ -194,11 +211,15 @@ class Session:
     def _refresh_locked(self) -> Any:
         started = time.monotonic()
         try:
-            report = api.refresh_index(self.config, show_progress=False)
+            if self.damaged:
+                report = api.index_repo(self.config, show_progress=False, rebuild=True)
+            else:
+                report = api.refresh_index(self.config, show_progress=False)
             if report is not None or self.engine is None:
                 self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
         except Exception as err:
-            self.last_error = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
+            self.last_error = _describe(err)
+            self.last_hint = err.hint if isinstance(err, AtlasError) and err.hint != AtlasError.default_hint else ""
             if self.stale is not None:
                 self.stale = {**self.stale, "refreshing": False, "refresh_error": self.last_error}
             raise
@@ -206,7 +227,7 @@ class Session:
             self.built.set()
         self.refresh_seconds = time.monotonic() - started
         self.skipped = {path: _stat(self.config.root, path) for path in api.index_status(self.config).added}
-        self.last_error, self.stale, self.checked_at = "", None, time.monotonic()
+        self.last_error, self.damaged, self.stale, self.checked_at = "", "", None, time.monotonic()
         return report
 
     def index_status(self) -> Any:
@@ -223,6 +244,11 @@ class Session:
     def search_options(self, **settings: Any) -> SearchOptions:
         """The session's search options (config file, preset) with `settings` applied."""
         return replace(self.base_options, **settings)
+
+
+def _describe(err: Exception) -> str:
+    """An error in one line: an AtlasError's sentence, else its type and text."""
+    return clip_text(getattr(err, "message", None) or f"{type(err).__name__}: {err}", 1, 300)
 
 
 def _stat(root: Path, path: str) -> tuple[int, int] | None:
@@ -260,7 +286,9 @@ def run_search(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
 def _hit(hit: Any) -> dict[str, Any]:
     record = hit_record(hit)
     del record["type"], record["schema_version"]
+    omitted = record.get("symbols_omitted", 0) + max(0, len(record["symbols"]) - MAX_SYMBOLS_PER_HIT)
     record["symbols"] = record["symbols"][:MAX_SYMBOLS_PER_HIT]
+    record.update({"symbols_omitted": omitted} if omitted else {})
     for lines in record["lines"]:
         lines["text"] = clip_text(lines["text"])
     return record
@@ -339,7 +367,8 @@ def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
         "changed": len(status.changed), "added": len(status.added), "removed": len(status.removed),
         "examples": {name: getattr(status, name)[:MAX_EXAMPLES] for name in ("changed", "added", "removed")},
         "refreshing": session.refresh_lock.locked(), "last_refresh_seconds": session.refresh_seconds,
-        "last_error": session.last_error, "check_interval_seconds": round(session.interval, 2),
+        "last_error": session.last_error, "damaged": session.damaged or (status.reason if status.damaged else ""),
+        "check_interval_seconds": round(session.interval, 2),
         "atlas_version": __version__,
     }  # fmt: skip
     return payload, None

@@ -33,6 +33,8 @@ def hit_record(hit: Hit, with_explain: bool = False) -> dict[str, Any]:
             {"start": r.start_line, "end": r.end_line, "symbol": r.symbol, "text": r.text} for r in hit.lines
         ],
     }
+    if hit.symbols_omitted:
+        record["symbols_omitted"] = hit.symbols_omitted
     if with_explain:
         record["explain"] = [asdict(term) for term in hit.explain]
     return record
@@ -105,7 +107,8 @@ def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> s
         path = f"\033[1;36m{where}\033[0m" if color else where
         out.append(f"{hit.rank:>3}. {path}  [{hit.language}, {hit.role}]  score {hit.score:.3f}")
         if hit.symbols:
-            out.append(f"     symbols: {', '.join(hit.symbols[:8])}")
+            more = len(hit.symbols) - 8 + hit.symbols_omitted
+            out.append(f"     symbols: {', '.join(hit.symbols[:8])}" + (f" (+{more} more)" if more > 0 else ""))
         for term in hit.explain if explain else ():
             rank = "-" if term.rank is None else str(term.rank)
             out.append(

@@ -129,3 +129,4 @@ class Hit:
     symbols: tuple[str, ...] = ()
     lines: tuple[LineRange, ...] = ()
     explain: tuple[ScoreTerm, ...] = field(default=())
+    symbols_omitted: int = 0  # matched definitions left out of `symbols` (capped per hit)

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError, IndexMissing
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.signals.store import PARAMS, file_digest, load_store
@@ -70,8 +70,10 @@ def _check_files_table(generation: Path, report: VerifyReport) -> FileTable | No
 def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> None:
     import tantivy
 
+    from atlas.index.reader import open_tantivy
+
     try:
-        index = tantivy.Index.open(str(generation / store.TANTIVY_DIR))
+        index = open_tantivy(generation / store.TANTIVY_DIR)
         searcher, schema = index.searcher(), index.schema
         live = [path for path in table.paths if path]
         if searcher.num_docs != len(live):
@@ -82,8 +84,8 @@ def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> 
             if searcher.search(tantivy.Query.term_query(schema, "path", path), 1, count=True).count != 1
         ]  # fmt: skip
         report.checked_files = len(live)
-    except (ValueError, OSError) as err:
-        report.damaged.append(f"tantivy cannot read the index ({err})")
+    except (IndexCorrupt, ValueError, OSError) as err:
+        report.damaged.append(f"tantivy cannot read the index ({err.__cause__ or err})")
         return
     _listed(report.damaged, "indexed file without exactly one document", missing)
 

@@ -575,6 +575,25 @@ def fs_path(display: str) -> str | bytes:
     return raw
 
 
+_OBJECT_NAME = re.compile(rb"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def is_git_directory(root: Path) -> bool:
+    """Whether `root` is a git directory: a bare repository or a `.git`, git's internals without a work tree.
+
+    The test is git's own (`is_git_directory` in setup.c): `objects/` and `refs/` directories and a
+    HEAD that is a symbolic ref or an object name.
+    """
+    if not (root / "objects").is_dir() or not (root / "refs").is_dir():
+        return False
+    try:
+        with open(root / "HEAD", "rb") as handle:
+            head = handle.read(256).strip()
+    except OSError:
+        return False
+    return head.startswith(b"ref: refs/") or _OBJECT_NAME.fullmatch(head) is not None
+
+
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:
     """Yield every file under `root` as a `FileEntry` to index or a `Skipped` with its reason.
 

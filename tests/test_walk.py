@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from atlas.build import build_index
 from atlas.config import IndexConfig
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.walk import WalkOptions, display_path, fs_path, walk
+from atlas.walk import WalkOptions, display_path, fs_path, is_git_directory, walk
 from tests.conftest import FileContent, Symlink, git, init_repo, write_tree
 
 # ---------------------------------------------------------------------------------------------
@@ -461,3 +461,18 @@ def test_unreadable_directory_is_counted(tmp_path: Path) -> None:
         assert entry_paths(root) == {"a.py"}
     finally:
         (root / "locked").chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"HEAD": "ref: refs/heads/main\n", "objects/": "", "refs/": ""}, True),
+        ({"HEAD": "0123456789abcdef0123456789abcdef01234567\n", "objects/": "", "refs/": ""}, True),
+        ({"HEAD": "the head of the project\n", "objects/": "", "refs/": ""}, False),
+        ({"HEAD": "ref: refs/heads/main\n", "objects/": ""}, False),
+        ({"objects/": "", "refs/": ""}, False),
+    ],
+)
+def test_git_directories_are_recognised_as_git_does(tmp_path: Path, files: dict[str, str], expected: bool) -> None:
+    write_tree(tmp_path, files)
+    assert is_git_directory(tmp_path) is expected

@@ -1,11 +1,14 @@
 """Open the live generation and answer BM25 queries over it.
 
 Opening checks the manifest first, so a missing, half-written or foreign index becomes an
-`IndexMissing` / `IndexCorrupt` error with the fix, never a traceback.
+`IndexMissing` / `IndexCorrupt` error with the fix, never a traceback. Reading needs no write
+access: an index on a read-only volume is opened through a temporary directory (see `open_tantivy`).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import orjson
 import tantivy
 
 from atlas.config import FORMAT_VERSION
-from atlas.errors import IndexCorrupt, IndexMissing
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION
 from atlas.safe_read import bad_path
@@ -100,11 +103,52 @@ def open_index(index_dir: Path) -> IndexReader:
         raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which does not exist")
     manifest = read_manifest(generation)
     _check_file_table(generation, manifest)
+    return IndexReader(generation, manifest, open_tantivy(generation / store.TANTIVY_DIR))
+
+
+LOCK_ERROR = "Failed to acquire Lockfile"
+
+
+def open_tantivy(directory: Path) -> tantivy.Index:
+    """The tantivy index in `directory`, opened for searching; IndexCorrupt when it cannot be read.
+
+    tantivy takes a lock file in the index directory even to read (tantivy#557; tantivy-py has
+    no read-only mode). When it cannot (a read-only volume, a restored cache, a shared directory),
+    the index is opened through a temporary directory of symbolic links to its files, which is
+    removed once open: every file is open by then, and published generations never change.
+    """
     try:
-        index = tantivy.Index.open(str(generation / store.TANTIVY_DIR))
+        return tantivy.Index.open(str(directory))
+    except ValueError as err:
+        if LOCK_ERROR not in str(err):
+            raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+    except OSError as err:
+        raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+    return _open_through_links(directory)
+
+
+def _open_through_links(directory: Path) -> tantivy.Index:
+    try:
+        links = Path(tempfile.mkdtemp(prefix="atlas-readonly-"))
+    except OSError as err:
+        raise AtlasError(
+            f"{directory.parent}: the index is read-only and there is no writable temporary directory to open it "
+            f"from ({err.strerror or err})",
+            "set TMPDIR to a writable directory",
+        ) from err
+    try:
+        for entry in directory.iterdir():
+            if not entry.name.endswith(".lock"):
+                (links / entry.name).symlink_to(entry)
+        index = tantivy.Index.open(str(links))
+        # A reader reloading on commits watches meta.json; removing the links would make it reload,
+        # taking the lock again in the directory being removed.
+        index.config_reader(reload_policy="Manual", num_warmers=0)
+        return index
     except (ValueError, OSError) as err:
-        raise IndexCorrupt(f"{generation}: tantivy cannot open the index ({err})") from err
-    return IndexReader(generation, manifest, index)
+        raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
 
 
 def _check_file_table(generation: Path, manifest: dict[str, Any]) -> None:

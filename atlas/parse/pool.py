@@ -6,17 +6,22 @@ or waiting to be consumed, so a slow consumer bounds memory instead of piling up
 Workers import only `atlas.parse`, `atlas.terms` and `atlas.records`, so they start fast.
 
 Start the pool before any thread-owning library (tantivy's writer) in the parent: the
-workers are forked on Linux.
+workers are forked on Linux. A consumer that stops early (^C, SIGTERM, an error) never hangs
+the pool: leaving it stops feeding the workers, lets the files they hold come back unparsed,
+then stops them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.pool
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from types import TracebackType
@@ -28,6 +33,19 @@ from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 PR_SET_PDEATHSIG = 1
 CHUNK_SIZE = 8
 INFLIGHT_PER_WORKER = 64
+DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being parsed to come back
+
+_cancelled: Any = None  # in a worker: the pool's shared "stop parsing" flag
+
+
+def parse_workers(requested: int, files: int) -> int:
+    """Worker processes worth starting for `files` files: at most `requested`, one per usable core
+    (more cannot parse faster) and one per CHUNK_SIZE files (a worker gets files a chunk at a time)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(requested, cores, -(-files // CHUNK_SIZE)))
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -35,9 +53,41 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def _worker_setup() -> None:
-    """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it."""
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block ^C and SIGTERM in this thread (and so in the workers it forks) until the block ends.
+
+    A worker starts with its parent's signal handlers: a SIGTERM from `terminate()` that arrived
+    before `_worker_setup` would run the parent's Python handler, and be dropped there once the
+    setup resets it, leaving a worker `join()` waits for forever.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _worker_setup(cancelled: Any) -> None:
+    """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it.
+
+    SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
+    installed (the CLI turns SIGTERM into an exception) would make each one print a traceback. Both
+    signals were blocked across the fork (see `_signals_held`), so one sent to a worker still starting
+    is acted on here, as the worker would now act on it, instead of lost to the parent's handler.
+    """
+    global _cancelled
+    _cancelled = cancelled
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -46,25 +96,71 @@ def _worker_setup() -> None:
             pass
 
 
+def _parse_unless_cancelled(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped | Unchanged | None:
+    """`parse_entry` in a worker; None at once, without reading the file, once the pool is stopping."""
+    if _cancelled is not None and _cancelled.value:
+        return None
+    return parse_entry(entry, options)
+
+
 class ParsePool:
-    """A context manager owning the worker processes (none when `workers` is 1)."""
+    """A context manager owning the worker processes (none when `workers` is 1).
+
+    Leaving it stops the workers; when the consumer stopped early (^C, an exception) it first lets
+    the files already handed to workers come back, skipped at once, so that no worker is killed
+    while it writes a result: the pool would wait forever for the lock that worker held.
+    """
 
     def __init__(self, workers: int, options: ParseOptions) -> None:
         self.workers = max(1, workers)
-        self.work = partial(parse_entry, options=options)
+        self.options = options
         self.pool: multiprocessing.pool.Pool | None = None
+        self._closing = threading.Event()
+        self._cancelled: Any = None
+        self._gate: threading.Semaphore | None = None
+        self._results: Any = None
 
     def __enter__(self) -> ParsePool:
         if self.workers > 1:
-            self.pool = _context().Pool(self.workers, initializer=_worker_setup)
+            context = _context()
+            self._cancelled = context.RawValue(ctypes.c_bool, False)
+            with _signals_held():
+                self.pool = context.Pool(self.workers, initializer=_worker_setup, initargs=(self._cancelled,))
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        if self.pool is None:
+            return
+        self._stop_feeding()
+        self._drain()
+        self.pool.terminate()
+        self.pool.join()
+
+    def _stop_feeding(self) -> None:
+        """No more files to the workers, and the queued ones skipped.
+
+        The pool's task-handler thread may be blocked on the gate, which a consumer that stopped no
+        longer releases, and `terminate` waits for that thread: one release lets it see `_closing`.
+        """
+        self._closing.set()
+        self._cancelled.value = True
+        if self._gate is not None:
+            self._gate.release()
+
+    def _drain(self) -> None:
+        """Wait (at most DRAIN_SECONDS) for the results still due to the stopped consumer."""
+        if self._results is None:
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self._results.next(timeout=left)
+            except (StopIteration, multiprocessing.TimeoutError):
+                return
+            except Exception:  # one file's error: the consumer has stopped anyway, keep draining
+                continue
 
     def runner(self) -> Callable[..., Callable[[], Any]] | None:
         """Runs a picklable `fn(*args)` in a worker process, ahead of queued parse tasks; None without
@@ -81,16 +177,20 @@ class ParsePool:
     def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
         """Yield a result for every entry, in completion order."""
         if self.pool is None:
-            yield from map(self.work, entries)
+            yield from (parse_entry(entry, self.options) for entry in entries)
             return
-        gate = threading.Semaphore(self.workers * INFLIGHT_PER_WORKER)
+        gate = self._gate = threading.Semaphore(self.workers * INFLIGHT_PER_WORKER)
 
         def gated() -> Iterator[FileEntry]:
             for entry in entries:
                 gate.acquire()
+                if self._closing.is_set():
+                    return
                 yield entry
 
-        for result in self.pool.imap_unordered(self.work, gated(), chunksize=CHUNK_SIZE):
+        work = partial(_parse_unless_cancelled, options=self.options)
+        self._results = self.pool.imap_unordered(work, gated(), chunksize=CHUNK_SIZE)
+        for result in self._results:
             gate.release()
-            yield result
-
+            if result is not None:
+                yield result

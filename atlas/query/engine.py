@@ -6,6 +6,7 @@ MCP server, benchmarks) pay the open once and each search costs milliseconds.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -35,11 +36,14 @@ from atlas.query.snippets import best_ranges, matched_symbols
 from atlas.query.syntax import ParsedQuery, parse_query
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
+from atlas.terms import tokenize
 
 ROLE_NAMES = [str(role) for role in Role]
 SALIENT_DOC_SHARE = 0.05
 """A term in at most this share of files is salient enough to pick line ranges by."""
 MAX_SALIENT_TERMS = 24
+MAX_SYMBOLS_PER_HIT = 20
+"""Matched definitions listed per hit; a generated file can define tens of thousands that match."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,13 +213,15 @@ class Engine:
         doc = self._doc(item.fid, signals)
         terms = {t for t, _ in parsed.terms}
         lines = best_ranges(self.root, doc.path, salient, doc.outline) if options.with_lines else ()
+        symbols, omitted = best_symbols(matched_symbols(doc.outline, terms), terms)
         return Hit(
             path=doc.path,
             score=round(item.score, 6),
             rank=rank,
             language=doc.language,
             role=doc.role,
-            symbols=matched_symbols(doc.outline, terms),
+            symbols=symbols,
+            symbols_omitted=omitted,
             lines=lines,
             explain=tuple(item.terms) if options.explain else (),
         )
@@ -272,3 +278,22 @@ def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuer
 
 
 __all__ = ["Engine", "ScoreTerm", "SearchOptions", "SearchResult"]
+
+
+def best_symbols(
+    names: tuple[str, ...], terms: set[str], limit: int = MAX_SYMBOLS_PER_HIT
+) -> tuple[tuple[str, ...], int]:
+    """At most `limit` of the matched definitions `names` (in file order), and how many were left out.
+
+    The kept ones meet the most query terms, then are the shortest (closest to what was asked);
+    they stay in file order.
+    """
+    if len(names) <= limit:
+        return names, 0
+
+    def rank(item: tuple[int, str]) -> tuple[int, int, int]:
+        position, name = item
+        return -len(terms.intersection(tokenize(name))), len(name), position
+
+    kept = sorted(heapq.nsmallest(limit, enumerate(names), key=rank))
+    return tuple(name for _, name in kept), len(names) - limit

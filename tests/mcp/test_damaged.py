@@ -1,0 +1,71 @@
+"""A damaged index never stops the server: it starts, rebuilds the index as `atlas index` would, and answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from mcp import ClientSession
+
+from atlas.index import store
+from tests.mcp.client import call, run
+from tests.mounts import read_only_view
+
+
+def _generation(root: Path) -> Path:
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    return generation
+
+
+def _garble_manifest(root: Path) -> None:
+    (_generation(root) / store.MANIFEST).write_bytes(b'{"format_version": ')
+
+
+def _drop_tantivy_meta(root: Path) -> None:
+    (_generation(root) / store.TANTIVY_DIR / "meta.json").unlink()
+
+
+def _truncate_file_table(root: Path) -> None:
+    (_generation(root) / store.FILES).write_bytes(b"{}")
+
+
+def _point_current_nowhere(root: Path) -> None:
+    (root / ".atlas" / store.CURRENT).write_text("gen-999999")
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "garbled manifest": _garble_manifest,
+    "tantivy meta.json missing": _drop_tantivy_meta,
+    "truncated file table": _truncate_file_table,
+    "CURRENT names a missing generation": _point_current_nowhere,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_the_server_starts_on_a_damaged_index_and_rebuilds_it(shop: Path, damage: str) -> None:
+    DAMAGE[damage](shop)
+
+    async def scenario(session: ClientSession) -> None:
+        found, error = await call(session, "symbols", {"name": "ShoppingCart"})
+        assert not error, found
+        assert [m["path"] for m in found["matches"]] == ["shop/cart.py"]
+        status, error = await call(session, "status")
+        assert not error and status["exists"] and status["fresh"] and status["last_error"] == ""
+
+    run(shop, scenario)
+
+
+def test_a_damaged_read_only_index_is_a_tool_error_naming_the_fix(shop: Path, tmp_path: Path) -> None:
+    _garble_manifest(shop)
+    with read_only_view(shop, tmp_path / "ro") as view:
+
+        async def scenario(session: ClientSession) -> None:
+            text, error = await call(session, "search", {"query": "cart"})
+            assert error and "damaged" in text and "read-only" in text and "atlas index --rebuild" in text, text
+            assert "--index-dir" in text.split("hint:")[1], text
+            status, error = await call(session, "status")
+            assert not error and status["damaged"] and "read-only" in status["last_error"], status
+
+        run(view, scenario)

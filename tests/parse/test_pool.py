@@ -1,0 +1,101 @@
+"""The parse pool: every entry comes back once, and a consumer that stops early never hangs the pool."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from atlas.parse import ParseOptions
+from atlas.parse import pool as pool_module
+from atlas.parse.pool import ParsePool
+from atlas.records import FileEntry, ParsedFile
+
+
+def entries(root: Path, count: int) -> list[FileEntry]:
+    """`count` small Python files under `root`, as the walk would hand them on."""
+    found = []
+    for i in range(count):
+        path = root / f"mod_{i:04d}.py"
+        path.write_text(f"def handler_{i}(request):\n    return request\n", encoding="utf-8")
+        info = path.stat()
+        found.append(FileEntry(f"mod_{i:04d}.py", str(path), info.st_size, info.st_mtime_ns))
+    return found
+
+
+def test_every_entry_is_parsed_once(tmp_path: Path) -> None:
+    work = entries(tmp_path, 300)
+    with ParsePool(2, ParseOptions()) as pool:
+        results = list(pool.parse(work))
+    assert sorted(r.path for r in results) == [e.path for e in work]
+    assert all(isinstance(r, ParsedFile) and r.symbols for r in results)
+
+
+class ConsumerFailed(Exception):
+    pass
+
+
+def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A gate of two chunks per worker fills at once (a gate smaller than a chunk would never let one go).
+    monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", pool_module.CHUNK_SIZE)
+    work = entries(tmp_path, 300)
+    outcome: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            with ParsePool(2, ParseOptions()) as pool:
+                for _ in pool.parse(work):
+                    time.sleep(0.5)  # the workers fill the gate meanwhile
+                    raise ConsumerFailed("the index writer failed")
+        except BaseException as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "ParsePool.__exit__ hung after the consumer raised"
+    assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
+
+
+CORES = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("requested", "files", "expected"),
+    [(1000, 40, min(CORES, 5)), (1000, 100_000, CORES), (1, 100_000, 1), (8, 3, 1), (8, 0, 1)],
+)
+def test_workers_are_clamped_to_the_cores_and_the_work(requested: int, files: int, expected: int) -> None:
+    assert pool_module.parse_workers(requested, files) == expected
+
+
+STOP_AT_ONCE = """
+import signal, sys
+from atlas.cli import _terminate
+from atlas.parse import ParseOptions
+from atlas.parse.pool import ParsePool
+
+signal.signal(signal.SIGTERM, _terminate)  # as `atlas` does: SIGTERM raises, like ^C
+for _ in range(int(sys.argv[1])):
+    with ParsePool(2, ParseOptions()):
+        pass  # stopped while its workers are still starting
+print("done")
+"""
+
+
+def test_a_pool_stopped_while_its_workers_start_does_not_hang() -> None:
+    # A SIGTERM from terminate() reaching a worker before its setup ran was lost (the parent's
+    # handler was still installed), and the pool waited for that worker forever.
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", STOP_AT_ONCE, "150"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a pool stopped at once hung")
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]

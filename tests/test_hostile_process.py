@@ -1,0 +1,271 @@
+"""Hostile processes and environments, end to end: signals mid-build, read-only and full filesystems.
+
+Each case runs the real `atlas` command in a subprocess on a real git repository and checks what
+a user would see: the exit code, one sentence plus a hint on stderr, no process left behind and
+the previous index still searchable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atlas.index import store
+from tests.conftest import git, git_env, init_repo, write_tree
+from tests.mounts import immutable, read_only_view, small_disk
+from tests.test_crash_safety import generated_files
+
+INTERRUPT_DEADLINE = 5.0  # seconds from the signal to the exit of `atlas`
+
+
+def atlas_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "atlas", *args]
+
+
+def run_atlas(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(atlas_command(*args), capture_output=True, text=True, timeout=timeout, env=git_env())
+
+
+def group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes in process group `pgid`, as "pid command" strings."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state != "Z":
+            members.append(f"{entry.name} {stat.split(' ', 1)[1].split(')')[0]})")
+    return members
+
+
+def wait_for_no_members(pgid: int, timeout: float = 3.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (members := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
+@pytest.fixture(scope="module")
+def big_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed repository whose parse phase takes seconds (3,000 files of 40 definitions each)."""
+    root = tmp_path_factory.mktemp("hostile") / "big"
+    root.mkdir()
+    write_tree(root, generated_files(3000, seed=7, functions=40))
+    init_repo(root)
+    return root
+
+
+def start_in_parse(args: list[str], index_dir: Path) -> subprocess.Popen[str]:
+    """Start `atlas *args` in its own process group; return once its new generation is being written."""
+    proc = subprocess.Popen(
+        atlas_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=git_env(),
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if index_dir.is_dir() and any(p.name.endswith(f".tmp-{proc.pid}") for p in index_dir.iterdir()):
+            time.sleep(0.3)  # well inside the parse phase, which takes seconds here
+            assert proc.poll() is None, "atlas finished before it could be interrupted; the repository is too small"
+            return proc
+        assert proc.poll() is None, f"atlas exited ({proc.returncode}) before parsing: {proc.communicate()[1]}"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("atlas never started writing a generation")
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """Kill what is left of `proc`'s process group however the test ends."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def interrupt(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
+    """Send `signum` to `proc` alone; (exit code, stderr, seconds until it exited). Fails on a hang."""
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"atlas hung after signal {signum}: still running 30 s later")
+    return proc.returncode, stderr, time.monotonic() - sent
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_parse_exits_promptly_and_keeps_the_previous_index(
+    big_repo: Path, signum: int, code: int
+) -> None:
+    index_dir = big_repo / ".atlas"
+    if not (index_dir / store.CURRENT).exists():
+        assert run_atlas("-q", "index", str(big_repo), "--no-history").returncode == 0
+    live = (index_dir / store.CURRENT).read_text()
+    proc = start_in_parse(["index", str(big_repo), "--rebuild", "--no-history"], index_dir)
+    with reaped(proc):
+        returncode, stderr, seconds = interrupt(proc, signum)
+        assert returncode == code, stderr
+        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit"
+        assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas index`"
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("indexing:")]
+    assert len(lines) == 2 and "interrupted" in lines[0] and "hint:" in lines[1], stderr
+    assert "Traceback" not in stderr
+    assert (index_dir / store.CURRENT).read_text() == live, "an interrupted build published a generation"
+    found = run_atlas("search", "--repo", str(big_repo), "--format", "json", "handle")
+    assert found.returncode == 0, found.stderr
+
+
+def test_interrupting_a_first_search_publishes_nothing(big_repo: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    proc = start_in_parse(["search", "--repo", str(big_repo), "--index-dir", str(index_dir), "handle"], index_dir)
+    with reaped(proc):
+        returncode, stderr, seconds = interrupt(proc, signal.SIGINT)
+        assert returncode == 130, stderr
+        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit"
+        assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas search`"
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not (index_dir / store.CURRENT).exists()
+
+
+def assert_one_sentence_and_hint(stderr: str, *words: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("atlas: no index")]
+    assert len(lines) == 2 and lines[0].startswith("atlas: ") and lines[1].startswith("  hint: "), stderr
+    assert all(word in lines[0] for word in words), stderr
+    assert "unexpected error" not in stderr and "Traceback" not in stderr
+
+
+SHOP = {
+    "shop/cart.py": "class ShoppingCart:\n    def add_item(self, sku):\n        return sku\n",
+    "shop/pricing.py": "def apply_discount(amount):\n    return amount * 0.9\n",
+    "docs/payments.md": "# Payments\n\nRefunds go through the payment gateway.\n",
+}
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    return root
+
+
+def test_a_read_only_index_and_repository_can_be_searched(shop: Path, tmp_path: Path) -> None:
+    assert run_atlas("-q", "index", str(shop)).returncode == 0
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with read_only_view(shop, tmp_path / "ro") as view:
+        env = {**git_env(), "TMPDIR": str(temporary)}
+        for args in (["search", "--repo", str(view), "shopping cart"], ["status", "--repo", str(view)],
+                     ["verify", "--repo", str(view)], ["query", "--root", str(view), "apply discount"]):  # fmt: skip
+            done = subprocess.run(atlas_command(*args, "--format", "json"), capture_output=True, text=True, env=env)
+            assert done.returncode == 0, (args, done.stderr)
+            assert done.stderr == "", (args, done.stderr)
+        found = subprocess.run(atlas_command("search", "--repo", str(view), "--format", "jsonl", "shopping cart"),
+                               capture_output=True, text=True, env=env)  # fmt: skip
+        assert found.stdout.splitlines()[0].find('"path":"shop/cart.py"') > 0, found.stdout
+    assert list(temporary.iterdir()) == [], "opening the read-only index left files behind"
+
+
+def test_indexing_a_read_only_repository_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
+    with read_only_view(shop, tmp_path / "ro") as view:
+        for args in (["index", str(view)], ["search", "--repo", str(view), "cart"]):
+            done = run_atlas(*args)
+            assert done.returncode == 3, done.stderr
+            assert_one_sentence_and_hint(done.stderr, "read-only")
+            assert "--index-dir" in done.stderr
+        elsewhere = run_atlas("-q", "index", str(view), "--index-dir", str(tmp_path / "index"))
+        assert elsewhere.returncode == 0, elsewhere.stderr
+
+
+def test_a_full_disk_during_indexing_keeps_the_previous_index(shop: Path, tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "320k") as disk:
+        index_dir = disk / "index"
+        assert run_atlas("-q", "index", str(shop), "--index-dir", str(index_dir)).returncode == 0
+        live = (index_dir / store.CURRENT).read_text()
+        write_tree(shop, generated_files(600, seed=3, functions=8))
+        done = run_atlas("index", str(shop), "--index-dir", str(index_dir))
+        assert done.returncode == 3, done.stderr
+        assert_one_sentence_and_hint(done.stderr, "full disk", str(index_dir))
+        assert (index_dir / store.CURRENT).read_text() == live
+        assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
+        found = run_atlas("search", "--repo", str(shop), "--index-dir", str(index_dir), "--format", "json", "cart")
+        assert found.returncode == 0, found.stderr
+
+
+def test_a_file_with_fifty_thousand_matching_definitions_gives_a_small_hit(tmp_path: Path) -> None:
+    from tests.test_cli import _validator
+
+    root = tmp_path / "many"
+    root.mkdir()
+    write_tree(root, {
+        "defs.py": "".join(f"def parse_item_{i}(x):\n    return x\n" for i in range(50_000)),
+        "other.py": "def parse_item(x):\n    return x\n",
+    })  # fmt: skip
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root), "--max-file-size", "4000000", "--no-history").returncode == 0
+    found = run_atlas("search", "--repo", str(root), "--format", "jsonl", "--no-lines", "parse item")
+    assert found.returncode == 0, found.stderr
+    assert len(found.stdout) < 10_000, f"{len(found.stdout)} bytes of hits"
+    hits = {hit["path"]: hit for hit in map(json.loads, found.stdout.splitlines())}
+    for hit in hits.values():
+        _validator("hit.v1.schema.json").validate(hit)
+    assert len(hits["defs.py"]["symbols"]) == 20 and hits["defs.py"]["symbols_omitted"] == 49_980
+    assert hits["other.py"]["symbols"] == ["parse_item"] and "symbols_omitted" not in hits["other.py"]
+
+
+def test_jobs_far_beyond_the_work_start_only_the_workers_it_needs(tmp_path: Path) -> None:
+    root = tmp_path / "small"
+    root.mkdir()
+    write_tree(root, generated_files(40, seed=5))
+    init_repo(root)
+    proc = subprocess.Popen(
+        atlas_command("-q", "index", str(root), "--jobs", "1000", "--no-history"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=git_env(), start_new_session=True,
+    )  # fmt: skip
+    most = 0
+    with reaped(proc):
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            most = max(most, len(group_members(proc.pid)))
+            time.sleep(0.002)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    cores = len(os.sched_getaffinity(0))
+    assert 1 <= most <= 1 + min(cores, 40 // 8), f"{most} processes for 40 files on {cores} cores"
+
+
+def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "shop.git"
+    git(tmp_path, "clone", "-q", "--bare", str(shop), str(bare))
+    for args in (["index", str(bare)], ["search", "--repo", str(bare), "cart"], ["index", str(shop / ".git")]):
+        done = run_atlas(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert_one_sentence_and_hint(done.stderr, "bare repository", "no work tree")
+    assert not (bare / ".atlas").exists()
+
+
+def test_an_index_directory_nothing_can_be_written_to_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    assert run_atlas("-q", "index", str(shop), "--index-dir", str(index_dir)).returncode == 0
+    (index_dir / "lock").unlink()
+    with immutable(index_dir):
+        done = run_atlas("index", str(shop), "--index-dir", str(index_dir), "--rebuild")
+        assert done.returncode == 3, done.stderr
+        assert_one_sentence_and_hint(done.stderr, str(index_dir), "not writable")
+        found = run_atlas("search", "--repo", str(shop), "--index-dir", str(index_dir), "--format", "json", "cart")
+        assert found.returncode == 0, found.stderr

@@ -1,0 +1,46 @@
+"""A disk that refuses writes is one sentence and a hint, whichever layer (Python or tantivy) saw it."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from atlas.errors import storage_error
+
+INDEX = Path("/srv/repo/.atlas")
+
+
+@pytest.mark.parametrize(
+    ("error", "words", "hint"),
+    [
+        (OSError(errno.EROFS, "Read-only file system", str(INDEX)), "read-only", "--index-dir"),
+        (PermissionError(errno.EACCES, "Permission denied", str(INDEX / "lock")), "permission denied", "--index-dir"),
+        (PermissionError(errno.EPERM, "Operation not permitted", str(INDEX / "gen-000002.tmp-7")), "not permitted",
+         "--index-dir"),
+        (OSError(errno.ENOSPC, "No space left on device"), "full disk", "free some space"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "quota", "free some space"),
+        (ValueError("An IO error occurred: 'No space left on device (os error 28)'"), "full disk", "free some space"),
+        (ValueError('Failed to acquire Lockfile: IoError(Os { code: 30, kind: ReadOnlyFilesystem, message: "x" })'),
+         "read-only", "--index-dir"),
+    ],
+)  # fmt: skip
+def test_refused_writes_name_the_index_directory_and_the_fix(error: Exception, words: str, hint: str) -> None:
+    problem = storage_error(error, INDEX)
+    assert problem is not None and problem.exit_code == 3
+    assert problem.message.startswith(f"cannot write the index: {INDEX} ") and words in problem.message
+    assert hint in problem.hint
+
+
+def test_an_unreadable_repository_file_is_named_as_such() -> None:
+    problem = storage_error(PermissionError(errno.EACCES, "Permission denied", "/srv/repo/.gitignore"), INDEX)
+    assert problem is not None and problem.message == "cannot access /srv/repo/.gitignore: Permission denied"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(errno.ENOENT, "No such file or directory"), ValueError("Schema error: 'unknown field'"), KeyError("x")],
+)
+def test_other_errors_are_left_alone(error: Exception) -> None:
+    assert storage_error(error, INDEX) is None
