@@ -139,7 +139,7 @@ def _open_through_links(directory: Path) -> tantivy.Index:
     try:
         for entry in directory.iterdir():
             if not entry.name.endswith(".lock"):
-                (links / entry.name).symlink_to(entry)
+                (links / entry.name).symlink_to(entry.absolute())
         index = tantivy.Index.open(str(links))
         # A reader reloading on commits watches meta.json; removing the links would make it reload,
         # taking the lock again in the directory being removed.

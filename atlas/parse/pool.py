@@ -1,8 +1,8 @@
 """Parse many files on every core: a `multiprocessing` pool over `parse_entry`.
 
 Results come back as they finish (not in walk order): the index does not care about order,
-and waiting for a slow file would stall the writer. At most `max_inflight` files are queued
-or waiting to be consumed, so a slow consumer bounds memory instead of piling up results.
+and waiting for a slow file would stall the writer. At most INFLIGHT_PER_WORKER files per worker
+are queued or waiting to be consumed, so a slow consumer bounds memory instead of piling up results.
 Workers import only `atlas.parse`, `atlas.terms` and `atlas.records`, so they start fast.
 
 Start the pool before any thread-owning library (tantivy's writer) in the parent: the
@@ -96,11 +96,26 @@ def _worker_setup(cancelled: Any) -> None:
             pass
 
 
-def _parse_unless_cancelled(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped | Unchanged | None:
-    """`parse_entry` in a worker; None at once, without reading the file, once the pool is stopping."""
-    if _cancelled is not None and _cancelled.value:
-        return None
-    return parse_entry(entry, options)
+def _parse_chunk(chunk: list[FileEntry], options: ParseOptions) -> list[ParsedFile | Skipped | Unchanged]:
+    """`parse_entry` over a chunk, in a worker; stops at once, without reading more files, once the
+    pool is stopping (the rest of the chunk is left out: nobody waits for it)."""
+    results = []
+    for entry in chunk:
+        if _cancelled is not None and _cancelled.value:
+            break
+        results.append(parse_entry(entry, options))
+    return results
+
+
+def _chunks(entries: Iterable[FileEntry], size: int) -> Iterator[list[FileEntry]]:
+    chunk: list[FileEntry] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class ParsePool:
@@ -179,18 +194,18 @@ class ParsePool:
         if self.pool is None:
             yield from (parse_entry(entry, self.options) for entry in entries)
             return
-        gate = self._gate = threading.Semaphore(self.workers * INFLIGHT_PER_WORKER)
+        # Chunks are made here, not by the pool, so that the pool's result iterator is its own
+        # (the one with `next(timeout)`, which `_drain` needs) and the gate counts chunks.
+        gate = self._gate = threading.Semaphore(max(1, self.workers * INFLIGHT_PER_WORKER // CHUNK_SIZE))
 
-        def gated() -> Iterator[FileEntry]:
-            for entry in entries:
+        def gated() -> Iterator[list[FileEntry]]:
+            for chunk in _chunks(entries, CHUNK_SIZE):
                 gate.acquire()
                 if self._closing.is_set():
                     return
-                yield entry
+                yield chunk
 
-        work = partial(_parse_unless_cancelled, options=self.options)
-        self._results = self.pool.imap_unordered(work, gated(), chunksize=CHUNK_SIZE)
-        for result in self._results:
+        self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options), gated())
+        for results in self._results:
             gate.release()
-            if result is not None:
-                yield result
+            yield from results

@@ -30,6 +30,8 @@ def test_every_entry_is_parsed_once(tmp_path: Path) -> None:
     work = entries(tmp_path, 300)
     with ParsePool(2, ParseOptions()) as pool:
         results = list(pool.parse(work))
+        consumed = time.monotonic()
+    assert time.monotonic() - consumed < 2, "leaving a pool whose results were all consumed waits for nothing"
     assert sorted(r.path for r in results) == [e.path for e in work]
     assert all(isinstance(r, ParsedFile) and r.symbols for r in results)
 
@@ -41,7 +43,7 @@ class ConsumerFailed(Exception):
 def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A gate of two chunks per worker fills at once (a gate smaller than a chunk would never let one go).
+    # A gate of one chunk per worker fills at once.
     monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", pool_module.CHUNK_SIZE)
     work = entries(tmp_path, 300)
     outcome: list[BaseException] = []
@@ -99,3 +101,40 @@ def test_a_pool_stopped_while_its_workers_start_does_not_hang() -> None:
         pytest.fail("a pool stopped at once hung")
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+LEAVE_EARLY = """
+import sys
+from pathlib import Path
+from atlas.parse import ParseOptions
+from atlas.parse.pool import ParsePool
+from atlas.records import FileEntry
+
+root = Path(sys.argv[2])
+text = "\\n".join(f"word{i} value{i}" for i in range(12000))  # tokenised, not parsed: quick, large results
+work = []
+for i in range(200):
+    path = root / f"f{i}.txt"
+    path.write_text(text)  # a large result: sending it takes many writes, holding the queue's lock
+    work.append(FileEntry(path.name, str(path), len(text), 0))
+for _ in range(int(sys.argv[1])):
+    with ParsePool(2, ParseOptions()) as pool:
+        for _ in pool.parse(work):
+            break  # the workers are busy sending results back
+print("done")
+"""
+
+
+def test_leaving_while_workers_send_results_does_not_hang(tmp_path: Path) -> None:
+    # Stopping a worker while it writes a result leaves the result queue's lock taken for good,
+    # and the pool's own threads wait for that lock forever: the pool lets those results come back first.
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", LEAVE_EARLY, "30", str(tmp_path)], capture_output=True, text=True, timeout=90
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a pool left while its workers sent results hung")
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
