@@ -225,6 +225,10 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
         limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not (no_lines or files_only),
     )  # fmt: skip
     result = run_search(config, text, options, show_progress=not obj["quiet"])
+    if explain:
+        from atlas.query.fuse import describe_weights
+
+        result.notes.append(describe_weights(options.weights))
     _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
     if not result.hits:
         if not obj["quiet"]:

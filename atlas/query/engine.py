@@ -18,18 +18,7 @@ from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query import ranking
 from atlas.query.bm25 import build_query
-from atlas.query.fuse import (
-    FITTED,
-    SIGNALS,
-    WEIGHTS_SOURCE,
-    Fused,
-    FusionWeights,
-    Intent,
-    detect_intent,
-    fuse,
-    prior,
-    weights_for,
-)
+from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, prior, weights_for
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
@@ -111,8 +100,7 @@ class Engine:
         salient = self._salient_terms(doc_freqs) if options.with_lines and ranked else {}
         hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
-        notes = self.notes() + ([_weights_note(options.weights)] if options.explain else [])
-        return SearchResult(text, hits, took, self.reader.num_docs, notes)
+        return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
 
     def candidates(self, text: str, options: SearchOptions | None = None) -> Candidates:
         """What fusion ranks for `text`: every candidate's raw signal values, role and path flags.
@@ -232,14 +220,6 @@ class Engine:
             query = tantivy.Query.term_query(self.reader.schema, "fid", fid)
             address = self.reader.search(query, 1)[0][1]
         return self.reader.doc(address)
-
-
-def _weights_note(weights: FusionWeights) -> str:
-    """The fusion's constants as `--explain` shows them, and where the balanced preset's come from."""
-    signals = ", ".join(f"{s} {weights.signal_weight(s):g}" for s in SIGNALS)
-    priors = ", ".join(f"{role} {value:g}" for role, value in weights.role_priors.items())
-    source = WEIGHTS_SOURCE if weights == FITTED else "ranking constants: a preset or overrides"
-    return f"{source}: weights {signals}; rrf_k {weights.rrf_k:g}; role priors {priors}"
 
 
 def _parse(text: str, options: SearchOptions) -> ParsedQuery:

@@ -94,6 +94,14 @@ WEIGHTS_SOURCE = (
     else "ranking constants: hand-set defaults"
 )
 """Where the balanced preset's constants come from; `--explain` says it."""
+
+
+def describe_weights(weights: FusionWeights) -> str:
+    """The fusion's constants as `search --explain` notes them, and where the balanced preset's come from."""
+    signals = ", ".join(f"{s} {weights.signal_weight(s):g}" for s in SIGNALS)
+    priors = ", ".join(f"{role} {value:g}" for role, value in weights.role_priors.items())
+    source = WEIGHTS_SOURCE if weights == FITTED else "ranking constants: a preset or overrides"
+    return f"{source}: weights {signals}; rrf_k {weights.rrf_k:g}; role priors {priors}"
 PRESETS: dict[str, FusionWeights] = {
     "fast": replace(FITTED, candidates=100, expand_top=0, cochange=0.0, imports=0.0),
     "balanced": FITTED,
