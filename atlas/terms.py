@@ -30,10 +30,23 @@ _CJK = (
     "\u1100-\u11ff\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
 )
-_CJK_CHAR = re.compile(f"[{_CJK}]")
-_WORD = re.compile(
-    rf"[{_CJK}]+|[^\W_{_CJK}][^\W{_CJK}]*(?:-[^\W\d_{_CJK}][^\W{_CJK}]*)*|_+[^\W_{_CJK}][^\W{_CJK}]*"
-)
+
+
+@functools.cache
+def cjk_char() -> re.Pattern[str]:
+    """Matches one character of a script written without spaces. Compiled on first use: these large
+    Unicode classes take ~3 ms (and `word_pattern` ~10 ms) to compile, a cost every CLI start would pay."""
+    return re.compile(f"[{_CJK}]")
+
+
+@functools.cache
+def word_pattern() -> re.Pattern[str]:
+    """The definition of a word run (the fast path below is proven to match it); compiled on first use."""
+    return re.compile(
+        rf"[{_CJK}]+|[^\W_{_CJK}][^\W{_CJK}]*(?:-[^\W\d_{_CJK}][^\W{_CJK}]*)*|_+[^\W_{_CJK}][^\W{_CJK}]*"
+    )
+
+
 # An acronym ends where a capitalised word starts (`HTTPServer` → HTTP Server), keeps a plural `s`
 # (`URLs`), and leaves a version letter to its number (`SSLv3Error` → SSL v3 Error).
 _PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]{2,}(?=[a-z]\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -60,7 +73,7 @@ def split_identifier(word: str) -> list[str]:
 
 
 def _expand(word: str) -> tuple[str, ...]:
-    if word[:1] >= "\u1100" and _CJK_CHAR.match(word):
+    if word[:1] >= "\u1100" and cjk_char().match(word):
         return (word,) if len(word) == 1 else tuple(word[i : i + 2] for i in range(len(word) - 1))
     whole = word.lower().strip("_")
     out: list[str] = []
@@ -76,9 +89,9 @@ def _expand(word: str) -> tuple[str, ...]:
 class _RunCache(dict[bytes, str]):
     """A run of word bytes → its space-joined tokens; runs repeat, so most look-ups hit.
 
-    A run never contains an ASCII separator, so tokenising it alone with `_WORD` gives exactly
-    what `_WORD` gives for that stretch of the whole text (non-ASCII punctuation inside a run is
-    still a separator for `_WORD`).
+    A run never contains an ASCII separator, so tokenising it alone with `word_pattern()` gives exactly
+    what `word_pattern()` gives for that stretch of the whole text (non-ASCII punctuation inside a run is
+    still a separator for `word_pattern()`).
     """
 
     def __missing__(self, run: bytes) -> str:
@@ -88,7 +101,7 @@ class _RunCache(dict[bytes, str]):
             joined = " ".join(_expand(run.decode("ascii"))) if word else ""
         else:
             text = run.decode("utf-8", errors="replace")
-            joined = " ".join(token for word in _WORD.findall(text) for token in _expand(word))
+            joined = " ".join(token for word in word_pattern().findall(text) for token in _expand(word))
         if len(self) >= _CACHE_LIMIT:
             # Generational: start afresh rather than stop caching; identifiers cluster by file and
             # directory, so the next files' runs refill it (a frozen cache fell to ~50% hits).

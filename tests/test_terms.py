@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.terms import (
-    _CJK_CHAR,
     MAX_TOKEN_LEN,
     MIN_TOKEN_LEN,
+    cjk_char,
     path_tokens,
     split_identifier,
     stem,
@@ -109,7 +109,7 @@ identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
 @given(st.text(max_size=300))
 def test_tokens_are_lowercase_bounded_and_space_free(text: str) -> None:
     for token in tokenize(text):
-        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN or (len(token) == 1 and _CJK_CHAR.match(token))
+        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN or (len(token) == 1 and cjk_char().match(token))
         assert token == token.lower()
         assert not any(ch.isspace() for ch in token)
 
@@ -152,9 +152,9 @@ def test_tokenizing_is_compositional_over_whitespace(words: list[str]) -> None:
 
 
 def _regex_reference(text: str) -> list[str]:
-    from atlas.terms import _WORD, _expand
+    from atlas.terms import _expand, word_pattern
 
-    return [token for word in _WORD.findall(text) for token in _expand(word)]
+    return [token for word in word_pattern().findall(text) for token in _expand(word)]
 
 
 @given(st.text(max_size=400))
