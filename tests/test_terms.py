@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from atlas.terms import (
     MAX_TOKEN_LEN,
     MIN_TOKEN_LEN,
-    cjk_char,
+    is_cjk,
     path_tokens,
     split_identifier,
     stem,
@@ -109,7 +109,7 @@ identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
 @given(st.text(max_size=300))
 def test_tokens_are_lowercase_bounded_and_space_free(text: str) -> None:
     for token in tokenize(text):
-        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN or (len(token) == 1 and cjk_char().match(token))
+        assert MIN_TOKEN_LEN <= len(token) <= MAX_TOKEN_LEN or (len(token) == 1 and is_cjk(token))
         assert token == token.lower()
         assert not any(ch.isspace() for ch in token)
 
@@ -172,3 +172,22 @@ def test_invalid_utf8_is_read_as_replacement_characters(data: bytes) -> None:
     from atlas.terms import tokens_text_bytes
 
     assert tokens_text_bytes(data).split() == _regex_reference(data.decode("utf-8", errors="replace"))
+
+
+_MIXED = st.text(alphabet=st.sampled_from(list("ab_-Z9 .é中文ひカ한\u3005\u1100\U00020001\uff66/")), max_size=60)
+
+
+@given(_MIXED)
+def test_words_are_the_word_pattern_of_the_definition(text: str) -> None:
+    from atlas.terms import word_pattern, words
+
+    assert words(text) == word_pattern().findall(text)
+
+
+@given(st.characters())
+def test_is_cjk_is_the_definition_class(char: str) -> None:
+    import re
+
+    from atlas.terms import _CJK
+
+    assert is_cjk(char) == bool(re.fullmatch(f"[{_CJK}]", char))
