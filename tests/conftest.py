@@ -89,6 +89,19 @@ def init_repo(root: Path, commit: bool = True, message: str = "initial") -> None
         git(root, "commit", "-q", "--allow-empty", "--no-verify", "-m", message)
 
 
+def indexed_repo(root: Path, files: Mapping[str | bytes, FileContent]) -> Path:
+    """Write `files` under `root`, commit them, and index them with the real CLI; returns `root`."""
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    write_tree(root, files)
+    init_repo(root)
+    result = CliRunner().invoke(cli, ["-q", "index", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
 @pytest.fixture
 def make_repo(tmp_path: Path) -> Callable[..., Path]:
     """Factory fixture: `make_repo(files, git=True, commit=True, name="repo") -> Path`.

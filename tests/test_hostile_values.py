@@ -27,7 +27,7 @@ from atlas.cli import cli
 from atlas.context.tokens import token_counter
 from atlas.errors import UsageError
 from atlas.query.fuse import weights_for
-from tests.conftest import init_repo, write_tree
+from tests.conftest import indexed_repo
 from tests.context.conftest import big_module
 
 ATLAS = Path(sys.executable).with_name("atlas")
@@ -42,8 +42,7 @@ def _medium(name: str, lines: int) -> str:
 @pytest.fixture(scope="module")
 def billing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One big module (≈ 5,000 tokens), a few medium ones and small ones, indexed."""
-    root = tmp_path_factory.mktemp("hostile") / "repo"
-    write_tree(root, {
+    return indexed_repo(tmp_path_factory.mktemp("hostile") / "repo", {
         "billing/invoices.py": big_module(),
         "billing/totals.py": _medium("invoice_total", 40),
         "billing/parse.py": _medium("parse_invoice", 25),
@@ -51,10 +50,6 @@ def billing(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "docs/invoices.md": "# Invoices\n\nHow invoice totals are computed and parsed.\n",
         "README.md": "# Billing\n",
     })  # fmt: skip
-    init_repo(root)
-    result = CliRunner().invoke(cli, ["-q", "index", str(root), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    return root
 
 
 def _run(*args: str, env: dict[str, str] | None = None, tty: bool = False, stdin: bytes = b"") -> tuple[int, str, str]:

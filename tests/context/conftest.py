@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from referencing import Registry, Resource
 
 from atlas.cli import cli
-from tests.conftest import init_repo, write_tree
+from tests.conftest import indexed_repo
 from tests.generated_repo import make_shop_repo
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "index_schema"
@@ -48,15 +48,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def billing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository with one big module (chunked under small budgets) and a few small files, indexed."""
-    root = tmp_path_factory.mktemp("billing") / "repo"
-    write_tree(root, {
+    return indexed_repo(tmp_path_factory.mktemp("billing") / "repo", {
         "billing/invoices.py": big_module(),
         "billing/__init__.py": "",
         "billing/currency.py": "def to_cents(amount):\n    return round(amount * 100)\n",
         "docs/invoices.md": "# Invoices\n\nHow invoice totals are computed.\n",
         "README.md": "# Billing\n",
     })  # fmt: skip
-    init_repo(root)
-    result = CliRunner().invoke(cli, ["-q", "index", str(root), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    return root
