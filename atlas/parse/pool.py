@@ -74,7 +74,7 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _worker_setup(cancelled: Any) -> None:
+def _worker_setup(cancelled: Any, parent: int) -> None:
     """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it.
 
     SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
@@ -94,6 +94,10 @@ def _worker_setup(cancelled: Any) -> None:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
+    if os.getppid() != parent:
+        # The parent died between the fork and the line above: no death signal will ever come, and
+        # the worker would wait on its task queue forever (the kill loop's rare orphan).
+        os._exit(0)
 
 
 def _parse_chunk(chunk: list[FileEntry], options: ParseOptions) -> list[ParsedFile | Skipped | Unchanged]:
@@ -140,7 +144,8 @@ class ParsePool:
             context = _context()
             self._cancelled = context.RawValue(ctypes.c_bool, False)
             with _signals_held():
-                self.pool = context.Pool(self.workers, initializer=_worker_setup, initargs=(self._cancelled,))
+                setup = (self._cancelled, os.getpid())
+                self.pool = context.Pool(self.workers, initializer=_worker_setup, initargs=setup)
         return self
 
     def __exit__(

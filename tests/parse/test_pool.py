@@ -138,3 +138,16 @@ def test_leaving_while_workers_send_results_does_not_hang(tmp_path: Path) -> Non
     except subprocess.TimeoutExpired:
         pytest.fail("a pool left while its workers sent results hung")
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
+
+
+def test_a_worker_whose_parent_died_before_its_setup_exits_instead_of_waiting() -> None:
+    from atlas.parse.pool import _worker_setup
+
+    child = os.fork()
+    if child == 0:  # a worker forked by a parent that is gone by the time the worker sets itself up
+        try:
+            _worker_setup(None, parent=os.getppid() + 1_000_000)
+        finally:
+            os._exit(5)  # reached only if the setup let the orphan carry on
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
