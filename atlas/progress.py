@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
 
 
 class Progress:
-    """Throttled progress for long runs: a rewritten line on a terminal, sparse lines otherwise."""
+    """Throttled progress for long runs: a rewritten line on a terminal, sparse lines otherwise (also on a
+    terminal that says it is `TERM=dumb`: it cannot clear a line)."""
 
     def __init__(self, label: str, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.tty = self.stream.isatty()
+        self.tty = self.stream.isatty() and os.environ.get("TERM") != "dumb"
         self.interval = 0.2 if self.tty else 5.0
         self.started = time.monotonic()
         self.last = self.started
