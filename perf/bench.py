@@ -1,7 +1,7 @@
 """Atlas speed benchmarks: index build, warm and cold query latency, and the git history miner.
 
     python perf/bench.py TREE [--index-dir DIR] [--jobs N] [--queries FILE] [--repeat N]
-                              [--cold-runs N] [--builds N] [--history-baseline] [--no-build] [--json]
+                              [--cold-runs N] [--builds N] [--history-baseline] [--no-build] [--floor] [--json]
     python perf/bench.py --mine REPO [--mine REPO ...] [--commits 10000] [--json]
 
 What it measures, for TREE:
@@ -11,6 +11,8 @@ What it measures, for TREE:
   worker every 100 ms, with its anonymous part, and PSS every second; plus ru_maxrss of the parent and
   of the largest child), CPU seconds, index size, skipped counts, and the share the signals phase adds
   to the build. `--history-baseline` alternates with `--no-history` builds to show what git mining costs.
+  `--floor` then runs perf/floor.py (walk, read, tree-sitter names of .py files, a plain tantivy index,
+  --jobs workers) on TREE and reports Atlas's build over that floor, in CPU and wall seconds.
 - warm queries: one in-process `Engine`, `SearchOptions(limit=10)` with and without lines; p50/p95
   per query kind (short: identifiers, phrases, filters; question; long: a ~3 KB bug report).
 - cold queries: `atlas -q search --format jsonl -n 10` as a new process, p50/p95 over --cold-runs.
@@ -508,6 +510,28 @@ def history_cost(full: dict[str, Any], baseline: dict[str, Any]) -> dict[str, An
     }  # fmt: skip
 
 
+def run_floor(tree: Path, jobs: int) -> dict[str, Any]:
+    """perf/floor.py on `tree` in a subprocess: its report, with the wall time seen from here."""
+    args = [sys.executable, str(Path(__file__).with_name("floor.py")), str(tree), "--jobs", str(jobs)]
+    started = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"perf/floor.py failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}")
+    return {**json.loads(proc.stdout), "process_wall_s": round(wall, 3)}
+
+
+def floor_ratio(build: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    """Atlas's build over the floor: CPU seconds of both process trees, and wall seconds of both
+    subprocesses from start to exit (interpreter start-up and imports included on both sides)."""
+    cpu_atlas = build["cpu_parent_s"] + build["cpu_children_s"]
+    return {
+        **floor, "cpu_atlas_s": round(cpu_atlas, 2),
+        "cpu_ratio": round(cpu_atlas / max(floor["cpu_s"], 1e-9), 2),
+        "wall_ratio": round(build["wall_s"] / max(floor["process_wall_s"], 1e-9), 2),
+    }  # fmt: skip
+
+
 # --- queries --------------------------------------------------------------------------------------
 
 
@@ -741,6 +765,11 @@ def human_build(build: dict[str, Any] | None) -> list[str]:
                      f"{h['cpu_no_history_s']} s vs {h['cpu_full_s']} s, +{h['history_cpu_share']:.0%}): history adds "
                      f"{h['history_adds_s']:.2f} s, "
                      f"signals add {h['signals_share_vs_no_history']:.1%}")  # fmt: skip
+    if "floor" in build:
+        f = build["floor"]
+        lines.append(f"  floor (perf/floor.py, {f['files']:,} files, {f['bytes'] / 1e6:.1f} MB): wall "
+                     f"{f['process_wall_s']:.2f} s, CPU {f['cpu_s']:.2f} s; Atlas/floor: CPU {f['cpu_ratio']:.2f}x "
+                     f"({f['cpu_atlas_s']} s), wall {f['wall_ratio']:.2f}x")  # fmt: skip
     return lines
 
 
@@ -783,6 +812,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--builds", type=int, default=1, help="index builds; the median is reported (default 1)")
     parser.add_argument("--history-baseline", action="store_true", help="also build with --no-history")
     parser.add_argument("--no-build", action="store_true", help="reuse the index in --index-dir")
+    parser.add_argument("--floor", action="store_true", help="also run perf/floor.py: Atlas's build over it")
     parser.add_argument("--mine", type=Path, action="append", default=[], help="time mine_history on REPO")
     parser.add_argument("--commits", type=int, default=10_000, help="commits to mine (default 10000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -791,6 +821,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give a TREE, or --mine REPO")
     if args.no_build and not args.index_dir:
         parser.error("--no-build needs --index-dir")
+    if args.floor and args.no_build:
+        parser.error("--floor compares with a build: drop --no-build")
     return args
 
 
@@ -808,6 +840,8 @@ def bench_tree(args: argparse.Namespace, index_dir: Path) -> dict[str, Any]:
         report["build"] = best_build(full)
         if baseline:
             report["build"]["history"] = history_cost(report["build"], best_build(baseline))
+        if args.floor:
+            report["build"]["floor"] = floor_ratio(report["build"], run_floor(tree, args.jobs))
     queries = load_queries(args.queries) if args.queries else builtin_queries(tree, kind)
     report["queries"] = warm_queries(tree, index_dir, queries, args.repeat)
     report["cold"] = cold_queries(tree, index_dir, queries, args.cold_runs)
