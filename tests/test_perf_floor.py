@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tantivy
 
 from tests.conftest import write_tree
 
-FLOOR = Path(__file__).resolve().parent.parent / "perf" / "floor.py"
+PERF = Path(__file__).resolve().parent.parent / "perf"
+FLOOR = PERF / "floor.py"
 FILES: dict[str, str | bytes] = {
     "app/__init__.py": "",
     "app/server.py": "class RequestRouter:\n    def dispatch_request(self):\n        return 1\n",
@@ -51,3 +54,26 @@ def test_floor_refuses_an_index_dir_in_use(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(FLOOR), str(tmp_path / "tree"), "--index-dir", str(tmp_path / "index")],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 2 and "not empty" in proc.stderr
+
+
+def test_bench_floor_reports_atlas_over_the_floor(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("atlas_perf_bench_floor", PERF / "bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(bench)
+    write_tree(tmp_path, FILES)
+    floor = bench.run_floor(tmp_path, 2)
+    assert floor["files"] == len(INDEXED) and floor["process_wall_s"] >= floor["wall_s"] > 0
+    build = {"wall_s": 4 * floor["process_wall_s"], "cpu_parent_s": floor["cpu_s"], "cpu_children_s": floor["cpu_s"]}
+    ratio = bench.floor_ratio(build, floor)
+    assert ratio["wall_ratio"] == 4.0
+    assert ratio["cpu_ratio"] == pytest.approx(2.0, abs=0.01)
+    lines = bench.human_build({**build, "floor": ratio, "phases": {}, "skipped": {}, "files_indexed": 5,
+                               "files_per_s": 1, "bytes_indexed": 1, "mb_per_s": 1, "parse_errors": 0, "symbols": 3,
+                               "index_bytes": 1, "peak_rss_bytes": 1, "peak_anon_bytes": 1, "peak_pss_bytes": 1,
+                               "peak_processes": 3, "parent_maxrss_bytes": 1, "largest_child_maxrss_bytes": 1,
+                               "signals_share": 0.0, "command": "atlas index"})  # fmt: skip
+    assert "Atlas/floor: CPU 2.00x" in lines[-1] and "wall 4.00x" in lines[-1]
+    with pytest.raises(SystemExit):
+        bench.parse_args([str(tmp_path), "--floor", "--no-build", "--index-dir", str(tmp_path)])
