@@ -92,10 +92,7 @@ class Engine:
         """Run `text` as a query; raises UsageError when it has nothing searchable."""
         options = options or SearchOptions()
         started = time.perf_counter()
-        parsed = _parse(text, options)
-        self._check_languages(parsed.languages)
-        doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
-        signals = self._signals(parsed, options, doc_freqs)
+        parsed, doc_freqs, signals = self._gather(text, options)
         ranked = self._rank(parsed, signals, options)[: options.limit]
         salient = self._salient_terms(doc_freqs) if options.with_lines and ranked else {}
         hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
@@ -107,11 +104,7 @@ class Engine:
 
         `search` fuses exactly these; perf/fit.py fits the fusion's constants on them offline.
         """
-        options = options or SearchOptions()
-        parsed = _parse(text, options)
-        self._check_languages(parsed.languages)
-        doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
-        signals = self._signals(parsed, options, doc_freqs)
+        parsed, _, signals = self._gather(text, options or SearchOptions())
         fids = signals.candidates()
         roles, flags = (self.store.get("role"), self.store.get("path_flags")) if self.store else (None, None)
         return Candidates(
@@ -121,6 +114,13 @@ class Engine:
             flags={fid: int(flags[fid]) for fid in fids} if flags is not None else {},
             intent=detect_intent([t for t, _ in parsed.terms]),
         )
+
+    def _gather(self, text: str, options: SearchOptions) -> tuple[ParsedQuery, dict[str, int], ranking.Signals]:
+        """The parsed query, its terms' document frequencies, and every signal's raw values."""
+        parsed = _parse(text, options)
+        self._check_languages(parsed.languages)
+        doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
+        return parsed, doc_freqs, self._signals(parsed, options, doc_freqs)
 
     def _check_languages(self, languages: tuple[str, ...]) -> None:
         """UsageError naming the known languages when a `lang:` filter asks for one Atlas never detects."""
@@ -257,9 +257,6 @@ def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuer
     )
 
 
-__all__ = ["Engine", "ScoreTerm", "SearchOptions", "SearchResult"]
-
-
 def best_symbols(
     names: tuple[str, ...], terms: set[str], limit: int = MAX_SYMBOLS_PER_HIT
 ) -> tuple[tuple[str, ...], int]:
@@ -277,3 +274,6 @@ def best_symbols(
 
     kept = sorted(heapq.nsmallest(limit, enumerate(names), key=rank))
     return tuple(name for _, name in kept), len(names) - limit
+
+
+__all__ = ["Engine", "ScoreTerm", "SearchOptions", "SearchResult"]
