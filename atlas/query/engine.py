@@ -150,7 +150,9 @@ class Engine:
         limit = weights.common_term_share * self.reader.num_docs
         common = frozenset(t for t, df in doc_freqs.items() if df > limit)
         boosts = options.boosts or self.default_boosts
-        query = build_query(self.reader.schema, _title_weighted(parsed, weights.title_boost), boosts, common)
+        weighted = _most_telling(_title_weighted(parsed, weights.title_boost), doc_freqs, self.reader.num_docs,
+                                 weights.query_terms)  # fmt: skip
+        query = build_query(self.reader.schema, weighted, boosts, common)
         ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
         if self.store is None:
             return signals
@@ -247,6 +249,25 @@ def _title_weighted(parsed: ParsedQuery, boost: float) -> ParsedQuery:
         return parsed
     terms = tuple((t, w * boost if t in parsed.title_terms else w) for t, w in parsed.terms)
     return replace(parsed, terms=terms)
+
+
+def _most_telling(parsed: ParsedQuery, doc_freqs: dict[str, int], documents: int, limit: int) -> ParsedQuery:
+    """`parsed` with only its `limit` terms of highest weight × idf (all of a shorter query's).
+
+    A long bug report names a few rare things among hundreds of common words; each common word adds a
+    little to every large file that contains it, and together they outvote the rare ones. Terms no file
+    contains rank last.
+    """
+    if len(parsed.terms) <= limit:
+        return parsed
+    total = max(1, documents)
+
+    def telling(item: tuple[str, float]) -> float:
+        df = doc_freqs.get(item[0], 0)
+        return item[1] * math.log(1 + total / (1 + df)) if df else 0.0
+
+    kept = {term for term, _ in heapq.nlargest(limit, parsed.terms, key=telling)}
+    return replace(parsed, terms=tuple(item for item in parsed.terms if item[0] in kept))
 
 
 def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuery:

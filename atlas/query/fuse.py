@@ -41,6 +41,7 @@ class FusionWeights:
     rrf_k: float = RRF_K
     title_boost: float = 3.0
     common_term_share: float = 0.3
+    query_terms: int = 400
     candidates: int = 300
     expand_top: int = 10
     cochange_min_support: int = 2
