@@ -229,8 +229,14 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     return run_import(config, archive)
 
 
-def cache_key(config: IndexConfig) -> tuple[str, str]:
-    """The CI cache key of the index of `config` and its restore prefix."""
+def cache_key(config: IndexConfig, shard: str | None = None) -> tuple[str, str]:
+    """The CI cache key of the index of `config` and its restore prefix; with `shard` ("I/N"), of that
+    shard alone, by the contents of its files (an edit changes the key of the edited file's shard only)."""
+    if shard is not None:
+        from atlas.partition import ShardSpec
+        from atlas.shards import shard_cache_key
+
+        return shard_cache_key(config, ShardSpec.parse(shard))
     from atlas.artifacts import cache_key as compute_key
 
     return compute_key(config)
