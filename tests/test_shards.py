@@ -224,8 +224,18 @@ def test_a_terminated_sharded_build_leaves_the_previous_index(tmp_path: Path) ->
     assert child.returncode == 143, err
     assert (root / ".atlas" / store.CURRENT).read_text() == live
     assert top(root, root / ".atlas", "invoice refund")
-    time.sleep(0.2)
-    assert not any(".tmp-" in p.name for d in shards.iterdir() for p in d.iterdir()), "a shard build outlived ^C"
+    builders = [int(p.name.rsplit("-", 1)[1]) for d in shards.iterdir() for p in d.iterdir() if ".tmp-" in p.name]
+    assert not [pid for pid in builders if _alive(pid)], "a shard build outlived SIGTERM"
+    ok("index", str(root), "--no-history", "--format", "json")
+    assert not any(".tmp-" in p.name for d in shards.iterdir() for p in d.iterdir())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _shards(repo: Path, tmp_path: Path, count: int, *extra: str) -> list[Path]:
