@@ -112,3 +112,14 @@ def test_split_code_keeps_the_prose() -> None:
     prose, blocks = split_code(report)
     assert prose == "Crash\nKeyError: x"
     assert len(blocks) == 1
+
+
+def test_html_comments_of_issue_templates_are_dropped_outside_code_blocks() -> None:
+    parsed = parse_query(
+        "Login fails\n<!--- Verify first that your issue is not already reported -->\n"
+        "the session expires\n```html\n<!-- banner -->\n```"
+    )
+    words = {term for term, _ in parsed.terms}
+    assert {"login", "fails", "session", "expires", "banner"} <= words
+    assert not {"verify", "reported", "already"} & words
+    assert parsed.title_terms == {"login", "fails"}

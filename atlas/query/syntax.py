@@ -1,7 +1,8 @@
 """Query text → `ParsedQuery`: terms, phrases and `path:` / `lang:` / `sym:` filters.
 
 Pure and total: any string parses (a whole bug report with tracebacks included); what is
-not a filter or a balanced quoted phrase is free text. Unbalanced quotes and brackets are
+not a filter or a balanced quoted phrase is free text; HTML comments outside code blocks (an issue
+template's instructions) are dropped. Unbalanced quotes and brackets are
 ordinary characters. No I/O.
 
 Fenced code blocks and stack traces weigh by what they name, not by how often they repeat it:
@@ -24,6 +25,8 @@ MAX_PHRASE_CHARS = 200
 
 _FILTER = re.compile(r'(?<!\S)(path|lang|sym):(?:"([^"\n]*)"|(\S+))')
 _PHRASE = re.compile(rf'"([^"\n]{{1,{MAX_PHRASE_CHARS}}})"')
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+"""Issue templates' instructions: invisible on the rendered page, the same in every issue of a project."""
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TRACE_LINE = re.compile(
     r"[ \t]*(?:"
@@ -74,6 +77,7 @@ def parse_query(text: str) -> ParsedQuery:
     rest = _FILTER.sub(take_filter, text)
     phrases = _phrases(rest)
     prose, blocks = split_code(rest)
+    prose = _HTML_COMMENT.sub(" ", prose)
     return ParsedQuery(
         text=text,
         terms=weighted_terms(tokenize(prose), [tokenize(block) for block in blocks], order=tokenize(rest)),
@@ -81,7 +85,7 @@ def parse_query(text: str) -> ParsedQuery:
         paths=tuple(filters["path"]),
         languages=tuple(v.lower() for v in filters["lang"]),
         symbols=tuple(filters["sym"]),
-        title_terms=frozenset(tokenize(_title(rest))),
+        title_terms=frozenset(tokenize(_title(_HTML_COMMENT.sub(" ", rest)))),
     )
 
 
