@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, FieldBoosts, IndexConfig, load_config_file, resolve_index_dir
 from atlas.errors import IndexMissing, InputError, UsageError
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from atlas.verify import VerifyReport
 
 __all__ = [
+    "assemble",
     "cache_key",
     "export_index",
     "find_root",
@@ -29,6 +30,7 @@ __all__ = [
     "import_index",
     "index_config",
     "index_repo",
+    "index_shard",
     "index_status",
     "open_engine",
     "refresh_index",
@@ -144,11 +146,44 @@ def search_options(
     return SearchOptions(weights=fusion, **clean)  # type: ignore[arg-type]
 
 
-def index_repo(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
-    """Bring the index of `config` up to date: incrementally, or from scratch with `rebuild`."""
-    from atlas.build import build_index
+def index_repo(
+    config: IndexConfig,
+    show_progress: bool = True,
+    rebuild: bool = False,
+    shards: str | int | None = None,
+    executor: str = "local",
+    **executor_options: Any,
+) -> IndexReport:
+    """Bring the index of `config` up to date: incrementally, or from scratch with `rebuild`.
 
-    return build_index(config, show_progress=show_progress, rebuild=rebuild)
+    With `shards` (a count or "auto"), or when the index already is sharded, the index is built as
+    shards through the executor named `executor` and assembled (see `atlas.shards`).
+    """
+    from atlas.build import build_index
+    from atlas.index import store
+
+    if shards is None and not (store.live_manifest(config.index_dir) or {}).get("shards"):
+        return build_index(config, show_progress=show_progress, rebuild=rebuild)
+    from atlas.shards import executor_for, index_sharded, shard_count
+
+    count = shard_count(config, shards)
+    runner = executor_for(executor, **{"jobs": config.jobs, "show_progress": show_progress, **executor_options})
+    return index_sharded(config, count, runner, show_progress=show_progress, rebuild=rebuild)
+
+
+def index_shard(config: IndexConfig, shard: str, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
+    """Build shard `shard` ("I/N") of the tree into `config.index_dir`, for `assemble` to combine later."""
+    from atlas.build import build_index
+    from atlas.partition import ShardSpec
+
+    return build_index(config, show_progress=show_progress, rebuild=rebuild, shard=ShardSpec.parse(shard))
+
+
+def assemble(config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = True) -> IndexReport:
+    """Combine built shards (all N of one N) into the index of `config` (see `atlas.shards.assemble_shards`)."""
+    from atlas.shards import assemble_shards
+
+    return assemble_shards(config, shard_dirs, show_progress)
 
 
 def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
@@ -195,8 +230,14 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     return run_import(config, archive)
 
 
-def cache_key(config: IndexConfig) -> tuple[str, str]:
-    """The CI cache key of the index of `config` and its restore prefix."""
+def cache_key(config: IndexConfig, shard: str | None = None) -> tuple[str, str]:
+    """The CI cache key of the index of `config` and its restore prefix; with `shard` ("I/N"), of that
+    shard alone, by the contents of its files (an edit changes the key of the edited file's shard only)."""
+    if shard is not None:
+        from atlas.partition import ShardSpec
+        from atlas.shards import shard_cache_key
+
+        return shard_cache_key(config, ShardSpec.parse(shard))
     from atlas.artifacts import cache_key as compute_key
 
     return compute_key(config)

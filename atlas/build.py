@@ -25,6 +25,7 @@ from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool, parse_workers
+from atlas.partition import ShardSpec, content_digest, file_content_hash
 from atlas.progress import Progress
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
@@ -58,6 +59,8 @@ class IndexReport:
     signals: dict[str, dict[str, object]] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     walk_started_ns: int = 0
+    shard: dict[str, Any] | None = None
+    """For a shard build: which shard (index, count) and its content hash; None otherwise."""
 
     def phase(self, name: str, since: float) -> float:
         """Record that phase `name` ran from `since` until now; returns now."""
@@ -66,8 +69,13 @@ class IndexReport:
         return now
 
 
-def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool = False) -> IndexReport:
+def build_index(
+    config: IndexConfig, show_progress: bool = True, rebuild: bool = False, shard: ShardSpec | None = None
+) -> IndexReport:
     """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it.
+
+    With `shard`, only that shard's files are indexed, without the repository-wide signals (import
+    graph, git history): `atlas.shards.assemble_shards` computes those once over all the shards.
 
     A disk that refuses the writes (read-only, permissions, full) is an AtlasError saying so; what
     was written is removed and the previous index, if any, stays live.
@@ -79,7 +87,7 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         checkout = f"`atlas index {root.parent}`" if root.name == ".git" else f"`git clone {root} DIR`, then index DIR"
         raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use {checkout}")
     try:
-        return _build(config, show_progress, rebuild)
+        return _build(config, show_progress, rebuild, shard)
     except (OSError, ValueError) as err:
         problem = storage_error(err, config.index_dir)
         if problem is None:
@@ -87,9 +95,10 @@ def build_index(config: IndexConfig, show_progress: bool = True, rebuild: bool =
         raise problem from err
 
 
-def _build(config: IndexConfig, show_progress: bool, rebuild: bool) -> IndexReport:
+def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: ShardSpec | None = None) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
+    report.shard = shard.as_dict() if shard else None
     store.ensure_index_dir(config.index_dir)
     report.walk_started_ns = time.time_ns()
     entries = _walk(config, report)
@@ -104,7 +113,8 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool) -> IndexRepo
             report.reason = "--rebuild"
         # Threads start only after the pool has forked its workers: forking a threaded parent deadlocks.
         history = load_history(previous.generation) if previous else None
-        history_job = start_history(config, history, pool.runner(), show_progress)
+        mined = config if shard is None else replace(config, git_history=False)
+        history_job = start_history(mined, history, pool.runner(), show_progress)
         progress = Progress("indexing", show_progress)
         if previous is None:
             generation = _full(config, pool, entries, history_job, report, progress, started)
@@ -145,7 +155,7 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         if not isinstance(manifest, dict):
             raise IndexCorrupt(f"{store.MANIFEST} is not a JSON object")
         # An index of another format or other settings is rebuilt for that reason, before it is read.
-        report.reason = rebuild_reason(config, manifest)
+        report.reason = rebuild_reason(config, manifest) or _other_shard(manifest, report)
         if report.reason:
             return None
         table = FileTable.from_json((generation / store.FILES).read_bytes())
@@ -155,6 +165,23 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         report.reason = f"the previous index is damaged ({' '.join(detail.split())[:200]}); rebuilt"
         return None
     return _Previous(generation, manifest, table)
+
+
+def _other_shard(manifest: dict[str, Any], report: IndexReport) -> str:
+    """Why the index holds other files than this build wants (another shard, or not a shard); "" if not."""
+    held = manifest.get("shard")
+    held = {"index": held.get("index"), "count": held.get("count")} if isinstance(held, dict) else None
+    wanted = _shard(report)
+    if held == (wanted.as_dict() if wanted else None):
+        return ""
+    if wanted is None:
+        return "the index holds one shard; rebuilt whole"
+    what = f"shard {held['index']}/{held['count']}" if held else "no shard"
+    return f"the index holds {what}, not shard {wanted}; rebuilt"
+
+
+def _shard(report: IndexReport) -> ShardSpec | None:
+    return ShardSpec(report.shard["index"], report.shard["count"]) if report.shard else None
 
 
 def _check_readable(generation: Path, table: FileTable) -> None:
@@ -178,7 +205,8 @@ def _full(
     progress: Progress,
     started: float,
 ) -> Path:
-    writer = GenerationWriter(config.index_dir, config.memory_bytes)
+    shard = _shard(report)
+    writer = GenerationWriter(config.index_dir, config.memory_bytes, doc_id=shard.global_fid if shard else None)
     try:
         since = time.monotonic()
         by_path = {entry.path: entry for entry in entries}
@@ -211,6 +239,8 @@ def _incremental(
     history = history_job.wait()
     if not diff and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
+        if report.shard:
+            report.shard = previous.manifest.get("shard", report.shard)
         _summarise(report, table)
         _count_parse_skips(report, table)
         return previous.generation
@@ -219,7 +249,10 @@ def _incremental(
         report.reason = f"{tombstones} removed files since the last full build; rebuilt to reclaim their ids"
         return _full(config, pool, entries, history_job, report, progress, started)
     report.mode = "incremental"
-    writer = GenerationWriter(config.index_dir, config.memory_bytes, previous.generation, table)
+    shard = _shard(report)
+    writer = GenerationWriter(
+        config.index_dir, config.memory_bytes, previous.generation, table, shard.global_fid if shard else None
+    )
     try:
         since = time.monotonic()
         present = {entry.path for entry in entries}
@@ -282,11 +315,14 @@ def _finish(
     since = time.monotonic()
     history = history_job.wait()
     since = report.phase("git_wait", since)
-    side = compute_store(writer.table, history, previous_store, edited)  # type: ignore[arg-type]
+    graph = _shard(report) is None  # a shard's imports resolve only against all the shards: at assemble
+    side = compute_store(writer.table, history, previous_store, edited, with_graph=graph)  # type: ignore[arg-type]
     write_store(writer.generation_dir, side)
     save_history(writer.generation_dir, history)
     since = report.phase("signals", since)
-    report.signals = {key: side.params[key] for key in ("git", "graph")}
+    report.signals = {key: side.params[key] for key in ("git", "graph") if key in side.params}
+    if report.shard:
+        report.shard = {**report.shard, "content_hash": _content_hash(config.root, writer.table)}
     if history_job.mode:
         report.signals["git"] = {**report.signals["git"], "mined": history_job.mode[0]}
         report.phases["git_mining"] = round(history_job.seconds, 4)
@@ -296,6 +332,14 @@ def _finish(
     generation = writer.finish(_manifest(config, report))
     report.phase("commit", since)
     return generation
+
+
+def _content_hash(root: Path, table: FileTable) -> str:
+    """The shard's key by the contents of its files: those indexed (by their recorded hash) and those the
+    parser left out (hashed here; they are few). `atlas.shards.shard_cache_key` computes the same from the tree."""
+    indexed = [(path, table.hashes[fid]) for fid, path in enumerate(table.paths) if path]
+    left_out = [(path, file_content_hash(str(root / path))) for path in table.skipped]
+    return content_digest(indexed + left_out)
 
 
 def _summarise(report: IndexReport, table: FileTable) -> None:
@@ -316,7 +360,10 @@ def _walk(config: IndexConfig, report: IndexReport) -> list[FileEntry]:
 
     options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
     entries: list[FileEntry] = []
+    shard = _shard(report)
     for item in walk(config.root, options):
+        if shard is not None and not shard.holds(item.path):
+            continue
         if isinstance(item, Skipped):
             _count_skip(report, item)
         else:
@@ -377,6 +424,7 @@ def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
         "build_seconds": round(report.seconds, 3),
         "walk_started_ns": report.walk_started_ns,
         "signals": report.signals,
+        **({"shard": report.shard} if report.shard else {}),
     }
 
 

@@ -120,7 +120,7 @@ def parse_size(text: str) -> int:
 
 
 @cli.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--index-dir", "--out", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
     help="Where to write the index (default: <repo>/.atlas). It holds only relative paths: copy it anywhere.",
@@ -136,20 +136,33 @@ def parse_size(text: str) -> int:
 @click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
 @click.option("--half-life", "history_half_life_days", type=FiniteFloatRange(min=0.01), help="Recency half-life, days.")
 @click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git).")
+@click.option("--shards", metavar="N|auto", help="Build the index as N shards (auto: sized by bytes), then assemble.")
+@click.option("--shard", metavar="I/N", help="Build only shard I of N (0-based) into --out DIR.")
+@click.option("--assemble", is_flag=True, help="Combine the shard directories given after PATH into the index.")
+@click.option("--executor", default="local", show_default=True, help="Where --shards builds run: local or ray.")
+@click.option("--ray-address", help="Ray cluster address for --executor ray (default: start one locally).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
-def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: int,
+def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, jobs: int,
           max_file_size: int | None, memory: str | None, rebuild: bool, reset_settings: bool, no_history: bool,
           history_commits: int | None,
           history_since: str | None, history_half_life_days: float | None, history_backend: str | None,
+          shards: str | None, shard: str | None, assemble: bool, executor: str, ray_address: str | None,
           fmt: str) -> None:  # fmt: skip
     """Index the repository at PATH (default: the current repository).
 
     The index remembers --max-file-size and the history options: later runs (index, quick, mcp)
     reuse them until a flag or atlas.toml says otherwise, or --reset-settings.
+
+    \b
+    Shards: atlas index [PATH] --shards N|auto
+            atlas index [PATH] --shard I/N --out DIR      (one shard, on any machine)
+            atlas index [PATH] --assemble DIR [DIR...]    (all N shards into the index)
     """
     from atlas.api import index_repo
     from atlas.output import report_record, write_json, write_jsonl, write_text
+
+    path, shard_dirs = _index_paths(paths, assemble, shards, shard, index_dir)
 
     wants_history = True if history_commits or history_since else None
     config = config_from(
@@ -159,7 +172,18 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
         history_commits=history_commits, history_since=history_since,
         history_half_life_days=history_half_life_days, history_backend=history_backend,
     )  # fmt: skip
-    report = index_repo(config, show_progress=not obj["quiet"], rebuild=rebuild)
+    progress = not obj["quiet"]
+    if assemble:
+        from atlas.api import assemble as assemble_shards
+
+        report = assemble_shards(config, shard_dirs, show_progress=progress)
+    elif shard:
+        from atlas.api import index_shard
+
+        report = index_shard(config, shard, show_progress=progress, rebuild=rebuild)
+    else:
+        options = {"address": ray_address} if ray_address else {}
+        report = index_repo(config, progress, rebuild, shards=shards, executor=executor, **options)
     record = report_record(report)
     chosen = _format(fmt)
     if chosen == "human":
@@ -168,6 +192,25 @@ def index(obj: dict[str, Any], path: Path | None, index_dir: Path | None, jobs: 
         write_jsonl([record])
     else:
         write_json(record)
+
+
+def _index_paths(
+    paths: tuple[Path, ...], assemble: bool, shards: str | None, shard: str | None, out: Path | None
+) -> tuple[Path | None, list[Path]]:
+    """(PATH, shard directories) from `atlas index`'s arguments, with the shard options checked."""
+    from atlas.index import store
+
+    if sum(map(bool, (assemble, shards, shard))) > 1:
+        raise UsageError("--shards, --shard and --assemble do not go together", "use one of them per run")
+    if shard and out is None:
+        raise UsageError("--shard needs --out DIR", "pass the directory to build the shard in")
+    if not assemble:
+        if len(paths) > 1:
+            raise UsageError(f"one PATH expected, {len(paths)} given", "shard directories go after --assemble")
+        return (paths[0] if paths else None), []
+    first_is_shard = bool(paths) and "shard" in (store.live_manifest(paths[0]) or {})
+    path, dirs = (None, list(paths)) if first_is_shard or not paths else (paths[0], list(paths[1:]))
+    return path, dirs
 
 
 def _human_report(record: dict[str, Any]) -> str:

@@ -113,13 +113,16 @@ def import_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
 @repo_option
 @index_dir_option
 @click.option("--prefix", is_flag=True, help="Print only the prefix (for partial restores).")
+@click.option("--shard", metavar="I/N", help="Key of shard I of N only, by the contents of its files.")
 @click.pass_obj
-def cache_key_command(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, prefix: bool) -> None:
+def cache_key_command(
+    obj: dict[str, Any], repo: Path | None, index_dir: Path | None, prefix: bool, shard: str | None
+) -> None:
     """Print the CI cache key of this repository's index (and, on a second line, its restore prefix)."""
     from atlas.api import cache_key
     from atlas.output import write_text
 
-    key, restore_prefix = cache_key(config_from(obj, repo, index_dir))
+    key, restore_prefix = cache_key(config_from(obj, repo, index_dir), shard)
     write_text(f"{restore_prefix}\n" if prefix else f"{key}\n{restore_prefix}\n")
 
 

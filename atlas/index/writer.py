@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -124,13 +125,21 @@ class GenerationWriter:
     """Builds one new generation in a temporary directory and publishes it on `finish`."""
 
     def __init__(
-        self, index_dir: Path, memory_bytes: int, previous: Path | None = None, table: FileTable | None = None
+        self,
+        index_dir: Path,
+        memory_bytes: int,
+        previous: Path | None = None,
+        table: FileTable | None = None,
+        doc_id: Callable[[int], int] | None = None,
     ) -> None:
         """A writer for a new generation: empty, or (with `previous`) starting as a copy of it.
 
         `table` is `previous`'s file table when the caller has already read it; the writer updates it.
+        `doc_id` maps a file id to the id its tantivy document carries (a shard's ids interleave with
+        the other shards', see `atlas.partition`); by default they are equal.
         """
         self.index_dir = index_dir
+        self.doc_id = doc_id or (lambda fid: fid)
         self.building, self.final = store.new_generation_dir(index_dir)
         target = self.building / store.TANTIVY_DIR
         if previous is None:
@@ -152,14 +161,14 @@ class GenerationWriter:
     def add(self, parsed: ParsedFile) -> int:
         """Index one file; returns its file id."""
         fid = self.table.append(parsed)
-        self.writer.add_document(to_document(parsed, fid))
+        self.writer.add_document(to_document(parsed, self.doc_id(fid)))
         return fid
 
     def replace(self, fid: int, parsed: ParsedFile) -> None:
         """Re-index file `fid` with new contents (same path, same id)."""
         self.writer.delete_documents_by_term("path", self.table.paths[fid])
         self.table.set(fid, parsed)
-        self.writer.add_document(to_document(parsed, fid))
+        self.writer.add_document(to_document(parsed, self.doc_id(fid)))
 
     def remove(self, fid: int) -> None:
         """Drop file `fid` from the index."""

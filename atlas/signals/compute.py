@@ -184,11 +184,13 @@ def compute_store(
     history: History | None,
     previous: SideStore | None = None,
     edited: Collection[int] | None = None,
+    with_graph: bool = True,
 ) -> SideStore:
     """All per-file signals for the files of `table`, in file-id order.
 
     With `previous` and `edited` (ids whose contents changed, the set of paths being the same),
-    import edges of the other files are reused from `previous`.
+    import edges of the other files are reused from `previous`. Without `with_graph` (a shard, whose
+    imports resolve only against all the shards) the import graph is left out.
     """
     store = SideStore(params={"files": table.live}, paths=list(table.paths))
     store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in table.roles], dtype=np.uint8)
@@ -198,7 +200,8 @@ def compute_store(
     code = {language: i for i, language in enumerate(languages)}
     store.params["languages"] = languages
     store.arrays["language"] = np.array([code[lang] for lang in table.languages], dtype=np.uint16)
-    _add_graph(store, table, previous, edited)
+    if with_graph:
+        _add_graph(store, table, previous, edited)
     _add_history(store, table, history)
     return store
 

@@ -1,0 +1,163 @@
+"""The local shard executor: shard builds as processes on this machine, as many at once as there are cores.
+
+Each shard is built by a child `python -m atlas.executors` that reads its ShardTask as JSON on stdin
+and writes its ShardResult (or its error) as JSON on stdout: the same `build_shard` a Ray task or a
+CI job runs. Children die with the parent (a killed `atlas index` leaves no build behind) and, on
+^C or SIGTERM, stop without publishing their shard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from typing import IO
+
+import orjson
+
+from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, SignalError
+from atlas.progress import log
+from atlas.shards import ShardResult, ShardTask
+
+PR_SET_PDEATHSIG = 1
+_ERRORS = (InputError, IndexMissing, IndexCorrupt, IndexBusy, SignalError)
+
+
+class LocalExecutor:
+    """Builds shards in child processes on this machine, `parallel` at a time, using every core."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 0, show_progress: bool = False) -> None:
+        """`jobs`: cores to use (0: all of them); with `show_progress`, a line per finished shard."""
+        self.cores = jobs or _cores()
+        self.show_progress = show_progress
+
+    def run(self, tasks: Sequence[ShardTask]) -> list[ShardResult]:
+        """Build every task's shard; the first failure stops the others and is raised naming its shard."""
+        parallel = max(1, min(self.cores, len(tasks)))
+        # Each child parses with cores // parallel workers, so the machine is busy but not oversubscribed.
+        per_child = max(1, self.cores // parallel)
+        pending = [replace(task, settings={**task.settings, "jobs": per_child}) for task in tasks]
+        pending.reverse()
+        running: dict[int, tuple[subprocess.Popen[bytes], ShardTask, float]] = {}
+        results: dict[int, ShardResult] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < parallel:
+                    task = pending.pop()
+                    running[task.index] = (_start(task), task, time.monotonic())
+                results.update(self._reap(running))
+        except BaseException:
+            _stop([child for child, _, _ in running.values()])
+            raise
+        return [results[task.index] for task in tasks]
+
+    def _reap(self, running: dict[int, tuple[subprocess.Popen[bytes], ShardTask, float]]) -> dict[int, ShardResult]:
+        """Wait until a child ends; return the results of those that ended."""
+        while True:
+            done = {index: entry for index, entry in running.items() if entry[0].poll() is not None}
+            if done:
+                break
+            time.sleep(0.05)
+        finished = {}
+        for index, (child, task, started) in done.items():
+            del running[index]
+            result = _outcome(child, task)
+            if self.show_progress:
+                log(f"atlas: shard {task.index}/{task.count}: {result.files} files, {result.mode}, "
+                    f"{time.monotonic() - started:.1f}s")  # fmt: skip
+            finished[index] = result
+        return finished
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies, which a shard build treats as ^C."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _start(task: ShardTask) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "atlas.executors"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    assert child.stdin is not None
+    child.stdin.write(orjson.dumps(asdict(task)))
+    child.stdin.close()
+    return child
+
+
+def _outcome(child: subprocess.Popen[bytes], task: ShardTask) -> ShardResult:
+    """The child's ShardResult, or its error raised again (same exit code) with the shard named."""
+    out: IO[bytes] | None = child.stdout
+    data = out.read() if out else b""
+    try:
+        record = orjson.loads(data) if data.strip() else {}
+    except orjson.JSONDecodeError:
+        record = {}
+    if child.returncode == 0 and "result" in record:
+        return ShardResult(**record["result"])
+    shard = f"shard {task.index}/{task.count}"
+    if "error" in record:
+        kind = next((k for k in _ERRORS if k.exit_code == record.get("exit_code")), AtlasError)
+        raise kind(f"{shard}: {record['error']}", record.get("hint"))
+    raise AtlasError(f"{shard}: its build process ended with status {child.returncode}",
+                     "see the messages above; rerun with -v for details")  # fmt: skip
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """Ask running builds to stop (they publish nothing), then make sure they are gone."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for child in children:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM in a shard build: raised where ^C would be, so the half-built shard is removed."""
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise _Stopped()
+
+
+def main() -> None:
+    """Child entry point: one ShardTask (JSON, stdin) → one ShardResult or error (JSON, stdout)."""
+    from atlas.shards import build_shard
+
+    signal.signal(signal.SIGTERM, _on_term)
+    out = sys.stdout.buffer
+    try:
+        task = ShardTask(**orjson.loads(sys.stdin.buffer.read()))
+        result = build_shard(task)
+    except AtlasError as err:
+        out.write(orjson.dumps({"error": err.message, "hint": err.hint, "exit_code": err.exit_code}))
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt as err:
+        sys.exit(143 if isinstance(err, _Stopped) else 130)
+    out.write(orjson.dumps({"result": asdict(result)}))
+
+
+if __name__ == "__main__":
+    main()

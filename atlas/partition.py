@@ -1,0 +1,78 @@
+"""How files are split into shards, and how a shard's contents are summed up in one hash.
+
+A file belongs to shard `shard_of(path, count)`: a hash of its repository-relative path, so the
+rule needs no coordination between the machines building shards, an edit touches exactly the
+shard of the edited file, and shards come out about the same size. A shard's file ids are
+interleaved with the other shards' (`ShardSpec.global_fid`), so the shards' tantivy documents
+keep their ids when their segments are put together into one index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from atlas.errors import UsageError
+
+
+def shard_of(path: str, count: int) -> int:
+    """The shard (0 … count-1) that holds the file at repository-relative `path`."""
+    digest = hashlib.blake2b(os.fsencode(path), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSpec:
+    """Shard `index` of `count` (0-based)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> ShardSpec:
+        """`I/N` as given to `--shard` (0 ≤ I < N); a UsageError otherwise."""
+        left, sep, right = text.partition("/")
+        if not (sep and left.strip().isdigit() and right.strip().isdigit()):
+            raise UsageError(f"--shard {text!r} is not I/N", "give the shard as I/N, e.g. 0/8 for the first of 8")
+        spec = cls(int(left), int(right))
+        if not 0 <= spec.index < spec.count:
+            raise UsageError(f"--shard {text!r}: I must be 0 to N-1", f"the shards of {spec.count} are 0/N to N-1/N")
+        return spec
+
+    def holds(self, path: str) -> bool:
+        """True when the file at `path` belongs to this shard."""
+        return shard_of(path, self.count) == self.index
+
+    def global_fid(self, local: int) -> int:
+        """The id, in the assembled index, of this shard's file `local`: shards' ids interleave."""
+        return local * self.count + self.index
+
+    def as_dict(self) -> dict[str, int]:
+        """The shard as the manifest records it."""
+        return {"index": self.index, "count": self.count}
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def content_digest(files: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 over (path, content hash) pairs taken in path order: the key of a set of file contents."""
+    digest = hashlib.sha256()
+    for path, content in sorted(files):
+        digest.update(os.fsencode(path) + b"\0" + content.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def file_content_hash(abs_path: str) -> str:
+    """The content hash `atlas.parse.content_hash` gives the whole file, read in blocks; "unreadable"
+    when it cannot be read."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(abs_path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()

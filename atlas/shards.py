@@ -1,0 +1,571 @@
+"""Sharded indexes: build shards anywhere, assemble them into one index that searches like a single one.
+
+A shard is an ordinary index directory (generations, CURRENT, lock) holding the files
+`atlas.partition.shard_of` gives it, built by `build_shard` in any process, machine or container,
+without the repository-wide signals. `assemble_shards` puts every shard's tantivy segments into one
+new generation (hard links: segments are immutable), so tantivy computes BM25 statistics over all
+of them, as over a single index; it joins the shards' file tables (ids already interleave, see
+`ShardSpec.global_fid`) and computes the import graph, PageRank and git signals once, over all the
+files in walk order, exactly as a single build does. Shard builds run through a `ShardExecutor`:
+`LocalExecutor` (processes on this machine) or one `executor_for` finds by name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from atlas.build import IndexReport, _manifest, _summarise, build_index
+from atlas.config import FORMAT_VERSION, IndexConfig
+from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
+from atlas.index import store
+from atlas.index.lock import index_lock
+from atlas.index.writer import FileTable
+from atlas.partition import ShardSpec, content_digest, file_content_hash, shard_of
+from atlas.progress import log
+
+__all__ = [
+    "ShardExecutor", "ShardResult", "ShardTask", "assemble_shards", "build_shard",
+    "executor_for", "index_sharded", "shard_cache_key", "shard_count", "shard_of",
+]  # fmt: skip
+
+SHARDS_DIR = "shards"
+"""Where `atlas index --shards N` keeps its shards, inside the index directory."""
+TARGET_SHARD_BYTES = 128 << 20
+"""`--shards auto` makes shards of about this many bytes of source (the kernel's 0.95 GB: 8 shards)."""
+MAX_SHARDS = 4096
+
+
+@dataclass(slots=True)
+class ShardTask:
+    """Build shard `index` of `count` of the tree at `root` into the directory `out` (plain data: picklable)."""
+
+    root: str
+    index: int
+    count: int
+    out: str
+    settings: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ShardResult:
+    """What a shard build produced."""
+
+    index: int
+    count: int
+    out: str
+    files: int
+    bytes: int
+    content_hash: str
+    seconds: float
+    mode: str = "full"
+
+
+class ShardExecutor(Protocol):
+    """Runs shard builds somewhere and returns their results in the order of the tasks."""
+
+    name: str
+
+    def run(self, tasks: Sequence[ShardTask]) -> list[ShardResult]:
+        """Build every task's shard; raise an AtlasError naming the shard when one fails."""
+        ...
+
+
+def task_settings(config: IndexConfig, rebuild: bool = False) -> dict[str, Any]:
+    """The settings a shard build needs to index as `config` does (plain JSON data)."""
+    return {
+        **config.settings(),
+        "jobs": config.jobs,
+        "memory_bytes": config.memory_bytes,
+        "history_backend": config.history_backend,
+        "boosts": config.boosts.as_dict(),
+        "rebuild": rebuild,
+    }
+
+
+def task_config(task: ShardTask) -> IndexConfig:
+    """The IndexConfig of a shard build."""
+    from atlas.config import FieldBoosts
+
+    settings = {key: value for key, value in task.settings.items() if key != "rebuild"}
+    settings["boosts"] = FieldBoosts(**settings.get("boosts", {}))
+    return IndexConfig(root=Path(task.root), index_dir=Path(task.out), **settings)
+
+
+def build_shard(task: ShardTask, show_progress: bool = False) -> ShardResult:
+    """Build (or bring up to date) one shard: parse, tantivy index and file table of its files only.
+
+    Runs in any process or machine that sees the tree at `task.root`. Killed, it publishes nothing.
+    """
+    spec = ShardSpec(task.index, task.count)
+    config = task_config(task)
+    report = build_index(config, show_progress, bool(task.settings.get("rebuild")), shard=spec)
+    return ShardResult(
+        index=task.index, count=task.count, out=task.out, files=report.files_indexed, bytes=report.bytes_indexed,
+        content_hash=(report.shard or {}).get("content_hash", ""), seconds=round(report.seconds, 3), mode=report.mode,
+    )  # fmt: skip
+
+
+def executor_for(name: str, **options: Any) -> ShardExecutor:
+    """The executor called `name` ("local", or "ray" when `atlas[ray]` is installed), made with `options`."""
+    if name == "local":
+        from atlas.executors import LocalExecutor
+
+        return LocalExecutor(**options)
+    if name == "ray":
+        try:
+            from atlas.executor_ray import RayExecutor  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as err:
+            raise UsageError("the ray executor is not available here", "pip install 'atlas[ray]'") from err
+        return RayExecutor(**options)  # type: ignore[no-any-return,unused-ignore]
+    raise UsageError(f"--executor {name!r} is not an executor", "use local or ray")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LocalExecutor":
+        from atlas.executors import LocalExecutor
+
+        return LocalExecutor
+    raise AttributeError(name)
+
+
+# --- the sharded build of one repository -----------------------------------------------------------
+
+
+def shard_count(config: IndexConfig, requested: str | int | None) -> int:
+    """How many shards: `requested` (a number or "auto", sized by bytes), else what the index has."""
+    if requested is None:
+        manifest = store.live_manifest(config.index_dir) or {}
+        return len(manifest.get("shards") or []) or 1
+    if requested == "auto":
+        from atlas.status import current_entries
+
+        total = sum(entry.size for entry in current_entries(config).values())
+        return max(1, min(MAX_SHARDS, -(-total // TARGET_SHARD_BYTES)))
+    text = str(requested).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SHARDS:
+        raise UsageError(f"--shards {requested!r} is not a shard count",
+                         f"give a number from 1 to {MAX_SHARDS}, or auto")  # fmt: skip
+    return int(text)
+
+
+def shard_dir(config: IndexConfig, spec: ShardSpec) -> Path:
+    """Where `atlas index --shards N` keeps shard `spec`."""
+    return config.index_dir / SHARDS_DIR / f"{spec.index:04d}-of-{spec.count:04d}"
+
+
+def index_sharded(
+    config: IndexConfig,
+    count: int,
+    executor: ShardExecutor,
+    show_progress: bool = True,
+    rebuild: bool = False,
+) -> IndexReport:
+    """Build the index of `config` as `count` shards through `executor`, then assemble them.
+
+    Only shards whose files changed since they were built are rebuilt (a one-file edit: one shard);
+    when none did and git has no new commit, the live index is left as it is.
+    """
+    started = time.monotonic()
+    specs = [ShardSpec(i, count) for i in range(count)]
+    stale = specs if rebuild else _stale_shards(config, specs)
+    tasks = [ShardTask(str(config.root), s.index, s.count, str(shard_dir(config, s)), task_settings(config, rebuild))
+             for s in stale]  # fmt: skip
+    if tasks:
+        if show_progress:
+            log(f"atlas: building {len(tasks)} of {count} shards ({executor.name} executor)")
+        executor.run(tasks)
+    dirs = [shard_dir(config, s) for s in specs]
+    if not tasks and _assembled_from(config, dirs):
+        return _unchanged_report(config, started)
+    report = assemble_shards(config, dirs, show_progress)
+    report.changed = len(tasks)
+    report.reason = f"{len(tasks)} of {count} shards built"
+    _remove_other_counts(config, count)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec]:
+    """The shards whose files differ from what they hold (or that are missing, or made otherwise)."""
+    from atlas.status import current_entries, diff_tree, load_table, rebuild_reason
+
+    entries = current_entries(config)
+    by_shard: dict[int, list[Any]] = {spec.index: [] for spec in specs}
+    for path, entry in entries.items():
+        by_shard[shard_of(path, len(specs))].append(entry)
+    stale = []
+    for spec in specs:
+        directory = shard_dir(config, spec)
+        manifest = store.live_manifest(directory)
+        generation = store.current_generation(directory)
+        held = (manifest or {}).get("shard") or {}
+        if not manifest or generation is None or rebuild_reason(config, manifest) or held.get("count") != spec.count:
+            stale.append(spec)
+            continue
+        try:
+            table = load_table(generation)
+        except (OSError, ValueError, KeyError, TypeError, AtlasError):
+            stale.append(spec)
+            continue
+        if diff_tree(table, by_shard[spec.index], manifest.get("walk_started_ns", 0)):
+            stale.append(spec)
+    return stale
+
+
+def _assembled_from(config: IndexConfig, dirs: list[Path]) -> bool:
+    """True when the live index was assembled from exactly these shards as they are, at the same commit."""
+    from atlas.signals.git import head_commit
+
+    manifest = store.live_manifest(config.index_dir)
+    if not manifest or not manifest.get("shards"):
+        return False
+    hashes = [(store.live_manifest(d) or {}).get("shard", {}).get("content_hash") for d in dirs]
+    if [s.get("content_hash") for s in manifest["shards"]] != hashes:
+        return False
+    git = (manifest.get("signals") or {}).get("git") or {}
+    return not config.git_history or git.get("head") == head_commit(config.root)
+
+
+def _unchanged_report(config: IndexConfig, started: float) -> IndexReport:
+    manifest = store.live_manifest(config.index_dir) or {}
+    report = IndexReport(root=str(config.root), index_dir=str(config.index_dir), mode="unchanged")
+    for key in ("files_indexed", "bytes_indexed", "symbols", "parse_errors", "skipped", "languages", "signals"):
+        if key in manifest:
+            setattr(report, key, manifest[key])
+    generation = store.current_generation(config.index_dir)
+    report.index_bytes = sum(p.stat().st_size for p in generation.rglob("*") if p.is_file()) if generation else 0
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _remove_other_counts(config: IndexConfig, count: int) -> None:
+    """Drop the shards of another shard count: the index no longer uses them."""
+    suffix = f"-of-{count:04d}"
+    parent = config.index_dir / SHARDS_DIR
+    for entry in parent.iterdir() if parent.is_dir() else ():
+        if entry.is_dir() and not entry.name.endswith(suffix):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+# --- assembling -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Shard:
+    """A built shard as the assembler reads it."""
+
+    directory: Path
+    generation: Path
+    manifest: dict[str, Any]
+    table: FileTable
+    spec: ShardSpec
+
+
+def assemble_shards(config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = False) -> IndexReport:
+    """Combine the built shards in `shard_dirs` (all N of one N) into the live index of `config`.
+
+    Each shard is checked first (a missing, duplicated or foreign shard is an InputError naming it);
+    the new generation is published atomically, so a killed assemble leaves the previous index live.
+    """
+    from atlas.errors import storage_error
+
+    started = time.monotonic()
+    shards = _read_shards(config, [Path(d) for d in shard_dirs])
+    store.ensure_index_dir(config.index_dir)
+    try:
+        with index_lock(config.index_dir):
+            store.remove_abandoned(config.index_dir)
+            return _assemble(config, shards, started, show_progress)
+    except (OSError, ValueError) as err:
+        problem = storage_error(err, config.index_dir)
+        if problem is None:
+            raise
+        raise problem from err
+
+
+def _read_shards(config: IndexConfig, dirs: list[Path]) -> list[_Shard]:
+    if not dirs:
+        raise UsageError("--assemble needs the shard directories", "pass every DIR that `atlas index --shard` built")
+    shards = [_read_shard(config, d) for d in dirs]
+    count = shards[0].spec.count
+    seen: dict[int, Path] = {}
+    for shard in shards:
+        if shard.spec.count != count:
+            raise InputError(
+                f"{shard.directory}: holds shard {shard.spec} but {shards[0].directory} is one of {count}",
+                "assemble shards built with the same --shard …/N",
+            )
+        if shard.spec.index in seen:
+            raise InputError(f"{shard.directory}: shard {shard.spec} is also in {seen[shard.spec.index]}",
+                             "pass each shard once")  # fmt: skip
+        seen[shard.spec.index] = shard.directory
+    missing = [f"{i}/{count}" for i in range(count) if i not in seen]
+    if missing:
+        raise InputError(f"shard {missing[0]} is missing ({len(missing)} of {count} not given)",
+                         f"build it with `atlas index --shard {missing[0]} --out DIR` and pass DIR too")  # fmt: skip
+    _check_same_settings(shards)
+    return sorted(shards, key=lambda s: s.spec.index)
+
+
+def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
+    """One shard directory, checked: a shard, of this format and these settings, of this tree."""
+    from atlas.status import load_table, rebuild_reason
+
+    generation = store.current_generation(directory)
+    manifest = store.live_manifest(directory)
+    if generation is None or manifest is None:
+        raise InputError(f"{directory}: no built shard there", "build it with `atlas index --shard I/N --out DIR`")
+    held = manifest.get("shard")
+    if not isinstance(held, dict) or not isinstance(held.get("index"), int) or not isinstance(held.get("count"), int):
+        raise InputError(f"{directory}: an index, but not a shard",
+                         "build shards with `atlas index --shard I/N --out DIR`")  # fmt: skip
+    spec = ShardSpec(held["index"], held["count"])
+    rebuild = f"atlas index --shard {spec} --out {directory} --rebuild"
+    reason = rebuild_reason(config, manifest)
+    if reason:
+        raise InputError(f"{directory}: shard {spec} does not match this index ({reason})",
+                         f"build it again with the same settings: `{rebuild}`")  # fmt: skip
+    try:
+        table = load_table(generation)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IndexCorrupt(f"{directory}: the shard's file table cannot be read ({err})", f"run `{rebuild}`") from err
+    _check_tree(config, directory, spec, table)
+    return _Shard(directory, generation, manifest, table, spec)
+
+
+def _check_tree(config: IndexConfig, directory: Path, spec: ShardSpec, table: FileTable) -> None:
+    """Every file the shard holds is its own by the partition rule and is in this tree."""
+    paths = [path for path in table.paths if path]
+    foreign = next((p for p in paths if not spec.holds(p)), None)
+    if foreign is not None:
+        raise InputError(f"{directory}: holds {foreign}, which is not in shard {spec}",
+                         "build the shard with this Atlas: `atlas index --shard I/N --out DIR`")  # fmt: skip
+    absent = [p for p in paths if not os.path.lexists(config.root / p)]
+    if absent:
+        raise InputError(
+            f"{directory}: shard {spec} holds {len(absent)} files this tree does not have ({absent[0]}): "
+            "it was built from another tree or is out of date",
+            f"build it again from this tree: `atlas index {config.root} --shard {spec} --out {directory}`",
+        )
+
+
+def _check_same_settings(shards: list[_Shard]) -> None:
+    first = shards[0]
+    for shard in shards[1:]:
+        for key in ("config_hash", "schema_version", "tantivy_version"):
+            if shard.manifest.get(key) != first.manifest.get(key):
+                raise InputError(
+                    f"{shard.directory}: shard {shard.spec} was built with another {key.replace('_', ' ')} "
+                    f"than {first.directory}", "build every shard with the same Atlas and settings",
+                )  # fmt: skip
+
+
+def _assemble(config: IndexConfig, shards: list[_Shard], started: float, show_progress: bool) -> IndexReport:
+    from atlas.signals.compute import load_history, save_history, update_history
+    from atlas.signals.store import write_store
+
+    report = IndexReport(root=str(config.root), index_dir=str(config.index_dir), mode="assembled")
+    previous = store.current_generation(config.index_dir)
+    building, final = store.new_generation_dir(config.index_dir)
+    try:
+        since = time.monotonic()
+        segments = _link_segments(shards, building / store.TANTIVY_DIR)
+        since = report.phase("link_segments", since)
+        table, order = _joined_table(shards)
+        history = None
+        if config.git_history:
+            old = load_history(previous) if previous and previous.is_dir() else None
+            history, mode, _ = update_history(config, old, show_progress)
+            since = report.phase("git_mining", since)
+        side = _global_store(table, order, history)
+        write_store(building, side)
+        save_history(building, history)
+        report.phase("signals", since)
+        report.signals = {key: side.params[key] for key in ("git", "graph")}
+        if history is not None:
+            report.signals["git"] = {**report.signals["git"], "mined": mode}
+        _summarise(report, table)
+        _add_shard_counts(report, shards)
+        report.seconds = time.monotonic() - started
+        _finish(config, building, final, table, report, shards, segments)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    report.index_bytes = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _link_segments(shards: list[_Shard], target: Path) -> int:
+    """Put every shard's live segments into `target` (hard links; copies across file systems) with one
+    meta.json listing them all. Returns the number of segments."""
+    target.mkdir(parents=True)
+    metas = [orjson.loads((s.generation / store.TANTIVY_DIR / "meta.json").read_bytes()) for s in shards]
+    for shard, meta in zip(shards[1:], metas[1:], strict=True):
+        if meta["schema"] != metas[0]["schema"] or meta["index_settings"] != metas[0]["index_settings"]:
+            raise InputError(f"{shard.directory}: its tantivy schema differs from the other shards'",
+                             "build every shard with the same Atlas")  # fmt: skip
+    managed = ["meta.json"]
+    for shard, meta in zip(shards, metas, strict=True):
+        source = shard.generation / store.TANTIVY_DIR
+        ids = tuple(segment["segment_id"].replace("-", "") for segment in meta["segments"])
+        for entry in os.scandir(source):
+            if entry.name.startswith(ids) if ids else False:
+                _link(Path(entry.path), target / entry.name)
+                managed.append(entry.name)
+    merged = {**metas[0], "segments": [seg for meta in metas for seg in meta["segments"]],
+              "opstamp": max(meta["opstamp"] for meta in metas)}  # fmt: skip
+    store.write_atomic(target / ".managed.json", orjson.dumps(managed))
+    store.write_atomic(target / "meta.json", orjson.dumps(merged))
+    return len(merged["segments"])
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _joined_table(shards: list[_Shard]) -> tuple[FileTable, list[int]]:
+    """The assembled file table (row `local * N + I` is shard I's row `local`; the rest are tombstones),
+    and the live rows in walk order (the order a single build gives its file ids)."""
+    count = shards[0].spec.count
+    size = max(((len(s.table.paths) - 1) * count + s.spec.index + 1 for s in shards if s.table.paths), default=0)
+    table = FileTable()
+    for name in FileTable.COLUMNS:
+        setattr(table, name, [None] * size)
+    for fid in range(size):
+        table.tombstone(fid)
+    for shard in shards:
+        for local, path in enumerate(shard.table.paths):
+            fid = shard.spec.global_fid(local)
+            for name in FileTable.COLUMNS:
+                getattr(table, name)[fid] = getattr(shard.table, name)[local]
+            if not path:
+                table.tombstone(fid)
+        table.skipped.update(shard.table.skipped)
+    order = sorted((fid for fid, path in enumerate(table.paths) if path), key=lambda fid: table.paths[fid].split("/"))
+    return table, order
+
+
+def _global_store(table: FileTable, order: list[int], history: Any) -> Any:
+    """The side store of the assembled table: computed over its live files in walk order, as a single
+    build computes it (PageRank spreads over live files only; equal scores tie the same way), then
+    placed at the assembled ids."""
+    import numpy as np
+
+    from atlas.signals.compute import ROLE_CODES, compute_store
+    from atlas.signals.graph import ImportGraph, neighbours
+    from atlas.signals.store import SideStore, is_per_file
+
+    compact = FileTable()
+    for name in FileTable.COLUMNS:
+        column = getattr(table, name)
+        setattr(compact, name, [column[fid] for fid in order])
+    inner = compute_store(compact, history)
+    place = np.asarray(order, dtype=np.int64)
+    n = len(table.paths)
+    side = SideStore(params=inner.params, paths=list(table.paths))
+    for name, array in inner.arrays.items():
+        if is_per_file(name):
+            full = np.zeros(n, dtype=array.dtype)
+            if name == "role":
+                full[:] = ROLE_CODES["other"]
+            full[place] = array
+            side.arrays[name] = full
+    edges = place[np.asarray(inner.arrays["import_edges"], dtype=np.int64).reshape(-1, 2)].astype(np.int32)
+    side.arrays["import_edges"] = edges
+    indptr, indices = neighbours(ImportGraph(tuple(table.paths), edges, 0))
+    side.arrays["imports_indptr"], side.arrays["imports_indices"] = indptr.astype(np.int64), indices.astype(np.int32)
+    if "cochange_indptr" in inner.arrays:
+        side.arrays.update(_placed_csr(inner.arrays, "cochange", place, n))
+    return side
+
+
+def _placed_csr(arrays: dict[str, Any], prefix: str, place: Any, n: int) -> dict[str, Any]:
+    """The CSR arrays `<prefix>_*` with row r moved to row place[r] and column ids mapped through `place`."""
+    import numpy as np
+
+    indptr = np.asarray(arrays[f"{prefix}_indptr"], dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[place] = np.diff(indptr)
+    new_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    order = np.argsort(place, kind="stable")  # compact rows in the order of their new ids
+    take = np.concatenate([np.arange(indptr[r], indptr[r + 1]) for r in order]) if len(order) else np.zeros(0, int)
+    take = take.astype(np.int64)
+    out = {f"{prefix}_indptr": new_indptr}
+    for name, array in arrays.items():
+        if name.startswith(f"{prefix}_") and name != f"{prefix}_indptr":
+            values = np.asarray(array)[take]
+            out[name] = place[values].astype(np.int32) if name == f"{prefix}_indices" else values
+    return out
+
+
+def _add_shard_counts(report: IndexReport, shards: list[_Shard]) -> None:
+    """Skip counts and parse errors as the shards counted them (walk skips included)."""
+    for shard in shards:
+        report.parse_errors += int(shard.manifest.get("parse_errors", 0))
+        for reason, n in (shard.manifest.get("skipped") or {}).items():
+            report.skipped[reason] = report.skipped.get(reason, 0) + int(n)
+
+
+def _finish(
+    config: IndexConfig, building: Path, final: Path, table: FileTable, report: IndexReport,
+    shards: list[_Shard], segments: int,
+) -> None:  # fmt: skip
+    """Write the file table and the manifest (listing the shards), check tantivy agrees, publish."""
+    import tantivy
+
+    from atlas.index.schema import SCHEMA_VERSION
+    from atlas.index.writer import tantivy_version
+
+    documents = tantivy.Index.open(str(building / store.TANTIVY_DIR)).searcher().num_docs
+    if documents != table.live:
+        raise IndexCorrupt(f"the shards hold {documents} documents for {table.live} files",
+                           "rebuild the shards with `atlas index --shard I/N --out DIR --rebuild`")  # fmt: skip
+    files = table.to_json()
+    store.write_atomic(building / store.FILES, files)
+    listing = [
+        {**shard.spec.as_dict(), "dir": str(shard.directory), "files": shard.table.live,
+         "content_hash": (shard.manifest.get("shard") or {}).get("content_hash", "")}
+        for shard in shards
+    ]  # fmt: skip
+    manifest = {
+        **_manifest(config, report), "shards": listing, "segments": segments, "schema_version": SCHEMA_VERSION,
+        "tantivy_version": tantivy_version(), "files_bytes": len(files),
+    }  # fmt: skip
+    store.write_atomic(building / store.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    store.publish(config.index_dir, building, final)
+
+
+# --- CI cache keys ----------------------------------------------------------------------------------
+
+
+def shard_cache_key(config: IndexConfig, spec: ShardSpec) -> tuple[str, str]:
+    """(key, restore prefix) of shard `spec`: what makes it reusable, then the contents of its files.
+
+    The contents part is the content hash the shard's manifest records once built, computed here
+    from the tree (the shard's files are read and hashed; the others are only walked).
+    """
+    from atlas.index.writer import tantivy_version
+    from atlas.status import current_entries
+
+    files = [(path, file_content_hash(entry.abs_path)) for path, entry in current_entries(config).items()
+             if spec.holds(path)]  # fmt: skip
+    prefix = (f"atlas-f{FORMAT_VERSION}-tantivy{tantivy_version()}-{config.index_hash()}-"
+              f"shard{spec.index}of{spec.count}-")  # fmt: skip
+    return prefix + content_digest(files), prefix
+
+
+def result_record(result: ShardResult) -> dict[str, Any]:
+    """A ShardResult as plain data."""
+    return asdict(result)
