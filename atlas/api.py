@@ -162,8 +162,11 @@ def index_repo(
     from atlas.build import build_index
     from atlas.index import store
 
-    if shards is None and not (store.live_manifest(config.index_dir) or {}).get("shards"):
+    sharded = bool((store.live_manifest(config.index_dir) or {}).get("shards"))
+    if shards is None and not sharded and executor == "local":
         return build_index(config, show_progress=show_progress, rebuild=rebuild)
+    if shards is None and not sharded:
+        shards = "auto"  # another executor builds shards: as many as the tree's size calls for
     from atlas.shards import executor_for, index_sharded, shard_count
 
     count = shard_count(config, shards)

@@ -43,14 +43,15 @@ class RayExecutor:
     name = "ray"
 
     def __init__(
-        self, address: str | None = None, cpus_per_task: int = 1, max_retries: int = 2, show_progress: bool = False
+        self, address: str | None = None, jobs: int = 0, max_retries: int = 2, show_progress: bool = False
     ) -> None:
         """`address`: a running cluster (`ray start --head` prints it), None for RAY_ADDRESS or a local
-        cluster. `cpus_per_task` CPUs are reserved for each shard build, which parses with as many
-        processes. A task whose worker or node dies is retried `max_retries` times (a build has no effect
-        until the driver collects it); an error raised by the build itself is not retried."""
+        cluster. Each shard build reserves `jobs` CPUs (0: one) and parses with as many processes; Ray
+        runs as many at once as the cluster has CPUs for. A task whose worker or node dies is retried
+        `max_retries` times (a build has no effect until the driver collects it); an error raised by
+        the build itself is not retried."""
         self.address = address
-        self.cpus_per_task = cpus_per_task
+        self.cpus_per_task = max(1, jobs)
         self.max_retries = max_retries
         self.show_progress = show_progress
 
@@ -76,9 +77,12 @@ class RayExecutor:
         results = []
         try:
             while pending:
-                (ready,), _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(ready)
-                result, archive = _result_of(ray, ready, task)
+                # A bounded wait, so ^C is seen at once.
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                if not done:
+                    continue
+                task = pending.pop(done[0])
+                result, archive = _result_of(ray, done[0], task)
                 _unpack(archive, Path(task.out))
                 results.append(result)
                 log(f"atlas: shard {task.index}/{task.count} built on Ray: {result.files} files in "
@@ -113,18 +117,20 @@ def _pack(directory: Path) -> bytes:
 
 
 def _unpack(data: bytes, out: Path) -> None:
-    """Unpack a shard archive into `out`, whole or not at all (`out` must not hold a shard already)."""
+    """Unpack a shard archive as `out`, replacing the shard there: whole or not at all. Killed between
+    the two renames, `out` is missing, and the next run rebuilds that shard."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    partial, old = (out.parent / f".{out.name}.{os.getpid()}.{end}" for end in ("partial", "old"))
     try:
+        partial.mkdir()
         with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
             archive.extractall(partial, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        if out.exists():
+            os.rename(out, old)
         os.rename(partial, out)
-    except BaseException:
+    finally:
         shutil.rmtree(partial, ignore_errors=True)
-        raise
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _result_of(ray: Any, ref: Any, task: ShardTask) -> tuple[ShardResult, bytes]:
