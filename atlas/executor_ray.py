@@ -147,8 +147,9 @@ def _result_of(ray: Any, ref: Any, task: ShardTask) -> tuple[ShardResult, bytes]
             "rerun with -v for the worker's traceback; shards already built are kept in their --out directories",
         ) from err
     except ray.exceptions.RayError as err:
+        first_sentence = _first_line(err).split(". ")[0].rstrip(".") + "."
         raise AtlasError(
-            f"{where} failed on Ray: {type(err).__name__}: {_first_line(err)}",
+            f"{where} failed on Ray: {type(err).__name__}: {first_sentence}",
             "a worker or node was lost (memory, a stopped node): check the cluster (`ray status`) and rerun",
         ) from err
 
