@@ -204,6 +204,9 @@ def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec
     stale = []
     for spec in specs:
         directory = shard_dir(config, spec)
+        if directory.is_dir():
+            with index_lock(directory):
+                store.remove_abandoned(directory)  # what a killed build of this shard left
         manifest = store.live_manifest(directory)
         generation = store.current_generation(directory)
         held = (manifest or {}).get("shard") or {}

@@ -88,7 +88,7 @@ def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals
     A co-change pair counts only with at least `cochange_min_support` shared commits: one
     shared commit (often a bulk import) is no evidence.
     """
-    seeds = _seeds(signals, weights.expand_top)
+    seeds = _seeds(signals, weights.expand_top, store.paths)
     if not seeds:
         return
     cochange = _csr(store, "cochange")
@@ -130,11 +130,13 @@ def _spread(
     return dict(scores)
 
 
-def _seeds(signals: Signals, top: int) -> list[int]:
+def _seeds(signals: Signals, top: int, paths: Sequence[str]) -> list[int]:
+    """The best files by BM25 and by path mention; equal scores in path order, not file-id order, so
+    that indexes of one tree whose ids differ (updated, rebuilt, assembled from shards) agree."""
     if top <= 0:
         return []
-    bm25 = sorted(signals.raw.get("bm25", {}).items(), key=lambda kv: -kv[1])
-    named = sorted(signals.raw.get("path_mention", {}).items(), key=lambda kv: -kv[1])
+    bm25 = sorted(signals.raw.get("bm25", {}).items(), key=lambda kv: (-kv[1], paths[kv[0]]))
+    named = sorted(signals.raw.get("path_mention", {}).items(), key=lambda kv: (-kv[1], paths[kv[0]]))
     return list(dict.fromkeys(fid for fid, _ in named[:top] + bm25[:top]))
 
 

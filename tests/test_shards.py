@@ -1,0 +1,334 @@
+"""Sharded indexes: shards built apart and assembled search exactly like a single index of the same tree.
+
+Real git repositories, real tree-sitter and tantivy, the real CLI (in process, and as a subprocess
+for the kill test).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import cli
+from atlas.index import store
+from atlas.partition import shard_of
+from tests.conftest import git, init_repo, write_tree
+from tests.generated_repo import FILES as SHOP_FILES
+
+VOCABULARY = (
+    "invoice ledger refund payment gateway cart discount coupon shipping parcel courier warehouse stock "
+    "inventory order customer account session token cache retry backoff queue worker scheduler cron "
+    "report export import parser lexer token grammar render template widget layout theme color font "
+    "metric counter gauge histogram trace span logger audit policy quota limit throttle"
+)
+WORDS = VOCABULARY.split()
+
+QUERIES = [
+    "invoice refund", "payment gateway", "shopping cart total", "discount coupon", "warehouse stock",
+    "retry backoff queue", "parser lexer grammar", "render template widget", "metric histogram",
+    "audit policy", "throttle quota limit", "courier parcel shipping", "session token cache",
+    "scheduler cron worker", "apply_discount", "ShoppingCart", "verify webhook signature", "logger trace span",
+    "customer account order", "export report", "theme color font", "inventory ledger", "refund_payment",
+    "routeRequest invoice", "gauge counter",
+]  # fmt: skip
+
+
+def generated_files(count: int = 90, seed: int = 7) -> dict[str, str]:
+    """The shop repository plus `count` Python modules of mixed vocabulary importing one another."""
+    rng = random.Random(seed)
+    files: dict[str, str] = dict(SHOP_FILES)
+    packages = ["billing", "fulfilment", "platform", "reports", "ui"]
+    names = []
+    for i in range(count):
+        package = packages[i % len(packages)]
+        words = rng.sample(WORDS, 3)
+        name = f"{package}/{'_'.join(words[:2])}_{i}.py"
+        others = rng.sample(names, min(2, len(names)))
+        imports = "".join(f"from {other[:-3].replace('/', '.')} import *\n" for other in others)
+        body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 120)))
+        files[name] = (
+            f'"""{" ".join(words)} module."""\n{imports}\n\n'
+            f"def {words[0]}_{words[1]}(value):\n    # {body}\n    return value\n\n\n"
+            f"class {words[2].title()}{words[0].title()}:\n    \"\"\"{' '.join(rng.sample(WORDS, 5))}.\"\"\"\n"
+        )
+        names.append(name)
+    return files
+
+
+def run(*args: str) -> Any:
+    """`atlas *args` through the real CLI in process; returns the click result (exit code asserted by callers)."""
+    return CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+
+
+def ok(*args: str) -> Any:
+    result = run(*args)
+    assert result.exit_code == 0, result.output + (result.stderr if result.stderr_bytes else "")
+    return result
+
+
+def top(root: Path, index_dir: Path, query: str, limit: int = 10) -> list[tuple[str, float, float]]:
+    """(path, fused score, BM25 raw) of the top hits of `query`."""
+    result = run("search", "--repo", str(root), "--index-dir", str(index_dir), "--format", "jsonl", "--explain",
+                 "--no-lines", "-n", str(limit), query)  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    hits = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    hits = [hit for hit in hits if hit.get("type") == "hit"]
+    bm25 = [next((t["raw"] for t in hit["explain"] if t["signal"] == "bm25"), None) for hit in hits]
+    return [(hit["path"], hit["score"], raw) for hit, raw in zip(hits, bm25, strict=True)]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    write_tree(root, generated_files())
+    init_repo(root)
+    return root
+
+
+def manifest(index_dir: Path) -> dict[str, Any]:
+    found = store.live_manifest(index_dir)
+    assert found is not None
+    return found
+
+
+def test_sharded_index_gives_the_single_index_top10_with_equal_bm25(repo: Path, tmp_path: Path) -> None:
+    single = tmp_path / "single"
+    ok("index", str(repo), "--out", str(single), "--format", "json")
+    ok("index", str(repo), "--shards", "3", "--format", "json")
+    sharded = repo / ".atlas"
+    assert [s["index"] for s in manifest(sharded)["shards"]] == [0, 1, 2]
+    assert manifest(sharded)["files_indexed"] == manifest(single)["files_indexed"]
+    assert manifest(sharded)["signals"]["graph"]["edges"] == manifest(single)["signals"]["graph"]["edges"] > 0
+    compared = 0
+    for query in QUERIES:
+        expected = top(repo, single, query)
+        assert top(repo, sharded, query) == expected, query
+        compared += bool(expected)
+    assert compared >= 20
+
+
+def test_bm25_statistics_are_global_not_per_shard(repo: Path, tmp_path: Path) -> None:
+    import tantivy
+
+    single = tmp_path / "single"
+    ok("index", str(repo), "--out", str(single), "--format", "json")
+    ok("index", str(repo), "--shards", "3", "--format", "json")
+
+    def searcher(index_dir: Path) -> Any:
+        generation = store.current_generation(index_dir)
+        assert generation is not None
+        return tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher()
+
+    whole, assembled = searcher(single), searcher(repo / ".atlas")
+    shard = searcher(repo / ".atlas" / "shards" / "0000-of-0003")
+    assert assembled.num_docs == whole.num_docs > shard.num_docs
+    for term in ("invoice", "refund", "queue", "parser"):
+        assert assembled.doc_freq("content", term) == whole.doc_freq("content", term) > shard.doc_freq("content", term)
+
+
+def test_shards_built_apart_and_assembled_match_the_single_index(repo: Path, tmp_path: Path) -> None:
+    single = tmp_path / "single"
+    ok("index", str(repo), "--out", str(single), "--format", "json")
+    dirs = [tmp_path / f"shard{i}" for i in range(4)]
+    for i, directory in enumerate(dirs):
+        report = orjson.loads(ok("index", str(repo), "--shard", f"{i}/4", "--out", str(directory),
+                                 "--format", "json").stdout)  # fmt: skip
+        assert report["shard"]["index"] == i and len(report["shard"]["content_hash"]) == 64
+    ok("index", str(repo), "--assemble", *map(str, reversed(dirs)), "--format", "json")
+    listed = manifest(repo / ".atlas")["shards"]
+    assert [s["content_hash"] for s in listed] == [manifest(d)["shard"]["content_hash"] for d in dirs]
+    for query in QUERIES[:10]:
+        assert top(repo, repo / ".atlas", query) == top(repo, single, query), query
+
+
+def test_one_file_edit_rebuilds_one_shard_and_changes_one_cache_key(repo: Path, tmp_path: Path) -> None:
+    """The edited shard is updated incrementally, as a single index would be: tantivy counts a replaced
+    document in its statistics until segments merge, in both, so both still give the same results."""
+    single = tmp_path / "single"
+    ok("index", str(repo), "--out", str(single), "--format", "json")
+    ok("index", str(repo), "--shards", "3", "--format", "json")
+    keys = [ok("cache-key", "--repo", str(repo), "--shard", f"{i}/3").stdout.split()[0] for i in range(3)]
+    hashes = [s["content_hash"] for s in manifest(repo / ".atlas")["shards"]]
+    assert [key.rsplit("-", 1)[1] for key in keys] == hashes
+
+    edited = "billing/" + next(p.name for p in (repo / "billing").iterdir())
+    (repo / edited).write_text('"""zebra quagga okapi."""\n', encoding="utf-8")
+    git(repo, "commit", "-qam", "edit one file")
+    report = orjson.loads(ok("index", str(repo), "--format", "json").stdout)
+    assert report["mode"] == "assembled" and report["changed"] == 1, report
+    assert report["reason"] == "1 of 3 shards built"
+
+    after = [ok("cache-key", "--repo", str(repo), "--shard", f"{i}/3").stdout.split()[0] for i in range(3)]
+    changed = [i for i in range(3) if after[i] != keys[i]]
+    assert changed == [shard_of(edited, 3)]
+    assert top(repo, repo / ".atlas", "zebra okapi")[0][0] == edited
+
+    assert orjson.loads(ok("index", str(repo), "--out", str(single), "--format", "json").stdout)["changed"] == 1
+    for query in QUERIES[:8]:
+        assert top(repo, repo / ".atlas", query) == top(repo, single, query), query
+    again = orjson.loads(ok("index", str(repo), "--format", "json").stdout)
+    assert again["mode"] == "unchanged"
+
+
+def _atlas(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "atlas", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, **kwargs)  # fmt: skip
+
+
+def test_a_killed_shard_build_publishes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "big"
+    write_tree(root, generated_files(count=2500, seed=3))
+    init_repo(root)
+    out = tmp_path / "shard"
+    ok("index", str(root), "--shard", "0/2", "--out", str(out), "--format", "json")
+    live = (out / store.CURRENT).read_text()
+    before = manifest(out)["shard"]["content_hash"]
+    child = _atlas("index", str(root), "--shard", "0/2", "--out", str(out), "--rebuild", "-j", "1")
+    deadline = time.monotonic() + 60
+    while not any(".tmp-" in p.name for p in out.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert child.poll() is None, "the build ended before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert (out / store.CURRENT).read_text() == live
+    assert manifest(out)["shard"]["content_hash"] == before
+    report = orjson.loads(ok("index", str(root), "--shard", "0/2", "--out", str(out), "--format", "json").stdout)
+    assert report["mode"] == "unchanged"
+    assert not any(".tmp-" in p.name for p in out.iterdir())
+
+
+def test_a_terminated_sharded_build_leaves_the_previous_index(tmp_path: Path) -> None:
+    root = tmp_path / "big"
+    write_tree(root, generated_files(count=2500, seed=5))
+    init_repo(root)
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    live = (root / ".atlas" / store.CURRENT).read_text()
+    child = _atlas("index", str(root), "--rebuild", "--no-history")
+    shards = root / ".atlas" / "shards"
+    deadline = time.monotonic() + 60
+    while not any(".tmp-" in p.name for d in shards.iterdir() for p in d.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 143, err
+    assert (root / ".atlas" / store.CURRENT).read_text() == live
+    assert top(root, root / ".atlas", "invoice refund")
+    builders = [int(p.name.rsplit("-", 1)[1]) for d in shards.iterdir() for p in d.iterdir() if ".tmp-" in p.name]
+    assert not [pid for pid in builders if _alive(pid)], "a shard build outlived SIGTERM"
+    ok("index", str(root), "--no-history", "--format", "json")
+    assert not any(".tmp-" in p.name for d in shards.iterdir() for p in d.iterdir())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _shards(repo: Path, tmp_path: Path, count: int, *extra: str) -> list[Path]:
+    dirs = [tmp_path / f"s{i}of{count}{''.join(extra)}" for i in range(count)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(repo), "--shard", f"{i}/{count}", "--out", str(directory), *extra, "--format", "json")
+    return dirs
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "shard 1/3 is missing"),
+        ("counts", "but"),
+        ("twice", "is also in"),
+        ("settings", "does not match this index"),
+        ("tree", "files this tree does not have"),
+        ("not a shard", "an index, but not a shard"),
+    ],
+)
+def test_assembling_wrong_shards_is_exit_2_naming_the_shard(
+    repo: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    three = _shards(repo, tmp_path, 3)
+    given = {
+        "missing": [three[0], three[2]],
+        "twice": [three[0], three[1], three[1], three[2]],
+    }.get(case, three)
+    if case == "counts":
+        given = [*three[:2], _shards(repo, tmp_path, 2)[1]]
+    elif case == "settings":
+        given = [*three[:2], _shards(repo, tmp_path, 3, "--max-file-size", "5000")[2]]
+    elif case == "tree":
+        other = tmp_path / "other"
+        write_tree(other, generated_files(seed=11))
+        init_repo(other)
+        given = [*three[:2], _shards(other, tmp_path / "o", 3)[2]]
+    elif case == "not a shard":
+        ok("index", str(repo), "--out", str(tmp_path / "plain"), "--format", "json")
+        given = [*three[:2], tmp_path / "plain"]
+    before = store.live_manifest(repo / ".atlas")
+    result = run("index", str(repo), "--assemble", *map(str, given))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "hint:" in result.stderr
+    if case in ("counts", "settings", "tree", "not a shard"):
+        assert str(given[-1]) in result.stderr
+    assert store.live_manifest(repo / ".atlas") == before
+
+
+def test_export_and_import_of_a_shard_and_of_a_sharded_index(repo: Path, tmp_path: Path) -> None:
+    dirs = _shards(repo, tmp_path, 2)
+    archive = tmp_path / "shard1.tar.gz"
+    ok("export", str(archive), "--repo", str(repo), "--index-dir", str(dirs[1]))
+    restored = tmp_path / "restored1"
+    ok("import", str(archive), "--repo", str(repo), "--index-dir", str(restored))
+    assert manifest(restored)["shard"] == manifest(dirs[1])["shard"]
+    report = orjson.loads(ok("index", str(repo), "--shard", "1/2", "--out", str(restored), "--format", "json").stdout)
+    assert report["mode"] == "unchanged"
+    ok("index", str(repo), "--assemble", str(dirs[0]), str(restored), "--format", "json")
+    single = tmp_path / "single"
+    ok("index", str(repo), "--out", str(single), "--format", "json")
+    for query in QUERIES[:6]:
+        assert top(repo, repo / ".atlas", query) == top(repo, single, query), query
+
+    whole = tmp_path / "whole.tar.gz"
+    ok("export", str(whole), "--repo", str(repo))
+    elsewhere = tmp_path / "elsewhere"
+    ok("import", str(whole), "--repo", str(repo), "--index-dir", str(elsewhere))
+    assert manifest(elsewhere)["shards"] == manifest(repo / ".atlas")["shards"]
+    for query in QUERIES[:6]:
+        assert top(repo, elsewhere, query) == top(repo, single, query), query
+
+
+def test_shard_options_are_checked(repo: Path) -> None:
+    for args, message in [
+        (["--shard", "3/3", "--out", "x"], "I must be 0 to N-1"),
+        (["--shard", "1of3", "--out", "x"], "is not I/N"),
+        (["--shard", "0/3"], "--shard needs --out"),
+        (["--shards", "zero"], "is not a shard count"),
+        (["--shards", "2", "--shard", "0/2", "--out", "x"], "do not go together"),
+        (["--executor", "nope", "--shards", "2"], "is not an executor"),
+    ]:
+        result = run("index", str(repo), *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+
+
+def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import atlas.shards
+
+    total = sum(p.stat().st_size for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts)
+    monkeypatch.setattr(atlas.shards, "TARGET_SHARD_BYTES", total // 3)
+    report = orjson.loads(ok("index", str(repo), "--shards", "auto", "--format", "json").stdout)
+    assert len(manifest(repo / ".atlas")["shards"]) in (3, 4)
+    assert report["files_indexed"] > 90
+    assert os.path.isdir(repo / ".atlas" / "shards")
