@@ -267,7 +267,7 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     from atlas.api import search_indexes, search_options
 
     text = _query_text(query, query_file)
-    if indexes and (repo or index_dir):
+    if indexes and any(_given(name) for name in ("repo", "index_dir")):
         raise UsageError("--index names the repositories to search: give it without --repo or --index-dir",
                          "pass each repository with --index PATH")  # fmt: skip
     config = config_from(obj, None if indexes else repo, index_dir)
@@ -292,6 +292,11 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
         if not obj["quiet"]:
             click.echo("atlas: no results", err=True)
         sys.exit(EXIT_NO_RESULTS)
+
+
+def _given(param: str) -> bool:
+    """True when the option `param` was given on the command line (not by its environment variable)."""
+    return click.get_current_context().get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
 
 
 def _print_joined(hits: list[Any], given: tuple[Path, ...], configs: list[Any]) -> None:

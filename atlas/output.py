@@ -102,7 +102,8 @@ def _write(data: bytes) -> None:
 
 def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> str:
     """A readable listing: rank, `path:line` (the start of the best line range, so terminals and editors
-    can open it there; the bare path without line ranges), language/role, score, symbols, the best lines."""
+    can open it there; the bare path without line ranges) after `[repository]` in a search over several
+    indexes, language/role, score, symbols, the best lines."""
     out: list[str] = []
     for hit in hits:
         where = f"{hit.path}:{hit.lines[0].start_line}" if hit.lines else hit.path

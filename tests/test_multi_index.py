@@ -132,6 +132,15 @@ def test_human_listing_tags_each_hit_with_its_repository(org: Path) -> None:
     assert done.stdout.splitlines()[0].startswith("  1. [storefront] web/checkout.ts:1")
 
 
+def test_atlas_root_and_index_dir_in_the_environment_do_not_stand_in_the_way(
+    org: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATLAS_ROOT", str(org / "billing"))
+    monkeypatch.setenv("ATLAS_INDEX_DIR", str(org / "billing" / ".atlas"))
+    hits = _search(*_both(org), "checkout cart")
+    assert (hits[0]["repository"], hits[0]["path"]) == ("storefront", "web/checkout.ts")
+
+
 def test_repositories_with_the_same_name_are_told_apart_by_their_parent(tmp_path: Path) -> None:
     first = _indexed(tmp_path / "team-a" / "api", BILLING)
     second = _indexed(tmp_path / "team-b" / "api", BILLING)
