@@ -81,6 +81,14 @@ def test_ray_rebuilds_only_the_shard_of_an_edited_file(cluster: str, tmp_path: P
     assert _top10(root, root / ".atlas", "loyalty bonus")[0][0] == "shop/pricing.py"
 
 
+def test_executor_ray_without_shards_builds_as_many_as_the_tree_calls_for(cluster: str, tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    done = _atlas("index", str(root), "--executor", "ray", "--ray-address", cluster, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert "shard 0/1 built on Ray" in done.stderr
+    assert [p.name for p in (root / ".atlas" / "shards").iterdir()] == ["0000-of-0001"]
+
+
 def _big_repo(root: Path, files: int = 1600) -> Path:
     """A repository whose shard builds take seconds, long enough to be stopped while they run."""
     body = "".join(f"def handler_{n}(request, retries={n}):\n    return request.send(retries)\n\n" for n in range(60))
