@@ -26,6 +26,7 @@ from atlas.progress import log
 from atlas.shards import ShardResult, ShardTask
 
 PR_SET_PDEATHSIG = 1
+PARENT_ENV = "ATLAS_SHARD_PARENT"
 _ERRORS = (InputError, IndexMissing, IndexCorrupt, IndexBusy, SignalError)
 
 
@@ -85,16 +86,19 @@ def _cores() -> int:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies, which a shard build treats as ^C."""
+    """In the child: SIGTERM when the parent dies, which a shard build treats as ^C. Set here, not in a
+    preexec_fn (unsafe while the parent mines git on a thread); a parent already gone means exit now."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if str(os.getppid()) != os.environ.get(PARENT_ENV, str(os.getppid())):
+        sys.exit(143)
 
 
 def _start(task: ShardTask) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
         [sys.executable, "-m", "atlas.executors"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        preexec_fn=_die_with_parent,
+        env={**os.environ, PARENT_ENV: str(os.getpid())},
     )  # fmt: skip
     assert child.stdin is not None
     child.stdin.write(orjson.dumps(asdict(task)))
@@ -147,6 +151,7 @@ def main() -> None:
     from atlas.shards import build_shard
 
     signal.signal(signal.SIGTERM, _on_term)
+    _die_with_parent()
     out = sys.stdout.buffer
     try:
         task = ShardTask(**orjson.loads(sys.stdin.buffer.read()))

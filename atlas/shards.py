@@ -30,6 +30,7 @@ from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable
 from atlas.partition import ShardSpec, content_digest, file_content_hash, shard_of
 from atlas.progress import log
+from atlas.signals.compute import HistoryJob
 
 __all__ = [
     "ShardExecutor", "ShardResult", "ShardTask", "assemble_shards", "build_shard",
@@ -173,9 +174,14 @@ def index_sharded(
     Only shards whose files changed since they were built are rebuilt (a one-file edit: one shard);
     when none did and git has no new commit, the live index is left as it is.
     """
+    from atlas.signals.compute import load_history, start_history
+
     started = time.monotonic()
     specs = [ShardSpec(i, count) for i in range(count)]
     stale = specs if rebuild else _stale_shards(config, specs)
+    previous = store.current_generation(config.index_dir)
+    # Git is mined on a thread while the shards build, as a single build mines it while it parses.
+    history = start_history(config, load_history(previous) if previous and previous.is_dir() else None)
     tasks = [ShardTask(str(config.root), s.index, s.count, str(shard_dir(config, s)), task_settings(config, rebuild))
              for s in stale]  # fmt: skip
     if tasks:
@@ -185,7 +191,7 @@ def index_sharded(
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
         return _unchanged_report(config, started)
-    report = assemble_shards(config, dirs, show_progress)
+    report = assemble_shards(config, dirs, show_progress, history)
     report.changed = len(tasks)
     report.reason = f"{len(tasks)} of {count} shards built"
     _remove_other_counts(config, count)
@@ -272,8 +278,12 @@ class _Shard:
     spec: ShardSpec
 
 
-def assemble_shards(config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = False) -> IndexReport:
+def assemble_shards(
+    config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = False, history: HistoryJob | None = None
+) -> IndexReport:
     """Combine the built shards in `shard_dirs` (all N of one N) into the live index of `config`.
+
+    Git history is mined here unless `history` (started earlier by the caller) is given.
 
     Each shard is checked first (a missing, duplicated or foreign shard is an InputError naming it);
     the new generation is published atomically, so a killed assemble leaves the previous index live.
@@ -286,7 +296,7 @@ def assemble_shards(config: IndexConfig, shard_dirs: Sequence[Path], show_progre
     try:
         with index_lock(config.index_dir):
             store.remove_abandoned(config.index_dir)
-            return _assemble(config, shards, started, show_progress)
+            return _assemble(config, shards, started, show_progress, history)
     except (OSError, ValueError) as err:
         problem = storage_error(err, config.index_dir)
         if problem is None:
@@ -371,8 +381,10 @@ def _check_same_settings(shards: list[_Shard]) -> None:
                 )  # fmt: skip
 
 
-def _assemble(config: IndexConfig, shards: list[_Shard], started: float, show_progress: bool) -> IndexReport:
-    from atlas.signals.compute import load_history, save_history, update_history
+def _assemble(
+    config: IndexConfig, shards: list[_Shard], started: float, show_progress: bool, job: HistoryJob | None
+) -> IndexReport:
+    from atlas.signals.compute import load_history, save_history, start_history
     from atlas.signals.store import write_store
 
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir), mode="assembled")
@@ -383,18 +395,18 @@ def _assemble(config: IndexConfig, shards: list[_Shard], started: float, show_pr
         segments = _link_segments(shards, building / store.TANTIVY_DIR)
         since = report.phase("link_segments", since)
         table, order = _joined_table(shards)
-        history = None
-        if config.git_history:
-            old = load_history(previous) if previous and previous.is_dir() else None
-            history, mode, _ = update_history(config, old, show_progress)
-            since = report.phase("git_mining", since)
+        if job is None:
+            job = start_history(config, load_history(previous) if previous and previous.is_dir() else None)
+        history = job.wait()
+        since = report.phase("git_wait", since)
         side = _global_store(table, order, history)
         write_store(building, side)
         save_history(building, history)
         report.phase("signals", since)
         report.signals = {key: side.params[key] for key in ("git", "graph")}
-        if history is not None:
-            report.signals["git"] = {**report.signals["git"], "mined": mode}
+        if job.mode:
+            report.signals["git"] = {**report.signals["git"], "mined": job.mode[0]}
+            report.phases["git_mining"] = round(job.seconds, 4)
         _summarise(report, table)
         _add_shard_counts(report, shards)
         report.seconds = time.monotonic() - started
