@@ -140,7 +140,7 @@ def parse_size(text: str) -> int:
 @click.option("--shard", metavar="I/N", help="Build only shard I of N (0-based) into --out DIR.")
 @click.option("--assemble", is_flag=True, help="Combine the shard directories given after PATH into the index.")
 @click.option("--executor", default="local", show_default=True, help="Where --shards builds run: local or ray.")
-@click.option("--ray-address", help="Ray cluster address for --executor ray (default: start one locally).")
+@click.option("--ray-address", help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else start one here).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
 def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, jobs: int,
@@ -243,7 +243,7 @@ def _git_line(git: dict[str, Any] | None) -> str:
 @repo_option
 @index_dir_option
 @click.option("--index", "indexes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Search this repository's index too (repeatable): one ranking, each hit naming its repository.")
+              help="Search this repository's index (repeatable): one ranking, each hit naming its repository.")
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), help="Results to return (default 10).")
 @click.option("--lang", multiple=True, help="Only files in this language (repeatable).")
 @click.option("--path", "paths", multiple=True, help="Only paths matching this glob or substring (repeatable).")
