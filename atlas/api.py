@@ -36,6 +36,7 @@ __all__ = [
     "refresh_index",
     "related_files",
     "search",
+    "search_indexes",
     "search_options",
     "select_context",
     "symbol_kinds",
@@ -161,8 +162,11 @@ def index_repo(
     from atlas.build import build_index
     from atlas.index import store
 
-    if shards is None and not (store.live_manifest(config.index_dir) or {}).get("shards"):
+    sharded = bool((store.live_manifest(config.index_dir) or {}).get("shards"))
+    if shards is None and not sharded and executor == "local":
         return build_index(config, show_progress=show_progress, rebuild=rebuild)
+    if shards is None and not sharded:
+        shards = "auto"  # another executor builds shards: as many as the tree's size calls for
     from atlas.shards import executor_for, index_sharded, shard_count
 
     count = shard_count(config, shards)
@@ -265,6 +269,48 @@ def search(
 ) -> SearchResult:
     """Search the repository of `config` for `query`; returns a SearchResult."""
     return open_engine(config, show_progress=show_progress).search(query, options)
+
+
+def search_indexes(
+    configs: Sequence[IndexConfig], query: str, options: SearchOptions | None = None
+) -> SearchResult:
+    """Search the indexes of several repositories as one: hits ranked together, each naming its repository.
+
+    Each `configs[i].root` must have an index (none is built here). Repositories are named by their
+    directory; two with the same name are told apart by their parent's. See `atlas.query.federated`
+    for why the indexes' ranks, not their scores, are merged.
+    """
+    import time
+
+    from atlas.query.engine import SearchOptions, SearchResult
+    from atlas.query.federated import RepositoryHits, merge_rankings
+
+    options = options or SearchOptions()
+    started = time.perf_counter()
+    rankings, notes, documents = [], [], 0
+    for name, config in zip(repository_names([c.root for c in configs]), configs, strict=True):
+        result = open_engine(config, build_if_missing=False).search(query, options)
+        rankings.append(RepositoryHits(name, result.hits))
+        notes.extend(f"{name}: {note}" for note in result.notes)
+        documents += result.documents
+    hits = merge_rankings(rankings, options.limit, options.explain)
+    return SearchResult(query, hits, (time.perf_counter() - started) * 1000, documents, notes)
+
+
+def repository_names(roots: Sequence[Path]) -> list[str]:
+    """A short, distinct name per root: its directory name, with as many parents as tell equal ones apart.
+
+    InputError when the same repository is given twice.
+    """
+    if len(set(roots)) < len(roots):
+        twice = next(root for root in roots if roots.count(root) > 1)
+        raise InputError(f"{twice}: the same repository is given twice", "name each repository once")
+    depth = 1
+    while True:
+        names = ["/".join(root.parts[-depth:]) for root in roots]
+        if len(set(names)) == len(names) or depth >= max(len(root.parts) for root in roots):
+            return names
+        depth += 1
 
 
 def find_symbols(

@@ -140,7 +140,7 @@ def parse_size(text: str) -> int:
 @click.option("--shard", metavar="I/N", help="Build only shard I of N (0-based) into --out DIR.")
 @click.option("--assemble", is_flag=True, help="Combine the shard directories given after PATH into the index.")
 @click.option("--executor", default="local", show_default=True, help="Where --shards builds run: local or ray.")
-@click.option("--ray-address", help="Ray cluster address for --executor ray (default: start one locally).")
+@click.option("--ray-address", help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else start one here).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
 def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, jobs: int,
@@ -242,6 +242,8 @@ def _git_line(git: dict[str, Any] | None) -> str:
               help="Read the query from a file ('-' for stdin).")  # fmt: skip
 @repo_option
 @index_dir_option
+@click.option("--index", "indexes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Search this repository's index (repeatable): one ranking, each hit naming its repository.")
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), help="Results to return (default 10).")
 @click.option("--lang", multiple=True, help="Only files in this language (repeatable).")
 @click.option("--path", "paths", multiple=True, help="Only paths matching this glob or substring (repeatable).")
@@ -254,29 +256,56 @@ def _git_line(git: dict[str, Any] | None) -> str:
               help="Override a ranking weight, e.g. bm25=1.5 or prior.test=1 (repeatable).")  # fmt: skip
 @click.pass_obj
 def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: Path | None,
-           index_dir: Path | None, limit: int | None, lang: tuple[str, ...], paths: tuple[str, ...],
-           fmt: str, explain: bool, no_lines: bool, files_only: bool, preset: str | None,
+           index_dir: Path | None, indexes: tuple[Path, ...], limit: int | None, lang: tuple[str, ...],
+           paths: tuple[str, ...], fmt: str, explain: bool, no_lines: bool, files_only: bool, preset: str | None,
            weights: tuple[str, ...]) -> None:  # fmt: skip
-    """Search the repository for QUERY (free text, "phrases", path:/lang:/sym: filters)."""
+    """Search the repository for QUERY (free text, "phrases", path:/lang:/sym: filters).
+
+    With --index (repeatable), search several repositories' indexes as one ranking instead.
+    """
     from atlas.api import search as run_search
-    from atlas.api import search_options
+    from atlas.api import search_indexes, search_options
 
     text = _query_text(query, query_file)
-    config = config_from(obj, repo, index_dir)
+    if indexes and any(_given(name) for name in ("repo", "index_dir")):
+        raise UsageError("--index names the repositories to search: give it without --repo or --index-dir",
+                         "pass each repository with --index PATH")  # fmt: skip
+    config = config_from(obj, None if indexes else repo, index_dir)
     options = search_options(
         config.root, obj["config"], preset, parse_weights(weights),
         limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not (no_lines or files_only),
     )  # fmt: skip
-    result = run_search(config, text, options, show_progress=not obj["quiet"])
+    configs = [config_from(obj, path, path.resolve() / ".atlas") for path in indexes]
+    if configs:
+        result = search_indexes(configs, text, options)
+    else:
+        result = run_search(config, text, options, show_progress=not obj["quiet"])
     if explain:
         from atlas.query.fuse import describe_weights
 
         result.notes.append(describe_weights(options.weights))
-    _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
+    if files_only and configs:
+        _print_joined(result.hits, indexes, configs)
+    else:
+        _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
     if not result.hits:
         if not obj["quiet"]:
             click.echo("atlas: no results", err=True)
         sys.exit(EXIT_NO_RESULTS)
+
+
+def _given(param: str) -> bool:
+    """True when the option `param` was given on the command line (not by its environment variable)."""
+    return click.get_current_context().get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
+
+
+def _print_joined(hits: list[Any], given: tuple[Path, ...], configs: list[Any]) -> None:
+    """Print each hit's path under its repository as given on the command line (`../api/src/x.py`)."""
+    from atlas.api import repository_names
+    from atlas.output import write_text
+
+    where = dict(zip(repository_names([c.root for c in configs]), given, strict=True))
+    write_text("".join(f"{where[hit.repository] / hit.path}\n" for hit in hits))
 
 
 def _query_text(query: tuple[str, ...], query_file: Any) -> str:

@@ -35,6 +35,8 @@ def hit_record(hit: Hit, with_explain: bool = False) -> dict[str, Any]:
     }
     if hit.symbols_omitted:
         record["symbols_omitted"] = hit.symbols_omitted
+    if hit.repository:
+        record["repository"] = hit.repository
     if with_explain:
         record["explain"] = [asdict(term) for term in hit.explain]
     return record
@@ -100,11 +102,13 @@ def _write(data: bytes) -> None:
 
 def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> str:
     """A readable listing: rank, `path:line` (the start of the best line range, so terminals and editors
-    can open it there; the bare path without line ranges), language/role, score, symbols, the best lines."""
+    can open it there; the bare path without line ranges) after `[repository]` in a search over several
+    indexes, language/role, score, symbols, the best lines."""
     out: list[str] = []
     for hit in hits:
         where = f"{hit.path}:{hit.lines[0].start_line}" if hit.lines else hit.path
         path = f"\033[1;36m{where}\033[0m" if color else where
+        path = f"[{hit.repository}] {path}" if hit.repository else path
         out.append(f"{hit.rank:>3}. {path}  [{hit.language}, {hit.role}]  score {hit.score:.3f}")
         if hit.symbols:
             more = len(hit.symbols) - 8 + hit.symbols_omitted

@@ -130,3 +130,4 @@ class Hit:
     lines: tuple[LineRange, ...] = ()
     explain: tuple[ScoreTerm, ...] = field(default=())
     symbols_omitted: int = 0  # matched definitions left out of `symbols` (capped per hit)
+    repository: str = ""  # the repository's name in a search over several indexes, else empty

@@ -1,0 +1,182 @@
+"""`atlas index --executor ray`: shard builds as Ray tasks on a real local cluster started by the test.
+
+The cluster listens on loopback only (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 makes Ray use 127.0.0.1),
+with 2 CPUs and no dashboard. Skipped when ray is not installed (`pip install 'atlas[ray]'`; CI installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import git_env, init_repo, write_tree
+from tests.generated_repo import OBVIOUS_ANSWERS, make_shop_repo
+
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+BUILD_TITLE = b"ray::_build_on_worker"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A Ray cluster on this machine: its address, for drivers in other processes."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in LOOPBACK.items():
+            patch.setenv(name, value)  # read when ray is imported
+        ray = pytest.importorskip("ray")
+        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        try:
+            assert all(node["NodeManagerAddress"] == "127.0.0.1" for node in ray.nodes())
+            yield context.address_info["gcs_address"]
+        finally:
+            ray.shutdown()
+
+
+def _atlas(*args: str, **popen: object) -> subprocess.CompletedProcess[str]:
+    env = {**git_env(), **LOOPBACK}
+    return subprocess.run([sys.executable, "-m", "atlas", *args], capture_output=True, text=True, env=env,
+                          timeout=300, **popen)  # type: ignore[call-overload]  # fmt: skip
+
+
+def _top10(root: Path, index_dir: Path, query: str) -> list[tuple[str, float]]:
+    done = _atlas("search", "--repo", str(root), "--index-dir", str(index_dir), "--format", "jsonl", "--no-lines",
+                  query)  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    return [(hit["path"], hit["score"]) for hit in map(orjson.loads, done.stdout.splitlines())]
+
+
+def test_ray_shards_assemble_into_the_single_index(cluster: str, tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    assert _atlas("-q", "index", str(root), "--out", str(single)).returncode == 0
+    done = _atlas("index", str(root), "--out", str(sharded), "--shards", "3", "--executor", "ray",
+                  "--ray-address", cluster, "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout)
+    assert report["files_indexed"] == orjson.loads(_atlas("index", str(root), "--out", str(single),
+                                                          "--format", "json").stdout)["files_indexed"]  # fmt: skip
+    assert sorted(p.name for p in (sharded / "shards").iterdir()) == [f"000{i}-of-0003" for i in range(3)]
+    for i in range(3):
+        assert f"shard {i}/3 built on Ray" in done.stderr
+    for query, _ in OBVIOUS_ANSWERS:
+        assert _top10(root, sharded, query) == _top10(root, single, query), query
+
+
+def test_ray_rebuilds_only_the_shard_of_an_edited_file(cluster: str, tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    args = ("index", str(root), "--shards", "3", "--executor", "ray", "--ray-address", cluster, "--format", "json")
+    assert _atlas(*args).returncode == 0
+    with open(root / "shop" / "pricing.py", "a", encoding="utf-8") as handle:
+        handle.write("\n\ndef loyalty_bonus(points):\n    return points // 10\n")
+    done = _atlas(*args)
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout)["reason"] == "1 of 3 shards built"
+    assert _top10(root, root / ".atlas", "loyalty bonus")[0][0] == "shop/pricing.py"
+
+
+def test_executor_ray_without_shards_builds_as_many_as_the_tree_calls_for(cluster: str, tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    done = _atlas("index", str(root), "--executor", "ray", "--ray-address", cluster, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert "shard 0/1 built on Ray" in done.stderr
+    assert [p.name for p in (root / ".atlas" / "shards").iterdir()] == ["0000-of-0001"]
+
+
+def _big_repo(root: Path, files: int = 1600) -> Path:
+    """A repository whose shard builds take seconds, long enough to be stopped while they run."""
+    body = "".join(f"def handler_{n}(request, retries={n}):\n    return request.send(retries)\n\n" for n in range(60))
+    write_tree(root, {f"pkg{n % 40}/module_{n}.py": f'"""Module {n}."""\n\n{body}' for n in range(files)})
+    init_repo(root)
+    return root
+
+
+def _builds_running() -> list[int]:
+    """Pids of Ray workers running a shard build now (Ray titles a busy worker after its task)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(BUILD_TITLE):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _wait_for_builds(deadline: float = 60.0) -> list[int]:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if pids := _builds_running():
+            return pids
+        time.sleep(0.05)
+    raise AssertionError("no shard build started on the cluster")
+
+
+def test_a_failed_ray_task_names_the_shard_and_the_cause(cluster: str, tmp_path: Path) -> None:
+    """Workers killed mid-build (the OOM killer, a lost node): each task is retried twice, then the run
+    fails naming the shard and the cause, in one sentence and a hint (exit 3), and publishes nothing."""
+    root = _big_repo(tmp_path / "big")
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "atlas", "index", str(root), "--shards", "2", "--executor", "ray",
+         "--ray-address", cluster], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**git_env(), **LOOPBACK},
+    )  # fmt: skip
+    killed: set[int] = set()
+    deadline = time.monotonic() + 120
+    while driver.poll() is None and time.monotonic() < deadline:
+        for pid in set(_builds_running()) - killed:
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        time.sleep(0.05)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 3, stderr
+    assert len(killed) >= 3  # the failed shard ran three times: once and two retries
+    failure = [line for line in stderr.splitlines() if line.startswith("atlas: shard ")]
+    assert len(failure) == 1 and failure[0] in {
+        f"atlas: shard {i}/2 failed on Ray: WorkerCrashedError: The worker died unexpectedly while executing this task."
+        for i in range(2)
+    }, stderr
+    assert "  hint: a worker or node was lost" in stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+    shards = root / ".atlas" / "shards"
+    half_unpacked = [p for p in shards.iterdir() if p.name.startswith(".")] if shards.is_dir() else []
+    assert half_unpacked == []
+
+
+def test_ctrl_c_during_a_ray_build_publishes_nothing_and_stops_the_builds(cluster: str, tmp_path: Path) -> None:
+    root = _big_repo(tmp_path / "big")
+    env = {**git_env(), **LOOPBACK}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "atlas", "index", str(root), "--shards", "2", "--executor", "ray",
+         "--ray-address", cluster], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    _wait_for_builds()
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    assert "interrupted" in stderr and "nothing was published" in stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+    deadline = time.monotonic() + 20
+    while _builds_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _builds_running()
+
+
+def test_ray_is_imported_only_when_asked_for(tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    script = (
+        "import sys\nfrom click.testing import CliRunner\nfrom atlas.cli import cli\n"
+        "assert CliRunner().invoke(cli, ['index', '--help']).exit_code == 0\n"
+        f"assert CliRunner().invoke(cli, ['-q', 'index', {str(root)!r}]).exit_code == 0\n"
+        f"assert CliRunner().invoke(cli, ['-q', 'index', {str(root)!r}, '--shards', '2', '--rebuild']).exit_code == 0\n"
+        "print('ray' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=git_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
