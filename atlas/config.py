@@ -20,13 +20,14 @@ import orjson
 
 from atlas.errors import UsageError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """On-disk index format; a change rebuilds every index (`rebuild_reason` names it).
 
 1: tantivy fields path/fid/filename/symbols/content/language/role + side store.
 2: `atlas.terms` tokens: acronym plurals and versions (`URLs`, `SSLv3Error`) split as words; the
    filename and symbols fields hold each token's stem beside it; CJK runs are character bigrams.
    NUL-separated side-store paths, skip reasons and settings remembered (index_schema/README.md).
+3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

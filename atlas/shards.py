@@ -503,7 +503,15 @@ def _global_store(table: FileTable, order: list[int], history: Any) -> Any:
     side.arrays["imports_indptr"], side.arrays["imports_indices"] = indptr.astype(np.int64), indices.astype(np.int32)
     if "cochange_indptr" in inner.arrays:
         side.arrays.update(_placed_csr(inner.arrays, "cochange", place, n))
+    if "commit_postings_indices" in inner.arrays:
+        postings = np.asarray(inner.arrays["commit_postings_indices"], dtype=np.int64)
+        side.arrays.update({name: inner.arrays[name] for name in COMMIT_WORD_ARRAYS})
+        side.arrays["commit_postings_indices"] = place[postings].astype(np.int32)
     return side
+
+
+COMMIT_WORD_ARRAYS = ("commit_vocab_indices", "commit_postings_indptr", "commit_postings_data")
+"""The commit-word postings arrays that do not name files (their file ids are in commit_postings_indices)."""
 
 
 def _placed_csr(arrays: dict[str, Any], prefix: str, place: Any, n: int) -> dict[str, Any]:

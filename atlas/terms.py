@@ -21,6 +21,7 @@ import bisect
 import functools
 import itertools
 import re
+import zlib
 from collections.abc import Iterable
 
 MIN_TOKEN_LEN = 2
@@ -227,3 +228,8 @@ def path_tokens(path: str) -> list[str]:
 def unique(tokens: Iterable[str]) -> list[str]:
     """Return tokens in first-seen order without repeats."""
     return list(dict.fromkeys(tokens))
+
+
+def word_hash(word: str) -> int:
+    """A word's 32-bit key where words are stored as numbers (the commit words of the side store): CRC-32."""
+    return zlib.crc32(word.encode("utf-8", "surrogatepass"))

@@ -162,6 +162,8 @@ class Engine:
         if weights.symbol_mention > 0:
             ranking.symbol_mention_signal(self.reader, mentions, weights.symbol_mention_limit, signals)
         ranking.neighbour_signals(self.store, weights, signals)
+        if weights.commit_words > 0:
+            ranking.commit_words_signal(self.store, weighted.terms, weights.commit_words_limit, signals)
         _drop_disabled(signals, options)
         candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
         ranking.static_signals(self.store, candidates, signals)

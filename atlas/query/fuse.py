@@ -24,7 +24,7 @@ from atlas.records import ScoreTerm
 
 RRF_K = 20.0
 
-SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency")
+SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency", "commit_words")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class FusionWeights:
     imports: float = 0.15
     pagerank: float = 0.05
     recency: float = 0.15
+    commit_words: float = 0.3
     rrf_k: float = RRF_K
     title_boost: float = 3.0
     common_term_share: float = 0.3
@@ -47,6 +48,7 @@ class FusionWeights:
     cochange_min_support: int = 2
     max_fanout: int = 200
     symbol_mention_limit: int = 50
+    commit_words_limit: int = 20
     max_path_ambiguity: int = 8
     role_priors: Mapping[str, float] = field(
         default_factory=lambda: {

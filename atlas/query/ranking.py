@@ -5,6 +5,9 @@ The engine calls `collect`; everything here works on file ids (rows of the side 
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,6 +22,7 @@ from atlas.query.mentions import Mentions
 from atlas.query.paths import PathIndex
 from atlas.query.syntax import ParsedQuery
 from atlas.signals.store import SideStore
+from atlas.terms import word_hash
 
 
 @dataclass(slots=True)
@@ -147,6 +151,46 @@ def static_signals(store: SideStore, candidates: list[int], signals: Signals) ->
         if array is not None:
             values = {fid: float(array[fid]) for fid in candidates}
             signals.raw[name] = {fid: value for fid, value in values.items() if value > 0}
+
+
+COMMIT_WORDS_K1 = 1.2
+COMMIT_WORDS_B = 0.75
+COMMON_WORD_SHARE = 0.25
+
+
+def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], limit: int, signals: Signals) -> None:
+    """BM25 of the query's words against each file's commit messages (`commit_words`): the words a project
+    used for the changes that touched a file, which an issue about it tends to use again. Scores the
+    candidates, and brings the `limit` best files of the rarer words as candidates too. Words used for
+    more than COMMON_WORD_SHARE of the described files ("fix", "the") are left out: they weigh little and
+    cost most."""
+    vocab, indptr = store.get("commit_vocab_indices"), store.get("commit_postings_indptr")
+    files, counts = store.get("commit_postings_indices"), store.get("commit_postings_data")
+    lengths = store.get("commit_words_length")
+    if vocab is None or indptr is None or files is None or counts is None or lengths is None or not len(vocab):
+        return
+    stats = store.params.get("commit_words", {})
+    described, average = max(1, int(stats.get("files", 1))), float(stats.get("average_length", 1.0)) or 1.0
+    most = COMMON_WORD_SHARE * described
+    scores: dict[int, float] = defaultdict(float)
+    norms: dict[int, float] = {}
+    k1, b = COMMIT_WORDS_K1, COMMIT_WORDS_B
+    for term, weight in terms:
+        key = word_hash(term)
+        at = bisect.bisect_left(vocab, key)
+        if at == len(vocab) or vocab[at] != key:
+            continue
+        start, end = indptr[at], indptr[at + 1]
+        if end - start > most:
+            continue
+        weight *= (k1 + 1) * math.log(1 + (described - (end - start) + 0.5) / (end - start + 0.5))
+        for fid, tf in zip(files[start:end].tolist(), counts[start:end].tolist(), strict=True):
+            norm = norms.get(fid)
+            if norm is None:
+                norm = norms[fid] = k1 * (1 - b + b * lengths[fid] / average)
+            scores[fid] += weight * tf / (tf + norm)
+    kept = set(signals.candidates()).union(heapq.nlargest(limit, scores, key=scores.__getitem__))
+    signals.raw["commit_words"] = {fid: score for fid, score in scores.items() if fid in kept}
 
 
 def filter_candidates(store: SideStore, parsed: ParsedQuery, signals: Signals, candidates: list[int]) -> list[int]:

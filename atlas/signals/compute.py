@@ -37,6 +37,7 @@ from atlas.signals.git import (
 from atlas.signals.graph import build_import_graph, in_degree, neighbours, pagerank
 from atlas.signals.priors import path_flags
 from atlas.signals.store import SideStore
+from atlas.terms import word_hash
 
 ROLE_CODES: dict[str, int] = {str(role): code for code, role in enumerate(Role)}
 HISTORY_FILE = "history.json"
@@ -245,6 +246,37 @@ def _add_history(store: SideStore, table: FileTable, history: History | None) ->
             commits[row], last[row], decayed[row] = info.commits, info.last_change, info.decayed
     store.arrays.update(git_commits=commits, git_last_change=last, git_decayed=decayed)
     store.arrays.update(_cochange_csr(history, fid, n))
+    _add_commit_words(store, history, fid, n)
+
+
+def _add_commit_words(store: SideStore, history: History, fid: dict[str, int], n: int) -> None:
+    """The words of each file's commit messages as postings: for every word (by `word_hash`, sorted in
+    `commit_vocab_indices`), the files whose messages use it (`commit_postings_indices`, file ids in order)
+    and how often (`commit_postings_data`); `commit_words_length` is each file's total."""
+    hashes, fids, counts = [], [], []
+    lengths = np.zeros(n, dtype=np.float32)
+    for path, words in history.words.items():
+        row = fid.get(path)
+        if row is not None and words:
+            hashes.extend(word_hash(word) for word in words)
+            fids.extend([row] * len(words))
+            counts.extend(words.values())
+            lengths[row] = sum(words.values())
+    word = np.array(hashes, dtype=np.uint32)
+    file = np.array(fids, dtype=np.int32)
+    order = np.lexsort((file, word))
+    vocab, starts = np.unique(word[order], return_index=True)
+    store.arrays.update(
+        commit_vocab_indices=vocab.astype(np.uint32),
+        commit_postings_indptr=np.append(starts, len(order)).astype(np.int64),
+        commit_postings_indices=file[order],
+        commit_postings_data=np.array(counts, dtype=np.int32)[order],
+        commit_words_length=lengths,
+    )
+    described = int(np.count_nonzero(lengths))
+    store.params["commit_words"] = {"files": described, "average_length": float(lengths.sum() / max(1, described))}
+
+
 
 
 def _cochange_csr(history: History, fid: dict[str, int], n: int) -> dict[str, np.ndarray]:

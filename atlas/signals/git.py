@@ -4,7 +4,9 @@ This module owns everything Atlas learns from git. `mine_history` runs ONE strea
 `git log --no-merges --topo-order -M --name-status -z` and folds the commits, newest first, into a
 `History`: per file, how often and how recently it changed (a half-life decayed count), and which
 files change together with it. Renames are followed to today's path; files that are not at HEAD
-are left out. It hands the `History` on to `build`; nothing here imports other Atlas layers.
+are left out. The words of each commit's message are counted for the files it touched (commits touching
+at most `max_message_files`): what a project calls a change is how its issues describe it. It hands the
+`History` on to `build`; nothing here imports other Atlas layers (only the tokenizer, `atlas.terms`).
 
 A repository that cannot be mined (git missing, not a repository, no commits) gives
 `History(available=False, reason=...)`, never an exception. History is an input to ranking, not a
@@ -47,7 +49,9 @@ PROGRESS_EVERY: Final = 5000  # commits between two progress reports of mine_his
 # Every commit header starts with \x01. Status tokens never do, and paths are consumed by count
 # (one, or two after R/C), so a path that starts with \x01 cannot be mistaken for a header.
 _HEADER: Final = b"\x01"
-_LOG_FORMAT: Final = "--format=%x01%H %ct"
+_LOG_FORMAT: Final = "--format=%x01%H %ct%x02%B"
+_MESSAGE: Final = b"\x02"
+MAX_MESSAGE_CHARS: Final = 2000  # of a commit message, for its words: squashed merges list whole changelogs
 _CHUNK: Final = 1 << 16
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
 _GIT_CONFIG: Final = (
@@ -86,6 +90,7 @@ class HistoryOptions:
     since: str | None = None  # passed to git as --since
     half_life_days: float = 90.0
     max_commit_files: int = 50  # commits touching more files are left out of co-change
+    max_message_files: int = 8  # commits touching more files lend their message's words to none
     top_k: int = 20  # co-change partners kept per file
     backend: str = "git"  # "git" (streaming git log) or "pydriller" (slow, the test oracle)
 
@@ -94,7 +99,8 @@ class HistoryOptions:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if not self.half_life_days > 0:
             raise ValueError(f"half_life_days must be > 0, got {self.half_life_days}")
-        counts = {"max_commits": self.max_commits or 0, "max_commit_files": self.max_commit_files}
+        counts = {"max_commits": self.max_commits or 0, "max_commit_files": self.max_commit_files,
+                  "max_message_files": self.max_message_files}  # fmt: skip
         for name, value in (*counts.items(), ("top_k", self.top_k)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
@@ -122,6 +128,7 @@ class History:
     cochange: dict[str, tuple[CoChange, ...]]  # top_k partners per path: support desc, then path
     tracked: frozenset[str] = frozenset()
     moved: dict[str, str | None] = field(default_factory=dict)
+    words: dict[str, dict[str, int]] = field(default_factory=dict)  # path → word → count in its commits' messages
 
 
 class _Change(NamedTuple):
@@ -136,6 +143,7 @@ class _Commit(NamedTuple):
     sha: str
     time: int  # committer time
     changes: tuple[_Change, ...]
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +207,7 @@ def _fold(
     progress: Callable[[int], None] | None,
 ) -> tuple[_Folder, str | None]:
     """The commits folded until the end of the log or git's failure, and that failure's description."""
-    folder = _Folder(repo.keys, options.max_commit_files)
+    folder = _Folder(repo.keys, options.max_commit_files, options.max_message_files)
     try:
         for count, commit in enumerate(_BACKEND_COMMITS[options.backend](repo, options, since_commit, renames), 1):
             folder.add(commit)
@@ -264,6 +272,7 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
         cochange=_cochange(rows, files, options.top_k),
         tracked=new.tracked,
         moved=_merge_moved(old, new, rekey),
+        words=_merge_words(old, new, rekey),
     )
 
 
@@ -385,26 +394,28 @@ def _tokens(stream: IO[bytes], chunk: int = _CHUNK) -> Iterator[bytes]:
 def _parse_log(tokens: Iterator[bytes]) -> Iterator[_Commit]:
     """Turn `git log -z --name-status` tokens into commits.
 
-    A commit is a header token `\\x01<sha> <time>` followed by status tokens, each followed by its
+    A commit is a header token `\\x01<sha> <time>\\x02<message>` followed by status tokens, each followed by its
     path (two paths for R and C). The first status token of a commit starts with a newline.
     """
-    sha, when = "", 0
+    sha, when, message = "", 0, ""
     changes: list[_Change] = []
     for token in tokens:
         status = token.lstrip(b"\n")
         if status.startswith(_HEADER):
             if sha:
-                yield _Commit(sha, when, tuple(changes))
-            (sha, when), changes = _header(status), []
+                yield _Commit(sha, when, tuple(changes), message)
+            (sha, when, message), changes = _header(status), []
         elif status:
             changes.append(_read_change(status, tokens))
     if sha:
-        yield _Commit(sha, when, tuple(changes))
+        yield _Commit(sha, when, tuple(changes), message)
 
 
-def _header(token: bytes) -> tuple[str, int]:
-    sha, _, when = token[1:].partition(b" ")
-    return sha.decode("ascii"), int(when)
+def _header(token: bytes) -> tuple[str, int, str]:
+    """`\\x01<sha> <time>\\x02<message>` → sha, time, message (a message holds no NUL, so no token ends in it)."""
+    stamp, _, message = token[1:].partition(_MESSAGE)
+    sha, _, when = stamp.partition(b" ")
+    return sha.decode("ascii"), int(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
 
 
 def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
@@ -445,7 +456,7 @@ def _pydriller_walk(repo: _Repo, options: HistoryOptions, since_commit: str | No
     kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
     for commit in kept:
         changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
-        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes)
+        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
 
 
 def _toplevel(repo: _Repo) -> Path:
@@ -498,9 +509,11 @@ class _Folder:
     named after a reused issue number) inherits the old file's commits.
     """
 
-    def __init__(self, keys: dict[str, str], max_commit_files: int) -> None:
+    def __init__(self, keys: dict[str, str], max_commit_files: int, max_message_files: int = 8) -> None:
         self._keys = keys
         self._max_commit_files = max_commit_files
+        self._max_message_files = max_message_files
+        self._words: dict[str, Counter[str]] = {}
         self._moved: dict[str, str] = {}  # repository path in older commits → repository path today
         self._times: dict[str, list[int]] = {}  # key → committer times of the commits touching it
         self._pairs: dict[str, Counter[str]] = {}
@@ -521,6 +534,18 @@ class _Folder:
             self._times.setdefault(key, []).append(commit.time)
         if len(commit.changes) <= self._max_commit_files:
             self._pair(touched)
+        if touched and len(commit.changes) <= self._max_message_files and commit.message:
+            self._count_words(touched, commit.message)
+
+    def _count_words(self, touched: list[str], message: str) -> None:
+        from atlas.terms import tokenize
+
+        words = Counter(tokenize(message[:MAX_MESSAGE_CHARS]))
+        for key in touched:
+            row = self._words.get(key)
+            if row is None:
+                row = self._words[key] = Counter()
+            row.update(words)
 
     def _follow(self, changes: Sequence[_Change]) -> list[str]:
         """Today's keys of the changed files; then record this commit's renames for older commits."""
@@ -561,6 +586,7 @@ class _Folder:
             cochange=_cochange(self._rows(), files, options.top_k),
             tracked=frozenset(repo.keys.values()),
             moved=self._moved_keys(repo.prefix),
+            words={key: dict(row) for key, row in sorted(self._words.items())},
         )
 
     def _moved_keys(self, prefix: str) -> dict[str, str | None]:
@@ -647,3 +673,13 @@ def _merge_moved(old: History, new: History, rekey: Callable[[str], str | None])
     moved = dict(new.moved)
     moved.update({key: rekey(now) if now is not None else None for key, now in old.moved.items()})
     return dict(sorted(moved.items()))
+
+
+def _merge_words(old: History, new: History, rekey: Callable[[str], str | None]) -> dict[str, dict[str, int]]:
+    merged: dict[str, Counter[str]] = {}
+    for side, to_key in ((old, rekey), (new, lambda key: key)):
+        for key, words in side.words.items():
+            target = to_key(key)
+            if target is not None:
+                merged.setdefault(target, Counter()).update(words)
+    return {key: dict(row) for key, row in sorted(merged.items())}

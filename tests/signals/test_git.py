@@ -117,7 +117,7 @@ def assert_same_history(actual: History, expected: History) -> None:
         got = actual.files[path]
         assert (got.commits, got.last_change) == (entry.commits, entry.last_change), path
         assert got.decayed == pytest.approx(entry.decayed, rel=1e-12), path
-    rest = ("available", "head", "newest_time", "commits_mined", "cochange", "tracked", "moved")
+    rest = ("available", "head", "newest_time", "commits_mined", "cochange", "tracked", "moved", "words")
     for name in rest:
         assert getattr(actual, name) == getattr(expected, name), name
 
@@ -242,6 +242,26 @@ def test_huge_commits_count_for_history_but_not_for_cochange(tmp_path: Path) -> 
     assert partners(history, "a.py") == [("b.py", 1), ("c.py", 1)]
     assert history.cochange["a.py"][0].confidence == 0.5
     assert "d.py" not in history.cochange
+
+
+def test_commit_message_words_count_for_the_files_of_small_commits_under_todays_path(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.write("limits.py", "app.py", "b.py", "c.py")
+    repo.commit(day=0, message="Initial import of everything")
+    repo.write("limits.py")
+    repo.commit(day=1, message="Throttle bursts of requests\n\nThe throttle waits for the bucket.")
+    repo.move("limits.py", "net/rate_limit.py")
+    repo.commit(day=2, message="Move the limiter")
+    repo.write("app.py", "b.py", "c.py")
+    repo.commit(day=3, message="Reformat with black")
+
+    history = mine_history(repo.path, HistoryOptions(max_message_files=2))
+
+    assert history.words["net/rate_limit.py"] == {
+        "throttle": 2, "bursts": 1, "of": 1, "requests": 1, "the": 3, "waits": 1, "for": 1, "bucket": 1,
+        "move": 1, "limiter": 1,
+    }  # fmt: skip
+    assert "app.py" not in history.words  # its commits touched more than max_message_files files
 
 
 def test_cochange_keeps_top_k_by_support_then_path(tmp_path: Path) -> None:

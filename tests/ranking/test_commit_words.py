@@ -1,0 +1,72 @@
+"""Vocabulary mismatch: an issue says "throttle", the code says `rate_limit`, the commits said both.
+
+The `commit_words` signal scores files by the words of the commit messages that touched them, so a
+file is found by the words its project used for its changes even where its code never uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas.api import index_config, index_repo, open_engine
+from atlas.config import IndexConfig
+from atlas.query import ranking
+from atlas.query.engine import SearchOptions
+from atlas.query.fuse import weights_for
+from tests.conftest import git, init_repo, write_tree
+
+QUERY = "Throttling lets bursts through"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
+    root = Path(tmp_path_factory.mktemp("commit-words")) / "repo"
+    write_tree(root, {
+        "net/rate_limit.py": "def allow(bucket, now):\n    return bucket.tokens > 0\n",
+        "net/retry.py": "def backoff(attempt):\n    # clients wait longer after each failure\n    return 2 ** attempt\n",
+        "app/views.py": "def index(request):\n    return 'clients see this page'\n",
+        "app/models.py": "class Client:\n    name = ''\n",
+    })  # fmt: skip
+    init_repo(root, message="Initial import")
+    for path, message in (
+        ("net/rate_limit.py", "Throttling: drop bursts above the bucket size"),
+        ("net/retry.py", "Retry failed requests with exponential backoff"),
+        ("app/views.py", "Show the index page to clients"),
+        ("net/rate_limit.py", "Throttling per client, not per process"),
+    ):
+        with (root / path).open("a") as file:
+            file.write("# edited\n")
+        git(root, "commit", "-q", "-am", message)
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    return config
+
+
+def _paths(config: IndexConfig, **overrides: float) -> list[str]:
+    engine = open_engine(config, build_if_missing=False)
+    options = SearchOptions(limit=5, with_lines=False, weights=weights_for("balanced", overrides))
+    return [hit.path for hit in engine.search(QUERY, options).hits]
+
+
+def test_the_file_whose_commits_used_the_issues_words_comes_first(config: IndexConfig) -> None:
+    assert _paths(config)[0] == "net/rate_limit.py"
+
+
+def test_without_commit_words_the_code_alone_does_not_find_it(config: IndexConfig) -> None:
+    assert "net/rate_limit.py" not in _paths(config, commit_words=0)
+
+
+def test_looking_common_words_up_scores_as_reading_them_in_full(
+    config: IndexConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = open_engine(config, build_if_missing=False)
+    query = "Throttling clients: bursts on the index page, requests retry"
+    read = engine.candidates(query).raw["commit_words"]
+    monkeypatch.setattr(ranking, "SCAN_ALWAYS", 0)
+    monkeypatch.setattr(ranking, "LOOKUP_SHARE", 0)
+    looked_up = engine.candidates(query).raw["commit_words"]
+
+    assert len(looked_up) >= 2
+    assert all(looked_up[fid] == pytest.approx(read[fid]) for fid in looked_up)
