@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import tantivy
@@ -77,3 +78,32 @@ def test_bench_floor_reports_atlas_over_the_floor(tmp_path: Path) -> None:
     assert "Atlas/floor: CPU 2.00x" in lines[-1] and "wall 4.00x" in lines[-1]
     with pytest.raises(SystemExit):
         bench.parse_args([str(tmp_path), "--floor", "--no-build", "--index-dir", str(tmp_path)])
+
+
+def _load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("atlas_perf_bench_cold", PERF / "bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_floor_search_and_the_cold_search_ratio(tmp_path: Path) -> None:
+    tree, index_dir = tmp_path / "tree", tmp_path / "index"
+    write_tree(tree, FILES)
+    built = subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(tree), "--index-dir", str(index_dir)],
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    proc = subprocess.run([sys.executable, str(PERF / "floor_search.py"), str(index_dir), "dispatch_request"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["app/server.py"]
+    bench = _load_bench()
+    queries = [bench.Query("dispatch_request", "short"), bench.Query("RequestRouter", "short")]
+    cold = bench.cold_queries(tree, index_dir, queries, 2, floor=True)
+    assert cold["runs_with_hits"] == 2 and cold["cpu_p50_ms"] > 0
+    floor = cold["floor"]
+    assert floor["cpu_p50_ms"] > 0
+    assert floor["cpu_ratio"] == pytest.approx(cold["cpu_p50_ms"] / floor["cpu_p50_ms"], 0.01)
+    assert "Atlas/floor: CPU" in bench.human_cold(cold)[-1]
