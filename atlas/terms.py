@@ -111,6 +111,23 @@ def _expand(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _expand_ascii(word: str) -> str:
+    """`" ".join(_expand(word))` for an ASCII word of letters, digits and `_`, at a fraction of the cost.
+
+    `_PART` never matches a separator and none of its lookaheads accepts one, so scanning the whole word
+    finds exactly the parts `split_identifier` finds chunk by chunk (a test proves the two equal).
+    """
+    whole = word.lower().strip("_")
+    if not MIN_TOKEN_LEN <= len(whole) <= MAX_TOKEN_LEN:
+        return ""
+    if _SIMPLE.fullmatch(word):
+        return whole
+    parts = [part for part in _PART.findall(word) if len(part) >= MIN_TOKEN_LEN]
+    if len(parts) > 1 or (parts and parts[0].lower() != whole):
+        return f"{whole} {' '.join(parts).lower()}"
+    return whole
+
+
 class _RunCache(dict[bytes, str]):
     """A run of word bytes → its space-joined tokens; runs repeat, so most look-ups hit.
 
@@ -121,9 +138,8 @@ class _RunCache(dict[bytes, str]):
 
     def __missing__(self, run: bytes) -> str:
         if run.isascii() and b"-" not in run:
-            # One identifier-like word (leading underscores aside): no decode, no regex scan.
-            word = run.decode("ascii").lstrip("_")
-            joined = " ".join(_expand(run.decode("ascii"))) if word else ""
+            # One identifier-like word (leading underscores aside): no word scan.
+            joined = _expand_ascii(run.decode("ascii"))
         else:
             text = run.decode("utf-8", errors="replace")
             joined = " ".join(token for word in words(text) for token in _expand(word))

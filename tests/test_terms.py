@@ -191,3 +191,20 @@ def test_is_cjk_is_the_definition_class(char: str) -> None:
     from atlas.terms import _CJK
 
     assert is_cjk(char) == bool(re.fullmatch(f"[{_CJK}]", char))
+
+
+ascii_word = st.text(alphabet=st.sampled_from(list("aBzZ09_xXsSv")), min_size=1, max_size=70)
+
+
+@given(st.one_of(identifier, ascii_word))
+def test_the_ascii_fast_path_equals_the_definition(word: str) -> None:
+    from atlas.terms import _expand, _expand_ascii
+
+    assert _expand_ascii(word) == " ".join(_expand(word))
+
+
+@given(st.lists(st.text(max_size=20), max_size=8))
+def test_names_tokenised_together_equal_names_tokenised_one_by_one(names: list[str]) -> None:
+    # parse_bytes tokenises all symbol names in one call.
+    one_by_one = " ".join(tokens_text(name) for name in names).split()
+    assert tokens_text(" ".join(names)).split() == one_by_one

@@ -75,7 +75,8 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         symbols=tuple(symbols),
         imports=tuple(imports),
         filename_terms=" ".join(with_stems(path_tokens(path))),
-        symbol_terms=" ".join(with_stems(" ".join(tokens_text(s.name) for s in symbols).split())),
+        # One call for all the names: tokenising is compositional over the spaces that join them.
+        symbol_terms=" ".join(with_stems(tokens_text(" ".join(s.name for s in symbols)).split())),
         content_terms=tokens_text_bytes(data),
         parse_error=error,
         content_hash=content_hash(data),
