@@ -234,10 +234,37 @@ def with_stems(tokens: Iterable[str]) -> list[str]:
     return out
 
 
+class _StemmedRunCache(dict[bytes, str]):
+    """A run of word bytes → `with_stems` of its tokens, space-joined (`with_stems` maps token by token, so
+    the stems of a text are the stems of its runs, joined)."""
+
+    def __missing__(self, run: bytes) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        joined = self[run] = " ".join(with_stems(_runs[run].split()))
+        return joined
+
+
+_stemmed_runs = _StemmedRunCache()
+
+
+def stemmed_tokens_text(text: str) -> str:
+    """`" ".join(with_stems(tokenize(text)))`, each distinct run of word bytes tokenised and stemmed once."""
+    runs = text.encode("utf-8", errors="surrogatepass").translate(_TO_SPACES).split()
+    return " ".join(filter(None, map(_stemmed_runs.__getitem__, runs)))
+
+
 def path_tokens(path: str) -> list[str]:
     """Tokens for a repository path: the file name's tokens first, then its directories'."""
     name = path.rsplit("/", 1)[-1]
     return tokenize(name) + tokenize(path[: -len(name)])
+
+
+def path_terms(path: str) -> str:
+    """`" ".join(with_stems(path_tokens(path)))`: the file-name field's text (tokenising is compositional
+    over the space between the name and its directories)."""
+    name = path.rsplit("/", 1)[-1]
+    return stemmed_tokens_text(f"{name} {path[: -len(name)]}")
 
 
 def unique(tokens: Iterable[str]) -> list[str]:

@@ -208,3 +208,18 @@ def test_names_tokenised_together_equal_names_tokenised_one_by_one(names: list[s
     # parse_bytes tokenises all symbol names in one call.
     one_by_one = " ".join(tokens_text(name) for name in names).split()
     assert tokens_text(" ".join(names)).split() == one_by_one
+
+
+@given(st.text(max_size=300))
+def test_stemmed_tokens_text_is_with_stems_of_tokenize(text: str) -> None:
+    from atlas.terms import stemmed_tokens_text
+
+    assert stemmed_tokens_text(text) == " ".join(with_stems(tokenize(text)))
+
+
+@given(st.lists(st.one_of(identifier, st.text(max_size=12)), min_size=1, max_size=5))
+def test_path_terms_are_the_stems_of_path_tokens(parts: list[str]) -> None:
+    from atlas.terms import path_terms
+
+    path = "/".join(parts)
+    assert path_terms(path) == " ".join(with_stems(path_tokens(path)))
