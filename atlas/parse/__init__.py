@@ -7,7 +7,6 @@ without symbols, with `parse_error` set.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
@@ -48,6 +47,8 @@ def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped
 
 def content_hash(data: bytes) -> str:
     """The hash recorded per file (BLAKE2b, 128 bits)."""
+    import hashlib  # here, not above: a search imports this package for its language table only
+
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
