@@ -31,7 +31,9 @@ from atlas.parse import ParseOptions, parse_entry
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 
 PR_SET_PDEATHSIG = 1
-CHUNK_SIZE = 8
+CHUNK_SIZE = 32
+"""Files per task. Each task costs a round of pickling, pipe locks and thread wake-ups on both sides: on
+Django, 32 files a task took ~0.3 s of CPU off the parent and as much off the workers, against 8."""
 INFLIGHT_PER_WORKER = 64
 DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being parsed to come back
 

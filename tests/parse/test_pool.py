@@ -69,7 +69,13 @@ CORES = len(os.sched_getaffinity(0))
 
 @pytest.mark.parametrize(
     ("requested", "files", "expected"),
-    [(1000, 40, min(CORES, 5)), (1000, 100_000, CORES), (1, 100_000, 1), (8, 3, 1), (8, 0, 1)],
+    [
+        (1000, 5 * pool_module.CHUNK_SIZE, min(CORES, 5)),
+        (1000, 100_000, CORES),
+        (1, 100_000, 1),
+        (8, 3, 1),
+        (8, 0, 1),
+    ],
 )
 def test_workers_are_clamped_to_the_cores_and_the_work(requested: int, files: int, expected: int) -> None:
     assert pool_module.parse_workers(requested, files) == expected
