@@ -135,12 +135,12 @@ def test_help_does_not_import_heavy_modules() -> None:
 
 def test_a_search_imports_nothing_it_does_not_use(repo: Path) -> None:
     # A cold search pays for every import: hashing, TOML (no config file here), shutil and tempfile (used
-    # only to build or to open a read-only index) and numpy (the side store is read without it) stay out.
+    # only to build or to open a read-only index), numpy (the side store is read without it) and the walk stay out.
     code = (
         "import sys\nfrom atlas.cli import cli\n"
         f"try:\n    cli(['-q', 'search', '--repo', {str(repo)!r}, '--format', 'jsonl', 'cart'], prog_name='atlas')\n"
         "except SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
-        "names = ('hashlib', 'tomllib', 'shutil', 'tempfile', 'numpy', 'tree_sitter')\n"
+        "names = ('hashlib', 'tomllib', 'shutil', 'tempfile', 'numpy', 'tree_sitter', 'atlas.walk')\n"
         "unused = [m for m in names if m in sys.modules]\n"
         "print('UNUSED', unused, file=sys.stderr)\n"
     )
