@@ -239,12 +239,14 @@ class _StemmedRunCache(dict[bytes, str]):
     the stems of a text are the stems of its runs, joined)."""
 
     def __missing__(self, run: bytes) -> str:
-        if len(self) >= _CACHE_LIMIT:
+        if len(self) >= _STEMMED_CACHE_LIMIT:
             self.clear()
         joined = self[run] = " ".join(with_stems(_runs[run].split()))
         return joined
 
 
+_STEMMED_CACHE_LIMIT = 1 << 16
+"""Only names and paths go through this cache; a kernel's symbol names would otherwise add ~40 MiB a worker."""
 _stemmed_runs = _StemmedRunCache()
 
 

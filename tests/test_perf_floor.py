@@ -20,6 +20,7 @@ FILES: dict[str, str | bytes] = {
     "app/__init__.py": "",
     "app/server.py": "class RequestRouter:\n    def dispatch_request(self):\n        return 1\n",
     "app/util.py": "def load_settings(path):\n    return path\n",
+    "lib/ring.c": "struct ring { int head; };\n\nint ring_push(struct ring *r, int v) { return v; }\n",
     "docs/guide.md": "# Guide\n\nHow settings are loaded.\n",
     "README.md": "# Demo\n",
     "assets/logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00",  # binary: skipped
@@ -27,7 +28,7 @@ FILES: dict[str, str | bytes] = {
     ".git/config": "[core]\n",  # skipped directory
     ".atlas/notes.md": "# old index\n",  # skipped directory
 }
-INDEXED = ["README.md", "app/__init__.py", "app/server.py", "app/util.py", "docs/guide.md"]
+INDEXED = ["README.md", "app/__init__.py", "app/server.py", "app/util.py", "docs/guide.md", "lib/ring.c"]
 
 
 def test_floor_indexes_text_files_and_python_names(tmp_path: Path) -> None:
@@ -39,7 +40,8 @@ def test_floor_indexes_text_files_and_python_names(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["files"] == len(INDEXED)
     assert report["bytes"] == sum(len(FILES[p]) for p in INDEXED)
-    assert (report["python_files"], report["names"]) == (3, 3)  # RequestRouter, dispatch_request, load_settings
+    # RequestRouter, dispatch_request, load_settings; the C file's struct ring and ring_push
+    assert (report["parsed_files"], report["names"]) == (4, 5)
     assert report["wall_s"] > 0 and report["cpu_s"] >= report["cpu_children_s"] > 0
     index = tantivy.Index.open(str(index_dir))
     searcher = index.searcher()
@@ -48,6 +50,8 @@ def test_floor_indexes_text_files_and_python_names(tmp_path: Path) -> None:
     assert sorted(searcher.doc(address)["path"][0] for _, address in everything) == INDEXED
     hits = searcher.search(index.parse_query("dispatch_request", ["symbols"]), 10).hits
     assert [searcher.doc(address)["path"][0] for _, address in hits] == ["app/server.py"]
+    hits = searcher.search(index.parse_query("ring_push", ["symbols"]), 10).hits
+    assert [searcher.doc(address)["path"][0] for _, address in hits] == ["lib/ring.c"]
 
 
 def test_floor_refuses_an_index_dir_in_use(tmp_path: Path) -> None:

@@ -32,8 +32,11 @@ from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 
 PR_SET_PDEATHSIG = 1
 CHUNK_SIZE = 32
-"""Files per task. Each task costs a round of pickling, pipe locks and thread wake-ups on both sides: on
-Django, 32 files a task took ~0.3 s of CPU off the parent and as much off the workers, against 8."""
+"""Files per task at most. Each task costs a round of pickling, pipe locks and thread wake-ups on both sides:
+on Django, 32 files a task took ~0.3 s of CPU off the parent and as much off the workers, against 8."""
+CHUNK_BYTES = 1 << 20
+"""Bytes of source per task at most (a task of one larger file aside): a task's results travel as one message,
+so 32 large generated headers side by side (the kernel's) would hold ~100 MiB in a worker at once."""
 INFLIGHT_PER_WORKER = 64
 DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being parsed to come back
 
@@ -113,13 +116,19 @@ def _parse_chunk(chunk: list[FileEntry], options: ParseOptions) -> list[ParsedFi
     return results
 
 
-def _chunks(entries: Iterable[FileEntry], size: int) -> Iterator[list[FileEntry]]:
+def _chunks(entries: Iterable[FileEntry], size: int, max_bytes: int = CHUNK_BYTES) -> Iterator[list[FileEntry]]:
+    """`entries` in lists of at most `size` files and, unless one file is larger, at most `max_bytes` bytes."""
     chunk: list[FileEntry] = []
+    total = 0
     for entry in entries:
+        if chunk and total + entry.size > max_bytes:
+            yield chunk
+            chunk, total = [], 0
         chunk.append(entry)
+        total += entry.size
         if len(chunk) == size:
             yield chunk
-            chunk = []
+            chunk, total = [], 0
     if chunk:
         yield chunk
 

@@ -205,3 +205,15 @@ def test_parsed_files_cross_the_pipe_whole_without_per_field_lookups(monkeypatch
     copy = pickle.loads(pickle.dumps([parsed] * 3, protocol=pickle.HIGHEST_PROTOCOL))
     assert copy == [parsed] * 3 and isinstance(copy[0].symbols[0], type(parsed.symbols[0]))
     assert calls == 0
+
+
+def test_tasks_are_bounded_by_files_and_by_bytes() -> None:
+    def entry(i: int, size: int) -> FileEntry:
+        return FileEntry(f"f{i}", f"/nowhere/f{i}", size, 0)
+
+    small = [entry(i, 100) for i in range(70)]
+    assert [len(c) for c in pool_module._chunks(small, 32)] == [32, 32, 6]
+    big = [entry(i, 400_000) for i in range(7)]  # three of these pass 1 MiB
+    assert [len(c) for c in pool_module._chunks(big, 32, 1 << 20)] == [2, 2, 2, 1]
+    huge = [entry(0, 5 << 20), entry(1, 10), entry(2, 5 << 20)]  # a file over the bound is a task of its own
+    assert [[e.path for e in c] for c in pool_module._chunks(huge, 32, 1 << 20)] == [["f0"], ["f1"], ["f2"]]
