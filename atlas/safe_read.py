@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from atlas.walk import NEVER_ENTER, fs_path
+NEVER_ENTER = frozenset({".git", ".atlas"})
+"""Never walked, at any depth: git's directory and Atlas index directories (nested ones too). Defined here,
+not in `atlas.walk`, so a search's reads do not import the walk."""
 
 NEVER_READ = frozenset(map(os.fsencode, NEVER_ENTER))
 """Directories the walk never enters (`.git`, `.atlas`); a path resolving into one is not a repository file."""
@@ -133,3 +136,32 @@ def _step(fd: int, name: bytes, flags: int, path: str) -> int:
         raise
     os.close(fd)
     return opened
+
+
+# --- display paths: the walk names files with them, reads undo them --------------------------------------
+
+
+def display_path(rel: str) -> str:
+    """A valid-UTF-8 form of a path: undecodable bytes become `\\xNN` escapes, never lost."""
+    if rel.isascii():
+        return rel
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+_ESCAPED_BYTE = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
+def fs_path(display: str) -> str | bytes:
+    """Inverse of `display_path`: the name to open on disk (bytes when it is not valid UTF-8).
+
+    Only escapes `display_path` could have made are undone (`\\xNN` for a byte 0x80-0xff that is
+    not part of valid UTF-8), so a name that merely contains the text `\\x41` or `\\xc3\\xa9`
+    stays as it is. A name holding the text `\\xff` and one holding the byte 0xff share a display
+    path; the byte wins.
+    """
+    if "\\x" not in display:
+        return display
+    raw = _ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), display.encode("utf-8"))
+    if raw == display.encode("utf-8") or display_path(os.fsdecode(raw)) != display:
+        return display
+    return raw

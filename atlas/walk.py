@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlas.records import FileEntry, Skipped, SkipReason
+from atlas.safe_read import NEVER_ENTER, display_path, fs_path  # noqa: F401 (fs_path: re-exported)
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
-NEVER_ENTER = frozenset({".git", ".atlas"})
-"""Never walked, at any depth: git's directory and Atlas index directories (nested ones too)."""
 
 _Key = tuple[int, int]
 
@@ -547,32 +546,6 @@ def _inside(real: str, real_dir: str) -> bool:
 
 def _why(err: OSError) -> str:
     return err.strerror or str(err)
-
-
-def display_path(rel: str) -> str:
-    """A valid-UTF-8 form of a path: undecodable bytes become `\\xNN` escapes, never lost."""
-    if rel.isascii():
-        return rel
-    return os.fsencode(rel).decode("utf-8", "backslashreplace")
-
-
-_ESCAPED_BYTE = re.compile(rb"\\x([89a-f][0-9a-f])")
-
-
-def fs_path(display: str) -> str | bytes:
-    """Inverse of `display_path`: the name to open on disk (bytes when it is not valid UTF-8).
-
-    Only escapes `display_path` could have made are undone (`\\xNN` for a byte 0x80-0xff that is
-    not part of valid UTF-8), so a name that merely contains the text `\\x41` or `\\xc3\\xa9`
-    stays as it is. A name holding the text `\\xff` and one holding the byte 0xff share a display
-    path; the byte wins.
-    """
-    if "\\x" not in display:
-        return display
-    raw = _ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), display.encode("utf-8"))
-    if raw == display.encode("utf-8") or display_path(os.fsdecode(raw)) != display:
-        return display
-    return raw
 
 
 _OBJECT_NAME = re.compile(rb"[0-9a-f]{40}([0-9a-f]{24})?")

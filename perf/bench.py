@@ -15,7 +15,9 @@ What it measures, for TREE:
   --jobs workers) on TREE and reports Atlas's build over that floor, in CPU and wall seconds.
 - warm queries: one in-process `Engine`, `SearchOptions(limit=10)` with and without lines; p50/p95
   per query kind (short: identifiers, phrases, filters; question; long: a ~3 KB bug report).
-- cold queries: `atlas -q search --format jsonl -n 10` as a new process, p50/p95 over --cold-runs.
+- cold queries: `atlas -q search --format jsonl -n 10` as a new process, p50/p95 over --cold-runs, and
+  the CPU of each process; `--floor` interleaves perf/floor_search.py (a bare Python process opening the
+  same tantivy index and running one query) and reports Atlas's cold search over it.
 - correctness beside the times: queries that returned at least one hit, top path of 3 samples.
 
 `--mine REPO` times `atlas.signals.git.mine_history` over the last --commits commits (a work tree
@@ -625,22 +627,51 @@ def atlas_executable() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "atlas"]
 
 
-def cold_queries(tree: Path, index_dir: Path, queries: list[Query], runs: int) -> dict[str, Any]:
-    """`atlas -q search --format jsonl -n 10` as a fresh process, cycling through the short queries."""
+def cold_queries(tree: Path, index_dir: Path, queries: list[Query], runs: int, floor: bool = False) -> dict[str, Any]:
+    """`atlas -q search --format jsonl -n 10` as a fresh process, cycling through the short queries: wall and
+    CPU per process; with `floor`, perf/floor_search.py on the same queries and Atlas's ratio over it."""
     short = [q.text for q in queries if q.kind == "short"] or [q.text for q in queries]
     base = [*atlas_executable(), "-q", "search", "--repo", str(tree), "--index-dir", str(index_dir),
             "--format", "jsonl", "-n", "10"]  # fmt: skip
-    times, with_hits = [], 0
+    bare = [sys.executable, str(Path(__file__).with_name("floor_search.py")), str(index_dir)]
+    times, cpu, floor_times, floor_cpu, with_hits = [], [], [], [], 0
     for run in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run([*base, "--", short[run % len(short)]], capture_output=True, check=False)
-        times.append((time.perf_counter() - started) * 1000)
+        query = short[run % len(short)]
+        wall, used, proc = run_measured([*base, "--", query])
+        times.append(wall)
+        cpu.append(used)
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"atlas search failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
         with_hits += bool(proc.stdout.strip())
+        if floor:  # interleaved, so drifting load hits both alike
+            wall, used, proc = run_measured([*bare, query])
+            if proc.returncode != 0:
+                raise RuntimeError(f"perf/floor_search.py failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+            floor_times.append(wall)
+            floor_cpu.append(used)
     version = [time_process([*atlas_executable(), "--version"]) for _ in range(max(3, runs // 2))]
-    return {"command": shlex.join([*base, "QUERY"]), "runs": runs, "runs_with_hits": with_hits,
-            **latency(times), "version_p50_ms": round(percentile(version, 50), 2)}  # fmt: skip
+    report = {"command": shlex.join([*base, "QUERY"]), "runs": runs, "runs_with_hits": with_hits,
+              **latency(times), "cpu_p50_ms": round(percentile(cpu, 50), 2),
+              "version_p50_ms": round(percentile(version, 50), 2)}  # fmt: skip
+    if floor and runs:
+        floor_wall, floor_used = percentile(floor_times, 50), percentile(floor_cpu, 50)
+        report["floor"] = {
+            "command": shlex.join([*bare, "QUERY"]), "p50_ms": round(floor_wall, 2), "cpu_p50_ms": round(floor_used, 2),
+            "cpu_ratio": round(report["cpu_p50_ms"] / max(floor_used, 1e-9), 2),
+            "wall_ratio": round(report["p50_ms"] / max(floor_wall, 1e-9), 2),
+        }  # fmt: skip
+    return report
+
+
+def run_measured(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
+    """Run `args` to completion: its wall milliseconds, the CPU milliseconds of its process tree, the process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, check=False)
+    wall = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
+    return wall, used, proc
 
 
 def cpu_seconds() -> float:
@@ -792,9 +823,17 @@ def human_cold(cold: dict[str, Any] | None) -> list[str]:
     """The cold CLI line."""
     if not cold:
         return []
-    return [f"cold CLI ({cold['runs']} runs, {cold['runs_with_hits']} with hits): p50 {cold['p50_ms']:.0f} ms, "
-            f"p95 {cold['p95_ms']:.0f} ms; `atlas --version` p50 {cold['version_p50_ms']:.0f} ms",
-            f"  {cold['command']}"]  # fmt: skip
+    lines = [f"cold CLI ({cold['runs']} runs, {cold['runs_with_hits']} with hits): p50 {cold['p50_ms']:.0f} ms, "
+            f"p95 {cold['p95_ms']:.0f} ms, CPU p50 {cold['cpu_p50_ms']:.0f} ms; `atlas --version` p50 "
+            f"{cold['version_p50_ms']:.0f} ms", f"  {cold['command']}"]  # fmt: skip
+    if "floor" in cold:
+        f = cold["floor"]
+        lines.append(
+            f"  floor (perf/floor_search.py): wall p50 {f['p50_ms']:.0f} ms, "
+            f"CPU p50 {f['cpu_p50_ms']:.0f} ms; Atlas/floor: CPU {f['cpu_ratio']:.2f}x, "
+            f"wall {f['wall_ratio']:.2f}x"
+        )
+    return lines
 
 
 # --- driver ---------------------------------------------------------------------------------------
@@ -844,7 +883,7 @@ def bench_tree(args: argparse.Namespace, index_dir: Path) -> dict[str, Any]:
             report["build"]["floor"] = floor_ratio(report["build"], run_floor(tree, args.jobs))
     queries = load_queries(args.queries) if args.queries else builtin_queries(tree, kind)
     report["queries"] = warm_queries(tree, index_dir, queries, args.repeat)
-    report["cold"] = cold_queries(tree, index_dir, queries, args.cold_runs)
+    report["cold"] = cold_queries(tree, index_dir, queries, args.cold_runs, args.floor)
     report["checks"] = checks(report, ("any", kind))
     return report
 

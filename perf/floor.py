@@ -3,14 +3,15 @@
     python perf/floor.py TREE [--jobs 2] [--index-dir DIR]
 
 Walks TREE (skipping .git and .atlas directories, symbolic links, files over 1 MiB and binary files:
-a NUL byte in the first 8 KiB, as Atlas does), reads every text file, parses the `.py` files with
-tree-sitter and one query for function and class names, and adds {path, symbols, content} to a fresh
-tantivy index. Reading and parsing run in --jobs worker processes (a fork pool, like Atlas's); the
+a NUL byte in the first 8 KiB, as Atlas does), reads every text file, parses the Python files (`.py`)
+and the C files (`.c`, `.h`: the kernel's) with tree-sitter and one query each for the names of
+functions and classes or structs, and adds {path, symbols, content} to a fresh tantivy index.
+Reading and parsing run in --jobs worker processes (a fork pool, like Atlas's); the
 parent owns the only tantivy writer. Nothing else: no signals, no stored content, no progress.
 `perf/bench.py --floor` divides Atlas's build by this.
 
 Prints one JSON object: wall seconds, CPU seconds of the whole process tree (this process and its
-waited-for workers), files and bytes indexed, Python files parsed and names found. The index goes to
+waited-for workers), files and bytes indexed, files parsed (Python and C) and names found. The index goes to
 --index-dir (which must be missing or empty, and is kept) or to a temporary directory that is removed.
 """
 
@@ -31,16 +32,22 @@ from typing import Any
 MAX_FILE_BYTES = 1 << 20  # Atlas's default size cap (atlas.config.DEFAULT_MAX_FILE_BYTES)
 BINARY_PROBE = 8192
 SKIP_DIRS = frozenset({".git", ".atlas"})
-NAMES_QUERY = """
+NAMES_QUERIES = {
+    "python": """
 (function_definition name: (identifier) @name)
 (class_definition name: (identifier) @name)
-"""
+""",
+    "c": """
+(function_definition declarator: (function_declarator declarator: (identifier) @name))
+(struct_specifier name: (type_identifier) @name body: (field_declaration_list))
+""",
+}
+GRAMMAR_OF = {".py": "python", ".c": "c", ".h": "c"}
 CHUNK = 16
 
 Parsed = tuple[str, str, str, int] | None  # (path, symbols, content, bytes); None: binary or unreadable
 
-_parser: Any = None
-_cursor_query: Any = None
+_tools: dict[str, tuple[Any, Any]] = {}  # grammar → (parser, compiled names query), per worker
 
 
 def walk(tree: Path) -> Iterator[str]:
@@ -58,17 +65,16 @@ def walk(tree: Path) -> Iterator[str]:
 
 
 def _init_worker() -> None:
-    """Load the Python grammar and compile the names query once per worker."""
-    global _parser, _cursor_query
+    """Load the grammars and compile the names queries once per worker."""
     from tree_sitter import Query
     from tree_sitter_language_pack import get_language, get_parser
 
-    _parser = get_parser("python")
-    _cursor_query = Query(get_language("python"), NAMES_QUERY)
+    for grammar, query in NAMES_QUERIES.items():
+        _tools[grammar] = (get_parser(grammar), Query(get_language(grammar), query))
 
 
 def read_and_parse(path: str) -> Parsed:
-    """Read one file; for a `.py` file, the function and class names tree-sitter finds in it."""
+    """Read one file; for a Python or C file, the function and class (struct) names tree-sitter finds in it."""
     from tree_sitter import QueryCursor
 
     try:
@@ -79,9 +85,11 @@ def read_and_parse(path: str) -> Parsed:
     if b"\0" in data[:BINARY_PROBE]:
         return None
     symbols = ""
-    if path.endswith(".py"):
-        root = _parser.parse(data).root_node
-        nodes = QueryCursor(_cursor_query).captures(root).get("name", [])
+    grammar = GRAMMAR_OF.get(os.path.splitext(path)[1])
+    if grammar is not None:
+        parser, query = _tools[grammar]
+        root = parser.parse(data).root_node
+        nodes = QueryCursor(query).captures(root).get("name", [])
         symbols = " ".join(node.text.decode("utf-8", "replace") for node in nodes)
     return path, symbols, data.decode("utf-8", "replace"), len(data)
 
@@ -104,7 +112,7 @@ def build(tree: Path, index_dir: Path, jobs: int) -> dict[str, Any]:
     import tantivy
 
     writer = new_index(index_dir).writer()
-    files = total = python = names = 0
+    files = total = parsed = names = 0
     context = multiprocessing.get_context("fork")
     pool = context.Pool(jobs, initializer=_init_worker)
     try:
@@ -115,15 +123,15 @@ def build(tree: Path, index_dir: Path, jobs: int) -> dict[str, Any]:
             rel = os.path.relpath(path, tree)
             writer.add_document(tantivy.Document(path=rel, symbols=symbols, content=content))
             files, total = files + 1, total + size
-            if rel.endswith(".py"):
-                python += 1
+            if os.path.splitext(rel)[1] in GRAMMAR_OF:
+                parsed += 1
                 names += len(symbols.split())
     finally:
         pool.close()
         pool.join()  # the workers' CPU is in RUSAGE_CHILDREN only once they are reaped
     writer.commit()
     writer.wait_merging_threads()
-    return {"files": files, "bytes": total, "python_files": python, "names": names}
+    return {"files": files, "bytes": total, "parsed_files": parsed, "names": names}
 
 
 def cpu_seconds() -> dict[str, float]:

@@ -133,6 +133,21 @@ def test_help_does_not_import_heavy_modules() -> None:
     assert "HEAVY []" in done.stdout
 
 
+def test_a_search_imports_nothing_it_does_not_use(repo: Path) -> None:
+    # A cold search pays for every import: hashing, TOML (no config file here), shutil and tempfile (used
+    # only to build or to open a read-only index), numpy (the side store is read without it) and the walk stay out.
+    code = (
+        "import sys\nfrom atlas.cli import cli\n"
+        f"try:\n    cli(['-q', 'search', '--repo', {str(repo)!r}, '--format', 'jsonl', 'cart'], prog_name='atlas')\n"
+        "except SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
+        "names = ('hashlib', 'tomllib', 'shutil', 'tempfile', 'numpy', 'tree_sitter', 'atlas.walk')\n"
+        "unused = [m for m in names if m in sys.modules]\n"
+        "print('UNUSED', unused, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "UNUSED []" in done.stderr
+
+
 def test_published_field_spec_equals_the_code() -> None:
     published = orjson.loads((SCHEMAS / "fields.v1.json").read_bytes())
     assert published["schema_version"] == SCHEMA_VERSION

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import tantivy
@@ -19,6 +20,7 @@ FILES: dict[str, str | bytes] = {
     "app/__init__.py": "",
     "app/server.py": "class RequestRouter:\n    def dispatch_request(self):\n        return 1\n",
     "app/util.py": "def load_settings(path):\n    return path\n",
+    "lib/ring.c": "struct ring { int head; };\n\nint ring_push(struct ring *r, int v) { return v; }\n",
     "docs/guide.md": "# Guide\n\nHow settings are loaded.\n",
     "README.md": "# Demo\n",
     "assets/logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00",  # binary: skipped
@@ -26,7 +28,7 @@ FILES: dict[str, str | bytes] = {
     ".git/config": "[core]\n",  # skipped directory
     ".atlas/notes.md": "# old index\n",  # skipped directory
 }
-INDEXED = ["README.md", "app/__init__.py", "app/server.py", "app/util.py", "docs/guide.md"]
+INDEXED = ["README.md", "app/__init__.py", "app/server.py", "app/util.py", "docs/guide.md", "lib/ring.c"]
 
 
 def test_floor_indexes_text_files_and_python_names(tmp_path: Path) -> None:
@@ -38,7 +40,8 @@ def test_floor_indexes_text_files_and_python_names(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["files"] == len(INDEXED)
     assert report["bytes"] == sum(len(FILES[p]) for p in INDEXED)
-    assert (report["python_files"], report["names"]) == (3, 3)  # RequestRouter, dispatch_request, load_settings
+    # RequestRouter, dispatch_request, load_settings; the C file's struct ring and ring_push
+    assert (report["parsed_files"], report["names"]) == (4, 5)
     assert report["wall_s"] > 0 and report["cpu_s"] >= report["cpu_children_s"] > 0
     index = tantivy.Index.open(str(index_dir))
     searcher = index.searcher()
@@ -47,6 +50,8 @@ def test_floor_indexes_text_files_and_python_names(tmp_path: Path) -> None:
     assert sorted(searcher.doc(address)["path"][0] for _, address in everything) == INDEXED
     hits = searcher.search(index.parse_query("dispatch_request", ["symbols"]), 10).hits
     assert [searcher.doc(address)["path"][0] for _, address in hits] == ["app/server.py"]
+    hits = searcher.search(index.parse_query("ring_push", ["symbols"]), 10).hits
+    assert [searcher.doc(address)["path"][0] for _, address in hits] == ["lib/ring.c"]
 
 
 def test_floor_refuses_an_index_dir_in_use(tmp_path: Path) -> None:
@@ -77,3 +82,32 @@ def test_bench_floor_reports_atlas_over_the_floor(tmp_path: Path) -> None:
     assert "Atlas/floor: CPU 2.00x" in lines[-1] and "wall 4.00x" in lines[-1]
     with pytest.raises(SystemExit):
         bench.parse_args([str(tmp_path), "--floor", "--no-build", "--index-dir", str(tmp_path)])
+
+
+def _load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("atlas_perf_bench_cold", PERF / "bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_floor_search_and_the_cold_search_ratio(tmp_path: Path) -> None:
+    tree, index_dir = tmp_path / "tree", tmp_path / "index"
+    write_tree(tree, FILES)
+    built = subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(tree), "--index-dir", str(index_dir)],
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    proc = subprocess.run([sys.executable, str(PERF / "floor_search.py"), str(index_dir), "dispatch_request"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["app/server.py"]
+    bench = _load_bench()
+    queries = [bench.Query("dispatch_request", "short"), bench.Query("RequestRouter", "short")]
+    cold = bench.cold_queries(tree, index_dir, queries, 2, floor=True)
+    assert cold["runs_with_hits"] == 2 and cold["cpu_p50_ms"] > 0
+    floor = cold["floor"]
+    assert floor["cpu_p50_ms"] > 0
+    assert floor["cpu_ratio"] == pytest.approx(cold["cpu_p50_ms"] / floor["cpu_p50_ms"], 0.01)
+    assert "Atlas/floor: CPU" in bench.human_cold(cold)[-1]

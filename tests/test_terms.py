@@ -191,3 +191,35 @@ def test_is_cjk_is_the_definition_class(char: str) -> None:
     from atlas.terms import _CJK
 
     assert is_cjk(char) == bool(re.fullmatch(f"[{_CJK}]", char))
+
+
+ascii_word = st.text(alphabet=st.sampled_from(list("aBzZ09_xXsSv")), min_size=1, max_size=70)
+
+
+@given(st.one_of(identifier, ascii_word))
+def test_the_ascii_fast_path_equals_the_definition(word: str) -> None:
+    from atlas.terms import _expand, _expand_ascii
+
+    assert _expand_ascii(word) == " ".join(_expand(word))
+
+
+@given(st.lists(st.text(max_size=20), max_size=8))
+def test_names_tokenised_together_equal_names_tokenised_one_by_one(names: list[str]) -> None:
+    # parse_bytes tokenises all symbol names in one call.
+    one_by_one = " ".join(tokens_text(name) for name in names).split()
+    assert tokens_text(" ".join(names)).split() == one_by_one
+
+
+@given(st.text(max_size=300))
+def test_stemmed_tokens_text_is_with_stems_of_tokenize(text: str) -> None:
+    from atlas.terms import stemmed_tokens_text
+
+    assert stemmed_tokens_text(text) == " ".join(with_stems(tokenize(text)))
+
+
+@given(st.lists(st.one_of(identifier, st.text(max_size=12)), min_size=1, max_size=5))
+def test_path_terms_are_the_stems_of_path_tokens(parts: list[str]) -> None:
+    from atlas.terms import path_terms
+
+    path = "/".join(parts)
+    assert path_terms(path) == " ".join(with_stems(path_tokens(path)))

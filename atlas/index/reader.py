@@ -7,8 +7,6 @@ access: an index on a read-only volume is opened through a temporary directory (
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +126,9 @@ def open_tantivy(directory: Path) -> tantivy.Index:
 
 
 def _open_through_links(directory: Path) -> tantivy.Index:
+    import shutil
+    import tempfile
+
     try:
         links = Path(tempfile.mkdtemp(prefix="atlas-readonly-"))
     except OSError as err:

@@ -17,7 +17,6 @@ so a reader sees either the old or the new generation, whole.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +108,7 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
             continue
         if ".tmp-" in entry.name and _pid_alive(entry.name.rsplit("-", 1)[-1]):
             continue
-        shutil.rmtree(entry, ignore_errors=True)
+        _remove_tree(entry)
 
 
 def remove_abandoned(index_dir: Path) -> None:
@@ -123,7 +122,7 @@ def remove_abandoned(index_dir: Path) -> None:
         if ".tmp-" not in entry.name or entry.name.endswith(mine):
             continue
         if entry.name.startswith(GEN_PREFIX) and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove_tree(entry)
         elif entry.name.startswith("."):
             entry.unlink(missing_ok=True)
     _remove_unpublished(index_dir)
@@ -138,7 +137,7 @@ def _remove_unpublished(index_dir: Path) -> None:
     for entry in index_dir.iterdir():
         number = entry.name.removeprefix(GEN_PREFIX)
         if entry.name.startswith(GEN_PREFIX) and number.isdigit() and entry.name > live.name and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove_tree(entry)
 
 
 def _pid_alive(pid_text: str) -> bool:
@@ -164,3 +163,10 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _remove_tree(path: Path) -> None:
+    """shutil.rmtree, errors ignored; shutil is imported here, not at every search's start."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -7,13 +7,12 @@ without symbols, with `parse_error` set.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.terms import path_tokens, tokens_text, tokens_text_bytes, with_stems
+from atlas.terms import path_terms, stemmed_tokens_text, tokens_text_bytes
 
 SNIFF_BYTES = 8192
 MINIFIED_MIN_BYTES = 2048
@@ -48,6 +47,8 @@ def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped
 
 def content_hash(data: bytes) -> str:
     """The hash recorded per file (BLAKE2b, 128 bits)."""
+    import hashlib  # here, not above: a search imports this package for its language table only
+
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -74,8 +75,9 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         line_count=data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0),
         symbols=tuple(symbols),
         imports=tuple(imports),
-        filename_terms=" ".join(with_stems(path_tokens(path))),
-        symbol_terms=" ".join(with_stems(" ".join(tokens_text(s.name) for s in symbols).split())),
+        filename_terms=path_terms(path),
+        # One call for all the names: tokenising is compositional over the spaces that join them.
+        symbol_terms=stemmed_tokens_text(" ".join(s.name for s in symbols)),
         content_terms=tokens_text_bytes(data),
         parse_error=error,
         content_hash=content_hash(data),

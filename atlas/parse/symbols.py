@@ -28,9 +28,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atlas.parse.languages import GRAMMAR_FOR
 from atlas.records import Symbol
@@ -108,6 +107,7 @@ def _tools(language: str) -> tuple[Parser, Query]:
 
         grammar = get_language(GRAMMAR_FOR[language])  # type: ignore[arg-type]
         query = Query(grammar, load_query_source(language))
+        _learn_kinds(query)
         parser = Parser(grammar)
         _PARSERS[language], _QUERIES[language] = parser, query
     return parser, query
@@ -171,59 +171,69 @@ def _run_query(query: Query, root: Node) -> list[_Match]:
 # --- definitions -------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Found:
-    """A definition seen so far for one name node, merged over all the patterns that captured it."""
+_FOUND_KIND, _FOUND_RANK, _FOUND_START, _FOUND_END, _FOUND_NAME = range(5)
+"""The fields of a definition seen so far for one name node, merged over all the patterns that captured it
+(a list per name node: thousands are made per file, and a list is the cheapest record to make and update)."""
 
-    kind: str
-    rank: int
-    start_row: int
-    end_row: int
-    name: Node
+_DEFINITION_KINDS: dict[str, tuple[str, int]] = {}
+"""Capture name `definition.<kind>` → (kind, rank), for the captures of every query compiled so far."""
+
+
+def _learn_kinds(query: Query) -> None:
+    """Add the `@definition.<kind>` captures of `query` to _DEFINITION_KINDS."""
+    for index in range(query.capture_count):
+        key = query.capture_name(index)
+        if key.startswith("definition."):
+            kind = key[11:]
+            _DEFINITION_KINDS[key] = (kind, _GENERIC_KIND_RANK.get(kind, _SPECIFIC_RANK))
 
 
 def _symbols(matches: list[_Match], source: bytes) -> list[Symbol]:
     """One Symbol per captured name node, sorted by start line."""
-    found: dict[int, _Found] = {}  # keyed by the name node's start byte
+    found: dict[int, list[Any]] = {}  # keyed by the name node's start byte
     for _, captures in matches:
         names = captures.get("name")
         if not names:
             continue
         for key, nodes in captures.items():
-            if key.startswith("definition."):
-                _merge(found, key[11:], nodes[0], names[0])
+            spec = _DEFINITION_KINDS.get(key)
+            if spec is not None:
+                _merge(found, spec, nodes[0], names[0])
     symbols = {_to_symbol(entry, source) for entry in found.values()}
     # Error recovery can insert a zero-width MISSING name: such a definition has no name to index.
     return sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
 
 
-def _merge(found: dict[int, _Found], kind: str, definition: Node, name: Node) -> None:
+def _merge(found: dict[int, list[Any]], spec: tuple[str, int], definition: Node, name: Node) -> None:
     """Record one (definition, name) capture, keeping the most specific kind and the widest lines."""
-    rank = _GENERIC_KIND_RANK.get(kind, _SPECIFIC_RANK)
-    start, end = definition.start_point.row, _end_row(definition)
-    entry = found.get(name.start_byte)
+    start_point, end_point = definition.start_point, definition.end_point
+    start, end = start_point.row, end_point.row
+    if end_point.column == 0 and end > start:  # a node ending at column 0 ends on the row before
+        end -= 1
+    key = name.start_byte
+    entry = found.get(key)
     if entry is None:
-        found[name.start_byte] = _Found(kind, rank, start, end, name)
+        found[key] = [spec[0], spec[1], start, end, name]
         return
-    if rank > entry.rank:
-        entry.kind, entry.rank = kind, rank
-    entry.start_row, entry.end_row = min(entry.start_row, start), max(entry.end_row, end)
+    if spec[1] > entry[_FOUND_RANK]:
+        entry[_FOUND_KIND], entry[_FOUND_RANK] = spec
+    if start < entry[_FOUND_START]:
+        entry[_FOUND_START] = start
+    if end > entry[_FOUND_END]:
+        entry[_FOUND_END] = end
 
 
-def _end_row(node: Node) -> int:
-    """The last row holding text of `node` (a node ending at column 0 ends on the row before)."""
-    end = node.end_point
-    if end.column == 0 and end.row > node.start_point.row:
-        return end.row - 1
-    return end.row
-
-
-def _to_symbol(entry: _Found, source: bytes) -> Symbol:
+def _to_symbol(entry: list[Any], source: bytes) -> Symbol:
     """Build a Symbol from a merged entry; UPPER_CASE variables are constants."""
-    # One line, no quotes: `declare module "foo"` is named foo, `operator\n  int` is `operator int`.
-    name = " ".join(_text(entry.name, source).split()).strip("\"'")
-    kind = "constant" if entry.kind == "variable" and name.isupper() else entry.kind
-    return Symbol(name=name, kind=kind, start_line=entry.start_row + 1, end_line=entry.end_row + 1)
+    node = entry[_FOUND_NAME]
+    name = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+    if not name.isidentifier():
+        # One line, no quotes: `declare module "foo"` is named foo, `operator\n  int` is `operator int`.
+        name = " ".join(name.split()).strip("\"'")
+    kind = entry[_FOUND_KIND]
+    if kind == "variable" and name.isupper():
+        kind = "constant"
+    return Symbol(name, kind, entry[_FOUND_START] + 1, entry[_FOUND_END] + 1)
 
 
 def _text(node: Node, source: bytes) -> str:

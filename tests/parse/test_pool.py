@@ -69,7 +69,13 @@ CORES = len(os.sched_getaffinity(0))
 
 @pytest.mark.parametrize(
     ("requested", "files", "expected"),
-    [(1000, 40, min(CORES, 5)), (1000, 100_000, CORES), (1, 100_000, 1), (8, 3, 1), (8, 0, 1)],
+    [
+        (1000, 5 * pool_module.CHUNK_SIZE, min(CORES, 5)),
+        (1000, 100_000, CORES),
+        (1, 100_000, 1),
+        (8, 3, 1),
+        (8, 0, 1),
+    ],
 )
 def test_workers_are_clamped_to_the_cores_and_the_work(requested: int, files: int, expected: int) -> None:
     assert pool_module.parse_workers(requested, files) == expected
@@ -151,3 +157,63 @@ def test_a_worker_whose_parent_died_before_its_setup_exits_instead_of_waiting() 
             os._exit(5)  # reached only if the setup let the orphan carry on
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_worker_handler_does_not_spin_while_results_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stock pool's worker-handler thread also waits on the result pipe, so while results sit there unread
+    # (a slow consumer) it returns from wait() at once, over and over: thousands of wake-ups a second.
+    import multiprocessing.pool
+
+    wakeups = 0
+    stock = multiprocessing.pool.Pool._wait_for_updates
+
+    def counted(*args: object, **kwargs: object) -> None:
+        nonlocal wakeups
+        wakeups += 1
+        stock(*args, **kwargs)
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "_wait_for_updates", staticmethod(counted))
+    work = entries(tmp_path, 200)
+    with ParsePool(2, ParseOptions()) as pool:
+        results = []
+        for result in pool.parse(work):
+            results.append(result)
+            if len(results) % 20 == 0:
+                time.sleep(0.1)  # results pile up in the pipe meanwhile
+    assert len(results) == len(work)
+    assert wakeups < 50, f"the worker handler woke {wakeups} times"
+
+
+def test_parsed_files_cross_the_pipe_whole_without_per_field_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The generated __getstate__/__setstate__ of slotted dataclasses call dataclasses.fields() for every object.
+    import dataclasses
+    import pickle
+
+    from atlas.parse import parse_bytes
+
+    parsed = parse_bytes("pkg/server.py", b"import os\n\nclass Router:\n    def dispatch(self):\n        return os\n")
+    assert parsed.symbols and parsed.imports
+    calls = 0
+    stock = dataclasses.fields
+
+    def counted(*args: object) -> object:
+        nonlocal calls
+        calls += 1
+        return stock(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dataclasses, "fields", counted)
+    copy = pickle.loads(pickle.dumps([parsed] * 3, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == [parsed] * 3 and isinstance(copy[0].symbols[0], type(parsed.symbols[0]))
+    assert calls == 0
+
+
+def test_tasks_are_bounded_by_files_and_by_bytes() -> None:
+    def entry(i: int, size: int) -> FileEntry:
+        return FileEntry(f"f{i}", f"/nowhere/f{i}", size, 0)
+
+    small = [entry(i, 100) for i in range(70)]
+    assert [len(c) for c in pool_module._chunks(small, 32)] == [32, 32, 6]
+    big = [entry(i, 400_000) for i in range(7)]  # three of these pass 1 MiB
+    assert [len(c) for c in pool_module._chunks(big, 32, 1 << 20)] == [2, 2, 2, 1]
+    huge = [entry(0, 5 << 20), entry(1, 10), entry(2, 5 << 20)]  # a file over the bound is a task of its own
+    assert [[e.path for e in c] for c in pool_module._chunks(huge, 32, 1 << 20)] == [["f0"], ["f1"], ["f2"]]
