@@ -46,7 +46,9 @@ FLAGS = (("vendored_prior", VENDORED), ("examples_prior", EXAMPLES), ("translati
 KS = (1, 5, 10)
 # Role priors stay >= 0.1: the benchmarks' gold files are non-test sources by construction, so a fit on
 # them would bury tests, docs and configuration for every query, including the ones that ask for them.
-SIGNAL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0)
+# Signal weights stay >= 0.05 for a like reason: the benchmarks' one-file fixes barely exercise the import
+# graph, which related-file and context queries rely on; the fit may make a signal small, not switch it off.
+SIGNAL_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0)
 K_GRID = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 100.0)
 MIN_GAIN = 0.002
 """A constant moves only for a gain of the objective above this (about four instance-metrics of 277): the

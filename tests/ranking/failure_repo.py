@@ -146,6 +146,21 @@ TRACES: dict[str, str] = {
 }
 
 
+_SYLLABLES = ("ka", "lo", "mi", "ne", "po", "ru", "sa", "ti", "vo", "ze", "bu", "da", "fe", "gi", "ho", "ju")
+_PLAIN_WORDS = [a + b + c for a in _SYLLABLES for b in _SYLLABLES[:6] for c in _SYLLABLES[4:8]]
+_PLAIN_TEXT = " ".join(_PLAIN_WORDS)
+LONG_REPORT: dict[str, str] = {
+    "desk/throttle.py": (
+        '"""Token bucket: a burst refills the leaky bucket at the throttle rate, drip by drip."""\n\n\n'
+        "def refill(bucket, burst):\n    return min(bucket.capacity, bucket.tokens + burst)\n"
+    ),
+    "desk/everything.py": "".join(f"# {_PLAIN_TEXT}\n" for _ in range(40)) + "def main():\n    pass\n",
+    **{f"desk/module_{i}.py": f"# {' '.join(_PLAIN_WORDS[i % 2::2])}\nX = {i}\n" for i in range(30)},
+}
+"""A long report's plain words, each common, together outvote its few rare ones unless the query keeps only
+its most telling terms (`query_terms`). A repository of its own (`LONG_REPORT_CASE`): its many files would
+change the other cases' document frequencies."""
+
 @dataclass(frozen=True, slots=True)
 class Case:
     """A query and the file a fix for it touches."""
@@ -213,3 +228,11 @@ def make_failure_repo(root: Path) -> Path:
     write_tree(root, FILES)
     init_repo(root)
     return root
+
+
+LONG_REPORT_CASE = Case(
+    "long_report",
+    "Burst ignored by the throttle\n\nThe leaky token bucket does not refill its capacity after a burst, "
+    "not even drip by drip. " + _PLAIN_TEXT,
+    "desk/throttle.py",
+)

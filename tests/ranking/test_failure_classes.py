@@ -15,7 +15,9 @@ from atlas.api import index_config, index_repo, open_engine
 from atlas.cli import cli
 from atlas.config import IndexConfig
 from atlas.query.engine import Engine, SearchOptions
-from tests.ranking.failure_repo import CASES, Case, make_failure_repo
+from atlas.query.fuse import weights_for
+from tests.conftest import init_repo, write_tree
+from tests.ranking.failure_repo import CASES, LONG_REPORT, LONG_REPORT_CASE, Case, make_failure_repo
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +45,19 @@ def test_a_chinese_issue_finds_the_chinese_comment_on_the_command_line(config: I
     assert result.exit_code == 0, result.output
     first = orjson.loads(result.stdout.splitlines()[0])
     assert first["path"] == "shop/session_store.py"
+
+
+def test_a_long_reports_few_rare_words_outweigh_its_many_common_ones(tmp_path: Path) -> None:
+    root = tmp_path / "desk"
+    write_tree(root, LONG_REPORT)
+    init_repo(root)
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    engine = open_engine(config, build_if_missing=False)
+
+    def top(**overrides: float) -> list[str]:
+        options = SearchOptions(limit=5, with_lines=False, weights=weights_for("balanced", overrides))
+        return [hit.path for hit in engine.search(LONG_REPORT_CASE.query, options).hits]
+
+    assert top()[0] == LONG_REPORT_CASE.target
+    assert top(query_terms=400)[0] == "desk/everything.py"  # every word kept: the common ones win
