@@ -122,30 +122,29 @@ def test_first_search_builds_the_index_with_progress_on_stderr(tmp_path: Path) -
     assert json.loads(done.stdout.splitlines()[0])["path"] == "shop/cart.py"
 
 
-def test_help_does_not_import_heavy_modules() -> None:
+def _imported_by(argv: list[str], names: tuple[str, ...]) -> tuple[object, list[str]]:
+    """Run the CLI with `argv` in a fresh interpreter: its exit code and which of `names` it imported."""
     code = (
-        "import sys\nfrom atlas.cli import cli\n"
-        "try:\n    cli(['--help'], prog_name='atlas')\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('tantivy', 'tree_sitter', 'numpy', 'pydriller', 'orjson') if m in sys.modules]\n"
-        "print('HEAVY', heavy)\n"
+        "import json, sys\nfrom atlas.cli import cli\nexit_code = 0\n"
+        f"try:\n    cli({argv!r}, prog_name='atlas')\nexcept SystemExit as stop:\n    exit_code = stop.code\n"
+        f"print(json.dumps([exit_code, [m for m in {names!r} if m in sys.modules]]), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "HEAVY []" in done.stdout
+    exit_code, imported = json.loads(done.stderr.strip().splitlines()[-1])
+    return exit_code, imported
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    _, heavy = _imported_by(["--help"], ("tantivy", "tree_sitter", "numpy", "pydriller", "orjson"))
+    assert heavy == []
 
 
 def test_a_search_imports_nothing_it_does_not_use(repo: Path) -> None:
     # A cold search pays for every import: hashing, TOML (no config file here), shutil and tempfile (used
     # only to build or to open a read-only index), numpy (the side store is read without it) and the walk stay out.
-    code = (
-        "import sys\nfrom atlas.cli import cli\n"
-        f"try:\n    cli(['-q', 'search', '--repo', {str(repo)!r}, '--format', 'jsonl', 'cart'], prog_name='atlas')\n"
-        "except SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
-        "names = ('hashlib', 'tomllib', 'shutil', 'tempfile', 'numpy', 'tree_sitter', 'atlas.walk')\n"
-        "unused = [m for m in names if m in sys.modules]\n"
-        "print('UNUSED', unused, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "UNUSED []" in done.stderr
+    names = ("hashlib", "tomllib", "shutil", "tempfile", "numpy", "tree_sitter", "atlas.walk")
+    exit_code, unused = _imported_by(["-q", "search", "--repo", str(repo), "--format", "jsonl", "cart"], names)
+    assert (exit_code, unused) == (0, [])
 
 
 def test_published_field_spec_equals_the_code() -> None:
