@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
+from atlas.terms import tokenize
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -538,8 +539,6 @@ class _Folder:
             self._count_words(touched, commit.message)
 
     def _count_words(self, touched: list[str], message: str) -> None:
-        from atlas.terms import tokenize
-
         words = Counter(tokenize(message[:MAX_MESSAGE_CHARS]))
         for key in touched:
             row = self._words.get(key)
