@@ -10,12 +10,19 @@ helpers `write_tree`, `init_repo` and `git` do the same without fixtures, for hy
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# A runner started in the background by a shell without job control (`nohup …`, `cmd &` in a script)
+# ignores SIGINT, and every process it starts inherits that, as `nohup` intends: the ^C tests would see
+# atlas ignore their SIGINT. They test what a terminal's ^C does, so the runner takes a terminal's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 GIT_DATE = "2024-01-01T00:00:00+00:00"
 _EMPTY_CONFIG_HOME = "/nonexistent-atlas-test-config"
