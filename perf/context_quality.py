@@ -1,7 +1,7 @@
 """Context selection quality: is the gold file inside the selection at a token budget?
 
     python perf/context_quality.py ../shared/eval/dev.jsonl [--budgets 8000,16000,32000]
-                                   [--presets balanced,fast] [--per-instance out.jsonl]
+                                   [--presets balanced,fast] [--per-instance out.jsonl] [--history]
 
 For every instance and budget (cl100k tokens, no byte limit) it runs Atlas's selection (`chunks`:
 whole files when they fit, else best definitions and an outline) and the reference tools' rule
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="8000,16000,32000")
     parser.add_argument("--presets", default="balanced,fast")
     parser.add_argument("--per-instance", type=Path)
+    parser.add_argument("--history", action="store_true", help="git work trees (score.py --history)")
     args = parser.parse_args()
 
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -111,7 +112,7 @@ def main() -> None:
     results: list[dict] = []
     for i, row in enumerate(rows, 1):
         print(f"[{i}/{len(rows)}] {row['id']}", file=sys.stderr, end="\r", flush=True)
-        tree = tree_for(row, args.trees, args.checkout)
+        tree = tree_for(row, args.trees, args.checkout, args.history)
         results.extend(run_instance(row, tree, args.index_root, budgets, presets))
     print(file=sys.stderr)
     print(f"n={len(rows)} instances; gold file in the selection / in it whole, at each cl100k token budget")
