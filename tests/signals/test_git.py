@@ -264,6 +264,24 @@ def test_commit_message_words_count_for_the_files_of_small_commits_under_todays_
     assert "app.py" not in history.words  # its commits touched more than max_message_files files
 
 
+def test_commit_messages_with_control_bytes_and_bad_utf8_are_read_whole(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.write("a.py", "b.py")
+    repo.commit(day=0, message="start")
+    repo.write("a.py")
+    message = tmp_path / "message"
+    message.write_bytes(b"\x01fake header \x02 sep\n\nM\nb.py caf\xe9 throttle\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-F", str(message), day=1)
+
+    history = mine_history(repo.path)
+
+    assert history.files["a.py"].commits == 2 and history.files["b.py"].commits == 1
+    assert {"fake", "header", "sep", "throttle"} <= set(history.words["a.py"])
+    assert history.words["b.py"] == {"start": 1}  # no path or status inside a message is read as a change
+    assert history == mine_history(repo.path, HistoryOptions(backend="pydriller"))
+
+
 def test_cochange_keeps_top_k_by_support_then_path(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     for day, others in enumerate(["bcde", "bcd", "b", "c", "d"]):
