@@ -113,8 +113,8 @@ PRESETS: dict[str, FusionWeights] = {
 PRESETS["thorough"] = replace(PRESETS["deep"], candidates=3000, expand_top=60)
 
 _NUMERIC = {f.name for f in fields(FusionWeights) if f.name != "role_priors"}
-_AT_LEAST_ONE = frozenset({"candidates", "rrf_k"})
-"""Settings that must stay above 0: a ranking needs candidates, and RRF divides by k + rank."""
+_AT_LEAST_ONE = frozenset({"candidates", "rrf_k", "query_terms"})
+"""Settings that must stay above 0: a ranking needs candidates and a query words, and RRF divides by k + rank."""
 
 
 def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None = None) -> FusionWeights:

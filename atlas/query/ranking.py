@@ -160,8 +160,8 @@ COMMON_WORD_SHARE = 0.25
 
 def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], limit: int, signals: Signals) -> None:
     """BM25 of the query's words against each file's commit messages (`commit_words`): the words a project
-    used for the changes that touched a file, which an issue about it tends to use again. Scores the
-    candidates, and brings the `limit` best files of the rarer words as candidates too. Words used for
+    used for the changes that touched a file, which an issue about it tends to use again. Scores every file
+    the words find and keeps the candidates' scores and its `limit` best files (new candidates). Words used for
     more than COMMON_WORD_SHARE of the described files ("fix", "the") are left out: they weigh little and
     cost most."""
     vocab, indptr = store.get("commit_vocab_indices"), store.get("commit_postings_indptr")
