@@ -9,12 +9,14 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from atlas.errors import IndexBusy
 
 LOCK_FILE = "lock"
+_HELD: set[int] = set()
+"""Descriptors of the locks this process holds, for `forget_inherited_locks` in a forked child."""
 
 
 @contextmanager
@@ -24,11 +26,26 @@ def index_lock(index_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
     fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         _acquire(fd, index_dir, wait_seconds)
+        _HELD.add(fd)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)
+
+
+def forget_inherited_locks() -> None:
+    """In a child forked while a lock was held: close its copies of the lock descriptors.
+
+    A `flock` belongs to the open file, which a fork shares, so a worker that outlives a SIGKILLed parent
+    by a few milliseconds would keep the index locked, and the user's next run would find it busy. Closing
+    (never unlocking, which would unlock the parent too) leaves the lock to the parent alone.
+    """
+    for fd in list(_HELD):
+        with suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
 
 
 def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:

@@ -27,6 +27,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
+from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
 
@@ -89,6 +90,7 @@ def _worker_setup(cancelled: Any, parent: int) -> None:
     """
     global _cancelled
     _cancelled = cancelled
+    forget_inherited_locks()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):

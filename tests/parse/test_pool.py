@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -157,6 +158,28 @@ def test_a_worker_whose_parent_died_before_its_setup_exits_instead_of_waiting() 
             os._exit(5)  # reached only if the setup let the orphan carry on
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_worker_outliving_its_parent_does_not_keep_the_index_locked(tmp_path: Path) -> None:
+    """A SIGKILLed `atlas index` leaves workers for a few milliseconds; the next run must not find it busy."""
+    from atlas.index.lock import index_lock
+    from atlas.parse.pool import _worker_setup
+
+    ready_read, ready_write = os.pipe()
+    with index_lock(tmp_path):
+        child = os.fork()
+        if child == 0:  # a parse worker, forked while the parent holds the lock
+            _worker_setup(None, parent=os.getppid())
+            os.write(ready_write, b"x")
+            time.sleep(30)
+            os._exit(0)
+        os.read(ready_read, 1)
+    try:
+        with index_lock(tmp_path):  # the parent let go; the worker still lives
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
 
 
 def test_the_worker_handler_does_not_spin_while_results_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
