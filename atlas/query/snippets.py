@@ -6,6 +6,7 @@ Runs on the few files a search returns, reading them from the working tree throu
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -79,7 +80,8 @@ def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[flo
     bounds.sort(key=lambda item: (-item[0], item[1]))
     scored = []
     for _, number in bounds[:EXACT_LINES]:
-        score = sum(terms[t] for t in set(tokenize(lines[number - 1])) if t in terms)
+        # fsum: exact whatever the order, and a set's order changes with PYTHONHASHSEED from run to run
+        score = math.fsum(terms[t] for t in set(tokenize(lines[number - 1])) if t in terms)
         if score:
             scored.append((score, number))
     scored.sort(key=lambda item: (-item[0], item[1]))

@@ -1,0 +1,25 @@
+"""Line ranges are chosen the same way in every run: scores must not depend on PYTHONHASHSEED."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from atlas.query.snippets import _score_lines
+
+LINES = ["alpha beta gamma", "delta epsilon"]
+TERMS = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3, "delta": 0.25, "epsilon": 0.35}
+
+
+def test_equal_scores_are_exactly_equal_and_tie_by_line_number() -> None:
+    assert _score_lines(LINES, TERMS) == [(0.6, 1), (0.6, 2)]
+
+
+def test_line_scores_do_not_change_with_the_hash_seed() -> None:
+    code = f"from atlas.query.snippets import _score_lines\nprint(_score_lines({LINES!r}, {TERMS!r}))"
+    def run(seed: int) -> str:
+        env = {"PYTHONHASHSEED": str(seed)}
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+
+    outputs = {run(seed) for seed in range(8)}
+    assert len(outputs) == 1, outputs
