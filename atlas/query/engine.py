@@ -187,8 +187,7 @@ class Engine:
 
     def _salient_terms(self, doc_freqs: dict[str, int]) -> dict[str, float]:
         """The query terms worth highlighting, with their idf: rare ones (or the rarest few)."""
-        total = max(1, self.reader.num_docs)
-        idf = {t: math.log(1 + total / (1 + df)) for t, df in doc_freqs.items()}
+        idf = {t: _idf(df, self.reader.num_docs) for t, df in doc_freqs.items()}
         rare = {t: w for t, w in idf.items() if w >= math.log(1 + 1 / SALIENT_DOC_SHARE)}
         chosen = rare or idf
         return dict(sorted(chosen.items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
@@ -262,14 +261,18 @@ def _most_telling(parsed: ParsedQuery, doc_freqs: dict[str, int], documents: int
     """
     if len(parsed.terms) <= limit:
         return parsed
-    total = max(1, documents)
 
     def telling(item: tuple[str, float]) -> float:
         df = doc_freqs.get(item[0], 0)
-        return item[1] * math.log(1 + total / (1 + df)) if df else 0.0
+        return item[1] * _idf(df, documents) if df else 0.0
 
     kept = {term for term, _ in heapq.nlargest(limit, parsed.terms, key=telling)}
     return replace(parsed, terms=tuple(item for item in parsed.terms if item[0] in kept))
+
+
+def _idf(df: int, documents: int) -> float:
+    """How rare a term in `df` of `documents` files is: ln(1 + N / (1 + df))."""
+    return math.log(1 + max(1, documents) / (1 + df))
 
 
 def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuery:
