@@ -346,6 +346,11 @@ def main() -> None:
                 part = slice(start, start + len(records[spec]))
                 start = part.stop
                 print(line(f"{name}: held-out, {bench.name} only", summary(held_out[part], t.repos[part])))
+        several = t.n_gold >= 2
+        if several.any():
+            repos = [r for r, keep in zip(t.repos, several, strict=True) if keep]
+            several_line = f"{name}: held-out, fixes of several files (n = {several.sum()})"
+            print(line(several_line, summary(held_out[several], repos)))
         fitted = fit(t, default)
         print(line(f"{name}: fitted on all (training fit)", summary(metrics(t, fitted), t.repos)))
         score = objective(held_out, t.repos)
@@ -359,6 +364,12 @@ def main() -> None:
         other = table(load_or_dump(bench, args, [spec])[spec])
         print(line(f"{bench.name}: hand-set", summary(metrics(other, default), other.repos)))
         print(line(f"{bench.name}: fitted", summary(metrics(other, fitted), other.repos)))
+        several = other.n_gold >= 2
+        if several.any():
+            part, repos = subset(other, several), [r for r, keep in zip(other.repos, several, strict=True) if keep]
+            print(line(f"{bench.name}: hand-set, fixes of several files (n = {several.sum()})",
+                       summary(metrics(part, default), repos)))  # fmt: skip
+            print(line(f"{bench.name}: fitted, fixes of several files", summary(metrics(part, fitted), repos)))
     constants = {**fitted, **overrides, **{f"boost.{k}": v for k, v in boosts.items()}}
     print(json.dumps(constants, indent=1))
     if args.write:

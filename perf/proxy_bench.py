@@ -1,0 +1,138 @@
+"""A retrieval benchmark in other languages, made from fix commits: the commit's message is the query, the
+source files it modified are the gold files, the tree is the commit's parent with its history.
+
+    python perf/proxy_bench.py --mirror-root /work/.mirror [--per-repo 30] [--repo owner/name=language ...] > B.jsonl
+    EVAL_TREES=T MIRROR_ROOT=/work/.mirror python perf/fit.py ../shared/eval/dev-large.jsonl ../shared/eval/dev.jsonl \
+        --history --check B.jsonl
+
+The rows have the format of `shared/eval/dev.jsonl` (plus `language` and `fix_commit`), so `perf/fit.py --check`
+and `perf/quality.py` score them with `shared/eval/checkout.sh` trees. It is a proxy: a commit message is
+shorter and more technical than an issue and resembles the history the git signals mine, so its figures say
+whether a change holds up in other languages and repositories, not what an issue tracker would see.
+
+Deterministic: per repository, the qualifying commits (newest first, at least MIN_HISTORY commits before them)
+are listed and `--per-repo` of them taken evenly spaced over the list. A commit qualifies when it has one
+parent, cites an issue or starts with a fix word, and modifies 1-4 existing source files of the repository's
+language that are not tests (and adds, removes or renames none). Issue numbers, URLs and trailers are removed
+from the query, which must keep MIN_WORDS words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+EXTENSIONS = {
+    "go": (".go",), "rust": (".rs",), "java": (".java",), "javascript": (".js", ".mjs", ".cjs"),
+    "c": (".c", ".h"), "cpp": (".cc", ".cpp", ".cxx", ".h", ".hpp"),
+}  # fmt: skip
+DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
+                 "jqlang/jq=c", "fmtlib/fmt=cpp")  # fmt: skip
+MIN_HISTORY = 150
+MIN_WORDS = 8
+MAX_GOLD = 4
+TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__", "testdata", "fixtures", "test-data",
+                       "benches", "bench", "benchmarks", "benchsuite", "examples", "example", "fuzz"})  # fmt: skip
+OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
+                        "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
+TEST_NAME = re.compile(r"_test\.go$|Tests?\.java$|IT\.java$|\.(test|spec)\.[mc]?js$|^test_|[_-]test\.(c|cc|cpp|h|rs)$")
+TRAILER = re.compile(
+    r"^\s*(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|suggested-by|helped-by|cc|"
+    r"change-id|pr-url|pr|closes|close|fixes|fix|resolves|ref|refs|see|issue)\s*:.*$", re.I | re.M,
+)  # fmt: skip
+URL = re.compile(r"https?://\S+|\bwww\.\S+")
+ISSUE_NUMBER = re.compile(r"(?<![\w&])(?:[\w.-]+/[\w.-]+)?#\d+\b|\bGH-\d+\b", re.I)
+CITES_ISSUE = re.compile(r"(?<![\w&])#\d+\b|github\.com/\S+/(issues|pull)/\d+|\bGH-\d+\b", re.I)
+FIX_SUBJECT = re.compile(r"^\s*(?:[\w./-]+:\s*)?(fix|fixes|fixed|fixing|bug|bugfix|handles?|handling|supports?|"
+                         r"corrects?|prevent|avoid)\b", re.I)  # fmt: skip
+OTHER_SUBJECT = re.compile(r"^\s*(docs?|chore|refactor|style|ci|build|tests?|release|bump|revert|merge|version)\b\s*"
+                           r"[(:!]|^\s*(revert|merge|release|bump|update version|prepare)\b", re.I)  # fmt: skip
+LEFTOVER = re.compile(
+    r"^\s*((fixes|fixed|closes|closed|close|fix|pr|ref|refs|see|resolves|and)[\s,.:;]*)+$", re.I | re.M
+)
+
+
+def is_test(path: str) -> bool:
+    """Whether `path` is a test, a fixture, an example or a benchmark."""
+    parts = path.lower().split("/")
+    return bool(TEST_DIRS.intersection(parts[:-1])) or bool(TEST_NAME.search(path.rsplit("/", 1)[-1]))
+
+
+def is_source(path: str, extensions: tuple[str, ...]) -> bool:
+    """Whether `path` is a project source file of the language (not a test, vendored, docs or build file)."""
+    return path.endswith(extensions) and not OTHER_DIRS.intersection(path.lower().split("/")[:-1]) and not is_test(path)
+
+
+def query_of(message: str) -> str:
+    """The commit message without trailers, URLs and issue numbers."""
+    text = ISSUE_NUMBER.sub("", URL.sub("", TRAILER.sub("", message)))
+    text = LEFTOVER.sub("", re.sub(r"\(\s*\)", "", text))
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text)).strip()
+
+
+def commits(git_dir: Path) -> Iterator[tuple[str, list[str], str, list[tuple[str, str]]]]:
+    """(sha, parents, message, [(status, path)]) of every non-merge commit of HEAD, newest first."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "log", "--no-merges", "--no-renames", "--name-status", "-z",
+         "--format=%x01%H%x02%P%x02%B%x03", "HEAD"],
+        capture_output=True, text=True, errors="replace", check=True,
+    ).stdout  # fmt: skip
+    for chunk in out.split("\x01")[1:]:
+        head, _, listing = chunk.partition("\x03")
+        sha, parents, message = head.split("\x02", 2)
+        fields = [f.lstrip("\n") for f in listing.strip("\n\x00").split("\x00") if f]
+        yield sha, parents.split(), message, list(zip(fields[0::2], fields[1::2], strict=False))
+
+
+def qualifying(git_dir: Path, extensions: tuple[str, ...]) -> list[tuple[str, str, str, list[str]]]:
+    """(fix commit, parent, query, gold files) of every qualifying commit, newest first."""
+    history = list(commits(git_dir))
+    found = []
+    for position, (sha, parents, message, changes) in enumerate(history):
+        sources = [(status, path) for status, path in changes if is_source(path, extensions)]
+        subject = message.strip().partition("\n")[0]
+        if (
+            len(parents) != 1 or len(history) - position - 1 < MIN_HISTORY or not sources
+            or any(status != "M" for status, _ in sources) or len(sources) > MAX_GOLD
+            or OTHER_SUBJECT.search(subject) or not (CITES_ISSUE.search(message) or FIX_SUBJECT.search(subject))
+        ):  # fmt: skip
+            continue
+        query = query_of(message)
+        if len(re.findall(r"[A-Za-z]{2,}", query)) >= MIN_WORDS:
+            found.append((sha, parents[0], query, sorted(path for _, path in sources)))
+    return found
+
+
+def evenly(items: list, count: int) -> list:
+    """`count` items spread evenly over `items` (all of them when there are fewer)."""
+    if len(items) <= count:
+        return items
+    return [items[i] for i in sorted({round(i * (len(items) - 1) / (count - 1)) for i in range(count)})]
+
+
+def main() -> None:
+    """Command-line entry point: the benchmark's rows on stdout, a line per repository on stderr."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mirror-root", type=Path, required=True, help="holds <owner>+<name>/repo git directories")
+    parser.add_argument("--repo", action="append", metavar="OWNER/NAME=LANGUAGE", help=f"default: {DEFAULT_REPOS}")
+    parser.add_argument("--per-repo", type=int, default=30)
+    args = parser.parse_args()
+    for spec in args.repo or DEFAULT_REPOS:
+        repo, _, language = spec.partition("=")
+        found = qualifying(args.mirror_root / repo.replace("/", "+") / "repo", EXTENSIONS[language])
+        picked = evenly(found, args.per_repo)
+        print(f"{repo} ({language}): {len(found)} qualifying commits, {len(picked)} taken", file=sys.stderr)
+        for sha, parent, query, gold in picked:
+            row = {"id": f"{repo.replace('/', '__')}-{sha[:10]}", "repo": repo, "base_commit": parent, "query": query,
+                   "gold_files": gold, "language": language, "fix_commit": sha}  # fmt: skip
+            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+
+
+if __name__ == "__main__":
+    main()
