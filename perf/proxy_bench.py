@@ -90,7 +90,9 @@ def commits(git_dir: Path) -> Iterator[tuple[str, list[str], str, list[tuple[str
         yield sha, parents.split(), message, list(zip(fields[0::2], fields[1::2], strict=False))
 
 
-def qualifying(git_dir: Path, extensions: tuple[str, ...]) -> list[tuple[str, str, str, list[str]]]:
+def qualifying(
+    git_dir: Path, extensions: tuple[str, ...], min_history: int = MIN_HISTORY
+) -> list[tuple[str, str, str, list[str]]]:
     """(fix commit, parent, query, gold files) of every qualifying commit, newest first."""
     history = list(commits(git_dir))
     found = []
@@ -98,7 +100,7 @@ def qualifying(git_dir: Path, extensions: tuple[str, ...]) -> list[tuple[str, st
         sources = [(status, path) for status, path in changes if is_source(path, extensions)]
         subject = message.strip().partition("\n")[0]
         if (
-            len(parents) != 1 or len(history) - position - 1 < MIN_HISTORY or not sources
+            len(parents) != 1 or len(history) - position - 1 < min_history or not sources
             or any(status != "M" for status, _ in sources) or len(sources) > MAX_GOLD
             or OTHER_SUBJECT.search(subject) or not (CITES_ISSUE.search(message) or FIX_SUBJECT.search(subject))
         ):  # fmt: skip
@@ -122,10 +124,11 @@ def main() -> None:
     parser.add_argument("--mirror-root", type=Path, required=True, help="holds <owner>+<name>/repo git directories")
     parser.add_argument("--repo", action="append", metavar="OWNER/NAME=LANGUAGE", help=f"default: {DEFAULT_REPOS}")
     parser.add_argument("--per-repo", type=int, default=30)
+    parser.add_argument("--min-history", type=int, default=MIN_HISTORY, help="commits a fix needs before it")
     args = parser.parse_args()
     for spec in args.repo or DEFAULT_REPOS:
         repo, _, language = spec.partition("=")
-        found = qualifying(args.mirror_root / repo.replace("/", "+") / "repo", EXTENSIONS[language])
+        found = qualifying(args.mirror_root / repo.replace("/", "+") / "repo", EXTENSIONS[language], args.min_history)
         picked = evenly(found, args.per_repo)
         print(f"{repo} ({language}): {len(found)} qualifying commits, {len(picked)} taken", file=sys.stderr)
         for sha, parent, query, gold in picked:

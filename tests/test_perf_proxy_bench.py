@@ -1,0 +1,104 @@
+"""perf/proxy_bench.py on a real git history: which fix commits become instances, and their queries."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import git, git_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def proxy() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("proxy_bench", ROOT / "perf" / "proxy_bench.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def commit(repo: Path, message: str, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text, encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").decode().strip()
+
+
+@pytest.fixture(scope="module")
+def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    work = tmp_path_factory.mktemp("proxy") / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    shas = {
+        "base": commit(
+            work, "Initial import", {"cart/cart.go": "package cart\n", "cart/cart_test.go": "package cart\n"}
+        )
+    }
+    shas["fix"] = commit(
+        work,
+        "cart: fix a crash when the cart is empty (#12)\n\nAdding to an empty cart dereferenced a nil map.\n\n"
+        "Signed-off-by: Dev <dev@example.com>\n",
+        {"cart/cart.go": "package cart\n\nfunc Add() {}\n", "cart/cart_test.go": "package cart\n\n// test\n"},
+    )
+    shas["docs"] = commit(
+        work, "docs: fix the wording of the cart guide in the readme file", {"cart/cart.go": "package cart\n// x\n"}
+    )
+    shas["added"] = commit(
+        work, "Fix checkout by adding a payment module for the cart", {"pay/pay.go": "package pay\n"}
+    )
+    shas["tests_only"] = commit(
+        work, "Fix the flaky cart test that fails on slow machines", {"cart/cart_test.go": "package cart\n// y\n"}
+    )
+    root = work.parent / "mirrors"
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(work), str(root / "acme+shop" / "repo")], check=True, env=git_env()
+    )
+    return root, shas
+
+
+def test_only_a_fix_of_existing_sources_becomes_an_instance(
+    proxy: ModuleType, mirror_root: tuple[Path, dict[str, str]]
+) -> None:
+    root, shas = mirror_root
+    found = proxy.qualifying(root / "acme+shop" / "repo", proxy.EXTENSIONS["go"], min_history=1)
+    assert [(sha, parent, gold) for sha, parent, _, gold in found] == [(shas["fix"], shas["base"], ["cart/cart.go"])]
+    query = found[0][2]
+    assert query.startswith("cart: fix a crash when the cart is empty")
+    assert "#12" not in query and "Signed-off-by" not in query and "nil map" in query
+
+
+def test_the_history_floor_keeps_early_commits_out(proxy: ModuleType, mirror_root: tuple[Path, dict[str, str]]) -> None:
+    root, _ = mirror_root
+    assert proxy.qualifying(root / "acme+shop" / "repo", proxy.EXTENSIONS["go"], min_history=2) == []
+
+
+def test_rows_have_the_benchmark_format(mirror_root: tuple[Path, dict[str, str]]) -> None:
+    root, shas = mirror_root
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "perf" / "proxy_bench.py"), "--mirror-root", str(root), "--repo", "acme/shop=go",
+         "--min-history", "1"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    (row,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert row["repo"] == "acme/shop" and row["base_commit"] == shas["base"] and row["fix_commit"] == shas["fix"]
+    assert (
+        row["gold_files"] == ["cart/cart.go"]
+        and row["language"] == "go"
+        and row["id"] == f"acme__shop-{shas['fix'][:10]}"
+    )
+    assert "1 qualifying commits, 1 taken" in out.stderr
+
+
+def test_evenly_spreads_over_the_list(proxy: ModuleType) -> None:
+    assert proxy.evenly(list(range(10)), 3) == [0, 4, 9]  # round(4.5) is 4: Python rounds halves to even
+    assert proxy.evenly([1, 2], 5) == [1, 2]
