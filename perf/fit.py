@@ -17,7 +17,8 @@ priors. Cross-validation holds whole repositories out: repositories are dealt in
 each group is scored with the constants fitted on the others, and the held-out scores are reported
 (micro and macro). `--write` stores the constants fitted on the whole benchmark in
 atlas/query/fitted.json, with the data set, date and command, where `atlas.query.fuse` reads them.
-`--check BENCH` scores another benchmark (never fitted on) with the defaults and the fitted constants.
+`--check BENCH` scores another benchmark (never fitted on) with the defaults and the fitted constants: all of
+it, its fixes of several files, and per language when its rows name one (perf/proxy_bench.py's do).
 """
 
 from __future__ import annotations
@@ -285,6 +286,22 @@ def cross_validate(t: Table, start: dict[str, float], count: int) -> np.ndarray:
     return held_out
 
 
+def report_other(name: str, t: Table, languages: list[str], constants: dict[str, dict[str, float]]) -> None:
+    """Score a benchmark never fitted on with each set of `constants`: all of it, its fixes of several files,
+    and each language its rows name (`language`, as perf/proxy_bench.py writes)."""
+    parts = [("", np.ones(len(t.repos), dtype=bool))]
+    several = t.n_gold >= 2
+    if several.any():
+        parts.append((f", fixes of several files (n = {several.sum()})", several))
+    for language in sorted(set(languages) - {""}):
+        keep = np.array([other == language for other in languages])
+        parts.append((f", {language} (n = {keep.sum()})", keep))
+    for suffix, keep in parts:
+        part, repos = subset(t, keep), [repo for repo, kept in zip(t.repos, keep, strict=True) if kept]
+        for label, params in constants.items():
+            print(line(f"{name}: {label}{suffix}", summary(metrics(part, params), repos)))
+
+
 def line(name: str, s: dict[str, float]) -> str:
     cols = ("R@1", "R@5", "R@10", "MRR", "macro R@1", "macro R@5", "macro R@10", "macro MRR")
     return f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in cols) + " |"
@@ -361,15 +378,10 @@ def main() -> None:
     overrides, boosts = engine_settings(spec)
     print(f"best engine setting by held-out objective: {spec or 'defaults'}")
     for bench in args.check:
-        other = table(load_or_dump(bench, args, [spec])[spec])
-        print(line(f"{bench.name}: hand-set", summary(metrics(other, default), other.repos)))
-        print(line(f"{bench.name}: fitted", summary(metrics(other, fitted), other.repos)))
-        several = other.n_gold >= 2
-        if several.any():
-            part, repos = subset(other, several), [r for r, keep in zip(other.repos, several, strict=True) if keep]
-            print(line(f"{bench.name}: hand-set, fixes of several files (n = {several.sum()})",
-                       summary(metrics(part, default), repos)))  # fmt: skip
-            print(line(f"{bench.name}: fitted, fixes of several files", summary(metrics(part, fitted), repos)))
+        records = load_or_dump(bench, args, [spec])[spec]
+        language = {row["id"]: row.get("language", "") for row in load_bench(bench)}
+        languages = [language.get(record["id"], "") for record in records]
+        report_other(bench.name, table(records), languages, {"hand-set": default, "fitted": fitted})
     constants = {**fitted, **overrides, **{f"boost.{k}": v for k, v in boosts.items()}}
     print(json.dumps(constants, indent=1))
     if args.write:

@@ -1,0 +1,48 @@
+"""perf/fit.py's scoring of a benchmark it never fitted on: overall, fixes of several files, per language."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from atlas.query.fuse import FusionWeights
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def fit() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "perf"))  # fit.py imports its sibling quality.py
+    try:
+        spec = importlib.util.spec_from_file_location("fit", ROOT / "perf" / "fit.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fit"] = module  # its dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "perf"))
+
+
+def record(repo: str, gold: list[str], bm25: dict[str, float]) -> dict:
+    candidates = [{"path": path, "role": "impl", "flags": 0, "raw": {"bm25": score}} for path, score in bm25.items()]
+    return {"id": repo, "repo": repo, "gold": gold, "intent": {"docs": False, "tests": False}, "candidates": candidates}
+
+
+def test_other_benchmark_is_scored_whole_by_fix_size_and_by_language(
+    fit: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [
+        record("acme/go", ["a.go"], {"a.go": 3.0, "b.go": 2.0}),  # gold first
+        record("acme/rust", ["x.rs", "y.rs"], {"z.rs": 3.0, "x.rs": 2.0, "y.rs": 1.0}),  # two gold files, after z
+    ]
+    fit.report_other("bench", fit.table(records), ["go", "rust"], {"fitted": fit.params_of(FusionWeights())})
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:4] for line in capsys.readouterr().out.splitlines()}
+    assert rows["bench: fitted"] == ["0.500", "1.000", "1.000"]
+    assert rows["bench: fitted, fixes of several files (n = 1)"] == ["0.000", "1.000", "1.000"]
+    assert rows["bench: fitted, go (n = 1)"] == ["1.000", "1.000", "1.000"]
+    assert rows["bench: fitted, rust (n = 1)"] == ["0.000", "1.000", "1.000"]
