@@ -6,8 +6,10 @@ Exit codes: 0 ok, 1 no results, 2 usage or input error, 3 and above other failur
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,12 +27,55 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
+CLEANUP_GRACE = 15.0
+"""Seconds a ^C or SIGTERM leaves the cleanup (parse workers drained and stopped, the unpublished generation
+removed) before Atlas exits anyway: a cleanup that stalls must not keep anyone waiting. It leaves what a SIGKILL
+leaves, which the next run removes; the parse workers die with their parent."""
+
+_grace: threading.Timer | None = None
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where ^C would be so the same cleanup runs; exits 143 instead of 130."""
 
 
+def install_signal_handlers() -> None:
+    """^C and SIGTERM raise where they land (KeyboardInterrupt, Terminated) and start the cleanup's deadline.
+
+    A ^C the caller set to be ignored (a background job of a shell without job control) stays ignored.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _exit_after_grace(EXIT_INTERRUPTED)
+    raise KeyboardInterrupt
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _exit_after_grace(EXIT_TERMINATED)
     raise Terminated()
+
+
+def _exit_after_grace(code: int) -> None:
+    """Exit with `code` in CLEANUP_GRACE seconds unless the process has ended by then (the first signal counts)."""
+    global _grace
+    if _grace is None:
+        _grace = threading.Timer(CLEANUP_GRACE, _give_up, (code,))
+        _grace.daemon = True
+        _grace.start()
+
+
+def _give_up(code: int) -> None:
+    # os.write and os._exit: the stalled main thread may hold the locks of sys.stderr and of the interpreter's exit.
+    message = (
+        f"atlas: interrupted; the cleanup did not finish within {CLEANUP_GRACE:g} s\n"
+        "  hint: nothing was published; the next run removes what this one left\n"
+    )
+    os.write(2, message.encode())
+    os._exit(code)
 
 
 class AtlasGroup(click.Group):
@@ -343,5 +388,5 @@ _accept_global_flags(cli)
 
 def main() -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _terminate)
+    install_signal_handlers()
     cli(prog_name="atlas")

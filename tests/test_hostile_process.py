@@ -269,3 +269,40 @@ def test_an_index_directory_nothing_can_be_written_to_is_one_sentence_and_a_hint
         assert_one_sentence_and_hint(done.stderr, str(index_dir), "not writable")
         found = run_atlas("search", "--repo", str(shop), "--index-dir", str(index_dir), "--format", "json", "cart")
         assert found.returncode == 0, found.stderr
+
+
+STALLED_CLEANUP = """
+import os, signal, time
+import atlas.cli
+atlas.cli.CLEANUP_GRACE = 0.5
+atlas.cli.install_signal_handlers()
+try:
+    os.kill(os.getpid(), signal.{name})
+    time.sleep(10)
+except KeyboardInterrupt:
+    time.sleep(60)  # a cleanup that stalls (a pool that never joins, a lock never released)
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stalled_cleanup_still_ends_the_process_after_the_grace(name: str, code: int) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", STALLED_CLEANUP.format(name=name)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == code, done.stderr
+    assert time.monotonic() - started < 10
+    assert_one_sentence_and_hint(done.stderr, "interrupted", "did not finish")
+
+
+def test_an_ignored_interrupt_stays_ignored() -> None:
+    # A background job of a shell without job control starts with ^C ignored: Atlas keeps it so.
+    code = (
+        "import signal, atlas.cli\natlas.cli.install_signal_handlers()\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    assert done.stdout.strip() == "True", done.stderr
