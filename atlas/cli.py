@@ -75,6 +75,10 @@ def _give_up(code: int) -> None:
         "  hint: nothing was published; the next run removes what this one left\n"
     )
     os.write(2, message.encode())
+    if os.environ.get("PYTHONFAULTHANDLER"):  # Python's own switch for dumping stacks on a fault: show where
+        import faulthandler
+
+        faulthandler.dump_traceback(all_threads=True)
     os._exit(code)
 
 

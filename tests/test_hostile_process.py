@@ -71,7 +71,8 @@ def big_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def start_in_parse(args: list[str], index_dir: Path) -> subprocess.Popen[str]:
     """Start `atlas *args` in its own process group; return once its new generation is being written."""
     proc = subprocess.Popen(
-        atlas_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=git_env(),
+        atlas_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**git_env(), "PYTHONFAULTHANDLER": "1"},  # a cleanup cut short by its grace dumps its stacks
         start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -120,7 +121,7 @@ def test_signal_during_parse_exits_promptly_and_keeps_the_previous_index(
     with reaped(proc):
         returncode, stderr, seconds = interrupt(proc, signum)
         assert returncode == code, stderr
-        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit"
+        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit: {stderr}"
         assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas index`"
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("indexing:")]
     assert len(lines) == 2 and "interrupted" in lines[0] and "hint:" in lines[1], stderr
@@ -136,7 +137,7 @@ def test_interrupting_a_first_search_publishes_nothing(big_repo: Path, tmp_path:
     with reaped(proc):
         returncode, stderr, seconds = interrupt(proc, signal.SIGINT)
         assert returncode == 130, stderr
-        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit"
+        assert seconds < INTERRUPT_DEADLINE, f"took {seconds:.1f}s to exit: {stderr}"
         assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas search`"
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not (index_dir / store.CURRENT).exists()
@@ -287,12 +288,23 @@ except KeyboardInterrupt:
 @pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_stalled_cleanup_still_ends_the_process_after_the_grace(name: str, code: int) -> None:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", STALLED_CLEANUP.format(name=name)], capture_output=True, text=True, timeout=30
-    )
+    done = _stalled(name, {})
     assert done.returncode == code, done.stderr
     assert time.monotonic() - started < 10
     assert_one_sentence_and_hint(done.stderr, "interrupted", "did not finish")
+
+
+def test_a_stalled_cleanup_shows_where_it_stalled_when_asked() -> None:
+    done = _stalled("SIGINT", {"PYTHONFAULTHANDLER": "1"})
+    assert done.returncode == 130, done.stderr
+    assert "did not finish" in done.stderr and "time.sleep" not in done.stderr  # stacks name files and lines
+    assert 'File "<string>", line 10' in done.stderr, done.stderr
+
+
+def _stalled(name: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONFAULTHANDLER"} | extra_env
+    code = STALLED_CLEANUP.format(name=name)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env)
 
 
 def test_an_ignored_interrupt_stays_ignored() -> None:
