@@ -40,6 +40,7 @@ CHUNK_BYTES = 1 << 20
 so 32 large generated headers side by side (the kernel's) would hold ~100 MiB in a worker at once."""
 INFLIGHT_PER_WORKER = 64
 DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being parsed to come back
+POLL_SECONDS = 0.1  # the longest a ^C waits while the consumer waits for the pool's next result
 
 _cancelled: Any = None  # in a worker: the pool's shared "stop parsing" flag
 
@@ -78,6 +79,66 @@ def _signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Run the Python handlers of ^C and SIGTERM when the block ends instead of where the signal lands.
+
+    The pool's result objects (the result iterator, `apply_async`'s result) guard their state with a lock
+    taken in a `with` statement, and the pool's result-handler thread takes the same lock to deliver a
+    result. An exception a handler raises just after that lock was taken leaves it held (bpo-29988): the
+    result handler then blocks forever, and with it `terminate()`, `_drain` and the whole cleanup. Only the
+    main thread runs signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+
+    def record(signum: int, frame: Any) -> None:
+        caught.append((signum, frame))
+
+    previous: dict[int, Any] = {}
+    try:
+        with _signals_held():  # so that no signal finds one handler swapped and the other not
+            for signum in _HELD_SIGNALS:
+                previous[signum] = signal.signal(signum, record)
+        yield
+    finally:
+        with _signals_held():
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            _deliver(*caught[0], previous[caught[0][0]])
+
+
+def _deliver(signum: int, frame: Any, handler: Any) -> None:
+    """Act on a signal held back by `_signals_deferred` as its handler would have."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler in (signal.SIG_DFL, None):
+        signal.raise_signal(signum)
+
+
+def _next_result(results: Any) -> Any:
+    """The pool iterator's next result (StopIteration at the end), with ^C and SIGTERM acted on between
+    waits of at most POLL_SECONDS, never inside the iterator (see `_signals_deferred`)."""
+    while True:
+        with _signals_deferred():
+            try:
+                return results.next(timeout=POLL_SECONDS)
+            except multiprocessing.TimeoutError:
+                pass
+
+
+def _wait_for(result: multiprocessing.pool.ApplyResult) -> Any:
+    """`result.get()`, with ^C and SIGTERM acted on between waits, never inside it (see `_signals_deferred`)."""
+    while True:
+        with _signals_deferred():
+            result.wait(POLL_SECONDS)
+            if result.ready():
+                return result.get()
 
 
 def _worker_setup(cancelled: Any, parent: int) -> None:
@@ -203,7 +264,8 @@ class ParsePool:
         deadline = time.monotonic() + DRAIN_SECONDS
         while (left := deadline - time.monotonic()) > 0:
             try:
-                self._results.next(timeout=left)
+                with _signals_deferred():
+                    self._results.next(timeout=left)
             except (StopIteration, multiprocessing.TimeoutError):
                 return
             except Exception:  # one file's error: the consumer has stopped anyway, keep draining
@@ -217,7 +279,7 @@ class ParsePool:
         pool = self.pool
 
         def run(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-            return pool.apply_async(fn, args).get
+            return partial(_wait_for, pool.apply_async(fn, args))
 
         return run
 
@@ -238,6 +300,10 @@ class ParsePool:
                 yield chunk
 
         self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options), gated())
-        for results in self._results:
+        while True:
+            try:
+                results = _next_result(self._results)
+            except StopIteration:
+                return
             gate.release()
             yield from results

@@ -240,3 +240,63 @@ def test_tasks_are_bounded_by_files_and_by_bytes() -> None:
     assert [len(c) for c in pool_module._chunks(big, 32, 1 << 20)] == [2, 2, 2, 1]
     huge = [entry(0, 5 << 20), entry(1, 10), entry(2, 5 << 20)]  # a file over the bound is a task of its own
     assert [[e.path for e in c] for c in pool_module._chunks(huge, 32, 1 << 20)] == [["f0"], ["f1"], ["f2"]]
+
+
+class Terminated(Exception):
+    pass
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@pytest.mark.parametrize(("signum", "handler", "expected"), [
+    (signal.SIGINT, signal.default_int_handler, KeyboardInterrupt),
+    (signal.SIGTERM, raise_terminated, Terminated),
+])
+def test_a_signal_inside_the_pools_waits_is_acted_on_when_they_end(
+    signum: int, handler: object, expected: type[BaseException]
+) -> None:
+    # An exception raised inside the pool's result objects can leave their lock taken (bpo-29988), and the
+    # pool's result handler, `terminate()` and the whole cleanup then wait for it forever.
+    previous = signal.signal(signum, handler)  # type: ignore[arg-type]
+    finished_inside = False
+    try:
+        with pytest.raises(expected), pool_module._signals_deferred():
+            os.kill(os.getpid(), signum)
+            time.sleep(0.05)
+            finished_inside = True
+        assert finished_inside, "the signal's handler ran inside the block"
+        assert signal.getsignal(signum) is handler, "the handler is put back"
+    finally:
+        signal.signal(signum, previous)
+
+
+def test_an_ignored_signal_stays_ignored_in_the_pools_waits() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pool_module._signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupts_at_any_moment_of_a_parse_leave_the_pool_free_to_stop(tmp_path: Path) -> None:
+    # ^C at random moments, mostly while the consumer waits for the workers' next results: each run ends in
+    # KeyboardInterrupt within the drain's bound, and the result iterator's lock is free afterwards.
+    work = entries(tmp_path, 400)
+    for delay in [0.0, 0.001, 0.003, 0.006, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3]:
+        timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        pool = ParsePool(2, ParseOptions())
+        with pytest.raises(KeyboardInterrupt), pool:
+            timer.start()
+            for _ in pool.parse(work * 5):
+                pass
+            timer.join()  # the whole parse beat the signal: wait for it here
+            time.sleep(1)
+        assert time.monotonic() - started < pool_module.DRAIN_SECONDS, f"^C after {delay} s: the pool's cleanup stalled"
+        if pool._results is not None:
+            assert not pool._results._cond._lock.locked(), f"^C after {delay} s left the result iterator's lock taken"
