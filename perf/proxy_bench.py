@@ -31,6 +31,7 @@ import orjson
 EXTENSIONS = {
     "go": (".go",), "rust": (".rs",), "java": (".java",), "javascript": (".js", ".mjs", ".cjs"),
     "c": (".c", ".h"), "cpp": (".cc", ".cpp", ".cxx", ".h", ".hpp"),
+    "typescript": (".ts", ".tsx", ".mts", ".cts"), "ruby": (".rb",), "php": (".php",), "kotlin": (".kt",),
 }  # fmt: skip
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
                  "jqlang/jq=c", "fmtlib/fmt=cpp")  # fmt: skip
@@ -41,7 +42,10 @@ TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__",
                        "benches", "bench", "benchmarks", "benchsuite", "examples", "example", "fuzz"})  # fmt: skip
 OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
                         "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
-TEST_NAME = re.compile(r"_test\.go$|Tests?\.java$|IT\.java$|\.(test|spec)\.[mc]?js$|^test_|[_-]test\.(c|cc|cpp|h|rs)$")
+TEST_NAME = re.compile(
+    r"_test\.go$|Tests?\.(java|kt|php)$|IT\.(java|kt)$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb)$|"
+    r"_spec\.rb$"
+)
 TRAILER = re.compile(
     r"^\s*(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|suggested-by|helped-by|cc|"
     r"change-id|pr-url|pr|closes|close|fixes|fix|resolves|ref|refs|see|issue)\s*:.*$", re.I | re.M,
@@ -66,7 +70,9 @@ def is_test(path: str) -> bool:
 
 def is_source(path: str, extensions: tuple[str, ...]) -> bool:
     """Whether `path` is a project source file of the language (not a test, vendored, docs or build file)."""
-    return path.endswith(extensions) and not OTHER_DIRS.intersection(path.lower().split("/")[:-1]) and not is_test(path)
+    if not path.endswith(extensions) or path.endswith(".d.ts"):  # a declaration file is no implementation
+        return False
+    return not OTHER_DIRS.intersection(path.lower().split("/")[:-1]) and not is_test(path)
 
 
 def query_of(message: str) -> str:

@@ -102,3 +102,27 @@ def test_rows_have_the_benchmark_format(mirror_root: tuple[Path, dict[str, str]]
 def test_evenly_spreads_over_the_list(proxy: ModuleType) -> None:
     assert proxy.evenly(list(range(10)), 3) == [0, 4, 9]  # round(4.5) is 4: Python rounds halves to even
     assert proxy.evenly([1, 2], 5) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("language", "path", "source"),
+    [
+        ("ruby", "lib/sinatra/base.rb", True),
+        ("ruby", "lib/sinatra/base_spec.rb", False),
+        ("ruby", "spec/routing_spec.rb", False),
+        ("typescript", "src/types.ts", True),
+        ("typescript", "src/index.d.ts", False),
+        ("typescript", "src/parse.test.ts", False),
+        ("typescript", "src/__tests__/string.test.ts", False),
+        ("php", "Slim/App.php", True),
+        ("php", "tests/AppTest.php", False),
+        ("kotlin", "moshi/src/main/java/com/squareup/moshi/Moshi.kt", True),
+        ("kotlin", "moshi/src/main/java/com/squareup/moshi/MoshiTest.kt", False),
+        ("javascript", "lib/router.js", True),
+        ("javascript", "lib/router.test.js", False),
+    ],
+)
+def test_sources_of_each_language_exclude_tests_and_declarations(
+    proxy: ModuleType, language: str, path: str, source: bool
+) -> None:
+    assert proxy.is_source(path, proxy.EXTENSIONS[language]) is source
