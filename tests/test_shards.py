@@ -197,10 +197,16 @@ def test_a_killed_shard_build_publishes_nothing(tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while not any(".tmp-" in p.name for p in out.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.3)
-    assert child.poll() is None, "the build ended before it could be killed"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    time.sleep(0.05)  # the build's generation is being written; on an idle machine it publishes ~0.4 s later
+    # Frozen first, so that what is checked is the state the kill hits (a build that had already published
+    # could otherwise pass the poll and be killed in its last milliseconds).
+    child.send_signal(signal.SIGSTOP)
+    try:
+        assert child.poll() is None, "the build ended before it could be killed"
+        assert (out / store.CURRENT).read_text() == live, "the build published before it could be stopped"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
     assert (out / store.CURRENT).read_text() == live
     assert manifest(out)["shard"]["content_hash"] == before
     report = orjson.loads(ok("index", str(root), "--shard", "0/2", "--out", str(out), "--format", "json").stdout)
