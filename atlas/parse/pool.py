@@ -264,11 +264,11 @@ class ParsePool:
         deadline = time.monotonic() + DRAIN_SECONDS
         while (left := deadline - time.monotonic()) > 0:
             try:
-                with _signals_deferred():
-                    self._results.next(timeout=left)
-            except (StopIteration, multiprocessing.TimeoutError):
+                with _signals_deferred():  # in steps, so that a second ^C still ends the wait soon
+                    self._results.next(timeout=min(left, POLL_SECONDS))
+            except StopIteration:
                 return
-            except Exception:  # one file's error: the consumer has stopped anyway, keep draining
+            except Exception:  # a step's timeout, or one file's error: the consumer has stopped anyway
                 continue
 
     def runner(self) -> Callable[..., Callable[[], Any]] | None:
