@@ -297,9 +297,9 @@ def report_other(name: str, t: Table, languages: list[str], constants: dict[str,
         keep = np.array([other == language for other in languages])
         parts.append((f", {language} (n = {keep.sum()})", keep))
     for suffix, keep in parts:
-        part, repos = subset(t, keep), [repo for repo, kept in zip(t.repos, keep, strict=True) if kept]
+        part = subset(t, keep)
         for label, params in constants.items():
-            print(line(f"{name}: {label}{suffix}", summary(metrics(part, params), repos)))
+            print(line(f"{name}: {label}{suffix}", summary(metrics(part, params), part.repos)))
 
 
 def line(name: str, s: dict[str, float]) -> str:
