@@ -46,3 +46,26 @@ def test_other_benchmark_is_scored_whole_by_fix_size_and_by_language(
     assert rows["bench: fitted, fixes of several files (n = 1)"] == ["0.000", "1.000", "1.000"]
     assert rows["bench: fitted, go (n = 1)"] == ["1.000", "1.000", "1.000"]
     assert rows["bench: fitted, rust (n = 1)"] == ["0.000", "1.000", "1.000"]
+
+
+def test_coordinate_orders_keep_the_constants_and_shuffle_reproducibly(fit: ModuleType) -> None:
+    start = fit.params_of(FusionWeights())
+    assert list(fit.reordered(start, 0)) == list(start)
+    shuffled = fit.reordered(start, 1)
+    assert shuffled == start and list(shuffled) != list(start)
+    assert list(fit.reordered(start, 1)) == list(shuffled)
+
+
+def test_orders_are_cross_validated_each_and_averaged(fit: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    records = [
+        record(f"acme/r{i}", ["a.py"], {"a.py": 3.0, "b.py": 2.0} if i % 2 else {"b.py": 3.0, "a.py": 2.0})
+        for i in range(6)
+    ]
+    fit.report_orders(fit.table(records), fit.params_of(FusionWeights()), 3, 2, "toy")
+    out = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| toy")]
+    assert [line.split(" | ")[0] for line in out] == [
+        "| toy: held out, coordinate order 0", "| toy: held out, coordinate order 1",
+        "| toy: held out, mean of 2 coordinate orders",
+    ]  # fmt: skip
+    assert all(line.split(" | ")[1] == "0.500" for line in out)  # bm25 alone decides: half the gold files first
+    assert "objective" in out[-1] and "min" in out[-1]
