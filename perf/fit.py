@@ -59,6 +59,11 @@ MIN_GAIN = 0.002
 """A constant moves only for a gain of the objective above this (about four instance-metrics of 277): the
 objective is flat, and without it coordinate ascent wanders to odd values (build files above sources)."""
 RESTART_K = (3.0, 10.0, 60.0)
+ORDERS = 3
+"""Coordinate orders every fit ascends in (the natural one, then two shuffled): measured on the 277 issues, one
+order's CV objective moved by ±0.008 with the order; the best training fit of three held out as well for the
+eight signals (0.7280 against 0.7286) and kept a ninth from being stranded on a poor ridge (0.7423 against
+0.7180-0.7440 over four single orders)."""
 """rrf_k values coordinate ascent also starts from (beside the hand-set one)."""
 PRIOR_GRID = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)
 
@@ -251,10 +256,12 @@ def grid_for(name: str) -> tuple[float, ...]:
 
 def fit(t: Table, start: dict[str, float], sweeps: int = 4) -> dict[str, float]:
     """The best (training objective) of coordinate ascents from `start` and from `start` with each of
-    RESTART_K as rrf_k: one greedy ascent stops on the first ridge it meets, and k reshapes them all."""
-    starts = [start] + [{**start, "rrf_k": k} for k in RESTART_K if k != start["rrf_k"]]
-    fitted = [ascend(t, s, sweeps) for s in starts]
-    return max(fitted, key=lambda p: objective(metrics(t, p), t.repos))
+    RESTART_K as rrf_k, each in ORDERS coordinate orders: one greedy ascent stops on the first ridge it
+    meets, and k and the order it visits the constants in decide which."""
+    by_k = [start] + [{**start, "rrf_k": k} for k in RESTART_K if k != start["rrf_k"]]
+    fitted = [ascend(t, reordered(s, seed), sweeps) for seed in range(ORDERS) for s in by_k]
+    best = max(fitted, key=lambda p: objective(metrics(t, p), t.repos))
+    return {name: best[name] for name in start}
 
 
 def ascend(t: Table, start: dict[str, float], sweeps: int = 4) -> dict[str, float]:

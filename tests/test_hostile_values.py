@@ -147,7 +147,8 @@ def test_whole_files_never_keeps_a_file_over_the_budget(billing: Path) -> None:
     [("bm25=nan", "bm25"), ("bm25=inf", "bm25"), ("bm25=-1", "bm25"), ("prior.bogus=1", "prior.bogus"),
      ("prior.test=-0.5", "prior.test"), ("candidates=2.5", "candidates"), ("rrf_k=0", "rrf_k"),
      ("query_terms=0", "query_terms"), ("commit_words=nan", "commit_words"),
-     ("commit_words_limit=-1", "commit_words_limit")],
+     ("commit_words_limit=-1", "commit_words_limit"), ("proximity=nan", "proximity"),
+     ("proximity_pairs=1.5", "proximity_pairs")],
 )  # fmt: skip
 def test_bad_weights_are_usage_errors(billing: Path, weight: str, named: str) -> None:
     result = CliRunner().invoke(cli, ["search", "invoice", "--root", str(billing), "--weight", weight])

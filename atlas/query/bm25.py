@@ -8,6 +8,7 @@ queries are built directly and no user input ever reaches tantivy's query parser
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import tantivy
 
@@ -22,6 +23,10 @@ STEM_BOOST = 0.5
 
 The term and its stem are one disjunction-max clause: a file matching both counts once, at the exact weight.
 """
+
+PAIR_SLOP = 2
+"""Slop of a `proximity` pair's phrase: with 2 the words may stand up to two words apart in order, or swapped
+side by side. Measured: 2 held out as well as 0 (objective 0.7389 against 0.7372, one coordinate order)."""
 
 Occur = tantivy.Occur
 Query = tantivy.Query
@@ -73,6 +78,15 @@ def _phrase_clauses(schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[st
         Query.boost_query(Query.phrase_query(schema, "content", list(phrase)), boost)
         for phrase in parsed.phrases
     ]
+
+
+def pair_query(schema: tantivy.Schema, pairs: Sequence[tuple[tuple[str, str], float]]) -> tantivy.Query:
+    """Any of the word `pairs` (each with its weight) as a phrase of the content field: BM25 of the
+    query's adjacent words met together, the sequential-dependence part of a query."""
+    return Query.boolean_query([
+        (Occur.Should, Query.boost_query(Query.phrase_query(schema, "content", list(pair), PAIR_SLOP), weight))
+        for pair, weight in pairs
+    ])  # fmt: skip
 
 
 def _filter_clauses(schema: tantivy.Schema, parsed: ParsedQuery) -> list[Query]:

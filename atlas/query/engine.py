@@ -17,7 +17,7 @@ import tantivy
 from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query import ranking
-from atlas.query.bm25 import build_query
+from atlas.query.bm25 import build_query, pair_query
 from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, prior, weights_for
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
@@ -168,6 +168,11 @@ class Engine:
             ranking.commit_words_signal(self.store, weighted.terms, weights.commit_words_limit, signals)
         _drop_disabled(signals, options)
         candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
+        if weights.proximity > 0 and (
+            pairs := _telling_pairs(weighted, doc_freqs, common, self.reader.num_docs, weights.proximity_pairs)
+        ):
+            query = pair_query(self.reader.schema, pairs)
+            ranking.proximity_signal(self.reader, query, max(options.limit, weights.candidates), candidates, signals)
         ranking.static_signals(self.store, candidates, signals)
         _drop_disabled(signals, options)
         kept = set(candidates)
@@ -270,6 +275,25 @@ def _most_telling(parsed: ParsedQuery, doc_freqs: dict[str, int], documents: int
 
     kept = {term for term, _ in heapq.nlargest(limit, parsed.terms, key=telling)}
     return replace(parsed, terms=tuple(item for item in parsed.terms if item[0] in kept))
+
+
+def _telling_pairs(
+    weighted: ParsedQuery, doc_freqs: dict[str, int], common: frozenset[str], documents: int, limit: int
+) -> list[tuple[tuple[str, str], float]]:
+    """At most `limit` of the query's word pairs whose words are both among its kept terms and not common,
+    each with the lesser weight of its two words, the most telling first (weight × the two words' idf)."""
+    weight = dict(weighted.terms)
+    usable = [
+        ((a, b), min(weight[a], weight[b]))
+        for a, b in weighted.pairs
+        if a in weight and b in weight and a not in common and b not in common
+    ]
+
+    def telling(item: tuple[tuple[str, str], float]) -> float:
+        (a, b), pair_weight = item
+        return pair_weight * (_idf(doc_freqs.get(a, 0), documents) + _idf(doc_freqs.get(b, 0), documents))
+
+    return heapq.nlargest(limit, usable, key=telling)
 
 
 def _idf(df: int, documents: int) -> float:

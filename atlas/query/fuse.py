@@ -24,7 +24,8 @@ from atlas.records import ScoreTerm
 
 RRF_K = 20.0
 
-SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency", "commit_words")
+SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency", "commit_words",
+           "proximity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class FusionWeights:
     pagerank: float = 0.05
     recency: float = 0.15
     commit_words: float = 0.3
+    proximity: float = 0.3
     rrf_k: float = RRF_K
     title_boost: float = 3.0
     common_term_share: float = 0.3
@@ -49,6 +51,7 @@ class FusionWeights:
     max_fanout: int = 200
     symbol_mention_limit: int = 50
     commit_words_limit: int = 20
+    proximity_pairs: int = 48
     max_path_ambiguity: int = 8
     role_priors: Mapping[str, float] = field(
         default_factory=lambda: {

@@ -144,6 +144,17 @@ def _seeds(signals: Signals, top: int, paths: Sequence[str]) -> list[int]:
     return list(dict.fromkeys(fid for fid, _ in named[:top] + bm25[:top]))
 
 
+def proximity_signal(
+    reader: IndexReader, query: tantivy.Query, limit: int, candidates: list[int], signals: Signals
+) -> None:
+    """The candidates among the top `limit` hits of `query` (the query's word pairs as phrases) as the
+    `proximity` signal: it reorders candidates and brings none."""
+    hits = reader.search(query, limit)
+    fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
+    kept = set(candidates)
+    signals.raw["proximity"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True) if fid in kept}
+
+
 def static_signals(store: SideStore, candidates: list[int], signals: Signals) -> None:
     """Query-independent signals (PageRank, git recency) for the candidates."""
     for name, array_name in (("pagerank", "pagerank"), ("recency", "git_decayed")):

@@ -12,6 +12,7 @@ of a trace weigh as if written once (the frames' paths and names are `mentions`)
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -52,6 +53,8 @@ class ParsedQuery:
     languages: tuple[str, ...]
     symbols: tuple[str, ...]
     title_terms: frozenset[str] = frozenset()
+    pairs: tuple[tuple[str, str], ...] = ()
+    """Adjacent tokens of the text, first seen first, without repeats: the `proximity` signal's phrases."""
 
     @property
     def has_filters(self) -> bool:
@@ -86,7 +89,17 @@ def parse_query(text: str) -> ParsedQuery:
         languages=tuple(v.lower() for v in filters["lang"]),
         symbols=tuple(filters["sym"]),
         title_terms=frozenset(tokenize(_title(_HTML_COMMENT.sub(" ", rest)))),
+        pairs=word_pairs(tokenize(_HTML_COMMENT.sub(" ", rest))),
     )
+
+
+def word_pairs(tokens: list[str]) -> tuple[tuple[str, str], ...]:
+    """Each two adjacent `tokens` (a token and its repeat aside), first seen first, without repeats.
+
+    Compound identifiers are tokens followed by their parts, so `rate_limit` gives (rate, limit), as does
+    "rate limit" in prose: a pair meets the identifier in code, its words in a comment, or both.
+    """
+    return tuple(dict.fromkeys((a, b) for a, b in itertools.pairwise(tokens) if a != b))
 
 
 def _title(text: str) -> str:

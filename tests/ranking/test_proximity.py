@@ -1,0 +1,90 @@
+"""Proximity: the words of an issue met together, in its order, outweigh the same words scattered.
+
+"the retry budget is exhausted" is about the file where "retry budget" is written (or `retry_budget` is a
+name), not about one that says "retry" here and "budget" there, more often. The `proximity` signal
+ranks candidates by BM25 of the query's adjacent word pairs as phrases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas.api import index_config, index_repo, open_engine
+from atlas.config import IndexConfig
+from atlas.query.engine import SearchOptions
+from atlas.query.fuse import weights_for
+from atlas.query.syntax import parse_query, word_pairs
+from atlas.terms import tokenize
+from tests.conftest import init_repo, write_tree
+
+QUERY = "Requests fail once the retry budget is exhausted"
+
+SCATTERED = """\
+def schedule(job, budget):
+    '''Run a job within its budget, if the budget allows: over budget, nothing runs.'''
+    if budget.spent(job) > budget.limit:
+        return None
+    # failed jobs wait in the queue for another retry, until they have exhausted their attempts
+    # the queue holds each retry until the job may run again; we log what the budget spent
+    log(job, budget)
+    return queue.retry(job)
+"""
+
+ADJACENT = """\
+def consume(attempts):
+    '''Spend one attempt of the retry budget.'''
+    attempts.remaining -= 1
+    return attempts.remaining > 0
+"""
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
+    root = Path(tmp_path_factory.mktemp("proximity")) / "repo"
+    write_tree(root, {
+        "jobs/scheduler.py": SCATTERED,
+        "net/attempts.py": ADJACENT,
+        "net/client.py": "def send(request):\n    return transport.write(request)\n",
+        "app/views.py": "def index(request):\n    return render('index.html')\n",
+        "app/models.py": "class Account:\n    name = ''\n",
+        "docs/usage.md": "# Usage\n\nSend a message with the client.\n",
+        **{f"app/page_{i}.py": f"def page_{i}(request):\n    return render('page_{i}.html')\n" for i in range(10)},
+    })  # fmt: skip
+    init_repo(root, message="Initial import")
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    return config
+
+
+def _paths(config: IndexConfig, **overrides: float) -> list[str]:
+    engine = open_engine(config, build_if_missing=False)
+    options = SearchOptions(limit=5, with_lines=False, weights=weights_for("balanced", overrides))
+    return [hit.path for hit in engine.search(QUERY, options).hits]
+
+
+def test_the_file_naming_the_words_together_comes_first(config: IndexConfig) -> None:
+    assert _paths(config)[0] == "net/attempts.py"
+
+
+def test_without_proximity_the_scattered_words_win(config: IndexConfig) -> None:
+    assert _paths(config, proximity=0)[0] == "jobs/scheduler.py"
+
+
+def test_only_the_files_with_a_pair_of_the_query_get_the_signal(config: IndexConfig) -> None:
+    engine = open_engine(config, build_if_missing=False)
+    raw = engine.candidates(QUERY).raw["proximity"]
+    paths = {engine.store.paths[fid] for fid in raw}
+    assert paths == {"net/attempts.py"}
+
+
+def test_pairs_are_adjacent_tokens_in_order_without_repeats() -> None:
+    pairs = parse_query("the retry budget; retryBudget, the retry budget").pairs
+    assert pairs == (("the", "retry"), ("retry", "budget"), ("budget", "retrybudget"), ("retrybudget", "retry"),
+                     ("budget", "the"))  # fmt: skip
+
+
+def test_a_compound_identifier_gives_the_pair_of_its_parts() -> None:
+    assert word_pairs(tokenize("rate_limit")) == (("rate_limit", "rate"), ("rate", "limit"))
+    assert word_pairs(tokenize("RateLimit")) == (("ratelimit", "rate"), ("rate", "limit"))
