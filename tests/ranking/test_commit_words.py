@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from atlas.api import index_config, index_repo, open_engine
+from atlas.api import open_engine
 from atlas.config import IndexConfig
-from atlas.query.engine import SearchOptions
-from atlas.query.fuse import weights_for
 from tests.conftest import git, init_repo, write_tree
+from tests.ranking.searching import indexed, top_paths
 
 QUERY = "Throttling lets bursts through"
 
@@ -38,15 +37,11 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
         with (root / path).open("a") as file:
             file.write("# edited\n")
         git(root, "commit", "-q", "-am", message)
-    config = index_config(root, jobs=1)
-    index_repo(config, show_progress=False)
-    return config
+    return indexed(root)
 
 
 def _paths(config: IndexConfig, **overrides: float) -> list[str]:
-    engine = open_engine(config, build_if_missing=False)
-    options = SearchOptions(limit=5, with_lines=False, weights=weights_for("balanced", overrides))
-    return [hit.path for hit in engine.search(QUERY, options).hits]
+    return top_paths(config, QUERY, **overrides)
 
 
 def test_the_file_whose_commits_used_the_issues_words_comes_first(config: IndexConfig) -> None:

@@ -11,21 +11,18 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from atlas.api import index_config, index_repo, open_engine
+from atlas.api import open_engine
 from atlas.cli import cli
 from atlas.config import IndexConfig
 from atlas.query.engine import Engine, SearchOptions
-from atlas.query.fuse import weights_for
 from tests.conftest import init_repo, write_tree
 from tests.ranking.failure_repo import CASES, LONG_REPORT, LONG_REPORT_CASE, Case, make_failure_repo
+from tests.ranking.searching import indexed, top_paths
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
-    root = make_failure_repo(Path(tmp_path_factory.mktemp("failures")) / "repo")
-    config = index_config(root, jobs=1)
-    index_repo(config, show_progress=False)
-    return config
+    return indexed(make_failure_repo(Path(tmp_path_factory.mktemp("failures")) / "repo"))
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +55,7 @@ def test_a_long_reports_few_rare_words_outweigh_its_many_common_ones(tmp_path: P
     root = tmp_path / "desk"
     write_tree(root, LONG_REPORT)
     init_repo(root)
-    config = index_config(root, jobs=1)
-    index_repo(config, show_progress=False)
-    engine = open_engine(config, build_if_missing=False)
-
-    def top(**overrides: float) -> list[str]:
-        options = SearchOptions(limit=5, with_lines=False, weights=weights_for("balanced", overrides))
-        return [hit.path for hit in engine.search(LONG_REPORT_CASE.query, options).hits]
-
-    assert top()[0] == LONG_REPORT_CASE.target
-    assert top(query_terms=400, proximity=0)[0] == "desk/everything.py"  # every word kept: the common ones win
+    config = indexed(root)
+    assert top_paths(config, LONG_REPORT_CASE.query)[0] == LONG_REPORT_CASE.target
+    every_word = top_paths(config, LONG_REPORT_CASE.query, query_terms=400, proximity=0)
+    assert every_word[0] == "desk/everything.py"  # every word kept: the common ones win

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from atlas.api import index_config, index_repo, open_engine
+from atlas.api import open_engine
 from atlas.query.engine import Engine, SearchOptions
 from atlas.query.fuse import SIGNALS, weights_for
 from tests.ranking.history_repo import CASES, Case, make_history_repo
+from tests.ranking.searching import indexed
 
 GOLDEN = Path(__file__).parent / "golden"
 LIMIT = 10
@@ -25,10 +26,7 @@ NO_PRIORS = {f"prior.{role}": 1.0 for role in ("impl", "build", "config", "other
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    root = make_history_repo(tmp_path_factory.mktemp("ledger"))
-    config = index_config(root, jobs=1)
-    index_repo(config, show_progress=False)
-    return open_engine(config, build_if_missing=False)
+    return open_engine(indexed(make_history_repo(tmp_path_factory.mktemp("ledger"))), build_if_missing=False)
 
 
 def rank_of(engine: Engine, query: str, target: str, options: SearchOptions) -> tuple[int | None, list[str]]:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from atlas.api import index_config, index_repo, open_engine
+from atlas.api import open_engine
 from atlas.config import IndexConfig
-from atlas.query.engine import SearchOptions
-from atlas.query.fuse import weights_for
 from atlas.query.syntax import parse_query, word_pairs
 from atlas.terms import tokenize
 from tests.conftest import init_repo, write_tree
+from tests.ranking.searching import indexed, top_paths
 
 QUERY = "Requests fail once the retry budget is exhausted"
 
@@ -53,15 +52,11 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
         **{f"app/page_{i}.py": f"def page_{i}(request):\n    return render('page_{i}.html')\n" for i in range(10)},
     })  # fmt: skip
     init_repo(root, message="Initial import")
-    config = index_config(root, jobs=1)
-    index_repo(config, show_progress=False)
-    return config
+    return indexed(root)
 
 
 def _paths(config: IndexConfig, **overrides: float) -> list[str]:
-    engine = open_engine(config, build_if_missing=False)
-    options = SearchOptions(limit=5, with_lines=False, weights=weights_for("balanced", overrides))
-    return [hit.path for hit in engine.search(QUERY, options).hits]
+    return top_paths(config, QUERY, **overrides)
 
 
 def test_the_file_naming_the_words_together_comes_first(config: IndexConfig) -> None:
