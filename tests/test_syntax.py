@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from atlas.query.bm25 import path_regex
 from atlas.query.syntax import MAX_TERMS, parse_query, split_code
+from atlas.terms import tokenize
 
 
 def test_filters_are_taken_out_of_the_text() -> None:
@@ -56,6 +57,20 @@ def test_any_text_parses(text: str) -> None:
     assert parsed.text == text
     assert len(parsed.terms) <= MAX_TERMS
     assert all(weight >= 1.0 for _, weight in parsed.terms)
+
+
+@given(st.text(max_size=2000))
+def test_word_pairs_are_distinct_pairs_of_the_texts_own_tokens(text: str) -> None:
+    pairs = parse_query(text).pairs
+    tokens = tokenize(text)
+    assert len(set(pairs)) == len(pairs) <= max(0, len(tokens) - 1)
+    assert all(a != b and a in tokens and b in tokens for a, b in pairs)
+
+
+def test_word_pairs_follow_the_text_across_punctuation_and_compounds() -> None:
+    assert parse_query("Retry budget: rateLimit!").pairs == (
+        ("retry", "budget"), ("budget", "ratelimit"), ("ratelimit", "rate"), ("rate", "limit"),
+    )  # fmt: skip
 
 
 _REPORT_PIECES = st.sampled_from(
