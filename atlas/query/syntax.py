@@ -81,6 +81,7 @@ def parse_query(text: str) -> ParsedQuery:
     phrases = _phrases(rest)
     prose, blocks = split_code(rest)
     prose = _HTML_COMMENT.sub(" ", prose)
+    visible = _HTML_COMMENT.sub(" ", rest)
     return ParsedQuery(
         text=text,
         terms=weighted_terms(tokenize(prose), [tokenize(block) for block in blocks], order=tokenize(rest)),
@@ -88,8 +89,8 @@ def parse_query(text: str) -> ParsedQuery:
         paths=tuple(filters["path"]),
         languages=tuple(v.lower() for v in filters["lang"]),
         symbols=tuple(filters["sym"]),
-        title_terms=frozenset(tokenize(_title(_HTML_COMMENT.sub(" ", rest)))),
-        pairs=word_pairs(tokenize(_HTML_COMMENT.sub(" ", rest))),
+        title_terms=frozenset(tokenize(_title(visible))),
+        pairs=word_pairs(tokenize(visible)),
     )
 
 
