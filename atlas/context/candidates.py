@@ -64,7 +64,7 @@ def rank_with_engine(engine: Engine, task: str, options: SearchOptions) -> Ranke
         Candidate(hit.path, hit.rank, round(min(1.0, hit.score / ceiling), 6), hit.language, hit.role, hit.explain)
         for hit in result.hits
     ]
-    weights = term_weights(engine.reader, task, options.weights.title_boost)
+    weights = term_weights(engine.reader, engine.without_boilerplate(task), options.weights.title_boost)
     return Ranked(candidates, engine.reader.num_docs, weights, _stored_outline(engine.reader), list(result.notes))
 
 

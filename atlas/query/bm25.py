@@ -183,3 +183,14 @@ def _char_class(body: str) -> str:
     if not items:
         return "[^/]" if negate else "(?:[^\\s\\S])"
     return ("[^/" if negate else "[") + "".join(items) + "]"
+
+
+def template_query(schema: tantivy.Schema) -> tantivy.Query:
+    """Files whose path has the words of an issue or merge-request template (`ISSUE_TEMPLATE/bug.yml`,
+    `pull_request_template.md`): a superset of `atlas.query.boilerplate.is_template`, found without a walk
+    over every path."""
+    kinds = [(Occur.Should, Query.term_query(schema, "filename", stem(word))) for word in ("issue", "request")]
+    return Query.boolean_query([
+        (Occur.Must, Query.term_query(schema, "filename", stem("template"))),
+        (Occur.Must, Query.boolean_query(kinds)),
+    ])  # fmt: skip

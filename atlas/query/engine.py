@@ -17,7 +17,8 @@ import tantivy
 from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query import ranking
-from atlas.query.bm25 import build_query, pair_query
+from atlas.query.bm25 import build_query, pair_query, template_query
+from atlas.query.boilerplate import Boilerplate, read_templates
 from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, prior, weights_for
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
@@ -31,6 +32,8 @@ ROLE_NAMES = [str(role) for role in Role]
 SALIENT_DOC_SHARE = 0.05
 """A term in at most this share of files is salient enough to pick line ranges by."""
 MAX_SALIENT_TERMS = 24
+MAX_TEMPLATE_CANDIDATES = 256
+"""Files whose path words look like an issue template's, read for `Engine.boilerplate` (a few in practice)."""
 MAX_SYMBOLS_PER_HIT = 20
 """Matched definitions listed per hit; a generated file can define tens of thousands that match."""
 
@@ -80,6 +83,7 @@ class Engine:
         self.default_boosts: dict[str, float] = dict(reader.manifest.get("boosts") or {})
         self.store: SideStore | None = load_store(reader.generation)
         self._paths: PathIndex | None = None
+        self._boilerplate: Boilerplate | None = None
 
     @property
     def path_index(self) -> PathIndex:
@@ -88,23 +92,37 @@ class Engine:
             self._paths = PathIndex(self.store.paths if self.store else [])
         return self._paths
 
+    @property
+    def boilerplate(self) -> Boilerplate:
+        """The repository's issue and pull-request templates (indexed files, read on first use)."""
+        if self._boilerplate is None:
+            found = self.reader.search(template_query(self.reader.schema), MAX_TEMPLATE_CANDIDATES)
+            paths = sorted(self.reader.doc(address).path for _, address in found)
+            self._boilerplate = read_templates(self.root, paths)
+        return self._boilerplate
+
+    def without_boilerplate(self, text: str) -> str:
+        """`text` without the lines that repeat the repository's issue templates (see `atlas.query.boilerplate`)."""
+        return self.boilerplate.without_repeats(text) if "\n" in text else text
+
     def search(self, text: str, options: SearchOptions | None = None) -> SearchResult:
         """Run `text` as a query; raises UsageError when it has nothing searchable."""
         options = options or SearchOptions()
         started = time.perf_counter()
-        parsed, doc_freqs, signals = self._gather(text, options)
+        query = self.without_boilerplate(text)
+        parsed, doc_freqs, signals = self._gather(query, options)
         ranked = self._rank(parsed, signals, options)[: options.limit]
         salient = self._salient_terms(doc_freqs) if options.with_lines and ranked else {}
         hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(text, hits, took, self.reader.num_docs, self.notes())
+        return SearchResult(text, hits, took, self.reader.num_docs, self.notes() + _template_note(text, query))
 
     def candidates(self, text: str, options: SearchOptions | None = None) -> Candidates:
         """What fusion ranks for `text`: every candidate's raw signal values, role and path flags.
 
         `search` fuses exactly these; perf/fit.py fits the fusion's constants on them offline.
         """
-        parsed, _, signals = self._gather(text, options or SearchOptions())
+        parsed, _, signals = self._gather(self.without_boilerplate(text), options or SearchOptions())
         fids = signals.candidates()
         roles, flags = (self.store.get("role"), self.store.get("path_flags")) if self.store else (None, None)
         return Candidates(
@@ -240,6 +258,15 @@ def _parse(text: str, options: SearchOptions) -> ParsedQuery:
             "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
         )
     return parsed
+
+
+def _template_note(text: str, query: str) -> list[str]:
+    """A note saying how many lines of `text` were left out as template lines, if any were."""
+    dropped = len(text.splitlines()) - len(query.splitlines())
+    if not dropped:
+        return []
+    lines = f"{dropped} line{'s' if dropped > 1 else ''}"
+    return [f"left out {lines} of the query that repeat the repository's issue templates"]
 
 
 def _drop_disabled(signals: ranking.Signals, options: SearchOptions) -> None:

@@ -28,7 +28,7 @@ _FILTER = re.compile(r'(?<!\S)(path|lang|sym):(?:"([^"\n]*)"|(\S+))')
 _PHRASE = re.compile(rf'"([^"\n]{{1,{MAX_PHRASE_CHARS}}})"')
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 """Issue templates' instructions: invisible on the rendered page, the same in every issue of a project."""
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TRACE_LINE = re.compile(
     r"[ \t]*(?:"
     r"at \S+ ?\(.*\)|at \S+:\d+(?::\d+)?"  # Java, Kotlin, JS/TS, Rust `at` lines
@@ -131,7 +131,7 @@ def split_code(text: str) -> tuple[str, list[str]]:
     fence: str | None = None
     in_trace = False
     for line in text.splitlines():
-        opening = _FENCE.match(line)
+        opening = FENCE.match(line)
         if fence is not None:
             if opening and opening.group(1).startswith(fence):
                 fence = None
