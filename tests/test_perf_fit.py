@@ -69,3 +69,23 @@ def test_orders_are_cross_validated_each_and_averaged(fit: ModuleType, capsys: p
     ]  # fmt: skip
     assert all(line.split(" | ")[1] == "0.500" for line in out)  # bm25 alone decides: half the gold files first
     assert "objective" in out[-1] and "min" in out[-1]
+
+
+def test_the_fit_on_all_data_keeps_the_shipped_constants_when_they_score_best(fit: ModuleType) -> None:
+    def candidate(bm25: float, recency: float) -> dict:
+        return {"bm25": bm25, "recency": recency}
+
+    records = []
+    for i in range(4):  # the gold file is second by BM25 and first by recency
+        row = record(f"acme/r{i}", ["a.py"], {})
+        row["candidates"] = [
+            {"path": path, "role": "impl", "flags": 0, "raw": raw}
+            for path, raw in (("a.py", candidate(2.0, 5.0)), ("b.py", candidate(3.0, 1.0)))
+        ]
+        records.append(row)
+    t = fit.table(records)
+    start = {**fit.params_of(FusionWeights()), "recency": 0.1}
+    shipped = {**start, "recency": 3.0}
+    assert fit.fit(t, start, sweeps=0) != shipped  # no move allowed: the starts themselves
+    assert fit.fit(t, start, sweeps=0, warm=shipped) == shipped
+    assert list(fit.fit(t, start, sweeps=0, warm=shipped)) == list(start)
