@@ -186,7 +186,7 @@ class Engine:
             ranking.commit_words_signal(self.store, weighted.terms, weights.commit_words_limit, signals)
         _drop_disabled(signals, options)
         candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
-        if weights.proximity > 0 and (
+        if _enabled("proximity", options) and (
             pairs := _telling_pairs(weighted, doc_freqs, common, self.reader.num_docs, weights.proximity_pairs)
         ):
             query = pair_query(self.reader.schema, pairs)
@@ -271,11 +271,12 @@ def _template_note(text: str, query: str) -> list[str]:
 
 def _drop_disabled(signals: ranking.Signals, options: SearchOptions) -> None:
     """Remove signals switched off by `options.signals` or a zero weight, candidates they brought included."""
-    signals.raw = {
-        name: values
-        for name, values in signals.raw.items()
-        if (options.signals is None or name in options.signals) and options.weights.signal_weight(name) > 0
-    }
+    signals.raw = {name: values for name, values in signals.raw.items() if _enabled(name, options)}
+
+
+def _enabled(signal: str, options: SearchOptions) -> bool:
+    """True unless `options.signals` leaves `signal` out or its weight is zero."""
+    return (options.signals is None or signal in options.signals) and options.weights.signal_weight(signal) > 0
 
 
 def _title_weighted(parsed: ParsedQuery, boost: float) -> ParsedQuery:
