@@ -255,7 +255,8 @@ class ParsePool:
         self._closing.set()
         self._cancelled.value = True
         if self._gate is not None:
-            self._gate.release()
+            with _signals_deferred():
+                self._gate.release()
 
     def _drain(self) -> None:
         """Wait (at most DRAIN_SECONDS) for the results still due to the stopped consumer."""
@@ -294,7 +295,13 @@ class ParsePool:
 
         def gated() -> Iterator[list[FileEntry]]:
             for chunk in _chunks(entries, CHUNK_SIZE):
-                gate.acquire()
+                # In steps, looking at `_closing` between them: a wake-up lost to a signal in the consumer's
+                # `release` (an exception between its Condition's notify and its bookkeeping leaves a stale
+                # waiter in the queue, which the next notify wakes instead of this one) would otherwise
+                # block the pool's task thread here, and `terminate` behind it, for good.
+                while not gate.acquire(timeout=POLL_SECONDS):
+                    if self._closing.is_set():
+                        return
                 if self._closing.is_set():
                     return
                 yield chunk
@@ -305,5 +312,6 @@ class ParsePool:
                 results = _next_result(self._results)
             except StopIteration:
                 return
-            gate.release()
+            with _signals_deferred():  # no ^C inside the semaphore's bookkeeping (see `gated`)
+                gate.release()
             yield from results

@@ -65,6 +65,40 @@ def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
     assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
 
 
+class LosingSemaphore(threading.Semaphore):
+    """A semaphore whose releases wake no waiter: the lost wake-up that a signal landing inside `release`
+    can cause (a stale waiter left in its Condition's queue takes the next notify)."""
+
+    def release(self, n: int = 1) -> None:
+        with self._cond:  # type: ignore[attr-defined]
+            self._value += n  # type: ignore[attr-defined]
+
+
+def test_a_wake_up_lost_in_the_gate_does_not_hang_the_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen in CI: the pool's task thread blocked on the gate after the stop's release, `terminate` behind it.
+    monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", pool_module.CHUNK_SIZE)
+    monkeypatch.setattr(pool_module.threading, "Semaphore", LosingSemaphore)
+    work = entries(tmp_path, 300)
+    outcome: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            with ParsePool(2, ParseOptions()) as pool:
+                for _ in pool.parse(work):
+                    time.sleep(0.5)  # the gate fills; the task thread waits on it
+                    raise ConsumerFailed("the index writer failed")
+        except BaseException as err:
+            outcome.append(err)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "ParsePool.__exit__ hung on a gate whose release woke nobody"
+    assert time.monotonic() - started < 5, "the drain waited for a feeder that never looked at the stop"
+    assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
+
+
 CORES = len(os.sched_getaffinity(0))
 
 
