@@ -46,7 +46,14 @@ def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
 ) -> None:
     # A gate of one chunk per worker fills at once.
     monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", pool_module.CHUNK_SIZE)
-    work = entries(tmp_path, 300)
+    hung, outcome = consume_then_raise(entries(tmp_path, 300), timeout=15)
+    assert not hung, "ParsePool.__exit__ hung after the consumer raised"
+    assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
+
+
+def consume_then_raise(work: list[FileEntry], timeout: float) -> tuple[bool, list[BaseException]]:
+    """Parse `work` on two workers, raise from the consumer after its first result, once the gate is full;
+    (still running after `timeout` seconds, what the consumer raised)."""
     outcome: list[BaseException] = []
 
     def consume() -> None:
@@ -60,9 +67,8 @@ def test_a_consumer_raising_while_the_gate_is_full_does_not_hang(
 
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
-    thread.join(timeout=15)
-    assert not thread.is_alive(), "ParsePool.__exit__ hung after the consumer raised"
-    assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
+    thread.join(timeout=timeout)
+    return thread.is_alive(), outcome
 
 
 class LosingSemaphore(threading.Semaphore):
@@ -78,23 +84,9 @@ def test_a_wake_up_lost_in_the_gate_does_not_hang_the_stop(tmp_path: Path, monke
     # Seen in CI: the pool's task thread blocked on the gate after the stop's release, `terminate` behind it.
     monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", pool_module.CHUNK_SIZE)
     monkeypatch.setattr(pool_module.threading, "Semaphore", LosingSemaphore)
-    work = entries(tmp_path, 300)
-    outcome: list[BaseException] = []
-
-    def consume() -> None:
-        try:
-            with ParsePool(2, ParseOptions()) as pool:
-                for _ in pool.parse(work):
-                    time.sleep(0.5)  # the gate fills; the task thread waits on it
-                    raise ConsumerFailed("the index writer failed")
-        except BaseException as err:
-            outcome.append(err)
-
     started = time.monotonic()
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    thread.join(timeout=20)
-    assert not thread.is_alive(), "ParsePool.__exit__ hung on a gate whose release woke nobody"
+    hung, outcome = consume_then_raise(entries(tmp_path, 300), timeout=20)
+    assert not hung, "ParsePool.__exit__ hung on a gate whose release woke nobody"
     assert time.monotonic() - started < 5, "the drain waited for a feeder that never looked at the stop"
     assert len(outcome) == 1 and isinstance(outcome[0], ConsumerFailed)
 
