@@ -17,7 +17,8 @@ What it measures, for TREE:
   per query kind (short: identifiers, phrases, filters; question; long: a ~3 KB bug report).
 - cold queries: `atlas -q search --format jsonl -n 10` as a new process, p50/p95 over --cold-runs, and
   the CPU of each process; `--floor` interleaves perf/floor_search.py (a bare Python process opening the
-  same tantivy index and running one query) and reports Atlas's cold search over it.
+  same tantivy index and running one query) and reports Atlas's cold search over it, and the same floor
+  importing the libraries the design requires of the CLI (`CLI_LIBRARIES`) over the bare one.
 - correctness beside the times: queries that returned at least one hit, top path of 3 samples.
 
 `--mine REPO` times `atlas.signals.git.mine_history` over the last --commits commits (a work tree
@@ -627,14 +628,21 @@ def atlas_executable() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "atlas"]
 
 
+CLI_LIBRARIES = ("click", "orjson")
+"""The libraries the design requires of Atlas's command line (arguments, output): `--floor` also times the floor
+with them imported, the least any `atlas search` process can cost."""
+
+
 def cold_queries(tree: Path, index_dir: Path, queries: list[Query], runs: int, floor: bool = False) -> dict[str, Any]:
     """`atlas -q search --format jsonl -n 10` as a fresh process, cycling through the short queries: wall and
     CPU per process; with `floor`, perf/floor_search.py on the same queries and Atlas's ratio over it."""
     short = [q.text for q in queries if q.kind == "short"] or [q.text for q in queries]
     base = [*atlas_executable(), "-q", "search", "--repo", str(tree), "--index-dir", str(index_dir),
             "--format", "jsonl", "-n", "10"]  # fmt: skip
-    bare = [sys.executable, str(Path(__file__).with_name("floor_search.py")), str(index_dir)]
-    times, cpu, floor_times, floor_cpu, with_hits = [], [], [], [], 0
+    floor_script = [sys.executable, str(Path(__file__).with_name("floor_search.py"))]
+    bare = [*floor_script, str(index_dir)]
+    with_libraries = [*floor_script, *(arg for module in CLI_LIBRARIES for arg in ("--import", module)), str(index_dir)]
+    times, cpu, floor_times, floor_cpu, libraries_cpu, with_hits = [], [], [], [], [], 0
     for run in range(runs):
         query = short[run % len(short)]
         wall, used, proc = run_measured([*base, "--", query])
@@ -644,11 +652,10 @@ def cold_queries(tree: Path, index_dir: Path, queries: list[Query], runs: int, f
             raise RuntimeError(f"atlas search failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
         with_hits += bool(proc.stdout.strip())
         if floor:  # interleaved, so drifting load hits both alike
-            wall, used, proc = run_measured([*bare, query])
-            if proc.returncode != 0:
-                raise RuntimeError(f"perf/floor_search.py failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+            wall, used = floor_search([*bare, query])
             floor_times.append(wall)
             floor_cpu.append(used)
+            libraries_cpu.append(floor_search([*with_libraries, query])[1])
     version = [time_process([*atlas_executable(), "--version"]) for _ in range(max(3, runs // 2))]
     report = {"command": shlex.join([*base, "QUERY"]), "runs": runs, "runs_with_hits": with_hits,
               **latency(times), "cpu_p50_ms": round(percentile(cpu, 50), 2),
@@ -659,8 +666,20 @@ def cold_queries(tree: Path, index_dir: Path, queries: list[Query], runs: int, f
             "command": shlex.join([*bare, "QUERY"]), "p50_ms": round(floor_wall, 2), "cpu_p50_ms": round(floor_used, 2),
             "cpu_ratio": round(report["cpu_p50_ms"] / max(floor_used, 1e-9), 2),
             "wall_ratio": round(report["p50_ms"] / max(floor_wall, 1e-9), 2),
+            "with_cli_libraries": {
+                "modules": list(CLI_LIBRARIES), "cpu_p50_ms": round(percentile(libraries_cpu, 50), 2),
+                "cpu_ratio": round(percentile(libraries_cpu, 50) / max(floor_used, 1e-9), 2),
+            },
         }  # fmt: skip
     return report
+
+
+def floor_search(args: list[str]) -> tuple[float, float]:
+    """Run perf/floor_search.py as `args`: its wall and CPU milliseconds; RuntimeError if it fails."""
+    wall, used, proc = run_measured(args)
+    if proc.returncode != 0:
+        raise RuntimeError(f"perf/floor_search.py failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return wall, used
 
 
 def run_measured(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
@@ -833,6 +852,12 @@ def human_cold(cold: dict[str, Any] | None) -> list[str]:
             f"CPU p50 {f['cpu_p50_ms']:.0f} ms; Atlas/floor: CPU {f['cpu_ratio']:.2f}x, "
             f"wall {f['wall_ratio']:.2f}x"
         )
+        libraries = f.get("with_cli_libraries")
+        if libraries:
+            lines.append(
+                f"  floor importing {' and '.join(libraries['modules'])} too: CPU p50 {libraries['cpu_p50_ms']:.0f} ms "
+                f"({libraries['cpu_ratio']:.2f}x the floor)"
+            )
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,4 +111,27 @@ def test_floor_search_and_the_cold_search_ratio(tmp_path: Path) -> None:
     floor = cold["floor"]
     assert floor["cpu_p50_ms"] > 0
     assert floor["cpu_ratio"] == pytest.approx(cold["cpu_p50_ms"] / floor["cpu_p50_ms"], 0.01)
-    assert "Atlas/floor: CPU" in bench.human_cold(cold)[-1]
+    libraries = floor["with_cli_libraries"]
+    assert libraries["modules"] == ["click", "orjson"] and libraries["cpu_p50_ms"] > 0
+    assert libraries["cpu_ratio"] == pytest.approx(libraries["cpu_p50_ms"] / floor["cpu_p50_ms"], 0.01)
+    lines = bench.human_cold(cold)
+    assert "Atlas/floor: CPU" in lines[-2] and "floor importing click and orjson too" in lines[-1]
+
+
+def test_floor_search_imports_what_it_is_told_first(tmp_path: Path) -> None:
+    """`--import MODULE` loads MODULE before the search (here one that records it) and changes nothing else."""
+    tree, index_dir = tmp_path / "tree", tmp_path / "index"
+    write_tree(tree, FILES)
+    built = subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(tree), "--index-dir", str(index_dir)],
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (tmp_path / "marker_module.py").write_text("import sys\nsys.stderr.write('marker imported\\n')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(PERF / "floor_search.py"), "--import", "marker_module",
+                           str(index_dir), "dispatch_request"],
+                          capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["app/server.py"] and proc.stderr == "marker imported\n"
+    usage = subprocess.run([sys.executable, str(PERF / "floor_search.py"), "--import", "marker_module", str(index_dir)],
+                           capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+    assert usage.returncode == 2 and "usage:" in usage.stderr
