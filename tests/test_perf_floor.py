@@ -94,14 +94,24 @@ def _load_bench() -> ModuleType:
     return bench
 
 
-def test_floor_search_and_the_cold_search_ratio(tmp_path: Path) -> None:
+def _indexed_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """FILES written under tmp_path/tree and indexed into tmp_path/index by the CLI."""
     tree, index_dir = tmp_path / "tree", tmp_path / "index"
     write_tree(tree, FILES)
     built = subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(tree), "--index-dir", str(index_dir)],
                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert built.returncode == 0, built.stderr
-    proc = subprocess.run([sys.executable, str(PERF / "floor_search.py"), str(index_dir), "dispatch_request"],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return tree, index_dir
+
+
+def _floor_search(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PERF / "floor_search.py"), *args],
+                          capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+
+
+def test_floor_search_and_the_cold_search_ratio(tmp_path: Path) -> None:
+    tree, index_dir = _indexed_tree(tmp_path)
+    proc = _floor_search(str(index_dir), "dispatch_request")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["app/server.py"]
     bench = _load_bench()
@@ -119,19 +129,12 @@ def test_floor_search_and_the_cold_search_ratio(tmp_path: Path) -> None:
 
 
 def test_floor_search_imports_what_it_is_told_first(tmp_path: Path) -> None:
-    """`--import MODULE` loads MODULE before the search (here one that records it) and changes nothing else."""
-    tree, index_dir = tmp_path / "tree", tmp_path / "index"
-    write_tree(tree, FILES)
-    built = subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(tree), "--index-dir", str(index_dir)],
-                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
-    assert built.returncode == 0, built.stderr
+    """`--import MODULE` loads MODULE before the search (here one that says so) and changes nothing else."""
+    _, index_dir = _indexed_tree(tmp_path)
     (tmp_path / "marker_module.py").write_text("import sys\nsys.stderr.write('marker imported\\n')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    proc = subprocess.run([sys.executable, str(PERF / "floor_search.py"), "--import", "marker_module",
-                           str(index_dir), "dispatch_request"],
-                          capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+    proc = _floor_search("--import", "marker_module", str(index_dir), "dispatch_request", env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["app/server.py"] and proc.stderr == "marker imported\n"
-    usage = subprocess.run([sys.executable, str(PERF / "floor_search.py"), "--import", "marker_module", str(index_dir)],
-                           capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+    usage = _floor_search("--import", "marker_module", str(index_dir), env=env)
     assert usage.returncode == 2 and "usage:" in usage.stderr
