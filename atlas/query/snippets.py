@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_right
-from collections.abc import Mapping
-from itertools import accumulate
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from atlas.records import LineRange
@@ -90,20 +88,32 @@ def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[flo
 
 def _candidate_lines(lines: list[str], terms: Mapping[str, float]) -> list[int]:
     """Line numbers whose lower-cased text contains a term: every token of a line is a substring of
-    it, so no other line can match. One regex scan of the whole text, one hit per line at most."""
-    candidate = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+    it, so no other line can match. One regex scan of the whole text for the terms it contains at all,
+    one hit per line at most, lines counted by their newlines as the scan goes."""
     text = "\n".join(lines)
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters lower-case to two: offsets would drift
+        candidate = _any_of(terms)
         return [n for n, line in enumerate(lines, 1) if candidate.search(line.lower())]
-    ends = list(accumulate(len(line) + 1 for line in lines))
+    present = [term for term in terms if term in lowered]  # substring search at C speed; most terms are absent
+    if not present:
+        return []
+    candidate = _any_of(present)
     numbers = []
-    position = 0
+    line_no, counted, position = 1, 0, 0
     while match := candidate.search(lowered, position):
-        index = bisect_right(ends, match.start())
-        numbers.append(index + 1)
-        position = ends[index]
+        line_no += lowered.count("\n", counted, match.start())
+        numbers.append(line_no)
+        position = counted = lowered.find("\n", match.start()) + 1
+        if not position:
+            break
+        line_no += 1
     return numbers
+
+
+def _any_of(terms: Iterable[str]) -> re.Pattern[str]:
+    """A regex matching any of `terms`, longest first."""
+    return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
 
 
 def _span(line_no: int, total: int, outline: Outline) -> tuple[int, int, str]:
