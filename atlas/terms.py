@@ -235,6 +235,38 @@ def with_stems(tokens: Iterable[str]) -> list[str]:
     return out
 
 
+_ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")
+_AFTER_E = ("", "s", "d", "r", "rs")
+_AFTER_CHANGE = ("es", "ed", "er", "ers", "ing")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def inflections(token: str) -> tuple[str, ...]:
+    """Other spellings English builds on `token`'s stem (`parsing` → parse, parsed, parser, parsers, parses, …):
+    every candidate `s` ≠ `token` with `stem(s) == stem(token)`. Which of them are words is for an index to say.
+
+    Only plain lower-case ASCII words of STEM_MIN_LEN letters or more have any. The endings are the ones `stem`
+    removes, after the stem itself, after it with a final `e` (`pars` → `parses`), after a `y` turned `i`
+    (`retri` → `retries`) and after a doubled final consonant (`wrapp` → `wrapping`).
+    """
+    if len(token) < STEM_MIN_LEN or not (token.isascii() and token.isalpha() and token.islower()):
+        return ()
+    root = stem(token)
+    with_e = root if root.endswith("e") else root + "e"
+    spellings = [root + ending for ending in _ENDINGS] + [with_e + ending for ending in _AFTER_E]
+    if root.endswith("y"):
+        spellings += [root[:-1] + "i" + ending for ending in _AFTER_CHANGE[:-1]]
+    elif _doubles(root):
+        spellings += [root + root[-1] + ending for ending in _AFTER_CHANGE[1:]]
+    return tuple(s for s in dict.fromkeys(spellings) if s != token and stem(s) == root)
+
+
+def _doubles(root: str) -> bool:
+    """English doubles the final consonant of a consonant-vowel-consonant ending (`wrap` → `wrapped`)."""
+    *_, before, vowel, last = root
+    return before not in _VOWELS and vowel in _VOWELS and last not in _VOWELS and last not in "wx"
+
+
 class _StemmedRunCache(dict[bytes, str]):
     """A run of word bytes → `with_stems` of its tokens, space-joined (`with_stems` maps token by token, so
     the stems of a text are the stems of its runs, joined)."""

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from atlas.terms import (
     MAX_TOKEN_LEN,
     MIN_TOKEN_LEN,
+    STEM_MIN_LEN,
+    inflections,
     is_cjk,
     path_tokens,
     split_identifier,
@@ -70,21 +72,42 @@ def test_path_tokens_put_the_file_name_first() -> None:
     assert path_tokens("src/auth/AuthMiddleware.rs") == ["authmiddleware", "auth", "middleware", "rs", "src", "auth"]
 
 
-@pytest.mark.parametrize(
-    "group",
-    [
-        ("session", "sessions"),
-        ("parse", "parser", "parsers", "parsing", "parsed", "parses"),
-        ("retry", "retries", "retried", "retrying"),
-        ("config", "configs"),
-        ("wrap", "wrapper", "wrapping", "wrapped"),
-        ("cache", "caches", "caching", "cached"),
-        ("match", "matches"),
-        ("query", "queries"),
-    ],
-)
+_GROUPS = [
+    ("session", "sessions"),
+    ("parse", "parser", "parsers", "parsing", "parsed", "parses"),
+    ("retry", "retries", "retried", "retrying"),
+    ("config", "configs"),
+    ("wrap", "wrapper", "wrapping", "wrapped"),
+    ("cache", "caches", "caching", "cached"),
+    ("match", "matches"),
+    ("query", "queries"),
+]
+
+
+@pytest.mark.parametrize("group", _GROUPS)
+def test_each_word_of_a_group_has_the_others_among_its_inflections(group: tuple[str, ...]) -> None:
+    for word in group:
+        assert set(group) - {word} <= set(inflections(word)), word
+
+
+@pytest.mark.parametrize("group", _GROUPS)
 def test_inflections_share_a_stem(group: tuple[str, ...]) -> None:
     assert len({stem(word) for word in group}) == 1, [stem(word) for word in group]
+
+
+@pytest.mark.parametrize("word", ["run", "ok", "base64", "über", "HTTP", "snake_case", ""])
+def test_only_plain_ascii_words_long_enough_to_stem_have_inflections(word: str) -> None:
+    assert inflections(word) == ()
+
+
+@given(st.from_regex(r"[a-z]{1,20}", fullmatch=True))
+def test_inflections_are_the_other_words_of_one_stem(word: str) -> None:
+    forms = inflections(word)
+    assert word not in forms and len(set(forms)) == len(forms)
+    assert all(stem(form) == stem(word) for form in forms)
+    assert forms == () or len(word) >= STEM_MIN_LEN
+    for form in forms:  # one class: a form's own inflections are the same words, the form aside
+        assert set(forms) - {form} <= set(inflections(form)) | {word}
 
 
 @pytest.mark.parametrize("word", ["status", "class", "analysis", "string", "thing", "user", "run", "base64", "über"])

@@ -8,7 +8,7 @@ queries are built directly and no user input ever reaches tantivy's query parser
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tantivy
 
@@ -33,15 +33,23 @@ Query = tantivy.Query
 
 
 def build_query(
-    schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, float], content_only: frozenset[str] = frozenset()
+    schema: tantivy.Schema,
+    parsed: ParsedQuery,
+    boosts: dict[str, float],
+    content_only: frozenset[str] = frozenset(),
+    inflected: Mapping[str, Sequence[str]] | None = None,
+    inflection_weight: float = 0.0,
 ) -> tantivy.Query:
     """The tantivy query for `parsed` with field `boosts` (field name → weight).
 
     Terms in `content_only` (words many files contain: "the", "how") are not matched against
     file names, where their rarity would make them look decisive (`the_nilfs.h` for "how does
     the scheduler pick the next task"). Symbol names keep them: `main`, `run` are real names.
+    In the fields that hold no stems, a term's `inflected` forms (`parser`, `parse` for `parsing`) match
+    for it at `inflection_weight` × its weight.
     """
-    should = _term_clauses(schema, parsed, boosts, content_only) + _phrase_clauses(schema, parsed, boosts)
+    should = _term_clauses(schema, parsed, boosts, content_only, inflected or {}, inflection_weight)
+    should += _phrase_clauses(schema, parsed, boosts)
     must = _filter_clauses(schema, parsed)
     if not should:
         if not must:
@@ -54,20 +62,31 @@ def build_query(
 
 
 def _term_clauses(
-    schema: tantivy.Schema, parsed: ParsedQuery, boosts: dict[str, float], content_only: frozenset[str]
+    schema: tantivy.Schema,
+    parsed: ParsedQuery,
+    boosts: dict[str, float],
+    content_only: frozenset[str],
+    inflected: Mapping[str, Sequence[str]],
+    inflection_weight: float,
 ) -> list[Query]:
     clauses = []
-    for field, field_boost in boosts.items():
+    for field_name, field_boost in boosts.items():
         if field_boost <= 0:
             continue
-        stemmed = field in STEMMED_FIELDS
+        stemmed = field_name in STEMMED_FIELDS
         for term, weight in parsed.terms:
-            if field == "filename" and term in content_only:
+            if field_name == "filename" and term in content_only:
                 continue
-            clause = Query.boost_query(Query.term_query(schema, field, term), field_boost * weight)
+            boost = field_boost * weight
+            others: Sequence[tuple[str, float]] = ()
             if stemmed and (root := stem(term)) != term and term not in content_only:
-                inflected = Query.boost_query(Query.term_query(schema, field, root), field_boost * weight * STEM_BOOST)
-                clause = Query.disjunction_max_query([clause, inflected])
+                others = [(root, boost * STEM_BOOST)]
+            elif not stemmed and inflection_weight > 0:
+                others = [(form, boost * inflection_weight) for form in inflected.get(term, ())]
+            clause = Query.boost_query(Query.term_query(schema, field_name, term), boost)
+            if others:
+                variants = [Query.boost_query(Query.term_query(schema, field_name, t), b) for t, b in others]
+                clause = Query.disjunction_max_query([clause, *variants])
             clauses.append(clause)
     return clauses
 

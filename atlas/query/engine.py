@@ -26,7 +26,7 @@ from atlas.query.snippets import best_ranges, matched_symbols
 from atlas.query.syntax import ParsedQuery, parse_query
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
-from atlas.terms import tokenize
+from atlas.terms import inflections, tokenize
 
 ROLE_NAMES = [str(role) for role in Role]
 SALIENT_DOC_SHARE = 0.05
@@ -172,7 +172,8 @@ class Engine:
         boosts = options.boosts or self.default_boosts
         weighted = _most_telling(_title_weighted(parsed, weights.title_boost), doc_freqs, self.reader.num_docs,
                                  weights.query_terms)  # fmt: skip
-        query = build_query(self.reader.schema, weighted, boosts, common)
+        inflected = self._inflected(weighted, common) if weights.inflection_weight > 0 else {}
+        query = build_query(self.reader.schema, weighted, boosts, common, inflected, weights.inflection_weight)
         ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
         if self.store is None:
             return signals
@@ -196,6 +197,22 @@ class Engine:
         kept = set(candidates)
         signals.raw = {name: {f: v for f, v in values.items() if f in kept} for name, values in signals.raw.items()}
         return signals
+
+    def _inflected(self, parsed: ParsedQuery, common: frozenset[str]) -> dict[str, tuple[str, ...]]:
+        """Per query term but the common ones, its other forms that some file's text holds (`parsing` →
+        parse, parser): the content field holds words as written, without stems."""
+        held: dict[str, bool] = {}
+        out: dict[str, tuple[str, ...]] = {}
+        for term, _ in parsed.terms:
+            if term in common:
+                continue
+            forms = inflections(term)
+            for form in forms:
+                if form not in held:
+                    held[form] = self.reader.doc_freq("content", form) > 0
+            if present := tuple(form for form in forms if held[form]):
+                out[term] = present
+        return out
 
     def _rank(self, parsed: ParsedQuery, signals: ranking.Signals, options: SearchOptions) -> list[Fused]:
         candidates = signals.candidates()

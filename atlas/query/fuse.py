@@ -44,6 +44,8 @@ class FusionWeights:
     rrf_k: float = RRF_K
     title_boost: float = 3.0
     common_term_share: float = 0.3
+    inflection_weight: float = 0.5
+    """A query word's other forms in file text (`parser` for `parsing`) count at this share of its weight."""
     query_terms: int = 400
     candidates: int = 300
     expand_top: int = 10

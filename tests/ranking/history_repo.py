@@ -36,7 +36,7 @@ FILES: dict[str, str] = {
         "from ledger.csv_sink import CsvSink\n\n\ndef export_ledger(entries, sink):\n"
         "    for entry in entries:\n        sink.emit(entry)\n"
     ),
-    "ledger/csv_sink.py": "class CsvSink:\n    def emit(self, entry):\n        print(entry)\n",
+    "ledger/csv_sink.py": "class CsvSink:\n    def emit(self, record):\n        print(record)\n",
     "ledger/report.py": (
         "def write_rows(rows, column):\n    # write rows for each column; a missing column raises KeyError\n"
         "    for row in rows:\n        print(row[column])  # write the column of the row\n"
