@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from atlas.config import IndexConfig
-from tests.conftest import init_repo, write_tree
-from tests.ranking.searching import indexed, top_paths
+from tests.ranking.searching import indexed_with_filler, top_paths
 
 QUERY = "Retrying uploads ignores the configured timeouts"
 
@@ -42,18 +41,12 @@ def status_line(state):
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
-    root = Path(tmp_path_factory.mktemp("inflected")) / "repo"
-    write_tree(root, {
+    return indexed_with_filler(Path(tmp_path_factory.mktemp("inflected")) / "repo", {
         "sync/transfer.py": OTHER_FORMS,
         "ui/status.py": VERBATIM,
         "sync/link.py": "def open_link(address):\n    return socket_for(address)\n",
-        "app/views.py": "def index(request):\n    return render('index.html')\n",
-        "app/models.py": "class Account:\n    name = ''\n",
         "docs/usage.md": "# Usage\n\nStart the client and pick a folder.\n",
-        **{f"app/page_{i}.py": f"def page_{i}(request):\n    return render('page_{i}.html')\n" for i in range(10)},
     })  # fmt: skip
-    init_repo(root, message="Initial import")
-    return indexed(root)
 
 
 def test_the_module_written_in_other_forms_of_the_words_comes_first(config: IndexConfig) -> None:

@@ -15,8 +15,7 @@ from atlas.api import open_engine
 from atlas.config import IndexConfig
 from atlas.query.syntax import parse_query, word_pairs
 from atlas.terms import tokenize
-from tests.conftest import init_repo, write_tree
-from tests.ranking.searching import indexed, top_paths
+from tests.ranking.searching import indexed_with_filler, top_paths
 
 QUERY = "Requests fail once the retry budget is exhausted"
 
@@ -41,18 +40,12 @@ def consume(attempts):
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
-    root = Path(tmp_path_factory.mktemp("proximity")) / "repo"
-    write_tree(root, {
+    return indexed_with_filler(Path(tmp_path_factory.mktemp("proximity")) / "repo", {
         "jobs/scheduler.py": SCATTERED,
         "net/attempts.py": ADJACENT,
         "net/client.py": "def send(request):\n    return transport.write(request)\n",
-        "app/views.py": "def index(request):\n    return render('index.html')\n",
-        "app/models.py": "class Account:\n    name = ''\n",
         "docs/usage.md": "# Usage\n\nSend a message with the client.\n",
-        **{f"app/page_{i}.py": f"def page_{i}(request):\n    return render('page_{i}.html')\n" for i in range(10)},
     })  # fmt: skip
-    init_repo(root, message="Initial import")
-    return indexed(root)
 
 
 def _paths(config: IndexConfig, **overrides: float) -> list[str]:
