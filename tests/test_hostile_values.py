@@ -148,7 +148,8 @@ def test_whole_files_never_keeps_a_file_over_the_budget(billing: Path) -> None:
      ("prior.test=-0.5", "prior.test"), ("candidates=2.5", "candidates"), ("rrf_k=0", "rrf_k"),
      ("query_terms=0", "query_terms"), ("commit_words=nan", "commit_words"),
      ("commit_words_limit=-1", "commit_words_limit"), ("proximity=nan", "proximity"),
-     ("proximity_pairs=1.5", "proximity_pairs")],
+     ("proximity_pairs=1.5", "proximity_pairs"), ("inflection_weight=nan", "inflection_weight"),
+     ("inflection_weight=-1", "inflection_weight")],
 )  # fmt: skip
 def test_bad_weights_are_usage_errors(billing: Path, weight: str, named: str) -> None:
     result = CliRunner().invoke(cli, ["search", "invoice", "--root", str(billing), "--weight", weight])
@@ -166,7 +167,7 @@ def test_a_valid_weight_still_works(billing: Path) -> None:
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_weights_for_accepts_exactly_the_finite_non_negative_numbers(value: float) -> None:
     good = math.isfinite(value) and value >= 0
-    for name in ("bm25", "prior.test", "vendored_prior"):
+    for name in ("bm25", "prior.test", "vendored_prior", "inflection_weight"):
         try:
             weights = weights_for("balanced", {name: value})
         except UsageError as err:
