@@ -237,7 +237,8 @@ def with_stems(tokens: Iterable[str]) -> list[str]:
 
 _ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")
 _AFTER_E = ("", "s", "d", "r", "rs")
-_AFTER_CHANGE = ("es", "ed", "er", "ers", "ing")
+_AFTER_I = ("es", "ed", "er", "ers")
+_AFTER_DOUBLE = ("ed", "er", "ers", "ing")
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -255,9 +256,9 @@ def inflections(token: str) -> tuple[str, ...]:
     with_e = root if root.endswith("e") else root + "e"
     spellings = [root + ending for ending in _ENDINGS] + [with_e + ending for ending in _AFTER_E]
     if root.endswith("y"):
-        spellings += [root[:-1] + "i" + ending for ending in _AFTER_CHANGE[:-1]]
+        spellings += [root[:-1] + "i" + ending for ending in _AFTER_I]
     elif _doubles(root):
-        spellings += [root + root[-1] + ending for ending in _AFTER_CHANGE[1:]]
+        spellings += [root + root[-1] + ending for ending in _AFTER_DOUBLE]
     return tuple(s for s in dict.fromkeys(spellings) if s != token and stem(s) == root)
 
 
