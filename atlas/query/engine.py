@@ -110,10 +110,13 @@ class Engine:
         options = options or SearchOptions()
         started = time.perf_counter()
         query = self.without_boilerplate(text)
-        parsed, doc_freqs, signals = self._gather(query, options)
+        parsed, doc_freqs, signals, forms = self._gather(query, options)
         ranked = self._rank(parsed, signals, options)[: options.limit]
-        salient = self._salient_terms(doc_freqs) if options.with_lines and ranked else {}
-        hits = [self._hit(parsed, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
+        salient: dict[str, float] = {}
+        if options.with_lines and ranked:
+            salient = self._salient_terms(doc_freqs, forms, options.weights.inflection_weight)
+        terms = {t for t, _ in parsed.terms}.union(*forms.values())
+        hits = [self._hit(terms, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes() + _template_note(text, query))
 
@@ -122,7 +125,7 @@ class Engine:
 
         `search` fuses exactly these; perf/fit.py fits the fusion's constants on them offline.
         """
-        parsed, _, signals = self._gather(self.without_boilerplate(text), options or SearchOptions())
+        parsed, _, signals, _ = self._gather(self.without_boilerplate(text), options or SearchOptions())
         fids = signals.candidates()
         roles, flags = (self.store.get("role"), self.store.get("path_flags")) if self.store else (None, None)
         return Candidates(
@@ -133,12 +136,16 @@ class Engine:
             intent=detect_intent([t for t, _ in parsed.terms]),
         )
 
-    def _gather(self, text: str, options: SearchOptions) -> tuple[ParsedQuery, dict[str, int], ranking.Signals]:
-        """The parsed query, its terms' document frequencies, and every signal's raw values."""
+    def _gather(
+        self, text: str, options: SearchOptions
+    ) -> tuple[ParsedQuery, dict[str, int], ranking.Signals, dict[str, tuple[str, ...]]]:
+        """The parsed query, its terms' document frequencies, every signal's raw values, and the other
+        forms of its terms that matched for them (see `_inflected`)."""
         parsed = _parse(text, options)
         self._check_languages(parsed.languages)
         doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
-        return parsed, doc_freqs, self._signals(parsed, options, doc_freqs)
+        signals, forms = self._signals(parsed, options, doc_freqs)
+        return parsed, doc_freqs, signals, forms
 
     def _check_languages(self, languages: tuple[str, ...]) -> None:
         """UsageError naming the known languages when a `lang:` filter asks for one Atlas never detects."""
@@ -164,7 +171,10 @@ class Engine:
             return [f"git signals absent: {git.get('reason') or 'unknown reason'}"]
         return [f"git history incomplete: {git['reason']}"] if git.get("reason") else []
 
-    def _signals(self, parsed: ParsedQuery, options: SearchOptions, doc_freqs: dict[str, int]) -> ranking.Signals:
+    def _signals(
+        self, parsed: ParsedQuery, options: SearchOptions, doc_freqs: dict[str, int]
+    ) -> tuple[ranking.Signals, dict[str, tuple[str, ...]]]:
+        """Every signal's raw values for `parsed`, and the other forms its words matched by."""
         weights = options.weights
         signals = ranking.Signals()
         limit = weights.common_term_share * self.reader.num_docs
@@ -172,11 +182,11 @@ class Engine:
         boosts = options.boosts or self.default_boosts
         weighted = _most_telling(_title_weighted(parsed, weights.title_boost), doc_freqs, self.reader.num_docs,
                                  weights.query_terms)  # fmt: skip
-        inflected = self._inflected(weighted, common) if weights.inflection_weight > 0 else {}
-        query = build_query(self.reader.schema, weighted, boosts, common, inflected, weights.inflection_weight)
+        forms = self._inflected(weighted, common) if weights.inflection_weight > 0 else {}
+        query = build_query(self.reader.schema, weighted, boosts, common, forms, weights.inflection_weight)
         ranking.bm25_signal(self.reader, query, max(options.limit, weights.candidates), signals)
         if self.store is None:
-            return signals
+            return signals, forms
         mentions = find_mentions(parsed.text)
         if weights.path_mention > 0 and (mentions.paths or mentions.modules):
             ranking.path_mention_signal(self.path_index, mentions, weights, signals)
@@ -196,7 +206,7 @@ class Engine:
         _drop_disabled(signals, options)
         kept = set(candidates)
         signals.raw = {name: {f: v for f, v in values.items() if f in kept} for name, values in signals.raw.items()}
-        return signals
+        return signals, forms
 
     def _inflected(self, parsed: ParsedQuery, common: frozenset[str]) -> dict[str, tuple[str, ...]]:
         """Per query term but the common ones, its other forms that some file's text holds (`parsing` →
@@ -227,16 +237,29 @@ class Engine:
         paths = self.store.paths
         return fuse(candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__)
 
-    def _salient_terms(self, doc_freqs: dict[str, int]) -> dict[str, float]:
-        """The query terms worth highlighting, with their idf: rare ones (or the rarest few)."""
+    def _salient_terms(
+        self, doc_freqs: dict[str, int], forms: dict[str, tuple[str, ...]], form_share: float
+    ) -> dict[str, float]:
+        """The query terms worth highlighting, with their idf: rare ones (or the rarest few), at most
+        MAX_SALIENT_TERMS; a query with fewer fills the rest with their other `forms` that are rare too, the
+        rarest first, at `form_share` of their idf (where a file says "parse" for the query's "parsing")."""
+        rare_idf = math.log(1 + 1 / SALIENT_DOC_SHARE)
         idf = {t: _idf(df, self.reader.num_docs) for t, df in doc_freqs.items()}
-        rare = {t: w for t, w in idf.items() if w >= math.log(1 + 1 / SALIENT_DOC_SHARE)}
-        chosen = rare or idf
-        return dict(sorted(chosen.items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
+        rare = {t: w for t, w in idf.items() if w >= rare_idf}
+        chosen = dict(sorted((rare or idf).items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
+        least = rare_idf if rare else 0.0
+        other: dict[str, float] = {}
+        for term in chosen:
+            for form in forms.get(term, ()):
+                form_idf = _idf(self.reader.doc_freq("content", form), self.reader.num_docs)
+                if form_idf >= least and form not in chosen:
+                    other[form] = form_idf * form_share
+        room = MAX_SALIENT_TERMS - len(chosen)
+        return chosen | dict(sorted(other.items(), key=lambda kv: -kv[1])[: max(0, room)])
 
     def _hit(
         self,
-        parsed: ParsedQuery,
+        terms: set[str],
         item: Fused,
         rank: int,
         signals: ranking.Signals,
@@ -244,7 +267,6 @@ class Engine:
         salient: dict[str, float],
     ) -> Hit:
         doc = self._doc(item.fid, signals)
-        terms = {t for t, _ in parsed.terms}
         lines = best_ranges(self.root, doc.path, salient, doc.outline) if options.with_lines else ()
         symbols, omitted = best_symbols(matched_symbols(doc.outline, terms), terms)
         return Hit(

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from atlas.api import open_engine
 from atlas.config import IndexConfig
+from atlas.query.engine import SearchOptions
+from atlas.query.fuse import weights_for
+from atlas.records import Hit
 from tests.ranking.searching import indexed_with_filler, top_paths
 
 QUERY = "Retrying uploads ignores the configured timeouts"
@@ -60,3 +64,22 @@ def test_without_inflections_the_file_using_the_words_verbatim_wins(config: Inde
 def test_a_query_in_the_files_own_forms_finds_it_either_way(config: IndexConfig) -> None:
     query = "retry upload timeout"
     assert top_paths(config, query)[0] == top_paths(config, query, inflection_weight=0)[0] == "sync/transfer.py"
+
+
+def first_hit(config: IndexConfig, query: str, **overrides: float) -> Hit:
+    engine = open_engine(config, build_if_missing=False)
+    return engine.search(query, SearchOptions(limit=1, weights=weights_for("balanced", overrides))).hits[0]
+
+
+def test_the_hit_shows_the_definition_and_lines_its_other_forms_matched(config: IndexConfig) -> None:
+    hit = first_hit(config, "sending chunks")
+    assert hit.path == "sync/transfer.py"
+    assert hit.symbols == ("send_chunk",)
+    assert [(r.start_line, r.end_line, r.symbol) for r in hit.lines] == [(1, 7, "send_chunk")]
+
+
+def test_without_inflections_the_hit_shows_no_definition_for_other_forms(config: IndexConfig) -> None:
+    hit = first_hit(config, "sending chunks", inflection_weight=0)
+    assert hit.path == "sync/transfer.py"
+    assert hit.symbols == ()
+    assert hit.lines == ()
