@@ -5,7 +5,11 @@ The walk owns ignore rules and everything decidable from a directory entry and `
 higher precedence, so `!pattern` there re-includes what git ignores). Patterns follow
 gitignore(5) as git applies them (its `dir.c` and `wildmatch.c`, matching bytes, not
 characters), so a file is ignored exactly when git would ignore it; tests/test_walk.py checks
-this against `git ls-files --others --exclude-standard`. Differences from git, on purpose: the
+this against `git ls-files --others --exclude-standard`. As in git, a file git tracks is never ignored
+(`git add -f` of a file a rule matches): the first time a rule of git's leaves something out, git is
+asked once which tracked files the rules match (`git ls-files --cached --ignored --exclude-standard`),
+and those files, and the directories on their way, are walked; without git, or where it fails, the rules
+alone decide. Differences from git, on purpose: the
 user's global excludes file is not read, `.gitignore` files apply outside a git repository
 too, and nested repositories are walked into. When the root lies inside a git work tree, the
 ignore files between the top of the work tree and the root apply, as they do for git.
@@ -341,6 +345,8 @@ class _Outer:
     """The root's path relative to the top of its work tree ("" or "a/b/")."""
     git_rules: tuple[_Rules, ...] = ()
     atlas_rules: tuple[_Rules, ...] = ()
+    top: str | None = None
+    """The top of the work tree, when the root lies in one."""
 
 
 def _work_tree_top(real_root: str) -> str | None:
@@ -390,7 +396,41 @@ def _outer_rules(real_root: str) -> _Outer:
             if found:
                 rules.insert(0, found)
     prefix = "".join(part + "/" for part in parts)
-    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules))
+    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tracked:
+    """Files git tracks although an ignore rule matches them (`git add -f`), and the directories above
+    them: git never ignores a tracked file. Paths from the top of the work tree, as bytes."""
+
+    files: frozenset[bytes] = frozenset()
+    dirs: frozenset[bytes] = frozenset()
+
+
+GIT_TIMEOUT_SECONDS = 60
+
+
+def _tracked_but_ignored(top: str | None) -> _Tracked:
+    """What `git ls-files --cached --ignored --exclude-standard` lists for the work tree at `top`; nothing
+    when there is none, git is missing, refuses the repository or fails (the ignore rules alone decide)."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git") if top is not None else None
+    if git is None:
+        return _Tracked()
+    command = [git, "-C", top, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off",
+               "ls-files", "-z", "--cached", "--ignored", "--exclude-standard"]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS)
+    except (OSError, subprocess.SubprocessError):
+        return _Tracked()
+    if done.returncode != 0:
+        return _Tracked()
+    files = frozenset(path for path in done.stdout.split(b"\0") if path)
+    dirs = frozenset(path[:i] for path in files for i in range(len(path)) if path[i] == 0x2F)  # "/"
+    return _Tracked(files, dirs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,10 +445,11 @@ class _Frame:
     rel: str
     entries: list[os.DirEntry[str]]
     git_rules: tuple[_Rules, ...]
+    """Deepest .gitignore first, info/exclude last; .atlasignore files (`atlas_rules`) take precedence."""
     atlas_rules: tuple[_Rules, ...]
-    rules: tuple[_Rules, ...]
-    """Highest precedence first: .atlasignore (deepest first), then .gitignore, then info/exclude."""
     ancestors: frozenset[_Key]
+    git_excluded: bool = False
+    """Git ignores this directory (entered only for files git tracks in it): git ignores what it does not track."""
     next: int = 0
 
 
@@ -422,13 +463,14 @@ class _Walker:
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
         self.visited: set[_Key] = set()
+        self._tracked: _Tracked | None = None
 
     def walk(self) -> Iterator[FileEntry | Skipped]:
         key = _key_of(self.root)
         if key is None:
             return
         self.visited.add(key)
-        first = self._open(self.root, "", self.outer.git_rules, self.outer.atlas_rules, frozenset({key}))
+        first = self._open(self.root, "", self.outer.git_rules, self.outer.atlas_rules, frozenset({key}), False)
         if isinstance(first, Skipped):
             yield first
             return
@@ -455,6 +497,7 @@ class _Walker:
         git_rules: tuple[_Rules, ...],
         atlas_rules: tuple[_Rules, ...],
         ancestors: frozenset[_Key],
+        git_excluded: bool,
     ) -> _Frame | Skipped:
         try:
             with os.scandir(path) as listing:
@@ -467,7 +510,7 @@ class _Walker:
             git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, follow=False), git_rules)
         if ATLASIGNORE in names:
             atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, follow=False), atlas_rules)
-        return _Frame(path, rel, entries, git_rules, atlas_rules, atlas_rules + git_rules, ancestors)
+        return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded)
 
     def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:
         rel = frame.rel + entry.name
@@ -476,13 +519,14 @@ class _Walker:
             is_link = entry.is_symlink()
             st = os.stat(entry.path) if is_link else entry.stat(follow_symlinks=False)
         except OSError as err:
-            if self._ignored(frame, rel, entry.name, is_dir=False):
+            if self._ignored(frame, rel, entry.name, is_dir=False) is not None:
                 return None
             loop = err.errno == errno.ELOOP
             detail = _why(err) if not is_link or loop else f"dangling symlink ({_why(err)})"
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP if loop else SkipReason.UNREADABLE, detail)
         is_dir = stat.S_ISDIR(st.st_mode)
-        if self._ignored(frame, rel, entry.name, is_dir):
+        ignored = self._ignored(frame, rel, entry.name, is_dir)
+        if ignored is not None and not (is_dir and ignored == _HOLDS_TRACKED):
             return None
         if is_link:
             real = os.path.realpath(entry.path)
@@ -491,7 +535,7 @@ class _Walker:
             if self._forbidden(real):
                 return None
         if is_dir:
-            return self._enter(frame, entry, rel, st, is_link)
+            return self._enter(frame, entry, rel, st, is_link, git_excluded=ignored is not None)
         if not stat.S_ISREG(st.st_mode):
             return Skipped(display_path(rel), SkipReason.SPECIAL)
         if st.st_size > self.options.max_file_bytes:
@@ -499,7 +543,7 @@ class _Walker:
         return FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns)
 
     def _enter(
-        self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, is_link: bool
+        self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, is_link: bool, git_excluded: bool
     ) -> _Frame | Skipped | None:
         key = (st.st_dev, st.st_ino)
         if key in self.excluded_keys:
@@ -510,22 +554,49 @@ class _Walker:
             # Real directories always get walked; a link to one already walked would only repeat it.
             return Skipped(display_path(rel), SkipReason.DUPLICATE, "links to a directory already walked")
         self.visited.add(key)
-        return self._open(entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key})
+        return self._open(
+            entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key}, git_excluded
+        )
 
-    def _ignored(self, frame: _Frame, rel: str, name: str, is_dir: bool) -> bool:
+    def _ignored(self, frame: _Frame, rel: str, name: str, is_dir: bool) -> str | None:
+        """None when `rel` is walked; otherwise who leaves it out: `_BY_ATLAS` (.atlasignore), `_BY_GIT`, or
+        `_HOLDS_TRACKED` (a directory git ignores that holds files git tracks, walked for those alone)."""
         path = self.prefix + os.fsencode(rel)
         name_bytes = os.fsencode(name)
-        for rules in frame.rules:
+        for rules in frame.atlas_rules:
             decision = rules.decide(path, name_bytes, is_dir)
             if decision is not None:
-                return decision
-        return False
+                return _BY_ATLAS if decision else None
+        if not frame.git_excluded and not _decide(frame.git_rules, path, name_bytes, is_dir):
+            return None
+        tracked = self._tracked_paths()
+        if is_dir:
+            return _HOLDS_TRACKED if path in tracked.dirs else _BY_GIT
+        return None if path in tracked.files else _BY_GIT
+
+    def _tracked_paths(self) -> _Tracked:
+        """Asked of git once, the first time an ignore rule of git's leaves something out."""
+        if self._tracked is None:
+            self._tracked = _tracked_but_ignored(self.outer.top)
+        return self._tracked
 
     def _forbidden(self, real: str) -> bool:
         """A symlink target inside a `.git` or `.atlas` directory or an excluded directory."""
         if NEVER_ENTER.intersection(os.path.relpath(real, self.real_root).split(os.sep)):
             return True
         return any(_inside(real, excluded) for excluded in self.excluded_real)
+
+
+_BY_ATLAS, _BY_GIT, _HOLDS_TRACKED = "atlasignore", "gitignore", "holds tracked files"
+
+
+def _decide(rules: tuple[_Rules, ...], path: bytes, name: bytes, is_dir: bool) -> bool:
+    """Whether the first of `rules` (highest precedence first) that has an opinion ignores `path`."""
+    for ruleset in rules:
+        decision = ruleset.decide(path, name, is_dir)
+        if decision is not None:
+            return decision
+    return False
 
 
 def _pushed(found: _Rules | None, rules: tuple[_Rules, ...]) -> tuple[_Rules, ...]:

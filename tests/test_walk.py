@@ -2,7 +2,8 @@
 
 git is the oracle: in a repository where nothing is committed, the files the walk yields must be
 exactly `git ls-files --others --exclude-standard` (parametrized tables of ignore rules, then
-hypothesis with random trees and random ignore files).
+hypothesis with random trees and random ignore files); with files force-added to git's index, exactly
+`git ls-files --cached --others --exclude-standard` (git never ignores a file it tracks).
 """
 
 from __future__ import annotations
@@ -210,6 +211,76 @@ def test_random_trees_match_git(files: list[str], ignores: dict[str, list[str]],
     with tempfile.TemporaryDirectory() as tmp:
         root = uncommitted_repo(Path(tmp) / "repo", tree, "\n".join(info_exclude) + "\n")
         assert entry_paths(root) == git_unignored(root)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracked files: git never ignores a file it tracks (`git add -f`), whatever the ignore rules say
+
+
+def git_listed(repo: Path) -> set[str]:
+    """The files git counts as the repository's: tracked ones and untracked ones it does not ignore."""
+    out = git(repo, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    return {display_path(os.fsdecode(raw)) for raw in out.split(b"\0") if raw}
+
+
+def force_added(repo: Path, paths: list[str]) -> None:
+    """`git add -f` of `paths`, each taken literally (no pathspec magic for names like `c*d` or `[a]`)."""
+    if paths:
+        git(repo, "--literal-pathspecs", "add", "-f", "--", *paths)
+
+
+def test_tracked_files_are_walked_though_an_ignore_rule_matches_them(tmp_path: Path) -> None:
+    tree: dict[str | bytes, FileContent] = {path: f"content of {path}\n" for path in TREE}
+    tree[".gitignore"] = "*.log\nbuild/\nout/**\n"
+    root = uncommitted_repo(tmp_path / "repo", tree)
+    force_added(root, ["a.log", "build/keep.txt", "build/sub/deep.o", "out/c.txt"])
+    git(root, "commit", "-q", "--no-verify", "-m", "force-added files")
+    walked_paths = entry_paths(root)
+    assert {"a.log", "build/keep.txt", "build/sub/deep.o", "out/c.txt"} <= walked_paths
+    assert {"keep.log", "src/b.log", "build/out.o", "out/a/b.txt"}.isdisjoint(walked_paths)
+    assert walked_paths == git_listed(root)
+
+
+def test_a_tracked_file_in_a_subdirectory_root_is_walked(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "repo", {".gitignore": "gen/\n", "pkg/gen/schema.py": "", "pkg/gen/tmp.py": ""})
+    force_added(root, ["pkg/gen/schema.py"])
+    assert entry_paths(root / "pkg") == {"gen/schema.py"}
+
+
+def test_atlasignore_still_leaves_out_a_tracked_file(tmp_path: Path) -> None:
+    root = uncommitted_repo(
+        tmp_path / "repo", {".gitignore": "*.snap\n", ".atlasignore": "fixtures/\n", "a.snap": "", "fixtures/f.py": ""}
+    )
+    force_added(root, ["a.snap", "fixtures/f.py"])
+    assert entry_paths(root) == {".gitignore", ".atlasignore", "a.snap"}
+
+
+def test_without_git_the_ignore_rules_alone_decide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = uncommitted_repo(tmp_path / "repo", {".gitignore": "*.log\n", "a.log": "", "a.py": ""})
+    force_added(root, ["a.log"])
+    monkeypatch.setenv("PATH", os.fspath(tmp_path / "no-git-here"))
+    assert entry_paths(root) == {".gitignore", "a.py"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.lists(file_paths, min_size=1, max_size=14, unique=True),
+    ignores=ignore_files,
+    chosen=st.lists(st.integers(min_value=0, max_value=13), max_size=5),
+)
+def test_random_trees_with_force_added_files_match_git(
+    files: list[str], ignores: dict[str, list[str]], chosen: list[int]
+) -> None:
+    tree: dict[str | bytes, FileContent] = {path: "x\n" for path in files}
+    for directory, lines in ignores.items():
+        tree[directory + ".gitignore"] = "\n".join(lines) + "\n"
+    kept = _without_conflicts(list(map(str, tree)))
+    tree = {path: content for path, content in tree.items() if path in kept}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = uncommitted_repo(Path(tmp) / "repo", tree)
+        names = sorted(map(str, tree))
+        force_added(root, sorted({names[i % len(names)] for i in chosen}))
+        assert entry_paths(root) == git_listed(root)
 
 
 # ---------------------------------------------------------------------------------------------
