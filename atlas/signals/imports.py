@@ -138,6 +138,15 @@ class Repo:
         return _PythonTables(self)
 
     @cached_property
+    def js_packages(self) -> dict[str, list[str]]:
+        """Directories holding a `package.json`, by their name: a JS/TS monorepo's workspace packages."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for path, directory in zip(self.paths, self.dirs, strict=True):
+            if directory and path.endswith("/package.json"):
+                found[directory.rpartition("/")[2]].append(directory)
+        return dict(found)
+
+    @cached_property
     def go(self) -> _GoTables:
         """Package directories and module paths for Go."""
         return _GoTables(self, self._go_specs)
@@ -314,27 +323,53 @@ def _python_lookup(repo: Repo, base: str, parts: list[str], shortest: int) -> tu
 
 
 def _resolve_js(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
-    """JavaScript/TypeScript: "./foo", "../bar/baz", "." resolve; bare packages ("react") drop.
+    """JavaScript/TypeScript: "./foo", "../bar/baz", "." resolve; packages from outside ("react") drop.
 
     Tries the path as written, then each of `_JS_EXTS` appended, then the TypeScript source for
     an ESM `.js` specifier, then `index` + each extension inside the directory. The common
-    `@/x` and `~/x` aliases try `src/x`, then `x` at the root (tsconfig paths are not read).
+    `@/x` and `~/x` aliases (tsconfig `paths`, which is not read) try `src/x`, then `x`, in the
+    importer's directory and then in each directory above it: the project root a monorepo's app
+    has its aliases from. A bare "name/sub" (or "@scope/name/sub") is a workspace package when a
+    directory `name` holds a `package.json` (the nearest one): `sub`, `src/sub`, `lib/sub` inside it,
+    or without `sub` its `src`, `lib` or own index.
     """
     spec = spec.split("?", 1)[0]
-    for base in _js_bases(here, spec):
+    for base in _js_bases(repo, here, spec):
         found = repo.first(_js_candidates(base))
         if found:
             return found
     return ()
 
 
-def _js_bases(here: str, spec: str) -> list[str]:
+def _js_bases(repo: Repo, here: str, spec: str) -> list[str]:
     if spec in (".", "..") or spec.startswith(("./", "../")):
         base = _normjoin(here, spec)
         return [] if base is None else [base]
     if spec.startswith(("@/", "~/")):
-        return [_join("src", spec[2:]), spec[2:]]
-    return []
+        rest = spec[2:]
+        return [_join(top, inner) for top in _ancestors(here) for inner in (_join("src", rest), rest)]
+    return _js_package_bases(repo, here, spec)
+
+
+def _ancestors(directory: str) -> list[str]:
+    """`directory` and each directory above it, the repository root ("") last."""
+    parts = directory.split("/") if directory else []
+    return ["/".join(parts[:k]) for k in range(len(parts), -1, -1)]
+
+
+def _js_package_bases(repo: Repo, here: str, spec: str) -> list[str]:
+    parts = spec.split("/")
+    if spec.startswith("@"):
+        parts = parts[1:]  # the scope: packages live in a directory named after the package alone
+    if not parts or any(part in ("", ".", "..") for part in parts):
+        return []
+    package = _closest(repo.js_packages.get(parts[0], ()), str, here)
+    if package is None:
+        return []
+    sub = "/".join(parts[1:])
+    if not sub:
+        return [_join(package, "src"), _join(package, "lib"), package]
+    return [_join(package, _join(inner, sub)) for inner in ("", "src", "lib")]
 
 
 def _js_candidates(base: str) -> Iterable[str]:

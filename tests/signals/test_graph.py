@@ -37,6 +37,9 @@ services/api/core/__init__.py services/api/core/db.py
 tools/run.py tools/helper.py lib/libmod.py
 web/src/app.ts web/src/util.ts web/src/types.d.ts web/src/legacy.mjs web/src/lib/esm.ts
 web/src/components/index.tsx web/src/components/Button.jsx src/alias/thing.ts
+apps/site/package.json apps/site/app/page.tsx apps/site/components/nav.tsx apps/site/src/lib/db.ts
+packages/core/package.json packages/core/src/index.ts packages/core/src/v2/index.ts packages/core/src/util.ts
+packages/ui/package.json packages/ui/index.js
 go.mod root.go cmd/server/main.go cmd/other/main.go pkg/util/strings.go pkg/util/numbers.go
 pkg/util/strings_test.go pkg/errors/wrap.go vendor/github.com/spf13/cobra/command.go
 Cargo.toml src/lib.rs src/main.rs src/config.rs src/util.rs src/net/mod.rs src/net/tcp.rs
@@ -92,8 +95,21 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("javascript", "web/src/components/Button.jsx", "../util", "web/src/util.ts"),
     ("javascript", "web/src/components/Button.jsx", "..", None),
     ("typescript", "web/src/app.ts", "@/alias/thing", "src/alias/thing.ts"),
+    # `@/x` from the nearest directory above the importer that has it (a monorepo app's own root).
+    ("tsx", "apps/site/app/page.tsx", "@/components/nav", "apps/site/components/nav.tsx"),
+    ("tsx", "apps/site/app/page.tsx", "@/lib/db", "apps/site/src/lib/db.ts"),
+    ("tsx", "apps/site/app/page.tsx", "~/alias/thing", "src/alias/thing.ts"),
+    ("tsx", "apps/site/app/page.tsx", "@/missing", None),
+    # Workspace packages: a directory of the package's name holding a package.json.
+    ("tsx", "apps/site/app/page.tsx", "core", "packages/core/src/index.ts"),
+    ("tsx", "apps/site/app/page.tsx", "core/v2", "packages/core/src/v2/index.ts"),
+    ("typescript", "web/src/app.ts", "@acme/core/util", "packages/core/src/util.ts"),
+    ("javascript", "web/src/app.ts", "ui", "packages/ui/index.js"),
+    ("typescript", "web/src/app.ts", "core/absent", None),
+    ("typescript", "web/src/app.ts", "core/../ui", None),
     ("typescript", "web/src/app.ts", "react", None),
     ("typescript", "web/src/app.ts", "@scope/pkg/sub", None),
+    ("typescript", "web/src/app.ts", "@", None),
     ("typescript", "web/src/app.ts", "../../../outside", None),
     # Go: package directories (no _test.go), learnt module path, vendor, standard library.
     ("go", "cmd/server/main.go", "github.com/acme/app/pkg/util", ("pkg/util/numbers.go", "pkg/util/strings.go")),
