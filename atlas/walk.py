@@ -28,6 +28,7 @@ workers, which read the file anyway.
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 import re
@@ -519,14 +520,14 @@ class _Walker:
             is_link = entry.is_symlink()
             st = os.stat(entry.path) if is_link else entry.stat(follow_symlinks=False)
         except OSError as err:
-            if self._ignored(frame, rel, entry.name, is_dir=False) is not None:
+            if self._verdict(frame, rel, entry.name, is_dir=False) is not _Verdict.WALK:
                 return None
             loop = err.errno == errno.ELOOP
             detail = _why(err) if not is_link or loop else f"dangling symlink ({_why(err)})"
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP if loop else SkipReason.UNREADABLE, detail)
         is_dir = stat.S_ISDIR(st.st_mode)
-        ignored = self._ignored(frame, rel, entry.name, is_dir)
-        if ignored is not None and not (is_dir and ignored == _HOLDS_TRACKED):
+        verdict = self._verdict(frame, rel, entry.name, is_dir)
+        if verdict is _Verdict.IGNORED:
             return None
         if is_link:
             real = os.path.realpath(entry.path)
@@ -535,7 +536,7 @@ class _Walker:
             if self._forbidden(real):
                 return None
         if is_dir:
-            return self._enter(frame, entry, rel, st, is_link, git_excluded=ignored is not None)
+            return self._enter(frame, entry, rel, st, is_link, git_excluded=verdict is _Verdict.TRACKED_ONLY)
         if not stat.S_ISREG(st.st_mode):
             return Skipped(display_path(rel), SkipReason.SPECIAL)
         if st.st_size > self.options.max_file_bytes:
@@ -558,21 +559,21 @@ class _Walker:
             entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key}, git_excluded
         )
 
-    def _ignored(self, frame: _Frame, rel: str, name: str, is_dir: bool) -> str | None:
-        """None when `rel` is walked; otherwise who leaves it out: `_BY_ATLAS` (.atlasignore), `_BY_GIT`, or
-        `_HOLDS_TRACKED` (a directory git ignores that holds files git tracks, walked for those alone)."""
+    def _verdict(self, frame: _Frame, rel: str, name: str, is_dir: bool) -> _Verdict:
+        """Whether `rel` is walked: .atlasignore rules first, then git's, under which git still walks what it
+        tracks (and a directory it ignores only for the tracked files inside)."""
         path = self.prefix + os.fsencode(rel)
         name_bytes = os.fsencode(name)
         for rules in frame.atlas_rules:
             decision = rules.decide(path, name_bytes, is_dir)
             if decision is not None:
-                return _BY_ATLAS if decision else None
+                return _Verdict.IGNORED if decision else _Verdict.WALK
         if not frame.git_excluded and not _decide(frame.git_rules, path, name_bytes, is_dir):
-            return None
+            return _Verdict.WALK
         tracked = self._tracked_paths()
         if is_dir:
-            return _HOLDS_TRACKED if path in tracked.dirs else _BY_GIT
-        return None if path in tracked.files else _BY_GIT
+            return _Verdict.TRACKED_ONLY if path in tracked.dirs else _Verdict.IGNORED
+        return _Verdict.WALK if path in tracked.files else _Verdict.IGNORED
 
     def _tracked_paths(self) -> _Tracked:
         """Asked of git once, the first time an ignore rule of git's leaves something out."""
@@ -587,7 +588,11 @@ class _Walker:
         return any(_inside(real, excluded) for excluded in self.excluded_real)
 
 
-_BY_ATLAS, _BY_GIT, _HOLDS_TRACKED = "atlasignore", "gitignore", "holds tracked files"
+class _Verdict(enum.Enum):
+    WALK = enum.auto()
+    IGNORED = enum.auto()
+    TRACKED_ONLY = enum.auto()
+    """A directory git ignores, walked for the files it tracks inside and nothing else."""
 
 
 def _decide(rules: tuple[_Rules, ...], path: bytes, name: bytes, is_dir: bool) -> bool:
