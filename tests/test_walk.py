@@ -247,6 +247,12 @@ def test_a_tracked_file_in_a_subdirectory_root_is_walked(tmp_path: Path) -> None
     assert entry_paths(root / "pkg") == {"gen/schema.py"}
 
 
+def test_tracked_ignored_files_with_a_newline_or_invalid_utf8_in_the_name(tmp_path: Path) -> None:
+    root = uncommitted_repo(tmp_path / "repo", {".gitignore": "*.log\n", "we\nird.log": "", b"bad\xff.log": ""})
+    git(root, "add", "-f", "--", "we\nird.log", b"bad\xff.log")
+    assert entry_paths(root) == git_listed(root) == {".gitignore", "we\nird.log", "bad\\xff.log"}
+
+
 def test_atlasignore_still_leaves_out_a_tracked_file(tmp_path: Path) -> None:
     root = uncommitted_repo(
         tmp_path / "repo", {".gitignore": "*.snap\n", ".atlasignore": "fixtures/\n", "a.snap": "", "fixtures/f.py": ""}
