@@ -430,8 +430,13 @@ def _tracked_but_ignored(top: str | None) -> _Tracked:
     if done.returncode != 0:
         return _Tracked()
     files = frozenset(path for path in done.stdout.split(b"\0") if path)
-    dirs = frozenset(path[:i] for path in files for i in range(len(path)) if path[i] == 0x2F)  # "/"
-    return _Tracked(files, dirs)
+    dirs: set[bytes] = set()
+    for path in files:
+        end = path.rfind(b"/")
+        while end > 0 and path[:end] not in dirs:  # a directory seen has its own ancestors in already
+            dirs.add(path[:end])
+            end = path.rfind(b"/", 0, end)
+    return _Tracked(files, frozenset(dirs))
 
 
 # ---------------------------------------------------------------------------------------------
