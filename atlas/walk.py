@@ -412,17 +412,18 @@ class _Tracked:
 GIT_TIMEOUT_SECONDS = 60
 
 
-def _tracked_but_ignored(top: str | None) -> _Tracked:
-    """What `git ls-files --cached --ignored --exclude-standard` lists for the work tree at `top`; nothing
-    when there is none, git is missing, refuses the repository or fails (the ignore rules alone decide)."""
+def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
+    """What `git ls-files --cached --ignored --exclude-standard` lists under `prefix` (the root) for the work
+    tree at `top`; nothing when there is none, git is missing, refuses the repository or fails (the ignore
+    rules alone decide)."""
     import shutil
     import subprocess
 
     git = shutil.which("git") if top is not None else None
     if git is None:
         return _Tracked()
-    command = [git, "-C", top, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off",
-               "ls-files", "-z", "--cached", "--ignored", "--exclude-standard"]  # fmt: skip
+    command = [git, "--literal-pathspecs", "-C", top, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off",
+               "ls-files", "-z", "--cached", "--ignored", "--exclude-standard", "--", prefix or "."]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS)
     except (OSError, subprocess.SubprocessError):
@@ -583,7 +584,7 @@ class _Walker:
     def _tracked_paths(self) -> _Tracked:
         """Asked of git once, the first time an ignore rule of git's leaves something out."""
         if self._tracked is None:
-            self._tracked = _tracked_but_ignored(self.outer.top)
+            self._tracked = _tracked_but_ignored(self.outer.top, self.outer.prefix)
         return self._tracked
 
     def _forbidden(self, real: str) -> bool:
