@@ -241,10 +241,13 @@ def test_tracked_files_are_walked_though_an_ignore_rule_matches_them(tmp_path: P
     assert walked_paths == git_listed(root)
 
 
-def test_a_tracked_file_in_a_subdirectory_root_is_walked(tmp_path: Path) -> None:
-    root = uncommitted_repo(tmp_path / "repo", {".gitignore": "gen/\n", "pkg/gen/schema.py": "", "pkg/gen/tmp.py": ""})
-    force_added(root, ["pkg/gen/schema.py"])
-    assert entry_paths(root / "pkg") == {"gen/schema.py"}
+@pytest.mark.parametrize("package", ["pkg", "[p]*"])
+def test_a_tracked_file_in_a_subdirectory_root_is_walked(tmp_path: Path, package: str) -> None:
+    files: dict[str | bytes, FileContent] = {".gitignore": "gen/\n", f"{package}/gen/schema.py": "",
+                                             f"{package}/gen/tmp.py": "", "other/gen/x.py": ""}  # fmt: skip
+    root = uncommitted_repo(tmp_path / "repo", files)
+    force_added(root, [f"{package}/gen/schema.py", "other/gen/x.py"])
+    assert entry_paths(root / package) == {"gen/schema.py"}
 
 
 def test_tracked_ignored_files_with_a_newline_or_invalid_utf8_in_the_name(tmp_path: Path) -> None:
