@@ -570,10 +570,9 @@ class _Walker:
         tracks (and a directory it ignores only for the tracked files inside)."""
         path = self.prefix + os.fsencode(rel)
         name_bytes = os.fsencode(name)
-        for rules in frame.atlas_rules:
-            decision = rules.decide(path, name_bytes, is_dir)
-            if decision is not None:
-                return _Verdict.IGNORED if decision else _Verdict.WALK
+        by_atlas = _decide(frame.atlas_rules, path, name_bytes, is_dir)
+        if by_atlas is not None:
+            return _Verdict.IGNORED if by_atlas else _Verdict.WALK
         if not frame.git_excluded and not _decide(frame.git_rules, path, name_bytes, is_dir):
             return _Verdict.WALK
         tracked = self._tracked_paths()
@@ -601,13 +600,14 @@ class _Verdict(enum.Enum):
     """A directory git ignores, walked for the files it tracks inside and nothing else."""
 
 
-def _decide(rules: tuple[_Rules, ...], path: bytes, name: bytes, is_dir: bool) -> bool:
-    """Whether the first of `rules` (highest precedence first) that has an opinion ignores `path`."""
+def _decide(rules: tuple[_Rules, ...], path: bytes, name: bytes, is_dir: bool) -> bool | None:
+    """Whether the first of `rules` (highest precedence first) that has an opinion ignores `path`; None when
+    none has one."""
     for ruleset in rules:
         decision = ruleset.decide(path, name, is_dir)
         if decision is not None:
             return decision
-    return False
+    return None
 
 
 def _pushed(found: _Rules | None, rules: tuple[_Rules, ...]) -> tuple[_Rules, ...]:
