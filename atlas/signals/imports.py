@@ -455,11 +455,9 @@ def _rust_is_target_dir(repo: Repo, directory: str) -> bool:
 
 def _rust_crate_dir(repo: Repo, path: str) -> str | None:
     """The nearest directory above `path` holding `lib.rs` or `main.rs`."""
-    directory: str | None = _dirname(path)
-    while directory is not None:
+    for directory in _ancestors(_dirname(path)):
         if repo.first((_join(directory, "lib.rs"), _join(directory, "main.rs"))):
             return directory
-        directory = _dirname(directory) if directory else None
     return None
 
 
