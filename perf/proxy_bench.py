@@ -32,6 +32,7 @@ EXTENSIONS = {
     "go": (".go",), "rust": (".rs",), "java": (".java",), "javascript": (".js", ".mjs", ".cjs"),
     "c": (".c", ".h"), "cpp": (".cc", ".cpp", ".cxx", ".h", ".hpp"),
     "typescript": (".ts", ".tsx", ".mts", ".cts"), "ruby": (".rb",), "php": (".php",), "kotlin": (".kt",),
+    "python": (".py", ".pyi"),
 }  # fmt: skip
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
                  "jqlang/jq=c", "fmtlib/fmt=cpp")  # fmt: skip
@@ -43,8 +44,8 @@ TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__",
 OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
                         "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
 TEST_NAME = re.compile(
-    r"_test\.go$|Tests?\.(java|kt|php)$|IT\.(java|kt)$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb)$|"
-    r"_spec\.rb$"
+    r"_test\.go$|Tests?\.(java|kt|php)$|IT\.(java|kt)$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py)$|"
+    r"_spec\.rb$|^conftest\.py$"
 )
 TRAILER = re.compile(
     r"^\s*(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|suggested-by|helped-by|cc|"

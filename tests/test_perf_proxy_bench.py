@@ -120,6 +120,11 @@ def test_evenly_spreads_over_the_list(proxy: ModuleType) -> None:
         ("kotlin", "moshi/src/main/java/com/squareup/moshi/MoshiTest.kt", False),
         ("javascript", "lib/router.js", True),
         ("javascript", "lib/router.test.js", False),
+        ("python", "src/flask/cli.py", True),
+        ("python", "sympy/core/tests/test_basic.py", False),
+        ("python", "xarray/core/dataset_test.py", False),
+        ("python", "src/conftest.py", False),
+        ("python", "docs/conf.py", False),
     ],
 )
 def test_sources_of_each_language_exclude_tests_and_declarations(

@@ -23,6 +23,7 @@ from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, 
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
+from atlas.query.symbols import Defined, definitions, name_token
 from atlas.query.syntax import ParsedQuery, parse_query
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
@@ -111,12 +112,19 @@ class Engine:
         started = time.perf_counter()
         query = self.without_boilerplate(text)
         parsed, doc_freqs, signals, forms = self._gather(query, options)
-        ranked = self._rank(parsed, signals, options)[: options.limit]
+        defined = self._named_definitions(parsed, signals)
+        ranked = self._rank(parsed, signals, options, {fid: int(not d.same_case) for fid, d in defined.items()})
+        ranked = ranked[: options.limit]
+        named = self._named_symbols(parsed)
         salient: dict[str, float] = {}
         if options.with_lines and ranked:
             salient = self._salient_terms(doc_freqs, forms, options.weights.inflection_weight)
-        terms = {t for t, _ in parsed.terms}.union(*forms.values())
-        hits = [self._hit(terms, item, rank, signals, options, salient) for rank, item in enumerate(ranked, 1)]
+            salient |= {t: _idf(self.reader.doc_freq("content", t), self.reader.num_docs) for t in named}
+        terms = {t for t, _ in parsed.terms}.union(named, *forms.values())
+        hits = [
+            self._hit(terms, item, rank, signals, options, salient, defined.get(item.fid))
+            for rank, item in enumerate(ranked, 1)
+        ]
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes() + _template_note(text, query))
 
@@ -224,10 +232,35 @@ class Engine:
                 out[term] = present
         return out
 
-    def _rank(self, parsed: ParsedQuery, signals: ranking.Signals, options: SearchOptions) -> list[Fused]:
+    def _named_symbols(self, parsed: ParsedQuery) -> set[str]:
+        """The whole-name tokens of the query's `sym:` filters (`Exists` → exists), which a hit's definitions
+        and line ranges show."""
+        return {token for name in parsed.symbols if (token := name_token(name))}
+
+    def _named_definitions(self, parsed: ParsedQuery, signals: ranking.Signals) -> dict[int, Defined]:
+        """For a query with `sym:` filters, the candidates defining a filter's name, and where. The filter
+        itself only asks for the name's word among a file's definition names (`exists` of `key_exists`), where
+        BM25 favours files that define few names; these files rank first, those with the name's case before
+        the others, and their hits show the definitions first."""
+        if not parsed.symbols:
+            return {}
+        docs = [self._doc(fid, signals) for fid in signals.candidates()]
+        defined: dict[int, Defined] = {}
+        for name in parsed.symbols:
+            for fid, found in definitions(docs, name).items():
+                if fid in defined:
+                    before = defined[fid]
+                    found = Defined(before.same_case or found.same_case, before.lines + found.lines)
+                defined[fid] = found
+        return defined
+
+    def _rank(
+        self, parsed: ParsedQuery, signals: ranking.Signals, options: SearchOptions, tiers: dict[int, int]
+    ) -> list[Fused]:
+        """Fused candidates, best first; the files in `tiers` (fid → tier) first, by tier."""
         candidates = signals.candidates()
         if self.store is None:
-            return fuse(candidates, signals.raw, {}, options.weights, explain_top=options.limit)
+            return fuse(candidates, signals.raw, {}, options.weights, explain_top=options.limit, tiers=tiers)
         intent = detect_intent([t for t, _ in parsed.terms])
         roles, flags = self.store.get("role"), self.store.get("path_flags")
         priors = {
@@ -235,7 +268,7 @@ class Engine:
             for fid in candidates
         } if roles is not None and flags is not None else {}  # fmt: skip
         paths = self.store.paths
-        return fuse(candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__)
+        return fuse(candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__, tiers)
 
     def _salient_terms(
         self, doc_freqs: dict[str, int], forms: dict[str, tuple[str, ...]], form_share: float
@@ -265,9 +298,11 @@ class Engine:
         signals: ranking.Signals,
         options: SearchOptions,
         salient: dict[str, float],
+        defined: Defined | None,
     ) -> Hit:
         doc = self._doc(item.fid, signals)
-        lines = best_ranges(self.root, doc.path, salient, doc.outline) if options.with_lines else ()
+        first = defined.lines if defined else ()
+        lines = best_ranges(self.root, doc.path, salient, doc.outline, first) if options.with_lines else ()
         symbols, omitted = best_symbols(matched_symbols(doc.outline, terms), terms)
         return Hit(
             path=doc.path,

@@ -221,8 +221,12 @@ def fuse(
     weights: FusionWeights,
     explain_top: int | None = None,
     tiebreak: Callable[[int], Any] | None = None,
+    tiers: Mapping[int, int] | None = None,
 ) -> list[Fused]:
     """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first.
+
+    With `tiers` (fid → tier, lower first; fids not in it come last), the tiers order before the score does:
+    the files defining a `sym:` filter's name come before the files that only hold its word.
 
     Ties are broken by `tiebreak(fid)` (the path, so that an updated index and a rebuilt one, whose
     file ids differ, order ties alike), else by file id. ScoreTerms are built for the first `explain_top` results only
@@ -238,7 +242,10 @@ def fuse(
         for fid, rank in signal_ranks.items():
             if fid in totals:
                 totals[fid] += weight / (weights.rrf_k + rank)
-    order = sorted(totals, key=lambda fid: (-totals[fid] * priors.get(fid, 1.0), tiebreak(fid) if tiebreak else fid))
+    last = max(tiers.values(), default=0) + 1 if tiers else 0
+    order = sorted(totals, key=lambda fid: (
+        tiers.get(fid, last) if tiers else 0, -totals[fid] * priors.get(fid, 1.0), tiebreak(fid) if tiebreak else fid,
+    ))  # fmt: skip
     fused = [Fused(fid, totals[fid] * priors.get(fid, 1.0), []) for fid in order]
     for item in fused[:explain_top]:
         item.terms = _terms(item.fid, raw, ranks, signal_weights, totals[item.fid], priors.get(item.fid, 1.0), weights)

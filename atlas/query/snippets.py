@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from atlas.records import LineRange
@@ -25,16 +25,19 @@ EXACT_LINES = 40
 Outline = tuple[tuple[str, str, int, int], ...]
 
 
-def best_ranges(root: Path, path: str, terms: Mapping[str, float], outline: Outline) -> tuple[LineRange, ...]:
+def best_ranges(
+    root: Path, path: str, terms: Mapping[str, float], outline: Outline, first: Sequence[int] = ()
+) -> tuple[LineRange, ...]:
     """Up to MAX_RANGES line ranges of `path` that match the query best, best first.
 
     `terms` maps the query's salient terms to their weights (their idf): a line scores the sum
-    of the weights of the distinct terms it contains.
+    of the weights of the distinct terms it contains. The lines in `first` (a definition a `sym:` filter
+    names) come before any.
     """
     lines = _read_lines(root, path)
-    if not lines or not terms:
+    if not lines or not (terms or first):
         return ()
-    scored = _score_lines(lines, terms)
+    scored = [(math.inf, n) for n in first if 1 <= n <= len(lines)] + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
     taken: list[tuple[int, int]] = []
     for _, line_no in scored:

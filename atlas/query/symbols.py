@@ -11,7 +11,7 @@ working tree.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import tantivy
@@ -109,6 +109,36 @@ def find_symbols(
     result.total = len(found)
     result.matches = [match for match, _ in found[:limit]]
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Defined:
+    """How a file defines a looked-up name: in the same case or not, and the first line of each definition."""
+
+    same_case: bool
+    lines: tuple[int, ...]
+
+
+def definitions(docs: Iterable[StoredDoc], name: str) -> dict[int, Defined]:
+    """File id → its definitions of `name` (`Name`, `Container.name`), case aside, for each of `docs` that has
+    one; empty when `name` names nothing that can be looked up (see `parse_symbol_query`)."""
+    try:
+        query = parse_symbol_query(name)
+    except UsageError:
+        return {}
+    found: dict[int, Defined] = {}
+    for doc in docs:
+        if matches := _matches(doc, query):
+            same_case = any(match.name == query.name for match in matches)
+            found[doc.fid] = Defined(same_case, tuple(match.start_line for match in matches))
+    return found
+
+
+def name_token(name: str) -> str | None:
+    """The token a definition named `name` (its last part when qualified) holds whole in the `symbols` field."""
+    parts = [part for part in _QUALIFIER.split(name) if part]
+    tokens = tokenize(parts[-1]) if parts else []
+    return tokens[0] if tokens else None
 
 
 def _file_weights(store: SideStore | None) -> Callable[[int], tuple[int, float]]:

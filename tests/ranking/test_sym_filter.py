@@ -1,0 +1,82 @@
+"""`sym:Name` asks where Name is defined: the files defining it come first, their hits show the definition.
+
+The filter itself keeps every file with the name's word among its definition names (`exists` of `key_exists`,
+a method `exists`), and BM25 over that field favours files defining few names, so a large module defining
+the class ranked below small files with a method of the same word. Now the files defining the name (case
+aside) rank first, those with the name's own case before the others, and each such hit lists the definition
+and shows its lines first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas.api import open_engine
+from atlas.config import IndexConfig
+from atlas.query.engine import SearchOptions
+from atlas.records import Hit
+from tests.ranking.searching import indexed_with_filler
+
+EXPRESSIONS = "\n\n".join(
+    [f"class Node{i}:\n    def resolve_{i}(self, query):\n        return query.node_{i}()\n" for i in range(30)]
+    + ["class Exists(Node1):\n    '''True when the subquery has a row.'''\n\n    def as_sql(self, compiler):\n"
+       "        return 'EXISTS(%s)' % compiler.compile(self.query)\n"]
+)  # fmt: skip
+
+SESSIONS = "class CachedStore:\n    def exists(self, key):\n        return key in self.cache\n"
+STORAGE = "def file_exists(path):\n    return path.is_file()\n"
+CHECKS = "def check_exists(name):\n    return name in REGISTRY\n"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
+    return indexed_with_filler(Path(tmp_path_factory.mktemp("symfilter")) / "repo", {
+        "db/expressions.py": EXPRESSIONS,
+        "sessions/cached.py": SESSIONS,
+        "files/storage.py": STORAGE,
+        "core/checks.py": CHECKS,
+    })  # fmt: skip
+
+
+def hits(config: IndexConfig, query: str, with_lines: bool = False) -> list[Hit]:
+    engine = open_engine(config, build_if_missing=False)
+    return engine.search(query, SearchOptions(limit=10, with_lines=with_lines)).hits
+
+
+def test_the_file_defining_the_class_comes_before_files_that_only_hold_its_word(config: IndexConfig) -> None:
+    found = hits(config, "sym:Exists")
+    assert found[0].path == "db/expressions.py"
+    assert found[0].symbols == ("Exists",)
+    # the filter still keeps the others: their definition names hold the word
+    assert {hit.path for hit in found[1:]} == {"sessions/cached.py", "files/storage.py", "core/checks.py"}
+
+
+def test_the_name_in_its_own_case_comes_before_the_same_name_in_another(config: IndexConfig) -> None:
+    assert [hit.path for hit in hits(config, "sym:exists")][:2] == ["sessions/cached.py", "db/expressions.py"]
+    assert hits(config, "sym:Exists")[1].path == "sessions/cached.py"
+
+
+def test_the_hit_shows_the_definition_first(config: IndexConfig) -> None:
+    best = hits(config, "sym:Exists", with_lines=True)[0]
+    assert best.lines[0].symbol == "Exists"
+    assert best.lines[0].text.startswith("class Exists(Node1):")
+
+
+def test_a_qualified_name_ranks_the_file_defining_it_inside_its_container(config: IndexConfig) -> None:
+    best = hits(config, "sym:CachedStore.exists", with_lines=True)[0]
+    assert best.path == "sessions/cached.py"
+    assert best.lines[0].text.startswith("    def exists(self, key):")
+
+
+def test_other_filters_still_hold(config: IndexConfig) -> None:
+    assert [hit.path for hit in hits(config, "sym:Exists path:files/")] == ["files/storage.py"]
+
+
+def test_with_words_beside_the_filter_the_definer_among_the_files_holding_them_comes_first(
+    config: IndexConfig,
+) -> None:
+    # words and filter must both match (each file here says `return`); the definers first, by case, then BM25
+    found = [hit.path for hit in hits(config, "return path sym:exists")]
+    assert found[:3] == ["sessions/cached.py", "db/expressions.py", "files/storage.py"]
