@@ -136,8 +136,10 @@ def definitions(docs: Iterable[StoredDoc], name: str) -> dict[int, Defined]:
 
 def name_token(name: str) -> str | None:
     """The token a definition named `name` (its last part when qualified) holds whole in the `symbols` field."""
-    parts = [part for part in _QUALIFIER.split(name) if part]
-    tokens = tokenize(parts[-1]) if parts else []
+    try:
+        tokens = tokenize(parse_symbol_query(name).name)
+    except UsageError:
+        return None
     return tokens[0] if tokens else None
 
 
