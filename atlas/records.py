@@ -78,6 +78,11 @@ class Symbol:
         return Symbol, (self.name, self.kind, self.start_line, self.end_line)
 
 
+SAME_PACKAGE = "="
+"""Prefix of an import string that names a class of the file's own package (`=Cart` in `shop/Order.java`):
+Java and Kotlin use those without an import."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedFile:
     """Everything the index needs from one file, computed in a worker process.

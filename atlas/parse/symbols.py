@@ -9,6 +9,9 @@ Query captures (see any .scm file):
   @definition.<kind>  the whole definition; its lines become the symbol's range
   @name               the name node of that definition
   @import             a node whose text, cleaned by the language's import handler, gives import strings
+  @reference          (Java, Kotlin) a type name the file uses: one of its own package's classes needs no
+                      import, so each capitalised name not imported by name becomes the import string
+                      `SAME_PACKAGE + name` (`atlas.records`), which the resolver looks up beside the file
 
 When several patterns capture the same name node (a def inside a class is both a function and a
 method), the most specific kind wins and the line range is the union of the definition nodes.
@@ -32,7 +35,28 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from atlas.parse.languages import GRAMMAR_FOR
-from atlas.records import Symbol
+from atlas.records import SAME_PACKAGE, Symbol
+
+MAX_SAME_PACKAGE_NAMES = 200
+_JAVA_LANG = frozenset({
+    "Object", "String", "StringBuilder", "Integer", "Long", "Short", "Byte", "Double", "Float", "Boolean",
+    "Character", "Number", "Void", "Math", "System", "Class", "Enum", "Record", "Iterable", "Comparable",
+    "Runnable", "Thread", "Throwable", "Exception", "Error", "RuntimeException", "Override", "Deprecated",
+    "SuppressWarnings", "FunctionalInterface", "SafeVarargs", "CharSequence", "AutoCloseable", "Cloneable",
+    "IllegalArgumentException", "IllegalStateException", "NullPointerException",
+    "UnsupportedOperationException", "IndexOutOfBoundsException", "ClassCastException", "ArithmeticException",
+    "InterruptedException"
+})  # fmt: skip
+_IMPLICITLY_IMPORTED = {
+    "java": _JAVA_LANG,
+    "kotlin": _JAVA_LANG | {
+        "Any", "Unit", "Nothing", "Int", "UInt", "Char", "Array", "List", "MutableList", "Map", "MutableMap",
+        "Set", "MutableSet", "Collection", "Sequence", "Pair", "Triple", "Result", "Regex", "Lazy",
+        "Comparator", "JvmStatic", "JvmField", "JvmOverloads", "JvmName", "Throws", "Suppress", "Volatile",
+        "Synchronized"
+    },
+}  # fmt: skip
+"""Names a Java or Kotlin file uses without an import that are never its package's (java.lang, kotlin.*)."""
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser, Query, Tree
@@ -85,7 +109,8 @@ def extract(
     try:
         tree = _parse(parser, source, timeout_s)
         matches = _run_query(query, tree.root_node)
-        return _symbols(matches, source), _imports(language, matches, source)
+        symbols, imports = _symbols(matches, source), _imports(language, matches, source)
+        return symbols, imports + _same_package(language, matches, source, imports, symbols)
     except Exception as exc:  # tree-sitter, or a handler meeting a tree it did not expect
         parser.reset()
         raise ExtractionError(f"{language}: {_describe(exc)}") from exc
@@ -259,6 +284,20 @@ def _imports(language: str, matches: list[_Match], source: bytes) -> list[str]:
             if item:
                 seen.setdefault(item, None)
     return list(seen)
+
+
+def _same_package(
+    language: str, matches: list[_Match], source: bytes, imports: list[str], symbols: list[Symbol]
+) -> list[str]:
+    """`SAME_PACKAGE + name` for each capitalised type name the file uses but neither imports by name nor
+    defines (Java, Kotlin: a class of the file's own package), first seen first, at most MAX_SAME_PACKAGE_NAMES."""
+    implicit = _IMPLICITLY_IMPORTED.get(language)
+    if implicit is None:
+        return []
+    known = implicit.union((spec.rpartition(".")[2] for spec in imports), (symbol.name for symbol in symbols))
+    used = dict.fromkeys(_text(node, source) for _, captures in matches for node in captures.get("reference", ()))
+    names = [name for name in used if name[:1].isupper() and name not in known]
+    return [SAME_PACKAGE + name for name in names[:MAX_SAME_PACKAGE_NAMES]]
 
 
 def _quoted(node: Node, source: bytes) -> list[str]:

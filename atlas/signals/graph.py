@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from atlas.records import SAME_PACKAGE
 from atlas.signals.imports import FAMILY, RESOLVERS, Repo
 
 _log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _resolve_imports(
         found = known.get(spec)
         if found is None:
             found = known[spec] = resolve(repo, here, spec)
-        missed += not found
+        missed += not found and not spec.startswith(SAME_PACKAGE)  # a name used, not an import: often the JDK's
         targets.extend(found)
     return missed
 

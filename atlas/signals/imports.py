@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TypeVar
 
+from atlas.records import SAME_PACKAGE
+
 _T = TypeVar("_T")
 
 # Language name (as `atlas.parse.languages` spells it) → resolver family.
@@ -479,12 +481,15 @@ def _rust_module_file(repo: Repo, directory: str) -> tuple[int, ...]:
 
 
 def _resolve_jvm(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
-    """Java/Kotlin/Scala: "com.x.Y" → a file ending `com/x/Y.java` (or `.kt`, `.scala`).
+    """Java/Kotlin/Scala: "com.x.Y" → a file ending `com/x/Y.java` (or `.kt`, `.scala`); `=Y` (a class of the
+    importer's own package, see `atlas.records.SAME_PACKAGE`) → `Y.java` (or `.kt`) beside it.
 
     Trailing names are dropped while at least two remain (static imports, nested classes:
     "com.x.Y.Inner" → `com/x/Y.java`). "com.x.*" (Scala "com.x._") → every JVM source file of
     every directory ending `com/x` (a package split across source sets stays whole).
     """
+    if spec.startswith(SAME_PACKAGE):
+        return repo.first(_join(here, spec[len(SAME_PACKAGE) :] + ext) for ext in _JVM_EXTS)
     parts = spec.split(".")
     if parts[-1] in ("*", "_"):
         dirs = _ending(repo.dirs_by_tail, "/".join(parts[:-1]))

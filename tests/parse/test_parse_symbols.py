@@ -351,6 +351,21 @@ def test_empty_source() -> None:
         ("java", b"import static a.b.C.*;\nimport static a.b.C.m;\nimport a.b.C.D;\n", ["a.b.C", "a.b.C.D"]),
         ("csharp", b"global using System.Linq;\nusing X = A.B;\n", ["System.Linq", "A.B"]),
         ("kotlin", b"import a.b.C as D\nimport e.f.*\n", ["a.b.C", "e.f.*"]),
+        # A class of the file's own package needs no import: the names it uses become `=Name`, but not one
+        # imported by name, defined in the file, from java.lang / kotlin.*, or lower-case (a variable's call).
+        (
+            "java",
+            b"package a;\nimport b.Imported;\nclass Part extends Base implements Imported {\n"
+            b"  Engine engine; Mode m = Mode.FAST; String s; Part next;\n"
+            b"  int n() { return Util.count(engine) + helper.size(); }\n}\n",
+            ["b.Imported", "=Base", "=Engine", "=Mode", "=Util"],
+        ),
+        (
+            "kotlin",
+            b"package a\nimport b.Imported\nclass View : Base() {\n  val e = Engine()\n  val m = Mode.FAST\n"
+            b"  fun f(p: Part, i: Imported): String? = helper()\n}\n",
+            ["b.Imported", "=Base", "=Engine", "=Mode", "=Part"],
+        ),
         ("scala", b"import a.b.{C => D, E, _}\nimport x.y.z, p.q\n", ["a.b.C", "a.b.E", "a.b.*", "x.y.z", "p.q"]),
         ("swift", b"import struct Foo.Bar\n@testable import Qux\n", ["Foo.Bar", "Qux"]),
         (

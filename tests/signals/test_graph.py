@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -20,6 +21,7 @@ except ImportError:  # the same algorithm in pure Python, which networkx keeps a
     from networkx.algorithms.link_analysis.pagerank_alg import _pagerank_python as _nx_pagerank
 
 from atlas.signals.graph import ImportGraph, build_import_graph, in_degree, neighbours, pagerank
+from tests.conftest import write_tree
 
 # ---------------------------------------------------------------------------------------------
 # Resolution
@@ -46,7 +48,7 @@ Cargo.toml src/lib.rs src/main.rs src/config.rs src/util.rs src/net/mod.rs src/n
 src/net/tcp/stream.rs src/bin/tool.rs src/bin/helper.rs tests/integration.rs tests/common/mod.rs
 app/src/main/java/com/acme/App.java app/src/main/java/com/acme/core/Engine.java
 app/src/main/java/com/acme/core/Part.java app/src/main/kotlin/com/acme/ui/View.kt
-app/src/main/scala/com/acme/calc/Calc.scala
+app/src/main/kotlin/com/acme/ui/Theme.kt app/src/main/scala/com/acme/calc/Calc.scala
 include/linux/list.h src/net/sock.c src/net/sock.h src/util.h lib/util.h tools/x.cpp
 cs/Acme/Services/Mailer.cs cs/Acme/Services/Queue.cs cs/Acme/Program.cs
 lib/acme.rb lib/acme/widget.rb spec/spec_helper.rb spec/acme_spec.rb
@@ -144,6 +146,9 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("java", APP_JAVA, "com.acme.core.*", (ENGINE, PART)),
     ("scala", "app/src/main/scala/com/acme/calc/Calc.scala", "com.acme.core._", (ENGINE, PART)),
     ("java", APP_JAVA, "java.util.List", None),
+    # A class of the importer's own package (`=Name`, from atlas.parse): the file of that name beside it.
+    ("java", ENGINE, "=Part", PART),
+    ("kotlin", "app/src/main/kotlin/com/acme/ui/View.kt", "=Theme", "app/src/main/kotlin/com/acme/ui/Theme.kt"),
     # C / C++: includer's directory, nearest suffix match, angle includes, ambiguity.
     ("c", "src/net/sock.c", "sock.h", "src/net/sock.h"),
     ("c", "src/net/sock.c", "../util.h", "src/util.h"),
@@ -196,6 +201,15 @@ def _targets(graph: ImportGraph, importer: str) -> set[str]:
     return {graph.paths[dst] for s, dst in graph.edges.tolist() if s == src}
 
 
+def test_a_same_package_name_without_a_file_is_no_edge_and_no_unresolved_import() -> None:
+    # `=Engine` from another directory, `=String`-like names the package does not define: not imports at all
+    view = "app/src/main/kotlin/com/acme/ui/View.kt"
+    for importer, spec in ((APP_JAVA, "=Engine"), (ENGINE, "=Clock"), (view, "=Part")):
+        graph = _graph_with(importer, "java" if importer.endswith(".java") else "kotlin", [spec])
+        assert _targets(graph, importer) == set()
+        assert graph.unresolved == 0
+
+
 @pytest.mark.parametrize(("language", "importer", "spec", "expected"), CASES)
 def test_resolution(language: str, importer: str, spec: str, expected: str | tuple[str, ...] | None) -> None:
     graph = _graph_with(importer, language, [spec])
@@ -222,6 +236,7 @@ PARSED_REPO: dict[str, str] = {
     "pkg/util/util.go": "package util\n",
     "j/com/acme/App.java": "import com.acme.core.*;\nimport static com.acme.core.Engine.run;\n",
     "j/com/acme/core/Engine.java": "",
+    "j/com/acme/core/Part.java": "package com.acme.core;\nclass Part { Engine e; java.util.List<String> s; }\n",
     "c/src/main.c": '#include <stdio.h>\n#include "ring.h"\n#include <acme/list.h>\n',
     "c/src/ring.h": "",
     "c/include/acme/list.h": "",
@@ -241,6 +256,8 @@ PARSED_EDGES = {
     ("crate/src/net/tcp.rs", "crate/src/lib.rs"),
     ("cmd/main.go", "pkg/util/util.go"),
     ("j/com/acme/App.java", "j/com/acme/core/Engine.java"),
+    ("j/com/acme/App.java", "j/com/acme/core/Part.java"),  # com.acme.core.*
+    ("j/com/acme/core/Part.java", "j/com/acme/core/Engine.java"),  # same package: `Engine e;`
     ("c/src/main.c", "c/src/ring.h"),
     ("c/src/main.c", "c/include/acme/list.h"),
 }
@@ -462,3 +479,29 @@ def test_speed_on_sixty_thousand_files() -> None:
     assert ranks.sum() == pytest.approx(1.0)
     assert resolved < 10.0
     assert ranked < 1.0
+
+
+def test_related_files_of_a_java_class_include_its_package_neighbours(tmp_path: Path) -> None:
+    """End to end: a real index of a Java and Kotlin tree; classes of one package use each other unimported."""
+    pytest.importorskip("tree_sitter_language_pack")
+    from atlas.api import index_config, index_repo, open_engine, related_files
+
+    write_tree(tmp_path, {
+        "src/main/java/shop/Order.java": "package shop;\nclass Order { Cart c; int n() { return Prices.sum(c); } }\n",
+        "src/main/java/shop/Cart.java": "package shop;\nclass Cart { java.util.List<String> items; }\n",
+        "src/main/java/shop/Prices.java": "package shop;\nclass Prices { static int sum(Cart c) { return 0; } }\n",
+        "src/main/java/admin/Report.java": "package admin;\nclass Report { Cart notTheShopsCart; }\n",
+        "src/main/kotlin/ui/Screen.kt": "package ui\nclass Screen { val theme = Theme() }\n",
+        "src/main/kotlin/ui/Theme.kt": "package ui\nclass Theme\n",
+    })  # fmt: skip
+    config = index_config(tmp_path, jobs=1)
+    index_repo(config, show_progress=False)
+    engine = open_engine(config, build_if_missing=False, show_progress=False)
+    assert set(related_files(engine, "src/main/java/shop/Order.java").imports) == {
+        "src/main/java/shop/Cart.java", "src/main/java/shop/Prices.java",
+    }  # fmt: skip
+    assert set(related_files(engine, "src/main/java/shop/Cart.java").imports) == {
+        "src/main/java/shop/Order.java", "src/main/java/shop/Prices.java",
+    }  # fmt: skip
+    assert related_files(engine, "src/main/java/admin/Report.java").imports == []
+    assert related_files(engine, "src/main/kotlin/ui/Screen.kt").imports == ["src/main/kotlin/ui/Theme.kt"]

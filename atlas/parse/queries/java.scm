@@ -33,3 +33,13 @@
     name: (identifier) @name)) @definition.constant
 
 (import_declaration) @import
+
+; Type names the file uses, and classes it calls or reads statically (`Util.parse(x)`, `Mode.FAST`): a class
+; of the file's own package needs no import (symbols.py keeps the capitalised ones).
+(type_identifier) @reference
+
+(method_invocation
+  object: (identifier) @reference)
+
+(field_access
+  object: (identifier) @reference)

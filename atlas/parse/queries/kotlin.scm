@@ -44,3 +44,14 @@
       (simple_identifier) @name)) @definition.variable)
 
 (import_header) @import
+
+; Type names the file uses, constructors it calls (`Cart()`) and objects it reads (`Mode.FAST`): a class of
+; the file's own package needs no import (symbols.py keeps the capitalised ones).
+(user_type
+  (type_identifier) @reference)
+
+(call_expression
+  (simple_identifier) @reference)
+
+(navigation_expression
+  (simple_identifier) @reference)
