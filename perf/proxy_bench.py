@@ -47,9 +47,11 @@ TEST_NAME = re.compile(
     r"_test\.go$|Tests?\.(java|kt|php)$|IT\.(java|kt)$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py)$|"
     r"_spec\.rb$|^conftest\.py$"
 )
+TEST_SOURCE_SET = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)")
+"""`jvmTest`, `androidTest`, `testFixtures`, `Shop.Tests`, `integration_tests`, `test-jpms` (as atlas.parse.roles)."""
 TRAILER = re.compile(
     r"^\s*(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|suggested-by|helped-by|cc|"
-    r"change-id|pr-url|pr|closes|close|fixes|fix|resolves|ref|refs|see|issue)\s*:.*$", re.I | re.M,
+    r"change-id|pr-url|pr|closes|close|fixes|fix|resolves|ref|refs|see|issue|git-svn-id)\s*:.*$", re.I | re.M,
 )  # fmt: skip
 URL = re.compile(r"https?://\S+|\bwww\.\S+")
 ISSUE_NUMBER = re.compile(r"(?<![\w&])(?:[\w.-]+/[\w.-]+)?#\d+\b|\bGH-\d+\b", re.I)
@@ -65,8 +67,12 @@ LEFTOVER = re.compile(
 
 def is_test(path: str) -> bool:
     """Whether `path` is a test, a fixture, an example or a benchmark."""
-    parts = path.lower().split("/")
-    return bool(TEST_DIRS.intersection(parts[:-1])) or bool(TEST_NAME.search(path.rsplit("/", 1)[-1]))
+    directories = path.split("/")[:-1]
+    return (
+        bool(TEST_DIRS.intersection(d.lower() for d in directories))
+        or any(TEST_SOURCE_SET.search(d) for d in directories)
+        or bool(TEST_NAME.search(path.rsplit("/", 1)[-1]))
+    )
 
 
 def is_source(path: str, extensions: tuple[str, ...]) -> bool:

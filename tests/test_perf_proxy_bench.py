@@ -125,9 +125,22 @@ def test_evenly_spreads_over_the_list(proxy: ModuleType) -> None:
         ("python", "xarray/core/dataset_test.py", False),
         ("python", "src/conftest.py", False),
         ("python", "docs/conf.py", False),
+        ("kotlin", "okio/src/jvmTest/kotlin/okio/TestUtil.kt", False),
+        ("java", "app/src/androidTest/java/shop/ActivityRule.java", False),
+        ("java", "test-shrinker/src/main/java/Main.java", False),
+        ("java", "src/main/java/org/apache/commons/lang3/text/StrLookup.java", True),
     ],
 )
 def test_sources_of_each_language_exclude_tests_and_declarations(
     proxy: ModuleType, language: str, path: str, source: bool
 ) -> None:
     assert proxy.is_source(path, proxy.EXTENSIONS[language]) is source
+
+
+def test_the_query_drops_trailers_urls_and_issue_numbers(proxy: ModuleType) -> None:
+    message = (
+        "Fix padding overflow (#123)\n\nSee https://example.org/x for details.\n\n"
+        "git-svn-id: https://svn.apache.org/repos/asf/commons/proper/lang/trunk@1 13f79535-47bb\n"
+        "Signed-off-by: A Dev <a@example.org>\n"
+    )
+    assert proxy.query_of(message) == "Fix padding overflow\n\nSee  for details."

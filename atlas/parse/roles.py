@@ -25,6 +25,9 @@ DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})
 CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"})
 
 _TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
+# Directories named as a test source set or project: `jvmTest`, `androidTest`, `testFixtures` (Gradle, Kotlin
+# Multiplatform), `Shop.Tests` (.NET), `integration_tests`, `test-jpms`; not `_pytest`, `unittest`, `test_state`.
+_TEST_DIR_NAME = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)")
 _DOC_DIRS = frozenset({"doc", "docs", "documentation", "man"})
 _TEST_NAME = re.compile(
     r"(^test_.*|.*_test|.*_tests|.*\.test|.*\.spec|.*Test|.*Tests|.*Spec|^conftest)\.[A-Za-z0-9]+$"
@@ -61,7 +64,7 @@ def classify(path: str, language: str, head: bytes = b"") -> Role:
         return Role.GENERATED
     if name in _BUILD_NAMES or name.endswith((".mk", ".cmake", ".bzl", ".gradle")):
         return Role.BUILD
-    if _TEST_NAME.match(name) or any(d in _TEST_DIRS for d in directories):
+    if _TEST_NAME.match(name) or any(d.lower() in _TEST_DIRS or _TEST_DIR_NAME.search(d) for d in directories):
         return Role.TEST
     if language in DOC_LANGUAGES or _DOC_NAMES.match(name) or any(d in _DOC_DIRS for d in directories):
         return Role.DOCS
