@@ -48,7 +48,8 @@ _BUILD_NAMES = frozenset(
     {"Makefile", "makefile", "GNUmakefile", "CMakeLists.txt", "setup.py", "setup.cfg", "pyproject.toml",
      "BUILD", "BUILD.bazel", "WORKSPACE", "Dockerfile", "Cargo.toml", "go.mod", "pom.xml",
      "build.gradle", "build.gradle.kts", "settings.gradle", "meson.build", "Kbuild", "Kconfig",
-     "package.json", "tox.ini", "noxfile.py", "Rakefile", "Gemfile", "configure.ac", "Makefile.am"}
+     "package.json", "tox.ini", "noxfile.py", "Rakefile", "Gemfile", "configure.ac", "Makefile.am", "configure",
+     "gradlew", "gradlew.bat", "mvnw", "mvnw.cmd"}
 )  # fmt: skip
 _DOC_NAMES = re.compile(r"^(README|CHANGELOG|CHANGES|HISTORY|NEWS|LICENSE|COPYING|AUTHORS|CONTRIBUTING)\b", re.I)
 _GENERATED_MARK = re.compile(rb"@generated|Code generated .* DO NOT EDIT|auto-?generated", re.I)

@@ -39,6 +39,9 @@ from atlas.records import Role
         ("config/settings.yaml", "yaml", Role.CONFIG),
         ("pyproject.toml", "toml", Role.BUILD),
         ("build.gradle.kts", "kotlin", Role.BUILD),
+        ("gradlew", "bash", Role.BUILD),  # build tool wrappers and autoconf's output are build scripts
+        ("mvnw.cmd", "batch", Role.BUILD),
+        ("configure", "bash", Role.BUILD),
         ("web/dist/app.js", "javascript", Role.GENERATED),
         ("api/service_pb2.py", "python", Role.GENERATED),
         ("assets/logo.svg", "svg", Role.OTHER),
