@@ -121,8 +121,9 @@ class Engine:
             salient = self._salient_terms(doc_freqs, forms, options.weights.inflection_weight)
             salient |= {t: _idf(self.reader.doc_freq("content", t), self.reader.num_docs) for t in named}
         terms = {t for t, _ in parsed.terms}.union(named, *forms.values())
+        held = self._held_terms([item.fid for item in ranked], salient)
         hits = [
-            self._hit(terms, item, rank, signals, options, salient, defined.get(item.fid))
+            self._hit(terms, item, rank, signals, options, salient, defined.get(item.fid), held.get(item.fid, set()))
             for rank, item in enumerate(ranked, 1)
         ]
         took = (time.perf_counter() - started) * 1000
@@ -232,6 +233,25 @@ class Engine:
                 out[term] = present
         return out
 
+    def _held_terms(self, fids: list[int], terms: dict[str, float]) -> dict[int, set[str]]:
+        """Which of `terms` each of `fids` holds in its text, from the index: one query per term over the
+        files, where searching each file's text for each term costs ten times more (most are absent)."""
+        if not fids or not terms:
+            return {}
+        schema = self.reader.schema
+        among = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "fid", fid)) for fid in fids]
+        )
+        held: dict[int, set[str]] = {}
+        for term in terms:
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, among), (tantivy.Occur.Must, tantivy.Query.term_query(schema, "content", term))]
+            )
+            hits = self.reader.search(query, len(fids))
+            for fid in self.reader.searcher.fast_field_values("fid", [address for _, address in hits]):
+                held.setdefault(fid, set()).add(term)
+        return held
+
     def _named_symbols(self, parsed: ParsedQuery) -> set[str]:
         """The whole-name tokens of the query's `sym:` filters (`Exists` → exists), which a hit's definitions
         and line ranges show."""
@@ -299,10 +319,12 @@ class Engine:
         options: SearchOptions,
         salient: dict[str, float],
         defined: Defined | None,
+        held: set[str],
     ) -> Hit:
         doc = self._doc(item.fid, signals)
         first = defined.lines if defined else ()
-        lines = best_ranges(self.root, doc.path, salient, doc.outline, first) if options.with_lines else ()
+        in_file = {term: weight for term, weight in salient.items() if term in held}
+        lines = best_ranges(self.root, doc.path, in_file, doc.outline, first) if options.with_lines else ()
         symbols, omitted = best_symbols(matched_symbols(doc.outline, terms), terms)
         return Hit(
             path=doc.path,
