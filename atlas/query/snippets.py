@@ -34,8 +34,10 @@ def best_ranges(
     of the weights of the distinct terms it contains. The lines in `first` (a definition a `sym:` filter
     names) come before any.
     """
+    if not (terms or first):
+        return ()
     lines = _read_lines(root, path)
-    if not lines or not (terms or first):
+    if not lines:
         return ()
     scored = [(math.inf, n) for n in first if 1 <= n <= len(lines)] + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
