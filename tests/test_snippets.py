@@ -1,14 +1,17 @@
-"""Line ranges are chosen the same way in every run: scores must not depend on PYTHONHASHSEED."""
+"""Line ranges: chosen the same way in every run (scores must not depend on PYTHONHASHSEED), never overlapping."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas.query.snippets import _candidate_lines, _score_lines
+from atlas.query.snippets import _candidate_lines, _score_lines, best_ranges
 
 LINES = ["alpha beta gamma", "delta epsilon"]
 TERMS = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3, "delta": 0.25, "epsilon": 0.35}
@@ -39,3 +42,23 @@ def test_candidate_lines_are_the_lines_containing_a_term(lines: list[str], terms
     weights = dict.fromkeys(terms, 1.0)
     expected = [n for n, line in enumerate(lines, 1) if any(t in line.lower() for t in terms)]
     assert _candidate_lines(lines, weights) == expected
+
+
+def test_ranges_never_show_a_line_twice(tmp_path: Path) -> None:
+    # matches on lines 10 and 13: their ±2 contexts (8-12, 11-15) would share lines 11-12
+    lines = [f"filler line {i}" for i in range(1, 31)]
+    lines[9], lines[12] = "retry budget", "retry again"
+    (tmp_path / "m.txt").write_text("\n".join(lines) + "\n")
+    ranges = best_ranges(tmp_path, "m.txt", {"retry": 2.0, "budget": 3.0}, ())
+    assert [(r.start_line, r.end_line) for r in ranges] == [(8, 12), (13, 15)]
+    assert ranges[1].text.splitlines()[0] == "retry again"
+
+
+@given(st.lists(st.sampled_from(["a b", "alpha", "beta gamma", "x", "alpha beta", ""]), min_size=1, max_size=40))
+def test_ranges_are_disjoint_and_hold_their_line(tmp_path_factory: pytest.TempPathFactory, lines: list[str]) -> None:
+    root = tmp_path_factory.mktemp("disjoint")
+    (root / "f.txt").write_text("\n".join(lines) + "\n")
+    ranges = best_ranges(root, "f.txt", {"alpha": 1.0, "beta": 2.0, "gamma": 0.5}, ())
+    spans = sorted((r.start_line, r.end_line) for r in ranges)
+    assert all(end < next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+    assert all(start <= end for start, end in spans)

@@ -46,6 +46,7 @@ def best_ranges(
         if any(start <= line_no <= end for start, end in taken):
             continue
         start, end, symbol = _span(line_no, len(lines), outline)
+        start, end = _unshown(start, end, line_no, taken)
         taken.append((start, end))
         ranges.append(LineRange(start, end, "\n".join(lines[start - 1 : end]), symbol))
         if len(ranges) == MAX_RANGES:
@@ -119,6 +120,13 @@ def _candidate_lines(lines: list[str], terms: Mapping[str, float]) -> list[int]:
 def _any_of(terms: Iterable[str]) -> re.Pattern[str]:
     """A regex matching any of `terms`, longest first."""
     return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+
+
+def _unshown(start: int, end: int, line_no: int, taken: list[tuple[int, int]]) -> tuple[int, int]:
+    """`start`..`end` (around `line_no`, which no taken range holds) cut short of the ranges already taken."""
+    after = max((e for _, e in taken if e < line_no), default=0)
+    before = min((s for s, _ in taken if s > line_no), default=end + 1)
+    return max(start, after + 1), min(end, before - 1)
 
 
 def _span(line_no: int, total: int, outline: Outline) -> tuple[int, int, str]:
