@@ -142,8 +142,11 @@ def test_help_does_not_import_heavy_modules() -> None:
 def test_a_search_imports_nothing_it_does_not_use(repo: Path) -> None:
     # A cold search pays for every import: hashing, TOML (no config file here), shutil and tempfile (used
     # only to build or to open a read-only index), numpy (the side store is read without it), the walk and
-    # the parsers' tables (wanted only to check a `lang:` filter) stay out.
-    names = ("hashlib", "tomllib", "shutil", "tempfile", "numpy", "tree_sitter", "atlas.walk", "atlas.parse")
+    # the parsers' tables (wanted only to check a `lang:` filter) and the definition look-up (only for `sym:`) stay out.
+    names = (
+        "hashlib", "tomllib", "shutil", "tempfile", "numpy", "tree_sitter", "atlas.walk", "atlas.parse",
+        "atlas.query.symbols",
+    )  # fmt: skip
     exit_code, unused = _imported_by(["-q", "search", "--repo", str(repo), "--format", "jsonl", "cart"], names)
     assert (exit_code, unused) == (0, [])
 

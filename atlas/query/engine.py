@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tantivy
 
@@ -23,11 +24,13 @@ from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, 
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
-from atlas.query.symbols import Defined, definitions, name_token
 from atlas.query.syntax import ParsedQuery, parse_query
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
+
+if TYPE_CHECKING:
+    from atlas.query.symbols import Defined
 
 ROLE_NAMES = [str(role) for role in Role]
 SALIENT_DOC_SHARE = 0.05
@@ -255,6 +258,10 @@ class Engine:
     def _named_symbols(self, parsed: ParsedQuery) -> set[str]:
         """The whole-name tokens of the query's `sym:` filters (`Exists` → exists), which a hit's definitions
         and line ranges show."""
+        if not parsed.symbols:
+            return set()
+        from atlas.query.symbols import name_token  # only `sym:` queries pay for its import (~2 ms)
+
         return {token for name in parsed.symbols if (token := name_token(name))}
 
     def _named_definitions(self, parsed: ParsedQuery, signals: ranking.Signals) -> dict[int, Defined]:
@@ -264,6 +271,8 @@ class Engine:
         the others, and their hits show the definitions first."""
         if not parsed.symbols:
             return {}
+        from atlas.query.symbols import Defined, definitions
+
         docs = [self._doc(fid, signals) for fid in signals.candidates()]
         defined: dict[int, Defined] = {}
         for name in parsed.symbols:
