@@ -290,6 +290,24 @@ def stemmed_tokens_text(text: str) -> str:
     return " ".join(filter(None, map(_stemmed_runs.__getitem__, runs)))
 
 
+def name_tokens(name: str) -> list[str]:
+    """The tokens a definition's `name` is looked up by: `tokenize`'s, or for a name of one letter or digit
+    (`Q`, `F`, `T`), which `tokenize` drops, the name in lower case (the symbols field holds it too)."""
+    tokens = tokenize(name)
+    if not tokens and len(name) == 1 and name.isalnum():
+        return [name.lower()]
+    return tokens
+
+
+def symbol_terms(names: Iterable[str]) -> str:
+    """The symbols field's text for a file's definition `names`: their tokens and stems, then the names of
+    one letter or digit in lower case (so that `class Q` can be looked up)."""
+    names = list(names)
+    short = dict.fromkeys(name.lower() for name in names if len(name) == 1 and name.isalnum())
+    # One call for all the names: tokenising is compositional over the spaces that join them.
+    return " ".join(filter(None, [stemmed_tokens_text(" ".join(names)), *short]))
+
+
 def path_tokens(path: str) -> list[str]:
     """Tokens for a repository path: the file name's tokens first, then its directories'."""
     name = path.rsplit("/", 1)[-1]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.terms import path_terms, stemmed_tokens_text, tokens_text_bytes
+from atlas.terms import path_terms, symbol_terms, tokens_text_bytes
 
 SNIFF_BYTES = 8192
 MINIFIED_MIN_BYTES = 2048
@@ -76,8 +76,7 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         symbols=tuple(symbols),
         imports=tuple(imports),
         filename_terms=path_terms(path),
-        # One call for all the names: tokenising is compositional over the spaces that join them.
-        symbol_terms=stemmed_tokens_text(" ".join(s.name for s in symbols)),
+        symbol_terms=symbol_terms(s.name for s in symbols),
         content_terms=tokens_text_bytes(data),
         parse_error=error,
         content_hash=content_hash(data),

@@ -14,7 +14,7 @@ import tantivy
 
 from atlas.errors import UsageError
 from atlas.query.syntax import ParsedQuery
-from atlas.terms import STEMMED_FIELDS, stem, tokenize
+from atlas.terms import STEMMED_FIELDS, name_tokens, stem
 
 PHRASE_BOOST = 3.0
 SYMBOL_FILTER_BOOST = 2.0
@@ -115,7 +115,7 @@ def _filter_clauses(schema: tantivy.Schema, parsed: ParsedQuery) -> list[Query]:
     if parsed.paths:
         clauses.append(_any_of([_path_query(schema, p) for p in parsed.paths]))
     for name in parsed.symbols:
-        tokens = tokenize(name)
+        tokens = name_tokens(name)
         if tokens:
             clauses.append(Query.boost_query(Query.term_query(schema, "symbols", tokens[0]), SYMBOL_FILTER_BOOST))
         else:

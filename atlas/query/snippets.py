@@ -13,7 +13,7 @@ from pathlib import Path
 
 from atlas.records import LineRange
 from atlas.safe_read import read_in_root
-from atlas.terms import tokenize
+from atlas.terms import name_tokens, tokenize
 
 MAX_RANGES = 3
 CONTEXT_LINES = 2
@@ -56,7 +56,7 @@ def best_ranges(
 
 def matched_symbols(outline: Outline, terms: set[str]) -> tuple[str, ...]:
     """Names of definitions whose tokens meet the query's terms, in file order."""
-    return tuple(dict.fromkeys(name for name, *_ in outline if terms.intersection(tokenize(name))))
+    return tuple(dict.fromkeys(name for name, *_ in outline if terms.intersection(name_tokens(name))))
 
 
 def _read_lines(root: Path, path: str) -> list[str]:

@@ -20,7 +20,7 @@ from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query.bm25 import path_regex
 from atlas.signals.store import SideStore
-from atlas.terms import tokenize, unique
+from atlas.terms import name_tokens, unique
 
 KINDS = (
     "class", "constant", "enum", "function", "interface", "macro", "method", "module", "struct", "trait", "type",
@@ -137,7 +137,7 @@ def definitions(docs: Iterable[StoredDoc], name: str) -> dict[int, Defined]:
 def name_token(name: str) -> str | None:
     """The token a definition named `name` (its last part when qualified) holds whole in the `symbols` field."""
     try:
-        tokens = tokenize(parse_symbol_query(name).name)
+        tokens = name_tokens(parse_symbol_query(name).name)
     except UsageError:
         return None
     return tokens[0] if tokens else None
@@ -158,10 +158,10 @@ def _file_weights(store: SideStore | None) -> Callable[[int], tuple[int, float]]
 
 def _candidate_docs(reader: IndexReader, query: SymbolQuery) -> list[StoredDoc]:
     """Stored documents of the files whose `symbols` field holds every token of the name."""
-    terms = unique(tokenize(query.name))
+    terms = unique(name_tokens(query.name))
     if not terms:
         raise UsageError(
-            f"{query.name!r} is too short to look up", "symbol look-up needs a name with two letters or digits"
+            f"{query.name!r} has no letter or digit to look up", "pass a definition name such as ShoppingCart or Q"
         )
     clauses = [(tantivy.Occur.Must, tantivy.Query.term_query(reader.schema, "symbols", t)) for t in terms]
     clauses += _path_clauses(reader, query.paths)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas.api import open_engine
+from atlas.api import find_symbols, open_engine
 from atlas.config import IndexConfig
 from atlas.query.engine import SearchOptions
 from atlas.records import Hit
@@ -28,6 +28,7 @@ EXPRESSIONS = "\n\n".join(
 SESSIONS = "class CachedStore:\n    def exists(self, key):\n        return key in self.cache\n"
 STORAGE = "def file_exists(path):\n    return path.is_file()\n"
 CHECKS = "def check_exists(name):\n    return name in REGISTRY\n"
+QUERY_UTILS = "class Q:\n    \"\"\"A filter of the form Q(name=value).\"\"\"\n\n\ndef combine(a, b):\n    return a\n"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
         "sessions/cached.py": SESSIONS,
         "files/storage.py": STORAGE,
         "core/checks.py": CHECKS,
+        "db/query_utils.py": QUERY_UTILS,
     })  # fmt: skip
 
 
@@ -80,3 +82,11 @@ def test_with_words_beside_the_filter_the_definer_among_the_files_holding_them_c
     # words and filter must both match (each file here says `return`); the definers first, by case, then BM25
     found = [hit.path for hit in hits(config, "return path sym:exists")]
     assert found[:3] == ["sessions/cached.py", "db/expressions.py", "files/storage.py"]
+
+
+def test_a_name_of_one_letter_is_found(config: IndexConfig) -> None:
+    best = hits(config, "sym:Q", with_lines=True)[0]
+    assert (best.path, best.symbols) == ("db/query_utils.py", ("Q",))
+    assert best.lines[0].text.startswith("class Q:")
+    engine = open_engine(config, build_if_missing=False)
+    assert [(m.path, m.kind) for m in find_symbols(engine, "Q").matches] == [("db/query_utils.py", "class")]
