@@ -226,7 +226,8 @@ def fuse(
     """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first.
 
     With `tiers` (fid → tier, lower first; fids not in it come last), the tiers order before the score does:
-    the files defining a `sym:` filter's name come before the files that only hold its word.
+    the files defining a `sym:` filter's name come before the files that only hold its word; their explanation
+    ends with a `definition` term whose raw value is the tier (0: the name's own case).
 
     Ties are broken by `tiebreak(fid)` (the path, so that an updated index and a rebuilt one, whose
     file ids differ, order ties alike), else by file id. ScoreTerms are built for the first `explain_top` results only
@@ -249,6 +250,8 @@ def fuse(
     fused = [Fused(fid, totals[fid] * priors.get(fid, 1.0), []) for fid in order]
     for item in fused[:explain_top]:
         item.terms = _terms(item.fid, raw, ranks, signal_weights, totals[item.fid], priors.get(item.fid, 1.0), weights)
+        if tiers and item.fid in tiers:  # why it comes before higher scores: it defines the `sym:` name
+            item.terms.append(ScoreTerm("definition", float(tiers[item.fid]), None, 0.0, 0.0))
     return fused
 
 

@@ -90,3 +90,10 @@ def test_a_name_of_one_letter_is_found(config: IndexConfig) -> None:
     assert best.lines[0].text.startswith("class Q:")
     engine = open_engine(config, build_if_missing=False)
     assert [(m.path, m.kind) for m in find_symbols(engine, "Q").matches] == [("db/query_utils.py", "class")]
+
+
+def test_the_explanation_says_why_a_definer_comes_first(config: IndexConfig) -> None:
+    engine = open_engine(config, build_if_missing=False)
+    found = engine.search("sym:exists", SearchOptions(limit=3, with_lines=False, explain=True)).hits
+    tiers = [[(t.signal, t.raw) for t in hit.explain if t.signal == "definition"] for hit in found]
+    assert tiers == [[("definition", 0.0)], [("definition", 1.0)], []]
