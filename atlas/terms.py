@@ -290,12 +290,17 @@ def stemmed_tokens_text(text: str) -> str:
     return " ".join(filter(None, map(_stemmed_runs.__getitem__, runs)))
 
 
+def _one_character_name(name: str) -> str | None:
+    """A name of one letter or digit (`Q`, `F`, `T`), which `tokenize` drops, in lower case; None for others."""
+    return name.lower() if len(name) == 1 and name.isalnum() else None
+
+
 def name_tokens(name: str) -> list[str]:
     """The tokens a definition's `name` is looked up by: `tokenize`'s, or for a name of one letter or digit
-    (`Q`, `F`, `T`), which `tokenize` drops, the name in lower case (the symbols field holds it too)."""
+    its `_one_character_name` (the symbols field holds it too)."""
     tokens = tokenize(name)
-    if not tokens and len(name) == 1 and name.isalnum():
-        return [name.lower()]
+    if not tokens and (short := _one_character_name(name)):
+        return [short]
     return tokens
 
 
@@ -303,7 +308,7 @@ def symbol_terms(names: Iterable[str]) -> str:
     """The symbols field's text for a file's definition `names`: their tokens and stems, then the names of
     one letter or digit in lower case (so that `class Q` can be looked up)."""
     names = list(names)
-    short = dict.fromkeys(name.lower() for name in names if len(name) == 1 and name.isalnum())
+    short = dict.fromkeys(filter(None, map(_one_character_name, names)))
     # One call for all the names: tokenising is compositional over the spaces that join them.
     return " ".join(filter(None, [stemmed_tokens_text(" ".join(names)), *short]))
 
