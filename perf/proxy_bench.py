@@ -32,7 +32,8 @@ EXTENSIONS = {
     "go": (".go",), "rust": (".rs",), "java": (".java",), "javascript": (".js", ".mjs", ".cjs"),
     "c": (".c", ".h"), "cpp": (".cc", ".cpp", ".cxx", ".h", ".hpp"),
     "typescript": (".ts", ".tsx", ".mts", ".cts"), "ruby": (".rb",), "php": (".php",), "kotlin": (".kt",),
-    "python": (".py", ".pyi"),
+    "python": (".py", ".pyi"), "csharp": (".cs",), "swift": (".swift",), "scala": (".scala",), "dart": (".dart",),
+    "elixir": (".ex",), "lua": (".lua",),
 }  # fmt: skip
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
                  "jqlang/jq=c", "fmtlib/fmt=cpp")  # fmt: skip
@@ -44,11 +45,12 @@ TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__",
 OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
                         "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
 TEST_NAME = re.compile(
-    r"_test\.go$|Tests?\.(java|kt|php)$|IT\.(java|kt)$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py)$|"
-    r"_spec\.rb$|^conftest\.py$"
+    r"_test\.go$|Tests?\.(java|kt|php|cs|swift|scala)$|IT\.(java|kt)$|(Spec|Suite)\.scala$|\.(test|spec)\.[mc]?[jt]sx?$|"
+    r"^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py|dart)$|_test\.exs$|_spec\.(rb|lua)$|^conftest\.py$"
 )
-TEST_SOURCE_SET = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)")
-"""`jvmTest`, `androidTest`, `testFixtures`, `Shop.Tests`, `integration_tests`, `test-jpms` (as atlas.parse.roles)."""
+TEST_SOURCE_SET = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$")
+"""`jvmTest`, `androidTest`, `testFixtures`, `Shop.Tests`, `Shop.Specs`, `integration_tests`, `test-jpms` (as
+atlas.parse.roles)."""
 TRAILER = re.compile(
     r"^\s*(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|suggested-by|helped-by|cc|"
     r"change-id|pr-url|pr|closes|close|fixes|fix|resolves|ref|refs|see|issue|git-svn-id)\s*:.*$", re.I | re.M,

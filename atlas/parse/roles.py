@@ -26,11 +26,14 @@ CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"
 
 _TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
 # Directories named as a test source set or project: `jvmTest`, `androidTest`, `testFixtures` (Gradle, Kotlin
-# Multiplatform), `Shop.Tests` (.NET), `integration_tests`, `test-jpms`; not `_pytest`, `unittest`, `test_state`.
-_TEST_DIR_NAME = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)")
+# Multiplatform), `Shop.Tests`, `Shop.Specs`, `Shop.SharedSpecs` (.NET), `integration_tests`, `test-jpms`; not
+# `_pytest`, `unittest`, `test_state`.
+_TEST_DIR_NAME = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$")
 _DOC_DIRS = frozenset({"doc", "docs", "documentation", "man"})
+# A file named `…Spec` is no test by its name alone: JavaPoet's `TypeSpec.java` and Kubernetes' `V1PodSpec.java`
+# are the project's code, and Spock, ScalaTest, Kotest and Quick specs live in test directories.
 _TEST_NAME = re.compile(
-    r"(^test_.*|.*_test|.*_tests|.*\.test|.*\.spec|.*Test|.*Tests|.*Spec|^conftest)\.[A-Za-z0-9]+$"
+    r"(^test_.*|.*_test|.*_tests|.*\.test|.*\.spec|.*Test|.*Tests|^conftest)\.[A-Za-z0-9]+$"
 )
 _GENERATED_NAME = re.compile(
     r".*(_pb2\.py|_pb2_grpc\.py|\.pb\.go|\.pb\.cc|\.pb\.h|\.min\.js|\.min\.css|\.generated\.\w+|\.g\.dart"

@@ -26,6 +26,9 @@ from atlas.records import Role
         ("Shop.Tests/Builders/CartBuilder.cs", "csharp", Role.TEST),
         ("Tests/ShopTests/Fixtures.swift", "swift", Role.TEST),
         ("integration_tests/basic_flow.py", "python", Role.TEST),
+        ("src/Polly.Specs/Caching/CacheSpecs.cs", "csharp", Role.TEST),
+        ("src/Polly.SharedSpecs/Timeout/TimeoutSpecs.cs", "csharp", Role.TEST),
+        ("src/test/scala/cats/FooSpec.scala", "scala", Role.TEST),
         ("test-shrinker/src/main/java/Main.java", "java", Role.TEST),
         # ...but not a word that merely ends or starts with "test"
         ("src/_pytest/python.py", "python", Role.IMPL),
@@ -33,6 +36,8 @@ from atlas.records import Role
         ("localstack/services/stepfunctions/test_state/state.py", "python", Role.IMPL),
         ("src/latest/contest.py", "python", Role.IMPL),
         ("src/attestation/Attest.java", "java", Role.IMPL),
+        # a class named ...Spec is code where it is not in a test directory (JavaPoet's builders)
+        ("src/main/java/com/squareup/javapoet/TypeSpec.java", "java", Role.IMPL),
         # the other roles
         ("docs/usage.md", "markdown", Role.DOCS),
         ("README.rst", "rst", Role.DOCS),
