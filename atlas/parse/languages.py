@@ -1,6 +1,6 @@
 """Which language a file is written in, from its name or its first bytes.
 
-`detect_language` names every file the walk accepts: the 16 languages in `GRAMMAR_FOR` get symbols
+`detect_language` names every file the walk accepts: the 19 languages in `GRAMMAR_FOR` get symbols
 from tree-sitter, the text kinds (markdown, json, make, ...) are indexed as plain text, and anything
 unknown is "other". This module only maps names: it imports nothing from tree-sitter, so a worker
 that merely classifies files stays cheap to start.
@@ -29,6 +29,9 @@ GRAMMAR_FOR: dict[str, str] = {
     "swift": "swift",
     "scala": "scala",
     "bash": "bash",
+    "dart": "dart",
+    "elixir": "elixir",
+    "lua": "lua",
 }
 
 _EXTENSIONS: dict[str, str] = {

@@ -9,6 +9,8 @@ Query captures (see any .scm file):
   @definition.<kind>  the whole definition; its lines become the symbol's range
   @name               the name node of that definition
   @import             a node whose text, cleaned by the language's import handler, gives import strings
+  @keyword            (Elixir) the name of the call that makes the definition; the match counts only for one
+                      of the language's `_DEFINING_CALLS` (`def`, `defmodule`, ...)
   @reference          (Java, Kotlin) a type name the file uses: one of its own package's classes needs no
                       import, so each capitalised name not imported by name becomes the import string
                       `SAME_PACKAGE + name` (`atlas.records`), which the resolver looks up beside the file
@@ -109,7 +111,7 @@ def extract(
     try:
         tree = _parse(parser, source, timeout_s)
         matches = _run_query(query, tree.root_node)
-        symbols, imports = _symbols(matches, source), _imports(language, matches, source)
+        symbols, imports = _symbols(matches, source, language), _imports(language, matches, source)
         return symbols, imports + _same_package(language, matches, source, imports, symbols)
     except Exception as exc:  # tree-sitter, or a handler meeting a tree it did not expect
         parser.reset()
@@ -203,6 +205,13 @@ _FOUND_KIND, _FOUND_RANK, _FOUND_START, _FOUND_END, _FOUND_NAME = range(5)
 _DEFINITION_KINDS: dict[str, tuple[str, int]] = {}
 """Capture name `definition.<kind>` → (kind, rank), for the captures of every query compiled so far."""
 
+_DEFINING_CALLS: dict[str, frozenset[str]] = {
+    "elixir": frozenset({"defmodule", "defprotocol", "defimpl", "def", "defp", "defmacro", "defmacrop",
+                         "defguard", "defguardp", "defdelegate", "defexception"}),
+}  # fmt: skip
+"""Where definitions are calls (Elixir), the calls that define: a match whose @keyword capture is another call
+(`alias Ecto.Query`, `foo(bar)`) is no definition."""
+
 
 def _learn_kinds(query: Query) -> None:
     """Add the `@definition.<kind>` captures of `query` to _DEFINITION_KINDS."""
@@ -213,17 +222,22 @@ def _learn_kinds(query: Query) -> None:
             _DEFINITION_KINDS[key] = (kind, _GENERIC_KIND_RANK.get(kind, _SPECIFIC_RANK))
 
 
-def _symbols(matches: list[_Match], source: bytes) -> list[Symbol]:
+def _symbols(matches: list[_Match], source: bytes, language: str) -> list[Symbol]:
     """One Symbol per captured name node, sorted by start line."""
     found: dict[int, list[Any]] = {}  # keyed by the name node's start byte
+    defining = _DEFINING_CALLS.get(language, frozenset())
     for _, captures in matches:
         names = captures.get("name")
         if not names:
             continue
+        keyword = captures.get("keyword")
+        if keyword and _text(keyword[0], source) not in defining:
+            continue
         for key, nodes in captures.items():
             spec = _DEFINITION_KINDS.get(key)
             if spec is not None:
-                _merge(found, spec, nodes[0], names[0])
+                for node in nodes:  # Dart: a signature and its body, sibling nodes
+                    _merge(found, spec, node, names[0])
     symbols = {_to_symbol(entry, source) for entry in found.values()}
     # Error recovery can insert a zero-width MISSING name: such a definition has no name to index.
     return sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))

@@ -268,6 +268,46 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
         ],
         ["./lib/common.sh", "$HOME/.deployrc"],
     ),
+    (
+        "dart",
+        "dart/sample.dart",
+        [
+            ("RetryClient", "class", 5, 16),
+            ("send", "method", 10, 13),  # the signature and its body, sibling nodes
+            ("attempts", "method", 15, 15),
+            ("Backoff", "enum", 18, 18),
+            ("Logging", "class", 20, 24),
+            ("log", "method", 21, 23),
+            ("Predicate", "type", 26, 26),
+            ("isTransient", "function", 28, 30),
+        ],
+        [],
+    ),
+    (
+        "elixir",
+        "elixir/sample.ex",
+        [
+            ("Shop.Cart", "module", 1, 21),
+            ("add", "function", 8, 10),
+            ("total", "function", 12, 12),  # a guard: `def total(cart) when ...`
+            ("prices", "function", 14, 16),
+            ("with_cart", "function", 18, 20),
+            ("Shop.Priced", "module", 23, 25),
+            ("price", "function", 24, 24),
+        ],
+        [],
+    ),
+    (
+        "lua",
+        "lua/sample.lua",
+        [
+            ("clamp", "function", 5, 7),
+            ("add", "function", 9, 11),
+            ("total", "method", 13, 15),
+            ("reset", "function", 17, 19),
+        ],
+        [],
+    ),
 ]
 
 
@@ -389,6 +429,12 @@ def test_empty_source() -> None:
 )
 def test_import_forms(language: str, source: bytes, imports: list[str]) -> None:
     assert extract(language, source)[1] == imports
+
+
+def test_elixir_calls_that_do_not_define_are_no_definitions() -> None:
+    source = b"defmodule A do\n  alias B.C\n  import D\n  use E\n  foo(bar)\n  def run(x), do: x\nend\n"
+    symbols, _ = extract("elixir", source)
+    assert [(s.name, s.kind) for s in symbols] == [("A", "module"), ("run", "function")]
 
 
 def test_kinds_of_nested_definitions() -> None:

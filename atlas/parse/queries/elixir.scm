@@ -1,0 +1,17 @@
+; Atlas query for Elixir: definitions (no imports yet: module names are not resolved to files).
+; Definitions are calls: `defmodule Ecto.Changeset do`, `def cast(data, params)`. Queries use no text
+; predicates (see symbols.py), so @keyword captures the call's name and symbols.py keeps the match only when
+; it is one of the language's defining calls (defmodule, def, defp, defmacro, ...).
+
+(call
+  target: (identifier) @keyword
+  (arguments . (alias) @name)) @definition.module
+
+(call
+  target: (identifier) @keyword
+  (arguments . [
+    (call target: (identifier) @name)
+    (identifier) @name
+    (binary_operator left: (call target: (identifier) @name))
+    (binary_operator left: (identifier) @name)
+  ])) @definition.function
