@@ -497,6 +497,37 @@ def _ruby(node: Node, source: bytes) -> list[str]:
     return [path]
 
 
+def _lua(node: Node, source: bytes) -> list[str]:
+    """`require("a.b")`, `require "a.b"` → a.b; other calls with one string argument → nothing."""
+    name = node.child_by_field_name("name")
+    arguments = node.child_by_field_name("arguments")
+    if name is None or arguments is None or _text(name, source) != "require":
+        return []
+    string = arguments.named_children[0]
+    content = string.child_by_field_name("content")
+    return [_text(content, source)] if content is not None else []
+
+
+_ELIXIR_LOADERS = frozenset({"alias", "import", "use", "require"})
+
+
+def _elixir(node: Node, source: bytes) -> list[str]:
+    """`alias Ecto.Changeset` (or import, use, require) → Ecto.Changeset; `alias Ecto.{Query, Changeset}` →
+    Ecto.Query, Ecto.Changeset; other calls → nothing."""
+    target = node.child_by_field_name("target")
+    arguments = node.named_children[1] if node.named_child_count > 1 else None
+    if target is None or arguments is None or _text(target, source) not in _ELIXIR_LOADERS:
+        return []
+    first = arguments.named_children[0]
+    if first.type == "alias":
+        return [_compact(first, source)]
+    left, right = first.child_by_field_name("left"), first.child_by_field_name("right")
+    if left is None or right is None:
+        return []
+    base = _compact(left, source)
+    return [f"{base}.{_compact(child, source)}" for child in right.named_children if child.type == "alias"]
+
+
 # `$(dirname "$0")/`, `` `dirname $0`/ ``, `$(dirname "${BASH_SOURCE[0]}")/`: "next to this script".
 _SCRIPT_DIR_PREFIX = re.compile(r"""^(?:\$\(\s*dirname\b[^)]*\)|`\s*dirname\b[^`]*`)/""")
 
@@ -533,4 +564,6 @@ _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "scala": _scala,
     "php": _php,
     "ruby": _ruby,
+    "lua": _lua,
+    "elixir": _elixir,
 }

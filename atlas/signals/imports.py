@@ -28,7 +28,7 @@ _T = TypeVar("_T")
 FAMILY: dict[str, str] = {
     "python": "python", "javascript": "js", "typescript": "js", "tsx": "js", "go": "go", "rust": "rust",
     "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
-    "ruby": "ruby", "php": "php", "bash": "bash",
+    "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -589,9 +589,54 @@ def _resolve_bash(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     return _near(repo, here, name)
 
 
+def _resolve_dart(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Dart: `dart:async` → nothing; `package:name/x.dart` → a file ending `name/lib/x.dart` (a package's
+    directory is named as the package), else `lib/x.dart` beside a `pubspec.yaml` (the root package); any other
+    URI → relative to the file. Packages the repository does not hold find nothing.
+    """
+    if spec.startswith("dart:"):
+        return ()
+    if spec.startswith("package:"):
+        package, _, rest = spec.removeprefix("package:").partition("/")
+        found = repo.pick_ending(f"{package}/lib/{rest}", here)
+        if found or not rest:
+            return found
+        suffix = f"lib/{rest}"
+        owned = [i for i in repo.files_ending(suffix) if repo.paths[i][: -len(suffix)] + "pubspec.yaml" in repo.node]
+        best = _closest(owned, repo.dirs.__getitem__, here)
+        return () if best is None else (best,)
+    local = _normjoin(here, spec)
+    return () if local is None else repo.first((local,))
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _resolve_elixir(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Elixir: a module `Ecto.Changeset.Relation` → Mix's file for it, each segment in snake case, under a
+    `lib/` (`lib/ecto/changeset/relation.ex`, umbrella apps' `apps/x/lib/` too), else anywhere for a name of
+    two or more segments; Elixir's own modules (`Logger`, `Enum`) and dependencies' find nothing.
+    """
+    parts = [_CAMEL_BOUNDARY.sub("_", part).lower() for part in spec.split(".") if part]
+    if not parts:
+        return ()
+    path = "/".join(parts) + ".ex"
+    return repo.pick_ending(f"lib/{path}", here) or (repo.pick_ending(path, here) if len(parts) > 1 else ())
+
+
+def _resolve_lua(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Lua: `require("a.b")` → a file ending `a/b.lua`, else `a/b/init.lua` (`package.path`'s two patterns,
+    under any root: Neovim plugins keep theirs in `lua/`), nearest to the requirer."""
+    path = spec.replace(".", "/")
+    if not path or path.startswith("/"):
+        return ()
+    return repo.pick_ending(f"{path}.lua", here) or repo.pick_ending(f"{path}/init.lua", here)
+
+
 RESOLVERS: dict[str, Callable[[Repo, str, str], tuple[int, ...]]] = {
     "python": _resolve_python, "js": _resolve_js, "go": _resolve_go, "rust": _resolve_rust,
     "jvm": _resolve_jvm, "c": _resolve_c, "csharp": _resolve_csharp, "ruby": _resolve_ruby,
-    "php": _resolve_php, "bash": _resolve_bash,
+    "php": _resolve_php, "bash": _resolve_bash, "dart": _resolve_dart, "elixir": _resolve_elixir,
+    "lua": _resolve_lua,
 }
 

@@ -281,7 +281,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("Predicate", "type", 26, 26),
             ("isTransient", "function", 28, 30),
         ],
-        [],
+        ["package:http/http.dart", "src/base_client.dart"],
     ),
     (
         "elixir",
@@ -295,7 +295,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("Shop.Priced", "module", 23, 25),
             ("price", "function", 24, 24),
         ],
-        [],
+        ["Shop.Item", "Ecto.Query"],
     ),
     (
         "lua",
@@ -306,7 +306,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("total", "method", 13, 15),
             ("reset", "function", 17, 19),
         ],
-        [],
+        ["shop.utils"],
     ),
 ]
 
@@ -408,6 +408,17 @@ def test_empty_source() -> None:
         ),
         ("scala", b"import a.b.{C => D, E, _}\nimport x.y.z, p.q\n", ["a.b.C", "a.b.E", "a.b.*", "x.y.z", "p.q"]),
         ("swift", b"import struct Foo.Bar\n@testable import Qux\n", ["Foo.Bar", "Qux"]),
+        (
+            "elixir",
+            b"defmodule A do\n  alias Ecto.{Query, Changeset}\n  use Phoenix.Controller\n  defstruct B.x\nend\n",
+            ["Ecto.Query", "Ecto.Changeset", "Phoenix.Controller"],
+        ),
+        ("lua", b'local a = require "a.b"\nlocal c = require("c")\nprint("d")\nload("e")\n', ["a.b", "c"]),
+        (
+            "dart",
+            b"import 'dart:io';\nexport 'src/x.dart' show X;\npart 'y.dart';\n",
+            ["dart:io", "src/x.dart", "y.dart"],
+        ),
         (
             "php",
             b"<?php\nuse A\\B\\{C, D\\E as F};\nuse \\X\\Y;\nrequire(\"y.php\");\n",

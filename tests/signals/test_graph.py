@@ -54,6 +54,10 @@ cs/Acme/Services/Mailer.cs cs/Acme/Services/Queue.cs cs/Acme/Program.cs
 lib/acme.rb lib/acme/widget.rb spec/spec_helper.rb spec/acme_spec.rb
 index.php includes/db.php src/Models/User.php src/Http/Controller.php
 scripts/build.sh scripts/lib/common.sh env.sh Sources/App/main.swift
+pkgs/http/pubspec.yaml pkgs/http/lib/http.dart pkgs/http/lib/src/client.dart pkgs/http/lib/src/io_client.dart
+pubspec.yaml lib/app.dart lib/src/util.dart
+lib/shop/cart.ex lib/shop/http_client.ex apps/billing/lib/billing/invoice.ex
+lua/telescope/init.lua lua/telescope/utils.lua lua/telescope/builtin/init.lua
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -180,6 +184,20 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("bash", "scripts/build.sh", "lib/$NAME.sh", None),
     ("bash", "scripts/build.sh", "env.sh", "env.sh"),
     ("bash", "scripts/build.sh", "/etc/profile", None),
+    # Dart: package URIs by the package's directory or the root package's lib/, relative URIs, SDK libraries.
+    ("dart", "pkgs/http/lib/src/io_client.dart", "package:http/src/client.dart", "pkgs/http/lib/src/client.dart"),
+    ("dart", "pkgs/http/lib/http.dart", "src/client.dart", "pkgs/http/lib/src/client.dart"),
+    ("dart", "lib/app.dart", "package:app/src/util.dart", "lib/src/util.dart"),
+    ("dart", "lib/app.dart", "dart:async", None),
+    ("dart", "lib/app.dart", "package:flutter/material.dart", None),
+    # Elixir: module names to Mix's snake-case files, umbrella apps too; Elixir's own modules find nothing.
+    ("elixir", "lib/shop/cart.ex", "Shop.HTTPClient", "lib/shop/http_client.ex"),
+    ("elixir", "lib/shop/cart.ex", "Billing.Invoice", "apps/billing/lib/billing/invoice.ex"),
+    ("elixir", "lib/shop/cart.ex", "Logger", None),
+    # Lua: `package.path`'s a/b.lua and a/b/init.lua.
+    ("lua", "lua/telescope/init.lua", "telescope.utils", "lua/telescope/utils.lua"),
+    ("lua", "lua/telescope/utils.lua", "telescope.builtin", "lua/telescope/builtin/init.lua"),
+    ("lua", "lua/telescope/utils.lua", "plenary.path", None),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]
@@ -240,6 +258,15 @@ PARSED_REPO: dict[str, str] = {
     "c/src/main.c": '#include <stdio.h>\n#include "ring.h"\n#include <acme/list.h>\n',
     "c/src/ring.h": "",
     "c/include/acme/list.h": "",
+    "d/lib/src/client.dart": "import 'dart:async';\nimport 'package:d/src/util.dart';\npart 'part.dart';\n",
+    "d/lib/src/util.dart": "",
+    "d/lib/src/part.dart": "",
+    "d/pubspec.yaml": "name: d\n",
+    "ex/lib/shop/cart.ex": "defmodule Shop.Cart do\n  alias Shop.{Item, Price}\n  require Logger\nend\n",
+    "ex/lib/shop/item.ex": "",
+    "ex/lib/shop/price.ex": "",
+    "lua/tele/init.lua": 'local utils = require("tele.utils")\nlocal p = require "plenary.path"\nprint("x")\n',
+    "lua/tele/utils.lua": "",
 }
 
 PARSED_EDGES = {
@@ -260,6 +287,11 @@ PARSED_EDGES = {
     ("j/com/acme/core/Part.java", "j/com/acme/core/Engine.java"),  # same package: `Engine e;`
     ("c/src/main.c", "c/src/ring.h"),
     ("c/src/main.c", "c/include/acme/list.h"),
+    ("d/lib/src/client.dart", "d/lib/src/util.dart"),
+    ("d/lib/src/client.dart", "d/lib/src/part.dart"),
+    ("ex/lib/shop/cart.ex", "ex/lib/shop/item.ex"),
+    ("ex/lib/shop/cart.ex", "ex/lib/shop/price.ex"),
+    ("lua/tele/init.lua", "lua/tele/utils.lua"),
 }
 
 
@@ -272,8 +304,8 @@ def test_import_strings_from_the_parser_resolve() -> None:
     graph = build_import_graph([(p.path, p.language, p.imports) for p in parsed])
     edges = {(graph.paths[a], graph.paths[b]) for a, b in graph.edges.tolist()}
     assert edges == PARSED_EDGES
-    # os, react, std::fmt, fmt, <stdio.h>
-    assert graph.unresolved == 5
+    # os, react, std::fmt, fmt, <stdio.h>, dart:async, Logger, plenary.path
+    assert graph.unresolved == 8
 
 
 def test_fixture_paths_exist() -> None:

@@ -1,5 +1,6 @@
-; Atlas query for Dart: definitions (no imports yet: `package:` URIs are not resolved).
-; Captures: @definition.<kind> on a whole definition, @name on its name. A function's or method's signature and its body are sibling nodes: both are captured, so the
+; Atlas query for Dart: definitions and imports.
+; Captures: @definition.<kind> on a whole definition, @name on its name, @import on the URI of an import,
+; export or part directive (`package:http/src/client.dart`, `src/x.dart`). A function's or method's signature and its body are sibling nodes: both are captured, so the
 ; definition spans the body.
 
 (class_definition
@@ -40,3 +41,12 @@
 (declaration
   (function_signature
     name: (identifier) @name)) @definition.method
+
+(import_or_export
+  (library_import (import_specification (configurable_uri (uri (string_literal) @import)))))
+
+(import_or_export
+  (library_export (configurable_uri (uri (string_literal) @import))))
+
+(part_directive
+  (uri (string_literal) @import))

@@ -1,5 +1,6 @@
-; Atlas query for Lua: definitions (no imports yet: `require` paths are not resolved).
-; Captures: @definition.<kind> on a whole definition, @name on its name.
+; Atlas query for Lua: definitions and requires.
+; Captures: @definition.<kind> on a whole definition, @name on its name, @import on a call with one string
+; argument (symbols.py keeps `require("a.b")` and `require "a.b"`).
 
 (function_declaration
   name: (identifier) @name) @definition.function
@@ -26,3 +27,7 @@
     name: (identifier) @name)
   (expression_list
     value: (function_definition))) @definition.function
+
+(function_call
+  name: (identifier)
+  arguments: (arguments . (string) .)) @import
