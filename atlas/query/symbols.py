@@ -129,7 +129,7 @@ def definitions(docs: Iterable[StoredDoc], name: str) -> dict[int, Defined]:
     found: dict[int, Defined] = {}
     for doc in docs:
         if matches := _matches(doc, query):
-            same_case = any(match.name == query.name for match in matches)
+            same_case = any(_named_exactly(match, query.name) for match in matches)
             found[doc.fid] = Defined(same_case, tuple(match.start_line for match in matches))
     return found
 
@@ -178,17 +178,36 @@ def _path_clauses(reader: IndexReader, paths: tuple[str, ...]) -> list[tuple[tan
 
 
 def _matches(doc: StoredDoc, query: SymbolQuery) -> list[SymbolMatch]:
-    """The definitions of `doc` that `query` names."""
+    """The definitions of `doc` that `query` names. A definition named with its qualifier (Elixir's
+    `defmodule Phoenix.Endpoint`, Ruby's `class A::B`, TypeScript's `namespace A.B`) is named by its last part,
+    inside the part before it."""
     same = _same_name(query.case_sensitive)
     out = []
     for name, kind, start, end in doc.outline:
-        if not same(name, query.name) or (query.kind and kind != query.kind):
+        qualifier, last = _split_qualified(name)
+        if not same(last, query.name) or (query.kind and kind != query.kind):
             continue
-        container = _container(doc, start, end, query)
+        if qualifier and (not query.container or same(qualifier, query.container)):
+            container: str | None = qualifier
+        else:
+            container = _container(doc, start, end, query)
         if query.container and container is None:
             continue
         out.append(SymbolMatch(name, kind, doc.path, start, end, doc.language, doc.role, container or ""))
     return out
+
+
+def _split_qualified(name: str) -> tuple[str, str]:
+    """`Phoenix.Endpoint` → ("Phoenix", "Endpoint"), `A::B::C` → ("B", "C"); ("", name) for a plain name."""
+    parts = [part for part in _QUALIFIER.split(name) if part]
+    if len(parts) < 2:
+        return "", name
+    return parts[-2], parts[-1]
+
+
+def _named_exactly(match: SymbolMatch, wanted: str) -> bool:
+    """Whether `match` is named `wanted` exactly, its qualifier aside."""
+    return _split_qualified(match.name)[1] == wanted
 
 
 def _container(doc: StoredDoc, start: int, end: int, query: SymbolQuery) -> str | None:
@@ -214,7 +233,7 @@ def _same_name(case_sensitive: bool) -> Callable[[str, str], bool]:
 def _order(match: SymbolMatch, wanted: str, weight: tuple[int, float]) -> tuple[object, ...]:
     flagged, central = weight
     return (
-        match.name != wanted,
+        not _named_exactly(match, wanted),
         _ROLE_ORDER.get(match.role, 3),
         flagged,
         _KIND_ORDER.get(match.kind, len(_KIND_ORDER)),

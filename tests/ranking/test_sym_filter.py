@@ -28,6 +28,9 @@ EXPRESSIONS = "\n\n".join(
 SESSIONS = "class CachedStore:\n    def exists(self, key):\n        return key in self.cache\n"
 STORAGE = "def file_exists(path):\n    return path.is_file()\n"
 CHECKS = "def check_exists(name):\n    return name in REGISTRY\n"
+ENDPOINT = "defmodule Phoenix.Endpoint do\n  def config(endpoint, key) do\n    endpoint.config(key)\n  end\nend\n"
+ENDPOINT_TEST = "defmodule Phoenix.EndpointTest do\n  defmodule Endpoint do\n    use Phoenix.Endpoint\n  end\nend\n"
+WIDGET = "class Acme::Widget\n  def render\n    'widget'\n  end\nend\n"
 QUERY_UTILS = "class Q:\n    \"\"\"A filter of the form Q(name=value).\"\"\"\n\n\ndef combine(a, b):\n    return a\n"
 
 
@@ -39,6 +42,9 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> IndexConfig:
         "files/storage.py": STORAGE,
         "core/checks.py": CHECKS,
         "db/query_utils.py": QUERY_UTILS,
+        "lib/phoenix/endpoint.ex": ENDPOINT,
+        "test/phoenix/endpoint_test.exs": ENDPOINT_TEST,
+        "lib/acme/widget.rb": WIDGET,
     })  # fmt: skip
 
 
@@ -97,3 +103,18 @@ def test_the_explanation_says_why_a_definer_comes_first(config: IndexConfig) -> 
     found = engine.search("sym:exists", SearchOptions(limit=3, with_lines=False, explain=True)).hits
     tiers = [[(t.signal, t.raw) for t in hit.explain if t.signal == "definition"] for hit in found]
     assert tiers == [[("definition", 0.0)], [("definition", 1.0)], []]
+
+
+def test_a_definition_named_with_its_qualifier_is_found_by_its_last_part(config: IndexConfig) -> None:
+    # Elixir's `defmodule Phoenix.Endpoint`, Ruby's `class Acme::Widget`: the module is Endpoint inside Phoenix
+    assert [hit.path for hit in hits(config, "sym:Endpoint")][:2] == [
+        "lib/phoenix/endpoint.ex", "test/phoenix/endpoint_test.exs",
+    ]  # fmt: skip
+    assert hits(config, "sym:Phoenix.Endpoint")[0].path == "lib/phoenix/endpoint.ex"
+    engine = open_engine(config, build_if_missing=False)
+    found = find_symbols(engine, "Acme::Widget").matches
+    assert [(m.name, m.path, m.container) for m in found] == [("Acme::Widget", "lib/acme/widget.rb", "Acme")]
+    assert [m.path for m in find_symbols(engine, "Endpoint").matches] == [
+        "lib/phoenix/endpoint.ex", "test/phoenix/endpoint_test.exs",
+    ]  # fmt: skip
+    assert find_symbols(engine, "Other.Endpoint").matches == []
