@@ -1,7 +1,7 @@
 ; Atlas query for Dart: definitions and imports.
 ; Captures: @definition.<kind> on a whole definition, @name on its name, @import on the URI of an import,
-; export or part directive (`package:http/src/client.dart`, `src/x.dart`). A function's or method's signature and its body are sibling nodes: both are captured, so the
-; definition spans the body.
+; export or part directive (`package:http/src/client.dart`, `src/x.dart`). A function's or method's signature
+; and its body are sibling nodes: both are captured, so the definition spans the body.
 
 (class_definition
   name: (identifier) @name) @definition.class
