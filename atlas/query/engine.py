@@ -348,11 +348,15 @@ class Engine:
         )
 
     def _doc(self, fid: int, signals: ranking.Signals) -> StoredDoc:
+        doc = signals.docs.get(fid)
+        if doc is not None:
+            return doc
         address = signals.addresses.get(fid)
         if address is None:
             query = tantivy.Query.term_query(self.reader.schema, "fid", fid)
             address = self.reader.search(query, 1)[0][1]
-        return self.reader.doc(address)
+        doc = signals.docs[fid] = self.reader.doc(address)
+        return doc
 
 
 def _parse(text: str, options: SearchOptions) -> ParsedQuery:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import tantivy
 
-from atlas.index.reader import IndexReader
+from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query.bm25 import path_regex
 from atlas.query.fuse import FusionWeights
 from atlas.query.mentions import Mentions
@@ -27,10 +27,12 @@ from atlas.terms import word_hash
 
 @dataclass(slots=True)
 class Signals:
-    """Raw values per signal (signal → fid → value) and where BM25 found each file."""
+    """Raw values per signal (signal → fid → value), where BM25 found each file, and the stored documents the
+    search has read so far (a `sym:` search reads every candidate's, the hits read theirs again otherwise)."""
 
     raw: dict[str, dict[int, float]] = field(default_factory=dict)
     addresses: dict[int, tantivy.DocAddress] = field(default_factory=dict)
+    docs: dict[int, StoredDoc] = field(default_factory=dict)
 
     def candidates(self) -> list[int]:
         """Every file some signal has an opinion on."""
