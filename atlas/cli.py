@@ -72,7 +72,7 @@ def _give_up(code: int) -> None:
     # os.write and os._exit: the stalled main thread may hold the locks of sys.stderr and of the interpreter's exit.
     message = (
         f"atlas: interrupted; the cleanup did not finish within {CLEANUP_GRACE:g} s\n"
-        "  hint: nothing was published; the next run removes what this one left\n"
+        f"  hint: {_interrupted_hint('the next run removes what this one left')}\n"
     )
     os.write(2, message.encode())
     if os.environ.get("PYTHONFAULTHANDLER"):  # Python's own switch for dumping stacks on a fault: show where
@@ -94,11 +94,20 @@ class AtlasGroup(click.Group):
             _fail(err.message, err.hint, err.exit_code)
         except KeyboardInterrupt as err:
             code = EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
-            _fail("interrupted", "nothing was published; the previous index is intact", code)
+            _fail("interrupted", _interrupted_hint(), code)
         except Exception as err:
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
             _fail(f"unexpected error: {type(err).__name__}: {err}", "rerun with -v and report it", 3)
+
+
+def _interrupted_hint(left: str = "the previous index is intact") -> str:
+    """What an interrupt left: nothing new (then `left`), or, when it landed after `atlas.index.store.publish`,
+    the new index, whole. Imports nothing: it also runs on the grace timer while the main thread is stuck."""
+    store = sys.modules.get("atlas.index.store")
+    if store is not None and store.published:
+        return f"the new index ({store.published[-1].name}) was already published and is complete"
+    return f"nothing was published; {left}"
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:

@@ -447,3 +447,37 @@ def test_a_generation_renamed_into_place_but_never_published_is_removed_by_a_run
     assert not orphan.exists()
     assert store.current_generation(index_dir) == live
     assert verify_index(config(root)).ok
+
+
+def test_an_interrupt_during_publication_lands_after_it_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """^C between renaming the generation into place and writing CURRENT waits for CURRENT: the new generation
+    is live and whole, and the CLI's hint says it was published (the old one said nothing was)."""
+    from atlas.cli import _interrupted_hint
+
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(20, seed=5, functions=4))
+    init_repo(root)
+    index_repo(config(root), show_progress=False)
+    index_dir = root / ".atlas"
+    before = store.current_generation(index_dir)
+    real_write = store.write_atomic
+
+    def interrupted_write(path: Path, data: bytes) -> None:
+        if path.name == store.CURRENT:
+            os.kill(os.getpid(), signal.SIGINT)  # lands mid-publication
+            time.sleep(0.05)
+        real_write(path, data)
+
+    monkeypatch.setattr(store, "write_atomic", interrupted_write)
+    monkeypatch.setattr(store, "published", [])
+    assert _interrupted_hint() == "nothing was published; the previous index is intact"
+    with pytest.raises(KeyboardInterrupt):
+        index_repo(config(root), show_progress=False, rebuild=True)
+    live = store.current_generation(index_dir)
+    assert live is not None and live != before
+    assert store.published == [live]
+    assert _interrupted_hint() == f"the new index ({live.name}) was already published and is complete"
+    monkeypatch.setattr(store, "write_atomic", real_write)
+    assert verify_index(config(root)).ok

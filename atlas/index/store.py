@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from atlas.held_signals import signals_deferred
+
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 FILES = "files.json"
@@ -27,6 +29,10 @@ TANTIVY_DIR = "tantivy"
 SIGNALS_DIR = "signals"
 GEN_PREFIX = "gen-"
 GITIGNORE = ".gitignore"
+
+published: list[Path] = []
+"""The generations this process made live, in order: an interrupt that lands after `publish` wrote CURRENT must
+not say that nothing was published (`atlas.cli` reads it)."""
 
 
 def ensure_index_dir(index_dir: Path) -> None:
@@ -89,11 +95,17 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def publish(index_dir: Path, building: Path, final: Path) -> None:
-    """Make the generation built in `building` the live one and drop older generations."""
-    os.replace(building, final)
-    _fsync_dir(index_dir)
-    previous = current_generation(index_dir)
-    write_atomic(index_dir / CURRENT, final.name.encode())
+    """Make the generation built in `building` the live one and drop older generations.
+
+    ^C and SIGTERM wait until CURRENT is written and the generation is in `published`: the interrupt then
+    says truthfully whether the new generation went live (`atlas.held_signals.signals_deferred`).
+    """
+    with signals_deferred():
+        os.replace(building, final)
+        _fsync_dir(index_dir)
+        previous = current_generation(index_dir)
+        write_atomic(index_dir / CURRENT, final.name.encode())
+        published.append(final)
     remove_stale(index_dir, keep={final.name, previous.name if previous else ""})
 
 

@@ -13,7 +13,6 @@ then stops them.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.pool
@@ -27,6 +26,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
+from atlas.held_signals import HELD_SIGNALS, signals_deferred, signals_held
 from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
 from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
@@ -60,72 +60,11 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Block ^C and SIGTERM in this thread (and so in the workers it forks) until the block ends.
-
-    A worker starts with its parent's signal handlers: a SIGTERM from `terminate()` that arrived
-    before `_worker_setup` would run the parent's Python handler, and be dropped there once the
-    setup resets it, leaving a worker `join()` waits for forever.
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Run the Python handlers of ^C and SIGTERM when the block ends instead of where the signal lands.
-
-    The pool's result objects (the result iterator, `apply_async`'s result) guard their state with a lock
-    taken in a `with` statement, and the pool's result-handler thread takes the same lock to deliver a
-    result. An exception a handler raises just after that lock was taken leaves it held (bpo-29988): the
-    result handler then blocks forever, and with it `terminate()`, `_drain` and the whole cleanup. Only the
-    main thread runs signal handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[tuple[int, Any]] = []
-
-    def record(signum: int, frame: Any) -> None:
-        caught.append((signum, frame))
-
-    previous: dict[int, Any] = {}
-    try:
-        with _signals_held():  # so that no signal finds one handler swapped and the other not
-            for signum in _HELD_SIGNALS:
-                previous[signum] = signal.signal(signum, record)
-        yield
-    finally:
-        with _signals_held():
-            for signum, handler in previous.items():
-                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        if caught:
-            _deliver(*caught[0], previous[caught[0][0]])
-
-
-def _deliver(signum: int, frame: Any, handler: Any) -> None:
-    """Act on a signal held back by `_signals_deferred` as its handler would have."""
-    if callable(handler):
-        handler(signum, frame)
-    elif handler in (signal.SIG_DFL, None):
-        signal.raise_signal(signum)
-
-
 def _next_result(results: Any) -> Any:
     """The pool iterator's next result (StopIteration at the end), with ^C and SIGTERM acted on between
-    waits of at most POLL_SECONDS, never inside the iterator (see `_signals_deferred`)."""
+    waits of at most POLL_SECONDS, never inside the iterator (see `signals_deferred`)."""
     while True:
-        with _signals_deferred():
+        with signals_deferred():
             try:
                 return results.next(timeout=POLL_SECONDS)
             except multiprocessing.TimeoutError:
@@ -133,9 +72,9 @@ def _next_result(results: Any) -> Any:
 
 
 def _wait_for(result: multiprocessing.pool.ApplyResult) -> Any:
-    """`result.get()`, with ^C and SIGTERM acted on between waits, never inside it (see `_signals_deferred`)."""
+    """`result.get()`, with ^C and SIGTERM acted on between waits, never inside it (see `signals_deferred`)."""
     while True:
-        with _signals_deferred():
+        with signals_deferred():
             result.wait(POLL_SECONDS)
             if result.ready():
                 return result.get()
@@ -146,7 +85,7 @@ def _worker_setup(cancelled: Any, parent: int) -> None:
 
     SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
     installed (the CLI turns SIGTERM into an exception) would make each one print a traceback. Both
-    signals were blocked across the fork (see `_signals_held`), so one sent to a worker still starting
+    signals were blocked across the fork (see `atlas.held_signals`), so one sent to a worker still starting
     is acted on here, as the worker would now act on it, instead of lost to the parent's handler.
     """
     global _cancelled
@@ -155,7 +94,7 @@ def _worker_setup(cancelled: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -231,7 +170,9 @@ class ParsePool:
         if self.workers > 1:
             context = _context()
             self._cancelled = context.RawValue(ctypes.c_bool, False)
-            with _signals_held():
+            # A worker starts with its parent's handlers: a SIGTERM from `terminate()` arriving before
+            # `_worker_setup` would run the parent's handler and be dropped, leaving a worker `join()` waits for.
+            with signals_held():
                 setup = (self._cancelled, os.getpid())
                 self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
         return self
@@ -255,7 +196,7 @@ class ParsePool:
         self._closing.set()
         self._cancelled.value = True
         if self._gate is not None:
-            with _signals_deferred():
+            with signals_deferred():
                 self._gate.release()
 
     def _drain(self) -> None:
@@ -265,7 +206,7 @@ class ParsePool:
         deadline = time.monotonic() + DRAIN_SECONDS
         while (left := deadline - time.monotonic()) > 0:
             try:
-                with _signals_deferred():  # in steps, so that a second ^C still ends the wait soon
+                with signals_deferred():  # in steps, so that a second ^C still ends the wait soon
                     self._results.next(timeout=min(left, POLL_SECONDS))
             except StopIteration:
                 return
@@ -312,6 +253,6 @@ class ParsePool:
                 results = _next_result(self._results)
             except StopIteration:
                 return
-            with _signals_deferred():  # no ^C inside the semaphore's bookkeeping (see `gated`)
+            with signals_deferred():  # no ^C inside the semaphore's bookkeeping (see `gated`)
                 gate.release()
             yield from results

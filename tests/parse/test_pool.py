@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from atlas.held_signals import signals_deferred
 from atlas.parse import ParseOptions
 from atlas.parse import pool as pool_module
 from atlas.parse.pool import ParsePool
@@ -111,6 +112,7 @@ def test_workers_are_clamped_to_the_cores_and_the_work(requested: int, files: in
 STOP_AT_ONCE = """
 import signal, sys
 from atlas.cli import _terminate
+from atlas.held_signals import signals_deferred
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool
 
@@ -139,6 +141,7 @@ def test_a_pool_stopped_while_its_workers_start_does_not_hang() -> None:
 LEAVE_EARLY = """
 import sys
 from pathlib import Path
+from atlas.held_signals import signals_deferred
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool
 from atlas.records import FileEntry
@@ -288,7 +291,7 @@ def test_a_signal_inside_the_pools_waits_is_acted_on_when_they_end(
     previous = signal.signal(signum, handler)  # type: ignore[arg-type]
     finished_inside = False
     try:
-        with pytest.raises(expected), pool_module._signals_deferred():
+        with pytest.raises(expected), signals_deferred():
             os.kill(os.getpid(), signum)
             time.sleep(0.05)
             finished_inside = True
@@ -301,7 +304,7 @@ def test_a_signal_inside_the_pools_waits_is_acted_on_when_they_end(
 def test_an_ignored_signal_stays_ignored_in_the_pools_waits() -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with pool_module._signals_deferred():
+        with signals_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
