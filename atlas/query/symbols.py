@@ -211,7 +211,8 @@ def _named_exactly(match: SymbolMatch, wanted: str) -> bool:
 
 
 def _container(doc: StoredDoc, start: int, end: int, query: SymbolQuery) -> str | None:
-    """The name of the innermost definition enclosing lines start..end that the query's container names.
+    """The name of the innermost definition enclosing lines start..end that the query's container names (by its
+    last part when qualified: `Phoenix.Endpoint.init` is `init` inside `defmodule Phoenix.Endpoint`).
 
     Without a container in the query: the innermost enclosing definition's name, or "".
     """
@@ -221,7 +222,7 @@ def _container(doc: StoredDoc, start: int, end: int, query: SymbolQuery) -> str 
     )
     if not query.container:
         return enclosing[0][1] if enclosing else ""
-    return next((name for _, name in enclosing if same(name, query.container)), None)
+    return next((name for _, name in enclosing if same(_split_qualified(name)[1], query.container)), None)
 
 
 def _same_name(case_sensitive: bool) -> Callable[[str, str], bool]:

@@ -118,3 +118,6 @@ def test_a_definition_named_with_its_qualifier_is_found_by_its_last_part(config:
         "lib/phoenix/endpoint.ex", "test/phoenix/endpoint_test.exs",
     ]  # fmt: skip
     assert find_symbols(engine, "Other.Endpoint").matches == []
+    # a definition inside a qualified one: `def config` in `defmodule Phoenix.Endpoint`
+    found = find_symbols(engine, "Phoenix.Endpoint.config").matches
+    assert [(m.name, m.path, m.container) for m in found] == [("config", "lib/phoenix/endpoint.ex", "Phoenix.Endpoint")]
