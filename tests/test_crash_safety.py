@@ -428,16 +428,21 @@ def test_damaged_index_is_reported_then_rebuilt(
     assert open_engine(config(root), build_if_missing=False).search("handle request").hits
 
 
+def _small_indexed_repo(tmp_path: Path, seed: int) -> tuple[Path, Path, Path]:
+    """A 20-file git repository indexed once: (root, index dir, live generation)."""
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(20, seed=seed, functions=4))
+    init_repo(root)
+    index_repo(config(root), show_progress=False)
+    live = store.current_generation(root / ".atlas")
+    assert live is not None
+    return root, root / ".atlas", live
+
+
 def test_a_generation_renamed_into_place_but_never_published_is_removed_by_a_run_with_nothing_to_do(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "repo"
-    write_tree(root, generated_files(20, seed=3, functions=4))
-    init_repo(root)
-    index_repo(config(root), show_progress=False)
-    index_dir = root / ".atlas"
-    live = store.current_generation(index_dir)
-    assert live is not None
+    root, index_dir, live = _small_indexed_repo(tmp_path, seed=3)
     # What a build killed between `os.replace(building, final)` and writing CURRENT leaves behind.
     orphan = index_dir / f"{store.GEN_PREFIX}{int(live.name.removeprefix(store.GEN_PREFIX)) + 1:06d}"
     shutil.copytree(live, orphan)
@@ -456,12 +461,7 @@ def test_an_interrupt_during_publication_lands_after_it_and_says_so(
     is live and whole, and the CLI's hint says it was published (the old one said nothing was)."""
     from atlas.cli import _interrupted_hint
 
-    root = tmp_path / "repo"
-    write_tree(root, generated_files(20, seed=5, functions=4))
-    init_repo(root)
-    index_repo(config(root), show_progress=False)
-    index_dir = root / ".atlas"
-    before = store.current_generation(index_dir)
+    root, index_dir, before = _small_indexed_repo(tmp_path, seed=5)
     real_write = store.write_atomic
 
     def interrupted_write(path: Path, data: bytes) -> None:
