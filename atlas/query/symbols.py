@@ -84,7 +84,7 @@ def parse_symbol_query(
         raise UsageError(f"the symbol name is over {MAX_NAME_CHARS} characters", "pass one definition name")
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown symbol kind {kind!r}", f"use one of {', '.join(KINDS)}")
-    parts = [part for part in _QUALIFIER.split(text) if part]
+    parts = _parts(text)
     if not parts:
         raise UsageError(f"{text!r} names no definition", "pass a definition name such as ShoppingCart")
     container = parts[-2] if len(parts) > 1 else ""
@@ -199,10 +199,15 @@ def _matches(doc: StoredDoc, query: SymbolQuery) -> list[SymbolMatch]:
 
 def _split_qualified(name: str) -> tuple[str, str]:
     """`Phoenix.Endpoint` → ("Phoenix", "Endpoint"), `A::B::C` → ("B", "C"); ("", name) for a plain name."""
-    parts = [part for part in _QUALIFIER.split(name) if part]
+    parts = _parts(name)
     if len(parts) < 2:
         return "", name
     return parts[-2], parts[-1]
+
+
+def _parts(name: str) -> list[str]:
+    """The non-empty parts of a name between qualifiers (`::`, `.`, `#`, `->`)."""
+    return [part for part in _QUALIFIER.split(name) if part]
 
 
 def _named_exactly(match: SymbolMatch, wanted: str) -> bool:

@@ -510,14 +510,18 @@ def _resolve_c(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     if spec.startswith("<"):
         return repo.pick_ending(_strip_up(spec.strip("<>")), here)
     name = spec.strip('"')
-    local = _normjoin(here, name)
-    found = repo.first((local,)) if local is not None else ()
-    return found or repo.pick_ending(_strip_up(name), here)
+    return _beside(repo, here, name) or repo.pick_ending(_strip_up(name), here)
 
 
 def _strip_up(path: str) -> str:
     """A path normalised, without `/`, `./` and `../` in front, for suffix matching."""
     return "/".join(p for p in posixpath.normpath(path).split("/") if p not in ("", ".", ".."))
+
+
+def _beside(repo: Repo, here: str, name: str) -> tuple[int, ...]:
+    """`name` relative to directory `here`; () when it leads above the root or is not indexed."""
+    local = _normjoin(here, name)
+    return () if local is None else repo.first((local,))
 
 
 def _near(repo: Repo, here: str, name: str) -> tuple[int, ...]:
@@ -552,8 +556,7 @@ def _resolve_ruby(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     """
     name = spec if spec.endswith(".rb") else spec + ".rb"
     if spec.startswith("."):
-        local = _normjoin(here, name)
-        return () if local is None else repo.first((local,))
+        return _beside(repo, here, name)
     for load_path in ("lib/", "spec/", "test/"):
         found = repo.pick_ending(load_path + name, here)
         if found:
@@ -605,8 +608,7 @@ def _resolve_dart(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
         owned = [i for i in repo.files_ending(suffix) if repo.paths[i][: -len(suffix)] + "pubspec.yaml" in repo.node]
         best = _closest(owned, repo.dirs.__getitem__, here)
         return () if best is None else (best,)
-    local = _normjoin(here, spec)
-    return () if local is None else repo.first((local,))
+    return _beside(repo, here, spec)
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
