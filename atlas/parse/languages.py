@@ -1,6 +1,6 @@
 """Which language a file is written in, from its name or its first bytes.
 
-`detect_language` names every file the walk accepts: the 19 languages in `GRAMMAR_FOR` get symbols
+`detect_language` names every file the walk accepts: the 30 languages in `GRAMMAR_FOR` get symbols
 from tree-sitter, the text kinds (markdown, json, make, ...) are indexed as plain text, and anything
 unknown is "other". This module only maps names: it imports nothing from tree-sitter, so a worker
 that merely classifies files stays cheap to start.
@@ -32,6 +32,17 @@ GRAMMAR_FOR: dict[str, str] = {
     "dart": "dart",
     "elixir": "elixir",
     "lua": "lua",
+    "haskell": "haskell",
+    "ocaml": "ocaml",
+    "ocaml_interface": "ocaml_interface",
+    "julia": "julia",
+    "r": "r",
+    "perl": "perl",
+    "objc": "objc",
+    "matlab": "matlab",
+    "erlang": "erlang",
+    "clojure": "clojure",
+    "zig": "zig",
 }
 
 _EXTENSIONS: dict[str, str] = {
@@ -79,7 +90,7 @@ _EXTENSIONS: dict[str, str] = {
     ".thrift": "thrift", ".avdl": "avro", ".capnp": "capnp", ".fbs": "flatbuffers",
     ".vue": "vue", ".svelte": "svelte", ".astro": "astro",
     ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".hrl": "erlang",
-    ".hs": "haskell", ".lhs": "haskell", ".ml": "ocaml", ".mli": "ocaml",
+    ".hs": "haskell", ".lhs": "haskell", ".ml": "ocaml", ".mli": "ocaml_interface",
     ".clj": "clojure", ".cljs": "clojure", ".cljc": "clojure", ".edn": "clojure",
     ".jl": "julia", ".r": "r", ".m": "objc", ".mm": "objc", ".zig": "zig", ".nim": "nim",
     ".groovy": "groovy", ".tf": "hcl", ".hcl": "hcl", ".nix": "nix", ".sol": "solidity",
@@ -149,6 +160,8 @@ def detect_language(path: str, head: bytes) -> str:
     if by_name is not None:
         return by_name
     by_ext = _by_extension(name)
+    if by_ext == "objc" and name.endswith(".m") and not _looks_like_objc(head):
+        return "matlab"
     if by_ext is not None:
         return by_ext
     return _by_shebang(head) or "other"
@@ -165,6 +178,16 @@ def _by_extension(name: str) -> str | None:
         # `foo.py.in`, `setup.cfg.bak`: the real kind is the inner extension.
         return _by_extension(name[: -len(ext)])
     return _EXTENSIONS.get(ext)
+
+
+def _looks_like_objc(head: bytes) -> bool:
+    """Whether a `.m` file starts as Objective-C does (a comment, `#import`, `@interface`) and not as MATLAB
+    (`%` comments, `function`, `classdef`, plain statements). An empty head counts as Objective-C."""
+    for line in head[:1024].splitlines():
+        stripped = line.strip()
+        if stripped:
+            return stripped.startswith((b"//", b"/*", b"#", b"@"))
+    return True
 
 
 def _by_shebang(head: bytes) -> str | None:

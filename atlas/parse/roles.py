@@ -13,7 +13,7 @@ CODE_LANGUAGES = frozenset(
     {
         "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp", "csharp",
         "ruby", "php", "kotlin", "swift", "scala", "bash", "perl", "lua", "r", "dart", "elixir",
-        "erlang", "haskell", "ocaml", "clojure", "julia", "objc", "zig", "nim", "sql",
+        "erlang", "haskell", "ocaml", "ocaml_interface", "clojure", "julia", "objc", "matlab", "zig", "nim", "sql",
         # Without a grammar here (no symbols), but a project's sources all the same.
         "protobuf", "graphql", "thrift", "avro", "capnp", "flatbuffers", "vue", "svelte", "astro", "groovy",
         "hcl", "nix", "solidity", "fortran", "assembly", "cuda", "cython", "powershell", "batch", "awk", "tcl",
@@ -24,7 +24,8 @@ CODE_LANGUAGES = frozenset(
 DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})
 CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"})
 
-_TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
+_TEST_DIRS = frozenset({"test", "tests", "t", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
+"""`t` is where Perl distributions and git keep their tests (`t/basic.t`, `t/t0001-init.sh`)."""
 # Directories named as a test source set or project: `jvmTest`, `androidTest`, `testFixtures` (Gradle, Kotlin
 # Multiplatform), `Shop.Tests`, `Shop.Specs`, `Shop.SharedSpecs` (.NET), `integration_tests`, `test-jpms`; not
 # `_pytest`, `unittest`, `test_state`.

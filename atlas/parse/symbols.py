@@ -9,8 +9,9 @@ Query captures (see any .scm file):
   @definition.<kind>  the whole definition; its lines become the symbol's range
   @name               the name node of that definition
   @import             a node whose text, cleaned by the language's import handler, gives import strings
-  @keyword            (Elixir) the name of the call that makes the definition; the match counts only for one
-                      of the language's `_DEFINING_CALLS` (`def`, `defmodule`, ...)
+  @keyword            (Elixir, Clojure) the name of the call or form that makes the definition; the match
+                      counts only for one of the language's `_DEFINING_CALLS` (`def`, `defmodule`, `defn`, ...),
+                      which may also name the definition's kind
   @reference          (Java, Kotlin) a type name the file uses: one of its own package's classes needs no
                       import, so each capitalised name not imported by name becomes the import string
                       `SAME_PACKAGE + name` (`atlas.records`), which the resolver looks up beside the file
@@ -205,12 +206,22 @@ _FOUND_KIND, _FOUND_RANK, _FOUND_START, _FOUND_END, _FOUND_NAME = range(5)
 _DEFINITION_KINDS: dict[str, tuple[str, int]] = {}
 """Capture name `definition.<kind>` → (kind, rank), for the captures of every query compiled so far."""
 
-_DEFINING_CALLS: dict[str, frozenset[str]] = {
-    "elixir": frozenset({"defmodule", "defprotocol", "defimpl", "def", "defp", "defmacro", "defmacrop",
-                         "defguard", "defguardp", "defdelegate", "defexception"}),
+_DEFINING_CALLS: dict[str, dict[str, str | None]] = {
+    "elixir": dict.fromkeys(("defmodule", "defprotocol", "defimpl", "def", "defp", "defmacro", "defmacrop",
+                             "defguard", "defguardp", "defdelegate", "defexception")),
+    "clojure": {
+        "ns": "module", "def": "variable", "defonce": "variable", "defn": "function", "defn-": "function",
+        "defmulti": "function", "defmethod": "method", "defmacro": "macro", "defprotocol": "interface",
+        "definterface": "interface", "defrecord": "class", "deftype": "class", "defstruct": "struct",
+    },
 }  # fmt: skip
-"""Where definitions are calls (Elixir), the calls that define: a match whose @keyword capture is another call
-(`alias Ecto.Query`, `foo(bar)`) is no definition."""
+"""Where definitions are calls (Elixir) or forms (Clojure), the ones that define, each with the kind it gives
+(None: the pattern's kind). A match whose @keyword capture is another call (`alias Ecto.Query`, `(helper x)`)
+is no definition."""
+
+_CLAUSE_LANGUAGES = frozenset({"haskell", "erlang"})
+"""Languages that write one function as consecutive clauses, each its own node (Haskell's equations and type
+signature, Erlang's clauses): `_symbols` joins them into one definition."""
 
 
 def _learn_kinds(query: Query) -> None:
@@ -225,22 +236,41 @@ def _learn_kinds(query: Query) -> None:
 def _symbols(matches: list[_Match], source: bytes, language: str) -> list[Symbol]:
     """One Symbol per captured name node, sorted by start line."""
     found: dict[int, list[Any]] = {}  # keyed by the name node's start byte
-    defining = _DEFINING_CALLS.get(language, frozenset())
+    defining = _DEFINING_CALLS.get(language, {})
     for _, captures in matches:
         names = captures.get("name")
         if not names:
             continue
+        keyword_kind = None
         keyword = captures.get("keyword")
-        if keyword and _text(keyword[0], source) not in defining:
-            continue
+        if keyword:
+            word = _text(keyword[0], source)
+            if word not in defining:
+                continue
+            keyword_kind = defining[word]
         for key, nodes in captures.items():
             spec = _DEFINITION_KINDS.get(key)
             if spec is not None:
+                if keyword_kind is not None:
+                    spec = (keyword_kind, _SPECIFIC_RANK)
                 for node in nodes:  # Dart: a signature and its body, sibling nodes
                     _merge(found, spec, node, names[0])
     symbols = {_to_symbol(entry, source) for entry in found.values()}
     # Error recovery can insert a zero-width MISSING name: such a definition has no name to index.
-    return sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
+    ordered = sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
+    return _join_clauses(ordered) if language in _CLAUSE_LANGUAGES else ordered
+
+
+def _join_clauses(symbols: list[Symbol]) -> list[Symbol]:
+    """Join each run of definitions of one name and kind that follow each other (at most one line apart)."""
+    joined: list[Symbol] = []
+    for symbol in symbols:
+        last = joined[-1] if joined else None
+        if last and (last.name, last.kind) == (symbol.name, symbol.kind) and symbol.start_line <= last.end_line + 2:
+            joined[-1] = Symbol(last.name, last.kind, last.start_line, max(last.end_line, symbol.end_line))
+        else:
+            joined.append(symbol)
+    return joined
 
 
 def _merge(found: dict[int, list[Any]], spec: tuple[str, int], definition: Node, name: Node) -> None:

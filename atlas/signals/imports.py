@@ -28,7 +28,7 @@ _T = TypeVar("_T")
 FAMILY: dict[str, str] = {
     "python": "python", "javascript": "js", "typescript": "js", "tsx": "js", "go": "go", "rust": "rust",
     "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
-    "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua",
+    "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua", "objc": "c",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")

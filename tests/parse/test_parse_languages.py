@@ -119,7 +119,8 @@ def test_grammar_for_covers_the_parsed_languages() -> None:
 
     assert set(GRAMMAR_FOR) == {
         "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp",
-        "csharp", "ruby", "php", "kotlin", "swift", "scala", "bash", "dart", "elixir", "lua",
+        "csharp", "ruby", "php", "kotlin", "swift", "scala", "bash", "dart", "elixir", "lua", "haskell", "ocaml",
+        "ocaml_interface", "julia", "r", "perl", "objc", "matlab", "erlang", "clojure", "zig",
     }
     for grammar in GRAMMAR_FOR.values():
         assert get_language(grammar) is not None  # type: ignore[arg-type]
@@ -129,3 +130,27 @@ def test_importing_languages_does_not_load_tree_sitter() -> None:
     code = "import sys, atlas.parse.languages; print('tree_sitter' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("head", "language"),
+    [
+        (b"//\n//  SDImageCache.m\n", "objc"),
+        (b"/* Copyright */\n#import <Foundation/Foundation.h>\n", "objc"),
+        (b"\n\n#import \"A.h\"\n", "objc"),
+        (b"@implementation A\n@end\n", "objc"),
+        (b"", "objc"),
+        (b"function y = smooth(x)\n% SMOOTH\n", "matlab"),
+        (b"% a script\nx = 1;\n", "matlab"),
+        (b"classdef Widget < handle\n", "matlab"),
+        (b"  \n\tx = zeros(3);\n", "matlab"),
+    ],
+)
+def test_dot_m_is_objective_c_or_matlab_by_its_first_line(head: bytes, language: str) -> None:
+    assert detect_language("src/A.m", head) == language
+    assert detect_language("src/A.mm", head) == "objc"
+
+
+def test_ocaml_interfaces_have_their_own_grammar() -> None:
+    assert detect_language("lib/widget.mli", b"") == "ocaml_interface"
+    assert detect_language("lib/widget.ml", b"") == "ocaml"

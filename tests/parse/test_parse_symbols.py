@@ -308,6 +308,145 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
         ],
         ["shop.utils"],
     ),
+    (
+        "haskell",
+        "haskell/Widget.hs",
+        [
+            ("Widget", "type", 5, 5),
+            ("Id", "type", 6, 6),
+            ("Name", "type", 7, 7),
+            ("Shape", "class", 8, 9),
+            ("area", "method", 9, 9),
+            ("render", "function", 13, 14),  # the signature and the equation, one definition
+            ("helper", "function", 16, 18),
+        ],
+        [],
+    ),
+    (
+        "ocaml",
+        "ocaml/widget.ml",
+        [
+            ("Widget", "module", 2, 6),
+            ("t", "type", 3, 3),
+            ("create", "function", 4, 4),
+            ("SHAPE", "interface", 7, 9),
+            ("Bad_input", "class", 10, 10),
+            ("fib", "function", 11, 11),
+            ("helper", "function", 12, 12),  # `let rec fib ... and helper`
+            ("limit", "variable", 13, 13),
+            ("counter", "class", 14, 17),
+            ("incr", "method", 16, 16),
+            ("color", "type", 18, 18),
+        ],
+        [],
+    ),
+    (
+        "ocaml_interface",
+        "ocaml_interface/widget.mli",
+        [("t", "type", 1, 1), ("create", "function", 2, 2), ("Sub", "module", 4, 6), ("x", "function", 5, 5)],
+        [],
+    ),
+    (
+        "julia",
+        "julia/frames.jl",
+        [
+            ("Frames", "module", 1, 25),
+            ("AbstractFrame", "type", 6, 6),
+            ("DataFrame", "struct", 7, 9),
+            ("Index", "struct", 10, 12),
+            ("nrow", "function", 13, 15),
+            ("show", "function", 16, 16),  # `Base.show(io, df) = ...`
+            ("ncol", "function", 17, 17),
+            ("check", "macro", 18, 20),
+            ("LIMIT", "constant", 21, 21),
+            ("length", "function", 22, 24),
+        ],
+        [],
+    ),
+    (
+        "r",
+        "r/filter.R",
+        [
+            ("filter_rows", "function", 4, 6),
+            ("summarise_all", "function", 7, 7),
+            ("MAX_ROWS", "constant", 8, 8),
+            ("Widget", "variable", 12, 14),
+        ],
+        [],
+    ),
+    (
+        "perl",
+        "perl/Widget.pm",
+        [
+            ("Mojo::Widget", "module", 1, 1),
+            ("new", "function", 7, 10),
+            ("_render", "function", 11, 11),
+            ("Mojo::Other", "module", 12, 14),
+            ("inner", "function", 13, 13),
+        ],
+        [],
+    ),
+    (
+        "objc",
+        "objc/SDImageCache.m",
+        [
+            ("SDImageCache", "class", 3, 6),
+            ("SDImageCache", "class", 7, 15),
+            ("initWithNamespace", "method", 8, 10),  # the selector's first part
+            ("sharedImageCache", "method", 11, 13),
+            ("helper", "function", 16, 16),
+            ("SDWebImageOperation", "interface", 18, 20),
+            ("cancel", "method", 19, 19),
+        ],
+        ["SDImageCache.h", "<Foundation/Foundation.h>"],
+    ),
+    (
+        "matlab",
+        "matlab/Widget.m",
+        [("Widget", "class", 1, 13), ("Widget", "method", 6, 8), ("render", "method", 9, 11)],
+        [],
+    ),
+    (
+        "erlang",
+        "erlang/cowboy_req.erl",
+        [
+            ("cowboy_req", "module", 1, 1),
+            ("state", "struct", 4, 4),
+            ("TIMEOUT", "macro", 5, 5),
+            ("req", "type", 6, 6),
+            ("method", "function", 7, 7),
+            ("parse_qs", "function", 8, 10),  # two clauses, one definition
+        ],
+        [],
+    ),
+    (
+        "clojure",
+        "clojure/analyzer.clj",
+        [
+            ("clj-kondo.impl.analyzer", "module", 1, 3),
+            ("max-depth", "variable", 5, 5),
+            ("helper", "function", 6, 6),
+            ("analyze-expression", "function", 7, 10),
+            ("with-ctx", "macro", 11, 11),
+            ("Shape", "interface", 12, 12),
+            ("Circle", "class", 13, 13),
+            ("dispatch", "function", 14, 14),
+            ("dispatch", "method", 15, 15),
+        ],
+        [],
+    ),
+    (
+        "zig",
+        "zig/server.zig",
+        [
+            ("Server", "struct", 3, 9),
+            ("init", "method", 5, 7),
+            ("helper", "method", 8, 8),
+            ("Mode", "struct", 10, 10),
+            ("main", "function", 11, 11),
+        ],
+        [],
+    ),
 ]
 
 
@@ -446,6 +585,19 @@ def test_elixir_calls_that_do_not_define_are_no_definitions() -> None:
     source = b"defmodule A do\n  alias B.C\n  import D\n  use E\n  foo(bar)\n  def run(x), do: x\nend\n"
     symbols, _ = extract("elixir", source)
     assert [(s.name, s.kind) for s in symbols] == [("A", "module"), ("run", "function")]
+
+
+def test_clojure_forms_that_do_not_define_are_no_definitions() -> None:
+    symbols, _ = extract("clojure", b"(declare analyze)\n(helper expr)\n(defn- run [x] (str x))\n")
+    assert [(s.name, s.kind) for s in symbols] == [("run", "function")]
+
+
+def test_clauses_join_only_when_they_follow_each_other() -> None:
+    source = b"f :: Int -> Int\nf 0 = 1\nf n = n\n\ng = 2\n\n\n\nf 9 = 3\n"
+    symbols, _ = extract("haskell", source)
+    assert [(s.name, s.start_line, s.end_line) for s in symbols] == [("f", 1, 3), ("g", 5, 5), ("f", 9, 9)]
+    erlang = b"a(1) -> 1;\na(_) -> 0.\n\n\n\nb() -> a(2).\n"
+    assert [(s.name, s.start_line, s.end_line) for s in extract("erlang", erlang)[0]] == [("a", 1, 2), ("b", 6, 6)]
 
 
 def test_kinds_of_nested_definitions() -> None:

@@ -18,6 +18,11 @@ from atlas.records import Role
         ("src/test/java/shop/CartTest.java", "java", Role.TEST),
         ("web/src/__tests__/cart.ts", "typescript", Role.TEST),
         ("conftest.py", "python", Role.TEST),
+        ("t/lib/TestHelper.pm", "perl", Role.TEST),  # Perl distributions' and git's test directory
+        ("lib/Mojo/t.pm", "perl", Role.IMPL),
+        ("test/cowboy_req_SUITE.erl", "erlang", Role.TEST),
+        ("tests/testthat/test-filter.R", "r", Role.TEST),
+        ("src/Data/Widget.hs", "haskell", Role.IMPL),
         # Gradle and Kotlin Multiplatform source sets, .NET and SwiftPM test projects: their helpers are tests too
         ("app/src/androidTest/java/shop/ActivityRule.java", "java", Role.TEST),
         ("okio/src/jvmTest/kotlin/okio/TestUtil.kt", "kotlin", Role.TEST),

@@ -1,0 +1,8 @@
+; Atlas query for Perl: definitions.
+; Captures: @definition.<kind> on a whole definition, @name on its name.
+
+(package_statement
+  name: (package) @name) @definition.module
+
+(subroutine_declaration_statement
+  name: (bareword) @name) @definition.function
