@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from atlas.config import FORMAT_VERSION, IndexConfig
+from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import IndexCorrupt, IndexMissing, InputError
 from atlas.index import store
 from atlas.index.lock import index_lock
@@ -49,11 +49,18 @@ class ArchiveInfo:
 
 def cache_key(config: IndexConfig) -> tuple[str, str]:
     """(key, restore prefix): what makes an index reusable, then the same without the commit."""
-    from atlas.index.writer import tantivy_version
     from atlas.signals.git import head_commit
 
-    prefix = f"atlas-f{FORMAT_VERSION}-tantivy{tantivy_version()}-{config.index_hash()}-"
+    prefix = reuse_prefix(config)
     return prefix + (head_commit(config.root) or "nogit"), prefix
+
+
+def reuse_prefix(config: IndexConfig) -> str:
+    """What an index built for `config` by this Atlas shares with any other it could reuse: the index format,
+    the parsers, tantivy's version and the index settings."""
+    from atlas.index.writer import tantivy_version
+
+    return f"atlas-f{FORMAT_VERSION}p{PARSE_VERSION}-tantivy{tantivy_version()}-{config.index_hash()}-"
 
 
 def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from atlas import __version__
-from atlas.config import FORMAT_VERSION, IndexConfig
+from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
@@ -408,6 +408,7 @@ def _parsed(
 def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
     return {
         "format_version": FORMAT_VERSION,
+        "parse_version": PARSE_VERSION,
         "atlas_version": __version__,
         "config_hash": config.index_hash(),
         "settings": config.settings(),

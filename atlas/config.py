@@ -29,6 +29,14 @@ FORMAT_VERSION = 3
 3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
+PARSE_VERSION = 2
+"""What the parsers make of a file (languages parsed, definitions found, roles); a change rebuilds every index
+on its next `atlas index`, while searches keep reading it (the format is the same).
+
+1: the first 19 languages (an index without `parse_version` in its manifest).
+2: Haskell, OCaml, Julia, R, Perl, Objective-C, MATLAB, Erlang, Clojure and Zig definitions.
+"""
+
 DEFAULT_INDEX_DIRNAME = ".atlas"
 DEFAULT_MAX_FILE_BYTES = 1 << 20
 DEFAULT_MAX_LINE_LENGTH = 4000

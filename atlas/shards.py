@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import orjson
 
 from atlas.build import IndexReport, _manifest, _summarise, build_index
-from atlas.config import FORMAT_VERSION, IndexConfig
+from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
 from atlas.index.lock import index_lock
@@ -579,13 +579,12 @@ def shard_cache_key(config: IndexConfig, spec: ShardSpec) -> tuple[str, str]:
     The contents part is the content hash the shard's manifest records once built, computed here
     from the tree (the shard's files are read and hashed; the others are only walked).
     """
-    from atlas.index.writer import tantivy_version
+    from atlas.artifacts import reuse_prefix
     from atlas.status import current_entries
 
     files = [(path, file_content_hash(entry.abs_path)) for path, entry in current_entries(config).items()
              if spec.holds(path)]  # fmt: skip
-    prefix = (f"atlas-f{FORMAT_VERSION}-tantivy{tantivy_version()}-{config.index_hash()}-"
-              f"shard{spec.index}of{spec.count}-")  # fmt: skip
+    prefix = f"{reuse_prefix(config)}shard{spec.index}of{spec.count}-"
     return prefix + content_digest(files), prefix
 
 

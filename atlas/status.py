@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, IndexConfig
+from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
@@ -91,6 +91,9 @@ def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:
     """Why the index cannot be updated incrementally ("" when it can)."""
     if manifest.get("format_version") != FORMAT_VERSION:
         return f"the index is in format {manifest.get('format_version')}, this Atlas writes format {FORMAT_VERSION}"
+    parsed_by = manifest.get("parse_version", 1)
+    if parsed_by != PARSE_VERSION:
+        return f"the index was parsed by parse version {parsed_by}; this Atlas parses more (version {PARSE_VERSION})"
     if manifest.get("config_hash") != config.index_hash():
         return f"index settings changed ({_changed_settings(config, manifest)})"
     return ""

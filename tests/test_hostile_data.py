@@ -140,6 +140,26 @@ def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Calla
     assert hits(search(root, "one"))[0]["path"] == "a.py"
 
 
+def test_an_index_parsed_by_an_older_atlas_is_searched_then_rebuilt_with_the_reason(
+    make_repo: Callable[..., Path],
+) -> None:
+    # An index from before the parsers knew Julia: same format, so searches read it; `atlas index` re-parses.
+    from atlas.config import PARSE_VERSION
+
+    root = make_repo({"src/frames.jl": "function nrow_count(df)\n    length(df.cols)\nend\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    older = {key: value for key, value in manifest(root).items() if key != "parse_version"}
+    (generation / store.MANIFEST).write_bytes(orjson.dumps(older))
+    assert PARSE_VERSION > 1
+    assert hits(search(root, "nrow_count"))[0]["path"] == "src/frames.jl"
+    report = index(root)
+    assert report["mode"] == "full" and "parse version 1" in report["reason"]
+    assert manifest(root)["parse_version"] == PARSE_VERSION
+    assert index(root)["mode"] == "unchanged"
+
+
 # --- index settings are remembered --------------------------------------------------------------
 
 BIG_FILE = "big_payload.py"
