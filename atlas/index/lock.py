@@ -48,17 +48,40 @@ def forget_inherited_locks() -> None:
     _HELD.clear()
 
 
+ORPHAN_WAIT_SECONDS = 10.0
+"""How long to wait for a lock whose recorded holder is dead: its last children (parse workers between their
+fork and `forget_inherited_locks`, a process between fork and exec) exit within moments of it."""
+
+
 def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
+    orphaned_deadline: float | None = None
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-                raise IndexBusy(
-                    f"{index_dir}: the index is being updated by process {holder}",
-                    "wait for it to finish, then run `atlas index` again",
-                ) from None
+                if orphaned_deadline is None and not _alive(holder):
+                    orphaned_deadline = now + ORPHAN_WAIT_SECONDS
+                if orphaned_deadline is None or now >= orphaned_deadline:
+                    raise IndexBusy(
+                        f"{index_dir}: the index is being updated by process {holder}",
+                        "wait for it to finish, then run `atlas index` again",
+                    ) from None
             time.sleep(0.1)
+
+
+def _alive(pid_text: str) -> bool:
+    """Whether the process the lock file names still exists (True when the text names none)."""
+    if not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: it exists
+        return True
+    return True
