@@ -33,7 +33,9 @@ EXTENSIONS = {
     "c": (".c", ".h"), "cpp": (".cc", ".cpp", ".cxx", ".h", ".hpp"),
     "typescript": (".ts", ".tsx", ".mts", ".cts"), "ruby": (".rb",), "php": (".php",), "kotlin": (".kt",),
     "python": (".py", ".pyi"), "csharp": (".cs",), "swift": (".swift",), "scala": (".scala",), "dart": (".dart",),
-    "elixir": (".ex",), "lua": (".lua",),
+    "elixir": (".ex",), "lua": (".lua",), "haskell": (".hs",), "ocaml": (".ml", ".mli"), "julia": (".jl",),
+    "r": (".R", ".r"), "perl": (".pm", ".pl"), "objc": (".m", ".h"), "erlang": (".erl", ".hrl"),
+    "clojure": (".clj", ".cljs", ".cljc"), "zig": (".zig",), "groovy": (".groovy",),
 }  # fmt: skip
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
                  "jqlang/jq=c", "fmtlib/fmt=cpp")  # fmt: skip
@@ -45,12 +47,23 @@ TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__",
 OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
                         "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
 TEST_NAME = re.compile(
-    r"_test\.go$|Tests?\.(java|kt|php|cs|swift|scala)$|IT\.(java|kt)$|(Spec|Suite)\.scala$|\.(test|spec)\.[mc]?[jt]sx?$|"
-    r"^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py|dart)$|_test\.exs$|_spec\.(rb|lua)$|^conftest\.py$"
+    r"_test\.go$|Tests?\.(java|kt|php|cs|swift|scala|m|groovy)$|IT\.(java|kt|groovy)$|(Spec|Suite)\.scala$|"
+    r"Spec\.hs$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py|dart)$|_test\.exs$|"
+    r"_spec\.(rb|lua)$|^conftest\.py$|_(SUITE|tests)\.erl$|_test\.clj[cs]?$|^runtests\.jl$|^test-.+\.[Rr]$"
 )
+"""Among them: JUnit, XCTest (Swift and Objective-C) and PHPUnit `FooTest(s)`, Hspec `FooSpec.hs` (a Spock or
+ScalaTest `FooSpec` lives in a test directory), Common Test `foo_SUITE.erl` and EUnit `foo_tests.erl`, clojure.test
+`foo_test.clj`, Julia's `runtests.jl`, testthat and tinytest `test-foo.R`."""
 TEST_SOURCE_SET = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$")
 """`jvmTest`, `androidTest`, `testFixtures`, `Shop.Tests`, `Shop.Specs`, `integration_tests`, `test-jpms` (as
 atlas.parse.roles)."""
+LANGUAGE_TEST_DIRS = (
+    ((".pm", ".pl", ".t"), frozenset({"t", "xt"})), ((".clj", ".cljs", ".cljc"), frozenset({"corpus"})),
+)  # fmt: skip
+"""Test directories of one language's files only: Perl's `t/` (`t/basic.t`, `t/lib/Helper.pm`) and `xt/`, and the
+linted `corpus/` of a Clojure linter (clj-kondo); another language's `t` or `corpus` can be its code (`nltk/corpus`)."""
+GENERATED_NAME = re.compile(r"^RcppExports\.R$")
+"""Written by `Rcpp::compileAttributes()`."""
 TRAILER = re.compile(
     r"^\s*(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|suggested-by|helped-by|cc|"
     r"change-id|pr-url|pr|closes|close|fixes|fix|resolves|ref|refs|see|issue|git-svn-id)\s*:.*$", re.I | re.M,
@@ -74,12 +87,15 @@ def is_test(path: str) -> bool:
         bool(TEST_DIRS.intersection(d.lower() for d in directories))
         or any(TEST_SOURCE_SET.search(d) for d in directories)
         or bool(TEST_NAME.search(path.rsplit("/", 1)[-1]))
+        or any(path.endswith(files) and not dirs.isdisjoint(directories) for files, dirs in LANGUAGE_TEST_DIRS)
     )
 
 
 def is_source(path: str, extensions: tuple[str, ...]) -> bool:
-    """Whether `path` is a project source file of the language (not a test, vendored, docs or build file)."""
+    """Whether `path` is a project source file of the language (not a test, vendored, docs, build or generated)."""
     if not path.endswith(extensions) or path.endswith(".d.ts"):  # a declaration file is no implementation
+        return False
+    if GENERATED_NAME.search(path.rsplit("/", 1)[-1]):
         return False
     return not OTHER_DIRS.intersection(path.lower().split("/")[:-1]) and not is_test(path)
 
