@@ -410,6 +410,9 @@ class _Tracked:
 
 
 GIT_TIMEOUT_SECONDS = 60
+GIT_SAFETY_OPTIONS = ("-c", "core.fsmonitor=false")
+"""Options for every git command Atlas runs in a repository: its `.git/config` may name a command as
+`core.fsmonitor`, which commands that read the index (ls-files, status) run; a repository is data, never code."""
 
 
 def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
@@ -422,8 +425,8 @@ def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
     git = shutil.which("git") if top is not None else None
     if git is None:
         return _Tracked()
-    command = [git, "--literal-pathspecs", "-C", top, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off",
-               "ls-files", "-z", "--cached", "--ignored", "--exclude-standard", "--", prefix or "."]  # fmt: skip
+    command = [git, "--literal-pathspecs", "-C", top, *GIT_SAFETY_OPTIONS, "-c", "core.quotepath=off", "ls-files",
+               "-z", "--cached", "--ignored", "--exclude-standard", "--", prefix or "."]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS)
     except (OSError, subprocess.SubprocessError):

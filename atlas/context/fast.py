@@ -28,6 +28,7 @@ from pathlib import Path
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
+from atlas.walk import GIT_SAFETY_OPTIONS
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -50,7 +51,8 @@ def _git_files(root: Path) -> list[str] | None:
         return None
     try:
         result = subprocess.run(
-            ["git", "-C", os.fspath(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            ["git", "-C", os.fspath(root), *GIT_SAFETY_OPTIONS, "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard"],
             capture_output=True, timeout=GIT_TIMEOUT_S, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):

@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
 from atlas.terms import tokenize
+from atlas.walk import GIT_SAFETY_OPTIONS
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -56,6 +57,7 @@ MAX_MESSAGE_CHARS: Final = 2000  # of a commit message, for its words: squashed 
 _CHUNK: Final = 1 << 16
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
 _GIT_CONFIG: Final = (
+    *GIT_SAFETY_OPTIONS,
     *("-c", "core.quotepath=off"),
     *("-c", "log.showRoot=true"),
     *("-c", "log.showSignature=false"),
@@ -448,6 +450,7 @@ def _pydriller_commits(
 def _pydriller_walk(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
     from pydriller import Repository
 
+    _safe_git_environment()
     top = str(_toplevel(repo))
     kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": repo.head}
     if options.since:
@@ -458,6 +461,24 @@ def _pydriller_walk(repo: _Repo, options: HistoryOptions, since_commit: str | No
     for commit in kept:
         changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
         yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
+
+
+def _safe_git_environment() -> None:
+    """Give the git processes GitPython starts (with this process's environment) GIT_SAFETY_OPTIONS, as git
+    reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
+    pairs = list(zip(GIT_SAFETY_OPTIONS[1::2], strict=True))
+    try:
+        count = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:  # git itself would refuse to run
+        count = 0
+    for setting in pairs:
+        key, _, value = setting[0].partition("=")
+        if any(os.environ.get(f"GIT_CONFIG_KEY_{i}") == key and os.environ.get(f"GIT_CONFIG_VALUE_{i}") == value
+               for i in range(count)):  # fmt: skip
+            continue
+        os.environ[f"GIT_CONFIG_KEY_{count}"], os.environ[f"GIT_CONFIG_VALUE_{count}"] = key, value
+        count += 1
+    os.environ["GIT_CONFIG_COUNT"] = str(count)
 
 
 def _toplevel(repo: _Repo) -> Path:
