@@ -164,7 +164,7 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     started = time.monotonic()
     if not archive.is_file():
         raise InputError(f"{archive}: no such archive", "pass a file made by `atlas export`")
-    store.ensure_index_dir(config.index_dir)
+    store.ensure_index_dir(config.index_dir, config.root)
     with index_lock(config.index_dir):
         building, final = store.new_generation_dir(config.index_dir)
         try:

@@ -99,7 +99,7 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: Shard
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     report.shard = shard.as_dict() if shard else None
-    store.ensure_index_dir(config.index_dir)
+    store.ensure_index_dir(config.index_dir, config.root)
     report.walk_started_ns = time.time_ns()
     entries = _walk(config, report)
     report.phase("walk", started)

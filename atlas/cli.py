@@ -18,7 +18,14 @@ import click
 
 from atlas import __version__
 from atlas.commands import register_all
-from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, parse_weights, repo_option
+from atlas.commands.options import (
+    FiniteFloatRange,
+    config_from,
+    index_dir_option,
+    parse_weights,
+    repo_option,
+    text_input,
+)  # fmt: skip
 from atlas.errors import AtlasError, UsageError
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -324,7 +331,7 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     from atlas.api import search as run_search
     from atlas.api import search_indexes, search_options
 
-    text = _query_text(query, query_file)
+    text = text_input(query, query_file, "query")
     if indexes and any(_given(name) for name in ("repo", "index_dir")):
         raise UsageError("--index names the repositories to search: give it without --repo or --index-dir",
                          "pass each repository with --index PATH")  # fmt: skip
@@ -364,18 +371,6 @@ def _print_joined(hits: list[Any], given: tuple[Path, ...], configs: list[Any]) 
 
     where = dict(zip(repository_names([c.root for c in configs]), given, strict=True))
     write_text("".join(f"{where[hit.repository] / hit.path}\n" for hit in hits))
-
-
-def _query_text(query: tuple[str, ...], query_file: Any) -> str:
-    if query and query_file is not None:
-        raise UsageError("give the query as arguments or with --query-file, not both")
-    if query_file is not None:
-        return query_file.read()
-    if query:
-        return " ".join(query)
-    if not sys.stdin.isatty():
-        return sys.stdin.read()
-    raise UsageError("no query given", "pass QUERY, --query-file FILE, or pipe the query on stdin")
 
 
 def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> None:

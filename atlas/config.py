@@ -40,6 +40,10 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
 DEFAULT_INDEX_DIRNAME = ".atlas"
 DEFAULT_MAX_FILE_BYTES = 1 << 20
 DEFAULT_MAX_LINE_LENGTH = 4000
+MAX_FILE_BYTES = 1 << 30
+"""The largest size cap a file (or a line) can be given: a file is read whole into memory to be parsed."""
+MAX_JOBS = 1024
+MAX_HISTORY_COMMITS = 1 << 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,25 +111,35 @@ class IndexConfig:
         return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+MAX_COUNT = 100_000
+"""The largest count a search or selection setting takes (`candidates`, `query_terms`, `--top`): each sizes what
+a search allocates."""
+
+
 def whole_number(what: str, value: object, minimum: int, maximum: int | None = None) -> int:
     """`value` as an int in [minimum, maximum]; an integral float (5.0, as JSON and TOML may give) counts.
 
     Anything else (a fraction, text, a boolean, nan) is a UsageError naming `what` and what is allowed.
     """
     allowed = f"a whole number of at least {minimum}" + (f" and at most {maximum:,}" if maximum else "")
+    given = value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
-        raise UsageError(f"{what} must be {allowed}, not {value!r}", "fix the value, or leave it out for the default")
+        raise UsageError(f"{what} must be {allowed}, not {given!r}", "fix the value, or leave it out for the default")
     return value
 
 
-def finite_number(what: str, value: object, minimum: float = 0.0, above: bool = False) -> float:
-    """`value` as a finite float of at least `minimum` (over it with `above`); nan, infinities, text and
-    booleans are UsageErrors naming `what`."""
+def finite_number(
+    what: str, value: object, minimum: float = 0.0, above: bool = False, maximum: float | None = None
+) -> float:
+    """`value` as a finite float of at least `minimum` (over it with `above`) and at most `maximum`; nan,
+    infinities, text and booleans are UsageErrors naming `what`."""
     number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or value < minimum or (above and value == minimum):  # type: ignore[operator]
+    too_big = number and maximum is not None and value > maximum  # type: ignore[operator]
+    if not number or too_big or value < minimum or (above and value == minimum):  # type: ignore[operator]
         allowed = f"{'above' if above else 'of at least'} {minimum:g}"
+        allowed += f" and at most {maximum:g}" if maximum is not None else ""
         raise UsageError(f"{what} must be a finite number {allowed}, not {value!r}",
                          "fix the value, or leave it out for the default")  # fmt: skip
     return float(value)  # type: ignore[arg-type]
@@ -148,16 +162,16 @@ def _backend(what: str, value: object) -> str:
 
 
 INDEX_RULES: dict[str, Callable[[str, object], object]] = {
-    "max_file_bytes": lambda what, value: whole_number(what, value, 1),
-    "max_line_length": lambda what, value: whole_number(what, value, 1),
-    "jobs": lambda what, value: whole_number(what, value, 0),
+    "max_file_bytes": lambda what, value: whole_number(what, value, 1, MAX_FILE_BYTES),
+    "max_line_length": lambda what, value: whole_number(what, value, 1, MAX_FILE_BYTES),
+    "jobs": lambda what, value: whole_number(what, value, 0, MAX_JOBS),
     "git_history": _boolean,
-    "history_commits": _optional(lambda what, value: whole_number(what, value, 1)),
+    "history_commits": _optional(lambda what, value: whole_number(what, value, 1, MAX_HISTORY_COMMITS)),
     "history_since": _optional(lambda what, value: check_git_date(what, value)),
     "history_half_life_days": lambda what, value: finite_number(what, value, 0.0, above=True),
     "history_backend": _backend,
-    "cochange_max_files": lambda what, value: whole_number(what, value, 1),
-    "memory_bytes": lambda what, value: whole_number(what, value, 1),
+    "cochange_max_files": lambda what, value: whole_number(what, value, 1, MAX_COUNT),
+    "memory_bytes": lambda what, value: whole_number(what, value, 1, 1 << 50),
 }
 """How each IndexConfig setting is checked and normalised (5.0 → 5), wherever it comes from."""
 

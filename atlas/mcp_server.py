@@ -622,6 +622,7 @@ def build_server(session: Session) -> Server:
 def serve(config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL) -> None:
     """Serve MCP on stdin/stdout until the client closes stdin."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
+    api.search_options(config.root, config_file)  # a bad setting ends the start with its UsageError, not mid-session
     anyio.run(_serve, config, config_file, check_interval)
 
 

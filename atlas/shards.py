@@ -37,7 +37,7 @@ __all__ = [
     "executor_for", "index_sharded", "shard_cache_key", "shard_count", "shard_of",
 ]  # fmt: skip
 
-SHARDS_DIR = "shards"
+SHARDS_DIR = store.SHARDS_DIR
 """Where `atlas index --shards N` keeps its shards, inside the index directory."""
 TARGET_SHARD_BYTES = 128 << 20
 """`--shards auto` makes shards of about this many bytes of source (the kernel's 0.95 GB: 8 shards)."""
@@ -177,6 +177,7 @@ def index_sharded(
     from atlas.signals.compute import load_history, start_history
 
     started = time.monotonic()
+    store.ensure_index_dir(config.index_dir, config.root)  # before any shard is written into it
     specs = [ShardSpec(i, count) for i in range(count)]
     stale = specs if rebuild else _stale_shards(config, specs)
     previous = store.current_generation(config.index_dir)
@@ -292,7 +293,7 @@ def assemble_shards(
 
     started = time.monotonic()
     shards = _read_shards(config, [Path(d) for d in shard_dirs])
-    store.ensure_index_dir(config.index_dir)
+    store.ensure_index_dir(config.index_dir, config.root)
     try:
         with index_lock(config.index_dir):
             store.remove_abandoned(config.index_dir)

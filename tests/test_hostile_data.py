@@ -160,6 +160,41 @@ def test_an_index_parsed_by_an_older_atlas_is_searched_then_rebuilt_with_the_rea
     assert index(root)["mode"] == "unchanged"
 
 
+DAMAGE = {
+    "CURRENT holds bytes that are not text": lambda generation: (generation.parent / store.CURRENT).write_bytes(
+        b"gen-00000\xff"
+    ),
+    "a tantivy positions file is missing": lambda generation: [
+        path.unlink() for path in (generation / store.TANTIVY_DIR).glob("*.pos")
+    ],
+    "a side-store array is cut short": lambda generation: os.truncate(
+        _largest_array(generation), _largest_array(generation).stat().st_size - 8
+    ),
+}
+
+
+def _largest_array(generation: Path) -> Path:
+    return max((generation / store.SIGNALS_DIR).glob("*.npy"), key=lambda path: path.stat().st_size)
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE), ids=list(DAMAGE))
+def test_a_damaged_index_is_reported_as_damaged_and_rebuilt_by_atlas_index(
+    make_repo: Callable[..., Path], damage: str
+) -> None:
+    root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n\ndef two(): return a.one()\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    DAMAGE[damage](generation)
+    result = search(root, "one two")  # two words: a phrase query reads the positions
+    assert result.exit_code == 4, result.output + result.stderr
+    assert "rebuild" in result.stderr and "unexpected" not in result.stderr
+    assert verify(root).exit_code == 4
+    assert index(root, "--rebuild")["mode"] == "full"  # the hint's command
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+    assert verify(root).exit_code == 0
+
+
 # --- index settings are remembered --------------------------------------------------------------
 
 BIG_FILE = "big_payload.py"

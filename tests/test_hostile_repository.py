@@ -3,12 +3,13 @@ directory that holds something other than an Atlas index is refused before anyth
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, init_repo, write_tree
-from tests.test_hostile_process import SHOP, run_atlas
+from tests.conftest import git, git_env, init_repo, write_tree
+from tests.test_hostile_process import SHOP, atlas_command, run_atlas
 
 COMMANDS = [
     ("index", "--history-backend", "git"),
@@ -45,3 +46,131 @@ def test_a_command_the_repository_configures_is_never_run(booby_trapped: tuple[P
     result = run_atlas("-q", command[0], *where, *command[1:])
     assert result.returncode in (0, 1), result.stderr
     assert not marker.exists(), f"atlas {' '.join(command)} ran the repository's core.fsmonitor"
+
+
+def test_an_index_directory_holding_other_files_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    elsewhere = tmp_path / "reports"
+    write_tree(elsewhere, {"gen-reports/q3.txt": "Q3 numbers\n", "notes.txt": "keep\n"})
+    result = run_atlas("-q", "index", str(root), "--index-dir", str(elsewhere))
+    assert result.returncode == 2
+    assert "not an Atlas index" in result.stderr and "hint:" in result.stderr
+    assert sorted(p.relative_to(elsewhere).as_posix() for p in elsewhere.rglob("*")) == [
+        "gen-reports", "gen-reports/q3.txt", "notes.txt",
+    ]  # fmt: skip
+
+
+def test_the_repository_itself_or_a_file_is_no_index_directory(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, {**SHOP, "gen-protos/cart.proto": "message Cart {}\n"})
+    init_repo(root)
+    for index_dir, words in ((root, "would hold the repository"), (tmp_path, "would hold the repository"),
+                             (Path("/dev/null"), "is not a directory")):  # fmt: skip
+        result = run_atlas("-q", "index", str(root), "--index-dir", str(index_dir))
+        assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert git(root, "status", "--porcelain") == b""
+
+
+def test_an_empty_or_atlas_written_index_directory_is_taken_and_only_atlas_generations_are_replaced(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    index_dir = tmp_path / "empty"
+    index_dir.mkdir()
+    assert run_atlas("-q", "index", str(root), "--index-dir", str(index_dir)).returncode == 0
+    (index_dir / "gen-notes").mkdir()  # a name of the generations' prefix that Atlas never makes
+    assert run_atlas("-q", "index", str(root), "--index-dir", str(index_dir), "--rebuild").returncode == 0
+    assert run_atlas("-q", "index", str(root), "--index-dir", str(index_dir), "--rebuild").returncode == 0
+    names = sorted(p.name for p in index_dir.iterdir())
+    assert "gen-notes" in names and "gen-000001" not in names and "gen-000003" in names
+
+
+# --- numbers and streams a user (or a repository's atlas.toml) can give ----------------------------
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.fixture(scope="module")
+def indexed_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("numbers") / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    return root
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("search", "--weight", "candidates=1e10", "refund"),
+        ("search", "--weight", "candidates=1e308", "refund"),
+        ("search", "--weight", "bm25=1e300", "refund"),
+        ("query", "--weight", "query_terms=4294967296", "refund"),
+        ("query", "--top", "4294967296", "refund"),
+        ("explain", "--top", HUGE, "refund"),
+        ("query", "--max-tokens", HUGE, "refund"),
+        ("quick", "--max-bytes", HUGE, "refund"),
+        ("index", "--history", HUGE),
+        ("index", "--max-file-size", "9223372036854775807"),
+        ("index", "--jobs", HUGE),
+    ],
+    ids=lambda args: " ".join(args[:3]),
+)
+def test_a_number_too_large_for_what_it_sizes_is_a_usage_error(indexed_shop: Path, args: tuple[str, ...]) -> None:
+    where = (str(indexed_shop),) if args[0] == "index" else ("--repo", str(indexed_shop))
+    result = run_atlas("-q", args[0], *where, *args[1:], timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "at most" in result.stderr and "hint:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_repository_setting_too_large_stops_the_mcp_server_at_its_start_with_the_reason(tmp_path: Path) -> None:
+    pytest.importorskip("mcp")
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, {**SHOP, "atlas.toml": "[search.weights]\ncandidates = 1e10\n"})
+    init_repo(root)
+    result = run_atlas("mcp", "--repo", str(root), timeout=60)
+    assert result.returncode == 2
+    assert "candidates" in result.stderr and "at most" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["search", "query"])
+def test_an_endless_query_stream_ends_in_a_usage_error_not_in_exhausted_memory(
+    indexed_shop: Path, command: str
+) -> None:
+    with open("/dev/zero", "rb") as endless:
+        result = subprocess.run(
+            atlas_command("-q", command, "--repo", str(indexed_shop)), stdin=endless, capture_output=True,
+            text=True, timeout=60, env=git_env(),
+        )  # fmt: skip
+    assert result.returncode == 2 and "longer than" in result.stderr
+    file_flag = "--query-file" if command == "search" else "--task-file"
+    result = run_atlas("-q", command, "--repo", str(indexed_shop), file_flag, "/dev/zero", timeout=60)
+    assert result.returncode == 2 and "longer than" in result.stderr
+    rendered = run_atlas("-q", "render", "/dev/zero", "--repo", str(indexed_shop), timeout=60)
+    assert rendered.returncode == 2 and "larger than" in rendered.stderr
+
+
+def test_an_index_directory_a_first_build_left_early_is_taken_again(tmp_path: Path) -> None:
+    # ^C in the walk of a first build leaves `.atlas/` with the `.gitignore` Atlas wrote (and maybe a temporary
+    # generation): the next run takes it as its own.
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    (root / ".atlas").mkdir()
+    (root / ".atlas" / ".gitignore").write_bytes(b"*\n")
+    (root / ".atlas" / "gen-000001.tmp-999999").mkdir()
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    assert run_atlas("-q", "search", "--repo", str(root), "refund").returncode == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".gitignore").write_bytes(b"*.log\n")  # a user's own ignore file: not Atlas's
+    assert run_atlas("-q", "index", str(root), "--index-dir", str(tmp_path / "mine")).returncode == 2

@@ -24,9 +24,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atlas.cli import cli
+from atlas.config import MAX_COUNT
 from atlas.context.tokens import token_counter
 from atlas.errors import UsageError
-from atlas.query.fuse import weights_for
+from atlas.query.fuse import MAX_WEIGHT, weights_for
 from tests.conftest import indexed_repo
 from tests.context.conftest import big_module
 
@@ -166,7 +167,7 @@ def test_a_valid_weight_still_works(billing: Path) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_weights_for_accepts_exactly_the_finite_non_negative_numbers(value: float) -> None:
-    good = math.isfinite(value) and value >= 0
+    good = math.isfinite(value) and 0 <= value <= MAX_WEIGHT
     for name in ("bm25", "prior.test", "vendored_prior", "inflection_weight"):
         try:
             weights = weights_for("balanced", {name: value})
@@ -179,12 +180,12 @@ def test_weights_for_accepts_exactly_the_finite_non_negative_numbers(value: floa
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10_000), st.text(max_size=5),
-                 st.booleans(), st.none()))  # fmt: skip
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10_000), st.integers(),
+                 st.text(max_size=5), st.booleans(), st.none()))  # fmt: skip
 def test_integer_weights_accept_only_whole_numbers(value: object) -> None:
     integral = (
         not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-        and float(value).is_integer() and value >= 1
+        and float(value).is_integer() and 1 <= value <= MAX_COUNT
     )  # fmt: skip
     try:
         weights = weights_for("balanced", {"candidates": value})  # type: ignore[dict-item]

@@ -14,11 +14,20 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, parse_weights, repo_option
+from atlas.commands.options import (
+    FiniteFloatRange,
+    config_from,
+    index_dir_option,
+    parse_weights,
+    repo_option,
+    text_input,
+)  # fmt: skip
 
 EXIT_NOTHING = 1
 PRESETS = click.Choice(["fast", "balanced", "deep", "thorough"])
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
+MAX_SELECTION_BYTES = 1 << 28
+"""The largest selection `render` reads: a selection carries at most its budget of file text."""
 
 
 def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,7 +77,7 @@ def _select(obj: dict[str, Any], params: dict[str, Any], index: str, explain: bo
         with_content=not params["no_content"], index=index, explain=explain, weights=parse_weights(params["weights"]),
         config_file=str(obj["config"]) if obj.get("config") else None,
     )  # fmt: skip
-    task = _task_text(params["task"], params["task_file"])
+    task = text_input(params["task"], params["task_file"], "task")
     return fmt, select_context(config, task, options, show_progress=not obj["quiet"])
 
 
@@ -77,20 +86,6 @@ def _format(choice: str) -> str:
     if choice != "auto":
         return choice
     return "human" if sys.stdout.isatty() else "json"
-
-
-def _task_text(task: tuple[str, ...], task_file: Any) -> str:
-    from atlas.errors import UsageError
-
-    if task and task_file is not None:
-        raise UsageError("give the task as arguments or with --task-file, not both")
-    if task_file is not None:
-        return task_file.read()
-    if task:
-        return " ".join(task)
-    if not sys.stdin.isatty():
-        return sys.stdin.read()
-    raise UsageError("no task given", "pass TASK, --task-file FILE, or pipe the task on stdin")
 
 
 def _print_selection(selection: Any, fmt: str, obj: dict[str, Any]) -> None:
@@ -184,7 +179,11 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
     from atlas.output import write_text
 
     name = getattr(selection_file, "name", "-")
-    selection = read_selection(selection_file.read(), name)
+    data = selection_file.read(MAX_SELECTION_BYTES + 1)
+    if len(data) > MAX_SELECTION_BYTES:
+        raise UsageError(f"{name} is larger than {MAX_SELECTION_BYTES >> 20} MiB, more than any selection",
+                         "pass the output of `atlas query --format json` or `--format jsonl`")  # fmt: skip
+    selection = read_selection(data, name)
     root = find_root(repo)
     if repo is None and selection.root and os.path.realpath(selection.root) != os.fspath(root):
         # The file's own root is not trusted: reading from it needs the user's explicit --root.

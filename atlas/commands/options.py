@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+MAX_TEXT_CHARS = 1 << 20
+"""The longest query or task a command reads (a bug report is kilobytes; Atlas keeps its 128 telling words):
+an endless stream (`yes |`, /dev/zero) or a whole log ends in a usage error, not in memory exhaustion."""
 
 repo_option = click.option(
     "--repo", "--root", "repo", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
@@ -29,6 +34,25 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+def text_input(words: tuple[str, ...], file: Any, what: str) -> str:
+    """The query or task (`what`) from the command's words, its `--<what>-file`, or a piped stdin, in that order;
+    a UsageError when there is none, both words and a file, or more than MAX_TEXT_CHARS."""
+    from atlas.errors import UsageError
+
+    if words and file is not None:
+        raise UsageError(f"give the {what} as arguments or with --{what}-file, not both")
+    if words:
+        return " ".join(words)
+    source = file if file is not None else (None if sys.stdin.isatty() else sys.stdin)
+    if source is None:
+        raise UsageError(f"no {what} given", f"pass {what.upper()}, --{what}-file FILE, or pipe the {what} on stdin")
+    text = source.read(MAX_TEXT_CHARS + 1)
+    if len(text) > MAX_TEXT_CHARS:
+        raise UsageError(f"the {what} is longer than {MAX_TEXT_CHARS:,} characters",
+                         f"pass the {what}'s text (an issue, a stack trace), not a whole log")  # fmt: skip
+    return text
 
 
 def config_from(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from atlas.config import MAX_COUNT, whole_number
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
 
@@ -42,6 +43,15 @@ def preset_for(name: str) -> Preset:
     return PRESETS[name]
 
 
+_COUNT_LIMITS: dict[str, tuple[int, int]] = {
+    "max_bytes": (0, 1 << 40),  # 0: no byte budget
+    "max_tokens": (1, 1_000_000_000),
+    "top": (1, MAX_COUNT),
+}
+"""The range of each count option: budgets past a terabyte or a billion tokens mean "no budget", and `top` sizes
+the ranking a selection reads, as `candidates` does."""
+
+
 @dataclass(frozen=True, slots=True)
 class ContextOptions:
     """How to select context for one task.
@@ -73,14 +83,10 @@ class ContextOptions:
             raise UsageError(f"unknown strategy {self.strategy!r}", f"use one of {', '.join(STRATEGIES)}")
         if self.index not in INDEX_POLICIES:
             raise UsageError(f"unknown index policy {self.index!r}", f"use one of {', '.join(INDEX_POLICIES)}")
-        for name in ("max_bytes", "max_tokens", "top"):
+        for name, (minimum, maximum) in _COUNT_LIMITS.items():
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise UsageError(f"--{name.replace('_', '-')} must not be negative")
-        if self.max_tokens == 0:
-            raise UsageError("--max-tokens must be positive", "omit it for no token budget")
-        if self.top == 0:
-            raise UsageError("--top must be positive")
+            if value is not None:
+                whole_number(f"--{name.replace('_', '-')}", value, minimum, maximum)
         if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
             raise UsageError("--min-score must be between 0 and 1", "scores are normalised into 0..1")
 

@@ -43,12 +43,18 @@ class IndexReader:
         self.searcher = index.searcher()
 
     def search(self, query: tantivy.Query, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
-        """Top `limit` (score, address) pairs for `query`."""
-        return self.searcher.search(query, limit, count=False).hits
+        """Top `limit` (score, address) pairs for `query`; IndexCorrupt when tantivy finds its files damaged."""
+        try:
+            return self.searcher.search(query, limit, count=False).hits
+        except ValueError as err:
+            raise self._damaged(err) from err
 
     def doc(self, address: tantivy.DocAddress) -> StoredDoc:
         """The stored fields of the document at `address`."""
-        fields = self.searcher.doc(address).to_dict()
+        try:
+            fields = self.searcher.doc(address).to_dict()
+        except ValueError as err:
+            raise self._damaged(err) from err
         problem = bad_path(fields.get("path") or [""])
         if problem or len(fields["path"]) != 1:
             problem = problem or f"names {len(fields['path'])} paths for one file"
@@ -64,7 +70,18 @@ class IndexReader:
 
     def doc_freq(self, field: str, term: str) -> int:
         """How many documents contain `term` in `field`."""
-        return self.searcher.doc_freq(field, term)
+        try:
+            return self.searcher.doc_freq(field, term)
+        except ValueError as err:
+            raise self._damaged(err) from err
+
+    def _damaged(self, err: ValueError) -> Exception:
+        """IndexCorrupt for tantivy's report of damaged files (a segment file missing or cut short, found only when
+        a query reads it); any other ValueError as it is."""
+        text = " ".join(str(err).split())
+        if "corrupt" not in text.lower() and "No such file" not in text:
+            return err
+        return IndexCorrupt(f"{self.generation}: tantivy finds the index damaged ({text[:200]})")
 
     @property
     def num_docs(self) -> int:

@@ -17,10 +17,13 @@ so a reader sees either the old or the new generation, whole.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from atlas.errors import InputError
 from atlas.held_signals import signals_deferred
+from atlas.index.lock import LOCK_FILE
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -29,30 +32,65 @@ TANTIVY_DIR = "tantivy"
 SIGNALS_DIR = "signals"
 GEN_PREFIX = "gen-"
 GITIGNORE = ".gitignore"
+SHARDS_DIR = "shards"
+IGNORE_ALL = b"*\n"
+_GENERATION_NAME = re.compile(r"gen-\d+(?:\.tmp-\d+)?")
+"""The names of the generations (and builds in progress) Atlas makes: the only directories it ever deletes."""
+_TEMPORARY_NAME = re.compile(r"\.[^/]+\.tmp-\d+")
+"""`write_atomic`'s temporary files."""
 
 published: list[Path] = []
 """The generations this process made live, in order: an interrupt that lands after `publish` wrote CURRENT must
 not say that nothing was published (`atlas.cli` reads it)."""
 
 
-def ensure_index_dir(index_dir: Path) -> None:
+def ensure_index_dir(index_dir: Path, root: Path) -> None:
     """Create `index_dir` if needed, with a `.gitignore` of `*` so `git status` never shows it.
 
-    The `.gitignore` is written only into a directory that is empty or already holds an index:
-    an `--index-dir` naming a directory with other contents is not hidden from git.
+    Raises InputError, before anything is written, when `index_dir` is not a directory, holds the repository at
+    `root`, or holds files of its own: a build writes there and deletes the generations it replaces, so only an
+    empty directory or one Atlas has written to (CURRENT, its lock or its shards) is taken.
     """
+    if index_dir.exists() and not index_dir.is_dir():
+        raise InputError(f"{index_dir} is not a directory", "pass a directory, or a path that does not exist yet")
+    if index_dir.resolve() in (root.resolve(), *root.resolve().parents):
+        raise InputError(
+            f"the index directory {index_dir} would hold the repository {root}",
+            "pass a directory inside the repository (the default is .atlas) or outside it",
+        )
     index_dir.mkdir(parents=True, exist_ok=True)
+    if not _is_atlas_own(index_dir):
+        raise InputError(
+            f"{index_dir} holds files that are not an Atlas index, and building there would replace them",
+            "pass an empty directory, or a path that does not exist yet, as the index directory",
+        )
     ignore = index_dir / GITIGNORE
-    if ignore.exists() or not ((index_dir / CURRENT).exists() or not any(index_dir.iterdir())):
-        return
-    write_atomic(ignore, b"*\n")
+    if not ignore.exists():
+        write_atomic(ignore, IGNORE_ALL)
+
+
+def _is_atlas_own(index_dir: Path) -> bool:
+    """Whether `index_dir` is empty or Atlas has written to it: its CURRENT, lock or shards are there, or all it
+    holds is what a first build interrupted early leaves (the `.gitignore`, a generation, temporary files)."""
+    if any((index_dir / name).exists() for name in (CURRENT, LOCK_FILE, SHARDS_DIR)):
+        return True
+    return all(_is_atlas_entry(entry) for entry in index_dir.iterdir())
+
+
+def _is_atlas_entry(entry: Path) -> bool:
+    if entry.name == GITIGNORE:
+        try:
+            return entry.is_file() and entry.read_bytes() == IGNORE_ALL
+        except OSError:
+            return False
+    return bool(_GENERATION_NAME.fullmatch(entry.name) or _TEMPORARY_NAME.fullmatch(entry.name))
 
 
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation's directory, or None when there is none."""
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # unreadable, or garbage: no generation is named
         return None
     if not name.startswith(GEN_PREFIX) or "/" in name:
         return None
@@ -116,7 +154,7 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
     a moment before the switch can still open it.
     """
     for entry in index_dir.iterdir():
-        if not entry.name.startswith(GEN_PREFIX) or entry.name in keep:
+        if not _GENERATION_NAME.fullmatch(entry.name) or entry.name in keep:
             continue
         if ".tmp-" in entry.name and _pid_alive(entry.name.rsplit("-", 1)[-1]):
             continue
@@ -133,9 +171,9 @@ def remove_abandoned(index_dir: Path) -> None:
     for entry in index_dir.iterdir():
         if ".tmp-" not in entry.name or entry.name.endswith(mine):
             continue
-        if entry.name.startswith(GEN_PREFIX) and entry.is_dir():
+        if _GENERATION_NAME.fullmatch(entry.name) and entry.is_dir():
             _remove_tree(entry)
-        elif entry.name.startswith("."):
+        elif _TEMPORARY_NAME.fullmatch(entry.name) and not entry.is_dir():
             entry.unlink(missing_ok=True)
     _remove_unpublished(index_dir)
 
@@ -147,8 +185,7 @@ def _remove_unpublished(index_dir: Path) -> None:
     if live is None:
         return
     for entry in index_dir.iterdir():
-        number = entry.name.removeprefix(GEN_PREFIX)
-        if entry.name.startswith(GEN_PREFIX) and number.isdigit() and entry.name > live.name and entry.is_dir():
+        if re.fullmatch(r"gen-\d+", entry.name) and entry.name > live.name and entry.is_dir():
             _remove_tree(entry)
 
 

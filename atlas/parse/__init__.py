@@ -7,7 +7,9 @@ without symbols, with `parse_error` set.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from atlas.parse.languages import GRAMMAR_FOR, detect_language
 from atlas.parse.roles import classify
@@ -26,6 +28,16 @@ class ParseOptions:
     max_line_length: int = 4000
 
 
+def _read_capped(handle: BinaryIO, cap: int) -> bytes:
+    """At most `cap + 1` bytes of the open file (one more than the cap tells a file over it), asking for no more
+    than its size first: a read allocates what it asks for, and the cap may be a gigabyte."""
+    first = min(cap, os.fstat(handle.fileno()).st_size) + 1
+    data = handle.read(first)
+    if len(data) == first and first <= cap:  # the file grew since its size was read
+        data += handle.read(cap + 1 - first)
+    return data
+
+
 def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped | Unchanged:
     """Read and parse one walked file; see the module docstring for the failure contract.
 
@@ -34,7 +46,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped
     """
     try:
         with open(entry.abs_path, "rb") as handle:
-            data = handle.read(options.max_file_bytes + 1)
+            data = _read_capped(handle, options.max_file_bytes)
     except OSError as err:
         return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))
     if entry.known_hash and content_hash(data) == entry.known_hash:

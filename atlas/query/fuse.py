@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from atlas.config import finite_number, whole_number
+from atlas.config import MAX_COUNT, finite_number, whole_number
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
 
@@ -118,6 +118,8 @@ PRESETS: dict[str, FusionWeights] = {
 PRESETS["thorough"] = replace(PRESETS["deep"], candidates=3000, expand_top=60)
 
 _NUMERIC = {f.name for f in fields(FusionWeights) if f.name != "role_priors"}
+MAX_WEIGHT = 1_000_000.0
+"""The largest weight or prior: they only matter relative to each other, and sums of larger ones overflow."""
 _AT_LEAST_ONE = frozenset({"candidates", "rrf_k", "query_terms"})
 """Settings that must stay above 0: a ranking needs candidates and a query words, and RRF divides by k + rank."""
 
@@ -137,7 +139,7 @@ def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None 
     for name, value in (overrides or {}).items():
         role = name.removeprefix("prior.")
         if name.startswith("prior.") and role in priors:
-            priors[role] = finite_number(f"ranking weight {name}", value)
+            priors[role] = finite_number(f"ranking weight {name}", value, maximum=MAX_WEIGHT)
         elif name in _NUMERIC:
             plain[name] = _checked_weight(name, value, getattr(weights, name))
         else:
@@ -149,8 +151,8 @@ def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None 
 def _checked_weight(name: str, value: object, default: float) -> float:
     what = f"ranking weight {name}"
     if isinstance(default, int):
-        return whole_number(what, value, 1 if name in _AT_LEAST_ONE else 0)
-    return finite_number(what, value, 0.0, above=name in _AT_LEAST_ONE)
+        return whole_number(what, value, 1 if name in _AT_LEAST_ONE else 0, MAX_COUNT)
+    return finite_number(what, value, 0.0, above=name in _AT_LEAST_ONE, maximum=MAX_WEIGHT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,8 @@ def read_npy(path: Path) -> memoryview:
     if count == 0:
         return memoryview(b"").cast(fmt)
     body = raw[data_start : data_start + count * struct.calcsize(fmt)]
+    if len(body) != count * struct.calcsize(fmt):  # a half-written copy, a partial restore
+        raise ValueError(f"{path.name}: {len(body)} bytes of data for {count} values: the file is cut short")
     return body.cast(fmt, shape) if len(shape) > 1 else body.cast(fmt)
 
 
