@@ -111,6 +111,23 @@ def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:
         os.close(fd)
 
 
+def read_regular_file(path: str | bytes, limit: int, follow: bool = True) -> bytes:
+    """Up to `limit` bytes of the regular file at `path` (a symlink is followed only with `follow`).
+
+    For the files the walk reads beside the repository's (ignore files, `.git` files): a FIFO, a device or a
+    directory in their place raises `Refused` at once instead of blocking, or of reading without end.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused(os.fsdecode(path), "it is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit)
+    finally:
+        os.close(fd)
+
+
 def _resolved_parts(real_root: bytes, path: str) -> list[bytes]:
     """The components of `path`'s real location, relative to `real_root`."""
     problem = path_problem(path)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.safe_read import NEVER_ENTER, display_path, fs_path  # noqa: F401 (fs_path: re-exported)
+from atlas.safe_read import NEVER_ENTER, display_path, fs_path, read_regular_file  # noqa: F401 (fs_path: re-exported)
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
@@ -316,15 +316,16 @@ def _byte_class(members: frozenset[int]) -> bytes:
     return b"[" + b"".join(b"\\x%02x" % byte for byte in sorted(members)) + b"]"
 
 
+MAX_IGNORE_FILE_BYTES = 1 << 24
+"""How much of an ignore file is read (git's own refuse 100 MB attribute files; no real one nears 16 MB)."""
+
+
 def _read_rules(path: str, base: bytes, follow: bool = True) -> _Rules | None:
     """The rules of the ignore file at `path`; without `follow`, a symlink is not read (git does not
     read an in-tree `.gitignore` that is a symlink)."""
     try:
-        if not follow and os.path.islink(path):
-            return None
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
+        data = read_regular_file(path, MAX_IGNORE_FILE_BYTES, follow=follow)
+    except OSError:  # missing, unreadable, a link not followed, a FIFO or a device
         return None
     data = data.removeprefix(b"\xef\xbb\xbf")
     lines = [line.removesuffix(b"\r") for line in data.split(b"\n")]
@@ -367,16 +368,20 @@ def _git_dir(top: str) -> str:
     if os.path.isdir(dot_git):
         return dot_git
     try:
-        with open(dot_git, encoding="utf-8", errors="surrogateescape") as handle:
-            line = handle.readline().strip()
+        line = _first_line(dot_git)
     except OSError:
         return dot_git
     git_dir = os.path.join(top, line.removeprefix("gitdir:").strip())
     try:
-        with open(os.path.join(git_dir, "commondir"), encoding="utf-8", errors="surrogateescape") as handle:
-            return os.path.join(git_dir, handle.readline().strip())
+        return os.path.join(git_dir, _first_line(os.path.join(git_dir, "commondir")))
     except OSError:
         return git_dir
+
+
+def _first_line(path: str) -> str:
+    """The first line of a small git file (`.git`, `commondir`), stripped; OSError if it is no regular file."""
+    data = read_regular_file(path, 4096)
+    return data.split(b"\n", 1)[0].decode("utf-8", "surrogateescape").strip()
 
 
 def _outer_rules(real_root: str) -> _Outer:
@@ -645,8 +650,7 @@ def is_git_directory(root: Path) -> bool:
     if not (root / "objects").is_dir() or not (root / "refs").is_dir():
         return False
     try:
-        with open(root / "HEAD", "rb") as handle:
-            head = handle.read(256).strip()
+        head = read_regular_file(os.fspath(root / "HEAD"), 256).strip()
     except OSError:
         return False
     return head.startswith(b"ref: refs/") or _OBJECT_NAME.fullmatch(head) is not None

@@ -3,6 +3,8 @@ directory that holds something other than an Atlas index is refused before anyth
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -174,3 +176,50 @@ def test_an_index_directory_a_first_build_left_early_is_taken_again(tmp_path: Pa
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / ".gitignore").write_bytes(b"*.log\n")  # a user's own ignore file: not Atlas's
     assert run_atlas("-q", "index", str(root), "--index-dir", str(tmp_path / "mine")).returncode == 2
+
+
+# --- the files the walk reads beside the repository's: ignore files and git's pointers ------------------
+
+def _fifo(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+def _zero(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.symlink_to("/dev/zero")
+
+
+TRAPS = {
+    ".gitignore is a FIFO": lambda root: _fifo(root / ".gitignore"),
+    ".atlasignore is a FIFO": lambda root: _fifo(root / ".atlasignore"),
+    "info/exclude is a FIFO": lambda root: _fifo(root / ".git" / "info" / "exclude"),
+    "info/exclude is /dev/zero": lambda root: _zero(root / ".git" / "info" / "exclude"),
+    "a parent's .gitignore is /dev/zero": lambda root: _zero(root / ".gitignore"),
+}
+
+
+@pytest.mark.parametrize("trap", list(TRAPS), ids=list(TRAPS))
+def test_an_ignore_file_that_is_a_fifo_or_a_device_is_not_waited_for_or_read_without_end(
+    tmp_path: Path, trap: str
+) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    (root / ".git" / "info").mkdir(exist_ok=True)
+    TRAPS[trap](root)
+    target = root / "shop" if trap.startswith("a parent") else root  # a sub-directory reads its parents' rules
+    result = run_atlas("-q", "index", str(target), "--format", "json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files_indexed"] >= 2
+
+
+def test_a_git_file_that_is_a_fifo_is_not_waited_for(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    os.mkfifo(root / ".git")
+    result = run_atlas("-q", "index", str(root), "--format", "json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files_indexed"] == len(SHOP)
