@@ -72,6 +72,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     members = sorted(p for p in generation.rglob("*") if p.is_file())
     listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
+    archive = store.replacement_target(archive)
     tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
     try:
         with _create(tmp, archive) as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:

@@ -410,3 +410,21 @@ def test_index_restored_from_an_older_commit_is_updated_incrementally(
     assert top_path(checkout, "pyrometric cone rating") == "kiln/cones.py"
     assert top_path(checkout, "calibrate thermocouple") == "kiln/thermocouple.py"
     assert atlas("status", "--repo", str(checkout)).exit_code == 0
+
+
+def test_export_onto_a_fifo_is_refused_and_through_a_link_writes_the_file(
+    repo: Path, tmp_path: Path
+) -> None:
+    import stat
+
+    fifo = tmp_path / "cache.tgz"
+    os.mkfifo(fifo)
+    result = atlas("export", str(fifo), "--repo", str(repo))
+    assert result.exit_code == 2 and "not a regular file" in result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    real = tmp_path / "caches" / "atlas.tgz"
+    real.parent.mkdir()
+    link = tmp_path / "latest.tgz"
+    link.symlink_to(real)
+    export(repo, link)
+    assert link.is_symlink() and real.stat().st_size > 0

@@ -134,7 +134,9 @@ def toml_entry(name: str, command: str, args: list[str]) -> str:
 def merge_json(path: Path, name: str, command: str, args: list[str]) -> None:
     """Set `mcpServers[name]` in the JSON file at `path` (created if missing), keeping everything else."""
     from atlas.errors import UsageError
+    from atlas.index.store import replacement_target
 
+    path = replacement_target(path)  # before reading it: a FIFO there would block the read
     data: Any = {}
     if path.exists():
         try:
@@ -154,7 +156,9 @@ def merge_toml(path: Path, name: str, command: str, args: list[str]) -> None:
     import tomllib
 
     from atlas.errors import UsageError
+    from atlas.index.store import replacement_target
 
+    path = replacement_target(path)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
         tomllib.loads(text)
@@ -185,10 +189,17 @@ def _without_table(text: str, name: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.atlas-{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    """Replace the configuration file at `path` (a regular file or none: see `replacement_target`) with `text`,
+    whole or not at all."""
+    from atlas.errors import InputError
+    from atlas.index.store import write_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as err:
+        raise InputError(f"{path}: cannot write the client's configuration there ({err.strerror})",
+                         "run it where you can write, or pass --config-path") from err  # fmt: skip
 
 
 COMMANDS = [mcp]

@@ -121,6 +121,23 @@ def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
     return final.with_name(f"{final.name}.tmp-{os.getpid()}"), final
 
 
+def replacement_target(path: Path) -> Path:
+    """The file a write to the user's `path` replaces: `path` itself, or the file its symbolic link names (the
+    link stays). InputError when that exists and is not a regular file: a device (`/dev/null`), a FIFO or a
+    directory would be replaced by a file, which is never what a user asks for."""
+    import stat
+
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except OSError:  # missing (to be created), or the write itself will say why not
+        return target
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path} is not a regular file, and writing there would replace it with one",
+                         "pass the path of a regular file, or of a new one")  # fmt: skip
+    return target
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old or the new content, never a mix."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -96,3 +96,39 @@ def test_the_registered_command_starts_a_working_server(shop: Path, tmp_path: Pa
                 assert json.loads(result.content[0].text)["results"][0]["path"] == "shop/cart.py"
 
     anyio.run(main)
+
+
+def test_write_goes_through_a_symlinked_config_and_keeps_the_link(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles" / "mcp.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}}))
+    link = tmp_path / "mcp.json"
+    link.symlink_to(dotfiles)
+    result = _install("--client", "cursor", "--root", str(tmp_path), "--write", "--config-path", str(link))
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert set(json.loads(dotfiles.read_text())["mcpServers"]) == {"other", "atlas"}
+
+
+def test_write_onto_a_fifo_is_refused_and_leaves_it(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    result = _install("--client", "cursor", "--root", str(tmp_path), "--write", "--config-path", str(fifo))
+    assert result.exit_code == 2 and "not a regular file" in result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_write_where_nothing_can_be_written_is_one_sentence_and_a_hint(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "mcp.json"
+    target.parent.mkdir()
+    target.parent.chmod(0o500)
+    try:
+        blocked = _install("--client", "cursor", "--root", str(tmp_path), "--write", "--config-path", str(target))
+    finally:
+        target.parent.chmod(0o700)
+    if blocked.exit_code == 0:
+        pytest.skip("running as root: a read-only directory is writable")
+    assert blocked.exit_code == 2 and "cannot write" in blocked.stderr and "hint:" in blocked.stderr
