@@ -27,6 +27,7 @@ from atlas.commands.options import (
     text_input,
 )  # fmt: skip
 from atlas.errors import AtlasError, UsageError
+from atlas.safe_read import quoted_path, visible
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
 EXIT_NO_RESULTS = 1
@@ -118,8 +119,8 @@ def _interrupted_hint(left: str = "the previous index is intact") -> str:
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:
-    click.echo(f"atlas: {message}", err=True)
-    click.echo(f"  hint: {hint}", err=True)
+    click.echo(f"atlas: {visible(message)}", err=True)
+    click.echo(f"  hint: {visible(hint)}", err=True)
     sys.exit(code)
 
 
@@ -370,14 +371,14 @@ def _print_joined(hits: list[Any], given: tuple[Path, ...], configs: list[Any]) 
     from atlas.output import write_text
 
     where = dict(zip(repository_names([c.root for c in configs]), given, strict=True))
-    write_text("".join(f"{where[hit.repository] / hit.path}\n" for hit in hits))
+    write_text("".join(f"{quoted_path(str(where[hit.repository] / hit.path))}\n" for hit in hits))
 
 
 def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> None:
     from atlas.output import hit_record, human_hits, search_record, write_json, write_jsonl, write_text
 
     if fmt == "paths":
-        write_text("".join(f"{hit.path}\n" for hit in result.hits))
+        write_text("".join(f"{quoted_path(hit.path)}\n" for hit in result.hits))
         return
     if fmt == "human":
         notes = "".join(f"note: {note}\n" for note in result.notes) if explain else ""

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from atlas.records import Hit
+from atlas.safe_read import visible
 
 OUTPUT_SCHEMA_VERSION = 1
 
@@ -106,13 +107,14 @@ def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> s
     indexes, language/role, score, symbols, the best lines."""
     out: list[str] = []
     for hit in hits:
-        where = f"{hit.path}:{hit.lines[0].start_line}" if hit.lines else hit.path
+        where = visible(f"{hit.path}:{hit.lines[0].start_line}" if hit.lines else hit.path)
         path = f"\033[1;36m{where}\033[0m" if color else where
         path = f"[{hit.repository}] {path}" if hit.repository else path
         out.append(f"{hit.rank:>3}. {path}  [{hit.language}, {hit.role}]  score {hit.score:.3f}")
         if hit.symbols:
             more = len(hit.symbols) - 8 + hit.symbols_omitted
-            out.append(f"     symbols: {', '.join(hit.symbols[:8])}" + (f" (+{more} more)" if more > 0 else ""))
+            listed = visible(", ".join(hit.symbols[:8]))
+            out.append(f"     symbols: {listed}" + (f" (+{more} more)" if more > 0 else ""))
         for term in hit.explain if explain else ():
             rank = "-" if term.rank is None else str(term.rank)
             out.append(
@@ -120,10 +122,10 @@ def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> s
                 f"weight {term.weight:<5.3g} → {term.contribution:.5f}"
             )
         for lines in hit.lines[:2]:
-            label = f" ({lines.symbol})" if lines.symbol else ""
+            label = visible(f" ({lines.symbol})") if lines.symbol else ""
             out.append(f"     lines {lines.start_line}-{lines.end_line}{label}")
             for number, text in enumerate(lines.text.splitlines()[:6], lines.start_line):
-                out.append(f"     {number:>6} │ {text[:150]}")
+                out.append(f"     {number:>6} │ {visible(text[:150])}")
     return "\n".join(out) + "\n" if out else ""
 
 

@@ -7,6 +7,8 @@ import sys
 import time
 from typing import TextIO
 
+from atlas.safe_read import visible
+
 
 class Progress:
     """Throttled progress for long runs: a rewritten line on a terminal, sparse lines otherwise (also on a
@@ -50,4 +52,4 @@ class Progress:
 def log(message: str, enabled: bool = True) -> None:
     """One line for people, on stderr."""
     if enabled:
-        print(message, file=sys.stderr, flush=True)
+        print(visible(message), file=sys.stderr, flush=True)

@@ -182,3 +182,29 @@ def fs_path(display: str) -> str | bytes:
     if raw == display.encode("utf-8") or display_path(os.fsdecode(raw)) != display:
         return display
     return raw
+
+
+# --- text for a terminal: names and file text may hold control characters ------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters (but tab) written as escapes (`\\n`, `\\x1b`, `\\x07`): a file's name or
+    text printed to a terminal can neither break a line nor move the cursor, recolour or clear the screen."""
+    return _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text
+
+
+def quoted_path(path: str) -> str:
+    """`path` for a list of one path per line: as it is, or, when it holds a control character or starts with
+    a double quote, in double quotes with C escapes (as git quotes such names), so every line is one path."""
+    if not _CONTROL.search(path) and not path.startswith('"'):
+        return path
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+    return f'"{visible(escaped)}"'

@@ -22,6 +22,7 @@ from atlas.commands.options import (
     repo_option,
     text_input,
 )  # fmt: skip
+from atlas.safe_read import visible
 
 EXIT_NOTHING = 1
 PRESETS = click.Choice(["fast", "balanced", "deep", "thorough"])
@@ -104,7 +105,7 @@ def _print_selection(selection: Any, fmt: str, obj: dict[str, Any]) -> None:
 def _finish(selection: Any, obj: dict[str, Any]) -> None:
     if not obj["quiet"]:
         for note in selection.notes:
-            click.echo(f"atlas: note: {note}", err=True)
+            click.echo(f"atlas: note: {visible(note)}", err=True)
     if not selection.entries:
         if not obj["quiet"]:
             click.echo("atlas: nothing selected (no file scored over --min-score, fits the budget, or could be read)",
@@ -193,7 +194,7 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
         )
     text, dropped = bundle(selection, root, tokenizer)
     for reason in dropped:
-        click.echo(f"atlas: left out {reason}", err=True)
+        click.echo(f"atlas: left out {visible(reason)}", err=True)
     write_text(text)
     if not selection.entries:
         sys.exit(EXIT_NOTHING)

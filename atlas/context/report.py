@@ -14,6 +14,7 @@ from typing import Any
 from atlas.context.model import PRESETS, STRATEGIES, Entry, Selection
 from atlas.context.records import CONTEXT_SCHEMA_VERSION, V03_VERSION
 from atlas.records import ScoreTerm
+from atlas.safe_read import visible
 
 MAX_REASON_CHARS = 160
 EXIT_CODES = {
@@ -30,9 +31,9 @@ def human_selection(selection: Selection, color: bool = False) -> str:
     """A table of the entries, each with why it is there, then the totals."""
     lines = [f"{'rank':>4} {'score':>6} {'tokens':>7}  {'included':<26} path"]
     for entry in selection.entries:
-        path = f"\033[1;36m{entry.path}\033[0m" if color else entry.path
+        path = f"\033[1;36m{visible(entry.path)}\033[0m" if color else visible(entry.path)
         lines.append(f"{entry.rank:>4} {entry.score:>6.3f} {entry.tokens:>7,}  {_included(entry):<26} {path}")
-        lines.append(f"{'':>20}why: {_short(entry.reason)}")
+        lines.append(f"{'':>20}why: {visible(_short(entry.reason))}")
     lines.append(_totals(selection))
     return "\n".join(lines) + "\n"
 
@@ -98,11 +99,11 @@ def human_explain(selection: Selection, color: bool = False) -> str:
     """Each file's score terms (signal, raw value, rank, weight, contribution), then the decision."""
     out: list[str] = [f"note: {note}" for note in selection.notes]
     for row in explain_rows(selection):
-        path = f"\033[1;36m{row['path']}\033[0m" if color else row["path"]
+        path = f"\033[1;36m{visible(row['path'])}\033[0m" if color else visible(row["path"])
         out.append(f"{row['rank']:>4}. {path}  score {row['score']:.3f}")
         for term in row["signals"]:
             out.append(_term_line(ScoreTerm(**term)))
-        out.append(f"        {row['decision']}: {_short(row['reason'])}")
+        out.append(f"        {row['decision']}: {visible(_short(row['reason']))}")
     out.append(_totals(selection))
     return "\n".join(out) + "\n"
 

@@ -1,0 +1,45 @@
+"""Names and file text printed for people or one per line: control characters never reach the terminal raw."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas.safe_read import quoted_path, visible
+from tests.conftest import init_repo, write_tree
+from tests.test_hostile_process import run_atlas
+
+CONTROL = {chr(c) for c in [*range(0, 9), *range(10, 32), *range(127, 160)]}
+
+
+@given(st.text())
+def test_visible_text_holds_no_control_character_but_tab(text: str) -> None:
+    shown = visible(text)
+    assert not CONTROL.intersection(shown)
+    if not CONTROL.intersection(text):
+        assert shown == text
+
+
+@given(st.text(min_size=1))
+def test_a_quoted_path_is_one_line_and_reads_back_as_the_name(path: str) -> None:
+    quoted = quoted_path(path)
+    assert not CONTROL.intersection(quoted)
+    if quoted == path:
+        assert not CONTROL.intersection(path) and not path.startswith('"')
+    else:
+        assert ast.literal_eval(quoted) == path  # C escapes, as a Python string literal reads them
+
+
+def test_names_with_a_newline_or_escape_sequences_print_as_one_harmless_line(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, {"evil\nREADME.md": "def parsnip_loader(): pass\n", "esc\x1b[2Jred.py": "def turnip_render(): pass\n",
+                      "README.md": "# readme\n"})  # fmt: skip
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    listed = run_atlas("-q", "search", "--repo", str(root), "-l", "parsnip_loader")
+    assert listed.stdout == '"evil\\nREADME.md"\n'
+    human = run_atlas("-q", "search", "--repo", str(root), "--format", "human", "turnip_render")
+    assert human.returncode == 0 and "\x1b" not in human.stdout and "esc\\x1b[2Jred.py" in human.stdout
