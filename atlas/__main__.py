@@ -1,5 +1,5 @@
 """`python -m atlas` runs the CLI."""
 
-from atlas.cli import main
+from atlas.launch import main
 
 main()

@@ -110,11 +110,15 @@ class AtlasGroup(click.Group):
 
 
 def _interrupted_hint(left: str = "the previous index is intact") -> str:
-    """What an interrupt left: nothing new (then `left`), or, when it landed after `atlas.index.store.publish`,
-    the new index, whole. Imports nothing: it also runs on the grace timer while the main thread is stuck."""
+    """What an interrupt left: nothing when the command wrote no index (a search of a fresh index), nothing new
+    (then `left`), or, when it landed after `atlas.index.store.publish`, the new index, whole. Imports nothing:
+    it also runs on the grace timer while the main thread is stuck."""
     store = sys.modules.get("atlas.index.store")
     if store is not None and store.published:
         return f"the new index ({store.published[-1].name}) was already published and is complete"
+    lock = sys.modules.get("atlas.index.lock")
+    if lock is None or not lock.taken:
+        return "nothing was changed; run the command again"
     return f"nothing was published; {left}"
 
 
