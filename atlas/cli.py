@@ -20,6 +20,7 @@ from atlas import __version__
 from atlas.commands import register_all
 from atlas.commands.options import (
     FiniteFloatRange,
+    WholeNumber,
     config_from,
     index_dir_option,
     parse_weights,
@@ -195,14 +196,14 @@ def parse_size(text: str) -> int:
     "--index-dir", "--out", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
     help="Where to write the index (default: <repo>/.atlas). It holds only relative paths: copy it anywhere.",
 )  # fmt: skip
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Parse processes (0: all cores).")
-@click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip files over this many bytes.")
+@click.option("--jobs", "-j", type=WholeNumber(min=0), default=0, help="Parse processes (0: all cores).")
+@click.option("--max-file-size", type=WholeNumber(min=1), default=None, help="Skip files over this many bytes.")
 @click.option("--memory", "memory", metavar="SIZE", help="Memory budget for indexing, e.g. 512M or 1G (default 1G).")
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
 @click.option("--reset-settings", is_flag=True,
               help="Forget the settings the index remembers: use atlas.toml, these flags and the defaults.")
 @click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
-@click.option("--history", "history_commits", type=click.IntRange(min=1), help="Mine at most N recent commits.")
+@click.option("--history", "history_commits", type=WholeNumber(min=1), help="Mine at most N recent commits.")
 @click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
 @click.option("--half-life", "history_half_life_days", type=FiniteFloatRange(min=0.01), help="Recency half-life, days.")
 @click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git).")
@@ -314,7 +315,7 @@ def _git_line(git: dict[str, Any] | None) -> str:
 @index_dir_option
 @click.option("--index", "indexes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Search this repository's index (repeatable): one ranking, each hit naming its repository.")
-@click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), help="Results to return (default 10).")
+@click.option("--limit", "-n", type=WholeNumber(min=1, max=10_000), help="Results to return (default 10).")
 @click.option("--lang", multiple=True, help="Only files in this language (repeatable).")
 @click.option("--path", "paths", multiple=True, help="Only paths matching this glob or substring (repeatable).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="auto: a table on a terminal, JSONL when piped.")

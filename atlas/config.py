@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +187,11 @@ def check_git_date(what: str, text: object) -> str:
     or a relative one (`2 weeks ago`, `90.days`, `yesterday`).
 
     git reads anything else (`garbage`, `soon`, `12345`) as "now" without a word and mines nothing, so
-    only these forms are allowed.
+    only these forms are allowed. A TOML date or date-time (`history_since = 2024-01-01`, unquoted) is its ISO
+    form.
     """
+    if isinstance(text, date):  # datetime is a date too
+        return text.isoformat()
     if isinstance(text, str) and _RELATIVE_DATE.fullmatch(text.strip()):
         return text
     if isinstance(text, str) and _ISO_DATE.fullmatch(text.strip()):

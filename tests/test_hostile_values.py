@@ -253,6 +253,25 @@ def test_history_since_accepts_dates_git_understands(billing: Path, tmp_path: Pa
     assert index_config(billing, tmp_path / "idx", history_since=since).history_since == since
 
 
+def test_an_unquoted_toml_date_is_its_iso_form(billing: Path, tmp_path: Path) -> None:
+    from atlas.config import check_git_date
+
+    config = tmp_path / "atlas.toml"
+    config.write_text("[index]\nhistory_since = 2024-01-01\n")
+    result = CliRunner().invoke(cli, ["-q", "--config", str(config), "search", "invoice", "--root", str(billing)])
+    assert result.exit_code == 0, result.output
+    assert check_git_date("history_since", __import__("datetime").date(2024, 1, 1)) == "2024-01-01"
+
+
+@pytest.mark.parametrize("flag", [("--limit", "2.0"), ("--limit", "2e0")])
+def test_a_whole_number_written_as_a_float_counts_on_the_command_line_too(billing: Path, flag: tuple) -> None:
+    result = CliRunner().invoke(cli, ["-q", "search", "invoice", "--root", str(billing), "--format", "jsonl", *flag])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout_bytes.splitlines()) == 2
+    fraction = CliRunner().invoke(cli, ["-q", "search", "invoice", "--root", str(billing), "--limit", "2.5"])
+    assert fraction.exit_code == 2
+
+
 @pytest.mark.parametrize("since", ["garbage", "3 potatoes ago", "2024-13-45", "12345", "", "soon"])
 def test_history_since_rejects_what_git_would_read_as_now(billing: Path, since: str) -> None:
     result = CliRunner().invoke(cli, ["index", str(billing), "--since", since])

@@ -16,6 +16,7 @@ import click
 
 from atlas.commands.options import (
     FiniteFloatRange,
+    WholeNumber,
     config_from,
     index_dir_option,
     parse_weights,
@@ -41,12 +42,12 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         index_dir_option,
         click.option("--preset", type=PRESETS, default="balanced", show_default=True,
                      help="fast: paths only, no index; deep/thorough: more candidates and budget."),
-        click.option("--max-bytes", type=click.IntRange(min=0),
+        click.option("--max-bytes", type=WholeNumber(min=0),
                      help="Byte budget (default: the preset's unless --max-tokens is given; 0: none)."),
-        click.option("--max-tokens", type=click.IntRange(min=1), help="Token budget (see --tokenizer)."),
+        click.option("--max-tokens", type=WholeNumber(min=1), help="Token budget (see --tokenizer)."),
         click.option("--min-score", type=FiniteFloatRange(0.0, 1.0),
                      help="Drop files scoring under this (scores are normalised into 0..1)."),
-        click.option("--top", type=click.IntRange(min=1), help="Consider at most this many ranked files."),
+        click.option("--top", type=WholeNumber(min=1), help="Consider at most this many ranked files."),
         click.option("--tokenizer", default="cl100k_base", show_default=True,
                      help="cl100k_base, o200k_base or estimate (bytes / 4)."),
         click.option("--whole-files", is_flag=True, help="Whole files only, the reference tools' rule."),

@@ -23,6 +23,23 @@ index_dir_option = click.option(
 )  # fmt: skip
 
 
+class WholeNumber(click.IntRange):
+    """An IntRange that also takes a whole number written as a float (`5.0`, `1e3`), as atlas.toml and MCP do."""
+
+    name = "whole number range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The int, or a usage error (exit 2) for a fraction, text, nan or a value out of range."""
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if number is not None and math.isfinite(number) and number.is_integer() and not value.strip().isdigit():
+                value = str(int(number))
+        return super().convert(value, param, ctx)
+
+
 class FiniteFloatRange(click.FloatRange):
     """A FloatRange that also refuses nan and the infinities (click's range checks let nan through)."""
 
