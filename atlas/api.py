@@ -57,7 +57,12 @@ def find_root(start: str | Path | None = None) -> Path:
         raise InputError(f"{here}: not a directory", "pass the repository root, not a file")
     here = here.resolve()
     if start is not None:
+        if DEFAULT_INDEX_DIRNAME in here.parts:
+            raise InputError(f"{here} is inside an Atlas index directory",
+                             "pass the repository root, the directory that holds .atlas")  # fmt: skip
         return here
+    if DEFAULT_INDEX_DIRNAME in here.parts:  # working inside an index: its repository is above it
+        here = Path(*here.parts[: here.parts.index(DEFAULT_INDEX_DIRNAME)])
     for candidate in (here, *here.parents):
         if (candidate / DEFAULT_INDEX_DIRNAME).is_dir() or (candidate / ".git").exists():
             return candidate

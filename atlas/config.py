@@ -226,7 +226,8 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
     path = Path(chosen).expanduser() if chosen else root / CONFIG_FILENAME
     if not path.is_file():
         if chosen:
-            raise UsageError(f"{path}: config file not found", "pass an existing file with --config")
+            found = "is not a regular file" if path.exists() else "config file not found"
+            raise UsageError(f"{path}: {found}", "pass an existing file with --config")
         return {}
     import tomllib  # only when there is a file: ~2 ms of every search otherwise
     try:

@@ -223,3 +223,19 @@ def test_a_git_file_that_is_a_fifo_is_not_waited_for(tmp_path: Path) -> None:
     result = run_atlas("-q", "index", str(root), "--format", "json", timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["files_indexed"] == len(SHOP)
+
+
+def test_an_index_directory_is_no_repository_and_a_device_no_config_file(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    inside = run_atlas("-q", "search", "--repo", str(root / ".atlas"), "refund")
+    assert inside.returncode == 2 and "inside an Atlas index directory" in inside.stderr
+    assert not (root / ".atlas" / ".atlas").exists()
+    from_inside = subprocess.run(atlas_command("-q", "search", "-l", "refunds"), cwd=root / ".atlas",
+                                 capture_output=True, text=True, timeout=60, env=git_env())  # fmt: skip
+    assert from_inside.stdout == "docs/payments.md\n"  # the repository above the index is searched
+    device = run_atlas("-q", "--config", "/dev/zero", "search", "--repo", str(root), "refund")
+    assert device.returncode == 2 and "not a regular file" in device.stderr

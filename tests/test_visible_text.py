@@ -35,8 +35,8 @@ def test_a_quoted_path_is_one_line_and_reads_back_as_the_name(path: str) -> None
 
 def test_names_with_a_newline_or_escape_sequences_print_as_one_harmless_line(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    write_tree(root, {"evil\nREADME.md": "def parsnip_loader(): pass\n", "esc\x1b[2Jred.py": "def turnip_render(): pass\n",
-                      "README.md": "# readme\n"})  # fmt: skip
+    write_tree(root, {"evil\nREADME.md": "def parsnip_loader(): pass\n",
+                      "esc\x1b[2Jred.py": "def turnip_render(): pass\n", "README.md": "# readme\n"})  # fmt: skip
     init_repo(root)
     assert run_atlas("-q", "index", str(root)).returncode == 0
     listed = run_atlas("-q", "search", "--repo", str(root), "-l", "parsnip_loader")
