@@ -639,13 +639,21 @@ async def _serve(config: IndexConfig, config_file: Path | None, check_interval: 
             tasks.cancel_scope.cancel()
 
 
+def _request_without_valid_id(item: Any) -> bool:
+    """Whether `item` is a 'notification' whose method is a request's (its id was dropped as invalid)."""
+    message = getattr(getattr(item, "message", None), "root", getattr(item, "message", None))
+    return isinstance(message, types.JSONRPCNotification) and not message.method.startswith("notifications/")
+
+
 async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
     """Pass the client's messages from `source` to `sink`; answer a line that is not JSON with a parse error
     (-32700) and JSON that is not a JSON-RPC message with an invalid request (-32600), id null, as JSON-RPC 2.0
-    asks. The SDK's stdio transport hands such lines on as exceptions, which its server only logs."""
+    asks. The SDK's stdio transport hands such lines on as exceptions, which its server only logs, and reads a
+    request whose id is neither a string nor a number (`"id": {}`) as a notification, which gets no answer: every
+    MCP notification's method starts with `notifications/`, so any other is such a request, answered the same way."""
     async with sink:
         async for item in source:
-            if not isinstance(item, Exception):
+            if not isinstance(item, Exception) and not _request_without_valid_id(item):
                 await sink.send(item)
                 continue
             kinds = {error.get("type") for error in getattr(item, "errors", list)()}

@@ -386,10 +386,15 @@ def test_malformed_json_rpc_gets_a_parse_error_reply(billing: Path) -> None:
     initialize = {"jsonrpc": "2.0", "id": 7, "method": "initialize",
                   "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                              "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
-    lines = b"{not json\n" + b'{"jsonrpc": "2.0", "oops": 1}\n' + orjson.dumps(initialize) + b"\n"
+    bad_ids = (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "tools/list"}\n'
+               b'{"jsonrpc": "2.0", "id": [1], "method": "ping"}\n')  # fmt: skip
+    notification = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n'  # gets no answer, as it should
+    malformed = b"{not json\n" + b'{"jsonrpc": "2.0", "oops": 1}\n' + bad_ids
+    lines = malformed + notification + orjson.dumps(initialize) + b"\n"
     done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], input=lines,
                           capture_output=True, timeout=120)  # fmt: skip
     replies = [orjson.loads(line) for line in done.stdout.splitlines()]
     assert replies[0]["id"] is None and replies[0]["error"]["code"] == -32700
-    assert replies[1]["id"] is None and replies[1]["error"]["code"] == -32600
-    assert replies[2]["id"] == 7 and "result" in replies[2]
+    assert [(r["id"], r["error"]["code"]) for r in replies[1:4]] == [(None, -32600)] * 3  # ids neither text nor number
+    assert replies[4]["id"] == 7 and "result" in replies[4]
+    assert len(replies) == 5
