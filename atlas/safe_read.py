@@ -133,7 +133,10 @@ def _resolved_parts(real_root: bytes, path: str) -> list[bytes]:
     problem = path_problem(path)
     if problem:
         raise Refused(path, f"the path {problem}")
-    real = os.path.realpath(os.path.join(real_root, os.fsencode(fs_path(path))))
+    on_disk = os.path.join(real_root, os.fsencode(fs_path(path)))
+    if not os.path.lexists(on_disk):  # no name with the bytes: a name holding the escape's text, as it is
+        on_disk = os.path.join(real_root, os.fsencode(path))
+    real = os.path.realpath(on_disk)
     base = real_root.rstrip(b"/") + b"/"
     if not real.startswith(base):
         raise Refused(path, "it resolves outside the repository root")
@@ -174,7 +177,7 @@ def fs_path(display: str) -> str | bytes:
     Only escapes `display_path` could have made are undone (`\\xNN` for a byte 0x80-0xff that is
     not part of valid UTF-8), so a name that merely contains the text `\\x41` or `\\xc3\\xa9`
     stays as it is. A name holding the text `\\xff` and one holding the byte 0xff share a display
-    path; the byte wins.
+    path; the byte wins (a read finds the text's name when no name with the byte exists).
     """
     if "\\x" not in display:
         return display

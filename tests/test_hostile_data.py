@@ -410,3 +410,13 @@ def test_git_mining_reports_progress_on_a_long_history(tmp_path: Path) -> None:
                            text=True, timeout=300, check=False)  # fmt: skip
     assert quiet.returncode == 0 and "git history" not in quiet.stderr
     shutil.rmtree(root)
+
+
+def test_a_name_holding_an_escapes_text_is_read_as_it_is(make_repo: Callable[..., Path]) -> None:
+    # `back\xe9slash.py` spelled with a backslash (ASCII): its display path is the escape of a byte 0xE9, and a
+    # read finds the name as written when no name with that byte exists.
+    root = make_repo({"back\\xe9slash.py": "def backslash_func():\n    return 1\n"})
+    index(root)
+    found = hits(search(root, "backslash_func"))
+    assert found[0]["path"] == "back\\xe9slash.py"
+    assert found[0]["lines"] and found[0]["lines"][0]["text"].startswith("def backslash_func():")
