@@ -185,10 +185,11 @@ def _shard(report: IndexReport) -> ShardSpec | None:
 
 
 def _check_readable(generation: Path, table: FileTable) -> None:
-    """Raise IndexCorrupt (or the reader's own error) unless tantivy and the side store open and agree."""
-    import tantivy
+    """Raise IndexCorrupt (or the reader's own error) unless tantivy and the side store open and agree (a
+    generation on a read-only disk opens as a search opens it)."""
+    from atlas.index.reader import open_tantivy
 
-    documents = tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher().num_docs
+    documents = open_tantivy(generation / store.TANTIVY_DIR).searcher().num_docs
     if documents != table.live:
         raise IndexCorrupt(f"tantivy holds {documents} documents for {table.live} files")
     side = load_store(generation)

@@ -318,3 +318,11 @@ def test_an_ignored_interrupt_stays_ignored() -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_an_unchanged_index_on_a_read_only_disk_is_reported_unchanged(shop: Path, tmp_path: Path) -> None:
+    assert run_atlas("-q", "index", str(shop)).returncode == 0
+    with read_only_view(shop, tmp_path / "ro") as view:
+        done = run_atlas("-q", "index", str(view), "--format", "json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["mode"] == "unchanged"

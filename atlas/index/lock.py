@@ -5,6 +5,7 @@ A lock held by a dead process is released by the kernel, so a stale lock never n
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -26,17 +27,29 @@ only when it wrote (`atlas.cli`)."""
 def index_lock(index_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the index directory's write lock; raise IndexBusy if another process keeps it."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock_file(index_dir / LOCK_FILE)
     try:
         _acquire(fd, index_dir, wait_seconds)
         _HELD.add(fd)
         taken.append(index_dir)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        with suppress(OSError):  # a read-only lock file keeps its old pid: only the message reads it
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
         yield
     finally:
         _HELD.discard(fd)
         os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file, open for writing; read-only when it exists on a disk or in a directory Atlas cannot write
+    (a restored cache): a flock needs no write access, and a run with nothing to change writes nothing else."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not path.is_file():
+            raise
+        return os.open(path, os.O_RDONLY)
 
 
 def forget_inherited_locks() -> None:
