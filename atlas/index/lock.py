@@ -81,7 +81,7 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
             now = time.monotonic()
             if now >= deadline:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-                if orphaned_deadline is None and not _alive(holder):
+                if orphaned_deadline is None and holder.isdigit() and not pid_alive(holder):
                     orphaned_deadline = now + ORPHAN_WAIT_SECONDS
                 if orphaned_deadline is None or now >= orphaned_deadline:
                     raise IndexBusy(
@@ -91,14 +91,14 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
             time.sleep(0.1)
 
 
-def _alive(pid_text: str) -> bool:
-    """Whether the process the lock file names still exists (True when the text names none)."""
+def pid_alive(pid_text: str) -> bool:
+    """Whether the process whose id is `pid_text` exists (False when the text is no process id)."""
     if not pid_text.isdigit():
-        return True
+        return False
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:
         return False
-    except OSError:  # another user's process: it exists
+    except PermissionError:  # another user's process: it exists
         return True
     return True

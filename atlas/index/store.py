@@ -23,7 +23,7 @@ from typing import Any
 
 from atlas.errors import InputError
 from atlas.held_signals import signals_deferred
-from atlas.index.lock import LOCK_FILE
+from atlas.index.lock import LOCK_FILE, pid_alive
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -173,7 +173,7 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
     for entry in index_dir.iterdir():
         if not _GENERATION_NAME.fullmatch(entry.name) or entry.name in keep:
             continue
-        if ".tmp-" in entry.name and _pid_alive(entry.name.rsplit("-", 1)[-1]):
+        if ".tmp-" in entry.name and pid_alive(entry.name.rsplit("-", 1)[-1]):
             continue
         _remove_tree(entry)
 
@@ -204,18 +204,6 @@ def _remove_unpublished(index_dir: Path) -> None:
     for entry in index_dir.iterdir():
         if re.fullmatch(r"gen-\d+", entry.name) and entry.name > live.name and entry.is_dir():
             _remove_tree(entry)
-
-
-def _pid_alive(pid_text: str) -> bool:
-    if not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(path: Path) -> None:

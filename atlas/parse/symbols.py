@@ -77,8 +77,11 @@ class ExtractionError(Exception):
     """tree-sitter could not parse or query a file; index it without symbols."""
 
 
-# Languages that share another language's query file (the TSX grammar extends TypeScript's).
-_QUERY_FILE_FOR: dict[str, str] = {"tsx": "typescript"}
+# The query files of languages whose query is another's, or built on another's: the TSX grammar extends
+# TypeScript's, Objective-C's C's, and an OCaml implementation holds all an interface declares, and more.
+_QUERY_FILES_FOR: dict[str, tuple[str, ...]] = {
+    "tsx": ("typescript",), "objc": ("c", "objc"), "ocaml": ("ocaml_interface", "ocaml"),
+}  # fmt: skip
 
 # Kinds that a more specific pattern may override for the same name (a function in a class body is a
 # method; a Kotlin class with the `interface` keyword is an interface; a Go type of struct type is a
@@ -142,9 +145,10 @@ def _tools(language: str) -> tuple[Parser, Query]:
 
 
 def load_query_source(language: str) -> str:
-    """The text of the .scm query used for `language`."""
-    name = _QUERY_FILE_FOR.get(language, language)
-    return resources.files("atlas.parse").joinpath("queries", f"{name}.scm").read_text("utf-8")
+    """The text of the .scm query used for `language` (its files' texts, one after the other)."""
+    folder = resources.files("atlas.parse").joinpath("queries")
+    names = _QUERY_FILES_FOR.get(language, (language,))
+    return "\n".join(folder.joinpath(f"{name}.scm").read_text("utf-8") for name in names)
 
 
 def _parse(parser: Parser, source: bytes, timeout_s: float) -> Tree:

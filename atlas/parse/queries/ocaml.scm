@@ -1,13 +1,8 @@
-; Atlas query for OCaml, implementations (.ml) and interfaces (.mli, the ocaml_interface grammar): definitions.
+; Atlas query for OCaml implementations (.ml), after ocaml_interface.scm (modules, module types, `val`s,
+; externals, types, exceptions: an implementation holds all an interface declares).
 ; Captures: @definition.<kind> on a whole definition, @name on its name. Only a file's or a module's own `let`s
 ; are definitions (a `let ... in` inside a function is not); a `let` with parameters or a `fun` is a function.
 
-(module_binding
-  (module_name) @name) @definition.module
-
-(module_type_definition
-  (module_type_name) @name) @definition.interface
-
 (compilation_unit
   (value_definition
     (let_binding
@@ -41,19 +36,6 @@
     (let_binding
       pattern: (value_name) @name
       body: [(fun_expression) (function_expression)]) @definition.function))
-
-(value_specification
-  (value_name) @name) @definition.function
-
-(external
-  (value_name) @name) @definition.function
-
-(type_binding
-  name: (type_constructor) @name) @definition.type
-
-(exception_definition
-  (constructor_declaration
-    (constructor_name) @name)) @definition.class
 
 (class_binding
   (class_name) @name) @definition.class

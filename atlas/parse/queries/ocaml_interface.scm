@@ -1,5 +1,5 @@
-; Atlas query for OCaml interfaces (.mli): the declarations a module exports.
-; Captures: @definition.<kind> on a whole definition, @name on its name.
+; Atlas query for OCaml interfaces (.mli): the declarations a module exports (implementations use it too,
+; before ocaml.scm). Captures: @definition.<kind> on a whole definition, @name on its name.
 
 (module_binding
   (module_name) @name) @definition.module
