@@ -16,6 +16,7 @@ so a reader sees either the old or the new generation, whole.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -66,7 +67,8 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
         )
     ignore = index_dir / GITIGNORE
     if not ignore.exists():
-        write_atomic(ignore, IGNORE_ALL)
+        with contextlib.suppress(OSError):  # a read-only index has nothing new for git to see
+            write_atomic(ignore, IGNORE_ALL)
 
 
 def _is_atlas_own(index_dir: Path) -> bool:
