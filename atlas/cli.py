@@ -115,11 +115,10 @@ def _interrupted_hint(left: str = "the previous index is intact") -> str:
     (then `left`), or, when it landed after `atlas.index.store.publish`, the new index, whole. Imports nothing:
     it also runs on the grace timer while the main thread is stuck."""
     store = sys.modules.get("atlas.index.store")
-    if store is not None and store.published:
-        return f"the new index ({store.published[-1].name}) was already published and is complete"
-    lock = sys.modules.get("atlas.index.lock")
-    if lock is None or not lock.taken:
+    if store is None or not store.prepared:
         return "nothing was changed; run the command again"
+    if store.published:
+        return f"the new index ({store.published[-1].name}) was already published and is complete"
     return f"nothing was published; {left}"
 
 

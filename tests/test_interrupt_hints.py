@@ -30,8 +30,8 @@ def test_an_interrupt_of_a_command_that_wrote_no_index_does_not_speak_of_publish
     probe = (
         "import atlas.cli as cli\n"
         "print(cli._interrupted_hint())\n"
-        "from atlas.index import lock\n"
-        "lock.taken.append('x')\n"
+        "from atlas.index import store\n"
+        "store.prepared.append('x')\n"
         "print(cli._interrupted_hint())\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)

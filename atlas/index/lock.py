@@ -18,9 +18,6 @@ from atlas.errors import IndexBusy
 LOCK_FILE = "lock"
 _HELD: set[int] = set()
 """Descriptors of the locks this process holds, for `forget_inherited_locks` in a forked child."""
-taken: list[Path] = []
-"""The index directories this process took the write lock of: an interrupt says what it may have left there
-only when it wrote (`atlas.cli`)."""
 
 
 @contextmanager
@@ -31,7 +28,6 @@ def index_lock(index_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
     try:
         _acquire(fd, index_dir, wait_seconds)
         _HELD.add(fd)
-        taken.append(index_dir)
         with suppress(OSError):  # a read-only lock file keeps its old pid: only the message reads it
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())

@@ -40,6 +40,9 @@ _GENERATION_NAME = re.compile(r"gen-\d+(?:\.tmp-\d+)?")
 _TEMPORARY_NAME = re.compile(r"\.[^/]+\.tmp-\d+")
 """`write_atomic`'s temporary files."""
 
+prepared: list[Path] = []
+"""The index directories this process set out to write (a build, shards, an import): an interrupt speaks of what
+it left there only then (`atlas.cli`)."""
 published: list[Path] = []
 """The generations this process made live, in order: an interrupt that lands after `publish` wrote CURRENT must
 not say that nothing was published (`atlas.cli` reads it)."""
@@ -60,6 +63,7 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
             "pass a directory inside the repository (the default is .atlas) or outside it",
         )
     index_dir.mkdir(parents=True, exist_ok=True)
+    prepared.append(index_dir)
     if not _is_atlas_own(index_dir):
         raise InputError(
             f"{index_dir} holds files that are not an Atlas index, and building there would replace them",
