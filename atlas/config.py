@@ -34,7 +34,8 @@ PARSE_VERSION = 2
 on its next `atlas index`, while searches keep reading it (the format is the same).
 
 1: the first 19 languages (an index without `parse_version` in its manifest).
-2: Haskell, OCaml, Julia, R, Perl, Objective-C, MATLAB, Erlang, Clojure and Zig definitions.
+2: Haskell, OCaml, Julia, R, Perl, Objective-C, MATLAB, Erlang, Clojure and Zig definitions; imports of Haskell,
+   Perl, Julia, R, Zig, Erlang and Objective-C.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

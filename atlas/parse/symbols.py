@@ -542,6 +542,32 @@ def _lua(node: Node, source: bytes) -> list[str]:
     return [_text(content, source)] if content is not None else []
 
 
+def _path_call(callees: frozenset[str]) -> _ImportHandler:
+    """A handler for a call of one of `callees` whose argument is a path in a string (Julia's `include("x.jl")`,
+    R's `source("R/x.R")`, Zig's `@import("x.zig")`): the string's text; any other call gives nothing."""
+
+    def handler(node: Node, source: bytes) -> list[str]:
+        callee = node.named_children[0] if node.named_children else None
+        if callee is None or _text(callee, source) not in callees:
+            return []
+        string = _first_string(node)
+        return _quoted(string, source) if string is not None else []
+
+    return handler
+
+
+def _first_string(node: Node) -> Node | None:
+    """The first string literal below `node`, breadth first (grammars name them `string`, `string_literal`,
+    `STRINGLITERALSINGLE`, ...)."""
+    queue = list(node.named_children)
+    while queue:
+        child = queue.pop(0)
+        if "string" in child.type.lower() and "content" not in child.type:
+            return child
+        queue.extend(child.named_children)
+    return None
+
+
 _ELIXIR_LOADERS = frozenset({"alias", "import", "use", "require"})
 
 
@@ -600,4 +626,7 @@ _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "ruby": _ruby,
     "lua": _lua,
     "elixir": _elixir,
+    "julia": _path_call(frozenset({"include"})),
+    "r": _path_call(frozenset({"source", "sys.source"})),
+    "zig": _path_call(frozenset({"@import"})),
 }

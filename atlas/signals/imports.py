@@ -29,6 +29,7 @@ FAMILY: dict[str, str] = {
     "python": "python", "javascript": "js", "typescript": "js", "tsx": "js", "go": "go", "rust": "rust",
     "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
     "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua", "objc": "c",
+    "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -635,10 +636,31 @@ def _resolve_lua(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     return repo.pick_ending(f"{path}.lua", here) or repo.pick_ending(f"{path}/init.lua", here)
 
 
+def _resolve_haskell(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Haskell: a module `ShellCheck.Checks.Commands` → a file ending `ShellCheck/Checks/Commands.hs` (under
+    `src/`, `lib/` or any source directory), nearest to the importer; `base`'s modules find nothing."""
+    path = spec.replace(".", "/")
+    return repo.pick_ending(f"{path}.hs", here) or repo.pick_ending(f"{path}.lhs", here) if path else ()
+
+
+def _resolve_perl(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Perl: `use Mojo::Base` → a file ending `Mojo/Base.pm` (under `lib/`), nearest to the user; pragmas
+    (`strict`) and CPAN's modules find nothing."""
+    path = spec.replace("::", "/")
+    return repo.pick_ending(f"{path}.pm", here) if path and not path.startswith("/") else ()
+
+
+def _resolve_erlang(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Erlang: `-include("x.hrl")` beside the includer, else a file ending with the path (`include/x.hrl`, an
+    `-include_lib("app/include/x.hrl")`)."""
+    return _beside(repo, here, spec) or (repo.pick_ending(spec, here) if not spec.startswith("/") else ())
+
+
 RESOLVERS: dict[str, Callable[[Repo, str, str], tuple[int, ...]]] = {
     "python": _resolve_python, "js": _resolve_js, "go": _resolve_go, "rust": _resolve_rust,
     "jvm": _resolve_jvm, "c": _resolve_c, "csharp": _resolve_csharp, "ruby": _resolve_ruby,
     "php": _resolve_php, "bash": _resolve_bash, "dart": _resolve_dart, "elixir": _resolve_elixir,
-    "lua": _resolve_lua,
+    "lua": _resolve_lua, "haskell": _resolve_haskell, "perl": _resolve_perl, "erlang": _resolve_erlang,
+    "beside": _beside, "near": _near,
 }
 

@@ -320,7 +320,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("render", "function", 13, 14),  # the signature and the equation, one definition
             ("helper", "function", 16, 18),
         ],
-        [],
+        ["Data.Map", "Data.List"],
     ),
     (
         "ocaml",
@@ -361,7 +361,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("LIMIT", "constant", 21, 21),
             ("length", "function", 22, 24),
         ],
-        [],
+        ["utils.jl"],
     ),
     (
         "r",
@@ -372,7 +372,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("MAX_ROWS", "constant", 8, 8),
             ("Widget", "variable", 12, 14),
         ],
-        [],
+        ["utils.R"],
     ),
     (
         "perl",
@@ -384,7 +384,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("Mojo::Other", "module", 12, 14),
             ("inner", "function", 13, 13),
         ],
-        [],
+        ["strict", "Mojo::Base", "constant", "Carp"],
     ),
     (
         "objc",
@@ -417,7 +417,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("method", "function", 7, 7),
             ("parse_qs", "function", 8, 10),  # two clauses, one definition
         ],
-        [],
+        ["cowboy.hrl"],
     ),
     (
         "clojure",
@@ -445,7 +445,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("Mode", "struct", 10, 10),
             ("main", "function", 11, 11),
         ],
-        [],
+        ["std", "analysis.zig"],
     ),
 ]
 

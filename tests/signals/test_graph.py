@@ -58,6 +58,9 @@ pkgs/http/pubspec.yaml pkgs/http/lib/http.dart pkgs/http/lib/src/client.dart pkg
 pubspec.yaml lib/app.dart lib/src/util.dart
 lib/shop/cart.ex lib/shop/http_client.ex apps/billing/lib/billing/invoice.ex
 lua/telescope/init.lua lua/telescope/utils.lua lua/telescope/builtin/init.lua
+src/ShellCheck/Analytics.hs src/ShellCheck/AST.hs shellcheck.hs
+lib/Mojo/Base.pm lib/Mojo/UserAgent.pm src/frames.jl src/utils.jl R/filter.R R/utils.R
+src/server.zig src/analysis.zig src/cowboy_req.erl src/cowboy.hrl include/cowboy_stream.hrl
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -198,6 +201,20 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("lua", "lua/telescope/init.lua", "telescope.utils", "lua/telescope/utils.lua"),
     ("lua", "lua/telescope/utils.lua", "telescope.builtin", "lua/telescope/builtin/init.lua"),
     ("lua", "lua/telescope/utils.lua", "plenary.path", None),
+    # Haskell and Perl modules, by their path under any source directory; their libraries' find nothing.
+    ("haskell", "src/ShellCheck/Analytics.hs", "ShellCheck.AST", "src/ShellCheck/AST.hs"),
+    ("haskell", "shellcheck.hs", "ShellCheck.Analytics", "src/ShellCheck/Analytics.hs"),
+    ("haskell", "shellcheck.hs", "Data.Map", None),
+    ("perl", "lib/Mojo/UserAgent.pm", "Mojo::Base", "lib/Mojo/Base.pm"),
+    ("perl", "lib/Mojo/UserAgent.pm", "strict", None),
+    # Paths in strings: Julia's include and Zig's @import beside the file, R's source from the root too.
+    ("julia", "src/frames.jl", "utils.jl", "src/utils.jl"),
+    ("zig", "src/server.zig", "analysis.zig", "src/analysis.zig"),
+    ("zig", "src/server.zig", "std", None),
+    ("r", "R/filter.R", "R/utils.R", "R/utils.R"),
+    ("erlang", "src/cowboy_req.erl", "cowboy.hrl", "src/cowboy.hrl"),
+    ("erlang", "src/cowboy_req.erl", "cowboy/include/cowboy_stream.hrl", None),
+    ("erlang", "src/cowboy_req.erl", "include/cowboy_stream.hrl", "include/cowboy_stream.hrl"),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]

@@ -18,3 +18,10 @@
 (pp_define
   lhs: (macro_lhs
     name: (_) @name)) @definition.macro
+
+; `-include("x.hrl").`, `-include_lib("app/include/x.hrl").`
+(pp_include
+  file: (string) @import)
+
+(pp_include_lib
+  file: (string) @import)

@@ -32,3 +32,7 @@
 (class_declarations
   (signature
     name: (variable) @name) @definition.method)
+
+; `import qualified Data.Map as M` → Data.Map
+(import
+  module: (module) @import)

@@ -29,3 +29,8 @@
 
 (const_statement
   (assignment . (identifier) @name)) @definition.constant
+
+; Calls with a string argument; symbols.py keeps `include("x.jl")`.
+(call_expression
+  (identifier)
+  (argument_list . (string_literal))) @import

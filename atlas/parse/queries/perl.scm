@@ -6,3 +6,10 @@
 
 (subroutine_declaration_statement
   name: (bareword) @name) @definition.function
+
+; `use Mojo::Base -base;`, `require Carp;` → the module
+(use_statement
+  module: (package) @import)
+
+(require_expression
+  (bareword) @import)

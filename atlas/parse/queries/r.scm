@@ -9,3 +9,8 @@
 (program
   (binary_operator
     lhs: (identifier) @name) @definition.variable)
+
+; Calls with a string first argument; symbols.py keeps `source("R/x.R")`.
+(call
+  function: (identifier)
+  arguments: (arguments . (argument value: (string)))) @import

@@ -17,3 +17,8 @@
     (ErrorUnionExpr
       (SuffixExpr
         (ContainerDecl))))) @definition.struct
+
+; Builtin calls with a string argument; symbols.py keeps `@import("x.zig")`.
+(SuffixExpr
+  (BUILTINIDENTIFIER)
+  (FnCallArguments)) @import
