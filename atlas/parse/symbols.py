@@ -568,6 +568,23 @@ def _first_string(node: Node) -> Node | None:
     return None
 
 
+_CLOJURE_LOADERS = frozenset({":require", ":use"})
+
+
+def _clojure(node: Node, source: bytes) -> list[str]:
+    """`(:require [clj-kondo.impl.utils :as u] clojure.set)` in an `ns` form → clj-kondo.impl.utils, clojure.set;
+    `(:use ...)` too; other lists that start with a keyword (`(:import ...)`, `(:k m)`) → nothing."""
+    items = node.named_children
+    if not items or _text(items[0], source) not in _CLOJURE_LOADERS:
+        return []
+    names = []
+    for item in items[1:]:
+        head = item.named_children[0] if item.type in ("vec_lit", "list_lit") and item.named_children else item
+        if head.type == "sym_lit":
+            names.append(_text(head, source))
+    return names
+
+
 _ELIXIR_LOADERS = frozenset({"alias", "import", "use", "require"})
 
 
@@ -626,6 +643,7 @@ _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "ruby": _ruby,
     "lua": _lua,
     "elixir": _elixir,
+    "clojure": _clojure,
     "julia": _path_call(frozenset({"include"})),
     "r": _path_call(frozenset({"source", "sys.source"})),
     "zig": _path_call(frozenset({"@import"})),

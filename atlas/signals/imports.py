@@ -30,6 +30,7 @@ FAMILY: dict[str, str] = {
     "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
     "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua", "objc": "c",
     "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
+    "clojure": "clojure",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -650,6 +651,15 @@ def _resolve_perl(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     return repo.pick_ending(f"{path}.pm", here) if path and not path.startswith("/") else ()
 
 
+def _resolve_clojure(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Clojure: a namespace `clj-kondo.impl.utils` → a file ending `clj_kondo/impl/utils.clj` (or `.cljc`,
+    `.cljs`; dashes are underscores in file names), nearest to the requirer; `clojure.*`'s find nothing."""
+    path = spec.replace(".", "/").replace("-", "_")
+    if not path or path.startswith("/"):
+        return ()
+    return next((found for ext in (".clj", ".cljc", ".cljs") if (found := repo.pick_ending(path + ext, here))), ())
+
+
 def _resolve_erlang(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     """Erlang: `-include("x.hrl")` beside the includer, else a file ending with the path (`include/x.hrl`, an
     `-include_lib("app/include/x.hrl")`)."""
@@ -661,6 +671,6 @@ RESOLVERS: dict[str, Callable[[Repo, str, str], tuple[int, ...]]] = {
     "jvm": _resolve_jvm, "c": _resolve_c, "csharp": _resolve_csharp, "ruby": _resolve_ruby,
     "php": _resolve_php, "bash": _resolve_bash, "dart": _resolve_dart, "elixir": _resolve_elixir,
     "lua": _resolve_lua, "haskell": _resolve_haskell, "perl": _resolve_perl, "erlang": _resolve_erlang,
-    "beside": _beside, "near": _near,
+    "clojure": _resolve_clojure, "beside": _beside, "near": _near,
 }
 

@@ -433,7 +433,7 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
             ("dispatch", "function", 14, 14),
             ("dispatch", "method", 15, 15),
         ],
-        [],
+        ["clojure.string", "clj-kondo.impl.utils"],
     ),
     (
         "zig",
@@ -585,6 +585,11 @@ def test_elixir_calls_that_do_not_define_are_no_definitions() -> None:
     source = b"defmodule A do\n  alias B.C\n  import D\n  use E\n  foo(bar)\n  def run(x), do: x\nend\n"
     symbols, _ = extract("elixir", source)
     assert [(s.name, s.kind) for s in symbols] == [("A", "module"), ("run", "function")]
+
+
+def test_clojure_requires_are_the_namespaces_of_its_books() -> None:
+    source = b"(ns a (:require clojure.set [b.c-d :refer [x]]) (:import (java.util Date)))\n(defn f [m] (:k m))\n"
+    assert extract("clojure", source)[1] == ["clojure.set", "b.c-d"]
 
 
 def test_clojure_forms_that_do_not_define_are_no_definitions() -> None:

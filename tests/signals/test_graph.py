@@ -61,6 +61,7 @@ lua/telescope/init.lua lua/telescope/utils.lua lua/telescope/builtin/init.lua
 src/ShellCheck/Analytics.hs src/ShellCheck/AST.hs shellcheck.hs
 lib/Mojo/Base.pm lib/Mojo/UserAgent.pm src/frames.jl src/utils.jl R/filter.R R/utils.R
 src/server.zig src/analysis.zig src/cowboy_req.erl src/cowboy.hrl include/cowboy_stream.hrl
+src/clj_kondo/impl/analyzer.clj src/clj_kondo/impl/utils.clj src/clj_kondo/hooks.cljc
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -215,6 +216,10 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("erlang", "src/cowboy_req.erl", "cowboy.hrl", "src/cowboy.hrl"),
     ("erlang", "src/cowboy_req.erl", "cowboy/include/cowboy_stream.hrl", None),
     ("erlang", "src/cowboy_req.erl", "include/cowboy_stream.hrl", "include/cowboy_stream.hrl"),
+    # Clojure namespaces: dashes are underscores in file names, .clj or .cljc.
+    ("clojure", "src/clj_kondo/impl/analyzer.clj", "clj-kondo.impl.utils", "src/clj_kondo/impl/utils.clj"),
+    ("clojure", "src/clj_kondo/impl/analyzer.clj", "clj-kondo.hooks", "src/clj_kondo/hooks.cljc"),
+    ("clojure", "src/clj_kondo/impl/analyzer.clj", "clojure.string", None),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]

@@ -10,3 +10,8 @@
   .
   (sym_lit
     name: (sym_name) @name)) @definition.function
+
+; A namespace's `(:require [a.b :as c] d.e)` (or `:use`): symbols.py takes each libspec's namespace.
+(list_lit
+  .
+  (kwd_lit)) @import
