@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from atlas.parse.languages import GRAMMAR_FOR, detect_language
+from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
 from atlas.terms import path_terms, symbol_terms, tokens_text_bytes
@@ -96,7 +96,7 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
 
 
 def _extract(language: str, data: bytes) -> tuple[list[Symbol], list[str], str]:
-    if language not in GRAMMAR_FOR:
+    if language not in GRAMMAR_FOR and language not in SCRIPT_HOSTS:
         return [], [], ""
     from atlas.parse.symbols import ExtractionError, extract
 

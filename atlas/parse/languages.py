@@ -45,6 +45,9 @@ GRAMMAR_FOR: dict[str, str] = {
     "zig": "zig",
 }
 
+SCRIPT_HOSTS: frozenset[str] = frozenset({"vue", "svelte"})
+"""Component languages whose `<script>` elements hold JavaScript or TypeScript: parsed as those, in place."""
+
 _EXTENSIONS: dict[str, str] = {
     # Parsed languages.
     ".py": "python", ".pyi": "python", ".pyw": "python",

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from atlas.parse.languages import GRAMMAR_FOR
+from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS
 from atlas.records import SAME_PACKAGE, Symbol
 
 MAX_SAME_PACKAGE_NAMES = 200
@@ -101,11 +101,14 @@ def extract(
 ) -> tuple[list[Symbol], list[str]]:
     """Return the definitions (sorted by line, without duplicates) and imports of `source`.
 
-    `language` is a name from `detect_language`; a language without a grammar gives ([], []).
+    `language` is a name from `detect_language`; a language without a grammar gives ([], []); a Vue or Svelte
+    component gives what its `<script>` elements define and import, at their lines in the file.
     `timeout_s` bounds the parse: tree-sitter's error recovery can take minutes on pathological input
     (a megabyte of brackets, a deeply indented file parsed as the wrong language).
     Raises ExtractionError, and nothing else, when tree-sitter fails or runs out of time on the file.
     """
+    if language in SCRIPT_HOSTS:
+        return _scripts(source, timeout_s)
     if language not in GRAMMAR_FOR:
         return [], []
     try:
@@ -120,6 +123,24 @@ def extract(
     except Exception as exc:  # tree-sitter, or a handler meeting a tree it did not expect
         parser.reset()
         raise ExtractionError(f"{language}: {_describe(exc)}") from exc
+
+
+_SCRIPT_ELEMENT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
+_TYPESCRIPT_ATTRIBUTE = re.compile(rb"""\blang\s*=\s*["']?(?:ts|typescript)\b""", re.IGNORECASE)
+
+
+def _scripts(source: bytes, timeout_s: float) -> tuple[list[Symbol], list[str]]:
+    """The definitions and imports of a component's `<script>` elements (`lang="ts"`: TypeScript), their lines
+    counted from the top of the file."""
+    symbols: list[Symbol] = []
+    imports: dict[str, None] = {}
+    for element in _SCRIPT_ELEMENT.finditer(source):
+        language = "typescript" if _TYPESCRIPT_ATTRIBUTE.search(element.group(1)) else "javascript"
+        found, uses = extract(language, element.group(2), timeout_s=timeout_s)
+        before = source.count(b"\n", 0, element.start(2))
+        symbols += [Symbol(s.name, s.kind, s.start_line + before, s.end_line + before) for s in found]
+        imports.update(dict.fromkeys(uses))
+    return sorted(symbols, key=lambda s: (s.start_line, s.end_line, s.name, s.kind)), list(imports)
 
 
 def _describe(exc: Exception) -> str:

@@ -30,7 +30,7 @@ FAMILY: dict[str, str] = {
     "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
     "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua", "objc": "c",
     "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
-    "clojure": "clojure",
+    "clojure": "clojure", "vue": "js", "svelte": "js",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")

@@ -587,7 +587,30 @@ def test_elixir_calls_that_do_not_define_are_no_definitions() -> None:
     assert [(s.name, s.kind) for s in symbols] == [("A", "module"), ("run", "function")]
 
 
-def test_clojure_requires_are_the_namespaces_of_its_books() -> None:
+@pytest.mark.parametrize(
+    ("language", "relative", "expected", "imports"),
+    [
+        ("vue", "vue/CartButton.vue", [("CartItem", "interface", 9, 11), ("addItem", "function", 13, 15)],
+         ["vue", "../utils/price"]),
+        ("svelte", "svelte/Counter.svelte", [("start", "variable", 5, 5), ("increment", "function", 7, 9)],
+         ["svelte", "./Button.svelte"]),
+    ],
+    ids=["vue", "svelte"],
+)  # fmt: skip
+def test_a_components_scripts_are_parsed_at_their_lines(
+    language: str, relative: str, expected: list[tuple[str, str, int, int]], imports: list[str]
+) -> None:
+    symbols, found = _extract_fixture(language, relative)
+    assert [(s.name, s.kind, s.start_line, s.end_line) for s in symbols] == expected
+    assert found == imports
+
+
+def test_a_component_without_a_script_defines_nothing() -> None:
+    assert extract("vue", b"<template><p>hi</p></template>\n") == ([], [])
+    assert extract("svelte", b"<script src='x.js'></script>\n<p>hi</p>\n") == ([], [])
+
+
+def test_clojure_requires_are_the_namespaces_of_its_libspecs() -> None:
     source = b"(ns a (:require clojure.set [b.c-d :refer [x]]) (:import (java.util Date)))\n(defn f [m] (:k m))\n"
     assert extract("clojure", source)[1] == ["clojure.set", "b.c-d"]
 

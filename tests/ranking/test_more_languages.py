@@ -25,6 +25,8 @@ SOURCES = {
     "src/cowboy_req.erl": "erlang/cowboy_req.erl",
     "src/clj_kondo/impl/analyzer.clj": "clojure/analyzer.clj",
     "src/server.zig": "zig/server.zig",
+    "web/components/CartButton.vue": "vue/CartButton.vue",
+    "web/components/Counter.svelte": "svelte/Counter.svelte",
 }
 
 # (a definition's name, the file that defines it, the kind it has there)
@@ -40,6 +42,8 @@ DEFINITIONS = [
     ("parse_qs", "src/cowboy_req.erl", "function"),
     ("analyze-expression", "src/clj_kondo/impl/analyzer.clj", "function"),
     ("Server", "src/server.zig", "struct"),
+    ("CartItem", "web/components/CartButton.vue", "interface"),
+    ("increment", "web/components/Counter.svelte", "function"),
 ]
 
 

@@ -62,6 +62,7 @@ src/ShellCheck/Analytics.hs src/ShellCheck/AST.hs shellcheck.hs
 lib/Mojo/Base.pm lib/Mojo/UserAgent.pm src/frames.jl src/utils.jl R/filter.R R/utils.R
 src/server.zig src/analysis.zig src/cowboy_req.erl src/cowboy.hrl include/cowboy_stream.hrl
 src/clj_kondo/impl/analyzer.clj src/clj_kondo/impl/utils.clj src/clj_kondo/hooks.cljc
+web/src/components/Cart.vue web/src/components/Counter.svelte
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -220,6 +221,9 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("clojure", "src/clj_kondo/impl/analyzer.clj", "clj-kondo.impl.utils", "src/clj_kondo/impl/utils.clj"),
     ("clojure", "src/clj_kondo/impl/analyzer.clj", "clj-kondo.hooks", "src/clj_kondo/hooks.cljc"),
     ("clojure", "src/clj_kondo/impl/analyzer.clj", "clojure.string", None),
+    # Vue and Svelte components import as JavaScript does.
+    ("vue", "web/src/components/Cart.vue", "../util", "web/src/util.ts"),
+    ("svelte", "web/src/components/Counter.svelte", "./Cart.vue", "web/src/components/Cart.vue"),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]
