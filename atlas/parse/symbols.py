@@ -552,27 +552,20 @@ def _ruby(node: Node, source: bytes) -> list[str]:
     return [path]
 
 
-def _lua(node: Node, source: bytes) -> list[str]:
-    """`require("a.b")`, `require "a.b"` → a.b; other calls with one string argument → nothing."""
-    name = node.child_by_field_name("name")
-    arguments = node.child_by_field_name("arguments")
-    if name is None or arguments is None or _text(name, source) != "require":
-        return []
-    string = arguments.named_children[0]
-    content = string.child_by_field_name("content")
-    return [_text(content, source)] if content is not None else []
-
-
 def _path_call(callees: frozenset[str]) -> _ImportHandler:
-    """A handler for a call of one of `callees` whose argument is a path in a string (Julia's `include("x.jl")`,
-    R's `source("R/x.R")`, Zig's `@import("x.zig")`): the string's text; any other call gives nothing."""
+    """A handler for a call of one of `callees` whose argument names a file or module in a string (Lua's
+    `require("a.b")` and `require "a.b"`, Julia's `include("x.jl")`, R's `source("R/x.R")`, Zig's
+    `@import("x.zig")`): the string's content; any other call gives nothing."""
 
     def handler(node: Node, source: bytes) -> list[str]:
         callee = node.named_children[0] if node.named_children else None
         if callee is None or _text(callee, source) not in callees:
             return []
         string = _first_string(node)
-        return _quoted(string, source) if string is not None else []
+        if string is None:
+            return []
+        content = string.child_by_field_name("content")  # where the grammar names it: Lua's [[long]] strings
+        return [_text(content, source)] if content is not None else _quoted(string, source)
 
     return handler
 
@@ -662,7 +655,7 @@ _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "scala": _scala,
     "php": _php,
     "ruby": _ruby,
-    "lua": _lua,
+    "lua": _path_call(frozenset({"require"})),
     "elixir": _elixir,
     "clojure": _clojure,
     "julia": _path_call(frozenset({"include"})),
