@@ -36,7 +36,9 @@ EXTENSIONS = {
     "elixir": (".ex",), "lua": (".lua",), "haskell": (".hs",), "ocaml": (".ml", ".mli"), "julia": (".jl",),
     "r": (".R", ".r"), "perl": (".pm", ".pl"), "objc": (".m", ".h"), "erlang": (".erl", ".hrl"),
     "clojure": (".clj", ".cljs", ".cljc"), "zig": (".zig",), "groovy": (".groovy",),
+    "vue": (".vue", ".js", ".ts"), "svelte": (".svelte", ".js", ".ts"),
 }  # fmt: skip
+"""A component project's sources are its components and the scripts beside them."""
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
                  "jqlang/jq=c", "fmtlib/fmt=cpp")  # fmt: skip
 MIN_HISTORY = 150
