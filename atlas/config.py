@@ -29,13 +29,14 @@ FORMAT_VERSION = 3
 3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
-PARSE_VERSION = 2
+PARSE_VERSION = 3
 """What the parsers make of a file (languages parsed, definitions found, roles); a change rebuilds every index
 on its next `atlas index`, while searches keep reading it (the format is the same).
 
 1: the first 19 languages (an index without `parse_version` in its manifest).
 2: Haskell, OCaml, Julia, R, Perl, Objective-C, MATLAB, Erlang, Clojure and Zig definitions; imports of Haskell,
    Perl, Julia, R, Zig, Erlang, Clojure and Objective-C; the `<script>` elements of Vue and Svelte components.
+3: Groovy definitions and imports (Java's resolution, own-package classes too).
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

@@ -1,6 +1,6 @@
 """Which language a file is written in, from its name or its first bytes.
 
-`detect_language` names every file the walk accepts: the 30 languages in `GRAMMAR_FOR` get symbols
+`detect_language` names every file the walk accepts: the 31 languages in `GRAMMAR_FOR` get symbols
 from tree-sitter, the text kinds (markdown, json, make, ...) are indexed as plain text, and anything
 unknown is "other". This module only maps names: it imports nothing from tree-sitter, so a worker
 that merely classifies files stays cheap to start.
@@ -43,6 +43,7 @@ GRAMMAR_FOR: dict[str, str] = {
     "erlang": "erlang",
     "clojure": "clojure",
     "zig": "zig",
+    "groovy": "groovy",
 }
 
 SCRIPT_HOSTS: frozenset[str] = frozenset({"vue", "svelte"})

@@ -58,8 +58,14 @@ _IMPLICITLY_IMPORTED = {
         "Comparator", "JvmStatic", "JvmField", "JvmOverloads", "JvmName", "Throws", "Suppress", "Volatile",
         "Synchronized"
     },
+    "groovy": _JAVA_LANG | {
+        "Closure", "Script", "Binding", "GString", "List", "Map", "Set", "Collection", "Date", "File", "URL",
+        "BigDecimal", "BigInteger", "Delegate", "DelegatesTo", "Canonical", "CompileStatic", "TypeChecked",
+        "ToString", "EqualsAndHashCode", "Immutable", "Slf4j", "Field"
+    },
 }  # fmt: skip
-"""Names a Java or Kotlin file uses without an import that are never its package's (java.lang, kotlin.*)."""
+"""Names a Java, Kotlin or Groovy file uses without an import that are never its package's (java.lang, kotlin.*,
+groovy.lang, and Groovy's default imports java.util.*, java.io.*, java.net.*, groovy.transform.*)."""
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser, Query, Tree
@@ -239,10 +245,17 @@ _DEFINING_CALLS: dict[str, dict[str, str | None]] = {
         "defmulti": "function", "defmethod": "method", "defmacro": "macro", "defprotocol": "interface",
         "definterface": "interface", "defrecord": "class", "deftype": "class", "defstruct": "struct",
     },
+    "groovy": {"class": "class", "interface": "interface", "enum": "enum", "trait": "trait"},
 }  # fmt: skip
-"""Where definitions are calls (Elixir) or forms (Clojure), the ones that define, each with the kind it gives
-(None: the pattern's kind). A match whose @keyword capture is another call (`alias Ecto.Query`, `(helper x)`)
-is no definition."""
+"""Where definitions are calls (Elixir), forms (Clojure) or declarations read as words (Groovy), the ones that
+define, each with the kind it gives (None: the pattern's kind). A match whose @keyword capture is another call
+(`alias Ecto.Query`, `(helper x)`) or another word is no definition."""
+
+_NOT_DEFINING_AFTER: dict[str, frozenset[str]] = {
+    "groovy": frozenset({"new", "return", "throw", "else", "yield", "case", "assert", "="}),
+}
+"""Words that make what follows an expression, not a definition (`new Item() { }` is an anonymous class): a
+match whose @after capture is one of them is dropped."""
 
 _CLAUSE_LANGUAGES = frozenset({"haskell", "erlang"})
 """Languages that write one function as consecutive clauses, each its own node (Haskell's equations and type
@@ -262,9 +275,13 @@ def _symbols(matches: list[_Match], source: bytes, language: str) -> list[Symbol
     """One Symbol per captured name node, sorted by start line."""
     found: dict[int, list[Any]] = {}  # keyed by the name node's start byte
     defining = _DEFINING_CALLS.get(language, {})
+    not_after = _NOT_DEFINING_AFTER.get(language, frozenset())
     for _, captures in matches:
         names = captures.get("name")
         if not names:
+            continue
+        after = captures.get("after")
+        if after and _text(after[0], source) in not_after:
             continue
         keyword_kind = None
         keyword = captures.get("keyword")
@@ -279,7 +296,7 @@ def _symbols(matches: list[_Match], source: bytes, language: str) -> list[Symbol
                 if keyword_kind is not None:
                     spec = (keyword_kind, _SPECIFIC_RANK)
                 for node in nodes:  # Dart: a signature and its body, sibling nodes
-                    _merge(found, spec, node, names[0])
+                    _merge(found, spec, node, names[0], source)
     symbols = {_to_symbol(entry, source) for entry in found.values()}
     # Error recovery can insert a zero-width MISSING name: such a definition has no name to index.
     ordered = sorted((s for s in symbols if s.name), key=lambda s: (s.start_line, s.end_line, s.name, s.kind))
@@ -298,12 +315,12 @@ def _join_clauses(symbols: list[Symbol]) -> list[Symbol]:
     return joined
 
 
-def _merge(found: dict[int, list[Any]], spec: tuple[str, int], definition: Node, name: Node) -> None:
+def _merge(found: dict[int, list[Any]], spec: tuple[str, int], definition: Node, name: Node, source: bytes) -> None:
     """Record one (definition, name) capture, keeping the most specific kind and the widest lines."""
     start_point, end_point = definition.start_point, definition.end_point
     start, end = start_point.row, end_point.row
-    if end_point.column == 0 and end > start:  # a node ending at column 0 ends on the row before
-        end -= 1
+    if end_point.column == 0 and end > start:  # a node ending at column 0 ends before its trailing line breaks
+        end = max(start, end - _trailing_line_breaks(source, definition.start_byte, definition.end_byte))
     key = name.start_byte
     entry = found.get(key)
     if entry is None:
@@ -315,6 +332,12 @@ def _merge(found: dict[int, list[Any]], spec: tuple[str, int], definition: Node,
         entry[_FOUND_START] = start
     if end > entry[_FOUND_END]:
         entry[_FOUND_END] = end
+
+
+def _trailing_line_breaks(source: bytes, start: int, end: int) -> int:
+    """How many line breaks the whitespace at the end of `source[start:end]` holds."""
+    body = source[start:end]
+    return body.count(b"\n", len(body.rstrip()))
 
 
 def _to_symbol(entry: list[Any], source: bytes) -> Symbol:
@@ -359,7 +382,8 @@ def _same_package(
     language: str, matches: list[_Match], source: bytes, imports: list[str], symbols: list[Symbol]
 ) -> list[str]:
     """`SAME_PACKAGE + name` for each capitalised type name the file uses but neither imports by name nor
-    defines (Java, Kotlin: a class of the file's own package), first seen first, at most MAX_SAME_PACKAGE_NAMES."""
+    defines (Java, Kotlin, Groovy: a class of the file's own package), first seen first, at most
+    MAX_SAME_PACKAGE_NAMES."""
     implicit = _IMPLICITLY_IMPORTED.get(language)
     if implicit is None:
         return []
@@ -637,6 +661,23 @@ def _bash(node: Node, source: bytes) -> list[str]:
     return [path[2:] if path.startswith("./../") else path]
 
 
+_GROOVY_IMPORT = re.compile(r"^[ \t]*import[ \t]+(static[ \t]+)?(\w+(?:\.\w+)*(?:\.\*)?)", re.MULTILINE)
+
+
+def _groovy(node: Node, source: bytes) -> list[str]:
+    """As Java's: `import a.B` (`as C` too) → a.B; `import a.*` → a.*; `import static a.B.m` and `static a.B.*`
+    → a.B. Read from the text: the grammar's error recovery can fold the next lines into the same command."""
+    text = _text(node, source)
+    if not text.startswith("import"):
+        return []
+    found = []
+    for is_static, path in _GROOVY_IMPORT.findall(text):
+        if is_static:
+            path = path[:-2] if path.endswith(".*") else path.rpartition(".")[0] or path
+        found.append(path)
+    return found
+
+
 def _has_child(node: Node, kind: str) -> bool:
     """Whether `node` has a named child of type `kind`."""
     return any(child.type == kind for child in node.named_children)
@@ -661,4 +702,5 @@ _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "julia": _path_call(frozenset({"include"})),
     "r": _path_call(frozenset({"source", "sys.source"})),
     "zig": _path_call(frozenset({"@import"})),
+    "groovy": _groovy,
 }

@@ -30,13 +30,13 @@ FAMILY: dict[str, str] = {
     "java": "jvm", "kotlin": "jvm", "scala": "jvm", "c": "c", "cpp": "c", "csharp": "csharp",
     "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua", "objc": "c",
     "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
-    "clojure": "clojure", "vue": "js", "svelte": "js",
+    "clojure": "clojure", "vue": "js", "svelte": "js", "groovy": "jvm",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 # TypeScript written for ESM imports `./x.js` and means `./x.ts`.
 _JS_SOURCE_FOR = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
-_JVM_EXTS = (".java", ".kt", ".scala")
+_JVM_EXTS = (".java", ".kt", ".scala", ".groovy")
 # `$VAR`, `${...}`, `$(...)` (one level of nesting) and quotes in front of a sourced path, and the `/` after.
 _SHELL_PREFIX = re.compile(r"""^(?:\$\{[^}]*\}|\$\((?:[^()]|\([^()]*\))*\)|\$\w+|["'])+/*""")
 # Directories whose direct `.rs` files are crate roots (`mod x;` resolves beside them).
@@ -483,8 +483,9 @@ def _rust_module_file(repo: Repo, directory: str) -> tuple[int, ...]:
 
 
 def _resolve_jvm(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
-    """Java/Kotlin/Scala: "com.x.Y" → a file ending `com/x/Y.java` (or `.kt`, `.scala`); `=Y` (a class of the
-    importer's own package, see `atlas.records.SAME_PACKAGE`) → `Y.java` (or `.kt`) beside it.
+    """Java/Kotlin/Scala/Groovy: "com.x.Y" → a file ending `com/x/Y.java` (or `.kt`, `.scala`, `.groovy`); `=Y`
+    (a class of the importer's own package, see `atlas.records.SAME_PACKAGE`) → `Y.java` (or `.kt`, ...) beside
+    it.
 
     Trailing names are dropped while at least two remain (static imports, nested classes:
     "com.x.Y.Inner" → `com/x/Y.java`). "com.x.*" (Scala "com.x._") → every JVM source file of

@@ -120,7 +120,7 @@ def test_grammar_for_covers_the_parsed_languages() -> None:
     assert set(GRAMMAR_FOR) == {
         "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp",
         "csharp", "ruby", "php", "kotlin", "swift", "scala", "bash", "dart", "elixir", "lua", "haskell", "ocaml",
-        "ocaml_interface", "julia", "r", "perl", "objc", "matlab", "erlang", "clojure", "zig",
+        "ocaml_interface", "julia", "r", "perl", "objc", "matlab", "erlang", "clojure", "zig", "groovy",
     }
     for grammar in GRAMMAR_FOR.values():
         assert get_language(grammar) is not None  # type: ignore[arg-type]

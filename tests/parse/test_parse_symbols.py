@@ -447,6 +447,22 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
         ],
         ["std", "analysis.zig"],
     ),
+    (
+        "groovy",
+        "groovy/JobParent.groovy",
+        [
+            ("JobParent", "class", 8, 22),
+            ("freeStyleJob", "method", 15, 17),
+            ("processItem", "method", 19, 21),
+            ("DslFactory", "interface", 24, 26),
+            ("Mode", "enum", 28, 28),
+            ("Named", "trait", 30, 32),
+            ("describe", "method", 31, 31),
+            ("helper", "function", 34, 36),
+        ],
+        ["javaposse.jobdsl.dsl.helpers.ScmContext", "java.util.Collections", "groovy.transform.*", "=NAME", "=Item",
+         "=FAST", "=SLOW"],
+    ),
 ]
 
 
@@ -655,3 +671,12 @@ def test_timeout_raises_extraction_error_and_the_parser_recovers() -> None:
         extract("scala", pathological, timeout_s=0.05)
     symbols, _ = extract("scala", b"object A { def f = 1 }\n")
     assert [(s.name, s.kind) for s in symbols] == [("A", "class"), ("f", "method")]
+
+
+def test_groovy_blocks_that_are_expressions_or_calls_are_no_definitions() -> None:
+    source = (
+        b"class A {\n  def run() {\n    return new Item(1) { }\n  }\n  def other() { throw make(2) { } }\n}\n"
+        b"job('seed') {\n  steps { shell('make') }\n}\n"
+    )
+    symbols, _ = extract("groovy", source)
+    assert [(s.name, s.kind) for s in symbols] == [("A", "class"), ("run", "method"), ("other", "method")]

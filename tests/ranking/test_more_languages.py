@@ -25,6 +25,7 @@ SOURCES = {
     "src/cowboy_req.erl": "erlang/cowboy_req.erl",
     "src/clj_kondo/impl/analyzer.clj": "clojure/analyzer.clj",
     "src/server.zig": "zig/server.zig",
+    "src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy": "groovy/JobParent.groovy",
     "web/components/CartButton.vue": "vue/CartButton.vue",
     "web/components/Counter.svelte": "svelte/Counter.svelte",
 }
@@ -42,6 +43,7 @@ DEFINITIONS = [
     ("parse_qs", "src/cowboy_req.erl", "function"),
     ("analyze-expression", "src/clj_kondo/impl/analyzer.clj", "function"),
     ("Server", "src/server.zig", "struct"),
+    ("freeStyleJob", "src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy", "method"),
     ("CartItem", "web/components/CartButton.vue", "interface"),
     ("increment", "web/components/Counter.svelte", "function"),
 ]

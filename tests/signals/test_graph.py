@@ -63,6 +63,7 @@ lib/Mojo/Base.pm lib/Mojo/UserAgent.pm src/frames.jl src/utils.jl R/filter.R R/u
 src/server.zig src/analysis.zig src/cowboy_req.erl src/cowboy.hrl include/cowboy_stream.hrl
 src/clj_kondo/impl/analyzer.clj src/clj_kondo/impl/utils.clj src/clj_kondo/hooks.cljc
 web/src/components/Cart.vue web/src/components/Counter.svelte
+src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy src/main/groovy/javaposse/jobdsl/dsl/helpers/ScmContext.groovy
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -224,6 +225,11 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     # Vue and Svelte components import as JavaScript does.
     ("vue", "web/src/components/Cart.vue", "../util", "web/src/util.ts"),
     ("svelte", "web/src/components/Counter.svelte", "./Cart.vue", "web/src/components/Cart.vue"),
+    # Groovy imports as Java does, and Java files import Groovy classes.
+    ("groovy", "src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy", "javaposse.jobdsl.dsl.helpers.ScmContext",
+     "src/main/groovy/javaposse/jobdsl/dsl/helpers/ScmContext.groovy"),
+    ("java", "app/src/main/java/com/acme/App.java", "javaposse.jobdsl.dsl.JobParent",
+     "src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy"),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]
