@@ -36,7 +36,9 @@ EXTENSIONS = {
     "elixir": (".ex",), "lua": (".lua",), "haskell": (".hs",), "ocaml": (".ml", ".mli"), "julia": (".jl",),
     "r": (".R", ".r"), "perl": (".pm", ".pl"), "objc": (".m", ".h"), "erlang": (".erl", ".hrl"),
     "clojure": (".clj", ".cljs", ".cljc"), "zig": (".zig",), "groovy": (".groovy",),
-    "vue": (".vue", ".js", ".ts"), "svelte": (".svelte", ".js", ".ts"),
+    "vue": (".vue", ".js", ".ts"), "svelte": (".svelte", ".js", ".ts"), "solidity": (".sol",),
+    "fsharp": (".fs", ".fsi"), "fortran": (".f90", ".F90", ".f", ".F", ".f95"), "powershell": (".ps1", ".psm1"),
+    "nim": (".nim",),
 }  # fmt: skip
 """A component project's sources are its components and the scripts beside them."""
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
@@ -44,14 +46,14 @@ DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=jav
 MIN_HISTORY = 150
 MIN_WORDS = 8
 MAX_GOLD = 4
-TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__", "testdata", "fixtures", "test-data",
+TEST_DIRS = frozenset({"test", "tests", "tst", "testing", "spec", "specs", "__tests__", "testdata", "fixtures", "test-data",
                        "benches", "bench", "benchmarks", "benchsuite", "examples", "example", "fuzz"})  # fmt: skip
 OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
                         "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
 TEST_NAME = re.compile(
     r"_test\.go$|Tests?\.(java|kt|php|cs|swift|scala|m|groovy)$|IT\.(java|kt|groovy)$|(Spec|Suite)\.scala$|"
     r"Spec\.hs$|\.(test|spec)\.[mc]?[jt]sx?$|^test_|[_-]test\.(c|cc|cpp|h|rs|rb|py|dart)$|_test\.exs$|"
-    r"_spec\.(rb|lua)$|^conftest\.py$|_(SUITE|tests)\.erl$|_test\.clj[cs]?$|^runtests\.jl$|^test-.+\.[Rr]$"
+    r"_spec\.(rb|lua)$|\.Tests\.ps1$|^conftest\.py$|_(SUITE|tests)\.erl$|_test\.clj[cs]?$|^runtests\.jl$|^test-.+\.[Rr]$"
 )
 """Among them: JUnit, XCTest (Swift and Objective-C) and PHPUnit `FooTest(s)`, Hspec `FooSpec.hs` (a Spock or
 ScalaTest `FooSpec` lives in a test directory), Common Test `foo_SUITE.erl` and EUnit `foo_tests.erl`, clojure.test

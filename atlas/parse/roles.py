@@ -24,7 +24,7 @@ CODE_LANGUAGES = frozenset(
 DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})
 CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"})
 
-_TEST_DIRS = frozenset({"test", "tests", "t", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
+_TEST_DIRS = frozenset({"test", "tests", "tst", "t", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
 """`t` is where Perl distributions and git keep their tests (`t/basic.t`, `t/t0001-init.sh`)."""
 # Directories named as a test source set or project: `jvmTest`, `androidTest`, `testFixtures` (Gradle, Kotlin
 # Multiplatform), `Shop.Tests`, `Shop.Specs`, `Shop.SharedSpecs` (.NET), `integration_tests`, `test-jpms`; not

@@ -20,6 +20,7 @@ from atlas.records import Role
         ("conftest.py", "python", Role.TEST),
         ("t/lib/TestHelper.pm", "perl", Role.TEST),  # Perl distributions' and git's test directory
         ("lib/Mojo/t.pm", "perl", Role.IMPL),
+        ("tst/Pester.Mock.ts.ps1", "powershell", Role.TEST),  # the Brazil layout's and Pester's test directory
         ("test/cowboy_req_SUITE.erl", "erlang", Role.TEST),
         ("tests/testthat/test-filter.R", "r", Role.TEST),
         ("src/Data/Widget.hs", "haskell", Role.IMPL),
