@@ -46,8 +46,9 @@ DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=jav
 MIN_HISTORY = 150
 MIN_WORDS = 8
 MAX_GOLD = 4
-TEST_DIRS = frozenset({"test", "tests", "tst", "testing", "spec", "specs", "__tests__", "testdata", "fixtures", "test-data",
-                       "benches", "bench", "benchmarks", "benchsuite", "examples", "example", "fuzz"})  # fmt: skip
+TEST_DIRS = frozenset({"test", "tests", "tst", "testing", "spec", "specs", "__tests__", "testdata", "fixtures",
+                       "test-data", "benches", "bench", "benchmarks", "benchsuite", "examples", "example",
+                       "fuzz"})  # fmt: skip
 OTHER_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "deps", "node_modules", "modules", "doc",
                         "docs", "support", ".github", "build", "scripts", "ci"})  # fmt: skip
 TEST_NAME = re.compile(

@@ -1,6 +1,6 @@
 """Which language a file is written in, from its name or its first bytes.
 
-`detect_language` names every file the walk accepts: the 31 languages in `GRAMMAR_FOR` get symbols
+`detect_language` names every file the walk accepts: the 37 languages in `GRAMMAR_FOR` get symbols
 from tree-sitter, the text kinds (markdown, json, make, ...) are indexed as plain text, and anything
 unknown is "other". This module only maps names: it imports nothing from tree-sitter, so a worker
 that merely classifies files stays cheap to start.
@@ -44,6 +44,12 @@ GRAMMAR_FOR: dict[str, str] = {
     "clojure": "clojure",
     "zig": "zig",
     "groovy": "groovy",
+    "solidity": "solidity",
+    "fsharp": "fsharp",
+    "fortran": "fortran",
+    "powershell": "powershell",
+    "nim": "nim",
+    "cuda": "cuda",
 }
 
 SCRIPT_HOSTS: frozenset[str] = frozenset({"vue", "svelte"})
@@ -98,10 +104,11 @@ _EXTENSIONS: dict[str, str] = {
     ".clj": "clojure", ".cljs": "clojure", ".cljc": "clojure", ".edn": "clojure",
     ".jl": "julia", ".r": "r", ".m": "objc", ".mm": "objc", ".zig": "zig", ".nim": "nim",
     ".groovy": "groovy", ".tf": "hcl", ".hcl": "hcl", ".nix": "nix", ".sol": "solidity",
-    ".f": "fortran", ".f90": "fortran", ".f95": "fortran", ".s": "assembly", ".asm": "assembly",
+    ".f": "fortran", ".f90": "fortran", ".f95": "fortran", ".f03": "fortran", ".f08": "fortran", ".for": "fortran",
+    ".s": "assembly", ".asm": "assembly",
     ".cu": "cuda", ".cuh": "cuda", ".pyx": "cython", ".pxd": "cython", ".pxi": "cython",
     ".ps1": "powershell", ".psm1": "powershell", ".bat": "batch", ".cmd": "batch",
-    ".awk": "awk", ".tcl": "tcl", ".elm": "elm", ".fs": "fsharp", ".fsx": "fsharp", ".vb": "vbnet",
+    ".awk": "awk", ".tcl": "tcl", ".elm": "elm", ".fs": "fsharp", ".fsi": "fsharp", ".fsx": "fsharp", ".vb": "vbnet",
     ".v": "verilog", ".sv": "verilog", ".vhd": "vhdl", ".vhdl": "vhdl",
     ".glsl": "shader", ".hlsl": "shader", ".vert": "shader", ".frag": "shader", ".wgsl": "shader",
     ".coffee": "coffeescript", ".cr": "crystal", ".rkt": "racket", ".el": "lisp", ".lisp": "lisp",

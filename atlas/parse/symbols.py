@@ -84,9 +84,10 @@ class ExtractionError(Exception):
 
 
 # The query files of languages whose query is another's, or built on another's: the TSX grammar extends
-# TypeScript's, Objective-C's C's, and an OCaml implementation holds all an interface declares, and more.
+# TypeScript's, CUDA's C++'s, Objective-C's C's, and an OCaml implementation holds all an interface declares,
+# and more.
 _QUERY_FILES_FOR: dict[str, tuple[str, ...]] = {
-    "tsx": ("typescript",), "objc": ("c", "objc"), "ocaml": ("ocaml_interface", "ocaml"),
+    "tsx": ("typescript",), "objc": ("c", "objc"), "ocaml": ("ocaml_interface", "ocaml"), "cuda": ("cpp",),
 }  # fmt: skip
 
 # Kinds that a more specific pattern may override for the same name (a function in a class body is a
@@ -678,6 +679,38 @@ def _groovy(node: Node, source: bytes) -> list[str]:
     return found
 
 
+_POWERSHELL_SCRIPT = re.compile(
+    r"""^(?:\.|&|Import-Module(?:\s+-Name)?)\s+["']?(?:\$PSScriptRoot|\$\{PSScriptRoot\}|(\.\.?))[\\/]([^"'\s]+)""",
+    re.IGNORECASE,
+)
+
+
+def _powershell(node: Node, source: bytes) -> list[str]:
+    """`. "$PSScriptRoot/x.ps1"`, `. .\\x.ps1`, `& $PSScriptRoot\\x.ps1` and `Import-Module $PSScriptRoot/x.psm1`
+    → a path beside the script (`./x.ps1`, `../x.ps1`); other commands import nothing."""
+    match = _POWERSHELL_SCRIPT.match(_text(node, source))
+    if match is None:
+        return []
+    up, rest = match.groups()
+    return [f"{up or '.'}/{rest.replace(chr(92), '/')}"]
+
+
+def _nim(node: Node, source: bytes) -> list[str]:
+    """`import a/b, c` → a/b, c; `import a/[b, c]` → a/b, a/c; `import ./x`, `from a/b import y` → ./x, a/b;
+    `include "x.nim"` → x.nim. `as` aliases are dropped."""
+    if node.type == "import_from_statement":
+        module = node.child_by_field_name("module")
+        return [_compact(module, source)] if module is not None else []
+    found = []
+    for item in (c for part in node.named_children if part.type == "expression_list" for c in part.named_children):
+        operator = item.child_by_field_name("operator")
+        if operator is not None and _text(operator, source) == "as":
+            item = item.child_by_field_name("left") or item
+        head, bracket, names = _compact(item, source).strip('"').partition("/[")
+        found.extend([f"{head}/{name}" for name in names.rstrip("]").split(",") if name] if bracket else [head])
+    return found
+
+
 def _has_child(node: Node, kind: str) -> bool:
     """Whether `node` has a named child of type `kind`."""
     return any(child.type == kind for child in node.named_children)
@@ -703,4 +736,6 @@ _IMPORT_HANDLERS: dict[str, _ImportHandler] = {
     "r": _path_call(frozenset({"source", "sys.source"})),
     "zig": _path_call(frozenset({"@import"})),
     "groovy": _groovy,
+    "powershell": _powershell,
+    "nim": _nim,
 }

@@ -31,6 +31,8 @@ FAMILY: dict[str, str] = {
     "ruby": "ruby", "php": "php", "bash": "bash", "dart": "dart", "elixir": "elixir", "lua": "lua", "objc": "c",
     "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
     "clojure": "clojure", "vue": "js", "svelte": "js", "groovy": "jvm",
+    "solidity": "solidity", "fortran": "fortran", "powershell": "beside", "nim": "nim",
+    "cuda": "c",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -667,11 +669,50 @@ def _resolve_erlang(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     return _beside(repo, here, spec) or (repo.pick_ending(spec, here) if not spec.startswith("/") else ())
 
 
+def _resolve_solidity(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Solidity: "./x.sol" and "../a/x.sol" beside the importer; a remapped "@scope/pkg/a/x.sol" or "pkg/a/x.sol"
+    → the file ending with the path, else with the path less its leading components, while two remain (the
+    remapping names the package, which a repository holds under its own folder: `contracts/a/x.sol`)."""
+    if spec.startswith(("./", "../")):
+        return _beside(repo, here, spec)
+    parts = _strip_up(spec).split("/")
+    for start in range(max(1, len(parts) - 1)):
+        found = repo.pick_ending("/".join(parts[start:]), here)
+        if found:
+            return found
+    return ()
+
+
+_FORTRAN_EXTS = (".f90", ".F90", ".f", ".F", ".f95", ".f03", ".f08")
+
+
+def _resolve_fortran(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Fortran: a `use`d module "a_b_c" → a file named `a_b_c.f90` (or `.F90`, `.f`, ...), else `a/b/c.f90`, the
+    module's words as folders (fpm's convention); intrinsic modules (`iso_fortran_env`) find nothing."""
+    name = spec.lower()
+    for stem in (name, name.replace("_", "/")):
+        for ext in _FORTRAN_EXTS:
+            found = repo.pick_ending(stem + ext, here)
+            if found:
+                return found
+    return ()
+
+
+def _resolve_nim(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Nim: "./x" and "../a/x" → `x.nim` beside the importer; "a/b" or "b" → beside it, else the file ending
+    `a/b.nim` nearest to it (a package's module, `src/pkg/b.nim`); the standard library's ("std/os") find nothing."""
+    path = spec if spec.endswith(".nim") else spec + ".nim"
+    if path.startswith(("./", "../")):
+        return _beside(repo, here, path)
+    return _beside(repo, here, path) or repo.pick_ending(_strip_up(path), here)
+
+
 RESOLVERS: dict[str, Callable[[Repo, str, str], tuple[int, ...]]] = {
     "python": _resolve_python, "js": _resolve_js, "go": _resolve_go, "rust": _resolve_rust,
     "jvm": _resolve_jvm, "c": _resolve_c, "csharp": _resolve_csharp, "ruby": _resolve_ruby,
     "php": _resolve_php, "bash": _resolve_bash, "dart": _resolve_dart, "elixir": _resolve_elixir,
     "lua": _resolve_lua, "haskell": _resolve_haskell, "perl": _resolve_perl, "erlang": _resolve_erlang,
-    "clojure": _resolve_clojure, "beside": _beside, "near": _near,
+    "clojure": _resolve_clojure, "beside": _beside, "near": _near, "solidity": _resolve_solidity,
+    "fortran": _resolve_fortran, "nim": _resolve_nim,
 }
 

@@ -463,6 +463,95 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
         ["javaposse.jobdsl.dsl.helpers.ScmContext", "java.util.Collections", "groovy.transform.*", "=NAME", "=Item",
          "=FAST", "=SLOW"],
     ),
+    (
+        "solidity",
+        "solidity/ERC20.sol",
+        [
+            ("IVotes", "interface", 7, 9),
+            ("getVotes", "method", 8, 8),
+            ("SafeCast", "module", 11, 13),
+            ("ERC20", "class", 15, 26),
+            ("ERC20InsufficientBalance", "type", 16, 16),
+            ("Transfer", "type", 17, 17),
+            ("Checkpoint", "struct", 18, 18),
+            ("Rounding", "enum", 19, 19),
+            ("_totalSupply", "variable", 20, 20),
+            ("onlyOwner", "method", 21, 21),
+            ("transfer", "method", 23, 25),
+            ("freeFunction", "function", 28, 28),
+        ],
+        ["./IERC20.sol", "../utils/Context.sol"],
+    ),
+    (
+        "fsharp",
+        "fsharp/Resolver.fs",
+        [
+            ("Paket.Resolver", "module", 1, 34),
+            ("PackageName", "type", 7, 7),
+            ("Resolved", "struct", 14, 17),
+            ("DependencyCache", "class", 19, 24),
+            ("Resolve", "method", 22, 23),
+            ("Create", "method", 24, 24),
+            ("helper", "function", 26, 26),
+            ("Nested", "module", 31, 32),
+            ("inner", "function", 32, 32),
+            ("ConflictException", "class", 34, 34),
+        ],
+        [],
+    ),
+    (
+        "fortran",
+        "fortran/fpm_targets.f90",
+        [
+            ("fpm_targets", "module", 1, 32),
+            ("build_target_t", "type", 10, 14),
+            ("add_target", "interface", 16, 18),
+            ("targets_from_sources", "function", 22, 25),
+            ("get_name", "function", 27, 30),
+            ("main", "module", 34, 37),
+            ("fpm_targets_impl", "module", 39, 40),
+        ],
+        ["fpm_error", "fpm_strings", "fpm_targets"],
+    ),
+    (
+        "powershell",
+        "powershell/Mock.ps1",
+        [
+            ("New-Mock", "function", 4, 11),
+            ("Get-Inner", "function", 10, 10),
+            ("Select-Thing", "function", 13, 13),
+            ("MockObject", "class", 15, 20),
+            ("Invoke", "method", 18, 18),
+            ("MockKind", "enum", 22, 22),
+        ],
+        ["./Pester.Utility.ps1", "./Pester.psd1"],
+    ),
+    (
+        "nim",
+        "nim/options.nim",
+        [
+            ("Options", "class", 8, 9),
+            ("ActionType", "enum", 10, 11),
+            ("nimbleVersion", "constant", 14, 14),
+            ("defaultDir", "variable", 15, 15),
+            ("parseCmdLine", "function", 17, 18),
+            ("run", "method", 22, 22),
+            ("withDir", "macro", 26, 26),
+        ],
+        ["std/os", "std/strutils", "options", "nimblepkg/version", "nimblepkg/tools", "./common", "packageinfo",
+         "helpers.nim"],
+    ),    (
+        "cuda",
+        "cuda/add.cu",
+        [
+            ("ops", "module", 4, 22),
+            ("add_kernel", "function", 7, 10),
+            ("square", "function", 12, 12),
+            ("Launcher", "struct", 14, 16),
+            ("launch", "method", 18, 20),
+        ],
+        ["kernels.cuh", "<cuda_runtime.h>"],
+    ),
 ]
 
 
@@ -591,6 +680,15 @@ def test_empty_source() -> None:
             ["./lib.sh", "./x.sh", "../y.sh", "$D/z.sh"],
         ),
         ("cpp", b"#include MACRO\n#include <a/b.h>\n", ["<a/b.h>"]),
+        # An alias reads as a name the file uses: `=D` finds an edge only if a D.groovy sits beside the file.
+        ("groovy", b"import static a.B.*\nimport a.C as D\n", ["a.B", "a.C", "=D"]),
+        ("nim", b"import a/b as c, d\nimport \"x/y\"\n", ["a/b", "d", "x/y"]),
+        (
+            "powershell",
+            b". $PSScriptRoot\\Functions\\Get-X.ps1\n. .\\y.ps1\n& \"${PSScriptRoot}/../z.ps1\"\n"
+            b"Import-Module -Name $PSScriptRoot/M.psm1\nImport-Module Pester\nGet-Item x\n",
+            ["./Functions/Get-X.ps1", "./y.ps1", "./../z.ps1", "./M.psm1"],
+        ),
     ],
 )
 def test_import_forms(language: str, source: bytes, imports: list[str]) -> None:

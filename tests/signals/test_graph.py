@@ -64,6 +64,9 @@ src/server.zig src/analysis.zig src/cowboy_req.erl src/cowboy.hrl include/cowboy
 src/clj_kondo/impl/analyzer.clj src/clj_kondo/impl/utils.clj src/clj_kondo/hooks.cljc
 web/src/components/Cart.vue web/src/components/Counter.svelte
 src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy src/main/groovy/javaposse/jobdsl/dsl/helpers/ScmContext.groovy
+contracts/token/ERC20/ERC20.sol contracts/token/ERC20/IERC20.sol contracts/utils/Context.sol
+src/fpm_targets.f90 src/fpm/manifest/package.f90 src/functions/Mock.ps1 src/Pester.Utility.ps1
+src/nimble.nim src/nimblepkg/options.nim src/nimblepkg/common.nim csrc/add.cu csrc/kernels.cuh
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -230,6 +233,24 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
      "src/main/groovy/javaposse/jobdsl/dsl/helpers/ScmContext.groovy"),
     ("java", "app/src/main/java/com/acme/App.java", "javaposse.jobdsl.dsl.JobParent",
      "src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy"),
+    # Solidity: relative paths beside the importer; a remapped package path by its tail.
+    ("solidity", "contracts/token/ERC20/ERC20.sol", "./IERC20.sol", "contracts/token/ERC20/IERC20.sol"),
+    ("solidity", "contracts/token/ERC20/ERC20.sol", "../../utils/Context.sol", "contracts/utils/Context.sol"),
+    ("solidity", "contracts/token/ERC20/ERC20.sol", "@openzeppelin/contracts/utils/Context.sol",
+     "contracts/utils/Context.sol"),
+    ("solidity", "contracts/token/ERC20/ERC20.sol", "forge-std/Test.sol", None),
+    # Fortran modules: a file of the module's name, else its words as folders (fpm).
+    ("fortran", "src/fpm/manifest/package.f90", "fpm_targets", "src/fpm_targets.f90"),
+    ("fortran", "src/fpm_targets.f90", "fpm_manifest_package", "src/fpm/manifest/package.f90"),
+    ("fortran", "src/fpm_targets.f90", "iso_fortran_env", None),
+    # PowerShell: dot-sourced scripts beside the script.
+    ("powershell", "src/functions/Mock.ps1", "./../Pester.Utility.ps1", "src/Pester.Utility.ps1"),
+    # Nim: beside the importer, else a package module by its tail; the standard library finds nothing.
+    ("nim", "src/nimble.nim", "nimblepkg/options", "src/nimblepkg/options.nim"),
+    ("nim", "src/nimblepkg/options.nim", "./common", "src/nimblepkg/common.nim"),
+    ("nim", "src/nimble.nim", "std/os", None),
+    # CUDA includes as C++ does.
+    ("cuda", "csrc/add.cu", "kernels.cuh", "csrc/kernels.cuh"),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]
