@@ -36,8 +36,8 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
 1: the first 19 languages (an index without `parse_version` in its manifest).
 2: Haskell, OCaml, Julia, R, Perl, Objective-C, MATLAB, Erlang, Clojure and Zig definitions; imports of Haskell,
    Perl, Julia, R, Zig, Erlang, Clojure and Objective-C; the `<script>` elements of Vue and Svelte components.
-3: Groovy, Solidity, F#, Fortran, PowerShell, Nim and CUDA definitions; imports of all but F#; `tst/` holds
-   tests.
+3: Groovy, Solidity, F#, Fortran, PowerShell, Nim, CUDA, Protocol Buffers and GraphQL definitions; imports of
+   all but F# and GraphQL; `tst/` holds tests.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

@@ -1,6 +1,6 @@
 """Which language a file is written in, from its name or its first bytes.
 
-`detect_language` names every file the walk accepts: the 37 languages in `GRAMMAR_FOR` get symbols
+`detect_language` names every file the walk accepts: the 39 languages in `GRAMMAR_FOR` get symbols
 from tree-sitter, the text kinds (markdown, json, make, ...) are indexed as plain text, and anything
 unknown is "other". This module only maps names: it imports nothing from tree-sitter, so a worker
 that merely classifies files stays cheap to start.
@@ -50,6 +50,8 @@ GRAMMAR_FOR: dict[str, str] = {
     "powershell": "powershell",
     "nim": "nim",
     "cuda": "cuda",
+    "protobuf": "proto",
+    "graphql": "graphql",
 }
 
 SCRIPT_HOSTS: frozenset[str] = frozenset({"vue", "svelte"})
@@ -76,6 +78,18 @@ _EXTENSIONS: dict[str, str] = {
     ".swift": "swift",
     ".scala": "scala", ".sc": "scala",
     ".sh": "bash", ".bash": "bash", ".zsh": "bash", ".ksh": "bash",
+    ".groovy": "groovy", ".sol": "solidity", ".fs": "fsharp", ".fsi": "fsharp", ".fsx": "fsharp", ".nim": "nim",
+    ".f": "fortran", ".f90": "fortran", ".f95": "fortran", ".f03": "fortran", ".f08": "fortran", ".for": "fortran",
+    ".cu": "cuda", ".cuh": "cuda", ".ps1": "powershell", ".psm1": "powershell",
+    ".proto": "protobuf", ".graphql": "graphql", ".gql": "graphql", ".graphqls": "graphql",
+    ".lua": "lua",
+    ".pl": "perl", ".pm": "perl",
+    ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".hrl": "erlang",
+    ".hs": "haskell", ".lhs": "haskell", ".ml": "ocaml", ".mli": "ocaml_interface",
+    ".clj": "clojure", ".cljs": "clojure", ".cljc": "clojure", ".edn": "clojure",
+    ".jl": "julia", ".r": "r", ".m": "objc", ".mm": "objc", ".zig": "zig",
+    # Components whose `<script>` elements are parsed (SCRIPT_HOSTS).
+    ".vue": "vue", ".svelte": "svelte",
     # Text kinds, indexed without symbols.
     ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown",
     ".rst": "rst",
@@ -91,24 +105,15 @@ _EXTENSIONS: dict[str, str] = {
     ".cmake": "cmake",
     ".txt": "text", ".text": "text",
     ".ini": "ini", ".cfg": "ini", ".conf": "ini",
-    ".proto": "protobuf",
-    ".lua": "lua",
-    ".pl": "perl", ".pm": "perl",
     ".bzl": "starlark",
     # Source languages without a grammar here: indexed as text, but ranked as code (atlas.parse.roles).
-    ".graphql": "graphql", ".gql": "graphql", ".graphqls": "graphql",
     ".thrift": "thrift", ".avdl": "avro", ".capnp": "capnp", ".fbs": "flatbuffers",
-    ".vue": "vue", ".svelte": "svelte", ".astro": "astro",
-    ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".hrl": "erlang",
-    ".hs": "haskell", ".lhs": "haskell", ".ml": "ocaml", ".mli": "ocaml_interface",
-    ".clj": "clojure", ".cljs": "clojure", ".cljc": "clojure", ".edn": "clojure",
-    ".jl": "julia", ".r": "r", ".m": "objc", ".mm": "objc", ".zig": "zig", ".nim": "nim",
-    ".groovy": "groovy", ".tf": "hcl", ".hcl": "hcl", ".nix": "nix", ".sol": "solidity",
-    ".f": "fortran", ".f90": "fortran", ".f95": "fortran", ".f03": "fortran", ".f08": "fortran", ".for": "fortran",
+    ".astro": "astro",
+    ".tf": "hcl", ".hcl": "hcl", ".nix": "nix",
     ".s": "assembly", ".asm": "assembly",
-    ".cu": "cuda", ".cuh": "cuda", ".pyx": "cython", ".pxd": "cython", ".pxi": "cython",
-    ".ps1": "powershell", ".psm1": "powershell", ".bat": "batch", ".cmd": "batch",
-    ".awk": "awk", ".tcl": "tcl", ".elm": "elm", ".fs": "fsharp", ".fsi": "fsharp", ".fsx": "fsharp", ".vb": "vbnet",
+    ".pyx": "cython", ".pxd": "cython", ".pxi": "cython",
+    ".bat": "batch", ".cmd": "batch",
+    ".awk": "awk", ".tcl": "tcl", ".elm": "elm", ".vb": "vbnet",
     ".v": "verilog", ".sv": "verilog", ".vhd": "vhdl", ".vhdl": "vhdl",
     ".glsl": "shader", ".hlsl": "shader", ".vert": "shader", ".frag": "shader", ".wgsl": "shader",
     ".coffee": "coffeescript", ".cr": "crystal", ".rkt": "racket", ".el": "lisp", ".lisp": "lisp",

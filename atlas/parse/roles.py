@@ -14,11 +14,11 @@ CODE_LANGUAGES = frozenset(
         "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp", "csharp",
         "ruby", "php", "kotlin", "swift", "scala", "bash", "perl", "lua", "r", "dart", "elixir",
         "erlang", "haskell", "ocaml", "ocaml_interface", "clojure", "julia", "objc", "matlab", "zig", "nim", "sql",
+        "protobuf", "graphql", "groovy", "solidity", "fortran", "cuda", "powershell", "fsharp", "vue", "svelte",
         # Without a grammar here (no symbols), but a project's sources all the same.
-        "protobuf", "graphql", "thrift", "avro", "capnp", "flatbuffers", "vue", "svelte", "astro", "groovy",
-        "hcl", "nix", "solidity", "fortran", "assembly", "cuda", "cython", "powershell", "batch", "awk", "tcl",
-        "elm", "fsharp", "vbnet", "verilog", "vhdl", "shader", "coffeescript", "crystal", "racket", "lisp",
-        "template", "starlark",
+        "thrift", "avro", "capnp", "flatbuffers", "astro", "hcl", "nix", "assembly", "cython", "batch", "awk", "tcl",
+        "elm", "vbnet", "verilog", "vhdl", "shader", "coffeescript", "crystal", "racket", "lisp", "template",
+        "starlark",
     }
 )  # fmt: skip
 DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})

@@ -32,7 +32,7 @@ FAMILY: dict[str, str] = {
     "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
     "clojure": "clojure", "vue": "js", "svelte": "js", "groovy": "jvm",
     "solidity": "solidity", "fortran": "fortran", "powershell": "beside", "nim": "nim",
-    "cuda": "c",
+    "cuda": "c", "protobuf": "c",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")

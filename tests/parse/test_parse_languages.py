@@ -121,7 +121,7 @@ def test_grammar_for_covers_the_parsed_languages() -> None:
         "python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp",
         "csharp", "ruby", "php", "kotlin", "swift", "scala", "bash", "dart", "elixir", "lua", "haskell", "ocaml",
         "ocaml_interface", "julia", "r", "perl", "objc", "matlab", "erlang", "clojure", "zig", "groovy",
-        "solidity", "fsharp", "fortran", "powershell", "nim", "cuda",
+        "solidity", "fsharp", "fortran", "powershell", "nim", "cuda", "protobuf", "graphql",
     }
     for grammar in GRAMMAR_FOR.values():
         assert get_language(grammar) is not None  # type: ignore[arg-type]

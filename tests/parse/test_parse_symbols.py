@@ -552,6 +552,34 @@ CASES: list[tuple[str, str, list[tuple[str, str, int, int]], list[str]]] = [
         ],
         ["kernels.cuh", "<cuda_runtime.h>"],
     ),
+    (
+        "protobuf",
+        "protobuf/billing.proto",
+        [
+            ("Invoice", "struct", 7, 11),
+            ("Line", "struct", 9, 9),
+            ("Status", "enum", 10, 10),
+            ("BillingService", "interface", 13, 15),
+            ("CreateInvoice", "method", 14, 14),
+        ],
+        ["google/protobuf/timestamp.proto", "acme/common/money.proto"],
+    ),
+    (
+        "graphql",
+        "graphql/schema.graphql",
+        [
+            ("Query", "class", 1, 3),
+            ("invoice", "method", 2, 2),
+            ("Node", "interface", 7, 7),
+            ("Status", "enum", 8, 8),
+            ("InvoiceFilter", "struct", 9, 9),
+            ("SearchResult", "type", 11, 11),
+            ("me", "method", 12, 12),
+            ("InvoiceParts", "function", 14, 14),
+            ("GetInvoice", "function", 15, 15),
+        ],
+        [],
+    ),
 ]
 
 

@@ -32,6 +32,8 @@ SOURCES = {
     "src/functions/Mock.ps1": "powershell/Mock.ps1",
     "src/nimblepkg/options.nim": "nim/options.nim",
     "csrc/ops/add.cu": "cuda/add.cu",
+    "proto/acme/billing/v1/billing.proto": "protobuf/billing.proto",
+    "web/schema/schema.graphql": "graphql/schema.graphql",
     "web/components/CartButton.vue": "vue/CartButton.vue",
     "web/components/Counter.svelte": "svelte/Counter.svelte",
 }
@@ -56,6 +58,8 @@ DEFINITIONS = [
     ("New-Mock", "src/functions/Mock.ps1", "function"),
     ("parseCmdLine", "src/nimblepkg/options.nim", "function"),
     ("add_kernel", "csrc/ops/add.cu", "function"),
+    ("BillingService", "proto/acme/billing/v1/billing.proto", "interface"),
+    ("InvoiceFilter", "web/schema/schema.graphql", "struct"),
     ("CartItem", "web/components/CartButton.vue", "interface"),
     ("increment", "web/components/Counter.svelte", "function"),
 ]

@@ -67,6 +67,7 @@ src/main/groovy/javaposse/jobdsl/dsl/JobParent.groovy src/main/groovy/javaposse/
 contracts/token/ERC20/ERC20.sol contracts/token/ERC20/IERC20.sol contracts/utils/Context.sol
 src/fpm_targets.f90 src/fpm/manifest/package.f90 src/functions/Mock.ps1 src/Pester.Utility.ps1
 src/nimble.nim src/nimblepkg/options.nim src/nimblepkg/common.nim csrc/add.cu csrc/kernels.cuh
+proto/acme/billing/v1/billing.proto proto/acme/common/money.proto
 """)
 
 # Imports every case graph carries besides the case's own (Go module paths are learnt from them).
@@ -251,6 +252,9 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("nim", "src/nimble.nim", "std/os", None),
     # CUDA includes as C++ does.
     ("cuda", "csrc/add.cu", "kernels.cuh", "csrc/kernels.cuh"),
+    # Protocol Buffers import by the path under an include root.
+    ("protobuf", "proto/acme/billing/v1/billing.proto", "acme/common/money.proto", "proto/acme/common/money.proto"),
+    ("protobuf", "proto/acme/billing/v1/billing.proto", "google/protobuf/timestamp.proto", None),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
 ]
