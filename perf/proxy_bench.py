@@ -59,8 +59,12 @@ TEST_NAME = re.compile(
 """Among them: JUnit, XCTest (Swift and Objective-C) and PHPUnit `FooTest(s)`, Hspec `FooSpec.hs` (a Spock or
 ScalaTest `FooSpec` lives in a test directory), Common Test `foo_SUITE.erl` and EUnit `foo_tests.erl`, clojure.test
 `foo_test.clj`, Julia's `runtests.jl`, testthat and tinytest `test-foo.R`."""
-TEST_SOURCE_SET = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$")
-"""`jvmTest`, `androidTest`, `testFixtures`, `Shop.Tests`, `Shop.Specs`, `integration_tests`, `test-jpms` (as
+TEST_SOURCE_SET = re.compile(
+    r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$"
+    r"|^(?i:unit|integration|functional|acceptance|system|regression|smoke|end2end|component)tests$"
+)
+"""`jvmTest`, `androidTest`, `testFixtures`, `Shop.Tests`, `Shop.Specs`, `integration_tests`, `integrationtests`,
+`test-jpms` (as
 atlas.parse.roles)."""
 LANGUAGE_TEST_DIRS = (
     ((".pm", ".pl", ".t"), frozenset({"t", "xt"})), ((".clj", ".cljs", ".cljc"), frozenset({"corpus"})),

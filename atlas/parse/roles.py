@@ -27,9 +27,12 @@ CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"
 _TEST_DIRS = frozenset({"test", "tests", "tst", "t", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
 """`t` is where Perl distributions and git keep their tests (`t/basic.t`, `t/t0001-init.sh`)."""
 # Directories named as a test source set or project: `jvmTest`, `androidTest`, `testFixtures` (Gradle, Kotlin
-# Multiplatform), `Shop.Tests`, `Shop.Specs`, `Shop.SharedSpecs` (.NET), `integration_tests`, `test-jpms`; not
-# `_pytest`, `unittest`, `test_state`.
-_TEST_DIR_NAME = re.compile(r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$")
+# Multiplatform), `Shop.Tests`, `Shop.Specs`, `Shop.SharedSpecs` (.NET), `integration_tests`, `integrationtests`,
+# `unittests`, `test-jpms`; not `_pytest`, `unittest`, `test_state`.
+_TEST_DIR_NAME = re.compile(
+    r"[a-z0-9]Tests?$|[._-][Tt]ests?$|^[Tt]est(?:[A-Z]|-)|[a-z0-9]Specs$|[._-][Ss]pecs$"
+    r"|^(?i:unit|integration|functional|acceptance|system|regression|smoke|end2end|component)tests$"
+)
 _DOC_DIRS = frozenset({"doc", "docs", "documentation", "man"})
 # A file named `…Spec` is no test by its name alone: JavaPoet's `TypeSpec.java` and Kubernetes' `V1PodSpec.java`
 # are the project's code, and Spock, ScalaTest, Kotest and Quick specs live in test directories.

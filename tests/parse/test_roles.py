@@ -21,6 +21,8 @@ from atlas.records import Role
         ("t/lib/TestHelper.pm", "perl", Role.TEST),  # Perl distributions' and git's test directory
         ("lib/Mojo/t.pm", "perl", Role.IMPL),
         ("tst/Pester.Mock.ts.ps1", "powershell", Role.TEST),  # the Brazil layout's and Pester's test directory
+        ("integrationtests/scenarios/i001586/before/Bug/Class1.cs", "csharp", Role.TEST),
+        ("src/unittests/helpers.py", "python", Role.TEST),
         ("test/cowboy_req_SUITE.erl", "erlang", Role.TEST),
         ("tests/testthat/test-filter.R", "r", Role.TEST),
         ("src/Data/Widget.hs", "haskell", Role.IMPL),
