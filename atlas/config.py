@@ -37,7 +37,7 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
 2: Haskell, OCaml, Julia, R, Perl, Objective-C, MATLAB, Erlang, Clojure and Zig definitions; imports of Haskell,
    Perl, Julia, R, Zig, Erlang, Clojure and Objective-C; the `<script>` elements of Vue and Svelte components.
 3: Groovy, Solidity, F#, Fortran, PowerShell, Nim, CUDA, Protocol Buffers and GraphQL definitions; imports of
-   all but F# and GraphQL; `tst/` holds tests.
+   all but F# and GraphQL; `tst/`, `integrationtests/` and `unittests/` hold tests.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"
