@@ -1,0 +1,80 @@
+"""The user-facing surface under hostile input: bytes that are not UTF-8 in a query, crafted selection files,
+output that cannot be written, file names that would drive a terminal.
+
+Each case ends in a clear outcome: results, or one `atlas: ...` sentence plus a hint on stderr with the
+documented exit code, never a traceback or an "unexpected error".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import indexed_repo
+
+CART = {
+    "src/cart.py": "class ShoppingCart:\n    def add_item(self, sku):\n        return sku\n",
+    "docs/notes.md": "# Notes\n\nthe shopping cart keeps items\n",
+}
+
+
+def run_atlas(*args: str | bytes, input: bytes | None = None, env: dict[str, str] | None = None,
+              **popen: Any) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    """`python -m atlas *args` in a separate process: arguments may be bytes, as a shell passes them."""
+    return subprocess.run(
+        [sys.executable, "-m", "atlas", *args], input=input, capture_output=True, timeout=120, check=False,
+        env={**os.environ, **(env or {})}, **popen,
+    )  # fmt: skip
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[bytes], code: int, *fragments: str) -> None:
+    """Exit `code` with one `atlas:` sentence and one hint on stderr, naming `fragments`."""
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == code, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("atlas: ") and lines[1].startswith("  hint: "), stderr
+    assert "unexpected error" not in stderr, stderr
+    for fragment in fragments:
+        assert fragment in lines[0], stderr
+
+
+@pytest.fixture
+def cart(tmp_path: Path) -> Path:
+    """A small indexed repository."""
+    return indexed_repo(tmp_path / "cart", CART)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "human"])
+def test_a_query_argument_that_is_not_utf8_is_searched_by_its_valid_words(cart: Path, fmt: str) -> None:
+    result = run_atlas("-q", "search", "--repo", str(cart), "--format", fmt, b"shopping caf\xe9")
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"src/cart.py" in result.stdout
+    if fmt == "json":
+        assert json.loads(result.stdout)["query"] == "shopping caf\ufffd"
+
+
+def test_a_piped_query_that_is_not_utf8_is_searched_by_its_valid_words(cart: Path) -> None:
+    result = run_atlas("-q", "search", "--repo", str(cart), "--format", "json", input=b"shopping caf\xe9 \xff\n")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["query"] == "shopping caf\ufffd \ufffd\n"
+
+
+def test_a_piped_query_is_read_as_utf8_whatever_the_locale_says(cart: Path) -> None:
+    for env in ({"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "POSIX", "LANG": "C"}):
+        result = run_atlas("-q", "search", "--repo", str(cart), "--format", "json", input="shopping café".encode(),
+                           env=env)  # fmt: skip
+        assert result.returncode == 0, (env, result.stderr.decode())
+        assert json.loads(result.stdout)["query"] == "shopping café"
+
+
+@pytest.mark.parametrize("command", ["query", "quick", "explain"])
+def test_a_task_that_is_not_utf8_selects_by_its_valid_words(cart: Path, command: str) -> None:
+    result = run_atlas("-q", command, "--repo", str(cart), "--format", "json", b"shopping cart caf\xe9")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["task"] == "shopping cart caf\ufffd"
