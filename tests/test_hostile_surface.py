@@ -78,3 +78,44 @@ def test_a_task_that_is_not_utf8_selects_by_its_valid_words(cart: Path, command:
     result = run_atlas("-q", command, "--repo", str(cart), "--format", "json", b"shopping cart caf\xe9")
     assert result.returncode == 0, result.stderr.decode()
     assert json.loads(result.stdout)["task"] == "shopping cart caf\ufffd"
+
+
+def _context(entry: dict[str, Any], **fields: Any) -> str:
+    """A `context` record holding one entry for src/cart.py."""
+    return json.dumps({"type": "context", "entries": [{"path": "src/cart.py", **entry}], **fields})
+
+
+CRAFTED_SELECTIONS = {
+    "line-as-text": _context({"mode": "chunks", "chunks": [{"start_line": "1", "end_line": 3}]}),
+    "line-as-fraction": _context({"mode": "chunks", "chunks": [{"start_line": 1.5, "end_line": 3}]}),
+    "line-as-bool": _context({"mode": "chunks", "chunks": [{"start_line": True, "end_line": 3}]}),
+    "text-as-number": _context({"mode": "chunks", "chunks": [{"start_line": 1, "end_line": 2, "text": 5}]}),
+    "chunk-as-null": _context({"mode": "chunks", "chunks": [None]}),
+    "outline-line-as-text": _context(
+        {"mode": "chunks", "chunks": [{"start_line": 1, "end_line": 2, "text": "x"}], "outline": [{"line": "x"}]}
+    ),
+    "language-as-object": _context({"language": {"a": 1}}),
+    "budget-as-list": _context({}, budget=[1]),
+    "v03-tokens-as-text": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Tokens": "x"}\n',
+    "v03-budget-as-list": '{"Version": "0.3", "Budget": [1]}\n{"Path": "src/cart.py"}\n',
+    "v03-language-as-object": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Language": {"a": 1}}\n',
+}
+
+
+@pytest.mark.parametrize("text", CRAFTED_SELECTIONS.values(), ids=CRAFTED_SELECTIONS.keys())
+def test_render_refuses_a_selection_with_values_of_the_wrong_type(cart: Path, tmp_path: Path, text: str) -> None:
+    selection = tmp_path / "selection.json"
+    selection.write_text(text, encoding="utf-8")
+    result = run_atlas("render", "--root", str(cart), str(selection))
+    assert_clean_failure(result, 2)
+    assert result.stdout == b""
+
+
+def test_render_of_an_outline_claiming_absurd_nesting_stays_small(cart: Path, tmp_path: Path) -> None:
+    item = {"line": 1, "end_line": 3, "kind": "class", "name": "ShoppingCart", "signature": "class ShoppingCart:"}
+    chunk = {"start_line": 2, "end_line": 3, "symbol": "add_item", "kind": "method", "text": "    def add_item"}
+    selection = tmp_path / "selection.json"
+    selection.write_text(_context({"mode": "chunks", "chunks": [chunk], "outline": [{**item, "depth": 10**11}]}))
+    result = run_atlas("render", "--root", str(cart), str(selection))
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"class ShoppingCart:" in result.stdout and len(result.stdout) < 2000
