@@ -119,3 +119,35 @@ def test_render_of_an_outline_claiming_absurd_nesting_stays_small(cart: Path, tm
     result = run_atlas("render", "--root", str(cart), str(selection))
     assert result.returncode == 0, result.stderr.decode()
     assert b"class ShoppingCart:" in result.stdout and len(result.stdout) < 2000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("search", "shopping", "cart", "--format", "jsonl"),
+        ("search", "shopping", "cart", "--format", "human"),
+        ("query", "shopping", "cart", "--format", "json"),
+        ("status", "--format", "json"),
+        ("--help",),
+        ("search", "--help"),
+        ("--version",),
+    ],
+    ids=["jsonl", "human", "query", "status", "help", "search-help", "version"],
+)
+def test_output_to_a_full_disk_is_one_sentence_and_a_hint(cart: Path, args: tuple[str, ...]) -> None:
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "atlas", "-q", *args], cwd=cart, stdout=full, stderr=subprocess.PIPE, timeout=120,
+            check=False,
+        )  # fmt: skip
+    result.stdout = b""
+    assert_clean_failure(result, 3, "cannot write", "No space left on device")
+
+
+def test_a_closed_stdout_is_one_sentence_and_a_hint(cart: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "atlas", "-q", "search", "shopping", "cart"], cwd=cart, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, timeout=120, check=False, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    result.stdout = b""
+    assert_clean_failure(result, 3, "standard output is closed")
