@@ -25,11 +25,11 @@ CART = {
 
 
 def run_atlas(*args: str | bytes, input: bytes | None = None, env: dict[str, str] | None = None,
-              **popen: Any) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+              timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     """`python -m atlas *args` in a separate process: arguments may be bytes, as a shell passes them."""
     return subprocess.run(
-        [sys.executable, "-m", "atlas", *args], input=input, capture_output=True, timeout=120, check=False,
-        env={**os.environ, **(env or {})}, **popen,
+        [sys.executable, "-m", "atlas", *args], input=input, capture_output=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -151,3 +151,19 @@ def test_a_closed_stdout_is_one_sentence_and_a_hint(cart: Path) -> None:
     )  # fmt: skip
     result.stdout = b""
     assert_clean_failure(result, 3, "standard output is closed")
+
+
+LONG_NAME = "a" * 60 + ".py"
+BACKTRACKING_GLOB = "*a" * 12 + "*b"
+"""Against a name of 60 a's, a backtracking regex engine tries ~60**12 ways to place the stars."""
+
+
+@pytest.mark.parametrize("where", ["query", "option"])
+def test_a_glob_that_makes_regexes_backtrack_filters_at_once(tmp_path: Path, where: str) -> None:
+    root = indexed_repo(tmp_path / "repo", {LONG_NAME: "def see(): pass\n", "b.py": "see it\n"})
+    mention = f"see {LONG_NAME}"  # the file is a candidate by its mention, not only by BM25
+    for glob, code in ((BACKTRACKING_GLOB, 1), ("*a" * 12 + "*.py", 0)):
+        args = [f"path:{glob} {mention}"] if where == "query" else ["--path", glob, mention]
+        result = run_atlas("-q", "search", "--repo", str(root), "--format", "jsonl", "-l", *args, timeout=30)
+        assert result.returncode == code, result.stderr.decode()
+        assert result.stdout.decode().splitlines() == ([LONG_NAME] if code == 0 else [])
