@@ -105,9 +105,25 @@ class AtlasGroup(click.Group):
             code = EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
             _fail("interrupted", _interrupted_hint(), code)
         except Exception as err:
+            if isinstance(err, OSError) and _raised_by_echo(err):  # a subcommand's --help could not be written
+                _fail_output(err)
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
             _fail(f"unexpected error: {type(err).__name__}: {err}", "rerun with -v and report it", 3)
+
+
+def _raised_by_echo(err: BaseException) -> bool:
+    """Whether `err` was raised writing click's own text (help, usage): Atlas writes its data through atlas.output."""
+    return any(frame.f_code is click.utils.echo.__code__ for frame, _ in traceback.walk_tb(err.__traceback__))
+
+
+def _fail_output(err: OSError) -> NoReturn:
+    """Report a failed write of stdout, with nothing left to write at exit."""
+    from atlas.output import discard_stdout, output_error
+
+    discard_stdout()
+    error = output_error(err)
+    _fail(error.message, error.hint, error.exit_code)
 
 
 def _interrupted_hint(left: str = "the previous index is intact") -> str:
@@ -402,4 +418,9 @@ _accept_global_flags(cli)
 def main() -> None:
     """Console-script entry point."""
     install_signal_handlers()
-    cli(prog_name="atlas")
+    if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
+        _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
+    try:
+        cli(prog_name="atlas")
+    except OSError as err:  # click's own output (--help, --version) could not be written; commands report theirs
+        _fail_output(err)

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from atlas.errors import AtlasError
 from atlas.records import Hit
 from atlas.safe_read import visible
 
@@ -96,9 +97,22 @@ def _write(data: bytes) -> None:
         out.flush()
     except BrokenPipeError:
         # The reader went away (`atlas search … | head`): that is success, not an error.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        discard_stdout()
         raise SystemExit(0) from None
+    except OSError as err:
+        discard_stdout()
+        raise output_error(err) from None
+
+
+def output_error(err: OSError) -> AtlasError:
+    """A failed write of stdout (a full disk, an I/O error) as one sentence and a hint."""
+    return AtlasError(f"cannot write the output: {err.strerror or err}", "check where stdout goes (a full disk?)")
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what is left finds nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> str:

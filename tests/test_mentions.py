@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from atlas.query.mentions import find_mentions
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas.query.mentions import _FILE_PATH, file_paths, find_mentions
 
 ACRONYM_NAMES = ["HTTPServer", "JSONDecoder", "XMLParser", "IOError", "SSLError", "getHTTPResponseCode"]
 
@@ -80,3 +84,25 @@ def test_go_package_paths_are_not_python_modules() -> None:
 
 def test_go_method_frames_name_the_method() -> None:
     assert "AddItem" in find_mentions("github.com/acme/cart.(*Cart).AddItem(0x0)").identifiers
+
+
+def test_a_long_run_of_path_like_text_is_read_in_linear_time() -> None:
+    started = time.monotonic()
+    for text in ("a/" * 500_000, "see x.py/" + "a/" * 200_000, ("b" * 300 + "/") * 3_000 + "c.p",
+                 "a/" * 300_000 + "/x.py"):  # fmt: skip
+        find_mentions(text)  # a megabyte each: the path regex used to restart after every '/'
+    assert time.monotonic() - started < 5
+
+
+def test_deep_paths_and_urls_are_still_mentions() -> None:
+    deep = "/".join(f"d{i}" for i in range(100)) + "/shop/cart.py"
+    assert find_mentions(f"crash in {deep} on save").paths == (deep,)
+    assert find_mentions("crash in /srv/app/site-packages/shop/cart.py:12").paths == ("shop/cart.py",)
+    assert find_mentions("see https://example.com/acme/blob/main/shop/cart.py#L3").paths == (
+        "example.com/acme/blob/main/shop/cart.py",
+    )
+
+
+@given(st.text(alphabet="a/.py -:\\", max_size=40))
+def test_file_paths_finds_what_the_path_regex_finds(text: str) -> None:
+    assert file_paths(text) == _FILE_PATH.findall(text)

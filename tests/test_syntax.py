@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+import time
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.query.bm25 import path_regex
-from atlas.query.syntax import MAX_TERMS, parse_query, split_code
+from atlas.query.syntax import MAX_TERMS, drop_html_comments, parse_query, split_code
 from atlas.terms import tokenize
 
 
@@ -138,3 +139,15 @@ def test_html_comments_of_issue_templates_are_dropped_outside_code_blocks() -> N
     assert {"login", "fails", "session", "expires", "banner"} <= words
     assert not {"verify", "reported", "already"} & words
     assert parsed.title_terms == {"login", "fails"}
+
+
+@given(st.text(alphabet="<!->a\n", max_size=60))
+def test_html_comments_are_dropped_as_the_non_greedy_regex_drops_them(text: str) -> None:
+    assert drop_html_comments(text) == re.sub(r"<!--.*?-->", " ", text, flags=re.S)
+
+
+def test_many_unclosed_html_comments_parse_in_linear_time() -> None:
+    started = time.monotonic()
+    parsed = parse_query("crash on save " + "<!--" * 250_000)  # a megabyte: every opening rescanned the rest
+    assert time.monotonic() - started < 5
+    assert [term for term, _ in parsed.terms] == ["crash", "on", "save"]

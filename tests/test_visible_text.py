@@ -43,3 +43,15 @@ def test_names_with_a_newline_or_escape_sequences_print_as_one_harmless_line(tmp
     assert listed.stdout == '"evil\\nREADME.md"\n'
     human = run_atlas("-q", "search", "--repo", str(root), "--format", "human", "turnip_render")
     assert human.returncode == 0 and "\x1b" not in human.stdout and "esc\\x1b[2Jred.py" in human.stdout
+
+
+def test_verify_lists_names_with_a_newline_or_escape_sequences_as_harmless_text(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, {"README.md": "# readme\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    write_tree(root, {"evil\nREADME.md": "added\n", "esc\x1b[2Jred\x07.py": "added\n"})
+    human = run_atlas("-q", "verify", "--repo", str(root), "--format", "human")
+    assert human.returncode == 7
+    assert not CONTROL.intersection(human.stdout.replace("\n", "")) and len(human.stdout.splitlines()) == 1
+    assert "esc\\x1b[2Jred\\x07.py" in human.stdout and "evil\\nREADME.md" in human.stdout

@@ -67,9 +67,11 @@ def verify(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
     from dataclasses import asdict
 
     from atlas.api import verify_index
+    from atlas.safe_read import visible
 
     report = verify_index(config_from(obj, repo, index_dir))
     lines = [f"damaged: {line}" for line in report.damaged] + [f"stale: {line}" for line in report.stale]
+    lines = [visible(line) for line in lines]  # they name files, whose names may hold a newline or an escape
     human = "\n".join(lines or [f"ok: {report.checked_files} files in {report.generation}"]) + "\n"
     _emit("verify", {**asdict(report), "ok": report.ok}, fmt, human)
     sys.exit(EXIT_DAMAGED if report.damaged else EXIT_STALE if report.stale else 0)

@@ -61,15 +61,26 @@ def text_input(words: tuple[str, ...], file: Any, what: str) -> str:
     if words and file is not None:
         raise UsageError(f"give the {what} as arguments or with --{what}-file, not both")
     if words:
-        return " ".join(words)
-    source = file if file is not None else (None if sys.stdin.isatty() else sys.stdin)
-    if source is None:
+        return _valid_text(" ".join(words))
+    if file is None and sys.stdin.isatty():
         raise UsageError(f"no {what} given", f"pass {what.upper()}, --{what}-file FILE, or pipe the {what} on stdin")
-    text = source.read(MAX_TEXT_CHARS + 1)
+    text = file.read(MAX_TEXT_CHARS + 1) if file is not None else _read_stdin(MAX_TEXT_CHARS + 1)
     if len(text) > MAX_TEXT_CHARS:
         raise UsageError(f"the {what} is longer than {MAX_TEXT_CHARS:,} characters",
                          f"pass the {what}'s text (an issue, a stack trace), not a whole log")  # fmt: skip
     return text
+
+
+def _valid_text(text: str) -> str:
+    """`text` with the bytes of an argument that are not UTF-8 (which Python keeps as lone surrogates) as U+FFFD,
+    as a query file's are: the text is echoed in JSON, which holds only valid Unicode."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _read_stdin(limit: int) -> str:
+    """At least `limit` characters of piped stdin when it holds that many, read as UTF-8 with U+FFFD for bad bytes
+    (as `--query-file -` is), whatever the locale says."""
+    return sys.stdin.buffer.read(4 * limit).decode("utf-8", "replace")  # a character is at most 4 bytes
 
 
 def config_from(

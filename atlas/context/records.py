@@ -129,7 +129,7 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
     """A Selection from a `context` record (text missing from chunks stays empty)."""
     try:
         entries = [_entry_from(item) for item in data["entries"]]
-        budget = data.get("budget") or {}
+        budget = _table(data, "budget")
         return Selection(
             task=str(data.get("task", "")), root=str(data.get("root", "")), preset=str(data.get("preset", "")),
             strategy=str(data.get("strategy", "chunks")), tokenizer=str(data.get("tokenizer", "")),
@@ -146,23 +146,53 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
 
 def _entry_from(item: dict[str, Any]) -> Entry:
     chunks = [
-        Chunk(c["start_line"], c["end_line"], c.get("symbol", ""), c.get("kind", ""), c.get("text", ""),
+        Chunk(_whole(c, "start_line"), _whole(c, "end_line"), _text(c, "symbol"), _text(c, "kind"), _text(c, "text"),
               tuple(c.get("terms", ())))
         for c in item.get("chunks", [])
     ]  # fmt: skip
     outline = [
-        OutlineItem(o["line"], o.get("end_line", o["line"]), o.get("kind", ""), o.get("name", ""),
-                    o.get("signature", ""), int(o.get("depth", 0)))
+        OutlineItem(_whole(o, "line"), _whole(o, "end_line", _whole(o, "line")), _text(o, "kind"), _text(o, "name"),
+                    _text(o, "signature"), _whole(o, "depth", 0))
         for o in item.get("outline", [])
     ]  # fmt: skip
     return Entry(
         path=item["path"], rank=int(item.get("rank", 0)), score=float(item.get("score", 0.0)),
-        language=item.get("language", "other"), role=item.get("role", "other"), mode=item.get("mode", "whole"),
-        tokens=int(item.get("tokens", 0)), bytes=int(item.get("bytes", 0)),
+        language=_text(item, "language", "other"), role=_text(item, "role", "other"),
+        mode=_text(item, "mode", "whole"), tokens=int(item.get("tokens", 0)), bytes=int(item.get("bytes", 0)),
         file_tokens=int(item.get("file_tokens", 0)), file_bytes=int(item.get("file_bytes", 0)),
-        file_lines=int(item.get("file_lines", 0)), reason=item.get("reason", ""), chunks=chunks, outline=outline,
+        file_lines=int(item.get("file_lines", 0)), reason=_text(item, "reason"), chunks=chunks, outline=outline,
         omitted_definitions=int(item.get("omitted_definitions", 0)),
     )  # fmt: skip
+
+
+_REQUIRED: Any = object()
+
+
+def _whole(record: dict[str, Any], key: str, default: int = _REQUIRED) -> int:
+    """`record[key]`, a line number, depth or count: a whole number of at least 0, else ValueError naming it.
+
+    A selection file may be crafted: a line number that is text, a fraction or a bool would fail later, mid-render."""
+    value = record[key] if default is _REQUIRED else record.get(key, default)
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 0:
+        raise ValueError(f"{key} must be a whole number of at least 0, not {value!r}")
+    return int(value)
+
+
+def _text(record: dict[str, Any], key: str, default: str = "") -> str:
+    """`record[key]` (or `default` when absent), which must be a string, else ValueError naming it."""
+    value = record.get(key, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, not {value!r}")
+    return value
+
+
+def _table(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """`record[key]` (an empty table when absent or null), which must be a JSON object, else ValueError naming it."""
+    value = record.get(key) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be an object, not {value!r}")
+    return value
 
 
 def selection_from_v03(records: Iterable[dict[str, Any]]) -> Selection:
@@ -170,17 +200,24 @@ def selection_from_v03(records: Iterable[dict[str, Any]]) -> Selection:
     records = list(records)
     if not records or records[0].get("Version") != V03_VERSION:
         raise InputError('not a repo-context v0.3 selection (the first line has no "Version":"0.3")')
+    try:
+        return _v03_selection(records)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"not a repo-context v0.3 selection ({err})", "pass `atlas query --format jsonl`") from err
+
+
+def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     header = records[0]
     files = [r for r in records[1:] if "Path" in r]
     entries = [
         Entry(path=str(r["Path"]), rank=rank, score=float(r.get("Score", 0.0)),
-              language=_atlas_language(str(r.get("Language", "other"))), role=str(r.get("Role", "other")),
-              mode="whole", tokens=0, bytes=0, file_tokens=0, file_bytes=int(r.get("Tokens", 0)) * 4,
+              language=_atlas_language(_text(r, "Language", "other")), role=_text(r, "Role", "other"),
+              mode="whole", tokens=0, bytes=0, file_tokens=0, file_bytes=_whole(r, "Tokens", 0) * 4,
               file_lines=0, reason="listed in the v0.3 selection")
         for rank, r in enumerate(files, 1)
     ]  # fmt: skip
     footer = next((r for r in records if "TotalFiles" in r), {})
-    budget = header.get("Budget") or {}
+    budget = _table(header, "Budget")
     return Selection(
         task=str(header.get("Query", "")), root="", preset=str(header.get("Preset", "")), strategy="files",
         tokenizer="", budget=Budget(budget.get("MaxBytes"), None), min_score=float(header.get("MinScore", 0.0)),

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from atlas.context.chunks import FileText
 
 MAX_TITLE_CHARS = 200
+MAX_INDENT = 32
+"""Outline items nested deeper are indented as this deep: a selection file claiming a depth of 10**11 renders
+in a line, not in terabytes."""
 _FENCE_LANGUAGE = {"other": "", "make": "makefile", "shell": "bash", "starlark": "python", "gomod": "", "gosum": ""}
 _BACKTICKS = re.compile(r"`{3,}")
 
@@ -38,8 +41,9 @@ def fence_for(text: str) -> str:
 
 
 def outline_line(item: OutlineItem) -> str:
-    """One outline line: line number, indentation by nesting depth, first line of the definition."""
-    return f"{item.line:>6}: {'    ' * item.depth}{item.signature}\n"
+    """One outline line: line number, indentation by nesting depth (at most MAX_INDENT levels), first line of the
+    definition."""
+    return f"{item.line:>6}: {'    ' * min(item.depth, MAX_INDENT)}{item.signature}\n"
 
 
 def heading(task: str, files: int, tokens: int, tokenizer: str, preset: str) -> str:

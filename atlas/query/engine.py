@@ -208,7 +208,7 @@ class Engine:
         if weights.commit_words > 0:
             ranking.commit_words_signal(self.store, weighted.terms, weights.commit_words_limit, signals)
         _drop_disabled(signals, options)
-        candidates = ranking.filter_candidates(self.store, parsed, signals, signals.candidates())
+        candidates = ranking.filter_candidates(self.reader, self.store, parsed, signals, signals.candidates())
         if _enabled("proximity", options) and (
             pairs := _telling_pairs(weighted, doc_freqs, common, self.reader.num_docs, weights.proximity_pairs)
         ):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import tantivy
 
 from atlas.index.reader import IndexReader, StoredDoc
-from atlas.query.bm25 import path_regex
+from atlas.query.bm25 import path_filter_query
 from atlas.query.fuse import FusionWeights
 from atlas.query.mentions import Mentions
 from atlas.query.paths import PathIndex
@@ -206,7 +205,9 @@ def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], li
     signals.raw["commit_words"] = {fid: score for fid, score in scores.items() if fid in kept}
 
 
-def filter_candidates(store: SideStore, parsed: ParsedQuery, signals: Signals, candidates: list[int]) -> list[int]:
+def filter_candidates(
+    reader: IndexReader, store: SideStore, parsed: ParsedQuery, signals: Signals, candidates: list[int]
+) -> list[int]:
     """Apply lang:/path:/sym: filters to candidates that did not come through the filtered BM25 query."""
     if not parsed.has_filters:
         return candidates
@@ -216,15 +217,25 @@ def filter_candidates(store: SideStore, parsed: ParsedQuery, signals: Signals, c
     languages = store.params.get("languages", [])
     language_codes = store.get("language")
     wanted = {languages.index(lang) for lang in parsed.languages if lang in languages}
-    patterns = [re.compile(path_regex(p)) for p in parsed.paths]
-    kept = []
-    for fid in candidates:
-        if fid in bm25:
-            kept.append(fid)
-            continue
-        if parsed.languages and (language_codes is None or int(language_codes[fid]) not in wanted):
-            continue
-        if patterns and not any(p.fullmatch(store.paths[fid]) for p in patterns):
-            continue
-        kept.append(fid)
-    return kept
+    others = [
+        fid for fid in candidates
+        if fid not in bm25
+        and not (parsed.languages and (language_codes is None or int(language_codes[fid]) not in wanted))
+    ]  # fmt: skip
+    if parsed.paths:
+        others = _with_matching_paths(reader, parsed.paths, others)
+    kept = set(others)
+    return [fid for fid in candidates if fid in bm25 or fid in kept]
+
+
+def _with_matching_paths(reader: IndexReader, patterns: Sequence[str], fids: list[int]) -> list[int]:
+    """The files of `fids` whose path matches one of the `path:` `patterns`, matched by tantivy as the BM25
+    query's filter is (see `path_filter_query`)."""
+    if not fids:
+        return []
+    among = tantivy.Query.term_set_query(reader.schema, "fid", fids)
+    query = tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, path_filter_query(reader.schema, patterns)), (tantivy.Occur.Must, among)]
+    )
+    hits = reader.search(query, len(fids))
+    return list(reader.searcher.fast_field_values("fid", [address for _, address in hits]))

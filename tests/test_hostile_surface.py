@@ -1,0 +1,169 @@
+"""The user-facing surface under hostile input: bytes that are not UTF-8 in a query, crafted selection files,
+output that cannot be written, file names that would drive a terminal.
+
+Each case ends in a clear outcome: results, or one `atlas: ...` sentence plus a hint on stderr with the
+documented exit code, never a traceback or an "unexpected error".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import indexed_repo
+
+CART = {
+    "src/cart.py": "class ShoppingCart:\n    def add_item(self, sku):\n        return sku\n",
+    "docs/notes.md": "# Notes\n\nthe shopping cart keeps items\n",
+}
+
+
+def run_atlas(*args: str | bytes, input: bytes | None = None, env: dict[str, str] | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    """`python -m atlas *args` in a separate process: arguments may be bytes, as a shell passes them."""
+    return subprocess.run(
+        [sys.executable, "-m", "atlas", *args], input=input, capture_output=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[bytes], code: int, *fragments: str) -> None:
+    """Exit `code` with one `atlas:` sentence and one hint on stderr, naming `fragments`."""
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == code, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("atlas: ") and lines[1].startswith("  hint: "), stderr
+    assert "unexpected error" not in stderr, stderr
+    for fragment in fragments:
+        assert fragment in lines[0], stderr
+
+
+@pytest.fixture
+def cart(tmp_path: Path) -> Path:
+    """A small indexed repository."""
+    return indexed_repo(tmp_path / "cart", CART)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "human"])
+def test_a_query_argument_that_is_not_utf8_is_searched_by_its_valid_words(cart: Path, fmt: str) -> None:
+    result = run_atlas("-q", "search", "--repo", str(cart), "--format", fmt, b"shopping caf\xe9")
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"src/cart.py" in result.stdout
+    if fmt == "json":
+        assert json.loads(result.stdout)["query"] == "shopping caf\ufffd"
+
+
+def test_a_piped_query_that_is_not_utf8_is_searched_by_its_valid_words(cart: Path) -> None:
+    result = run_atlas("-q", "search", "--repo", str(cart), "--format", "json", input=b"shopping caf\xe9 \xff\n")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["query"] == "shopping caf\ufffd \ufffd\n"
+
+
+def test_a_piped_query_is_read_as_utf8_whatever_the_locale_says(cart: Path) -> None:
+    for env in ({"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "POSIX", "LANG": "C"}):
+        result = run_atlas("-q", "search", "--repo", str(cart), "--format", "json", input="shopping café".encode(),
+                           env=env)  # fmt: skip
+        assert result.returncode == 0, (env, result.stderr.decode())
+        assert json.loads(result.stdout)["query"] == "shopping café"
+
+
+@pytest.mark.parametrize("command", ["query", "quick", "explain"])
+def test_a_task_that_is_not_utf8_selects_by_its_valid_words(cart: Path, command: str) -> None:
+    result = run_atlas("-q", command, "--repo", str(cart), "--format", "json", b"shopping cart caf\xe9")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["task"] == "shopping cart caf\ufffd"
+
+
+def _context(entry: dict[str, Any], **fields: Any) -> str:
+    """A `context` record holding one entry for src/cart.py."""
+    return json.dumps({"type": "context", "entries": [{"path": "src/cart.py", **entry}], **fields})
+
+
+CRAFTED_SELECTIONS = {
+    "line-as-text": _context({"mode": "chunks", "chunks": [{"start_line": "1", "end_line": 3}]}),
+    "line-as-fraction": _context({"mode": "chunks", "chunks": [{"start_line": 1.5, "end_line": 3}]}),
+    "line-as-bool": _context({"mode": "chunks", "chunks": [{"start_line": True, "end_line": 3}]}),
+    "text-as-number": _context({"mode": "chunks", "chunks": [{"start_line": 1, "end_line": 2, "text": 5}]}),
+    "chunk-as-null": _context({"mode": "chunks", "chunks": [None]}),
+    "outline-line-as-text": _context(
+        {"mode": "chunks", "chunks": [{"start_line": 1, "end_line": 2, "text": "x"}], "outline": [{"line": "x"}]}
+    ),
+    "language-as-object": _context({"language": {"a": 1}}),
+    "budget-as-list": _context({}, budget=[1]),
+    "v03-tokens-as-text": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Tokens": "x"}\n',
+    "v03-budget-as-list": '{"Version": "0.3", "Budget": [1]}\n{"Path": "src/cart.py"}\n',
+    "v03-language-as-object": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Language": {"a": 1}}\n',
+}
+
+
+@pytest.mark.parametrize("text", CRAFTED_SELECTIONS.values(), ids=CRAFTED_SELECTIONS.keys())
+def test_render_refuses_a_selection_with_values_of_the_wrong_type(cart: Path, tmp_path: Path, text: str) -> None:
+    selection = tmp_path / "selection.json"
+    selection.write_text(text, encoding="utf-8")
+    result = run_atlas("render", "--root", str(cart), str(selection))
+    assert_clean_failure(result, 2)
+    assert result.stdout == b""
+
+
+def test_render_of_an_outline_claiming_absurd_nesting_stays_small(cart: Path, tmp_path: Path) -> None:
+    item = {"line": 1, "end_line": 3, "kind": "class", "name": "ShoppingCart", "signature": "class ShoppingCart:"}
+    chunk = {"start_line": 2, "end_line": 3, "symbol": "add_item", "kind": "method", "text": "    def add_item"}
+    selection = tmp_path / "selection.json"
+    selection.write_text(_context({"mode": "chunks", "chunks": [chunk], "outline": [{**item, "depth": 10**11}]}))
+    result = run_atlas("render", "--root", str(cart), str(selection))
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"class ShoppingCart:" in result.stdout and len(result.stdout) < 2000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("search", "shopping", "cart", "--format", "jsonl"),
+        ("search", "shopping", "cart", "--format", "human"),
+        ("query", "shopping", "cart", "--format", "json"),
+        ("status", "--format", "json"),
+        ("--help",),
+        ("search", "--help"),
+        ("--version",),
+    ],
+    ids=["jsonl", "human", "query", "status", "help", "search-help", "version"],
+)
+def test_output_to_a_full_disk_is_one_sentence_and_a_hint(cart: Path, args: tuple[str, ...]) -> None:
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "atlas", "-q", *args], cwd=cart, stdout=full, stderr=subprocess.PIPE, timeout=120,
+            check=False,
+        )  # fmt: skip
+    result.stdout = b""
+    assert_clean_failure(result, 3, "cannot write", "No space left on device")
+
+
+def test_a_closed_stdout_is_one_sentence_and_a_hint(cart: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "atlas", "-q", "search", "shopping", "cart"], cwd=cart, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, timeout=120, check=False, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    result.stdout = b""
+    assert_clean_failure(result, 3, "standard output is closed")
+
+
+LONG_NAME = "a" * 60 + ".py"
+BACKTRACKING_GLOB = "*a" * 12 + "*b"
+"""Against a name of 60 a's, a backtracking regex engine tries ~60**12 ways to place the stars."""
+
+
+@pytest.mark.parametrize("where", ["query", "option"])
+def test_a_glob_that_makes_regexes_backtrack_filters_at_once(tmp_path: Path, where: str) -> None:
+    root = indexed_repo(tmp_path / "repo", {LONG_NAME: "def see(): pass\n", "b.py": "see it\n"})
+    mention = f"see {LONG_NAME}"  # the file is a candidate by its mention, not only by BM25
+    for glob, code in ((BACKTRACKING_GLOB, 1), ("*a" * 12 + "*.py", 0)):
+        args = [f"path:{glob} {mention}"] if where == "query" else ["--path", glob, mention]
+        result = run_atlas("-q", "search", "--repo", str(root), "--format", "jsonl", "-l", *args, timeout=30)
+        assert result.returncode == code, result.stderr.decode()
+        assert result.stdout.decode().splitlines() == ([LONG_NAME] if code == 0 else [])
