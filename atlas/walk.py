@@ -211,14 +211,21 @@ def _compile_pattern(line: bytes) -> _Pattern | None:
     if not any(char in _GLOB_SPECIAL for char in line):
         return _Pattern(negative, dir_only, basename, line, None)
     try:
-        regex = re.compile(_translate(line), re.DOTALL)
+        regex = re.compile(_translate(line, literal_prefix=0 if basename else _literal_prefix(line)), re.DOTALL)
     except _BadGlob:
         return None
     return _Pattern(negative, dir_only, basename, None, regex)
 
 
-def _translate(glob: bytes) -> bytes:
-    """A regex (for `fullmatch`) equivalent to wildmatch(glob) with WM_PATHNAME."""
+def _literal_prefix(glob: bytes) -> int:
+    """How many bytes `glob` starts with before its first wildcard or escape."""
+    return next((i for i, char in enumerate(glob) if char in _GLOB_SPECIAL), len(glob))
+
+
+def _translate(glob: bytes, literal_prefix: int = 0) -> bytes:
+    """A regex (for `fullmatch`) equivalent to wildmatch(glob) with WM_PATHNAME, as git applies a path pattern:
+    git compares the `literal_prefix` bytes as a string and wildmatches the rest, so a `**` right after them
+    counts as at the start (`x**/*` ignores `x.py`, as `**/*` would after the `x`)."""
     out: list[bytes] = []
     i, size = 0, len(glob)
     while i < size:
@@ -227,7 +234,7 @@ def _translate(glob: bytes) -> bytes:
             end = i
             while end < size and glob[end : end + 1] == b"*":
                 end += 1
-            after_slash = i == 0 or glob[i - 1 : i] == b"/"
+            after_slash = i in (0, literal_prefix) or glob[i - 1 : i] == b"/"
             before_slash = end == size or glob[end : end + 1] == b"/"
             if end - i >= 2 and after_slash and before_slash:
                 if end == size:

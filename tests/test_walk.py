@@ -162,6 +162,15 @@ def test_symlinked_gitignore_is_not_read(tmp_path: Path) -> None:
     assert entry_paths(root) == git_unignored(root) == {"a.py", "rules", ".gitignore"}
 
 
+@pytest.mark.parametrize("pattern", ["x**/*", "/x**/*", "a/x**", "a/b**/c", "x**y/*", "a/**/x**/*"])
+def test_a_double_star_right_after_the_literal_prefix_matches_as_git_has_it(tmp_path: Path, pattern: str) -> None:
+    # git compares a path pattern's literal prefix as text and wildmatches the rest, where a `**` is at the start.
+    files = {"x.py": "", "xd/a.py": "", "a/x.py": "", "a/xd/e/f.py": "", "a/b.py": "", "a/bc/c": "", "a/b/c": "",
+             "xzy/k": "", "a/q/x.c": ""}  # fmt: skip
+    root = uncommitted_repo(tmp_path / "repo", files, pattern + "\n")
+    assert entry_paths(root) == git_unignored(root)
+
+
 # ---------------------------------------------------------------------------------------------
 # Ignore rules: random trees and random ignore files against git
 
