@@ -25,9 +25,11 @@ from typing import Any
 from atlas.errors import InputError
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
-from atlas.safe_read import display_path
+from atlas.safe_read import display_path, read_regular_file
 
 CURRENT = "CURRENT"
+CURRENT_MAX_BYTES = 4096
+"""More than CURRENT ever holds (a generation's name)."""
 MANIFEST = "manifest.json"
 FILES = "files.json"
 TANTIVY_DIR = "tantivy"
@@ -102,7 +104,8 @@ def _is_atlas_entry(entry: Path) -> bool:
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation's directory, or None when there is none."""
     try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        # A FIFO or a device in CURRENT's place names nothing: it is neither waited for nor read without end.
+        name = read_regular_file(os.fspath(index_dir / CURRENT), CURRENT_MAX_BYTES).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):  # unreadable, or garbage: no generation is named
         return None
     if not name.startswith(GEN_PREFIX) or "/" in name:
