@@ -10,6 +10,7 @@ is a clean repository-relative path, before publishing the generation.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -26,7 +27,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
-from atlas.errors import IndexCorrupt, IndexMissing, InputError
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
 
@@ -80,9 +81,14 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
             for path in members:
                 tar.add(path, arcname=f"{MEMBER_ROOT}/{path.relative_to(generation).as_posix()}", recursive=False)
         os.replace(tmp, archive)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise AtlasError(
+                f"cannot write {archive.name}: {archive.parent} is on a full disk ({err.strerror})",
+                "free some space, or pass a path on another disk",
+            ) from err
         raise
     size = sum(p.stat().st_size for p in members)
     seconds = time.monotonic() - started
@@ -165,6 +171,17 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     started = time.monotonic()
     if not archive.is_file():
         raise InputError(f"{archive}: no such archive", "pass a file made by `atlas export`")
+    try:
+        count, size, final = _import(config, archive)
+    except OSError as err:  # the disk refused a write (read-only, full): not the archive's fault
+        problem = storage_error(err, config.index_dir)
+        if problem is None:
+            raise
+        raise problem from err
+    return ArchiveInfo(str(archive), _sha256(archive), count, size, time.monotonic() - started, final.name)
+
+
+def _import(config: IndexConfig, archive: Path) -> tuple[int, int, Path]:
     store.ensure_index_dir(config.index_dir, config.root)
     with index_lock(config.index_dir):
         building, final = store.new_generation_dir(config.index_dir)
@@ -176,7 +193,7 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
-    return ArchiveInfo(str(archive), _sha256(archive), count, size, time.monotonic() - started, final.name)
+    return count, size, final
 
 
 def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
@@ -192,6 +209,8 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
             _read_to_the_end(tar)
     # zlib.error is what a flipped byte inside the deflate stream raises from a member's read.
     except (tarfile.TarError, OSError, EOFError, zlib.error, orjson.JSONDecodeError, KeyError) as err:
+        if isinstance(err, OSError) and storage_error(err, building.parent) is not None:
+            raise  # a write refused by the disk, or an archive that cannot be read: `import_index` says which
         raise IndexCorrupt(f"{archive}: the archive is damaged ({err})", "export it again") from err
     missing = set(header["files"]) - {p.relative_to(building).as_posix() for p in building.rglob("*") if p.is_file()}
     if missing:

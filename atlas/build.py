@@ -339,7 +339,7 @@ def _content_hash(root: Path, table: FileTable) -> str:
     """The shard's key by the contents of its files: those indexed (by their recorded hash) and those the
     parser left out (hashed here; they are few). `atlas.shards.shard_cache_key` computes the same from the tree."""
     indexed = [(path, table.hashes[fid]) for fid, path in enumerate(table.paths) if path]
-    left_out = [(path, file_content_hash(str(root / path))) for path in table.skipped]
+    left_out = [(path, file_content_hash(root, path)) for path in table.skipped]
     return content_digest(indexed + left_out)
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from typing import Any, BinaryIO
 
 import orjson
 
 from atlas.errors import AtlasError
 from atlas.records import Hit
-from atlas.safe_read import visible
+from atlas.safe_read import display_path, visible
 
 OUTPUT_SCHEMA_VERSION = 1
 
@@ -77,12 +77,34 @@ def _stdout() -> BinaryIO:
 
 def write_json(record: Any) -> None:
     """One pretty JSON document."""
-    _write(orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+    _write(_dumps(record, orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
 
 
 def write_jsonl(records: Iterable[Any]) -> None:
     """One compact JSON object per line."""
-    _write(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records))
+    _write(b"".join(_dumps(r, orjson.OPT_APPEND_NEWLINE) for r in records))
+
+
+def _dumps(record: Any, option: int) -> bytes:
+    """`record` as JSON; a path that is not UTF-8 (a repository's, an archive's) is written as its display
+    path, `\\xNN` for each byte that is not, as file names are."""
+    try:
+        return orjson.dumps(record, option=option)
+    except TypeError:
+        return orjson.dumps(_displayed(record), option=option)
+
+
+def _displayed(value: Any) -> Any:
+    """`value` with every string made valid UTF-8 (`display_path`), through dicts, lists and dataclasses."""
+    if isinstance(value, str):
+        return display_path(value)
+    if isinstance(value, dict):
+        return {_displayed(key): _displayed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_displayed(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return _displayed(asdict(value))
+    return value
 
 
 def write_text(text: str) -> None:

@@ -65,12 +65,14 @@ def content_digest(files: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def file_content_hash(abs_path: str) -> str:
-    """The content hash `atlas.parse.content_hash` gives the whole file, read in blocks; "unreadable"
-    when it cannot be read."""
+def file_content_hash(root: str | os.PathLike[str], path: str) -> str:
+    """The content hash `atlas.parse.content_hash` gives the whole of repository file `path`, read in blocks
+    (through `open_in_root`: never outside `root`); "unreadable" when it cannot be read."""
+    from atlas.safe_read import open_in_root
+
     digest = hashlib.blake2b(digest_size=16)
     try:
-        with open(abs_path, "rb") as handle:
+        with os.fdopen(open_in_root(root, path), "rb") as handle:
             while block := handle.read(1 << 20):
                 digest.update(block)
     except OSError:

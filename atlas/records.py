@@ -39,12 +39,14 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """A file the walk accepted: `path` is relative to the root with `/` separators."""
+    """A file the walk accepted: `path` is relative to `root` with `/` separators. Readers open it with
+    `atlas.safe_read.open_in_root(root, path)`, never by `abs_path`: the tree may change after the walk."""
 
     path: str
     abs_path: str
     size: int
     mtime_ns: int
+    root: str
     known_hash: str = ""
 
 

@@ -3,14 +3,18 @@
 The index names files by repository-relative path; by the time a search, a context selection or
 `atlas render` reads one, the tree may have changed: a file swapped for a symbolic link to
 `/etc/passwd`, a directory swapped for a link out of the tree, a file swapped for a FIFO. And an
-index or a selection file may be crafted. Every query-time read goes through `read_in_root`:
+index or a selection file may be crafted. An index run meets the same changes between its walk and its
+reads. Every read of a repository file goes through `open_in_root` (or `read_in_root`):
 
-1. the path must be clean (`path_problem`): relative, `/`-separated, normalised, no `..`, no NUL;
-2. it is resolved (`realpath`, so a link inside the root that the walk followed stays readable)
-   and must land inside the real root, outside `.git` and `.atlas` (which the walk never enters);
-3. the resolved path is opened component by component from a descriptor of the root with
-   `O_NOFOLLOW`, so a link swapped in after step 2 fails the open instead of being followed;
-   the last open adds `O_NONBLOCK` (a FIFO does not block) and the result must be a regular file.
+1. the path must be clean (`path_problem`): relative, `/`-separated, normalised, no `..`, no NUL, and
+   outside `.git` and `.atlas` (which the walk never enters);
+2. it is opened component by component from a descriptor of the root with `O_NOFOLLOW`, so no link
+   is followed; the last open adds `O_NONBLOCK` (a FIFO does not block) and the result must be a
+   regular file;
+3. when a link is on the way (one inside the root that the walk followed), the path is resolved
+   (`realpath`), must land inside the real root, outside `.git` and `.atlas`, and its resolved
+   components are opened as in step 2, so a link swapped in meanwhile fails the open instead of
+   being followed.
 
 A refused read raises `Refused` (an `OSError`), so callers that skip unreadable files skip these too.
 """
@@ -31,7 +35,8 @@ not in `atlas.walk`, so a search's reads do not import the walk."""
 NEVER_READ = frozenset(map(os.fsencode, NEVER_ENTER))
 """Directories the walk never enters (`.git`, `.atlas`); a path resolving into one is not a repository file."""
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -95,20 +100,56 @@ def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:
     `.atlas`), changes into a link while being opened, or is not a regular file; `OSError` when
     it cannot be read for another reason (gone, permissions).
     """
-    real_root = os.path.realpath(os.fsencode(root))
-    parts = _resolved_parts(real_root, path)
-    fd = os.open(real_root, _DIR_FLAGS)
+    fd = open_in_root(root, path)
     try:
-        for part in parts[:-1]:
-            fd = _step(fd, part, _DIR_FLAGS, path)
-        fd = _step(fd, parts[-1], _FILE_FLAGS, path)
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused(path, "it is not a regular file")
+        size = os.fstat(fd).st_size
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit), info.st_size
+            return handle.read(limit), size
     finally:
         os.close(fd)
+
+
+def open_in_root(root: str | os.PathLike[str], path: str) -> int:
+    """A read-only descriptor of the regular file `path` under `root`, opened as `read_in_root` opens it (the
+    caller closes it); raises `Refused` or `OSError` as `read_in_root` does.
+
+    The index run reads files through it too: a file the walk accepted may have been swapped for a link out
+    of the root or for a FIFO by the time it is parsed or hashed.
+    """
+    problem = path_problem(path)
+    if problem:
+        raise Refused(path, f"the path {problem}")
+    parts = os.fsencode(fs_path(path)).split(b"/")
+    if NEVER_READ.intersection(parts):
+        raise Refused(path, "it is inside .git or .atlas, which Atlas never indexes")
+    try:  # the common case, a path without links: opened as it is, at a few system calls' cost
+        return _open_beneath(os.open(os.fsencode(root), _ROOT_FLAGS), parts, path)
+    except OSError as err:
+        if err.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+            raise
+    # A link on the way (the walk follows those that stay inside the root), or a name holding an escape's text.
+    real_root = os.path.realpath(os.fsencode(root))
+    try:
+        return _open_beneath(os.open(real_root, _DIR_FLAGS), _resolved_parts(real_root, path), path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise Refused(path, "it changed into a symbolic link while being read") from err
+        raise
+
+
+def _open_beneath(fd: int, parts: list[bytes], path: str) -> int:
+    """Open `parts` below the directory `fd` (which it takes over), following no link; the last must be a
+    regular file."""
+    try:
+        for part in parts[:-1]:
+            fd = _step(fd, part, _DIR_FLAGS)
+        fd = _step(fd, parts[-1], _FILE_FLAGS)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused(path, "it is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_regular_file(path: str | bytes, limit: int, follow: bool = True) -> bytes:
@@ -146,14 +187,9 @@ def _resolved_parts(real_root: bytes, path: str) -> list[bytes]:
     return parts
 
 
-def _step(fd: int, name: bytes, flags: int, path: str) -> int:
+def _step(fd: int, name: bytes, flags: int) -> int:
     """Open `name` inside directory `fd` without following a link; `fd` is closed once that worked."""
-    try:
-        opened = os.open(name, flags, dir_fd=fd)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise Refused(path, "it changed into a symbolic link while being read") from err
-        raise
+    opened = os.open(name, flags, dir_fd=fd)
     os.close(fd)
     return opened
 

@@ -583,7 +583,7 @@ def shard_cache_key(config: IndexConfig, spec: ShardSpec) -> tuple[str, str]:
     from atlas.artifacts import reuse_prefix
     from atlas.status import current_entries
 
-    files = [(path, file_content_hash(entry.abs_path)) for path, entry in current_entries(config).items()
+    files = [(path, file_content_hash(entry.root, entry.path)) for path, entry in current_entries(config).items()
              if spec.holds(path)]  # fmt: skip
     prefix = f"{reuse_prefix(config)}shard{spec.index}of{spec.count}-"
     return prefix + content_digest(files), prefix

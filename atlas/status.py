@@ -166,13 +166,9 @@ def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int)
 
 def _edited(table: FileTable, fid: int, entry: FileEntry) -> bool:
     """True unless the file's contents hash to what the table holds."""
-    from atlas.parse import content_hash
+    from atlas.partition import file_content_hash
 
-    try:
-        with open(entry.abs_path, "rb") as handle:
-            return content_hash(handle.read()) != table.hashes[fid]
-    except OSError:
-        return True
+    return file_content_hash(entry.root, entry.path) != table.hashes[fid]
 
 
 def _record_diff(status: IndexStatus, table: FileTable, diff: TreeDiff) -> None:

@@ -29,6 +29,7 @@ from atlas.cli import cli
 from atlas.config import FORMAT_VERSION
 from atlas.index import store
 from tests.conftest import git
+from tests.mounts import read_only_view, small_disk
 
 FILES: dict[str, str] = {
     "README.md": "# Kiln\n\nA generated tree for the artifact tests.\n",
@@ -329,6 +330,48 @@ def test_export_into_a_read_only_directory_is_a_usage_error(repo: Path, tmp_path
     result = atlas("export", str(locked / "index.tar.gz"), "--repo", str(repo))
     assert result.exit_code == 2 and "Permission denied" in result.stderr, result.output
     assert not list(locked.iterdir())
+
+
+def assert_the_disk_is_blamed(result: Result, *words: str) -> None:
+    """Exit 3 with one sentence about the disk (holding `words`) and a hint: not a damaged archive, not a bug."""
+    assert result.exit_code == 3, result.output
+    message, hint = result.stderr.strip().splitlines()
+    assert message.startswith("atlas: ") and all(word in message for word in words), result.stderr
+    assert hint.startswith("  hint: ") and "damaged" not in message and "unexpected" not in message, result.stderr
+
+
+def test_regression_import_onto_a_full_disk_blames_the_disk_not_the_archive(repo: Path, tmp_path: Path) -> None:
+    # It was "the archive is damaged ([Errno 28] No space left on device)", exit 4, "export it again".
+    archive = tmp_path / "index.tar.gz"
+    export(repo, archive)
+    with small_disk(tmp_path / "disk", "40k") as disk:
+        index_dir = disk / "index"
+        result = atlas("import", str(archive), "--repo", str(repo), "--index-dir", str(index_dir))
+        assert_the_disk_is_blamed(result, "full disk", str(index_dir))
+        assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed import left its files"
+    assert atlas("import", str(archive), "--repo", str(repo), "--index-dir", str(tmp_path / "roomy")).exit_code == 0
+
+
+def test_regression_import_onto_a_read_only_disk_blames_the_disk(repo: Path, tmp_path: Path) -> None:
+    # It was "the archive is damaged ([Errno 30] Read-only file system ...)" over an index, exit 4, and
+    # "unexpected error: OSError" for a new index directory.
+    archive = tmp_path / "index.tar.gz"
+    export(repo, archive)
+    shutil.copytree(repo / ".atlas", tmp_path / "disk" / "index")
+    before = digests(live(tmp_path / "disk" / "index"))
+    with read_only_view(tmp_path / "disk", tmp_path / "read-only") as disk:
+        for index_dir in (disk / "index", disk / "new-index"):
+            result = atlas("import", str(archive), "--repo", str(repo), "--index-dir", str(index_dir))
+            assert_the_disk_is_blamed(result, "read-only", str(index_dir))
+        assert digests(live(disk / "index")) == before
+
+
+def test_regression_export_onto_a_full_disk_is_one_sentence_and_a_hint(repo: Path, tmp_path: Path) -> None:
+    # It was "unexpected error: OSError: [Errno 28] No space left on device ... report it".
+    with small_disk(tmp_path / "disk", "4k") as disk:
+        result = atlas("export", str(disk / "index.tar.gz"), "--repo", str(repo))
+        assert_the_disk_is_blamed(result, "full", str(disk))
+        assert not list(disk.iterdir()), "the failed export left its temporary file"
 
 
 # --- cache-key -----------------------------------------------------------------------------------

@@ -107,6 +107,33 @@ def test_a_name_that_is_not_utf8_is_indexed_with_history_and_served(make_repo: C
     assert index(root)["mode"] == "unchanged"
 
 
+def test_regression_a_repository_whose_path_is_not_utf8_is_indexed_elsewhere_and_reported(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The reports of `index`, `status`, `verify` and `export` crashed ("unexpected error: TypeError: str is not
+    # valid UTF-8") on the root's path; the default index dir, which tantivy cannot open, did too.
+    root = make_repo(WITH_LATIN1, name=os.fsdecode(b"r\xe9po"))
+    shown = str(root).replace("\udce9", "\\xe9")  # how every output spells the path
+    refused = invoke("index", str(root), "--jobs", "1")
+    assert refused.exit_code == 2, refused.stderr
+    message, hint = refused.stderr.strip().splitlines()
+    assert "not valid UTF-8" in message and "--index-dir" in hint, refused.stderr
+    assert not (root / ".atlas").exists()
+    elsewhere = tmp_path / "index"
+    report = index(root, "--index-dir", str(elsewhere))
+    assert report["root"] == shown and report["files_indexed"] == 2
+    for command in ("status", "verify"):
+        result = invoke(command, "--repo", str(root), "--index-dir", str(elsewhere), "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout).get("root", shown) == shown
+    found = hits(search(root, "--index-dir", str(elsewhere), "gamma_gizmo"))
+    assert found[0]["path"] == LATIN1_DISPLAY
+    exported = invoke("export", str(root / "index.tgz"), "--repo", str(root), "--index-dir", str(elsewhere),
+                      "--format", "json")  # fmt: skip
+    assert exported.exit_code == 0, exported.stderr
+    assert json.loads(exported.stdout)["archive"] == f"{shown}/index.tgz"
+
+
 def test_verify_compares_the_side_store_with_the_file_table(make_repo: Callable[..., Path]) -> None:
     from atlas.signals.store import load_store, write_store
 

@@ -15,12 +15,15 @@ are rewritten with Atlas's own generation writer, so their checksums and sizes a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,11 @@ from click.testing import CliRunner, Result
 from atlas.api import index_config, index_repo
 from atlas.cli import cli
 from atlas.index import store
+from atlas.parse import ParseOptions
+from atlas.parse.pool import ParsePool
+from atlas.partition import file_content_hash
+from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason
+from atlas.walk import walk
 from tests.conftest import Symlink, git
 
 SECRET = "SECRET-7f3a9c-ledger-password"
@@ -187,6 +195,58 @@ def test_regression_mcp_does_not_serve_a_file_swapped_for_a_link_out_of_the_root
         assert "billing/refund.py" not in [e["path"] for e in json.loads(text)["entries"]]
 
     run(repo, scenario, "--check-interval", "3600")
+
+
+# ---------------------------------------------------------------------------------------------
+# Files swapped between the walk and an index run's reads of them (parse, hashes).
+
+
+def walked(root: Path) -> list[FileEntry]:
+    """The files an index run of `root` would read, as its walk hands them on."""
+    return [entry for entry in walk(root) if isinstance(entry, FileEntry)]
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail with TimeoutError, instead of hanging the test run, when the block is still running after `seconds`
+    (a read that blocks on a FIFO is interrupted: Python runs the handler and raises)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("how", [*SWAPS, "fifo"])
+def test_regression_a_file_swapped_after_the_walk_is_not_read_by_the_parser(
+    repo: Path, outside: Path, how: str
+) -> None:
+    entries = walked(repo)
+    swap(repo, outside, how)
+    with deadline(30), ParsePool(1, ParseOptions()) as pool:
+        results = {item.path: item for item in pool.parse(entries)}
+    refund = results["billing/refund.py"]
+    assert isinstance(refund, Skipped) and refund.reason is SkipReason.UNREADABLE, refund
+    assert isinstance(results["lib/alias_ledger.py"], ParsedFile)  # a link inside the root is still read
+
+
+@pytest.mark.parametrize("how", [*SWAPS, "fifo"])
+def test_regression_a_file_swapped_after_the_walk_is_not_hashed(repo: Path, outside: Path, how: str) -> None:
+    from atlas.status import diff_tree, load_table
+
+    table = load_table(store.current_generation(repo / ".atlas"))  # type: ignore[arg-type]
+    entries = [replace(entry, mtime_ns=entry.mtime_ns + 1) for entry in walked(repo)]  # moved: hashed
+    swap(repo, outside, how)
+    with deadline(30):
+        assert file_content_hash(repo, "billing/refund.py") == "unreadable"
+        changed = {table.paths[fid] for fid in diff_tree(table, entries, hash_moved=True).changed}
+    assert "billing/refund.py" in changed and "lib/alias_ledger.py" not in changed
 
 
 # ---------------------------------------------------------------------------------------------

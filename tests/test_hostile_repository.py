@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,24 @@ def test_an_index_directory_is_no_repository_and_a_device_no_config_file(tmp_pat
     assert from_inside.stdout == "docs/payments.md\n"  # the repository above the index is searched
     device = run_atlas("-q", "--config", "/dev/zero", "search", "--repo", str(root), "refund")
     assert device.returncode == 2 and "not a regular file" in device.stderr
+
+
+@pytest.mark.parametrize("trap", [_fifo, _zero], ids=["a FIFO", "/dev/zero"])
+def test_regression_an_index_whose_current_file_is_a_fifo_or_a_device_is_damaged_not_waited_for(
+    tmp_path: Path, trap: Callable[[Path], None]
+) -> None:
+    # Every command hung reading CURRENT (a FIFO), or read /dev/zero until memory ran out.
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    trap(root / ".atlas" / "CURRENT")
+    search = run_atlas("-q", "search", "--repo", str(root), "refund", timeout=60)
+    assert search.returncode == 4 and "CURRENT" in search.stderr, search.stderr
+    assert run_atlas("-q", "status", "--repo", str(root), timeout=60).returncode != 0
+    assert run_atlas("-q", "verify", "--repo", str(root), timeout=60).returncode == 4
+    rebuilt = run_atlas("-q", "index", str(root), "--format", "json", timeout=60)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "CURRENT" in json.loads(rebuilt.stdout)["reason"]
+    assert run_atlas("-q", "search", "--repo", str(root), "-l", "refunds").stdout == "docs/payments.md\n"

@@ -25,8 +25,11 @@ from typing import Any
 from atlas.errors import InputError
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
+from atlas.safe_read import display_path, read_regular_file
 
 CURRENT = "CURRENT"
+CURRENT_MAX_BYTES = 4096
+"""More than CURRENT ever holds (a generation's name)."""
 MANIFEST = "manifest.json"
 FILES = "files.json"
 TANTIVY_DIR = "tantivy"
@@ -51,12 +54,18 @@ not say that nothing was published (`atlas.cli` reads it)."""
 def ensure_index_dir(index_dir: Path, root: Path) -> None:
     """Create `index_dir` if needed, with a `.gitignore` of `*` so `git status` never shows it.
 
-    Raises InputError, before anything is written, when `index_dir` is not a directory, holds the repository at
-    `root`, or holds files of its own: a build writes there and deletes the generations it replaces, so only an
-    empty directory or one Atlas has written to (CURRENT, its lock or its shards) is taken.
+    Raises InputError, before anything is written, when `index_dir` is not a directory or a UTF-8 path, holds the
+    repository at `root`, or holds files of its own: a build writes there and deletes the generations it replaces,
+    so only an empty directory or one Atlas has written to (CURRENT, its lock or its shards) is taken.
     """
     if index_dir.exists() and not index_dir.is_dir():
         raise InputError(f"{index_dir} is not a directory", "pass a directory, or a path that does not exist yet")
+    shown = display_path(str(index_dir))
+    if shown != str(index_dir):
+        raise InputError(
+            f"the index directory {shown} is not valid UTF-8, and tantivy opens only UTF-8 paths",
+            "pass --index-dir DIR (or set ATLAS_INDEX_DIR) to put the index at a UTF-8 path",
+        )
     if index_dir.resolve() in (root.resolve(), *root.resolve().parents):
         raise InputError(
             f"the index directory {index_dir} would hold the repository {root}",
@@ -95,7 +104,8 @@ def _is_atlas_entry(entry: Path) -> bool:
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation's directory, or None when there is none."""
     try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        # A FIFO or a device in CURRENT's place names nothing: it is neither waited for nor read without end.
+        name = read_regular_file(os.fspath(index_dir / CURRENT), CURRENT_MAX_BYTES).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):  # unreadable, or garbage: no generation is named
         return None
     if not name.startswith(GEN_PREFIX) or "/" in name:

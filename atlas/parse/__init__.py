@@ -14,6 +14,7 @@ from typing import BinaryIO
 from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
+from atlas.safe_read import open_in_root
 from atlas.terms import path_terms, symbol_terms, tokens_text_bytes
 
 SNIFF_BYTES = 8192
@@ -45,7 +46,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped
     index restored on another machine (new mtimes, same contents) is checked at hashing speed.
     """
     try:
-        with open(entry.abs_path, "rb") as handle:
+        with os.fdopen(open_in_root(entry.root, entry.path), "rb") as handle:
             data = _read_capped(handle, options.max_file_bytes)
     except OSError as err:
         return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))

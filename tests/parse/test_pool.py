@@ -24,7 +24,7 @@ def entries(root: Path, count: int) -> list[FileEntry]:
         path = root / f"mod_{i:04d}.py"
         path.write_text(f"def handler_{i}(request):\n    return request\n", encoding="utf-8")
         info = path.stat()
-        found.append(FileEntry(f"mod_{i:04d}.py", str(path), info.st_size, info.st_mtime_ns))
+        found.append(FileEntry(f"mod_{i:04d}.py", str(path), info.st_size, info.st_mtime_ns, str(root)))
     return found
 
 
@@ -152,7 +152,7 @@ work = []
 for i in range(200):
     path = root / f"f{i}.txt"
     path.write_text(text)  # a large result: sending it takes many writes, holding the queue's lock
-    work.append(FileEntry(path.name, str(path), len(text), 0))
+    work.append(FileEntry(path.name, str(path), len(text), 0, str(root)))
 for _ in range(int(sys.argv[1])):
     with ParsePool(2, ParseOptions()) as pool:
         for _ in pool.parse(work):
@@ -261,7 +261,7 @@ def test_parsed_files_cross_the_pipe_whole_without_per_field_lookups(monkeypatch
 
 def test_tasks_are_bounded_by_files_and_by_bytes() -> None:
     def entry(i: int, size: int) -> FileEntry:
-        return FileEntry(f"f{i}", f"/nowhere/f{i}", size, 0)
+        return FileEntry(f"f{i}", f"/nowhere/f{i}", size, 0, "/nowhere")
 
     small = [entry(i, 100) for i in range(70)]
     assert [len(c) for c in pool_module._chunks(small, 32)] == [32, 32, 6]
