@@ -38,7 +38,7 @@ EXTENSIONS = {
     "clojure": (".clj", ".cljs", ".cljc"), "zig": (".zig",), "groovy": (".groovy",),
     "vue": (".vue", ".js", ".ts"), "svelte": (".svelte", ".js", ".ts"), "solidity": (".sol",),
     "fsharp": (".fs", ".fsi"), "fortran": (".f90", ".F90", ".f", ".F", ".f95"), "powershell": (".ps1", ".psm1"),
-    "nim": (".nim",),
+    "nim": (".nim",), "hcl": (".tf",),
 }  # fmt: skip
 """A component project's sources are its components and the scripts beside them."""
 DEFAULT_REPOS = ("gin-gonic/gin=go", "BurntSushi/ripgrep=rust", "google/gson=java", "expressjs/express=javascript",
