@@ -53,6 +53,24 @@ FRAMES = {
         "app/src/components/table.js",
         ("Table", "render"),
     ),
+    "ruby": (
+        "NoMethodError: undefined method `total' for nil\n"
+        "  app/models/invoice.rb:42:in `Billing::Invoice#total'\n"
+        "  lib/tasks/report.rake:5:in `block (2 levels) in <top>'\n",
+        "app/models/invoice.rb",
+        ("Invoice", "total"),
+    ),
+    "ruby-3.4": (
+        "lib/jekyll/utils.rb:10:in 'Jekyll::Utils.parse_date': invalid date (ArgumentError)\n",
+        "lib/jekyll/utils.rb",
+        ("Utils", "parse_date"),
+    ),
+    "php": (
+        "PHP Fatal error:  Uncaught TypeError in /var/www/src/Billing/Invoice.php:42\nStack trace:\n"
+        "#0 /var/www/src/Http/Kernel.php(128): App\\Billing\\Invoice->total(Object(App\\Cart))\n#1 {main}\n",
+        "var/www/src/Billing/Invoice.php",
+        ("Invoice", "total"),
+    ),
     "sanitizer": (
         "==1==ERROR: AddressSanitizer: heap-buffer-overflow\n"
         "    #0 0x4f5e3a in Json::Reader::parse(std::string const&) /src/app/json/reader.cpp:77:3\n",
@@ -106,3 +124,10 @@ def test_deep_paths_and_urls_are_still_mentions() -> None:
 @given(st.text(alphabet="a/.py -:\\", max_size=40))
 def test_file_paths_finds_what_the_path_regex_finds(text: str) -> None:
     assert file_paths(text) == _FILE_PATH.findall(text)
+
+
+def test_sources_of_every_parsed_language_are_path_mentions() -> None:
+    text = "see R/filter.R, lib/tasks/report.rake, src/Job.groovy, contracts/Token.sol, src/fpm.f90 and ops/add.cu"
+    assert find_mentions(text).paths == (
+        "R/filter.R", "lib/tasks/report.rake", "src/Job.groovy", "contracts/Token.sol", "src/fpm.f90", "ops/add.cu",
+    )  # fmt: skip

@@ -4,9 +4,10 @@ People and agents paste tracebacks and code; a path or a function name there is 
 hint than any bag of words. This module finds them in the query text (pure, no I/O); the engine
 matches them against the indexed paths (`atlas.query.paths`) and symbol names.
 
-Stack frames of Python, Go, Java/Kotlin, Rust, JavaScript/TypeScript and C/C++ (sanitizers, gdb)
-name a function and often its type: `pkg.(*Cart).AddItem`, `at com.acme.Invoice.total(`,
-`3: shop::ledger::Book::post`, `#0 0x4f5e in Json::Reader::parse(`. Each qualified frame becomes a
+Stack frames of Python, Go, Java/Kotlin, Rust, JavaScript/TypeScript, C/C++ (sanitizers, gdb), Ruby and
+PHP name a function and often its type: `pkg.(*Cart).AddItem`, `at com.acme.Invoice.total(`,
+`3: shop::ledger::Book::post`, `#0 0x4f5e in Json::Reader::parse(`, `user.rb:12:in 'User#save'`,
+`#0 /app/Kernel.php(42): App\\Http\\Kernel->handle(`. Each qualified frame becomes a
 (container, function) pair, and `::` paths become module mentions without their crate root.
 """
 
@@ -24,7 +25,8 @@ MAX_IDENTIFIERS = 60
 SOURCE_EXTENSIONS = (
     "py|pyi|pyx|js|jsx|mjs|cjs|ts|tsx|go|rs|java|kt|kts|scala|c|h|cc|cpp|cxx|hpp|hh|cs|rb|php|swift|sh|bash"
     "|m|mm|lua|pl|pm|r|dart|ex|exs|erl|hs|ml|clj|jl|zig|vue|svelte|css|scss|html|md|rst|txt|toml|yaml|yml|json"
-    "|ini|cfg|xml|sql|proto|gradle|cmake|mk"
+    "|ini|cfg|xml|sql|proto|gradle|cmake|mk|R|rake|erb|hrl|mli|cljs|cljc|groovy|sol|fs|fsi|fsx|f90|ps1|psm1|nim|cu"
+    "|cuh|graphql|gql"
 )
 _FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTENSIONS}))\b")
 _PATH_RUN = re.compile(r"[\w./-]+")
@@ -41,10 +43,12 @@ _FRAMES = re.compile(
     rf"^[ \t]*at (?:async |new )?(?:[\w.]+/)?({_QUALIFIED})(?:\.<\w+>)?[ (]"  # Java, Kotlin, JS/TS
     rf"|^[ \t]*#\d+ +0x[0-9a-fA-F]+ in ({_QUALIFIED})"  # sanitizers, gdb
     rf"|^[ \t]*\d+: +(?:0x[0-9a-fA-F]+ - )?({_QUALIFIED})"  # Rust backtraces
-    r"|^(?:[\w.-]+/)*[\w.-]+\.((?:\(\*?\w+\)\.)?\w+)\(",  # Go: path/pkg.(*Type).Method(
+    r"|^(?:[\w.-]+/)*[\w.-]+\.((?:\(\*?\w+\)\.)?\w+)\("  # Go: path/pkg.(*Type).Method(
+    rf"|:\d+:in [`'](?:block (?:\(\d+ levels\) )?in )?((?:{_QUALIFIED}[#.])?[\w?!]+)'"  # Ruby: x.rb:12:in `m'
+    r"|^[ \t]*#\d+ [^\n(]*\(\d+\): ([\w\\]+(?:->|::)\w+)\(",  # PHP: #0 /x/K.php(128): App\K->handle(
     re.MULTILINE,
 )
-_FRAME_PARTS = re.compile(r"::|\.|\(\*?|\)")
+_FRAME_PARTS = re.compile(r"::|->|\.|#|\\|\(\*?|\)")
 _SCOPED = re.compile(r"(?<![\w:])([A-Za-z_]\w*(?:::~?[A-Za-z_]\w*){1,8})(?![\w:])")
 MAX_FRAMES = 40
 

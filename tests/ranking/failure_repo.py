@@ -138,6 +138,22 @@ TRACES: dict[str, str] = {
         "public class WebConfig {\n"
         "    public DispatcherServlet dispatcherServlet() { return new DispatcherServlet(); }\n}\n"
     ),
+    "storefront/app/models/order.rb": (
+        "module Store\n  class Order < ApplicationRecord\n    def total\n      line_items.sum(&:price)\n"
+        "    end\n  end\nend\n"
+    ),
+    "storefront/app/views/orders/show.rb": (
+        "# Shows an order: its line items, their prices and the order total, or nothing for a nil order.\n"
+        "module Views\n  class OrderPage\n    def render(order)\n      order&.total\n    end\n  end\nend\n"
+    ),
+    "ledger-php/src/Billing/Statement.php": (
+        "<?php\nnamespace App\\Billing;\n\nclass Statement\n{\n    public function balance(array $lines): int\n"
+        "    {\n        return array_sum($lines);\n    }\n}\n"
+    ),
+    "ledger-php/src/Http/StatementController.php": (
+        "<?php\nnamespace App\\Http;\n\n// Renders a statement's balance as JSON; a type error here means bad lines.\n"
+        "class StatementController\n{\n    public function show($statement) { return $statement->balance([]); }\n}\n"
+    ),
     "billing-legacy/src/main/java/com/acme/billing/InvoiceService.java": (
         "package com.acme.billing;\n\n// Legacy billing, kept for the old reports: null when there is no invoice.\n"
         "public class InvoiceService {\n    public Long amount(Invoice invoice) {\n"
@@ -221,6 +237,28 @@ CASES: tuple[Case, ...] = (
         "\tat com.acme.billing.InvoiceService.total(InvoiceService.java:5)\n" + _SPRING + "```\n",
         "billing/src/main/java/com/acme/billing/InvoiceService.java",
         # The legacy copy defines the same frame: with the fitted weights either copy may come first.
+        top=2,
+    ),
+    Case(
+        "ruby_backtrace",
+        "Showing an order raises NoMethodError\n\nNoMethodError: undefined method `sum' for nil:NilClass\n"
+        "  /srv/storefront/app/models/order.rb:4:in `Store::Order#total'\n"
+        "  /srv/storefront/app/views/orders/show.rb:5:in `render'\n"
+        "  /usr/lib/ruby/gems/3.2.0/gems/actionpack-7.1.0/lib/action_controller/metal.rb:227:in `dispatch'\n",
+        "storefront/app/models/order.rb",
+        # proximity: the view's comment says the title's words ("shows an order"); the innermost frame is second.
+        top=2,
+    ),
+    Case(
+        "php_stack_trace",
+        "Statement balance fails with a TypeError\n\nPHP Fatal error:  Uncaught TypeError: array_sum(): Argument #1"
+        " ($array) must be of type array, null given in /var/www/src/Billing/Statement.php:8\n"
+        "Stack trace:\n#0 /var/www/src/Http/StatementController.php(7): App\\Billing\\Statement->balance(Array)\n"
+        "#1 /var/www/vendor/laravel/framework/src/Illuminate/Routing/Controller.php(54): App\\Http\\Statement"
+        "Controller->show(Object(App\\Billing\\Statement))\n#2 {main}\n",
+        "ledger-php/src/Billing/Statement.php",
+        # The controller is named by a path, a frame and a compound identifier (`StatementController`), and its
+        # comment says "type error": either file of the trace may come first.
         top=2,
     ),
 )
