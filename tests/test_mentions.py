@@ -71,6 +71,12 @@ FRAMES = {
         "var/www/src/Billing/Invoice.php",
         ("Invoice", "total"),
     ),
+    "dart": (
+        "Unhandled exception:\nClientException: Connection closed\n"
+        "#0      IOClient.send (package:http/src/io_client.dart:90:5)\n#1      main (file:///home/u/app/bin/app.dart:7:3)\n",
+        "http/lib/src/io_client.dart",
+        ("IOClient", "send"),
+    ),
     "sanitizer": (
         "==1==ERROR: AddressSanitizer: heap-buffer-overflow\n"
         "    #0 0x4f5e3a in Json::Reader::parse(std::string const&) /src/app/json/reader.cpp:77:3\n",

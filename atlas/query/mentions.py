@@ -45,9 +45,12 @@ _FRAMES = re.compile(
     rf"|^[ \t]*\d+: +(?:0x[0-9a-fA-F]+ - )?({_QUALIFIED})"  # Rust backtraces
     r"|^(?:[\w.-]+/)*[\w.-]+\.((?:\(\*?\w+\)\.)?\w+)\("  # Go: path/pkg.(*Type).Method(
     rf"|:\d+:in [`'](?:block (?:\(\d+ levels\) )?in )?((?:{_QUALIFIED}[#.])?[\w?!]+)'"  # Ruby: x.rb:12:in `m'
-    r"|^[ \t]*#\d+ [^\n(]*\(\d+\): ([\w\\]+(?:->|::)\w+)\(",  # PHP: #0 /x/K.php(128): App\K->handle(
+    r"|^[ \t]*#\d+ [^\n(]*\(\d+\): ([\w\\]+(?:->|::)\w+)\("  # PHP: #0 /x/K.php(128): App\K->handle(
+    r"|^#\d+ +([\w$]+(?:\.[\w$<>]+)*) \((?:package|file|dart):",  # Dart: #0  Client.send (package:http/…
     re.MULTILINE,
 )
+# A Dart `package:name/x.dart` URI is the file `lib/x.dart` of the package `name`.
+_DART_PACKAGE = re.compile(r"\bpackage:([\w.]+)/")
 _FRAME_PARTS = re.compile(r"::|->|\.|#|\\|\(\*?|\)")
 _SCOPED = re.compile(r"(?<![\w:])([A-Za-z_]\w*(?:::~?[A-Za-z_]\w*){1,8})(?![\w:])")
 MAX_FRAMES = 40
@@ -71,7 +74,7 @@ class Mentions:
 
 def find_mentions(text: str) -> Mentions:
     """Paths, dotted module names and compound identifiers named in `text`, first seen first."""
-    paths = _unique(_clean_path(m) for m in file_paths(text.replace("\\", "/")))
+    paths = _unique(_clean_path(m) for m in file_paths(_DART_PACKAGE.sub(r"\1/lib/", text.replace("\\", "/"))))
     scoped = [_scoped_modules(name) for name in _SCOPED.findall(text)]
     dotted = [m for m in _DOTTED.findall(text) if _looks_like_module(m)]
     modules = _unique([*dotted, *(m for forms in scoped for m in forms if _looks_like_module(m))])
