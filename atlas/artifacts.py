@@ -256,6 +256,7 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             raise IndexCorrupt(f"{archive}: unexpected member {member.name!r}", "export it again")
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        _check_room(rel, member.size, building)
         digest = hashlib.sha256()
         with tar.extractfile(member) as source, open(target, "wb") as out:  # type: ignore[union-attr]
             while chunk := source.read(1 << 20):
@@ -265,6 +266,18 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             raise IndexCorrupt(f"{archive}: {rel} fails its checksum", "export it again")
         count, size = count + 1, size + member.size
     return count, size
+
+
+def _check_room(rel: str, size: int, building: Path) -> None:
+    """AtlasError before the member `rel` of `size` bytes is written into `building` when its disk has less free:
+    a few KB of gzip unpack into gigabytes, which were written until the disk was full before the checksum failed."""
+    free = shutil.disk_usage(building).free
+    if size > free:
+        raise AtlasError(
+            f"cannot write the index: {building.parent} is on a disk with {free} bytes free, too few for {rel} "
+            f"({size} bytes)",
+            "free some space, or pass --index-dir DIR to put the index on another disk",
+        )
 
 
 def _check_format(header: dict[str, Any], archive: Path) -> None:
