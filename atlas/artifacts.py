@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import shutil
+import stat
 import tarfile
 import time
 import zlib
@@ -70,7 +71,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     generation = store.current_generation(config.index_dir)
     if generation is None or not generation.is_dir():
         raise IndexMissing(f"{config.index_dir}: no index to export")
-    members = sorted(p for p in generation.rglob("*") if p.is_file())
+    members = _members(generation)
     listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
     archive = store.replacement_target(archive)
@@ -93,6 +94,19 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     size = sum(p.stat().st_size for p in members)
     seconds = time.monotonic() - started
     return ArchiveInfo(str(archive), packed.sha256, len(members), size, seconds, generation.name)
+
+
+def _members(generation: Path) -> list[Path]:
+    """The files of `generation`, sorted; IndexCorrupt when one is not a regular file (a FIFO would block the
+    export, a link pack what it names)."""
+    members = []
+    for path in sorted(generation.rglob("*")):
+        mode = path.lstat().st_mode
+        if stat.S_ISREG(mode):
+            members.append(path)
+        elif not stat.S_ISDIR(mode):
+            raise IndexCorrupt(f"{generation}: {path.relative_to(generation)} is not a regular file")
+    return members
 
 
 def _create(tmp: Path, archive: Path) -> BinaryIO:
@@ -242,6 +256,7 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             raise IndexCorrupt(f"{archive}: unexpected member {member.name!r}", "export it again")
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        _check_room(rel, member.size, building)
         digest = hashlib.sha256()
         with tar.extractfile(member) as source, open(target, "wb") as out:  # type: ignore[union-attr]
             while chunk := source.read(1 << 20):
@@ -251,6 +266,18 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             raise IndexCorrupt(f"{archive}: {rel} fails its checksum", "export it again")
         count, size = count + 1, size + member.size
     return count, size
+
+
+def _check_room(rel: str, size: int, building: Path) -> None:
+    """AtlasError before the member `rel` of `size` bytes is written into `building` when its disk has less free:
+    a few KB of gzip unpack into gigabytes, which were written until the disk was full before the checksum failed."""
+    free = shutil.disk_usage(building).free
+    if size > free:
+        raise AtlasError(
+            f"cannot write the index: {building.parent} is on a disk with {free} bytes free, too few for {rel} "
+            f"({size} bytes)",
+            "free some space, or pass --index-dir DIR to put the index on another disk",
+        )
 
 
 def _check_format(header: dict[str, Any], archive: Path) -> None:

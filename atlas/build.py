@@ -151,14 +151,14 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         report.reason = f"CURRENT names {generation.name}, which does not exist; rebuilt"
         return None
     try:
-        manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
+        manifest = orjson.loads(store.read_index_file(generation / store.MANIFEST))
         if not isinstance(manifest, dict):
             raise IndexCorrupt(f"{store.MANIFEST} is not a JSON object")
         # An index of another format or other settings is rebuilt for that reason, before it is read.
         report.reason = rebuild_reason(config, manifest) or _other_shard(manifest, report)
         if report.reason:
             return None
-        table = FileTable.from_json((generation / store.FILES).read_bytes())
+        table = FileTable.from_json(store.read_index_file(generation / store.FILES))
         _check_readable(generation, table)
     except (AtlasError, OSError, ValueError, KeyError, TypeError) as err:
         detail = err.message if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"

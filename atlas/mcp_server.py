@@ -39,6 +39,7 @@ from atlas import __version__, api
 from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, UsageError
 from atlas.output import hit_record
+from atlas.safe_read import fs_path
 
 if TYPE_CHECKING:
     from atlas.query.engine import Engine, SearchOptions
@@ -252,8 +253,10 @@ def _describe(err: Exception) -> str:
 
 
 def _stat(root: Path, path: str) -> tuple[int, int] | None:
+    """Size and mtime of the file at display path `path` (a name that is not UTF-8 is shown with `\\xNN` escapes),
+    or None when it cannot be stat'ed."""
     try:
-        info = os.stat(os.path.join(root, path))
+        info = os.stat(os.path.join(os.fsencode(root), os.fsencode(fs_path(path))))
     except (OSError, ValueError):
         return None
     return info.st_size, info.st_mtime_ns

@@ -158,15 +158,31 @@ def read_regular_file(path: str | bytes, limit: int, follow: bool = True) -> byt
     For the files the walk reads beside the repository's (ignore files, `.git` files): a FIFO, a device or a
     directory in their place raises `Refused` at once instead of blocking, or of reading without end.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
-    fd = os.open(path, flags)
+    fd = open_regular_file(path, follow)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Refused(os.fsdecode(path), "it is not a regular file")
         with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read(limit)
     finally:
         os.close(fd)
+
+
+def open_regular_file(path: str | bytes, follow: bool = True) -> int:
+    """A read-only descriptor of the regular file at `path` (the caller closes it), opened as `read_regular_file`
+    opens it: `Refused` for a FIFO, a device or a directory, and, without `follow`, for a symbolic link."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        if err.errno == errno.ELOOP and not follow:
+            raise Refused(os.fsdecode(path), "it is a symbolic link") from err
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused(os.fsdecode(path), "it is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _resolved_parts(real_root: bytes, path: str) -> list[bytes]:

@@ -351,6 +351,10 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
         table = load_table(generation)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{directory}: the shard's file table cannot be read ({err})", f"run `{rebuild}`") from err
+    try:  # its files are linked into the assembled index, which tantivy opens
+        store.check_regular_files(generation / store.TANTIVY_DIR)
+    except OSError as err:
+        raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged ({err})", f"run `{rebuild}`") from err
     _check_tree(config, directory, spec, table)
     return _Shard(directory, generation, manifest, table, spec)
 
@@ -424,7 +428,7 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
     """Put every shard's live segments into `target` (hard links; copies across file systems) with one
     meta.json listing them all. Returns the number of segments."""
     target.mkdir(parents=True)
-    metas = [orjson.loads((s.generation / store.TANTIVY_DIR / "meta.json").read_bytes()) for s in shards]
+    metas = [orjson.loads(store.read_index_file(s.generation / store.TANTIVY_DIR / "meta.json")) for s in shards]
     for shard, meta in zip(shards[1:], metas[1:], strict=True):
         if meta["schema"] != metas[0]["schema"] or meta["index_settings"] != metas[0]["index_settings"]:
             raise InputError(f"{shard.directory}: its tantivy schema differs from the other shards'",

@@ -57,7 +57,7 @@ def current_entries(config: IndexConfig) -> dict[str, FileEntry]:
 
 def load_table(generation: Path) -> FileTable:
     """The file table of a generation."""
-    return FileTable.from_json((generation / store.FILES).read_bytes())
+    return FileTable.from_json(store.read_index_file(generation / store.FILES))
 
 
 def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
@@ -72,7 +72,7 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         status.reason = "no index"
         return status
     try:
-        manifest: dict[str, Any] = orjson.loads((generation / store.MANIFEST).read_bytes())
+        manifest: dict[str, Any] = orjson.loads(store.read_index_file(generation / store.MANIFEST))
         table = load_table(generation)
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:
         status.reason = f"the index is damaged ({err})"

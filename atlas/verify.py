@@ -59,7 +59,7 @@ def _check_files_table(generation: Path, report: VerifyReport) -> FileTable | No
 
     try:
         read_manifest(generation)
-        return FileTable.from_json((generation / store.FILES).read_bytes())
+        return FileTable.from_json(store.read_index_file(generation / store.FILES))
     except AtlasError as err:
         report.damaged.append(err.message)
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:
@@ -93,15 +93,18 @@ def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> 
 def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) -> None:
     directory = generation / store.SIGNALS_DIR
     try:
-        params = orjson.loads((directory / PARAMS).read_bytes())
+        params = orjson.loads(store.read_index_file(directory / PARAMS))
     except (OSError, orjson.JSONDecodeError) as err:
         report.damaged.append(f"side store parameters unreadable ({err})")
         return
     for name, expected in params.get("checksums", {}).items():
         try:
             actual = file_digest(directory / name)
-        except OSError:
+        except FileNotFoundError:
             report.damaged.append(f"side store file {name} is missing")
+            continue
+        except OSError as err:
+            report.damaged.append(f"side store file {name} is unreadable ({err})")
             continue
         if actual != expected:
             report.damaged.append(f"side store file {name} fails its checksum")

@@ -261,3 +261,41 @@ def test_regression_an_index_whose_current_file_is_a_fifo_or_a_device_is_damaged
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "CURRENT" in json.loads(rebuilt.stdout)["reason"]
     assert run_atlas("-q", "search", "--repo", str(root), "-l", "refunds").stdout == "docs/payments.md\n"
+
+
+INDEX_FILE_TRAPS = {
+    "manifest.json is a FIFO": ("manifest.json", _fifo),
+    "files.json is /dev/zero": ("files.json", _zero),
+    "signals/params.json is a FIFO": ("signals/params.json", _fifo),
+    "a side-store array is a FIFO": ("signals/pagerank.npy", _fifo),
+    "a side-store array is /dev/zero": ("signals/pagerank.npy", _zero),
+    "tantivy/meta.json is a FIFO": ("tantivy/meta.json", _fifo),
+    "tantivy/meta.json is /dev/zero": ("tantivy/meta.json", _zero),
+}
+
+
+@pytest.mark.parametrize("trap", list(INDEX_FILE_TRAPS), ids=list(INDEX_FILE_TRAPS))
+def test_regression_an_index_file_that_is_a_fifo_or_a_device_is_damaged_not_waited_for(
+    tmp_path: Path, trap: str
+) -> None:
+    # A cache restored by a user's own tooling can hold anything: every command hung on a FIFO in a generation
+    # (one in tantivy's place, inside tantivy, ignoring SIGTERM); the timeouts make a regression fail, not hang.
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    name, make = INDEX_FILE_TRAPS[trap]
+    generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text()
+    make(generation / name)
+    search = run_atlas("-q", "search", "--repo", str(root), "refund", timeout=30)
+    assert search.returncode == 4 and "hint: rebuild it with `atlas index --rebuild`" in search.stderr, search.stderr
+    assert name.rsplit("/", 1)[-1] in search.stderr and "Traceback" not in search.stderr, search.stderr
+    assert run_atlas("-q", "status", "--repo", str(root), timeout=30).returncode in (0, 4)  # status reads less
+    assert run_atlas("-q", "verify", "--repo", str(root), timeout=30).returncode == 4
+    exported = run_atlas("-q", "export", str(tmp_path / "index.tar.gz"), "--repo", str(root), timeout=30)
+    assert exported.returncode == 4 and "not a regular file" in exported.stderr, exported.stderr
+    rebuilt = run_atlas("-q", "index", str(root), "--format", "json", timeout=30)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "damaged" in json.loads(rebuilt.stdout)["reason"]
+    assert run_atlas("-q", "search", "--repo", str(root), "-l", "refunds", timeout=30).stdout == "docs/payments.md\n"

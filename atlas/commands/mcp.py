@@ -76,6 +76,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     root = find_root(repo)
     _warn_without_sdk()
     command, args = server_command(root, index_dir)
+    check_utf8(command, args)
     target = config_path or default_config_path(client, root)
     if not write:
         write_text(snippet(client, name, command, args))
@@ -106,6 +107,21 @@ def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:
     command, prefix = (str(script), []) if script.is_file() else (sys.executable, ["-m", "atlas"])
     extra = ["--index-dir", str(Path(index_dir).expanduser().resolve())] if index_dir else []
     return command, [*prefix, "mcp", "--root", str(root), *extra]
+
+
+def check_utf8(command: str, args: list[str]) -> None:
+    """InputError when a path in the server's command line is not valid UTF-8: a client's configuration is JSON or
+    TOML text, which cannot name it (the name would be written as a lone surrogate, or lost)."""
+    from atlas.errors import InputError
+    from atlas.safe_read import display_path
+
+    for value in (command, *args):
+        shown = display_path(value)
+        if shown != value:
+            raise InputError(
+                f"{shown} is not valid UTF-8, and an MCP client's configuration cannot name it",
+                "move or rename it to a path that is valid UTF-8, then run `atlas mcp install` again",
+            )
 
 
 def default_config_path(client: str, root: Path) -> Path:

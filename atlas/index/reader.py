@@ -7,6 +7,7 @@ access: an index on a read-only volume is opened through a temporary directory (
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class IndexReader:
 def read_manifest(generation: Path) -> dict[str, Any]:
     """Load and check a generation's manifest."""
     try:
-        manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
+        manifest = orjson.loads(store.read_index_file(generation / store.MANIFEST))
     except FileNotFoundError as err:
         raise IndexCorrupt(f"{generation}: the index has no manifest (an interrupted build?)") from err
     except (OSError, orjson.JSONDecodeError) as err:
@@ -130,9 +131,11 @@ def open_tantivy(directory: Path) -> tantivy.Index:
     tantivy takes a lock file in the index directory even to read (tantivy#557; tantivy-py has
     no read-only mode). When it cannot (a read-only volume, a restored cache, a shared directory),
     the index is opened through a temporary directory of symbolic links to its files, which is
-    removed once open: every file is open by then, and published generations never change.
+    removed once open: every file is open by then, and published generations never change. A FIFO, a
+    device or a link among its files (tantivy would wait on it for ever) makes the index damaged.
     """
     try:
+        store.check_regular_files(directory)
         return tantivy.Index.open(str(directory))
     except ValueError as err:
         if LOCK_ERROR not in str(err):
@@ -170,12 +173,16 @@ def _open_through_links(directory: Path) -> tantivy.Index:
 
 
 def _check_file_table(generation: Path, manifest: dict[str, Any]) -> None:
-    """A missing or truncated files.json makes the index corrupt; checked by size (one stat), not read."""
+    """A missing or truncated files.json (or anything but a regular file in its place) makes the index corrupt;
+    checked by one stat, not read."""
     expected = manifest.get("files_bytes")
     try:
-        size = (generation / store.FILES).stat().st_size
+        status = (generation / store.FILES).lstat()
     except OSError as err:
         raise IndexCorrupt(f"{generation}: the index has no file table ({store.FILES})") from err
+    if not stat.S_ISREG(status.st_mode):
+        raise IndexCorrupt(f"{generation}: {store.FILES} is not a regular file")
+    size = status.st_size
     if expected is not None and size != expected:
         raise IndexCorrupt(f"{generation}: {store.FILES} has {size} bytes, the manifest says {expected}")
 
@@ -189,7 +196,8 @@ def check_indexed_paths(generation: Path) -> None:
     from atlas.index.writer import FileTable
 
     try:
-        FileTable.from_json((generation / store.FILES).read_bytes())
+        FileTable.from_json(store.read_index_file(generation / store.FILES))
+        store.check_regular_files(generation / store.TANTIVY_DIR)
         searcher = tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher()
         hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
         paths = [searcher.doc(address)["path"] for _, address in hits]

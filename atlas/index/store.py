@@ -20,12 +20,12 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from atlas.errors import InputError
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
-from atlas.safe_read import display_path, read_regular_file
+from atlas.safe_read import Refused, display_path, open_regular_file, read_regular_file
 
 CURRENT = "CURRENT"
 CURRENT_MAX_BYTES = 4096
@@ -113,13 +113,38 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def open_index_file(path: Path) -> BinaryIO:
+    """The file `path` of a generation, opened for reading; `Refused` (an OSError, which readers of an index take
+    for damage) when it is a symbolic link, a FIFO, a device or a directory.
+
+    A cache restored by other tools can hold anything: a FIFO would block its reader, a device or a link be
+    read without end or out of the index.
+    """
+    return os.fdopen(open_regular_file(os.fspath(path), follow=False), "rb")
+
+
+def read_index_file(path: Path) -> bytes:
+    """The bytes of the generation's file `path`, opened as `open_index_file` opens it."""
+    with open_index_file(path) as handle:
+        return handle.read()
+
+
+def check_regular_files(directory: Path) -> None:
+    """`Refused` unless every entry of `directory` is a regular file (not a link): one directory read, so a
+    directory handed to tantivy holds nothing it would wait on or read without end."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                raise Refused(entry.path, "it is not a regular file")
+
+
 def live_manifest(index_dir: Path) -> dict[str, Any] | None:
     """The live generation's manifest, or None when there is none or it cannot be read."""
     import orjson
 
     generation = current_generation(index_dir)
     try:
-        manifest = orjson.loads((generation / MANIFEST).read_bytes()) if generation else None
+        manifest = orjson.loads(read_index_file(generation / MANIFEST)) if generation else None
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None

@@ -149,7 +149,7 @@ class GenerationWriter:
         else:
             _link_copy(previous / store.TANTIVY_DIR, target)
             self.index = tantivy.Index.open(str(target))
-            self.table = table or FileTable.from_json((previous / store.FILES).read_bytes())
+            self.table = table or FileTable.from_json(store.read_index_file(previous / store.FILES))
         heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // HEAP_SHARE)
         self.writer = self.index.writer(heap_size=heap, num_threads=WRITER_THREADS)
 

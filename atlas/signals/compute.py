@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from atlas.config import IndexConfig
-from atlas.index.store import write_atomic
+from atlas.index.store import read_index_file, write_atomic
 from atlas.index.writer import FileTable
 from atlas.progress import log
 from atlas.records import Role
@@ -169,7 +169,7 @@ def save_history(generation: Path, history: History | None) -> None:
 def load_history(generation: Path) -> History | None:
     """The history saved by `save_history`, or None when absent or unreadable."""
     try:
-        data = orjson.loads((generation / HISTORY_FILE).read_bytes())
+        data = orjson.loads(read_index_file(generation / HISTORY_FILE))
         data["files"] = {path: FileHistory(**info) for path, info in data["files"].items()}
         data["cochange"] = {
             path: tuple(CoChange(**partner) for partner in partners) for path, partners in data["cochange"].items()

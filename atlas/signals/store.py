@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from atlas.errors import IndexCorrupt
-from atlas.index.store import SIGNALS_DIR, write_atomic
+from atlas.index.store import SIGNALS_DIR, open_index_file, read_index_file, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,7 +80,7 @@ def read_npy(path: Path) -> memoryview:
     Just enough of the .npy format for the side store, so a query need not import numpy (which
     costs more than the rest of a cold `atlas search`).
     """
-    with open(path, "rb") as handle:
+    with open_index_file(path) as handle:
         raw = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
     if bytes(raw[:6]) != b"\x93NUMPY":
         raise ValueError(f"{path.name}: not a .npy file")
@@ -116,10 +116,10 @@ def decode_paths(data: bytes) -> list[str]:
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file, hex."""
+    """SHA-256 of a file of the index, hex; opened as `open_index_file` opens it."""
     import hashlib
 
-    with open(path, "rb") as handle:
+    with open_index_file(path) as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
@@ -127,7 +127,7 @@ def load_store(generation: Path) -> SideStore | None:
     """Memory-map the side store of `generation`; None if the generation has none."""
     directory = generation / SIGNALS_DIR
     try:
-        params = orjson.loads((directory / PARAMS).read_bytes())
+        params = orjson.loads(read_index_file(directory / PARAMS))
     except FileNotFoundError:
         return None
     except (OSError, orjson.JSONDecodeError) as err:
@@ -136,7 +136,7 @@ def load_store(generation: Path) -> SideStore | None:
         version = params.get("store_version") if isinstance(params, dict) else None
         raise IndexCorrupt(f"{directory}: side store version {version}, this Atlas reads {STORE_VERSION}")
     try:
-        paths = decode_paths((directory / PATHS).read_bytes())
+        paths = decode_paths(read_index_file(directory / PATHS))
         arrays = {name: read_npy(directory / f"{name}.npy") for name in params.get("arrays", [])}
     except (OSError, ValueError, SyntaxError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{directory}: a side-store array is missing or damaged ({err})") from err

@@ -132,3 +132,33 @@ def test_write_where_nothing_can_be_written_is_one_sentence_and_a_hint(tmp_path:
     if blocked.exit_code == 0:
         pytest.skip("running as root: a read-only directory is writable")
     assert blocked.exit_code == 2 and "cannot write" in blocked.stderr and "hint:" in blocked.stderr
+
+
+@pytest.mark.parametrize("client", ["claude-code", "cursor", "codex"])
+@pytest.mark.parametrize("write", [False, True], ids=["print", "write"])
+def test_regression_a_path_that_is_not_utf8_is_refused_not_registered_as_another(
+    client: str, write: bool, tmp_path: Path
+) -> None:
+    # A repository at `caf\xff` was registered as "caf\udcff" (JSON: a lone surrogate, which no client turns back
+    # into the path), as "caf?" (a Codex snippet), or crashed (Codex --write). No client config can hold the name.
+    import os
+
+    from tests.conftest import init_repo, write_tree
+
+    root = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xff")))
+    write_tree(root, {"shop/cart.py": "class ShoppingCart:\n    pass\n"})
+    init_repo(root)
+    config = tmp_path / ("config.toml" if client == "codex" else "mcp.json")
+    written = ("--write", "--config-path", str(config)) if write else ()
+    result = _install("--client", client, "--root", str(root), *written)
+    assert result.exit_code == 2, result.output
+    assert "not valid UTF-8" in result.stderr and "hint:" in result.stderr and result.stdout == ""
+    assert not config.exists() and not (root / ".mcp.json").exists()
+
+
+def test_an_index_directory_that_is_not_utf8_is_refused_too(tmp_path: Path) -> None:
+    import os
+
+    index_dir = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"index\xff"))
+    result = _install("--client", "cursor", "--root", str(tmp_path), "--index-dir", index_dir)
+    assert result.exit_code == 2 and "not valid UTF-8" in result.stderr, result.output

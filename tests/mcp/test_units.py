@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +15,8 @@ from atlas import mcp_server
 from atlas.api import find_symbols, index_config, open_engine, related_files
 from atlas.errors import InputError, UsageError
 from atlas.query.related import confine_path
-from tests.conftest import Symlink, write_tree
+from tests.conftest import Symlink, init_repo, write_tree
+from tests.mcp.conftest import build_index
 
 
 @given(st.lists(st.text(max_size=300), max_size=80), st.integers(min_value=200, max_value=5000))
@@ -96,3 +98,26 @@ def test_symbols_and_related_through_the_api(shop: Path) -> None:
     assert neighbours.imports == ["shop/cart.py"] and neighbours.cochange == []
     with pytest.raises(InputError):
         related_files(engine, "../shop/pricing.py")
+
+
+
+def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_changes(tmp_path: Path) -> None:
+    # A file that changes while a refresh runs is listed as added right after it; the session then remembers it,
+    # as skipped, by a stat of its display path (`logo\xff.png`), which names no file when the name is not UTF-8:
+    # the stat failed before and after every later edit, so the session never noticed one.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha_handler():\n    pass\n", b"logo\xff.png": b"\x89PNG\x00\x01"})
+    init_repo(root)
+    session = mcp_server.Session(index_config(build_index(root)), check_interval=0)
+    session.start()
+    display = "logo\\xff.png"
+    on_disk = os.stat(os.path.join(os.fsencode(root), b"logo\xff.png"))
+    assert mcp_server._stat(root, display) == (on_disk.st_size, on_disk.st_mtime_ns)
+    session.skipped = {display: mcp_server._stat(root, display)}  # what a refresh records for such a file
+    with open(os.path.join(os.fsencode(root), b"logo\xff.png"), "wb") as handle:
+        handle.write(b"now a text file about pelicans\n")
+    status = session.index_status()
+    assert status.added == [display] and not status.fresh
+    session.ready()
+    found = session.engine.search("pelicans", session.search_options()).hits  # type: ignore[union-attr]
+    assert [hit.path for hit in found] == [display]
