@@ -90,6 +90,11 @@ def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> 
     _listed(report.damaged, "indexed file without exactly one document", missing)
 
 
+def _is_plain_name(name: object) -> bool:
+    """Whether `name` names a file directly inside a directory (no separator, not `.` or `..`)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
+
+
 def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) -> None:
     directory = generation / store.SIGNALS_DIR
     try:
@@ -98,6 +103,9 @@ def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) 
         report.damaged.append(f"side store parameters unreadable ({err})")
         return
     for name, expected in params.get("checksums", {}).items():
+        if not _is_plain_name(name):
+            report.damaged.append(f"side store lists {name!r}, which is not a file of its own directory")
+            continue
         try:
             actual = file_digest(directory / name)
         except FileNotFoundError:

@@ -299,3 +299,22 @@ def test_regression_an_index_file_that_is_a_fifo_or_a_device_is_damaged_not_wait
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "damaged" in json.loads(rebuilt.stdout)["reason"]
     assert run_atlas("-q", "search", "--repo", str(root), "-l", "refunds", timeout=30).stdout == "docs/payments.md\n"
+
+
+def test_a_side_store_listing_a_file_outside_it_is_damage_and_that_file_is_not_read(tmp_path: Path) -> None:
+    # The checksums in a crafted params.json name files to hash: one outside the index is never opened.
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    outside = tmp_path / "outside.fifo"
+    _fifo(outside)
+    generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text()
+    params_path = generation / "signals" / "params.json"
+    params = json.loads(params_path.read_text())
+    params["checksums"]["../../../../outside.fifo"] = "0" * 64
+    params_path.write_text(json.dumps(params))
+    verified = run_atlas("-q", "verify", "--repo", str(root), "--format", "json", timeout=30)
+    assert verified.returncode == 4, verified.stderr
+    assert any("not a file of its own directory" in line for line in json.loads(verified.stdout)["damaged"])
