@@ -55,6 +55,7 @@ _LOG_FORMAT: Final = "--format=%x01%H %ct%x02%B"
 _MESSAGE: Final = b"\x02"
 MAX_MESSAGE_CHARS: Final = 2000  # of a commit message, for its words: squashed merges list whole changelogs
 _CHUNK: Final = 1 << 16
+_MAX_TIME_DIGITS: Final = 18  # a committer time of more digits could overflow int64
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
 _GIT_CONFIG: Final = (
     *GIT_SAFETY_OPTIONS,
@@ -418,7 +419,13 @@ def _header(token: bytes) -> tuple[str, int, str]:
     """`\\x01<sha> <time>\\x02<message>` → sha, time, message (a message holds no NUL, so no token ends in it)."""
     stamp, _, message = token[1:].partition(_MESSAGE)
     sha, _, when = stamp.partition(b" ")
-    return sha.decode("ascii"), int(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
+    return sha.decode("ascii"), _commit_time(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
+
+
+def _commit_time(when: bytes) -> int:
+    """`%ct` as git reads it: a date that is missing, negative or overflows (a crafted or damaged commit;
+    git prints it as written) is the epoch, as `git log` shows such a date."""
+    return int(when) if when.isdigit() and len(when) <= _MAX_TIME_DIGITS else 0
 
 
 def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:

@@ -1,0 +1,68 @@
+"""Hostile git repositories and git environments: what a repository's objects, a git binary or the user's shell
+hold never crashes, hangs or misleads an index run; history degrades to what could be mined, with the reason.
+
+Every case builds a real repository with the real git (commits crafted with `git hash-object --literally`
+where git itself would refuse to write them) and runs the real miner or the real `atlas index`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import cli
+from atlas.signals.git import mine_history
+from tests.conftest import git, init_repo, write_tree
+
+SHOP = {
+    "shop/cart.py": "class Cart:\n    def add_item(self, item):\n        return item\n",
+    "shop/payment.py": "def charge(card, amount):\n    return amount\n",
+}
+
+
+def _shop(root: Path) -> Path:
+    root.mkdir(parents=True)
+    write_tree(root, SHOP)
+    init_repo(root)
+    return root
+
+
+def _index_json(repo: Path, *args: str) -> dict:
+    result = CliRunner().invoke(cli, ["-q", "index", str(repo), "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.stdout)
+
+
+def _crafted_commit(repo: Path, committer_date: str, message: str = "crafted") -> str:
+    """Commit the work tree's edits as a commit object git would not write itself (any committer date), on HEAD."""
+    git(repo, "add", "-A")
+    tree = git(repo, "write-tree").decode().strip()
+    parent = git(repo, "rev-parse", "HEAD").decode().strip()
+    body = (
+        f"tree {tree}\nparent {parent}\nauthor A <a@example.com> 1700000000 +0000\n"
+        f"committer A <a@example.com> {committer_date} +0000\n\n{message}\n"
+    )
+    crafted = repo / ".git" / "crafted-commit"
+    crafted.write_text(body)
+    sha = git(repo, "hash-object", "-t", "commit", "-w", "--literally", str(crafted)).decode().strip()
+    crafted.unlink()
+    git(repo, "update-ref", "HEAD", sha)
+    return sha
+
+
+@pytest.mark.parametrize("date", ["99999999999999999999999", "18446744073709551615", "-5", "soon"])
+def test_a_commit_whose_date_git_cannot_read_is_mined_at_the_epoch_as_git_shows_it(tmp_path: Path, date: str) -> None:
+    repo = _shop(tmp_path / "r")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# discounts\n")
+    _crafted_commit(repo, date, "cart: discounts")
+
+    history = mine_history(repo)
+
+    assert history.available, history.reason
+    assert history.commits_mined == 2
+    assert history.files["shop/cart.py"].commits == 2
+    assert history.files["shop/payment.py"].commits == 1
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 2
