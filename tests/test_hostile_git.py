@@ -66,3 +66,38 @@ def test_a_commit_whose_date_git_cannot_read_is_mined_at_the_epoch_as_git_shows_
     assert history.files["shop/cart.py"].commits == 2
     assert history.files["shop/payment.py"].commits == 1
     assert _index_json(repo)["signals"]["git"]["commits_mined"] == 2
+
+
+def _drop_object(repo: Path, spec: str) -> None:
+    """Delete the loose object `spec` names, as a damaged clone lacks it."""
+    sha = git(repo, "rev-parse", spec).decode().strip()
+    (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+
+
+def _damaged_shop(root: Path, damage: str) -> Path:
+    """The shop with two more commits, damaged: an old commit object lost, or a commit dated past time_t."""
+    repo = _shop(root)
+    for note in ("discounts", "coupons"):
+        (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + f"# {note}\n")
+        git(repo, "commit", "-q", "-am", f"cart: {note}")
+    if damage == "lost commit":
+        _drop_object(repo, "HEAD~1")
+    else:
+        (repo / "shop/payment.py").write_text(SHOP["shop/payment.py"] + "# refunds\n")
+        _crafted_commit(repo, "99999999999999999999999", "payment: refunds")
+    return repo
+
+
+@pytest.mark.parametrize("damage", ["lost commit", "date past time_t"])
+def test_the_pydriller_backend_degrades_on_a_damaged_history_instead_of_failing_the_index(
+    tmp_path: Path, damage: str
+) -> None:
+    repo = _damaged_shop(tmp_path / "r", damage)
+
+    report = _index_json(repo, "--history-backend", "pydriller")
+
+    git_signals = report["signals"]["git"]
+    assert git_signals["available"] is False
+    assert git_signals["reason"].startswith("git failed under pydriller: ")
+    assert "\n" not in git_signals["reason"]
+    assert report["files_indexed"] == 2

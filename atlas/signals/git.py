@@ -443,25 +443,29 @@ def _pydriller_commits(
 ) -> Iterator[_Commit]:
     """The same commits as `_git_commits`, in the same order, read through pydriller.
 
-    pydriller always follows renames (`renames` is ignored); its git errors become `SignalError`."""
-    from git.exc import GitError
-
+    pydriller always follows renames (`renames` is ignored). Whatever its traversal raises on a damaged
+    history (a lost object: a bare `Exception`; a date past time_t: `OverflowError`) becomes `SignalError`."""
+    since = _parse_since(options.since) if options.since else None
     try:
-        yield from _pydriller_walk(repo, options, since_commit)
-    except (GitError, ValueError) as error:
-        if isinstance(error, ValueError) and "since" in str(error):
-            raise
-        raise SignalError(f"git failed under pydriller: {str(error).strip().splitlines()[0]}") from error
+        yield from _pydriller_walk(repo, options, since_commit, since)
+    except Exception as error:  # pydriller raises bare Exceptions
+        raise SignalError(f"git failed under pydriller: {_first_message_line(error)}") from error
 
 
-def _pydriller_walk(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
+def _first_message_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _pydriller_walk(
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, since: datetime | None
+) -> Iterator[_Commit]:
     from pydriller import Repository
 
     _safe_git_environment()
     top = str(_toplevel(repo))
     kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": repo.head}
-    if options.since:
-        kwargs["since"] = _parse_since(options.since)
+    if since is not None:
+        kwargs["since"] = since
     newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
     excluded = _pydriller_ancestors(top, since_commit)
     kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
