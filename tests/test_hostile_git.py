@@ -7,6 +7,8 @@ where git itself would refuse to write them) and runs the real miner or the real
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import orjson
@@ -14,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from atlas.cli import cli
-from atlas.signals.git import mine_history
-from tests.conftest import git, init_repo, write_tree
+from atlas.signals.git import BACKENDS, HistoryOptions, mine_history
+from tests.conftest import git, git_env, init_repo, write_tree
 
 SHOP = {
     "shop/cart.py": "class Cart:\n    def add_item(self, item):\n        return item\n",
@@ -101,3 +103,25 @@ def test_the_pydriller_backend_degrades_on_a_damaged_history_instead_of_failing_
     assert git_signals["reason"].startswith("git failed under pydriller: ")
     assert "\n" not in git_signals["reason"]
     assert report["files_indexed"] == 2
+
+
+
+def _commit_days_ago(repo: Path, days: int, message: str) -> None:
+    """Edit the cart and commit it, authored and committed `days` days before now."""
+    (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + f"# {message}\n")
+    stamp = f"@{int(time.time()) - days * 86_400} +0000"
+    env = {**git_env(), "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-am", message], env=env, check=True)
+
+
+@pytest.mark.parametrize("since", ["2 weeks ago", "10.days", "yesterday"])
+def test_the_pydriller_backend_reads_a_relative_since_date_as_the_git_backend_does(tmp_path: Path, since: str) -> None:
+    repo = _shop(tmp_path / "r")
+    _commit_days_ago(repo, 30, "cart: discounts")
+    _commit_days_ago(repo, 0, "cart: coupons")
+
+    mined = {backend: mine_history(repo, HistoryOptions(since=since, backend=backend)) for backend in BACKENDS}
+
+    assert [history.commits_mined for history in mined.values()] == [1, 1]
+    report = _index_json(repo, "--history-backend", "pydriller", "--since", since)
+    assert report["signals"]["git"]["commits_mined"] == 1

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from heapq import nsmallest
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
@@ -445,7 +445,7 @@ def _pydriller_commits(
 
     pydriller always follows renames (`renames` is ignored). Whatever its traversal raises on a damaged
     history (a lost object: a bare `Exception`; a date past time_t: `OverflowError`) becomes `SignalError`."""
-    since = _parse_since(options.since) if options.since else None
+    since = _since_time(repo, options.since) if options.since else None
     try:
         yield from _pydriller_walk(repo, options, since_commit, since)
     except Exception as error:  # pydriller raises bare Exceptions
@@ -499,11 +499,13 @@ def _toplevel(repo: _Repo) -> Path:
     return top
 
 
-def _parse_since(since: str) -> datetime:
-    try:
-        return datetime.fromisoformat(since)
-    except ValueError:
-        raise ValueError(f"backend='pydriller' needs an ISO 8601 `since`, got {since!r}") from None
+def _since_time(repo: _Repo, since: str) -> datetime:
+    """`since` as the time `git log --since` reads it (relative dates too), which `git rev-parse` prints."""
+    out = _git_output(repo.git, repo.root, "rev-parse", f"--since={since}") or b""
+    stamp = out.decode("ascii", "replace").strip().removeprefix("--max-age=")
+    if not stamp.isdigit():
+        raise SignalError(f"git cannot read the date {since!r}")
+    return datetime.fromtimestamp(int(stamp), UTC)
 
 
 def _pydriller_ancestors(top: str, commit: str | None) -> set[str]:
