@@ -7,6 +7,7 @@ where git itself would refuse to write them) and runs the real miner or the real
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from atlas.cli import cli
-from atlas.signals.git import BACKENDS, HistoryOptions, mine_history
+from atlas.signals.git import BACKENDS, HistoryOptions, head_commit, is_ancestor, mine_history
 from tests.conftest import git, git_env, init_repo, write_tree
 
 SHOP = {
@@ -125,3 +126,67 @@ def test_the_pydriller_backend_reads_a_relative_since_date_as_the_git_backend_do
     assert [history.commits_mined for history in mined.values()] == [1, 1]
     report = _index_json(repo, "--history-backend", "pydriller", "--since", since)
     assert report["signals"]["git"]["commits_mined"] == 1
+
+
+def _fifo_object(repo: Path, spec: str) -> None:
+    """Put a FIFO in place of the loose object `spec` names: git opening it waits for a writer forever."""
+    sha = git(repo, "rev-parse", spec).decode().strip()
+    path = repo / ".git" / "objects" / sha[:2] / sha[2:]
+    path.unlink()
+    os.mkfifo(path)
+
+
+@pytest.fixture
+def short_git_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("atlas.signals.git.GIT_TIMEOUT_SECONDS", 1)
+
+
+def test_git_stuck_reading_a_fifo_in_the_object_store_times_out_instead_of_hanging_the_index(
+    tmp_path: Path, short_git_timeout: None
+) -> None:
+    repo = _shop(tmp_path / "r")
+    _fifo_object(repo, "HEAD^{tree}")
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 20
+    assert not history.available
+    assert history.reason == "git cannot list the files of HEAD: git ls-tree did not finish within 1 s"
+
+
+def test_git_log_stuck_on_a_blob_rename_detection_reads_is_read_again_without_renames(
+    tmp_path: Path, short_git_timeout: None
+) -> None:
+    repo = _shop(tmp_path / "r")
+    git(repo, "mv", "shop/payment.py", "shop/billing.py")
+    (repo / "shop/billing.py").write_text(SHOP["shop/payment.py"] + "\ndef refund(card, amount):\n    return -amount\n")
+    git(repo, "commit", "-q", "-am", "rename payment to billing")
+    _fifo_object(repo, "HEAD~1:shop/payment.py")
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 20
+    assert history.available
+    assert history.reason == "renames not followed (git log stalled: no output for 1 s)"
+    assert history.commits_mined == 2
+
+
+def test_a_git_that_never_answers_gives_no_history_with_the_reason(
+    tmp_path: Path, short_git_timeout: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _shop(tmp_path / "r")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text("#!/bin/sh\nexec sleep 600\n")
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 20
+    assert (history.available, history.reason) == (False, "git rev-parse did not finish within 1 s")
+    assert head_commit(repo) is None
+    assert not is_ancestor(repo, "HEAD")

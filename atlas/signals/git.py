@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -37,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
 from atlas.terms import tokenize
-from atlas.walk import GIT_SAFETY_OPTIONS
+from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -55,6 +56,7 @@ _LOG_FORMAT: Final = "--format=%x01%H %ct%x02%B"
 _MESSAGE: Final = b"\x02"
 MAX_MESSAGE_CHARS: Final = 2000  # of a commit message, for its words: squashed merges list whole changelogs
 _CHUNK: Final = 1 << 16
+_NOT_RUN: Final = -1  # the returncode of a short git command that could not start or did not finish
 _MAX_TIME_DIGITS: Final = 18  # a committer time of more digits could overflow int64
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
 _GIT_CONFIG: Final = (
@@ -304,7 +306,16 @@ def _git_output(git: str, root: Path, *args: str) -> bytes | None:
 
 
 def _git_run(git: str, root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(_git_args(git, root, *args), capture_output=True, check=False)
+    """Run a short git command. One that cannot start, or that does not finish within GIT_TIMEOUT_SECONDS (a
+    hung git; git waiting on a FIFO put in `.git`), fails with returncode _NOT_RUN and the reason as stderr."""
+    command = _git_args(git, root, *args)
+    try:
+        return subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        why = f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS} s"
+    except OSError as err:
+        why = f"git cannot be run: {err.strerror or err}"
+    return subprocess.CompletedProcess(command, _NOT_RUN, b"", why.encode())
 
 
 def _open_repo(root: Path) -> _Repo | str:
@@ -314,7 +325,7 @@ def _open_repo(root: Path) -> _Repo | str:
         return "git is not installed"
     where = _git_run(git, root, "rev-parse", "--show-prefix")
     if where.returncode != 0:
-        return _not_a_repository(where.stderr)
+        return _not_a_repository(where)
     head = _git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if head is None:
         return "no commits"
@@ -326,8 +337,10 @@ def _open_repo(root: Path) -> _Repo | str:
     return _Repo(git, root, under, sha, _tracked_keys(listing.stdout, under))
 
 
-def _not_a_repository(stderr: bytes) -> str:
-    if b"safe.directory" in stderr:  # git >= 2.35.2 refuses repositories owned by another user
+def _not_a_repository(failed: subprocess.CompletedProcess[bytes]) -> str:
+    if failed.returncode == _NOT_RUN:
+        return _first_stderr_line(failed.stderr)
+    if b"safe.directory" in failed.stderr:  # git >= 2.35.2 refuses repositories owned by another user
         return "git refuses a repository owned by another user (see `git config safe.directory`)"
     return "not a git repository"
 
@@ -362,11 +375,14 @@ def _git_commits(
 
     Raises `SignalError` when git exits with an error (after the commits it did print)."""
     args = _log_args(repo, options, since_commit, renames)
-    with tempfile.TemporaryFile() as errors, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors) as proc:
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0) as proc,
+    ):
         assert proc.stdout is not None
         finished = False
         try:
-            yield from _parse_log(_tokens(proc.stdout))
+            yield from _parse_log(_tokens(proc.stdout, stall=GIT_TIMEOUT_SECONDS))
             finished = True
         finally:
             if not finished:  # the consumer stopped early: do not wait for git to finish
@@ -384,15 +400,24 @@ def _first_stderr_line(stderr: bytes) -> str:
     return os.fsdecode(stderr[:4096]).strip().partition("\n")[0] or "no message"
 
 
-def _tokens(stream: IO[bytes], chunk: int = _CHUNK) -> Iterator[bytes]:
-    """Split a NUL-separated stream into tokens without reading it all."""
+def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) -> Iterator[bytes]:
+    """Split a NUL-separated stream into tokens without reading it all.
+
+    With `stall` (seconds; `stream` must then be an unbuffered pipe), a stream that gives nothing for that long
+    raises SignalError: git waiting forever (on a FIFO put in place of an object) never hangs the index."""
     rest = b""
-    while data := stream.read(chunk):
+    while data := _read(stream, chunk, stall):
         parts = (rest + data).split(b"\0")
         rest = parts.pop()
         yield from parts
     if rest:
         yield rest
+
+
+def _read(stream: IO[bytes], chunk: int, stall: float | None) -> bytes:
+    if stall is not None and not select.select([stream], [], [], stall)[0]:
+        raise SignalError(f"git log stalled: no output for {stall:g} s")
+    return stream.read(chunk)
 
 
 def _parse_log(tokens: Iterator[bytes]) -> Iterator[_Commit]:
