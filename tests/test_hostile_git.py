@@ -190,3 +190,27 @@ def test_a_git_that_never_answers_gives_no_history_with_the_reason(
     assert (history.available, history.reason) == (False, "git rev-parse did not finish within 1 s")
     assert head_commit(repo) is None
     assert not is_ancestor(repo, "HEAD")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_git_variables_of_the_callers_shell_or_hook_do_not_point_atlas_at_another_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    repo = _shop(tmp_path / "r")
+    write_tree(repo, {".gitignore": "*.log\n", "audit.log": "def audit_trail():\n    pass\n"})
+    git(repo, "add", "-f", ".gitignore", "audit.log")
+    git(repo, "commit", "-q", "-m", "audit trail")
+    other = _shop(tmp_path / "other")
+    git(other, "commit", "-q", "--allow-empty", "-m", "another project")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git/index"))
+
+    report = _index_json(repo, "--history-backend", backend)
+
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          env={**git_env(), "GIT_DIR": str(repo / ".git")}, check=True).stdout.strip()  # fmt: skip
+    assert report["signals"]["git"]["head"] == head
+    assert report["signals"]["git"]["commits_mined"] == 2
+    assert report["files_indexed"] == 4  # the tracked audit.log too, though a rule ignores it
+    assert head_commit(repo) == head

@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
 from atlas.terms import tokenize
-from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS
+from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -310,7 +310,8 @@ def _git_run(git: str, root: Path, *args: str) -> subprocess.CompletedProcess[by
     hung git; git waiting on a FIFO put in `.git`), fails with returncode _NOT_RUN and the reason as stderr."""
     command = _git_args(git, root, *args)
     try:
-        return subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS)
+        return subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS,
+                              env=git_environment())  # fmt: skip
     except subprocess.TimeoutExpired:
         why = f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS} s"
     except OSError as err:
@@ -377,7 +378,7 @@ def _git_commits(
     args = _log_args(repo, options, since_commit, renames)
     with (
         tempfile.TemporaryFile() as errors,
-        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0) as proc,
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=git_environment()) as proc,
     ):
         assert proc.stdout is not None
         finished = False
@@ -501,7 +502,10 @@ def _pydriller_walk(
 
 def _safe_git_environment() -> None:
     """Give the git processes GitPython starts (with this process's environment) GIT_SAFETY_OPTIONS, as git
-    reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
+    reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>;
+    and take from it what `git_environment` leaves out, the variables pointing git at another repository."""
+    for name in os.environ.keys() - git_environment().keys():
+        del os.environ[name]
     pairs = list(zip(GIT_SAFETY_OPTIONS[1::2], strict=True))
     try:
         count = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
