@@ -432,11 +432,19 @@ _REPOSITORY_VARIABLES = (
 )  # fmt: skip
 
 
+_NO_TRANSPORT = {"GIT_ALLOW_PROTOCOL": "", "GIT_NO_LAZY_FETCH": "1"}
+"""A partial clone fetches the objects it lacks from its promisor remote, through whatever its config names
+(`core.sshCommand`, `core.gitProxy`, a credential helper): git reads, never fetches. An empty protocol allow list
+overrides every `protocol.*.allow` setting; git >= 2.44 also knows GIT_NO_LAZY_FETCH."""
+
+
 def git_environment() -> dict[str, str]:
     """The environment for every git command Atlas runs in a repository: this process's, without the variables
     that point git at another repository's files (`GIT_DIR`, `GIT_INDEX_FILE`..., set by a shell or by the git
-    hook that runs Atlas, as `git rev-parse --local-env-vars` lists them): `git -C ROOT` alone names the one read."""
-    return {name: value for name, value in os.environ.items() if name not in _REPOSITORY_VARIABLES}
+    hook that runs Atlas, as `git rev-parse --local-env-vars` lists them): `git -C ROOT` alone names the one read.
+    And no transport: see _NO_TRANSPORT."""
+    kept = {name: value for name, value in os.environ.items() if name not in _REPOSITORY_VARIABLES}
+    return {**kept, **_NO_TRANSPORT}
 
 
 def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:

@@ -128,6 +128,13 @@ def test_the_pydriller_backend_reads_a_relative_since_date_as_the_git_backend_do
     assert report["signals"]["git"]["commits_mined"] == 1
 
 
+def _rename_payment(repo: Path) -> None:
+    """Commit payment.py renamed to billing.py with an edit: rename detection must read both blobs."""
+    git(repo, "mv", "shop/payment.py", "shop/billing.py")
+    (repo / "shop/billing.py").write_text(SHOP["shop/payment.py"] + "\ndef refund(card, amount):\n    return -amount\n")
+    git(repo, "commit", "-q", "-am", "rename payment to billing")
+
+
 def _fifo_object(repo: Path, spec: str) -> None:
     """Put a FIFO in place of the loose object `spec` names: git opening it waits for a writer forever."""
     sha = git(repo, "rev-parse", spec).decode().strip()
@@ -159,9 +166,7 @@ def test_git_log_stuck_on_a_blob_rename_detection_reads_is_read_again_without_re
     tmp_path: Path, short_git_timeout: None
 ) -> None:
     repo = _shop(tmp_path / "r")
-    git(repo, "mv", "shop/payment.py", "shop/billing.py")
-    (repo / "shop/billing.py").write_text(SHOP["shop/payment.py"] + "\ndef refund(card, amount):\n    return -amount\n")
-    git(repo, "commit", "-q", "-am", "rename payment to billing")
+    _rename_payment(repo)
     _fifo_object(repo, "HEAD~1:shop/payment.py")
 
     started = time.monotonic()
@@ -214,3 +219,27 @@ def test_git_variables_of_the_callers_shell_or_hook_do_not_point_atlas_at_anothe
     assert report["signals"]["git"]["commits_mined"] == 2
     assert report["files_indexed"] == 4  # the tracked audit.log too, though a rule ignores it
     assert head_commit(repo) == head
+
+
+def test_a_partial_clone_never_fetches_the_blobs_it_lacks_through_the_command_its_config_names(tmp_path: Path) -> None:
+    origin = _shop(tmp_path / "origin")
+    _rename_payment(origin)
+    git(origin, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--filter=blob:none", f"file://{origin}", str(clone)], env=git_env(),
+                   check=True)  # fmt: skip
+    marker = tmp_path / "ran"
+    git(clone, "config", "remote.origin.url", "ssh://git.example.invalid/shop.git")
+    git(clone, "config", "core.sshCommand", f"touch {marker}; false")
+
+    report = _index_json(clone)
+
+    assert not marker.exists(), "atlas ran the partial clone's core.sshCommand to fetch a missing blob"
+    assert report["signals"]["git"]["available"] is True
+    assert report["signals"]["git"]["commits_mined"] == 2
+    assert report["signals"]["git"]["reason"].startswith("renames not followed")
+    _index_json(clone, "--history-backend", "pydriller")
+    assert not marker.exists(), "pydriller's git ran the partial clone's core.sshCommand to fetch a missing blob"
+    environment = dict(os.environ)
+    mine_history(clone, HistoryOptions(backend="pydriller"))
+    assert dict(os.environ) == environment  # the caller's own git keeps its transports

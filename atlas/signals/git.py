@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from heapq import nsmallest
@@ -487,38 +488,49 @@ def _pydriller_walk(
 ) -> Iterator[_Commit]:
     from pydriller import Repository
 
-    _safe_git_environment()
     top = str(_toplevel(repo))
     kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": repo.head}
     if since is not None:
         kwargs["since"] = since
-    newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
-    excluded = _pydriller_ancestors(top, since_commit)
-    kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
-    for commit in kept:
-        changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
-        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
+    with _safe_git_environment():
+        newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
+        excluded = _pydriller_ancestors(top, since_commit)
+        kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
+        for commit in kept:
+            changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
+            yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
 
 
-def _safe_git_environment() -> None:
-    """Give the git processes GitPython starts (with this process's environment) GIT_SAFETY_OPTIONS, as git
-    reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>;
-    and take from it what `git_environment` leaves out, the variables pointing git at another repository."""
-    for name in os.environ.keys() - git_environment().keys():
-        del os.environ[name]
-    pairs = list(zip(GIT_SAFETY_OPTIONS[1::2], strict=True))
+@contextmanager
+def _safe_git_environment() -> Iterator[None]:
+    """While the context lasts, this process's environment (which the git processes GitPython starts get) is
+    `git_environment()` (no variable pointing git at another repository, no transport) with GIT_SAFETY_OPTIONS, as
+    git reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
+    saved = dict(os.environ)
+    safe = git_environment()
     try:
-        count = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+        count = int(safe.get("GIT_CONFIG_COUNT", "0"))
     except ValueError:  # git itself would refuse to run
         count = 0
-    for setting in pairs:
-        key, _, value = setting[0].partition("=")
-        if any(os.environ.get(f"GIT_CONFIG_KEY_{i}") == key and os.environ.get(f"GIT_CONFIG_VALUE_{i}") == value
+    for setting in GIT_SAFETY_OPTIONS[1::2]:
+        key, _, value = setting.partition("=")
+        if any(safe.get(f"GIT_CONFIG_KEY_{i}") == key and safe.get(f"GIT_CONFIG_VALUE_{i}") == value
                for i in range(count)):  # fmt: skip
             continue
-        os.environ[f"GIT_CONFIG_KEY_{count}"], os.environ[f"GIT_CONFIG_VALUE_{count}"] = key, value
+        safe[f"GIT_CONFIG_KEY_{count}"], safe[f"GIT_CONFIG_VALUE_{count}"] = key, value
         count += 1
-    os.environ["GIT_CONFIG_COUNT"] = str(count)
+    safe["GIT_CONFIG_COUNT"] = str(count)
+    _replace_environment(safe)
+    try:
+        yield
+    finally:
+        _replace_environment(saved)
+
+
+def _replace_environment(environment: dict[str, str]) -> None:
+    for name in os.environ.keys() - environment.keys():
+        del os.environ[name]
+    os.environ.update(environment)
 
 
 def _toplevel(repo: _Repo) -> Path:
