@@ -243,3 +243,19 @@ def test_a_partial_clone_never_fetches_the_blobs_it_lacks_through_the_command_it
     environment = dict(os.environ)
     mine_history(clone, HistoryOptions(backend="pydriller"))
     assert dict(os.environ) == environment  # the caller's own git keeps its transports
+
+
+def test_an_incremental_update_keeps_saying_what_limits_the_history(tmp_path: Path) -> None:
+    origin = _shop(tmp_path / "origin")
+    _commit_days_ago(origin, 2, "cart: discounts")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", origin.as_uri(), str(clone)], env=git_env(), check=True)
+    shallow = "shallow clone: only the fetched part of the history was mined"
+    assert _index_json(clone)["signals"]["git"]["reason"] == shallow
+    _commit_days_ago(origin, 1, "cart: coupons")
+    git(clone, "pull", "-q", "--ff-only")
+
+    git_signals = _index_json(clone)["signals"]["git"]
+
+    assert (git_signals["mined"], git_signals["commits_mined"]) == ("incremental", 2)
+    assert git_signals["reason"] == shallow

@@ -259,7 +259,8 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     """Combine a History with the History of the commits mined after it (`since_commit=old.head`).
 
     Counts and supports add up; decayed counts are rescaled to the newer newest_time; old paths
-    follow the renames and deletions of the new window. Exact except for two losses: co-change
+    follow the renames and deletions of the new window; what limits either side (a shallow clone, renames not
+    followed) still limits the whole, so both reasons are kept. Exact except for two losses: co-change
     partners that fell out of either side's top_k, and the old history of a path that was not at
     the old HEAD but exists again today.
     """
@@ -271,7 +272,7 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     rows = _merge_supports(old, new, rekey)
     return History(
         available=True,
-        reason="",
+        reason="; ".join(dict.fromkeys(reason for reason in (new.reason, old.reason) if reason)),
         head=new.head,
         newest_time=newest,
         commits_mined=old.commits_mined + new.commits_mined,
