@@ -259,3 +259,18 @@ def test_an_incremental_update_keeps_saying_what_limits_the_history(tmp_path: Pa
 
     assert (git_signals["mined"], git_signals["commits_mined"]) == ("incremental", 2)
     assert git_signals["reason"] == shallow
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16", "UTF-32", "latin1"])
+def test_a_log_output_encoding_in_the_repository_config_does_not_garble_the_log(tmp_path: Path, encoding: str) -> None:
+    repo = _shop(tmp_path / "r")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# café\n")
+    git(repo, "commit", "-q", "-am", "cart: the café's naïve discounts")
+    git(repo, "config", "i18n.logOutputEncoding", encoding)
+
+    history = mine_history(repo)
+
+    assert (history.available, history.reason, history.commits_mined) == (True, "", 2)
+    assert {path: entry.commits for path, entry in history.files.items()} == {"shop/cart.py": 2, "shop/payment.py": 1}
+    assert history.words["shop/cart.py"]["naïve"] == 1
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 2

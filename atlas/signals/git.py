@@ -67,6 +67,7 @@ _GIT_CONFIG: Final = (
     *("-c", "log.showSignature=false"),
     *("-c", "diff.relative=false"),
     *("-c", "color.ui=never"),
+    *("-c", "i18n.logOutputEncoding=UTF-8"),  # UTF-16 would put NULs in messages, and -z splits on them
 )
 _PYDRILLER_KINDS: Final = {"ADD": "A", "DELETE": "D", "RENAME": "R", "COPY": "C", "MODIFY": "M"}
 
