@@ -8,6 +8,7 @@ where git itself would refuse to write them) and runs the real miner or the real
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -182,11 +183,7 @@ def test_a_git_that_never_answers_gives_no_history_with_the_reason(
     tmp_path: Path, short_git_timeout: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = _shop(tmp_path / "r")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "git").write_text("#!/bin/sh\nexec sleep 600\n")
-    (bin_dir / "git").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    _fake_git(tmp_path, monkeypatch, "exec sleep 600")
 
     started = time.monotonic()
     history = mine_history(repo)
@@ -274,3 +271,34 @@ def test_a_log_output_encoding_in_the_repository_config_does_not_garble_the_log(
     assert {path: entry.commits for path, entry in history.files.items()} == {"shop/cart.py": 2, "shop/payment.py": 1}
     assert history.words["shop/cart.py"]["naïve"] == 1
     assert _index_json(repo)["signals"]["git"]["commits_mined"] == 2
+
+
+def _fake_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """Put a `git` running `script` (sh) first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("faked", "garbage"),
+    [("*", b"\xf7\x90 not a commit\n"), ("*' log '*", b"\x01\xff\xfe 12\x02msg\0\n\xffM\0a.py\0")],
+    ids=["every command", "git log"],
+)
+def test_a_git_that_prints_garbage_gives_no_history_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faked: str, garbage: bytes
+) -> None:
+    repo = _shop(tmp_path / "r")
+    (tmp_path / "garbage").write_bytes(garbage)
+    real_git = shutil.which("git")
+    answer = f"cat '{tmp_path / 'garbage'}'"
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in {faked}) {answer};; *) exec {real_git} "$@";; esac')
+
+    history = mine_history(repo)
+
+    assert not history.available
+    assert history.reason.startswith("git printed ")
+    assert (head_commit(repo) is None) == (faked == "*")
+    assert _index_json(repo)["signals"]["git"]["available"] is False

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -57,6 +58,8 @@ _LOG_FORMAT: Final = "--format=%x01%H %ct%x02%B"
 _MESSAGE: Final = b"\x02"
 MAX_MESSAGE_CHARS: Final = 2000  # of a commit message, for its words: squashed merges list whole changelogs
 _CHUNK: Final = 1 << 16
+_OBJECT_ID: Final = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
+_STATUS_LETTERS: Final = frozenset(bytes([letter]) for letter in b"ACDMRTUXB")
 _NOT_RUN: Final = -1  # the returncode of a short git command that could not start or did not finish
 _MAX_TIME_DIGITS: Final = 18  # a committer time of more digits could overflow int64
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
@@ -240,8 +243,7 @@ def head_commit(root: Path) -> str | None:
     git = shutil.which("git")
     if git is None:
         return None
-    out = _git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    return out.decode("ascii").strip() if out else None
+    return _object_id(_git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"))
 
 
 def is_ancestor(root: Path, commit: str) -> bool:
@@ -333,12 +335,20 @@ def _open_repo(root: Path) -> _Repo | str:
     head = _git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if head is None:
         return "no commits"
-    sha = head.decode("ascii").strip()
+    sha = _object_id(head)
+    if sha is None:
+        return f"git printed {head[:40]!r} for the commit of HEAD"
     listing = _git_run(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
     if listing.returncode != 0:
         return f"git cannot list the files of HEAD: {_first_stderr_line(listing.stderr)}"
     under = _path(where.stdout).removesuffix("\n")
     return _Repo(git, root, under, sha, _tracked_keys(listing.stdout, under))
+
+
+def _object_id(out: bytes | None) -> str | None:
+    """The object id a `git rev-parse` printed, or None for anything else (a git wrapper printing garbage)."""
+    text = (out or b"").strip()
+    return text.decode("ascii") if _OBJECT_ID.fullmatch(text) else None
 
 
 def _not_a_repository(failed: subprocess.CompletedProcess[bytes]) -> str:
@@ -448,6 +458,8 @@ def _header(token: bytes) -> tuple[str, int, str]:
     """`\\x01<sha> <time>\\x02<message>` → sha, time, message (a message holds no NUL, so no token ends in it)."""
     stamp, _, message = token[1:].partition(_MESSAGE)
     sha, _, when = stamp.partition(b" ")
+    if not _OBJECT_ID.fullmatch(sha):
+        raise SignalError(f"git printed {token[:40]!r} where git log prints a commit")
     return sha.decode("ascii"), _commit_time(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
 
 
@@ -458,6 +470,8 @@ def _commit_time(when: bytes) -> int:
 
 
 def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
+    if status[:1] not in _STATUS_LETTERS:
+        raise SignalError(f"git printed {status[:40]!r} where git log prints a file's status")
     kind = status[:1].decode("ascii")
     source = _path(next(tokens, b""))
     path = _path(next(tokens, b"")) if kind in "RC" else source
