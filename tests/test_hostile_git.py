@@ -302,3 +302,15 @@ def test_a_git_that_prints_garbage_gives_no_history_with_the_reason(
     assert history.reason.startswith("git printed ")
     assert (head_commit(repo) is None) == (faked == "*")
     assert _index_json(repo)["signals"]["git"]["available"] is False
+
+
+def test_a_git_error_that_is_not_utf8_is_reported_with_escapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git speaks the locale's charset: under de_DE.ISO-8859-1 its messages are Latin-1."""
+    repo = _shop(tmp_path / "r")
+    latin1 = "printf 'fatal: konnte \\374bersicht nicht lesen\\n' >&2; exit 128"
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in *" log "*) {latin1};; *) exec {shutil.which("git")} "$@";; esac')
+
+    report = _index_json(repo)
+
+    assert report["signals"]["git"]["available"] is False
+    assert report["signals"]["git"]["reason"] == "git log failed: fatal: konnte \\xfcbersicht nicht lesen"

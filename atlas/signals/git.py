@@ -411,7 +411,8 @@ def _first_line(stream: IO[bytes]) -> str:
 
 
 def _first_stderr_line(stderr: bytes) -> str:
-    return os.fsdecode(stderr[:4096]).strip().partition("\n")[0] or "no message"
+    """The first line of git's message; bytes that are not UTF-8 (a Latin-1 locale's) become `\\xNN`, as in paths."""
+    return stderr[:4096].decode("utf-8", "backslashreplace").strip().partition("\n")[0] or "no message"
 
 
 def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) -> Iterator[bytes]:
@@ -496,7 +497,8 @@ def _pydriller_commits(
 
 
 def _first_message_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    text = str(error).encode("utf-8", "backslashreplace")  # GitPython keeps git's undecodable bytes as surrogates
+    return _first_stderr_line(text) if text.strip() else type(error).__name__
 
 
 def _pydriller_walk(
