@@ -425,6 +425,26 @@ GIT_TIMEOUT_SECONDS = 60
 GIT_SAFETY_OPTIONS = ("-c", "core.fsmonitor=false")
 """Options for every git command Atlas runs in a repository: its `.git/config` may name a command as
 `core.fsmonitor`, which commands that read the index (ls-files, status) run; a repository is data, never code."""
+_REPOSITORY_VARIABLES = (
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR", "GIT_GRAFT_FILE", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE", "GIT_NO_REPLACE_OBJECTS",
+    "GIT_IMPLICIT_WORK_TREE", "GIT_PREFIX", "GIT_NAMESPACE",
+)  # fmt: skip
+
+
+_NO_TRANSPORT = {"GIT_ALLOW_PROTOCOL": "", "GIT_NO_LAZY_FETCH": "1"}
+"""A partial clone fetches the objects it lacks from its promisor remote, through whatever its config names
+(`core.sshCommand`, `core.gitProxy`, a credential helper): git reads, never fetches. An empty protocol allow list
+overrides every `protocol.*.allow` setting; git >= 2.44 also knows GIT_NO_LAZY_FETCH."""
+
+
+def git_environment() -> dict[str, str]:
+    """The environment for every git command Atlas runs in a repository: this process's, without the variables
+    that point git at another repository's files (`GIT_DIR`, `GIT_INDEX_FILE`..., set by a shell or by the git
+    hook that runs Atlas, as `git rev-parse --local-env-vars` lists them): `git -C ROOT` alone names the one read.
+    And no transport: see _NO_TRANSPORT."""
+    kept = {name: value for name, value in os.environ.items() if name not in _REPOSITORY_VARIABLES}
+    return {**kept, **_NO_TRANSPORT}
 
 
 def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
@@ -440,7 +460,8 @@ def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
     command = [git, "--literal-pathspecs", "-C", top, *GIT_SAFETY_OPTIONS, "-c", "core.quotepath=off", "ls-files",
                "-z", "--cached", "--ignored", "--exclude-standard", "--", prefix or "."]  # fmt: skip
     try:
-        done = subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS)
+        done = subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS,
+                              env=git_environment())  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return _Tracked()
     if done.returncode != 0:

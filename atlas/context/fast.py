@@ -28,7 +28,7 @@ from pathlib import Path
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.walk import GIT_SAFETY_OPTIONS
+from atlas.walk import GIT_SAFETY_OPTIONS, git_environment
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -53,7 +53,7 @@ def _git_files(root: Path) -> list[str] | None:
         result = subprocess.run(
             ["git", "-C", os.fspath(root), *GIT_SAFETY_OPTIONS, "ls-files", "-z", "--cached", "--others",
              "--exclude-standard"],
-            capture_output=True, timeout=GIT_TIMEOUT_S, check=False,
+            capture_output=True, timeout=GIT_TIMEOUT_S, check=False, env=git_environment(),
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None

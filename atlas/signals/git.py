@@ -23,21 +23,24 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import select
 import shutil
 import subprocess
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from heapq import nsmallest
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
 from atlas.terms import tokenize
-from atlas.walk import GIT_SAFETY_OPTIONS
+from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -55,6 +58,10 @@ _LOG_FORMAT: Final = "--format=%x01%H %ct%x02%B"
 _MESSAGE: Final = b"\x02"
 MAX_MESSAGE_CHARS: Final = 2000  # of a commit message, for its words: squashed merges list whole changelogs
 _CHUNK: Final = 1 << 16
+_OBJECT_ID: Final = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
+_STATUS_LETTERS: Final = frozenset(bytes([letter]) for letter in b"ACDMRTUXB")
+_NOT_RUN: Final = -1  # the returncode of a short git command that could not start or did not finish
+_MAX_TIME_DIGITS: Final = 18  # a committer time of more digits could overflow int64
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
 _GIT_CONFIG: Final = (
     *GIT_SAFETY_OPTIONS,
@@ -63,6 +70,7 @@ _GIT_CONFIG: Final = (
     *("-c", "log.showSignature=false"),
     *("-c", "diff.relative=false"),
     *("-c", "color.ui=never"),
+    *("-c", "i18n.logOutputEncoding=UTF-8"),  # UTF-16 would put NULs in messages, and -z splits on them
 )
 _PYDRILLER_KINDS: Final = {"ADD": "A", "DELETE": "D", "RENAME": "R", "COPY": "C", "MODIFY": "M"}
 
@@ -235,8 +243,7 @@ def head_commit(root: Path) -> str | None:
     git = shutil.which("git")
     if git is None:
         return None
-    out = _git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    return out.decode("ascii").strip() if out else None
+    return _object_id(_git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"))
 
 
 def is_ancestor(root: Path, commit: str) -> bool:
@@ -255,7 +262,8 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     """Combine a History with the History of the commits mined after it (`since_commit=old.head`).
 
     Counts and supports add up; decayed counts are rescaled to the newer newest_time; old paths
-    follow the renames and deletions of the new window. Exact except for two losses: co-change
+    follow the renames and deletions of the new window; what limits either side (a shallow clone, renames not
+    followed) still limits the whole, so both reasons are kept. Exact except for two losses: co-change
     partners that fell out of either side's top_k, and the old history of a path that was not at
     the old HEAD but exists again today.
     """
@@ -267,7 +275,7 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     rows = _merge_supports(old, new, rekey)
     return History(
         available=True,
-        reason="",
+        reason="; ".join(dict.fromkeys(reason for reason in (new.reason, old.reason) if reason)),
         head=new.head,
         newest_time=newest,
         commits_mined=old.commits_mined + new.commits_mined,
@@ -303,7 +311,17 @@ def _git_output(git: str, root: Path, *args: str) -> bytes | None:
 
 
 def _git_run(git: str, root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(_git_args(git, root, *args), capture_output=True, check=False)
+    """Run a short git command. One that cannot start, or that does not finish within GIT_TIMEOUT_SECONDS (a
+    hung git; git waiting on a FIFO put in `.git`), fails with returncode _NOT_RUN and the reason as stderr."""
+    command = _git_args(git, root, *args)
+    try:
+        return subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS,
+                              env=git_environment())  # fmt: skip
+    except subprocess.TimeoutExpired:
+        why = f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS} s"
+    except OSError as err:
+        why = f"git cannot be run: {err.strerror or err}"
+    return subprocess.CompletedProcess(command, _NOT_RUN, b"", why.encode())
 
 
 def _open_repo(root: Path) -> _Repo | str:
@@ -313,11 +331,13 @@ def _open_repo(root: Path) -> _Repo | str:
         return "git is not installed"
     where = _git_run(git, root, "rev-parse", "--show-prefix")
     if where.returncode != 0:
-        return _not_a_repository(where.stderr)
+        return _not_a_repository(where)
     head = _git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if head is None:
         return "no commits"
-    sha = head.decode("ascii").strip()
+    sha = _object_id(head)
+    if sha is None:
+        return f"git printed {head[:40]!r} for the commit of HEAD"
     listing = _git_run(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
     if listing.returncode != 0:
         return f"git cannot list the files of HEAD: {_first_stderr_line(listing.stderr)}"
@@ -325,8 +345,16 @@ def _open_repo(root: Path) -> _Repo | str:
     return _Repo(git, root, under, sha, _tracked_keys(listing.stdout, under))
 
 
-def _not_a_repository(stderr: bytes) -> str:
-    if b"safe.directory" in stderr:  # git >= 2.35.2 refuses repositories owned by another user
+def _object_id(out: bytes | None) -> str | None:
+    """The object id a `git rev-parse` printed, or None for anything else (a git wrapper printing garbage)."""
+    text = (out or b"").strip()
+    return text.decode("ascii") if _OBJECT_ID.fullmatch(text) else None
+
+
+def _not_a_repository(failed: subprocess.CompletedProcess[bytes]) -> str:
+    if failed.returncode == _NOT_RUN:
+        return _first_stderr_line(failed.stderr)
+    if b"safe.directory" in failed.stderr:  # git >= 2.35.2 refuses repositories owned by another user
         return "git refuses a repository owned by another user (see `git config safe.directory`)"
     return "not a git repository"
 
@@ -361,11 +389,14 @@ def _git_commits(
 
     Raises `SignalError` when git exits with an error (after the commits it did print)."""
     args = _log_args(repo, options, since_commit, renames)
-    with tempfile.TemporaryFile() as errors, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors) as proc:
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=git_environment()) as proc,
+    ):
         assert proc.stdout is not None
         finished = False
         try:
-            yield from _parse_log(_tokens(proc.stdout))
+            yield from _parse_log(_tokens(proc.stdout, stall=GIT_TIMEOUT_SECONDS))
             finished = True
         finally:
             if not finished:  # the consumer stopped early: do not wait for git to finish
@@ -380,18 +411,28 @@ def _first_line(stream: IO[bytes]) -> str:
 
 
 def _first_stderr_line(stderr: bytes) -> str:
-    return os.fsdecode(stderr[:4096]).strip().partition("\n")[0] or "no message"
+    """The first line of git's message; bytes that are not UTF-8 (a Latin-1 locale's) become `\\xNN`, as in paths."""
+    return stderr[:4096].decode("utf-8", "backslashreplace").strip().partition("\n")[0] or "no message"
 
 
-def _tokens(stream: IO[bytes], chunk: int = _CHUNK) -> Iterator[bytes]:
-    """Split a NUL-separated stream into tokens without reading it all."""
+def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) -> Iterator[bytes]:
+    """Split a NUL-separated stream into tokens without reading it all.
+
+    With `stall` (seconds; `stream` must then be an unbuffered pipe), a stream that gives nothing for that long
+    raises SignalError: git waiting forever (on a FIFO put in place of an object) never hangs the index."""
     rest = b""
-    while data := stream.read(chunk):
+    while data := _read(stream, chunk, stall):
         parts = (rest + data).split(b"\0")
         rest = parts.pop()
         yield from parts
     if rest:
         yield rest
+
+
+def _read(stream: IO[bytes], chunk: int, stall: float | None) -> bytes:
+    if stall is not None and not select.select([stream], [], [], stall)[0]:
+        raise SignalError(f"git log stalled: no output for {stall:g} s")
+    return stream.read(chunk)
 
 
 def _parse_log(tokens: Iterator[bytes]) -> Iterator[_Commit]:
@@ -418,10 +459,20 @@ def _header(token: bytes) -> tuple[str, int, str]:
     """`\\x01<sha> <time>\\x02<message>` → sha, time, message (a message holds no NUL, so no token ends in it)."""
     stamp, _, message = token[1:].partition(_MESSAGE)
     sha, _, when = stamp.partition(b" ")
-    return sha.decode("ascii"), int(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
+    if not _OBJECT_ID.fullmatch(sha):
+        raise SignalError(f"git printed {token[:40]!r} where git log prints a commit")
+    return sha.decode("ascii"), _commit_time(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
+
+
+def _commit_time(when: bytes) -> int:
+    """`%ct` as git reads it: a date that is missing, negative or overflows (a crafted or damaged commit;
+    git prints it as written) is the epoch, as `git log` shows such a date."""
+    return int(when) if when.isdigit() and len(when) <= _MAX_TIME_DIGITS else 0
 
 
 def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
+    if status[:1] not in _STATUS_LETTERS:
+        raise SignalError(f"git printed {status[:40]!r} where git log prints a file's status")
     kind = status[:1].decode("ascii")
     source = _path(next(tokens, b""))
     path = _path(next(tokens, b"")) if kind in "RC" else source
@@ -436,49 +487,68 @@ def _pydriller_commits(
 ) -> Iterator[_Commit]:
     """The same commits as `_git_commits`, in the same order, read through pydriller.
 
-    pydriller always follows renames (`renames` is ignored); its git errors become `SignalError`."""
-    from git.exc import GitError
-
+    pydriller always follows renames (`renames` is ignored). Whatever its traversal raises on a damaged
+    history (a lost object: a bare `Exception`; a date past time_t: `OverflowError`) becomes `SignalError`."""
+    since = _since_time(repo, options.since) if options.since else None
     try:
-        yield from _pydriller_walk(repo, options, since_commit)
-    except (GitError, ValueError) as error:
-        if isinstance(error, ValueError) and "since" in str(error):
-            raise
-        raise SignalError(f"git failed under pydriller: {str(error).strip().splitlines()[0]}") from error
+        yield from _pydriller_walk(repo, options, since_commit, since)
+    except Exception as error:  # pydriller raises bare Exceptions
+        raise SignalError(f"git failed under pydriller: {_first_message_line(error)}") from error
 
 
-def _pydriller_walk(repo: _Repo, options: HistoryOptions, since_commit: str | None) -> Iterator[_Commit]:
+def _first_message_line(error: Exception) -> str:
+    text = str(error).encode("utf-8", "backslashreplace")  # GitPython keeps git's undecodable bytes as surrogates
+    return _first_stderr_line(text) if text.strip() else type(error).__name__
+
+
+def _pydriller_walk(
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, since: datetime | None
+) -> Iterator[_Commit]:
     from pydriller import Repository
 
-    _safe_git_environment()
     top = str(_toplevel(repo))
     kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": repo.head}
-    if options.since:
-        kwargs["since"] = _parse_since(options.since)
-    newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
-    excluded = _pydriller_ancestors(top, since_commit)
-    kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
-    for commit in kept:
-        changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
-        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
+    if since is not None:
+        kwargs["since"] = since
+    with _safe_git_environment():
+        newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
+        excluded = _pydriller_ancestors(top, since_commit)
+        kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
+        for commit in kept:
+            changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
+            yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
 
 
-def _safe_git_environment() -> None:
-    """Give the git processes GitPython starts (with this process's environment) GIT_SAFETY_OPTIONS, as git
-    reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
-    pairs = list(zip(GIT_SAFETY_OPTIONS[1::2], strict=True))
+@contextmanager
+def _safe_git_environment() -> Iterator[None]:
+    """While the context lasts, this process's environment (which the git processes GitPython starts get) is
+    `git_environment()` (no variable pointing git at another repository, no transport) with GIT_SAFETY_OPTIONS, as
+    git reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
+    saved = dict(os.environ)
+    safe = git_environment()
     try:
-        count = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+        count = int(safe.get("GIT_CONFIG_COUNT", "0"))
     except ValueError:  # git itself would refuse to run
         count = 0
-    for setting in pairs:
-        key, _, value = setting[0].partition("=")
-        if any(os.environ.get(f"GIT_CONFIG_KEY_{i}") == key and os.environ.get(f"GIT_CONFIG_VALUE_{i}") == value
+    for setting in GIT_SAFETY_OPTIONS[1::2]:
+        key, _, value = setting.partition("=")
+        if any(safe.get(f"GIT_CONFIG_KEY_{i}") == key and safe.get(f"GIT_CONFIG_VALUE_{i}") == value
                for i in range(count)):  # fmt: skip
             continue
-        os.environ[f"GIT_CONFIG_KEY_{count}"], os.environ[f"GIT_CONFIG_VALUE_{count}"] = key, value
+        safe[f"GIT_CONFIG_KEY_{count}"], safe[f"GIT_CONFIG_VALUE_{count}"] = key, value
         count += 1
-    os.environ["GIT_CONFIG_COUNT"] = str(count)
+    safe["GIT_CONFIG_COUNT"] = str(count)
+    _replace_environment(safe)
+    try:
+        yield
+    finally:
+        _replace_environment(saved)
+
+
+def _replace_environment(environment: dict[str, str]) -> None:
+    for name in os.environ.keys() - environment.keys():
+        del os.environ[name]
+    os.environ.update(environment)
 
 
 def _toplevel(repo: _Repo) -> Path:
@@ -488,11 +558,13 @@ def _toplevel(repo: _Repo) -> Path:
     return top
 
 
-def _parse_since(since: str) -> datetime:
-    try:
-        return datetime.fromisoformat(since)
-    except ValueError:
-        raise ValueError(f"backend='pydriller' needs an ISO 8601 `since`, got {since!r}") from None
+def _since_time(repo: _Repo, since: str) -> datetime:
+    """`since` as the time `git log --since` reads it (relative dates too), which `git rev-parse` prints."""
+    out = _git_output(repo.git, repo.root, "rev-parse", f"--since={since}") or b""
+    stamp = out.decode("ascii", "replace").strip().removeprefix("--max-age=")
+    if not stamp.isdigit():
+        raise SignalError(f"git cannot read the date {since!r}")
+    return datetime.fromtimestamp(int(stamp), UTC)
 
 
 def _pydriller_ancestors(top: str, commit: str | None) -> set[str]:

@@ -1,0 +1,316 @@
+"""Hostile git repositories and git environments: what a repository's objects, a git binary or the user's shell
+hold never crashes, hangs or misleads an index run; history degrades to what could be mined, with the reason.
+
+Every case builds a real repository with the real git (commits crafted with `git hash-object --literally`
+where git itself would refuse to write them) and runs the real miner or the real `atlas index`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import cli
+from atlas.signals.git import BACKENDS, HistoryOptions, head_commit, is_ancestor, mine_history
+from tests.conftest import git, git_env, init_repo, write_tree
+
+SHOP = {
+    "shop/cart.py": "class Cart:\n    def add_item(self, item):\n        return item\n",
+    "shop/payment.py": "def charge(card, amount):\n    return amount\n",
+}
+
+
+def _shop(root: Path) -> Path:
+    root.mkdir(parents=True)
+    write_tree(root, SHOP)
+    init_repo(root)
+    return root
+
+
+def _index_json(repo: Path, *args: str) -> dict:
+    result = CliRunner().invoke(cli, ["-q", "index", str(repo), "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.stdout)
+
+
+def _crafted_commit(repo: Path, committer_date: str, message: str = "crafted") -> str:
+    """Commit the work tree's edits as a commit object git would not write itself (any committer date), on HEAD."""
+    git(repo, "add", "-A")
+    tree = git(repo, "write-tree").decode().strip()
+    parent = git(repo, "rev-parse", "HEAD").decode().strip()
+    body = (
+        f"tree {tree}\nparent {parent}\nauthor A <a@example.com> 1700000000 +0000\n"
+        f"committer A <a@example.com> {committer_date} +0000\n\n{message}\n"
+    )
+    crafted = repo / ".git" / "crafted-commit"
+    crafted.write_text(body)
+    sha = git(repo, "hash-object", "-t", "commit", "-w", "--literally", str(crafted)).decode().strip()
+    crafted.unlink()
+    git(repo, "update-ref", "HEAD", sha)
+    return sha
+
+
+@pytest.mark.parametrize("date", ["99999999999999999999999", "18446744073709551615", "-5", "soon"])
+def test_a_commit_whose_date_git_cannot_read_is_mined_at_the_epoch_as_git_shows_it(tmp_path: Path, date: str) -> None:
+    repo = _shop(tmp_path / "r")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# discounts\n")
+    _crafted_commit(repo, date, "cart: discounts")
+
+    history = mine_history(repo)
+
+    assert history.available, history.reason
+    assert history.commits_mined == 2
+    assert history.files["shop/cart.py"].commits == 2
+    assert history.files["shop/payment.py"].commits == 1
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 2
+
+
+def _drop_object(repo: Path, spec: str) -> None:
+    """Delete the loose object `spec` names, as a damaged clone lacks it."""
+    sha = git(repo, "rev-parse", spec).decode().strip()
+    (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+
+
+def _damaged_shop(root: Path, damage: str) -> Path:
+    """The shop with two more commits, damaged: an old commit object lost, or a commit dated past time_t."""
+    repo = _shop(root)
+    for note in ("discounts", "coupons"):
+        (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + f"# {note}\n")
+        git(repo, "commit", "-q", "-am", f"cart: {note}")
+    if damage == "lost commit":
+        _drop_object(repo, "HEAD~1")
+    else:
+        (repo / "shop/payment.py").write_text(SHOP["shop/payment.py"] + "# refunds\n")
+        _crafted_commit(repo, "99999999999999999999999", "payment: refunds")
+    return repo
+
+
+@pytest.mark.parametrize("damage", ["lost commit", "date past time_t"])
+def test_the_pydriller_backend_degrades_on_a_damaged_history_instead_of_failing_the_index(
+    tmp_path: Path, damage: str
+) -> None:
+    repo = _damaged_shop(tmp_path / "r", damage)
+
+    report = _index_json(repo, "--history-backend", "pydriller")
+
+    git_signals = report["signals"]["git"]
+    assert git_signals["available"] is False
+    assert git_signals["reason"].startswith("git failed under pydriller: ")
+    assert "\n" not in git_signals["reason"]
+    assert report["files_indexed"] == 2
+
+
+
+def _commit_days_ago(repo: Path, days: int, message: str) -> None:
+    """Edit the cart and commit it, authored and committed `days` days before now."""
+    (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + f"# {message}\n")
+    stamp = f"@{int(time.time()) - days * 86_400} +0000"
+    env = {**git_env(), "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-am", message], env=env, check=True)
+
+
+@pytest.mark.parametrize("since", ["2 weeks ago", "10.days", "yesterday"])
+def test_the_pydriller_backend_reads_a_relative_since_date_as_the_git_backend_does(tmp_path: Path, since: str) -> None:
+    repo = _shop(tmp_path / "r")
+    _commit_days_ago(repo, 30, "cart: discounts")
+    _commit_days_ago(repo, 0, "cart: coupons")
+
+    mined = {backend: mine_history(repo, HistoryOptions(since=since, backend=backend)) for backend in BACKENDS}
+
+    assert [history.commits_mined for history in mined.values()] == [1, 1]
+    report = _index_json(repo, "--history-backend", "pydriller", "--since", since)
+    assert report["signals"]["git"]["commits_mined"] == 1
+
+
+def _rename_payment(repo: Path) -> None:
+    """Commit payment.py renamed to billing.py with an edit: rename detection must read both blobs."""
+    git(repo, "mv", "shop/payment.py", "shop/billing.py")
+    (repo / "shop/billing.py").write_text(SHOP["shop/payment.py"] + "\ndef refund(card, amount):\n    return -amount\n")
+    git(repo, "commit", "-q", "-am", "rename payment to billing")
+
+
+def _fifo_object(repo: Path, spec: str) -> None:
+    """Put a FIFO in place of the loose object `spec` names: git opening it waits for a writer forever."""
+    sha = git(repo, "rev-parse", spec).decode().strip()
+    path = repo / ".git" / "objects" / sha[:2] / sha[2:]
+    path.unlink()
+    os.mkfifo(path)
+
+
+@pytest.fixture
+def short_git_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("atlas.signals.git.GIT_TIMEOUT_SECONDS", 1)
+
+
+def test_git_stuck_reading_a_fifo_in_the_object_store_times_out_instead_of_hanging_the_index(
+    tmp_path: Path, short_git_timeout: None
+) -> None:
+    repo = _shop(tmp_path / "r")
+    _fifo_object(repo, "HEAD^{tree}")
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 20
+    assert not history.available
+    assert history.reason == "git cannot list the files of HEAD: git ls-tree did not finish within 1 s"
+
+
+def test_git_log_stuck_on_a_blob_rename_detection_reads_is_read_again_without_renames(
+    tmp_path: Path, short_git_timeout: None
+) -> None:
+    repo = _shop(tmp_path / "r")
+    _rename_payment(repo)
+    _fifo_object(repo, "HEAD~1:shop/payment.py")
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 20
+    assert history.available
+    assert history.reason == "renames not followed (git log stalled: no output for 1 s)"
+    assert history.commits_mined == 2
+
+
+def test_a_git_that_never_answers_gives_no_history_with_the_reason(
+    tmp_path: Path, short_git_timeout: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _shop(tmp_path / "r")
+    _fake_git(tmp_path, monkeypatch, "exec sleep 600")
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 20
+    assert (history.available, history.reason) == (False, "git rev-parse did not finish within 1 s")
+    assert head_commit(repo) is None
+    assert not is_ancestor(repo, "HEAD")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_git_variables_of_the_callers_shell_or_hook_do_not_point_atlas_at_another_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    repo = _shop(tmp_path / "r")
+    write_tree(repo, {".gitignore": "*.log\n", "audit.log": "def audit_trail():\n    pass\n"})
+    git(repo, "add", "-f", ".gitignore", "audit.log")
+    git(repo, "commit", "-q", "-m", "audit trail")
+    other = _shop(tmp_path / "other")
+    git(other, "commit", "-q", "--allow-empty", "-m", "another project")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git/index"))
+
+    report = _index_json(repo, "--history-backend", backend)
+
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          env={**git_env(), "GIT_DIR": str(repo / ".git")}, check=True).stdout.strip()  # fmt: skip
+    assert report["signals"]["git"]["head"] == head
+    assert report["signals"]["git"]["commits_mined"] == 2
+    assert report["files_indexed"] == 4  # the tracked audit.log too, though a rule ignores it
+    assert head_commit(repo) == head
+
+
+def test_a_partial_clone_never_fetches_the_blobs_it_lacks_through_the_command_its_config_names(tmp_path: Path) -> None:
+    origin = _shop(tmp_path / "origin")
+    _rename_payment(origin)
+    git(origin, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--filter=blob:none", f"file://{origin}", str(clone)], env=git_env(),
+                   check=True)  # fmt: skip
+    marker = tmp_path / "ran"
+    git(clone, "config", "remote.origin.url", "ssh://git.example.invalid/shop.git")
+    git(clone, "config", "core.sshCommand", f"touch {marker}; false")
+
+    report = _index_json(clone)
+
+    assert not marker.exists(), "atlas ran the partial clone's core.sshCommand to fetch a missing blob"
+    assert report["signals"]["git"]["available"] is True
+    assert report["signals"]["git"]["commits_mined"] == 2
+    assert report["signals"]["git"]["reason"].startswith("renames not followed")
+    _index_json(clone, "--history-backend", "pydriller")
+    assert not marker.exists(), "pydriller's git ran the partial clone's core.sshCommand to fetch a missing blob"
+    environment = dict(os.environ)
+    mine_history(clone, HistoryOptions(backend="pydriller"))
+    assert dict(os.environ) == environment  # the caller's own git keeps its transports
+
+
+def test_an_incremental_update_keeps_saying_what_limits_the_history(tmp_path: Path) -> None:
+    origin = _shop(tmp_path / "origin")
+    _commit_days_ago(origin, 2, "cart: discounts")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", origin.as_uri(), str(clone)], env=git_env(), check=True)
+    shallow = "shallow clone: only the fetched part of the history was mined"
+    assert _index_json(clone)["signals"]["git"]["reason"] == shallow
+    _commit_days_ago(origin, 1, "cart: coupons")
+    git(clone, "pull", "-q", "--ff-only")
+
+    git_signals = _index_json(clone)["signals"]["git"]
+
+    assert (git_signals["mined"], git_signals["commits_mined"]) == ("incremental", 2)
+    assert git_signals["reason"] == shallow
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16", "UTF-32", "latin1"])
+def test_a_log_output_encoding_in_the_repository_config_does_not_garble_the_log(tmp_path: Path, encoding: str) -> None:
+    repo = _shop(tmp_path / "r")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# café\n")
+    git(repo, "commit", "-q", "-am", "cart: the café's naïve discounts")
+    git(repo, "config", "i18n.logOutputEncoding", encoding)
+
+    history = mine_history(repo)
+
+    assert (history.available, history.reason, history.commits_mined) == (True, "", 2)
+    assert {path: entry.commits for path, entry in history.files.items()} == {"shop/cart.py": 2, "shop/payment.py": 1}
+    assert history.words["shop/cart.py"]["naïve"] == 1
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 2
+
+
+def _fake_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """Put a `git` running `script` (sh) first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("faked", "garbage"),
+    [("*", b"\xf7\x90 not a commit\n"), ("*' log '*", b"\x01\xff\xfe 12\x02msg\0\n\xffM\0a.py\0")],
+    ids=["every command", "git log"],
+)
+def test_a_git_that_prints_garbage_gives_no_history_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faked: str, garbage: bytes
+) -> None:
+    repo = _shop(tmp_path / "r")
+    (tmp_path / "garbage").write_bytes(garbage)
+    real_git = shutil.which("git")
+    answer = f"cat '{tmp_path / 'garbage'}'"
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in {faked}) {answer};; *) exec {real_git} "$@";; esac')
+
+    history = mine_history(repo)
+
+    assert not history.available
+    assert history.reason.startswith("git printed ")
+    assert (head_commit(repo) is None) == (faked == "*")
+    assert _index_json(repo)["signals"]["git"]["available"] is False
+
+
+def test_a_git_error_that_is_not_utf8_is_reported_with_escapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git speaks the locale's charset: under de_DE.ISO-8859-1 its messages are Latin-1."""
+    repo = _shop(tmp_path / "r")
+    latin1 = "printf 'fatal: konnte \\374bersicht nicht lesen\\n' >&2; exit 128"
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in *" log "*) {latin1};; *) exec {shutil.which("git")} "$@";; esac')
+
+    report = _index_json(repo)
+
+    assert report["signals"]["git"]["available"] is False
+    assert report["signals"]["git"]["reason"] == "git log failed: fatal: konnte \\xfcbersicht nicht lesen"
