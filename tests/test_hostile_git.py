@@ -314,3 +314,20 @@ def test_a_git_error_that_is_not_utf8_is_reported_with_escapes(tmp_path: Path, m
 
     assert report["signals"]["git"]["available"] is False
     assert report["signals"]["git"]["reason"] == "git log failed: fatal: konnte \\xfcbersicht nicht lesen"
+
+
+def test_a_lost_old_commit_object_still_leaves_the_newer_commits_mined(tmp_path: Path) -> None:
+    # Topological order fails before printing anything; the history newer than the loss is still there to read.
+    repo = _shop(tmp_path / "r")
+    for note in ("discounts", "coupons", "gift cards"):
+        (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + f"# {note}\n")
+        git(repo, "commit", "-q", "-am", f"cart: {note}")
+    _drop_object(repo, "HEAD~2")  # git emits a commit once its parents are read: HEAD, not HEAD~1
+
+    history = mine_history(repo)
+
+    assert history.available
+    assert history.commits_mined == 1
+    assert history.reason.startswith("only the newest 1 commits could be read (")
+    assert history.files["shop/cart.py"].commits == 1
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 1

@@ -205,6 +205,10 @@ def _mine(
     if plain_failure is None:
         return _noted(plain.history(repo, options), f"renames not followed ({failure})")
     best = max((folder, plain), key=lambda side: side.commits)
+    if not best.commits and options.backend == "git":
+        # Topological order walks the whole graph before the first commit comes out: a lost old commit object
+        # fails it with nothing read. Date order streams, so the commits newer than the loss are still read.
+        best, _ = _fold(repo, options, since_commit, False, progress, topo=False)
     if not best.commits:
         return _unavailable(failure)
     return _noted(best.history(repo, options), f"only the newest {best.commits} commits could be read ({failure})")
@@ -216,11 +220,13 @@ def _fold(
     since_commit: str | None,
     renames: bool,
     progress: Callable[[int], None] | None,
+    topo: bool = True,
 ) -> tuple[_Folder, str | None]:
     """The commits folded until the end of the log or git's failure, and that failure's description."""
     folder = _Folder(repo.keys, options.max_commit_files, options.max_message_files)
+    commits = _BACKEND_COMMITS[options.backend](repo, options, since_commit, renames, topo)
     try:
-        for count, commit in enumerate(_BACKEND_COMMITS[options.backend](repo, options, since_commit, renames), 1):
+        for count, commit in enumerate(commits, 1):
             folder.add(commit)
             if progress is not None and count % PROGRESS_EVERY == 0:
                 progress(count)
@@ -368,12 +374,15 @@ def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:
 # --- the git backend: one streaming `git log` ---------------------------------------------------
 
 
-def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True) -> list[str]:
+def _log_args(
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True, topo: bool = True
+) -> list[str]:
     # --topo-order puts children before parents, which following renames needs (date order does
     # not, under clock skew). It costs one walk of the commit graph before the first commit comes
     # out: 0.09 s on pytest, 0.3 s for 100k commits without a commit-graph file.
     follow = "-M" if renames else "--no-renames"
-    args = ["log", "--no-merges", "--topo-order", follow, "--name-status", "-z", "--no-color", _LOG_FORMAT]
+    order = ("--topo-order",) if topo else ()
+    args = ["log", "--no-merges", *order, follow, "--name-status", "-z", "--no-color", _LOG_FORMAT]
     if options.max_commits is not None:
         args.append(f"--max-count={options.max_commits}")
     if options.since:
@@ -383,12 +392,13 @@ def _log_args(repo: _Repo, options: HistoryOptions, since_commit: str | None, re
 
 
 def _git_commits(
-    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True, topo: bool = True
 ) -> Iterator[_Commit]:
-    """Commits newest first (children before parents), parsed from the pipe as git writes them.
+    """Commits newest first (children before parents; without `topo`, by commit date), parsed from the pipe as git
+    writes them.
 
     Raises `SignalError` when git exits with an error (after the commits it did print)."""
-    args = _log_args(repo, options, since_commit, renames)
+    args = _log_args(repo, options, since_commit, renames, topo)
     with (
         tempfile.TemporaryFile() as errors,
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=git_environment()) as proc,
@@ -483,12 +493,13 @@ def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
 
 
 def _pydriller_commits(
-    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True
+    repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True, topo: bool = True
 ) -> Iterator[_Commit]:
     """The same commits as `_git_commits`, in the same order, read through pydriller.
 
-    pydriller always follows renames (`renames` is ignored). Whatever its traversal raises on a damaged
-    history (a lost object: a bare `Exception`; a date past time_t: `OverflowError`) becomes `SignalError`."""
+    pydriller always follows renames, in its own order (`renames` and `topo` are ignored). Whatever its traversal
+    raises on a damaged history (a lost object: a bare `Exception`; a date past time_t: `OverflowError`) becomes
+    `SignalError`."""
     since = _since_time(repo, options.since) if options.since else None
     try:
         yield from _pydriller_walk(repo, options, since_commit, since)
@@ -583,7 +594,7 @@ def _pydriller_change(modified: ModifiedFile) -> _Change:
     return _Change(kind, source if kind in "RC" else path, path)
 
 
-_BACKEND_COMMITS: Final[dict[str, Callable[[_Repo, HistoryOptions, str | None, bool], Iterator[_Commit]]]] = {
+_BACKEND_COMMITS: Final[dict[str, Callable[[_Repo, HistoryOptions, str | None, bool, bool], Iterator[_Commit]]]] = {
     "git": _git_commits,
     "pydriller": _pydriller_commits,
 }
