@@ -82,12 +82,13 @@ def _scandir_files(root: Path) -> list[str]:
                 name = entry.name
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
+                    is_file = not is_dir and entry.is_file()  # a link loop raises ELOOP here
                 except OSError:
                     continue
                 if is_dir:
                     if not name.startswith(".") and name not in DEPENDENCY_DIRS:
                         stack.append(f"{rel}{name}/")
-                elif entry.is_file():
+                elif is_file:
                     found.append(_display(rel + name))
     found.sort()
     return found
