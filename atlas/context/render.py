@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas.context.model import Chunk, Entry, OutlineItem, Selection
-from atlas.safe_read import path_problem
+from atlas.safe_read import path_problem, quoted_path
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -63,9 +63,11 @@ def title(selection: Selection) -> str:
 
 
 def render_entry(entry: Entry) -> str:
-    """One file's section (ends with a blank line)."""
+    """One file's section (ends with a blank line). A path holding a newline or an escape is quoted, as git
+    quotes it, so a file's name can neither forge a section of the bundle nor drive a terminal."""
     language = _FENCE_LANGUAGE.get(entry.language, entry.language)
-    parts = [f"## {entry.path}\n", f"{entry.language} · {entry.role} · score {entry.score:.2f} · {_coverage(entry)}\n"]
+    summary = f"{entry.language} · {entry.role} · score {entry.score:.2f} · {_coverage(entry)}\n"
+    parts = [f"## {quoted_path(entry.path)}\n", summary]
     for chunk in entry.chunks:
         if entry.mode != "whole":
             parts.append(f"`{_chunk_label(chunk)}`\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from atlas.cli import cli
-from tests.conftest import write_tree
+from tests.conftest import init_repo, write_tree
 
 
 def atlas(*args: str, input: str | None = None) -> Result:
@@ -34,3 +34,20 @@ def test_a_symbolic_link_loop_outside_git_is_not_listed_by_the_fast_preset(tmp_p
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert [entry["path"] for entry in record["entries"]] == ["config/parser.py"]
+
+
+def test_a_file_name_with_a_newline_or_an_escape_cannot_forge_markdown_or_reach_the_terminal(tmp_path: Path) -> None:
+    forged, coloured = "config\n## forged.py", "\x1b[2J\x1b[31mred_config.py"
+    write_tree(tmp_path, {
+        forged: "def parse_config():\n    return 1\n",
+        coloured: "def parse_config():\n    return 2\n",
+    })
+    init_repo(tmp_path)
+    chosen = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", "--no-content", "config")
+    assert chosen.exit_code == 0, chosen.output
+    assert {entry["path"] for entry in json.loads(chosen.stdout)["entries"]} == {forged, coloured}
+    rendered = atlas("render", "-", "--root", str(tmp_path), input=chosen.stdout)
+    assert rendered.exit_code == 0, rendered.output
+    headings = [line for line in rendered.stdout.splitlines() if line.startswith("## ")]
+    assert sorted(headings) == ['## "\\x1b[2J\\x1b[31mred_config.py"', '## "config\\n## forged.py"'], rendered.stdout
+    assert "\x1b" not in rendered.stdout and "return 1" in rendered.stdout and "return 2" in rendered.stdout
