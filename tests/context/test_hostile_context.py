@@ -13,6 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from atlas.cli import cli
+from atlas.context.chunks import MAX_READ_BYTES
 from tests.conftest import init_repo, write_tree
 
 
@@ -51,3 +52,23 @@ def test_a_file_name_with_a_newline_or_an_escape_cannot_forge_markdown_or_reach_
     headings = [line for line in rendered.stdout.splitlines() if line.startswith("## ")]
     assert sorted(headings) == ['## "\\x1b[2J\\x1b[31mred_config.py"', '## "config\\n## forged.py"'], rendered.stdout
     assert "\x1b" not in rendered.stdout and "return 1" in rendered.stdout and "return 2" in rendered.stdout
+
+
+def test_a_file_too_large_to_read_whole_is_skipped_not_served_cut_as_the_whole_file(tmp_path: Path) -> None:
+    line = "x = 1  # a filler line of the huge module\n"
+    huge = line * (MAX_READ_BYTES // len(line) + 10) + "LAST_LINE = 2\n"
+    write_tree(tmp_path, {"huge_config.py": huge, "config_small.py": "def parse_config():\n    return 1\n"})
+    init_repo(tmp_path)
+    unlimited = ("--max-bytes", "0", "--max-tokens", "1000000000", "--tokenizer", "estimate")
+    for strategy in ((), ("--whole-files",)):
+        chosen = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", *unlimited,
+                       *strategy, "huge config")  # fmt: skip
+        assert chosen.exit_code == 0, chosen.output
+        record = json.loads(chosen.stdout)
+        assert [entry["path"] for entry in record["entries"]] == ["config_small.py"]
+        assert [skip["path"] for skip in record["skipped"]] == ["huge_config.py"]
+        assert "too large" in record["skipped"][0]["reason"]
+    listed = '{"Version":"0.3"}\n{"Path":"huge_config.py"}\n'
+    rendered = atlas("render", "-", "--root", str(tmp_path), input=listed)
+    assert rendered.exit_code == 1 and "x = 1" not in rendered.stdout
+    assert "left out huge_config.py: too large" in rendered.stderr
