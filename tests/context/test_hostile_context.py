@@ -72,3 +72,13 @@ def test_a_file_too_large_to_read_whole_is_skipped_not_served_cut_as_the_whole_f
     rendered = atlas("render", "-", "--root", str(tmp_path), input=listed)
     assert rendered.exit_code == 1 and "x = 1" not in rendered.stdout
     assert "left out huge_config.py: too large" in rendered.stderr
+
+
+def test_a_task_without_words_is_a_usage_error_in_the_fast_preset_as_in_the_others(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"config.py": "def parse_config():\n    return 1\n"})
+    init_repo(tmp_path)
+    for task in ("", "!!! ??? ---", "   \n\t"):
+        result = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", input=task)
+        assert result.exit_code == 2, (task, result.output)
+        assert result.stdout == "" and "no searchable words" in result.stderr
+        assert_one_sentence_and_hint(result.stderr)
