@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from atlas.cli import cli
 from atlas.context.chunks import MAX_READ_BYTES
-from tests.conftest import init_repo, write_tree
+from tests.conftest import git, init_repo, write_tree
 
 
 def atlas(*args: str, input: str | None = None) -> Result:
@@ -82,3 +82,17 @@ def test_a_task_without_words_is_a_usage_error_in_the_fast_preset_as_in_the_othe
         assert result.exit_code == 2, (task, result.output)
         assert result.stdout == "" and "no searchable words" in result.stderr
         assert_one_sentence_and_hint(result.stderr)
+
+
+def test_the_fast_preset_refuses_a_git_directory_as_the_other_presets_do(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_tree(repo, {"config.py": "def parse_config():\n    return 1\n"})
+    init_repo(repo)
+    git(repo, "config", "remote.origin.url", "https://user:SECRET_TOKEN@example.com/repo.git")
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(tmp_path / "repo.git"))
+    for root in (repo / ".git", tmp_path / "repo.git"):
+        for preset in ("fast", "balanced"):
+            result = atlas("quick", "--preset", preset, "--root", str(root), "--format", "json", "config remote origin")
+            assert result.exit_code == 2, (root, preset, result.output)
+            assert "SECRET_TOKEN" not in result.stdout and "bare repository" in result.stderr
+            assert_one_sentence_and_hint(result.stderr)
