@@ -96,3 +96,20 @@ def test_the_fast_preset_refuses_a_git_directory_as_the_other_presets_do(tmp_pat
             assert result.exit_code == 2, (root, preset, result.output)
             assert "SECRET_TOKEN" not in result.stdout and "bare repository" in result.stderr
             assert_one_sentence_and_hint(result.stderr)
+
+
+def test_render_shows_only_lines_the_file_has_under_the_range_they_are(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a.py": "def alpha():\n    return 1\n", "b.py": "def beta():\n    return 2\n"})
+    init_repo(tmp_path)
+    alpha = {"start_line": 0, "end_line": 5, "symbol": "alpha"}
+    beta = {"start_line": 50, "end_line": 60, "symbol": "beta"}
+    entries = [
+        {"path": "a.py", "language": "python", "mode": "chunks", "chunks": [alpha]},
+        {"path": "b.py", "mode": "chunks", "chunks": [beta]},
+    ]
+    record = {"type": "context", "task": "alpha beta", "entries": entries}
+    result = atlas("render", "-", "--root", str(tmp_path), input=json.dumps(record))
+    assert result.exit_code == 0, result.output
+    assert "`lines 1-2 · alpha`\n```python\ndef alpha():\n    return 1\n```" in result.stdout
+    assert "lines 0-5" not in result.stdout and "## b.py" not in result.stdout and "lines 50-60" not in result.stdout
+    assert "left out b.py: none of its line ranges is within its 2 lines" in result.stderr
