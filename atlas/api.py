@@ -372,6 +372,9 @@ def select_context(
 
     options = options or ContextOptions()
     if options.preset == "fast":
+        from atlas.walk import refuse_git_directory
+
+        refuse_git_directory(config.root)
         return select_for_task(config.root, task, options)
     if engine is None:
         if options.index == "refresh":

@@ -31,7 +31,7 @@ from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
 from atlas.status import TreeDiff, diff_tree
-from atlas.walk import WalkOptions, is_git_directory, walk
+from atlas.walk import WalkOptions, refuse_git_directory, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
 
@@ -82,10 +82,7 @@ def build_index(
     """
     if not config.root.is_dir():
         raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
-    if is_git_directory(config.root):
-        root = config.root
-        checkout = f"`atlas index {root.parent}`" if root.name == ".git" else f"`git clone {root} DIR`, then index DIR"
-        raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use {checkout}")
+    refuse_git_directory(config.root)
     try:
         return _build(config, show_progress, rebuild, shard)
     except (OSError, ValueError) as err:

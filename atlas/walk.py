@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from atlas.errors import InputError
 from atlas.records import FileEntry, Skipped, SkipReason
 from atlas.safe_read import NEVER_ENTER, display_path, fs_path, read_regular_file  # noqa: F401 (fs_path: re-exported)
 
@@ -682,6 +683,13 @@ def is_git_directory(root: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"ref: refs/") or _OBJECT_NAME.fullmatch(head) is not None
+
+
+def refuse_git_directory(root: Path) -> None:
+    """Raise InputError when `root` is a git directory (`is_git_directory`): git's internals, no work tree."""
+    if is_git_directory(root):
+        checkout = f"`atlas index {root.parent}`" if root.name == ".git" else f"`git clone {root} DIR`, then index DIR"
+        raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use {checkout}")
 
 
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:

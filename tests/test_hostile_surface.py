@@ -95,6 +95,10 @@ CRAFTED_SELECTIONS = {
         {"mode": "chunks", "chunks": [{"start_line": 1, "end_line": 2, "text": "x"}], "outline": [{"line": "x"}]}
     ),
     "language-as-object": _context({"language": {"a": 1}}),
+    "entries-as-text": json.dumps({"type": "context", "entries": "src/cart.py"}),
+    "entries-as-object": json.dumps({"type": "context", "entries": {"src/cart.py": {}}}),
+    "entry-as-number": json.dumps({"type": "context", "entries": [5]}),
+    "chunks-as-text": _context({"mode": "chunks", "chunks": "1-3"}),
     "budget-as-list": _context({}, budget=[1]),
     "v03-tokens-as-text": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Tokens": "x"}\n',
     "v03-budget-as-list": '{"Version": "0.3", "Budget": [1]}\n{"Path": "src/cart.py"}\n',

@@ -59,14 +59,17 @@ def read_text(root: Path, path: str) -> FileText | str:
     """The text of repository path `path`, or why it cannot be included ("unreadable file", ...).
 
     Reads through `atlas.safe_read`: a path that now leads outside the root (a file swapped for a
-    symbolic link out of the tree, a FIFO) is not read, and the reason says so.
+    symbolic link out of the tree, a FIFO) is not read, and the reason says so. Neither is a file over
+    MAX_READ_BYTES: its first bytes would pass for the whole file.
     """
     try:
-        data, size = read_in_root(root, path, MAX_READ_BYTES)
+        data, size = read_in_root(root, path, MAX_READ_BYTES + 1)
     except Refused as err:
         return f"not read: {err.why}"
     except OSError:
         return "unreadable file"
+    if max(size, len(data)) > MAX_READ_BYTES:
+        return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
     if b"\0" in data[:SNIFF_BYTES]:
         return "binary file"
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")

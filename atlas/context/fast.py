@@ -82,12 +82,13 @@ def _scandir_files(root: Path) -> list[str]:
                 name = entry.name
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
+                    is_file = not is_dir and entry.is_file()  # a link loop raises ELOOP here
                 except OSError:
                     continue
                 if is_dir:
                     if not name.startswith(".") and name not in DEPENDENCY_DIRS:
                         stack.append(f"{rel}{name}/")
-                elif entry.is_file():
+                elif is_file:
                     found.append(_display(rel + name))
     found.sort()
     return found
@@ -141,11 +142,13 @@ def path_matches(paths: list[str], terms: Iterable[str]) -> dict[str, tuple[froz
 
 
 def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
-    """The `limit` best files of `root` for `task` by path matches, scores normalised into 0..1."""
-    from atlas.query.syntax import parse_query
+    """The `limit` best files of `root` for `task` by path matches, scores normalised into 0..1.
 
+    A task without searchable words is a UsageError, as in the other presets."""
+    from atlas.query.syntax import parse_query, searchable
+
+    query = dict(searchable(parse_query(task)).terms)
     paths = list_files(root)
-    query = dict(parse_query(task).terms)
     matches = path_matches(paths, query)
     df = Counter(t for in_name, in_dir in matches.values() for t in in_name | in_dir)
     weights = {t: query[t] * math.log(1.0 + len(paths) / n) for t, n in df.items()}

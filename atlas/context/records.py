@@ -128,7 +128,7 @@ def read_selection(data: bytes, name: str = "-") -> Selection:
 def selection_from_context(data: dict[str, Any]) -> Selection:
     """A Selection from a `context` record (text missing from chunks stays empty)."""
     try:
-        entries = [_entry_from(item) for item in data["entries"]]
+        entries = [_entry_from(item) for item in _tables(data, "entries", required=True)]
         budget = _table(data, "budget")
         return Selection(
             task=str(data.get("task", "")), root=str(data.get("root", "")), preset=str(data.get("preset", "")),
@@ -148,12 +148,12 @@ def _entry_from(item: dict[str, Any]) -> Entry:
     chunks = [
         Chunk(_whole(c, "start_line"), _whole(c, "end_line"), _text(c, "symbol"), _text(c, "kind"), _text(c, "text"),
               tuple(c.get("terms", ())))
-        for c in item.get("chunks", [])
+        for c in _tables(item, "chunks")
     ]  # fmt: skip
     outline = [
         OutlineItem(_whole(o, "line"), _whole(o, "end_line", _whole(o, "line")), _text(o, "kind"), _text(o, "name"),
                     _text(o, "signature"), _whole(o, "depth", 0))
-        for o in item.get("outline", [])
+        for o in _tables(item, "outline")
     ]  # fmt: skip
     return Entry(
         path=item["path"], rank=int(item.get("rank", 0)), score=float(item.get("score", 0.0)),
@@ -192,6 +192,15 @@ def _table(record: dict[str, Any], key: str) -> dict[str, Any]:
     value = record.get(key) or {}
     if not isinstance(value, dict):
         raise ValueError(f"{key} must be an object, not {value!r}")
+    return value
+
+
+def _tables(record: dict[str, Any], key: str, required: bool = False) -> list[dict[str, Any]]:
+    """`record[key]` (an empty list when absent and not `required`), which must be a list of JSON objects, else
+    ValueError naming it (KeyError when a required one is absent)."""
+    value = record[key] if required else record.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"{key} must be a list of objects")
     return value
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas.context.model import Chunk, Entry, OutlineItem, Selection
-from atlas.safe_read import path_problem
+from atlas.safe_read import path_problem, quoted_path
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -63,9 +63,11 @@ def title(selection: Selection) -> str:
 
 
 def render_entry(entry: Entry) -> str:
-    """One file's section (ends with a blank line)."""
+    """One file's section (ends with a blank line). A path holding a newline or an escape is quoted, as git
+    quotes it, so a file's name can neither forge a section of the bundle nor drive a terminal."""
     language = _FENCE_LANGUAGE.get(entry.language, entry.language)
-    parts = [f"## {entry.path}\n", f"{entry.language} · {entry.role} · score {entry.score:.2f} · {_coverage(entry)}\n"]
+    summary = f"{entry.language} · {entry.role} · score {entry.score:.2f} · {_coverage(entry)}\n"
+    parts = [f"## {quoted_path(entry.path)}\n", summary]
     for chunk in entry.chunks:
         if entry.mode != "whole":
             parts.append(f"`{_chunk_label(chunk)}`\n")
@@ -139,14 +141,27 @@ def _has_text(entry: Entry) -> bool:
 
 
 def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
-    """`entry` with chunk text read from the file (a whole-file chunk when it has none)."""
+    """`entry` with chunk text read from the file (a whole-file chunk when it has none), or why it cannot be rendered.
+
+    The file may have changed since the selection was made, and the selection may be crafted: each chunk is cut
+    to the lines the file has (and labelled so), and a chunk with none of them is left out."""
     if isinstance(text, str):
         return text
     lines = text.lines
     if entry.mode == "whole" or not entry.chunks:
         chunks = [Chunk(1, len(lines), "", "file", "\n".join(lines))]
     else:
-        chunks = [replace(c, text="\n".join(lines[c.start_line - 1 : c.end_line])) for c in entry.chunks]
-    entry.chunks, entry.file_lines = chunks, entry.file_lines or len(lines)
+        chunks = [chunk for chunk in (_cut(c, lines) for c in entry.chunks) if chunk is not None]
+        if not chunks:
+            return f"none of its line ranges is within its {len(lines):,} lines"
+    entry.chunks, entry.file_lines = chunks, len(lines)
     entry.file_bytes = entry.file_bytes or text.size
     return entry
+
+
+def _cut(chunk: Chunk, lines: list[str]) -> Chunk | None:
+    """`chunk` cut to `lines` (its range too), with their text; None when it holds none of them."""
+    start, end = max(chunk.start_line, 1), min(chunk.end_line, len(lines))
+    if start > end:
+        return None
+    return replace(chunk, start_line=start, end_line=end, text="\n".join(lines[start - 1 : end]))

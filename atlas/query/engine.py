@@ -24,7 +24,7 @@ from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, 
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
-from atlas.query.syntax import ParsedQuery, parse_query
+from atlas.query.syntax import ParsedQuery, parse_query, searchable
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
@@ -360,13 +360,7 @@ class Engine:
 
 
 def _parse(text: str, options: SearchOptions) -> ParsedQuery:
-    parsed = _with_cli_filters(parse_query(text), options)
-    if parsed.is_empty:
-        raise UsageError(
-            "the query has no searchable words",
-            "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
-        )
-    return parsed
+    return searchable(_with_cli_filters(parse_query(text), options))
 
 
 def _template_note(text: str, query: str) -> list[str]:

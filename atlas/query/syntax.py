@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from atlas.errors import UsageError
 from atlas.terms import tokenize
 
 MAX_TERMS = 400
@@ -63,6 +64,16 @@ class ParsedQuery:
     def is_empty(self) -> bool:
         """True if nothing in the query can match anything."""
         return not (self.terms or self.phrases or self.has_filters)
+
+
+def searchable(parsed: ParsedQuery) -> ParsedQuery:
+    """`parsed`, or a UsageError when nothing in it can match anything (an empty or punctuation-only query)."""
+    if parsed.is_empty:
+        raise UsageError(
+            "the query has no searchable words",
+            "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
+        )
+    return parsed
 
 
 def parse_query(text: str) -> ParsedQuery:

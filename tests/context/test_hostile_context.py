@@ -1,0 +1,115 @@
+"""Context selection on hostile trees and crafted input: `query`, `quick`, `explain` and `render`, end to end.
+
+Each case runs the real command on a real directory (a git repository when it matters) and checks what a user
+sees: the exit code, one sentence plus a hint on stderr, and that nothing is served that should not be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from atlas.cli import cli
+from atlas.context.chunks import MAX_READ_BYTES
+from tests.conftest import git, init_repo, write_tree
+
+
+def atlas(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def assert_one_sentence_and_hint(stderr: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 2 and lines[0].startswith("atlas: ") and lines[1].startswith("  hint: "), stderr
+    assert "unexpected error" not in stderr and "Traceback" not in stderr
+
+
+def test_a_symbolic_link_loop_outside_git_is_not_listed_by_the_fast_preset(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"config/parser.py": "def parse_config():\n    return 1\n"})
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink("config_loop", tmp_path / "config" / "config_loop")
+    result = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", "parse config")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert [entry["path"] for entry in record["entries"]] == ["config/parser.py"]
+
+
+def test_a_file_name_with_a_newline_or_an_escape_cannot_forge_markdown_or_reach_the_terminal(tmp_path: Path) -> None:
+    forged, coloured = "config\n## forged.py", "\x1b[2J\x1b[31mred_config.py"
+    write_tree(tmp_path, {
+        forged: "def parse_config():\n    return 1\n",
+        coloured: "def parse_config():\n    return 2\n",
+    })
+    init_repo(tmp_path)
+    chosen = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", "--no-content", "config")
+    assert chosen.exit_code == 0, chosen.output
+    assert {entry["path"] for entry in json.loads(chosen.stdout)["entries"]} == {forged, coloured}
+    rendered = atlas("render", "-", "--root", str(tmp_path), input=chosen.stdout)
+    assert rendered.exit_code == 0, rendered.output
+    headings = [line for line in rendered.stdout.splitlines() if line.startswith("## ")]
+    assert sorted(headings) == ['## "\\x1b[2J\\x1b[31mred_config.py"', '## "config\\n## forged.py"'], rendered.stdout
+    assert "\x1b" not in rendered.stdout and "return 1" in rendered.stdout and "return 2" in rendered.stdout
+
+
+def test_a_file_too_large_to_read_whole_is_skipped_not_served_cut_as_the_whole_file(tmp_path: Path) -> None:
+    line = "x = 1  # a filler line of the huge module\n"
+    huge = line * (MAX_READ_BYTES // len(line) + 10) + "LAST_LINE = 2\n"
+    write_tree(tmp_path, {"huge_config.py": huge, "config_small.py": "def parse_config():\n    return 1\n"})
+    init_repo(tmp_path)
+    unlimited = ("--max-bytes", "0", "--max-tokens", "1000000000", "--tokenizer", "estimate")
+    for strategy in ((), ("--whole-files",)):
+        chosen = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", *unlimited,
+                       *strategy, "huge config")  # fmt: skip
+        assert chosen.exit_code == 0, chosen.output
+        record = json.loads(chosen.stdout)
+        assert [entry["path"] for entry in record["entries"]] == ["config_small.py"]
+        assert [skip["path"] for skip in record["skipped"]] == ["huge_config.py"]
+        assert "too large" in record["skipped"][0]["reason"]
+    listed = '{"Version":"0.3"}\n{"Path":"huge_config.py"}\n'
+    rendered = atlas("render", "-", "--root", str(tmp_path), input=listed)
+    assert rendered.exit_code == 1 and "x = 1" not in rendered.stdout
+    assert "left out huge_config.py: too large" in rendered.stderr
+
+
+def test_a_task_without_words_is_a_usage_error_in_the_fast_preset_as_in_the_others(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"config.py": "def parse_config():\n    return 1\n"})
+    init_repo(tmp_path)
+    for task in ("", "!!! ??? ---", "   \n\t"):
+        result = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", input=task)
+        assert result.exit_code == 2, (task, result.output)
+        assert result.stdout == "" and "no searchable words" in result.stderr
+        assert_one_sentence_and_hint(result.stderr)
+
+
+def test_the_fast_preset_refuses_a_git_directory_as_the_other_presets_do(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_tree(repo, {"config.py": "def parse_config():\n    return 1\n"})
+    init_repo(repo)
+    git(repo, "config", "remote.origin.url", "https://user:SECRET_TOKEN@example.com/repo.git")
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(tmp_path / "repo.git"))
+    for root in (repo / ".git", tmp_path / "repo.git"):
+        for preset in ("fast", "balanced"):
+            result = atlas("quick", "--preset", preset, "--root", str(root), "--format", "json", "config remote origin")
+            assert result.exit_code == 2, (root, preset, result.output)
+            assert "SECRET_TOKEN" not in result.stdout and "bare repository" in result.stderr
+            assert_one_sentence_and_hint(result.stderr)
+
+
+def test_render_shows_only_lines_the_file_has_under_the_range_they_are(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a.py": "def alpha():\n    return 1\n", "b.py": "def beta():\n    return 2\n"})
+    init_repo(tmp_path)
+    alpha = {"start_line": 0, "end_line": 5, "symbol": "alpha"}
+    beta = {"start_line": 50, "end_line": 60, "symbol": "beta"}
+    entries = [
+        {"path": "a.py", "language": "python", "mode": "chunks", "chunks": [alpha]},
+        {"path": "b.py", "mode": "chunks", "chunks": [beta]},
+    ]
+    record = {"type": "context", "task": "alpha beta", "entries": entries}
+    result = atlas("render", "-", "--root", str(tmp_path), input=json.dumps(record))
+    assert result.exit_code == 0, result.output
+    assert "`lines 1-2 · alpha`\n```python\ndef alpha():\n    return 1\n```" in result.stdout
+    assert "lines 0-5" not in result.stdout and "## b.py" not in result.stdout and "lines 50-60" not in result.stdout
+    assert "left out b.py: none of its line ranges is within its 2 lines" in result.stderr
