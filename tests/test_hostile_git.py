@@ -8,6 +8,7 @@ where git itself would refuse to write them) and runs the real miner or the real
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -331,3 +332,23 @@ def test_a_lost_old_commit_object_still_leaves_the_newer_commits_mined(tmp_path:
     assert history.reason.startswith("only the newest 1 commits could be read (")
     assert history.files["shop/cart.py"].commits == 1
     assert _index_json(repo)["signals"]["git"]["commits_mined"] == 1
+
+
+def test_history_is_mined_by_a_process_holding_over_a_thousand_files(tmp_path: Path) -> None:
+    # A long-lived process (an MCP server, a benchmark holding many indexes) gets pipe descriptors above 1024,
+    # which select() refuses: the stall watch must use the system's poller.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        if hard != resource.RLIM_INFINITY and hard < 1200:
+            pytest.skip("this machine allows fewer than 1,200 open files")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    repo = _shop(tmp_path / "r")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        history = mine_history(repo)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert history.available, history.reason
+    assert history.commits_mined == 1

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select
+import selectors
 import shutil
 import subprocess
 import tempfile
@@ -431,16 +431,19 @@ def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) 
     With `stall` (seconds; `stream` must then be an unbuffered pipe), a stream that gives nothing for that long
     raises SignalError: git waiting forever (on a FIFO put in place of an object) never hangs the index."""
     rest = b""
-    while data := _read(stream, chunk, stall):
-        parts = (rest + data).split(b"\0")
-        rest = parts.pop()
-        yield from parts
+    with selectors.DefaultSelector() as waiting:
+        if stall is not None:  # epoll or poll: a process holding over 1024 files has descriptors select() refuses
+            waiting.register(stream, selectors.EVENT_READ)
+        while data := _read(stream, chunk, waiting, stall):
+            parts = (rest + data).split(b"\0")
+            rest = parts.pop()
+            yield from parts
     if rest:
         yield rest
 
 
-def _read(stream: IO[bytes], chunk: int, stall: float | None) -> bytes:
-    if stall is not None and not select.select([stream], [], [], stall)[0]:
+def _read(stream: IO[bytes], chunk: int, waiting: selectors.BaseSelector, stall: float | None) -> bytes:
+    if stall is not None and not waiting.select(stall):
         raise SignalError(f"git log stalled: no output for {stall:g} s")
     return stream.read(chunk)
 
