@@ -686,10 +686,18 @@ def is_git_directory(root: Path) -> bool:
 
 
 def refuse_git_directory(root: Path) -> None:
-    """Raise InputError when `root` is a git directory (`is_git_directory`): git's internals, no work tree."""
-    if is_git_directory(root):
-        checkout = f"`atlas index {root.parent}`" if root.name == ".git" else f"`git clone {root} DIR`, then index DIR"
-        raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use {checkout}")
+    """Raise InputError when `root` is a git directory (`is_git_directory`) or inside one (`.git/hooks`): git's
+    internals, no work tree."""
+    absolute = Path(os.path.abspath(root))
+    git_dir = next((d for d in (absolute, *absolute.parents) if is_git_directory(d)), None)
+    if git_dir is None:
+        return
+    clone = f"git clone {git_dir} DIR`, then `atlas index DIR"
+    checkout = f"atlas index {git_dir.parent}" if git_dir.name == ".git" else clone
+    if git_dir == absolute:
+        raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use `{checkout}`")
+    raise InputError(f"{root} is inside {git_dir}, a bare repository (git's internals), no work tree to index",
+                     f"use `{checkout}`")  # fmt: skip
 
 
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:

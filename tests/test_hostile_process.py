@@ -253,7 +253,8 @@ def test_jobs_far_beyond_the_work_start_only_the_workers_it_needs(tmp_path: Path
 def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, tmp_path: Path) -> None:
     bare = tmp_path / "shop.git"
     git(tmp_path, "clone", "-q", "--bare", str(shop), str(bare))
-    for args in (["index", str(bare)], ["search", "--repo", str(bare), "cart"], ["index", str(shop / ".git")]):
+    inside = ["index", str(shop / ".git" / "hooks")]
+    for args in (["index", str(bare)], ["search", "--repo", str(bare), "cart"], ["index", str(shop / ".git")], inside):
         done = run_atlas(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert_one_sentence_and_hint(done.stderr, "bare repository", "no work tree")
