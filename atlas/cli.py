@@ -401,7 +401,7 @@ def _print_hits(result: Any, fmt: str, explain: bool, obj: dict[str, Any]) -> No
         write_text("".join(f"{quoted_path(hit.path)}\n" for hit in result.hits))
         return
     if fmt == "human":
-        notes = "".join(f"note: {note}\n" for note in result.notes) if explain else ""
+        notes = "".join(f"note: {visible(note)}\n" for note in result.notes) if explain else ""
         write_text(notes + human_hits(result.hits, explain=explain, color=obj["color"]))
         return
     records = [hit_record(hit, with_explain=explain) for hit in result.hits]

@@ -352,3 +352,20 @@ def test_history_is_mined_by_a_process_holding_over_a_thousand_files(tmp_path: P
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert history.available, history.reason
     assert history.commits_mined == 1
+
+
+def test_a_git_message_with_escape_sequences_reaches_a_human_report_as_harmless_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git's own words become notes (why history is missing): a terminal must not run the escapes they hold.
+    repo = _shop(tmp_path / "r")
+    real_git = shutil.which("git")
+    failing_log = "printf 'fatal: \\033[2J\\033]0;owned\\007 bad object\\n' >&2; exit 128"
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in *" log "*) {failing_log};; *) exec {real_git} "$@";; esac')
+    _index_json(repo)
+    for args in (["search", "--repo", str(repo), "--explain", "--format", "human", "cart"],
+                 ["explain", "--root", str(repo), "--format", "human", "cart add"]):
+        result = CliRunner().invoke(cli, ["--no-color", *args])
+        assert result.exit_code == 0, result.output
+        assert "bad object" in result.stdout, result.stdout
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout

@@ -97,7 +97,7 @@ def explain_record(selection: Selection) -> dict[str, Any]:
 
 def human_explain(selection: Selection, color: bool = False) -> str:
     """Each file's score terms (signal, raw value, rank, weight, contribution), then the decision."""
-    out: list[str] = [f"note: {note}" for note in selection.notes]
+    out: list[str] = [f"note: {visible(note)}" for note in selection.notes]
     for row in explain_rows(selection):
         path = f"\033[1;36m{visible(row['path'])}\033[0m" if color else visible(row["path"])
         out.append(f"{row['rank']:>4}. {path}  score {row['score']:.3f}")
