@@ -362,6 +362,8 @@ def test_a_git_message_with_escape_sequences_reaches_a_human_report_as_harmless_
     real_git = shutil.which("git")
     failing_log = "printf 'fatal: \\033[2J\\033]0;owned\\007 bad object\\n' >&2; exit 128"
     _fake_git(tmp_path, monkeypatch, f'case "$*" in *" log "*) {failing_log};; *) exec {real_git} "$@";; esac')
+    reason = mine_history(repo).reason
+    assert "bad object" in reason and "\x1b" not in reason and "\\x1b" in reason
     _index_json(repo)
     for args in (["search", "--repo", str(repo), "--explain", "--format", "human", "cart"],
                  ["explain", "--root", str(repo), "--format", "human", "cart add"]):

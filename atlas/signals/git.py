@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
+from atlas.safe_read import visible
 from atlas.terms import tokenize
 from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment
 
@@ -421,8 +422,9 @@ def _first_line(stream: IO[bytes]) -> str:
 
 
 def _first_stderr_line(stderr: bytes) -> str:
-    """The first line of git's message; bytes that are not UTF-8 (a Latin-1 locale's) become `\\xNN`, as in paths."""
-    return stderr[:4096].decode("utf-8", "backslashreplace").strip().partition("\n")[0] or "no message"
+    """The first line of git's message; bytes that are not UTF-8 (a Latin-1 locale's) become `\\xNN`, as in paths,
+    and control characters escapes (`\\x1b`): the message reaches terminals as a note and a warning."""
+    return visible(stderr[:4096].decode("utf-8", "backslashreplace").strip().partition("\n")[0]) or "no message"
 
 
 def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) -> Iterator[bytes]:
