@@ -28,7 +28,7 @@ from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable
-from atlas.partition import ShardSpec, content_digest, file_content_hash, shard_of
+from atlas.partition import MAX_SHARDS, ShardSpec, content_digest, file_content_hash, is_number, shard_of
 from atlas.progress import log
 from atlas.signals.compute import HistoryJob
 
@@ -41,7 +41,6 @@ SHARDS_DIR = store.SHARDS_DIR
 """Where `atlas index --shards N` keeps its shards, inside the index directory."""
 TARGET_SHARD_BYTES = 128 << 20
 """`--shards auto` makes shards of about this many bytes of source (the kernel's 0.95 GB: 8 shards)."""
-MAX_SHARDS = 4096
 
 
 @dataclass(slots=True)
@@ -151,7 +150,7 @@ def shard_count(config: IndexConfig, requested: str | int | None) -> int:
         total = sum(entry.size for entry in current_entries(config).values())
         return max(1, min(MAX_SHARDS, -(-total // TARGET_SHARD_BYTES)))
     text = str(requested).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SHARDS:
+    if not is_number(text) or not 1 <= int(text) <= MAX_SHARDS:
         raise UsageError(f"--shards {requested!r} is not a shard count",
                          f"give a number from 1 to {MAX_SHARDS}, or auto")  # fmt: skip
     return int(text)
@@ -337,11 +336,13 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
     manifest = store.live_manifest(directory)
     if generation is None or manifest is None:
         raise InputError(f"{directory}: no built shard there", "build it with `atlas index --shard I/N --out DIR`")
-    held = manifest.get("shard")
-    if not isinstance(held, dict) or not isinstance(held.get("index"), int) or not isinstance(held.get("count"), int):
+    if "shard" not in manifest:
         raise InputError(f"{directory}: an index, but not a shard",
                          "build shards with `atlas index --shard I/N --out DIR`")  # fmt: skip
-    spec = ShardSpec(held["index"], held["count"])
+    spec = ShardSpec.from_record(manifest["shard"])
+    if spec is None:
+        raise IndexCorrupt(f"{directory}: the shard's manifest names no shard I/N with 0 ≤ I < N ≤ {MAX_SHARDS}",
+                           "build it again with `atlas index --shard I/N --out DIR --rebuild`")  # fmt: skip
     rebuild = f"atlas index --shard {spec} --out {directory} --rebuild"
     reason = rebuild_reason(config, manifest)
     if reason:

@@ -319,6 +319,10 @@ def test_shard_options_are_checked(repo: Path) -> None:
     for args, message in [
         (["--shard", "3/3", "--out", "x"], "I must be 0 to N-1"),
         (["--shard", "1of3", "--out", "x"], "is not I/N"),
+        (["--shard", "²/3", "--out", "x"], "is not I/N"),
+        (["--shard", "0/99999999999999999999", "--out", "x"], "N must be 1 to 4096"),
+        (["--shard", "0/1000000000", "--out", "x"], "N must be 1 to 4096"),
+        (["--shards", "²"], "is not a shard count"),
         (["--shard", "0/3"], "--shard needs --out"),
         (["--shards", "zero"], "is not a shard count"),
         (["--shards", "2", "--shard", "0/2", "--out", "x"], "do not go together"),
@@ -327,6 +331,24 @@ def test_shard_options_are_checked(repo: Path) -> None:
         result = run("index", str(repo), *args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+
+
+@pytest.mark.parametrize("count", [0, 1_000_000_000, True, "2"])
+def test_a_shard_manifest_naming_an_impossible_count_is_damage(tmp_path: Path, count: object) -> None:
+    """A crafted shard count is refused before the assembler sizes anything by it (10**9 ran it out of memory)."""
+    root = tmp_path / "small"
+    write_tree(root, {"a.py": "def invoice():\n    return 1\n", "b.py": "def refund():\n    return 2\n"})
+    init_repo(root)
+    shard = tmp_path / "s0"
+    ok("index", str(root), "--shard", "0/1", "--out", str(shard), "--format", "json")
+    generation = store.current_generation(shard)
+    assert generation is not None
+    record = manifest(shard)
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**record, "shard": {**record["shard"], "count": count}}))
+    result = run("index", str(root), "--assemble", str(shard))
+    assert result.exit_code == 4, result.output
+    assert str(shard) in result.stderr and "names no shard" in result.stderr and "hint:" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
 
 
 def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
