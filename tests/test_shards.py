@@ -333,12 +333,32 @@ def test_shard_options_are_checked(repo: Path) -> None:
         assert message in result.stderr, (args, result.stderr)
 
 
+def _small_repo(root: Path) -> Path:
+    write_tree(root, {"a.py": "def invoice():\n    return 1\n", "b.py": "def refund():\n    return 2\n",
+                      "c.py": "def invoice_total():\n    return 3\n"})  # fmt: skip
+    init_repo(root)
+    return root
+
+
+def test_searching_one_shard_says_to_assemble_the_shards(tmp_path: Path) -> None:
+    """A shard alone holds a share of the files under ids interleaved with the others': searching it was an
+    IndexError (whether as --index-dir, as the repository's own index, or as one of several --index)."""
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s1"
+    ok("index", str(root), "--shard", "1/2", "--out", str(shard), "--format", "json")
+    ok("index", str(root), "--shard", "0/2", "--out", str(root / ".atlas"), "--format", "json")
+    for args in (["--repo", str(root), "--index-dir", str(shard)], ["--repo", str(root)], ["--index", str(root)]):
+        result = run("search", *args, "invoice")
+        assert result.exit_code == 2, (args, result.output)
+        assert "searched only once assembled" in result.stderr and "hint: assemble" in result.stderr, args
+        assert result.stdout == ""
+    assert manifest(root / ".atlas")["shard"]["index"] == 0  # not rebuilt as a whole index behind the user's back
+
+
 @pytest.mark.parametrize("count", [0, 1_000_000_000, True, "2"])
 def test_a_shard_manifest_naming_an_impossible_count_is_damage(tmp_path: Path, count: object) -> None:
     """A crafted shard count is refused before the assembler sizes anything by it (10**9 ran it out of memory)."""
-    root = tmp_path / "small"
-    write_tree(root, {"a.py": "def invoice():\n    return 1\n", "b.py": "def refund():\n    return 2\n"})
-    init_repo(root)
+    root = _small_repo(tmp_path / "small")
     shard = tmp_path / "s0"
     ok("index", str(root), "--shard", "0/1", "--out", str(shard), "--format", "json")
     generation = store.current_generation(shard)
