@@ -276,6 +276,8 @@ class _Shard:
     manifest: dict[str, Any]
     table: FileTable
     spec: ShardSpec
+    meta: dict[str, Any]
+    """Its tantivy index's meta.json."""
 
 
 def assemble_shards(
@@ -350,14 +352,29 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
                          f"build it again with the same settings: `{rebuild}`")  # fmt: skip
     try:
         table = load_table(generation)
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, IndexCorrupt) as err:
         raise IndexCorrupt(f"{directory}: the shard's file table cannot be read ({err})", f"run `{rebuild}`") from err
     try:  # its files are linked into the assembled index, which tantivy opens
         store.check_regular_files(generation / store.TANTIVY_DIR)
-    except OSError as err:
+        meta = _tantivy_meta(generation)
+    except (OSError, ValueError) as err:
         raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged ({err})", f"run `{rebuild}`") from err
     _check_tree(config, directory, spec, table)
-    return _Shard(directory, generation, manifest, table, spec)
+    return _Shard(directory, generation, manifest, table, spec, meta)
+
+
+def _tantivy_meta(generation: Path) -> dict[str, Any]:
+    """The shard's tantivy meta.json, with what assembling reads of it checked; ValueError when it is not so."""
+    meta = orjson.loads(store.read_index_file(generation / store.TANTIVY_DIR / "meta.json"))
+    segments = meta.get("segments") if isinstance(meta, dict) else None
+    if (
+        not isinstance(segments, list)
+        or not all(isinstance(segment, dict) and isinstance(segment.get("segment_id"), str) for segment in segments)
+        or type(meta.get("opstamp")) is not int
+        or not {"schema", "index_settings"} <= meta.keys()
+    ):
+        raise ValueError("meta.json does not list the segments as tantivy writes them")
+    return meta
 
 
 def _check_tree(config: IndexConfig, directory: Path, spec: ShardSpec, table: FileTable) -> None:
@@ -429,7 +446,7 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
     """Put every shard's live segments into `target` (hard links; copies across file systems) with one
     meta.json listing them all. Returns the number of segments."""
     target.mkdir(parents=True)
-    metas = [orjson.loads(store.read_index_file(s.generation / store.TANTIVY_DIR / "meta.json")) for s in shards]
+    metas = [shard.meta for shard in shards]
     for shard, meta in zip(shards[1:], metas[1:], strict=True):
         if meta["schema"] != metas[0]["schema"] or meta["index_settings"] != metas[0]["index_settings"]:
             raise InputError(f"{shard.directory}: its tantivy schema differs from the other shards'",

@@ -371,6 +371,33 @@ def test_a_shard_manifest_naming_an_impossible_count_is_damage(tmp_path: Path, c
     assert not (root / ".atlas" / "CURRENT").exists()
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ({"tantivy/meta.json": b"not json"}, "tantivy index is damaged"),
+        ({"tantivy/meta.json": b'{"segments": 5}'}, "tantivy index is damaged"),
+        ({"files.json": "short column"}, "unequal lengths"),
+    ],
+)
+def test_a_damaged_shard_is_damage_naming_it(tmp_path: Path, damage: dict[str, Any], message: str) -> None:
+    """A shard's meta.json or file table that is not as Atlas writes it: exit 4 naming the shard, not a KeyError,
+    a JSONDecodeError or an IndexError."""
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s0"
+    ok("index", str(root), "--shard", "0/1", "--out", str(shard), "--format", "json")
+    generation = store.current_generation(shard)
+    assert generation is not None
+    for name, content in damage.items():
+        if content == "short column":
+            table = orjson.loads((generation / name).read_bytes())
+            content = orjson.dumps({**table, "hashes": table["hashes"][:-1]})
+        (generation / name).write_bytes(content)
+    result = run("index", str(root), "--assemble", str(shard))
+    assert result.exit_code == 4, result.output
+    assert str(shard) in result.stderr and message in result.stderr and "--rebuild" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+
+
 def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import atlas.shards
 
