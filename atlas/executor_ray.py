@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -177,16 +178,35 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     starts_one = not (address or os.environ.get("RAY_ADDRESS"))
+    where = address or os.environ.get("RAY_ADDRESS") or "this machine"
+    hint = "pass the address `ray start --head` printed with --ray-address, or leave it out to run Ray here"
+    if not starts_one:
+        problem = _unreachable(where)
+        if problem:
+            raise AtlasError(f"cannot connect to the Ray cluster at {where}: {problem}", hint)
     try:
         ray.init(address=address, log_to_driver=False, logging_level="WARNING",
                  **({"include_dashboard": False} if starts_one else {}))  # fmt: skip
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as err:
-        where = address or os.environ.get("RAY_ADDRESS") or "this machine"
-        raise AtlasError(
-            f"cannot connect to the Ray cluster at {where}: {_first_line(err)}",
-            "pass the address `ray start --head` printed with --ray-address, or leave it out to run Ray here",
-        ) from err
+        raise AtlasError(f"cannot connect to the Ray cluster at {where}: {_first_line(err)}", hint) from err
     return True
+
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a cluster's address to accept a connection (Ray itself retries for minutes)."""
+
+
+def _unreachable(address: str) -> str:
+    """Why nothing accepts connections at a cluster's `HOST:PORT` (its GCS), or "" when something does or when
+    `address` is of another form (`auto`, `ray://…`), which Ray resolves itself."""
+    host, _, port = address.rpartition(":")
+    if not host or "://" in address or not port.isascii() or not port.isdigit():
+        return ""
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return ""
 
 
 __all__ = ["RayExecutor"]
