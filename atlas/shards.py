@@ -191,7 +191,7 @@ def index_sharded(
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
         return _unchanged_report(config, started)
-    report = assemble_shards(config, dirs, show_progress, history)
+    report = assemble_shards(config, dirs, show_progress, history, just_built=True)
     report.changed = len(tasks)
     report.reason = f"{len(tasks)} of {count} shards built"
     _remove_other_counts(config, count)
@@ -281,19 +281,27 @@ class _Shard:
 
 
 def assemble_shards(
-    config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = False, history: HistoryJob | None = None
+    config: IndexConfig,
+    shard_dirs: Sequence[Path],
+    show_progress: bool = False,
+    history: HistoryJob | None = None,
+    just_built: bool = False,
 ) -> IndexReport:
     """Combine the built shards in `shard_dirs` (all N of one N) into the live index of `config`.
 
     Git history is mined here unless `history` (started earlier by the caller) is given.
 
-    Each shard is checked first (a missing, duplicated or foreign shard is an InputError naming it);
-    the new generation is published atomically, so a killed assemble leaves the previous index live.
+    Each shard is checked first (a missing, duplicated or foreign shard, or one whose files differ from
+    the tree's, is an InputError naming it; `just_built`: the caller has just brought every shard up to
+    date with the tree, so their files are not compared again); the new generation is published
+    atomically, so a killed assemble leaves the previous index live.
     """
     from atlas.errors import storage_error
 
     started = time.monotonic()
     shards = _read_shards(config, [Path(d) for d in shard_dirs])
+    if not just_built:
+        _check_contents(config, shards)
     store.ensure_index_dir(config.index_dir, config.root)
     try:
         with index_lock(config.index_dir):
@@ -391,6 +399,34 @@ def _check_tree(config: IndexConfig, directory: Path, spec: ShardSpec, table: Fi
             "it was built from another tree or is out of date",
             f"build it again from this tree: `atlas index {config.root} --shard {spec} --out {directory}`",
         )
+
+
+def _check_contents(config: IndexConfig, shards: list[_Shard]) -> None:
+    """Every shard holds its files of this tree as they are now: none changed, added or removed since it was
+    built (by size and mtime; a file whose mtime alone moved, as in another checkout, is hashed)."""
+    from atlas.status import current_entries, diff_tree
+
+    count = shards[0].spec.count
+    entries: dict[int, list[Any]] = {shard.spec.index: [] for shard in shards}
+    for path, entry in current_entries(config).items():
+        entries[shard_of(path, count)].append(entry)
+    for shard in shards:
+        racy = shard.manifest.get("walk_started_ns")
+        diff = diff_tree(shard.table, entries[shard.spec.index], racy if type(racy) is int else 0, hash_moved=True)
+        # A file the build skipped (binary, too large) is not in its table; it was seen unless its size moved.
+        added = [e.path for e in diff.added if shard.table.skipped.get(e.path, (None,))[0] != e.size]
+        removed = [shard.table.paths[fid] for fid in diff.removed]
+        changed = [shard.table.paths[fid] for fid in diff.changed]
+        for paths, what in ((removed, "holds {} files this tree does not have"),
+                            (changed, "holds {} files whose contents differ from this tree's"),
+                            (added, "lacks {} files of this tree")):  # fmt: skip
+            if paths:
+                raise InputError(
+                    f"{shard.directory}: shard {shard.spec} {what.format(len(paths))} ({paths[0]}): "
+                    "it was built from another commit or tree, or is out of date",
+                    f"build it again from this tree: `atlas index {config.root} --shard {shard.spec} "
+                    f"--out {shard.directory}`",
+                )
 
 
 def _check_same_settings(shards: list[_Shard]) -> None:

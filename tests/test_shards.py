@@ -340,6 +340,34 @@ def _small_repo(root: Path) -> Path:
     return root
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("b.py", "whose contents differ from this tree's"),
+        ("new.py", "lacks 1 files of this tree"),
+    ],
+)
+def test_shards_of_another_commit_are_refused_naming_the_shard(tmp_path: Path, edit: str, message: str) -> None:
+    """Shards built before a commit that edits or adds a file were assembled as if current: the index held
+    the old contents (and lacked the new file) while search read line ranges from the new ones."""
+    root = _small_repo(tmp_path / "small")
+    dirs = [tmp_path / f"s{i}" for i in range(2)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(root), "--shard", f"{i}/2", "--out", str(directory), "--format", "json")
+    (root / edit).write_text("def zanzibar_quokka():\n    return 'zanzibar'\n\n\ndef refund():\n    return 2\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "edit")
+    stale = dirs[shard_of(edit, 2)]
+    result = run("index", str(root), "--assemble", *map(str, dirs))
+    assert result.exit_code == 2, result.output
+    assert str(stale) in result.stderr and message in result.stderr and edit in result.stderr
+    assert f"--shard {shard_of(edit, 2)}/2 --out {stale}" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+    ok("index", str(root), "--shard", f"{shard_of(edit, 2)}/2", "--out", str(stale), "--format", "json")
+    ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
+    assert top(root, root / ".atlas", "zanzibar quokka")[0][0] == edit
+
+
 def test_searching_one_shard_says_to_assemble_the_shards(tmp_path: Path) -> None:
     """A shard alone holds a share of the files under ids interleaved with the others': searching it was an
     IndexError (whether as --index-dir, as the repository's own index, or as one of several --index)."""
