@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas import __version__
-from atlas.errors import AtlasError, InputError, UsageError
+from atlas.errors import AtlasError, InputError
 from atlas.progress import log
 from atlas.shards import ShardResult, ShardTask, build_shard
 
@@ -50,7 +50,8 @@ class RayExecutor:
         cluster. Each shard build reserves `jobs` CPUs (0: one) and parses with as many processes; Ray
         runs as many at once as the cluster has CPUs for. A task whose worker or node dies is retried
         `max_retries` times (a build has no effect until the driver collects it); an error raised by
-        the build itself is not retried."""
+        the build itself is not retried. An AtlasError when ray is not installed."""
+        _import_ray()  # before the run writes anything
         self.address = address
         self.cpus_per_task = max(1, jobs)
         self.max_retries = max_retries
@@ -161,11 +162,12 @@ def _first_line(err: BaseException) -> str:
 
 
 def _import_ray() -> Any:
-    """The ray module, or an AtlasError with the install hint when the `ray` extra is missing."""
+    """The ray module, or an AtlasError with the install hint when the `ray` extra is missing (exit 3: the
+    command is right, this installation lacks what it needs)."""
     try:
         import ray
     except ModuleNotFoundError as err:
-        raise UsageError(
+        raise AtlasError(
             f"--executor ray needs the optional `ray` package ({err.name} is not installed)",
             "pip install 'atlas[ray]'",
         ) from err

@@ -123,7 +123,7 @@ def executor_for(name: str, **options: Any) -> ShardExecutor:
         try:
             from atlas.executor_ray import RayExecutor  # type: ignore[import-not-found,unused-ignore]
         except ImportError as err:
-            raise UsageError("the ray executor is not available here", "pip install 'atlas[ray]'") from err
+            raise AtlasError("the ray executor is not available here", "pip install 'atlas[ray]'") from err
         return RayExecutor(**options)  # type: ignore[no-any-return,unused-ignore]
     raise UsageError(f"--executor {name!r} is not an executor", "use local or ray")
 

@@ -185,6 +185,19 @@ def test_a_ray_address_where_nothing_listens_fails_at_once(tmp_path: Path) -> No
     assert not (root / ".atlas" / "CURRENT").exists()
 
 
+def test_without_ray_installed_the_ray_executor_is_exit_3_before_anything_is_written(tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    script = (  # a None in sys.modules is how Python spells a package that is not there: `import ray` fails
+        "import sys\nsys.modules['ray'] = None\nfrom atlas.cli import main\n"
+        f"sys.argv = ['atlas', '-q', 'index', {str(root)!r}, '--shards', '2', '--executor', 'ray']\nmain()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=git_env(), timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("atlas: --executor ray needs the optional `ray` package")
+    assert done.stderr.splitlines()[1] == "  hint: pip install 'atlas[ray]'"
+    assert not (root / ".atlas").exists()
+
+
 def test_ray_is_imported_only_when_asked_for(tmp_path: Path) -> None:
     root = make_shop_repo(tmp_path / "shop")
     script = (
