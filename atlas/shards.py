@@ -317,6 +317,11 @@ def assemble_shards(
 def _read_shards(config: IndexConfig, dirs: list[Path]) -> list[_Shard]:
     if not dirs:
         raise UsageError("--assemble needs the shard directories", "pass every DIR that `atlas index --shard` built")
+    target = config.index_dir.resolve()
+    into_shard = next((d for d in dirs if d.resolve() == target), None)
+    if into_shard is not None:
+        raise UsageError(f"{into_shard}: the index directory to assemble into is one of the shards",
+                         "assemble into another directory: give another --out DIR, or none")  # fmt: skip
     shards = [_read_shard(config, d) for d in dirs]
     count = shards[0].spec.count
     seen: dict[int, Path] = {}

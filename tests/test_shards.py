@@ -368,6 +368,20 @@ def test_shards_of_another_commit_are_refused_naming_the_shard(tmp_path: Path, e
     assert top(root, root / ".atlas", "zanzibar quokka")[0][0] == edit
 
 
+def test_assembling_into_one_of_the_shards_is_refused_and_keeps_it(tmp_path: Path) -> None:
+    """`--out` naming one of the shards made the assembled index live in place of that shard: gone as a shard."""
+    root = _small_repo(tmp_path / "small")
+    dirs = [tmp_path / f"s{i}" for i in range(2)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(root), "--shard", f"{i}/2", "--out", str(directory), "--format", "json")
+    before = manifest(dirs[0])
+    result = run("index", str(root), "--out", str(tmp_path / "." / "s0"), "--assemble", *map(str, dirs))
+    assert result.exit_code == 2, result.output
+    assert "is one of the shards" in result.stderr and "hint:" in result.stderr
+    assert manifest(dirs[0]) == before
+    ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
+
+
 def test_searching_one_shard_says_to_assemble_the_shards(tmp_path: Path) -> None:
     """A shard alone holds a share of the files under ids interleaved with the others': searching it was an
     IndexError (whether as --index-dir, as the repository's own index, or as one of several --index)."""
