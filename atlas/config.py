@@ -234,13 +234,31 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
         return {}
     import tomllib  # only when there is a file: ~2 ms of every search otherwise
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads((path.read_bytes() if chosen else _read_repository_file(root)).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{path}: the config file is not valid TOML ({err})", "fix or remove it") from err
     unknown = set(data) - {"index", "search"}
     if unknown:
         raise UsageError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}", "use [index] and [search]")
     return _checked(path, data)
+
+
+CONFIG_MAX_BYTES = 1 << 20
+
+
+def _read_repository_file(root: Path) -> bytes:
+    """The repository's own atlas.toml, read only from inside `root` (a link out of it is a UsageError)."""
+    from atlas.safe_read import Refused, read_in_root
+
+    path = root / CONFIG_FILENAME
+    try:
+        data, size = read_in_root(root, CONFIG_FILENAME, CONFIG_MAX_BYTES)
+    except Refused as err:
+        raise UsageError(f"{path}: the repository's config file is not read ({err.why})",
+                         "replace the link with the file, or pass the file with --config") from err  # fmt: skip
+    if size > CONFIG_MAX_BYTES:
+        raise UsageError(f"{path}: the config file is over {CONFIG_MAX_BYTES} bytes", "fix or remove it")
+    return data
 
 
 PRESET_NAMES = ("fast", "balanced", "deep", "thorough")

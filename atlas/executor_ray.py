@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas import __version__
-from atlas.errors import AtlasError, InputError, UsageError
+from atlas.errors import AtlasError, InputError
 from atlas.progress import log
 from atlas.shards import ShardResult, ShardTask, build_shard
 
@@ -49,7 +50,8 @@ class RayExecutor:
         cluster. Each shard build reserves `jobs` CPUs (0: one) and parses with as many processes; Ray
         runs as many at once as the cluster has CPUs for. A task whose worker or node dies is retried
         `max_retries` times (a build has no effect until the driver collects it); an error raised by
-        the build itself is not retried."""
+        the build itself is not retried. An AtlasError when ray is not installed."""
+        _import_ray()  # before the run writes anything
         self.address = address
         self.cpus_per_task = max(1, jobs)
         self.max_retries = max_retries
@@ -160,11 +162,12 @@ def _first_line(err: BaseException) -> str:
 
 
 def _import_ray() -> Any:
-    """The ray module, or an AtlasError with the install hint when the `ray` extra is missing."""
+    """The ray module, or an AtlasError with the install hint when the `ray` extra is missing (exit 3: the
+    command is right, this installation lacks what it needs)."""
     try:
         import ray
     except ModuleNotFoundError as err:
-        raise UsageError(
+        raise AtlasError(
             f"--executor ray needs the optional `ray` package ({err.name} is not installed)",
             "pip install 'atlas[ray]'",
         ) from err
@@ -177,16 +180,35 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     starts_one = not (address or os.environ.get("RAY_ADDRESS"))
+    where = address or os.environ.get("RAY_ADDRESS") or "this machine"
+    hint = "pass the address `ray start --head` printed with --ray-address, or leave it out to run Ray here"
+    if not starts_one:
+        problem = _unreachable(where)
+        if problem:
+            raise AtlasError(f"cannot connect to the Ray cluster at {where}: {problem}", hint)
     try:
         ray.init(address=address, log_to_driver=False, logging_level="WARNING",
                  **({"include_dashboard": False} if starts_one else {}))  # fmt: skip
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as err:
-        where = address or os.environ.get("RAY_ADDRESS") or "this machine"
-        raise AtlasError(
-            f"cannot connect to the Ray cluster at {where}: {_first_line(err)}",
-            "pass the address `ray start --head` printed with --ray-address, or leave it out to run Ray here",
-        ) from err
+        raise AtlasError(f"cannot connect to the Ray cluster at {where}: {_first_line(err)}", hint) from err
     return True
+
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a cluster's address to accept a connection (Ray itself retries for minutes)."""
+
+
+def _unreachable(address: str) -> str:
+    """Why nothing accepts connections at a cluster's `HOST:PORT` (its GCS), or "" when something does or when
+    `address` is of another form (`auto`, `ray://…`), which Ray resolves itself."""
+    host, _, port = address.rpartition(":")
+    if not host or "://" in address or not port.isascii() or not port.isdigit():
+        return ""
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return ""
 
 
 __all__ = ["RayExecutor"]

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from atlas.errors import UsageError
 
+MAX_SHARDS = 4096
+"""The most shards an index is built as (`--shards`, `--shard I/N`, a shard's manifest)."""
+
 
 def shard_of(path: str, count: int) -> int:
     """The shard (0 … count-1) that holds the file at repository-relative `path`."""
@@ -33,13 +36,30 @@ class ShardSpec:
     @classmethod
     def parse(cls, text: str) -> ShardSpec:
         """`I/N` as given to `--shard` (0 ≤ I < N); a UsageError otherwise."""
-        left, sep, right = text.partition("/")
-        if not (sep and left.strip().isdigit() and right.strip().isdigit()):
+        left, sep, right = (part.strip() for part in text.partition("/"))
+        if not (sep and is_number(left) and is_number(right)):
             raise UsageError(f"--shard {text!r} is not I/N", "give the shard as I/N, e.g. 0/8 for the first of 8")
+        if not 1 <= int(right) <= MAX_SHARDS:
+            raise UsageError(f"--shard {text!r}: N must be 1 to {MAX_SHARDS}", "give the shard count the build uses")
         spec = cls(int(left), int(right))
-        if not 0 <= spec.index < spec.count:
+        if not spec.valid():
             raise UsageError(f"--shard {text!r}: I must be 0 to N-1", f"the shards of {spec.count} are 0/N to N-1/N")
         return spec
+
+    @classmethod
+    def from_record(cls, record: object) -> ShardSpec | None:
+        """The shard a manifest's `shard` record names, or None when it names none that can be (a crafted record)."""
+        if not isinstance(record, dict):
+            return None
+        index, count = record.get("index"), record.get("count")
+        if type(index) is not int or type(count) is not int:  # not bool either
+            return None
+        spec = cls(index, count)
+        return spec if spec.valid() else None
+
+    def valid(self) -> bool:
+        """True when 0 ≤ index < count ≤ MAX_SHARDS."""
+        return 0 <= self.index < self.count <= MAX_SHARDS
 
     def holds(self, path: str) -> bool:
         """True when the file at `path` belongs to this shard."""
@@ -55,6 +75,11 @@ class ShardSpec:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+def is_number(text: str) -> bool:
+    """True when `text` is a whole number written in ASCII digits (`int` takes it; "²" is a digit it refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def content_digest(files: Iterable[tuple[str, str]]) -> str:

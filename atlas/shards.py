@@ -28,7 +28,7 @@ from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable
-from atlas.partition import ShardSpec, content_digest, file_content_hash, shard_of
+from atlas.partition import MAX_SHARDS, ShardSpec, content_digest, file_content_hash, is_number, shard_of
 from atlas.progress import log
 from atlas.signals.compute import HistoryJob
 
@@ -41,7 +41,6 @@ SHARDS_DIR = store.SHARDS_DIR
 """Where `atlas index --shards N` keeps its shards, inside the index directory."""
 TARGET_SHARD_BYTES = 128 << 20
 """`--shards auto` makes shards of about this many bytes of source (the kernel's 0.95 GB: 8 shards)."""
-MAX_SHARDS = 4096
 
 
 @dataclass(slots=True)
@@ -124,7 +123,7 @@ def executor_for(name: str, **options: Any) -> ShardExecutor:
         try:
             from atlas.executor_ray import RayExecutor  # type: ignore[import-not-found,unused-ignore]
         except ImportError as err:
-            raise UsageError("the ray executor is not available here", "pip install 'atlas[ray]'") from err
+            raise AtlasError("the ray executor is not available here", "pip install 'atlas[ray]'") from err
         return RayExecutor(**options)  # type: ignore[no-any-return,unused-ignore]
     raise UsageError(f"--executor {name!r} is not an executor", "use local or ray")
 
@@ -151,7 +150,7 @@ def shard_count(config: IndexConfig, requested: str | int | None) -> int:
         total = sum(entry.size for entry in current_entries(config).values())
         return max(1, min(MAX_SHARDS, -(-total // TARGET_SHARD_BYTES)))
     text = str(requested).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SHARDS:
+    if not is_number(text) or not 1 <= int(text) <= MAX_SHARDS:
         raise UsageError(f"--shards {requested!r} is not a shard count",
                          f"give a number from 1 to {MAX_SHARDS}, or auto")  # fmt: skip
     return int(text)
@@ -192,7 +191,7 @@ def index_sharded(
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
         return _unchanged_report(config, started)
-    report = assemble_shards(config, dirs, show_progress, history)
+    report = assemble_shards(config, dirs, show_progress, history, just_built=True)
     report.changed = len(tasks)
     report.reason = f"{len(tasks)} of {count} shards built"
     _remove_other_counts(config, count)
@@ -277,22 +276,32 @@ class _Shard:
     manifest: dict[str, Any]
     table: FileTable
     spec: ShardSpec
+    meta: dict[str, Any]
+    """Its tantivy index's meta.json."""
 
 
 def assemble_shards(
-    config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = False, history: HistoryJob | None = None
+    config: IndexConfig,
+    shard_dirs: Sequence[Path],
+    show_progress: bool = False,
+    history: HistoryJob | None = None,
+    just_built: bool = False,
 ) -> IndexReport:
     """Combine the built shards in `shard_dirs` (all N of one N) into the live index of `config`.
 
     Git history is mined here unless `history` (started earlier by the caller) is given.
 
-    Each shard is checked first (a missing, duplicated or foreign shard is an InputError naming it);
-    the new generation is published atomically, so a killed assemble leaves the previous index live.
+    Each shard is checked first (a missing, duplicated or foreign shard, or one whose files differ from
+    the tree's, is an InputError naming it; `just_built`: the caller has just brought every shard up to
+    date with the tree, so their files are not compared again); the new generation is published
+    atomically, so a killed assemble leaves the previous index live.
     """
     from atlas.errors import storage_error
 
     started = time.monotonic()
     shards = _read_shards(config, [Path(d) for d in shard_dirs])
+    if not just_built:
+        _check_contents(config, shards)
     store.ensure_index_dir(config.index_dir, config.root)
     try:
         with index_lock(config.index_dir):
@@ -308,6 +317,11 @@ def assemble_shards(
 def _read_shards(config: IndexConfig, dirs: list[Path]) -> list[_Shard]:
     if not dirs:
         raise UsageError("--assemble needs the shard directories", "pass every DIR that `atlas index --shard` built")
+    target = config.index_dir.resolve()
+    into_shard = next((d for d in dirs if d.resolve() == target), None)
+    if into_shard is not None:
+        raise UsageError(f"{into_shard}: the index directory to assemble into is one of the shards",
+                         "assemble into another directory: give another --out DIR, or none")  # fmt: skip
     shards = [_read_shard(config, d) for d in dirs]
     count = shards[0].spec.count
     seen: dict[int, Path] = {}
@@ -337,11 +351,13 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
     manifest = store.live_manifest(directory)
     if generation is None or manifest is None:
         raise InputError(f"{directory}: no built shard there", "build it with `atlas index --shard I/N --out DIR`")
-    held = manifest.get("shard")
-    if not isinstance(held, dict) or not isinstance(held.get("index"), int) or not isinstance(held.get("count"), int):
+    if "shard" not in manifest:
         raise InputError(f"{directory}: an index, but not a shard",
                          "build shards with `atlas index --shard I/N --out DIR`")  # fmt: skip
-    spec = ShardSpec(held["index"], held["count"])
+    spec = ShardSpec.from_record(manifest["shard"])
+    if spec is None:
+        raise IndexCorrupt(f"{directory}: the shard's manifest names no shard I/N with 0 ≤ I < N ≤ {MAX_SHARDS}",
+                           "build it again with `atlas index --shard I/N --out DIR --rebuild`")  # fmt: skip
     rebuild = f"atlas index --shard {spec} --out {directory} --rebuild"
     reason = rebuild_reason(config, manifest)
     if reason:
@@ -349,14 +365,29 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
                          f"build it again with the same settings: `{rebuild}`")  # fmt: skip
     try:
         table = load_table(generation)
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, IndexCorrupt) as err:
         raise IndexCorrupt(f"{directory}: the shard's file table cannot be read ({err})", f"run `{rebuild}`") from err
     try:  # its files are linked into the assembled index, which tantivy opens
         store.check_regular_files(generation / store.TANTIVY_DIR)
-    except OSError as err:
+        meta = _tantivy_meta(generation)
+    except (OSError, ValueError) as err:
         raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged ({err})", f"run `{rebuild}`") from err
     _check_tree(config, directory, spec, table)
-    return _Shard(directory, generation, manifest, table, spec)
+    return _Shard(directory, generation, manifest, table, spec, meta)
+
+
+def _tantivy_meta(generation: Path) -> dict[str, Any]:
+    """The shard's tantivy meta.json, with what assembling reads of it checked; ValueError when it is not so."""
+    meta = orjson.loads(store.read_index_file(generation / store.TANTIVY_DIR / "meta.json"))
+    segments = meta.get("segments") if isinstance(meta, dict) else None
+    if (
+        not isinstance(segments, list)
+        or not all(isinstance(segment, dict) and isinstance(segment.get("segment_id"), str) for segment in segments)
+        or type(meta.get("opstamp")) is not int
+        or not {"schema", "index_settings"} <= meta.keys()
+    ):
+        raise ValueError("meta.json does not list the segments as tantivy writes them")
+    return meta
 
 
 def _check_tree(config: IndexConfig, directory: Path, spec: ShardSpec, table: FileTable) -> None:
@@ -373,6 +404,34 @@ def _check_tree(config: IndexConfig, directory: Path, spec: ShardSpec, table: Fi
             "it was built from another tree or is out of date",
             f"build it again from this tree: `atlas index {config.root} --shard {spec} --out {directory}`",
         )
+
+
+def _check_contents(config: IndexConfig, shards: list[_Shard]) -> None:
+    """Every shard holds its files of this tree as they are now: none changed, added or removed since it was
+    built (by size and mtime; a file whose mtime alone moved, as in another checkout, is hashed)."""
+    from atlas.status import current_entries, diff_tree
+
+    count = shards[0].spec.count
+    entries: dict[int, list[Any]] = {shard.spec.index: [] for shard in shards}
+    for path, entry in current_entries(config).items():
+        entries[shard_of(path, count)].append(entry)
+    for shard in shards:
+        racy = shard.manifest.get("walk_started_ns")
+        diff = diff_tree(shard.table, entries[shard.spec.index], racy if type(racy) is int else 0, hash_moved=True)
+        # A file the build skipped (binary, too large) is not in its table; it was seen unless its size moved.
+        added = [e.path for e in diff.added if shard.table.skipped.get(e.path, (None,))[0] != e.size]
+        removed = [shard.table.paths[fid] for fid in diff.removed]
+        changed = [shard.table.paths[fid] for fid in diff.changed]
+        for paths, what in ((removed, "holds {} files this tree does not have"),
+                            (changed, "holds {} files whose contents differ from this tree's"),
+                            (added, "lacks {} files of this tree")):  # fmt: skip
+            if paths:
+                raise InputError(
+                    f"{shard.directory}: shard {shard.spec} {what.format(len(paths))} ({paths[0]}): "
+                    "it was built from another commit or tree, or is out of date",
+                    f"build it again from this tree: `atlas index {config.root} --shard {shard.spec} "
+                    f"--out {shard.directory}`",
+                )
 
 
 def _check_same_settings(shards: list[_Shard]) -> None:
@@ -428,7 +487,7 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
     """Put every shard's live segments into `target` (hard links; copies across file systems) with one
     meta.json listing them all. Returns the number of segments."""
     target.mkdir(parents=True)
-    metas = [orjson.loads(store.read_index_file(s.generation / store.TANTIVY_DIR / "meta.json")) for s in shards]
+    metas = [shard.meta for shard in shards]
     for shard, meta in zip(shards[1:], metas[1:], strict=True):
         if meta["schema"] != metas[0]["schema"] or meta["index_settings"] != metas[0]["index_settings"]:
             raise InputError(f"{shard.directory}: its tantivy schema differs from the other shards'",

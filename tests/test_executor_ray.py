@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,10 +40,10 @@ def cluster() -> Iterator[str]:
             ray.shutdown()
 
 
-def _atlas(*args: str, **popen: object) -> subprocess.CompletedProcess[str]:
+def _atlas(*args: str, timeout: float = 300, **popen: object) -> subprocess.CompletedProcess[str]:
     env = {**git_env(), **LOOPBACK}
     return subprocess.run([sys.executable, "-m", "atlas", *args], capture_output=True, text=True, env=env,
-                          timeout=300, **popen)  # type: ignore[call-overload]  # fmt: skip
+                          timeout=timeout, **popen)  # type: ignore[call-overload]  # fmt: skip
 
 
 def _top10(root: Path, index_dir: Path, query: str) -> list[tuple[str, float]]:
@@ -166,6 +167,35 @@ def test_ctrl_c_during_a_ray_build_publishes_nothing_and_stops_the_builds(cluste
     while _builds_running() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _builds_running()
+
+
+def test_a_ray_address_where_nothing_listens_fails_at_once(tmp_path: Path) -> None:
+    """Ray retries a cluster that is not there for a quarter of an hour, printing its own warnings."""
+    pytest.importorskip("ray")
+    root = make_shop_repo(tmp_path / "shop")
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    done = _atlas("-q", "index", str(root), "--shards", "2", "--executor", "ray", "--ray-address", address, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert time.monotonic() - started < 30
+    assert done.stderr.startswith(f"atlas: cannot connect to the Ray cluster at {address}")
+    assert len(done.stderr.splitlines()) == 2 and "  hint: " in done.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+
+
+def test_without_ray_installed_the_ray_executor_is_exit_3_before_anything_is_written(tmp_path: Path) -> None:
+    root = make_shop_repo(tmp_path / "shop")
+    script = (  # a None in sys.modules is how Python spells a package that is not there: `import ray` fails
+        "import sys\nsys.modules['ray'] = None\nfrom atlas.cli import main\n"
+        f"sys.argv = ['atlas', '-q', 'index', {str(root)!r}, '--shards', '2', '--executor', 'ray']\nmain()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=git_env(), timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("atlas: --executor ray needs the optional `ray` package")
+    assert done.stderr.splitlines()[1] == "  hint: pip install 'atlas[ray]'"
+    assert not (root / ".atlas").exists()
 
 
 def test_ray_is_imported_only_when_asked_for(tmp_path: Path) -> None:

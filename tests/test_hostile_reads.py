@@ -410,3 +410,14 @@ def test_regression_a_nested_index_dir_is_not_indexed(make_repo: Callable[..., P
     paths = [json.loads(line)["path"] for line in result.stdout.splitlines()]
     assert paths and not [p for p in paths if ".atlas" in p.split("/")]
     assert "vendor/kit/kit.py" in atlas("search", "--repo", str(root), "--format", "jsonl", "kit refund").stdout
+
+
+def test_a_file_table_with_columns_of_unequal_lengths_is_damage(repo: Path) -> None:
+    """status read such a table as a whole one and failed with an IndexError (exit 3, "unexpected error")."""
+    live = store.current_generation(repo / ".atlas")
+    assert live is not None
+    table = orjson.loads((live / store.FILES).read_bytes())
+    (live / store.FILES).write_bytes(orjson.dumps({**table, "sizes": table["sizes"][:-1]}))
+    result = atlas("status", "--repo", str(repo))
+    assert result.exit_code == 4, result.output
+    assert "unequal lengths" in result.stderr and "hint:" in result.stderr

@@ -318,3 +318,24 @@ def test_a_side_store_listing_a_file_outside_it_is_damage_and_that_file_is_not_r
     verified = run_atlas("-q", "verify", "--repo", str(root), "--format", "json", timeout=30)
     assert verified.returncode == 4, verified.stderr
     assert any("not a file of its own directory" in line for line in json.loads(verified.stdout)["damaged"])
+
+
+def test_a_repository_atlas_toml_linking_out_of_the_root_is_not_read(tmp_path: Path) -> None:
+    """A cloned repository's atlas.toml that is a link to a file outside it was read and applied."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.toml").write_text("[index]\nmax_file_bytes = 7\n")
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, {**SHOP, "conf/atlas.toml": "[index]\nmax_file_bytes = 8\n"})
+    (root / "atlas.toml").symlink_to("../outside/secret.toml")
+    init_repo(root)
+    result = run_atlas("-q", "index", str(root), "--format", "json", timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "atlas.toml" in result.stderr and "outside the repository" in result.stderr and "hint:" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+    (root / "atlas.toml").unlink()
+    (root / "atlas.toml").symlink_to("conf/atlas.toml")  # a link that stays inside is read as the file
+    done = run_atlas("-q", "index", str(root), "--format", "json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["skipped"].get("too_large")

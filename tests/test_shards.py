@@ -319,6 +319,10 @@ def test_shard_options_are_checked(repo: Path) -> None:
     for args, message in [
         (["--shard", "3/3", "--out", "x"], "I must be 0 to N-1"),
         (["--shard", "1of3", "--out", "x"], "is not I/N"),
+        (["--shard", "²/3", "--out", "x"], "is not I/N"),
+        (["--shard", "0/99999999999999999999", "--out", "x"], "N must be 1 to 4096"),
+        (["--shard", "0/1000000000", "--out", "x"], "N must be 1 to 4096"),
+        (["--shards", "²"], "is not a shard count"),
         (["--shard", "0/3"], "--shard needs --out"),
         (["--shards", "zero"], "is not a shard count"),
         (["--shards", "2", "--shard", "0/2", "--out", "x"], "do not go together"),
@@ -327,6 +331,113 @@ def test_shard_options_are_checked(repo: Path) -> None:
         result = run("index", str(repo), *args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+
+
+def _small_repo(root: Path) -> Path:
+    write_tree(root, {"a.py": "def invoice():\n    return 1\n", "b.py": "def refund():\n    return 2\n",
+                      "c.py": "def invoice_total():\n    return 3\n"})  # fmt: skip
+    init_repo(root)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("b.py", "whose contents differ from this tree's"),
+        ("new.py", "lacks 1 files of this tree"),
+    ],
+)
+def test_shards_of_another_commit_are_refused_naming_the_shard(tmp_path: Path, edit: str, message: str) -> None:
+    """Shards built before a commit that edits or adds a file were assembled as if current: the index held
+    the old contents (and lacked the new file) while search read line ranges from the new ones."""
+    root = _small_repo(tmp_path / "small")
+    dirs = [tmp_path / f"s{i}" for i in range(2)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(root), "--shard", f"{i}/2", "--out", str(directory), "--format", "json")
+    (root / edit).write_text("def zanzibar_quokka():\n    return 'zanzibar'\n\n\ndef refund():\n    return 2\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "edit")
+    stale = dirs[shard_of(edit, 2)]
+    result = run("index", str(root), "--assemble", *map(str, dirs))
+    assert result.exit_code == 2, result.output
+    assert str(stale) in result.stderr and message in result.stderr and edit in result.stderr
+    assert f"--shard {shard_of(edit, 2)}/2 --out {stale}" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+    ok("index", str(root), "--shard", f"{shard_of(edit, 2)}/2", "--out", str(stale), "--format", "json")
+    ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
+    assert top(root, root / ".atlas", "zanzibar quokka")[0][0] == edit
+
+
+def test_assembling_into_one_of_the_shards_is_refused_and_keeps_it(tmp_path: Path) -> None:
+    """`--out` naming one of the shards made the assembled index live in place of that shard: gone as a shard."""
+    root = _small_repo(tmp_path / "small")
+    dirs = [tmp_path / f"s{i}" for i in range(2)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(root), "--shard", f"{i}/2", "--out", str(directory), "--format", "json")
+    before = manifest(dirs[0])
+    result = run("index", str(root), "--out", str(tmp_path / "." / "s0"), "--assemble", *map(str, dirs))
+    assert result.exit_code == 2, result.output
+    assert "is one of the shards" in result.stderr and "hint:" in result.stderr
+    assert manifest(dirs[0]) == before
+    ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
+
+
+def test_searching_one_shard_says_to_assemble_the_shards(tmp_path: Path) -> None:
+    """A shard alone holds a share of the files under ids interleaved with the others': searching it was an
+    IndexError (whether as --index-dir, as the repository's own index, or as one of several --index)."""
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s1"
+    ok("index", str(root), "--shard", "1/2", "--out", str(shard), "--format", "json")
+    ok("index", str(root), "--shard", "0/2", "--out", str(root / ".atlas"), "--format", "json")
+    for args in (["--repo", str(root), "--index-dir", str(shard)], ["--repo", str(root)], ["--index", str(root)]):
+        result = run("search", *args, "invoice")
+        assert result.exit_code == 2, (args, result.output)
+        assert "searched only once assembled" in result.stderr and "hint: assemble" in result.stderr, args
+        assert result.stdout == ""
+    assert manifest(root / ".atlas")["shard"]["index"] == 0  # not rebuilt as a whole index behind the user's back
+
+
+@pytest.mark.parametrize("count", [0, 1_000_000_000, True, "2"])
+def test_a_shard_manifest_naming_an_impossible_count_is_damage(tmp_path: Path, count: object) -> None:
+    """A crafted shard count is refused before the assembler sizes anything by it (10**9 ran it out of memory)."""
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s0"
+    ok("index", str(root), "--shard", "0/1", "--out", str(shard), "--format", "json")
+    generation = store.current_generation(shard)
+    assert generation is not None
+    record = manifest(shard)
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**record, "shard": {**record["shard"], "count": count}}))
+    result = run("index", str(root), "--assemble", str(shard))
+    assert result.exit_code == 4, result.output
+    assert str(shard) in result.stderr and "names no shard" in result.stderr and "hint:" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ({"tantivy/meta.json": b"not json"}, "tantivy index is damaged"),
+        ({"tantivy/meta.json": b'{"segments": 5}'}, "tantivy index is damaged"),
+        ({"files.json": "short column"}, "unequal lengths"),
+    ],
+)
+def test_a_damaged_shard_is_damage_naming_it(tmp_path: Path, damage: dict[str, Any], message: str) -> None:
+    """A shard's meta.json or file table that is not as Atlas writes it: exit 4 naming the shard, not a KeyError,
+    a JSONDecodeError or an IndexError."""
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s0"
+    ok("index", str(root), "--shard", "0/1", "--out", str(shard), "--format", "json")
+    generation = store.current_generation(shard)
+    assert generation is not None
+    for name, content in damage.items():
+        if content == "short column":
+            table = orjson.loads((generation / name).read_bytes())
+            content = orjson.dumps({**table, "hashes": table["hashes"][:-1]})
+        (generation / name).write_bytes(content)
+    result = run("index", str(root), "--assemble", str(shard))
+    assert result.exit_code == 4, result.output
+    assert str(shard) in result.stderr and message in result.stderr and "--rebuild" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
 
 
 def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ import orjson
 import tantivy
 
 from atlas.config import FORMAT_VERSION
-from atlas.errors import AtlasError, IndexCorrupt, IndexMissing
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION
 from atlas.safe_read import bad_path
@@ -118,8 +118,19 @@ def open_index(index_dir: Path) -> IndexReader:
     if not generation.is_dir():
         raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which does not exist")
     manifest = read_manifest(generation)
+    _refuse_shard(index_dir, manifest)
     _check_file_table(generation, manifest)
     return IndexReader(generation, manifest, open_tantivy(generation / store.TANTIVY_DIR))
+
+
+def _refuse_shard(index_dir: Path, manifest: dict[str, Any]) -> None:
+    """InputError when the index is one shard (`atlas index --shard`): it holds only its share of the files, under
+    ids that interleave with the other shards', and none of the signals computed over all of them."""
+    held = manifest.get("shard")
+    if held is not None:
+        which = f"shard {held.get('index')}/{held.get('count')}" if isinstance(held, dict) else "a shard"
+        raise InputError(f"{index_dir}: holds {which} of an index, which is searched only once assembled",
+                         "assemble the shards with `atlas index --assemble DIR...` and search that index")  # fmt: skip
 
 
 LOCK_ERROR = "Failed to acquire Lockfile"

@@ -99,6 +99,10 @@ class FileTable:
         raw = orjson.loads(data)
         skipped = {path: (seen[0], seen[1], seen[2] if len(seen) > 2 else "") for path, seen in raw["skipped"].items()}
         table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
+        lengths = {name: len(getattr(table, name)) for name in cls.COLUMNS}
+        if len(set(lengths.values())) > 1:
+            raise IndexCorrupt(f"the index's file table has columns of unequal lengths ({lengths}): a crafted or "
+                               "corrupt index")  # fmt: skip
         problem = bad_path(table.paths, allow_empty=True) or bad_path(table.skipped)
         if problem:
             raise IndexCorrupt(f"the index's file table {problem}: a crafted or corrupt index")
