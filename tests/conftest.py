@@ -17,6 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge correctness, not speed (perf/ measures speed): a loaded CI machine must not fail them on a
+# deadline or a "too slow" health check. Each test's own @settings still sets how many examples it tries.
+settings.register_profile("atlas", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("atlas")
 
 # A runner started in the background by a shell without job control (`nohup …`, `cmd &` in a script)
 # ignores SIGINT, and every process it starts inherits that, as `nohup` intends: the ^C tests would see
