@@ -177,6 +177,11 @@ class Repo:
         best = _closest(self.files_ending(suffix), self.dirs.__getitem__, here)
         return () if best is None else (best,)
 
+    def pick_first_ending(self, stems: Iterable[str], extensions: tuple[str, ...], here: str) -> tuple[int, ...]:
+        """`pick_ending` of each stem with each extension in turn: the first that finds a file."""
+        candidates = (stem + ext for stem in stems for ext in extensions)
+        return next((found for path in candidates if (found := self.pick_ending(path, here))), ())
+
     def files_with_ext(self, directory: str, extensions: tuple[str, ...]) -> tuple[int, ...]:
         """Nodes directly inside `directory` whose name ends with one of `extensions`."""
         return tuple(i for i in self.files_in.get(directory, ()) if self.paths[i].endswith(extensions))
@@ -499,13 +504,7 @@ def _resolve_jvm(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     if parts[-1] in ("*", "_"):
         dirs = _ending(repo.dirs_by_tail, "/".join(parts[:-1]))
         return tuple(i for d in dirs for i in repo.files_with_ext(d, _JVM_EXTS))
-    for k in range(len(parts), 1, -1):
-        stem = "/".join(parts[:k])
-        for ext in _JVM_EXTS:
-            found = repo.pick_ending(stem + ext, here)
-            if found:
-                return found
-    return ()
+    return repo.pick_first_ending(("/".join(parts[:k]) for k in range(len(parts), 1, -1)), _JVM_EXTS, here)
 
 
 def _resolve_c(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
@@ -660,7 +659,7 @@ def _resolve_clojure(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     path = spec.replace(".", "/").replace("-", "_")
     if not path or path.startswith("/"):
         return ()
-    return next((found for ext in (".clj", ".cljc", ".cljs") if (found := repo.pick_ending(path + ext, here))), ())
+    return repo.pick_first_ending((path,), (".clj", ".cljc", ".cljs"), here)
 
 
 def _resolve_erlang(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
@@ -690,12 +689,7 @@ def _resolve_fortran(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     """Fortran: a `use`d module "a_b_c" → a file named `a_b_c.f90` (or `.F90`, `.f`, ...), else `a/b/c.f90`, the
     module's words as folders (fpm's convention); intrinsic modules (`iso_fortran_env`) find nothing."""
     name = spec.lower()
-    for stem in (name, name.replace("_", "/")):
-        for ext in _FORTRAN_EXTS:
-            found = repo.pick_ending(stem + ext, here)
-            if found:
-                return found
-    return ()
+    return repo.pick_first_ending((name, name.replace("_", "/")), _FORTRAN_EXTS, here)
 
 
 def _resolve_nim(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
