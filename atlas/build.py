@@ -233,7 +233,10 @@ def _incremental(
     started: float,
 ) -> Path:
     table = previous.table
-    diff = diff_tree(table, entries, previous.manifest.get("walk_started_ns", 0))
+    # A restored cache on a read-only disk cannot record a fresh checkout's new mtimes: hash them instead, so an
+    # unchanged tree is reported unchanged rather than failing to write a generation that would change nothing.
+    read_only = not store.writable(config.index_dir)
+    diff = diff_tree(table, entries, previous.manifest.get("walk_started_ns", 0), hash_moved=read_only)
     history = history_job.wait()
     if not diff and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"

@@ -93,7 +93,9 @@ def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:
         return f"the index is in format {manifest.get('format_version')}, this Atlas writes format {FORMAT_VERSION}"
     parsed_by = manifest.get("parse_version", 1)
     if parsed_by != PARSE_VERSION:
-        return f"the index was parsed by parse version {parsed_by}; this Atlas parses more (version {PARSE_VERSION})"
+        # A restored cache may come from a newer Atlas as well as from an older one.
+        what = "parses more" if isinstance(parsed_by, int) and parsed_by < PARSE_VERSION else "parses differently"
+        return f"the index was parsed by parse version {parsed_by}; this Atlas {what} (version {PARSE_VERSION})"
     if manifest.get("config_hash") != config.index_hash():
         return f"index settings changed ({_changed_settings(config, manifest)})"
     return ""

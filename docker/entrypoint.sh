@@ -30,10 +30,15 @@ fail() {  # fail MESSAGE HINT: one sentence and a hint on stderr, exit 2 (usage 
 }
 
 # True when $1 (an absolute, resolved path) lies on a mount other than the container's root filesystem.
+# mountinfo writes a space, tab, newline or backslash in a mount point as \040, \011, \012 or \134; the path
+# goes through the environment, as awk -v would read escapes in it too.
 on_a_mount() {
   [ -r /proc/self/mountinfo ] || return 0
-  awk -v dir="$1" '$5 != "/" && (dir == $5 || index(dir, $5 "/") == 1) { found = 1 } END { exit !found }' \
-    /proc/self/mountinfo
+  MOUNT_DIR=$1 awk '
+    function unescape(s) { gsub(/\\040/, " ", s); gsub(/\\011/, "\t", s); gsub(/\\012/, "\n", s); gsub(/\\134/, "\\", s); return s }
+    { point = unescape($5); dir = ENVIRON["MOUNT_DIR"] }
+    point != "/" && (dir == point || index(dir, point "/") == 1) { found = 1 }
+    END { exit !found }' /proc/self/mountinfo
 }
 
 check_repository() {

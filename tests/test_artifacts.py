@@ -486,3 +486,25 @@ def test_regression_an_archive_member_larger_than_the_free_space_is_refused_befo
         result = atlas("import", str(archive), "--repo", str(repo), "--index-dir", str(index_dir))
         assert_the_disk_is_blamed(result, "too few for tantivy/huge.store", str(index_dir))
         assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed import left its files"
+
+
+# --- a cache restored read-only ------------------------------------------------------------------
+
+
+def test_regression_a_read_only_restore_with_new_mtimes_is_unchanged(repo: Path, tmp_path: Path) -> None:
+    # It was exit 3 "cannot write the index: ... read-only file system" while `status` said fresh: a fresh
+    # clone's new mtimes made `atlas index` want to record them in a new generation it could not write.
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", str(repo), str(checkout))
+    shutil.copytree(repo / ".atlas", checkout / ".atlas")
+    fresh_mtimes(checkout)
+    with read_only_view(checkout, tmp_path / "read-only") as view:
+        result = atlas("index", str(view), "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["mode"] == "unchanged"
+        assert atlas("status", "--repo", str(view)).exit_code == 0
+    (checkout / "kiln/glaze.py").write_text("def mix_glaze(piece):\n    return {'glaze': 'shino'}\n")
+    with read_only_view(checkout, tmp_path / "read-only") as view:
+        result = atlas("index", str(view))
+        assert result.exit_code == 3, result.output
+        assert "read-only" in result.stderr and "--index-dir" in result.stderr

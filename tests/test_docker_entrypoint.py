@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.generated_repo import make_shop_repo
+from tests.mounts import read_only_view
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = PROJECT / "docker" / "entrypoint.sh"
@@ -105,6 +106,16 @@ def test_a_repository_on_a_mount_passes_the_mount_check(tmp_path: Path) -> None:
         mount = mount.parent
     done = run_entrypoint(root, tmp_path / "volume", "index", require_mount=True)
     assert done.returncode == (2 if mount == Path("/") else 0), done.stderr
+
+
+def test_regression_a_repository_mounted_at_a_path_with_a_space_passes_the_mount_check(tmp_path: Path) -> None:
+    # /proc/self/mountinfo writes a space in a mount point as \040, so a repository mounted at "/src/my repo"
+    # was "not mounted, so there is nothing to index", exit 2.
+    root = make_shop_repo(tmp_path / "repo")
+    with read_only_view(root, tmp_path / "my repo") as view:
+        done = run_entrypoint(view, tmp_path / "volume", "index", require_mount=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "volume" / "CURRENT").is_file()
 
 
 def test_export_and_import_need_no_repository(tmp_path: Path) -> None:

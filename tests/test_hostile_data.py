@@ -187,6 +187,24 @@ def test_an_index_parsed_by_an_older_atlas_is_searched_then_rebuilt_with_the_rea
     assert index(root)["mode"] == "unchanged"
 
 
+def test_regression_an_index_parsed_by_a_newer_atlas_is_searched_then_rebuilt_with_a_true_reason(
+    make_repo: Callable[..., Path],
+) -> None:
+    # A cache saved by a newer Atlas, restored by an older one: the reason said "this Atlas parses more".
+    from atlas.config import PARSE_VERSION
+
+    root = make_repo({"src/frames.py": "def nrow_count(df):\n    return len(df.cols)\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**manifest(root), "parse_version": PARSE_VERSION + 1}))
+    assert hits(search(root, "nrow_count"))[0]["path"] == "src/frames.py"
+    report = index(root)
+    assert report["mode"] == "full", report
+    assert f"parse version {PARSE_VERSION + 1}" in report["reason"] and "parses more" not in report["reason"]
+    assert manifest(root)["parse_version"] == PARSE_VERSION
+
+
 DAMAGE = {
     "CURRENT holds bytes that are not text": lambda generation: (generation.parent / store.CURRENT).write_bytes(
         b"gen-00000\xff"

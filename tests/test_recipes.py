@@ -112,6 +112,18 @@ def test_recipe_scripts_refuse_what_is_missing_in_one_sentence(repo: Path, tmp_p
     assert not (tmp_path / "index" / "CURRENT").exists()
 
 
+def test_regression_shard_cache_key_keeps_atlas_exit_code(repo: Path, tmp_path: Path) -> None:
+    # It piped atlas into `read`, so under pipefail a usage error (exit 2) left the script as exit 1, "no results".
+    for env in ({"REPO": str(tmp_path / "absent"), "SHARD_INDEX": "0"}, {"REPO": str(repo), "SHARD_INDEX": "5"}):
+        done = _script("shard.sh", {"SHARD_COUNT": "2", **env}, "cache-key")
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == "" and "hint:" in done.stderr
+    done = _script("shard.sh", {"SHARD_COUNT": "2", "SHARD_INDEX": "1", "REPO": str(repo)}, "cache-key")
+    assert done.returncode == 0, done.stderr
+    key, prefix = done.stdout.splitlines()
+    assert key.startswith("key=" + prefix.removeprefix("prefix=")) and prefix.endswith("shard1of2-")
+
+
 def _yaml(name: str) -> list[dict]:
     yaml = pytest.importorskip("yaml")
     return [doc for doc in yaml.safe_load_all((RECIPES / name).read_text()) if doc]

@@ -51,6 +51,11 @@ published: list[Path] = []
 not say that nothing was published (`atlas.cli` reads it)."""
 
 
+def writable(index_dir: Path) -> bool:
+    """True unless `index_dir` is on a read-only disk or this user may not create files in it."""
+    return os.access(index_dir, os.W_OK)
+
+
 def ensure_index_dir(index_dir: Path, root: Path) -> None:
     """Create `index_dir` if needed, with a `.gitignore` of `*` so `git status` never shows it.
 

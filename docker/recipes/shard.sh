@@ -23,9 +23,9 @@ if [ -z "$index" ] || [ -z "${SHARD_COUNT:-}" ]; then
 fi
 read -r -a atlas <<< "${ATLAS:-atlas}"
 if [ "${1:-}" = cache-key ]; then
-  "${atlas[@]}" cache-key --repo "${REPO:-/repo}" --shard "$index/$SHARD_COUNT" | {
-    read -r key && read -r prefix && printf 'key=%s\nprefix=%s\n' "$key" "$prefix"
-  }
+  lines=$("${atlas[@]}" cache-key --repo "${REPO:-/repo}" --shard "$index/$SHARD_COUNT")  # set -e: atlas's exit code
+  { read -r key && read -r prefix; } <<< "$lines"
+  printf 'key=%s\nprefix=%s\n' "$key" "$prefix"
   exit
 fi
 shards=${SHARDS_DIR:-/shards}
