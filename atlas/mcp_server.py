@@ -177,6 +177,7 @@ class Session:
         self.checked_at = time.monotonic()
         if self.base_interval > 0:  # 0 means "check before every call", whatever it costs
             self.interval = max(self.base_interval, (self.checked_at - started) * STATUS_SHARE)
+        self._follow_published()
         if status.fresh:
             self.stale = None
         elif self._refresh_now(status):
@@ -185,6 +186,22 @@ class Session:
             self.stale = stale_note(status)
             self.start_background()
         return self.stale
+
+    def _follow_published(self) -> None:
+        """Answer from the live generation when another process (`atlas index`, another server) published one."""
+        try:
+            self._open_live()
+        except Exception as err:  # the generation open keeps answering; the next refresh reports the damage
+            logger.warning("could not open the index generation published for %s: %s", self.config.root,
+                           _describe(err))  # fmt: skip
+
+    def _open_live(self) -> None:
+        """Open the live generation unless the engine already answers from it."""
+        from atlas.index.store import current_generation
+
+        live = current_generation(self.config.index_dir)
+        if self.engine is None or live != self.engine.reader.generation:
+            self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
 
     def _refresh_now(self, status: Any) -> bool:
         pending = len(status.changed) + len(status.added) + len(status.removed)
@@ -216,8 +233,7 @@ class Session:
                 report = api.index_repo(self.config, show_progress=False, rebuild=True)
             else:
                 report = api.refresh_index(self.config, show_progress=False)
-            if report is not None or self.engine is None:
-                self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
+            self._open_live()
         except Exception as err:
             self.last_error = _describe(err)
             self.last_hint = err.hint if isinstance(err, AtlasError) and err.hint != AtlasError.default_hint else ""

@@ -121,3 +121,21 @@ def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_cha
     session.ready()
     found = session.engine.search("pelicans", session.search_options()).hits  # type: ignore[union-attr]
     assert [hit.path for hit in found] == [display]
+
+
+def test_regression_the_server_answers_from_a_generation_another_process_published(tmp_path: Path) -> None:
+    # `atlas index` in a terminal (or a second server) updated the index: the status then read the new generation
+    # and said fresh, and the session kept answering from the one it had opened, without the edit.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha_handler():\n    pass\n", "lib/beta.py": "def beta():\n    pass\n"})
+    init_repo(root)
+    config = index_config(build_index(root))
+    session = mcp_server.Session(config, check_interval=0)
+    session.start()
+    (root / "lib/beta.py").write_text("def pelican_migration():\n    pass\n")
+    build_index(root)
+    (root / "lib/gamma.py").write_text("def gamma():\n    pass\n")
+    build_index(root)
+    engine, note = session.ready()
+    assert note is None
+    assert [hit.path for hit in engine.search("pelican migration", session.search_options()).hits] == ["lib/beta.py"]
