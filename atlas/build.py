@@ -278,7 +278,7 @@ def _apply(
         fid = fid_of.get(item.path)
         table.skipped.pop(item.path, None)
         if isinstance(item, Unchanged):
-            table.mtimes[fid] = item.mtime_ns  # type: ignore[index]
+            table.mtimes[fid], table.ctimes[fid] = item.mtime_ns, item.ctime_ns  # type: ignore[index]
         elif isinstance(item, Skipped):
             table.skipped[item.path] = (*stat_of[item.path], str(item.reason))
             if fid is not None:

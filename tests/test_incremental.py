@@ -143,6 +143,26 @@ def test_same_size_edit_within_the_indexed_mtime_tick_is_seen(repo: Path) -> Non
     assert top(repo, "pence")[:1] == ["depot/money.py"]
 
 
+def test_regression_a_same_size_edit_with_its_old_mtime_put_back_is_seen(repo: Path) -> None:
+    # `touch -d` (or a tool that keeps mtimes) after an edit of the same size: size and mtime matched the
+    # index, so the edit was lost and status said fresh. The inode's ctime cannot be set back.
+    path = repo / "depot/money.py"
+    old = 1_600_000_000_000_000_000  # long before the index's walk: not "racily clean", so not hashed for that
+    os.utime(path, ns=(old, old))
+    build(repo)
+    size = os.stat(path).st_size
+    path.write_text(path.read_text().replace("cents", "pence"))
+    os.utime(path, ns=(old, old))
+    assert os.stat(path).st_size == size
+    result = CliRunner().invoke(cli, ["status", "--repo", str(repo), "--format", "json"])
+    assert json.loads(result.output)["changed"] == ["depot/money.py"]
+    report = build(repo)
+    assert report.changed == 1
+    assert top(repo, "pence")[:1] == ["depot/money.py"]
+    assert build(repo).mode == "unchanged"
+    assert_verified(repo)
+
+
 def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:
     report = build(repo, max_file_bytes=50)
     assert report.mode == "full"

@@ -39,6 +39,8 @@ class FileTable:
     roles: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
+    ctimes: list[int] = field(default_factory=list)
+    """Inode change times: an edit that keeps the size and puts the mtime back still moves it (0: unknown)."""
     hashes: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     imports: list[list[str]] = field(default_factory=list)
@@ -48,7 +50,7 @@ class FileTable:
     still counted in the summaries of later runs."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
-        "paths", "languages", "roles", "sizes", "mtimes", "hashes", "lines", "imports", "symbols",
+        "paths", "languages", "roles", "sizes", "mtimes", "ctimes", "hashes", "lines", "imports", "symbols",
     )  # fmt: skip
 
     def append(self, parsed: ParsedFile) -> int:
@@ -66,6 +68,7 @@ class FileTable:
         self.roles[fid] = str(parsed.role)
         self.sizes[fid] = parsed.size
         self.mtimes[fid] = parsed.mtime_ns
+        self.ctimes[fid] = parsed.ctime_ns
         self.hashes[fid] = parsed.content_hash
         self.lines[fid] = parsed.line_count
         self.imports[fid] = list(parsed.imports)
@@ -76,7 +79,7 @@ class FileTable:
         self.paths[fid] = ""
         self.languages[fid] = "other"
         self.roles[fid] = "other"
-        self.sizes[fid] = self.mtimes[fid] = self.lines[fid] = self.symbols[fid] = 0
+        self.sizes[fid] = self.mtimes[fid] = self.ctimes[fid] = self.lines[fid] = self.symbols[fid] = 0
         self.hashes[fid] = ""
         self.imports[fid] = []
 
@@ -97,6 +100,8 @@ class FileTable:
     def from_json(cls, data: bytes) -> FileTable:
         """Inverse of `to_json`; IndexCorrupt when a path is not a clean repository-relative path."""
         raw = orjson.loads(data)
+        if isinstance(raw, dict) and "ctimes" not in raw:  # a table written before ctimes were recorded
+            raw["ctimes"] = [0] * len(raw.get("paths") or ())
         skipped = {path: (seen[0], seen[1], seen[2] if len(seen) > 2 else "") for path, seen in raw["skipped"].items()}
         table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
         lengths = {name: len(getattr(table, name)) for name in cls.COLUMNS}
