@@ -181,11 +181,20 @@ class Session:
         if status.fresh:
             self.stale = None
         elif self._refresh_now(status):
-            self.refresh()
+            self._refresh_or_lag(status)
         else:
             self.stale = stale_note(status)
             self.start_background()
         return self.stale
+
+    def _refresh_or_lag(self, status: Any) -> None:
+        """Refresh now; when that fails (a read-only or full disk), answer from the index in hand and say why."""
+        try:
+            self.refresh()
+        except Exception as err:
+            logger.error("refresh failed: %s", _describe(err))
+            note = "answers come from the index as it was; updating it failed"
+            self.stale = {**stale_note(status), "refreshing": False, "refresh_error": self.last_error, "note": note}
 
     def _follow_published(self) -> None:
         """Answer from the live generation when another process (`atlas index`, another server) published one."""

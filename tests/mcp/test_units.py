@@ -17,6 +17,7 @@ from atlas.errors import InputError, UsageError
 from atlas.query.related import confine_path
 from tests.conftest import Symlink, init_repo, write_tree
 from tests.mcp.conftest import build_index
+from tests.mounts import read_only_view
 
 
 @given(st.lists(st.text(max_size=300), max_size=80), st.integers(min_value=200, max_value=5000))
@@ -139,3 +140,22 @@ def test_regression_the_server_answers_from_a_generation_another_process_publish
     engine, note = session.ready()
     assert note is None
     assert [hit.path for hit in engine.search("pelican migration", session.search_options()).hits] == ["lib/beta.py"]
+
+
+def test_regression_an_index_on_a_read_only_disk_answers_with_a_stale_note_after_an_edit(tmp_path: Path) -> None:
+    # One edited file made every answer a tool error: the refresh before answering failed on the read-only disk,
+    # though the index in hand was whole and searchable.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha():\n    pass\n", "lib/beta.py": "def beta_pelican():\n    pass\n"})
+    init_repo(root)
+    build_index(root)
+    with read_only_view(root, tmp_path / "ro") as view:
+        session = mcp_server.Session(index_config(view), check_interval=0)
+        session.start()
+        (root / "lib/beta.py").write_text("def beta_pelican():\n    return 'albatross'\n")
+        for _ in range(2):
+            text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
+            answer = json.loads(text)
+            assert not error and [hit["path"] for hit in answer["results"]] == ["lib/beta.py"]
+            assert answer["stale"]["changed"] == 1 and "read-only" in answer["stale"]["refresh_error"], answer
+            assert not answer["stale"]["refreshing"]
