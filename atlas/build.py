@@ -210,8 +210,7 @@ def _full(
         by_path = {entry.path: entry for entry in entries}
         for item in _parsed(pool.parse(entries), report, progress, len(entries)):
             if isinstance(item, Skipped):
-                entry = by_path[item.path]
-                writer.table.skipped[item.path] = (entry.size, entry.mtime_ns, str(item.reason))
+                writer.table.skip(by_path[item.path], str(item.reason))
             else:
                 writer.add(item)
         report.added = writer.table.live
@@ -272,7 +271,7 @@ def _apply(
     table = writer.table
     fid_of = {entry.path: fid for fid, entry in diff.changed.items()}
     work = [*(replace(e, known_hash=table.hashes[fid]) for fid, e in diff.changed.items()), *diff.added]
-    stat_of = {entry.path: (entry.size, entry.mtime_ns) for entry in work}
+    entry_of = {entry.path: entry for entry in work}
     edited: set[int] = set()
     for item in pool.parse(work):
         fid = fid_of.get(item.path)
@@ -280,7 +279,7 @@ def _apply(
         if isinstance(item, Unchanged):
             table.mtimes[fid], table.ctimes[fid] = item.mtime_ns, item.ctime_ns  # type: ignore[index]
         elif isinstance(item, Skipped):
-            table.skipped[item.path] = (*stat_of[item.path], str(item.reason))
+            table.skip(entry_of[item.path], str(item.reason))
             if fid is not None:
                 writer.remove(fid)
                 report.removed += 1
@@ -379,7 +378,7 @@ def _count_skip(report: IndexReport, skipped: Skipped) -> None:
 
 def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
     """Count the files the parser left out, this run or an earlier one (the table keeps their reasons)."""
-    for path, (_, _, reason) in table.skipped.items():
+    for path, (_, _, reason, _) in table.skipped.items():
         if reason:
             _count_skip(report, Skipped(path, SkipReason(reason)))
 

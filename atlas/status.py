@@ -146,7 +146,7 @@ def diff_tree(
     for entry in entries:
         fid = known.pop(entry.path, None)
         if fid is None:
-            if table.skipped.get(entry.path, ())[:2] != (entry.size, entry.mtime_ns):
+            if _skipped_moved(table.skipped.get(entry.path), entry):
                 diff.added.append(entry)
         elif table.sizes[fid] != entry.size:
             diff.changed[fid] = entry
@@ -157,6 +157,13 @@ def diff_tree(
             diff.changed[fid] = entry
     diff.removed = sorted(known.values())
     return diff
+
+
+def _skipped_moved(seen: tuple[int, int, str, int] | None, entry: FileEntry) -> bool:
+    """Whether a file the parser left out (`seen`: its table entry) is new or changed since."""
+    if seen is None or seen[:2] != (entry.size, entry.mtime_ns):
+        return True
+    return bool(seen[3] and entry.ctime_ns) and seen[3] != entry.ctime_ns
 
 
 def _ctime_moved(table: FileTable, fid: int, entry: FileEntry) -> bool:

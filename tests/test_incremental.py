@@ -163,6 +163,25 @@ def test_regression_a_same_size_edit_with_its_old_mtime_put_back_is_seen(repo: P
     assert_verified(repo)
 
 
+def test_regression_a_skipped_file_edited_to_text_with_its_old_mtime_put_back_is_indexed(repo: Path) -> None:
+    # The parser skipped it as binary; the table kept only its size and mtime, so the same-size text that replaced
+    # it (mtime put back) was never read: search missed it and status said fresh.
+    path = repo / "assets/blob.dat"
+    path.parent.mkdir()
+    path.write_bytes(b"zep\x00pelin\n")
+    old = 1_600_000_000_000_000_000
+    os.utime(path, ns=(old, old))
+    assert build(repo).skipped == {"binary": 1}
+    path.write_bytes(b"zep pelin\n")
+    os.utime(path, ns=(old, old))
+    result = CliRunner().invoke(cli, ["status", "--repo", str(repo), "--format", "json"])
+    assert json.loads(result.output)["added"] == ["assets/blob.dat"]
+    report = build(repo)
+    assert (report.added, report.skipped) == (1, {})
+    assert top(repo, "pelin")[:1] == ["assets/blob.dat"]
+    assert build(repo).mode == "unchanged"
+
+
 def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:
     report = build(repo, max_file_bytes=50)
     assert report.mode == "full"
