@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from atlas import mcp_server
 from atlas.api import find_symbols, index_config, open_engine, related_files
 from atlas.errors import InputError, UsageError
+from atlas.index.lock import index_lock
 from atlas.query.related import confine_path
 from tests.conftest import Symlink, init_repo, write_tree
 from tests.mcp.conftest import build_index
@@ -159,3 +160,24 @@ def test_regression_an_index_on_a_read_only_disk_answers_with_a_stale_note_after
             assert not error and [hit["path"] for hit in answer["results"]] == ["lib/beta.py"]
             assert answer["stale"]["changed"] == 1 and "read-only" in answer["stale"]["refresh_error"], answer
             assert not answer["stale"]["refreshing"]
+
+
+def test_regression_a_refresh_blocked_by_another_indexer_leaves_answers_coming_with_a_stale_note(
+    tmp_path: Path,
+) -> None:
+    # `atlas index` in a terminal, or a second server on the same repository, held the lock: the refresh before
+    # the answer failed with "the index is being updated", and so did the search.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha():\n    pass\n", "lib/beta.py": "def beta_pelican():\n    pass\n"})
+    init_repo(root)
+    config = index_config(build_index(root))
+    session = mcp_server.Session(config, check_interval=0)
+    session.start()
+    (root / "lib/beta.py").write_text("def beta_pelican():\n    return 'albatross'\n")
+    with index_lock(config.index_dir):
+        text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
+    answer = json.loads(text)
+    assert not error and [hit["path"] for hit in answer["results"]] == ["lib/beta.py"], text
+    assert "being updated" in answer["stale"]["refresh_error"] and not answer["stale"]["refreshing"]
+    text, error = mcp_server.call_tool(session, "search", {"query": "albatross"})
+    assert not error and "stale" not in json.loads(text), text
