@@ -234,7 +234,9 @@ def _incremental(
     table = previous.table
     diff = diff_tree(table, entries, previous.manifest.get("walk_started_ns", 0))
     history = history_job.wait()
-    if not diff and (history is None or history_job.mode == ["unchanged"]):
+    present = {entry.path for entry in entries}
+    skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
+    if not diff and not skips_gone and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
         if report.shard:
             report.shard = previous.manifest.get("shard", report.shard)
@@ -252,7 +254,6 @@ def _incremental(
     )
     try:
         since = time.monotonic()
-        present = {entry.path for entry in entries}
         writer.table.skipped = {path: seen for path, seen in writer.table.skipped.items() if path in present}
         edited = _apply(writer, pool, diff, report, progress)
         report.phase("parse_and_index", since)

@@ -182,6 +182,16 @@ def test_regression_a_skipped_file_edited_to_text_with_its_old_mtime_put_back_is
     assert build(repo).mode == "unchanged"
 
 
+def test_regression_a_skipped_file_that_was_deleted_is_no_longer_counted(repo: Path) -> None:
+    # With nothing else changed the run said "unchanged" and kept the deleted file among the skipped, by name.
+    (repo / "logo.png").write_bytes(b"\x89PNG\x00\x01")
+    assert build(repo).skipped == {"binary": 1}
+    (repo / "logo.png").unlink()
+    report = build(repo)
+    assert (report.skipped, report.skipped_examples) == ({}, {})
+    assert build(repo).mode == "unchanged"
+
+
 def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:
     report = build(repo, max_file_bytes=50)
     assert report.mode == "full"
