@@ -39,7 +39,6 @@ from atlas import __version__, api
 from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, UsageError
 from atlas.output import hit_record
-from atlas.safe_read import fs_path
 
 if TYPE_CHECKING:
     from atlas.query.engine import Engine, SearchOptions
@@ -129,7 +128,6 @@ class Session:
         self.refresh_seconds: float | None = None
         self.last_error = self.last_hint = ""
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
-        self.skipped: dict[str, tuple[int, int] | None] = {}
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -252,20 +250,12 @@ class Session:
         finally:
             self.built.set()
         self.refresh_seconds = time.monotonic() - started
-        self.skipped = {path: _stat(self.config.root, path) for path in api.index_status(self.config).added}
         self.last_error, self.damaged, self.stale, self.checked_at = "", "", None, time.monotonic()
         return report
 
     def index_status(self) -> Any:
-        """`api.index_status`, minus files the last refresh read and skipped (binary, too large, ...) if unchanged.
-
-        The index keeps no record of skipped files, so the status lists them as added until they change.
-        """
-        status = api.index_status(self.config)
-        if self.skipped and status.added:
-            status.added = [path for path in status.added if self.skipped.get(path) != _stat(self.config.root, path)]
-            status.fresh = status.exists and not (status.reason or status.changed or status.added or status.removed)
-        return status
+        """`api.index_status` of the session's index (files the parser skipped are not new: the index records them)."""
+        return api.index_status(self.config)
 
     def search_options(self, **settings: Any) -> SearchOptions:
         """The session's search options (config file, preset) with `settings` applied."""
@@ -275,16 +265,6 @@ class Session:
 def _describe(err: Exception) -> str:
     """An error in one line: an AtlasError's sentence, else its type and text."""
     return clip_text(getattr(err, "message", None) or f"{type(err).__name__}: {err}", 1, 300)
-
-
-def _stat(root: Path, path: str) -> tuple[int, int] | None:
-    """Size and mtime of the file at display path `path` (a name that is not UTF-8 is shown with `\\xNN` escapes),
-    or None when it cannot be stat'ed."""
-    try:
-        info = os.stat(os.path.join(os.fsencode(root), os.fsencode(fs_path(path))))
-    except (OSError, ValueError):
-        return None
-    return info.st_size, info.st_mtime_ns
 
 
 def stale_note(status: Any) -> dict[str, Any]:
