@@ -210,8 +210,7 @@ def _full(
         by_path = {entry.path: entry for entry in entries}
         for item in _parsed(pool.parse(entries), report, progress, len(entries)):
             if isinstance(item, Skipped):
-                entry = by_path[item.path]
-                writer.table.skipped[item.path] = (entry.size, entry.mtime_ns, str(item.reason))
+                writer.table.skip(by_path[item.path], str(item.reason))
             else:
                 writer.add(item)
         report.added = writer.table.live
@@ -238,7 +237,9 @@ def _incremental(
     read_only = not store.writable(config.index_dir)
     diff = diff_tree(table, entries, previous.manifest.get("walk_started_ns", 0), hash_moved=read_only)
     history = history_job.wait()
-    if not diff and (history is None or history_job.mode == ["unchanged"]):
+    present = {entry.path for entry in entries}
+    skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
+    if not diff and not skips_gone and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
         if report.shard:
             report.shard = previous.manifest.get("shard", report.shard)
@@ -256,7 +257,6 @@ def _incremental(
     )
     try:
         since = time.monotonic()
-        present = {entry.path for entry in entries}
         writer.table.skipped = {path: seen for path, seen in writer.table.skipped.items() if path in present}
         edited = _apply(writer, pool, diff, report, progress)
         report.phase("parse_and_index", since)
@@ -275,15 +275,15 @@ def _apply(
     table = writer.table
     fid_of = {entry.path: fid for fid, entry in diff.changed.items()}
     work = [*(replace(e, known_hash=table.hashes[fid]) for fid, e in diff.changed.items()), *diff.added]
-    stat_of = {entry.path: (entry.size, entry.mtime_ns) for entry in work}
+    entry_of = {entry.path: entry for entry in work}
     edited: set[int] = set()
     for item in pool.parse(work):
         fid = fid_of.get(item.path)
         table.skipped.pop(item.path, None)
         if isinstance(item, Unchanged):
-            table.mtimes[fid] = item.mtime_ns  # type: ignore[index]
+            table.mtimes[fid], table.ctimes[fid] = item.mtime_ns, item.ctime_ns  # type: ignore[index]
         elif isinstance(item, Skipped):
-            table.skipped[item.path] = (*stat_of[item.path], str(item.reason))
+            table.skip(entry_of[item.path], str(item.reason))
             if fid is not None:
                 writer.remove(fid)
                 report.removed += 1
@@ -382,7 +382,7 @@ def _count_skip(report: IndexReport, skipped: Skipped) -> None:
 
 def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
     """Count the files the parser left out, this run or an earlier one (the table keeps their reasons)."""
-    for path, (_, _, reason) in table.skipped.items():
+    for path, (_, _, reason, _) in table.skipped.items():
         if reason:
             _count_skip(report, Skipped(path, SkipReason(reason)))
 

@@ -39,7 +39,6 @@ from atlas import __version__, api
 from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, UsageError
 from atlas.output import hit_record
-from atlas.safe_read import fs_path
 
 if TYPE_CHECKING:
     from atlas.query.engine import Engine, SearchOptions
@@ -129,7 +128,6 @@ class Session:
         self.refresh_seconds: float | None = None
         self.last_error = self.last_hint = ""
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
-        self.skipped: dict[str, tuple[int, int] | None] = {}
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -177,14 +175,40 @@ class Session:
         self.checked_at = time.monotonic()
         if self.base_interval > 0:  # 0 means "check before every call", whatever it costs
             self.interval = max(self.base_interval, (self.checked_at - started) * STATUS_SHARE)
+        self._follow_published()
         if status.fresh:
             self.stale = None
         elif self._refresh_now(status):
-            self.refresh()
+            self._refresh_or_lag(status)
         else:
             self.stale = stale_note(status)
             self.start_background()
         return self.stale
+
+    def _refresh_or_lag(self, status: Any) -> None:
+        """Refresh now; when that fails (a read-only or full disk), answer from the index in hand and say why."""
+        try:
+            self.refresh()
+        except Exception as err:
+            logger.error("refresh failed: %s", _describe(err))
+            note = "answers come from the index as it was; updating it failed"
+            self.stale = {**stale_note(status), "refreshing": False, "refresh_error": self.last_error, "note": note}
+
+    def _follow_published(self) -> None:
+        """Answer from the live generation when another process (`atlas index`, another server) published one."""
+        try:
+            self._open_live()
+        except Exception as err:  # the generation open keeps answering; the next refresh reports the damage
+            logger.warning("could not open the index generation published for %s: %s", self.config.root,
+                           _describe(err))  # fmt: skip
+
+    def _open_live(self) -> None:
+        """Open the live generation unless the engine already answers from it."""
+        from atlas.index.store import current_generation
+
+        live = current_generation(self.config.index_dir)
+        if self.engine is None or live != self.engine.reader.generation:
+            self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
 
     def _refresh_now(self, status: Any) -> bool:
         pending = len(status.changed) + len(status.added) + len(status.removed)
@@ -216,8 +240,7 @@ class Session:
                 report = api.index_repo(self.config, show_progress=False, rebuild=True)
             else:
                 report = api.refresh_index(self.config, show_progress=False)
-            if report is not None or self.engine is None:
-                self.engine = api.open_engine(self.config, build_if_missing=False, show_progress=False)
+            self._open_live()
         except Exception as err:
             self.last_error = _describe(err)
             self.last_hint = err.hint if isinstance(err, AtlasError) and err.hint != AtlasError.default_hint else ""
@@ -227,20 +250,12 @@ class Session:
         finally:
             self.built.set()
         self.refresh_seconds = time.monotonic() - started
-        self.skipped = {path: _stat(self.config.root, path) for path in api.index_status(self.config).added}
         self.last_error, self.damaged, self.stale, self.checked_at = "", "", None, time.monotonic()
         return report
 
     def index_status(self) -> Any:
-        """`api.index_status`, minus files the last refresh read and skipped (binary, too large, ...) if unchanged.
-
-        The index keeps no record of skipped files, so the status lists them as added until they change.
-        """
-        status = api.index_status(self.config)
-        if self.skipped and status.added:
-            status.added = [path for path in status.added if self.skipped.get(path) != _stat(self.config.root, path)]
-            status.fresh = status.exists and not (status.reason or status.changed or status.added or status.removed)
-        return status
+        """`api.index_status` of the session's index (files the parser skipped are not new: the index records them)."""
+        return api.index_status(self.config)
 
     def search_options(self, **settings: Any) -> SearchOptions:
         """The session's search options (config file, preset) with `settings` applied."""
@@ -250,16 +265,6 @@ class Session:
 def _describe(err: Exception) -> str:
     """An error in one line: an AtlasError's sentence, else its type and text."""
     return clip_text(getattr(err, "message", None) or f"{type(err).__name__}: {err}", 1, 300)
-
-
-def _stat(root: Path, path: str) -> tuple[int, int] | None:
-    """Size and mtime of the file at display path `path` (a name that is not UTF-8 is shown with `\\xNN` escapes),
-    or None when it cannot be stat'ed."""
-    try:
-        info = os.stat(os.path.join(os.fsencode(root), os.fsencode(fs_path(path))))
-    except (OSError, ValueError):
-        return None
-    return info.st_size, info.st_mtime_ns
 
 
 def stale_note(status: Any) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class FileEntry:
     mtime_ns: int
     root: str
     known_hash: str = ""
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +62,11 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class Unchanged:
-    """A file whose contents still hash to `FileEntry.known_hash`: only its mtime moved."""
+    """A file whose contents still hash to `FileEntry.known_hash`: only its mtime (or ctime) moved."""
 
     path: str
     mtime_ns: int
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class ParsedFile:
     content_terms: str
     parse_error: str = ""
     content_hash: str = ""
+    ctime_ns: int = 0
 
     def __reduce__(self) -> tuple[type[ParsedFile], tuple[Any, ...]]:
         # Workers send these to the parent by the thousand: the constructor and a tuple pickle at a third

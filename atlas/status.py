@@ -139,7 +139,8 @@ def diff_tree(
     A file whose size and mtime match but whose mtime is not older than the previous walk
     (`racy_since_ns`, minus a margin) may have been edited again within the same clock tick; it
     is hashed, as git does for "racily clean" entries. With `hash_moved`, a file of the same size
-    whose mtime moved is hashed too, and is changed only if its contents differ. Files the parser
+    whose mtime moved is hashed too, and is changed only if its contents differ. A moved ctime counts as a
+    moved mtime: an edit that keeps the size and sets the mtime back (`touch -d`) cannot set it back. Files the parser
     skipped last time and that did not change are neither new nor changed.
     """
     known = table.fids()
@@ -147,17 +148,28 @@ def diff_tree(
     for entry in entries:
         fid = known.pop(entry.path, None)
         if fid is None:
-            if table.skipped.get(entry.path, ())[:2] != (entry.size, entry.mtime_ns):
+            if _skipped_moved(table.skipped.get(entry.path), entry):
                 diff.added.append(entry)
         elif table.sizes[fid] != entry.size:
             diff.changed[fid] = entry
-        elif table.mtimes[fid] != entry.mtime_ns:
+        elif table.mtimes[fid] != entry.mtime_ns or _ctime_moved(table, fid, entry):
             if not hash_moved or _edited(table, fid, entry):
                 diff.changed[fid] = entry
         elif _racy_edit(table, fid, entry, racy_since_ns):
             diff.changed[fid] = entry
     diff.removed = sorted(known.values())
     return diff
+
+
+def _skipped_moved(seen: tuple[int, int, str, int] | None, entry: FileEntry) -> bool:
+    """Whether a file the parser left out (`seen`: its table entry) is new or changed since."""
+    if seen is None or seen[:2] != (entry.size, entry.mtime_ns):
+        return True
+    return bool(seen[3] and entry.ctime_ns) and seen[3] != entry.ctime_ns
+
+
+def _ctime_moved(table: FileTable, fid: int, entry: FileEntry) -> bool:
+    return bool(table.ctimes[fid] and entry.ctime_ns) and table.ctimes[fid] != entry.ctime_ns
 
 
 def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int) -> bool:

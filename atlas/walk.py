@@ -584,7 +584,7 @@ class _Walker:
             return Skipped(display_path(rel), SkipReason.SPECIAL)
         if st.st_size > self.options.max_file_bytes:
             return Skipped(display_path(rel), SkipReason.TOO_LARGE, f"{st.st_size} bytes")
-        return FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns, self.root)
+        return FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns, self.root, ctime_ns=st.st_ctime_ns)
 
     def _enter(
         self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, is_link: bool, git_excluded: bool

@@ -143,6 +143,55 @@ def test_same_size_edit_within_the_indexed_mtime_tick_is_seen(repo: Path) -> Non
     assert top(repo, "pence")[:1] == ["depot/money.py"]
 
 
+def test_regression_a_same_size_edit_with_its_old_mtime_put_back_is_seen(repo: Path) -> None:
+    # `touch -d` (or a tool that keeps mtimes) after an edit of the same size: size and mtime matched the
+    # index, so the edit was lost and status said fresh. The inode's ctime cannot be set back.
+    path = repo / "depot/money.py"
+    old = 1_600_000_000_000_000_000  # long before the index's walk: not "racily clean", so not hashed for that
+    os.utime(path, ns=(old, old))
+    build(repo)
+    size = os.stat(path).st_size
+    path.write_text(path.read_text().replace("cents", "pence"))
+    os.utime(path, ns=(old, old))
+    assert os.stat(path).st_size == size
+    result = CliRunner().invoke(cli, ["status", "--repo", str(repo), "--format", "json"])
+    assert json.loads(result.output)["changed"] == ["depot/money.py"]
+    report = build(repo)
+    assert report.changed == 1
+    assert top(repo, "pence")[:1] == ["depot/money.py"]
+    assert build(repo).mode == "unchanged"
+    assert_verified(repo)
+
+
+def test_regression_a_skipped_file_edited_to_text_with_its_old_mtime_put_back_is_indexed(repo: Path) -> None:
+    # The parser skipped it as binary; the table kept only its size and mtime, so the same-size text that replaced
+    # it (mtime put back) was never read: search missed it and status said fresh.
+    path = repo / "assets/blob.dat"
+    path.parent.mkdir()
+    path.write_bytes(b"zep\x00pelin\n")
+    old = 1_600_000_000_000_000_000
+    os.utime(path, ns=(old, old))
+    assert build(repo).skipped == {"binary": 1}
+    path.write_bytes(b"zep pelin\n")
+    os.utime(path, ns=(old, old))
+    result = CliRunner().invoke(cli, ["status", "--repo", str(repo), "--format", "json"])
+    assert json.loads(result.output)["added"] == ["assets/blob.dat"]
+    report = build(repo)
+    assert (report.added, report.skipped) == (1, {})
+    assert top(repo, "pelin")[:1] == ["assets/blob.dat"]
+    assert build(repo).mode == "unchanged"
+
+
+def test_regression_a_skipped_file_that_was_deleted_is_no_longer_counted(repo: Path) -> None:
+    # With nothing else changed the run said "unchanged" and kept the deleted file among the skipped, by name.
+    (repo / "logo.png").write_bytes(b"\x89PNG\x00\x01")
+    assert build(repo).skipped == {"binary": 1}
+    (repo / "logo.png").unlink()
+    report = build(repo)
+    assert (report.skipped, report.skipped_examples) == ({}, {})
+    assert build(repo).mode == "unchanged"
+
+
 def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:
     report = build(repo, max_file_bytes=50)
     assert report.mode == "full"

@@ -18,7 +18,7 @@ import tantivy
 from atlas.errors import IndexCorrupt
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION, build_schema
-from atlas.records import ParsedFile
+from atlas.records import FileEntry, ParsedFile
 from atlas.safe_read import bad_path
 
 WRITER_THREADS = 1
@@ -39,16 +39,18 @@ class FileTable:
     roles: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
+    ctimes: list[int] = field(default_factory=list)
+    """Inode change times: an edit that keeps the size and puts the mtime back still moves it (0: unknown)."""
     hashes: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     imports: list[list[str]] = field(default_factory=list)
     symbols: list[int] = field(default_factory=list)
-    skipped: dict[str, tuple[int, int, str]] = field(default_factory=dict)
-    """Files the parser left out by path → (size, mtime, SkipReason value): not new next time, and
+    skipped: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
+    """Files the parser left out by path → (size, mtime, SkipReason value, ctime): not new next time, and
     still counted in the summaries of later runs."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
-        "paths", "languages", "roles", "sizes", "mtimes", "hashes", "lines", "imports", "symbols",
+        "paths", "languages", "roles", "sizes", "mtimes", "ctimes", "hashes", "lines", "imports", "symbols",
     )  # fmt: skip
 
     def append(self, parsed: ParsedFile) -> int:
@@ -66,17 +68,22 @@ class FileTable:
         self.roles[fid] = str(parsed.role)
         self.sizes[fid] = parsed.size
         self.mtimes[fid] = parsed.mtime_ns
+        self.ctimes[fid] = parsed.ctime_ns
         self.hashes[fid] = parsed.content_hash
         self.lines[fid] = parsed.line_count
         self.imports[fid] = list(parsed.imports)
         self.symbols[fid] = len(parsed.symbols)
+
+    def skip(self, entry: FileEntry, reason: str) -> None:
+        """Record that the parser left `entry` out for `reason`, with the stat that tells a later run it changed."""
+        self.skipped[entry.path] = (entry.size, entry.mtime_ns, reason, entry.ctime_ns)
 
     def tombstone(self, fid: int) -> None:
         """Mark file `fid` removed; its id is not reused until the next full build."""
         self.paths[fid] = ""
         self.languages[fid] = "other"
         self.roles[fid] = "other"
-        self.sizes[fid] = self.mtimes[fid] = self.lines[fid] = self.symbols[fid] = 0
+        self.sizes[fid] = self.mtimes[fid] = self.ctimes[fid] = self.lines[fid] = self.symbols[fid] = 0
         self.hashes[fid] = ""
         self.imports[fid] = []
 
@@ -97,7 +104,9 @@ class FileTable:
     def from_json(cls, data: bytes) -> FileTable:
         """Inverse of `to_json`; IndexCorrupt when a path is not a clean repository-relative path."""
         raw = orjson.loads(data)
-        skipped = {path: (seen[0], seen[1], seen[2] if len(seen) > 2 else "") for path, seen in raw["skipped"].items()}
+        if isinstance(raw, dict) and "ctimes" not in raw:  # a table written before ctimes were recorded
+            raw["ctimes"] = [0] * len(raw.get("paths") or ())
+        skipped = {path: _skip_record(seen) for path, seen in raw["skipped"].items()}
         table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
         lengths = {name: len(getattr(table, name)) for name in cls.COLUMNS}
         if len(set(lengths.values())) > 1:
@@ -107,6 +116,11 @@ class FileTable:
         if problem:
             raise IndexCorrupt(f"the index's file table {problem}: a crafted or corrupt index")
         return table
+
+
+def _skip_record(seen: list[Any]) -> tuple[int, int, str, int]:
+    """A `skipped` entry as any Atlas wrote it (the reason and the ctime came later)."""
+    return seen[0], seen[1], seen[2] if len(seen) > 2 else "", seen[3] if len(seen) > 3 else 0
 
 
 def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:

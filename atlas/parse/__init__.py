@@ -51,11 +51,11 @@ def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped
     except OSError as err:
         return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))
     if entry.known_hash and content_hash(data) == entry.known_hash:
-        return Unchanged(entry.path, entry.mtime_ns)
+        return Unchanged(entry.path, entry.mtime_ns, entry.ctime_ns)
     rejected = _reject(entry.path, data, options)
     if rejected:
         return rejected
-    return parse_bytes(entry.path, data, entry.mtime_ns)
+    return parse_bytes(entry.path, data, entry.mtime_ns, entry.ctime_ns)
 
 
 def content_hash(data: bytes) -> str:
@@ -75,7 +75,7 @@ def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
     return None
 
 
-def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
+def parse_bytes(path: str, data: bytes, mtime_ns: int = 0, ctime_ns: int = 0) -> ParsedFile:
     """Parse file contents already in memory (used by `parse_entry` and by tests)."""
     language = detect_language(path, data[:256])
     symbols, imports, error = _extract(language, data)
@@ -93,6 +93,7 @@ def parse_bytes(path: str, data: bytes, mtime_ns: int = 0) -> ParsedFile:
         content_terms=tokens_text_bytes(data),
         parse_error=error,
         content_hash=content_hash(data),
+        ctime_ns=ctime_ns,
     )
 
 

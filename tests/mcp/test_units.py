@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,9 +16,11 @@ from hypothesis import strategies as st
 from atlas import mcp_server
 from atlas.api import find_symbols, index_config, open_engine, related_files
 from atlas.errors import InputError, UsageError
+from atlas.index.lock import index_lock
 from atlas.query.related import confine_path
 from tests.conftest import Symlink, init_repo, write_tree
 from tests.mcp.conftest import build_index
+from tests.mounts import read_only_view
 
 
 @given(st.lists(st.text(max_size=300), max_size=80), st.integers(min_value=200, max_value=5000))
@@ -102,18 +106,15 @@ def test_symbols_and_related_through_the_api(shop: Path) -> None:
 
 
 def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_changes(tmp_path: Path) -> None:
-    # A file that changes while a refresh runs is listed as added right after it; the session then remembers it,
-    # as skipped, by a stat of its display path (`logo\xff.png`), which names no file when the name is not UTF-8:
-    # the stat failed before and after every later edit, so the session never noticed one.
+    # The session once remembered skipped files by a stat of their display path (`logo\xff.png`), which names no
+    # file when the name is not UTF-8: it never noticed an edit. The index's own record of skipped files does.
     root = tmp_path / "repo"
     write_tree(root, {"lib/alpha.py": "def alpha_handler():\n    pass\n", b"logo\xff.png": b"\x89PNG\x00\x01"})
     init_repo(root)
     session = mcp_server.Session(index_config(build_index(root)), check_interval=0)
     session.start()
     display = "logo\\xff.png"
-    on_disk = os.stat(os.path.join(os.fsencode(root), b"logo\xff.png"))
-    assert mcp_server._stat(root, display) == (on_disk.st_size, on_disk.st_mtime_ns)
-    session.skipped = {display: mcp_server._stat(root, display)}  # what a refresh records for such a file
+    assert session.index_status().fresh
     with open(os.path.join(os.fsencode(root), b"logo\xff.png"), "wb") as handle:
         handle.write(b"now a text file about pelicans\n")
     status = session.index_status()
@@ -121,3 +122,86 @@ def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_cha
     session.ready()
     found = session.engine.search("pelicans", session.search_options()).hits  # type: ignore[union-attr]
     assert [hit.path for hit in found] == [display]
+
+
+def test_regression_the_server_answers_from_a_generation_another_process_published(tmp_path: Path) -> None:
+    # `atlas index` in a terminal (or a second server) updated the index: the status then read the new generation
+    # and said fresh, and the session kept answering from the one it had opened, without the edit.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha_handler():\n    pass\n", "lib/beta.py": "def beta():\n    pass\n"})
+    init_repo(root)
+    config = index_config(build_index(root))
+    session = mcp_server.Session(config, check_interval=0)
+    session.start()
+    (root / "lib/beta.py").write_text("def pelican_migration():\n    pass\n")
+    build_index(root)
+    (root / "lib/gamma.py").write_text("def gamma():\n    pass\n")
+    build_index(root)
+    engine, note = session.ready()
+    assert note is None
+    assert [hit.path for hit in engine.search("pelican migration", session.search_options()).hits] == ["lib/beta.py"]
+
+
+def test_regression_an_index_on_a_read_only_disk_answers_with_a_stale_note_after_an_edit(tmp_path: Path) -> None:
+    # One edited file made every answer a tool error: the refresh before answering failed on the read-only disk,
+    # though the index in hand was whole and searchable.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha():\n    pass\n", "lib/beta.py": "def beta_pelican():\n    pass\n"})
+    init_repo(root)
+    build_index(root)
+    with read_only_view(root, tmp_path / "ro") as view:
+        session = mcp_server.Session(index_config(view), check_interval=0)
+        session.start()
+        (root / "lib/beta.py").write_text("def beta_pelican():\n    return 'albatross'\n")
+        for _ in range(2):
+            text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
+            answer = json.loads(text)
+            assert not error and [hit["path"] for hit in answer["results"]] == ["lib/beta.py"]
+            assert answer["stale"]["changed"] == 1 and "read-only" in answer["stale"]["refresh_error"], answer
+            assert not answer["stale"]["refreshing"]
+
+
+def test_regression_a_refresh_blocked_by_another_indexer_leaves_answers_coming_with_a_stale_note(
+    tmp_path: Path,
+) -> None:
+    # `atlas index` in a terminal, or a second server on the same repository, held the lock: the refresh before
+    # the answer failed with "the index is being updated", and so did the search.
+    root = tmp_path / "repo"
+    write_tree(root, {"lib/alpha.py": "def alpha():\n    pass\n", "lib/beta.py": "def beta_pelican():\n    pass\n"})
+    init_repo(root)
+    config = index_config(build_index(root))
+    session = mcp_server.Session(config, check_interval=0)
+    session.start()
+    (root / "lib/beta.py").write_text("def beta_pelican():\n    return 'albatross'\n")
+    with index_lock(config.index_dir):
+        text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
+    answer = json.loads(text)
+    assert not error and [hit["path"] for hit in answer["results"]] == ["lib/beta.py"], text
+    assert "being updated" in answer["stale"]["refresh_error"] and not answer["stale"]["refreshing"]
+    text, error = mcp_server.call_tool(session, "search", {"query": "albatross"})
+    assert not error and "stale" not in json.loads(text), text
+
+
+def test_regression_a_file_created_while_the_server_refreshes_is_indexed_by_the_next_check(tmp_path: Path) -> None:
+    # Files the status listed as added right after a refresh were taken for files the refresh had skipped and
+    # hidden until they changed: one created after the refresh's walk was never indexed, and status said fresh.
+    root = tmp_path / "repo"
+    write_tree(root, {f"lib/m{i}.py": f"def handler_{i}():\n    pass\n" for i in range(20)})
+    init_repo(root)
+    session = mcp_server.Session(index_config(build_index(root)), check_interval=0)
+    session.start()
+    (root / "lib/m1.py").write_text("def changed():\n    pass\n")
+
+    def create_after_the_walk() -> None:
+        index_dir = root / ".atlas"
+        while not any(".tmp-" in entry.name for entry in index_dir.iterdir()):  # the new generation: walk done
+            time.sleep(0.0005)
+        (root / "lib/zeppelin.py").write_text("def zeppelin_route():\n    pass\n")
+
+    creator = threading.Thread(target=create_after_the_walk)
+    creator.start()
+    mcp_server.call_tool(session, "search", {"query": "changed"})
+    creator.join(timeout=30)
+    assert not session.index_status().fresh
+    text, error = mcp_server.call_tool(session, "search", {"query": "zeppelin route"})
+    assert not error and [hit["path"] for hit in json.loads(text)["results"]] == ["lib/zeppelin.py"], text
