@@ -503,6 +503,11 @@ def test_regression_a_read_only_restore_with_new_mtimes_is_unchanged(repo: Path,
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["mode"] == "unchanged"
         assert atlas("status", "--repo", str(view)).exit_code == 0
+    (checkout / ".atlas" / "lock").unlink()  # a cache packed without its lock file
+    with read_only_view(checkout, tmp_path / "read-only") as view:
+        result = atlas("index", str(view), "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["mode"] == "unchanged"
     (checkout / "kiln/glaze.py").write_text("def mix_glaze(piece):\n    return {'glaze': 'shino'}\n")
     with read_only_view(checkout, tmp_path / "read-only") as view:
         result = atlas("index", str(view))

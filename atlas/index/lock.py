@@ -39,13 +39,16 @@ def index_lock(index_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
 
 def _open_lock_file(path: Path) -> int:
     """The lock file, open for writing; read-only when it exists on a disk or in a directory Atlas cannot write
-    (a restored cache): a flock needs no write access, and a run with nothing to change writes nothing else."""
+    (a restored cache): a flock needs no write access, and a run with nothing to change writes nothing else.
+    Where it cannot even be created there (a cache restored without it), the directory itself is locked."""
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
-        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not path.is_file():
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
-        return os.open(path, os.O_RDONLY)
+        if path.is_file():
+            return os.open(path, os.O_RDONLY)
+        return os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def forget_inherited_locks() -> None:
@@ -76,7 +79,7 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
         except BlockingIOError:
             now = time.monotonic()
             if now >= deadline:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+                holder = _holder(fd)
                 if orphaned_deadline is None and holder.isdigit() and not pid_alive(holder):
                     orphaned_deadline = now + ORPHAN_WAIT_SECONDS
                 if orphaned_deadline is None or now >= orphaned_deadline:
@@ -85,6 +88,14 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
                         "wait for it to finish, then run `atlas index` again",
                     ) from None
             time.sleep(0.1)
+
+
+def _holder(fd: int) -> str:
+    """The pid the lock's holder wrote, or "another process" (a locked directory holds no pid)."""
+    try:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+    except OSError:
+        return "another process"
 
 
 def pid_alive(pid_text: str) -> bool:
