@@ -448,26 +448,33 @@ def git_environment() -> dict[str, str]:
     return {**kept, **_NO_TRANSPORT}
 
 
+def git_output(git: str, top: str, *args: str, timeout: float = GIT_TIMEOUT_SECONDS) -> bytes | None:
+    """Stdout of the short git command `args` in the work tree `top` (`GIT_SAFETY_OPTIONS`, `git_environment`),
+    or None when it cannot start, fails or does not finish within `timeout` seconds."""
+    import subprocess
+
+    command = [git, "-C", top, *GIT_SAFETY_OPTIONS, *args]
+    try:
+        done = subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment())
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
 def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
     """What `git ls-files --cached --ignored --exclude-standard` lists under `prefix` (the root) for the work
     tree at `top`; nothing when there is none, git is missing, refuses the repository or fails (the ignore
     rules alone decide)."""
     import shutil
-    import subprocess
 
-    git = shutil.which("git") if top is not None else None
-    if git is None:
+    git = shutil.which("git")
+    if top is None or git is None:
         return _Tracked()
-    command = [git, "--literal-pathspecs", "-C", top, *GIT_SAFETY_OPTIONS, "-c", "core.quotepath=off", "ls-files",
-               "-z", "--cached", "--ignored", "--exclude-standard", "--", prefix or "."]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS,
-                              env=git_environment())  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+    listed = git_output(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-files", "-z", "--cached",
+                        "--ignored", "--exclude-standard", "--", prefix or ".")  # fmt: skip
+    if listed is None:
         return _Tracked()
-    if done.returncode != 0:
-        return _Tracked()
-    files = frozenset(path for path in done.stdout.split(b"\0") if path)
+    files = frozenset(path for path in listed.split(b"\0") if path)
     dirs: set[bytes] = set()
     for path in files:
         end = path.rfind(b"/")

@@ -21,14 +21,13 @@ import bisect
 import math
 import os
 import re
-import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.walk import GIT_SAFETY_OPTIONS, git_environment
+from atlas.walk import git_output
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -49,17 +48,12 @@ def list_files(root: Path) -> list[str]:
 def _git_files(root: Path) -> list[str] | None:
     if not _in_work_tree(root):
         return None
-    try:
-        result = subprocess.run(
-            ["git", "-C", os.fspath(root), *GIT_SAFETY_OPTIONS, "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard"],
-            capture_output=True, timeout=GIT_TIMEOUT_S, check=False, env=git_environment(),
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+    listed = git_output(
+        "git", os.fspath(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard", timeout=GIT_TIMEOUT_S
+    )
+    if listed is None:
         return None
-    if result.returncode != 0:
-        return None
-    paths = result.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    paths = listed.decode("utf-8", errors="surrogateescape").split("\0")
     return sorted({_display(p) for p in paths if p and not p.startswith(".atlas/")})
 
 
