@@ -90,6 +90,9 @@ def test_priors_relax_when_the_query_asks_for_docs_or_tests() -> None:
     [
         ("vendor/lib/x.go", VENDORED),
         ("static/jquery-3.5.1.js", VENDORED),
+        ("sklearn/externals/_packaging/version.py", VENDORED),
+        ("3rdparty/libpng/png.c", VENDORED),
+        ("deps/jemalloc/src/arena.c", VENDORED),
         ("examples/demo.py", EXAMPLES),
         ("sphinx/locale/de/LC_MESSAGES/sphinx.po", TRANSLATION),
     ],
@@ -97,6 +100,7 @@ def test_priors_relax_when_the_query_asks_for_docs_or_tests() -> None:
 def test_path_flags(path: str, flag: int) -> None:
     assert path_flags(path) & flag
     assert path_flags("src/app/main.py") == 0
+    assert path_flags("src/deps/resolver.py") == 0  # a project's own `deps` module below the top
 
 
 def test_mentions_in_a_traceback() -> None:

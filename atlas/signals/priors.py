@@ -16,8 +16,10 @@ FIXTURE = 8
 
 _VENDOR_DIRS = frozenset(
     {"vendor", "vendored", "_vendor", "third_party", "third-party", "thirdparty", "node_modules", "external",
-     "extern", "bower_components", "site-packages"}
+     "extern", "externals", "3rdparty", "3rd_party", "3rd-party", "bower_components", "site-packages"}
 )  # fmt: skip
+_TOP_VENDOR_DIRS = frozenset({"deps"})
+"""Vendored only at the repository's top (redis's, node's `deps/`): deeper, `deps` is often a project's own module."""
 _EXAMPLE_DIRS = frozenset(
     {"example", "examples", "sample", "samples", "demo", "demos", "tutorial", "tutorials", "bench", "benchmarks"}
 )
@@ -32,7 +34,8 @@ def path_flags(path: str) -> int:
     parts = path.lower().split("/")
     directories, name = set(parts[:-1]), parts[-1]
     flags = 0
-    if directories & _VENDOR_DIRS or _VERSIONED_LIBRARY.match(name):
+    top_vendored = len(parts) > 1 and parts[0] in _TOP_VENDOR_DIRS
+    if directories & _VENDOR_DIRS or top_vendored or _VERSIONED_LIBRARY.match(name):
         flags |= VENDORED
     if directories & _EXAMPLE_DIRS:
         flags |= EXAMPLES
