@@ -96,6 +96,8 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: Shard
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     report.shard = shard.as_dict() if shard else None
+    if shard is not None:
+        _refuse_whole_index(config.index_dir, shard)
     store.ensure_index_dir(config.index_dir, config.root)
     report.walk_started_ns = time.time_ns()
     entries = _walk(config, report)
@@ -162,6 +164,24 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         report.reason = f"the previous index is damaged ({' '.join(detail.split())[:200]}); rebuilt"
         return None
     return _Previous(generation, manifest, table)
+
+
+def _refuse_whole_index(index_dir: Path, shard: ShardSpec) -> None:
+    """InputError if `index_dir` holds a whole index, which building a shard there would replace: `--out
+    .atlas` by mistake would otherwise cost the repository its index. A shard's directory may hold another
+    shard (it is rebuilt), and a damaged or unreadable index is left to the build's own checks."""
+    generation = store.current_generation(index_dir)
+    if generation is None:
+        return
+    try:
+        manifest = orjson.loads(store.read_index_file(generation / store.MANIFEST))
+    except (AtlasError, OSError, ValueError):
+        return
+    if isinstance(manifest, dict) and not manifest.get("shard"):
+        raise InputError(
+            f"{index_dir} holds a whole index, which building shard {shard} there would replace",
+            "give --out a directory of its own for the shard",
+        )
 
 
 def _other_shard(manifest: dict[str, Any], report: IndexReport) -> str:

@@ -382,6 +382,24 @@ def test_assembling_into_one_of_the_shards_is_refused_and_keeps_it(tmp_path: Pat
     ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
 
 
+def test_building_a_shard_into_a_whole_index_is_refused_and_keeps_it(tmp_path: Path) -> None:
+    """`--shard 0/2 --out .atlas` replaced the repository's whole index by one shard of it, which no search
+    answers from: the index was lost to a mistyped --out. Another shard's directory is still rebuilt."""
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--format", "json")
+    before = manifest(root / ".atlas")
+    for extra in ([], ["--rebuild"]):
+        result = run("index", str(root), "--shard", "0/2", "--out", str(root / ".atlas"), *extra)
+        assert result.exit_code == 2, result.output
+        assert "holds a whole index" in result.stderr and "hint: give --out a directory" in result.stderr
+    assert manifest(root / ".atlas") == before
+    assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
+    shard = tmp_path / "s"
+    ok("index", str(root), "--shard", "0/2", "--out", str(shard), "--format", "json")
+    ok("index", str(root), "--shard", "1/2", "--out", str(shard), "--format", "json")
+    assert manifest(shard)["shard"]["index"] == 1
+
+
 def test_searching_one_shard_says_to_assemble_the_shards(tmp_path: Path) -> None:
     """A shard alone holds a share of the files under ids interleaved with the others': searching it was an
     IndexError (whether as --index-dir, as the repository's own index, or as one of several --index)."""
