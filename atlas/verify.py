@@ -6,6 +6,7 @@ Every problem becomes one line of a report; nothing here raises for a damaged in
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def verify_index(config: IndexConfig) -> VerifyReport:
     if table is not None:
         _check_tantivy(generation, table, report)
         _check_side_store(generation, table, report)
+        _check_history(generation, report)
         _check_tree(config, table, report)
     return report
 
@@ -119,6 +121,14 @@ def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) 
     if params.get("files") != table.live:
         report.damaged.append(f"side store covers {params.get('files')} files, the index {table.live}")
     _check_side_rows(generation, table, report)
+
+
+def _check_history(generation: Path, report: VerifyReport) -> None:
+    """The mined history an update starts from: absent is fine (no git, or none mined), unreadable is damage."""
+    from atlas.signals.compute import HISTORY_FILE, load_history
+
+    if os.path.lexists(generation / HISTORY_FILE) and load_history(generation) is None:
+        report.damaged.append(f"{HISTORY_FILE} is unreadable (the next `atlas index` mines the history again)")
 
 
 def _check_side_rows(generation: Path, table: FileTable, report: VerifyReport) -> None:

@@ -150,6 +150,28 @@ def test_verify_compares_the_side_store_with_the_file_table(make_repo: Callable[
     assert any("side store" in line for line in json.loads(result.stdout)["damaged"])
 
 
+@pytest.mark.parametrize("damage", [b'{"files": {"a.py": {"commits": 1', b'{"files": [], "cochange": {}}', b"null"])
+def test_verify_reports_a_damaged_history_and_the_next_index_mines_it_again(
+    make_repo: Callable[..., Path], damage: bytes
+) -> None:
+    # A truncated or misshapen history.json passed `verify`; `{"files": []}` crashed the next update's load.
+    from atlas.signals.compute import HISTORY_FILE
+
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    assert verify(root).exit_code == 0
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None and (generation / HISTORY_FILE).is_file()
+    (generation / HISTORY_FILE).write_bytes(damage)
+    result = verify(root)
+    assert result.exit_code == 4, result.stdout
+    assert any(HISTORY_FILE in line for line in json.loads(result.stdout)["damaged"])
+    (root / "a.py").write_text("def one(): return 2\n")
+    report = index(root)
+    assert report["mode"] == "incremental" and report["signals"]["git"]["available"] is True
+    assert verify(root).exit_code == 0
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

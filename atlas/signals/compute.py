@@ -176,7 +176,7 @@ def load_history(generation: Path) -> History | None:
         }
         data["tracked"] = frozenset(data["tracked"])
         return History(**data)
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
