@@ -109,6 +109,30 @@ def test_the_pydriller_backend_degrades_on_a_damaged_history_instead_of_failing_
 
 
 
+def test_new_commits_that_cannot_be_mined_are_reported_and_mined_by_the_next_update(tmp_path: Path) -> None:
+    # The update kept the old history and said nothing: its reason was empty, its HEAD the old one.
+    repo = _shop(tmp_path / "r")
+    first = _index_json(repo)["signals"]["git"]
+    write_tree(repo, {"shop/tax/rates.py": "def vat(amount):\n    return amount\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "tax: rates")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# vat\n")
+    git(repo, "commit", "-q", "-am", "cart: vat")
+    tree = git(repo, "rev-parse", "HEAD~1:shop/tax").decode().strip()
+    lost = repo / ".git" / "objects" / tree[:2] / tree[2:]
+    kept = lost.read_bytes()
+    lost.unlink()
+
+    stuck = _index_json(repo)["signals"]["git"]
+
+    assert stuck["available"] is True and stuck["head"] == first["head"]
+    assert stuck["reason"].startswith(f"the commits after {first['head'][:12]} could not be mined, so the history ends")
+    assert stuck["commits_mined"] == 1
+    lost.write_bytes(kept)
+    again = _index_json(repo)["signals"]["git"]
+    assert again["reason"] == "" and again["head"] == head_commit(repo) and again["commits_mined"] == 3
+
+
 def _commit_days_ago(repo: Path, days: int, message: str) -> None:
     """Edit the cart and commit it, authored and committed `days` days before now."""
     (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + f"# {message}\n")

@@ -274,15 +274,17 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     partners that fell out of either side's top_k, and the old history of a path that was not at
     the old HEAD but exists again today.
     """
-    if not (old.available and new.available):
-        return new if new.available else old
+    if not new.available:
+        return _unmined_after(old, new.reason) if old.available else old
+    if not old.available:
+        return new
     newest = max(old.newest_time, new.newest_time)
     rekey = _rekeyer(new)
     files = _merge_files(old, new, newest, rekey, options.half_life_days)
     rows = _merge_supports(old, new, rekey)
     return History(
         available=True,
-        reason="; ".join(dict.fromkeys(reason for reason in (new.reason, old.reason) if reason)),
+        reason=_reasons(new.reason, *(r for r in old.reason.split("; ") if not r.startswith(_UNMINED))),
         head=new.head,
         newest_time=newest,
         commits_mined=old.commits_mined + new.commits_mined,
@@ -292,6 +294,21 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
         moved=_merge_moved(old, new, rekey),
         words=_merge_words(old, new, rekey),
     )
+
+
+_UNMINED = "the commits after "
+
+
+def _unmined_after(old: History, why: str) -> History:
+    """`old`, saying that the commits after its HEAD could not be mined (`why`): its HEAD stays, so the next
+    update mines them again, and a merge that manages it drops the note."""
+    note = f"{_UNMINED}{(old.head or '')[:12]} could not be mined, so the history ends there ({why.replace(';', ',')})"
+    kept = (r for r in old.reason.split("; ") if not r.startswith(_UNMINED))
+    return replace(old, reason=_reasons(note, *kept))
+
+
+def _reasons(*reasons: str) -> str:
+    return "; ".join(dict.fromkeys(reason for reason in reasons if reason))
 
 
 # --- opening the repository -------------------------------------------------------------------

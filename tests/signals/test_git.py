@@ -631,7 +631,11 @@ def test_merging_with_nothing_new_or_nothing_old(generated: Generated) -> None:
     assert nothing.commits_mined == 0 and nothing.files == {}
     assert_same_history(merge_histories(full, nothing), full)
     assert merge_histories(unavailable, full) == full
-    assert merge_histories(full, unavailable) == full
+    stuck = merge_histories(full, unavailable)  # the newer commits could not be mined: said, HEAD kept
+    assert stuck.reason.startswith(f"the commits after {full.head[:12]} could not be mined")
+    assert "no commits" in stuck.reason
+    assert replace(stuck, reason=full.reason) == full
+    assert merge_histories(stuck, nothing).reason == full.reason
 
 
 def test_is_ancestor_is_false_after_history_is_rewritten(tmp_path: Path) -> None:
