@@ -204,6 +204,36 @@ def test_git_log_stuck_on_a_blob_rename_detection_reads_is_read_again_without_re
     assert history.commits_mined == 2
 
 
+def test_the_pydriller_backend_stuck_on_a_fifo_blob_times_out_and_leaves_no_process(
+    tmp_path: Path, short_git_timeout: None
+) -> None:
+    # GitPython waited forever on the git reading the FIFO: the index run hung with the pydriller backend.
+    repo = _shop(tmp_path / "r")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# discounts\n")
+    git(repo, "commit", "-q", "-am", "cart: discounts")
+    _fifo_object(repo, "HEAD~1:shop/cart.py")
+
+    started = time.monotonic()
+    history = mine_history(repo, HistoryOptions(backend="pydriller"))
+
+    assert time.monotonic() - started < 30
+    assert not history.available
+    assert history.reason == "pydriller stalled: no output for 1 s"
+    assert _processes_working_in(repo) == []  # the gits GitPython started, stuck on the FIFO, were stopped too
+
+
+def _processes_working_in(directory: Path) -> list[str]:
+    """Command lines of the processes whose working directory is `directory` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == directory.resolve():
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
+
+
 def test_a_git_that_never_answers_gives_no_history_with_the_reason(
     tmp_path: Path, short_git_timeout: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,12 +26,13 @@ import os
 import re
 import selectors
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from heapq import nsmallest
@@ -444,7 +445,9 @@ def _first_stderr_line(stderr: bytes) -> str:
     return visible(stderr[:4096].decode("utf-8", "backslashreplace").strip().partition("\n")[0]) or "no message"
 
 
-def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) -> Iterator[bytes]:
+def _tokens(
+    stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None, what: str = "git log"
+) -> Iterator[bytes]:
     """Split a NUL-separated stream into tokens without reading it all.
 
     With `stall` (seconds; `stream` must then be an unbuffered pipe), a stream that gives nothing for that long
@@ -453,7 +456,7 @@ def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) 
     with selectors.DefaultSelector() as waiting:
         if stall is not None:  # epoll or poll: a process holding over 1024 files has descriptors select() refuses
             waiting.register(stream, selectors.EVENT_READ)
-        while data := _read(stream, chunk, waiting, stall):
+        while data := _read(stream, chunk, waiting, stall, what):
             parts = (rest + data).split(b"\0")
             rest = parts.pop()
             yield from parts
@@ -461,9 +464,9 @@ def _tokens(stream: IO[bytes], chunk: int = _CHUNK, stall: float | None = None) 
         yield rest
 
 
-def _read(stream: IO[bytes], chunk: int, waiting: selectors.BaseSelector, stall: float | None) -> bytes:
+def _read(stream: IO[bytes], chunk: int, waiting: selectors.BaseSelector, stall: float | None, what: str) -> bytes:
     if stall is not None and not waiting.select(stall):
-        raise SignalError(f"git log stalled: no output for {stall:g} s")
+        raise SignalError(f"{what} stalled: no output for {stall:g} s")
     return stream.read(chunk)
 
 
@@ -519,45 +522,122 @@ def _pydriller_commits(
 ) -> Iterator[_Commit]:
     """The same commits as `_git_commits`, in the same order, read through pydriller.
 
-    pydriller always follows renames, in its own order (`renames` and `topo` are ignored). Whatever its traversal
-    raises on a damaged history (a lost object: a bare `Exception`; a date past time_t: `OverflowError`) becomes
-    `SignalError`."""
+    pydriller always follows renames, in its own order (`renames` and `topo` are ignored). It runs in a process of
+    its own (`atlas.signals.pydriller_child`), read through the same stall watch as `git log`: GitPython waits
+    forever on a git that waits forever (a FIFO in place of an object), and only a process can be stopped. Whatever
+    its traversal raises on a damaged history becomes `SignalError`."""
     since = _since_time(repo, options.since) if options.since else None
+    args = [
+        sys.executable, "-I", "-c", _CHILD, str(Path(__file__).parents[2]), str(_toplevel(repo)), repo.head or "",
+        since_commit or "", str(int(since.timestamp())) if since else "", str(options.max_commits or 0),
+    ]  # fmt: skip
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=pydriller_environment(), start_new_session=True
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        finished = False
+        try:
+            yield from _read_walk(_tokens(proc.stdout, stall=GIT_TIMEOUT_SECONDS, what="pydriller"))
+            finished = True
+        finally:
+            if not finished:  # stalled, or the consumer stopped early: stop pydriller and the gits it started
+                _kill_session(proc)
+        if proc.wait() != 0:
+            raise SignalError(f"git failed under pydriller: {_first_line(errors)}")
+
+
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from atlas.signals.pydriller_child import main; "
+    "sys.exit(main(sys.argv[2:]))"
+)
+"""The child's program: isolated (`-I`), so neither the working directory (a repository's own `atlas/` or
+`git.py`) nor PYTHON* variables choose what it imports, with this Atlas's own package first on its path."""
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
     try:
-        yield from _pydriller_walk(repo, options, since_commit, since)
-    except Exception as error:  # pydriller raises bare Exceptions
-        raise SignalError(f"git failed under pydriller: {_first_message_line(error)}") from error
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
 
 
-def _first_message_line(error: Exception) -> str:
+def pydriller_walk(
+    top: str,
+    head: str | None,
+    since_commit: str | None,
+    since: datetime | None,
+    max_commits: int | None,
+    alive: Callable[[], None] = lambda: None,
+) -> Iterator[_Commit]:
+    """Commits of `top` up to `head` and after `since_commit`, newest first, through pydriller's Repository API (the
+    pydriller child's work; its process environment must be `pydriller_environment()`). `alive` is called every
+    1,000 commits listed before the first is yielded: a long history is not a stall."""
+    from pydriller import Repository
+
+    kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": head}
+    if since is not None:
+        kwargs["since"] = since
+    newest_first = _listed(Repository(top, **kwargs).traverse_commits(), alive)[::-1]
+    excluded: set[str] = set()
+    if since_commit is not None:  # the commit and its ancestors: what `since_commit..HEAD` leaves out
+        excluded = {old.hash for old in _listed(Repository(top, to_commit=since_commit).traverse_commits(), alive)}
+    kept = [commit for commit in newest_first if commit.hash not in excluded][:max_commits]
+    for commit in kept:
+        changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
+        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
+
+
+def walk_tokens(commit: _Commit) -> list[bytes]:
+    """`commit` as the NUL-separated tokens the pydriller child writes: sha, time, message, then kind, source and
+    path per change. Text round-trips exactly (surrogate escapes included); git allows no NUL in any of it."""
+    tokens = [commit.sha, str(commit.time), commit.message]
+    for change in commit.changes:
+        tokens += [change.kind, change.source, change.path]
+    return [_COMMIT_MARK] + [token.encode("utf-8", "surrogateescape") for token in tokens]
+
+
+_COMMIT_MARK = b"\x01"
+ALIVE_MARK = b"\x02"
+"""A token the pydriller child writes while it lists commits, which the parent's stall watch counts as output."""
+
+
+def _read_walk(tokens: Iterator[bytes]) -> Iterator[_Commit]:
+    """The commits `walk_tokens` wrote, from the child's token stream."""
+    fields: list[str] = []
+    for token in tokens:
+        if token == ALIVE_MARK:
+            continue
+        if token == _COMMIT_MARK:
+            if fields:
+                yield _walked(fields)
+            fields = []
+        else:
+            fields.append(token.decode("utf-8", "surrogateescape"))
+    if fields:
+        yield _walked(fields)
+
+
+def _walked(fields: list[str]) -> _Commit:
+    if len(fields) < 3 or (len(fields) - 3) % 3 or not fields[1].lstrip("-").isdigit():
+        raise SignalError("the pydriller child wrote a commit Atlas cannot read")
+    rest = fields[3:]
+    changes = tuple(_Change(*rest[i : i + 3]) for i in range(0, len(rest), 3))
+    return _Commit(fields[0], int(fields[1]), changes, fields[2])
+
+
+def first_message_line(error: Exception) -> str:
+    """The first line of a pydriller or GitPython error's message (git's stderr inside it), made visible."""
     text = str(error).encode("utf-8", "backslashreplace")  # GitPython keeps git's undecodable bytes as surrogates
     return _first_stderr_line(text) if text.strip() else type(error).__name__
 
 
-def _pydriller_walk(
-    repo: _Repo, options: HistoryOptions, since_commit: str | None, since: datetime | None
-) -> Iterator[_Commit]:
-    from pydriller import Repository
-
-    top = str(_toplevel(repo))
-    kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": repo.head}
-    if since is not None:
-        kwargs["since"] = since
-    with _safe_git_environment():
-        newest_first = list(Repository(top, **kwargs).traverse_commits())[::-1]
-        excluded = _pydriller_ancestors(top, since_commit)
-        kept = [commit for commit in newest_first if commit.hash not in excluded][: options.max_commits]
-        for commit in kept:
-            changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
-            yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
-
-
-@contextmanager
-def _safe_git_environment() -> Iterator[None]:
-    """While the context lasts, this process's environment (which the git processes GitPython starts get) is
-    `git_environment()` (no variable pointing git at another repository, no transport) with GIT_SAFETY_OPTIONS, as
-    git reads command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
-    saved = dict(os.environ)
+def pydriller_environment() -> dict[str, str]:
+    """The environment of the pydriller child, which the git processes GitPython starts get: `git_environment()`
+    (no variable pointing git at another repository, no transport) with GIT_SAFETY_OPTIONS, as git reads
+    command-line settings from the environment: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n>, GIT_CONFIG_VALUE_<n>."""
     safe = git_environment()
     try:
         count = int(safe.get("GIT_CONFIG_COUNT", "0"))
@@ -571,17 +651,7 @@ def _safe_git_environment() -> Iterator[None]:
         safe[f"GIT_CONFIG_KEY_{count}"], safe[f"GIT_CONFIG_VALUE_{count}"] = key, value
         count += 1
     safe["GIT_CONFIG_COUNT"] = str(count)
-    _replace_environment(safe)
-    try:
-        yield
-    finally:
-        _replace_environment(saved)
-
-
-def _replace_environment(environment: dict[str, str]) -> None:
-    for name in os.environ.keys() - environment.keys():
-        del os.environ[name]
-    os.environ.update(environment)
+    return safe
 
 
 def _toplevel(repo: _Repo) -> Path:
@@ -600,13 +670,14 @@ def _since_time(repo: _Repo, since: str) -> datetime:
     return datetime.fromtimestamp(int(stamp), UTC)
 
 
-def _pydriller_ancestors(top: str, commit: str | None) -> set[str]:
-    """Hashes of `commit` and its ancestors: what `commit..HEAD` leaves out."""
-    if commit is None:
-        return set()
-    from pydriller import Repository
-
-    return {ancestor.hash for ancestor in Repository(top, to_commit=commit).traverse_commits()}
+def _listed(commits: Iterator[Any], alive: Callable[[], None]) -> list[Any]:
+    """`commits` as a list, calling `alive` every 1,000."""
+    listed = []
+    for count, commit in enumerate(commits, 1):
+        listed.append(commit)
+        if count % 1000 == 0:
+            alive()
+    return listed
 
 
 def _pydriller_change(modified: ModifiedFile) -> _Change:
