@@ -151,7 +151,10 @@ def _update_history(
     if head == previous.head:
         return previous, "unchanged"
     window_full = options.max_commits is not None and previous.commits_mined >= options.max_commits
-    if head is None or window_full or not is_ancestor(config.root, previous.head):
+    # A --since window ("90 days ago") moves with the clock: mined again whole, commits that left it leave the
+    # history, where a merge would keep them until --rebuild. The window bounds what that costs.
+    sliding = options.since is not None
+    if head is None or window_full or sliding or not is_ancestor(config.root, previous.head):
         return mine(config.root, options), "full"
     newer = mine(config.root, options, since_commit=previous.head)
     return merge_histories(previous, newer, options), "incremental"

@@ -418,6 +418,29 @@ def test_max_commits_and_since_limit_the_window(tmp_path: Path) -> None:
         assert history.files["a.py"] == FileHistory(2, at(3), 1 + 0.5 ** (1 / 90))
 
 
+def test_an_update_with_a_since_window_mines_the_window_again_so_it_slides(tmp_path: Path) -> None:
+    # A merge kept commits that had left a "90 days ago" window until --rebuild; only the newer ones were mined.
+    from atlas.config import IndexConfig
+    from atlas.signals.compute import _update_history
+
+    repo = _linear_repo(tmp_path / "r")
+    calls: list[str | None] = []
+
+    def mine(root: Path, options: HistoryOptions, since_commit: str | None = None) -> History:
+        calls.append(since_commit)
+        return mine_history(root, options, since_commit)
+
+    for since, expected in ((None, ["old head"]), (datetime.fromtimestamp(at(1), UTC).isoformat(), [None])):
+        config = IndexConfig(root=repo.path, index_dir=tmp_path / "index", history_since=since)
+        previous, _ = _update_history(config, None, mine)
+        repo.write("a.py")
+        repo.commit(day=9)
+        calls.clear()
+        history, mode = _update_history(config, previous, mine)
+        assert [("old head" if call == previous.head else call) for call in calls] == expected
+        assert mode == ("incremental" if since is None else "full") and history.head == repo.head()
+
+
 def test_a_subdirectory_root_gets_paths_relative_to_it(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     repo.write("top.py", "src/a.py", "src/b.py", "moved_in.py")
