@@ -412,6 +412,22 @@ def test_verify_without_an_index_says_no_index_like_status(make_repo: Callable[.
     assert "no index" in result.stderr and "hint:" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize("current", ["gen-000099\n", ""])
+def test_current_naming_no_generation_is_damage_for_status_search_and_verify_alike(
+    make_repo: Callable[..., Path], current: str
+) -> None:
+    # `status` said "no index" (exit 3) where `search` and `verify` said damaged (exit 4).
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    (root / ".atlas" / store.CURRENT).write_text(current)
+    for command in (["status"], ["verify"], ["search", "one"]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.stderr)
+        assert "CURRENT" in result.stderr + result.stdout, command  # verify reports on stdout
+    assert "CURRENT" in invoke("status", "--repo", str(root)).stderr
+    assert index(root)["mode"] == "full"
+
+
 def test_an_unknown_language_filter_names_the_known_ones(make_repo: Callable[..., Path]) -> None:
     root = make_repo({"a.py": "def one(): pass\n"})
     index(root)
