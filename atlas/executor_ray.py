@@ -104,10 +104,42 @@ def _build_on_worker(task: ShardTask, driver_version: str) -> tuple[ShardResult,
         )
     if not Path(task.root).is_dir():
         raise InputError(f"{task.root}: the repository is not at this path on this node", TREE_HINT)
-    with tempfile.TemporaryDirectory(prefix="atlas-shard-") as scratch:
+    sweep_abandoned_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
         built = Path(scratch) / "shard"
         result = build_shard(replace(task, out=str(built)))
         return replace(result, out=task.out), _pack(built)
+
+
+SCRATCH_PREFIX = "atlas-shard-"
+
+
+def sweep_abandoned_scratch(directory: Path | None = None) -> None:
+    """Remove the scratch directories (`atlas-shard-<pid>-*` in the temporary directory) of this user's workers that
+    are gone: a task cancelled with force, or a worker killed, never ran its cleanup."""
+    directory = directory or Path(tempfile.gettempdir())
+    try:
+        entries = list(directory.glob(f"{SCRATCH_PREFIX}*-*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(SCRATCH_PREFIX).partition("-")[0]
+        try:
+            if not pid.isdigit() or entry.lstat().st_uid != os.getuid() or _alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _pack(directory: Path) -> bytes:

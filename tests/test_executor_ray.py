@@ -210,3 +210,24 @@ def test_ray_is_imported_only_when_asked_for(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=git_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_scratch_of_a_killed_worker_is_swept_by_the_next_build_on_its_node(tmp_path: Path) -> None:
+    # A task cancelled with force (Ctrl-C on the driver) killed its worker before its temporary directory was
+    # removed: each interrupted build left a shard's worth of files in the node's /tmp.
+    from atlas.executor_ray import SCRATCH_PREFIX, sweep_abandoned_scratch
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-x1"
+    (dead / "shard").mkdir(parents=True)
+    (dead / "shard" / "files.json").write_text("{}")
+    live = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-x2"
+    live.mkdir()
+    unrelated = tmp_path / f"{SCRATCH_PREFIX}cache"
+    unrelated.mkdir()
+
+    sweep_abandoned_scratch(tmp_path)
+
+    assert not dead.exists()
+    assert live.exists() and unrelated.exists()
