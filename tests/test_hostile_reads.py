@@ -364,6 +364,13 @@ def test_regression_render_does_not_read_a_path_outside_the_root(repo: Path, out
     assert "left out" in result.stderr and "not a relative path inside the repository" in result.stderr
 
 
+def test_a_selection_naming_a_file_twice_renders_it_once_and_says_so(repo: Path) -> None:
+    result = atlas("render", "-", "--root", str(repo), input=v03("billing/invoice.py", "billing/invoice.py"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("## billing/invoice.py\n") == 1
+    assert "billing/invoice.py: listed again" in result.stderr
+
+
 def test_regression_render_does_not_follow_a_link_out_of_the_root(repo: Path, outside: Path) -> None:
     swap(repo, outside, "absolute")
     result = atlas("render", "-", "--root", str(repo), input=v03("billing/refund.py"))

@@ -118,11 +118,16 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
     counter = token_counter(tokenizer)
     kept: list[Entry] = []
     dropped: list[str] = []
+    seen: set[str] = set()
     for entry in selection.entries:
         problem = path_problem(entry.path)
         if problem:
             dropped.append(f"{entry.path}: not a relative path inside the repository (the path {problem})")
             continue
+        if entry.path in seen:
+            dropped.append(f"{entry.path}: listed again; its first entry is rendered")
+            continue
+        seen.add(entry.path)
         filled = entry if _has_text(entry) else _with_text(entry, read_text(root, entry.path))
         if isinstance(filled, str):
             dropped.append(f"{entry.path}: {filled}")
