@@ -425,3 +425,21 @@ def test_a_git_message_with_escape_sequences_reaches_a_human_report_as_harmless_
         assert result.exit_code == 0, result.output
         assert "bad object" in result.stdout, result.stdout
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+
+
+def test_paths_a_fake_git_prints_outside_the_root_take_no_place_in_the_fast_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They were ranked (their names matched the task) and took --top slots before their read was refused.
+    repo = _shop(tmp_path / "r")
+    real_git = shutil.which("git")
+    listing = "printf '../refund/charge.py\\0/etc/refund_charge.py\\0shop/../refund_charge.py\\0shop/payment.py\\0'"
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in *ls-files*) {listing} ;; *) exec {real_git} "$@" ;; esac')
+
+    from atlas.context.fast import list_files
+
+    assert list_files(repo) == ["shop/payment.py"]
+    args = ["query", "--repo", str(repo), "--preset", "fast", "--top", "1", "--format", "json", "refund charge payment"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert [entry["path"] for entry in orjson.loads(result.stdout)["entries"]] == ["shop/payment.py"]
