@@ -68,9 +68,28 @@ check_index_writable() {
     "run as its owner with docker run --user $owner:$(stat -c %g "$dir") ..., or chown -R $uid the host directory"
 }
 
+# The index directory a command's own --index-dir (or --out) names: atlas takes the last one given, and the one it
+# writes is the one to check. Sets index_arg ("" when none is given).
+find_index_arg() {
+  index_arg=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --index-dir=*|--out=*) index_arg=${1#*=} ;;
+      --index-dir|--out) [ $# -gt 1 ] && { index_arg=$2; shift; } ;;
+      --) break ;;
+    esac
+    shift
+  done
+}
+
 ATLAS=${ATLAS_BIN:-atlas}
 command=${1:-index}
 [ $# -gt 0 ] && shift
+find_index_arg "$@"
+if [ -n "$index_arg" ]; then
+  case "$index_arg" in /*) ;; *) index_arg=$(pwd)/$index_arg ;; esac
+  ATLAS_INDEX_DIR=$index_arg
+fi
 
 case "$command" in
   -h|--help|--version|describe) ;;

@@ -151,3 +151,18 @@ def test_dockerfile_pins_dependencies_runs_tini_and_sets_git_config() -> None:
     assert {"tantivy", "tree-sitter", "mcp", "numpy", "setuptools"} <= set(pins)
     ignored = (PROJECT / ".dockerignore").read_text().splitlines()
     assert {".git", ".venv", ".atlas", "**/__pycache__"} <= set(ignored)
+
+
+def test_the_index_dir_a_command_names_is_the_one_checked_for_writing(tmp_path: Path) -> None:
+    # `index --index-dir X` checked $ATLAS_INDEX_DIR, then atlas failed on the read-only X (exit 3, not 2).
+    root = make_shop_repo(tmp_path / "repo")
+    writable = tmp_path / "volume"
+    (tmp_path / "ro-source").mkdir()
+    with read_only_view(tmp_path / "ro-source", tmp_path / "ro") as read_only:
+        for args in (["--index-dir", str(read_only / "idx")], [f"--index-dir={read_only / 'idx'}"]):
+            done = run_entrypoint(root, writable, "index", *args)
+            assert done.returncode == 2, done.stderr
+            assert f"{read_only} is read-only" in done.stderr and "hint:" in done.stderr
+    done = run_entrypoint(root, tmp_path / "ro", "index", "--index-dir", str(writable), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert (writable / "CURRENT").is_file()
