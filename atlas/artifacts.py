@@ -69,7 +69,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     """Pack the live generation of `config`'s index into `archive`."""
     started = time.monotonic()
     generation = store.current_generation(config.index_dir)
-    if generation is None or not generation.is_dir():
+    if generation is None or not store.is_generation_dir(generation):
         raise IndexMissing(f"{config.index_dir}: no index to export")
     members = _members(generation)
     listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}

@@ -146,8 +146,8 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         damaged = (config.index_dir / store.CURRENT).exists()
         report.reason = "CURRENT names no generation; rebuilt" if damaged else "no index yet"
         return None
-    if not generation.is_dir():
-        report.reason = f"CURRENT names {generation.name}, which does not exist; rebuilt"
+    if not store.is_generation_dir(generation):
+        report.reason = f"CURRENT names {generation.name}, which is missing or a link; rebuilt"
         return None
     try:
         manifest = orjson.loads(store.read_index_file(generation / store.MANIFEST))

@@ -68,10 +68,10 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
     """
     status = IndexStatus(root=str(config.root), index_dir=str(config.index_dir), exists=False)
     generation = store.current_generation(config.index_dir)
-    if generation is None or not generation.is_dir():
+    if generation is None or not store.is_generation_dir(generation):
         # CURRENT naming nothing is a damaged index, as a search and `verify` find it; no CURRENT is none at all.
         if (config.index_dir / store.CURRENT).exists():
-            what = f"names {generation.name}, which does not exist" if generation else "is empty or names no generation"
+            what = f"names {generation.name}, missing or a link" if generation else "is empty or names no generation"
             status.reason = f"the index is damaged (CURRENT {what})"
             status.damaged = True
         else:

@@ -43,7 +43,7 @@ def verify_index(config: IndexConfig) -> VerifyReport:
     generation = store.current_generation(config.index_dir)
     if not (config.index_dir / store.CURRENT).exists():
         raise IndexMissing(f"{config.index_dir}: no index")
-    if generation is None or not generation.is_dir():
+    if generation is None or not store.is_generation_dir(generation):
         report.damaged.append("no live generation (CURRENT names no generation directory)")
         return report
     report.generation = generation.name

@@ -428,6 +428,30 @@ def test_current_naming_no_generation_is_damage_for_status_search_and_verify_ali
     assert index(root)["mode"] == "full"
 
 
+def test_a_generation_that_is_a_link_is_damage_and_never_read_through(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # CURRENT's generation swapped for a link (a restored cache, a hostile .atlas) was read wherever it pointed.
+    import shutil
+
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(generation, elsewhere)
+    generation.symlink_to(elsewhere, target_is_directory=True)
+    for command in (["status"], ["verify"], ["search", "one"], ["export", str(tmp_path / "x.tgz")]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code in (3, 4), (command, result.output)
+        assert result.stdout == "" or json.loads(result.stdout).get("damaged"), command
+    assert "a link" in search(root, "one").stderr
+    report = index(root)
+    assert report["mode"] == "full" and "link" in report["reason"]
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+    assert (elsewhere / store.MANIFEST).is_file()  # what the link pointed at is left alone
+
+
 def test_an_unknown_language_filter_names_the_known_ones(make_repo: Callable[..., Path]) -> None:
     root = make_repo({"a.py": "def one(): pass\n"})
     index(root)

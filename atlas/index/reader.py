@@ -115,8 +115,9 @@ def open_index(index_dir: Path) -> IndexReader:
         if (index_dir / store.CURRENT).exists():
             raise IndexCorrupt(f"{index_dir}: CURRENT is empty or names no generation")
         raise IndexMissing(f"{index_dir}: no index here")
-    if not generation.is_dir():
-        raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which does not exist")
+    if not store.is_generation_dir(generation):
+        what = "a link" if generation.is_symlink() else "does not exist"
+        raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which {what}")
     manifest = read_manifest(generation)
     _refuse_shard(index_dir, manifest)
     _check_file_table(generation, manifest)

@@ -118,6 +118,12 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def is_generation_dir(path: Path) -> bool:
+    """Whether `path` (what CURRENT names) is a directory of the index's own, not a link: an index is read from
+    its own directory, as its files are (`open_index_file`), never from wherever a restored cache points."""
+    return path.is_dir() and not path.is_symlink()
+
+
 def open_index_file(path: Path) -> BinaryIO:
     """The file `path` of a generation, opened for reading; `Refused` (an OSError, which readers of an index take
     for damage) when it is a symbolic link, a FIFO, a device or a directory.
