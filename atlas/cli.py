@@ -19,10 +19,11 @@ import click
 from atlas import __version__
 from atlas.commands import register_all
 from atlas.commands.options import (
-    FiniteFloatRange,
     WholeNumber,
     config_from,
     index_dir_option,
+    index_setting_options,
+    index_settings,
     parse_weights,
     repo_option,
     text_input,
@@ -212,16 +213,9 @@ def parse_size(text: str) -> int:
     help="Where to write the index (default: <repo>/.atlas). It holds only relative paths: copy it anywhere.",
 )  # fmt: skip
 @click.option("--jobs", "-j", type=WholeNumber(min=0), default=0, help="Parse processes (0: all cores).")
-@click.option("--max-file-size", type=WholeNumber(min=1), default=None, help="Skip files over this many bytes.")
 @click.option("--memory", "memory", metavar="SIZE", help="Memory budget for indexing, e.g. 512M or 1G (default 1G).")
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
-@click.option("--reset-settings", is_flag=True,
-              help="Forget the settings the index remembers: use atlas.toml, these flags and the defaults.")
-@click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals).")
-@click.option("--history", "history_commits", type=WholeNumber(min=1), help="Mine at most N recent commits.")
-@click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes).")
-@click.option("--half-life", "history_half_life_days", type=FiniteFloatRange(min=0.01), help="Recency half-life, days.")
-@click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git).")
+@index_setting_options
 @click.option("--shards", metavar="N|auto", help="Build the index as N shards (auto: sized by bytes), then assemble.")
 @click.option("--shard", metavar="I/N", help="Build only shard I of N (0-based) into --out DIR.")
 @click.option("--assemble", is_flag=True, help="Combine the shard directories given after PATH into the index.")
@@ -229,12 +223,9 @@ def parse_size(text: str) -> int:
 @click.option("--ray-address", help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else start one here).")
 @click.option("--format", "fmt", type=FORMATS, default="auto", help="Summary format.")
 @click.pass_obj
-def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, jobs: int,
-          max_file_size: int | None, memory: str | None, rebuild: bool, reset_settings: bool, no_history: bool,
-          history_commits: int | None,
-          history_since: str | None, history_half_life_days: float | None, history_backend: str | None,
-          shards: str | None, shard: str | None, assemble: bool, executor: str, ray_address: str | None,
-          fmt: str) -> None:  # fmt: skip
+def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, jobs: int, memory: str | None,
+          rebuild: bool, shards: str | None, shard: str | None, assemble: bool, executor: str,
+          ray_address: str | None, fmt: str, **settings: Any) -> None:  # fmt: skip
     """Index the repository at PATH (default: the current repository).
 
     The index remembers --max-file-size and the history options: later runs (index, quick, mcp)
@@ -250,13 +241,9 @@ def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, 
 
     path, shard_dirs = _index_paths(paths, assemble, shards, shard, index_dir)
 
-    wants_history = True if history_commits or history_since else None
     config = config_from(
-        obj, path, index_dir, remember=not reset_settings, jobs=jobs, max_file_bytes=max_file_size,
-        git_history=False if no_history else wants_history,
-        memory_bytes=parse_size(memory) if memory else None,
-        history_commits=history_commits, history_since=history_since,
-        history_half_life_days=history_half_life_days, history_backend=history_backend,
+        obj, path, index_dir, jobs=jobs, memory_bytes=parse_size(memory) if memory else None,
+        **index_settings(**settings),
     )  # fmt: skip
     progress = not obj["quiet"]
     if assemble:

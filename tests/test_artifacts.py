@@ -397,6 +397,21 @@ def test_cache_key_is_stable_and_its_prefix_is_a_prefix(repo: Path, tmp_path: Pa
     assert cache_key(repo) == (key, prefix)
 
 
+@pytest.mark.parametrize("flags", [["--no-history"], ["--max-file-size", "1000"], ["--history", "5"]])
+def test_cache_key_takes_the_index_flags_and_names_the_index_they_build(
+    repo: Path, tmp_path: Path, flags: list[str]
+) -> None:
+    # cache-key took no index flags: a CI job building with --no-history keyed its cache as the default build.
+    index_dir = str(tmp_path / "idx")
+    plain = cache_key(repo, "--index-dir", index_dir)
+    flagged = cache_key(repo, "--index-dir", index_dir, *flags)
+    assert flagged != plain and flagged[0].endswith(plain[0][-40:])
+    built = atlas("index", str(repo), "--index-dir", index_dir, "--format", "json", *flags)
+    assert built.exit_code == 0, built.output
+    assert cache_key(repo, "--index-dir", index_dir) == flagged  # the settings the index remembers
+    assert cache_key(repo, "--index-dir", index_dir, "--reset-settings") == plain
+
+
 def test_cache_key_changes_with_a_commit_but_keeps_its_prefix(repo: Path) -> None:
     key, prefix = cache_key(repo)
     (repo / "kiln/glaze.py").write_text("def mix_glaze(piece):\n    return {'glaze': 'tenmoku'}\n")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, repo_option
+from atlas.commands.options import config_from, index_dir_option, index_setting_options, index_settings, repo_option
 
 EXIT_DAMAGED = 4
 EXIT_STALE = 7
@@ -116,15 +116,19 @@ def import_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
 @index_dir_option
 @click.option("--prefix", is_flag=True, help="Print only the prefix (for partial restores).")
 @click.option("--shard", metavar="I/N", help="Key of shard I of N only, by the contents of its files.")
+@index_setting_options
 @click.pass_obj
 def cache_key_command(
-    obj: dict[str, Any], repo: Path | None, index_dir: Path | None, prefix: bool, shard: str | None
+    obj: dict[str, Any], repo: Path | None, index_dir: Path | None, prefix: bool, shard: str | None, **settings: Any
 ) -> None:
-    """Print the CI cache key of this repository's index (and, on a second line, its restore prefix)."""
+    """Print the CI cache key of this repository's index (and, on a second line, its restore prefix).
+
+    Give it the index flags the build is given (--no-history, --max-file-size, ...): the key names the index
+    they build."""
     from atlas.api import cache_key
     from atlas.output import write_text
 
-    key, restore_prefix = cache_key(config_from(obj, repo, index_dir), shard)
+    key, restore_prefix = cache_key(config_from(obj, repo, index_dir, **index_settings(**settings)), shard)
     write_text(f"{restore_prefix}\n" if prefix else f"{key}\n{restore_prefix}\n")
 
 

@@ -23,6 +23,44 @@ index_dir_option = click.option(
 )  # fmt: skip
 
 
+def index_setting_options(command: Any) -> Any:
+    """The options that change what an index holds (`atlas index` and `atlas cache-key` take them alike, so a
+    cache key names the index those flags build): their values reach the command as `index_settings`."""
+    options = [
+        click.option("--max-file-size", type=WholeNumber(min=1), default=None, help="Skip files over this many bytes."),
+        click.option("--reset-settings", is_flag=True,
+                     help="Forget the settings the index remembers: use atlas.toml, these flags and the defaults."),
+        click.option("--no-history", is_flag=True, help="Do not mine git history (no recency or co-change signals)."),
+        click.option("--history", "history_commits", type=WholeNumber(min=1), help="Mine at most N recent commits."),
+        click.option("--since", "history_since", help="Mine commits since DATE (anything `git log --since` takes)."),
+        click.option("--half-life", "history_half_life_days", type=FiniteFloatRange(min=0.01),
+                     help="Recency half-life, days."),
+        click.option("--history-backend", type=click.Choice(["git", "pydriller"]), help="History miner (default git)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def index_settings(
+    max_file_size: int | None = None,
+    reset_settings: bool = False,
+    no_history: bool = False,
+    history_commits: int | None = None,
+    history_since: str | None = None,
+    history_half_life_days: float | None = None,
+    history_backend: str | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of `config_from` for the values of `index_setting_options`."""
+    wants_history = True if history_commits or history_since else None
+    return {
+        "remember": not reset_settings, "max_file_bytes": max_file_size,
+        "git_history": False if no_history else wants_history, "history_commits": history_commits,
+        "history_since": history_since, "history_half_life_days": history_half_life_days,
+        "history_backend": history_backend,
+    }  # fmt: skip
+
+
 class WholeNumber(click.IntRange):
     """An IntRange that also takes a whole number written as a float (`5.0`, `1e3`), as atlas.toml and MCP do."""
 
