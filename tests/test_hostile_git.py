@@ -337,6 +337,13 @@ def _fake_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> N
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
+def _fake_git_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, script: str) -> None:
+    """Put a `git` first on PATH that runs `script` (sh) when its arguments match the `case` `pattern` and the
+    real git otherwise."""
+    real_git = shutil.which("git")
+    _fake_git(tmp_path, monkeypatch, f'case "$*" in {pattern}) {script};; *) exec {real_git} "$@";; esac')
+
+
 @pytest.mark.parametrize(
     ("faked", "garbage"),
     [("*", b"\xf7\x90 not a commit\n"), ("*' log '*", b"\x01\xff\xfe 12\x02msg\0\n\xffM\0a.py\0")],
@@ -347,9 +354,7 @@ def test_a_git_that_prints_garbage_gives_no_history_with_the_reason(
 ) -> None:
     repo = _shop(tmp_path / "r")
     (tmp_path / "garbage").write_bytes(garbage)
-    real_git = shutil.which("git")
-    answer = f"cat '{tmp_path / 'garbage'}'"
-    _fake_git(tmp_path, monkeypatch, f'case "$*" in {faked}) {answer};; *) exec {real_git} "$@";; esac')
+    _fake_git_for(tmp_path, monkeypatch, faked, f"cat '{tmp_path / 'garbage'}'")
 
     history = mine_history(repo)
 
@@ -363,7 +368,7 @@ def test_a_git_error_that_is_not_utf8_is_reported_with_escapes(tmp_path: Path, m
     """git speaks the locale's charset: under de_DE.ISO-8859-1 its messages are Latin-1."""
     repo = _shop(tmp_path / "r")
     latin1 = "printf 'fatal: konnte \\374bersicht nicht lesen\\n' >&2; exit 128"
-    _fake_git(tmp_path, monkeypatch, f'case "$*" in *" log "*) {latin1};; *) exec {shutil.which("git")} "$@";; esac')
+    _fake_git_for(tmp_path, monkeypatch, '*" log "*', latin1)
 
     report = _index_json(repo)
 
@@ -413,9 +418,8 @@ def test_a_git_message_with_escape_sequences_reaches_a_human_report_as_harmless_
 ) -> None:
     # git's own words become notes (why history is missing): a terminal must not run the escapes they hold.
     repo = _shop(tmp_path / "r")
-    real_git = shutil.which("git")
     failing_log = "printf 'fatal: \\033[2J\\033]0;owned\\007 bad object\\n' >&2; exit 128"
-    _fake_git(tmp_path, monkeypatch, f'case "$*" in *" log "*) {failing_log};; *) exec {real_git} "$@";; esac')
+    _fake_git_for(tmp_path, monkeypatch, '*" log "*', failing_log)
     reason = mine_history(repo).reason
     assert "bad object" in reason and "\x1b" not in reason and "\\x1b" in reason
     _index_json(repo)
@@ -432,9 +436,8 @@ def test_paths_a_fake_git_prints_outside_the_root_take_no_place_in_the_fast_pres
 ) -> None:
     # They were ranked (their names matched the task) and took --top slots before their read was refused.
     repo = _shop(tmp_path / "r")
-    real_git = shutil.which("git")
     listing = "printf '../refund/charge.py\\0/etc/refund_charge.py\\0shop/../refund_charge.py\\0shop/payment.py\\0'"
-    _fake_git(tmp_path, monkeypatch, f'case "$*" in *ls-files*) {listing} ;; *) exec {real_git} "$@" ;; esac')
+    _fake_git_for(tmp_path, monkeypatch, "*ls-files*", listing)
 
     from atlas.context.fast import list_files
 
