@@ -27,7 +27,7 @@ from pathlib import Path
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.safe_read import path_problem
+from atlas.safe_read import bad_path, path_problem
 from atlas.walk import git_output
 
 DIRECTORY_FACTOR = 0.5
@@ -57,7 +57,10 @@ def _git_files(root: Path) -> list[str] | None:
     paths = listed.decode("utf-8", errors="surrogateescape").split("\0")
     # A git (or a wrapper in its place) may print anything: a path that is not a clean relative one would be
     # refused when read, after taking a --top slot, so it is not a candidate at all.
-    return sorted({_display(p) for p in paths if p and not p.startswith(".atlas/") and path_problem(p) is None})
+    listed = [p for p in paths if p and not p.startswith(".atlas/")]
+    if bad_path(listed) is not None:  # one bulk check; the rare listing with a bad path is filtered path by path
+        listed = [p for p in listed if path_problem(p) is None]
+    return sorted({_display(p) for p in listed})
 
 
 def _in_work_tree(root: Path) -> bool:
