@@ -11,6 +11,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -446,3 +447,19 @@ def test_paths_a_fake_git_prints_outside_the_root_take_no_place_in_the_fast_pres
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert [entry["path"] for entry in orjson.loads(result.stdout)["entries"]] == ["shop/payment.py"]
+
+
+def test_a_quiet_index_run_says_why_history_was_read_again_only_in_its_report(tmp_path: Path) -> None:
+    # "git: git log failed ...; reading the history again without rename detection" reached stderr under -q.
+    repo = _shop(tmp_path / "r")
+    _rename_payment(repo)
+    _drop_object(repo, "HEAD~1:shop/payment.py")
+    env = {**git_env(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for flags, warned in ((["-q"], False), ([], True)):
+        done = subprocess.run([sys.executable, "-m", "atlas", *flags, "index", str(repo), "--format", "json",
+                               "--rebuild"], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert orjson.loads(done.stdout)["signals"]["git"]["reason"].startswith("renames not followed")
+        assert ("reading the history again" in done.stderr) is warned, done.stderr
+        if not warned:
+            assert done.stderr == ""

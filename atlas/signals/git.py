@@ -202,7 +202,9 @@ def _mine(
     folder, failure = _fold(repo, options, since_commit, True, progress)
     if failure is None:
         return _noted(folder.history(repo, options), _shallow_note(repo))
-    log.warning("git: %s; reading the history again without rename detection", failure)
+    # A quiet run (no progress callback: `-q`, the MCP server) says it only in the history's reason.
+    warn = log.warning if progress is not None else log.debug
+    warn("git: %s; reading the history again without rename detection", failure)
     plain, plain_failure = _fold(repo, options, since_commit, False, progress)
     if plain_failure is None:
         return _noted(plain.history(repo, options), f"renames not followed ({failure})")
