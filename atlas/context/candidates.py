@@ -10,7 +10,7 @@ The same ceiling is used whatever the index holds, so a score means the same thi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -65,7 +65,9 @@ def rank_with_engine(engine: Engine, task: str, options: SearchOptions) -> Ranke
         for hit in result.hits
     ]
     weights = term_weights(engine.reader, engine.without_boilerplate(task), options.weights.title_boost)
-    return Ranked(candidates, engine.reader.num_docs, weights, _stored_outline(engine.reader), list(result.notes))
+    lines = engine.store.get("lines") if engine.store else None
+    outline = _stored_outline(engine.reader, lines)
+    return Ranked(candidates, engine.reader.num_docs, weights, outline, list(result.notes))
 
 
 def term_weights(reader: IndexReader, task: str, title_boost: float = 1.0) -> dict[str, float]:
@@ -86,14 +88,23 @@ def term_weights(reader: IndexReader, task: str, title_boost: float = 1.0) -> di
     return weights
 
 
-def _stored_outline(reader: IndexReader) -> Callable[[str, bytes], Outline]:
-    """A look-up of a file's stored outline by path (empty when the index does not know the file)."""
+def _stored_outline(reader: IndexReader, indexed_lines: Sequence[int] | None) -> Callable[[str, bytes], Outline]:
+    """A look-up of a file's outline by path: the one stored in the index while the file has as many lines as it
+    had when indexed, else the file parsed on the spot (an edit since indexing moved its definitions, and the
+    stored ranges would cut the text in the wrong places); empty when the index does not know the file."""
     import tantivy
 
-    def outline(path: str, _data: bytes) -> Outline:
-        """The stored outline of `path`."""
+    def outline(path: str, data: bytes) -> Outline:
+        """The outline of `path`, whose text now is `data` (lines joined by `\\n`, with a final one)."""
         query = tantivy.Query.term_query(reader.schema, "path", path)
         hits = reader.search(query, 1)
-        return reader.doc(hits[0][1]).outline if hits else ()
+        if not hits:
+            return ()
+        doc = reader.doc(hits[0][1])
+        if indexed_lines is not None and doc.fid < len(indexed_lines) and indexed_lines[doc.fid] == data.count(b"\n"):
+            return doc.outline
+        from atlas.context.fast import parse_outline
+
+        return parse_outline(path, data)
 
     return outline

@@ -113,3 +113,29 @@ def test_render_shows_only_lines_the_file_has_under_the_range_they_are(tmp_path:
     assert "`lines 1-2 · alpha`\n```python\ndef alpha():\n    return 1\n```" in result.stdout
     assert "lines 0-5" not in result.stdout and "## b.py" not in result.stdout and "lines 50-60" not in result.stdout
     assert "left out b.py: none of its line ranges is within its 2 lines" in result.stderr
+
+
+def test_regression_a_file_edited_after_indexing_is_cut_at_its_own_definitions_not_the_index_ones(
+    tmp_path: Path,
+) -> None:
+    # The digest took its definitions' line ranges from the index whatever the file held now: after lines were
+    # added at the top, a chunk named `parse_invoice_total` held the end of the function before it and the start
+    # of this one, and lost its own last lines.
+    from tests.context.conftest import big_module
+
+    write_tree(tmp_path, {"billing/invoices.py": big_module()})
+    init_repo(tmp_path)
+    indexed = atlas("-q", "index", str(tmp_path), "--format", "json")
+    assert indexed.exit_code == 0, indexed.output
+    module = tmp_path / "billing" / "invoices.py"
+    module.write_text("import sys\n" * 25 + module.read_text())
+    chosen = atlas("query", "--root", str(tmp_path), "--format", "json", "--max-tokens", "500", "invoice total")
+    assert chosen.exit_code == 0, chosen.output
+    lines = module.read_text().splitlines()
+    chunks = [chunk for entry in json.loads(chosen.stdout)["entries"] for chunk in entry["chunks"]]
+    named = [chunk for chunk in chunks if chunk["symbol"] == "parse_invoice_total"]
+    assert named, chunks
+    start = lines.index("def parse_invoice_total(invoice):") + 1
+    for chunk in named:
+        assert (chunk["start_line"], chunk["end_line"]) == (start, start + 15), chunk
+        assert chunk["text"] == "\n".join(lines[start - 1 : start + 15]), chunk
