@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import tarfile
@@ -106,7 +107,7 @@ def _build_on_worker(task: ShardTask, driver_version: str) -> tuple[ShardResult,
         raise InputError(f"{task.root}: the repository is not at this path on this node", TREE_HINT)
     sweep_abandoned_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
-        built = Path(scratch) / "shard"
+        built = Path(scratch) / SCRATCH_BUILD
         result = build_shard(replace(task, out=str(built)))
         return replace(result, out=task.out), _pack(built)
 
@@ -116,20 +117,30 @@ SCRATCH_PREFIX = "atlas-shard-"
 
 def sweep_abandoned_scratch(directory: Path | None = None) -> None:
     """Remove the scratch directories (`atlas-shard-<pid>-*` in the temporary directory) of this user's workers that
-    are gone: a task cancelled with force, or a worker killed, never ran its cleanup."""
+    are gone: a task cancelled with force, or a worker killed, never ran its cleanup. Only what a worker makes is
+    removed: a directory holding nothing but its `shard` build, so a user's own `--out /tmp/atlas-shard-2-of-4`
+    stays."""
     directory = directory or Path(tempfile.gettempdir())
     try:
         entries = list(directory.glob(f"{SCRATCH_PREFIX}*-*"))
     except OSError:
         return
     for entry in entries:
-        pid = entry.name.removeprefix(SCRATCH_PREFIX).partition("-")[0]
+        pid = _SCRATCH_PID.match(entry.name.removeprefix(SCRATCH_PREFIX))
         try:
-            if not pid.isdigit() or entry.lstat().st_uid != os.getuid() or _alive(int(pid)):
+            if pid is None or entry.lstat().st_uid != os.getuid() or _alive(int(pid.group(1))):
+                continue
+            if not {child.name for child in entry.iterdir()} <= {SCRATCH_BUILD}:
                 continue
         except OSError:
             continue
         shutil.rmtree(entry, ignore_errors=True)
+
+
+_SCRATCH_PID = re.compile(r"([0-9]{1,9})-", re.ASCII)
+"""The pid in a scratch directory's name after the prefix (pids stay under 2**22, and `os.kill` takes a C int)."""
+SCRATCH_BUILD = "shard"
+"""The one entry of a worker's scratch directory: the shard it builds."""
 
 
 def _alive(pid: int) -> bool:

@@ -231,3 +231,29 @@ def test_the_scratch_of_a_killed_worker_is_swept_by_the_next_build_on_its_node(t
 
     assert not dead.exists()
     assert live.exists() and unrelated.exists()
+
+
+def test_regression_the_sweep_leaves_directories_it_did_not_make_and_survives_odd_names(tmp_path: Path) -> None:
+    # It removed any `atlas-shard-<dead pid>-*` of this user: a shard built with `--out /tmp/atlas-shard-2-of-4`
+    # was deleted by the next Ray build on the node (no process 2 in a container), and a name whose "pid" overflows
+    # a C long, or is a digit outside ASCII, stopped the worker's build with OverflowError or ValueError.
+    from atlas.executor_ray import SCRATCH_PREFIX, sweep_abandoned_scratch
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    user_out = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-of-4"
+    user_out.mkdir()
+    (user_out / "CURRENT").write_text("gen-000001\n")
+    dated = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-20240101"
+    (dated / "gen-000001").mkdir(parents=True)
+    odd = [tmp_path / f"{SCRATCH_PREFIX}{pid}-abcd1234" for pid in ("9" * 30, "\u00b2", "\u0663")]
+    for path in odd:
+        path.mkdir()
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-k3j_x9q2"
+    (dead / "shard").mkdir(parents=True)
+
+    sweep_abandoned_scratch(tmp_path)
+
+    assert (user_out / "CURRENT").exists() and (dated / "gen-000001").exists()
+    assert all(path.exists() for path in odd)
+    assert not dead.exists()
