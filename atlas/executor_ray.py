@@ -112,14 +112,14 @@ def _build_on_worker(task: ShardTask, driver_version: str) -> tuple[ShardResult,
         return replace(result, out=task.out), _pack(built)
 
 
-SCRATCH_PREFIX = "atlas-shard-"
+SCRATCH_PREFIX = "atlas-ray-scratch-"
 
 
 def sweep_abandoned_scratch(directory: Path | None = None) -> None:
-    """Remove the scratch directories (`atlas-shard-<pid>-*` in the temporary directory) of this user's workers that
-    are gone: a task cancelled with force, or a worker killed, never ran its cleanup. Only what a worker makes is
-    removed: a directory holding nothing but its `shard` build, so a user's own `--out /tmp/atlas-shard-2-of-4`
-    stays."""
+    """Remove the scratch directories (`atlas-ray-scratch-<pid>-*` in the temporary directory) of this user's
+    workers that are gone: a task cancelled with force, or a worker killed, never ran its cleanup. Only what a
+    worker makes is removed: a directory holding nothing but its `shard` build, so a user's own directory of a
+    like name stays."""
     directory = directory or Path(tempfile.gettempdir())
     try:
         entries = list(directory.glob(f"{SCRATCH_PREFIX}*-*"))
