@@ -235,8 +235,9 @@ def test_the_scratch_of_a_killed_worker_is_swept_by_the_next_build_on_its_node(t
 
 def test_regression_the_sweep_leaves_directories_it_did_not_make_and_survives_odd_names(tmp_path: Path) -> None:
     # It removed any `atlas-shard-<dead pid>-*` of this user (the prefix then): a shard built with `--out
-    # /tmp/atlas-shard-2-of-4` was deleted by the next Ray build on the node (no process 2 in a container), and a name whose "pid" overflows
-    # a C long, or is a digit outside ASCII, stopped the worker's build with OverflowError or ValueError.
+    # /tmp/atlas-shard-2-of-4` was deleted by the next Ray build on the node (no process 2 in a container), and a
+    # name whose "pid" overflows a C long, or is a digit outside ASCII, stopped the worker's build with
+    # OverflowError or ValueError.
     from atlas.executor_ray import SCRATCH_PREFIX, sweep_abandoned_scratch
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
