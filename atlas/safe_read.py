@@ -93,6 +93,17 @@ def bad_path(paths: Iterable[object], allow_empty: bool = False) -> str | None:
     return None
 
 
+def text_lines(data: bytes) -> list[str]:
+    """A file's lines as Atlas numbers them, the way tree-sitter counts rows: only `\n` ends a line (a `\r` before
+    it is dropped; a form feed, a lone `\r` or U+2028 stays inside its line, where `str.splitlines` would cut),
+    a UTF-8 byte order mark is not text, and bytes that are not UTF-8 become U+FFFD."""
+    text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:
     """Up to `limit` bytes of repository file `path` under `root`, and the file's size.
 

@@ -62,3 +62,24 @@ def test_ranges_are_disjoint_and_hold_their_line(tmp_path_factory: pytest.TempPa
     spans = sorted((r.start_line, r.end_line) for r in ranges)
     assert all(end < next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
     assert all(start <= end for start, end in spans)
+
+
+def test_a_form_feed_or_a_lone_carriage_return_does_not_shift_line_ranges(tmp_path: Path) -> None:
+    # Line ranges cut the file with `str.splitlines`, which also breaks at a form feed, a lone `\r` and U+2028,
+    # while definitions are numbered by `\n` alone (tree-sitter's rows): the range "lines 4-5" showed a blank line.
+    import json
+
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+    from atlas.safe_read import text_lines
+
+    source = "import os\n\x0c\n# section\u2028 two\r\ndef beta_refund():\n    return 'beta refund'\n"
+    (tmp_path / "pay.py").write_text(source, encoding="utf-8", newline="")
+    assert text_lines(source.encode())[3] == "def beta_refund():"
+    index = CliRunner().invoke(cli, ["-q", "index", str(tmp_path), "--no-history", "--format", "json"])
+    assert index.exit_code == 0, index.output
+    found = CliRunner().invoke(cli, ["-q", "search", "--repo", str(tmp_path), "--format", "json", "beta refund"])
+    assert found.exit_code == 0, found.output
+    lines = json.loads(found.stdout)["results"][0]["lines"]
+    assert [(r["start"], r["end"], r["text"].splitlines()[0]) for r in lines] == [(4, 5, "def beta_refund():")]

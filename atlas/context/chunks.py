@@ -23,7 +23,7 @@ from pathlib import Path
 
 from atlas.context.model import Chunk, OutlineItem
 from atlas.context.render import outline_line
-from atlas.safe_read import Refused, read_in_root
+from atlas.safe_read import Refused, read_in_root, text_lines
 from atlas.terms import tokenize
 
 WINDOW_LINES = 40
@@ -72,11 +72,7 @@ def read_text(root: Path, path: str) -> FileText | str:
         return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
     if b"\0" in data[:SNIFF_BYTES]:
         return "binary file"
-    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return FileText(path, lines, size)
+    return FileText(path, text_lines(data), size)
 
 
 def prepare(file: FileText, weights: Mapping[str, float], cache: dict[str, frozenset[str]]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from atlas.records import LineRange
-from atlas.safe_read import read_in_root
+from atlas.safe_read import read_in_root, text_lines
 from atlas.terms import name_tokens, tokenize
 
 MAX_RANGES = 3
@@ -65,7 +65,7 @@ def _read_lines(root: Path, path: str) -> list[str]:
         data, _ = read_in_root(root, path, MAX_READ_BYTES)
     except OSError:
         return []
-    return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").splitlines()  # UTF-8 BOM
+    return text_lines(data)
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
