@@ -65,22 +65,90 @@ def reuse_prefix(config: IndexConfig) -> str:
     return f"atlas-f{FORMAT_VERSION}p{PARSE_VERSION}-tantivy{tantivy_version()}-{config.index_hash()}-"
 
 
+EXPORT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One open file of the generation being exported."""
+
+    name: str  # its path inside the generation, `/`-separated
+    handle: BinaryIO
+    size: int
+    mtime: int
+
+
 def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
-    """Pack the live generation of `config`'s index into `archive`."""
+    """Pack the live generation of `config`'s index into `archive`.
+
+    Every file of the generation is opened before one is read, so an `atlas index` that publishes meanwhile (and
+    deletes older generations) cannot take a file from under the export; a generation that goes while its files
+    are being opened is left for the one CURRENT names then."""
     started = time.monotonic()
-    generation = store.current_generation(config.index_dir)
-    if generation is None or not store.is_generation_dir(generation):
-        raise IndexMissing(f"{config.index_dir}: no index to export")
-    members = _members(generation)
-    listing = {p.relative_to(generation).as_posix(): _sha256(p) for p in members}
+    for _ in range(EXPORT_ATTEMPTS):
+        generation = store.current_generation(config.index_dir)
+        if generation is None or not store.is_generation_dir(generation):
+            raise IndexMissing(f"{config.index_dir}: no index to export")
+        members = _open_members(generation)
+        if members is None:
+            continue
+        try:
+            digest = _write_archive(members, store.replacement_target(archive))
+        finally:
+            for member in members:
+                member.handle.close()
+        size = sum(member.size for member in members)
+        return ArchiveInfo(str(archive), digest, len(members), size, time.monotonic() - started, generation.name)
+    raise AtlasError(
+        f"{config.index_dir}: the index was replaced {EXPORT_ATTEMPTS} times while its files were being opened",
+        "export again once `atlas index` has finished",
+    )
+
+
+def _open_members(generation: Path) -> list[_Member] | None:
+    """Every file of `generation`, open, sorted by name; None when the generation went (or lost files) meanwhile.
+    IndexCorrupt when one is not a regular file: a FIFO would block the export, a link pack what it names."""
+    opened: list[_Member] = []
+    try:
+        for path in sorted(generation.rglob("*")):
+            mode = path.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                raise IndexCorrupt(f"{generation}: {path.relative_to(generation)} is not a regular file")
+            handle = store.open_index_file(path)
+            info = os.fstat(handle.fileno())
+            opened.append(_Member(path.relative_to(generation).as_posix(), handle, info.st_size, int(info.st_mtime)))
+        listed = {path.relative_to(generation).as_posix() for path in generation.rglob("*") if not path.is_dir()}
+        if opened and listed == {member.name for member in opened}:
+            return opened
+    except FileNotFoundError:
+        pass
+    except BaseException:
+        _close(opened)
+        raise
+    _close(opened)
+    return None
+
+
+def _close(members: list[_Member]) -> None:
+    for member in members:
+        member.handle.close()
+
+
+def _write_archive(members: list[_Member], archive: Path) -> str:
+    """Write `members` as the archive (a temporary file renamed into place); its SHA-256."""
+    listing = {member.name: _sha256_of(member.handle) for member in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
-    archive = store.replacement_target(archive)
     tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
     try:
         with _create(tmp, archive) as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:
             _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))
-            for path in members:
-                tar.add(path, arcname=f"{MEMBER_ROOT}/{path.relative_to(generation).as_posix()}", recursive=False)
+            for member in members:
+                info = tarfile.TarInfo(f"{MEMBER_ROOT}/{member.name}")
+                info.size, info.mtime, info.mode = member.size, member.mtime, 0o644
+                member.handle.seek(0)
+                tar.addfile(info, member.handle)
         os.replace(tmp, archive)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -91,22 +159,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
                 "free some space, or pass a path on another disk",
             ) from err
         raise
-    size = sum(p.stat().st_size for p in members)
-    seconds = time.monotonic() - started
-    return ArchiveInfo(str(archive), packed.sha256, len(members), size, seconds, generation.name)
-
-
-def _members(generation: Path) -> list[Path]:
-    """The files of `generation`, sorted; IndexCorrupt when one is not a regular file (a FIFO would block the
-    export, a link pack what it names)."""
-    members = []
-    for path in sorted(generation.rglob("*")):
-        mode = path.lstat().st_mode
-        if stat.S_ISREG(mode):
-            members.append(path)
-        elif not stat.S_ISDIR(mode):
-            raise IndexCorrupt(f"{generation}: {path.relative_to(generation)} is not a regular file")
-    return members
+    return packed.sha256
 
 
 def _create(tmp: Path, archive: Path) -> BinaryIO:
@@ -309,4 +362,10 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def _sha256(path: Path) -> str:
     with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        return _sha256_of(handle)
+
+
+def _sha256_of(handle: BinaryIO) -> str:
+    """SHA-256 of an open file's bytes from its start."""
+    handle.seek(0)
+    return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -155,6 +155,32 @@ def test_export_import_round_trip(repo: Path, make_repo: Callable[..., Path], tm
     assert verify_index(index_config(other)).ok
 
 
+def test_an_export_holds_every_file_of_its_generation_open_so_a_publish_meanwhile_takes_none(
+    repo: Path, tmp_path: Path
+) -> None:
+    # The export read the generation's files one by one, twice (checksums, then the archive): two `atlas index`
+    # runs publishing meanwhile deleted the generation under it ("unexpected error: FileNotFoundError", exit 3).
+    from atlas.artifacts import _open_members, _write_archive
+
+    generation = live(repo / ".atlas")
+    source = digests(generation)
+    members = _open_members(generation)
+    assert members is not None and len(members) == len(source)
+    shutil.rmtree(generation)  # what remove_stale does once two newer generations are published
+    archive = tmp_path / "index.tar.gz"
+    try:
+        _write_archive(members, archive)
+    finally:
+        for member in members:
+            member.handle.close()
+    other = tmp_path / "restored"
+    shutil.copytree(repo, other, symlinks=True, ignore=shutil.ignore_patterns(".atlas"))
+    result = atlas("import", str(archive), "--repo", str(other), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert digests(live(other / ".atlas")) == source
+    assert _open_members(generation) is None  # a generation gone before its files were opened: the next is tried
+
+
 def test_import_over_an_existing_index_replaces_it(repo: Path, tmp_path: Path) -> None:
     archive = tmp_path / "index.tar.gz"
     export(repo, archive)
