@@ -4,10 +4,14 @@ configuration files Atlas writes (`atlas mcp install`), each end to end through 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -38,3 +42,29 @@ def test_a_memory_budget_over_tantivys_arena_still_indexes(make_repo: Callable[.
     assert result.exit_code == 0, result.output
     found = CliRunner().invoke(cli, ["search", "--repo", str(root), "-l", "refund"])
     assert found.exit_code == 0 and found.output == "billing.py\n", found.output
+
+
+ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+"""The locale Python runs in where no UTF-8 locale is installed: file names and arguments are ASCII to it."""
+
+
+def _atlas(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The real `python -m atlas` in a process of its own, with `env` over the test environment."""
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "atlas", *args], cwd=cwd, env=environment, capture_output=True,
+                          timeout=120, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("built_in", ["utf-8", "ascii"])
+def test_a_non_utf8_locale_searches_files_with_non_ascii_names(make_repo: Callable[..., Path], built_in: str) -> None:
+    """Under a locale that is not UTF-8, a hit whose name is not ASCII keeps its lines, and the index is the one a
+    UTF-8 locale builds; it was an "unexpected error: UnicodeEncodeError" (exit 3) for every such hit."""
+    root = make_repo({"données/café.py": "def cafe_refund(amount):\n    return amount\n", "README.md": "# Shop\n"})
+    build = _atlas("-q", "index", "--format", "json", cwd=root, env=ASCII_LOCALE if built_in == "ascii" else None)
+    assert build.returncode == 0, build.stderr
+    found = _atlas("search", "--format", "jsonl", "cafe refund", cwd=root, env=ASCII_LOCALE)
+    assert found.returncode == 0, found.stderr
+    hit = orjson.loads(found.stdout.splitlines()[0])
+    assert hit["path"] == "données/café.py" and hit["lines"][0]["start"] == 1, hit
+    listed = _atlas("search", "-l", "café", cwd=root, env=ASCII_LOCALE)
+    assert listed.returncode == 0 and listed.stdout.decode() == "données/café.py\n", listed
