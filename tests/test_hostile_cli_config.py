@@ -68,3 +68,44 @@ def test_a_non_utf8_locale_searches_files_with_non_ascii_names(make_repo: Callab
     assert hit["path"] == "données/café.py" and hit["lines"][0]["start"] == 1, hit
     listed = _atlas("search", "-l", "café", cwd=root, env=ASCII_LOCALE)
     assert listed.returncode == 0 and listed.stdout.decode() == "données/café.py\n", listed
+
+
+def test_a_codex_server_name_that_is_not_ascii_is_written_as_valid_toml(tmp_path: Path) -> None:
+    """`--name` with a letter outside ASCII (`atlas-é`) is a quoted TOML key: TOML's bare keys are ASCII only, so
+    the snippet did not parse and `--write` refused, saying the entry was "in a form Atlas cannot replace"."""
+    import tomllib
+
+    root = make_repo_at(tmp_path / "repo")
+    install = ["-q", "mcp", "install", "--client", "codex", "--name", "atlas-é", "--repo", str(root)]
+    shown = CliRunner().invoke(cli, install)
+    assert shown.exit_code == 0, shown.output
+    assert tomllib.loads(shown.stdout)["mcp_servers"]["atlas-é"]["args"][-1] == str(root)
+    target = tmp_path / "codex.toml"
+    target.write_text('model = "o3"\n', encoding="utf-8")
+    for _ in range(2):  # the second run replaces the entry the first wrote
+        written = CliRunner().invoke(cli, [*install, "--write", "--config-path", str(target)])
+        assert written.exit_code == 0, written.output
+    config = tomllib.loads(target.read_text(encoding="utf-8"))
+    assert config["model"] == "o3" and list(config["mcp_servers"]) == ["atlas-é"]
+
+
+def test_a_codex_config_that_is_not_utf8_is_left_untouched_with_a_usage_error(tmp_path: Path) -> None:
+    """A client configuration Atlas cannot decode is reported (exit 2) and kept as it is, as one that is not valid
+    TOML is; it was an "unexpected error: UnicodeDecodeError" (exit 3)."""
+    root = make_repo_at(tmp_path / "repo")
+    target = tmp_path / "config.toml"
+    target.write_bytes(b'model = "caf\xe9"\n')
+    result = CliRunner().invoke(cli, ["mcp", "install", "--client", "codex", "--repo", str(root), "--write",
+                                      "--config-path", str(target)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "unexpected" not in result.stderr and str(target) in result.stderr
+    assert target.read_bytes() == b'model = "caf\xe9"\n'
+
+
+def make_repo_at(root: Path) -> Path:
+    """A committed one-file repository at `root`."""
+    from tests.conftest import init_repo, write_tree
+
+    write_tree(root, {"app.py": "def main():\n    return 0\n"})
+    init_repo(root)
+    return root
