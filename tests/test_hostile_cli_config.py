@@ -109,3 +109,16 @@ def make_repo_at(root: Path) -> Path:
     write_tree(root, {"app.py": "def main():\n    return 0\n"})
     init_repo(root)
     return root
+
+
+@pytest.mark.parametrize("same, distinct", [("path:src/*", "path:src/{}*"), ("sym:refund_payment", "sym:refund_{}")])
+def test_a_query_of_thousands_of_filters_is_bounded(make_repo: Callable[..., Path], same: str, distinct: str) -> None:
+    """Filters repeated through a long text count once; more distinct ones than a search can afford are a usage
+    error (exit 2). Each compiled into a clause of its own: 5,000 `path:` globs took 18 s and 2.7 GB."""
+    root = make_repo({"src/billing.py": "def refund_payment(amount):\n    return amount\n", "README.md": "# Shop\n"})
+    search = ["search", "--repo", str(root), "-l", "--query-file", "-"]
+    repeated = CliRunner().invoke(cli, search, input=f"{same} " * 500 + "refund")
+    assert repeated.exit_code == 0 and repeated.stdout == "src/billing.py\n", repeated.output
+    many = CliRunner().invoke(cli, search, input=" ".join(distinct.format(i) for i in range(500)) + " refund")
+    assert many.exit_code == 2, many.output
+    assert f"different {same.split(':')[0]}: filters" in many.stderr and "unexpected" not in many.stderr
