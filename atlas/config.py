@@ -275,6 +275,10 @@ def _checked(path: Path, data: dict[str, object]) -> dict[str, dict[str, object]
             raise UsageError(f"{path}: [{name}] must be a table, not {section!r}", f"write it as a [{name}] section")
         sections[name] = dict(section)
     index, search = sections["index"], sections["search"]
+    unknown = sorted(set(index) - set(INDEX_RULES) - {"boosts"})
+    if unknown:
+        raise UsageError(f"{path}: unknown [index] setting(s) {', '.join(unknown)}",
+                         f"known: {', '.join(sorted(INDEX_RULES))}, boosts")  # fmt: skip
     for key, rule in INDEX_RULES.items():
         if key in index:
             index[key] = rule(f"{path}: [index] {key}", index[key])

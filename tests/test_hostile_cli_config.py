@@ -122,3 +122,13 @@ def test_a_query_of_thousands_of_filters_is_bounded(make_repo: Callable[..., Pat
     many = CliRunner().invoke(cli, search, input=" ".join(distinct.format(i) for i in range(500)) + " refund")
     assert many.exit_code == 2, many.output
     assert f"different {same.split(':')[0]}: filters" in many.stderr and "unexpected" not in many.stderr
+
+
+def test_an_unknown_index_setting_names_the_config_file(make_repo: Callable[..., Path]) -> None:
+    """Like every other bad value of atlas.toml, an unknown `[index]` key names the file it is in (the user may not
+    know which file was read: `--config`, $ATLAS_CONFIG or the repository's own)."""
+    root = make_repo({"app.py": "def main():\n    return 0\n", "atlas.toml": "[index]\nhistory = 5\n"})
+    result = CliRunner().invoke(cli, ["search", "--repo", str(root), "-l", "main"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"atlas: {root / 'atlas.toml'}: unknown [index] setting(s) history"), result.stderr
+    assert "history_commits" in result.stderr  # the hint lists the known settings
