@@ -132,3 +132,20 @@ def test_an_unknown_index_setting_names_the_config_file(make_repo: Callable[...,
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"atlas: {root / 'atlas.toml'}: unknown [index] setting(s) history"), result.stderr
     assert "history_commits" in result.stderr  # the hint lists the known settings
+
+
+@pytest.mark.parametrize("written", ["prior.docs = 5.0", "[search.weights.prior]\ndocs = 5.0"])
+def test_a_prior_weight_written_as_a_toml_dotted_key_is_taken(make_repo: Callable[..., Path], written: str) -> None:
+    """`prior.docs = 5.0` under [search.weights] is TOML for a `prior` table holding `docs`, as `[search.weights.prior]`
+    is: both mean the `"prior.docs"` weight. It was refused ("prior must be a finite number, not {'docs': 5.0}")."""
+    doc = "# Refunds\n\nHow a refund works.\n"
+    files = {"billing.py": "def refund(amount):\n    return amount\n", "docs/refunds.md": doc}
+    root = make_repo({**files, "atlas.toml": '[search.weights]\n"prior.docs" = 5.0\n'})
+    search = ["search", "--repo", str(root), "--format", "json", "--explain", "refund"]
+    quoted = CliRunner().invoke(cli, search)
+    assert quoted.exit_code == 0, quoted.output
+    (root / "atlas.toml").write_text(written + "\n" if written.startswith("[") else f"[search.weights]\n{written}\n")
+    dotted = CliRunner().invoke(cli, search)
+    assert dotted.exit_code == 0, dotted.output
+    assert orjson.loads(dotted.stdout)["results"] == orjson.loads(quoted.stdout)["results"]
+    assert orjson.loads(dotted.stdout)["results"][0]["path"] == "docs/refunds.md"
