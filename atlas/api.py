@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, FieldBoosts, IndexConfig, load_config_file, resolve_index_dir
-from atlas.errors import IndexMissing, InputError, UsageError
+from atlas.errors import IndexMissing, InputError
 
 if TYPE_CHECKING:
     from atlas.artifacts import ArchiveInfo
@@ -69,12 +69,6 @@ def find_root(start: str | Path | None = None) -> Path:
     return here
 
 
-INDEX_SETTINGS = frozenset(
-    {"max_file_bytes", "max_line_length", "jobs", "git_history", "history_commits", "history_since",
-     "history_half_life_days", "history_backend", "cochange_max_files", "memory_bytes"}
-)  # fmt: skip
-
-
 def index_config(
     root: Path,
     index_dir: str | Path | None = None,
@@ -91,11 +85,7 @@ def index_config(
     None means "not given".
     """
     from_file = dict(load_config_file(root, config_file).get("index", {}))
-    boost_table = from_file.pop("boosts", None)
-    unknown = set(from_file) - INDEX_SETTINGS
-    if unknown:
-        known = ", ".join(sorted(INDEX_SETTINGS))
-        raise UsageError(f"unknown [index] setting(s): {', '.join(sorted(unknown))}", f"known: {known}")
+    boost_table = from_file.pop("boosts", None)  # the file's keys are checked by load_config_file
     boosts = settings.pop("boosts", None) or (FieldBoosts(**boost_table) if boost_table else FieldBoosts())
     given = {key: value for key, value in settings.items() if value is not None}
     config = IndexConfig(

@@ -180,12 +180,14 @@ def _set_global_flag(ctx: click.Context, param: click.Parameter, value: bool) ->
 def _accept_global_flags(group: click.Group) -> None:
     """Let every subcommand take -q, -v and --no-color too; they mean the same as before the subcommand."""
     for command in group.commands.values():
-        for decls, name, text in (
-            (["-q", "--quiet"], "quiet", "No progress or notes on stderr."),
-            (["-v", "--verbose"], "verbose", "More detail on stderr, tracebacks on errors."),
-            (["--no-color"], "no_color", "Plain text output (also NO_COLOR=1 or TERM=dumb)."),
+        for decls, text in (
+            (["-q", "--quiet"], "No progress or notes on stderr."),
+            (["-v", "--verbose"], "More detail on stderr, tracebacks on errors."),
+            (["--no-color"], "Plain text output (also NO_COLOR=1 or TERM=dumb)."),
         ):
-            command.params.append(click.Option(decls, name, is_flag=True, expose_value=False, help=text,
+            # The name comes from the longest flag (quiet, verbose, no_color); Option's second argument is
+            # show_default, which printed "[default: (quiet)]" in every subcommand's help.
+            command.params.append(click.Option(decls, is_flag=True, expose_value=False, help=text,
                                                callback=_set_global_flag))  # fmt: skip
         if isinstance(command, click.Group):
             _accept_global_flags(command)

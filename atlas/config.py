@@ -275,6 +275,10 @@ def _checked(path: Path, data: dict[str, object]) -> dict[str, dict[str, object]
             raise UsageError(f"{path}: [{name}] must be a table, not {section!r}", f"write it as a [{name}] section")
         sections[name] = dict(section)
     index, search = sections["index"], sections["search"]
+    unknown = sorted(set(index) - set(INDEX_RULES) - {"boosts"})
+    if unknown:
+        raise UsageError(f"{path}: unknown [index] setting(s) {', '.join(unknown)}",
+                         f"known: {', '.join(sorted(INDEX_RULES))}, boosts")  # fmt: skip
     for key, rule in INDEX_RULES.items():
         if key in index:
             index[key] = rule(f"{path}: [index] {key}", index[key])
@@ -290,8 +294,20 @@ def _checked(path: Path, data: dict[str, object]) -> dict[str, dict[str, object]
     if "limit" in search:
         search["limit"] = whole_number(f"{path}: [search] limit", search["limit"], 1, MAX_LIMIT)
     if "weights" in search:
-        search["weights"] = _number_table(path, "search.weights", search["weights"])
+        search["weights"] = _number_table(path, "search.weights", _dotted(search["weights"]))
     return sections
+
+
+def _dotted(table: object) -> object:
+    """`table` with each inner table's keys joined to its own (`prior.docs = 1` is TOML for {"prior": {"docs": 1}},
+    as `[search.weights.prior]` is): the weight named `"prior.docs"`."""
+    if not isinstance(table, dict):
+        return table
+    flat: dict[str, object] = {}
+    for key, value in table.items():
+        inner = value.items() if isinstance(value, dict) else [("", value)]
+        flat.update({f"{key}.{name}" if name else key: item for name, item in inner})
+    return flat
 
 
 def _number_table(path: Path, name: str, table: object, keys: tuple[str, ...] | None = None) -> dict[str, float]:

@@ -6,16 +6,30 @@ otherwise print a KeyboardInterrupt traceback, before `atlas.cli.install_signal_
 
 from __future__ import annotations
 
+import os
 import sys
 
 EXIT_INTERRUPTED = 130
 
 
 def main() -> None:
-    """Load the CLI, then run it."""
+    """Load the CLI, then run it (in Python's UTF-8 mode, see `_in_utf8_mode`)."""
+    _in_utf8_mode()
     try:
         from atlas.cli import main as run
     except KeyboardInterrupt:
         sys.stderr.write("atlas: interrupted\n  hint: nothing was changed; run the command again\n")
         sys.exit(EXIT_INTERRUPTED)
     run()
+
+
+def _in_utf8_mode() -> None:
+    """Start again in Python's UTF-8 mode when the locale encodes file names otherwise (ASCII, Latin-1).
+
+    Atlas stores and prints names as UTF-8 and opens them by the same text, which `os.fsencode` turns back into
+    the bytes on disk only when the file system encoding is UTF-8: under an ASCII locale every name that is not
+    ASCII failed to encode, under Latin-1 it named another file. Arguments keep their bytes across the exec.
+    """
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower() in ("utf-8", "utf8") or not sys.executable:
+        return
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])

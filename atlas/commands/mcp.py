@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,8 @@ def snippet(client: str, name: str, command: str, args: list[str]) -> str:
 def toml_entry(name: str, command: str, args: list[str]) -> str:
     """A Codex `[mcp_servers.<name>]` table (JSON string escapes are valid TOML basic strings)."""
     quoted = ", ".join(json.dumps(arg, ensure_ascii=False) for arg in args)
-    key = name if name.replace("-", "").replace("_", "").isalnum() else json.dumps(name)
+    # TOML's bare keys are ASCII letters, digits, - and _ (str.isalnum takes é too); others are quoted as written.
+    key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
     return f"[mcp_servers.{key}]\ncommand = {json.dumps(command, ensure_ascii=False)}\nargs = [{quoted}]\n"
 
 
@@ -175,11 +177,12 @@ def merge_toml(path: Path, name: str, command: str, args: list[str]) -> None:
     from atlas.index.store import replacement_target
 
     path = replacement_target(path)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
         tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"{path}: not valid TOML ({err}); left untouched", "fix it or pass --config-path") from err
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise UsageError(f"{path}: not readable as UTF-8 TOML ({err}); left untouched",
+                         "fix it or pass --config-path") from err  # fmt: skip
     kept = _without_table(text, name).rstrip("\n")
     merged = (kept + "\n\n" if kept else "") + toml_entry(name, command, args)
     try:

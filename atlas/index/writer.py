@@ -25,6 +25,9 @@ WRITER_THREADS = 1
 """One indexing thread: its segments are twice as large as two threads' and need fewer merges. On the
 kernel this cut the parent's CPU from 87 to 62 s and the build from ~142 to ~125 s (2 cores, 2 workers)."""
 MIN_HEAP_PER_THREAD = 16 << 20
+MAX_HEAP_PER_THREAD = 4000 << 20
+"""tantivy's writer refuses a heap of 4,293,967,295 bytes or more per thread (u32::MAX less a 1 MB margin): a large
+budget (`--memory 32G`) gives it this much, and the rest is left to the parse workers."""
 HEAP_SHARE = 5
 """tantivy's indexing heap gets 1/HEAP_SHARE of the memory budget; the parse workers (~140 MiB each on the
 kernel), the parent's tables and tantivy's merges take the rest."""
@@ -168,8 +171,8 @@ class GenerationWriter:
             _link_copy(previous / store.TANTIVY_DIR, target)
             self.index = tantivy.Index.open(str(target))
             self.table = table or FileTable.from_json(store.read_index_file(previous / store.FILES))
-        heap = max(MIN_HEAP_PER_THREAD * WRITER_THREADS, memory_bytes // HEAP_SHARE)
-        self.writer = self.index.writer(heap_size=heap, num_threads=WRITER_THREADS)
+        heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
+        self.writer = self.index.writer(heap_size=heap * WRITER_THREADS, num_threads=WRITER_THREADS)
 
     @property
     def generation_dir(self) -> Path:

@@ -435,8 +435,8 @@ def _idf(df: int, documents: int) -> float:
 def _with_cli_filters(parsed: ParsedQuery, options: SearchOptions) -> ParsedQuery:
     return replace(
         parsed,
-        languages=parsed.languages + tuple(lang.lower() for lang in options.languages),
-        paths=parsed.paths + options.paths,
+        languages=tuple(dict.fromkeys(parsed.languages + tuple(lang.lower() for lang in options.languages))),
+        paths=tuple(dict.fromkeys(parsed.paths + options.paths)),
     )
 
 

@@ -1,0 +1,151 @@
+"""Configuration and command-line faults found by red-teaming: help text, locales, option values and the
+configuration files Atlas writes (`atlas mcp install`), each end to end through the real CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import cli
+
+
+@pytest.mark.parametrize("command", ["search", "index", "status", "query", "mcp", "mcp install"])
+def test_global_flags_after_a_command_are_not_documented_as_on_by_default(command: str) -> None:
+    """`-q`, `-v` and `--no-color` are off unless given: a subcommand's help must not say `[default: (quiet)]`."""
+    result = CliRunner().invoke(cli, [*command.split(), "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for flag in ("--quiet", "--verbose", "--no-color"):
+        line = next(line for line in result.output.splitlines() if flag in line)
+        assert "default" not in line, line
+    assert not re.search(r"\[default: \((quiet|verbose|no_color)\)\]", result.output)
+
+
+@pytest.mark.parametrize("how", ["flag", "atlas.toml"])
+def test_a_memory_budget_over_tantivys_arena_still_indexes(make_repo: Callable[..., Path], how: str) -> None:
+    """A large machine's budget (`--memory 32G`, `memory_bytes` in atlas.toml) gives tantivy's writer as much as it
+    takes (4 GB per thread); it was an "unexpected error" (exit 3) from tantivy's own limit."""
+    files = {"billing.py": "def refund_payment(amount):\n    return amount\n"}
+    if how == "atlas.toml":
+        files["atlas.toml"] = f"[index]\nmemory_bytes = {32 << 30}\n"
+    root = make_repo(files)
+    flags = ["--memory", "32G"] if how == "flag" else []
+    result = CliRunner().invoke(cli, ["-q", "index", str(root), *flags, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    found = CliRunner().invoke(cli, ["search", "--repo", str(root), "-l", "refund"])
+    assert found.exit_code == 0 and found.output == "billing.py\n", found.output
+
+
+ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+"""The locale Python runs in where no UTF-8 locale is installed: file names and arguments are ASCII to it."""
+
+
+def _atlas(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The real `python -m atlas` in a process of its own, with `env` over the test environment."""
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "atlas", *args], cwd=cwd, env=environment, capture_output=True,
+                          timeout=120, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("built_in", ["utf-8", "ascii"])
+def test_a_non_utf8_locale_searches_files_with_non_ascii_names(make_repo: Callable[..., Path], built_in: str) -> None:
+    """Under a locale that is not UTF-8, a hit whose name is not ASCII keeps its lines, and the index is the one a
+    UTF-8 locale builds; it was an "unexpected error: UnicodeEncodeError" (exit 3) for every such hit."""
+    root = make_repo({"données/café.py": "def cafe_refund(amount):\n    return amount\n", "README.md": "# Shop\n"})
+    build = _atlas("-q", "index", "--format", "json", cwd=root, env=ASCII_LOCALE if built_in == "ascii" else None)
+    assert build.returncode == 0, build.stderr
+    found = _atlas("search", "--format", "jsonl", "cafe refund", cwd=root, env=ASCII_LOCALE)
+    assert found.returncode == 0, found.stderr
+    hit = orjson.loads(found.stdout.splitlines()[0])
+    assert hit["path"] == "données/café.py" and hit["lines"][0]["start"] == 1, hit
+    listed = _atlas("search", "-l", "café", cwd=root, env=ASCII_LOCALE)
+    assert listed.returncode == 0 and listed.stdout.decode() == "données/café.py\n", listed
+
+
+def test_a_codex_server_name_that_is_not_ascii_is_written_as_valid_toml(tmp_path: Path) -> None:
+    """`--name` with a letter outside ASCII (`atlas-é`) is a quoted TOML key: TOML's bare keys are ASCII only, so
+    the snippet did not parse and `--write` refused, saying the entry was "in a form Atlas cannot replace"."""
+    import tomllib
+
+    root = make_repo_at(tmp_path / "repo")
+    install = ["-q", "mcp", "install", "--client", "codex", "--name", "atlas-é", "--repo", str(root)]
+    shown = CliRunner().invoke(cli, install)
+    assert shown.exit_code == 0, shown.output
+    assert tomllib.loads(shown.stdout)["mcp_servers"]["atlas-é"]["args"][-1] == str(root)
+    target = tmp_path / "codex.toml"
+    target.write_text('model = "o3"\n', encoding="utf-8")
+    for _ in range(2):  # the second run replaces the entry the first wrote
+        written = CliRunner().invoke(cli, [*install, "--write", "--config-path", str(target)])
+        assert written.exit_code == 0, written.output
+    config = tomllib.loads(target.read_text(encoding="utf-8"))
+    assert config["model"] == "o3" and list(config["mcp_servers"]) == ["atlas-é"]
+
+
+def test_a_codex_config_that_is_not_utf8_is_left_untouched_with_a_usage_error(tmp_path: Path) -> None:
+    """A client configuration Atlas cannot decode is reported (exit 2) and kept as it is, as one that is not valid
+    TOML is; it was an "unexpected error: UnicodeDecodeError" (exit 3)."""
+    root = make_repo_at(tmp_path / "repo")
+    target = tmp_path / "config.toml"
+    target.write_bytes(b'model = "caf\xe9"\n')
+    result = CliRunner().invoke(cli, ["mcp", "install", "--client", "codex", "--repo", str(root), "--write",
+                                      "--config-path", str(target)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "unexpected" not in result.stderr and str(target) in result.stderr
+    assert target.read_bytes() == b'model = "caf\xe9"\n'
+
+
+def make_repo_at(root: Path) -> Path:
+    """A committed one-file repository at `root`."""
+    from tests.conftest import init_repo, write_tree
+
+    write_tree(root, {"app.py": "def main():\n    return 0\n"})
+    init_repo(root)
+    return root
+
+
+@pytest.mark.parametrize("same, distinct", [("path:src/*", "path:src/{}*"), ("sym:refund_payment", "sym:refund_{}")])
+def test_a_query_of_thousands_of_filters_is_bounded(make_repo: Callable[..., Path], same: str, distinct: str) -> None:
+    """Filters repeated through a long text count once; more distinct ones than a search can afford are a usage
+    error (exit 2). Each compiled into a clause of its own: 5,000 `path:` globs took 18 s and 2.7 GB."""
+    root = make_repo({"src/billing.py": "def refund_payment(amount):\n    return amount\n", "README.md": "# Shop\n"})
+    search = ["search", "--repo", str(root), "-l", "--query-file", "-"]
+    repeated = CliRunner().invoke(cli, search, input=f"{same} " * 500 + "refund")
+    assert repeated.exit_code == 0 and repeated.stdout == "src/billing.py\n", repeated.output
+    many = CliRunner().invoke(cli, search, input=" ".join(distinct.format(i) for i in range(500)) + " refund")
+    assert many.exit_code == 2, many.output
+    assert f"different {same.split(':')[0]}: filters" in many.stderr and "unexpected" not in many.stderr
+
+
+def test_an_unknown_index_setting_names_the_config_file(make_repo: Callable[..., Path]) -> None:
+    """Like every other bad value of atlas.toml, an unknown `[index]` key names the file it is in (the user may not
+    know which file was read: `--config`, $ATLAS_CONFIG or the repository's own)."""
+    root = make_repo({"app.py": "def main():\n    return 0\n", "atlas.toml": "[index]\nhistory = 5\n"})
+    result = CliRunner().invoke(cli, ["search", "--repo", str(root), "-l", "main"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"atlas: {root / 'atlas.toml'}: unknown [index] setting(s) history"), result.stderr
+    assert "history_commits" in result.stderr  # the hint lists the known settings
+
+
+@pytest.mark.parametrize("written", ["prior.docs = 5.0", "[search.weights.prior]\ndocs = 5.0"])
+def test_a_prior_weight_written_as_a_toml_dotted_key_is_taken(make_repo: Callable[..., Path], written: str) -> None:
+    """`prior.docs = 5.0` under [search.weights] is TOML for a `prior` table holding `docs`, as `[search.weights.prior]`
+    is: both mean the `"prior.docs"` weight. It was refused ("prior must be a finite number, not {'docs': 5.0}")."""
+    doc = "# Refunds\n\nHow a refund works.\n"
+    files = {"billing.py": "def refund(amount):\n    return amount\n", "docs/refunds.md": doc}
+    root = make_repo({**files, "atlas.toml": '[search.weights]\n"prior.docs" = 5.0\n'})
+    search = ["search", "--repo", str(root), "--format", "json", "--explain", "refund"]
+    quoted = CliRunner().invoke(cli, search)
+    assert quoted.exit_code == 0, quoted.output
+    (root / "atlas.toml").write_text(written + "\n" if written.startswith("[") else f"[search.weights]\n{written}\n")
+    dotted = CliRunner().invoke(cli, search)
+    assert dotted.exit_code == 0, dotted.output
+    assert orjson.loads(dotted.stdout)["results"] == orjson.loads(quoted.stdout)["results"]
+    assert orjson.loads(dotted.stdout)["results"][0]["path"] == "docs/refunds.md"
