@@ -237,7 +237,8 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     """Verify `archive` and publish it as the live generation of `config`'s index."""
     started = time.monotonic()
     if not archive.is_file():
-        raise InputError(f"{archive}: no such archive", "pass a file made by `atlas export`")
+        what = "is not a regular file" if archive.exists() else "no such archive"
+        raise InputError(f"{archive}: {what}", "pass a file made by `atlas export`")
     try:
         count, size, final = _import(config, archive)
     except OSError as err:  # the disk refused a write (read-only, full): not the archive's fault

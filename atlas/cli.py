@@ -313,7 +313,7 @@ def _git_line(git: dict[str, Any] | None) -> str:
 
 @cli.command()
 @click.argument("query", nargs=-1)
-@click.option("--query-file", type=click.File("r", encoding="utf-8", errors="replace"),
+@click.option("--query-file", type=click.File("rb"),
               help="Read the query from a file ('-' for stdin).")  # fmt: skip
 @repo_option
 @index_dir_option

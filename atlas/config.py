@@ -234,7 +234,8 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
         return {}
     import tomllib  # only when there is a file: ~2 ms of every search otherwise
     try:
-        data = tomllib.loads((path.read_bytes() if chosen else _read_repository_file(root)).decode("utf-8"))
+        # utf-8-sig: editors on Windows start the file with a byte order mark, which TOML itself does not allow
+        data = tomllib.loads((path.read_bytes() if chosen else _read_repository_file(root)).decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{path}: the config file is not valid TOML ({err})", "fix or remove it") from err
     unknown = set(data) - {"index", "search"}

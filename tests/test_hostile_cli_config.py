@@ -149,3 +149,41 @@ def test_a_prior_weight_written_as_a_toml_dotted_key_is_taken(make_repo: Callabl
     assert dotted.exit_code == 0, dotted.output
     assert orjson.loads(dotted.stdout)["results"] == orjson.loads(quoted.stdout)["results"]
     assert orjson.loads(dotted.stdout)["results"][0]["path"] == "docs/refunds.md"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_query_or_task_file_with_a_byte_order_mark_is_read_in_its_encoding(
+    make_repo: Callable[..., Path], tmp_path: Path, encoding: str
+) -> None:
+    # PowerShell's `>` writes UTF-16 with a byte order mark: the file read as UTF-8 gave "no searchable words".
+    root = make_repo({"billing/refund.py": "def refund_invoice(invoice):\n    return invoice\n"})
+    boms = {"utf-16-be": b"\xfe\xff"}
+    query = tmp_path / "query.txt"
+    query.write_bytes(boms.get(encoding, b"") + "refund invoice\n".encode(encoding))
+    found = CliRunner().invoke(cli, ["-q", "search", "--repo", str(root), "--format", "jsonl", "--query-file",
+                                     str(query)])  # fmt: skip
+    assert found.exit_code == 0, found.output
+    assert orjson.loads(found.stdout.splitlines()[0])["path"] == "billing/refund.py"
+    chosen = CliRunner().invoke(cli, ["-q", "query", "--repo", str(root), "--format", "json", "--task-file",
+                                      str(query)])  # fmt: skip
+    assert chosen.exit_code == 0, chosen.output
+    assert orjson.loads(chosen.stdout)["task"].strip() == "refund invoice"
+
+
+def test_an_atlas_toml_saved_with_a_byte_order_mark_is_read(make_repo: Callable[..., Path]) -> None:
+    # Windows editors start the file with U+FEFF, which tomllib refuses: every command was exit 2, "not valid TOML".
+    root = make_repo({"a.py": "def alpha():\n    pass\n"})
+    (root / "atlas.toml").write_bytes("\ufeff[search]\nlimit = 3\n".encode())
+    result = CliRunner().invoke(cli, ["-q", "search", "--repo", str(root), "--format", "jsonl", "alpha"])
+    assert result.exit_code == 0, result.output
+
+
+def test_importing_a_fifo_or_a_device_says_what_it_is(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+    # `atlas import /dev/zero` (or a FIFO) said "no such archive" of a path that exists.
+    root = make_repo({"a.py": "def alpha():\n    pass\n"})
+    fifo = tmp_path / "pipe.tgz"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):  # a directory is click's to refuse
+        result = CliRunner().invoke(cli, ["import", str(path), "--repo", str(root)])
+        assert result.exit_code == 2, result.output
+        assert "is not a regular file" in result.stderr and "hint:" in result.stderr

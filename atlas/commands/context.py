@@ -36,7 +36,7 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options `query`, `quick` and `explain` share."""
     options = [
         click.argument("task", nargs=-1),
-        click.option("--task-file", type=click.File("r", encoding="utf-8", errors="replace"),
+        click.option("--task-file", type=click.File("rb"),
                      help="Read the task from a file ('-' for stdin)."),
         repo_option,
         index_dir_option,

@@ -102,7 +102,7 @@ def text_input(words: tuple[str, ...], file: Any, what: str) -> str:
         return _valid_text(" ".join(words))
     if file is None and sys.stdin.isatty():
         raise UsageError(f"no {what} given", f"pass {what.upper()}, --{what}-file FILE, or pipe the {what} on stdin")
-    text = file.read(MAX_TEXT_CHARS + 1) if file is not None else _read_stdin(MAX_TEXT_CHARS + 1)
+    text = decode_text((file if file is not None else sys.stdin.buffer).read(4 * (MAX_TEXT_CHARS + 1)))
     if len(text) > MAX_TEXT_CHARS:
         raise UsageError(f"the {what} is longer than {MAX_TEXT_CHARS:,} characters",
                          f"pass the {what}'s text (an issue, a stack trace), not a whole log")  # fmt: skip
@@ -115,10 +115,16 @@ def _valid_text(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _read_stdin(limit: int) -> str:
-    """At least `limit` characters of piped stdin when it holds that many, read as UTF-8 with U+FFFD for bad bytes
-    (as `--query-file -` is), whatever the locale says."""
-    return sys.stdin.buffer.read(4 * limit).decode("utf-8", "replace")  # a character is at most 4 bytes
+def decode_text(data: bytes) -> str:
+    """A query or task file's text: UTF-16 or UTF-32 when it starts with their byte order mark (PowerShell's
+    `>` writes UTF-16), else UTF-8 with U+FFFD for bad bytes, whatever the locale says."""
+    import codecs
+
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            return data.decode(encoding, "replace")
+    return data.decode("utf-8-sig", "replace")
 
 
 def config_from(
