@@ -147,22 +147,45 @@ class Session:
 
     def ready(self) -> tuple[Engine, dict[str, Any] | None]:
         """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
-        if not self.built.wait(FIRST_BUILD_WAIT) or self.engine is None:
+        if self.built.wait(FIRST_BUILD_WAIT) and self.engine is None:
+            self._recover()
+        if self.engine is None:
             raise self._not_ready()
         note = self.check()
         assert self.engine is not None
         return self.engine, note
 
+    def _recover(self) -> None:
+        """After a first build (or rebuild) that failed: answer from what another process published since, else
+        build again and wait for it as for the first."""
+        from atlas.index.store import current_generation
+
+        if current_generation(self.config.index_dir) is not None:
+            self._follow_published()
+        if self.engine is not None:
+            self.damaged = self.last_error = self.last_hint = ""
+        elif self.refresh_lock.acquire(timeout=FIRST_BUILD_WAIT):  # the failed build may still be letting go
+            if self.engine is not None:
+                self.refresh_lock.release()
+                return
+            self.built.clear()
+            threading.Thread(target=self._background, name="atlas-refresh", daemon=True).start()
+            self.built.wait(FIRST_BUILD_WAIT)
+
     def _not_ready(self) -> AtlasError:
         """Why there is no index to answer from yet, and what to do about it."""
         root = self.config.root
-        if self.damaged and self.last_error:
+        if not self.built.is_set() or not self.last_error:
+            return IndexMissing(f"the index of {root} is still being built", "call again shortly")
+        if self.damaged:
             return IndexCorrupt(
                 f"the index of {root} is damaged ({self.damaged}) and rebuilding it failed: {self.last_error}",
                 f"{self.last_hint or 'fix that'}; then call the `index` tool, or run `atlas index --rebuild {root}`",
             )
-        failed = f" (it failed: {self.last_error})" if self.last_error else ""
-        return IndexMissing(f"the index of {root} is still being built{failed}", "call again shortly")
+        return IndexMissing(
+            f"building the index of {root} failed: {self.last_error}",
+            f"{self.last_hint or 'fix that'}; then call again (each call tries again), or run `atlas index {root}`",
+        )
 
     def check(self) -> dict[str, Any] | None:
         """Notice changed files (at most every `interval` seconds) and refresh now or in the background."""
