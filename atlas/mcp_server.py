@@ -16,6 +16,7 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -128,6 +129,7 @@ class Session:
         self.refresh_seconds: float | None = None
         self.last_error = self.last_hint = ""
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
+        self.published_before = 0  # generations this process had published when the last refresh started
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -257,7 +259,10 @@ class Session:
             self.refresh_lock.release()
 
     def _refresh_locked(self) -> Any:
+        from atlas.index import store
+
         started = time.monotonic()
+        self.published_before = len(store.published)
         try:
             if self.damaged:
                 report = api.index_repo(self.config, show_progress=False, rebuild=True)
@@ -651,16 +656,39 @@ def build_server(session: Session) -> Server:
 
 
 def serve(config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL) -> None:
-    """Serve MCP on stdin/stdout until the client closes stdin."""
+    """Serve MCP on stdin/stdout until the client closes stdin or a signal (^C, SIGTERM) stops the server."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
-    api.search_options(config.root, config_file)  # a bad setting ends the start with its UsageError, not mid-session
-    anyio.run(_serve, config, config_file, check_interval)
+    session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
+    try:
+        anyio.run(_serve, session)
+    except KeyboardInterrupt as err:
+        if session.refresh_lock.locked():
+            _end_now(session, "interrupted", getattr(err, "exit_code", 130))
+        raise
+    if session.refresh_lock.locked():
+        _end_now(session, "the client closed the connection", 0)
 
 
-async def _serve(config: IndexConfig, config_file: Path | None, check_interval: float) -> None:
+def _end_now(session: Session, why: str, code: int) -> NoReturn:
+    """End the process without waiting for the index update under way, as a SIGKILL would (the next build removes
+    what it left; the parse workers die with the process). Python's own exit would wait for the update, or hang:
+    multiprocessing stops the parse pool at exit and waits for its feeder, which waits for the update's thread."""
+    from atlas.index import store
+
+    if len(store.published) > session.published_before:
+        left = f"the new index ({store.published[-1].name}) was already published and is complete"
+    else:
+        left = "nothing was published: the index update under way was stopped; the previous index is intact"
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.write(2, f"atlas mcp: {why}\n  hint: {left}\n".encode())
+    os._exit(code)
+
+
+async def _serve(session: Session) -> None:
     async with stdio_server() as (read_stream, write_stream):
         # Inside the transport: fd 1 now points at stderr, so nothing below can write to the wire by mistake.
-        session = Session(config, config_file, check_interval)
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
         sink, messages = anyio.create_memory_object_stream[Any](0)
