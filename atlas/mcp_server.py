@@ -678,7 +678,7 @@ def _end_now(session: Session, why: str, code: int) -> NoReturn:
     if len(store.published) > session.published_before:
         left = f"the new index ({store.published[-1].name}) was already published and is complete"
     else:
-        left = "nothing was published: the index update under way was stopped; the previous index is intact"
+        left = "nothing was published: the index update under way was stopped; the previous index, if any, is intact"
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
