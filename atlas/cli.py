@@ -48,6 +48,8 @@ _grace: threading.Timer | None = None
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where ^C would be so the same cleanup runs; exits 143 instead of 130."""
 
+    exit_code = EXIT_TERMINATED
+
 
 def install_signal_handlers() -> None:
     """^C and SIGTERM raise where they land (KeyboardInterrupt, Terminated) and start the cleanup's deadline.

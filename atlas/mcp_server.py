@@ -16,6 +16,7 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -128,6 +129,7 @@ class Session:
         self.refresh_seconds: float | None = None
         self.last_error = self.last_hint = ""
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
+        self.published_before = 0  # generations this process had published when the last refresh started
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -147,22 +149,45 @@ class Session:
 
     def ready(self) -> tuple[Engine, dict[str, Any] | None]:
         """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
-        if not self.built.wait(FIRST_BUILD_WAIT) or self.engine is None:
+        if self.built.wait(FIRST_BUILD_WAIT) and self.engine is None:
+            self._recover()
+        if self.engine is None:
             raise self._not_ready()
         note = self.check()
         assert self.engine is not None
         return self.engine, note
 
+    def _recover(self) -> None:
+        """After a first build (or rebuild) that failed: answer from what another process published since, else
+        build again and wait for it as for the first."""
+        from atlas.index.store import current_generation
+
+        if current_generation(self.config.index_dir) is not None:
+            self._follow_published()
+        if self.engine is not None:
+            self.damaged = self.last_error = self.last_hint = ""
+        elif self.refresh_lock.acquire(timeout=FIRST_BUILD_WAIT):  # the failed build may still be letting go
+            if self.engine is not None:
+                self.refresh_lock.release()
+                return
+            self.built.clear()
+            threading.Thread(target=self._background, name="atlas-refresh", daemon=True).start()
+            self.built.wait(FIRST_BUILD_WAIT)
+
     def _not_ready(self) -> AtlasError:
         """Why there is no index to answer from yet, and what to do about it."""
         root = self.config.root
-        if self.damaged and self.last_error:
+        if not self.built.is_set() or not self.last_error:
+            return IndexMissing(f"the index of {root} is still being built", "call again shortly")
+        if self.damaged:
             return IndexCorrupt(
                 f"the index of {root} is damaged ({self.damaged}) and rebuilding it failed: {self.last_error}",
                 f"{self.last_hint or 'fix that'}; then call the `index` tool, or run `atlas index --rebuild {root}`",
             )
-        failed = f" (it failed: {self.last_error})" if self.last_error else ""
-        return IndexMissing(f"the index of {root} is still being built{failed}", "call again shortly")
+        return IndexMissing(
+            f"building the index of {root} failed: {self.last_error}",
+            f"{self.last_hint or 'fix that'}; then call again (each call tries again), or run `atlas index {root}`",
+        )
 
     def check(self) -> dict[str, Any] | None:
         """Notice changed files (at most every `interval` seconds) and refresh now or in the background."""
@@ -234,7 +259,10 @@ class Session:
             self.refresh_lock.release()
 
     def _refresh_locked(self) -> Any:
+        from atlas.index import store
+
         started = time.monotonic()
+        self.published_before = len(store.published)
         try:
             if self.damaged:
                 report = api.index_repo(self.config, show_progress=False, rebuild=True)
@@ -628,16 +656,39 @@ def build_server(session: Session) -> Server:
 
 
 def serve(config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL) -> None:
-    """Serve MCP on stdin/stdout until the client closes stdin."""
+    """Serve MCP on stdin/stdout until the client closes stdin or a signal (^C, SIGTERM) stops the server."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
-    api.search_options(config.root, config_file)  # a bad setting ends the start with its UsageError, not mid-session
-    anyio.run(_serve, config, config_file, check_interval)
+    session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
+    try:
+        anyio.run(_serve, session)
+    except KeyboardInterrupt as err:
+        if session.refresh_lock.locked():
+            _end_now(session, "interrupted", getattr(err, "exit_code", 130))
+        raise
+    if session.refresh_lock.locked():
+        _end_now(session, "the client closed the connection", 0)
 
 
-async def _serve(config: IndexConfig, config_file: Path | None, check_interval: float) -> None:
+def _end_now(session: Session, why: str, code: int) -> NoReturn:
+    """End the process without waiting for the index update under way, as a SIGKILL would (the next build removes
+    what it left; the parse workers die with the process). Python's own exit would wait for the update, or hang:
+    multiprocessing stops the parse pool at exit and waits for its feeder, which waits for the update's thread."""
+    from atlas.index import store
+
+    if len(store.published) > session.published_before:
+        left = f"the new index ({store.published[-1].name}) was already published and is complete"
+    else:
+        left = "nothing was published: the index update under way was stopped; the previous index, if any, is intact"
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.write(2, f"atlas mcp: {why}\n  hint: {left}\n".encode())
+    os._exit(code)
+
+
+async def _serve(session: Session) -> None:
     async with stdio_server() as (read_stream, write_stream):
         # Inside the transport: fd 1 now points at stderr, so nothing below can write to the wire by mistake.
-        session = Session(config, config_file, check_interval)
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
         sink, messages = anyio.create_memory_object_stream[Any](0)

@@ -1,0 +1,89 @@
+"""The server ends promptly when its client leaves or stops it, even while it builds the index."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import init_repo, write_tree
+from tests.mcp.client import server_args
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}  # fmt: skip
+EXIT_SECONDS = 10.0
+
+
+def _repository(root: Path) -> Path:
+    """A repository whose first build takes a few seconds on two cores."""
+    body = "".join(f"def handler_{j}(request):\n    return request + {j}\n" for j in range(30))
+    write_tree(root, {f"pkg{i % 40}/module_{i}.py": body for i in range(4000)})
+    init_repo(root)
+    return root
+
+
+def _start_while_building(root: Path) -> subprocess.Popen[bytes]:
+    """A server answering `initialize`, caught while its first build parses (its new generation exists)."""
+    server = subprocess.Popen(
+        [sys.executable, *server_args(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert server.stdin and server.stdout
+    server.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+    server.stdin.flush()
+    assert json.loads(server.stdout.readline())["id"] == 1
+    deadline = time.monotonic() + 60
+    while not any(".tmp-" in entry.name for entry in _entries(root / ".atlas")):
+        assert time.monotonic() < deadline and server.poll() is None, "the first build never started"
+        time.sleep(0.01)
+    return server
+
+
+def _entries(index_dir: Path) -> list[Path]:
+    return list(index_dir.iterdir()) if index_dir.is_dir() else []
+
+
+def _wait(server: subprocess.Popen[bytes]) -> tuple[int, str]:
+    """The exit status and stderr of `server`, which must end within EXIT_SECONDS (killed otherwise)."""
+    assert server.stderr
+    try:
+        server.wait(timeout=EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        pytest.fail(f"the server was still running {EXIT_SECONDS:g} s after it was told to stop")
+    return server.returncode, server.stderr.read().decode()
+
+
+def test_regression_closing_stdin_during_the_first_build_ends_the_server(tmp_path: Path) -> None:
+    # The server never exited: at exit, multiprocessing stopped the parse pool and waited for its task thread,
+    # which waited for the build thread to take results the stopped workers would never send.
+    root = _repository(tmp_path / "repo")
+    server = _start_while_building(root)
+    assert server.stdin
+    started = time.monotonic()
+    server.stdin.close()
+    code, stderr = _wait(server)
+    assert time.monotonic() - started < 5, stderr
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert "nothing was published" in stderr and not (root / ".atlas" / "CURRENT").exists(), stderr
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_regression_a_signal_during_the_first_build_ends_the_server_at_once(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    # The server said "nothing was published", then went on building until the index was published (or the
+    # 15 s cleanup deadline passed) before it exited.
+    root = _repository(tmp_path / "repo")
+    server = _start_while_building(root)
+    started = time.monotonic()
+    server.send_signal(signum)
+    status, stderr = _wait(server)
+    assert status == code and "Traceback" not in stderr, stderr
+    assert time.monotonic() - started < 5, stderr
+    assert not (root / ".atlas" / "CURRENT").exists() and "nothing was published" in stderr, stderr
