@@ -406,7 +406,7 @@ def _outer_rules(real_root: str) -> _Outer:
         directory = os.path.join(top, *parts[:depth])
         base = os.fsencode("".join(part + "/" for part in parts[:depth]))
         for name, rules in ((GITIGNORE, git_rules), (ATLASIGNORE, atlas_rules)):
-            found = _read_rules(os.path.join(directory, name), base)
+            found = _read_rules(os.path.join(directory, name), base, follow=False)  # in-tree, as below the root
             if found:
                 rules.insert(0, found)
     prefix = "".join(part + "/" for part in parts)
