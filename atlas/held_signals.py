@@ -33,18 +33,21 @@ def signals_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[list[tuple[int, Any]]]:
     """Run the Python handlers of ^C and SIGTERM when the block ends instead of where the signal lands.
+
+    The block gets the list of the signals held back so far (`with signals_deferred() as caught:`), so that work
+    that can stop early (a parse) stops once one came.
 
     Uses: the process pool's result objects guard their state with a lock taken in a `with` statement, which an
     exception raised just after it was taken leaves held (bpo-29988), hanging the pool's cleanup; publishing a
     generation must end with CURRENT written or not written, so that an interrupt can say which. Only the main
     thread runs signal handlers; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     caught: list[tuple[int, Any]] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
 
     def record(signum: int, frame: Any) -> None:
         caught.append((signum, frame))
@@ -54,7 +57,7 @@ def signals_deferred() -> Iterator[None]:
         with signals_held():  # so that no signal finds one handler swapped and the other not
             for signum in HELD_SIGNALS:
                 previous[signum] = signal.signal(signum, record)
-        yield
+        yield caught
     finally:
         with signals_held():
             for signum, handler in previous.items():

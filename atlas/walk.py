@@ -336,7 +336,8 @@ def _read_rules(path: str, base: bytes, follow: bool = True) -> _Rules | None:
     except OSError:  # missing, unreadable, a link not followed, a FIFO or a device
         return None
     data = data.removeprefix(b"\xef\xbb\xbf")
-    lines = [line.removesuffix(b"\r") for line in data.split(b"\n")]
+    # git reads each line as a C string: a NUL byte ends it (`*.log<NUL>x` is `*.log`).
+    lines = [line.removesuffix(b"\r").partition(b"\0")[0] for line in data.split(b"\n")]
     patterns = [p for p in map(_compile_pattern, lines) if p is not None]
     if not patterns:
         return None
@@ -406,7 +407,7 @@ def _outer_rules(real_root: str) -> _Outer:
         directory = os.path.join(top, *parts[:depth])
         base = os.fsencode("".join(part + "/" for part in parts[:depth]))
         for name, rules in ((GITIGNORE, git_rules), (ATLASIGNORE, atlas_rules)):
-            found = _read_rules(os.path.join(directory, name), base)
+            found = _read_rules(os.path.join(directory, name), base, follow=False)  # in-tree, as below the root
             if found:
                 rules.insert(0, found)
     prefix = "".join(part + "/" for part in parts)

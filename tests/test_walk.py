@@ -162,6 +162,26 @@ def test_symlinked_gitignore_is_not_read(tmp_path: Path) -> None:
     assert entry_paths(root) == git_unignored(root) == {"a.py", "rules", ".gitignore"}
 
 
+def test_regression_a_symlinked_ignore_file_above_the_root_is_not_read(tmp_path: Path) -> None:
+    # git reads no in-tree .gitignore that is a symlink, above the root or below; following one read a file that
+    # may lie anywhere, outside the root.
+    outside = tmp_path / "outside"
+    write_tree(outside, {"rules": "*.log\n"})
+    files: dict[str | bytes, FileContent] = {".gitignore": Symlink(os.fspath(outside / "rules")),
+                                             ".atlasignore": Symlink(os.fspath(outside / "rules")),
+                                             "sub/a.log": "", "sub/b.py": ""}  # fmt: skip
+    repo = uncommitted_repo(tmp_path / "repo", files)
+    assert entry_paths(repo / "sub") == git_unignored(repo, cwd=repo / "sub") == {"a.log", "b.py"}
+
+
+def test_regression_a_nul_byte_ends_an_ignore_line_as_in_git(tmp_path: Path) -> None:
+    # git reads each line of an ignore file as a C string: `*.log<NUL>junk` is the pattern `*.log`.
+    files: dict[str | bytes, FileContent] = {".gitignore": b"*.log\0junk\n*.tmp\n", "a.log": "", "b.py": "",
+                                             "c.tmp": ""}  # fmt: skip
+    root = uncommitted_repo(tmp_path / "repo", files, b"\0*.py\n")
+    assert entry_paths(root) == git_unignored(root) == {".gitignore", "b.py"}
+
+
 @pytest.mark.parametrize("pattern", ["x**/*", "/x**/*", "a/x**", "a/b**/c", "x**y/*", "a/**/x**/*"])
 def test_a_double_star_right_after_the_literal_prefix_matches_as_git_has_it(tmp_path: Path, pattern: str) -> None:
     # git compares a path pattern's literal prefix as text and wildmatches the rest, where a `**` is at the start.

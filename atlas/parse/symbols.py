@@ -31,12 +31,16 @@ parse pool uses processes).
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from atlas.held_signals import HELD_SIGNALS, signals_deferred
 from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS
 from atlas.records import SAME_PACKAGE, Symbol
 
@@ -123,7 +127,8 @@ def extract(
     except Exception as exc:  # a grammar or query that does not load: same contract for the caller
         raise ExtractionError(f"{language}: cannot load grammar or query: {exc}") from exc
     try:
-        tree = _parse(parser, source, timeout_s)
+        with _shielded() as interrupted:
+            tree = _parse(parser, source, timeout_s, interrupted)
         matches = _run_query(query, tree.root_node)
         symbols, imports = _symbols(matches, source, language), _imports(language, matches, source)
         return symbols, imports + _same_package(language, matches, source, imports, symbols)
@@ -179,8 +184,23 @@ def load_query_source(language: str) -> str:
     return "\n".join(folder.joinpath(f"{name}.scm").read_text("utf-8") for name in names)
 
 
-def _parse(parser: Parser, source: bytes, timeout_s: float) -> Tree:
-    """Parse `source`, giving up after `timeout_s` seconds.
+def _shielded() -> contextlib.AbstractContextManager[list[Any]]:
+    """Keep ^C and SIGTERM out of tree-sitter's callbacks (read, progress) until the block ends.
+
+    An exception raised in a callback makes py-tree-sitter 0.26.1 go on with a NULL result: a SystemError that
+    `extract` would take for the file's parse error, losing the ^C, or a crash. Only the main thread runs signal
+    handlers, and only Python handlers raise: a parse worker (^C ignored, SIGTERM's default action) needs no
+    shield, which costs ~60 us a file. The block gets the list of the signals held back, which stop the parse.
+    """
+    if threading.current_thread() is threading.main_thread() and any(
+        callable(signal.getsignal(signum)) for signum in HELD_SIGNALS
+    ):
+        return signals_deferred()
+    return contextlib.nullcontext([])
+
+
+def _parse(parser: Parser, source: bytes, timeout_s: float, interrupted: list[Any]) -> Tree:
+    """Parse `source`, giving up after `timeout_s` seconds, or at once when `interrupted` holds a signal.
 
     A deadline needs the read-callback form of `Parser.parse`, and py-tree-sitter 0.26.1 keeps one
     reference to every object that callback returns, forever. Error recovery re-reads the input
@@ -202,7 +222,7 @@ def _parse(parser: Parser, source: bytes, timeout_s: float) -> Tree:
             return chunk
 
         def expired(_offset: int, _has_error: bool) -> bool:
-            return time.monotonic() > deadline
+            return bool(interrupted) or time.monotonic() > deadline
 
         try:
             tree = parser.parse(read, progress_callback=expired)

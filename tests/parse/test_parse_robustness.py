@@ -98,3 +98,26 @@ def test_hostile_input_does_not_leak_memory() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 200_000
+
+
+def test_regression_a_ctrl_c_during_a_parse_in_the_main_process_interrupts_it_cleanly() -> None:
+    # A repository of at most 32 files is parsed in the indexing process itself. A ^C landing in tree-sitter's
+    # progress callback made py-tree-sitter read a NULL result: a SystemError (or a crash) that `extract` turned
+    # into one file's parse error, the ^C lost. It is acted on when the parse stops, which it does at once.
+    import os
+    import signal
+    import threading
+    import time
+
+    hostile = b"[{(" * 20_000 + b")}]" * 20_000  # Scala's error recovery: far longer than the deadline
+    extract("scala", b"object A\n")  # the grammar loaded before the timer starts
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            extract("scala", hostile, timeout_s=20.0)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 5.0
+    assert extract("python", b"def f():\n    pass\n")[0][0].name == "f"  # the parser still works
