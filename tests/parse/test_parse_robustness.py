@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -121,3 +122,35 @@ def test_regression_a_ctrl_c_during_a_parse_in_the_main_process_interrupts_it_cl
         timer.cancel()
     assert time.monotonic() - started < 5.0
     assert extract("python", b"def f():\n    pass\n")[0][0].name == "f"  # the parser still works
+
+
+@pytest.mark.parametrize("language", ["python", "fortran", "java"])
+def test_a_long_run_of_unclosed_brackets_is_a_parse_error_at_once_not_minutes_of_query(language: str) -> None:
+    # tree-sitter parsed it in milliseconds, then its query cursor went quadratic over the ERROR node's bracket
+    # children: 200,000 of them took 19 s (Python) to 37 s (Fortran), a megabyte minutes, past the parse deadline.
+    import time
+
+    hostile = b"x = 1\n" + b"( " * 200_000 + b"\n"
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match="opening brackets"):
+        extract(language, hostile)
+    assert time.monotonic() - started < 5
+    balanced = b"x = f(" + b"(" * 300 + b")" * 301 + b"\n"  # deep but closed: read as usual
+    extract(language, balanced)
+
+
+def test_an_index_run_counts_the_bracket_file_and_still_finds_its_words(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    (tmp_path / "ok.py").write_text("def fine_function():\n    return 1\n")
+    (tmp_path / "noise.py").write_bytes(b"zanzibar_marker = 1\n" + b"(\n" * 50_000)
+    done = CliRunner().invoke(cli, ["-q", "index", str(tmp_path), "--no-history", "--format", "json", "-j", "1"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["files_indexed"] == 2 and report["parse_errors"] == 1
+    found = CliRunner().invoke(cli, ["-q", "search", "--repo", str(tmp_path), "--format", "jsonl", "zanzibar marker"])
+    assert found.exit_code == 0 and json.loads(found.stdout.splitlines()[0])["path"] == "noise.py"
