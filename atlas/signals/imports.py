@@ -9,6 +9,11 @@ import string) resolution.
 When a suffix match finds several files, the one whose directory shares the most leading
 components with the importer wins, then the one with the fewest components; a tie left after
 that is ambiguous and dropped.
+
+A suffix with more components than the deepest indexed path (`Repo.depth`) matches nothing, so the
+resolvers that try the trailing or leading parts of a dotted name try only those that could match:
+a hostile `import a.a.a…` of 100,000 names costs what one of 20 costs, not 100,000 look-ups of
+ever longer strings (minutes and gigabytes).
 """
 
 from __future__ import annotations
@@ -129,6 +134,11 @@ class Repo:
         self._ending_cache: dict[str, list[int]] = {}
 
     @cached_property
+    def depth(self) -> int:
+        """Components of the deepest indexed path: no suffix with more can match a file."""
+        return max((path.count("/") + 1 for path in self.node), default=0)
+
+    @cached_property
     def by_tail(self) -> dict[str, list[str]]:
         """Indexed paths for suffix matching."""
         return _tail_index(self.node)
@@ -242,6 +252,7 @@ class _GoTables:
 
     def __init__(self, repo: Repo, specs: set[str]) -> None:
         self.files = {d: t for d in repo.files_in if (t := _go_package_files(repo, d))}
+        self.depth = repo.depth
         self.by_tail = _tail_index(d for d in self.files if d)
         mod_dirs = {repo.dirs[i] for i, p in enumerate(repo.paths) if p.rpartition("/")[2] == "go.mod"}
         self.roots = mod_dirs or {""}
@@ -269,8 +280,9 @@ def _learn_go_modules(go: _GoTables, specs: set[str]) -> list[tuple[str, str]]:
         parts = spec.split("/")
         if "." not in parts[0]:
             continue
+        first = max(1, len(parts) - go.depth)  # a longer rest names no package directory
         for root in go.roots:
-            split = next((k for k in range(1, len(parts)) if _join(root, "/".join(parts[k:])) in go.files), 0)
+            split = next((k for k in range(first, len(parts)) if _join(root, "/".join(parts[k:])) in go.files), 0)
             if split:
                 votes[("/".join(parts[:split]), root)] += 1
     winners = (_go_vote_winner(votes, root) for root in go.roots)
@@ -406,7 +418,7 @@ def _resolve_go(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
             return go.package(_join(root, spec[len(module) + 1 :]))
     parts = spec.split("/")
     shortest = 1 if "." in parts[0] else len(parts)
-    for k in range(len(parts), shortest - 1, -1):
+    for k in range(min(len(parts), repo.depth), shortest - 1, -1):
         dirs = [d for d in _ending(go.by_tail, "/".join(parts[-k:])) if k > 1 or _dirname(d) in go.roots]
         if dirs:
             best = _closest(dirs, str, here)
@@ -504,7 +516,8 @@ def _resolve_jvm(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     if parts[-1] in ("*", "_"):
         dirs = _ending(repo.dirs_by_tail, "/".join(parts[:-1]))
         return tuple(i for d in dirs for i in repo.files_with_ext(d, _JVM_EXTS))
-    return repo.pick_first_ending(("/".join(parts[:k]) for k in range(len(parts), 1, -1)), _JVM_EXTS, here)
+    longest = min(len(parts), repo.depth)
+    return repo.pick_first_ending(("/".join(parts[:k]) for k in range(longest, 1, -1)), _JVM_EXTS, here)
 
 
 def _resolve_c(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
@@ -542,7 +555,7 @@ def _resolve_csharp(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     else every `.cs` file of the nearest directory ending `B/C`; framework namespaces find nothing.
     """
     parts = spec.removeprefix("global::").split(".")
-    for k in range(max(1, len(parts) - 1)):
+    for k in range(max(0, len(parts) - repo.depth), max(1, len(parts) - 1)):
         suffix = "/".join(parts[k:])
         found = repo.pick_ending(suffix + ".cs", here)
         if found:
@@ -576,7 +589,7 @@ def _resolve_php(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     if spec.endswith(".php") or "/" in spec:
         return _near(repo, here, spec) or repo.pick_ending(_strip_up(spec), here)
     parts = [part for part in spec.split("\\") if part]
-    for k in range(max(1, len(parts) - 1)):
+    for k in range(max(0, len(parts) - repo.depth), max(1, len(parts) - 1)):
         found = repo.pick_ending("/".join(parts[k:]) + ".php", here)
         if found:
             return found
@@ -675,7 +688,7 @@ def _resolve_solidity(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     if spec.startswith(("./", "../")):
         return _beside(repo, here, spec)
     parts = _strip_up(spec).split("/")
-    for start in range(max(1, len(parts) - 1)):
+    for start in range(max(0, len(parts) - repo.depth), max(1, len(parts) - 1)):
         found = repo.pick_ending("/".join(parts[start:]), here)
         if found:
             return found

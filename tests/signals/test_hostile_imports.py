@@ -1,0 +1,36 @@
+"""Hostile import statements and damaged side stores: indexing stays fast, bounded and crash-free."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas.api import index_config, index_repo, open_engine, related_files
+from tests.conftest import write_tree
+
+pytest.importorskip("tree_sitter_language_pack")
+
+
+def _go_imports(count: int, depth: int) -> str:
+    lines = "\n".join(f'\t"example.com/m{i}/' + "a/" * depth + 'b"' for i in range(count))
+    return f"package x\n\nimport (\n{lines}\n)\n"
+
+
+def test_dotted_imports_of_thousands_of_names_resolve_in_time_and_memory(tmp_path: Path) -> None:
+    # Each resolver tried every leading (JVM) or trailing (C#, Go) part of the name as a path suffix, building and
+    # caching ever longer strings: 20,000 names took seconds and over a gigabyte per import, a megabyte of such
+    # imports hours and more memory than the machine has. A suffix longer than the deepest path cannot match.
+    names = 20_000
+    long_name = "a\n." * names + "B"  # a Java name may span lines: 20,000 names in 60 kB of short lines
+    write_tree(tmp_path, {
+        "src/shop/Cart.java": f"package shop;\nimport {long_name};\nimport shop.util.Price;\nclass Cart {{}}\n",
+        "src/shop/util/Price.java": "package shop.util;\nclass Price {}\n",
+        "cs/Mailer.cs": "using " + "A\n." * names + "B;\nclass Mailer {}\n",
+        "go/x.go": _go_imports(100, 1_900),
+    })  # fmt: skip
+    config = index_config(tmp_path, jobs=1, git_history=False)
+    report = index_repo(config, show_progress=False)
+    assert report.phases["signals"] < 1.5
+    engine = open_engine(config, build_if_missing=False, show_progress=False)
+    assert related_files(engine, "src/shop/Cart.java").imports == ["src/shop/util/Price.java"]
