@@ -34,3 +34,30 @@ def test_dotted_imports_of_thousands_of_names_resolve_in_time_and_memory(tmp_pat
     assert report.phases["signals"] < 1.5
     engine = open_engine(config, build_if_missing=False, show_progress=False)
     assert related_files(engine, "src/shop/Cart.java").imports == ["src/shop/util/Price.java"]
+
+
+def _damage(signals: Path, name: str, value: int) -> None:
+    """Overwrite every entry of the side store's array `name` with `value` (size and header kept)."""
+    import numpy as np
+
+    array = np.load(signals / f"{name}.npy")
+    array[...] = value
+    np.save(signals / f"{name}.npy", array)
+
+
+def test_an_update_after_import_edges_were_damaged_resolves_every_file_again(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "from pkg import b\n",
+        "pkg/b.py": "VALUE = 1\n",
+        "main.py": "import pkg.a\n",
+    })  # fmt: skip
+    config = index_config(tmp_path, jobs=1, git_history=False)
+    index_repo(config, show_progress=False)
+    generation = config.index_dir / (config.index_dir / "CURRENT").read_text().strip()
+    _damage(generation / "signals", "import_edges", 99_999)  # a file id past the last file
+    (tmp_path / "pkg/b.py").write_text("VALUE = 2\n")
+    report = index_repo(config, show_progress=False)
+    assert report.mode == "incremental"
+    engine = open_engine(config, build_if_missing=False, show_progress=False)
+    assert set(related_files(engine, "pkg/a.py").imports) == {"pkg/b.py", "main.py"}
