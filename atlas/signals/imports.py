@@ -257,6 +257,23 @@ class _GoTables:
         mod_dirs = {repo.dirs[i] for i, p in enumerate(repo.paths) if p.rpartition("/")[2] == "go.mod"}
         self.roots = mod_dirs or {""}
         self.modules = _learn_go_modules(self, specs)
+        self._root_of: dict[str, str] = {}
+        for module, root in self.modules:
+            self._root_of.setdefault(module, root)
+        self._lengths = {len(module) for module in self._root_of}
+
+    def module_of(self, spec: str) -> tuple[str, str] | None:
+        """The longest learnt (module path, root) that is `spec` or a `/`-bounded prefix of it.
+
+        Looked up by the spec's own prefixes, not by trying every module: a repository with a thousand
+        go.mod files and tens of thousands of imports took seconds to minutes.
+        """
+        ends = [i for i, char in enumerate(spec) if char == "/" and i in self._lengths]
+        for end in reversed([*ends, len(spec)] if len(spec) in self._lengths else ends):
+            root = self._root_of.get(spec[:end])
+            if root is not None:
+                return spec[:end], root
+        return None
 
     def package(self, directory: str) -> tuple[int, ...]:
         """The non-test Go files of `directory`."""
@@ -273,25 +290,43 @@ def _learn_go_modules(go: _GoTables, specs: set[str]) -> list[tuple[str, str]]:
 
     We see paths, not go.mod contents. An import `M/rest` where `root/rest` is a package votes for
     module `M` at `root` (longest `rest` only); the clear winner per root is kept, which lets the
-    module's own root package (`import "M"`) resolve too.
+    module's own root package (`import "M"`) resolve too. The package directories ending with each
+    `rest` are looked up, not every root tried for every import: with a go.mod in each of a
+    thousand directories, that took minutes.
     """
     votes: Counter[tuple[str, str]] = Counter()
     for spec in specs:
         parts = spec.split("/")
         if "." not in parts[0]:
             continue
-        first = max(1, len(parts) - go.depth)  # a longer rest names no package directory
-        for root in go.roots:
-            split = next((k for k in range(first, len(parts)) if _join(root, "/".join(parts[k:])) in go.files), 0)
-            if split:
-                votes[("/".join(parts[:split]), root)] += 1
-    winners = (_go_vote_winner(votes, root) for root in go.roots)
+        for module, root in _go_module_votes(go, parts):
+            votes[(module, root)] += 1
+    by_root: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for (module, root), count in votes.items():
+        by_root[root].append((count, module))
+    winners = (_go_vote_winner(by_root.get(root, []), root) for root in go.roots)
     return sorted(((module, root) for module, root in winners if module), key=lambda m: -len(m[0]))
 
 
-def _go_vote_winner(votes: Counter[tuple[str, str]], root: str) -> tuple[str, str]:
-    """(module path, root) with the most votes at `root`; module "" if none or tied."""
-    ranked = sorted(((count, module) for (module, r), count in votes.items() if r == root), reverse=True)
+def _go_module_votes(go: _GoTables, parts: list[str]) -> Iterable[tuple[str, str]]:
+    """(module, root) for each root holding a package `root/rest` for the import `parts` = `module/rest`,
+    with the longest such `rest` per root."""
+    voted: set[str] = set()
+    for k in range(max(1, len(parts) - go.depth), len(parts)):  # a longer rest names no package directory
+        rest = "/".join(parts[k:])
+        if rest:
+            found = ((d[: len(d) - len(rest)].rstrip("/"), d) for d in _ending(go.by_tail, rest))
+        else:  # `M/`: the root's own package
+            found = ((root, root) for root in go.roots)
+        for root, directory in found:
+            if root in go.roots and directory in go.files and root not in voted:
+                voted.add(root)
+                yield "/".join(parts[:k]), root
+
+
+def _go_vote_winner(ranked: list[tuple[int, str]], root: str) -> tuple[str, str]:
+    """(module path, root) with the most (votes, module) at `root`; module "" if none or tied."""
+    ranked = sorted(ranked, reverse=True)
     if not ranked or (len(ranked) > 1 and ranked[0][0] == ranked[1][0]):
         return "", root
     return ranked[0][1], root
@@ -413,9 +448,10 @@ def _resolve_go(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     match whole, so `errors` does not resolve to `pkg/errors`.
     """
     go = repo.go
-    for module, root in go.modules:
-        if spec == module or spec.startswith(module + "/"):
-            return go.package(_join(root, spec[len(module) + 1 :]))
+    owner = go.module_of(spec)
+    if owner is not None:
+        module, root = owner
+        return go.package(_join(root, spec[len(module) + 1 :]))
     parts = spec.split("/")
     shortest = 1 if "." in parts[0] else len(parts)
     for k in range(min(len(parts), repo.depth), shortest - 1, -1):
