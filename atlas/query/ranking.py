@@ -20,7 +20,7 @@ from atlas.query.fuse import FusionWeights
 from atlas.query.mentions import Mentions
 from atlas.query.paths import PathIndex
 from atlas.query.syntax import ParsedQuery
-from atlas.signals.store import SideStore
+from atlas.signals.store import SideStore, csr_file_id, csr_row
 from atlas.terms import word_hash
 
 
@@ -96,40 +96,32 @@ def neighbour_signals(store: SideStore, weights: FusionWeights, signals: Signals
     seeds = _seeds(signals, weights.expand_top, store.paths)
     if not seeds:
         return
-    cochange = _csr(store, "cochange")
-    if cochange is not None:
-        indptr, indices = cochange
+    if _has_csr(store, "cochange"):
         confidence, support = store.get("cochange_confidence_data"), store.get("cochange_data")
         signals.raw["cochange"] = _spread(
-            seeds, indptr, indices, weights.max_fanout,
+            store, "cochange", seeds, weights.max_fanout,
             lambda offset: float(confidence[offset]) if support[offset] >= weights.cochange_min_support else 0.0,
         )  # fmt: skip
-    imports = _csr(store, "imports")
-    if imports is not None:
-        signals.raw["imports"] = _spread(seeds, *imports, weights.max_fanout, lambda offset: 1.0)
+    if _has_csr(store, "imports"):
+        signals.raw["imports"] = _spread(store, "imports", seeds, weights.max_fanout, lambda offset: 1.0)
 
 
-def _csr(store: SideStore, name: str) -> tuple[Sequence[int], Sequence[int]] | None:
+def _has_csr(store: SideStore, name: str) -> bool:
     indptr, indices = store.get(f"{name}_indptr"), store.get(f"{name}_indices")
-    if indptr is None or indices is None or len(indptr) <= 1:
-        return None
-    return indptr, indices
+    return indptr is not None and indices is not None and len(indptr) > 1
 
 
 def _spread(
-    seeds: list[int],
-    indptr: Sequence[int],
-    indices: Sequence[int],
-    max_fanout: int,
-    strength: Callable[[int], float],
+    store: SideStore, name: str, seeds: list[int], max_fanout: int, strength: Callable[[int], float]
 ) -> dict[int, float]:
+    """Scores of the CSR neighbours (`name_*` arrays) of `seeds`; IndexCorrupt when a row is damaged."""
     scores: dict[int, float] = defaultdict(float)
     for rank, fid in enumerate(seeds, 1):
-        start, end = int(indptr[fid]), int(indptr[fid + 1])
-        if end - start > max_fanout:
+        offsets = csr_row(store, name, fid)
+        if offsets is None or len(offsets) > max_fanout:
             continue  # a hub (a header everything includes) says nothing about any one neighbour
-        for offset in range(start, end):
-            partner, value = int(indices[offset]), strength(offset)
+        for offset in offsets:
+            partner, value = csr_file_id(store, name, offset), strength(offset)
             if partner != fid and value > 0:
                 scores[partner] += value / rank
     return dict(scores)

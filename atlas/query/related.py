@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atlas.errors import InputError
-from atlas.signals.store import SideStore
+from atlas.signals.store import SideStore, csr_file_id, csr_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,25 +95,16 @@ def _file_id(store: SideStore, path: str) -> int:
     )
 
 
-def _row(store: SideStore, name: str, fid: int) -> range | None:
-    """Offsets of row `fid` in the CSR arrays `name_*`, or None when the store has no such arrays."""
-    indptr = store.get(f"{name}_indptr")
-    if indptr is None or fid + 1 >= len(indptr):
-        return None
-    return range(int(indptr[fid]), int(indptr[fid + 1]))
-
-
 def _add_cochange(related: Related, store: SideStore, fid: int, limit: int, min_commits: int) -> None:
-    offsets = _row(store, "cochange", fid)
+    offsets = csr_row(store, "cochange", fid)
     if offsets is None:
         git = store.params.get("git", {})
         related.notes.append(f"no co-change data: {git.get('reason') or 'git history was not mined'}")
         return
-    indices, support = store.get("cochange_indices"), store.get("cochange_data")
-    confidence = store.get("cochange_confidence_data")
+    support, confidence = store.get("cochange_data"), store.get("cochange_confidence_data")
     partners = []
     for offset in offsets:
-        other, commits = int(indices[offset]), int(support[offset])
+        other, commits = csr_file_id(store, "cochange", offset), int(support[offset])
         if commits >= min_commits and other != fid and store.paths[other]:
             share = round(float(confidence[offset]), 4) if confidence is not None else 0.0
             partners.append(CoChangePartner(store.paths[other], commits, share))
@@ -123,12 +114,13 @@ def _add_cochange(related: Related, store: SideStore, fid: int, limit: int, min_
 
 
 def _add_imports(related: Related, store: SideStore, fid: int, limit: int) -> None:
-    offsets = _row(store, "imports", fid)
+    offsets = csr_row(store, "imports", fid)
     if offsets is None:
         related.notes.append("no import graph in this index")
         return
-    indices, rank = store.get("imports_indices"), store.get("pagerank")
-    neighbours = [int(indices[o]) for o in offsets if int(indices[o]) != fid and store.paths[int(indices[o])]]
+    rank = store.get("pagerank")
+    ids = (csr_file_id(store, "imports", offset) for offset in offsets)
+    neighbours = [other for other in ids if other != fid and store.paths[other]]
     score = (lambda n: -float(rank[n])) if rank is not None else (lambda n: 0.0)
     neighbours.sort(key=lambda n: (score(n), store.paths[n]))
     related.imports_total = len(neighbours)

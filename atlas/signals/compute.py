@@ -212,9 +212,8 @@ def compute_store(
 
 def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, edited: Collection[int] | None) -> None:
     files = list(zip(table.paths, table.languages, table.imports, strict=True))
-    stored = previous.get("import_edges") if previous is not None else None
-    old_edges = None if stored is None else np.asarray(stored, dtype=np.int32).reshape(-1, 2)
-    reuse = old_edges is not None and edited is not None and len(previous.paths) == len(table.paths)
+    old_edges = _reusable_edges(previous, table) if edited is not None else None
+    reuse = old_edges is not None
     graph = build_import_graph(files, only=set(edited) if reuse else None)
     edges = graph.edges
     if reuse:
@@ -231,6 +230,24 @@ def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, e
     store.arrays["imports_indptr"] = indptr.astype(np.int64)
     store.arrays["imports_indices"] = indices.astype(np.int32)
     store.params["graph"] = {"edges": len(edges), "unresolved_imports": graph.unresolved}
+
+
+def _reusable_edges(previous: SideStore | None, table: FileTable) -> np.ndarray | None:
+    """The previous generation's import edges, when they fit `table`: the same paths, every endpoint a file id.
+
+    (A file removed by this update, now a tombstone, keeps its id.) A damaged `import_edges.npy` (an odd count,
+    an id past the last file) is not reused: every file's imports are resolved again, where it made the update
+    crash with an IndexError.
+    """
+    stored = previous.get("import_edges") if previous is not None else None
+    if stored is None or len(previous.paths) != len(table.paths):
+        return None
+    if any(path and path != before for path, before in zip(table.paths, previous.paths, strict=True)):
+        return None
+    flat = np.asarray(stored, dtype=np.int64).reshape(-1)
+    if flat.size % 2 or (flat.size and (flat.min() < 0 or flat.max() >= len(table.paths))):
+        return None
+    return flat.reshape(-1, 2).astype(np.int32)
 
 
 def _add_history(store: SideStore, table: FileTable, history: History | None) -> None:

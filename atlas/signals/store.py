@@ -146,6 +146,28 @@ def load_store(generation: Path) -> SideStore | None:
     return SideStore(params, paths, arrays)
 
 
+def csr_row(store: SideStore, name: str, fid: int) -> range | None:
+    """Offsets of row `fid` in the CSR arrays `name_indptr` / `name_indices`; None when the store has none.
+
+    IndexCorrupt when the row's bounds do not lie within `name_indices` (a damaged `name_indptr.npy`).
+    """
+    indptr, indices = store.get(f"{name}_indptr"), store.get(f"{name}_indices")
+    if indptr is None or indices is None or not 0 <= fid < len(indptr) - 1:
+        return None
+    start, end = int(indptr[fid]), int(indptr[fid + 1])
+    if not 0 <= start <= end <= len(indices):
+        raise IndexCorrupt(f"{name}_indptr.npy: row {fid} spans [{start}, {end}), outside {len(indices)} entries")
+    return range(start, end)
+
+
+def csr_file_id(store: SideStore, name: str, offset: int) -> int:
+    """The file id at `offset` of `name_indices`; IndexCorrupt when it names no file (a damaged array)."""
+    fid = int(store.arrays[f"{name}_indices"][offset])
+    if not 0 <= fid < len(store.paths):
+        raise IndexCorrupt(f"{name}_indices.npy: entry {offset} is file id {fid}, outside {len(store.paths)} files")
+    return fid
+
+
 def is_per_file(name: str) -> bool:
     """True for arrays with one row per file id (not the parts of a CSR matrix or an edge list)."""
     return not name.endswith(("_indices", "_data", "_indptr", "_edges"))

@@ -594,3 +594,19 @@ def test_related_files_of_a_java_class_include_its_package_neighbours(tmp_path: 
     }  # fmt: skip
     assert related_files(engine, "src/main/java/admin/Report.java").imports == []
     assert related_files(engine, "src/main/kotlin/ui/Screen.kt").imports == ["src/main/kotlin/ui/Theme.kt"]
+
+
+def test_a_go_monorepo_of_two_thousand_modules_resolves_in_linear_time() -> None:
+    # Every import tried every learnt module path, and learning a module path tried every go.mod directory for
+    # every import, then scanned every vote once per directory: 2,000 modules took seconds, 10,000 minutes.
+    n = 2_000
+    files: list[tuple[str, str, Sequence[str]]] = []
+    for i in range(n):
+        files.append((f"svc{i}/go.mod", "text", ()))
+        imports = (f"example.com/svc{i}/internal/store{(i + 1) % n}", f"github.com/ext{i}/lib/v2/sub")
+        files.append((f"svc{i}/internal/store{i}/store.go", "go", imports))
+    started = time.process_time()
+    graph = build_import_graph(files)
+    assert time.process_time() - started < 1.0
+    assert len(graph.edges) == n and graph.unresolved == n  # the next service's store; the outside library
+    assert graph.paths[graph.edges[0][1]] == "svc1/internal/store1/store.go"
