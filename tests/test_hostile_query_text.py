@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.cli import cli
+from atlas.query.syntax import _TRACE_LINE, parse_query
 from atlas.terms import tokenize, words
 from tests.conftest import indexed_repo
 
@@ -85,3 +86,34 @@ def test_a_file_of_underscores_after_guillemets_indexes_fast(tmp_path: Path) -> 
     assert time.monotonic() - started < SECONDS
     _, hits = timed_search(root, "zanzibar")
     assert [hit["path"] for hit in hits] == ["docs/rules.md"]
+
+
+# --- an `at` line full of opening brackets -------------------------------------------------------------------
+
+BACKTRACKING_TRACE_LINE = re.compile(
+    r"[ \t]*(?:at \S+ ?\(.*\)|at \S+:\d+(?::\d+)?"
+    r'|File ".*", line \d+.*|#\d+ +0x[0-9a-fA-F]+ .*|\d+: +(?:0x[0-9a-fA-F]+ - )?[\w:<>$.]+'
+    r"|[\w./-]+\.(?:\(\*?\w+\)\.)?\w+\(.*\)|\S+\.\w+:\d+(?::\d+)?(?: \+0x[0-9a-fA-F]+)?"
+    r"|Traceback \(most recent call last\):|goroutine \d+ \[.*|stack backtrace:|\.\.\. \d+ more"
+    r")[ \t]*"
+)
+"""The stack frame line pattern as it was, before an `at …(…)` line had to end in `)` first."""
+
+
+@given(st.text(alphabet="at ()x:1.\t", max_size=30))
+def test_stack_frame_lines_are_the_ones_they_were(line: str) -> None:
+    assert bool(_TRACE_LINE.fullmatch(line)) == bool(BACKTRACKING_TRACE_LINE.fullmatch(line))
+    assert bool(_TRACE_LINE.fullmatch("at " + line)) == bool(BACKTRACKING_TRACE_LINE.fullmatch("at " + line))
+
+
+def test_an_at_line_of_opening_brackets_is_read_in_linear_time() -> None:
+    started = time.monotonic()
+    for text in ("at " + "(" * 1_000_000, "at " + "a(" * 500_000, "  at x" + "(" * 500_000 + ") x"):
+        parse_query(text)  # `\S+` gave back each `(` and `.*\)` rescanned the line: 64,000 took 1.7 s
+    assert time.monotonic() - started < 5
+
+
+def test_a_query_with_an_at_line_of_opening_brackets_is_fast(shop: Path) -> None:
+    seconds, hits = timed_search(shop, "cart total\n  at " + "a(" * 400_000 + "\n")
+    assert seconds < SECONDS
+    assert hits and hits[0]["path"] == "shop/cart.py"

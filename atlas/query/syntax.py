@@ -34,7 +34,7 @@ _PHRASE = re.compile(rf'"([^"\n]{{1,{MAX_PHRASE_CHARS}}})"')
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TRACE_LINE = re.compile(
     r"[ \t]*(?:"
-    r"at \S+ ?\(.*\)|at \S+:\d+(?::\d+)?"  # Java, Kotlin, JS/TS, Rust `at` lines
+    r"at (?=.*\)[ \t]*\Z)\S+ ?\(.*\)|at \S+:\d+(?::\d+)?"  # Java, Kotlin, JS/TS, Rust `at` lines
     r'|File ".*", line \d+.*'  # Python
     r"|#\d+ +0x[0-9a-fA-F]+ .*"  # sanitizers, gdb
     r"|\d+: +(?:0x[0-9a-fA-F]+ - )?[\w:<>$.]+"  # Rust backtraces
@@ -43,6 +43,8 @@ _TRACE_LINE = re.compile(
     r"|Traceback \(most recent call last\):|goroutine \d+ \[.*|stack backtrace:|\.\.\. \d+ more"
     r")[ \t]*"
 )
+r"""A stack frame line (matched whole). An `at …(…)` line must end in `)` (the lookahead checks that first): else
+`\S+` gave back each `(` of the line in turn and `.*\)` rescanned the rest, quadratic (`at ((((…`: 1 MiB, minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
