@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import itertools
 import re
 import zlib
 from collections.abc import Iterable
@@ -61,13 +60,19 @@ def words(text: str) -> list[str]:
     if not text or max(text) < "\u1100":
         return _PLAIN_WORD.findall(text)
     found: list[str] = []
-    for cjk, group in itertools.groupby(text, is_cjk):
-        segment = "".join(group)
-        if cjk:
+    # Split at CJK runs (kept, at odd places): a regex, where a call of `is_cjk` per character took 0.3 s a megabyte.
+    for place, segment in enumerate(_cjk_run().split(text)):
+        if place % 2:
             found.append(segment)
-        else:
+        elif segment:
             found.extend(_PLAIN_WORD.findall(segment))
     return found
+
+
+@functools.cache
+def _cjk_run() -> re.Pattern[str]:
+    """A run of CJK characters, captured (compiled on first use: ~1 ms, paid only by text beyond U+1100)."""
+    return re.compile(f"([{_CJK}]+)")
 
 
 def word_pattern() -> re.Pattern[str]:

@@ -8,9 +8,14 @@ versions took minutes to hours on these sizes).
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import random
 import re
 import time
+import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.cli import cli
-from atlas.query.syntax import _TRACE_LINE, parse_query
+from atlas.query.syntax import _TRACE_LINE, MAX_TERMS, drop_html_comments, parse_query, split_code
 from atlas.terms import tokenize, words
 from tests.conftest import indexed_repo
 
@@ -117,3 +122,73 @@ def test_a_query_with_an_at_line_of_opening_brackets_is_fast(shop: Path) -> None
     seconds, hits = timed_search(shop, "cart total\n  at " + "a(" * 400_000 + "\n")
     assert seconds < SECONDS
     assert hits and hits[0]["path"] == "shop/cart.py"
+
+
+# --- a megabyte of Chinese ----------------------------------------------------------------------------------
+
+
+def sorted_weighted_terms(
+    tokens: list[str], blocks: list[list[str]], order: list[str]
+) -> tuple[tuple[str, float], ...]:
+    """`weighted_terms` as it was: first-seen order, then a full sort to keep the MAX_TERMS most repeated."""
+    counts = Counter(tokens)
+    for block in blocks:
+        counts.update(dict.fromkeys(block, 1))
+    order = [t for t in dict.fromkeys(order) if t in counts]
+    placed = set(order)
+    order += [t for t in counts if t not in placed]
+    if len(order) > MAX_TERMS:
+        keep = set(sorted(order, key=lambda t: -counts[t])[:MAX_TERMS])
+        order = [t for t in order if t in keep]
+    return tuple((t, 1.0 + math.log(counts[t])) for t in order)
+
+
+def assert_parsed_as_before(text: str) -> None:
+    """`parse_query(text)` has the terms it had when each of prose, code and visible text was tokenised on its
+    own, and the pairs it had among those terms."""
+    rest = text  # the texts below hold no path:, lang: or sym: filters
+    prose, blocks = split_code(rest)
+    terms = sorted_weighted_terms(tokenize(drop_html_comments(prose)), [tokenize(b) for b in blocks], tokenize(rest))
+    kept = {term for term, _ in terms}
+    pairs = dict.fromkeys((a, b) for a, b in itertools.pairwise(tokenize(drop_html_comments(rest))) if a != b)
+    parsed = parse_query(text)
+    assert parsed.terms == terms
+    assert parsed.pairs == tuple((a, b) for a, b in pairs if a in kept and b in kept)
+
+
+REPORT_PIECES = st.sampled_from(
+    ["```", "```python", "~~~", "\n", "\r\n", "\u2028", "\x85", "\x0c", " ", "<!--", "-->", "word", "parse_args",
+     "  at a.B.c(B.java:3)", 'File "x.py", line 3, in f', "    retry()", "会话过期", "HTTPServer", "-", "_", "«"]
+)  # fmt: skip
+
+
+@given(st.lists(REPORT_PIECES, max_size=40).map("".join))
+def test_bug_report_shapes_parse_as_before(text: str) -> None:
+    assert_parsed_as_before(text)
+
+
+def test_long_texts_keep_the_terms_they_kept() -> None:
+    rng = random.Random(7)
+    vocabulary = [f"w{i}x" for i in range(1_500)]
+    for blocks in ("", "\n```\nw1x w2x w3x\n```\n<!-- w4x -->\n  at a.B.c(B.java:3)\n"):
+        assert_parsed_as_before(" ".join(rng.choice(vocabulary) for _ in range(6_000)) + blocks)
+
+
+def test_a_megabyte_of_chinese_is_parsed_without_holding_its_million_bigrams() -> None:
+    rng = random.Random(1)
+    text = "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(1 << 20))
+    tracemalloc.start()
+    try:
+        parsed = parse_query(text)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(parsed.terms) == MAX_TERMS
+    assert held < 32 << 20  # its million word pairs and their tokens: 151 MB
+    assert peak < 170 << 20  # three tokenisations of the text and the pairs: 199 MB
+
+
+def test_a_megabyte_of_chinese_is_searched(shop: Path) -> None:
+    rng = random.Random(2)
+    seconds, _ = timed_search(shop, "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(1 << 20)))
+    assert seconds < SECONDS
