@@ -12,10 +12,12 @@ of a trace weigh as if written once (the frames' paths and names are `mentions`)
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import re
 from collections import Counter
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from atlas.errors import UsageError
@@ -34,7 +36,7 @@ _PHRASE = re.compile(rf'"([^"\n]{{1,{MAX_PHRASE_CHARS}}})"')
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TRACE_LINE = re.compile(
     r"[ \t]*(?:"
-    r"at \S+ ?\(.*\)|at \S+:\d+(?::\d+)?"  # Java, Kotlin, JS/TS, Rust `at` lines
+    r"at (?=.*\)[ \t]*\Z)\S+ ?\(.*\)|at \S+:\d+(?::\d+)?"  # Java, Kotlin, JS/TS, Rust `at` lines
     r'|File ".*", line \d+.*'  # Python
     r"|#\d+ +0x[0-9a-fA-F]+ .*"  # sanitizers, gdb
     r"|\d+: +(?:0x[0-9a-fA-F]+ - )?[\w:<>$.]+"  # Rust backtraces
@@ -43,6 +45,8 @@ _TRACE_LINE = re.compile(
     r"|Traceback \(most recent call last\):|goroutine \d+ \[.*|stack backtrace:|\.\.\. \d+ more"
     r")[ \t]*"
 )
+r"""A stack frame line (matched whole). An `at …(…)` line must end in `)` (the lookahead checks that first): else
+`\S+` gave back each `(` of the line in turn and `.*\)` rescanned the rest, quadratic (`at ((((…`: 1 MiB, minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,8 @@ class ParsedQuery:
     symbols: tuple[str, ...]
     title_terms: frozenset[str] = frozenset()
     pairs: tuple[tuple[str, str], ...] = ()
-    """Adjacent tokens of the text, first seen first, without repeats: the `proximity` signal's phrases."""
+    """Adjacent tokens of the text that are both among its terms, first seen first, without repeats: the
+    `proximity` signal's phrases (which take only pairs of the terms a search keeps)."""
 
     @property
     def has_filters(self) -> bool:
@@ -97,18 +102,34 @@ def parse_query(text: str) -> ParsedQuery:
     rest = _FILTER.sub(take_filter, text)
     phrases = _phrases(rest)
     prose, blocks = split_code(rest)
-    prose = drop_html_comments(prose)
     visible = drop_html_comments(rest)
+    tokens = tokenize(rest)
+    visible_tokens = tokens if visible == rest else tokenize(visible)
+    terms = _terms(prose, blocks, tokens, visible_tokens)
     return ParsedQuery(
         text=text,
-        terms=weighted_terms(tokenize(prose), [tokenize(block) for block in blocks], order=tokenize(rest)),
+        terms=terms,
         phrases=phrases,
         paths=tuple(dict.fromkeys(filters["path"])),
         languages=tuple(dict.fromkeys(v.lower() for v in filters["lang"])),
         symbols=tuple(dict.fromkeys(filters["sym"])),
         title_terms=frozenset(tokenize(_title(visible))),
-        pairs=word_pairs(tokenize(visible)),
+        pairs=word_pairs(visible_tokens, {term for term, _ in terms}),
     )
+
+
+def _terms(
+    prose: str, blocks: list[str], tokens: list[str], visible_tokens: list[str]
+) -> tuple[tuple[str, float], ...]:
+    """`weighted_terms` of the `prose` and code `blocks` of a text whose tokens are `tokens`, in their order.
+
+    Without blocks the prose is the visible text with its line breaks made `\\n`, which tokenise alike, so its
+    tokens are `visible_tokens`; and when those are `tokens` too, they are already in the order wanted. Each
+    pass over the tokens counts for a long text (a megabyte of Chinese is a million bigrams).
+    """
+    if blocks:
+        return weighted_terms(tokenize(drop_html_comments(prose)), [tokenize(block) for block in blocks], tokens)
+    return weighted_terms(visible_tokens, order=None if visible_tokens is tokens else tokens)
 
 
 def drop_html_comments(text: str) -> str:
@@ -123,13 +144,17 @@ def drop_html_comments(text: str) -> str:
     return "".join(kept) + text[start:]
 
 
-def word_pairs(tokens: list[str]) -> tuple[tuple[str, str], ...]:
-    """Each two adjacent `tokens` (a token and its repeat aside), first seen first, without repeats.
+def word_pairs(tokens: list[str], among: Container[str] | None = None) -> tuple[tuple[str, str], ...]:
+    """Each two adjacent `tokens` (a token and its repeat aside), first seen first, without repeats; with
+    `among`, only those whose two tokens are both in it (a long text's million pairs held 150 MB).
 
     Compound identifiers are tokens followed by their parts, so `rate_limit` gives (rate, limit), as does
     "rate limit" in prose: a pair meets the identifier in code, its words in a comment, or both.
     """
-    return tuple(dict.fromkeys((a, b) for a, b in itertools.pairwise(tokens) if a != b))
+    pairs: Iterable[tuple[str, str]] = itertools.pairwise(tokens)
+    if among is not None:
+        pairs = (pair for pair in pairs if pair[0] in among and pair[1] in among)
+    return tuple(pair for pair in dict.fromkeys(pairs) if pair[0] != pair[1])
 
 
 def _title(text: str) -> str:
@@ -193,11 +218,14 @@ def weighted_terms(
     counts = Counter(tokens)
     for block in blocks or ():
         counts.update(dict.fromkeys(block, 1))
-    # `order` may hold tokens that neither prose nor blocks has (a fence line's language name).
-    order = [t for t in dict.fromkeys(order) if t in counts] if order is not None else list(counts)
-    placed = set(order)
-    order += [t for t in counts if t not in placed]
-    if len(order) > MAX_TERMS:
-        keep = set(sorted(order, key=lambda t: -counts[t])[:MAX_TERMS])
-        order = [t for t in order if t in keep]
-    return tuple((t, 1.0 + math.log(counts[t])) for t in order)
+    if order is None:
+        ordered: list[str] = list(counts)
+    else:
+        # `order` may hold tokens that neither prose nor blocks has (a fence line's language name).
+        placed = dict.fromkeys(order)
+        ordered = [t for t in placed if t in counts] + [t for t in counts if t not in placed]
+    if len(ordered) > MAX_TERMS:
+        # `nlargest` keeps the first of equals, as a stable sort does.
+        keep = set(heapq.nlargest(MAX_TERMS, ordered, key=counts.__getitem__))
+        ordered = [t for t in ordered if t in keep]
+    return tuple((t, 1.0 + math.log(counts[t])) for t in ordered)
