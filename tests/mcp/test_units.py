@@ -207,12 +207,9 @@ def test_regression_a_file_created_while_the_server_refreshes_is_indexed_by_the_
     assert not error and [hit["path"] for hit in json.loads(text)["results"]] == ["lib/zeppelin.py"], text
 
 
-def test_regression_a_first_build_blocked_by_another_indexer_is_retried_and_follows_what_it_published(
-    tmp_path: Path,
-) -> None:
-    # Two servers started on one repository without an index (or `atlas index` still running when the agent
-    # started): the server whose first build found the lock held said "still being built" on every call, for
-    # ever, even after the other process had published an index and `status` said it was fresh.
+def _first_build_under_another_indexers_lock(tmp_path: Path) -> tuple[Path, mcp_server.Session, tuple[str, bool]]:
+    """A repository without an index, a server started while another process holds the index lock, and the answer
+    of its first search (which waits for the first build, which fails on the lock)."""
     root = tmp_path / "repo"
     write_tree(root, {"lib/alpha.py": "def alpha_pelican():\n    pass\n"})
     init_repo(root)
@@ -221,7 +218,16 @@ def test_regression_a_first_build_blocked_by_another_indexer_is_retried_and_foll
     with index_lock(config.index_dir):
         session = mcp_server.Session(config, check_interval=0)
         session.start()
-        text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
+        return root, session, mcp_server.call_tool(session, "search", {"query": "pelican"})
+
+
+def test_regression_a_first_build_blocked_by_another_indexer_is_retried_and_follows_what_it_published(
+    tmp_path: Path,
+) -> None:
+    # Two servers started on one repository without an index (or `atlas index` still running when the agent
+    # started): the server whose first build found the lock held said "still being built" on every call, for
+    # ever, even after the other process had published an index and `status` said it was fresh.
+    root, session, (text, error) = _first_build_under_another_indexers_lock(tmp_path)
     assert error and "being updated by process" in text and "still being built" not in text, text
     build_index(root)  # the other indexer publishes
     text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
@@ -231,15 +237,7 @@ def test_regression_a_first_build_blocked_by_another_indexer_is_retried_and_foll
 def test_regression_a_failed_first_build_is_retried_by_the_next_call(tmp_path: Path) -> None:
     # The hint said "call again shortly", but calling again never built anything: the server stayed without an
     # index until it was restarted.
-    root = tmp_path / "repo"
-    write_tree(root, {"lib/alpha.py": "def alpha_pelican():\n    pass\n"})
-    init_repo(root)
-    config = index_config(root)
-    config.index_dir.mkdir()
-    with index_lock(config.index_dir):
-        session = mcp_server.Session(config, check_interval=0)
-        session.start()
-        text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
-        assert error and "call again" in text, text
+    _, session, (text, error) = _first_build_under_another_indexers_lock(tmp_path)
+    assert error and "call again" in text, text
     text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
     assert not error and [hit["path"] for hit in json.loads(text)["results"]] == ["lib/alpha.py"], text

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from atlas.api import index_config, index_repo, open_engine, related_files
+from atlas.config import IndexConfig
 from tests.conftest import write_tree
 
 pytest.importorskip("tree_sitter_language_pack")
@@ -36,6 +37,14 @@ def test_dotted_imports_of_thousands_of_names_resolve_in_time_and_memory(tmp_pat
     assert related_files(engine, "src/shop/Cart.java").imports == ["src/shop/util/Price.java"]
 
 
+def _indexed(root: Path, files: dict[str, str]) -> tuple[IndexConfig, Path]:
+    """`files` written under `root` and indexed without history: the config and the live side store's directory."""
+    write_tree(root, files)
+    config = index_config(root, jobs=1, git_history=False)
+    index_repo(config, show_progress=False)
+    return config, config.index_dir / (config.index_dir / "CURRENT").read_text().strip() / "signals"
+
+
 def _damage(signals: Path, name: str, value: int, last_only: bool = False) -> None:
     """Overwrite every entry (or the last) of the side store's array `name` with `value` (size and header kept)."""
     import numpy as np
@@ -46,16 +55,13 @@ def _damage(signals: Path, name: str, value: int, last_only: bool = False) -> No
 
 
 def test_an_update_after_import_edges_were_damaged_resolves_every_file_again(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
+    config, signals = _indexed(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/a.py": "from pkg import b\n",
         "pkg/b.py": "VALUE = 1\n",
         "main.py": "import pkg.a\n",
     })  # fmt: skip
-    config = index_config(tmp_path, jobs=1, git_history=False)
-    index_repo(config, show_progress=False)
-    generation = config.index_dir / (config.index_dir / "CURRENT").read_text().strip()
-    _damage(generation / "signals", "import_edges", 99_999)  # a file id past the last file
+    _damage(signals, "import_edges", 99_999)  # a file id past the last file
     (tmp_path / "pkg/b.py").write_text("VALUE = 2\n")
     report = index_repo(config, show_progress=False)
     assert report.mode == "incremental"
@@ -72,15 +78,12 @@ def test_a_damaged_neighbour_row_is_a_corrupt_index_for_search_and_related_files
     from atlas.cli import cli
     from atlas.errors import IndexCorrupt
 
-    write_tree(tmp_path, {
+    config, signals = _indexed(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/ledger.py": "from pkg import money\n\n\ndef post_ledger_entry(amount):\n    return money.cents(amount)\n",
         "pkg/money.py": "def cents(amount):\n    return round(amount * 100)\n",
     })  # fmt: skip
-    config = index_config(tmp_path, jobs=1, git_history=False)
-    index_repo(config, show_progress=False)
-    generation = config.index_dir / (config.index_dir / "CURRENT").read_text().strip()
-    _damage(generation / "signals", array, 99_999, last_only=array.endswith("_indptr"))  # the last row runs past
+    _damage(signals, array, 99_999, last_only=array.endswith("_indptr"))  # the last row runs past
     result = CliRunner().invoke(cli, ["search", "--root", str(tmp_path), "money", "cents", "round", "-l"])
     assert result.exit_code == 4, result.output
     assert f"{array}.npy" in result.output
