@@ -463,3 +463,18 @@ def test_a_quiet_index_run_says_why_history_was_read_again_only_in_its_report(tm
         assert ("reading the history again" in done.stderr) is warned, done.stderr
         if not warned:
             assert done.stderr == ""
+
+
+def test_the_pydriller_backend_mines_a_file_and_a_message_that_look_like_its_stream_marks(tmp_path: Path) -> None:
+    # The pydriller child writes each commit behind a \x01 token: a file or a message made of that byte alone must
+    # still read as text, as the git backend reads it.
+    repo = _shop(tmp_path / "r")
+    (repo / "\x01").write_text("odd\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "\x01")
+
+    mined = {backend: mine_history(repo, HistoryOptions(backend=backend)) for backend in BACKENDS}
+
+    assert all(history.available for history in mined.values()), [h.reason for h in mined.values()]
+    assert mined["pydriller"].files.keys() == mined["git"].files.keys() and "\x01" in mined["git"].files
+    assert mined["pydriller"].commits_mined == mined["git"].commits_mined == 2

@@ -594,14 +594,16 @@ def pydriller_walk(
 
 def walk_tokens(commit: _Commit) -> list[bytes]:
     """`commit` as the NUL-separated tokens the pydriller child writes: sha, time, message, then kind, source and
-    path per change. Text round-trips exactly (surrogate escapes included); git allows no NUL in any of it."""
+    path per change, each behind `=`, so no message or file name (`\x01` is one) reads as a mark. Text round-trips
+    exactly (surrogate escapes included); git allows no NUL in any of it."""
     tokens = [commit.sha, str(commit.time), commit.message]
     for change in commit.changes:
         tokens += [change.kind, change.source, change.path]
-    return [_COMMIT_MARK] + [token.encode("utf-8", "surrogateescape") for token in tokens]
+    return [_COMMIT_MARK] + [_FIELD + token.encode("utf-8", "surrogateescape") for token in tokens]
 
 
 _COMMIT_MARK = b"\x01"
+_FIELD = b"="
 ALIVE_MARK = b"\x02"
 """A token the pydriller child writes while it lists commits, which the parent's stall watch counts as output."""
 
@@ -616,8 +618,10 @@ def _read_walk(tokens: Iterator[bytes]) -> Iterator[_Commit]:
             if fields:
                 yield _walked(fields)
             fields = []
+        elif token.startswith(_FIELD):
+            fields.append(token[1:].decode("utf-8", "surrogateescape"))
         else:
-            fields.append(token.decode("utf-8", "surrogateescape"))
+            raise SignalError("the pydriller child wrote a token Atlas cannot read")
     if fields:
         yield _walked(fields)
 
