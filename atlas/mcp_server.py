@@ -38,7 +38,7 @@ from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, UsageError
+from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, UsageError
 from atlas.output import hit_record
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class Session:
         self.last_error = self.last_hint = ""
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
         self.published_before = 0  # generations this process had published when the last refresh started
+        self.blocked = False  # the last refresh failed on another process's lock: the next call tries again
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -158,15 +159,16 @@ class Session:
         return self.engine, note
 
     def _recover(self) -> None:
-        """After a first build (or rebuild) that failed: answer from what another process published since, else
-        build again and wait for it as for the first."""
+        """After a first build (or rebuild) that failed: answer from what another process published since, else,
+        when another process's lock stopped it, build again and wait for it as for the first. Another failure (a
+        read-only or full disk) is reported as it is: building again at once would only meet it again."""
         from atlas.index.store import current_generation
 
         if current_generation(self.config.index_dir) is not None:
             self._follow_published()
         if self.engine is not None:
             self.damaged = self.last_error = self.last_hint = ""
-        elif self.refresh_lock.acquire(timeout=FIRST_BUILD_WAIT):  # the failed build may still be letting go
+        elif self.blocked and self.refresh_lock.acquire(timeout=FIRST_BUILD_WAIT):  # the failed build may hold it
             if self.engine is not None:
                 self.refresh_lock.release()
                 return
@@ -184,9 +186,10 @@ class Session:
                 f"the index of {root} is damaged ({self.damaged}) and rebuilding it failed: {self.last_error}",
                 f"{self.last_hint or 'fix that'}; then call the `index` tool, or run `atlas index --rebuild {root}`",
             )
+        again = "call again (each call tries again)" if self.blocked else "call the `index` tool"
         return IndexMissing(
             f"building the index of {root} failed: {self.last_error}",
-            f"{self.last_hint or 'fix that'}; then call again (each call tries again), or run `atlas index {root}`",
+            f"{self.last_hint or 'fix that'}; then {again}, or run `atlas index {root}`",
         )
 
     def check(self) -> dict[str, Any] | None:
@@ -272,6 +275,7 @@ class Session:
         except Exception as err:
             self.last_error = _describe(err)
             self.last_hint = err.hint if isinstance(err, AtlasError) and err.hint != AtlasError.default_hint else ""
+            self.blocked = isinstance(err, IndexBusy)
             if self.stale is not None:
                 self.stale = {**self.stale, "refreshing": False, "refresh_error": self.last_error}
             raise
