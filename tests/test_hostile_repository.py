@@ -27,14 +27,20 @@ COMMANDS = [
 ]
 
 
+def _shop(tmp_path: Path, files: dict[str, str] = SHOP) -> Path:
+    """A committed repository of `files` (the shop's by default) at `tmp_path / "shop"`."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, files)
+    init_repo(root)
+    return root
+
+
 @pytest.fixture
 def booby_trapped(tmp_path: Path) -> tuple[Path, Path]:
     """A repository whose `.git/config` names a command as its file-system monitor, and the file that command
     would write."""
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     marker = tmp_path / "ran"
     git(root, "config", "core.fsmonitor", f"touch {marker}; false")
     return root, marker
@@ -52,10 +58,7 @@ def test_a_command_the_repository_configures_is_never_run(booby_trapped: tuple[P
 
 
 def test_an_index_directory_holding_other_files_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     elsewhere = tmp_path / "reports"
     write_tree(elsewhere, {"gen-reports/q3.txt": "Q3 numbers\n", "notes.txt": "keep\n"})
     result = run_atlas("-q", "index", str(root), "--index-dir", str(elsewhere))
@@ -67,10 +70,7 @@ def test_an_index_directory_holding_other_files_is_refused_and_left_as_it_was(tm
 
 
 def test_the_repository_itself_or_a_file_is_no_index_directory(tmp_path: Path) -> None:
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, {**SHOP, "gen-protos/cart.proto": "message Cart {}\n"})
-    init_repo(root)
+    root = _shop(tmp_path, {**SHOP, "gen-protos/cart.proto": "message Cart {}\n"})
     for index_dir, words in ((root, "would hold the repository"), (tmp_path, "would hold the repository"),
                              (Path("/dev/null"), "is not a directory")):  # fmt: skip
         result = run_atlas("-q", "index", str(root), "--index-dir", str(index_dir))
@@ -81,10 +81,7 @@ def test_the_repository_itself_or_a_file_is_no_index_directory(tmp_path: Path) -
 def test_an_empty_or_atlas_written_index_directory_is_taken_and_only_atlas_generations_are_replaced(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     index_dir = tmp_path / "empty"
     index_dir.mkdir()
     assert run_atlas("-q", "index", str(root), "--index-dir", str(index_dir)).returncode == 0
@@ -136,10 +133,7 @@ def test_a_number_too_large_for_what_it_sizes_is_a_usage_error(indexed_shop: Pat
 
 def test_a_repository_setting_too_large_stops_the_mcp_server_at_its_start_with_the_reason(tmp_path: Path) -> None:
     pytest.importorskip("mcp")
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, {**SHOP, "atlas.toml": "[search.weights]\ncandidates = 1e10\n"})
-    init_repo(root)
+    root = _shop(tmp_path, {**SHOP, "atlas.toml": "[search.weights]\ncandidates = 1e10\n"})
     result = run_atlas("mcp", "--repo", str(root), timeout=60)
     assert result.returncode == 2
     assert "candidates" in result.stderr and "at most" in result.stderr
@@ -165,10 +159,7 @@ def test_an_endless_query_stream_ends_in_a_usage_error_not_in_exhausted_memory(
 def test_an_index_directory_a_first_build_left_early_is_taken_again(tmp_path: Path) -> None:
     # ^C in the walk of a first build leaves `.atlas/` with the `.gitignore` Atlas wrote (and maybe a temporary
     # generation): the next run takes it as its own.
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     (root / ".atlas").mkdir()
     (root / ".atlas" / ".gitignore").write_bytes(b"*\n")
     (root / ".atlas" / "gen-000001.tmp-999999").mkdir()
@@ -204,10 +195,7 @@ TRAPS = {
 def test_an_ignore_file_that_is_a_fifo_or_a_device_is_not_waited_for_or_read_without_end(
     tmp_path: Path, trap: str
 ) -> None:
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     (root / ".git" / "info").mkdir(exist_ok=True)
     TRAPS[trap](root)
     target = root / "shop" if trap.startswith("a parent") else root  # a sub-directory reads its parents' rules
@@ -227,10 +215,7 @@ def test_a_git_file_that_is_a_fifo_is_not_waited_for(tmp_path: Path) -> None:
 
 
 def test_an_index_directory_is_no_repository_and_a_device_no_config_file(tmp_path: Path) -> None:
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     assert run_atlas("-q", "index", str(root)).returncode == 0
     inside = run_atlas("-q", "search", "--repo", str(root / ".atlas"), "refund")
     assert inside.returncode == 2 and "inside an Atlas index directory" in inside.stderr
@@ -247,10 +232,7 @@ def test_regression_an_index_whose_current_file_is_a_fifo_or_a_device_is_damaged
     tmp_path: Path, trap: Callable[[Path], None]
 ) -> None:
     # Every command hung reading CURRENT (a FIFO), or read /dev/zero until memory ran out.
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     assert run_atlas("-q", "index", str(root)).returncode == 0
     trap(root / ".atlas" / "CURRENT")
     search = run_atlas("-q", "search", "--repo", str(root), "refund", timeout=60)
@@ -280,10 +262,7 @@ def test_regression_an_index_file_that_is_a_fifo_or_a_device_is_damaged_not_wait
 ) -> None:
     # A cache restored by a user's own tooling can hold anything: every command hung on a FIFO in a generation
     # (one in tantivy's place, inside tantivy, ignoring SIGTERM); the timeouts make a regression fail, not hang.
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     assert run_atlas("-q", "index", str(root)).returncode == 0
     name, make = INDEX_FILE_TRAPS[trap]
     generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text()
@@ -303,10 +282,7 @@ def test_regression_an_index_file_that_is_a_fifo_or_a_device_is_damaged_not_wait
 
 def test_a_side_store_listing_a_file_outside_it_is_damage_and_that_file_is_not_read(tmp_path: Path) -> None:
     # The checksums in a crafted params.json name files to hash: one outside the index is never opened.
-    root = tmp_path / "shop"
-    root.mkdir()
-    write_tree(root, SHOP)
-    init_repo(root)
+    root = _shop(tmp_path)
     assert run_atlas("-q", "index", str(root)).returncode == 0
     outside = tmp_path / "outside.fifo"
     _fifo(outside)
