@@ -124,15 +124,23 @@ def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_cha
     assert [hit.path for hit in found] == [display]
 
 
+def _indexed_session(tmp_path: Path, files: dict[str, str]) -> tuple[Path, mcp_server.Session]:
+    """A committed repository of `files` at `tmp_path / "repo"`, indexed, and a started session over it that
+    checks freshness before every call."""
+    root = tmp_path / "repo"
+    write_tree(root, files)
+    init_repo(root)
+    session = mcp_server.Session(index_config(build_index(root)), check_interval=0)
+    session.start()
+    return root, session
+
+
 def test_regression_the_server_answers_from_a_generation_another_process_published(tmp_path: Path) -> None:
     # `atlas index` in a terminal (or a second server) updated the index: the status then read the new generation
     # and said fresh, and the session kept answering from the one it had opened, without the edit.
-    root = tmp_path / "repo"
-    write_tree(root, {"lib/alpha.py": "def alpha_handler():\n    pass\n", "lib/beta.py": "def beta():\n    pass\n"})
-    init_repo(root)
-    config = index_config(build_index(root))
-    session = mcp_server.Session(config, check_interval=0)
-    session.start()
+    root, session = _indexed_session(tmp_path, {
+        "lib/alpha.py": "def alpha_handler():\n    pass\n", "lib/beta.py": "def beta():\n    pass\n",
+    })  # fmt: skip
     (root / "lib/beta.py").write_text("def pelican_migration():\n    pass\n")
     build_index(root)
     (root / "lib/gamma.py").write_text("def gamma():\n    pass\n")
@@ -166,14 +174,11 @@ def test_regression_a_refresh_blocked_by_another_indexer_leaves_answers_coming_w
 ) -> None:
     # `atlas index` in a terminal, or a second server on the same repository, held the lock: the refresh before
     # the answer failed with "the index is being updated", and so did the search.
-    root = tmp_path / "repo"
-    write_tree(root, {"lib/alpha.py": "def alpha():\n    pass\n", "lib/beta.py": "def beta_pelican():\n    pass\n"})
-    init_repo(root)
-    config = index_config(build_index(root))
-    session = mcp_server.Session(config, check_interval=0)
-    session.start()
+    root, session = _indexed_session(tmp_path, {
+        "lib/alpha.py": "def alpha():\n    pass\n", "lib/beta.py": "def beta_pelican():\n    pass\n",
+    })  # fmt: skip
     (root / "lib/beta.py").write_text("def beta_pelican():\n    return 'albatross'\n")
-    with index_lock(config.index_dir):
+    with index_lock(session.config.index_dir):
         text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
     answer = json.loads(text)
     assert not error and [hit["path"] for hit in answer["results"]] == ["lib/beta.py"], text
