@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +19,7 @@ from atlas.api import find_symbols, index_config, open_engine, related_files
 from atlas.errors import InputError, UsageError
 from atlas.index.lock import index_lock
 from atlas.query.related import confine_path
-from tests.conftest import Symlink, init_repo, write_tree
+from tests.conftest import FileContent, Symlink, init_repo, write_tree
 from tests.mcp.conftest import build_index
 from tests.mounts import read_only_view
 
@@ -108,11 +109,9 @@ def test_symbols_and_related_through_the_api(shop: Path) -> None:
 def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_changes(tmp_path: Path) -> None:
     # The session once remembered skipped files by a stat of their display path (`logo\xff.png`), which names no
     # file when the name is not UTF-8: it never noticed an edit. The index's own record of skipped files does.
-    root = tmp_path / "repo"
-    write_tree(root, {"lib/alpha.py": "def alpha_handler():\n    pass\n", b"logo\xff.png": b"\x89PNG\x00\x01"})
-    init_repo(root)
-    session = mcp_server.Session(index_config(build_index(root)), check_interval=0)
-    session.start()
+    root, session = _indexed_session(
+        tmp_path, {"lib/alpha.py": "def alpha_handler():\n    pass\n", b"logo\xff.png": b"\x89PNG\x00\x01"}
+    )
     display = "logo\\xff.png"
     assert session.index_status().fresh
     with open(os.path.join(os.fsencode(root), b"logo\xff.png"), "wb") as handle:
@@ -124,7 +123,7 @@ def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_cha
     assert [hit.path for hit in found] == [display]
 
 
-def _indexed_session(tmp_path: Path, files: dict[str, str]) -> tuple[Path, mcp_server.Session]:
+def _indexed_session(tmp_path: Path, files: Mapping[str | bytes, FileContent]) -> tuple[Path, mcp_server.Session]:
     """A committed repository of `files` at `tmp_path / "repo"`, indexed, and a started session over it that
     checks freshness before every call."""
     root = tmp_path / "repo"
@@ -190,11 +189,7 @@ def test_regression_a_refresh_blocked_by_another_indexer_leaves_answers_coming_w
 def test_regression_a_file_created_while_the_server_refreshes_is_indexed_by_the_next_check(tmp_path: Path) -> None:
     # Files the status listed as added right after a refresh were taken for files the refresh had skipped and
     # hidden until they changed: one created after the refresh's walk was never indexed, and status said fresh.
-    root = tmp_path / "repo"
-    write_tree(root, {f"lib/m{i}.py": f"def handler_{i}():\n    pass\n" for i in range(20)})
-    init_repo(root)
-    session = mcp_server.Session(index_config(build_index(root)), check_interval=0)
-    session.start()
+    root, session = _indexed_session(tmp_path, {f"lib/m{i}.py": f"def handler_{i}():\n    pass\n" for i in range(20)})
     (root / "lib/m1.py").write_text("def changed():\n    pass\n")
 
     def create_after_the_walk() -> None:
