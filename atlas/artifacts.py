@@ -95,8 +95,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
         try:
             digest = _write_archive(members, store.replacement_target(archive))
         finally:
-            for member in members:
-                member.handle.close()
+            _close(members)
         size = sum(member.size for member in members)
         return ArchiveInfo(str(archive), digest, len(members), size, time.monotonic() - started, generation.name)
     raise AtlasError(

@@ -160,7 +160,7 @@ def test_an_export_holds_every_file_of_its_generation_open_so_a_publish_meanwhil
 ) -> None:
     # The export read the generation's files one by one, twice (checksums, then the archive): two `atlas index`
     # runs publishing meanwhile deleted the generation under it ("unexpected error: FileNotFoundError", exit 3).
-    from atlas.artifacts import _open_members, _write_archive
+    from atlas.artifacts import _close, _open_members, _write_archive
 
     generation = live(repo / ".atlas")
     source = digests(generation)
@@ -171,8 +171,7 @@ def test_an_export_holds_every_file_of_its_generation_open_so_a_publish_meanwhil
     try:
         _write_archive(members, archive)
     finally:
-        for member in members:
-            member.handle.close()
+        _close(members)
     other = tmp_path / "restored"
     shutil.copytree(repo, other, symlinks=True, ignore=shutil.ignore_patterns(".atlas"))
     result = atlas("import", str(archive), "--repo", str(other), "--format", "json")
