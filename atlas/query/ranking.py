@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import tantivy
 
+from atlas.errors import IndexCorrupt
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query.bm25 import path_filter_query
 from atlas.query.fuse import FusionWeights
@@ -188,7 +189,10 @@ def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], li
         if end - start > most:
             continue
         weight *= (k1 + 1) * math.log(1 + (described - (end - start) + 0.5) / (end - start + 0.5))
-        for fid, tf in zip(files[start:end].tolist(), counts[start:end].tolist(), strict=True):
+        fids = files[start:end].tolist()
+        if fids and not 0 <= min(fids) <= max(fids) < len(lengths):
+            raise IndexCorrupt(f"commit_postings_indices.npy: entries {start}-{end} name a file id outside {len(lengths)}")
+        for fid, tf in zip(fids, counts[start:end].tolist(), strict=True):
             norm = norms.get(fid)
             if norm is None:
                 norm = norms[fid] = k1 * (1 - b + b * lengths[fid] / average)

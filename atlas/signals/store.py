@@ -58,13 +58,16 @@ def write_store(generation: Path, store: SideStore) -> None:
 
     directory = generation / SIGNALS_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    checksums = {}
+    checksums, dtypes = {}, {}
     for name, array in store.arrays.items():
-        np.save(directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        contiguous = np.ascontiguousarray(array)
+        np.save(directory / f"{name}.npy", contiguous, allow_pickle=False)
         checksums[f"{name}.npy"] = file_digest(directory / f"{name}.npy")
+        dtypes[name] = contiguous.dtype.str
     write_atomic(directory / PATHS, encode_paths(store.paths))
     checksums[PATHS] = file_digest(directory / PATHS)
-    params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums}
+    params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums,
+              "dtypes": dtypes}  # fmt: skip
     write_atomic(directory / PARAMS, orjson.dumps(params, option=orjson.OPT_INDENT_2))
 
 
@@ -140,10 +143,42 @@ def load_store(generation: Path) -> SideStore | None:
         arrays = {name: read_npy(directory / f"{name}.npy") for name in params.get("arrays", [])}
     except (OSError, ValueError, SyntaxError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{directory}: a side-store array is missing or damaged ({err})") from err
-    for name, array in arrays.items():
-        if is_per_file(name) and len(array) != len(paths):
-            raise IndexCorrupt(f"{directory}: {name}.npy has {len(array)} rows for {len(paths)} files")
+    problem = _layout_problem(arrays, params.get("dtypes"), len(paths))
+    if problem:
+        raise IndexCorrupt(f"{directory}: {problem}")
     return SideStore(params, paths, arrays)
+
+
+def _layout_problem(arrays: dict[str, memoryview], dtypes: object, files: int) -> str | None:
+    """What makes the arrays unusable together (a wrong type, row count or CSR bounds), or None.
+
+    Checks headers and end points only, so a query's load stays O(arrays); a row's own bounds and file ids
+    are checked when the row is read (`csr_row`, `csr_file_id`). Stores written before the types were
+    recorded are checked for shape alone.
+    """
+    for name, array in arrays.items():
+        recorded = dtypes.get(name) if isinstance(dtypes, dict) else None
+        if recorded is not None and _STRUCT_FORMAT.get(recorded) != array.format:
+            return f"{name}.npy holds {array.format!r} values where {recorded} was written"
+        if is_per_file(name) and len(array) != files:
+            return f"{name}.npy has {len(array)} rows for {files} files"
+        if name.endswith("_edges") and len(array) and (array.ndim != 2 or array.shape[1] != 2):
+            return f"{name}.npy has shape {array.shape}, not (n, 2)"
+    for name, indptr in arrays.items():
+        if not name.endswith("_indptr"):
+            continue
+        prefix = name.removesuffix("_indptr")
+        indices = arrays.get(f"{prefix}_indices")
+        if indices is None or not len(indptr) or indptr[0] != 0 or indptr[-1] != len(indices):
+            return f"{name}.npy does not span {prefix}_indices.npy"
+        rows_name = CSR_ROWS.get(prefix)
+        rows, of = (len(arrays[rows_name]), f"entries of {rows_name}.npy") if rows_name in arrays else (files, "files")
+        if len(indptr) != rows + 1:
+            return f"{name}.npy has {len(indptr) - 1} rows for {rows} {of}"
+        for other, values in arrays.items():
+            if other.startswith(f"{prefix}_") and other.endswith("_data") and len(values) != len(indices):
+                return f"{other}.npy has {len(values)} entries for {len(indices)} in {prefix}_indices.npy"
+    return None
 
 
 def csr_row(store: SideStore, name: str, fid: int) -> range | None:
@@ -166,6 +201,10 @@ def csr_file_id(store: SideStore, name: str, offset: int) -> int:
     if not 0 <= fid < len(store.paths):
         raise IndexCorrupt(f"{name}_indices.npy: entry {offset} is file id {fid}, outside {len(store.paths)} files")
     return fid
+
+
+CSR_ROWS = {"commit_postings": "commit_vocab_indices"}
+"""CSR matrices whose rows are not file ids: the array whose entries the rows stand for."""
 
 
 def is_per_file(name: str) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from atlas.api import index_config, index_repo, open_engine, related_files
 from atlas.config import IndexConfig
-from tests.conftest import write_tree
+from tests.conftest import git, write_tree
 
 pytest.importorskip("tree_sitter_language_pack")
 
@@ -45,12 +46,13 @@ def _indexed(root: Path, files: dict[str, str]) -> tuple[IndexConfig, Path]:
     return config, config.index_dir / (config.index_dir / "CURRENT").read_text().strip() / "signals"
 
 
-def _damage(signals: Path, name: str, value: int, last_only: bool = False) -> None:
-    """Overwrite every entry (or the last) of the side store's array `name` with `value` (size and header kept)."""
+def _damage(signals: Path, name: str, value: int, inner_only: bool = False) -> None:
+    """Overwrite every entry (or the last but one) of the side store's array `name` with `value` (size and header
+    kept)."""
     import numpy as np
 
     array = np.load(signals / f"{name}.npy")
-    array[-1 if last_only else ...] = value
+    array[-2 if inner_only else ...] = value
     np.save(signals / f"{name}.npy", array)
 
 
@@ -71,8 +73,9 @@ def test_an_update_after_import_edges_were_damaged_resolves_every_file_again(tmp
 
 @pytest.mark.parametrize("array", ["imports_indices", "imports_indptr"])
 def test_a_damaged_neighbour_row_is_a_corrupt_index_for_search_and_related_files(tmp_path: Path, array: str) -> None:
-    # Only the lengths of the side store's arrays are checked when it is opened: a file id past the last file, or
-    # a row's bounds outside the array, made `atlas search` and related files fail with an IndexError.
+    # Opening the side store checks its arrays' types, lengths and end points, not every entry: a file id past the
+    # last file, or an inner row's bounds outside the array, made `atlas search` and related files fail with an
+    # IndexError.
     from click.testing import CliRunner
 
     from atlas.cli import cli
@@ -83,7 +86,7 @@ def test_a_damaged_neighbour_row_is_a_corrupt_index_for_search_and_related_files
         "pkg/ledger.py": "from pkg import money\n\n\ndef post_ledger_entry(amount):\n    return money.cents(amount)\n",
         "pkg/money.py": "def cents(amount):\n    return round(amount * 100)\n",
     })  # fmt: skip
-    _damage(signals, array, 99_999, last_only=array.endswith("_indptr"))  # the last row runs past
+    _damage(signals, array, 99_999, inner_only=array.endswith("_indptr"))  # an inner row runs past
     result = CliRunner().invoke(cli, ["search", "--root", str(tmp_path), "money", "cents", "round", "-l"])
     assert result.exit_code == 4, result.output
     assert f"{array}.npy" in result.output
@@ -91,3 +94,59 @@ def test_a_damaged_neighbour_row_is_a_corrupt_index_for_search_and_related_files
     assert engine.store is not None
     with pytest.raises(IndexCorrupt, match=array):
         related_files(engine, engine.store.paths[-1])
+
+
+def _rewrite(signals: Path, name: str, change: str) -> None:
+    """Save the side store's array `name` again, changed: as floats, one entry short, or reshaped."""
+    import numpy as np
+
+    array = np.load(signals / f"{name}.npy")
+    changed = {"floats": lambda: np.full(array.shape, np.nan), "short": lambda: array[:-1],
+               "flat": lambda: array.reshape(-1)}[change]()  # fmt: skip
+    np.save(signals / f"{name}.npy", changed)
+
+
+@pytest.mark.parametrize(("array", "change"), [
+    ("role", "floats"), ("path_flags", "floats"), ("cochange_indices", "floats"), ("cochange_data", "short"),
+    ("cochange_confidence_data", "short"), ("commit_postings_indptr", "short"), ("commit_vocab_indices", "short"),
+    ("import_edges", "flat"), ("imports_indices", "short"),
+])  # fmt: skip
+def test_a_side_store_array_of_the_wrong_type_or_length_is_a_corrupt_index(
+    make_repo: Callable[..., Path], array: str, change: str
+) -> None:
+    # A well-formed .npy of the wrong type or length passed the checks made when the store is opened: `atlas search`
+    # failed with "cannot convert float NaN to integer" or an IndexError (exit 3), or ranked with what it held.
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    root = make_repo({
+        "pkg/__init__.py": "",
+        "pkg/ledger.py": "from pkg import money\n\n\ndef post_ledger_entry(amount):\n    return money.cents(amount)\n",
+        "pkg/money.py": "def cents(amount):\n    return round(amount * 100)\n",
+    })  # fmt: skip
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    signals = config.index_dir / (config.index_dir / "CURRENT").read_text().strip() / "signals"
+    _rewrite(signals, array, change)
+    result = CliRunner().invoke(cli, ["search", "--root", str(root), "ledger", "money", "cents"])
+    assert result.exit_code == 4, result.output
+    assert f"{array}.npy" in result.output
+
+
+def test_commit_words_naming_a_file_past_the_last_is_a_corrupt_index(make_repo: Callable[..., Path]) -> None:
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    root = make_repo({f"other{i}.py": f"VALUE = {i}\n" for i in range(4)})
+    write_tree(root, {"ledger.py": "def post_ledger_entry(amount):\n    return amount\n"})
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Round ledger entries")
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    signals = config.index_dir / (config.index_dir / "CURRENT").read_text().strip() / "signals"
+    _damage(signals, "commit_postings_indices", 99_999)
+    result = CliRunner().invoke(cli, ["search", "--root", str(root), "round", "ledger"])
+    assert result.exit_code == 4, result.output
+    assert "commit_postings_indices.npy" in result.output
