@@ -191,7 +191,7 @@ def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], li
         weight *= (k1 + 1) * math.log(1 + (described - (end - start) + 0.5) / (end - start + 0.5))
         fids = files[start:end].tolist()
         if fids and not 0 <= min(fids) <= max(fids) < len(lengths):
-            raise IndexCorrupt(f"commit_postings_indices.npy: entries {start}-{end} name a file id outside {len(lengths)}")
+            raise IndexCorrupt(f"commit_postings_indices.npy: entries {start}-{end} name a file outside {len(lengths)}")
         for fid, tf in zip(fids, counts[start:end].tolist(), strict=True):
             norm = norms.get(fid)
             if norm is None:
