@@ -38,6 +38,14 @@ def test_dotted_imports_of_thousands_of_names_resolve_in_time_and_memory(tmp_pat
     assert related_files(engine, "src/shop/Cart.java").imports == ["src/shop/util/Price.java"]
 
 
+LEDGER = {
+    "pkg/__init__.py": "",
+    "pkg/ledger.py": "from pkg import money\n\n\ndef post_ledger_entry(amount):\n    return money.cents(amount)\n",
+    "pkg/money.py": "def cents(amount):\n    return round(amount * 100)\n",
+}
+"""A package whose ledger imports its money module: every side-store array has rows for it."""
+
+
 def _indexed(root: Path, files: dict[str, str]) -> tuple[IndexConfig, Path]:
     """`files` written under `root` and indexed without history: the config and the live side store's directory."""
     write_tree(root, files)
@@ -81,11 +89,7 @@ def test_a_damaged_neighbour_row_is_a_corrupt_index_for_search_and_related_files
     from atlas.cli import cli
     from atlas.errors import IndexCorrupt
 
-    config, signals = _indexed(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/ledger.py": "from pkg import money\n\n\ndef post_ledger_entry(amount):\n    return money.cents(amount)\n",
-        "pkg/money.py": "def cents(amount):\n    return round(amount * 100)\n",
-    })  # fmt: skip
+    config, signals = _indexed(tmp_path, LEDGER)
     _damage(signals, array, 99_999, inner_only=array.endswith("_indptr"))  # an inner row runs past
     result = CliRunner().invoke(cli, ["search", "--root", str(tmp_path), "money", "cents", "round", "-l"])
     assert result.exit_code == 4, result.output
@@ -120,11 +124,7 @@ def test_a_side_store_array_of_the_wrong_type_or_length_is_a_corrupt_index(
 
     from atlas.cli import cli
 
-    root = make_repo({
-        "pkg/__init__.py": "",
-        "pkg/ledger.py": "from pkg import money\n\n\ndef post_ledger_entry(amount):\n    return money.cents(amount)\n",
-        "pkg/money.py": "def cents(amount):\n    return round(amount * 100)\n",
-    })  # fmt: skip
+    root = make_repo(LEDGER)
     config = index_config(root, jobs=1)
     index_repo(config, show_progress=False)
     signals = config.index_dir / (config.index_dir / "CURRENT").read_text().strip() / "signals"
