@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -708,6 +709,40 @@ def _request_without_valid_id(item: Any) -> bool:
     return isinstance(message, types.JSONRPCNotification) and not message.method.startswith("notifications/")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""After `json.loads`, a surrogate left in a string is a lone one: a pair decodes to its character."""
+
+
+def _with_surrogates_replaced(error: Exception) -> SessionMessage | None:
+    """The message of a line the SDK refused only for a lone UTF-16 surrogate (`"\\ud800"`, half of an emoji a
+    client cut in two), each one replaced by U+FFFD; None for any other fault. JSON's grammar allows such escapes,
+    the SDK's parser does not, and its parse error (id null) would leave the client waiting for its answer."""
+    import json
+
+    failures = getattr(error, "errors", list)()
+    line = failures[0].get("input") if len(failures) == 1 and failures[0].get("type") == "json_invalid" else None
+    if not isinstance(line, str | bytes) or b"\\u" not in (line if isinstance(line, bytes) else line.encode()):
+        return None
+    try:
+        message = json.loads(line, object_pairs_hook=_replaced_pairs)
+        return SessionMessage(types.jsonrpc_message_adapter.validate_python(_replaced(message), by_name=False))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _replaced(value: Any) -> Any:
+    """`value` (a JSON scalar or list) with each lone surrogate of its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replaced(item) for item in value]
+    return value
+
+
+def _replaced_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {_replaced(key): _replaced(value) for key, value in pairs}
+
+
 async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
     """Pass the client's messages from `source` to `sink`; answer a line that is not JSON with a parse error
     (-32700) and JSON that is not a JSON-RPC message with an invalid request (-32600), id null, as JSON-RPC 2.0
@@ -716,6 +751,8 @@ async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
     MCP notification's method starts with `notifications/`, so any other is such a request, answered the same way."""
     async with sink:
         async for item in source:
+            if isinstance(item, Exception):
+                item = _with_surrogates_replaced(item) or item
             if not isinstance(item, Exception) and not _request_without_valid_id(item):
                 await sink.send(item)
                 continue

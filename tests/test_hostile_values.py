@@ -14,6 +14,7 @@ import pty
 import select
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import anyio
@@ -398,3 +399,30 @@ def test_malformed_json_rpc_gets_a_parse_error_reply(billing: Path) -> None:
     assert [(r["id"], r["error"]["code"]) for r in replies[1:4]] == [(None, -32600)] * 3  # ids neither text nor number
     assert replies[4]["id"] == 7 and "result" in replies[4]
     assert len(replies) == 5
+
+
+def test_a_request_holding_a_lone_surrogate_is_answered_with_the_character_replaced(billing: Path) -> None:
+    # JSON allows "\ud800" (half of an emoji a client cut in two); the SDK's parser refused the line, and the parse
+    # error it got, id null, left the client waiting for its answer forever.
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    search = b'{"jsonrpc": "2.0", "id": 2, "method": "tools/call", ' \
+             b'"params": {"name": "search", "arguments": {"query": "invoice \\ud800 total"}}}\n'  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None
+    initialized = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n'
+    watchdog = threading.Timer(120, server.kill)  # a reply that never comes ends the read with b"", not a hang
+    watchdog.start()
+    try:
+        server.stdin.write(orjson.dumps(initialize) + b"\n" + initialized + search)
+        server.stdin.flush()
+        replies = [orjson.loads(server.stdout.readline()) for _ in range(2)]  # the stream stays open until both came
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+        watchdog.cancel()
+    assert replies[1]["id"] == 2 and not replies[1]["result"].get("isError"), replies[1]
+    answer = orjson.loads(replies[1]["result"]["content"][0]["text"])
+    assert answer["query"] == "invoice \ufffd total"
