@@ -29,7 +29,7 @@ FORMAT_VERSION = 3
 3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
-PARSE_VERSION = 3
+PARSE_VERSION = 4
 """What the parsers make of a file (languages parsed, definitions found, roles); a change rebuilds every index
 on its next `atlas index`, while searches keep reading it (the format is the same).
 
@@ -38,6 +38,7 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
    Perl, Julia, R, Zig, Erlang, Clojure and Objective-C; the `<script>` elements of Vue and Svelte components.
 3: Groovy, Solidity, F#, Fortran, PowerShell, Nim, CUDA, Protocol Buffers and GraphQL definitions; imports of
    all but F# and GraphQL; `tst/`, `integrationtests/` and `unittests/` hold tests.
+4: C# files list the types they use (`=Name`), which resolve to the files named after them.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

@@ -54,7 +54,19 @@ _JAVA_LANG = frozenset({
     "UnsupportedOperationException", "IndexOutOfBoundsException", "ClassCastException", "ArithmeticException",
     "InterruptedException"
 })  # fmt: skip
+_DOTNET_SYSTEM = frozenset({
+    "Object", "String", "Int32", "Int64", "Boolean", "Double", "Decimal", "Char", "Byte", "DateTime", "TimeSpan",
+    "Guid", "Type", "Array", "Enum", "Math", "Console", "Convert", "Environment", "Exception", "Attribute",
+    "ArgumentException", "ArgumentNullException", "ArgumentOutOfRangeException", "InvalidOperationException",
+    "NotSupportedException", "NotImplementedException", "FormatException", "IDisposable", "IEquatable",
+    "IComparable", "Func", "Action", "Task", "ValueTask", "CancellationToken", "List", "Dictionary", "HashSet",
+    "IList", "IDictionary", "IEnumerable", "IEnumerator", "ICollection", "IReadOnlyList", "IReadOnlyDictionary",
+    "KeyValuePair", "Nullable", "Lazy", "Tuple", "StringBuilder", "Encoding", "Stream", "TextReader", "TextWriter",
+    "Regex", "CultureInfo", "Debug", "Trace", "Obsolete", "Serializable", "Flags", "Fact", "Theory", "Test",
+})  # fmt: skip
+"""`System` types (and the test attributes) a C# file names without a file of the repository behind them."""
 _IMPLICITLY_IMPORTED = {
+    "csharp": _DOTNET_SYSTEM,
     "java": _JAVA_LANG,
     "kotlin": _JAVA_LANG | {
         "Any", "Unit", "Nothing", "Int", "UInt", "Char", "Array", "List", "MutableList", "Map", "MutableMap",
@@ -426,8 +438,8 @@ def _same_package(
     language: str, matches: list[_Match], source: bytes, imports: list[str], symbols: list[Symbol]
 ) -> list[str]:
     """`SAME_PACKAGE + name` for each capitalised type name the file uses but neither imports by name nor
-    defines (Java, Kotlin, Groovy: a class of the file's own package), first seen first, at most
-    MAX_SAME_PACKAGE_NAMES."""
+    defines (Java, Kotlin, Groovy: a class of the file's own package; C#: a type of a namespace it uses), first
+    seen first, at most MAX_SAME_PACKAGE_NAMES."""
     implicit = _IMPLICITLY_IMPORTED.get(language)
     if implicit is None:
         return []

@@ -584,22 +584,30 @@ def _near(repo: Repo, here: str, name: str) -> tuple[int, ...]:
 
 
 def _resolve_csharp(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
-    """C#: a namespace "A.B.C" maps to folders by the usual convention (not to declarations).
+    """C#: a type the file names (`SAME_PACKAGE + "T"`) → the file named after it, `T.cs`, nearest to the
+    file; a `using` of a type (`using static A.B.C`, an alias) → `…/B/C.cs`.
 
-    The full name, then the name without leading segments (the root namespace is often the
-    project, not a folder) while two remain: first a file `…/B/C.cs` (`using static`, aliases),
-    else every `.cs` file of the nearest directory ending `B/C`; framework namespaces find nothing.
+    A namespace `using A.B` links no file by itself: its folder holds every type of the namespace, and the
+    file's edges are the ones to the types it names. A name is tried whole, then without leading segments
+    (the root namespace is often the project, not a folder) while two remain; each as folders, then with a
+    project folder named by its leading segments (`Src/Newtonsoft.Json/Utilities/…`: .NET names a project's
+    folder after its root namespace). Framework types and namespaces find nothing.
     """
+    if spec.startswith(SAME_PACKAGE):
+        return repo.pick_ending(spec[len(SAME_PACKAGE) :] + ".cs", here)
     parts = spec.removeprefix("global::").split(".")
     for k in range(max(0, len(parts) - repo.depth), max(1, len(parts) - 1)):
-        suffix = "/".join(parts[k:])
-        found = repo.pick_ending(suffix + ".cs", here)
-        if found:
-            return found
-        best = _closest(_ending(repo.dirs_by_tail, suffix), str, here)
-        if best is not None:
-            return repo.files_with_ext(best, (".cs",))
+        for suffix in _namespace_folders(parts[k:]):
+            found = repo.pick_ending(suffix + ".cs", here)
+            if found:
+                return found
     return ()
+
+
+def _namespace_folders(parts: list[str]) -> list[str]:
+    """The paths a namespace's segments may take: all folders (`A/B/C`), then a project folder named by the
+    leading segments, longest first (`A.B.C`, `A.B/C`)."""
+    return ["/".join(parts)] + ["/".join([".".join(parts[:m]), *parts[m:]]) for m in range(len(parts), 1, -1)]
 
 
 def _resolve_ruby(repo: Repo, here: str, spec: str) -> tuple[int, ...]:

@@ -662,6 +662,15 @@ def test_empty_source() -> None:
         ("go", b"package x\nimport `raw/path`\nimport _ \"side/effect\"\n", ["raw/path", "side/effect"]),
         ("java", b"import static a.b.C.*;\nimport static a.b.C.m;\nimport a.b.C.D;\n", ["a.b.C", "a.b.C.D"]),
         ("csharp", b"global using System.Linq;\nusing X = A.B;\n", ["System.Linq", "A.B"]),
+        # A C# file names types, not files: the capitalised ones it uses become `=Name` (not System's, not its own).
+        (
+            "csharp",
+            b"using Acme.Utilities;\nnamespace Acme {\nclass Cart : BaseCart, IOwner<Buyer> {\n"
+            b"  Engine engine = new Engine(); string s; Cart next; List<Line> lines;\n"
+            b"  [Obsolete] [Audited] object Total(Price p) { return MathUtils.Sum(p, (Money)p); }\n}}\n",
+            ["Acme.Utilities", "=BaseCart", "=IOwner", "=Buyer", "=Engine", "=Line", "=Audited", "=Price", "=MathUtils",
+             "=Money"],
+        ),
         ("kotlin", b"import a.b.C as D\nimport e.f.*\n", ["a.b.C", "e.f.*"]),
         # A class of the file's own package needs no import: the names it uses become `=Name`, but not one
         # imported by name, defined in the file, from java.lang / kotlin.*, or lower-case (a variable's call).

@@ -20,6 +20,7 @@ try:
 except ImportError:  # the same algorithm in pure Python, which networkx keeps as its reference
     from networkx.algorithms.link_analysis.pagerank_alg import _pagerank_python as _nx_pagerank
 
+from atlas.records import SAME_PACKAGE
 from atlas.signals.graph import ImportGraph, build_import_graph, in_degree, neighbours, pagerank
 from tests.conftest import write_tree
 
@@ -50,7 +51,7 @@ app/src/main/java/com/acme/App.java app/src/main/java/com/acme/core/Engine.java
 app/src/main/java/com/acme/core/Part.java app/src/main/kotlin/com/acme/ui/View.kt
 app/src/main/kotlin/com/acme/ui/Theme.kt app/src/main/scala/com/acme/calc/Calc.scala
 include/linux/list.h src/net/sock.c src/net/sock.h src/util.h lib/util.h tools/x.cpp
-cs/Acme/Services/Mailer.cs cs/Acme/Services/Queue.cs cs/Acme/Program.cs
+cs/Acme/Services/Mailer.cs cs/Acme/Services/Queue.cs cs/Acme/Program.cs Src/Shop.Core/Orders/Cart.cs
 lib/acme.rb lib/acme/widget.rb spec/spec_helper.rb spec/acme_spec.rb
 index.php includes/db.php src/Models/User.php src/Http/Controller.php
 scripts/build.sh scripts/lib/common.sh env.sh Sources/App/main.swift
@@ -172,7 +173,10 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("c", "src/net/sock.c", "<stdio.h>", None),
     ("cpp", "tools/x.cpp", "util.h", None),
     # C#: namespace → folder convention.
-    ("csharp", "cs/Acme/Program.cs", "Acme.Services", ("cs/Acme/Services/Mailer.cs", "cs/Acme/Services/Queue.cs")),
+    ("csharp", "cs/Acme/Program.cs", "Acme.Services", None),  # a namespace: its types the file names are the edges
+    ("csharp", "cs/Acme/Program.cs", SAME_PACKAGE + "Mailer", "cs/Acme/Services/Mailer.cs"),
+    ("csharp", "cs/Acme/Program.cs", SAME_PACKAGE + "Console", None),
+    ("csharp", "cs/Acme/Program.cs", "Shop.Core.Orders.Cart", "Src/Shop.Core/Orders/Cart.cs"),  # a project folder
     ("csharp", "cs/Acme/Program.cs", "Company.Acme.Services.Mailer", "cs/Acme/Services/Mailer.cs"),
     ("csharp", "cs/Acme/Program.cs", "System.Text", None),
     # Ruby, PHP, Bash.
@@ -290,7 +294,7 @@ def test_resolution(language: str, importer: str, spec: str, expected: str | tup
     graph = _graph_with(importer, language, [spec])
     wanted = {expected} if isinstance(expected, str) else set(expected or ())
     assert _targets(graph, importer) == wanted
-    assert graph.unresolved == (0 if expected else 1)
+    assert graph.unresolved == (0 if expected or spec.startswith(SAME_PACKAGE) else 1)  # a name used: no import
 
 
 PARSED_REPO: dict[str, str] = {

@@ -39,3 +39,15 @@
   name: [(identifier) (qualified_name)] @name) @definition.module
 
 (using_directive) @import
+
+; Type names the file uses (a declaration's type, `new T()`, a base type, a type argument, `T.Member`): a C# file
+; names the types it needs, not their files; symbols.py keeps the capitalised ones, and the resolver links each
+; to the file named after it.
+(_ type: (identifier) @reference)
+(base_list (identifier) @reference)
+(generic_name (identifier) @reference)
+(type_argument_list (identifier) @reference)
+(member_access_expression
+  expression: (identifier) @reference)
+(attribute
+  name: (identifier) @reference)
