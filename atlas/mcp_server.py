@@ -53,6 +53,7 @@ MAX_SYNC_FILES = 200  # refresh before answering only when at most this many fil
 MAX_SYNC_SECONDS = 3.0  # ... and the refresh should take at most this long; else refresh in the background
 FULL_BUILD_FILES_PER_SECOND = 500.0  # a refresh's cost before one was timed (a full build on 2 cores)
 FIRST_BUILD_WAIT = 30.0  # how long a call waits for the first build before saying it still runs
+DRAIN_SECONDS = 60.0  # at the end of input, how long the requests still running get to send their answers
 MAX_QUERY_CHARS = 20_000
 MAX_SNIPPET_LINES = 15
 MAX_LINE_CHARS = 240
@@ -697,15 +698,61 @@ async def _serve(session: Session) -> None:
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
         sink, messages = anyio.create_memory_object_stream[Any](0)
+        replies = AnswerLedger(write_stream)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(answer_malformed, read_stream, sink, write_stream)
-            await server.run(messages, write_stream, server.create_initialization_options())
+            tasks.start_soon(answer_malformed, read_stream, sink, replies)
+            await server.run(messages, replies, server.create_initialization_options())
             tasks.cancel_scope.cancel()
+
+
+class AnswerLedger:
+    """The server's write stream, noting which requests are still unanswered: at the end of input (a client, or
+    `printf … | atlas mcp`, that closed stdin after its last request) the server waits for their answers, at most
+    DRAIN_SECONDS, before it stops; the SDK alone would cancel them unanswered."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pending: set[str | int] = set()
+        self.answered = anyio.Event()
+
+    def expect(self, item: Any) -> None:
+        """Note the request in `item` (a SessionMessage), if it is one, as awaiting its answer."""
+        message = _message_of(item)
+        if isinstance(message, types.JSONRPCRequest):
+            self.pending.add(message.id)
+
+    async def drained(self, seconds: float = DRAIN_SECONDS) -> None:
+        """Return once every expected request has its answer, or after `seconds`."""
+        with anyio.move_on_after(seconds):
+            while self.pending:
+                await self.answered.wait()
+                self.answered = anyio.Event()
+
+    async def send(self, item: Any, /) -> None:
+        await self.inner.send(item)
+        message = _message_of(item)
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and message.id in self.pending:
+            self.pending.discard(message.id)
+            self.answered.set()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def __aenter__(self) -> AnswerLedger:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _message_of(item: Any) -> Any:
+    message = getattr(item, "message", None)
+    return getattr(message, "root", message)
 
 
 def _request_without_valid_id(item: Any) -> bool:
     """Whether `item` is a 'notification' whose method is a request's (its id was dropped as invalid)."""
-    message = getattr(getattr(item, "message", None), "root", getattr(item, "message", None))
+    message = _message_of(item)
     return isinstance(message, types.JSONRPCNotification) and not message.method.startswith("notifications/")
 
 
@@ -754,6 +801,8 @@ async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
             if isinstance(item, Exception):
                 item = _with_surrogates_replaced(item) or item
             if not isinstance(item, Exception) and not _request_without_valid_id(item):
+                if isinstance(replies, AnswerLedger):
+                    replies.expect(item)
                 await sink.send(item)
                 continue
             kinds = {error.get("type") for error in getattr(item, "errors", list)()}
@@ -761,3 +810,5 @@ async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
             code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
             error = types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=text))
             await replies.send(SessionMessage(error))
+        if isinstance(replies, AnswerLedger):
+            await replies.drained()

@@ -426,3 +426,20 @@ def test_a_request_holding_a_lone_surrogate_is_answered_with_the_character_repla
     assert replies[1]["id"] == 2 and not replies[1]["result"].get("isError"), replies[1]
     answer = orjson.loads(replies[1]["result"]["content"][0]["text"])
     assert answer["query"] == "invoice \ufffd total"
+
+
+def test_requests_piped_in_are_all_answered_though_the_input_ends_at_once(billing: Path) -> None:
+    # `printf requests | atlas mcp`: the end of input stopped the server at once, and the SDK cancelled the calls
+    # still running, so only `initialize` and `tools/list` (answered inline) came back.
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+             for n, (tool, arguments) in enumerate([("search", {"query": "invoice total"}), ("status", {}),
+                                                    ("symbols", {"name": "invoice"})], start=2)]  # fmt: skip
+    lines = b"".join(orjson.dumps(message) + b"\n" for message in [initialize, *calls])
+    done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], input=lines,
+                          capture_output=True, timeout=120)  # fmt: skip
+    replies = {reply["id"]: reply for reply in map(orjson.loads, done.stdout.splitlines())}
+    assert sorted(replies) == [1, 2, 3, 4], done.stderr
+    assert all("result" in replies[n] and not replies[n]["result"].get("isError") for n in (2, 3, 4)), replies
