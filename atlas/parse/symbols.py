@@ -65,8 +65,20 @@ _DOTNET_SYSTEM = frozenset({
     "Regex", "CultureInfo", "Debug", "Trace", "Obsolete", "Serializable", "Flags", "Fact", "Theory", "Test",
 })  # fmt: skip
 """`System` types (and the test attributes) a C# file names without a file of the repository behind them."""
+_SWIFT_STANDARD = frozenset({
+    "String", "Substring", "Character", "Int", "Int32", "Int64", "UInt", "UInt8", "Double", "Float", "Bool", "Array",
+    "Dictionary", "Set", "Optional", "Result", "Error", "Never", "Void", "Any", "AnyObject", "Self", "Range",
+    "Sequence", "Collection", "Equatable", "Hashable", "Comparable", "Codable", "Decodable", "Encodable", "Sendable",
+    "CustomStringConvertible", "Identifiable", "Data", "Date", "URL", "UUID", "URLRequest", "URLResponse",
+    "HTTPURLResponse", "URLSession", "URLComponents", "URLQueryItem", "JSONDecoder", "JSONEncoder", "NSObject",
+    "NSError", "NSLock", "DispatchQueue", "OperationQueue", "Operation", "Notification", "NotificationCenter",
+    "Bundle", "FileManager", "ProcessInfo", "Thread", "Timer", "TimeInterval", "CGFloat", "CGSize", "CGRect",
+    "Task", "MainActor", "XCTestCase", "XCTAssertEqual",
+})  # fmt: skip
+"""The standard library's and Foundation's types a Swift file names without a file of the repository behind them."""
 _IMPLICITLY_IMPORTED = {
     "csharp": _DOTNET_SYSTEM,
+    "swift": _SWIFT_STANDARD,
     "java": _JAVA_LANG,
     "kotlin": _JAVA_LANG | {
         "Any", "Unit", "Nothing", "Int", "UInt", "Char", "Array", "List", "MutableList", "Map", "MutableMap",
@@ -438,8 +450,8 @@ def _same_package(
     language: str, matches: list[_Match], source: bytes, imports: list[str], symbols: list[Symbol]
 ) -> list[str]:
     """`SAME_PACKAGE + name` for each capitalised type name the file uses but neither imports by name nor
-    defines (Java, Kotlin, Groovy: a class of the file's own package; C#: a type of a namespace it uses), first
-    seen first, at most MAX_SAME_PACKAGE_NAMES."""
+    defines (Java, Kotlin, Groovy: a class of the file's own package; C#: a type of a namespace it uses; Swift: a
+    type of its module), first seen first, at most MAX_SAME_PACKAGE_NAMES."""
     implicit = _IMPLICITLY_IMPORTED.get(language)
     if implicit is None:
         return []

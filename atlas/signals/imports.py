@@ -37,7 +37,7 @@ FAMILY: dict[str, str] = {
     "haskell": "haskell", "perl": "perl", "julia": "beside", "zig": "beside", "erlang": "erlang", "r": "near",
     "clojure": "clojure", "vue": "js", "svelte": "js", "groovy": "jvm",
     "solidity": "solidity", "fortran": "fortran", "powershell": "beside", "nim": "nim",
-    "cuda": "c", "protobuf": "c",
+    "cuda": "c", "protobuf": "c", "swift": "swift",
 }
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -604,6 +604,15 @@ def _resolve_csharp(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
     return ()
 
 
+def _resolve_swift(repo: Repo, here: str, spec: str) -> tuple[int, ...]:
+    """Swift: a type the file names (`SAME_PACKAGE + "T"`) → the file named after it, `T.swift`, nearest to the
+    file: a module's files see each other's types without an import. An `import` names a module (a framework or a
+    package), which links no file."""
+    if spec.startswith(SAME_PACKAGE):
+        return repo.pick_ending(spec[len(SAME_PACKAGE) :] + ".swift", here)
+    return ()
+
+
 def _namespace_folders(parts: list[str]) -> list[str]:
     """The paths a namespace's segments may take: all folders (`A/B/C`), then a project folder named by the
     leading segments, longest first (`A.B.C`, `A.B/C`)."""
@@ -764,6 +773,6 @@ RESOLVERS: dict[str, Callable[[Repo, str, str], tuple[int, ...]]] = {
     "php": _resolve_php, "bash": _resolve_bash, "dart": _resolve_dart, "elixir": _resolve_elixir,
     "lua": _resolve_lua, "haskell": _resolve_haskell, "perl": _resolve_perl, "erlang": _resolve_erlang,
     "clojure": _resolve_clojure, "beside": _beside, "near": _near, "solidity": _resolve_solidity,
-    "fortran": _resolve_fortran, "nim": _resolve_nim,
+    "fortran": _resolve_fortran, "nim": _resolve_nim, "swift": _resolve_swift,
 }
 

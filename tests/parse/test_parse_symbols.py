@@ -689,6 +689,13 @@ def test_empty_source() -> None:
         ),
         ("scala", b"import a.b.{C => D, E, _}\nimport x.y.z, p.q\n", ["a.b.C", "a.b.E", "a.b.*", "x.y.z", "p.q"]),
         ("swift", b"import struct Foo.Bar\n@testable import Qux\n", ["Foo.Bar", "Qux"]),
+        # A Swift module's files see each other's types: the capitalised ones used become `=Name`.
+        (
+            "swift",
+            b"import Foundation\nclass Session: BaseSession {\n  var adapter: RequestAdapter?\n"
+            b"  func run(_ url: URL) -> DataRequest { let e = AFError.cancelled; return DataRequest(url) }\n}\n",
+            ["Foundation", "=BaseSession", "=RequestAdapter", "=DataRequest", "=AFError"],
+        ),
         (
             "elixir",
             b"defmodule A do\n  alias Ecto.{Query, Changeset}\n  use Phoenix.Controller\n  defstruct B.x\nend\n",

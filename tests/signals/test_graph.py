@@ -54,7 +54,7 @@ include/linux/list.h src/net/sock.c src/net/sock.h src/util.h lib/util.h tools/x
 cs/Acme/Services/Mailer.cs cs/Acme/Services/Queue.cs cs/Acme/Program.cs Src/Shop.Core/Orders/Cart.cs
 lib/acme.rb lib/acme/widget.rb spec/spec_helper.rb spec/acme_spec.rb
 index.php includes/db.php src/Models/User.php src/Http/Controller.php
-scripts/build.sh scripts/lib/common.sh env.sh Sources/App/main.swift
+scripts/build.sh scripts/lib/common.sh env.sh Sources/App/main.swift Sources/App/Session.swift
 pkgs/http/pubspec.yaml pkgs/http/lib/http.dart pkgs/http/lib/src/client.dart pkgs/http/lib/src/io_client.dart
 pubspec.yaml lib/app.dart lib/src/util.dart
 lib/shop/cart.ex lib/shop/http_client.ex apps/billing/lib/billing/invoice.ex
@@ -261,6 +261,7 @@ CASES: list[tuple[str, str, str, str | tuple[str, ...] | None]] = [
     ("protobuf", "proto/acme/billing/v1/billing.proto", "google/protobuf/timestamp.proto", None),
     # Languages without a resolver: every import is counted as unresolved.
     ("swift", "Sources/App/main.swift", "Foundation", None),
+    ("swift", "Sources/App/main.swift", SAME_PACKAGE + "Session", "Sources/App/Session.swift"),  # a module's type
 ]
 
 

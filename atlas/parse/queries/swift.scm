@@ -52,3 +52,13 @@
 
 (import_declaration
   (identifier) @import)
+
+; Type names the file uses (a declared type, a base type, `T(...)`, `T.member`): a module's files see each other's
+; types without an import; symbols.py keeps the capitalised ones, and the resolver links each to the file named
+; after it.
+(user_type
+  (type_identifier) @reference)
+(call_expression
+  (simple_identifier) @reference)
+(navigation_expression
+  target: (simple_identifier) @reference)
