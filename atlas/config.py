@@ -183,7 +183,8 @@ INDEX_RULES: dict[str, Callable[[str, object], object]] = {
 _RELATIVE_DATE = re.compile(
     r"(?:\d+(?: +|\.)(?:second|minute|hour|day|week|month|year)s?(?: +ago|\.ago)?|yesterday|now)", re.IGNORECASE
 )
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})? ?(?:Z|[+-]\d{2}:?\d{2})?)?")
+"""Also git's own form, a space before the offset (`2024-01-01 12:00:00 +0100`, as `git log --date=iso` prints)."""
 
 
 def check_git_date(what: str, text: object) -> str:
@@ -200,7 +201,7 @@ def check_git_date(what: str, text: object) -> str:
         return text
     if isinstance(text, str) and _ISO_DATE.fullmatch(text.strip()):
         try:
-            datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" +", "+").replace(" -", "-"))
         except ValueError:
             pass
         else:

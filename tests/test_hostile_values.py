@@ -247,7 +247,8 @@ def test_integral_floats_and_good_values_in_atlas_toml_are_accepted(billing: Pat
 
 
 @pytest.mark.parametrize("since", ["2 weeks ago", "1 year ago", "90.days", "2024-01-01", "2024-01-01T10:00:00Z",
-                                   "2024-01-01 10:00", "yesterday"])  # fmt: skip
+                                   "2024-01-01 10:00", "yesterday",
+                                   "2024-01-01 10:00:00 +0100", "2024-01-01 10:00 -05:00"])  # git log --date=iso's form
 def test_history_since_accepts_dates_git_understands(billing: Path, tmp_path: Path, since: str) -> None:
     from atlas.api import index_config
 
@@ -273,7 +274,8 @@ def test_a_whole_number_written_as_a_float_counts_on_the_command_line_too(billin
     assert fraction.exit_code == 2
 
 
-@pytest.mark.parametrize("since", ["garbage", "3 potatoes ago", "2024-13-45", "12345", "", "soon"])
+@pytest.mark.parametrize("since", ["garbage", "3 potatoes ago", "2024-13-45", "12345", "", "soon",
+                                   "2024-01-01 10:00 +9900"])  # fmt: skip
 def test_history_since_rejects_what_git_would_read_as_now(billing: Path, since: str) -> None:
     result = CliRunner().invoke(cli, ["index", str(billing), "--since", since])
     _usage_error(result, "history_since")
