@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +15,7 @@ from hypothesis import strategies as st
 from atlas.parse.languages import GRAMMAR_FOR
 from atlas.parse.symbols import ExtractionError, extract
 from atlas.records import Symbol
+from tests.conftest import write_tree
 
 LANGUAGES = sorted(GRAMMAR_FOR)
 
@@ -154,3 +158,22 @@ def test_an_index_run_counts_the_bracket_file_and_still_finds_its_words(tmp_path
     assert report["files_indexed"] == 2 and report["parse_errors"] == 1
     found = CliRunner().invoke(cli, ["-q", "search", "--repo", str(tmp_path), "--format", "jsonl", "zanzibar marker"])
     assert found.exit_code == 0 and json.loads(found.stdout.splitlines()[0])["path"] == "noise.py"
+
+
+@pytest.mark.parametrize("source", [b"h#", b"foo # done", b"x#y", b"use strict;\nexit # bye", b"h#!"])
+def test_a_perl_file_ending_in_a_comment_after_a_bareword_parses_in_time(source: bytes) -> None:
+    # tree-sitter-perl's scanner spun forever at such an end of file, inside C: the parse deadline never fired,
+    # ^C and SIGTERM were never handled, and `atlas index` hung for good on a two-byte file. In a child process,
+    # so that a regression fails this test instead of hanging the suite.
+    code = ("import sys; from atlas.parse.symbols import extract; "
+            "print(extract('perl', sys.stdin.buffer.read(), timeout_s=2.0))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], input=source, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_index_run_over_such_a_perl_file_ends(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"tool.pl": b"use strict;\nrun_all # last line, no newline", "lib/ok.pm": "sub ok { 1 }\n"})
+    done = subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(tmp_path), "--no-history", "--jobs", "1"],
+                          capture_output=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout)["files_indexed"] == 2
