@@ -38,7 +38,8 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
    Perl, Julia, R, Zig, Erlang, Clojure and Objective-C; the `<script>` elements of Vue and Svelte components.
 3: Groovy, Solidity, F#, Fortran, PowerShell, Nim, CUDA, Protocol Buffers and GraphQL definitions; imports of
    all but F# and GraphQL; `tst/`, `integrationtests/` and `unittests/` hold tests.
-4: C# and Swift files list the types they use (`=Name`), which resolve to the files named after them.
+4: C# and Swift files list the types they use (`=Name`), which resolve to the files named after them; build
+   scripts (`build.ps1`, `build.cake`, `make.bat`) are the build role.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

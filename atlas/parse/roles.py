@@ -58,6 +58,9 @@ _BUILD_NAMES = frozenset(
      "package.json", "tox.ini", "noxfile.py", "Rakefile", "Gemfile", "configure.ac", "Makefile.am", "configure",
      "gradlew", "gradlew.bat", "mvnw", "mvnw.cmd"}
 )  # fmt: skip
+_BUILD_SCRIPT = re.compile(r"^(?:build\.(?:sh|bash|ps1|psm1|cmd|bat|cake|fsx)|make\.(?:bat|cmd))$", re.IGNORECASE)
+"""A project's build script (`build.ps1`, `build.cake`, `build.fsx`, `build.sh`, Sphinx's `make.bat`), unless a test or
+documentation directory holds it: a release touches it every time, which made it a hub of recency."""
 _DOC_NAMES = re.compile(r"^(README|CHANGELOG|CHANGES|HISTORY|NEWS|LICENSE|COPYING|AUTHORS|CONTRIBUTING)\b", re.I)
 _GENERATED_MARK = re.compile(rb"@generated|Code generated .* DO NOT EDIT|auto-?generated", re.I)
 
@@ -78,6 +81,8 @@ def classify(path: str, language: str, head: bytes = b"") -> Role:
         return Role.DOCS
     if language in CONFIG_LANGUAGES or name.startswith(".") or name.endswith((".cfg", ".conf", ".env")):
         return Role.CONFIG
+    if _BUILD_SCRIPT.match(name):
+        return Role.BUILD
     if language in CODE_LANGUAGES:
         return Role.IMPL
     return Role.OTHER

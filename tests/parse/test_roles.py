@@ -12,6 +12,14 @@ from atlas.records import Role
     ("path", "language", "role"),
     [
         ("src/shop/cart.py", "python", Role.IMPL),
+        # A build script is build, even in a language Atlas parses; a docs directory's `make.bat` stays docs.
+        ("Build/build.ps1", "powershell", Role.BUILD),
+        ("build.cake", "other", Role.BUILD),
+        ("build.fsx", "fsharp", Role.BUILD),
+        ("make.bat", "batch", Role.BUILD),
+        ("docs/make.bat", "batch", Role.DOCS),
+        ("src/Pester/Builder.ps1", "powershell", Role.IMPL),
+        ("setuptools/command/build.py", "python", Role.IMPL),
         ("tests/test_cart.py", "python", Role.TEST),
         ("tests/helpers.py", "python", Role.TEST),
         ("src/shop/cart_test.go", "go", Role.TEST),
