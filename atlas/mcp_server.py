@@ -768,7 +768,7 @@ def _with_surrogates_replaced(error: Exception) -> SessionMessage | None:
 
     failures = getattr(error, "errors", list)()
     line = failures[0].get("input") if len(failures) == 1 and failures[0].get("type") == "json_invalid" else None
-    if not isinstance(line, str | bytes) or b"\\u" not in (line if isinstance(line, bytes) else line.encode()):
+    if not isinstance(line, str) or "\\u" not in line:  # the SDK hands on the line it decoded
         return None
     try:
         message = json.loads(line, object_pairs_hook=_replaced_pairs)
@@ -790,7 +790,7 @@ def _replaced_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {_replaced(key): _replaced(value) for key, value in pairs}
 
 
-async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
+async def answer_malformed(source: Any, sink: Any, replies: AnswerLedger) -> None:
     """Pass the client's messages from `source` to `sink`; answer a line that is not JSON with a parse error
     (-32700) and JSON that is not a JSON-RPC message with an invalid request (-32600), id null, as JSON-RPC 2.0
     asks. The SDK's stdio transport hands such lines on as exceptions, which its server only logs, and reads a
@@ -801,8 +801,7 @@ async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
             if isinstance(item, Exception):
                 item = _with_surrogates_replaced(item) or item
             if not isinstance(item, Exception) and not _request_without_valid_id(item):
-                if isinstance(replies, AnswerLedger):
-                    replies.expect(item)
+                replies.expect(item)
                 await sink.send(item)
                 continue
             kinds = {error.get("type") for error in getattr(item, "errors", list)()}
@@ -810,5 +809,4 @@ async def answer_malformed(source: Any, sink: Any, replies: Any) -> None:
             code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
             error = types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=text))
             await replies.send(SessionMessage(error))
-        if isinstance(replies, AnswerLedger):
-            await replies.drained()
+        await replies.drained()
