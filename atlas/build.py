@@ -56,6 +56,8 @@ class IndexReport:
     seconds: float = 0.0
     index_bytes: int = 0
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
+    parse_error_examples: list[str] = field(default_factory=list)
+    """The first files (5 at most) indexed without their definitions: their grammar failed or hung."""
     signals: dict[str, dict[str, object]] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     walk_started_ns: int = 0
@@ -105,7 +107,7 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: Shard
     workers = parse_workers(config.workers, len(entries))
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
-    with ParsePool(workers, _parse_options(config)) as pool, index_lock(config.index_dir):
+    with ParsePool(workers, _parse_options(config), show_progress) as pool, index_lock(config.index_dir):
         store.remove_abandoned(config.index_dir)
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
@@ -408,7 +410,10 @@ def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
 
 
 def _count_parsed(report: IndexReport, parsed: ParsedFile) -> None:
-    report.parse_errors += bool(parsed.parse_error)
+    if parsed.parse_error:
+        report.parse_errors += 1
+        if len(report.parse_error_examples) < 5:
+            report.parse_error_examples.append(parsed.path)
 
 
 def _parsed(

@@ -23,6 +23,7 @@ class SkipReason(enum.StrEnum):
     SYMLINK_LOOP = "symlink_loop"
     DUPLICATE = "duplicate"  # a symlink to a directory walked already through another path
     SPECIAL = "special"
+    HUNG = "hung"  # its parse never finished, even without a grammar: the worker was stopped
 
 
 class Role(enum.StrEnum):

@@ -39,11 +39,12 @@ def _read_capped(handle: BinaryIO, cap: int) -> bytes:
     return data
 
 
-def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped | Unchanged:
+def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "") -> ParsedFile | Skipped | Unchanged:
     """Read and parse one walked file; see the module docstring for the failure contract.
 
     An entry with a `known_hash` that still matches comes back as `Unchanged`, unparsed: an
     index restored on another machine (new mtimes, same contents) is checked at hashing speed.
+    With `grammar_failed` (why), the file is indexed as text, its grammar not run.
     """
     try:
         with os.fdopen(open_in_root(entry.root, entry.path), "rb") as handle:
@@ -55,7 +56,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions) -> ParsedFile | Skipped
     rejected = _reject(entry.path, data, options)
     if rejected:
         return rejected
-    return parse_bytes(entry.path, data, entry.mtime_ns, entry.ctime_ns)
+    return parse_bytes(entry.path, data, entry.mtime_ns, entry.ctime_ns, grammar_failed)
 
 
 def content_hash(data: bytes) -> str:
@@ -75,10 +76,11 @@ def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
     return None
 
 
-def parse_bytes(path: str, data: bytes, mtime_ns: int = 0, ctime_ns: int = 0) -> ParsedFile:
-    """Parse file contents already in memory (used by `parse_entry` and by tests)."""
+def parse_bytes(path: str, data: bytes, mtime_ns: int = 0, ctime_ns: int = 0, grammar_failed: str = "") -> ParsedFile:
+    """Parse file contents already in memory (used by `parse_entry` and by tests); with `grammar_failed`, the
+    grammar is not run and the reason becomes the file's parse error."""
     language = detect_language(path, data[:256])
-    symbols, imports, error = _extract(language, data)
+    symbols, imports, error = ([], [], grammar_failed) if grammar_failed else _extract(language, data)
     return ParsedFile(
         path=path,
         language=language,

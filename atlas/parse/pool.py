@@ -9,11 +9,18 @@ Start the pool before any thread-owning library (tantivy's writer) in the parent
 workers are forked on Linux. A consumer that stops early (^C, SIGTERM, an error) never hangs
 the pool: leaving it stops feeding the workers, lets the files they hold come back unparsed,
 then stops them.
+
+A grammar that never returns (an external scanner spinning in C holds the GIL and ignores signals, so
+tree-sitter's own deadline cannot stop it) would hang the run for good: a watchdog thread in the parent
+kills a worker that spends over FILE_DEADLINE_SECONDS on one file, and its task is run again, that file
+indexed as text (and skipped as hung, should even that not finish).
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
+import logging
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -24,12 +31,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from atlas.held_signals import HELD_SIGNALS, signals_deferred, signals_held
 from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
-from atlas.records import FileEntry, ParsedFile, Skipped, Unchanged
+from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
+from atlas.safe_read import visible
 
 PR_SET_PDEATHSIG = 1
 CHUNK_SIZE = 32
@@ -42,7 +50,27 @@ INFLIGHT_PER_WORKER = 64
 DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being parsed to come back
 POLL_SECONDS = 0.1  # the longest a ^C waits while the consumer waits for the pool's next result
 
+FILE_DEADLINE_SECONDS = 60.0
+"""The longest a worker may spend on one file (tree-sitter gives up on its own after 5 s, tokenising a
+megabyte takes ~1.5 s) before the watchdog kills it."""
+WATCH_COLUMNS = 4
+"""A worker's row in the watch table: its pid, the task number, the file's position in the task, and when it
+started on that file (monotonic ns, the same clock in every process; 0 between files)."""
+
 _cancelled: Any = None  # in a worker: the pool's shared "stop parsing" flag
+_watch: Any = None  # in a worker: the pool's watch table
+_watch_row = -1  # in a worker: its row there (-1: none was free, the worker goes unwatched)
+log = logging.getLogger(__name__)
+
+
+class _Task(NamedTuple):
+    """Files for one worker round trip. A task run again after its worker was killed names the file that hung
+    it: indexed as text (`as_text`, path → why), or left out (`hung`, path → why) when it hung that way too."""
+
+    number: int
+    entries: list[FileEntry]
+    as_text: dict[str, str]
+    hung: dict[str, str]
 
 
 def parse_workers(requested: int, files: int) -> int:
@@ -80,7 +108,7 @@ def _wait_for(result: multiprocessing.pool.ApplyResult) -> Any:
                 return result.get()
 
 
-def _worker_setup(cancelled: Any, parent: int) -> None:
+def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, creator: int = 0) -> None:
     """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it.
 
     SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
@@ -88,14 +116,20 @@ def _worker_setup(cancelled: Any, parent: int) -> None:
     signals were blocked across the fork (see `atlas.held_signals`), so one sent to a worker still starting
     is acted on here, as the worker would now act on it, instead of lost to the parent's handler.
     """
-    global _cancelled
-    _cancelled = cancelled
+    global _cancelled, _watch, _watch_row
+    _cancelled, _watch = cancelled, watch
+    _watch_row = _claim_watch_row(watch, watch_lock)
     forget_inherited_locks()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
-    if sys.platform.startswith("linux"):
+    if threading.get_ident() != creator:
+        # Forked by the pool's worker-handler thread, in place of a worker that died: a death signal would come
+        # when that thread ends, at `terminate`, and could kill this worker while it holds the task queue's lock
+        # (an idle worker waits for tasks holding it), which `terminate` then waits for forever.
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="atlas-orphan-check", daemon=True).start()
+    elif sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -107,15 +141,51 @@ def _worker_setup(cancelled: Any, parent: int) -> None:
         os._exit(0)
 
 
-def _parse_chunk(chunk: list[FileEntry], options: ParseOptions) -> list[ParsedFile | Skipped | Unchanged]:
-    """`parse_entry` over a chunk, in a worker; stops at once, without reading more files, once the
-    pool is stopping (the rest of the chunk is left out: nobody waits for it)."""
-    results = []
-    for entry in chunk:
+def _exit_when_orphaned(parent: int) -> None:
+    """End this worker once `parent` is gone (a worker without a death signal)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _claim_watch_row(watch: Any, lock: Any) -> int:
+    """The first free row of the watch table, now this process's; -1 when none is free."""
+    with lock:
+        for row in range(len(watch) // WATCH_COLUMNS):
+            if watch[row * WATCH_COLUMNS] == 0:
+                watch[row * WATCH_COLUMNS] = os.getpid()
+                return row
+    return -1
+
+
+def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFile | Skipped | Unchanged]]:
+    """`parse_entry` over a task's files, in a worker, each file watched; stops at once, without reading more
+    files, once the pool is stopping (the rest of the task is left out: nobody waits for it)."""
+    results: list[ParsedFile | Skipped | Unchanged] = []
+    for position, entry in enumerate(task.entries):
         if _cancelled is not None and _cancelled.value:
             break
-        results.append(parse_entry(entry, options))
-    return results
+        if entry.path in task.hung:
+            results.append(Skipped(entry.path, SkipReason.HUNG, task.hung[entry.path]))
+            continue
+        started = _watch_file(task.number, position)
+        try:
+            results.append(parse_entry(entry, options, task.as_text.get(entry.path, "")))
+        finally:
+            if started:
+                _watch[started] = 0
+    return task.number, results
+
+
+def _watch_file(task: int, position: int) -> int:
+    """Tell the watchdog this worker starts on a file; the index of the cell to clear when it is done (0: none)."""
+    if _watch is None or _watch_row < 0:
+        return 0
+    base = _watch_row * WATCH_COLUMNS
+    _watch[base + 1] = task
+    _watch[base + 2] = position
+    _watch[base + 3] = time.monotonic_ns()  # last: the row reads as busy only once it names the file
+    return base + 3
 
 
 def _chunks(entries: Iterable[FileEntry], size: int, max_bytes: int = CHUNK_BYTES) -> Iterator[list[FileEntry]]:
@@ -149,32 +219,113 @@ class _Pool(multiprocessing.pool.Pool):
         return [self._change_notifier._reader]  # type: ignore[attr-defined]
 
 
+class _Watchdog:
+    """A thread of the parent that kills a worker busy on one file for over `deadline` seconds and hands
+    (task number, position) of that file to `on_hung`.
+
+    The worker is stopped (SIGSTOP) before it is killed, and killed only if its row still names the same file:
+    a worker that finished the file meanwhile may be writing its result, and killing it then would leave the
+    pool's result pipe locked for good.
+    """
+
+    def __init__(self, watch: Any, deadline: float, on_hung: Callable[[int, int], None]) -> None:
+        self.watch = watch
+        self.deadline_ns = int(deadline * 1e9)
+        self.period = min(1.0, deadline / 4)
+        self.on_hung = on_hung
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="atlas-parse-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.period):
+            for row in range(len(self.watch) // WATCH_COLUMNS):
+                self._look_at(row)
+
+    def _look_at(self, row: int) -> None:
+        base = row * WATCH_COLUMNS
+        seen = tuple(self.watch[base : base + WATCH_COLUMNS])
+        pid, task, position, started = seen
+        if not pid or not started or time.monotonic_ns() - started < self.deadline_ns:
+            return
+        if _kill_if_still(pid, lambda: tuple(self.watch[base : base + WATCH_COLUMNS]) == seen):
+            self.watch[base + 3] = 0
+            self.watch[base] = 0  # the row is free for the worker the pool starts in its place
+            self.on_hung(task, position)
+
+
+def _kill_if_still(pid: int, still: Callable[[], bool]) -> bool:
+    """SIGKILL process `pid` if, once it is stopped, `still()` holds; else let it go on. True if it was killed."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        if _stopped(pid) and still():
+            os.kill(pid, signal.SIGKILL)
+            return True
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    return False
+
+
+def _stopped(pid: int, wait: float = 1.0) -> bool:
+    """Whether process `pid` has stopped within `wait` seconds (a stop signal takes effect asynchronously)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                state = stat.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):  # no procfs: give the signal a moment
+            time.sleep(0.05)
+            return True
+        if state in (b"T", b"t"):
+            return True
+        time.sleep(0.005)
+    return False
+
+
 class ParsePool:
-    """A context manager owning the worker processes (none when `workers` is 1).
+    """A context manager owning the worker processes (one at least: a file that hangs its grammar in the
+    parent could not be stopped).
 
     Leaving it stops the workers; when the consumer stopped early (^C, an exception) it first lets
     the files already handed to workers come back, skipped at once, so that no worker is killed
     while it writes a result: the pool would wait forever for the lock that worker held.
     """
 
-    def __init__(self, workers: int, options: ParseOptions) -> None:
+    def __init__(self, workers: int, options: ParseOptions, warn: bool = True) -> None:
         self.workers = max(1, workers)
         self.options = options
+        self._warn = log.warning if warn else log.debug  # a file that hung its worker
         self.pool: multiprocessing.pool.Pool | None = None
+        self.hung: list[str] = []
+        """Files whose worker was killed because they hung it."""
         self._closing = threading.Event()
         self._cancelled: Any = None
         self._gate: threading.Semaphore | None = None
         self._results: Any = None
+        self._watch: Any = None
+        self._watchdog: _Watchdog | None = None
+        self._tasks: dict[int, _Task] = {}  # sent to a worker, their results not yet back
+        self._numbers = itertools.count()
 
     def __enter__(self) -> ParsePool:
-        if self.workers > 1:
-            context = _context()
-            self._cancelled = context.RawValue(ctypes.c_bool, False)
-            # A worker starts with its parent's handlers: a SIGTERM from `terminate()` arriving before
-            # `_worker_setup` would run the parent's handler and be dropped, leaving a worker `join()` waits for.
-            with signals_held():
-                setup = (self._cancelled, os.getpid())
-                self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
+        context = _context()
+        self._cancelled = context.RawValue(ctypes.c_bool, False)
+        # Twice the workers: a killed worker's row is freed before the pool starts another in its place, but a
+        # spare row spares that race.
+        self._watch = context.RawArray(ctypes.c_int64, 2 * self.workers * WATCH_COLUMNS)
+        # A worker starts with its parent's handlers: a SIGTERM from `terminate()` arriving before
+        # `_worker_setup` would run the parent's handler and be dropped, leaving a worker `join()` waits for.
+        with signals_held():
+            setup = (self._cancelled, os.getpid(), self._watch, context.Lock(), threading.get_ident())
+            self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
         return self
 
     def __exit__(
@@ -184,6 +335,8 @@ class ParsePool:
             return
         self._stop_feeding()
         self._drain()
+        if self._watchdog is not None:
+            self._watchdog.stop()  # before `terminate`: a worker it has stopped is killed or goes on first
         self.pool.terminate()
         self.pool.join()
 
@@ -214,9 +367,10 @@ class ParsePool:
                 continue
 
     def runner(self) -> Callable[..., Callable[[], Any]] | None:
-        """Runs a picklable `fn(*args)` in a worker process, ahead of queued parse tasks; None without
-        workers. The returned function waits for the result (re-raising the worker's exception)."""
-        if self.pool is None:
+        """Runs a picklable `fn(*args)` in a worker process, ahead of queued parse tasks; None with one
+        worker, which the parse needs. The returned function waits for the result (re-raising the worker's
+        exception)."""
+        if self.pool is None or self.workers == 1:
             return None
         pool = self.pool
 
@@ -228,8 +382,7 @@ class ParsePool:
     def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
         """Yield a result for every entry, in completion order."""
         if self.pool is None:
-            yield from (parse_entry(entry, self.options) for entry in entries)
-            return
+            raise RuntimeError("ParsePool.parse outside its `with` block")
         # Chunks are made here, not by the pool, so that the pool's result iterator is its own
         # (the one with `next(timeout)`, which `_drain` needs) and the gate counts chunks.
         gate = self._gate = threading.Semaphore(max(1, self.workers * INFLIGHT_PER_WORKER // CHUNK_SIZE))
@@ -245,14 +398,52 @@ class ParsePool:
                         return
                 if self._closing.is_set():
                     return
-                yield chunk
+                task = _Task(next(self._numbers), chunk, {}, {})
+                self._tasks[task.number] = task
+                yield task
 
         self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options), gated())
+        if self._watchdog is None:
+            self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again)
+            self._watchdog.start()
         while True:
             try:
-                results = _next_result(self._results)
+                number, results = _next_result(self._results)
             except StopIteration:
                 return
+            self._tasks.pop(number, None)
             with signals_deferred():  # no ^C inside the semaphore's bookkeeping (see `gated`)
                 gate.release()
             yield from results
+
+    def _run_again(self, number: int, position: int) -> None:
+        """Run task `number` again, its worker killed on the file at `position`: that file as text, or left
+        out if it hung as text too. Its result takes the lost one's place in the pool's result iterator."""
+        lost = self._tasks.pop(number, None)
+        if lost is None:  # not a parse task (the history job marks no file)
+            return
+        path = lost.entries[position].path
+        self.hung.append(path)
+        if path in lost.as_text:
+            why = f"its parse did not finish in {FILE_DEADLINE_SECONDS:g} s, even as text"
+            self._warn("%s: %s; left out of the index", visible(path), why)
+            task = lost._replace(number=next(self._numbers), hung={**lost.hung, path: why})
+        else:
+            why = f"tree-sitter did not finish in {FILE_DEADLINE_SECONDS:g} s; indexed as text"
+            self._warn("%s: %s; indexed without its definitions", visible(path), why.partition(";")[0])
+            task = lost._replace(number=next(self._numbers), as_text={**lost.as_text, path: why})
+        if self._closing.is_set() or self.pool is None:
+            self._deliver((True, (lost.number, [])))
+            return
+        self._tasks[task.number] = task
+        self.pool.apply_async(
+            _parse_chunk,
+            (task, self.options),
+            callback=lambda value: self._deliver((True, value)),
+            error_callback=lambda err: self._deliver((False, err)),
+        )
+
+    def _deliver(self, outcome: tuple[bool, Any]) -> None:
+        """Hand the result iterator the outcome of a task run again, in place of the killed one's (the pool has no
+        idea a task was lost, and its iterator waits for one outcome per task)."""
+        self._results._set(0, outcome)
