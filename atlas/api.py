@@ -362,9 +362,9 @@ def select_context(
 
     options = options or ContextOptions()
     if options.preset == "fast":
-        from atlas.walk import refuse_git_directory
+        from atlas.walk import refuse_root_without_source
 
-        refuse_git_directory(config.root)
+        refuse_root_without_source(config.root)
         return select_for_task(config.root, task, options)
     if engine is None:
         if options.index == "refresh":

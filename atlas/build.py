@@ -31,7 +31,7 @@ from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
 from atlas.status import TreeDiff, diff_tree
-from atlas.walk import WalkOptions, refuse_git_directory, walk
+from atlas.walk import WalkOptions, refuse_root_without_source, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
 
@@ -84,7 +84,7 @@ def build_index(
     """
     if not config.root.is_dir():
         raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
-    refuse_git_directory(config.root)
+    refuse_root_without_source(config.root)
     try:
         return _build(config, show_progress, rebuild, shard)
     except (OSError, ValueError) as err:

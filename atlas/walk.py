@@ -505,6 +505,45 @@ class _Frame:
     next: int = 0
 
 
+PSEUDO_FILESYSTEMS = frozenset({
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
+    "configfs", "fusectl", "mqueue", "hugetlbfs", "binfmt_misc", "autofs", "efivarfs", "nsfs", "rpc_pipefs",
+    "selinuxfs",
+})  # fmt: skip
+"""The kernel's views of itself, never source: a read may block for good (`/proc/kmsg`) or never end."""
+
+
+def pseudo_filesystems() -> dict[int, str]:
+    """The devices (`st_dev`) of the pseudo-filesystems mounted here, with their types; empty where the mount
+    table cannot be read (not Linux)."""
+    try:
+        table = read_regular_file("/proc/self/mountinfo", 1 << 22)
+    except OSError:
+        return {}
+    found = {}
+    for line in table.splitlines():
+        fields, _, rest = line.partition(b" - ")  # the optional fields before " - " vary in number
+        parts, kind = fields.split(), rest.split()[:1]
+        if len(parts) < 3 or not kind or kind[0].decode(errors="replace") not in PSEUDO_FILESYSTEMS:
+            continue
+        major, _, minor = parts[2].partition(b":")
+        if major.isdigit() and minor.isdigit():
+            found[os.makedev(int(major), int(minor))] = kind[0].decode()
+    return found
+
+
+def refuse_pseudo_filesystem(root: Path) -> None:
+    """Raise InputError when `root` is on a pseudo-filesystem (`/proc`, `/sys`): nothing there is source."""
+    try:
+        device = os.stat(root).st_dev
+    except OSError:
+        return  # the build's own checks say what is wrong with the path
+    kind = pseudo_filesystems().get(device)
+    if kind is not None:
+        raise InputError(f"{root} is on the kernel's {kind} filesystem, not source code",
+                         "index a project's directory")  # fmt: skip
+
+
 class _Walker:
     def __init__(self, root: Path, options: WalkOptions) -> None:
         self.root = os.fspath(root)
@@ -516,6 +555,7 @@ class _Walker:
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
         self.visited: set[_Key] = set()
         self._tracked: _Tracked | None = None
+        self.pseudo = pseudo_filesystems()
 
     def walk(self) -> Iterator[FileEntry | Skipped]:
         key = _key_of(self.root)
@@ -600,6 +640,8 @@ class _Walker:
         key = (st.st_dev, st.st_ino)
         if key in self.excluded_keys:
             return None
+        if st.st_dev in self.pseudo:  # `atlas index /` walks past /proc and /sys
+            return Skipped(display_path(rel), SkipReason.SPECIAL, f"the kernel's {self.pseudo[st.st_dev]} filesystem")
         if key in frame.ancestors:
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
         if is_link and key in self.visited:
@@ -706,6 +748,12 @@ def refuse_git_directory(root: Path) -> None:
         raise InputError(f"{root} is a bare repository (git's internals), no work tree to index", f"use `{checkout}`")
     raise InputError(f"{root} is inside {git_dir}, a bare repository (git's internals), no work tree to index",
                      f"use `{checkout}`")  # fmt: skip
+
+
+def refuse_root_without_source(root: Path) -> None:
+    """Raise InputError when `root` is git's internals or a kernel pseudo-filesystem: no source to walk."""
+    refuse_git_directory(root)
+    refuse_pseudo_filesystem(root)
 
 
 def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:

@@ -70,3 +70,16 @@ def immutable(directory: Path) -> Iterator[Path]:
         yield directory
     finally:
         subprocess.run(["chattr", "-i", str(directory)], capture_output=True, check=False)
+
+
+@contextmanager
+def proc_view(target: Path) -> Iterator[Path]:
+    """The kernel's procfs mounted at `target` (created); unmounted on exit."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting procfs needs root")
+    target.mkdir(parents=True, exist_ok=True)
+    _mount("-t", "proc", "proc", str(target))
+    try:
+        yield target
+    finally:
+        _unmount(target)

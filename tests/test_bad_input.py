@@ -566,3 +566,24 @@ def test_index_report_is_jsonl_when_asked_or_piped(make_repo: Any, fmt: Sequence
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0])["type"] == "index_report"
+
+
+def test_a_kernel_pseudo_filesystem_inside_the_root_is_skipped_unread(make_repo: Any) -> None:
+    # `atlas index /` would read /proc/kmsg, which blocks for good, and /proc's and /sys's endless files.
+    from tests.mounts import proc_view
+
+    root = make_repo({"src/app.py": "def hello_world():\n    return 1\n"}, commit=False)
+    with proc_view(root / "kernel"):
+        report = build_index(quick_config(root), show_progress=False)
+    assert report.files_indexed == 1
+    assert report.skipped == {"special": 1} and report.skipped_examples == {"special": ["kernel"]}
+
+
+@pytest.mark.parametrize("root", ["/proc", "/proc/self/fd", "/sys"])
+def test_a_root_on_a_kernel_pseudo_filesystem_is_an_input_error(root: str) -> None:
+    if not Path(root).is_dir():
+        pytest.skip(f"no {root} here")
+    result = invoke("index", root)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"atlas: {Path(root).resolve()} is on the kernel's ")
+    assert "not source code\n  hint: index a project's directory\n" in result.stderr
