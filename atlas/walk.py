@@ -104,6 +104,8 @@ class _Run:
     """
 
     negative: bool
+    fold: bool
+    """`core.ignorecase`: the literal sets hold lower-case names, looked up in lower case."""
     names: tuple[frozenset[bytes], frozenset[bytes]]
     paths: tuple[frozenset[bytes], frozenset[bytes]]
     name_regex: tuple[re.Pattern[bytes] | None, re.Pattern[bytes] | None]
@@ -112,7 +114,10 @@ class _Run:
     def matches(self, path: bytes, name: bytes, is_dir: bool) -> bool:
         """Whether some pattern of the run matches (index 1 of each pair: directories)."""
         i = int(is_dir)
-        if name in self.names[i] or path in self.paths[i]:
+        if self.fold:
+            if name.lower() in self.names[i] or path.lower() in self.paths[i]:
+                return True
+        elif name in self.names[i] or path in self.paths[i]:
             return True
         name_regex, path_regex = self.name_regex[i], self.path_regex[i]
         return bool(
@@ -121,15 +126,16 @@ class _Run:
         )
 
     @classmethod
-    def of(cls, patterns: list[_Pattern]) -> _Run:
-        """Merge `patterns` (all of one polarity)."""
+    def of(cls, patterns: list[_Pattern], fold: bool = False) -> _Run:
+        """Merge `patterns` (all of one polarity, compiled with the same `fold`)."""
         files = [p for p in patterns if not p.dir_only]
         return cls(
             negative=patterns[0].negative,
+            fold=fold,
             names=(_literals(files, True), _literals(patterns, True)),
             paths=(_literals(files, False), _literals(patterns, False)),
-            name_regex=(_alternation(files, True), _alternation(patterns, True)),
-            path_regex=(_alternation(files, False), _alternation(patterns, False)),
+            name_regex=(_alternation(files, True, fold), _alternation(patterns, True, fold)),
+            path_regex=(_alternation(files, False, fold), _alternation(patterns, False, fold)),
         )
 
 
@@ -137,11 +143,16 @@ def _literals(patterns: list[_Pattern], basename: bool) -> frozenset[bytes]:
     return frozenset(p.literal for p in patterns if p.basename == basename and p.literal is not None)
 
 
-def _alternation(patterns: list[_Pattern], basename: bool) -> re.Pattern[bytes] | None:
+def _alternation(patterns: list[_Pattern], basename: bool, fold: bool = False) -> re.Pattern[bytes] | None:
     regexes = [p.regex.pattern for p in patterns if p.basename == basename and p.literal is None and p.regex]
     if not regexes:
         return None
-    return re.compile(b"|".join(b"(?:" + regex + b")" for regex in regexes), re.DOTALL)
+    return re.compile(b"|".join(b"(?:" + regex + b")" for regex in regexes), _flags(fold))
+
+
+def _flags(fold: bool) -> re.RegexFlag:
+    """A pattern's regex flags: bytes regexes fold ASCII letters only, as git's `tolower` does."""
+    return re.DOTALL | re.IGNORECASE if fold else re.DOTALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +163,7 @@ class _Rules:
     runs: tuple[_Run, ...]
 
     @classmethod
-    def of(cls, base: bytes, patterns: tuple[_Pattern, ...]) -> _Rules:
+    def of(cls, base: bytes, patterns: tuple[_Pattern, ...], fold: bool = False) -> _Rules:
         """Rules with their patterns grouped into runs of one polarity, last line first."""
         runs: list[list[_Pattern]] = []
         for pattern in patterns:
@@ -160,7 +171,7 @@ class _Rules:
                 runs[-1].append(pattern)
             else:
                 runs.append([pattern])
-        return cls(base, tuple(_Run.of(run) for run in runs))
+        return cls(base, tuple(_Run.of(run, fold) for run in runs))
 
     def decide(self, path: bytes, name: bytes, is_dir: bool) -> bool | None:
         """True if the last matching line ignores `path`, False if it re-includes it, None if none match."""
@@ -193,8 +204,12 @@ def _trim_trailing_spaces(line: bytes) -> bytes:
     return line if last_space is None else line[:last_space]
 
 
-def _compile_pattern(line: bytes) -> _Pattern | None:
-    """Compile one line of an ignore file; None for blanks, comments and patterns that never match."""
+def _compile_pattern(line: bytes, fold: bool = False) -> _Pattern | None:
+    """Compile one line of an ignore file; None for blanks, comments and patterns that never match.
+
+    With `fold` (`core.ignorecase`), matching ignores the case of ASCII letters as git's does, quirks included:
+    git lower-cases the path and the pattern's plain letters, but not an escaped letter or one inside brackets,
+    so `\\A` and `[A]` match neither `A` nor `a`, while `[a]` matches both."""
     if not line or line.startswith(b"#"):
         return None
     line = _trim_trailing_spaces(line)
@@ -210,9 +225,10 @@ def _compile_pattern(line: bytes) -> _Pattern | None:
     if not line:
         return None
     if not any(char in _GLOB_SPECIAL for char in line):
-        return _Pattern(negative, dir_only, basename, line, None)
+        return _Pattern(negative, dir_only, basename, line.lower() if fold else line, None)
     try:
-        regex = re.compile(_translate(line, literal_prefix=0 if basename else _literal_prefix(line)), re.DOTALL)
+        prefix = 0 if basename else _literal_prefix(line)
+        regex = re.compile(_translate(line, literal_prefix=prefix, fold=fold), _flags(fold))
     except _BadGlob:
         return None
     return _Pattern(negative, dir_only, basename, None, regex)
@@ -223,7 +239,7 @@ def _literal_prefix(glob: bytes) -> int:
     return next((i for i, char in enumerate(glob) if char in _GLOB_SPECIAL), len(glob))
 
 
-def _translate(glob: bytes, literal_prefix: int = 0) -> bytes:
+def _translate(glob: bytes, literal_prefix: int = 0, fold: bool = False) -> bytes:
     """A regex (for `fullmatch`) equivalent to wildmatch(glob) with WM_PATHNAME, as git applies a path pattern:
     git compares the `literal_prefix` bytes as a string and wildmatches the rest, so a `**` right after them
     counts as at the start (`x**/*` ignores `x.py`, as `**/*` would after the `x`)."""
@@ -250,12 +266,13 @@ def _translate(glob: bytes, literal_prefix: int = 0) -> bytes:
             out.append(b"[^/]")
             i += 1
         elif char == b"[":
-            members, i = _bracket(glob, i + 1)
+            members, i = _bracket(glob, i + 1, fold)
             out.append(_byte_class(members))
         elif char == b"\\":
             if i + 1 == size:
                 raise _BadGlob("trailing backslash")
-            out.append(re.escape(glob[i + 1 : i + 2]))
+            escaped = glob[i + 1 : i + 2]
+            out.append(b"(?!)" if fold and escaped.isupper() else re.escape(escaped))  # git compares it unfolded
             i += 2
         else:
             out.append(re.escape(char))
@@ -263,13 +280,15 @@ def _translate(glob: bytes, literal_prefix: int = 0) -> bytes:
     return b"".join(out)
 
 
-def _bracket(glob: bytes, i: int) -> tuple[frozenset[int], int]:
+def _bracket(glob: bytes, i: int, fold: bool = False) -> tuple[frozenset[int], int]:
     """The bytes a `[...]` starting after `[` at `i` matches, and the index after its `]`."""
     size = len(glob)
     negated = i < size and glob[i] in b"!^"
     if negated:
         i += 1
-    members: set[int] = set()
+    literals: set[int] = set()
+    ranges: list[tuple[int, int]] = []
+    classes: list[bytes] = []
     prev: int | None = None
     first = True
     while first or (i < size and glob[i] != 0x5D):
@@ -282,7 +301,7 @@ def _bracket(glob: bytes, i: int) -> tuple[frozenset[int], int]:
             if i >= size:
                 raise _BadGlob("unclosed [")
             char = glob[i]
-            members.add(char)
+            literals.add(char)
         elif char == 0x2D and prev is not None and i + 1 < size and glob[i + 1] != 0x5D:
             i += 1
             high = glob[i]
@@ -291,31 +310,61 @@ def _bracket(glob: bytes, i: int) -> tuple[frozenset[int], int]:
                 if i >= size:
                     raise _BadGlob("unclosed [")
                 high = glob[i]
-            members.update(range(prev, high + 1))
+            ranges.append((prev, high))
             char = -1
         elif char == 0x5B and i + 1 < size and glob[i + 1] == 0x3A:
             close = glob.find(b"]", i + 2)
             if close < 0:
                 raise _BadGlob("unclosed [")
             if close - (i + 2) < 1 or glob[close - 1] != 0x3A:
-                members.add(char)  # no ":]": an ordinary "["
+                literals.add(char)  # no ":]": an ordinary "["
             else:
                 name = glob[i + 2 : close - 1]
                 if name not in _CLASSES:
                     raise _BadGlob(f"unknown class {name!r}")
-                members.update(_CLASSES[name])
+                classes.append(name)
                 i = close
                 char = -1
         else:
-            members.add(char)
+            literals.add(char)
         prev = char if char >= 0 else None
         if prev == 0:
             prev = None
         i += 1
     if i >= size:
         raise _BadGlob("unclosed [")
-    chosen = frozenset(range(256)) - members if negated else frozenset(members)
+    members = _bracket_members(literals, ranges, classes, fold)
+    chosen = frozenset(range(256)) - members if negated else members
     return chosen - {0x2F}, i + 1
+
+
+_LOWER = frozenset(b"abcdefghijklmnopqrstuvwxyz")
+
+
+def _bracket_members(
+    literals: set[int], ranges: list[tuple[int, int]], classes: list[bytes], fold: bool
+) -> frozenset[int]:
+    """The bytes a bracket's members match (wildmatch.c). With `fold`, git tests the path's byte lower-cased:
+    against a literal as it is written (so an upper-case one never matches), against a range in either case,
+    and `[:upper:]` and `[:lower:]` both take any letter."""
+    if not fold:
+        members = set(literals)
+        for low, high in ranges:
+            members.update(range(low, high + 1))
+        for name in classes:
+            members.update(_CLASSES[name])
+        return frozenset(members)
+    matched = set()
+    for byte in range(256):
+        lower = byte + 32 if 0x41 <= byte <= 0x5A else byte
+        other = lower - 32 if lower in _LOWER else lower
+        if (
+            lower in literals
+            or any(low <= lower <= high or low <= other <= high for low, high in ranges)
+            or any(lower in _CLASSES[name] or (name == b"upper" and lower in _LOWER) for name in classes)
+        ):
+            matched.add(byte)
+    return frozenset(matched)
 
 
 def _byte_class(members: frozenset[int]) -> bytes:
@@ -328,7 +377,7 @@ MAX_IGNORE_FILE_BYTES = 1 << 24
 """How much of an ignore file is read (git's own refuse 100 MB attribute files; no real one nears 16 MB)."""
 
 
-def _read_rules(path: str, base: bytes, follow: bool = True) -> _Rules | None:
+def _read_rules(path: str, base: bytes, follow: bool = True, fold: bool = False) -> _Rules | None:
     """The rules of the ignore file at `path`; without `follow`, a symlink is not read (git does not
     read an in-tree `.gitignore` that is a symlink)."""
     try:
@@ -338,10 +387,10 @@ def _read_rules(path: str, base: bytes, follow: bool = True) -> _Rules | None:
     data = data.removeprefix(b"\xef\xbb\xbf")
     # git reads each line as a C string: a NUL byte ends it (`*.log<NUL>x` is `*.log`).
     lines = [line.removesuffix(b"\r").partition(b"\0")[0] for line in data.split(b"\n")]
-    patterns = [p for p in map(_compile_pattern, lines) if p is not None]
+    patterns = [p for p in (_compile_pattern(line, fold) for line in lines) if p is not None]
     if not patterns:
         return None
-    return _Rules.of(base, tuple(reversed(patterns)))
+    return _Rules.of(base, tuple(reversed(patterns)), fold)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,6 +407,8 @@ class _Outer:
     atlas_rules: tuple[_Rules, ...] = ()
     top: str | None = None
     """The top of the work tree, when the root lies in one."""
+    fold: bool = False
+    """Its `core.ignorecase`: ignore rules match paths whatever the case of their ASCII letters."""
 
 
 def _work_tree_top(real_root: str) -> str | None:
@@ -399,7 +450,8 @@ def _outer_rules(real_root: str) -> _Outer:
         return _Outer("")
     git_rules: list[_Rules] = []
     atlas_rules: list[_Rules] = []
-    exclude = _read_rules(os.path.join(_git_dir(top), "info", "exclude"), b"")
+    fold = _ignores_case(top)
+    exclude = _read_rules(os.path.join(_git_dir(top), "info", "exclude"), b"", fold=fold)
     if exclude:
         git_rules.append(exclude)
     parts = [] if top == real_root else os.path.relpath(real_root, top).split(os.sep)
@@ -407,11 +459,20 @@ def _outer_rules(real_root: str) -> _Outer:
         directory = os.path.join(top, *parts[:depth])
         base = os.fsencode("".join(part + "/" for part in parts[:depth]))
         for name, rules in ((GITIGNORE, git_rules), (ATLASIGNORE, atlas_rules)):
-            found = _read_rules(os.path.join(directory, name), base, follow=False)  # in-tree, as below the root
+            found = _read_rules(os.path.join(directory, name), base, follow=False, fold=fold)  # in-tree, as below
             if found:
                 rules.insert(0, found)
     prefix = "".join(part + "/" for part in parts)
-    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top)
+    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top, fold)
+
+
+def _ignores_case(top: str) -> bool:
+    """The work tree's `core.ignorecase` as git reads it (set by `git init` and `git clone` on a file system that
+    ignores case: macOS's and Windows' by default); false without git."""
+    import shutil
+
+    git = shutil.which("git")
+    return git is not None and git_output(git, top, "config", "--bool", "core.ignorecase") == b"true\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,11 +658,11 @@ class _Walker:
         except OSError as err:
             return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
         names = {entry.name for entry in entries}
-        base = self.prefix + os.fsencode(rel)
-        if GITIGNORE in names:
-            git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, follow=False), git_rules)
+        base, fold = self.prefix + os.fsencode(rel), self.outer.fold
+        if GITIGNORE in names:  # in-tree ignore files are not read through a link, as git does not
+            git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, False, fold), git_rules)
         if ATLASIGNORE in names:
-            atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, follow=False), atlas_rules)
+            atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, False, fold), atlas_rules)
         return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded)
 
     def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:

@@ -50,12 +50,18 @@ def git_unignored(repo: Path, cwd: Path | None = None) -> set[str]:
 
 
 def uncommitted_repo(
-    root: Path, files: Mapping[str | bytes, FileContent], info_exclude: str | bytes | None = None
+    root: Path,
+    files: Mapping[str | bytes, FileContent],
+    info_exclude: str | bytes | None = None,
+    ignorecase: bool = False,
 ) -> Path:
-    """A repository with `files` written and nothing committed, optionally with .git/info/exclude."""
+    """A repository with `files` written and nothing committed, optionally with .git/info/exclude and
+    `core.ignorecase` (as `git init` sets it on macOS and Windows)."""
     root.mkdir(parents=True, exist_ok=True)
     write_tree(root, files)
     init_repo(root, commit=False)
+    if ignorecase:
+        git(root, "config", "core.ignorecase", "true")
     if info_exclude is not None:
         data = info_exclude.encode() if isinstance(info_exclude, str) else info_exclude
         (root / ".git" / "info").mkdir(parents=True, exist_ok=True)
@@ -121,14 +127,21 @@ IGNORE_CASES: list[tuple[str, dict[str, str], str | None]] = [
     ("ignore-the-gitignore", {".gitignore": ".gitignore\nsub/.gitignore\n", "sub/.gitignore": "t.txt\n"}, None),
     ("star-slash-star", {".gitignore": "*/*.py\n"}, None),
     ("backslash-trailing-never-matches", {".gitignore": "a.py\\\n*.bak\n"}, None),
+    ("letter-case", {".gitignore": "UPPER.TXT\nreadme.MD\n*.PY\nSRC/B.*\n/DOCS/\n"}, "SECRET_*\n"),
+    ("letter-case-in-brackets-and-escapes", {".gitignore": "[A]b.c\n[x].c\n[U]pper*\n\\Foo*\n\\readme*\n"}, None),
+    ("letter-case-in-ranges-and-classes",
+     {".gitignore": "[A-C].c\n[[:upper:]]*.md\n[[:lower:]]pper*\n[!B-Z]*.py\n"}, None),
 ]
 
 
+@pytest.mark.parametrize("ignorecase", [False, True], ids=["exact-case", "ignorecase"])
 @pytest.mark.parametrize(("files", "info_exclude"), [c[1:] for c in IGNORE_CASES], ids=[c[0] for c in IGNORE_CASES])
-def test_ignore_rules_match_git(tmp_path: Path, files: dict[str, str], info_exclude: str | None) -> None:
+def test_ignore_rules_match_git(
+    tmp_path: Path, files: dict[str, str], info_exclude: str | None, ignorecase: bool
+) -> None:
     tree: dict[str | bytes, FileContent] = {path: f"content of {path}\n" for path in TREE}
     tree.update(files)
-    root = uncommitted_repo(tmp_path / "repo", tree, info_exclude)
+    root = uncommitted_repo(tmp_path / "repo", tree, info_exclude, ignorecase)
     assert_matches_git(root)
 
 
@@ -195,11 +208,14 @@ def test_a_double_star_right_after_the_literal_prefix_matches_as_git_has_it(tmp_
 # Ignore rules: random trees and random ignore files against git
 
 DIR_NAMES = ["a", "B", "s b", "[x]", "*"]
-FILE_NAMES = ["x.py", "Y.txt", "a", "b?", "c*d", "\u00e9.c", "[a]", "-", "a b ", "\\q", "#c", "!n", "ab", ".hid"]
+FILE_NAMES = [
+    "x.py", "X.py", "Y.txt", "a", "b?", "c*d", "\u00e9.c", "[a]", "-", "a b ", "\\q", "#c", "!n", "ab", ".hid",
+]  # fmt: skip
 SEGMENTS = [
     "a", "B", "*", "**", "***", "x.py", "*.py", "?", "[a-c]*", "[!a]", "[^B]*", "[[:alpha:]]", "[[:upper:]]*",
     "\\*", "\\?", "\\[a]", "[a]", "[]a]", "[!]]*", "*?", "a*", "\u00e9*", "??", "[[:digit:]]", "[a-]", "[-a]*",
     "c\\*d", "[x]", "a\\ ", "b?", "s b", "[[:punct:]]*", "*b", "**b", "x**", "[\\!]*", ".hid", "[ab",
+    "[B]", "\\B", "[A-c]*", "y*", "[y].TXT", "X.PY", "[[:lower:]]*",  # letter case, for core.ignorecase
 ]  # fmt: skip
 
 
@@ -231,14 +247,17 @@ def _without_conflicts(paths: list[str]) -> list[str]:
     files=st.lists(file_paths, min_size=1, max_size=14, unique=True),
     ignores=ignore_files,
     info_exclude=st.lists(patterns, max_size=3),
+    ignorecase=st.booleans(),
 )
-def test_random_trees_match_git(files: list[str], ignores: dict[str, list[str]], info_exclude: list[str]) -> None:
+def test_random_trees_match_git(
+    files: list[str], ignores: dict[str, list[str]], info_exclude: list[str], ignorecase: bool
+) -> None:
     tree: dict[str | bytes, FileContent] = {path: "x\n" for path in files}
     for directory, lines in ignores.items():
         tree[directory + ".gitignore"] = "\n".join(lines) + "\n"
     tree = {path: content for path, content in tree.items() if path in _without_conflicts(list(map(str, tree)))}
     with tempfile.TemporaryDirectory() as tmp:
-        root = uncommitted_repo(Path(tmp) / "repo", tree, "\n".join(info_exclude) + "\n")
+        root = uncommitted_repo(Path(tmp) / "repo", tree, "\n".join(info_exclude) + "\n", ignorecase)
         assert entry_paths(root) == git_unignored(root)
 
 
@@ -305,9 +324,10 @@ def test_without_git_the_ignore_rules_alone_decide(tmp_path: Path, monkeypatch: 
     files=st.lists(file_paths, min_size=1, max_size=14, unique=True),
     ignores=ignore_files,
     chosen=st.lists(st.integers(min_value=0, max_value=13), max_size=5),
+    ignorecase=st.booleans(),
 )
 def test_random_trees_with_force_added_files_match_git(
-    files: list[str], ignores: dict[str, list[str]], chosen: list[int]
+    files: list[str], ignores: dict[str, list[str]], chosen: list[int], ignorecase: bool
 ) -> None:
     tree: dict[str | bytes, FileContent] = {path: "x\n" for path in files}
     for directory, lines in ignores.items():
@@ -315,7 +335,7 @@ def test_random_trees_with_force_added_files_match_git(
     kept = _without_conflicts(list(map(str, tree)))
     tree = {path: content for path, content in tree.items() if path in kept}
     with tempfile.TemporaryDirectory() as tmp:
-        root = uncommitted_repo(Path(tmp) / "repo", tree)
+        root = uncommitted_repo(Path(tmp) / "repo", tree, ignorecase=ignorecase)
         names = sorted(map(str, tree))
         force_added(root, sorted({names[i % len(names)] for i in chosen}))
         assert entry_paths(root) == git_listed(root)
