@@ -614,7 +614,6 @@ class _Walker:
         self.prefix = os.fsencode(self.outer.prefix)
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
-        self.visited: set[_Key] = set()
         self._tracked: _Tracked | None = None
         self.pseudo = pseudo_filesystems()
 
@@ -622,7 +621,6 @@ class _Walker:
         key = _key_of(self.root)
         if key is None:
             return
-        self.visited.add(key)
         first = self._open(self.root, "", self.outer.git_rules, self.outer.atlas_rules, frozenset({key}), False)
         if isinstance(first, Skipped):
             yield first
@@ -658,12 +656,41 @@ class _Walker:
         except OSError as err:
             return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
         names = {entry.name for entry in entries}
-        base, fold = self.prefix + os.fsencode(rel), self.outer.fold
-        if GITIGNORE in names:  # in-tree ignore files are not read through a link, as git does not
-            git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, False, fold), git_rules)
-        if ATLASIGNORE in names:
-            atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, False, fold), atlas_rules)
+        git_rules, atlas_rules = self._rules_inside(path, rel, git_rules, atlas_rules, names)
         return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded)
+
+    def _rules_inside(
+        self,
+        path: str,
+        rel: str,
+        git_rules: tuple[_Rules, ...],
+        atlas_rules: tuple[_Rules, ...],
+        names: set[str] | None = None,
+    ) -> tuple[tuple[_Rules, ...], tuple[_Rules, ...]]:
+        """The rules in force inside the directory `path` (`rel` from the root; `names`: its entries, when
+        listed), those of its parent's given."""
+        base, fold = self.prefix + os.fsencode(rel), self.outer.fold
+        if names is None or GITIGNORE in names:  # in-tree ignore files are not read through a link, as git does not
+            git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, False, fold), git_rules)
+        if names is None or ATLASIGNORE in names:
+            atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, False, fold), atlas_rules)
+        return git_rules, atlas_rules
+
+    def _walks(self, real: str) -> bool:
+        """Whether the walk enters the directory `real` (inside the root) by its own path: no rule leaves it, or
+        a directory above it, out."""
+        parts = [] if real == self.real_root else os.path.relpath(real, self.real_root).split(os.sep)
+        here, rel = self.real_root, ""
+        frame = _Frame(here, rel, [], *self._rules_inside(here, rel, self.outer.git_rules, self.outer.atlas_rules),
+                       frozenset())  # fmt: skip
+        for name in parts:
+            verdict = self._verdict(frame, rel + name, name, is_dir=True)
+            if name in NEVER_ENTER or verdict is _Verdict.IGNORED:
+                return False
+            here, rel = os.path.join(here, name), rel + name + "/"
+            rules = self._rules_inside(here, rel, frame.git_rules, frame.atlas_rules)
+            frame = _Frame(here, rel, [], *rules, frozenset(), frame.git_excluded or verdict is _Verdict.TRACKED_ONLY)
+        return True
 
     def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:
         rel = frame.rel + entry.name
@@ -688,7 +715,9 @@ class _Walker:
             if self._forbidden(real):
                 return None
         if is_dir:
-            return self._enter(frame, entry, rel, st, is_link, git_excluded=verdict is _Verdict.TRACKED_ONLY)
+            if is_link:
+                return self._link_to_directory(frame, rel, st, real)
+            return self._enter(frame, entry, rel, st, git_excluded=verdict is _Verdict.TRACKED_ONLY)
         if not stat.S_ISREG(st.st_mode):
             return Skipped(display_path(rel), SkipReason.SPECIAL)
         if st.st_size > self.options.max_file_bytes:
@@ -696,7 +725,7 @@ class _Walker:
         return FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns, self.root, ctime_ns=st.st_ctime_ns)
 
     def _enter(
-        self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, is_link: bool, git_excluded: bool
+        self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, git_excluded: bool
     ) -> _Frame | Skipped | None:
         key = (st.st_dev, st.st_ino)
         if key in self.excluded_keys:
@@ -705,13 +734,19 @@ class _Walker:
             return Skipped(display_path(rel), SkipReason.SPECIAL, f"the kernel's {self.pseudo[st.st_dev]} filesystem")
         if key in frame.ancestors:
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
-        if is_link and key in self.visited:
-            # Real directories always get walked; a link to one already walked would only repeat it.
-            return Skipped(display_path(rel), SkipReason.DUPLICATE, "links to a directory already walked")
-        self.visited.add(key)
         return self._open(
             entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key}, git_excluded
         )
+
+    def _link_to_directory(self, frame: _Frame, rel: str, st: os.stat_result, real: str) -> Skipped | None:
+        """A link to a directory inside the root is never walked: the walk reaches that directory by its own path,
+        and git, which never follows links, shows no file through one (a link into an ignored directory, `build/`
+        or `node_modules/`, would bring in the files the rules leave out). Left out silently in that case."""
+        if (st.st_dev, st.st_ino) in frame.ancestors:
+            return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
+        if not self._walks(real):
+            return None
+        return Skipped(display_path(rel), SkipReason.DUPLICATE, "links to a directory walked by its own path")
 
     def _verdict(self, frame: _Frame, rel: str, name: str, is_dir: bool) -> _Verdict:
         """Whether `rel` is walked: .atlasignore rules first, then git's, under which git still walks what it

@@ -507,8 +507,34 @@ def test_real_directories_win_over_links_to_them(tmp_path: Path) -> None:
     root = uncommitted_repo(
         tmp_path / "r", {"zdir/x.py": "", "0link": Symlink("zdir"), "lib/y.py": "", "lib64": Symlink("lib")}
     )
-    assert entry_paths(root) == {"zdir/x.py", "0link/x.py", "lib/y.py"}
-    assert skipped(root) == {"lib64": SkipReason.DUPLICATE}
+    assert entry_paths(root) == {"zdir/x.py", "lib/y.py"}
+    assert skipped(root) == {"0link": SkipReason.DUPLICATE, "lib64": SkipReason.DUPLICATE}
+
+
+@pytest.mark.parametrize(
+    "ignore",
+    ["build/\n", "build/*\n!build/keep.txt\n", "/build/out/\n", "out\n"],
+    ids=["dir", "contents", "deeper", "name"],
+)
+def test_regression_a_link_into_an_ignored_directory_brings_in_none_of_its_files(tmp_path: Path, ignore: str) -> None:
+    # Git never follows links, so a file under an ignored `build/` never shows through `latest -> build/out`.
+    tree: dict[str | bytes, FileContent] = {
+        ".gitignore": ignore, "src/app.py": "", "build/keep.txt": "", "build/out/gen.py": "",
+        "latest": Symlink("build/out"), "all": Symlink("build"),
+    }  # fmt: skip
+    root = uncommitted_repo(tmp_path / "r", tree)
+    shown = git_unignored(root) - {"latest", "all"}  # git lists the links themselves, as links
+    assert entry_paths(root) == shown
+    assert not any(path.startswith(("latest/", "all/")) for path in entry_paths(root))
+
+
+def test_a_link_into_a_directory_atlasignore_leaves_out_is_not_walked(tmp_path: Path) -> None:
+    tree: dict[str | bytes, FileContent] = {
+        ".atlasignore": "fixtures/\n", "fixtures/big.py": "", "src/app.py": "", "src/data": Symlink("../fixtures"),
+    }  # fmt: skip
+    root = uncommitted_repo(tmp_path / "r", tree)
+    assert entry_paths(root) == {".atlasignore", "src/app.py"}
+    assert skipped(root) == {}
 
 
 # ---------------------------------------------------------------------------------------------
