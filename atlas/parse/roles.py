@@ -24,7 +24,10 @@ CODE_LANGUAGES = frozenset(
 DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc", "tex", "org"})
 CONFIG_LANGUAGES = frozenset({"json", "yaml", "toml", "ini", "xml", "properties"})
 
-_TEST_DIRS = frozenset({"test", "tests", "tst", "t", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
+_TEST_DIRS = frozenset(
+    {"test", "tests", "tst", "t", "__tests__", "spec", "specs", "testing", "testdata", "e2e", "__mocks__",
+     "testutil", "testutils", "test_util", "test_utils", "testhelpers", "test_helpers", "testsupport", "test_support"}
+)  # fmt: skip
 """`t` is where Perl distributions and git keep their tests (`t/basic.t`, `t/t0001-init.sh`)."""
 # Directories named as a test source set or project: `jvmTest`, `androidTest`, `testFixtures` (Gradle, Kotlin
 # Multiplatform), `Shop.Tests`, `Shop.Specs`, `Shop.SharedSpecs` (.NET), `integration_tests`, `integrationtests`,
@@ -37,8 +40,10 @@ _DOC_DIRS = frozenset({"doc", "docs", "documentation", "man"})
 # A file named `…Spec` is no test by its name alone: JavaPoet's `TypeSpec.java` and Kubernetes' `V1PodSpec.java`
 # are the project's code, and Spock, ScalaTest, Kotest and Quick specs live in test directories.
 _TEST_NAME = re.compile(
-    r"(^test_.*|.*_test|.*_tests|.*\.test|.*\.spec|.*Test|.*Tests|^conftest)\.[A-Za-z0-9]+$"
+    r"(^test_.*|.*_test|.*_tests|.*\.test|.*\.spec|.*Test|.*Tests|^conftest"
+    r"|^(?i:test_?utils?|test_?helpers?|test_?support)|.*_testutils?)\.[A-Za-z0-9]+$"
 )
+"""Test files, and the helpers only tests use: Rust's `testutil.rs`, Java's `TestUtils.java`, Go's `x_testutil.go`."""
 _GENERATED_NAME = re.compile(
     r".*(_pb2\.py|_pb2_grpc\.py|\.pb\.go|\.pb\.cc|\.pb\.h|\.min\.js|\.min\.css|\.generated\.\w+|\.g\.dart"
     r"|\.designer\.cs|\.min\.mjs|[.-]bundle\.m?js|\.umd\.js|\.chunk\.js|\.bundle\.css)$"

@@ -34,6 +34,16 @@ from atlas.records import Role
         ("test/cowboy_req_SUITE.erl", "erlang", Role.TEST),
         ("tests/testthat/test-filter.R", "r", Role.TEST),
         ("src/Data/Widget.hs", "haskell", Role.IMPL),
+        # Helpers only tests use, wherever they sit: named so, or in a directory named so.
+        ("crates/searcher/src/testutil.rs", "rust", Role.TEST),
+        ("src/main/java/org/shop/TestUtils.java", "java", Role.TEST),
+        ("internal/cart_testutil.go", "go", Role.TEST),
+        ("pkg/testutil/server.go", "go", Role.TEST),
+        ("lib/shop/test_helpers.rb", "ruby", Role.TEST),
+        ("web/src/__mocks__/fs.js", "javascript", Role.TEST),
+        ("src/shop/utils.py", "python", Role.IMPL),
+        ("src/shop/Testable.java", "java", Role.IMPL),
+        ("src/shop/testify.py", "python", Role.IMPL),
         # Gradle and Kotlin Multiplatform source sets, .NET and SwiftPM test projects: their helpers are tests too
         ("app/src/androidTest/java/shop/ActivityRule.java", "java", Role.TEST),
         ("okio/src/jvmTest/kotlin/okio/TestUtil.kt", "kotlin", Role.TEST),
