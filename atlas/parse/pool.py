@@ -51,8 +51,8 @@ DRAIN_SECONDS = 10.0  # the most a stopped consumer waits for the files being pa
 POLL_SECONDS = 0.1  # the longest a ^C waits while the consumer waits for the pool's next result
 
 FILE_DEADLINE_SECONDS = 60.0
-"""The longest a worker may spend on one file (tree-sitter gives up on its own after 5 s, tokenising a
-megabyte takes ~1.5 s) before the watchdog kills it."""
+"""The longest a worker may spend on one file (tree-sitter gives up on its own after 5 s; tokenising the largest
+file indexed, 1 MiB by default, takes a tenth of a second) before the watchdog kills it."""
 WATCH_COLUMNS = 4
 """A worker's row in the watch table: its pid, the task number, the file's position in the task, and when it
 started on that file (monotonic ns, the same clock in every process; 0 between files)."""
@@ -108,7 +108,7 @@ def _wait_for(result: multiprocessing.pool.ApplyResult) -> Any:
                 return result.get()
 
 
-def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, creator: int = 0) -> None:
+def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, creator: int) -> None:
     """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it.
 
     SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
@@ -420,7 +420,7 @@ class ParsePool:
         """Run task `number` again, its worker killed on the file at `position`: that file as text, or left
         out if it hung as text too. Its result takes the lost one's place in the pool's result iterator."""
         lost = self._tasks.pop(number, None)
-        if lost is None:  # not a parse task (the history job marks no file)
+        if lost is None:  # its result came back after all: nothing was lost
             return
         path = lost.entries[position].path
         self.hung.append(path)
