@@ -53,6 +53,9 @@ POLL_SECONDS = 0.1  # the longest a ^C waits while the consumer waits for the po
 FILE_DEADLINE_SECONDS = 60.0
 """The longest a worker may spend on one file (tree-sitter gives up on its own after 5 s; tokenising the largest
 file indexed, 1 MiB by default, takes a tenth of a second) before the watchdog kills it."""
+STOPPING_FILE_SECONDS = 1.0
+"""The file deadline once the run is stopping (^C): the files still being parsed are waited for (a worker killed
+while it writes its result would leave the pool's pipe locked), but one stuck in a grammar is not."""
 WATCH_COLUMNS = 4
 """A worker's row in the watch table: its pid, the task number, the file's position in the task, and when it
 started on that file (monotonic ns, the same clock in every process; 0 between files)."""
@@ -239,6 +242,10 @@ class _Watchdog:
     def start(self) -> None:
         self._thread.start()
 
+    def hurry(self, deadline: float) -> None:
+        """From now on, kill a worker busy on one file for over `deadline` seconds."""
+        self.deadline_ns = min(self.deadline_ns, int(deadline * 1e9))
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread.is_alive():
@@ -348,6 +355,8 @@ class ParsePool:
         """
         self._closing.set()
         self._cancelled.value = True
+        if self._watchdog is not None:
+            self._watchdog.hurry(STOPPING_FILE_SECONDS)
         if self._gate is not None:
             with signals_deferred():
                 self._gate.release()
@@ -422,6 +431,9 @@ class ParsePool:
         lost = self._tasks.pop(number, None)
         if lost is None:  # its result came back after all: nothing was lost
             return
+        if self._closing.is_set() or self.pool is None:  # nobody waits for the files of a stopped run
+            self._deliver((True, (lost.number, [])))
+            return
         path = lost.entries[position].path
         self.hung.append(path)
         if path in lost.as_text:
@@ -432,9 +444,6 @@ class ParsePool:
             why = f"tree-sitter did not finish in {FILE_DEADLINE_SECONDS:g} s; indexed as text"
             self._warn("%s: %s; indexed without its definitions", visible(path), why.partition(";")[0])
             task = lost._replace(number=next(self._numbers), as_text={**lost.as_text, path: why})
-        if self._closing.is_set() or self.pool is None:
-            self._deliver((True, (lost.number, [])))
-            return
         self._tasks[task.number] = task
         self.pool.apply_async(
             _parse_chunk,

@@ -455,3 +455,42 @@ def test_a_worker_started_in_place_of_a_killed_one_exits_when_its_parent_is_gone
         time.sleep(0.1)
     os.kill(worker_pid, signal.SIGKILL)
     pytest.fail("a worker outlived its parent by 10 s")
+
+
+INTERRUPTED_HANG = """
+import sys
+from atlas.parse import pool, symbols
+symbols._ENDS_WITH_NEWLINE = frozenset()  # the Perl grammar's real hang, back
+from atlas.cli import main
+sys.argv = ["atlas", "index", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_a_grammar_hangs_stops_the_run_at_once(tmp_path: Path, signum: int) -> None:
+    # The stopped run waits for the files being parsed, but not past STOPPING_FILE_SECONDS for one stuck in C.
+    import subprocess
+    import sys
+
+    (tmp_path / "spline.pl").write_bytes(HANGS_PERL)
+    (tmp_path / "app.py").write_text("def hello_world():\n    return 1\n")
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_HANG, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job's ^C is ignored
+    )
+    time.sleep(2.5)  # the walk is done and the worker is in the grammar for good
+    sent = time.monotonic()
+    child.send_signal(signum)
+    try:
+        _, stderr = child.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        pytest.fail("an interrupted index run waited on a hung grammar")
+    assert time.monotonic() - sent < 5
+    assert child.returncode == 128 + signum
+    assert stderr.endswith("atlas: interrupted\n  hint: nothing was published; the previous index is intact\n")
+    assert not (tmp_path / ".atlas" / "CURRENT").exists()
