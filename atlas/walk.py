@@ -412,14 +412,22 @@ class _Outer:
 
 
 def _work_tree_top(real_root: str) -> str | None:
+    """The nearest directory at or above `real_root` holding a `.git` that git would take for a repository (a
+    stray `.git`, an empty directory or a file naming nothing, is passed over, as git's discovery passes it)."""
     here = real_root
     while True:
-        if os.path.lexists(os.path.join(here, ".git")):
+        if os.path.lexists(os.path.join(here, ".git")) and _is_repository(here):
             return here
         parent = os.path.dirname(here)
         if parent == here:
             return None
         here = parent
+
+
+def _is_repository(top: str) -> bool:
+    """Whether `top/.git` is a git directory, or a file pointing at one (a linked work tree's: its common
+    directory, where `_git_dir` leads, holds the objects and refs)."""
+    return is_git_directory(Path(_git_dir(top)))
 
 
 def _git_dir(top: str) -> str:

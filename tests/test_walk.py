@@ -170,6 +170,36 @@ def test_separate_git_dir_info_exclude(tmp_path: Path) -> None:
     assert entry_paths(root) == git_unignored(root) == {"a.py"}
 
 
+def test_a_linked_work_tree_reads_the_common_info_exclude(tmp_path: Path) -> None:
+    main = uncommitted_repo(tmp_path / "main", {"a.py": "a\n", "b.secret": "b\n"}, "*.secret\n")
+    git(main, "add", "-f", "a.py", "b.secret")
+    git(main, "commit", "-q", "--no-verify", "-m", "two files")
+    git(main, "worktree", "add", "-q", os.fspath(tmp_path / "linked"))
+    linked = tmp_path / "linked"
+    (linked / "c.secret").write_text("c\n")
+    (linked / "d.py").write_text("d\n")
+    assert (linked / ".git").is_file()
+    assert entry_paths(linked) == {"a.py", "b.secret", "d.py"}  # b.secret is tracked
+    assert git_unignored(linked) == {"d.py"}
+
+
+@pytest.mark.parametrize("stray", ["empty directory", "directory without objects", "file naming nothing"])
+def test_regression_a_stray_git_above_the_root_is_no_repository(tmp_path: Path, stray: str) -> None:
+    # Git's discovery passes over a `.git` that is no repository; Atlas took it for the top of a work tree and
+    # applied the `.gitignore` beside it (a home directory's `*`) to the project below.
+    (tmp_path / ".gitignore").write_text("*\n")
+    dot_git = tmp_path / ".git"
+    if stray == "file naming nothing":
+        dot_git.write_text("gitdir: nowhere\n")
+    else:
+        dot_git.mkdir()
+        if stray == "directory without objects":
+            (dot_git / "HEAD").write_text("ref: refs/heads/main\n")
+    root = tmp_path / "project"
+    write_tree(root, {"src/app.py": "a\n", "README.md": "r\n"})
+    assert entry_paths(root) == {"src/app.py", "README.md"}
+
+
 def test_symlinked_gitignore_is_not_read(tmp_path: Path) -> None:
     root = uncommitted_repo(tmp_path / "repo", {"a.py": "", "rules": "*.py\n", ".gitignore": Symlink("rules")})
     assert entry_paths(root) == git_unignored(root) == {"a.py", "rules", ".gitignore"}
