@@ -300,9 +300,16 @@ def _human_report(record: dict[str, Any]) -> str:
         f"{how}: {changes}"
         f"indexed {record['files_indexed']} files ({record['bytes_indexed'] / 1e6:.1f} MB) "
         f"in {record['seconds']:.2f}s → {record['index_dir']} ({record['index_bytes'] / 1e6:.1f} MB)\n"
-        f"skipped: {skipped}; parse errors: {record['parse_errors']}; symbols: {record['symbols']}\n"
+        f"skipped: {skipped}; parse errors: {record['parse_errors']}{_examples(record)}; symbols: {record['symbols']}\n"
         f"{_git_line(record.get('signals', {}).get('git'))}"
     )
+
+
+def _examples(record: dict[str, Any]) -> str:
+    """The files with parse errors the summary names, in parentheses (`, …` when there are more)."""
+    named = [visible(path) for path in record.get("parse_error_examples") or ()]
+    more = ", …" if record["parse_errors"] > len(named) else ""
+    return f" ({', '.join(named)}{more})" if named else ""
 
 
 def _git_line(git: dict[str, Any] | None) -> str:

@@ -155,3 +155,15 @@ def test_published_field_spec_equals_the_code() -> None:
     published = orjson.loads((SCHEMAS / "fields.v1.json").read_bytes())
     assert published["schema_version"] == SCHEMA_VERSION
     assert published["fields"] == FIELDS
+
+
+def test_the_index_summary_names_the_files_with_parse_errors() -> None:
+    from atlas.cli import _human_report
+
+    record = {
+        "mode": "full", "reason": "", "added": 0, "changed": 0, "removed": 0, "files_indexed": 9, "bytes_indexed": 9,
+        "seconds": 1.0, "index_dir": ".atlas", "index_bytes": 9, "skipped": {}, "symbols": 3, "signals": {},
+        "parse_errors": 7, "parse_error_examples": ["tools/spline.pl", "bad\nname.pl"],
+    }  # fmt: skip
+    assert "; parse errors: 7 (tools/spline.pl, bad\\nname.pl, …); symbols: 3\n" in _human_report(record)
+    assert "; parse errors: 0; symbols" in _human_report({**record, "parse_errors": 0, "parse_error_examples": []})
