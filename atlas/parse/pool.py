@@ -18,6 +18,7 @@ indexed as text (and skipped as hung, should even that not finish).
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import itertools
 import logging
@@ -36,6 +37,7 @@ from typing import Any, NamedTuple
 from atlas.held_signals import HELD_SIGNALS, signals_deferred, signals_held
 from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
+from atlas.parse.languages import detect_language
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.safe_read import visible
 
@@ -53,6 +55,9 @@ POLL_SECONDS = 0.1  # the longest a ^C waits while the consumer waits for the po
 FILE_DEADLINE_SECONDS = 60.0
 """The longest a worker may spend on one file (tree-sitter gives up on its own after 5 s; tokenising the largest
 file indexed, 1 MiB by default, takes a tenth of a second) before the watchdog kills it."""
+HANGS_PER_GRAMMAR = 2
+"""Files that may hang one language's grammar before the run indexes its other files as text: a tree of
+crafted inputs (a fuzzing corpus) would otherwise cost a deadline per file."""
 STOPPING_FILE_SECONDS = 1.0
 """The file deadline once the run is stopping (^C): the files still being parsed are waited for (a worker killed
 while it writes its result would leave the pool's pipe locked), but one stuck in a grammar is not."""
@@ -320,7 +325,10 @@ class ParsePool:
         self._watch: Any = None
         self._watchdog: _Watchdog | None = None
         self._tasks: dict[int, _Task] = {}  # sent to a worker, their results not yet back
+        self._runs_again: set[int] = set()  # tasks run again after a kill, which hold no place at the gate
         self._numbers = itertools.count()
+        self._hangs: collections.Counter[str] = collections.Counter()  # files that hung it, per language
+        self._grammars_off: dict[str, str] = {}  # language → why its grammar is not run any more
 
     def __enter__(self) -> ParsePool:
         context = _context()
@@ -396,7 +404,7 @@ class ParsePool:
         # (the one with `next(timeout)`, which `_drain` needs) and the gate counts chunks.
         gate = self._gate = threading.Semaphore(max(1, self.workers * INFLIGHT_PER_WORKER // CHUNK_SIZE))
 
-        def gated() -> Iterator[list[FileEntry]]:
+        def gated() -> Iterator[_Task]:
             for chunk in _chunks(entries, CHUNK_SIZE):
                 # In steps, looking at `_closing` between them: a wake-up lost to a signal in the consumer's
                 # `release` (an exception between its Condition's notify and its bookkeeping leaves a stale
@@ -407,7 +415,7 @@ class ParsePool:
                         return
                 if self._closing.is_set():
                     return
-                task = _Task(next(self._numbers), chunk, {}, {})
+                task = _Task(next(self._numbers), chunk, self._grammars_off_for(chunk), {})
                 self._tasks[task.number] = task
                 yield task
 
@@ -421,8 +429,11 @@ class ParsePool:
             except StopIteration:
                 return
             self._tasks.pop(number, None)
-            with signals_deferred():  # no ^C inside the semaphore's bookkeeping (see `gated`)
-                gate.release()
+            if number in self._runs_again:
+                self._runs_again.discard(number)
+            else:
+                with signals_deferred():  # no ^C inside the semaphore's bookkeeping (see `gated`)
+                    gate.release()
             yield from results
 
     def _run_again(self, number: int, position: int) -> None:
@@ -436,6 +447,7 @@ class ParsePool:
             return
         path = lost.entries[position].path
         self.hung.append(path)
+        self._count_hang(path)
         if path in lost.as_text:
             why = f"its parse did not finish in {FILE_DEADLINE_SECONDS:g} s, even as text"
             self._warn("%s: %s; left out of the index", visible(path), why)
@@ -445,12 +457,35 @@ class ParsePool:
             self._warn("%s: %s; indexed without its definitions", visible(path), why.partition(";")[0])
             task = lost._replace(number=next(self._numbers), as_text={**lost.as_text, path: why})
         self._tasks[task.number] = task
+        if lost.number in self._runs_again:
+            self._runs_again.discard(lost.number)
+        elif self._gate is not None:
+            # The pool's task thread sends a task run again only once it has handed out every file: the lost task
+            # gives up its place now, or lost tasks filling the gate would wait on it for good.
+            self._gate.release()
+        self._runs_again.add(task.number)
         self.pool.apply_async(
             _parse_chunk,
             (task, self.options),
             callback=lambda value: self._deliver((True, value)),
             error_callback=lambda err: self._deliver((False, err)),
         )
+
+    def _count_hang(self, path: str) -> None:
+        """Count a file that hung its grammar; at HANGS_PER_GRAMMAR, that grammar is not run again this run."""
+        language = detect_language(path, b"")
+        self._hangs[language] += 1
+        if self._hangs[language] == HANGS_PER_GRAMMAR:
+            why = f"the {language} grammar hung on {HANGS_PER_GRAMMAR} files of this run; indexed as text"
+            self._warn("%s; the other %s files of this run are indexed as text", why.partition(";")[0], language)
+            self._grammars_off[language] = why
+
+    def _grammars_off_for(self, chunk: list[FileEntry]) -> dict[str, str]:
+        """The files of `chunk` in a language whose grammar is not run any more, with why."""
+        if not self._grammars_off:
+            return {}
+        reasons = ((entry.path, self._grammars_off.get(detect_language(entry.path, b""))) for entry in chunk)
+        return {path: why for path, why in reasons if why}
 
     def _deliver(self, outcome: tuple[bool, Any]) -> None:
         """Hand the result iterator the outcome of a task run again, in place of the killed one's (the pool has no

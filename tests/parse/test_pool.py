@@ -494,3 +494,58 @@ def test_an_interrupt_while_a_grammar_hangs_stops_the_run_at_once(tmp_path: Path
     assert child.returncode == 128 + signum
     assert stderr.endswith("atlas: interrupted\n  hint: nothing was published; the previous index is intact\n")
     assert not (tmp_path / ".atlas" / "CURRENT").exists()
+
+
+@pytest.mark.usefixtures("grammar_hangs")
+def test_a_grammar_that_hangs_twice_is_not_run_again_in_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A tree of crafted inputs (a fuzzing corpus) would cost the deadline once per file.
+    monkeypatch.setattr(pool_module, "CHUNK_SIZE", 1)
+    monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", 1)  # two tasks in flight: the hangs come first
+    work = entries(tmp_path, 12)
+    perl = []
+    for name in ("a.pl", "b.pl", "y.pl", "z.pl"):
+        (tmp_path / name).write_bytes(HANGS_PERL)
+        perl.append(FileEntry(name, str(tmp_path / name), len(HANGS_PERL), 0, str(tmp_path)))
+    started = time.monotonic()
+    with ParsePool(2, ParseOptions()) as pool:
+        results = {result.path: result for result in pool.parse([*perl[:2], *work, *perl[2:]])}
+        hung = sorted(pool.hung)
+    assert time.monotonic() - started < 15
+    # y.pl may be handed out before b.pl's hang is seen (the watchdog looks twice a second); z.pl waits for a place
+    # at the gate, which only a second kill frees.
+    assert {"a.pl", "b.pl"} <= set(hung) <= {"a.pl", "b.pl", "y.pl"}
+    assert "the perl grammar hung on 2 files of this run; the other perl files of this run are indexed as text" in (
+        caplog.text
+    )
+    late = results["z.pl"]
+    assert isinstance(late, ParsedFile) and late.parse_error.startswith("the perl grammar hung on 2 files")
+    assert all(isinstance(results[e.path], ParsedFile) and results[e.path].symbols for e in work)
+
+
+@pytest.mark.usefixtures("grammar_hangs")
+def test_regression_tasks_lost_to_hangs_never_fill_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A task run again is sent only once every file has been handed out, so lost tasks that kept their places at
+    # the gate stopped the handing out for good: with two places, two hangs deadlocked the run.
+    monkeypatch.setattr(pool_module, "CHUNK_SIZE", 1)
+    monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", 1)
+    monkeypatch.setattr(pool_module, "HANGS_PER_GRAMMAR", 100)
+    perl = []
+    for name in ("a.pl", "b.pl", "c.pl", "d.pl"):
+        (tmp_path / name).write_bytes(HANGS_PERL)
+        perl.append(FileEntry(name, str(tmp_path / name), len(HANGS_PERL), 0, str(tmp_path)))
+    work = [*perl, *entries(tmp_path, 6)]
+    hung, outcome = [], []
+
+    def run() -> None:
+        with ParsePool(2, ParseOptions()) as pool:
+            outcome.extend(pool.parse(work))
+            hung.extend(pool.hung)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(40)
+    assert not thread.is_alive(), "the parse deadlocked on tasks lost to hangs"
+    assert sorted(hung) == ["a.pl", "b.pl", "c.pl", "d.pl"]
+    assert sorted(r.path for r in outcome) == sorted(e.path for e in work)
