@@ -57,7 +57,7 @@ class IndexReport:
     index_bytes: int = 0
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     parse_error_examples: list[str] = field(default_factory=list)
-    """The first files (5 at most) indexed without their definitions: their grammar failed or hung."""
+    """The first files (5 at most) indexed without their definitions: their grammar failed, hung or crashed."""
     signals: dict[str, dict[str, object]] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     walk_started_ns: int = 0

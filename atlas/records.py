@@ -23,7 +23,7 @@ class SkipReason(enum.StrEnum):
     SYMLINK_LOOP = "symlink_loop"
     DUPLICATE = "duplicate"  # a symlink to a directory walked already through another path
     SPECIAL = "special"
-    HUNG = "hung"  # its parse never finished, even without a grammar: the worker was stopped
+    UNPARSABLE = "unparsable"  # its parse hung or crashed its worker, even without a grammar
 
 
 class Role(enum.StrEnum):

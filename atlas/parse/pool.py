@@ -11,9 +11,10 @@ the pool: leaving it stops feeding the workers, lets the files they hold come ba
 then stops them.
 
 A grammar that never returns (an external scanner spinning in C holds the GIL and ignores signals, so
-tree-sitter's own deadline cannot stop it) would hang the run for good: a watchdog thread in the parent
-kills a worker that spends over FILE_DEADLINE_SECONDS on one file, and its task is run again, that file
-indexed as text (and skipped as hung, should even that not finish).
+tree-sitter's own deadline cannot stop it) or that crashes its process would hang the run for good, the pool
+waiting for the lost task: a watchdog thread in the parent kills a worker that spends over FILE_DEADLINE_SECONDS
+on one file and notices one that died on a file, and that task is run again, the file indexed as text (and left
+out as unparsable, should even that fail).
 """
 
 from __future__ import annotations
@@ -55,15 +56,16 @@ POLL_SECONDS = 0.1  # the longest a ^C waits while the consumer waits for the po
 FILE_DEADLINE_SECONDS = 60.0
 """The longest a worker may spend on one file (tree-sitter gives up on its own after 5 s; tokenising the largest
 file indexed, 1 MiB by default, takes a tenth of a second) before the watchdog kills it."""
-HANGS_PER_GRAMMAR = 2
-"""Files that may hang one language's grammar before the run indexes its other files as text: a tree of
+LOSSES_PER_GRAMMAR = 2
+"""Files one language's grammar may hang or crash on before the run indexes its other files as text: a tree of
 crafted inputs (a fuzzing corpus) would otherwise cost a deadline per file."""
 STOPPING_FILE_SECONDS = 1.0
 """The file deadline once the run is stopping (^C): the files still being parsed are waited for (a worker killed
 while it writes its result would leave the pool's pipe locked), but one stuck in a grammar is not."""
-WATCH_COLUMNS = 4
-"""A worker's row in the watch table: its pid, the task number, the file's position in the task, and when it
-started on that file (monotonic ns, the same clock in every process; 0 between files)."""
+WATCH_COLUMNS = 5
+"""A worker's row in the watch table: its pid, the task number, the file's position in the task, when it started
+on that file (monotonic ns, the same clock in every process; 0 between files), and when the process started (its
+`/proc` start time: a pid the system gave to another process since is not the worker's)."""
 
 _cancelled: Any = None  # in a worker: the pool's shared "stop parsing" flag
 _watch: Any = None  # in a worker: the pool's watch table
@@ -72,13 +74,13 @@ log = logging.getLogger(__name__)
 
 
 class _Task(NamedTuple):
-    """Files for one worker round trip. A task run again after its worker was killed names the file that hung
-    it: indexed as text (`as_text`, path → why), or left out (`hung`, path → why) when it hung that way too."""
+    """Files for one worker round trip. A task run again after its worker was lost names the file it was lost on:
+    indexed as text (`as_text`, path → why), or left out (`left_out`, path → why) when it was lost that way too."""
 
     number: int
     entries: list[FileEntry]
     as_text: dict[str, str]
-    hung: dict[str, str]
+    left_out: dict[str, str]
 
 
 def parse_workers(requested: int, files: int) -> int:
@@ -158,12 +160,24 @@ def _exit_when_orphaned(parent: int) -> None:
 
 def _claim_watch_row(watch: Any, lock: Any) -> int:
     """The first free row of the watch table, now this process's; -1 when none is free."""
+    pid = os.getpid()
     with lock:
         for row in range(len(watch) // WATCH_COLUMNS):
             if watch[row * WATCH_COLUMNS] == 0:
-                watch[row * WATCH_COLUMNS] = os.getpid()
+                watch[row * WATCH_COLUMNS + 4] = _birth(pid)
+                watch[row * WATCH_COLUMNS] = pid  # last: the watchdog reads a row with a pid as whole
                 return row
     return -1
+
+
+def _birth(pid: int) -> int:
+    """When process `pid` started (clock ticks since boot, from `/proc`); 0 when that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return int(fields[19])  # field 22 of proc(5), counted after the command name's ")"
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFile | Skipped | Unchanged]]:
@@ -173,8 +187,8 @@ def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFi
     for position, entry in enumerate(task.entries):
         if _cancelled is not None and _cancelled.value:
             break
-        if entry.path in task.hung:
-            results.append(Skipped(entry.path, SkipReason.HUNG, task.hung[entry.path]))
+        if entry.path in task.left_out:
+            results.append(Skipped(entry.path, SkipReason.UNPARSABLE, task.left_out[entry.path]))
             continue
         started = _watch_file(task.number, position)
         try:
@@ -228,19 +242,21 @@ class _Pool(multiprocessing.pool.Pool):
 
 
 class _Watchdog:
-    """A thread of the parent that kills a worker busy on one file for over `deadline` seconds and hands
-    (task number, position) of that file to `on_hung`.
+    """A thread of the parent that looks at the workers' rows twice a second (or more often for a short deadline)
+    and hands (task number, position, why) of a file whose worker is lost to `on_lost`: a worker busy on one file
+    for over `deadline` seconds is killed; a worker that died on a file (a crash in its grammar, the OOM killer) is
+    found by its row, which still names that file. Either way the pool alone would wait for that task forever.
 
-    The worker is stopped (SIGSTOP) before it is killed, and killed only if its row still names the same file:
+    A busy worker is stopped (SIGSTOP) before it is killed, and killed only if its row still names the same file:
     a worker that finished the file meanwhile may be writing its result, and killing it then would leave the
-    pool's result pipe locked for good.
+    pool's result pipe locked for good. A worker is signalled only once its start time shows the pid is still its.
     """
 
-    def __init__(self, watch: Any, deadline: float, on_hung: Callable[[int, int], None]) -> None:
+    def __init__(self, watch: Any, deadline: float, on_lost: Callable[[int, int, str], None]) -> None:
         self.watch = watch
         self.deadline_ns = int(deadline * 1e9)
-        self.period = min(1.0, deadline / 4)
-        self.on_hung = on_hung
+        self.period = min(0.5, deadline / 4)
+        self.on_lost = on_lost
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="atlas-parse-watchdog", daemon=True)
 
@@ -264,26 +280,56 @@ class _Watchdog:
     def _look_at(self, row: int) -> None:
         base = row * WATCH_COLUMNS
         seen = tuple(self.watch[base : base + WATCH_COLUMNS])
-        pid, task, position, started = seen
-        if not pid or not started or time.monotonic_ns() - started < self.deadline_ns:
+        pid, task, position, started, birth = seen
+        if not pid:
             return
-        if _kill_if_still(pid, lambda: tuple(self.watch[base : base + WATCH_COLUMNS]) == seen):
-            self.watch[base + 3] = 0
-            self.watch[base] = 0  # the row is free for the worker the pool starts in its place
-            self.on_hung(task, position)
+        if birth and _birth(pid) != birth:  # the worker is gone, and its row was never cleared (no procfs: unseen)
+            self._free(base)
+            if started:
+                self.on_lost(task, position, "crashed")
+            return
+        if not started or time.monotonic_ns() - started < self.deadline_ns:
+            return
+        if _kill_if_still(pid, lambda: tuple(self.watch[base : base + WATCH_COLUMNS]) == seen and _birth(pid) == birth):
+            self._free(base)
+            self.on_lost(task, position, "hung")
+
+    def _free(self, base: int) -> None:
+        """The row is free for the worker the pool starts in place of the lost one."""
+        self.watch[base + 3] = 0
+        self.watch[base] = 0
 
 
 def _kill_if_still(pid: int, still: Callable[[], bool]) -> bool:
-    """SIGKILL process `pid` if, once it is stopped, `still()` holds; else let it go on. True if it was killed."""
+    """SIGKILL process `pid` if, once it is stopped, `still()` holds; else let it go on. True if it was killed.
+
+    Through a pidfd where the system has them: the process checked is then the one signalled, even should its pid
+    be given to another process in between."""
     try:
-        os.kill(pid, signal.SIGSTOP)
+        handle = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        handle = None
+    try:
+        if not still():
+            return False
+        _signal(pid, handle, signal.SIGSTOP)
         if _stopped(pid) and still():
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, handle, signal.SIGKILL)
             return True
-        os.kill(pid, signal.SIGCONT)
+        _signal(pid, handle, signal.SIGCONT)
     except ProcessLookupError:
         pass
+    finally:
+        if handle is not None:
+            os.close(handle)
     return False
+
+
+def _signal(pid: int, handle: int | None, signum: int) -> None:
+    if handle is None:
+        os.kill(pid, signum)
+    else:
+        signal.pidfd_send_signal(handle, signum)
 
 
 def _stopped(pid: int, wait: float = 1.0) -> bool:
@@ -314,10 +360,10 @@ class ParsePool:
     def __init__(self, workers: int, options: ParseOptions, warn: bool = True) -> None:
         self.workers = max(1, workers)
         self.options = options
-        self._warn = log.warning if warn else log.debug  # a file that hung its worker
+        self._warn = log.warning if warn else log.debug  # a file its worker was lost on
         self.pool: multiprocessing.pool.Pool | None = None
-        self.hung: list[str] = []
-        """Files whose worker was killed because they hung it."""
+        self.lost: list[str] = []
+        """Files a worker was lost on: killed when it hung on one, or dead (a crash in the grammar)."""
         self._closing = threading.Event()
         self._cancelled: Any = None
         self._gate: threading.Semaphore | None = None
@@ -327,7 +373,7 @@ class ParsePool:
         self._tasks: dict[int, _Task] = {}  # sent to a worker, their results not yet back
         self._runs_again: set[int] = set()  # tasks run again after a kill, which hold no place at the gate
         self._numbers = itertools.count()
-        self._hangs: collections.Counter[str] = collections.Counter()  # files that hung it, per language
+        self._losses: collections.Counter[str] = collections.Counter()  # files a worker was lost on, per language
         self._grammars_off: dict[str, str] = {}  # language → why its grammar is not run any more
 
     def __enter__(self) -> ParsePool:
@@ -436,9 +482,10 @@ class ParsePool:
                     gate.release()
             yield from results
 
-    def _run_again(self, number: int, position: int) -> None:
-        """Run task `number` again, its worker killed on the file at `position`: that file as text, or left
-        out if it hung as text too. Its result takes the lost one's place in the pool's result iterator."""
+    def _run_again(self, number: int, position: int, how: str) -> None:
+        """Run task `number` again, its worker lost (`how`: "hung", killed; "crashed", dead) on the file at
+        `position`: that file as text, or left out if it was lost as text too. The result takes the lost one's
+        place in the pool's result iterator."""
         lost = self._tasks.pop(number, None)
         if lost is None:  # its result came back after all: nothing was lost
             return
@@ -446,15 +493,16 @@ class ParsePool:
             self._deliver((True, (lost.number, [])))
             return
         path = lost.entries[position].path
-        self.hung.append(path)
-        self._count_hang(path)
+        self.lost.append(path)
+        what = f"did not finish in {FILE_DEADLINE_SECONDS:g} s" if how == "hung" else "crashed its worker"
         if path in lost.as_text:
-            why = f"its parse did not finish in {FILE_DEADLINE_SECONDS:g} s, even as text"
+            why = f"its parse {what}, even as text"
             self._warn("%s: %s; left out of the index", visible(path), why)
-            task = lost._replace(number=next(self._numbers), hung={**lost.hung, path: why})
+            task = lost._replace(number=next(self._numbers), left_out={**lost.left_out, path: why})
         else:
-            why = f"tree-sitter did not finish in {FILE_DEADLINE_SECONDS:g} s; indexed as text"
-            self._warn("%s: %s; indexed without its definitions", visible(path), why.partition(";")[0])
+            why = f"tree-sitter {what}; indexed as text"
+            self._warn("%s: tree-sitter %s; indexed without its definitions", visible(path), what)
+            self._count_loss(path)  # the grammar's doing: a file lost as text counts against no grammar
             task = lost._replace(number=next(self._numbers), as_text={**lost.as_text, path: why})
         self._tasks[task.number] = task
         if lost.number in self._runs_again:
@@ -471,12 +519,12 @@ class ParsePool:
             error_callback=lambda err: self._deliver((False, err)),
         )
 
-    def _count_hang(self, path: str) -> None:
-        """Count a file that hung its grammar; at HANGS_PER_GRAMMAR, that grammar is not run again this run."""
+    def _count_loss(self, path: str) -> None:
+        """Count a file a worker was lost on; at LOSSES_PER_GRAMMAR, its grammar is not run again this run."""
         language = detect_language(path, b"")
-        self._hangs[language] += 1
-        if self._hangs[language] == HANGS_PER_GRAMMAR:
-            why = f"the {language} grammar hung on {HANGS_PER_GRAMMAR} files of this run; indexed as text"
+        self._losses[language] += 1
+        if self._losses[language] == LOSSES_PER_GRAMMAR:
+            why = f"the {language} grammar hung or crashed on {LOSSES_PER_GRAMMAR} files of this run; indexed as text"
             self._warn("%s; the other %s files of this run are indexed as text", why.partition(";")[0], language)
             self._grammars_off[language] = why
 

@@ -371,7 +371,7 @@ def test_regression_a_file_that_hangs_its_grammar_is_indexed_as_text_and_the_run
     started = time.monotonic()
     with ParsePool(workers, ParseOptions()) as pool:
         results = {result.path: result for result in pool.parse(work)}
-        hung = list(pool.hung)
+        hung = list(pool.lost)
     assert time.monotonic() - started < 30
     assert sorted(results) == sorted(entry.path for entry in work)  # each file once, the hung one too
     perl = results["spline.pl"]
@@ -383,7 +383,9 @@ def test_regression_a_file_that_hangs_its_grammar_is_indexed_as_text_and_the_run
 
 
 @pytest.mark.usefixtures("grammar_hangs")
-def test_a_file_that_hangs_even_as_text_is_skipped_as_hung(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_hangs_even_as_text_is_left_out_as_unparsable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import atlas.parse
 
     tokenize = atlas.parse.tokens_text_bytes
@@ -397,9 +399,9 @@ def test_a_file_that_hangs_even_as_text_is_skipped_as_hung(tmp_path: Path, monke
     work = files_around_a_hang(tmp_path)
     with ParsePool(2, ParseOptions()) as pool:
         results = {result.path: result for result in pool.parse(work)}
-        hung = list(pool.hung)
+        hung = list(pool.lost)
     perl = results["spline.pl"]
-    assert isinstance(perl, Skipped) and perl.reason is SkipReason.HUNG
+    assert isinstance(perl, Skipped) and perl.reason is SkipReason.UNPARSABLE
     assert perl.detail == "its parse did not finish in 2 s, even as text"
     assert hung == ["spline.pl", "spline.pl"]
     assert sorted(results) == sorted(entry.path for entry in work)
@@ -511,16 +513,15 @@ def test_a_grammar_that_hangs_twice_is_not_run_again_in_the_run(
     started = time.monotonic()
     with ParsePool(2, ParseOptions()) as pool:
         results = {result.path: result for result in pool.parse([*perl[:2], *work, *perl[2:]])}
-        hung = sorted(pool.hung)
+        hung = sorted(pool.lost)
     assert time.monotonic() - started < 15
     # y.pl may be handed out before b.pl's hang is seen (the watchdog looks twice a second); z.pl waits for a place
     # at the gate, which only a second kill frees.
     assert {"a.pl", "b.pl"} <= set(hung) <= {"a.pl", "b.pl", "y.pl"}
-    assert "the perl grammar hung on 2 files of this run; the other perl files of this run are indexed as text" in (
-        caplog.text
-    )
+    breaker = "the perl grammar hung or crashed on 2 files of this run; the other perl files of this run are indexed"
+    assert breaker in caplog.text
     late = results["z.pl"]
-    assert isinstance(late, ParsedFile) and late.parse_error.startswith("the perl grammar hung on 2 files")
+    assert isinstance(late, ParsedFile) and late.parse_error.startswith("the perl grammar hung or crashed on 2 files")
     assert all(isinstance(results[e.path], ParsedFile) and results[e.path].symbols for e in work)
 
 
@@ -530,7 +531,7 @@ def test_regression_tasks_lost_to_hangs_never_fill_the_gate(tmp_path: Path, monk
     # the gate stopped the handing out for good: with two places, two hangs deadlocked the run.
     monkeypatch.setattr(pool_module, "CHUNK_SIZE", 1)
     monkeypatch.setattr(pool_module, "INFLIGHT_PER_WORKER", 1)
-    monkeypatch.setattr(pool_module, "HANGS_PER_GRAMMAR", 100)
+    monkeypatch.setattr(pool_module, "LOSSES_PER_GRAMMAR", 100)
     perl = []
     for name in ("a.pl", "b.pl", "c.pl", "d.pl"):
         (tmp_path / name).write_bytes(HANGS_PERL)
@@ -541,7 +542,7 @@ def test_regression_tasks_lost_to_hangs_never_fill_the_gate(tmp_path: Path, monk
     def run() -> None:
         with ParsePool(2, ParseOptions()) as pool:
             outcome.extend(pool.parse(work))
-            hung.extend(pool.hung)
+            hung.extend(pool.lost)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -549,3 +550,34 @@ def test_regression_tasks_lost_to_hangs_never_fill_the_gate(tmp_path: Path, monk
     assert not thread.is_alive(), "the parse deadlocked on tasks lost to hangs"
     assert sorted(hung) == ["a.pl", "b.pl", "c.pl", "d.pl"]
     assert sorted(r.path for r in outcome) == sorted(e.path for e in work)
+
+
+def test_regression_a_worker_that_crashes_on_a_file_costs_the_run_that_files_definitions_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A grammar that crashes its process (a segfault in C) lost the task: the pool started another worker and
+    # waited for that task's result forever. The watchdog finds the dead worker's row, which still names the file.
+    import atlas.parse
+
+    extract = atlas.parse._extract
+
+    def crashes_on_the_spline(language: str, data: bytes) -> tuple[list[object], list[str], str]:
+        if data.startswith(HANGS_PERL):
+            import faulthandler
+
+            faulthandler.disable()  # pytest's dump of the worker's stack would only clutter the log
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return extract(language, data)
+
+    monkeypatch.setattr(atlas.parse, "_extract", crashes_on_the_spline)
+    work = files_around_a_hang(tmp_path)
+    started = time.monotonic()
+    with ParsePool(2, ParseOptions()) as pool:
+        results = {result.path: result for result in pool.parse(work)}
+        lost = list(pool.lost)
+    assert time.monotonic() - started < 10
+    assert sorted(results) == sorted(entry.path for entry in work)
+    perl = results["spline.pl"]
+    assert isinstance(perl, ParsedFile) and perl.parse_error == "tree-sitter crashed its worker; indexed as text"
+    assert lost == ["spline.pl"]
+    assert "spline.pl: tree-sitter crashed its worker; indexed without its definitions" in caplog.text
