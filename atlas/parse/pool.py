@@ -164,20 +164,23 @@ def _claim_watch_row(watch: Any, lock: Any) -> int:
     with lock:
         for row in range(len(watch) // WATCH_COLUMNS):
             if watch[row * WATCH_COLUMNS] == 0:
-                watch[row * WATCH_COLUMNS + 4] = _birth(pid)
+                watch[row * WATCH_COLUMNS + 4] = _birth(pid) or 0
                 watch[row * WATCH_COLUMNS] = pid  # last: the watchdog reads a row with a pid as whole
                 return row
     return -1
 
 
-def _birth(pid: int) -> int:
-    """When process `pid` started (clock ticks since boot, from `/proc`); 0 when that cannot be read."""
+def _birth(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, from `/proc`); 0 when there is no such process, None when
+    that cannot be told (no procfs, out of file descriptors): a worker is never taken for dead on a failed read."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             fields = stat.read().rpartition(b")")[2].split()
         return int(fields[19])  # field 22 of proc(5), counted after the command name's ")"
+    except FileNotFoundError:
+        return 0 if os.path.isdir("/proc/self") else None
     except (OSError, IndexError, ValueError):
-        return 0
+        return None
 
 
 def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFile | Skipped | Unchanged]]:
@@ -283,7 +286,8 @@ class _Watchdog:
         pid, task, position, started, birth = seen
         if not pid:
             return
-        if birth and _birth(pid) != birth:  # the worker is gone, and its row was never cleared (no procfs: unseen)
+        now = _birth(pid)
+        if birth and now is not None and now != birth:  # the worker is gone, and its row was never cleared
             self._free(base)
             if started:
                 self.on_lost(task, position, "crashed")

@@ -581,3 +581,13 @@ def test_regression_a_worker_that_crashes_on_a_file_costs_the_run_that_files_def
     assert isinstance(perl, ParsedFile) and perl.parse_error == "tree-sitter crashed its worker; indexed as text"
     assert lost == ["spline.pl"]
     assert "spline.pl: tree-sitter crashed its worker; indexed without its definitions" in caplog.text
+
+
+def test_a_process_start_time_tells_a_live_worker_from_a_pid_given_to_another() -> None:
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert pool_module._birth(os.getpid()) > 0
+    assert pool_module._birth(child) in (0, None) or pool_module._birth(child) != pool_module._birth(os.getpid())
+    assert pool_module._birth(2**22 + 12345) == 0  # above any pid_max: no such process
