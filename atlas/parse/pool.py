@@ -170,13 +170,18 @@ def _claim_watch_row(watch: Any, lock: Any) -> int:
     return -1
 
 
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of `/proc/PID/stat` after the command name (which may hold spaces and parentheses): the first is
+    the state, field N of proc(5) is at N - 3. OSError when there is no such file."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rpartition(b")")[2].split()
+
+
 def _birth(pid: int) -> int | None:
     """When process `pid` started (clock ticks since boot, from `/proc`); 0 when there is no such process, None when
     that cannot be told (no procfs, out of file descriptors): a worker is never taken for dead on a failed read."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        return int(fields[19])  # field 22 of proc(5), counted after the command name's ")"
+        return int(_stat_fields(pid)[19])  # field 22 of proc(5)
     except FileNotFoundError:
         return 0 if os.path.isdir("/proc/self") else None
     except (OSError, IndexError, ValueError):
@@ -341,8 +346,7 @@ def _stopped(pid: int, wait: float = 1.0) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
-            with open(f"/proc/{pid}/stat", "rb") as stat:
-                state = stat.read().rpartition(b")")[2].split()[0]
+            state = _stat_fields(pid)[0]
         except (OSError, IndexError):  # no procfs: give the signal a moment
             time.sleep(0.05)
             return True
