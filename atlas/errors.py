@@ -6,7 +6,8 @@
     ├── IndexMissing (3)        no index where one is needed
     ├── IndexCorrupt (4)        an index that cannot be opened or fails its checks
     ├── IndexBusy (5)           another process holds the index lock
-    └── SignalError (6)         git or another signal source failed in a way that matters
+    ├── SignalError (6)         git or another signal source failed in a way that matters
+    └── WorkerLost (3)          a worker process died on a job (a crash in C, the OOM killer)
 
 "No results" is not an error: the CLI exits 1 for it.
 """
@@ -59,6 +60,10 @@ class IndexBusy(AtlasError):
 
 class SignalError(AtlasError):
     exit_code = 6
+
+
+class WorkerLost(AtlasError):
+    default_hint = "run again; if it happens again, the system may be short of memory (see `dmesg`)"
 
 
 _STORAGE_PROBLEMS = {

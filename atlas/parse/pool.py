@@ -35,6 +35,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from atlas.errors import WorkerLost
 from atlas.held_signals import HELD_SIGNALS, signals_deferred, signals_held
 from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
@@ -66,6 +67,10 @@ WATCH_COLUMNS = 5
 """A worker's row in the watch table: its pid, the task number, the file's position in the task, when it started
 on that file (monotonic ns, the same clock in every process; 0 between files), and when the process started (its
 `/proc` start time: a pid the system gave to another process since is not the worker's)."""
+
+SIDE_JOB = -1
+"""The file position in a watch row whose worker runs a job other than a parse task (git history): such a worker
+is watched for a crash, not timed (the job has its own limits)."""
 
 _cancelled: Any = None  # in a worker: the pool's shared "stop parsing" flag
 _watch: Any = None  # in a worker: the pool's watch table
@@ -207,6 +212,17 @@ def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFi
     return task.number, results
 
 
+def _side_job(number: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """`fn(*args)` in a worker, its row marked (job `number`, position SIDE_JOB) so that the watchdog notices should
+    the process die on it."""
+    started = _watch_file(number, SIDE_JOB)
+    try:
+        return fn(*args)
+    finally:
+        if started:
+            _watch[started] = 0
+
+
 def _watch_file(task: int, position: int) -> int:
     """Tell the watchdog this worker starts on a file; the index of the cell to clear when it is done (0: none)."""
     if _watch is None or _watch_row < 0:
@@ -297,7 +313,7 @@ class _Watchdog:
             if started:
                 self.on_lost(task, position, "crashed")
             return
-        if not started or time.monotonic_ns() - started < self.deadline_ns:
+        if not started or position == SIDE_JOB or time.monotonic_ns() - started < self.deadline_ns:
             return
         if _kill_if_still(pid, lambda: tuple(self.watch[base : base + WATCH_COLUMNS]) == seen and _birth(pid) == birth):
             self._free(base)
@@ -379,6 +395,8 @@ class ParsePool:
         self._watch: Any = None
         self._watchdog: _Watchdog | None = None
         self._tasks: dict[int, _Task] = {}  # sent to a worker, their results not yet back
+        self._side_jobs: dict[int, multiprocessing.pool.ApplyResult] = {}  # `runner` jobs, by (negative) number
+        self._side_numbers = itertools.count(-1, -1)
         self._runs_again: set[int] = set()  # tasks run again after a kill, which hold no place at the gate
         self._numbers = itertools.count()
         self._losses: collections.Counter[str] = collections.Counter()  # files a worker was lost on, per language
@@ -440,15 +458,24 @@ class ParsePool:
     def runner(self) -> Callable[..., Callable[[], Any]] | None:
         """Runs a picklable `fn(*args)` in a worker process, ahead of queued parse tasks; None with one
         worker, which the parse needs. The returned function waits for the result (re-raising the worker's
-        exception)."""
+        exception, or WorkerLost should the worker die on the job)."""
         if self.pool is None or self.workers == 1:
             return None
         pool = self.pool
+        self._start_watchdog()
 
         def run(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-            return partial(_wait_for, pool.apply_async(fn, args))
+            number = next(self._side_numbers)
+            result = pool.apply_async(_side_job, (number, fn, args))
+            self._side_jobs[number] = result
+            return partial(_wait_for, result)
 
         return run
+
+    def _start_watchdog(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again)
+            self._watchdog.start()
 
     def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
         """Yield a result for every entry, in completion order."""
@@ -474,9 +501,7 @@ class ParsePool:
                 yield task
 
         self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options), gated())
-        if self._watchdog is None:
-            self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again)
-            self._watchdog.start()
+        self._start_watchdog()
         while True:
             try:
                 number, results = _next_result(self._results)
@@ -494,6 +519,9 @@ class ParsePool:
         """Run task `number` again, its worker lost (`how`: "hung", killed; "crashed", dead) on the file at
         `position`: that file as text, or left out if it was lost as text too. The result takes the lost one's
         place in the pool's result iterator."""
+        if number in self._side_jobs:
+            self._lose_side_job(number)
+            return
         lost = self._tasks.pop(number, None)
         if lost is None:  # its result came back after all: nothing was lost
             return
@@ -526,6 +554,12 @@ class ParsePool:
             callback=lambda value: self._deliver((True, value)),
             error_callback=lambda err: self._deliver((False, err)),
         )
+
+    def _lose_side_job(self, number: int) -> None:
+        """Fail the `runner` job `number`, whose worker died on it (the pool would wait for its result forever)."""
+        result = self._side_jobs.pop(number)
+        if not result.ready():
+            result._set(0, (False, WorkerLost("the worker process running it died (a crash, or the OOM killer)")))
 
     def _count_loss(self, path: str) -> None:
         """Count a file a worker was lost on; at LOSSES_PER_GRAMMAR, its grammar is not run again this run."""

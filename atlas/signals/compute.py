@@ -8,6 +8,7 @@ when the set of files did not change only the edited files' imports are resolved
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -20,6 +21,7 @@ import numpy as np
 import orjson
 
 from atlas.config import IndexConfig
+from atlas.errors import WorkerLost
 from atlas.index.store import read_index_file, write_atomic
 from atlas.index.writer import FileTable
 from atlas.progress import log
@@ -30,6 +32,7 @@ from atlas.signals.git import (
     History,
     HistoryOptions,
     head_commit,
+    history_not_mined,
     is_ancestor,
     merge_histories,
     mine_history,
@@ -41,6 +44,7 @@ from atlas.terms import word_hash
 
 ROLE_CODES: dict[str, int] = {str(role): code for code, role in enumerate(Role)}
 HISTORY_FILE = "history.json"
+_log = logging.getLogger(__name__)
 
 
 def history_options(config: IndexConfig) -> HistoryOptions:
@@ -92,8 +96,27 @@ def start_history(
     if not config.git_history:
         return HistoryJob()
     if runner is not None:
-        return HistoryJob(waiter=runner(update_history, config, previous, show_progress))
+        in_worker = runner(update_history, config, previous, show_progress)
+        return HistoryJob(waiter=_outliving_the_worker(in_worker, previous))
     return HistoryJob(waiter=_on_thread(update_history, config, previous, show_progress))
+
+
+def _outliving_the_worker(
+    wait: Callable[[], tuple[History, str, float]], previous: History | None
+) -> Callable[[], tuple[History, str, float]]:
+    """`wait`, but a worker that died mining (the OOM killer on a huge history) leaves the build without the newer
+    history, as a failing git does, instead of failing it."""
+
+    def wait_or_go_without() -> tuple[History, str, float]:
+        started = time.monotonic()
+        try:
+            return wait()
+        except WorkerLost as lost:
+            why = f"the process mining it died: {lost.message}"
+            _log.warning("git: %s; this index goes without the newer history", why)
+            return history_not_mined(previous, why), "failed", time.monotonic() - started
+
+    return wait_or_go_without
 
 
 def _on_thread(fn: Callable[..., tuple[History, str, float]], *args: Any) -> Callable[[], tuple[History, str, float]]:

@@ -310,6 +310,14 @@ def _unmined_after(old: History, why: str) -> History:
     return replace(old, reason=_reasons(note, *kept))
 
 
+def history_not_mined(previous: History | None, why: str) -> History:
+    """The history to go on with when mining failed as a whole (`why`): `previous`, noted as ending at its HEAD so
+    that the next update mines the rest, or an unavailable one."""
+    if previous is not None and previous.available:
+        return _unmined_after(previous, why)
+    return _unavailable(why)
+
+
 def _reasons(*reasons: str) -> str:
     return "; ".join(dict.fromkeys(reason for reason in reasons if reason))
 

@@ -591,3 +591,42 @@ def test_a_process_start_time_tells_a_live_worker_from_a_pid_given_to_another() 
     assert pool_module._birth(os.getpid()) > 0
     assert pool_module._birth(child) in (0, None) or pool_module._birth(child) != pool_module._birth(os.getpid())
     assert pool_module._birth(2**22 + 12345) == 0  # above any pid_max: no such process
+
+
+def _dies() -> None:
+    """A job whose worker dies on it, as the OOM killer kills a process."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_regression_a_worker_that_dies_on_a_side_job_fails_that_job_instead_of_hanging(tmp_path: Path) -> None:
+    # The git history is mined in a parse worker. Should that worker die (the OOM killer on a huge history), the
+    # pool started another and the build waited for the lost job's result forever.
+    from atlas.errors import WorkerLost
+
+    work = entries(tmp_path, 40)
+    started = time.monotonic()
+    with ParsePool(2, ParseOptions()) as pool:
+        run = pool.runner()
+        assert run is not None
+        lost, answered = run(_dies), run(divmod, 7, 2)
+        with pytest.raises(WorkerLost, match="died"):
+            lost()
+        assert answered() == (3, 1)
+        parsed = list(pool.parse(work))
+    assert time.monotonic() - started < 10
+    assert sorted(result.path for result in parsed) == sorted(entry.path for entry in work)
+    assert all(isinstance(result, ParsedFile) and not result.parse_error for result in parsed)
+
+
+def test_a_side_job_is_watched_for_a_crash_but_never_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pool_module, "FILE_DEADLINE_SECONDS", 0.2)
+    with ParsePool(2, ParseOptions()) as pool:
+        run = pool.runner()
+        assert run is not None
+        assert run(_sleeps_then_answers, 1.0)() == "done"  # five deadlines long: a git log may take minutes
+        assert pool.lost == []
+
+
+def _sleeps_then_answers(seconds: float) -> str:
+    time.sleep(seconds)
+    return "done"

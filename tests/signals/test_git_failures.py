@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -151,3 +152,42 @@ def test_a_repository_owned_by_another_user_is_indexed_without_history(tmp_path:
 
     assert report["signals"]["git"]["available"] is False
     assert report["signals"]["git"]["reason"].startswith("git refuses a repository owned by another user")
+
+
+_INDEXING_PROCESS = os.getpid()
+
+
+def _killed_while_mining(*args: object, **kwargs: object) -> None:
+    """Mining whose process is killed, as the OOM killer kills one reading a huge history."""
+    assert os.getpid() != _INDEXING_PROCESS, "mining ran in the indexing process, not in a worker"
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="history is mined in a worker on two cores or more")
+def test_regression_a_history_miner_killed_in_its_worker_leaves_the_index_without_the_newer_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The history is mined in a parse worker. A kill of that worker (the OOM killer) hung `atlas index` for good.
+    repo = _history_repo(tmp_path / "r")
+    for i in range(40):  # enough files for two parse workers
+        (repo / f"shop/item_{i}.py").write_text(f"def item_{i}():\n    return {i}\n")
+    _commit(repo, "items")
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 5
+    (repo / "shop/cart.py").write_text(FILES["shop/cart.py"] + "\n# cart totals\n")
+    _commit(repo, "cart: totals")
+    monkeypatch.setattr("atlas.signals.compute.mine_history", _killed_while_mining)
+
+    report = _index_json(repo)
+
+    git_signals = report["signals"]["git"]
+    assert git_signals["available"] is True  # the last index's history, up to its HEAD
+    assert git_signals["commits_mined"] == 5
+    assert git_signals["reason"].startswith("the commits after ")
+    assert "the process mining it died" in git_signals["reason"]
+    assert _search_explain(repo, "refund")["results"][0]["path"] == "shop/billing.py"
+
+    fresh = CliRunner().invoke(cli, ["-q", "index", str(repo), "--rebuild", "--format", "json"])
+    assert fresh.exit_code == 0, fresh.output
+    assert orjson.loads(fresh.stdout)["signals"]["git"]["available"] is False
+    monkeypatch.undo()
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 6  # the next run mines what was missed
