@@ -207,12 +207,14 @@ def _candidate(path: str, name_part: float, dir_part: float, prior_of: Callable[
 
 
 def parse_outline(path: str, data: bytes) -> Outline:
-    """Definitions of a file parsed on the spot with tree-sitter (no index in the fast preset)."""
+    """Definitions of a file parsed on the spot with tree-sitter (no index in the fast preset), in a child process
+    (a grammar that never returns costs this file its outline, not the query its answer)."""
+    from atlas.parse.isolated import extract_isolated
     from atlas.parse.languages import detect_language
-    from atlas.parse.symbols import ExtractionError, extract
+    from atlas.parse.symbols import ExtractionError
 
     try:
-        symbols, _ = extract(detect_language(path, data[:256]), data)
+        symbols, _ = extract_isolated(detect_language(path, data[:256]), data)
     except ExtractionError:
         return ()
     return tuple((s.name, s.kind, s.start_line, s.end_line) for s in symbols)

@@ -98,7 +98,7 @@ groovy.lang, and Groovy's default imports java.util.*, java.io.*, java.net.*, gr
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser, Query, Tree
 
-__all__ = ["DEFAULT_TIMEOUT_S", "ExtractionError", "extract", "load_query_source"]
+__all__ = ["DEFAULT_TIMEOUT_S", "ExtractionError", "extract", "load_query_source", "prepare"]
 
 # Seconds one parse may take. A 1 MiB source file parses in well under a second.
 DEFAULT_TIMEOUT_S = 5.0
@@ -161,6 +161,15 @@ def extract(
     except Exception as exc:  # tree-sitter, or a handler meeting a tree it did not expect
         parser.reset()
         raise ExtractionError(f"{language}: {_describe(exc)}") from exc
+
+
+def prepare(language: str) -> None:
+    """Load the grammar and query `extract` needs for `language` now (a component's: JavaScript's and TypeScript's),
+    so that a process forked later starts with them; a failure to load is left for `extract` to report."""
+    for needed in ("javascript", "typescript") if language in SCRIPT_HOSTS else (language,):
+        if needed in GRAMMAR_FOR:
+            with contextlib.suppress(Exception):
+                _tools(needed)
 
 
 _ENDS_WITH_NEWLINE = frozenset({"perl"})
