@@ -8,7 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atlas.config import DEFAULT_INDEX_DIRNAME, FieldBoosts, IndexConfig, load_config_file, resolve_index_dir
+from atlas.config import (
+    DEFAULT_INDEX_DIRNAME,
+    FieldBoosts,
+    IndexConfig,
+    home_expanded,
+    load_config_file,
+    resolve_index_dir,
+)
 from atlas.errors import IndexMissing, InputError
 
 if TYPE_CHECKING:
@@ -50,7 +57,7 @@ def find_root(start: str | Path | None = None) -> Path:
 
     The nearest ancestor holding an `.atlas` index or a `.git` entry; else `start` itself.
     """
-    here = Path(start or os.getcwd()).expanduser()
+    here = home_expanded(start or os.getcwd())
     if not here.exists():
         raise InputError(f"{here}: no such directory")
     if not here.is_dir():

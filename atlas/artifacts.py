@@ -34,6 +34,9 @@ from atlas.index.lock import index_lock
 
 EXPORT_MANIFEST = "atlas-export.json"
 MEMBER_ROOT = "generation"
+MAX_HEADER_BYTES = 16 << 20
+"""The largest file list an import reads (it is read whole): an index's holds a line per file of its generation,
+~100 bytes each."""
 COMPRESS_LEVEL = 1
 
 
@@ -85,6 +88,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     deletes older generations) cannot take a file from under the export; a generation that goes while its files
     are being opened is left for the one CURRENT names then."""
     started = time.monotonic()
+    _refuse_inside(archive, config.index_dir)
     for _ in range(EXPORT_ATTEMPTS):
         generation = store.current_generation(config.index_dir)
         if generation is None or not store.is_generation_dir(generation):
@@ -102,6 +106,18 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
         f"{config.index_dir}: the index was replaced {EXPORT_ATTEMPTS} times while its files were being opened",
         "export again once `atlas index` has finished",
     )
+
+
+def _refuse_inside(archive: Path, index_dir: Path) -> None:
+    """InputError when the archive (or the file its link names) would be written inside the index directory: it
+    would replace a file of the index it packs (`CURRENT`, a manifest) and break that index."""
+    target = Path(os.path.realpath(archive))
+    home = Path(os.path.realpath(index_dir))
+    if target == home or home in target.parents:
+        raise InputError(
+            f"{archive} is inside the index directory {index_dir}, and writing there would break the index",
+            "write the archive somewhere else, e.g. `atlas export index.tar.gz`",
+        )
 
 
 def _open_members(generation: Path) -> list[_Member] | None:
@@ -267,8 +283,13 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             first = tar.next()
-            if first is None or first.name != EXPORT_MANIFEST:
+            if first is None or first.name != EXPORT_MANIFEST or not first.isfile():
                 raise IndexCorrupt(f"{archive}: not an Atlas index archive", "make one with `atlas export`")
+            if first.size > MAX_HEADER_BYTES:
+                raise IndexCorrupt(
+                    f"{archive}: the archive's file list is {first.size:,} bytes, more than an index has",
+                    "export it again",
+                )
             header = orjson.loads(tar.extractfile(first).read())  # type: ignore[union-attr]
             if not isinstance(header, dict) or not isinstance(header.get("files"), dict):
                 raise IndexCorrupt(f"{archive}: the archive's file list is malformed", "export it again")

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from atlas.errors import UsageError
+from atlas.errors import InputError, UsageError
 
 FORMAT_VERSION = 3
 """On-disk index format; a change rebuilds every index (`rebuild_reason` names it).
@@ -212,11 +212,20 @@ def check_git_date(what: str, text: object) -> str:
                      "git would read it as now and mine no history")  # fmt: skip
 
 
+def home_expanded(path: str | Path) -> Path:
+    """`path` with a leading `~` or `~user` expanded; InputError when that home directory cannot be told (no such
+    user, no HOME)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as err:
+        raise InputError(f"{path}: cannot tell that user's home directory", "spell the path out in full") from err
+
+
 def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:
     """The index directory: explicit value, else $ATLAS_INDEX_DIR, else `<root>/.atlas`."""
     chosen = index_dir or os.environ.get("ATLAS_INDEX_DIR")
     if chosen:
-        return Path(chosen).expanduser().resolve()
+        return home_expanded(chosen).resolve()
     return root / DEFAULT_INDEX_DIRNAME
 
 
@@ -230,7 +239,7 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
     (FusionWeights fields, `prior.<role>`). Command-line flags override the file.
     """
     chosen = explicit or os.environ.get("ATLAS_CONFIG")
-    path = Path(chosen).expanduser() if chosen else root / CONFIG_FILENAME
+    path = home_expanded(chosen) if chosen else root / CONFIG_FILENAME
     if not path.is_file():
         if chosen:
             found = "is not a regular file" if path.exists() else "config file not found"
@@ -242,6 +251,8 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
         data = tomllib.loads((path.read_bytes() if chosen else _read_repository_file(root)).decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{path}: the config file is not valid TOML ({err})", "fix or remove it") from err
+    except RecursionError as err:  # tomllib nests a call per level: `a = [[[[...` hundreds deep
+        raise UsageError(f"{path}: the config file is not valid TOML (nested too deeply)", "fix or remove it") from err
     unknown = set(data) - {"index", "search"}
     if unknown:
         raise UsageError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}", "use [index] and [search]")

@@ -21,7 +21,7 @@ class SkipReason(enum.StrEnum):
     UNREADABLE = "unreadable"
     SYMLINK_OUTSIDE = "symlink_outside"
     SYMLINK_LOOP = "symlink_loop"
-    DUPLICATE = "duplicate"  # a symlink to a directory walked already through another path
+    DUPLICATE = "duplicate"  # a link to a directory walked by its own path, or a name that reads as another's
     SPECIAL = "special"
     UNPARSABLE = "unparsable"  # its parse hung or crashed its worker, even without a grammar
 

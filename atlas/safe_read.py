@@ -270,7 +270,7 @@ def visible(text: str) -> str:
 def quoted_path(path: str) -> str:
     """`path` for a list of one path per line: as it is, or, when it holds a control character or starts with
     a double quote, in double quotes with C escapes (as git quotes such names), so every line is one path."""
-    if not _CONTROL.search(path) and not path.startswith('"'):
+    if not _CONTROL.search(path) and "\t" not in path and not path.startswith('"'):
         return path
     escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
     return f'"{visible(escaped)}"'

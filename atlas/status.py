@@ -78,14 +78,14 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
             status.reason = "no index"
         return status
     try:
-        manifest: dict[str, Any] = orjson.loads(store.read_index_file(generation / store.MANIFEST))
+        manifest = _manifest(generation)
         table = load_table(generation)
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:
+        _describe(status, manifest, generation)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # orjson's decode error is a ValueError
         status.reason = f"the index is damaged ({err})"
         status.damaged = True
         return status
     status.exists = True
-    _describe(status, manifest, generation)
     status.reason = rebuild_reason(config, manifest)
     entries = current_entries(config).values()
     _record_diff(status, table, diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved))
@@ -117,7 +117,20 @@ def _changed_settings(config: IndexConfig, manifest: dict[str, Any]) -> str:
     return ", ".join(changed) or "size cap, boosts or history options"
 
 
+def _manifest(generation: Path) -> dict[str, Any]:
+    """The generation's manifest; ValueError when it is not one, or when a part of the index it needs is gone (a
+    quick look, by name: `atlas verify` reads every file)."""
+    manifest = orjson.loads(store.read_index_file(generation / store.MANIFEST))
+    if not isinstance(manifest, dict) or "format_version" not in manifest:
+        raise ValueError(f"{store.MANIFEST} is not an index manifest")
+    for part in (store.TANTIVY_DIR, store.SIGNALS_DIR):
+        if not (generation / part).is_dir():
+            raise ValueError(f"its {part} directory is missing")
+    return manifest
+
+
 def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -> None:
+    """What the manifest says of the index; ValueError, TypeError or AttributeError when a field is malformed."""
     status.files = int(manifest.get("files_indexed", 0))
     status.format_version = manifest.get("format_version")
     status.built_at = manifest.get("created_at")

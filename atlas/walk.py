@@ -39,7 +39,7 @@ from pathlib import Path
 
 from atlas.errors import InputError
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.safe_read import NEVER_ENTER, display_path, fs_path, read_regular_file  # noqa: F401 (fs_path: re-exported)
+from atlas.safe_read import NEVER_ENTER, display_path, fs_path, read_regular_file
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
@@ -730,7 +730,19 @@ class _Walker:
             return Skipped(display_path(rel), SkipReason.SPECIAL)
         if st.st_size > self.options.max_file_bytes:
             return Skipped(display_path(rel), SkipReason.TOO_LARGE, f"{st.st_size} bytes")
-        return FileEntry(display_path(rel), entry.path, st.st_size, st.st_mtime_ns, self.root, ctime_ns=st.st_ctime_ns)
+        shown = display_path(rel)
+        if "\\x" in shown and self._shadowed(rel, shown):
+            return Skipped(shown, SkipReason.DUPLICATE, "its name reads as another's, made of bytes that are not UTF-8")
+        return FileEntry(shown, entry.path, st.st_size, st.st_mtime_ns, self.root, ctime_ns=st.st_ctime_ns)
+
+    def _shadowed(self, rel: str, shown: str) -> bool:
+        """Whether the file `rel`, whose name holds the text `\\xNN`, shares its display path with a file whose name
+        holds that byte: the path names the other file (see `fs_path`), so this one could be neither read nor told
+        apart."""
+        other = fs_path(shown)
+        if not isinstance(other, bytes) or other == os.fsencode(rel):
+            return False
+        return os.path.lexists(os.path.join(os.fsencode(self.root), other))
 
     def _enter(
         self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, git_excluded: bool

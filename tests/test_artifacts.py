@@ -553,3 +553,55 @@ def test_regression_a_read_only_restore_with_new_mtimes_is_unchanged(repo: Path,
         result = atlas("index", str(view))
         assert result.exit_code == 3, result.output
         assert "read-only" in result.stderr and "--index-dir" in result.stderr
+
+
+@pytest.mark.parametrize("inside", ["CURRENT", "{generation}/manifest.json", "new.tar.gz"])
+def test_regression_an_export_into_its_own_index_directory_is_refused(repo: Path, inside: str) -> None:
+    # The archive replaced the index's own CURRENT (or a manifest), and the index it was to save was broken.
+    generation = live(repo / ".atlas")
+    before = digests(generation)
+    target = repo / ".atlas" / inside.format(generation=generation.name)
+    result = atlas("export", str(target), "--repo", str(repo))
+    assert result.exit_code == 2, result.output
+    assert "is inside the index directory" in result.stderr
+    assert "hint: write the archive somewhere else" in result.stderr
+    assert live(repo / ".atlas") == generation and digests(generation) == before
+    assert not (repo / ".atlas" / "new.tar.gz").exists()
+    assert top_path(repo, "fire pottery") == "kiln/firing.py"
+
+
+def test_regression_an_export_through_a_link_into_the_index_directory_is_refused(repo: Path, tmp_path: Path) -> None:
+    link = tmp_path / "backup.tar.gz"
+    link.symlink_to(repo / ".atlas" / "CURRENT")
+    result = atlas("export", str(link), "--repo", str(repo))
+    assert result.exit_code == 2 and "is inside the index directory" in result.stderr
+    assert top_path(repo, "fire pottery") == "kiln/firing.py"
+
+
+def test_regression_an_archive_whose_file_list_is_a_directory_is_rejected(repo: Path, tmp_path: Path) -> None:
+    # tarfile hands no reader for a directory: it was "unexpected error: AttributeError" (exit 3).
+    archive = tmp_path / "dir.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("atlas-export.json")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    generation = live(repo / ".atlas")
+    result = atlas("import", str(archive), "--repo", str(repo))
+    _assert_rejected(result, repo, generation.name, digests(generation))
+    assert "not an Atlas index archive" in result.stderr
+
+
+def test_regression_an_archive_whose_file_list_is_huge_is_rejected_before_it_is_read(
+    repo: Path, tmp_path: Path
+) -> None:
+    # The file list is read whole: a 1 MB archive holding a 1 GiB list took 2 GB of memory before it failed.
+    archive = tmp_path / "bomb.tar.gz"
+    size = 64 << 20
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+        info = tarfile.TarInfo("atlas-export.json")
+        info.size = size
+        tar.addfile(info, io.BytesIO(b" " * size))
+    generation = live(repo / ".atlas")
+    result = atlas("import", str(archive), "--repo", str(repo))
+    _assert_rejected(result, repo, generation.name, digests(generation))
+    assert "the archive's file list is 67,108,864 bytes, more than an index has" in result.stderr

@@ -187,3 +187,38 @@ def test_importing_a_fifo_or_a_device_says_what_it_is(tmp_path: Path, make_repo:
         result = CliRunner().invoke(cli, ["import", str(path), "--repo", str(root)])
         assert result.exit_code == 2, result.output
         assert "is not a regular file" in result.stderr and "hint:" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["search", "main"], ["index"], ["status"]])
+def test_regression_an_atlas_toml_nested_hundreds_deep_is_a_usage_error(
+    make_repo: Callable[..., Path], command: list[str]
+) -> None:
+    # tomllib recurses once per level: a hostile clone's `a = [[[[...` crashed every command (RecursionError, exit 3).
+    root = make_repo({"app.py": "def main():\n    return 0\n", "atlas.toml": "a = " + "[" * 2000 + "]" * 2000 + "\n"})
+    where = ["--repo", str(root)] if command[0] != "index" else [str(root)]
+    result = CliRunner().invoke(cli, [command[0], *where, *command[1:]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"atlas: {root / 'atlas.toml'}: the config file is not valid TOML (nested too")
+    assert "hint: fix or remove it" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        (["search", "--repo", "{root}", "--index-dir", "~no-such-user-atlas/x", "main"], {}),
+        (["search", "--repo", "{root}", "main"], {"ATLAS_INDEX_DIR": "~no-such-user-atlas/x"}),
+        (["--config", "~no-such-user-atlas/a.toml", "search", "--repo", "{root}", "main"], {}),
+        (["search", "--repo", "{root}", "main"], {"ATLAS_CONFIG": "~no-such-user-atlas/a.toml"}),
+        (["index", "~no-such-user-atlas/r"], {}),
+        (["search", "--index", "~no-such-user-atlas/r", "main"], {}),
+    ],
+)
+def test_regression_a_home_of_an_unknown_user_is_a_usage_error(
+    make_repo: Callable[..., Path], args: list[str], env: dict[str, str]
+) -> None:
+    # `Path.expanduser` raises RuntimeError for `~nobody-known`: it was "unexpected error" (exit 3).
+    root = make_repo({"app.py": "def main():\n    return 0\n"})
+    result = CliRunner().invoke(cli, [a.replace("{root}", str(root)) for a in args], env=env)
+    assert result.exit_code == 2, result.output
+    assert "~no-such-user-atlas/" in result.stderr and "cannot tell that user's home directory" in result.stderr
+    assert "unexpected" not in result.stderr

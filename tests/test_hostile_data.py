@@ -529,3 +529,36 @@ def test_a_name_holding_an_escapes_text_is_read_as_it_is(make_repo: Callable[...
     found = hits(search(root, "backslash_func"))
     assert found[0]["path"] == "back\\xe9slash.py"
     assert found[0]["lines"] and found[0]["lines"][0]["text"].startswith("def backslash_func():")
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        "[]", '"text"', "1", "null", "{}",
+        '{"format_version": 3, "files_indexed": "many"}', '{"format_version": 3, "signals": []}',
+    ],
+)
+def test_regression_status_calls_a_malformed_manifest_damage(make_repo: Callable[..., Path], manifest: str) -> None:
+    # A manifest that was JSON but not an object (or held a field of the wrong type) was "unexpected error:
+    # AttributeError" (exit 3); `{}` was "out of date" (exit 7) where a search says damaged.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    (generation / store.MANIFEST).write_text(manifest)
+    result = CliRunner().invoke(cli, ["-q", "status", "--repo", str(root)])
+    assert result.exit_code == 4, result.output
+    assert "the index is damaged" in result.stderr and "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("part", [store.TANTIVY_DIR, store.SIGNALS_DIR])
+def test_regression_status_calls_an_index_missing_a_part_damaged(make_repo: Callable[..., Path], part: str) -> None:
+    # `status` said fresh (exit 0) for an index a search cannot open.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    shutil.rmtree(generation / part)
+    result = CliRunner().invoke(cli, ["-q", "status", "--repo", str(root)])
+    assert result.exit_code == 4, result.output
+    assert f"its {part} directory is missing" in result.stderr

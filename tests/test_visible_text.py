@@ -55,3 +55,12 @@ def test_verify_lists_names_with_a_newline_or_escape_sequences_as_harmless_text(
     assert human.returncode == 7
     assert not CONTROL.intersection(human.stdout.replace("\n", "")) and len(human.stdout.splitlines()) == 1
     assert "esc\\x1b[2Jred\\x07.py" in human.stdout and "evil\\nREADME.md" in human.stdout
+
+
+def test_regression_a_name_holding_a_tab_is_listed_quoted_as_git_does(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, {"tab\there.py": "def parsnip_loader(): pass\n", "README.md": "# readme\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    listed = run_atlas("-q", "search", "--repo", str(root), "-l", "parsnip_loader")
+    assert listed.stdout == '"tab\\there.py"\n'

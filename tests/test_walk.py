@@ -670,3 +670,20 @@ def test_unreadable_directory_is_counted(tmp_path: Path) -> None:
 def test_git_directories_are_recognised_as_git_does(tmp_path: Path, files: dict[str, str], expected: bool) -> None:
     write_tree(tmp_path, files)
     assert is_git_directory(tmp_path) is expected
+
+
+def test_regression_a_name_that_reads_as_an_undecodable_ones_is_left_out_as_a_duplicate(tmp_path: Path) -> None:
+    # `bad\xff.py` (the text) and `bad<0xff>.py` (the byte) share a display path, which opens the byte's file: the
+    # text's file was listed with the other's content and could never be found.
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / b"bad\xff\xfe.py".decode("utf-8", "surrogateescape")).write_text("token_of_the_bytes = 1\n")
+    (root / "bad\\xff\\xfe.py").write_text("token_of_the_text = 1\n")
+    (root / "lone\\xff.py").write_text("token_alone = 1\n")  # no file of that byte: read by its own name
+    walked = list(walk(root))
+    entries = {item.path: item for item in walked if isinstance(item, FileEntry)}
+    assert set(entries) == {"bad\\xff\\xfe.py", "lone\\xff.py"}
+    assert entries["bad\\xff\\xfe.py"].abs_path.endswith("bad\udcff\udcfe.py")  # the bytes' file
+    skipped = [item for item in walked if isinstance(item, Skipped)]
+    assert [(s.path, s.reason) for s in skipped] == [("bad\\xff\\xfe.py", SkipReason.DUPLICATE)]
+    assert "reads as another's" in skipped[0].detail
