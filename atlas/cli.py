@@ -19,6 +19,7 @@ import click
 from atlas import __version__
 from atlas.commands import register_all
 from atlas.commands.options import (
+    GivenPath,
     WholeNumber,
     config_from,
     index_dir_option,
@@ -158,7 +159,7 @@ def _format(choice: str) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="More detail on stderr, tracebacks on errors.")
 @click.option("--no-color", is_flag=True, help="Plain text output (also NO_COLOR=1 or TERM=dumb).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="ATLAS_CONFIG",
+@click.option("--config", "config_file", type=GivenPath(dir_okay=False, path_type=Path), envvar="ATLAS_CONFIG",
               help="Settings file (default: <repo>/atlas.toml).")  # fmt: skip
 @click.pass_context
 def cli(ctx: click.Context, quiet: bool, verbose: bool, no_color: bool, config_file: Path | None) -> None:
@@ -211,9 +212,9 @@ def parse_size(text: str) -> int:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, type=GivenPath(file_okay=False, path_type=Path))
 @click.option(
-    "--index-dir", "--out", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
+    "--index-dir", "--out", "index_dir", type=GivenPath(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
     help="Where to write the index (default: <repo>/.atlas). It holds only relative paths: copy it anywhere.",
 )  # fmt: skip
 @click.option("--jobs", "-j", type=WholeNumber(min=0), default=0, help="Parse processes (0: all cores).")
@@ -246,7 +247,7 @@ def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, 
     path, shard_dirs = _index_paths(paths, assemble, shards, shard, index_dir)
 
     config = config_from(
-        obj, path, index_dir, jobs=jobs, memory_bytes=parse_size(memory) if memory else None,
+        obj, path, index_dir, jobs=jobs, memory_bytes=parse_size(memory) if memory is not None else None,
         **index_settings(**settings),
     )  # fmt: skip
     progress = not obj["quiet"]
@@ -326,7 +327,7 @@ def _git_line(git: dict[str, Any] | None) -> str:
               help="Read the query from a file ('-' for stdin).")  # fmt: skip
 @repo_option
 @index_dir_option
-@click.option("--index", "indexes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--index", "indexes", multiple=True, type=GivenPath(file_okay=False, path_type=Path),
               help="Search this repository's index (repeatable): one ranking, each hit naming its repository.")
 @click.option("--limit", "-n", type=WholeNumber(min=1, max=10_000), help="Results to return (default 10).")
 @click.option("--lang", multiple=True, help="Only files in this language (repeatable).")

@@ -243,7 +243,7 @@ def _translate(glob: bytes, literal_prefix: int = 0, fold: bool = False) -> byte
     """A regex (for `fullmatch`) equivalent to wildmatch(glob) with WM_PATHNAME, as git applies a path pattern:
     git compares the `literal_prefix` bytes as a string and wildmatches the rest, so a `**` right after them
     counts as at the start (`x**/*` ignores `x.py`, as `**/*` would after the `x`)."""
-    out: list[bytes] = []
+    pieces: list[tuple[str, bytes]] = []  # (kind, regex): "star" ([^/]*), "any" (a `**` form), "one" (one byte)
     i, size = 0, len(glob)
     while i < size:
         char = glob[i : i + 1]
@@ -255,27 +255,51 @@ def _translate(glob: bytes, literal_prefix: int = 0, fold: bool = False) -> byte
             before_slash = end == size or glob[end : end + 1] == b"/"
             if end - i >= 2 and after_slash and before_slash:
                 if end == size:
-                    out.append(b".*")  # trailing "**": everything inside
+                    pieces.append(("any", b".*"))  # trailing "**": everything inside
                 else:
-                    out.append(b"(?:.*/)?")  # "**/": zero or more directories
+                    pieces.append(("any", b"(?:.*/)?"))  # "**/": zero or more directories
                     end += 1
             else:
-                out.append(b"[^/]*")
+                pieces.append(("star", b"[^/]*"))
             i = end
         elif char == b"?":
-            out.append(b"[^/]")
+            pieces.append(("one", b"[^/]"))
             i += 1
         elif char == b"[":
             members, i = _bracket(glob, i + 1, fold)
-            out.append(_byte_class(members))
+            pieces.append(("one", _byte_class(members)))
         elif char == b"\\":
             if i + 1 == size:
                 raise _BadGlob("trailing backslash")
             escaped = glob[i + 1 : i + 2]
-            out.append(b"(?!)" if fold and escaped.isupper() else re.escape(escaped))  # git compares it unfolded
+            pieces.append(("one", b"(?!)" if fold and escaped.isupper() else re.escape(escaped)))  # compared unfolded
             i += 2
         else:
-            out.append(re.escape(char))
+            pieces.append(("slash" if char == b"/" else "one", re.escape(char)))
+            i += 1
+    return _without_backtracking(pieces)
+
+
+def _without_backtracking(pieces: list[tuple[str, bytes]]) -> bytes:
+    """The regex of `pieces`, each `*` that a fixed run of bytes and another `*` follow (`*a*`) made atomic: it
+    takes the first place its run matches, and is never tried again at a later one.
+
+    A regex engine tries every place for every `*`, and `*a*a*a*a*a*a*a*a*a*a*b` against a long name of `a`s takes
+    minutes; git's wildmatch gives up early and answers at once. The first place is enough: the run holds no `/`
+    and the next `*` takes any bytes but `/`, so whatever follows a later place also follows from the first."""
+    out: list[bytes] = []
+    i = 0
+    while i < len(pieces):
+        kind, regex = pieces[i]
+        end = i + 1
+        while end < len(pieces) and pieces[end][0] == "one":
+            end += 1
+        run = b"".join(piece for _, piece in pieces[i + 1 : end])
+        if kind == "star" and run and end < len(pieces) and pieces[end][0] == "star":
+            out.append(b"(?>[^/]*?" + run + b")")
+            i = end
+        else:
+            out.append(regex)
             i += 1
     return b"".join(out)
 

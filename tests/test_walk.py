@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -687,3 +688,21 @@ def test_regression_a_name_that_reads_as_an_undecodable_ones_is_left_out_as_a_du
     skipped = [item for item in walked if isinstance(item, Skipped)]
     assert [(s.path, s.reason) for s in skipped] == [("bad\\xff\\xfe.py", SkipReason.DUPLICATE)]
     assert "reads as another's" in skipped[0].detail
+
+
+def test_regression_a_pattern_of_many_stars_is_matched_as_fast_as_git_matches_it(tmp_path: Path) -> None:
+    # Every `*` became a backtracking `[^/]*`: against a 60-letter name, `*a*a*...*b` took minutes (a hostile
+    # clone stalled `atlas index`); git answers at once. Each `*` before another now takes its run's first place.
+    write_tree(
+        tmp_path,
+        {
+            ".gitignore": "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n[xa]*?a*a*a*a*a*a*a*a*a*a*a*a*[ab]a*c*\n",
+            "a" * 60: "", "a" * 59 + "b": "", "x" + "a" * 58 + "c": "", "aba" + "a" * 40 + "cz": "", "ok.py": "",
+        },
+    )  # fmt: skip
+    init_repo(tmp_path, commit=False)
+    started = time.monotonic()
+    walked = {item.path for item in walk(tmp_path) if isinstance(item, FileEntry)}
+    assert time.monotonic() - started < 10
+    assert walked == git_unignored(tmp_path)
+    assert walked == {".gitignore", "ok.py", "a" * 60}

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import config_from, index_dir_option, index_setting_options, index_settings, repo_option
+from atlas.commands.options import (
+    GivenPath,
+    config_from,
+    index_dir_option,
+    index_setting_options,
+    index_settings,
+    repo_option,
+)
 
 EXIT_DAMAGED = 4
 EXIT_STALE = 7
@@ -78,7 +85,7 @@ def verify(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
 
 
 @click.command(name="export")
-@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("archive", type=GivenPath(dir_okay=False, path_type=Path))
 @repo_option
 @index_dir_option
 @click.option("--format", "fmt", type=FORMAT, default="auto")
@@ -95,7 +102,7 @@ def export_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
 
 
 @click.command(name="import")
-@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("archive", type=GivenPath(dir_okay=False, path_type=Path))
 @repo_option
 @index_dir_option
 @click.option("--format", "fmt", type=FORMAT, default="auto")

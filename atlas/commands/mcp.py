@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from atlas.commands.options import FiniteFloatRange, config_from, index_dir_option, repo_option
+from atlas.commands.options import FiniteFloatRange, GivenPath, config_from, index_dir_option, repo_option
 from atlas.config import home_expanded
 
 CLIENTS = ("claude-code", "cursor", "codex")
@@ -62,11 +62,11 @@ def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_int
 @mcp.command()
 @click.option("--client", type=click.Choice(CLIENTS), required=True, help="The agent to register Atlas with.")
 @repo_option
-@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--index-dir", type=GivenPath(file_okay=False, path_type=Path),
               help="Pass this index directory to the server (default: its own, <repo>/.atlas).")
 @click.option("--name", default="atlas", show_default=True, help="Server name in the client's configuration.")
 @click.option("--write", is_flag=True, help="Merge the entry into the client's configuration file.")
-@click.option("--config-path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config-path", type=GivenPath(dir_okay=False, path_type=Path),
               help="The configuration file to write (default: the client's usual file).")
 @click.pass_obj
 def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path | None, name: str,

@@ -13,12 +13,22 @@ MAX_TEXT_CHARS = 1 << 20
 """The longest query or task a command reads (a bug report is kilobytes; Atlas keeps its 128 telling words):
 an endless stream (`yes |`, /dev/zero) or a whole log ends in a usage error, not in memory exhaustion."""
 
+class GivenPath(click.Path):
+    """A click.Path that is never empty: `--repo ''` (an unset variable in a script) would mean the working
+    directory, and index whatever tree a script happens to run in."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, (str, bytes)) and not value:
+            self.fail("an empty path names no file or directory", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 repo_option = click.option(
-    "--repo", "--root", "repo", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
+    "--repo", "--root", "repo", type=GivenPath(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
     help="Repository root (default: the enclosing repository of the working directory).",
 )  # fmt: skip
 index_dir_option = click.option(
-    "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
+    "--index-dir", type=GivenPath(file_okay=False, path_type=Path), envvar="ATLAS_INDEX_DIR",
     help="Where the index lives (default: <repo>/.atlas).",
 )  # fmt: skip
 
