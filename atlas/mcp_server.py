@@ -628,6 +628,11 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
     except Exception as err:
         logger.exception("tool %s failed", name)
         return _error(AtlasError(f"unexpected error: {type(err).__name__}: {clip_text(str(err), 1, 300)}"))
+    except BaseException as err:
+        if type(err).__name__ != "PanicException":  # pyo3's, for a panic in a native library: not Exception's
+            raise
+        logger.error("tool %s failed: a native library panicked: %s", name, err)
+        return _error(AtlasError(f"unexpected error: a native library panicked: {clip_text(str(err), 1, 300)}"))
     return bounded(payload, key, spec.cap), False
 
 
@@ -670,9 +675,20 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
     except KeyboardInterrupt as err:
         if session.refresh_lock.locked():
             _end_now(session, "interrupted", getattr(err, "exit_code", 130))
-        raise
+        # Idle, nothing is left to finish; Python's own exit would wait for the transport's thread, which waits on
+        # a read of stdin that only the client's next line or EOF ends.
+        _exit_at_once("interrupted", getattr(err, "exit_code", 130))
     if session.refresh_lock.locked():
         _end_now(session, "the client closed the connection", 0)
+
+
+def _exit_at_once(why: str, code: int) -> NoReturn:
+    """End the idle server: streams flushed, then `os._exit`."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.write(2, f"atlas mcp: {why}\n".encode())
+    os._exit(code)
 
 
 def _end_now(session: Session, why: str, code: int) -> NoReturn:
@@ -716,10 +732,17 @@ class AnswerLedger:
         self.answered = anyio.Event()
 
     def expect(self, item: Any) -> None:
-        """Note the request in `item` (a SessionMessage), if it is one, as awaiting its answer."""
+        """Note the request in `item` (a SessionMessage), if it is one, as awaiting its answer; a request the client
+        cancels (`notifications/cancelled`) awaits none: the SDK never answers it, as MCP asks."""
         message = _message_of(item)
         if isinstance(message, types.JSONRPCRequest):
             self.pending.add(message.id)
+        elif isinstance(message, types.JSONRPCNotification) and message.method == "notifications/cancelled":
+            cancelled = (message.params or {}).get("requestId")
+            if isinstance(cancelled, str | int) and not isinstance(cancelled, bool):
+                # The SDK takes the ids 7 and "7" for one another.
+                self.pending = {pending for pending in self.pending if str(pending) != str(cancelled)}
+                self.answered.set()
 
     async def drained(self, seconds: float = DRAIN_SECONDS) -> None:
         """Return once every expected request has its answer, or after `seconds`."""

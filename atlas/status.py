@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, PARSE_VERSION, IndexConfig
+from atlas.errors import IndexCorrupt
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
@@ -74,6 +75,9 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
             what = f"names {generation.name}, missing or a link" if generation else "is empty or names no generation"
             status.reason = f"the index is damaged (CURRENT {what})"
             status.damaged = True
+        elif orphans := store.generations_without_current(config.index_dir):
+            status.reason = f"the index is damaged ({store.missing_current(orphans)})"
+            status.damaged = True
         else:
             status.reason = "no index"
         return status
@@ -81,8 +85,14 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         manifest = _manifest(generation)
         table = load_table(generation)
         _describe(status, manifest, generation)
+        if not rebuild_reason(config, manifest):  # an index of another format is read by none of this Atlas
+            _opens_as_a_search_does(generation)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # orjson's decode error is a ValueError
         status.reason = f"the index is damaged ({err})"
+        status.damaged = True
+        return status
+    except IndexCorrupt as err:
+        status.reason = f"the index is damaged ({err.message})"
         status.damaged = True
         return status
     status.exists = True
@@ -127,6 +137,16 @@ def _manifest(generation: Path) -> dict[str, Any]:
         if not (generation / part).is_dir():
             raise ValueError(f"its {part} directory is missing")
     return manifest
+
+
+def _opens_as_a_search_does(generation: Path) -> None:
+    """IndexCorrupt when a search could not open the generation: tantivy's files and the side store are opened and
+    checked as a search opens them (not read whole: `atlas verify` does that)."""
+    from atlas.index.reader import open_tantivy
+    from atlas.signals.store import load_store
+
+    open_tantivy(generation / store.TANTIVY_DIR).searcher()
+    load_store(generation)
 
 
 def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -> None:

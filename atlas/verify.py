@@ -42,6 +42,9 @@ def verify_index(config: IndexConfig) -> VerifyReport:
     report = VerifyReport(index_dir=str(config.index_dir))
     generation = store.current_generation(config.index_dir)
     if not (config.index_dir / store.CURRENT).exists():
+        if orphans := store.generations_without_current(config.index_dir):
+            report.damaged.append(store.missing_current(orphans))
+            return report
         raise IndexMissing(f"{config.index_dir}: no index")
     if generation is None or not store.is_generation_dir(generation):
         report.damaged.append("no live generation (CURRENT names no generation directory)")
@@ -88,6 +91,11 @@ def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> 
         report.checked_files = len(live)
     except (IndexCorrupt, ValueError, OSError) as err:
         report.damaged.append(f"tantivy cannot read the index ({err.__cause__ or err})")
+        return
+    except BaseException as err:
+        if type(err).__name__ != "PanicException":  # pyo3's, for a panic in tantivy: damage it does not check for
+            raise
+        report.damaged.append(f"tantivy cannot read the index (it panicked: {' '.join(str(err).split())[:200]})")
         return
     _listed(report.damaged, "indexed file without exactly one document", missing)
 

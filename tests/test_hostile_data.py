@@ -562,3 +562,63 @@ def test_regression_status_calls_an_index_missing_a_part_damaged(make_repo: Call
     result = CliRunner().invoke(cli, ["-q", "status", "--repo", str(root)])
     assert result.exit_code == 4, result.output
     assert f"its {part} directory is missing" in result.stderr
+
+
+def test_regression_a_generation_without_current_is_damage_and_never_replaced_by_a_read(
+    make_repo: Callable[..., Path],
+) -> None:
+    # A half-copied cache (the generation, no CURRENT) was "no index": `status` said exit 3, and a search built a
+    # new index and deleted the generation it had not looked at.
+    root = make_repo({"a.py": "def parse_token(text): return text\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    (root / ".atlas" / store.CURRENT).unlink()
+    for command in (["status"], ["verify"], ["search", "parse_token"]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.output)
+        assert f"CURRENT is missing, though {generation.name} is there" in result.stderr + result.stdout, command
+    assert generation.is_dir()
+    assert index(root)["mode"] == "full"  # `atlas index` is the fix
+    assert search(root, "parse_token").exit_code == 0
+
+
+def _garble_fast_fields(root: Path) -> None:
+    """The first bytes of each fast-field file of the live generation overwritten, the size kept: tantivy panics."""
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    for path in (generation / store.TANTIVY_DIR).glob("*.fast"):
+        data = bytearray(path.read_bytes())
+        data[:32] = b"\xde\xad\xbe\xef" * 8
+        path.write_bytes(bytes(data))
+
+
+def test_regression_a_panic_in_tantivy_is_a_damaged_index_for_every_command(make_repo: Callable[..., Path]) -> None:
+    # pyo3 raises a Rust panic as PanicException, a BaseException: it passed every handler, and the CLI printed a
+    # traceback (exit 1).
+    root = make_repo({"a.py": "def parse_token(text): return text\n"})
+    index(root)
+    _garble_fast_fields(root)
+    env = {**os.environ, "RUST_BACKTRACE": "0"}
+    for command in (["search", "parse_token"], ["status"], ["verify"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "atlas", *command, "--repo", str(root)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 4, (command, done.stderr)
+        assert "Traceback" not in done.stderr and "PanicException" not in done.stderr, done.stderr
+        assert "panicked" in done.stderr + done.stdout, command
+    report = index(root)
+    assert report["mode"] == "full" and "panicked" in report["reason"]
+    assert search(root, "parse_token").exit_code == 0
+
+
+@pytest.mark.parametrize("option", ["--repo", "--index-dir"])
+def test_an_empty_path_is_a_usage_error_not_the_working_directory(
+    make_repo: Callable[..., Path], option: str
+) -> None:
+    # `--repo ""` (an unset variable in a script) meant the working directory: from /tmp it indexed 83,000 files.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    args = ["search", option, "", "one"] if option == "--repo" else ["search", "--repo", str(root), option, "", "one"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "an empty path names no file or directory" in result.stderr

@@ -49,6 +49,17 @@ class IndexReader:
             return self.searcher.search(query, limit, count=False).hits
         except ValueError as err:
             raise self._damaged(err) from err
+        except BaseException as err:
+            raise _panic_as_damage(err, self.generation) from err
+
+    def fids(self, hits: list[tuple[float, tantivy.DocAddress]]) -> list[int]:
+        """The file ids of `hits` (from `search`), in their order, read from the `fid` fast field."""
+        try:
+            return list(self.searcher.fast_field_values("fid", [address for _, address in hits]))
+        except ValueError as err:
+            raise self._damaged(err) from err
+        except BaseException as err:
+            raise _panic_as_damage(err, self.generation) from err
 
     def doc(self, address: tantivy.DocAddress) -> StoredDoc:
         """The stored fields of the document at `address`."""
@@ -56,6 +67,8 @@ class IndexReader:
             fields = self.searcher.doc(address).to_dict()
         except ValueError as err:
             raise self._damaged(err) from err
+        except BaseException as err:
+            raise _panic_as_damage(err, self.generation) from err
         problem = bad_path(fields.get("path") or [""])
         if problem or len(fields["path"]) != 1:
             problem = problem or f"names {len(fields['path'])} paths for one file"
@@ -75,6 +88,8 @@ class IndexReader:
             return self.searcher.doc_freq(field, term)
         except ValueError as err:
             raise self._damaged(err) from err
+        except BaseException as err:
+            raise _panic_as_damage(err, self.generation) from err
 
     def _damaged(self, err: ValueError) -> Exception:
         """IndexCorrupt for tantivy's report of damaged files (a segment file missing or cut short, found only when
@@ -114,6 +129,8 @@ def open_index(index_dir: Path) -> IndexReader:
     if generation is None:
         if (index_dir / store.CURRENT).exists():
             raise IndexCorrupt(f"{index_dir}: CURRENT is empty or names no generation")
+        if orphans := store.generations_without_current(index_dir):
+            raise IndexCorrupt(f"{index_dir}: {store.missing_current(orphans)}")
         raise IndexMissing(f"{index_dir}: no index here")
     if not store.is_generation_dir(generation):
         what = "a link" if generation.is_symlink() else "does not exist"
@@ -154,7 +171,19 @@ def open_tantivy(directory: Path) -> tantivy.Index:
             raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
     except OSError as err:
         raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+    except BaseException as err:
+        raise _panic_as_damage(err, directory.parent) from err
     return _open_through_links(directory)
+
+
+def _panic_as_damage(err: BaseException, generation: Path) -> BaseException:
+    """IndexCorrupt for a panic of tantivy's (its files damaged in a way its readers do not check, a segment's
+    offsets past its end: pyo3 raises PanicException, a BaseException that no `except Exception` stops); any other
+    exception as it is."""
+    if type(err).__name__ != "PanicException":
+        return err
+    text = " ".join(str(err).split())[:200]
+    return IndexCorrupt(f"{generation}: tantivy finds the index damaged (it panicked: {text})")
 
 
 def _open_through_links(directory: Path) -> tantivy.Index:
@@ -173,7 +202,10 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         for entry in directory.iterdir():
             if not entry.name.endswith(".lock"):
                 (links / entry.name).symlink_to(entry.absolute())
-        index = tantivy.Index.open(str(links))
+        try:
+            index = tantivy.Index.open(str(links))
+        except BaseException as err:
+            raise _panic_as_damage(err, directory.parent) from err
         # A reader reloading on commits watches meta.json; removing the links would make it reload,
         # taking the lock again in the directory being removed.
         index.config_reader(reload_policy="Manual", num_warmers=0)
@@ -215,6 +247,8 @@ def check_indexed_paths(generation: Path) -> None:
         paths = [searcher.doc(address)["path"] for _, address in hits]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"the index cannot be read ({type(err).__name__}: {err})") from err
+    except BaseException as err:
+        raise _panic_as_damage(err, generation) from err
     problem = bad_path(path for values in paths for path in (values if len(values) == 1 else [""]))
     if problem:
         raise IndexCorrupt(f"the index {problem}: a crafted or corrupt index")

@@ -39,6 +39,7 @@ GITIGNORE = ".gitignore"
 SHARDS_DIR = "shards"
 IGNORE_ALL = b"*\n"
 _GENERATION_NAME = re.compile(r"gen-\d+(?:\.tmp-\d+)?")
+_PUBLISHED_NAME = re.compile(r"gen-\d+")
 """The names of the generations (and builds in progress) Atlas makes: the only directories it ever deletes."""
 _TEMPORARY_NAME = re.compile(r"\.[^/]+\.tmp-\d+")
 """`write_atomic`'s temporary files."""
@@ -116,6 +117,24 @@ def current_generation(index_dir: Path) -> Path | None:
     if not name.startswith(GEN_PREFIX) or "/" in name:
         return None
     return index_dir / name
+
+
+def generations_without_current(index_dir: Path) -> list[str]:
+    """The published generations (`gen-N`, not a build's temporary) in `index_dir` when it has no CURRENT: a
+    half-copied or partly restored index, which is damaged, not absent; [] when CURRENT is there or none are."""
+    if (index_dir / CURRENT).exists() or (index_dir / CURRENT).is_symlink():
+        return []
+    try:
+        entries = list(os.scandir(index_dir))
+    except OSError:
+        return []
+    return sorted(e.name for e in entries if _PUBLISHED_NAME.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+
+
+def missing_current(generations: list[str]) -> str:
+    """What is wrong with an index directory holding `generations` but no CURRENT."""
+    verb = "is" if len(generations) == 1 else "are"
+    return f"CURRENT is missing, though {' and '.join(generations[:2])} {verb} there (a half-copied index?)"
 
 
 def is_generation_dir(path: Path) -> bool:

@@ -251,7 +251,7 @@ class Engine:
                 [(tantivy.Occur.Must, among), (tantivy.Occur.Must, tantivy.Query.term_query(schema, "content", term))]
             )
             hits = self.reader.search(query, len(fids))
-            for fid in self.reader.searcher.fast_field_values("fid", [address for _, address in hits]):
+            for fid in self.reader.fids(hits):
                 held.setdefault(fid, set()).add(term)
         return held
 

@@ -45,7 +45,7 @@ class Signals:
 def bm25_signal(reader: IndexReader, query: tantivy.Query, limit: int, signals: Signals) -> None:
     """Top `limit` BM25 hits as the `bm25` signal."""
     hits = reader.search(query, limit)
-    fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
+    fids = reader.fids(hits)
     signals.raw["bm25"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
     signals.addresses = {fid: address for fid, (_, address) in zip(fids, hits, strict=True)}
 
@@ -78,7 +78,7 @@ def symbol_mention_signal(reader: IndexReader, mentions: Mentions, limit: int, s
         for pair in dict.fromkeys(pairs)
     ]  # fmt: skip
     hits = reader.search(tantivy.Query.boolean_query(clauses), limit)
-    fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
+    fids = reader.fids(hits)
     signals.raw["symbol_mention"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
     for fid, (_, address) in zip(fids, hits, strict=True):
         signals.addresses.setdefault(fid, address)
@@ -144,7 +144,7 @@ def proximity_signal(
     """The candidates among the top `limit` hits of `query` (the query's word pairs as phrases) as the
     `proximity` signal: it reorders candidates and brings none."""
     hits = reader.search(query, limit)
-    fids = reader.searcher.fast_field_values("fid", [address for _, address in hits])
+    fids = reader.fids(hits)
     kept = set(candidates)
     signals.raw["proximity"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True) if fid in kept}
 
@@ -234,4 +234,4 @@ def _with_matching_paths(reader: IndexReader, patterns: Sequence[str], fids: lis
         [(tantivy.Occur.Must, path_filter_query(reader.schema, patterns)), (tantivy.Occur.Must, among)]
     )
     hits = reader.search(query, len(fids))
-    return list(reader.searcher.fast_field_values("fid", [address for _, address in hits]))
+    return list(reader.fids(hits))

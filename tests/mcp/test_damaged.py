@@ -35,7 +35,22 @@ def _point_current_nowhere(root: Path) -> None:
     (root / ".atlas" / store.CURRENT).write_text("gen-999999")
 
 
+def _drop_current(root: Path) -> None:
+    (root / ".atlas" / store.CURRENT).unlink()  # a half-copied cache: the generation is there, CURRENT is not
+
+
+def _garble_segments(root: Path, suffix: str) -> None:
+    """The first bytes of each tantivy segment file ending in `suffix` overwritten, its size kept: offsets then
+    point past the file's end, and tantivy panics (pyo3's PanicException, a BaseException) instead of failing."""
+    for path in (_generation(root) / store.TANTIVY_DIR).glob(f"*{suffix}"):
+        data = bytearray(path.read_bytes())
+        data[:32] = b"\xde\xad\xbe\xef" * 8
+        path.write_bytes(bytes(data))
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
+    "CURRENT missing beside its generation": _drop_current,
+    "fast fields garbled (tantivy panics on open)": lambda root: _garble_segments(root, ".fast"),
     "garbled manifest": _garble_manifest,
     "tantivy meta.json missing": _drop_tantivy_meta,
     "truncated file table": _truncate_file_table,
@@ -69,3 +84,20 @@ def test_a_damaged_read_only_index_is_a_tool_error_naming_the_fix(shop: Path, tm
             assert not error and status["damaged"] and "read-only" in status["last_error"], status
 
         run(view, scenario)
+
+
+def test_regression_a_panic_in_tantivy_is_a_tool_error_and_the_server_goes_on(shop: Path) -> None:
+    # Fast fields garbled under a running server: tantivy panicked in the search, PanicException passed every
+    # `except Exception`, and the server died without an answer.
+
+    async def scenario(session: ClientSession) -> None:
+        found, error = await call(session, "search", {"query": "cart"})
+        assert not error and found["results"], found
+        _garble_segments(shop, ".fast")
+        text, error = await call(session, "search", {"query": "cart total"})
+        assert error and "tantivy finds the index damaged (it panicked" in text, text
+        assert "hint: rebuild it with `atlas index --rebuild`" in text, text
+        status, error = await call(session, "status")
+        assert not error and status["exists"], status
+
+    run(shop, scenario)

@@ -87,3 +87,59 @@ def test_regression_a_signal_during_the_first_build_ends_the_server_at_once(
     assert status == code and "Traceback" not in stderr, stderr
     assert time.monotonic() - started < 5, stderr
     assert not (root / ".atlas" / "CURRENT").exists() and "nothing was published" in stderr, stderr
+
+
+def _start_idle(root: Path) -> subprocess.Popen[bytes]:
+    """A server for the indexed `root` that has answered `initialize` and waits for the next line."""
+    server = subprocess.Popen(
+        [sys.executable, *server_args(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert server.stdin and server.stdout
+    _send(server, INITIALIZE)
+    assert json.loads(server.stdout.readline())["id"] == 1
+    _send(server, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return server
+
+
+def _send(server: subprocess.Popen[bytes], message: dict[str, object]) -> None:
+    assert server.stdin
+    server.stdin.write(json.dumps(message).encode() + b"\n")
+    server.stdin.flush()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_regression_a_signal_to_an_idle_server_ends_it_at_once(tmp_path: Path, signum: int, code: int) -> None:
+    # The server waited out the 15 s cleanup deadline: Python's exit waited for the transport's thread, blocked on a
+    # read of stdin that only the client's next line would end.
+    root = tmp_path / "repo"
+    write_tree(root, {"app.py": "def main():\n    return 0\n"})
+    init_repo(root)
+    server = _start_idle(root)
+    time.sleep(0.5)
+    started = time.monotonic()
+    server.send_signal(signum)
+    status, stderr = _wait(server)
+    assert status == code and "Traceback" not in stderr, stderr
+    assert time.monotonic() - started < 3, stderr
+    assert "did not finish" not in stderr, stderr
+
+
+def test_regression_a_cancelled_request_does_not_hold_up_the_end_of_input(tmp_path: Path) -> None:
+    # The SDK never answers a cancelled request, as MCP asks; the server still counted it as awaiting its answer
+    # and, at the end of input, waited the full 60 s drain for it.
+    root = tmp_path / "repo"
+    write_tree(root, {"app.py": "def main():\n    return 0\n"})
+    init_repo(root)
+    server = _start_idle(root)
+    assert server.stdin and server.stdout
+    search = {"name": "search", "arguments": {"query": "main"}}
+    _send(server, {"jsonrpc": "2.0", "id": "c1", "method": "tools/call", "params": search})
+    _send(server, {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}})
+    _send(server, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": search})
+    started = time.monotonic()
+    server.stdin.close()
+    status, stderr = _wait(server)
+    assert status == 0 and "Traceback" not in stderr, stderr
+    assert time.monotonic() - started < 5, stderr
+    answers = [json.loads(line) for line in server.stdout.read().splitlines()]
+    assert 2 in [answer.get("id") for answer in answers]

@@ -241,3 +241,26 @@ def test_regression_a_failed_first_build_is_retried_by_the_next_call(tmp_path: P
     assert error and "call again" in text, text
     text, error = mcp_server.call_tool(session, "search", {"query": "pelican"})
     assert not error and [hit["path"] for hit in json.loads(text)["results"]] == ["lib/alpha.py"], text
+
+
+@pytest.mark.parametrize(("request_id", "cancelled"), [("c1", "c1"), (7, 7), (7, "7"), ("7", 7)])
+def test_a_cancelled_request_awaits_no_answer(request_id: str | int, cancelled: str | int) -> None:
+    # The SDK never answers a request its client cancels: counted as pending, it held the end of input for 60 s.
+    import anyio
+    from mcp import types
+    from mcp.shared.message import SessionMessage
+
+    ledger = mcp_server.AnswerLedger(inner=None)
+    request = types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method="tools/call", params={"name": "status"})
+    other = types.JSONRPCRequest(jsonrpc="2.0", id=99, method="tools/call", params={"name": "status"})
+    for message in (request, other):
+        ledger.expect(SessionMessage(message))
+    assert ledger.pending == {request_id, 99}
+    notice = types.JSONRPCNotification(
+        jsonrpc="2.0", method="notifications/cancelled", params={"requestId": cancelled, "reason": "gone"}
+    )
+    ledger.expect(SessionMessage(notice))
+    assert ledger.pending == {99}
+    started = time.monotonic()
+    anyio.run(ledger.drained, 0.5)  # 99 is still owed: the drain waits for it, as it should
+    assert time.monotonic() - started >= 0.4
