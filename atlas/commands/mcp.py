@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from atlas.commands.options import FiniteFloatRange, GivenPath, config_from, index_dir_option, repo_option
-from atlas.config import home_expanded
 
 CLIENTS = ("claude-code", "cursor", "codex")
 SDK_MODULES = {"mcp", "mcp_types", "jsonschema", "anyio", "pydantic"}
@@ -107,6 +106,8 @@ def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:
     """The executable and arguments that start this Atlas's MCP server for `root`."""
     script = Path(sys.executable).with_name("atlas")
     command, prefix = (str(script), []) if script.is_file() else (sys.executable, ["-m", "atlas"])
+    from atlas.config import home_expanded  # orjson comes with it: not for `atlas --help`
+
     extra = ["--index-dir", str(home_expanded(index_dir).resolve())] if index_dir else []
     return command, [*prefix, "mcp", "--root", str(root), *extra]
 
