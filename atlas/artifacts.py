@@ -93,6 +93,9 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
         generation = store.current_generation(config.index_dir)
         if generation is None or not store.is_generation_dir(generation):
             raise IndexMissing(f"{config.index_dir}: no index to export")
+        from atlas.index.reader import read_manifest
+
+        read_manifest(generation)  # IndexCorrupt for a manifest no import would take: a cache of it would only fail
         members = _open_members(generation)
         if members is None:
             continue

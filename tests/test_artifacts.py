@@ -605,3 +605,14 @@ def test_regression_an_archive_whose_file_list_is_huge_is_rejected_before_it_is_
     result = atlas("import", str(archive), "--repo", str(repo))
     _assert_rejected(result, repo, generation.name, digests(generation))
     assert "the archive's file list is 67,108,864 bytes, more than an index has" in result.stderr
+
+
+@pytest.mark.parametrize("manifest", [b'{"format_version": ', b"[]", b'{"format_version": 999}'])
+def test_an_index_whose_manifest_no_import_takes_is_not_exported(repo: Path, tmp_path: Path, manifest: bytes) -> None:
+    # The export exited 0 and the archive failed only at import, in the CI job that restored the cache.
+    (live(repo / ".atlas") / store.MANIFEST).write_bytes(manifest)
+    result = atlas("export", str(tmp_path / "index.tar.gz"), "--repo", str(repo))
+    assert result.exit_code == 4, result.output
+    assert "manifest" in result.stderr or "format" in result.stderr
+    assert "hint: rebuild it with `atlas index --rebuild`" in result.stderr
+    assert not (tmp_path / "index.tar.gz").exists()
