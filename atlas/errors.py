@@ -62,6 +62,12 @@ class SignalError(AtlasError):
     exit_code = 6
 
 
+def is_native_panic(err: BaseException) -> bool:
+    """Whether `err` is pyo3's PanicException: a panic in a native library (tantivy), raised as a BaseException that
+    no `except Exception` stops."""
+    return type(err).__name__ == "PanicException"
+
+
 class WorkerLost(AtlasError):
     default_hint = "run again; if it happens again, the system may be short of memory (see `dmesg`)"
 

@@ -39,7 +39,7 @@ from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, UsageError
+from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, UsageError, is_native_panic
 from atlas.output import hit_record
 
 if TYPE_CHECKING:
@@ -629,7 +629,7 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
         logger.exception("tool %s failed", name)
         return _error(AtlasError(f"unexpected error: {type(err).__name__}: {clip_text(str(err), 1, 300)}"))
     except BaseException as err:
-        if type(err).__name__ != "PanicException":  # pyo3's, for a panic in a native library: not Exception's
+        if not is_native_panic(err):
             raise
         logger.error("tool %s failed: a native library panicked: %s", name, err)
         return _error(AtlasError(f"unexpected error: a native library panicked: {clip_text(str(err), 1, 300)}"))
@@ -683,7 +683,7 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
 
 
 def _exit_at_once(why: str, code: int) -> NoReturn:
-    """End the idle server: streams flushed, then `os._exit`."""
+    """End the process now: streams flushed, `atlas mcp: {why}` on stderr, then `os._exit`."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -701,11 +701,7 @@ def _end_now(session: Session, why: str, code: int) -> NoReturn:
         left = f"the new index ({store.published[-1].name}) was already published and is complete"
     else:
         left = "nothing was published: the index update under way was stopped; the previous index, if any, is intact"
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os.write(2, f"atlas mcp: {why}\n  hint: {left}\n".encode())
-    os._exit(code)
+    _exit_at_once(f"{why}\n  hint: {left}", code)
 
 
 async def _serve(session: Session) -> None:

@@ -85,7 +85,8 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         manifest = _manifest(generation)
         table = load_table(generation)
         _describe(status, manifest, generation)
-        if not rebuild_reason(config, manifest):  # an index of another format is read by none of this Atlas
+        reason = rebuild_reason(config, manifest)
+        if not reason:  # an index of another format is read by none of this Atlas
             _opens_as_a_search_does(generation)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # orjson's decode error is a ValueError
         status.reason = f"the index is damaged ({err})"
@@ -96,7 +97,7 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         status.damaged = True
         return status
     status.exists = True
-    status.reason = rebuild_reason(config, manifest)
+    status.reason = reason
     entries = current_entries(config).values()
     _record_diff(status, table, diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved))
     status.fresh = not (status.reason or status.changed or status.added or status.removed)

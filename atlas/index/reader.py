@@ -16,7 +16,7 @@ import orjson
 import tantivy
 
 from atlas.config import FORMAT_VERSION
-from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, is_native_panic
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION
 from atlas.safe_read import bad_path
@@ -42,33 +42,22 @@ class IndexReader:
         self.index = index
         self.schema = index.schema
         self.searcher = index.searcher()
+        self._guard = TantivyDamage(generation)
 
     def search(self, query: tantivy.Query, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
         """Top `limit` (score, address) pairs for `query`; IndexCorrupt when tantivy finds its files damaged."""
-        try:
+        with self._guard:
             return self.searcher.search(query, limit, count=False).hits
-        except ValueError as err:
-            raise self._damaged(err) from err
-        except BaseException as err:
-            raise _panic_as_damage(err, self.generation) from err
 
     def fids(self, hits: list[tuple[float, tantivy.DocAddress]]) -> list[int]:
         """The file ids of `hits` (from `search`), in their order, read from the `fid` fast field."""
-        try:
+        with self._guard:
             return list(self.searcher.fast_field_values("fid", [address for _, address in hits]))
-        except ValueError as err:
-            raise self._damaged(err) from err
-        except BaseException as err:
-            raise _panic_as_damage(err, self.generation) from err
 
     def doc(self, address: tantivy.DocAddress) -> StoredDoc:
         """The stored fields of the document at `address`."""
-        try:
+        with self._guard:
             fields = self.searcher.doc(address).to_dict()
-        except ValueError as err:
-            raise self._damaged(err) from err
-        except BaseException as err:
-            raise _panic_as_damage(err, self.generation) from err
         problem = bad_path(fields.get("path") or [""])
         if problem or len(fields["path"]) != 1:
             problem = problem or f"names {len(fields['path'])} paths for one file"
@@ -84,20 +73,8 @@ class IndexReader:
 
     def doc_freq(self, field: str, term: str) -> int:
         """How many documents contain `term` in `field`."""
-        try:
+        with self._guard:
             return self.searcher.doc_freq(field, term)
-        except ValueError as err:
-            raise self._damaged(err) from err
-        except BaseException as err:
-            raise _panic_as_damage(err, self.generation) from err
-
-    def _damaged(self, err: ValueError) -> Exception:
-        """IndexCorrupt for tantivy's report of damaged files (a segment file missing or cut short, found only when
-        a query reads it); any other ValueError as it is."""
-        text = " ".join(str(err).split())
-        if "corrupt" not in text.lower() and "No such file" not in text:
-            return err
-        return IndexCorrupt(f"{self.generation}: tantivy finds the index damaged ({text[:200]})")
 
     @property
     def num_docs(self) -> int:
@@ -165,25 +142,40 @@ def open_tantivy(directory: Path) -> tantivy.Index:
     """
     try:
         store.check_regular_files(directory)
-        return tantivy.Index.open(str(directory))
+        with TantivyDamage(directory.parent, reads=False):
+            return tantivy.Index.open(str(directory))
     except ValueError as err:
         if LOCK_ERROR not in str(err):
             raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
     except OSError as err:
         raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
-    except BaseException as err:
-        raise _panic_as_damage(err, directory.parent) from err
     return _open_through_links(directory)
 
 
-def _panic_as_damage(err: BaseException, generation: Path) -> BaseException:
-    """IndexCorrupt for a panic of tantivy's (its files damaged in a way its readers do not check, a segment's
-    offsets past its end: pyo3 raises PanicException, a BaseException that no `except Exception` stops); any other
-    exception as it is."""
-    if type(err).__name__ != "PanicException":
-        return err
-    text = " ".join(str(err).split())[:200]
-    return IndexCorrupt(f"{generation}: tantivy finds the index damaged (it panicked: {text})")
+class TantivyDamage:
+    """`with TantivyDamage(generation):` around a call into tantivy: its report of damaged files raised as
+    IndexCorrupt, anything else as it is. The report is a panic (offsets past a file's end: pyo3's PanicException,
+    which no `except Exception` stops) or, with `reads`, a ValueError naming a segment file missing or cut short
+    (found only when a query reads it; an open reports its own)."""
+
+    __slots__ = ("generation", "reads")
+
+    def __init__(self, generation: Path, reads: bool = True) -> None:
+        self.generation = generation
+        self.reads = reads
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: object) -> bool:
+        if err is None:
+            return False
+        text = " ".join(str(err).split())[:200]
+        if is_native_panic(err):
+            raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged (it panicked: {text})") from err
+        if self.reads and isinstance(err, ValueError) and ("corrupt" in text.lower() or "No such file" in text):
+            raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged ({text})") from err
+        return False
 
 
 def _open_through_links(directory: Path) -> tantivy.Index:
@@ -202,10 +194,8 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         for entry in directory.iterdir():
             if not entry.name.endswith(".lock"):
                 (links / entry.name).symlink_to(entry.absolute())
-        try:
+        with TantivyDamage(directory.parent, reads=False):
             index = tantivy.Index.open(str(links))
-        except BaseException as err:
-            raise _panic_as_damage(err, directory.parent) from err
         # A reader reloading on commits watches meta.json; removing the links would make it reload,
         # taking the lock again in the directory being removed.
         index.config_reader(reload_policy="Manual", num_warmers=0)
@@ -242,13 +232,12 @@ def check_indexed_paths(generation: Path) -> None:
     try:
         FileTable.from_json(store.read_index_file(generation / store.FILES))
         store.check_regular_files(generation / store.TANTIVY_DIR)
-        searcher = tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher()
-        hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
-        paths = [searcher.doc(address)["path"] for _, address in hits]
+        with TantivyDamage(generation, reads=False):
+            searcher = tantivy.Index.open(str(generation / store.TANTIVY_DIR)).searcher()
+            hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
+            paths = [searcher.doc(address)["path"] for _, address in hits]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"the index cannot be read ({type(err).__name__}: {err})") from err
-    except BaseException as err:
-        raise _panic_as_damage(err, generation) from err
     problem = bad_path(path for values in paths for path in (values if len(values) == 1 else [""]))
     if problem:
         raise IndexCorrupt(f"the index {problem}: a crafted or corrupt index")
