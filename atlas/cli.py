@@ -96,7 +96,24 @@ def _give_up(code: int) -> None:
 
 
 class AtlasGroup(click.Group):
-    """Turns AtlasError (and anything unexpected) into one stderr sentence plus a hint."""
+    """Turns AtlasError, click's own usage errors (and anything unexpected) into one stderr sentence plus a hint."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the command line; as a program (`standalone_mode`), click's errors are reported as Atlas's are."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # click >= 8.2: a bare `atlas` shows its help, exit 2
+                err.show()
+                sys.exit(err.exit_code)
+            _fail(_click_sentence(err), f"see '{_command_path(err)} --help'", err.exit_code)
+        except click.ClickException as err:
+            _fail(_click_sentence(err), "see 'atlas --help'", err.exit_code)
+        except click.exceptions.Abort:
+            _fail("interrupted", _interrupted_hint(), EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -114,6 +131,19 @@ class AtlasGroup(click.Group):
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
             _fail(f"unexpected error: {type(err).__name__}: {err}", "rerun with -v and report it", 3)
+
+
+def _click_sentence(err: click.ClickException) -> str:
+    """click's message in Atlas's form: a lower-case start, no closing full stop."""
+    message = err.format_message().strip()
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    return message.removesuffix(".")
+
+
+def _command_path(err: click.UsageError) -> str:
+    """The command the usage error is about (`atlas search`), or `atlas`."""
+    return err.ctx.command_path if err.ctx is not None else "atlas"
 
 
 def _raised_by_echo(err: BaseException) -> bool:

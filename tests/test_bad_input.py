@@ -377,7 +377,7 @@ def test_odd_queries(zoo: tuple[Path, dict[str, Any]], query: str, codes: set[in
     assert_no_traceback(result.stderr)
     jsonl(result.stdout)
     if result.exit_code == 2:
-        assert_one_error(result.stderr, NO_WORDS)
+        assert_one_error(result.stderr, NO_WORDS if query.strip() else "the query is empty")
         assert result.stdout == ""
 
 
@@ -506,9 +506,9 @@ def test_piped_stdin_through_the_installed_script(zoo: tuple[Path, dict[str, Any
     ("args", "stdin", "fragment"),
     [
         (["hello", "--query-file", "-"], "world", "not both"),
-        ([], "", NO_WORDS),
+        ([], "", "the query is empty"),
         ([], "!!!\n", NO_WORDS),
-        (["--query-file", "-"], "   ", NO_WORDS),
+        (["--query-file", "-"], "   ", "the query is empty"),
     ],
     ids=["args-and-file", "empty-stdin", "punctuation-stdin", "blank-query-file"],
 )
@@ -518,6 +518,28 @@ def test_query_input_errors(zoo: tuple[Path, dict[str, Any]], args: list[str], s
     assert result.exit_code == 2
     assert_one_error(result.stderr, fragment)
     assert result.stdout == ""
+
+
+def test_an_empty_query_is_refused_before_an_index_is_built(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app.py": "def main():\n    return 1\n"})
+    init_repo(tmp_path)
+    result = search(tmp_path, input="\n \t\n")
+    assert result.exit_code == 2
+    assert_one_error(result.stderr, "the query is empty")
+    assert not (tmp_path / ".atlas").exists()
+
+
+def test_click_usage_errors_read_as_atlas_errors(zoo: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = zoo
+    for args, said, hint in (
+        (["search", "--no-such-flag", "x"], "no such option '--no-such-flag'", "see 'atlas search --help'"),
+        (["serch", "x"], "no such command 'serch'", "see 'atlas --help'"),
+        (["search", "--limit", "many", "x"], "invalid value for '--limit'", "see 'atlas search --help'"),
+    ):
+        result = run_atlas(*args, cwd=root)
+        assert result.returncode == 2, result.stderr
+        assert_one_error(result.stderr, said)
+        assert hint in result.stderr and result.stdout == ""
 
 
 def test_missing_query_file_is_a_usage_error(zoo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

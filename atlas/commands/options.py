@@ -108,14 +108,18 @@ def text_input(words: tuple[str, ...], file: Any, what: str) -> str:
 
     if words and file is not None:
         raise UsageError(f"give the {what} as arguments or with --{what}-file, not both")
+    how = f"pass {what.upper()}, --{what}-file FILE, or pipe the {what} on stdin"
     if words:
-        return _valid_text(" ".join(words))
-    if file is None and sys.stdin.isatty():
-        raise UsageError(f"no {what} given", f"pass {what.upper()}, --{what}-file FILE, or pipe the {what} on stdin")
-    text = decode_text((file if file is not None else sys.stdin.buffer).read(4 * (MAX_TEXT_CHARS + 1)))
+        text = _valid_text(" ".join(words))
+    elif file is None and sys.stdin.isatty():
+        raise UsageError(f"no {what} given", how)
+    else:
+        text = decode_text((file if file is not None else sys.stdin.buffer).read(4 * (MAX_TEXT_CHARS + 1)))
     if len(text) > MAX_TEXT_CHARS:
         raise UsageError(f"the {what} is longer than {MAX_TEXT_CHARS:,} characters",
                          f"pass the {what}'s text (an issue, a stack trace), not a whole log")  # fmt: skip
+    if not text.strip():  # checked before an index is built for it
+        raise UsageError(f"the {what} is empty", how)
     return text
 
 
