@@ -612,6 +612,53 @@ def test_regression_a_panic_in_tantivy_is_a_damaged_index_for_every_command(make
     assert search(root, "parse_token").exit_code == 0
 
 
+def _xor_middle_of_segment_files(root: Path, suffix: str) -> None:
+    """The middle of each segment file ending in `suffix` garbled, its size and tantivy footer kept."""
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    for path in (generation / store.TANTIVY_DIR).glob(f"*{suffix}"):
+        data = bytearray(path.read_bytes())
+        start, end = len(data) // 8, len(data) // 2
+        data[start:end] = bytes(byte ^ 0x5A for byte in data[start:end])
+        path.write_bytes(bytes(data))
+
+
+def test_regression_a_garbled_doc_store_is_a_damaged_index_and_rebuild_mends_it(make_repo: Callable[..., Path]) -> None:
+    # The stored documents garbled, sizes and footers kept: tantivy opens the index, and the search reading a hit's
+    # stored fields failed with "An IO error occurred: ... decompressed buffer" (exit 3, "unexpected error"), while
+    # `atlas verify` said the index was fine (exit 0): it never checked the segments' own checksums.
+    files = {f"m{i}.py": f"def handler_{i}(request):\n    return parse_config(request) + {i}\n" for i in range(30)}
+    root = make_repo(files)
+    index(root)
+    _xor_middle_of_segment_files(root, ".store")
+    damaged = search(root, "handler", "request")
+    assert damaged.exit_code == 4, damaged.output
+    assert "damaged" in damaged.stderr and "atlas index --rebuild" in damaged.stderr
+    verified = invoke("verify", "--repo", str(root))
+    assert verified.exit_code == 4, verified.output
+    assert "segment files failing their checksum" in verified.stdout and ".store (bytes changed)" in verified.stdout
+    assert index(root, "--rebuild")["mode"] == "full"
+    assert search(root, "handler").exit_code == 0
+    assert invoke("verify", "--repo", str(root)).exit_code == 0
+
+
+def test_verify_checks_every_segment_file_of_an_updated_index(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({f"m{i}.py": f"def handler_{i}(): return {i}\n" for i in range(6)})
+    index(root)
+    (root / "m1.py").unlink()
+    (root / "m2.py").write_text("def handler_two(): return 2\n")
+    assert index(root)["mode"] == "incremental"
+    assert invoke("verify", "--repo", str(root)).exit_code == 0  # deletions (`.del`) and new segments pass
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    deletions = next((generation / store.TANTIVY_DIR).glob("*.del"))
+    data = bytearray(deletions.read_bytes())
+    data[0] ^= 0xFF
+    deletions.write_bytes(bytes(data))
+    verified = invoke("verify", "--repo", str(root))
+    assert verified.exit_code == 4 and f"{deletions.name} (bytes changed)" in verified.stdout, verified.output
+
+
 @pytest.mark.parametrize("option", ["--repo", "--index-dir"])
 def test_an_empty_path_is_a_usage_error_not_the_working_directory(
     make_repo: Callable[..., Path], option: str

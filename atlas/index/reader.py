@@ -155,8 +155,8 @@ def open_tantivy(directory: Path) -> tantivy.Index:
 class TantivyDamage:
     """`with TantivyDamage(generation):` around a call into tantivy: its report of damaged files raised as
     IndexCorrupt, anything else as it is. The report is a panic (offsets past a file's end: pyo3's PanicException,
-    which no `except Exception` stops) or, with `reads`, a ValueError naming a segment file missing or cut short
-    (found only when a query reads it; an open reports its own)."""
+    which no `except Exception` stops) or, with `reads`, a ValueError naming a segment file missing, cut short or
+    garbled (found only when a query reads it; an open reports its own)."""
 
     __slots__ = ("generation", "reads")
 
@@ -173,9 +173,15 @@ class TantivyDamage:
         text = " ".join(str(err).split())[:200]
         if is_native_panic(err):
             raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged (it panicked: {text})") from err
-        if self.reads and isinstance(err, ValueError) and ("corrupt" in text.lower() or "No such file" in text):
+        if self.reads and isinstance(err, ValueError) and _reports_damage(text):
             raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged ({text})") from err
         return False
+
+
+def _reports_damage(text: str) -> bool:
+    """Whether tantivy's error text, raised reading a committed index, reports a damaged or missing file: its
+    DataCorruption, a missing file, or an I/O error (a doc store block that no longer decompresses is one)."""
+    return "corrupt" in text.lower() or "No such file" in text or text.startswith("An IO error occurred")
 
 
 def _open_through_links(directory: Path) -> tantivy.Index:
