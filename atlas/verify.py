@@ -1,4 +1,5 @@
-"""`atlas verify`: check an index against its manifest, the checksums of its tantivy segments and side store, and the tree.
+"""`atlas verify`: check an index against its manifest, the checksums of its tantivy segments and side store,
+and the tree.
 
 Every problem becomes one line of a report; nothing here raises for a damaged index. A missing one
 (no CURRENT file) is `IndexMissing`, as for `atlas status`.
