@@ -150,17 +150,62 @@ def open_in_root(root: str | os.PathLike[str], path: str) -> int:
 
 def _open_beneath(fd: int, parts: list[bytes], path: str) -> int:
     """Open `parts` below the directory `fd` (which it takes over), following no link; the last must be a
-    regular file."""
+    regular file, and not one of the kernel's (a pseudo-filesystem mounted in the tree since the walk)."""
     try:
         for part in parts[:-1]:
             fd = _step(fd, part, _DIR_FLAGS)
         fd = _step(fd, parts[-1], _FILE_FLAGS)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
             raise Refused(path, "it is not a regular file")
+        kind = pseudo_filesystem_of(found.st_dev)
+        if kind:
+            raise Refused(path, f"it is on the kernel's {kind} filesystem")
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+PSEUDO_FILESYSTEMS = frozenset({
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
+    "configfs", "fusectl", "mqueue", "hugetlbfs", "binfmt_misc", "autofs", "efivarfs", "nsfs", "rpc_pipefs",
+    "selinuxfs",
+})  # fmt: skip
+"""The kernel's views of itself, never source: a read may block for good (`/proc/kmsg`) or never end."""
+
+_device_kinds: dict[int, str] = {}
+"""Devices met by `pseudo_filesystem_of`: their pseudo-filesystem type, or "" for an ordinary filesystem."""
+
+
+def pseudo_filesystem_of(device: int) -> str:
+    """The pseudo-filesystem type of `device` (an `st_dev`), or "": the mount table is read again only for a
+    device not met before, so a mount made since is seen and a read costs a dictionary look-up."""
+    kind = _device_kinds.get(device)
+    if kind is None:
+        _device_kinds.update(dict.fromkeys(_device_kinds, ""))
+        _device_kinds.update(pseudo_filesystems())
+        kind = _device_kinds.setdefault(device, "")
+    return kind
+
+
+def pseudo_filesystems() -> dict[int, str]:
+    """The devices (`st_dev`) of the pseudo-filesystems mounted here, with their types; empty where the mount
+    table cannot be read (not Linux)."""
+    try:
+        table = read_regular_file("/proc/self/mountinfo", 1 << 22)
+    except OSError:
+        return {}
+    found = {}
+    for line in table.splitlines():
+        fields, _, rest = line.partition(b" - ")  # the optional fields before " - " vary in number
+        parts, kind = fields.split(), rest.split()[:1]
+        if len(parts) < 3 or not kind or kind[0].decode(errors="replace") not in PSEUDO_FILESYSTEMS:
+            continue
+        major, _, minor = parts[2].partition(b":")
+        if major.isdigit() and minor.isdigit():
+            found[os.makedev(int(major), int(minor))] = kind[0].decode()
+    return found
 
 
 def read_regular_file(path: str | bytes, limit: int, follow: bool = True) -> bytes:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from atlas.errors import InputError
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.safe_read import NEVER_ENTER, display_path, fs_path, read_regular_file
+from atlas.safe_read import NEVER_ENTER, display_path, fs_path, pseudo_filesystems, read_regular_file
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
@@ -596,33 +596,6 @@ class _Frame:
     git_excluded: bool = False
     """Git ignores this directory (entered only for files git tracks in it): git ignores what it does not track."""
     next: int = 0
-
-
-PSEUDO_FILESYSTEMS = frozenset({
-    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
-    "configfs", "fusectl", "mqueue", "hugetlbfs", "binfmt_misc", "autofs", "efivarfs", "nsfs", "rpc_pipefs",
-    "selinuxfs",
-})  # fmt: skip
-"""The kernel's views of itself, never source: a read may block for good (`/proc/kmsg`) or never end."""
-
-
-def pseudo_filesystems() -> dict[int, str]:
-    """The devices (`st_dev`) of the pseudo-filesystems mounted here, with their types; empty where the mount
-    table cannot be read (not Linux)."""
-    try:
-        table = read_regular_file("/proc/self/mountinfo", 1 << 22)
-    except OSError:
-        return {}
-    found = {}
-    for line in table.splitlines():
-        fields, _, rest = line.partition(b" - ")  # the optional fields before " - " vary in number
-        parts, kind = fields.split(), rest.split()[:1]
-        if len(parts) < 3 or not kind or kind[0].decode(errors="replace") not in PSEUDO_FILESYSTEMS:
-            continue
-        major, _, minor = parts[2].partition(b":")
-        if major.isdigit() and minor.isdigit():
-            found[os.makedev(int(major), int(minor))] = kind[0].decode()
-    return found
 
 
 def refuse_pseudo_filesystem(root: Path) -> None:

@@ -601,6 +601,37 @@ def test_a_kernel_pseudo_filesystem_inside_the_root_is_skipped_unread(make_repo:
     assert report.skipped == {"special": 1} and report.skipped_examples == {"special": ["kernel"]}
 
 
+def test_regression_a_pseudo_filesystem_mounted_in_the_tree_after_indexing_is_never_served(make_repo: Any) -> None:
+    # The walk skips a procfs inside the tree, but the reads of a query or a render did not look: procfs mounted
+    # over an indexed directory served /proc/self/status (the process's ids, its mask) as the indexed file.
+    from atlas.safe_read import Refused, read_in_root
+    from tests.mounts import proc_view
+
+    root = make_repo({"kernel/self/status": "process status name state\n", "app.py": "def state(): pass\n"})
+    build_index(quick_config(root), show_progress=False)
+    selection = run_atlas("-q", "query", "process status name state", "--root", str(root), "--format", "json",
+                          "--no-content")  # fmt: skip
+    assert selection.returncode == 0, selection.stderr
+    assert "kernel/self/status" in selection.stdout
+    with proc_view(root / "kernel"):
+        with pytest.raises(Refused, match="kernel's proc filesystem"):
+            read_in_root(root, "kernel/self/status", 1 << 16)
+        chosen = run_atlas("-q", "query", "process status name state", "--root", str(root), "--format", "json")
+        rendered = run_atlas("-q", "render", "-", "--root", str(root), input=selection.stdout)
+        found = search(root, "process", "status", "name", "state")
+    assert "Umask" not in chosen.stdout and "Umask" not in rendered.stdout, (chosen.stdout, rendered.stdout)
+    assert "left out kernel/self/status: not read: it is on the kernel's proc filesystem" in rendered.stderr
+    assert "Umask" not in found.stdout
+
+
+def test_render_refuses_a_root_on_a_kernel_pseudo_filesystem(tmp_path: Path) -> None:
+    listed = '{"Version":"0.3","Query":"x"}\n{"Path":"status","Score":0.9,"Tokens":1}\n{"TotalFiles":1}\n'
+    result = run_atlas("-q", "render", "-", "--root", "/proc/self", input=listed)
+    assert result.returncode == 2, result.stdout
+    assert_one_error(result.stderr, "is on the kernel's proc filesystem")
+    assert "Umask" not in result.stdout
+
+
 @pytest.mark.parametrize("root", ["/proc", "/proc/self/fd", "/sys"])
 def test_a_root_on_a_kernel_pseudo_filesystem_is_an_input_error(root: str) -> None:
     if not Path(root).is_dir():

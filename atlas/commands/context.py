@@ -179,6 +179,7 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
     from atlas.context.render import bundle
     from atlas.errors import UsageError
     from atlas.output import write_text
+    from atlas.walk import refuse_root_without_source
 
     name = getattr(selection_file, "name", "-")
     data = selection_file.read(MAX_SELECTION_BYTES + 1)
@@ -187,6 +188,7 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
                          "pass the output of `atlas query --format json` or `--format jsonl`")  # fmt: skip
     selection = read_selection(data, name)
     root = find_root(repo)
+    refuse_root_without_source(root)
     if repo is None and selection.root and os.path.realpath(selection.root) != os.fspath(root):
         # The file's own root is not trusted: reading from it needs the user's explicit --root.
         raise UsageError(
