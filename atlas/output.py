@@ -160,7 +160,7 @@ def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> s
         for lines in hit.lines[:2]:
             label = visible(f" ({lines.symbol})") if lines.symbol else ""
             out.append(f"     lines {lines.start_line}-{lines.end_line}{label}")
-            for number, text in enumerate(lines.text.splitlines()[:6], lines.start_line):
+            for number, text in enumerate(lines.text.split("\n")[:6], lines.start_line):  # as text_lines cut them
                 out.append(f"     {number:>6} │ {visible(text[:150])}")
     return "\n".join(out) + "\n" if out else ""
 

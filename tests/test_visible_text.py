@@ -64,3 +64,17 @@ def test_regression_a_name_holding_a_tab_is_listed_quoted_as_git_does(tmp_path: 
     assert run_atlas("-q", "index", str(root)).returncode == 0
     listed = run_atlas("-q", "search", "--repo", str(root), "-l", "parsnip_loader")
     assert listed.stdout == '"tab\\there.py"\n'
+
+
+def test_regression_the_human_table_numbers_lines_as_the_file_does(tmp_path: Path) -> None:
+    # The table cut a range's text with str.splitlines, which also breaks at a form feed, a lone CR and U+2028:
+    # the rows after one were numbered past the range, and a CR printed as a line break instead of `\r`.
+    root = tmp_path / "repo"
+    write_tree(root, {"evil.py": 'def evil_func():\n    a = 1  # page:\f here\n    b = "cr\r in\u2028side"\n'
+                                 "    return a + b\n"})  # fmt: skip
+    init_repo(root)
+    human = run_atlas("-q", "search", "--repo", str(root), "--format", "human", "evil_func")
+    assert human.returncode == 0, human.stderr
+    rows = [line.split("│", 1) for line in human.stdout.split("\n") if "│" in line]
+    assert [int(number) for number, _ in rows] == [1, 2, 3, 4]
+    assert rows[2][1].strip().startswith('b = "cr\\r in') and rows[3][1].strip() == "return a + b"
