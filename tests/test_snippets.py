@@ -83,3 +83,55 @@ def test_a_form_feed_or_a_lone_carriage_return_does_not_shift_line_ranges(tmp_pa
     assert found.exit_code == 0, found.output
     lines = json.loads(found.stdout)["results"][0]["lines"]
     assert [(r["start"], r["end"], r["text"].splitlines()[0]) for r in lines] == [(4, 5, "def beta_refund():")]
+
+
+def _first_hit_lines(root: Path, *query: str) -> list[dict[str, object]]:
+    """The line ranges of the first hit of `atlas search QUERY` in ROOT."""
+    import json
+
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    found = CliRunner().invoke(cli, ["-q", "search", "--repo", str(root), "--format", "json", *query])
+    assert found.exit_code == 0, found.output
+    return json.loads(found.stdout)["results"][0]["lines"]
+
+
+def _build(root: Path) -> None:
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    built = CliRunner().invoke(cli, ["-q", "index", str(root), "--no-history", "--format", "json"])
+    assert built.exit_code == 0, built.output
+
+
+def test_regression_a_file_that_shrank_since_indexing_gets_ranges_within_it(tmp_path: Path) -> None:
+    # The stored outline was used as it was: a file cut to one line got "lines 1-4 (gizmo_handler_0)", a definition
+    # that no longer exists, past the file's end.
+    (tmp_path / "app.py").write_text("".join(f"def gizmo_handler_{i}(request):\n    return {i}\n\n" for i in range(9)))
+    _build(tmp_path)
+    (tmp_path / "app.py").write_text("gizmo = 1\n")
+    assert _first_hit_lines(tmp_path, "gizmo", "handler") == [
+        {"start": 1, "end": 1, "symbol": "", "text": "gizmo = 1"}
+    ]
+
+
+def test_regression_a_file_edited_to_the_same_size_is_not_cut_by_its_old_outline(tmp_path: Path) -> None:
+    old = "def alpha_refund():\n    return 1\n\n\ndef beta_refund():\n    return 2\n"
+    new = "def beta_refund():\n    return 2\n\n\ndef alpha_refund():\n    return 1\n"
+    assert len(old) == len(new) and old.count("\n") == new.count("\n")
+    (tmp_path / "pay.py").write_text(old)
+    _build(tmp_path)
+    (tmp_path / "pay.py").write_text(new)
+    ranges = _first_hit_lines(tmp_path, "beta_refund")
+    assert ranges[0]["start"] <= 1 <= ranges[0]["end"] and ranges[0]["symbol"] != "alpha_refund"
+    assert all(r["symbol"] == "" for r in ranges)  # the stored definitions are not the file's any more
+
+
+def test_regression_a_file_that_became_binary_gets_no_ranges(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def gizmo_handler(request):\n    return request.value\n")
+    _build(tmp_path)
+    (tmp_path / "app.py").write_bytes(b"\0\1\2gizmo handler\0\xff\xfe blob\0\n")
+    assert _first_hit_lines(tmp_path, "gizmo", "handler") == []

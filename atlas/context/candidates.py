@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from atlas.index.reader import IndexReader
     from atlas.query.engine import Engine, SearchOptions
     from atlas.query.fuse import FusionWeights
+    from atlas.signals.store import SideStore
 
 Outline = tuple[tuple[str, str, int, int], ...]
 
@@ -43,7 +44,8 @@ class Ranked:
     candidates: list[Candidate]
     scanned_files: int
     term_weights: dict[str, float]
-    outline_for: Callable[[str, bytes], Outline]
+    outline_for: Callable[[str, bytes, int], Outline]
+    """The outline of a file by its path, its text now and its digest now (`FileText`)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,8 +67,7 @@ def rank_with_engine(engine: Engine, task: str, options: SearchOptions) -> Ranke
         for hit in result.hits
     ]
     weights = term_weights(engine.reader, engine.without_boilerplate(task), options.weights.title_boost)
-    lines = engine.store.get("lines") if engine.store else None
-    outline = _stored_outline(engine.reader, lines)
+    outline = _stored_outline(engine.reader, engine.store)
     return Ranked(candidates, engine.reader.num_docs, weights, outline, list(result.notes))
 
 
@@ -88,23 +89,36 @@ def term_weights(reader: IndexReader, task: str, title_boost: float = 1.0) -> di
     return weights
 
 
-def _stored_outline(reader: IndexReader, indexed_lines: Sequence[int] | None) -> Callable[[str, bytes], Outline]:
-    """A look-up of a file's outline by path: the one stored in the index while the file has as many lines as it
-    had when indexed, else the file parsed on the spot (an edit since indexing moved its definitions, and the
-    stored ranges would cut the text in the wrong places); empty when the index does not know the file."""
+def _stored_outline(reader: IndexReader, side: SideStore | None) -> Callable[[str, bytes, int], Outline]:
+    """A look-up of a file's outline by path: the one stored in the index while the file is as it was when
+    indexed, else the file parsed on the spot (an edit since indexing moved its definitions, and the stored
+    ranges would cut the text in the wrong places); empty when the index does not know the file. An index
+    without content digests is trusted while the file has as many lines as it had."""
     import tantivy
 
-    def outline(path: str, data: bytes) -> Outline:
+    digests = side.get("content_digest") if side else None
+    indexed_lines = side.get("lines") if side else None
+
+    def outline(path: str, data: bytes, digest: int) -> Outline:
         """The outline of `path`, whose text now is `data` (lines joined by `\\n`, with a final one)."""
         query = tantivy.Query.term_query(reader.schema, "path", path)
         hits = reader.search(query, 1)
         if not hits:
             return ()
         doc = reader.doc(hits[0][1])
-        if indexed_lines is not None and doc.fid < len(indexed_lines) and indexed_lines[doc.fid] == data.count(b"\n"):
+        if _as_indexed(doc.fid, data, digest, digests, indexed_lines):
             return doc.outline
         from atlas.context.fast import parse_outline
 
         return parse_outline(path, data)
 
     return outline
+
+
+def _as_indexed(
+    fid: int, data: bytes, digest: int, digests: Sequence[int] | None, indexed_lines: Sequence[int] | None
+) -> bool:
+    """Whether file `fid` is as indexed: same digest, or, where the index records none, same line count."""
+    if digests is not None and fid < len(digests) and digests[fid] and digest:
+        return int(digests[fid]) == digest
+    return indexed_lines is not None and fid < len(indexed_lines) and indexed_lines[fid] == data.count(b"\n")

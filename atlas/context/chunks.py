@@ -48,6 +48,9 @@ class FileText:
     size: int
     line_tokens: list[int] = field(default_factory=list)
     line_terms: list[frozenset[str]] = field(default_factory=list)
+    digest: int = 0
+    """The first 64 bits of the file's content hash (`atlas.parse.digest_number`), to tell an edit since
+    indexing; 0 when unknown."""
 
     @property
     def text(self) -> str:
@@ -72,7 +75,9 @@ def read_text(root: Path, path: str) -> FileText | str:
         return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
     if b"\0" in data[:SNIFF_BYTES]:
         return "binary file"
-    return FileText(path, text_lines(data), size)
+    from atlas.parse import content_hash, digest_number
+
+    return FileText(path, text_lines(data), size, digest=digest_number(content_hash(data)))
 
 
 def prepare(file: FileText, weights: Mapping[str, float], cache: dict[str, frozenset[str]]) -> None:

@@ -161,7 +161,12 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
     for rank, candidate in enumerate(best, 1):
         candidate.rank = rank
     chunk_weights = {t: w for t, w in query.items() if len(t) > 2}
-    return Ranked(best, len(paths), chunk_weights, parse_outline, [])
+    return Ranked(best, len(paths), chunk_weights, _parsed_outline, [])
+
+
+def _parsed_outline(path: str, data: bytes, digest: int) -> Outline:
+    """The outline of `path` parsed from its text now (the fast preset has no index to hold one)."""
+    return parse_outline(path, data)
 
 
 def _order(candidate: Candidate) -> tuple[float, int, str]:

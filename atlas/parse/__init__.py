@@ -66,6 +66,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def digest_number(hexdigest: str) -> int:
+    """The first 64 bits of a `content_hash` as a number, as the side store keeps them per file (0: none)."""
+    return int(hexdigest[:16], 16) if hexdigest else 0
+
+
 def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
     if len(data) > options.max_file_bytes:
         return Skipped(path, SkipReason.TOO_LARGE, f"over {options.max_file_bytes} bytes")

@@ -6,6 +6,7 @@ MCP server, benchmarks) pay the open once and each search costs milliseconds.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import time
@@ -333,7 +334,8 @@ class Engine:
         doc = self._doc(item.fid, signals)
         first = defined.lines if defined else ()
         in_file = {term: weight for term, weight in salient.items() if term in held}
-        lines = best_ranges(self.root, doc.path, in_file, doc.outline, first) if options.with_lines else ()
+        as_indexed = functools.partial(self.store.holds_text, doc.fid) if self.store is not None else None
+        lines = best_ranges(self.root, doc.path, in_file, doc.outline, first, as_indexed) if options.with_lines else ()
         symbols, omitted = best_symbols(matched_symbols(doc.outline, terms), terms)
         return Hit(
             path=doc.path,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from atlas.records import LineRange
@@ -20,6 +20,7 @@ MAX_RANGES = 3
 CONTEXT_LINES = 2
 MAX_RANGE_LINES = 40
 MAX_READ_BYTES = 4 << 20
+SNIFF_BYTES = 8192
 MAX_LINE_CHARS = 2000
 EXACT_LINES = 40
 
@@ -27,19 +28,29 @@ Outline = tuple[tuple[str, str, int, int], ...]
 
 
 def best_ranges(
-    root: Path, path: str, terms: Mapping[str, float], outline: Outline, first: Sequence[int] = ()
+    root: Path,
+    path: str,
+    terms: Mapping[str, float],
+    outline: Outline,
+    first: Sequence[int] = (),
+    as_indexed: Callable[[bytes], bool | None] | None = None,
 ) -> tuple[LineRange, ...]:
     """Up to MAX_RANGES line ranges of `path` that match the query best, best first.
 
     `terms` maps the query's salient terms to their weights (their idf): a line scores the sum
     of the weights of the distinct terms it contains. The lines in `first` (a definition a `sym:` filter
-    names) come before any.
+    names) come before any. `outline` and `first` come from the index: when `as_indexed` says the file's
+    text has changed since (None: it cannot tell), or the outline reaches past the file's end, they are not
+    used, and ranges are windows around the best lines. A file that is binary now gets none.
     """
     if not (terms or first):
         return ()
-    lines = _read_lines(root, path)
-    if not lines:
+    data = _read(root, path)
+    if not data or b"\0" in data[:SNIFF_BYTES]:
         return ()
+    lines = text_lines(data)
+    if (as_indexed is not None and as_indexed(data) is False) or any(end > len(lines) for *_, end in outline):
+        outline, first = (), ()
     scored = [(math.inf, n) for n in first if 1 <= n <= len(lines)] + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
     taken: list[tuple[int, int]] = []
@@ -67,13 +78,13 @@ def _name_token_set(name: str) -> frozenset[str]:
     return frozenset(name_tokens(name))
 
 
-def _read_lines(root: Path, path: str) -> list[str]:
-    """The file's lines; none when it cannot be read or is refused (see `atlas.safe_read`)."""
+def _read(root: Path, path: str) -> bytes:
+    """The file's first MAX_READ_BYTES; none when it cannot be read or is refused (see `atlas.safe_read`)."""
     try:
         data, _ = read_in_root(root, path, MAX_READ_BYTES)
     except OSError:
-        return []
-    return text_lines(data)
+        return b""
+    return data
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
@@ -144,6 +155,6 @@ def _span(line_no: int, total: int, outline: Outline) -> tuple[int, int, str]:
     if enclosing:
         _, start, end, name = min(enclosing)
         if end - start < MAX_RANGE_LINES:
-            return start, end, name
+            return start, min(end, total), name
     start = max(1, line_no - CONTEXT_LINES)
     return start, min(total, line_no + CONTEXT_LINES), min(enclosing)[3] if enclosing else ""

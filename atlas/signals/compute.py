@@ -24,6 +24,7 @@ from atlas.config import IndexConfig
 from atlas.errors import WorkerLost
 from atlas.index.store import read_index_file, write_atomic
 from atlas.index.writer import FileTable
+from atlas.parse import digest_number
 from atlas.progress import log
 from atlas.records import Role
 from atlas.signals.git import (
@@ -223,6 +224,7 @@ def compute_store(
     store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in table.roles], dtype=np.uint8)
     store.arrays["path_flags"] = np.array([path_flags(p) for p in table.paths], dtype=np.uint8)
     store.arrays["lines"] = np.array(table.lines, dtype=np.int32)
+    store.arrays["content_digest"] = np.array([digest_number(h or "") for h in table.hashes], dtype=np.uint64)
     languages = sorted(set(table.languages))
     code = {language: i for i, language in enumerate(languages)}
     store.params["languages"] = languages

@@ -51,6 +51,16 @@ class SideStore:
         """
         return self.arrays.get(name)
 
+    def holds_text(self, fid: int, data: bytes) -> bool | None:
+        """Whether `data` is what file `fid` held when it was indexed (by its content hash); None when the store
+        does not record it (an index written before it did)."""
+        digests = self.arrays.get("content_digest")
+        if digests is None or not 0 <= fid < len(digests) or not digests[fid]:
+            return None
+        from atlas.parse import content_hash, digest_number
+
+        return int(digests[fid]) == digest_number(content_hash(data))
+
 
 def write_store(generation: Path, store: SideStore) -> None:
     """Write `store` into `generation/signals/`."""

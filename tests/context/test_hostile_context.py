@@ -116,6 +116,22 @@ def test_render_shows_only_lines_the_file_has_under_the_range_they_are(tmp_path:
     assert "left out b.py: none of its line ranges is within its 2 lines" in result.stderr
 
 
+def test_regression_a_file_edited_to_as_many_lines_is_cut_at_its_own_definitions(tmp_path: Path) -> None:
+    # An edit that kept the line count (two functions swapped) kept the index's outline: the chunk named
+    # `beta_refund` held the end of `alpha_refund`, and the real `beta_refund` was not shown.
+    body = "".join(f"    step_{i} = {i}\n" for i in range(300))
+    alpha, beta = "def alpha_refund():\n" + body + "    return 1\n", "def beta_refund():\n    return 2\n"
+    write_tree(tmp_path, {"pay.py": alpha + "\n\n" + beta})
+    init_repo(tmp_path)
+    assert atlas("-q", "index", str(tmp_path), "--format", "json").exit_code == 0
+    (tmp_path / "pay.py").write_text(beta + "\n\n" + alpha)
+    chosen = atlas("query", "--root", str(tmp_path), "--format", "json", "--max-tokens", "600", "beta refund")
+    assert chosen.exit_code == 0, chosen.output
+    chunks = [chunk for entry in json.loads(chosen.stdout)["entries"] for chunk in entry["chunks"]]
+    named = [chunk for chunk in chunks if chunk["symbol"] == "beta_refund"]
+    assert named and all(chunk["text"].startswith("def beta_refund():") for chunk in named), chunks
+
+
 def test_regression_a_file_edited_after_indexing_is_cut_at_its_own_definitions_not_the_index_ones(
     tmp_path: Path,
 ) -> None:
