@@ -131,8 +131,8 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
         entries = [_entry_from(item) for item in _tables(data, "entries", required=True)]
         budget = _table(data, "budget")
         return Selection(
-            task=str(data.get("task", "")), root=str(data.get("root", "")), preset=str(data.get("preset", "")),
-            strategy=str(data.get("strategy", "chunks")), tokenizer=str(data.get("tokenizer", "")),
+            task=_text(data, "task"), root=_text(data, "root"), preset=_text(data, "preset"),
+            strategy=_text(data, "strategy", "chunks"), tokenizer=_text(data, "tokenizer"),
             budget=Budget(budget.get("max_bytes"), budget.get("max_tokens")),
             min_score=float(data.get("min_score", 0.0)), top=int(data.get("top", 0)), entries=entries, skipped=[],
             scanned_files=int(data.get("scanned_files", 0)), candidates=int(data.get("candidates", 0)),
@@ -219,7 +219,7 @@ def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     header = records[0]
     files = [r for r in records[1:] if "Path" in r]
     entries = [
-        Entry(path=str(r["Path"]), rank=rank, score=float(r.get("Score", 0.0)),
+        Entry(path=_text(r, "Path"), rank=rank, score=float(r.get("Score", 0.0)),
               language=_atlas_language(_text(r, "Language", "other")), role=_text(r, "Role", "other"),
               mode="whole", tokens=0, bytes=0, file_tokens=0, file_bytes=_whole(r, "Tokens", 0) * 4,
               file_lines=0, reason="listed in the v0.3 selection")
@@ -228,7 +228,7 @@ def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     footer = next((r for r in records if "TotalFiles" in r), {})
     budget = _table(header, "Budget")
     return Selection(
-        task=str(header.get("Query", "")), root="", preset=str(header.get("Preset", "")), strategy="files",
+        task=_text(header, "Query"), root="", preset=_text(header, "Preset"), strategy="files",
         tokenizer="", budget=Budget(budget.get("MaxBytes"), None), min_score=float(header.get("MinScore", 0.0)),
         top=len(entries), entries=entries, skipped=[], scanned_files=int(footer.get("ScannedFiles", 0)),
         candidates=len(entries), total_tokens=0, total_bytes=0, took_ms=0.0,

@@ -156,3 +156,22 @@ def test_regression_a_file_edited_after_indexing_is_cut_at_its_own_definitions_n
     for chunk in named:
         assert (chunk["start_line"], chunk["end_line"]) == (start, start + 15), chunk
         assert chunk["text"] == "\n".join(lines[start - 1 : start + 15]), chunk
+
+
+def test_regression_a_selection_whose_text_fields_are_not_strings_is_refused(tmp_path: Path) -> None:
+    # `"root": null` read as the root "None" ("the selection was made in None", "hint: pass --root None"), and a
+    # v0.3 `"Path": null` as a file named "None".
+    write_tree(tmp_path, {"app.py": "def gizmo():\n    pass\n", "None": "secret = 1\n"})
+    init_repo(tmp_path)
+    made = atlas("quick", "gizmo", "--root", str(tmp_path), "--format", "json")
+    assert made.exit_code == 0, made.output
+    record = json.loads(made.stdout)
+    for key in ("root", "task", "preset"):
+        broken = json.dumps({**record, key: None})
+        result = atlas("render", "-", "--root", str(tmp_path), input=broken)
+        assert result.exit_code == 2, (key, result.output)
+        assert f"{key} must be a string, not None" in result.stderr and "None." not in result.stderr
+    listed = '{"Version":"0.3","Query":"gizmo"}\n{"Path":null,"Score":0.9,"Tokens":1}\n{"TotalFiles":1}\n'
+    result = atlas("render", "-", "--root", str(tmp_path), input=listed)
+    assert result.exit_code == 2 and "Path must be a string, not None" in result.stderr, result.output
+    assert "secret" not in result.stdout
