@@ -59,20 +59,21 @@ MAX_SNIPPET_LINES = 15
 MAX_LINE_CHARS = 240
 MAX_SYMBOLS_PER_HIT = 12
 MAX_EXAMPLES = 10
+CONTEXT_CAP = 100_000
+"""The most bytes of a `context` answer: 16,000 tokens of code, JSON-escaped, with room to spare."""
 
 
-def bounded(payload: dict[str, Any], key: str | None, cap: int) -> str:
+def bounded(payload: dict[str, Any], key: str | None, cap: int, hint: str = "narrow the request") -> str:
     """`payload` as JSON of at most `cap` bytes, dropping trailing items of `payload[key]` if needed.
 
-    Sets `truncated` (and `omitted`) when items were dropped here; keeps a `truncated` already set.
+    Sets `truncated` (and `omitted`, and `hint`) when items were dropped here; keeps a `truncated` already set.
     """
     if key is not None:
         payload.setdefault("truncated", False)
     data = orjson.dumps(payload)
     if len(data) > cap and key is not None and payload.get(key):
         items = payload[key]
-        keep = _fitting_count(payload, key, cap)
-        hint = "ask for fewer results (limit) or narrow the request"
+        keep = _fitting_count(payload, key, cap, hint)
         payload = {**payload, key: items[:keep], "truncated": True, "omitted": len(items) - keep, "hint": hint}
         data = orjson.dumps(payload)
     if len(data) > cap:
@@ -81,12 +82,12 @@ def bounded(payload: dict[str, Any], key: str | None, cap: int) -> str:
     return data.decode()
 
 
-def _fitting_count(payload: dict[str, Any], key: str, cap: int) -> int:
+def _fitting_count(payload: dict[str, Any], key: str, cap: int, hint: str) -> int:
     """The largest n such that `payload` with the first n items of `payload[key]` fits in `cap` bytes."""
     items, low, high = payload[key], 0, len(payload[key])
     while low < high:
         middle = (low + high + 1) // 2
-        trial = {**payload, key: items[:middle], "truncated": True, "omitted": len(items) - middle, "hint": "x" * 60}
+        trial = {**payload, key: items[:middle], "truncated": True, "omitted": len(items) - middle, "hint": hint}
         if len(orjson.dumps(trial)) <= cap:
             low = middle
         else:
@@ -371,11 +372,24 @@ def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any],
     )  # fmt: skip
     engine, stale = session.ready()
     selection = api.select_context(session.config, args["task"], options, engine=engine)
+    payload = _context_payload(selection, stale)
+    size = len(orjson.dumps(payload))
+    if size > CONTEXT_CAP and selection.total_bytes:
+        # Text that JSON escapes heavily (tabs, control characters) can overflow the answer within the token
+        # budget: select again within the bytes that fit, rather than dropping whole entries afterwards.
+        fitting = int(selection.total_bytes * CONTEXT_CAP * 0.9 / size)
+        selection = api.select_context(session.config, args["task"], replace(options, max_bytes=max(fitting, 1)),
+                                       engine=engine)  # fmt: skip
+        payload = _context_payload(selection, stale)
+    return payload, "entries"
+
+
+def _context_payload(selection: Any, stale: dict[str, Any] | None) -> dict[str, Any]:
     payload: dict[str, Any] = {"task": clip_text(selection.task, 3, 200), "total_tokens": selection.total_tokens}
     payload["entries"] = [_entry(entry) for entry in selection.entries]
     payload["skipped"] = [{"path": s.path, "reason": s.reason} for s in selection.skipped[:MAX_EXAMPLES]]
     payload["skipped_total"] = len(selection.skipped)
-    return _with_notes(payload, selection.notes, stale), "entries"
+    return _with_notes(payload, selection.notes, stale)
 
 
 def _entry(entry: Any) -> dict[str, Any]:
@@ -442,6 +456,8 @@ class ToolSpec:
     run: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], str | None]]
     cap: int
     read_only: bool = True
+    shorten: str = "ask for fewer results (limit) or narrow the request"
+    """The hint of an answer cut to fit `cap`."""
 
     def as_tool(self) -> types.Tool:
         """The MCP `Tool` record."""
@@ -568,7 +584,8 @@ CONTEXT = ToolSpec(
         ("task",),
     ),
     run=run_context,
-    cap=100_000,
+    cap=CONTEXT_CAP,
+    shorten="lower max_tokens or narrow the task",
 )  # fmt: skip
 
 STATUS = ToolSpec(
@@ -633,7 +650,7 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
             raise
         logger.error("tool %s failed: a native library panicked: %s", name, err)
         return _error(AtlasError(f"unexpected error: a native library panicked: {clip_text(str(err), 1, 300)}"))
-    return bounded(payload, key, spec.cap), False
+    return bounded(payload, key, spec.cap, spec.shorten), False
 
 
 def _error(err: AtlasError) -> tuple[str, bool]:

@@ -73,6 +73,24 @@ def test_context_selects_code_for_a_task_within_the_budget(shop: Path) -> None:
     run(shop, scenario)
 
 
+def test_regression_a_context_whose_json_outgrows_the_cap_is_selected_smaller_not_emptied(tmp_path: Path) -> None:
+    # Tabs (2 bytes each in JSON, ~100 to a token) made a selection within max_tokens over the 100 KB answer cap:
+    # the answer dropped its only entry and still said total_tokens 14128, with a hint naming a `limit` the tool
+    # does not have.
+    root = tmp_path / "repo"
+    write_tree(root, {"tabs.py": "".join("zebrafrob = 1" + "\t" * 3000 + "\n" for _ in range(200))})
+    git(root, "init", "-q")
+    build_index(root)
+
+    async def scenario(session: ClientSession) -> None:
+        answer, error = await call(session, "context", {"task": "zebrafrob", "max_tokens": 16000})
+        assert not error, answer
+        assert [entry["path"] for entry in answer["entries"]] == ["tabs.py"] and answer["truncated"] is False
+        assert answer["total_tokens"] == sum(entry["tokens"] for entry in answer["entries"]) > 0
+
+    run(root, scenario)
+
+
 def test_symbols_finds_definitions_by_name_kind_and_container(shop: Path) -> None:
     async def scenario(session: ClientSession) -> None:
         found, _ = await call(session, "symbols", {"name": "shoppingcart"})
