@@ -111,11 +111,17 @@ def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:
     `.atlas`), changes into a link while being opened, or is not a regular file; `OSError` when
     it cannot be read for another reason (gone, permissions).
     """
+    data, status = read_with_status(root, path, limit)
+    return data, status.st_size
+
+
+def read_with_status(root: Path, path: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """`read_in_root`, with the file's whole `stat` instead of its size."""
     fd = open_in_root(root, path)
     try:
-        size = os.fstat(fd).st_size
+        status = os.fstat(fd)
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit), size
+            return handle.read(limit), status
     finally:
         os.close(fd)
 

@@ -10,13 +10,14 @@ The same ceiling is used whatever the index holds, so a score means the same thi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from atlas.records import ScoreTerm
 
 if TYPE_CHECKING:
+    from atlas.context.chunks import FileText
     from atlas.index.reader import IndexReader
     from atlas.query.engine import Engine, SearchOptions
     from atlas.query.fuse import FusionWeights
@@ -44,8 +45,8 @@ class Ranked:
     candidates: list[Candidate]
     scanned_files: int
     term_weights: dict[str, float]
-    outline_for: Callable[[str, bytes, int], Outline]
-    """The outline of a file by its path, its text now and its digest now (`FileText`)."""
+    outline_for: Callable[[FileText], Outline]
+    """The outline of a file as read now."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -89,36 +90,30 @@ def term_weights(reader: IndexReader, task: str, title_boost: float = 1.0) -> di
     return weights
 
 
-def _stored_outline(reader: IndexReader, side: SideStore | None) -> Callable[[str, bytes, int], Outline]:
-    """A look-up of a file's outline by path: the one stored in the index while the file is as it was when
-    indexed, else the file parsed on the spot (an edit since indexing moved its definitions, and the stored
-    ranges would cut the text in the wrong places); empty when the index does not know the file. An index
-    without content digests is trusted while the file has as many lines as it had."""
+def _stored_outline(reader: IndexReader, side: SideStore | None) -> Callable[[FileText], Outline]:
+    """A look-up of a file's outline: the one stored in the index while the file is as it was when indexed, else
+    the file parsed on the spot (an edit since indexing moved its definitions, and the stored ranges would cut
+    the text in the wrong places); empty when the index does not know the file. An index that records no
+    content digests is trusted while the file has as many lines as it had."""
     import tantivy
 
-    digests = side.get("content_digest") if side else None
     indexed_lines = side.get("lines") if side else None
 
-    def outline(path: str, data: bytes, digest: int) -> Outline:
-        """The outline of `path`, whose text now is `data` (lines joined by `\\n`, with a final one)."""
-        query = tantivy.Query.term_query(reader.schema, "path", path)
+    def outline(file: FileText) -> Outline:
+        """The outline of `file`."""
+        query = tantivy.Query.term_query(reader.schema, "path", file.path)
         hits = reader.search(query, 1)
         if not hits:
             return ()
         doc = reader.doc(hits[0][1])
-        if _as_indexed(doc.fid, data, digest, digests, indexed_lines):
+        as_indexed = side.holds_text(doc.fid, file.raw, file.stamp) if side else None
+        if as_indexed is None:
+            as_indexed = indexed_lines is not None and doc.fid < len(indexed_lines)
+            as_indexed = as_indexed and indexed_lines[doc.fid] == len(file.lines)
+        if as_indexed:
             return doc.outline
         from atlas.context.fast import parse_outline
 
-        return parse_outline(path, data)
+        return parse_outline(file.path, file.text.encode("utf-8", "replace"))
 
     return outline
-
-
-def _as_indexed(
-    fid: int, data: bytes, digest: int, digests: Sequence[int] | None, indexed_lines: Sequence[int] | None
-) -> bool:
-    """Whether file `fid` is as indexed: same digest, or, where the index records none, same line count."""
-    if digests is not None and fid < len(digests) and digests[fid] and digest:
-        return int(digests[fid]) == digest
-    return indexed_lines is not None and fid < len(indexed_lines) and indexed_lines[fid] == data.count(b"\n")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from atlas.context.model import Chunk, OutlineItem
 from atlas.context.render import outline_line
-from atlas.safe_read import Refused, read_in_root, text_lines
+from atlas.digest import stamp_of
+from atlas.safe_read import Refused, read_with_status, text_lines
 from atlas.terms import tokenize
 
 WINDOW_LINES = 40
@@ -48,9 +49,9 @@ class FileText:
     size: int
     line_tokens: list[int] = field(default_factory=list)
     line_terms: list[frozenset[str]] = field(default_factory=list)
-    digest: int = 0
-    """The first 64 bits of the file's content hash (`atlas.parse.digest_number`), to tell an edit since
-    indexing; 0 when unknown."""
+    raw: bytes = field(default=b"", repr=False)
+    """The bytes read, and their `atlas.digest.file_stamp`: to tell whether the file is as it was indexed."""
+    stamp: int = 0
 
     @property
     def text(self) -> str:
@@ -66,7 +67,8 @@ def read_text(root: Path, path: str) -> FileText | str:
     MAX_READ_BYTES: its first bytes would pass for the whole file.
     """
     try:
-        data, size = read_in_root(root, path, MAX_READ_BYTES + 1)
+        data, status = read_with_status(root, path, MAX_READ_BYTES + 1)
+        size = status.st_size
     except Refused as err:
         return f"not read: {err.why}"
     except OSError:
@@ -75,9 +77,7 @@ def read_text(root: Path, path: str) -> FileText | str:
         return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
     if b"\0" in data[:SNIFF_BYTES]:
         return "binary file"
-    from atlas.parse import content_hash, digest_number
-
-    return FileText(path, text_lines(data), size, digest=digest_number(content_hash(data)))
+    return FileText(path, text_lines(data), size, raw=data, stamp=stamp_of(status))
 
 
 def prepare(file: FileText, weights: Mapping[str, float], cache: dict[str, frozenset[str]]) -> None:

@@ -24,10 +24,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
 from atlas.safe_read import bad_path, path_problem
+
+if TYPE_CHECKING:
+    from atlas.context.chunks import FileText
 from atlas.walk import git_output
 
 DIRECTORY_FACTOR = 0.5
@@ -164,9 +168,9 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
     return Ranked(best, len(paths), chunk_weights, _parsed_outline, [])
 
 
-def _parsed_outline(path: str, data: bytes, digest: int) -> Outline:
-    """The outline of `path` parsed from its text now (the fast preset has no index to hold one)."""
-    return parse_outline(path, data)
+def _parsed_outline(file: FileText) -> Outline:
+    """The outline of `file` parsed from its text now (the fast preset has no index to hold one)."""
+    return parse_outline(file.path, file.text.encode("utf-8", "replace"))
 
 
 def _order(candidate: Candidate) -> tuple[float, int, str]:

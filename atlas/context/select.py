@@ -279,8 +279,7 @@ def _digest(run: _Run, loaded: _File, target: int) -> Entry:
     weights = run.ranked.term_weights
     if loaded.units is None:
         chunking.prepare(loaded.text, weights, run.word_terms)
-        text = loaded.text
-        outline = run.ranked.outline_for(loaded.candidate.path, text.text.encode("utf-8", "replace"), text.digest)
+        outline = run.ranked.outline_for(loaded.text)
         loaded.units = chunking.units_of(loaded.text, outline)
         chunking.score_units(loaded.text, loaded.units, weights, run.counter.count)
     plan = chunking.plan_chunks(loaded.text, loaded.units, target, run.counter.count, weights)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from atlas.digest import content_hash
 from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
@@ -57,18 +58,6 @@ def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "
     if rejected:
         return rejected
     return parse_bytes(entry.path, data, entry.mtime_ns, entry.ctime_ns, grammar_failed)
-
-
-def content_hash(data: bytes) -> str:
-    """The hash recorded per file (BLAKE2b, 128 bits)."""
-    import hashlib  # here, not above: a search imports this package for its language table only
-
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def digest_number(hexdigest: str) -> int:
-    """The first 64 bits of a `content_hash` as a number, as the side store keeps them per file (0: none)."""
-    return int(hexdigest[:16], 16) if hexdigest else 0
 
 
 def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:

@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from atlas.digest import stamp_of
 from atlas.records import LineRange
-from atlas.safe_read import read_in_root, text_lines
+from atlas.safe_read import read_with_status, text_lines
 from atlas.terms import name_tokens, tokenize
 
 MAX_RANGES = 3
@@ -33,7 +34,7 @@ def best_ranges(
     terms: Mapping[str, float],
     outline: Outline,
     first: Sequence[int] = (),
-    as_indexed: Callable[[bytes], bool | None] | None = None,
+    as_indexed: Callable[[bytes, int], bool | None] | None = None,
 ) -> tuple[LineRange, ...]:
     """Up to MAX_RANGES line ranges of `path` that match the query best, best first.
 
@@ -45,11 +46,11 @@ def best_ranges(
     """
     if not (terms or first):
         return ()
-    data = _read(root, path)
+    data, stamp = _read(root, path)
     if not data or b"\0" in data[:SNIFF_BYTES]:
         return ()
     lines = text_lines(data)
-    if (as_indexed is not None and as_indexed(data) is False) or any(end > len(lines) for *_, end in outline):
+    if (as_indexed is not None and as_indexed(data, stamp) is False) or any(end > len(lines) for *_, end in outline):
         outline, first = (), ()
     scored = [(math.inf, n) for n in first if 1 <= n <= len(lines)] + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
@@ -78,13 +79,14 @@ def _name_token_set(name: str) -> frozenset[str]:
     return frozenset(name_tokens(name))
 
 
-def _read(root: Path, path: str) -> bytes:
-    """The file's first MAX_READ_BYTES; none when it cannot be read or is refused (see `atlas.safe_read`)."""
+def _read(root: Path, path: str) -> tuple[bytes, int]:
+    """The file's first MAX_READ_BYTES and its `file_stamp`; none when it cannot be read or is refused (see
+    `atlas.safe_read`)."""
     try:
-        data, _ = read_in_root(root, path, MAX_READ_BYTES)
+        data, status = read_with_status(root, path, MAX_READ_BYTES)
     except OSError:
-        return b""
-    return data
+        return b"", 0
+    return data, stamp_of(status)
 
 
 def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:

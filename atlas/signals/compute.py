@@ -21,10 +21,10 @@ import numpy as np
 import orjson
 
 from atlas.config import IndexConfig
+from atlas.digest import digest_number, file_stamp
 from atlas.errors import WorkerLost
 from atlas.index.store import read_index_file, write_atomic
 from atlas.index.writer import FileTable
-from atlas.parse import digest_number
 from atlas.progress import log
 from atlas.records import Role
 from atlas.signals.git import (
@@ -225,6 +225,8 @@ def compute_store(
     store.arrays["path_flags"] = np.array([path_flags(p) for p in table.paths], dtype=np.uint8)
     store.arrays["lines"] = np.array(table.lines, dtype=np.int32)
     store.arrays["content_digest"] = np.array([digest_number(h or "") for h in table.hashes], dtype=np.uint64)
+    stamps = [file_stamp(*facts) for facts in zip(table.sizes, table.mtimes, table.ctimes, strict=True)]
+    store.arrays["file_stamp"] = np.array(stamps, dtype=np.uint64)
     languages = sorted(set(table.languages))
     code = {language: i for i, language in enumerate(languages)}
     store.params["languages"] = languages

@@ -51,13 +51,16 @@ class SideStore:
         """
         return self.arrays.get(name)
 
-    def holds_text(self, fid: int, data: bytes) -> bool | None:
-        """Whether `data` is what file `fid` held when it was indexed (by its content hash); None when the store
-        does not record it (an index written before it did)."""
-        digests = self.arrays.get("content_digest")
-        if digests is None or not 0 <= fid < len(digests) or not digests[fid]:
+    def holds_text(self, fid: int, data: bytes, stamp: int) -> bool | None:
+        """Whether file `fid`, now `data` with the `atlas.digest.file_stamp` `stamp`, is as it was indexed: by its
+        stamp when that has not moved, else by its content hash. None when the store does not record them (an
+        index written before it did)."""
+        digests, stamps = self.arrays.get("content_digest"), self.arrays.get("file_stamp")
+        if digests is None or stamps is None or not 0 <= fid < min(len(digests), len(stamps)) or not digests[fid]:
             return None
-        from atlas.parse import content_hash, digest_number
+        if stamp and stamps[fid] == stamp:
+            return True
+        from atlas.digest import content_hash, digest_number
 
         return int(digests[fid]) == digest_number(content_hash(data))
 

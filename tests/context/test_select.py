@@ -17,7 +17,7 @@ from tests.conftest import write_tree
 
 def _ranked(paths_scores: list[tuple[str, float]]) -> Ranked:
     candidates = [Candidate(p, i, s, "text", "impl") for i, (p, s) in enumerate(paths_scores, 1)]
-    return Ranked(candidates, 100, {"alpha": 1.0}, lambda path, data, digest: (), [])
+    return Ranked(candidates, 100, {"alpha": 1.0}, lambda file: (), [])
 
 
 @pytest.fixture
