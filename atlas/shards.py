@@ -27,6 +27,7 @@ from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
 from atlas.index.lock import index_lock
+from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
 from atlas.partition import MAX_SHARDS, ShardSpec, content_digest, file_content_hash, is_number, shard_of
 from atlas.progress import log
@@ -372,6 +373,10 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
         meta = _tantivy_meta(generation)
     except (OSError, ValueError) as err:
         raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged ({err})", f"run `{rebuild}`") from err
+    faults = segment_faults(generation / store.TANTIVY_DIR)  # shards come from other machines: copies can break
+    if faults:
+        more = f" and {len(faults) - 1} more" if len(faults) > 1 else ""
+        raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged: {faults[0]}{more}", f"run `{rebuild}`")
     _check_tree(config, directory, spec, table)
     return _Shard(directory, generation, manifest, table, spec, meta)
 
@@ -612,10 +617,12 @@ def _finish(
     """Write the file table and the manifest (listing the shards), check tantivy agrees, publish."""
     import tantivy
 
+    from atlas.index.reader import TantivyDamage
     from atlas.index.schema import SCHEMA_VERSION
     from atlas.index.writer import tantivy_version
 
-    documents = tantivy.Index.open(str(building / store.TANTIVY_DIR)).searcher().num_docs
+    with TantivyDamage(building):  # what the shards' checks let through: a damaged index, not a traceback
+        documents = tantivy.Index.open(str(building / store.TANTIVY_DIR)).searcher().num_docs
     if documents != table.live:
         raise IndexCorrupt(f"the shards hold {documents} documents for {table.live} files",
                            "rebuild the shards with `atlas index --shard I/N --out DIR --rebuild`")  # fmt: skip

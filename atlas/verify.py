@@ -8,9 +8,6 @@ Every problem becomes one line of a report; nothing here raises for a damaged in
 from __future__ import annotations
 
 import os
-import re
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,51 +99,11 @@ def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> 
 
 
 def _check_segment_checksums(directory: Path, report: VerifyReport) -> None:
-    """Every segment file against the CRC-32 in its tantivy footer: damage that keeps a file's size and its
-    structure (bit rot, a bad copy) is found only here; a search would serve it, or fail on the damaged part."""
-    failing = []
-    for entry in sorted(os.scandir(directory), key=lambda entry: entry.name):
-        if SEGMENT_FILE.match(entry.name):
-            fault = _footer_fault(Path(entry.path))
-            if fault:
-                failing.append(f"{entry.name} ({fault})")
-    _listed(report.damaged, "tantivy segment files failing their checksum", failing)
+    """Every segment file present and matching its checksum: damage that keeps a file's size and its structure
+    (bit rot, a bad copy) is found only here; a search would serve it, or fail on the damaged part."""
+    from atlas.index.segments import segment_faults
 
-
-SEGMENT_FILE = re.compile(r"[0-9a-f]{32}\.")
-FOOTER_MAGIC = 1337
-CHUNK = 1 << 20
-
-
-def _footer_fault(path: Path) -> str:
-    """What is wrong with `path`'s tantivy footer (JSON holding the CRC-32 of the bytes before it, then its length
-    and a magic number, both u32 little-endian), or "" when the bytes match it."""
-    try:
-        with path.open("rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            if size < 8:
-                return "too short for a footer"
-            file.seek(size - 8)
-            length, magic = struct.unpack("<II", file.read(8))
-            if magic != FOOTER_MAGIC or length > size - 8:
-                return "no footer"
-            file.seek(size - 8 - length)
-            footer = orjson.loads(file.read(length))
-            expected = footer.get("crc") if isinstance(footer, dict) else None
-            if not isinstance(expected, int):
-                return "no checksum in the footer"
-            file.seek(0)
-            crc, left = 0, size - 8 - length
-            while left > 0:
-                chunk = file.read(min(CHUNK, left))
-                if not chunk:
-                    return "cut short"
-                crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-    except orjson.JSONDecodeError:
-        return "unreadable footer"
-    except OSError as err:
-        return f"unreadable: {err.strerror or err}"
-    return "" if crc == expected else "bytes changed"
+    _listed(report.damaged, "tantivy segment files missing or failing their checksum", segment_faults(directory))
 
 
 def _is_plain_name(name: object) -> bool:

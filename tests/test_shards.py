@@ -458,6 +458,39 @@ def test_a_damaged_shard_is_damage_naming_it(tmp_path: Path, damage: dict[str, A
     assert not (root / ".atlas" / "CURRENT").exists()
 
 
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+SEGMENT_DAMAGE = {
+    "store garbage": (".store", lambda path: path.write_bytes(b"garbage!" * 4), "(no footer)"),
+    "term missing": (".term", Path.unlink, "(missing)"),
+    "idx truncated": (".idx", lambda path: path.write_bytes(path.read_bytes()[:20]), "(no footer)"),
+    "store byte flipped": (".store", _flip_middle_byte, "(bytes changed)"),
+}
+
+
+@pytest.mark.parametrize("damage", SEGMENT_DAMAGE)
+def test_regression_a_shard_with_damaged_segments_is_damage_naming_it(tmp_path: Path, damage: str) -> None:
+    # Shards travel between machines (CI artifacts). A garbled segment made the assembly's tantivy panic (a Rust
+    # panic and a Python traceback, exit 1); a missing or truncated one was "unexpected error" (exit 3).
+    suffix, spoil, said = SEGMENT_DAMAGE[damage]
+    root = _small_repo(tmp_path / "small")
+    shards = [tmp_path / f"s{i}" for i in range(2)]
+    for i, shard in enumerate(shards):
+        ok("index", str(root), "--shard", f"{i}/2", "--out", str(shard), "--format", "json")
+    generation = store.current_generation(shards[1])
+    assert generation is not None
+    spoil(next((generation / store.TANTIVY_DIR).glob(f"*{suffix}")))
+    result = run("index", str(root), "--assemble", *map(str, shards))
+    assert result.exit_code == 4, result.output
+    assert f"{shards[1]}: the shard's tantivy index is damaged" in result.stderr and said in result.stderr
+    assert "--shard 1/2" in result.stderr and "--rebuild" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+
+
 def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import atlas.shards
 

@@ -181,7 +181,10 @@ class TantivyDamage:
 def _reports_damage(text: str) -> bool:
     """Whether tantivy's error text, raised reading a committed index, reports a damaged or missing file: its
     DataCorruption, a missing file, or an I/O error (a doc store block that no longer decompresses is one)."""
-    return "corrupt" in text.lower() or "No such file" in text or text.startswith("An IO error occurred")
+    return (
+        "corrupt" in text.lower() or "No such file" in text or "FileDoesNotExist" in text
+        or text.startswith("An IO error occurred")
+    )  # fmt: skip
 
 
 def _open_through_links(directory: Path) -> tantivy.Index:
