@@ -44,6 +44,9 @@ removed) before Atlas exits anyway: a cleanup that stalls must not keep anyone w
 leaves, which the next run removes; the parse workers die with their parent."""
 
 _grace: threading.Timer | None = None
+_stopped_by: int | None = None
+"""The exit code of the first ^C or SIGTERM: a library that catches the KeyboardInterrupt and raises its own (Ray
+does, in `ray.wait`) loses which signal it was."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -74,7 +77,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _exit_after_grace(code: int) -> None:
     """Exit with `code` in CLEANUP_GRACE seconds unless the process has ended by then (the first signal counts)."""
-    global _grace
+    global _grace, _stopped_by
+    if _stopped_by is None:
+        _stopped_by = code
     if _grace is None:
         _grace = threading.Timer(CLEANUP_GRACE, _give_up, (code,))
         _grace.daemon = True
@@ -123,7 +128,7 @@ class AtlasGroup(click.Group):
         except AtlasError as err:
             _fail(err.message, err.hint, err.exit_code)
         except KeyboardInterrupt as err:
-            code = EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
+            code = _stopped_by or (EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
             _fail("interrupted", _interrupted_hint(), code)
         except Exception as err:
             if isinstance(err, OSError) and _raised_by_echo(err):  # a subcommand's --help could not be written

@@ -20,16 +20,18 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import tarfile
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from atlas import __version__
-from atlas.errors import AtlasError, InputError
+from atlas.errors import AtlasError, InputError, UsageError
 from atlas.progress import log
 from atlas.shards import ShardResult, ShardTask, build_shard
 
@@ -226,26 +228,58 @@ def _connect(ray: Any, address: str | None) -> bool:
     where = address or os.environ.get("RAY_ADDRESS") or "this machine"
     hint = "pass the address `ray start --head` printed with --ray-address, or leave it out to run Ray here"
     if not starts_one:
+        if not _well_formed(where):
+            named = "--ray-address" if address else "RAY_ADDRESS"
+            raise UsageError(f"{named} {where!r} is not HOST:PORT, auto or ray://HOST:PORT", hint)
         problem = _unreachable(where)
         if problem:
             raise AtlasError(f"cannot connect to the Ray cluster at {where}: {problem}", hint)
+    handlers = _signal_handlers()
     try:
         ray.init(address=address, log_to_driver=False, logging_level="WARNING",
                  **({"include_dashboard": False} if starts_one else {}))  # fmt: skip
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as err:
         raise AtlasError(f"cannot connect to the Ray cluster at {where}: {_first_line(err)}", hint) from err
+    finally:
+        _restore(handlers)  # ray.init puts in its own SIGTERM handler (exit 1, a crash dump): Atlas's say what stopped
     return True
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """SIGINT's and SIGTERM's handlers now (none off the main thread, which cannot set them)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for number, handler in handlers.items():
+        if handler is not None and signal.getsignal(number) is not handler:
+            signal.signal(number, handler)
 
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a cluster's address to accept a connection (Ray itself retries for minutes)."""
 
 
+def _well_formed(address: str) -> bool:
+    """Whether `address` is a form Ray takes: `auto`, a URL (`ray://HOST:PORT`, which Ray resolves itself) or
+    HOST:PORT with a port of ASCII digits. Ray retries any other for minutes, or logs a traceback."""
+    if address == "auto" or "://" in address:
+        return True
+    host, _, port = address.rpartition(":")
+    return bool(host.strip("[]")) and not any(c.isspace() for c in address) and _is_port(port)
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < int(text) < 65536
+
+
 def _unreachable(address: str) -> str:
     """Why nothing accepts connections at a cluster's `HOST:PORT` (its GCS), or "" when something does or when
     `address` is of another form (`auto`, `ray://…`), which Ray resolves itself."""
     host, _, port = address.rpartition(":")
-    if not host or "://" in address or not port.isascii() or not port.isdigit():
+    if "://" in address or not _is_port(port):
         return ""
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()

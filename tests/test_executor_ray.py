@@ -150,7 +150,12 @@ def test_a_failed_ray_task_names_the_shard_and_the_cause(cluster: str, tmp_path:
     assert half_unpacked == []
 
 
-def test_ctrl_c_during_a_ray_build_publishes_nothing_and_stops_the_builds(cluster: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_during_a_ray_build_publishes_nothing_and_stops_the_builds(
+    cluster: str, tmp_path: Path, stop: signal.Signals, code: int
+) -> None:
+    # SIGTERM: ray.init put in its own handler (exit 1 with Ray's "*** SIGTERM received ***" dump), and Ray's
+    # wait raised its own KeyboardInterrupt, which lost the signal (exit 130): now exit 143, as without Ray.
     root = _big_repo(tmp_path / "big")
     env = {**git_env(), **LOOPBACK}
     driver = subprocess.Popen(
@@ -158,10 +163,10 @@ def test_ctrl_c_during_a_ray_build_publishes_nothing_and_stops_the_builds(cluste
          "--ray-address", cluster], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     _wait_for_builds()
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(stop)
     _, stderr = driver.communicate(timeout=60)
-    assert driver.returncode == 130, stderr
-    assert "interrupted" in stderr and "nothing was published" in stderr
+    assert driver.returncode == code, stderr
+    assert "interrupted" in stderr and "nothing was published" in stderr and "SIGTERM received" not in stderr
     assert not (root / ".atlas" / "CURRENT").exists()
     deadline = time.monotonic() + 20
     while _builds_running() and time.monotonic() < deadline:
@@ -182,6 +187,21 @@ def test_a_ray_address_where_nothing_listens_fails_at_once(tmp_path: Path) -> No
     assert time.monotonic() - started < 30
     assert done.stderr.startswith(f"atlas: cannot connect to the Ray cluster at {address}")
     assert len(done.stderr.splitlines()) == 2 and "  hint: " in done.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize("address", [":6379", ":", "127.0.0.1:1 ", "127.0.0.1:-1", "127.0.0.1:\u0661", "host:0"])
+def test_a_malformed_ray_address_is_a_usage_error_at_once(tmp_path: Path, address: str) -> None:
+    # Ray retried these for minutes (a port with a space, a sign or another script's digits), or logged its own
+    # traceback before failing (an empty host).
+    pytest.importorskip("ray")
+    root = make_shop_repo(tmp_path / "shop")
+    started = time.monotonic()
+    done = _atlas("-q", "index", str(root), "--executor", "ray", "--ray-address", address, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert time.monotonic() - started < 20
+    assert done.stderr.startswith(f"atlas: --ray-address {address!r} is not HOST:PORT, auto or ray://HOST:PORT")
+    assert len(done.stderr.splitlines()) == 2 and "Traceback" not in done.stderr
     assert not (root / ".atlas" / "CURRENT").exists()
 
 
