@@ -367,14 +367,21 @@ def _check_format(header: dict[str, Any], archive: Path) -> None:
 
 def _check_paths(generation: Path, archive: Path) -> None:
     """Checksums only prove the archive is what its maker packed: a crafted index can name
-    `../../etc/passwd` and be self-consistent, so every path it holds must be a clean relative one."""
+    `../../etc/passwd` and be self-consistent, so every path it holds must be a clean relative one, and its
+    parts must agree as `atlas verify` checks them (a damaged side store or manifest would replace a good index
+    with one no search can open)."""
     from atlas.index.reader import check_indexed_paths
+    from atlas.verify import generation_damage
 
+    hint = "import only archives `atlas export` made from an index you trust, or build one with `atlas index`"
     try:
         check_indexed_paths(generation)
     except IndexCorrupt as err:
-        hint = "import only archives `atlas export` made from an index you trust, or build one with `atlas index`"
         raise IndexCorrupt(f"{archive}: {err.message}", hint) from err
+    damage = generation_damage(generation)
+    if damage:
+        more = f" (and {len(damage) - 1} more problems)" if len(damage) > 1 else ""
+        raise IndexCorrupt(f"{archive}: the archived index is damaged: {damage[0]}{more}", hint)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -51,13 +51,28 @@ def verify_index(config: IndexConfig) -> VerifyReport:
         report.damaged.append("no live generation (CURRENT names no generation directory)")
         return report
     report.generation = generation.name
+    table = _check_generation(generation, report)
+    if table is not None:
+        _check_tree(config, table, report)
+    return report
+
+
+def generation_damage(generation: Path) -> list[str]:
+    """What `atlas verify` finds damaged in the generation directory `generation`, the tree aside: an import
+    checks an archive's index with it before publishing it."""
+    report = VerifyReport(index_dir=str(generation.parent))
+    _check_generation(generation, report)
+    return report.damaged
+
+
+def _check_generation(generation: Path, report: VerifyReport) -> FileTable | None:
+    """The generation's own parts against each other; its file table when that could be read."""
     table = _check_files_table(generation, report)
     if table is not None:
         _check_tantivy(generation, table, report)
         _check_side_store(generation, table, report)
         _check_history(generation, report)
-        _check_tree(config, table, report)
-    return report
+    return table
 
 
 def _check_files_table(generation: Path, report: VerifyReport) -> FileTable | None:

@@ -313,6 +313,47 @@ def test_crafted_archive_is_rejected_and_writes_nothing_outside(
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
+def _repacked(archive: Path, target: Path, change: Callable[[dict[str, bytes]], None]) -> None:
+    """`archive`'s members, changed by `change` (names without `generation/`), packed again with a matching list:
+    self-consistent, as a crafted or badly made archive is."""
+    with tarfile.open(archive, "r:gz") as tar:
+        members = {m.name.removeprefix("generation/"): tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    members.pop("atlas-export.json")
+    change(members)
+    _crafted_archive(target, {f"generation/{name}": data for name, data in members.items()})
+
+
+def _without_signals(members: dict[str, bytes]) -> None:
+    for name in [name for name in members if name.startswith("signals/")]:
+        del members[name]
+
+
+ARCHIVED_DAMAGE: dict[str, Callable[[dict[str, bytes]], None]] = {
+    "side store array garbled": lambda members: members.update({"signals/pagerank.npy": b"xx"}),
+    "no side store": _without_signals,
+    "empty manifest": lambda members: members.update({"manifest.json": b"{}"}),
+    "side store paths outside the root": lambda members: members.update(
+        {"signals/paths.nul": b"../../../../etc/passwd\0" * members["signals/paths.nul"].count(b"\0")}
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", ARCHIVED_DAMAGE)
+def test_regression_an_archive_of_a_damaged_index_is_refused_and_the_index_kept(
+    repo: Path, tmp_path: Path, damage: str
+) -> None:
+    # The import checked the file table and tantivy only: an archive whose side store or manifest was damaged
+    # (its file list matching) replaced the good index (exit 0), and every search after it failed (exit 4).
+    archive, crafted = tmp_path / "good.tar.gz", tmp_path / "crafted.tar.gz"
+    export(repo, archive)
+    _repacked(archive, crafted, ARCHIVED_DAMAGE[damage])
+    generation = live(repo / ".atlas")
+    result = atlas("import", str(crafted), "--repo", str(repo))
+    _assert_rejected(result, repo, generation.name, digests(generation))
+    assert "damaged" in result.stderr
+    assert top_path(repo, "mix glaze") == "kiln/glaze.py"
+
+
 def test_a_tar_that_atlas_did_not_make_is_rejected(repo: Path, tmp_path: Path) -> None:
     archive = tmp_path / "foreign.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
