@@ -449,9 +449,28 @@ register_all(cli)
 _accept_global_flags(cli)
 
 
+def _open_closed_standard_descriptors() -> None:
+    """Descriptors 0-2 closed at start (`atlas search x 2>&-`) are opened on /dev/null: else the first file Atlas
+    opened would take the number, and what a child writes to its stderr (git's warnings) would land in it. A
+    closed stdin then reads as empty, a closed stderr swallows the messages; a closed stdout stays an error."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != descriptor:
+                os.dup2(opened, descriptor)
+                os.close(opened)
+    if sys.stdin is None:
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - the process's stdin, kept open
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
 def main() -> None:
     """Console-script entry point."""
     install_signal_handlers()
+    _open_closed_standard_descriptors()
     if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
         _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import indexed_repo
+from tests.conftest import indexed_repo, init_repo, write_tree
 
 CART = {
     "src/cart.py": "class ShoppingCart:\n    def add_item(self, sku):\n        return sku\n",
@@ -155,6 +155,33 @@ def test_a_closed_stdout_is_one_sentence_and_a_hint(cart: Path) -> None:
     )  # fmt: skip
     result.stdout = b""
     assert_clean_failure(result, 3, "standard output is closed")
+
+
+@pytest.mark.parametrize("command", [("search",), ("search", "--query-file", "-"), ("query",), ("render", "-")])
+def test_regression_a_closed_stdin_reads_as_empty_input(cart: Path, command: tuple[str, ...]) -> None:
+    # It was "unexpected error: AttributeError: 'NoneType' object has no attribute 'isatty'" (exit 3), or click's
+    # "Was not able to determine binary stream for sys.stdin".
+    result = subprocess.run(
+        [sys.executable, "-m", "atlas", "-q", *command], cwd=cart, stdin=subprocess.DEVNULL, capture_output=True,
+        timeout=120, check=False, preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert result.stdout == b""
+    assert_clean_failure(result, 2)
+
+
+def test_regression_a_closed_stderr_takes_no_file_atlas_opens(tmp_path: Path) -> None:
+    # With descriptor 2 closed, the first file opened took its number: a build's messages, and what its git and
+    # parse workers wrote to their stderr, went into that file. The search answers; its messages go nowhere.
+    root = tmp_path / "repo"
+    write_tree(root, CART)
+    init_repo(root)
+    result = subprocess.run(
+        [sys.executable, "-m", "atlas", "search", "--format", "jsonl", "shopping", "cart"], cwd=root,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120, check=False, preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert result.returncode == 0 and b'"path":"src/cart.py"' in result.stdout
+    checked = subprocess.run([sys.executable, "-m", "atlas", "-q", "verify", "--repo", str(root)], capture_output=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 LONG_NAME = "a" * 60 + ".py"
