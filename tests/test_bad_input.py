@@ -529,6 +529,17 @@ def test_an_empty_query_is_refused_before_an_index_is_built(tmp_path: Path) -> N
     assert not (tmp_path / ".atlas").exists()
 
 
+def test_regression_a_query_given_as_arguments_has_the_same_length_limit(tmp_path: Path) -> None:
+    # Only a query file or stdin was held to MAX_TEXT_CHARS: 1.4 M characters as arguments were searched and echoed.
+    from atlas.commands.options import MAX_TEXT_CHARS
+
+    words = ["retry " * 20_000] * (MAX_TEXT_CHARS // 120_000 + 1)
+    result = invoke("search", "--repo", str(tmp_path), *words)
+    assert result.exit_code == 2
+    assert_one_error(result.stderr, f"the query is longer than {MAX_TEXT_CHARS:,} characters")
+    assert not (tmp_path / ".atlas").exists()
+
+
 def test_click_usage_errors_read_as_atlas_errors(zoo: tuple[Path, dict[str, Any]]) -> None:
     root, _ = zoo
     for args, said, hint in (

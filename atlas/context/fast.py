@@ -32,6 +32,7 @@ from atlas.safe_read import bad_path, path_problem
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
+    from atlas.query.syntax import ParsedQuery
 from atlas.walk import git_output
 
 DIRECTORY_FACTOR = 0.5
@@ -151,8 +152,9 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
     A task without searchable words is a UsageError, as in the other presets."""
     from atlas.query.syntax import parse_query, searchable
 
-    query = dict(searchable(parse_query(task)).terms)
-    paths = list_files(root)
+    parsed = searchable(parse_query(task))
+    query = dict(parsed.terms)
+    paths = _filtered(list_files(root), parsed)
     matches = path_matches(paths, query)
     df = Counter(t for in_name, in_dir in matches.values() for t in in_name | in_dir)
     weights = {t: query[t] * math.log(1.0 + len(paths) / n) for t, n in df.items()}
@@ -166,6 +168,23 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
         candidate.rank = rank
     chunk_weights = {t: w for t, w in query.items() if len(t) > 2}
     return Ranked(best, len(paths), chunk_weights, _parsed_outline, [])
+
+
+def _filtered(paths: list[str], parsed: ParsedQuery) -> list[str]:
+    """The `paths` that pass the query's `lang:` and `path:` filters, as the indexed presets apply them."""
+    if parsed.languages:
+        from atlas.parse.languages import detect_language
+        from atlas.query.syntax import check_languages
+
+        check_languages(parsed.languages)
+        wanted = frozenset(parsed.languages)
+        paths = [path for path in paths if detect_language(path, b"") in wanted]
+    if parsed.paths:
+        from atlas.query.bm25 import paths_matching
+
+        matching = paths_matching(paths, parsed.paths)
+        paths = [path for path in paths if path in matching]
+    return paths
 
 
 def _parsed_outline(file: FileText) -> Outline:

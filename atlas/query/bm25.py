@@ -132,6 +132,24 @@ def path_filter_query(schema: tantivy.Schema, patterns: Sequence[str]) -> Query:
     return _any_of([_path_query(schema, p) for p in patterns])
 
 
+def paths_matching(paths: Sequence[str], patterns: Sequence[str]) -> set[str]:
+    """The `paths` that match any of the `path:` `patterns`, as a search filters an index: through an index of
+    the paths alone, in memory, so the patterns run in tantivy's linear-time regex engine (see
+    `path_filter_query`). For a search without an index (the fast preset)."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("path", tokenizer_name="raw", stored=True)
+    schema = builder.build()
+    index = tantivy.Index(schema)
+    writer = index.writer(heap_size=15_000_000, num_threads=1)
+    for path in paths:
+        writer.add_document(tantivy.Document(path=path))
+    writer.commit()
+    index.reload()
+    searcher = index.searcher()
+    found = searcher.search(path_filter_query(schema, patterns), max(len(paths), 1))
+    return {searcher.doc(address)["path"][0] for _, address in found.hits}
+
+
 def _path_query(schema: tantivy.Schema, pattern: str) -> Query:
     try:
         return Query.regex_query(schema, "path", path_regex(pattern))

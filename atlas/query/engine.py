@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import tantivy
 
-from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query import ranking
 from atlas.query.bm25 import build_query, pair_query, template_query
@@ -25,7 +24,7 @@ from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, 
 from atlas.query.mentions import find_mentions
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
-from atlas.query.syntax import ParsedQuery, parse_query, searchable
+from atlas.query.syntax import ParsedQuery, check_languages, parse_query, searchable
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
@@ -162,18 +161,7 @@ class Engine:
 
     def _check_languages(self, languages: tuple[str, ...]) -> None:
         """UsageError naming the known languages when a `lang:` filter asks for one Atlas never detects."""
-        if not languages:
-            return  # before the import: the parsers' tables cost a cold search ~4 ms
-        from atlas.parse.languages import KNOWN_LANGUAGES
-
-        indexed = self.store.params.get("languages", []) if self.store else []
-        known = KNOWN_LANGUAGES.union(indexed)
-        unknown = [lang for lang in dict.fromkeys(languages) if lang not in known]
-        if unknown:
-            raise UsageError(
-                f"unknown language {', '.join(map(repr, unknown))} in a lang: filter",
-                f"known languages: {', '.join(sorted(known))}",
-            )
+        check_languages(languages, self.store.params.get("languages", []) if self.store else [])
 
     def notes(self) -> list[str]:
         """Why some signals are absent from this index, if they are."""

@@ -17,7 +17,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from atlas.errors import UsageError
@@ -87,6 +87,22 @@ def searchable(parsed: ParsedQuery) -> ParsedQuery:
             raise UsageError(f"the query has {len(values):,} different {kind}: filters, more than {MAX_FILTERS}",
                              "use fewer filters: one path: glob matches many files (src/**/*.py)")  # fmt: skip
     return parsed
+
+
+def check_languages(languages: Sequence[str], indexed: Sequence[str] = ()) -> None:
+    """UsageError naming the known languages when a `lang:` filter asks for one Atlas never detects (`indexed`:
+    the languages an index holds beside the parsers' own)."""
+    if not languages:
+        return  # before the import: the parsers' tables cost a cold search ~4 ms
+    from atlas.parse.languages import KNOWN_LANGUAGES
+
+    known = KNOWN_LANGUAGES.union(indexed)
+    unknown = [lang for lang in dict.fromkeys(languages) if lang not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown language {', '.join(map(repr, unknown))} in a lang: filter",
+            f"known languages: {', '.join(sorted(known))}",
+        )
 
 
 def parse_query(text: str) -> ParsedQuery:

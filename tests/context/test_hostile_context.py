@@ -175,3 +175,18 @@ def test_regression_a_selection_whose_text_fields_are_not_strings_is_refused(tmp
     result = atlas("render", "-", "--root", str(tmp_path), input=listed)
     assert result.exit_code == 2 and "Path must be a string, not None" in result.stderr, result.output
     assert "secret" not in result.stdout
+
+
+def test_regression_the_fast_preset_applies_lang_and_path_filters_as_the_others_do(tmp_path: Path) -> None:
+    # The fast preset kept the query's words and dropped its filters: `lang:markdown` and `path:docs/` selected
+    # `src/retry.py` too, and an unknown language was no error.
+    write_tree(tmp_path, {"src/retry.py": "def retry_budget(): pass\n", "docs/retry.md": "# retry budget\n"})
+    init_repo(tmp_path)
+    for task in ("lang:markdown retry budget", "path:docs/ retry budget", "path:/docs/*.md retry budget"):
+        chosen = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", task)
+        assert chosen.exit_code == 0, (task, chosen.output)
+        assert [entry["path"] for entry in json.loads(chosen.stdout)["entries"]] == ["docs/retry.md"], task
+    hostile = "path:" + "*a" * 12 + "*b retry"  # Python's backtracking `re` would take years; tantivy's is linear
+    assert atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", hostile).exit_code == 1
+    unknown = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "lang:klingon retry")
+    assert unknown.exit_code == 2 and "unknown language 'klingon' in a lang: filter" in unknown.stderr
