@@ -122,6 +122,15 @@ MAX_COUNT = 100_000
 a search allocates."""
 
 
+def whole_of(text: str) -> int | None:
+    """The whole number `text` writes as a count may be given (`8`, `8.0`, `1e3`, `1_000`), or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number.is_integer() else None
+
+
 def whole_number(what: str, value: object, minimum: int, maximum: int | None = None) -> int:
     """`value` as an int in [minimum, maximum]; an integral float (5.0, as JSON and TOML may give) counts.
 
@@ -182,10 +191,11 @@ INDEX_RULES: dict[str, Callable[[str, object], object]] = {
 """How each IndexConfig setting is checked and normalised (5.0 → 5), wherever it comes from."""
 
 
-_RELATIVE_DATE = re.compile(
-    r"(?:\d+(?: +|\.)(?:second|minute|hour|day|week|month|year)s?(?: +ago|\.ago)?|yesterday|now)", re.IGNORECASE
+_RELATIVE_DATE = re.compile(  # ASCII digits, at most five: git reads other digits, or a count that overflows, as now
+    r"(?:\d{1,5}(?: +|\.)(?:second|minute|hour|day|week|month|year)s?(?: +ago|\.ago)?|yesterday|now)",
+    re.IGNORECASE | re.ASCII,
 )
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})? ?(?:Z|[+-]\d{2}:?\d{2})?)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})? ?(?:Z|[+-]\d{2}:?\d{2})?)?", re.ASCII)
 """Also git's own form, a space before the offset (`2024-01-01 12:00:00 +0100`, as `git log --date=iso` prints)."""
 
 
@@ -197,7 +207,9 @@ def check_git_date(what: str, text: object) -> str:
     only these forms are allowed. A TOML date or date-time (`history_since = 2024-01-01`, unquoted) is its ISO
     form.
     """
-    if isinstance(text, date):  # datetime is a date too
+    if isinstance(text, datetime):  # git's dates hold whole seconds: a fraction would not pass the ISO form below
+        return text.replace(microsecond=0).isoformat()
+    if isinstance(text, date):
         return text.isoformat()
     if isinstance(text, str) and _RELATIVE_DATE.fullmatch(text.strip()):
         return text
@@ -248,7 +260,7 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
     import tomllib  # only when there is a file: ~2 ms of every search otherwise
     try:
         # utf-8-sig: editors on Windows start the file with a byte order mark, which TOML itself does not allow
-        data = tomllib.loads((path.read_bytes() if chosen else _read_repository_file(root)).decode("utf-8-sig"))
+        data = tomllib.loads((_read_given_file(path) if chosen else _read_repository_file(root)).decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{path}: the config file is not valid TOML ({err})", "fix or remove it") from err
     except RecursionError as err:  # tomllib nests a call per level: `a = [[[[...` hundreds deep
@@ -260,6 +272,16 @@ def load_config_file(root: Path, explicit: str | Path | None = None) -> dict[str
 
 
 CONFIG_MAX_BYTES = 1 << 20
+
+
+def _read_given_file(path: Path) -> bytes:
+    """The config file given by --config or $ATLAS_CONFIG, at most CONFIG_MAX_BYTES (a 2 GB file was read whole)."""
+    from atlas.safe_read import read_regular_file
+
+    data = read_regular_file(os.fspath(path), CONFIG_MAX_BYTES + 1)
+    if len(data) > CONFIG_MAX_BYTES:
+        raise UsageError(f"{path}: the config file is over {CONFIG_MAX_BYTES} bytes", "fix it, or pass another")
+    return data
 
 
 def _read_repository_file(root: Path) -> bytes:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from atlas.config import whole_of
 from atlas.errors import UsageError
 
 MAX_SHARDS = 4096
@@ -37,11 +38,12 @@ class ShardSpec:
     def parse(cls, text: str) -> ShardSpec:
         """`I/N` as given to `--shard` (0 ≤ I < N); a UsageError otherwise."""
         left, sep, right = (part.strip() for part in text.partition("/"))
-        if not (sep and is_number(left) and is_number(right)):
+        index, count = whole_of(left), whole_of(right)
+        if not sep or index is None or count is None:
             raise UsageError(f"--shard {text!r} is not I/N", "give the shard as I/N, e.g. 0/8 for the first of 8")
-        if not 1 <= int(right) <= MAX_SHARDS:
+        if not 1 <= count <= MAX_SHARDS:
             raise UsageError(f"--shard {text!r}: N must be 1 to {MAX_SHARDS}", "give the shard count the build uses")
-        spec = cls(int(left), int(right))
+        spec = cls(index, count)
         if not spec.valid():
             raise UsageError(f"--shard {text!r}: I must be 0 to N-1", f"the shards of {spec.count} are 0/N to N-1/N")
         return spec
@@ -75,11 +77,6 @@ class ShardSpec:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-def is_number(text: str) -> bool:
-    """True when `text` is a whole number written in ASCII digits (`int` takes it; "²" is a digit it refuses)."""
-    return text.isascii() and text.isdigit()
 
 
 def content_digest(files: Iterable[tuple[str, str]]) -> str:

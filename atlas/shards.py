@@ -23,13 +23,13 @@ from typing import Any, Protocol
 import orjson
 
 from atlas.build import IndexReport, _manifest, _summarise, build_index
-from atlas.config import IndexConfig
+from atlas.config import IndexConfig, whole_of
 from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
-from atlas.partition import MAX_SHARDS, ShardSpec, content_digest, file_content_hash, is_number, shard_of
+from atlas.partition import MAX_SHARDS, ShardSpec, content_digest, file_content_hash, shard_of
 from atlas.progress import log
 from atlas.signals.compute import HistoryJob
 
@@ -150,11 +150,11 @@ def shard_count(config: IndexConfig, requested: str | int | None) -> int:
 
         total = sum(entry.size for entry in current_entries(config).values())
         return max(1, min(MAX_SHARDS, -(-total // TARGET_SHARD_BYTES)))
-    text = str(requested).strip()
-    if not is_number(text) or not 1 <= int(text) <= MAX_SHARDS:
+    count = whole_of(str(requested).strip())
+    if count is None or not 1 <= count <= MAX_SHARDS:
         raise UsageError(f"--shards {requested!r} is not a shard count",
                          f"give a number from 1 to {MAX_SHARDS}, or auto")  # fmt: skip
-    return int(text)
+    return count
 
 
 def shard_dir(config: IndexConfig, spec: ShardSpec) -> Path:

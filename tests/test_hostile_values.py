@@ -255,6 +255,25 @@ def test_history_since_accepts_dates_git_understands(billing: Path, tmp_path: Pa
     assert index_config(billing, tmp_path / "idx", history_since=since).history_since == since
 
 
+def test_regression_a_toml_date_time_with_a_fraction_of_a_second_is_taken(billing: Path, tmp_path: Path) -> None:
+    # Its ISO form kept the microseconds, which the date check then refused, without naming atlas.toml.
+    config = tmp_path / "atlas.toml"
+    config.write_text("[index]\nhistory_since = 2024-01-01T10:00:00.5-07:00\n")
+    result = CliRunner().invoke(cli, ["-q", "--config", str(config), "search", "invoice", "--root", str(billing)])
+    assert result.exit_code == 0, result.output
+
+
+def test_regression_a_given_config_file_is_read_only_up_to_its_cap(billing: Path, tmp_path: Path) -> None:
+    # `--config` read the file whole: a 2 GB one took 14 s and 4.2 GB of memory before the usage error.
+    from atlas.config import CONFIG_MAX_BYTES
+
+    config = tmp_path / "big.toml"
+    with config.open("wb") as handle:
+        handle.truncate(64 * CONFIG_MAX_BYTES)
+    result = CliRunner().invoke(cli, ["-q", "--config", str(config), "search", "invoice", "--root", str(billing)])
+    _usage_error(result, f"the config file is over {CONFIG_MAX_BYTES} bytes")
+
+
 def test_an_unquoted_toml_date_is_its_iso_form(billing: Path, tmp_path: Path) -> None:
     from atlas.config import check_git_date
 
@@ -275,7 +294,8 @@ def test_a_whole_number_written_as_a_float_counts_on_the_command_line_too(billin
 
 
 @pytest.mark.parametrize("since", ["garbage", "3 potatoes ago", "2024-13-45", "12345", "", "soon",
-                                   "2024-01-01 10:00 +9900"])  # fmt: skip
+                                   "2024-01-01 10:00 +9900", "\u0663 years ago", "\uff13 years ago",
+                                   "99999999999999999999 years ago", "\u0662\u0660\u0662\u0664-01-01"])  # fmt: skip
 def test_history_since_rejects_what_git_would_read_as_now(billing: Path, since: str) -> None:
     result = CliRunner().invoke(cli, ["index", str(billing), "--since", since])
     _usage_error(result, "history_since")

@@ -325,12 +325,22 @@ def test_shard_options_are_checked(repo: Path) -> None:
         (["--shards", "²"], "is not a shard count"),
         (["--shard", "0/3"], "--shard needs --out"),
         (["--shards", "zero"], "is not a shard count"),
+        (["--shards", "2.5"], "is not a shard count"),
+        (["--shard", "0.5/3", "--out", "x"], "is not I/N"),
         (["--shards", "2", "--shard", "0/2", "--out", "x"], "do not go together"),
         (["--executor", "nope", "--shards", "2"], "is not an executor"),
     ]:
         result = run("index", str(repo), *args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_a_whole_shard_count_written_as_a_float_counts(tmp_path: Path) -> None:
+    # "counts whole (5.0 counts as 5)", as for every other count: --shards 2.0 and --shard 0/2.0 were refused.
+    root = _small_repo(tmp_path / "small")
+    assert ok("index", str(root), "--shards", "2.0", "--format", "json").exit_code == 0
+    assert len(manifest(root / ".atlas")["shards"]) == 2
+    assert ok("index", str(root), "--shard", "1.0/2.0", "--out", str(tmp_path / "s1"), "--format", "json").exit_code == 0
 
 
 def _small_repo(root: Path) -> Path:

@@ -79,12 +79,11 @@ class WholeNumber(click.IntRange):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The int, or a usage error (exit 2) for a fraction, text, nan or a value out of range."""
         if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
-            if number is not None and math.isfinite(number) and number.is_integer() and not value.strip().isdigit():
-                value = str(int(number))
+            from atlas.config import whole_of
+
+            number = whole_of(value)
+            if number is not None and not value.strip().isdigit():
+                value = str(number)
         return super().convert(value, param, ctx)
 
 
