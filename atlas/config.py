@@ -236,9 +236,13 @@ def home_expanded(path: str | Path) -> Path:
 def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:
     """The index directory: explicit value, else $ATLAS_INDEX_DIR, else `<root>/.atlas`."""
     chosen = index_dir or os.environ.get("ATLAS_INDEX_DIR")
-    if chosen:
+    if not chosen:
+        return root / DEFAULT_INDEX_DIRNAME
+    try:
         return home_expanded(chosen).resolve()
-    return root / DEFAULT_INDEX_DIRNAME
+    except (RuntimeError, OSError) as err:  # a loop of symbolic links (RuntimeError before Python 3.13)
+        raise InputError(f"{chosen}: the index directory's path cannot be resolved ({err})",
+                         "pass a directory, or a path that does not exist yet") from err  # fmt: skip
 
 
 CONFIG_FILENAME = "atlas.toml"

@@ -78,6 +78,25 @@ def test_the_repository_itself_or_a_file_is_no_index_directory(tmp_path: Path) -
     assert git(root, "status", "--porcelain") == b""
 
 
+def test_regression_an_index_directory_that_is_a_dangling_or_looping_link_is_a_usage_error(tmp_path: Path) -> None:
+    # `.atlas` as a dangling link was "unexpected error: FileExistsError" (mkdir), a loop "RuntimeError: Symlink
+    # loop" (resolve), both exit 3 with "report it".
+    root = _shop(tmp_path)
+    (root / ".atlas").symlink_to(tmp_path / "nowhere")
+    for command in (("index", str(root)), ("search", "--repo", str(root), "cart")):
+        result = run_atlas("-q", *command)
+        assert result.returncode == 2, result.stderr
+        assert "is a symbolic link that leads to no directory" in result.stderr and "hint:" in result.stderr
+    (root / ".atlas").unlink()
+    (root / ".atlas").symlink_to(root / ".atlas")
+    assert "leads to no directory" in run_atlas("-q", "index", str(root)).stderr
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    result = run_atlas("-q", "index", str(root), "--index-dir", str(tmp_path / "loop1"))
+    assert result.returncode == 2 and "cannot be resolved" in result.stderr, result.stderr
+    assert "unexpected error" not in result.stderr
+
+
 def test_an_empty_or_atlas_written_index_directory_is_taken_and_only_atlas_generations_are_replaced(
     tmp_path: Path,
 ) -> None:

@@ -66,6 +66,9 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
     """
     if index_dir.exists() and not index_dir.is_dir():
         raise InputError(f"{index_dir} is not a directory", "pass a directory, or a path that does not exist yet")
+    if index_dir.is_symlink() and not index_dir.exists():
+        raise InputError(f"{index_dir} is a symbolic link that leads to no directory (it dangles, or loops)",
+                         "remove the link, or point it at a directory")  # fmt: skip
     shown = display_path(str(index_dir))
     if shown != str(index_dir):
         raise InputError(
