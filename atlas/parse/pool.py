@@ -124,19 +124,21 @@ def _wait_for(result: multiprocessing.pool.ApplyResult) -> Any:
 
 
 def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, creator: int) -> None:
-    """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C to it.
+    """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C and SIGTERM to it.
 
-    SIGTERM gets its default action back: the pool stops workers with it, and a handler the parent
-    installed (the CLI turns SIGTERM into an exception) would make each one print a traceback. Both
-    signals were blocked across the fork (see `atlas.held_signals`), so one sent to a worker still starting
-    is acted on here, as the worker would now act on it, instead of lost to the parent's handler.
+    A SIGTERM to the whole process group (`timeout`, systemd, `kill -TERM -PGID`) would kill a worker where it
+    stands, and an idle worker stands holding the task queue's lock, which `terminate` then waits for forever.
+    Ignored, the parent stops the workers as on ^C: the queued files are skipped, the results due are read,
+    and the pool's `terminate` kills the workers (SIGKILL: see `_Pool.Process`). Both signals were blocked across
+    the fork (see `atlas.held_signals`), so one sent to a worker still starting is ignored here too, instead
+    of run by the parent's handler.
     """
     global _cancelled, _watch, _watch_row
     _cancelled, _watch = cancelled, watch
     _watch_row = _claim_watch_row(watch, watch_lock)
     forget_inherited_locks()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
     if threading.get_ident() != creator:
@@ -263,6 +265,13 @@ class _Pool(multiprocessing.pool.Pool):
 
     def _get_sentinels(self) -> list[Any]:
         return [self._change_notifier._reader]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def Process(ctx: Any, *args: Any, **kwargs: Any) -> Any:  # the stock pool's name for its worker factory
+        """A worker that `terminate` kills: workers ignore SIGTERM (see `_worker_setup`)."""
+        worker = ctx.Process(*args, **kwargs)
+        worker.terminate = worker.kill
+        return worker
 
 
 class _Watchdog:

@@ -176,6 +176,48 @@ def test_leaving_while_workers_send_results_does_not_hang(tmp_path: Path) -> Non
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
 
 
+GROUP_TERM = """
+import os, signal, sys, time
+from pathlib import Path
+from atlas.cli import _terminate
+from atlas.parse import ParseOptions
+from atlas.parse.pool import ParsePool
+from atlas.records import FileEntry
+
+signal.signal(signal.SIGTERM, _terminate)  # as `atlas` does: SIGTERM raises, like ^C
+root = Path(sys.argv[1])
+(root / "a.txt").write_text("alpha beta\\n")
+work = [FileEntry("a.txt", str(root / "a.txt"), 11, 0, str(root))]
+try:
+    with ParsePool(2, ParseOptions()) as pool:
+        assert len(list(pool.parse(work))) == 1
+        time.sleep(0.5)  # both workers idle, one of them waiting for a task holding the task queue's lock
+        os.killpg(0, signal.SIGTERM)  # as `timeout`, systemd or `kill -TERM -PGID` send it: to every process
+        time.sleep(5)
+except KeyboardInterrupt as stop:
+    print("stopped", type(stop).__name__)
+"""
+
+
+def test_regression_a_sigterm_to_the_process_group_stops_the_pool_at_once(tmp_path: Path) -> None:
+    # Workers took SIGTERM's default action: an idle one died holding the task queue's lock, and the pool's
+    # `terminate` waited for that lock forever (the CLI gave up after its 15 s grace, leaving workers behind).
+    # Workers now leave SIGTERM to the parent, which stops them.
+    import subprocess
+    import sys
+    import time
+
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-c", GROUP_TERM, str(tmp_path)], capture_output=True, text=True,
+                              timeout=30, start_new_session=True)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("a pool stopped by a SIGTERM to its process group hung")
+    assert done.stdout.strip() == "stopped Terminated", done.stderr[-2000:]
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
 def watch_table() -> tuple[object, object]:
     """A watch table of one row and its lock, as a pool hands them to its workers."""
     import ctypes
