@@ -28,6 +28,7 @@ workers, which read the file anyway.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import os
@@ -654,10 +655,10 @@ class _Walker:
         atlas_rules: tuple[_Rules, ...],
         ancestors: frozenset[_Key],
         git_excluded: bool,
+        expected: _Key | None = None,
     ) -> _Frame | Skipped:
         try:
-            with os.scandir(path) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
+            entries = _listing(path, expected)
         except OSError as err:
             return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
         names = {entry.name for entry in entries}
@@ -699,10 +700,11 @@ class _Walker:
 
     def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:
         rel = frame.rel + entry.name
+        path = os.path.join(frame.path, entry.name)
         is_link = False
         try:
             is_link = entry.is_symlink()
-            st = os.stat(entry.path) if is_link else entry.stat(follow_symlinks=False)
+            st = os.stat(path) if is_link else entry.stat(follow_symlinks=False)
         except OSError as err:
             if self._verdict(frame, rel, entry.name, is_dir=False) is not _Verdict.WALK:
                 return None
@@ -714,7 +716,10 @@ class _Walker:
         if verdict is _Verdict.IGNORED:
             return None
         if is_link:
-            real = os.path.realpath(entry.path)
+            try:
+                real = os.path.realpath(path)
+            except OSError as err:  # the link changed between its stat and this read (realpath reads it again)
+                return Skipped(display_path(rel), SkipReason.UNREADABLE, _why(err))
             if not _inside(real, self.real_root):
                 return Skipped(display_path(rel), SkipReason.SYMLINK_OUTSIDE, "links outside the root")
             if self._forbidden(real):
@@ -722,7 +727,7 @@ class _Walker:
         if is_dir:
             if is_link:
                 return self._link_to_directory(frame, rel, st, real)
-            return self._enter(frame, entry, rel, st, git_excluded=verdict is _Verdict.TRACKED_ONLY)
+            return self._enter(frame, path, rel, st, git_excluded=verdict is _Verdict.TRACKED_ONLY)
         if not stat.S_ISREG(st.st_mode):
             return Skipped(display_path(rel), SkipReason.SPECIAL)
         if st.st_size > self.options.max_file_bytes:
@@ -730,7 +735,7 @@ class _Walker:
         shown = display_path(rel)
         if "\\x" in shown and self._shadowed(rel, shown):
             return Skipped(shown, SkipReason.DUPLICATE, "its name reads as another's, made of bytes that are not UTF-8")
-        return FileEntry(shown, entry.path, st.st_size, st.st_mtime_ns, self.root, ctime_ns=st.st_ctime_ns)
+        return FileEntry(shown, path, st.st_size, st.st_mtime_ns, self.root, ctime_ns=st.st_ctime_ns)
 
     def _shadowed(self, rel: str, shown: str) -> bool:
         """Whether the file `rel`, whose name holds the text `\\xNN`, shares its display path with a file whose name
@@ -742,7 +747,7 @@ class _Walker:
         return os.path.lexists(os.path.join(os.fsencode(self.root), other))
 
     def _enter(
-        self, frame: _Frame, entry: os.DirEntry[str], rel: str, st: os.stat_result, git_excluded: bool
+        self, frame: _Frame, path: str, rel: str, st: os.stat_result, git_excluded: bool
     ) -> _Frame | Skipped | None:
         key = (st.st_dev, st.st_ino)
         if key in self.excluded_keys:
@@ -752,7 +757,7 @@ class _Walker:
         if key in frame.ancestors:
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
         return self._open(
-            entry.path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key}, git_excluded
+            path, rel + "/", frame.git_rules, frame.atlas_rules, frame.ancestors | {key}, git_excluded, key
         )
 
     def _link_to_directory(self, frame: _Frame, rel: str, st: os.stat_result, real: str) -> Skipped | None:
@@ -812,6 +817,31 @@ def _decide(rules: tuple[_Rules, ...], path: bytes, name: bytes, is_dir: bool) -
 
 def _pushed(found: _Rules | None, rules: tuple[_Rules, ...]) -> tuple[_Rules, ...]:
     return (found, *rules) if found else rules
+
+
+def _listing(path: str, expected: _Key | None) -> list[os.DirEntry[str]]:
+    """The entries of directory `path`, sorted by name, each with its `lstat` taken (DirEntry keeps it).
+
+    With `expected` (the directory's (device, inode) from the walk's `lstat`), the directory is opened without
+    following a link and must be that one, and it is listed through that descriptor: a directory swapped for a
+    link out of the root after its `lstat` is refused (ENOTDIR or ELOOP, ESTALE when another directory took its place),
+    never listed. Entries are stat'ed before the descriptor closes, as reading them later would need it."""
+    if expected is None:
+        with os.scandir(path) as listing:
+            return sorted(listing, key=lambda e: e.name)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        found = os.fstat(fd)
+        if (found.st_dev, found.st_ino) != expected:
+            raise OSError(errno.ESTALE, "the directory changed while being walked")
+        with os.scandir(fd) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            with contextlib.suppress(OSError):  # gone meanwhile: `_visit` reports it when it asks again
+                entry.stat(follow_symlinks=False)
+        return entries
+    finally:
+        os.close(fd)
 
 
 def _key_of(path: str | os.PathLike[str]) -> _Key | None:

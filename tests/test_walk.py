@@ -706,3 +706,41 @@ def test_regression_a_pattern_of_many_stars_is_matched_as_fast_as_git_matches_it
     assert time.monotonic() - started < 10
     assert walked == git_unignored(tmp_path)
     assert walked == {".gitignore", "ok.py", "a" * 60}
+
+
+def test_regression_a_directory_swapped_for_a_link_out_of_the_root_mid_walk_is_not_listed(tmp_path: Path) -> None:
+    # The walk listed a directory by its path after its lstat: swapped for a link meanwhile, it listed the link's
+    # target outside the root (the names reached the index report). Now it lists the descriptor it opened without
+    # following links, which must be the directory it saw.
+    outside, root = tmp_path / "outside", tmp_path / "repo"
+    write_tree(outside, {"OUTSIDE_SECRET.py": "x = 1\n"})
+    write_tree(root, {"sub/a.py": "a = 1\n", "sub/zdir/f.py": "f = 1\n"})
+    walked = []
+    for item in walk(root):
+        walked.append(item)
+        if item.path == "sub/a.py":  # `sub` is listed, `sub/zdir` not yet entered
+            (root / "sub" / "zdir").rename(tmp_path / "aside")
+            (root / "sub" / "zdir").symlink_to(outside, target_is_directory=True)
+    assert not any("OUTSIDE" in item.path for item in walked)
+    skipped = [item for item in walked if isinstance(item, Skipped)]
+    assert [(item.path, item.reason) for item in skipped] == [("sub/zdir", SkipReason.UNREADABLE)]
+
+
+def test_listing_a_directory_by_its_identity_refuses_a_link_or_another_directory(tmp_path: Path) -> None:
+    import errno
+
+    from atlas.walk import _listing
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "x.py").write_text("x = 1\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    seen = os.lstat(tmp_path / "real")
+    key = (seen.st_dev, seen.st_ino)
+    assert [entry.name for entry in _listing(str(tmp_path / "real"), key)] == ["x.py"]
+    with pytest.raises(OSError) as through_link:
+        _listing(str(tmp_path / "link"), key)
+    assert through_link.value.errno in (errno.ELOOP, errno.ENOTDIR)  # Linux: ENOTDIR, O_DIRECTORY checked first
+    with pytest.raises(OSError) as swapped:
+        _listing(str(tmp_path / "other"), key)
+    assert swapped.value.errno == errno.ESTALE
