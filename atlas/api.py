@@ -57,7 +57,7 @@ def find_root(start: str | Path | None = None) -> Path:
 
     The nearest ancestor holding an `.atlas` index or a `.git` entry; else `start` itself.
     """
-    here = home_expanded(start or os.getcwd())
+    here = home_expanded(start or working_directory())
     if not here.exists():
         raise InputError(f"{here}: no such directory")
     if not here.is_dir():
@@ -74,6 +74,15 @@ def find_root(start: str | Path | None = None) -> Path:
         if (candidate / DEFAULT_INDEX_DIRNAME).is_dir() or (candidate / ".git").exists():
             return candidate
     return here
+
+
+def working_directory() -> str:
+    """The working directory; InputError when it has been removed (a shell left in a deleted directory)."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError as err:
+        raise InputError("the working directory no longer exists (it was removed)",
+                         "cd to a directory that exists, or pass --repo DIR") from err  # fmt: skip
 
 
 def index_config(

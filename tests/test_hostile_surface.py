@@ -184,6 +184,27 @@ def test_regression_a_closed_stderr_takes_no_file_atlas_opens(tmp_path: Path) ->
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+@pytest.mark.parametrize("command", [("index",), ("status",), ("verify",), ("search", "cart"), ("query", "cart")])
+def test_regression_a_removed_working_directory_is_one_sentence_and_a_hint(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # `os.getcwd()` raised FileNotFoundError: "unexpected error ... report it" (exit 3) for every command.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+
+    def enter_and_remove() -> None:
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    script = Path(sys.executable).with_name("atlas")  # `python -m` itself cannot start there: sys.path needs the cwd
+    if not script.exists():
+        pytest.skip("the atlas script is not installed beside this Python")
+    result = subprocess.run(
+        [str(script), "-q", *command], capture_output=True, timeout=120, check=False, preexec_fn=enter_and_remove
+    )
+    assert_clean_failure(result, 2, "the working directory no longer exists")
+
+
 LONG_NAME = "a" * 60 + ".py"
 BACKTRACKING_GLOB = "*a" * 12 + "*b"
 """Against a name of 60 a's, a backtracking regex engine tries ~60**12 ways to place the stars."""
