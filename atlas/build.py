@@ -19,7 +19,7 @@ import orjson
 
 from atlas import __version__
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
+from atlas.errors import AtlasError, IndexCorrupt, InputError, removed_while_building, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.writer import FileTable, GenerationWriter
@@ -88,7 +88,7 @@ def build_index(
     try:
         return _build(config, show_progress, rebuild, shard)
     except (OSError, ValueError) as err:
-        problem = storage_error(err, config.index_dir)
+        problem = storage_error(err, config.index_dir) or removed_while_building(err, config.index_dir)
         if problem is None:
             raise
         raise problem from err

@@ -100,3 +100,21 @@ def storage_error(err: BaseException, index_dir: Path) -> AtlasError | None:
     if filename and kind == "writable" and not Path(os.fsdecode(filename)).is_relative_to(index_dir):
         return AtlasError(f"cannot access {os.fsdecode(filename)}: {os.strerror(code)}", "check its permissions")
     return AtlasError(f"cannot write the index: {index_dir} {reason}", _HINTS[kind])
+
+
+def removed_while_building(err: BaseException, index_dir: Path) -> AtlasError | None:
+    """`err` as one sentence and a hint when it says a file of the index directory vanished while Atlas wrote it
+    (another program removed it: `git clean -fdx`, a cache step); None for any other error."""
+    filename = getattr(err, "filename", None)
+    if isinstance(err, OSError) and err.errno == errno.ENOENT and filename is not None:
+        inside = Path(os.fsdecode(filename)).is_relative_to(index_dir)
+    elif isinstance(err, ValueError):
+        inside = "FileDoesNotExist" in str(err) and str(index_dir) in str(err)
+    else:
+        inside = False
+    if not inside:
+        return None
+    return AtlasError(
+        f"files of the index directory {index_dir} were removed while the index was being built; nothing was published",
+        "run `atlas index` again, with nothing else cleaning that directory",
+    )

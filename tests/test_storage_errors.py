@@ -44,3 +44,30 @@ def test_an_unreadable_repository_file_is_named_as_such() -> None:
 )
 def test_other_errors_are_left_alone(error: Exception) -> None:
     assert storage_error(error, INDEX) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FileNotFoundError(errno.ENOENT, "No such file or directory", str(INDEX / "gen-000002.tmp-7" / "files.json")),
+        ValueError(f"Failed to open file for read: 'FileDoesNotExist(\"{INDEX}/gen-000002.tmp-7/tantivy/"
+                   'd6e2.fieldnorm")\''),  # what tantivy's commit raised after `rm -rf .atlas` mid-build
+    ],
+)  # fmt: skip
+def test_an_index_directory_emptied_during_a_build_is_named_as_such(error: Exception) -> None:
+    from atlas.errors import removed_while_building
+
+    problem = removed_while_building(error, INDEX)
+    assert problem is not None and problem.exit_code == 3
+    assert problem.message.startswith(f"files of the index directory {INDEX} were removed while the index was")
+    assert "nothing was published" in problem.message and "run `atlas index` again" in problem.hint
+
+
+@pytest.mark.parametrize(
+    "error",
+    [FileNotFoundError(errno.ENOENT, "No such file or directory", "/srv/repo/src/a.py"), ValueError("Schema error")],
+)
+def test_a_missing_file_outside_the_index_directory_is_not_that(error: Exception) -> None:
+    from atlas.errors import removed_while_building
+
+    assert removed_while_building(error, INDEX) is None
