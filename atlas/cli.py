@@ -471,6 +471,10 @@ def main() -> None:
     """Console-script entry point."""
     install_signal_handlers()
     _open_closed_standard_descriptors()
+    if not {"-v", "--verbose"}.intersection(sys.argv[1:]):
+        # A panic in tantivy (a damaged index) is reported in one sentence; Rust prints its own lines first, and with
+        # RUST_BACKTRACE=1 in the environment dozens of frames of a library's internals.
+        os.environ["RUST_BACKTRACE"] = "0"
     if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
         _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
     try:

@@ -607,6 +607,11 @@ def test_regression_a_panic_in_tantivy_is_a_damaged_index_for_every_command(make
         assert done.returncode == 4, (command, done.stderr)
         assert "Traceback" not in done.stderr and "PanicException" not in done.stderr, done.stderr
         assert "panicked" in done.stderr + done.stdout, command
+    noisy = subprocess.run(
+        [sys.executable, "-m", "atlas", "search", "parse_token", "--repo", str(root)], capture_output=True, text=True,
+        env={**os.environ, "RUST_BACKTRACE": "1"},
+    )  # fmt: skip
+    assert noisy.returncode == 4 and "stack backtrace" not in noisy.stderr, noisy.stderr  # a library's frames: noise
     report = index(root)
     assert report["mode"] == "full" and "panicked" in report["reason"]
     assert search(root, "parse_token").exit_code == 0
