@@ -275,6 +275,7 @@ def _import(config: IndexConfig, archive: Path) -> tuple[int, int, Path]:
             header, count, size = _extract(archive, building)
             _check_format(header, archive)
             _check_paths(building, archive)
+            _refuse_shard_over_whole_index(building, config.index_dir)
             store.publish(config.index_dir, building, final)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
@@ -363,6 +364,17 @@ def _check_format(header: dict[str, Any], archive: Path) -> None:
             f"{archive}: made by index format {header.get('format_version')}, this Atlas reads {FORMAT_VERSION}",
             "build the index with `atlas index --rebuild` instead",
         )
+
+
+def _refuse_shard_over_whole_index(generation: Path, index_dir: Path) -> None:
+    """InputError when the archived index is a shard and `index_dir` holds a whole index, which it would replace
+    (every search there would then say to assemble the shards)."""
+    from atlas.build import refuse_whole_index
+    from atlas.partition import ShardSpec
+
+    spec = ShardSpec.from_record(orjson.loads(store.read_index_file(generation / store.MANIFEST)).get("shard"))
+    if spec is not None:
+        refuse_whole_index(index_dir, spec, "importing")
 
 
 def _check_paths(generation: Path, archive: Path) -> None:

@@ -99,7 +99,7 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: Shard
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     report.shard = shard.as_dict() if shard else None
     if shard is not None:
-        _refuse_whole_index(config.index_dir, shard)
+        refuse_whole_index(config.index_dir, shard)
     store.ensure_index_dir(config.index_dir, config.root)
     report.walk_started_ns = time.time_ns()
     entries = _walk(config, report)
@@ -168,9 +168,9 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
     return _Previous(generation, manifest, table)
 
 
-def _refuse_whole_index(index_dir: Path, shard: ShardSpec) -> None:
-    """InputError if `index_dir` holds a whole index, which building a shard there would replace: `--out
-    .atlas` by mistake would otherwise cost the repository its index. A shard's directory may hold another
+def refuse_whole_index(index_dir: Path, shard: ShardSpec, doing: str = "building") -> None:
+    """InputError if `index_dir` holds a whole index, which building (or importing) a shard there would replace:
+    `--out .atlas` by mistake would otherwise cost the repository its index. A shard's directory may hold another
     shard (it is rebuilt), and a damaged or unreadable index is left to the build's own checks."""
     generation = store.current_generation(index_dir)
     if generation is None:
@@ -181,7 +181,7 @@ def _refuse_whole_index(index_dir: Path, shard: ShardSpec) -> None:
         return
     if isinstance(manifest, dict) and not manifest.get("shard"):
         raise InputError(
-            f"{index_dir} holds a whole index, which building shard {shard} there would replace",
+            f"{index_dir} holds a whole index, which {doing} shard {shard} there would replace",
             "give --out a directory of its own for the shard",
         )
 

@@ -314,6 +314,14 @@ def test_export_and_import_of_a_shard_and_of_a_sharded_index(repo: Path, tmp_pat
     for query in QUERIES[:6]:
         assert top(repo, elsewhere, query) == top(repo, single, query), query
 
+    # A shard's archive imported over the whole index replaced it (exit 0), and every search after said to
+    # assemble the shards: refused as building a shard there is, the index kept.
+    before = store.current_generation(repo / ".atlas")
+    refused = run("import", str(archive), "--repo", str(repo))
+    assert refused.exit_code == 2 and "holds a whole index, which importing shard 1/2 there" in refused.stderr
+    assert store.current_generation(repo / ".atlas") == before
+    assert top(repo, repo / ".atlas", QUERIES[0]) == top(repo, single, QUERIES[0])
+
 
 def test_shard_options_are_checked(repo: Path) -> None:
     for args, message in [
