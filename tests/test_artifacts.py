@@ -657,3 +657,11 @@ def test_an_index_whose_manifest_no_import_takes_is_not_exported(repo: Path, tmp
     assert "manifest" in result.stderr or "format" in result.stderr
     assert "hint: rebuild it with `atlas index --rebuild`" in result.stderr
     assert not (tmp_path / "index.tar.gz").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "import"])
+def test_a_dash_is_not_taken_for_an_archive_path(repo: Path, command: str) -> None:
+    # `atlas export -` wrote a file named "-" into the working directory, where `-` means standard output.
+    result = atlas(command, "-", "--repo", str(repo))
+    assert result.exit_code == 2 and "is not an archive path" in result.stderr, result.output
+    assert not (repo / "-").exists() and not Path("-").exists()

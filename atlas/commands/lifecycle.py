@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from atlas.commands.options import (
-    GivenPath,
+    ArchivePath,
     config_from,
     index_dir_option,
     index_setting_options,
@@ -85,7 +85,7 @@ def verify(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
 
 
 @click.command(name="export")
-@click.argument("archive", type=GivenPath(dir_okay=False, path_type=Path))
+@click.argument("archive", type=ArchivePath(dir_okay=False, path_type=Path))
 @repo_option
 @index_dir_option
 @click.option("--format", "fmt", type=FORMAT, default="auto")
@@ -102,7 +102,7 @@ def export_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
 
 
 @click.command(name="import")
-@click.argument("archive", type=GivenPath(dir_okay=False, path_type=Path))
+@click.argument("archive", type=ArchivePath(dir_okay=False, path_type=Path))
 @repo_option
 @index_dir_option
 @click.option("--format", "fmt", type=FORMAT, default="auto")

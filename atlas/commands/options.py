@@ -23,6 +23,16 @@ class GivenPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class ArchivePath(GivenPath):
+    """An archive's path: `-` reads as standard input or output elsewhere, which `export` and `import` do not
+    stream (export wrote a file named `-` into the working directory)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in ("-", b"-"):
+            self.fail("- (standard input or output) is not an archive path; for a file named -, write ./-", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 repo_option = click.option(
     "--repo", "--root", "repo", type=GivenPath(file_okay=False, path_type=Path), envvar="ATLAS_ROOT",
     help="Repository root (default: the enclosing repository of the working directory).",
