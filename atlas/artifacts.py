@@ -20,6 +20,7 @@ import tarfile
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -53,11 +54,25 @@ class ArchiveInfo:
 
 
 def cache_key(config: IndexConfig) -> tuple[str, str]:
-    """(key, restore prefix): what makes an index reusable, then the same without the commit."""
+    """(key, restore prefix): what makes an index reusable, then the same without the commit.
+
+    Outside git (or before a first commit) there is no commit to name: the key names the tree's contents
+    instead (every file the walk takes, read and hashed), so a changed tree gets a new key."""
     from atlas.signals.git import head_commit
 
     prefix = reuse_prefix(config)
-    return prefix + (head_commit(config.root) or "nogit"), prefix
+    commit = head_commit(config.root)
+    return prefix + (commit or f"tree-{tree_digest(config)}"), prefix
+
+
+def tree_digest(config: IndexConfig, holds: Callable[[str], bool] = lambda path: True) -> str:
+    """The digest of the contents of the files of `config`'s tree the walk takes (those `holds` keeps): their
+    paths and content hashes, read from the tree."""
+    from atlas.partition import content_digest, file_content_hash
+    from atlas.status import current_entries
+
+    entries = current_entries(config).items()
+    return content_digest((path, file_content_hash(entry.root, entry.path)) for path, entry in entries if holds(path))
 
 
 def reuse_prefix(config: IndexConfig) -> str:

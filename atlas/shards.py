@@ -29,7 +29,7 @@ from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
-from atlas.partition import MAX_SHARDS, ShardSpec, content_digest, file_content_hash, shard_of
+from atlas.partition import MAX_SHARDS, ShardSpec, shard_of
 from atlas.progress import log
 from atlas.signals.compute import HistoryJob
 
@@ -650,13 +650,10 @@ def shard_cache_key(config: IndexConfig, spec: ShardSpec) -> tuple[str, str]:
     The contents part is the content hash the shard's manifest records once built, computed here
     from the tree (the shard's files are read and hashed; the others are only walked).
     """
-    from atlas.artifacts import reuse_prefix
-    from atlas.status import current_entries
+    from atlas.artifacts import reuse_prefix, tree_digest
 
-    files = [(path, file_content_hash(entry.root, entry.path)) for path, entry in current_entries(config).items()
-             if spec.holds(path)]  # fmt: skip
     prefix = f"{reuse_prefix(config)}shard{spec.index}of{spec.count}-"
-    return prefix + content_digest(files), prefix
+    return prefix + tree_digest(config, spec.holds), prefix
 
 
 def result_record(result: ShardResult) -> dict[str, Any]:

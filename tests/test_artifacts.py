@@ -494,10 +494,16 @@ def test_cache_key_changes_with_an_index_option(repo: Path) -> None:
     assert new_key.startswith(new_prefix)
 
 
-def test_cache_key_without_git(make_repo: Callable[..., Path]) -> None:
+def test_cache_key_without_git_follows_the_contents(make_repo: Callable[..., Path]) -> None:
+    # It was prefix + "nogit" whatever the files held: an exact-key cache was never refreshed.
     root = make_repo(FILES, git=False)
     key, prefix = cache_key(root)
-    assert key == prefix + "nogit"
+    assert key.startswith(prefix + "tree-") and len(key) > len(prefix + "tree-") + 32
+    os.utime(root / "kiln" / "glaze.py", (1, 1))
+    assert cache_key(root) == (key, prefix)  # times alone are no change
+    (root / "kiln" / "glaze.py").write_text("def mix_glaze(piece):\n    return 'tenmoku'\n")
+    changed, same_prefix = cache_key(root)
+    assert same_prefix == prefix and changed != key and changed.startswith(prefix + "tree-")
 
 
 # --- restore an older index and bring it forward --------------------------------------------------
