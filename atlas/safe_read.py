@@ -93,6 +93,14 @@ def bad_path(paths: Iterable[object], allow_empty: bool = False) -> str | None:
     return None
 
 
+SNIFF_BYTES = 8192
+
+
+def looks_binary(data: bytes) -> bool:
+    """Whether a file starting with `data` is binary: a NUL byte in its first SNIFF_BYTES."""
+    return b"\0" in data[:SNIFF_BYTES]
+
+
 def text_lines(data: bytes) -> list[str]:
     """A file's lines as Atlas numbers them, the way tree-sitter counts rows: only `\n` ends a line (a `\r` before
     it is dropped; a form feed, a lone `\r` or U+2028 stays inside its line, where `str.splitlines` would cut),

@@ -24,12 +24,11 @@ from pathlib import Path
 from atlas.context.model import Chunk, OutlineItem
 from atlas.context.render import outline_line
 from atlas.digest import stamp_of
-from atlas.safe_read import Refused, read_with_status, text_lines
+from atlas.safe_read import Refused, looks_binary, read_with_status, text_lines
 from atlas.terms import tokenize
 
 WINDOW_LINES = 40
 MAX_READ_BYTES = 4 << 20
-SNIFF_BYTES = 8192
 _WORDS = re.compile(r"\w+")
 OUTLINE_SHARE = 0.25
 MAX_SIGNATURE_CHARS = 120
@@ -75,7 +74,7 @@ def read_text(root: Path, path: str) -> FileText | str:
         return "unreadable file"
     if max(size, len(data)) > MAX_READ_BYTES:
         return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
-    if b"\0" in data[:SNIFF_BYTES]:
+    if looks_binary(data):
         return "binary file"
     return FileText(path, text_lines(data), size, raw=data, stamp=stamp_of(status))
 

@@ -15,10 +15,9 @@ from atlas.digest import content_hash
 from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.safe_read import open_in_root
+from atlas.safe_read import looks_binary, open_in_root
 from atlas.terms import path_terms, symbol_terms, tokens_text_bytes
 
-SNIFF_BYTES = 8192
 MINIFIED_MIN_BYTES = 2048
 
 
@@ -63,7 +62,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "
 def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
     if len(data) > options.max_file_bytes:
         return Skipped(path, SkipReason.TOO_LARGE, f"over {options.max_file_bytes} bytes")
-    if b"\0" in data[:SNIFF_BYTES]:
+    if looks_binary(data):
         return Skipped(path, SkipReason.BINARY)
     if len(data) >= MINIFIED_MIN_BYTES and max(map(len, data.split(b"\n"))) > options.max_line_length:
         return Skipped(path, SkipReason.MINIFIED, f"a line over {options.max_line_length} characters")

@@ -14,14 +14,13 @@ from pathlib import Path
 
 from atlas.digest import stamp_of
 from atlas.records import LineRange
-from atlas.safe_read import read_with_status, text_lines
+from atlas.safe_read import looks_binary, read_with_status, text_lines
 from atlas.terms import name_tokens, tokenize
 
 MAX_RANGES = 3
 CONTEXT_LINES = 2
 MAX_RANGE_LINES = 40
 MAX_READ_BYTES = 4 << 20
-SNIFF_BYTES = 8192
 MAX_LINE_CHARS = 2000
 EXACT_LINES = 40
 
@@ -47,7 +46,7 @@ def best_ranges(
     if not (terms or first):
         return ()
     data, stamp = _read(root, path)
-    if not data or b"\0" in data[:SNIFF_BYTES]:
+    if not data or looks_binary(data):
         return ()
     lines = text_lines(data)
     if (as_indexed is not None and as_indexed(data, stamp) is False) or any(end > len(lines) for *_, end in outline):
