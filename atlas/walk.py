@@ -40,7 +40,7 @@ from pathlib import Path
 
 from atlas.errors import InputError
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.safe_read import NEVER_ENTER, display_path, fs_path, pseudo_filesystems, read_regular_file
+from atlas.safe_read import NEVER_ENTER, display_path, fs_path, pseudo_filesystem_of, read_regular_file
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
@@ -605,8 +605,8 @@ def refuse_pseudo_filesystem(root: Path) -> None:
         device = os.stat(root).st_dev
     except OSError:
         return  # the build's own checks say what is wrong with the path
-    kind = pseudo_filesystems().get(device)
-    if kind is not None:
+    kind = pseudo_filesystem_of(device)
+    if kind:
         raise InputError(f"{root} is on the kernel's {kind} filesystem, not source code",
                          "index a project's directory")  # fmt: skip
 
@@ -621,7 +621,6 @@ class _Walker:
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
         self._tracked: _Tracked | None = None
-        self.pseudo = pseudo_filesystems()
 
     def walk(self) -> Iterator[FileEntry | Skipped]:
         key = _key_of(self.root)
@@ -752,8 +751,9 @@ class _Walker:
         key = (st.st_dev, st.st_ino)
         if key in self.excluded_keys:
             return None
-        if st.st_dev in self.pseudo:  # `atlas index /` walks past /proc and /sys
-            return Skipped(display_path(rel), SkipReason.SPECIAL, f"the kernel's {self.pseudo[st.st_dev]} filesystem")
+        kind = pseudo_filesystem_of(st.st_dev)
+        if kind:  # `atlas index /` walks past /proc and /sys
+            return Skipped(display_path(rel), SkipReason.SPECIAL, f"the kernel's {kind} filesystem")
         if key in frame.ancestors:
             return Skipped(display_path(rel), SkipReason.SYMLINK_LOOP, "leads back to an enclosing directory")
         return self._open(
