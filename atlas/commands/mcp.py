@@ -8,10 +8,13 @@ configuration file (Claude Code: `<root>/.mcp.json`; Cursor: `~/.cursor/mcp.json
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,8 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     command, args = server_command(root, index_dir)
     check_utf8(command, args)
     target = config_path or default_config_path(client, root)
+    if config_path is None and client == "claude-code":
+        _refuse_link_out(target, root)
     if not write:
         write_text(snippet(client, name, command, args))
         if not obj.get("quiet"):
@@ -146,9 +151,23 @@ def snippet(client: str, name: str, command: str, args: list[str]) -> str:
 def toml_entry(name: str, command: str, args: list[str]) -> str:
     """A Codex `[mcp_servers.<name>]` table (JSON string escapes are valid TOML basic strings)."""
     quoted = ", ".join(json.dumps(arg, ensure_ascii=False) for arg in args)
-    # TOML's bare keys are ASCII letters, digits, - and _ (str.isalnum takes é too); others are quoted as written.
-    key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
-    return f"[mcp_servers.{key}]\ncommand = {json.dumps(command, ensure_ascii=False)}\nargs = [{quoted}]\n"
+    return f"[mcp_servers.{_toml_key(name)}]\ncommand = {json.dumps(command, ensure_ascii=False)}\nargs = [{quoted}]\n"
+
+
+def _toml_key(name: str) -> str:
+    """`name` as a TOML key: bare when it is ASCII letters, digits, - and _ (str.isalnum takes é too), else a quoted
+    string with JSON's escapes, which are TOML's."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
+
+
+def _refuse_link_out(path: Path, root: Path) -> None:
+    """UsageError when the project's configuration file is a link leading out of the repository: a cloned
+    repository's `.mcp.json` could name any JSON file of the user's, which `--write` would rewrite."""
+    from atlas.errors import UsageError
+
+    if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+        raise UsageError(f"{path} is a link out of the repository, to {os.path.realpath(path)}; left untouched",
+                         "replace the link with a file, or pass the file to write with --config-path")  # fmt: skip
 
 
 def merge_json(path: Path, name: str, command: str, args: list[str]) -> None:
@@ -157,18 +176,60 @@ def merge_json(path: Path, name: str, command: str, args: list[str]) -> None:
     from atlas.index.store import replacement_target
 
     path = replacement_target(path)  # before reading it: a FIFO there would block the read
-    data: Any = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8") or "{}")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UsageError(f"{path}: not valid JSON ({err}); left untouched", "fix it or use --config-path") from err
-    servers = data.get("mcpServers", {}) if isinstance(data, dict) else None
-    if not isinstance(servers, dict):
-        raise UsageError(f"{path}: expected a JSON object with an `mcpServers` object; left untouched")
-    servers[name] = {"command": command, "args": args}
-    data["mcpServers"] = servers
-    _write_atomic(path, json.dumps(data, indent=2) + "\n")
+    with _directory_locked(path.parent):  # two installs at once would each drop the other's entry
+        data: Any = {}
+        if path.exists():
+            try:
+                data = _strict_json(path.read_text(encoding="utf-8") or "{}")
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+                reason = "nested too deeply" if isinstance(err, RecursionError) else err
+                raise UsageError(f"{path}: not valid JSON ({reason}); left untouched",
+                                 "fix it or use --config-path") from err  # fmt: skip
+        servers = data.get("mcpServers", {}) if isinstance(data, dict) else None
+        if not isinstance(servers, dict):
+            raise UsageError(f"{path}: expected a JSON object with an `mcpServers` object; left untouched")
+        servers[name] = {"command": command, "args": args}
+        data["mcpServers"] = servers
+        _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _strict_json(text: str) -> Any:
+    """`text` as JSON, as a client's parser reads it: ValueError for what Python's parser lets by (a repeated key,
+    of which it keeps the last and a rewrite would drop the others; NaN and Infinity, which JSON has not, and a
+    number too large for a float, which would be written back as Infinity)."""
+
+    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        repeated = next((key for key in keys if keys.count(key) > 1), None)
+        if repeated is not None:
+            raise ValueError(f"the key {repeated!r} is repeated in one object")
+        return dict(pairs)
+
+    def not_json(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise ValueError(f"{number[:40]} is too large a number to write back")
+        return value
+
+    return json.loads(text, object_pairs_hook=no_repeats, parse_constant=not_json, parse_float=finite)
+
+
+@contextlib.contextmanager
+def _directory_locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory` (created if missing) while a configuration file in it is read,
+    changed and replaced: the file itself is replaced, so a lock on it would be on the old one."""
+    import fcntl
+
+    _make_parent(directory)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def merge_toml(path: Path, name: str, command: str, args: list[str]) -> None:
@@ -179,26 +240,44 @@ def merge_toml(path: Path, name: str, command: str, args: list[str]) -> None:
     from atlas.index.store import replacement_target
 
     path = replacement_target(path)
-    try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise UsageError(f"{path}: not readable as UTF-8 TOML ({err}); left untouched",
-                         "fix it or pass --config-path") from err  # fmt: skip
-    kept = _without_table(text, name).rstrip("\n")
-    merged = (kept + "\n\n" if kept else "") + toml_entry(name, command, args)
-    try:
-        entry = tomllib.loads(merged)["mcp_servers"][name]
-    except (tomllib.TOMLDecodeError, KeyError) as err:
-        raise UsageError(f"{path}: mcp_servers.{name} is in a form Atlas cannot replace", "edit it by hand") from err
-    if entry.get("command") != command or entry.get("args") != args:
-        raise UsageError(f"{path}: defines mcp_servers.{name} elsewhere too; left untouched", "edit it by hand")
-    _write_atomic(path, merged)
+    with _directory_locked(path.parent):
+        try:
+            text = path.read_bytes().decode("utf-8") if path.exists() else ""  # its line endings kept
+            before = tomllib.loads(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as err:
+            reason = "nested too deeply" if isinstance(err, RecursionError) else err
+            raise UsageError(f"{path}: not readable as UTF-8 TOML ({reason}); left untouched",
+                             "fix it or pass --config-path") from err  # fmt: skip
+        newline = "\r\n" if "\r\n" in text else "\n"
+        kept = _without_table(text, name).rstrip("\r\n")
+        merged = (kept + newline * 2 if kept else "") + toml_entry(name, command, args).replace("\n", newline)
+        try:
+            after = tomllib.loads(merged)
+            entry = after["mcp_servers"][name]
+        except (tomllib.TOMLDecodeError, KeyError) as err:
+            raise UsageError(f"{path}: mcp_servers.{name} is in a form Atlas cannot replace",
+                             "edit it by hand") from err  # fmt: skip
+        if entry.get("command") != command or entry.get("args") != args:
+            raise UsageError(f"{path}: defines mcp_servers.{name} elsewhere too; left untouched", "edit it by hand")
+        if _others(after, name) != _others(before, name):
+            raise UsageError(f"{path}: replacing mcp_servers.{name} would change other settings; left untouched",
+                             "edit it by hand")  # fmt: skip
+        _write_atomic(path, merged)
+
+
+def _others(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """`config` without the server `name`'s entry (and without `mcp_servers` when that held only it)."""
+    servers = config.get("mcp_servers")
+    if not isinstance(servers, dict):
+        return config
+    rest = {key: value for key, value in servers.items() if key != name}
+    return {**config, "mcp_servers": rest} if rest else {key: v for key, v in config.items() if key != "mcp_servers"}
 
 
 def _without_table(text: str, name: str) -> str:
-    """`text` without the `[mcp_servers.<name>]` table and its sub-tables."""
-    heads = {f"[mcp_servers.{name}]", f'[mcp_servers."{name}"]'}
+    """`text` without the `[mcp_servers.<name>]` table and its sub-tables, as `toml_entry` writes its header."""
+    key = _toml_key(name)
+    heads = {f"[mcp_servers.{key}]", f'[mcp_servers."{name}"]'} if key == name else {f"[mcp_servers.{key}]"}
     out, skipping = [], False
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
@@ -211,15 +290,30 @@ def _without_table(text: str, name: str) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace the configuration file at `path` (a regular file or none: see `replacement_target`) with `text`,
-    whole or not at all."""
+    whole or not at all, keeping its permissions; InputError for a file its owner made read-only, which a
+    rename over it would replace all the same."""
+    import stat
+
     from atlas.errors import InputError
     from atlas.index.store import write_atomic
 
+    with contextlib.suppress(FileNotFoundError):
+        if not os.stat(path).st_mode & stat.S_IWUSR:
+            raise InputError(f"{path} is read-only; left untouched", "make it writable, or pass --config-path")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text.encode("utf-8"))
     except OSError as err:
         raise InputError(f"{path}: cannot write the client's configuration there ({err.strerror})",
+                         "run it where you can write, or pass --config-path") from err  # fmt: skip
+
+
+def _make_parent(directory: Path) -> None:
+    from atlas.errors import InputError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{directory}: cannot make the client's configuration directory ({err.strerror})",
                          "run it where you can write, or pass --config-path") from err  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -199,8 +200,6 @@ def replacement_target(path: Path) -> Path:
     """The file a write to the user's `path` replaces: `path` itself, or the file its symbolic link names (the
     link stays). InputError when that exists and is not a regular file: a device (`/dev/null`), a FIFO or a
     directory would be replaced by a file, which is never what a user asks for."""
-    import stat
-
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         mode = target.stat().st_mode
@@ -213,14 +212,34 @@ def replacement_target(path: Path) -> Path:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old or the new content, never a mix."""
+    """Write `data` to `path` so that readers see the old or the new content, never a mix, with the permissions
+    `path` had (a 0600 file of secrets stays 0600). The temporary file is created anew, never opened through
+    a link or over a file planted at its name, and removed when the write fails (a full disk)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(_create_new(tmp), "wb") as handle:
+            with contextlib.suppress(OSError):  # a new file keeps the umask's permissions
+                os.fchmod(handle.fileno(), stat.S_IMODE(os.stat(path).st_mode))
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     _fsync_dir(path.parent)
+
+
+def _create_new(path: Path) -> int:
+    """A descriptor of the new file `path`: what is there already (a file a dead process of the same id left, or
+    a link someone planted) is removed, not followed or written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileExistsError:
+        os.unlink(path)
+        return os.open(path, flags, 0o666)
 
 
 def publish(index_dir: Path, building: Path, final: Path) -> None:

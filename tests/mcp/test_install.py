@@ -162,3 +162,108 @@ def test_an_index_directory_that_is_not_utf8_is_refused_too(tmp_path: Path) -> N
     index_dir = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"index\xff"))
     result = _install("--client", "cursor", "--root", str(tmp_path), "--index-dir", index_dir)
     assert result.exit_code == 2 and "not valid UTF-8" in result.stderr, result.output
+
+
+def test_regression_a_rewrite_keeps_the_config_files_permissions_and_refuses_a_read_only_one(tmp_path: Path) -> None:
+    # The rewrite made a 0600 file of secrets 0644 (world-readable), and replaced a 0444 file all the same.
+    secret = tmp_path / "config.toml"
+    secret.write_text('[mcp_servers.other]\ncommand = "x"\nenv = { API_KEY = "secret" }\n')
+    secret.chmod(0o600)
+    assert _install("--client", "codex", "--write", "--config-path", str(secret)).exit_code == 0
+    assert secret.stat().st_mode & 0o777 == 0o600 and 'API_KEY = "secret"' in secret.read_text()
+    frozen = tmp_path / "ro.json"
+    frozen.write_text("{}\n")
+    frozen.chmod(0o444)
+    result = _install("--client", "cursor", "--write", "--config-path", str(frozen))
+    assert result.exit_code == 2 and "is read-only; left untouched" in result.stderr
+    assert frozen.read_text() == "{}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"mcpServers":{"x":{"command":"y"}},"mcpServers":{"z":{"command":"w"}}}', "is repeated"),
+        ('{"mcpServers":{"x":{"command":"y","timeout":1e400}}}', "too large a number"),
+        ('{"mcpServers":{"x":{"command":"y","timeout":NaN}}}', "NaN is not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_regression_json_a_client_would_read_otherwise_is_left_untouched(tmp_path: Path, text: str, said: str) -> None:
+    # Python's parser kept the last of repeated keys (a rewrite dropped server "x"), read 1e400 as inf (written back
+    # as Infinity, which clients reject), and a deep nesting was "unexpected error: RecursionError".
+    config = tmp_path / "mcp.json"
+    config.write_text(text)
+    result = _install("--client", "cursor", "--write", "--config-path", str(config))
+    assert result.exit_code == 2 and said in result.stderr and "left untouched" in result.stderr, result.output
+    assert config.read_text() == text
+
+
+def test_regression_codex_keys_are_matched_as_written_and_nothing_else_changes(tmp_path: Path) -> None:
+    escaped = tmp_path / "a.toml"
+    for _ in range(2):  # a name that needs escapes could not be installed again
+        installed = _install("--client", "codex", "--write", "--config-path", str(escaped), "--name", "my\\srv")
+        assert installed.exit_code == 0, installed.output
+    assert list(tomllib.loads(escaped.read_text())["mcp_servers"]) == ["my\\srv"]
+    dotted = tmp_path / "b.toml"
+    dotted.write_text('[mcp_servers.my]\ncommand = "m"\n[mcp_servers.my.env]\nK = "v"\n')
+    assert _install("--client", "codex", "--write", "--config-path", str(dotted), "--name", "my.env").exit_code == 0
+    servers = tomllib.loads(dotted.read_text())["mcp_servers"]  # "my.env" deleted server "my"'s env table
+    assert servers["my"]["env"] == {"K": "v"} and "my.env" in servers
+    tricky = tmp_path / "c.toml"
+    tricky.write_text('a = 1\n[t]\ns = """\n[mcp_servers.atlas]\n[end"""\n')
+    result = _install("--client", "codex", "--write", "--config-path", str(tricky))
+    assert result.exit_code == 2 and "would change other settings; left untouched" in result.stderr
+    crlf = tmp_path / "d.toml"
+    crlf.write_bytes(b"[a]\r\nx = 1\r\n")
+    assert _install("--client", "codex", "--write", "--config-path", str(crlf)).exit_code == 0
+    assert crlf.read_bytes().startswith(b"[a]\r\nx = 1\r\n") and b"\n" not in crlf.read_bytes().replace(b"\r\n", b"")
+
+
+def test_regression_concurrent_installs_keep_every_entry(tmp_path: Path) -> None:
+    # Each run read the file, added its entry and replaced it: runs at once dropped each other's entries.
+    import subprocess
+    import sys
+
+    config = tmp_path / "mcp.json"
+    command = [sys.executable, "-m", "atlas", "-q", "mcp", "install", "--client", "cursor", "--write",
+               "--config-path", str(config), "--root", str(tmp_path), "--name"]  # fmt: skip
+    runs = [subprocess.Popen([*command, f"server{i}"], stdout=subprocess.DEVNULL) for i in range(8)]
+    assert all(run.wait(timeout=120) == 0 for run in runs)
+    assert sorted(json.loads(config.read_text())["mcpServers"]) == sorted(f"server{i}" for i in range(8))
+
+
+def test_regression_a_projects_config_that_links_out_of_the_repository_is_not_written(tmp_path: Path) -> None:
+    # A cloned repository's `.mcp.json` linking to another JSON file of the user's had that file rewritten.
+    repo, elsewhere = tmp_path / "repo", tmp_path / "settings.json"
+    repo.mkdir()
+    (repo / ".git").mkdir()
+    elsewhere.write_text('{"name": "other"}\n')
+    (repo / ".mcp.json").symlink_to(elsewhere)
+    result = _install("--client", "claude-code", "--write", "--root", str(repo))
+    assert result.exit_code == 2 and "is a link out of the repository" in result.stderr
+    assert elsewhere.read_text() == '{"name": "other"}\n'
+
+
+def test_regression_an_atomic_write_never_follows_a_link_planted_at_its_temporary_name(tmp_path: Path) -> None:
+    import os
+
+    from atlas.index.store import write_atomic
+
+    victim, config = tmp_path / "victim", tmp_path / "m.json"
+    victim.write_text("precious data\n")
+    config.write_text("{}\n")
+    (tmp_path / f".m.json.tmp-{os.getpid()}").symlink_to(victim)
+    write_atomic(config, b'{"new": 1}\n')
+    assert victim.read_text() == "precious data\n" and not config.is_symlink()
+    assert config.read_text() == '{"new": 1}\n' and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "victim"]
+
+
+def test_regression_a_full_disk_leaves_no_temporary_file_beside_the_config(tmp_path: Path) -> None:
+    from tests.mounts import small_disk
+
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        config = disk / "m.json"
+        config.write_text('{"mcpServers": {"big": {"command": "' + "x" * 50_000 + '"}}}\n')
+        result = _install("--client", "cursor", "--write", "--config-path", str(config))
+        assert result.exit_code == 2 and "No space left on device" in result.stderr
+        assert sorted(p.name for p in disk.iterdir()) == ["m.json"] and json.loads(config.read_text())
