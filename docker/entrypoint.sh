@@ -83,6 +83,18 @@ find_index_arg() {
 }
 
 ATLAS=${ATLAS_BIN:-atlas}
+# atlas's global options may come before the command (`docker run IMAGE -q index`): kept, and passed on first.
+flags=""
+config=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -q|--quiet|-v|--verbose|--no-color) flags="$flags $1" ;;
+    --config=*) config=$1 ;;
+    --config) [ $# -gt 1 ] || break; config="--config=$2"; shift ;;
+    *) break ;;
+  esac
+  shift
+done
 command=${1:-index}
 [ $# -gt 0 ] && shift
 find_index_arg "$@"
@@ -103,8 +115,10 @@ esac
 
 case "$command" in
   index)
-    exec $ATLAS index "$ATLAS_ROOT" --index-dir "$ATLAS_INDEX_DIR" --memory "$ATLAS_MEMORY" \
-      --jobs "${ATLAS_JOBS:-0}" "$@" ;;
+    # shellcheck disable=SC2086  # $flags: fixed option words
+    exec $ATLAS $flags ${config:+"$config"} index "$ATLAS_ROOT" --index-dir "$ATLAS_INDEX_DIR" \
+      --memory "$ATLAS_MEMORY" --jobs "${ATLAS_JOBS:-0}" "$@" ;;
   *)
-    exec $ATLAS "$command" "$@" ;;
+    # shellcheck disable=SC2086
+    exec $ATLAS $flags ${config:+"$config"} "$command" "$@" ;;
 esac

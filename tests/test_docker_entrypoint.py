@@ -58,6 +58,23 @@ def test_default_command_is_index(tmp_path: Path) -> None:
     assert (tmp_path / "volume" / "CURRENT").is_file()
 
 
+def test_regression_global_options_before_the_command_keep_the_entry_points_work(tmp_path: Path) -> None:
+    # `docker run IMAGE -q index` took "-q" for the command: the checks were skipped and the index went into
+    # atlas's default place, without --index-dir, --memory or --jobs.
+    root = make_shop_repo(tmp_path / "repo")
+    index = tmp_path / "volume"
+    settings = tmp_path / "my settings.toml"
+    settings.write_text("[search]\nlimit = 2\n")
+    done = run_entrypoint(root, index, "-q", "--config", str(settings), "index", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["index_dir"] == str(index) and done.stderr == ""
+    assert not (root / ".atlas").exists()
+    found = run_entrypoint(root, index, "--quiet", f"--config={settings}", "search", "--format", "jsonl", "cart")
+    assert found.returncode == 0 and len(found.stdout.splitlines()) == 2, found.stderr  # the config's limit
+    missing = run_entrypoint(tmp_path / "nothing", index, "-q", "index")
+    assert missing.returncode == 2 and "atlas-entrypoint:" in missing.stderr
+
+
 def test_missing_repository_mount_is_a_usage_error(tmp_path: Path) -> None:
     done = run_entrypoint(tmp_path / "absent", tmp_path / "volume", "index")
     assert done.returncode == 2

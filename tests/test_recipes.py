@@ -112,6 +112,21 @@ def test_recipe_scripts_refuse_what_is_missing_in_one_sentence(repo: Path, tmp_p
     assert not (tmp_path / "index" / "CURRENT").exists()
 
 
+@pytest.mark.parametrize("count", ["abc", "08", "2.0", "PATH[$(touch injected)]", "100000000"])
+def test_regression_a_shard_count_that_is_not_a_plain_number_is_refused_before_any_arithmetic(
+    repo: Path, tmp_path: Path, count: str
+) -> None:
+    # assemble.sh evaluated SHARD_COUNT as bash arithmetic: a command substitution in it ran, 08 was bad octal,
+    # 10**8 built a 10**8-element array; shard.sh took 08 and named the directory shard-0-of-08.
+    env = {"SHARD_COUNT": count, "REPO": str(repo), "SHARDS_DIR": str(tmp_path / "shards"), "SHARD_INDEX": "0"}
+    for script in ("shard.sh", "assemble.sh"):
+        done = _script(script, {**env, "INDEX_DIR": str(tmp_path / "index")})
+        assert done.returncode == 2, (script, done.stderr)
+        assert "hint:" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "injected").exists() and not Path("injected").exists()
+    assert not (tmp_path / "shards").exists()
+
+
 def test_regression_shard_cache_key_keeps_atlas_exit_code(repo: Path, tmp_path: Path) -> None:
     # It piped atlas into `read`, so under pipefail a usage error (exit 2) left the script as exit 1, "no results".
     for env in ({"REPO": str(tmp_path / "absent"), "SHARD_INDEX": "0"}, {"REPO": str(repo), "SHARD_INDEX": "5"}):

@@ -19,6 +19,12 @@ if [ -z "${SHARD_COUNT:-}" ]; then
   echo "  hint: e.g. SHARD_COUNT=8 $0" >&2
   exit 2
 fi
+# Checked before the loop's arithmetic, which would run a command substitution in it and read 08 as octal.
+if ! [[ $SHARD_COUNT =~ ^[1-9][0-9]{0,3}$ ]] || ((SHARD_COUNT > 4096)); then
+  echo "assemble.sh: SHARD_COUNT=$SHARD_COUNT is not a shard count" >&2
+  echo "  hint: give a whole number from 1 to 4096, without leading zeros, the same as the shard jobs got" >&2
+  exit 2
+fi
 read -r -a atlas <<< "${ATLAS:-atlas}"
 shards=${SHARDS_DIR:-/shards}
 dirs=()

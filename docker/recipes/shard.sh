@@ -21,6 +21,13 @@ if [ -z "$index" ] || [ -z "${SHARD_COUNT:-}" ]; then
   echo "  hint: e.g. SHARD_COUNT=8 SHARD_INDEX=0 $0" >&2
   exit 2
 fi
+# Plain decimals: they name the shard's directory, which assemble.sh names from SHARD_COUNT the same way.
+if ! [[ $SHARD_COUNT =~ ^[1-9][0-9]{0,3}$ && $index =~ ^(0|[1-9][0-9]{0,3})$ ]] || ((SHARD_COUNT > 4096)); then
+  echo "shard.sh: SHARD_COUNT=$SHARD_COUNT and SHARD_INDEX=$index must be whole numbers without leading zeros," \
+    "SHARD_COUNT at most 4096" >&2
+  echo "  hint: e.g. SHARD_COUNT=8 SHARD_INDEX=0 $0" >&2
+  exit 2
+fi
 read -r -a atlas <<< "${ATLAS:-atlas}"
 if [ "${1:-}" = cache-key ]; then
   lines=$("${atlas[@]}" cache-key --repo "${REPO:-/repo}" --shard "$index/$SHARD_COUNT")  # set -e: atlas's exit code
