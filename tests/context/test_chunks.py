@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from atlas.context.chunks import FileText, Unit, _Spans, prepare, score_units
 
-
 Spans = list[tuple[int, int]]
 
 
