@@ -477,3 +477,58 @@ def test_regression_status_is_fresh_after_an_update_that_removed_a_file(repo: Pa
     code, record, _ = status(repo)
     assert record is not None and record["removed"] == []
     assert code == 0
+
+
+def _import_edges(root: Path, index_dir: Path | None = None) -> set[tuple[str, str]]:
+    """The live generation's import edges, as (importer, imported) paths."""
+    generation = store.current_generation(config(root, index_dir).index_dir)
+    assert generation is not None
+    side = load_store(generation)
+    assert side is not None
+    edges = np.asarray(side.get("import_edges")).reshape(-1, 2)
+    return {(side.paths[a], side.paths[b]) for a, b in edges}
+
+
+def _graph(report: IndexReport) -> dict[str, int]:
+    return report.signals["graph"]  # type: ignore[index]
+
+
+GRAPH_EDITS: dict[str, tuple[dict[str, str | bytes], dict[str, str | bytes]]] = {
+    # A Go import edited elsewhere changes the guess of the module path: every Go file's imports resolve anew.
+    "go module path guessed again": (
+        {"go.mod": "module example.com/m\n", "a/util/util.go": "package util\nfunc Helper() int { return 1 }\n",
+         "x/a/util/util.go": "package util\nfunc Helper() int { return 3 }\n",
+         "api/api.go": "package api\nfunc Serve() int { return 2 }\n",
+         "x/main.go": 'package main\nimport "example.com/m/a/util"\nfunc Zanzibar() int { return util.Helper() }\n',
+         "c.go": 'package main\nimport "other.org/y/api"\nfunc Other() int { return api.Serve() }\n'},
+        {"c.go": 'package main\nimport "example.com/m/api"\nfunc Other() int { return api.Serve() }\n'},
+    ),
+    # A file now skipped (binary) was an import's target candidate: its importer resolves elsewhere.
+    "import target skipped": (
+        {"pkg/__init__.py": "def helper():\n    return 1\n", "pkg/b.py": "def other():\n    return 2\n",
+         "a.py": "from pkg import b\n\ndef zanzibar():\n    return b.other()\n"},
+        {"pkg/b.py": b"binary\0data\n"},
+    ),
+    # Unresolved imports of the files the update did not touch were dropped from the count.
+    "unresolved imports kept": (
+        {"a.py": "import missing_one\nimport missing_two\n", "b.py": "import missing_three\n", "c.py": "x = 1\n"},
+        {"c.py": "x = 1\ny = 2\n"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", GRAPH_EDITS)
+def test_regression_an_updated_import_graph_is_the_rebuilt_one(
+    make_repo: Callable[..., Path], tmp_path: Path, case: str
+) -> None:
+    before, edit = GRAPH_EDITS[case]
+    root = make_repo(before)
+    build(root)
+    for path, content in edit.items():
+        target = root / path
+        target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
+    updated = build(root)
+    assert updated.mode == "incremental"
+    rebuilt = build(root, rebuild=True, index_dir=tmp_path / "full")
+    assert _import_edges(root) == _import_edges(root, tmp_path / "full")
+    assert _graph(updated) == _graph(rebuilt)

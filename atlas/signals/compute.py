@@ -239,13 +239,19 @@ def compute_store(
 
 def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, edited: Collection[int] | None) -> None:
     files = list(zip(table.paths, table.languages, table.imports, strict=True))
-    old_edges = _reusable_edges(previous, table) if edited is not None else None
+    go_imports = _go_imports_digest(table)
+    store.params["graph_go_imports"] = go_imports
+    old_edges = _reusable_edges(previous, table, go_imports) if edited is not None else None
     reuse = old_edges is not None
     graph = build_import_graph(files, only=set(edited) if reuse else None)
     edges = graph.edges
+    unresolved = np.array(graph.unresolved_by_file, dtype=np.int32).reshape(-1)
     if reuse:
         kept = old_edges[~np.isin(old_edges[:, 0], list(edited))]
         edges = np.unique(np.vstack([kept, edges]).astype(np.int32), axis=0) if len(edges) else kept
+        others = np.ones(len(unresolved), dtype=bool)
+        others[list(edited)] = False
+        unresolved[others] = np.asarray(previous.get("unresolved_imports"), dtype=np.int32)[others]
         store.params["graph_mode"] = "incremental"
     live = np.array([bool(p) for p in table.paths], dtype=bool)
     edges = edges[live[edges[:, 0]] & live[edges[:, 1]]] if len(edges) else edges.reshape(0, 2)
@@ -256,25 +262,42 @@ def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, e
     indptr, indices = neighbours(type(graph)(graph.paths, edges, graph.unresolved))
     store.arrays["imports_indptr"] = indptr.astype(np.int64)
     store.arrays["imports_indices"] = indices.astype(np.int32)
-    store.params["graph"] = {"edges": len(edges), "unresolved_imports": graph.unresolved}
+    store.arrays["unresolved_imports"] = unresolved
+    store.params["graph"] = {"edges": len(edges), "unresolved_imports": int(unresolved[live].sum())}
 
 
-def _reusable_edges(previous: SideStore | None, table: FileTable) -> np.ndarray | None:
-    """The previous generation's import edges, when they fit `table`: the same paths, every endpoint a file id.
-
-    (A file removed by this update, now a tombstone, keeps its id.) A damaged `import_edges.npy` (an odd count,
-    an id past the last file) is not reused: every file's imports are resolved again, where it made the update
-    crash with an IndexError.
+def _reusable_edges(previous: SideStore | None, table: FileTable, go_imports: str) -> np.ndarray | None:
+    """The previous generation's import edges, when they fit `table`: the same live paths (a file skipped now,
+    a tombstone, may have been an import's target), every endpoint a file id, the same Go imports (from which
+    the Go module paths are guessed, and every Go file's edges with them), and per-file counts of unresolved
+    imports to carry over. A damaged `import_edges.npy` (an odd count, an id past the last file) is not reused:
+    every file's imports are resolved again, where it made the update crash with an IndexError.
     """
     stored = previous.get("import_edges") if previous is not None else None
     if stored is None or len(previous.paths) != len(table.paths):
         return None
-    if any(path and path != before for path, before in zip(table.paths, previous.paths, strict=True)):
+    unresolved = previous.get("unresolved_imports")
+    if unresolved is None or len(unresolved) != len(table.paths):
+        return None
+    if previous.params.get("graph_go_imports") != go_imports:
+        return None
+    if any(path != before for path, before in zip(table.paths, previous.paths, strict=True)):
         return None
     flat = np.asarray(stored, dtype=np.int64).reshape(-1)
     if flat.size % 2 or (flat.size and (flat.min() < 0 or flat.max() >= len(table.paths))):
         return None
     return flat.reshape(-1, 2).astype(np.int32)
+
+
+def _go_imports_digest(table: FileTable) -> str:
+    """A digest of every Go import string of the tree ("" when there is none)."""
+    specs = sorted({spec for language, imports in zip(table.languages, table.imports, strict=True)
+                    if language == "go" for spec in imports})  # fmt: skip
+    if not specs:
+        return ""
+    import hashlib
+
+    return hashlib.blake2b("\n".join(specs).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def _add_history(store: SideStore, table: FileTable, history: History | None) -> None:

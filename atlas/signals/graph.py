@@ -32,6 +32,8 @@ class ImportGraph:
     paths: tuple[str, ...]
     edges: np.ndarray
     unresolved: int
+    unresolved_by_file: tuple[int, ...] = ()
+    """Per file (node), how many of its imports named no indexed file (0 for files `only` left out)."""
 
 
 def build_import_graph(
@@ -51,16 +53,17 @@ def build_import_graph(
     cache: dict[tuple[str, str], dict[str, tuple[int, ...]]] = defaultdict(dict)
     counts: list[int] = []
     targets: list[int] = []
-    unresolved = 0
+    unresolved: list[int] = []
     for src, (_, language, imports) in enumerate(files):
         if only is not None and src not in only:
             counts.append(0)
+            unresolved.append(0)
             continue
         before = len(targets)
-        unresolved += _resolve_imports(repo, cache, src, language, imports, targets)
+        unresolved.append(_resolve_imports(repo, cache, src, language, imports, targets))
         counts.append(len(targets) - before)
     sources = np.repeat(np.arange(len(paths), dtype=np.int64), counts)
-    return ImportGraph(paths, _edge_array(sources, targets, len(paths)), unresolved)
+    return ImportGraph(paths, _edge_array(sources, targets, len(paths)), sum(unresolved), tuple(unresolved))
 
 
 def _resolve_imports(
