@@ -532,3 +532,45 @@ def test_regression_an_updated_import_graph_is_the_rebuilt_one(
     rebuilt = build(root, rebuild=True, index_dir=tmp_path / "full")
     assert _import_edges(root) == _import_edges(root, tmp_path / "full")
     assert _graph(updated) == _graph(rebuilt)
+
+
+def _commits_of(root: Path, path: str, index_dir: Path | None = None) -> int:
+    generation = store.current_generation(config(root, index_dir).index_dir)
+    assert generation is not None
+    side = load_store(generation)
+    assert side is not None
+    return int(side.get("git_commits")[side.paths.index(path)])  # type: ignore[index]
+
+
+def test_regression_a_file_added_back_keeps_its_history_from_before_it_was_deleted(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The merge of the new commits into the saved history knew only the files at the old HEAD: a file deleted
+    # before it and added back since lost its older commits (recency, co-change and commit words with them).
+    root = make_repo({"f.py": "def zanzibar():\n    return 1\n", "g.py": "x = 1\n"})
+    (root / "f.py").write_text("def zanzibar():\n    return 2\n")
+    commit(root, "two", "2026-01-02T00:00:00")
+    (root / "f.py").unlink()
+    commit(root, "three", "2026-01-03T00:00:00")
+    build(root)
+    (root / "f.py").write_text("def zanzibar():\n    return 2\n")
+    commit(root, "four", "2026-01-04T00:00:00")
+    assert build(root).mode == "incremental"
+    build(root, rebuild=True, index_dir=tmp_path / "full")
+    assert _commits_of(root, "f.py") == _commits_of(root, "f.py", tmp_path / "full") == 4
+
+
+def test_regression_an_update_keeps_the_history_window(make_repo: Callable[..., Path], tmp_path: Path) -> None:
+    # With --history 5, an update merged the new commits into the saved ones beyond the window (7 of 5).
+    root = make_repo({"f.py": "def zanzibar():\n    return 1\n", "g.py": "x = 1\n"})
+    for day in range(2, 4):
+        (root / "f.py").write_text(f"def zanzibar():\n    return {day}\n")
+        commit(root, f"day {day}", f"2026-01-0{day}T00:00:00")
+    assert build(root, history_commits=5).signals["git"]["commits_mined"] == 3  # type: ignore[index]
+    for day in range(4, 8):
+        (root / "f.py").write_text(f"def zanzibar():\n    return {day}\n")
+        commit(root, f"day {day}", f"2026-01-0{day}T00:00:00")
+    updated = build(root, history_commits=5)
+    assert updated.signals["git"]["commits_mined"] == 5  # type: ignore[index]
+    build(root, rebuild=True, index_dir=tmp_path / "full", history_commits=5)
+    assert _commits_of(root, "f.py") == _commits_of(root, "f.py", tmp_path / "full") == 5

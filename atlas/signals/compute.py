@@ -37,6 +37,7 @@ from atlas.signals.git import (
     is_ancestor,
     merge_histories,
     mine_history,
+    touched_by_then,
 )  # fmt: skip
 from atlas.signals.graph import build_import_graph, in_degree, neighbours, pagerank
 from atlas.signals.priors import path_flags
@@ -181,7 +182,20 @@ def _update_history(
     if head is None or window_full or sliding or not is_ancestor(config.root, previous.head):
         return mine(config.root, options), "full"
     newer = mine(config.root, options, since_commit=previous.head)
+    if _merge_would_differ(config.root, options, previous, newer):
+        return mine(config.root, options), "full"
     return merge_histories(previous, newer, options), "incremental"
+
+
+def _merge_would_differ(root: Path, options: HistoryOptions, previous: History, newer: History) -> bool:
+    """Whether merging `newer` into `previous` would give another history than mining it whole: more commits
+    than the --history window holds, or a file back at HEAD with commits from before `previous`'s HEAD."""
+    if not newer.available:
+        return False
+    if options.max_commits is not None and previous.commits_mined + newer.commits_mined > options.max_commits:
+        return True
+    back = newer.tracked - previous.tracked - set(newer.moved.values())
+    return bool(back) and touched_by_then(root, previous.head, back)
 
 
 def save_history(generation: Path, history: History | None) -> None:

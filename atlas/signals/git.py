@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from heapq import nsmallest
@@ -275,7 +275,7 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     follow the renames and deletions of the new window; what limits either side (a shallow clone, renames not
     followed) still limits the whole, so both reasons are kept. Exact except for two losses: co-change
     partners that fell out of either side's top_k, and the old history of a path that was not at
-    the old HEAD but exists again today.
+    the old HEAD but exists again today (`atlas.signals.compute` mines the whole history again then).
     """
     if not new.available:
         return _unmined_after(old, new.reason) if old.available else old
@@ -343,6 +343,24 @@ def _git_output(git: str, root: Path, *args: str) -> bytes | None:
     """Stdout of a short git command, or None if it failed."""
     proc = _git_run(git, root, *args)
     return proc.stdout if proc.returncode == 0 else None
+
+
+PATHSPEC_BATCH = 200
+
+
+def touched_by_then(root: Path, commit: str, paths: Collection[str]) -> bool:
+    """Whether `commit` or a commit before it touched any of `paths` (relative to `root`): a file deleted before
+    an older HEAD and added again since has a history a merge cannot bring back. True when git cannot tell."""
+    git = shutil.which("git")
+    if git is None or not commit or commit.startswith("-"):
+        return True
+    listed = sorted(paths)
+    for at in range(0, len(listed), PATHSPEC_BATCH):
+        specs = [f":(literal){path}" for path in listed[at : at + PATHSPEC_BATCH]]
+        done = _git_run(git, root, "log", "-1", "--format=%H", commit, "--", *specs)
+        if done.returncode != 0 or done.stdout.strip():
+            return True
+    return False
 
 
 def _git_run(git: str, root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
