@@ -574,3 +574,27 @@ def test_regression_an_update_keeps_the_history_window(make_repo: Callable[..., 
     assert updated.signals["git"]["commits_mined"] == 5  # type: ignore[index]
     build(root, rebuild=True, index_dir=tmp_path / "full", history_commits=5)
     assert _commits_of(root, "f.py") == _commits_of(root, "f.py", tmp_path / "full") == 5
+
+
+def test_regression_co_change_partners_past_the_cut_are_not_lost_by_an_update(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Histories merged after each kept only a file's top 20 partners: a commit of 26 files, then another of two of
+    # them, left b24.py out of a.py's partners for good (a rebuild counts it twice and ranks it first).
+    from atlas.api import related_files
+
+    files = {"a.py": "def zanzibar_alpha():\n    return 1\n"} | {f"b{i:02}.py": f"v = {i}\n" for i in range(25)}
+    root = make_repo(files)
+    build(root)
+    (root / "a.py").write_text("def zanzibar_alpha():\n    return 2\n")
+    (root / "b24.py").write_text("v = 24\nw = 1\n")
+    commit(root, "two", "2026-01-02T00:00:00")
+    build(root)
+    build(root, rebuild=True, index_dir=tmp_path / "full")
+
+    def partners(index_dir: Path | None) -> list[tuple[str, int]]:
+        engine = open_engine(config(root, index_dir), build_if_missing=False)
+        return [(p.path, p.commits) for p in related_files(engine, "a.py", limit=50, min_commits=1).cochange]
+
+    assert partners(None) == partners(tmp_path / "full")
+    assert partners(None)[0] == ("b24.py", 2)

@@ -189,10 +189,17 @@ def _update_history(
 
 def _merge_would_differ(root: Path, options: HistoryOptions, previous: History, newer: History) -> bool:
     """Whether merging `newer` into `previous` would give another history than mining it whole: more commits
-    than the --history window holds, or a file back at HEAD with commits from before `previous`'s HEAD."""
+    than the --history window holds, a file changed again whose co-change partners either side may have cut at
+    top_k (the partners past the cut cannot be added up), or a file back at HEAD with commits from before
+    `previous`'s HEAD. Mining whole costs at most the window's commits, which the streaming miner reads fast."""
     if not newer.available:
         return False
     if options.max_commits is not None and previous.commits_mined + newer.commits_mined > options.max_commits:
+        return True
+    if any(len(row) >= options.top_k for row in newer.cochange.values()):
+        return True
+    changed = set(newer.files) | set(newer.moved)
+    if any(len(previous.cochange.get(path, ())) >= options.top_k for path in changed):
         return True
     back = newer.tracked - previous.tracked - set(newer.moved.values())
     return bool(back) and touched_by_then(root, previous.head, back)

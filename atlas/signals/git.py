@@ -275,7 +275,7 @@ def merge_histories(old: History, new: History, options: HistoryOptions = DEFAUL
     follow the renames and deletions of the new window; what limits either side (a shallow clone, renames not
     followed) still limits the whole, so both reasons are kept. Exact except for two losses: co-change
     partners that fell out of either side's top_k, and the old history of a path that was not at
-    the old HEAD but exists again today (`atlas.signals.compute` mines the whole history again then).
+    the old HEAD but exists again today (`atlas.signals.compute` mines the whole history again in both cases).
     """
     if not new.available:
         return _unmined_after(old, new.reason) if old.available else old
