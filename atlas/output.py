@@ -145,7 +145,7 @@ def human_hits(hits: list[Hit], explain: bool = False, color: bool = False) -> s
     for hit in hits:
         where = visible(f"{hit.path}:{hit.lines[0].start_line}" if hit.lines else hit.path)
         path = f"\033[1;36m{where}\033[0m" if color else where
-        path = f"[{hit.repository}] {path}" if hit.repository else path
+        path = f"[{visible(hit.repository)}] {path}" if hit.repository else path
         out.append(f"{hit.rank:>3}. {path}  [{hit.language}, {hit.role}]  score {hit.score:.3f}")
         if hit.symbols:
             more = len(hit.symbols) - 8 + hit.symbols_omitted

@@ -56,6 +56,15 @@ def current_entries(config: IndexConfig) -> dict[str, FileEntry]:
     return {item.path: item for item in walk(config.root, options) if isinstance(item, FileEntry)}
 
 
+def entries_held(config: IndexConfig, manifest: dict[str, Any]) -> list[FileEntry]:
+    """The files of the tree the index of `manifest` should hold: all of them, or a shard's share."""
+    from atlas.partition import ShardSpec
+
+    entries = current_entries(config).values()
+    spec = ShardSpec.from_record(manifest.get("shard"))
+    return [entry for entry in entries if spec.holds(entry.path)] if spec else list(entries)
+
+
 def load_table(generation: Path) -> FileTable:
     """The file table of a generation."""
     return FileTable.from_json(store.read_index_file(generation / store.FILES))
@@ -98,7 +107,7 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         return status
     status.exists = True
     status.reason = reason
-    entries = current_entries(config).values()
+    entries = entries_held(config, manifest)
     _record_diff(status, table, diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved))
     status.fresh = not (status.reason or status.changed or status.added or status.removed)
     return status

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -53,7 +54,7 @@ def verify_index(config: IndexConfig) -> VerifyReport:
     report.generation = generation.name
     table = _check_generation(generation, report)
     if table is not None:
-        _check_tree(config, table, report)
+        _check_tree(config, table, store.live_manifest(config.index_dir) or {}, report)
     return report
 
 
@@ -176,10 +177,10 @@ def _check_side_rows(generation: Path, table: FileTable, report: VerifyReport) -
     _listed(report.damaged, "side store rows naming another file than the file table", differ)
 
 
-def _check_tree(config: IndexConfig, table: FileTable, report: VerifyReport) -> None:
-    from atlas.status import current_entries, diff_tree
+def _check_tree(config: IndexConfig, table: FileTable, manifest: dict[str, Any], report: VerifyReport) -> None:
+    from atlas.status import diff_tree, entries_held
 
-    diff = diff_tree(table, current_entries(config).values(), hash_moved=True)
+    diff = diff_tree(table, entries_held(config, manifest), hash_moved=True)
     _listed(report.stale, "changed since indexing", sorted(table.paths[fid] for fid in diff.changed))
     _listed(report.stale, "missing from the index", [entry.path for entry in diff.added])
     _listed(report.stale, "indexed but gone from the tree", [table.paths[fid] for fid in diff.removed])

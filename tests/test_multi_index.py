@@ -179,3 +179,14 @@ def test_merge_breaks_equal_ranks_by_the_own_score_then_by_the_order_given() -> 
     order = [(hit.repository, hit.path) for hit in merged]
     assert order == [("b", "f1.py"), ("a", "f1.py"), ("c", "f1.py"), ("a", "f2.py")]
     assert merged[0].score == merged[2].score > merged[3].score
+
+
+def test_regression_a_repository_name_with_control_characters_prints_as_escapes(tmp_path: Path) -> None:
+    # The human table printed `[name]` raw: a newline split the hit's line, an escape sequence reached the terminal.
+    zebra = {"zebra.py": "def zebra_stripes():\n    pass\n"}
+    roots = [_indexed(tmp_path / name, zebra) for name in ("odd\nrepo", "esc\x1b[31mred")]
+    result = CliRunner().invoke(cli, ["-q", "search", *(f"--index={root}" for root in roots), "--format", "human",
+                                      "--no-color", "--no-lines", "zebra stripes"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "[odd\\nrepo] zebra.py" in result.stdout and "[esc\\x1b[31mred] zebra.py" in result.stdout
+    assert "\x1b" not in result.stdout

@@ -510,6 +510,20 @@ def test_regression_a_shard_with_damaged_segments_is_damage_naming_it(tmp_path: 
     assert not (root / ".atlas" / "CURRENT").exists()
 
 
+def test_regression_status_and_verify_judge_a_shard_by_its_own_share_of_the_files(tmp_path: Path) -> None:
+    # A fresh shard was "not fresh" (exit 7): the other shards' files counted as added to it.
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s0"
+    ok("index", str(root), "--shard", "0/2", "--out", str(shard), "--format", "json")
+    status = run("status", "--repo", str(root), "--index-dir", str(shard), "--format", "json")
+    assert status.exit_code == 0 and orjson.loads(status.stdout)["fresh"] is True, status.output
+    assert run("verify", "--repo", str(root), "--index-dir", str(shard)).exit_code == 0
+    mine = next(p for p in ("a.py", "b.py", "c.py") if shard_of(p, 2) == 0)
+    (root / mine).write_text("def changed():\n    return 9\n")
+    stale = run("status", "--repo", str(root), "--index-dir", str(shard), "--format", "json")
+    assert stale.exit_code == 7 and orjson.loads(stale.stdout)["changed"] == [mine], stale.output
+
+
 def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import atlas.shards
 

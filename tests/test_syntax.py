@@ -105,6 +105,14 @@ def test_path_globs() -> None:
         ("src/**/*.py", "src/a/b/x.py", True),
         ("/docs/**", "x/docs/a", False),
         ("tests/test_?.py", "tests/test_a.py", True),
+        # `**` beside a name crosses directories too, and a glob ending in `/` is a directory: these matched nothing.
+        ("**.py", "src/pkg/orders.py", True),
+        ("src/**.py", "src/pkg/orders.py", True),
+        ("src/**.py", "src/top.py", True),
+        ("src/**.py", "lib/top.py", False),
+        ("src/**/", "src/pkg/orders.py", True),
+        ("src/*/", "src/pkg/orders.py", True),
+        ("src/*/", "src/top.py", False),
     ]
     for pattern, path, expected in cases:
         assert bool(re.fullmatch(path_regex(pattern), path)) is expected, (pattern, path)

@@ -14,7 +14,7 @@ import tantivy
 
 from atlas.errors import UsageError
 from atlas.query.syntax import ParsedQuery
-from atlas.terms import STEMMED_FIELDS, name_tokens, stem
+from atlas.terms import STEMMED_FIELDS, stem
 
 PHRASE_BOOST = 3.0
 SYMBOL_FILTER_BOOST = 2.0
@@ -114,12 +114,15 @@ def _filter_clauses(schema: tantivy.Schema, parsed: ParsedQuery) -> list[Query]:
         clauses.append(_any_of([Query.term_query(schema, "language", lang) for lang in parsed.languages]))
     if parsed.paths:
         clauses.append(path_filter_query(schema, parsed.paths))
-    for name in parsed.symbols:
-        tokens = name_tokens(name)
-        if tokens:
-            clauses.append(Query.boost_query(Query.term_query(schema, "symbols", tokens[0]), SYMBOL_FILTER_BOOST))
-        else:
-            clauses.append(Query.empty_query())
+    if parsed.symbols:
+        from atlas.query.symbols import name_token  # only for `sym:`: a search without one stays lean
+
+        for name in parsed.symbols:  # `Container.name`: the files defining `name` (its type may be elsewhere)
+            token = name_token(name)
+            if token:
+                clauses.append(Query.boost_query(Query.term_query(schema, "symbols", token), SYMBOL_FILTER_BOOST))
+            else:
+                clauses.append(Query.empty_query())
     return clauses
 
 
@@ -174,9 +177,10 @@ def path_regex(pattern: str) -> str:
     """tantivy regex (whole-term match) for a `path:` value.
 
     A value with glob characters (`*`, `?`, `[...]`) is a glob over the path: `*` stays within
-    a directory, `**` crosses them. A plain value matches paths containing it. A leading `/`
-    anchors either kind at the repository root. The result uses only syntax that Python's `re`
-    and tantivy's (Rust) regex engine read alike.
+    a directory, `**` crosses them (`**/` any directories, `src/**.py` any `.py` below `src/`), and a glob
+    ending in `/` names a directory, every file below it. A plain value matches paths containing it. A leading
+    `/` anchors either kind at the repository root. The result uses only syntax that Python's `re` and
+    tantivy's (Rust) regex engine read alike.
     """
     if len(pattern) > MAX_PATH_FILTER_CHARS:
         raise UsageError(f"a path: filter is over {MAX_PATH_FILTER_CHARS} characters", "use a shorter glob")
@@ -184,11 +188,14 @@ def path_regex(pattern: str) -> str:
     pattern = pattern.lstrip("/")
     if not any(ch in pattern for ch in "*?["):
         return ("" if anchored else ".*") + _escape(pattern) + ".*"
-    pieces = re.split(r"\*\*/?", pattern)
-    translated = "(.*/)?".join(_glob_piece(piece) for piece in pieces)
-    if pattern.endswith("**"):
+    translated = "".join(_GLOBSTARS.get(part) or _glob_piece(part) for part in re.split(r"(\*\*/?)", pattern))
+    if pattern.endswith("/"):
         translated += ".*"
     return translated if anchored else "(.*/)?" + translated
+
+
+_GLOBSTARS = {"**/": "(.*/)?", "**": ".*"}
+"""`**/`: any directories, none too; `**` elsewhere: anything, across directories."""
 
 
 def _glob_piece(piece: str) -> str:
