@@ -695,8 +695,24 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
         # Idle, nothing is left to finish; Python's own exit would wait for the transport's thread, which waits on
         # a read of stdin that only the client's next line or EOF ends.
         _exit_at_once("interrupted", getattr(err, "exit_code", 130))
+    except BaseExceptionGroup as group:
+        if not group.subgroup(lambda err: isinstance(err, _LOST_CLIENT)):
+            raise
+        _client_gone(session)
     if session.refresh_lock.locked():
         _end_now(session, "the client closed the connection", 0)
+
+
+_LOST_CLIENT = (BrokenPipeError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+"""What writing an answer raises once the client has closed its end of stdout (the SDK's writer task dies)."""
+
+
+def _client_gone(session: Session) -> NoReturn:
+    """End now: the client stopped reading, so no answer can reach it (and its requests would pile up)."""
+    why = "the client stopped reading the answers (its end of stdout is closed)"
+    if session.refresh_lock.locked():
+        _end_now(session, why, 0)
+    _exit_at_once(why, 0)
 
 
 def _exit_at_once(why: str, code: int) -> NoReturn:
@@ -727,7 +743,7 @@ async def _serve(session: Session) -> None:
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
         sink, messages = anyio.create_memory_object_stream[Any](0)
-        replies = AnswerLedger(write_stream)
+        replies = AnswerLedger(write_stream, lambda: _client_gone(session))
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(answer_malformed, read_stream, sink, replies)
             await server.run(messages, replies, server.create_initialization_options())
@@ -739,8 +755,10 @@ class AnswerLedger:
     `printf … | atlas mcp`, that closed stdin after its last request) the server waits for their answers, at most
     DRAIN_SECONDS, before it stops; the SDK alone would cancel them unanswered."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, on_lost: Callable[[], object] = lambda: None) -> None:
         self.inner = inner
+        self.on_lost = on_lost
+        """Called when an answer cannot be written: the client closed its end of stdout."""
         self.pending: set[str | int] = set()
         self.answered = anyio.Event()
 
@@ -765,7 +783,11 @@ class AnswerLedger:
                 self.answered = anyio.Event()
 
     async def send(self, item: Any, /) -> None:
-        await self.inner.send(item)
+        try:
+            await self.inner.send(item)
+        except _LOST_CLIENT:
+            self.on_lost()
+            raise
         message = _message_of(item)
         if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and message.id in self.pending:
             self.pending.discard(message.id)
@@ -796,15 +818,16 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """After `json.loads`, a surrogate left in a string is a lone one: a pair decodes to its character."""
 
 
-def _with_surrogates_replaced(error: Exception) -> SessionMessage | None:
-    """The message of a line the SDK refused only for a lone UTF-16 surrogate (`"\\ud800"`, half of an emoji a
-    client cut in two), each one replaced by U+FFFD; None for any other fault. JSON's grammar allows such escapes,
-    the SDK's parser does not, and its parse error (id null) would leave the client waiting for its answer."""
+def _read_as_json_does(error: Exception) -> SessionMessage | None:
+    """The message of a line the SDK refused though it is JSON, read as JSON reads it; None for any other fault.
+    The SDK's parser refuses a lone UTF-16 surrogate (`"\\ud800"`, half of an emoji a client cut in two; each one
+    is replaced by U+FFFD here) and nesting past ~200 levels, and its parse error (id null) would leave the client
+    waiting for its answer: read, the request gets its own answer (a tool error, for arguments it refuses)."""
     import json
 
     failures = getattr(error, "errors", list)()
     line = failures[0].get("input") if len(failures) == 1 and failures[0].get("type") == "json_invalid" else None
-    if not isinstance(line, str) or "\\u" not in line:  # the SDK hands on the line it decoded
+    if not isinstance(line, str):  # the SDK hands on the line it decoded
         return None
     try:
         message = json.loads(line, object_pairs_hook=_replaced_pairs)
@@ -835,7 +858,7 @@ async def answer_malformed(source: Any, sink: Any, replies: AnswerLedger) -> Non
     async with sink:
         async for item in source:
             if isinstance(item, Exception):
-                item = _with_surrogates_replaced(item) or item
+                item = _read_as_json_does(item) or item
             if not isinstance(item, Exception) and not _request_without_valid_id(item):
                 replies.expect(item)
                 await sink.send(item)

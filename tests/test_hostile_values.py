@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -465,3 +466,46 @@ def test_requests_piped_in_are_all_answered_though_the_input_ends_at_once(billin
     replies = {reply["id"]: reply for reply in map(orjson.loads, done.stdout.splitlines())}
     assert sorted(replies) == [1, 2, 3, 4], done.stderr
     assert all("result" in replies[n] and not replies[n]["result"].get("isError") for n in (2, 3, 4)), replies
+
+
+def test_regression_a_request_nested_deeper_than_the_sdk_reads_gets_its_own_answer(billing: Path) -> None:
+    # Valid JSON nested ~200 deep got the SDK's parse error with id null: the request itself was never answered.
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    nested = "[" * 199 + "]" * 199
+    search = ('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":'
+              f'{{"query":"invoice","paths":{nested}}}}}}}\n').encode()  # fmt: skip
+    initialized = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n'
+    lines = orjson.dumps(initialize) + b"\n" + initialized + search
+    done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], timeout=120,
+                          input=lines, capture_output=True)  # fmt: skip
+    replies = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert [reply["id"] for reply in replies] == [1, 2], replies
+    assert replies[1]["result"]["isError"] and "paths.0 must be of type string" in str(replies[1]["result"])
+
+
+def test_regression_a_client_that_stops_reading_ends_the_server_cleanly(billing: Path) -> None:
+    # The answer's write failed (BrokenPipeError in the SDK's writer), and at the end of input the server said
+    # "unexpected error: ExceptionGroup ... report it" (exit 3).
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+    try:
+        server.stdin.write(orjson.dumps(initialize) + b"\n")
+        server.stdin.flush()
+        assert orjson.loads(server.stdout.readline())["id"] == 1
+        server.stdout.close()  # the client stops reading; it keeps its end of stdin open
+        for number in range(2, 5):
+            server.stdin.write(b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"status"}}\n' % number)
+            server.stdin.flush()
+        time.sleep(1)
+        server.stdin.close()
+        code = server.wait(timeout=60)
+    finally:
+        server.kill()
+    stderr = server.stderr.read().decode()
+    assert code == 0 and "the client stopped reading the answers" in stderr and "unexpected error" not in stderr
