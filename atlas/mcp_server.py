@@ -209,6 +209,7 @@ class Session:
         self._follow_published()
         if status.fresh:
             self.stale = None
+            self.forget_errors()
         elif self._refresh_now(status):
             self._refresh_or_lag(status)
         else:
@@ -216,14 +217,19 @@ class Session:
             self.start_background()
         return self.stale
 
+    def forget_errors(self) -> None:
+        """The index is fresh, whoever brought it up to date (this server, `atlas index`, another server): an
+        earlier refresh's failure no longer says anything about it."""
+        self.last_error = self.last_hint = ""
+
     def _refresh_or_lag(self, status: Any) -> None:
         """Refresh now; when that fails (a read-only or full disk), answer from the index in hand and say why."""
         try:
             self.refresh()
         except Exception as err:
             logger.error("refresh failed: %s", _describe(err))
-            note = "answers come from the index as it was; updating it failed"
-            self.stale = {**stale_note(status), "refreshing": False, "refresh_error": self.last_error, "note": note}
+            self.stale = {**stale_note(status), "refreshing": False, "refresh_error": self.last_error,
+                          "note": REFRESH_FAILED}  # fmt: skip
 
     def _follow_published(self) -> None:
         """Answer from the live generation when another process (`atlas index`, another server) published one."""
@@ -279,8 +285,9 @@ class Session:
             self.last_error = _describe(err)
             self.last_hint = err.hint if isinstance(err, AtlasError) and err.hint != AtlasError.default_hint else ""
             self.blocked = isinstance(err, IndexBusy)
-            if self.stale is not None:
-                self.stale = {**self.stale, "refreshing": False, "refresh_error": self.last_error}
+            if self.stale is not None:  # a background refresh: its note said "being updated"
+                self.stale = {**self.stale, "refreshing": False, "refresh_error": self.last_error,
+                              "note": REFRESH_FAILED}  # fmt: skip
             raise
         finally:
             self.built.set()
@@ -295,6 +302,9 @@ class Session:
     def search_options(self, **settings: Any) -> SearchOptions:
         """The session's search options (config file, preset) with `settings` applied."""
         return replace(self.base_options, **settings)
+
+
+REFRESH_FAILED = "answers come from the index as it was; updating it failed"
 
 
 def _describe(err: Exception) -> str:
@@ -415,6 +425,8 @@ def run_index(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], N
 def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], None]:
     """The `status` tool: how the index relates to the working tree, and what the server is doing."""
     status = session.index_status()
+    if status.fresh:
+        session.forget_errors()
     payload: dict[str, Any] = {
         "root": str(session.config.root), "index_dir": str(session.config.index_dir), "exists": status.exists,
         "fresh": status.fresh, "reason": status.reason, "files": status.files, "commit": status.commit,

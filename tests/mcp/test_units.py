@@ -264,3 +264,28 @@ def test_a_cancelled_request_awaits_no_answer(request_id: str | int, cancelled: 
     started = time.monotonic()
     anyio.run(ledger.drained, 0.5)  # 99 is still owed: the drain waits for it, as it should
     assert time.monotonic() - started >= 0.4
+
+
+def test_regression_a_failed_background_refresh_says_so_and_a_fresh_index_clears_the_error(tmp_path: Path) -> None:
+    # The note of a background refresh that failed on the lock still said "it is being updated in the background",
+    # and once `atlas index` had brought the index up to date, status still reported the old error.
+    root, session = _indexed_session(tmp_path, {f"lib/m{i}.py": f"def handler_{i}():\n    pass\n" for i in range(3)})
+    many = mcp_server.MAX_SYNC_FILES + 10
+    write_tree(root, {f"bulk/b{i:03}.py": f"def bulk_{i}():\n    pass\n" for i in range(many)})
+    with index_lock(session.config.index_dir):
+        text, _ = mcp_server.call_tool(session, "search", {"query": "bulk"})  # starts the background refresh
+        assert json.loads(text)["stale"]["refreshing"] is True
+        for _ in range(600):
+            if not session.refresh_lock.locked():
+                break
+            time.sleep(0.05)
+        session.interval = session.base_interval = 3600.0  # the next answer comes before the next check
+        text, _ = mcp_server.call_tool(session, "search", {"query": "bulk"})
+    session.interval = session.base_interval = 0.0
+    stale = json.loads(text)["stale"]
+    assert stale["refreshing"] is False and "being updated" in stale["refresh_error"]
+    assert stale["note"] == mcp_server.REFRESH_FAILED
+    build_index(root)  # `atlas index` in a terminal
+    status, _ = mcp_server.call_tool(session, "status", {})
+    answer = json.loads(status)
+    assert answer["fresh"] and answer["last_error"] == "", answer
