@@ -52,9 +52,9 @@ def verify_index(config: IndexConfig) -> VerifyReport:
         report.damaged.append("no live generation (CURRENT names no generation directory)")
         return report
     report.generation = generation.name
-    table = _check_generation(generation, report)
-    if table is not None:
-        _check_tree(config, table, store.live_manifest(config.index_dir) or {}, report)
+    checked = _check_generation(generation, report)
+    if checked is not None:
+        _check_tree(config, *checked, report)
     return report
 
 
@@ -66,22 +66,22 @@ def generation_damage(generation: Path) -> list[str]:
     return report.damaged
 
 
-def _check_generation(generation: Path, report: VerifyReport) -> FileTable | None:
-    """The generation's own parts against each other; its file table when that could be read."""
-    table = _check_files_table(generation, report)
-    if table is not None:
-        _check_tantivy(generation, table, report)
-        _check_side_store(generation, table, report)
+def _check_generation(generation: Path, report: VerifyReport) -> tuple[FileTable, dict[str, Any]] | None:
+    """The generation's own parts against each other; its file table and manifest when those could be read."""
+    checked = _check_files_table(generation, report)
+    if checked is not None:
+        _check_tantivy(generation, checked[0], report)
+        _check_side_store(generation, checked[0], report)
         _check_history(generation, report)
-    return table
+    return checked
 
 
-def _check_files_table(generation: Path, report: VerifyReport) -> FileTable | None:
+def _check_files_table(generation: Path, report: VerifyReport) -> tuple[FileTable, dict[str, Any]] | None:
     from atlas.index.reader import read_manifest
 
     try:
-        read_manifest(generation)
-        return FileTable.from_json(store.read_index_file(generation / store.FILES))
+        manifest = read_manifest(generation)
+        return FileTable.from_json(store.read_index_file(generation / store.FILES)), manifest
     except AtlasError as err:
         report.damaged.append(err.message)
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as err:

@@ -199,10 +199,11 @@ def _strict_json(text: str) -> Any:
     number too large for a float, which would be written back as Infinity)."""
 
     def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        repeated = next((key for key in keys if keys.count(key) > 1), None)
-        if repeated is not None:
-            raise ValueError(f"the key {repeated!r} is repeated in one object")
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} is repeated in one object")
+            seen.add(key)
         return dict(pairs)
 
     def not_json(constant: str) -> Any:

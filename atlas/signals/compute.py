@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from atlas.config import IndexConfig
-from atlas.digest import digest_number, file_stamp
+from atlas.digest import content_hash, digest_number, file_stamp
 from atlas.errors import WorkerLost
 from atlas.index.store import read_index_file, write_atomic
 from atlas.index.writer import FileTable
@@ -314,11 +314,7 @@ def _go_imports_digest(table: FileTable) -> str:
     """A digest of every Go import string of the tree ("" when there is none)."""
     specs = sorted({spec for language, imports in zip(table.languages, table.imports, strict=True)
                     if language == "go" for spec in imports})  # fmt: skip
-    if not specs:
-        return ""
-    import hashlib
-
-    return hashlib.blake2b("\n".join(specs).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return content_hash("\n".join(specs).encode("utf-8", "surrogateescape")) if specs else ""
 
 
 def _add_history(store: SideStore, table: FileTable, history: History | None) -> None:
