@@ -222,13 +222,14 @@ def pseudo_filesystems() -> dict[int, str]:
     return found
 
 
-def read_regular_file(path: str | bytes, limit: int, follow: bool = True) -> bytes:
-    """Up to `limit` bytes of the regular file at `path` (a symlink is followed only with `follow`).
+def read_regular_file(path: str | bytes, limit: int, follow: bool = True, dir_fd: int | None = None) -> bytes:
+    """Up to `limit` bytes of the regular file at `path` (a symlink is followed only with `follow`); with `dir_fd`,
+    `path` is relative to that directory descriptor, as `os.open` takes it.
 
     For the files the walk reads beside the repository's (ignore files, `.git` files): a FIFO, a device or a
     directory in their place raises `Refused` at once instead of blocking, or of reading without end.
     """
-    fd = open_regular_file(path, follow)
+    fd = open_regular_file(path, follow, dir_fd)
     try:
         with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read(limit)
@@ -236,12 +237,12 @@ def read_regular_file(path: str | bytes, limit: int, follow: bool = True) -> byt
         os.close(fd)
 
 
-def open_regular_file(path: str | bytes, follow: bool = True) -> int:
+def open_regular_file(path: str | bytes, follow: bool = True, dir_fd: int | None = None) -> int:
     """A read-only descriptor of the regular file at `path` (the caller closes it), opened as `read_regular_file`
     opens it: `Refused` for a FIFO, a device or a directory, and, without `follow`, for a symbolic link."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except OSError as err:
         if err.errno == errno.ELOOP and not follow:
             raise Refused(os.fsdecode(path), "it is a symbolic link") from err

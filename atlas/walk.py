@@ -402,11 +402,13 @@ MAX_IGNORE_FILE_BYTES = 1 << 24
 """How much of an ignore file is read (git's own refuse 100 MB attribute files; no real one nears 16 MB)."""
 
 
-def _read_rules(path: str, base: bytes, follow: bool = True, fold: bool = False) -> _Rules | None:
-    """The rules of the ignore file at `path`; without `follow`, a symlink is not read (git does not
-    read an in-tree `.gitignore` that is a symlink)."""
+def _read_rules(
+    path: str, base: bytes, follow: bool = True, fold: bool = False, dir_fd: int | None = None
+) -> _Rules | None:
+    """The rules of the ignore file at `path` (relative to the directory `dir_fd`, when given); without `follow`,
+    a symlink is not read (git does not read an in-tree `.gitignore` that is a symlink)."""
     try:
-        data = read_regular_file(path, MAX_IGNORE_FILE_BYTES, follow=follow)
+        data = read_regular_file(path, MAX_IGNORE_FILE_BYTES, follow=follow, dir_fd=dir_fd)
     except OSError:  # missing, unreadable, a link not followed, a FIFO or a device
         return None
     data = data.removeprefix(b"\xef\xbb\xbf")
@@ -657,45 +659,69 @@ class _Walker:
         expected: _Key | None = None,
     ) -> _Frame | Skipped:
         try:
-            entries = _listing(path, expected)
+            fd = _open_directory(path, expected)
+            try:
+                entries = _listing(fd)
+                names = {entry.name for entry in entries}
+                git_rules, atlas_rules = self._rules_inside(fd, rel, git_rules, atlas_rules, names)
+            finally:
+                os.close(fd)
         except OSError as err:
             return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
-        names = {entry.name for entry in entries}
-        git_rules, atlas_rules = self._rules_inside(path, rel, git_rules, atlas_rules, names)
         return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded)
 
     def _rules_inside(
         self,
-        path: str,
+        fd: int,
         rel: str,
         git_rules: tuple[_Rules, ...],
         atlas_rules: tuple[_Rules, ...],
         names: set[str] | None = None,
     ) -> tuple[tuple[_Rules, ...], tuple[_Rules, ...]]:
-        """The rules in force inside the directory `path` (`rel` from the root; `names`: its entries, when
-        listed), those of its parent's given."""
+        """The rules in force inside the directory open as `fd` (`rel` from the root; `names`: its entries, when
+        listed), those of its parent's given.
+
+        The ignore files are read through `fd`, never by path: a directory swapped for a link out of the root
+        since it was opened cannot lend another directory's rules. As git does, an ignore file that is a link is
+        not read (git >= 2.32: "unable to access '.gitignore': Too many levels of symbolic links"), nor a FIFO,
+        a device or a directory in its place (git would wait on a FIFO for a writer)."""
         base, fold = self.prefix + os.fsencode(rel), self.outer.fold
-        if names is None or GITIGNORE in names:  # in-tree ignore files are not read through a link, as git does not
-            git_rules = _pushed(_read_rules(os.path.join(path, GITIGNORE), base, False, fold), git_rules)
+        if names is None or GITIGNORE in names:
+            git_rules = _pushed(_read_rules(GITIGNORE, base, False, fold, dir_fd=fd), git_rules)
         if names is None or ATLASIGNORE in names:
-            atlas_rules = _pushed(_read_rules(os.path.join(path, ATLASIGNORE), base, False, fold), atlas_rules)
+            atlas_rules = _pushed(_read_rules(ATLASIGNORE, base, False, fold, dir_fd=fd), atlas_rules)
         return git_rules, atlas_rules
 
     def _walks(self, real: str) -> bool:
         """Whether the walk enters the directory `real` (inside the root) by its own path: no rule leaves it, or
-        a directory above it, out."""
+        a directory above it, out.
+
+        The directories from the root down to `real` are opened one inside the other without following a link,
+        and their ignore files read through them: one that changed into a link (or went) since `real` was
+        resolved is not walked by its own path, and no file beyond it is read."""
         parts = [] if real == self.real_root else os.path.relpath(real, self.real_root).split(os.sep)
-        here, rel = self.real_root, ""
-        frame = _Frame(here, rel, [], *self._rules_inside(here, rel, self.outer.git_rules, self.outer.atlas_rules),
-                       frozenset())  # fmt: skip
-        for name in parts:
-            verdict = self._verdict(frame, rel + name, name, is_dir=True)
-            if name in NEVER_ENTER or verdict is _Verdict.IGNORED:
-                return False
-            here, rel = os.path.join(here, name), rel + name + "/"
-            rules = self._rules_inside(here, rel, frame.git_rules, frame.atlas_rules)
-            frame = _Frame(here, rel, [], *rules, frozenset(), frame.git_excluded or verdict is _Verdict.TRACKED_ONLY)
-        return True
+        try:
+            fd = os.open(self.real_root, _DIRECTORY_FLAGS)
+        except OSError:
+            return False
+        try:
+            rel = ""
+            rules = self._rules_inside(fd, rel, self.outer.git_rules, self.outer.atlas_rules)
+            frame = _Frame(self.real_root, rel, [], *rules, frozenset())
+            for name in parts:
+                verdict = self._verdict(frame, rel + name, name, is_dir=True)
+                if name in NEVER_ENTER or verdict is _Verdict.IGNORED:
+                    return False
+                fd = _open_child(fd, name)
+                rel += name + "/"
+                rules = self._rules_inside(fd, rel, frame.git_rules, frame.atlas_rules)
+                frame = _Frame(os.path.join(frame.path, name), rel, [], *rules, frozenset(),
+                               frame.git_excluded or verdict is _Verdict.TRACKED_ONLY)  # fmt: skip
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
     def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:
         rel = frame.rel + entry.name
@@ -819,29 +845,47 @@ def _pushed(found: _Rules | None, rules: tuple[_Rules, ...]) -> tuple[_Rules, ..
     return (found, *rules) if found else rules
 
 
-def _listing(path: str, expected: _Key | None) -> list[os.DirEntry[str]]:
-    """The entries of directory `path`, sorted by name, each with its `lstat` taken (DirEntry keeps it).
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_directory(path: str, expected: _Key | None) -> int:
+    """A descriptor of directory `path` (the caller closes it), through which the walk lists it and reads its
+    ignore files.
 
     With `expected` (the directory's (device, inode) from the walk's `lstat`), the directory is opened without
-    following a link and must be that one, and it is listed through that descriptor: a directory swapped for a
-    link out of the root after its `lstat` is refused (ENOTDIR or ELOOP, ESTALE when another directory took its place),
-    never listed. Entries are stat'ed before the descriptor closes, as reading them later would need it."""
+    following a link and must be that one: a directory swapped for a link out of the root after its `lstat` is
+    refused (ENOTDIR or ELOOP, ESTALE when another directory took its place), never listed. Without it (the
+    root, as given), a link is followed."""
     if expected is None:
-        with os.scandir(path) as listing:
-            return sorted(listing, key=lambda e: e.name)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return os.open(path, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW)  # the root as given may be a link
+    fd = os.open(path, _DIRECTORY_FLAGS)
     try:
         found = os.fstat(fd)
         if (found.st_dev, found.st_ino) != expected:
             raise OSError(errno.ESTALE, "the directory changed while being walked")
-        with os.scandir(fd) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
-        for entry in entries:
-            with contextlib.suppress(OSError):  # gone meanwhile: `_visit` reports it when it asks again
-                entry.stat(follow_symlinks=False)
-        return entries
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _open_child(fd: int, name: str) -> int:
+    """A descriptor of the directory `name` inside the directory `fd`, opened without following a link; `fd` is
+    closed once that worked."""
+    child = os.open(name, _DIRECTORY_FLAGS, dir_fd=fd)
+    os.close(fd)
+    return child
+
+
+def _listing(fd: int) -> list[os.DirEntry[str]]:
+    """The entries of the directory open as `fd`, sorted by name, each with its `lstat` taken (DirEntry keeps it):
+    entries are stat'ed before the descriptor closes, as reading them later would need it."""
+    with os.scandir(fd) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        with contextlib.suppress(OSError):  # gone meanwhile: `_visit` reports it when it asks again
+            entry.stat(follow_symlinks=False)
+    return entries
 
 
 def _key_of(path: str | os.PathLike[str]) -> _Key | None:

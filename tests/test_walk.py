@@ -726,10 +726,10 @@ def test_regression_a_directory_swapped_for_a_link_out_of_the_root_mid_walk_is_n
     assert [(item.path, item.reason) for item in skipped] == [("sub/zdir", SkipReason.UNREADABLE)]
 
 
-def test_listing_a_directory_by_its_identity_refuses_a_link_or_another_directory(tmp_path: Path) -> None:
+def test_opening_a_directory_by_its_identity_refuses_a_link_or_another_directory(tmp_path: Path) -> None:
     import errno
 
-    from atlas.walk import _listing
+    from atlas.walk import _listing, _open_directory
 
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "x.py").write_text("x = 1\n")
@@ -737,10 +737,70 @@ def test_listing_a_directory_by_its_identity_refuses_a_link_or_another_directory
     (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
     seen = os.lstat(tmp_path / "real")
     key = (seen.st_dev, seen.st_ino)
-    assert [entry.name for entry in _listing(str(tmp_path / "real"), key)] == ["x.py"]
+    fd = _open_directory(str(tmp_path / "real"), key)
+    try:
+        assert [entry.name for entry in _listing(fd)] == ["x.py"]
+    finally:
+        os.close(fd)
     with pytest.raises(OSError) as through_link:
-        _listing(str(tmp_path / "link"), key)
+        _open_directory(str(tmp_path / "link"), key)
     assert through_link.value.errno in (errno.ELOOP, errno.ENOTDIR)  # Linux: ENOTDIR, O_DIRECTORY checked first
     with pytest.raises(OSError) as swapped:
-        _listing(str(tmp_path / "other"), key)
+        _open_directory(str(tmp_path / "other"), key)
     assert swapped.value.errno == errno.ESTALE
+
+
+# ---------------------------------------------------------------------------------------------
+# Ignore files are read from the directory the walk listed, never by a path that may lead elsewhere since.
+
+
+def test_regression_a_directory_swapped_for_a_link_after_its_listing_has_its_own_ignore_files_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The walk listed a directory through a descriptor checked against its lstat, then read its .gitignore and
+    # .atlasignore by path: swapped for a link out of the root in between, the outside files' rules applied (here
+    # they hid sub/a.py and sub/keep.log). The swap is made at that moment, just before the rules are read.
+    import atlas.walk
+
+    outside, root = tmp_path / "outside", tmp_path / "repo"
+    write_tree(outside, {".gitignore": "*.py\n", ".atlasignore": "*.log\n"})
+    write_tree(root, {"sub/a.py": "", "sub/b.log": "", "sub/keep.log": "", "sub/.gitignore": "*.log\n",
+                      "sub/.atlasignore": "!keep.log\n"})  # fmt: skip
+    read_rules = atlas.walk._Walker._rules_inside
+
+    def swap_then_read(walker: object, where: object, rel: str, *rest: object) -> object:
+        if rel == "sub/" and not (root / "sub").is_symlink():
+            (root / "sub").rename(tmp_path / "aside")
+            (root / "sub").symlink_to(outside, target_is_directory=True)
+        return read_rules(walker, where, rel, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atlas.walk._Walker, "_rules_inside", swap_then_read)
+    assert entry_paths(root) == {"sub/.atlasignore", "sub/.gitignore", "sub/a.py", "sub/keep.log"}
+    assert (root / "sub").is_symlink()  # the swap happened
+
+
+def test_regression_a_directory_swapped_for_a_link_while_judging_a_link_to_below_it_is_not_read_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # To tell whether a link to a directory of the root leads where the walk goes anyway, the walk read the ignore
+    # files on the way there by path: `a` swapped for a link out of the root meanwhile, it read the outside
+    # `.gitignore` (which ignores nothing, so the link was reported as a duplicate of a walked `a/b`). Now each
+    # directory on the way is opened without following a link; one that changed into a link ends the question.
+    import atlas.walk
+
+    outside, root = tmp_path / "outside", tmp_path / "repo"
+    write_tree(outside, {".gitignore": "# nothing ignored\n", "b/f.py": ""})
+    write_tree(root, {"a/.gitignore": "b/\n", "a/b/f.py": "", "zlink": Symlink("a/b")})
+    judge = atlas.walk._Walker._walks
+
+    def swap_then_judge(walker: object, real: str) -> bool:
+        if not (root / "a").is_symlink():
+            (root / "a").rename(tmp_path / "aside")
+            (root / "a").symlink_to(outside, target_is_directory=True)
+        return judge(walker, real)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atlas.walk._Walker, "_walks", swap_then_judge)
+    items = walked(root)
+    assert (root / "a").is_symlink()  # the swap happened
+    assert [item.path for item in items] == ["a/.gitignore"]  # `zlink` leads into `a/b`, which a/.gitignore ignores
+
