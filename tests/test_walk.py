@@ -804,3 +804,56 @@ def test_regression_a_directory_swapped_for_a_link_while_judging_a_link_to_below
     assert (root / "a").is_symlink()  # the swap happened
     assert [item.path for item in items] == ["a/.gitignore"]  # `zlink` leads into `a/b`, which a/.gitignore ignores
 
+
+def test_a_fifo_in_an_ignore_file_s_place_is_not_waited_for_and_holds_no_rules_as_in_git(tmp_path: Path) -> None:
+    # git opens a FIFO named .gitignore and waits for a writer; given one, it reads no rules from it (its size is 0)
+    # and lists no FIFO. The walk must neither wait nor read, and must then agree with git.
+    import threading
+
+    root = uncommitted_repo(tmp_path / "repo", {".gitignore": "*.log\n", "a.py": "", "sub/b.py": "", "sub/c.log": "",
+                                                "sub/d.tmp": ""})  # fmt: skip
+    fifos = [root / "sub" / ".gitignore", root / "sub" / ".atlasignore"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    found: list[list[FileEntry | Skipped]] = []
+    walker = threading.Thread(target=lambda: found.append(walked(root)), daemon=True)
+    walker.start()
+    walker.join(30)
+    writers = [os.open(fifo, os.O_RDWR) for fifo in fifos]  # lets git (or a walk stuck in an open) go on
+    try:
+        assert found, "the walk waited on a FIFO"
+        unignored = git_unignored(root)
+    finally:
+        for fd in writers:
+            os.close(fd)
+    assert {item.path for item in found[0] if isinstance(item, FileEntry)} == unignored
+    assert unignored == {".gitignore", "a.py", "sub/b.py", "sub/d.tmp"}
+    assert {item.path: item.reason for item in found[0] if isinstance(item, Skipped)} == {
+        "sub/.atlasignore": SkipReason.SPECIAL, "sub/.gitignore": SkipReason.SPECIAL,
+    }  # fmt: skip
+
+
+def test_a_symlinked_gitignore_below_the_root_is_not_read_as_git_does_not(tmp_path: Path) -> None:
+    # git >= 2.32 refuses an in-tree .gitignore that is a symbolic link ("unable to access 'sub/.gitignore': Too
+    # many levels of symbolic links"), wherever it points; the walk opens it through its directory's descriptor
+    # without following it.
+    import subprocess
+
+    from tests.conftest import git_env
+
+    outside = tmp_path / "outside"
+    write_tree(outside, {"rules": "*.log\n"})
+    files: dict[str | bytes, FileContent] = {
+        "sub/.gitignore": Symlink(os.fspath(outside / "rules")),  # out of the root
+        "sub/deep/.gitignore": Symlink("../in.gitignore"),  # inside it
+        "sub/in.gitignore": "*.py\n", "sub/a.log": "", "sub/deep/b.py": "", "sub/deep/c.log": "",
+    }  # fmt: skip
+    root = uncommitted_repo(tmp_path / "repo", files)
+    paths = ["sub/a.log", "sub/deep/b.py", "sub/deep/c.log"]
+    checked = subprocess.run(["git", "-C", os.fspath(root), "check-ignore", "-v", "--non-matching", *paths],
+                             env=git_env(), capture_output=True, check=False)  # fmt: skip
+    assert checked.stdout.decode().splitlines() == [f"::\t{path}" for path in paths]  # none ignored
+    assert "unable to access 'sub/.gitignore'" in checked.stderr.decode()
+    assert git_unignored(root) == {"sub/.gitignore", "sub/in.gitignore", "sub/deep/.gitignore", *paths}
+    assert entry_paths(root) == git_unignored(root) - {"sub/.gitignore"}
+    assert skipped(root) == {"sub/.gitignore": SkipReason.SYMLINK_OUTSIDE}  # a link out of the root: never read
