@@ -18,7 +18,9 @@ It never enters `.git`, a `.atlas` directory (the default index directory, at an
 project's index is not source) or the index directory (not even through a symlink), follows symlinks
 only while they stay inside the root, skips a directory symlink that leads back to a directory
 it is inside (a loop) or to one already walked (a duplicate; real directories are always walked), and skips special
-files and files over the size cap. The walk is iterative, so the depth of the tree is not
+files and files over the size cap. Each directory is opened once (below the root, without following a link), listed
+and its ignore files read through that descriptor, so a directory swapped for a link mid-walk lends neither
+names nor rules from outside the root. The walk is iterative, so the depth of the tree is not
 limited by Python's recursion limit.
 
 It yields `FileEntry` for files to parse and `Skipped` for files left out, both with display
