@@ -214,10 +214,10 @@ def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec
         if directory.is_dir():
             with index_lock(directory):
                 store.remove_abandoned(directory)  # what a killed build of this shard left
-        manifest = store.live_manifest(directory)
-        generation = store.current_generation(directory)
+        generation = None if _linked_part(directory) else store.current_generation(directory)  # a link: rebuilt
+        manifest = store.manifest_of(generation) if generation else None
         held = (manifest or {}).get("shard") or {}
-        if not manifest or generation is None or rebuild_reason(config, manifest) or held.get("count") != spec.count:
+        if generation is None or not manifest or rebuild_reason(config, manifest) or held.get("count") != spec.count:
             stale.append(spec)
             continue
         try:
@@ -293,7 +293,8 @@ def assemble_shards(
     Git history is mined here unless `history` (started earlier by the caller) is given.
 
     Each shard is checked first (a missing, duplicated or foreign shard, or one whose files differ from
-    the tree's, is an InputError naming it; `just_built`: the caller has just brought every shard up to
+    the tree's, is an InputError naming it; a damaged one, or one whose CURRENT, generation or files are
+    symbolic links, an IndexCorrupt; `just_built`: the caller has just brought every shard up to
     date with the tree, so their files are not compared again); the new generation is published
     atomically, so a killed assemble leaves the previous index live.
     """
@@ -348,8 +349,15 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
     """One shard directory, checked: a shard, of this format and these settings, of this tree."""
     from atlas.status import load_table, rebuild_reason
 
+    linked = _linked_part(directory)
+    if linked is not None:
+        raise IndexCorrupt(
+            f"{directory}: the shard's {linked} is a symbolic link, and a shard is read only from its own files",
+            f"copy the shard's files there, not links to them, or build it again with "
+            f"`atlas index --shard I/N --out {directory} --rebuild`",
+        )
     generation = store.current_generation(directory)
-    manifest = store.live_manifest(directory)
+    manifest = store.manifest_of(generation) if generation else None
     if generation is None or manifest is None:
         raise InputError(f"{directory}: no built shard there", "build it with `atlas index --shard I/N --out DIR`")
     if "shard" not in manifest:
@@ -379,6 +387,26 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
         raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged: {faults[0]}{more}", f"run `{rebuild}`")
     _check_tree(config, directory, spec, table)
     return _Shard(directory, generation, manifest, table, spec, meta)
+
+
+SHARD_FILES = (store.MANIFEST, store.FILES, store.TANTIVY_DIR)
+"""What assembling reads of a shard's generation; the tantivy directory's own entries are checked as it is read."""
+
+
+def _linked_part(directory: Path) -> str | None:
+    """The first of the shard's CURRENT, its generation and the generation's SHARD_FILES that is a symbolic link
+    (as "CURRENT", "gen-000001" or "gen-000001/files.json"), or None.
+
+    A shard is read only from its own files: a link, made by a restored cache or an artifact unpacked by other
+    tools, would have the assembled index read, and hard-link, files from wherever it points. CURRENT is looked at
+    before it is read, each generation path before anything is read through it."""
+    if (directory / store.CURRENT).is_symlink():
+        return store.CURRENT
+    generation = store.current_generation(directory)
+    if generation is None:
+        return None
+    parts = [generation, *(generation / name for name in SHARD_FILES)]
+    return next((str(part.relative_to(directory)) for part in parts if part.is_symlink()), None)
 
 
 def _tantivy_meta(generation: Path) -> dict[str, Any]:

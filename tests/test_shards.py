@@ -533,3 +533,45 @@ def test_shards_auto_sizes_by_bytes(repo: Path, monkeypatch: pytest.MonkeyPatch)
     assert len(manifest(repo / ".atlas")["shards"]) in (3, 4)
     assert report["files_indexed"] > 90
     assert os.path.isdir(repo / ".atlas" / "shards")
+
+
+@pytest.mark.parametrize("linked", [store.CURRENT, "generation", store.MANIFEST, store.FILES, store.TANTIVY_DIR])
+def test_regression_a_shard_whose_own_files_are_links_is_refused_naming_it(tmp_path: Path, linked: str) -> None:
+    # A shard's generation directory that was a link (a restored cache, an artifact unpacked by other tools) was
+    # assembled from wherever it pointed, outside the shard; a linked tantivy directory had its segments hard-linked
+    # into the index. The shard's CURRENT, generation, manifest, file table and tantivy directory must be its own.
+    root = _small_repo(tmp_path / "small")
+    shard = tmp_path / "s0"
+    ok("index", str(root), "--shard", "0/1", "--out", str(shard), "--format", "json")
+    generation = store.current_generation(shard)
+    assert generation is not None
+    moved = shard / linked if linked == store.CURRENT else generation if linked == "generation" else generation / linked
+    elsewhere = tmp_path / "elsewhere" / moved.name
+    elsewhere.parent.mkdir()
+    moved.rename(elsewhere)
+    moved.symlink_to(elsewhere, target_is_directory=elsewhere.is_dir())
+    result = run("index", str(root), "--assemble", str(shard))
+    assert result.exit_code == 4, result.output
+    assert f"{shard}: the shard's {moved.relative_to(shard)} is a symbolic link" in result.stderr, result.stderr
+    assert "hint:" in result.stderr and f"--out {shard} --rebuild" in result.stderr
+    assert not (root / ".atlas" / "CURRENT").exists()
+    assert elsewhere.exists()  # what the link points at is left alone
+
+
+def test_a_sharded_index_whose_own_shard_became_a_link_rebuilds_that_shard(tmp_path: Path) -> None:
+    # `atlas index --shards N` keeps its shards in the index directory: one whose generation is a link is stale,
+    # built again there, not assembled from wherever the link points nor refused as damage.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    shard = root / ".atlas" / store.SHARDS_DIR / "0001-of-0002"
+    generation = store.current_generation(shard)
+    assert generation is not None
+    elsewhere = tmp_path / "elsewhere"
+    generation.rename(elsewhere)
+    generation.symlink_to(elsewhere, target_is_directory=True)
+    report = orjson.loads(ok("index", str(root), "--shards", "2", "--no-history", "--format", "json").stdout)
+    assert report["mode"] == "assembled" and report["reason"] == "1 of 2 shards built", report
+    rebuilt = store.current_generation(shard)
+    assert rebuilt is not None and store.is_generation_dir(rebuilt) and rebuilt != generation
+    assert (elsewhere / store.MANIFEST).is_file()  # what the link points at is left alone
+    assert top(root, root / ".atlas", "refund")[0][0] == "b.py"

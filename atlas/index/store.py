@@ -174,11 +174,16 @@ def check_regular_files(directory: Path) -> None:
 
 def live_manifest(index_dir: Path) -> dict[str, Any] | None:
     """The live generation's manifest, or None when there is none or it cannot be read."""
+    generation = current_generation(index_dir)
+    return manifest_of(generation) if generation else None
+
+
+def manifest_of(generation: Path) -> dict[str, Any] | None:
+    """The manifest of the generation `generation`, or None when it cannot be read or is not a JSON object."""
     import orjson
 
-    generation = current_generation(index_dir)
     try:
-        manifest = orjson.loads(read_index_file(generation / MANIFEST)) if generation else None
+        manifest = orjson.loads(read_index_file(generation / MANIFEST))
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None
