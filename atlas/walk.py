@@ -30,7 +30,6 @@ workers, which read the file anyway.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import errno
 import os
@@ -881,13 +880,21 @@ def _open_child(fd: int, name: str) -> int:
 
 def _listing(fd: int) -> list[os.DirEntry[str]]:
     """The entries of the directory open as `fd`, sorted by name, each with its `lstat` taken (DirEntry keeps it):
-    entries are stat'ed before the descriptor closes, as reading them later would need it."""
+    entries are stat'ed before the descriptor closes, as reading them later would need it; one gone meanwhile is
+    left out."""
     with os.scandir(fd) as listing:
         entries = sorted(listing, key=lambda e: e.name)
-    for entry in entries:
-        with contextlib.suppress(OSError):  # gone meanwhile: `_visit` reports it when it asks again
-            entry.stat(follow_symlinks=False)
-    return entries
+    return [entry for entry in entries if _stat_taken(entry)]
+
+
+def _stat_taken(entry: os.DirEntry[str]) -> bool:
+    """Whether the entry's `lstat` could be taken while its directory is open; one that could not has gone since
+    the listing, and is left out: asking again later would go through a closed (or reused) descriptor."""
+    try:
+        entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _key_of(path: str | os.PathLike[str]) -> _Key | None:

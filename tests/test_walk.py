@@ -857,3 +857,33 @@ def test_a_symlinked_gitignore_below_the_root_is_not_read_as_git_does_not(tmp_pa
     assert git_unignored(root) == {"sub/.gitignore", "sub/in.gitignore", "sub/deep/.gitignore", *paths}
     assert entry_paths(root) == git_unignored(root) - {"sub/.gitignore"}
     assert skipped(root) == {"sub/.gitignore": SkipReason.SYMLINK_OUTSIDE}  # a link out of the root: never read
+
+
+def test_regression_a_file_gone_between_listing_and_lstat_is_left_out_not_stat_ed_through_a_closed_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The listing takes every entry's lstat while its directory is open. One gone in between was kept and stat'ed
+    # again when visited, through the descriptor closed meanwhile: "Bad file descriptor" as an unreadable file, or,
+    # the number reused by another open, a stat of a name in another directory. It is now left out, as gone.
+    import atlas.walk
+
+    root = uncommitted_repo(tmp_path / "repo", {"a.py": "", "sub/gone.py": "", "sub/kept.py": ""})
+    scandir = os.scandir
+
+    class Vanishing:
+        def __init__(self, fd: object) -> None:
+            self.listing = scandir(fd)  # type: ignore[call-overload]
+
+        def __enter__(self) -> list[os.DirEntry[str]]:
+            entries = list(self.listing.__enter__())
+            if any(entry.name == "gone.py" for entry in entries):
+                (root / "sub" / "gone.py").unlink()
+            return entries
+
+        def __exit__(self, *exc: object) -> None:
+            self.listing.__exit__(*exc)
+
+    monkeypatch.setattr(atlas.walk.os, "scandir", Vanishing)
+    items = walked(root)
+    assert not (root / "sub" / "gone.py").exists()  # it went after the listing
+    assert [(item.path, type(item).__name__) for item in items if "sub/" in item.path] == [("sub/kept.py", "FileEntry")]
