@@ -870,6 +870,16 @@ def _open_directory(path: str, expected: _Key | None) -> int:
     return fd
 
 
+def list_directory(path: str, expected: _Key | None = None) -> list[os.DirEntry[str]]:
+    """The entries of directory `path`, as the walk lists one (see `_open_directory` and `_listing`): with
+    `expected`, a directory swapped since for a link, or for another directory, is refused with an OSError."""
+    fd = _open_directory(path, expected)
+    try:
+        return _listing(fd)
+    finally:
+        os.close(fd)
+
+
 def _open_child(fd: int, name: str) -> int:
     """A descriptor of the directory `name` inside the directory `fd`, opened without following a link; `fd` is
     closed once that worked."""

@@ -21,6 +21,7 @@ import bisect
 import math
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,7 +34,7 @@ from atlas.safe_read import bad_path, path_problem
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
     from atlas.query.syntax import ParsedQuery
-from atlas.walk import git_output
+from atlas.walk import git_output, list_directory
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -74,27 +75,34 @@ def _in_work_tree(root: Path) -> bool:
 
 
 def _scandir_files(root: Path) -> list[str]:
+    """The files under `root`, hidden and dependency directories left out. Each directory is listed as the index's
+    walk lists one: opened without following a link and checked to be the directory its parent's listing saw, so
+    one swapped for a link out of the root meanwhile lends no names."""
     found: list[str] = []
-    stack = [""]
+    stack: list[tuple[str, tuple[int, int] | None]] = [("", None)]
     while stack:
-        rel = stack.pop()
+        rel, expected = stack.pop()
         try:
-            listing = os.scandir(os.path.join(root, rel) if rel else root)
+            # `rel` without its "/": a path ending in one follows a link, O_NOFOLLOW or not
+            entries = list_directory(os.path.join(root, rel[:-1]) if rel else os.fspath(root), expected)
         except OSError:
             continue
-        with listing:
-            for entry in listing:
-                name = entry.name
-                try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                    is_file = not is_dir and entry.is_file()  # a link loop raises ELOOP here
-                except OSError:
-                    continue
-                if is_dir:
-                    if not name.startswith(".") and name not in DEPENDENCY_DIRS:
-                        stack.append(f"{rel}{name}/")
-                elif is_file:
-                    found.append(_display(rel + name))
+        for entry in entries:
+            name = entry.name
+            try:
+                found_stat = entry.stat(follow_symlinks=False)
+                is_dir = stat.S_ISDIR(found_stat.st_mode)
+                if stat.S_ISLNK(found_stat.st_mode):  # by path: the listing's descriptor is closed
+                    is_file = stat.S_ISREG(os.stat(os.path.join(root, rel, name)).st_mode)  # a loop: ELOOP
+                else:
+                    is_file = stat.S_ISREG(found_stat.st_mode)
+            except OSError:
+                continue
+            if is_dir:
+                if not name.startswith(".") and name not in DEPENDENCY_DIRS:
+                    stack.append((f"{rel}{name}/", (found_stat.st_dev, found_stat.st_ino)))
+            elif is_file:
+                found.append(_display(rel + name))
     found.sort()
     return found
 

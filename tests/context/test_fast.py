@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from atlas.api import index_config, select_context
 from atlas.context.fast import list_files, path_matches, rank_by_paths
 from atlas.context.model import ContextOptions
@@ -71,3 +73,34 @@ def test_fast_preset_is_quick_on_many_files(tmp_path: Path) -> None:
     ranked = rank_by_paths(tmp_path, "e1000e netdev transmit hang", 20)
     assert time.process_time() - started < 2.0
     assert ranked.candidates[0].path == "drivers/net/ethernet/e1000e/netdev.c"
+
+
+def test_scandir_listing_keeps_links_to_files_and_leaves_out_loops(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"src/a.py": "x\n"})
+    (tmp_path / "src" / "link.py").symlink_to("a.py")
+    (tmp_path / "src" / "loop.py").symlink_to("loop.py")
+    (tmp_path / "src" / "dir_link").symlink_to("../src", target_is_directory=True)
+    assert list_files(tmp_path) == ["src/a.py", "src/link.py"]
+
+
+def test_regression_a_directory_swapped_for_a_link_out_of_the_root_lends_no_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside git, the listing opened each directory by path: `sub`, swapped for a link out of the root after its
+    # parent's listing saw a directory, was listed through the link, and the outside file names became candidates.
+    import atlas.context.fast
+
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    write_tree(root, {"a.py": "x\n", "sub/b.py": "x\n"})
+    write_tree(outside, {"secret_name.py": "x\n"})
+    listed = atlas.context.fast.list_directory
+
+    def swap_then_list(path: str, expected: tuple[int, int] | None = None) -> object:
+        if path.endswith("sub") and not (root / "sub").is_symlink():
+            (root / "sub").rename(tmp_path / "aside")
+            (root / "sub").symlink_to(outside, target_is_directory=True)
+        return listed(path, expected)
+
+    monkeypatch.setattr(atlas.context.fast, "list_directory", swap_then_list)
+    assert list_files(root) == ["a.py"]
+    assert (root / "sub").is_symlink()  # the swap happened
