@@ -514,22 +514,30 @@ def _rust(node: Node, source: bytes) -> list[str]:
     return _rust_paths(argument, "", source) if argument is not None else []
 
 
-def _rust_paths(node: Node, prefix: str, source: bytes) -> list[str]:
-    """Expand one use tree under `prefix` (which ends with `::` when not empty)."""
+MAX_USE_DEPTH = 64
+"""The deepest nesting of `{…}` lists in a Rust use tree whose paths are read. Real code nests a few; a hostile
+file nests thousands, which ran `_rust_paths` out of Python's recursion limit and cost the file its definitions."""
+
+
+def _rust_paths(node: Node, prefix: str, source: bytes, depth: int = 0) -> list[str]:
+    """Expand one use tree under `prefix` (which ends with `::` when not empty); lists nested deeper than
+    MAX_USE_DEPTH give nothing."""
     kind = node.type
     if kind == "use_as_clause":
         path = node.child_by_field_name("path")
-        return _rust_paths(path, prefix, source) if path is not None else []
+        return _rust_paths(path, prefix, source, depth) if path is not None else []
     if kind == "use_wildcard":
         inner = [child for child in node.named_children if child.type != "comment"]
-        return _rust_paths(inner[0], prefix, source) if inner else [prefix.removesuffix("::")]
+        return _rust_paths(inner[0], prefix, source, depth) if inner else [prefix.removesuffix("::")]
     if kind == "scoped_use_list":
         path = node.child_by_field_name("path")
         items = node.child_by_field_name("list")
         head = f"{prefix}{_compact(path, source)}::" if path is not None else prefix
-        return _rust_paths(items, head, source) if items is not None else []
+        return _rust_paths(items, head, source, depth) if items is not None else []
     if kind == "use_list":
-        return [p for child in node.named_children for p in _rust_paths(child, prefix, source)]
+        if depth >= MAX_USE_DEPTH:
+            return []
+        return [p for child in node.named_children for p in _rust_paths(child, prefix, source, depth + 1)]
     if kind == "comment":
         return []
     if kind == "self" and prefix:  # `use a::{self, b}` imports `a` itself

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atlas.parse.languages import GRAMMAR_FOR
-from atlas.parse.symbols import ExtractionError, extract
+from atlas.parse.symbols import MAX_USE_DEPTH, ExtractionError, extract
 from atlas.records import Symbol
 from tests.conftest import write_tree
 
@@ -177,3 +177,16 @@ def test_an_index_run_over_such_a_perl_file_ends(tmp_path: Path) -> None:
                           capture_output=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout)["files_indexed"] == 2
+
+
+@pytest.mark.parametrize("newline", [b"", b"\n"])
+def test_regression_a_deeply_nested_rust_use_tree_keeps_the_files_definitions(newline: bytes) -> None:
+    """`use a::{b::{b::{…c}}}` 3,000 deep ran the import handler out of Python's recursion limit, and the whole
+    file lost its definitions to a parse error. Lists nested past MAX_USE_DEPTH now give no import; the rest stays."""
+    deep = b"use a::" + (b"{b::" + newline) * 3_000 + b"c" + (b"}" + newline) * 3_000 + b";\n"
+    symbols, imports = extract("rust", deep + b"use x::{y, z::{w}};\nfn after() {}\n")
+    assert [s.name for s in symbols] == ["after"]
+    assert imports == ["x::y", "x::z::w"]
+    depth = MAX_USE_DEPTH
+    shallow = b"use a::" + b"{b::" * depth + b"c" + b"}" * depth + b";\n"
+    assert extract("rust", shallow)[1] == ["a::" + "b::" * depth + "c"]
