@@ -171,8 +171,8 @@ def explain(obj: dict[str, Any], **params: Any) -> None:
 def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenizer: str) -> None:
     """Turn a selection (v0.3 JSONL or `--format json` output; '-' for stdin) into Markdown for a prompt.
 
-    Files the selection does not carry the text of are read from --root (default: the current repository,
-    which must be the one the selection was made in); paths that are not relative and inside it are left out.
+    Files are read from --root (default: the current repository, which must be the one the selection was made
+    in), as they are now; paths that are not relative and inside it are left out.
     """
     from atlas.api import find_root
     from atlas.context.records import read_selection
@@ -195,9 +195,9 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
             f"{name}: the selection was made in {selection.root}, not in this repository ({root})",
             f"pass --root {selection.root} to read its files from there",
         )
-    text, dropped = bundle(selection, root, tokenizer)
-    for reason in dropped:
-        click.echo(f"atlas: left out {visible(reason)}", err=True)
+    text, warnings = bundle(selection, root, tokenizer)
+    for warning in warnings:
+        click.echo(f"atlas: {visible(warning)}", err=True)
     write_text(text)
     if not selection.entries:
         sys.exit(EXIT_NOTHING)

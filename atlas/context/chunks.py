@@ -300,5 +300,10 @@ def _item(file: FileText, unit: Unit) -> OutlineItem:
 
 
 def _signature(file: FileText, unit: Unit) -> str:
-    line = file.lines[unit.start - 1].strip()
+    return signature_of(file.lines[unit.start - 1])
+
+
+def signature_of(line: str) -> str:
+    """How an outline shows a definition's first line: stripped, at most MAX_SIGNATURE_CHARS characters."""
+    line = line.strip()
     return line if len(line) <= MAX_SIGNATURE_CHARS else line[: MAX_SIGNATURE_CHARS - 1] + "…"

@@ -106,50 +106,64 @@ def _outline_block(entry: Entry) -> str:
 
 
 def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[str]]:
-    """The Markdown of `selection`, reading from `root` the text its entries lack; also what was dropped.
+    """The Markdown of `selection`, its text read from the files under `root`; also warnings for stderr.
 
-    A selection file may come from anywhere: an entry whose path is not a clean relative path
-    (absolute, `..`, not normalised) is dropped, and files are read through `atlas.safe_read`, so
-    nothing outside `root` is read. Token totals are recounted with `tokenizer` on the rendered entries.
+    A selection file may come from anywhere, and the files may have changed since it was made: an entry whose path
+    is not a clean relative path (absolute, `..`, not normalised) is dropped, files are read through
+    `atlas.safe_read`, so nothing outside `root` is read, and every chunk and outline line is the file's as it is
+    now, never text the selection carries (a chunk whose text differs is named in a warning). Token totals are
+    recounted with `tokenizer` on the rendered entries.
     """
     from atlas.context.chunks import read_text
     from atlas.context.tokens import token_counter
 
     counter = token_counter(tokenizer)
     kept: list[Entry] = []
-    dropped: list[str] = []
+    warnings: list[str] = []
     seen: set[str] = set()
     for entry in selection.entries:
         problem = path_problem(entry.path)
         if problem:
-            dropped.append(f"{entry.path}: not a relative path inside the repository (the path {problem})")
+            warnings.append(f"left out {entry.path}: not a relative path inside the repository (the path {problem})")
             continue
         if entry.path in seen:
-            dropped.append(f"{entry.path}: listed again; its first entry is rendered")
+            warnings.append(f"left out {entry.path}: listed again; only its first entry is considered")
             continue
         seen.add(entry.path)
-        filled = entry if _has_text(entry) else _with_text(entry, read_text(root, entry.path))
+        carried = _carried(entry)
+        filled = _with_text(entry, read_text(root, entry.path))
         if isinstance(filled, str):
-            dropped.append(f"{entry.path}: {filled}")
+            warnings.append(f"left out {entry.path}: {filled}")
             continue
+        if carried is not None and carried != _carried(filled):
+            warnings.append(f"{entry.path}: changed since the selection was made; rendered as it is now")
         rendered = render_entry(filled)
         filled.tokens, filled.bytes = counter.count(rendered), len(rendered.encode("utf-8"))
         kept.append(filled)
     selection.entries, selection.tokenizer = kept, counter.name
     selection.total_tokens = sum(e.tokens for e in kept)
     selection.total_bytes = sum(e.bytes for e in kept)
-    return render_selection(selection), dropped
+    return render_selection(selection), warnings
 
 
-def _has_text(entry: Entry) -> bool:
-    return bool(entry.chunks) and all(chunk.text or chunk.start_line > chunk.end_line for chunk in entry.chunks)
+def _carried(entry: Entry) -> tuple[list[tuple[int, int, str]], list[tuple[int, str]]] | None:
+    """The chunk texts (with their lines) and outline lines a selection's entry carries; None when its chunks carry
+    no text (a selection made with `--no-content`, or a v0.3 one)."""
+    if not any(chunk.text for chunk in entry.chunks):
+        return None
+    chunks = [(c.start_line, c.end_line, c.text) for c in entry.chunks]
+    return chunks, [(item.line, item.signature) for item in entry.outline]
 
 
 def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
-    """`entry` with chunk text read from the file (a whole-file chunk when it has none), or why it cannot be rendered.
+    """`entry` with its chunks' text and its outline's first lines read from the file (a whole-file chunk when it
+    has no chunks), or why it cannot be rendered.
 
     The file may have changed since the selection was made, and the selection may be crafted: each chunk is cut
-    to the lines the file has (and labelled so), and a chunk with none of them is left out."""
+    to the lines the file has (and labelled so), a chunk with none of them (or a reversed range) is left out, and
+    so is an outline line past the end of the file."""
+    from atlas.context.chunks import signature_of
+
     if isinstance(text, str):
         return text
     lines = text.lines
@@ -159,6 +173,11 @@ def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
         chunks = [chunk for chunk in (_cut(c, lines) for c in entry.chunks) if chunk is not None]
         if not chunks:
             return f"none of its line ranges is within its {len(lines):,} lines"
+    entry.outline = [
+        replace(item, signature=signature_of(lines[item.line - 1]))
+        for item in entry.outline
+        if 1 <= item.line <= len(lines)
+    ]
     entry.chunks, entry.file_lines = chunks, len(lines)
     entry.file_bytes = entry.file_bytes or text.size
     return entry

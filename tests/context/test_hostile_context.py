@@ -190,3 +190,43 @@ def test_regression_the_fast_preset_applies_lang_and_path_filters_as_the_others_
     assert atlas("quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", hostile).exit_code == 1
     unknown = atlas("quick", "--preset", "fast", "--root", str(tmp_path), "lang:klingon retry")
     assert unknown.exit_code == 2 and "unknown language 'klingon' in a lang: filter" in unknown.stderr
+
+
+def test_regression_render_serves_the_files_text_not_the_text_a_selection_carries(tmp_path: Path) -> None:
+    # A selection's chunk text was printed as it came: a hand-edited record served any text under a repository
+    # path (even one naming no file), an edit made since the selection showed the old text, and a reversed range
+    # counted as "has text" printed `lines 5-2 of 354` for a two-line file.
+    write_tree(tmp_path, {"a.py": "def alpha():\n    return 1\n", "b.py": "def beta():\n    return 2\n"})
+    init_repo(tmp_path)
+    chunk = {"start_line": 1, "end_line": 2, "symbol": "alpha", "kind": "function"}
+    entries = [
+        {"path": "a.py", "language": "python", "mode": "chunks", "file_lines": 354,
+         "chunks": [{**chunk, "text": "def alpha():\n    return 'INJECTED'"}]},
+        {"path": "b.py", "mode": "chunks", "file_lines": 354, "chunks": [{**chunk, "start_line": 5, "end_line": 2}]},
+        {"path": "ghost.py", "mode": "whole", "chunks": [{**chunk, "text": "print('INJECTED')"}]},
+    ]  # fmt: skip
+    record = {"type": "context", "task": "alpha", "entries": entries}
+    result = atlas("render", "-", "--root", str(tmp_path), input=json.dumps(record))
+    assert result.exit_code == 0, result.output
+    assert "INJECTED" not in result.stdout and "354" not in result.stdout, result.stdout
+    assert "lines 1-2 of 2" in result.stdout and "def alpha():\n    return 1\n```" in result.stdout
+    assert "## b.py" not in result.stdout and "## ghost.py" not in result.stdout
+    assert "left out b.py: none of its line ranges is within its 2 lines" in result.stderr
+    assert "left out ghost.py: unreadable file" in result.stderr
+    assert "a.py: changed since the selection was made" in result.stderr
+
+
+def test_regression_render_shows_an_outline_true_to_the_file(tmp_path: Path) -> None:
+    # Outline items were printed from the selection: lines past the end of the file, and signatures it does not hold.
+    write_tree(tmp_path, {"a.py": "def alpha():\n    return 1\n\n\ndef beta():\n    return 2\n"})
+    init_repo(tmp_path)
+    outline = [
+        {"line": 5, "end_line": 6, "kind": "function", "name": "beta", "signature": "def beta(password):"},
+        {"line": 90, "end_line": 99, "kind": "function", "name": "gamma", "signature": "def gamma():"},
+    ]
+    entry = {"path": "a.py", "mode": "chunks", "outline": outline,
+             "chunks": [{"start_line": 1, "end_line": 2, "symbol": "alpha", "kind": "function"}]}  # fmt: skip
+    result = atlas("render", "-", "--root", str(tmp_path), input=json.dumps({"type": "context", "entries": [entry]}))
+    assert result.exit_code == 0, result.output
+    assert "     5: def beta():\n" in result.stdout, result.stdout
+    assert "password" not in result.stdout and "gamma" not in result.stdout and "90" not in result.stdout
