@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
@@ -125,19 +126,29 @@ def read_selection(data: bytes, name: str = "-") -> Selection:
     return selection_from_v03(records)
 
 
+ENTRY_MODES = ("whole", "chunks")
+
+
 def selection_from_context(data: dict[str, Any]) -> Selection:
-    """A Selection from a `context` record (text missing from chunks stays empty)."""
+    """A Selection from a `context` record (text missing from chunks stays empty); InputError for a record of
+    another schema version, or with a value of the wrong kind."""
+    version = data.get("schema_version", CONTEXT_SCHEMA_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= CONTEXT_SCHEMA_VERSION:
+        raise InputError(
+            f"a context record of schema version {version!r}; this Atlas reads version {CONTEXT_SCHEMA_VERSION}",
+            "make the selection again with this Atlas (`atlas query --format json`), or upgrade Atlas",
+        )
     try:
         entries = [_entry_from(item) for item in _tables(data, "entries", required=True)]
         budget = _table(data, "budget")
         return Selection(
             task=_text(data, "task"), root=_text(data, "root"), preset=_text(data, "preset"),
             strategy=_text(data, "strategy", "chunks"), tokenizer=_text(data, "tokenizer"),
-            budget=Budget(budget.get("max_bytes"), budget.get("max_tokens")),
-            min_score=float(data.get("min_score", 0.0)), top=int(data.get("top", 0)), entries=entries, skipped=[],
-            scanned_files=int(data.get("scanned_files", 0)), candidates=int(data.get("candidates", 0)),
-            total_tokens=int(data.get("total_tokens", 0)), total_bytes=int(data.get("total_bytes", 0)),
-            took_ms=float(data.get("took_ms", 0.0)),
+            budget=Budget(_optional_whole(budget, "max_bytes"), _optional_whole(budget, "max_tokens")),
+            min_score=_number(data, "min_score"), top=_whole(data, "top", 0), entries=entries, skipped=[],
+            scanned_files=_whole(data, "scanned_files", 0), candidates=_whole(data, "candidates", 0),
+            total_tokens=_whole(data, "total_tokens", 0), total_bytes=_whole(data, "total_bytes", 0),
+            took_ms=_number(data, "took_ms"),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         hint = "pass the output of `atlas query --format json`"
@@ -147,7 +158,7 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
 def _entry_from(item: dict[str, Any]) -> Entry:
     chunks = [
         Chunk(_whole(c, "start_line"), _whole(c, "end_line"), _text(c, "symbol"), _text(c, "kind"), _text(c, "text"),
-              tuple(c.get("terms", ())))
+              _texts(c, "terms"))
         for c in _tables(item, "chunks")
     ]  # fmt: skip
     outline = [
@@ -156,12 +167,12 @@ def _entry_from(item: dict[str, Any]) -> Entry:
         for o in _tables(item, "outline")
     ]  # fmt: skip
     return Entry(
-        path=item["path"], rank=int(item.get("rank", 0)), score=float(item.get("score", 0.0)),
+        path=item["path"], rank=_whole(item, "rank", 0), score=_number(item, "score"),
         language=_text(item, "language", "other"), role=_text(item, "role", "other"),
-        mode=_text(item, "mode", "whole"), tokens=int(item.get("tokens", 0)), bytes=int(item.get("bytes", 0)),
-        file_tokens=int(item.get("file_tokens", 0)), file_bytes=int(item.get("file_bytes", 0)),
-        file_lines=int(item.get("file_lines", 0)), reason=_text(item, "reason"), chunks=chunks, outline=outline,
-        omitted_definitions=int(item.get("omitted_definitions", 0)),
+        mode=_mode(item), tokens=_whole(item, "tokens", 0), bytes=_whole(item, "bytes", 0),
+        file_tokens=_whole(item, "file_tokens", 0), file_bytes=_whole(item, "file_bytes", 0),
+        file_lines=_whole(item, "file_lines", 0), reason=_text(item, "reason"), chunks=chunks, outline=outline,
+        omitted_definitions=_whole(item, "omitted_definitions", 0),
     )  # fmt: skip
 
 
@@ -177,6 +188,36 @@ def _whole(record: dict[str, Any], key: str, default: int = _REQUIRED) -> int:
     if isinstance(value, bool) or not whole or value < 0:
         raise ValueError(f"{key} must be a whole number of at least 0, not {value!r}")
     return int(value)
+
+
+def _optional_whole(record: dict[str, Any], key: str) -> int | None:
+    """`record[key]`, a whole number of at least 0, or None when absent or null."""
+    return None if record.get(key) is None else _whole(record, key)
+
+
+def _number(record: dict[str, Any], key: str, default: float = 0.0) -> float:
+    """`record[key]` (or `default` when absent), a finite JSON number, else ValueError naming it (`"nan"`, a string,
+    would render as `score nan`)."""
+    value = record.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _mode(record: dict[str, Any]) -> str:
+    """An entry's `mode`, one of ENTRY_MODES (`whole` when absent), else ValueError."""
+    mode = _text(record, "mode", "whole")
+    if mode not in ENTRY_MODES:
+        raise ValueError(f"mode must be one of {', '.join(ENTRY_MODES)}, not {mode!r}")
+    return mode
+
+
+def _texts(record: dict[str, Any], key: str) -> tuple[str, ...]:
+    """`record[key]` (empty when absent), a list of strings, else ValueError naming it."""
+    value = record.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{key} must be a list of strings, not {value!r}")
+    return tuple(value)
 
 
 def _text(record: dict[str, Any], key: str, default: str = "") -> str:
@@ -219,7 +260,7 @@ def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     header = records[0]
     files = [r for r in records[1:] if "Path" in r]
     entries = [
-        Entry(path=_text(r, "Path"), rank=rank, score=float(r.get("Score", 0.0)),
+        Entry(path=_text(r, "Path"), rank=rank, score=_number(r, "Score"),
               language=_atlas_language(_text(r, "Language", "other")), role=_text(r, "Role", "other"),
               mode="whole", tokens=0, bytes=0, file_tokens=0, file_bytes=_whole(r, "Tokens", 0) * 4,
               file_lines=0, reason="listed in the v0.3 selection")
@@ -229,7 +270,7 @@ def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     budget = _table(header, "Budget")
     return Selection(
         task=_text(header, "Query"), root="", preset=_text(header, "Preset"), strategy="files",
-        tokenizer="", budget=Budget(budget.get("MaxBytes"), None), min_score=float(header.get("MinScore", 0.0)),
+        tokenizer="", budget=Budget(_optional_whole(budget, "MaxBytes"), None), min_score=_number(header, "MinScore"),
         top=len(entries), entries=entries, skipped=[], scanned_files=int(footer.get("ScannedFiles", 0)),
         candidates=len(entries), total_tokens=0, total_bytes=0, took_ms=0.0,
     )  # fmt: skip

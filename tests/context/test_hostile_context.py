@@ -230,3 +230,30 @@ def test_regression_render_shows_an_outline_true_to_the_file(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "     5: def beta():\n" in result.stdout, result.stdout
     assert "password" not in result.stdout and "gamma" not in result.stdout and "90" not in result.stdout
+
+
+def test_regression_a_selection_of_another_schema_or_with_values_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
+    # A record of schema version 99 (or "x") was read as version 1; a score of "nan" rendered `score nan`; a mode
+    # Atlas does not write (`banana`) rendered as chunks; terms of any kind (a dict, numbers) passed.
+    write_tree(tmp_path, {"app.py": "def gizmo():\n    pass\n"})
+    init_repo(tmp_path)
+    chunk = {"start_line": 1, "end_line": 2, "symbol": "gizmo", "kind": "function", "terms": ["gizmo"]}
+    entry = {"path": "app.py", "mode": "chunks", "score": 0.5, "chunks": [chunk]}
+    record = {"type": "context", "schema_version": 1, "task": "gizmo", "entries": [entry]}
+    assert atlas("render", "-", "--root", str(tmp_path), input=json.dumps(record)).exit_code == 0
+    cases = [
+        ({**record, "schema_version": 99}, "schema version 99"),
+        ({**record, "schema_version": "x"}, "schema version 'x'"),
+        ({**record, "entries": [{**entry, "score": "nan"}]}, "score must be a finite number"),
+        ({**record, "entries": [{**entry, "mode": "banana"}]}, "mode must be one of"),
+        ({**record, "entries": [{**entry, "chunks": [{**chunk, "terms": {"a": 1}}]}]}, "terms must be a list of"),
+        ({**record, "entries": [{**entry, "chunks": [{**chunk, "terms": [1, 2]}]}]}, "terms must be a list of"),
+        ({**record, "entries": [{**entry, "chunks": [{**chunk, "terms": 5}]}]}, "terms must be a list of"),
+    ]
+    for broken, message in cases:
+        result = atlas("render", "-", "--root", str(tmp_path), input=json.dumps(broken))
+        assert result.exit_code == 2 and message in result.stderr, (broken, result.output)
+        assert_one_sentence_and_hint(result.stderr)
+    v03 = '{"Version":"0.3","Query":"gizmo"}\n{"Path":"app.py","Score":"inf","Tokens":1}\n{"TotalFiles":1}\n'
+    result = atlas("render", "-", "--root", str(tmp_path), input=v03)
+    assert result.exit_code == 2 and "Score must be a finite number" in result.stderr, result.output
