@@ -20,11 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from atlas.context.model import Chunk, Entry, OutlineItem, Selection
+from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
 from atlas.safe_read import path_problem, quoted_path
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
+    from atlas.context.tokens import TokenCounter
 
 MAX_TITLE_CHARS = 200
 MAX_INDENT = 32
@@ -111,13 +112,16 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
     A selection file may come from anywhere, and the files may have changed since it was made: an entry whose path
     is not a clean relative path (absolute, `..`, not normalised) is dropped, files are read through
     `atlas.safe_read`, so nothing outside `root` is read, and every chunk and outline line is the file's as it is
-    now, never text the selection carries (a chunk whose text differs is named in a warning). Token totals are
-    recounted with `tokenizer` on the rendered entries.
+    now, never text the selection carries (a chunk whose text differs is named in a warning). The selection's budget
+    still holds, heading included, counted as the selection counted it: an entry that no longer fits (its file grew)
+    is left out. Token totals are recounted with `tokenizer` on the rendered entries.
     """
     from atlas.context.chunks import read_text
     from atlas.context.tokens import token_counter
 
     counter = token_counter(tokenizer)
+    budget = selection.budget
+    room = _Spent(budget, _budget_counter(selection, counter), selection)
     kept: list[Entry] = []
     warnings: list[str] = []
     seen: set[str] = set()
@@ -139,11 +143,56 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
             warnings.append(f"{entry.path}: changed since the selection was made; rendered as it is now")
         rendered = render_entry(filled)
         filled.tokens, filled.bytes = counter.count(rendered), len(rendered.encode("utf-8"))
+        if not room.take(rendered, filled.tokens if room.counter is counter else None, filled.bytes):
+            warnings.append(f"left out {entry.path}: it no longer fits the selection's budget, as it is now")
+            continue
         kept.append(filled)
     selection.entries, selection.tokenizer = kept, counter.name
     selection.total_tokens = sum(e.tokens for e in kept)
     selection.total_bytes = sum(e.bytes for e in kept)
     return render_selection(selection), warnings
+
+
+class _Spent:
+    """What the rendered entries spend of a selection's budget: its heading is reserved first, as
+    `atlas.context.select` reserves it, so a selection rendered from unchanged files keeps every entry."""
+
+    def __init__(self, budget: Budget, counter: TokenCounter, selection: Selection) -> None:
+        from atlas.context.select import HEADING_FILES, HEADING_TOKENS
+
+        self.budget, self.counter = budget, counter
+        self.tokens = self.bytes = 0
+        if budget.max_tokens is not None or budget.max_bytes is not None:
+            head = heading(selection.task, HEADING_FILES, HEADING_TOKENS, counter.name, selection.preset)
+            self.tokens = counter.count(head) if budget.max_tokens is not None else 0
+            self.bytes = len(head.encode("utf-8"))
+
+    def take(self, rendered: str, tokens: int | None, size: int) -> bool:
+        """Spend what `rendered` costs (`tokens` when already counted with this counter), if it fits."""
+        if self.budget.max_tokens is not None and tokens is None:
+            tokens = self.counter.count(rendered)
+        tokens = tokens or 0
+        if not self.budget.fits(self.tokens + tokens, self.bytes + size):
+            return False
+        self.tokens, self.bytes = self.tokens + tokens, self.bytes + size
+        return True
+
+
+def _budget_counter(selection: Selection, counter: TokenCounter) -> TokenCounter:
+    """The counter of the selection's token budget: the tokenizer it was made with (InputError for one Atlas does
+    not know), else `counter`."""
+    from atlas.context.tokens import TOKENIZERS, token_counter
+    from atlas.errors import InputError, UsageError
+
+    if selection.budget.max_tokens is None or not selection.tokenizer:
+        return counter
+    try:
+        return token_counter(selection.tokenizer)
+    except UsageError as err:
+        raise InputError(
+            f"the selection's token budget is counted with {selection.tokenizer!r}, a tokenizer Atlas does not know",
+            f"make the selection again with one of {', '.join(TOKENIZERS)}",
+        ) from err
 
 
 def _carried(entry: Entry) -> tuple[list[tuple[int, int, str]], list[tuple[int, str]]] | None:

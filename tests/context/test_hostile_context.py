@@ -257,3 +257,27 @@ def test_regression_a_selection_of_another_schema_or_with_values_of_the_wrong_ki
     v03 = '{"Version":"0.3","Query":"gizmo"}\n{"Path":"app.py","Score":"inf","Tokens":1}\n{"TotalFiles":1}\n'
     result = atlas("render", "-", "--root", str(tmp_path), input=v03)
     assert result.exit_code == 2 and "Score must be a finite number" in result.stderr, result.output
+
+
+def test_regression_render_keeps_the_selections_budget_when_a_file_grew_since(tmp_path: Path) -> None:
+    # A file that grew after the selection was rendered whole: a 300-token selection printed 16,000 tokens.
+    from atlas.context.tokens import token_counter
+
+    write_tree(tmp_path, {"refund.py": "def refund_total():\n    return 1\n", "notes.py": "def refund_note():\n"})
+    init_repo(tmp_path)
+    made = {
+        fmt: atlas("quick", "--root", str(tmp_path), "--format", fmt, "--whole-files", *budget, "refund")
+        for fmt, budget in (("json", ("--max-tokens", "300")), ("jsonl", ("--max-bytes", "1200")))
+    }
+    assert all(result.exit_code == 0 for result in made.values()), made
+    with (tmp_path / "refund.py").open("a") as handle:
+        handle.write("".join(f"REFUND_{i} = {i}\n" for i in range(2_000)))
+    for fmt, result in made.items():
+        rendered = atlas("render", "-", "--root", str(tmp_path), input=result.stdout)
+        assert rendered.exit_code == 0, rendered.output
+        assert "REFUND_1" not in rendered.stdout and "## notes.py" in rendered.stdout
+        assert "left out refund.py: it no longer fits the selection's budget" in rendered.stderr, rendered.stderr
+        if fmt == "json":
+            assert token_counter("cl100k_base").count(rendered.stdout) <= 300
+        else:
+            assert len(rendered.stdout.encode()) <= 1200
