@@ -198,9 +198,12 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
     text, warnings = bundle(selection, root, tokenizer)
     for warning in warnings:
         click.echo(f"atlas: {visible(warning)}", err=True)
-    write_text(text)
     if not selection.entries:
+        # Not even the heading: it alone can be over the budget nothing fitted in.
+        if not obj["quiet"]:
+            click.echo("atlas: nothing to render (the selection lists no file, or every one was left out)", err=True)
         sys.exit(EXIT_NOTHING)
+    write_text(text)
 
 
 @click.command()

@@ -281,3 +281,14 @@ def test_regression_render_keeps_the_selections_budget_when_a_file_grew_since(tm
             assert token_counter("cl100k_base").count(rendered.stdout) <= 300
         else:
             assert len(rendered.stdout.encode()) <= 1200
+
+
+def test_regression_rendering_an_empty_selection_prints_nothing_not_a_heading_over_the_budget(tmp_path: Path) -> None:
+    # Nothing fits 5 tokens, so nothing is selected; render still printed the bundle's 20-token heading.
+    write_tree(tmp_path, {"refund.py": "def refund_total():\n    return 1\n"})
+    init_repo(tmp_path)
+    chosen = atlas("quick", "--root", str(tmp_path), "--format", "json", "--max-tokens", "5", "refund")
+    assert chosen.exit_code == 1 and json.loads(chosen.stdout)["entries"] == [], chosen.output
+    rendered = atlas("render", "-", "--root", str(tmp_path), input=chosen.stdout)
+    assert rendered.exit_code == 1 and rendered.stdout == "", rendered.output
+    assert "nothing to render" in rendered.stderr
