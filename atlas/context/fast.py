@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.safe_read import bad_path, path_problem
+from atlas.safe_read import bad_path, path_problem, read_in_root
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -162,7 +162,7 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
 
     parsed = searchable(parse_query(task))
     query = dict(parsed.terms)
-    paths = _filtered(list_files(root), parsed)
+    paths = _filtered(root, list_files(root), parsed)
     matches = path_matches(paths, query)
     df = Counter(t for in_name, in_dir in matches.values() for t in in_name | in_dir)
     weights = {t: query[t] * math.log(1.0 + len(paths) / n) for t, n in df.items()}
@@ -171,22 +171,24 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
         (sum(weights[t] for t in names) / ceiling, DIRECTORY_FACTOR * sum(weights[t] for t in dirs) / ceiling, path)
         for path, (names, dirs) in matches.items()
     ]
-    best = _best_with_priors(raw, limit, _prior_function(list(query)))
+    best = _best_with_priors(root, raw, limit, _prior_function(list(query)))
     for rank, candidate in enumerate(best, 1):
         candidate.rank = rank
     chunk_weights = {t: w for t, w in query.items() if len(t) > 2}
     return Ranked(best, len(paths), chunk_weights, _parsed_outline, [])
 
 
-def _filtered(paths: list[str], parsed: ParsedQuery) -> list[str]:
-    """The `paths` that pass the query's `lang:` and `path:` filters, as the indexed presets apply them."""
+def _filtered(root: Path, paths: list[str], parsed: ParsedQuery) -> list[str]:
+    """The `paths` that pass the query's `lang:` and `path:` filters, as the indexed presets apply them (a file whose
+    language its first bytes decide is read for them only when the filter asks for such a language)."""
     if parsed.languages:
-        from atlas.parse.languages import detect_language
+        from atlas.parse.languages import HEAD_DECIDES, detect_language
         from atlas.query.syntax import check_languages
 
         check_languages(parsed.languages)
         wanted = frozenset(parsed.languages)
-        paths = [path for path in paths if detect_language(path, b"") in wanted]
+        sniff = not wanted.isdisjoint(HEAD_DECIDES)
+        paths = [path for path in paths if (language_of(root, path) if sniff else detect_language(path, b"")) in wanted]
     if parsed.paths:
         from atlas.query.bm25 import paths_matching
 
@@ -204,8 +206,22 @@ def _order(candidate: Candidate) -> tuple[float, int, str]:
     return (-candidate.score, len(candidate.path), candidate.path)
 
 
+def language_of(root: Path, path: str) -> str:
+    """The language of repository file `path` as the index names it: from its name, or from its first bytes when
+    the name does not decide (a `.m` file, a script without an extension), read through `atlas.safe_read`."""
+    from atlas.parse.languages import HEAD_BYTES, detect_language, needs_head
+
+    if not needs_head(path):
+        return detect_language(path, b"")
+    try:
+        head, _ = read_in_root(root, path, HEAD_BYTES)
+    except OSError:
+        head = b""
+    return detect_language(path, head)
+
+
 def _best_with_priors(
-    raw: list[tuple[float, float, str]], limit: int, prior_of: Callable[[str, str], float]
+    root: Path, raw: list[tuple[float, float, str]], limit: int, prior_of: Callable[[str, str], float]
 ) -> list[Candidate]:
     """The `limit` best after priors. Priors are at most 1, so once a raw score falls below the
     `limit`-th adjusted score no later file can enter, and most files never need a language or role."""
@@ -214,7 +230,7 @@ def _best_with_priors(
     for name_part, dir_part, path in raw:
         if len(best) >= limit and name_part + dir_part < best[limit - 1].score:
             break
-        bisect.insort(best, _candidate(path, name_part, dir_part, prior_of), key=_order)
+        bisect.insort(best, _candidate(root, path, name_part, dir_part, prior_of), key=_order)
     return best[:limit]
 
 
@@ -227,11 +243,12 @@ def _prior_function(terms: list[str]) -> Callable[[str, str], float]:
     return lambda path, role: prior(PRESETS["fast"], role, path_flags(path), intent)
 
 
-def _candidate(path: str, name_part: float, dir_part: float, prior_of: Callable[[str, str], float]) -> Candidate:
-    from atlas.parse.languages import detect_language
+def _candidate(
+    root: Path, path: str, name_part: float, dir_part: float, prior_of: Callable[[str, str], float]
+) -> Candidate:
     from atlas.parse.roles import classify
 
-    language = detect_language(path, b"")
+    language = language_of(root, path)
     role = str(classify(path, language))
     factor = prior_of(path, role)
     terms = (
@@ -246,11 +263,11 @@ def parse_outline(path: str, data: bytes) -> Outline:
     """Definitions of a file parsed on the spot with tree-sitter (no index in the fast preset), in a child process
     (a grammar that never returns costs this file its outline, not the query its answer)."""
     from atlas.parse.isolated import extract_isolated
-    from atlas.parse.languages import detect_language
+    from atlas.parse.languages import HEAD_BYTES, detect_language
     from atlas.parse.symbols import ExtractionError
 
     try:
-        symbols, _ = extract_isolated(detect_language(path, data[:256]), data)
+        symbols, _ = extract_isolated(detect_language(path, data[:HEAD_BYTES]), data)
     except ExtractionError:
         return ()
     return tuple((s.name, s.kind, s.start_line, s.end_line) for s in symbols)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from atlas.digest import content_hash
-from atlas.parse.languages import GRAMMAR_FOR, SCRIPT_HOSTS, detect_language
+from atlas.parse.languages import GRAMMAR_FOR, HEAD_BYTES, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
 from atlas.safe_read import looks_binary, open_in_root
@@ -72,7 +72,7 @@ def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
 def parse_bytes(path: str, data: bytes, mtime_ns: int = 0, ctime_ns: int = 0, grammar_failed: str = "") -> ParsedFile:
     """Parse file contents already in memory (used by `parse_entry` and by tests); with `grammar_failed`, the
     grammar is not run and the reason becomes the file's parse error."""
-    language = detect_language(path, data[:256])
+    language = detect_language(path, data[:HEAD_BYTES])
     symbols, imports, error = ([], [], grammar_failed) if grammar_failed else _extract(language, data)
     return ParsedFile(
         path=path,

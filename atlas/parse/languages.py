@@ -183,6 +183,22 @@ def detect_language(path: str, head: bytes) -> str:
     return _by_shebang(head) or "other"
 
 
+HEAD_BYTES = 256
+"""How much of a file `detect_language` is given to read a shebang or tell Objective-C from MATLAB."""
+
+
+def needs_head(path: str) -> bool:
+    """Whether the language of the file at `path` may depend on its first bytes: a `.m` file (Objective-C or
+    MATLAB), or one whose name says nothing (a shebang may). Callers that know only paths read HEAD_BYTES for those,
+    so they name languages as the index does."""
+    language = detect_language(path, b"")
+    return language == "other" or (language == "objc" and path.lower().endswith(".m"))
+
+
+HEAD_DECIDES: frozenset[str] = frozenset({*_INTERPRETERS.values(), "objc", "matlab", "other"})
+"""Every language a file's first bytes can give where its name does not decide."""
+
+
 def _by_extension(name: str) -> str | None:
     """Language from the extension of a lower-cased base name, with a few name-pattern rules."""
     if name.startswith("dockerfile.") or name.endswith(".dockerfile"):

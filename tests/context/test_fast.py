@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from atlas.api import index_config, select_context
+from atlas.cli import cli
 from atlas.context.fast import list_files, path_matches, rank_by_paths
 from atlas.context.model import ContextOptions
 from tests.conftest import init_repo, write_tree
@@ -104,3 +107,23 @@ def test_regression_a_directory_swapped_for_a_link_out_of_the_root_lends_no_name
     monkeypatch.setattr(atlas.context.fast, "list_directory", swap_then_list)
     assert list_files(root) == ["a.py"]
     assert (root / "sub").is_symlink()  # the swap happened
+
+
+def test_regression_the_fast_preset_tells_languages_by_their_first_bytes_as_the_index_does(tmp_path: Path) -> None:
+    # Without an index the fast preset named languages from paths alone: a MATLAB `.m` file was `objc` (and
+    # `lang:matlab` found nothing), a script without an extension was `other` (and `lang:python` missed it).
+    write_tree(tmp_path, {
+        "solver.m": "function x = solver_step(a)\n% solve\nx = a * 2;\nend\n",
+        "Solver.m": "#import <Foundation/Foundation.h>\n@interface Solver : NSObject\n@end\n",
+        "bin/solver": "#!/usr/bin/env python3\ndef solver_main():\n    pass\n",
+    })  # fmt: skip
+    init_repo(tmp_path)
+    languages = {}
+    for task in ("solver", "lang:matlab solver", "lang:python solver"):
+        args = ["quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", task]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (task, result.output)
+        languages[task] = {entry["path"]: entry["language"] for entry in json.loads(result.stdout)["entries"]}
+    assert languages["solver"] == {"solver.m": "matlab", "Solver.m": "objc", "bin/solver": "python"}
+    assert languages["lang:matlab solver"] == {"solver.m": "matlab"}
+    assert languages["lang:python solver"] == {"bin/solver": "python"}
