@@ -29,7 +29,7 @@ FORMAT_VERSION = 3
 3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
-PARSE_VERSION = 5
+PARSE_VERSION = 6
 """What the parsers make of a file (languages parsed, definitions found, roles); a change rebuilds every index
 on its next `atlas index`, while searches keep reading it (the format is the same).
 
@@ -41,6 +41,7 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
 4: C# and Swift files list the types they use (`=Name`), which resolve to the files named after them; build
    scripts (`build.ps1`, `build.cake`, `make.bat`) are the build role.
 5: helpers only tests use are the test role (`testutil.rs`, `TestUtils.java`, `testutil/`, `__mocks__/`).
+6: a `.h` header is C++ or Objective-C when its first 4 KiB say so (a namespace, a class, `@interface`), else C.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

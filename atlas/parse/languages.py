@@ -66,8 +66,7 @@ _EXTENSIONS: dict[str, str] = {
     ".go": "go",
     ".rs": "rust",
     ".java": "java",
-    # `.h` is shared by C, C++ and Objective-C; nothing in the name tells them apart, and the C
-    # grammar reads most C++ headers' declarations well enough, so `.h` counts as C.
+    # `.h` is shared by C, C++ and Objective-C: its first bytes tell them apart (`_header_language`).
     ".c": "c", ".h": "c",
     ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".c++": "cpp",
     ".hh": "cpp", ".hpp": "cpp", ".hxx": "cpp", ".h++": "cpp", ".ipp": "cpp", ".inl": "cpp",
@@ -167,9 +166,9 @@ _VERSION_SUFFIX = re.compile(r"[\d.]+$")
 def detect_language(path: str, head: bytes) -> str:
     """Return the lower-case language of the file at `path`.
 
-    `path` may be relative or absolute, with `/` separators. `head` is the start of the file (a few
-    hundred bytes are enough; it may be empty): it is read only for a shebang when the name says
-    nothing. Unknown files are "other".
+    `path` may be relative or absolute, with `/` separators. `head` is the start of the file (HEAD_BYTES; it may
+    be empty): it is read only for a shebang when the name says nothing, and to tell a `.m` file's Objective-C from
+    MATLAB or a `.h` file's C from C++ and Objective-C. Unknown files are "other".
     """
     name = os.path.basename(path).lower()
     by_name = _FILE_NAMES.get(name)
@@ -178,24 +177,27 @@ def detect_language(path: str, head: bytes) -> str:
     by_ext = _by_extension(name)
     if by_ext == "objc" and name.endswith(".m") and not _looks_like_objc(head):
         return "matlab"
+    if by_ext == "c" and name.endswith(".h"):
+        return _header_language(head)
     if by_ext is not None:
         return by_ext
     return _by_shebang(head) or "other"
 
 
-HEAD_BYTES = 256
-"""How much of a file `detect_language` is given to read a shebang or tell Objective-C from MATLAB."""
+HEAD_BYTES = 4096
+"""How much of a file `detect_language` is given to read a shebang, tell Objective-C from MATLAB, or a header's
+C from C++ (past a licence comment and the includes, a C++ header shows its namespace or first class)."""
 
 
 def needs_head(path: str) -> bool:
     """Whether the language of the file at `path` may depend on its first bytes: a `.m` file (Objective-C or
-    MATLAB), or one whose name says nothing (a shebang may). Callers that know only paths read HEAD_BYTES for those,
-    so they name languages as the index does."""
-    language = detect_language(path, b"")
-    return language == "other" or (language == "objc" and path.lower().endswith(".m"))
+    MATLAB), a `.h` file (C, C++ or Objective-C), or one whose name says nothing (a shebang may). Callers that know
+    only paths read HEAD_BYTES for those, so they name languages as the index does."""
+    language, name = detect_language(path, b""), path.lower()
+    return language == "other" or (language == "objc" and name.endswith(".m")) or name.endswith(".h")
 
 
-HEAD_DECIDES: frozenset[str] = frozenset({*_INTERPRETERS.values(), "objc", "matlab", "other"})
+HEAD_DECIDES: frozenset[str] = frozenset({*_INTERPRETERS.values(), "objc", "matlab", "c", "cpp", "other"})
 """Every language a file's first bytes can give where its name does not decide."""
 
 
@@ -220,6 +222,22 @@ def _looks_like_objc(head: bytes) -> bool:
         if stripped:
             return stripped.startswith((b"//", b"/*", b"#", b"@"))
     return True
+
+
+_CPP_HEADER = re.compile(
+    rb"^[ \t]*(?:namespace[ \t]+[\w:]*[ \t]*\{|template[ \t]*<|class[ \t]+\w|(?:public|private|protected)[ \t]*:"
+    rb"|using[ \t]+namespace\b)|\bstd::\w",
+    re.M,
+)
+_OBJC_HEADER = re.compile(rb"^[ \t]*(?:@(?:interface|protocol|class)\b|#import\b)", re.M)
+
+
+def _header_language(head: bytes) -> str:
+    """A `.h` file's language from its first bytes: Objective-C for `@interface`, `@protocol` or `#import`, C++ for
+    a namespace, a template, a class, an access label or `std::` (none of them C), else C."""
+    if _OBJC_HEADER.search(head):
+        return "objc"
+    return "cpp" if _CPP_HEADER.search(head) else "c"
 
 
 def _by_shebang(head: bytes) -> str | None:

@@ -127,3 +127,20 @@ def test_regression_the_fast_preset_tells_languages_by_their_first_bytes_as_the_
     assert languages["solver"] == {"solver.m": "matlab", "Solver.m": "objc", "bin/solver": "python"}
     assert languages["lang:matlab solver"] == {"solver.m": "matlab"}
     assert languages["lang:python solver"] == {"bin/solver": "python"}
+
+
+def test_the_fast_preset_tells_a_cpp_header_from_a_c_one_as_the_index_does(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "include/widget.h": "#pragma once\nnamespace ui {\nclass Widget {\n public:\n  void draw();\n};\n}\n",
+        "src/widget_c.h": "#ifndef W_H\n#define W_H\nstruct widget { int x; };\n#endif\n",
+    })  # fmt: skip
+    init_repo(tmp_path)
+    found = {}
+    for task in ("widget", "lang:cpp widget", "lang:c widget"):
+        args = ["quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", task]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (task, result.output)
+        found[task] = {entry["path"]: entry["language"] for entry in json.loads(result.stdout)["entries"]}
+    assert found["widget"] == {"include/widget.h": "cpp", "src/widget_c.h": "c"}
+    assert found["lang:cpp widget"] == {"include/widget.h": "cpp"}
+    assert found["lang:c widget"] == {"src/widget_c.h": "c"}

@@ -155,3 +155,28 @@ def test_dot_m_is_objective_c_or_matlab_by_its_first_line(head: bytes, language:
 def test_ocaml_interfaces_have_their_own_grammar() -> None:
     assert detect_language("lib/widget.mli", b"") == "ocaml_interface"
     assert detect_language("lib/widget.ml", b"") == "ocaml"
+
+
+LICENCE = b"/*\n" + b" * Licensed under the Apache License; see LICENSE for the classes of use.\n" * 20 + b" */\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "language"),
+    [
+        (b"#pragma once\n#include <string>\nnamespace ui {\nclass Widget;\n}\n", "cpp"),
+        (LICENCE + b"#include <vector>\n\ntemplate <typename T>\nstruct Box { T value; };\n", "cpp"),
+        (b"#ifndef W_H\n#define W_H\nclass Widget : public Base {\n public:\n  void Render();\n};\n#endif\n", "cpp"),
+        (b"#include <cstddef>\nstd::size_t count(const char* s);\n", "cpp"),
+        (b"#import <Foundation/Foundation.h>\n@interface Widget : NSObject\n@end\n", "objc"),
+        (b"@protocol Drawing\n- (void)draw;\n@end\n", "objc"),
+        (b"#ifndef PLAIN_H\n#define PLAIN_H\ntypedef struct node { int v; } node_t;\nint add(int a, int b);\n#endif\n",
+         "c"),
+        # C headers that only mention C++ in comments, or guard for it, stay C
+        (LICENCE + b"#ifdef __cplusplus\nextern \"C\" {\n#endif\nint add(int a, int b);\n", "c"),
+        (b"/* a class of devices; the public: API below */\nstruct dev;\n", "c"),
+        (b"", "c"),
+    ],
+)
+def test_a_dot_h_header_is_c_cpp_or_objective_c_by_its_first_bytes(head: bytes, language: str) -> None:
+    assert detect_language("include/widget.h", head) == language
+    assert detect_language("include/widget.hpp", head) == "cpp"

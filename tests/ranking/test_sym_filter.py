@@ -121,3 +121,41 @@ def test_a_definition_named_with_its_qualifier_is_found_by_its_last_part(config:
     # a definition inside a qualified one: `def config` in `defmodule Phoenix.Endpoint`
     found = find_symbols(engine, "Phoenix.Endpoint.config").matches
     assert [(m.name, m.path, m.container) for m in found] == [("config", "lib/phoenix/endpoint.ex", "Phoenix.Endpoint")]
+
+
+CPP_HEADER = """// Copyright the authors.
+#pragma once
+#include <string>
+
+namespace ui {
+
+class Widget : public Base {
+ public:
+  explicit Widget(std::string name);
+  void Render(int depth) const;
+
+ private:
+  std::string name_;
+};
+
+struct Point { int x; int y; };
+
+}  // namespace ui
+"""
+C_HEADER = (
+    "#ifndef RING_H\n#define RING_H\ntypedef struct ring { int head; } ring_t;\n"
+    "static inline int ring_size(ring_t *r) { return r->head; }\n#endif\n"
+)
+
+
+def test_regression_a_cpp_header_named_dot_h_has_its_classes_as_definitions(tmp_path: Path) -> None:
+    # `.h` was C, always: the C grammar read a namespaced C++ header as errors and found no definition, so
+    # `sym:Widget` found nothing and `lang:cpp` missed the header. Its first bytes now say C++.
+    config = indexed_with_filler(tmp_path / "repo", {"include/ui/widget.h": CPP_HEADER, "src/ring.h": C_HEADER})
+    found = hits(config, "sym:Widget", with_lines=True)
+    assert [hit.path for hit in found] == ["include/ui/widget.h"]
+    assert found[0].language == "cpp" and "Widget" in found[0].symbols
+    matches = find_symbols(open_engine(config, build_if_missing=False), "Point").matches
+    assert [(m.path, m.kind) for m in matches] == [("include/ui/widget.h", "struct")]
+    assert [hit.path for hit in hits(config, "lang:cpp render")] == ["include/ui/widget.h"]
+    assert [(hit.path, hit.language) for hit in hits(config, "sym:ring_size")] == [("src/ring.h", "c")]
