@@ -713,9 +713,15 @@ def _listed(commits: Iterator[Any], alive: Callable[[], None]) -> list[Any]:
 
 
 def _pydriller_change(modified: ModifiedFile) -> _Change:
+    """One file of a pydriller commit, its paths in the walk's form (`_path`). pydriller's own paths are GitPython's
+    decoding with replacement characters, which loses a name that is not UTF-8 (`caf\\xe9.py`); its diff keeps
+    git's bytes."""
     kind = _PYDRILLER_KINDS.get(modified.change_type.name, "M")
-    path = modified.new_path or modified.old_path or ""
-    source = modified.old_path or path
+    diff = modified._c_diff
+    old = _path(diff.a_rawpath) if diff.a_rawpath else None
+    new = _path(diff.b_rawpath) if diff.b_rawpath else None
+    path = new or old or ""
+    source = old or path
     return _Change(kind, source if kind in "RC" else path, path)
 
 

@@ -282,6 +282,27 @@ def test_commit_messages_with_control_bytes_and_bad_utf8_are_read_whole(tmp_path
     assert history == mine_history(repo.path, HistoryOptions(backend="pydriller"))
 
 
+def test_the_oracle_reads_a_file_name_that_is_not_utf8_as_the_walk_names_it(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    old, new = repo.path / os.fsdecode(b"caf\xe9.py"), repo.path / os.fsdecode(b"men\xfc.py")  # Latin-1 names
+    old.write_bytes(b"".join(b"line %d\n" % i for i in range(10)))
+    repo.write("app.py")
+    repo.commit(day=0, message="start")
+    old.write_bytes(old.read_bytes() + b"edit\n")
+    repo.write("app.py")
+    repo.commit(day=1, message="tune")
+    old.rename(new)
+    new.write_bytes(new.read_bytes() + b"edit\n")
+    repo.commit(day=2, message="rename")
+
+    history = mine_history(repo.path)
+
+    assert history.files["men\\xfc.py"].commits == 3
+    assert history.moved == {"caf\\xe9.py": "men\\xfc.py"}
+    assert partners(history, "app.py") == [("men\\xfc.py", 2)]
+    assert mine_history(repo.path, HistoryOptions(backend="pydriller")) == history
+
+
 def test_cochange_keeps_top_k_by_support_then_path(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     for day, others in enumerate(["bcde", "bcd", "b", "c", "d"]):
