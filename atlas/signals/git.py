@@ -615,7 +615,24 @@ def pydriller_walk(
     kept = [commit for commit in newest_first if commit.hash not in excluded][:max_commits]
     for commit in kept:
         changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
-        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, commit.msg)
+        yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, _pydriller_message(commit))
+
+
+def _pydriller_message(commit: Any) -> str:
+    """The message of a pydriller commit as `git log` prints it: decoded from the encoding its `encoding` header
+    names. GitPython never reads that header (it compares 10 bytes with the 9 of `b"encoding "`), so a Latin-1
+    message came out with replacement characters where the git backend had its letters."""
+    raw = commit._c_object.repo.odb.stream(commit._c_object.binsha).read()
+    headers, _, message = raw.partition(b"\n\n")
+    encoding = "utf-8"
+    for line in headers.split(b"\n"):
+        if line.startswith(b"encoding "):
+            encoding = line[len(b"encoding ") :].decode("ascii", "replace").strip()
+    try:
+        text = message.decode(encoding, "replace")
+    except LookupError:  # an encoding Python does not know: git prints the bytes as they are
+        text = message.decode("utf-8", "replace")
+    return text.strip()
 
 
 def walk_tokens(commit: _Commit) -> list[bytes]:

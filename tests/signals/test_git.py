@@ -282,6 +282,23 @@ def test_commit_messages_with_control_bytes_and_bad_utf8_are_read_whole(tmp_path
     assert history == mine_history(repo.path, HistoryOptions(backend="pydriller"))
 
 
+def test_the_oracle_reads_a_message_in_its_commit_encoding_as_git_does(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.write("limits.py", "app.py")
+    repo.commit(day=0, message="start")
+    repo.git("config", "i18n.commitEncoding", "latin1")  # git writes an `encoding latin1` header
+    repo.write("limits.py")
+    message = tmp_path / "message"
+    message.write_bytes("Drosselung für Anfragen: café\n".encode("latin1"))
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-F", str(message), day=1)
+
+    history = mine_history(repo.path)
+
+    assert {"drosselung", "für", "anfragen", "café"} <= set(history.words["limits.py"])
+    assert mine_history(repo.path, HistoryOptions(backend="pydriller")) == history
+
+
 def test_the_oracle_reads_a_file_name_that_is_not_utf8_as_the_walk_names_it(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     old, new = repo.path / os.fsdecode(b"caf\xe9.py"), repo.path / os.fsdecode(b"men\xfc.py")  # Latin-1 names
