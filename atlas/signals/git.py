@@ -519,12 +519,16 @@ def _parse_log(tokens: Iterator[bytes]) -> Iterator[_Commit]:
 
 
 def _header(token: bytes) -> tuple[str, int, str]:
-    """`\\x01<sha> <time>\\x02<message>` → sha, time, message (a message holds no NUL, so no token ends in it)."""
+    """`\\x01<sha> <time>\\x02<message>` → sha, time, message (a message holds no NUL, so no token ends in it).
+
+    The message starts at its first word: one padded with blank lines (`git commit --cleanup=verbatim`) would fill
+    the MAX_MESSAGE_CHARS read for words with them (lstrip copies nothing when there is nothing to strip)."""
     stamp, _, message = token[1:].partition(_MESSAGE)
     sha, _, when = stamp.partition(b" ")
     if not _OBJECT_ID.fullmatch(sha):
         raise SignalError(f"git printed {token[:40]!r} where git log prints a commit")
-    return sha.decode("ascii"), _commit_time(when), message[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace")
+    text = message.lstrip()[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace").lstrip()
+    return sha.decode("ascii"), _commit_time(when), text
 
 
 def _commit_time(when: bytes) -> int:

@@ -320,6 +320,22 @@ def test_the_oracle_reads_a_file_name_that_is_not_utf8_as_the_walk_names_it(tmp_
     assert mine_history(repo.path, HistoryOptions(backend="pydriller")) == history
 
 
+def test_a_message_padded_with_blank_lines_still_lends_its_words(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.write("limits.py", "app.py")
+    repo.commit(day=0, message="start")
+    repo.write("limits.py")
+    message = tmp_path / "message"
+    message.write_bytes(b"\n" * 1500 + b" " * 1500 + b"Throttle bursts of requests\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "--cleanup=verbatim", "-F", str(message), day=1)
+
+    history = mine_history(repo.path)
+
+    assert history.words["limits.py"] == {"throttle": 1, "bursts": 1, "of": 1, "requests": 1, "start": 1}
+    assert mine_history(repo.path, HistoryOptions(backend="pydriller")) == history
+
+
 def test_cochange_keeps_top_k_by_support_then_path(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     for day, others in enumerate(["bcde", "bcd", "b", "c", "d"]):
