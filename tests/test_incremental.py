@@ -598,3 +598,26 @@ def test_regression_co_change_partners_past_the_cut_are_not_lost_by_an_update(
 
     assert partners(None) == partners(tmp_path / "full")
     assert partners(None)[0] == ("b24.py", 2)
+
+
+@pytest.mark.parametrize("name", [b"caf\xe9.py", b"back\\xe9.py"], ids=["latin1-name", "name-with-backslash-x"])
+def test_regression_a_file_whose_name_is_not_utf8_added_back_keeps_its_history(
+    make_repo: Callable[..., Path], tmp_path: Path, name: bytes
+) -> None:
+    # The pathspec asking git whether a file added back had older commits was its display name (`caf\xe9.py`, with
+    # a backslash), which names no file: git said no, and the update merged away the file's older commits.
+    root = make_repo({name: "def zanzibar():\n    return 1\n", "g.py": "x = 1\n"})
+    path = os.path.join(os.fsencode(root), name)
+    with open(path, "w") as handle:
+        handle.write("def zanzibar():\n    return 2\n")
+    commit(root, "two", "2026-01-02T00:00:00")
+    os.unlink(path)
+    commit(root, "three", "2026-01-03T00:00:00")
+    build(root)
+    with open(path, "w") as handle:
+        handle.write("def zanzibar():\n    return 2\n")
+    commit(root, "four", "2026-01-04T00:00:00")
+    build(root)
+    build(root, rebuild=True, index_dir=tmp_path / "full")
+    shown = name.decode("utf-8", "backslashreplace")
+    assert _commits_of(root, shown) == _commits_of(root, shown, tmp_path / "full") == 4

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
-from atlas.safe_read import visible
+from atlas.safe_read import fs_path, visible
 from atlas.terms import tokenize
 from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment
 
@@ -335,7 +335,7 @@ def _path(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _git_args(git: str, root: Path, *args: str) -> list[str]:
+def _git_args(git: str, root: Path, *args: str | bytes) -> list[str | bytes]:
     return [git, "-C", str(root), *_GIT_CONFIG, *args]
 
 
@@ -356,14 +356,25 @@ def touched_by_then(root: Path, commit: str, paths: Collection[str]) -> bool:
         return True
     listed = sorted(paths)
     for at in range(0, len(listed), PATHSPEC_BATCH):
-        specs = [f":(literal){path}" for path in listed[at : at + PATHSPEC_BATCH]]
+        specs = [spec for path in listed[at : at + PATHSPEC_BATCH] for spec in _literal_pathspecs(path)]
         done = _git_run(git, root, "log", "-1", "--format=%H", commit, "--", *specs)
         if done.returncode != 0 or done.stdout.strip():
             return True
     return False
 
 
-def _git_run(git: str, root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _literal_pathspecs(path: str) -> list[str | bytes]:
+    """Pathspecs naming the file whose walk name is `path`: that name, and when it holds `\\xNN` escapes, the name
+    on disk (`fs_path`: the bytes a name that is not UTF-8 has). Git matches bytes, and a display name with a
+    backslash names no file that is not UTF-8; a name that merely holds the text `\\xe9` is matched by the first."""
+    raw = fs_path(path)
+    specs: list[str | bytes] = [f":(literal){path}"]
+    if isinstance(raw, bytes):
+        specs.append(b":(literal)" + raw)
+    return specs
+
+
+def _git_run(git: str, root: Path, *args: str | bytes) -> subprocess.CompletedProcess[bytes]:
     """Run a short git command. One that cannot start, or that does not finish within GIT_TIMEOUT_SECONDS (a
     hung git; git waiting on a FIFO put in `.git`), fails with returncode _NOT_RUN and the reason as stderr."""
     command = _git_args(git, root, *args)
@@ -423,7 +434,7 @@ def _tracked_keys(listing: bytes, prefix: str) -> dict[str, str]:
 
 def _log_args(
     repo: _Repo, options: HistoryOptions, since_commit: str | None, renames: bool = True, topo: bool = True
-) -> list[str]:
+) -> list[str | bytes]:
     # --topo-order puts children before parents, which following renames needs (date order does
     # not, under clock skew). It costs one walk of the commit graph before the first commit comes
     # out: 0.09 s on pytest, 0.3 s for 100k commits without a commit-graph file.
