@@ -528,6 +528,9 @@ _REPOSITORY_VARIABLES = (
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_COMMON_DIR", "GIT_GRAFT_FILE", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE", "GIT_NO_REPLACE_OBJECTS",
     "GIT_IMPLICIT_WORK_TREE", "GIT_PREFIX", "GIT_NAMESPACE",
+    # How git reads pathspecs: each command Atlas runs says it (`--literal-pathspecs`, `:(literal)`), and these
+    # turn the magic into file names (LITERAL) or refuse `--literal-pathspecs` outright (GLOB, ICASE).
+    "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS",
 )  # fmt: skip
 
 
@@ -540,7 +543,8 @@ overrides every `protocol.*.allow` setting; git >= 2.44 also knows GIT_NO_LAZY_F
 def git_environment() -> dict[str, str]:
     """The environment for every git command Atlas runs in a repository: this process's, without the variables
     that point git at another repository's files (`GIT_DIR`, `GIT_INDEX_FILE`..., set by a shell or by the git
-    hook that runs Atlas, as `git rev-parse --local-env-vars` lists them): `git -C ROOT` alone names the one read.
+    hook that runs Atlas, as `git rev-parse --local-env-vars` lists them): `git -C ROOT` alone names the one read;
+    nor those that change how git reads the pathspecs Atlas gives it (`GIT_LITERAL_PATHSPECS`...).
     And no transport: see _NO_TRANSPORT."""
     kept = {name: value for name, value in os.environ.items() if name not in _REPOSITORY_VARIABLES}
     return {**kept, **_NO_TRANSPORT}

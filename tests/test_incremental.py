@@ -621,3 +621,30 @@ def test_regression_a_file_whose_name_is_not_utf8_added_back_keeps_its_history(
     build(root, rebuild=True, index_dir=tmp_path / "full")
     shown = name.decode("utf-8", "backslashreplace")
     assert _commits_of(root, shown) == _commits_of(root, shown, tmp_path / "full") == 4
+
+
+@pytest.mark.parametrize(
+    "variable", ["GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS"]
+)
+def test_regression_pathspec_variables_of_the_callers_shell_change_no_answer_git_gives_atlas(
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # GIT_LITERAL_PATHSPECS=1 made git read `:(literal)f.py` as a file of that name: an update merged away the older
+    # commits of a file added back. GIT_GLOB_PATHSPECS=1 or GIT_ICASE_PATHSPECS=1 made the walk's
+    # `git --literal-pathspecs ls-files` fail: a tracked file an ignore rule matches was dropped from the index.
+    root = make_repo({"f.py": "def zanzibar():\n    return 1\n", "g.py": "x = 1\n", ".gitignore": "*.log\n"})
+    (root / "audit.log").write_text("def audit_trail():\n    pass\n")
+    git(root, "add", "-f", "audit.log")
+    commit(root, "two", "2026-01-02T00:00:00")
+    (root / "f.py").unlink()
+    commit(root, "three", "2026-01-03T00:00:00")
+    monkeypatch.setenv(variable, "1")
+    assert build(root).files_indexed == 3  # g.py, .gitignore and the tracked audit.log
+    monkeypatch.delenv(variable)
+    (root / "f.py").write_text("def zanzibar():\n    return 2\n")
+    commit(root, "four", "2026-01-04T00:00:00")
+    monkeypatch.setenv(variable, "1")
+    updated = build(root)
+    assert (updated.files_indexed, updated.mode) == (4, "incremental")
+    build(root, rebuild=True, index_dir=tmp_path / "full")
+    assert _commits_of(root, "f.py") == _commits_of(root, "f.py", tmp_path / "full") == 3
