@@ -478,3 +478,22 @@ def test_the_pydriller_backend_mines_a_file_and_a_message_that_look_like_its_str
     assert all(history.available for history in mined.values()), [h.reason for h in mined.values()]
     assert mined["pydriller"].files.keys() == mined["git"].files.keys() and "\x01" in mined["git"].files
     assert mined["pydriller"].commits_mined == mined["git"].commits_mined == 2
+
+
+def test_a_commit_message_of_many_megabytes_is_mined_in_linear_time(tmp_path: Path) -> None:
+    # Each 64 KiB read was joined to the whole unfinished token before it: a 100 MB message (a changelog pasted
+    # whole, or a hostile repository's) took 79 s to mine where git prints it in 0.4 s, and a GB took hours.
+    repo = _shop(tmp_path / "r")
+    message = tmp_path / "message"
+    message.write_bytes(b"Throttle the cart\n\n" + b"changelog entry " * 4_000_000)  # 64 MB
+    (repo / "shop/cart.py").write_text("class Cart:\n    pass\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-F", str(message))
+    message.unlink()
+
+    started = time.monotonic()
+    history = mine_history(repo)
+
+    assert time.monotonic() - started < 10
+    assert history.commits_mined == 2 and history.files["shop/cart.py"].commits == 2
+    assert {"throttle", "cart", "changelog", "entry"} <= set(history.words["shop/cart.py"])
