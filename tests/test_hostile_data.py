@@ -174,6 +174,53 @@ def test_verify_reports_a_damaged_history_and_the_next_index_mines_it_again(
     assert verify(root).exit_code == 0
 
 
+HISTORY_DAMAGE = {
+    "count-as-text": ("files", "a.py", "commits", "many"),
+    "decay-as-text": ("files", "a.py", "decayed", "nan"),
+    "count-past-int64": ("files", "a.py", "last_change", 2**70),
+    "support-as-text": ("cochange", "a.py", 0, {"path": "b.py", "support": "x", "confidence": 1}),
+    "words-as-text": ("words", "a.py", None, "abc"),
+    "moved-to-a-number": ("moved", "gone.py", None, 5),
+    "commits-mined-as-text": ("commits_mined", None, None, "lots"),
+    "newest-time-as-text": ("newest_time", None, None, "x"),
+    "reason-as-number": ("reason", None, None, 5),
+    "head-as-number": ("head", None, None, 5),
+    "head-as-a-branch-name": ("head", None, None, "main"),  # `main..HEAD` is empty: the new commits were lost
+}
+
+
+@pytest.mark.parametrize("damage", HISTORY_DAMAGE.values(), ids=HISTORY_DAMAGE.keys())
+def test_a_history_with_a_field_of_the_wrong_type_is_damaged_and_mined_again(
+    make_repo: Callable[..., Path], damage: tuple[str, str | None, str | int | None, object]
+) -> None:
+    # Valid JSON with a count written as text (a hand edit, another tool's writer) passed `verify` and failed the next
+    # update with "unexpected error: TypeError" (exit 3); words as a string were merged letter by letter.
+    from atlas.signals.compute import HISTORY_FILE
+
+    root = make_repo({"a.py": "def one(): pass\n", "b.py": "def two(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    data = orjson.loads((generation / HISTORY_FILE).read_bytes())
+    field, key, item, value = damage
+    if key is None:
+        data[field] = value
+    elif item is None:
+        data[field][key] = value
+    else:
+        data[field][key][item] = value
+    (generation / HISTORY_FILE).write_text(json.dumps(data))
+    result = verify(root)
+    assert result.exit_code == 4, result.stdout
+    assert any(HISTORY_FILE in line for line in json.loads(result.stdout)["damaged"])
+    (root / "a.py").write_text("def one(): return 2\n")
+    git(root, "commit", "-qam", "two")
+    report = index(root)
+    assert report["signals"]["git"]["available"] is True and report["signals"]["git"]["mined"] == "full"
+    assert report["signals"]["git"]["commits_mined"] == 2
+    assert verify(root).exit_code == 0
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

@@ -9,13 +9,15 @@ when the set of files did not change only the edited files' imports are resolved
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import orjson
@@ -215,7 +217,8 @@ def save_history(generation: Path, history: History | None) -> None:
 
 
 def load_history(generation: Path) -> History | None:
-    """The history saved by `save_history`, or None when absent or unreadable."""
+    """The history saved by `save_history`, or None when absent or unreadable: not JSON, or a field not of its type
+    and range (`_well_formed`)."""
     try:
         data = orjson.loads(read_index_file(generation / HISTORY_FILE))
         data["files"] = {path: FileHistory(**info) for path, info in data["files"].items()}
@@ -223,9 +226,58 @@ def load_history(generation: Path) -> History | None:
             path: tuple(CoChange(**partner) for partner in partners) for path, partners in data["cochange"].items()
         }
         data["tracked"] = frozenset(data["tracked"])
-        return History(**data)
+        history = History(**data)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return history if _well_formed(history) else None
+
+
+_OBJECT_ID: Final = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
+_INT64: Final = 1 << 63
+_INT32: Final = 1 << 31
+
+
+def _well_formed(history: History) -> bool:
+    """Whether every field of a loaded history has the type and range `save_history` writes. A count written as text
+    or past int64 (a hand edit, another writer) failed the next update deep in the merge or the side store. JSON
+    keys are strings; the values are checked by type sets where there are many (the words of every file)."""
+    return (
+        type(history.available) is bool and type(history.reason) is str
+        and (history.head is None or (type(history.head) is str and _OBJECT_ID.fullmatch(history.head) is not None))
+        and _whole(history.newest_time, -_INT64, _INT64) and _whole(history.commits_mined, 0, _INT32)
+        and set(map(type, history.tracked)) <= {str}
+        and set(map(type, history.moved.values())) <= {str, type(None)}
+        and all(map(_file_ok, history.files.values()))
+        and all(_partner_ok(partner) for row in history.cochange.values() for partner in row)
+        and all(map(_counts_ok, history.words.values()))
+    )  # fmt: skip
+
+
+def _counts_ok(row: object) -> bool:
+    if type(row) is not dict:
+        return False
+    counts = row.values()
+    return not counts or (set(map(type, counts)) == {int} and min(counts) >= 0 and max(counts) < _INT32)
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value < high
+
+
+def _file_ok(entry: FileHistory) -> bool:
+    decayed = entry.decayed
+    return (
+        _whole(entry.commits, 0, _INT32) and _whole(entry.last_change, -_INT64, _INT64)
+        and type(decayed) in (int, float) and math.isfinite(decayed) and decayed >= 0
+    )  # fmt: skip
+
+
+def _partner_ok(partner: CoChange) -> bool:
+    confidence = partner.confidence
+    return (
+        type(partner.path) is str and _whole(partner.support, 0, _INT32)
+        and type(confidence) in (int, float) and math.isfinite(confidence)
+    )  # fmt: skip
 
 
 def compute_store(
