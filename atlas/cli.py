@@ -92,7 +92,8 @@ def _give_up(code: int) -> None:
         f"atlas: interrupted; the cleanup did not finish within {CLEANUP_GRACE:g} s\n"
         f"  hint: {_interrupted_hint('the next run removes what this one left')}\n"
     )
-    os.write(2, message.encode())
+    held = sys.modules.get("atlas.native_stderr")  # descriptor 2 may be held: the main thread is stuck in tantivy
+    os.write(held.stderr_fd() if held else 2, message.encode())
     if os.environ.get("PYTHONFAULTHANDLER"):  # Python's own switch for dumping stacks on a fault: show where
         import faulthandler
 
@@ -472,9 +473,12 @@ def main() -> None:
     install_signal_handlers()
     _open_closed_standard_descriptors()
     if not {"-v", "--verbose"}.intersection(sys.argv[1:]):
-        # A panic in tantivy (a damaged index) is reported in one sentence; Rust prints its own lines first, and with
-        # RUST_BACKTRACE=1 in the environment dozens of frames of a library's internals.
+        # A panic in tantivy (a damaged index) is reported in one sentence; Rust prints its own lines first (kept off
+        # stderr by the hold), and with RUST_BACKTRACE=1 in the environment dozens of frames of a library's internals.
         os.environ["RUST_BACKTRACE"] = "0"
+        from atlas.native_stderr import hold_panic_messages
+
+        hold_panic_messages()
     if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
         _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
     try:

@@ -40,6 +40,7 @@ from mcp.shared.message import SessionMessage
 from atlas import __version__, api
 from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, UsageError, is_native_panic
+from atlas.native_stderr import stderr_fd
 from atlas.output import hit_record
 
 if TYPE_CHECKING:
@@ -732,7 +733,7 @@ def _exit_at_once(why: str, code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os.write(2, f"atlas mcp: {why}\n".encode())
+    os.write(stderr_fd(), f"atlas mcp: {why}\n".encode())  # the real stderr: a tool call may hold descriptor 2
     os._exit(code)
 
 

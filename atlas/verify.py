@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, IndexMissing
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, is_native_panic
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.signals.store import PARAMS, file_digest, load_store
@@ -108,7 +108,9 @@ def _check_tantivy(generation: Path, table: FileTable, report: VerifyReport) -> 
             ]  # fmt: skip
         report.checked_files = len(live)
     except (IndexCorrupt, ValueError, OSError) as err:
-        report.damaged.append(f"tantivy cannot read the index ({err.__cause__ or err})")
+        cause = err.__cause__ or err
+        said = f"it panicked: {cause}" if is_native_panic(cause) else str(cause)  # Rust's own lines are off stderr
+        report.damaged.append(f"tantivy cannot read the index ({said})")
         return
     _listed(report.damaged, "indexed file without exactly one document", missing)
     _check_segment_checksums(generation / store.TANTIVY_DIR, report)

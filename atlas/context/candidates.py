@@ -82,8 +82,9 @@ def term_weights(reader: IndexReader, task: str, title_boost: float = 1.0) -> di
     parsed = parse_query(task)
     total = max(reader.num_docs, 1)
     weights: dict[str, float] = {}
+    doc_freqs = reader.doc_freqs("content", (term for term, _ in parsed.terms))
     for term, weight in parsed.terms:
-        df = reader.doc_freq("content", term)
+        df = doc_freqs[term]
         if df:
             boost = title_boost if term in parsed.title_terms else 1.0
             weights[term] = weight * boost * math.log(1.0 + (total - df + 0.5) / (df + 0.5))

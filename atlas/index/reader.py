@@ -8,6 +8,7 @@ access: an index on a read-only volume is opened through a temporary directory (
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 import tantivy
 
+from atlas import native_stderr
 from atlas.config import FORMAT_VERSION
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, is_native_panic
 from atlas.index import store
@@ -75,6 +77,12 @@ class IndexReader:
         """How many documents contain `term` in `field`."""
         with self._guard:
             return self.searcher.doc_freq(field, term)
+
+    def doc_freqs(self, field: str, terms: Iterable[str]) -> dict[str, int]:
+        """`doc_freq` of each of `terms` (a long query has hundreds), under one guard."""
+        doc_freq = self.searcher.doc_freq
+        with self._guard:
+            return {term: doc_freq(field, term) for term in terms}
 
     @property
     def num_docs(self) -> int:
@@ -156,7 +164,8 @@ class TantivyDamage:
     """`with TantivyDamage(generation):` around a call into tantivy: its report of damaged files raised as
     IndexCorrupt, anything else as it is. The report is a panic (offsets past a file's end: pyo3's PanicException,
     which no `except Exception` stops) or, with `reads`, a ValueError naming a segment file missing, cut short or
-    garbled (found only when a query reads it; an open reports its own)."""
+    garbled (found only when a query reads it; an open reports its own). The call runs inside
+    `atlas.native_stderr.enter`/`leave`, so Rust's lines about a panic stay off stderr when the CLI asks so."""
 
     __slots__ = ("generation", "reads")
 
@@ -165,13 +174,15 @@ class TantivyDamage:
         self.reads = reads
 
     def __enter__(self) -> None:
-        return None
+        native_stderr.enter()
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: object) -> bool:
+        panicked = err is not None and is_native_panic(err)
+        native_stderr.leave(str(err) if panicked else None)  # Rust's own lines about the panic: kept off stderr
         if err is None:
             return False
         text = " ".join(str(err).split())[:200]
-        if is_native_panic(err):
+        if panicked:
             raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged (it panicked: {text})") from err
         if self.reads and isinstance(err, ValueError) and _reports_damage(text):
             raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged ({text})") from err

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import tantivy
 
+from atlas import native_stderr
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query import ranking
 from atlas.query.bm25 import build_query, pair_query, template_query
@@ -109,6 +110,7 @@ class Engine:
         """`text` without the lines that repeat the repository's issue templates (see `atlas.query.boilerplate`)."""
         return self.boilerplate.without_repeats(text) if "\n" in text else text
 
+    @native_stderr.held()  # one hold of stderr for the search's hundreds of tantivy calls (see atlas.native_stderr)
     def search(self, text: str, options: SearchOptions | None = None) -> SearchResult:
         """Run `text` as a query; raises UsageError when it has nothing searchable."""
         options = options or SearchOptions()
@@ -132,6 +134,7 @@ class Engine:
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, hits, took, self.reader.num_docs, self.notes() + _template_note(text, query))
 
+    @native_stderr.held()
     def candidates(self, text: str, options: SearchOptions | None = None) -> Candidates:
         """What fusion ranks for `text`: every candidate's raw signal values, role and path flags.
 
@@ -155,7 +158,7 @@ class Engine:
         forms of its terms that matched for them (see `_inflected`)."""
         parsed = _parse(text, options)
         self._check_languages(parsed.languages)
-        doc_freqs = {t: self.reader.doc_freq("content", t) for t, _ in parsed.terms}
+        doc_freqs = self.reader.doc_freqs("content", (t for t, _ in parsed.terms))
         signals, forms = self._signals(parsed, options, doc_freqs)
         return parsed, doc_freqs, signals, forms
 
@@ -212,18 +215,9 @@ class Engine:
     def _inflected(self, parsed: ParsedQuery, common: frozenset[str]) -> dict[str, tuple[str, ...]]:
         """Per query term but the common ones, its other forms that some file's text holds (`parsing` →
         parse, parser): the content field holds words as written, without stems."""
-        held: dict[str, bool] = {}
-        out: dict[str, tuple[str, ...]] = {}
-        for term, _ in parsed.terms:
-            if term in common:
-                continue
-            forms = inflections(term)
-            for form in forms:
-                if form not in held:
-                    held[form] = self.reader.doc_freq("content", form) > 0
-            if present := tuple(form for form in forms if held[form]):
-                out[term] = present
-        return out
+        forms = {term: inflections(term) for term, _ in parsed.terms if term not in common}
+        counts = self.reader.doc_freqs("content", {form: None for each in forms.values() for form in each})
+        return {term: present for term, each in forms.items() if (present := tuple(f for f in each if counts[f]))}
 
     def _held_terms(self, fids: list[int], terms: dict[str, float]) -> dict[int, set[str]]:
         """Which of `terms` each of `fids` holds in its text, from the index: one query per term over the

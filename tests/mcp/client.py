@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,9 +12,16 @@ from typing import Any
 
 import anyio
 from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp.client.stdio import get_default_environment, stdio_client
 
 SESSION_TIMEOUT = 120.0
+
+
+def server_environment() -> dict[str, str]:
+    """The SDK's default environment for a server (PATH, HOME, ...: it drops the rest), plus PYTHONPATH when set,
+    so the server runs the Atlas under test (a work tree's), not the one installed."""
+    path = os.environ.get("PYTHONPATH")
+    return {**get_default_environment(), **({"PYTHONPATH": path} if path else {})}
 
 
 def server_args(root: Path, *extra: str) -> list[str]:
@@ -24,7 +32,9 @@ def server_args(root: Path, *extra: str) -> list[str]:
 @asynccontextmanager
 async def connect(root: Path, *extra: str, stderr: Path | None = None) -> AsyncIterator[ClientSession]:
     """An initialised client session with a fresh `atlas mcp` server for `root`."""
-    params = StdioServerParameters(command=sys.executable, args=server_args(root, *extra), cwd=str(root))
+    params = StdioServerParameters(
+        command=sys.executable, args=server_args(root, *extra), cwd=str(root), env=server_environment()
+    )
     errlog = (stderr or root.parent / "mcp-stderr.log").open("a", encoding="utf-8")
     try:
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:

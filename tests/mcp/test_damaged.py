@@ -101,3 +101,5 @@ def test_regression_a_panic_in_tantivy_is_a_tool_error_and_the_server_goes_on(sh
         assert not error and status["exists"], status
 
     run(shop, scenario)
+    log = (shop.parent / "mcp-stderr.log").read_text()  # the server's stderr: Rust's lines about the panic held
+    assert "panicked at" not in log and "thread '<unnamed>'" not in log, log
