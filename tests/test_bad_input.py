@@ -382,6 +382,39 @@ def test_odd_queries(zoo: tuple[Path, dict[str, Any]], query: str, codes: set[in
 
 
 @pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (['lang:""', "hello"], "lang"),
+        (['hello path:""'], "path"),
+        (['sym:""'], "sym"),
+        (["--lang", "", "hello"], "lang"),
+        (["--path", "", "hello"], "path"),  # it filtered nothing: every path contains ""
+    ],
+    ids=["query-lang", "query-path", "query-sym-alone", "flag-lang", "flag-path"],
+)
+def test_an_empty_filter_is_a_usage_error_naming_it(
+    zoo: tuple[Path, dict[str, Any]], args: list[str], kind: str
+) -> None:
+    # `lang:""` in a query was dropped without a word (alone: "no searchable words"), `--lang ''` was an unknown
+    # language, `--path ''` kept every file; the MCP tools' schemas refuse an empty one too.
+    root, _ = zoo
+    result = search(root, *args)
+    assert result.exit_code == 2, result.output
+    assert_one_error(result.stderr, f"a {kind}: filter is empty")
+    assert result.stdout == ""
+
+
+def test_a_filter_name_with_nothing_after_its_colon_is_searched_as_a_word(make_repo: Any) -> None:
+    # By design (README, "Syntax"): pasted text is full of `path:` and `lang:` keys, and any text searches.
+    root = make_repo({"deploy.yaml": "volumes:\n  lang: en\n  path:\n    - /srv\n", "app.py": "x = 1\n"})
+    assert invoke("index", str(root), "--format", "json", "--jobs", "1").exit_code == 0
+    for query in ("lang:", "path:", "volumes lang:"):
+        result = search(root, "--", query)
+        assert result.exit_code == 0, (query, result.output)
+        assert hit_paths(result) == ["deploy.yaml"], query
+
+
+@pytest.mark.parametrize(
     ("query", "codes"),
     [
         ("hello world " * 4300, {0}),  # 50 KB of repeated words

@@ -6,11 +6,13 @@ import math
 import re
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from atlas.errors import UsageError
 from atlas.query.bm25 import path_regex
-from atlas.query.syntax import MAX_TERMS, drop_html_comments, parse_query, split_code
+from atlas.query.syntax import MAX_TERMS, drop_html_comments, parse_query, searchable, split_code
 from atlas.terms import tokenize
 
 
@@ -50,6 +52,42 @@ def test_a_long_text_keeps_at_most_max_terms() -> None:
 
 def test_filter_needs_a_word_boundary() -> None:
     assert parse_query("mypath:x").paths == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("lang:", "lang"), ("path:", "path"), ("sym:", "sym"), ("lang: python", "lang"),
+     ("volumes:\n  path:\n    - src", "path"), ("retry budget sym:", "sym")],
+)  # fmt: skip
+def test_a_filter_name_with_nothing_after_its_colon_is_a_word(text: str, name: str) -> None:
+    # By design: pasted issues are full of `path:` keys (YAML, logs), and any text must search.
+    parsed = searchable(parse_query(text))
+    assert not parsed.has_filters
+    assert name in dict(parsed.terms)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [('lang:""', "lang"), ('retry path:""', "path"), ('sym:"" retry', "sym"), ('lang:"" x', "lang")]
+)
+def test_an_empty_filter_value_is_a_usage_error_naming_the_filter(text: str, kind: str) -> None:
+    parsed = parse_query(text)  # parsing never raises; searching refuses, as it refuses `--lang ''`
+    with pytest.raises(UsageError, match=f"^a {kind}: filter is empty$") as raised:
+        searchable(parsed)
+    assert "leave it out" in raised.value.hint
+
+
+_FILTER_PIECES = st.sampled_from(["lang:", "path:", "sym:", '""', '"src/"', "python", "x", " ", "\n", ":"])
+
+
+@given(st.lists(_FILTER_PIECES, max_size=12).map("".join))
+def test_a_query_is_refused_for_an_empty_filter_exactly_when_it_has_one(text: str) -> None:
+    empty = re.search(r'(?<!\S)(?:path|lang|sym):""', text) is not None
+    try:
+        searchable(parse_query(text))
+    except UsageError as err:
+        assert ("filter is empty" in err.message) == empty, (text, err.message)
+    else:
+        assert not empty, text
 
 
 @given(st.text(max_size=2000))

@@ -5,6 +5,11 @@ not a filter or a balanced quoted phrase is free text; HTML comments outside cod
 template's instructions) are dropped. Unbalanced quotes and brackets are
 ordinary characters. No I/O.
 
+A filter's value follows its colon: a word up to the next space, or a quoted value. `path:`, `lang:` or `sym:`
+with nothing after it (a space, the end) is the plain word, by design: pasted text is full of `path:` keys (YAML,
+logs) and must never fail a search. An explicitly empty value (`lang:""`) is kept, for `searchable` to refuse,
+as it refuses `--lang ''`.
+
 Fenced code blocks and stack traces weigh by what they name, not by how often they repeat it:
 a term counts at most once per block, so `at`, `java`, `lang`, `runtime` written in every frame
 of a trace weigh as if written once (the frames' paths and names are `mentions`).
@@ -83,10 +88,19 @@ def searchable(parsed: ParsedQuery) -> ParsedQuery:
             "use letters or digits, a quoted phrase, or a path:/lang:/sym: filter",
         )
     for kind, values in (("path", parsed.paths), ("lang", parsed.languages), ("sym", parsed.symbols)):
+        if "" in values:
+            raise UsageError(f"a {kind}: filter is empty", f"give it {_EXAMPLES[kind]}, or leave it out")
         if len(values) > MAX_FILTERS:
             raise UsageError(f"the query has {len(values):,} different {kind}: filters, more than {MAX_FILTERS}",
                              "use fewer filters: one path: glob matches many files (src/**/*.py)")  # fmt: skip
     return parsed
+
+
+_EXAMPLES = {
+    "path": "a glob or part of a path (path:src/, --path '*.py')",
+    "lang": "a language (lang:python, --lang python)",
+    "sym": "a definition's name (sym:ClassName)",
+}
 
 
 def check_languages(languages: Sequence[str], indexed: Sequence[str] = ()) -> None:
@@ -106,13 +120,11 @@ def check_languages(languages: Sequence[str], indexed: Sequence[str] = ()) -> No
 
 
 def parse_query(text: str) -> ParsedQuery:
-    """Parse `text`; never raises."""
+    """Parse `text`; never raises (an empty filter, `lang:""`, is kept as "" for `searchable` to refuse)."""
     filters: dict[str, list[str]] = {"path": [], "lang": [], "sym": []}
 
     def take_filter(match: re.Match[str]) -> str:
-        value = match.group(2) if match.group(2) is not None else match.group(3)
-        if value:
-            filters[match.group(1)].append(value)
+        filters[match.group(1)].append(match.group(2) if match.group(2) is not None else match.group(3))
         return " "
 
     rest = _FILTER.sub(take_filter, text)
