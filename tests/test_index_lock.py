@@ -1,7 +1,15 @@
-"""The index write lock: busy while its holder lives; briefly awaited when only a dead holder's children keep it."""
+"""The index write lock: busy while its holder lives; briefly awaited when only a dead holder's children keep it.
+
+Every lock here is a real `flock` held by another process: Atlas's own pattern (a Python process), a process that
+took the lock and died leaving a forked child holding it (`kill -9 atlas` with parse workers), or util-linux's
+`flock` command, which is not Atlas and writes no pid.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -12,26 +20,48 @@ import pytest
 from atlas.errors import IndexBusy
 from atlas.index import lock
 from atlas.index.lock import LOCK_FILE, index_lock
+from tests.conftest import init_repo, write_tree
 
 HOLD = (
     "import fcntl, os, sys, time\n"
-    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+    "path, recorded, seconds, forked = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == 'forked'\n"
+    "fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)\n"
     "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-    "os.ftruncate(fd, 0); os.write(fd, sys.argv[2].encode())\n"
-    "print('locked', flush=True)\n"
-    "time.sleep(float(sys.argv[3]))\n"
+    "os.ftruncate(fd, 0); os.write(fd, (str(os.getpid()) if recorded == 'self' else recorded).encode())\n"
+    "if forked and os.fork():\n"
+    "    os._exit(0)  # the process that took the lock ends; its child keeps it\n"
+    "print(os.getpid(), flush=True)\n"
+    "time.sleep(seconds)\n"
 )
 
 
-def _hold(index_dir: Path, recorded_pid: str, seconds: float) -> subprocess.Popen[str]:
-    """A process that holds the lock for `seconds`, with `recorded_pid` written as its holder."""
+def _hold(index_dir: Path, recorded: str, seconds: float, forked: bool = False) -> int:
+    """The pid of a process that holds the lock for `seconds`, with `recorded` written as its holder (`self`: its
+    own pid); `forked`: a child of the process that took the lock and wrote its own pid there, then exited."""
     index_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(index_dir / LOCK_FILE), recorded_pid, str(seconds)],
+        [sys.executable, "-c", HOLD, str(index_dir / LOCK_FILE), recorded, str(seconds), "forked" if forked else ""],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
-    return proc
+    assert proc.stdout is not None
+    holder = int(proc.stdout.readline())
+    proc.stdout.close()
+    if forked:
+        proc.wait()  # reaped: a zombie would still answer kill(pid, 0)
+    return holder
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while lock.pid_alive(str(pid)) and time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # a forked holder is init's child, reaped there
+            time.sleep(0.02)
 
 
 def _dead_pid() -> str:
@@ -40,33 +70,85 @@ def _dead_pid() -> str:
     return str(proc.pid)
 
 
-def test_a_living_holder_keeps_the_index_busy(tmp_path: Path) -> None:
-    holder = _hold(tmp_path / ".atlas", "", 30)
+def test_a_living_holder_is_named(tmp_path: Path) -> None:
+    holder = _hold(tmp_path / ".atlas", "self", 30)
     try:
-        with pytest.raises(IndexBusy, match="being updated by process"), index_lock(tmp_path / ".atlas"):
+        with pytest.raises(IndexBusy, match=rf"being updated by process {holder}$"), index_lock(tmp_path / ".atlas"):
             pass
     finally:
-        holder.kill()
-        holder.wait()
+        _stop(holder)
+
+
+@pytest.mark.parametrize("recorded", ["dead", "alive"])
+def test_a_holder_other_than_the_recorded_process_is_not_named(tmp_path: Path, recorded: str) -> None:
+    # The lock file names an Atlas run long dead, or a living process that holds no lock (a pid reused since): the
+    # message named it, after waiting 10 s for the dead one's children, while some other process held the lock.
+    named = _dead_pid() if recorded == "dead" else str(os.getpid())
+    holder = _hold(tmp_path / ".atlas", named, 30)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexBusy) as raised, index_lock(tmp_path / ".atlas"):
+            pass
+    finally:
+        _stop(holder)
+    assert raised.value.message.endswith(": another process holds the index's lock"), raised.value.message
+    assert named not in raised.value.message and str(holder) not in raised.value.message
+    assert raised.value.hint == "wait for it to finish, then run `atlas index` again"
+    assert time.monotonic() - started < 2  # a living holder is not a dead one's child: nothing to wait for
 
 
 def test_a_dead_holders_lingering_child_is_waited_for(tmp_path: Path) -> None:
     # As after `kill -9 atlas`: the lock file names the dead process, a child forked a moment before still
     # holds the lock and exits on its own.
-    holder = _hold(tmp_path / ".atlas", _dead_pid(), 1.0)
+    _hold(tmp_path / ".atlas", "self", 1.0, forked=True)
     started = time.monotonic()
     with index_lock(tmp_path / ".atlas"):
         waited = time.monotonic() - started
-    holder.wait()
     assert 0.3 < waited < lock.ORPHAN_WAIT_SECONDS
 
 
-def test_a_dead_holders_child_that_stays_is_reported_busy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_holders_child_that_stays_is_reported_busy_without_the_dead_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(lock, "ORPHAN_WAIT_SECONDS", 0.5)
-    holder = _hold(tmp_path / ".atlas", _dead_pid(), 30)
+    holder = _hold(tmp_path / ".atlas", "self", 30, forked=True)
+    dead = (tmp_path / ".atlas" / LOCK_FILE).read_text()
+    assert dead.isdigit() and not lock.pid_alive(dead)
     try:
-        with pytest.raises(IndexBusy), index_lock(tmp_path / ".atlas"):
+        with pytest.raises(IndexBusy) as raised, index_lock(tmp_path / ".atlas"):
             pass
     finally:
-        holder.kill()
-        holder.wait()
+        _stop(holder)
+    assert raised.value.message.endswith(": another process holds the index's lock"), raised.value.message
+    assert dead not in raised.value.message
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="needs util-linux's flock command")
+def test_atlas_index_under_a_foreign_flock_names_no_pid(tmp_path: Path) -> None:
+    # A process that is not Atlas holds `.atlas/lock`, which still names the Atlas run that built the index:
+    # `atlas index` waited 10 s, then said the index was being updated by that long-dead run (exit 5).
+    root = tmp_path / "repo"
+    write_tree(root, {"a.py": "def parse_token(text):\n    return text\n"})
+    init_repo(root)
+    atlas = [sys.executable, "-m", "atlas", "-q", "index", str(root)]
+    assert subprocess.run(atlas, capture_output=True, check=False).returncode == 0
+    recorded = (root / ".atlas" / LOCK_FILE).read_text()
+    assert recorded.isdigit() and not lock.pid_alive(recorded)
+    foreign = subprocess.Popen(
+        ["flock", str(root / ".atlas" / LOCK_FILE), "-c", "echo locked; exec sleep 60"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert foreign.stdout is not None and foreign.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        done = subprocess.run([*atlas, "--rebuild"], capture_output=True, text=True, check=False)
+        took = time.monotonic() - started
+    finally:
+        os.killpg(foreign.pid, signal.SIGKILL)
+        foreign.wait()
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.splitlines() == [
+        f"atlas: {root / '.atlas'}: another process holds the index's lock",
+        "  hint: wait for it to finish, then run `atlas index` again",
+    ]
+    assert took < lock.ORPHAN_WAIT_SECONDS

@@ -79,32 +79,70 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
         except BlockingIOError:
             now = time.monotonic()
             if now >= deadline:
-                holder = _holder(fd)
-                if orphaned_deadline is None and holder.isdigit() and not pid_alive(holder):
+                recorded, holders = _holder(fd), lock_holders(fd)
+                if orphaned_deadline is None and _orphaned(recorded, holders):
                     orphaned_deadline = now + ORPHAN_WAIT_SECONDS
                 if orphaned_deadline is None or now >= orphaned_deadline:
-                    raise IndexBusy(
-                        f"{index_dir}: the index is being updated by process {holder}",
-                        "wait for it to finish, then run `atlas index` again",
-                    ) from None
+                    raise _busy(index_dir, recorded, holders) from None
             time.sleep(0.1)
 
 
+def _orphaned(recorded: str, holders: set[int] | None) -> bool:
+    """Whether the lock looks kept by the last children of a dead holder, worth waiting for: no process that the
+    system lists as its holder lives (a child holds it under its parent's pid); where the system lists no locks,
+    the process recorded in the lock file is dead."""
+    if holders is None:
+        return recorded.isdigit() and not pid_alive(recorded)
+    return not any(pid_alive(str(pid)) for pid in holders)
+
+
+def _busy(index_dir: Path, recorded: str, holders: set[int] | None) -> IndexBusy:
+    """IndexBusy naming the process recorded in the lock file only when it lives and holds the lock (an Atlas run
+    long dead, or a pid reused since, or a process that is not Atlas holding the lock, is no one to name)."""
+    hint = "wait for it to finish, then run `atlas index` again"
+    if pid_alive(recorded) and (holders is None or int(recorded) in holders):
+        return IndexBusy(f"{index_dir}: the index is being updated by process {recorded}", hint)
+    return IndexBusy(f"{index_dir}: another process holds the index's lock", hint)
+
+
 def _holder(fd: int) -> str:
-    """The pid the lock's holder wrote, or "another process" (a locked directory holds no pid)."""
+    """The pid the lock's last Atlas holder wrote (it may have died since), or "" (a locked directory holds none)."""
     try:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+        return os.pread(fd, 32, 0).decode(errors="replace").strip()
     except OSError:
-        return "another process"
+        return ""
+
+
+def lock_holders(fd: int) -> set[int] | None:
+    """The pids that /proc/locks lists as holding a `flock` on the file open as `fd`: each the process that took
+    it, so a child holding a lock it inherited is listed under its parent's pid, alive or not. None where the
+    system lists no locks (not Linux); empty when the holders are out of sight (another pid namespace)."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as listing:
+            lines = listing.read().splitlines()
+        status = os.fstat(fd)
+    except OSError:
+        return None
+    device, inode = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}", str(status.st_ino)
+    same_file: set[int] = set()
+    same_inode: set[int] = set()  # a file system whose stat names another device than its locks (btrfs)
+    for line in lines:
+        fields = line.split()  # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2263403 0 EOF"; a waiter's has "->" first
+        if len(fields) < 6 or fields[1] != "FLOCK" or not fields[4].isdigit():
+            continue
+        where_device, _, where_inode = fields[5].rpartition(":")
+        if where_inode == inode:
+            (same_file if where_device == device else same_inode).add(int(fields[4]))
+    return same_file or same_inode
 
 
 def pid_alive(pid_text: str) -> bool:
     """Whether the process whose id is `pid_text` exists (False when the text is no process id)."""
-    if not pid_text.isdigit():
+    if not pid_text.isascii() or not pid_text.isdigit() or int(pid_text) == 0:  # kill(0) is the process group
         return False
     try:
         os.kill(int(pid_text), 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: digits past any pid, from a garbled file
         return False
     except PermissionError:  # another user's process: it exists
         return True
