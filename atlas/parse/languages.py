@@ -226,15 +226,17 @@ def _looks_like_objc(head: bytes) -> bool:
 
 _CPP_HEADER = re.compile(
     rb"^[ \t]*(?:namespace[ \t]+[\w:]*[ \t]*\{|template[ \t]*<|class[ \t]+\w|(?:public|private|protected)[ \t]*:"
-    rb"|using[ \t]+namespace\b)|\bstd::\w",
+    rb"|using[ \t]+namespace\b|enum[ \t]+(?:class|struct)\b|#[ \t]*include[ \t]*<[\w/]+>)|\bstd::\w",
     re.M,
 )
+"""What no C header holds: a namespace, a template, a class, an access label, `enum class`, a standard header
+included without an extension (`<vector>`; C's all end in `.h`), `std::`."""
 _OBJC_HEADER = re.compile(rb"^[ \t]*(?:@(?:interface|protocol|class)\b|#import\b)", re.M)
 
 
 def _header_language(head: bytes) -> str:
     """A `.h` file's language from its first bytes: Objective-C for `@interface`, `@protocol` or `#import`, C++ for
-    a namespace, a template, a class, an access label or `std::` (none of them C), else C."""
+    what no C header holds (_CPP_HEADER), else C."""
     if _OBJC_HEADER.search(head):
         return "objc"
     return "cpp" if _CPP_HEADER.search(head) else "c"

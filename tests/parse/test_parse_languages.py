@@ -167,6 +167,8 @@ LICENCE = b"/*\n" + b" * Licensed under the Apache License; see LICENSE for the 
         (LICENCE + b"#include <vector>\n\ntemplate <typename T>\nstruct Box { T value; };\n", "cpp"),
         (b"#ifndef W_H\n#define W_H\nclass Widget : public Base {\n public:\n  void Render();\n};\n#endif\n", "cpp"),
         (b"#include <cstddef>\nstd::size_t count(const char* s);\n", "cpp"),
+        (b"#include \"fmt/format.h\"\nFMT_BEGIN_NAMESPACE\nenum class emphasis : uint8_t { bold = 1 };\n", "cpp"),
+        (LICENCE + b"#include <cstddef>\n#include <memory>\n", "cpp"),
         (b"#import <Foundation/Foundation.h>\n@interface Widget : NSObject\n@end\n", "objc"),
         (b"@protocol Drawing\n- (void)draw;\n@end\n", "objc"),
         (b"#ifndef PLAIN_H\n#define PLAIN_H\ntypedef struct node { int v; } node_t;\nint add(int a, int b);\n#endif\n",
@@ -174,6 +176,7 @@ LICENCE = b"/*\n" + b" * Licensed under the Apache License; see LICENSE for the 
         # C headers that only mention C++ in comments, or guard for it, stay C
         (LICENCE + b"#ifdef __cplusplus\nextern \"C\" {\n#endif\nint add(int a, int b);\n", "c"),
         (b"/* a class of devices; the public: API below */\nstruct dev;\n", "c"),
+        (b"#include <stdio.h>\n#include <linux/types.h>\n#include \"list.h\"\nenum color { RED };\n", "c"),
         (b"", "c"),
     ],
 )
