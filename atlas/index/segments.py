@@ -44,6 +44,19 @@ def segment_faults(directory: Path) -> list[str]:
     return faults
 
 
+def segment_documents(directory: Path) -> list[tuple[int, int]]:
+    """Per segment of the tantivy index in `directory`, in `meta.json`'s order (the order tantivy opens them in, so
+    their ordinals), its documents and how many of them are deleted: BM25's statistics count both (see
+    `atlas.index.layout`)."""
+    meta = orjson.loads(read_index_file(directory / "meta.json"))
+    counts = []
+    for segment in _segments(meta):
+        documents, deletes = segment.get("max_doc"), segment.get("deletes")
+        deleted = deletes.get("num_deleted_docs") if isinstance(deletes, dict) else 0
+        counts.append((documents if isinstance(documents, int) else 0, deleted if isinstance(deleted, int) else 0))
+    return counts
+
+
 def _segments(meta: object) -> list[dict[str, object]]:
     segments = meta.get("segments") if isinstance(meta, dict) else None
     return [s for s in segments if isinstance(s, dict)] if isinstance(segments, list) else []

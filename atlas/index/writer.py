@@ -17,7 +17,9 @@ import tantivy
 
 from atlas.errors import IndexCorrupt
 from atlas.index import store
+from atlas.index.layout import Segment
 from atlas.index.schema import SCHEMA_VERSION, build_schema
+from atlas.index.segments import segment_documents
 from atlas.records import FileEntry, ParsedFile
 from atlas.safe_read import bad_path
 
@@ -162,6 +164,13 @@ class GenerationWriter:
         self.index_dir = index_dir
         self.doc_id = doc_id or (lambda fid: fid)
         self.building, self.final = store.new_generation_dir(index_dir)
+        self.dropped: set[int] = set()
+        """The file ids whose document this writer deleted (edited or removed)."""
+        self.pending = 0
+        """Documents added since the last commit: the segment the next commit makes."""
+        self.deleted_documents = 0
+        """Once finished: the deleted documents its segments still count (see `atlas.index.layout`)."""
+        self._committed = False
         target = self.building / store.TANTIVY_DIR
         if previous is None:
             target.mkdir(parents=True)
@@ -183,28 +192,61 @@ class GenerationWriter:
         """Index one file; returns its file id."""
         fid = self.table.append(parsed)
         self.writer.add_document(to_document(parsed, self.doc_id(fid)))
+        self.pending += 1
         return fid
 
     def replace(self, fid: int, parsed: ParsedFile) -> None:
         """Re-index file `fid` with new contents (same path, same id)."""
         self.writer.delete_documents_by_term("path", self.table.paths[fid])
+        self.dropped.add(fid)
         self.table.set(fid, parsed)
         self.writer.add_document(to_document(parsed, self.doc_id(fid)))
+        self.pending += 1
 
     def remove(self, fid: int) -> None:
         """Drop file `fid` from the index."""
         self.writer.delete_documents_by_term("path", self.table.paths[fid])
+        self.dropped.add(fid)
         self.table.tombstone(fid)
+
+    def segments(self) -> list[Segment]:
+        """The segments of the generation this writer started from (none for a new one), in tantivy's order: the
+        file ids each holds and the deleted documents it counts. Read before the first commit, which changes them."""
+        if self._committed:
+            raise RuntimeError("GenerationWriter.segments after a commit")
+        searcher = self.index.searcher()
+        if not searcher.num_docs:
+            return []
+        hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits
+        fid_of = {self.doc_id(fid): fid for fid in range(len(self.table.paths))}  # tombstones too: removed since
+        members: dict[int, list[int]] = {}
+        for (_, address), doc in zip(hits, searcher.fast_field_values("fid", [a for _, a in hits]), strict=True):
+            if (fid := fid_of.get(doc)) is not None:
+                members.setdefault(address.segment_ord, []).append(fid)
+        fids = [tuple(members.get(ordinal, ())) for ordinal in range(searcher.num_segments)]
+        counts = segment_documents(self.building / store.TANTIVY_DIR)
+        if [documents - deleted for documents, deleted in counts] != [len(held) for held in fids]:
+            counts = [(len(held), 0) for held in fids]  # not the segments tantivy opened: none known to hold deletes
+        return [Segment(held, deleted) for held, (_, deleted) in zip(fids, counts, strict=True)]
+
+    def end_segment(self) -> None:
+        """Commit: the documents added since the last commit make one segment, and the deletes apply (a segment
+        left with no live document goes)."""
+        self.writer.commit()
+        self._committed = True
+        self.pending = 0
 
     def finish(self, manifest: dict[str, Any]) -> Path:
         """Commit, write the manifest and file table, publish; returns the live generation dir."""
-        self.writer.commit()
+        self.end_segment()
         self.writer.wait_merging_threads()
+        self.deleted_documents = sum(deleted for _, deleted in segment_documents(self.building / store.TANTIVY_DIR))
         files = self.table.to_json()
         store.write_atomic(self.building / store.FILES, files)
         manifest = {
             **manifest, "schema_version": SCHEMA_VERSION, "tantivy_version": tantivy_version(),
             "files_bytes": len(files),  # lets a reader spot a truncated file table with one stat
+            "deleted_documents": self.deleted_documents,
         }  # fmt: skip
         store.write_atomic(self.building / store.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         store.publish(self.index_dir, self.building, self.final)
