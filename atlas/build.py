@@ -21,7 +21,9 @@ from atlas import __version__
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, InputError, removed_while_building, storage_error
 from atlas.index import store
+from atlas.index.layout import Segment, plan_rewrites, segment_bytes
 from atlas.index.lock import index_lock
+from atlas.index.segments import segment_documents
 from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool, parse_workers
@@ -49,6 +51,11 @@ class IndexReport:
     changed: int = 0
     added: int = 0
     removed: int = 0
+    rewritten: int = 0
+    """Unchanged files indexed again to rewrite the segments an update deleted documents from (`atlas.index.layout`)."""
+    deleted_documents: int = 0
+    """Deleted documents the index's segments still count in BM25's statistics: 0 unless a segment an update deleted
+    from was over `atlas.index.layout.REWRITE_LIMIT_BYTES` to rewrite."""
     skipped: dict[str, int] = field(default_factory=dict)
     parse_errors: int = 0
     symbols: int = 0
@@ -230,11 +237,17 @@ def _full(
     try:
         since = time.monotonic()
         by_path = {entry.path: entry for entry in entries}
+        # A shard is one segment of the assembled index; a whole index is cut so that an update's rewrites stay cheap.
+        cut, held = 0 if shard else segment_bytes(sum(entry.size for entry in entries)), 0
         for item in _parsed(pool.parse(entries), report, progress, len(entries)):
             if isinstance(item, Skipped):
                 writer.table.skip(by_path[item.path], str(item.reason))
-            else:
-                writer.add(item)
+                continue
+            writer.add(item)
+            held += item.size
+            if cut and held >= cut:
+                writer.end_segment()
+                held = 0
         report.added = writer.table.live
         report.phase("parse_and_index", since)
         return _finish(config, writer, history_job, report, started, None, None)
@@ -263,6 +276,7 @@ def _incremental(
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
     if not diff and not skips_gone and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
+        report.deleted_documents = sum(n for _, n in segment_documents(previous.generation / store.TANTIVY_DIR))
         if report.shard:
             report.shard = previous.manifest.get("shard", report.shard)
         _summarise(report, table)
@@ -280,8 +294,11 @@ def _incremental(
     try:
         since = time.monotonic()
         writer.table.skipped = {path: seen for path, seen in writer.table.skipped.items() if path in present}
+        segments = writer.segments()
         edited = _apply(writer, pool, diff, report, progress)
-        report.phase("parse_and_index", since)
+        since = report.phase("parse_and_index", since)
+        _rewrite(writer, pool, entries, segments, edited, report)
+        report.phase("rewrite", since)
         reusable_edges = edited if not diff.added and not diff.removed else None
         store_before = load_store(previous.generation)
         return _finish(config, writer, history_job, report, started, store_before, reusable_edges)
@@ -326,6 +343,38 @@ def _apply(
     return edited
 
 
+def _rewrite(
+    writer: GenerationWriter,
+    pool: ParsePool,
+    entries: list[FileEntry],
+    segments: list[Segment],
+    edited: set[int],
+    report: IndexReport,
+) -> None:
+    """Index again the other files of each segment `writer` deleted documents from (within the limit), so that the
+    old segment goes whole and BM25 counts no deleted document (`atlas.index.layout`). One commit per segment: the
+    segments keep their sizes. A file found edited since the walk joins `edited`."""
+    table = writer.table
+    by_path = {entry.path: entry for entry in entries}
+    for group in plan_rewrites(segments, table.sizes, writer.dropped, writer.pending > 0):
+        fid_of = {table.paths[fid]: fid for fid in group}
+        for item in pool.parse([by_path[path] for path in fid_of if path in by_path]):
+            fid = fid_of[item.path]
+            if isinstance(item, Skipped):
+                table.skip(by_path[item.path], str(item.reason))
+                writer.remove(fid)
+                report.removed += 1
+            elif isinstance(item, ParsedFile):
+                if item.content_hash == table.hashes[fid]:
+                    report.rewritten += 1
+                else:  # edited since the walk
+                    edited.add(fid)
+                    report.changed += 1
+                    _count_parsed(report, item)
+                writer.replace(fid, item)
+        writer.end_segment()
+
+
 def _finish(
     config: IndexConfig,
     writer: GenerationWriter,
@@ -353,6 +402,7 @@ def _finish(
     _count_parse_skips(report, writer.table)
     report.seconds = time.monotonic() - started
     generation = writer.finish(_manifest(config, report))
+    report.deleted_documents = writer.deleted_documents
     report.phase("commit", since)
     return generation
 
