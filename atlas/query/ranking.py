@@ -42,9 +42,26 @@ class Signals:
         return list(seen)
 
 
+TIE_MARGIN = 32
+"""Hits fetched past a search's limit to find those tied with its last one (see `top_hits`)."""
+
+
+def top_hits(reader: IndexReader, query: tantivy.Query, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
+    """The top `limit` hits of `query`, and the hits tied with the last of them (up to TIE_MARGIN more).
+
+    tantivy keeps the tied documents at the cut that lie first in its segments, and an updated index lays them out
+    otherwise than a rebuild of the same tree: keeping the whole tie makes both keep the same files.
+    """
+    hits = reader.search(query, limit + TIE_MARGIN)
+    if len(hits) <= limit:
+        return hits
+    last = hits[limit - 1][0]
+    return hits[:limit] + [hit for hit in hits[limit:] if hit[0] == last]
+
+
 def bm25_signal(reader: IndexReader, query: tantivy.Query, limit: int, signals: Signals) -> None:
-    """Top `limit` BM25 hits as the `bm25` signal."""
-    hits = reader.search(query, limit)
+    """Top `limit` BM25 hits (and those tied with the last, see `top_hits`) as the `bm25` signal."""
+    hits = top_hits(reader, query, limit)
     fids = reader.fids(hits)
     signals.raw["bm25"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
     signals.addresses = {fid: address for fid, (_, address) in zip(fids, hits, strict=True)}
@@ -77,7 +94,7 @@ def symbol_mention_signal(reader: IndexReader, mentions: Mentions, limit: int, s
                                                             for name in pair]))
         for pair in dict.fromkeys(pairs)
     ]  # fmt: skip
-    hits = reader.search(tantivy.Query.boolean_query(clauses), limit)
+    hits = top_hits(reader, tantivy.Query.boolean_query(clauses), limit)
     fids = reader.fids(hits)
     signals.raw["symbol_mention"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True)}
     for fid, (_, address) in zip(fids, hits, strict=True):
@@ -143,7 +160,7 @@ def proximity_signal(
 ) -> None:
     """The candidates among the top `limit` hits of `query` (the query's word pairs as phrases) as the
     `proximity` signal: it reorders candidates and brings none."""
-    hits = reader.search(query, limit)
+    hits = top_hits(reader, query, limit)
     fids = reader.fids(hits)
     kept = set(candidates)
     signals.raw["proximity"] = {fid: score for fid, (score, _) in zip(fids, hits, strict=True) if fid in kept}
@@ -197,7 +214,8 @@ def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], li
             if norm is None:
                 norm = norms[fid] = k1 * (1 - b + b * lengths[fid] / average)
             scores[fid] += weight * tf / (tf + norm)
-    kept = set(signals.candidates()).union(heapq.nlargest(limit, scores, key=scores.__getitem__))
+    best = heapq.nsmallest(limit, scores, key=lambda fid: (-scores[fid], store.paths[fid]))  # ties: by path, not id
+    kept = set(signals.candidates()).union(best)
     signals.raw["commit_words"] = {fid: score for fid, score in scores.items() if fid in kept}
 
 
