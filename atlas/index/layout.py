@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 MAX_SEGMENTS = 7
 """tantivy's merge policy (LogMergePolicy: the default, and the only one tantivy-py offers) merges the segments of a
-level once it holds 8, and every segment of under 10,000 documents is in the lowest level: 7 stay apart. A merge
+level once it holds 8 (every segment of under 10,000 documents is in the lowest level): 7 in all stay apart. A merge
 keeps the statistics right (it leaves the deleted documents out), but the merged segment costs its whole size to
 rewrite."""
 MIN_SEGMENT_BYTES = 1 << 20
