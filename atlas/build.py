@@ -237,8 +237,10 @@ def _full(
     try:
         since = time.monotonic()
         by_path = {entry.path: entry for entry in entries}
-        # A shard is one segment of the assembled index; a whole index is cut so that an update's rewrites stay cheap.
-        cut, held = 0 if shard else segment_bytes(sum(entry.size for entry in entries)), 0
+        # A whole index is cut into segments an update can afford to rewrite; a shard stays one segment of the
+        # assembled index (its own update rewrites it whole, within the limit).
+        cut = 0 if shard else segment_bytes(sum(entry.size for entry in entries))
+        held = 0
         for item in _parsed(pool.parse(entries), report, progress, len(entries)):
             if isinstance(item, Skipped):
                 writer.table.skip(by_path[item.path], str(item.reason))
