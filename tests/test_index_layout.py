@@ -63,7 +63,7 @@ def test_plan_rewrites_orders_the_groups_smallest_first() -> None:
     [
         (0, MIN_SEGMENT_BYTES),
         (3 * MIN_SEGMENT_BYTES, MIN_SEGMENT_BYTES),
-        (14 * MIN_SEGMENT_BYTES + 1, 2 * MIN_SEGMENT_BYTES + 1),
+        (MAX_SEGMENTS * MIN_SEGMENT_BYTES - 1, MIN_SEGMENT_BYTES),
         (MAX_SEGMENTS * REWRITE_LIMIT_BYTES, REWRITE_LIMIT_BYTES),
         (MAX_SEGMENTS * REWRITE_LIMIT_BYTES + 1, 0),
     ],
