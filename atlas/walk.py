@@ -288,8 +288,10 @@ def _without_backtracking(pieces: list[tuple[str, bytes]]) -> bytes:
 
     A regex engine tries every place for every `*`, and `*a*a*a*a*a*a*a*a*a*a*b` against a long name of `a`s takes
     minutes; git's wildmatch gives up early and answers at once. The first place is enough: the run holds no `/`
-    and the next `*` takes any bytes but `/`, so whatever follows a later place also follows from the first."""
-    out: list[bytes] = []
+    and the next `*` takes any bytes but `/`, so whatever follows a later place also follows from the first.
+
+    The `**` forms get the same treatment (`_without_double_star_backtracking`)."""
+    out: list[tuple[str, bytes]] = []
     i = 0
     while i < len(pieces):
         kind, regex = pieces[i]
@@ -298,7 +300,35 @@ def _without_backtracking(pieces: list[tuple[str, bytes]]) -> bytes:
             end += 1
         run = b"".join(piece for _, piece in pieces[i + 1 : end])
         if kind == "star" and run and end < len(pieces) and pieces[end][0] == "star":
-            out.append(b"(?>[^/]*?" + run + b")")
+            out.append(("one", b"(?>[^/]*?" + run + b")"))
+            i = end
+        else:
+            out.append((kind, regex))
+            i += 1
+    return _without_double_star_backtracking(out)
+
+
+def _without_double_star_backtracking(pieces: list[tuple[str, bytes]]) -> bytes:
+    """The regex of `pieces`, `**` forms in a row merged (`**/**/` is `**/`, `**/**` is `**`) and each `**/` that
+    a run of whole directories and another `**` follow (`**/a/*/**/`) made atomic: it takes the first directory
+    from which the run matches, and is never tried at a later one.
+
+    Each `(?:.*/)?` may end at any `/` of the path, and a regex engine tries every combination: twelve `**/` (or
+    ten `**/a/`) against a path 30 directories deep took minutes. The first place is enough: the run starts and
+    ends at a directory boundary (`**/` follows a `/`), so from its end the next `**` can skip to wherever a later
+    place's run ends, and match what that would."""
+    out: list[bytes] = []
+    i = 0
+    while i < len(pieces):
+        kind, regex = pieces[i]
+        while kind == "any" and i + 1 < len(pieces) and pieces[i + 1][0] == "any":
+            i += 1
+            regex = pieces[i][1]  # `(?:.*/)?` then `.*` is `.*`; two `(?:.*/)?` are one
+        end = i + 1
+        while end < len(pieces) and pieces[end][0] != "any":
+            end += 1
+        if kind == "any" and regex == b"(?:.*/)?" and end < len(pieces):
+            out.append(b"(?>(?:.*?/)??" + b"".join(piece for _, piece in pieces[i + 1 : end]) + b")")
             i = end
         else:
             out.append(regex)

@@ -9,10 +9,11 @@ helpers `write_tree`, `init_repo` and `git` do the same without fixtures, for hy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,3 +147,21 @@ def _clean_atlas_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("ATLAS_"):
             monkeypatch.delenv(name)
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail with TimeoutError, instead of hanging the test run, when the block is still running after `seconds`
+    (a read that blocks on a FIFO is interrupted: Python runs the handler and raises; so is a regex that
+    backtracks, as `re` looks for signals while it matches)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

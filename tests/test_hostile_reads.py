@@ -15,14 +15,12 @@ are rewritten with Atlas's own generation writer, so their checksums and sizes a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ from atlas.parse.pool import ParsePool
 from atlas.partition import file_content_hash
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason
 from atlas.walk import walk
-from tests.conftest import Symlink, git
+from tests.conftest import Symlink, deadline, git
 
 SECRET = "SECRET-7f3a9c-ledger-password"
 SECRET_TEXT = f"def process_refund(order):\n    # refund ledger credentials\n    return '{SECRET}'\n"
@@ -204,23 +202,6 @@ def test_regression_mcp_does_not_serve_a_file_swapped_for_a_link_out_of_the_root
 def walked(root: Path) -> list[FileEntry]:
     """The files an index run of `root` would read, as its walk hands them on."""
     return [entry for entry in walk(root) if isinstance(entry, FileEntry)]
-
-
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail with TimeoutError, instead of hanging the test run, when the block is still running after `seconds`
-    (a read that blocks on a FIFO is interrupted: Python runs the handler and raises)."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("how", [*SWAPS, "fifo"])

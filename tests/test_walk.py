@@ -23,7 +23,7 @@ from atlas.build import build_index
 from atlas.config import IndexConfig
 from atlas.records import FileEntry, Skipped, SkipReason
 from atlas.walk import WalkOptions, display_path, fs_path, is_git_directory, walk
-from tests.conftest import FileContent, Symlink, git, init_repo, write_tree
+from tests.conftest import FileContent, Symlink, deadline, git, init_repo, write_tree
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -706,6 +706,33 @@ def test_regression_a_pattern_of_many_stars_is_matched_as_fast_as_git_matches_it
     assert time.monotonic() - started < 10
     assert walked == git_unignored(tmp_path)
     assert walked == {".gitignore", "ok.py", "a" * 60}
+
+
+DOUBLE_STAR_FILES = ["x", "a/x", "a/b/x", "a/a/x", "b/a/b/x", "a/b/a/b/x", "a/b/c/a/x", "c/a/b/y", "a/c/b/y", "ab/b/y"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["**/**/x", "**/**/**/a/x", "**/a/**/x", "**/a/**/b/**/x", "a/**/**/b/**", "**/*/**/x", "**/**", "**/a/**",
+     "**/a*/**/b/", "**/b/**/a/**/", "**/a/b/**/y", "/**/a/**/**/x", "**/?/**/[ab]/**/x", "a/**/b/**/**/*"],
+)  # fmt: skip
+def test_runs_of_double_stars_match_as_git_has_it(tmp_path: Path, pattern: str) -> None:
+    root = uncommitted_repo(tmp_path / "repo", dict.fromkeys(DOUBLE_STAR_FILES, ""), pattern + "\n")
+    assert entry_paths(root) == git_unignored(root)
+
+
+def test_regression_a_pattern_of_many_double_stars_is_matched_in_polynomial_time(tmp_path: Path) -> None:
+    # Every `**/` became a backtracking `(?:.*/)?`, each free to end at any `/` of the path: against a file 30
+    # directories deep, `**/**/…/x` of twelve took four minutes (ten `**/a/` eight seconds). git's own matching
+    # is as slow (its `ls-files --others` runs for minutes here), so the expected files are written out.
+    deep = "a/" * 30
+    rules = "**/" * 12 + "x\n" + "**/a/" * 10 + "x\n" + "a/**/" * 9 + "*/**/x\n" + "**/*/" * 9 + "**/b\n"
+    files = {deep + "y.py": "", deep + "x": "", "a/b": "", "a/a/q/b": "", deep + "b/c": "", deep + "q/b": ""}
+    write_tree(tmp_path, {".gitignore": rules, **files})
+    init_repo(tmp_path, commit=False)
+    with deadline(10):
+        walked = {item.path for item in walk(tmp_path) if isinstance(item, FileEntry)}
+    assert walked == {".gitignore", deep + "y.py", "a/b", "a/a/q/b"}
 
 
 def test_regression_a_directory_swapped_for_a_link_out_of_the_root_mid_walk_is_not_listed(tmp_path: Path) -> None:
