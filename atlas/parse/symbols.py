@@ -36,7 +36,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -177,8 +177,26 @@ _ENDS_WITH_NEWLINE = frozenset({"perl"})
 two bytes `h#` do it: tree-sitter-perl spins in C, where neither the parse deadline nor a signal reaches it, and
 the index run hangs for good). A final newline ends the comment and moves no line or byte before it."""
 
-_SCRIPT_ELEMENT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
+_SCRIPT_OPEN = re.compile(rb"<script\b", re.IGNORECASE)
+_SCRIPT_CLOSE = re.compile(rb"</script\s*>", re.IGNORECASE)
 _TYPESCRIPT_ATTRIBUTE = re.compile(rb"""\blang\s*=\s*["']?(?:ts|typescript)\b""", re.IGNORECASE)
+
+
+def script_elements(source: bytes) -> Iterator[tuple[bytes, int, int]]:
+    r"""The attributes, and where the text starts and ends, of each `<script …>…</script>` element of `source`: what
+    `re.finditer(rb"<script\b([^>]*)>(.*?)</script\s*>", source, re.DOTALL | re.IGNORECASE)` finds, in linear time.
+
+    That regex rescans the rest of the text from every `<script` that no `</script>` (or no `>`) follows: a
+    component of a megabyte of `<script>` took minutes. No later element can end where this one found no end.
+    """
+    position = 0
+    while opening := _SCRIPT_OPEN.search(source, position):
+        tag_end = source.find(b">", opening.end())
+        closing = _SCRIPT_CLOSE.search(source, tag_end + 1) if tag_end >= 0 else None
+        if closing is None:
+            return
+        yield source[opening.end() : tag_end], tag_end + 1, closing.start()
+        position = closing.end()
 
 
 def _scripts(source: bytes, timeout_s: float) -> tuple[list[Symbol], list[str]]:
@@ -186,10 +204,12 @@ def _scripts(source: bytes, timeout_s: float) -> tuple[list[Symbol], list[str]]:
     counted from the top of the file."""
     symbols: list[Symbol] = []
     imports: dict[str, None] = {}
-    for element in _SCRIPT_ELEMENT.finditer(source):
-        language = "typescript" if _TYPESCRIPT_ATTRIBUTE.search(element.group(1)) else "javascript"
-        found, uses = extract(language, element.group(2), timeout_s=timeout_s)
-        before = source.count(b"\n", 0, element.start(2))
+    before = counted = 0
+    for attributes, start, end in script_elements(source):
+        language = "typescript" if _TYPESCRIPT_ATTRIBUTE.search(attributes) else "javascript"
+        found, uses = extract(language, source[start:end], timeout_s=timeout_s)
+        before += source.count(b"\n", counted, start)  # from the last element on: each count from the top was quadratic
+        counted = start
         symbols += [Symbol(s.name, s.kind, s.start_line + before, s.end_line + before) for s in found]
         imports.update(dict.fromkeys(uses))
     return sorted(symbols, key=lambda s: (s.start_line, s.end_line, s.name, s.kind)), list(imports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atlas.parse.languages import GRAMMAR_FOR
-from atlas.parse.symbols import MAX_USE_DEPTH, ExtractionError, extract
+from atlas.parse.symbols import MAX_USE_DEPTH, ExtractionError, extract, script_elements
 from atlas.records import Symbol
-from tests.conftest import write_tree
+from tests.conftest import deadline, write_tree
 
 LANGUAGES = sorted(GRAMMAR_FOR)
 
@@ -190,3 +191,30 @@ def test_regression_a_deeply_nested_rust_use_tree_keeps_the_files_definitions(ne
     depth = MAX_USE_DEPTH
     shallow = b"use a::" + b"{b::" * depth + b"c" + b"}" * depth + b";\n"
     assert extract("rust", shallow)[1] == ["a::" + "b::" * depth + "c"]
+
+
+# --- the `<script>` elements of Vue and Svelte components ----------------------------------------------------
+
+SCRIPT_ELEMENT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
+"""The pattern the elements were found by, before it had to find a closing tag to go on."""
+SCRIPT_PIECES = st.sampled_from(
+    [b"<script", b"<SCRIPT", b"<scripts", b">", b" ", b"\n", b'lang="ts"', b"</script", b"</script >", b"</Script>",
+     b"<", b"/", b"x", b"const a = 1;", b"\t"]
+)  # fmt: skip
+
+
+@given(st.lists(SCRIPT_PIECES, max_size=30).map(b"".join))
+def test_script_elements_are_the_ones_the_regex_found(source: bytes) -> None:
+    expected = [(m.group(1), m.start(2), m.end(2)) for m in SCRIPT_ELEMENT.finditer(source)]
+    assert list(script_elements(source)) == expected
+
+
+@pytest.mark.parametrize("unit", [b"<script>", b"<script", b"<script x", b"<script></script>\n"])
+@pytest.mark.parametrize("language", ["vue", "svelte"])
+def test_a_component_of_many_script_tags_is_read_in_linear_time(language: str, unit: bytes) -> None:
+    # Each `<script>` that no `</script>` follows rescanned the rest of the file: a 64 KB component took 2 s, a
+    # megabyte (the size cap) minutes, past the parse deadline: the watchdog killed the worker after 60 s.
+    source = b"<script>\nfunction first() {}\n</script>\n" + unit * ((1 << 20) // len(unit))
+    with deadline(20):
+        symbols, _ = extract(language, source)
+    assert [s.name for s in symbols][:1] == ["first"]
