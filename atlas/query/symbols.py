@@ -19,6 +19,7 @@ import tantivy
 from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query.bm25 import path_regex
+from atlas.query.syntax import check_path_wildcards
 from atlas.signals.store import SideStore
 from atlas.terms import name_tokens, unique
 
@@ -82,6 +83,7 @@ def parse_symbol_query(
         raise UsageError("the symbol name is empty", "pass a definition name such as ShoppingCart or add_item")
     if len(text) > MAX_NAME_CHARS:
         raise UsageError(f"the symbol name is over {MAX_NAME_CHARS} characters", "pass one definition name")
+    check_path_wildcards(paths)
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown symbol kind {kind!r}", f"use one of {', '.join(KINDS)}")
     parts = _parts(text)

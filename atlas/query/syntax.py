@@ -35,6 +35,10 @@ MAX_FILTERS = 100
 """The most distinct `path:`, `lang:` or `sym:` filters of one kind a query takes (repeats count once): each is a
 clause of the query, a path glob an automaton, so a text of thousands (5,000 `path:` globs: 18 s, 2.7 GB) had
 a search exhaust the machine."""
+MAX_PATH_WILDCARDS = 64
+"""The most wildcards (`*`, `?`, `[`) a query's `path:` filters hold in all. Each glob is an automaton whose size
+grows steeply with its wildcards, built in up to 0.2 s (to tantivy's cap), so 100 globs of 40 took 21 s; 64 in
+all take under a second, and twenty `**/*.py` fit."""
 
 _FILTER = re.compile(r'(?<!\S)(path|lang|sym):(?:"([^"\n]*)"|(\S+))')
 _PHRASE = re.compile(rf'"([^"\n]{{1,{MAX_PHRASE_CHARS}}})"')
@@ -93,7 +97,18 @@ def searchable(parsed: ParsedQuery) -> ParsedQuery:
         if len(values) > MAX_FILTERS:
             raise UsageError(f"the query has {len(values):,} different {kind}: filters, more than {MAX_FILTERS}",
                              "use fewer filters: one path: glob matches many files (src/**/*.py)")  # fmt: skip
+    check_path_wildcards(parsed.paths)
     return parsed
+
+
+def check_path_wildcards(globs: Iterable[str]) -> None:
+    """UsageError when the path `globs` hold more than MAX_PATH_WILDCARDS wildcards in all."""
+    wildcards = sum(glob.count("*") + glob.count("?") + glob.count("[") for glob in globs)
+    if wildcards > MAX_PATH_WILDCARDS:
+        raise UsageError(
+            f"the path filters hold {wildcards:,} wildcards (*, ? and [), more than {MAX_PATH_WILDCARDS} in all",
+            "use fewer or simpler globs: src/**/*.py holds three",
+        )
 
 
 _EXAMPLES = {
