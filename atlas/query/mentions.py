@@ -28,6 +28,7 @@ SOURCE_EXTENSIONS = (
     "|ini|cfg|xml|sql|proto|gradle|cmake|mk|R|rake|erb|hrl|mli|cljs|cljc|groovy|sol|fs|fsi|fsx|f90|ps1|psm1|nim|cu"
     "|cuh|graphql|gql"
 )
+_EXTENSION_NAMES = frozenset(SOURCE_EXTENSIONS.split("|"))
 _FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTENSIONS}))\b")
 _PATH_RUN = re.compile(r"[\w./-]+")
 _LAST_FILE_NAME = re.compile(rf".*\w\.(?:{SOURCE_EXTENSIONS})\b", re.S)
@@ -133,7 +134,7 @@ def _clean_path(path: str) -> str:
 
 def _looks_like_module(dotted: str) -> bool:
     parts = dotted.split(".")
-    if parts[-1] in SOURCE_EXTENSIONS.split("|"):
+    if parts[-1] in _EXTENSION_NAMES:
         return False
     return not all(p[:1].isupper() for p in parts)
 
