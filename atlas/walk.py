@@ -346,6 +346,7 @@ def _bracket(glob: bytes, i: int, fold: bool = False) -> tuple[frozenset[int], i
     ranges: list[tuple[int, int]] = []
     classes: list[bytes] = []
     prev: int | None = None
+    close = -1
     first = True
     while first or (i < size and glob[i] != 0x5D):
         first = False
@@ -369,7 +370,8 @@ def _bracket(glob: bytes, i: int, fold: bool = False) -> tuple[frozenset[int], i
             ranges.append((prev, high))
             char = -1
         elif char == 0x5B and i + 1 < size and glob[i + 1] == 0x3A:
-            close = glob.find(b"]", i + 2)
+            if close < i + 2:  # else the `]` found for an earlier `[:` is this one's too: a search each was quadratic
+                close = glob.find(b"]", i + 2)
             if close < 0:
                 raise _BadGlob("unclosed [")
             if close - (i + 2) < 1 or glob[close - 1] != 0x3A:

@@ -735,6 +735,19 @@ def test_regression_a_pattern_of_many_double_stars_is_matched_in_polynomial_time
     assert walked == {".gitignore", deep + "y.py", "a/b", "a/a/q/b"}
 
 
+@pytest.mark.parametrize("opens", [3, 1_000_000])
+def test_regression_a_bracket_of_many_class_openings_is_read_in_linear_time(tmp_path: Path, opens: int) -> None:
+    # Each `[:` inside a bracket looked for its `]` from where it stood: a line of 640,000 `[:` before `x]` took
+    # 4 s to read, a 16 MiB ignore file (the most read) would take many minutes. The bracket holds `[`, `:`, `x`.
+    write_tree(tmp_path, {".gitignore": "[" + "[:" * opens + "x]\n", "x": "", ":": "", "y": ""})
+    init_repo(tmp_path, commit=False)
+    with deadline(10):
+        walked = {item.path for item in walk(tmp_path) if isinstance(item, FileEntry)}
+    assert walked - {".gitignore"} == {"y"}  # the 2 MB ignore file itself is over the size cap
+    if opens < 10:
+        assert walked == git_unignored(tmp_path)
+
+
 def test_regression_a_directory_swapped_for_a_link_out_of_the_root_mid_walk_is_not_listed(tmp_path: Path) -> None:
     # The walk listed a directory by its path after its lstat: swapped for a link meanwhile, it listed the link's
     # target outside the root (the names reached the index report). Now it lists the descriptor it opened without
