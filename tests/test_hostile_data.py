@@ -630,7 +630,7 @@ def test_regression_a_generation_without_current_is_damage_and_never_replaced_by
     assert search(root, "parse_token").exit_code == 0
 
 
-def _garble_fast_fields(root: Path) -> None:
+def garble_fast_fields(root: Path) -> None:
     """The first bytes of each fast-field file of the live generation overwritten, the size kept: tantivy panics."""
     generation = store.current_generation(root / ".atlas")
     assert generation is not None
@@ -647,7 +647,7 @@ def test_regression_a_panic_in_tantivy_is_a_damaged_index_for_every_command(make
     # with RUST_BACKTRACE=1 dozens of frames) came before Atlas's sentence: they are kept off stderr unless -v.
     root = make_repo({"a.py": "def parse_token(text): return text\n"})
     index(root)
-    _garble_fast_fields(root)
+    garble_fast_fields(root)
     for backtrace in ("0", "1"):
         env = {**os.environ, "RUST_BACKTRACE": backtrace}
         for command in (["search", "parse_token"], ["status"], ["verify"]):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atlas.api import index_config, index_repo
-from atlas.index import store
+from tests.test_hostile_data import garble_fast_fields
 
 LINES = 3000
 
@@ -66,16 +66,6 @@ _PRINT_WHILE_SEARCHING = textwrap.dedent(
 )
 
 
-def _garble_fast_fields(root: Path) -> None:
-    """The first bytes of each fast-field file overwritten, sizes kept: tantivy panics opening the index."""
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
-    for path in (generation / store.TANTIVY_DIR).glob("*.fast"):
-        data = bytearray(path.read_bytes())
-        data[:32] = b"\xde\xad\xbe\xef" * 8
-        path.write_bytes(bytes(data))
-
-
 def _indexed(make_repo: Callable[..., Path], name: str) -> Path:
     root = make_repo({"a.py": "def parse_token(text):\n    return text\n"}, name=name)
     index_repo(index_config(root), show_progress=False)
@@ -91,7 +81,7 @@ def _python(code: str, *args: str | Path, backtrace: str = "0") -> subprocess.Co
 
 def test_a_thread_printing_while_tantivy_panics_loses_no_line(make_repo: Callable[..., Path]) -> None:
     good, damaged = _indexed(make_repo, "good"), _indexed(make_repo, "damaged")
-    _garble_fast_fields(damaged)
+    garble_fast_fields(damaged)
     done = _python(_PRINT_WHILE_SEARCHING.format(lines=LINES), good, damaged)
     assert done.returncode == 0, done.stderr[-3000:]
     searches, panics = map(int, done.stdout.split())
@@ -107,7 +97,7 @@ def test_a_thread_printing_while_tantivy_panics_loses_no_line(make_repo: Callabl
 def test_without_the_hold_rust_prints_its_panic(make_repo: Callable[..., Path]) -> None:
     # The same calls in a process that did not ask for the hold (a library user's, `atlas -v`): Rust's lines stay.
     damaged = _indexed(make_repo, "damaged")
-    _garble_fast_fields(damaged)
+    garble_fast_fields(damaged)
     code = textwrap.dedent(
         """
         import sys

@@ -109,6 +109,17 @@ def test_regression_a_directory_swapped_for_a_link_out_of_the_root_lends_no_name
     assert (root / "sub").is_symlink()  # the swap happened
 
 
+def fast_languages(root: Path, *tasks: str) -> dict[str, dict[str, str]]:
+    """Per task: path → language of each entry `atlas quick --preset fast` selects for it."""
+    found = {}
+    for task in tasks:
+        args = ["quick", "--preset", "fast", "--root", str(root), "--format", "json", task]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (task, result.output)
+        found[task] = {entry["path"]: entry["language"] for entry in json.loads(result.stdout)["entries"]}
+    return found
+
+
 def test_regression_the_fast_preset_tells_languages_by_their_first_bytes_as_the_index_does(tmp_path: Path) -> None:
     # Without an index the fast preset named languages from paths alone: a MATLAB `.m` file was `objc` (and
     # `lang:matlab` found nothing), a script without an extension was `other` (and `lang:python` missed it).
@@ -118,12 +129,7 @@ def test_regression_the_fast_preset_tells_languages_by_their_first_bytes_as_the_
         "bin/solver": "#!/usr/bin/env python3\ndef solver_main():\n    pass\n",
     })  # fmt: skip
     init_repo(tmp_path)
-    languages = {}
-    for task in ("solver", "lang:matlab solver", "lang:python solver"):
-        args = ["quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", task]
-        result = CliRunner().invoke(cli, args)
-        assert result.exit_code == 0, (task, result.output)
-        languages[task] = {entry["path"]: entry["language"] for entry in json.loads(result.stdout)["entries"]}
+    languages = fast_languages(tmp_path, "solver", "lang:matlab solver", "lang:python solver")
     assert languages["solver"] == {"solver.m": "matlab", "Solver.m": "objc", "bin/solver": "python"}
     assert languages["lang:matlab solver"] == {"solver.m": "matlab"}
     assert languages["lang:python solver"] == {"bin/solver": "python"}
@@ -135,12 +141,7 @@ def test_the_fast_preset_tells_a_cpp_header_from_a_c_one_as_the_index_does(tmp_p
         "src/widget_c.h": "#ifndef W_H\n#define W_H\nstruct widget { int x; };\n#endif\n",
     })  # fmt: skip
     init_repo(tmp_path)
-    found = {}
-    for task in ("widget", "lang:cpp widget", "lang:c widget"):
-        args = ["quick", "--preset", "fast", "--root", str(tmp_path), "--format", "json", task]
-        result = CliRunner().invoke(cli, args)
-        assert result.exit_code == 0, (task, result.output)
-        found[task] = {entry["path"]: entry["language"] for entry in json.loads(result.stdout)["entries"]}
+    found = fast_languages(tmp_path, "widget", "lang:cpp widget", "lang:c widget")
     assert found["widget"] == {"include/widget.h": "cpp", "src/widget_c.h": "c"}
     assert found["lang:cpp widget"] == {"include/widget.h": "cpp"}
     assert found["lang:c widget"] == {"src/widget_c.h": "c"}
