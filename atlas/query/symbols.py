@@ -18,7 +18,7 @@ import tantivy
 
 from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
-from atlas.query.bm25 import path_regex
+from atlas.query.bm25 import path_filter_query
 from atlas.query.syntax import check_path_wildcards
 from atlas.signals.store import SideStore
 from atlas.terms import name_tokens, unique
@@ -172,11 +172,11 @@ def _candidate_docs(reader: IndexReader, query: SymbolQuery) -> list[StoredDoc]:
 
 
 def _path_clauses(reader: IndexReader, paths: tuple[str, ...]) -> list[tuple[tantivy.Occur, tantivy.Query]]:
-    """One Must clause: the path matches any of the globs (none when no glob is given)."""
+    """One Must clause: the path matches any of the globs (none when no glob is given), as a search's `path:` filter
+    does (a glob tantivy cannot compile is a UsageError)."""
     if not paths:
         return []
-    anyof = [(tantivy.Occur.Should, tantivy.Query.regex_query(reader.schema, "path", path_regex(p))) for p in paths]
-    return [(tantivy.Occur.Must, tantivy.Query.boolean_query(anyof))]
+    return [(tantivy.Occur.Must, path_filter_query(reader.schema, paths))]
 
 
 def _matches(doc: StoredDoc, query: SymbolQuery) -> list[SymbolMatch]:

@@ -159,3 +159,15 @@ def test_regression_a_cpp_header_named_dot_h_has_its_classes_as_definitions(tmp_
     assert [(m.path, m.kind) for m in matches] == [("include/ui/widget.h", "struct")]
     assert [hit.path for hit in hits(config, "lang:cpp render")] == ["include/ui/widget.h"]
     assert [(hit.path, hit.language) for hit in hits(config, "sym:ring_size")] == [("src/ring.h", "c")]
+
+
+def test_regression_a_glob_tantivy_cannot_compile_is_a_usage_error_in_a_symbol_look_up(config: IndexConfig) -> None:
+    # The look-up built its path clauses itself, without the search's check: a glob whose automaton is over
+    # tantivy's size limit raised a bare ValueError (the MCP symbols tool's "unexpected error"), where a search's
+    # `path:` filter gives a usage error naming the glob.
+    from atlas.errors import UsageError
+
+    engine = open_engine(config, build_if_missing=False)
+    with pytest.raises(UsageError, match="not a usable pattern"):
+        find_symbols(engine, "Exists", paths=("*/*/*/*/*/*/*/*/*/*/",))
+    assert [m.path for m in find_symbols(engine, "Exists", paths=("db/**",)).matches] == ["db/expressions.py"]
