@@ -208,7 +208,7 @@ def _order(candidate: Candidate) -> tuple[float, int, str]:
 
 def language_of(root: Path, path: str) -> str:
     """The language of repository file `path` as the index names it: from its name, or from its first bytes when
-    the name does not decide (a `.m` file, a script without an extension), read through `atlas.safe_read`."""
+    the name does not decide (a `.m` or `.h` file, a script without an extension), read through `atlas.safe_read`."""
     from atlas.parse.languages import HEAD_BYTES, detect_language, needs_head
 
     if not needs_head(path):
