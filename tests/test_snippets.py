@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas.query.snippets import _candidate_lines, _score_lines, best_ranges
+from atlas.query.snippets import MAX_LINE_CHARS, _line_bounds, _score_lines, best_ranges
 
 LINES = ["alpha beta gamma", "delta epsilon"]
 TERMS = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3, "delta": 0.25, "epsilon": 0.35}
@@ -37,11 +37,24 @@ _LINE = st.text(st.sampled_from("abcxyz_-. Σİ\t"), max_size=30)
 _TERM = st.text(st.sampled_from("abcxyz_-.σi̇"), min_size=1, max_size=4)
 
 
-@given(lines=st.lists(_LINE, max_size=12), terms=st.lists(_TERM, min_size=1, max_size=6))
-def test_candidate_lines_are_the_lines_containing_a_term(lines: list[str], terms: list[str]) -> None:
-    weights = dict.fromkeys(terms, 1.0)
-    expected = [n for n, line in enumerate(lines, 1) if any(t in line.lower() for t in terms)]
-    assert _candidate_lines(lines, weights) == expected
+_WEIGHTS = st.dictionaries(_TERM, st.sampled_from([0.1, 0.2, 0.7]), min_size=1, max_size=6)
+
+
+@given(lines=st.lists(_LINE, max_size=12), weights=_WEIGHTS)
+def test_line_bounds_sum_the_weights_of_the_terms_each_line_contains(
+    lines: list[str], weights: dict[str, float]
+) -> None:
+    expected = {
+        n: sum(w for t, w in weights.items() if t in line.lower())
+        for n, line in enumerate(lines, 1)
+        if any(t in line.lower() for t in weights)
+    }
+    assert _line_bounds(lines, weights) == expected
+
+
+def test_line_bounds_leave_out_overlong_lines() -> None:
+    lines = ["retry " * (MAX_LINE_CHARS // 6 + 1), "retry once", "nothing"]
+    assert _line_bounds(lines, {"retry": 1.0}) == {2: 1.0}
 
 
 def test_ranges_never_show_a_line_twice(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ Runs on the few files a search returns, reading them from the working tree throu
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from atlas.digest import stamp_of
@@ -49,7 +51,8 @@ def best_ranges(
     if not data or looks_binary(data):
         return ()
     lines = text_lines(data)
-    if (as_indexed is not None and as_indexed(data, stamp) is False) or any(end > len(lines) for *_, end in outline):
+    outline_end = max(map(operator.itemgetter(3), outline), default=0)
+    if (as_indexed is not None and as_indexed(data, stamp) is False) or outline_end > len(lines):
         outline, first = (), ()
     scored = [(math.inf, n) for n in first if 1 <= n <= len(lines)] + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
@@ -94,14 +97,7 @@ def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[flo
     A term found as a substring of a line bounds what the line can score; only the EXACT_LINES
     lines with the highest bounds are tokenised for their exact score.
     """
-    weighted = list(terms.items())
-    bounds = []
-    for number in _candidate_lines(lines, terms):
-        line = lines[number - 1]
-        if len(line) < MAX_LINE_CHARS:
-            lowered = line.lower()
-            bounds.append((sum(w for t, w in weighted if t in lowered), number))
-    bounds.sort(key=lambda item: (-item[0], item[1]))
+    bounds = sorted(((-bound, number) for number, bound in _line_bounds(lines, terms).items()))
     scored = []
     for _, number in bounds[:EXACT_LINES]:
         # fsum: exact whatever the order, and a set's order changes with PYTHONHASHSEED from run to run
@@ -112,34 +108,41 @@ def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[flo
     return scored
 
 
-def _candidate_lines(lines: list[str], terms: Mapping[str, float]) -> list[int]:
-    """Line numbers whose lower-cased text contains a term: every token of a line is a substring of
-    it, so no other line can match. One regex scan of the whole text for the terms it contains at all,
-    one hit per line at most, lines counted by their newlines as the scan goes."""
+def _line_bounds(lines: list[str], terms: Mapping[str, float]) -> dict[int, float]:
+    """Line number → the summed weight of the terms its lower-cased text contains, for the lines shorter than
+    MAX_LINE_CHARS that contain any: every token of a line is a substring of it, so no other line can match.
+
+    Each term the text holds at all (C-speed substring search; most of a bug report's rare terms are absent
+    from any one file) is found line by line with `str.find`, its offsets mapped to lines by a bisect over
+    the line ends; the weights add up in the order of `terms`, so equal lines get equal bounds."""
     text = "\n".join(lines)
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters lower-case to two: offsets would drift
-        candidate = _any_of(terms)
-        return [n for n, line in enumerate(lines, 1) if candidate.search(line.lower())]
-    present = [term for term in terms if term in lowered]  # substring search at C speed; most terms are absent
+        return _line_bounds_one_by_one(lines, terms)
+    bounds: dict[int, float] = {}
+    present = [(term, weight) for term, weight in terms.items() if term and term in lowered]
     if not present:
-        return []
-    candidate = _any_of(present)
-    numbers = []
-    line_no, counted, position = 1, 0, 0
-    while match := candidate.search(lowered, position):
-        line_no += lowered.count("\n", counted, match.start())
-        numbers.append(line_no)
-        position = counted = lowered.find("\n", match.start()) + 1
-        if not position:
-            break
-        line_no += 1
-    return numbers
+        return bounds
+    next_line = list(itertools.accumulate(map((1).__add__, map(len, lines))))  # offset where line i + 2 starts
+    for term, weight in present:
+        at = lowered.find(term)
+        while at >= 0:
+            index = bisect.bisect_right(next_line, at)
+            if len(lines[index]) < MAX_LINE_CHARS:
+                bounds[index + 1] = bounds.get(index + 1, 0) + weight
+            at = lowered.find(term, next_line[index])
+    return bounds
 
 
-def _any_of(terms: Iterable[str]) -> re.Pattern[str]:
-    """A regex matching any of `terms`, longest first."""
-    return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+def _line_bounds_one_by_one(lines: list[str], terms: Mapping[str, float]) -> dict[int, float]:
+    """`_line_bounds` for a text whose lower case changes its length, each line lower-cased alone."""
+    bounds: dict[int, float] = {}
+    for number, line in enumerate(lines, 1):
+        if len(line) < MAX_LINE_CHARS:
+            lowered = line.lower()
+            if held := [weight for term, weight in terms.items() if term and term in lowered]:
+                bounds[number] = sum(held)
+    return bounds
 
 
 def _unshown(start: int, end: int, line_no: int, taken: list[tuple[int, int]]) -> tuple[int, int]:
