@@ -31,6 +31,8 @@ from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from atlas.query.symbols import Defined
 
 ROLE_NAMES = [str(role) for role in Role]
@@ -272,15 +274,15 @@ class Engine:
         """Fused candidates, best first; the files in `tiers` (fid → tier) first, by tier."""
         candidates = signals.candidates()
         if self.store is None:
-            return fuse(candidates, signals.raw, {}, options.weights, explain_top=options.limit, tiers=tiers)
+            return fuse(candidates, signals.raw, {}, options.weights, options.limit, tiers=tiers, limit=options.limit)
         intent = detect_intent([t for t, _ in parsed.terms])
         roles, flags = self.store.get("role"), self.store.get("path_flags")
-        priors = {
-            fid: prior(options.weights, ROLE_NAMES[int(roles[fid])], int(flags[fid]), intent)
-            for fid in candidates
-        } if roles is not None and flags is not None else {}  # fmt: skip
+        have_priors = roles is not None and flags is not None
+        priors = _priors(candidates, roles, flags, options.weights, intent) if have_priors else {}
         paths = self.store.paths
-        return fuse(candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__, tiers)
+        return fuse(
+            candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__, tiers, options.limit
+        )
 
     def _salient_terms(
         self, doc_freqs: dict[str, int], forms: dict[str, tuple[str, ...]], form_share: float
@@ -341,6 +343,19 @@ class Engine:
             address = self.reader.search(query, 1)[0][1]
         doc = signals.docs[fid] = self.reader.doc(address)
         return doc
+
+
+def _priors(
+    candidates: list[int],
+    roles: np.ndarray | memoryview,
+    flags: np.ndarray | memoryview,
+    weights: FusionWeights,
+    intent: Intent,
+) -> dict[int, float]:
+    """Each candidate's prior (see `prior`), computed once per distinct role and path flags."""
+    keys = [(int(roles[fid]), int(flags[fid])) for fid in candidates]
+    table = {key: prior(weights, ROLE_NAMES[key[0]], key[1], intent) for key in set(keys)}
+    return {fid: table[key] for fid, key in zip(candidates, keys, strict=True)}
 
 
 def _parse(text: str, options: SearchOptions) -> ParsedQuery:

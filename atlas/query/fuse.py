@@ -12,6 +12,7 @@ query asks for that kind of file (docs, tests). Every contribution is returned a
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -224,8 +225,10 @@ def fuse(
     explain_top: int | None = None,
     tiebreak: Callable[[int], Any] | None = None,
     tiers: Mapping[int, int] | None = None,
+    limit: int | None = None,
 ) -> list[Fused]:
-    """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first.
+    """Weighted RRF of the `raw` signal values (signal → fid → value) over `candidates`, best first; the first
+    `limit` of them only, when given.
 
     With `tiers` (fid → tier, lower first; fids not in it come last), the tiers order before the score does:
     the files defining a `sym:` filter's name come before the files that only hold its word; their explanation
@@ -246,9 +249,12 @@ def fuse(
             if fid in totals:
                 totals[fid] += weight / (weights.rrf_k + rank)
     last = max(tiers.values(), default=0) + 1 if tiers else 0
-    order = sorted(totals, key=lambda fid: (
-        tiers.get(fid, last) if tiers else 0, -totals[fid] * priors.get(fid, 1.0), tiebreak(fid) if tiebreak else fid,
-    ))  # fmt: skip
+
+    def key(fid: int) -> tuple[int, float, Any]:
+        tier = tiers.get(fid, last) if tiers else 0
+        return tier, -totals[fid] * priors.get(fid, 1.0), tiebreak(fid) if tiebreak else fid
+
+    order = sorted(totals, key=key) if limit is None else heapq.nsmallest(limit, totals, key=key)
     fused = [Fused(fid, totals[fid] * priors.get(fid, 1.0), []) for fid in order]
     for item in fused[:explain_top]:
         item.terms = _terms(item.fid, raw, ranks, signal_weights, totals[item.fid], priors.get(item.fid, 1.0), weights)
