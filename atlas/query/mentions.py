@@ -31,6 +31,7 @@ SOURCE_EXTENSIONS = (
 _EXTENSION_NAMES = frozenset(SOURCE_EXTENSIONS.split("|"))
 _FILE_PATH = re.compile(rf"(?<![\w.-])(/?(?:[\w.-]+/)*[\w.-]*\w\.(?:{SOURCE_EXTENSIONS}))\b")
 _PATH_RUN = re.compile(r"[\w./-]+")
+_DOUBLE_SLASH = re.compile(r"(?<=/)(?=/)")
 _LAST_FILE_NAME = re.compile(rf".*\w\.(?:{SOURCE_EXTENSIONS})\b", re.S)
 _DOTTED = re.compile(r"(?<![\w./])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,8})(?![\w(])")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
@@ -96,7 +97,9 @@ def file_paths(text: str) -> list[str]:
     """
     found = []
     for run in _PATH_RUN.findall(text):
-        for piece in re.split(r"(?<=/)(?=/)", run):
+        if "." not in run:  # no file name without an extension's dot: most runs are plain words
+            continue
+        for piece in _DOUBLE_SLASH.split(run) if "//" in run else (run,):
             last = _LAST_FILE_NAME.match(piece)
             if last:
                 found += _FILE_PATH.findall(piece[: last.end()])
