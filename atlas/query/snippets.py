@@ -71,7 +71,8 @@ def best_ranges(
 
 def matched_symbols(outline: Outline, terms: set[str]) -> tuple[str, ...]:
     """Names of definitions whose tokens meet the query's terms, in file order."""
-    return tuple(dict.fromkeys(name for name, *_ in outline if not terms.isdisjoint(_name_token_set(name))))
+    names = dict.fromkeys(map(operator.itemgetter(0), outline))
+    return tuple(name for name in names if not terms.isdisjoint(_name_token_set(name)))
 
 
 @functools.lru_cache(maxsize=1 << 16)
