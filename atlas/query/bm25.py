@@ -180,18 +180,19 @@ def path_regex(pattern: str) -> str:
     a directory, `**` crosses them (`**/` any directories, `src/**.py` any `.py` below `src/`), and a glob
     ending in `/` names a directory, every file below it. A plain value matches paths containing it. A leading
     `/` anchors either kind at the repository root. The result uses only syntax that Python's `re` and
-    tantivy's (Rust) regex engine read alike.
+    tantivy's (Rust) regex engine read alike, under `(?s)`: a path may hold a newline (`new\nline.py`, or in a
+    directory's name), which a plain `.` matches in neither engine, so `**`, `src/` and `line` missed such files.
     """
     if len(pattern) > MAX_PATH_FILTER_CHARS:
         raise UsageError(f"a path: filter is over {MAX_PATH_FILTER_CHARS} characters", "use a shorter glob")
     anchored = pattern.startswith("/")
     pattern = pattern.lstrip("/")
     if not any(ch in pattern for ch in "*?["):
-        return ("" if anchored else ".*") + _escape(pattern) + ".*"
+        return "(?s)" + ("" if anchored else ".*") + _escape(pattern) + ".*"
     translated = "".join(_GLOBSTARS.get(part) or _glob_piece(part) for part in re.split(r"(\*\*/?)", pattern))
     if pattern.endswith("/"):
         translated += ".*"
-    return translated if anchored else "(.*/)?" + translated
+    return "(?s)" + (translated if anchored else "(.*/)?" + translated)
 
 
 _GLOBSTARS = {"**/": "(.*/)?", "**": ".*"}

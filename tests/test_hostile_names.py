@@ -1,0 +1,31 @@
+"""Odd names and odd text on the input/output surface: newlines in paths, Unicode normalisation, JSON-RPC ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import cli
+from tests.conftest import indexed_repo
+
+
+def _listed(root: Path, *args: str) -> list[str]:
+    result = CliRunner().invoke(cli, ["-q", "search", "--root", str(root), "--format", "json", *args])
+    assert result.exit_code in (0, 1), result.output
+    return [hit["path"] for hit in orjson.loads(result.stdout)["results"]] if result.exit_code == 0 else []
+
+
+@pytest.mark.parametrize("glob", ["**", "src/", "src/**", "line", "src/**/*.py", "/src/"])
+def test_regression_a_path_filter_matches_a_path_holding_a_newline(tmp_path: Path, glob: str) -> None:
+    # The globs became regexes whose `.` matches no newline (in tantivy's engine as in Python's), so `**`, a
+    # directory (`src/`) or a plain word left out every file whose name, or whose directory's name, holds one.
+    root = indexed_repo(tmp_path / "repo", {"src/new\nline.py": "parsnip = 1\n",
+                                            "src/odd\ndir/deep.py": "parsnip = 2\n",
+                                            "src/plain_line.py": "parsnip = 3\n"})  # fmt: skip
+    found = set(_listed(root, "parsnip", "--path", glob))
+    expected = {"src/new\nline.py", "src/plain_line.py"}
+    expected |= set() if glob == "line" else {"src/odd\ndir/deep.py"}
+    assert found == expected
