@@ -29,7 +29,7 @@ FORMAT_VERSION = 3
 3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
-PARSE_VERSION = 6
+PARSE_VERSION = 7
 """What the parsers make of a file (languages parsed, definitions found, roles); a change rebuilds every index
 on its next `atlas index`, while searches keep reading it (the format is the same).
 
@@ -42,6 +42,7 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
    scripts (`build.ps1`, `build.cake`, `make.bat`) are the build role.
 5: helpers only tests use are the test role (`testutil.rs`, `TestUtils.java`, `testutil/`, `__mocks__/`).
 6: a `.h` header is C++ or Objective-C when its first 4 KiB say so (a namespace, a class, `@interface`), else C.
+7: words are read in their composed Unicode form (NFC): a decomposed `résumé` (NFD) is one word, not `re sume`.
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

@@ -6,6 +6,8 @@ snake_case, kebab-case and letter/digit boundaries all split. So `parseHTTPReque
 `parsehttprequest2 parse http request 2`, and a query for either form matches. Text in scripts
 without spaces (Chinese, Japanese, Korean) becomes overlapping character bigrams: `会话过期`
 yields `会话 话过 过期`, so a query in those languages finds the comments and docs it shares words with.
+Text is read in its composed Unicode form (NFC), so a decomposed `résumé` (NFD: `e` and a combining accent,
+as macOS writes file names) and a composed one are the same words.
 
 tantivy then indexes the space-joined tokens with its `whitespace` tokenizer, which needs no
 registration and is persisted with the index, so the two sides can never drift apart.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import unicodedata
 import zlib
 from collections.abc import Iterable
 
@@ -138,6 +141,14 @@ def _expand_ascii(word: str) -> str:
     return whole
 
 
+def composed(text: str) -> str:
+    """`text` in Unicode's composed form (NFC): `é` written as `e` and a combining accent (NFD, as macOS names
+    files and some editors save text) becomes the one character `é`. A combining mark is no word character, so
+    the decomposed `résumé` was the words `re` and `sume`, and matched neither the composed word nor itself typed
+    composed; composed, both spellings are the same tokens."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
 class _RunCache(dict[bytes, str]):
     """A run of word bytes → its space-joined tokens; runs repeat, so most look-ups hit.
 
@@ -151,7 +162,7 @@ class _RunCache(dict[bytes, str]):
             # One identifier-like word (leading underscores aside): no word scan.
             joined = _expand_ascii(run.decode("ascii"))
         else:
-            text = run.decode("utf-8", errors="replace")
+            text = composed(run.decode("utf-8", errors="replace"))
             joined = " ".join(token for word in words(text) for token in _expand(word))
         if len(self) >= _CACHE_LIMIT:
             # Generational: start afresh rather than stop caching; identifiers cluster by file and

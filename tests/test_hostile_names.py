@@ -29,3 +29,22 @@ def test_regression_a_path_filter_matches_a_path_holding_a_newline(tmp_path: Pat
     expected = {"src/new\nline.py", "src/plain_line.py"}
     expected |= set() if glob == "line" else {"src/odd\ndir/deep.py"}
     assert found == expected
+
+
+NFC_WORD = "r\u00e9sum\u00e9"  # résumé as typed on most keyboards: one character per accented letter
+NFD_WORD = "re\u0301sume\u0301"  # the same word decomposed (macOS file names, some editors): e + combining acute
+
+
+@pytest.mark.parametrize(("written", "asked"), [(NFD_WORD, NFC_WORD), (NFC_WORD, NFD_WORD)])
+def test_regression_a_word_matches_whatever_its_unicode_normal_form(tmp_path: Path, written: str, asked: str) -> None:
+    # A combining accent is no word character, so the decomposed word was tokenised as `re` and `sume`: it matched
+    # neither the composed word nor itself typed composed, and a hit found otherwise showed no line for it.
+    files = {f"other{i}.py": f"def other_{i}():\n    return {i}\n" for i in range(8)}
+    files |= {f"{written}_store.py": "def keep():\n    return 1\n",
+              "notes.py": f"def handler():\n    # the {written} parser lives here\n    return 1\n"}  # fmt: skip
+    root = indexed_repo(tmp_path / "repo", files)
+    result = CliRunner().invoke(cli, ["-q", "search", "--root", str(root), "--format", "json", asked])
+    assert result.exit_code == 0, result.output
+    hits = {hit["path"]: hit for hit in orjson.loads(result.stdout)["results"]}
+    assert set(hits) == {f"{written}_store.py", "notes.py"}
+    assert [(lines["start"], lines["end"]) for lines in hits["notes.py"]["lines"]] == [(1, 3)]

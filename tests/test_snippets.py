@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas.query.snippets import MAX_LINE_CHARS, _line_bounds, _score_lines, best_ranges
+from atlas.terms import composed
 
 LINES = ["alpha beta gamma", "delta epsilon"]
 TERMS = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3, "delta": 0.25, "epsilon": 0.35}
@@ -32,9 +33,10 @@ def test_line_scores_do_not_change_with_the_hash_seed() -> None:
 
 
 # Lines as `splitlines` leaves them (no line breaks inside), with letters whose lower case is longer
-# (`İ`) or depends on context (`Σ`), and terms as the query side makes them (lower case, no spaces).
-_LINE = st.text(st.sampled_from("abcxyz_-. Σİ\t"), max_size=30)
-_TERM = st.text(st.sampled_from("abcxyz_-.σi̇"), min_size=1, max_size=4)
+# (`İ`) or depends on context (`Σ`) and a combining accent that composes (`e` + U+0301 is `é`), and terms as the
+# query side makes them (lower case, composed, no spaces).
+_LINE = st.text(st.sampled_from("abcxyz_-. Σİ\té\u0301"), max_size=30)
+_TERM = st.text(st.sampled_from("abcxyz_-.σi̇é"), min_size=1, max_size=4)
 
 
 _WEIGHTS = st.dictionaries(_TERM, st.sampled_from([0.1, 0.2, 0.7]), min_size=1, max_size=6)
@@ -45,9 +47,9 @@ def test_line_bounds_sum_the_weights_of_the_terms_each_line_contains(
     lines: list[str], weights: dict[str, float]
 ) -> None:
     expected = {
-        n: sum(w for t, w in weights.items() if t in line.lower())
+        n: sum(w for t, w in weights.items() if t in composed(line).lower())
         for n, line in enumerate(lines, 1)
-        if any(t in line.lower() for t in weights)
+        if any(t in composed(line).lower() for t in weights)
     }
     assert _line_bounds(lines, weights) == expected
 

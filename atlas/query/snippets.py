@@ -17,7 +17,7 @@ from pathlib import Path
 from atlas.digest import stamp_of
 from atlas.records import LineRange
 from atlas.safe_read import looks_binary, read_with_status, text_lines
-from atlas.terms import name_tokens, tokenize
+from atlas.terms import composed, name_tokens, tokenize
 
 MAX_RANGES = 3
 CONTEXT_LINES = 2
@@ -110,15 +110,16 @@ def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[flo
 
 
 def _line_bounds(lines: list[str], terms: Mapping[str, float]) -> dict[int, float]:
-    """Line number → the summed weight of the terms its lower-cased text contains, for the lines shorter than
-    MAX_LINE_CHARS that contain any: every token of a line is a substring of it, so no other line can match.
+    """Line number → the summed weight of the terms its lower-cased, composed (NFC, as `tokenize` reads it) text
+    contains, for the lines shorter than MAX_LINE_CHARS that contain any: every token of a line is a substring of
+    it, so no other line can match.
 
     Each term the text holds at all (C-speed substring search; most of a bug report's rare terms are absent
     from any one file) is found line by line with `str.find`, its offsets mapped to lines by a bisect over
     the line ends; the weights add up in the order of `terms`, so equal lines get equal bounds."""
     text = "\n".join(lines)
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a few characters lower-case to two: offsets would drift
+    lowered = composed(text).lower()
+    if len(lowered) != len(text):  # composing, or a letter whose lower case is two, moved the offsets
         return _line_bounds_one_by_one(lines, terms)
     bounds: dict[int, float] = {}
     present = [(term, weight) for term, weight in terms.items() if term and term in lowered]
@@ -136,11 +137,12 @@ def _line_bounds(lines: list[str], terms: Mapping[str, float]) -> dict[int, floa
 
 
 def _line_bounds_one_by_one(lines: list[str], terms: Mapping[str, float]) -> dict[int, float]:
-    """`_line_bounds` for a text whose lower case changes its length, each line lower-cased alone."""
+    """`_line_bounds` for a text whose composed lower case changes its length, each line composed and lower-cased
+    alone."""
     bounds: dict[int, float] = {}
     for number, line in enumerate(lines, 1):
         if len(line) < MAX_LINE_CHARS:
-            lowered = line.lower()
+            lowered = composed(line).lower()
             if held := [weight for term, weight in terms.items() if term and term in lowered]:
                 bounds[number] = sum(held)
     return bounds
