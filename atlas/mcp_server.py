@@ -879,6 +879,20 @@ async def answer_malformed(source: Any, sink: Any, replies: AnswerLedger) -> Non
             kinds = {error.get("type") for error in getattr(item, "errors", list)()}
             parse = "json_invalid" in kinds
             code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
-            error = types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=text))
-            await replies.send(SessionMessage(error))
+            data = types.ErrorData(code=code, message=text)
+            await replies.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=_request_id(item), error=data)))
         await replies.drained()
+
+
+def _request_id(item: Any) -> str | int | None:
+    """The id of the request the SDK refused in `item` (its validation error), when it has a usable one; else None.
+
+    JSON-RPC answers an invalid request with id null only when its id cannot be told: a request whose id is fine
+    but whose other members are not (`"params": [1, 2]`, `"jsonrpc": "1.0"`) gets its own id back, or its client
+    waits for that answer forever. The SDK's error holds the whole message as the input of a member it misses."""
+    for error in getattr(item, "errors", list)():
+        message = error.get("input")
+        if isinstance(message, dict) and "method" in message:
+            found = message.get("id")
+            return found if isinstance(found, str | int) and not isinstance(found, bool) else None
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -48,3 +50,24 @@ def test_regression_a_word_matches_whatever_its_unicode_normal_form(tmp_path: Pa
     hits = {hit["path"]: hit for hit in orjson.loads(result.stdout)["results"]}
     assert set(hits) == {f"{written}_store.py", "notes.py"}
     assert [(lines["start"], lines["end"]) for lines in hits["notes.py"]["lines"]] == [(1, 3)]
+
+
+def test_regression_an_invalid_request_with_a_usable_id_is_answered_with_that_id(tmp_path: Path) -> None:
+    # A request whose id is fine but whose params are a list, or whose jsonrpc is not "2.0", got its invalid-request
+    # error with id null: JSON-RPC keeps null for an id that cannot be told, and the client waited for its answer.
+    root = indexed_repo(tmp_path / "repo", {"main.py": "def main():\n    return 1\n"})
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    invalid = [{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": [1, 2]},
+               {"jsonrpc": "1.0", "id": "three", "method": "tools/list"},
+               {"jsonrpc": "2.0", "id": 4, "method": 5},
+               {"jsonrpc": "2.0", "id": True, "method": "tools/call", "params": [1]},  # no usable id: null
+               {"jsonrpc": "2.0", "method": "tools/call", "params": [1]}]  # fmt: skip
+    lines = b"".join(orjson.dumps(message) + b"\n" for message in [initialize, *invalid])
+    done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(root)], input=lines,
+                          capture_output=True, timeout=120)  # fmt: skip
+    replies = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert replies[0]["id"] == 1 and "result" in replies[0]
+    assert [(reply["id"], reply["error"]["code"]) for reply in replies[1:]] == [
+        (2, -32600), ("three", -32600), (4, -32600), (None, -32600), (None, -32600)]  # fmt: skip
