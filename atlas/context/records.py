@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from atlas.config import PRESET_NAMES
 from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
 from atlas.errors import InputError
 
@@ -142,7 +144,7 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
         entries = [_entry_from(item) for item in _tables(data, "entries", required=True)]
         budget = _table(data, "budget")
         return Selection(
-            task=_text(data, "task"), root=_text(data, "root"), preset=_text(data, "preset"),
+            task=_text(data, "task"), root=_text(data, "root"), preset=_choice(data, "preset", PRESET_NAMES),
             strategy=_text(data, "strategy", "chunks"), tokenizer=_text(data, "tokenizer"),
             budget=Budget(_optional_whole(budget, "max_bytes"), _optional_whole(budget, "max_tokens")),
             min_score=_number(data, "min_score"), top=_whole(data, "top", 0), entries=entries, skipped=[],
@@ -168,7 +170,7 @@ def _entry_from(item: dict[str, Any]) -> Entry:
     ]  # fmt: skip
     return Entry(
         path=item["path"], rank=_whole(item, "rank", 0), score=_number(item, "score"),
-        language=_text(item, "language", "other"), role=_text(item, "role", "other"),
+        language=_language(item, "language"), role=_choice(item, "role", V03_ROLES, "other"),
         mode=_mode(item), tokens=_whole(item, "tokens", 0), bytes=_whole(item, "bytes", 0),
         file_tokens=_whole(item, "file_tokens", 0), file_bytes=_whole(item, "file_bytes", 0),
         file_lines=_whole(item, "file_lines", 0), reason=_text(item, "reason"), chunks=chunks, outline=outline,
@@ -210,6 +212,31 @@ def _mode(record: dict[str, Any]) -> str:
     if mode not in ENTRY_MODES:
         raise ValueError(f"mode must be one of {', '.join(ENTRY_MODES)}, not {mode!r}")
     return mode
+
+
+_LANGUAGE_NAME = re.compile(r"[A-Za-z0-9_+#.-]{1,64}")
+"""A language's name as a selection may give it (`python`, `c++`, `c#`, `objective-c`): it is printed in the
+bundle's lines and as a code fence's info string, where a newline, a backtick or an escape would end the fence
+early or drive the terminal."""
+
+
+def _language(record: dict[str, Any], key: str) -> str:
+    """`record[key]` (`other` when absent), a language's name (see `_LANGUAGE_NAME`), else ValueError naming it."""
+    value = _text(record, key, "other")
+    if not _LANGUAGE_NAME.fullmatch(value):
+        raise ValueError(f"{key} must be a language's name (letters, digits, _ + # . -), not {value!r}")
+    return value
+
+
+def _choice(record: dict[str, Any], key: str, allowed: Iterable[str], default: str = "") -> str:
+    """`record[key]`, one of `allowed` (`default` when absent), else ValueError naming it: a role or preset is
+    printed in the bundle, and one a record made up could hold a newline or an escape sequence."""
+    if key not in record:
+        return default
+    value = _text(record, key)
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {', '.join(sorted(allowed))}, not {value!r}")
+    return value
 
 
 def _texts(record: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -261,7 +288,7 @@ def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     files = [r for r in records[1:] if "Path" in r]
     entries = [
         Entry(path=_text(r, "Path"), rank=rank, score=_number(r, "Score"),
-              language=_atlas_language(_text(r, "Language", "other")), role=_text(r, "Role", "other"),
+              language=_atlas_language(_language(r, "Language")), role=_choice(r, "Role", V03_ROLES, "other"),
               mode="whole", tokens=0, bytes=0, file_tokens=0, file_bytes=_whole(r, "Tokens", 0) * 4,
               file_lines=0, reason="listed in the v0.3 selection")
         for rank, r in enumerate(files, 1)
@@ -269,7 +296,7 @@ def _v03_selection(records: list[dict[str, Any]]) -> Selection:
     footer = next((r for r in records if "TotalFiles" in r), {})
     budget = _table(header, "Budget")
     return Selection(
-        task=_text(header, "Query"), root="", preset=_text(header, "Preset"), strategy="files",
+        task=_text(header, "Query"), root="", preset=_choice(header, "Preset", PRESET_NAMES), strategy="files",
         tokenizer="", budget=Budget(_optional_whole(budget, "MaxBytes"), None), min_score=_number(header, "MinScore"),
         top=len(entries), entries=entries, skipped=[], scanned_files=int(footer.get("ScannedFiles", 0)),
         candidates=len(entries), total_tokens=0, total_bytes=0, took_ms=0.0,

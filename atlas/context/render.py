@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
-from atlas.safe_read import path_problem, quoted_path
+from atlas.safe_read import path_problem, quoted_path, visible
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -48,8 +48,10 @@ def outline_line(item: OutlineItem) -> str:
 
 
 def heading(task: str, files: int, tokens: int, tokenizer: str, preset: str) -> str:
-    """The bundle's title (the task's first line) and summary line, then a blank line."""
-    first = next((line.strip() for line in task.splitlines() if line.strip()), "")
+    """The bundle's title (the task's first line, its control characters as escapes: a pasted log's colours or a
+    terminal's title sequence would act on the terminal the bundle is printed to) and summary line, then a blank
+    line."""
+    first = visible(next((line.strip() for line in task.splitlines() if line.strip()), ""))
     if len(first) > MAX_TITLE_CHARS:
         first = first[: MAX_TITLE_CHARS - 1] + "…"
     plural = "s" if files != 1 else ""
@@ -95,7 +97,7 @@ def _coverage(entry: Entry) -> str:
 
 def _chunk_label(chunk: Chunk) -> str:
     label = f"lines {chunk.start_line}-{chunk.end_line}"
-    return f"{label} · {chunk.symbol}" if chunk.symbol else label
+    return f"{label} · {visible(chunk.symbol)}" if chunk.symbol else label
 
 
 def _outline_block(entry: Entry) -> str:
