@@ -330,13 +330,13 @@ def _index_paths(
 def _human_report(record: dict[str, Any]) -> str:
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(record["skipped"].items())) or "none"
     mode = {"full": "full build", "incremental": "incremental update", "unchanged": "already up to date"}
-    how = mode.get(record["mode"], record["mode"]) + (f" ({record['reason']})" if record["reason"] else "")
+    how = mode.get(record["mode"], record["mode"]) + (f" ({visible(record['reason'])})" if record["reason"] else "")
     counts = f"+{record['added']} ~{record['changed']} -{record['removed']} files; "
     changes = "" if record["mode"] == "full" else counts
     return (
         f"{how}: {changes}"
         f"indexed {record['files_indexed']} files ({record['bytes_indexed'] / 1e6:.1f} MB) "
-        f"in {record['seconds']:.2f}s → {record['index_dir']} ({record['index_bytes'] / 1e6:.1f} MB)\n"
+        f"in {record['seconds']:.2f}s → {visible(record['index_dir'])} ({record['index_bytes'] / 1e6:.1f} MB)\n"
         f"skipped: {skipped}; parse errors: {record['parse_errors']}{_examples(record)}; symbols: {record['symbols']}\n"
         f"{_git_line(record.get('signals', {}).get('git'))}"
     )

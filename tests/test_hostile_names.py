@@ -110,3 +110,24 @@ def test_regression_render_refuses_a_record_whose_names_would_break_the_bundle(
     shown = CliRunner().invoke(cli, ["-q", "render", "--root", str(root), "-"], input=data)
     assert shown.exit_code == 2 and shown.stdout == ""
     assert key in shown.stderr and not CONTROL.intersection(shown.stderr.replace("\n", ""))
+
+
+def test_regression_human_lines_print_the_repository_and_archive_paths_as_harmless_text(tmp_path: Path) -> None:
+    # The index summary (→ index directory), `status`'s reason, `export`'s archive and `mcp install`'s target wrote
+    # their paths raw: a directory named with a newline split the line, one with an escape drove the terminal.
+    root = indexed_repo(tmp_path / "we\nird\x1b[2J", {"billing.py": "def refund_invoice():\n    return 1\n"})
+    archive = tmp_path / "out\n\x1b]0;owned\x07.tgz"
+    runs = {
+        "index": ["index", "--rebuild", "--format", "human", str(root)],
+        "export": ["export", "--root", str(root), "--format", "human", str(archive)],
+        "install": ["mcp", "install", "--client", "claude-code", "--root", str(root)],
+        "install --write": ["mcp", "install", "--client", "claude-code", "--root", str(root), "--write"],
+    }
+    for what, args in runs.items():
+        result = CliRunner().invoke(cli, args, color=True)  # color: click keeps escapes as a terminal gets them
+        assert result.exit_code == 0, (what, result.output)
+        human = result.stdout if what != "install" else result.stderr  # install prints the JSON snippet on stdout
+        assert not CONTROL.intersection(human), (what, human)
+        shown = "out\\n\\x1b]0;owned\\x07.tgz" if what == "export" else "we\\nird\\x1b[2J"
+        assert len(human.strip("\n").split("\n")) <= 2 and shown in human, (what, human)
+    assert archive.is_file()

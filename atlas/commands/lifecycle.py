@@ -51,7 +51,9 @@ def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
     if not report.exists:
         raise IndexMissing(f"{report.index_dir}: {report.reason}")
     record = asdict(report)
-    word = "fresh" if report.fresh else "out of date" + (f" ({report.reason})" if report.reason else "")
+    from atlas.safe_read import visible
+
+    word = "fresh" if report.fresh else "out of date" + (f" ({visible(report.reason)})" if report.reason else "")
     human = (
         f"{word}: {len(report.changed)} changed, {len(report.added)} added, {len(report.removed)} removed; "
         f"{report.files} files, format {report.format_version}, commit {report.commit or '-'}, "
@@ -95,9 +97,11 @@ def export_command(obj: dict[str, Any], archive: Path, repo: Path | None, index_
     from dataclasses import asdict
 
     from atlas.api import export_index
+    from atlas.safe_read import visible
 
     info = export_index(config_from(obj, repo, index_dir), archive)
-    human = f"exported {info.files} files ({info.bytes / 1e6:.1f} MB) to {info.archive} in {info.seconds:.2f}s\n"
+    where = visible(str(info.archive))  # a path given by the user, which may hold a newline or an escape
+    human = f"exported {info.files} files ({info.bytes / 1e6:.1f} MB) to {where} in {info.seconds:.2f}s\n"
     _emit("export", asdict(info), fmt, human + f"sha256 {info.sha256}\n")
 
 

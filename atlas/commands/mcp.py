@@ -76,6 +76,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     """Print (or, with --write, merge) the configuration that registers `atlas mcp` with an agent."""
     from atlas.api import find_root
     from atlas.output import write_text
+    from atlas.safe_read import visible
 
     root = find_root(repo)
     _warn_without_sdk()
@@ -87,13 +88,13 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     if not write:
         write_text(snippet(client, name, command, args))
         if not obj.get("quiet"):
-            click.echo(f"atlas: add this to {target} (or rerun with --write to do it)", err=True)
+            click.echo(f"atlas: add this to {visible(str(target))} (or rerun with --write to do it)", err=True)
         return
     if client == "codex":
         merge_toml(target, name, command, args)
     else:
         merge_json(target, name, command, args)
-    write_text(f"registered MCP server {name!r} in {target}\n")
+    write_text(f"registered MCP server {name!r} in {visible(str(target))}\n")
 
 
 def _warn_without_sdk() -> None:
