@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -131,3 +134,36 @@ def test_regression_human_lines_print_the_repository_and_archive_paths_as_harmle
         shown = "out\\n\\x1b]0;owned\\x07.tgz" if what == "export" else "we\\nird\\x1b[2J"
         assert len(human.strip("\n").split("\n")) <= 2 and shown in human, (what, human)
     assert archive.is_file()
+
+
+def _atlas_reading_a_non_blocking_stdin(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run atlas with `args`, its stdin a pipe left non-blocking (as Node's child processes leave it) whose writer
+    sends `data` in two parts, the first once atlas is surely reading: what a slow writer looks like."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    server = subprocess.Popen([sys.executable, "-m", "atlas", *args], stdin=read_end, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    os.close(read_end)
+    time.sleep(3)
+    with contextlib.suppress(BrokenPipeError):  # atlas gave up before the writer wrote: its exit status says how
+        os.write(write_end, data[: len(data) // 2])
+        time.sleep(0.5)
+        os.write(write_end, data[len(data) // 2 :])
+    os.close(write_end)
+    out, err = server.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, server.returncode, out, err)
+
+
+def test_regression_a_query_and_a_selection_are_read_whole_from_a_non_blocking_stdin(tmp_path: Path) -> None:
+    # read() of a non-blocking pipe with nothing in it yet returns None: the query and `render -` ended in
+    # "unexpected error: AttributeError" (exit 3), and a pipe holding part of the text would have cut it there.
+    root = indexed_repo(tmp_path / "repo", {"billing.py": "def refund_invoice():\n    return 1\n",
+                                            "cart.py": "def add_item():\n    return 2\n"})  # fmt: skip
+    found = _atlas_reading_a_non_blocking_stdin(["-q", "search", "--root", str(root), "-l"], b"add item to cart")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.decode().splitlines()[0] == "cart.py"
+    made = CliRunner().invoke(cli, ["-q", "query", "--root", str(root), "--format", "json", "refund invoice"])
+    assert made.exit_code == 0, made.output
+    shown = _atlas_reading_a_non_blocking_stdin(["-q", "render", "--root", str(root), "-"], made.stdout_bytes)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.decode().startswith("# Context: refund invoice\n") and b"def refund_invoice" in shown.stdout

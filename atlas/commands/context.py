@@ -20,6 +20,7 @@ from atlas.commands.options import (
     config_from,
     index_dir_option,
     parse_weights,
+    read_input,
     repo_option,
     text_input,
 )  # fmt: skip
@@ -182,7 +183,7 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
     from atlas.walk import refuse_root_without_source
 
     name = getattr(selection_file, "name", "-")
-    data = selection_file.read(MAX_SELECTION_BYTES + 1)
+    data = read_input(selection_file, MAX_SELECTION_BYTES + 1, f"the selection {name}")
     if len(data) > MAX_SELECTION_BYTES:
         raise UsageError(f"{name} is larger than {MAX_SELECTION_BYTES >> 20} MiB, more than any selection",
                          "pass the output of `atlas query --format json` or `--format jsonl`")  # fmt: skip

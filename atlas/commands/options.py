@@ -123,13 +123,46 @@ def text_input(words: tuple[str, ...], file: Any, what: str) -> str:
     elif file is None and sys.stdin.isatty():
         raise UsageError(f"no {what} given", how)
     else:
-        text = decode_text((file if file is not None else sys.stdin.buffer).read(4 * (MAX_TEXT_CHARS + 1)))
+        source = file if file is not None else sys.stdin.buffer
+        text = decode_text(read_input(source, 4 * (MAX_TEXT_CHARS + 1), f"the {what}"))
     if len(text) > MAX_TEXT_CHARS:
         raise UsageError(f"the {what} is longer than {MAX_TEXT_CHARS:,} characters",
                          f"pass the {what}'s text (an issue, a stack trace), not a whole log")  # fmt: skip
     if not text.strip():  # checked before an index is built for it
         raise UsageError(f"the {what} is empty", how)
     return text
+
+
+def read_input(stream: Any, limit: int, what: str) -> bytes:
+    """Up to `limit` bytes of `stream` (a query, task or selection file, or stdin), read to its end.
+
+    A stdin its parent left non-blocking (as Node's child processes and some IDEs do) has nothing to read yet when
+    Atlas starts before the writer writes: `read` returns None (or what has arrived so far), where a blocking one
+    waits; so this waits for more, as a blocking read would, until the end. An error of the read itself (EIO) is an
+    InputError naming `what`.
+    """
+    import select
+
+    from atlas.errors import InputError
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < limit:
+            try:
+                chunk = stream.read(limit - size)
+            except BlockingIOError:
+                chunk = None
+            if chunk is None:  # a non-blocking stream with nothing to read yet
+                select.select([stream], [], [])
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise InputError(f"cannot read {what}: {err.strerror or err}", "check the file or what pipes it") from err
+    return b"".join(chunks)
 
 
 def _valid_text(text: str) -> str:
