@@ -114,9 +114,7 @@ def write_text(text: str) -> None:
 
 def _write(data: bytes) -> None:
     try:
-        out = _stdout()
-        out.write(data)
-        out.flush()
+        write_all(_stdout(), data)
     except BrokenPipeError:
         # The reader went away (`atlas search … | head`): that is success, not an error.
         discard_stdout()
@@ -124,6 +122,38 @@ def _write(data: bytes) -> None:
     except OSError as err:
         discard_stdout()
         raise output_error(err) from None
+
+
+def write_all(out: BinaryIO, data: bytes) -> None:
+    """Write all of `data` to `out` and flush it, waiting whenever `out` cannot take more.
+
+    A stdout its parent left non-blocking (a pipe whose reader is slower than Atlas: a Node or CI parent) takes only
+    what fits: a buffered write then returns fewer bytes than it was given (or raises BlockingIOError), and the rest
+    was dropped with exit 0, a JSON document cut at 64 KiB. Here the rest waits until the pipe has room, as on a
+    blocking stdout.
+    """
+    view = memoryview(data)
+    while view:
+        try:
+            written = out.write(view)
+        except BlockingIOError as err:
+            written = err.characters_written
+        view = view[written or 0 :]
+        if view:
+            _wait_writable(out)
+    while True:
+        try:
+            out.flush()
+            return
+        except BlockingIOError:
+            _wait_writable(out)
+
+
+def _wait_writable(out: BinaryIO) -> None:
+    """Return once `out` (a non-blocking pipe) can take more bytes."""
+    import select
+
+    select.select([], [out], [])
 
 
 def output_error(err: OSError) -> AtlasError:

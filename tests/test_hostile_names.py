@@ -167,3 +167,23 @@ def test_regression_a_query_and_a_selection_are_read_whole_from_a_non_blocking_s
     shown = _atlas_reading_a_non_blocking_stdin(["-q", "render", "--root", str(root), "-"], made.stdout_bytes)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.decode().startswith("# Context: refund invoice\n") and b"def refund_invoice" in shown.stdout
+
+
+def test_regression_output_to_a_slow_non_blocking_pipe_is_written_whole(tmp_path: Path) -> None:
+    # A stdout left non-blocking takes what fits in the pipe (64 KiB); the buffered write returned the short count
+    # and atlas dropped the rest, exit 0: a JSON document cut in the middle, with nothing said.
+    files = {f"retry_{i}.py": "".join(f"def retry_budget_{i}_{j}():\n    return {j}\n" for j in range(80))
+             for i in range(40)}  # fmt: skip
+    root = indexed_repo(tmp_path / "repo", files)
+    args = ["-q", "query", "--root", str(root), "--format", "json", "--max-bytes", "0", "retry budget"]
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    atlas = subprocess.Popen([sys.executable, "-m", "atlas", *args], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    time.sleep(3)  # the reader is slow: atlas has filled the pipe by now
+    with os.fdopen(read_end, "rb") as reader:
+        out = reader.read()
+    assert atlas.wait(timeout=120) == 0, atlas.stderr.read() if atlas.stderr else ""
+    assert len(out) > 1 << 16
+    selection = orjson.loads(out)
+    assert len(selection["entries"]) == 40
