@@ -700,6 +700,7 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
     """Serve MCP on stdin/stdout until the client closes stdin or a signal (^C, SIGTERM) stops the server."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
     session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
+    blocking_stdio()
     try:
         anyio.run(_serve, session)
     except KeyboardInterrupt as err:
@@ -714,6 +715,16 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
         _client_gone(session)
     if session.refresh_lock.locked():
         _end_now(session, "the client closed the connection", 0)
+
+
+def blocking_stdio() -> None:
+    """Make stdin and stdout blocking, as the SDK's transport expects them: a client may start the server with pipes
+    left non-blocking, and then an answer larger than the pipe's room (a `context` of 100 KB) raised BlockingIOError
+    in the transport's writer, which ended the server (exit 3) with the answer cut. The flag belongs to the pipe's
+    end the server holds, so the client's end is left as it is."""
+    for fd in (0, 1):
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, True)
 
 
 _LOST_CLIENT = (BrokenPipeError, anyio.BrokenResourceError, anyio.ClosedResourceError)

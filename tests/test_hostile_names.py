@@ -187,3 +187,37 @@ def test_regression_output_to_a_slow_non_blocking_pipe_is_written_whole(tmp_path
     assert len(out) > 1 << 16
     selection = orjson.loads(out)
     assert len(selection["entries"]) == 40
+
+
+def test_regression_the_mcp_server_serves_over_non_blocking_pipes(tmp_path: Path) -> None:
+    # Started with non-blocking pipes, the server read "end of input" from a stdin with nothing in it yet and
+    # stopped at once (exit 0, no answer), and an answer larger than stdout's room ended it with BlockingIOError.
+    files = {f"retry_{i}.py": "".join(f"def retry_budget_{i}_{j}():\n    return {j}\n" for j in range(80))
+             for i in range(40)}  # fmt: skip
+    root = indexed_repo(tmp_path / "repo", files)
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    calls = [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+              "params": {"name": "context", "arguments": {"task": "retry budget", "max_tokens": 16000}}}
+             for i in (2, 3)]  # fmt: skip
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    os.set_blocking(stdin_read, False)
+    os.set_blocking(stdout_write, False)
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(root)], stdin=stdin_read,
+                              stdout=stdout_write, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(stdin_read)
+    os.close(stdout_write)
+    time.sleep(3)  # the client is slow to write its first line
+    with contextlib.suppress(BrokenPipeError):
+        os.write(stdin_write, b"".join(orjson.dumps(m) + b"\n" for m in [initialize, initialized, *calls]))
+    time.sleep(3)  # and to read: both answers wait in a full pipe
+    os.close(stdin_write)
+    with os.fdopen(stdout_read, "rb") as reader:
+        replies = [orjson.loads(line) for line in reader.read().splitlines()]
+    assert server.wait(timeout=120) == 0
+    assert sorted(reply["id"] for reply in replies) == [1, 2, 3]
+    assert sum(len(orjson.dumps(reply)) for reply in replies) > 1 << 16
+    assert all("result" in reply and not reply["result"].get("isError") for reply in replies)
