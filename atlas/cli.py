@@ -30,7 +30,7 @@ from atlas.commands.options import (
     text_input,
 )  # fmt: skip
 from atlas.errors import AtlasError, UsageError
-from atlas.safe_read import quoted_path, visible
+from atlas.safe_read import display_path, quoted_path, visible
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
 EXIT_NO_RESULTS = 1
@@ -394,7 +394,8 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
     config = config_from(obj, None if indexes else repo, index_dir)
     options = search_options(
         config.root, obj["config"], preset, parse_weights(weights),
-        limit=limit, languages=lang, paths=paths, explain=explain, with_lines=not (no_lines or files_only),
+        limit=limit, languages=lang, paths=tuple(map(display_path, paths)), explain=explain,
+        with_lines=not (no_lines or files_only),
     )  # fmt: skip
     configs = [config_from(obj, path, path.resolve() / ".atlas") for path in indexes]
     if configs:

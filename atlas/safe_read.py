@@ -323,8 +323,19 @@ def _escape(match: re.Match[str]) -> str:
 
 def visible(text: str) -> str:
     """`text` with its control characters (but tab) written as escapes (`\\n`, `\\x1b`, `\\x07`): a file's name or
-    text printed to a terminal can neither break a line nor move the cursor, recolour or clear the screen."""
-    return _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text
+    text printed to a terminal can neither break a line nor move the cursor, recolour or clear the screen. A byte
+    of an argument that is not UTF-8 (Python holds it as a lone surrogate) is written `\\xNN`, as `display_path`
+    writes it in a name, not `\\udcNN`."""
+    text = _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text
+    return _SURROGATE.sub(_escape_surrogate, text) if _SURROGATE.search(text) else text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def quoted_path(path: str) -> str:

@@ -221,3 +221,13 @@ def test_regression_the_mcp_server_serves_over_non_blocking_pipes(tmp_path: Path
     assert sorted(reply["id"] for reply in replies) == [1, 2, 3]
     assert sum(len(orjson.dumps(reply)) for reply in replies) > 1 << 16
     assert all("result" in reply and not reply["result"].get("isError") for reply in replies)
+
+
+def test_regression_a_path_glob_given_with_the_bytes_of_a_name_that_is_not_utf8_matches_it(tmp_path: Path) -> None:
+    # `--path caf<0xe9>*` (a shell's completion of the name) reached tantivy holding a lone surrogate, which it cannot
+    # take: a usage error, "path:caf\udce9* is not a usable pattern"; it is now the name as Atlas shows it, caf\xe9.
+    root = indexed_repo(tmp_path / "repo", {b"caf\xe9.py": "def parsnip(): pass\n", "cafe.py": "def parsnip(): pass\n"})
+    raw_glob = os.fsdecode(b"caf\xe9*")  # as Python reads the argument: the byte as a lone surrogate
+    assert _listed(root, "parsnip", "--path", raw_glob) == ["caf\\xe9.py"]
+    missing = CliRunner().invoke(cli, ["-q", "search", "--root", os.fsdecode(bytes(tmp_path) + b"/gone\xff"), "x"])
+    assert missing.exit_code == 2 and "gone\\xff" in missing.stderr and "\\udc" not in missing.stderr
