@@ -30,6 +30,7 @@ from atlas.commands.options import (
     text_input,
 )  # fmt: skip
 from atlas.errors import AtlasError, UsageError
+from atlas.progress import tell
 from atlas.safe_read import display_path, quoted_path, visible
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
@@ -179,8 +180,7 @@ def _interrupted_hint(left: str = "the previous index is intact") -> str:
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:
-    click.echo(f"atlas: {visible(message)}", err=True)
-    click.echo(f"  hint: {visible(hint)}", err=True)
+    tell(f"atlas: {visible(message)}\n  hint: {visible(hint)}")
     sys.exit(code)
 
 
@@ -412,7 +412,7 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
         _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
     if not result.hits:
         if not obj["quiet"]:
-            click.echo("atlas: no results", err=True)
+            tell("atlas: no results")
         sys.exit(EXIT_NO_RESULTS)
 
 

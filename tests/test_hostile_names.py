@@ -231,3 +231,45 @@ def test_regression_a_path_glob_given_with_the_bytes_of_a_name_that_is_not_utf8_
     assert _listed(root, "parsnip", "--path", raw_glob) == ["caf\\xe9.py"]
     missing = CliRunner().invoke(cli, ["-q", "search", "--root", os.fsdecode(bytes(tmp_path) + b"/gone\xff"), "x"])
     assert missing.exit_code == 2 and "gone\\xff" in missing.stderr and "\\udc" not in missing.stderr
+
+
+def _atlas_with_stderr_full(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    with open("/dev/full", "w") as full:  # every write fails: No space left on device
+        return subprocess.run([sys.executable, "-m", "atlas", *args], stdout=subprocess.PIPE, stderr=full, cwd=cwd,
+                              timeout=180, check=False)  # fmt: skip
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_regression_a_stderr_that_cannot_be_written_changes_no_exit_status(tmp_path: Path) -> None:
+    # The message's failed write raised OSError: every error ended with exit 1 (which reads as "no results"), and a
+    # note or warning on stderr turned a good answer into "cannot write the output" (exit 3).
+    root = indexed_repo(tmp_path / "repo", {"billing.py": "def refund_invoice():\n    return 1\n"})
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "notes.txt").write_text("refund\n")
+    assert _atlas_with_stderr_full("search", "--root", str(root), "--lang", "klingon", "refund").returncode == 2
+    assert _atlas_with_stderr_full("query", "--root", str(bare), "refund").returncode == 3
+    assert _atlas_with_stderr_full("search", "--root", str(root), "zzzqqqxxx").returncode == 1
+    selection = tmp_path / "selection.jsonl"
+    records = [{"Version": "0.3", "Query": "refund", "Preset": "balanced", "Budget": {}, "MinScore": 0.01},
+               {"Path": "/etc/passwd", "Score": 0.5, "Tokens": 1, "Language": "text", "Role": "other"},  # a warning
+               {"Path": "billing.py", "Score": 0.5, "Tokens": 1, "Language": "python", "Role": "impl"},
+               {"TotalFiles": 2, "TotalTokens": 2, "ScannedFiles": 2}]  # fmt: skip
+    selection.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+    shown = _atlas_with_stderr_full("render", "--root", str(root), str(selection))
+    assert shown.returncode == 0 and b"def refund_invoice" in shown.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_regression_progress_on_a_full_disk_stops_showing_and_the_run_goes_on() -> None:
+    # An index build wrote its first progress line (after 5 s) to a stderr on a full disk, and died there (exit 3).
+    script = ("from atlas.progress import Progress\n"
+              "progress = Progress('indexing')\n"
+              "progress.interval = 0\n"
+              "progress.update(10, 100, 'files')\n"
+              "progress.update(20, 100, 'files')\n"
+              "progress.done()\n"
+              "print(progress.enabled, progress.shown)\n")  # fmt: skip
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=full, timeout=60)
+    assert done.returncode == 0 and done.stdout == b"False False\n"

@@ -24,6 +24,7 @@ from atlas.commands.options import (
     repo_option,
     text_input,
 )  # fmt: skip
+from atlas.progress import tell
 from atlas.safe_read import visible
 
 EXIT_NOTHING = 1
@@ -107,11 +108,10 @@ def _print_selection(selection: Any, fmt: str, obj: dict[str, Any]) -> None:
 def _finish(selection: Any, obj: dict[str, Any]) -> None:
     if not obj["quiet"]:
         for note in selection.notes:
-            click.echo(f"atlas: note: {visible(note)}", err=True)
+            tell(f"atlas: note: {visible(note)}")
     if not selection.entries:
         if not obj["quiet"]:
-            click.echo("atlas: nothing selected (no file scored over --min-score, fits the budget, or could be read)",
-                       err=True)  # fmt: skip
+            tell("atlas: nothing selected (no file scored over --min-score, fits the budget, or could be read)")
         sys.exit(EXIT_NOTHING)
 
 
@@ -198,11 +198,11 @@ def render(obj: dict[str, Any], selection_file: Any, repo: Path | None, tokenize
         )
     text, warnings = bundle(selection, root, tokenizer)
     for warning in warnings:
-        click.echo(f"atlas: {visible(warning)}", err=True)
+        tell(f"atlas: {visible(warning)}")
     if not selection.entries:
         # Not even the heading: it alone can be over the budget nothing fitted in.
         if not obj["quiet"]:
-            click.echo("atlas: nothing to render (the selection lists no file, or every one was left out)", err=True)
+            tell("atlas: nothing to render (the selection lists no file, or every one was left out)")
         sys.exit(EXIT_NOTHING)
     write_text(text)
 

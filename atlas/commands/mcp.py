@@ -76,6 +76,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     """Print (or, with --write, merge) the configuration that registers `atlas mcp` with an agent."""
     from atlas.api import find_root
     from atlas.output import write_text
+    from atlas.progress import tell
     from atlas.safe_read import visible
 
     root = find_root(repo)
@@ -88,7 +89,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     if not write:
         write_text(snippet(client, name, command, args))
         if not obj.get("quiet"):
-            click.echo(f"atlas: add this to {visible(str(target))} (or rerun with --write to do it)", err=True)
+            tell(f"atlas: add this to {visible(str(target))} (or rerun with --write to do it)")
         return
     if client == "codex":
         merge_toml(target, name, command, args)
@@ -100,12 +101,14 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
 def _warn_without_sdk() -> None:
     """Registering works without the `mcp` extra, but the server it registers would not start: say so."""
     from atlas.errors import AtlasError
+    from atlas.progress import tell
+    from atlas.safe_read import visible
 
     try:
         _server_module()
     except AtlasError as err:
-        click.echo(f"atlas: warning: {err.message}; the registered server cannot start without it", err=True)
-        click.echo(f"  hint: {err.hint}", err=True)
+        tell(f"atlas: warning: {visible(err.message)}; the registered server cannot start without it")
+        tell(f"  hint: {visible(err.hint)}")
 
 
 def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:
