@@ -6,6 +6,7 @@ Every record carries `type` and `schema_version`; their JSON Schemas live in `in
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
@@ -87,11 +88,28 @@ def write_jsonl(records: Iterable[Any]) -> None:
 
 def _dumps(record: Any, option: int) -> bytes:
     """`record` as JSON; a path that is not UTF-8 (a repository's, an archive's) is written as its display
-    path, `\\xNN` for each byte that is not, as file names are."""
+    path, `\\xNN` for each byte that is not, as file names are. See `_escape_separators` for what else is escaped."""
     try:
-        return orjson.dumps(record, option=option)
+        data = orjson.dumps(record, option=option)
     except TypeError:
-        return orjson.dumps(_displayed(record), option=option)
+        data = orjson.dumps(_displayed(record), option=option)
+    return _escape_separators(data)
+
+
+_RAW_SEPARATORS = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+"""UTF-8 of the C1 controls (U+0080-U+009F: NEL, and CSI, which a terminal reads as ESC [) and of the line and
+paragraph separators (U+2028, U+2029). JSON may hold them raw, and orjson writes them so."""
+
+
+def _escape_separators(data: bytes) -> bytes:
+    """JSON `data` with each character of `_RAW_SEPARATORS` written as its `\\uXXXX` escape (the same JSON value).
+
+    Raw, a file's text holding one broke "one record per line" for readers that split lines as Python's
+    `str.splitlines` does (NEL, U+2028 and U+2029 end lines there), and a CSI drove the terminal JSON was printed
+    to. In JSON text such characters can only be inside strings, so the escape is always in a string too."""
+    if _RAW_SEPARATORS.search(data) is None:
+        return data
+    return _RAW_SEPARATORS.sub(lambda match: b"\\u%04x" % ord(match.group().decode("utf-8")), data)
 
 
 def _displayed(value: Any) -> Any:

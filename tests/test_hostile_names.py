@@ -273,3 +273,27 @@ def test_regression_progress_on_a_full_disk_stops_showing_and_the_run_goes_on() 
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=full, timeout=60)
     assert done.returncode == 0 and done.stdout == b"False False\n"
+
+
+def test_regression_json_lines_hold_no_raw_line_separator_or_c1_control(tmp_path: Path) -> None:
+    # orjson writes U+2028, U+2029 and the C1 controls raw (valid JSON): a file's text holding NEL or U+2028 split a
+    # record in two for readers that split as str.splitlines does, and a CSI (U+009B) drove the terminal.
+    text = 'def parsnip_sep():\n    return "one\u2028two\u2029three\x85four\x9b31m"\n'
+    root = indexed_repo(tmp_path / "repo", {"sep.py": text, "other.py": "def parsnip_other(): pass\n"})
+    task = "parsnip\u2028sep"
+    for args in (["search", "--format", "jsonl", "parsnip"], ["search", "--format", "json", "parsnip"],
+                 ["query", "--format", "jsonl", task], ["query", "--format", "json", task]):  # fmt: skip
+        result = CliRunner().invoke(cli, ["-q", *args, "--root", str(root)])
+        assert result.exit_code == 0, result.output
+        out = result.stdout
+        assert not {"\u2028", "\u2029", *map(chr, range(0x80, 0xA0))}.intersection(out), args
+        if args[2] == "jsonl":
+            assert len(out.splitlines()) == len(out.split("\n")) - 1
+            records = [orjson.loads(line) for line in out.splitlines()]
+        else:
+            records = [orjson.loads(out)]
+        if args[0] == "query":  # the task is echoed whole: the header's Query, the record's task
+            assert records[0].get("Query", records[0].get("task")) == task
+    hits = orjson.loads(CliRunner().invoke(cli, ["-q", "search", "--format", "json", "--root", str(root),
+                                                 "parsnip_sep"]).stdout)["results"]  # fmt: skip
+    assert "\u2028two\u2029three\x85four\x9b31m" in hits[0]["lines"][0]["text"]  # the same values, escaped
