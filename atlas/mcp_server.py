@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -41,7 +42,7 @@ from atlas import __version__, api
 from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, UsageError, is_native_panic
 from atlas.native_stderr import stderr_fd
-from atlas.output import hit_record
+from atlas.output import hit_record, output_error
 
 if TYPE_CHECKING:
     from atlas.query.engine import Engine, SearchOptions
@@ -710,11 +711,33 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
         # a read of stdin that only the client's next line or EOF ends.
         _exit_at_once("interrupted", getattr(err, "exit_code", 130))
     except BaseExceptionGroup as group:
-        if not group.subgroup(lambda err: isinstance(err, _LOST_CLIENT)):
+        if group.subgroup(lambda err: isinstance(err, _LOST_CLIENT)):
+            _client_gone(session)
+        failed = transport_failure(group)
+        if failed is None:
             raise
-        _client_gone(session)
+        # At once: Python's own exit would wait for the transport's thread, blocked on a read of stdin.
+        if session.refresh_lock.locked():
+            _end_now(session, failed.message, failed.exit_code)
+        _exit_at_once(f"{failed.message}\n  hint: {failed.hint}", failed.exit_code)
     if session.refresh_lock.locked():
         _end_now(session, "the client closed the connection", 0)
+
+
+def transport_failure(group: BaseExceptionGroup) -> AtlasError | None:
+    """The error to report when the transport's reading of stdin or writing of stdout failed (`group` holds its
+    OSError: stdout on a full disk, an I/O error), else None. It ended the server as "unexpected error:
+    ExceptionGroup … report it"; a tool's own failures are tool errors and never reach here."""
+    failed = group.subgroup(lambda err: isinstance(err, OSError))
+    if failed is None:
+        return None
+    while isinstance(failed, BaseExceptionGroup):
+        failed = failed.exceptions[0]
+    if not isinstance(failed, OSError):
+        return None
+    if "stdout_writer" in {frame.f_code.co_name for frame, _ in traceback.walk_tb(failed.__traceback__)}:
+        return output_error(failed)  # the SDK's task that writes the answers
+    return AtlasError(f"cannot read the client's requests: {failed.strerror or failed}", "check what stdin is")
 
 
 def blocking_stdio() -> None:

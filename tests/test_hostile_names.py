@@ -297,3 +297,20 @@ def test_regression_json_lines_hold_no_raw_line_separator_or_c1_control(tmp_path
     hits = orjson.loads(CliRunner().invoke(cli, ["-q", "search", "--format", "json", "--root", str(root),
                                                  "parsnip_sep"]).stdout)["results"]  # fmt: skip
     assert "\u2028two\u2029three\x85four\x9b31m" in hits[0]["lines"][0]["text"]  # the same values, escaped
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_regression_the_mcp_server_says_its_stdout_is_full(tmp_path: Path) -> None:
+    # Its stdout on a full disk, the server ended with "unexpected error: ExceptionGroup: unhandled errors in a
+    # TaskGroup … report it": the transport's OSError, one level down in the group.
+    root = indexed_repo(tmp_path / "repo", {"billing.py": "def refund_invoice():\n    return 1\n"})
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(root)],
+                              input=orjson.dumps(initialize) + b"\n", stdout=full, stderr=subprocess.PIPE,
+                              timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 3
+    assert b"cannot write the output: No space left on device" in done.stderr
+    assert b"unexpected" not in done.stderr and b"Traceback" not in done.stderr
