@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -314,3 +315,20 @@ def test_regression_the_mcp_server_says_its_stdout_is_full(tmp_path: Path) -> No
     assert done.returncode == 3
     assert b"cannot write the output: No space left on device" in done.stderr
     assert b"unexpected" not in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_regression_related_finds_a_file_named_in_the_other_unicode_form(tmp_path: Path) -> None:
+    # An agent retypes the path a search gave it, composed (NFC); a name made on macOS may be decomposed (NFD): the
+    # `related` tool answered "not an indexed file" for the very file it had listed.
+    from tests.mcp.client import call, run
+
+    decomposed = f"{NFD_WORD}.py"
+    root = indexed_repo(tmp_path / "repo", {decomposed: "import helper\n", "helper.py": "def help_me(): pass\n"})
+
+    async def scenario(session: Any) -> None:
+        for given in (NFC_WORD + ".py", decomposed):
+            answer, is_error = await call(session, "related", {"path": given})
+            assert not is_error, answer
+            assert answer["path"] == decomposed and answer["imports"] == ["helper.py"]
+
+    run(root, scenario)

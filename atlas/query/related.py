@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def related_files(store: SideStore | None, path: str, limit: int = 20, min_commi
     """
     if store is None:
         return Related(path, notes=["this index has no side store (rebuild with `atlas index --rebuild`)"])
-    fid = _file_id(store, path)
+    fid, path = _file_id(store, path)
     related = Related(path)
     _add_cochange(related, store, fid, limit, min_commits)
     _add_imports(related, store, fid, limit)
@@ -82,13 +83,17 @@ def _relative_hint(real_root: str, path: str) -> str:
     return f"give a path relative to the repository root {real_root}"
 
 
-def _file_id(store: SideStore, path: str) -> int:
-    """The row of `path` (tombstoned rows have an empty path, so "" never matches)."""
-    if path:
+def _file_id(store: SideStore, path: str) -> tuple[int, str]:
+    """The row of `path` and the name it is indexed under (tombstoned rows have an empty path, so "" never matches).
+
+    The name is `path`, or `path` in the other Unicode normal form: an agent retyping `café.py` writes it composed
+    (NFC), and a name made on macOS may be decomposed (NFD), so the file it had just been given was "not indexed"."""
+    forms = (path, unicodedata.normalize("NFC", path), unicodedata.normalize("NFD", path)) if path else ()
+    for name in dict.fromkeys(forms):
         try:
-            return store.paths.index(path)
+            return store.paths.index(name), name
         except ValueError:
-            pass
+            continue
     raise InputError(
         f"{path or '(empty path)'}: not an indexed file",
         "give a file path relative to the repository root, as search returns it",
