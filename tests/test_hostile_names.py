@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,14 @@ def test_regression_related_finds_a_file_named_in_the_other_unicode_form(tmp_pat
             assert answer["path"] == decomposed and answer["imports"] == ["helper.py"]
 
     run(root, scenario)
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+@pytest.mark.parametrize("glob", ["{w}.py", "{w}", "docs/{w}*", "**/{w}.py", "/docs/{w}.py"])
+def test_regression_a_path_filter_matches_a_name_in_either_unicode_form(tmp_path: Path, glob: str, form: str) -> None:
+    # The glob's characters were matched as written: `path:résumé` typed composed (NFC) missed a file named
+    # decomposed (NFD, as macOS makes names), and the other way round.
+    named = {"NFC": NFD_WORD, "NFD": NFC_WORD}[form]  # the file's name is in the other form than the glob's
+    root = indexed_repo(tmp_path / "repo", {f"docs/{named}.py": "parsnip = 1\n", "docs/other.py": "parsnip = 2\n"})
+    given = glob.format(w=unicodedata.normalize(form, NFC_WORD))
+    assert _listed(root, "parsnip", "--path", given) == [f"docs/{named}.py"]

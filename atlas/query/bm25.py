@@ -8,6 +8,7 @@ queries are built directly and no user input ever reaches tantivy's query parser
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 import tantivy
@@ -173,6 +174,18 @@ def _escape(text: str) -> str:
     return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
+def _literal(text: str) -> str:
+    """A regex matching `text` (composed, NFC) as written in either Unicode normal form: a name made on macOS may be
+    decomposed (NFD, `e` and a combining accent), where the glob is typed composed, or the other way round."""
+    if text.isascii():
+        return _escape(text)
+    out = []
+    for ch in text:
+        decomposed = unicodedata.normalize("NFD", ch)
+        out.append(_escape(ch) if decomposed == ch else f"(?:{_escape(ch)}|{_escape(decomposed)})")
+    return "".join(out)
+
+
 def path_regex(pattern: str) -> str:
     """tantivy regex (whole-term match) for a `path:` value.
 
@@ -186,9 +199,9 @@ def path_regex(pattern: str) -> str:
     if len(pattern) > MAX_PATH_FILTER_CHARS:
         raise UsageError(f"a path: filter is over {MAX_PATH_FILTER_CHARS} characters", "use a shorter glob")
     anchored = pattern.startswith("/")
-    pattern = pattern.lstrip("/")
+    pattern = unicodedata.normalize("NFC", pattern.lstrip("/"))
     if not any(ch in pattern for ch in "*?["):
-        return "(?s)" + ("" if anchored else ".*") + _escape(pattern) + ".*"
+        return "(?s)" + ("" if anchored else ".*") + _literal(pattern) + ".*"
     translated = "".join(_GLOBSTARS.get(part) or _glob_piece(part) for part in re.split(r"(\*\*/?)", pattern))
     if pattern.endswith("/"):
         translated += ".*"
@@ -212,7 +225,7 @@ def _glob_piece(piece: str) -> str:
             out.append(_char_class(piece[i + 1 : end]))
             i = end
         else:
-            out.append(_escape(ch))
+            out.append(_literal(ch))
         i += 1
     return "".join(out)
 
