@@ -782,10 +782,17 @@ class _Folder:
     each add instead would lose real history to reverted deletions: pytest's src/_pytest/__init__.py
     would drop from 258 commits to 58. The price: a path reused for a new file (a changelog fragment
     named after a reused issue number) inherits the old file's commits.
+
+    A commit dated after `now` (a committer's clock years ahead, a tool writing 2106-02-07, the last second of
+    32-bit time) counts as made `now`: ages are taken from the newest commit, and one such date made every real
+    commit decades old, its decayed count 0 in the store's float32, so the recency of every other file was lost.
     """
 
-    def __init__(self, keys: dict[str, str], max_commit_files: int, max_message_files: int = 8) -> None:
+    def __init__(
+        self, keys: dict[str, str], max_commit_files: int, max_message_files: int = 8, now: int | None = None
+    ) -> None:
         self._keys = keys
+        self._now = int(time.time()) if now is None else now
         self._max_commit_files = max_commit_files
         self._max_message_files = max_message_files
         self._words: dict[str, Counter[str]] = {}
@@ -803,10 +810,11 @@ class _Folder:
     def add(self, commit: _Commit) -> None:
         """Count one commit; commits must come newest first."""
         self._commits += 1
-        self._newest = max(self._newest, commit.time)
+        when = min(commit.time, self._now)
+        self._newest = max(self._newest, when)
         touched = self._follow(commit.changes)
         for key in touched:
-            self._times.setdefault(key, []).append(commit.time)
+            self._times.setdefault(key, []).append(when)
         if len(commit.changes) <= self._max_commit_files:
             self._pair(touched)
         if touched and len(commit.changes) <= self._max_message_files and commit.message:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -146,6 +148,28 @@ def test_counts_last_change_and_decay_relative_to_the_newest_commit(tmp_path: Pa
         "a.py": (CoChange("b.py", 2, 2 / 3),),
         "b.py": (CoChange("a.py", 2, 1.0),),
     }
+
+
+def test_a_commit_dated_in_the_future_counts_as_made_now_and_keeps_every_files_recency(tmp_path: Path) -> None:
+    """2106-02-07, the last second of 32-bit time: ages were taken from it, so every real commit was 80 years old
+    and its decayed count 0 in the store's float32, and the recency of every other file was lost."""
+    repo = Repo(tmp_path / "r")
+    repo.write("a.py", "b.py")
+    repo.commit(day=0)
+    repo.write("a.py")
+    repo.commit(day=90)
+    repo.write("notes.txt")
+    repo.commit(day=(4_294_967_295 - T0) / DAY, message="notes")
+    before = int(time.time())
+
+    history = mine_history(repo.path, HistoryOptions(half_life_days=90))
+
+    assert before <= history.newest_time <= time.time()
+    assert history.files["notes.txt"].last_change == history.newest_time
+    decayed = {path: float(np.float32(entry.decayed)) for path, entry in history.files.items()}
+    assert decayed["notes.txt"] == 1.0
+    assert decayed["a.py"] > decayed["b.py"] > 0
+    assert history.files["a.py"].decayed / history.files["b.py"].decayed == pytest.approx(1 + 0.5**-1)
 
 
 def test_renames_are_followed_to_todays_path(tmp_path: Path) -> None:
