@@ -319,6 +319,34 @@ def test_an_incremental_update_keeps_saying_what_limits_the_history(tmp_path: Pa
     assert git_signals["reason"] == shallow
 
 
+@pytest.mark.parametrize("pulled", [False, True])
+def test_a_shallow_clone_deepened_or_unshallowed_is_mined_again_to_its_new_depth(tmp_path: Path, pulled: bool) -> None:
+    """`git fetch --deepen`/`--unshallow` adds commits before the ones mined, which an update (commits after the
+    mined HEAD) never reads: the index stayed "unchanged" with the shallow history and its note until --rebuild."""
+    origin = _shop(tmp_path / "origin")
+    for days in (4, 3, 2):
+        _commit_days_ago(origin, days, f"cart: change {days}")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", origin.as_uri(), str(clone)], env=git_env(), check=True)
+    assert _index_json(clone)["signals"]["git"]["commits_mined"] == 1
+
+    git(clone, "fetch", "-q", "--deepen", "2")
+    deeper = _index_json(clone)
+    assert deeper["mode"] != "unchanged"
+    assert (deeper["signals"]["git"]["mined"], deeper["signals"]["git"]["commits_mined"]) == ("full", 3)
+    assert _index_json(clone)["mode"] == "unchanged"  # a shallow clone as deep as mined is not mined again
+
+    if pulled:
+        _commit_days_ago(origin, 1, "cart: coupons")
+    git(clone, "fetch", "-q", "--unshallow")
+    git(clone, "merge", "-q", "--ff-only", "origin/HEAD")
+    report = _index_json(clone)
+
+    assert report["mode"] != "unchanged"
+    whole = report["signals"]["git"]
+    assert (whole["mined"], whole["commits_mined"], whole["reason"]) == ("full", 4 + pulled, "")
+
+
 @pytest.mark.parametrize("encoding", ["UTF-16", "UTF-32", "latin1"])
 def test_a_log_output_encoding_in_the_repository_config_does_not_garble_the_log(tmp_path: Path, encoding: str) -> None:
     repo = _shop(tmp_path / "r")

@@ -30,10 +30,12 @@ from atlas.index.writer import FileTable
 from atlas.progress import log
 from atlas.records import Role
 from atlas.signals.git import (
+    SHALLOW_NOTE,
     CoChange,
     FileHistory,
     History,
     HistoryOptions,
+    commits_to_mine,
     head_commit,
     history_not_mined,
     is_ancestor,
@@ -172,7 +174,7 @@ def _update_history(
         again = mine(config.root, options)  # answers at once when git still cannot mine here
         same = not again.available and again.reason == previous.reason
         return again, "unchanged" if same else "full"
-    if previous is None or not previous.head:
+    if previous is None or not previous.head or _deepened(config.root, options, previous):
         return mine(config.root, options), "full"
     head = head_commit(config.root)
     if head == previous.head:
@@ -187,6 +189,16 @@ def _update_history(
     if _merge_would_differ(config.root, options, previous, newer):
         return mine(config.root, options), "full"
     return merge_histories(previous, newer, options), "incremental"
+
+
+def _deepened(root: Path, options: HistoryOptions, previous: History) -> bool:
+    """Whether `previous`, mined in a shallow clone, now has older commits to read: `git fetch --unshallow` or
+    `--deepen` adds commits before the ones mined, which no update mines (it mines those after `previous.head`),
+    so the history stayed cut, its note saying shallow, until --rebuild. Only a full mine reads them."""
+    if SHALLOW_NOTE not in previous.reason or previous.head is None:
+        return False
+    count = commits_to_mine(root, previous.head, options)
+    return count is not None and count > previous.commits_mined
 
 
 def _merge_would_differ(root: Path, options: HistoryOptions, previous: History, newer: History) -> bool:

@@ -244,9 +244,25 @@ def _noted(history: History, note: str) -> History:
     return replace(history, reason=note) if note else history
 
 
+SHALLOW_NOTE: Final = "shallow clone: only the fetched part of the history was mined"
+
+
 def _shallow_note(repo: _Repo) -> str:
     shallow = _git_output(repo.git, repo.root, "rev-parse", "--is-shallow-repository")
-    return "shallow clone: only the fetched part of the history was mined" if shallow == b"true\n" else ""
+    return SHALLOW_NOTE if shallow == b"true\n" else ""
+
+
+def commits_to_mine(root: Path, commit: str, options: HistoryOptions = DEFAULT_OPTIONS) -> int | None:
+    """How many commits a full mine at `commit` reads (`--no-merges`, within `max_commits` and `since`), counted
+    by `git rev-list`; None when git cannot tell. A shallow clone counts as far as it was fetched."""
+    git = shutil.which("git")
+    if git is None or not commit or commit.startswith("-"):
+        return None
+    window = [f"--max-count={options.max_commits}"] if options.max_commits is not None else []
+    window += [f"--since={options.since}"] if options.since else []
+    out = _git_output(git, Path(root), "rev-list", "--count", "--no-merges", *window, "--end-of-options", commit, "--")
+    text = (out or b"").strip()
+    return int(text) if text.isdigit() else None
 
 
 def head_commit(root: Path) -> str | None:
