@@ -16,7 +16,7 @@ from atlas.config import (
     load_config_file,
     resolve_index_dir,
 )
-from atlas.errors import IndexMissing, InputError
+from atlas.errors import IndexBusy, IndexMissing, InputError
 
 if TYPE_CHECKING:
     from atlas.artifacts import ArchiveInfo
@@ -163,19 +163,21 @@ def index_repo(
     rebuild: bool = False,
     shards: str | int | None = None,
     executor: str = "local",
+    lock_wait: float = 0.0,
     **executor_options: Any,
 ) -> IndexReport:
     """Bring the index of `config` up to date: incrementally, or from scratch with `rebuild`.
 
     With `shards` (a count or "auto"), or when the index already is sharded, the index is built as
-    shards through the executor named `executor` and assembled (see `atlas.shards`).
+    shards through the executor named `executor` and assembled (see `atlas.shards`). An unsharded index that
+    another process is updating is waited for up to `lock_wait` seconds, then updated from what it published.
     """
     from atlas.build import build_index
     from atlas.index import store
 
     sharded = bool((store.live_manifest(config.index_dir) or {}).get("shards"))
     if shards is None and not sharded and executor == "local":
-        return build_index(config, show_progress=show_progress, rebuild=rebuild)
+        return build_index(config, show_progress=show_progress, rebuild=rebuild, lock_wait=lock_wait)
     if shards is None and not sharded:
         shards = "auto"  # another executor builds shards: as many as the tree's size calls for
     from atlas.shards import executor_for, index_sharded, shard_count
@@ -211,16 +213,35 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
     return compute_status(with_remembered(config), hash_moved)
 
 
-def refresh_index(config: IndexConfig, show_progress: bool = False) -> IndexReport | None:
+def refresh_index(config: IndexConfig, show_progress: bool = False, lock_wait: float = 0.0) -> IndexReport | None:
     """Bring the index up to date with the working tree; None when it already was.
 
-    Settings `config` was not given explicitly follow what the index remembers (`with_remembered`).
+    Settings `config` was not given explicitly follow what the index remembers (`with_remembered`). Another
+    process updating the index is waited for up to `lock_wait` seconds (then IndexBusy).
     """
     config = with_remembered(config)
     status = index_status(config)
     if status.fresh:
         return None
-    return index_repo(config, show_progress=show_progress)
+    return index_repo(config, show_progress=show_progress, lock_wait=lock_wait)
+
+
+IMPLICIT_INDEX_WAIT_SECONDS = 600.0
+"""How long a command that indexes on its way to an answer (a first `search`, `quick`, `explain`) waits for another
+process updating the index: that run publishes what the command needs, and failing with "busy" (exit 5) made
+every search but one fail when several start on a repository without an index."""
+
+
+def _index_on_the_way(config: IndexConfig, show_progress: bool, refresh: bool) -> None:
+    """Build the missing index (or, with `refresh`, update a stale one) for a command that answers from it, waiting
+    for another process updating it; a wait that runs out is IndexBusy with a hint for this command."""
+    try:
+        if refresh:
+            refresh_index(config, show_progress=show_progress, lock_wait=IMPLICIT_INDEX_WAIT_SECONDS)
+        else:
+            index_repo(config, show_progress=show_progress, lock_wait=IMPLICIT_INDEX_WAIT_SECONDS)
+    except IndexBusy as err:
+        raise IndexBusy(err.message, "wait for it to finish, then run this command again") from err
 
 
 def verify_index(config: IndexConfig) -> VerifyReport:
@@ -270,7 +291,7 @@ def open_engine(config: IndexConfig, build_if_missing: bool = True, show_progres
         from atlas.progress import log
 
         log(f"atlas: no index for {config.root} yet; building one", show_progress)
-        index_repo(config, show_progress=show_progress)
+        _index_on_the_way(config, show_progress, refresh=False)
         reader = open_index(config.index_dir)
     return Engine(config.root, reader)
 
@@ -384,7 +405,7 @@ def select_context(
         return select_for_task(config.root, task, options)
     if engine is None:
         if options.index == "refresh":
-            refresh_index(config, show_progress=show_progress)
+            _index_on_the_way(config, show_progress, refresh=True)
         engine = open_engine(config, build_if_missing=options.index == "build", show_progress=show_progress)
     search = search_options(
         config.root, options.config_file, options.preset, options.weights, limit=candidate_limit(options)

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool, parse_workers
 from atlas.partition import ShardSpec, content_digest, file_content_hash
-from atlas.progress import Progress
+from atlas.progress import Progress, log
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
@@ -79,9 +80,16 @@ class IndexReport:
 
 
 def build_index(
-    config: IndexConfig, show_progress: bool = True, rebuild: bool = False, shard: ShardSpec | None = None
+    config: IndexConfig,
+    show_progress: bool = True,
+    rebuild: bool = False,
+    shard: ShardSpec | None = None,
+    lock_wait: float = 0.0,
 ) -> IndexReport:
     """Bring the index of `config.root` up to date (incrementally unless `rebuild`) and publish it.
+
+    Another process updating the index is waited for up to `lock_wait` seconds (then IndexBusy); the update then
+    starts from what that process published.
 
     With `shard`, only that shard's files are indexed, without the repository-wide signals (import
     graph, git history): `atlas.shards.assemble_shards` computes those once over all the shards.
@@ -93,7 +101,7 @@ def build_index(
         raise InputError(f"{config.root}: not a directory", "pass the repository root with --repo or as PATH")
     refuse_root_without_source(config.root)
     try:
-        return _build(config, show_progress, rebuild, shard)
+        return _build(config, show_progress, rebuild, shard, lock_wait)
     except (OSError, ValueError) as err:
         problem = storage_error(err, config.index_dir) or removed_while_building(err, config.index_dir)
         if problem is None:
@@ -101,7 +109,9 @@ def build_index(
         raise problem from err
 
 
-def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: ShardSpec | None = None) -> IndexReport:
+def _build(
+    config: IndexConfig, show_progress: bool, rebuild: bool, shard: ShardSpec | None = None, lock_wait: float = 0.0
+) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(root=str(config.root), index_dir=str(config.index_dir))
     report.shard = shard.as_dict() if shard else None
@@ -114,7 +124,11 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: Shard
     workers = parse_workers(config.workers, len(entries))
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
-    with ParsePool(workers, _parse_options(config), show_progress) as pool, index_lock(config.index_dir):
+    waiting = partial(_say_waiting, lock_wait=lock_wait, show_progress=show_progress)
+    with (
+        ParsePool(workers, _parse_options(config), show_progress) as pool,
+        index_lock(config.index_dir, lock_wait, waiting),
+    ):
         store.remove_abandoned(config.index_dir)
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
@@ -131,6 +145,10 @@ def _build(config: IndexConfig, show_progress: bool, rebuild: bool, shard: Shard
     report.index_bytes = _dir_size(generation)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _say_waiting(why: str, lock_wait: float, show_progress: bool) -> None:
+    log(f"atlas: {why}; waiting for it (at most {lock_wait:.0f} s)", show_progress)
 
 
 @dataclass(frozen=True, slots=True)

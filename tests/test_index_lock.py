@@ -152,3 +152,55 @@ def test_atlas_index_under_a_foreign_flock_names_no_pid(tmp_path: Path) -> None:
         "  hint: wait for it to finish, then run `atlas index` again",
     ]
     assert took < lock.ORPHAN_WAIT_SECONDS
+
+
+def _shop(root: Path) -> Path:
+    write_tree(root, {"shop/cart.py": "def add_item(cart, item):\n    return cart\n", "shop/tax.py": "RATE = 2\n"})
+    init_repo(root)
+    return root
+
+
+@pytest.mark.parametrize("command", ["search", "quick"])
+def test_a_command_that_indexes_on_its_way_waits_for_another_update_instead_of_failing_busy(
+    tmp_path: Path, command: str
+) -> None:
+    # A first `search` (no index yet) or a `quick` over a stale index while another `atlas index` ran: exit 5 and
+    # "run `atlas index` again", so of several searches started on a repository without an index all but one failed.
+    root = _shop(tmp_path / "repo")
+    atlas = [sys.executable, "-m", "atlas", "--no-color"]
+    if command == "quick":
+        assert subprocess.run([*atlas, "-q", "index", str(root)], capture_output=True, check=False).returncode == 0
+        (root / "shop/cart.py").write_text("def add_item(cart, item):\n    return cart + [item]\n")
+    holder = _hold(root / ".atlas", "self", 2.0)
+    try:
+        started = time.monotonic()
+        asked = [command, "--root", str(root), "add item cart", "--format", "json"]
+        done = subprocess.run([*atlas, *asked], capture_output=True, text=True, check=False)
+        took = time.monotonic() - started
+    finally:
+        _stop(holder)
+    assert done.returncode == 0, done.stderr
+    assert "shop/cart.py" in done.stdout
+    assert f"the index is being updated by process {holder}; waiting for it" in done.stderr
+    assert took > 1.0
+
+
+def test_a_wait_for_another_update_that_runs_out_is_busy_with_a_hint_for_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from atlas.cli import cli
+
+    monkeypatch.setattr("atlas.api.IMPLICIT_INDEX_WAIT_SECONDS", 0.5)
+    root = _shop(tmp_path / "repo")
+    holder = _hold(root / ".atlas", "self", 30)
+    try:
+        done = CliRunner().invoke(cli, ["-q", "search", "--root", str(root), "add item"])
+    finally:
+        _stop(holder)
+    assert done.exit_code == 5, done.output
+    assert done.stderr.splitlines() == [
+        f"atlas: {root / '.atlas'}: the index is being updated by process {holder}",
+        "  hint: wait for it to finish, then run this command again",
+    ]

@@ -9,7 +9,7 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -21,12 +21,15 @@ _HELD: set[int] = set()
 
 
 @contextmanager
-def index_lock(index_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the index directory's write lock; raise IndexBusy if another process keeps it."""
+def index_lock(
+    index_dir: Path, wait_seconds: float = 0.0, waiting: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the index directory's write lock; raise IndexBusy if another process keeps it longer than
+    `wait_seconds`. `waiting(why)` is called once when the lock is busy at first and a wait begins."""
     index_dir.mkdir(parents=True, exist_ok=True)
     fd = _open_lock_file(index_dir / LOCK_FILE)
     try:
-        _acquire(fd, index_dir, wait_seconds)
+        _acquire(fd, index_dir, wait_seconds, waiting)
         _HELD.add(fd)
         with suppress(OSError):  # a read-only lock file keeps its old pid: only the message reads it
             os.ftruncate(fd, 0)
@@ -69,7 +72,7 @@ ORPHAN_WAIT_SECONDS = 10.0
 fork and `forget_inherited_locks`, a process between fork and exec) exit within moments of it."""
 
 
-def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
+def _acquire(fd: int, index_dir: Path, wait_seconds: float, waiting: Callable[[str], None] | None = None) -> None:
     deadline = time.monotonic() + wait_seconds
     orphaned_deadline: float | None = None
     while True:
@@ -78,6 +81,9 @@ def _acquire(fd: int, index_dir: Path, wait_seconds: float) -> None:
             return
         except BlockingIOError:
             now = time.monotonic()
+            if waiting is not None and now < deadline:
+                waiting(_busy(index_dir, _holder(fd), lock_holders(fd)).message)
+                waiting = None
             if now >= deadline:
                 recorded, holders = _holder(fd), lock_holders(fd)
                 if orphaned_deadline is None and _orphaned(recorded, holders):
