@@ -415,7 +415,7 @@ def _open_repo(root: Path) -> _Repo | str:
         return _not_a_repository(where)
     head = _git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if head is None:
-        return "no commits"
+        return _no_head_commit(git, root)
     sha = _object_id(head)
     if sha is None:
         return f"git printed {head[:40]!r} for the commit of HEAD"
@@ -424,6 +424,15 @@ def _open_repo(root: Path) -> _Repo | str:
         return f"git cannot list the files of HEAD: {_first_stderr_line(listing.stderr)}"
     under = _path(where.stdout).removesuffix("\n")
     return _Repo(git, root, under, sha, _tracked_keys(listing.stdout, under))
+
+
+def _no_head_commit(git: str, root: Path) -> str:
+    """Why HEAD names no commit to mine: none was made yet, or HEAD names one git cannot read (a damaged clone: a
+    packfile or loose object lost), which was said as "no commits" of a repository with thousands."""
+    named = _object_id(_git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD"))
+    if named is None:
+        return "no commits"
+    return f"git cannot read the commit of HEAD ({named[:12]}): its object is missing or damaged"
 
 
 def _object_id(out: bytes | None) -> str | None:

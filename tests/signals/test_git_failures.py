@@ -191,3 +191,21 @@ def test_regression_a_history_miner_killed_in_its_worker_leaves_the_index_withou
     assert orjson.loads(fresh.stdout)["signals"]["git"]["available"] is False
     monkeypatch.undo()
     assert _index_json(repo)["signals"]["git"]["commits_mined"] == 6  # the next run mines what was missed
+
+
+def test_a_head_commit_git_cannot_read_is_named_not_called_no_commits(tmp_path: Path) -> None:
+    # A clone that lost the object of HEAD's commit (a packfile deleted, a disk error) said "no commits".
+    repo = _history_repo(tmp_path / "r")
+    head = git(repo, "rev-parse", "HEAD").decode().strip()
+    _drop_object(repo, "HEAD")
+
+    history = mine_history(repo)
+
+    assert not history.available
+    assert history.reason == f"git cannot read the commit of HEAD ({head[:12]}): its object is missing or damaged"
+    report = _index_json(repo)
+    assert report["files_indexed"] == 3 and report["signals"]["git"]["reason"] == history.reason
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    assert mine_history(empty).reason == "no commits"
