@@ -177,18 +177,30 @@ def _update_history(
     if previous is None or not previous.head or _deepened(config.root, options, previous):
         return mine(config.root, options), "full"
     head = head_commit(config.root)
-    if head == previous.head:
-        return previous, "unchanged"
-    window_full = options.max_commits is not None and previous.commits_mined >= options.max_commits
     # A --since window ("90 days ago") moves with the clock: mined again whole, commits that left it leave the
     # history, where a merge would keep them until --rebuild. The window bounds what that costs.
     sliding = options.since is not None
+    if head == previous.head:
+        return _window_again(config.root, options, previous, mine) if sliding else (previous, "unchanged")
+    window_full = options.max_commits is not None and previous.commits_mined >= options.max_commits
     if head is None or window_full or sliding or not is_ancestor(config.root, previous.head):
         return mine(config.root, options), "full"
     newer = mine(config.root, options, since_commit=previous.head)
     if _merge_would_differ(config.root, options, previous, newer):
         return mine(config.root, options), "full"
     return merge_histories(previous, newer, options), "incremental"
+
+
+def _window_again(
+    root: Path, options: HistoryOptions, previous: History, mine: Callable[..., History]
+) -> tuple[History, str]:
+    """The --since window at the HEAD `previous` was mined at, mined again: the commits that left it since leave the
+    history (they stayed, at an unchanged HEAD, until --rebuild). `previous`, "unchanged" when none left: at one HEAD
+    a window only loses commits, so the same count is the same commits."""
+    again = mine(root, options)
+    if again.available and again.head == previous.head and again.commits_mined == previous.commits_mined:
+        return previous, "unchanged"
+    return again, "full"
 
 
 def _deepened(root: Path, options: HistoryOptions, previous: History) -> bool:

@@ -519,6 +519,29 @@ def test_an_update_with_a_since_window_mines_the_window_again_so_it_slides(tmp_p
         assert mode == ("incremental" if since is None else "full") and history.head == repo.head()
 
 
+def test_a_since_window_slides_at_an_unchanged_head_too(tmp_path: Path) -> None:
+    # With no new commit, an update (files edited) kept the commits that had left the window until --rebuild.
+    # The clock moving on is played by the window's start: "2 days ago" then, at day 3.5, is day 1.5; now, day 2.5.
+    from atlas.config import IndexConfig
+    from atlas.signals.compute import _update_history
+
+    repo = _linear_repo(tmp_path / "r")
+
+    def config(since_day: float) -> IndexConfig:
+        since = datetime.fromtimestamp(at(since_day), UTC).isoformat()
+        return IndexConfig(root=repo.path, index_dir=tmp_path / "index", history_since=since)
+
+    previous, _ = _update_history(config(1.5), None)
+    assert previous.commits_mined == 2
+
+    kept, kept_mode = _update_history(config(1.5), previous)
+    slid, slid_mode = _update_history(config(2.5), previous)
+
+    assert (kept, kept_mode) == (previous, "unchanged")  # no commit left: nothing to write
+    assert (slid_mode, slid.commits_mined, slid.head) == ("full", 1, previous.head)
+    assert_same_history(slid, mine_history(repo.path, HistoryOptions(since=f"@{at(2.5)}")))
+
+
 def test_a_subdirectory_root_gets_paths_relative_to_it(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "r")
     repo.write("top.py", "src/a.py", "src/b.py", "moved_in.py")
