@@ -18,6 +18,7 @@ from atlas.errors import IndexCorrupt
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
+from atlas.signals.git import ends_before_head, named_head
 from atlas.walk import WalkOptions, walk
 
 RACY_MARGIN_NS = 2_000_000_000
@@ -106,11 +107,28 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         status.damaged = True
         return status
     status.exists = True
-    status.reason = reason
+    status.reason = reason or _new_commits(config, manifest)
     entries = entries_held(config, manifest)
     _record_diff(status, table, diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved))
     status.fresh = not (status.reason or status.changed or status.added or status.removed)
     return status
+
+
+def _new_commits(config: IndexConfig, manifest: dict[str, Any]) -> str:
+    """Why the index's git history is behind HEAD, or "" (it is not, or git cannot tell). A commit of files already
+    indexed changes no file, so the tree alone looked fresh: `quick` and the MCP server kept the newest commits out
+    of recency and co-change until some file changed. An index whose git reason says it ends before HEAD (commits
+    git could not mine) is not stale for it: every update tries them again anyway."""
+    mined = manifest.get("signals", {}).get("git") or {}
+    head = mined.get("head")
+    if not config.git_history or not mined.get("available") or not isinstance(head, str):
+        return ""
+    if ends_before_head(str(mined.get("reason", ""))):
+        return ""
+    now = named_head(config.root)
+    if now is None or now == head:
+        return ""
+    return f"new commits since the index was built: HEAD was {head[:12]}, is {now[:12]}"
 
 
 def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:

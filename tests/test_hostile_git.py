@@ -129,9 +129,37 @@ def test_new_commits_that_cannot_be_mined_are_reported_and_mined_by_the_next_upd
     assert stuck["available"] is True and stuck["head"] == first["head"]
     assert stuck["reason"].startswith(f"the commits after {first['head'][:12]} could not be mined, so the history ends")
     assert stuck["commits_mined"] == 1
+    assert _status(repo)["fresh"] is True  # it knows it ends early: not stale for it, or the MCP server would loop
     lost.write_bytes(kept)
     again = _index_json(repo)["signals"]["git"]
     assert again["reason"] == "" and again["head"] == head_commit(repo) and again["commits_mined"] == 3
+
+
+def _status(repo: Path) -> dict:
+    result = CliRunner().invoke(cli, ["-q", "status", "--root", str(repo)])
+    assert result.exit_code in (0, 7), result.output
+    return orjson.loads(result.stdout)
+
+
+def test_a_commit_that_changes_no_indexed_file_makes_the_index_stale_until_it_is_mined(tmp_path: Path) -> None:
+    # Files edited and indexed, then committed: the tree matched the index, so `status` said fresh and `quick` and
+    # the MCP server kept the new commit out of recency and co-change until some file changed.
+    repo = _shop(tmp_path / "r")
+    (repo / "shop/cart.py").write_text(SHOP["shop/cart.py"] + "# coupons\n")
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 1
+    git(repo, "commit", "-q", "-am", "cart: coupons")
+    head = head_commit(repo)
+    assert head is not None
+
+    stale = _status(repo)
+
+    assert stale["fresh"] is False and (stale["changed"], stale["added"], stale["removed"]) == ([], [], [])
+    assert stale["reason"] == f"new commits since the index was built: HEAD was {stale['commit'][:12]}, is {head[:12]}"
+    quick = CliRunner().invoke(cli, ["-q", "quick", "--root", str(repo), "coupons", "--format", "json"])
+    assert quick.exit_code == 0, quick.output
+    after = _status(repo)
+    assert (after["fresh"], after["commit"]) == (True, head)
+    assert _index_json(repo)["mode"] == "unchanged"
 
 
 def _commit_days_ago(repo: Path, days: int, message: str) -> None:

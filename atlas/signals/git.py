@@ -273,6 +273,15 @@ def head_commit(root: Path) -> str | None:
     return _object_id(_git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"))
 
 
+def named_head(root: Path) -> str | None:
+    """The sha HEAD names, or None (no commits, not a repository, no git). Its commit object is not read: a check
+    run before every MCP answer never waits on a damaged object store (a FIFO in place of the object)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    return _object_id(_git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD"))
+
+
 def is_ancestor(root: Path, commit: str) -> bool:
     """True if `commit` is HEAD or an ancestor of HEAD, so `since_commit=commit` mining is valid.
 
@@ -325,6 +334,12 @@ def _unmined_after(old: History, why: str) -> History:
     note = f"{_UNMINED}{(old.head or '')[:12]} could not be mined, so the history ends there ({why.replace(';', ',')})"
     kept = (r for r in old.reason.split("; ") if not r.startswith(_UNMINED))
     return replace(old, reason=_reasons(note, *kept))
+
+
+def ends_before_head(reason: str) -> bool:
+    """Whether a history's `reason` says that the commits after its HEAD could not be mined (`history_not_mined`):
+    it knows it is behind, and the next update mines them again."""
+    return any(part.startswith(_UNMINED) for part in reason.split("; "))
 
 
 def history_not_mined(previous: History | None, why: str) -> History:
