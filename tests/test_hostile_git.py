@@ -375,6 +375,28 @@ def test_a_shallow_clone_deepened_or_unshallowed_is_mined_again_to_its_new_depth
     assert (whole["mined"], whole["commits_mined"], whole["reason"]) == ("full", 4 + pulled, "")
 
 
+def test_a_graft_made_or_deleted_at_the_mined_head_is_mined_again(tmp_path: Path) -> None:
+    """`git replace --graft` changes which commits lie behind HEAD without moving it: the index stayed "unchanged"
+    with the history it had mined, the grafted-away commits in it or the restored ones missing, until --rebuild."""
+    repo = _shop(tmp_path / "r")
+    for days in (4, 3, 2):
+        _commit_days_ago(repo, days, f"cart: change {days}")
+    assert _index_json(repo)["signals"]["git"]["commits_mined"] == 4
+
+    git(repo, "replace", "--graft", "HEAD~1")  # HEAD~1 becomes a root: two commits left behind HEAD
+    grafted = _index_json(repo)
+    assert grafted["mode"] != "unchanged"
+    assert (grafted["signals"]["git"]["mined"], grafted["signals"]["git"]["commits_mined"]) == ("full", 2)
+    assert grafted["signals"]["git"]["reason"].startswith("commits replaced or grafted (git replace)")
+    assert _index_json(repo)["mode"] == "unchanged"
+
+    git(repo, "replace", "-d", git(repo, "rev-parse", "HEAD~1").decode().strip())
+    restored = _index_json(repo)
+
+    assert restored["mode"] != "unchanged"
+    assert (restored["signals"]["git"]["commits_mined"], restored["signals"]["git"]["reason"]) == (4, "")
+
+
 @pytest.mark.parametrize("encoding", ["UTF-16", "UTF-32", "latin1"])
 def test_a_log_output_encoding_in_the_repository_config_does_not_garble_the_log(tmp_path: Path, encoding: str) -> None:
     repo = _shop(tmp_path / "r")

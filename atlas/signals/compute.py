@@ -30,12 +30,14 @@ from atlas.index.writer import FileTable
 from atlas.progress import log
 from atlas.records import Role
 from atlas.signals.git import (
+    REPLACED_NOTE,
     SHALLOW_NOTE,
     CoChange,
     FileHistory,
     History,
     HistoryOptions,
     commits_to_mine,
+    has_replacements,
     head_commit,
     history_not_mined,
     is_ancestor,
@@ -174,7 +176,7 @@ def _update_history(
         again = mine(config.root, options)  # answers at once when git still cannot mine here
         same = not again.available and again.reason == previous.reason
         return again, "unchanged" if same else "full"
-    if previous is None or not previous.head or _deepened(config.root, options, previous):
+    if previous is None or not previous.head or _reshaped(config.root, options, previous):
         return mine(config.root, options), "full"
     head = head_commit(config.root)
     # A --since window ("90 days ago") moves with the clock: mined again whole, commits that left it leave the
@@ -203,14 +205,16 @@ def _window_again(
     return again, "full"
 
 
-def _deepened(root: Path, options: HistoryOptions, previous: History) -> bool:
-    """Whether `previous`, mined in a shallow clone, now has older commits to read: `git fetch --unshallow` or
-    `--deepen` adds commits before the ones mined, which no update mines (it mines those after `previous.head`),
-    so the history stayed cut, its note saying shallow, until --rebuild. Only a full mine reads them."""
-    if SHALLOW_NOTE not in previous.reason or previous.head is None:
+def _reshaped(root: Path, options: HistoryOptions, previous: History) -> bool:
+    """Whether the history behind `previous.head` now holds other commits than were mined from it: a shallow clone
+    deepened (`git fetch --deepen`, `--unshallow`), commits replaced or grafted (`git replace`), or replacements
+    deleted. Those commits are not after `previous.head`, so no update mines them: the history stayed as mined, its
+    note saying shallow, until --rebuild. Only a full mine reads them; it is counted where it can have changed."""
+    watched = SHALLOW_NOTE in previous.reason or REPLACED_NOTE in previous.reason or has_replacements(root)
+    if not watched or previous.head is None:
         return False
     count = commits_to_mine(root, previous.head, options)
-    return count is not None and count > previous.commits_mined
+    return count is not None and count != previous.commits_mined
 
 
 def _merge_would_differ(root: Path, options: HistoryOptions, previous: History, newer: History) -> bool:

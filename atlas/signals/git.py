@@ -202,7 +202,7 @@ def _mine(
     """Fold the commits into a History; on a git failure retry without renames, then keep what was read."""
     folder, failure = _fold(repo, options, since_commit, True, progress)
     if failure is None:
-        return _noted(folder.history(repo, options), _shallow_note(repo))
+        return _noted(folder.history(repo, options), _reasons(_shallow_note(repo), _replaced_note(repo)))
     # A quiet run (no progress callback: `-q`, the MCP server) says it only in the history's reason.
     warn = log.warning if progress is not None else log.debug
     warn("git: %s; reading the history again without rename detection", failure)
@@ -250,6 +250,20 @@ SHALLOW_NOTE: Final = "shallow clone: only the fetched part of the history was m
 def _shallow_note(repo: _Repo) -> str:
     shallow = _git_output(repo.git, repo.root, "rev-parse", "--is-shallow-repository")
     return SHALLOW_NOTE if shallow == b"true\n" else ""
+
+
+REPLACED_NOTE: Final = "commits replaced or grafted (git replace): the history is mined as git log shows it"
+
+
+def _replaced_note(repo: _Repo) -> str:
+    return REPLACED_NOTE if has_replacements(repo.root) else ""
+
+
+def has_replacements(root: Path) -> bool:
+    """Whether the repository holds `git replace` refs (grafts too), which change the history git log shows."""
+    git = shutil.which("git")
+    out = _git_output(git, Path(root), "for-each-ref", "--count=1", "--format=x", "refs/replace/") if git else None
+    return bool(out and out.strip())
 
 
 def commits_to_mine(root: Path, commit: str, options: HistoryOptions = DEFAULT_OPTIONS) -> int | None:
