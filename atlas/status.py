@@ -240,7 +240,12 @@ def _ctime_moved(table: FileTable, fid: int, entry: FileEntry) -> bool:
 
 
 def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int) -> bool:
-    if not racy_since_ns or entry.mtime_ns < racy_since_ns - RACY_MARGIN_NS:
+    """Whether a file whose stamp matches the table was edited again within the clock tick of the walk that took it:
+    hashed when it changed near or after that walk. Its ctime says when, where the system keeps one: the kernel sets
+    it, so it is never in the future, while an mtime is whatever `touch -d` or an archive says. Files stamped in the
+    future (a tarball from a machine whose clock ran ahead) were all hashed by every status and MCP check."""
+    changed_at = entry.ctime_ns or entry.mtime_ns
+    if not racy_since_ns or changed_at < racy_since_ns - RACY_MARGIN_NS:
         return False
     return _edited(table, fid, entry)
 

@@ -145,6 +145,38 @@ def test_same_size_edit_within_the_indexed_mtime_tick_is_seen(repo: Path) -> Non
     assert top(repo, "pence")[:1] == ["depot/money.py"]
 
 
+def test_regression_files_stamped_in_the_future_are_not_read_by_every_status(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tree whose mtimes lie in the future (unpacked from an archive made where the clock ran ahead) looked
+    # "racily clean" to every status: each file was hashed, so every MCP check read the whole tree.
+    import atlas.partition
+
+    future = 4_102_444_800 * 10**9  # 2100-01-01
+    for path in repo.rglob("*.py"):
+        os.utime(path, ns=(future, future))
+    time.sleep(2.2)  # their ctimes (set now, by the kernel) are then older than the walk, beyond the racy margin
+    build(repo)
+    reads: list[str] = []
+    real_hash = atlas.partition.file_content_hash
+
+    def counted(root: Path, path: str) -> str:
+        reads.append(path)
+        return real_hash(root, path)
+
+    monkeypatch.setattr(atlas.partition, "file_content_hash", counted)
+
+    result = CliRunner().invoke(cli, ["status", "--repo", str(repo), "--format", "json"])
+
+    assert json.loads(result.output)["fresh"] is True
+    assert reads == []
+    path = repo / "depot/money.py"
+    path.write_text(path.read_text().replace("cents", "pence"))
+    os.utime(path, ns=(future, future))
+    result = CliRunner().invoke(cli, ["status", "--repo", str(repo), "--format", "json"])
+    assert json.loads(result.output)["changed"] == ["depot/money.py"]
+
+
 def test_regression_a_same_size_edit_with_its_old_mtime_put_back_is_seen(repo: Path) -> None:
     # `touch -d` (or a tool that keeps mtimes) after an edit of the same size: size and mtime matched the
     # index, so the edit was lost and status said fresh. The inode's ctime cannot be set back.
