@@ -334,3 +334,27 @@ def test_a_repository_atlas_toml_linking_out_of_the_root_is_not_read(tmp_path: P
     done = run_atlas("-q", "index", str(root), "--format", "json", timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["skipped"].get("too_large")
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_regression_a_lock_file_the_repository_ships_as_a_link_is_not_written_through(
+    tmp_path: Path, dangling: bool
+) -> None:
+    """A clone whose `.atlas/lock` is a link: `atlas index` truncated the file it names (anywhere on the disk) and
+    wrote its pid there, or, for a dangling link, created the file the link names."""
+    victim = tmp_path / "victim.txt"
+    if not dangling:
+        victim.write_text("precious\n")
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_tree(root, SHOP)
+    (root / ".atlas").mkdir()
+    (root / ".atlas" / "lock").symlink_to(victim)
+    init_repo(root)
+    for command in (("index", str(root)), ("search", "--repo", str(root), "refund")):
+        result = run_atlas("-q", *command, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert ".atlas" in result.stderr and "hint:" in result.stderr and "Traceback" not in result.stderr
+        assert dangling or "lock is a symbolic link" in result.stderr
+    assert (victim.read_text() == "precious\n") if not dangling else not victim.exists()
+    assert not (root / ".atlas" / "CURRENT").exists()

@@ -8,12 +8,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from atlas.errors import IndexBusy
+from atlas.errors import IndexBusy, InputError
 
 LOCK_FILE = "lock"
 _HELD: set[int] = set()
@@ -43,15 +44,52 @@ def index_lock(
 def _open_lock_file(path: Path) -> int:
     """The lock file, open for writing; read-only when it exists on a disk or in a directory Atlas cannot write
     (a restored cache): a flock needs no write access, and a run with nothing to change writes nothing else.
-    Where it cannot even be created there (a cache restored without it), the directory itself is locked."""
+    Where it cannot even be created there (a cache restored without it), the directory itself is locked.
+
+    The lock is never opened through a link, and must be a regular file: a cloned repository may ship
+    `.atlas/lock` as a link to any file of the user's, which opening it to write the pid would truncate (or,
+    dangling, create). InputError then, with nothing written."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return _checked(os.open(path, os.O_RDWR | os.O_CREAT | _LOCK_FLAGS, 0o644), path)
     except OSError as err:
+        _refuse_odd_lock(err, path)
         if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
-        if path.is_file():
-            return os.open(path, os.O_RDONLY)
-        return os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return _checked(os.open(path, os.O_RDONLY | _LOCK_FLAGS), path)
+    except FileNotFoundError:
+        return os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        _refuse_odd_lock(err, path)
+        raise
+
+
+_LOCK_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+"""No link followed, and no wait on a FIFO in the lock's place."""
+
+
+def _checked(fd: int, path: Path) -> int:
+    """`fd`, the lock file just opened, when it is a regular file; else closed, and InputError."""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_a_lock(path, "is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _refuse_odd_lock(err: OSError, path: Path) -> None:
+    """InputError when opening the lock file failed because it is a symbolic link or a directory."""
+    if err.errno == errno.ELOOP:
+        raise _not_a_lock(path, "is a symbolic link") from err
+    if err.errno == errno.EISDIR:
+        raise _not_a_lock(path, "is a directory") from err
+
+
+def _not_a_lock(path: Path, what: str) -> InputError:
+    return InputError(f"the index's lock {path} {what}, which Atlas never writes through",
+                      f"remove {path}, or pass --index-dir DIR to put the index elsewhere")  # fmt: skip
 
 
 def forget_inherited_locks() -> None:
