@@ -179,6 +179,7 @@ def index_sharded(
     started = time.monotonic()
     store.ensure_index_dir(config.index_dir, config.root)  # before any shard is written into it
     specs = [ShardSpec(i, count) for i in range(count)]
+    _refuse_linked_shard_dirs(config, specs)
     stale = specs if rebuild else _stale_shards(config, specs)
     previous = store.current_generation(config.index_dir)
     # Git is mined on a thread while the shards build, as a single build mines it while it parses.
@@ -198,6 +199,20 @@ def index_sharded(
     _remove_other_counts(config, count)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _refuse_linked_shard_dirs(config: IndexConfig, specs: list[ShardSpec]) -> None:
+    """InputError when the index directory's `shards` directory, or the directory of one of `specs`, is a symbolic
+    link: shards are built into those directories, and the shards of other counts are deleted from the first, so
+    a link (a cloned repository may ship `.atlas/shards` as one) would have Atlas write and delete where it points,
+    outside the index directory."""
+    parent = config.index_dir / SHARDS_DIR
+    for directory in (parent, *(shard_dir(config, spec) for spec in specs)):
+        if directory.is_symlink():
+            raise InputError(
+                f"{directory} is a symbolic link, and Atlas keeps its shards only in the index directory itself",
+                f"remove the link {directory}, or pass --index-dir DIR to put the index elsewhere",
+            )
 
 
 def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec]:

@@ -575,3 +575,22 @@ def test_a_sharded_index_whose_own_shard_became_a_link_rebuilds_that_shard(tmp_p
     assert rebuilt is not None and store.is_generation_dir(rebuilt) and rebuilt != generation
     assert (elsewhere / store.MANIFEST).is_file()  # what the link points at is left alone
     assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
+
+
+@pytest.mark.parametrize("linked", [store.SHARDS_DIR, f"{store.SHARDS_DIR}/0000-of-0002"])
+def test_regression_a_shards_directory_that_is_a_link_out_is_neither_written_nor_cleared(
+    tmp_path: Path, linked: str
+) -> None:
+    # A clone shipping `.atlas/shards` as a link to a directory of the user's: `atlas index --shards 2` built its
+    # shards there and, clearing the shards of other counts, deleted every other directory the link's target held.
+    root = _small_repo(tmp_path / "small")
+    victim = tmp_path / "victim"
+    write_tree(victim, {"important/data.txt": "precious\n"})
+    link = root / ".atlas" / linked
+    link.parent.mkdir(parents=True)
+    link.symlink_to(victim, target_is_directory=True)
+    result = run("index", str(root), "--shards", "2", "--no-history")
+    assert result.exit_code == 2, result.output
+    assert f"{link} is a symbolic link" in result.stderr and "hint:" in result.stderr, result.stderr
+    assert sorted(p.relative_to(victim).as_posix() for p in victim.rglob("*")) == ["important", "important/data.txt"]
+    assert not (root / ".atlas" / store.CURRENT).exists()
