@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from atlas.errors import InputError
+from atlas.index import store
 from tests.conftest import git, git_env, init_repo, write_tree
 from tests.test_hostile_process import SHOP, atlas_command, run_atlas
 
@@ -358,3 +361,30 @@ def test_regression_a_lock_file_the_repository_ships_as_a_link_is_not_written_th
         assert dangling or "lock is a symbolic link" in result.stderr
     assert (victim.read_text() == "precious\n") if not dangling else not victim.exists()
     assert not (root / ".atlas" / "CURRENT").exists()
+
+
+def test_regression_an_index_directory_gitignore_is_not_read_whole_or_through_a_link(tmp_path: Path) -> None:
+    """A `.gitignore` in the index directory was read whole, through a link too, to tell whether Atlas wrote it: a
+    clone shipping `.atlas/.gitignore` as a link to a 3 GB file cost `atlas index` 25 s and 3 GB of memory, and one
+    linking to a file of the user's holding `*` had it taken for Atlas's own."""
+    root = _shop(tmp_path)
+    huge = tmp_path / "huge.bin"
+    with huge.open("wb") as handle:
+        handle.truncate(1 << 30)  # sparse: no disk space
+    index_dir = root / ".atlas"
+    index_dir.mkdir()
+    (index_dir / ".gitignore").symlink_to(huge)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="not an Atlas index"):
+            store.ensure_index_dir(index_dir, root)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated to judge the index directory"
+    (index_dir / ".gitignore").unlink()
+    (tmp_path / "star").write_bytes(store.IGNORE_ALL)
+    (index_dir / ".gitignore").symlink_to(tmp_path / "star")
+    result = run_atlas("-q", "index", str(root), timeout=120)
+    assert result.returncode == 2 and "not an Atlas index" in result.stderr, result.stderr
+    assert not (index_dir / store.CURRENT).exists()

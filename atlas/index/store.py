@@ -103,9 +103,11 @@ def _is_atlas_own(index_dir: Path) -> bool:
 
 
 def _is_atlas_entry(entry: Path) -> bool:
+    """Whether `entry` is one Atlas makes in an index directory. A `.gitignore` is Atlas's when it is a regular file
+    (not a link: Atlas writes none) holding `*`; one byte more than that is read, never the whole of a huge file."""
     if entry.name == GITIGNORE:
         try:
-            return entry.is_file() and entry.read_bytes() == IGNORE_ALL
+            return read_regular_file(os.fspath(entry), len(IGNORE_ALL) + 1, follow=False) == IGNORE_ALL
         except OSError:
             return False
     return bool(_GENERATION_NAME.fullmatch(entry.name) or _TEMPORARY_NAME.fullmatch(entry.name))
