@@ -48,12 +48,13 @@ def read_only_view(source: Path, target: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def small_disk(target: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` (e.g. "256k") mounted at `target` (created); unmounted on exit."""
+def small_disk(target: Path, size: str, inodes: int | None = None) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "256k") mounted at `target` (created), with room for only `inodes` files and
+    directories when given; unmounted on exit."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     target.mkdir(parents=True, exist_ok=True)
-    _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target))
+    _mount("-t", "tmpfs", "-o", f"size={size}" + (f",nr_inodes={inodes}" if inodes else ""), "tmpfs", str(target))
     try:
         yield target
     finally:

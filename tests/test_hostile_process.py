@@ -209,6 +209,23 @@ def test_a_full_disk_during_indexing_keeps_the_previous_index(shop: Path, tmp_pa
         assert found.returncode == 0, found.stderr
 
 
+@pytest.mark.parametrize("inodes", [10, 14])
+def test_regression_a_disk_out_of_inodes_during_indexing_is_a_full_disk(tmp_path: Path, inodes: int) -> None:
+    # A disk that ran out of room while tantivy's indexing thread wrote a segment (here: out of inodes, as a
+    # tmpfs or a disk of many small files runs out) killed the thread, and tantivy's "An index writer was
+    # killed" carries no error number: the build ended in "unexpected error: ValueError", with a bug-report hint.
+    root = tmp_path / "repo"
+    root.mkdir()
+    write_tree(root, generated_files(600, seed=3, functions=8))
+    init_repo(root)
+    with small_disk(tmp_path / "disk", "20m", inodes=inodes) as disk:
+        index_dir = disk / "index"
+        done = run_atlas("index", str(root), "--index-dir", str(index_dir), "--no-history")
+        assert done.returncode == 3, done.stderr
+        assert_one_sentence_and_hint(done.stderr, "full disk", str(index_dir))
+        assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
+
+
 def test_a_file_with_fifty_thousand_matching_definitions_gives_a_small_hit(tmp_path: Path) -> None:
     from tests.test_cli import _validator
 

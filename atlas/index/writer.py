@@ -5,9 +5,11 @@ One `IndexWriter` lives in the parent process and is fed `ParsedFile`s by the pa
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -181,7 +183,8 @@ class GenerationWriter:
             self.index = tantivy.Index.open(str(target))
             self.table = table or FileTable.from_json(store.read_index_file(previous / store.FILES))
         heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
-        self.writer = self.index.writer(heap_size=heap * WRITER_THREADS, num_threads=WRITER_THREADS)
+        self.heap_bytes = heap * WRITER_THREADS
+        self.writer = self.index.writer(heap_size=self.heap_bytes, num_threads=WRITER_THREADS)
 
     @property
     def generation_dir(self) -> Path:
@@ -191,21 +194,24 @@ class GenerationWriter:
     def add(self, parsed: ParsedFile) -> int:
         """Index one file; returns its file id."""
         fid = self.table.append(parsed)
-        self.writer.add_document(to_document(parsed, self.doc_id(fid)))
+        with self._writing():
+            self.writer.add_document(to_document(parsed, self.doc_id(fid)))
         self.pending += 1
         return fid
 
     def replace(self, fid: int, parsed: ParsedFile) -> None:
         """Re-index file `fid` with new contents (same path, same id)."""
-        self.writer.delete_documents_by_term("path", self.table.paths[fid])
-        self.dropped.add(fid)
-        self.table.set(fid, parsed)
-        self.writer.add_document(to_document(parsed, self.doc_id(fid)))
+        with self._writing():
+            self.writer.delete_documents_by_term("path", self.table.paths[fid])
+            self.dropped.add(fid)
+            self.table.set(fid, parsed)
+            self.writer.add_document(to_document(parsed, self.doc_id(fid)))
         self.pending += 1
 
     def remove(self, fid: int) -> None:
         """Drop file `fid` from the index."""
-        self.writer.delete_documents_by_term("path", self.table.paths[fid])
+        with self._writing():
+            self.writer.delete_documents_by_term("path", self.table.paths[fid])
         self.dropped.add(fid)
         self.table.tombstone(fid)
 
@@ -232,14 +238,16 @@ class GenerationWriter:
     def end_segment(self) -> None:
         """Commit: the documents added since the last commit make one segment, and the deletes apply (a segment
         left with no live document goes)."""
-        self.writer.commit()
+        with self._writing():
+            self.writer.commit()
         self._committed = True
         self.pending = 0
 
     def finish(self, manifest: dict[str, Any]) -> Path:
         """Commit, write the manifest and file table, publish; returns the live generation dir."""
         self.end_segment()
-        self.writer.wait_merging_threads()
+        with self._writing():
+            self.writer.wait_merging_threads()
         self.deleted_documents = sum(deleted for _, deleted in segment_documents(self.building / store.TANTIVY_DIR))
         files = self.table.to_json()
         store.write_atomic(self.building / store.FILES, files)
@@ -255,6 +263,33 @@ class GenerationWriter:
     def abandon(self) -> None:
         """Drop the half-built generation (the live one is untouched)."""
         shutil.rmtree(self.building, ignore_errors=True)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around a call into tantivy's writer: a write its indexing thread failed surfaces later as "An index
+        writer was killed", with no error number. Told while the half-built generation still fills the disk (it is
+        gone once abandoned), a disk without room for another segment is named: OSError(ENOSPC), as a failed
+        write of Atlas's own would be, not a bare ValueError."""
+        try:
+            yield
+        except ValueError as err:
+            if WRITER_KILLED in str(err) and disk_full(self.building, self.heap_bytes):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(self.building)) from err
+            raise
+
+
+WRITER_KILLED = "index writer was killed"
+"""What tantivy says once its indexing thread died (an I/O error most likely), whatever that error was."""
+
+
+def disk_full(directory: Path, room: int) -> bool:
+    """Whether the disk holding `directory` has less than `room` bytes free, or no inode free (a tmpfs or a disk of
+    many small files runs out of those first); False when it cannot be told."""
+    try:
+        disk = os.statvfs(directory)
+    except OSError:
+        return False
+    return disk.f_bavail * disk.f_frsize < room or (disk.f_files > 0 and disk.f_favail == 0)
 
 
 def _link_copy(source: Path, target: Path) -> None:
