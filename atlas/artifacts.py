@@ -104,6 +104,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     are being opened is left for the one CURRENT names then."""
     started = time.monotonic()
     _refuse_inside(archive, config.index_dir)
+    store.refuse_unreadable(config.index_dir)
     for _ in range(EXPORT_ATTEMPTS):
         generation = store.current_generation(config.index_dir)
         if generation is None or not store.is_generation_dir(generation):

@@ -78,6 +78,7 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
     cache, a `touch`) is hashed and counts as changed only if its contents did change.
     """
     status = IndexStatus(root=str(config.root), index_dir=str(config.index_dir), exists=False)
+    store.refuse_unreadable(config.index_dir)
     generation = store.current_generation(config.index_dir)
     if generation is None or not store.is_generation_dir(generation):
         # CURRENT naming nothing is a damaged index, as a search and `verify` find it; no CURRENT is none at all.

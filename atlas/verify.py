@@ -42,6 +42,7 @@ class VerifyReport:
 def verify_index(config: IndexConfig) -> VerifyReport:
     """Check the live generation of `config`'s index; see VerifyReport."""
     report = VerifyReport(index_dir=str(config.index_dir))
+    store.refuse_unreadable(config.index_dir)
     generation = store.current_generation(config.index_dir)
     if not (config.index_dir / store.CURRENT).exists():
         if orphans := store.generations_without_current(config.index_dir):

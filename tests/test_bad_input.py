@@ -265,6 +265,33 @@ def test_unreadable_file_and_directory_even_as_root(tmp_path: Path) -> None:
     assert report["files_indexed"] == 1
 
 
+@pytest.mark.parametrize("locked", [".atlas", ".atlas/CURRENT"])
+@pytest.mark.parametrize("command", [("search", "fine"), ("status",), ("verify",), ("export", "out.tar.gz")])
+def test_regression_an_index_this_user_may_not_read_is_one_sentence_and_a_hint(
+    tmp_path: Path, locked: str, command: tuple[str, ...]
+) -> None:
+    """An index directory (or its CURRENT) another user's permissions keep this one from reading: `Path.exists` raised
+    PermissionError, and search, status and verify ended in "unexpected error" with a bug-report hint (a CURRENT
+    that could not be read was "empty or names no generation", damage, exit 4)."""
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    (root / locked).chmod(0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        result = run_atlas(command[0], "--repo", str(root), *command[1:], cwd=tmp_path, **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    finally:
+        (root / locked).chmod(0o755 if locked == ".atlas" else 0o644)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 3, result.stderr
+    assert len(lines) == 2 and lines[1].startswith("  hint: "), result.stderr
+    assert f"{root / '.atlas'} is not readable" in lines[0] and "permission denied" in lines[0], result.stderr
+    assert "unexpected error" not in result.stderr and not result.stdout
+
+
 def test_fifo_is_special_and_does_not_block(make_repo: Any) -> None:
     root = make_repo({"a.py": "a = 1\n"}, commit=False)
     os.mkfifo(root / "pipe.py")

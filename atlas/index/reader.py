@@ -110,6 +110,7 @@ def read_manifest(generation: Path) -> dict[str, Any]:
 
 def open_index(index_dir: Path) -> IndexReader:
     """Open the live generation under `index_dir`."""
+    store.refuse_unreadable(index_dir)
     generation = store.current_generation(index_dir)
     if generation is None:
         if (index_dir / store.CURRENT).exists():

@@ -23,7 +23,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atlas.errors import InputError
+from atlas.errors import AtlasError, InputError
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
 from atlas.safe_read import Refused, display_path, open_regular_file, read_regular_file
@@ -111,6 +111,24 @@ def _is_atlas_entry(entry: Path) -> bool:
         except OSError:
             return False
     return bool(_GENERATION_NAME.fullmatch(entry.name) or _TEMPORARY_NAME.fullmatch(entry.name))
+
+
+def refuse_unreadable(index_dir: Path) -> None:
+    """AtlasError when this user may not read the index in `index_dir`: the directory cannot be looked into, or its
+    CURRENT cannot be opened (another user's index, a directory or file made mode 000). Without it, the check of
+    CURRENT raised a bare PermissionError, or an unreadable CURRENT was taken for an empty one, damage. A missing
+    CURRENT, or one that is not a regular file, is left to the reader's own checks."""
+    current = index_dir / CURRENT
+    try:
+        os.lstat(current)
+        os.close(os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
+    except PermissionError as err:
+        raise AtlasError(
+            f"cannot read the index: {index_dir} is not readable by this user (permission denied)",
+            f"check the permissions of {index_dir} and its files, or pass --index-dir DIR to use another index",
+        ) from err
+    except OSError:
+        return
 
 
 def current_generation(index_dir: Path) -> Path | None:
