@@ -174,7 +174,7 @@ def _write_archive(members: list[_Member], archive: Path) -> str:
     """Write `members` as the archive (a temporary file renamed into place); its SHA-256."""
     listing = {member.name: _sha256_of(member.handle) for member in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
-    tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
+    tmp = store.temporary_path(archive)
     try:
         with _create(tmp, archive) as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:
             _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))
@@ -197,9 +197,10 @@ def _write_archive(members: list[_Member], archive: Path) -> str:
 
 
 def _create(tmp: Path, archive: Path) -> BinaryIO:
-    """Open the archive's temporary file; a directory that cannot take it is the user's to fix."""
+    """Open the archive's temporary file, created anew (never written through a link planted at its name); a directory
+    that cannot take it is the user's to fix."""
     try:
-        return open(tmp, "wb")
+        return os.fdopen(store.create_new(tmp), "wb")
     except OSError as err:
         raise InputError(
             f"{archive.parent}: cannot write {archive.name} there ({err.strerror})",

@@ -398,6 +398,19 @@ def test_export_into_a_read_only_directory_is_a_usage_error(repo: Path, tmp_path
     assert not list(locked.iterdir())
 
 
+@pytest.mark.parametrize("name", ["x" * 247 + ".tar.gz", "é" * 126 + ".gz"], ids=["ascii", "two-byte"])
+def test_regression_an_archive_with_a_name_of_255_bytes_is_written(repo: Path, tmp_path: Path, name: str) -> None:
+    # Its temporary file, `.NAME.tmp-PID` beside it, had a name too long for the file system: a legal name was
+    # refused as "cannot write NAME there (File name too long)", with a hint about permissions.
+    archive = tmp_path / name
+    assert len(os.fsencode(archive.name)) in (254, 255)
+    export(repo, archive)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "repo") == [name]
+    assert atlas("import", str(archive), "--repo", str(repo), "--index-dir", str(tmp_path / "restored")).exit_code == 0
+    store.write_atomic(tmp_path / name, b"replaced\n")  # the index's own atomic writes take such a name too
+    assert (tmp_path / name).read_bytes() == b"replaced\n"
+
+
 def assert_the_disk_is_blamed(result: Result, *words: str) -> None:
     """Exit 3 with one sentence about the disk (holding `words`) and a hint: not a damaged archive, not a bug."""
     assert result.exit_code == 3, result.output

@@ -240,9 +240,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old or the new content, never a mix, with the permissions
     `path` had (a 0600 file of secrets stays 0600). The temporary file is created anew, never opened through
     a link or over a file planted at its name, and removed when the write fails (a full disk)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(path)
     try:
-        with os.fdopen(_create_new(tmp), "wb") as handle:
+        with os.fdopen(create_new(tmp), "wb") as handle:
             with contextlib.suppress(OSError):  # a new file keeps the umask's permissions
                 os.fchmod(handle.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             handle.write(data)
@@ -256,7 +256,20 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def _create_new(path: Path) -> int:
+NAME_MAX = 255
+"""The longest file name, in bytes, that Linux file systems take."""
+
+
+def temporary_path(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: `.NAME.tmp-PID` beside it, NAME cut short (in bytes)
+    so that the temporary name is legal whenever `path`'s is: an archive named with 255 bytes was refused as "File
+    name too long" for its temporary file's name."""
+    suffix = f".tmp-{os.getpid()}".encode()
+    name = os.fsencode(path.name)[: NAME_MAX - 1 - len(suffix)]
+    return path.with_name(os.fsdecode(b"." + name + suffix))
+
+
+def create_new(path: Path) -> int:
     """A descriptor of the new file `path`: what is there already (a file a dead process of the same id left, or
     a link someone planted) is removed, not followed or written through."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
