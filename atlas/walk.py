@@ -729,9 +729,9 @@ class _Walker:
             atlas_rules = _pushed(_read_rules(ATLASIGNORE, base, False, fold, dir_fd=fd), atlas_rules)
         return git_rules, atlas_rules
 
-    def _walks(self, real: str) -> bool:
-        """Whether the walk enters the directory `real` (inside the root) by its own path: no rule leaves it, or
-        a directory above it, out.
+    def _walks(self, real: str, is_dir: bool = True) -> bool:
+        """Whether the walk enters the directory `real` (inside the root) by its own path, or, without `is_dir`,
+        takes the file `real`: no rule leaves it, or a directory above it, out.
 
         The directories from the root down to `real` are opened one inside the other without following a link,
         and their ignore files read through them: one that changed into a link (or went) since `real` was
@@ -745,10 +745,13 @@ class _Walker:
             rel = ""
             rules = self._rules_inside(fd, rel, self.outer.git_rules, self.outer.atlas_rules)
             frame = _Frame(self.real_root, rel, [], *rules, frozenset())
-            for name in parts:
-                verdict = self._verdict(frame, rel + name, name, is_dir=True)
+            for depth, name in enumerate(parts, 1):
+                a_file = not is_dir and depth == len(parts)
+                verdict = self._verdict(frame, rel + name, name, is_dir=not a_file)
                 if name in NEVER_ENTER or verdict is _Verdict.IGNORED:
                     return False
+                if a_file:
+                    return True
                 fd = _open_child(fd, name)
                 rel += name + "/"
                 rules = self._rules_inside(fd, rel, frame.git_rules, frame.atlas_rules)
@@ -784,8 +787,8 @@ class _Walker:
                 return Skipped(display_path(rel), SkipReason.UNREADABLE, _why(err))
             if not _inside(real, self.real_root):
                 return Skipped(display_path(rel), SkipReason.SYMLINK_OUTSIDE, "links outside the root")
-            if self._forbidden(real):
-                return None
+            if self._forbidden(real) or (not is_dir and not self._walks(real, is_dir=False)):
+                return None  # a link to a file the rules leave out (`.env`, `secrets/`) brings none of its text
         if is_dir:
             if is_link:
                 return self._link_to_directory(frame, rel, st, real)
@@ -904,6 +907,21 @@ def _open_directory(path: str, expected: _Key | None) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def links_to_a_file_left_out(root: Path, path: str) -> bool:
+    """Whether the repository path `path` (as the walk names it) is a symbolic link to a file the walk leaves out:
+    outside the root, in `.git` or `.atlas`, or left out by the ignore rules (a committed `config.txt -> .env`, or a
+    link into `secrets/`). The walk indexes no such link (`_Walker._visit`); the fast preset, which lists files with
+    git, asks this of each file it would read."""
+    on_disk = os.path.join(os.fsencode(root), os.fsencode(fs_path(path)))
+    if not os.path.islink(on_disk):
+        return False
+    walker = _Walker(root, WalkOptions())
+    real = os.fsdecode(os.path.realpath(on_disk))
+    if not _inside(real, walker.real_root):
+        return True
+    return walker._forbidden(real) or not walker._walks(real, is_dir=False)
 
 
 def list_directory(path: str, expected: _Key | None = None) -> list[os.DirEntry[str]]:

@@ -409,3 +409,22 @@ def test_a_file_table_with_columns_of_unequal_lengths_is_damage(repo: Path) -> N
     result = atlas("status", "--repo", str(repo))
     assert result.exit_code == 4, result.output
     assert "unequal lengths" in result.stderr and "hint:" in result.stderr
+
+
+@pytest.mark.parametrize("preset", ["balanced", "fast"])
+def test_regression_an_ignored_file_is_not_served_through_a_committed_link_to_it(
+    make_repo: Callable[..., Path], preset: str
+) -> None:
+    """`credentials.txt -> .env`, committed: git tracks the link's text, never the ignored `.env`, but the index held
+    the `.env` under the link's name, and search, query and the fast preset (which lists files with git) served it."""
+    root = make_repo({".gitignore": ".env\n", ".env": f"API_KEY={SECRET}\n", "credentials.txt": Symlink(".env"),
+                      "billing/refund.py": FILES["billing/refund.py"]})  # fmt: skip
+    assert git(root, "ls-files").decode().split() == [".gitignore", "billing/refund.py", "credentials.txt"]
+    index_repo(index_config(root, jobs=1), show_progress=False)
+    outputs = [atlas("query", "--repo", str(root), "--preset", preset, "--format", "json", "credentials refund")]
+    if preset == "balanced":
+        outputs.append(atlas("search", "--repo", str(root), "--format", "json", "credentials api key"))
+        outputs.append(atlas("search", "--repo", str(root), "--format", "json", "-l", SECRET))
+    for result in outputs:
+        assert result.exit_code in (0, 1), result.output
+        assert "credentials.txt" not in result.stdout and "API_KEY" not in result.stdout, result.stdout

@@ -577,6 +577,30 @@ def test_a_link_into_a_directory_atlasignore_leaves_out_is_not_walked(tmp_path: 
     assert skipped(root) == {}
 
 
+@pytest.mark.parametrize(
+    ("ignore_file", "rules", "target"),
+    [(".gitignore", ".env\n", ".env"), (".gitignore", "secrets/\n", "secrets/key.txt"),
+     (".gitignore", "*.pem\n", "deploy/site.pem"), (".atlasignore", "secrets/\n", "secrets/key.txt")],
+    ids=["file", "directory", "glob", "atlasignore"],
+)  # fmt: skip
+def test_regression_a_link_to_a_file_the_rules_leave_out_brings_none_of_its_text(
+    tmp_path: Path, ignore_file: str, rules: str, target: str
+) -> None:
+    # A committed `config.txt -> .env` had the ignored file indexed, and served, under the link's name: git tracks the
+    # link's text only, and a link into an ignored directory was already left out.
+    tree: dict[str | bytes, FileContent] = {
+        ignore_file: rules, target: "API_KEY=s3cr3t\n", "src/app.py": "", "config.txt": Symlink(target),
+        "src/key.txt": Symlink(f"../{target}"), "ok.txt": Symlink("src/app.py"),
+    }  # fmt: skip
+    root = uncommitted_repo(tmp_path / "r", tree)
+    assert entry_paths(root) == {ignore_file, "src/app.py", "ok.txt"}
+    assert skipped(root) == {}
+    git(root, "add", "-f", target)  # a file git tracks is never ignored, nor a link to it
+    assert entry_paths(root) == {ignore_file, "src/app.py", "ok.txt", target, "config.txt", "src/key.txt"} - (
+        {target, "config.txt", "src/key.txt"} if ignore_file == ".atlasignore" else set()
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Names that are not valid UTF-8
 

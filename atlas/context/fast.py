@@ -34,7 +34,7 @@ from atlas.safe_read import bad_path, path_problem, read_in_root
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
     from atlas.query.syntax import ParsedQuery
-from atlas.walk import git_output, list_directory
+from atlas.walk import git_output, links_to_a_file_left_out, list_directory
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -230,6 +230,8 @@ def _best_with_priors(
     for name_part, dir_part, path in raw:
         if len(best) >= limit and name_part + dir_part < best[limit - 1].score:
             break
+        if links_to_a_file_left_out(root, path):  # git lists a committed `config.txt -> .env`, never its target
+            continue
         bisect.insort(best, _candidate(root, path, name_part, dir_part, prior_of), key=_order)
     return best[:limit]
 
