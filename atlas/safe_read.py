@@ -14,7 +14,8 @@ reads. Every read of a repository file goes through `open_in_root` (or `read_in_
 3. when a link is on the way (one inside the root that the walk followed), the path is resolved
    (`realpath`), must land inside the real root, outside `.git` and `.atlas`, and its resolved
    components are opened as in step 2, so a link swapped in meanwhile fails the open instead of
-   being followed.
+   being followed; nor may it land on a file the ignore rules leave out (`config.txt -> .env`: git
+   tracks a link's text, never the ignored file).
 
 A refused read raises `Refused` (an `OSError`), so callers that skip unreadable files skip these too.
 """
@@ -155,7 +156,9 @@ def open_in_root(root: str | os.PathLike[str], path: str) -> int:
     # A link on the way (the walk follows those that stay inside the root), or a name holding an escape's text.
     real_root = os.path.realpath(os.fsencode(root))
     try:
-        return _open_beneath(os.open(real_root, _DIR_FLAGS), _resolved_parts(real_root, path), path)
+        parts = _resolved_parts(real_root, path)
+        _refuse_left_out(real_root, parts, path)
+        return _open_beneath(os.open(real_root, _DIR_FLAGS), parts, path)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise Refused(path, "it changed into a symbolic link while being read") from err
@@ -272,6 +275,19 @@ def _resolved_parts(real_root: bytes, path: str) -> list[bytes]:
     if NEVER_READ.intersection(parts):
         raise Refused(path, "it resolves into .git or .atlas, which Atlas never indexes")
     return parts
+
+
+def _refuse_left_out(real_root: bytes, parts: list[bytes], path: str) -> None:
+    """`Refused` when a link on `path`'s way (its resolved components: `parts`) leads to a file the walk leaves out by
+    the ignore rules: git tracks a link's text only, so `config.txt -> .env`, indexed while it led to another file
+    (or retargeted by a pull since), would serve the ignored `.env`. The rules are read only when a link was followed
+    (`atlas.walk`, imported then: a search without links never loads the walk)."""
+    if parts == os.fsencode(fs_path(path)).split(b"/"):
+        return
+    from atlas.walk import file_left_out
+
+    if file_left_out(os.fsdecode(real_root), os.fsdecode(os.path.join(real_root, *parts))):
+        raise Refused(path, "it leads through a symbolic link to a file the ignore rules leave out")
 
 
 def _step(fd: int, name: bytes, flags: int) -> int:

@@ -917,11 +917,34 @@ def links_to_a_file_left_out(root: Path, path: str) -> bool:
     on_disk = os.path.join(os.fsencode(root), os.fsencode(fs_path(path)))
     if not os.path.islink(on_disk):
         return False
-    walker = _Walker(root, WalkOptions())
-    real = os.fsdecode(os.path.realpath(on_disk))
+    return file_left_out(root, os.fsdecode(os.path.realpath(on_disk)))
+
+
+def file_left_out(root: str | os.PathLike[str], real: str) -> bool:
+    """Whether the walk of `root` leaves out the file whose resolved path is `real`: outside the root, in `.git` or
+    `.atlas`, or left out by the ignore rules (`.env`, anything in `secrets/`)."""
+    walker = _walker_for(os.fspath(root))
     if not _inside(real, walker.real_root):
         return True
     return walker._forbidden(real) or not walker._walks(real, is_dir=False)
+
+
+WALKER_REUSE_SECONDS = 5.0
+"""How long `file_left_out` keeps a root's walker: the rules from outside the tree (`core.ignorecase`, asked of git;
+`info/exclude`) and the files git tracks are read once for a run's many links, and again by a server after this.
+The tree's own ignore files are read at every call."""
+_walkers: dict[str, tuple[float, _Walker]] = {}
+
+
+def _walker_for(root: str) -> _Walker:
+    import time
+
+    now = time.monotonic()
+    made, walker = _walkers.get(root, (-WALKER_REUSE_SECONDS, None))
+    if walker is None or now - made > WALKER_REUSE_SECONDS:
+        walker = _Walker(Path(root), WalkOptions())
+        _walkers[root] = (now, walker)
+    return walker
 
 
 def list_directory(path: str, expected: _Key | None = None) -> list[os.DirEntry[str]]:

@@ -428,3 +428,30 @@ def test_regression_an_ignored_file_is_not_served_through_a_committed_link_to_it
     for result in outputs:
         assert result.exit_code in (0, 1), result.output
         assert "credentials.txt" not in result.stdout and "API_KEY" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("swapped", ["file", "directory"])
+def test_regression_a_link_retargeted_at_an_ignored_file_after_indexing_is_not_served(
+    make_repo: Callable[..., Path], swapped: str
+) -> None:
+    """A link indexed while it led to a file of the tree, retargeted since (a pull) at an ignored file, or a directory
+    swapped for a link into an ignored one: `atlas query` served the ignored file's text under the indexed name."""
+    ignored = f"API_KEY={SECRET}\ndef refund_ledger_total():\n    return 0\n"
+    files = {".gitignore": ".env\nsecrets/\n", ".env": ignored, "secrets/ledger.py": ignored,
+             "billing/ledger.py": "def refund_ledger_total():\n    return 1\n"}  # fmt: skip
+    files.update({"ledger.py": Symlink("billing/ledger.py")} if swapped == "file" else {})
+    root = make_repo(files)
+    index_repo(index_config(root, jobs=1), show_progress=False)
+    if swapped == "file":
+        (root / "ledger.py").unlink()
+        (root / "ledger.py").symlink_to(".env")
+    else:
+        shutil.rmtree(root / "billing")
+        (root / "billing").symlink_to("secrets")
+    for command in ("query", "search"):
+        result = atlas(command, "--repo", str(root), "--format", "json", "refund ledger total")
+        assert result.exit_code in (0, 1), result.output
+        assert SECRET not in result.stdout and "API_KEY" not in result.stdout, result.stdout
+    explained = atlas("explain", "--repo", str(root), "--format", "json", "refund ledger total")
+    assert "a file the ignore rules leave out" in explained.stdout, explained.stdout
+
