@@ -388,3 +388,26 @@ def test_regression_an_index_directory_gitignore_is_not_read_whole_or_through_a_
     result = run_atlas("-q", "index", str(root), timeout=120)
     assert result.returncode == 2 and "not an Atlas index" in result.stderr, result.stderr
     assert not (index_dir / store.CURRENT).exists()
+
+
+def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_written_through(tmp_path: Path) -> None:
+    """A clone shipping `.atlas` as a link to another repository's index directory: `atlas index` in the clone
+    replaced that index with its own (the other repository's searches then found none of its files)."""
+    other = _shop(tmp_path)
+    assert run_atlas("-q", "index", str(other)).returncode == 0
+    live = (other / ".atlas" / store.CURRENT).read_text()
+    root = tmp_path / "clone"
+    root.mkdir()
+    write_tree(root, {"a.py": "def attacker(): pass\n"})
+    (root / ".atlas").symlink_to("../shop/.atlas", target_is_directory=True)
+    init_repo(root)
+    result = run_atlas("-q", "index", str(root))
+    assert result.returncode == 2, result.stderr
+    assert "symbolic link" in result.stderr and "outside the repository" in result.stderr and "hint:" in result.stderr
+    assert (other / ".atlas" / store.CURRENT).read_text() == live
+    assert sorted(p.name for p in (other / ".atlas").iterdir()) == [".gitignore", store.CURRENT, live, "lock"]
+    (root / ".atlas").unlink()
+    (root / "build").mkdir()
+    (root / ".atlas").symlink_to("build", target_is_directory=True)  # a link that stays inside is the index's place
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    assert (root / "build" / store.CURRENT).is_file()
