@@ -78,10 +78,12 @@ _STORAGE_PROBLEMS = {
     errno.EPERM: ("is not writable (operation not permitted)", "writable"),
     errno.ENOSPC: ("is on a full disk", "space"),
     errno.EDQUOT: ("is over its disk quota", "space"),
+    errno.ENAMETOOLONG: ("is too deep: its files' paths would be too long for the system", "shorter"),
 }
 _HINTS = {
     "writable": "pass --index-dir DIR (or set ATLAS_INDEX_DIR) to put the index on a writable disk",
     "space": "free some space, or pass --index-dir DIR to put the index on another disk",
+    "shorter": "pass --index-dir DIR (or set ATLAS_INDEX_DIR) to put the index at a shorter path",
 }
 _TANTIVY_OS_ERROR = re.compile(r"\(os error (\d+)\)|code: (\d+)")
 
@@ -97,8 +99,11 @@ def storage_error(err: BaseException, index_dir: Path) -> AtlasError | None:
         return None
     reason, kind = _STORAGE_PROBLEMS[code]
     filename = getattr(err, "filename", None)
-    if filename and kind == "writable" and not Path(os.fsdecode(filename)).is_relative_to(index_dir):
+    elsewhere = bool(filename) and not Path(os.fsdecode(filename)).is_relative_to(index_dir)
+    if elsewhere and kind == "writable":
         return AtlasError(f"cannot access {os.fsdecode(filename)}: {os.strerror(code)}", "check its permissions")
+    if elsewhere and kind == "shorter":  # a long name met outside the index: not the index's depth
+        return None
     return AtlasError(f"cannot write the index: {index_dir} {reason}", _HINTS[kind])
 
 

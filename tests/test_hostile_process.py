@@ -226,6 +226,25 @@ def test_regression_a_disk_out_of_inodes_during_indexing_is_a_full_disk(tmp_path
         assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
 
 
+def test_regression_a_root_whose_index_paths_pass_path_max_is_one_sentence_and_a_hint(tmp_path: Path) -> None:
+    # A repository this deep (its path 4,040 bytes, its files' within PATH_MAX) has index files whose paths are not:
+    # the build ended in "unexpected error: OSError: [Errno 36] File name too long" and a bug-report hint.
+    depth = (4040 - len(os.fsencode(tmp_path))) // 251
+    deep = tmp_path.joinpath(*["d" * 250] * depth, "e" * (4040 - len(os.fsencode(tmp_path)) - 251 * depth - 1))
+    deep.mkdir(parents=True)
+    write_tree(deep, SHOP)
+    init_repo(deep)
+    done = run_atlas("index", str(deep), "--no-history")
+    assert done.returncode == 3, done.stderr
+    assert_one_sentence_and_hint(done.stderr, "too long", str(deep / ".atlas"))
+    assert "--index-dir" in done.stderr
+    assert not [p.name for p in (deep / ".atlas").iterdir() if ".tmp-" in p.name], "the failed build left its files"
+    elsewhere = tmp_path / "index"
+    assert run_atlas("-q", "index", str(deep), "--index-dir", str(elsewhere), "--no-history").returncode == 0
+    found = run_atlas("search", "--repo", str(deep), "--index-dir", str(elsewhere), "--format", "json", "cart")
+    assert found.returncode == 0, found.stderr
+
+
 def test_a_file_with_fifty_thousand_matching_definitions_gives_a_small_hit(tmp_path: Path) -> None:
     from tests.test_cli import _validator
 

@@ -173,6 +173,16 @@ class GenerationWriter:
         self.deleted_documents = 0
         """Once finished: the deleted documents its segments still count (see `atlas.index.layout`)."""
         self._committed = False
+        heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
+        self.heap_bytes = heap * WRITER_THREADS
+        try:
+            self._open(previous, table)
+        except BaseException:  # the caller has no writer to abandon: what was made here goes now
+            self.abandon()
+            raise
+
+    def _open(self, previous: Path | None, table: FileTable | None) -> None:
+        """Make the generation's tantivy index (empty, or a copy of `previous`'s), its file table and writer."""
         target = self.building / store.TANTIVY_DIR
         if previous is None:
             target.mkdir(parents=True)
@@ -182,8 +192,6 @@ class GenerationWriter:
             _link_copy(previous / store.TANTIVY_DIR, target)
             self.index = tantivy.Index.open(str(target))
             self.table = table or FileTable.from_json(store.read_index_file(previous / store.FILES))
-        heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
-        self.heap_bytes = heap * WRITER_THREADS
         self.writer = self.index.writer(heap_size=self.heap_bytes, num_threads=WRITER_THREADS)
 
     @property
