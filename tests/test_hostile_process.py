@@ -183,6 +183,24 @@ def test_a_read_only_index_and_repository_can_be_searched(shop: Path, tmp_path: 
     assert list(temporary.iterdir()) == [], "opening the read-only index left files behind"
 
 
+def test_regression_a_read_only_index_with_a_full_temporary_disk_is_not_called_damaged(
+    shop: Path, tmp_path: Path
+) -> None:
+    # A read-only index is opened through links made in TMPDIR; a TMPDIR without room for them (here: out of inodes)
+    # had search, status and verify call the index damaged, exit 4, "rebuild it", which a read-only disk cannot.
+    assert run_atlas("-q", "index", str(shop)).returncode == 0
+    with read_only_view(shop, tmp_path / "ro") as view, small_disk(tmp_path / "tmp", "1m", inodes=3) as temporary:
+        (temporary / "taken").mkdir()  # the root and this: one inode left, for mkdtemp's directory alone
+        env = {**git_env(), "TMPDIR": str(temporary)}
+        for args in (["search", "--repo", str(view), "shopping cart"], ["status", "--repo", str(view)],
+                     ["verify", "--repo", str(view)]):  # fmt: skip
+            done = subprocess.run(atlas_command(*args), capture_output=True, text=True, env=env)
+            assert done.returncode == 3, (args, done.stderr)
+            assert_one_sentence_and_hint(done.stderr, "temporary directory", "read-only")
+            assert "TMPDIR" in done.stderr and "damaged" not in done.stderr, done.stderr
+        assert [p.name for p in temporary.iterdir()] == ["taken"], "opening the read-only index left files behind"
+
+
 def test_indexing_a_read_only_repository_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
     with read_only_view(shop, tmp_path / "ro") as view:
         for args in (["index", str(view)], ["search", "--repo", str(view), "cart"]):

@@ -206,15 +206,11 @@ def _open_through_links(directory: Path) -> tantivy.Index:
     try:
         links = Path(tempfile.mkdtemp(prefix="atlas-readonly-"))
     except OSError as err:
-        raise AtlasError(
-            f"{directory.parent}: the index is read-only and there is no writable temporary directory to open it "
-            f"from ({err.strerror or err})",
-            "set TMPDIR to a writable directory",
-        ) from err
+        raise _no_temporary_room(directory, err) from err
     try:
         for entry in directory.iterdir():
             if not entry.name.endswith(".lock"):
-                (links / entry.name).symlink_to(entry.absolute())
+                _link_in_temporary(entry, links / entry.name, directory)
         with TantivyDamage(directory.parent, reads=False):
             index = tantivy.Index.open(str(links))
         # A reader reloading on commits watches meta.json; removing the links would make it reload,
@@ -225,6 +221,23 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
     finally:
         shutil.rmtree(links, ignore_errors=True)
+
+
+def _link_in_temporary(entry: Path, link: Path, directory: Path) -> None:
+    """Make `link`, in the temporary directory, point at the index file `entry`; AtlasError (not damage: the index
+    is not at fault) when the temporary directory's disk refuses it (full, out of inodes, read-only)."""
+    try:
+        link.symlink_to(entry.absolute())
+    except OSError as err:
+        raise _no_temporary_room(directory, err) from err
+
+
+def _no_temporary_room(directory: Path, err: OSError) -> AtlasError:
+    return AtlasError(
+        f"{directory.parent}: the index is read-only and there is no writable temporary directory to open it "
+        f"from ({err.strerror or err})",
+        "set TMPDIR to a writable directory with free space",
+    )
 
 
 def _check_file_table(generation: Path, manifest: dict[str, Any]) -> None:
