@@ -244,6 +244,24 @@ def test_regression_a_disk_out_of_inodes_during_indexing_is_a_full_disk(tmp_path
         assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
 
 
+def test_regression_a_first_build_that_cannot_write_current_leaves_no_generation(shop: Path, tmp_path: Path) -> None:
+    # A disk with room for the whole generation but not for CURRENT (here: one inode short): the generation was left
+    # renamed into place without CURRENT, and the next search called the index damaged ("CURRENT is missing, though
+    # gen-000001 is there (a half-copied index?)", exit 4) instead of finding none and building one.
+    with small_disk(tmp_path / "roomy", "20m") as roomy:
+        assert run_atlas("-q", "index", str(shop), "--index-dir", str(roomy / "index")).returncode == 0
+        needed = sum(1 for _ in roomy.rglob("*")) + 1  # and the file system's root
+    for inodes in range(needed - 3, needed):
+        with small_disk(tmp_path / f"disk{inodes}", "20m", inodes=inodes) as disk:
+            index_dir = disk / "index"
+            done = run_atlas("index", str(shop), "--index-dir", str(index_dir))
+            assert done.returncode == 3, (inodes, done.stderr)
+            assert_one_sentence_and_hint(done.stderr, "full disk", str(index_dir))
+            assert not [p.name for p in index_dir.iterdir() if p.name.startswith("gen-")], inodes
+            found = run_atlas("status", "--repo", str(shop), "--index-dir", str(index_dir))
+            assert found.returncode == 3 and "no index" in found.stderr, (inodes, found.stderr)
+
+
 def test_regression_a_root_whose_index_paths_pass_path_max_is_one_sentence_and_a_hint(tmp_path: Path) -> None:
     # A repository this deep (its path 4,040 bytes, its files' within PATH_MAX) has index files whose paths are not:
     # the build ended in "unexpected error: OSError: [Errno 36] File name too long" and a bug-report hint.

@@ -301,13 +301,19 @@ def publish(index_dir: Path, building: Path, final: Path) -> None:
     """Make the generation built in `building` the live one and drop older generations.
 
     ^C and SIGTERM wait until CURRENT is written and the generation is in `published`: the interrupt then
-    says truthfully whether the new generation went live (`atlas.held_signals.signals_deferred`).
+    says truthfully whether the new generation went live (`atlas.held_signals.signals_deferred`). When CURRENT
+    cannot be written (a disk with room for the generation but not for it), the generation goes: left in place, it
+    made a first build's directory read as a half-copied index, damaged, instead of holding none.
     """
     with signals_deferred():
         os.replace(building, final)
         _fsync_dir(index_dir)
         previous = current_generation(index_dir)
-        write_atomic(index_dir / CURRENT, final.name.encode())
+        try:
+            write_atomic(index_dir / CURRENT, final.name.encode())
+        except BaseException:
+            _remove_tree(final)
+            raise
         published.append(final)
     remove_stale(index_dir, keep={final.name, previous.name if previous else ""})
 
