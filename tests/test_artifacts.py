@@ -411,6 +411,33 @@ def test_regression_an_archive_with_a_name_of_255_bytes_is_written(repo: Path, t
     assert (tmp_path / name).read_bytes() == b"replaced\n"
 
 
+def test_regression_export_into_a_directory_this_user_may_not_enter_is_a_usage_error(
+    repo: Path, tmp_path: Path
+) -> None:
+    # Asking whether the archive's path was a link raised PermissionError in a directory that cannot be searched
+    # (mode 000, or another user's): "unexpected error", exit 3, with a bug-report hint.
+    import subprocess
+    import sys
+
+    from tests.test_bad_input import _without_read_override
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        done = subprocess.run([sys.executable, "-m", "atlas", "export", str(locked / "index.tar.gz"), "--repo",
+                               str(repo)], capture_output=True, text=True, timeout=120, **popen)  # fmt: skip
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
+    finally:
+        locked.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    message, hint = done.stderr.splitlines()
+    assert message == f"atlas: {locked}: cannot write index.tar.gz there (Permission denied)", done.stderr
+    assert hint.startswith("  hint: pass a path in a directory you can write to")
+    assert not list(locked.iterdir())
+
+
 def assert_the_disk_is_blamed(result: Result, *words: str) -> None:
     """Exit 3 with one sentence about the disk (holding `words`) and a hint: not a damaged archive, not a bug."""
     assert result.exit_code == 3, result.output

@@ -228,8 +228,14 @@ def _directory_locked(directory: Path) -> Iterator[None]:
     changed and replaced: the file itself is replaced, so a lock on it would be on the old one."""
     import fcntl
 
+    from atlas.errors import InputError
+
     _make_parent(directory)
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:  # a directory this user may not read (mode 000, another user's)
+        raise InputError(f"{directory}: cannot open the client's configuration directory ({err.strerror})",
+                         "run it where you can write, or pass --config-path") from err  # fmt: skip
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

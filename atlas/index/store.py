@@ -241,8 +241,13 @@ def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
 def replacement_target(path: Path) -> Path:
     """The file a write to the user's `path` replaces: `path` itself, or the file its symbolic link names (the
     link stays). InputError when that exists and is not a regular file: a device (`/dev/null`), a FIFO or a
-    directory would be replaced by a file, which is never what a user asks for."""
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    directory would be replaced by a file, which is never what a user asks for. A path this user cannot look at (in
+    a directory it may not enter) is returned as it is: the write says why it cannot be made there."""
+    try:
+        linked = path.is_symlink()
+    except OSError:
+        return path
+    target = Path(os.path.realpath(path)) if linked else path
     try:
         mode = target.stat().st_mode
     except OSError:  # missing (to be created), or the write itself will say why not

@@ -267,3 +267,32 @@ def test_regression_a_full_disk_leaves_no_temporary_file_beside_the_config(tmp_p
         result = _install("--client", "cursor", "--write", "--config-path", str(config))
         assert result.exit_code == 2 and "No space left on device" in result.stderr
         assert sorted(p.name for p in disk.iterdir()) == ["m.json"] and json.loads(config.read_text())
+
+
+@pytest.mark.parametrize(("client", "name"), [("cursor", "mcp.json"), ("codex", "config.toml")])
+def test_regression_a_config_path_in_a_directory_this_user_may_not_enter_is_one_sentence(
+    tmp_path: Path, client: str, name: str
+) -> None:
+    # `--write` into a directory that cannot be searched (mode 000, another user's) raised PermissionError, asking
+    # whether the file was a link and then opening the directory to lock it: "unexpected error" and a bug-report hint.
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_bad_input import _without_read_override
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    command = [sys.executable, "-m", "atlas", "mcp", "install", "--client", client, "--root", str(tmp_path),
+               "--write", "--config-path", str(locked / name)]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
+    finally:
+        locked.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    message, hint = done.stderr.splitlines()
+    assert message.startswith(f"atlas: {locked}: cannot ") and "Permission denied" in message, done.stderr
+    assert hint.startswith("  hint: ") and not list(locked.iterdir())
