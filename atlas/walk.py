@@ -1007,11 +1007,12 @@ def is_git_directory(root: Path) -> bool:
     """Whether `root` is a git directory: a bare repository or a `.git`, git's internals without a work tree.
 
     The test is git's own (`is_git_directory` in setup.c): `objects/` and `refs/` directories and a
-    HEAD that is a symbolic ref or an object name.
+    HEAD that is a symbolic ref or an object name. One this user may not look into (a `.git` made mode 000,
+    another user's) is none, as git, which cannot read it either, finds none there.
     """
-    if not (root / "objects").is_dir() or not (root / "refs").is_dir():
-        return False
     try:
+        if not (root / "objects").is_dir() or not (root / "refs").is_dir():
+            return False
         head = read_regular_file(os.fspath(root / "HEAD"), 256).strip()
     except OSError:
         return False

@@ -292,6 +292,32 @@ def test_regression_an_index_this_user_may_not_read_is_one_sentence_and_a_hint(
     assert "unexpected error" not in result.stderr and not result.stdout
 
 
+def test_regression_a_git_directory_this_user_may_not_read_is_no_repository(tmp_path: Path) -> None:
+    """A `.git` made mode 000 (or another user's): asking whether it held `objects/` raised PermissionError, and
+    status and cache-key ended in "unexpected error" (index in "cannot access .git/objects"). Git cannot read it
+    either; without it the tree is indexed by its ignore files alone, without history, as when git refuses."""
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n", ".gitignore": "build/\n", "build/out.py": "x = 1\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    (root / ".git").chmod(0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        commands = {"status": ("--repo", str(root)), "cache-key": ("--repo", str(root)),
+                    "index": (str(root), "--format", "json"), "verify": ("--repo", str(root))}  # fmt: skip
+        results = {name: run_atlas(name, *args, cwd=tmp_path, **popen) for name, args in commands.items()}
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    finally:
+        (root / ".git").chmod(0o755)
+    for command, result in results.items():
+        assert "unexpected error" not in result.stderr and "Traceback" not in result.stderr, (command, result.stderr)
+    assert results["status"].returncode == 0 and results["cache-key"].returncode == 0
+    assert results["index"].returncode == 0 and results["verify"].returncode == 0, results["index"].stderr
+    report = index_report(results["index"])
+    assert report["files_indexed"] == 2 and report["signals"]["git"]["available"] is False
+
+
 def test_fifo_is_special_and_does_not_block(make_repo: Any) -> None:
     root = make_repo({"a.py": "a = 1\n"}, commit=False)
     os.mkfifo(root / "pipe.py")
