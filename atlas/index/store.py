@@ -137,8 +137,8 @@ def refuse_unreadable(index_dir: Path) -> None:
     CURRENT, or one that is not a regular file, is left to the reader's own checks."""
     current = index_dir / CURRENT
     try:
-        os.lstat(current)
-        os.close(os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
+        if stat.S_ISREG(os.lstat(current).st_mode):  # a device in its place is never opened: that may act
+            os.close(os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
     except PermissionError as err:
         raise AtlasError(
             f"cannot read the index: {index_dir} is not readable by this user (permission denied)",
