@@ -84,3 +84,19 @@ def proc_view(target: Path) -> Iterator[Path]:
         yield target
     finally:
         _unmount(target)
+
+
+def run_with_locked_dir(locked: Path, command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run `command` while `locked` is a new directory this user may not enter (mode 0; as root, with the
+    capabilities that let root read and enter anything dropped), then give it back its mode. Skips the test when
+    those capabilities cannot be dropped."""
+    from tests.test_bad_input import _without_read_override
+
+    locked.mkdir(mode=0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
+    finally:
+        locked.chmod(0o755)

@@ -416,21 +416,13 @@ def test_regression_export_into_a_directory_this_user_may_not_enter_is_a_usage_e
 ) -> None:
     # Asking whether the archive's path was a link raised PermissionError in a directory that cannot be searched
     # (mode 000, or another user's): "unexpected error", exit 3, with a bug-report hint.
-    import subprocess
     import sys
 
-    from tests.test_bad_input import _without_read_override
+    from tests.mounts import run_with_locked_dir
 
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0)
-    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
-    try:
-        done = subprocess.run([sys.executable, "-m", "atlas", "export", str(locked / "index.tar.gz"), "--repo",
-                               str(repo)], capture_output=True, text=True, timeout=120, **popen)  # fmt: skip
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
-    finally:
-        locked.chmod(0o755)
+    command = [sys.executable, "-m", "atlas", "export", str(locked / "index.tar.gz"), "--repo", str(repo)]
+    done = run_with_locked_dir(locked, command, timeout=120)
     assert done.returncode == 2, done.stderr
     message, hint = done.stderr.splitlines()
     assert message == f"atlas: {locked}: cannot write index.tar.gz there (Permission denied)", done.stderr

@@ -275,23 +275,14 @@ def test_regression_a_config_path_in_a_directory_this_user_may_not_enter_is_one_
 ) -> None:
     # `--write` into a directory that cannot be searched (mode 000, another user's) raised PermissionError, asking
     # whether the file was a link and then opening the directory to lock it: "unexpected error" and a bug-report hint.
-    import os
-    import subprocess
     import sys
 
-    from tests.test_bad_input import _without_read_override
+    from tests.mounts import run_with_locked_dir
 
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0)
-    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
     command = [sys.executable, "-m", "atlas", "mcp", "install", "--client", client, "--root", str(tmp_path),
                "--write", "--config-path", str(locked / name)]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, **popen)
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
-    finally:
-        locked.chmod(0o755)
+    done = run_with_locked_dir(locked, command, timeout=60)
     assert done.returncode == 2, done.stderr
     message, hint = done.stderr.splitlines()
     assert message.startswith(f"atlas: {locked}: cannot ") and "Permission denied" in message, done.stderr
