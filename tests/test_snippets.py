@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from atlas.query.snippets import MAX_LINE_CHARS, _line_bounds, _score_lines, best_ranges
@@ -43,6 +43,7 @@ _WEIGHTS = st.dictionaries(_TERM, st.sampled_from([0.1, 0.2, 0.7]), min_size=1, 
 
 
 @given(lines=st.lists(_LINE, max_size=12), weights=_WEIGHTS)
+@example(lines=["a\u0301", "a\u0301", "a\u0301", "İİ", "aa\u0301İİ"], weights={"a": 0.1})  # NFC −4, lower +4
 def test_line_bounds_sum_the_weights_of_the_terms_each_line_contains(
     lines: list[str], weights: dict[str, float]
 ) -> None:

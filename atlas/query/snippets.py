@@ -118,8 +118,11 @@ def _line_bounds(lines: list[str], terms: Mapping[str, float]) -> dict[int, floa
     from any one file) is found line by line with `str.find`, its offsets mapped to lines by a bisect over
     the line ends; the weights add up in the order of `terms`, so equal lines get equal bounds."""
     text = "\n".join(lines)
-    lowered = composed(text).lower()
-    if len(lowered) != len(text):  # composing, or a letter whose lower case is two, moved the offsets
+    folded = composed(text)
+    lowered = folded.lower()
+    # Composing shortens a text, a letter whose lower case is two lengthens it: either moves the offsets, and
+    # both together can leave the length as it was, so each is checked apart.
+    if len(folded) != len(text) or len(lowered) != len(folded):
         return _line_bounds_one_by_one(lines, terms)
     bounds: dict[int, float] = {}
     present = [(term, weight) for term, weight in terms.items() if term and term in lowered]
