@@ -328,18 +328,23 @@ def fs_path(display: str) -> str | bytes:
 
 # --- text for a terminal: names and file text may hold control characters ------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+"""Unicode's bidirectional formatting characters: invisible, they reorder the text around them on a terminal, so a
+name or a line of code can read as other than it is (CVE-2021-42574, "Trojan Source")."""
+_CONTROL = re.compile(rf"[\x00-\x08\x0a-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
-    return _NAMED_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
 
 
 def visible(text: str) -> str:
-    """`text` with its control characters (but tab) written as escapes (`\\n`, `\\x1b`, `\\x07`): a file's name or
-    text printed to a terminal can neither break a line nor move the cursor, recolour or clear the screen. A byte
+    """`text` with its control characters (but tab) written as escapes (`\\n`, `\\x1b`, `\\x07`), and its bidirectional
+    formatting characters too (`\\u202e`): a file's name or text printed to a terminal can neither break a line nor
+    move the cursor, recolour or clear the screen, nor read in another order than it is. A byte
     of an argument that is not UTF-8 (Python holds it as a lone surrogate) is written `\\xNN`, as `display_path`
     writes it in a name, not `\\udcNN`."""
     text = _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text

@@ -12,10 +12,11 @@ from atlas.safe_read import quoted_path, visible
 from tests.conftest import init_repo, write_tree
 from tests.test_hostile_process import run_atlas
 
-CONTROL = {chr(c) for c in [*range(0, 9), *range(10, 32), *range(127, 160)]}
+BIDI = {chr(c) for c in [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+CONTROL = {chr(c) for c in [*range(0, 9), *range(10, 32), *range(127, 160)]} | BIDI
 
 
-@given(st.text())
+@given(st.text() | st.text(st.sampled_from([*BIDI, "a", "\n", "\x1b"])))
 def test_visible_text_holds_no_control_character_but_tab(text: str) -> None:
     shown = visible(text)
     assert not CONTROL.intersection(shown)
@@ -78,3 +79,19 @@ def test_regression_the_human_table_numbers_lines_as_the_file_does(tmp_path: Pat
     rows = [line.split("│", 1) for line in human.stdout.split("\n") if "│" in line]
     assert [int(number) for number, _ in rows] == [1, 2, 3, 4]
     assert rows[2][1].strip().startswith('b = "cr\\r in') and rows[3][1].strip() == "return a + b"
+
+
+def test_bidirectional_controls_in_names_and_text_print_as_escapes(tmp_path: Path) -> None:
+    # "Trojan Source" (CVE-2021-42574): U+202E and its kin are invisible and reorder what follows on a terminal, so a
+    # name or a line printed raw can read as other than it is; they print as `\u202e`, as the other controls do.
+    root = tmp_path / "repo"
+    write_tree(root, {"invoice\u202etxt.py": "def turnip_total():\n    access = 'user\u202e \u2066# admin\u2069'\n",
+                      "README.md": "# readme\n"})  # fmt: skip
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    human = run_atlas("-q", "search", "--repo", str(root), "--format", "human", "turnip_total")
+    assert human.returncode == 0, human.stderr
+    assert not BIDI.intersection(human.stdout)
+    assert "invoice\\u202etxt.py" in human.stdout and "\\u2066# admin\\u2069" in human.stdout
+    listed = run_atlas("-q", "search", "--repo", str(root), "-l", "turnip_total")
+    assert listed.stdout == '"invoice\\u202etxt.py"\n'
