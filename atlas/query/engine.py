@@ -274,15 +274,13 @@ class Engine:
         """Fused candidates, best first; the files in `tiers` (fid → tier) first, by tier."""
         candidates = signals.candidates()
         if self.store is None:
-            return fuse(candidates, signals.raw, {}, options.weights, options.limit, tiers=tiers, limit=options.limit)
+            return fuse(candidates, signals.raw, {}, options.weights, tiers=tiers, limit=options.limit)
         intent = detect_intent([t for t, _ in parsed.terms])
         roles, flags = self.store.get("role"), self.store.get("path_flags")
         have_priors = roles is not None and flags is not None
         priors = _priors(candidates, roles, flags, options.weights, intent) if have_priors else {}
         paths = self.store.paths
-        return fuse(
-            candidates, signals.raw, priors, options.weights, options.limit, paths.__getitem__, tiers, options.limit
-        )
+        return fuse(candidates, signals.raw, priors, options.weights, paths.__getitem__, tiers, options.limit)
 
     def _salient_terms(
         self, doc_freqs: dict[str, int], forms: dict[str, tuple[str, ...]], form_share: float

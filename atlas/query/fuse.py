@@ -222,7 +222,6 @@ def fuse(
     raw: Mapping[str, Mapping[int, float]],
     priors: Mapping[int, float],
     weights: FusionWeights,
-    explain_top: int | None = None,
     tiebreak: Callable[[int], Any] | None = None,
     tiers: Mapping[int, int] | None = None,
     limit: int | None = None,
@@ -235,8 +234,8 @@ def fuse(
     ends with a `definition` term whose raw value is the tier (0: the name's own case).
 
     Ties are broken by `tiebreak(fid)` (the path, so that an updated index and a rebuilt one, whose
-    file ids differ, order ties alike), else by file id. ScoreTerms are built for the first `explain_top` results only
-    (all when None): the arithmetic is the same for every candidate, the records are not.
+    file ids differ, order ties alike), else by file id. ScoreTerms are built for the returned results only: the
+    arithmetic is the same for every candidate, the records are not.
     """
     ranks = {signal: rank_by(values) for signal, values in raw.items() if values}
     signal_weights = {signal: weights.signal_weight(signal) for signal in ranks}
@@ -256,7 +255,7 @@ def fuse(
 
     order = sorted(totals, key=key) if limit is None else heapq.nsmallest(limit, totals, key=key)
     fused = [Fused(fid, totals[fid] * priors.get(fid, 1.0), []) for fid in order]
-    for item in fused[:explain_top]:
+    for item in fused:
         item.terms = _terms(item.fid, raw, ranks, signal_weights, totals[item.fid], priors.get(item.fid, 1.0), weights)
         if tiers and item.fid in tiers:  # why it comes before higher scores: it defines the `sym:` name
             item.terms.append(ScoreTerm("definition", float(tiers[item.fid]), None, 0.0, 0.0))
