@@ -30,6 +30,7 @@ from atlas.index.writer import FileTable
 from atlas.progress import log
 from atlas.records import Role
 from atlas.signals.git import (
+    READ_AGAIN_NOTE,
     REPLACED_NOTE,
     SHALLOW_NOTE,
     CoChange,
@@ -43,6 +44,8 @@ from atlas.signals.git import (
     is_ancestor,
     merge_histories,
     mine_history,
+    read_again,
+    read_in_part,
     touched_by_then,
 )  # fmt: skip
 from atlas.signals.graph import build_import_graph, in_degree, neighbours, pagerank
@@ -179,6 +182,9 @@ def _update_history(
     if previous is None or not previous.head or _reshaped(config.root, options, previous):
         return mine(config.root, options), "full"
     head = head_commit(config.root)
+    if read_in_part(previous) and (head != previous.head or READ_AGAIN_NOTE not in previous.reason):
+        # git failed part-way last time: mined whole again, since a merge would keep what that run could not read
+        return read_again(previous, mine(config.root, options)), "full"
     # A --since window ("90 days ago") moves with the clock: mined again whole, commits that left it leave the
     # history, where a merge would keep them until --rebuild. The window bounds what that costs.
     sliding = options.since is not None

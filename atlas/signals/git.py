@@ -12,7 +12,8 @@ A repository that cannot be mined (git missing, not a repository, no commits) gi
 `History(available=False, reason=...)`, never an exception. History is an input to ranking, not a
 precondition: when git fails half-way (objects missing from a partial or damaged clone) the log is
 read again without rename detection (which is what reads file contents), and if that fails too the
-commits read before the failure are kept, with `reason` saying what happened.
+commits read before the failure are kept, with `reason` saying what happened. Such a history is mined whole again
+by the next update (`read_in_part`): once more at its HEAD, then at each new HEAD.
 
 The `pydriller` backend computes the same `History` through pydriller's Repository API. It is about
 100x slower and exists as the test oracle. `merge_histories` and `is_ancestor` support incremental
@@ -208,7 +209,7 @@ def _mine(
     warn("git: %s; reading the history again without rename detection", failure)
     plain, plain_failure = _fold(repo, options, since_commit, False, progress)
     if plain_failure is None:
-        return _noted(plain.history(repo, options), f"renames not followed ({failure})")
+        return _noted(plain.history(repo, options), f"{_NO_RENAMES}({failure})")
     best = max((folder, plain), key=lambda side: side.commits)
     if not best.commits and options.backend == "git":
         # Topological order walks the whole graph before the first commit comes out: a lost old commit object
@@ -216,7 +217,7 @@ def _mine(
         best, _ = _fold(repo, options, since_commit, False, progress, topo=False)
     if not best.commits:
         return _unavailable(failure)
-    return _noted(best.history(repo, options), f"only the newest {best.commits} commits could be read ({failure})")
+    return _noted(best.history(repo, options), f"{_ONLY_NEWEST}{best.commits} commits could be read ({failure})")
 
 
 def _fold(
@@ -242,6 +243,27 @@ def _fold(
 
 def _noted(history: History, note: str) -> History:
     return replace(history, reason=note) if note else history
+
+
+_NO_RENAMES: Final = "renames not followed "
+_ONLY_NEWEST: Final = "only the newest "
+READ_AGAIN_NOTE: Final = "the same when read again"
+
+
+def read_in_part(history: History) -> bool:
+    """Whether git failed part-way through mining `history` (`_mine` kept what it could read): a failure that may
+    not last (a stalled or killed git, objects a later fetch brings), so an update mines it again."""
+    return history.available and any(
+        part.startswith((_NO_RENAMES, _ONLY_NEWEST)) for part in history.reason.split("; ")
+    )
+
+
+def read_again(previous: History, again: History) -> History:
+    """`again`, the history of `previous`'s HEAD mined a second time; noted when git failed the same way, so that
+    updates at this HEAD keep it instead of mining it a third time."""
+    if read_in_part(again) and again.head == previous.head and READ_AGAIN_NOTE not in again.reason:
+        return replace(again, reason=_reasons(again.reason, READ_AGAIN_NOTE))
+    return again
 
 
 SHALLOW_NOTE: Final = "shallow clone: only the fetched part of the history was mined"

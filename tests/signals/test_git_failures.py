@@ -51,10 +51,18 @@ def _history_repo(root: Path) -> Path:
     return root
 
 
-def _drop_object(repo: Path, spec: str) -> None:
-    """Delete the loose object `spec` names, as a partial or damaged clone lacks it."""
+def _drop_object(repo: Path, spec: str) -> bytes:
+    """Delete the loose object `spec` names, as a partial or damaged clone lacks it; its bytes, to put it back."""
     sha = git(repo, "rev-parse", spec).decode().strip()
-    (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+    loose = repo / ".git" / "objects" / sha[:2] / sha[2:]
+    held = loose.read_bytes()
+    loose.unlink()
+    return held
+
+
+def _put_back(repo: Path, spec_sha: str, held: bytes) -> None:
+    """Restore a dropped loose object, as a later fetch brings what a clone lacked."""
+    (repo / ".git" / "objects" / spec_sha[:2] / spec_sha[2:]).write_bytes(held)
 
 
 def _index_json(repo: Path) -> dict:
@@ -84,6 +92,41 @@ def test_a_clone_missing_the_blobs_rename_detection_reads_is_indexed_without_ren
     found = _search_explain(repo, "refund card")
     assert found["results"][0]["path"] == "shop/billing.py"
     assert any(note.startswith("git history incomplete: renames not followed") for note in found["notes"])
+
+
+def test_a_history_git_read_in_part_is_mined_whole_once_the_objects_are_back(tmp_path: Path) -> None:
+    # A one-off failure (a fetch that brings the missing objects, a git stalled or killed) must not leave the
+    # index with the part it read until --rebuild: the next update, at the same HEAD, mines the history again.
+    repo = _history_repo(tmp_path / "r")
+    tree = git(repo, "rev-parse", "HEAD~3^{tree}").decode().strip()
+    held = _drop_object(repo, tree)
+    first = _index_json(repo)["signals"]["git"]
+    assert first["reason"].startswith("only the newest ")
+
+    _put_back(repo, tree, held)
+    again = _index_json(repo)["signals"]["git"]
+
+    assert (again["available"], again["reason"], again["commits_mined"], again["mined"]) == (True, "", 4, "full")
+    assert _index_json(repo)["mode"] == "unchanged"  # whole now: not mined a third time
+
+
+def test_a_history_git_keeps_failing_on_is_mined_again_once_per_head(tmp_path: Path) -> None:
+    repo = _history_repo(tmp_path / "r")
+    _drop_object(repo, "HEAD~3^{tree}")
+    first = _index_json(repo)["signals"]["git"]
+
+    second = _index_json(repo)["signals"]["git"]
+    third = _index_json(repo)
+    (repo / "shop/cart.py").write_text((repo / "shop/cart.py").read_text() + "# totals\n")
+    _commit(repo, "cart: totals")
+    fourth = _index_json(repo)["signals"]["git"]
+
+    assert second["mined"] == "full"
+    assert second["reason"] == f"{first['reason']}; the same when read again"
+    assert third["mode"] == "unchanged"  # failed twice at this HEAD: kept, not mined a third time
+    assert fourth["mined"] == "full"  # a merge would keep the part git could not read: mined whole again
+    assert fourth["commits_mined"] == first["commits_mined"] + 1
+    assert fourth["reason"].startswith(f"only the newest {fourth['commits_mined']} commits could be read (")
 
 
 def test_a_clone_missing_an_old_tree_keeps_the_newest_commits(tmp_path: Path) -> None:
