@@ -144,16 +144,14 @@ def _open_members(generation: Path) -> list[_Member] | None:
     IndexCorrupt when one is not a regular file: a FIFO would block the export, a link pack what it names."""
     opened: list[_Member] = []
     try:
-        for path in sorted(generation.rglob("*")):
+        for path in store.generation_files(generation):
             mode = path.lstat().st_mode
-            if stat.S_ISDIR(mode):
-                continue
             if not stat.S_ISREG(mode):
                 raise IndexCorrupt(f"{generation}: {path.relative_to(generation)} is not a regular file")
             handle = store.open_index_file(path)
             info = os.fstat(handle.fileno())
             opened.append(_Member(path.relative_to(generation).as_posix(), handle, info.st_size, int(info.st_mtime)))
-        listed = {path.relative_to(generation).as_posix() for path in generation.rglob("*") if not path.is_dir()}
+        listed = {path.relative_to(generation).as_posix() for path in store.generation_files(generation)}
         if opened and listed == {member.name for member in opened}:
             return opened
     except FileNotFoundError:

@@ -29,7 +29,7 @@ from atlas.commands.options import (
     repo_option,
     text_input,
 )  # fmt: skip
-from atlas.errors import AtlasError, UsageError
+from atlas.errors import UsageError, shown_to_user
 from atlas.progress import tell
 from atlas.safe_read import display_path, quoted_path, visible
 
@@ -127,14 +127,15 @@ class AtlasGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
-        except AtlasError as err:
-            _fail(err.message, err.hint, err.exit_code)
         except KeyboardInterrupt as err:
             code = _stopped_by or (EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
             _fail("interrupted", _interrupted_hint(), code)
         except Exception as err:
             if isinstance(err, OSError) and _raised_by_echo(err):  # a subcommand's --help could not be written
                 _fail_output(err)
+            shown = shown_to_user(err)
+            if shown is not None:
+                _fail(shown.message, shown.hint, shown.exit_code)
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
             _fail(f"unexpected error: {type(err).__name__}: {err}", "rerun with -v and report it", 3)

@@ -18,7 +18,7 @@ import errno
 import os
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 
 class AtlasError(Exception):
@@ -123,3 +123,32 @@ def removed_while_building(err: BaseException, index_dir: Path) -> AtlasError | 
         f"files of the index directory {index_dir} were removed while the index was being built; nothing was published",
         "run `atlas index` again, with nothing else cleaning that directory",
     )
+
+
+_DENIED: Final = (errno.EACCES, errno.EPERM)
+
+
+def read_denied(err: BaseException) -> AtlasError | None:
+    """`err` as one sentence and a hint when it, or an error it was raised from, is this user refused a file or
+    directory it reads (mode 000, another user's files); None otherwise. The readers of an index take any OSError
+    for damage, whose hint, a rebuild, would not help here (or would replace another user's index)."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in _DENIED and cause.filename:
+            name = os.fsdecode(cause.filename)
+            return AtlasError(
+                f"cannot read {name}: this user is not allowed to ({os.strerror(cause.errno)})",
+                "check the permissions of it and of the directories above it, or run as the user who owns it",
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def shown_to_user(err: Exception) -> AtlasError | None:
+    """The error a shell shows for `err`: an AtlasError as it is, unless it blames damage on a read this user was
+    refused; any other exception only when it is such a refusal (None: an unexpected error)."""
+    if isinstance(err, AtlasError) and not isinstance(err, IndexCorrupt):
+        return err
+    return read_denied(err) or (err if isinstance(err, AtlasError) else None)

@@ -40,7 +40,16 @@ from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
 from atlas.config import IndexConfig
-from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, UsageError, is_native_panic
+from atlas.errors import (
+    AtlasError,
+    IndexBusy,
+    IndexCorrupt,
+    IndexMissing,
+    InputError,
+    UsageError,
+    is_native_panic,
+    shown_to_user,
+)
 from atlas.native_stderr import stderr_fd
 from atlas.output import hit_record, output_error
 
@@ -654,9 +663,10 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
     try:
         with session.call_lock:
             payload, key = spec.run(session, with_integers(spec.schema, arguments or {}))
-    except AtlasError as err:
-        return _error(err)
     except Exception as err:
+        shown = shown_to_user(err)
+        if shown is not None:
+            return _error(shown)
         logger.exception("tool %s failed", name)
         return _error(AtlasError(f"unexpected error: {type(err).__name__}: {clip_text(str(err), 1, 300)}"))
     except BaseException as err:

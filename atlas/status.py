@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, PARSE_VERSION, IndexConfig
-from atlas.errors import IndexCorrupt
+from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
@@ -99,12 +99,10 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         reason = rebuild_reason(config, manifest)
         if not reason:  # an index of another format is read by none of this Atlas
             _opens_as_a_search_does(generation)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # orjson's decode error is a ValueError
-        status.reason = f"the index is damaged ({err})"
-        status.damaged = True
-        return status
-    except IndexCorrupt as err:
-        status.reason = f"the index is damaged ({err.message})"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexCorrupt) as err:  # orjson's: ValueError
+        if denied := read_denied(err):  # not damage: a rebuild would not help
+            raise denied from err
+        status.reason = f"the index is damaged ({err.message if isinstance(err, IndexCorrupt) else err})"
         status.damaged = True
         return status
     status.exists = True

@@ -53,6 +53,7 @@ def verify_index(config: IndexConfig) -> VerifyReport:
         report.damaged.append("no live generation (CURRENT names no generation directory)")
         return report
     report.generation = generation.name
+    store.refuse_unreadable_generation(generation)
     checked = _check_generation(generation, report)
     if checked is not None:
         _check_tree(config, *checked, report)

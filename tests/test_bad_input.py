@@ -292,6 +292,43 @@ def test_regression_an_index_this_user_may_not_read_is_one_sentence_and_a_hint(
     assert "unexpected error" not in result.stderr and not result.stdout
 
 
+@pytest.mark.parametrize("locked", ["", "tantivy", "signals/file_stamp.npy", "history.json"])
+@pytest.mark.parametrize(
+    "command", [("search", "fine"), ("query", "fine"), ("status",), ("verify",), ("export", "out.tar.gz")]
+)
+def test_regression_a_generation_this_user_may_not_read_is_not_called_damaged(
+    tmp_path: Path, locked: str, command: tuple[str, ...]
+) -> None:
+    """A generation directory, or a directory or file inside it, this user may not read: each command called the
+    index damaged (exit 4) with a rebuild as the fix, export failed with "unexpected error", and an export whose
+    tantivy directory could not be listed packed the rest and exited 0 (`Path.rglob` passed over it)."""
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    generation = (root / ".atlas" / (root / ".atlas" / "CURRENT").read_text().strip()).resolve()
+    target = generation / locked
+    mode = target.stat().st_mode & 0o777
+    target.chmod(0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        result = run_atlas(command[0], "--repo", str(root), *command[1:], cwd=tmp_path, **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    finally:
+        target.chmod(mode)
+    if locked == "history.json" and command[0] in {"search", "query", "status"}:  # not read by these
+        assert result.returncode == 0, result.stderr
+        return
+    lines = result.stderr.splitlines()
+    assert result.returncode == 3, result.stderr
+    assert len(lines) == 2 and lines[1].startswith("  hint: check the permissions"), result.stderr
+    assert lines[0].startswith(f"atlas: cannot read {generation}"), result.stderr
+    assert "this user is not allowed to (Permission denied)" in lines[0], result.stderr
+    assert "damaged" not in result.stderr and "unexpected" not in result.stderr and not result.stdout
+    assert not (tmp_path / "out.tar.gz").exists()
+
+
 def test_regression_a_git_directory_this_user_may_not_read_is_no_repository(tmp_path: Path) -> None:
     """A `.git` made mode 000 (or another user's): asking whether it held `objects/` raised PermissionError, and
     status and cache-key ended in "unexpected error" (index in "cannot access .git/objects"). Git cannot read it

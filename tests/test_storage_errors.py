@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas.errors import storage_error
+from atlas.errors import AtlasError, IndexCorrupt, shown_to_user, storage_error
 
 INDEX = Path("/srv/repo/.atlas")
 
@@ -71,3 +71,30 @@ def test_a_missing_file_outside_the_index_directory_is_not_that(error: Exception
     from atlas.errors import removed_while_building
 
     assert removed_while_building(error, INDEX) is None
+
+
+def _corrupt_from(cause: BaseException) -> IndexCorrupt:
+    try:
+        try:
+            raise cause
+        except OSError as err:
+            raise IndexCorrupt(f"the index manifest is unreadable ({err})") from err
+    except IndexCorrupt as corrupt:
+        return corrupt
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM])
+def test_damage_blamed_on_a_refused_read_is_shown_as_the_refusal(code: int) -> None:
+    refused = PermissionError(code, "Permission denied", str(INDEX / "gen-000001" / "manifest.json"))
+    shown = shown_to_user(_corrupt_from(refused))
+    assert shown is not None and shown.exit_code == 3 and not isinstance(shown, IndexCorrupt)
+    assert shown.message.startswith(f"cannot read {INDEX}/gen-000001/manifest.json: this user is not allowed to")
+    assert "rebuild" not in shown.hint and "permissions" in shown.hint
+
+
+def test_other_damage_and_other_errors_are_shown_as_they_were() -> None:
+    garbled = _corrupt_from(OSError(errno.EIO, "Input/output error", str(INDEX / "CURRENT")))
+    assert shown_to_user(garbled) is garbled
+    usage = AtlasError("x")
+    assert shown_to_user(usage) is usage
+    assert shown_to_user(KeyError("x")) is None and shown_to_user(PermissionError(errno.EACCES, "no name")) is None

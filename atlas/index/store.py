@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from atlas.config import DEFAULT_INDEX_DIRNAME
-from atlas.errors import AtlasError, InputError
+from atlas.errors import AtlasError, InputError, read_denied
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
 from atlas.safe_read import Refused, display_path, open_regular_file, read_regular_file
@@ -144,6 +144,33 @@ def refuse_unreadable(index_dir: Path) -> None:
             f"cannot read the index: {index_dir} is not readable by this user (permission denied)",
             f"check the permissions of {index_dir} and its files, or pass --index-dir DIR to use another index",
         ) from err
+    except OSError:
+        return
+
+
+def generation_files(generation: Path) -> list[Path]:
+    """Every entry of `generation` but its directories (links to directories included), sorted. A directory that
+    cannot be listed raises (PermissionError for one this user may not read), where `Path.rglob` passes over it."""
+
+    def refuse(err: OSError) -> None:
+        raise err
+
+    found: list[Path] = []
+    for top, directories, files in os.walk(generation, onerror=refuse):
+        found.extend(Path(top, name) for name in files)
+        found.extend(Path(top, name) for name in directories if os.path.islink(os.path.join(top, name)))
+    return sorted(found)
+
+
+def refuse_unreadable_generation(generation: Path) -> None:
+    """AtlasError when this user may not list a directory of `generation` or open one of its files: that index is
+    not damaged, and rebuilding it (the hint damage gets) would not help. Other errors are left to the checks."""
+    try:
+        for path in generation_files(generation):
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.close(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
+    except PermissionError as err:
+        raise read_denied(err) or AtlasError(str(err)) from err
     except OSError:
         return
 
