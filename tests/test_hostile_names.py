@@ -73,8 +73,9 @@ def test_regression_an_invalid_request_with_a_usable_id_is_answered_with_that_id
     done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(root)], input=lines,
                           capture_output=True, timeout=120)  # fmt: skip
     replies = [orjson.loads(line) for line in done.stdout.splitlines()]
-    assert replies[0]["id"] == 1 and "result" in replies[0]
-    assert [(reply["id"], reply["error"]["code"]) for reply in replies[1:]] == [
+    # JSON-RPC leaves the order of answers free: the errors may come before initialize's result on a busy machine.
+    assert [reply["id"] for reply in replies if "result" in reply] == [1], (done.stdout, done.stderr)
+    assert [(reply["id"], reply["error"]["code"]) for reply in replies if "error" in reply] == [
         (2, -32600), ("three", -32600), (4, -32600), (None, -32600), (None, -32600)]  # fmt: skip
 
 
@@ -336,7 +337,10 @@ def test_regression_related_finds_a_file_named_in_the_other_unicode_form(tmp_pat
 
 
 @pytest.mark.parametrize("form", ["NFC", "NFD"])
-@pytest.mark.parametrize("glob", ["{w}.py", "{w}", "docs/{w}*", "**/{w}.py", "/docs/{w}.py"])
+@pytest.mark.parametrize(
+    "glob", ["{w}.py", "{w}", "docs/{w}*", "**/{w}.py", "/docs/{w}.py", "docs/r[\u00e9x]sum[\u00e9]*", "r[\u00e9]*.py",
+             "docs/r?sum?.py", "r[!x]sum[!x].py"]
+)  # fmt: skip
 def test_regression_a_path_filter_matches_a_name_in_either_unicode_form(tmp_path: Path, glob: str, form: str) -> None:
     # The glob's characters were matched as written: `path:résumé` typed composed (NFC) missed a file named
     # decomposed (NFD, as macOS makes names), and the other way round.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import tantivy
 
@@ -212,6 +213,11 @@ _GLOBSTARS = {"**/": "(.*/)?", "**": ".*"}
 """`**/`: any directories, none too; `**` elsewhere: anything, across directories."""
 
 
+_MARKS: Final = "[\u0300-\u036f]*"
+"""The combining accents that follow a letter written decomposed (NFD: `e` then U+0301): `?` and `[!...]` take them
+with the letter they match, so one accented letter of a name made on macOS is one character to a glob."""
+
+
 def _glob_piece(piece: str) -> str:
     out: list[str] = []
     i = 0
@@ -220,7 +226,7 @@ def _glob_piece(piece: str) -> str:
         if ch == "*":
             out.append("[^/]*")
         elif ch == "?":
-            out.append("[^/]")
+            out.append("[^/]" + _MARKS)
         elif ch == "[" and (end := _class_end(piece, i)) > 0:
             out.append(_char_class(piece[i + 1 : end]))
             i = end
@@ -249,7 +255,12 @@ def _char_class(body: str) -> str:
             i += 1
     if not items:
         return "[^/]" if negate else "(?:[^\\s\\S])"
-    return ("[^/" if negate else "[") + "".join(items) + "]"
+    if negate:
+        return "[^/" + "".join(items) + "]" + _MARKS
+    listed = "[" + "".join(items) + "]"
+    # A listed letter a name may hold decomposed (macOS): its decomposed form too, as `_literal` matches letters.
+    decomposed = [_escape(form) for ch in body if (form := unicodedata.normalize("NFD", ch)) != ch]
+    return "(?:" + "|".join([listed, *decomposed]) + ")" if decomposed else listed
 
 
 def template_query(schema: tantivy.Schema) -> tantivy.Query:
