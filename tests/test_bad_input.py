@@ -265,6 +265,29 @@ def test_unreadable_file_and_directory_even_as_root(tmp_path: Path) -> None:
     assert report["files_indexed"] == 1
 
 
+def _indexed_fine_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    return root
+
+
+def _run_locked_out_of(
+    target: Path, command: tuple[str, ...], root: Path, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`atlas COMMAND --repo ROOT ...` run while `target` is mode 000 to it (root's read override dropped)."""
+    mode = target.stat().st_mode & 0o777
+    target.chmod(0)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        return run_atlas(command[0], "--repo", str(root), *command[1:], cwd=cwd, **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    finally:
+        target.chmod(mode)
+
+
 @pytest.mark.parametrize("locked", [".atlas", ".atlas/CURRENT"])
 @pytest.mark.parametrize("command", [("search", "fine"), ("status",), ("verify",), ("export", "out.tar.gz")])
 def test_regression_an_index_this_user_may_not_read_is_one_sentence_and_a_hint(
@@ -273,18 +296,8 @@ def test_regression_an_index_this_user_may_not_read_is_one_sentence_and_a_hint(
     """An index directory (or its CURRENT) another user's permissions keep this one from reading: `Path.exists` raised
     PermissionError, and search, status and verify ended in "unexpected error" with a bug-report hint (a CURRENT
     that could not be read was "empty or names no generation", damage, exit 4)."""
-    root = tmp_path / "repo"
-    write_tree(root, {"ok.py": "def fine(): pass\n"})
-    init_repo(root)
-    assert run_atlas("-q", "index", str(root)).returncode == 0
-    (root / locked).chmod(0)
-    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
-    try:
-        result = run_atlas(command[0], "--repo", str(root), *command[1:], cwd=tmp_path, **popen)
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
-    finally:
-        (root / locked).chmod(0o755 if locked == ".atlas" else 0o644)
+    root = _indexed_fine_repo(tmp_path)
+    result = _run_locked_out_of(root / locked, command, root, tmp_path)
     lines = result.stderr.splitlines()
     assert result.returncode == 3, result.stderr
     assert len(lines) == 2 and lines[1].startswith("  hint: "), result.stderr
@@ -302,21 +315,9 @@ def test_regression_a_generation_this_user_may_not_read_is_not_called_damaged(
     """A generation directory, or a directory or file inside it, this user may not read: each command called the
     index damaged (exit 4) with a rebuild as the fix, export failed with "unexpected error", and an export whose
     tantivy directory could not be listed packed the rest and exited 0 (`Path.rglob` passed over it)."""
-    root = tmp_path / "repo"
-    write_tree(root, {"ok.py": "def fine(): pass\n"})
-    init_repo(root)
-    assert run_atlas("-q", "index", str(root)).returncode == 0
+    root = _indexed_fine_repo(tmp_path)
     generation = (root / ".atlas" / (root / ".atlas" / "CURRENT").read_text().strip()).resolve()
-    target = generation / locked
-    mode = target.stat().st_mode & 0o777
-    target.chmod(0)
-    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
-    try:
-        result = run_atlas(command[0], "--repo", str(root), *command[1:], cwd=tmp_path, **popen)
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
-    finally:
-        target.chmod(mode)
+    result = _run_locked_out_of(generation / locked, command, root, tmp_path)
     if locked == "history.json" and command[0] in {"search", "query", "status"}:  # not read by these
         assert result.returncode == 0, result.stderr
         return
