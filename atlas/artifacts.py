@@ -67,12 +67,13 @@ def cache_key(config: IndexConfig) -> tuple[str, str]:
 
 def tree_digest(config: IndexConfig, holds: Callable[[str], bool] = lambda path: True) -> str:
     """The digest of the contents of the files of `config`'s tree the walk takes (those `holds` keeps): their
-    paths and content hashes, read from the tree."""
+    paths and content hashes, read from the tree (no more of each than the index would read: its size cap)."""
     from atlas.partition import content_digest, file_content_hash
     from atlas.status import current_entries
 
     entries = current_entries(config).items()
-    return content_digest((path, file_content_hash(entry.root, entry.path)) for path, entry in entries if holds(path))
+    cap = config.max_file_bytes
+    return content_digest((path, file_content_hash(entry.root, path, cap)) for path, entry in entries if holds(path))
 
 
 def reuse_prefix(config: IndexConfig) -> str:

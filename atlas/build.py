@@ -414,7 +414,7 @@ def _finish(
     since = report.phase("signals", since)
     report.signals = {key: side.params[key] for key in ("git", "graph") if key in side.params}
     if report.shard:
-        report.shard = {**report.shard, "content_hash": _content_hash(config.root, writer.table)}
+        report.shard = {**report.shard, "content_hash": _content_hash(config, writer.table)}
     if history_job.mode:
         report.signals["git"] = {**report.signals["git"], "mined": history_job.mode[0]}
         report.phases["git_mining"] = round(history_job.seconds, 4)
@@ -427,11 +427,12 @@ def _finish(
     return generation
 
 
-def _content_hash(root: Path, table: FileTable) -> str:
+def _content_hash(config: IndexConfig, table: FileTable) -> str:
     """The shard's key by the contents of its files: those indexed (by their recorded hash) and those the
-    parser left out (hashed here; they are few). `atlas.shards.shard_cache_key` computes the same from the tree."""
+    parser left out (hashed here, up to the size cap, as `atlas.artifacts.tree_digest` hashes them; they are few).
+    `atlas.shards.shard_cache_key` computes the same from the tree."""
     indexed = [(path, table.hashes[fid]) for fid, path in enumerate(table.paths) if path]
-    left_out = [(path, file_content_hash(root, path)) for path in table.skipped]
+    left_out = [(path, file_content_hash(config.root, path, config.max_file_bytes)) for path in table.skipped]
     return content_digest(indexed + left_out)
 
 

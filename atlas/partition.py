@@ -87,16 +87,30 @@ def content_digest(files: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def file_content_hash(root: str | os.PathLike[str], path: str) -> str:
+UNREADABLE = "unreadable"
+"""`file_content_hash` of a file that cannot be read."""
+OVER_LIMIT = "over-limit"
+"""`file_content_hash` of a file holding more than the bytes it was to be read for."""
+
+
+def file_content_hash(root: str | os.PathLike[str], path: str, limit: int) -> str:
     """The content hash `atlas.parse.content_hash` gives the whole of repository file `path`, read in blocks
-    (through `open_in_root`: never outside `root`); "unreadable" when it cannot be read."""
+    (through `open_in_root`: never outside `root`); UNREADABLE when it cannot be read, OVER_LIMIT when it holds more
+    than `limit` bytes.
+
+    No more than `limit` + 1 bytes are read, as the indexer reads no more than its size cap: a file's size is a
+    promise its reads need not keep (one that grew since it was walked, a FUSE file that says 100 bytes and streams
+    without end), and a read to its end hung `atlas status` and `atlas cache-key`.
+    """
     from atlas.safe_read import open_in_root
 
     digest = hashlib.blake2b(digest_size=16)
+    left = limit + 1
     try:
         with os.fdopen(open_in_root(root, path), "rb") as handle:
-            while block := handle.read(1 << 20):
+            while left and (block := handle.read(min(left, 1 << 20))):
                 digest.update(block)
+                left -= len(block)
     except OSError:
-        return "unreadable"
-    return digest.hexdigest()
+        return UNREADABLE
+    return digest.hexdigest() if left else OVER_LIMIT

@@ -250,10 +250,11 @@ def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int)
 
 
 def _edited(table: FileTable, fid: int, entry: FileEntry) -> bool:
-    """True unless the file's contents hash to what the table holds."""
+    """True unless the file's contents hash to what the table holds. Read up to the size the walk found, which is
+    the table's: a file holding more than that has changed since, and is not read further."""
     from atlas.partition import file_content_hash
 
-    return file_content_hash(entry.root, entry.path) != table.hashes[fid]
+    return file_content_hash(entry.root, entry.path, entry.size) != table.hashes[fid]
 
 
 def _record_diff(status: IndexStatus, table: FileTable, diff: TreeDiff) -> None:

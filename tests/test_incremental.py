@@ -160,9 +160,9 @@ def test_regression_files_stamped_in_the_future_are_not_read_by_every_status(
     reads: list[str] = []
     real_hash = atlas.partition.file_content_hash
 
-    def counted(root: Path, path: str) -> str:
+    def counted(root: Path, path: str, limit: int) -> str:
         reads.append(path)
-        return real_hash(root, path)
+        return real_hash(root, path, limit)
 
     monkeypatch.setattr(atlas.partition, "file_content_hash", counted)
 

@@ -1,0 +1,61 @@
+"""Files that lie about themselves, and files changed under a running Atlas.
+
+A file's `stat` is a promise its reads need not keep: it grows (or is made a 20 GiB sparse file) between the walk
+that took its size and the read that hashes it, and a FUSE file may say 100 bytes and stream without end. Atlas
+reads no more of a file than it would index. Every tree is a real git repository; every index a real one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from atlas.api import index_config, index_repo
+from atlas.artifacts import tree_digest
+from atlas.index import store
+from atlas.partition import OVER_LIMIT, file_content_hash
+from atlas.status import current_entries, diff_tree, load_table
+from tests.conftest import deadline
+
+SPARSE_BYTES = 64 << 30
+"""A file this size is hashed in about a minute and a half: reading it whole is a hang to a user."""
+
+FILES = {"app/main.py": "def main():\n    return serve()\n", "app/serve.py": "def serve():\n    return 1\n"}
+
+
+def test_a_content_hash_reads_no_more_than_its_limit(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES)
+    os.truncate(root / "app/main.py", SPARSE_BYTES)
+    with deadline(10):
+        assert file_content_hash(root, "app/main.py", 1 << 20) == OVER_LIMIT
+    assert file_content_hash(root, "app/serve.py", 1 << 20) == file_content_hash(root, "app/serve.py", 26)
+    assert file_content_hash(root, "app/serve.py", 25) == OVER_LIMIT
+
+
+def test_status_hashes_no_more_of_a_file_than_its_size_said(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES)
+    config = index_config(root)
+    index_repo(config, show_progress=False)
+    table = load_table(store.current_generation(config.index_dir))  # type: ignore[arg-type]
+    os.utime(root / "app/main.py", ns=(1, 1))  # a moved mtime, the same size: hashed to tell
+    entries = list(current_entries(config).values())
+    os.truncate(root / "app/main.py", SPARSE_BYTES)  # after the walk took its size: a file that lies
+    with deadline(10):
+        diff = diff_tree(table, entries, hash_moved=True)
+    assert [table.paths[fid] for fid in diff.changed] == ["app/main.py"]
+
+
+def test_the_tree_key_reads_no_more_of_a_file_than_the_index_would(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES, git=False)
+    config = index_config(root)
+    before = tree_digest(config)
+
+    def grown_after_the_walk(path: str) -> bool:
+        if path == "app/main.py":
+            os.truncate(root / path, SPARSE_BYTES)
+        return True
+
+    with deadline(10):
+        after = tree_digest(config, grown_after_the_walk)
+    assert after != before
