@@ -8,6 +8,8 @@ reads no more of a file than it would index. Every tree is a real git repository
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,3 +61,29 @@ def test_the_tree_key_reads_no_more_of_a_file_than_the_index_would(make_repo: Ca
     with deadline(10):
         after = tree_digest(config, grown_after_the_walk)
     assert after != before
+
+
+# --- index files changed in place under a running Atlas -------------------------------------------------------
+
+TRUNCATE_UNDER_A_SEARCH = """
+import os, sys
+from pathlib import Path
+from atlas.api import index_config, open_engine
+engine = open_engine(index_config(Path(sys.argv[1])), build_if_missing=False, show_progress=False)
+engine.search("serve main")
+for name in sys.argv[2:]:
+    os.truncate(name, 0)  # another process, in place: a cp over the live index, a restore, a clean-up
+print(len(engine.search("serve main the retry").hits))
+"""
+
+
+def test_a_side_store_truncated_in_place_under_a_running_engine_does_not_kill_it(
+    make_repo: Callable[..., Path],
+) -> None:
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    arrays = sorted((root / ".atlas").glob(f"gen-*/{store.SIGNALS_DIR}/*.npy"))
+    command = [sys.executable, "-c", TRUNCATE_UNDER_A_SEARCH, str(root), *map(str, arrays)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert (result.returncode, result.stderr) == (0, ""), "a truncated memory map is a SIGBUS: killed without a word"
+    assert int(result.stdout) == 2

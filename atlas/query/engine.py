@@ -1,6 +1,6 @@
 """Query-time conductor: syntax → BM25 and exact-name candidates → signals → weighted RRF → hits.
 
-An `Engine` holds an open index and its memory-mapped side store, so long-lived callers (the
+An `Engine` holds an open index and its side store (read into memory), so long-lived callers (the
 MCP server, benchmarks) pay the open once and each search costs milliseconds.
 """
 

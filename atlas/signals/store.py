@@ -6,14 +6,16 @@
                        newlines included; tombstones are empty), for path look-ups without tantivy
       <name>.npy       one array per signal, row = file id; CSR triples for pair signals
 
-Arrays are written once per generation and memory-mapped at query time.
+Arrays are written once per generation and read whole at query time, never memory-mapped: a map of a file that
+another process truncates in place (a `cp` of a cached index over the live one) kills its reader with SIGBUS, without
+a word, at the next touch of a page past the file's new end. Read, the arrays are the process's own; the store is
+small (7 MB for ansible's 18,000 files) and reading it costs less than a millisecond or two per open.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-import mmap
 import os
 import struct
 import sys
@@ -91,13 +93,14 @@ _STRUCT_FORMAT = {
 
 
 def read_npy(path: Path) -> memoryview:
-    """Memory-map a little-endian C-order `.npy` file as a typed, shaped, read-only memoryview.
+    """Read a little-endian C-order `.npy` file as a typed, shaped, read-only memoryview (no more than the size the
+    file had when opened: one that shrinks meanwhile is cut short, one that grows is not read without end).
 
     Just enough of the .npy format for the side store, so a query need not import numpy (which
     costs more than the rest of a cold `atlas search`).
     """
     with open_index_file(path) as handle:
-        raw = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+        raw = memoryview(handle.read(os.fstat(handle.fileno()).st_size))
     if bytes(raw[:6]) != b"\x93NUMPY":
         raise ValueError(f"{path.name}: not a .npy file")
     length_bytes = 2 if raw[6] == 1 else 4
@@ -140,7 +143,7 @@ def file_digest(path: Path) -> str:
 
 
 def load_store(generation: Path) -> SideStore | None:
-    """Memory-map the side store of `generation`; None if the generation has none."""
+    """Read the side store of `generation`; None if the generation has none."""
     directory = generation / SIGNALS_DIR
     try:
         params = orjson.loads(read_index_file(directory / PARAMS))
