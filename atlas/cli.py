@@ -470,6 +470,21 @@ def _open_closed_standard_descriptors() -> None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
 
 
+def _report_faults() -> None:
+    """Have Python's fault handler name a fatal signal and the stacks it struck, on the real stderr (descriptor 2 may
+    be held): a tantivy segment file truncated in place under a search (a `cp` of another index over the live one) is
+    a SIGBUS in its memory map, which no Python code can catch, and the process (a long-lived MCP server) ended
+    without a word. The handler is built in: enabling it costs microseconds. Processes forked from here (parse
+    workers, the query-time parse helper) go without it, unless PYTHONFAULTHANDLER asks for it: the run reports a
+    grammar that crashes one in a sentence."""
+    import faulthandler
+
+    asked = faulthandler.is_enabled()
+    faulthandler.enable(file=sys.stderr)
+    if not asked:
+        os.register_at_fork(after_in_child=faulthandler.disable)
+
+
 def main() -> None:
     """Console-script entry point."""
     install_signal_handlers()
@@ -481,6 +496,7 @@ def main() -> None:
         from atlas.native_stderr import hold_panic_messages
 
         hold_panic_messages()
+    _report_faults()
     if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
         _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,3 +105,24 @@ def test_regression_a_panic_in_tantivy_is_a_tool_error_and_the_server_goes_on(sh
     run(shop, scenario)
     log = (shop.parent / "mcp-stderr.log").read_text()  # the server's stderr: Rust's lines about the panic held
     assert "panicked at" not in log and "thread '<unnamed>'" not in log, log
+
+
+def test_regression_segments_truncated_under_the_server_are_named_when_they_kill_it(shop: Path) -> None:
+    # Tantivy maps its segment files: truncated in place (a `cp` of another index over the live one), the next touch
+    # of a page past their new end is a SIGBUS in Rust, which no Python code can catch. The server died without a
+    # word; Python's fault handler now names the signal and where it struck, on the real stderr.
+
+    async def scenario(session: ClientSession) -> None:
+        found, error = await call(session, "search", {"query": "cart"})
+        assert not error and found["results"], found
+        for path in (_generation(shop) / store.TANTIVY_DIR).iterdir():
+            if not path.name.endswith((".json", ".lock")):
+                os.truncate(path, 0)
+        with pytest.raises(Exception):  # the connection closes under the call  # noqa: B017
+            await call(session, "search", {"query": "cart total"})
+
+    with contextlib.suppress(BaseException):  # the SDK's task group reports the closed connection its own way
+        run(shop, scenario)
+    log = (shop.parent / "mcp-stderr.log").read_text()
+    assert "Fatal Python error: Bus error" in log, log
+    assert "atlas" in log.split("Fatal Python error: Bus error", 1)[1], "the stack names where it struck"
