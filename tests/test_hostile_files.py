@@ -1,12 +1,15 @@
 """Files that lie about themselves, and files changed under a running Atlas.
 
 A file's `stat` is a promise its reads need not keep: it grows (or is made a 20 GiB sparse file) between the walk
-that took its size and the read that hashes it, and a FUSE file may say 100 bytes and stream without end. Atlas
-reads no more of a file than it would index. Every tree is a real git repository; every index a real one.
+that took its size and the read that hashes it, a FUSE file may say 100 bytes and stream without end, or say 0 bytes
+and hold text, as `/proc`'s files do (`tests.fuse_files` serves such files from a real FUSE mount). Atlas reads no
+more of a file than it would index, and judges freshness by what `stat` says, compared with what `stat` said. Every
+tree is a real git repository; every index a real one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from atlas.index import store
 from atlas.partition import OVER_LIMIT, file_content_hash
 from atlas.status import current_entries, diff_tree, load_table
 from tests.conftest import deadline
+from tests.fuse_files import LyingFile, holding, lying_files, streaming
 
 SPARSE_BYTES = 64 << 30
 """A file this size is hashed in about a minute and a half: reading it whole is a hang to a user."""
@@ -87,3 +91,38 @@ def test_a_side_store_truncated_in_place_under_a_running_engine_does_not_kill_it
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert (result.returncode, result.stderr) == (0, ""), "a truncated memory map is a SIGBUS: killed without a word"
     assert int(result.stdout) == 2
+
+
+# --- files on a FUSE mount whose size is not their length ------------------------------------------------------
+
+STREAM = b"x = 1\n"
+PROCFS_LIKE = b"def procfs_like_reader():\n    return 2\n"
+
+
+def atlas_process(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m atlas -q ...` in `root` (the FUSE server answers from this process's thread); a hang times out."""
+    command = [sys.executable, "-m", "atlas", "-q", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_the_tree_key_of_a_file_that_streams_without_end_is_made(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES, git=False)
+    with lying_files(root / "lies", {"stream.py": LyingFile(100, streaming(STREAM))}):
+        key = atlas_process(root, "cache-key")
+        indexed = atlas_process(root, "index", "--no-history", "--format", "json")
+    assert key.returncode == 0 and "-tree-" in key.stdout, key.stderr
+    assert indexed.returncode == 0, indexed.stderr
+    assert json.loads(indexed.stdout)["skipped_examples"] == {"too_large": ["lies/stream.py"]}
+
+
+def test_status_of_a_file_that_now_streams_beyond_its_size_says_changed(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES)
+    data = b"def stream():\n    return 1\n"
+    lying = LyingFile(len(data), holding(data))
+    with lying_files(root / "lies", {"stream.py": lying}):
+        assert atlas_process(root, "index", "--no-history").returncode == 0
+        lying.read, lying.mtime = streaming(STREAM), lying.mtime + 1  # the same size, a moved mtime: hashed
+        status = atlas_process(root, "status", "--format", "json")
+    assert status.returncode == 7, status.stderr
+    assert json.loads(status.stdout)["changed"] == ["lies/stream.py"]
+
