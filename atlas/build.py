@@ -339,8 +339,9 @@ def _apply(
     for item in pool.parse(work):
         fid = fid_of.get(item.path)
         table.skipped.pop(item.path, None)
-        if isinstance(item, Unchanged):
+        if isinstance(item, Unchanged):  # its stamp moved, the size the walk found too (an older table's, a read's)
             table.mtimes[fid], table.ctimes[fid] = item.mtime_ns, item.ctime_ns  # type: ignore[index]
+            table.sizes[fid] = entry_of[item.path].size  # type: ignore[index]
         elif isinstance(item, Skipped):
             table.skip(entry_of[item.path], str(item.reason))
             if fid is not None:

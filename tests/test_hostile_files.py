@@ -126,3 +126,14 @@ def test_status_of_a_file_that_now_streams_beyond_its_size_says_changed(make_rep
     assert status.returncode == 7, status.stderr
     assert json.loads(status.stdout)["changed"] == ["lies/stream.py"]
 
+
+def test_a_file_whose_size_says_0_is_indexed_and_then_fresh(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES)
+    with lying_files(root / "lies", {"status.py": LyingFile(0, holding(PROCFS_LIKE))}):
+        assert atlas_process(root, "index", "--no-history").returncode == 0
+        found = atlas_process(root, "search", "-l", "procfs_like_reader")
+        status = atlas_process(root, "status", "--format", "json")
+        again = atlas_process(root, "index", "--no-history", "--format", "json")
+    assert found.stdout.splitlines() == ["lies/status.py"], found.stderr
+    assert status.returncode == 0 and json.loads(status.stdout)["fresh"], status.stdout
+    assert json.loads(again.stdout)["mode"] == "unchanged", again.stdout

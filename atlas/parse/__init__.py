@@ -56,7 +56,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "
     rejected = _reject(entry.path, data, options)
     if rejected:
         return rejected
-    return parse_bytes(entry.path, data, entry.mtime_ns, entry.ctime_ns, grammar_failed)
+    return parse_bytes(entry.path, data, entry.mtime_ns, entry.ctime_ns, grammar_failed, entry.size)
 
 
 def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
@@ -69,16 +69,23 @@ def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
     return None
 
 
-def parse_bytes(path: str, data: bytes, mtime_ns: int = 0, ctime_ns: int = 0, grammar_failed: str = "") -> ParsedFile:
+def parse_bytes(
+    path: str, data: bytes, mtime_ns: int = 0, ctime_ns: int = 0, grammar_failed: str = "", size: int | None = None
+) -> ParsedFile:
     """Parse file contents already in memory (used by `parse_entry` and by tests); with `grammar_failed`, the
-    grammar is not run and the reason becomes the file's parse error."""
+    grammar is not run and the reason becomes the file's parse error.
+
+    `size` is the file's size as its walk's `stat` found it (default: the length of `data`): freshness checks
+    compare it with what `stat` says later, so it must be what `stat` said, not what a read got. A file whose size
+    is not its length (0 for one that holds text, as `/proc`'s files and some FUSE files do) was otherwise stale
+    for ever: every `atlas status` said so, and every `atlas index` parsed it again and published a generation."""
     language = detect_language(path, data[:HEAD_BYTES])
     symbols, imports, error = ([], [], grammar_failed) if grammar_failed else _extract(language, data)
     return ParsedFile(
         path=path,
         language=language,
         role=classify(path, language, data[:512]),
-        size=len(data),
+        size=len(data) if size is None else size,
         mtime_ns=mtime_ns,
         line_count=data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0),
         symbols=tuple(symbols),
