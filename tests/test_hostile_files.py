@@ -137,3 +137,28 @@ def test_a_file_whose_size_says_0_is_indexed_and_then_fresh(make_repo: Callable[
     assert found.stdout.splitlines() == ["lies/status.py"], found.stderr
     assert status.returncode == 0 and json.loads(status.stdout)["fresh"], status.stdout
     assert json.loads(again.stdout)["mode"] == "unchanged", again.stdout
+
+
+RESTORE_UNDER_A_SEARCH = """
+import shutil, sys
+from pathlib import Path
+from atlas.api import index_config, open_engine
+engine = open_engine(index_config(Path(sys.argv[1])), build_if_missing=False, show_progress=False)
+engine.search("serve main")
+shutil.copytree(sys.argv[2], Path(sys.argv[1]) / ".atlas", dirs_exist_ok=True)  # as `cp -r` does: in place
+print(len(engine.search("serve main the retry").hits))
+"""
+
+
+def test_a_cache_copied_over_the_live_index_under_a_running_engine_does_not_kill_it(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_repo({**FILES, **{f"app/extra_{n}.py": f"def extra_{n}():\n    return {n}\n" for n in range(700)}})
+    index_repo(index_config(root), show_progress=False)
+    # A cache of an older tree: fewer files, arrays pages shorter (SIGBUS strikes a page wholly past the end).
+    cached = make_repo(FILES, name="older")
+    index_repo(index_config(cached), show_progress=False)
+    command = [sys.executable, "-c", RESTORE_UNDER_A_SEARCH, str(root), str(cached / ".atlas")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert (result.returncode, result.stderr) == (0, ""), "killed by SIGBUS in the side store's memory map"
+    assert int(result.stdout) > 0
