@@ -169,8 +169,29 @@ class Session:
         if self.engine is None:
             raise self._not_ready()
         note = self.check()
+        self._reopen_if_rewritten()
         assert self.engine is not None
         return self.engine, note
+
+    def _reopen_if_rewritten(self) -> None:
+        """Open the index again when a segment file the engine maps was changed in place under the server (a `cp` of
+        another index over the live one): the next touch of a page past a truncated file's end killed the server
+        with SIGBUS. When the generation no longer opens, it is damaged: rebuilt in the background, as at start, and
+        this call says so. Costs a directory read and a `stat` per segment file."""
+        assert self.engine is not None
+        changed = self.engine.reader.rewritten_in_place()
+        if not changed:
+            return
+        logger.warning("%s: %s was changed in place under the server; opening the index again",
+                       self.config.index_dir, changed)  # fmt: skip
+        self.engine = None
+        self.start()
+        if self.engine is None:
+            raise IndexCorrupt(
+                f"the index of {self.config.root} was changed in place under the server ({changed}) and no longer "
+                f"opens ({self.damaged}); it is being rebuilt",
+                "call again shortly; restore a cached index with `atlas import`, or while no Atlas serves it",
+            )
 
     def _recover(self) -> None:
         """After a first build (or rebuild) that failed: answer from what another process published since, else,

@@ -7,6 +7,7 @@ access: an index on a read-only volume is opened through a temporary directory (
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,6 +46,20 @@ class IndexReader:
         self.schema = index.schema
         self.searcher = index.searcher()
         self._guard = TantivyDamage(generation)
+        self._mapped = mapped_files(generation / store.TANTIVY_DIR)
+
+    def rewritten_in_place(self) -> str:
+        """The name of a segment file changed in place since the index was opened (its inode kept, its size or times
+        moved), or "". Tantivy maps its segment files: a page of a map past a truncated file's end is a SIGBUS at its
+        next touch, which kills the process without an exception to catch (a `cp` of another index over the live
+        one truncates every file it overwrites). A file replaced or removed is not one: its map keeps the old inode.
+        """
+        now = mapped_files(self.generation / store.TANTIVY_DIR)
+        for name, (inode, *then) in self._mapped.items():
+            found = now.get(name)
+            if found is not None and found[0] == inode and found[1:] != tuple(then):
+                return name
+        return ""
 
     def search(self, query: tantivy.Query, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
         """Top `limit` (score, address) pairs for `query`; IndexCorrupt when tantivy finds its files damaged."""
@@ -125,6 +140,22 @@ def open_index(index_dir: Path) -> IndexReader:
     _refuse_shard(index_dir, manifest)
     _check_file_table(generation, manifest)
     return IndexReader(generation, manifest, open_tantivy(generation / store.TANTIVY_DIR))
+
+
+def mapped_files(directory: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, mtime) of the segment files of the tantivy index in `directory`: its files but its JSON metadata
+    (read once, at open) and lock files. One directory read and a `stat` per file: a few microseconds each. Not the
+    change time: a build's hard links of the live generation's segments into the next one move it."""
+    try:
+        with os.scandir(directory) as entries:
+            found = [entry for entry in entries if not entry.name.startswith(".") and not entry.name.endswith(".json")]
+            return {entry.name: _stamp(entry.stat(follow_symlinks=False)) for entry in found}
+    except OSError:
+        return {}
+
+
+def _stamp(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _refuse_shard(index_dir: Path, manifest: dict[str, Any]) -> None:
