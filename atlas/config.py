@@ -291,16 +291,18 @@ def _read_given_file(path: Path) -> bytes:
 
 
 def _read_repository_file(root: Path) -> bytes:
-    """The repository's own atlas.toml, read only from inside `root` (a link out of it is a UsageError)."""
+    """The repository's own atlas.toml, read only from inside `root` (a link out of it is a UsageError); one byte
+    over CONFIG_MAX_BYTES tells a file over it, whatever its size says (a FUSE file's may say 100 bytes: taken for its
+    length, it cut the file at the cap, and its tail went unread)."""
     from atlas.safe_read import Refused, read_in_root
 
     path = root / CONFIG_FILENAME
     try:
-        data, size = read_in_root(root, CONFIG_FILENAME, CONFIG_MAX_BYTES)
+        data, _ = read_in_root(root, CONFIG_FILENAME, CONFIG_MAX_BYTES + 1)
     except Refused as err:
         raise UsageError(f"{path}: the repository's config file is not read ({err.why})",
                          "replace the link with the file, or pass the file with --config") from err  # fmt: skip
-    if size > CONFIG_MAX_BYTES:
+    if len(data) > CONFIG_MAX_BYTES:
         raise UsageError(f"{path}: the config file is over {CONFIG_MAX_BYTES} bytes", "fix or remove it")
     return data
 

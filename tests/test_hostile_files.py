@@ -18,6 +18,7 @@ from pathlib import Path
 
 from atlas.api import index_config, index_repo
 from atlas.artifacts import tree_digest
+from atlas.config import CONFIG_MAX_BYTES
 from atlas.index import store
 from atlas.partition import OVER_LIMIT, file_content_hash
 from atlas.status import current_entries, diff_tree, load_table
@@ -162,3 +163,23 @@ def test_a_cache_copied_over_the_live_index_under_a_running_engine_does_not_kill
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert (result.returncode, result.stderr) == (0, ""), "killed by SIGBUS in the side store's memory map"
     assert int(result.stdout) > 0
+
+
+def test_a_repository_config_whose_size_says_small_is_read_to_its_cap_not_cut_at_it(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Its size was taken for its length: a config holding more than the cap was cut there, and read without its tail
+    # (here a bad limit, which the search then never saw).
+    root = make_repo(FILES)
+    padding = b"#" * (CONFIG_MAX_BYTES - 1) + b"\n"
+    text = padding + b"[search]\nlimit = 0\n"
+    with lying_files(tmp_path / "fuse", {"atlas.toml": LyingFile(100, holding(text))}) as served:
+        (root / "atlas.toml").touch()
+        mounted = subprocess.run(["mount", "--bind", str(served / "atlas.toml"), str(root / "atlas.toml")], check=False)
+        try:
+            assert mounted.returncode == 0
+            result = atlas_process(root, "search", "-l", "serve")
+        finally:
+            subprocess.run(["umount", "-l", str(root / "atlas.toml")], check=False)
+    assert result.returncode == 2, result.stdout
+    assert "the config file is over 1048576 bytes" in result.stderr, result.stderr
