@@ -183,3 +183,17 @@ def test_a_repository_config_whose_size_says_small_is_read_to_its_cap_not_cut_at
             subprocess.run(["umount", "-l", str(root / "atlas.toml")], check=False)
     assert result.returncode == 2, result.stdout
     assert "the config file is over 1048576 bytes" in result.stderr, result.stderr
+
+
+def test_a_side_store_array_grown_to_a_sparse_64_gib_is_read_as_its_header_says(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Read whole (by its size), each array took 64 GiB of memory, or failed to; the header says how many values it
+    # holds, and no more is read: as the memory map read it, lazily, before.
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    for array in (root / ".atlas").glob(f"gen-*/{store.SIGNALS_DIR}/*.npy"):
+        os.truncate(array, SPARSE_BYTES)
+    result = atlas_process(root, "search", "-l", "serve")
+    assert result.returncode == 0, result.stderr
+    assert "app/serve.py" in result.stdout.splitlines()

@@ -92,31 +92,46 @@ _STRUCT_FORMAT = {
 }  # fmt: skip
 
 
+NPY_HEAD_BYTES = 1 << 16
+"""Room for a `.npy` file's magic and header (numpy writes a few hundred bytes; a longer one is not Atlas's)."""
+
+
 def read_npy(path: Path) -> memoryview:
-    """Read a little-endian C-order `.npy` file as a typed, shaped, read-only memoryview (no more than the size the
-    file had when opened: one that shrinks meanwhile is cut short, one that grows is not read without end).
+    """Read a little-endian C-order `.npy` file as a typed, shaped, read-only memoryview: its header, then the bytes
+    the header says its values take, no more (trailing bytes, a sparse file's gigabytes of zeros, are never read); a
+    file holding fewer is cut short, a ValueError.
 
     Just enough of the .npy format for the side store, so a query need not import numpy (which
     costs more than the rest of a cold `atlas search`).
     """
     with open_index_file(path) as handle:
-        raw = memoryview(handle.read(os.fstat(handle.fileno()).st_size))
-    if bytes(raw[:6]) != b"\x93NUMPY":
-        raise ValueError(f"{path.name}: not a .npy file")
-    length_bytes = 2 if raw[6] == 1 else 4
-    header_start = 8 + length_bytes
-    data_start = header_start + int.from_bytes(raw[8:header_start], "little")
-    header = ast.literal_eval(bytes(raw[header_start:data_start]).decode("latin-1"))
-    if header["fortran_order"]:
-        raise ValueError(f"{path.name}: Fortran order is not supported")
-    fmt, shape = _STRUCT_FORMAT[header["descr"]], tuple(header["shape"])
-    count = math.prod(shape)
-    if count == 0:
+        fmt, shape, data_start = _npy_header(handle.read(NPY_HEAD_BYTES), path.name)
+        length = math.prod(shape) * struct.calcsize(fmt)
+        held = os.fstat(handle.fileno()).st_size - data_start
+        if held < length:  # a half-written copy, a partial restore (checked first: the read allocates `length`)
+            raise ValueError(f"{path.name}: {max(held, 0)} bytes of data for {length}: the file is cut short")
+        handle.seek(data_start)
+        body = memoryview(handle.read(length))
+    if len(body) != length:
+        raise ValueError(f"{path.name}: {len(body)} bytes of data for {length}: the file is cut short")
+    if not length:
         return memoryview(b"").cast(fmt)
-    body = raw[data_start : data_start + count * struct.calcsize(fmt)]
-    if len(body) != count * struct.calcsize(fmt):  # a half-written copy, a partial restore
-        raise ValueError(f"{path.name}: {len(body)} bytes of data for {count} values: the file is cut short")
     return body.cast(fmt, shape) if len(shape) > 1 else body.cast(fmt)
+
+
+def _npy_header(head: bytes, name: str) -> tuple[str, tuple[int, ...], int]:
+    """(struct format, shape, offset of the values) from the first bytes of a `.npy` file."""
+    if head[:6] != b"\x93NUMPY" or len(head) < 10:
+        raise ValueError(f"{name}: not a .npy file")
+    length_bytes = 2 if head[6] == 1 else 4
+    header_start = 8 + length_bytes
+    data_start = header_start + int.from_bytes(head[8:header_start], "little")
+    if data_start > len(head):
+        raise ValueError(f"{name}: its .npy header is cut short or longer than {NPY_HEAD_BYTES} bytes")
+    header = ast.literal_eval(head[header_start:data_start].decode("latin-1"))
+    if header["fortran_order"]:
+        raise ValueError(f"{name}: Fortran order is not supported")
+    return _STRUCT_FORMAT[header["descr"]], tuple(header["shape"]), data_start
 
 
 def encode_paths(paths: list[str]) -> bytes:
