@@ -28,6 +28,7 @@ import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 NEVER_ENTER = frozenset({".git", ".atlas"})
 """Never walked, at any depth: git's directory and Atlas index directories (nested ones too). Defined here,
@@ -111,6 +112,17 @@ def text_lines(data: bytes) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
+
+
+def read_capped(handle: BinaryIO, cap: int) -> bytes:
+    """At most `cap + 1` bytes of the open file (one more than the cap tells a file over it), asking for no more
+    than its size first: a read allocates what it asks for, and the cap may be a gigabyte. A file whose size says
+    less than it holds (it grew since; a FUSE file's size may say 0) is read on, up to the cap."""
+    first = min(cap, os.fstat(handle.fileno()).st_size) + 1
+    data = handle.read(first)
+    if len(data) == first and first <= cap:  # the file holds more than its size said
+        data += handle.read(cap + 1 - first)
+    return data
 
 
 def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:

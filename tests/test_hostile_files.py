@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from atlas.api import index_config, index_repo
 from atlas.artifacts import tree_digest
 from atlas.config import CONFIG_MAX_BYTES
@@ -73,6 +75,8 @@ def test_the_tree_key_reads_no_more_of_a_file_than_the_index_would(make_repo: Ca
 TRUNCATE_UNDER_A_SEARCH = """
 import os, sys
 from pathlib import Path
+
+import pytest
 from atlas.api import index_config, open_engine
 engine = open_engine(index_config(Path(sys.argv[1])), build_if_missing=False, show_progress=False)
 engine.search("serve main")
@@ -143,6 +147,8 @@ def test_a_file_whose_size_says_0_is_indexed_and_then_fresh(make_repo: Callable[
 RESTORE_UNDER_A_SEARCH = """
 import shutil, sys
 from pathlib import Path
+
+import pytest
 from atlas.api import index_config, open_engine
 engine = open_engine(index_config(Path(sys.argv[1])), build_if_missing=False, show_progress=False)
 engine.search("serve main")
@@ -197,3 +203,18 @@ def test_a_side_store_array_grown_to_a_sparse_64_gib_is_read_as_its_header_says(
     result = atlas_process(root, "search", "-l", "serve")
     assert result.returncode == 0, result.stderr
     assert "app/serve.py" in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("name", [store.MANIFEST, store.FILES, f"{store.SIGNALS_DIR}/params.json",
+                                  f"{store.SIGNALS_DIR}/paths.nul"])  # fmt: skip
+def test_an_index_file_grown_to_a_sparse_64_gib_is_damage_not_a_crash(
+    make_repo: Callable[..., Path], name: str
+) -> None:
+    # Read whole, it asked for 64 GiB of memory: "unexpected error: MemoryError", exit 3, instead of the damage it is.
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    os.truncate(store.current_generation(root / ".atlas") / name, SPARSE_BYTES)  # type: ignore[operator]
+    for command in (("search", "serve"), ("status",)):
+        result = atlas_process(root, *command)
+        assert result.returncode == 4, (command, result.stderr)
+        assert "hint: rebuild it with `atlas index --rebuild`" in result.stderr, (command, result.stderr)

@@ -27,7 +27,7 @@ from atlas.config import DEFAULT_INDEX_DIRNAME
 from atlas.errors import AtlasError, InputError, read_denied
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
-from atlas.safe_read import Refused, display_path, open_regular_file, read_regular_file
+from atlas.safe_read import Refused, display_path, open_regular_file, read_capped, read_regular_file
 
 CURRENT = "CURRENT"
 CURRENT_MAX_BYTES = 4096
@@ -221,10 +221,19 @@ def open_index_file(path: Path) -> BinaryIO:
     return os.fdopen(open_regular_file(os.fspath(path), follow=False), "rb")
 
 
-def read_index_file(path: Path) -> bytes:
-    """The bytes of the generation's file `path`, opened as `open_index_file` opens it."""
+INDEX_FILE_MAX_BYTES = 1 << 30
+"""More than any file `read_index_file` reads holds (a file table of millions of files is a few hundred MB)."""
+
+
+def read_index_file(path: Path, limit: int = INDEX_FILE_MAX_BYTES) -> bytes:
+    """The bytes of the generation's file `path`, opened as `open_index_file` opens it; `Refused` (an OSError, which
+    readers take for damage) when it holds more than `limit` bytes: read whole, a file grown to a sparse 64 GiB asked
+    for that much memory, and the command died of MemoryError instead of reporting a damaged index."""
     with open_index_file(path) as handle:
-        return handle.read()
+        data = read_capped(handle, limit)
+    if len(data) > limit:
+        raise Refused(str(path), f"it holds more than {limit:,} bytes, more than any index file")
+    return data
 
 
 def check_regular_files(directory: Path) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from atlas.digest import content_hash
 from atlas.parse.languages import GRAMMAR_FOR, HEAD_BYTES, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.safe_read import looks_binary, open_in_root
+from atlas.safe_read import looks_binary, open_in_root, read_capped
 from atlas.terms import path_terms, symbol_terms, tokens_text_bytes
 
 MINIFIED_MIN_BYTES = 2048
@@ -29,16 +28,6 @@ class ParseOptions:
     max_line_length: int = 4000
 
 
-def _read_capped(handle: BinaryIO, cap: int) -> bytes:
-    """At most `cap + 1` bytes of the open file (one more than the cap tells a file over it), asking for no more
-    than its size first: a read allocates what it asks for, and the cap may be a gigabyte."""
-    first = min(cap, os.fstat(handle.fileno()).st_size) + 1
-    data = handle.read(first)
-    if len(data) == first and first <= cap:  # the file grew since its size was read
-        data += handle.read(cap + 1 - first)
-    return data
-
-
 def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "") -> ParsedFile | Skipped | Unchanged:
     """Read and parse one walked file; see the module docstring for the failure contract.
 
@@ -48,7 +37,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "
     """
     try:
         with os.fdopen(open_in_root(entry.root, entry.path), "rb") as handle:
-            data = _read_capped(handle, options.max_file_bytes)
+            data = read_capped(handle, options.max_file_bytes)
     except OSError as err:
         return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))
     if entry.known_hash and content_hash(data) == entry.known_hash:
