@@ -218,3 +218,12 @@ def test_an_index_file_grown_to_a_sparse_64_gib_is_damage_not_a_crash(
         result = atlas_process(root, *command)
         assert result.returncode == 4, (command, result.stderr)
         assert "hint: rebuild it with `atlas index --rebuild`" in result.stderr, (command, result.stderr)
+
+
+def test_a_selection_says_how_many_bytes_a_file_whose_size_says_0_holds(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(FILES)
+    with lying_files(root / "lies", {"status.py": LyingFile(0, holding(PROCFS_LIKE))}):
+        assert atlas_process(root, "index", "--no-history").returncode == 0
+        result = atlas_process(root, "query", "procfs_like_reader", "--format", "json")
+    entry = next(e for e in json.loads(result.stdout)["entries"] if e["path"] == "lies/status.py")
+    assert (entry["mode"], entry["file_bytes"], entry["file_lines"]) == ("whole", len(PROCFS_LIKE), 2)

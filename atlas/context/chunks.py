@@ -64,7 +64,8 @@ def read_text(root: Path, path: str) -> FileText | str:
 
     Reads through `atlas.safe_read`: a path that now leads outside the root (a file swapped for a
     symbolic link out of the tree, a FIFO) is not read, and the reason says so. Neither is a file over
-    MAX_READ_BYTES: its first bytes would pass for the whole file.
+    MAX_READ_BYTES: its first bytes would pass for the whole file. Its size is the bytes read, the whole file, not
+    what its `stat` says (0 for a file that holds text, as some FUSE files say).
     """
     try:
         data, status = read_with_status(root, path, MAX_READ_BYTES + 1)
@@ -77,7 +78,7 @@ def read_text(root: Path, path: str) -> FileText | str:
         return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
     if looks_binary(data):
         return "binary file"
-    return FileText(path, text_lines(data), size, raw=data, stamp=stamp_of(status))
+    return FileText(path, text_lines(data), len(data), raw=data, stamp=stamp_of(status))
 
 
 def prepare(file: FileText, weights: Mapping[str, float], cache: dict[str, frozenset[str]]) -> None:
