@@ -227,3 +227,17 @@ def test_a_selection_says_how_many_bytes_a_file_whose_size_says_0_holds(make_rep
         result = atlas_process(root, "query", "procfs_like_reader", "--format", "json")
     entry = next(e for e in json.loads(result.stdout)["entries"] if e["path"] == "lies/status.py")
     assert (entry["mode"], entry["file_bytes"], entry["file_lines"]) == ("whole", len(PROCFS_LIKE), 2)
+
+
+def test_verify_names_a_side_store_array_grown_to_a_sparse_64_gib_without_reading_it(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Hashed to find it fails its checksum, the array took minutes to read (30 s for 8 GiB).
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    array = store.current_generation(root / ".atlas") / store.SIGNALS_DIR / "pagerank.npy"  # type: ignore[operator]
+    written = array.stat().st_size
+    os.truncate(array, SPARSE_BYTES)
+    result = atlas_process(root, "verify", "--format", "json", timeout=30)
+    assert result.returncode == 4, result.stderr
+    assert f"side store file pagerank.npy has {SPARSE_BYTES:,} bytes, {written:,} were written" in result.stdout

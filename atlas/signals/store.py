@@ -81,8 +81,9 @@ def write_store(generation: Path, store: SideStore) -> None:
         dtypes[name] = contiguous.dtype.str
     write_atomic(directory / PATHS, encode_paths(store.paths))
     checksums[PATHS] = file_digest(directory / PATHS)
+    sizes = {name: (directory / name).stat().st_size for name in checksums}
     params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums,
-              "dtypes": dtypes}  # fmt: skip
+              "sizes": sizes, "dtypes": dtypes}  # fmt: skip
     write_atomic(directory / PARAMS, orjson.dumps(params, option=orjson.OPT_INDENT_2))
 
 
