@@ -1,6 +1,6 @@
 """Files that lie about themselves, and files changed under a running Atlas.
 
-A file's `stat` is a promise its reads need not keep: it grows (or is made a 20 GiB sparse file) between the walk
+A file's `stat` is a promise its reads need not keep: it grows (or is made a 64 GiB sparse file) between the walk
 that took its size and the read that hashes it, a FUSE file may say 100 bytes and stream without end, or say 0 bytes
 and hold text, as `/proc`'s files do (`tests.fuse_files` serves such files from a real FUSE mount). Atlas reads no
 more of a file than it would index, and judges freshness by what `stat` says, compared with what `stat` said. Every
@@ -31,6 +31,12 @@ SPARSE_BYTES = 64 << 30
 """A file this size is hashed in about a minute and a half: reading it whole is a hang to a user."""
 
 FILES = {"app/main.py": "def main():\n    return serve()\n", "app/serve.py": "def serve():\n    return 1\n"}
+
+
+def atlas_process(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m atlas -q ...` in `root` (the FUSE server answers from this process's thread); a hang times out."""
+    command = [sys.executable, "-m", "atlas", "-q", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_a_content_hash_reads_no_more_than_its_limit(make_repo: Callable[..., Path]) -> None:
@@ -70,7 +76,7 @@ def test_the_tree_key_reads_no_more_of_a_file_than_the_index_would(make_repo: Ca
     assert after != before
 
 
-# --- index files changed in place under a running Atlas -------------------------------------------------------
+# --- index files changed in place under a running Atlas --------------------------------------------------------------
 
 TRUNCATE_UNDER_A_SEARCH = """
 import os, sys
@@ -98,16 +104,83 @@ def test_a_side_store_truncated_in_place_under_a_running_engine_does_not_kill_it
     assert int(result.stdout) == 2
 
 
-# --- files on a FUSE mount whose size is not their length ------------------------------------------------------
+RESTORE_UNDER_A_SEARCH = """
+import shutil, sys
+from pathlib import Path
+
+import pytest
+from atlas.api import index_config, open_engine
+engine = open_engine(index_config(Path(sys.argv[1])), build_if_missing=False, show_progress=False)
+engine.search("serve main")
+shutil.copytree(sys.argv[2], Path(sys.argv[1]) / ".atlas", dirs_exist_ok=True)  # as `cp -r` does: in place
+print(len(engine.search("serve main the retry").hits))
+"""
+
+
+def test_a_cache_copied_over_the_live_index_under_a_running_engine_does_not_kill_it(
+    make_repo: Callable[..., Path],
+) -> None:
+    root = make_repo({**FILES, **{f"app/extra_{n}.py": f"def extra_{n}():\n    return {n}\n" for n in range(700)}})
+    index_repo(index_config(root), show_progress=False)
+    # A cache of an older tree: fewer files, arrays pages shorter (SIGBUS strikes a page wholly past the end).
+    cached = make_repo(FILES, name="older")
+    index_repo(index_config(cached), show_progress=False)
+    command = [sys.executable, "-c", RESTORE_UNDER_A_SEARCH, str(root), str(cached / ".atlas")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert (result.returncode, result.stderr) == (0, ""), "killed by SIGBUS in the side store's memory map"
+    assert int(result.stdout) > 0
+
+
+# --- index files grown to sparse gigabytes ---------------------------------------------------------------------------
+
+
+def test_a_side_store_array_grown_to_a_sparse_64_gib_is_read_as_its_header_says(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Read whole (by its size), each array took 64 GiB of memory, or failed to; the header says how many values it
+    # holds, and no more is read: as the memory map read it, lazily, before.
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    for array in (root / ".atlas").glob(f"gen-*/{store.SIGNALS_DIR}/*.npy"):
+        os.truncate(array, SPARSE_BYTES)
+    result = atlas_process(root, "search", "-l", "serve")
+    assert result.returncode == 0, result.stderr
+    assert "app/serve.py" in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("name", [store.MANIFEST, store.FILES, f"{store.SIGNALS_DIR}/params.json",
+                                  f"{store.SIGNALS_DIR}/paths.nul"])  # fmt: skip
+def test_an_index_file_grown_to_a_sparse_64_gib_is_damage_not_a_crash(
+    make_repo: Callable[..., Path], name: str
+) -> None:
+    # Read whole, it asked for 64 GiB of memory: "unexpected error: MemoryError", exit 3, instead of the damage it is.
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    os.truncate(store.current_generation(root / ".atlas") / name, SPARSE_BYTES)  # type: ignore[operator]
+    for command in (("search", "serve"), ("status",)):
+        result = atlas_process(root, *command)
+        assert result.returncode == 4, (command, result.stderr)
+        assert "hint: rebuild it with `atlas index --rebuild`" in result.stderr, (command, result.stderr)
+
+
+def test_verify_names_a_side_store_array_grown_to_a_sparse_64_gib_without_reading_it(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Hashed to find it fails its checksum, the array took minutes to read (30 s for 8 GiB).
+    root = make_repo(FILES)
+    index_repo(index_config(root), show_progress=False)
+    array = store.current_generation(root / ".atlas") / store.SIGNALS_DIR / "pagerank.npy"  # type: ignore[operator]
+    written = array.stat().st_size
+    os.truncate(array, SPARSE_BYTES)
+    result = atlas_process(root, "verify", "--format", "json", timeout=30)
+    assert result.returncode == 4, result.stderr
+    assert f"side store file pagerank.npy has {SPARSE_BYTES:,} bytes, {written:,} were written" in result.stdout
+
+
+# --- files on a FUSE mount whose size is not their length ------------------------------------------------------------
 
 STREAM = b"x = 1\n"
 PROCFS_LIKE = b"def procfs_like_reader():\n    return 2\n"
-
-
-def atlas_process(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`python -m atlas -q ...` in `root` (the FUSE server answers from this process's thread); a hang times out."""
-    command = [sys.executable, "-m", "atlas", "-q", *args]
-    return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_the_tree_key_of_a_file_that_streams_without_end_is_made(make_repo: Callable[..., Path]) -> None:
@@ -144,33 +217,6 @@ def test_a_file_whose_size_says_0_is_indexed_and_then_fresh(make_repo: Callable[
     assert json.loads(again.stdout)["mode"] == "unchanged", again.stdout
 
 
-RESTORE_UNDER_A_SEARCH = """
-import shutil, sys
-from pathlib import Path
-
-import pytest
-from atlas.api import index_config, open_engine
-engine = open_engine(index_config(Path(sys.argv[1])), build_if_missing=False, show_progress=False)
-engine.search("serve main")
-shutil.copytree(sys.argv[2], Path(sys.argv[1]) / ".atlas", dirs_exist_ok=True)  # as `cp -r` does: in place
-print(len(engine.search("serve main the retry").hits))
-"""
-
-
-def test_a_cache_copied_over_the_live_index_under_a_running_engine_does_not_kill_it(
-    make_repo: Callable[..., Path], tmp_path: Path
-) -> None:
-    root = make_repo({**FILES, **{f"app/extra_{n}.py": f"def extra_{n}():\n    return {n}\n" for n in range(700)}})
-    index_repo(index_config(root), show_progress=False)
-    # A cache of an older tree: fewer files, arrays pages shorter (SIGBUS strikes a page wholly past the end).
-    cached = make_repo(FILES, name="older")
-    index_repo(index_config(cached), show_progress=False)
-    command = [sys.executable, "-c", RESTORE_UNDER_A_SEARCH, str(root), str(cached / ".atlas")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert (result.returncode, result.stderr) == (0, ""), "killed by SIGBUS in the side store's memory map"
-    assert int(result.stdout) > 0
-
-
 def test_a_repository_config_whose_size_says_small_is_read_to_its_cap_not_cut_at_it(
     make_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -191,35 +237,6 @@ def test_a_repository_config_whose_size_says_small_is_read_to_its_cap_not_cut_at
     assert "the config file is over 1048576 bytes" in result.stderr, result.stderr
 
 
-def test_a_side_store_array_grown_to_a_sparse_64_gib_is_read_as_its_header_says(
-    make_repo: Callable[..., Path],
-) -> None:
-    # Read whole (by its size), each array took 64 GiB of memory, or failed to; the header says how many values it
-    # holds, and no more is read: as the memory map read it, lazily, before.
-    root = make_repo(FILES)
-    index_repo(index_config(root), show_progress=False)
-    for array in (root / ".atlas").glob(f"gen-*/{store.SIGNALS_DIR}/*.npy"):
-        os.truncate(array, SPARSE_BYTES)
-    result = atlas_process(root, "search", "-l", "serve")
-    assert result.returncode == 0, result.stderr
-    assert "app/serve.py" in result.stdout.splitlines()
-
-
-@pytest.mark.parametrize("name", [store.MANIFEST, store.FILES, f"{store.SIGNALS_DIR}/params.json",
-                                  f"{store.SIGNALS_DIR}/paths.nul"])  # fmt: skip
-def test_an_index_file_grown_to_a_sparse_64_gib_is_damage_not_a_crash(
-    make_repo: Callable[..., Path], name: str
-) -> None:
-    # Read whole, it asked for 64 GiB of memory: "unexpected error: MemoryError", exit 3, instead of the damage it is.
-    root = make_repo(FILES)
-    index_repo(index_config(root), show_progress=False)
-    os.truncate(store.current_generation(root / ".atlas") / name, SPARSE_BYTES)  # type: ignore[operator]
-    for command in (("search", "serve"), ("status",)):
-        result = atlas_process(root, *command)
-        assert result.returncode == 4, (command, result.stderr)
-        assert "hint: rebuild it with `atlas index --rebuild`" in result.stderr, (command, result.stderr)
-
-
 def test_a_selection_says_how_many_bytes_a_file_whose_size_says_0_holds(make_repo: Callable[..., Path]) -> None:
     root = make_repo(FILES)
     with lying_files(root / "lies", {"status.py": LyingFile(0, holding(PROCFS_LIKE))}):
@@ -227,17 +244,3 @@ def test_a_selection_says_how_many_bytes_a_file_whose_size_says_0_holds(make_rep
         result = atlas_process(root, "query", "procfs_like_reader", "--format", "json")
     entry = next(e for e in json.loads(result.stdout)["entries"] if e["path"] == "lies/status.py")
     assert (entry["mode"], entry["file_bytes"], entry["file_lines"]) == ("whole", len(PROCFS_LIKE), 2)
-
-
-def test_verify_names_a_side_store_array_grown_to_a_sparse_64_gib_without_reading_it(
-    make_repo: Callable[..., Path],
-) -> None:
-    # Hashed to find it fails its checksum, the array took minutes to read (30 s for 8 GiB).
-    root = make_repo(FILES)
-    index_repo(index_config(root), show_progress=False)
-    array = store.current_generation(root / ".atlas") / store.SIGNALS_DIR / "pagerank.npy"  # type: ignore[operator]
-    written = array.stat().st_size
-    os.truncate(array, SPARSE_BYTES)
-    result = atlas_process(root, "verify", "--format", "json", timeout=30)
-    assert result.returncode == 4, result.stderr
-    assert f"side store file pagerank.npy has {SPARSE_BYTES:,} bytes, {written:,} were written" in result.stdout
