@@ -230,8 +230,9 @@ def read_index_file(path: Path, limit: int = INDEX_FILE_MAX_BYTES) -> bytes:
     readers take for damage) when it holds more than `limit` bytes: read whole, a file grown to a sparse 64 GiB asked
     for that much memory, and the command died of MemoryError instead of reporting a damaged index."""
     with open_index_file(path) as handle:
-        data = read_capped(handle, limit)
-    if len(data) > limit:
+        size = os.fstat(handle.fileno()).st_size  # over the limit: refused unread, not read to the limit first
+        data = b"" if size > limit else read_capped(handle, limit)
+    if max(size, len(data)) > limit:
         raise Refused(str(path), f"it holds more than {limit:,} bytes, more than any index file")
     return data
 
