@@ -31,6 +31,7 @@ from atlas.parse.pool import ParsePool, parse_workers
 from atlas.partition import ShardSpec, content_digest, file_content_hash
 from atlas.progress import Progress, log
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
+from atlas.signals.attributes import linguist_marks
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
 from atlas.status import TreeDiff, diff_tree
@@ -409,7 +410,8 @@ def _finish(
     history = history_job.wait()
     since = report.phase("git_wait", since)
     graph = _shard(report) is None  # a shard's imports resolve only against all the shards: at assemble
-    side = compute_store(writer.table, history, previous_store, edited, with_graph=graph)  # type: ignore[arg-type]
+    marks = linguist_marks(config.root, writer.table.paths)
+    side = compute_store(writer.table, history, previous_store, edited, graph, marks)  # type: ignore[arg-type]
     write_store(writer.generation_dir, side)
     save_history(writer.generation_dir, history)
     since = report.phase("signals", since)

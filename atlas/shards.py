@@ -496,6 +496,7 @@ def _check_same_settings(shards: list[_Shard]) -> None:
 def _assemble(
     config: IndexConfig, shards: list[_Shard], started: float, show_progress: bool, job: HistoryJob | None
 ) -> IndexReport:
+    from atlas.signals.attributes import linguist_marks
     from atlas.signals.compute import load_history, save_history, start_history
     from atlas.signals.store import write_store
 
@@ -511,7 +512,7 @@ def _assemble(
             job = start_history(config, load_history(previous) if previous and previous.is_dir() else None)
         history = job.wait()
         since = report.phase("git_wait", since)
-        side = _global_store(table, order, history)
+        side = _global_store(table, order, history, linguist_marks(config.root, table.paths))
         write_store(building, side)
         save_history(building, history)
         report.phase("signals", since)
@@ -584,7 +585,7 @@ def _joined_table(shards: list[_Shard]) -> tuple[FileTable, list[int]]:
     return table, order
 
 
-def _global_store(table: FileTable, order: list[int], history: Any) -> Any:
+def _global_store(table: FileTable, order: list[int], history: Any, marks: Any) -> Any:
     """The side store of the assembled table: computed over its live files in walk order, as a single
     build computes it (PageRank spreads over live files only; equal scores tie the same way), then
     placed at the assembled ids."""
@@ -598,7 +599,7 @@ def _global_store(table: FileTable, order: list[int], history: Any) -> Any:
     for name in FileTable.COLUMNS:
         column = getattr(table, name)
         setattr(compact, name, [column[fid] for fid in order])
-    inner = compute_store(compact, history)
+    inner = compute_store(compact, history, marks=marks)
     place = np.asarray(order, dtype=np.int64)
     n = len(table.paths)
     side = SideStore(params=inner.params, paths=list(table.paths))

@@ -29,6 +29,7 @@ from atlas.index.store import read_index_file, write_atomic
 from atlas.index.writer import FileTable
 from atlas.progress import log
 from atlas.records import Role
+from atlas.signals.attributes import NO_MARKS, Marks
 from atlas.signals.git import (
     READ_AGAIN_NOTE,
     REPLACED_NOTE,
@@ -49,7 +50,7 @@ from atlas.signals.git import (
     touched_by_then,
 )  # fmt: skip
 from atlas.signals.graph import build_import_graph, in_degree, neighbours, pagerank
-from atlas.signals.priors import path_flags
+from atlas.signals.priors import VENDORED, path_flags
 from atlas.signals.store import SideStore
 from atlas.terms import word_hash
 
@@ -298,6 +299,23 @@ def _whole(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value < high
 
 
+def _marked_role(role: str, generated: bool | None) -> str:
+    """`role`, unless the repository's attributes say the file is generated (or, of one the parser took for
+    generated, that it is not: then it is code)."""
+    if generated is None:
+        return role
+    if generated:
+        return str(Role.GENERATED)
+    return str(Role.IMPL) if role == Role.GENERATED else role
+
+
+def _marked_flags(flags: int, vendored: bool | None) -> int:
+    """`flags` with VENDORED as the repository's attributes say, where they say it."""
+    if vendored is None:
+        return flags
+    return flags | VENDORED if vendored else flags & ~VENDORED
+
+
 def _file_ok(entry: FileHistory) -> bool:
     decayed = entry.decayed
     return (
@@ -320,16 +338,20 @@ def compute_store(
     previous: SideStore | None = None,
     edited: Collection[int] | None = None,
     with_graph: bool = True,
+    marks: Marks = NO_MARKS,
 ) -> SideStore:
     """All per-file signals for the files of `table`, in file-id order.
 
     With `previous` and `edited` (ids whose contents changed, the set of paths being the same),
     import edges of the other files are reused from `previous`. Without `with_graph` (a shard, whose
-    imports resolve only against all the shards) the import graph is left out.
+    imports resolve only against all the shards) the import graph is left out. `marks` (the repository's
+    `linguist-vendored` and `linguist-generated` attributes) override what paths and contents suggest.
     """
     store = SideStore(params={"files": table.live}, paths=list(table.paths))
-    store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in table.roles], dtype=np.uint8)
-    store.arrays["path_flags"] = np.array([path_flags(p) for p in table.paths], dtype=np.uint8)
+    roles = [_marked_role(role, marks.generated.get(path)) for path, role in zip(table.paths, table.roles, strict=True)]
+    store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in roles], dtype=np.uint8)
+    flags = [_marked_flags(path_flags(path), marks.vendored.get(path)) for path in table.paths]
+    store.arrays["path_flags"] = np.array(flags, dtype=np.uint8)
     store.arrays["lines"] = np.array(table.lines, dtype=np.int32)
     store.arrays["content_digest"] = np.array([digest_number(h or "") for h in table.hashes], dtype=np.uint64)
     stamps = [file_stamp(*facts) for facts in zip(table.sizes, table.mtimes, table.ctimes, strict=True)]

@@ -93,3 +93,44 @@ def test_a_vendored_copy_ranks_below_the_project_module(make_repo: Callable[...,
     top = ranking(repo, "parse_retry_after fails when Retry-After holds a date; backoff retries too fast")
 
     assert top[0] == "shop/http/retry.py", top
+
+
+RETRY = "def parse_retry_after(header):\n    return int(header)\n\n\ndef backoff(attempt):\n    return 2 ** attempt\n"
+RETRY_REPORT = "parse_retry_after fails when Retry-After holds a date; backoff retries too fast"
+
+
+def test_a_copy_the_repository_marks_linguist_vendored_ranks_below_the_project_module(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Nothing in `shop/compat/` says vendored to the path priors; the project's .gitattributes says it, as GitHub
+    # reads it. Without the attributes the bigger copy wins.
+    files = {**_filler(30), "shop/http/retry.py": RETRY,
+             "shop/compat/requests_retry.py": RETRY * 3 + "\n# parse_retry_after backoff retry\n"}  # fmt: skip
+    repo = make_repo(files)
+    assert ranking(repo, RETRY_REPORT)[0] == "shop/compat/requests_retry.py"
+
+    (repo / ".gitattributes").write_text("shop/compat/** linguist-vendored\n")  # then an update, not a rebuild
+
+    assert ranking(repo, RETRY_REPORT)[0] == "shop/http/retry.py"
+
+
+def test_a_vendor_directory_the_repository_unmarks_is_its_own_code(make_repo: Callable[..., Path]) -> None:
+    # `-linguist-vendored`: the project's own code in a directory named like a vendored one. Without it the path
+    # prior weighs `vendor/` down, below a file that only names the words.
+    files = {**_filler(30), "vendor/retry.py": RETRY,
+             "shop/notes.py": "# parse_retry_after: Retry-After, backoff retries\nNOTES = 1\n"}  # fmt: skip
+    assert ranking(make_repo(files, name="plain"), RETRY_REPORT)[0] == "shop/notes.py"
+
+    unmarked = make_repo({**files, ".gitattributes": "vendor/** -linguist-vendored\n"}, name="unmarked")
+
+    assert ranking(unmarked, RETRY_REPORT)[0] == "vendor/retry.py"
+
+
+def test_a_file_the_repository_marks_linguist_generated_is_generated(make_repo: Callable[..., Path]) -> None:
+    files = {**_filler(30), "shop/http/retry.py": RETRY,
+             "shop/http/retry_client.py": RETRY * 3 + "\n# parse_retry_after backoff retry\n"}  # fmt: skip
+    assert ranking(make_repo(files, name="plain"), RETRY_REPORT)[0] == "shop/http/retry_client.py"
+
+    marked = make_repo({**files, ".gitattributes": "*_client.py linguist-generated=true\n"}, name="marked")
+
+    assert ranking(marked, RETRY_REPORT)[0] == "shop/http/retry.py"
