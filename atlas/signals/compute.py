@@ -386,7 +386,7 @@ def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, e
     edges = edges[live[edges[:, 0]] & live[edges[:, 1]]] if len(edges) else edges.reshape(0, 2)
     n = len(table.paths)
     store.arrays["import_edges"] = edges.astype(np.int32)
-    store.arrays["pagerank"] = pagerank(n, edges).astype(np.float32)
+    store.arrays["pagerank"] = pagerank(n, edges, live=live).astype(np.float32)
     store.arrays["indegree"] = in_degree(n, edges)
     indptr, indices = neighbours(type(graph)(graph.paths, edges, graph.unresolved))
     store.arrays["imports_indptr"] = indptr.astype(np.int64)

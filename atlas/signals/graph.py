@@ -96,29 +96,44 @@ def _resolve_imports(
 
 
 def pagerank(
-    n: int, edges: np.ndarray, damping: float = 0.85, tol: float = 1e-10, max_iter: int = 100
+    n: int,
+    edges: np.ndarray,
+    damping: float = 0.85,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    live: np.ndarray | None = None,
 ) -> np.ndarray:
     """PageRank of `n` nodes over directed `edges` (E, 2), by power iteration on the edge arrays.
 
     Same model as `networkx.pagerank` with uniform personalization: a node without out-edges
     spreads its rank uniformly over all nodes. Iteration stops once the L1 change is below
-    `n * tol` (networkx's test) or after `max_iter` rounds, returning the last iterate either
-    way. Returns float64 summing to 1; empty for `n == 0`.
+    `n * tol` (networkx's test; n counts the live nodes) or after `max_iter` rounds, returning the last
+    iterate either way. Returns float64 summing to 1; empty for `n == 0`.
+
+    `live` (a mask of `n`) leaves the other nodes out of the graph, with rank 0: the rows an update keeps for
+    removed files (tombstones), which took a share of every jump and of every dangling node's rank, so no file
+    had the rank a rebuild gives it. Edges must join live nodes only.
     """
     if n == 0:
         return np.zeros(0, dtype=np.float64)
+    nodes = np.ones(n, dtype=bool) if live is None else np.asarray(live, dtype=bool)
+    count = int(nodes.sum())
+    if count == 0:
+        return np.zeros(n, dtype=np.float64)
     src, dst = _endpoints(n, edges)
     out_degree = np.bincount(src, minlength=n).astype(np.float64)
-    dangling = out_degree == 0
+    dangling = (out_degree == 0) & nodes
+    dead = ~nodes
     share = 1.0 / out_degree[src]
-    rank = np.full(n, 1.0 / n)
+    rank = np.where(nodes, 1.0 / count, 0.0)
     change = np.inf
     for _ in range(max_iter):
         spread = np.bincount(dst, weights=rank[src] * share, minlength=n)
-        new = damping * (spread + rank[dangling].sum() / n) + (1.0 - damping) / n
+        new = damping * (spread + rank[dangling].sum() / count) + (1.0 - damping) / count
+        new[dead] = 0.0
         change = np.abs(new - rank).sum()
         rank = new
-        if change < n * tol:
+        if change < count * tol:
             break
     else:
         _log.debug("pagerank: no convergence in %d iterations (last L1 change %.3g)", max_iter, change)

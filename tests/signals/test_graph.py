@@ -469,6 +469,16 @@ def test_pagerank_default_tolerance_is_close_to_networkx() -> None:
     assert np.allclose(pagerank(300, edges), [expected[i] for i in range(300)], rtol=0, atol=1e-8)
 
 
+def test_pagerank_of_the_live_nodes_is_that_of_the_graph_without_the_others() -> None:
+    # An update's tombstones (rows of removed files) are no nodes: the live files rank as in a rebuild's graph.
+    edges = _random_edges(30, 80, 12)
+    live = np.ones(40, dtype=bool)
+    live[30:] = False
+    ranks = pagerank(40, edges, live=live)
+    assert np.array_equal(ranks[30:], np.zeros(10))
+    assert np.allclose(ranks[:30], pagerank(30, edges), rtol=0, atol=1e-12)
+
+
 def test_pagerank_stops_at_max_iter() -> None:
     edges = _random_edges(40, 100, 11)
     assert np.allclose(pagerank(40, edges, max_iter=0), 1 / 40)
