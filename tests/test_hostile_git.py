@@ -520,7 +520,8 @@ def test_paths_a_fake_git_prints_outside_the_root_take_no_place_in_the_fast_pres
 ) -> None:
     # They were ranked (their names matched the task) and took --top slots before their read was refused.
     repo = _shop(tmp_path / "r")
-    listing = "printf '../refund/charge.py\\0/etc/refund_charge.py\\0shop/../refund_charge.py\\0shop/payment.py\\0'"
+    paths = ("../refund/charge.py", "/etc/refund_charge.py", "shop/../refund_charge.py", "shop/payment.py")
+    listing = "printf '" + "".join(f"H {path}\\0" for path in paths) + "'"  # as `git ls-files -t -z` tags them
     _fake_git_for(tmp_path, monkeypatch, "*ls-files*", listing)
 
     from atlas.context.fast import list_files

@@ -1,8 +1,9 @@
 """The `fast` preset: rank files by path and file-name matches, with no index, in well under a second.
 
 Listing: `git ls-files --cached --others --exclude-standard` when the root is inside a git work tree
-(git's own ignore rules, read from its index: ~0.1 s for 78k files); otherwise an `os.scandir` walk
-that skips hidden directories and dependency or cache directories (DEPENDENCY_DIRS) but reads no
+(git's own ignore rules, read from its index: ~0.1 s for 78k files), less the files a sparse checkout leaves out
+of the tree (a file deleted and not yet committed is left out when it would be a candidate); otherwise an
+`os.scandir` walk that skips hidden directories and dependency or cache directories (DEPENDENCY_DIRS) but reads no
 `.gitignore` (the full walk of `atlas.walk` takes ~1.6 s on the Linux kernel tree; this ~0.35 s).
 
 Scoring: the task's terms (`atlas.terms`, weighted by repetition) are matched against the tokens of
@@ -55,18 +56,36 @@ def list_files(root: Path) -> list[str]:
 def _git_files(root: Path) -> list[str] | None:
     if not _in_work_tree(root):
         return None
-    listed = git_output(
-        "git", os.fspath(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard", timeout=GIT_TIMEOUT_S
-    )
+    listing = ("ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard")  # -t: `S` marks skip-worktree
+    listed = git_output("git", os.fspath(root), *listing, timeout=GIT_TIMEOUT_S)
     if listed is None:
         return None
-    paths = listed.decode("utf-8", errors="surrogateescape").split("\0")
+    paths = _not_left_out_by_a_sparse_checkout(root, listed.decode("utf-8", errors="surrogateescape").split("\0"))
     # A git (or a wrapper in its place) may print anything: a path that is not a clean relative one would be
     # refused when read, after taking a --top slot, so it is not a candidate at all.
     listed = [p for p in paths if p and not p.startswith(".atlas/")]
     if bad_path(listed) is not None:  # one bulk check; the rare listing with a bad path is filtered path by path
         listed = [p for p in listed if path_problem(p) is None]
     return sorted({_display(p) for p in listed})
+
+
+def _not_left_out_by_a_sparse_checkout(root: Path, tagged: list[str]) -> list[str]:
+    """The paths of `git ls-files -t` less the files a sparse checkout leaves out of the tree: git tracks them,
+    tagged `S` (skip-worktree). A file `git update-index --skip-worktree` marks stays in the tree, so one tagged `S`
+    is kept when present; one look per directory, since a sparse checkout leaves whole directories out. (A file
+    deleted and not yet committed is still listed: asking git for those, `--deleted`, stats every file, which
+    doubles the listing's time; a candidate is looked for instead, in `_best_with_priors`.)"""
+    listed = [entry[2:] for entry in tagged if entry[1:2] == " " and entry[0] != "S"]
+    skipped = [entry[2:] for entry in tagged if entry.startswith("S ")]
+    directories: dict[str, bool] = {}
+
+    def present(path: str) -> bool:
+        directory = os.path.dirname(path)
+        if directory not in directories:
+            directories[directory] = os.path.isdir(os.path.join(root, directory))
+        return directories[directory] and os.path.lexists(os.path.join(root, path))
+
+    return listed + [path for path in skipped if present(path)]
 
 
 def _in_work_tree(root: Path) -> bool:
@@ -231,6 +250,8 @@ def _best_with_priors(
         if len(best) >= limit and name_part + dir_part < best[limit - 1].score:
             break
         if links_to_a_file_left_out(root, path):  # git lists a committed `config.txt -> .env`, never its target
+            continue
+        if not os.path.lexists(os.path.join(root, path)):  # git lists a file deleted and not yet committed
             continue
         bisect.insort(best, _candidate(root, path, name_part, dir_part, prior_of), key=_order)
     return best[:limit]

@@ -13,7 +13,7 @@ from atlas.api import index_config, select_context
 from atlas.cli import cli
 from atlas.context.fast import list_files, path_matches, rank_by_paths
 from atlas.context.model import ContextOptions
-from tests.conftest import init_repo, write_tree
+from tests.conftest import git, init_repo, write_tree
 
 TREE = {
     "src/auth/middleware.py": "def check(): pass\n",
@@ -39,6 +39,22 @@ def test_git_listing_follows_gitignore(tmp_path: Path) -> None:
     init_repo(tmp_path)
     listed = list_files(tmp_path)
     assert "src/auth/middleware.py" in listed and not any(p.startswith("build/") for p in listed)
+
+
+def test_regression_the_git_listing_is_the_work_tree_not_the_files_git_tracks(tmp_path: Path) -> None:
+    # `git ls-files --cached` lists what git tracks: files a sparse checkout leaves out of the tree (docs/ here) and
+    # files deleted from it but not from git. The fast preset ranked them as any other (docs/engine.md first for
+    # "engine docs"), then reported it as an "unreadable file", and they counted in the idf and `scanned_files`.
+    write_tree(tmp_path, {"src/core/engine.py": "x = 1\n", "docs/engine.md": "# Engine\n", "old_engine.py": "y = 2\n",
+                          "local.cfg": "z = 3\n"})  # fmt: skip
+    init_repo(tmp_path)
+    git(tmp_path, "sparse-checkout", "set", "--no-cone", "/src/", "/*.py", "/*.cfg")
+    git(tmp_path, "update-index", "--skip-worktree", "local.cfg")  # kept in the tree, its local edits private
+    (tmp_path / "old_engine.py").unlink()
+    assert not (tmp_path / "docs").exists()
+    assert list_files(tmp_path) == ["local.cfg", "old_engine.py", "src/core/engine.py"]
+    ranked = rank_by_paths(tmp_path, "engine docs", 10)
+    assert [c.path for c in ranked.candidates] == ["src/core/engine.py"]
 
 
 def test_file_name_matches_outrank_directory_matches_and_tests_rank_lower(tmp_path: Path) -> None:
