@@ -18,7 +18,7 @@ from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
-from atlas.signals.git import ends_before_head, named_head
+from atlas.signals.git import ends_before_head, head_commit, named_head
 from atlas.walk import WalkOptions, walk
 
 RACY_MARGIN_NS = 2_000_000_000
@@ -127,7 +127,12 @@ def _new_commits(config: IndexConfig, manifest: dict[str, Any]) -> str:
     now = named_head(config.root)
     if now is None or now == head:
         return ""
-    return f"new commits since the index was built: HEAD was {head[:12]}, is {now[:12]}"
+    # HEAD may name a tag object (written by hand or by another tool): its commit is what was mined. Objects are read
+    # only now that HEAD names another object than the commit mined, which an update reads anyway.
+    commit = head_commit(config.root)
+    if commit == head:
+        return ""
+    return f"new commits since the index was built: HEAD was {head[:12]}, is {(commit or now)[:12]}"
 
 
 def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:

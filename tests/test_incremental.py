@@ -628,6 +628,23 @@ def test_status_reports_a_settings_change_as_stale(repo: Path) -> None:
     assert "settings changed" in str(record["reason"])
 
 
+def test_regression_status_is_fresh_when_head_names_an_annotated_tag(repo: Path) -> None:
+    # HEAD detached at a tag object (git reads such a HEAD, as another tool may write it; its own update-ref refuses
+    # to); the index mines the commit it tags. Status compared the tag's object name with that commit: "new commits
+    # since the index was built", exit 7, for ever, while `atlas index` found nothing to do.
+    git(repo, "tag", "-a", "v1", "-m", "release v1")
+    (repo / ".git" / "HEAD").write_text(git(repo, "rev-parse", "v1").decode())
+    assert build(repo).mode == "unchanged"
+    code, record, _ = status(repo)
+    assert record is not None and record["reason"] == ""
+    assert code == 0
+    git(repo, "checkout", "-q", "main")
+    (repo / "depot/money.py").write_text("class Money:\n    pass\n")
+    commit(repo, "after the tag", "2026-01-02T00:00:00")
+    code, record, _ = status(repo)
+    assert code == 7 and record is not None and str(record["reason"]).startswith("new commits since the index")
+
+
 def test_regression_status_is_fresh_after_an_update_that_removed_a_file(repo: Path) -> None:
     # A removed file leaves a tombstone (path "") in files.json; status listed it as a removed
     # file named "", so the index never looked fresh again after any removal.
