@@ -482,8 +482,19 @@ def _no_head_commit(git: str, root: Path) -> str:
     packfile or loose object lost), which was said as "no commits" of a repository with thousands."""
     named = _object_id(_git_output(git, root, "rev-parse", "--verify", "--quiet", "HEAD"))
     if named is None:
-        return "no commits"
+        return _unborn_branch(git, root)
     return f"git cannot read the commit of HEAD ({named[:12]}): its object is missing or damaged"
+
+
+def _unborn_branch(git: str, root: Path) -> str:
+    """Why HEAD names no commit when none was made on its branch: "no commits" in a repository without any, else the
+    branch (`git checkout --orphan`) is named, since the repository's other branches have commits."""
+    branch = _git_output(git, root, "symbolic-ref", "--quiet", "--short", "HEAD")
+    elsewhere = _git_output(git, root, "for-each-ref", "--count=1", "--format=x", "refs/")
+    if not branch or not elsewhere or not elsewhere.strip():
+        return "no commits"
+    name = visible(_path(branch).strip())
+    return f"the current branch ({name}) has no commits yet: the commits of other branches are not mined"
 
 
 def _object_id(out: bytes | None) -> str | None:

@@ -252,3 +252,14 @@ def test_a_head_commit_git_cannot_read_is_named_not_called_no_commits(tmp_path: 
     empty.mkdir()
     git(empty, "init", "-q")
     assert mine_history(empty).reason == "no commits"
+
+
+def test_an_orphan_branch_in_a_repository_with_commits_is_named_not_called_no_commits(tmp_path: Path) -> None:
+    # `git checkout --orphan site` (a gh-pages branch begun) in a repository with history: the history was "absent:
+    # no commits", which its commits on main belie.
+    repo = _history_repo(tmp_path / "r")
+    git(repo, "checkout", "-q", "--orphan", "site")
+    reason = "the current branch (site) has no commits yet: the commits of other branches are not mined"
+    assert mine_history(repo).reason == reason
+    report = _index_json(repo)
+    assert report["files_indexed"] == 3 and report["signals"]["git"]["reason"] == reason
