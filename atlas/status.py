@@ -18,7 +18,7 @@ from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
-from atlas.signals.git import ends_before_head, head_commit, named_head
+from atlas.signals.git import ends_before_head, head_commit, named_head, unborn_branch
 from atlas.walk import WalkOptions, walk
 
 RACY_MARGIN_NS = 2_000_000_000
@@ -125,7 +125,11 @@ def _new_commits(config: IndexConfig, manifest: dict[str, Any]) -> str:
     if ends_before_head(str(mined.get("reason", ""))):
         return ""
     now = named_head(config.root)
-    if now is None or now == head:
+    if now is None:
+        branch = unborn_branch(config.root)  # `git checkout --orphan`: the history mined is another branch's
+        mined_at = f"the index's history was mined at {head[:12]}"
+        return f"the current branch ({branch}) has no commits yet: {mined_at}" if branch else ""
+    if now == head:
         return ""
     # HEAD may name a tag object (written by hand or by another tool): its commit is what was mined. Objects are read
     # only now that HEAD names another object than the commit mined, which an update reads anyway.

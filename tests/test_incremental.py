@@ -645,6 +645,19 @@ def test_regression_status_is_fresh_when_head_names_an_annotated_tag(repo: Path)
     assert code == 7 and record is not None and str(record["reason"]).startswith("new commits since the index")
 
 
+def test_regression_status_says_an_orphan_branch_leaves_the_mined_history_behind(repo: Path) -> None:
+    # After `git checkout --orphan site`, HEAD names no commit: status said fresh (exit 0), though `atlas index` then
+    # dropped the history mined on main, and the MCP server kept answering with it.
+    head = git(repo, "rev-parse", "HEAD").decode().strip()
+    git(repo, "checkout", "-q", "--orphan", "site")
+    code, record, _ = status(repo)
+    assert code == 7 and record is not None
+    mined = f"the index's history was mined at {head[:12]}"
+    assert record["reason"] == f"the current branch (site) has no commits yet: {mined}"
+    assert build(repo).signals["git"]["available"] is False  # type: ignore[index]
+    assert status(repo)[0] == 0
+
+
 def test_regression_status_is_fresh_after_an_update_that_removed_a_file(repo: Path) -> None:
     # A removed file leaves a tombstone (path "") in files.json; status listed it as a removed
     # file named "", so the index never looked fresh again after any removal.

@@ -489,12 +489,21 @@ def _no_head_commit(git: str, root: Path) -> str:
 def _unborn_branch(git: str, root: Path) -> str:
     """Why HEAD names no commit when none was made on its branch: "no commits" in a repository without any, else the
     branch (`git checkout --orphan`) is named, since the repository's other branches have commits."""
-    branch = _git_output(git, root, "symbolic-ref", "--quiet", "--short", "HEAD")
+    branch = unborn_branch(root)
     elsewhere = _git_output(git, root, "for-each-ref", "--count=1", "--format=x", "refs/")
     if not branch or not elsewhere or not elsewhere.strip():
         return "no commits"
-    name = visible(_path(branch).strip())
-    return f"the current branch ({name}) has no commits yet: the commits of other branches are not mined"
+    return f"the current branch ({branch}) has no commits yet: the commits of other branches are not mined"
+
+
+def unborn_branch(root: Path) -> str | None:
+    """The branch HEAD names when no commit was made on it yet (`git init`, `git checkout --orphan`), as shown
+    (`visible`); None when HEAD names a commit, or git cannot tell."""
+    git = shutil.which("git")
+    if git is None or named_head(root) is not None:
+        return None
+    branch = _git_output(git, Path(root), "symbolic-ref", "--quiet", "--short", "HEAD")
+    return visible(_path(branch).strip()) if branch and branch.strip() else None
 
 
 def _object_id(out: bytes | None) -> str | None:
