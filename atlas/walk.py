@@ -9,7 +9,8 @@ this against `git ls-files --others --exclude-standard`. As in git, a file git t
 (`git add -f` of a file a rule matches): the first time a rule of git's leaves something out, git is
 asked once which tracked files the rules match (`git ls-files --cached --ignored --exclude-standard`),
 and those files, and the directories on their way, are walked; without git, or where it fails, the rules
-alone decide. Differences from git, on purpose: the
+alone decide. A `.gitignore` a sparse checkout leaves out of the tree applies as git reads it, from its index.
+Differences from git, on purpose: the
 user's global excludes file is not read, `.gitignore` files apply outside a git repository
 too, and nested repositories are walked into. When the root lies inside a git work tree, the
 ignore files between the top of the work tree and the root apply, as they do for git.
@@ -35,8 +36,8 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from atlas.errors import InputError
@@ -444,6 +445,11 @@ def _read_rules(
         data = read_regular_file(path, MAX_IGNORE_FILE_BYTES, follow=follow, dir_fd=dir_fd)
     except OSError:  # missing, unreadable, a link not followed, a FIFO or a device
         return None
+    return _rules_of(data, base, fold)
+
+
+def _rules_of(data: bytes, base: bytes, fold: bool = False) -> _Rules | None:
+    """The rules of an ignore file holding `data`, in the directory `base`; None when it holds no pattern."""
     data = data.removeprefix(b"\xef\xbb\xbf")
     # git reads each line as a C string: a NUL byte ends it (`*.log<NUL>x` is `*.log`).
     lines = [line.removesuffix(b"\r").partition(b"\0")[0] for line in data.split(b"\n")]
@@ -469,6 +475,9 @@ class _Outer:
     """The top of the work tree, when the root lies in one."""
     fold: bool = False
     """Its `core.ignorecase`: ignore rules match paths whatever the case of their ASCII letters."""
+    sparse_ignores: Mapping[bytes, bytes] = field(default_factory=dict)
+    """The `.gitignore` files a sparse checkout leaves out of the tree, by directory ("" or "a/b/" from the top),
+    with their text in git's index, which git applies for them (`_sparse_ignore_files`)."""
 
 
 def _work_tree_top(real_root: str) -> str | None:
@@ -491,7 +500,20 @@ def _is_repository(top: str) -> bool:
 
 
 def _git_dir(top: str) -> str:
-    """The git directory of the work tree at `top` (`.git`, or where a `.git` file points)."""
+    """The git directory of the work tree at `top` (`.git`, or where a `.git` file points; for a linked work tree,
+    the common directory its `commondir` names)."""
+    git_dir = _own_git_dir(top)
+    if os.path.isdir(os.path.join(top, ".git")):
+        return git_dir
+    try:
+        return os.path.join(git_dir, _first_line(os.path.join(git_dir, "commondir")))
+    except OSError:
+        return git_dir
+
+
+def _own_git_dir(top: str) -> str:
+    """The work tree's own git directory: `.git`, or where a `.git` file points (a linked work tree's holds its
+    index and its sparse-checkout patterns)."""
     dot_git = os.path.join(top, ".git")
     if os.path.isdir(dot_git):
         return dot_git
@@ -499,11 +521,7 @@ def _git_dir(top: str) -> str:
         line = _first_line(dot_git)
     except OSError:
         return dot_git
-    git_dir = os.path.join(top, line.removeprefix("gitdir:").strip())
-    try:
-        return os.path.join(git_dir, _first_line(os.path.join(git_dir, "commondir")))
-    except OSError:
-        return git_dir
+    return os.path.join(top, line.removeprefix("gitdir:").strip())
 
 
 def _first_line(path: str) -> str:
@@ -519,6 +537,7 @@ def _outer_rules(real_root: str) -> _Outer:
     git_rules: list[_Rules] = []
     atlas_rules: list[_Rules] = []
     fold = _ignores_case(top)
+    sparse = _sparse_ignore_files(top)
     exclude = _read_rules(os.path.join(_git_dir(top), "info", "exclude"), b"", fold=fold)
     if exclude:
         git_rules.append(exclude)
@@ -528,10 +547,61 @@ def _outer_rules(real_root: str) -> _Outer:
         base = os.fsencode("".join(part + "/" for part in parts[:depth]))
         for name, rules in ((GITIGNORE, git_rules), (ATLASIGNORE, atlas_rules)):
             found = _read_rules(os.path.join(directory, name), base, follow=False, fold=fold)  # in-tree, as below
+            if found is None and name == GITIGNORE:
+                found = _left_out_rules(sparse, directory, base, fold)
             if found:
                 rules.insert(0, found)
     prefix = "".join(part + "/" for part in parts)
-    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top, fold)
+    return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top, fold, sparse)
+
+
+def _sparse_ignore_files(top: str) -> dict[bytes, bytes]:
+    """The `.gitignore` files a sparse checkout of the work tree at `top` leaves out (skip-worktree), by directory
+    ("" or "a/b/"), with their text in git's index: git reads such a file from its index when it is not in the tree
+    (dir.c, `read_skip_worktree_file_from_index`), so its rules still apply. Asked of git only where a sparse
+    checkout was set up (`info/sparse-checkout`); nothing without git or when it fails."""
+    if not os.path.exists(os.path.join(_own_git_dir(top), "info", "sparse-checkout")):
+        return {}
+    import shutil
+
+    git = shutil.which("git")
+    listed = git_output(git, top, "ls-files", "-z", "-t", "--", ":(glob)**/.gitignore") if git else None
+    paths = [entry[2:] for entry in (listed or b"").split(b"\0") if entry.startswith(b"S ") and b"\n" not in entry]
+    if git is None or not paths:
+        return {}
+    found = git_output(git, top, "cat-file", "--batch", input=b"".join(b":" + path + b"\n" for path in paths))
+    texts = _batch_blobs(found or b"", len(paths))
+    return {path[: -len(GITIGNORE)]: text for path, text in zip(paths, texts, strict=False) if text is not None}
+
+
+def _left_out_rules(sparse: Mapping[bytes, bytes], directory: str, base: bytes, fold: bool) -> _Rules | None:
+    """The rules of the `.gitignore` of `directory` (`base` from the top) that a sparse checkout left out of the
+    tree, as git reads them from its index; None when there is none, or when a file of that name is there."""
+    text = sparse.get(base)
+    if text is None or os.path.lexists(os.path.join(directory, GITIGNORE)):
+        return None
+    return _rules_of(text, base, fold)
+
+
+def _batch_blobs(output: bytes, count: int) -> list[bytes | None]:
+    """The contents `git cat-file --batch` printed for `count` requests in order (None for one it lacks: `missing`,
+    or a blob over MAX_IGNORE_FILE_BYTES); fewer when the output ends early."""
+    blobs: list[bytes | None] = []
+    at = 0
+    while len(blobs) < count:
+        end = output.find(b"\n", at)
+        if end < 0:
+            break
+        header = output[at:end].split(b" ")
+        if len(header) != 3 or not header[2].isdigit():  # `<name> missing` or `ambiguous`
+            blobs.append(None)
+            at = end + 1
+            continue
+        size = int(header[2])
+        wanted = header[1] == b"blob" and size <= MAX_IGNORE_FILE_BYTES
+        blobs.append(output[end + 1 : end + 1 + size] if wanted else None)
+        at = end + 1 + size + 1
+    return blobs
 
 
 def _ignores_case(top: str) -> bool:
@@ -582,14 +652,18 @@ def git_environment() -> dict[str, str]:
     return {**kept, **_NO_TRANSPORT}
 
 
-def git_output(git: str, top: str, *args: str, timeout: float = GIT_TIMEOUT_SECONDS) -> bytes | None:
+def git_output(
+    git: str, top: str, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, input: bytes | None = None
+) -> bytes | None:
     """Stdout of the short git command `args` in the work tree `top` (`GIT_SAFETY_OPTIONS`, `git_environment`),
-    or None when it cannot start, fails or does not finish within `timeout` seconds."""
+    given `input` on its stdin when there is one, or None when it cannot start, fails or does not finish within
+    `timeout` seconds."""
     import subprocess
 
     command = [git, "-C", top, *GIT_SAFETY_OPTIONS, *args]
     try:
-        done = subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment())
+        done = subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment(),
+                              input=input)  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
@@ -725,6 +799,8 @@ class _Walker:
         base, fold = self.prefix + os.fsencode(rel), self.outer.fold
         if names is None or GITIGNORE in names:
             git_rules = _pushed(_read_rules(GITIGNORE, base, False, fold, dir_fd=fd), git_rules)
+        if base in self.outer.sparse_ignores and not _holds(fd, GITIGNORE, names):  # as git reads it, from its index
+            git_rules = _pushed(_rules_of(self.outer.sparse_ignores[base], base, fold), git_rules)
         if names is None or ATLASIGNORE in names:
             atlas_rules = _pushed(_read_rules(ATLASIGNORE, base, False, fold, dir_fd=fd), atlas_rules)
         return git_rules, atlas_rules
@@ -869,6 +945,17 @@ class _Verdict(enum.Enum):
     IGNORED = enum.auto()
     TRACKED_ONLY = enum.auto()
     """A directory git ignores, walked for the files it tracks inside and nothing else."""
+
+
+def _holds(fd: int, name: str, names: set[str] | None) -> bool:
+    """Whether the directory open as `fd` holds an entry `name` (`names`: its entries, when listed)."""
+    if names is not None:
+        return name in names
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _decide(rules: tuple[_Rules, ...], path: bytes, name: bytes, is_dir: bool) -> bool | None:

@@ -329,6 +329,28 @@ def test_tracked_files_are_walked_though_an_ignore_rule_matches_them(tmp_path: P
     assert walked_paths == git_listed(root)
 
 
+@pytest.mark.parametrize("linked", [False, True], ids=["main-work-tree", "linked-work-tree"])
+def test_regression_an_ignore_file_a_sparse_checkout_leaves_out_still_applies_as_git_reads_it(
+    tmp_path: Path, linked: bool
+) -> None:
+    # A sparse checkout of the Python files only leaves the .gitignore files out of the tree; git reads a
+    # skip-worktree ignore file from its index (dir.c), so it still ignores src/x.gen.py and src/debug.log. The walk
+    # read only the tree: it indexed the files git ignores.
+    main = tmp_path / "repo"
+    write_tree(main, {".gitignore": "*.log\n", "src/.gitignore": "*.gen.py\n", "src/a.py": "a\n", "top.py": "t\n"})
+    init_repo(main)
+    root = main
+    if linked:
+        root = tmp_path / "linked"
+        git(main, "worktree", "add", "-q", os.fspath(root))
+    git(root, "sparse-checkout", "set", "--no-cone", "/*.py", "/src/*.py")
+    assert not (root / "src/.gitignore").exists()
+    write_tree(root, {"src/x.gen.py": "generated\n", "src/y.py": "y\n", "src/debug.log": "log\n"})
+    assert git_unignored(root) == {"src/y.py"}
+    assert entry_paths(root) == {"src/a.py", "src/y.py", "top.py"}
+    assert entry_paths(root / "src") == {"a.py", "y.py"}  # the rules of the top's .gitignore, above the root, too
+
+
 @pytest.mark.parametrize("package", ["pkg", "[p]*"])
 def test_a_tracked_file_in_a_subdirectory_root_is_walked(tmp_path: Path, package: str) -> None:
     files: dict[str | bytes, FileContent] = {".gitignore": "gen/\n", f"{package}/gen/schema.py": "",
