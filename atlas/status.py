@@ -18,7 +18,7 @@ from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
-from atlas.signals.git import ends_before_head, head_commit, named_head, unborn_branch
+from atlas.signals.git import ends_before_head, head_commit, is_ancestor, named_head, unborn_branch
 from atlas.walk import WalkOptions, walk
 
 RACY_MARGIN_NS = 2_000_000_000
@@ -136,7 +136,10 @@ def _new_commits(config: IndexConfig, manifest: dict[str, Any]) -> str:
     commit = head_commit(config.root)
     if commit == head:
         return ""
-    return f"new commits since the index was built: HEAD was {head[:12]}, is {(commit or now)[:12]}"
+    moves = f"HEAD was {head[:12]}, is {(commit or now)[:12]}"
+    if is_ancestor(config.root, head):
+        return f"new commits since the index was built: {moves}"
+    return f"HEAD moved since the index was built (another branch or an older commit): {moves}"
 
 
 def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:

@@ -658,6 +658,21 @@ def test_regression_status_says_an_orphan_branch_leaves_the_mined_history_behind
     assert status(repo)[0] == 0
 
 
+def test_regression_status_does_not_call_a_checkout_of_an_older_commit_new_commits(repo: Path) -> None:
+    # `git checkout HEAD~1` (a bisect step, a look at an older release) after indexing: status said "new commits
+    # since the index was built", though HEAD went back to a commit older than the one mined.
+    (repo / "depot/money.py").write_text("class Money:\n    pass\n")
+    commit(repo, "money", "2026-01-02T00:00:00")
+    mined = git(repo, "rev-parse", "HEAD").decode().strip()
+    build(repo)
+    git(repo, "checkout", "-q", "HEAD~1")
+    older = git(repo, "rev-parse", "HEAD").decode().strip()
+    code, record, _ = status(repo)
+    assert code == 7 and record is not None
+    moved = "HEAD moved since the index was built (another branch or an older commit)"
+    assert record["reason"] == f"{moved}: HEAD was {mined[:12]}, is {older[:12]}"
+
+
 def test_regression_status_is_fresh_after_an_update_that_removed_a_file(repo: Path) -> None:
     # A removed file leaves a tombstone (path "") in files.json; status listed it as a removed
     # file named "", so the index never looked fresh again after any removal.
