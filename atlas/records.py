@@ -24,6 +24,7 @@ class SkipReason(enum.StrEnum):
     DUPLICATE = "duplicate"  # a link to a directory walked by its own path, or a name that reads as another's
     SPECIAL = "special"
     UNPARSABLE = "unparsable"  # its parse hung or crashed its worker, even without a grammar
+    LFS_POINTER = "lfs_pointer"  # a Git LFS pointer: the file's content is not in this checkout
 
 
 class Role(enum.StrEnum):

@@ -55,6 +55,8 @@ ZOO: dict[str | bytes, FileContent] = {
     "outside": Symlink("/etc"),
     "dangling": Symlink("nowhere"),
     b"bad\xffname.py": "def quokka_jump():\n    return 1\n",
+    "assets/model.py": "version https://git-lfs.github.com/spec/v1\n"
+                       "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
 }
 ZOO_INDEXED = {
     "src/app.py", "src/util_helpers.py", "web/app.js", "docs/notes.md", "latin1.txt", "empty.py", "crlf.py",
@@ -62,7 +64,7 @@ ZOO_INDEXED = {
 }  # fmt: skip
 ZOO_SKIPPED = {
     "binary": 2, "too_large": 1, "minified": 1, "unreadable": 1, "symlink_outside": 1, "symlink_loop": 1,
-    "duplicate": 1, "special": 1,
+    "duplicate": 1, "special": 1, "lfs_pointer": 1,
 }  # fmt: skip
 
 

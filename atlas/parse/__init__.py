@@ -53,9 +53,23 @@ def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
         return Skipped(path, SkipReason.TOO_LARGE, f"over {options.max_file_bytes} bytes")
     if looks_binary(data):
         return Skipped(path, SkipReason.BINARY)
+    if is_lfs_pointer(data):
+        return Skipped(path, SkipReason.LFS_POINTER, "its content is in Git LFS, not in this checkout")
     if len(data) >= MINIFIED_MIN_BYTES and max(map(len, data.split(b"\n"))) > options.max_line_length:
         return Skipped(path, SkipReason.MINIFIED, f"a line over {options.max_line_length} characters")
     return None
+
+
+LFS_POINTER_MAX_BYTES = 1024
+"""Git LFS's own bound on a pointer file's size (its specification: "less than 1024 bytes")."""
+_LFS_VERSIONS = (b"version https://git-lfs.github.com/spec/", b"version https://hawser.github.com/spec/")
+
+
+def is_lfs_pointer(data: bytes) -> bool:
+    """Whether `data` is a Git LFS pointer file (a checkout without `git lfs pull`, or with LFS not installed): a few
+    `key value` lines naming the real content's hash and size, whose words ("version", "oid", "size") only match
+    queries by chance."""
+    return len(data) < LFS_POINTER_MAX_BYTES and data.startswith(_LFS_VERSIONS) and b"\noid sha256:" in data
 
 
 def parse_bytes(
