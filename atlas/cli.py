@@ -120,6 +120,8 @@ class AtlasGroup(click.Group):
             _fail(_click_sentence(err), "see 'atlas --help'", err.exit_code)
         except click.exceptions.Abort:
             _fail("interrupted", _interrupted_hint(), EXIT_INTERRUPTED)
+        except AtlasError as err:  # raised reading the group's own options (--config), before any command runs
+            _fail(err.message, err.hint, err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:

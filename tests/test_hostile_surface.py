@@ -205,6 +205,37 @@ def test_regression_a_removed_working_directory_is_one_sentence_and_a_hint(
     assert_clean_failure(result, 2, "the working directory no longer exists")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("search", "--repo", "../repo", "cart"), ("index", "../repo"), ("status", "--repo", "../repo"),
+     ("search", "--repo", "PLACE", "--index-dir", "../repo/.atlas", "cart"), ("export", "--repo", "PLACE", "x.tgz"),
+     ("--config", "../repo/atlas.toml", "status", "--repo", "PLACE")],
+)  # fmt: skip
+def test_regression_a_relative_path_from_a_removed_working_directory_is_one_sentence_and_a_hint(
+    cart: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # The kernel still resolves `../repo` from a removed directory, so the path passed its checks, and making it
+    # absolute (os.getcwd) raised FileNotFoundError: "unexpected error ... report it" (exit 3).
+    (cart / "atlas.toml").write_text("")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (tmp_path / "repo").symlink_to(cart)
+
+    def enter_and_remove() -> None:
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    script = Path(sys.executable).with_name("atlas")  # `python -m` itself cannot start there: sys.path needs the cwd
+    if not script.exists():
+        pytest.skip("the atlas script is not installed beside this Python")
+    args = [str(cart) if arg == "PLACE" else arg for arg in command]
+    result = subprocess.run(
+        [str(script), "-q", *args], capture_output=True, timeout=120, check=False, preexec_fn=enter_and_remove
+    )
+    assert_clean_failure(result, 2, "is relative", "the working directory no longer exists")
+    assert not (cart / "x.tgz").exists()
+
+
 LONG_NAME = "a" * 60 + ".py"
 BACKTRACKING_GLOB = "*a" * 12 + "*b"
 """Against a name of 60 a's, a backtracking regex engine tries ~60**12 ways to place the stars."""

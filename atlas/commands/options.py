@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,23 @@ class GivenPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, (str, bytes)) and not value:
             self.fail("an empty path names no file or directory", param, ctx)
+        refuse_relative_without_working_directory(value)
         return super().convert(value, param, ctx)
+
+
+def refuse_relative_without_working_directory(value: Any) -> None:
+    """InputError when `value` is a relative path and the working directory has been removed (a shell left in a
+    deleted directory): the kernel still resolves `../repo` from there, but no absolute path can be made of it."""
+    if not isinstance(value, (str, bytes, os.PathLike)) or os.path.isabs(value):
+        return
+    try:
+        os.getcwd()
+    except FileNotFoundError as err:
+        from atlas.errors import InputError
+
+        shown = os.fsdecode(value)
+        raise InputError(f"{shown} is relative, but the working directory no longer exists (it was removed)",
+                         "give an absolute path, or cd to a directory that exists") from err  # fmt: skip
 
 
 class ArchivePath(GivenPath):
