@@ -29,7 +29,7 @@ from atlas.commands.options import (
     repo_option,
     text_input,
 )  # fmt: skip
-from atlas.errors import UsageError, shown_to_user
+from atlas.errors import AtlasError, UsageError, shown_to_user
 from atlas.progress import tell
 from atlas.safe_read import display_path, quoted_path, visible
 

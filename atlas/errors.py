@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import resource  # imported with the module: when it is needed, no descriptor may be left to load it
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -88,13 +89,19 @@ _HINTS = {
 _TANTIVY_OS_ERROR = re.compile(r"\(os error (\d+)\)|code: (\d+)")
 
 
-def storage_error(err: BaseException, index_dir: Path) -> AtlasError | None:
-    """`err` as one sentence and a hint when it says the disk refused a write (read-only, permissions,
-    full); None for any other error. Understands OSError and tantivy's "(os error N)" messages."""
+def error_number(err: BaseException) -> int | None:
+    """The system's error number `err` carries: an OSError's, or the one in tantivy's "(os error N)" texts."""
     code = getattr(err, "errno", None)
     if code is None and isinstance(err, ValueError):
         found = _TANTIVY_OS_ERROR.search(str(err))
         code = int(found.group(1) or found.group(2)) if found else None
+    return code if isinstance(code, int) else None
+
+
+def storage_error(err: BaseException, index_dir: Path) -> AtlasError | None:
+    """`err` as one sentence and a hint when it says the disk refused a write (read-only, permissions,
+    full); None for any other error. Understands OSError and tantivy's "(os error N)" messages."""
+    code = error_number(err)
     if code not in _STORAGE_PROBLEMS:
         return None
     reason, kind = _STORAGE_PROBLEMS[code]
@@ -105,6 +112,40 @@ def storage_error(err: BaseException, index_dir: Path) -> AtlasError | None:
     if elsewhere and kind == "shorter":  # a long name met outside the index: not the index's depth
         return None
     return AtlasError(f"cannot write the index: {index_dir} {reason}", _HINTS[kind])
+
+
+_LIMITS = {
+    errno.EMFILE: ("this process has as many files open as it may (its limit, `ulimit -n`, is {nofile})",
+                   "raise the limit of open files (e.g. `ulimit -n 4096`) and run it again"),
+    errno.ENFILE: ("the system has as many files open as it allows",
+                   "close some programs (or raise the kernel's fs.file-max) and run it again"),
+    errno.EFBIG: ("a file would pass this process's file size limit (`ulimit -f`: {fsize})",
+                  "raise the limit (e.g. `ulimit -f unlimited`) and run it again"),
+}  # fmt: skip
+
+
+def limit_error(err: BaseException | None) -> AtlasError | None:
+    """`err`, or an error it was raised from, as one sentence and a hint when it says the process reached a limit
+    the system sets it (open files, file size: `ulimit -n`, `ulimit -f`); None for any other error. Such an
+    error is neither the index's fault nor the repository's: an index that cannot be opened for want of a file
+    descriptor is not damaged."""
+    while err is not None:
+        code = error_number(err)
+        if code in _LIMITS:
+            reason, hint = _LIMITS[code]
+            return AtlasError(f"cannot go on: {reason.format(**_limits())}", hint)
+        err = err.__cause__
+    return None
+
+
+def _limits() -> dict[str, str]:
+    """This process's soft limits of open files and file size, the file size in bytes."""
+    nofile, fsize = (resource.getrlimit(limit)[0] for limit in (resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE))
+    unlimited = resource.RLIM_INFINITY
+    return {
+        "nofile": "unlimited" if nofile == unlimited else str(nofile),
+        "fsize": "unlimited" if fsize == unlimited else f"{fsize:,} bytes",
+    }
 
 
 def removed_while_building(err: BaseException, index_dir: Path) -> AtlasError | None:
@@ -148,7 +189,8 @@ def read_denied(err: BaseException) -> AtlasError | None:
 
 def shown_to_user(err: Exception) -> AtlasError | None:
     """The error a shell shows for `err`: an AtlasError as it is, unless it blames damage on a read this user was
-    refused; any other exception only when it is such a refusal (None: an unexpected error)."""
+    refused or on a limit of the process (open files, file size); any other exception only when it is such a
+    refusal or limit (None: an unexpected error)."""
     if isinstance(err, AtlasError) and not isinstance(err, IndexCorrupt):
         return err
-    return read_denied(err) or (err if isinstance(err, AtlasError) else None)
+    return limit_error(err) or read_denied(err) or (err if isinstance(err, AtlasError) else None)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -399,3 +400,68 @@ def test_an_unchanged_index_on_a_read_only_disk_is_reported_unchanged(shop: Path
         done = run_atlas("-q", "index", str(view), "--format", "json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["mode"] == "unchanged"
+
+
+def _limited(limit: int, soft: int) -> Callable[[], None]:
+    """A preexec_fn that lowers the soft limit `limit` (resource.RLIMIT_*) of the child to `soft`."""
+
+    def lower() -> None:
+        resource.setrlimit(limit, (soft, resource.getrlimit(limit)[1]))
+
+    return lower
+
+
+def _run_limited(limit: int, soft: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(atlas_command(*args), capture_output=True, text=True, timeout=180, env=git_env(),
+                          preexec_fn=_limited(limit, soft))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def indexed_300(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An indexed repository of 300 files: its index's files pass 20 KB, and the build opens dozens of files."""
+    root = tmp_path_factory.mktemp("limits") / "repo"
+    root.mkdir()
+    write_tree(root, generated_files(300, seed=11, functions=4))
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    return root
+
+
+def test_regression_too_few_file_descriptors_to_index_is_one_sentence_and_a_hint(indexed_300: Path) -> None:
+    # `ulimit -n` a few dozen: the build ran out of descriptors forking the parse pool (OSError EMFILE), opening
+    # tantivy's meta.json or in tantivy's indexing thread ("An index writer was killed"): "unexpected error ...
+    # report it".
+    index_dir = indexed_300 / ".atlas"
+    live = (index_dir / store.CURRENT).read_text()
+    failed = 0
+    for soft in range(12, 32, 2):
+        done = _run_limited(resource.RLIMIT_NOFILE, soft, "index", str(indexed_300), "--rebuild", "--jobs", "2")
+        assert done.returncode in (0, 3), (soft, done.stderr)
+        if done.returncode == 3:
+            failed += 1
+            assert_one_sentence_and_hint(done.stderr, "files open", f"`ulimit -n`, is {soft}")
+            assert (index_dir / store.CURRENT).read_text() == live, soft
+        live = (index_dir / store.CURRENT).read_text()
+    assert failed, "no limit was low enough to fail the build"
+    # A build out of descriptors may have none left to remove its half-built generation with: the next run does.
+    assert run_atlas("-q", "index", str(indexed_300), "--rebuild").returncode == 0
+    assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "a half-built generation was left"
+
+
+def test_regression_a_file_size_limit_while_indexing_or_exporting_is_one_sentence_and_a_hint(
+    indexed_300: Path, tmp_path: Path
+) -> None:
+    # `ulimit -f` (RLIMIT_FSIZE) below an index file's size: Python ignores SIGXFSZ, so the write fails with EFBIG,
+    # and index and export ended in "unexpected error: OSError: [Errno 27] File too large ... report it".
+    index_dir = indexed_300 / ".atlas"
+    live = (index_dir / store.CURRENT).read_text()
+    done = _run_limited(resource.RLIMIT_FSIZE, 20_000, "index", str(indexed_300), "--rebuild")
+    assert done.returncode == 3, done.stderr
+    assert_one_sentence_and_hint(done.stderr, "file size limit", "20,000 bytes")
+    assert (index_dir / store.CURRENT).read_text() == live
+    assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
+    archive = tmp_path / "index.tgz"
+    done = _run_limited(resource.RLIMIT_FSIZE, 20_000, "export", "--repo", str(indexed_300), str(archive))
+    assert done.returncode == 3, done.stderr
+    assert_one_sentence_and_hint(done.stderr, "file size limit")
+    assert list(tmp_path.iterdir()) == [], "the failed export left its file"

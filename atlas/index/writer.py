@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -269,7 +270,12 @@ class GenerationWriter:
         return self.final
 
     def abandon(self) -> None:
-        """Drop the half-built generation (the live one is untouched)."""
+        """Drop the half-built generation (the live one is untouched). tantivy's writer and index are let go
+        first, closing the files they hold: a build that ran out of file descriptors has none left to remove
+        the directory with otherwise."""
+        for held in ("writer", "index"):
+            if hasattr(self, held):
+                delattr(self, held)
         shutil.rmtree(self.building, ignore_errors=True)
 
     @contextmanager
@@ -277,12 +283,15 @@ class GenerationWriter:
         """Around a call into tantivy's writer: a write its indexing thread failed surfaces later as "An index
         writer was killed", with no error number. Told while the half-built generation still fills the disk (it is
         gone once abandoned), a disk without room for another segment is named: OSError(ENOSPC), as a failed
-        write of Atlas's own would be, not a bare ValueError."""
+        write of Atlas's own would be, not a bare ValueError; so is a process left with (almost) no file descriptor
+        under its limit, `ulimit -n`: OSError(EMFILE)."""
         try:
             yield
         except ValueError as err:
             if WRITER_KILLED in str(err) and disk_full(self.building, self.heap_bytes):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(self.building)) from err
+            if WRITER_KILLED in str(err) and few_descriptors_left():
+                raise OSError(errno.EMFILE, os.strerror(errno.EMFILE)) from err
             raise
 
 
@@ -298,6 +307,20 @@ def disk_full(directory: Path, room: int) -> bool:
     except OSError:
         return False
     return disk.f_bavail * disk.f_frsize < room or (disk.f_files > 0 and disk.f_favail == 0)
+
+
+DESCRIPTORS_A_SEGMENT_NEEDS = 16
+"""About as many files as tantivy's writer holds open at once while it writes and merges segments."""
+
+
+def few_descriptors_left(spare: int = DESCRIPTORS_A_SEGMENT_NEEDS) -> bool:
+    """Whether this process has fewer than `spare` file descriptors left under its limit of open files (or none to
+    list them with); False when it cannot be told (no /proc)."""
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError as err:
+        return err.errno == errno.EMFILE
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] - used < spare
 
 
 def _link_copy(source: Path, target: Path) -> None:
