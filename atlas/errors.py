@@ -148,6 +148,13 @@ def _limits() -> dict[str, str]:
     }
 
 
+def damage(message: str, err: BaseException) -> AtlasError:
+    """IndexCorrupt(`message`) for an index that `err` kept from being read, unless `err` says a limit of the
+    process was reached (then that error, see `limit_error`): the index is not at fault, and rebuilding it would
+    not help."""
+    return limit_error(err) or IndexCorrupt(message)
+
+
 def removed_while_building(err: BaseException, index_dir: Path) -> AtlasError | None:
     """`err` as one sentence and a hint when it says a file of the index directory vanished while Atlas wrote it
     (another program removed it: `git clean -fdx`, a cache step); None for any other error."""

@@ -448,6 +448,20 @@ def test_regression_too_few_file_descriptors_to_index_is_one_sentence_and_a_hint
     assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "a half-built generation was left"
 
 
+def test_regression_too_few_file_descriptors_to_search_is_not_a_damaged_index(indexed_300: Path) -> None:
+    # `ulimit -n` a few dozen: loading the side store failed with EMFILE, and search called the index damaged
+    # (exit 4, "rebuild it with `atlas index --rebuild`"), which would not help: the index is sound.
+    failed = 0
+    for soft in range(10, 30, 2):
+        done = _run_limited(resource.RLIMIT_NOFILE, soft, "search", "--repo", str(indexed_300), "handle")
+        assert done.returncode in (0, 3), (soft, done.stderr)
+        if done.returncode == 3:
+            failed += 1
+            assert_one_sentence_and_hint(done.stderr, "files open", f"`ulimit -n`, is {soft}")
+    assert failed, "no limit was low enough to fail the search"
+    assert run_atlas("-q", "verify", "--repo", str(indexed_300)).returncode == 0
+
+
 def test_regression_a_file_size_limit_while_indexing_or_exporting_is_one_sentence_and_a_hint(
     indexed_300: Path, tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ import tantivy
 
 from atlas import native_stderr
 from atlas.config import FORMAT_VERSION
-from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, is_native_panic
+from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, damage, is_native_panic
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION
 from atlas.safe_read import bad_path
@@ -112,7 +112,7 @@ def read_manifest(generation: Path) -> dict[str, Any]:
     except FileNotFoundError as err:
         raise IndexCorrupt(f"{generation}: the index has no manifest (an interrupted build?)") from err
     except (OSError, orjson.JSONDecodeError) as err:
-        raise IndexCorrupt(f"{generation}: the index manifest is unreadable ({err})") from err
+        raise damage(f"{generation}: the index manifest is unreadable ({err})", err) from err
     if not isinstance(manifest, dict):
         raise IndexCorrupt(f"{generation}: the index manifest is not a JSON object")
     if manifest.get("format_version") != FORMAT_VERSION or manifest.get("schema_version") != SCHEMA_VERSION:
@@ -186,9 +186,9 @@ def open_tantivy(directory: Path) -> tantivy.Index:
             return tantivy.Index.open(str(directory))
     except ValueError as err:
         if LOCK_ERROR not in str(err):
-            raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+            raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
     except OSError as err:
-        raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+        raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
     return _open_through_links(directory)
 
 
@@ -217,7 +217,7 @@ class TantivyDamage:
         if panicked:
             raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged (it panicked: {text})") from err
         if self.reads and isinstance(err, ValueError) and _reports_damage(text):
-            raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged ({text})") from err
+            raise damage(f"{self.generation}: tantivy finds the index damaged ({text})", err) from err
         return False
 
 
@@ -249,7 +249,7 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         index.config_reader(reload_policy="Manual", num_warmers=0)
         return index
     except (ValueError, OSError) as err:
-        raise IndexCorrupt(f"{directory.parent}: tantivy cannot open the index ({err})") from err
+        raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
     finally:
         shutil.rmtree(links, ignore_errors=True)
 
@@ -302,7 +302,7 @@ def check_indexed_paths(generation: Path) -> None:
             hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
             paths = [searcher.doc(address)["path"] for _, address in hits]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise IndexCorrupt(f"the index cannot be read ({type(err).__name__}: {err})") from err
+        raise damage(f"the index cannot be read ({type(err).__name__}: {err})", err) from err
     problem = bad_path(path for values in paths for path in (values if len(values) == 1 else [""]))
     if problem:
         raise IndexCorrupt(f"the index {problem}: a crafted or corrupt index")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from atlas.errors import IndexCorrupt
+from atlas.errors import IndexCorrupt, damage
 from atlas.index.store import SIGNALS_DIR, open_index_file, read_index_file, write_atomic
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def load_store(generation: Path) -> SideStore | None:
     except FileNotFoundError:
         return None
     except (OSError, orjson.JSONDecodeError) as err:
-        raise IndexCorrupt(f"{directory}: the side store's parameters are unreadable ({err})") from err
+        raise damage(f"{directory}: the side store's parameters are unreadable ({err})", err) from err
     if not isinstance(params, dict) or params.get("store_version") != STORE_VERSION:
         version = params.get("store_version") if isinstance(params, dict) else None
         raise IndexCorrupt(f"{directory}: side store version {version}, this Atlas reads {STORE_VERSION}")
@@ -174,7 +174,7 @@ def load_store(generation: Path) -> SideStore | None:
         paths = decode_paths(read_index_file(directory / PATHS))
         arrays = {name: read_npy(directory / f"{name}.npy") for name in params.get("arrays", [])}
     except (OSError, ValueError, SyntaxError, KeyError, TypeError) as err:
-        raise IndexCorrupt(f"{directory}: a side-store array is missing or damaged ({err})") from err
+        raise damage(f"{directory}: a side-store array is missing or damaged ({err})", err) from err
     problem = _layout_problem(arrays, params.get("dtypes"), len(paths))
     if problem:
         raise IndexCorrupt(f"{directory}: {problem}")
