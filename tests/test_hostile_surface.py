@@ -236,6 +236,31 @@ def test_regression_a_relative_path_from_a_removed_working_directory_is_one_sent
     assert not (cart / "x.tgz").exists()
 
 
+
+TOO_LONG = "n" * 300
+"""A name longer than any Linux file system takes (255 bytes)."""
+
+
+@pytest.mark.parametrize(
+    ("command", "env"),
+    [(("search", "--repo", TOO_LONG, "cart"), {}), (("index", "/tmp/" + TOO_LONG), {}),
+     (("search", "--repo", "PLACE", "--index-dir", "/tmp/" + TOO_LONG + "/x", "cart"), {}),
+     (("export", "--repo", "PLACE", "/tmp/" + TOO_LONG + ".tgz"), {}),
+     (("status", "--repo", "PLACE"), {"ATLAS_CONFIG": "a" * 5000}), (("status",), {"ATLAS_ROOT": "/" + "r" * 5000}),
+     (("status", "--repo", "PLACE"), {"ATLAS_INDEX_DIR": "/tmp/" + TOO_LONG})],
+)  # fmt: skip
+def test_regression_a_path_the_system_calls_too_long_is_one_sentence_and_a_hint(
+    cart: Path, command: tuple[str, ...], env: dict[str, str]
+) -> None:
+    # A given path with a name over 255 bytes (a flag, or ATLAS_ROOT / ATLAS_CONFIG / ATLAS_INDEX_DIR holding a
+    # garbled value) passed the option's checks and failed at its first use: "unexpected error: OSError: [Errno 36]
+    # File name too long ... report it" (exit 3).
+    args = [str(cart) if arg == "PLACE" else arg for arg in command]
+    result = run_atlas("-q", *args, env=env)
+    assert_clean_failure(result, 2, "longer than the system allows")
+    assert len(result.stderr) < 400, result.stderr
+
+
 LONG_NAME = "a" * 60 + ".py"
 BACKTRACKING_GLOB = "*a" * 12 + "*b"
 """Against a name of 60 a's, a backtracking regex engine tries ~60**12 ways to place the stars."""

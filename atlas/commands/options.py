@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sys
@@ -22,6 +23,7 @@ class GivenPath(click.Path):
         if isinstance(value, (str, bytes)) and not value:
             self.fail("an empty path names no file or directory", param, ctx)
         refuse_relative_without_working_directory(value)
+        refuse_too_long(value)
         return super().convert(value, param, ctx)
 
 
@@ -38,6 +40,23 @@ def refuse_relative_without_working_directory(value: Any) -> None:
         shown = os.fsdecode(value)
         raise InputError(f"{shown} is relative, but the working directory no longer exists (it was removed)",
                          "give an absolute path, or cd to a directory that exists") from err  # fmt: skip
+
+
+def refuse_too_long(value: Any) -> None:
+    """InputError when the system cannot look `value` up because a name in it, or the whole path, is longer than it
+    allows (255 bytes a name, 4,095 a path on Linux): every later use of it would fail the same way."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        return
+    try:
+        os.stat(value)
+    except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:
+            from atlas.errors import InputError
+
+            shown = os.fsdecode(value)
+            shown = shown if len(shown) <= 100 else f"{shown[:100]}…"
+            raise InputError(f"{shown}: the path, or a name in it, is longer than the system allows",
+                             "give a shorter path (the system takes at most 255 bytes a name)") from err  # fmt: skip
 
 
 class ArchivePath(GivenPath):
