@@ -48,6 +48,7 @@ from atlas.errors import (
     InputError,
     UsageError,
     is_native_panic,
+    limit_error,
     shown_to_user,
 )
 from atlas.native_stderr import stderr_fd
@@ -145,6 +146,7 @@ class Session:
         self.damaged = ""  # why the index could not be opened; the next refresh rebuilds it from scratch
         self.published_before = 0  # generations this process had published when the last refresh started
         self.blocked = False  # the last refresh failed on another process's lock: the next call tries again
+        self.limited: AtlasError | None = None  # why the index could not be opened, when no fault of the index
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -156,11 +158,21 @@ class Session:
             self.stale = {"building": True}
             self.start_background()
         except Exception as err:  # IndexCorrupt, or anything else an unreadable index raises: never fatal
+            if (limit := limit_error(err)) is not None:  # out of descriptors: the index is not at fault
+                self._cannot_open(limit)
+                return
             self.damaged = _describe(err)
             logger.warning("the index of %s is damaged (%s); rebuilding it in the background", self.config.root,
                            self.damaged)  # fmt: skip
             self.stale = {"building": True, "reason": f"the index was damaged ({self.damaged}); rebuilding it"}
             self.start_background()
+
+    def _cannot_open(self, limit: AtlasError) -> None:
+        """The index could not be opened for want of a resource of the process (file descriptors): not damage, so
+        nothing is rebuilt; each call tries to open it again, and says why it could not."""
+        logger.warning("cannot open the index of %s: %s", self.config.root, limit.message)
+        self.limited = limit
+        self.built.set()
 
     def ready(self) -> tuple[Engine, dict[str, Any] | None]:
         """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
@@ -203,6 +215,7 @@ class Session:
             self._follow_published()
         if self.engine is not None:
             self.damaged = self.last_error = self.last_hint = ""
+            self.limited = None
         elif self.blocked and self.refresh_lock.acquire(timeout=FIRST_BUILD_WAIT):  # the failed build may hold it
             if self.engine is not None:
                 self.refresh_lock.release()
@@ -214,6 +227,8 @@ class Session:
     def _not_ready(self) -> AtlasError:
         """Why there is no index to answer from yet, and what to do about it."""
         root = self.config.root
+        if self.limited is not None:
+            return self.limited
         if not self.built.is_set() or not self.last_error:
             return IndexMissing(f"the index of {root} is still being built", "call again shortly")
         if self.damaged:

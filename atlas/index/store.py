@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from atlas.config import DEFAULT_INDEX_DIRNAME
-from atlas.errors import AtlasError, InputError, read_denied
+from atlas.errors import AtlasError, InputError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, pid_alive
 from atlas.safe_read import Refused, display_path, open_regular_file, read_capped, read_regular_file
@@ -176,11 +176,14 @@ def refuse_unreadable_generation(generation: Path) -> None:
 
 
 def current_generation(index_dir: Path) -> Path | None:
-    """The live generation's directory, or None when there is none."""
+    """The live generation's directory, or None when there is none. A process without a file descriptor left to
+    read CURRENT with is told so (AtlasError, see `limit_error`): the index may well be sound."""
     try:
         # A FIFO or a device in CURRENT's place names nothing: it is neither waited for nor read without end.
         name = read_regular_file(os.fspath(index_dir / CURRENT), CURRENT_MAX_BYTES).decode("utf-8").strip()
-    except (OSError, UnicodeDecodeError):  # unreadable, or garbage: no generation is named
+    except (OSError, UnicodeDecodeError) as err:  # unreadable, or garbage: no generation is named
+        if (limit := limit_error(err)) is not None:
+            raise limit from err
         return None
     if not name.startswith(GEN_PREFIX) or "/" in name:
         return None

@@ -160,3 +160,54 @@ def test_a_fatal_signal_in_the_server_is_named_on_its_stderr(shop: Path) -> None
         server.kill()
     assert server.returncode == -signal.SIGBUS
     assert b"Fatal Python error: Bus error" in errors, errors
+
+
+REQUESTS = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+     "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "cart"}}},
+]  # fmt: skip
+
+
+def _answer_under_descriptor_limit(root: Path, soft: int) -> str:
+    """The text of the `search` answer of a server whose limit of open files is `soft` ("" when it gave none)."""
+    import json
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "atlas", "mcp", "--root", str(root)], capture_output=True, timeout=120,
+        input="".join(json.dumps(request) + "\n" for request in REQUESTS).encode(), env=dict(os.environ),
+        preexec_fn=lower,
+    )  # fmt: skip
+    for line in done.stdout.decode().splitlines():
+        message = json.loads(line)
+        if message.get("id") == 2:
+            return str(message.get("result", message.get("error")))
+    return ""
+
+
+def test_regression_a_server_out_of_file_descriptors_neither_calls_the_index_damaged_nor_rebuilds_it(
+    shop: Path,
+) -> None:
+    # Started under a low `ulimit -n`, the server could not read CURRENT or open the index, called it damaged
+    # ("CURRENT is empty or names no generation") and rebuilt it in the background, which failed the same way:
+    # every answer said "the index is damaged ... and rebuilding it failed".
+    index_dir = shop / ".atlas"
+    live = (index_dir / store.CURRENT).read_text()
+    generations = sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-") and ".tmp-" not in p.name)
+    limited = 0
+    for soft in range(12, 40, 2):
+        answer = _answer_under_descriptor_limit(shop, soft)
+        assert "damaged" not in answer and "rebuild" not in answer, (soft, answer)
+        limited += "`ulimit -n`" in answer
+    assert limited, "no limit was low enough to keep the server from opening the index"
+    assert (index_dir / store.CURRENT).read_text() == live
+    after = sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-") and ".tmp-" not in p.name)
+    assert after == generations, "the server rebuilt a sound index"
