@@ -29,7 +29,7 @@ from atlas.commands.options import (
     repo_option,
     text_input,
 )  # fmt: skip
-from atlas.errors import AtlasError, UsageError, shown_to_user
+from atlas.errors import AtlasError, UsageError, is_native_panic, shown_to_user
 from atlas.progress import tell
 from atlas.safe_read import display_path, quoted_path, visible
 
@@ -132,7 +132,9 @@ class AtlasGroup(click.Group):
         except KeyboardInterrupt as err:
             code = _stopped_by or (EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
             _fail("interrupted", _interrupted_hint(), code)
-        except Exception as err:
+        except BaseException as err:
+            if not isinstance(err, Exception) and not is_native_panic(err):
+                raise
             if isinstance(err, OSError) and _raised_by_echo(err):  # a subcommand's --help could not be written
                 _fail_output(err)
             shown = shown_to_user(err)

@@ -90,9 +90,10 @@ _TANTIVY_OS_ERROR = re.compile(r"\(os error (\d+)\)|code: (\d+)")
 
 
 def error_number(err: BaseException) -> int | None:
-    """The system's error number `err` carries: an OSError's, or the one in tantivy's "(os error N)" texts."""
+    """The system's error number `err` carries: an OSError's, or the one in tantivy's "(os error N)" texts (its
+    ValueErrors' and its panics')."""
     code = getattr(err, "errno", None)
-    if code is None and isinstance(err, ValueError):
+    if code is None and (isinstance(err, ValueError) or is_native_panic(err)):
         found = _TANTIVY_OS_ERROR.search(str(err))
         code = int(found.group(1) or found.group(2)) if found else None
     return code if isinstance(code, int) else None
@@ -122,6 +123,12 @@ _LIMITS = {
     errno.EFBIG: ("a file would pass this process's file size limit (`ulimit -f`: {fsize})",
                   "raise the limit (e.g. `ulimit -f unlimited`) and run it again"),
 }  # fmt: skip
+_THREAD_REFUSED = (
+    "the system refused this process a new thread (tantivy: {text})",
+    "check the limits on processes and memory (`ulimit -u`, `ulimit -v`) and RUST_MIN_STACK, then run it again",
+)
+"""A native library that could not start a thread panics (pyo3's PanicException) with the error number in its text:
+EAGAIN or ENOMEM from clone(2) or from the mmap of the thread's stack."""
 
 
 def limit_error(err: BaseException | None) -> AtlasError | None:
@@ -134,6 +141,9 @@ def limit_error(err: BaseException | None) -> AtlasError | None:
         if code in _LIMITS:
             reason, hint = _LIMITS[code]
             return AtlasError(f"cannot go on: {reason.format(**_limits())}", hint)
+        if is_native_panic(err) and code in (errno.EAGAIN, errno.ENOMEM) and "spawn" in str(err).lower():
+            reason, hint = _THREAD_REFUSED
+            return AtlasError(f"cannot go on: {reason.format(text=' '.join(str(err).split())[:160])}", hint)
         err = err.__cause__
     return None
 

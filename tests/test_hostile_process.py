@@ -479,3 +479,23 @@ def test_regression_a_file_size_limit_while_indexing_or_exporting_is_one_sentenc
     assert done.returncode == 3, done.stderr
     assert_one_sentence_and_hint(done.stderr, "file size limit")
     assert list(tmp_path.iterdir()) == [], "the failed export left its file"
+
+
+@pytest.mark.parametrize("command", ["index", "search", "status"])
+def test_regression_a_thread_tantivy_cannot_start_is_one_sentence_and_a_hint(shop: Path, command: str) -> None:
+    # Rust gives each thread it starts RUST_MIN_STACK bytes of stack; when the system refuses one (that variable
+    # huge, a tight `ulimit -v` or `ulimit -u`), tantivy panics. `atlas index` printed Rust's panic lines and a
+    # Python traceback and exited 1 ("no results"); search and status called the sound index damaged (exit 4).
+    assert run_atlas("-q", "index", str(shop)).returncode == 0
+    index_dir = shop / ".atlas"
+    live = (index_dir / store.CURRENT).read_text()
+    args = {"index": ["index", str(shop), "--rebuild"], "search": ["search", "--repo", str(shop), "cart"],
+            "status": ["status", "--repo", str(shop)]}[command]  # fmt: skip
+    done = subprocess.run(atlas_command(*args), capture_output=True, text=True, timeout=180,
+                          env={**git_env(), "RUST_MIN_STACK": str(1 << 46)})  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert_one_sentence_and_hint(done.stderr, "refused this process a new thread")
+    assert "damaged" not in done.stderr and "panicked at" not in done.stderr, done.stderr
+    assert (index_dir / store.CURRENT).read_text() == live
+    assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
+    assert run_atlas("-q", "verify", "--repo", str(shop)).returncode == 0

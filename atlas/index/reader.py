@@ -215,7 +215,7 @@ class TantivyDamage:
             return False
         text = " ".join(str(err).split())[:200]
         if panicked:
-            raise IndexCorrupt(f"{self.generation}: tantivy finds the index damaged (it panicked: {text})") from err
+            raise damage(f"{self.generation}: tantivy finds the index damaged (it panicked: {text})", err) from err
         if self.reads and isinstance(err, ValueError) and _reports_damage(text):
             raise damage(f"{self.generation}: tantivy finds the index damaged ({text})", err) from err
         return False

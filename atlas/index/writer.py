@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import orjson
 import tantivy
 
-from atlas.errors import IndexCorrupt
+from atlas import native_stderr
+from atlas.errors import IndexCorrupt, is_native_panic
 from atlas.index import store
 from atlas.index.layout import Segment
 from atlas.index.schema import SCHEMA_VERSION, build_schema
@@ -177,7 +178,8 @@ class GenerationWriter:
         heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
         self.heap_bytes = heap * WRITER_THREADS
         try:
-            self._open(previous, table)
+            with self._writing():
+                self._open(previous, table)
         except BaseException:  # the caller has no writer to abandon: what was made here goes now
             self.abandon()
             raise
@@ -284,7 +286,10 @@ class GenerationWriter:
         writer was killed", with no error number. Told while the half-built generation still fills the disk (it is
         gone once abandoned), a disk without room for another segment is named: OSError(ENOSPC), as a failed
         write of Atlas's own would be, not a bare ValueError; so is a process left with (almost) no file descriptor
-        under its limit, `ulimit -n`: OSError(EMFILE)."""
+        under its limit, `ulimit -n`: OSError(EMFILE). The call runs inside `atlas.native_stderr.enter`/`leave`, so
+        Rust's own lines about a panic (a thread it could not start) stay off stderr when the CLI asks so."""
+        panic = None
+        native_stderr.enter()
         try:
             yield
         except ValueError as err:
@@ -293,6 +298,11 @@ class GenerationWriter:
             if WRITER_KILLED in str(err) and few_descriptors_left():
                 raise OSError(errno.EMFILE, os.strerror(errno.EMFILE)) from err
             raise
+        except BaseException as err:
+            panic = str(err) if is_native_panic(err) else None
+            raise
+        finally:
+            native_stderr.leave(panic)
 
 
 WRITER_KILLED = "index writer was killed"
