@@ -124,11 +124,22 @@ _LIMITS = {
                   "raise the limit (e.g. `ulimit -f unlimited`) and run it again"),
 }  # fmt: skip
 _THREAD_REFUSED = (
-    "the system refused this process a new thread (tantivy: {text})",
-    "check the limits on processes and memory (`ulimit -u`, `ulimit -v`) and RUST_MIN_STACK, then run it again",
+    "the system refused this process a new thread ({text})",
+    "check the limits on processes and memory (`ulimit -u`, `ulimit -v`, a container's pids limit) and "
+    "RUST_MIN_STACK, then run it again",
 )
-"""A native library that could not start a thread panics (pyo3's PanicException) with the error number in its text:
-EAGAIN or ENOMEM from clone(2) or from the mmap of the thread's stack."""
+
+
+def _refused_a_thread(err: BaseException) -> bool:
+    """Whether `err` says a thread could not be started (clone(2) or the mmap of its stack refused): Python's
+    RuntimeError, tantivy's ValueError ("Failed to spawn segment merging thread") or its panic (with EAGAIN or
+    ENOMEM in the text)."""
+    text = str(err).lower()
+    if isinstance(err, RuntimeError) and not is_native_panic(err):
+        return "can't start new thread" in text
+    if isinstance(err, ValueError):
+        return "spawn" in text and "thread" in text
+    return is_native_panic(err) and "spawn" in text and error_number(err) in (errno.EAGAIN, errno.ENOMEM)
 
 
 def limit_error(err: BaseException | None) -> AtlasError | None:
@@ -141,7 +152,7 @@ def limit_error(err: BaseException | None) -> AtlasError | None:
         if code in _LIMITS:
             reason, hint = _LIMITS[code]
             return AtlasError(f"cannot go on: {reason.format(**_limits())}", hint)
-        if is_native_panic(err) and code in (errno.EAGAIN, errno.ENOMEM) and "spawn" in str(err).lower():
+        if _refused_a_thread(err):
             reason, hint = _THREAD_REFUSED
             return AtlasError(f"cannot go on: {reason.format(text=' '.join(str(err).split())[:160])}", hint)
         err = err.__cause__

@@ -6,9 +6,11 @@ for them: a read-only bind mount can. A small tmpfs makes a disk that fills up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -100,3 +102,38 @@ def run_with_locked_dir(locked: Path, command: list[str], timeout: float) -> sub
         pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
     finally:
         locked.chmod(0o755)
+
+
+@contextmanager
+def pids_limited(name: str, most: int) -> Iterator[Callable[[], None]]:
+    """A new cgroup of the pids controller allowing at most `most` processes and threads, as a container's pids limit
+    does (root is exempt from `ulimit -u`, a cgroup is not); yields a `preexec_fn` that moves the child into it.
+    Removed on exit, once its processes are gone. Skips where no pids controller can be written."""
+    base = next((Path(p) for p in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup") if Path(p, "cgroup.procs").exists()
+                 and (Path(p).name == "pids" or "pids" in _read(Path(p, "cgroup.controllers")))), None)  # fmt: skip
+    group = base / name if base else None
+    try:
+        assert group is not None
+        group.mkdir()
+        (group / "pids.max").write_text(str(most))
+    except (AssertionError, OSError) as err:
+        pytest.skip(f"cannot make a pids cgroup here ({err})")
+
+    def enter() -> None:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    try:
+        yield enter
+    finally:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                group.rmdir()
+                break
+            time.sleep(0.05)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

@@ -22,7 +22,7 @@ import pytest
 
 from atlas.index import store
 from tests.conftest import git, git_env, init_repo, write_tree
-from tests.mounts import immutable, read_only_view, small_disk
+from tests.mounts import immutable, pids_limited, read_only_view, small_disk
 from tests.test_crash_safety import generated_files
 
 INTERRUPT_DEADLINE = 5.0  # seconds from the signal to the exit of `atlas`
@@ -499,3 +499,27 @@ def test_regression_a_thread_tantivy_cannot_start_is_one_sentence_and_a_hint(sho
     assert (index_dir / store.CURRENT).read_text() == live
     assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed build left its files"
     assert run_atlas("-q", "verify", "--repo", str(shop)).returncode == 0
+
+
+@pytest.mark.parametrize("most", [4, 6, 8, 12, 16])
+def test_regression_a_limit_on_processes_and_threads_is_one_sentence_and_a_hint(indexed_300: Path, most: int) -> None:
+    # Under a pids limit (a container's, or `ulimit -u` for a user), the pool's threads or tantivy's could not start:
+    # "unexpected error: RuntimeError: can't start new thread" or "ValueError: ... Failed to spawn segment merging
+    # thread"; when a thread of the pool failed after its workers were forked, atlas hung at exit for ever, waiting
+    # for workers nobody would stop.
+    index_dir = indexed_300 / ".atlas"
+    live = (index_dir / store.CURRENT).read_text()
+    with pids_limited(f"atlas-test-{os.getpid()}-{most}", most) as enter:
+        proc = subprocess.Popen(atlas_command("index", str(indexed_300), "--rebuild", "--jobs", "2"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=git_env(),
+                                preexec_fn=enter, start_new_session=True)  # fmt: skip
+        with reaped(proc):
+            try:
+                _, stderr = proc.communicate(timeout=90)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"atlas hung under a limit of {most} processes and threads")
+            assert proc.returncode in (0, 3), stderr
+            if proc.returncode == 3:
+                assert_one_sentence_and_hint(stderr, "refused this process a new thread")
+                assert (index_dir / store.CURRENT).read_text() == live
+            assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas index`"

@@ -20,6 +20,7 @@ out as unparsable, should even that fail).
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import itertools
 import logging
@@ -145,7 +146,11 @@ def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, crea
         # Forked by the pool's worker-handler thread, in place of a worker that died: a death signal would come
         # when that thread ends, at `terminate`, and could kill this worker while it holds the task queue's lock
         # (an idle worker waits for tasks holding it), which `terminate` then waits for forever.
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="atlas-orphan-check", daemon=True).start()
+        # Under a limit on processes and threads the thread may be refused: the worker works without it (the parent
+        # stops its workers however it ends, SIGKILL aside), where failing would have the pool fork it again, and
+        # again, for as long as the limit holds.
+        with contextlib.suppress(RuntimeError):
+            threading.Thread(target=_exit_when_orphaned, args=(parent,), name="atlas-orphan-check", daemon=True).start()
     elif sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -262,6 +267,27 @@ class _Pool(multiprocessing.pool.Pool):
     task, so the handler has nothing to do for a result; a worker's exit still wakes it (its sentinel is
     waited on as before). This is what `multiprocessing.pool.ThreadPool` already does.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self._stop_half_started()
+            raise
+
+    def _stop_half_started(self) -> None:
+        """Stop what a constructor that failed part-way started (one of its threads refused under a limit on
+        processes and threads): its worker handler first, which would fork workers again in place of those killed,
+        then the workers, which multiprocessing would wait for at exit, for ever. The stock pool stops its workers
+        only when a fork fails."""
+        handler = getattr(self, "_worker_handler", None)
+        if handler is not None and handler.is_alive():
+            handler._state = multiprocessing.pool.TERMINATE
+            self._change_notifier.put(None)  # type: ignore[attr-defined]
+            handler.join()
+        for worker in getattr(self, "_pool", []):
+            worker.kill()
+            worker.join()
 
     def _get_sentinels(self) -> list[Any]:
         return [self._change_notifier._reader]  # type: ignore[attr-defined]
