@@ -71,9 +71,18 @@ def find_root(start: str | Path | None = None) -> Path:
     if DEFAULT_INDEX_DIRNAME in here.parts:  # working inside an index: its repository is above it
         here = Path(*here.parts[: here.parts.index(DEFAULT_INDEX_DIRNAME)])
     for candidate in (here, *here.parents):
-        if (candidate / DEFAULT_INDEX_DIRNAME).is_dir() or (candidate / ".git").exists():
+        if _holds_repository(candidate):
             return candidate
     return here
+
+
+def _holds_repository(directory: Path) -> bool:
+    """Whether `directory` holds an `.atlas` index or a `.git` entry; False for a directory this user may not look
+    into (mode 000, or no search permission: it is not the root, a parent may be)."""
+    try:
+        return (directory / DEFAULT_INDEX_DIRNAME).is_dir() or (directory / ".git").exists()
+    except PermissionError:
+        return False
 
 
 def working_directory() -> str:

@@ -261,6 +261,43 @@ def test_regression_a_path_the_system_calls_too_long_is_one_sentence_and_a_hint(
     assert len(result.stderr) < 400, result.stderr
 
 
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [(("search", "cart"), 0), (("status",), 7), (("query", "cart"), 0), (("search", "--repo", "..", "cart"), 2),
+     (("index", "../src"), 2)],
+)  # fmt: skip
+def test_regression_a_working_directory_this_user_may_not_enter_is_no_unexpected_error(
+    cart: Path, command: tuple[str, ...], code: int
+) -> None:
+    # Run from a directory of the repository this user may not look into (mode 000): looking for `.atlas` in it
+    # raised PermissionError, and a relative path through it could not be looked up: "unexpected error ... report
+    # it" (exit 3). The repository is found above it (status: stale, as src/ cannot be read); a relative path through
+    # it is one sentence and a hint.
+    from tests.test_bad_input import _without_read_override
+
+    locked = cart / "src"
+    locked.chmod(0)
+
+    def enter_locked() -> None:
+        os.chdir(locked)
+        if os.geteuid() == 0:
+            _without_read_override()
+
+    try:
+        result = subprocess.run([sys.executable, "-m", "atlas", "-q", *command, "--format", "json"],
+                                capture_output=True, timeout=120, check=False, preexec_fn=enter_locked)  # fmt: skip
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root enter any directory: {err}")
+    finally:
+        locked.chmod(0o755)
+    if code == 2:
+        assert_clean_failure(result, code, "may not be entered")
+    else:
+        assert result.returncode == code, result.stderr.decode()
+        assert result.stdout.startswith(b"{") and b"unexpected" not in result.stderr
+
+
 LONG_NAME = "a" * 60 + ".py"
 BACKTRACKING_GLOB = "*a" * 12 + "*b"
 """Against a name of 60 a's, a backtracking regex engine tries ~60**12 ways to place the stars."""

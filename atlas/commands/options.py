@@ -23,7 +23,7 @@ class GivenPath(click.Path):
         if isinstance(value, (str, bytes)) and not value:
             self.fail("an empty path names no file or directory", param, ctx)
         refuse_relative_without_working_directory(value)
-        refuse_too_long(value)
+        refuse_unreachable(value)
         return super().convert(value, param, ctx)
 
 
@@ -42,21 +42,30 @@ def refuse_relative_without_working_directory(value: Any) -> None:
                          "give an absolute path, or cd to a directory that exists") from err  # fmt: skip
 
 
-def refuse_too_long(value: Any) -> None:
-    """InputError when the system cannot look `value` up because a name in it, or the whole path, is longer than it
-    allows (255 bytes a name, 4,095 a path on Linux): every later use of it would fail the same way."""
+def refuse_unreachable(value: Any) -> None:
+    """InputError when the system cannot look `value` up: a name in it, or the whole path, is longer than it allows
+    (255 bytes a name, 4,095 a path on Linux), or a directory on the way may not be entered (no search permission,
+    the working directory's own for a relative path). Every later use of the path would fail the same way."""
     if not isinstance(value, (str, bytes, os.PathLike)):
         return
     try:
         os.stat(value)
     except OSError as err:
-        if err.errno == errno.ENAMETOOLONG:
+        if err.errno in (errno.ENAMETOOLONG, errno.EACCES):
             from atlas.errors import InputError
 
             shown = os.fsdecode(value)
             shown = shown if len(shown) <= 100 else f"{shown[:100]}…"
-            raise InputError(f"{shown}: the path, or a name in it, is longer than the system allows",
-                             "give a shorter path (the system takes at most 255 bytes a name)") from err  # fmt: skip
+            raise InputError(f"{shown}: {_LOOKUP_PROBLEMS[err.errno][0]}", _LOOKUP_PROBLEMS[err.errno][1]) from err
+
+
+_LOOKUP_PROBLEMS = {
+    errno.ENAMETOOLONG: ("the path, or a name in it, is longer than the system allows",
+                         "give a shorter path (the system takes at most 255 bytes a name)"),
+    errno.EACCES: ("cannot be looked up: a directory on the way may not be entered (permission denied)",
+                   "check the permissions of the directories on the way (and of the working directory for a "
+                   "relative path), or give another path"),
+}  # fmt: skip
 
 
 class ArchivePath(GivenPath):
