@@ -122,6 +122,8 @@ _LIMITS = {
                    "close some programs (or raise the kernel's fs.file-max) and run it again"),
     errno.EFBIG: ("a file would pass this process's file size limit (`ulimit -f`: {fsize})",
                   "raise the limit (e.g. `ulimit -f unlimited`) and run it again"),
+    errno.ENOMEM: ("this process ran out of memory (its address space limit, `ulimit -v`: {memory})",
+                   "raise the limit, or give the indexer less with `atlas index --memory` (default 1G)"),
 }  # fmt: skip
 _THREAD_REFUSED = (
     "the system refused this process a new thread ({text})",
@@ -144,11 +146,11 @@ def _refused_a_thread(err: BaseException) -> bool:
 
 def limit_error(err: BaseException | None) -> AtlasError | None:
     """`err`, or an error it was raised from, as one sentence and a hint when it says the process reached a limit
-    the system sets it (open files, file size: `ulimit -n`, `ulimit -f`); None for any other error. Such an
-    error is neither the index's fault nor the repository's: an index that cannot be opened for want of a file
-    descriptor is not damaged."""
+    the system sets it (open files, file size, memory, threads: `ulimit -n`, `-f`, `-v`, `-u`); None for any other
+    error. Such an error is neither the index's fault nor the repository's: an index that cannot be opened for want
+    of a file descriptor is not damaged."""
     while err is not None:
-        code = error_number(err)
+        code = errno.ENOMEM if isinstance(err, MemoryError) else error_number(err)
         if code in _LIMITS:
             reason, hint = _LIMITS[code]
             return AtlasError(f"cannot go on: {reason.format(**_limits())}", hint)
@@ -160,12 +162,14 @@ def limit_error(err: BaseException | None) -> AtlasError | None:
 
 
 def _limits() -> dict[str, str]:
-    """This process's soft limits of open files and file size, the file size in bytes."""
-    nofile, fsize = (resource.getrlimit(limit)[0] for limit in (resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE))
+    """This process's soft limits of open files, file size and address space, as a user reads them."""
+    limits = (resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE, resource.RLIMIT_AS)
+    nofile, fsize, memory = (resource.getrlimit(limit)[0] for limit in limits)
     unlimited = resource.RLIM_INFINITY
     return {
         "nofile": "unlimited" if nofile == unlimited else str(nofile),
         "fsize": "unlimited" if fsize == unlimited else f"{fsize:,} bytes",
+        "memory": "unlimited" if memory == unlimited else f"{memory >> 20:,} MiB",
     }
 
 

@@ -523,3 +523,18 @@ def test_regression_a_limit_on_processes_and_threads_is_one_sentence_and_a_hint(
                 assert_one_sentence_and_hint(stderr, "refused this process a new thread")
                 assert (index_dir / store.CURRENT).read_text() == live
             assert wait_for_no_members(proc.pid) == [], "worker processes outlived `atlas index`"
+
+
+def test_regression_running_out_of_memory_while_indexing_is_never_an_unexpected_error(indexed_300: Path) -> None:
+    # Under a tight `ulimit -v` (RLIMIT_AS), Python's MemoryError ended the build in "unexpected error: MemoryError:
+    # ... report it". Now it names the limit. What no Python code can catch is left as it is: Rust aborts on a failed
+    # allocation (SIGABRT), OpenBLAS exits when its buffers cannot be allocated at numpy's import.
+    index_dir = indexed_300 / ".atlas"
+    live = (index_dir / store.CURRENT).read_text()
+    for megabytes in range(150, 205, 10):  # here: numpy's OpenBLAS, MemoryError, then threads refused
+        done = _run_limited(resource.RLIMIT_AS, megabytes * 1_000_000, "index", str(indexed_300), "--rebuild")
+        assert "unexpected error" not in done.stderr and "Traceback" not in done.stderr, (megabytes, done.stderr)
+        if "ran out of memory" in done.stderr:
+            assert done.returncode == 3 and "`ulimit -v`" in done.stderr, done.stderr
+        live = (index_dir / store.CURRENT).read_text() if done.returncode == 0 else live
+        assert (index_dir / store.CURRENT).read_text() == live
