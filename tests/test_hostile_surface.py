@@ -292,7 +292,7 @@ def test_regression_a_working_directory_this_user_may_not_enter_is_no_unexpected
     finally:
         locked.chmod(0o755)
     if code == 2:
-        assert_clean_failure(result, code, "may not be entered")
+        assert_clean_failure(result, code, "cannot be entered", str(locked))
     else:
         assert result.returncode == code, result.stderr.decode()
         assert result.stdout.startswith(b"{") and b"unexpected" not in result.stderr

@@ -51,21 +51,31 @@ def refuse_unreachable(value: Any) -> None:
     try:
         os.stat(value)
     except OSError as err:
-        if err.errno in (errno.ENAMETOOLONG, errno.EACCES):
-            from atlas.errors import InputError
+        if err.errno not in (errno.ENAMETOOLONG, errno.EACCES):
+            return
+        from atlas.errors import InputError
 
-            shown = os.fsdecode(value)
-            shown = shown if len(shown) <= 100 else f"{shown[:100]}…"
-            raise InputError(f"{shown}: {_LOOKUP_PROBLEMS[err.errno][0]}", _LOOKUP_PROBLEMS[err.errno][1]) from err
+        shown = os.fsdecode(value)
+        shown = shown if len(shown) <= 100 else f"{shown[:100]}…"
+        if err.errno == errno.ENAMETOOLONG:
+            raise InputError(f"{shown}: the path, or a name in it, is longer than the system allows",
+                             "give a shorter path (the system takes at most 255 bytes a name)") from err  # fmt: skip
+        raise InputError(f"{_first_closed(os.fsdecode(value))}: cannot be entered to look up {shown} (Permission "
+                         "denied)", "check its permissions, or give another path") from err  # fmt: skip
 
 
-_LOOKUP_PROBLEMS = {
-    errno.ENAMETOOLONG: ("the path, or a name in it, is longer than the system allows",
-                         "give a shorter path (the system takes at most 255 bytes a name)"),
-    errno.EACCES: ("cannot be looked up: a directory on the way may not be entered (permission denied)",
-                   "check the permissions of the directories on the way (and of the working directory for a "
-                   "relative path), or give another path"),
-}  # fmt: skip
+def _first_closed(path: str) -> str:
+    """The directory on the way to `path` that this user may not enter: the last one that can be looked up (the
+    working directory, for a relative path that climbs out of it)."""
+    parent = os.path.dirname(os.path.normpath(path)) or "."
+    while parent not in ("/", "."):
+        try:
+            os.stat(parent)
+        except OSError:
+            parent = os.path.dirname(parent) or "."
+            continue
+        return parent
+    return os.getcwd() if parent == "." else parent
 
 
 class ArchivePath(GivenPath):
