@@ -44,15 +44,14 @@ def refuse_relative_without_working_directory(value: Any) -> None:
 
 def refuse_unreachable(value: Any) -> None:
     """InputError when the system cannot look `value` up: a name in it, or the whole path, is longer than it allows
-    (255 bytes a name, 4,095 a path on Linux), or a directory on the way may not be entered (no search permission,
-    the working directory's own for a relative path). Every later use of the path would fail the same way."""
+    (255 bytes a name, 4,095 a path on Linux), or it is relative and the working directory may not be entered (no
+    search permission). Every later use of the path would fail the same way. (A directory on the way of an absolute
+    path that may not be entered is for each command to name: what it meant to do there says most.)"""
     if not isinstance(value, (str, bytes, os.PathLike)):
         return
     try:
         os.stat(value)
     except OSError as err:
-        if err.errno not in (errno.ENAMETOOLONG, errno.EACCES):
-            return
         from atlas.errors import InputError
 
         shown = os.fsdecode(value)
@@ -60,22 +59,11 @@ def refuse_unreachable(value: Any) -> None:
         if err.errno == errno.ENAMETOOLONG:
             raise InputError(f"{shown}: the path, or a name in it, is longer than the system allows",
                              "give a shorter path (the system takes at most 255 bytes a name)") from err  # fmt: skip
-        raise InputError(f"{_first_closed(os.fsdecode(value))}: cannot be entered to look up {shown} (Permission "
-                         "denied)", "check its permissions, or give another path") from err  # fmt: skip
-
-
-def _first_closed(path: str) -> str:
-    """The directory on the way to `path` that this user may not enter: the last one that can be looked up (the
-    working directory, for a relative path that climbs out of it)."""
-    parent = os.path.dirname(os.path.normpath(path)) or "."
-    while parent not in ("/", "."):
-        try:
-            os.stat(parent)
-        except OSError:
-            parent = os.path.dirname(parent) or "."
-            continue
-        return parent
-    return os.getcwd() if parent == "." else parent
+        if err.errno == errno.EACCES and not os.path.isabs(value) and not os.access(os.curdir, os.X_OK):
+            raise InputError(
+                f"{os.getcwd()}: the working directory cannot be entered to look up {shown} (Permission denied)",
+                "give an absolute path, or cd to a directory you may enter",
+            ) from err
 
 
 class ArchivePath(GivenPath):
