@@ -175,9 +175,9 @@ def _limits() -> dict[str, str]:
 
 def damage(message: str, err: BaseException) -> AtlasError:
     """IndexCorrupt(`message`) for an index that `err` kept from being read, unless `err` says a limit of the
-    process was reached (then that error, see `limit_error`): the index is not at fault, and rebuilding it would
-    not help."""
-    return limit_error(err) or IndexCorrupt(message)
+    process was reached or this user may not read it (then that error, see `limit_error` and `read_denied`): the
+    index is not at fault, and rebuilding it would not help."""
+    return limit_error(err) or read_denied(err) or IndexCorrupt(message)
 
 
 def removed_while_building(err: BaseException, index_dir: Path) -> AtlasError | None:
@@ -219,7 +219,7 @@ def read_denied(err: BaseException) -> AtlasError | None:
     return None
 
 
-def shown_to_user(err: Exception) -> AtlasError | None:
+def shown_to_user(err: BaseException) -> AtlasError | None:
     """The error a shell shows for `err`: an AtlasError as it is, unless it blames damage on a read this user was
     refused or on a limit of the process (open files, file size); any other exception only when it is such a
     refusal or limit (None: an unexpected error)."""
