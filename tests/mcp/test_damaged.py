@@ -203,7 +203,7 @@ def test_regression_a_server_out_of_file_descriptors_neither_calls_the_index_dam
     live = (index_dir / store.CURRENT).read_text()
     generations = sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-") and ".tmp-" not in p.name)
     limited = 0
-    for soft in range(12, 40, 2):
+    for soft in range(5, 40, 2):  # a read side store holds no descriptor: the limits that bite are low
         answer = _answer_under_descriptor_limit(shop, soft)
         assert "damaged" not in answer and "rebuild" not in answer, (soft, answer)
         limited += "`ulimit -n`" in answer
