@@ -189,7 +189,12 @@ def test_regression_a_removed_working_directory_is_one_sentence_and_a_hint(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     # `os.getcwd()` raised FileNotFoundError: "unexpected error ... report it" (exit 3) for every command.
-    gone = tmp_path / "gone"
+    result = _run_in_a_removed_directory(tmp_path / "gone", list(command))
+    assert_clean_failure(result, 2, "the working directory no longer exists")
+
+
+def _run_in_a_removed_directory(gone: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """`atlas -q ARGS` started in the directory `gone`, made and removed by the child before it runs Atlas."""
     gone.mkdir()
 
     def enter_and_remove() -> None:
@@ -199,10 +204,9 @@ def test_regression_a_removed_working_directory_is_one_sentence_and_a_hint(
     script = Path(sys.executable).with_name("atlas")  # `python -m` itself cannot start there: sys.path needs the cwd
     if not script.exists():
         pytest.skip("the atlas script is not installed beside this Python")
-    result = subprocess.run(
-        [str(script), "-q", *command], capture_output=True, timeout=120, check=False, preexec_fn=enter_and_remove
+    return subprocess.run(
+        [str(script), "-q", *args], capture_output=True, timeout=120, check=False, preexec_fn=enter_and_remove
     )
-    assert_clean_failure(result, 2, "the working directory no longer exists")
 
 
 @pytest.mark.parametrize(
@@ -217,21 +221,9 @@ def test_regression_a_relative_path_from_a_removed_working_directory_is_one_sent
     # The kernel still resolves `../repo` from a removed directory, so the path passed its checks, and making it
     # absolute (os.getcwd) raised FileNotFoundError: "unexpected error ... report it" (exit 3).
     (cart / "atlas.toml").write_text("")
-    gone = tmp_path / "gone"
-    gone.mkdir()
     (tmp_path / "repo").symlink_to(cart)
-
-    def enter_and_remove() -> None:
-        os.chdir(gone)
-        os.rmdir(gone)
-
-    script = Path(sys.executable).with_name("atlas")  # `python -m` itself cannot start there: sys.path needs the cwd
-    if not script.exists():
-        pytest.skip("the atlas script is not installed beside this Python")
     args = [str(cart) if arg == "PLACE" else arg for arg in command]
-    result = subprocess.run(
-        [str(script), "-q", *args], capture_output=True, timeout=120, check=False, preexec_fn=enter_and_remove
-    )
+    result = _run_in_a_removed_directory(tmp_path / "gone", args)
     assert_clean_failure(result, 2, "is relative", "the working directory no longer exists")
     assert not (cart / "x.tgz").exists()
 
