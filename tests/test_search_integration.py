@@ -68,3 +68,22 @@ def test_rebuild_publishes_a_new_generation_and_keeps_one_previous(tmp_path: Pat
         names.append((config.index_dir / "CURRENT").read_text())
     assert len(set(names)) == 3
     assert sorted(p.name for p in config.index_dir.iterdir() if p.name.startswith("gen-")) == names[1:]
+
+
+def test_hits_whose_files_left_the_work_tree_are_named_in_a_note(tmp_path: Path) -> None:
+    # An index older than the tree (a file deleted, a checkout since): the hit came back without lines and nothing
+    # said why; its path is the index's, and the file is gone.
+    root = make_shop_repo(tmp_path / "shop")
+    config = index_config(root, jobs=1)
+    index_repo(config, show_progress=False)
+    engine = open_engine(config, build_if_missing=False)
+    found = engine.search("cart", SearchOptions(limit=5))
+    assert not [note for note in found.notes if "no longer in the work tree" in note]
+    gone = found.hits[0].path
+    (root / gone).unlink()
+
+    again = engine.search("cart", SearchOptions(limit=5))
+
+    assert again.hits[0].path == gone and not again.hits[0].lines
+    assert f"a hit names a file no longer in the work tree ({gone}): the index is older than the tree; " \
+        "run `atlas index`" in again.notes

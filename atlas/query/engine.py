@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import heapq
 import math
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
 from atlas.query.syntax import ParsedQuery, check_languages, parse_query, searchable
 from atlas.records import Hit, Role, ScoreTerm
+from atlas.safe_read import fs_path, visible
 from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
 
@@ -134,7 +136,8 @@ class Engine:
             for rank, item in enumerate(ranked, 1)
         ]
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(text, hits, took, self.reader.num_docs, self.notes() + _template_note(text, query))
+        notes = self.notes() + _template_note(text, query) + _gone_note(self.root, hits)
+        return SearchResult(text, hits, took, self.reader.num_docs, notes)
 
     @native_stderr.held()
     def candidates(self, text: str, options: SearchOptions | None = None) -> Candidates:
@@ -367,6 +370,18 @@ def _template_note(text: str, query: str) -> list[str]:
         return []
     lines = f"{dropped} line{'s' if dropped > 1 else ''}"
     return [f"left out {lines} of the query that repeat the repository's issue templates"]
+
+
+def _gone_note(root: Path, hits: list[Hit]) -> list[str]:
+    """A note naming the hits whose files are no longer in the work tree (deleted, or a checkout since the index
+    was built), if any are: their paths come from the index, and nothing else says it is behind the tree."""
+    base = os.fsencode(root)
+    gone = [hit.path for hit in hits if not os.path.lexists(os.path.join(base, os.fsencode(fs_path(hit.path))))]
+    if not gone:
+        return []
+    which = f"{len(gone)} of the hits name files" if len(gone) > 1 else "a hit names a file"
+    return [f"{which} no longer in the work tree ({visible(gone[0])}{', ...' if len(gone) > 1 else ''}): "
+            "the index is older than the tree; run `atlas index`"]
 
 
 def _drop_disabled(signals: ranking.Signals, options: SearchOptions) -> None:
