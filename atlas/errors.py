@@ -177,7 +177,7 @@ def damage(message: str, err: BaseException) -> AtlasError:
     """IndexCorrupt(`message`) for an index that `err` kept from being read, unless `err` says a limit of the
     process was reached or this user may not read it (then that error, see `limit_error` and `read_denied`): the
     index is not at fault, and rebuilding it would not help."""
-    return limit_error(err) or read_denied(err) or IndexCorrupt(message)
+    return not_the_index(err) or IndexCorrupt(message)
 
 
 def removed_while_building(err: BaseException, index_dir: Path) -> AtlasError | None:
@@ -225,4 +225,10 @@ def shown_to_user(err: BaseException) -> AtlasError | None:
     refusal or limit (None: an unexpected error)."""
     if isinstance(err, AtlasError) and not isinstance(err, IndexCorrupt):
         return err
-    return limit_error(err) or read_denied(err) or (err if isinstance(err, AtlasError) else None)
+    return not_the_index(err) or (err if isinstance(err, AtlasError) else None)
+
+
+def not_the_index(err: BaseException) -> AtlasError | None:
+    """`err` as the error to show when it says what keeps an index from being read is not the index: a limit of the
+    process (`limit_error`) or a read this user was refused (`read_denied`); None otherwise."""
+    return limit_error(err) or read_denied(err)
