@@ -228,11 +228,27 @@ def check_git_date(what: str, text: object) -> str:
 
 def home_expanded(path: str | Path) -> Path:
     """`path` with a leading `~` or `~user` expanded; InputError when that home directory cannot be told (no such
-    user, no HOME)."""
+    user, no HOME, a HOME that is empty or relative)."""
+    text = str(path)
+    if text == "~" or text.startswith("~/"):
+        return user_home(f"{path}: cannot tell your home directory", "spell the path out in full") / text[2:]
     try:
         return Path(path).expanduser()
     except RuntimeError as err:
         raise InputError(f"{path}: cannot tell that user's home directory", "spell the path out in full") from err
+
+
+def user_home(problem: str = "cannot tell your home directory", hint: str = "set HOME to it") -> Path:
+    """This user's home directory: $HOME, else the password database's entry. InputError (`problem`, `hint`) when
+    HOME is set but empty or relative, which Python would read as `/` or as a directory below the current one."""
+    home = os.environ.get("HOME")
+    if home is not None and not os.path.isabs(home):
+        raise InputError(f"{problem}: HOME is {home!r}, not an absolute path", hint)
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError) as err:  # no HOME and no password entry for this uid
+        raise InputError(f"{problem}: HOME is not set and this user has no entry in the password database",
+                         hint) from err  # fmt: skip
 
 
 def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:

@@ -140,9 +140,14 @@ def default_config_path(client: str, root: Path) -> Path:
     """Where `client` reads MCP servers from: the project's `.mcp.json` for Claude Code, else the user's file."""
     if client == "claude-code":
         return root / ".mcp.json"
+    from atlas.config import user_home
+
+    hint = "set HOME to your home directory, or name the file with --config-path"
     if client == "cursor":
-        return Path.home() / ".cursor" / "mcp.json"
-    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") / "config.toml"
+        return user_home(f"cannot tell where {client} keeps its configuration", hint) / ".cursor" / "mcp.json"
+    codex_home = os.environ.get("CODEX_HOME") or user_home(f"cannot tell where {client} keeps its configuration",
+                                                           hint) / ".codex"  # fmt: skip
+    return Path(codex_home) / "config.toml"
 
 
 def snippet(client: str, name: str, command: str, args: list[str]) -> str:

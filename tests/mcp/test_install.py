@@ -287,3 +287,27 @@ def test_regression_a_config_path_in_a_directory_this_user_may_not_enter_is_one_
     message, hint = done.stderr.splitlines()
     assert message.startswith(f"atlas: {locked}: cannot ") and "Permission denied" in message, done.stderr
     assert hint.startswith("  hint: ") and not list(locked.iterdir())
+
+
+@pytest.mark.parametrize("home", ["", "relative/home"])
+@pytest.mark.parametrize("client", ["cursor", "codex"])
+def test_a_home_that_is_empty_or_relative_is_refused(home: str, client: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Python reads HOME="" as `/` and a relative HOME as a directory below the current one: a user's configuration
+    would be written to `/.cursor/mcp.json` or into the repository."""
+    monkeypatch.setenv("HOME", home)
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = _install("--client", client, "--root", str(tmp_path), "--write")
+    assert result.exit_code == 2, result.output
+    assert f"HOME is {home!r}, not an absolute path" in result.stderr and "--config-path" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_index_dir_under_an_empty_home_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "")
+    config = tmp_path / "mcp.json"
+    result = _install("--client", "cursor", "--root", str(tmp_path), "--index-dir", "~/idx", "--config-path",
+                      str(config), "--write")  # fmt: skip
+    assert result.exit_code == 2 and "HOME is ''" in result.stderr
+    assert not config.exists()
