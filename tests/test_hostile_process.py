@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -546,3 +547,37 @@ def test_regression_running_out_of_memory_while_indexing_is_never_an_unexpected_
             assert done.returncode == 3 and "`ulimit -v`" in done.stderr, done.stderr
         live = (index_dir / store.CURRENT).read_text() if done.returncode == 0 else live
         assert (index_dir / store.CURRENT).read_text() == live
+
+
+def _strict_umask_without_read_override() -> None:
+    """`preexec_fn`: umask 277 (files and directories read-only to their owner), and for root the capabilities
+    that let it write anywhere dropped, so the modes apply."""
+    from tests.test_bad_input import _without_read_override
+
+    if os.geteuid() == 0:
+        _without_read_override()
+    os.umask(0o277)
+
+
+def test_a_umask_that_takes_the_owners_write_bit_leaves_a_usable_index(tmp_path: Path) -> None:
+    """Under `umask 277` the first `atlas index` made `.atlas` read-only to its owner and then could not write
+    into it (exit 3), and neither could any later run. Atlas keeps its owner's bits, and the group's and others'
+    bits stay as the umask says."""
+    root = tmp_path / "repo"
+    write_tree(root, {"fine.py": "def fine(): pass\n"})
+    init_repo(root)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(atlas_command("-q", *args), capture_output=True, text=True, timeout=120,
+                                  env=git_env(), preexec_fn=_strict_umask_without_read_override)  # fmt: skip
+        except subprocess.SubprocessError as err:
+            pytest.skip(f"cannot drop the capabilities that let root write anywhere: {err}")
+
+    assert run("index", str(root)).returncode == 0
+    (root / "other.py").write_text("def other(): pass\n")
+    updated = run("index", str(root))
+    assert updated.returncode == 0, updated.stderr
+    found = run("search", "--repo", str(root), "--format", "jsonl", "other")
+    assert found.returncode == 0 and json.loads(found.stdout.splitlines()[0])["path"] == "other.py"
+    assert stat.S_IMODE((root / ".atlas").stat().st_mode) == 0o700

@@ -27,6 +27,7 @@ def index_lock(
 ) -> Iterator[None]:
     """Hold the index directory's write lock; raise IndexBusy if another process keeps it longer than
     `wait_seconds`. `waiting(why)` is called once when the lock is busy at first and a wait begins."""
+    keep_owner_access()
     index_dir.mkdir(parents=True, exist_ok=True)
     fd = _open_lock_file(index_dir / LOCK_FILE)
     try:
@@ -39,6 +40,26 @@ def index_lock(
     finally:
         _HELD.discard(fd)
         os.close(fd)
+
+
+def keep_owner_access() -> None:
+    """Clear the owner's bits of this process's umask, keeping the group's and others': under `umask 277` every
+    directory Atlas (or tantivy) made would be read-only to its owner, and the next write into it refused. The
+    umask is read from /proc where it can be, so other threads never create a file under a zero umask."""
+    mask = _current_umask()
+    if mask & 0o700:
+        os.umask(mask & 0o077)
+
+
+def _current_umask() -> int:
+    """This process's umask, without changing it where Linux tells it (/proc/self/status, since Linux 4.7)."""
+    with suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii", errors="replace") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _open_lock_file(path: Path) -> int:

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from atlas.config import DEFAULT_INDEX_DIRNAME
 from atlas.errors import AtlasError, InputError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
-from atlas.index.lock import LOCK_FILE, pid_alive
+from atlas.index.lock import LOCK_FILE, keep_owner_access, pid_alive
 from atlas.safe_read import Refused, display_path, open_regular_file, read_capped, read_regular_file
 
 CURRENT = "CURRENT"
@@ -83,6 +83,7 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
             "pass a directory inside the repository (the default is .atlas) or outside it",
         )
     _refuse_own_link_out(index_dir, root)
+    keep_owner_access()
     index_dir.mkdir(parents=True, exist_ok=True)
     prepared.append(index_dir)
     if not _is_atlas_own(index_dir):
