@@ -195,8 +195,8 @@ def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], li
     described, average = max(1, int(stats.get("files", 1))), float(stats.get("average_length", 1.0)) or 1.0
     most = COMMON_WORD_SHARE * described
     scores: dict[int, float] = defaultdict(float)
-    norms: dict[int, float] = {}
-    k1, b = COMMIT_WORDS_K1, COMMIT_WORDS_B
+    norms = _commit_words_norms(store, lengths, average)
+    k1 = COMMIT_WORDS_K1
     for term, weight in terms:
         key = word_hash(term)
         at = bisect.bisect_left(vocab, key)
@@ -210,13 +210,19 @@ def commit_words_signal(store: SideStore, terms: Sequence[tuple[str, float]], li
         if fids and not 0 <= min(fids) <= max(fids) < len(lengths):
             raise IndexCorrupt(f"commit_postings_indices.npy: entries {start}-{end} name a file outside {len(lengths)}")
         for fid, tf in zip(fids, counts[start:end].tolist(), strict=True):
-            norm = norms.get(fid)
-            if norm is None:
-                norm = norms[fid] = k1 * (1 - b + b * lengths[fid] / average)
-            scores[fid] += weight * tf / (tf + norm)
+            scores[fid] += weight * tf / (tf + norms[fid])
     best = heapq.nsmallest(limit, scores, key=lambda fid: (-scores[fid], store.paths[fid]))  # ties: by path, not id
     kept = set(signals.candidates()).union(best)
     signals.raw["commit_words"] = {fid: score for fid, score in scores.items() if fid in kept}
+
+
+def _commit_words_norms(store: SideStore, lengths: Sequence[float], average: float) -> list[float]:
+    """Each file's BM25 length norm for `commit_words_signal`, computed once per loaded store."""
+    norms = store.derived.get("commit_words_norms")
+    if norms is None:
+        k1, b = COMMIT_WORDS_K1, COMMIT_WORDS_B
+        norms = store.derived["commit_words_norms"] = [k1 * (1 - b + b * length / average) for length in lengths]
+    return norms
 
 
 def filter_candidates(

@@ -44,6 +44,8 @@ class SideStore:
     params: dict[str, Any]
     paths: list[str]
     arrays: dict[str, np.ndarray | memoryview] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
+    """Values computed from the arrays once per loaded store, for the searches that follow (query-time caches)."""
 
     def get(self, name: str) -> np.ndarray | memoryview | None:
         """The array `name`, or None when that signal was not computed.
