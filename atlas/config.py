@@ -29,7 +29,7 @@ FORMAT_VERSION = 3
 3: commit words (per-file words of commit messages in history.json and as side-store postings).
 """
 
-PARSE_VERSION = 7
+PARSE_VERSION = 8
 """What the parsers make of a file (languages parsed, definitions found, roles); a change rebuilds every index
 on its next `atlas index`, while searches keep reading it (the format is the same).
 
@@ -43,6 +43,7 @@ on its next `atlas index`, while searches keep reading it (the format is the sam
 5: helpers only tests use are the test role (`testutil.rs`, `TestUtils.java`, `testutil/`, `__mocks__/`).
 6: a `.h` header is C++ or Objective-C when its first 4 KiB say so (a namespace, a class, `@interface`), else C.
 7: words are read in their composed Unicode form (NFC): a decomposed `résumé` (NFD) is one word, not `re sume`.
+8: a file with a UTF-16 byte order mark is text, not binary; Git LFS pointer files are skipped (`lfs_pointer`).
 """
 
 DEFAULT_INDEX_DIRNAME = ".atlas"

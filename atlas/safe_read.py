@@ -98,6 +98,20 @@ def bad_path(paths: Iterable[object], allow_empty: bool = False) -> str | None:
 SNIFF_BYTES = 8192
 
 
+_UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_LE_MARK = b"\xff\xfe\x00\x00"
+
+
+def as_utf8(data: bytes) -> bytes:
+    """`data` as UTF-8 text: a file that starts with a UTF-16 byte order mark (Windows tools write them: PowerShell
+    scripts, Visual Studio's resource and project files, sources saved as "Unicode") decoded by it, without the
+    mark, and code units that do not pair as U+FFFD; any other file as it is. Its NULs made every such file
+    "binary". A UTF-32 file (its mark begins as UTF-16's) stays as it is, binary, as git shows it."""
+    if data[:2] not in _UTF16_MARKS or data.startswith(_UTF32_LE_MARK):
+        return data
+    return data.decode("utf-16", errors="replace").encode("utf-8")
+
+
 def looks_binary(data: bytes) -> bool:
     """Whether a file starting with `data` is binary: a NUL byte in its first SNIFF_BYTES."""
     return b"\0" in data[:SNIFF_BYTES]

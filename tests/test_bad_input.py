@@ -47,7 +47,8 @@ ZOO: dict[str | bytes, FileContent] = {
     "empty.py": "",
     "crlf.py": "def windows_line():\r\n    return 1\r\n",
     "blob.bin": b"\x7fELF\x00\x01\x02 zanzibar binary",
-    "utf16.txt": "hello utf sixteen".encode("utf-16"),
+    "wide_text.txt": "hello utf sixteen".encode("utf-16"),
+    "utf32.txt": "hello utf thirtytwo".encode("utf-32"),
     "huge.txt": HUGE_TEXT,
     "dist/app.min.js": MINIFIED_JS,
     "a/loop": Symlink(".."),
@@ -60,7 +61,7 @@ ZOO: dict[str | bytes, FileContent] = {
 }
 ZOO_INDEXED = {
     "src/app.py", "src/util_helpers.py", "web/app.js", "docs/notes.md", "latin1.txt", "empty.py", "crlf.py",
-    "bad\\xffname.py",
+    "bad\\xffname.py", "wide_text.txt",
 }  # fmt: skip
 ZOO_SKIPPED = {
     "binary": 2, "too_large": 1, "minified": 1, "unreadable": 1, "symlink_outside": 1, "symlink_loop": 1,
@@ -159,7 +160,7 @@ def test_every_skip_reason_is_counted_and_nothing_aborts(zoo: tuple[Path, dict[s
     assert set(report["skipped"]) == {reason.value for reason in SkipReason} - {"unparsable"}
     assert report["skipped"] == ZOO_SKIPPED
     assert report["files_indexed"] == len(ZOO_INDEXED)
-    assert set(report["skipped_examples"]["binary"]) == {"blob.bin", "utf16.txt"}
+    assert set(report["skipped_examples"]["binary"]) == {"blob.bin", "utf32.txt"}
     assert report["skipped_examples"]["minified"] == ["dist/app.min.js"]
     assert report["skipped_examples"]["too_large"] == ["huge.txt"]
     assert report["skipped_examples"]["special"] == ["pipe"]
@@ -200,6 +201,27 @@ def test_invalid_utf8_content_is_searchable_by_its_valid_words(zoo: tuple[Path, 
     result = search(root, "marmalade")
     assert top_hit(result) == "latin1.txt"
     assert "marmalade" in jsonl(result.stdout)[0]["lines"][0]["text"]
+
+
+UTF16_CSHARP = (
+    "// Ledger\r\nnamespace Shop\r\n{\r\n    public class LedgerAccount\r\n    {\r\n"
+    "        public int Balance() { return 0; }\r\n    }\r\n}\r\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_with_a_byte_order_mark_is_text(make_repo: Any, encoding: str) -> None:
+    """Windows tools save sources as UTF-16 with a byte order mark; its NULs made every such file "binary"."""
+    mark = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    root = make_repo({"src/Ledger.cs": mark + UTF16_CSHARP.encode(encoding), "src/other.py": "def other(): pass\n"})
+    report = build_index(quick_config(root), show_progress=False)
+    assert (report.skipped, report.files_indexed, report.languages) == ({}, 2, {"csharp": 1, "python": 1})
+    (hit,) = jsonl(search(root, "LedgerAccount", "--limit", "1").stdout)
+    assert (hit["path"], hit["language"], hit["symbols"][0]) == ("src/Ledger.cs", "csharp", "LedgerAccount")
+    assert hit["lines"][0]["start"] == 4 and "public class LedgerAccount" in hit["lines"][0]["text"]
+    again = build_index(quick_config(root), show_progress=False)  # its hash is its bytes': unchanged, not parsed
+    assert (again.mode, again.changed, again.added) == ("unchanged", 0, 0)
+    assert invoke("status", "--repo", str(root), "--format", "json").exit_code == 0
 
 
 def test_skipped_files_are_not_searchable(zoo: tuple[Path, dict[str, Any]]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from atlas.context.model import Chunk, OutlineItem
 from atlas.context.render import outline_line
 from atlas.digest import stamp_of
-from atlas.safe_read import Refused, looks_binary, read_with_status, text_lines
+from atlas.safe_read import Refused, as_utf8, looks_binary, read_with_status, text_lines
 from atlas.terms import tokenize
 
 WINDOW_LINES = 40
@@ -76,9 +76,10 @@ def read_text(root: Path, path: str) -> FileText | str:
         return "unreadable file"
     if max(size, len(data)) > MAX_READ_BYTES:
         return f"too large: {max(size, len(data)):,} bytes, over the {MAX_READ_BYTES >> 20} MiB a selection reads"
-    if looks_binary(data):
+    text = as_utf8(data)
+    if looks_binary(text):
         return "binary file"
-    return FileText(path, text_lines(data), len(data), raw=data, stamp=stamp_of(status))
+    return FileText(path, text_lines(text), len(data), raw=data, stamp=stamp_of(status))
 
 
 def prepare(file: FileText, weights: Mapping[str, float], cache: dict[str, frozenset[str]]) -> None:

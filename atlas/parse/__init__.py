@@ -14,7 +14,7 @@ from atlas.digest import content_hash
 from atlas.parse.languages import GRAMMAR_FOR, HEAD_BYTES, SCRIPT_HOSTS, detect_language
 from atlas.parse.roles import classify
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Symbol, Unchanged
-from atlas.safe_read import looks_binary, open_in_root, read_capped
+from atlas.safe_read import as_utf8, looks_binary, open_in_root, read_capped
 from atlas.terms import path_terms, symbol_terms, tokens_text_bytes
 
 MINIFIED_MIN_BYTES = 2048
@@ -51,11 +51,12 @@ def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "
 def _reject(path: str, data: bytes, options: ParseOptions) -> Skipped | None:
     if len(data) > options.max_file_bytes:
         return Skipped(path, SkipReason.TOO_LARGE, f"over {options.max_file_bytes} bytes")
-    if looks_binary(data):
+    text = as_utf8(data)
+    if looks_binary(text):
         return Skipped(path, SkipReason.BINARY)
     if is_lfs_pointer(data):
         return Skipped(path, SkipReason.LFS_POINTER, "its content is in Git LFS, not in this checkout")
-    if len(data) >= MINIFIED_MIN_BYTES and max(map(len, data.split(b"\n"))) > options.max_line_length:
+    if len(text) >= MINIFIED_MIN_BYTES and max(map(len, text.split(b"\n"))) > options.max_line_length:
         return Skipped(path, SkipReason.MINIFIED, f"a line over {options.max_line_length} characters")
     return None
 
@@ -81,14 +82,18 @@ def parse_bytes(
     `size` is the file's size as its walk's `stat` found it (default: the length of `data`): freshness checks
     compare it with what `stat` says later, so it must be what `stat` said, not what a read got. A file whose size
     is not its length (0 for one that holds text, as `/proc`'s files and some FUSE files do) was otherwise stale
-    for ever: every `atlas status` said so, and every `atlas index` parsed it again and published a generation."""
+    for ever: every `atlas status` said so, and every `atlas index` parsed it again and published a generation.
+
+    A UTF-16 file is parsed as its UTF-8 text (`as_utf8`); its hash and size stay those of its bytes, which
+    freshness checks read."""
+    raw, data = data, as_utf8(data)
     language = detect_language(path, data[:HEAD_BYTES])
     symbols, imports, error = ([], [], grammar_failed) if grammar_failed else _extract(language, data)
     return ParsedFile(
         path=path,
         language=language,
         role=classify(path, language, data[:512]),
-        size=len(data) if size is None else size,
+        size=len(raw) if size is None else size,
         mtime_ns=mtime_ns,
         line_count=data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0),
         symbols=tuple(symbols),
@@ -97,7 +102,7 @@ def parse_bytes(
         symbol_terms=symbol_terms(s.name for s in symbols),
         content_terms=tokens_text_bytes(data),
         parse_error=error,
-        content_hash=content_hash(data),
+        content_hash=content_hash(raw),
         ctime_ns=ctime_ns,
     )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from atlas.digest import stamp_of
 from atlas.records import LineRange
-from atlas.safe_read import looks_binary, read_with_status, text_lines
+from atlas.safe_read import as_utf8, looks_binary, read_with_status, text_lines
 from atlas.terms import composed, name_tokens, tokenize
 
 MAX_RANGES = 3
@@ -48,9 +48,10 @@ def best_ranges(
     if not (terms or first):
         return ()
     data, stamp = _read(root, path)
-    if not data or looks_binary(data):
+    text = as_utf8(data)
+    if not text or looks_binary(text):
         return ()
-    lines = text_lines(data)
+    lines = text_lines(text)
     outline_end = max(map(operator.itemgetter(3), outline), default=0)
     if (as_indexed is not None and as_indexed(data, stamp) is False) or outline_end > len(lines):
         outline, first = (), ()
