@@ -348,3 +348,18 @@ def test_regression_a_path_filter_matches_a_name_in_either_unicode_form(tmp_path
     root = indexed_repo(tmp_path / "repo", {f"docs/{named}.py": "parsnip = 1\n", "docs/other.py": "parsnip = 2\n"})
     given = glob.format(w=unicodedata.normalize(form, NFC_WORD))
     assert _listed(root, "parsnip", "--path", given) == [f"docs/{named}.py"]
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_a_negated_class_refuses_a_listed_accented_letter_written_either_way(tmp_path: Path, form: str) -> None:
+    # `[!é]` took the decomposed é (the `e` outside the class, the accent as the letter's mark), and `[!e]` refused
+    # it: the class compared base letters, not letters.
+    named = {"NFC": NFD_WORD, "NFD": NFC_WORD}[form]
+    grave = unicodedata.normalize(form, "r\u00e8sum\u00e8")
+    files = [f"docs/{named}.py", f"docs/{grave}.py", "docs/resume.py"]
+    root = indexed_repo(tmp_path / "repo", dict.fromkeys(files, "parsnip = 1\n"))
+    acute = unicodedata.normalize(form, "docs/r[!\u00e9]sum[!\u00e9].py")
+    assert sorted(_listed(root, "parsnip", "--path", acute)) == sorted([f"docs/{grave}.py", "docs/resume.py"])
+    assert sorted(_listed(root, "parsnip", "--path", "docs/r[!e]sum[!e].py")) == sorted(
+        [f"docs/{named}.py", f"docs/{grave}.py"]
+    )

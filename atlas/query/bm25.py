@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 import tantivy
 
@@ -245,6 +245,7 @@ def _char_class(body: str) -> str:
     negate = body[:1] in ("!", "^")
     body = body[1:] if negate else body
     items: list[str] = []
+    singles: list[str] = []
     i = 0
     while i < len(body):
         if i + 2 < len(body) and body[i + 1] == "-" and body[i] <= body[i + 2]:
@@ -252,15 +253,66 @@ def _char_class(body: str) -> str:
             i += 3
         else:
             items.append(_escape(body[i]))
+            singles.append(body[i])
             i += 1
     if not items:
         return "[^/]" if negate else "(?:[^\\s\\S])"
     if negate:
-        return "[^/" + "".join(items) + "]" + _MARKS
+        return _not_listed(items, singles)
     listed = "[" + "".join(items) + "]"
     # A listed letter a name may hold decomposed (macOS): its decomposed form too, as `_literal` matches letters.
     decomposed = [_escape(form) for ch in body if (form := unicodedata.normalize("NFD", ch)) != ch]
     return "(?:" + "|".join([listed, *decomposed]) + ")" if decomposed else listed
+
+
+def _not_listed(items: list[str], singles: list[str]) -> str:
+    """A regex for one character of a name that a negated class (`[!...]`: its `items` escaped, its `singles` the
+    characters listed alone) takes. A name may hold a letter decomposed (`é` as `e` and U+0301, as macOS writes
+    names): a listed `é` is refused written either way, and a listed `e` refuses only `e` itself, not `é` written
+    decomposed. So each listed character's base letter is taken only with runs of accents that no listed character
+    has. Neither engine has lookahead: the runs allowed are spelled out from a trie of the listed ones. (A range
+    still refuses a base letter it holds, whatever its accents.)"""
+    accents: dict[str, list[str]] = {}
+    for ch in singles:
+        decomposed = unicodedata.normalize("NFD", ch)
+        accents.setdefault(decomposed[0], []).append(decomposed[1:])
+    plain = "[^/" + "".join(items) + "".join(_escape(base) for base in accents if base != "/") + "]" + _MARKS
+    ranges = [item for item in items if len(item) > 1 and "-" in item[1:]]
+    in_range = re.compile("[" + "".join(ranges) + "]") if ranges else None
+    bases = [
+        _escape(base) + _other_accents(runs)
+        for base, runs in accents.items()
+        if base != "/" and not (in_range and in_range.fullmatch(base))
+    ]
+    return "(?:" + "|".join([plain, *bases]) + ")" if bases else plain
+
+
+def _other_accents(listed: list[str]) -> str:
+    """A regex for the runs of combining accents (`_MARKS`, none too) that are none of the `listed` runs."""
+    trie: dict[str, Any] = {}
+    for run in listed:
+        node = trie
+        for mark in run:
+            node = node.setdefault(mark, {})
+        node[""] = {}  # the run ends here: a name's run that ends here too is a listed character
+
+    def below(node: dict[str, Any]) -> str:
+        children = sorted(mark for mark in node if mark)
+        options = [_accents_but(children) + _MARKS, *(_escape(mark) + below(node[mark]) for mark in children)]
+        body = "(?:" + "|".join(options) + ")"
+        return body if "" in node else body + "?"
+
+    return below(trie)
+
+
+def _accents_but(marks: list[str]) -> str:
+    """A class of one combining accent (U+0300-U+036F) other than `marks`, as ranges both engines read."""
+    start, ranges = 0x300, []
+    for code in [*sorted(map(ord, marks)), 0x370]:
+        if code > start:
+            ranges.append(chr(start) if code - 1 == start else f"{chr(start)}-{chr(code - 1)}")
+        start = code + 1
+    return "[" + "".join(ranges) + "]" if ranges else "(?:[^\\s\\S])"
 
 
 def template_query(schema: tantivy.Schema) -> tantivy.Query:
