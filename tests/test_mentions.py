@@ -137,3 +137,33 @@ def test_sources_of_every_parsed_language_are_path_mentions() -> None:
     assert find_mentions(text).paths == (
         "R/filter.R", "lib/tasks/report.rake", "src/Job.groovy", "contracts/Token.sol", "src/fpm.f90", "ops/add.cu",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "linked"), [
+    ("bug here: https://github.com/psf/requests/blob/main/requests/models.py#L871", "main/requests/models.py"),
+    ("https://github.com/o/r/blame/4f2a9c1e/src/lib.rs#L10-L20", "4f2a9c1e/src/lib.rs"),
+    ("(https://gitlab.com/g/p/-/blob/v1.2/pkg/x.go?ref_type=heads#L3)", "v1.2/pkg/x.go"),
+    ("https://bitbucket.org/o/r/src/abc123/lib/y.rb", "abc123/lib/y.rb"),
+    ("https://gitea.example/o/r/src/branch/main/app/z.ts#L1", "branch/main/app/z.ts"),
+    ("the check at line 326 of astropy/wcs/wcsapi/fitswcs.py fails", "astropy/wcs/wcsapi/fitswcs.py"),
+    ("Line 12 in `src/parser.c` reads past the end", "src/parser.c"),
+])  # fmt: skip
+def test_links_to_a_file_are_linked_mentions(text: str, linked: str) -> None:
+    assert find_mentions(text).linked == (linked,)
+
+
+@pytest.mark.parametrize("text", [
+    "see https://github.com/o/r/issues/12 and https://github.com/o/r/tree/main/docs",
+    "https://example.com/blob/",
+    "the error is on line 12",
+    "File \"src/x.py\", line 12, in main",
+])  # fmt: skip
+def test_urls_without_a_file_and_tracebacks_are_not_linked(text: str) -> None:
+    assert find_mentions(text).linked == ()
+
+
+@pytest.mark.parametrize("text", ["https://" * 20_000, "https://h/blob/" + "a/" * 100_000, "line 1 of " + "a/" * 9_999])
+def test_links_are_read_in_linear_time(text: str) -> None:
+    started = time.perf_counter()
+    find_mentions(text)
+    assert time.perf_counter() - started < 2

@@ -199,6 +199,8 @@ class Engine:
         mentions = find_mentions(parsed.text)
         if weights.path_mention > 0 and (mentions.paths or mentions.modules):
             ranking.path_mention_signal(self.path_index, mentions, weights, signals)
+        if weights.linked > 0 and mentions.linked:
+            ranking.linked_signal(self.path_index, mentions, weights, signals)
         if weights.symbol_mention > 0:
             ranking.symbol_mention_signal(self.reader, mentions, weights.symbol_mention_limit, signals)
         ranking.neighbour_signals(self.store, weights, signals)

@@ -26,7 +26,7 @@ from atlas.records import ScoreTerm
 RRF_K = 20.0
 
 SIGNALS = ("bm25", "path_mention", "symbol_mention", "cochange", "imports", "pagerank", "recency", "commit_words",
-           "proximity")
+           "proximity", "linked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class FusionWeights:
     recency: float = 0.15
     commit_words: float = 0.3
     proximity: float = 0.3
+    linked: float = 0.5
     rrf_k: float = RRF_K
     title_boost: float = 3.0
     common_term_share: float = 0.3

@@ -38,6 +38,9 @@ _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 # snake_case, camelCase, or an acronym before a word (`IOError`, `HTTPServer`; not a plural `URLs`).
 _COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]|[A-Z]{2}[a-z]{2}")
 _INSTALL_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "vendor"})
+_URL = re.compile(r"https?://[^\s<>\"'`()\[\]]{1,500}")
+_CODE_LINK_MARK = re.compile(r"/(?:blob|blame|src)/")
+_LINE_OF = re.compile(r"\b[Ll]ine \d+ (?:of|in) [`'\"]?([\w./-]{1,500})")
 
 _QUALIFIED = r"[A-Za-z_$][\w$]*(?:(?:::|\.)~?[A-Za-z_$][\w$]*)*"
 # One alternative per frame syntax, each capturing the frame's qualified function name.
@@ -67,6 +70,9 @@ class Mentions:
     identifiers: tuple[str, ...]
     frames: tuple[tuple[str, str], ...] = ()
     """(container, function) of each qualified stack frame: `(*Cart).AddItem` → ("Cart", "AddItem")."""
+    linked: tuple[str, ...] = ()
+    """Paths the text points at as the place to look: a code host's link to a file (`…/blob/main/src/x.py#L12`)
+    or `line 12 of src/x.py`; each also among `paths`."""
 
     @property
     def is_empty(self) -> bool:
@@ -84,7 +90,21 @@ def find_mentions(text: str) -> Mentions:
     names = [part for name in _IDENTIFIER.findall(text) for part in name.split(".")] + [p[-1] for p in frames]
     identifiers = _unique(part for part in names if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part))
     pairs = _unique((parts[-2], parts[-1]) for parts in frames if len(parts) > 1)
-    return Mentions(paths[:MAX_PATHS], modules[:MAX_PATHS], identifiers[:MAX_IDENTIFIERS], pairs[:MAX_FRAMES])
+    linked = _unique(_clean_path(path) for path in linked_paths(text))
+    return Mentions(paths[:MAX_PATHS], modules[:MAX_PATHS], identifiers[:MAX_IDENTIFIERS], pairs[:MAX_FRAMES],
+                    linked[:MAX_PATHS])  # fmt: skip
+
+
+def linked_paths(text: str) -> list[str]:
+    """The file paths `text` points at: in a code host's link to a file (GitHub's and Gitea's `/blob/REF/PATH`,
+    GitLab's `/-/blob/`, Bitbucket's `/src/REF/PATH`, `/blame/`), the part after the marker, the ref included (a
+    look-up matches the longest suffix the repository has); and the path of `line 12 of PATH` (or `in PATH`)."""
+    found = []
+    for url in _URL.findall(text):
+        marker = _CODE_LINK_MARK.search(url)
+        if marker:
+            found += file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0])[:1]
+    return found + [path for match in _LINE_OF.finditer(text) for path in file_paths(match.group(1))[:1]]
 
 
 def file_paths(text: str) -> list[str]:

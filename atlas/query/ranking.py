@@ -78,6 +78,20 @@ def path_mention_signal(paths: PathIndex, mentions: Mentions, weights: FusionWei
     signals.raw["path_mention"] = dict(scores)
 
 
+def linked_signal(paths: PathIndex, mentions: Mentions, weights: FusionWeights, signals: Signals) -> None:
+    """Files the query links to (`Mentions.linked`: a code host's link to the file, `line 12 of x.py`): the reporter
+    points at the place, which a path merely named (a traceback's outer frames, a module imported) does not. A link
+    counts when the repository has all of its path but the two first parts (a ref, `branch/main`): a link into
+    another project (`…/blob/main/src/util/io.py`) is not a link to a file that only shares its name."""
+    scores: dict[int, float] = defaultdict(float)
+    for mention in mentions.linked:
+        fids, length = paths.find_path(mention)
+        if fids and length >= mention.count("/") - 1 and len(fids) <= weights.max_path_ambiguity:
+            for fid in fids:
+                scores[fid] += 1.0 / len(fids)
+    signals.raw["linked"] = dict(scores)
+
+
 def symbol_mention_signal(reader: IndexReader, mentions: Mentions, limit: int, signals: Signals) -> None:
     """Files defining identifiers the query names exactly, scored by BM25 on the symbols field.
 
