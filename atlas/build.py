@@ -8,6 +8,7 @@ so a crash at any moment leaves the previous one intact and searchable.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ from atlas.status import TreeDiff, diff_tree
 from atlas.walk import WalkOptions, refuse_root_without_source, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
+_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -72,6 +74,8 @@ class IndexReport:
     walk_started_ns: int = 0
     shard: dict[str, Any] | None = None
     """For a shard build: which shard (index, count) and its content hash; None otherwise."""
+    notes: list[str] = field(default_factory=list)
+    """What the files indexed may lack, and why (git could not list the ignored files it tracks), with a hint."""
 
     def phase(self, name: str, since: float) -> float:
         """Record that phase `name` ran from `since` until now; returns now."""
@@ -458,13 +462,15 @@ def _walk(config: IndexConfig, report: IndexReport) -> list[FileEntry]:
     options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
     entries: list[FileEntry] = []
     shard = _shard(report)
-    for item in walk(config.root, options):
+    for item in walk(config.root, options, report.notes):
         if shard is not None and not shard.holds(item.path):
             continue
         if isinstance(item, Skipped):
             _count_skip(report, item)
         else:
             entries.append(item)
+    for note in report.notes:
+        _log.warning("atlas: note: %s", note)
     return entries
 
 

@@ -344,6 +344,7 @@ def _human_report(record: dict[str, Any]) -> str:
         f"in {record['seconds']:.2f}s → {visible(record['index_dir'])} ({record['index_bytes'] / 1e6:.1f} MB)\n"
         f"skipped: {skipped}; parse errors: {record['parse_errors']}{_examples(record)}; symbols: {record['symbols']}\n"
         f"{_git_line(record.get('signals', {}).get('git'))}"
+        + "".join(f"note: {visible(note)}\n" for note in record.get("notes") or ())
     )
 
 

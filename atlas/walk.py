@@ -37,12 +37,16 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atlas.errors import InputError
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.safe_read import NEVER_ENTER, display_path, fs_path, pseudo_filesystem_of, read_regular_file
+from atlas.safe_read import NEVER_ENTER, display_path, fs_path, pseudo_filesystem_of, read_regular_file, visible
+
+if TYPE_CHECKING:
+    import subprocess
 
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
@@ -620,6 +624,9 @@ class _Tracked:
 
     files: frozenset[bytes] = frozenset()
     dirs: frozenset[bytes] = frozenset()
+    problem: str = ""
+    """Why git could not list them, as a note for people (with what was done instead, and a hint); "" when it could
+    (or there is no git, or no repository: then no file is tracked)."""
 
 
 GIT_TIMEOUT_SECONDS = 60
@@ -658,30 +665,69 @@ def git_output(
     """Stdout of the short git command `args` in the work tree `top` (`GIT_SAFETY_OPTIONS`, `git_environment`),
     given `input` on its stdin when there is one, or None when it cannot start, fails or does not finish within
     `timeout` seconds."""
+    done = _git_run(git, top, *args, timeout=timeout, input=input)
+    return done.stdout if done is not None and done.returncode == 0 else None
+
+
+def _git_run(
+    git: str, top: str, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes] | None:
+    """`git_output`'s run, with git's exit status and stderr; None when it cannot start or does not finish."""
     import subprocess
 
     command = [git, "-C", top, *GIT_SAFETY_OPTIONS, *args]
     try:
-        done = subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment(),
+        return subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment(),
                               input=input)  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout if done.returncode == 0 else None
 
 
 def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
     """What `git ls-files --cached --ignored --exclude-standard` lists under `prefix` (the root) for the work
-    tree at `top`; nothing when there is none, git is missing, refuses the repository or fails (the ignore
-    rules alone decide)."""
+    tree at `top`; nothing when there is none or git is missing (the ignore rules alone decide).
+
+    When git fails, the files are not silently dropped (a `git add -f` build output, a committed `.env.example`
+    under `.env*`): with its index unreadable (corrupt, or of a newer git) the files of the last commit stand in
+    for those it tracks, as `git reset` would make them; when it refuses the repository (another user's: "detected
+    dubious ownership") or has no commit to read, nothing is listed. Either way `problem` says so."""
     import shutil
 
     git = shutil.which("git")
     if top is None or git is None:
         return _Tracked()
-    listed = git_output(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-files", "-z", "--cached",
-                        "--ignored", "--exclude-standard", "--", prefix or ".")  # fmt: skip
-    if listed is None:
-        return _Tracked()
+    done = _git_run(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-files", "-z", "--cached",
+                    "--ignored", "--exclude-standard", "--", prefix or ".")  # fmt: skip
+    if done is not None and done.returncode == 0:
+        return _tracked_of(done.stdout)
+    if done is not None and b"safe.directory" in done.stderr:  # git >= 2.35.2: "detected dubious ownership"
+        return _Tracked(problem=(
+            f"git refuses the repository at {visible(top)} (owned by another user), so files it tracks although "
+            "ignore rules match them are left out; to index them, trust it with "
+            f"`git config --global --add safe.directory {visible(top)}`"
+        ))  # fmt: skip
+    committed = _git_run(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-tree", "-r", "-z",
+                         "--name-only", "HEAD", "--", prefix or ".")  # fmt: skip
+    why = f"git could not read its index ({_git_error(done)})"
+    if committed is not None and committed.returncode == 0:
+        return replace(_tracked_of(committed.stdout), problem=(
+            f"{why}: the files git tracks although ignore rules match them are taken from the last commit (HEAD); "
+            "rebuild the index from it with `rm .git/index && git reset` (staged changes are lost)"
+        ))  # fmt: skip
+    return _Tracked(problem=f"{why}, so files it tracks although ignore rules match them may be left out")
+
+
+def _git_error(done: subprocess.CompletedProcess[bytes] | None) -> str:
+    """The gist of why a git command failed: its last `fatal:` line, else its last line of stderr."""
+    if done is None:
+        return "git did not start or did not finish"
+    lines = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    fatal = [line.removeprefix("fatal:").strip() for line in lines if line.startswith("fatal:")]
+    return visible((fatal or lines or [f"exit status {done.returncode}"])[-1])[:200]
+
+
+def _tracked_of(listed: bytes) -> _Tracked:
+    """The files of a NUL-separated listing, with the directories above them."""
     files = frozenset(path for path in listed.split(b"\0") if path)
     dirs: set[bytes] = set()
     for path in files:
@@ -725,8 +771,9 @@ def refuse_pseudo_filesystem(root: Path) -> None:
 
 
 class _Walker:
-    def __init__(self, root: Path, options: WalkOptions) -> None:
+    def __init__(self, root: Path, options: WalkOptions, notes: list[str] | None = None) -> None:
         self.root = os.fspath(root)
+        self.notes = notes if notes is not None else []
         self.real_root = os.path.realpath(root)
         self.options = options
         self.outer = _outer_rules(self.real_root)
@@ -931,6 +978,8 @@ class _Walker:
         """Asked of git once, the first time an ignore rule of git's leaves something out."""
         if self._tracked is None:
             self._tracked = _tracked_but_ignored(self.outer.top, self.outer.prefix)
+            if self._tracked.problem:
+                self.notes.append(self._tracked.problem)
         return self._tracked
 
     def _forbidden(self, real: str) -> bool:
@@ -1127,11 +1176,14 @@ def refuse_root_without_source(root: Path) -> None:
     refuse_pseudo_filesystem(root)
 
 
-def walk(root: Path, options: WalkOptions | None = None) -> Iterator[FileEntry | Skipped]:
+def walk(
+    root: Path, options: WalkOptions | None = None, notes: list[str] | None = None
+) -> Iterator[FileEntry | Skipped]:
     """Yield every file under `root` as a `FileEntry` to index or a `Skipped` with its reason.
 
     Paths are relative to `root`, `/`-separated, in a stable order: depth first, each
     directory's entries sorted by name. Ignored files are not reported at all: they are not
-    part of the repository as Atlas sees it.
+    part of the repository as Atlas sees it. `notes` receives what people should know about the walk as a whole
+    (git could not say which ignored files it tracks).
     """
-    yield from _Walker(root, options or WalkOptions()).walk()
+    yield from _Walker(root, options or WalkOptions(), notes).walk()

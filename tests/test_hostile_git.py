@@ -581,3 +581,64 @@ def test_a_commit_message_of_many_megabytes_is_mined_in_linear_time(tmp_path: Pa
     assert time.monotonic() - started < 10
     assert history.commits_mined == 2 and history.files["shop/cart.py"].commits == 2
     assert {"throttle", "cart", "changelog", "entry"} <= set(history.words["shop/cart.py"])
+
+
+def _force_added(root: Path) -> Path:
+    """A repository whose `keep.log` is tracked (`git add -f`) although `.gitignore` ignores `*.log`."""
+    write_tree(root, {**SHOP, ".gitignore": "*.log\n", "keep.log": "the release checklist\n", "noise.log": "x\n"})
+    init_repo(root, commit=False)
+    git(root, "add", "-A")
+    git(root, "add", "-f", "keep.log")
+    git(root, "commit", "-q", "--no-verify", "-m", "initial")
+    return root
+
+
+def _index_process(repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(repo), "--no-history", "--format", "json"],
+                          capture_output=True, text=True, timeout=120, env=git_env())  # fmt: skip
+
+
+def _indexed_paths(repo: Path) -> set[str]:
+    from atlas.index import store
+    from atlas.index.writer import FileTable
+
+    generation = store.current_generation(repo / ".atlas")
+    assert generation is not None
+    return {path for path in FileTable.from_json((generation / store.FILES).read_bytes()).paths if path}
+
+
+def test_regression_a_corrupt_git_index_keeps_the_ignored_files_git_tracks_and_says_so(tmp_path: Path) -> None:
+    # With `.git/index` corrupt ("fatal: index file corrupt"), `git ls-files --ignored` failed and the walk fell back
+    # to the ignore rules alone: `keep.log`, force-added, was silently left out. The last commit now stands in for the
+    # index, and the summary and stderr say why.
+    repo = _force_added(tmp_path / "repo")
+    index_file = repo / ".git" / "index"
+    index_file.write_bytes(b"XXXX" + index_file.read_bytes()[4:])
+    assert subprocess.run(["git", "-C", str(repo), "ls-files"], capture_output=True, env=git_env()).returncode != 0
+
+    done = _index_process(repo)
+
+    assert done.returncode == 0, done.stderr
+    assert _indexed_paths(repo) == {*SHOP, ".gitignore", "keep.log"}
+    [note] = orjson.loads(done.stdout)["notes"]
+    assert "git could not read its index (index file corrupt)" in note and "last commit" in note, note
+    assert f"atlas: note: {note}" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository to another user")
+def test_regression_a_repository_git_refuses_says_its_tracked_ignored_files_are_left_out_and_how_to_trust_it(
+    tmp_path: Path,
+) -> None:
+    # A repository owned by another user: git refuses it ("detected dubious ownership"), and the walk silently left
+    # out the files it tracks although ignored. Now a note names the cause and the command that trusts it.
+    repo = _force_added(tmp_path / "repo")
+    for path in (repo, *repo.rglob("*")):
+        os.lchown(path, 65534, 65534)
+
+    done = _index_process(repo)
+
+    assert done.returncode == 0, done.stderr
+    assert "keep.log" not in _indexed_paths(repo)
+    [note] = orjson.loads(done.stdout)["notes"]
+    assert "owned by another user" in note and f"git config --global --add safe.directory {repo}" in note, note
+    assert f"atlas: note: {note}" in done.stderr
