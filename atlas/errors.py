@@ -134,13 +134,13 @@ _THREAD_REFUSED = (
 
 def _refused_a_thread(err: BaseException) -> bool:
     """Whether `err` says a thread could not be started (clone(2) or the mmap of its stack refused): Python's
-    RuntimeError, tantivy's ValueError ("Failed to spawn segment merging thread") or its panic (with EAGAIN or
-    ENOMEM in the text)."""
+    RuntimeError, tantivy's ValueError ("Failed to spawn segment merging thread", or an IO error with EAGAIN when
+    its writer starts its threads under `ulimit -v`) or its panic (with EAGAIN or ENOMEM in the text)."""
     text = str(err).lower()
     if isinstance(err, RuntimeError) and not is_native_panic(err):
         return "can't start new thread" in text
-    if isinstance(err, ValueError):
-        return "spawn" in text and "thread" in text
+    if isinstance(err, ValueError):  # EAGAIN: what clone(2) says; tantivy's files are never non-blocking
+        return ("spawn" in text and "thread" in text) or error_number(err) == errno.EAGAIN
     return is_native_panic(err) and "spawn" in text and error_number(err) in (errno.EAGAIN, errno.ENOMEM)
 
 

@@ -581,3 +581,48 @@ def test_a_umask_that_takes_the_owners_write_bit_leaves_a_usable_index(tmp_path:
     found = run("search", "--repo", str(root), "--format", "jsonl", "other")
     assert found.returncode == 0 and json.loads(found.stdout.splitlines()[0])["path"] == "other.py"
     assert stat.S_IMODE((root / ".atlas").stat().st_mode) == 0o700
+
+
+@pytest.fixture(scope="module")
+def large_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository of 80 files of ~0.5 MB: each parse result the workers send back is as large."""
+    root = tmp_path_factory.mktemp("large") / "repo"
+    files: dict[str | bytes, str | bytes] = {}
+    for i in range(40):
+        files[f"m{i}.py"] = "".join(f"def f{i}_{j}(a, b):\n    return [a, b, {j}, 'x{j}']\n\n" for j in range(12000))
+        files[f"j{i}.js"] = "".join(f"function g{i}_{j}(a) {{ return a * {j}; }}\n" for j in range(12000))
+    write_tree(root, files)
+    init_repo(root)
+    return root
+
+
+def test_regression_a_result_the_parent_has_no_memory_to_read_ends_the_build_instead_of_hanging_it(
+    large_results: Path,
+) -> None:
+    # Under `ulimit -v` a few hundred MB, reading a large parse result back (its bytes, then its objects) raised
+    # MemoryError in the pool's result-handler thread, which died: every result after it never came and `atlas
+    # index` hung for good (at 280 and 360 MB here, one run in two). Once its jobs were failed, `terminate` still
+    # hung: a worker writing its result held the pipe's lock, which the pool's sentinel waits for.
+    for megabytes in range(260, 400, 20):
+        try:
+            done = _run_limited_for(60, resource.RLIMIT_AS, megabytes * 1_000_000, "-q", "index", str(large_results),
+                                    "--rebuild")  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`atlas index` hung under `ulimit -v` {megabytes} MB")
+        assert "unexpected error" not in done.stderr and "Traceback" not in done.stderr, (megabytes, done.stderr)
+        if done.returncode == 3 and "ran out of memory" in done.stderr:
+            assert_one_sentence_and_hint(done.stderr, "`ulimit -v`")
+
+
+def _run_limited_for(timeout: float, limit: int, soft: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """`atlas *args` under the soft limit `soft` of `limit`, its process group killed after `timeout` seconds
+    (TimeoutExpired): its workers would keep the output pipes open."""
+    proc = subprocess.Popen(atlas_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=git_env(), preexec_fn=_limited(limit, soft), start_new_session=True)  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

@@ -289,6 +289,13 @@ class _Pool(multiprocessing.pool.Pool):
             worker.kill()
             worker.join()
 
+    def _setup_queues(self) -> None:
+        super()._setup_queues()
+        self.broken: BaseException | None = None
+        """Why the result pipe could not be read on (see `_received`); None while it can."""
+        self.spill = bytearray(1 << 16)  # made now: `_received` drops bytes through it when memory has run out
+        self._quick_get = partial(_received, self._quick_get, self)
+
     def _get_sentinels(self) -> list[Any]:
         return [self._change_notifier._reader]  # type: ignore[attr-defined]
 
@@ -298,6 +305,42 @@ class _Pool(multiprocessing.pool.Pool):
         worker = ctx.Process(*args, **kwargs)
         worker.terminate = worker.kill
         return worker
+
+
+def _received(receive: Callable[[], Any], pool: _Pool) -> Any:
+    """The next message on the workers' result pipe, for the pool's result-handler thread.
+
+    A result that cannot be read (a MemoryError making the bytes or the objects of a large one under `ulimit -v`)
+    killed that thread, and with it every result to come: the consumer waited for them forever, and `terminate`
+    failed its check that a pool with jobs has a live handler, leaving the workers running. Now every job waiting
+    fails with that error and is forgotten, and the thread drops whatever the workers write until the pool is
+    terminated, then ends as it does at a closed pipe: a worker writing a result holds the pipe's lock until the
+    last byte is read, and `terminate` waits for that lock to write its sentinel. Bytes, not messages: one read in
+    part may have left the pipe out of step."""
+    try:
+        return receive()
+    except (OSError, EOFError):
+        raise
+    except Exception as err:
+        pool.broken = err
+        for job in list(pool._cache.values()):  # type: ignore[attr-defined]
+            with contextlib.suppress(KeyError):  # wakes its waiter with `err`; an `apply_async` runs its error callback
+                job._set(0, (False, err))
+        pool._cache.clear()  # type: ignore[attr-defined]
+        _drop_until_terminated(pool._outqueue._reader.fileno(), pool.spill)  # type: ignore[attr-defined]
+        raise EOFError("the result pipe can no longer be read") from err
+
+
+def _drop_until_terminated(pipe: int, spill: bytearray) -> None:
+    """Read and drop the bytes on `pipe` (through `spill`: no allocation) until the pool's `terminate` marks this
+    thread, the result handler, as stopping (and writes its sentinel, which ends the wait), or the pipe closes."""
+    thread = threading.current_thread()
+    while thread._state == multiprocessing.pool.RUN:  # type: ignore[attr-defined]
+        try:
+            if not os.readv(pipe, [spill]):
+                return
+        except OSError:
+            return
 
 
 class _Watchdog:
@@ -478,8 +521,8 @@ class ParsePool:
 
     def _drain(self) -> None:
         """Wait (at most DRAIN_SECONDS) for the results still due to the stopped consumer."""
-        if self._results is None:
-            return
+        if self._results is None or getattr(self.pool, "broken", None) is not None:
+            return  # no result will come
         deadline = time.monotonic() + DRAIN_SECONDS
         while (left := deadline - time.monotonic()) > 0:
             try:
