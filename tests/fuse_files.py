@@ -39,7 +39,7 @@ class LyingFile:
     """A file of the mount: `size` is what `stat` says; `read(offset, size)` what a read gets (b"" is its end)."""
 
     size: int
-    read: Callable[[int, int], bytes]
+    read: Callable[[int, int], bytes | None]
     mtime: int = 1_700_000_000
 
 
@@ -58,12 +58,25 @@ def holding(data: bytes) -> Callable[[int, int], bytes]:
     return lambda offset, size: data[offset : offset + size]
 
 
+def never_answered(offset: int, size: int) -> None:
+    """A read the file system never answers (a network file system whose server went away): the reader waits in
+    the kernel, where once the request was handed to the server not even SIGKILL ends the wait. Answered with EIO
+    when the mount goes, so that the readers can end."""
+    return None
+
+
 class _Server:
     """Answers the kernel's requests for one flat directory of `files` (by name) until the mount goes."""
 
     def __init__(self, fd: int, files: dict[str, LyingFile]) -> None:
         self.fd, self.files = fd, files
         self.names = list(files)
+        self.held: list[int] = []  # requests left unanswered (`never_answered`)
+
+    def release(self) -> None:
+        """Answer the requests left unanswered with EIO."""
+        while self.held:
+            self._reply(self.held.pop(), -errno.EIO, b"")
 
     def serve(self) -> None:
         while True:
@@ -80,7 +93,11 @@ class _Server:
                 continue
             body = request[_IN_HEADER.size :]
             try:
-                self._reply(unique, 0, self._answer(opcode, node, body))
+                answer = self._answer(opcode, node, body)
+                if answer is None:
+                    self.held.append(unique)
+                else:
+                    self._reply(unique, 0, answer)
             except OSError as err:
                 self._reply(unique, -(err.errno or errno.EIO), b"")
             if opcode == _DESTROY:
@@ -90,7 +107,7 @@ class _Server:
         with contextlib.suppress(OSError):  # the request was interrupted meanwhile, or the mount went
             os.write(self.fd, _OUT_HEADER.pack(_OUT_HEADER.size + len(payload), error, unique) + payload)
 
-    def _answer(self, opcode: int, node: int, body: bytes) -> bytes:
+    def _answer(self, opcode: int, node: int, body: bytes) -> bytes | None:
         if opcode == _INIT:
             _, minor = struct.unpack_from("<II", body)
             return struct.pack("<IIIIHHIIHHI28x", 7, min(minor, 31), 0, 0, 16, 12, _MAX_WRITE, 1, 32, 0, 0)
@@ -159,11 +176,13 @@ def lying_files(target: Path, files: dict[str, LyingFile]) -> Iterator[Path]:
     if mounted.returncode != 0:
         os.close(fd)
         pytest.skip(f"cannot mount FUSE here: {mounted.stderr.strip()}")
-    thread = threading.Thread(target=_Server(fd, files).serve, name="fuse", daemon=True)
+    server = _Server(fd, files)
+    thread = threading.Thread(target=server.serve, name="fuse", daemon=True)
     thread.start()
     try:
         yield target
     finally:
+        server.release()
         subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
         thread.join(5)
         os.close(fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from atlas.index import store
 from atlas.partition import OVER_LIMIT, file_content_hash
 from atlas.status import current_entries, diff_tree, load_table
 from tests.conftest import deadline
-from tests.fuse_files import LyingFile, holding, lying_files, streaming
+from tests.fuse_files import LyingFile, holding, lying_files, never_answered, streaming
 
 SPARSE_BYTES = 64 << 30
 """A file this size is hashed in about a minute and a half: reading it whole is a hang to a user."""
@@ -244,3 +245,43 @@ def test_a_selection_says_how_many_bytes_a_file_whose_size_says_0_holds(make_rep
         result = atlas_process(root, "query", "procfs_like_reader", "--format", "json")
     entry = next(e for e in json.loads(result.stdout)["entries"] if e["path"] == "lies/status.py")
     assert (entry["mode"], entry["file_bytes"], entry["file_lines"]) == ("whole", len(PROCFS_LIKE), 2)
+
+
+WITH_A_SHORT_FILE_DEADLINE = """
+import sys
+from atlas.parse import pool
+pool.FILE_DEADLINE_SECONDS = 2.0
+from atlas.cli import main
+main()
+"""
+"""`atlas` with the parse watchdog's deadline at 2 s instead of 60 (the workers are forked with it)."""
+
+
+def test_regression_a_file_whose_read_never_returns_is_skipped_as_unreadable_and_the_build_ends(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # A FUSE file whose read the file system never answers: the worker reading it waits in the kernel (state D),
+    # where SIGSTOP cannot stop it nor SIGKILL end it. The watchdog tried to stop it every half second, for ever,
+    # and `atlas index` hung. Now such a worker is sent SIGKILL (which ends it once the read returns), left behind,
+    # and replaced; the file is skipped as unreadable. Its standard output goes to /dev/null: a reader of the
+    # report through a pipe gets its end when `atlas index` ends. (Its stderr, which the git history's progress
+    # needs, stays the one it inherited: a pipe on stderr stays open until the read returns.)
+    root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(40)})
+    errors = tmp_path / "stderr.txt"
+    fine = holding(b"def fine_reader(): pass\n")
+    served = {"stuck.py": LyingFile(100, never_answered), "fine.py": LyingFile(0, fine)}
+    with lying_files(root / "lies", served), errors.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_FILE_DEADLINE, "index", "--no-history", "--format",
+                                 "json", str(root)], stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                start_new_session=True)  # fmt: skip
+        try:
+            stdout, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.stdout.close()  # type: ignore[union-attr]  # a stuck worker holds its write end until released
+            pytest.fail("`atlas index` hung on a file whose read never returns")
+    assert proc.returncode == 0, errors.read_text()
+    report = json.loads(stdout)
+    assert report["skipped"] == {"unreadable": 1} and report["skipped_examples"]["unreadable"] == ["lies/stuck.py"]
+    assert report["files_indexed"] == 41  # the other files of the stuck worker's chunk too
+    assert "lies/stuck.py: its read did not return in 2 s" in errors.read_text()

@@ -81,12 +81,15 @@ log = logging.getLogger(__name__)
 
 class _Task(NamedTuple):
     """Files for one worker round trip. A task run again after its worker was lost names the file it was lost on:
-    indexed as text (`as_text`, path → why), or left out (`left_out`, path → why) when it was lost that way too."""
+    indexed as text (`as_text`, path → why), or left out (`left_out`, path → why) when it was lost that way too, or
+    at once (`unreadable`) when its read never returned."""
 
     number: int
     entries: list[FileEntry]
     as_text: dict[str, str]
     left_out: dict[str, str]
+    unreadable: dict[str, str] = {}  # noqa: RUF012 - never changed in place: `_replace` makes a new one
+    """Files whose read never returned in a worker lost on them (path → why): not read again."""
 
 
 def parse_workers(requested: int, files: int) -> int:
@@ -138,6 +141,7 @@ def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, crea
     _cancelled, _watch = cancelled, watch
     _watch_row = _claim_watch_row(watch, watch_lock)
     forget_inherited_locks()
+    _let_go_of_stdout()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
@@ -161,6 +165,16 @@ def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, crea
         # The parent died between the fork and the line above: no death signal will ever come, and
         # the worker would wait on its task queue forever (the kill loop's rare orphan).
         os._exit(0)
+
+
+def _let_go_of_stdout() -> None:
+    """Point this worker's standard output at /dev/null: workers write no data (the parent writes the report), and
+    a worker stuck on a read that never returns (see `ParsePool._abandon`) outlives `atlas index`, holding what
+    it inherited open: `atlas index --format json | jq` would wait for the end of its input as long."""
+    with contextlib.suppress(OSError):  # what the parent had not flushed at the fork goes there too, not twice out
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
 
 
 def _exit_when_orphaned(parent: int) -> None:
@@ -209,6 +223,9 @@ def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFi
             break
         if entry.path in task.left_out:
             results.append(Skipped(entry.path, SkipReason.UNPARSABLE, task.left_out[entry.path]))
+            continue
+        if entry.path in task.unreadable:
+            results.append(Skipped(entry.path, SkipReason.UNREADABLE, task.unreadable[entry.path]))
             continue
         started = _watch_file(task.number, position)
         try:
@@ -352,10 +369,19 @@ class _Watchdog:
     A busy worker is stopped (SIGSTOP) before it is killed, and killed only if its row still names the same file:
     a worker that finished the file meanwhile may be writing its result, and killing it then would leave the
     pool's result pipe locked for good. A worker is signalled only once its start time shows the pid is still its.
+    One that cannot be stopped, waiting in the kernel on a read that never returns, cannot be killed either (its
+    SIGKILL waits with it): it is handed to `on_stuck` too, for the pool to go on without it.
     """
 
-    def __init__(self, watch: Any, deadline: float, on_lost: Callable[[int, int, str], None]) -> None:
+    def __init__(
+        self,
+        watch: Any,
+        deadline: float,
+        on_lost: Callable[[int, int, str], None],
+        on_stuck: Callable[[int], None] = lambda pid: None,
+    ) -> None:
         self.watch = watch
+        self.on_stuck = on_stuck
         self.deadline_ns = int(deadline * 1e9)
         self.period = min(0.5, deadline / 4)
         self.on_lost = on_lost
@@ -393,9 +419,13 @@ class _Watchdog:
             return
         if not started or position == SIDE_JOB or time.monotonic_ns() - started < self.deadline_ns:
             return
-        if _kill_if_still(pid, lambda: tuple(self.watch[base : base + WATCH_COLUMNS]) == seen and _birth(pid) == birth):
+        unchanged = lambda: tuple(self.watch[base : base + WATCH_COLUMNS]) == seen and _birth(pid) == birth  # noqa: E731
+        how = _kill_if_still(pid, unchanged)
+        if how:
             self._free(base)
-            self.on_lost(task, position, "hung")
+            if how == "stuck":
+                self.on_stuck(pid)
+            self.on_lost(task, position, how)
 
     def _free(self, base: int) -> None:
         """The row is free for the worker the pool starts in place of the lost one."""
@@ -403,8 +433,10 @@ class _Watchdog:
         self.watch[base] = 0
 
 
-def _kill_if_still(pid: int, still: Callable[[], bool]) -> bool:
-    """SIGKILL process `pid` if, once it is stopped, `still()` holds; else let it go on. True if it was killed.
+def _kill_if_still(pid: int, still: Callable[[], bool]) -> str:
+    """SIGKILL process `pid` if, once it is stopped, `still()` holds; else let it go on. "hung" if it was killed,
+    "stuck" if it could not even be stopped, waiting in the kernel ("D": a read a FUSE or network file system never
+    answers), and was sent SIGKILL, which takes effect only once that wait ends; "" if it went on.
 
     Through a pidfd where the system has them: the process checked is then the one signalled, even should its pid
     be given to another process in between."""
@@ -414,18 +446,29 @@ def _kill_if_still(pid: int, still: Callable[[], bool]) -> bool:
         handle = None
     try:
         if not still():
-            return False
+            return ""
         _signal(pid, handle, signal.SIGSTOP)
         if _stopped(pid) and still():
             _signal(pid, handle, signal.SIGKILL)
-            return True
+            return "hung"
+        if _state(pid) == b"D" and still():
+            _signal(pid, handle, signal.SIGKILL)
+            return "stuck"
         _signal(pid, handle, signal.SIGCONT)
     except ProcessLookupError:
         pass
     finally:
         if handle is not None:
             os.close(handle)
-    return False
+    return ""
+
+
+def _state(pid: int) -> bytes:
+    """Process `pid`'s state letter in `/proc` (b"" when it cannot be read)."""
+    try:
+        return _stat_fields(pid)[0]
+    except (OSError, IndexError):
+        return b""
 
 
 def _signal(pid: int, handle: int | None, signum: int) -> None:
@@ -552,7 +595,7 @@ class ParsePool:
 
     def _start_watchdog(self) -> None:
         if self._watchdog is None:
-            self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again)
+            self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again, self._abandon)
             self._watchdog.start()
 
     def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
@@ -609,7 +652,11 @@ class ParsePool:
         path = lost.entries[position].path
         self.lost.append(path)
         what = f"did not finish in {FILE_DEADLINE_SECONDS:g} s" if how == "hung" else "crashed its worker"
-        if path in lost.as_text:
+        if how == "stuck":  # read again, it would take another worker with it
+            why = f"its read did not return in {FILE_DEADLINE_SECONDS:g} s (a file system that does not answer)"
+            self._warn("%s: %s; left out of the index", visible(path), why)
+            task = lost._replace(number=next(self._numbers), unreadable={**lost.unreadable, path: why})
+        elif path in lost.as_text:
             why = f"its parse {what}, even as text"
             self._warn("%s: %s; left out of the index", visible(path), why)
             task = lost._replace(number=next(self._numbers), left_out={**lost.left_out, path: why})
@@ -632,6 +679,21 @@ class ParsePool:
             callback=lambda value: self._deliver((True, value)),
             error_callback=lambda err: self._deliver((False, err)),
         )
+
+    def _abandon(self, pid: int) -> None:
+        """Go on without worker `pid`, stuck in the kernel on a read and sent SIGKILL, which ends it only when the read
+        returns (maybe never): the pool starts another in its place, and neither `terminate` nor multiprocessing's
+        exit waits for it. It dies with this process, or once the file system answers."""
+        pool = self.pool
+        if pool is None:
+            return
+        for worker in list(pool._pool):  # type: ignore[attr-defined]
+            if worker.pid == pid:
+                with contextlib.suppress(ValueError):
+                    pool._pool.remove(worker)  # type: ignore[attr-defined]
+                multiprocessing.process._children.discard(worker)  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError, ValueError):
+            pool._change_notifier.put(None)  # type: ignore[attr-defined]  # the worker handler starts its successor
 
     def _lose_side_job(self, number: int) -> None:
         """Fail the `runner` job `number`, whose worker died on it (the pool would wait for its result forever)."""
