@@ -490,8 +490,34 @@ def _report_faults() -> None:
         os.register_at_fork(after_in_child=faulthandler.disable)
 
 
+M_ARENA_MAX = -8  # glibc's mallopt(3) parameter
+
+
+def _one_malloc_arena_under_an_address_space_limit() -> None:
+    """Under `ulimit -v`, have glibc's malloc keep one arena instead of one per thread, up to eight per core.
+
+    Each arena reserves 64 MiB of address space (twice that while it is aligned), which RLIMIT_AS counts: the
+    threads of tantivy's writer, of the parse pool and of the watchdog cost hundreds of MiB of the limit, and the
+    build died wherever the next one did not fit, often as a Rust allocation that aborts the process (SIGABRT, no
+    sentence). With one arena, a build that fits in the limit succeeds (a small repository under 240 MB, against
+    one limit in three failing from 230 MB to 1 GB). The threads then share malloc's lock: only under such a limit.
+    For the same reason numpy's OpenBLAS starts no thread of its own (each with its buffers): at numpy's import,
+    short of room for them, it printed its own lines and exited 1, which reads as "no results"."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY or not sys.platform.startswith("linux"):
+        return
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no arenas to speak of)
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+
+
 def main() -> None:
     """Console-script entry point."""
+    _one_malloc_arena_under_an_address_space_limit()
     install_signal_handlers()
     _open_closed_standard_descriptors()
     if not {"-v", "--verbose"}.intersection(sys.argv[1:]):

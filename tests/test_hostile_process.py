@@ -583,6 +583,26 @@ def test_a_umask_that_takes_the_owners_write_bit_leaves_a_usable_index(tmp_path:
     assert stat.S_IMODE((root / ".atlas").stat().st_mode) == 0o700
 
 
+def test_regression_a_build_under_an_address_space_limit_ends_in_an_index_or_a_sentence_never_an_abort(
+    indexed_300: Path,
+) -> None:
+    # From ~200 MB to 1 GB of `ulimit -v`, one limit in three killed `atlas index` with SIGABRT: a Rust allocation
+    # in tantivy's writer failed ("memory allocation of 4194304 bytes failed", Python's fault handler's stacks, no
+    # sentence), or was "unexpected error: ValueError ... (os error 11)". glibc's malloc reserved 64 MiB of the
+    # limit per thread's arena, and tantivy's heap (1G / 5) did not fit the room left.
+    index_dir = indexed_300 / ".atlas"
+    outcomes = set()
+    for megabytes in range(200, 1000, 20):
+        done = _run_limited(resource.RLIMIT_AS, megabytes * 1_000_000, "-q", "index", str(indexed_300), "--rebuild")
+        assert done.returncode in (0, 3), (megabytes, done.returncode, done.stderr)
+        if done.returncode == 3:
+            assert_one_sentence_and_hint(done.stderr)
+            assert "`ulimit -v`" in done.stderr, (megabytes, done.stderr)
+        outcomes.add(done.returncode)
+    assert outcomes == {0, 3}, "no limit was low enough to fail the build, or none high enough to build it"
+    assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "a failed build left its files"
+
+
 @pytest.fixture(scope="module")
 def large_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository of 80 files of ~0.5 MB: each parse result the workers send back is as large."""

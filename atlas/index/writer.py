@@ -176,7 +176,7 @@ class GenerationWriter:
         """Once finished: the deleted documents its segments still count (see `atlas.index.layout`)."""
         self._committed = False
         heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
-        self.heap_bytes = heap * WRITER_THREADS
+        self.heap_bytes = _within_address_space(heap * WRITER_THREADS)
         try:
             with self._writing():
                 self._open(previous, table)
@@ -322,18 +322,44 @@ def disk_full(directory: Path, room: int) -> bool:
     return disk.f_bavail * disk.f_frsize < room or (disk.f_files > 0 and disk.f_favail == 0)
 
 
-def address_space_short_of(room: int) -> bool:
-    """Whether this process's address space limit (`ulimit -v`) leaves it less than `room` bytes more to map; False
-    without a limit, or when it cannot be told (no /proc)."""
+def _within_address_space(heap: int) -> int:
+    """`heap`, or less under an address space limit (`ulimit -v`): a quarter of the room left to map at most.
+    tantivy sizes its first tables by the heap and grows into it, and a Rust allocation that fails aborts the process
+    without a word (SIGABRT): under a few hundred MB the default heap (1G / HEAP_SHARE) did not fit. MemoryError
+    (named as that limit) when not even the smallest heap fits."""
+    room = address_space_left()
+    if room is None or room >= heap * HEAP_ROOM_PER_HEAP:
+        return heap
+    fitted = room // HEAP_ROOM_PER_HEAP // WRITER_THREADS * WRITER_THREADS
+    if fitted < MIN_HEAP_PER_THREAD * WRITER_THREADS:
+        raise MemoryError(f"{room:,} bytes of address space left, too few for tantivy's writer")
+    return fitted
+
+
+HEAP_ROOM_PER_HEAP = 4
+"""Address space left per byte of tantivy's heap, under `ulimit -v`: its segment serialisation, merges and threads
+(stacks, malloc's arena) and the parent's own growth come on top of the heap."""
+
+
+def address_space_left() -> int | None:
+    """Bytes this process may still map under its address space limit (`ulimit -v`); None without a limit, or when
+    it cannot be told (no /proc)."""
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     if limit == resource.RLIM_INFINITY:
-        return False
+        return None
     try:
         with open("/proc/self/statm", "rb") as statm:
             mapped = int(statm.read().split()[0]) * resource.getpagesize()
     except (OSError, ValueError, IndexError):
-        return False
-    return limit - mapped < room
+        return None
+    return max(0, limit - mapped)
+
+
+def address_space_short_of(room: int) -> bool:
+    """Whether this process's address space limit (`ulimit -v`) leaves it less than `room` bytes more to map; False
+    without a limit, or when it cannot be told (no /proc)."""
+    left = address_space_left()
+    return left is not None and left < room
 
 
 DESCRIPTORS_A_SEGMENT_NEEDS = 16
