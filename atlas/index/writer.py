@@ -286,9 +286,10 @@ class GenerationWriter:
         writer was killed", with no error number. Told while the half-built generation still fills the disk (it is
         gone once abandoned), a disk without room for another segment is named: OSError(ENOSPC), as a failed
         write of Atlas's own would be, not a bare ValueError; so is a process left with (almost) no file descriptor
-        under its limit, `ulimit -n`: OSError(EMFILE); and one whose address space limit, `ulimit -v`, leaves less
-        room than the writer's heap: MemoryError. The call runs inside `atlas.native_stderr.enter`/`leave`, so
-        Rust's own lines about a panic (a thread it could not start) stay off stderr when the CLI asks so."""
+        under its limit, `ulimit -n`: OSError(EMFILE); and, otherwise, one under an address space limit (`ulimit
+        -v`), which a thread or merge of the writer's was refused: MemoryError. The call runs inside
+        `atlas.native_stderr.enter`/`leave`, so Rust's own lines about a panic (a thread it could not start) stay off
+        stderr when the CLI asks so."""
         panic = None
         native_stderr.enter()
         try:
@@ -298,8 +299,8 @@ class GenerationWriter:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(self.building)) from err
             if WRITER_KILLED in str(err) and few_descriptors_left():
                 raise OSError(errno.EMFILE, os.strerror(errno.EMFILE)) from err
-            if WRITER_KILLED in str(err) and address_space_short_of(self.heap_bytes):
-                raise MemoryError("tantivy's indexing thread died short of address space") from err
+            if WRITER_KILLED in str(err) and address_space_left() is not None:  # its threads or merges refused
+                raise MemoryError("tantivy's indexing thread died under an address space limit") from err
             raise
         except BaseException as err:
             panic = str(err) if is_native_panic(err) else None
@@ -353,13 +354,6 @@ def address_space_left() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return max(0, limit - mapped)
-
-
-def address_space_short_of(room: int) -> bool:
-    """Whether this process's address space limit (`ulimit -v`) leaves it less than `room` bytes more to map; False
-    without a limit, or when it cannot be told (no /proc)."""
-    left = address_space_left()
-    return left is not None and left < room
 
 
 DESCRIPTORS_A_SEGMENT_NEEDS = 16
