@@ -616,16 +616,18 @@ def large_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_regression_a_result_the_parent_has_no_memory_to_read_ends_the_build_instead_of_hanging_it(
     large_results: Path,
 ) -> None:
     # Under `ulimit -v` a few hundred MB, reading a large parse result back (its bytes, then its objects) raised
     # MemoryError in the pool's result-handler thread, which died: every result after it never came and `atlas
     # index` hung for good (at 280 and 360 MB here, one run in two). Once its jobs were failed, `terminate` still
-    # hung: a worker writing its result held the pipe's lock, which the pool's sentinel waits for.
+    # hung: a worker writing its result held the pipe's lock, which the pool's sentinel waits for. (A whole build
+    # of this repository takes ~30 s on two cores: 150 s is a hang.)
     for megabytes in range(260, 400, 20):
         try:
-            done = _run_limited_for(60, resource.RLIMIT_AS, megabytes * 1_000_000, "-q", "index", str(large_results),
+            done = _run_limited_for(150, resource.RLIMIT_AS, megabytes * 1_000_000, "-q", "index", str(large_results),
                                     "--rebuild")  # fmt: skip
         except subprocess.TimeoutExpired:
             pytest.fail(f"`atlas index` hung under `ulimit -v` {megabytes} MB")
