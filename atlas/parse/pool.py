@@ -683,7 +683,7 @@ class ParsePool:
     def _abandon(self, pid: int) -> None:
         """Go on without worker `pid`, stuck in the kernel on a read and sent SIGKILL, which ends it only when the read
         returns (maybe never): the pool starts another in its place, and neither `terminate` nor multiprocessing's
-        exit waits for it. It dies with this process, or once the file system answers."""
+        exit waits for it. It ends once the read returns (the file system answers, or its mount is aborted)."""
         pool = self.pool
         if pool is None:
             return
