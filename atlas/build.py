@@ -301,6 +301,7 @@ def _incremental(
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
     if not diff and not skips_gone and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
+        _signals_held(report, previous.manifest, history_job)
         report.deleted_documents = sum(n for _, n in segment_documents(previous.generation / store.TANTIVY_DIR))
         if report.shard:
             report.shard = previous.manifest.get("shard", report.shard)
@@ -330,6 +331,17 @@ def _incremental(
     except BaseException:
         writer.abandon()
         raise
+
+
+def _signals_held(report: IndexReport, manifest: dict[str, Any], history_job: HistoryJob) -> None:
+    """Report the signals of the live generation, which a run with nothing to do keeps: its summary says what a
+    rebuild's would (the git line, the graph), not nothing."""
+    held = manifest.get("signals")
+    if not isinstance(held, dict):
+        return
+    report.signals = {key: dict(value) for key, value in held.items() if isinstance(value, dict)}
+    if history_job.mode and "git" in report.signals:
+        report.signals["git"]["mined"] = history_job.mode[0]
 
 
 def _apply(

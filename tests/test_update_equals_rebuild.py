@@ -1,0 +1,425 @@
+"""An incremental update equals a fresh rebuild: a hypothesis state machine on a real git repository.
+
+The machine edits a repository the way people do (add, edit, delete and rename files, `git mv` and plain `mv`,
+chmod, swap a file for a symlink and back, `.gitignore` rules, commits, branches, binary, huge, minified and
+invalid UTF-8 files, touches) and, now and then, brings its index up to date as `atlas index` does
+(`atlas.api.index_repo`, into `<repo>/.atlas`), builds a fresh index of the same tree with `--rebuild` into a
+directory outside it, and compares what either holds: the files indexed and skipped (by reason), each file's
+facts, documents and outline, the side store's signals by path, the saved git history, and the answers (paths,
+order, scores) to searches made of the repository's words.
+
+CI runs a small budget. A hunt runs a larger one: `ATLAS_DIFF_EXAMPLES=200 ATLAS_DIFF_STEPS=30`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import tantivy
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+
+from atlas.api import index_config, index_repo, index_status, open_engine
+from atlas.build import IndexReport
+from atlas.config import IndexConfig
+from atlas.index import store
+from atlas.query.engine import SearchOptions
+from atlas.signals.compute import HISTORY_FILE
+from atlas.signals.store import load_store
+from atlas.status import load_table
+from tests.conftest import git_env
+
+MAX_FILE_BYTES = 8192
+"""A small size cap, so that a "huge" file costs little to write; a minified line (4,000 characters) fits under it."""
+_VOCABULARY = (
+    "amber basalt cobalt dune ember fjord glacier harbor iris jasper kelp lagoon meadow nectar onyx prairie quartz "
+    "reef summit tundra umber violet willow xenon yarrow zephyr"
+)
+WORDS = tuple(_VOCABULARY.split())
+EXTENSIONS = ("py", "js", "c", "md")
+FOLDERS = ("", "src", "lib", "docs/guide")
+BRANCHES = ("main", "topic", "hotfix")
+PATTERNS = ("*.md", "*.c", "src/", "lib/*.js", "docs/", "*_x*")
+
+words = st.lists(st.sampled_from(WORDS), min_size=2, max_size=6)
+
+
+def _run(root: Path, *args: str, env: dict[str, str] | None = None) -> bool:
+    """Run `git -C root *args`; whether it succeeded (a checkout over local edits, a commit of nothing may not)."""
+    done = subprocess.run(["git", "-C", str(root), *args], env=env or git_env(), capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _snake(parts: list[str]) -> str:
+    return "_".join(parts)
+
+
+def _camel(parts: list[str]) -> str:
+    return parts[0] + "".join(part.title() for part in parts[1:])
+
+
+def source(extension: str, parts: list[str], partner: str | None) -> str:
+    """A file of `extension` defining identifiers made of `parts`, importing `partner` (a path of the same kind)."""
+    comment = " ".join(reversed(parts))
+    if extension == "py":
+        head = f"from {partner[:-3].replace('/', '.')} import thing\n\n\n" if partner else ""
+        body = f'def {_snake(parts)}(value):\n    """{comment}"""\n    return value\n'
+        return f"{head}{body}\n\nclass {_camel(parts).title()}:\n    pass\n"
+    if extension == "js":
+        head = f'import {{ thing }} from "./{os.path.basename(partner)}";\n\n' if partner else ""
+        return f"{head}// {comment}\nexport function {_camel(parts)}(value) {{\n  return value;\n}}\n"
+    if extension == "c":
+        head = f'#include "{os.path.basename(partner)}"\n\n' if partner else ""
+        return f"{head}/* {comment} */\nint {_snake(parts)}(int value) {{ return value; }}\n"
+    return f"# {' '.join(parts).title()}\n\n{comment}. See `{_snake(parts)}`.\n"
+
+
+class UpdateEqualsRebuild(RuleBasedStateMachine):
+    """A repository edited step by step; `compare` checks that its updated index equals a rebuild."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base = Path(tempfile.mkdtemp(prefix="atlas-diff-"))
+        self.root = self.base / "repo"
+        self.root.mkdir()
+        self.commits = 0
+        self.used: set[str] = {"amber", "basalt"}
+        (self.root / "src").mkdir()
+        (self.root / "src/amber_basalt.py").write_text(source("py", ["amber", "basalt"], None))
+        (self.root / "README.md").write_text(source("md", ["cobalt", "dune"], None))
+        _run(self.root, "init", "-q", "-b", "main")
+        self._commit()
+        self._update()
+
+    def teardown(self) -> None:
+        try:
+            self.compare()  # the last steps' edits too
+        finally:
+            for path in self._paths(links=False):
+                os.chmod(self.root / path, 0o644)
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    # --- the tree -------------------------------------------------------------------------------
+
+    def _paths(self, links: bool = True, extension: str | None = None) -> list[str]:
+        """The work tree's files (and links, with `links`), `.git` and `.atlas` left out, sorted."""
+        found = []
+        for directory, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if d not in (".git", ".atlas")]
+            for name in files:
+                path = Path(directory, name)
+                if (links or not path.is_symlink()) and (extension is None or name.endswith(f".{extension}")):
+                    found.append(path.relative_to(self.root).as_posix())
+        return sorted(found)
+
+    def _regular(self) -> list[str]:
+        return [path for path in self._paths(links=False) if path != ".gitignore"]
+
+    def _write(self, path: str, data: str | bytes) -> None:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()
+        if isinstance(data, str):
+            data = data.encode()
+        target.write_bytes(data)
+
+    def _commit(self) -> bool:
+        """`git add -A && git commit`, a day after the previous commit (dates fix the recency signal)."""
+        self.commits += 1
+        day = 1704067200 + self.commits * 86400
+        env = {**git_env(), "GIT_AUTHOR_DATE": f"@{day} +0000", "GIT_COMMITTER_DATE": f"@{day} +0000"}
+        _run(self.root, "add", "-A", env=env)
+        return _run(self.root, "commit", "-q", "--no-verify", "-m", f"step {self.commits} {' '.join(self.used)[:60]}",
+                    env=env)  # fmt: skip
+
+    # --- rules: edits ---------------------------------------------------------------------------
+
+    @rule(data=st.data(), extension=st.sampled_from(EXTENSIONS), folder=st.sampled_from(FOLDERS), parts=words)
+    def add_file(self, data: st.DataObject, extension: str, folder: str, parts: list[str]) -> None:
+        partners = [p for p in self._paths(links=False, extension=extension) if os.path.dirname(p) == folder]
+        partner = data.draw(st.sampled_from(partners)) if partners and data.draw(st.booleans()) else None
+        self.used.update(parts)
+        path = f"{folder}/{_snake(parts[:2])}.{extension}".lstrip("/")
+        self._write(path, source(extension, parts, partner))
+
+    @precondition(lambda self: self._regular())
+    @rule(data=st.data(), parts=words)
+    def edit_file(self, data: st.DataObject, parts: list[str]) -> None:
+        path = data.draw(st.sampled_from(self._regular()))
+        extension = path.rsplit(".", 1)[-1]
+        partners = [p for p in self._paths(links=False, extension=extension) if p != path]
+        partner = data.draw(st.sampled_from(partners)) if partners and data.draw(st.booleans()) else None
+        self.used.update(parts)
+        self._write(path, source(extension if extension in EXTENSIONS else "md", parts, partner))
+
+    @precondition(lambda self: self._paths())
+    @rule(data=st.data())
+    def delete_file(self, data: st.DataObject) -> None:
+        (self.root / data.draw(st.sampled_from(self._paths()))).unlink()
+
+    @precondition(lambda self: self._paths())
+    @rule(data=st.data(), folder=st.sampled_from(FOLDERS), parts=words, with_git=st.booleans())
+    def rename_file(self, data: st.DataObject, folder: str, parts: list[str], with_git: bool) -> None:
+        path = data.draw(st.sampled_from(self._paths()))
+        target = f"{folder}/{_snake(parts[:2])}_x.{path.rsplit('.', 1)[-1]}".lstrip("/")
+        if target == path or (self.root / target).exists():
+            return
+        (self.root / target).parent.mkdir(parents=True, exist_ok=True)
+        if not (with_git and _run(self.root, "mv", path, target)):
+            os.rename(self.root / path, self.root / target)
+
+    @precondition(lambda self: self._regular())
+    @rule(data=st.data())
+    def chmod(self, data: st.DataObject) -> None:
+        path = self.root / data.draw(st.sampled_from(self._regular()))
+        os.chmod(path, 0o644 if path.stat().st_mode & 0o777 == 0 else 0)
+
+    @precondition(lambda self: len(self._regular()) >= 2)
+    @rule(data=st.data())
+    def to_symlink(self, data: st.DataObject) -> None:
+        path, target = data.draw(st.lists(st.sampled_from(self._regular()), min_size=2, max_size=2, unique=True))
+        (self.root / path).unlink()
+        os.symlink(os.path.relpath(self.root / target, (self.root / path).parent), self.root / path)
+
+    @precondition(lambda self: any((self.root / p).is_symlink() for p in self._paths()))
+    @rule(data=st.data(), parts=words)
+    def from_symlink(self, data: st.DataObject, parts: list[str]) -> None:
+        path = data.draw(st.sampled_from([p for p in self._paths() if (self.root / p).is_symlink()]))
+        self.used.update(parts)
+        extension = path.rsplit(".", 1)[-1]
+        self._write(path, source(extension if extension in EXTENSIONS else "md", parts, None))
+
+    @rule(pattern=st.sampled_from(PATTERNS), add=st.booleans())
+    def gitignore(self, pattern: str, add: bool) -> None:
+        ignore = self.root / ".gitignore"
+        rules = ignore.read_text().splitlines() if ignore.exists() else []
+        rules = [*rules, pattern] if add else [rule for rule in rules if rule != pattern]
+        ignore.write_text("".join(f"{rule}\n" for rule in rules))
+
+    @rule()
+    def commit(self) -> None:
+        self._commit()
+
+    @rule(branch=st.sampled_from(BRANCHES), create=st.booleans())
+    def switch_branch(self, branch: str, create: bool) -> None:
+        if not (create and _run(self.root, "checkout", "-q", "-b", f"{branch}-{self.commits}")):
+            _run(self.root, "checkout", "-q", branch) or _run(self.root, "checkout", "-q", "-b", branch)
+
+    @precondition(lambda self: self._regular())
+    @rule(data=st.data(), kind=st.sampled_from(["binary", "huge", "minified", "latin1", "lfs"]), parts=words)
+    def odd_contents(self, data: st.DataObject, kind: str, parts: list[str]) -> None:
+        path = data.draw(st.sampled_from(self._regular()))
+        text = " ".join(parts)
+        self.used.update(parts)
+        body = {
+            "binary": b"\x00\x01" + text.encode(),
+            "huge": (f"# {text}\n" * (MAX_FILE_BYTES // len(text) + 2)).encode(),
+            "minified": f"var {_snake(parts)}=1;{'x' * 4200}\n".encode(),
+            "latin1": f"# {text} caf\xe9 na\xefve\n".encode("latin-1"),
+            "lfs": b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 12\n",
+        }[kind]
+        self._write(path, body)
+
+    @precondition(lambda self: self._paths(links=False))
+    @rule(data=st.data(), seconds=st.sampled_from([0, 1, 3600]))
+    def touch(self, data: st.DataObject, seconds: int) -> None:
+        path = self.root / data.draw(st.sampled_from(self._paths(links=False)))
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
+
+    # --- rules: index ---------------------------------------------------------------------------
+
+    def config(self, index_dir: Path | None = None) -> IndexConfig:
+        return index_config(self.root, index_dir, jobs=1, max_file_bytes=MAX_FILE_BYTES)
+
+    def _update(self) -> IndexReport:
+        """`atlas index`: brings `<repo>/.atlas` up to date, incrementally when it can."""
+        return index_repo(self.config(), show_progress=False)
+
+    @rule()
+    def update(self) -> None:
+        self._update()
+
+    @rule()
+    def compare(self) -> None:
+        updated = self._update()
+        fresh_dir = self.base / "fresh-index"
+        shutil.rmtree(fresh_dir, ignore_errors=True)
+        fresh = index_repo(self.config(fresh_dir), show_progress=False, rebuild=True)
+        assert _report(updated) == _report(fresh), updated.mode
+        mine, theirs = snapshot(self.root, self.config()), snapshot(self.root, self.config(fresh_dir))
+        for name in theirs:
+            assert mine[name] == theirs[name], (name, updated.mode, updated.reason)
+        queries = [*sorted(self.used)[:: max(1, len(self.used) // 6)], " ".join(sorted(self.used)[:3])]
+        for query in queries:
+            assert answers(self.root, self.config(), query) == answers(self.root, self.config(fresh_dir), query), query
+        assert index_status(self.config()).fresh == index_status(self.config(fresh_dir)).fresh
+
+
+def _report(report: IndexReport) -> dict[str, object]:
+    """What a run's summary says of the whole index (not of the run: `mode`, `changed`, `seconds`, `phases`...)."""
+    return {
+        "files_indexed": report.files_indexed, "bytes_indexed": report.bytes_indexed, "symbols": report.symbols,
+        "languages": report.languages, "skipped": report.skipped,
+        "skipped_examples": {k: sorted(v) for k, v in report.skipped_examples.items()},
+        "deleted_documents": report.deleted_documents,
+        "signals": {**report.signals, "git": {k: v for k, v in report.signals.get("git", {}).items() if k != "mined"}},
+    }  # fmt: skip
+
+
+# Manifest fields that differ by design: when and how fast the run went, what kind of run it was (`mode`), where its
+# walk started, and the file table's size in bytes (an update keeps removed files' ids as empty rows until a rebuild).
+_RUN_FIELDS = {"created_at", "build_seconds", "mode", "walk_started_ns", "files_bytes"}
+# Side-store params that say how a value was computed, not what it is, or that describe the files on disk (whose
+# sizes grow with the tombstones' rows).
+_STORE_HOW = {"graph_mode", "checksums", "sizes"}
+
+
+def snapshot(root: Path, config: IndexConfig) -> dict[str, Any]:
+    """What the live index of `config` holds, keyed by path: file ids differ between an updated index and a rebuild
+    (an update keeps a removed file's id as a tombstone, and appends new files)."""
+    generation = store.current_generation(config.index_dir)
+    assert generation is not None
+    manifest = orjson.loads((generation / store.MANIFEST).read_bytes())
+    manifest["signals"]["git"].pop("mined", None)  # "incremental" or "full": how, not what
+    table = load_table(generation)
+    live = [fid for fid, path in enumerate(table.paths) if path]
+    columns = ("languages", "roles", "sizes", "mtimes", "ctimes", "hashes", "lines", "imports", "symbols")
+    facts = {table.paths[fid]: tuple(str(getattr(table, c)[fid]) for c in columns) for fid in live}
+    history = orjson.loads((generation / HISTORY_FILE).read_bytes()) if (generation / HISTORY_FILE).exists() else None
+    return {
+        "manifest": {k: v for k, v in manifest.items() if k not in _RUN_FIELDS},
+        "files": facts,
+        "skipped": dict(table.skipped),
+        "documents": _documents(config),
+        **_side_store(generation, table.paths, live),
+        "history": history,
+    }
+
+
+def _documents(config: IndexConfig) -> dict[str, object]:
+    """Each tantivy document's stored fields (its `fid` aside), by path; the count of live documents."""
+    reader = open_engine(config, build_if_missing=False).reader
+    found = reader.search(tantivy.Query.all_query(), max(1, reader.num_docs))
+    docs = {}
+    for _, address in found:
+        doc = reader.doc(address)
+        assert doc.path not in docs, f"{doc.path} has two documents"
+        docs[doc.path] = (doc.language, doc.role, doc.outline)
+    return {"count": reader.num_docs, "docs": docs}
+
+
+_PER_FILE = {
+    "role", "path_flags", "lines", "content_digest", "file_stamp", "git_commits", "git_last_change", "git_decayed",
+    "indegree", "unresolved_imports", "commit_words_length", "pagerank", "language",
+}  # fmt: skip
+_PAIRS = {
+    "cochange_indptr", "cochange_indices", "cochange_data", "cochange_confidence_data", "imports_indptr",
+    "imports_indices", "import_edges", "commit_vocab_indices", "commit_postings_indptr", "commit_postings_indices",
+    "commit_postings_data",
+}  # fmt: skip
+
+
+def _side_store(generation: Path, paths: list[str], live: list[int]) -> dict[str, Any]:
+    """The side store's params and arrays by path: per-file arrays as path → value, pair arrays (CSR, edges,
+    postings) as sets of path tuples."""
+    side = load_store(generation)
+    assert side is not None
+    arrays = {name: np.asarray(value) for name, value in side.arrays.items()}
+    assert set(arrays) <= _PER_FILE | _PAIRS, f"compare the new arrays too: {set(arrays) - _PER_FILE - _PAIRS}"
+    per_file = {name: {paths[fid]: _close(arrays[name][fid]) for fid in live} for name in _PER_FILE & set(arrays)}
+    pagerank = arrays.get("pagerank")
+    if pagerank is not None:
+        per_file["pagerank"] = {paths[fid]: round(float(pagerank[fid]), 6) for fid in live}
+    per_file["language"] = {paths[fid]: side.params["languages"][int(arrays["language"][fid])] for fid in live}
+    pairs: dict[str, object] = {}
+    for prefix, data_names in (("cochange", ("cochange_data", "cochange_confidence_data")), ("imports", ())):
+        indptr, indices = arrays.get(f"{prefix}_indptr"), arrays.get(f"{prefix}_indices")
+        if indptr is None or indices is None:
+            continue
+        pairs[prefix] = {
+            (paths[fid], paths[int(indices[k])], *(_close(arrays[d][k]) for d in data_names))
+            for fid in live
+            for k in range(int(indptr[fid]), int(indptr[fid + 1]))
+        }
+    if "import_edges" in arrays:
+        pairs["import_edges"] = {(paths[a], paths[b]) for a, b in arrays["import_edges"].reshape(-1, 2)}
+    if "commit_vocab_indices" in arrays:
+        vocab, indptr = arrays["commit_vocab_indices"], arrays["commit_postings_indptr"]
+        files, counts = arrays["commit_postings_indices"], arrays["commit_postings_data"]
+        pairs["commit_postings"] = {
+            (int(vocab[w]), paths[int(files[k])], int(counts[k]))
+            for w in range(len(vocab))
+            for k in range(int(indptr[w]), int(indptr[w + 1]))
+        }
+    params = {k: v for k, v in side.params.items() if k not in _STORE_HOW}
+    params["arrays"] = sorted(params.get("arrays", []))
+    return {"store_params": params, "per_file": per_file, "pairs": pairs}
+
+
+def _close(value: object) -> object:
+    """A number rounded to 6 significant digits (float32 sums may differ in their last bits by summation order)."""
+    number = float(value)  # type: ignore[arg-type]
+    if number.is_integer() or not math.isfinite(number):
+        return number
+    return float(f"{number:.6g}")
+
+
+def answers(root: Path, config: IndexConfig, query: str) -> list[tuple[str, object, str, str, tuple[str, ...]]]:
+    """A search's hits: path, score (6 significant digits), language, role and matched definitions, in order."""
+    engine = open_engine(config, build_if_missing=False)
+    result = engine.search(query, SearchOptions(limit=20, with_lines=False))
+    return [(hit.path, _close(hit.score), hit.language, hit.role, hit.symbols) for hit in result.hits]
+
+
+def _budget() -> settings:
+    examples = int(os.environ.get("ATLAS_DIFF_EXAMPLES", "8"))
+    steps = int(os.environ.get("ATLAS_DIFF_STEPS", "8"))
+    return settings(
+        max_examples=examples, stateful_step_count=steps, deadline=None, report_multiple_bugs=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )  # fmt: skip
+
+
+UpdateEqualsRebuild.TestCase.settings = _budget()
+TestUpdateEqualsRebuild = UpdateEqualsRebuild.TestCase
+
+
+# --- regressions: each difference the machine found, as a plain test ---------------------------
+
+
+def _repo(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    """A committed repository of `files` at `tmp_path / "repo"`."""
+    root = tmp_path / "repo"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(text.encode() if isinstance(text, str) else text)
+    _run(root, "init", "-q", "-b", "main")
+    _run(root, "add", "-A")
+    _run(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def _index(root: Path, index_dir: Path | None = None, rebuild: bool = False) -> IndexReport:
+    return index_repo(index_config(root, index_dir, jobs=1), show_progress=False, rebuild=rebuild)
+
+
+def test_regression_a_run_with_nothing_to_do_reports_the_signals_of_the_index(tmp_path: Path) -> None:
+    # `atlas index` run again over an unchanged tree reported no signals: its summary lost the git line ("git
+    # history not used: ...") and its JSON the git and graph records a rebuild reports.
+    root = _repo(tmp_path, {"a.py": "def alpha():\n    pass\n"})
+    first = _index(root)
+    again = _index(root)
+    assert again.mode == "unchanged"
+    assert _report(again) == _report(first)
+    assert again.signals["git"]["mined"] == "unchanged"
