@@ -495,8 +495,10 @@ def _count_skip(report: IndexReport, skipped: Skipped) -> None:
 
 
 def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
-    """Count the files the parser left out, this run or an earlier one (the table keeps their reasons)."""
-    for path, (_, _, reason, _) in table.skipped.items():
+    """Count the files the parser left out, this run or an earlier one (the table keeps their reasons), in path order:
+    the table holds them in the order they were met (an update's after the earlier runs', a pool's as its workers
+    finished), so the summary's first five examples of a reason were not a rebuild's."""
+    for path, (_, _, reason, _) in sorted(table.skipped.items()):
         if reason:
             _count_skip(report, Skipped(path, SkipReason(reason)))
 

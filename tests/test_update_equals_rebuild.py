@@ -271,7 +271,7 @@ def _report(report: IndexReport) -> dict[str, object]:
     return {
         "files_indexed": report.files_indexed, "bytes_indexed": report.bytes_indexed, "symbols": report.symbols,
         "languages": report.languages, "skipped": report.skipped,
-        "skipped_examples": {k: sorted(v) for k, v in report.skipped_examples.items()},
+        "skipped_examples": report.skipped_examples,
         "deleted_documents": report.deleted_documents,
         "signals": {**report.signals, "git": {k: v for k, v in report.signals.get("git", {}).items() if k != "mined"}},
     }  # fmt: skip
@@ -423,3 +423,16 @@ def test_regression_a_run_with_nothing_to_do_reports_the_signals_of_the_index(tm
     assert again.mode == "unchanged"
     assert _report(again) == _report(first)
     assert again.signals["git"]["mined"] == "unchanged"
+
+
+def test_regression_an_update_names_the_skipped_files_a_rebuild_names(tmp_path: Path) -> None:
+    # The summary names the first five files skipped for a reason. An update named those of the earlier runs first,
+    # so a binary file added later never showed among them; a rebuild names it.
+    root = _repo(tmp_path, {"m.py": "def alpha():\n    pass\n"} | {f"b{i}.dat": b"x\0y" for i in range(6)})
+    _index(root)
+    (root / "a0.dat").write_bytes(b"a\0b")
+    updated = _index(root)
+    fresh = _index(root, tmp_path / "fresh-index", rebuild=True)
+    assert updated.mode == "incremental"
+    assert updated.skipped_examples == fresh.skipped_examples
+    assert updated.skipped_examples["binary"][0] == "a0.dat"
