@@ -264,7 +264,7 @@ def _full(
         # assembled index (its own update rewrites it whole, within the limit).
         cut = 0 if shard else segment_bytes(sum(entry.size for entry in entries))
         held = 0
-        for item in _parsed(pool.parse(entries), report, progress, len(entries)):
+        for item in _parsed(pool.parse(entries), progress, len(entries)):
             if isinstance(item, Skipped):
                 writer.table.skip(by_path[item.path], str(item.reason))
                 continue
@@ -367,12 +367,10 @@ def _apply(
         elif fid is None:
             writer.add(item)
             report.added += 1
-            _count_parsed(report, item)
         else:
             writer.replace(fid, item)
             edited.add(fid)
             report.changed += 1
-            _count_parsed(report, item)
         progress.update(report.added + report.changed, len(work), "changed files")
     for fid in diff.removed:
         writer.remove(fid)
@@ -408,7 +406,6 @@ def _rewrite(
                 else:  # edited since the walk
                     edited.add(fid)
                     report.changed += 1
-                    _count_parsed(report, item)
                 writer.replace(fid, item)
         writer.end_segment()
 
@@ -456,12 +453,15 @@ def _content_hash(config: IndexConfig, table: FileTable) -> str:
 
 
 def _summarise(report: IndexReport, table: FileTable) -> None:
-    """Whole-index totals from the file table (not just what this run parsed)."""
+    """Whole-index totals from the file table (not just what this run parsed); the files with parse errors named in
+    path order."""
     live = [fid for fid, path in enumerate(table.paths) if path]
     report.files_indexed = len(live)
     report.bytes_indexed = sum(table.sizes[fid] for fid in live)
     report.symbols = sum(table.symbols[fid] for fid in live)
     report.languages = dict(Counter(table.languages[fid] for fid in live).most_common())
+    failed = sorted(table.paths[fid] for fid in live if table.errors[fid])
+    report.parse_errors, report.parse_error_examples = len(failed), failed[:5]
 
 
 def _parse_options(config: IndexConfig) -> ParseOptions:
@@ -503,22 +503,14 @@ def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
             _count_skip(report, Skipped(path, SkipReason(reason)))
 
 
-def _count_parsed(report: IndexReport, parsed: ParsedFile) -> None:
-    if parsed.parse_error:
-        report.parse_errors += 1
-        if len(report.parse_error_examples) < 5:
-            report.parse_error_examples.append(parsed.path)
-
-
 def _parsed(
-    results: Iterable[ParsedFile | Skipped | Unchanged], report: IndexReport, progress: Progress, total: int
+    results: Iterable[ParsedFile | Skipped | Unchanged], progress: Progress, total: int
 ) -> Iterable[ParsedFile | Skipped]:
     done_bytes = 0
     for done, item in enumerate(results, 1):
         if isinstance(item, Skipped):
             yield item
         elif isinstance(item, ParsedFile):
-            _count_parsed(report, item)
             done_bytes += item.size
             yield item
         progress.update(done, total, f"files, {done_bytes / 1e6:.0f} MB")

@@ -647,9 +647,8 @@ def _placed_csr(arrays: dict[str, Any], prefix: str, place: Any, n: int) -> dict
 
 
 def _add_shard_counts(report: IndexReport, shards: list[_Shard]) -> None:
-    """Skip counts and parse errors as the shards counted them (walk skips included)."""
+    """Skip counts as the shards counted them (walk skips included); parse errors are the file table's."""
     for shard in shards:
-        report.parse_errors += int(shard.manifest.get("parse_errors", 0))
         for reason, n in (shard.manifest.get("skipped") or {}).items():
             report.skipped[reason] = report.skipped.get(reason, 0) + int(n)
 

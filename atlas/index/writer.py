@@ -54,12 +54,16 @@ class FileTable:
     lines: list[int] = field(default_factory=list)
     imports: list[list[str]] = field(default_factory=list)
     symbols: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Why each file was indexed without its definitions (its parse error), "" when it was not: a later update counts
+    the files it keeps as the run that parsed them did."""
     skipped: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
     """Files the parser left out by path → (size, mtime, SkipReason value, ctime): not new next time, and
     still counted in the summaries of later runs."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "paths", "languages", "roles", "sizes", "mtimes", "ctimes", "hashes", "lines", "imports", "symbols",
+        "errors",
     )  # fmt: skip
 
     def append(self, parsed: ParsedFile) -> int:
@@ -82,6 +86,7 @@ class FileTable:
         self.lines[fid] = parsed.line_count
         self.imports[fid] = list(parsed.imports)
         self.symbols[fid] = len(parsed.symbols)
+        self.errors[fid] = parsed.parse_error
 
     def skip(self, entry: FileEntry, reason: str) -> None:
         """Record that the parser left `entry` out for `reason`, with the stat that tells a later run it changed."""
@@ -93,7 +98,7 @@ class FileTable:
         self.languages[fid] = "other"
         self.roles[fid] = "other"
         self.sizes[fid] = self.mtimes[fid] = self.ctimes[fid] = self.lines[fid] = self.symbols[fid] = 0
-        self.hashes[fid] = ""
+        self.hashes[fid] = self.errors[fid] = ""
         self.imports[fid] = []
 
     def fids(self) -> dict[str, int]:
@@ -115,6 +120,8 @@ class FileTable:
         raw = orjson.loads(data)
         if isinstance(raw, dict) and "ctimes" not in raw:  # a table written before ctimes were recorded
             raw["ctimes"] = [0] * len(raw.get("paths") or ())
+        if isinstance(raw, dict) and "errors" not in raw:  # one written before parse errors were recorded: none known
+            raw["errors"] = [""] * len(raw.get("paths") or ())
         skipped = {path: _skip_record(seen) for path, seen in raw["skipped"].items()}
         table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
         lengths = {name: len(getattr(table, name)) for name in cls.COLUMNS}
