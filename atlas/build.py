@@ -299,7 +299,8 @@ def _incremental(
     history = history_job.wait()
     present = {entry.path for entry in entries}
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
-    if not diff and not skips_gone and (history is None or history_job.mode == ["unchanged"]):
+    skips_moved = skips_gone or _skips_recounted(report, table, previous.manifest)
+    if not diff and not skips_moved and (history is None or history_job.mode == ["unchanged"]):
         report.mode = "unchanged"
         _signals_held(report, previous.manifest, history_job)
         report.deleted_documents = sum(n for _, n in segment_documents(previous.generation / store.TANTIVY_DIR))
@@ -331,6 +332,15 @@ def _incremental(
     except BaseException:
         writer.abandon()
         raise
+
+
+def _skips_recounted(report: IndexReport, table: FileTable, manifest: dict[str, Any]) -> bool:
+    """Whether the files left out now are counted otherwise than the live manifest counts them. The walk's own skips
+    (a file over the size cap, a link out of the tree) are in no file table: one added or gone changes no file the
+    table holds, and the live generation was kept with its old counts. `report` holds this run's walk skips."""
+    counts = Counter(report.skipped)
+    counts.update(reason for _, _, reason, _ in table.skipped.values() if reason)
+    return dict(counts) != manifest.get("skipped")
 
 
 def _signals_held(report: IndexReport, manifest: dict[str, Any], history_job: HistoryJob) -> None:

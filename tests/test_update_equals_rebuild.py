@@ -430,7 +430,14 @@ def _repo(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def _index(root: Path, index_dir: Path | None = None, rebuild: bool = False) -> IndexReport:
-    return index_repo(index_config(root, index_dir, jobs=1), show_progress=False, rebuild=rebuild)
+    config = index_config(root, index_dir, jobs=1, max_file_bytes=MAX_FILE_BYTES)
+    return index_repo(config, show_progress=False, rebuild=rebuild)
+
+
+def _manifest(index_dir: Path) -> dict[str, Any]:
+    generation = store.current_generation(index_dir)
+    assert generation is not None
+    return orjson.loads((generation / store.MANIFEST).read_bytes())  # type: ignore[no-any-return]
 
 
 def test_regression_a_run_with_nothing_to_do_reports_the_signals_of_the_index(tmp_path: Path) -> None:
@@ -480,5 +487,19 @@ def test_regression_an_update_counts_the_parse_errors_of_the_files_it_kept(
     assert updated.mode == "incremental"
     assert (updated.parse_errors, updated.parse_error_examples) == (fresh.parse_errors, fresh.parse_error_examples)
     assert fresh.parse_error_examples == ["b.py"]
-    held = orjson.loads((store.current_generation(root / ".atlas") / store.MANIFEST).read_bytes())  # type: ignore[operator]
-    assert held["parse_errors"] == 1
+    assert _manifest(root / ".atlas")["parse_errors"] == 1
+
+
+def test_regression_a_file_the_walk_skips_is_counted_by_the_index_that_an_update_keeps(tmp_path: Path) -> None:
+    # A file over the size cap is left out by the walk, so the file table never holds it: an update that found no
+    # file of the table changed kept the live generation, whose manifest did not count the new file.
+    root = _repo(tmp_path, {"a.py": "def alpha():\n    pass\n"})
+    _index(root)
+    (root / "huge.md").write_text("# amber\n" * MAX_FILE_BYTES)
+    updated = _index(root)
+    fresh = _index(root, tmp_path / "fresh-index", rebuild=True)
+    assert updated.skipped == fresh.skipped == {"too_large": 1}
+    assert _manifest(root / ".atlas")["skipped"] == _manifest(tmp_path / "fresh-index")["skipped"]
+    (root / "huge.md").unlink()
+    _index(root)
+    assert _manifest(root / ".atlas")["skipped"] == {}
