@@ -33,7 +33,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from atlas.api import index_config, index_repo, index_status, open_engine
 from atlas.build import IndexReport
 from atlas.config import IndexConfig
-from atlas.index import store
+from atlas.index import layout, store
 from atlas.query.engine import SearchOptions
 from atlas.signals.compute import HISTORY_FILE
 from atlas.signals.store import load_store
@@ -93,6 +93,10 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         self.base = Path(tempfile.mkdtemp(prefix="atlas-diff-"))
         self.root = self.base / "repo"
         self.root.mkdir()
+        # Full builds cut even this small tree into segments (as they cut one of 7-28 MiB), so that updates rewrite
+        # some of them and add others: the layout that keeps BM25's statistics a rebuild's (atlas.index.layout).
+        self.segment_bytes, layout.MIN_SEGMENT_BYTES = layout.MIN_SEGMENT_BYTES, 1
+        (self.base / "outside.py").write_text(source("py", ["outside", "secret"], None))
         self.commits = 0
         self.used: set[str] = {"amber", "basalt"}
         (self.root / "src").mkdir()
@@ -106,6 +110,7 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         try:
             self.compare()  # the last steps' edits too
         finally:
+            layout.MIN_SEGMENT_BYTES = self.segment_bytes
             for path in self._paths(links=False):
                 os.chmod(self.root / path, 0o644)
             shutil.rmtree(self.base, ignore_errors=True)
@@ -201,12 +206,49 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         extension = path.rsplit(".", 1)[-1]
         self._write(path, source(extension if extension in EXTENSIONS else "md", parts, None))
 
-    @rule(pattern=st.sampled_from(PATTERNS), add=st.booleans())
-    def gitignore(self, pattern: str, add: bool) -> None:
-        ignore = self.root / ".gitignore"
-        rules = ignore.read_text().splitlines() if ignore.exists() else []
-        rules = [*rules, pattern] if add else [rule for rule in rules if rule != pattern]
-        ignore.write_text("".join(f"{rule}\n" for rule in rules))
+    @precondition(lambda self: self._regular())
+    @rule(data=st.data(), where=st.sampled_from(["outside", "loop", "directory"]))
+    def odd_symlink(self, data: st.DataObject, where: str) -> None:
+        """A link the walk leaves out (out of the tree, a loop) or does not follow (to a directory)."""
+        path = self.root / data.draw(st.sampled_from(self._regular()))
+        path.unlink()
+        outside = os.path.relpath(self.base / "outside.py", path.parent)
+        target = {"outside": outside, "loop": path.name, "directory": "."}[where]
+        os.symlink(target, path)
+
+    @rule(name=st.sampled_from([".gitignore", ".atlasignore", "docs/.gitignore", ".gitattributes"]),
+          pattern=st.sampled_from(PATTERNS), add=st.booleans())  # fmt: skip
+    def ignore_rule(self, name: str, pattern: str, add: bool) -> None:
+        """A rule added to or removed from an ignore file, or a `linguist-generated` attribute."""
+        rule_file = self.root / name
+        line = f"{pattern} linguist-generated" if name == ".gitattributes" else pattern
+        if rule_file.is_symlink() or (rule_file.exists() and not rule_file.is_file()):
+            return
+        rule_file.parent.mkdir(parents=True, exist_ok=True)
+        rules = rule_file.read_text(errors="replace").splitlines() if rule_file.exists() else []
+        rules = [*rules, line] if add else [rule for rule in rules if rule != line]
+        rule_file.write_text("".join(f"{rule}\n" for rule in rules))
+
+    @precondition(lambda self: any(p.startswith(("src/", "lib/")) for p in self._paths()))
+    @rule(folder=st.sampled_from(["src", "lib"]), to=st.sampled_from(["src2", "lib/deeper", "docs/moved"]))
+    def rename_directory(self, folder: str, to: str) -> None:
+        if (self.root / folder).is_dir() and not (self.root / to).exists() and not to.startswith(f"{folder}/"):
+            (self.root / to).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.root / folder, self.root / to)
+
+    @rule(how=st.sampled_from(["reset", "amend", "merge"]), other=st.sampled_from(BRANCHES))
+    def rewrite_history(self, how: str, other: str) -> None:
+        """HEAD moves back (`reset --hard HEAD~1`), is rewritten (`commit --amend`), or merges another branch."""
+        self.commits += 1
+        day = 1704067200 + self.commits * 86400
+        env = {**git_env(), "GIT_AUTHOR_DATE": f"@{day} +0000", "GIT_COMMITTER_DATE": f"@{day} +0000"}
+        if how == "reset":
+            _run(self.root, "reset", "-q", "--hard", "HEAD~1", env=env)
+        elif how == "amend":
+            _run(self.root, "add", "-A", env=env)
+            _run(self.root, "commit", "-q", "--amend", "--no-verify", "-m", f"amended {self.commits}", env=env)
+        else:  # a conflict leaves its markers in the tree, and the merge for the next commit
+            _run(self.root, "merge", "-q", "--no-edit", other, env=env)
 
     @rule()
     def commit(self) -> None:
@@ -392,11 +434,17 @@ def _close(value: object) -> object:
     return float(f"{number:.6g}")
 
 
-def answers(root: Path, config: IndexConfig, query: str) -> list[tuple[str, object, str, str, tuple[str, ...]]]:
-    """A search's hits: path, score (6 significant digits), language, role and matched definitions, in order."""
+def answers(root: Path, config: IndexConfig, query: str) -> list[tuple[object, ...]]:
+    """A search's hits: path, score (6 significant digits), language, role, matched definitions and line ranges, in
+    order; and its notes."""
     engine = open_engine(config, build_if_missing=False)
-    result = engine.search(query, SearchOptions(limit=20, with_lines=False))
-    return [(hit.path, _close(hit.score), hit.language, hit.role, hit.symbols) for hit in result.hits]
+    result = engine.search(query, SearchOptions(limit=20))
+    hits = [
+        (hit.path, _close(hit.score), hit.language, hit.role, hit.symbols, hit.symbols_omitted,
+         tuple((lines.start_line, lines.end_line, lines.symbol) for lines in hit.lines))
+        for hit in result.hits
+    ]  # fmt: skip
+    return [*hits, tuple(result.notes)]
 
 
 def _budget() -> settings:
