@@ -300,7 +300,8 @@ def _incremental(
     present = {entry.path for entry in entries}
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
     skips_moved = skips_gone or _skips_recounted(report, table, previous.manifest)
-    if not diff and not skips_moved and (history is None or history_job.mode == ["unchanged"]):
+    history_kept = history is None or history_job.mode == ["unchanged"]
+    if not diff and not skips_moved and history_kept and not _marks_moved(config, previous):
         report.mode = "unchanged"
         _signals_held(report, previous.manifest, history_job)
         report.deleted_documents = sum(n for _, n in segment_documents(previous.generation / store.TANTIVY_DIR))
@@ -341,6 +342,15 @@ def _skips_recounted(report: IndexReport, table: FileTable, manifest: dict[str, 
     counts = Counter(report.skipped)
     counts.update(reason for _, _, reason, _ in table.skipped.values() if reason)
     return dict(counts) != manifest.get("skipped")
+
+
+def _marks_moved(config: IndexConfig, previous: _Previous) -> bool:
+    """Whether the repository's linguist attributes now mark the files of the live generation otherwise than its
+    side store holds (see `atlas.signals.compute.marks_moved`)."""
+    from atlas.signals.compute import marks_moved
+
+    table = previous.table
+    return marks_moved(load_store(previous.generation), table, linguist_marks(config.root, table.paths))
 
 
 def _signals_held(report: IndexReport, manifest: dict[str, Any], history_job: HistoryJob) -> None:

@@ -551,3 +551,18 @@ def test_regression_a_file_the_walk_skips_is_counted_by_the_index_that_an_update
     (root / "huge.md").unlink()
     _index(root)
     assert _manifest(root / ".atlas")["skipped"] == {}
+
+
+def test_regression_attributes_from_outside_the_tree_reach_the_update(tmp_path: Path) -> None:
+    # `.git/info/attributes` (or the user's core.attributesFile) is no file of the tree: marking files generated
+    # there changed no file the index holds, and an update kept the live generation with the roles it had.
+    root = _repo(tmp_path, {"gen/out.py": "def made():\n    pass\n", "m.py": "def mine():\n    pass\n"})
+    _index(root)
+    (root / ".git/info").mkdir(exist_ok=True)
+    (root / ".git/info/attributes").write_text("gen/** linguist-generated\n")
+    _index(root)
+    _index(root, tmp_path / "fresh-index", rebuild=True)
+    generations = [store.current_generation(d) for d in (root / ".atlas", tmp_path / "fresh-index")]
+    roles = [_side_store(g, load_table(g).paths, list(range(2)))["per_file"]["role"] for g in generations if g]
+    assert roles[0] == roles[1]
+    assert roles[1]["gen/out.py"] != roles[1]["m.py"]

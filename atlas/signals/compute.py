@@ -348,10 +348,7 @@ def compute_store(
     `linguist-vendored` and `linguist-generated` attributes) override what paths and contents suggest.
     """
     store = SideStore(params={"files": table.live}, paths=list(table.paths))
-    roles = [_marked_role(role, marks.generated.get(path)) for path, role in zip(table.paths, table.roles, strict=True)]
-    store.arrays["role"] = np.array([ROLE_CODES.get(r, ROLE_CODES["other"]) for r in roles], dtype=np.uint8)
-    flags = [_marked_flags(path_flags(path), marks.vendored.get(path)) for path in table.paths]
-    store.arrays["path_flags"] = np.array(flags, dtype=np.uint8)
+    store.arrays["role"], store.arrays["path_flags"] = marked_roles_and_flags(table, marks)
     store.arrays["lines"] = np.array(table.lines, dtype=np.int32)
     store.arrays["content_digest"] = np.array([digest_number(h or "") for h in table.hashes], dtype=np.uint64)
     stamps = [file_stamp(*facts) for facts in zip(table.sizes, table.mtimes, table.ctimes, strict=True)]
@@ -364,6 +361,27 @@ def compute_store(
         _add_graph(store, table, previous, edited)
     _add_history(store, table, history)
     return store
+
+
+def marked_roles_and_flags(table: FileTable, marks: Marks) -> tuple[np.ndarray, np.ndarray]:
+    """The side store's `role` and `path_flags` arrays for the files of `table`, as the repository's attributes
+    (`marks`) override what the parser and the paths say."""
+    roles = [_marked_role(role, marks.generated.get(path)) for path, role in zip(table.paths, table.roles, strict=True)]
+    flags = [_marked_flags(path_flags(path), marks.vendored.get(path)) for path in table.paths]
+    codes = [ROLE_CODES.get(role, ROLE_CODES["other"]) for role in roles]
+    return np.array(codes, dtype=np.uint8), np.array(flags, dtype=np.uint8)
+
+
+def marks_moved(store: SideStore | None, table: FileTable, marks: Marks) -> bool:
+    """Whether `marks` give the files of `table` other roles or path flags than `store` (their generation's side
+    store) holds: attributes no file of the tree holds (`.git/info/attributes`, `core.attributesFile`, a
+    `.gitattributes` above the root or left out of the index) changed. True when `store` is missing or holds no
+    such rows."""
+    held_roles, held_flags = (store.get(name) if store else None for name in ("role", "path_flags"))
+    if held_roles is None or held_flags is None:
+        return True
+    roles, flags = marked_roles_and_flags(table, marks)
+    return not (np.array_equal(roles, np.asarray(held_roles)) and np.array_equal(flags, np.asarray(held_flags)))
 
 
 def _add_graph(store: SideStore, table: FileTable, previous: SideStore | None, edited: Collection[int] | None) -> None:
