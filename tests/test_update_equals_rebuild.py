@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from atlas.api import index_config, index_repo, index_status, open_engine
+from atlas.api import index_config, index_repo, index_status, open_engine, verify_index
 from atlas.build import IndexReport
 from atlas.config import IndexConfig
 from atlas.index import layout, store
@@ -50,6 +50,8 @@ WORDS = tuple(_VOCABULARY.split())
 EXTENSIONS = ("py", "js", "c", "md")
 FOLDERS = ("", "src", "lib", "docs/guide")
 BRANCHES = ("main", "topic", "hotfix")
+RULE_FILES = (".gitignore", ".atlasignore", "docs/.gitignore", ".gitattributes", ".git/info/exclude",
+              ".git/info/attributes")  # fmt: skip
 PATTERNS = ("*.md", "*.c", "src/", "lib/*.js", "docs/", "*_x*")
 
 words = st.lists(st.sampled_from(WORDS), min_size=2, max_size=6)
@@ -216,12 +218,12 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         target = {"outside": outside, "loop": path.name, "directory": "."}[where]
         os.symlink(target, path)
 
-    @rule(name=st.sampled_from([".gitignore", ".atlasignore", "docs/.gitignore", ".gitattributes"]),
-          pattern=st.sampled_from(PATTERNS), add=st.booleans())  # fmt: skip
+    @rule(name=st.sampled_from(RULE_FILES), pattern=st.sampled_from(PATTERNS), add=st.booleans())
     def ignore_rule(self, name: str, pattern: str, add: bool) -> None:
-        """A rule added to or removed from an ignore file, or a `linguist-generated` attribute."""
+        """A rule added to or removed from an ignore file, or a `linguist-generated` attribute, in the tree or in
+        `.git/info` (no file of the tree)."""
         rule_file = self.root / name
-        line = f"{pattern} linguist-generated" if name == ".gitattributes" else pattern
+        line = f"{pattern} linguist-generated" if name.endswith("attributes") else pattern
         if rule_file.is_symlink() or (rule_file.exists() and not rule_file.is_file()):
             return
         rule_file.parent.mkdir(parents=True, exist_ok=True)
@@ -308,6 +310,8 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         for query in queries:
             assert answers(self.root, self.config(), query) == answers(self.root, self.config(fresh_dir), query), query
         assert index_status(self.config()).fresh == index_status(self.config(fresh_dir)).fresh
+        checked = verify_index(self.config())
+        assert checked.ok, checked.damaged + checked.stale
 
 
 def _report(report: IndexReport) -> dict[str, object]:
