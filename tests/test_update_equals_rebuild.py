@@ -570,3 +570,24 @@ def test_regression_attributes_from_outside_the_tree_reach_the_update(tmp_path: 
     roles = [_side_store(g, load_table(g).paths, list(range(2)))["per_file"]["role"] for g in generations if g]
     assert roles[0] == roles[1]
     assert roles[1]["gen/out.py"] != roles[1]["m.py"]
+
+
+def test_regression_an_import_of_the_directory_finds_its_index_after_a_removal(tmp_path: Path) -> None:
+    # An update keeps a removed file's row, with an empty path, until a rebuild; the import resolver took that row
+    # for a file at the root, so `import ... from "."` (or `require("..")` from a subdirectory) resolved to it, and
+    # the edge went with the row: a.js lost its import of index.js (and index.js its PageRank share) until --rebuild.
+    files = {"index.js": "export const thing = 1;\n", "a.js": 'import { thing } from ".";\nexport const a = thing;\n'}
+    others = {f"lib/m{i}.js": f"export const m{i} = {i};\n" for i in range(4)}  # one removal in 7 stays an update
+    root = _repo(tmp_path, files | others | {"old.js": "export const old = 1;\n"})
+    _index(root)
+    (root / "old.js").unlink()
+    assert _index(root).mode == "incremental"
+    _index(root, tmp_path / "fresh-index", rebuild=True)
+    edges = []
+    for index_dir in (root / ".atlas", tmp_path / "fresh-index"):
+        generation = store.current_generation(index_dir)
+        assert generation is not None
+        table = load_table(generation)
+        live = [fid for fid, path in enumerate(table.paths) if path]
+        edges.append(_side_store(generation, table.paths, live)["pairs"]["import_edges"])
+    assert edges[0] == edges[1] == {("a.js", "index.js")}

@@ -120,7 +120,10 @@ def _ending(index: Mapping[str, Sequence[str]], suffix: str) -> list[str]:
 
 
 class Repo:
-    """Lookup tables over the indexed paths; per-language tables are built on first use."""
+    """Lookup tables over the indexed paths; per-language tables are built on first use.
+
+    An empty path (the row an update keeps for a removed file) is no file: it is in no table. Taken for a file at
+    the root, it was what `import ... from "."` or `#include ""` resolved to, ahead of the root's `index.js`."""
 
     def __init__(self, paths: tuple[str, ...], go_specs: set[str]) -> None:
         self.paths = paths
@@ -128,6 +131,8 @@ class Repo:
         self.node: dict[str, int] = {}
         self.files_in: dict[str, list[int]] = defaultdict(list)
         for i, path in enumerate(paths):
+            if not path:
+                continue
             self.node.setdefault(path, i)
             self.files_in[self.dirs[i]].append(i)
         self._go_specs = go_specs
