@@ -79,7 +79,8 @@ def source(extension: str, parts: list[str], partner: str | None) -> str:
         body = f'def {_snake(parts)}(value):\n    """{comment}"""\n    return value\n'
         return f"{head}{body}\n\nclass {_camel(parts).title()}:\n    pass\n"
     if extension == "js":
-        head = f'import {{ thing }} from "./{os.path.basename(partner)}";\n\n' if partner else ""
+        spec = "." if partner and os.path.basename(partner) == "index.js" else f"./{os.path.basename(partner or '')}"
+        head = f'import {{ thing }} from "{spec}";\n\n' if partner else ""
         return f"{head}// {comment}\nexport function {_camel(parts)}(value) {{\n  return value;\n}}\n"
     if extension == "c":
         head = f'#include "{os.path.basename(partner)}"\n\n' if partner else ""
@@ -158,7 +159,8 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         partners = [p for p in self._paths(links=False, extension=extension) if os.path.dirname(p) == folder]
         partner = data.draw(st.sampled_from(partners)) if partners and data.draw(st.booleans()) else None
         self.used.update(parts)
-        path = f"{folder}/{_snake(parts[:2])}.{extension}".lstrip("/")
+        name = "index" if extension == "js" and data.draw(st.integers(0, 3)) == 0 else _snake(parts[:2])
+        path = f"{folder}/{name}.{extension}".lstrip("/")
         self._write(path, source(extension, parts, partner))
 
     @precondition(lambda self: self._regular())
