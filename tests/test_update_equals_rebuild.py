@@ -102,9 +102,11 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         (self.base / "outside.py").write_text(source("py", ["outside", "secret"], None))
         self.commits = 0
         self.used: set[str] = {"amber", "basalt"}
-        (self.root / "src").mkdir()
-        (self.root / "src/amber_basalt.py").write_text(source("py", ["amber", "basalt"], None))
-        (self.root / "README.md").write_text(source("md", ["cobalt", "dune"], None))
+        # A dozen files to start with: an update that removes more than a quarter of them is a full build.
+        for number, (folder, extension) in enumerate(zip(FOLDERS * 3, EXTENSIONS * 3, strict=True)):
+            parts = [WORDS[number], WORDS[-1 - number]]
+            self._write(f"{folder}/{_snake(parts)}.{extension}".lstrip("/"), source(extension, parts, None))
+            self.used.update(parts)
         _run(self.root, "init", "-q", "-b", "main")
         self._commit()
         self._update()
