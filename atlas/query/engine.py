@@ -131,8 +131,6 @@ class Engine:
             salient |= {t: _idf(self.reader.doc_freq("content", t), self.reader.num_docs) for t in named}
         terms = {t for t, _ in parsed.terms}.union(named, *forms.values())
         held = self._held_terms([item.fid for item in ranked], salient)
-        if salient:
-            salient |= self._telling_for_the_rest(ranked, held, salient, doc_freqs)
         hits = [
             self._hit(terms, item, rank, signals, options, salient, defined.get(item.fid), held.get(item.fid, set()))
             for rank, item in enumerate(ranked, 1)
@@ -246,21 +244,6 @@ class Engine:
             for fid in self.reader.fids(hits):
                 held.setdefault(fid, set()).add(term)
         return held
-
-    def _telling_for_the_rest(
-        self, ranked: list[Fused], held: dict[int, set[str]], salient: dict[str, float], doc_freqs: dict[str, int]
-    ) -> dict[str, float]:
-        """For the hits that hold none of the `salient` terms (a query whose rarest words are a link's, or a
-        reporter's names: the hit a path or a link found got no line ranges), the query's next most telling
-        terms, at most MAX_SALIENT_TERMS, noted in `held` for the hits that hold them; their idf weights."""
-        bare = [item.fid for item in ranked if not held.get(item.fid)]
-        if not bare:
-            return {}
-        idf = {t: _idf(df, self.reader.num_docs) for t, df in doc_freqs.items() if df and t not in salient}
-        rest = dict(sorted(idf.items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
-        for fid, found in self._held_terms(bare, rest).items():
-            held[fid] = found
-        return rest
 
     def _named_symbols(self, parsed: ParsedQuery) -> set[str]:
         """The whole-name tokens of the query's `sym:` filters (`Exists` → exists), which a hit's definitions

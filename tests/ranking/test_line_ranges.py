@@ -27,18 +27,3 @@ def test_the_line_holding_a_query_word_is_found_past_lines_that_only_hold_it_ins
     assert best.path == "app/names.py"
     assert best.lines and best.lines[0].symbol == "make_loader"
     assert "def make_loader(path):" in best.lines[0].text
-
-
-def test_a_hit_holding_none_of_the_rarest_words_gets_lines_from_the_next_telling_ones(tmp_path: Path) -> None:
-    # A link's words (`acme`, `blob`, `L6`) are the rarest of the query: the linked file, which holds none of them,
-    # came first with no line ranges at all.
-    config = indexed_with_filler(tmp_path / "repo", {
-        "shop/pricing.py": "def rounded(amount):\n    return round(amount, 2)\n\n\ndef apply_discount(total, rate):\n"
-                           "    return rounded(total * (1 - rate))\n",
-        "notes/acme.md": "# acme\n\nThe acme blob store keeps main l6 backups.\n",
-        **{f"shop/orders_{i}.py": f"def order_{i}(total):\n    # a discount, rounded\n" for i in range(30)},
-    })  # fmt: skip
-    query = "discount is rounded wrong https://github.com/acme/shop/blob/main/shop/pricing.py#L6"
-    hits = open_engine(config, build_if_missing=False).search(query, SearchOptions(limit=3)).hits
-    (pricing,) = [hit for hit in hits if hit.path == "shop/pricing.py"]
-    assert pricing.lines and "rounded" in pricing.lines[0].text
