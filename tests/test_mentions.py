@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas.query.mentions import _FILE_PATH, file_paths, find_mentions
+from atlas.query.mentions import _FILE_PATH, NamedLine, file_paths, find_mentions, named_lines
 
 ACRONYM_NAMES = ["HTTPServer", "JSONDecoder", "XMLParser", "IOError", "SSLError", "getHTTPResponseCode"]
 
@@ -167,3 +167,37 @@ def test_links_are_read_in_linear_time(text: str) -> None:
     started = time.perf_counter()
     find_mentions(text)
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('  File "/home/me/app/src/shop/cart.py", line 12, in add', NamedLine("home/me/app/src/shop/cart.py", 12, 2)),
+        ('File "/v/lib/python3.12/site-packages/shop/cart.py", line 9', NamedLine("shop/cart.py", 9, 2)),
+        ("panic: oops\n\tshop/cart.go:45 +0x1d", NamedLine("shop/cart.go", 45, 2)),
+        ("error[E0308]: --> src/cart.rs:10:5", NamedLine("src/cart.rs", 10, 2)),
+        ("    at add (web/cart.js:1:2)", NamedLine("web/cart.js", 1, 2)),
+        ("\tat shop.Cart.add(Cart.java:77)", NamedLine("Cart.java", 77, 1)),
+        ("#0 /srv/app/Kernel.php(128): App\\Kernel->handle()", NamedLine("srv/app/Kernel.php", 128, 2)),
+        ("Fatal error in /srv/app/Cart.php on line 7", NamedLine("srv/app/Cart.php", 7, 2)),
+        ("see line 326 of astropy/wcs/fitswcs.py", NamedLine("astropy/wcs/fitswcs.py", 326, 2)),
+        ("https://github.com/o/r/blob/main/lib/x/y.py#L1442-L1445", NamedLine("main/lib/x/y.py", 1442, 2)),
+        ("https://bitbucket.org/o/r/src/main/y.py#lines-3", NamedLine("main/y.py", 3, 1)),
+    ],
+)
+def test_the_lines_a_report_names_in_files_are_found(text: str, expected: NamedLine) -> None:
+    assert named_lines(text) == (expected,)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["at 10:30:22 it failed", "http://localhost:8080/cart", "https://github.com/o/r/blob/main/y.py", "cart.py: 12"],
+)
+def test_times_ports_links_without_a_line_and_loose_colons_name_no_line(text: str) -> None:
+    assert named_lines(text) == ()
+
+
+def test_named_lines_take_time_linear_in_the_text() -> None:
+    started = time.perf_counter()
+    named_lines("a/" * 200_000 + "x.py:1 " + "b.py:2 " * 100_000)
+    assert time.perf_counter() - started < 5

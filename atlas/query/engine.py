@@ -23,7 +23,7 @@ from atlas.query import ranking
 from atlas.query.bm25 import build_query, pair_query, template_query
 from atlas.query.boilerplate import Boilerplate, read_templates
 from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, prior, weights_for
-from atlas.query.mentions import find_mentions
+from atlas.query.mentions import find_mentions, named_lines
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
 from atlas.query.syntax import ParsedQuery, check_languages, parse_query, searchable
@@ -33,6 +33,8 @@ from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
     from atlas.query.symbols import Defined
@@ -45,6 +47,9 @@ MAX_TEMPLATE_CANDIDATES = 256
 """Files whose path words look like an issue template's, read for `Engine.boilerplate` (a few in practice)."""
 MAX_SYMBOLS_PER_HIT = 20
 """Matched definitions listed per hit; a generated file can define tens of thousands that match."""
+MAX_POINTED_LINES = 2
+"""Lines the query names in a hit (a traceback's, a link's) shown before its best-matching ones: a long
+traceback through one file would leave no room for those."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +136,12 @@ class Engine:
             salient |= {t: _idf(self.reader.doc_freq("content", t), self.reader.num_docs) for t in named}
         terms = {t for t, _ in parsed.terms}.union(named, *forms.values())
         held = self._held_terms([item.fid for item in ranked], salient)
+        pointed = self._named_lines(parsed.text, ranked) if options.with_lines else {}
         hits = [
-            self._hit(terms, item, rank, signals, options, salient, defined.get(item.fid), held.get(item.fid, set()))
+            self._hit(terms, item, rank, signals, options, salient, defined.get(item.fid), held.get(item.fid, set()),
+                      pointed.get(item.fid, ()))
             for rank, item in enumerate(ranked, 1)
-        ]
+        ]  # fmt: skip
         took = (time.perf_counter() - started) * 1000
         notes = self.notes() + _template_note(text, query) + _gone_note(self.root, hits)
         return SearchResult(text, hits, took, self.reader.num_docs, notes)
@@ -245,6 +252,19 @@ class Engine:
                 held.setdefault(fid, set()).add(term)
         return held
 
+    def _named_lines(self, text: str, ranked: list[Fused]) -> dict[int, tuple[int, ...]]:
+        """Per hit, the lines `text` names in it (a traceback frame's, a link's `#L12`, `line 12 of x.py`), first
+        named first, at most MAX_POINTED_LINES: only where the named path denotes that one file."""
+        wanted = {item.fid for item in ranked}
+        pointed: dict[int, list[int]] = {}
+        for mention in named_lines(text):
+            found, length = self.path_index.find_path(mention.path)
+            if len(found) == 1 and length >= mention.parts and found[0] in wanted:
+                lines = pointed.setdefault(found[0], [])
+                if mention.line not in lines and len(lines) < MAX_POINTED_LINES:
+                    lines.append(mention.line)
+        return {fid: tuple(lines) for fid, lines in pointed.items()}
+
     def _named_symbols(self, parsed: ParsedQuery) -> set[str]:
         """The whole-name tokens of the query's `sym:` filters (`Exists` → exists), which a hit's definitions
         and line ranges show."""
@@ -292,14 +312,16 @@ class Engine:
     ) -> dict[str, float]:
         """The query terms worth highlighting, with their idf: rare ones (or the rarest few), at most
         MAX_SALIENT_TERMS; a query with fewer fills the rest with their other `forms` that are rare too, the
-        rarest first, at `form_share` of their idf (where a file says "parse" for the query's "parsing")."""
+        rarest first, at `form_share` of their idf (where a file says "parse" for the query's "parsing").
+        Terms no file holds (a link's `blob`, a reporter's paths) are the rarest of all and mark no line."""
         rare_idf = math.log(1 + 1 / SALIENT_DOC_SHARE)
         idf = {t: _idf(df, self.reader.num_docs) for t, df in doc_freqs.items()}
-        rare = {t: w for t, w in idf.items() if w >= rare_idf}
-        chosen = dict(sorted((rare or idf).items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
-        least = rare_idf if rare else 0.0
+        held = {t: w for t, w in idf.items() if doc_freqs[t]}
+        rare = {t: w for t, w in held.items() if w >= rare_idf}
+        chosen = dict(sorted((rare or held).items(), key=lambda kv: -kv[1])[:MAX_SALIENT_TERMS])
+        least = rare_idf if max(idf.values(), default=0.0) >= rare_idf else 0.0
         other: dict[str, float] = {}
-        for term in chosen:
+        for term in sorted(idf, key=idf.__getitem__, reverse=True)[:MAX_SALIENT_TERMS]:
             for form in forms.get(term, ()):
                 form_idf = _idf(self.reader.doc_freq("content", form), self.reader.num_docs)
                 if form_idf >= least and form not in chosen:
@@ -317,12 +339,15 @@ class Engine:
         salient: dict[str, float],
         defined: Defined | None,
         held: set[str],
+        pointed: Sequence[int] = (),
     ) -> Hit:
         doc = self._doc(item.fid, signals)
         first = defined.lines if defined else ()
         in_file = {term: weight for term, weight in salient.items() if term in held}
         as_indexed = functools.partial(self.store.holds_text, doc.fid) if self.store is not None else None
-        lines = best_ranges(self.root, doc.path, in_file, doc.outline, first, as_indexed) if options.with_lines else ()
+        lines = ()
+        if options.with_lines:
+            lines = best_ranges(self.root, doc.path, in_file, doc.outline, first, as_indexed, pointed)
         symbols, omitted = best_symbols(matched_symbols(doc.outline, terms), terms)
         return Hit(
             path=doc.path,

@@ -21,6 +21,7 @@ from atlas.terms import MAX_TOKEN_LEN
 
 MAX_PATHS = 40
 MAX_IDENTIFIERS = 60
+MAX_NAMED_LINES = 200
 
 SOURCE_EXTENSIONS = (
     "py|pyi|pyx|js|jsx|mjs|cjs|ts|tsx|go|rs|java|kt|kts|scala|c|h|cc|cpp|cxx|hpp|hh|cs|rb|php|swift|sh|bash"
@@ -40,7 +41,11 @@ _COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]|[A-Z]{2}[a-z]{2}
 _INSTALL_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "vendor"})
 _URL = re.compile(r"https?://[^\s<>\"'`()\[\]]{1,500}")
 _CODE_LINK_MARK = re.compile(r"/(?:blob|blame|src)/")
-_LINE_OF = re.compile(r"\b[Ll]ine \d+ (?:of|in) [`'\"]?([\w./-]{1,500})")
+_LINE_OF = re.compile(r"\b[Ll]ine (\d{1,7}) (?:of|in) [`'\"]?([\w./-]{1,500})")
+# What follows a path to name a line of it: Python's `", line 12`, most tools' `:12`, PHP's `(12)` and `on line 12`.
+_LINE_AFTER_PATH = re.compile(r"(?:\"?, line |:| on line |\()(\d{1,7})(?!\d)")
+# The anchor of a code host's link to a line: GitHub, GitLab and Gitea `#L12`, Bitbucket `#lines-12`.
+_LINK_ANCHOR = re.compile(r"#(?:L|lines-)(\d{1,7})(?!\d)")
 
 _QUALIFIED = r"[A-Za-z_$][\w$]*(?:(?:::|\.)~?[A-Za-z_$][\w$]*)*"
 # One alternative per frame syntax, each capturing the frame's qualified function name.
@@ -104,7 +109,61 @@ def linked_paths(text: str) -> list[str]:
         marker = _CODE_LINK_MARK.search(url)
         if marker:
             found += file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0])[:1]
-    return found + [path for match in _LINE_OF.finditer(text) for path in file_paths(match.group(1))[:1]]
+    return found + [path for match in _LINE_OF.finditer(text) for path in file_paths(match.group(2))[:1]]
+
+
+@dataclass(frozen=True, slots=True)
+class NamedLine:
+    """A line the text names in a file: a frame's `x.py", line 12` or `x.go:12`, a link's `…/blob/main/x.py#L12`,
+    `line 12 of x.py`."""
+
+    path: str
+    line: int
+    parts: int
+    """How many of the path's last parts a file's path must end with to be the file meant: all of a relative
+    path's (up to two), all of a link's but its ref; two of an absolute path's (`/home/me/app/x.py`, where
+    only the end can be the repository's)."""
+
+
+def named_lines(text: str) -> tuple[NamedLine, ...]:
+    """The lines `text` names in files, in the order it names them (at most MAX_NAMED_LINES), in time linear
+    in `text`."""
+    found = [*_linked_lines(text), *_lines_of(text), *_lines_after_paths(text)]
+    return _unique(found)[:MAX_NAMED_LINES]
+
+
+def _linked_lines(text: str) -> list[NamedLine]:
+    found = []
+    for url in _URL.findall(text):
+        marker = _CODE_LINK_MARK.search(url)
+        anchor = _LINK_ANCHOR.search(url)
+        if marker and anchor:
+            for path in file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0])[:1]:
+                cleaned = _clean_path(path)
+                found.append(NamedLine(cleaned, int(anchor.group(1)), max(1, cleaned.count("/") - 1)))
+    return found
+
+
+def _lines_of(text: str) -> list[NamedLine]:
+    return [_named(path, int(match.group(1))) for match in _LINE_OF.finditer(text)
+            for path in file_paths(match.group(2))[:1]]  # fmt: skip
+
+
+def _lines_after_paths(text: str) -> list[NamedLine]:
+    found = []
+    for run in _PATH_RUN.finditer(text):
+        after = _LINE_AFTER_PATH.match(text, run.end())
+        if after is None:
+            continue
+        paths = file_paths(run.group())
+        if paths and run.group().endswith(paths[-1]):
+            found.append(_named(paths[-1], int(after.group(1))))
+    return found
+
+
+def _named(path: str, line: int) -> NamedLine:
+    cleaned = _clean_path(path)
+    return NamedLine(cleaned, line, 2 if path.startswith("/") else min(2, cleaned.count("/") + 1))
 
 
 def file_paths(text: str) -> list[str]:

@@ -36,16 +36,18 @@ def best_ranges(
     outline: Outline,
     first: Sequence[int] = (),
     as_indexed: Callable[[bytes, int], bool | None] | None = None,
+    named: Sequence[int] = (),
 ) -> tuple[LineRange, ...]:
     """Up to MAX_RANGES line ranges of `path` that match the query best, best first.
 
-    `terms` maps the query's salient terms to their weights (their idf): a line scores the sum
-    of the weights of the distinct terms it contains. The lines in `first` (a definition a `sym:` filter
-    names) come before any. `outline` and `first` come from the index: when `as_indexed` says the file's
-    text has changed since (None: it cannot tell), or the outline reaches past the file's end, they are not
-    used, and ranges are windows around the best lines. A file that is binary now gets none.
+    `terms` maps the query's salient terms to their weights (their idf): a line scores the sum of the weights
+    of the distinct terms it contains. The lines in `first` (a definition a `sym:` filter names) come before
+    any, then the lines the query itself names (`named`: a traceback frame's, a link's). `outline` and `first`
+    come from the index: when `as_indexed` says the file's text has changed since (None: it cannot tell), or the
+    outline reaches past the file's end, they are not used, and ranges are windows around the best lines. A
+    file that is binary now gets none.
     """
-    if not (terms or first):
+    if not (terms or first or named):
         return ()
     data, stamp = _read(root, path)
     text = as_utf8(data)
@@ -55,7 +57,8 @@ def best_ranges(
     outline_end = max(map(operator.itemgetter(3), outline), default=0)
     if (as_indexed is not None and as_indexed(data, stamp) is False) or outline_end > len(lines):
         outline, first = (), ()
-    scored = [(math.inf, n) for n in first if 1 <= n <= len(lines)] + (_score_lines(lines, terms) if terms else [])
+    pinned = [(math.inf, n) for n in (*first, *named) if 1 <= n <= len(lines)]
+    scored = pinned + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
     taken: list[tuple[int, int]] = []
     for _, line_no in scored:
