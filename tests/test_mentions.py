@@ -174,6 +174,7 @@ def test_links_are_read_in_linear_time(text: str) -> None:
     [
         ('  File "/home/me/app/src/shop/cart.py", line 12, in add', NamedLine("home/me/app/src/shop/cart.py", 12, 2)),
         ('File "/v/lib/python3.12/site-packages/shop/cart.py", line 9', NamedLine("shop/cart.py", 9, 2)),
+        ('File "C:\\Users\\me\\app\\shop\\cart.py", line 3, in add', NamedLine("Users/me/app/shop/cart.py", 3, 2)),
         ("panic: oops\n\tshop/cart.go:45 +0x1d", NamedLine("shop/cart.go", 45, 2)),
         ("error[E0308]: --> src/cart.rs:10:5", NamedLine("src/cart.rs", 10, 2)),
         ("    at add (web/cart.js:1:2)", NamedLine("web/cart.js", 1, 2)),

@@ -128,6 +128,7 @@ class NamedLine:
 def named_lines(text: str) -> tuple[NamedLine, ...]:
     """The lines `text` names in files, in the order it names them (at most MAX_NAMED_LINES), in time linear
     in `text`."""
+    text = text.replace("\\", "/")
     found = [*_linked_lines(text), *_lines_of(text), *_lines_after_paths(text)]
     return _unique(found)[:MAX_NAMED_LINES]
 
