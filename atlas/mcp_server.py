@@ -10,8 +10,9 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
 - Freshness: at most every `check_interval` seconds it compares the tree with the index (walk + stat).
   A small change is indexed before answering; a large or slow one on a background thread, while
   answers come from the old index and say `"stale"` with counts.
-- stdout carries protocol messages only: the SDK's stdio transport points fd 1 at stderr while it
-  serves, and logging goes to stderr.
+- stdout carries protocol messages only: while it serves, fd 1 points at stderr (`mcp_stdout.claimed_stdout`),
+  and logging goes to stderr. Answers are written whole; a client that closes its end of stdout ends the server
+  at once (exit 0), one that reads nothing of an answer for `write_timeout` seconds ends it with exit 3.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import anyio
 import anyio.to_thread
@@ -51,6 +52,7 @@ from atlas.errors import (
     limit_error,
     shown_to_user,
 )
+from atlas.mcp_stdout import GONE, WRITE_TIMEOUT, Wire, claimed_stdout
 from atlas.native_stderr import stderr_fd
 from atlas.output import hit_record, output_error
 
@@ -743,13 +745,18 @@ def build_server(session: Session) -> Server:
     )  # fmt: skip
 
 
-def serve(config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL) -> None:
-    """Serve MCP on stdin/stdout until the client closes stdin or a signal (^C, SIGTERM) stops the server."""
+def serve(config: IndexConfig, config_file: Path | None = None, check_interval: float = CHECK_INTERVAL,
+          write_timeout: float = WRITE_TIMEOUT) -> None:  # fmt: skip
+    """Serve MCP on stdin/stdout until the client closes stdin or a signal (^C, SIGTERM) stops the server; or
+    until the client closes its end of stdout, or reads nothing of an answer for `write_timeout` seconds."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
     session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
     blocking_stdio()
     try:
-        anyio.run(_serve, session)
+        with claimed_stdout() as fd:
+            wire = Wire(fd, lambda why, code: _end(session, why, code), write_timeout)
+            threading.Thread(target=wire.watch, name="atlas-stdout-watch", daemon=True).start()
+            anyio.run(_serve, session, wire)
     except KeyboardInterrupt as err:
         if session.refresh_lock.locked():
             _end_now(session, "interrupted", getattr(err, "exit_code", 130))
@@ -802,10 +809,14 @@ _LOST_CLIENT = (BrokenPipeError, anyio.BrokenResourceError, anyio.ClosedResource
 
 def _client_gone(session: Session) -> NoReturn:
     """End now: the client stopped reading, so no answer can reach it (and its requests would pile up)."""
-    why = "the client stopped reading the answers (its end of stdout is closed)"
+    _end(session, GONE, 0)
+
+
+def _end(session: Session, why: str, code: int) -> NoReturn:
+    """End the process now, saying `why`, and what became of an index update under way."""
     if session.refresh_lock.locked():
-        _end_now(session, why, 0)
-    _exit_at_once(why, 0)
+        _end_now(session, why, code)
+    _exit_at_once(why, code)
 
 
 def _exit_at_once(why: str, code: int) -> NoReturn:
@@ -830,8 +841,8 @@ def _end_now(session: Session, why: str, code: int) -> NoReturn:
     _exit_at_once(f"{why}\n  hint: {left}", code)
 
 
-async def _serve(session: Session) -> None:
-    async with stdio_server() as (read_stream, write_stream):
+async def _serve(session: Session, wire: Wire) -> None:
+    async with stdio_server(stdout=cast(Any, wire)) as (read_stream, write_stream):
         # Inside the transport: fd 1 now points at stderr, so nothing below can write to the wire by mistake.
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)

@@ -48,8 +48,12 @@ def _server_module() -> Any:
 @index_dir_option
 @click.option("--check-interval", type=FiniteFloatRange(min=0), default=2.0, show_default=True,
               help="Seconds between checks of the working tree for changed files.")
+@click.option("--write-timeout", type=FiniteFloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              envvar="ATLAS_MCP_WRITE_TIMEOUT",
+              help="Seconds the client may read nothing of an answer before the server gives up and exits (3).")
 @click.pass_context
-def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_interval: float) -> None:  # fmt: skip
+def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_interval: float,
+        write_timeout: float) -> None:  # fmt: skip
     """Serve the index to coding agents over MCP on stdin/stdout (tools: search, symbols, related, ...).
 
     stdout carries protocol messages only; logs go to stderr. Register it with
@@ -58,7 +62,7 @@ def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_int
     if ctx.invoked_subcommand is not None:
         return
     server = _server_module()
-    server.serve(config_from(ctx.obj, repo, index_dir), (ctx.obj or {}).get("config"), check_interval)
+    server.serve(config_from(ctx.obj, repo, index_dir), (ctx.obj or {}).get("config"), check_interval, write_timeout)
 
 
 @mcp.command()
