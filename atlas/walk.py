@@ -534,8 +534,56 @@ def _first_line(path: str) -> str:
     return data.split(b"\n", 1)[0].decode("utf-8", "surrogateescape").strip()
 
 
-def _outer_rules(real_root: str) -> _Outer:
+_SETS_WORK_TREE = re.compile(rb"^[ \t]*(worktree[ \t]*=|\[[ \t]*include)", re.IGNORECASE | re.MULTILINE)
+"""A config line that may set `core.worktree`: the key itself, or an include that may hold it."""
+
+
+def repository_top(root: str | os.PathLike[str]) -> tuple[str | None, str]:
+    """The top of the git work tree `root` lies in, as the walk, git's history and git's attributes take it, and "";
+    or None and a note for people when the repository found at or above `root` keeps its files elsewhere: its config
+    sets `core.worktree` to another directory (a dotfiles or `--separate-git-dir` setup). Git's history, ignore rules
+    and attributes are then about those files, not `root`'s, which is taken as plain files; nothing of that other
+    work tree is read. Git is asked only when the repository's config may set a work tree."""
+    real_root = os.path.realpath(root)
     top = _work_tree_top(real_root)
+    if top is None or not _may_set_work_tree(top):
+        return top, ""
+    work_tree = _git_work_tree(top)
+    if work_tree == top:
+        return top, ""
+    return None, (
+        f"{visible(os.path.join(top, '.git'))} sets core.worktree: git's files are in {visible(work_tree)}, "
+        f"not in {visible(top)}; {visible(real_root)} is indexed as plain files, without git's history, "
+        "ignore rules (info/exclude) or attributes"
+    )
+
+
+def _may_set_work_tree(top: str) -> bool:
+    """Whether the config of the repository at `top` (or its work tree's own `config.worktree`) may set
+    `core.worktree`: most repositories' does not, and then git need not be asked."""
+    for config in (os.path.join(_git_dir(top), "config"), os.path.join(_own_git_dir(top), "config.worktree")):
+        try:
+            if _SETS_WORK_TREE.search(read_regular_file(config, MAX_IGNORE_FILE_BYTES)):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _git_work_tree(top: str) -> str:
+    """The real path of the work tree git uses for the repository at `top`, or why git cannot name one."""
+    import shutil
+
+    git = shutil.which("git")
+    if git is None:
+        return "a directory git is not installed to name"
+    done = _git_run(git, top, "rev-parse", "--show-toplevel")
+    if done is None or done.returncode != 0 or not done.stdout.strip():
+        return f"a directory git cannot use ({_git_error(done)})"
+    return os.path.realpath(os.fsdecode(done.stdout.removesuffix(b"\n")))
+
+
+def _outer_rules(real_root: str, top: str | None) -> _Outer:
     if top is None:
         return _Outer("")
     git_rules: list[_Rules] = []
@@ -776,7 +824,10 @@ class _Walker:
         self.notes = notes if notes is not None else []
         self.real_root = os.path.realpath(root)
         self.options = options
-        self.outer = _outer_rules(self.real_root)
+        top, elsewhere = repository_top(self.real_root)
+        if elsewhere:
+            self.notes.append(elsewhere)
+        self.outer = _outer_rules(self.real_root, top)
         self.prefix = os.fsencode(self.outer.prefix)
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}

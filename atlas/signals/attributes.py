@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from atlas.safe_read import fs_path, read_with_status
-from atlas.walk import git_output
+from atlas.walk import git_output, repository_top
 
 VENDORED_ATTRIBUTE: Final = "linguist-vendored"
 GENERATED_ATTRIBUTE: Final = "linguist-generated"
@@ -43,7 +43,7 @@ def linguist_marks(root: Path, paths: Sequence[str]) -> Marks:
     """The `linguist-vendored` and `linguist-generated` attributes git gives `paths` (relative to `root`, in the
     walk's display form; tombstones are empty and skipped), only where set or unset. NO_MARKS when no attributes
     file of the repository names either, or git cannot answer."""
-    if not _names_linguist(root, paths):
+    if repository_top(root)[1] or not _names_linguist(root, paths):  # git's attributes are another tree's
         return NO_MARKS
     by_name = {os.fsencode(fs_path(path)): path for path in paths if path}
     out = _git(root, "check-attr", "-z", "--stdin", VENDORED_ATTRIBUTE, GENERATED_ATTRIBUTE,

@@ -43,7 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 from atlas.errors import SignalError
 from atlas.safe_read import fs_path, visible
 from atlas.terms import tokenize
-from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment
+from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment, repository_top
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -304,7 +304,7 @@ def commits_to_mine(root: Path, commit: str, options: HistoryOptions = DEFAULT_O
 def head_commit(root: Path) -> str | None:
     """The sha of HEAD, or None when `root` is not a git repository with commits (or git is missing)."""
     git = shutil.which("git")
-    if git is None:
+    if git is None or _work_tree_elsewhere(root):
         return None
     return _object_id(_git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"))
 
@@ -313,9 +313,14 @@ def named_head(root: Path) -> str | None:
     """The sha HEAD names, or None (no commits, not a repository, no git). Its commit object is not read: a check
     run before every MCP answer never waits on a damaged object store (a FIFO in place of the object)."""
     git = shutil.which("git")
-    if git is None:
+    if git is None or _work_tree_elsewhere(root):
         return None
     return _object_id(_git_output(git, Path(root), "rev-parse", "--verify", "--quiet", "HEAD"))
+
+
+def _work_tree_elsewhere(root: Path) -> str:
+    """Why git's history is not `root`'s, when its repository keeps its files elsewhere (`core.worktree`); else ""."""
+    return repository_top(root)[1]
 
 
 def is_ancestor(root: Path, commit: str) -> bool:
@@ -461,6 +466,8 @@ def _open_repo(root: Path) -> _Repo | str:
     git = shutil.which("git")
     if git is None:
         return "git is not installed"
+    if elsewhere := _work_tree_elsewhere(root):
+        return elsewhere
     where = _git_run(git, root, "rev-parse", "--show-prefix")
     if where.returncode != 0:
         return _not_a_repository(where)
