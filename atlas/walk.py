@@ -541,20 +541,32 @@ _SETS_WORK_TREE = re.compile(rb"^[ \t]*(worktree[ \t]*=|\[[ \t]*include)", re.IG
 def repository_top(root: str | os.PathLike[str]) -> tuple[str | None, str]:
     """The top of the git work tree `root` lies in, as the walk, git's history and git's attributes take it, and "";
     or None and a note for people when the repository found at or above `root` keeps its files elsewhere: its config
-    sets `core.worktree` to another directory (a dotfiles or `--separate-git-dir` setup). Git's history, ignore rules
-    and attributes are then about those files, not `root`'s, which is taken as plain files; nothing of that other
-    work tree is read. Git is asked only when the repository's config may set a work tree."""
-    real_root = os.path.realpath(root)
-    top = _work_tree_top(real_root)
-    if top is None or not _may_set_work_tree(top):
-        return top, ""
-    work_tree = _git_work_tree(top)
-    if work_tree == top:
-        return top, ""
-    return None, (
-        f"{visible(os.path.join(top, '.git'))} sets core.worktree: git's files are in {visible(work_tree)}, "
-        f"not in {visible(top)}; {visible(real_root)} is indexed as plain files, without git's history, "
-        "ignore rules (info/exclude) or attributes"
+    sets `core.worktree` to another directory than the one holding `.git` and than `root` (a dotfiles setup). Git's
+    history, ignore rules and attributes are then about those files, not `root`'s, which is taken as plain files;
+    nothing of that other work tree is read. Git is asked only when the repository's config may set a work tree."""
+    top, _, note = _repository(os.path.realpath(root))
+    return top, note
+
+
+def _repository(real_root: str) -> tuple[str | None, str | None, str]:
+    """(top of git's work tree, directory holding `.git`, note) for `real_root`, as `repository_top` says: the
+    top is the holder, or, when `core.worktree` names `real_root` itself, `real_root` (git finds the holder above
+    it); None for both, with the note, when git's work tree is anywhere else."""
+    holder = _work_tree_top(real_root)
+    if holder is None or not _may_set_work_tree(holder):
+        return holder, holder, ""
+    work_tree = _git_work_tree(holder)
+    if work_tree in (holder, real_root):
+        return work_tree, holder, ""
+    follow = f"; index {visible(work_tree)} to follow git" if _inside(work_tree, real_root) else ""
+    return (
+        None,
+        None,
+        (
+            f"{visible(os.path.join(holder, '.git'))} sets core.worktree: git's files are in {visible(work_tree)}, "
+            f"not in {visible(holder)}; {visible(real_root)} is indexed as plain files, without git's history, "
+            f"ignore rules (info/exclude) or attributes{follow}"
+        ),
     )
 
 
@@ -583,14 +595,15 @@ def _git_work_tree(top: str) -> str:
     return os.path.realpath(os.fsdecode(done.stdout.removesuffix(b"\n")))
 
 
-def _outer_rules(real_root: str, top: str | None) -> _Outer:
-    if top is None:
+def _outer_rules(real_root: str, top: str | None, holder: str | None) -> _Outer:
+    """The rules from outside `real_root` in the work tree at `top`, whose `.git` is in `holder` (`_repository`)."""
+    if top is None or holder is None:
         return _Outer("")
     git_rules: list[_Rules] = []
     atlas_rules: list[_Rules] = []
     fold = _ignores_case(top)
-    sparse = _sparse_ignore_files(top)
-    exclude = _read_rules(os.path.join(_git_dir(top), "info", "exclude"), b"", fold=fold)
+    sparse = _sparse_ignore_files(top, holder)
+    exclude = _read_rules(os.path.join(_git_dir(holder), "info", "exclude"), b"", fold=fold)
     if exclude:
         git_rules.append(exclude)
     parts = [] if top == real_root else os.path.relpath(real_root, top).split(os.sep)
@@ -607,12 +620,12 @@ def _outer_rules(real_root: str, top: str | None) -> _Outer:
     return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top, fold, sparse)
 
 
-def _sparse_ignore_files(top: str) -> dict[bytes, bytes]:
-    """The `.gitignore` files a sparse checkout of the work tree at `top` leaves out (skip-worktree), by directory
-    ("" or "a/b/"), with their text in git's index: git reads such a file from its index when it is not in the tree
-    (dir.c, `read_skip_worktree_file_from_index`), so its rules still apply. Asked of git only where a sparse
-    checkout was set up (`info/sparse-checkout`); nothing without git or when it fails."""
-    if not os.path.exists(os.path.join(_own_git_dir(top), "info", "sparse-checkout")):
+def _sparse_ignore_files(top: str, holder: str) -> dict[bytes, bytes]:
+    """The `.gitignore` files a sparse checkout of the work tree at `top` (its `.git` in `holder`) leaves out
+    (skip-worktree), by directory ("" or "a/b/"), with their text in git's index: git reads such a file from its
+    index when it is not in the tree (dir.c, `read_skip_worktree_file_from_index`), so its rules still apply. Asked
+    of git only where a sparse checkout was set up (`info/sparse-checkout`); nothing without git or when it fails."""
+    if not os.path.exists(os.path.join(_own_git_dir(holder), "info", "sparse-checkout")):
         return {}
     import shutil
 
@@ -824,10 +837,10 @@ class _Walker:
         self.notes = notes if notes is not None else []
         self.real_root = os.path.realpath(root)
         self.options = options
-        top, elsewhere = repository_top(self.real_root)
+        top, holder, elsewhere = _repository(self.real_root)
         if elsewhere:
             self.notes.append(elsewhere)
-        self.outer = _outer_rules(self.real_root, top)
+        self.outer = _outer_rules(self.real_root, top, holder)
         self.prefix = os.fsencode(self.outer.prefix)
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}

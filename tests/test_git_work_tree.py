@@ -68,6 +68,7 @@ def test_regression_core_worktree_elsewhere_indexes_the_directory_as_plain_files
     history = report["signals"]["git"]
     assert not history["available"] and "core.worktree" in history["reason"], history
     assert any("core.worktree" in note and str(work_tree) in note for note in report["notes"]), report["notes"]
+    assert (where == "inside") == any("to follow git" in note for note in report["notes"])
     assert set(_paths(root, "build_step")) == {"build.py"}  # info/exclude is git's, for its own work tree
     for query in ("zebrafish", "quokka", "shared_helper", "own_handler"):
         assert all((root / path).is_file() for path in _paths(root, query)), query
@@ -76,14 +77,18 @@ def test_regression_core_worktree_elsewhere_indexes_the_directory_as_plain_files
     assert related.cochange == [] and any("no co-change data" in note for note in related.notes), related
 
 
-def test_core_worktree_naming_the_directory_itself_follows_git(tmp_path: Path) -> None:
-    # `core.worktree` set to the directory holding `.git` (as `git init --separate-git-dir` users sometimes do) is
-    # git's usual layout: its history and rules apply.
-    root = tmp_path / "root"
-    _repository(root, root, str(root))
-    code, out = _run("index", str(root), "--format", "json")
+@pytest.mark.parametrize("where", ["itself", "below"])
+def test_core_worktree_naming_the_directory_indexed_follows_git(tmp_path: Path, where: str) -> None:
+    # `core.worktree` naming the directory that holds `.git` is git's usual layout (`--separate-git-dir`,
+    # submodules); naming a directory below it, indexing that directory follows git there: its history, its
+    # info/exclude and the files it tracks although ignored (`ignored.py`) apply.
+    holder = tmp_path / "root"
+    work_tree = holder if where == "itself" else holder / "sub"
+    _repository(holder, work_tree, str(work_tree))
+    code, out = _run("index", str(work_tree), "--format", "json")
     assert code == 0, out
     report = orjson.loads(out)
     assert report["signals"]["git"]["available"] and report["signals"]["git"]["commits_mined"] == 2, report
     assert not report["notes"]
-    assert _paths(root, "build_step") == []  # left out by info/exclude, as git leaves it out
+    assert _paths(work_tree, "build_step") == []  # left out by info/exclude, or not in git's work tree
+    assert _paths(work_tree, "quokka") == ["ignored.py"]
