@@ -13,7 +13,9 @@ alone decide. A `.gitignore` a sparse checkout leaves out of the tree applies as
 Differences from git, on purpose: the
 user's global excludes file is not read, `.gitignore` files apply outside a git repository
 too, and nested repositories are walked into. When the root lies inside a git work tree, the
-ignore files between the top of the work tree and the root apply, as they do for git.
+ignore files between the top of the work tree and the root apply, as they do for git. A `.git` whose
+`core.worktree` names a directory other than its own and the root's keeps git's files there: the root is then walked
+as plain files, with a note (`repository_top`), and nothing of git's applies to it.
 
 It never enters `.git`, a `.atlas` directory (the default index directory, at any depth: a nested
 project's index is not source) or the index directory (not even through a symlink), follows symlinks
