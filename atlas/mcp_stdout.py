@@ -56,6 +56,8 @@ def claimed_stdout() -> Iterator[int]:
     try:
         yield wire
     finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()  # what was printed while serving belongs to stderr, not to the wire
         os.dup2(wire, 1)
 
 
