@@ -591,8 +591,8 @@ def _git_work_tree(top: str) -> str:
     git = shutil.which("git")
     if git is None:
         return "a directory git is not installed to name"
-    done = _git_run(git, top, "rev-parse", "--show-toplevel")
-    if done is None or done.returncode != 0 or not done.stdout.strip():
+    done = git_run(git, top, "rev-parse", "--show-toplevel")
+    if done.returncode != 0 or not done.stdout.strip():
         return f"a directory git cannot use ({_git_error(done)})"
     return os.path.realpath(os.fsdecode(done.stdout.removesuffix(b"\n")))
 
@@ -693,6 +693,8 @@ class _Tracked:
 
 
 GIT_TIMEOUT_SECONDS = 60
+GIT_NOT_RUN = -1
+"""The returncode `git_run` gives a git command that could not start or did not finish."""
 GIT_SAFETY_OPTIONS = ("-c", "core.fsmonitor=false")
 """Options for every git command Atlas runs in a repository: its `.git/config` may name a command as
 `core.fsmonitor`, which commands that read the index (ls-files, status) run; a repository is data, never code."""
@@ -725,25 +727,40 @@ def git_environment() -> dict[str, str]:
 def git_output(
     git: str, top: str, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, input: bytes | None = None
 ) -> bytes | None:
-    """Stdout of the short git command `args` in the work tree `top` (`GIT_SAFETY_OPTIONS`, `git_environment`),
-    given `input` on its stdin when there is one, or None when it cannot start, fails or does not finish within
-    `timeout` seconds."""
-    done = _git_run(git, top, *args, timeout=timeout, input=input)
-    return done.stdout if done is not None and done.returncode == 0 else None
+    """Stdout of the short git command `args` in the work tree `top` (`git_run`), or None when it cannot start,
+    fails or does not finish within `timeout` seconds."""
+    done = git_run(git, top, *args, timeout=timeout, input=input)
+    return done.stdout if done.returncode == 0 else None
 
 
-def _git_run(
-    git: str, top: str, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, input: bytes | None = None
-) -> subprocess.CompletedProcess[bytes] | None:
-    """`git_output`'s run, with git's exit status and stderr; None when it cannot start or does not finish."""
+def git_run(
+    git: str, top: str, *args: str | bytes, timeout: float = GIT_TIMEOUT_SECONDS, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the short git command `args` in the work tree `top` with `GIT_SAFETY_OPTIONS` and `git_environment`,
+    given `input` on its stdin when there is one. One that cannot start, or does not finish within `timeout`
+    seconds (a hung git; git waiting on a FIFO put in `.git`), fails with returncode GIT_NOT_RUN and the reason as
+    its stderr."""
     import subprocess
 
     command = [git, "-C", top, *GIT_SAFETY_OPTIONS, *args]
     try:
         return subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment(),
                               input=input)  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
+    except subprocess.TimeoutExpired:
+        why = f"git {_subcommand(args)} did not finish within {timeout:g} s"
+    except (OSError, subprocess.SubprocessError) as err:
+        why = f"git cannot be run: {getattr(err, 'strerror', None) or err}"
+    return subprocess.CompletedProcess(command, GIT_NOT_RUN, b"", why.encode())
+
+
+def _subcommand(args: tuple[str | bytes, ...]) -> str:
+    """The git command `args` run (`ls-files` of `-c core.quotepath=off ls-files -z`)."""
+    after_c = False
+    for arg in map(os.fsdecode, args):
+        if not after_c and not arg.startswith("-"):
+            return arg
+        after_c = arg == "-c"
+    return "command"
 
 
 def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
@@ -759,20 +776,20 @@ def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
     git = shutil.which("git")
     if top is None or git is None:
         return _Tracked()
-    done = _git_run(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-files", "-z", "--cached",
+    done = git_run(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-files", "-z", "--cached",
                     "--ignored", "--exclude-standard", "--", prefix or ".")  # fmt: skip
-    if done is not None and done.returncode == 0:
+    if done.returncode == 0:
         return _tracked_of(done.stdout)
-    if done is not None and b"safe.directory" in done.stderr:  # git >= 2.35.2: "detected dubious ownership"
+    if b"safe.directory" in done.stderr:  # git >= 2.35.2: "detected dubious ownership"
         return _Tracked(problem=(
             f"git refuses the repository at {visible(top)} (owned by another user), so files it tracks although "
             "ignore rules match them are left out; to index them, trust it with "
             f"`git config --global --add safe.directory {visible(top)}`"
         ))  # fmt: skip
-    committed = _git_run(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-tree", "-r", "-z",
+    committed = git_run(git, top, "--literal-pathspecs", "-c", "core.quotepath=off", "ls-tree", "-r", "-z",
                          "--name-only", "HEAD", "--", prefix or ".")  # fmt: skip
     why = f"git could not read its index ({_git_error(done)})"
-    if committed is not None and committed.returncode == 0:
+    if committed.returncode == 0:
         return replace(_tracked_of(committed.stdout), problem=(
             f"{why}: the files git tracks although ignore rules match them are taken from the last commit (HEAD); "
             "rebuild the index from it with `rm .git/index && git reset` (staged changes are lost)"
@@ -780,10 +797,8 @@ def _tracked_but_ignored(top: str | None, prefix: str) -> _Tracked:
     return _Tracked(problem=f"{why}, so files it tracks although ignore rules match them may be left out")
 
 
-def _git_error(done: subprocess.CompletedProcess[bytes] | None) -> str:
+def _git_error(done: subprocess.CompletedProcess[bytes]) -> str:
     """The gist of why a git command failed: its last `fatal:` line, else its last line of stderr."""
-    if done is None:
-        return "git did not start or did not finish"
     lines = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     fatal = [line.removeprefix("fatal:").strip() for line in lines if line.startswith("fatal:")]
     return visible((fatal or lines or [f"exit status {done.returncode}"])[-1])[:200]

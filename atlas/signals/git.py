@@ -43,7 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 from atlas.errors import SignalError
 from atlas.safe_read import fs_path, visible
 from atlas.terms import tokenize
-from atlas.walk import GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment, repository_top
+from atlas.walk import GIT_NOT_RUN, GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment, git_run, repository_top
 
 if TYPE_CHECKING:
     from pydriller import ModifiedFile
@@ -64,11 +64,9 @@ _CHUNK: Final = 1 << 16
 _MAX_TOKEN: Final = 1 << 20  # bytes of one token `_tokens` keeps: no path is as long, a message's words are first
 _OBJECT_ID: Final = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
 _STATUS_LETTERS: Final = frozenset(bytes([letter]) for letter in b"ACDMRTUXB")
-_NOT_RUN: Final = -1  # the returncode of a short git command that could not start or did not finish
 _MAX_TIME_DIGITS: Final = 18  # a committer time of more digits could overflow int64
 # Pin every setting that changes what `git log` prints, whatever the user's config says.
-_GIT_CONFIG: Final = (
-    *GIT_SAFETY_OPTIONS,
+_LOG_CONFIG: Final = (
     *("-c", "core.quotepath=off"),
     *("-c", "log.showRoot=true"),
     *("-c", "log.showSignature=false"),
@@ -409,7 +407,7 @@ def _path(raw: bytes) -> str:
 
 
 def _git_args(git: str, root: Path, *args: str | bytes) -> list[str | bytes]:
-    return [git, "-C", str(root), *_GIT_CONFIG, *args]
+    return [git, "-C", str(root), *GIT_SAFETY_OPTIONS, *_LOG_CONFIG, *args]
 
 
 def _git_output(git: str, root: Path, *args: str) -> bytes | None:
@@ -448,17 +446,8 @@ def _literal_pathspecs(path: str) -> list[str | bytes]:
 
 
 def _git_run(git: str, root: Path, *args: str | bytes) -> subprocess.CompletedProcess[bytes]:
-    """Run a short git command. One that cannot start, or that does not finish within GIT_TIMEOUT_SECONDS (a
-    hung git; git waiting on a FIFO put in `.git`), fails with returncode _NOT_RUN and the reason as stderr."""
-    command = _git_args(git, root, *args)
-    try:
-        return subprocess.run(command, capture_output=True, check=False, timeout=GIT_TIMEOUT_SECONDS,
-                              env=git_environment())  # fmt: skip
-    except subprocess.TimeoutExpired:
-        why = f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS} s"
-    except OSError as err:
-        why = f"git cannot be run: {err.strerror or err}"
-    return subprocess.CompletedProcess(command, _NOT_RUN, b"", why.encode())
+    """`atlas.walk.git_run` with the settings that pin what `git log` prints (_LOG_CONFIG)."""
+    return git_run(git, str(root), *_LOG_CONFIG, *args, timeout=GIT_TIMEOUT_SECONDS)
 
 
 def _open_repo(root: Path) -> _Repo | str:
@@ -520,7 +509,7 @@ def _object_id(out: bytes | None) -> str | None:
 
 
 def _not_a_repository(failed: subprocess.CompletedProcess[bytes]) -> str:
-    if failed.returncode == _NOT_RUN:
+    if failed.returncode == GIT_NOT_RUN:
         return _first_stderr_line(failed.stderr)
     if b"safe.directory" in failed.stderr:  # git >= 2.35.2 refuses repositories owned by another user
         return "git refuses a repository owned by another user (see `git config safe.directory`)"
