@@ -72,6 +72,14 @@ class Unchanged:
 
 
 @dataclass(frozen=True, slots=True)
+class Hashed:
+    """A file's content hash (`atlas.partition.file_content_hash`), read in a worker for the parent."""
+
+    path: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class Symbol:
     """A definition found by tree-sitter. Lines are 1-based and inclusive."""
 

@@ -6,6 +6,7 @@ file, no file contents read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,11 @@ from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
+from atlas.safe_read import visible
 from atlas.signals.git import ends_before_head, head_commit, is_ancestor, named_head, unborn_branch
 from atlas.walk import WalkOptions, walk
+
+log = logging.getLogger(__name__)
 
 RACY_MARGIN_NS = 2_000_000_000
 """mtime clocks tick coarsely (and FAT's by 2 s): a file this close to the last walk is hashed."""
@@ -223,6 +227,7 @@ def diff_tree(
     """
     known = table.fids()
     diff = TreeDiff()
+    to_hash: dict[int, FileEntry] = {}
     for entry in entries:
         fid = known.pop(entry.path, None)
         if fid is None:
@@ -231,10 +236,14 @@ def diff_tree(
         elif table.sizes[fid] != entry.size:
             diff.changed[fid] = entry
         elif table.mtimes[fid] != entry.mtime_ns or _ctime_moved(table, fid, entry):
-            if not hash_moved or _edited(table, fid, entry):
-                diff.changed[fid] = entry
-        elif _racy_edit(table, fid, entry, racy_since_ns):
             diff.changed[fid] = entry
+            if hash_moved:
+                to_hash[fid] = entry
+        elif _racy(entry, racy_since_ns):
+            diff.changed[fid] = entry
+            to_hash[fid] = entry
+    for fid in _unedited(table, to_hash):
+        del diff.changed[fid]
     diff.removed = sorted(known.values())
     return diff
 
@@ -250,23 +259,28 @@ def _ctime_moved(table: FileTable, fid: int, entry: FileEntry) -> bool:
     return bool(table.ctimes[fid] and entry.ctime_ns) and table.ctimes[fid] != entry.ctime_ns
 
 
-def _racy_edit(table: FileTable, fid: int, entry: FileEntry, racy_since_ns: int) -> bool:
-    """Whether a file whose stamp matches the table was edited again within the clock tick of the walk that took it:
-    hashed when it changed near or after that walk. Its ctime says when, where the system keeps one: the kernel sets
-    it, so it is never in the future, while an mtime is whatever `touch -d` or an archive says. Files stamped in the
-    future (a tarball from a machine whose clock ran ahead) were all hashed by every status and MCP check."""
+def _racy(entry: FileEntry, racy_since_ns: int) -> bool:
+    """Whether a file whose stamp matches the table may have been edited again within the clock tick of the walk that
+    took it, and is hashed to tell: when it changed near or after that walk. Its ctime says when, where the system
+    keeps one: the kernel sets it, so it is never in the future, while an mtime is whatever `touch -d` or an archive
+    says. Files stamped in the future (a tarball from a machine whose clock ran ahead) were all hashed by every status
+    and MCP check."""
     changed_at = entry.ctime_ns or entry.mtime_ns
-    if not racy_since_ns or changed_at < racy_since_ns - RACY_MARGIN_NS:
-        return False
-    return _edited(table, fid, entry)
+    return bool(racy_since_ns) and changed_at >= racy_since_ns - RACY_MARGIN_NS
 
 
-def _edited(table: FileTable, fid: int, entry: FileEntry) -> bool:
-    """True unless the file's contents hash to what the table holds. Read up to the size the walk found, which is
-    the table's: a file holding more than that has changed since, and is not read further."""
-    from atlas.partition import file_content_hash
+def _unedited(table: FileTable, candidates: dict[int, FileEntry]) -> list[int]:
+    """The file ids of `candidates` whose contents still hash to what the table holds. Each is read up to the size
+    the walk found, which is the table's (a file holding more than that has changed since, and is not read further),
+    in worker processes: a file whose read does not return within their deadline counts as edited, with a warning."""
+    if not candidates:
+        return []
+    from atlas.parse.pool import content_hashes
 
-    return file_content_hash(entry.root, entry.path, entry.size) != table.hashes[fid]
+    hashes, unanswered = content_hashes(list(candidates.values()))
+    for path, why in unanswered.items():
+        log.warning("%s: %s; counted as changed", visible(path), why)
+    return [fid for fid, entry in candidates.items() if hashes[entry.path] == table.hashes[fid]]
 
 
 def _record_diff(status: IndexStatus, table: FileTable, diff: TreeDiff) -> None:

@@ -285,3 +285,36 @@ def test_regression_a_file_whose_read_never_returns_is_skipped_as_unreadable_and
     assert report["skipped"] == {"unreadable": 1} and report["skipped_examples"]["unreadable"] == ["lies/stuck.py"]
     assert report["files_indexed"] == 41  # the other files of the stuck worker's chunk too
     assert "lies/stuck.py: its read did not return in 2 s" in errors.read_text()
+
+
+def atlas_with_a_short_deadline(root: Path, stderr: Path, *args: str, timeout: float = 30) -> tuple[int, str]:
+    """`atlas -q ARGS` with a 2 s file deadline: its exit status and standard output. Its standard error goes to the
+    file `stderr`: a worker left waiting on a read holds what it inherited open until the mount goes. A hang fails
+    the test (the process is killed, and ends once the mount goes and its read returns)."""
+    with stderr.open("w") as errors:
+        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_FILE_DEADLINE, "-q", *args], cwd=root,
+                                stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True)  # fmt: skip
+        try:
+            stdout, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.stdout.close()  # type: ignore[union-attr]
+            pytest.fail(f"`atlas {' '.join(args)}` hung on a file whose read never returns")
+    return proc.returncode, stdout
+
+
+def test_regression_status_of_a_file_whose_read_never_returns_ends_and_counts_it_changed(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Its mtime moved, its size did not: `atlas status` hashes it to tell, in the parent, and waited for good.
+    root = make_repo(FILES)
+    data = b"def stuck():\n    return 1\n"
+    lying = LyingFile(len(data), holding(data))
+    errors = tmp_path / "stderr.txt"
+    with lying_files(root / "lies", {"stuck.py": lying}):
+        assert atlas_process(root, "index", "--no-history").returncode == 0
+        lying.read, lying.mtime = never_answered, lying.mtime + 1
+        code, stdout = atlas_with_a_short_deadline(root, errors, "status", "--format", "json")
+    assert code == 7, errors.read_text()
+    assert json.loads(stdout)["changed"] == ["lies/stuck.py"]
+    assert "lies/stuck.py: its read did not return in 2 s" in errors.read_text()

@@ -15,6 +15,9 @@ tree-sitter's own deadline cannot stop it) or that crashes its process would han
 waiting for the lost task: a watchdog thread in the parent kills a worker that spends over FILE_DEADLINE_SECONDS
 on one file and notices one that died on a file, and that task is run again, the file indexed as text (and left
 out as unparsable, should even that fail).
+
+The same pool hashes files for the parent (`content_hashes`: `atlas status`, `atlas cache-key`, a shard's content
+hash), so that a read the file system never answers ends under the same watchdog instead of hanging the parent.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -41,7 +44,7 @@ from atlas.held_signals import HELD_SIGNALS, signals_deferred, signals_held
 from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
 from atlas.parse.languages import detect_language
-from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
+from atlas.records import FileEntry, Hashed, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.safe_read import visible
 
 PR_SET_PDEATHSIG = 1
@@ -214,10 +217,15 @@ def _birth(pid: int) -> int | None:
         return None
 
 
-def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFile | Skipped | Unchanged]]:
-    """`parse_entry` over a task's files, in a worker, each file watched; stops at once, without reading more
-    files, once the pool is stopping (the rest of the task is left out: nobody waits for it)."""
-    results: list[ParsedFile | Skipped | Unchanged] = []
+Result = ParsedFile | Skipped | Unchanged | Hashed
+Work = Callable[[FileEntry, ParseOptions, str], Result]
+"""What a worker does with one file: `parse_entry`, or `hash_entry` for `content_hashes`."""
+
+
+def _parse_chunk(task: _Task, options: ParseOptions, work: Work = parse_entry) -> tuple[int, list[Result]]:
+    """`work` (`parse_entry`) over a task's files, in a worker, each file watched; stops at once, without reading
+    more files, once the pool is stopping (the rest of the task is left out: nobody waits for it)."""
+    results: list[Result] = []
     for position, entry in enumerate(task.entries):
         if _cancelled is not None and _cancelled.value:
             break
@@ -229,7 +237,7 @@ def _parse_chunk(task: _Task, options: ParseOptions) -> tuple[int, list[ParsedFi
             continue
         started = _watch_file(task.number, position)
         try:
-            results.append(parse_entry(entry, options, task.as_text.get(entry.path, "")))
+            results.append(work(entry, options, task.as_text.get(entry.path, "")))
         finally:
             if started:
                 _watch[started] = 0
@@ -502,9 +510,10 @@ class ParsePool:
     while it writes a result: the pool would wait forever for the lock that worker held.
     """
 
-    def __init__(self, workers: int, options: ParseOptions, warn: bool = True) -> None:
+    def __init__(self, workers: int, options: ParseOptions, warn: bool = True, work: Work = parse_entry) -> None:
         self.workers = max(1, workers)
         self.options = options
+        self.work = work
         self._warn = log.warning if warn else log.debug  # a file its worker was lost on
         self.pool: multiprocessing.pool.Pool | None = None
         self.lost: list[str] = []
@@ -598,7 +607,7 @@ class ParsePool:
             self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again, self._abandon)
             self._watchdog.start()
 
-    def parse(self, entries: Iterable[FileEntry]) -> Iterator[ParsedFile | Skipped | Unchanged]:
+    def parse(self, entries: Iterable[FileEntry]) -> Iterator[Result]:
         """Yield a result for every entry, in completion order."""
         if self.pool is None:
             raise RuntimeError("ParsePool.parse outside its `with` block")
@@ -621,7 +630,7 @@ class ParsePool:
                 self._tasks[task.number] = task
                 yield task
 
-        self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options), gated())
+        self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options, work=self.work), gated())
         self._start_watchdog()
         while True:
             try:
@@ -675,22 +684,23 @@ class ParsePool:
         self._runs_again.add(task.number)
         self.pool.apply_async(
             _parse_chunk,
-            (task, self.options),
+            (task, self.options, self.work),
             callback=lambda value: self._deliver((True, value)),
             error_callback=lambda err: self._deliver((False, err)),
         )
 
     def _abandon(self, pid: int) -> None:
         """Go on without worker `pid`, stuck in the kernel on a read and sent SIGKILL, which ends it only when the read
-        returns (maybe never): the pool starts another in its place, and neither `terminate` nor multiprocessing's
-        exit waits for it. It ends once the read returns (the file system answers, or its mount is aborted)."""
+        returns (maybe never): it is marked as ended by that SIGKILL, so that the pool's worker handler, which starts
+        workers only in place of ended ones, starts another in its place (a pool of one worker waited for good), and
+        neither `terminate` nor multiprocessing's exit waits for it. It ends once the read returns (the file system
+        answers, or its mount is aborted)."""
         pool = self.pool
         if pool is None:
             return
         for worker in list(pool._pool):  # type: ignore[attr-defined]
-            if worker.pid == pid:
-                with contextlib.suppress(ValueError):
-                    pool._pool.remove(worker)  # type: ignore[attr-defined]
+            if worker.pid == pid and worker._popen is not None:
+                worker._popen.returncode = -signal.SIGKILL  # what `exitcode` and `join` report from now on
                 multiprocessing.process._children.discard(worker)  # type: ignore[attr-defined]
         with contextlib.suppress(OSError, ValueError):
             pool._change_notifier.put(None)  # type: ignore[attr-defined]  # the worker handler starts its successor
@@ -721,3 +731,32 @@ class ParsePool:
         """Hand the result iterator the outcome of a task run again, in place of the killed one's (the pool has no
         idea a task was lost, and its iterator waits for one outcome per task)."""
         self._results._set(0, outcome)
+
+
+def hash_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "") -> Hashed:
+    """The `atlas.partition.file_content_hash` of a walked file, read up to `options.max_file_bytes` (or, when that
+    is 0, up to the size the walk found): the work of `content_hashes`' workers."""
+    from atlas.partition import file_content_hash
+
+    return Hashed(entry.path, file_content_hash(entry.root, entry.path, options.max_file_bytes or entry.size))
+
+
+def content_hashes(entries: Sequence[FileEntry], limit: int = 0) -> tuple[dict[str, str], dict[str, str]]:
+    """The content hash of each of `entries` by path (`hash_entry`: up to `limit` bytes, or with 0 up to the size
+    the walk found), read in worker processes, and the files whose read did not return within
+    FILE_DEADLINE_SECONDS (path → why; their hash is UNREADABLE). A read the file system never answers would hang
+    the parent for good; here the watchdog leaves its worker behind, as it does in a parse."""
+    from atlas.partition import UNREADABLE
+
+    hashes: dict[str, str] = {}
+    unanswered: dict[str, str] = {}
+    if not entries:
+        return hashes, unanswered
+    with ParsePool(parse_workers(2, len(entries)), ParseOptions(max_file_bytes=limit), False, hash_entry) as pool:
+        for result in pool.parse(entries):
+            if isinstance(result, Hashed):
+                hashes[result.path] = result.content_hash
+            elif isinstance(result, Skipped):  # its worker was lost on it: stuck on the read, or killed there twice
+                hashes[result.path] = UNREADABLE
+                unanswered[result.path] = result.detail
+    return hashes, unanswered
