@@ -32,6 +32,7 @@ from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
+from atlas.safe_read import visible
 
 EXPORT_MANIFEST = "atlas-export.json"
 MEMBER_ROOT = "generation"
@@ -67,13 +68,20 @@ def cache_key(config: IndexConfig) -> tuple[str, str]:
 
 def tree_digest(config: IndexConfig, holds: Callable[[str], bool] = lambda path: True) -> str:
     """The digest of the contents of the files of `config`'s tree the walk takes (those `holds` keeps): their
-    paths and content hashes, read from the tree (no more of each than the index would read: its size cap)."""
-    from atlas.partition import content_digest, file_content_hash
+    paths and content hashes, read from the tree (no more of each than the index would read: its size cap), in
+    worker processes. AtlasError naming a file whose read did not return within their deadline: a key that took it
+    as unreadable would name contents nobody read."""
+    from atlas.parse.pool import content_hashes
+    from atlas.partition import content_digest
     from atlas.status import current_entries
 
-    entries = current_entries(config).items()
-    cap = config.max_file_bytes
-    return content_digest((path, file_content_hash(entry.root, path, cap)) for path, entry in entries if holds(path))
+    entries = [entry for path, entry in current_entries(config).items() if holds(path)]
+    hashes, unanswered = content_hashes(entries, config.max_file_bytes)
+    if unanswered:
+        path, why = min(unanswered.items())
+        hint = "make the file readable, or leave it out of the index (.gitignore), and run again"
+        raise AtlasError(f"cannot make the cache key: {visible(path)}: {why}", hint)
+    return content_digest(hashes.items())
 
 
 def reuse_prefix(config: IndexConfig) -> str:

@@ -318,3 +318,17 @@ def test_regression_status_of_a_file_whose_read_never_returns_ends_and_counts_it
     assert code == 7, errors.read_text()
     assert json.loads(stdout)["changed"] == ["lies/stuck.py"]
     assert "lies/stuck.py: its read did not return in 2 s" in errors.read_text()
+
+
+def test_regression_the_cache_key_of_a_tree_with_a_file_whose_read_never_returns_is_an_error(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Every file of the tree is hashed for the key, in the parent: `atlas cache-key` waited for good. A key that
+    # took the file as unreadable would name a tree whose contents nobody read: an error naming the file instead.
+    root = make_repo(FILES, git=False)
+    errors = tmp_path / "stderr.txt"
+    with lying_files(root / "lies", {"stuck.py": LyingFile(100, never_answered)}):
+        code, stdout = atlas_with_a_short_deadline(root, errors, "cache-key")
+    assert code == 3 and not stdout, stdout
+    message = errors.read_text()
+    assert "lies/stuck.py: its read did not return in 2 s" in message and "hint:" in message.lower(), message
