@@ -9,6 +9,7 @@ so a crash at any moment leaves the previous one intact and searchable.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -28,8 +29,8 @@ from atlas.index.lock import index_lock
 from atlas.index.segments import segment_documents
 from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
-from atlas.parse.pool import ParsePool, parse_workers
-from atlas.partition import ShardSpec, content_digest, file_content_hash
+from atlas.parse.pool import ParsePool, content_hashes, parse_workers
+from atlas.partition import ShardSpec, content_digest
 from atlas.progress import Progress, log
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.attributes import linguist_marks
@@ -465,11 +466,13 @@ def _finish(
 
 def _content_hash(config: IndexConfig, table: FileTable) -> str:
     """The shard's key by the contents of its files: those indexed (by their recorded hash) and those the
-    parser left out (hashed here, up to the size cap, as `atlas.artifacts.tree_digest` hashes them; they are few).
+    parser left out (hashed in worker processes, up to the size cap, as `atlas.artifacts.tree_digest` hashes them).
     `atlas.shards.shard_cache_key` computes the same from the tree."""
     indexed = [(path, table.hashes[fid]) for fid, path in enumerate(table.paths) if path]
-    left_out = [(path, file_content_hash(config.root, path, config.max_file_bytes)) for path in table.skipped]
-    return content_digest(indexed + left_out)
+    root = str(config.root)
+    left_out = [FileEntry(path, os.path.join(root, path), 0, 0, root) for path in table.skipped]
+    hashes, _ = content_hashes(left_out, config.max_file_bytes)  # one whose read does not return: UNREADABLE
+    return content_digest(indexed + list(hashes.items()))
 
 
 def _summarise(report: IndexReport, table: FileTable) -> None:

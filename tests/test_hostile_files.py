@@ -332,3 +332,17 @@ def test_regression_the_cache_key_of_a_tree_with_a_file_whose_read_never_returns
     assert code == 3 and not stdout, stdout
     message = errors.read_text()
     assert "lies/stuck.py: its read did not return in 2 s" in message and "hint:" in message.lower(), message
+
+
+def test_regression_a_shard_build_with_a_file_whose_read_never_returns_ends(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The shard's content hash hashes the files the parser left out, in the parent: the file whose read never
+    # returned in its worker was read again there, for good.
+    root = make_repo(FILES, git=False)
+    errors = tmp_path / "stderr.txt"
+    with lying_files(root / "lies", {"stuck.py": LyingFile(100, never_answered)}):
+        shard = ("--shard", "0/1", "--out", str(tmp_path / "shard"))
+        code, stdout = atlas_with_a_short_deadline(root, errors, "index", "--no-history", *shard, "--format", "json")
+    assert code == 0, errors.read_text()
+    assert json.loads(stdout)["skipped_examples"]["unreadable"] == ["lies/stuck.py"]
