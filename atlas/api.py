@@ -369,6 +369,7 @@ def find_symbols(
     from atlas.query.symbols import find_symbols as lookup
     from atlas.query.symbols import parse_symbol_query
 
+    engine.check_index()
     return lookup(engine.reader, parse_symbol_query(name, kind, case_sensitive, paths), limit, engine.store)
 
 

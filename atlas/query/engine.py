@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import tantivy
 
 from atlas import native_stderr
-from atlas.index.reader import IndexReader, StoredDoc
+from atlas.errors import IndexCorrupt
+from atlas.index.reader import IndexReader, StoredDoc, open_index
+from atlas.index.store import current_generation
 from atlas.query import ranking
 from atlas.query.bm25 import build_query, pair_query, template_query
 from atlas.query.boilerplate import Boilerplate, read_templates
@@ -93,11 +95,32 @@ class Engine:
 
     def __init__(self, root: Path, reader: IndexReader) -> None:
         self.root = root
+        self._open(reader)
+
+    def _open(self, reader: IndexReader) -> None:
         self.reader = reader
         self.default_boosts: dict[str, float] = dict(reader.manifest.get("boosts") or {})
         self.store: SideStore | None = load_store(reader.generation)
         self._paths: PathIndex | None = None
         self._boilerplate: Boilerplate | None = None
+
+    def check_index(self) -> None:
+        """Make sure no file the engine maps was changed in place since it opened the index (a `cp` of a cached
+        index over the live one): the next touch of a page past a truncated file's end would kill the process with
+        SIGBUS. Such an engine opens the index CURRENT names when that is another generation (published whole), and
+        raises IndexCorrupt otherwise. Costs a directory read and a `stat` per segment file; called by every search.
+        A file truncated while a search runs is not caught: the map is read without a check."""
+        changed = self.reader.rewritten_in_place()
+        if not changed:
+            return
+        generation = self.reader.generation
+        live = current_generation(generation.parent)
+        if live is None or live.name == generation.name:
+            raise IndexCorrupt(
+                f"{generation}: {changed} was changed in place while this engine held the index open",
+                "re-run `atlas index` (with --rebuild if it fails), then search again",
+            )
+        self._open(open_index(generation.parent))
 
     @property
     def path_index(self) -> PathIndex:
@@ -124,6 +147,7 @@ class Engine:
         """Run `text` as a query; raises UsageError when it has nothing searchable."""
         options = options or SearchOptions()
         started = time.perf_counter()
+        self.check_index()
         query = self.without_boilerplate(text)
         parsed, doc_freqs, signals, forms = self._gather(query, options)
         defined = self._named_definitions(parsed, signals)
@@ -152,6 +176,7 @@ class Engine:
 
         `search` fuses exactly these; perf/fit.py fits the fusion's constants on them offline.
         """
+        self.check_index()
         parsed, _, signals, _ = self._gather(self.without_boilerplate(text), options or SearchOptions())
         fids = signals.candidates()
         roles, flags = (self.store.get("role"), self.store.get("path_flags")) if self.store else (None, None)
