@@ -235,6 +235,12 @@ def pseudo_filesystem_of(device: int) -> str:
 def pseudo_filesystems() -> dict[int, str]:
     """The devices (`st_dev`) of the pseudo-filesystems mounted here, with their types; empty where the mount
     table cannot be read (not Linux)."""
+    return {device: kind for device, kind in mounted_filesystems().items() if kind in PSEUDO_FILESYSTEMS}
+
+
+def mounted_filesystems() -> dict[int, str]:
+    """The devices (`st_dev`) of the file systems mounted here, with their types; empty where the mount table
+    cannot be read (not Linux)."""
     try:
         table = read_regular_file("/proc/self/mountinfo", 1 << 22)
     except OSError:
@@ -243,12 +249,34 @@ def pseudo_filesystems() -> dict[int, str]:
     for line in table.splitlines():
         fields, _, rest = line.partition(b" - ")  # the optional fields before " - " vary in number
         parts, kind = fields.split(), rest.split()[:1]
-        if len(parts) < 3 or not kind or kind[0].decode(errors="replace") not in PSEUDO_FILESYSTEMS:
+        if len(parts) < 3 or not kind:
             continue
         major, _, minor = parts[2].partition(b":")
         if major.isdigit() and minor.isdigit():
-            found[os.makedev(int(major), int(minor))] = kind[0].decode()
+            found[os.makedev(int(major), int(minor))] = kind[0].decode(errors="replace")
     return found
+
+
+LOCAL_FILESYSTEMS = frozenset({
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "bcachefs", "zfs", "f2fs", "jfs", "reiserfs", "tmpfs", "ramfs",
+    "vfat", "exfat", "ntfs3", "hfsplus", "overlay",
+})  # fmt: skip
+"""File systems on a local disk or in memory, whose reads return. A file on any other (FUSE, NFS, SMB, one not known)
+may be served by a process or a server that never answers: `atlas.parse.pool.content_hashes` reads those in workers
+under a deadline."""
+
+_device_types: dict[int, str] = {}
+"""Devices met by `on_local_filesystem`: their file system's type ("" when the mount table does not name it)."""
+
+
+def on_local_filesystem(device: int) -> bool:
+    """Whether `device` (an `st_dev`) is a file system of LOCAL_FILESYSTEMS; the mount table is read again only for
+    a device not met before."""
+    kind = _device_types.get(device)
+    if kind is None:
+        _device_types.update(mounted_filesystems())
+        kind = _device_types.setdefault(device, "")
+    return kind in LOCAL_FILESYSTEMS
 
 
 def read_regular_file(path: str | bytes, limit: int, follow: bool = True, dir_fd: int | None = None) -> bytes:

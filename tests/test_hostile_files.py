@@ -23,7 +23,10 @@ from atlas.api import index_config, index_repo
 from atlas.artifacts import tree_digest
 from atlas.config import CONFIG_MAX_BYTES
 from atlas.index import store
+from atlas.parse.pool import content_hashes
 from atlas.partition import OVER_LIMIT, file_content_hash
+from atlas.records import FileEntry
+from atlas.safe_read import LOCAL_FILESYSTEMS, mounted_filesystems, on_local_filesystem
 from atlas.status import current_entries, diff_tree, load_table
 from tests.conftest import deadline
 from tests.fuse_files import LyingFile, holding, lying_files, never_answered, streaming
@@ -346,3 +349,19 @@ def test_regression_a_shard_build_with_a_file_whose_read_never_returns_ends(
         code, stdout = atlas_with_a_short_deadline(root, errors, "index", "--no-history", *shard, "--format", "json")
     assert code == 0, errors.read_text()
     assert json.loads(stdout)["skipped_examples"]["unreadable"] == ["lies/stuck.py"]
+
+
+def test_files_on_a_local_disk_are_hashed_in_the_parent_and_files_on_fuse_in_workers(tmp_path: Path) -> None:
+    # A pool costs ~50 ms, which a status check before every MCP answer paid for one racily clean file: only a file a
+    # process or a server may never answer for is read in a worker.
+    local = tmp_path / "local.py"
+    local.write_text("x = 1\n")
+    if mounted_filesystems().get(local.stat().st_dev) not in LOCAL_FILESYSTEMS:
+        pytest.skip("the temporary directory is not on a local disk file system")
+    assert on_local_filesystem(local.stat().st_dev)
+    with lying_files(tmp_path / "lies", {"far.py": LyingFile(6, holding(b"x = 1\n"))}) as served:
+        assert not on_local_filesystem((served / "far.py").stat().st_dev)
+        entries = [FileEntry(p, str(tmp_path / p), 6, 0, str(tmp_path)) for p in ("local.py", "lies/far.py")]
+        hashes, unanswered = content_hashes(entries)
+    assert hashes["local.py"] == hashes["lies/far.py"] == file_content_hash(tmp_path, "local.py", 6)
+    assert not unanswered
