@@ -67,6 +67,8 @@ crafted inputs (a fuzzing corpus) would otherwise cost a deadline per file."""
 STOPPING_FILE_SECONDS = 1.0
 """The file deadline once the run is stopping (^C): the files still being parsed are waited for (a worker killed
 while it writes its result would leave the pool's pipe locked), but one stuck in a grammar is not."""
+HANDLER_SECONDS = 5.0
+"""The longest a pool a worker died in waits for each of its threads to end (see `ParsePool._stop_hard`)."""
 WATCH_COLUMNS = 5
 """A worker's row in the watch table: its pid, the task number, the file's position in the task, when it started
 on that file (monotonic ns, the same clock in every process; 0 between files), and when the process started (its
@@ -325,6 +327,16 @@ class _Pool(multiprocessing.pool.Pool):
         return [self._change_notifier._reader]  # type: ignore[attr-defined]
 
     @staticmethod
+    def _help_stuff_finish(inqueue: Any, task_handler: threading.Thread, size: int) -> None:
+        """The stock step of `terminate` that takes the task queue's lock and drains the queue for the task thread,
+        which may be blocked writing to it; but it waits for that lock HANDLER_SECONDS at most, not for ever: a
+        worker killed as it waited for a task (holding the lock) holds it for good. The workers are killed next."""
+        inqueue._rlock.acquire(timeout=HANDLER_SECONDS)
+        while task_handler.is_alive() and inqueue._reader.poll():
+            inqueue._reader.recv()
+            time.sleep(0)
+
+    @staticmethod
     def Process(ctx: Any, *args: Any, **kwargs: Any) -> Any:  # the stock pool's name for its worker factory
         """A worker that `terminate` kills: workers ignore SIGTERM (see `_worker_setup`)."""
         worker = ctx.Process(*args, **kwargs)
@@ -379,6 +391,10 @@ class _Watchdog:
     pool's result pipe locked for good. A worker is signalled only once its start time shows the pid is still its.
     One that cannot be stopped, waiting in the kernel on a read that never returns, cannot be killed either (its
     SIGKILL waits with it): it is handed to `on_stuck` too, for the pool to go on without it.
+
+    A worker that died between files (its row names none) is handed to `on_died`: it may have held a task no row
+    names (one it was sending back, or had just taken) or the task queue's lock (which an idle worker holds while it
+    waits), and neither can be told after its death.
     """
 
     def __init__(
@@ -387,9 +403,11 @@ class _Watchdog:
         deadline: float,
         on_lost: Callable[[int, int, str], None],
         on_stuck: Callable[[int], None] = lambda pid: None,
+        on_died: Callable[[int], None] = lambda pid: None,
     ) -> None:
         self.watch = watch
         self.on_stuck = on_stuck
+        self.on_died = on_died
         self.deadline_ns = int(deadline * 1e9)
         self.period = min(0.5, deadline / 4)
         self.on_lost = on_lost
@@ -404,9 +422,16 @@ class _Watchdog:
         self.deadline_ns = min(self.deadline_ns, int(deadline * 1e9))
 
     def stop(self) -> None:
+        """End the thread, after a last look for workers that died since its last round: the pool's `terminate`
+        would wait for ever for a lock a worker that died between files may have held."""
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join()
+        for row in range(len(self.watch) // WATCH_COLUMNS):
+            base = row * WATCH_COLUMNS
+            seen = tuple(self.watch[base : base + WATCH_COLUMNS])
+            if seen[0]:
+                self._gone(base, seen)
 
     def _run(self) -> None:
         while not self._stopping.wait(self.period):
@@ -417,13 +442,7 @@ class _Watchdog:
         base = row * WATCH_COLUMNS
         seen = tuple(self.watch[base : base + WATCH_COLUMNS])
         pid, task, position, started, birth = seen
-        if not pid:
-            return
-        now = _birth(pid)
-        if birth and now is not None and now != birth:  # the worker is gone, and its row was never cleared
-            self._free(base)
-            if started:
-                self.on_lost(task, position, "crashed")
+        if not pid or self._gone(base, seen):
             return
         if not started or position == SIDE_JOB or time.monotonic_ns() - started < self.deadline_ns:
             return
@@ -434,6 +453,20 @@ class _Watchdog:
             if how == "stuck":
                 self.on_stuck(pid)
             self.on_lost(task, position, how)
+
+    def _gone(self, base: int, seen: tuple[int, ...]) -> bool:
+        """Whether the worker of the row at `base` (as `seen`) is gone, and its row was never cleared: then the row
+        is freed and the loss handed on. A zombie is gone too (the pool's worker handler may not have reaped it)."""
+        pid, task, position, started, birth = seen
+        now = _birth(pid)
+        if not birth or now is None or (now == birth and _state(pid) != b"Z"):
+            return False
+        self._free(base)
+        if started:
+            self.on_lost(task, position, "crashed")
+        else:
+            self.on_died(pid)
+        return True
 
     def _free(self, base: int) -> None:
         """The row is free for the worker the pool starts in place of the lost one."""
@@ -531,6 +564,7 @@ class ParsePool:
         self._numbers = itertools.count()
         self._losses: collections.Counter[str] = collections.Counter()  # files a worker was lost on, per language
         self._grammars_off: dict[str, str] = {}  # language → why its grammar is not run any more
+        self._died: WorkerLost | None = None  # why the pool cannot go on: a worker died between files
 
     def __enter__(self) -> ParsePool:
         context = _context()
@@ -545,15 +579,16 @@ class ParsePool:
             self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         if self.pool is None:
             return
         self._stop_feeding()
         self._drain()
         if self._watchdog is not None:
             self._watchdog.stop()  # before `terminate`: a worker it has stopped is killed or goes on first
+        if self._died is not None:
+            self._stop_hard()
+            return
         self.pool.terminate()
         self.pool.join()
 
@@ -573,7 +608,7 @@ class ParsePool:
 
     def _drain(self) -> None:
         """Wait (at most DRAIN_SECONDS) for the results still due to the stopped consumer."""
-        if self._results is None or getattr(self.pool, "broken", None) is not None:
+        if self._results is None or self._died is not None or getattr(self.pool, "broken", None) is not None:
             return  # no result will come
         deadline = time.monotonic() + DRAIN_SECONDS
         while (left := deadline - time.monotonic()) > 0:
@@ -598,13 +633,18 @@ class ParsePool:
             number = next(self._side_numbers)
             result = pool.apply_async(_side_job, (number, fn, args))
             self._side_jobs[number] = result
+            if self._died is not None:  # looked at once the job is in the pool's cache, which `_lose_pool` fails
+                with contextlib.suppress(KeyError):
+                    result._set(0, (False, self._died))
             return partial(_wait_for, result)
 
         return run
 
     def _start_watchdog(self) -> None:
         if self._watchdog is None:
-            self._watchdog = _Watchdog(self._watch, FILE_DEADLINE_SECONDS, self._run_again, self._abandon)
+            self._watchdog = _Watchdog(
+                self._watch, FILE_DEADLINE_SECONDS, self._run_again, self._abandon, self._lose_pool
+            )
             self._watchdog.start()
 
     def parse(self, entries: Iterable[FileEntry]) -> Iterator[Result]:
@@ -633,10 +673,14 @@ class ParsePool:
         self._results = self.pool.imap_unordered(partial(_parse_chunk, options=self.options, work=self.work), gated())
         self._start_watchdog()
         while True:
+            if self._died is not None:  # looked at once the job is in the pool's cache, which `_lose_pool` fails
+                raise self._died
             try:
                 number, results = _next_result(self._results)
             except StopIteration:
                 return
+            except multiprocessing.pool.MaybeEncodingError as err:
+                raise WorkerLost(f"a parse worker could not send its results back ({err})") from err
             self._tasks.pop(number, None)
             if number in self._runs_again:
                 self._runs_again.discard(number)
@@ -704,6 +748,48 @@ class ParsePool:
                 multiprocessing.process._children.discard(worker)  # type: ignore[attr-defined]
         with contextlib.suppress(OSError, ValueError):
             pool._change_notifier.put(None)  # type: ignore[attr-defined]  # the worker handler starts its successor
+
+    def _lose_pool(self, pid: int) -> None:
+        """Fail every job waiting on the pool: worker `pid` died between files, and may have taken with it a task
+        (one it was sending back, or had just taken) or a lock of the pool's pipes, which would hang the run."""
+        pool = self.pool
+        if pool is None or self._died is not None:
+            return
+        self._died = WorkerLost(
+            f"parse worker {pid} died between files (killed by the system, or out of memory), so the build stopped "
+            "and the index was left as it was",
+            "run `atlas index` again; if it happens again, the system may be short of memory (see `dmesg`): "
+            "`--jobs 1` needs less",
+        )
+        for job in list(pool._cache.values()):  # type: ignore[attr-defined]
+            with contextlib.suppress(KeyError):  # wakes its waiter with the error
+                job._set(0, (False, self._died))
+
+    def _stop_hard(self) -> None:
+        """Stop a pool a worker died in without `terminate`, which would wait for ever for a lock the dead worker may
+        have held (the task queue's, or the result pipe's with a result half written): the pool's own finalizer is
+        dropped, its worker handler told to start no more workers, its workers killed and waited for (one stuck in
+        the kernel is left behind, as by `_abandon`). Its task and result threads may stay blocked on the pipes:
+        daemon threads, they end with the process."""
+        pool = self.pool
+        if pool is None:
+            return
+        pool._state = multiprocessing.pool.TERMINATE  # type: ignore[attr-defined]
+        pool._terminate.cancel()  # type: ignore[attr-defined]
+        handler = pool._worker_handler  # type: ignore[attr-defined]
+        handler._state = multiprocessing.pool.TERMINATE
+        with contextlib.suppress(OSError, ValueError):
+            pool._change_notifier.put(None)  # type: ignore[attr-defined]
+        handler.join(HANDLER_SECONDS)
+        workers = list(pool._pool)  # type: ignore[attr-defined]
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
+            worker.join(STOPPING_FILE_SECONDS)
+            if worker.exitcode is None:  # stuck in the kernel: its SIGKILL waits with it
+                multiprocessing.process._children.discard(worker)  # type: ignore[attr-defined]
+        pool._task_handler._state = multiprocessing.pool.TERMINATE  # type: ignore[attr-defined]
+        pool._result_handler._state = multiprocessing.pool.TERMINATE  # type: ignore[attr-defined]
 
     def _lose_side_job(self, number: int) -> None:
         """Fail the `runner` job `number`, whose worker died on it (the pool would wait for its result forever)."""
