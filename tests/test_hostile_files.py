@@ -365,3 +365,26 @@ def test_files_on_a_local_disk_are_hashed_in_the_parent_and_files_on_fuse_in_wor
         hashes, unanswered = content_hashes(entries)
     assert hashes["local.py"] == hashes["lies/far.py"] == file_content_hash(tmp_path, "local.py", 6)
     assert not unanswered
+
+
+def test_regression_a_worker_stuck_on_a_read_does_not_hold_the_callers_stderr_open(
+    make_repo: Callable[..., Path],
+) -> None:
+    # The stuck worker, left behind when `atlas index` ends, held the stderr it inherited: a caller reading atlas's
+    # stderr to its end (`communicate()`, `2>&1 | tee`) waited as long as the read, maybe for ever. Workers now
+    # write their stderr through a pipe that `atlas index` reads and copies, which ends with it.
+    root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(40)})
+    with lying_files(root / "lies", {"stuck.py": LyingFile(100, never_answered)}):
+        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_FILE_DEADLINE, "index", "--no-history", str(root)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            ended = proc.poll() is not None
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]  # a stuck worker holds its write end until released
+            pytest.fail(f"atlas's stderr still open 60 s on (`atlas index` {'had ended' if ended else 'still ran'})")
+    assert proc.returncode == 0, stderr
+    assert "lies/stuck.py: its read did not return in 2 s" in stderr

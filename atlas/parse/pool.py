@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import multiprocessing.pool
 import os
+import select
 import signal
 import sys
 import threading
@@ -132,7 +133,9 @@ def _wait_for(result: multiprocessing.pool.ApplyResult) -> Any:
                 return result.get()
 
 
-def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, creator: int) -> None:
+def _worker_setup(
+    cancelled: Any, parent: int, watch: Any, watch_lock: Any, creator: int, stderr_pipe: tuple[int, int] | None = None
+) -> None:
     """Workers die with the parent (a SIGKILLed `atlas index` leaves none behind) and leave ^C and SIGTERM to it.
 
     A SIGTERM to the whole process group (`timeout`, systemd, `kill -TERM -PGID`) would kill a worker where it
@@ -147,6 +150,7 @@ def _worker_setup(cancelled: Any, parent: int, watch: Any, watch_lock: Any, crea
     _watch_row = _claim_watch_row(watch, watch_lock)
     forget_inherited_locks()
     _let_go_of_stdout()
+    _write_stderr_to(stderr_pipe)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
@@ -180,6 +184,94 @@ def _let_go_of_stdout() -> None:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
         os.close(null)
+
+
+def _write_stderr_to(pipe: tuple[int, int] | None) -> None:
+    """Point this worker's standard error (descriptor 2, and the descriptors open on the same file, such as the
+    copy `atlas.native_stderr` keeps) at the write end of the parent's `pipe` (read end, write end; see
+    `_StderrRelay`): a worker stuck on a read that never returns outlives `atlas index`, holding what it inherited,
+    and a caller reading atlas's stderr to its end would wait as long."""
+    if pipe is None:
+        return
+    read_end, write_end = pipe
+    with contextlib.suppress(OSError):
+        for fd in _aliases(2):
+            os.dup2(write_end, fd, inheritable=False)
+        os.dup2(write_end, 2)  # inheritable: the git that a history job runs writes there too
+        os.close(write_end)
+        os.close(read_end)
+
+
+def _aliases(fd: int) -> list[int]:
+    """This process's descriptors from 3 up open on the same file as `fd` (none when `/proc` cannot tell)."""
+    try:
+        target = os.fstat(fd)
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return []
+    found = []
+    for other in sorted(int(name) for name in names if int(name) > 2):
+        try:
+            status = os.fstat(other)
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+        if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+            found.append(other)
+    return found
+
+
+class _StderrRelay:
+    """A pipe the workers write their standard error to, and a thread of the parent copying it to the parent's: a
+    worker left behind (stuck in the kernel, see `ParsePool._abandon`) holds only this pipe's write end, which
+    nobody reads once the parent has stopped the relay, not the stderr of atlas's caller."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="atlas-worker-stderr", daemon=True)
+
+    def start(self) -> None:
+        """Start copying: once the pool has forked its first workers (a threaded parent forks at its peril)."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Copy what the workers wrote so far and close the pipe (a blocked stderr is given HANDLER_SECONDS)."""
+        os.close(self.write_end)
+        self._stopping.set()
+        if self._thread.ident is not None:
+            self._thread.join(HANDLER_SECONDS)
+        if not self._thread.is_alive():
+            os.close(self.read_end)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self.read_end, select.POLLIN)
+        while True:
+            stopping = self._stopping.is_set()
+            if not poller.poll(0 if stopping else POLL_SECONDS * 1000):
+                if stopping:
+                    return
+                continue
+            data = os.read(self.read_end, 1 << 16)
+            if not data:  # every write end closed
+                return
+            _write_all(_stderr_fd(), data)
+
+
+def _stderr_fd() -> int:
+    """The descriptor of this process's stderr: the one `sys.stderr` writes to, else 2."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # None, or a stream on no descriptor (a test's capture)
+        return 2
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write `data` to `fd`, dropping it should `fd` refuse (closed, a broken pipe)."""
+    view = memoryview(data)
+    with contextlib.suppress(OSError):
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _exit_when_orphaned(parent: int) -> None:
@@ -565,6 +657,7 @@ class ParsePool:
         self._losses: collections.Counter[str] = collections.Counter()  # files a worker was lost on, per language
         self._grammars_off: dict[str, str] = {}  # language → why its grammar is not run any more
         self._died: WorkerLost | None = None  # why the pool cannot go on: a worker died between files
+        self._relay: _StderrRelay | None = None
 
     def __enter__(self) -> ParsePool:
         context = _context()
@@ -574,23 +667,37 @@ class ParsePool:
         self._watch = context.RawArray(ctypes.c_int64, 2 * self.workers * WATCH_COLUMNS)
         # A worker starts with its parent's handlers: a SIGTERM from `terminate()` arriving before
         # `_worker_setup` would run the parent's handler and be dropped, leaving a worker `join()` waits for.
-        with signals_held():
-            setup = (self._cancelled, os.getpid(), self._watch, context.Lock(), threading.get_ident())
-            self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
+        relay = _StderrRelay() if context.get_start_method() == "fork" else None
+        pipe = (relay.read_end, relay.write_end) if relay else None
+        try:
+            with signals_held():
+                setup = (self._cancelled, os.getpid(), self._watch, context.Lock(), threading.get_ident(), pipe)
+                self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
+        except BaseException:
+            if relay is not None:
+                relay.stop()
+            raise
+        if relay is not None:
+            relay.start()
+        self._relay = relay
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         if self.pool is None:
             return
-        self._stop_feeding()
-        self._drain()
-        if self._watchdog is not None:
-            self._watchdog.stop()  # before `terminate`: a worker it has stopped is killed or goes on first
-        if self._died is not None:
-            self._stop_hard()
-            return
-        self.pool.terminate()
-        self.pool.join()
+        try:
+            self._stop_feeding()
+            self._drain()
+            if self._watchdog is not None:
+                self._watchdog.stop()  # before `terminate`: a worker it has stopped is killed or goes on first
+            if self._died is not None:
+                self._stop_hard()
+                return
+            self.pool.terminate()
+            self.pool.join()
+        finally:
+            if self._relay is not None:
+                self._relay.stop()
 
     def _stop_feeding(self) -> None:
         """No more files to the workers, and the queued ones skipped.
