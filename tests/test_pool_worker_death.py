@@ -32,9 +32,19 @@ signals = Path(sys.argv.pop(1))
 parse = pool.parse_entry
 
 
-class KillsWhenPickled:
+class Poison:
+    def __init__(self, how):
+        self.how = how
+
     def __reduce__(self):
-        os.kill(os.getpid(), signal.SIGKILL)
+        if self.how == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise MemoryError
+
+    def __repr__(self):
+        if self.how == "out of memory twice":
+            raise MemoryError
+        return "Poison()"
 
 
 def parse_entry(entry, *args):
@@ -42,8 +52,8 @@ def parse_entry(entry, *args):
         (signals / "held").write_text(str(os.getpid()))
         while not (signals / "go").exists():
             time.sleep(0.01)
-    if entry.path == "app/poison.py" and not (signals / "cured").exists():
-        return KillsWhenPickled()
+    if entry.path == "app/poison.py" and (signals / "poison").exists():
+        return Poison((signals / "poison").read_text())
     return parse(entry, *args)
 
 
@@ -51,8 +61,10 @@ pool.parse_entry = parse_entry
 from atlas.cli import main
 main()
 """
-"""`atlas` whose workers hold `app/held.py` until the file `go` exists and die pickling the result of
-`app/poison.py` (until the file `cured` exists); the first argument is the directory of those files."""
+"""`atlas` whose workers hold `app/held.py` until the file `go` exists and fail to pickle the result of
+`app/poison.py` while the file `poison` says how: "killed" (SIGKILL), "out of memory" (a MemoryError, which the pool
+sends back instead) or "out of memory twice" (sending that fails too: the worker dies of it). The first argument is
+the directory of those files."""
 
 
 def start_atlas(signals: Path, *args: str) -> subprocess.Popen[str]:
@@ -140,24 +152,25 @@ def test_regression_an_idle_worker_killed_holding_the_task_queue_lock_never_hang
     assert search_finds(root, "held_marker")
 
 
-def test_regression_a_worker_killed_sending_its_result_never_hangs_the_build(
-    make_repo: Callable[..., Path], tmp_path: Path
+@pytest.mark.parametrize("how", ["killed", "out of memory", "out of memory twice"])
+def test_regression_a_worker_that_fails_sending_its_result_never_hangs_the_build(
+    make_repo: Callable[..., Path], tmp_path: Path, how: str
 ) -> None:
-    # The worker dies after its last file, while it pickles the task's result (as the OOM killer, or a MemoryError
+    # The worker dies after its last file, while it pickles the task's result (the OOM killer, or a MemoryError
     # raised again when the pool sends the error instead): no file names it, and the pool waited for that task for
-    # ever.
+    # ever. A MemoryError the pool could send back was "unexpected error ... report it".
     root = repo_with(make_repo, "app/poison.py")
     signals = tmp_path / "signals"
     signals.mkdir()
+    (signals / "poison").write_text(how)
     proc = start_atlas(signals, "index", "--no-history", "--jobs", "2", "--format", "json", str(root))
     started = time.monotonic()
     _, stderr = finish(proc)
     print(f"ended after {time.monotonic() - started:.2f} s, exit {proc.returncode}")
-    assert proc.returncode in (0, 3), stderr
-    if proc.returncode == 3:
-        assert "worker" in stderr and "hint:" in stderr, stderr
-        assert not (root / ".atlas" / "CURRENT").exists()  # nothing published, nothing half-written
-    (signals / "cured").touch()
+    assert proc.returncode == 3, stderr
+    assert "worker" in stderr and "hint:" in stderr and "unexpected" not in stderr, stderr
+    assert not (root / ".atlas" / "CURRENT").exists()  # nothing published, nothing half-written
+    (signals / "poison").unlink()
     rerun = start_atlas(signals, "index", "--no-history", str(root))
     _, stderr = finish(rerun)
     assert rerun.returncode == 0, stderr

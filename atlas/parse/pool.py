@@ -70,6 +70,10 @@ STOPPING_FILE_SECONDS = 1.0
 while it writes its result would leave the pool's pipe locked), but one stuck in a grammar is not."""
 HANDLER_SECONDS = 5.0
 """The longest a pool a worker died in waits for each of its threads to end (see `ParsePool._stop_hard`)."""
+WORKER_DIED_HINT = (
+    "the index was left as it was; run `atlas index` again, and if it happens again the system may be short of "
+    "memory (see `dmesg`): `--jobs 1` needs less"
+)
 WATCH_COLUMNS = 5
 """A worker's row in the watch table: its pid, the task number, the file's position in the task, when it started
 on that file (monotonic ns, the same clock in every process; 0 between files), and when the process started (its
@@ -786,8 +790,9 @@ class ParsePool:
                 number, results = _next_result(self._results)
             except StopIteration:
                 return
-            except multiprocessing.pool.MaybeEncodingError as err:
-                raise WorkerLost(f"a parse worker could not send its results back ({err})") from err
+            except multiprocessing.pool.MaybeEncodingError as err:  # its results' repr is in `err`: not shown
+                why = f"a parse worker could not send its results back ({err.exc}), so the build stopped"
+                raise WorkerLost(why, WORKER_DIED_HINT) from err
             self._tasks.pop(number, None)
             if number in self._runs_again:
                 self._runs_again.discard(number)
@@ -862,12 +867,8 @@ class ParsePool:
         pool = self.pool
         if pool is None or self._died is not None:
             return
-        self._died = WorkerLost(
-            f"parse worker {pid} died between files (killed by the system, or out of memory), so the build stopped "
-            "and the index was left as it was",
-            "run `atlas index` again; if it happens again, the system may be short of memory (see `dmesg`): "
-            "`--jobs 1` needs less",
-        )
+        why = f"parse worker {pid} died between files (killed by the system, or out of memory), so the build stopped"
+        self._died = WorkerLost(why, WORKER_DIED_HINT)
         for job in list(pool._cache.values()):  # type: ignore[attr-defined]
             with contextlib.suppress(KeyError):  # wakes its waiter with the error
                 job._set(0, (False, self._died))
