@@ -267,8 +267,7 @@ def test_regression_a_file_whose_read_never_returns_is_skipped_as_unreadable_and
     # where SIGSTOP cannot stop it nor SIGKILL end it. The watchdog tried to stop it every half second, for ever,
     # and `atlas index` hung. Now such a worker is sent SIGKILL (which ends it once the read returns), left behind,
     # and replaced; the file is skipped as unreadable. Its standard output goes to /dev/null: a reader of the
-    # report through a pipe gets its end when `atlas index` ends. (Its stderr, which the git history's progress
-    # needs, stays the one it inherited: a pipe on stderr stays open until the read returns.)
+    # report through a pipe gets its end when `atlas index` ends (its stderr too: see the next test).
     root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(40)})
     errors = tmp_path / "stderr.txt"
     fine = holding(b"def fine_reader(): pass\n")

@@ -14,7 +14,12 @@ A grammar that never returns (an external scanner spinning in C holds the GIL an
 tree-sitter's own deadline cannot stop it) or that crashes its process would hang the run for good, the pool
 waiting for the lost task: a watchdog thread in the parent kills a worker that spends over FILE_DEADLINE_SECONDS
 on one file and notices one that died on a file, and that task is run again, the file indexed as text (and left
-out as unparsable, should even that fail).
+out as unparsable, should even that fail). A worker that dies between files (the OOM killer) may have taken a task
+or a lock of the pool's pipes with it, which no one can tell: a run still waiting on the pool stops with WorkerLost
+(exit 3, nothing published), and the pool is stopped without waiting for those locks.
+
+Workers write their stderr through a pipe of the parent's (see `_StderrRelay`), never to the caller's own: a worker
+stuck on a read that never returns, left behind, would keep a caller reading atlas's stderr to its end waiting.
 
 The same pool hashes files for the parent (`content_hashes`: `atlas status`, `atlas cache-key`, a shard's content
 hash), so that a read the file system never answers ends under the same watchdog instead of hanging the parent.
