@@ -644,10 +644,10 @@ class ParsePool:
     while it writes a result: the pool would wait forever for the lock that worker held.
     """
 
-    def __init__(self, workers: int, options: ParseOptions, warn: bool = True, work: Work = parse_entry) -> None:
+    def __init__(self, workers: int, options: ParseOptions, warn: bool = True, work: Work | None = None) -> None:
         self.workers = max(1, workers)
         self.options = options
-        self.work = work
+        self.work = work or parse_entry  # looked up now: a test wraps the module's parse_entry before the pool forks
         self._warn = log.warning if warn else log.debug  # a file its worker was lost on
         self.pool: multiprocessing.pool.Pool | None = None
         self.lost: list[str] = []
