@@ -98,6 +98,7 @@ def bad_path(paths: Iterable[object], allow_empty: bool = False) -> str | None:
 SNIFF_BYTES = 8192
 
 
+_UTF8_MARK = b"\xef\xbb\xbf"
 _UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
 _UTF32_LE_MARK = b"\xff\xfe\x00\x00"
 
@@ -121,11 +122,16 @@ def text_lines(data: bytes) -> list[str]:
     """A file's lines as Atlas numbers them, the way tree-sitter counts rows: only `\n` ends a line (a `\r` before
     it is dropped; a form feed, a lone `\r` or U+2028 stays inside its line, where `str.splitlines` would cut),
     a UTF-8 byte order mark is not text, and bytes that are not UTF-8 become U+FFFD."""
-    text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").replace("\r\n", "\n")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return lines
+    return lines_and_text(data)[0]
+
+
+def lines_and_text(data: bytes) -> tuple[list[str], str]:
+    """`text_lines(data)`, and those lines joined by `\n` (the text without its last newline), made at once."""
+    text = data.removeprefix(_UTF8_MARK).decode("utf-8", errors="replace").replace("\r\n", "\n")
+    if not text:
+        return [], ""
+    joined = text[:-1] if text.endswith("\n") else text
+    return joined.split("\n"), joined
 
 
 def read_capped(handle: BinaryIO, cap: int) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from atlas.digest import stamp_of
 from atlas.records import LineRange
-from atlas.safe_read import as_utf8, looks_binary, read_with_status, text_lines
+from atlas.safe_read import as_utf8, lines_and_text, looks_binary, read_with_status
 from atlas.terms import composed, name_tokens, tokenize
 
 MAX_RANGES = 3
@@ -53,12 +53,12 @@ def best_ranges(
     text = as_utf8(data)
     if not text or looks_binary(text):
         return ()
-    lines = text_lines(text)
+    lines, joined = lines_and_text(text)
     outline_end = max(map(operator.itemgetter(3), outline), default=0)
     if (as_indexed is not None and as_indexed(data, stamp) is False) or outline_end > len(lines):
         outline, first = (), ()
     pinned = [(math.inf, n) for n in (*first, *named) if 1 <= n <= len(lines)]
-    scored = pinned + (_score_lines(lines, terms) if terms else [])
+    scored = pinned + (_score_lines(lines, terms, joined) if terms else [])
     ranges: list[LineRange] = []
     taken: list[tuple[int, int]] = []
     for _, line_no in scored:
@@ -96,13 +96,13 @@ def _read(root: Path, path: str) -> tuple[bytes, int]:
     return data, stamp_of(status)
 
 
-def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[float, int]]:
+def _score_lines(lines: list[str], terms: Mapping[str, float], joined: str | None = None) -> list[tuple[float, int]]:
     """(score, line number) of the best lines, best first.
 
     A term found as a substring of a line bounds what the line can score; only the EXACT_LINES
     lines with the highest bounds are tokenised for their exact score.
     """
-    bounds = sorted(((-bound, number) for number, bound in _line_bounds(lines, terms).items()))
+    bounds = sorted(((-bound, number) for number, bound in _line_bounds(lines, terms, joined).items()))
     scored = []
     for _, number in bounds[:EXACT_LINES]:
         # fsum: exact whatever the order, and a set's order changes with PYTHONHASHSEED from run to run
@@ -113,7 +113,7 @@ def _score_lines(lines: list[str], terms: Mapping[str, float]) -> list[tuple[flo
     return scored
 
 
-def _line_bounds(lines: list[str], terms: Mapping[str, float]) -> dict[int, float]:
+def _line_bounds(lines: list[str], terms: Mapping[str, float], joined: str | None = None) -> dict[int, float]:
     """Line number → the summed weight of the terms its lower-cased, composed (NFC, as `tokenize` reads it) text
     contains, for the lines shorter than MAX_LINE_CHARS that contain any: every token of a line is a substring of
     it, so no other line can match.
@@ -121,7 +121,7 @@ def _line_bounds(lines: list[str], terms: Mapping[str, float]) -> dict[int, floa
     Each term the text holds at all (C-speed substring search; most of a bug report's rare terms are absent
     from any one file) is found line by line with `str.find`, its offsets mapped to lines by a bisect over
     the line ends; the weights add up in the order of `terms`, so equal lines get equal bounds."""
-    text = "\n".join(lines)
+    text = "\n".join(lines) if joined is None else joined  # `joined`: that text, as the file was read
     folded = composed(text)
     lowered = folded.lower()
     # Composing shortens a text, a letter whose lower case is two lengthens it: either moves the offsets, and
