@@ -682,12 +682,15 @@ class ParsePool:
             with signals_held():
                 setup = (self._cancelled, os.getpid(), self._watch, context.Lock(), threading.get_ident(), pipe)
                 self.pool = _Pool(self.workers, initializer=_worker_setup, initargs=setup, context=context)
+            if relay is not None:
+                relay.start()  # may be the thread a limit refuses: `__exit__` is not run when `__enter__` raises
         except BaseException:
+            if self.pool is not None:
+                self.pool.terminate()
+                self.pool = None
             if relay is not None:
                 relay.stop()
             raise
-        if relay is not None:
-            relay.start()
         self._relay = relay
         return self
 
