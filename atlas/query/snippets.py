@@ -24,7 +24,7 @@ CONTEXT_LINES = 2
 MAX_RANGE_LINES = 40
 MAX_READ_BYTES = 4 << 20
 MAX_LINE_CHARS = 2000
-EXACT_LINES = 40
+EXACT_LINES = 20
 
 Outline = tuple[tuple[str, str, int, int], ...]
 
