@@ -41,9 +41,15 @@ _COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z0-9][A-Z]|[A-Z]{2}[a-z]{2}
 _INSTALL_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "vendor"})
 _URL = re.compile(r"https?://[^\s<>\"'`()\[\]]{1,500}")
 _CODE_LINK_MARK = re.compile(r"/(?:blob|blame|src)/")
-_LINE_OF = re.compile(r"\b[Ll]ine (\d{1,7}) (?:of|in) [`'\"]?([\w./-]{1,500})")
+# `line 12 of x.py` from its `ine `: a pattern that starts with a literal is searched for at C speed, and this one
+# is searched for in every bug report (`_lines_of` checks the `L` or `l` before it).
+_LINE_OF = re.compile(r"ine (\d{1,7}) (?:of|in) [`'\"]?([\w./-]{1,500})")
 # What follows a path to name a line of it: Python's `", line 12`, most tools' `:12`, PHP's `(12)` and `on line 12`.
 _LINE_AFTER_PATH = re.compile(r"(?:\"?, line |:| on line |\()(\d{1,7})(?!\d)")
+# The end of a file name that one of those follows: where a path naming a line ends (its start is looked for
+# backwards, at most MAX_PATH_CHARS away).
+_NAME_BEFORE_LINE = re.compile(rf"\w\.(?:{SOURCE_EXTENSIONS})(?=(?:\"?, line |:| on line |\()\d)")
+MAX_PATH_CHARS = 500
 # The anchor of a code host's link to a line: GitHub, GitLab and Gitea `#L12`, Bitbucket `#lines-12`.
 _LINK_ANCHOR = re.compile(r"#(?:L|lines-)(\d{1,7})(?!\d)")
 
@@ -109,7 +115,7 @@ def linked_paths(text: str) -> list[str]:
         marker = _CODE_LINK_MARK.search(url)
         if marker:
             found += file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0])[:1]
-    return found + [path for match in _LINE_OF.finditer(text) for path in file_paths(match.group(2))[:1]]
+    return found + [path for match in _lines_of_matches(text) for path in file_paths(match.group(2))[:1]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,19 +152,32 @@ def _linked_lines(text: str) -> list[NamedLine]:
 
 
 def _lines_of(text: str) -> list[NamedLine]:
-    return [_named(path, int(match.group(1))) for match in _LINE_OF.finditer(text)
+    return [_named(path, int(match.group(1))) for match in _lines_of_matches(text)
             for path in file_paths(match.group(2))[:1]]  # fmt: skip
+
+
+def _lines_of_matches(text: str) -> list[re.Match[str]]:
+    """The matches of _LINE_OF that begin the word `line` or `Line`."""
+    return [match for match in _LINE_OF.finditer(text) if _word_line_at(text, match.start() - 1)]
+
+
+def _word_line_at(text: str, at: int) -> bool:
+    before = text[at - 1] if at >= 1 else " "
+    return at >= 0 and text[at] in "lL" and not (before.isalnum() or before == "_")
 
 
 def _lines_after_paths(text: str) -> list[NamedLine]:
     found = []
-    for run in _PATH_RUN.finditer(text):
-        after = _LINE_AFTER_PATH.match(text, run.end())
-        if after is None:
+    for name in _NAME_BEFORE_LINE.finditer(text):
+        after = _LINE_AFTER_PATH.match(text, name.end())
+        run = _PATH_RUN.match(text[max(0, name.end() - MAX_PATH_CHARS) : name.end()][::-1])
+        if after is None or run is None:
             continue
-        paths = file_paths(run.group())
-        if paths and run.group().endswith(paths[-1]):
+        paths = file_paths(run.group()[::-1])
+        if paths:
             found.append(_named(paths[-1], int(after.group(1))))
+            if len(found) == 4 * MAX_NAMED_LINES:  # a pasted log repeating the same few
+                break
     return found
 
 
