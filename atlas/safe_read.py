@@ -157,14 +157,61 @@ def read_in_root(root: Path, path: str, limit: int) -> tuple[bytes, int]:
 
 
 def read_with_status(root: Path, path: str, limit: int) -> tuple[bytes, os.stat_result]:
-    """`read_in_root`, with the file's whole `stat` instead of its size."""
+    """`read_in_root`, with the file's whole `stat` instead of its size. A file on a file system that may never
+    answer (not LOCAL_FILESYSTEMS: FUSE, NFS...) is read under READ_DEADLINE_SECONDS: past it, or when such a
+    read of the file already stuck, OSError (ETIMEDOUT)."""
     fd = open_in_root(root, path)
     try:
         status = os.fstat(fd)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit), status
+    except BaseException:
+        os.close(fd)
+        raise
+    if on_local_filesystem(status.st_dev):
+        try:
+            return _read_fd(fd, limit), status
+        finally:
+            os.close(fd)
+    return _read_with_deadline(fd, limit, path, (status.st_dev, status.st_ino)), status
+
+
+READ_DEADLINE_SECONDS = 10.0
+_stuck_reads: set[tuple[int, int]] = set()
+"""(device, inode) of the files whose read passed its deadline: asked again, they fail at once."""
+
+
+def _read_fd(fd: int, limit: int) -> bytes:
+    with os.fdopen(fd, "rb", closefd=False) as handle:
+        return handle.read(limit)
+
+
+def _read_with_deadline(fd: int, limit: int, path: str, file_id: tuple[int, int]) -> bytes:
+    """`limit` bytes of `fd` (closed), copied by a `head -c` child that reads it as its stdin. A read the file
+    system never answers leaves that child waiting in the kernel, where not even SIGKILL ends it, instead of this
+    process: a thread of ours in that wait would keep the whole process from exiting."""
+    import shutil
+    import subprocess
+
+    try:
+        head = shutil.which("head")
+        if file_id in _stuck_reads:
+            raise OSError(errno.ETIMEDOUT, f"{visible(path)}: an earlier read of it did not return")
+        if head is None:  # no coreutils: read it here, as on a local disk
+            return _read_fd(fd, limit)
+        child = subprocess.Popen([head, "-c", str(limit)], stdin=fd, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     finally:
         os.close(fd)
+    try:
+        data, _ = child.communicate(timeout=READ_DEADLINE_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()  # takes effect when the read returns; the child is not waited for
+        child.stdout.close()  # type: ignore[union-attr]
+        _stuck_reads.add(file_id)
+        why = f"{visible(path)}: its read did not return in {READ_DEADLINE_SECONDS:g} s"
+        raise OSError(errno.ETIMEDOUT, why) from None
+    if child.returncode != 0:
+        raise OSError(errno.EIO, f"{visible(path)}: it could not be read")
+    return data
 
 
 def open_in_root(root: str | os.PathLike[str], path: str) -> int:

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -387,3 +388,41 @@ def test_regression_a_worker_stuck_on_a_read_does_not_hold_the_callers_stderr_op
             pytest.fail(f"atlas's stderr still open 60 s on (`atlas index` {'had ended' if ended else 'still ran'})")
     assert proc.returncode == 0, stderr
     assert "lies/stuck.py: its read did not return in 2 s" in stderr
+
+
+WITH_A_SHORT_READ_DEADLINE = """
+from atlas import safe_read
+safe_read.READ_DEADLINE_SECONDS = 2.0
+from atlas.cli import main
+main()
+"""
+"""`atlas` with the deadline of a read on a file system that may never answer at 2 s instead of 10."""
+
+
+def test_regression_a_search_whose_hit_never_answers_a_read_ends_with_the_hit_and_no_lines(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The hit's line ranges read it in the search's own process: `atlas search` waited for ever. A thread of its own
+    # would not do: a thread waiting in the kernel for a FUSE answer keeps the process from exiting. The read is a
+    # child's (`head -c`), left behind, and the hit comes without lines; the search's stdout and stderr end with it.
+    root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(10)})
+    lying = LyingFile(36, holding(b"def stuck_reader():\n    return 1\n"))
+    with lying_files(root / "lies", {"stuck.py": lying}):
+        assert atlas_process(root, "index", "--no-history").returncode == 0
+        answered = atlas_process(root, "search", "stuck_reader", "--format", "json")  # read by a child, all the same
+        (hit,) = [hit for hit in json.loads(answered.stdout)["results"] if hit["path"] == "lies/stuck.py"]
+        assert hit["lines"] and "def stuck_reader():" in hit["lines"][0]["text"]
+        lying.read = never_answered
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_READ_DEADLINE, "-q", "search", "stuck_reader",
+                                 "--format", "json"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)  # fmt: skip
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("`atlas search` hung reading a hit whose read never returns")
+        took = time.monotonic() - started
+    assert proc.returncode == 0, stderr
+    (hit,) = [hit for hit in json.loads(stdout)["results"] if hit["path"] == "lies/stuck.py"]
+    assert hit["lines"] == [] and took < 30
