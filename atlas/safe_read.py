@@ -160,7 +160,12 @@ def read_with_status(root: Path, path: str, limit: int) -> tuple[bytes, os.stat_
     """`read_in_root`, with the file's whole `stat` instead of its size. A file on a file system that may never
     answer (not LOCAL_FILESYSTEMS: FUSE, NFS...) is read under READ_DEADLINE_SECONDS: past it, or when such a
     read of the file already stuck, OSError (ETIMEDOUT)."""
-    fd = open_in_root(root, path)
+    return _read_open_file(open_in_root(root, path), limit, path)
+
+
+def _read_open_file(fd: int, limit: int, name: str) -> tuple[bytes, os.stat_result]:
+    """Up to `limit` bytes of the open file `fd` (closed), and its `stat`; under READ_DEADLINE_SECONDS when the file
+    is not on a local disk."""
     try:
         status = os.fstat(fd)
     except BaseException:
@@ -171,7 +176,7 @@ def read_with_status(root: Path, path: str, limit: int) -> tuple[bytes, os.stat_
             return _read_fd(fd, limit), status
         finally:
             os.close(fd)
-    return _read_with_deadline(fd, limit, path, (status.st_dev, status.st_ino)), status
+    return _read_with_deadline(fd, limit, name, (status.st_dev, status.st_ino)), status
 
 
 READ_DEADLINE_SECONDS = 10.0
@@ -295,7 +300,11 @@ def mounted_filesystems() -> dict[int, str]:
     """The devices (`st_dev`) of the file systems mounted here, with their types; empty where the mount table
     cannot be read (not Linux)."""
     try:
-        table = read_regular_file("/proc/self/mountinfo", 1 << 22)
+        fd = open_regular_file("/proc/self/mountinfo")  # not read_regular_file: it asks this table of /proc
+        try:
+            table = _read_fd(fd, 1 << 22)
+        finally:
+            os.close(fd)
     except OSError:
         return {}
     found = {}
@@ -337,14 +346,11 @@ def read_regular_file(path: str | bytes, limit: int, follow: bool = True, dir_fd
     `path` is relative to that directory descriptor, as `os.open` takes it.
 
     For the files the walk reads beside the repository's (ignore files, `.git` files): a FIFO, a device or a
-    directory in their place raises `Refused` at once instead of blocking, or of reading without end.
+    directory in their place raises `Refused` at once instead of blocking, or of reading without end; a read that
+    does not return (see `read_with_status`), OSError.
     """
     fd = open_regular_file(path, follow, dir_fd)
-    try:
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit)
-    finally:
-        os.close(fd)
+    return _read_open_file(fd, limit, os.fsdecode(path))[0]
 
 
 def open_regular_file(path: str | bytes, follow: bool = True, dir_fd: int | None = None) -> int:

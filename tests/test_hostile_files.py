@@ -426,3 +426,25 @@ def test_regression_a_search_whose_hit_never_answers_a_read_ends_with_the_hit_an
     assert proc.returncode == 0, stderr
     (hit,) = [hit for hit in json.loads(stdout)["results"] if hit["path"] == "lies/stuck.py"]
     assert hit["lines"] == [] and took < 30
+
+
+def test_regression_an_ignore_file_whose_read_never_returns_counts_as_unreadable_and_the_build_ends(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The walk reads each directory's `.gitignore` in the parent: one whose read never returned hung `atlas index`.
+    # It is now read as a file on such a file system is (see above): past the deadline, as if unreadable.
+    root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(10)})
+    script = WITH_A_SHORT_READ_DEADLINE.replace("from atlas.cli", "from atlas.parse import pool\n"
+                                                "pool.FILE_DEADLINE_SECONDS = 2.0\nfrom atlas.cli")  # fmt: skip
+    served = {".gitignore": LyingFile(100, never_answered), "kept.py": LyingFile(0, holding(b"x = 1\n"))}
+    with lying_files(root / "lies", served):
+        proc = subprocess.Popen([sys.executable, "-c", script, "-q", "index", "--no-history", "--format", "json"],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("`atlas index` hung on an ignore file whose read never returns")
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout)["files_indexed"] >= 11
