@@ -290,12 +290,14 @@ def test_regression_a_file_whose_read_never_returns_is_skipped_as_unreadable_and
     assert "lies/stuck.py: its read did not return in 2 s" in errors.read_text()
 
 
-def atlas_with_a_short_deadline(root: Path, stderr: Path, *args: str, timeout: float = 30) -> tuple[int, str]:
+def atlas_with_a_short_deadline(
+    root: Path, stderr: Path, *args: str, timeout: float = 30, script: str = WITH_A_SHORT_FILE_DEADLINE
+) -> tuple[int, str]:
     """`atlas -q ARGS` with a 2 s file deadline: its exit status and standard output. Its standard error goes to the
     file `stderr`: a worker left waiting on a read holds what it inherited open until the mount goes. A hang fails
     the test (the process is killed, and ends once the mount goes and its read returns)."""
     with stderr.open("w") as errors:
-        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_FILE_DEADLINE, "-q", *args], cwd=root,
+        proc = subprocess.Popen([sys.executable, "-c", script, "-q", *args], cwd=root,
                                 stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True)  # fmt: skip
         try:
             stdout, _ = proc.communicate(timeout=timeout)
@@ -407,6 +409,7 @@ def test_regression_a_search_whose_hit_never_answers_a_read_ends_with_the_hit_an
     # child's (`head -c`), left behind, and the hit comes without lines; the search's stdout and stderr end with it.
     root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(10)})
     lying = LyingFile(36, holding(b"def stuck_reader():\n    return 1\n"))
+    errors = tmp_path / "stderr.txt"
     with lying_files(root / "lies", {"stuck.py": lying}):
         assert atlas_process(root, "index", "--no-history").returncode == 0
         answered = atlas_process(root, "search", "stuck_reader", "--format", "json")  # read by a child, all the same
@@ -414,16 +417,10 @@ def test_regression_a_search_whose_hit_never_answers_a_read_ends_with_the_hit_an
         assert hit["lines"] and "def stuck_reader():" in hit["lines"][0]["text"]
         lying.read = never_answered
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_READ_DEADLINE, "-q", "search", "stuck_reader",
-                                 "--format", "json"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)  # fmt: skip
-        try:
-            stdout, stderr = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("`atlas search` hung reading a hit whose read never returns")
+        code, stdout = atlas_with_a_short_deadline(root, errors, "search", "stuck_reader", "--format", "json",
+                                                   script=WITH_A_SHORT_READ_DEADLINE)  # fmt: skip
         took = time.monotonic() - started
-    assert proc.returncode == 0, stderr
+    assert code == 0, errors.read_text()
     (hit,) = [hit for hit in json.loads(stdout)["results"] if hit["path"] == "lies/stuck.py"]
     assert hit["lines"] == [] and took < 30
 
@@ -437,14 +434,9 @@ def test_regression_an_ignore_file_whose_read_never_returns_counts_as_unreadable
     script = WITH_A_SHORT_READ_DEADLINE.replace("from atlas.cli", "from atlas.parse import pool\n"
                                                 "pool.FILE_DEADLINE_SECONDS = 2.0\nfrom atlas.cli")  # fmt: skip
     served = {".gitignore": LyingFile(100, never_answered), "kept.py": LyingFile(0, holding(b"x = 1\n"))}
+    errors = tmp_path / "stderr.txt"
     with lying_files(root / "lies", served):
-        proc = subprocess.Popen([sys.executable, "-c", script, "-q", "index", "--no-history", "--format", "json"],
-                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)  # fmt: skip
-        try:
-            stdout, stderr = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("`atlas index` hung on an ignore file whose read never returns")
-    assert proc.returncode == 0, stderr
+        code, stdout = atlas_with_a_short_deadline(root, errors, "index", "--no-history", "--format", "json",
+                                                   script=script)  # fmt: skip
+    assert code == 0, errors.read_text()
     assert json.loads(stdout)["files_indexed"] >= 11
