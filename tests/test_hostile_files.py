@@ -253,12 +253,14 @@ def test_a_selection_says_how_many_bytes_a_file_whose_size_says_0_holds(make_rep
 
 WITH_A_SHORT_FILE_DEADLINE = """
 import sys
+from atlas import safe_read
 from atlas.parse import pool
-pool.FILE_DEADLINE_SECONDS = 2.0
+pool.FILE_DEADLINE_SECONDS = safe_read.READ_DEADLINE_SECONDS = 2.0
 from atlas.cli import main
 main()
 """
-"""`atlas` with the parse watchdog's deadline at 2 s instead of 60 (the workers are forked with it)."""
+"""`atlas` with the parse watchdog's deadline at 2 s instead of 60 (the workers are forked with it), and the
+deadline of its own reads on a file system that may never answer at 2 s instead of 10."""
 
 
 def test_regression_a_file_whose_read_never_returns_is_skipped_as_unreadable_and_the_build_ends(
@@ -290,14 +292,12 @@ def test_regression_a_file_whose_read_never_returns_is_skipped_as_unreadable_and
     assert "lies/stuck.py: its read did not return in 2 s" in errors.read_text()
 
 
-def atlas_with_a_short_deadline(
-    root: Path, stderr: Path, *args: str, timeout: float = 30, script: str = WITH_A_SHORT_FILE_DEADLINE
-) -> tuple[int, str]:
+def atlas_with_a_short_deadline(root: Path, stderr: Path, *args: str, timeout: float = 30) -> tuple[int, str]:
     """`atlas -q ARGS` with a 2 s file deadline: its exit status and standard output. Its standard error goes to the
     file `stderr`: a worker left waiting on a read holds what it inherited open until the mount goes. A hang fails
     the test (the process is killed, and ends once the mount goes and its read returns)."""
     with stderr.open("w") as errors:
-        proc = subprocess.Popen([sys.executable, "-c", script, "-q", *args], cwd=root,
+        proc = subprocess.Popen([sys.executable, "-c", WITH_A_SHORT_FILE_DEADLINE, "-q", *args], cwd=root,
                                 stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True)  # fmt: skip
         try:
             stdout, _ = proc.communicate(timeout=timeout)
@@ -392,15 +392,6 @@ def test_regression_a_worker_stuck_on_a_read_does_not_hold_the_callers_stderr_op
     assert "lies/stuck.py: its read did not return in 2 s" in stderr
 
 
-WITH_A_SHORT_READ_DEADLINE = """
-from atlas import safe_read
-safe_read.READ_DEADLINE_SECONDS = 2.0
-from atlas.cli import main
-main()
-"""
-"""`atlas` with the deadline of a read on a file system that may never answer at 2 s instead of 10."""
-
-
 def test_regression_a_search_whose_hit_never_answers_a_read_ends_with_the_hit_and_no_lines(
     make_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -417,8 +408,7 @@ def test_regression_a_search_whose_hit_never_answers_a_read_ends_with_the_hit_an
         assert hit["lines"] and "def stuck_reader():" in hit["lines"][0]["text"]
         lying.read = never_answered
         started = time.monotonic()
-        code, stdout = atlas_with_a_short_deadline(root, errors, "search", "stuck_reader", "--format", "json",
-                                                   script=WITH_A_SHORT_READ_DEADLINE)  # fmt: skip
+        code, stdout = atlas_with_a_short_deadline(root, errors, "search", "stuck_reader", "--format", "json")
         took = time.monotonic() - started
     assert code == 0, errors.read_text()
     (hit,) = [hit for hit in json.loads(stdout)["results"] if hit["path"] == "lies/stuck.py"]
@@ -431,12 +421,9 @@ def test_regression_an_ignore_file_whose_read_never_returns_counts_as_unreadable
     # The walk reads each directory's `.gitignore` in the parent: one whose read never returned hung `atlas index`.
     # It is now read as a file on such a file system is (see above): past the deadline, as if unreadable.
     root = make_repo({f"app/m{i}.py": f"def handler_{i}():\n    return {i}\n" for i in range(10)})
-    script = WITH_A_SHORT_READ_DEADLINE.replace("from atlas.cli", "from atlas.parse import pool\n"
-                                                "pool.FILE_DEADLINE_SECONDS = 2.0\nfrom atlas.cli")  # fmt: skip
     served = {".gitignore": LyingFile(100, never_answered), "kept.py": LyingFile(0, holding(b"x = 1\n"))}
     errors = tmp_path / "stderr.txt"
     with lying_files(root / "lies", served):
-        code, stdout = atlas_with_a_short_deadline(root, errors, "index", "--no-history", "--format", "json",
-                                                   script=script)  # fmt: skip
+        code, stdout = atlas_with_a_short_deadline(root, errors, "index", "--no-history", "--format", "json")
     assert code == 0, errors.read_text()
     assert json.loads(stdout)["files_indexed"] >= 11
