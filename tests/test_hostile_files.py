@@ -24,9 +24,7 @@ from atlas.api import index_config, index_repo
 from atlas.artifacts import tree_digest
 from atlas.config import CONFIG_MAX_BYTES
 from atlas.index import store
-from atlas.parse.pool import content_hashes
 from atlas.partition import OVER_LIMIT, file_content_hash
-from atlas.records import FileEntry
 from atlas.safe_read import LOCAL_FILESYSTEMS, mounted_filesystems, on_local_filesystem
 from atlas.status import current_entries, diff_tree, load_table
 from tests.conftest import deadline
@@ -363,8 +361,17 @@ def test_files_on_a_local_disk_are_hashed_in_the_parent_and_files_on_fuse_in_wor
     assert on_local_filesystem(local.stat().st_dev)
     with lying_files(tmp_path / "lies", {"far.py": LyingFile(6, holding(b"x = 1\n"))}) as served:
         assert not on_local_filesystem((served / "far.py").stat().st_dev)
-        entries = [FileEntry(p, str(tmp_path / p), 6, 0, str(tmp_path)) for p in ("local.py", "lies/far.py")]
-        hashes, unanswered = content_hashes(entries)
+        # In a process of its own, as `atlas status` runs it: in the test run's long-lived process the FUSE file's
+        # worker read it `unreadable` in two full CI runs, after hundreds of other tests (not found why; see
+        # perf/RESULTS.md).
+        code = (
+            "import json, sys\nfrom atlas.parse.pool import content_hashes\nfrom atlas.records import FileEntry\n"
+            "root = sys.argv[1]\n"
+            "entries = [FileEntry(p, f'{root}/{p}', 6, 0, root) for p in ('local.py', 'lies/far.py')]\n"
+            "print(json.dumps(content_hashes(entries)))"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+        hashes, unanswered = json.loads(done.stdout or "null") or ({}, {"run": done.stderr})
     assert hashes["local.py"] == hashes["lies/far.py"] == file_content_hash(tmp_path, "local.py", 6)
     assert not unanswered
 
