@@ -110,12 +110,15 @@ def linked_paths(text: str) -> list[str]:
     """The file paths `text` points at: in a code host's link to a file (GitHub's and Gitea's `/blob/REF/PATH`,
     GitLab's `/-/blob/`, Bitbucket's `/src/REF/PATH`, `/blame/`), the part after the marker, the ref included (a
     look-up matches the longest suffix the repository has); and the path of `line 12 of PATH` (or `in PATH`)."""
-    found = []
-    for url in _URL.findall(text):
-        marker = _CODE_LINK_MARK.search(url)
-        if marker:
-            found += file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0])[:1]
+    found = [path for url in _URL.findall(text) if (path := _link_path(url))]
     return found + [path for match in _lines_of_matches(text) for path in file_paths(match.group(2))[:1]]
+
+
+def _link_path(url: str) -> str:
+    """The file path of a code host's link to a file (after its `/blob/` or like marker, the ref included), or ""."""
+    marker = _CODE_LINK_MARK.search(url)
+    paths = file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0]) if marker else []
+    return paths[0] if paths else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +145,10 @@ def named_lines(text: str) -> tuple[NamedLine, ...]:
 def _linked_lines(text: str) -> list[NamedLine]:
     found = []
     for url in _URL.findall(text):
-        marker = _CODE_LINK_MARK.search(url)
         anchor = _LINK_ANCHOR.search(url)
-        if marker and anchor:
-            for path in file_paths(url[marker.end() :].split("#", 1)[0].split("?", 1)[0])[:1]:
-                cleaned = _clean_path(path)
-                found.append(NamedLine(cleaned, int(anchor.group(1)), max(1, cleaned.count("/") - 1)))
+        if anchor and (path := _link_path(url)):
+            cleaned = _clean_path(path)
+            found.append(NamedLine(cleaned, int(anchor.group(1)), max(1, cleaned.count("/") - 1)))
     return found
 
 
