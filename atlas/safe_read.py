@@ -127,11 +127,17 @@ def text_lines(data: bytes) -> list[str]:
 
 def lines_and_text(data: bytes) -> tuple[list[str], str]:
     """`text_lines(data)`, and those lines joined by `\n` (the text without its last newline), made at once."""
+    joined = joined_lines(data)
+    return ([], "") if joined is None else (joined.split("\n"), joined)
+
+
+def joined_lines(data: bytes) -> str | None:
+    """`text_lines(data)` joined by `\n` (the text without its last newline), without making each line a string;
+    None when the file has no lines (an empty file; one newline is one empty line)."""
     text = data.removeprefix(_UTF8_MARK).decode("utf-8", errors="replace").replace("\r\n", "\n")
     if not text:
-        return [], ""
-    joined = text[:-1] if text.endswith("\n") else text
-    return joined.split("\n"), joined
+        return None
+    return text[:-1] if text.endswith("\n") else text
 
 
 def read_capped(handle: BinaryIO, cap: int) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from atlas.query.snippets import MAX_LINE_CHARS, _line_bounds, _score_lines, best_ranges
+from atlas.query.snippets import MAX_LINE_CHARS, _line_bounds, _score_lines, _Text, best_ranges
 from atlas.terms import composed
 
 LINES = ["alpha beta gamma", "delta epsilon"]
@@ -19,11 +19,12 @@ TERMS = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3, "delta": 0.25, "epsilon": 0.35
 
 
 def test_equal_scores_are_exactly_equal_and_tie_by_line_number() -> None:
-    assert _score_lines(LINES, TERMS) == [(0.6, 1), (0.6, 2)]
+    assert _score_lines(_Text("\n".join(LINES)), TERMS) == [(0.6, 1), (0.6, 2)]
 
 
 def test_line_scores_do_not_change_with_the_hash_seed() -> None:
-    code = f"from atlas.query.snippets import _score_lines\nprint(_score_lines({LINES!r}, {TERMS!r}))"
+    text = "\n".join(LINES)
+    code = f"from atlas.query.snippets import _score_lines, _Text\nprint(_score_lines(_Text({text!r}), {TERMS!r}))"
     def run(seed: int) -> str:
         env = {"PYTHONHASHSEED": str(seed)}
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
@@ -52,12 +53,12 @@ def test_line_bounds_sum_the_weights_of_the_terms_each_line_contains(
         for n, line in enumerate(lines, 1)
         if any(t in composed(line).lower() for t in weights)
     }
-    assert _line_bounds(lines, weights) == expected
+    assert _line_bounds(_Text("\n".join(lines)), weights) == expected
 
 
 def test_line_bounds_leave_out_overlong_lines() -> None:
     lines = ["retry " * (MAX_LINE_CHARS // 6 + 1), "retry once", "nothing"]
-    assert _line_bounds(lines, {"retry": 1.0}) == {2: 1.0}
+    assert _line_bounds(_Text("\n".join(lines)), {"retry": 1.0}) == {2: 1.0}
 
 
 def test_ranges_never_show_a_line_twice(tmp_path: Path) -> None:
@@ -151,3 +152,21 @@ def test_regression_a_file_that_became_binary_gets_no_ranges(tmp_path: Path) -> 
     _build(tmp_path)
     (tmp_path / "app.py").write_bytes(b"\0\1\2gizmo handler\0\xff\xfe blob\0\n")
     assert _first_hit_lines(tmp_path, "gizmo", "handler") == []
+
+
+@given(
+    lines=st.lists(st.text(st.sampled_from("ab \t\r"), max_size=5), min_size=1, max_size=30),
+    asked=st.lists(st.integers(min_value=1, max_value=30), max_size=12),
+    counted=st.lists(st.integers(min_value=1, max_value=30), max_size=6),
+)
+def test_a_text_finds_each_line_as_splitting_it_would(lines: list[str], asked: list[int], counted: list[int]) -> None:
+    text = _Text("\n".join(lines))
+    assert text.count == len(lines)
+    starts = sorted({len("\n".join(lines[: n - 1])) + (n > 1) for n in counted if n <= len(lines)})
+    numbers = text.numbers(starts)  # known starts, in any order with the lines asked before and after
+    assert all(text.line(numbers[start]) == lines[numbers[start] - 1] for start in starts)
+    for number in asked:
+        if number <= len(lines):
+            assert text.line(number) == lines[number - 1]
+            first = max(1, number - 3)
+            assert text.span(first, number) == "\n".join(lines[first - 1 : number])

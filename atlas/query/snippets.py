@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from atlas.digest import stamp_of
 from atlas.records import LineRange
-from atlas.safe_read import as_utf8, lines_and_text, looks_binary, read_with_status
+from atlas.safe_read import as_utf8, joined_lines, looks_binary, read_with_status
 from atlas.terms import composed, name_tokens, tokenize
 
 MAX_RANGES = 3
@@ -53,24 +52,79 @@ def best_ranges(
     text = as_utf8(data)
     if not text or looks_binary(text):
         return ()
-    lines, joined = lines_and_text(text)
+    lines = _Text(joined_lines(text))
     outline_end = max(map(operator.itemgetter(3), outline), default=0)
-    if (as_indexed is not None and as_indexed(data, stamp) is False) or outline_end > len(lines):
+    if (as_indexed is not None and as_indexed(data, stamp) is False) or outline_end > lines.count:
         outline, first = (), ()
-    pinned = [(math.inf, n) for n in (*first, *named) if 1 <= n <= len(lines)]
-    scored = pinned + (_score_lines(lines, terms, joined) if terms else [])
+    pinned = [(math.inf, n) for n in (*first, *named) if 1 <= n <= lines.count]
+    scored = pinned + (_score_lines(lines, terms) if terms else [])
     ranges: list[LineRange] = []
     taken: list[tuple[int, int]] = []
     for _, line_no in scored:
         if any(start <= line_no <= end for start, end in taken):
             continue
-        start, end, symbol = _span(line_no, len(lines), outline)
+        start, end, symbol = _span(line_no, lines.count, outline)
         start, end = _unshown(start, end, line_no, taken)
         taken.append((start, end))
-        ranges.append(LineRange(start, end, "\n".join(lines[start - 1 : end]), symbol))
+        ranges.append(LineRange(start, end, lines.span(start, end), symbol))
         if len(ranges) == MAX_RANGES:
             break
     return tuple(ranges)
+
+
+class _Text:
+    """A file's lines (`atlas.safe_read.text_lines`) joined by `\n`, each line found by its offset when a search
+    asks for it: splitting every line of every hit, and mapping offsets to lines through all of them, cost more
+    than choosing the hit's ranges."""
+
+    def __init__(self, joined: str | None) -> None:
+        """`joined` as `atlas.safe_read.joined_lines` gives it: None for a file without lines."""
+        self.joined = joined or ""
+        self.count = 0 if joined is None else joined.count("\n") + 1
+        self._numbers = [1]  # line numbers whose start is known, ascending, and their starts
+        self._starts = [0]
+
+    def line(self, number: int) -> str:
+        """Line `number` (from 1, at most `count`)."""
+        return self.span(number, number)
+
+    def span(self, first: int, last: int) -> str:
+        """Lines `first` to `last` joined by `\n`."""
+        end = self.joined.find("\n", self.start(last))
+        return self.joined[self.start(first) : end if end >= 0 else len(self.joined)]
+
+    def start(self, number: int) -> int:
+        """The offset where line `number` starts, walked to from the nearest line whose start is known."""
+        index = bisect.bisect_right(self._numbers, number) - 1
+        known, at = self._numbers[index], self._starts[index]
+        if known == number:
+            return at
+        if index + 1 < len(self._numbers) and self._numbers[index + 1] - number < number - known:
+            known, at = self._numbers[index + 1], self._starts[index + 1]
+            while known > number:
+                at = self.joined.rfind("\n", 0, at - 1) + 1
+                known -= 1
+        else:
+            while known < number:
+                at = self.joined.find("\n", at) + 1
+                known += 1
+        self._numbers.insert(index + 1, number)
+        self._starts.insert(index + 1, at)
+        return at
+
+    def numbers(self, starts: Sequence[int]) -> dict[int, int]:
+        """Line start offset → line number for each of `starts` (ascending), counted newline by newline between
+        them, and remembered."""
+        numbers: dict[int, int] = {}
+        number, at = 1, 0
+        for start in starts:
+            number += self.joined.count("\n", at, start)
+            numbers[start] = number
+            at = start
+        known = dict(zip(self._numbers, self._starts, strict=True)) | {n: s for s, n in numbers.items()}
+        self._numbers = sorted(known)
+        self._starts = [known[n] for n in self._numbers]
+        return numbers
 
 
 def matched_symbols(outline: Outline, terms: set[str]) -> tuple[str, ...]:
@@ -96,50 +150,51 @@ def _read(root: Path, path: str) -> tuple[bytes, int]:
     return data, stamp_of(status)
 
 
-def _score_lines(lines: list[str], terms: Mapping[str, float], joined: str | None = None) -> list[tuple[float, int]]:
+def _score_lines(text: _Text, terms: Mapping[str, float]) -> list[tuple[float, int]]:
     """(score, line number) of the best lines, best first.
 
     A term found as a substring of a line bounds what the line can score; only the EXACT_LINES
     lines with the highest bounds are tokenised for their exact score.
     """
-    bounds = sorted(((-bound, number) for number, bound in _line_bounds(lines, terms, joined).items()))
+    bounds = sorted(((-bound, number) for number, bound in _line_bounds(text, terms).items()))
     scored = []
     for _, number in bounds[:EXACT_LINES]:
         # fsum: exact whatever the order, and a set's order changes with PYTHONHASHSEED from run to run
-        score = math.fsum(terms[t] for t in set(tokenize(lines[number - 1])) if t in terms)
+        score = math.fsum(terms[t] for t in set(tokenize(text.line(number))) if t in terms)
         if score:
             scored.append((score, number))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return scored
 
 
-def _line_bounds(lines: list[str], terms: Mapping[str, float], joined: str | None = None) -> dict[int, float]:
+def _line_bounds(text: _Text, terms: Mapping[str, float]) -> dict[int, float]:
     """Line number → the summed weight of the terms its lower-cased, composed (NFC, as `tokenize` reads it) text
     contains, for the lines shorter than MAX_LINE_CHARS that contain any: every token of a line is a substring of
     it, so no other line can match.
 
-    Each term the text holds at all (C-speed substring search; most of a bug report's rare terms are absent
-    from any one file) is found line by line with `str.find`, its offsets mapped to lines by a bisect over
-    the line ends; the weights add up in the order of `terms`, so equal lines get equal bounds."""
-    text = "\n".join(lines) if joined is None else joined  # `joined`: that text, as the file was read
-    folded = composed(text)
+    Each term is found in the whole text with `str.find` (C speed; most of a bug report's rare terms are absent
+    from any one file), once per line that holds it; the lines are then numbered by counting the newlines
+    between them. The weights add up in the order of `terms`, so equal lines get equal bounds."""
+    folded = composed(text.joined)
     lowered = folded.lower()
     # Composing shortens a text, a letter whose lower case is two lengthens it: either moves the offsets, and
     # both together can leave the length as it was, so each is checked apart.
-    if len(folded) != len(text) or len(lowered) != len(folded):
-        return _line_bounds_one_by_one(lines, terms)
-    bounds: dict[int, float] = {}
-    present = [(term, weight) for term, weight in terms.items() if term and term in lowered]
-    if not present:
-        return bounds
-    next_line = list(itertools.accumulate(map((1).__add__, map(len, lines))))  # offset where line i + 2 starts
-    for term, weight in present:
-        at = lowered.find(term)
+    if len(folded) != len(text.joined) or len(lowered) != len(folded):
+        return _line_bounds_one_by_one(text.joined.split("\n") if text.count else [], terms)
+    found: list[tuple[int, float]] = []  # (where a line holding a term starts, the term's weight), terms in order
+    for term, weight in terms.items():
+        at = lowered.find(term) if term else -1
         while at >= 0:
-            index = bisect.bisect_right(next_line, at)
-            if len(lines[index]) < MAX_LINE_CHARS:
-                bounds[index + 1] = bounds.get(index + 1, 0) + weight
-            at = lowered.find(term, next_line[index])
+            start = lowered.rfind("\n", 0, at) + 1
+            end = lowered.find("\n", at)
+            end = end if end >= 0 else len(lowered)
+            if end - start < MAX_LINE_CHARS:
+                found.append((start, weight))
+            at = lowered.find(term, end + 1)
+    numbers = text.numbers(sorted({start for start, _ in found}))
+    bounds: dict[int, float] = {}
+    for start, weight in found:
+        bounds[numbers[start]] = bounds.get(numbers[start], 0) + weight
     return bounds
 
 
