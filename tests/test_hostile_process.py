@@ -648,3 +648,62 @@ def _run_limited_for(timeout: float, limit: int, soft: int, *args: str) -> subpr
         proc.communicate()
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+_REFUSED_WRITER = """
+import sys, threading, time
+from pathlib import Path
+from atlas.errors import limit_error
+from atlas.index.writer import GenerationWriter, pids_refusals
+
+writer = GenerationWriter(Path(sys.argv[1]), 64 << 20)
+before = pids_refusals()
+stop, threads = threading.Event(), []
+try:
+    while len(threads) < 200:
+        thread = threading.Thread(target=stop.wait)
+        thread.start()
+        threads.append(thread)
+except RuntimeError:
+    pass
+stop.set()
+for thread in threads:
+    thread.join()
+try:
+    with writer._writing():  # what tantivy says once a thread of its writer could not start
+        raise ValueError("An error occurred in a thread: 'An index writer was killed.. A worker thread encountered "
+                         "an error (io::Error most likely) or panicked.'")
+except RuntimeError as err:
+    print(before, pids_refusals(), limit_error(err))
+writer.abandon()
+"""
+
+
+def test_regression_a_writer_killed_after_a_pids_limit_refused_a_thread_names_the_limit(tmp_path: Path) -> None:
+    # Under a pids limit, tantivy's indexing thread died when a thread it needed was refused; tantivy said only "An
+    # index writer was killed", which ended the build in "unexpected error: ValueError: … report it" (seen in a full
+    # run of test_regression_a_limit_on_processes_and_threads_is_one_sentence_and_a_hint). The cgroup's count of
+    # refusals (`pids.events`) since the writer opened now names the limit.
+    with pids_limited(f"atlas-test-{os.getpid()}-refusals", 40) as enter:
+        proc = subprocess.run([sys.executable, "-c", _REFUSED_WRITER, str(tmp_path / "index")], capture_output=True,
+                              text=True, timeout=60, preexec_fn=enter, env=git_env())  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    before, after, message = proc.stdout.split(" ", 2)
+    assert int(before) == 0 and int(after) >= 1
+    assert "refused this process a new thread" in message, message
+
+
+def test_pids_refusals_reads_the_cgroup_and_those_above_it(tmp_path: Path) -> None:
+    from atlas.index.writer import pids_refusals
+
+    groups = tmp_path / "proc-cgroup"
+    for place, count in (("pids/outer", 2), ("pids/outer/inner", 3), ("outer", 5), ("outer/inner", 7)):
+        (tmp_path / place).mkdir(parents=True, exist_ok=True)
+        (tmp_path / place / "pids.events").write_text(f"max {count}\n")
+    groups.write_text("9:cpu:/elsewhere\n8:pids:/outer/inner\n0::/outer/inner\n")
+    assert pids_refusals(str(groups), str(tmp_path)) == 5  # cgroup v1's pids hierarchy
+    groups.write_text("0::/outer/inner\nmalformed\n")
+    assert pids_refusals(str(groups), str(tmp_path)) == 12  # v2's unified tree
+    groups.write_text("0::/nowhere\n")
+    assert pids_refusals(str(groups), str(tmp_path)) == 0
+    assert pids_refusals(str(tmp_path / "absent"), str(tmp_path)) == 0

@@ -184,6 +184,7 @@ class GenerationWriter:
         self._committed = False
         heap = min(max(MIN_HEAP_PER_THREAD, memory_bytes // HEAP_SHARE // WRITER_THREADS), MAX_HEAP_PER_THREAD)
         self.heap_bytes = _within_address_space(heap * WRITER_THREADS)
+        self.refusals_before = pids_refusals()
         try:
             with self._writing():
                 self._open(previous, table)
@@ -293,8 +294,10 @@ class GenerationWriter:
         writer was killed", with no error number. Told while the half-built generation still fills the disk (it is
         gone once abandoned), a disk without room for another segment is named: OSError(ENOSPC), as a failed
         write of Atlas's own would be, not a bare ValueError; so is a process left with (almost) no file descriptor
-        under its limit, `ulimit -n`: OSError(EMFILE); and, otherwise, one under an address space limit (`ulimit
-        -v`), which a thread or merge of the writer's was refused: MemoryError. The call runs inside
+        under its limit, `ulimit -n`: OSError(EMFILE); one whose pids limit (a container's, a cgroup's) refused a
+        process or thread since the writer opened, as Python's own refusal is: RuntimeError; and, otherwise, one
+        under an address space limit (`ulimit -v`), which a thread or merge of the writer's was refused:
+        MemoryError. The call runs inside
         `atlas.native_stderr.enter`/`leave`, so Rust's own lines about a panic (a thread it could not start) stay off
         stderr when the CLI asks so."""
         panic = None
@@ -306,6 +309,8 @@ class GenerationWriter:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(self.building)) from err
             if WRITER_KILLED in str(err) and few_descriptors_left():
                 raise OSError(errno.EMFILE, os.strerror(errno.EMFILE)) from err
+            if WRITER_KILLED in str(err) and pids_refusals() > self.refusals_before:
+                raise RuntimeError("can't start new thread: a limit on processes refused one of tantivy's") from err
             if WRITER_KILLED in str(err) and address_space_left() is not None:  # its threads or merges refused
                 raise MemoryError("tantivy's indexing thread died under an address space limit") from err
             raise
@@ -361,6 +366,35 @@ def address_space_left() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return max(0, limit - mapped)
+
+
+def pids_refusals(proc_cgroup: str = "/proc/self/cgroup", mount: str = "/sys/fs/cgroup") -> int:
+    """How many times the pids limit of this process's cgroup, or of a cgroup above it, refused a process or thread
+    (the `max` count of their `pids.events`, cgroup v1's `pids` hierarchy or v2's); 0 when it cannot be told."""
+    try:
+        with open(proc_cgroup, encoding="utf-8", errors="replace") as groups:
+            entries = [parts for line in groups if len(parts := line.rstrip("\n").split(":", 2)) == 3]
+    except OSError:
+        return 0
+    # v1: "8:pids:/docker/abc", mounted at MOUNT/pids; v2: "0::/user.slice/…", the unified tree at MOUNT
+    place = next((Path(mount, "pids", path.lstrip("/")) for _, kinds, path in entries if "pids" in kinds.split(",")),
+                 next((Path(mount, path.lstrip("/")) for number, kinds, path in entries if number == "0" and not kinds),
+                      None))  # fmt: skip
+    total = 0
+    while place is not None and place.is_relative_to(mount) and place != Path(mount):
+        total += _refused_count(place / "pids.events")
+        place = place.parent
+    return total
+
+
+def _refused_count(events: Path) -> int:
+    """The `max` count of a cgroup's `pids.events` (0 when it has none: no limit there, no such file)."""
+    try:
+        lines = events.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return 0
+    return next((int(count) for name, _, count in (line.partition(" ") for line in lines)
+                 if name == "max" and count.isdigit()), 0)  # fmt: skip
 
 
 DESCRIPTORS_A_SEGMENT_NEEDS = 16
