@@ -21,7 +21,7 @@ from tests.conftest import indexed_repo
 FILES = {f"app/m{i}.py": f"def handler_{i}(request):\n    return serve_{i}(request)\n" for i in range(30)}
 
 SEARCH_AFTER_REWRITE = """
-import json, os, shutil, sys
+import json, os, shutil, sys, time
 from pathlib import Path
 from atlas.api import index_config, open_engine
 from atlas.errors import AtlasError
@@ -38,6 +38,10 @@ part = "signals" if how == "side-store" else "tantivy"
 for path in (generation / part).iterdir():
     if not path.name.startswith(".") and not path.name.endswith(".json"):
         os.truncate(path, path.stat().st_size // 2 if how == "half" else 0)
+if how == "meta-rewritten":  # what tantivy's watcher of meta.json sees as a commit: a reader reloading on one would
+    meta = generation / part / "meta.json"  # open the truncated segments in its own thread
+    meta.write_text(meta.read_text() + " ")
+    time.sleep(1.5)
 try:
     hits = [hit.path for hit in engine.search("handler_3").hits]
     print(json.dumps({"hits": hits}))
@@ -56,7 +60,7 @@ def search_after_rewrite(root: Path, how: str) -> dict[str, object]:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("how", ["empty", "half"])
+@pytest.mark.parametrize("how", ["empty", "half", "meta-rewritten"])
 def test_regression_segments_truncated_under_an_engine_are_an_atlas_error(tmp_path: Path, how: str) -> None:
     root = indexed_repo(tmp_path / "repo", FILES)
     answer = search_after_rewrite(root, how)

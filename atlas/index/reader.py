@@ -183,7 +183,12 @@ def open_tantivy(directory: Path) -> tantivy.Index:
     try:
         store.check_regular_files(directory)
         with TantivyDamage(directory.parent, reads=False):
-            return tantivy.Index.open(str(directory))
+            index = tantivy.Index.open(str(directory))
+            # Its default reader reloads when meta.json changes, from a watcher thread: a reload of segment files
+            # truncated meanwhile (a `cp` of a cached index over the live one) died of SIGBUS there, where no
+            # check of Atlas's runs. A generation never changes once published: nothing is to be reloaded.
+            index.config_reader(reload_policy="Manual", num_warmers=0)
+            return index
     except ValueError as err:
         if LOCK_ERROR not in str(err):
             raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
