@@ -269,9 +269,7 @@ class Engine:
         if not fids or not terms:
             return {}
         schema, query = self.reader.schema, tantivy.Query
-        # a disjunction of the ids: tantivy's term_set_query over them takes 400 µs, this 25 µs
-        among = query.boolean_query([(tantivy.Occur.Should, query.term_query(schema, "fid", fid)) for fid in fids])
-        among = query.const_score_query(among, 0.0)
+        among = query.const_score_query(ranking.ids_query(schema, fids), 0.0)
         listed = list(terms)
         held: dict[int, set[str]] = {}
         for at in range(0, len(listed), HELD_TERMS_A_LOOKUP):
