@@ -455,3 +455,20 @@ def test_regression_a_link_retargeted_at_an_ignored_file_after_indexing_is_not_s
     explained = atlas("explain", "--repo", str(root), "--format", "json", "refund ledger total")
     assert "a file the ignore rules leave out" in explained.stdout, explained.stdout
 
+
+
+def test_a_read_asks_for_the_size_stat_gave_then_reads_on_to_its_limit(tmp_path: Path) -> None:
+    # A read asks for the file's size (plus one byte), not for its limit: a buffered read of 4 MiB allocated 4 MiB
+    # for every 30 KB hit. A file longer than its stat said (it grew; /proc's files say 0) is still read to the limit.
+    from atlas.safe_read import _read_fd, read_regular_file
+
+    data = bytes(range(256)) * 1000
+    (tmp_path / "grown.bin").write_bytes(data)
+    for size, limit, expected in ((10, 1 << 20, data), (0, 5000, data[:5000]), (len(data), len(data), data)):
+        fd = os.open(tmp_path / "grown.bin", os.O_RDONLY)
+        try:
+            assert _read_fd(fd, limit, size) == expected
+        finally:
+            os.close(fd)
+    with open("/proc/self/mountinfo", "rb") as table:
+        assert read_regular_file("/proc/self/mountinfo", 1 << 22).split(b"\n")[0] == table.read().split(b"\n")[0]
