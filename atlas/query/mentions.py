@@ -80,7 +80,9 @@ class Mentions:
     modules: tuple[str, ...]
     identifiers: tuple[str, ...]
     frames: tuple[tuple[str, str], ...] = ()
-    """(container, function) of each qualified stack frame: `(*Cart).AddItem` → ("Cart", "AddItem")."""
+    """(container, function) of each qualified stack frame (`(*Cart).AddItem` → ("Cart", "AddItem")) and of each
+    member the text names through its class (`Coordinates.to_index()` → ("Coordinates", "to_index"); a name's
+    owner counts when it is capitalised, as classes are and modules (`np.float32`) are not)."""
     linked: tuple[str, ...] = ()
     """Paths the text points at as the place to look: a code host's link to a file (`…/blob/main/src/x.py#L12`)
     or `line 12 of src/x.py`; each also among `paths`."""
@@ -100,7 +102,9 @@ def find_mentions(text: str) -> Mentions:
     frames = [parts for parts in map(_frame_parts, _frame_names(text)) if parts]
     names = [part for name in _IDENTIFIER.findall(text) for part in name.split(".")] + [p[-1] for p in frames]
     identifiers = _unique(part for part in names if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part))
-    pairs = _unique((parts[-2], parts[-1]) for parts in frames if len(parts) > 1)
+    members = [parts[-2:] for name in _IDENTIFIER.findall(text) if len(parts := name.split(".")) > 1]
+    pairs = _unique([*((parts[-2], parts[-1]) for parts in frames if len(parts) > 1),
+                     *((owner, member) for owner, member in members if owner[:1].isupper())])  # fmt: skip
     linked = _unique(_clean_path(path) for path in linked_paths(text))
     return Mentions(paths[:MAX_PATHS], modules[:MAX_PATHS], identifiers[:MAX_IDENTIFIERS], pairs[:MAX_FRAMES],
                     linked[:MAX_PATHS])  # fmt: skip
