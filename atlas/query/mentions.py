@@ -96,13 +96,14 @@ class Mentions:
 def find_mentions(text: str) -> Mentions:
     """Paths, dotted module names and compound identifiers named in `text`, first seen first."""
     paths = _unique(_clean_path(m) for m in file_paths(_DART_PACKAGE.sub(r"\1/lib/", text.replace("\\", "/"))))
-    scoped = [_scoped_modules(name) for name in _SCOPED.findall(text)]
+    scoped = [_scoped_modules(name) for name in _SCOPED.findall(text)] if "::" in text else []
     dotted = [m for m in _DOTTED.findall(text) if _looks_like_module(m)]
     modules = _unique([*dotted, *(m for forms in scoped for m in forms if _looks_like_module(m))])
     frames = [parts for parts in map(_frame_parts, _frame_names(text)) if parts]
-    names = [part for name in _IDENTIFIER.findall(text) for part in name.split(".")] + [p[-1] for p in frames]
-    identifiers = _unique(part for part in names if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part))
-    members = [parts[-2:] for name in _IDENTIFIER.findall(text) if len(parts := name.split(".")) > 1]
+    named = [name.split(".") for name in _IDENTIFIER.findall(text)]
+    names = [part for parts in named for part in parts] + [p[-1] for p in frames]
+    identifiers = tuple(part for part in dict.fromkeys(names) if len(part) <= MAX_TOKEN_LEN and _COMPOUND.search(part))
+    members = [parts[-2:] for parts in named if len(parts) > 1]
     pairs = _unique([*((parts[-2], parts[-1]) for parts in frames if len(parts) > 1),
                      *((owner, member) for owner, member in members if owner[:1].isupper())])  # fmt: skip
     linked = _unique(_clean_path(path) for path in linked_paths(text))
