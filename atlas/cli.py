@@ -124,6 +124,13 @@ class AtlasGroup(click.Group):
             _fail(err.message, err.hint, err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        """click's context of the command line; `--help` or `--version` written to a reader that went away exits 0."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:  # `atlas --help | true`: click would exit 1, which reads as "no results"
+            _reader_gone()
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -164,12 +171,22 @@ def _raised_by_echo(err: BaseException) -> bool:
 
 
 def _fail_output(err: OSError) -> NoReturn:
-    """Report a failed write of stdout, with nothing left to write at exit."""
+    """Report a failed write of stdout, with nothing left to write at exit; a reader that went away is success."""
     from atlas.output import discard_stdout, output_error
 
+    if isinstance(err, BrokenPipeError):
+        _reader_gone()
     discard_stdout()
     error = output_error(err)
     _fail(error.message, error.hint, error.exit_code)
+
+
+def _reader_gone() -> NoReturn:
+    """Exit 0 after a write to a reader that went away (help or version piped to `head`), as a search's data does."""
+    from atlas.output import discard_stdout
+
+    discard_stdout()
+    sys.exit(0)
 
 
 def _interrupted_hint(left: str = "the previous index is intact") -> str:

@@ -157,6 +157,27 @@ def test_a_closed_stdout_is_one_sentence_and_a_hint(cart: Path) -> None:
     assert_clean_failure(result, 3, "standard output is closed")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("search", "shopping", "cart"), ("--help",), ("search", "--help"), ("mcp", "install", "--help"), ("--version",)],
+    ids=["search", "help", "search-help", "mcp-install-help", "version"],
+)
+def test_regression_help_or_version_to_a_reader_that_went_away_is_success(cart: Path, args: tuple[str, ...]) -> None:
+    # `atlas --help | true`: the reader closed the pipe before Atlas wrote. A search's results exited 0, as a broken
+    # pipe should; `--help` and `--version` exited 1 (no results) without a word, a subcommand's help exited 3 with
+    # "cannot write the output: Broken pipe".
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "atlas", "-q", *args], cwd=cart, stdout=write_end, stderr=subprocess.PIPE,
+            timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
 @pytest.mark.parametrize("command", [("search",), ("search", "--query-file", "-"), ("query",), ("render", "-")])
 def test_regression_a_closed_stdin_reads_as_empty_input(cart: Path, command: tuple[str, ...]) -> None:
     # It was "unexpected error: AttributeError: 'NoneType' object has no attribute 'isatty'" (exit 3), or click's
