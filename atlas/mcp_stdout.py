@@ -35,6 +35,10 @@ CHUNK = select.PIPE_BUF
 """The most bytes one write sends: after a poll says the wire has room, a write this small does not block on a
 pipe or a socket, even with the wire left blocking, so a write never outlives the deadline by more than a poll."""
 
+MAX_POLL_SECONDS = 60.0
+"""The longest single wait for room on the wire: `poll` takes at most 2**31 - 1 ms (24.8 days), and a longer
+timeout (`--write-timeout 1e9` or `1e308`: "never") raised OverflowError at the first answer, which ended the server."""
+
 GONE = "the client stopped reading the answers (its end of stdout is closed)"
 
 End = Callable[[str, int], NoReturn]
@@ -83,9 +87,10 @@ class Wire:
         progress_at = time.monotonic()
         while view:
             left = self.timeout - (time.monotonic() - progress_at)
-            if left <= 0:
-                self._stalled(len(data) - len(view), len(data))
-            if not poller.poll(math.ceil(left * 1000)):
+            # A wire with room is written to, however short the timeout; a wait is cut to what poll takes.
+            if not poller.poll(math.ceil(min(max(left, 0), MAX_POLL_SECONDS) * 1000)):
+                if left <= 0:
+                    self._stalled(len(data) - len(view), len(data))
                 continue
             written = self._write_some(view[:CHUNK])
             if written:

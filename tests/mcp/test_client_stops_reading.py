@@ -139,3 +139,34 @@ def _read_slowly(stdout: IO[bytes], lines: int, chunk: int, pause: float) -> byt
         assert data, f"stdout ended after {len(received.splitlines())} answers"
         received += data
     return received
+
+
+STATUS = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "status", "arguments": {}}}
+
+
+@pytest.mark.parametrize(
+    ("write_timeout", "request_"),
+    [(1e9, _context(2)), (1e308, _context(2)), (1e-9, STATUS)],
+    ids=["decades", "the-largest", "a-nanosecond"],
+)
+def test_regression_a_write_timeout_of_any_size_lets_a_reading_client_have_its_answer(
+    ledger: Path, tmp_path: Path, write_timeout: float, request_: dict[str, object]
+) -> None:
+    # Past 2**31 ms (24.8 days, the most `poll` waits), the first answer ended the server: "unexpected error:
+    # ExceptionGroup" (an OverflowError); one shorter than the way to the first write stopped it at `initialize`,
+    # saying the client read nothing and its end of stdout was full, while the pipe was empty.
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        server = subprocess.Popen([sys.executable, *server_args(ledger, "--write-timeout", f"{write_timeout:g}")],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)  # fmt: skip
+        try:
+            assert server.stdin and server.stdout
+            _send(server, INITIALIZE, INITIALIZED, request_)
+            answers = [json.loads(server.stdout.readline() or "null") for _ in range(2)]
+            server.stdin.close()
+            code, said = _ended(server, log)
+        finally:
+            server.kill()
+    assert answers[0] and answers[1], said
+    assert [answer["id"] for answer in answers] == [1, 2] and not answers[1]["result"]["isError"], said
+    assert code == 0, said
