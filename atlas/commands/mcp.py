@@ -70,7 +70,8 @@ def mcp(ctx: click.Context, repo: Path | None, index_dir: Path | None, check_int
 @repo_option
 @click.option("--index-dir", type=GivenPath(file_okay=False, path_type=Path),
               help="Pass this index directory to the server (default: its own, <repo>/.atlas).")
-@click.option("--name", default="atlas", show_default=True, help="Server name in the client's configuration.")
+@click.option("--name", default="atlas", show_default=True, callback=lambda ctx, param, value: server_name(value),
+              help="Server name in the client's configuration.")  # fmt: skip
 @click.option("--write", is_flag=True, help="Merge the entry into the client's configuration file.")
 @click.option("--config-path", type=GivenPath(dir_okay=False, path_type=Path),
               help="The configuration file to write (default: the client's usual file).")
@@ -138,6 +139,18 @@ def check_utf8(command: str, args: list[str]) -> None:
                 f"{shown} is not valid UTF-8, and an MCP client's configuration cannot name it",
                 "move or rename it to a path that is valid UTF-8, then run `atlas mcp install` again",
             )
+
+
+def server_name(name: str) -> str:
+    """`name` (`--name`) when a client's configuration can hold it: a BadParameter (exit 2) when it is empty (an
+    unset variable in a script) or not valid UTF-8 (JSON would hold a lone surrogate, TOML a `?`)."""
+    from atlas.safe_read import display_path
+
+    if not name:
+        raise click.BadParameter("an empty name names no server")
+    if display_path(name) != name:
+        raise click.BadParameter(f"{display_path(name)} is not valid UTF-8, which a client's configuration needs")
+    return name
 
 
 def default_config_path(client: str, root: Path) -> Path:

@@ -156,6 +156,22 @@ def test_regression_a_path_that_is_not_utf8_is_refused_not_registered_as_another
     assert not config.exists() and not (root / ".mcp.json").exists()
 
 
+@pytest.mark.parametrize("client", ["claude-code", "cursor", "codex"])
+@pytest.mark.parametrize("write", [False, True], ids=["print", "write"])
+@pytest.mark.parametrize("name", ["caf\udcff", ""], ids=["not-utf8", "empty"])
+def test_regression_a_server_name_no_client_can_hold_is_a_usage_error(
+    client: str, write: bool, name: str, tmp_path: Path
+) -> None:
+    # `--name $'caf\xff'` was "unexpected error: UnicodeEncodeError" (exit 3) with --write, and printed as "caf\udcff"
+    # (JSON: a lone surrogate) or "caf?" (TOML) without; `--name ""` (an unset variable) registered a nameless server.
+    config = tmp_path / ("config.toml" if client == "codex" else "mcp.json")
+    written = ("--write", "--config-path", str(config)) if write else ()
+    result = _install("--client", client, "--root", str(tmp_path), "--name", name, *written)
+    assert result.exit_code == 2, result.output
+    assert "--name" in result.stderr and "hint:" in result.stderr and result.stdout == ""
+    assert not config.exists() and not (tmp_path / ".mcp.json").exists()
+
+
 def test_an_index_directory_that_is_not_utf8_is_refused_too(tmp_path: Path) -> None:
     import os
 
