@@ -12,7 +12,8 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
   answers come from the old index and say `"stale"` with counts.
 - stdout carries protocol messages only: while it serves, fd 1 points at stderr (`mcp_stdout.claimed_stdout`),
   and logging goes to stderr. Answers are written whole; a client that closes its end of stdout ends the server
-  at once (exit 0), one that reads nothing of an answer for `write_timeout` seconds ends it with exit 3.
+  at once (exit 0), one that reads nothing of an answer for `write_timeout` seconds ends it with exit 3. A request
+  line is read up to a cap (`mcp_stdin.MAX_LINE_CHARS`): a longer one gets a parse error.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from atlas.errors import (
     limit_error,
     shown_to_user,
 )
+from atlas.mcp_stdin import Requests, claimed_stdin
 from atlas.mcp_stdout import GONE, WRITE_TIMEOUT, Wire, claimed_stdout
 from atlas.native_stderr import stderr_fd
 from atlas.output import hit_record, output_error
@@ -753,10 +755,10 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
     session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
     blocking_stdio()
     try:
-        with claimed_stdout() as fd:
+        with claimed_stdout() as fd, claimed_stdin() as requests_fd:
             wire = Wire(fd, lambda why, code: _end(session, why, code), write_timeout)
             threading.Thread(target=wire.watch, name="atlas-stdout-watch", daemon=True).start()
-            anyio.run(_serve, session, wire)
+            anyio.run(_serve, session, Requests(requests_fd), wire)
     except KeyboardInterrupt as err:
         if session.refresh_lock.locked():
             _end_now(session, "interrupted", getattr(err, "exit_code", 130))
@@ -841,8 +843,8 @@ def _end_now(session: Session, why: str, code: int) -> NoReturn:
     _exit_at_once(f"{why}\n  hint: {left}", code)
 
 
-async def _serve(session: Session, wire: Wire) -> None:
-    async with stdio_server(stdout=cast(Any, wire)) as (read_stream, write_stream):
+async def _serve(session: Session, requests: Requests, wire: Wire) -> None:
+    async with stdio_server(stdin=cast(Any, requests), stdout=cast(Any, wire)) as (read_stream, write_stream):
         # Inside the transport: fd 1 now points at stderr, so nothing below can write to the wire by mistake.
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)

@@ -425,6 +425,45 @@ def test_malformed_json_rpc_gets_a_parse_error_reply(billing: Path) -> None:
     assert len(replies) == 5
 
 
+def test_regression_an_endless_line_costs_the_server_no_more_than_its_cap(billing: Path) -> None:
+    # A line without end (`atlas mcp < /dev/zero`, a client sending a stream that is not JSON-RPC) was read whole
+    # into memory: 4.7 GB in 8 s. Past MAX_LINE_CHARS the rest of the line is skipped and it gets a parse error.
+    from atlas.mcp_stdin import MAX_LINE_CHARS
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+    watchdog = threading.Timer(120, server.kill)  # a reply that never comes ends the read with b"", not a hang
+    watchdog.start()
+    try:
+        server.stdin.write(orjson.dumps(initialize) + b"\n")
+        server.stdin.flush()
+        assert orjson.loads(server.stdout.readline())["id"] == 1
+        started = _peak_memory(server.pid)
+        chunk = b"x" * (1 << 20)
+        for _ in range(64 * MAX_LINE_CHARS // len(chunk)):  # 64 times the cap, without a newline
+            server.stdin.write(chunk)
+        server.stdin.write(b'\n{"jsonrpc": "2.0", "id": 2, "method": "ping"}\n')
+        server.stdin.flush()
+        replies = [orjson.loads(server.stdout.readline()) for _ in range(2)]
+        grown = _peak_memory(server.pid) - started
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+        watchdog.cancel()
+    assert [(reply["id"], reply.get("error", {}).get("code")) for reply in replies] == [(None, -32700), (2, None)]
+    assert grown < 8 * MAX_LINE_CHARS, f"the peak grew by {grown / 2**20:.0f} MiB"
+    assert f"longer than {MAX_LINE_CHARS:,} characters" in server.stderr.read().decode()
+
+
+def _peak_memory(pid: int) -> int:
+    """The most memory (bytes resident) process `pid` has held."""
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0]) * 1024
+
+
 def test_a_request_holding_a_lone_surrogate_is_answered_with_the_character_replaced(billing: Path) -> None:
     # JSON allows "\ud800" (half of an emoji a client cut in two); the SDK's parser refused the line, and the parse
     # error it got, id null, left the client waiting for its answer forever.
