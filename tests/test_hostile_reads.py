@@ -359,6 +359,20 @@ def test_regression_render_does_not_follow_a_link_out_of_the_root(repo: Path, ou
     assert result.exit_code == 1 and "left out billing/refund.py" in result.stderr
 
 
+def test_regression_render_does_not_serve_a_file_the_ignore_rules_leave_out(make_repo: Callable[..., Path]) -> None:
+    """A selection may come from anywhere: one naming `.env`, a file in an ignored directory or one `.atlasignore`
+    leaves out had render print its text into the prompt, where no search, query or link to it ever serves it."""
+    files = {".gitignore": ".env\nsecrets/\n", ".atlasignore": "billing/private.py\n", ".env": f"API_KEY={SECRET}\n"}
+    files.update({"secrets/ledger.py": SECRET_TEXT, "billing/private.py": SECRET_TEXT})
+    root = make_repo({**files, "billing/invoice.py": FILES["billing/invoice.py"]})
+    left_out = (".env", "secrets/ledger.py", "billing/private.py")
+    result = atlas("render", "-", "--root", str(root), input=v03(*left_out, "billing/invoice.py"))
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.stdout and "## billing/invoice.py\n" in result.stdout
+    for path in left_out:
+        assert f"left out {path}: the ignore rules leave it out of the index" in result.stderr, result.stderr
+
+
 def test_regression_render_does_not_take_the_root_from_the_selection_file(repo: Path, outside: Path) -> None:
     record = {"type": "context", "task": "process refund", "root": str(outside), "entries": [
         {"path": "secret.py", "mode": "whole", "chunks": []}]}  # fmt: skip

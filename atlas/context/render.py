@@ -15,6 +15,7 @@ definitions left out (line number and first line). Budgets count entries exactly
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -118,7 +119,6 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
     still holds, heading included, counted as the selection counted it: an entry that no longer fits (its file grew)
     is left out. Token totals are recounted with `tokenizer` on the rendered entries.
     """
-    from atlas.context.chunks import read_text
     from atlas.context.tokens import token_counter
 
     counter = token_counter(tokenizer)
@@ -137,7 +137,7 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
             continue
         seen.add(entry.path)
         carried = _carried(entry)
-        filled = _with_text(entry, read_text(root, entry.path))
+        filled = _with_text(entry, _read_walked(root, entry.path))
         if isinstance(filled, str):
             warnings.append(f"left out {entry.path}: {filled}")
             continue
@@ -153,6 +153,22 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
     selection.total_tokens = sum(e.tokens for e in kept)
     selection.total_bytes = sum(e.bytes for e in kept)
     return render_selection(selection), warnings
+
+
+def _read_walked(root: Path, path: str) -> FileText | str:
+    """`read_text` of `path` (through the guarded open, which says why a link out, a FIFO or a kernel file is not
+    read), or why it is not served: a crafted selection may name `.env`, a file in an ignored directory or one
+    `.atlasignore` leaves out, whose text no search or query serves."""
+    from atlas.context.chunks import read_text
+    from atlas.safe_read import fs_path
+    from atlas.walk import file_left_out  # imported here: rendering a selection is the only use
+
+    text = read_text(root, path)
+    if isinstance(text, str):
+        return text
+    if file_left_out(root, os.path.join(os.path.realpath(root), os.fsdecode(fs_path(path)))):
+        return "the ignore rules leave it out of the index, so its text is not served"
+    return text
 
 
 class _Spent:
