@@ -100,6 +100,7 @@ CRAFTED_SELECTIONS = {
     "entry-as-number": json.dumps({"type": "context", "entries": [5]}),
     "chunks-as-text": _context({"mode": "chunks", "chunks": "1-3"}),
     "budget-as-list": _context({}, budget=[1]),
+    "root-with-a-nul": _context({}, root="/tmp/\x00x"),  # without --root: "unexpected error: ValueError: embedded null"
     "v03-tokens-as-text": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Tokens": "x"}\n',
     "v03-budget-as-list": '{"Version": "0.3", "Budget": [1]}\n{"Path": "src/cart.py"}\n',
     "v03-language-as-object": '{"Version": "0.3"}\n{"Path": "src/cart.py", "Language": {"a": 1}}\n',

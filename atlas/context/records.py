@@ -144,7 +144,7 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
         entries = [_entry_from(item) for item in _tables(data, "entries", required=True)]
         budget = _table(data, "budget")
         return Selection(
-            task=_text(data, "task"), root=_text(data, "root"), preset=_choice(data, "preset", PRESET_NAMES),
+            task=_text(data, "task"), root=_path(data, "root"), preset=_choice(data, "preset", PRESET_NAMES),
             strategy=_text(data, "strategy", "chunks"), tokenizer=_text(data, "tokenizer"),
             budget=Budget(_optional_whole(budget, "max_bytes"), _optional_whole(budget, "max_tokens")),
             min_score=_number(data, "min_score"), top=_whole(data, "top", 0), entries=entries, skipped=[],
@@ -252,6 +252,15 @@ def _text(record: dict[str, Any], key: str, default: str = "") -> str:
     value = record.get(key, default)
     if not isinstance(value, str):
         raise ValueError(f"{key} must be a string, not {value!r}")
+    return value
+
+
+def _path(record: dict[str, Any], key: str) -> str:
+    """`record[key]` (empty when absent), a string that can name a directory: one holding a NUL character cannot
+    (`os.path.realpath` raised ValueError on it), else ValueError naming it."""
+    value = _text(record, key)
+    if "\x00" in value:
+        raise ValueError(f"{key} must be a path, and a path holds no NUL character")
     return value
 
 
