@@ -45,7 +45,8 @@ class ShardSpec:
             raise UsageError(f"--shard {text!r}: N must be 1 to {MAX_SHARDS}", "give the shard count the build uses")
         spec = cls(index, count)
         if not spec.valid():
-            raise UsageError(f"--shard {text!r}: I must be 0 to N-1", f"the shards of {spec.count} are 0/N to N-1/N")
+            every = f"the shards of {spec.count} are 0/{spec.count} to {spec.count - 1}/{spec.count}"
+            raise UsageError(f"--shard {text!r}: I must be 0 to N-1", every)
         return spec
 
     @classmethod

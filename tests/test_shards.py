@@ -326,6 +326,7 @@ def test_export_and_import_of_a_shard_and_of_a_sharded_index(repo: Path, tmp_pat
 def test_shard_options_are_checked(repo: Path) -> None:
     for args, message in [
         (["--shard", "3/3", "--out", "x"], "I must be 0 to N-1"),
+        (["--shard", "3/3", "--out", "x"], "hint: the shards of 3 are 0/3 to 2/3"),  # was "0/N to N-1/N"
         (["--shard", "1of3", "--out", "x"], "is not I/N"),
         (["--shard", "²/3", "--out", "x"], "is not I/N"),
         (["--shard", "0/99999999999999999999", "--out", "x"], "N must be 1 to 4096"),
