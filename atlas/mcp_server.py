@@ -19,9 +19,11 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -754,6 +756,7 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
     session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
     blocking_stdio()
+    _noting_stop_signals()
     try:
         with claimed_stdout() as fd, claimed_stdin() as requests_fd:
             wire = Wire(fd, lambda why, code: _end(session, why, code), write_timeout)
@@ -768,6 +771,8 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
     except BaseExceptionGroup as group:
         if group.subgroup(lambda err: isinstance(err, _LOST_CLIENT)):
             _client_gone(session)
+        if _stopped_by:  # the signal's own KeyboardInterrupt comes alone; this is in case it comes in a group
+            _end(session, "interrupted", _stopped_by[0])
         failed = transport_failure(group)
         if failed is None:
             raise
@@ -809,9 +814,32 @@ _LOST_CLIENT = (BrokenPipeError, anyio.BrokenResourceError, anyio.ClosedResource
 """What writing an answer raises once the client has closed its end of stdout (the SDK's writer task dies)."""
 
 
-def _client_gone(session: Session) -> NoReturn:
-    """End now: the client stopped reading, so no answer can reach it (and its requests would pile up)."""
-    _end(session, GONE, 0)
+def _client_gone(session: Session) -> None:
+    """End now: the client stopped reading, so no answer can reach it (and its requests would pile up). Unless a
+    signal is stopping the server: the answers of the calls it cancels find the server's own end closed."""
+    if not _stopped_by:
+        _end(session, GONE, 0)
+
+
+_stopped_by: list[int] = []
+"""The exit code of the ^C (130) or SIGTERM (143) that is stopping the server, once one arrived."""
+
+
+def _noting_stop_signals() -> None:
+    """Have ^C and SIGTERM note their exit code in `_stopped_by`, then do as their handlers do (raise, as `atlas.cli`
+    installed them). A call they cancel was answered with the transport closed, which ended the server as a client
+    that left: "the client stopped reading the answers", exit 0."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            signal.signal(signum, functools.partial(_stop_signal, handler))
+
+
+def _stop_signal(handler: Callable[[int, Any], object], signum: int, frame: Any) -> None:
+    _stopped_by.append(128 + signum)
+    handler(signum, frame)
 
 
 def _end(session: Session, why: str, code: int) -> NoReturn:

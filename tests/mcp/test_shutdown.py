@@ -143,3 +143,22 @@ def test_regression_a_cancelled_request_does_not_hold_up_the_end_of_input(tmp_pa
     assert time.monotonic() - started < 5, stderr
     answers = [json.loads(line) for line in server.stdout.read().splitlines()]
     assert 2 in [answer.get("id") for answer in answers]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_regression_a_signal_during_a_call_is_not_taken_for_a_client_that_left(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    # A call waiting for the first build, stopped by ^C or SIGTERM: the SDK's answer to the cancelled call found the
+    # transport closed, and the server said "the client stopped reading the answers" and exited 0.
+    root = _repository(tmp_path / "repo")
+    server = _start_while_building(root)
+    _send(server, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    _send(server, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": "search", "arguments": {"query": "handler request"}}})  # fmt: skip
+    time.sleep(0.5)
+    server.send_signal(signum)
+    status, stderr = _wait(server)
+    assert status == code and "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr and "stopped reading" not in stderr, stderr
+    assert "nothing was published" in stderr, stderr
