@@ -590,6 +590,11 @@ def test_export_onto_a_fifo_is_refused_and_through_a_link_writes_the_file(
     link.symlink_to(real)
     export(repo, link)
     assert link.is_symlink() and real.stat().st_size > 0
+    loop = tmp_path / "loop.tgz"  # a link that leads round in a circle was replaced by the archive
+    loop.symlink_to("loop.tgz")
+    result = atlas("export", str(loop), "--repo", str(repo))
+    assert result.exit_code == 2 and "a symbolic link that leads to no file" in result.stderr
+    assert loop.is_symlink()
 
 
 def test_regression_an_archive_member_larger_than_the_free_space_is_refused_before_it_is_written(

@@ -17,6 +17,7 @@ so a reader sees either the old or the new generation, whole.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -282,8 +283,9 @@ def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
 def replacement_target(path: Path) -> Path:
     """The file a write to the user's `path` replaces: `path` itself, or the file its symbolic link names (the
     link stays). InputError when that exists and is not a regular file: a device (`/dev/null`), a FIFO or a
-    directory would be replaced by a file, which is never what a user asks for. A path this user cannot look at (in
-    a directory it may not enter) is returned as it is: the write says why it cannot be made there."""
+    directory would be replaced by a file, which is never what a user asks for; so is a link that loops. A path
+    this user cannot look at (in a directory it may not enter) is returned as it is: the write says why it cannot
+    be made there."""
     try:
         linked = path.is_symlink()
     except OSError:
@@ -291,7 +293,10 @@ def replacement_target(path: Path) -> Path:
     target = Path(os.path.realpath(path)) if linked else path
     try:
         mode = target.stat().st_mode
-    except OSError:  # missing (to be created), or the write itself will say why not
+    except OSError as err:  # missing (to be created), or the write itself will say why not
+        if err.errno == errno.ELOOP:  # the write failed on it (exit 3), or replaced the link
+            raise InputError(f"{path} is a symbolic link that leads to no file: its links go round in a circle",
+                             "replace the link with a file, or pass another path") from err  # fmt: skip
         return target
     if not stat.S_ISREG(mode):
         raise InputError(f"{path} is not a regular file, and writing there would replace it with one",

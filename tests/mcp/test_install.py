@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -108,6 +109,19 @@ def test_write_goes_through_a_symlinked_config_and_keeps_the_link(tmp_path: Path
     assert result.exit_code == 0, result.output
     assert link.is_symlink()
     assert set(json.loads(dotfiles.read_text())["mcpServers"]) == {"other", "atlas"}
+
+
+@pytest.mark.parametrize("client", ["claude-code", "cursor", "codex"])
+def test_regression_a_config_that_is_a_link_loop_is_left_untouched(tmp_path: Path, client: str) -> None:
+    # A project's `.mcp.json -> .mcp.json` (a clone may ship one) or a --config-path whose links lead round in a
+    # circle: "unexpected error: OSError: [Errno 40] Too many levels of symbolic links" (exit 3).
+    config = tmp_path / ".mcp.json"
+    config.symlink_to(".mcp.json")
+    chosen = () if client == "claude-code" else ("--config-path", str(config))
+    result = _install("--client", client, "--root", str(tmp_path), "--write", *chosen)
+    assert result.exit_code == 2, result.output
+    assert "a symbolic link that leads to no file" in result.stderr and "hint:" in result.stderr
+    assert config.is_symlink() and os.readlink(config) == ".mcp.json"
 
 
 def test_write_onto_a_fifo_is_refused_and_leaves_it(tmp_path: Path) -> None:
