@@ -338,6 +338,19 @@ def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, t
     assert not (bare / ".atlas").exists()
 
 
+@pytest.mark.parametrize("where", ["git-directory", "proc"])
+def test_regression_mcp_refuses_a_root_without_source_at_start(shop: Path, where: str) -> None:
+    # The server started "building an index in the background", answered every call with a tool error and exited
+    # 0, where `atlas index` and `atlas search` refuse such a root (exit 2).
+    pytest.importorskip("mcp")
+    root = shop / ".git" if where == "git-directory" else Path("/proc")
+    done = subprocess.run(atlas_command("mcp", "--root", str(root)), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120, env=git_env())  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert_one_sentence_and_hint(done.stderr, "bare repository" if where == "git-directory" else "not source code")
+    assert not (root / ".atlas").exists()
+
+
 def test_an_index_directory_nothing_can_be_written_to_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     assert run_atlas("-q", "index", str(shop), "--index-dir", str(index_dir)).returncode == 0
