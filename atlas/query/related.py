@@ -65,7 +65,7 @@ def confine_path(root: Path, path: str) -> str:
     if "\x00" in path:
         raise InputError("the path contains a NUL character")
     real_root = os.path.realpath(root)
-    if os.path.isabs(path) or path.startswith("~"):
+    if os.path.isabs(path) or os.path.expanduser(path) != path:  # `~/x`, `~user/x`; a file named `~notes.md` is not
         raise InputError(f"{path}: absolute paths are refused", _relative_hint(real_root, path))
     normal = posixpath.normpath(path)
     if normal == ".." or normal.startswith("../"):
