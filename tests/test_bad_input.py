@@ -791,11 +791,12 @@ def test_render_refuses_a_root_on_a_kernel_pseudo_filesystem(tmp_path: Path) -> 
     assert "Umask" not in result.stdout
 
 
+@pytest.mark.parametrize("command", [("index",), ("cache-key", "--repo")])  # cache-key hashed /proc's files, exit 0
 @pytest.mark.parametrize("root", ["/proc", "/proc/self/fd", "/sys"])
-def test_a_root_on_a_kernel_pseudo_filesystem_is_an_input_error(root: str) -> None:
+def test_a_root_on_a_kernel_pseudo_filesystem_is_an_input_error(root: str, command: tuple[str, ...]) -> None:
     if not Path(root).is_dir():
         pytest.skip(f"no {root} here")
-    result = invoke("index", root)
+    result = invoke(*command, root)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"atlas: {Path(root).resolve()} is on the kernel's ")
     assert "not source code\n  hint: index a project's directory\n" in result.stderr

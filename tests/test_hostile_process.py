@@ -331,7 +331,9 @@ def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, t
     bare = tmp_path / "shop.git"
     git(tmp_path, "clone", "-q", "--bare", str(shop), str(bare))
     inside = ["index", str(shop / ".git" / "hooks")]
-    for args in (["index", str(bare)], ["search", "--repo", str(bare), "cart"], ["index", str(shop / ".git")], inside):
+    cache_key = ["cache-key", "--repo", str(bare)]  # it keyed an index no build can make
+    for args in (["index", str(bare)], ["search", "--repo", str(bare), "cart"], ["index", str(shop / ".git")], inside,
+                 cache_key):  # fmt: skip
         done = run_atlas(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert_one_sentence_and_hint(done.stderr, "bare repository", "no work tree")
