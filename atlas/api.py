@@ -274,6 +274,17 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     return run_import(config, archive)
 
 
+def refuse_unindexable(config: IndexConfig) -> None:
+    """InputError when no index of `config` can ever be built, as a build would say: its root has no source (git's
+    internals, /proc) or its index directory is one a build refuses (the repository itself, a directory of other
+    files). Reads, writes nothing: a server checks this at its start."""
+    from atlas.index.store import check_index_dir
+    from atlas.walk import refuse_root_without_source
+
+    refuse_root_without_source(config.root)
+    check_index_dir(config.index_dir, config.root)
+
+
 def cache_key(config: IndexConfig, shard: str | None = None) -> tuple[str, str]:
     """The CI cache key of the index of `config` and its restore prefix; with `shard` ("I/N"), of that
     shard alone, by the contents of its files (an edit changes the key of the edited file's shard only). A root with

@@ -753,10 +753,8 @@ def serve(config: IndexConfig, config_file: Path | None = None, check_interval: 
           write_timeout: float = WRITE_TIMEOUT) -> None:  # fmt: skip
     """Serve MCP on stdin/stdout until the client closes stdin or a signal (^C, SIGTERM) stops the server; or
     until the client closes its end of stdout, or reads nothing of an answer for `write_timeout` seconds."""
-    from atlas.walk import refuse_root_without_source
-
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="atlas mcp: %(levelname)s: %(message)s")
-    refuse_root_without_source(config.root)  # git's internals, /proc: as `atlas index`, exit 2, not a server of errors
+    api.refuse_unindexable(config)  # exit 2, as `atlas index` would, rather than a server answering only errors
     session = Session(config, config_file, check_interval)  # a bad setting ends the start with its UsageError
     blocking_stdio()
     _noting_stop_signals()

@@ -353,6 +353,21 @@ def test_regression_mcp_refuses_a_root_without_source_at_start(shop: Path, where
     assert not (root / ".atlas").exists()
 
 
+@pytest.mark.parametrize("where", ["the-repository", "a-directory-of-other-files"])
+def test_regression_mcp_refuses_an_index_directory_no_build_can_use_at_start(
+    shop: Path, tmp_path: Path, where: str
+) -> None:
+    # As for a root without source: a server whose every call said the build failed, then exit 0.
+    pytest.importorskip("mcp")
+    index_dir = {"the-repository": shop, "a-directory-of-other-files": shop / "shop"}
+    before = sorted(p.name for p in (shop / "shop").iterdir())
+    command = atlas_command("mcp", "--root", str(shop), "--index-dir", str(index_dir[where]))
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=git_env())
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert_one_sentence_and_hint(done.stderr)
+    assert sorted(p.name for p in (shop / "shop").iterdir()) == before
+
+
 def test_an_index_directory_nothing_can_be_written_to_is_one_sentence_and_a_hint(shop: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     assert run_atlas("-q", "index", str(shop), "--index-dir", str(index_dir)).returncode == 0

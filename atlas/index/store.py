@@ -67,6 +67,18 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
     repository at `root`, or holds files of its own: a build writes there and deletes the generations it replaces,
     so only an empty directory or one Atlas has written to (CURRENT, its lock or its shards) is taken.
     """
+    check_index_dir(index_dir, root)
+    keep_owner_access()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    prepared.append(index_dir)
+    ignore = index_dir / GITIGNORE
+    if not ignore.exists():
+        with contextlib.suppress(OSError):  # a read-only index has nothing new for git to see
+            write_atomic(ignore, IGNORE_ALL)
+
+
+def check_index_dir(index_dir: Path, root: Path) -> None:
+    """InputError when no build of `root` may use `index_dir` (see `ensure_index_dir`); reads it, writes nothing."""
     if index_dir.exists() and not index_dir.is_dir():
         raise InputError(f"{index_dir} is not a directory", "pass a directory, or a path that does not exist yet")
     if index_dir.is_symlink() and not index_dir.exists():
@@ -84,18 +96,11 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
             "pass a directory inside the repository (the default is .atlas) or outside it",
         )
     _refuse_own_link_out(index_dir, root)
-    keep_owner_access()
-    index_dir.mkdir(parents=True, exist_ok=True)
-    prepared.append(index_dir)
-    if not _is_atlas_own(index_dir):
+    if index_dir.is_dir() and not _is_atlas_own(index_dir):
         raise InputError(
             f"{index_dir} holds files that are not an Atlas index, and building there would replace them",
             "pass an empty directory, or a path that does not exist yet, as the index directory",
         )
-    ignore = index_dir / GITIGNORE
-    if not ignore.exists():
-        with contextlib.suppress(OSError):  # a read-only index has nothing new for git to see
-            write_atomic(ignore, IGNORE_ALL)
 
 
 def _refuse_own_link_out(index_dir: Path, root: Path) -> None:
