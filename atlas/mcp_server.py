@@ -79,20 +79,33 @@ MAX_SYMBOLS_PER_HIT = 12
 MAX_EXAMPLES = 10
 CONTEXT_CAP = 100_000
 """The most bytes of a `context` answer: 16,000 tokens of code, JSON-escaped, with room to spare."""
+STATUS_CAP = 8_000
 
 
-def bounded(payload: dict[str, Any], key: str | None, cap: int, hint: str = "narrow the request") -> str:
-    """`payload` as JSON of at most `cap` bytes, dropping trailing items of `payload[key]` if needed.
+Lists = str | tuple[str, ...] | None
+"""The list of an answer that may be cut to fit its cap, or the lists, in the order they are cut."""
+
+
+def bounded(payload: dict[str, Any], key: Lists, cap: int, hint: str = "narrow the request") -> str:
+    """`payload` as JSON of at most `cap` bytes, dropping trailing items of `payload[key]` if needed (of each list
+    `key` names in turn, when it names several: `related` cuts its co-change partners, then its imports).
 
     Sets `truncated` (and `omitted`, and `hint`) when items were dropped here; keeps a `truncated` already set.
     """
-    if key is not None:
+    keys = (key,) if isinstance(key, str) else key or ()
+    if keys:
         payload.setdefault("truncated", False)
     data = orjson.dumps(payload)
-    if len(data) > cap and key is not None and payload.get(key):
-        items = payload[key]
-        keep = _fitting_count(payload, key, cap, hint)
-        payload = {**payload, key: items[:keep], "truncated": True, "omitted": len(items) - keep, "hint": hint}
+    omitted = 0
+    for name in keys:
+        if len(data) <= cap:
+            break
+        if not payload.get(name):
+            continue
+        items = payload[name]
+        keep = _fitting_count(payload, name, cap, hint, omitted)
+        omitted += len(items) - keep
+        payload = {**payload, name: items[:keep], "truncated": True, "omitted": omitted, "hint": hint}
         data = orjson.dumps(payload)
     if len(data) > cap:
         too_big = {"error": f"the answer was over {cap} bytes and could not be shortened", "truncated": True}
@@ -100,12 +113,14 @@ def bounded(payload: dict[str, Any], key: str | None, cap: int, hint: str = "nar
     return data.decode()
 
 
-def _fitting_count(payload: dict[str, Any], key: str, cap: int, hint: str) -> int:
-    """The largest n such that `payload` with the first n items of `payload[key]` fits in `cap` bytes."""
+def _fitting_count(payload: dict[str, Any], key: str, cap: int, hint: str, omitted: int = 0) -> int:
+    """The largest n such that `payload` with the first n items of `payload[key]` fits in `cap` bytes (`omitted`:
+    the items already dropped from the lists cut before it)."""
     items, low, high = payload[key], 0, len(payload[key])
     while low < high:
         middle = (low + high + 1) // 2
-        trial = {**payload, key: items[:middle], "truncated": True, "omitted": len(items) - middle, "hint": hint}
+        dropped = omitted + len(items) - middle
+        trial = {**payload, key: items[:middle], "truncated": True, "omitted": dropped, "hint": hint}
         if len(orjson.dumps(trial)) <= cap:
             low = middle
         else:
@@ -414,14 +429,14 @@ def run_symbols(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any],
     return _with_notes(payload, notes, stale), "matches"
 
 
-def run_related(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def run_related(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The `related` tool: co-change partners and import neighbours of a file."""
     engine, stale = session.ready()
     found = api.related_files(engine, args["path"], args.get("limit", 20), args.get("min_commits", 2))
     payload: dict[str, Any] = {"path": found.path, "cochange": [asdict(p) for p in found.cochange]}
     payload.update(cochange_total=found.cochange_total, imports=found.imports, imports_total=found.imports_total)
     payload["truncated"] = found.cochange_total > len(found.cochange) or found.imports_total > len(found.imports)
-    return _with_notes(payload, found.notes, stale), "cochange"
+    return _with_notes(payload, found.notes, stale), ("cochange", "imports")
 
 
 def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -492,7 +507,20 @@ def run_status(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
         "check_interval_seconds": round(session.interval, 2),
         "atlas_version": __version__,
     }  # fmt: skip
-    return payload, None
+    return _examples_that_fit(payload, STATUS_CAP), None
+
+
+def _examples_that_fit(payload: dict[str, Any], cap: int) -> dict[str, Any]:
+    """`payload` (a `status` answer) with as many of its example paths as fit in `cap` bytes, `truncated` when some
+    were left out: ten of each of three lists of long paths (a deep tree's 300 characters) did not fit."""
+    examples = payload["examples"]
+    for count in range(MAX_EXAMPLES, -1, -1):
+        shown = {name: paths[:count] for name, paths in examples.items()}
+        cut = shown != examples
+        trial = {**payload, "examples": shown, **({"truncated": True} if cut else {})}
+        if len(orjson.dumps(trial)) <= cap:
+            return trial
+    return payload
 
 
 def _with_notes(payload: dict[str, Any], notes: list[str], stale: dict[str, Any] | None) -> dict[str, Any]:
@@ -518,7 +546,7 @@ class ToolSpec:
     name: str
     description: str
     schema: dict[str, Any]
-    run: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], str | None]]
+    run: Callable[[Session, dict[str, Any]], tuple[dict[str, Any], Lists]]
     cap: int
     read_only: bool = True
     shorten: str = "ask for fewer results (limit) or narrow the request"
@@ -661,7 +689,7 @@ STATUS = ToolSpec(
     ),
     schema=_object({}),
     run=run_status,
-    cap=8_000,
+    cap=STATUS_CAP,
 )
 
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (SEARCH, CONTEXT, SYMBOLS, RELATED, INDEX, STATUS)}

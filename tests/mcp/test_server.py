@@ -232,3 +232,32 @@ def test_every_answer_stays_under_its_cap_and_says_when_cut(tmp_path: Path) -> N
         assert snippet.count("\n") <= 15 and "…" in snippet
 
     run(root, scenario)
+
+
+def test_regression_status_and_related_of_long_paths_cut_their_lists_to_fit(tmp_path: Path) -> None:
+    # Paths of ~300 characters (a deep Java or monorepo tree): `status` with its examples of changed, added and
+    # removed files, and `related` with 100 importers, answered {"error": "the answer was over N bytes and could not
+    # be shortened"}: only the co-change list could be cut.
+    deep = "/".join(f"segment_directory_name_{i:02}" for i in range(10))
+    files = {"core.py": "def core():\n    return 1\n"}
+    files.update({f"{deep}/importer_module_{i}.py": f"import core\n\ndef f_{i}():\n    return core.core()\n"
+                  for i in range(100)})  # fmt: skip
+    files.update({f"{deep}/removed_module_{i}.py": f"y = {i}\n" for i in range(12)})
+    write_tree(tmp_path / "deep", files)
+    git(tmp_path / "deep", "init", "-q")
+    root = build_index(tmp_path / "deep")
+    for i in range(12):
+        (root / deep / f"importer_module_{i}.py").write_text(f"import core\n\ndef g_{i}():\n    return {i}\n")
+        (root / deep / f"added_module_{i}.py").write_text(f"z = {i}\n")
+        (root / deep / f"removed_module_{i}.py").unlink()
+
+    async def scenario(session: ClientSession) -> None:
+        status, error = await call(session, "status")
+        assert not error and "error" not in status, status
+        assert status["changed"] == status["added"] == status["removed"] == 12 and status["truncated"] is True
+        assert 0 < len(status["examples"]["changed"]) < 12
+        related, error = await call(session, "related", {"path": "core.py", "limit": 100})
+        assert not error and "error" not in related, related
+        assert related["truncated"] is True and 0 < len(related["imports"]) < related["imports_total"]
+
+    run(root, scenario, "--check-interval", "3600")
