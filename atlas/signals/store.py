@@ -15,6 +15,7 @@ small (7 MB for ansible's 18,000 files) and reading it costs less than a millise
 from __future__ import annotations
 
 import ast
+import io
 import math
 import os
 import struct
@@ -78,7 +79,7 @@ def write_store(generation: Path, store: SideStore) -> None:
     checksums, dtypes = {}, {}
     for name, array in store.arrays.items():
         contiguous = np.ascontiguousarray(array)
-        np.save(directory / f"{name}.npy", contiguous, allow_pickle=False)
+        _write_new(directory / f"{name}.npy", _npy_bytes(contiguous))
         checksums[f"{name}.npy"] = file_digest(directory / f"{name}.npy")
         dtypes[name] = contiguous.dtype.str
     write_atomic(directory / PATHS, encode_paths(store.paths))
@@ -87,6 +88,23 @@ def write_store(generation: Path, store: SideStore) -> None:
     params = {**store.params, "store_version": STORE_VERSION, "arrays": sorted(store.arrays), "checksums": checksums,
               "sizes": sizes, "dtypes": dtypes}  # fmt: skip
     write_atomic(directory / PARAMS, orjson.dumps(params, option=orjson.OPT_INDENT_2))
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    """`array` as the bytes of a `.npy` file. Written by Atlas, not by numpy: `np.save` to a file writes with
+    `tofile`, whose error on a disk that fills part-way carries no error number ("3000 requested and 992 written"),
+    so a full disk was reported as an unexpected error."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write `data` to the new file `path` of a generation being built (no reader sees it before it is published)."""
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 _STRUCT_FORMAT = {
