@@ -20,7 +20,7 @@ from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.records import FileEntry
 from atlas.safe_read import visible
-from atlas.signals.git import ends_before_head, head_commit, is_ancestor, named_head, unborn_branch
+from atlas.signals.git import ends_before_head, head_commit, is_ancestor, named_head, named_no_commit, unborn_branch
 from atlas.walk import WalkOptions, walk
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,11 @@ def _new_commits(config: IndexConfig, manifest: dict[str, Any]) -> str:
     git could not mine) is not stale for it: every update tries them again anyway."""
     mined = manifest.get("signals", {}).get("git") or {}
     head = mined.get("head")
-    if not config.git_history or not mined.get("available") or not isinstance(head, str):
+    if not config.git_history:
+        return ""
+    if not mined.get("available"):
+        return _first_commit(config, str(mined.get("reason", "")))
+    if not isinstance(head, str):
         return ""
     if ends_before_head(str(mined.get("reason", ""))):
         return ""
@@ -144,6 +148,13 @@ def _new_commits(config: IndexConfig, manifest: dict[str, Any]) -> str:
     if is_ancestor(config.root, head):
         return f"new commits since the index was built: {moves}"
     return f"HEAD moved since the index was built (another branch or an older commit): {moves}"
+
+
+def _first_commit(config: IndexConfig, reason: str) -> str:
+    """Why an index built without history, since HEAD named no commit then (`named_no_commit`), is behind HEAD: it
+    names one now (a first commit, `git init` and a commit, git installed or trusting the repository), or ""."""
+    now = named_head(config.root) if named_no_commit(reason) else None
+    return f"HEAD names a commit ({now[:12]}) since the index was built without history ({reason})" if now else ""
 
 
 def rebuild_reason(config: IndexConfig, manifest: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ from atlas.query.engine import Engine, SearchOptions
 from atlas.query.fuse import weights_for
 from atlas.signals.store import load_store
 from atlas.status import load_table
-from tests.conftest import git, git_env
+from tests.conftest import git, git_env, write_tree
 
 FILES: dict[str, str] = {
     "README.md": "# Depot\n\nA generated tree for incremental indexing tests.\n",
@@ -656,6 +656,34 @@ def test_regression_status_says_an_orphan_branch_leaves_the_mined_history_behind
     assert record["reason"] == f"the current branch (site) has no commits yet: {mined}"
     assert build(repo).signals["git"]["available"] is False  # type: ignore[index]
     assert status(repo)[0] == 0
+
+
+@pytest.mark.parametrize("before", ["git init", "no git", "orphan branch"])
+def test_regression_status_says_a_first_commit_since_an_index_built_without_one_is_unmined(
+    tmp_path: Path, before: str
+) -> None:
+    # An index built before the repository's first commit (or before `git init`, or on a branch just made with
+    # `checkout --orphan`) has no history. After the commit, status said fresh (exit 0), though `atlas index` then
+    # mined it; `quick` and the MCP server, which update only a stale index, ranked without it until a file changed.
+    root = tmp_path / "repo"
+    root.mkdir()
+    write_tree(root, FILES)
+    if before != "no git":
+        git(root, "init", "-q", "-b", "main")
+    if before == "orphan branch":
+        commit(root, "on main", "2026-01-01T00:00:00")
+        git(root, "checkout", "-q", "--orphan", "site")
+    assert build(root).signals["git"]["available"] is False  # type: ignore[index]
+    assert status(root)[0] == 0
+    if before == "no git":
+        git(root, "init", "-q", "-b", "main")
+    commit(root, "first", "2026-01-02T00:00:00")
+    code, record, _ = status(root)
+    assert code == 7 and record is not None
+    head = git(root, "rev-parse", "HEAD").decode().strip()
+    assert str(record["reason"]).startswith(f"HEAD names a commit ({head[:12]}) since the index was built without")
+    assert build(root).signals["git"]["available"] is True  # type: ignore[index]
+    assert status(root)[0] == 0
 
 
 def test_regression_status_does_not_call_a_checkout_of_an_older_commit_new_commits(repo: Path) -> None:

@@ -482,6 +482,17 @@ def _no_head_commit(git: str, root: Path) -> str:
     return f"git cannot read the commit of HEAD ({named[:12]}): its object is missing or damaged"
 
 
+_NO_COMMIT_NAMED: Final = ("git is not installed", "not a git repository", "git refuses a repository", "no commits")
+
+
+def named_no_commit(reason: str) -> bool:
+    """Whether a history is unavailable (`reason`) because HEAD named no commit that git would read when it was
+    mined: git missing or refusing the repository, no repository yet, or no commit yet on the current branch. A
+    commit that HEAD names since is mined by the next update."""
+    unborn = reason.startswith("the current branch (") and " has no commits yet: " in reason
+    return unborn or reason.startswith(_NO_COMMIT_NAMED)
+
+
 def _unborn_branch(git: str, root: Path) -> str:
     """Why HEAD names no commit when none was made on its branch: "no commits" in a repository without any, else the
     branch (`git checkout --orphan`) is named, since the repository's other branches have commits."""
