@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, storage_error
+from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.safe_read import visible
@@ -112,14 +112,11 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     deletes older generations) cannot take a file from under the export; a generation that goes while its files
     are being opened is left for the one CURRENT names then."""
     started = time.monotonic()
-    _refuse_inside(archive, config.index_dir)
-    store.refuse_unreadable(config.index_dir)
-    for _ in range(EXPORT_ATTEMPTS):
-        generation = store.current_generation(config.index_dir)
-        if generation is None or not store.is_generation_dir(generation):
-            raise IndexMissing(f"{config.index_dir}: no index to export")
-        from atlas.index.reader import read_manifest
+    from atlas.index.reader import live_generation, read_manifest
 
+    _refuse_inside(archive, config.index_dir)
+    for _ in range(EXPORT_ATTEMPTS):
+        generation = live_generation(config.index_dir, missing="no index to export")
         read_manifest(generation)  # IndexCorrupt for a manifest no import would take: a cache of it would only fail
         members = _open_members(generation)
         if members is None:

@@ -376,6 +376,27 @@ def test_export_without_an_index_exits_3(make_repo: Callable[..., Path], tmp_pat
     assert not (tmp_path / "x.tar.gz").exists()
 
 
+@pytest.mark.parametrize("damage", ["CURRENT names nothing", "CURRENT names a gone generation", "CURRENT gone"])
+def test_regression_export_of_an_index_whose_current_names_no_generation_is_damage(
+    repo: Path, tmp_path: Path, damage: str
+) -> None:
+    # An index whose CURRENT names no generation (garbled, or naming one that is gone) or is gone beside its generation
+    # (a half-copied cache) is damaged for search, status and verify (exit 4, rebuild). Export said "no index to
+    # export", exit 3, as for a directory that never held an index.
+    index_dir = repo / ".atlas"
+    if damage == "CURRENT names nothing":
+        (index_dir / store.CURRENT).write_bytes(b"gen-000001\0")
+    elif damage == "CURRENT names a gone generation":
+        (index_dir / store.CURRENT).write_text("gen-000009")
+    else:
+        (index_dir / store.CURRENT).unlink()
+    assert atlas("search", "--repo", str(repo), "glaze").exit_code == 4
+    result = atlas("export", str(tmp_path / "x.tar.gz"), "--repo", str(repo))
+    assert result.exit_code == 4, result.stderr
+    assert "no index to export" not in result.stderr and "--rebuild" in result.stderr
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
 @pytest.mark.parametrize("where", ["missing-dir/index.tar.gz", "a-file/index.tar.gz"])
 def test_regression_export_where_nothing_can_be_written(repo: Path, tmp_path: Path, where: str) -> None:
     # It was "unexpected error: FileNotFoundError ... report it" (exit 3), and PermissionError in a container.

@@ -125,6 +125,16 @@ def read_manifest(generation: Path) -> dict[str, Any]:
 
 def open_index(index_dir: Path) -> IndexReader:
     """Open the live generation under `index_dir`."""
+    generation = live_generation(index_dir)
+    manifest = read_manifest(generation)
+    _refuse_shard(index_dir, manifest)
+    _check_file_table(generation, manifest)
+    return IndexReader(generation, manifest, open_tantivy(generation / store.TANTIVY_DIR))
+
+
+def live_generation(index_dir: Path, missing: str = "no index here") -> Path:
+    """The directory of the live generation under `index_dir`. IndexMissing (with `missing`) when the directory holds
+    no index; IndexCorrupt when CURRENT names no generation directory, or is gone beside generations."""
     store.refuse_unreadable(index_dir)
     generation = store.current_generation(index_dir)
     if generation is None:
@@ -132,14 +142,11 @@ def open_index(index_dir: Path) -> IndexReader:
             raise IndexCorrupt(f"{index_dir}: CURRENT is empty or names no generation")
         if orphans := store.generations_without_current(index_dir):
             raise IndexCorrupt(f"{index_dir}: {store.missing_current(orphans)}")
-        raise IndexMissing(f"{index_dir}: no index here")
+        raise IndexMissing(f"{index_dir}: {missing}")
     if not store.is_generation_dir(generation):
         what = "a link" if generation.is_symlink() else "does not exist"
         raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which {what}")
-    manifest = read_manifest(generation)
-    _refuse_shard(index_dir, manifest)
-    _check_file_table(generation, manifest)
-    return IndexReader(generation, manifest, open_tantivy(generation / store.TANTIVY_DIR))
+    return generation
 
 
 def mapped_files(directory: Path) -> dict[str, tuple[int, int, int]]:
