@@ -137,3 +137,18 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+def without_temporary_directory(command: list[str], writable: Path, cwd: Path) -> list[str]:
+    """`command`, run in a mount namespace of its own where no temporary directory can be written (as in a container
+    whose root file system is read-only): /tmp and /var/tmp are read-only, TMPDIR unset, and `cwd` (the last place
+    `tempfile` looks) must be read-only there too, by lying under /tmp; a new tmpfs at `writable` (an existing
+    directory) is the one place to write. Skips where mount namespaces cannot be made."""
+    if os.geteuid() != 0:
+        pytest.skip("mount namespaces need root")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here ({probe.stderr.decode(errors='replace').strip()})")
+    read_only = " && ".join(f"mount --bind {d} {d} && mount -o remount,ro,bind {d}" for d in ("/tmp", "/var/tmp"))
+    script = f'{read_only} && mount -t tmpfs tmpfs "$1" && cd "$2" && unset TMPDIR TEMP TMP && shift 2 && exec "$@"'
+    return ["unshare", "-m", "sh", "-c", script, "sh", os.fspath(writable), os.fspath(cwd), *command]

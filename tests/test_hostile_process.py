@@ -25,7 +25,7 @@ import pytest
 import atlas
 from atlas.index import store
 from tests.conftest import git, git_env, init_repo, write_tree
-from tests.mounts import immutable, pids_limited, read_only_view, small_disk
+from tests.mounts import immutable, pids_limited, read_only_view, small_disk, without_temporary_directory
 from tests.test_crash_safety import generated_files
 
 INTERRUPT_DEADLINE = 5.0  # seconds from the signal to the exit of `atlas`
@@ -268,6 +268,24 @@ def test_regression_a_disk_that_fills_while_the_side_store_is_written_is_a_full_
             assert done.returncode == 3, (kib, done.stderr)
             assert_one_sentence_and_hint(done.stderr, "full disk", str(index_dir))
             assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], (kib, "the failed build left files")
+
+
+@pytest.mark.parametrize("backend", ["git"])
+def test_regression_a_system_without_a_writable_temporary_directory_indexes_with_history(
+    shop: Path, tmp_path: Path, backend: str
+) -> None:
+    # In a container whose root file system is read-only (/tmp, /var/tmp and the working directory too), git's
+    # errors had no temporary file to go to: `atlas index` ended in "unexpected error: FileNotFoundError: No usable
+    # temporary directory found", though git history is never a precondition of an index.
+    writable = tmp_path / "writable"
+    writable.mkdir()
+    package = Path(atlas.__file__).parents[1]
+    index = [sys.executable, "-m", "atlas", "index", str(shop), "--index-dir", str(writable / "index")]
+    command = without_temporary_directory([*index, "--history-backend", backend, "--format", "json"], writable, shop)
+    env = {**git_env(), "PYTHONPATH": str(package), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["signals"]["git"]["available"] is True, done.stdout
 
 
 def test_regression_a_first_build_that_cannot_write_current_leaves_no_generation(shop: Path, tmp_path: Path) -> None:

@@ -562,7 +562,7 @@ def _git_commits(
     Raises `SignalError` when git exits with an error (after the commits it did print)."""
     args = _log_args(repo, options, since_commit, renames, topo)
     with (
-        tempfile.TemporaryFile() as errors,
+        _error_file() as errors,
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=git_environment()) as proc,
     ):
         assert proc.stdout is not None
@@ -575,6 +575,15 @@ def _git_commits(
                 proc.kill()
         if proc.wait() != 0:
             raise SignalError(f"git log failed: {_first_line(errors)}")
+
+
+def _error_file() -> IO[bytes]:
+    """A file for a child's stderr, read once it exits: in memory where the system allows (`memfd_create`), else a
+    temporary file. A container whose root file system is read-only may have no temporary directory to write in, and
+    `tempfile` then raised FileNotFoundError: the whole `atlas index` failed for want of a place for git's errors."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("atlas-git-stderr", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()
 
 
 def _first_line(stream: IO[bytes]) -> str:
@@ -685,7 +694,7 @@ def _pydriller_commits(
         since_commit or "", str(int(since.timestamp())) if since else "", str(options.max_commits or 0),
     ]  # fmt: skip
     with (
-        tempfile.TemporaryFile() as errors,
+        _error_file() as errors,
         subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=pydriller_environment(), start_new_session=True
         ) as proc,
