@@ -642,3 +642,19 @@ def test_regression_a_repository_git_refuses_says_its_tracked_ignored_files_are_
     [note] = orjson.loads(done.stdout)["notes"]
     assert "owned by another user" in note and f"git config --global --add safe.directory {repo}" in note, note
     assert f"atlas: note: {note}" in done.stderr
+
+
+def test_regression_the_pydriller_backend_leaves_the_repository_git_config_as_it_was(tmp_path: Path) -> None:
+    # pydriller sets blame.markUnblamableLines in the repository's own .git/config whenever it opens the repository,
+    # rewriting the file through GitPython: `atlas index --history-backend pydriller` dropped the user's comments,
+    # requoted values, and could lock the config under a git command of the user's; a read-only repository gave no
+    # history ("git failed under pydriller: [Errno 30] Read-only file system: '.../.git/config.lock'").
+    repo = _shop(tmp_path / "r")
+    config = repo / ".git" / "config"
+    config.write_bytes(config.read_bytes() + b"# the team's aliases\n[alias]\n\tlg = log --oneline ; short\n")
+    written = config.read_bytes()
+
+    history = mine_history(repo, HistoryOptions(backend="pydriller"))
+
+    assert history.available, history.reason
+    assert config.read_bytes() == written

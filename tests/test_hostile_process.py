@@ -270,7 +270,7 @@ def test_regression_a_disk_that_fills_while_the_side_store_is_written_is_a_full_
             assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], (kib, "the failed build left files")
 
 
-@pytest.mark.parametrize("backend", ["git"])
+@pytest.mark.parametrize("backend", ["git", "pydriller"])
 def test_regression_a_system_without_a_writable_temporary_directory_indexes_with_history(
     shop: Path, tmp_path: Path, backend: str
 ) -> None:

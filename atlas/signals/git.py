@@ -739,6 +739,7 @@ def pydriller_walk(
     1,000 commits listed before the first is yielded: a long history is not a stall."""
     from pydriller import Repository
 
+    _without_config_writes()
     kwargs: dict[str, Any] = {"only_no_merge": True, "order": "topo-order", "to_commit": head}
     if since is not None:
         kwargs["since"] = since
@@ -750,6 +751,26 @@ def pydriller_walk(
     for commit in kept:
         changes = tuple(_pydriller_change(modified) for modified in commit.modified_files)
         yield _Commit(commit.hash, int(commit.committer_date.timestamp()), changes, _pydriller_message(commit))
+
+
+def _without_config_writes() -> None:
+    """Make GitPython's `Repo.config_writer` write nothing (in the pydriller child, whose process this is): pydriller
+    sets blame.markUnblamableLines in the repository's own .git/config whenever it opens it, for blames Atlas never
+    asks of it, and GitPython rewrites the whole file to do so. The user's comments went and values were requoted,
+    the config was locked under the user's own git commands meanwhile, and a read-only repository gave no history."""
+    from git import Repo
+
+    Repo.config_writer = lambda self, config_level="repository": _ConfigNotWritten()  # type: ignore[method-assign]
+
+
+class _ConfigNotWritten:
+    """What pydriller gets for `Repo.config_writer()` (`_without_config_writes`): a writer that writes nothing."""
+
+    def set_value(self, section: str, option: str, value: object) -> _ConfigNotWritten:
+        return self
+
+    def release(self) -> None:
+        return None
 
 
 def _pydriller_message(commit: Any) -> str:
