@@ -256,12 +256,32 @@ def resolve_index_dir(root: Path, index_dir: str | Path | None) -> Path:
     """The index directory: explicit value, else $ATLAS_INDEX_DIR, else `<root>/.atlas`."""
     chosen = index_dir or os.environ.get("ATLAS_INDEX_DIR")
     if not chosen:
+        refuse_own_link_out(root / DEFAULT_INDEX_DIRNAME, root)
         return root / DEFAULT_INDEX_DIRNAME
     try:
         return home_expanded(chosen).resolve()
     except (RuntimeError, OSError) as err:  # a loop of symbolic links (RuntimeError before Python 3.13)
         raise InputError(f"{chosen}: the index directory's path cannot be resolved ({err})",
                          "pass a directory, or a path that does not exist yet") from err  # fmt: skip
+
+
+def refuse_own_link_out(index_dir: Path, root: Path) -> None:
+    """InputError when `index_dir` is the repository's own `.atlas` and a link that leads out of the repository: a
+    clone may ship `.atlas` as a link to another repository's index directory, which a build there would replace
+    (or to any directory Atlas may take), and which a search there would answer from (the other repository's file
+    names and definitions). An index elsewhere is named with --index-dir, never by the tree. A link that leads to no
+    directory is left to `atlas.index.store.ensure_index_dir`, which says so."""
+    own = index_dir.parent == root and index_dir.name == DEFAULT_INDEX_DIRNAME
+    if not own or not index_dir.is_symlink() or not index_dir.exists():
+        return
+    target = Path(os.path.realpath(index_dir))
+    if target.is_relative_to(os.path.realpath(root)):
+        return
+    raise InputError(
+        f"{index_dir} is a symbolic link to {target}, outside the repository, and Atlas neither reads nor writes an "
+        "index through it",
+        f"remove the link, or pass --index-dir {target} to use the index there",
+    )
 
 
 CONFIG_FILENAME = "atlas.toml"

@@ -411,3 +411,32 @@ def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_written_thro
     (root / ".atlas").symlink_to("build", target_is_directory=True)  # a link that stays inside is the index's place
     assert run_atlas("-q", "index", str(root)).returncode == 0
     assert (root / "build" / store.CURRENT).is_file()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("search", "cart"), ("search", "-l", "cart"), ("status",), ("verify",), ("explain", "cart"),
+     ("export", "{archive}"), ("cache-key",)],
+)  # fmt: skip
+def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_read_through(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # A clone shipping `.atlas` as a link to another repository's index directory was refused by `atlas index`, but
+    # a search in the clone answered from the other repository's index: its file names and definitions (an agent's
+    # MCP answers too), and `export` packed it. An index elsewhere is named with --index-dir, never by the tree.
+    other = _shop(tmp_path)
+    assert run_atlas("-q", "index", str(other)).returncode == 0
+    root = tmp_path / "clone"
+    root.mkdir()
+    write_tree(root, {"a.py": "def attacker(): pass\n"})
+    (root / ".atlas").symlink_to("../shop/.atlas", target_is_directory=True)
+    init_repo(root)
+    archive = tmp_path / "index.tar.gz"
+    args = [part.format(archive=archive) for part in command]
+    result = subprocess.run(atlas_command(args[0], "--repo", str(root), *args[1:]), capture_output=True, text=True,
+                            timeout=120, env=git_env())  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "symbolic link" in result.stderr and "outside the repository" in result.stderr and "hint:" in result.stderr
+    assert "cart" not in result.stdout.lower() and not archive.exists()
+    elsewhere = run_atlas("search", "--repo", str(root), "--index-dir", str(other / ".atlas"), "-l", "cart")
+    assert elsewhere.returncode == 0 and "shop/cart.py" in elsewhere.stdout, elsewhere.stderr

@@ -24,7 +24,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atlas.config import DEFAULT_INDEX_DIRNAME
+from atlas.config import refuse_own_link_out
 from atlas.errors import AtlasError, InputError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, keep_owner_access, pid_alive
@@ -95,27 +95,12 @@ def check_index_dir(index_dir: Path, root: Path) -> None:
             f"the index directory {index_dir} would hold the repository {root}",
             "pass a directory inside the repository (the default is .atlas) or outside it",
         )
-    _refuse_own_link_out(index_dir, root)
+    refuse_own_link_out(index_dir, root)
     if index_dir.is_dir() and not _is_atlas_own(index_dir):
         raise InputError(
             f"{index_dir} holds files that are not an Atlas index, and building there would replace them",
             "pass an empty directory, or a path that does not exist yet, as the index directory",
         )
-
-
-def _refuse_own_link_out(index_dir: Path, root: Path) -> None:
-    """InputError when `index_dir` is the repository's own `.atlas` and a link that leads out of the repository: a
-    clone may ship `.atlas` as a link to another repository's index directory, which a build there would replace
-    (or to any directory Atlas may take). An index elsewhere is named with --index-dir, never by the tree."""
-    if index_dir.parent != root or index_dir.name != DEFAULT_INDEX_DIRNAME or not index_dir.is_symlink():
-        return
-    target = Path(os.path.realpath(index_dir))
-    if target.is_relative_to(os.path.realpath(root)):
-        return
-    raise InputError(
-        f"{index_dir} is a symbolic link to {target}, outside the repository, and Atlas writes no index through it",
-        f"remove the link, or pass --index-dir {target} to put the index there",
-    )
 
 
 def _is_atlas_own(index_dir: Path) -> bool:
