@@ -382,6 +382,11 @@ def _corrupt_files_json(generation: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+def _delete_positions(generation: Path) -> None:
+    # tantivy opens a segment's positions only when a query reads them: an update's open did not see them gone.
+    _largest(generation / store.TANTIVY_DIR, "*.pos").unlink()
+
+
 def _current_names_missing_dir(generation: Path) -> None:
     (generation.parent / store.CURRENT).write_text("gen-999999")
 
@@ -393,6 +398,7 @@ def _empty_current(generation: Path) -> None:
 DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
     ("truncated-segment", _truncate_segment, "tantivy cannot read the index"),
     ("garbage-meta-json", _garbage_meta, "tantivy cannot read the index"),
+    ("deleted-segment-file", _delete_positions, "tantivy cannot read the index"),
     ("deleted-side-store-array", _delete_npy, "side store file pagerank.npy is missing"),
     ("corrupt-files-json", _corrupt_files_json, "files.json: unreadable"),
     ("current-names-missing-dir", _current_names_missing_dir, "no live generation"),
@@ -424,6 +430,29 @@ def test_damaged_index_is_reported_then_rebuilt(
     assert report.mode == "full"
     assert "damaged" in report.reason or "CURRENT" in report.reason, report.reason
     assert "\n" not in report.reason
+    assert verify_index(config(root)).ok
+    assert open_engine(config(root), build_if_missing=False).search("handle request").hits
+
+
+@pytest.mark.parametrize("edit", ["edited", "added"])
+def test_regression_an_update_of_an_index_missing_a_segment_file_rebuilds_it(
+    make_repo: Callable[..., Path], edit: str
+) -> None:
+    # A generation missing a segment file that tantivy opens lazily (a partial cache restore): `atlas index` kept it
+    # ("unchanged", exit 0) though every search refused it; after an edit it ended in "unexpected error: ValueError:
+    # Data corrupted", and after an added file it published a new generation holding the same damage.
+    root = make_repo(generated_files(16, seed=3))
+    index_repo(config(root), show_progress=False)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    _delete_positions(generation)
+    if edit == "edited":
+        with open(root / "app/mod_0000.py", "a") as handle:
+            handle.write("# edited\n")
+    else:
+        (root / "app/new_module.py").write_text("def handle_new_module(request):\n    return request\n")
+    report = index_repo(config(root), show_progress=False)
+    assert report.mode == "full" and "damaged" in report.reason, report.reason
     assert verify_index(config(root)).ok
     assert open_engine(config(root), build_if_missing=False).search("handle request").hits
 

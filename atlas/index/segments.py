@@ -30,18 +30,44 @@ def segment_faults(directory: Path) -> list[str]:
     """What is wrong with the segment files of the tantivy index in `directory`, one "name (fault)" per file: a
     file `meta.json` needs that is missing, or one whose bytes do not match its footer. Empty when all is well;
     an unreadable `meta.json` is for the caller's open to report."""
-    try:
-        meta = orjson.loads(read_index_file(directory / "meta.json"))
-    except (OSError, orjson.JSONDecodeError):
+    meta = _meta(directory)
+    if meta is None:
         return []
-    present = {entry.name: entry.path for entry in os.scandir(directory) if SEGMENT_FILE.match(entry.name)}
-    needed = [name for segment in _segments(meta) for name in _files_of(segment)]
-    faults = [f"{name} (missing)" for name in needed if name not in present]
+    present = _segment_files(directory)
+    faults = [f"{name} (missing)" for name in _needed(meta) if name not in present]
     for name in sorted(present):
         fault = footer_fault(Path(present[name]))
         if fault:
             faults.append(f"{name} ({fault})")
     return faults
+
+
+def missing_segment_files(directory: Path) -> list[str]:
+    """The files that the segments `meta.json` lists need and `directory` lacks (one directory read, no file read):
+    tantivy opens some of them (a segment's positions) only when a query reads them, so an open does not find them
+    gone. Empty when `meta.json` cannot be read, which the caller's open reports."""
+    meta = _meta(directory)
+    if meta is None:
+        return []
+    present = _segment_files(directory)
+    return [name for name in _needed(meta) if name not in present]
+
+
+def _meta(directory: Path) -> object | None:
+    """The tantivy index's `meta.json` in `directory`, parsed; None when it cannot be read."""
+    try:
+        return orjson.loads(read_index_file(directory / "meta.json"))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def _needed(meta: object) -> list[str]:
+    return [name for segment in _segments(meta) for name in _files_of(segment)]
+
+
+def _segment_files(directory: Path) -> dict[str, str]:
+    with os.scandir(directory) as entries:
+        return {entry.name: entry.path for entry in entries if SEGMENT_FILE.match(entry.name)}
 
 
 def segment_documents(directory: Path) -> list[tuple[int, int]]:
