@@ -743,9 +743,12 @@ def git_run(
     import subprocess
 
     command = [git, "-C", top, *GIT_SAFETY_OPTIONS, *args]
+    # Never this process's own stdin: git reads it when a `.git/config` includes /dev/stdin (a terminal; the MCP
+    # server's requests).
+    stdin = subprocess.DEVNULL if input is None else None
     try:
         return subprocess.run(command, capture_output=True, check=False, timeout=timeout, env=git_environment(),
-                              input=input)  # fmt: skip
+                              input=input, stdin=stdin)  # fmt: skip
     except subprocess.TimeoutExpired:
         why = f"git {_subcommand(args)} did not finish within {timeout:g} s"
     except (OSError, subprocess.SubprocessError) as err:

@@ -440,3 +440,24 @@ def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_read_through
     assert "cart" not in result.stdout.lower() and not archive.exists()
     elsewhere = run_atlas("search", "--repo", str(root), "--index-dir", str(other / ".atlas"), "-l", "cart")
     assert elsewhere.returncode == 0 and "shop/cart.py" in elsewhere.stdout, elsewhere.stderr
+
+
+@pytest.mark.parametrize("backend", ["git", "pydriller"])
+def test_regression_git_never_reads_the_callers_stdin(tmp_path: Path, backend: str) -> None:
+    # git reads whatever its stdin holds when a repository's `.git/config` includes /dev/stdin, and every git Atlas
+    # started inherited Atlas's own: `atlas index` on a terminal, or fed by a pipe that stays open (the MCP server's
+    # requests), waited a minute per git command, swallowing what arrived there as configuration.
+    root = _shop(tmp_path)
+    with open(root / ".git" / "config", "a") as config:
+        config.write("[include]\n\tpath = /dev/stdin\n")
+    out, err = tmp_path / "out", tmp_path / "err"
+    command = atlas_command("index", str(root), "--format", "json", "--history-backend", backend)
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, env=git_env())
+        try:
+            assert proc.wait(timeout=40) == 0, err.read_text()
+        finally:
+            proc.kill()
+            proc.stdin.close()  # type: ignore[union-attr]
+    if backend == "git":  # pydriller's own gits read their batch requests as configuration: it goes without history
+        assert json.loads(out.read_text())["signals"]["git"]["available"] is True, out.read_text()

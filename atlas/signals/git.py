@@ -563,7 +563,9 @@ def _git_commits(
     args = _log_args(repo, options, since_commit, renames, topo)
     with (
         _error_file() as errors,
-        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=git_environment()) as proc,
+        subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=git_environment()
+        ) as proc,
     ):
         assert proc.stdout is not None
         finished = False
@@ -696,7 +698,8 @@ def _pydriller_commits(
     with (
         _error_file() as errors,
         subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=errors, bufsize=0, env=pydriller_environment(), start_new_session=True
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, bufsize=0,
+            env=pydriller_environment(), start_new_session=True,
         ) as proc,
     ):
         assert proc.stdout is not None
