@@ -1,6 +1,6 @@
 """The local shard executor: shard builds as processes on this machine, as many at once as there are cores.
 
-Each shard is built by a child `python -m atlas.executors` that reads its ShardTask as JSON on stdin
+Each shard is built by a child running `main` (`_CHILD`) that reads its ShardTask as JSON on stdin
 and writes its ShardResult (or its error) as JSON on stdout: the same `build_shard` a Ray task or a
 CI job runs. Children die with the parent (a killed `atlas index` leaves no build behind) and, on
 ^C or SIGTERM, stop without publishing their shard.
@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import IO
 
 import orjson
@@ -95,10 +96,15 @@ def _die_with_parent() -> None:
         sys.exit(143)
 
 
+_CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from atlas.executors import main; main()"
+"""The child's program, run with `-P`: the working directory is not on its path (`python -m atlas.executors` put it
+first, and imported and ran a repository's own `atlas/` package), and this Atlas's own package comes first."""
+
+
 def _start(task: ShardTask) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "atlas.executors"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        env={**os.environ, PARENT_ENV: str(os.getpid())},
+        [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).parents[1])], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env={**os.environ, PARENT_ENV: str(os.getpid())},
     )  # fmt: skip
     assert child.stdin is not None
     child.stdin.write(orjson.dumps(asdict(task)))

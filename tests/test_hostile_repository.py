@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import atlas
 from atlas.errors import InputError
 from atlas.index import store
 from tests.conftest import git, git_env, init_repo, write_tree
@@ -461,3 +463,20 @@ def test_regression_git_never_reads_the_callers_stdin(tmp_path: Path, backend: s
             proc.stdin.close()  # type: ignore[union-attr]
     if backend == "git":  # pydriller's own gits read their batch requests as configuration: it goes without history
         assert json.loads(out.read_text())["signals"]["git"]["available"] is True, out.read_text()
+
+
+def test_regression_a_sharded_build_runs_no_code_of_a_repository_holding_an_atlas_package(tmp_path: Path) -> None:
+    # Each shard was built by a child `python -m atlas.executors`, which puts the working directory first on the module
+    # path: `atlas index --shards 2` run in a repository holding an `atlas/` package (a fork of Atlas, or a clone
+    # made to look like one) imported and ran that package's code instead of Atlas's.
+    marker = tmp_path / "ran"
+    planted = f"open({str(marker)!r}, 'w').close()\n"
+    root = _shop(tmp_path, {**SHOP, "atlas/__init__.py": planted, "atlas/executors.py": planted})
+    package = Path(atlas.__file__).parents[1]
+    # Started as the installed `atlas` command starts: the working directory is not on its own module path.
+    command = [sys.executable, "-P", "-m", "atlas", "-q", "index", "--shards", "2", "--format", "json"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=180,
+                          env={**git_env(), "PYTHONPATH": str(package)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), "a shard build ran the repository's own atlas package"
+    assert json.loads(done.stdout)["files_indexed"] == len(SHOP) + 2
