@@ -119,7 +119,8 @@ def _warn_without_sdk() -> None:
 def server_command(root: Path, index_dir: Path | None) -> tuple[str, list[str]]:
     """The executable and arguments that start this Atlas's MCP server for `root`."""
     script = Path(sys.executable).with_name("atlas")
-    command, prefix = (str(script), []) if script.is_file() else (sys.executable, ["-m", "atlas"])
+    # -P: the client starts the server in the project, whose own `atlas/` package `-m` would import and run
+    command, prefix = (str(script), []) if script.is_file() else (sys.executable, ["-P", "-m", "atlas"])
     from atlas.config import home_expanded  # orjson comes with it: not for `atlas --help`
 
     extra = ["--index-dir", str(home_expanded(index_dir).resolve())] if index_dir else []

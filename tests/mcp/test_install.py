@@ -341,3 +341,30 @@ def test_an_index_dir_under_an_empty_home_is_refused(tmp_path: Path, monkeypatch
                       str(config), "--write")  # fmt: skip
     assert result.exit_code == 2 and "HOME is ''" in result.stderr
     assert not config.exists()
+
+
+def test_regression_a_server_started_as_a_module_runs_no_atlas_package_of_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without an `atlas` script beside the interpreter, the registered server was `python -m atlas mcp`: started by
+    # the client in the project, `-m` put the project first on the module path, and a repository holding its own
+    # `atlas/` package (a hostile clone; Atlas's own checkout) had that package imported and run instead.
+    import subprocess
+    import sys
+
+    from atlas.commands.mcp import server_command
+
+    real = sys.executable
+    bare = tmp_path / "bin" / "python3"
+    bare.parent.mkdir()
+    monkeypatch.setattr(sys, "executable", str(bare))
+    command, args = server_command(tmp_path / "project", None)
+    assert command == str(bare) and args[: args.index("mcp")] == ["-P", "-m", "atlas"]
+    project = tmp_path / "project"
+    (project / "atlas").mkdir(parents=True)
+    (project / "atlas" / "__init__.py").write_text("open('ran', 'w').close()\n")
+    (project / "atlas" / "__main__.py").write_text("open('ran', 'w').close()\n")
+    started = subprocess.run([real, *args[: args.index("mcp")], "--version"], cwd=project, capture_output=True,
+                             text=True, timeout=60, check=False)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert not (project / "ran").exists()
