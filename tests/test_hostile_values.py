@@ -395,6 +395,20 @@ def test_files_only_exits_1_when_nothing_matches(billing: Path) -> None:
 # 17. `atlas mcp install` without the SDK; malformed JSON-RPC.
 
 
+def _initialize(request_id: int = 1) -> bytes:
+    """An MCP `initialize` request line."""
+    request = {"jsonrpc": "2.0", "id": request_id, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+    return orjson.dumps(request) + b"\n"
+
+
+def _mcp_server(billing: Path) -> subprocess.Popen[bytes]:
+    """`atlas mcp` on `billing`, with its three standard streams as pipes."""
+    return subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
 def test_mcp_install_warns_when_the_mcp_extra_is_missing(billing: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "site"
     (blocker / "mcp").mkdir(parents=True)
@@ -408,14 +422,11 @@ def test_mcp_install_warns_when_the_mcp_extra_is_missing(billing: Path, tmp_path
 
 
 def test_malformed_json_rpc_gets_a_parse_error_reply(billing: Path) -> None:
-    initialize = {"jsonrpc": "2.0", "id": 7, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
     bad_ids = (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "tools/list"}\n'
                b'{"jsonrpc": "2.0", "id": [1], "method": "ping"}\n')  # fmt: skip
     notification = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n'  # gets no answer, as it should
     malformed = b"{not json\n" + b'{"jsonrpc": "2.0", "oops": 1}\n' + bad_ids
-    lines = malformed + notification + orjson.dumps(initialize) + b"\n"
+    lines = malformed + notification + _initialize(7)
     done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], input=lines,
                           capture_output=True, timeout=120)  # fmt: skip
     replies = [orjson.loads(line) for line in done.stdout.splitlines()]
@@ -430,16 +441,12 @@ def test_regression_an_endless_line_costs_the_server_no_more_than_its_cap(billin
     # into memory: 4.7 GB in 8 s. Past MAX_LINE_CHARS the rest of the line is skipped and it gets a parse error.
     from atlas.mcp_stdin import MAX_LINE_CHARS
 
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    server = _mcp_server(billing)
     assert server.stdin is not None and server.stdout is not None and server.stderr is not None
     watchdog = threading.Timer(120, server.kill)  # a reply that never comes ends the read with b"", not a hang
     watchdog.start()
     try:
-        server.stdin.write(orjson.dumps(initialize) + b"\n")
+        server.stdin.write(_initialize())
         server.stdin.flush()
         assert orjson.loads(server.stdout.readline())["id"] == 1
         started = _peak_memory(server.pid)
@@ -467,9 +474,6 @@ def _peak_memory(pid: int) -> int:
 def test_a_request_holding_a_lone_surrogate_is_answered_with_the_character_replaced(billing: Path) -> None:
     # JSON allows "\ud800" (half of an emoji a client cut in two); the SDK's parser refused the line, and the parse
     # error it got, id null, left the client waiting for its answer forever.
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
     search = b'{"jsonrpc": "2.0", "id": 2, "method": "tools/call", ' \
              b'"params": {"name": "search", "arguments": {"query": "invoice \\ud800 total"}}}\n'  # fmt: skip
     server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
@@ -479,7 +483,7 @@ def test_a_request_holding_a_lone_surrogate_is_answered_with_the_character_repla
     watchdog = threading.Timer(120, server.kill)  # a reply that never comes ends the read with b"", not a hang
     watchdog.start()
     try:
-        server.stdin.write(orjson.dumps(initialize) + b"\n" + initialized + search)
+        server.stdin.write(_initialize() + initialized + search)
         server.stdin.flush()
         replies = [orjson.loads(server.stdout.readline()) for _ in range(2)]  # the stream stays open until both came
     finally:
@@ -494,13 +498,10 @@ def test_a_request_holding_a_lone_surrogate_is_answered_with_the_character_repla
 def test_requests_piped_in_are_all_answered_though_the_input_ends_at_once(billing: Path) -> None:
     # `printf requests | atlas mcp`: the end of input stopped the server at once, and the SDK cancelled the calls
     # still running, so only `initialize` and `tools/list` (answered inline) came back.
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
     calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
              for n, (tool, arguments) in enumerate([("search", {"query": "invoice total"}), ("status", {}),
                                                     ("symbols", {"name": "invoice"})], start=2)]  # fmt: skip
-    lines = b"".join(orjson.dumps(message) + b"\n" for message in [initialize, *calls])
+    lines = _initialize() + b"".join(orjson.dumps(message) + b"\n" for message in calls)
     done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], input=lines,
                           capture_output=True, timeout=120)  # fmt: skip
     replies = {reply["id"]: reply for reply in map(orjson.loads, done.stdout.splitlines())}
@@ -510,14 +511,11 @@ def test_requests_piped_in_are_all_answered_though_the_input_ends_at_once(billin
 
 def test_regression_a_request_nested_deeper_than_the_sdk_reads_gets_its_own_answer(billing: Path) -> None:
     # Valid JSON nested ~200 deep got the SDK's parse error with id null: the request itself was never answered.
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
     nested = "[" * 199 + "]" * 199
     search = ('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":'
               f'{{"query":"invoice","paths":{nested}}}}}}}\n').encode()  # fmt: skip
     initialized = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n'
-    lines = orjson.dumps(initialize) + b"\n" + initialized + search
+    lines = _initialize() + initialized + search
     done = subprocess.run([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], timeout=120,
                           input=lines, capture_output=True)  # fmt: skip
     replies = [orjson.loads(line) for line in done.stdout.splitlines()]
@@ -528,14 +526,10 @@ def test_regression_a_request_nested_deeper_than_the_sdk_reads_gets_its_own_answ
 def test_regression_a_client_that_stops_reading_ends_the_server_cleanly(billing: Path) -> None:
     # The answer's write failed (BrokenPipeError in the SDK's writer), and at the end of input the server said
     # "unexpected error: ExceptionGroup ... report it" (exit 3).
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "atlas", "mcp", "--root", str(billing)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    server = _mcp_server(billing)
     assert server.stdin is not None and server.stdout is not None and server.stderr is not None
     try:
-        server.stdin.write(orjson.dumps(initialize) + b"\n")
+        server.stdin.write(_initialize())
         server.stdin.flush()
         assert orjson.loads(server.stdout.readline())["id"] == 1
         server.stdout.close()  # the client stops reading; it keeps its end of stdin open
