@@ -11,13 +11,14 @@ a client writing a stream that is not JSON-RPC) grew the server by gigabytes unt
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 
 import anyio.to_thread
+
+from atlas.mcp_stdout import claimed
 
 MAX_LINE_CHARS = 4 << 20
 """The longest line the server reads: a request is kilobytes (a `search` query holds at most 20,000 characters, some
@@ -31,17 +32,10 @@ logger = logging.getLogger("atlas.mcp")
 
 @contextlib.contextmanager
 def claimed_stdin() -> Iterator[int]:
-    """The client's requests, as a private descriptor; while it is held, descriptor 0 reads the null device, so
-    nothing else in the process (a git it starts) takes the client's bytes. The private descriptor is never closed:
-    a thread may still be reading it when the server ends."""
-    wire = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    try:
+    """The client's requests, as a private descriptor (see `atlas.mcp_stdout.claimed`); while it is held, descriptor
+    0 reads the null device, so nothing else in the process (a git it starts) takes the client's bytes."""
+    with claimed(0, os.open(os.devnull, os.O_RDONLY)) as wire:
         yield wire
-    finally:
-        os.dup2(wire, 0)
 
 
 class Requests:

@@ -46,23 +46,33 @@ End = Callable[[str, int], NoReturn]
 
 @contextlib.contextmanager
 def claimed_stdout() -> Iterator[int]:
-    """The wire to the client, as a private descriptor; while it is held, descriptor 1 points at stderr (or the
-    null device), so nothing else in the process can write to the wire by mistake. The private descriptor is
-    never closed: a thread may still be writing to it or watching it when the server ends."""
+    """The wire to the client, as a private descriptor (see `claimed`); while it is held, descriptor 1 points at
+    stderr (or the null device), so nothing else in the process can write to the wire by mistake."""
     sys.stdout.flush()
-    wire = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
     try:
         diversion = os.dup(2)
     except OSError:
         diversion = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(diversion, 1)
-    os.close(diversion)
+    with claimed(1, diversion) as wire:
+        try:
+            yield wire
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()  # what was printed while serving belongs to stderr, not to the wire
+
+
+@contextlib.contextmanager
+def claimed(fd: int, stand_in: int) -> Iterator[int]:
+    """Standard descriptor `fd` as a private descriptor for the server alone, while `stand_in` (taken over) holds
+    its number; `fd` is put back on exit. The private descriptor is never closed: a thread may still be reading,
+    writing or watching it when the server ends."""
+    wire = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.dup2(stand_in, fd)
+    os.close(stand_in)
     try:
         yield wire
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()  # what was printed while serving belongs to stderr, not to the wire
-        os.dup2(wire, 1)
+        os.dup2(wire, fd)
 
 
 class Wire:
