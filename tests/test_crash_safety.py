@@ -468,10 +468,15 @@ def _small_indexed_repo(tmp_path: Path, seed: int) -> tuple[Path, Path, Path]:
     return root, root / ".atlas", live
 
 
+@pytest.mark.parametrize("live_number", [None, 999_999], ids=["first", "the last of six digits"])
 def test_a_generation_renamed_into_place_but_never_published_is_removed_by_a_run_with_nothing_to_do(
-    tmp_path: Path,
+    tmp_path: Path, live_number: int | None
 ) -> None:
+    """Generations are told apart by number: gen-1000000 is newer than gen-999999, though it sorts before it."""
     root, index_dir, live = _small_indexed_repo(tmp_path, seed=3)
+    if live_number is not None:
+        live = live.rename(index_dir / f"{store.GEN_PREFIX}{live_number:06d}")
+        (index_dir / store.CURRENT).write_text(live.name)
     # What a build killed between `os.replace(building, final)` and writing CURRENT leaves behind.
     orphan = index_dir / f"{store.GEN_PREFIX}{int(live.name.removeprefix(store.GEN_PREFIX)) + 1:06d}"
     shutil.copytree(live, orphan)

@@ -191,7 +191,8 @@ def generations_without_current(index_dir: Path) -> list[str]:
         entries = list(os.scandir(index_dir))
     except OSError:
         return []
-    return sorted(e.name for e in entries if _PUBLISHED_NAME.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+    published = [e.name for e in entries if _PUBLISHED_NAME.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    return sorted(published, key=generation_number)
 
 
 def missing_current(generations: list[str]) -> str:
@@ -258,15 +259,18 @@ def manifest_of(generation: Path) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
+def generation_number(name: str) -> int:
+    """The N of a generation's name (`gen-N`, or a build's `gen-N.tmp-<pid>`), -1 for any other name. Names are
+    compared by it: as strings, gen-1000000 would sort before gen-999999."""
+    number = name[len(GEN_PREFIX) :].split(".", 1)[0]
+    return int(number) if name.startswith(GEN_PREFIX) and number.isascii() and number.isdigit() else -1
+
+
 def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
     """Return (temporary dir to build in, final dir) for the next generation."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    numbers = [
-        int(p.name[len(GEN_PREFIX) :].split(".", 1)[0])
-        for p in index_dir.iterdir()
-        if p.name.startswith(GEN_PREFIX) and p.name[len(GEN_PREFIX) :].split(".", 1)[0].isdigit()
-    ]
-    final = index_dir / f"{GEN_PREFIX}{max(numbers, default=0) + 1:06d}"
+    newest = max((generation_number(p.name) for p in index_dir.iterdir()), default=0)
+    final = index_dir / f"{GEN_PREFIX}{max(newest, 0) + 1:06d}"
     return final.with_name(f"{final.name}.tmp-{os.getpid()}"), final
 
 
@@ -397,7 +401,8 @@ def _remove_unpublished(index_dir: Path) -> None:
     if live is None:
         return
     for entry in index_dir.iterdir():
-        if re.fullmatch(r"gen-\d+", entry.name) and entry.name > live.name and entry.is_dir():
+        newer = generation_number(entry.name) > generation_number(live.name)
+        if _PUBLISHED_NAME.fullmatch(entry.name) and newer and entry.is_dir():
             _remove_tree(entry)
 
 
