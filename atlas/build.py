@@ -124,17 +124,21 @@ def _build(
     if shard is not None:
         refuse_whole_index(config.index_dir, shard)
     store.ensure_index_dir(config.index_dir, config.root)
-    report.walk_started_ns = time.time_ns()
     entries = _walk(config, report)
     report.phase("walk", started)
     workers = parse_workers(config.workers, len(entries))
     # The pool forks before the lock is taken: forked workers would inherit the lock's file
     # descriptor and, outliving a SIGKILLed parent, keep the index locked.
-    waiting = partial(_say_waiting, lock_wait=lock_wait, show_progress=show_progress)
+    waits: list[str] = []
+    waiting = partial(_say_waiting, lock_wait=lock_wait, show_progress=show_progress, waits=waits)
     with (
         ParsePool(workers, _parse_options(config), show_progress) as pool,
         index_lock(config.index_dir, lock_wait, waiting),
     ):
+        if waits:  # the tree may have changed while another run held the index: index it as it is now
+            walked_again = time.monotonic()
+            entries = _walk(config, report)
+            report.phase("walk", walked_again)
         store.remove_abandoned(config.index_dir)
         previous = None if rebuild else _reusable_generation(config, report)
         if rebuild:
@@ -153,7 +157,8 @@ def _build(
     return report
 
 
-def _say_waiting(why: str, lock_wait: float, show_progress: bool) -> None:
+def _say_waiting(why: str, lock_wait: float, show_progress: bool, waits: list[str]) -> None:
+    waits.append(why)
     log(f"atlas: {why}; waiting for it (at most {lock_wait:.0f} s)", show_progress)
 
 
@@ -494,8 +499,11 @@ def _parse_options(config: IndexConfig) -> ParseOptions:
 
 
 def _walk(config: IndexConfig, report: IndexReport) -> list[FileEntry]:
+    """The files to index, with what the walk skipped and noted counted in `report` (a walk again replaces them)."""
     from atlas.status import index_dirs
 
+    report.walk_started_ns = time.time_ns()
+    report.skipped, report.skipped_examples, report.notes = {}, {}, []
     options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
     entries: list[FileEntry] = []
     shard = _shard(report)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from atlas.errors import IndexBusy
@@ -183,6 +184,36 @@ def test_a_command_that_indexes_on_its_way_waits_for_another_update_instead_of_f
     assert "shop/cart.py" in done.stdout
     assert f"the index is being updated by process {holder}; waiting for it" in done.stderr
     assert took > 1.0
+
+
+def test_a_command_that_waited_for_another_update_indexes_the_tree_as_it_is_after_the_wait(tmp_path: Path) -> None:
+    # The tree was walked before the wait and that walk published after it: a file written while another update
+    # held the index was missing from the index this command built and searched.
+    root = _shop(tmp_path / "repo")
+    holder = _hold(root / ".atlas", "self", 30)
+    command = [
+        sys.executable,
+        "-m",
+        "atlas",
+        "--no-color",
+        "search",
+        "--root",
+        str(root),
+        "refund order",
+        "--format",
+        "json",
+    ]
+    searching = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert searching.stderr is not None
+        while "waiting for it" not in (line := searching.stderr.readline()):
+            assert line, "the search ended without waiting for the lock"
+        (root / "shop/refund.py").write_text("def refund_order(order):\n    return -order.total\n")
+    finally:
+        _stop(holder)
+    out, err = searching.communicate(timeout=120)
+    assert searching.returncode == 0, err
+    assert orjson.loads(out)["results"][0]["path"] == "shop/refund.py"
 
 
 def test_a_wait_for_another_update_that_runs_out_is_busy_with_a_hint_for_the_command(
