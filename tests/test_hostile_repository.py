@@ -480,3 +480,35 @@ def test_regression_a_sharded_build_runs_no_code_of_a_repository_holding_an_atla
     assert done.returncode == 0, done.stderr
     assert not marker.exists(), "a shard build ran the repository's own atlas package"
     assert json.loads(done.stdout)["files_indexed"] == len(SHOP) + 2
+
+
+@pytest.mark.parametrize("part", [store.TANTIVY_DIR, store.SIGNALS_DIR])
+def test_regression_a_generation_directory_linking_into_another_index_is_damage_not_read(
+    tmp_path: Path, part: str
+) -> None:
+    # A restored cache (or a clone's committed .atlas) whose generation holds `tantivy/` as a link to another
+    # repository's index: the file checks refused links among the files, not the directory holding them, so search
+    # answered from the other index (its file names and definitions), status said fresh and `atlas index` kept it
+    # as unchanged. `signals/` as a link lent another index's side store. Both are damage, as a linked file is.
+    other = _shop(tmp_path)
+    assert run_atlas("-q", "index", str(other)).returncode == 0
+    root = tmp_path / "clone"
+    root.mkdir()
+    write_tree(root, {"a.py": "def victim(): pass\n"})
+    init_repo(root)
+    assert run_atlas("-q", "index", str(root)).returncode == 0
+    live = root / ".atlas" / (root / ".atlas" / store.CURRENT).read_text()
+    elsewhere = other / ".atlas" / (other / ".atlas" / store.CURRENT).read_text() / part
+    subprocess.run(["rm", "-rf", str(live / part)], check=True)
+    (live / part).symlink_to(elsewhere, target_is_directory=True)
+    for command in (("search", "cart"), ("search", "victim"), ("query", "cart"), ("explain", "cart")):
+        result = run_atlas("-q", command[0], "--repo", str(root), *command[1:], timeout=60)
+        assert result.returncode == 4 and "symbolic link" in result.stderr, (command, result.stderr)
+        assert "cart" not in result.stdout.lower(), (command, result.stdout)
+    status = run_atlas("-q", "status", "--repo", str(root), timeout=60)
+    assert status.returncode == 4 and "damaged" in status.stderr and "symbolic link" in status.stderr, status.stderr
+    assert run_atlas("-q", "verify", "--repo", str(root), timeout=60).returncode == 4
+    rebuilt = run_atlas("-q", "index", str(root), "--format", "json", timeout=60)
+    assert rebuilt.returncode == 0 and "damaged" in json.loads(rebuilt.stdout)["reason"], rebuilt.stdout
+    assert run_atlas("-q", "search", "--repo", str(root), "-l", "victim").stdout == "a.py\n"
+    assert run_atlas("-q", "search", "--repo", str(root), "-l", "cart").returncode == 1

@@ -207,6 +207,14 @@ def is_generation_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
 
+def refuse_linked_part(directory: Path) -> None:
+    """`Refused` when `directory`, a part of a generation (its `tantivy/`, its `signals/`), is a symbolic link. Its
+    files are refused as links, but a link in the directory's place led every read of them into another index (a
+    restored cache or a clone's committed `.atlas` may hold one): searches answered with its file names."""
+    if os.path.islink(directory):
+        raise Refused(os.fspath(directory), "it is a symbolic link")
+
+
 def open_index_file(path: Path) -> BinaryIO:
     """The file `path` of a generation, opened for reading; `Refused` (an OSError, which readers of an index take
     for damage) when it is a symbolic link, a FIFO, a device or a directory.
@@ -235,7 +243,9 @@ def read_index_file(path: Path, limit: int = INDEX_FILE_MAX_BYTES) -> bytes:
 
 def check_regular_files(directory: Path) -> None:
     """`Refused` unless every entry of `directory` is a regular file (not a link): one directory read, so a
-    directory handed to tantivy holds nothing it would wait on or read without end."""
+    directory handed to tantivy holds nothing it would wait on or read without end. `directory` itself must not be a
+    link (`refuse_linked_part`)."""
+    refuse_linked_part(directory)
     with os.scandir(directory) as entries:
         for entry in entries:
             if not entry.is_file(follow_symlinks=False):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from atlas.errors import IndexCorrupt, damage
-from atlas.index.store import SIGNALS_DIR, open_index_file, read_index_file, write_atomic
+from atlas.index.store import SIGNALS_DIR, open_index_file, read_index_file, refuse_linked_part, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -182,6 +182,7 @@ def load_store(generation: Path) -> SideStore | None:
     """Read the side store of `generation`; None if the generation has none."""
     directory = generation / SIGNALS_DIR
     try:
+        refuse_linked_part(directory)
         params = orjson.loads(read_index_file(directory / PARAMS))
     except FileNotFoundError:
         return None
