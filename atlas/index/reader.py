@@ -144,7 +144,7 @@ def live_generation(index_dir: Path, missing: str = "no index here") -> Path:
             raise IndexCorrupt(f"{index_dir}: {store.missing_current(orphans)}")
         raise IndexMissing(f"{index_dir}: {missing}")
     if not store.is_generation_dir(generation):
-        what = "a link" if generation.is_symlink() else "does not exist"
+        what = "is a symbolic link" if generation.is_symlink() else "does not exist"
         raise IndexCorrupt(f"{index_dir}: CURRENT names {generation.name}, which {what}")
     return generation
 
