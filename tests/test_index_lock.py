@@ -235,3 +235,25 @@ def test_a_wait_for_another_update_that_runs_out_is_busy_with_a_hint_for_the_com
         f"atlas: {root / '.atlas'}: the index is being updated by process {holder}",
         "  hint: wait for it to finish, then run this command again",
     ]
+
+
+def test_regression_an_import_while_another_process_holds_the_lock_names_import_in_its_hint(tmp_path: Path) -> None:
+    # The hint said "then run `atlas index` again": a CI job restoring its cached index rebuilt it instead.
+    root = _shop(tmp_path / "repo")
+    atlas = [sys.executable, "-m", "atlas", "--no-color", "-q"]
+    archive = tmp_path / "index.tar.gz"
+    assert subprocess.run([*atlas, "index", str(root)], capture_output=True, check=False).returncode == 0
+    assert subprocess.run([*atlas, "export", str(archive), "--repo", str(root)], capture_output=True).returncode == 0
+    live = (root / ".atlas" / "CURRENT").read_text()
+    holder = _hold(root / ".atlas", "self", 30)
+    try:
+        done = subprocess.run([*atlas, "import", str(archive), "--repo", str(root)], capture_output=True, text=True)
+    finally:
+        _stop(holder)
+    assert done.returncode == 5 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [
+        f"atlas: {root / '.atlas'}: the index is being updated by process {holder}",
+        "  hint: wait for it to finish, then run `atlas import` again",
+    ]
+    assert (root / ".atlas" / "CURRENT").read_text() == live
+    assert sorted(path.name for path in (root / ".atlas").iterdir()) == [".gitignore", "CURRENT", live, "lock"]
