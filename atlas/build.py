@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from atlas.index import store
 from atlas.index.layout import Segment, plan_rewrites, segment_bytes
 from atlas.index.lock import index_lock
 from atlas.index.segments import missing_segment_files, segment_documents
-from atlas.index.writer import FileTable, GenerationWriter
+from atlas.index.writer import FileTable, GenerationWriter, SkipRecord
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool, content_hashes, parse_workers
 from atlas.partition import ShardSpec, content_digest
@@ -40,6 +41,8 @@ from atlas.status import TreeDiff, diff_tree
 from atlas.walk import WalkOptions, refuse_root_without_source, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
+ReadAgain = tuple[FileEntry, ParsedFile | Skipped | Unchanged]
+"""A file whose read failed last time, and what the parser made of it now (`_read_again`)."""
 _log = logging.getLogger(__name__)
 
 
@@ -274,7 +277,7 @@ def _full(
         held = 0
         for item in _parsed(pool.parse(entries), progress, len(entries)):
             if isinstance(item, Skipped):
-                writer.table.skip(by_path[item.path], str(item.reason))
+                writer.table.skip(by_path[item.path], item)
                 continue
             writer.add(item)
             held += item.size
@@ -304,12 +307,13 @@ def _incremental(
     # unchanged tree is reported unchanged rather than failing to write a generation that would change nothing.
     read_only = not store.writable(config.index_dir)
     diff = diff_tree(table, entries, previous.manifest.get("walk_started_ns", 0), hash_moved=read_only)
+    read_again = _read_again(pool, table, entries, diff)
     history = history_job.wait()
     present = {entry.path for entry in entries}
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
     skips_moved = skips_gone or _skips_recounted(report, table, previous.manifest)
     history_kept = history is None or history_job.mode == ["unchanged"]
-    if not diff and not skips_moved and history_kept and not _marks_moved(config, previous):
+    if not diff and not read_again and not skips_moved and history_kept and not _marks_moved(config, previous):
         report.mode = "unchanged"
         _signals_held(report, previous.manifest, history_job)
         report.deleted_documents = sum(n for _, n in segment_documents(previous.generation / store.TANTIVY_DIR))
@@ -331,11 +335,11 @@ def _incremental(
         since = time.monotonic()
         writer.table.skipped = {path: seen for path, seen in writer.table.skipped.items() if path in present}
         segments = writer.segments()
-        edited = _apply(writer, pool, diff, report, progress)
+        edited = _apply(writer, pool, diff, report, progress, read_again)
         since = report.phase("parse_and_index", since)
         _rewrite(writer, pool, entries, segments, edited, report)
         report.phase("rewrite", since)
-        reusable_edges = edited if not diff.added and not diff.removed else None
+        reusable_edges = edited if not diff.added and not read_again and not diff.removed else None
         store_before = load_store(previous.generation)
         return _finish(config, writer, history_job, report, started, store_before, reusable_edges)
     except BaseException:
@@ -348,7 +352,7 @@ def _skips_recounted(report: IndexReport, table: FileTable, manifest: dict[str, 
     (a file over the size cap, a link out of the tree) are in no file table: one added or gone changes no file the
     table holds, and the live generation was kept with its old counts. `report` holds this run's walk skips."""
     counts = Counter(report.skipped)
-    counts.update(reason for _, _, reason, _ in table.skipped.values() if reason)
+    counts.update(seen[2] for seen in table.skipped.values() if seen[2])
     return dict(counts) != manifest.get("skipped")
 
 
@@ -372,23 +376,49 @@ def _signals_held(report: IndexReport, manifest: dict[str, Any], history_job: Hi
         report.signals["git"]["mined"] = history_job.mode[0]
 
 
+def _read_again(pool: ParsePool, table: FileTable, entries: list[FileEntry], diff: TreeDiff) -> list[ReadAgain]:
+    """The files whose read failed last time and whose stat has not moved since (`diff` holds those whose stat
+    moved), read again, with what the parser makes of each now; those whose read fails as before are left out.
+
+    A read fails for reasons a file's stat does not show (another user's run, a group joined, a passing disk error),
+    and a rebuild reads the file: so does every update. One that still fails changes nothing, so an update with
+    nothing else to do keeps the live generation."""
+    moved = {entry.path for entry in diff.added}
+    due = {e.path: e for e in entries if e.path not in moved and _read_failed(table.skipped.get(e.path))}
+    if not due:
+        return []
+    results = pool.parse(list(due.values()))
+    return [(due[item.path], item) for item in results if not (isinstance(item, Skipped) and item.retry)]
+
+
+def _read_failed(seen: SkipRecord | None) -> bool:
+    return seen is not None and seen[4]
+
+
 def _apply(
-    writer: GenerationWriter, pool: ParsePool, diff: TreeDiff, report: IndexReport, progress: Progress
+    writer: GenerationWriter,
+    pool: ParsePool,
+    diff: TreeDiff,
+    report: IndexReport,
+    progress: Progress,
+    read_again: list[ReadAgain],
 ) -> set[int]:
-    """Apply `diff` to the writer; returns the ids whose contents really changed."""
+    """Apply `diff`, and the files read again (`_read_again`), to the writer; returns the ids whose contents really
+    changed."""
     table = writer.table
     fid_of = {entry.path: fid for fid, entry in diff.changed.items()}
     work = [*(replace(e, known_hash=table.hashes[fid]) for fid, e in diff.changed.items()), *diff.added]
-    entry_of = {entry.path: entry for entry in work}
+    entry_of = {entry.path: entry for entry in [*work, *(entry for entry, _ in read_again)]}
+    total = len(work) + len(read_again)
     edited: set[int] = set()
-    for item in pool.parse(work):
+    for item in chain(pool.parse(work), (item for _, item in read_again)):
         fid = fid_of.get(item.path)
         table.skipped.pop(item.path, None)
         if isinstance(item, Unchanged):  # its stamp moved, the size the walk found too (an older table's, a read's)
             table.mtimes[fid], table.ctimes[fid] = item.mtime_ns, item.ctime_ns  # type: ignore[index]
             table.sizes[fid] = entry_of[item.path].size  # type: ignore[index]
         elif isinstance(item, Skipped):
-            table.skip(entry_of[item.path], str(item.reason))
+            table.skip(entry_of[item.path], item)
             if fid is not None:
                 writer.remove(fid)
                 report.removed += 1
@@ -399,7 +429,7 @@ def _apply(
             writer.replace(fid, item)
             edited.add(fid)
             report.changed += 1
-        progress.update(report.added + report.changed, len(work), "changed files")
+        progress.update(report.added + report.changed, total, "changed files")
     for fid in diff.removed:
         writer.remove(fid)
         report.removed += 1
@@ -425,7 +455,7 @@ def _rewrite(
         for item in pool.parse([by_path[path] for path in fid_of if path in by_path]):
             fid = fid_of[item.path]
             if isinstance(item, Skipped):
-                table.skip(by_path[item.path], str(item.reason))
+                table.skip(by_path[item.path], item)
                 writer.remove(fid)
                 report.removed += 1
             elif isinstance(item, ParsedFile):
@@ -531,9 +561,9 @@ def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
     """Count the files the parser left out, this run or an earlier one (the table keeps their reasons), in path order:
     the table holds them in the order they were met (an update's after the earlier runs', a pool's as its workers
     finished), so the summary's first five examples of a reason were not a rebuild's."""
-    for path, (_, _, reason, _) in sorted(table.skipped.items()):
-        if reason:
-            _count_skip(report, Skipped(path, SkipReason(reason)))
+    for path, seen in sorted(table.skipped.items()):
+        if seen[2]:
+            _count_skip(report, Skipped(path, SkipReason(seen[2])))
 
 
 def _parsed(

@@ -60,6 +60,9 @@ class Skipped:
     path: str
     reason: SkipReason
     detail: str = ""
+    retry: bool = False
+    """A read that failed (permission denied, an I/O error): it may read next time with nothing about the file
+    changed (another user's run, a group joined, a passing disk error), so later updates read it again."""
 
 
 @dataclass(frozen=True, slots=True)

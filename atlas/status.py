@@ -17,7 +17,7 @@ import orjson
 from atlas.config import DEFAULT_INDEX_DIRNAME, FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
-from atlas.index.writer import FileTable
+from atlas.index.writer import FileTable, SkipRecord
 from atlas.records import FileEntry
 from atlas.safe_read import visible
 from atlas.signals.git import ends_before_head, head_commit, is_ancestor, named_head, named_no_commit, unborn_branch
@@ -234,7 +234,8 @@ def diff_tree(
     is hashed, as git does for "racily clean" entries. With `hash_moved`, a file of the same size
     whose mtime moved is hashed too, and is changed only if its contents differ. A moved ctime counts as a
     moved mtime: an edit that keeps the size and sets the mtime back (`touch -d`) cannot set it back. Files the parser
-    skipped last time and that did not change are neither new nor changed.
+    skipped last time and that did not change are neither new nor changed (an update reads again those whose read
+    failed: `atlas.build._read_again`).
     """
     known = table.fids()
     diff = TreeDiff()
@@ -259,7 +260,7 @@ def diff_tree(
     return diff
 
 
-def _skipped_moved(seen: tuple[int, int, str, int] | None, entry: FileEntry) -> bool:
+def _skipped_moved(seen: SkipRecord | None, entry: FileEntry) -> bool:
     """Whether a file the parser left out (`seen`: its table entry) is new or changed since."""
     if seen is None or seen[:2] != (entry.size, entry.mtime_ns):
         return True

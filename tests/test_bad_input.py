@@ -289,6 +289,38 @@ def test_unreadable_file_and_directory_even_as_root(tmp_path: Path) -> None:
     assert report["files_indexed"] == 1
 
 
+def _index_locked_out(root: Path) -> dict[str, Any]:
+    """`atlas index ROOT --format json` run by a process that cannot read what mode 000 forbids (as root, with its
+    read override dropped); its report. Skips the test when the override stays."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: one run that cannot read a file and one that can, the file itself untouched")
+    try:
+        result = run_atlas("-q", "index", str(root), "--format", "json", preexec_fn=_without_read_override)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    assert_no_traceback(result.stderr)
+    return index_report(result)
+
+
+def test_regression_a_file_whose_read_failed_is_read_again_by_the_next_update(tmp_path: Path) -> None:
+    """A read that fails for a reason the file's stat does not show (another user's run, a group joined, a disk's
+    passing error) was recorded with that stat, and no later update read the file again until it changed or
+    `--rebuild`: `atlas index` reported it unreadable and "unchanged" for good, and search never found it."""
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n", "secret.py": "def quokka_vault(): pass\n"})
+    init_repo(root)
+    (root / "secret.py").chmod(0)
+    try:
+        assert _index_locked_out(root)["skipped"] == {"unreadable": 1}
+        again = _index_locked_out(root)  # still unreadable: nothing to do, no new generation
+        assert (again["mode"], again["skipped"]) == ("unchanged", {"unreadable": 1})
+        report = index_report(run_atlas("-q", "index", str(root), "--format", "json"))  # root reads mode 000
+    finally:
+        (root / "secret.py").chmod(0o644)
+    assert (report["mode"], report["skipped"], report["files_indexed"]) == ("incremental", {}, 2)
+    assert top_hit(search(root, "quokka_vault")) == "secret.py"
+
+
 def _indexed_fine_repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     write_tree(root, {"ok.py": "def fine(): pass\n"})

@@ -27,6 +27,7 @@ from atlas.cli import cli
 from atlas.config import DEFAULT_MAX_FILE_BYTES, IndexConfig
 from atlas.index import layout, store
 from atlas.index.segments import segment_documents
+from atlas.index.writer import FileTable
 from atlas.query.engine import Engine, SearchOptions
 from atlas.query.fuse import weights_for
 from atlas.signals.store import load_store
@@ -224,6 +225,16 @@ def test_regression_a_skipped_file_that_was_deleted_is_no_longer_counted(repo: P
     report = build(repo)
     assert (report.skipped, report.skipped_examples) == ({}, {})
     assert build(repo).mode == "unchanged"
+
+
+def test_a_table_written_before_failed_reads_were_marked_reads_its_unreadable_files_again() -> None:
+    # An older Atlas recorded a left-out file as (size, mtime, reason, ctime), and never read an unreadable one again
+    # while that stat held: an update of its index reads each again, as a file whose read failed.
+    old = {"paths": [], "languages": [], "roles": [], "sizes": [], "mtimes": [], "ctimes": [], "hashes": [],
+           "lines": [], "imports": [], "symbols": [], "errors": [],
+           "skipped": {"locked.py": [6, 1, "unreadable", 2], "logo.png": [6, 1, "binary", 2]}}  # fmt: skip
+    table = FileTable.from_json(json.dumps(old).encode())
+    assert table.skipped == {"locked.py": (6, 1, "unreadable", 2, True), "logo.png": (6, 1, "binary", 2, False)}
 
 
 def test_changing_an_index_option_rebuilds_with_a_reason(repo: Path) -> None:

@@ -18,7 +18,9 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +320,39 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
         assert checked.ok, checked.damaged + checked.stale
 
 
+_LOCKED_OUT_UPDATE = """
+import sys
+from pathlib import Path
+from atlas.api import index_config, index_repo
+from atlas.index import layout
+layout.MIN_SEGMENT_BYTES = int(sys.argv[2])
+index_repo(index_config(Path(sys.argv[1]), None, jobs=1, max_file_bytes=int(sys.argv[3])), show_progress=False)
+"""
+
+
+def _update_locked_out(root: Path, segment_bytes: int) -> None:
+    """Update `<root>/.atlas` (as `_update` does, cutting segments at `segment_bytes`) from a process for which mode
+    000 forbids reading: root's read override dropped (`tests.test_bad_input._without_read_override`)."""
+    from tests.test_bad_input import _without_read_override
+
+    command = [sys.executable, "-c", _LOCKED_OUT_UPDATE, str(root), str(segment_bytes), str(MAX_FILE_BYTES)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300, preexec_fn=_without_read_override)
+
+
+@cache
+def _can_lock_out() -> bool:
+    """Whether this process is root and can start one that mode 000 keeps out (the read override dropped)."""
+    from tests.test_bad_input import _without_read_override
+
+    if os.geteuid() != 0:
+        return False
+    try:
+        subprocess.run(["true"], check=True, timeout=30, preexec_fn=_without_read_override)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
 def _report(report: IndexReport) -> dict[str, object]:
     """What a run's summary says of the whole index (not of the run: `mode`, `changed`, `seconds`, `phases`...)."""
     return {
@@ -595,3 +630,31 @@ def test_regression_an_import_of_the_directory_finds_its_index_after_a_removal(t
         live = [fid for fid, path in enumerate(table.paths) if path]
         edges.append(_side_store(generation, table.paths, live)["pairs"]["import_edges"])
     assert edges[0] == edges[1] == {("a.js", "index.js")}
+
+
+def test_regression_a_file_whose_read_failed_is_read_again_by_the_next_update(tmp_path: Path) -> None:
+    # A file whose read failed was recorded as left out with its stat, and an update read it again only once that
+    # stat moved: a read that fails for a reason the stat does not show (another user's run, a group joined, a
+    # disk's passing error) left it out of every update until `--rebuild`, which read it.
+    if not _can_lock_out():
+        pytest.skip("needs root, and a process whose read override can be dropped")
+    files = {f"m{i}.py": f"def m{i}():\n    pass\n" for i in range(4)}
+    root = _repo(tmp_path, {**files, "b.py": "def beta():\n    pass\n"})
+    _index(root)
+    (root / "b.py").chmod(0)  # indexed, then locked: its ctime moved, so the next update reads it
+    (root / "c.py").write_text("def gamma():\n    pass\n")
+    (root / "c.py").chmod(0)  # new, and locked
+    fresh_dir = tmp_path / "fresh-index"
+    try:
+        _update_locked_out(root, layout.MIN_SEGMENT_BYTES)
+        assert load_table(store.current_generation(root / ".atlas")).skipped.keys() == {"b.py", "c.py"}  # type: ignore[arg-type]
+        updated = _index(root)
+        fresh = _index(root, fresh_dir, rebuild=True)
+    finally:
+        for name in ("b.py", "c.py"):
+            (root / name).chmod(0o644)
+    assert updated.mode == "incremental"
+    assert _report(updated) == _report(fresh)
+    mine, theirs = snapshot(root, index_config(root)), snapshot(root, index_config(root, fresh_dir))
+    for name in theirs:
+        assert mine[name] == theirs[name], name

@@ -24,7 +24,7 @@ from atlas.index import store
 from atlas.index.layout import Segment
 from atlas.index.schema import SCHEMA_VERSION, build_schema
 from atlas.index.segments import segment_documents
-from atlas.records import FileEntry, ParsedFile
+from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason
 from atlas.safe_read import bad_path
 
 WRITER_THREADS = 1
@@ -37,6 +37,10 @@ budget (`--memory 32G`) gives it this much, and the rest is left to the parse wo
 HEAP_SHARE = 5
 """tantivy's indexing heap gets 1/HEAP_SHARE of the memory budget; the parse workers (~140 MiB each on the
 kernel), the parent's tables and tantivy's merges take the rest."""
+
+
+SkipRecord = tuple[int, int, str, int, bool]
+"""A file the parser left out: (size, mtime, SkipReason value, ctime, retry); see `FileTable.skipped`."""
 
 
 @dataclass(slots=True)
@@ -57,9 +61,10 @@ class FileTable:
     errors: list[str] = field(default_factory=list)
     """Why each file was indexed without its definitions (its parse error), "" when it was not: a later update counts
     the files it keeps as the run that parsed them did."""
-    skipped: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
-    """Files the parser left out by path → (size, mtime, SkipReason value, ctime): not new next time, and
-    still counted in the summaries of later runs."""
+    skipped: dict[str, SkipRecord] = field(default_factory=dict)
+    """Files the parser left out by path → (size, mtime, SkipReason value, ctime, retry): not new next time unless
+    that stat moved or, with `retry` (`Skipped.retry`: their read failed), an update reads them now; still counted in
+    the summaries of later runs."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "paths", "languages", "roles", "sizes", "mtimes", "ctimes", "hashes", "lines", "imports", "symbols",
@@ -88,9 +93,10 @@ class FileTable:
         self.symbols[fid] = len(parsed.symbols)
         self.errors[fid] = parsed.parse_error
 
-    def skip(self, entry: FileEntry, reason: str) -> None:
-        """Record that the parser left `entry` out for `reason`, with the stat that tells a later run it changed."""
-        self.skipped[entry.path] = (entry.size, entry.mtime_ns, reason, entry.ctime_ns)
+    def skip(self, entry: FileEntry, skipped: Skipped) -> None:
+        """Record that the parser left `entry` out (`skipped` says why), with the stat that tells a later run it
+        changed."""
+        self.skipped[entry.path] = (entry.size, entry.mtime_ns, str(skipped.reason), entry.ctime_ns, skipped.retry)
 
     def tombstone(self, fid: int) -> None:
         """Mark file `fid` removed; its id is not reused until the next full build."""
@@ -134,9 +140,12 @@ class FileTable:
         return table
 
 
-def _skip_record(seen: list[Any]) -> tuple[int, int, str, int]:
-    """A `skipped` entry as any Atlas wrote it (the reason and the ctime came later)."""
-    return seen[0], seen[1], seen[2] if len(seen) > 2 else "", seen[3] if len(seen) > 3 else 0
+def _skip_record(seen: list[Any]) -> SkipRecord:
+    """A `skipped` entry as any Atlas wrote it (the reason, the ctime and `retry` came later: a file an older Atlas
+    could not read is read again, as one whose read failed)."""
+    reason = seen[2] if len(seen) > 2 else ""
+    retry = bool(seen[4]) if len(seen) > 4 else reason == SkipReason.UNREADABLE
+    return seen[0], seen[1], reason, seen[3] if len(seen) > 3 else 0, retry
 
 
 def to_document(parsed: ParsedFile, fid: int) -> tantivy.Document:

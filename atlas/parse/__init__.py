@@ -39,7 +39,7 @@ def parse_entry(entry: FileEntry, options: ParseOptions, grammar_failed: str = "
         with os.fdopen(open_in_root(entry.root, entry.path), "rb") as handle:
             data = read_capped(handle, options.max_file_bytes)
     except OSError as err:
-        return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err))
+        return Skipped(entry.path, SkipReason.UNREADABLE, err.strerror or str(err), retry=True)
     if entry.known_hash and content_hash(data) == entry.known_hash:
         return Unchanged(entry.path, entry.mtime_ns, entry.ctime_ns)
     rejected = _reject(entry.path, data, options)
