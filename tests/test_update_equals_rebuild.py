@@ -3,7 +3,8 @@
 The machine edits a repository the way people do (add, edit, delete and rename files, `git mv` and plain `mv`,
 chmod, swap a file for a symlink and back, `.gitignore` rules, commits, branches, binary, huge, minified and
 invalid UTF-8 files, touches) and, now and then, brings its index up to date as `atlas index` does
-(`atlas.api.index_repo`, into `<repo>/.atlas`), builds a fresh index of the same tree with `--rebuild` into a
+(`atlas.api.index_repo`, into `<repo>/.atlas`), sometimes from a process that may not read the files `chmod` locked
+(as root: one whose read override is dropped), builds a fresh index of the same tree with `--rebuild` into a
 directory outside it, and compares what either holds: the files indexed and skipped (by reason), each file's
 facts, documents and outline, the side store's signals by path, the saved git history, and the answers (paths,
 order, scores) to searches made of the repository's words.
@@ -301,6 +302,13 @@ class UpdateEqualsRebuild(RuleBasedStateMachine):
     @rule()
     def update(self) -> None:
         self._update()
+
+    @precondition(lambda self: _can_lock_out())
+    @rule()
+    def update_locked_out(self) -> None:
+        """`atlas index` run by a process that cannot read the files `chmod` locked (another user's run): their reads
+        fail, and the next update, which can read them, must read them again."""
+        _update_locked_out(self.root, layout.MIN_SEGMENT_BYTES)
 
     @rule()
     def compare(self) -> None:
