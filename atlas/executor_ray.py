@@ -16,6 +16,7 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -25,7 +26,7 @@ import socket
 import tarfile
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -236,13 +237,40 @@ def _connect(ray: Any, address: str | None) -> bool:
             raise AtlasError(f"cannot connect to the Ray cluster at {where}: {problem}", hint)
     handlers = _signal_handlers()
     try:
-        ray.init(address=address, log_to_driver=False, logging_level="WARNING",
-                 **({"include_dashboard": False} if starts_one else {}))  # fmt: skip
+        with _working_directory(NEUTRAL_DIRECTORY):
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING",
+                     **({"include_dashboard": False} if starts_one else {}))  # fmt: skip
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as err:
         raise AtlasError(f"cannot connect to the Ray cluster at {where}: {_first_line(err)}", hint) from err
     finally:
         _restore(handlers)  # ray.init puts in its own SIGTERM handler (exit 1, a crash dump): Atlas's say what stopped
     return True
+
+
+NEUTRAL_DIRECTORY = os.path.abspath(os.sep)
+"""The working directory `ray.init` runs in. Ray puts the driver's working directory first on the module path of
+every worker of the job: a build run in a repository had its workers import the repository's own `atlas/` package, or
+an `orjson.py` at its top, instead of Atlas and its dependencies. `/` holds no modules, and only root may write there.
+(A cluster started here runs there too, so its workers' working directory is no repository either.)"""
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    """Run the body in `path`, then go back to the working directory before, even a removed one (where Ray's own
+    `os.getcwd()` failed, an unexpected error). The process's other threads (git history) use absolute paths only."""
+    try:
+        before = os.open(os.curdir, os.O_RDONLY | getattr(os, "O_PATH", 0) | getattr(os, "O_DIRECTORY", 0))
+    except OSError as err:
+        raise AtlasError(
+            f"the working directory cannot be opened to start Ray from elsewhere ({err.strerror})",
+            "cd to a directory that exists and that you may read, and run the command again",
+        ) from err
+    try:
+        os.chdir(path)
+        yield
+    finally:
+        os.fchdir(before)
+        os.close(before)
 
 
 def _signal_handlers() -> dict[int, Any]:

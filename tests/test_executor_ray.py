@@ -7,6 +7,7 @@ with 2 CPUs and no dashboard. Skipped when ray is not installed (`pip install 'a
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,7 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import git_env, init_repo, write_tree
+import atlas
+from tests.conftest import git, git_env, init_repo, write_tree
 from tests.generated_repo import OBVIOUS_ANSWERS, make_shop_repo
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -88,6 +90,59 @@ def test_executor_ray_without_shards_builds_as_many_as_the_tree_calls_for(cluste
     assert done.returncode == 0, done.stderr
     assert "shard 0/1 built on Ray" in done.stderr
     assert [p.name for p in (root / ".atlas" / "shards").iterdir()] == ["0000-of-0001"]
+
+
+PLANTED = ("atlas/__init__.py", "atlas/executor_ray.py", "orjson.py", "tantivy.py", "numpy.py")
+"""Modules a shard build on a worker imports (Atlas's own package, third-party ones), planted at a repository's top."""
+
+
+def _planted_repo(root: Path, marker: Path) -> Path:
+    """The shop repository with each of PLANTED writing `marker` and failing when imported."""
+    trap = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\nraise ImportError('the repository was imported')\n"
+    make_shop_repo(root)
+    write_tree(root, dict.fromkeys(PLANTED, trap))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "plant modules")
+    return root
+
+
+@pytest.mark.parametrize("local_cluster", [False, True], ids=["ray-address", "started-here"])
+def test_regression_ray_workers_import_nothing_of_the_repository_the_build_runs_in(
+    cluster: str, tmp_path: Path, local_cluster: bool
+) -> None:
+    # ray.init puts the driver's working directory first on every worker's module path: `atlas index --executor ray`
+    # run in a repository holding an `atlas/` package, or an `orjson.py`, had its workers import those instead of
+    # Atlas's and its dependencies (the build failed, or ran the repository's code).
+    marker = tmp_path / "imported"
+    root = _planted_repo(tmp_path / "shop", marker)
+    address = () if local_cluster else ("--ray-address", cluster)
+    # Started as the installed `atlas` command starts: the working directory is not on the driver's own module path.
+    command = [sys.executable, "-P", "-m", "atlas", "index", "--shards", "2", "--executor", "ray", *address,
+               "--format", "json"]  # fmt: skip
+    env = {**git_env(), **LOOPBACK, "PYTHONPATH": str(Path(atlas.__file__).parents[1])}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=300)
+    assert not marker.exists(), f"a Ray worker imported the repository's {marker.read_text().split()}"
+    assert done.returncode == 0, done.stderr
+    single = _atlas("index", str(root), "--out", str(tmp_path / "single"), "--format", "json")
+    assert orjson.loads(done.stdout)["files_indexed"] == orjson.loads(single.stdout)["files_indexed"]
+    query, answer = OBVIOUS_ANSWERS[0]
+    assert _top10(root, root / ".atlas", query)[0][0] == answer
+
+
+def test_regression_a_ray_build_runs_from_a_removed_working_directory(cluster: str, tmp_path: Path) -> None:
+    # ray.init reads the working directory (to put it on the workers' module path): run from one since removed,
+    # `atlas index /abs/repo --executor ray` failed with "unexpected error: FileNotFoundError".
+    root = make_shop_repo(tmp_path / "shop")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    command = shlex.join([sys.executable, "-m", "atlas", "-q", "index", str(root), "--shards", "2", "--executor",
+                          "ray", "--ray-address", cluster])  # fmt: skip
+    script = f'cd {shlex.quote(str(gone))} && rmdir "$PWD" && exec {command}'
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={**git_env(), **LOOPBACK},
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not gone.exists() and (root / ".atlas" / "CURRENT").exists()
 
 
 def _big_repo(root: Path, files: int = 1600) -> Path:
