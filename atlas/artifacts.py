@@ -32,7 +32,7 @@ from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, InputError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock
-from atlas.safe_read import visible
+from atlas.safe_read import quoted_value, visible
 
 EXPORT_MANIFEST = "atlas-export.json"
 MEMBER_ROOT = "generation"
@@ -364,7 +364,7 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             not member.isfile() or len(parts) < 2 or parts[0] != MEMBER_ROOT
             or any(part in ("..", ".", "") for part in parts) or rel not in listing
         ):  # fmt: skip
-            raise IndexCorrupt(f"{archive}: unexpected member {member.name!r}", "export it again")
+            raise IndexCorrupt(f"{archive}: unexpected member {quoted_value(member.name)}", "export it again")
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         _check_room(rel, member.size, building)

@@ -19,6 +19,7 @@ import click
 from atlas import __version__
 from atlas.commands import register_all
 from atlas.commands.options import (
+    GivenFile,
     GivenPath,
     WholeNumber,
     config_from,
@@ -31,7 +32,7 @@ from atlas.commands.options import (
 )  # fmt: skip
 from atlas.errors import AtlasError, UsageError, is_native_panic, shown_to_user
 from atlas.progress import tell
-from atlas.safe_read import display_path, quoted_path, visible
+from atlas.safe_read import bytes_in_reprs, display_path, quoted_path, quoted_value, visible
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
 EXIT_NO_RESULTS = 1
@@ -154,7 +155,7 @@ class AtlasGroup(click.Group):
 
 def _click_sentence(err: click.ClickException) -> str:
     """click's message in Atlas's form: a lower-case start, no closing full stop."""
-    message = err.format_message().strip()
+    message = bytes_in_reprs(err.format_message().strip())
     if message[:1].isupper() and message[1:2].islower():
         message = message[0].lower() + message[1:]
     return message.removesuffix(".")
@@ -263,9 +264,10 @@ def parse_size(text: str) -> int:
     try:
         value = int(float(number) * units[unit])
     except (ValueError, OverflowError):
-        raise UsageError(f"--memory {text!r} is not a size", "use a number with k, M or G, e.g. 1G") from None
+        raise UsageError(f"--memory {quoted_value(text)} is not a size",
+                         "use a number with k, M or G, e.g. 1G") from None  # fmt: skip
     if value < 64 << 20:
-        raise UsageError(f"--memory {text!r} is below the 64M minimum", "give the indexer at least 64M")
+        raise UsageError(f"--memory {quoted_value(text)} is below the 64M minimum", "give the indexer at least 64M")
     return value
 
 
@@ -382,7 +384,7 @@ def _git_line(git: dict[str, Any] | None) -> str:
 
 @cli.command()
 @click.argument("query", nargs=-1)
-@click.option("--query-file", type=click.File("rb"),
+@click.option("--query-file", type=GivenFile("rb"),
               help="Read the query from a file ('-' for stdin).")  # fmt: skip
 @repo_option
 @index_dir_option

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from atlas.errors import InputError, UsageError
+from atlas.safe_read import quoted_value
 
 FORMAT_VERSION = 3
 """On-disk index format; a change rebuilds every index (`rebuild_reason` names it).
@@ -144,7 +145,8 @@ def whole_number(what: str, value: object, minimum: int, maximum: int | None = N
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
-        raise UsageError(f"{what} must be {allowed}, not {given!r}", "fix the value, or leave it out for the default")
+        raise UsageError(f"{what} must be {allowed}, not {quoted_value(given)}",
+                         "fix the value, or leave it out for the default")  # fmt: skip
     return value
 
 
@@ -158,7 +160,7 @@ def finite_number(
     if not number or too_big or value < minimum or (above and value == minimum):  # type: ignore[operator]
         allowed = f"{'above' if above else 'of at least'} {minimum:g}"
         allowed += f" and at most {maximum:g}" if maximum is not None else ""
-        raise UsageError(f"{what} must be a finite number {allowed}, not {value!r}",
+        raise UsageError(f"{what} must be a finite number {allowed}, not {quoted_value(value)}",
                          "fix the value, or leave it out for the default")  # fmt: skip
     return float(value)  # type: ignore[arg-type]
 
@@ -169,13 +171,13 @@ def _optional(rule: Callable[[str, object], object]) -> Callable[[str, object], 
 
 def _boolean(what: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise UsageError(f"{what} must be true or false, not {value!r}")
+        raise UsageError(f"{what} must be true or false, not {quoted_value(value)}")
     return value
 
 
 def _backend(what: str, value: object) -> str:
     if value not in ("git", "pydriller"):
-        raise UsageError(f"{what} must be git or pydriller, not {value!r}")
+        raise UsageError(f"{what} must be git or pydriller, not {quoted_value(value)}")
     return str(value)
 
 
@@ -223,8 +225,10 @@ def check_git_date(what: str, text: object) -> str:
             pass
         else:
             return text
-    raise UsageError(f"{what} must be an ISO date (2024-01-01) or a relative one (2 weeks ago), not {text!r}",
-                     "git would read it as now and mine no history")  # fmt: skip
+    raise UsageError(
+        f"{what} must be an ISO date (2024-01-01) or a relative one (2 weeks ago), not {quoted_value(text)}",
+        "git would read it as now and mine no history",
+    )
 
 
 def home_expanded(path: str | Path) -> Path:
@@ -244,7 +248,7 @@ def user_home(problem: str = "cannot tell your home directory", hint: str = "set
     HOME is set but empty or relative, which Python would read as `/` or as a directory below the current one."""
     home = os.environ.get("HOME")
     if home is not None and not os.path.isabs(home):
-        raise InputError(f"{problem}: HOME is {home!r}, not an absolute path", hint)
+        raise InputError(f"{problem}: HOME is {quoted_value(home)}, not an absolute path", hint)
     try:
         return Path.home()
     except (RuntimeError, KeyError) as err:  # no HOME and no password entry for this uid
@@ -355,7 +359,8 @@ def _checked(path: Path, data: dict[str, object]) -> dict[str, dict[str, object]
     for name in ("index", "search"):
         section = data.get(name, {})
         if not isinstance(section, dict):
-            raise UsageError(f"{path}: [{name}] must be a table, not {section!r}", f"write it as a [{name}] section")
+            raise UsageError(f"{path}: [{name}] must be a table, not {quoted_value(section)}",
+                             f"write it as a [{name}] section")  # fmt: skip
         sections[name] = dict(section)
     index, search = sections["index"], sections["search"]
     unknown = sorted(set(index) - set(INDEX_RULES) - {"boosts"})
@@ -373,7 +378,8 @@ def _checked(path: Path, data: dict[str, object]) -> dict[str, dict[str, object]
         raise UsageError(f"{path}: unknown [search] setting(s) {', '.join(unknown)}",
                          f"known: {', '.join(SEARCH_SETTINGS)}; ranking weights go under [search.weights]")  # fmt: skip
     if "preset" in search and search["preset"] not in PRESET_NAMES:
-        raise UsageError(f"{path}: [search] preset must be one of {', '.join(PRESET_NAMES)}, not {search['preset']!r}")
+        given = quoted_value(search["preset"])
+        raise UsageError(f"{path}: [search] preset must be one of {', '.join(PRESET_NAMES)}, not {given}")
     if "limit" in search:
         search["limit"] = whole_number(f"{path}: [search] limit", search["limit"], 1, MAX_LIMIT)
     if "weights" in search:
@@ -396,7 +402,7 @@ def _dotted(table: object) -> object:
 def _number_table(path: Path, name: str, table: object, keys: tuple[str, ...] | None = None) -> dict[str, float]:
     """A TOML table of finite, non-negative numbers (names checked against `keys` when given)."""
     if not isinstance(table, dict):
-        raise UsageError(f"{path}: [{name}] must be a table of NAME = NUMBER, not {table!r}",
+        raise UsageError(f"{path}: [{name}] must be a table of NAME = NUMBER, not {quoted_value(table)}",
                          f"write it as a [{name}] section")  # fmt: skip
     unknown = sorted(set(table) - set(keys)) if keys else []
     if unknown:

@@ -34,6 +34,7 @@ from typing import Any
 from atlas import __version__
 from atlas.errors import AtlasError, InputError, UsageError
 from atlas.progress import log
+from atlas.safe_read import quoted_value
 from atlas.shards import ShardResult, ShardTask, build_shard
 
 TREE_HINT = (
@@ -231,7 +232,7 @@ def _connect(ray: Any, address: str | None) -> bool:
     if not starts_one:
         if not _well_formed(where):
             named = "--ray-address" if address else "RAY_ADDRESS"
-            raise UsageError(f"{named} {where!r} is not HOST:PORT, auto or ray://HOST:PORT", hint)
+            raise UsageError(f"{named} {quoted_value(where)} is not HOST:PORT, auto or ray://HOST:PORT", hint)
         problem = _unreachable(where)
         if problem:
             raise AtlasError(f"cannot connect to the Ray cluster at {where}: {problem}", hint)

@@ -59,6 +59,7 @@ from atlas.mcp_stdin import Requests, claimed_stdin
 from atlas.mcp_stdout import GONE, WRITE_TIMEOUT, Wire, claimed_stdout
 from atlas.native_stderr import stderr_fd
 from atlas.output import hit_record, output_error
+from atlas.safe_read import quoted_value
 
 if TYPE_CHECKING:
     from atlas.query.engine import Engine, SearchOptions
@@ -146,7 +147,7 @@ def check_glob(root: Path, pattern: str) -> str:
     for prefix in {str(root), os.path.realpath(root)}:
         if pattern.startswith(prefix.rstrip("/") + "/"):
             relative = pattern[len(prefix.rstrip("/")) + 1 :]
-            raise InputError(f"{pattern}: path filters are relative to the root", f"use {relative!r}")
+            raise InputError(f"{pattern}: path filters are relative to the root", f"use {quoted_value(relative)}")
     return pattern
 
 
@@ -726,7 +727,8 @@ def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> 
     """Run tool `name`; (JSON text or error text, whether it is an error). Never raises."""
     spec = TOOLS.get(name)
     if spec is None:
-        return _error(UsageError(f"unknown tool {clip_text(name, 1, 80)!r}", f"the tools are {', '.join(TOOLS)}"))
+        unknown = quoted_value(clip_text(name, 1, 80))
+        return _error(UsageError(f"unknown tool {unknown}", f"the tools are {', '.join(TOOLS)}"))
     problem = argument_problem(name, arguments or {})
     if problem is not None:
         return _error(UsageError(f"{name}: {problem}", "see the tool's input schema"))

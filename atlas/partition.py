@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from atlas.config import whole_of
 from atlas.errors import UsageError
+from atlas.safe_read import quoted_value
 
 MAX_SHARDS = 4096
 """The most shards an index is built as (`--shards`, `--shard I/N`, a shard's manifest)."""
@@ -40,13 +41,15 @@ class ShardSpec:
         left, sep, right = (part.strip() for part in text.partition("/"))
         index, count = whole_of(left), whole_of(right)
         if not sep or index is None or count is None:
-            raise UsageError(f"--shard {text!r} is not I/N", "give the shard as I/N, e.g. 0/8 for the first of 8")
+            raise UsageError(f"--shard {quoted_value(text)} is not I/N",
+                             "give the shard as I/N, e.g. 0/8 for the first of 8")  # fmt: skip
         if not 1 <= count <= MAX_SHARDS:
-            raise UsageError(f"--shard {text!r}: N must be 1 to {MAX_SHARDS}", "give the shard count the build uses")
+            raise UsageError(f"--shard {quoted_value(text)}: N must be 1 to {MAX_SHARDS}",
+                             "give the shard count the build uses")  # fmt: skip
         spec = cls(index, count)
         if not spec.valid():
             every = f"the shards of {spec.count} are 0/{spec.count} to {spec.count - 1}/{spec.count}"
-            raise UsageError(f"--shard {text!r}: I must be 0 to N-1", every)
+            raise UsageError(f"--shard {quoted_value(text)}: I must be 0 to N-1", every)
         return spec
 
     @classmethod

@@ -91,7 +91,7 @@ def bad_path(paths: Iterable[object], allow_empty: bool = False) -> str | None:
     for path in paths:
         problem = path_problem(path, allow_empty)
         if problem:
-            return f"names the path {path!r}, which {problem}"
+            return f"names the path {quoted_value(path)}, which {problem}"
     return None
 
 
@@ -492,6 +492,24 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _escape_surrogate(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def quoted_value(value: object) -> str:
+    """`value` for a message that names what someone gave (an option's value, a setting): in quotes with escapes, as
+    `repr` writes it, but a byte that is not UTF-8 written `\\xNN`, as `visible` writes it, not `\\udcNN` (the lone
+    surrogate Python holds it as)."""
+    return bytes_in_reprs(repr(value))
+
+
+_REPR_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
+"""repr's escape of a byte that is not UTF-8 (`\\udcff`), after an even run of backslashes: an escaped backslash
+followed by the text `udcff` is no escape."""
+
+
+def bytes_in_reprs(text: str) -> str:
+    """`text` holding reprs (click's messages quote the value given that way) with each byte that is not UTF-8
+    written as `quoted_value` writes it."""
+    return _REPR_SURROGATE.sub(r"\1\\x\2", text) if "\\udc" in text else text
 
 
 def quoted_path(path: str) -> str:

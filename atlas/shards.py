@@ -31,6 +31,7 @@ from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
 from atlas.partition import MAX_SHARDS, ShardSpec, shard_of
 from atlas.progress import log
+from atlas.safe_read import quoted_value
 from atlas.signals.compute import HistoryJob
 
 __all__ = [
@@ -126,7 +127,7 @@ def executor_for(name: str, **options: Any) -> ShardExecutor:
         except ImportError as err:
             raise AtlasError("the ray executor is not available here", "pip install 'atlas[ray]'") from err
         return RayExecutor(**options)  # type: ignore[no-any-return,unused-ignore]
-    raise UsageError(f"--executor {name!r} is not an executor", "use local or ray")
+    raise UsageError(f"--executor {quoted_value(name)} is not an executor", "use local or ray")
 
 
 def __getattr__(name: str) -> Any:
@@ -152,7 +153,7 @@ def shard_count(config: IndexConfig, requested: str | int | None) -> int:
         return max(1, min(MAX_SHARDS, -(-total // TARGET_SHARD_BYTES)))
     count = whole_of(str(requested).strip())
     if count is None or not 1 <= count <= MAX_SHARDS:
-        raise UsageError(f"--shards {requested!r} is not a shard count",
+        raise UsageError(f"--shards {quoted_value(requested)} is not a shard count",
                          f"give a number from 1 to {MAX_SHARDS}, or auto")  # fmt: skip
     return count
 

@@ -19,6 +19,7 @@ from atlas.config import IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, is_native_panic
 from atlas.index import store
 from atlas.index.writer import FileTable
+from atlas.safe_read import quoted_value
 from atlas.signals.store import PARAMS, file_digest, load_store
 
 MAX_LISTED = 20
@@ -142,7 +143,7 @@ def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) 
     sizes = params.get("sizes") if isinstance(params.get("sizes"), dict) else {}
     for name, expected in params.get("checksums", {}).items():
         if not _is_plain_name(name):
-            report.damaged.append(f"side store lists {name!r}, which is not a file of its own directory")
+            report.damaged.append(f"side store lists {quoted_value(name)}, which is not a file of its own directory")
             continue
         resized = _resized(directory / name, sizes.get(name))
         if resized:

@@ -45,7 +45,15 @@ from typing import TYPE_CHECKING
 
 from atlas.errors import InputError
 from atlas.records import FileEntry, Skipped, SkipReason
-from atlas.safe_read import NEVER_ENTER, display_path, fs_path, pseudo_filesystem_of, read_regular_file, visible
+from atlas.safe_read import (
+    NEVER_ENTER,
+    display_path,
+    fs_path,
+    pseudo_filesystem_of,
+    quoted_value,
+    read_regular_file,
+    visible,
+)
 
 if TYPE_CHECKING:
     import subprocess
@@ -386,7 +394,7 @@ def _bracket(glob: bytes, i: int, fold: bool = False) -> tuple[frozenset[int], i
             else:
                 name = glob[i + 2 : close - 1]
                 if name not in _CLASSES:
-                    raise _BadGlob(f"unknown class {name!r}")
+                    raise _BadGlob(f"unknown class {quoted_value(name)}")
                 classes.append(name)
                 i = close
                 char = -1

@@ -4,6 +4,7 @@ configuration files Atlas writes (`atlas mcp install`), each end to end through 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 
 from atlas.cli import cli
 from atlas.query.syntax import MAX_PATH_WILDCARDS
-from tests.conftest import deadline
+from tests.conftest import deadline, git_env, init_repo, write_tree
 
 
 @pytest.mark.parametrize("command", ["search", "index", "status", "query", "mcp", "mcp install"])
@@ -242,3 +243,57 @@ def test_regression_a_home_of_an_unknown_user_is_a_usage_error(
     assert result.exit_code == 2, result.output
     assert "~no-such-user-atlas/" in result.stderr and "cannot tell that user's home directory" in result.stderr
     assert "unexpected" not in result.stderr
+
+
+NOT_UTF8 = os.fsdecode(b"\xff")
+"""A command-line value holding the byte 0xff, as Python reads it: a lone surrogate."""
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small indexed repository, to run commands in."""
+    root = tmp_path_factory.mktemp("shop")
+    write_tree(root, {"shop/cart.py": "def cart_total(items):\n    return sum(items)\n"})
+    init_repo(root)
+    assert subprocess.run([sys.executable, "-m", "atlas", "-q", "index", str(root)], env=git_env()).returncode == 0
+    return root
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("search", "--format", NOT_UTF8, "cart"),
+        ("search", "--limit", NOT_UTF8, "cart"),
+        ("search", "--preset", NOT_UTF8, "cart"),
+        ("search", "--weight", NOT_UTF8, "cart"),
+        ("search", "--weight", f"bm{NOT_UTF8}25=1", "cart"),
+        ("status", "--format", NOT_UTF8),
+        ("search", "--query-file", f"/nonexistent/{NOT_UTF8}"),
+        ("query", "--task-file", f"/nonexistent/{NOT_UTF8}"),
+        ("render", f"/nonexistent/{NOT_UTF8}"),
+        ("query", "--tokenizer", NOT_UTF8, "cart"),
+        ("query", "--min-score", NOT_UTF8, "cart"),
+        ("index", "--shards", NOT_UTF8),
+        ("index", "--shards", "2", "--executor", NOT_UTF8),
+        pytest.param(
+            ("index", "--rebuild", "--executor", "ray", "--ray-address", NOT_UTF8),
+            marks=pytest.mark.skipif(not HAS_RAY, reason="needs atlas[ray]"),
+        ),
+        ("index", "--shard", f"0/{NOT_UTF8}", "--out", "shard-out"),
+        ("index", "--memory", NOT_UTF8),
+        ("index", "--since", NOT_UTF8),
+        ("index", "--half-life", NOT_UTF8),
+        ("index", "--history-backend", NOT_UTF8),
+    ],
+    ids=lambda args: " ".join(args[:-1] if args[-1] == "cart" else args).replace(NOT_UTF8, "0xff"),
+)
+def test_regression_a_value_that_is_not_utf8_is_shown_with_its_byte_escaped(shop: Path, args: tuple[str, ...]) -> None:
+    # Each message quoting the value showed the byte as the lone surrogate Python holds it as, '\udcff'; paths and
+    # names already showed it as \xff.
+    done = subprocess.run([sys.executable, "-m", "atlas", "-q", *args], cwd=shop, capture_output=True, env=git_env(),
+                          timeout=120)  # fmt: skip
+    stderr = done.stderr.decode("utf-8")
+    assert done.returncode == 2, stderr
+    assert "\\udc" not in stderr and "\\xff" in stderr.splitlines()[0], stderr
+    assert len(stderr.splitlines()) == 2 and stderr.splitlines()[1].startswith("  hint: "), stderr

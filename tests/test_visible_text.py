@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas.safe_read import quoted_path, visible
+from atlas.safe_read import quoted_path, quoted_value, visible
 from tests.conftest import init_repo, write_tree
 from tests.test_hostile_process import run_atlas
 
@@ -32,6 +32,19 @@ def test_a_quoted_path_is_one_line_and_reads_back_as_the_name(path: str) -> None
         assert not CONTROL.intersection(path) and not path.startswith('"')
     else:
         assert ast.literal_eval(quoted) == path  # C escapes, as a Python string literal reads them
+
+
+UNDECODABLE = st.sampled_from([chr(0xDC00 + byte) for byte in range(0x80, 0x100)])
+"""The lone surrogates Python reads a byte that is not UTF-8 of an argument or a name as."""
+
+
+@given(st.text(st.sampled_from(["a", "\\", "u", "d", "c", "f", "'", '"', "\n"]) | UNDECODABLE))
+def test_a_quoted_value_shows_each_byte_that_is_not_utf8_as_x_escapes_and_reads_back(value: str) -> None:
+    quoted = quoted_value(value)
+    read_back = ast.literal_eval(quoted)  # repr's quotes and escapes, each such byte as `\xNN`: the byte as a character
+    assert read_back == "".join(chr(ord(c) - 0xDC00) if "\udc80" <= c <= "\udcff" else c for c in value)
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        assert quoted == repr(value)  # the text `\udcff`, typed as such, stays as repr writes it
 
 
 def test_names_with_a_newline_or_escape_sequences_print_as_one_harmless_line(tmp_path: Path) -> None:

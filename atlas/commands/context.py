@@ -16,6 +16,7 @@ import click
 
 from atlas.commands.options import (
     FiniteFloatRange,
+    GivenFile,
     WholeNumber,
     config_from,
     index_dir_option,
@@ -38,7 +39,7 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options `query`, `quick` and `explain` share."""
     options = [
         click.argument("task", nargs=-1),
-        click.option("--task-file", type=click.File("rb"),
+        click.option("--task-file", type=GivenFile("rb"),
                      help="Read the task from a file ('-' for stdin)."),
         repo_option,
         index_dir_option,
@@ -165,7 +166,7 @@ def explain(obj: dict[str, Any], **params: Any) -> None:
 
 
 @click.command()
-@click.argument("selection_file", metavar="FILE", type=click.File("rb"))
+@click.argument("selection_file", metavar="FILE", type=GivenFile("rb"))
 @repo_option
 @click.option("--tokenizer", default="cl100k_base", show_default=True, help="Tokenizer for the totals line.")
 @click.pass_obj

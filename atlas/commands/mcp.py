@@ -82,7 +82,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
     from atlas.api import find_root
     from atlas.output import write_text
     from atlas.progress import tell
-    from atlas.safe_read import visible
+    from atlas.safe_read import quoted_value, visible
 
     root = find_root(repo)
     _warn_without_sdk()
@@ -100,7 +100,7 @@ def install(obj: dict[str, Any], client: str, repo: Path | None, index_dir: Path
         merge_toml(target, name, command, args)
     else:
         merge_json(target, name, command, args)
-    write_text(f"registered MCP server {name!r} in {visible(str(target))}\n")
+    write_text(f"registered MCP server {quoted_value(name)} in {visible(str(target))}\n")
 
 
 def _warn_without_sdk() -> None:
@@ -225,11 +225,13 @@ def _strict_json(text: str) -> Any:
     of which it keeps the last and a rewrite would drop the others; NaN and Infinity, which JSON has not, and a
     number too large for a float, which would be written back as Infinity)."""
 
+    from atlas.safe_read import quoted_value
+
     def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise ValueError(f"the key {key!r} is repeated in one object")
+                raise ValueError(f"the key {quoted_value(key)} is repeated in one object")
             seen.add(key)
         return dict(pairs)
 

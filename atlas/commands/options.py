@@ -27,6 +27,21 @@ class GivenPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class GivenFile(click.File):
+    """A click.File whose error names the file as a value in a message is quoted (`quoted_value`): click wrote a byte
+    of the name that is not UTF-8 as U+FFFD, so the name shown was no longer the one given."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as err:
+            if isinstance(value, str):
+                from atlas.safe_read import quoted_value
+
+                err.message = err.message.replace(f"'{click.format_filename(value)}'", quoted_value(value), 1)
+            raise
+
+
 def refuse_relative_without_working_directory(value: Any) -> None:
     """InputError when `value` is a relative path and the working directory has been removed (a shell left in a
     deleted directory): the kernel still resolves `../repo` from there, but no absolute path can be made of it."""
@@ -149,7 +164,9 @@ class FiniteFloatRange(click.FloatRange):
         """The number, or a usage error (exit 2) when it is not finite or out of range."""
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
+            from atlas.safe_read import quoted_value
+
+            self.fail(f"{quoted_value(value)} is not a finite number.", param, ctx)
         return number
 
 
@@ -239,14 +256,16 @@ def config_from(
 def parse_weights(pairs: tuple[str, ...]) -> dict[str, float]:
     """`--weight NAME=VALUE` options → {name: value}; a malformed one is a usage error."""
     from atlas.errors import UsageError
+    from atlas.safe_read import quoted_value
 
     weights = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
+        malformed = UsageError(f"--weight {quoted_value(pair)} is not NAME=NUMBER", "for example --weight bm25=1.5")
         try:
             weights[name.strip()] = float(value)
         except ValueError:
-            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5") from None
+            raise malformed from None
         if not sep:
-            raise UsageError(f"--weight {pair!r} is not NAME=NUMBER", "for example --weight bm25=1.5")
+            raise malformed
     return weights

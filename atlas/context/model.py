@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from atlas.config import MAX_COUNT, whole_number
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
+from atlas.safe_read import quoted_value
 
 STRATEGIES = ("chunks", "files")
 INDEX_POLICIES = ("require", "build", "refresh")
@@ -39,7 +40,7 @@ PRESETS: dict[str, Preset] = {
 def preset_for(name: str) -> Preset:
     """The preset called `name`; UsageError for an unknown one."""
     if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}", f"use one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {quoted_value(name)}", f"use one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -80,9 +81,10 @@ class ContextOptions:
     def __post_init__(self) -> None:
         preset_for(self.preset)
         if self.strategy not in STRATEGIES:
-            raise UsageError(f"unknown strategy {self.strategy!r}", f"use one of {', '.join(STRATEGIES)}")
+            raise UsageError(f"unknown strategy {quoted_value(self.strategy)}", f"use one of {', '.join(STRATEGIES)}")
         if self.index not in INDEX_POLICIES:
-            raise UsageError(f"unknown index policy {self.index!r}", f"use one of {', '.join(INDEX_POLICIES)}")
+            raise UsageError(f"unknown index policy {quoted_value(self.index)}",
+                             f"use one of {', '.join(INDEX_POLICIES)}")  # fmt: skip
         for name, (minimum, maximum) in _COUNT_LIMITS.items():
             value = getattr(self, name)
             if value is not None:

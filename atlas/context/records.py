@@ -17,6 +17,7 @@ from typing import Any
 from atlas.config import PRESET_NAMES
 from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
 from atlas.errors import InputError
+from atlas.safe_read import quoted_value
 
 V03_VERSION = "0.3"
 CONTEXT_SCHEMA_VERSION = 1
@@ -137,7 +138,8 @@ def selection_from_context(data: dict[str, Any]) -> Selection:
     version = data.get("schema_version", CONTEXT_SCHEMA_VERSION)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= CONTEXT_SCHEMA_VERSION:
         raise InputError(
-            f"a context record of schema version {version!r}; this Atlas reads version {CONTEXT_SCHEMA_VERSION}",
+            f"a context record of schema version {quoted_value(version)}; "
+            f"this Atlas reads version {CONTEXT_SCHEMA_VERSION}",
             "make the selection again with this Atlas (`atlas query --format json`), or upgrade Atlas",
         )
     try:
@@ -188,7 +190,7 @@ def _whole(record: dict[str, Any], key: str, default: int = _REQUIRED) -> int:
     value = record[key] if default is _REQUIRED else record.get(key, default)
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not whole or value < 0:
-        raise ValueError(f"{key} must be a whole number of at least 0, not {value!r}")
+        raise ValueError(f"{key} must be a whole number of at least 0, not {quoted_value(value)}")
     return int(value)
 
 
@@ -202,7 +204,7 @@ def _number(record: dict[str, Any], key: str, default: float = 0.0) -> float:
     would render as `score nan`)."""
     value = record.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{key} must be a finite number, not {value!r}")
+        raise ValueError(f"{key} must be a finite number, not {quoted_value(value)}")
     return float(value)
 
 
@@ -210,7 +212,7 @@ def _mode(record: dict[str, Any]) -> str:
     """An entry's `mode`, one of ENTRY_MODES (`whole` when absent), else ValueError."""
     mode = _text(record, "mode", "whole")
     if mode not in ENTRY_MODES:
-        raise ValueError(f"mode must be one of {', '.join(ENTRY_MODES)}, not {mode!r}")
+        raise ValueError(f"mode must be one of {', '.join(ENTRY_MODES)}, not {quoted_value(mode)}")
     return mode
 
 
@@ -224,7 +226,7 @@ def _language(record: dict[str, Any], key: str) -> str:
     """`record[key]` (`other` when absent), a language's name (see `_LANGUAGE_NAME`), else ValueError naming it."""
     value = _text(record, key, "other")
     if not _LANGUAGE_NAME.fullmatch(value):
-        raise ValueError(f"{key} must be a language's name (letters, digits, _ + # . -), not {value!r}")
+        raise ValueError(f"{key} must be a language's name (letters, digits, _ + # . -), not {quoted_value(value)}")
     return value
 
 
@@ -235,7 +237,7 @@ def _choice(record: dict[str, Any], key: str, allowed: Iterable[str], default: s
         return default
     value = _text(record, key)
     if value not in allowed:
-        raise ValueError(f"{key} must be one of {', '.join(sorted(allowed))}, not {value!r}")
+        raise ValueError(f"{key} must be one of {', '.join(sorted(allowed))}, not {quoted_value(value)}")
     return value
 
 
@@ -243,7 +245,7 @@ def _texts(record: dict[str, Any], key: str) -> tuple[str, ...]:
     """`record[key]` (empty when absent), a list of strings, else ValueError naming it."""
     value = record.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"{key} must be a list of strings, not {value!r}")
+        raise ValueError(f"{key} must be a list of strings, not {quoted_value(value)}")
     return tuple(value)
 
 
@@ -251,7 +253,7 @@ def _text(record: dict[str, Any], key: str, default: str = "") -> str:
     """`record[key]` (or `default` when absent), which must be a string, else ValueError naming it."""
     value = record.get(key, default)
     if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string, not {value!r}")
+        raise ValueError(f"{key} must be a string, not {quoted_value(value)}")
     return value
 
 
@@ -268,7 +270,7 @@ def _table(record: dict[str, Any], key: str) -> dict[str, Any]:
     """`record[key]` (an empty table when absent or null), which must be a JSON object, else ValueError naming it."""
     value = record.get(key) or {}
     if not isinstance(value, dict):
-        raise ValueError(f"{key} must be an object, not {value!r}")
+        raise ValueError(f"{key} must be an object, not {quoted_value(value)}")
     return value
 
 

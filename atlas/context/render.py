@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
-from atlas.safe_read import path_problem, quoted_path, visible
+from atlas.safe_read import path_problem, quoted_path, quoted_value, visible
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -208,7 +208,8 @@ def _budget_counter(selection: Selection, counter: TokenCounter) -> TokenCounter
         return token_counter(selection.tokenizer)
     except UsageError as err:
         raise InputError(
-            f"the selection's token budget is counted with {selection.tokenizer!r}, a tokenizer Atlas does not know",
+            f"the selection's token budget is counted with {quoted_value(selection.tokenizer)}, "
+            "a tokenizer Atlas does not know",
             f"make the selection again with one of {', '.join(TOKENIZERS)}",
         ) from err
 

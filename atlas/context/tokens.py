@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from atlas.errors import UsageError
+from atlas.safe_read import quoted_value
 
 DEFAULT_TOKENIZER = "cl100k_base"
 ESTIMATE = "estimate"
@@ -40,7 +41,7 @@ def canonical_name(name: str) -> str:
     """The encoding called `name` (aliases accepted); UsageError for an unknown one."""
     chosen = ALIASES.get(name, name)
     if chosen not in TOKENIZERS:
-        raise UsageError(f"unknown tokenizer {name!r}", f"use one of {', '.join(TOKENIZERS)}")
+        raise UsageError(f"unknown tokenizer {quoted_value(name)}", f"use one of {', '.join(TOKENIZERS)}")
     return chosen
 
 

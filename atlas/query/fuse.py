@@ -22,6 +22,7 @@ from typing import Any
 from atlas.config import MAX_COUNT, finite_number, whole_number
 from atlas.errors import UsageError
 from atlas.records import ScoreTerm
+from atlas.safe_read import quoted_value
 
 RRF_K = 20.0
 
@@ -134,7 +135,7 @@ def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None 
     name or a bad value is a UsageError naming it.
     """
     if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}", f"use one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {quoted_value(preset)}", f"use one of {', '.join(PRESETS)}")
     weights = PRESETS[preset]
     priors = dict(weights.role_priors)
     plain: dict[str, float] = {}
@@ -146,7 +147,7 @@ def weights_for(preset: str = "balanced", overrides: Mapping[str, float] | None 
             plain[name] = _checked_weight(name, value, getattr(weights, name))
         else:
             known = [*sorted(_NUMERIC), *(f"prior.{role}" for role in sorted(priors))]
-            raise UsageError(f"unknown ranking weight {name!r}", f"known: {', '.join(known)}")
+            raise UsageError(f"unknown ranking weight {quoted_value(name)}", f"known: {', '.join(known)}")
     return replace(weights, role_priors=priors, **plain)
 
 

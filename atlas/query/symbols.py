@@ -20,6 +20,7 @@ from atlas.errors import UsageError
 from atlas.index.reader import IndexReader, StoredDoc
 from atlas.query.bm25 import path_filter_query
 from atlas.query.syntax import check_path_wildcards
+from atlas.safe_read import quoted_value
 from atlas.signals.store import SideStore
 from atlas.terms import name_tokens, unique
 
@@ -85,10 +86,10 @@ def parse_symbol_query(
         raise UsageError(f"the symbol name is over {MAX_NAME_CHARS} characters", "pass one definition name")
     check_path_wildcards(paths)
     if kind is not None and kind not in KINDS:
-        raise UsageError(f"unknown symbol kind {kind!r}", f"use one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown symbol kind {quoted_value(kind)}", f"use one of {', '.join(KINDS)}")
     parts = _parts(text)
     if not parts:
-        raise UsageError(f"{text!r} names no definition", "pass a definition name such as ShoppingCart")
+        raise UsageError(f"{quoted_value(text)} names no definition", "pass a definition name such as ShoppingCart")
     container = parts[-2] if len(parts) > 1 else ""
     return SymbolQuery(parts[-1], container, kind, case_sensitive, tuple(paths))
 
@@ -163,7 +164,8 @@ def _candidate_docs(reader: IndexReader, query: SymbolQuery) -> list[StoredDoc]:
     terms = unique(name_tokens(query.name))
     if not terms:
         raise UsageError(
-            f"{query.name!r} has no letter or digit to look up", "pass a definition name such as ShoppingCart or Q"
+            f"{quoted_value(query.name)} has no letter or digit to look up",
+            "pass a definition name such as ShoppingCart or Q",
         )
     clauses = [(tantivy.Occur.Must, tantivy.Query.term_query(reader.schema, "symbols", t)) for t in terms]
     clauses += _path_clauses(reader, query.paths)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple
 
 from atlas.errors import SignalError
-from atlas.safe_read import fs_path, visible
+from atlas.safe_read import fs_path, quoted_value, visible
 from atlas.terms import tokenize
 from atlas.walk import GIT_NOT_RUN, GIT_SAFETY_OPTIONS, GIT_TIMEOUT_SECONDS, git_environment, git_run, repository_top
 
@@ -465,7 +465,7 @@ def _open_repo(root: Path) -> _Repo | str:
         return _no_head_commit(git, root)
     sha = _object_id(head)
     if sha is None:
-        return f"git printed {head[:40]!r} for the commit of HEAD"
+        return f"git printed {quoted_value(head[:40])} for the commit of HEAD"
     listing = _git_run(git, root, "ls-tree", "-r", "--full-tree", "--name-only", "-z", sha)
     if listing.returncode != 0:
         return f"git cannot list the files of HEAD: {_first_stderr_line(listing.stderr)}"
@@ -658,7 +658,7 @@ def _header(token: bytes) -> tuple[str, int, str]:
     stamp, _, message = token[1:].partition(_MESSAGE)
     sha, _, when = stamp.partition(b" ")
     if not _OBJECT_ID.fullmatch(sha):
-        raise SignalError(f"git printed {token[:40]!r} where git log prints a commit")
+        raise SignalError(f"git printed {quoted_value(token[:40])} where git log prints a commit")
     text = message.lstrip()[: MAX_MESSAGE_CHARS * 4].decode("utf-8", "replace").lstrip()
     return sha.decode("ascii"), _commit_time(when), text
 
@@ -671,7 +671,7 @@ def _commit_time(when: bytes) -> int:
 
 def _read_change(status: bytes, tokens: Iterator[bytes]) -> _Change:
     if status[:1] not in _STATUS_LETTERS:
-        raise SignalError(f"git printed {status[:40]!r} where git log prints a file's status")
+        raise SignalError(f"git printed {quoted_value(status[:40])} where git log prints a file's status")
     kind = status[:1].decode("ascii")
     source = _path(next(tokens, b""))
     path = _path(next(tokens, b"")) if kind in "RC" else source
@@ -873,7 +873,7 @@ def _since_time(repo: _Repo, since: str) -> datetime:
     out = _git_output(repo.git, repo.root, "rev-parse", f"--since={since}") or b""
     stamp = out.decode("ascii", "replace").strip().removeprefix("--max-age=")
     if not stamp.isdigit():
-        raise SignalError(f"git cannot read the date {since!r}")
+        raise SignalError(f"git cannot read the date {quoted_value(since)}")
     return datetime.fromtimestamp(int(stamp), UTC)
 
 
