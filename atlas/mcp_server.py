@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -903,16 +903,29 @@ def _end_now(session: Session, why: str, code: int) -> NoReturn:
 
 
 async def _serve(session: Session, requests: Requests, wire: Wire) -> None:
-    async with stdio_server(stdin=cast(Any, requests), stdout=cast(Any, wire)) as (read_stream, write_stream):
+    # The SDK's transport writes the answers; Atlas reads the requests (`read_requests`), so that what it answers
+    # is decided on the client's line as sent: the SDK's reading drops an `id` it refuses.
+    async with stdio_server(stdin=cast(Any, _NoLines()), stdout=cast(Any, wire)) as (_, write_stream):
         # Inside the transport: fd 1 now points at stderr, so nothing below can write to the wire by mistake.
         await anyio.to_thread.run_sync(session.start)
         server = build_server(session)
         sink, messages = anyio.create_memory_object_stream[Any](0)
         replies = AnswerLedger(write_stream, lambda: _client_gone(session))
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(answer_malformed, read_stream, sink, replies)
+            tasks.start_soon(read_requests, requests, sink, replies)
             await server.run(messages, replies, server.create_initialization_options())
             tasks.cancel_scope.cancel()
+
+
+class _NoLines:
+    """The SDK transport's stdin: no line, so its reader ends at once (a value that is false would have it read the
+    process's own stdin)."""
+
+    def __aiter__(self) -> _NoLines:
+        return self
+
+    async def __anext__(self) -> str:
+        raise StopAsyncIteration
 
 
 class AnswerLedger:
@@ -1014,26 +1027,57 @@ def _replaced_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {_replaced(key): _replaced(value) for key, value in pairs}
 
 
-async def answer_malformed(source: Any, sink: Any, replies: AnswerLedger) -> None:
-    """Pass the client's messages from `source` to `sink`; answer a line that is not JSON with a parse error
-    (-32700) and JSON that is not a JSON-RPC message with an invalid request (-32600), id null, as JSON-RPC 2.0
-    asks. The SDK's stdio transport hands such lines on as exceptions, which its server only logs, and reads a
-    request whose id is neither a string nor a number (`"id": {}`) as a notification, which gets no answer: every
-    MCP notification's method starts with `notifications/`, so any other is such a request, answered the same way."""
+async def read_requests(lines: AsyncIterable[str], sink: Any, replies: AnswerLedger) -> None:
+    """Read the client's messages from `lines` as the SDK's stdio transport reads them, and pass them to `sink`;
+    answer a line that is not JSON with a parse error (-32700) and JSON that is not a JSON-RPC message with an
+    invalid request (-32600), id null, as JSON-RPC 2.0 asks. The SDK's transport hands such lines on as exceptions,
+    which its server only logs, and reads a request whose id is neither a string nor a number (`"id": {}`) as a
+    notification, which gets no answer: every MCP notification's method starts with `notifications/`, so any other
+    is such a request, answered the same way. A notification as sent (no `id`) gets no answer, whatever its method
+    or params: JSON-RPC answers none."""
     async with sink:
-        async for item in source:
-            if isinstance(item, Exception):
-                item = _read_as_json_does(item) or item
-            if not isinstance(item, Exception) and not _request_without_valid_id(item):
+        async for line in lines:
+            item = _read_line(line)
+            if isinstance(item, SessionMessage) and not _request_without_valid_id(item):
                 replies.expect(item)
                 await sink.send(item)
-                continue
-            kinds = {error.get("type") for error in getattr(item, "errors", list)()}
-            parse = "json_invalid" in kinds
-            code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
-            data = types.ErrorData(code=code, message=text)
-            await replies.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=_request_id(item), error=data)))
+            elif (method := _notification_method(line)) is not None:
+                why = "malformed" if isinstance(item, Exception) else "no notification this server takes"
+                logger.warning("dropped %s: %s; a notification (no id) gets no answer",
+                               quoted_value(clip_text(method, 1, 80)), why)  # fmt: skip
+            else:
+                await replies.send(_error_answer(item))
         await replies.drained()
+
+
+def _read_line(line: str) -> SessionMessage | Exception:
+    """The message on the client's `line`, as the SDK's stdio transport reads one, or why it is none."""
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except Exception as err:  # what the transport hands on, as its reader does
+        return _read_as_json_does(err) or err
+
+
+def _notification_method(line: str) -> str | None:
+    """The method of the JSON-RPC notification on `line` (an object with a string `method` and no `id`), else None."""
+    import json
+
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or "id" in message or not isinstance(message.get("method"), str):
+        return None
+    return message["method"]
+
+
+def _error_answer(item: SessionMessage | Exception) -> SessionMessage:
+    """The parse error or invalid request that answers the line read as `item`."""
+    kinds = {error.get("type") for error in getattr(item, "errors", list)()}
+    parse = "json_invalid" in kinds
+    code, text = (types.PARSE_ERROR, "Parse error") if parse else (types.INVALID_REQUEST, "Invalid Request")
+    data = types.ErrorData(code=code, message=text)
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=_request_id(item), error=data))
 
 
 def _request_id(item: Any) -> str | int | None:

@@ -1,11 +1,12 @@
 """The MCP server's end of stdin: the client's lines, each read up to a cap.
 
 `claimed_stdin` takes the client's requests (descriptor 0) for the server alone and points descriptor 0 at the null
-device, as the SDK's stdio transport does for the streams it claims. `Requests` is what the transport reads the lines
-from (its `stdin`): decoded as UTF-8 (a byte that is not is U+FFFD), split as the SDK splits them (`\\n`, `\\r\\n`
-or `\\r`). A line longer than MAX_LINE_CHARS is read on to its end without being kept and handed on as an empty line,
-which the server answers with a parse error: the SDK read a line whole, so an endless one (`atlas mcp < /dev/zero`,
-a client writing a stream that is not JSON-RPC) grew the server by gigabytes until the machine ran out of memory.
+device, as the SDK's stdio transport does for the streams it claims. `Requests` is what the server reads the lines
+from (`atlas.mcp_server.read_requests`): decoded as UTF-8 (a byte that is not is U+FFFD), split as the SDK splits
+them (`\\n`, `\\r\\n` or `\\r`). A line longer than MAX_LINE_CHARS is read on to its end without being kept and
+handed on as an empty line, which the server answers with a parse error: the SDK read a line whole, so an endless one
+(`atlas mcp < /dev/zero`, a client writing a stream that is not JSON-RPC) grew the server by gigabytes until the
+machine ran out of memory.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def claimed_stdin() -> Iterator[int]:
 
 
 class Requests:
-    """The client's lines from descriptor `fd`, each at most `limit` characters, for the SDK's stdio transport."""
+    """The client's lines from descriptor `fd`, each at most `limit` characters, as the SDK's stdio transport reads
+    them."""
 
     def __init__(self, fd: int, limit: int = MAX_LINE_CHARS) -> None:
         self.text = io.TextIOWrapper(os.fdopen(fd, "rb", closefd=False), encoding="utf-8", errors="replace")

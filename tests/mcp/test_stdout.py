@@ -92,3 +92,31 @@ def test_missing_sdk_is_one_sentence_with_the_install_hint(monkeypatch: pytest.M
     result = CliRunner().invoke(cli, ["mcp", "--root", str(tmp_path)])
     assert result.exit_code == 3
     assert "pip install 'atlas[mcp]'" in result.stderr and result.stdout == ""
+
+
+NOTIFICATIONS = [
+    {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": {}}},
+    {"jsonrpc": "2.0", "method": "notifications/cancelled"},
+    {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": None},
+    {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": [1]},
+    {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": "x"},
+    {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": 5}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized", "params": [1]},
+    {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": {}}},
+    {"jsonrpc": "2.0", "method": "notifications/no_such_thing", "params": {"a": 1}},
+    {"jsonrpc": "2.0", "method": "no/such/method"},
+    {"jsonrpc": "2.0", "method": "ping"},
+    {"jsonrpc": "2.0", "method": "tools/call", "params": [1]},
+]
+"""Notifications (no `id`), malformed or of methods no one serves: JSON-RPC answers none of them."""
+
+
+def test_regression_no_notification_gets_an_answer_whatever_its_params_or_method(shop: Path) -> None:
+    # A notification whose params the SDK refused (a list, a string), or whose method is no notification's (`ping`
+    # sent without an id), was answered with an Invalid Request error, id null: the client got an answer to a
+    # message that has none, which it cannot match to any request.
+    initialize, initialized = _requests()[:2]
+    last = {"jsonrpc": "2.0", "id": 99, "method": "ping"}
+    lines, stderr = _exchange(shop, [initialize, initialized, *NOTIFICATIONS, last], {1, 99})
+    assert [json.loads(line).get("id") for line in lines] == [1, 99], (lines, stderr)
+    assert "result" in json.loads(lines[1])
