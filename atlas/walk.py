@@ -844,6 +844,8 @@ class _Frame:
     ancestors: frozenset[_Key]
     git_excluded: bool = False
     """Git ignores this directory (entered only for files git tracks in it): git ignores what it does not track."""
+    unstatable: Mapping[str, _Unstatable] = field(default_factory=dict)
+    """Entries listed whose `lstat` failed (`_listing`), by name: never asked again, reported unreadable."""
     next: int = 0
 
 
@@ -911,14 +913,14 @@ class _Walker:
         try:
             fd = _open_directory(path, expected)
             try:
-                entries = _listing(fd)
+                entries, unstatable = _listing(fd)
                 names = {entry.name for entry in entries}
                 git_rules, atlas_rules = self._rules_inside(fd, rel, git_rules, atlas_rules, names)
             finally:
                 os.close(fd)
         except OSError as err:
             return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
-        return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded)
+        return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded, unstatable)
 
     def _rules_inside(
         self,
@@ -981,6 +983,10 @@ class _Walker:
     def _visit(self, frame: _Frame, entry: os.DirEntry[str]) -> _Frame | FileEntry | Skipped | None:
         rel = frame.rel + entry.name
         path = os.path.join(frame.path, entry.name)
+        if (unstatable := frame.unstatable.get(entry.name)) is not None:
+            if self._verdict(frame, rel, entry.name, unstatable.is_dir) is _Verdict.IGNORED:
+                return None
+            return Skipped(display_path(rel), SkipReason.UNREADABLE, _why(unstatable.error))
         is_link = False
         try:
             is_link = entry.is_symlink()
@@ -1176,13 +1182,15 @@ def _walker_for(root: str) -> _Walker:
 
 
 def list_directory(path: str, expected: _Key | None = None) -> list[os.DirEntry[str]]:
-    """The entries of directory `path`, as the walk lists one (see `_open_directory` and `_listing`): with
-    `expected`, a directory swapped since for a link, or for another directory, is refused with an OSError."""
+    """The entries of directory `path` whose `lstat` could be taken, as the walk lists one (see `_open_directory` and
+    `_listing`): with `expected`, a directory swapped since for a link, or for another directory, is refused with an
+    OSError."""
     fd = _open_directory(path, expected)
     try:
-        return _listing(fd)
+        entries, unstatable = _listing(fd)
     finally:
         os.close(fd)
+    return [entry for entry in entries if entry.name not in unstatable]
 
 
 def _open_child(fd: int, name: str) -> int:
@@ -1193,23 +1201,42 @@ def _open_child(fd: int, name: str) -> int:
     return child
 
 
-def _listing(fd: int) -> list[os.DirEntry[str]]:
-    """The entries of the directory open as `fd`, sorted by name, each with its `lstat` taken (DirEntry keeps it):
-    entries are stat'ed before the descriptor closes, as reading them later would need it; one gone meanwhile is
-    left out."""
+@dataclass(frozen=True, slots=True)
+class _Unstatable:
+    """An entry listed whose `lstat` failed for another reason than being gone: a directory that can be listed but
+    not entered (mode 644, no search permission) lends its names and no stat of them."""
+
+    error: OSError
+    is_dir: bool
+    """What the listing's file type says (`d_type`), for the ignore rules: false when it says nothing."""
+
+
+def _listing(fd: int) -> tuple[list[os.DirEntry[str]], dict[str, _Unstatable]]:
+    """The entries of the directory open as `fd`, sorted by name, each with its `lstat` taken (DirEntry keeps it),
+    and those whose `lstat` failed, by name: entries are stat'ed before the descriptor closes, as asking later would
+    go through a closed (or reused) descriptor. One gone since the listing (ENOENT) is left out; one that is there
+    but cannot be stat'ed (EACCES) is kept, to be reported, never dropped silently."""
     with os.scandir(fd) as listing:
         entries = sorted(listing, key=lambda e: e.name)
-    return [entry for entry in entries if _stat_taken(entry)]
+    kept: list[os.DirEntry[str]] = []
+    unstatable: dict[str, _Unstatable] = {}
+    for entry in entries:
+        try:
+            entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            unstatable[entry.name] = _Unstatable(err, _listed_as_directory(entry))
+        kept.append(entry)
+    return kept, unstatable
 
 
-def _stat_taken(entry: os.DirEntry[str]) -> bool:
-    """Whether the entry's `lstat` could be taken while its directory is open; one that could not has gone since
-    the listing, and is left out: asking again later would go through a closed (or reused) descriptor."""
+def _listed_as_directory(entry: os.DirEntry[str]) -> bool:
+    """Whether the listing says `entry` is a directory (no `lstat`: it failed)."""
     try:
-        entry.stat(follow_symlinks=False)
-    except OSError:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:  # the file system gives no type in its listing, and the lstat it falls back on fails
         return False
-    return True
 
 
 def _key_of(path: str | os.PathLike[str]) -> _Key | None:

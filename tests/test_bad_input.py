@@ -289,6 +289,35 @@ def test_unreadable_file_and_directory_even_as_root(tmp_path: Path) -> None:
     assert report["files_indexed"] == 1
 
 
+def test_regression_a_directory_that_cannot_be_entered_has_its_files_counted_unreadable(tmp_path: Path) -> None:
+    """A directory that can be listed but not entered (mode 644: no search permission) lent its names, but no stat
+    could be taken of them, and the walk dropped them as gone since the listing: the run said `skipped: {}` and the
+    files were nowhere. Each is unreadable now, as a directory that cannot be listed (mode 311) is, itself; and a
+    later run that can read them indexes them."""
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n", "noexec/a.py": "def aardvark_den(): pass\n",
+                      "noexec/b.py": "b = 1\n", "nolist/c.py": "def pangolin_nest(): pass\n"})  # fmt: skip
+    init_repo(root)
+    (root / "noexec").chmod(0o644)
+    (root / "nolist").chmod(0o311)
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        result = run_atlas("-q", "index", str(root), "--format", "json", "--jobs", "1", **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    finally:
+        for name in ("noexec", "nolist"):
+            (root / name).chmod(0o755)
+    assert_no_traceback(result.stderr)
+    report = index_report(result)
+    assert (report["skipped"], report["files_indexed"]) == ({"unreadable": 3}, 1)
+    assert set(report["skipped_examples"]["unreadable"]) == {"noexec/a.py", "noexec/b.py", "nolist"}
+    again = index_report(run_atlas("-q", "index", str(root), "--format", "json", "--jobs", "1"))
+    assert (again["mode"], again["skipped"], again["files_indexed"]) == ("incremental", {}, 4)
+    assert top_hit(search(root, "aardvark_den")) == "noexec/a.py"
+    assert top_hit(search(root, "pangolin_nest")) == "nolist/c.py"
+
+
 def _index_locked_out(root: Path) -> dict[str, Any]:
     """`atlas index ROOT --format json` run by a process that cannot read what mode 000 forbids (as root, with its
     read override dropped); its report. Skips the test when the override stays."""

@@ -666,3 +666,34 @@ def test_regression_a_file_whose_read_failed_is_read_again_by_the_next_update(tm
     mine, theirs = snapshot(root, index_config(root)), snapshot(root, index_config(root, fresh_dir))
     for name in theirs:
         assert mine[name] == theirs[name], name
+
+
+def test_regression_files_of_a_directory_that_could_not_be_entered_are_added_by_the_next_update(
+    tmp_path: Path,
+) -> None:
+    # A directory that can be listed but not entered (mode 644) lent names the walk could not stat, and it dropped
+    # them as gone: now each counts as unreadable, as a directory that cannot be listed (mode 311) does, and an update
+    # from a process that can read them adds them as a rebuild indexes them.
+    if not _can_lock_out():
+        pytest.skip("needs root, and a process whose read override can be dropped")
+    files = {f"m{i}.py": f"def m{i}():\n    pass\n" for i in range(4)}
+    locked = {"noexec/a.py": "def alpha():\n    pass\n", "nolist/b.py": "def beta():\n    pass\n"}
+    root = _repo(tmp_path, {**files, **locked})
+    _index(root)
+    (root / "noexec").chmod(0o644)
+    (root / "nolist").chmod(0o311)
+    fresh_dir = tmp_path / "fresh-index"
+    try:
+        _update_locked_out(root, layout.MIN_SEGMENT_BYTES)
+        assert sorted(p for p in load_table(store.current_generation(root / ".atlas")).paths if p) == sorted(files)  # type: ignore[arg-type]
+        assert _manifest(root / ".atlas")["skipped"] == {"unreadable": 2}  # noexec/a.py, nolist
+        updated = _index(root)
+        fresh = _index(root, fresh_dir, rebuild=True)
+    finally:
+        for name in ("noexec", "nolist"):
+            (root / name).chmod(0o755)
+    assert updated.mode == "incremental"
+    assert _report(updated) == _report(fresh)
+    mine, theirs = snapshot(root, index_config(root)), snapshot(root, index_config(root, fresh_dir))
+    for name in theirs:
+        assert mine[name] == theirs[name], name
