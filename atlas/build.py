@@ -28,7 +28,7 @@ from atlas.index import store
 from atlas.index.layout import Segment, plan_rewrites, segment_bytes
 from atlas.index.lock import index_lock
 from atlas.index.segments import missing_segment_files, segment_documents
-from atlas.index.writer import FileTable, GenerationWriter, SkipRecord
+from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool, content_hashes, parse_workers
 from atlas.partition import ShardSpec, content_digest
@@ -37,7 +37,7 @@ from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.attributes import linguist_marks
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
 from atlas.signals.store import load_store, write_store
-from atlas.status import TreeDiff, diff_tree
+from atlas.status import TreeDiff, diff_tree, read_failed
 from atlas.walk import WalkOptions, refuse_root_without_source, walk
 
 MAX_TOMBSTONE_RATIO = 0.25
@@ -384,15 +384,11 @@ def _read_again(pool: ParsePool, table: FileTable, entries: list[FileEntry], dif
     and a rebuild reads the file: so does every update. One that still fails changes nothing, so an update with
     nothing else to do keeps the live generation."""
     moved = {entry.path for entry in diff.added}
-    due = {e.path: e for e in entries if e.path not in moved and _read_failed(table.skipped.get(e.path))}
+    due = {e.path: e for e in entries if e.path not in moved and read_failed(table.skipped.get(e.path))}
     if not due:
         return []
     results = pool.parse(list(due.values()))
     return [(due[item.path], item) for item in results if not (isinstance(item, Skipped) and item.retry)]
-
-
-def _read_failed(seen: SkipRecord | None) -> bool:
-    return seen is not None and seen[4]
 
 
 def _apply(

@@ -1,12 +1,14 @@
 """Is the index fresh? Compare the working tree (walk + stat, no reads) with the index's file table.
 
 Cheap enough to run before every MCP answer on a large repository: one walk with `stat` per
-file, no file contents read.
+file, no file contents read. The only files opened are those whose read failed when last indexed
+(`read_failed`): one that opens now is new to the index, as the next update reads it again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from atlas.errors import IndexCorrupt, read_denied
 from atlas.index import store
 from atlas.index.writer import FileTable, SkipRecord
 from atlas.records import FileEntry
-from atlas.safe_read import visible
+from atlas.safe_read import open_in_root, visible
 from atlas.signals.git import ends_before_head, head_commit, is_ancestor, named_head, named_no_commit, unborn_branch
 from atlas.walk import WalkOptions, walk
 
@@ -112,7 +114,8 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
     status.exists = True
     status.reason = reason or _new_commits(config, manifest)
     entries = entries_held(config, manifest)
-    _record_diff(status, table, diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved))
+    diff = diff_tree(table, entries, manifest.get("walk_started_ns", 0), hash_moved, try_failed_reads=True)
+    _record_diff(status, table, diff)
     status.fresh = not (status.reason or status.changed or status.added or status.removed)
     return status
 
@@ -225,7 +228,11 @@ class TreeDiff:
 
 
 def diff_tree(
-    table: FileTable, entries: Iterable[FileEntry], racy_since_ns: int = 0, hash_moved: bool = False
+    table: FileTable,
+    entries: Iterable[FileEntry],
+    racy_since_ns: int = 0,
+    hash_moved: bool = False,
+    try_failed_reads: bool = False,
 ) -> TreeDiff:
     """Compare walked `entries` with `table` by size and mtime (and, with `hash_moved`, contents).
 
@@ -235,7 +242,9 @@ def diff_tree(
     whose mtime moved is hashed too, and is changed only if its contents differ. A moved ctime counts as a
     moved mtime: an edit that keeps the size and sets the mtime back (`touch -d`) cannot set it back. Files the parser
     skipped last time and that did not change are neither new nor changed (an update reads again those whose read
-    failed: `atlas.build._read_again`).
+    failed: `atlas.build._read_again`); with `try_failed_reads`, one whose read failed and that opens now (a cheap
+    probe of those few files, no read) is new, as that update adds it: `status` and the MCP server's check then
+    find the index stale.
     """
     known = table.fids()
     diff = TreeDiff()
@@ -243,7 +252,8 @@ def diff_tree(
     for entry in entries:
         fid = known.pop(entry.path, None)
         if fid is None:
-            if _skipped_moved(table.skipped.get(entry.path), entry):
+            seen = table.skipped.get(entry.path)
+            if _skipped_moved(seen, entry) or (try_failed_reads and read_failed(seen) and _opens(entry)):
                 diff.added.append(entry)
         elif table.sizes[fid] != entry.size:
             diff.changed[fid] = entry
@@ -265,6 +275,21 @@ def _skipped_moved(seen: SkipRecord | None, entry: FileEntry) -> bool:
     if seen is None or seen[:2] != (entry.size, entry.mtime_ns):
         return True
     return bool(seen[3] and entry.ctime_ns) and seen[3] != entry.ctime_ns
+
+
+def read_failed(seen: SkipRecord | None) -> bool:
+    """Whether a file the parser left out (`seen`: its table entry) was left out because its read failed (`retry`):
+    it may read now with nothing about it changed."""
+    return seen is not None and seen[4]
+
+
+def _opens(entry: FileEntry) -> bool:
+    """Whether the file opens now, as the parse opens it (`open_in_root`; non-blocking, nothing read)."""
+    try:
+        os.close(open_in_root(entry.root, entry.path))
+    except OSError:  # Refused too
+        return False
+    return True
 
 
 def _ctime_moved(table: FileTable, fid: int, entry: FileEntry) -> bool:
@@ -303,5 +328,5 @@ def _record_diff(status: IndexStatus, table: FileTable, diff: TreeDiff) -> None:
 
 __all__ = [
     "IndexStatus", "TreeDiff", "current_entries", "diff_tree", "index_dirs", "index_status", "load_table",
-    "rebuild_reason",
+    "read_failed", "rebuild_reason",
 ]

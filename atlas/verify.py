@@ -204,7 +204,7 @@ def _check_side_rows(generation: Path, table: FileTable, report: VerifyReport) -
 def _check_tree(config: IndexConfig, table: FileTable, manifest: dict[str, Any], report: VerifyReport) -> None:
     from atlas.status import diff_tree, entries_held
 
-    diff = diff_tree(table, entries_held(config, manifest), hash_moved=True)
+    diff = diff_tree(table, entries_held(config, manifest), hash_moved=True, try_failed_reads=True)
     _listed(report.stale, "changed since indexing", sorted(table.paths[fid] for fid in diff.changed))
     _listed(report.stale, "missing from the index", [entry.path for entry in diff.added])
     _listed(report.stale, "indexed but gone from the tree", [table.paths[fid] for fid in diff.removed])

@@ -350,6 +350,39 @@ def test_regression_a_file_whose_read_failed_is_read_again_by_the_next_update(tm
     assert top_hit(search(root, "quokka_vault")) == "secret.py"
 
 
+def _status(root: Path, **popen: Any) -> tuple[int, dict[str, Any]]:
+    """`atlas status --repo ROOT --format json` run as a separate process: its exit code and record."""
+    result = run_atlas("status", "--repo", str(root), "--format", "json", **popen)
+    assert_no_traceback(result.stderr)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_regression_status_says_stale_when_a_file_whose_read_failed_can_be_read_now(tmp_path: Path) -> None:
+    """`atlas status` and the MCP server's check compared the tree's stats only: once a file whose read failed could
+    be read (its stat unmoved: another user's run, a group joined), status said fresh (exit 0) and the server never
+    refreshed, although `atlas index` added the file. Only the files whose read failed are tried (opened, not read)."""
+    from atlas.api import index_config, refresh_index
+
+    root = tmp_path / "repo"
+    write_tree(root, {"ok.py": "def fine(): pass\n", "secret.py": "def quokka_vault(): pass\n"})
+    init_repo(root)
+    (root / "secret.py").chmod(0)
+    try:
+        assert _index_locked_out(root)["skipped"] == {"unreadable": 1}
+        locked_out = _status(root, preexec_fn=_without_read_override)  # still unreadable to it: nothing to do
+        readable = _status(root)  # root reads mode 000
+        verified = run_atlas("verify", "--repo", str(root), "--format", "json")
+        report = refresh_index(index_config(root, None, jobs=1))  # as the MCP server refreshes
+    finally:
+        (root / "secret.py").chmod(0o644)
+    assert (locked_out[0], locked_out[1]["fresh"], locked_out[1]["added"]) == (0, True, [])
+    assert (readable[0], readable[1]["fresh"], readable[1]["added"]) == (7, False, ["secret.py"])
+    assert verified.returncode == 7 and "1 missing from the index: secret.py" in verified.stdout, verified.stdout
+    assert report is not None and (report.added, report.skipped) == (1, {})
+    assert _status(root)[0] == 0
+    assert top_hit(search(root, "quokka_vault")) == "secret.py"
+
+
 def _indexed_fine_repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     write_tree(root, {"ok.py": "def fine(): pass\n"})

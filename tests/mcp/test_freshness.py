@@ -106,3 +106,22 @@ def test_files_the_index_skips_do_not_keep_it_stale(make_repo: Callable[..., Pat
         assert [hit["path"] for hit in found["results"]] == ["logo.png"]
 
     run(root, scenario, *ALWAYS_CHECK)
+
+
+def test_regression_a_file_whose_read_failed_is_indexed_once_it_can_be_read(make_repo: Callable[..., Path]) -> None:
+    # The server's check compared stats only: a file whose read failed when indexed (another user's run, a group
+    # joined since) kept its stat once readable, so the index looked fresh and the server never refreshed for it.
+    from tests.test_bad_input import _index_locked_out
+
+    root = make_repo({"lib/alpha.py": "def alpha_handler():\n    pass\n", "secret.py": "def quokka_vault(): pass\n"})
+    (root / "secret.py").chmod(0)
+
+    async def scenario(session: ClientSession) -> None:
+        found, _ = await call(session, "search", {"query": "quokka vault"})
+        assert [hit["path"] for hit in found["results"]] == ["secret.py"] and "stale" not in found
+
+    try:
+        assert _index_locked_out(root)["skipped"] == {"unreadable": 1}  # skips unless root
+        run(root, scenario, *ALWAYS_CHECK)  # as root: mode 000 reads
+    finally:
+        (root / "secret.py").chmod(0o644)
