@@ -288,10 +288,9 @@ def refuse_unindexable(config: IndexConfig) -> None:
 def cache_key(config: IndexConfig, shard: str | None = None) -> tuple[str, str]:
     """The CI cache key of the index of `config` and its restore prefix; with `shard` ("I/N"), of that
     shard alone, by the contents of its files (an edit changes the key of the edited file's shard only). A root with
-    no source to index (git's internals, /proc) is refused, as a build there is: no index has that key."""
-    from atlas.walk import refuse_root_without_source
-
-    refuse_root_without_source(config.root)
+    no source to index (git's internals, /proc), or an index directory a build refuses (a FIFO, a file), is refused
+    as a build there is: no index has that key."""
+    refuse_unindexable(config)
     if shard is not None:
         from atlas.partition import ShardSpec
         from atlas.shards import shard_cache_key

@@ -38,7 +38,7 @@ def _emit(kind: str, record: dict[str, Any], fmt: str, human: str) -> None:
 def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: str) -> None:
     """Say whether the index is fresh: files changed, added or removed since it was built.
 
-    Exit status: 0 fresh, 7 out of date, 3 no index, 4 damaged index.
+    Exit status: 0 fresh, 7 out of date, 3 no index, 4 damaged index, 2 an index directory that is no directory.
     """
     from dataclasses import asdict
 
@@ -71,7 +71,8 @@ def status(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: 
 def verify(obj: dict[str, Any], repo: Path | None, index_dir: Path | None, fmt: str) -> None:
     """Check the index against its manifest, its checksums and the working tree.
 
-    Exit status: 0 all good, 3 no index, 4 damaged (rebuild with `atlas index --rebuild`), 7 only out of date.
+    Exit status: 0 all good, 3 no index, 4 damaged (rebuild with `atlas index --rebuild`), 7 only out of date,
+    2 an index directory that is no directory.
     """
     from dataclasses import asdict
 

@@ -79,11 +79,7 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
 
 def check_index_dir(index_dir: Path, root: Path) -> None:
     """InputError when no build of `root` may use `index_dir` (see `ensure_index_dir`); reads it, writes nothing."""
-    if index_dir.exists() and not index_dir.is_dir():
-        raise InputError(f"{index_dir} is not a directory", "pass a directory, or a path that does not exist yet")
-    if index_dir.is_symlink() and not index_dir.exists():
-        raise InputError(f"{index_dir} is a symbolic link that leads to no directory (it dangles, or loops)",
-                         "remove the link, or point it at a directory")  # fmt: skip
+    refuse_non_directory(index_dir)
     shown = display_path(str(index_dir))
     if shown != str(index_dir):
         raise InputError(
@@ -101,6 +97,38 @@ def check_index_dir(index_dir: Path, root: Path) -> None:
             f"{index_dir} holds files that are not an Atlas index, and building there would replace them",
             "pass an empty directory, or a path that does not exist yet, as the index directory",
         )
+
+
+_KINDS = {stat.S_IFREG: "a regular file", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
+          stat.S_IFSOCK: "a socket"}  # fmt: skip
+_ELSEWHERE = "pass --index-dir DIR (or set ATLAS_INDEX_DIR) to keep the index in another directory"
+
+
+def refuse_non_directory(index_dir: Path) -> None:
+    """InputError when `index_dir`, or the nearest of its parents that is there, is no directory: a file, a FIFO, a
+    device, or a symbolic link to one of those or to nothing. Every command says so alike (exit 2): readers took such
+    a path for one holding no index and told the user to build one, which `atlas index` then refused. Only `stat` is
+    used: nothing there is opened, so a FIFO is never waited on. A path this user may not look at is left to the
+    checks that follow (`refuse_unreadable`), which say so."""
+    for path in (index_dir, *index_dir.parents):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as err:
+            if err.errno == errno.ELOOP or (err.errno == errno.ENOENT and os.path.islink(path)):
+                raise InputError(f"{path} is a symbolic link that leads to no directory (it dangles, or loops)",
+                                 f"remove the link or point it at a directory, or {_ELSEWHERE}") from err  # fmt: skip
+            if err.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue  # not there yet: a build makes it, unless a parent is no directory
+            return
+        if stat.S_ISDIR(mode):
+            return
+        kind = _KINDS.get(stat.S_IFMT(mode), "no directory")
+        kind = f"a symbolic link to {kind}" if os.path.islink(path) else kind
+        if path == index_dir:
+            problem = f"the index directory {index_dir} is not a directory but {kind}"
+        else:
+            problem = f"the index directory {index_dir} cannot be made: {path} is {kind}, not a directory"
+        raise InputError(problem, f"remove {path}, or {_ELSEWHERE}")
 
 
 def _is_atlas_own(index_dir: Path) -> bool:
@@ -126,7 +154,9 @@ def refuse_unreadable(index_dir: Path) -> None:
     """AtlasError when this user may not read the index in `index_dir`: the directory cannot be looked into, or its
     CURRENT cannot be opened (another user's index, a directory or file made mode 000). Without it, the check of
     CURRENT raised a bare PermissionError, or an unreadable CURRENT was taken for an empty one, damage. A missing
-    CURRENT, or one that is not a regular file, is left to the reader's own checks."""
+    CURRENT, or one that is not a regular file, is left to the reader's own checks. Every reader starts here, so an
+    `index_dir` that is no directory is refused first, as a build refuses it (`refuse_non_directory`)."""
+    refuse_non_directory(index_dir)
     current = index_dir / CURRENT
     try:
         if stat.S_ISREG(os.lstat(current).st_mode):  # a device in its place is never opened: that may act
