@@ -40,6 +40,9 @@ MAX_HEADER_BYTES = 16 << 20
 """The largest file list an import reads (it is read whole): an index's holds a line per file of its generation,
 ~100 bytes each."""
 COMPRESS_LEVEL = 1
+DEFLATE_MAX_RATIO = 1032
+"""The most bytes deflate unpacks from one (a 258-byte match coded in two bits): an archive of N bytes holds at most
+N * 1032 bytes of tar, so members claiming more have headers that lie (crafted or damaged), whatever the disk holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +333,7 @@ def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:
             header = orjson.loads(tar.extractfile(first).read())  # type: ignore[union-attr]
             if not isinstance(header, dict) or not isinstance(header.get("files"), dict):
                 raise IndexCorrupt(f"{archive}: the archive's file list is malformed", "export it again")
-            count, size = _extract_members(tar, building, header["files"], archive)
+            count, size = _extract_members(tar, building, header["files"], archive, os.stat(archive).st_size)
             _read_to_the_end(tar)
     # zlib.error is what a flipped byte inside the deflate stream raises from a member's read.
     except (tarfile.TarError, OSError, EOFError, zlib.error, orjson.JSONDecodeError, KeyError) as err:
@@ -351,7 +354,11 @@ def _read_to_the_end(tar: tarfile.TarFile) -> None:
         pass
 
 
-def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, str], archive: Path) -> tuple[int, int]:
+def _extract_members(
+    tar: tarfile.TarFile, building: Path, listing: dict[str, str], archive: Path, packed: int
+) -> tuple[int, int]:
+    """Write the members of `tar` (an archive of `packed` bytes) listed in `listing` into `building`, each checked
+    against its checksum; their count and bytes."""
     count = size = 0
     for member in tar:
         if member.name == EXPORT_MANIFEST:
@@ -365,6 +372,7 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             or any(part in ("..", ".", "") for part in parts) or rel not in listing
         ):  # fmt: skip
             raise IndexCorrupt(f"{archive}: unexpected member {quoted_value(member.name)}", "export it again")
+        _check_claim(archive, packed, member, size + member.size)
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         _check_room(rel, member.size, building)
@@ -377,6 +385,19 @@ def _extract_members(tar: tarfile.TarFile, building: Path, listing: dict[str, st
             raise IndexCorrupt(f"{archive}: {rel} fails its checksum", "export it again")
         count, size = count + 1, size + member.size
     return count, size
+
+
+def _check_claim(archive: Path, packed: int, member: tarfile.TarInfo, claimed: int) -> None:
+    """IndexCorrupt when `member`'s header claims more bytes than gzip can unpack from the archive's `packed` (`claimed`
+    counts the members before it too): a header saying exabytes was taken at its word, and the import blamed the disk
+    (too full for it) instead of the archive."""
+    if claimed > packed * DEFLATE_MAX_RATIO:
+        before = f" ({claimed:,} with the members before it)" if claimed != member.size else ""
+        raise IndexCorrupt(
+            f"{archive}: the member {quoted_value(member.name)} claims {member.size:,} bytes{before}, more than gzip "
+            f"can unpack from an archive of {packed:,} bytes (a crafted or damaged header)",
+            "export it again",
+        )
 
 
 def _check_room(rel: str, size: int, building: Path) -> None:

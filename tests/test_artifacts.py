@@ -633,6 +633,53 @@ def test_regression_an_archive_member_larger_than_the_free_space_is_refused_befo
         assert not [p.name for p in index_dir.iterdir() if ".tmp-" in p.name], "the failed import left its files"
 
 
+def _lying_archive(path: Path, real: dict[str, bytes], claims: dict[str, int]) -> None:
+    """An archive holding the members `real`, then one header per member of `claims` stating that many bytes while
+    none follow: the header's size field is what a crafted archive edits."""
+    listing = {name: hashlib.sha256(data).hexdigest() for name, data in real.items()}
+    listing |= {name: "0" * 64 for name in claims}
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        _crafted_member(tar, "atlas-export.json", orjson.dumps({"format_version": FORMAT_VERSION, "files": listing}))
+        for name, data in real.items():
+            _crafted_member(tar, f"generation/{name}", data)
+        for name, size in claims.items():
+            info = tarfile.TarInfo(f"generation/{name}")
+            info.size = size
+            tar.fileobj.write(info.tobuf(tar.format, tar.encoding, tar.errors))  # type: ignore[union-attr]
+            tar.fileobj.write(b"x" * 100)  # type: ignore[union-attr]
+
+
+def _crafted_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize(
+    ("real", "claimed", "words"),
+    [
+        pytest.param({}, 1 << 60, "claims 1,152,921,504,606,846,976 bytes, more than gzip", id="exabyte"),
+        pytest.param({}, 1 << 44, "claims 17,592,186,044,416 bytes, more than gzip", id="16-tib"),
+        # 64 MiB of zeros packs into ~65 KB: 60 MiB more is within what that unpacks to, 124 MiB in all is not.
+        pytest.param({"tantivy/zeros.store": bytes(64 << 20)}, 60 << 20, "(130,023,424 with the members before it)",
+                     id="with-the-members-before-it"),
+    ],
+)  # fmt: skip
+def test_regression_an_archive_member_claiming_more_than_the_archive_unpacks_to_is_a_damaged_archive(
+    repo: Path, tmp_path: Path, real: dict[str, bytes], claimed: int, words: str
+) -> None:
+    # A header claiming exabytes was taken at its word: "cannot write the index: ... too few for tantivy/huge.store",
+    # exit 3, "free some space", blaming the disk for a crafted archive.
+    archive = tmp_path / "liar.tar.gz"
+    _lying_archive(archive, real, {"tantivy/huge.store": claimed})
+    generation = live(repo / ".atlas")
+    result = atlas("import", str(archive), "--repo", str(repo))
+    _assert_rejected(result, repo, generation.name, digests(generation))
+    assert "'generation/tantivy/huge.store'" in result.stderr and words in result.stderr, result.stderr
+    assert f"an archive of {archive.stat().st_size:,} bytes" in result.stderr
+    assert "free" not in result.stderr and "disk" not in result.stderr
+
+
 # --- a cache restored read-only ------------------------------------------------------------------
 
 
