@@ -275,11 +275,8 @@ def test_unreadable_file_and_directory_even_as_root(tmp_path: Path) -> None:
     write_tree(root, {"ok.py": "def fine(): pass\n", "secret.py": "x = 1\n", "locked/z.py": "z = 1\n"})
     (root / "secret.py").chmod(0)
     (root / "locked").chmod(0)
-    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
     try:
-        result = run_atlas("-q", "index", str(root), "--format", "json", "--jobs", "1", **popen)
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+        result = _index_without_read_override(root)
     finally:
         (root / "locked").chmod(0o755)
     assert_no_traceback(result.stderr)
@@ -300,11 +297,8 @@ def test_regression_a_directory_that_cannot_be_entered_has_its_files_counted_unr
     init_repo(root)
     (root / "noexec").chmod(0o644)
     (root / "nolist").chmod(0o311)
-    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
     try:
-        result = run_atlas("-q", "index", str(root), "--format", "json", "--jobs", "1", **popen)
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+        result = _index_without_read_override(root)
     finally:
         for name in ("noexec", "nolist"):
             (root / name).chmod(0o755)
@@ -323,24 +317,42 @@ def _index_locked_out(root: Path) -> dict[str, Any]:
     read override dropped); its report. Skips the test when the override stays."""
     if os.geteuid() != 0:
         pytest.skip("needs root: one run that cannot read a file and one that can, the file itself untouched")
-    try:
-        result = run_atlas("-q", "index", str(root), "--format", "json", preexec_fn=_without_read_override)
-    except subprocess.SubprocessError as err:
-        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+    result = _index_without_read_override(root)
     assert_no_traceback(result.stderr)
     return index_report(result)
 
 
-def test_regression_a_file_whose_read_failed_is_read_again_by_the_next_update(tmp_path: Path) -> None:
-    """A read that fails for a reason the file's stat does not show (another user's run, a group joined, a disk's
-    passing error) was recorded with that stat, and no later update read the file again until it changed or
-    `--rebuild`: `atlas index` reported it unreadable and "unchanged" for good, and search never found it."""
+def _index_without_read_override(root: Path) -> subprocess.CompletedProcess[str]:
+    """`atlas -q index ROOT --format json --jobs 1` run by a process that cannot read what file modes forbid (as
+    root, with its read override dropped; skips the test when the override stays)."""
+    popen = {"preexec_fn": _without_read_override} if os.geteuid() == 0 else {}
+    try:
+        return run_atlas("-q", "index", str(root), "--format", "json", "--jobs", "1", **popen)
+    except subprocess.SubprocessError as err:
+        pytest.skip(f"cannot drop the capabilities that let root read anything: {err}")
+
+
+def _indexed_with_a_locked_secret(tmp_path: Path) -> Path:
+    """A repository whose `secret.py` (mode 000, defining `quokka_vault`) is left out as unreadable by its index:
+    built by a process that cannot read it. The caller makes the file readable again."""
     root = tmp_path / "repo"
     write_tree(root, {"ok.py": "def fine(): pass\n", "secret.py": "def quokka_vault(): pass\n"})
     init_repo(root)
     (root / "secret.py").chmod(0)
     try:
         assert _index_locked_out(root)["skipped"] == {"unreadable": 1}
+    except BaseException:
+        (root / "secret.py").chmod(0o644)
+        raise
+    return root
+
+
+def test_regression_a_file_whose_read_failed_is_read_again_by_the_next_update(tmp_path: Path) -> None:
+    """A read that fails for a reason the file's stat does not show (another user's run, a group joined, a disk's
+    passing error) was recorded with that stat, and no later update read the file again until it changed or
+    `--rebuild`: `atlas index` reported it unreadable and "unchanged" for good, and search never found it."""
+    root = _indexed_with_a_locked_secret(tmp_path)
+    try:
         again = _index_locked_out(root)  # still unreadable: nothing to do, no new generation
         assert (again["mode"], again["skipped"]) == ("unchanged", {"unreadable": 1})
         report = index_report(run_atlas("-q", "index", str(root), "--format", "json"))  # root reads mode 000
@@ -363,12 +375,8 @@ def test_regression_status_says_stale_when_a_file_whose_read_failed_can_be_read_
     refreshed, although `atlas index` added the file. Only the files whose read failed are tried (opened, not read)."""
     from atlas.api import index_config, refresh_index
 
-    root = tmp_path / "repo"
-    write_tree(root, {"ok.py": "def fine(): pass\n", "secret.py": "def quokka_vault(): pass\n"})
-    init_repo(root)
-    (root / "secret.py").chmod(0)
+    root = _indexed_with_a_locked_secret(tmp_path)
     try:
-        assert _index_locked_out(root)["skipped"] == {"unreadable": 1}
         locked_out = _status(root, preexec_fn=_without_read_override)  # still unreadable to it: nothing to do
         readable = _status(root)  # root reads mode 000
         verified = run_atlas("verify", "--repo", str(root), "--format", "json")
