@@ -2,7 +2,7 @@
 
 Cheap enough to run before every MCP answer on a large repository: one walk with `stat` per
 file, no file contents read. The only files opened are those whose read failed when last indexed
-(`read_failed`): one that opens now is new to the index, as the next update reads it again.
+(`read_failed`), each for one byte: one that reads now is new to the index, as the next update reads it again.
 """
 
 from __future__ import annotations
@@ -242,9 +242,9 @@ def diff_tree(
     whose mtime moved is hashed too, and is changed only if its contents differ. A moved ctime counts as a
     moved mtime: an edit that keeps the size and sets the mtime back (`touch -d`) cannot set it back. Files the parser
     skipped last time and that did not change are neither new nor changed (an update reads again those whose read
-    failed: `atlas.build._read_again`); with `try_failed_reads`, one whose read failed and that opens now (a cheap
-    probe of those few files, no read) is new, as that update adds it: `status` and the MCP server's check then
-    find the index stale.
+    failed: `atlas.build._read_again`); with `try_failed_reads`, one whose read failed and that reads now (a cheap
+    probe of those few files, one byte each) is new, as that update adds it: `status` and the MCP server's check
+    then find the index stale.
     """
     known = table.fids()
     diff = TreeDiff()
@@ -253,7 +253,7 @@ def diff_tree(
         fid = known.pop(entry.path, None)
         if fid is None:
             seen = table.skipped.get(entry.path)
-            if _skipped_moved(seen, entry) or (try_failed_reads and read_failed(seen) and _opens(entry)):
+            if _skipped_moved(seen, entry) or (try_failed_reads and read_failed(seen) and _reads(entry)):
                 diff.added.append(entry)
         elif table.sizes[fid] != entry.size:
             diff.changed[fid] = entry
@@ -283,12 +283,20 @@ def read_failed(seen: SkipRecord | None) -> bool:
     return seen is not None and seen[4]
 
 
-def _opens(entry: FileEntry) -> bool:
-    """Whether the file opens now, as the parse opens it (`open_in_root`; non-blocking, nothing read)."""
+def _reads(entry: FileEntry) -> bool:
+    """Whether the file reads now, as the parse opens and reads it (`open_in_root`, non-blocking), asked for one byte:
+    a file that opens but whose read fails (an I/O error) would be stale at every check, each update leaving it out
+    again."""
     try:
-        os.close(open_in_root(entry.root, entry.path))
+        fd = open_in_root(entry.root, entry.path)
     except OSError:  # Refused too
         return False
+    try:
+        os.read(fd, 1)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return True
 
 

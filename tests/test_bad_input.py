@@ -372,7 +372,7 @@ def _status(root: Path, **popen: Any) -> tuple[int, dict[str, Any]]:
 def test_regression_status_says_stale_when_a_file_whose_read_failed_can_be_read_now(tmp_path: Path) -> None:
     """`atlas status` and the MCP server's check compared the tree's stats only: once a file whose read failed could
     be read (its stat unmoved: another user's run, a group joined), status said fresh (exit 0) and the server never
-    refreshed, although `atlas index` added the file. Only the files whose read failed are tried (opened, not read)."""
+    refreshed, although `atlas index` added the file. Only the files whose read failed are tried, one byte each."""
     from atlas.api import index_config, refresh_index
 
     root = _indexed_with_a_locked_secret(tmp_path)
