@@ -16,7 +16,7 @@ from atlas.config import (
     load_config_file,
     resolve_index_dir,
 )
-from atlas.errors import IndexBusy, IndexMissing, InputError
+from atlas.errors import IndexMissing, InputError
 
 if TYPE_CHECKING:
     from atlas.artifacts import ArchiveInfo
@@ -244,13 +244,13 @@ every search but one fail when several start on a repository without an index.""
 def _index_on_the_way(config: IndexConfig, show_progress: bool, refresh: bool) -> None:
     """Build the missing index (or, with `refresh`, update a stale one) for a command that answers from it, waiting
     for another process updating it; a wait that runs out is IndexBusy with a hint for this command."""
-    try:
+    from atlas.index.lock import rerun_hint
+
+    with rerun_hint("this command"):
         if refresh:
             refresh_index(config, show_progress=show_progress, lock_wait=IMPLICIT_INDEX_WAIT_SECONDS)
         else:
             index_repo(config, show_progress=show_progress, lock_wait=IMPLICIT_INDEX_WAIT_SECONDS)
-    except IndexBusy as err:
-        raise IndexBusy(err.message, "wait for it to finish, then run this command again") from err
 
 
 def verify_index(config: IndexConfig) -> VerifyReport:

@@ -20,7 +20,7 @@ import tarfile
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,9 +29,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
-from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, InputError, storage_error
+from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
 from atlas.index import store
-from atlas.index.lock import index_lock
+from atlas.index.lock import index_lock, rerun_hint
 from atlas.safe_read import quoted_value, visible
 
 EXPORT_MANIFEST = "atlas-export.json"
@@ -293,7 +293,7 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
 
 def _import(config: IndexConfig, archive: Path) -> tuple[int, int, Path]:
     store.ensure_index_dir(config.index_dir, config.root)
-    with _import_lock(config.index_dir):
+    with rerun_hint("`atlas import`"), index_lock(config.index_dir):
         building, final = store.new_generation_dir(config.index_dir)
         try:
             header, count, size = _extract(archive, building)
@@ -305,18 +305,6 @@ def _import(config: IndexConfig, archive: Path) -> tuple[int, int, Path]:
             shutil.rmtree(building, ignore_errors=True)
             raise
     return count, size, final
-
-
-@contextlib.contextmanager
-def _import_lock(index_dir: Path) -> Iterator[None]:
-    """The index's write lock, held for the import; IndexBusy with a hint for this command when another process has
-    it (the lock's own hint says to run `atlas index`, which would build the index the archive was to restore)."""
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(index_lock(index_dir))
-        except IndexBusy as err:
-            raise IndexBusy(err.message, "wait for it to finish, then run `atlas import` again") from err
-        yield
 
 
 def _extract(archive: Path, building: Path) -> tuple[dict[str, Any], int, int]:

@@ -161,10 +161,24 @@ def _orphaned(recorded: str, holders: set[int] | None) -> bool:
     return not any(pid_alive(str(pid)) for pid in holders)
 
 
+@contextmanager
+def rerun_hint(command: str) -> Iterator[None]:
+    """IndexBusy raised inside says to run `command` again once the other process is done, not `atlas index` (which
+    a command that imports an archive, or answers from the index, did not ask for)."""
+    try:
+        yield
+    except IndexBusy as err:
+        raise IndexBusy(err.message, _rerun(command)) from err
+
+
+def _rerun(command: str) -> str:
+    return f"wait for it to finish, then run {command} again"
+
+
 def _busy(index_dir: Path, recorded: str, holders: set[int] | None) -> IndexBusy:
     """IndexBusy naming the process recorded in the lock file only when it lives and holds the lock (an Atlas run
     long dead, or a pid reused since, or a process that is not Atlas holding the lock, is no one to name)."""
-    hint = "wait for it to finish, then run `atlas index` again"
+    hint = _rerun("`atlas index`")
     if pid_alive(recorded) and (holders is None or int(recorded) in holders):
         return IndexBusy(f"{index_dir}: the index is being updated by process {recorded}", hint)
     return IndexBusy(f"{index_dir}: another process holds the index's lock", hint)
