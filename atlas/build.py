@@ -352,7 +352,7 @@ def _skips_recounted(report: IndexReport, table: FileTable, manifest: dict[str, 
     (a file over the size cap, a link out of the tree) are in no file table: one added or gone changes no file the
     table holds, and the live generation was kept with its old counts. `report` holds this run's walk skips."""
     counts = Counter(report.skipped)
-    counts.update(seen[2] for seen in table.skipped.values() if seen[2])
+    counts.update(reason for _, _, reason, _, _ in table.skipped.values() if reason)
     return dict(counts) != manifest.get("skipped")
 
 
@@ -557,9 +557,9 @@ def _count_parse_skips(report: IndexReport, table: FileTable) -> None:
     """Count the files the parser left out, this run or an earlier one (the table keeps their reasons), in path order:
     the table holds them in the order they were met (an update's after the earlier runs', a pool's as its workers
     finished), so the summary's first five examples of a reason were not a rebuild's."""
-    for path, seen in sorted(table.skipped.items()):
-        if seen[2]:
-            _count_skip(report, Skipped(path, SkipReason(seen[2])))
+    for path, (_, _, reason, _, _) in sorted(table.skipped.items()):
+        if reason:
+            _count_skip(report, Skipped(path, SkipReason(reason)))
 
 
 def _parsed(
