@@ -6,6 +6,8 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
 - Tools `search`, `context`, `symbols`, `related`, `index`, `status`. A bad argument is a tool error
   (`isError`) that says what to fix, never a crash; so is a path that leaves the root (`..`, absolute,
   symbolic links out; refused by the api). The server writes nothing but the index, through the api.
+- The index directory is looked at (one `lstat`) before each call: swapped under the server for a file or a
+  symbolic link, it is refused as the CLI refuses it at its start (`refuse_swapped_index_dir`); removed, it is rebuilt.
 - Bounds: when an answer would pass its cap, trailing results are dropped and it says `"truncated"`.
 - Freshness: at most every `check_interval` seconds it compares the tree with the index (walk + stat).
   A small change is indexed before answering; a large or slow one on a background thread, while
@@ -24,6 +26,7 @@ import logging
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 import time
@@ -43,7 +46,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 
 from atlas import __version__, api
-from atlas.config import IndexConfig
+from atlas.config import IndexConfig, refuse_own_link_out
 from atlas.errors import (
     AtlasError,
     IndexBusy,
@@ -169,6 +172,12 @@ class Session:
         self.published_before = 0  # generations this process had published when the last refresh started
         self.blocked = False  # the last refresh failed on another process's lock: the next call tries again
         self.limited: AtlasError | None = None  # why the index could not be opened, when no fault of the index
+        self.linked_at_start = os.path.islink(config.index_dir)  # a `.atlas` linked inside the repository
+
+    def refuse_swapped_index_dir(self) -> None:
+        """InputError when the index directory was swapped under the server for one it may not use; see
+        `refuse_swapped_index_dir`. Called before each call reads or writes the index."""
+        refuse_swapped_index_dir(self.config, self.linked_at_start)
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -198,6 +207,7 @@ class Session:
 
     def ready(self) -> tuple[Engine, dict[str, Any] | None]:
         """The engine to answer from, after a freshness check, and a staleness note (None when fresh)."""
+        self.refuse_swapped_index_dir()
         if self.built.wait(FIRST_BUILD_WAIT) and self.engine is None:
             self._recover()
         if self.engine is None:
@@ -345,6 +355,7 @@ class Session:
         started = time.monotonic()
         self.published_before = len(store.published)
         try:
+            self.refuse_swapped_index_dir()
             if self.damaged:
                 report = api.index_repo(self.config, show_progress=False, rebuild=True)
             else:
@@ -366,6 +377,7 @@ class Session:
 
     def index_status(self) -> Any:
         """`api.index_status` of the session's index (files the parser skipped are not new: the index records them)."""
+        self.refuse_swapped_index_dir()
         return api.index_status(self.config)
 
     def search_options(self, **settings: Any) -> SearchOptions:
@@ -374,6 +386,41 @@ class Session:
 
 
 REFRESH_FAILED = "answers come from the index as it was; updating it failed"
+
+
+def refuse_swapped_index_dir(config: IndexConfig, linked_at_start: bool) -> None:
+    """InputError when the index directory of a running server was replaced by one no command may use: a file, a FIFO
+    or a link to nothing (refused as `store.refuse_non_directory` refuses it at a command's start), a `.atlas` linked
+    out of the repository (`refuse_own_link_out`), or a symbolic link where the server started with a directory.
+    Checked only at the start, the server followed such a link: a copy of another repository's index answered with
+    that repository's files, and the `index` tool built there, replacing it. A directory removed is let through: the
+    index the server holds answers while it is rebuilt. One `lstat` while the directory is in place."""
+    try:
+        mode = os.lstat(config.index_dir).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:
+        mode = 0  # a parent replaced by a file, or a loop: `refuse_non_directory` says which
+    if stat.S_ISDIR(mode):
+        return
+    from atlas.index.store import refuse_non_directory
+
+    refuse_non_directory(config.index_dir)
+    if stat.S_ISLNK(mode):
+        refuse_own_link_out(config.index_dir, config.root)
+        if not linked_at_start:
+            raise _replaced_by_link(config.index_dir)
+
+
+def _replaced_by_link(index_dir: Path) -> InputError:
+    """The error of an index directory replaced by a symbolic link while the server ran."""
+    target = os.path.realpath(index_dir)
+    return InputError(
+        f"the index directory {index_dir} was replaced by a symbolic link to {target} while the server ran, and the "
+        "server reads and writes only the directory it started with",
+        "put the directory back, or remove the link to have the index rebuilt; restart the server to use the index "
+        "the link leads to",
+    )
 
 
 def _describe(err: Exception) -> str:

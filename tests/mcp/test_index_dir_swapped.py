@@ -72,6 +72,12 @@ def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
             for path in sorted(directory.rglob("*"))}  # fmt: skip
 
 
+def _empty_outside(tmp_path: Path) -> Path:
+    empty = tmp_path / "elsewhere" / "empty"
+    empty.mkdir(parents=True)
+    return empty
+
+
 def _check_answer(tool: str, found: Any, error: bool) -> None:
     """A correct answer from the shop's index, or a tool error of one sentence and a hint; nothing foreign."""
     text = found if error else json.dumps(found)
@@ -162,6 +168,76 @@ def _remove(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
+
+
+def _file(path: Path) -> None:
+    path.write_text("not an index\n")
+
+
+def test_regression_a_default_index_directory_replaced_by_a_link_to_another_repositorys_index_is_refused(
+    shop: Path, other_index: Path
+) -> None:
+    # Once the freshness check ran, the server opened the generation CURRENT named through the link: search, symbols
+    # and context answered with the other repository's files, `related` called the shop's files not indexed, and
+    # `status` described the other index. Now every call is refused as the CLI refuses `.atlas` linked out.
+    before = _snapshot(other_index)
+    scenario = _swap_scenario(shop / ".atlas", lambda path: path.symlink_to(other_index), "symbolic link")
+    run(shop, scenario, "--check-interval", str(INTERVAL))
+    assert _snapshot(other_index) == before
+    _no_traceback(shop)
+
+
+def test_regression_a_default_index_directory_replaced_by_a_link_to_an_empty_directory_is_refused(
+    shop: Path, tmp_path: Path
+) -> None:
+    # `status` looked through the link and said "no index"; the rest answered from the held index until the link went.
+    empty = _empty_outside(tmp_path)
+    scenario = _swap_scenario(shop / ".atlas", lambda path: path.symlink_to(empty), "symbolic link")
+    run(shop, scenario, "--check-interval", str(INTERVAL))
+    assert list(empty.iterdir()) == []  # nothing was built there
+    _no_traceback(shop)
+
+
+def test_regression_a_given_index_directory_replaced_by_a_link_to_another_repositorys_index_is_refused(
+    tmp_path: Path, other_index: Path
+) -> None:
+    # `status` described the other index, and the `index` tool rebuilt the shop's index in the other repository's
+    # index directory, through the link, replacing its generations.
+    index_dir = tmp_path / "index"
+    shop = build_index(make_shop_repo(tmp_path / "shop"), index_dir)
+    before = _snapshot(other_index)
+    scenario = _swap_scenario(index_dir, lambda path: path.symlink_to(other_index), "symbolic link")
+    run(shop, scenario, "--check-interval", str(INTERVAL), "--index-dir", str(index_dir))
+    assert _snapshot(other_index) == before
+    _no_traceback(shop)
+
+
+def test_regression_a_given_index_directory_replaced_by_a_link_to_an_empty_directory_is_refused(
+    tmp_path: Path,
+) -> None:
+    # The `index` tool built an index in the directory the link led to, outside any directory the server was given.
+    index_dir = tmp_path / "index"
+    shop = build_index(make_shop_repo(tmp_path / "shop"), index_dir)
+    empty = _empty_outside(tmp_path)
+    scenario = _swap_scenario(index_dir, lambda path: path.symlink_to(empty), "symbolic link")
+    run(shop, scenario, "--check-interval", str(INTERVAL), "--index-dir", str(index_dir))
+    assert list(empty.iterdir()) == []
+    _no_traceback(shop)
+
+
+def test_a_default_index_directory_replaced_by_a_file_is_refused_at_once(shop: Path) -> None:
+    # Refused as the CLI refuses it; before, only once the freshness check ran (calls until then got held answers).
+    scenario = _swap_scenario(shop / ".atlas", _file, "is not a directory but a regular file")
+    run(shop, scenario, "--check-interval", str(INTERVAL))
+    _no_traceback(shop)
+
+
+def test_a_given_index_directory_replaced_by_a_file_is_refused_at_once(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    shop = build_index(make_shop_repo(tmp_path / "shop"), index_dir)
+    scenario = _swap_scenario(index_dir, _file, "is not a directory but a regular file")
+    run(shop, scenario, "--check-interval", str(INTERVAL), "--index-dir", str(index_dir))
+    _no_traceback(shop)
 
 
 def _removed_scenario(index_dir: Path) -> Callable[[ClientSession], Any]:
