@@ -76,3 +76,17 @@ def test_an_engine_whose_segments_are_truncated_answers_from_a_newer_complete_in
 def test_an_engine_whose_side_store_is_truncated_answers_from_what_it_read(tmp_path: Path) -> None:
     root = indexed_repo(tmp_path / "repo", FILES)
     assert search_after_rewrite(root, "side-store")["hits"][0] == "app/m3.py"
+
+
+def test_regression_the_in_place_check_never_lists_a_segment_directory_linked_out(tmp_path: Path) -> None:
+    """The per-call check lists the segment files; a `tantivy/` swapped for a link to a copy elsewhere is not
+    followed (nothing outside the index is read): it reports no files, and nothing rewritten in place."""
+    from atlas.index.reader import mapped_files
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "segment.idx").write_bytes(b"x" * 10)
+    linked = tmp_path / "linked"
+    linked.symlink_to(real, target_is_directory=True)
+    assert set(mapped_files(real)) == {"segment.idx"}
+    assert mapped_files(linked) == {}

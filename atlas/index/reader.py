@@ -152,13 +152,20 @@ def live_generation(index_dir: Path, missing: str = "no index here") -> Path:
 def mapped_files(directory: Path) -> dict[str, tuple[int, int, int]]:
     """(inode, size, mtime) of the segment files of the tantivy index in `directory`: its files but its JSON metadata
     (read once, at open) and lock files. One directory read and a `stat` per file: a few microseconds each. Not the
-    change time: a build's hard links of the live generation's segments into the next one move it."""
+    change time: a build's hard links of the live generation's segments into the next one move it. A `directory`
+    that became a symbolic link is not followed (its files are outside the index): {} then."""
     try:
-        with os.scandir(directory) as entries:
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    try:
+        with os.scandir(handle) as entries:
             found = [entry for entry in entries if not entry.name.startswith(".") and not entry.name.endswith(".json")]
             return {entry.name: _stamp(entry.stat(follow_symlinks=False)) for entry in found}
     except OSError:
         return {}
+    finally:
+        os.close(handle)
 
 
 def _stamp(status: os.stat_result) -> tuple[int, int, int]:
