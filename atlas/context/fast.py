@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.safe_read import bad_path, path_problem, read_in_root
+from atlas.safe_read import bad_path, fs_path, path_problem, read_in_root
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -251,10 +251,16 @@ def _best_with_priors(
             break
         if links_to_a_file_left_out(root, path):  # git lists a committed `config.txt -> .env`, never its target
             continue
-        if not os.path.lexists(os.path.join(root, path)):  # git lists a file deleted and not yet committed
+        if not _present(root, path):  # git lists a file deleted and not yet committed
             continue
         bisect.insort(best, _candidate(root, path, name_part, dir_part, prior_of), key=_order)
     return best[:limit]
+
+
+def _present(root: Path, path: str) -> bool:
+    """Whether repository path `path` (as Atlas names it: a byte that is not UTF-8 as a `\\xNN` escape) names
+    something in the tree now."""
+    return os.path.lexists(os.path.join(os.fsencode(root), os.fsencode(fs_path(path))))
 
 
 def _prior_function(terms: list[str]) -> Callable[[str, str], float]:

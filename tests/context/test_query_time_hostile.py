@@ -1,0 +1,47 @@
+"""Query-time reads on trees that changed, or hold what the index leaves out: `query`, `search` and `render`.
+
+Each case runs `python -m atlas` as a real process on a real git repository and checks what a user sees: the exit
+code, stderr, and that nothing is served that should not be, nor left out that should be served.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import init_repo, write_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def atlas(root: Path, *args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m atlas -q ARGS` run in `root`, as a user runs it; a read that blocks makes it time out."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "atlas", "-q", *args]
+    return subprocess.run(command, cwd=root, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+                          check=False)  # fmt: skip
+
+
+def selected(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The `context` record a query printed, each entry by its path."""
+    assert "Traceback" not in result.stderr, result.stderr
+    return {entry["path"]: entry for entry in json.loads(result.stdout)["entries"]}
+
+
+def test_regression_the_fast_preset_selects_a_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    # The fast preset looked for each candidate by the name Atlas shows (`invoice\xff.py`, with the escape as text),
+    # found no such file and dropped it as deleted: only the index presets selected it.
+    write_tree(tmp_path, {
+        b"invoice\xff.py": "def invoice_total():\n    return 1\n",
+        "invoice_ok.py": "def invoice_total():\n    return 2\n",
+    })  # fmt: skip
+    init_repo(tmp_path)
+    result = atlas(tmp_path, "query", "--preset", "fast", "--format", "json", "invoice")
+    assert result.returncode == 0, result.stderr
+    entries = selected(result)
+    assert set(entries) == {"invoice\\xff.py", "invoice_ok.py"}
+    assert entries["invoice\\xff.py"]["chunks"][0]["text"] == "def invoice_total():\n    return 1"
