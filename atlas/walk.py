@@ -1143,14 +1143,13 @@ def _open_directory(path: str, expected: _Key | None) -> int:
     return fd
 
 
-def links_to_a_file_left_out(root: Path, path: str) -> bool:
-    """Whether the repository path `path` (as the walk names it) is a symbolic link to a file the walk leaves out:
-    outside the root, in `.git` or `.atlas`, or left out by the ignore rules (a committed `config.txt -> .env`, or a
-    link into `secrets/`). The walk indexes no such link (`_Walker._visit`); the fast preset, which lists files with
-    git, asks this of each file it would read."""
+def path_left_out(root: Path, path: str) -> bool:
+    """Whether the walk of `root` leaves out the repository path `path` (as the walk names it): the ignore rules leave
+    it out (`.atlasignore`, which git never reads; `.gitignore` outside git), or it is a symbolic link to a file the
+    walk leaves out: outside the root, in `.git` or `.atlas`, or left out by the ignore rules (a committed
+    `config.txt -> .env`, or a link into `secrets/`). The walk indexes no such file (`_Walker._visit`); the fast
+    preset, which lists files with git or a walk that reads no ignore file, asks this of each file it would read."""
     on_disk = os.path.join(os.fsencode(root), os.fsencode(fs_path(path)))
-    if not os.path.islink(on_disk):
-        return False
     return file_left_out(root, os.fsdecode(os.path.realpath(on_disk)))
 
 

@@ -35,7 +35,7 @@ from atlas.safe_read import bad_path, fs_path, path_problem, read_in_root
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
     from atlas.query.syntax import ParsedQuery
-from atlas.walk import git_output, links_to_a_file_left_out, list_directory
+from atlas.walk import git_output, list_directory, path_left_out
 
 DIRECTORY_FACTOR = 0.5
 PATH_TERMS = 4
@@ -249,9 +249,9 @@ def _best_with_priors(
     for name_part, dir_part, path in raw:
         if len(best) >= limit and name_part + dir_part < best[limit - 1].score:
             break
-        if links_to_a_file_left_out(root, path):  # git lists a committed `config.txt -> .env`, never its target
-            continue
         if not _present(root, path):  # git lists a file deleted and not yet committed
+            continue
+        if path_left_out(root, path):  # `.atlasignore`d, or a committed `config.txt -> .env`: git lists them
             continue
         bisect.insort(best, _candidate(root, path, name_part, dir_part, prior_of), key=_order)
     return best[:limit]

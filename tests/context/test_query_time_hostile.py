@@ -45,3 +45,21 @@ def test_regression_the_fast_preset_selects_a_file_whose_name_is_not_utf8(tmp_pa
     entries = selected(result)
     assert set(entries) == {"invoice\\xff.py", "invoice_ok.py"}
     assert entries["invoice\\xff.py"]["chunks"][0]["text"] == "def invoice_total():\n    return 1"
+
+
+def test_regression_the_fast_preset_serves_no_file_the_ignore_rules_leave_out(tmp_path: Path) -> None:
+    # The fast preset listed files with `git ls-files`, which knows nothing of `.atlasignore` (and, outside git, with
+    # a walk that reads no ignore file), and served the text of files the index leaves out and `render` refuses.
+    files = {
+        ".atlasignore": "vault_token.py\n", ".gitignore": "vault_secret.py\n", "vault.py": "def vault():\n    pass\n",
+        "vault_token.py": "TOKEN = 'atlasignored-7f3a'\n", "vault_secret.py": "SECRET = 'gitignored-9c2e'\n",
+    }  # fmt: skip
+    in_git, outside_git = tmp_path / "git", tmp_path / "plain"
+    write_tree(in_git, files)
+    init_repo(in_git)
+    write_tree(outside_git, files)
+    for root in (in_git, outside_git):
+        result = atlas(root, "query", "--preset", "fast", "--format", "json", "vault token secret")
+        assert result.returncode == 0, result.stderr
+        assert set(selected(result)) == {"vault.py"}, root
+        assert "atlasignored-7f3a" not in result.stdout and "gitignored-9c2e" not in result.stdout
