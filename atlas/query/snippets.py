@@ -50,6 +50,8 @@ def best_ranges(
         return ()
     data, stamp = _read(root, path)
     text = as_utf8(data)
+    if len(data) > MAX_READ_BYTES:
+        text = _whole_lines(text)
     if not text or looks_binary(text):
         return ()
     lines = _Text(joined_lines(text))
@@ -141,13 +143,19 @@ def _name_token_set(name: str) -> frozenset[str]:
 
 
 def _read(root: Path, path: str) -> tuple[bytes, int]:
-    """The file's first MAX_READ_BYTES and its `file_stamp`; none when it cannot be read or is refused (see
-    `atlas.safe_read`)."""
+    """The file's first MAX_READ_BYTES, and one byte more when it holds more, and its `file_stamp`; none when it
+    cannot be read or is refused (see `atlas.safe_read`)."""
     try:
-        data, status = read_with_status(root, path, MAX_READ_BYTES)
+        data, status = read_with_status(root, path, MAX_READ_BYTES + 1)
     except OSError:
         return b"", 0
     return data, stamp_of(status)
+
+
+def _whole_lines(text: bytes) -> bytes:
+    """`text`, the start of a longer file, up to its last newline: the line after it goes on past what was read, and
+    a range shows a line whole or not at all."""
+    return text[: text.rfind(b"\n") + 1]
 
 
 def _score_lines(text: _Text, terms: Mapping[str, float]) -> list[tuple[float, int]]:
@@ -218,9 +226,7 @@ def _unshown(start: int, end: int, line_no: int, taken: list[tuple[int, int]]) -
 
 
 def _span(line_no: int, total: int, outline: Outline) -> tuple[int, int, str]:
-    enclosing = [
-        (end - start, start, end, name) for name, _, start, end in outline if start <= line_no <= end
-    ]
+    enclosing = [(end - start, start, end, name) for name, _, start, end in outline if start <= line_no <= end]
     if enclosing:
         _, start, end, name = min(enclosing)
         if end - start < MAX_RANGE_LINES:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import init_repo, write_tree
+from tests.conftest import indexed_repo, init_repo, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,3 +63,18 @@ def test_regression_the_fast_preset_serves_no_file_the_ignore_rules_leave_out(tm
         assert result.returncode == 0, result.stderr
         assert set(selected(result)) == {"vault.py"}, root
         assert "atlasignored-7f3a" not in result.stdout and "gitignored-9c2e" not in result.stdout
+
+
+def test_regression_a_search_hit_shows_no_line_it_did_not_read_whole(tmp_path: Path) -> None:
+    # A hit's file is read up to its first 4 MiB: a file grown since indexing to one line of 6 MiB (a bundle written
+    # over it) got the range "line 1" whose text was the first 4 MiB of that line, cut mid-line.
+    root = indexed_repo(tmp_path / "repo", {"shop/pricing.py": "def apply_discount(amount):\n    return amount\n"})
+    grown = "def apply_discount(amount): return " + "x" * (6 << 20) + "\ndef tail():\n    pass\n"
+    (root / "shop" / "pricing.py").write_text(grown)
+    result = atlas(root, "search", "--format", "jsonl", "apply_discount in shop/pricing.py:1")
+    assert result.returncode == 0, result.stderr
+    hits = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [hit["path"] for hit in hits] == ["shop/pricing.py"]
+    lines = grown.split("\n")
+    for shown in hits[0]["lines"]:
+        assert shown["text"] == "\n".join(lines[shown["start"] - 1 : shown["end"]]), shown["start"]
