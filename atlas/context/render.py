@@ -136,6 +136,11 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
             warnings.append(f"left out {entry.path}: listed again; only its first entry is considered")
             continue
         seen.add(entry.path)
+        if entry.mode != "whole":
+            entry.chunks, repeated = _disjoint(entry.chunks)
+            if repeated:
+                warnings.append(f"{entry.path}: {repeated:,} of its line ranges repeat lines of another; "
+                                "each line is shown once")  # fmt: skip
         carried = _carried(entry)
         filled = _with_text(entry, _read_walked(root, entry.path))
         if isinstance(filled, str):
@@ -249,6 +254,17 @@ def _with_text(entry: Entry, text: FileText | str) -> Entry | str:
     entry.chunks, entry.file_lines = chunks, len(lines)
     entry.file_bytes = entry.file_bytes or text.size
     return entry
+
+
+def _disjoint(chunks: list[Chunk]) -> tuple[list[Chunk], int]:
+    """`chunks` in line order, less each that shares a line with one kept before it, and how many those are: the
+    ranges of a selection never overlap, and a crafted one repeating a file's whole range a thousand times would have
+    the bundle hold the file a thousand times over."""
+    kept: list[Chunk] = []
+    for chunk in sorted(chunks, key=lambda c: (c.start_line, c.end_line)):
+        if not kept or chunk.start_line > kept[-1].end_line:
+            kept.append(chunk)
+    return kept, len(chunks) - len(kept)
 
 
 def _cut(chunk: Chunk, lines: list[str]) -> Chunk | None:

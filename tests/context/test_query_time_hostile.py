@@ -78,3 +78,20 @@ def test_regression_a_search_hit_shows_no_line_it_did_not_read_whole(tmp_path: P
     lines = grown.split("\n")
     for shown in hits[0]["lines"]:
         assert shown["text"] == "\n".join(lines[shown["start"] - 1 : shown["end"]]), shown["start"]
+
+
+def test_regression_render_shows_each_line_once_however_often_a_selection_repeats_it(tmp_path: Path) -> None:
+    # A selection's ranges never overlap; a crafted one of 11 KB repeating a 1 MB file's whole range 300 times made
+    # `render` print 330 MB (and hold 1.6 GB): a few kilobytes more, and it was killed for want of memory.
+    module = "".join(f"value_{i} = {i}  # line {i} of the module\n" for i in range(1, 2001))
+    write_tree(tmp_path, {"values.py": module})
+    init_repo(tmp_path)
+    repeated = [{"start_line": 1, "end_line": 2000}] * 100 + [{"start_line": 1500, "end_line": 1600}]
+    record = {"type": "context", "task": "values", "entries": [{"path": "values.py", "mode": "chunks",
+                                                               "chunks": [{"start_line": 2001, "end_line": 2001},
+                                                                          *repeated]}]}  # fmt: skip
+    result = atlas(tmp_path, "render", "-", stdin=json.dumps(record))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("value_1500 = 1500") == 1
+    assert "lines 1-2000 of 2,000" in result.stdout
+    assert "values.py: 100 of its line ranges repeat lines of another; each line is shown once" in result.stderr
