@@ -1274,9 +1274,17 @@ def is_git_directory(root: Path) -> bool:
     try:
         if not (root / "objects").is_dir() or not (root / "refs").is_dir():
             return False
-        head = read_regular_file(os.fspath(root / "HEAD"), 256).strip()
+        return _is_head(os.fspath(root / "HEAD"))
     except OSError:
         return False
+
+
+def _is_head(path: str) -> bool:
+    """Whether the file at `path` is a HEAD as git's `validate_headref` takes one: a symbolic link is judged by the
+    text it holds (`refs/...`), never read through (it may lead out of the tree), a file by its first line."""
+    if os.path.islink(path):
+        return os.readlink(path).startswith("refs/")
+    head = read_regular_file(path, 256, follow=False).strip()
     return head.startswith(b"ref: refs/") or _OBJECT_NAME.fullmatch(head) is not None
 
 

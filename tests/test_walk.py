@@ -24,6 +24,7 @@ from atlas.config import IndexConfig
 from atlas.records import FileEntry, Skipped, SkipReason
 from atlas.walk import WalkOptions, display_path, fs_path, is_git_directory, walk
 from tests.conftest import FileContent, Symlink, deadline, git, init_repo, write_tree
+from tests.test_hostile_process import run_atlas
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -717,6 +718,26 @@ def test_unreadable_directory_is_counted(tmp_path: Path) -> None:
 def test_git_directories_are_recognised_as_git_does(tmp_path: Path, files: dict[str, str], expected: bool) -> None:
     write_tree(tmp_path, files)
     assert is_git_directory(tmp_path) is expected
+
+
+@pytest.mark.parametrize(("target", "expected"), [("refs/heads/main", True), ("../outside/HEAD", False)])
+def test_regression_a_head_that_is_a_link_is_judged_by_its_text_never_read_through(
+    tmp_path: Path, target: str, expected: bool
+) -> None:
+    # A tree may hold `objects/`, `refs/` and a `HEAD` linking out of it: telling whether it is a bare repository
+    # read the link's target, outside the root. Git reads no HEAD through a link: it is one when it names `refs/`.
+    write_tree(tmp_path, {"outside/HEAD": "ref: refs/heads/main\n", "tree/objects/": "", "tree/refs/heads/": ""})
+    (tmp_path / "tree" / "HEAD").symlink_to(target)
+    assert is_git_directory(tmp_path / "tree") is expected
+
+
+def test_regression_a_tree_whose_head_links_out_is_indexed_without_reading_the_link(tmp_path: Path) -> None:
+    # `atlas index` refused the tree as a bare repository because of what the file outside it held.
+    write_tree(tmp_path, {"outside/HEAD": "ref: refs/heads/main\n", "tree/objects/a.py": "", "tree/refs/b.py": ""})
+    (tmp_path / "tree" / "HEAD").symlink_to("../outside/HEAD")
+    result = run_atlas("-q", "index", "--format", "json", str(tmp_path / "tree"))
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["skipped_examples"]["symlink_outside"] == ["HEAD"]
 
 
 def test_regression_a_name_that_reads_as_an_undecodable_ones_is_left_out_as_a_duplicate(tmp_path: Path) -> None:
