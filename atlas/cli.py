@@ -422,7 +422,7 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
         limit=limit, languages=lang, paths=tuple(map(display_path, paths)), explain=explain,
         with_lines=not (no_lines or files_only),
     )  # fmt: skip
-    configs = [config_from(obj, path, path.resolve() / ".atlas") for path in indexes]
+    configs = [config_from(obj, path, _repository_index(path)) for path in indexes]
     if configs:
         result = search_indexes(configs, text, options)
     else:
@@ -444,6 +444,16 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
 def _given(param: str) -> bool:
     """True when the option `param` was given on the command line (not by its environment variable)."""
     return click.get_current_context().get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
+
+
+def _repository_index(path: Path) -> Path:
+    """The index `--index PATH` names: the repository's own `.atlas`, never one it links to outside it (a clone's
+    link to another repository's index, which no command reads through)."""
+    from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
+
+    root = path.resolve()
+    refuse_own_link_out(root / DEFAULT_INDEX_DIRNAME, root)
+    return root / DEFAULT_INDEX_DIRNAME
 
 
 def _print_joined(hits: list[Any], given: tuple[Path, ...], configs: list[Any]) -> None:

@@ -190,3 +190,18 @@ def test_regression_a_repository_name_with_control_characters_prints_as_escapes(
     assert result.exit_code == 0, result.output
     assert "[odd\\nrepo] zebra.py" in result.stdout and "[esc\\x1b[31mred] zebra.py" in result.stdout
     assert "\x1b" not in result.stdout
+
+
+def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_searched_through_index(
+    org: Path, tmp_path: Path
+) -> None:
+    # `search --index CLONE` answered from the index a clone's `.atlas` links to, another repository's (its file
+    # names and definitions), which `search --repo CLONE` and every other command refuse.
+    clone = tmp_path / "clone"
+    write_tree(clone, {"a.py": "def attacker(): pass\n"})
+    (clone / ".atlas").symlink_to(org / "billing" / ".atlas", target_is_directory=True)
+    init_repo(clone)
+    done = CliRunner().invoke(cli, ["search", "--index", str(clone), "--index", str(org / "storefront"), "refund"])
+    assert done.exit_code == 2, done.output
+    assert "outside the repository" in done.stderr and "hint:" in done.stderr
+    assert "billing" not in done.stdout and "refund" not in done.stdout.lower()
