@@ -450,9 +450,13 @@ def _repository_index(path: Path) -> Path:
     """The index `--index PATH` names: the repository's own `.atlas`, never one it links to outside it (a clone's
     link to another repository's index, which no command reads through)."""
     from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
+    from atlas.errors import InputError
 
     root = path.resolve()
-    refuse_own_link_out(root / DEFAULT_INDEX_DIRNAME, root)
+    try:
+        refuse_own_link_out(root / DEFAULT_INDEX_DIRNAME, root)
+    except InputError as err:  # its hint, --index-dir, does not go with --index
+        raise InputError(err.message, f"remove the link and run `atlas index {path}`, then search again") from None
     return root / DEFAULT_INDEX_DIRNAME
 
 

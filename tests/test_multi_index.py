@@ -203,5 +203,6 @@ def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_searched_thr
     init_repo(clone)
     done = CliRunner().invoke(cli, ["search", "--index", str(clone), "--index", str(org / "storefront"), "refund"])
     assert done.exit_code == 2, done.output
-    assert "outside the repository" in done.stderr and "hint:" in done.stderr
+    assert "outside the repository" in done.stderr and "hint: remove the link and run `atlas index" in done.stderr
+    assert "--index-dir" not in done.stderr  # which does not go with --index
     assert "billing" not in done.stdout and "refund" not in done.stdout.lower()
