@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,7 +179,8 @@ def index_sharded(
     from atlas.signals.compute import load_history, start_history
 
     started = time.monotonic()
-    store.ensure_index_dir(config.index_dir, config.root)  # before any shard is written into it
+    with _disk_refusals_told(config.index_dir):
+        store.ensure_index_dir(config.index_dir, config.root)  # before any shard is written into it
     specs = [ShardSpec(i, count) for i in range(count)]
     _refuse_linked_shard_dirs(config, specs)
     stale = specs if rebuild else _stale_shards(config, specs)
@@ -190,6 +192,8 @@ def index_sharded(
     if tasks:
         if show_progress:
             log(f"atlas: building {len(tasks)} of {count} shards ({executor.name} executor)")
+        with _disk_refusals_told(config.index_dir):  # here, not in each shard's build, which blames its parent
+            (config.index_dir / SHARDS_DIR).mkdir(exist_ok=True)
         executor.run(tasks)
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
@@ -314,19 +318,27 @@ def assemble_shards(
     date with the tree, so their files are not compared again); the new generation is published
     atomically, so a killed assemble leaves the previous index live.
     """
-    from atlas.errors import storage_error
-
     started = time.monotonic()
     shards = _read_shards(config, [Path(d) for d in shard_dirs])
     if not just_built:
         _check_contents(config, shards)
-    store.ensure_index_dir(config.index_dir, config.root)
-    try:
+    with _disk_refusals_told(config.index_dir):
+        store.ensure_index_dir(config.index_dir, config.root)
         with index_lock(config.index_dir):
             store.remove_abandoned(config.index_dir)
             return _assemble(config, shards, started, show_progress, history)
+
+
+@contextmanager
+def _disk_refusals_told(index_dir: Path) -> Iterator[None]:
+    """An OSError (or tantivy's ValueError) raised inside that says the disk refused a write to `index_dir`
+    (read-only, permissions, full) raised again as one sentence and a hint (`storage_error`)."""
+    from atlas.errors import storage_error
+
+    try:
+        yield
     except (OSError, ValueError) as err:
-        problem = storage_error(err, config.index_dir)
+        problem = storage_error(err, index_dir)
         if problem is None:
             raise
         raise problem from err

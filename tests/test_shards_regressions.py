@@ -1,0 +1,40 @@
+"""Sharded builds in a hostile world: read-only disks, half-written shards, misplaced paths.
+
+Real git repositories, tantivy and the real CLI (in process), as in tests/test_shards.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.mounts import read_only_view
+from tests.test_shards import _small_repo, ok, run
+
+
+def _built_shards(root: Path, parent: Path, count: int) -> list[Path]:
+    """Shards 0 … count-1 of `root`, each built into a directory of its own under `parent`."""
+    dirs = [parent / f"s{i}" for i in range(count)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(root), "--shard", f"{i}/{count}", "--out", str(directory), "--format", "json")
+    return dirs
+
+
+@pytest.mark.parametrize("how", ["assemble", "shards"])
+def test_regression_an_index_dir_to_create_on_a_read_only_disk_is_one_sentence(tmp_path: Path, how: str) -> None:
+    # `--assemble` and `--shards N` with --out a directory still to be made on a read-only disk were "unexpected
+    # error: OSError: [Errno 30] Read-only file system ... report it" (exit 3), where `atlas index` says the disk
+    # refuses the index; `--shards N` into such a directory that was there blamed `shards/`, "check its permissions".
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path, 2)
+    args = ["--assemble", *map(str, dirs)] if how == "assemble" else ["--shards", "2", "--no-history"]
+    (tmp_path / "disk" / "there").mkdir(parents=True)
+    with read_only_view(tmp_path / "disk", tmp_path / "read-only") as disk:
+        for index_dir in (disk / "new", disk / "there"):
+            result = run("index", str(root), "--out", str(index_dir), *args)
+            assert result.exit_code == 3, result.output
+            assert f"cannot write the index: {index_dir} is on a read-only file system" in result.stderr, result.stderr
+            assert "hint: pass --index-dir DIR" in result.stderr and "unexpected" not in result.stderr
+    assert sorted(os.listdir(tmp_path / "disk")) == ["there"] and not os.listdir(tmp_path / "disk" / "there")
