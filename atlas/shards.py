@@ -318,7 +318,10 @@ def assemble_shards(
     date with the tree, so their files are not compared again); the new generation is published
     atomically, so a killed assemble leaves the previous index live.
     """
+    from atlas.walk import refuse_root_without_source
+
     started = time.monotonic()
+    refuse_root_without_source(config.root)  # as every build refuses it, before its shards are blamed
     shards = _read_shards(config, [Path(d) for d in shard_dirs])
     if not just_built:
         _check_contents(config, shards)

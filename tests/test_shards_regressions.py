@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from atlas.index import store
 from tests.mounts import read_only_view
 from tests.test_shards import _small_repo, ok, run
 
@@ -38,3 +39,18 @@ def test_regression_an_index_dir_to_create_on_a_read_only_disk_is_one_sentence(t
             assert f"cannot write the index: {index_dir} is on a read-only file system" in result.stderr, result.stderr
             assert "hint: pass --index-dir DIR" in result.stderr and "unexpected" not in result.stderr
     assert sorted(os.listdir(tmp_path / "disk")) == ["there"] and not os.listdir(tmp_path / "disk" / "there")
+
+
+@pytest.mark.parametrize("place", ["/proc", ".git"])
+def test_regression_assembling_for_a_root_without_source_is_refused_as_index_refuses_it(
+    tmp_path: Path, place: str
+) -> None:
+    # `atlas index /proc --assemble …` (or the repository's .git) blamed the shards, "holds 2 files this tree does not
+    # have", with the hint `atlas index /proc --shard 0/2 …`, where every other `atlas index` refuses such a root.
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path, 2)
+    given = Path(place) if place == "/proc" else root / place
+    result = run("index", str(given), "--out", str(tmp_path / "index"), "--assemble", *map(str, dirs))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == run("index", str(given), "--out", str(tmp_path / "index")).stderr, result.stderr
+    assert not (tmp_path / "index").exists()
