@@ -346,8 +346,8 @@ def _index_paths(
         if len(paths) > 1:
             raise UsageError(f"one PATH expected, {len(paths)} given", "shard directories go after --assemble")
         return (paths[0] if paths else None), []
-    first_is_shard = bool(paths) and "shard" in (store.live_manifest(paths[0]) or {})
-    path, dirs = (None, list(paths)) if first_is_shard or not paths else (paths[0], list(paths[1:]))
+    first_is_index = bool(paths) and store.holds_index_files(paths[0])
+    path, dirs = (None, list(paths)) if first_is_index or not paths else (paths[0], list(paths[1:]))
     return path, dirs
 
 

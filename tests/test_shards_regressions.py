@@ -41,6 +41,26 @@ def test_regression_an_index_dir_to_create_on_a_read_only_disk_is_one_sentence(t
     assert sorted(os.listdir(tmp_path / "disk")) == ["there"] and not os.listdir(tmp_path / "disk" / "there")
 
 
+def test_regression_a_half_written_shard_given_first_is_not_taken_for_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without PATH, the first directory after --assemble is the repository unless it holds a shard: a shard whose
+    # build was killed (no CURRENT yet) was taken for the repository, and the good shard after it was blamed, "holds
+    # 2 files this tree does not have", with the hint to build the tree in the half-written shard's directory.
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path, 2)
+    generation = store.current_generation(dirs[0])
+    assert generation is not None
+    (dirs[0] / store.CURRENT).unlink()
+    generation.rename(dirs[0] / f"{generation.name}.tmp-99999")  # what a SIGKILLed first build leaves
+    monkeypatch.chdir(root)
+    result = run("index", "--assemble", *map(str, dirs))
+    assert result.exit_code == 2, result.output
+    assert f"{dirs[0]}: no built shard there" in result.stderr and str(dirs[1]) not in result.stderr, result.stderr
+    assert "hint: build it with `atlas index --shard I/N --out DIR`" in result.stderr
+    assert not (root / ".atlas").exists()
+
+
 @pytest.mark.parametrize("place", ["/proc", ".git"])
 def test_regression_assembling_for_a_root_without_source_is_refused_as_index_refuses_it(
     tmp_path: Path, place: str

@@ -139,6 +139,13 @@ def _is_atlas_own(index_dir: Path) -> bool:
     return all(_is_atlas_entry(entry) for entry in index_dir.iterdir())
 
 
+def holds_index_files(directory: Path) -> bool:
+    """Whether Atlas has written an index, or begun to, in `directory`: its CURRENT or the `.gitignore` of `*` that
+    `ensure_index_dir` writes first is there. A shard whose first build was killed holds no CURRENT, yet is no
+    repository."""
+    return (directory / CURRENT).exists() or _is_atlas_entry(directory / GITIGNORE)
+
+
 def _is_atlas_entry(entry: Path) -> bool:
     """Whether `entry` is one Atlas makes in an index directory. A `.gitignore` is Atlas's when it is a regular file
     (not a link: Atlas writes none) holding `*`; one byte more than that is read, never the whole of a huge file."""
