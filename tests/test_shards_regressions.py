@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from atlas.index import store
+from tests.conftest import init_repo, write_tree
 from tests.mounts import read_only_view
-from tests.test_shards import _small_repo, ok, run
+from tests.test_shards import _small_repo, ok, run, top
 
 
 def _built_shards(root: Path, parent: Path, count: int) -> list[Path]:
@@ -74,3 +75,19 @@ def test_regression_assembling_for_a_root_without_source_is_refused_as_index_ref
     assert result.exit_code == 2, result.output
     assert result.stderr == run("index", str(given), "--out", str(tmp_path / "index")).stderr, result.stderr
     assert not (tmp_path / "index").exists()
+
+
+def test_regression_a_file_named_in_bytes_that_are_not_utf8_does_not_foreign_its_shard(tmp_path: Path) -> None:
+    # A file whose name is not UTF-8 is held under its display path (`caf\xe9.py`); the assembler looked for that
+    # text on disk, found no such file, and refused the shard just built: `--shards N` and `--assemble` were exit 2,
+    # "holds 1 files this tree does not have (caf\xe9.py)", for any repository holding such a name.
+    root = tmp_path / "latin1"
+    files = {b"caf\xe9.py": "def zqxjk_latin():\n    return 1\n", "a.py": "def invoice():\n    return 2\n",
+             "b.py": "def refund():\n    return 3\n", "c.py": "def zqxjk_plain():\n    return 4\n"}  # fmt: skip
+    write_tree(root, files)
+    init_repo(root)
+    ok("index", str(root), "--shards", "2", "--format", "json")
+    assert "caf\\xe9.py" in {hit[0] for hit in top(root, root / ".atlas", "zqxjk")}
+    dirs = _built_shards(root, tmp_path, 3)
+    ok("index", str(root), "--out", str(tmp_path / "assembled"), "--assemble", *map(str, dirs), "--format", "json")
+    assert top(root, tmp_path / "assembled", "zqxjk") == top(root, root / ".atlas", "zqxjk")
