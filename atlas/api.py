@@ -178,8 +178,8 @@ def index_repo(
     """Bring the index of `config` up to date: incrementally, or from scratch with `rebuild`.
 
     With `shards` (a count or "auto"), or when the index already is sharded, the index is built as
-    shards through the executor named `executor` and assembled (see `atlas.shards`). An unsharded index that
-    another process is updating is waited for up to `lock_wait` seconds, then updated from what it published.
+    shards through the executor named `executor` and assembled (see `atlas.shards`). An index that another process
+    is updating is waited for up to `lock_wait` seconds, then updated from what it published.
     """
     from atlas.build import build_index
     from atlas.index import store
@@ -193,7 +193,7 @@ def index_repo(
 
     count = shard_count(config, shards)
     runner = executor_for(executor, **{"jobs": config.jobs, "show_progress": show_progress, **executor_options})
-    return index_sharded(config, count, runner, show_progress=show_progress, rebuild=rebuild)
+    return index_sharded(config, count, runner, show_progress=show_progress, rebuild=rebuild, lock_wait=lock_wait)
 
 
 def index_shard(config: IndexConfig, shard: str, show_progress: bool = True, rebuild: bool = False) -> IndexReport:

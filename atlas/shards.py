@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,17 +170,28 @@ def index_sharded(
     executor: ShardExecutor,
     show_progress: bool = True,
     rebuild: bool = False,
+    lock_wait: float = 0.0,
 ) -> IndexReport:
     """Build the index of `config` as `count` shards through `executor`, then assemble them.
 
     Only shards whose files changed since they were built are rebuilt (a one-file edit: one shard);
-    when none did and git has no new commit, the live index is left as it is.
+    when none did and git has no new commit, the live index is left as it is. The index directory is locked for
+    the whole run, as a single build locks it: another run (whose count may differ, and which deletes the shards
+    of every other count) waits up to `lock_wait` seconds, then is IndexBusy.
     """
-    from atlas.signals.compute import load_history, start_history
-
     started = time.monotonic()
     with _disk_refusals_told(config.index_dir):
         store.ensure_index_dir(config.index_dir, config.root)  # before any shard is written into it
+    with index_lock(config.index_dir, lock_wait):
+        return _index_sharded_locked(config, count, executor, show_progress, rebuild, started)
+
+
+def _index_sharded_locked(
+    config: IndexConfig, count: int, executor: ShardExecutor, show_progress: bool, rebuild: bool, started: float
+) -> IndexReport:
+    """`index_sharded` once it holds the index directory's lock."""
+    from atlas.signals.compute import load_history, start_history
+
     specs = [ShardSpec(i, count) for i in range(count)]
     _refuse_linked_shard_dirs(config, specs)
     stale = specs if rebuild else _stale_shards(config, specs)
@@ -198,7 +209,7 @@ def index_sharded(
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
         return _unchanged_report(config, started)
-    report = assemble_shards(config, dirs, show_progress, history, just_built=True)
+    report = assemble_shards(config, dirs, show_progress, history, just_built=True, locked=True)
     report.changed = len(tasks)
     report.reason = f"{len(tasks)} of {count} shards built"
     _remove_other_counts(config, count)
@@ -307,10 +318,12 @@ def assemble_shards(
     show_progress: bool = False,
     history: HistoryJob | None = None,
     just_built: bool = False,
+    locked: bool = False,
 ) -> IndexReport:
     """Combine the built shards in `shard_dirs` (all N of one N) into the live index of `config`.
 
-    Git history is mined here unless `history` (started earlier by the caller) is given.
+    Git history is mined here unless `history` (started earlier by the caller) is given. `locked`: the caller
+    holds the index directory's lock.
 
     Each shard is checked first (a missing, duplicated or foreign shard, or one whose files differ from
     the tree's, is an InputError naming it; a damaged one, or one whose CURRENT, generation or files are
@@ -327,7 +340,7 @@ def assemble_shards(
         _check_contents(config, shards)
     with _disk_refusals_told(config.index_dir):
         store.ensure_index_dir(config.index_dir, config.root)
-        with index_lock(config.index_dir):
+        with nullcontext() if locked else index_lock(config.index_dir):
             store.remove_abandoned(config.index_dir)
             return _assemble(config, shards, started, show_progress, history)
 

@@ -6,6 +6,10 @@ Real git repositories, tantivy and the real CLI (in process), as in tests/test_s
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ import pytest
 from atlas.index import store
 from tests.conftest import init_repo, write_tree
 from tests.mounts import read_only_view
-from tests.test_shards import _small_repo, ok, run, top
+from tests.test_shards import _small_repo, generated_files, ok, run, top
 
 
 def _built_shards(root: Path, parent: Path, count: int) -> list[Path]:
@@ -91,3 +95,35 @@ def test_regression_a_file_named_in_bytes_that_are_not_utf8_does_not_foreign_its
     dirs = _built_shards(root, tmp_path, 3)
     ok("index", str(root), "--out", str(tmp_path / "assembled"), "--assemble", *map(str, dirs), "--format", "json")
     assert top(root, tmp_path / "assembled", "zqxjk") == top(root, root / ".atlas", "zqxjk")
+
+
+def test_regression_a_sharded_build_of_another_count_waits_its_turn_and_clears_no_shard_in_use(
+    tmp_path: Path,
+) -> None:
+    # Two `atlas index --shards` runs of one repository at once (two CI jobs, a terminal and an editor's refresh):
+    # the index directory was locked only while assembling, so `--shards 2`, clearing the shards of every other
+    # count, deleted the shards `--shards 3` had just built, and that run failed, "no built shard there" with the
+    # hint to run `atlas index --shard I/N --out DIR`. The second run is now busy (exit 5), as two builds are.
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(count=600, seed=13))
+    init_repo(root)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "atlas", "-q", "index", str(root), "--shards", "3", "--no-history", "-j", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / ".atlas" / store.SHARDS_DIR).exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)  # held mid-run: its shard builds go on, it assembles once let go
+        assert first.poll() is None, "the first build ended before the second could start"
+        second = run("index", str(root), "--shards", "2", "--no-history")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err.decode()
+    assert second.exit_code == 5, second.output
+    assert "is being updated by process" in second.stderr and "hint:" in second.stderr, second.stderr
+    shards = (store.live_manifest(root / ".atlas") or {}).get("shards") or []
+    assert [shard["count"] for shard in shards] == [3, 3, 3]
+    assert top(root, root / ".atlas", "invoice refund")
