@@ -183,8 +183,9 @@ def index_repo(
     """
     from atlas.build import build_index
     from atlas.index import store
+    from atlas.partition import listed_shard_count
 
-    sharded = bool((store.live_manifest(config.index_dir) or {}).get("shards"))
+    sharded = listed_shard_count(store.live_manifest(config.index_dir)) > 0
     if shards is None and not sharded and executor == "local":
         return build_index(config, show_progress=show_progress, rebuild=rebuild, lock_wait=lock_wait)
     if shards is None and not sharded:

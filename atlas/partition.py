@@ -13,6 +13,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from atlas.config import whole_of
 from atlas.errors import UsageError
@@ -81,6 +82,15 @@ class ShardSpec:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+def listed_shard_count(manifest: dict[str, Any] | None) -> int:
+    """How many shards an assembled index's manifest lists: 0 for none, and for a listing that is not 1 to MAX_SHARDS
+    shard records, as a damaged or crafted manifest (a clone's committed index, a restored cache) may hold."""
+    listing = (manifest or {}).get("shards")
+    if not isinstance(listing, list) or not 1 <= len(listing) <= MAX_SHARDS:
+        return 0
+    return len(listing) if all(isinstance(record, dict) for record in listing) else 0
 
 
 def content_digest(files: Iterable[tuple[str, str]]) -> str:

@@ -30,7 +30,7 @@ from atlas.index import store
 from atlas.index.lock import index_lock
 from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
-from atlas.partition import MAX_SHARDS, ShardSpec, shard_of
+from atlas.partition import MAX_SHARDS, ShardSpec, listed_shard_count, shard_of
 from atlas.progress import log
 from atlas.safe_read import fs_path, quoted_value
 from atlas.signals.compute import HistoryJob
@@ -145,8 +145,7 @@ def __getattr__(name: str) -> Any:
 def shard_count(config: IndexConfig, requested: str | int | None) -> int:
     """How many shards: `requested` (a number or "auto", sized by bytes), else what the index has."""
     if requested is None:
-        manifest = store.live_manifest(config.index_dir) or {}
-        return len(manifest.get("shards") or []) or 1
+        return listed_shard_count(store.live_manifest(config.index_dir)) or 1
     if requested == "auto":
         from atlas.status import current_entries
 
@@ -266,7 +265,7 @@ def _assembled_from(config: IndexConfig, dirs: list[Path]) -> bool:
     from atlas.signals.git import head_commit
 
     manifest = store.live_manifest(config.index_dir)
-    if not manifest or not manifest.get("shards"):
+    if manifest is None or listed_shard_count(manifest) != len(dirs):
         return False
     hashes = [(store.live_manifest(d) or {}).get("shard", {}).get("content_hash") for d in dirs]
     if [s.get("content_hash") for s in manifest["shards"]] != hashes:

@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from atlas.index import store
 from tests.conftest import init_repo, write_tree
 from tests.mounts import read_only_view
-from tests.test_shards import _small_repo, generated_files, ok, run, top
+from tests.test_shards import _small_repo, generated_files, manifest, ok, run, top
 
 
 def _built_shards(root: Path, parent: Path, count: int) -> list[Path]:
@@ -127,3 +128,25 @@ def test_regression_a_sharded_build_of_another_count_waits_its_turn_and_clears_n
     shards = (store.live_manifest(root / ".atlas") or {}).get("shards") or []
     assert [shard["count"] for shard in shards] == [3, 3, 3]
     assert top(root, root / ".atlas", "invoice refund")
+
+
+@pytest.mark.parametrize("listing", [7, True, "ab", [1, 2], [{}] * 5000])
+def test_regression_a_manifest_listing_no_shards_as_atlas_writes_them_is_not_built_from(
+    tmp_path: Path, listing: object
+) -> None:
+    # A sharded index's manifest lists its shards; one damaged or crafted (a clone's committed .atlas, a restored
+    # cache) made every `atlas index` an "unexpected error" (TypeError: object of type 'int' has no len(),
+    # AttributeError: 'str' object has no attribute 'get'), and a list of 5,000 records built 5,000 shards, over the
+    # 4,096 any count may be. A listing that is not 1 to 4,096 shard records names no shard count.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    record = orjson.loads((generation / store.MANIFEST).read_bytes())
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**record, "shards": listing}))
+    ok("index", str(root), "--no-history", "--format", "json")
+    assert sorted(os.listdir(root / ".atlas" / store.SHARDS_DIR)) == ["0000-of-0002", "0001-of-0002"]
+    assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**record, "shards": listing}))
+    report = orjson.loads(ok("index", str(root), "--shards", "2", "--no-history", "--format", "json").stdout)
+    assert report["mode"] == "assembled" and len(manifest(root / ".atlas")["shards"]) == 2
