@@ -202,8 +202,7 @@ def _index_sharded_locked(
     if tasks:
         if show_progress:
             log(f"atlas: building {len(tasks)} of {count} shards ({executor.name} executor)")
-        with _disk_refusals_told(config.index_dir):  # here, not in each shard's build, which blames its parent
-            (config.index_dir / SHARDS_DIR).mkdir(exist_ok=True)
+        _make_shards_dir(config)
         executor.run(tasks)
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
@@ -214,6 +213,15 @@ def _index_sharded_locked(
     _remove_other_counts(config, count)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _make_shards_dir(config: IndexConfig) -> None:
+    """Make the index directory's `shards/`, where the shards are built: an InputError naming it when it is no
+    directory (a file, a FIFO), the disk's refusal told as the index's (each shard build would blame its parent)."""
+    parent = config.index_dir / SHARDS_DIR
+    store.refuse_non_directory(parent)
+    with _disk_refusals_told(config.index_dir):
+        parent.mkdir(exist_ok=True)
 
 
 def _refuse_linked_shard_dirs(config: IndexConfig, specs: list[ShardSpec]) -> None:

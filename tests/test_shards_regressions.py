@@ -6,6 +6,7 @@ Real git repositories, tantivy and the real CLI (in process), as in tests/test_s
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,3 +151,22 @@ def test_regression_a_manifest_listing_no_shards_as_atlas_writes_them_is_not_bui
     (generation / store.MANIFEST).write_bytes(orjson.dumps({**record, "shards": listing}))
     report = orjson.loads(ok("index", str(root), "--shards", "2", "--no-history", "--format", "json").stdout)
     assert report["mode"] == "assembled" and len(manifest(root / ".atlas")["shards"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_regression_a_shards_directory_that_is_no_directory_is_refused_naming_it(tmp_path: Path, kind: str) -> None:
+    # Making `shards/` in the parent (so that a read-only disk is told as such) met a file or a FIFO in its place
+    # with "unexpected error: FileExistsError" (exit 3); it is refused as any index directory that is none.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    shards = root / ".atlas" / store.SHARDS_DIR
+    shutil.rmtree(shards)
+    if kind == "fifo":
+        os.mkfifo(shards)
+    else:
+        shards.write_text("junk\n")
+    before = manifest(root / ".atlas")
+    result = run("index", str(root), "--rebuild", "--no-history")
+    assert result.exit_code == 2, result.output
+    assert f"{shards} is not a directory" in result.stderr and f"hint: remove {shards}" in result.stderr, result.stderr
+    assert manifest(root / ".atlas") == before
