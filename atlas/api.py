@@ -206,9 +206,15 @@ def index_shard(config: IndexConfig, shard: str, show_progress: bool = True, reb
 
 
 def assemble(config: IndexConfig, shard_dirs: Sequence[Path], show_progress: bool = True) -> IndexReport:
-    """Combine built shards (all N of one N) into the index of `config` (see `atlas.shards.assemble_shards`)."""
+    """Combine built shards (all N of one N) into the index of `config` (see `atlas.shards.assemble_shards`).
+
+    Settings `config` was not given explicitly follow those the first shard was built with (`with_remembered`), as
+    an update follows its index's: shards built with `--no-history` are assembled without history.
+    """
     from atlas.shards import assemble_shards
 
+    if shard_dirs:
+        config = replace(with_remembered(replace(config, index_dir=Path(shard_dirs[0]))), index_dir=config.index_dir)
     return assemble_shards(config, shard_dirs, show_progress)
 
 

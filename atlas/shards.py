@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from atlas.build import IndexReport, _manifest, _summarise, build_index
-from atlas.config import IndexConfig, whole_of
+from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig, whole_of
 from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
 from atlas.index.lock import index_lock
@@ -418,11 +418,11 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
     if spec is None:
         raise IndexCorrupt(f"{directory}: the shard's manifest names no shard I/N with 0 ≤ I < N ≤ {MAX_SHARDS}",
                            "build it again with `atlas index --shard I/N --out DIR --rebuild`")  # fmt: skip
-    rebuild = f"atlas index --shard {spec} --out {directory} --rebuild"
+    rebuild = f"atlas index {config.root} --shard {spec} --out {directory} --rebuild"
     reason = rebuild_reason(config, manifest)
     if reason:
         raise InputError(f"{directory}: shard {spec} does not match this index ({reason})",
-                         f"build it again with the same settings: `{rebuild}`")  # fmt: skip
+                         _mismatch_hint(manifest, rebuild))  # fmt: skip
     try:
         table = load_table(generation)
     except (OSError, ValueError, KeyError, TypeError, IndexCorrupt) as err:
@@ -438,6 +438,15 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
         raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged: {faults[0]}{more}", f"run `{rebuild}`")
     _check_tree(config, directory, spec, table)
     return _Shard(directory, generation, manifest, table, spec, meta)
+
+
+def _mismatch_hint(manifest: dict[str, Any], rebuild: str) -> str:
+    """How to make a shard that `rebuild_reason` refuses match: one made by another Atlas is built again; one built
+    with other options remembers them, so it is built again with this run's options given, or assembled with its."""
+    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("parse_version", 1) != PARSE_VERSION:
+        return f"build it again with this Atlas: `{rebuild}`"
+    again = f"`{rebuild}` and the options that differ"
+    return f"assemble with the options the shards were built with, or build it again with this run's: {again}"
 
 
 SHARD_FILES = (store.MANIFEST, store.FILES, store.TANTIVY_DIR)

@@ -170,3 +170,27 @@ def test_regression_a_shards_directory_that_is_no_directory_is_refused_naming_it
     assert result.exit_code == 2, result.output
     assert f"{shards} is not a directory" in result.stderr and f"hint: remove {shards}" in result.stderr, result.stderr
     assert manifest(root / ".atlas") == before
+
+
+def test_regression_shards_built_with_other_options_are_assembled_with_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shards built with --no-history (a CI matrix's shard.sh passes no flag to assemble.sh) were refused by an
+    # assemble without it, "index settings changed (git_history False → True)", with the hint to run `atlas index
+    # --shard 0/2 --out DIR --rebuild`: without the repository (run elsewhere, it indexed the working directory), and
+    # a dead end: the shard remembers --no-history, so the rebuilt shard was refused the same. Options not given to
+    # --assemble follow the shards', as any `atlas index` follows its index's.
+    root = _small_repo(tmp_path / "small")
+    dirs = [tmp_path / f"s{i}" for i in range(2)]
+    for i, directory in enumerate(dirs):
+        ok("index", str(root), "--shard", f"{i}/2", "--out", str(directory), "--no-history", "--format", "json")
+    monkeypatch.chdir(tmp_path)
+    refused = run("index", str(root), "--out", str(tmp_path / "index"), "--history", "5", "--assemble", *map(str, dirs))
+    assert refused.exit_code == 2, refused.output
+    assert f"{dirs[0]}: shard 0/2 does not match this index" in refused.stderr, refused.stderr
+    assert f"`atlas index {root} --shard 0/2 --out {dirs[0]} --rebuild` and the options that differ" in refused.stderr
+    assert not (tmp_path / "index").exists()
+    report = orjson.loads(ok("index", str(root), "--out", str(tmp_path / "index"), "--assemble", *map(str, dirs),
+                             "--format", "json").stdout)  # fmt: skip
+    assert report["signals"]["git"]["reason"] == "git history disabled (--no-history)", report["signals"]
+    assert top(root, tmp_path / "index", "refund")[0][0] == "b.py"
