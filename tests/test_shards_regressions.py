@@ -194,3 +194,14 @@ def test_regression_shards_built_with_other_options_are_assembled_with_them(
                              "--format", "json").stdout)  # fmt: skip
     assert report["signals"]["git"]["reason"] == "git history disabled (--no-history)", report["signals"]
     assert top(root, tmp_path / "index", "refund")[0][0] == "b.py"
+
+
+def test_a_repository_ignoring_all_but_what_it_tracks_is_still_the_path_to_assemble_for(tmp_path: Path) -> None:
+    # The other side of the rule above: a root whose `.gitignore` is `*` (what git tracks is indexed all the same)
+    # holds no index; given as PATH, it is the repository.
+    root = _small_repo(tmp_path / "small")
+    (root / ".gitignore").write_text("*\n")
+    (root / "lock").write_text("held\n")
+    dirs = _built_shards(root, tmp_path, 2)
+    ok("index", str(root), "--out", str(tmp_path / "index"), "--assemble", *map(str, dirs), "--format", "json")
+    assert top(root, tmp_path / "index", "refund")[0][0] == "b.py"

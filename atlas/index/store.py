@@ -140,10 +140,17 @@ def _is_atlas_own(index_dir: Path) -> bool:
 
 
 def holds_index_files(directory: Path) -> bool:
-    """Whether Atlas has written an index, or begun to, in `directory`: its CURRENT or the `.gitignore` of `*` that
-    `ensure_index_dir` writes first is there. A shard whose first build was killed holds no CURRENT, yet is no
-    repository."""
-    return (directory / CURRENT).exists() or _is_atlas_entry(directory / GITIGNORE)
+    """Whether `directory` holds an index, or one a build began: a live one, or a lock beside nothing but what Atlas
+    writes in an index directory (its `.gitignore`, generations, temporary files). A shard whose first build was
+    killed holds no CURRENT, yet is no repository; a repository holds its own files (its `.git`)."""
+    if live_manifest(directory) is not None:
+        return True
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    atlas_own = (name == LOCK_FILE or _is_atlas_entry(directory / name) for name in names)
+    return LOCK_FILE in names and all(atlas_own)
 
 
 def _is_atlas_entry(entry: Path) -> bool:
