@@ -32,7 +32,7 @@ from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
 from atlas.partition import MAX_SHARDS, ShardSpec, listed_shard_count, shard_of
 from atlas.progress import log
-from atlas.safe_read import fs_path, quoted_value
+from atlas.safe_read import Refused, fs_path, quoted_value
 from atlas.signals.compute import HistoryJob
 
 __all__ = [
@@ -596,10 +596,16 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
     for shard, meta in zip(shards, metas, strict=True):
         source = shard.generation / store.TANTIVY_DIR
         ids = tuple(segment["segment_id"].replace("-", "") for segment in meta["segments"])
-        for entry in os.scandir(source):
-            if entry.name.startswith(ids) if ids else False:
-                _link(Path(entry.path), target / entry.name)
-                managed.append(entry.name)
+        try:
+            store.refuse_linked_part(source)
+            for entry in os.scandir(source):
+                if entry.name.startswith(ids) if ids else False:
+                    _link(Path(entry.path), target / entry.name)
+                    managed.append(entry.name)
+        except Refused as err:  # swapped since the shard was checked
+            raise IndexCorrupt(f"{shard.directory}: the shard's tantivy index is damaged ({err})",
+                               f"build it again: `atlas index --shard {shard.spec} --out {shard.directory} "
+                               "--rebuild`") from err  # fmt: skip
     merged = {**metas[0], "segments": [seg for meta in metas for seg in meta["segments"]],
               "opstamp": max(meta["opstamp"] for meta in metas)}  # fmt: skip
     store.write_atomic(target / ".managed.json", orjson.dumps(managed))
@@ -608,10 +614,18 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
 
 
 def _link(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+    """Hard-link the regular file `source` as `target` (a copy across file systems). `source` is opened first without
+    following a link, and linked or copied through that descriptor: a file swapped for a link since the shard was
+    checked is `Refused`, never linked or copied from wherever the link points."""
+    with store.open_index_file(source) as handle:
+        directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # linkat(2) with AT_SYMLINK_FOLLOW (Python asks for it only given a dir_fd) links the file open
+            os.link(f"/proc/self/fd/{handle.fileno()}", target.name, dst_dir_fd=directory, follow_symlinks=True)
+        except OSError:
+            with open(target, "xb") as copy:
+                shutil.copyfileobj(handle, copy)
+        finally:
+            os.close(directory)
 
 
 def _joined_table(shards: list[_Shard]) -> tuple[FileTable, list[int]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from atlas.errors import IndexCorrupt
 from atlas.index import store
 from tests.conftest import init_repo, write_tree
 from tests.mounts import read_only_view
@@ -205,3 +206,29 @@ def test_a_repository_ignoring_all_but_what_it_tracks_is_still_the_path_to_assem
     dirs = _built_shards(root, tmp_path, 2)
     ok("index", str(root), "--out", str(tmp_path / "index"), "--assemble", *map(str, dirs), "--format", "json")
     assert top(root, tmp_path / "index", "refund")[0][0] == "b.py"
+
+
+def test_regression_a_segment_swapped_for_a_link_after_the_checks_is_never_linked_from_where_it_points(
+    tmp_path: Path,
+) -> None:
+    # The shard's files are checked (regular files, their footers) well before its segments are linked into the
+    # index. A segment swapped for a symbolic link in between was hard-linked from wherever the link pointed:
+    # os.link follows a link, and its fallback, shutil.copy2, too. The swap is made here between `_read_shards`
+    # (the checks) and `_link_segments`, the step that links them.
+    from atlas.api import index_config
+    from atlas.shards import _link_segments, _read_shards
+
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path, 2)
+    shards = _read_shards(index_config(root, tmp_path / "index"), dirs)
+    segment = next((shards[1].generation / store.TANTIVY_DIR).glob("*.store"))
+    _link_segments(shards, tmp_path / "intact")
+    assert os.path.samefile(tmp_path / "intact" / segment.name, segment)  # linked, not copied, on one file system
+    outside = tmp_path / "outside.store"
+    outside.write_bytes(b"not the shard's, and never in the index\n")
+    segment.unlink()
+    segment.symlink_to(outside)
+    target = tmp_path / "index-tantivy"
+    with pytest.raises(IndexCorrupt, match=f"{dirs[1]}: the shard's tantivy index is damaged .*symbolic link"):
+        _link_segments(shards, target)
+    assert all(not os.path.samefile(entry, outside) for entry in target.iterdir())
