@@ -254,8 +254,8 @@ def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec
                 store.remove_abandoned(directory)  # what a killed build of this shard left
         generation = None if _linked_part(directory) else store.current_generation(directory)  # a link: rebuilt
         manifest = store.manifest_of(generation) if generation else None
-        held = (manifest or {}).get("shard") or {}
-        if generation is None or not manifest or rebuild_reason(config, manifest) or held.get("count") != spec.count:
+        held = ShardSpec.from_record(manifest.get("shard")) if manifest else None
+        if generation is None or not manifest or rebuild_reason(config, manifest) or held != spec:
             stale.append(spec)
             continue
         try:
@@ -275,11 +275,17 @@ def _assembled_from(config: IndexConfig, dirs: list[Path]) -> bool:
     manifest = store.live_manifest(config.index_dir)
     if manifest is None or listed_shard_count(manifest) != len(dirs):
         return False
-    hashes = [(store.live_manifest(d) or {}).get("shard", {}).get("content_hash") for d in dirs]
+    hashes = [_content_hash(store.live_manifest(d)) for d in dirs]
     if [s.get("content_hash") for s in manifest["shards"]] != hashes:
         return False
     git = (manifest.get("signals") or {}).get("git") or {}
     return not config.git_history or git.get("head") == head_commit(config.root)
+
+
+def _content_hash(manifest: dict[str, Any] | None) -> object:
+    """The content hash a shard's manifest records, or None when it records none (no shard, a damaged record)."""
+    record = (manifest or {}).get("shard")
+    return record.get("content_hash") if isinstance(record, dict) else None
 
 
 def _unchanged_report(config: IndexConfig, started: float) -> IndexReport:

@@ -232,3 +232,23 @@ def test_regression_a_segment_swapped_for_a_link_after_the_checks_is_never_linke
     with pytest.raises(IndexCorrupt, match=f"{dirs[1]}: the shard's tantivy index is damaged .*symbolic link"):
         _link_segments(shards, target)
     assert all(not os.path.samefile(entry, outside) for entry in target.iterdir())
+
+
+@pytest.mark.parametrize("record", ["x", [1], {"index": 1, "count": 2}])
+def test_regression_an_own_shard_whose_manifest_names_no_such_shard_is_built_again(
+    tmp_path: Path, record: object
+) -> None:
+    # A shard of `atlas index --shards N` whose manifest's shard record is damaged or crafted (a restored cache) made
+    # every later `atlas index` an "unexpected error: AttributeError: 'str' object has no attribute 'get'"; one
+    # naming another shard of the count was taken as up to date. It is stale: built again, then assembled.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    shard = root / ".atlas" / store.SHARDS_DIR / "0000-of-0002"
+    generation = store.current_generation(shard)
+    assert generation is not None
+    held = orjson.loads((generation / store.MANIFEST).read_bytes())
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "shard": record}))
+    report = orjson.loads(ok("index", str(root), "--no-history", "--format", "json").stdout)
+    assert report["mode"] == "assembled" and report["reason"] == "1 of 2 shards built", report
+    assert manifest(shard)["shard"]["index"] == 0
+    assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
