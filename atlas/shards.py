@@ -425,6 +425,9 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
         raise IndexCorrupt(f"{directory}: the shard's manifest names no shard I/N with 0 ≤ I < N ≤ {MAX_SHARDS}",
                            "build it again with `atlas index --shard I/N --out DIR --rebuild`")  # fmt: skip
     rebuild = f"atlas index {config.root} --shard {spec} --out {directory} --rebuild"
+    if _skip_counts(manifest) is None:
+        raise IndexCorrupt(f"{directory}: the shard's manifest does not count its skipped files in whole numbers",
+                           f"run `{rebuild}`")  # fmt: skip
     reason = rebuild_reason(config, manifest)
     if reason:
         raise InputError(f"{directory}: shard {spec} does not match this index ({reason})",
@@ -444,6 +447,15 @@ def _read_shard(config: IndexConfig, directory: Path) -> _Shard:
         raise IndexCorrupt(f"{directory}: the shard's tantivy index is damaged: {faults[0]}{more}", f"run `{rebuild}`")
     _check_tree(config, directory, spec, table)
     return _Shard(directory, generation, manifest, table, spec, meta)
+
+
+def _skip_counts(manifest: dict[str, Any]) -> dict[str, int] | None:
+    """The files a shard skipped, by reason, as its manifest counts them; None when they are not counts (a damaged or
+    crafted manifest: a list, text, "nan", a count whose sum over MAX_SHARDS shards JSON could not write again)."""
+    counts = manifest.get("skipped", {})
+    if not isinstance(counts, dict) or not all(type(n) is int and 0 <= n < 1 << 48 for n in counts.values()):
+        return None
+    return counts
 
 
 def _mismatch_hint(manifest: dict[str, Any], rebuild: str) -> str:
@@ -720,8 +732,8 @@ def _placed_csr(arrays: dict[str, Any], prefix: str, place: Any, n: int) -> dict
 def _add_shard_counts(report: IndexReport, shards: list[_Shard]) -> None:
     """Skip counts as the shards counted them (walk skips included); parse errors are the file table's."""
     for shard in shards:
-        for reason, n in (shard.manifest.get("skipped") or {}).items():
-            report.skipped[reason] = report.skipped.get(reason, 0) + int(n)
+        for reason, n in (_skip_counts(shard.manifest) or {}).items():
+            report.skipped[reason] = report.skipped.get(reason, 0) + n
 
 
 def _finish(

@@ -252,3 +252,23 @@ def test_regression_an_own_shard_whose_manifest_names_no_such_shard_is_built_aga
     assert report["mode"] == "assembled" and report["reason"] == "1 of 2 shards built", report
     assert manifest(shard)["shard"]["index"] == 0
     assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
+
+
+@pytest.mark.parametrize("skipped", [[1], "abc", {"binary": "nan"}, {"binary": 1e308}, {"binary": -1}, {"bin": True}])
+def test_regression_a_shard_counting_its_skipped_files_in_no_numbers_is_damage_naming_it(
+    tmp_path: Path, skipped: object
+) -> None:
+    # A shard (from another machine, a CI cache) whose manifest's skip counts are damaged or crafted was assembled up
+    # to its very end, then an "unexpected error" (exit 3): AttributeError: 'list' object has no attribute 'items',
+    # ValueError: invalid literal for int() with base 10: 'nan', TypeError: Integer exceeds 64-bit range.
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path, 2)
+    generation = store.current_generation(dirs[1])
+    assert generation is not None
+    held = orjson.loads((generation / store.MANIFEST).read_bytes())
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "skipped": skipped}))
+    result = run("index", str(root), "--out", str(tmp_path / "index"), "--assemble", *map(str, dirs))
+    assert result.exit_code == 4, result.output
+    assert f"{dirs[1]}: the shard's manifest" in result.stderr and "skipped" in result.stderr, result.stderr
+    assert f"--shard 1/2 --out {dirs[1]} --rebuild" in result.stderr
+    assert not (tmp_path / "index" / store.CURRENT).exists()
