@@ -23,6 +23,7 @@ from typing import IO
 import orjson
 
 from atlas.errors import AtlasError, IndexBusy, IndexCorrupt, IndexMissing, InputError, SignalError
+from atlas.held_signals import HELD_SIGNALS, signals_held
 from atlas.progress import log
 from atlas.shards import ShardResult, ShardTask
 
@@ -102,10 +103,14 @@ first, and imported and ran a repository's own `atlas/` package), and this Atlas
 
 
 def _start(task: ShardTask) -> subprocess.Popen[bytes]:
-    child = subprocess.Popen(
-        [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).parents[1])], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, env={**os.environ, PARENT_ENV: str(os.getpid())},
-    )  # fmt: skip
+    """Start the child building `task`'s shard. It starts with ^C and SIGTERM blocked, which it keeps across its exec:
+    a ^C from a terminal reaches the whole process group, and one that struck the child while its interpreter started
+    and its modules loaded printed a KeyboardInterrupt traceback (`main` then ignores ^C and handles SIGTERM)."""
+    with signals_held():
+        child = subprocess.Popen(
+            [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).parents[1])], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env={**os.environ, PARENT_ENV: str(os.getpid())},
+        )  # fmt: skip
     assert child.stdin is not None
     child.stdin.write(orjson.dumps(asdict(task)))
     child.stdin.close()
@@ -152,14 +157,22 @@ def _on_term(signum: int, frame: object) -> None:
     raise _Stopped()
 
 
+def _unblock_held_signals() -> None:
+    """Unblock ^C and SIGTERM, which `_start` blocked across the exec; a SIGTERM pending meanwhile is delivered."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+
+
 def main() -> None:
     """Child entry point: one ShardTask (JSON, stdin) → one ShardResult or error (JSON, stdout)."""
     from atlas.shards import build_shard
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the whole process group: the parent stops the builds
     signal.signal(signal.SIGTERM, _on_term)
     _die_with_parent()
     out = sys.stdout.buffer
     try:
+        _unblock_held_signals()  # a SIGTERM sent while this process started is raised here, as _Stopped
         task = ShardTask(**orjson.loads(sys.stdin.buffer.read()))
         result = build_shard(task)
     except AtlasError as err:

@@ -595,3 +595,46 @@ def test_regression_a_shards_directory_that_is_a_link_out_is_neither_written_nor
     assert f"{link} is a symbolic link" in result.stderr and "hint:" in result.stderr, result.stderr
     assert sorted(p.relative_to(victim).as_posix() for p in victim.rglob("*")) == ["important", "important/data.txt"]
     assert not (root / ".atlas" / store.CURRENT).exists()
+
+
+_STALLED_START = """\
+import os, time
+if os.environ.get("ATLAS_SHARD_PARENT"):  # a shard build's process only, still starting up
+    open(os.path.join(os.environ["STALL_MARKERS"], str(os.getpid())), "w").close()
+    time.sleep(1)
+"""
+
+
+def test_regression_ctrl_c_while_a_shard_build_starts_is_one_sentence_without_a_traceback(tmp_path: Path) -> None:
+    # ^C from a terminal reaches the whole process group, the shard builds' processes too: one still starting up (its
+    # interpreter, its imports) printed a KeyboardInterrupt traceback under `atlas index --shards 2`'s one sentence.
+    # A `sitecustomize` holds each shard process in its start-up; `atlas index` is frozen while the ^C reaches it, so
+    # that it stops no shard process before that one has acted on the ^C.
+    root = _small_repo(tmp_path / "small")
+    hook, markers = tmp_path / "hook", tmp_path / "markers"
+    write_tree(hook, {"sitecustomize.py": _STALLED_START})
+    markers.mkdir()
+    path = os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "PYTHONPATH": path, "STALL_MARKERS": str(markers)}
+    child = _atlas("-q", "index", str(root), "--shards", "2", "--no-history", env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not any(markers.iterdir()) and time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()[1]
+        time.sleep(0.01)
+    builders = [int(p.name) for p in markers.iterdir()]
+    child.send_signal(signal.SIGSTOP)
+    try:
+        os.killpg(child.pid, signal.SIGINT)
+        deadline = time.monotonic() + 3
+        while any(_alive(pid) for pid in builders) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        child.send_signal(signal.SIGCONT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert err.decode().splitlines() == [
+        "atlas: interrupted",
+        "  hint: nothing was published; the previous index is intact",
+    ], err.decode()
+    assert not (root / ".atlas" / store.CURRENT).exists()
+    assert not [p.name for p in markers.iterdir() if _alive(int(p.name))], "a shard build outlived ^C"
