@@ -206,6 +206,7 @@ def _index_sharded_locked(
         executor.run(tasks)
     dirs = [shard_dir(config, s) for s in specs]
     if not tasks and _assembled_from(config, dirs):
+        store.remove_abandoned(config.index_dir)  # what a killed assemble left: nothing is assembled to remove it
         return _unchanged_report(config, started)
     report = assemble_shards(config, dirs, show_progress, history, just_built=True, locked=True)
     report.changed = len(tasks)

@@ -638,3 +638,32 @@ def test_regression_ctrl_c_while_a_shard_build_starts_is_one_sentence_without_a_
     ], err.decode()
     assert not (root / ".atlas" / store.CURRENT).exists()
     assert not [p.name for p in markers.iterdir() if _alive(int(p.name))], "a shard build outlived ^C"
+
+
+def test_regression_what_a_killed_assemble_left_is_removed_by_a_run_with_nothing_to_build(tmp_path: Path) -> None:
+    # `atlas index --shards 2 --rebuild` killed while it assembled left its `gen-N.tmp-PID` in the index directory;
+    # the shards it had rebuilt held the same files, so every later `atlas index --shards 2` found nothing to do and
+    # returned before the cleanup, keeping the leftover (one more for each such kill) until a shard's files changed.
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(count=600, seed=11))
+    init_repo(root)
+    index_dir = root / ".atlas"
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    live = (index_dir / store.CURRENT).read_text()
+    child = _atlas("-q", "index", str(root), "--shards", "2", "--no-history", "--rebuild", start_new_session=True)
+    building = f".tmp-{child.pid}"
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(building) for p in index_dir.iterdir()) and time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()[1]
+        time.sleep(0.002)
+    os.killpg(child.pid, signal.SIGSTOP)  # frozen first: what is checked is the state the kill hits
+    try:
+        assert (index_dir / store.CURRENT).read_text() == live, "the assemble published before it could be stopped"
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    assert [p.name for p in index_dir.iterdir() if ".tmp-" in p.name] == [f"gen-000002{building}"]
+    report = orjson.loads(ok("index", str(root), "--shards", "2", "--no-history", "--format", "json").stdout)
+    assert report["mode"] == "unchanged", report
+    assert [p.name for p in index_dir.iterdir() if ".tmp-" in p.name] == []
+    assert (index_dir / store.CURRENT).read_text() == live
