@@ -294,6 +294,7 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
 def _import(config: IndexConfig, archive: Path) -> tuple[int, int, Path]:
     store.ensure_index_dir(config.index_dir, config.root)
     with rerun_hint("`atlas import`"), index_lock(config.index_dir):
+        store.remove_abandoned(config.index_dir)  # what a killed import or build left, as a build removes it
         building, final = store.new_generation_dir(config.index_dir)
         try:
             header, count, size = _extract(archive, building)

@@ -14,6 +14,9 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 import time
 import zlib
@@ -28,7 +31,7 @@ from atlas.api import index_config, index_repo, verify_index
 from atlas.cli import cli
 from atlas.config import FORMAT_VERSION
 from atlas.index import store
-from tests.conftest import git
+from tests.conftest import git, init_repo, write_tree
 from tests.mounts import read_only_view, small_disk
 
 FILES: dict[str, str] = {
@@ -776,3 +779,59 @@ def test_a_dash_is_not_taken_for_an_archive_path(repo: Path, command: str) -> No
     result = atlas(command, "-", "--repo", str(repo))
     assert result.exit_code == 2 and "is not an archive path" in result.stderr, result.output
     assert not (repo / "-").exists() and not Path("-").exists()
+
+
+# --- killed exports and imports --------------------------------------------------------------
+
+
+def _start_atlas(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "atlas", "-q", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+
+
+def _kill_once_it_writes(child: subprocess.Popen[bytes], directory: Path) -> str:
+    """SIGKILL `child` as soon as `directory` holds an entry of its own temporary name (`.tmp-PID`); that name."""
+    mine = f".tmp-{child.pid}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        written = [p.name for p in directory.iterdir() if p.name.endswith(mine)] if directory.is_dir() else []
+        if written:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            return written[0]
+        assert child.poll() is None, child.communicate()[1]
+        time.sleep(0.002)
+    raise AssertionError(f"{child.args} never wrote into {directory}")
+
+
+@pytest.fixture
+def big_archive(tmp_path: Path) -> Path:
+    """The archive of a 600-file index: an import takes long enough to be killed while it unpacks."""
+    from tests.test_crash_safety import generated_files
+
+    root = tmp_path / "big"
+    write_tree(root, generated_files(600, seed=13, functions=16))
+    init_repo(root)
+    assert index_repo(index_config(root, jobs=2), show_progress=False).mode == "full"
+    archive = tmp_path / "big.tgz"
+    assert atlas("export", "--repo", str(root), str(archive)).exit_code == 0
+    return archive
+
+
+def test_regression_imports_killed_one_after_another_leave_one_unpacked_generation_at_most(
+    big_archive: Path, tmp_path: Path
+) -> None:
+    # An import never removed what a killed import (or build) had left: each SIGKILLed `atlas import` added its
+    # half-unpacked `gen-N.tmp-PID` to the index directory until a run succeeded, and the temporary files of a write
+    # cut short (`.CURRENT.tmp-PID`, `..gitignore.tmp-PID`) stayed even then.
+    index_dir = tmp_path / "restored"
+    assert atlas("import", "--index-dir", str(index_dir), str(big_archive)).exit_code == 0
+    live_before = live(index_dir)
+    (index_dir / f".{store.CURRENT}.tmp-4194301").write_bytes(b"gen-0")  # a write of CURRENT cut short
+    left = [_kill_once_it_writes(_start_atlas("import", "--index-dir", str(index_dir), str(big_archive)), index_dir)
+            for _ in range(2)]  # fmt: skip
+    assert left[0] != left[1] and all(name.startswith(store.GEN_PREFIX) for name in left), left
+    assert sorted(p.name for p in index_dir.iterdir() if ".tmp-" in p.name) == [left[1]]
+    assert live(index_dir) == live_before
+    assert atlas("import", "--index-dir", str(index_dir), str(big_archive)).exit_code == 0
+    assert [p.name for p in index_dir.iterdir() if ".tmp-" in p.name] == []
