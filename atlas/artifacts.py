@@ -182,6 +182,7 @@ def _write_archive(members: list[_Member], archive: Path) -> str:
     listing = {member.name: _sha256_of(member.handle) for member in members}
     header = {"format_version": FORMAT_VERSION, "created_at": int(time.time()), "files": listing}
     tmp = store.temporary_path(archive)
+    store.remove_abandoned_temporaries(archive)
     try:
         with _create(tmp, archive) as raw, _ParallelGzip(raw) as packed, tarfile.open(fileobj=packed, mode="w|") as tar:
             _add_bytes(tar, EXPORT_MANIFEST, orjson.dumps(header))

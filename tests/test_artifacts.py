@@ -805,25 +805,25 @@ def _kill_once_it_writes(child: subprocess.Popen[bytes], directory: Path) -> str
 
 
 @pytest.fixture
-def big_archive(tmp_path: Path) -> Path:
-    """The archive of a 600-file index: an import takes long enough to be killed while it unpacks."""
+def big_repo(tmp_path: Path) -> Path:
+    """A 600-file repository, indexed: its export and import take long enough to be killed while they write."""
     from tests.test_crash_safety import generated_files
 
     root = tmp_path / "big"
     write_tree(root, generated_files(600, seed=13, functions=16))
     init_repo(root)
     assert index_repo(index_config(root, jobs=2), show_progress=False).mode == "full"
-    archive = tmp_path / "big.tgz"
-    assert atlas("export", "--repo", str(root), str(archive)).exit_code == 0
-    return archive
+    return root
 
 
 def test_regression_imports_killed_one_after_another_leave_one_unpacked_generation_at_most(
-    big_archive: Path, tmp_path: Path
+    big_repo: Path, tmp_path: Path
 ) -> None:
     # An import never removed what a killed import (or build) had left: each SIGKILLed `atlas import` added its
     # half-unpacked `gen-N.tmp-PID` to the index directory until a run succeeded, and the temporary files of a write
     # cut short (`.CURRENT.tmp-PID`, `..gitignore.tmp-PID`) stayed even then.
+    big_archive = tmp_path / "big.tgz"
+    assert atlas("export", "--repo", str(big_repo), str(big_archive)).exit_code == 0
     index_dir = tmp_path / "restored"
     assert atlas("import", "--index-dir", str(index_dir), str(big_archive)).exit_code == 0
     live_before = live(index_dir)
@@ -835,3 +835,19 @@ def test_regression_imports_killed_one_after_another_leave_one_unpacked_generati
     assert live(index_dir) == live_before
     assert atlas("import", "--index-dir", str(index_dir), str(big_archive)).exit_code == 0
     assert [p.name for p in index_dir.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_regression_exports_killed_one_after_another_leave_one_temporary_archive_at_most(
+    big_repo: Path, tmp_path: Path
+) -> None:
+    # A SIGKILLed `atlas export` leaves its archive half-written as `.NAME.tmp-PID` beside the archive; no later
+    # export removed it, so each killed run of a CI cache step added one, as large as the archive, for good.
+    out = tmp_path / "out"
+    out.mkdir()
+    archive = out / "index.tgz"
+    left = [_kill_once_it_writes(_start_atlas("export", "--repo", str(big_repo), str(archive)), out) for _ in range(2)]
+    assert left[0] != left[1], left
+    assert sorted(p.name for p in out.iterdir()) == [left[1]]
+    (out / ".other.tgz.tmp-4194301").write_bytes(b"another archive's")  # not this archive's: kept
+    assert atlas("export", "--repo", str(big_repo), str(archive)).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == [".other.tgz.tmp-4194301", "index.tgz"]

@@ -385,6 +385,24 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(os.fsdecode(b"." + name + suffix))
 
 
+def remove_abandoned_temporaries(path: Path) -> None:
+    """Delete the temporary files (`temporary_path`) that writes of `path` by processes now dead left beside it: a
+    write killed before its rename (SIGKILL, a power cut) leaves one as large as what it wrote, and a file outside
+    an index directory is cleaned by no later run but one writing the same `path`."""
+    ours = temporary_path(path).name
+    prefix = ours[: ours.rindex("-") + 1]
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(prefix)
+        abandoned = entry.name.startswith(prefix) and pid.isdigit() and not pid_alive(pid)
+        if abandoned and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
 def create_new(path: Path) -> int:
     """A descriptor of the new file `path`: what is there already (a file a dead process of the same id left, or
     a link someone planted) is removed, not followed or written through."""
