@@ -515,3 +515,51 @@ def test_an_interrupt_during_publication_lands_after_it_and_says_so(
     assert _interrupted_hint() == f"the new index ({live.name}) was already published and is complete"
     monkeypatch.setattr(store, "write_atomic", real_write)
     assert verify_index(config(root)).ok
+
+
+_STALLED_REMOVAL = """\
+import os, re, shutil, time
+_rmtree = shutil.rmtree
+def _stalled(path, *args, **kwargs):
+    if re.fullmatch(r"gen-\\d+", os.path.basename(path)):  # a published generation `remove_stale` removes
+        open(os.environ["STALL_MARKER"], "w").close()
+        time.sleep(60)
+    return _rmtree(path, *args, **kwargs)
+shutil.rmtree = _stalled
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_regression_a_generation_left_by_a_run_stopped_after_it_published_is_removed_by_a_run_with_nothing_to_do(
+    tmp_path: Path, signum: int
+) -> None:
+    # A run stopped after it published, while it removed the generations the new one replaced, left the oldest: a
+    # whole index more on disk, which the next runs kept whenever they had nothing to publish (and one more for each
+    # such stop). A `sitecustomize` holds the run in that removal, where it is stopped.
+    root, index_dir, _ = _small_indexed_repo(tmp_path, seed=7)
+    oldest = store.current_generation(index_dir)
+    assert index_repo(config(root), show_progress=False, rebuild=True).mode == "full"
+    hook, marker = tmp_path / "hook", tmp_path / "stalled"
+    write_tree(hook, {"sitecustomize.py": _STALLED_REMOVAL})
+    env = {**git_env(), "PYTHONPATH": os.pathsep.join([str(hook), *sys.path]), "STALL_MARKER": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-m", "atlas", "-q", "index", str(root), "--rebuild"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.01)
+        os.killpg(proc.pid, signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    live = store.current_generation(index_dir)
+    assert live is not None and live.name == "gen-000003", stderr
+    assert oldest is not None and oldest.is_dir()
+    if signum == signal.SIGINT:
+        assert proc.returncode == 130, stderr
+        assert b"the new index (gen-000003) was already published" in stderr, stderr
+    assert index_repo(config(root), show_progress=False).mode == "unchanged"
+    assert generations(index_dir) == ["gen-000002", "gen-000003"]
+    assert verify_index(config(root)).ok

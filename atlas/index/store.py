@@ -450,7 +450,8 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
 
 
 def remove_abandoned(index_dir: Path) -> None:
-    """Delete what builds killed mid-way left behind: `gen-*.tmp-<pid>` dirs and `.*.tmp-<pid>` files.
+    """Delete what builds killed mid-way left behind: `gen-*.tmp-<pid>` dirs and `.*.tmp-<pid>` files, a generation
+    never published, and the generations a run stopped after it published had still to remove (`remove_stale`).
 
     Call it only while holding the index lock: then no other process is building, so every
     temporary entry that is not this process's own is abandoned, even if its pid was reused.
@@ -464,6 +465,7 @@ def remove_abandoned(index_dir: Path) -> None:
         elif _TEMPORARY_NAME.fullmatch(entry.name) and not entry.is_dir():
             entry.unlink(missing_ok=True)
     _remove_unpublished(index_dir)
+    _remove_superseded(index_dir)
 
 
 def _remove_unpublished(index_dir: Path) -> None:
@@ -476,6 +478,19 @@ def _remove_unpublished(index_dir: Path) -> None:
         newer = generation_number(entry.name) > generation_number(live.name)
         if _PUBLISHED_NAME.fullmatch(entry.name) and newer and entry.is_dir():
             _remove_tree(entry)
+
+
+def _remove_superseded(index_dir: Path) -> None:
+    """Delete the published generations older than the one before the live one, which `remove_stale` keeps for the
+    readers that read CURRENT a moment before the switch: a run stopped while it removed them (^C, SIGKILL) left
+    them, a whole index each, and a run with nothing to publish kept them."""
+    live = current_generation(index_dir)
+    if live is None:
+        return
+    older = [entry for entry in index_dir.iterdir() if _PUBLISHED_NAME.fullmatch(entry.name) and entry.is_dir()
+             and generation_number(entry.name) < generation_number(live.name)]  # fmt: skip
+    for entry in sorted(older, key=lambda entry: generation_number(entry.name))[:-1]:
+        _remove_tree(entry)
 
 
 def _fsync_dir(path: Path) -> None:
