@@ -548,10 +548,9 @@ def _one_malloc_arena_under_an_address_space_limit() -> None:
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    _one_malloc_arena_under_an_address_space_limit()
-    install_signal_handlers()
+def _prepare_standard_streams() -> None:
+    """Closed standard descriptors opened, Rust's panic messages held off stderr (unless `-v`), Python's fault handler
+    on: what every command needs before it runs."""
     _open_closed_standard_descriptors()
     if not {"-v", "--verbose"}.intersection(sys.argv[1:]):
         # A panic in tantivy (a damaged index) is reported in one sentence; Rust prints its own lines first (kept off
@@ -561,6 +560,16 @@ def main() -> None:
 
         hold_panic_messages()
     _report_faults()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _one_malloc_arena_under_an_address_space_limit()
+    install_signal_handlers()
+    try:
+        _prepare_standard_streams()
+    except KeyboardInterrupt:  # the command has not started: the handlers raise, and no `invoke` catches it yet
+        _fail("interrupted", _interrupted_hint(), _stopped_by or EXIT_INTERRUPTED)
     if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
         _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
     try:

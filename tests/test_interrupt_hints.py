@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 INTERRUPT_WHILE_LOADING = """
 import sys
@@ -38,3 +42,32 @@ def test_an_interrupt_of_a_command_that_wrote_no_index_does_not_speak_of_publish
     assert done.stdout.splitlines() == [
         "nothing was changed; run the command again", "nothing was published; the previous index is intact",
     ]  # fmt: skip
+
+
+SIGNAL_WHILE_THE_CLI_STARTS = """
+import os, signal, sys
+
+class Signal:
+    def find_spec(self, name, path=None, target=None):
+        if name == "atlas.native_stderr":  # imported after the handlers are installed, before the command runs
+            os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_NAME"]))
+        return None
+
+sys.meta_path.insert(0, Signal())
+from atlas.launch import main
+main()
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_regression_a_signal_after_the_handlers_are_installed_but_before_the_command_runs_is_one_sentence(
+    tmp_path: Path, name: str, code: int
+) -> None:
+    # ^C or SIGTERM in the milliseconds between `install_signal_handlers` and the command (descriptors checked,
+    # panic messages held, the fault handler enabled) raised where nothing caught it: a KeyboardInterrupt traceback.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_THE_CLI_STARTS, "status", "--repo", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "SIGNAL_NAME": name},
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert done.stderr == "atlas: interrupted\n  hint: nothing was changed; run the command again\n"
