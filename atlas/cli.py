@@ -129,6 +129,8 @@ class AtlasGroup(click.Group):
         """click's context of the command line; `--help` or `--version` written to a reader that went away exits 0."""
         try:
             return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as err:  # else click's Abort, after an empty line, and SIGTERM taken for ^C
+            _fail_interrupted(err)
         except BrokenPipeError:  # `atlas --help | true`: click would exit 1, which reads as "no results"
             _reader_gone()
 
@@ -138,8 +140,7 @@ class AtlasGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt as err:
-            code = _stopped_by or (EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
-            _fail("interrupted", _interrupted_hint(), code)
+            _fail_interrupted(err)
         except BaseException as err:
             if not isinstance(err, Exception) and not is_native_panic(err):
                 raise
@@ -200,6 +201,12 @@ def _interrupted_hint(left: str = "the previous index is intact") -> str:
     if store.published:
         return f"the new index ({store.published[-1].name}) was already published and is complete"
     return f"nothing was published; {left}"
+
+
+def _fail_interrupted(err: KeyboardInterrupt) -> NoReturn:
+    """Exit after ^C or SIGTERM: one sentence and what the interrupt left, with the first signal's code."""
+    code = _stopped_by or (EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
+    _fail("interrupted", _interrupted_hint(), code)
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:
@@ -568,8 +575,8 @@ def main() -> None:
     install_signal_handlers()
     try:
         _prepare_standard_streams()
-    except KeyboardInterrupt:  # the command has not started: the handlers raise, and no `invoke` catches it yet
-        _fail("interrupted", _interrupted_hint(), _stopped_by or EXIT_INTERRUPTED)
+    except KeyboardInterrupt as err:  # the command has not started: the handlers raise, and no `invoke` catches it yet
+        _fail_interrupted(err)
     if sys.stdout is None:  # started with descriptor 1 closed (`atlas search x >&-`)
         _fail("standard output is closed", "run it with stdout open (redirect it to a file or /dev/null)", 3)
     try:

@@ -71,3 +71,33 @@ def test_regression_a_signal_after_the_handlers_are_installed_but_before_the_com
     )  # fmt: skip
     assert done.returncode == code, done.stderr
     assert done.stderr == "atlas: interrupted\n  hint: nothing was changed; run the command again\n"
+
+
+SIGNAL_WHILE_THE_COMMAND_LINE_IS_READ = """
+import os, signal
+import click
+
+read = click.Command.make_context
+
+def make_context(self, *args, **kwargs):  # click's own, which Atlas's group calls
+    os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_NAME"]))
+    return read(self, *args, **kwargs)
+
+click.Command.make_context = make_context
+from atlas.launch import main
+main()
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_regression_a_signal_while_the_command_line_is_read_is_one_sentence_with_its_own_code(
+    tmp_path: Path, name: str, code: int
+) -> None:
+    # click turns an interrupt while it reads the command line into its Abort, after an empty line on stderr: Atlas
+    # reported it as ^C whatever the signal, SIGTERM included (130, not 143), below that empty line.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_THE_COMMAND_LINE_IS_READ, "status", "--repo", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "SIGNAL_NAME": name},
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert done.stderr == "atlas: interrupted\n  hint: nothing was changed; run the command again\n"
