@@ -101,3 +101,28 @@ def test_regression_a_signal_while_the_command_line_is_read_is_one_sentence_with
     )  # fmt: skip
     assert done.returncode == code, done.stderr
     assert done.stderr == "atlas: interrupted\n  hint: nothing was changed; run the command again\n"
+
+
+SIGTERM_WHILE_THE_CLI_LOADS = """
+import os, signal, sys
+
+class Terminate:
+    def find_spec(self, name, path=None, target=None):
+        if name == "atlas.cli":
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+sys.meta_path.insert(0, Terminate())
+from atlas.launch import main
+main()
+"""
+
+
+def test_regression_a_sigterm_while_the_cli_loads_is_one_sentence_and_exit_143() -> None:
+    # A SIGTERM (`docker stop`, a CI runner's timeout) in the first tenths of a second, while the CLI's modules load,
+    # found no handler yet: the process died of the signal without a word, where ^C there gets a sentence and 130.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_WHILE_THE_CLI_LOADS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143, done.stderr
+    assert done.stderr == "atlas: interrupted\n  hint: nothing was changed; run the command again\n"
