@@ -65,8 +65,13 @@ def test_regression_a_signal_after_the_handlers_are_installed_but_before_the_com
 ) -> None:
     # ^C or SIGTERM in the milliseconds between `install_signal_handlers` and the command (descriptors checked,
     # panic messages held, the fault handler enabled) raised where nothing caught it: a KeyboardInterrupt traceback.
+    _assert_one_sentence(SIGNAL_WHILE_THE_CLI_STARTS, tmp_path, name, code)
+
+
+def _assert_one_sentence(probe: str, tmp_path: Path, name: str, code: int) -> None:
+    """`atlas status` run by `probe`, which sends itself the signal `name`, ends in one sentence with `code`."""
     done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_WHILE_THE_CLI_STARTS, "status", "--repo", str(tmp_path)],
+        [sys.executable, "-c", probe, "status", "--repo", str(tmp_path)],
         capture_output=True, text=True, timeout=60, env={**os.environ, "SIGNAL_NAME": name},
     )  # fmt: skip
     assert done.returncode == code, done.stderr
@@ -95,12 +100,7 @@ def test_regression_a_signal_while_the_command_line_is_read_is_one_sentence_with
 ) -> None:
     # click turns an interrupt while it reads the command line into its Abort, after an empty line on stderr: Atlas
     # reported it as ^C whatever the signal, SIGTERM included (130, not 143), below that empty line.
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_WHILE_THE_COMMAND_LINE_IS_READ, "status", "--repo", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "SIGNAL_NAME": name},
-    )  # fmt: skip
-    assert done.returncode == code, done.stderr
-    assert done.stderr == "atlas: interrupted\n  hint: nothing was changed; run the command again\n"
+    _assert_one_sentence(SIGNAL_WHILE_THE_COMMAND_LINE_IS_READ, tmp_path, name, code)
 
 
 SIGTERM_WHILE_THE_CLI_LOADS = """
