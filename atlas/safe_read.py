@@ -445,6 +445,17 @@ def display_path(rel: str) -> str:
 _ESCAPED_BYTE = re.compile(rb"\\x([89a-f][0-9a-f])")
 
 
+def on_disk(root: str | os.PathLike[str], path: str) -> bytes:
+    """The name on disk of repository path `path` under `root`: `path` as Atlas shows it (`display_path`: a byte that
+    is not UTF-8 as a `\\xNN` escape), made bytes again, joined to the root."""
+    return os.path.join(os.fsencode(root), os.fsencode(fs_path(path)))
+
+
+def in_tree(root: str | os.PathLike[str], path: str) -> bool:
+    """Whether repository path `path` (as Atlas shows it) names something under `root` now, a link or not."""
+    return os.path.lexists(on_disk(root, path))
+
+
 def fs_path(display: str) -> str | bytes:
     """Inverse of `display_path`: the name to open on disk (bytes when it is not valid UTF-8).
 

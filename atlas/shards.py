@@ -32,7 +32,7 @@ from atlas.index.segments import segment_faults
 from atlas.index.writer import FileTable
 from atlas.partition import MAX_SHARDS, ShardSpec, listed_shard_count, shard_of
 from atlas.progress import log
-from atlas.safe_read import Refused, fs_path, quoted_value
+from atlas.safe_read import Refused, in_tree, quoted_value
 from atlas.signals.compute import HistoryJob
 
 __all__ = [
@@ -509,19 +509,13 @@ def _check_tree(config: IndexConfig, directory: Path, spec: ShardSpec, table: Fi
     if foreign is not None:
         raise InputError(f"{directory}: holds {foreign}, which is not in shard {spec}",
                          "build the shard with this Atlas: `atlas index --shard I/N --out DIR`")  # fmt: skip
-    absent = [p for p in paths if not _in_tree(config.root, p)]
+    absent = [p for p in paths if not in_tree(config.root, p)]
     if absent:
         raise InputError(
             f"{directory}: shard {spec} holds {len(absent)} files this tree does not have ({absent[0]}): "
             "it was built from another tree or is out of date",
             f"build it again from this tree: `atlas index {config.root} --shard {spec} --out {directory}`",
         )
-
-
-def _in_tree(root: Path, path: str) -> bool:
-    """Whether the file the index names `path` (a display path: a name not UTF-8 is held with `\\xNN` escapes) is
-    there under `root`, as a link or not."""
-    return os.path.lexists(os.path.join(os.fsencode(root), os.fsencode(fs_path(path))))
 
 
 def _check_contents(config: IndexConfig, shards: list[_Shard]) -> None:

@@ -50,6 +50,7 @@ from atlas.safe_read import (
     NEVER_ENTER,
     display_path,
     fs_path,
+    on_disk,
     pseudo_filesystem_of,
     quoted_value,
     read_regular_file,
@@ -1156,8 +1157,7 @@ def path_left_out(root: Path, path: str) -> bool:
     walk leaves out: outside the root, in `.git` or `.atlas`, or left out by the ignore rules (a committed
     `config.txt -> .env`, or a link into `secrets/`). The walk indexes no such file (`_Walker._visit`); the fast
     preset, which lists files with git or a walk that reads no ignore file, asks this of each file it would read."""
-    on_disk = os.path.join(os.fsencode(root), os.fsencode(fs_path(path)))
-    return file_left_out(root, os.fsdecode(os.path.realpath(on_disk)))
+    return file_left_out(root, os.fsdecode(os.path.realpath(on_disk(root, path))))
 
 
 def file_left_out(root: str | os.PathLike[str], real: str) -> bool:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from atlas.context.candidates import Candidate, Outline, Ranked
 from atlas.records import ScoreTerm
-from atlas.safe_read import bad_path, fs_path, path_problem, read_in_root
+from atlas.safe_read import bad_path, in_tree, path_problem, read_in_root
 
 if TYPE_CHECKING:
     from atlas.context.chunks import FileText
@@ -249,18 +249,12 @@ def _best_with_priors(
     for name_part, dir_part, path in raw:
         if len(best) >= limit and name_part + dir_part < best[limit - 1].score:
             break
-        if not _present(root, path):  # git lists a file deleted and not yet committed
+        if not in_tree(root, path):  # git lists a file deleted and not yet committed
             continue
         if path_left_out(root, path):  # `.atlasignore`d, or a committed `config.txt -> .env`: git lists them
             continue
         bisect.insort(best, _candidate(root, path, name_part, dir_part, prior_of), key=_order)
     return best[:limit]
-
-
-def _present(root: Path, path: str) -> bool:
-    """Whether repository path `path` (as Atlas names it: a byte that is not UTF-8 as a `\\xNN` escape) names
-    something in the tree now."""
-    return os.path.lexists(os.path.join(os.fsencode(root), os.fsencode(fs_path(path))))
 
 
 def _prior_function(terms: list[str]) -> Callable[[str, str], float]:

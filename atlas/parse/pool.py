@@ -51,7 +51,7 @@ from atlas.index.lock import forget_inherited_locks
 from atlas.parse import ParseOptions, parse_entry
 from atlas.parse.languages import detect_language
 from atlas.records import FileEntry, Hashed, ParsedFile, Skipped, SkipReason, Unchanged
-from atlas.safe_read import fs_path, on_local_filesystem, visible
+from atlas.safe_read import on_disk, on_local_filesystem, visible
 
 PR_SET_PDEATHSIG = 1
 CHUNK_SIZE = 32
@@ -971,7 +971,7 @@ def _on_local_disk(entry: FileEntry) -> bool:
     """Whether the file `entry` names (a link followed) is on a local file system (`on_local_filesystem`); False
     when that cannot be told."""
     try:
-        where = os.stat(os.path.join(os.fsencode(entry.root), os.fsencode(fs_path(entry.path))))
+        where = os.stat(on_disk(entry.root, entry.path))
     except (OSError, ValueError):
         return False
     return on_local_filesystem(where.st_dev)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
 from atlas.query.syntax import ParsedQuery, check_languages, parse_query, searchable
 from atlas.records import Hit, Role, ScoreTerm
-from atlas.safe_read import fs_path, visible
+from atlas.safe_read import in_tree, visible
 from atlas.signals.store import SideStore, load_store
 from atlas.terms import inflections, tokenize
 
@@ -435,8 +434,7 @@ def _template_note(text: str, query: str) -> list[str]:
 def _gone_note(root: Path, hits: list[Hit]) -> list[str]:
     """A note naming the hits whose files are no longer in the work tree (deleted, or a checkout since the index
     was built), if any are: their paths come from the index, and nothing else says it is behind the tree."""
-    base = os.fsencode(root)
-    gone = [hit.path for hit in hits if not os.path.lexists(os.path.join(base, os.fsencode(fs_path(hit.path))))]
+    gone = [hit.path for hit in hits if not in_tree(root, hit.path)]
     if not gone:
         return []
     which = f"{len(gone)} of the hits name files" if len(gone) > 1 else "a hit names a file"
