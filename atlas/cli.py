@@ -349,6 +349,8 @@ def _index_paths(
         raise UsageError("--shards, --shard and --assemble do not go together", "use one of them per run")
     if shard and out is None:
         raise UsageError("--shard needs --out DIR", "pass the directory to build the shard in")
+    if out is not None:
+        store.refuse_output_in_shards(out)
     if not assemble:
         if len(paths) > 1:
             raise UsageError(f"one PATH expected, {len(paths)} given", "shard directories go after --assemble")

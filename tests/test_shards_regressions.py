@@ -272,3 +272,27 @@ def test_regression_a_shard_counting_its_skipped_files_in_no_numbers_is_damage_n
     assert f"{dirs[1]}: the shard's manifest" in result.stderr and "skipped" in result.stderr, result.stderr
     assert f"--shard 1/2 --out {dirs[1]} --rebuild" in result.stderr
     assert not (tmp_path / "index" / store.CURRENT).exists()
+
+
+@pytest.mark.parametrize("inside", ["shards", "shards/0000-of-0002", "shards/0000-of-0003", "shards/x/y"])
+@pytest.mark.parametrize("how", ["shard", "assemble", "index"])
+def test_regression_an_output_inside_an_index_directorys_shards_is_refused(
+    tmp_path: Path, inside: str, how: str
+) -> None:
+    # `--out .atlas/shards/…` (or `.atlas/shards` itself) was accepted, and the next `atlas index --shards N` of the
+    # repository cleared it as a shard of another count (or cleared the generations of an index built there).
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    out = root / ".atlas" / inside
+    args = {"shard": ["--shard", "0/3", "--no-history"], "index": ["--no-history"],
+            "assemble": ["--assemble", *map(str, _built_shards(root, tmp_path, 2))]}[how]  # fmt: skip
+    before = sorted(os.listdir(root / ".atlas" / store.SHARDS_DIR))
+    result = run("index", str(root), "--out", str(out), *args)
+    assert result.exit_code == 2, result.output
+    assert f"{out} is inside {root / '.atlas' / store.SHARDS_DIR}" in result.stderr, result.stderr
+    assert "hint: give --out a directory outside" in result.stderr and len(result.stderr.splitlines()) == 2
+    assert sorted(os.listdir(root / ".atlas" / store.SHARDS_DIR)) == before
+    elsewhere = tmp_path / "idx"
+    ok("index", str(root), "--out", str(elsewhere), "--shards", "2", "--no-history", "--format", "json")
+    result = run("index", str(root), "--out", str(elsewhere / store.SHARDS_DIR / "0000-of-0005"), "--shard", "0/5")
+    assert result.exit_code == 2 and "is inside" in result.stderr, result.output

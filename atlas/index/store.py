@@ -24,8 +24,8 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atlas.config import refuse_own_link_out
-from atlas.errors import AtlasError, InputError, limit_error, read_denied
+from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
+from atlas.errors import AtlasError, InputError, UsageError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import LOCK_FILE, keep_owner_access, pid_alive
 from atlas.safe_read import Refused, display_path, open_regular_file, read_capped, read_regular_file
@@ -151,6 +151,26 @@ def holds_index_files(directory: Path) -> bool:
         return False
     atlas_own = (name == LOCK_FILE or _is_atlas_entry(directory / name) for name in names)
     return LOCK_FILE in names and all(atlas_own)
+
+
+def refuse_output_in_shards(index_dir: Path) -> None:
+    """UsageError when `index_dir` is an index directory's `shards/` or inside it (`.atlas/shards/0000-of-0002`):
+    `atlas index --shards N` of that index deletes everything there but its own shards of N."""
+    shards = enclosing_shards_dir(index_dir)
+    if shards is not None:
+        raise UsageError(f"{index_dir} is inside {shards}, where `atlas index --shards N` keeps its own shards "
+                         "and deletes the rest", f"give --out a directory outside {shards}")  # fmt: skip
+
+
+def enclosing_shards_dir(path: Path) -> Path | None:
+    """The index directory's `shards/` that `path` is or is inside, or None. An index directory is one named
+    `.atlas` (the default, whose index may not be built yet) or one holding an index."""
+    resolved = path.resolve()
+    for directory in (resolved, *resolved.parents):
+        index_dir = directory.parent
+        if directory.name == SHARDS_DIR and (index_dir.name == DEFAULT_INDEX_DIRNAME or holds_index_files(index_dir)):
+            return directory
+    return None
 
 
 def _is_atlas_entry(entry: Path) -> bool:
