@@ -207,10 +207,15 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
     return _Previous(generation, manifest, table)
 
 
-def refuse_whole_index(index_dir: Path, shard: ShardSpec, doing: str = "building") -> None:
-    """InputError if `index_dir` holds a whole index, which building (or importing) a shard there would replace:
-    `--out .atlas` by mistake would otherwise cost the repository its index. A shard's directory may hold another
-    shard (it is rebuilt), and a damaged or unreadable index is left to the build's own checks."""
+def refuse_whole_index(
+    index_dir: Path,
+    shard: ShardSpec,
+    doing: str = "building",
+    hint: str = "give --out a directory of its own for the shard",
+) -> None:
+    """InputError (with `hint`) if `index_dir` holds a whole index, which building (or importing) a shard there would
+    replace: `--out .atlas` by mistake would otherwise cost the repository its index. A shard's directory may hold
+    another shard (it is rebuilt), and a damaged or unreadable index is left to the build's own checks."""
     generation = store.current_generation(index_dir)
     if generation is None:
         return
@@ -219,10 +224,7 @@ def refuse_whole_index(index_dir: Path, shard: ShardSpec, doing: str = "building
     except (AtlasError, OSError, ValueError):
         return
     if isinstance(manifest, dict) and not manifest.get("shard"):
-        raise InputError(
-            f"{index_dir} holds a whole index, which {doing} shard {shard} there would replace",
-            "give --out a directory of its own for the shard",
-        )
+        raise InputError(f"{index_dir} holds a whole index, which {doing} shard {shard} there would replace", hint)
 
 
 def _other_shard(manifest: dict[str, Any], report: IndexReport) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from atlas.build import IndexReport, _manifest, _summarise, build_index
+from atlas.build import IndexReport, _manifest, _summarise, build_index, refuse_whole_index
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig, whole_of
 from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError
 from atlas.index import store
@@ -194,6 +194,9 @@ def _index_sharded_locked(
     specs = [ShardSpec(i, count) for i in range(count)]
     _refuse_linked_shard_dirs(config, specs)
     stale = specs if rebuild else _stale_shards(config, specs)
+    for spec in stale:  # refused here, where the hint can name this command, not in the shard's build
+        directory = shard_dir(config, spec)
+        refuse_whole_index(directory, spec, hint=f"remove {directory}, then run `atlas index --shards {count}` again")
     previous = store.current_generation(config.index_dir)
     # Git is mined on a thread while the shards build, as a single build mines it while it parses.
     history = start_history(config, load_history(previous) if previous and previous.is_dir() else None)

@@ -296,3 +296,22 @@ def test_regression_an_output_inside_an_index_directorys_shards_is_refused(
     ok("index", str(root), "--out", str(elsewhere), "--shards", "2", "--no-history", "--format", "json")
     result = run("index", str(root), "--out", str(elsewhere / store.SHARDS_DIR / "0000-of-0005"), "--shard", "0/5")
     assert result.exit_code == 2 and "is inside" in result.stderr, result.output
+
+
+def test_regression_an_own_shard_holding_a_whole_index_has_a_hint_for_shards(tmp_path: Path) -> None:
+    # A shard directory of `atlas index --shards N` whose manifest names no shard ("shard": null: a whole index) was
+    # refused with the hint "give --out a directory of its own for the shard", an option `--shards` does not take.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    shard = root / ".atlas" / store.SHARDS_DIR / "0000-of-0002"
+    generation = store.current_generation(shard)
+    assert generation is not None
+    held = orjson.loads((generation / store.MANIFEST).read_bytes())
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "shard": None}))
+    result = run("index", str(root), "--shards", "2", "--no-history")
+    assert result.exit_code == 2, result.output
+    assert f"{shard} holds a whole index" in result.stderr and "--out" not in result.stderr, result.stderr
+    assert f"hint: remove {shard}, then run `atlas index --shards 2` again" in result.stderr, result.stderr
+    shutil.rmtree(shard)
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    assert manifest(shard)["shard"]["index"] == 0
