@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -352,14 +352,31 @@ def assemble_shards(
 
     started = time.monotonic()
     refuse_root_without_source(config.root)  # as every build refuses it, before its shards are blamed
-    shards = _read_shards(config, [Path(d) for d in shard_dirs])
-    if not just_built:
-        _check_contents(config, shards)
-    with _disk_refusals_told(config.index_dir):
-        store.ensure_index_dir(config.index_dir, config.root)
-        with nullcontext() if locked else index_lock(config.index_dir):
-            store.remove_abandoned(config.index_dir)
-            return _assemble(config, shards, started, show_progress, history)
+    dirs = [Path(d) for d in shard_dirs]
+    _refuse_assembling_into_a_shard(config, dirs)
+    with _shard_locks(dirs):
+        shards = _read_shards(config, dirs)
+        if not just_built:
+            _check_contents(config, shards)
+        with _disk_refusals_told(config.index_dir):
+            store.ensure_index_dir(config.index_dir, config.root)
+            with nullcontext() if locked else index_lock(config.index_dir):
+                store.remove_abandoned(config.index_dir)
+                return _assemble(config, shards, started, show_progress, history)
+
+
+@contextmanager
+def _shard_locks(dirs: list[Path]) -> Iterator[None]:
+    """Hold the lock of each shard directory in `dirs` (once each; one that is no directory is left to the checks),
+    so that no build of a shard (`atlas index --shard I/N --out DIR`) replaces the generation being read and linked:
+    a shard being built is IndexBusy. No lock is waited for, so the order they are taken in cannot deadlock."""
+    with ExitStack() as held:
+        locked: set[Path] = set()
+        for directory in dirs:
+            if directory.is_dir() and directory.resolve() not in locked:
+                locked.add(directory.resolve())
+                held.enter_context(index_lock(directory))
+        yield
 
 
 @contextmanager
@@ -377,7 +394,9 @@ def _disk_refusals_told(index_dir: Path) -> Iterator[None]:
         raise problem from err
 
 
-def _read_shards(config: IndexConfig, dirs: list[Path]) -> list[_Shard]:
+def _refuse_assembling_into_a_shard(config: IndexConfig, dirs: list[Path]) -> None:
+    """UsageError when no shard directory is given, or when the index directory is one of them (checked before their
+    locks are taken: the index's own would then be busy with this process's)."""
     if not dirs:
         raise UsageError("--assemble needs the shard directories", "pass every DIR that `atlas index --shard` built")
     target = config.index_dir.resolve()
@@ -385,6 +404,9 @@ def _read_shards(config: IndexConfig, dirs: list[Path]) -> list[_Shard]:
     if into_shard is not None:
         raise UsageError(f"{into_shard}: the index directory to assemble into is one of the shards",
                          "assemble into another directory: give another --out DIR, or none")  # fmt: skip
+
+
+def _read_shards(config: IndexConfig, dirs: list[Path]) -> list[_Shard]:
     shards = [_read_shard(config, d) for d in dirs]
     count = shards[0].spec.count
     seen: dict[int, Path] = {}

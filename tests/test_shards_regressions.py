@@ -18,6 +18,7 @@ import pytest
 
 from atlas.errors import IndexCorrupt
 from atlas.index import store
+from atlas.shards import _shard_locks
 from tests.conftest import init_repo, write_tree
 from tests.mounts import read_only_view
 from tests.test_shards import _small_repo, generated_files, manifest, ok, run, top
@@ -272,6 +273,44 @@ def test_regression_a_shard_counting_its_skipped_files_in_no_numbers_is_damage_n
     assert f"{dirs[1]}: the shard's manifest" in result.stderr and "skipped" in result.stderr, result.stderr
     assert f"--shard 1/2 --out {dirs[1]} --rebuild" in result.stderr
     assert not (tmp_path / "index" / store.CURRENT).exists()
+
+
+HOLD_LOCK = (
+    "import fcntl, os, sys, time\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+    "os.ftruncate(fd, 0); os.write(fd, str(os.getpid()).encode())\n"
+    "print(os.getpid(), flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_regression_assembling_a_shard_another_process_is_building_is_busy_and_publishes_nothing(
+    tmp_path: Path,
+) -> None:
+    # `atlas index --assemble` took no lock on the shards it read, so `atlas index --shard I/N --out DIR --rebuild` of
+    # one of them, running meanwhile, replaced (and removed) the generation whose segments the assemble was linking.
+    # The assemble now holds each shard's lock while it reads and links it: a shard being built is busy (exit 5).
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path, 2)
+    lock = str(dirs[1] / "lock")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        pid = holder.stdout.readline().strip()
+        result = run("index", str(root), "--assemble", *map(str, dirs))
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert result.exit_code == 5, result.output
+    assert f"{dirs[1]}: the index is being updated by process {pid}" in result.stderr, result.stderr
+    assert "hint: wait for it to finish" in result.stderr and len(result.stderr.splitlines()) == 2, result.stderr
+    assert not (root / ".atlas").exists()
+    with _shard_locks(dirs):  # as an assemble holds them: a rebuild of a shard waits its turn, busy
+        rebuilt = run("index", str(root), "--shard", "1/2", "--out", str(dirs[1]), "--rebuild")
+    assert rebuilt.exit_code == 5 and f"{dirs[1]}: the index is being updated by process" in rebuilt.stderr
+    ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
+    assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
 
 
 @pytest.mark.parametrize("inside", ["shards", "shards/0000-of-0002", "shards/0000-of-0003", "shards/x/y"])
