@@ -354,3 +354,14 @@ def test_regression_an_own_shard_holding_a_whole_index_has_a_hint_for_shards(tmp
     shutil.rmtree(shard)
     ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
     assert manifest(shard)["shard"]["index"] == 0
+
+
+def test_shards_on_a_read_only_disk_are_assembled_with_or_without_their_lock_files(tmp_path: Path) -> None:
+    # The assemble locks each shard it reads: shards restored to a read-only disk (a cache, a volume mounted
+    # read-only), one of them without its lock file, are still locked (the file read-only, or the directory) and read.
+    root = _small_repo(tmp_path / "small")
+    dirs = _built_shards(root, tmp_path / "disk", 2)
+    (dirs[0] / "lock").unlink()
+    with read_only_view(tmp_path / "disk", tmp_path / "read-only") as disk:
+        ok("index", str(root), "--assemble", *(str(disk / d.name) for d in dirs), "--format", "json")
+    assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
