@@ -107,6 +107,8 @@ def _print_selection(selection: Any, fmt: str, obj: dict[str, Any]) -> None:
 
 
 def _finish(selection: Any, obj: dict[str, Any]) -> None:
+    for warning in selection.warnings:
+        tell(f"atlas: {visible(warning)}")
     if not obj["quiet"]:
         for note in selection.notes:
             tell(f"atlas: note: {visible(note)}")

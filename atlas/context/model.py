@@ -197,3 +197,6 @@ class Selection:
     total_bytes: int
     took_ms: float
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What was left out that the user must hear of even with `-q`, as `atlas render` warns: a file the ignore rules
+    came to leave out after it was indexed."""

@@ -34,6 +34,7 @@ MAX_INDENT = 32
 in a line, not in terabytes."""
 _FENCE_LANGUAGE = {"other": "", "make": "makefile", "shell": "bash", "starlark": "python", "gomod": "", "gosum": ""}
 _BACKTICKS = re.compile(r"`{3,}")
+LEFT_OUT_BY_RULES = "the ignore rules leave it out of the index, so its text is not served"
 
 
 def fence_for(text: str) -> str:
@@ -172,7 +173,7 @@ def _read_walked(root: Path, path: str) -> FileText | str:
     if isinstance(text, str):
         return text
     if file_left_out(root, os.path.join(os.path.realpath(root), os.fsdecode(fs_path(path)))):
-        return "the ignore rules leave it out of the index, so its text is not served"
+        return LEFT_OUT_BY_RULES
     return text
 
 

@@ -28,8 +28,9 @@ from pathlib import Path
 from atlas.context import chunks as chunking
 from atlas.context.candidates import Candidate, Ranked
 from atlas.context.model import Budget, Chunk, ContextOptions, Entry, Selection, Skip, preset_for, resolve_budget
-from atlas.context.render import heading, render_entry
+from atlas.context.render import LEFT_OUT_BY_RULES, heading, render_entry
 from atlas.context.tokens import TokenCounter, token_counter
+from atlas.walk import path_left_out
 
 DIGEST_TOKENS = 400
 WHOLE_SHARE = 0.2
@@ -88,6 +89,7 @@ class _Run:
     entries: list[Entry] = field(default_factory=list)
     files: dict[str, _File] = field(default_factory=dict)
     skipped: list[Skip] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     word_terms: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def skip(self, candidate: Candidate, reason: str) -> None:
@@ -120,7 +122,7 @@ def select(ranked: Ranked, task: str, root: Path, options: ContextOptions) -> Se
         budget=budget, min_score=min_score, top=top, entries=run.entries, skipped=run.skipped,
         scanned_files=ranked.scanned_files, candidates=len(ranked.candidates),
         total_tokens=sum(e.tokens for e in run.entries), total_bytes=sum(e.bytes for e in run.entries),
-        took_ms=round((time.perf_counter() - started) * 1000, 3), notes=notes,
+        took_ms=round((time.perf_counter() - started) * 1000, 3), notes=notes, warnings=run.warnings,
     )  # fmt: skip
 
 
@@ -143,8 +145,17 @@ def _room(budget: Budget, task: str, options: ContextOptions, counter: TokenCoun
 
 
 def _load(run: _Run, candidate: Candidate) -> _File | None:
+    """`candidate`'s text, read once; None (and why, in the skips) when it is not served.
+
+    The index may predate the ignore rules: a file `.atlasignore` (or a `.gitignore` rule) came to leave out since,
+    a secrets file just excluded, is left out with a warning, as `atlas render` leaves it out. Only the files about
+    to be read are asked, not every candidate."""
     if candidate.path in run.files:
         return run.files[candidate.path]
+    if path_left_out(run.root, candidate.path):
+        run.skip(candidate, LEFT_OUT_BY_RULES)
+        run.warnings.append(f"left out {candidate.path}: {LEFT_OUT_BY_RULES}")
+        return None
     text = chunking.read_text(run.root, candidate.path)
     if isinstance(text, str):
         run.skip(candidate, text)

@@ -95,3 +95,20 @@ def test_regression_render_shows_each_line_once_however_often_a_selection_repeat
     assert result.stdout.count("value_1500 = 1500") == 1
     assert "lines 1-2000 of 2,000" in result.stdout
     assert "values.py: 100 of its line ranges repeat lines of another; each line is shown once" in result.stderr
+
+
+def test_regression_a_stale_index_serves_no_text_of_a_file_the_ignore_rules_now_leave_out(tmp_path: Path) -> None:
+    # A file indexed before `.atlasignore` (or a `.gitignore` rule, for a file git does not track) came to leave it
+    # out kept being served, its text in full, by `query` (and the MCP `context` tool) until the next `atlas index`:
+    # the user who just excluded a secrets file saw it pasted into the next prompt. `render` already refused it.
+    write_tree(tmp_path, {"vault.py": "def vault_open():\n    return 'vault'\n"})
+    init_repo(tmp_path)
+    write_tree(tmp_path, {"vault_token.py": "T = 'atlasignored-7f3a'\n", "vault_secret.py": "K = 'gitignored-9c2e'\n"})
+    assert atlas(tmp_path, "index").returncode == 0
+    write_tree(tmp_path, {".atlasignore": "vault_token.py\n", ".gitignore": "vault_secret.py\n"})
+    result = atlas(tmp_path, "query", "--format", "json", "vault token secret")
+    assert result.returncode == 0, result.stderr
+    assert set(selected(result)) == {"vault.py"}
+    assert "atlasignored-7f3a" not in result.stdout and "gitignored-9c2e" not in result.stdout
+    for path in ("vault_token.py", "vault_secret.py"):
+        assert f"atlas: left out {path}: the ignore rules leave it out" in result.stderr, result.stderr
