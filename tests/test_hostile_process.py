@@ -188,6 +188,28 @@ def test_a_read_only_index_and_repository_can_be_searched(shop: Path, tmp_path: 
     assert list(temporary.iterdir()) == [], "opening the read-only index left files behind"
 
 
+def test_regression_a_read_only_search_removes_the_links_a_killed_one_left(shop: Path, tmp_path: Path) -> None:
+    # A read-only index is opened through a directory of links in TMPDIR, removed once open: a process killed in
+    # those milliseconds (SIGKILL, the OOM killer) left `atlas-readonly-XXXXXXXX` there for ever, named for no one.
+    # Now it is named for its process, and a later read-only open removes those of processes that are gone.
+    assert run_atlas("-q", "index", str(shop)).returncode == 0
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    abandoned = temporary / f"atlas-readonly-{finished.pid}-k1ll3d00"
+    running = temporary / f"atlas-readonly-{os.getpid()}-r4nn1ng0"
+    for leftover in (abandoned, running):
+        leftover.mkdir()
+        (leftover / "meta.json").symlink_to(shop / "shop" / "cart.py")
+    with read_only_view(shop, tmp_path / "ro") as view:
+        done = subprocess.run(atlas_command("search", "--repo", str(view), "shopping cart"), capture_output=True,
+                              text=True, env={**git_env(), "TMPDIR": str(temporary)})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in temporary.iterdir()) == [running.name]
+    assert (shop / "shop" / "cart.py").is_file()
+
+
 def test_regression_a_read_only_index_with_a_full_temporary_disk_is_not_called_damaged(
     shop: Path, tmp_path: Path
 ) -> None:

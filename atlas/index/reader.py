@@ -249,14 +249,19 @@ def _reports_damage(text: str) -> bool:
     )  # fmt: skip
 
 
+READ_ONLY_LINKS_PREFIX = "atlas-readonly-"
+"""The temporary directory of links a read-only index is opened through: `atlas-readonly-PID-XXXXXXXX`."""
+
+
 def _open_through_links(directory: Path) -> tantivy.Index:
     import shutil
     import tempfile
 
     try:
-        links = Path(tempfile.mkdtemp(prefix="atlas-readonly-"))
+        links = Path(tempfile.mkdtemp(prefix=f"{READ_ONLY_LINKS_PREFIX}{os.getpid()}-"))
     except OSError as err:
         raise _no_temporary_room(directory, err) from err
+    _remove_abandoned_links(links.parent)
     try:
         for entry in directory.iterdir():
             if not entry.name.endswith(".lock"):
@@ -271,6 +276,26 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
     finally:
         shutil.rmtree(links, ignore_errors=True)
+
+
+def _remove_abandoned_links(temporary: Path) -> None:
+    """Delete the directories of links that read-only opens by processes now dead left in `temporary`: one killed
+    (SIGKILL) in the milliseconds its directory lives leaves it behind, and no other run would remove it. Only the
+    links go, never what they point at."""
+    import shutil
+
+    from atlas.index.lock import pid_alive
+
+    try:
+        entries = list(os.scandir(temporary))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(READ_ONLY_LINKS_PREFIX):
+            continue
+        pid, dash, _ = entry.name.removeprefix(READ_ONLY_LINKS_PREFIX).partition("-")
+        if dash and pid.isdigit() and not pid_alive(pid) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _link_in_temporary(entry: Path, link: Path, directory: Path) -> None:
