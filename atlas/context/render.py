@@ -143,7 +143,7 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
                 warnings.append(f"{entry.path}: {repeated:,} of its line ranges repeat lines of another; "
                                 "each line is shown once")  # fmt: skip
         carried = _carried(entry)
-        filled = _with_text(entry, _read_walked(root, entry.path))
+        filled = _with_text(entry, read_walked(root, entry.path))
         if isinstance(filled, str):
             warnings.append(f"left out {entry.path}: {filled}")
             continue
@@ -161,13 +161,14 @@ def bundle(selection: Selection, root: Path, tokenizer: str) -> tuple[str, list[
     return render_selection(selection), warnings
 
 
-def _read_walked(root: Path, path: str) -> FileText | str:
+def read_walked(root: Path, path: str) -> FileText | str:
     """`read_text` of `path` (through the guarded open, which says why a link out, a FIFO or a kernel file is not
-    read), or why it is not served: a crafted selection may name `.env`, a file in an ignored directory or one
-    `.atlasignore` leaves out, whose text no search or query serves."""
+    read), or why it is not served: LEFT_OUT_BY_RULES for a file the walk's ignore rules leave out now. A crafted
+    selection may name `.env`, a file in an ignored directory or one `.atlasignore` leaves out, and a stale index
+    may hold a file the rules came to leave out after it was indexed (a secrets file just excluded)."""
     from atlas.context.chunks import read_text
     from atlas.safe_read import fs_path
-    from atlas.walk import file_left_out  # imported here: rendering a selection is the only use
+    from atlas.walk import file_left_out
 
     text = read_text(root, path)
     if isinstance(text, str):

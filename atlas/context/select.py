@@ -28,9 +28,8 @@ from pathlib import Path
 from atlas.context import chunks as chunking
 from atlas.context.candidates import Candidate, Ranked
 from atlas.context.model import Budget, Chunk, ContextOptions, Entry, Selection, Skip, preset_for, resolve_budget
-from atlas.context.render import LEFT_OUT_BY_RULES, heading, render_entry
+from atlas.context.render import LEFT_OUT_BY_RULES, heading, read_walked, render_entry
 from atlas.context.tokens import TokenCounter, token_counter
-from atlas.walk import path_left_out
 
 DIGEST_TOKENS = 400
 WHOLE_SHARE = 0.2
@@ -148,17 +147,15 @@ def _load(run: _Run, candidate: Candidate) -> _File | None:
     """`candidate`'s text, read once; None (and why, in the skips) when it is not served.
 
     The index may predate the ignore rules: a file `.atlasignore` (or a `.gitignore` rule) came to leave out since,
-    a secrets file just excluded, is left out with a warning, as `atlas render` leaves it out. Only the files about
-    to be read are asked, not every candidate."""
+    a secrets file just excluded, is left out with a warning, as `atlas render` leaves it out. Only the files read
+    are asked, not every candidate."""
     if candidate.path in run.files:
         return run.files[candidate.path]
-    if path_left_out(run.root, candidate.path):
-        run.skip(candidate, LEFT_OUT_BY_RULES)
-        run.warnings.append(f"left out {candidate.path}: {LEFT_OUT_BY_RULES}")
-        return None
-    text = chunking.read_text(run.root, candidate.path)
+    text = read_walked(run.root, candidate.path)
     if isinstance(text, str):
         run.skip(candidate, text)
+        if text == LEFT_OUT_BY_RULES:
+            run.warnings.append(f"left out {candidate.path}: {text}")
         return None
     loaded = _File(candidate, text, run.counter.count(text.text))
     run.files[candidate.path] = loaded
