@@ -242,13 +242,7 @@ def test_regression_an_own_shard_whose_manifest_names_no_such_shard_is_built_aga
     # A shard of `atlas index --shards N` whose manifest's shard record is damaged or crafted (a restored cache) made
     # every later `atlas index` an "unexpected error: AttributeError: 'str' object has no attribute 'get'"; one
     # naming another shard of the count was taken as up to date. It is stale: built again, then assembled.
-    root = _small_repo(tmp_path / "small")
-    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
-    shard = root / ".atlas" / store.SHARDS_DIR / "0000-of-0002"
-    generation = store.current_generation(shard)
-    assert generation is not None
-    held = orjson.loads((generation / store.MANIFEST).read_bytes())
-    (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "shard": record}))
+    root, shard = _own_shard_recording(tmp_path, record)
     report = orjson.loads(ok("index", str(root), "--no-history", "--format", "json").stdout)
     assert report["mode"] == "assembled" and report["reason"] == "1 of 2 shards built", report
     assert manifest(shard)["shard"]["index"] == 0
@@ -340,13 +334,7 @@ def test_regression_an_output_inside_an_index_directorys_shards_is_refused(
 def test_regression_an_own_shard_holding_a_whole_index_has_a_hint_for_shards(tmp_path: Path) -> None:
     # A shard directory of `atlas index --shards N` whose manifest names no shard ("shard": null: a whole index) was
     # refused with the hint "give --out a directory of its own for the shard", an option `--shards` does not take.
-    root = _small_repo(tmp_path / "small")
-    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
-    shard = root / ".atlas" / store.SHARDS_DIR / "0000-of-0002"
-    generation = store.current_generation(shard)
-    assert generation is not None
-    held = orjson.loads((generation / store.MANIFEST).read_bytes())
-    (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "shard": None}))
+    root, shard = _own_shard_recording(tmp_path, None)
     result = run("index", str(root), "--shards", "2", "--no-history")
     assert result.exit_code == 2, result.output
     assert f"{shard} holds a whole index" in result.stderr and "--out" not in result.stderr, result.stderr
@@ -365,3 +353,16 @@ def test_shards_on_a_read_only_disk_are_assembled_with_or_without_their_lock_fil
     with read_only_view(tmp_path / "disk", tmp_path / "read-only") as disk:
         ok("index", str(root), "--assemble", *(str(disk / d.name) for d in dirs), "--format", "json")
     assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
+
+
+def _own_shard_recording(tmp_path: Path, record: object) -> tuple[Path, Path]:
+    """A small repository indexed with `--shards 2`, whose first shard's manifest then records `record` as its shard;
+    the repository and that shard's directory."""
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    shard = root / ".atlas" / store.SHARDS_DIR / "0000-of-0002"
+    generation = store.current_generation(shard)
+    assert generation is not None
+    held = orjson.loads((generation / store.MANIFEST).read_bytes())
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "shard": record}))
+    return root, shard
