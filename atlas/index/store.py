@@ -164,8 +164,12 @@ def refuse_output_in_shards(index_dir: Path) -> None:
 
 def enclosing_shards_dir(path: Path) -> Path | None:
     """The index directory's `shards/` that `path` is or is inside, or None. An index directory is one named
-    `.atlas` (the default, whose index may not be built yet) or one holding an index."""
-    resolved = path.resolve()
+    `.atlas` (the default, whose index may not be built yet) or one holding an index. A path that cannot be resolved
+    (a loop of links) is left to `refuse_non_directory`, which says so."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's word for a loop of links
+        return None
     for directory in (resolved, *resolved.parents):
         index_dir = directory.parent
         if directory.name == SHARDS_DIR and (index_dir.name == DEFAULT_INDEX_DIRNAME or holds_index_files(index_dir)):
