@@ -461,7 +461,11 @@ def _repository_index(path: Path) -> Path:
     from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
     from atlas.errors import InputError
 
-    root = path.resolve()
+    try:
+        root = path.resolve()
+    except (RuntimeError, OSError) as err:  # a loop of symbolic links (RuntimeError before Python 3.13)
+        raise InputError(f"{path}: the repository's path cannot be resolved ({err})",
+                         "pass --index a repository directory") from err  # fmt: skip
     try:
         refuse_own_link_out(root / DEFAULT_INDEX_DIRNAME, root)
     except InputError as err:  # its hint, --index-dir, does not go with --index

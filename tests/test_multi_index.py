@@ -206,3 +206,13 @@ def test_regression_a_repository_atlas_dir_linking_out_of_it_is_not_searched_thr
     assert "outside the repository" in done.stderr and "hint: remove the link and run `atlas index" in done.stderr
     assert "--index-dir" not in done.stderr  # which does not go with --index
     assert "billing" not in done.stdout and "refund" not in done.stdout.lower()
+
+
+def test_regression_an_index_given_as_a_loop_of_links_is_a_usage_error(org: Path, tmp_path: Path) -> None:
+    # `search --index LOOP` was "unexpected error: RuntimeError: Symlink loop" (exit 3, "report it").
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    done = CliRunner().invoke(cli, ["search", "--index", str(tmp_path / "loop1"), "--index", str(org / "storefront"),
+                                    "refund"])  # fmt: skip
+    assert done.exit_code == 2, done.output
+    assert "cannot be resolved" in done.stderr and "hint: pass --index a repository directory" in done.stderr
