@@ -399,8 +399,8 @@ def _refuse_assembling_into_a_shard(config: IndexConfig, dirs: list[Path]) -> No
     locks are taken: the index's own would then be busy with this process's)."""
     if not dirs:
         raise UsageError("--assemble needs the shard directories", "pass every DIR that `atlas index --shard` built")
-    target = config.index_dir.resolve()
-    into_shard = next((d for d in dirs if d.resolve() == target), None)
+    target = os.path.realpath(config.index_dir)  # realpath: a loop of links is left to the shard's own checks
+    into_shard = next((d for d in dirs if os.path.realpath(d) == target), None)
     if into_shard is not None:
         raise UsageError(f"{into_shard}: the index directory to assemble into is one of the shards",
                          "assemble into another directory: give another --out DIR, or none")  # fmt: skip

@@ -366,3 +366,14 @@ def _own_shard_recording(tmp_path: Path, record: object) -> tuple[Path, Path]:
     held = orjson.loads((generation / store.MANIFEST).read_bytes())
     (generation / store.MANIFEST).write_bytes(orjson.dumps({**held, "shard": record}))
     return root, shard
+
+
+def test_regression_a_shard_directory_given_as_a_loop_of_links_is_no_shard(tmp_path: Path) -> None:
+    # `--assemble LOOP` was "unexpected error: RuntimeError: Symlink loop" (exit 3) from the check that the index is
+    # not assembled into one of its shards.
+    root = _small_repo(tmp_path / "small")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    result = run("index", str(root), "--assemble", str(tmp_path / "loop1"))
+    assert result.exit_code == 2, result.output
+    assert "no built shard there" in result.stderr and "unexpected" not in result.stderr, result.stderr
