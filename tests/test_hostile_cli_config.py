@@ -268,6 +268,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("search", "--preset", NOT_UTF8, "cart"),
         ("search", "--weight", NOT_UTF8, "cart"),
         ("search", "--weight", f"bm{NOT_UTF8}25=1", "cart"),
+        ("search", "--lang", NOT_UTF8, "cart"),
         ("status", "--format", NOT_UTF8),
         ("search", "--query-file", f"/nonexistent/{NOT_UTF8}"),
         ("query", "--task-file", f"/nonexistent/{NOT_UTF8}"),

@@ -128,8 +128,10 @@ def check_languages(languages: Sequence[str], indexed: Sequence[str] = ()) -> No
     known = KNOWN_LANGUAGES.union(indexed)
     unknown = [lang for lang in dict.fromkeys(languages) if lang not in known]
     if unknown:
+        from atlas.safe_read import quoted_value  # only for the message: a search imports it later, if at all
+
         raise UsageError(
-            f"unknown language {', '.join(map(repr, unknown))} in a lang: filter",
+            f"unknown language {', '.join(map(quoted_value, unknown))} in a lang: filter",
             f"known languages: {', '.join(sorted(known))}",
         )
 
