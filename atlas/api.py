@@ -14,6 +14,7 @@ from atlas.config import (
     IndexConfig,
     home_expanded,
     load_config_file,
+    memory_from_environment,
     resolve_index_dir,
 )
 from atlas.errors import IndexMissing, InputError
@@ -101,7 +102,8 @@ def index_config(
     remember: bool = True,
     **settings: object,
 ) -> IndexConfig:
-    """An IndexConfig for `root`: defaults, then what the index remembers, then the config file, then `settings`.
+    """An IndexConfig for `root`: defaults, then what the index remembers, then the config file, then `settings`
+    (a memory budget not given: $ATLAS_MEMORY's, when set).
 
     The live index remembers the settings that shaped it (`REMEMBERED_SETTINGS`), so a later run
     without flags keeps them. A config file value overrides a remembered one only when the file's
@@ -112,6 +114,8 @@ def index_config(
     from_file = dict(load_config_file(root, config_file).get("index", {}))
     boost_table = from_file.pop("boosts", None)  # the file's keys are checked by load_config_file
     boosts = settings.pop("boosts", None) or (FieldBoosts(**boost_table) if boost_table else FieldBoosts())
+    if settings.get("memory_bytes") is None:
+        settings["memory_bytes"] = memory_from_environment()
     given = {key: value for key, value in settings.items() if value is not None}
     config = IndexConfig(
         root=root, index_dir=resolve_index_dir(root, index_dir), boosts=boosts, file_settings=from_file,

@@ -32,7 +32,7 @@ from atlas.commands.options import (
 )  # fmt: skip
 from atlas.errors import AtlasError, UsageError, is_native_panic, shown_to_user
 from atlas.progress import tell
-from atlas.safe_read import bytes_in_reprs, display_path, quoted_path, quoted_value, visible
+from atlas.safe_read import bytes_in_reprs, display_path, quoted_path, visible
 
 FORMATS = click.Choice(["auto", "human", "json", "jsonl"])
 EXIT_NO_RESULTS = 1
@@ -262,22 +262,6 @@ def _accept_global_flags(group: click.Group) -> None:
             _accept_global_flags(command)
 
 
-def parse_size(text: str) -> int:
-    """Bytes in a size such as 1G, 512M, 64k or 1000000."""
-    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    number, unit = text.strip().lower().rstrip("ib"), ""
-    if number and number[-1] in units:
-        number, unit = number[:-1], number[-1]
-    try:
-        value = int(float(number) * units[unit])
-    except (ValueError, OverflowError):
-        raise UsageError(f"--memory {quoted_value(text)} is not a size",
-                         "use a number with k, M or G, e.g. 1G") from None  # fmt: skip
-    if value < 64 << 20:
-        raise UsageError(f"--memory {quoted_value(text)} is below the 64M minimum", "give the indexer at least 64M")
-    return value
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, type=GivenPath(file_okay=False, path_type=Path))
 @click.option(
@@ -285,7 +269,8 @@ def parse_size(text: str) -> int:
     help="Where to write the index (default: <repo>/.atlas). It holds only relative paths: copy it anywhere.",
 )  # fmt: skip
 @click.option("--jobs", "-j", type=WholeNumber(min=0), default=0, help="Parse processes (0: all cores).")
-@click.option("--memory", "memory", metavar="SIZE", help="Memory budget for indexing, e.g. 512M or 1G (default 1G).")
+@click.option("--memory", "memory", metavar="SIZE",
+              help="Memory budget for indexing, e.g. 512M or 1G (default: $ATLAS_MEMORY, else 1G).")  # fmt: skip
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch.")
 @index_setting_options
 @click.option("--shards", metavar="N|auto", help="Build the index as N shards (auto: sized by bytes), then assemble.")
@@ -309,6 +294,7 @@ def index(obj: dict[str, Any], paths: tuple[Path, ...], index_dir: Path | None, 
             atlas index [PATH] --assemble DIR [DIR...]    (all N shards into the index)
     """
     from atlas.api import index_repo
+    from atlas.config import parse_size
     from atlas.output import report_record, write_json, write_jsonl, write_text
 
     path, shard_dirs = _index_paths(paths, assemble, shards, shard, index_dir)

@@ -231,6 +231,35 @@ def check_git_date(what: str, text: object) -> str:
     )
 
 
+MIN_MEMORY_BYTES = 64 << 20
+"""The smallest memory budget an index build takes."""
+
+
+def parse_size(text: str, source: str = "--memory") -> int:
+    """Bytes in a size such as 1G, 512M, 64k or 1000000; UsageError naming `source` (the flag or the environment
+    variable it came from) when it is no size or under MIN_MEMORY_BYTES."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    number, unit = text.strip().lower().rstrip("ib"), ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = int(float(number) * units[unit])
+    except (ValueError, OverflowError):
+        raise UsageError(f"{source} {quoted_value(text)} is not a size",
+                         "use a number with k, M or G, e.g. 1G") from None  # fmt: skip
+    if value < MIN_MEMORY_BYTES:
+        raise UsageError(f"{source} {quoted_value(text)} is below the 64M minimum", "give the indexer at least 64M")
+    return value
+
+
+def memory_from_environment() -> int | None:
+    """The memory budget $ATLAS_MEMORY gives (`--memory`'s value when the flag is not given); None when it is unset
+    or empty. Read by Atlas itself, not only by the container's entry point: a Kubernetes pod running
+    `docker/recipes/shard.sh` sets it too."""
+    text = os.environ.get("ATLAS_MEMORY")
+    return parse_size(text, "ATLAS_MEMORY") if text else None
+
+
 def home_expanded(path: str | Path) -> Path:
     """`path` with a leading `~` or `~user` expanded; InputError when that home directory cannot be told (no such
     user, no HOME, a HOME that is empty or relative)."""

@@ -298,3 +298,23 @@ def test_regression_a_value_that_is_not_utf8_is_shown_with_its_byte_escaped(shop
     assert done.returncode == 2, stderr
     assert "\\udc" not in stderr and "\\xff" in stderr.splitlines()[0], stderr
     assert len(stderr.splitlines()) == 2 and stderr.splitlines()[1].startswith("  hint: "), stderr
+
+
+@pytest.mark.parametrize("command", [["index"], ["quick", "cart"], ["search", "cart"]])
+def test_regression_atlas_memory_in_the_environment_is_the_memory_budget(
+    shop: Path, command: list[str]
+) -> None:
+    # The README documents ATLAS_MEMORY as `--memory`'s value, but only the container's entry point read it (and
+    # passed --memory): elsewhere any value, `nan` too, was silently ignored and the build took the default 1G.
+    bad = _atlas("-q", *command, cwd=shop, env={"ATLAS_MEMORY": "nan"})
+    stderr = bad.stderr.decode()
+    assert bad.returncode == 2 and stderr.startswith("atlas: ATLAS_MEMORY 'nan' is not a size"), stderr
+    assert len(stderr.splitlines()) == 2 and "hint:" in stderr, stderr
+    small = _atlas("-q", *command, cwd=shop, env={"ATLAS_MEMORY": "1M"})
+    assert small.returncode == 2 and "ATLAS_MEMORY '1M' is below the 64M minimum" in small.stderr.decode()
+    assert _atlas("-q", *command, cwd=shop, env={"ATLAS_MEMORY": "256M"}).returncode == 0
+
+
+def test_regression_the_memory_flag_overrides_atlas_memory(shop: Path) -> None:
+    done = _atlas("-q", "index", "--rebuild", "--memory", "256M", cwd=shop, env={"ATLAS_MEMORY": "1M"})
+    assert done.returncode == 0, done.stderr

@@ -170,3 +170,17 @@ def test_github_workflow_runs_the_scripts_in_a_matrix_then_assembles() -> None:
     assert "bash .github/atlas/shard.sh" in runs
     assert assemble["needs"] == "shard"
     assert "bash .github/atlas/assemble.sh" in [step.get("run", "") for step in assemble["steps"]]
+
+
+@pytest.mark.parametrize("budget", ["1M", "nan"])
+def test_regression_the_kubernetes_recipes_memory_budget_reaches_the_shard_build(
+    repo: Path, tmp_path: Path, budget: str
+) -> None:
+    # shards-job.yaml sets ATLAS_MEMORY for each pod, which runs shard.sh, not the image's entry point: atlas itself
+    # never read ATLAS_MEMORY, so the pods indexed within the default 1G whatever the manifest said.
+    assert "ATLAS_MEMORY" in (RECIPES / "kubernetes" / "shards-job.yaml").read_text(encoding="utf-8")
+    env = {"SHARD_COUNT": "2", "SHARD_INDEX": "0", "REPO": str(repo), "SHARDS_DIR": str(tmp_path / "shards")}
+    done = _script("shard.sh", {**env, "ATLAS_MEMORY": budget})
+    assert done.returncode == 2, done.stderr
+    assert f"ATLAS_MEMORY '{budget}'" in done.stderr.splitlines()[0] and "hint:" in done.stderr, done.stderr
+    assert _script("shard.sh", {**env, "ATLAS_MEMORY": "512M"}).returncode == 0
