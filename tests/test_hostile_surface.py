@@ -116,6 +116,28 @@ def test_render_refuses_a_selection_with_values_of_the_wrong_type(cart: Path, tm
     assert result.stdout == b""
 
 
+DAMAGED_SELECTIONS = {  # the text, and where its fault is: the file's line and column
+    "json-record-with-nan": (json.dumps({"type": "context", "task": "cart", "entries": []}, indent=2).replace(
+        '"task": "cart"', '"task": NaN'), "line 3, column 11"),
+    "json-record-cut-short": ('{\n  "type": "context",\n  "entries": [\n', "line 4, column 1"),
+    "jsonl-third-line": ('{"Version": "0.3"}\n{"Path": "src/cart.py"}\n{"Path": "x", "Score": Infinity}\n',
+                         "line 3, column 24"),
+}
+
+
+@pytest.mark.parametrize("text, where", DAMAGED_SELECTIONS.values(), ids=DAMAGED_SELECTIONS.keys())
+def test_regression_render_names_the_line_of_a_selection_that_is_not_json(
+    cart: Path, tmp_path: Path, text: str, where: str
+) -> None:
+    # Each line was parsed on its own and the fault given at its place in that line: a pretty-printed record damaged
+    # at line 26 was "not JSON lines (unexpected end of data: line 1 column 2)", a third JSONL line's fault "line 1".
+    selection = tmp_path / "selection.json"
+    selection.write_text(text, encoding="utf-8")
+    result = run_atlas("render", "--root", str(cart), str(selection))
+    assert_clean_failure(result, 2, where)
+    assert result.stdout == b""
+
+
 def test_render_of_an_outline_claiming_absurd_nesting_stays_small(cart: Path, tmp_path: Path) -> None:
     item = {"line": 1, "end_line": 3, "kind": "class", "name": "ShoppingCart", "signature": "class ShoppingCart:"}
     chunk = {"start_line": 2, "end_line": 3, "symbol": "add_item", "kind": "method", "text": "    def add_item"}

@@ -12,12 +12,15 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlas.config import PRESET_NAMES
 from atlas.context.model import Budget, Chunk, Entry, OutlineItem, Selection
 from atlas.errors import InputError
 from atlas.safe_read import quoted_value
+
+if TYPE_CHECKING:
+    from json import JSONDecodeError
 
 V03_VERSION = "0.3"
 CONTEXT_SCHEMA_VERSION = 1
@@ -114,19 +117,37 @@ def read_selection(data: bytes, name: str = "-") -> Selection:
 
     try:
         document = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        document = None
+    except orjson.JSONDecodeError as err:
+        document, whole = None, err
+    else:
+        whole = None  # one JSON value, but not a context record: perhaps a v0.3 file of one line
     if isinstance(document, dict) and document.get("type") == "context":
         return selection_from_context(document)
-    try:
-        records = [orjson.loads(line) for line in data.splitlines() if line.strip()]
-    except orjson.JSONDecodeError as err:
-        raise InputError(f"{name}: not JSON lines ({err})", "pass v0.3 JSONL or `atlas query --format json`") from err
+    records = _json_lines(data, name, whole)
     if len(records) == 1 and isinstance(records[0], dict) and records[0].get("type") == "context":
         return selection_from_context(records[0])
     if not all(isinstance(r, dict) for r in records):
         raise InputError(f"{name}: every line must be a JSON object")
     return selection_from_v03(records)
+
+
+def _json_lines(data: bytes, name: str, whole: JSONDecodeError | None) -> list[Any]:
+    """The JSON value of each line of `data` that is not blank; InputError naming the file's line and column of the
+    first fault. A file whose first line is no JSON value on its own is one JSON document (`--format json` output,
+    pretty-printed over many lines): its fault is `whole`'s, the document's own parse error."""
+    import orjson
+
+    records: list[Any] = []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError as err:
+            fault, where = (whole, whole.lineno) if whole is not None and not records else (err, number)
+            raise InputError(f"{name}: not JSON at line {where}, column {fault.colno} ({fault.msg})",
+                             "pass v0.3 JSONL or `atlas query --format json`") from fault  # fmt: skip
+    return records
 
 
 ENTRY_MODES = ("whole", "chunks")
