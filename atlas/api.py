@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,7 +231,10 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
     """
     from atlas.status import index_status as compute_status
 
-    return compute_status(with_remembered(config), hash_moved)
+    report = compute_status(with_remembered(config), hash_moved)
+    if not report.exists and not report.damaged:
+        refuse_unindexable(config)  # "no index" of a root no build can use would send the user to build one
+    return report
 
 
 def refresh_index(config: IndexConfig, show_progress: bool = False, lock_wait: float = 0.0) -> IndexReport | None:
@@ -268,14 +272,16 @@ def verify_index(config: IndexConfig) -> VerifyReport:
     """Check the index against its manifest, side-store checksums and the working tree."""
     from atlas.verify import verify_index as run_verify
 
-    return run_verify(config)
+    with _refused_if_unindexable(config):
+        return run_verify(config)
 
 
 def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     """Pack the live index into one verified archive."""
     from atlas.artifacts import export_index as run_export
 
-    return run_export(config, archive)
+    with _refused_if_unindexable(config):
+        return run_export(config, archive)
 
 
 def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
@@ -294,6 +300,18 @@ def refuse_unindexable(config: IndexConfig) -> None:
 
     refuse_root_without_source(config.root)
     check_index_dir(config.index_dir, config.root)
+
+
+@contextmanager
+def _refused_if_unindexable(config: IndexConfig) -> Iterator[None]:
+    """Where the block finds no index of `config`, the InputError of `refuse_unindexable` when no build could make
+    one (a `.git`, /proc): "no index, build one" would send the user to a build that refuses, and the input, not a
+    missing index, is what is wrong."""
+    try:
+        yield
+    except IndexMissing:
+        refuse_unindexable(config)
+        raise
 
 
 def cache_key(config: IndexConfig, shard: str | None = None) -> tuple[str, str]:
@@ -318,7 +336,8 @@ def open_engine(config: IndexConfig, build_if_missing: bool = True, show_progres
     from atlas.query.engine import Engine
 
     try:
-        reader = open_index(config.index_dir)
+        with _refused_if_unindexable(config):
+            reader = open_index(config.index_dir)
     except IndexMissing:
         if not build_if_missing:
             raise

@@ -409,6 +409,29 @@ def test_a_bare_repository_is_refused_not_indexed_as_git_internals(shop: Path, t
     assert not (bare / ".atlas").exists()
 
 
+SOURCELESS_COMMANDS = [["status"], ["verify"], ["export", "{tmp}/out.tgz"], ["query", "cart"], ["explain", "cart"],
+                       ["search", "cart"], ["query", "--preset", "fast", "cart"]]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command", SOURCELESS_COMMANDS, ids=lambda command: " ".join(command[:-1] if command[-1] == "cart" else command[:1])
+)
+@pytest.mark.parametrize("where", ["git-directory", "proc"])
+def test_regression_a_root_without_source_is_refused_by_every_command_not_called_unindexed(
+    shop: Path, tmp_path: Path, command: list[str], where: str
+) -> None:
+    # `status`, `verify`, `export` and `query` said "no index; build one with `atlas index`" (exit 3) of a `.git` or
+    # /proc, where `atlas index` refuses to build one (exit 2); `search` said it was building one, then refused.
+    root = shop / ".git" if where == "git-directory" else Path("/proc")
+    args = [arg.format(tmp=tmp_path) for arg in command]
+    done = run_atlas(args[0], "--repo", str(root), *args[1:])
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("  hint: "), done.stderr
+    assert ("bare repository" if where == "git-directory" else "not source code") in lines[0], done.stderr
+    assert not (root / ".atlas").exists() and not (tmp_path / "out.tgz").exists()
+
+
 @pytest.mark.parametrize("where", ["git-directory", "proc"])
 def test_regression_mcp_refuses_a_root_without_source_at_start(shop: Path, where: str) -> None:
     # The server started "building an index in the background", answered every call with a tool error and exited
