@@ -11,9 +11,9 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -204,31 +204,59 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})? ?(?:Z|[+
 """Also git's own form, a space before the offset (`2024-01-01 12:00:00 +0100`, as `git log --date=iso` prints)."""
 
 
+GIT_DATES = (date(1970, 1, 2), date(2099, 12, 31))
+"""The days git reads a date of as meant: it reads `1969-12-31` as 2012-12-31, `2100-01-01` as this year's first of
+January, and a relative date reaching before 1970 (`57 years ago`) as the far future."""
+
+_Date = TypeVar("_Date", str, date, datetime)
+
+_UNIT_DAYS = {"second": 1 / 86400, "minute": 1 / 1440, "hour": 1 / 24, "day": 1, "week": 7, "month": 31, "year": 366}
+"""Days in each unit of a relative date, the longest a month or year can be: a span is never taken for shorter than
+git reads it."""
+
+
 def check_git_date(what: str, text: object) -> str:
     """`text` if it is a date `git log --since` reads as meant: an ISO date (`2024-01-01`, `2024-01-01T10:00Z`)
-    or a relative one (`2 weeks ago`, `90.days`, `yesterday`).
+    or a relative one (`2 weeks ago`, `90.days`, `yesterday`), within GIT_DATES.
 
     git reads anything else (`garbage`, `soon`, `12345`) as "now" without a word and mines nothing, so
     only these forms are allowed. A TOML date or date-time (`history_since = 2024-01-01`, unquoted) is its ISO
     form.
     """
     if isinstance(text, datetime):  # git's dates hold whole seconds: a fraction would not pass the ISO form below
-        return text.replace(microsecond=0).isoformat()
+        return _within_git_dates(what, text, text.date()).replace(microsecond=0).isoformat()
     if isinstance(text, date):
-        return text.isoformat()
+        return _within_git_dates(what, text, text).isoformat()
     if isinstance(text, str) and _RELATIVE_DATE.fullmatch(text.strip()):
-        return text
+        today = date.today()
+        return _within_git_dates(what, text, today - timedelta(days=min(_relative_days(text), today.toordinal() - 1)))
     if isinstance(text, str) and _ISO_DATE.fullmatch(text.strip()):
         try:
-            datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" +", "+").replace(" -", "-"))
+            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" +", "+").replace(" -", "-"))
         except ValueError:
             pass
         else:
-            return text
+            return _within_git_dates(what, text, when.date())
     raise UsageError(
         f"{what} must be an ISO date (2024-01-01) or a relative one (2 weeks ago), not {quoted_value(text)}",
         "git would read it as now and mine no history",
     )
+
+
+def _relative_days(text: str) -> float:
+    """How many days back the relative date `text` (one `_RELATIVE_DATE` matches) reaches, at most."""
+    counted = re.match(r"(\d+)[ .]+([a-z]+?)s?\b", text.strip().lower(), re.ASCII)
+    return int(counted[1]) * _UNIT_DAYS[counted[2]] if counted else 1  # `yesterday`, `now`
+
+
+def _within_git_dates(what: str, value: _Date, day: date) -> _Date:
+    """`value`, whose day is `day`, when git reads it as meant (GIT_DATES); else UsageError."""
+    first, last = GIT_DATES
+    if first <= day <= last:
+        return value
+    raise UsageError(f"{what} {quoted_value(value if isinstance(value, str) else str(value))} is a day git misreads: "
+                     f"it reads only dates from {first.year} to {last.year}",
+                     "give a date in that range, or leave it out to mine the whole history")  # fmt: skip
 
 
 MIN_MEMORY_BYTES = 64 << 20

@@ -303,6 +303,24 @@ def test_history_since_rejects_what_git_would_read_as_now(billing: Path, since: 
     _usage_error(result, "history_since")
 
 
+@pytest.mark.parametrize("since", ["57 years ago", "99999 years ago", "700 months ago", "3000 weeks ago",
+                                   "21000 days ago", "1969-12-31", "1960-01-01", "2100-01-01", "9999-12-31T00:00Z",
+                                   "2500-01-01 00:00:00 +0000"])  # fmt: skip
+def test_regression_history_since_rejects_a_date_git_misreads(billing: Path, since: str) -> None:
+    # git reads a date before 1970 or after 2099 as another one (`1960-01-01` as this year's first of January,
+    # `9999-12-31` as 2012-12-31), and a relative one reaching before 1970 as the far future (`57 years ago`: no
+    # commit mined, without a word).
+    result = CliRunner().invoke(cli, ["index", str(billing), "--since", since])
+    _usage_error(result, "history_since")
+    assert "1970" in result.output and "2099" in result.output, result.output
+
+
+@pytest.mark.parametrize("since", ["50 years ago", "1970-01-02", "2099-12-31", "99999 hours ago", "2 weeks ago"])
+def test_history_since_takes_a_date_git_reads_as_meant(billing: Path, since: str) -> None:
+    result = CliRunner().invoke(cli, ["-q", "index", str(billing), "--since", since, "--format", "json"])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [(["search", "invoice", "--limit", "0"], "--limit"), (["search", "invoice", "--limit", "-3"], "--limit"),
