@@ -279,6 +279,7 @@ def _gzip_member(block: bytes) -> bytes:
 def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     """Verify `archive` and publish it as the live generation of `config`'s index."""
     started = time.monotonic()
+    store.refuse_output_in_shards(config.index_dir, "--index-dir")
     if not archive.is_file():
         what = "is not a regular file" if archive.exists() else "no such archive"
         raise InputError(f"{archive}: {what}", "pass a file made by `atlas export`")

@@ -377,3 +377,30 @@ def test_regression_a_shard_directory_given_as_a_loop_of_links_is_no_shard(tmp_p
     result = run("index", str(root), "--assemble", str(tmp_path / "loop1"))
     assert result.exit_code == 2, result.output
     assert "no built shard there" in result.stderr and "unexpected" not in result.stderr, result.stderr
+
+
+def _tree(directory: Path) -> list[str]:
+    """Every path under `directory`, relative to it, sorted."""
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("inside", ["shards", "shards/0000-of-0002", "shards/0000-of-0003", "shards/x/y"])
+def test_regression_an_import_inside_an_index_directorys_shards_is_refused(tmp_path: Path, inside: str) -> None:
+    # `atlas import FILE --index-dir .atlas/shards/…` was accepted, where `atlas index --out` there is refused: the
+    # next `atlas index --shards N` deleted the imported index as a shard of another count, or refused its own shard
+    # directory for holding a whole index.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    archive = tmp_path / "index.tgz"
+    ok("export", str(archive), "--repo", str(root), "--format", "json")
+    shards = root / ".atlas" / store.SHARDS_DIR
+    before = _tree(shards)
+    out = root / ".atlas" / inside
+    result = run("import", str(archive), "--repo", str(root), "--index-dir", str(out))
+    assert result.exit_code == 2, result.output
+    assert f"{out} is inside {shards}, where `atlas index --shards N` keeps" in result.stderr, result.stderr
+    assert f"hint: give --index-dir a directory outside {shards}" in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 2, result.stderr
+    assert _tree(shards) == before
+    ok("import", str(archive), "--repo", str(root), "--index-dir", str(tmp_path / "elsewhere"), "--format", "json")
+    assert top(root, tmp_path / "elsewhere", "refund")[0][0] == "b.py"

@@ -153,13 +153,14 @@ def holds_index_files(directory: Path) -> bool:
     return LOCK_FILE in names and all(atlas_own)
 
 
-def refuse_output_in_shards(index_dir: Path) -> None:
-    """UsageError when `index_dir` is an index directory's `shards/` or inside it (`.atlas/shards/0000-of-0002`):
-    `atlas index --shards N` of that index deletes everything there but its own shards of N."""
+def refuse_output_in_shards(index_dir: Path, option: str = "--out") -> None:
+    """UsageError when `index_dir`, the directory a command writes an index to (given as `option`), is an index
+    directory's `shards/` or inside it (`.atlas/shards/0000-of-0002`): `atlas index --shards N` of that index deletes
+    everything there but its own shards of N."""
     shards = enclosing_shards_dir(index_dir)
     if shards is not None:
         raise UsageError(f"{index_dir} is inside {shards}, where `atlas index --shards N` keeps its own shards "
-                         "and deletes the rest", f"give --out a directory outside {shards}")  # fmt: skip
+                         "and deletes the rest", f"give {option} a directory outside {shards}")  # fmt: skip
 
 
 def enclosing_shards_dir(path: Path) -> Path | None:
