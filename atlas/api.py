@@ -184,12 +184,14 @@ def index_repo(
 
     With `shards` (a count or "auto"), or when the index already is sharded, the index is built as
     shards through the executor named `executor` and assembled (see `atlas.shards`). An index that another process
-    is updating is waited for up to `lock_wait` seconds, then updated from what it published.
+    is updating is waited for up to `lock_wait` seconds, then updated from what it published. An index directory
+    inside another index's `shards/` is a UsageError: its sharded build would delete what is built there.
     """
     from atlas.build import build_index
     from atlas.index import store
     from atlas.partition import listed_shard_count
 
+    store.refuse_output_in_shards(config.index_dir, "--index-dir")
     sharded = listed_shard_count(store.live_manifest(config.index_dir)) > 0
     if shards is None and not sharded and executor == "local":
         return build_index(config, show_progress=show_progress, rebuild=rebuild, lock_wait=lock_wait)
@@ -292,14 +294,16 @@ def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
 
 
 def refuse_unindexable(config: IndexConfig) -> None:
-    """InputError when no index of `config` can ever be built, as a build would say: its root has no source (git's
-    internals, /proc) or its index directory is one a build refuses (the repository itself, a directory of other
-    files). Reads, writes nothing: a server checks this at its start."""
-    from atlas.index.store import check_index_dir
+    """InputError (or UsageError) when no index of `config` can ever be built, as a build would say: its root has no
+    source (git's internals, /proc) or its index directory is one a build refuses (the repository itself, a directory
+    of other files, a directory inside another index's `shards/`). Reads, writes nothing: a server checks this at its
+    start."""
+    from atlas.index.store import check_index_dir, refuse_output_in_shards
     from atlas.walk import refuse_root_without_source
 
     refuse_root_without_source(config.root)
     check_index_dir(config.index_dir, config.root)
+    refuse_output_in_shards(config.index_dir, "--index-dir")
 
 
 @contextmanager

@@ -404,3 +404,25 @@ def test_regression_an_import_inside_an_index_directorys_shards_is_refused(tmp_p
     assert _tree(shards) == before
     ok("import", str(archive), "--repo", str(root), "--index-dir", str(tmp_path / "elsewhere"), "--format", "json")
     assert top(root, tmp_path / "elsewhere", "refund")[0][0] == "b.py"
+
+
+@pytest.mark.parametrize("command", ["search", "quick", "mcp"])
+def test_regression_a_command_building_an_index_inside_an_index_directorys_shards_is_refused(
+    tmp_path: Path, command: str
+) -> None:
+    # `atlas search` (or `quick`, or the MCP server) given an --index-dir inside `.atlas/shards/` that holds no index
+    # built one there on its way to an answer, and the next `atlas index --shards N` deleted it as a shard of another
+    # count. The server is refused at its start, as for every index directory no build can use.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--shards", "2", "--no-history", "--format", "json")
+    shards = root / ".atlas" / store.SHARDS_DIR
+    before = _tree(shards)
+    out = shards / "mine"
+    args = [command, "--repo", str(root), "--index-dir", str(out), *([] if command == "mcp" else ["refund"])]
+    done = subprocess.run([sys.executable, "-m", "atlas", "-q", *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert f"{out} is inside {shards}, where `atlas index --shards N` keeps" in done.stderr, done.stderr
+    assert f"hint: give --index-dir a directory outside {shards}" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 2, done.stderr
+    assert _tree(shards) == before
