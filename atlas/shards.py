@@ -369,13 +369,14 @@ def assemble_shards(
 def _shard_locks(dirs: list[Path]) -> Iterator[None]:
     """Hold the lock of each shard directory in `dirs` (once each; one that is no directory is left to the checks),
     so that no build of a shard (`atlas index --shard I/N --out DIR`) replaces the generation being read and linked:
-    a shard being built is IndexBusy. No lock is waited for, so the order they are taken in cannot deadlock."""
+    a shard being built is IndexBusy. The locks are shared: other assembles read the same shards meanwhile. No lock
+    is waited for, so the order they are taken in cannot deadlock."""
     with ExitStack() as held:
         locked: set[Path] = set()
         for directory in dirs:
             if directory.is_dir() and directory.resolve() not in locked:
                 locked.add(directory.resolve())
-                held.enter_context(index_lock(directory))
+                held.enter_context(index_lock(directory, shared=True))
         yield
 
 

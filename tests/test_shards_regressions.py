@@ -18,6 +18,7 @@ import pytest
 
 from atlas.errors import IndexCorrupt
 from atlas.index import store
+from atlas.index.lock import lock_holders
 from atlas.shards import _shard_locks
 from tests.conftest import init_repo, write_tree
 from tests.mounts import read_only_view
@@ -300,11 +301,71 @@ def test_regression_assembling_a_shard_another_process_is_building_is_busy_and_p
     assert f"{dirs[1]}: the index is being updated by process {pid}" in result.stderr, result.stderr
     assert "hint: wait for it to finish" in result.stderr and len(result.stderr.splitlines()) == 2, result.stderr
     assert not (root / ".atlas").exists()
-    with _shard_locks(dirs):  # as an assemble holds them: a rebuild of a shard waits its turn, busy
+    with _shard_locks(dirs):  # as an assemble holds them (shared: it records no pid): a rebuild of a shard is busy
         rebuilt = run("index", str(root), "--shard", "1/2", "--out", str(dirs[1]), "--rebuild")
-    assert rebuilt.exit_code == 5 and f"{dirs[1]}: the index is being updated by process" in rebuilt.stderr
+    assert rebuilt.exit_code == 5 and f"{dirs[1]}: another process holds the index's lock" in rebuilt.stderr
     ok("index", str(root), "--assemble", *map(str, dirs), "--format", "json")
     assert top(root, root / ".atlas", "refund")[0][0] == "b.py"
+
+
+def _atlas(*args: str) -> list[str]:
+    """The command line of `atlas -q *args` in a process of its own."""
+    return [sys.executable, "-m", "atlas", "-q", *args]
+
+
+def _holds_locks(pid: int, directories: list[Path]) -> bool:
+    """Whether process `pid` holds the lock of every index directory in `directories`, as /proc/locks lists them."""
+    for directory in directories:
+        fd = os.open(directory / "lock", os.O_RDONLY)
+        try:
+            holders = lock_holders(fd)
+        finally:
+            os.close(fd)
+        if not holders or pid not in holders:
+            return False
+    return True
+
+
+def _assembling_while_stopped(root: Path, dirs: list[Path], out: Path) -> subprocess.Popen[bytes]:
+    """An `atlas index --assemble` of `dirs` into `out`, in its own process, stopped (SIGSTOP) while it holds every
+    shard's lock; the test sends SIGCONT. Tried again while it ran out of its locked part before it could be stopped."""
+    for _ in range(5):
+        shutil.rmtree(out, ignore_errors=True)
+        command = _atlas("index", str(root), "--out", str(out), "--assemble", *map(str, dirs))
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while process.poll() is None and not _holds_locks(process.pid, dirs):
+            time.sleep(0.002)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGSTOP)
+            if _holds_locks(process.pid, dirs):
+                return process
+            os.kill(process.pid, signal.SIGCONT)
+        assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
+    raise AssertionError("the assemble never held its shards' locks long enough to be stopped there")
+
+
+def test_regression_two_assembles_of_the_same_shards_at_once_both_succeed(tmp_path: Path) -> None:
+    # Each assemble took its shards' locks exclusively, as a build takes them, so two assembles of the same shards
+    # (into two index directories) at once were busy with each other (exit 5). Assembles only read the shards: they
+    # share their locks now, and a build of a shard is still busy while an assemble holds them.
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(count=200))
+    init_repo(root)
+    dirs = _built_shards(root, tmp_path, 2)
+    first = _assembling_while_stopped(root, dirs, tmp_path / "first")
+    try:
+        second = subprocess.run(_atlas("index", str(root), "--out", str(tmp_path / "second"), "--assemble",
+                                       *map(str, dirs)), capture_output=True, text=True, timeout=120)  # fmt: skip
+        rebuilt = subprocess.run(_atlas("index", str(root), "--shard", "1/2", "--out", str(dirs[1]), "--rebuild"),
+                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+        _, stderr = first.communicate(timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert rebuilt.returncode == 5 and f"{dirs[1]}: " in rebuilt.stderr, rebuilt.stderr
+    assert "hint: wait for it to finish" in rebuilt.stderr and len(rebuilt.stderr.splitlines()) == 2, rebuilt.stderr
+    assert first.returncode == 0, stderr
+    assert top(root, tmp_path / "first", "invoice total") == top(root, tmp_path / "second", "invoice total")
 
 
 @pytest.mark.parametrize("inside", ["shards", "shards/0000-of-0002", "shards/0000-of-0003", "shards/x/y"])

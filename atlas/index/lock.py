@@ -1,6 +1,8 @@
 """One writer per index directory: an advisory `flock` that dies with its process.
 
-A lock held by a dead process is released by the kernel, so a stale lock never needs cleanup.
+A writer holds it exclusively; a reader that must not see a generation replaced under it (an assemble reading its
+shards) holds it shared, with other such readers. A lock held by a dead process is released by the kernel, so a
+stale lock never needs cleanup.
 """
 
 from __future__ import annotations
@@ -23,19 +25,21 @@ _HELD: set[int] = set()
 
 @contextmanager
 def index_lock(
-    index_dir: Path, wait_seconds: float = 0.0, waiting: Callable[[str], None] | None = None
+    index_dir: Path, wait_seconds: float = 0.0, waiting: Callable[[str], None] | None = None, shared: bool = False
 ) -> Iterator[None]:
     """Hold the index directory's write lock; raise IndexBusy if another process keeps it longer than
-    `wait_seconds`. `waiting(why)` is called once when the lock is busy at first and a wait begins."""
+    `wait_seconds`. `waiting(why)` is called once when the lock is busy at first and a wait begins. `shared`: hold
+    it as a reader, alongside other readers, while no writer holds it; a reader leaves the recorded pid alone."""
     keep_owner_access()
     index_dir.mkdir(parents=True, exist_ok=True)
     fd = _open_lock_file(index_dir / LOCK_FILE)
     try:
-        _acquire(fd, index_dir, wait_seconds, waiting)
+        _acquire(fd, index_dir, wait_seconds, waiting, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         _HELD.add(fd)
-        with suppress(OSError):  # a read-only lock file keeps its old pid: only the message reads it
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+        if not shared:
+            with suppress(OSError):  # a read-only lock file keeps its old pid: only the message reads it
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
         yield
     finally:
         _HELD.discard(fd)
@@ -131,12 +135,12 @@ ORPHAN_WAIT_SECONDS = 10.0
 fork and `forget_inherited_locks`, a process between fork and exec) exit within moments of it."""
 
 
-def _acquire(fd: int, index_dir: Path, wait_seconds: float, waiting: Callable[[str], None] | None = None) -> None:
+def _acquire(fd: int, index_dir: Path, wait_seconds: float, waiting: Callable[[str], None] | None, mode: int) -> None:
     deadline = time.monotonic() + wait_seconds
     orphaned_deadline: float | None = None
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             now = time.monotonic()
