@@ -632,19 +632,12 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
             raise InputError(f"{shard.directory}: its tantivy schema differs from the other shards'",
                              "build every shard with the same Atlas")  # fmt: skip
     managed = ["meta.json"]
-    for shard, meta in zip(shards, metas, strict=True):
-        source = shard.generation / store.TANTIVY_DIR
-        ids = tuple(segment["segment_id"].replace("-", "") for segment in meta["segments"])
-        try:
-            store.refuse_linked_part(source)
-            for entry in os.scandir(source):
-                if entry.name.startswith(ids) if ids else False:
-                    _link(Path(entry.path), target / entry.name)
-                    managed.append(entry.name)
-        except Refused as err:  # swapped since the shard was checked
-            raise IndexCorrupt(f"{shard.directory}: the shard's tantivy index is damaged ({err})",
-                               f"build it again: `atlas index --shard {shard.spec} --out {shard.directory} "
-                               "--rebuild`") from err  # fmt: skip
+    directory = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for shard, meta in zip(shards, metas, strict=True):
+            managed.extend(_link_shard(shard, meta, target, directory))
+    finally:
+        os.close(directory)
     merged = {**metas[0], "segments": [seg for meta in metas for seg in meta["segments"]],
               "opstamp": max(meta["opstamp"] for meta in metas)}  # fmt: skip
     store.write_atomic(target / ".managed.json", orjson.dumps(managed))
@@ -652,19 +645,35 @@ def _link_segments(shards: list[_Shard], target: Path) -> int:
     return len(merged["segments"])
 
 
-def _link(source: Path, target: Path) -> None:
-    """Hard-link the regular file `source` as `target` (a copy across file systems). `source` is opened first without
-    following a link, and linked or copied through that descriptor: a file swapped for a link since the shard was
-    checked is `Refused`, never linked or copied from wherever the link points."""
+def _link_shard(shard: _Shard, meta: dict[str, Any], target: Path, directory: int) -> list[str]:
+    """Link the live segment files of `shard` (listed in its tantivy `meta`) into `target`, open as `directory`;
+    their names. IndexCorrupt naming the shard when one was swapped for a link since the shard was checked."""
+    source = shard.generation / store.TANTIVY_DIR
+    ids = tuple(segment["segment_id"].replace("-", "") for segment in meta["segments"])
+    linked: list[str] = []
+    try:
+        store.refuse_linked_part(source)
+        for entry in os.scandir(source):
+            if ids and entry.name.startswith(ids):
+                _link(Path(entry.path), target / entry.name, directory)
+                linked.append(entry.name)
+    except Refused as err:
+        raise IndexCorrupt(f"{shard.directory}: the shard's tantivy index is damaged ({err})",
+                           f"build it again: `atlas index --shard {shard.spec} --out {shard.directory} "
+                           "--rebuild`") from err  # fmt: skip
+    return linked
+
+
+def _link(source: Path, target: Path, directory: int) -> None:
+    """Hard-link the regular file `source` as `target`, in the directory open as `directory` (a copy across file
+    systems). `source` is opened first without following a link, and linked or copied through that descriptor: a
+    file swapped for a link since the shard was checked is `Refused`, never linked or copied from where it points."""
     with store.open_index_file(source) as handle:
-        directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:  # linkat(2) with AT_SYMLINK_FOLLOW (Python asks for it only given a dir_fd) links the file open
             os.link(f"/proc/self/fd/{handle.fileno()}", target.name, dst_dir_fd=directory, follow_symlinks=True)
         except OSError:
             with open(target, "xb") as copy:
                 shutil.copyfileobj(handle, copy)
-        finally:
-            os.close(directory)
 
 
 def _joined_table(shards: list[_Shard]) -> tuple[FileTable, list[int]]:

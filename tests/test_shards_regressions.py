@@ -487,3 +487,35 @@ def test_regression_a_command_building_an_index_inside_an_index_directorys_shard
     assert f"hint: give --index-dir a directory outside {shards}" in done.stderr, done.stderr
     assert len(done.stderr.splitlines()) == 2, done.stderr
     assert _tree(shards) == before
+
+
+COUNT_DIRECTORY_OPENS = (
+    "import os, sys\n"
+    "out, opened = sys.argv[1], []\n"
+    "def count(event, args):\n"
+    "    path, flags = (args[0], args[2]) if event == 'open' else (None, 0)\n"
+    "    if isinstance(path, (str, bytes, os.PathLike)) and isinstance(flags, int) and flags & os.O_DIRECTORY:\n"
+    "        opened.extend([path] if os.fsdecode(path).startswith(out) else [])\n"
+    "sys.addaudithook(count)\n"
+    "from atlas.cli import cli\n"
+    "try:\n"
+    "    cli.main(['-q', 'index', '--out', out, *sys.argv[2:]], prog_name='atlas')\n"
+    "finally:\n"
+    "    print(len(opened), flush=True)\n"
+)
+"""Run `atlas index --out OUT ARGS…` and print how many times it opened a directory under OUT with O_DIRECTORY (an
+audit hook sees every `os.open`)."""
+
+
+def test_assembling_opens_the_directory_segments_are_linked_into_once_per_shard(tmp_path: Path) -> None:
+    # Each segment file was linked through a descriptor of the target directory opened for that file alone.
+    root = tmp_path / "repo"
+    write_tree(root, generated_files(count=60))
+    init_repo(root)
+    dirs = _built_shards(root, tmp_path, 2)
+    out = tmp_path / "index"
+    done = subprocess.run([sys.executable, "-c", COUNT_DIRECTORY_OPENS, str(out), str(root), "--assemble",
+                           *map(str, dirs)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert 1 <= int(done.stdout.splitlines()[-1]) <= len(dirs), done.stdout
+    assert top(root, out, "shopping cart")[0][0] == "shop/cart.py"
