@@ -563,3 +563,27 @@ def test_regression_a_generation_left_by_a_run_stopped_after_it_published_is_rem
     assert index_repo(config(root), show_progress=False).mode == "unchanged"
     assert generations(index_dir) == ["gen-000002", "gen-000003"]
     assert verify_index(config(root)).ok
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "suffixed", "taken"),
+    [
+        (".a.tgz.tmp-{dead}", ".a.tgz.tmp-", False, True),
+        (".a.tgz.tmp-{live}", ".a.tgz.tmp-", False, False),
+        (".a.tgz.tmp-{dead}-x", ".a.tgz.tmp-", False, False),
+        ("xa.tgz.tmp-{dead}", ".a.tgz.tmp-", False, False),
+        (".a.tgz.tmp-", ".a.tgz.tmp-", False, False),
+        (".a.tgz.tmp-\u0661\u0662\u0663", ".a.tgz.tmp-", False, False),
+        ("atlas-readonly-{dead}-k1ll3d00", "atlas-readonly-", True, True),
+        ("atlas-readonly-{dead}", "atlas-readonly-", True, False),
+        ("atlas-readonly-{live}-r4nn1ng0", "atlas-readonly-", True, False),
+        ("atlas-readonly-x{dead}-k1ll3d00", "atlas-readonly-", True, False),
+    ],
+)
+def test_entries_of_dead_processes(tmp_path: Path, name: str, prefix: str, suffixed: bool, taken: bool) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    entry = tmp_path / name.format(dead=gone.pid, live=os.getpid())
+    entry.touch()
+    found = [found.name for found in store.entries_of_dead_processes(tmp_path, prefix, suffixed)]
+    assert found == ([entry.name] if taken else [])

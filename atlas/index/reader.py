@@ -284,17 +284,8 @@ def _remove_abandoned_links(temporary: Path) -> None:
     links go, never what they point at."""
     import shutil
 
-    from atlas.index.lock import pid_alive
-
-    try:
-        entries = list(os.scandir(temporary))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith(READ_ONLY_LINKS_PREFIX):
-            continue
-        pid, dash, _ = entry.name.removeprefix(READ_ONLY_LINKS_PREFIX).partition("-")
-        if dash and pid.isdigit() and not pid_alive(pid) and entry.is_dir(follow_symlinks=False):
+    for entry in store.entries_of_dead_processes(temporary, READ_ONLY_LINKS_PREFIX, suffixed=True):
+        if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
 
 

@@ -415,17 +415,22 @@ def remove_abandoned_temporaries(path: Path) -> None:
     write killed before its rename (SIGKILL, a power cut) leaves one as large as what it wrote, and a file outside
     an index directory is cleaned by no later run but one writing the same `path`."""
     ours = temporary_path(path).name
-    prefix = ours[: ours.rindex("-") + 1]
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return
-    for entry in entries:
-        pid = entry.name.removeprefix(prefix)
-        abandoned = entry.name.startswith(prefix) and pid.isdigit() and not pid_alive(pid)
-        if abandoned and entry.is_file(follow_symlinks=False):
+    for entry in entries_of_dead_processes(path.parent, ours[: ours.rindex("-") + 1]):
+        if entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
+
+
+def entries_of_dead_processes(directory: Path, prefix: str, suffixed: bool = False) -> list[os.DirEntry[str]]:
+    """The entries of `directory` named `<prefix><pid>` (`suffixed`: `<prefix><pid>-<anything>`, as `mkdtemp` names
+    them) whose pid names a process that is gone: what it left behind. [] when `directory` cannot be listed."""
+    pattern = re.compile(re.escape(prefix) + "(?P<pid>[0-9]+)" + ("-.*" if suffixed else ""), re.DOTALL)
+    try:
+        with os.scandir(directory) as listing:
+            entries = list(listing)
+    except OSError:
+        return []
+    return [entry for entry in entries if (found := pattern.fullmatch(entry.name)) and not pid_alive(found["pid"])]
 
 
 def create_new(path: Path) -> int:
