@@ -131,7 +131,7 @@ def with_remembered(config: IndexConfig) -> IndexConfig:
     A long-lived caller (the MCP server) calls it again before each refresh, so an `atlas index
     --history N` run meanwhile is kept. A config made without `index_config` is returned as it is.
     """
-    from atlas.config import REMEMBERED_SETTINGS
+    from atlas.config import still_valid
     from atlas.index.store import live_manifest
 
     if config.explicit is None:
@@ -142,10 +142,9 @@ def with_remembered(config: IndexConfig) -> IndexConfig:
         return config
     unset = object()
     remembered = {
-        name: built_with[name]
-        for name in REMEMBERED_SETTINGS
-        if name in built_with and name not in config.explicit
-        and config.file_settings.get(name, unset) == file_then.get(name, unset)
+        name: value
+        for name, value in still_valid(built_with).items()
+        if name not in config.explicit and config.file_settings.get(name, unset) == file_then.get(name, unset)
     }  # fmt: skip
     return replace(config, **remembered) if remembered else config
 

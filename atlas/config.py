@@ -196,6 +196,23 @@ INDEX_RULES: dict[str, Callable[[str, object], object]] = {
 """How each IndexConfig setting is checked and normalised (5.0 → 5), wherever it comes from."""
 
 
+def still_valid(remembered: dict[str, Any]) -> dict[str, Any]:
+    """The REMEMBERED_SETTINGS among `remembered` (a manifest's `settings`) that pass their rule today, normalised.
+
+    A value that fails is not remembered, so the index reads as built with other settings (a rebuild names the
+    change) rather than every command failing on it: a relative `history_since` the clock has carried out of
+    git's dates ('56 years ago', a year on), or a hand-edited or damaged manifest's text, nan or negative number.
+    """
+    valid: dict[str, Any] = {}
+    for name in REMEMBERED_SETTINGS:
+        if name in remembered:
+            try:
+                valid[name] = INDEX_RULES[name](name, remembered[name])
+            except UsageError:
+                continue
+    return valid
+
+
 _RELATIVE_DATE = re.compile(  # ASCII digits, at most five: git reads other digits, or a count that overflows, as now
     r"(?:\d{1,5}(?: +|\.)(?:second|minute|hour|day|week|month|year)s?(?: +ago|\.ago)?|yesterday|now)",
     re.IGNORECASE | re.ASCII,

@@ -1,0 +1,80 @@
+"""Remembered settings and restored caches in a hostile world: what an index remembers (`settings` in its manifest)
+is read back as untrusted input, and a cache restored read-only, with its mtimes reset, into a moved repository or
+from another commit, answers correctly or says why it cannot.
+
+Every test runs the real CLI in its own process on a real git repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import init_repo, write_tree
+
+FILES = {"billing/invoice.py": "def invoice_total(lines):\n    return sum(lines)\n", "README.md": "# Billing\n"}
+
+
+def atlas(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m atlas *args` in `cwd`: the exit code, stdout and stderr."""
+    return subprocess.run([sys.executable, "-m", "atlas", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=120)  # fmt: skip
+
+
+def built(root: Path, *flags: str) -> Path:
+    """A committed repository at `root` holding FILES, indexed with `flags`."""
+    write_tree(root, FILES)
+    init_repo(root)
+    done = atlas(root, "-q", "index", *flags)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def edit_manifest(root: Path, **settings: Any) -> None:
+    """Write `settings` into the live index's remembered settings, as a hand edit (or an older Atlas) would."""
+    generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text().strip()
+    manifest = orjson.loads((generation / "manifest.json").read_bytes())
+    manifest["settings"].update(settings)
+    (generation / "manifest.json").write_bytes(orjson.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("built_with", "remembered"),
+    [
+        # '56 years ago' remembered, a year on: git would read it as the far future and mine nothing
+        (["--since", "50 years ago"], {"history_since": "57 years ago"}),
+        (["--max-file-size", "5000"], {"max_file_bytes": "big"}),
+        (["--max-file-size", "5000"], {"max_file_bytes": -1}),
+        (["--half-life", "30"], {"history_half_life_days": 0}),
+        (["--history", "20"], {"history_commits": True}),
+        (["--history", "20"], {"history_commits": 1e300}),
+        (["--no-history"], {"git_history": "no"}),
+        ([], {"cochange_max_files": [50]}),
+    ],
+)
+def test_a_remembered_setting_no_longer_valid_is_not_remembered(
+    tmp_path: Path, built_with: list[str], remembered: dict[str, Any]
+) -> None:
+    """A remembered value its rule refuses today made every command (search, status, verify, index) exit 2 naming
+    an 'index setting' the user never gave; now the search answers, status calls the index out of date naming the
+    setting when its value was not the default, and `atlas index` rebuilds it with the value the flags,
+    atlas.toml or the default give."""
+    root = built(tmp_path / "repo", *built_with)
+    edit_manifest(root, **remembered)
+    name = next(iter(remembered))
+    searched = atlas(root, "search", "invoice total", "--format", "jsonl")
+    assert searched.returncode == 0, searched.stderr
+    assert "billing/invoice.py" in searched.stdout
+    status = atlas(root, "status", "--format", "human")
+    assert status.returncode == (7 if built_with else 0), status.stderr
+    assert (f"index settings changed ({name}" in status.stdout) == bool(built_with)
+    assert atlas(root, "verify").returncode == 0
+    rebuilt = atlas(root, "index", "--format", "human")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert atlas(root, "status").returncode == 0
