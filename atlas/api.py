@@ -375,14 +375,15 @@ def search_indexes(
 
     options = options or SearchOptions()
     started = time.perf_counter()
-    rankings, notes, documents = [], [], 0
+    rankings, notes, warnings, documents = [], [], [], 0
     for name, config in zip(repository_names([c.root for c in configs]), configs, strict=True):
         result = open_engine(config, build_if_missing=False).search(query, options)
         rankings.append(RepositoryHits(name, result.hits))
         notes.extend(f"{name}: {note}" for note in result.notes)
+        warnings.extend(f"{name}: {warning}" for warning in result.warnings)
         documents += result.documents
     hits = merge_rankings(rankings, options.limit, options.explain)
-    return SearchResult(query, hits, (time.perf_counter() - started) * 1000, documents, notes)
+    return SearchResult(query, hits, (time.perf_counter() - started) * 1000, documents, notes, warnings)
 
 
 def repository_names(roots: Sequence[Path]) -> list[str]:

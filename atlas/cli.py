@@ -430,6 +430,8 @@ def search(obj: dict[str, Any], query: tuple[str, ...], query_file: Any, repo: P
         _print_joined(result.hits, indexes, configs)
     else:
         _print_hits(result, "paths" if files_only else _format(fmt), explain, obj)
+    for warning in result.warnings:  # the hits are not what the tree holds: said whatever the format shows
+        tell(f"atlas: {visible(warning)}")
     if not result.hits:
         if not obj["quiet"]:
             tell("atlas: no results")

@@ -7,6 +7,7 @@ Every test runs the real CLI in its own process on a real git repository.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -16,15 +17,28 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import init_repo, write_tree
+from tests.conftest import git, git_env, init_repo, write_tree
 
 FILES = {"billing/invoice.py": "def invoice_total(lines):\n    return sum(lines)\n", "README.md": "# Billing\n"}
 
 
-def atlas(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m atlas *args` in `cwd`: the exit code, stdout and stderr."""
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, PR_CAPBSET_DROP = 1, 2, 3, 24  # linux/capability.h, prctl.h
+
+
+def atlas(cwd: Path, *args: str, as_other_user: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `python -m atlas *args` in `cwd`: the exit code, stdout and stderr. With `as_other_user`, root without the
+    capabilities that override permissions: the index's files read as another user reads them."""
     return subprocess.run([sys.executable, "-m", "atlas", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200"}, timeout=120)  # fmt: skip
+                          env={**os.environ, "COLUMNS": "200"}, timeout=120,
+                          preexec_fn=_without_permission_override if as_other_user else None)  # fmt: skip
+
+
+def _without_permission_override() -> None:
+    """`preexec_fn`: the child, still uid 0 (its Python may live under /root), obeys file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def built(root: Path, *flags: str) -> Path:
@@ -78,3 +92,35 @@ def test_a_remembered_setting_no_longer_valid_is_not_remembered(
     rebuilt = atlas(root, "index", "--format", "human")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert atlas(root, "status").returncode == 0
+
+
+def cache_of_older_commit(tmp_path: Path) -> Path:
+    """A CI restore: FILES committed and indexed, then a commit deleting `billing/invoice.py`; a fresh clone of it
+    elsewhere gets the first commit's `.atlas` back through tar with every mtime reset (`tar --touch`)."""
+    source = built(tmp_path / "source")
+    git(source, "rm", "-q", "billing/invoice.py")
+    git(source, "commit", "-q", "-m", "drop the invoices")
+    archive = tmp_path / "cache.tar"
+    subprocess.run(["tar", "-C", source, "-cf", archive, ".atlas"], check=True)
+    clone = tmp_path / "moved" / "clone"
+    subprocess.run(["git", "clone", "-q", source, clone], check=True, env=git_env())
+    subprocess.run(["tar", "--touch", "-C", clone, "-xf", archive], check=True)
+    return clone
+
+
+@pytest.mark.parametrize("output", [["-l"], ["--format", "jsonl"], ["--format", "human"]])
+def test_a_cache_of_an_older_commit_says_its_hits_name_deleted_files(tmp_path: Path, output: list[str]) -> None:
+    """A search of a cache restored from the commit before a deletion served the deleted file first and said
+    nothing on stderr in the default formats (the note was in --format json and --explain only); now stderr says
+    the index is older than the tree, stdout stays the hits, and after `atlas index` the file is gone."""
+    clone = cache_of_older_commit(tmp_path)
+    searched = atlas(clone, "search", "invoice_total", *output)
+    assert searched.returncode == 0, searched.stderr
+    assert "billing/invoice.py" in searched.stdout
+    assert "no longer in the work tree (billing/invoice.py)" in searched.stderr
+    assert "run `atlas index`" in searched.stderr
+    assert atlas(clone, "status").returncode == 7
+    assert atlas(clone, "-q", "index").returncode == 0
+    again = atlas(clone, "search", "invoice_total", *output)
+    assert "billing/invoice.py" not in again.stdout and "no longer in the work tree" not in again.stderr
+

@@ -79,6 +79,9 @@ class SearchResult:
     took_ms: float
     documents: int
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """The notes a caller tells whatever it shows (the CLI on stderr, in every format): the hits are not what the tree
+    holds, as when a cache restored from another commit names files deleted since."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +172,9 @@ class Engine:
             for rank, item in enumerate(ranked, 1)
         ]  # fmt: skip
         took = (time.perf_counter() - started) * 1000
-        notes = self.notes() + _template_note(text, query) + _gone_note(self.root, hits)
-        return SearchResult(text, hits, took, self.reader.num_docs, notes)
+        warnings = _gone_note(self.root, hits)
+        notes = self.notes() + _template_note(text, query) + warnings
+        return SearchResult(text, hits, took, self.reader.num_docs, notes, warnings)
 
     @native_stderr.held()
     def candidates(self, text: str, options: SearchOptions | None = None) -> Candidates:
