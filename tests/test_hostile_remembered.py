@@ -124,3 +124,27 @@ def test_a_cache_of_an_older_commit_says_its_hits_name_deleted_files(tmp_path: P
     again = atlas(clone, "search", "invoice_total", *output)
     assert "billing/invoice.py" not in again.stdout and "no longer in the work tree" not in again.stderr
 
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="another user's files need root to make")
+
+
+def owned_by_another_user(root: Path) -> None:
+    """Hand the index at `root` to uid 65534 (nobody), as a cache restored from another job's user is."""
+    for directory, names, files in os.walk(root / ".atlas"):
+        for name in [directory, *(os.path.join(directory, n) for n in names + files)]:
+            os.lchown(name, 65534, 65534)
+
+
+@needs_root
+def test_an_index_built_by_another_user_is_searched(tmp_path: Path) -> None:
+    """tantivy writes meta.json and .managed.json 0600: an index built by one user (a CI job's, a container's uid
+    10001) and restored or shared for another was 'damaged' (exit 4, 'rebuild it') to every search, though the
+    README promises a shared directory works as is. A generation's files now get the umask's permissions."""
+    root = built(tmp_path / "repo")
+    owned_by_another_user(root)
+    searched = atlas(root, "search", "invoice total", "-l", as_other_user=True)
+    assert searched.returncode == 0, searched.stderr
+    assert "billing/invoice.py" in searched.stdout
+    assert atlas(root, "status", as_other_user=True).returncode == 0
+    assert atlas(root, "verify", as_other_user=True).returncode == 0
+

@@ -50,12 +50,12 @@ def keep_owner_access() -> None:
     """Clear the owner's bits of this process's umask, keeping the group's and others': under `umask 277` every
     directory Atlas (or tantivy) made would be read-only to its owner, and the next write into it refused. The
     umask is read from /proc where it can be, so other threads never create a file under a zero umask."""
-    mask = _current_umask()
+    mask = current_umask()
     if mask & 0o700:
         os.umask(mask & 0o077)
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     """This process's umask, without changing it where Linux tells it (/proc/self/status, since Linux 4.7)."""
     with suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii", errors="replace") as status:
         for line in status:

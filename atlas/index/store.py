@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
 from atlas.errors import AtlasError, InputError, UsageError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
-from atlas.index.lock import LOCK_FILE, keep_owner_access, pid_alive
+from atlas.index.lock import LOCK_FILE, current_umask, keep_owner_access, pid_alive
 from atlas.safe_read import Refused, display_path, open_regular_file, read_capped, read_regular_file
 
 CURRENT = "CURRENT"
@@ -452,6 +452,7 @@ def publish(index_dir: Path, building: Path, final: Path) -> None:
     cannot be written (a disk with room for the generation but not for it), the generation goes: left in place, it
     made a first build's directory read as a half-copied index, damaged, instead of holding none.
     """
+    readable_as_created(building)
     with signals_deferred():
         os.replace(building, final)
         _fsync_dir(index_dir)
@@ -463,6 +464,20 @@ def publish(index_dir: Path, building: Path, final: Path) -> None:
             raise
         published.append(final)
     remove_stale(index_dir, keep={final.name, previous.name if previous else ""})
+
+
+def readable_as_created(generation: Path) -> None:
+    """Give every file of `generation` the permissions a file Atlas creates gets (0666 less the umask): tantivy
+    writes meta.json and .managed.json through temporary files, 0600, so an index built by one user (a CI job,
+    a container's) and shared or restored for another could not be opened by it, though every other file could."""
+    wanted = 0o666 & ~current_umask()
+    for directory, _, names in os.walk(generation):
+        for name in names:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):  # another user's file linked in (a shard's): readable as it is
+                status = os.lstat(path)
+                if stat.S_ISREG(status.st_mode) and stat.S_IMODE(status.st_mode) & wanted != wanted:
+                    os.chmod(path, stat.S_IMODE(status.st_mode) | wanted)
 
 
 def remove_stale(index_dir: Path, keep: set[str]) -> None:
