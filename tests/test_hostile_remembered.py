@@ -148,3 +148,18 @@ def test_an_index_built_by_another_user_is_searched(tmp_path: Path) -> None:
     assert atlas(root, "status", as_other_user=True).returncode == 0
     assert atlas(root, "verify", as_other_user=True).returncode == 0
 
+
+@needs_root
+@pytest.mark.parametrize("command", [["search", "invoice"], ["status"], ["verify"], ["query", "invoice"]])
+def test_an_index_file_this_user_may_not_read_is_not_called_damaged(tmp_path: Path, command: list[str]) -> None:
+    """An index file another user keeps to itself (mode 0600) made search and status call the index damaged (exit
+    4) with a hint to rebuild it, which this user cannot do; now every command names the file and the permission,
+    exit 3, as verify did."""
+    root = built(tmp_path / "repo")
+    generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text().strip()
+    (generation / "tantivy" / "meta.json").chmod(0o600)
+    owned_by_another_user(root)
+    done = atlas(root, *command, as_other_user=True)
+    assert done.returncode == 3, done.stderr
+    assert "meta.json: this user is not allowed to (Permission denied)" in done.stderr
+    assert "damaged" not in done.stderr and "--rebuild" not in done.stderr

@@ -205,10 +205,35 @@ def open_tantivy(directory: Path) -> tantivy.Index:
             return index
     except ValueError as err:
         if LOCK_ERROR not in str(err):
-            raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
+            raise _open_failure(directory, err) from err
     except OSError as err:
-        raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
+        raise _open_failure(directory, err) from err
     return _open_through_links(directory)
+
+
+def _open_failure(directory: Path, err: Exception) -> AtlasError:
+    """What tantivy's failure `err` to open the index in `directory` is: a file there this user may not read (an
+    index built by another user, whose tantivy wrote meta.json and .managed.json for its owner alone) is that, exit
+    3 (`read_denied`); anything else is damage. tantivy's error is text: the refused file is found by opening each."""
+    return damage(f"{directory.parent}: tantivy cannot open the index ({err})", _refused_read(directory) or err)
+
+
+def _refused_read(directory: Path) -> OSError | None:
+    """The error of the first file in `directory` (or of `directory` itself) this user is refused a read of."""
+    try:
+        names = os.listdir(directory)
+    except PermissionError as err:
+        return err
+    except OSError:
+        return None
+    for name in names:
+        try:
+            os.close(os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+        except PermissionError as err:
+            return err
+        except OSError:
+            continue
+    return None
 
 
 class TantivyDamage:
@@ -273,7 +298,7 @@ def _open_through_links(directory: Path) -> tantivy.Index:
         index.config_reader(reload_policy="Manual", num_warmers=0)
         return index
     except (ValueError, OSError) as err:
-        raise damage(f"{directory.parent}: tantivy cannot open the index ({err})", err) from err
+        raise _open_failure(directory, err) from err
     finally:
         shutil.rmtree(links, ignore_errors=True)
 
