@@ -213,6 +213,23 @@ def still_valid(remembered: dict[str, Any]) -> dict[str, Any]:
     return valid
 
 
+def remembered_boosts(table: object) -> dict[str, float]:
+    """The field boosts a manifest remembers (`boosts`, the index's default for searches), each checked as the
+    config file's are; FieldBoosts' default for any that is missing or fails. A manifest without them (hand-edited,
+    or damaged) made every search match no field, so "no results" while status called the index fresh; one naming
+    another field, or holding text, was an unexpected error."""
+    defaults = FieldBoosts().as_dict()
+    if not isinstance(table, dict):
+        return defaults
+    boosts: dict[str, float] = {}
+    for name, default in defaults.items():
+        try:
+            boosts[name] = finite_number(name, table.get(name, default))
+        except UsageError:
+            boosts[name] = default
+    return boosts
+
+
 _RELATIVE_DATE = re.compile(  # ASCII digits, at most five: git reads other digits, or a count that overflows, as now
     r"(?:\d{1,5}(?: +|\.)(?:second|minute|hour|day|week|month|year)s?(?: +ago|\.ago)?|yesterday|now)",
     re.IGNORECASE | re.ASCII,

@@ -163,3 +163,26 @@ def test_an_index_file_this_user_may_not_read_is_not_called_damaged(tmp_path: Pa
     assert done.returncode == 3, done.stderr
     assert "meta.json: this user is not allowed to (Permission denied)" in done.stderr
     assert "damaged" not in done.stderr and "--rebuild" not in done.stderr
+
+
+def edit_manifest_field(root: Path, name: str, value: Any) -> None:
+    """Set the live index's manifest field `name` to `value` (None removes it), as a hand edit would."""
+    generation = root / ".atlas" / (root / ".atlas" / "CURRENT").read_text().strip()
+    manifest = orjson.loads((generation / "manifest.json").read_bytes())
+    manifest.pop(name) if value is None else manifest.update({name: value})
+    (generation / "manifest.json").write_bytes(orjson.dumps(manifest))
+
+
+@pytest.mark.parametrize("boosts", [None, {}, "x", {"path": 2}, {"filename": "x", "symbols": [], "content": -1}])
+def test_a_manifest_whose_boosts_are_missing_or_wrong_searches_with_the_defaults(tmp_path: Path, boosts: Any) -> None:
+    """The index's default field boosts come from its manifest: missing, they made every search match no field
+    ('no results' from an index status called fresh); naming another field or holding text, an unexpected error.
+    Each boost that is missing or fails is now the default."""
+    root = built(tmp_path / "repo")
+    before = atlas(root, "search", "invoice total", "--format", "jsonl", "--no-lines").stdout
+    edit_manifest_field(root, "boosts", boosts)
+    after = atlas(root, "search", "invoice total", "--format", "jsonl", "--no-lines")
+    assert after.returncode == 0, after.stderr
+    assert [orjson.loads(line)["path"] for line in after.stdout.splitlines()] == [
+        orjson.loads(line)["path"] for line in before.splitlines()
+    ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import tantivy
 
 from atlas import native_stderr
+from atlas.config import remembered_boosts
 from atlas.errors import IndexCorrupt
 from atlas.index.reader import IndexReader, StoredDoc, open_index
 from atlas.index.store import current_generation
@@ -104,7 +105,7 @@ class Engine:
 
     def _open(self, reader: IndexReader) -> None:
         self.reader = reader
-        self.default_boosts: dict[str, float] = dict(reader.manifest.get("boosts") or {})
+        self.default_boosts: dict[str, float] = remembered_boosts(reader.manifest.get("boosts"))
         self.store: SideStore | None = load_store(reader.generation)
         self._paths: PathIndex | None = None
         self._boilerplate: Boilerplate | None = None
