@@ -186,3 +186,14 @@ def test_a_manifest_whose_boosts_are_missing_or_wrong_searches_with_the_defaults
     assert [orjson.loads(line)["path"] for line in after.stdout.splitlines()] == [
         orjson.loads(line)["path"] for line in before.splitlines()
     ]
+
+
+@pytest.mark.parametrize("count", [1e308, -1, "many", [2]])
+def test_a_manifest_file_count_that_is_no_count_is_damage(tmp_path: Path, count: Any) -> None:
+    """status read the manifest's `files_indexed` through `int`: 1e308 became a 309-digit number the JSON output
+    could not write (exit 3, 'unexpected error'), -1 was shown as it was. Both are damage now, as text was."""
+    root = built(tmp_path / "repo")
+    edit_manifest_field(root, "files_indexed", count)
+    done = atlas(root, "status", "--format", "json")
+    assert done.returncode == 4, done.stderr
+    assert "the index is damaged (its file count is" in done.stderr and "unexpected" not in done.stderr
