@@ -7,7 +7,9 @@ call → compact JSON under the tool's byte cap, paths relative to the root. Wha
   (`isError`) that says what to fix, never a crash; so is a path that leaves the root (`..`, absolute,
   symbolic links out; refused by the api). The server writes nothing but the index, through the api.
 - The index directory is looked at (one `lstat`) before each call: swapped under the server for a file or a
-  symbolic link, it is refused as the CLI refuses it at its start (`refuse_swapped_index_dir`); removed, it is rebuilt.
+  symbolic link, or reached through a directory above it swapped for one (its device and inode, then its real path,
+  are not those the server started with), it is refused as the CLI refuses it at its start
+  (`refuse_swapped_index_dir`); removed, it is rebuilt.
 - Bounds: when an answer would pass its cap, trailing results are dropped and it says `"truncated"`.
 - Freshness: at most every `check_interval` seconds it compares the tree with the index (walk + stat).
   A small change is indexed before answering; a large or slow one on a background thread, while
@@ -172,12 +174,12 @@ class Session:
         self.published_before = 0  # generations this process had published when the last refresh started
         self.blocked = False  # the last refresh failed on another process's lock: the next call tries again
         self.limited: AtlasError | None = None  # why the index could not be opened, when no fault of the index
-        self.linked_at_start = os.path.islink(config.index_dir)  # a `.atlas` linked inside the repository
+        self.index_pin = DirectoryPin.taken(config.index_dir)
 
     def refuse_swapped_index_dir(self) -> None:
         """InputError when the index directory was swapped under the server for one it may not use; see
         `refuse_swapped_index_dir`. Called before each call reads or writes the index."""
-        refuse_swapped_index_dir(self.config, self.linked_at_start)
+        refuse_swapped_index_dir(self.config, self.index_pin)
 
     def start(self) -> None:
         """Open the index; build it in the background when there is none, rebuild it when it is damaged."""
@@ -388,28 +390,80 @@ class Session:
 REFRESH_FAILED = "answers come from the index as it was; updating it failed"
 
 
-def refuse_swapped_index_dir(config: IndexConfig, linked_at_start: bool) -> None:
+@dataclass(slots=True)
+class DirectoryPin:
+    """The index directory as the server found it at its start: its real path, and the (device, inode) its path led
+    to, which a directory made anew at that same real path (the index removed and rebuilt) takes over."""
+
+    real: str
+    key: tuple[int, int] | None
+    """None while there is no directory (the first build makes it)."""
+    linked: bool
+    """The path itself is a symbolic link (a `.atlas` linked inside the repository): its target is pinned."""
+
+    @classmethod
+    def taken(cls, path: Path) -> DirectoryPin:
+        """The pin of the directory at `path` now."""
+        linked = os.path.islink(path)
+        try:
+            key = _directory_key(os.stat(path))
+        except OSError:
+            key = None
+        return cls(os.path.realpath(path), key, linked)
+
+    def refuse_moved(self, path: Path) -> None:
+        """InputError when `path` no longer leads where it led at the start: a directory above it (the repository's
+        root, for `.atlas`) was replaced by a symbolic link, so the path reaches another index, or none."""
+        now = os.path.realpath(path)
+        if now != self.real:
+            raise _moved_by_link(path, now, self.real)
+
+
+def refuse_swapped_index_dir(config: IndexConfig, pin: DirectoryPin) -> None:
     """InputError when the index directory of a running server was replaced by one no command may use: a file, a FIFO
     or a link to nothing (refused as `store.refuse_non_directory` refuses it at a command's start), a `.atlas` linked
-    out of the repository (`refuse_own_link_out`), or a symbolic link where the server started with a directory.
+    out of the repository (`refuse_own_link_out`), a symbolic link where the server started with a directory, or a
+    path that leads elsewhere than at the start because a directory above it was replaced by a link (`pin`).
     Checked only at the start, the server followed such a link: a copy of another repository's index answered with
     that repository's files, and the `index` tool built there, replacing it. A directory removed is let through: the
-    index the server holds answers while it is rebuilt. One `lstat` while the directory is in place."""
+    index the server holds answers while it is rebuilt, at the same real path. One `lstat` while the directory is the
+    one pinned; the lstat follows the links above it, so one swapped there shows another (device, inode)."""
+    path = config.index_dir
     try:
-        mode = os.lstat(config.index_dir).st_mode
+        key = _directory_key(os.stat(path) if pin.linked else os.lstat(path))
     except FileNotFoundError:
+        pin.refuse_moved(path)
         return
     except OSError:
-        mode = 0  # a parent replaced by a file, or a loop: `refuse_non_directory` says which
-    if stat.S_ISDIR(mode):
+        key = None  # a parent replaced by a file, or a loop: `refuse_non_directory` says which
+    if key is not None and key == pin.key:
         return
     from atlas.index.store import refuse_non_directory
 
-    refuse_non_directory(config.index_dir)
-    if stat.S_ISLNK(mode):
-        refuse_own_link_out(config.index_dir, config.root)
-        if not linked_at_start:
-            raise _replaced_by_link(config.index_dir)
+    refuse_non_directory(path)
+    if os.path.islink(path):
+        refuse_own_link_out(path, config.root)
+        if not pin.linked:
+            raise _replaced_by_link(path)
+    pin.refuse_moved(path)
+    if key is not None:
+        pin.key = key  # a directory made anew where it was: the server's own rebuild, or `atlas index`'s
+
+
+def _directory_key(found: os.stat_result) -> tuple[int, int] | None:
+    """The (device, inode) of what `found` describes when it is a directory, else None."""
+    return (found.st_dev, found.st_ino) if stat.S_ISDIR(found.st_mode) else None
+
+
+def _moved_by_link(index_dir: Path, now: str, then: str) -> InputError:
+    """The error of an index directory reached, through a directory above it replaced by a symbolic link, elsewhere
+    than where the server started."""
+    return InputError(
+        f"the index directory {index_dir} now leads to {now}, not to {then} where the server started: a directory "
+        "above it was replaced by a symbolic link while the server ran, and the server reads and writes only the "
+        "directory it started with",
+        "put the directory back; restart the server to use the index the path leads to now",
+    )
 
 
 def _replaced_by_link(index_dir: Path) -> InputError:

@@ -225,6 +225,43 @@ def test_regression_a_given_index_directory_replaced_by_a_link_to_an_empty_direc
     _no_traceback(shop)
 
 
+def _copy_of_another_repository(tmp_path: Path) -> Path:
+    """A copy, outside the shop, of another repository with its index in its `.atlas` (see `copy_of_another_index`)."""
+    copy_of_another_index(tmp_path)
+    copy = tmp_path / "elsewhere" / "other-repository"
+    shutil.copytree(tmp_path / "other", copy, symlinks=True)
+    return copy
+
+
+def test_regression_the_repository_root_replaced_by_a_link_to_another_repository_is_refused(
+    shop: Path, tmp_path: Path
+) -> None:
+    # `.atlas` is looked at by its path, whose `lstat` followed the root's new link: a directory, so the server took
+    # it for its own. Once the freshness check ran, it answered from the other repository's index (its `billing/`
+    # files), and `status` described that repository.
+    other = _copy_of_another_repository(tmp_path)
+    before = _snapshot(other / ".atlas")
+    run(shop, _swap_scenario(shop, lambda path: path.symlink_to(other), "symbolic link"),
+        "--check-interval", str(INTERVAL))  # fmt: skip
+    assert _snapshot(other / ".atlas") == before
+    _no_traceback(shop)
+
+
+def test_regression_a_directory_above_a_given_index_directory_replaced_by_a_link_is_refused(
+    tmp_path: Path, other_index: Path
+) -> None:
+    # The `index` tool rebuilt the shop's index in the other repository's index directory, through the link above it.
+    index_dir = tmp_path / "indexes" / "shop"
+    shop = build_index(make_shop_repo(tmp_path / "shop"), index_dir)
+    elsewhere = tmp_path / "elsewhere" / "indexes"
+    shutil.copytree(other_index, elsewhere / "shop", symlinks=True)  # a directory: only the link above it is new
+    before = _snapshot(elsewhere / "shop")
+    scenario = _swap_scenario(index_dir.parent, lambda path: path.symlink_to(elsewhere), "symbolic link")
+    run(shop, scenario, "--check-interval", str(INTERVAL), "--index-dir", str(index_dir))
+    assert _snapshot(elsewhere / "shop") == before
+    _no_traceback(shop)
+
+
 def test_a_default_index_directory_replaced_by_a_file_is_refused_at_once(shop: Path) -> None:
     # Refused as the CLI refuses it; before, only once the freshness check ran (calls until then got held answers).
     scenario = _swap_scenario(shop / ".atlas", _file, "is not a directory but a regular file")
