@@ -305,7 +305,7 @@ def _import(config: IndexConfig, archive: Path) -> tuple[int, int, Path]:
             _refuse_shard_over_whole_index(building, config.index_dir)
             store.publish(config.index_dir, building, final)
         except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
+            store.remove_generation_dir(config.index_dir, building)
             raise
     return count, size, final
 

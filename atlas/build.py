@@ -126,7 +126,7 @@ def _build(
     report.shard = shard.as_dict() if shard else None
     if shard is not None:
         refuse_whole_index(config.index_dir, shard)
-    store.ensure_index_dir(config.index_dir, config.root)
+    ensured = store.ensure_index_dir(config.index_dir, config.root)
     entries = _walk(config, report)
     report.phase("walk", started)
     workers = parse_workers(config.workers, len(entries))
@@ -136,7 +136,7 @@ def _build(
     waiting = partial(_say_waiting, lock_wait=lock_wait, show_progress=show_progress, waits=waits)
     with (
         ParsePool(workers, _parse_options(config), show_progress) as pool,
-        index_lock(config.index_dir, lock_wait, waiting),
+        index_lock(config.index_dir, lock_wait, waiting, expected=ensured),
     ):
         if waits:  # the tree may have changed while another run held the index: index it as it is now
             walked_again = time.monotonic()
@@ -481,6 +481,7 @@ def _finish(
     graph = _shard(report) is None  # a shard's imports resolve only against all the shards: at assemble
     marks = linguist_marks(config.root, writer.table.paths)
     side = compute_store(writer.table, history, previous_store, edited, graph, marks)  # type: ignore[arg-type]
+    store.refuse_replaced(config.index_dir)  # the side store is written by path, as tantivy writes
     write_store(writer.generation_dir, side)
     save_history(writer.generation_dir, history)
     since = report.phase("signals", since)

@@ -615,7 +615,7 @@ def _assemble(
         report.seconds = time.monotonic() - started
         _finish(config, building, final, table, report, shards, segments)
     except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
+        store.remove_generation_dir(config.index_dir, building)
         raise
     report.index_bytes = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
     report.seconds = time.monotonic() - started
@@ -625,7 +625,7 @@ def _assemble(
 def _link_segments(shards: list[_Shard], target: Path) -> int:
     """Put every shard's live segments into `target` (hard links; copies across file systems) with one
     meta.json listing them all. Returns the number of segments."""
-    target.mkdir(parents=True)
+    target.mkdir()
     metas = [shard.meta for shard in shards]
     for shard, meta in zip(shards[1:], metas[1:], strict=True):
         if meta["schema"] != metas[0]["schema"] or meta["index_settings"] != metas[0]["index_settings"]:

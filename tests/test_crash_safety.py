@@ -498,11 +498,11 @@ def test_an_interrupt_during_publication_lands_after_it_and_says_so(
     root, index_dir, before = _small_indexed_repo(tmp_path, seed=5)
     real_write = store.write_atomic
 
-    def interrupted_write(path: Path, data: bytes) -> None:
+    def interrupted_write(path: Path, data: bytes, dir_fd: int | None = None) -> None:
         if path.name == store.CURRENT:
             os.kill(os.getpid(), signal.SIGINT)  # lands mid-publication
             time.sleep(0.05)
-        real_write(path, data)
+        real_write(path, data, dir_fd)
 
     monkeypatch.setattr(store, "write_atomic", interrupted_write)
     monkeypatch.setattr(store, "published", [])

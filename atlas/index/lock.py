@@ -2,7 +2,9 @@
 
 A writer holds it exclusively; a reader that must not see a generation replaced under it (an assemble reading its
 shards) holds it shared, with other such readers. A lock held by a dead process is released by the kernel, so a
-stale lock never needs cleanup.
+stale lock never needs cleanup. While it holds the lock, a process also holds the index directory open
+(`held_directory`): `atlas.index.store` makes, publishes and removes generations through that descriptor, so a
+directory swapped for a link while a build runs gets no generation published, and none removed, through the link.
 """
 
 from __future__ import annotations
@@ -21,29 +23,74 @@ from atlas.errors import IndexBusy, InputError
 LOCK_FILE = "lock"
 _HELD: set[int] = set()
 """Descriptors of the locks this process holds, for `forget_inherited_locks` in a forked child."""
+_DIRECTORIES: dict[Path, int] = {}
+"""The index directories this process holds locked, each open as the descriptor its lock was taken through."""
+
+DirectoryKey = tuple[int, int]
+"""A directory's (device, inode): what it is, whatever path leads to it."""
 
 
 @contextmanager
 def index_lock(
-    index_dir: Path, wait_seconds: float = 0.0, waiting: Callable[[str], None] | None = None, shared: bool = False
+    index_dir: Path,
+    wait_seconds: float = 0.0,
+    waiting: Callable[[str], None] | None = None,
+    expected: DirectoryKey | None = None,
+    shared: bool = False,
 ) -> Iterator[None]:
     """Hold the index directory's write lock; raise IndexBusy if another process keeps it longer than
     `wait_seconds`. `waiting(why)` is called once when the lock is busy at first and a wait begins. `shared`: hold
-    it as a reader, alongside other readers, while no writer holds it; a reader leaves the recorded pid alone."""
+    it as a reader, alongside other readers, while no writer holds it; a reader leaves the recorded pid alone.
+
+    The directory is opened once and the lock file opened inside it; the descriptor is `held_directory(index_dir)`
+    until the lock is let go. With `expected` (the directory's key when the caller checked it, before a long walk),
+    a directory replaced since (a parent or itself swapped for a link) is refused, InputError, before it is locked."""
     keep_owner_access()
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd = _open_lock_file(index_dir / LOCK_FILE)
+    if expected is None:  # else it was there: one gone since is not made anew, wherever its path leads now
+        index_dir.mkdir(parents=True, exist_ok=True)
+    directory = os.open(index_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if expected is not None and directory_key(os.fstat(directory)) != expected:
+            raise replaced_while_building(index_dir)
+        fd = _open_lock_file(index_dir / LOCK_FILE, directory)
+    except BaseException:
+        os.close(directory)
+        raise
     try:
         _acquire(fd, index_dir, wait_seconds, waiting, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         _HELD.add(fd)
+        _DIRECTORIES[index_dir] = directory
         if not shared:
             with suppress(OSError):  # a read-only lock file keeps its old pid: only the message reads it
                 os.ftruncate(fd, 0)
                 os.write(fd, str(os.getpid()).encode())
         yield
     finally:
+        if _DIRECTORIES.get(index_dir) == directory:
+            del _DIRECTORIES[index_dir]
         _HELD.discard(fd)
         os.close(fd)
+        os.close(directory)
+
+
+def held_directory(index_dir: Path) -> int | None:
+    """The descriptor of `index_dir` while this process holds its lock (`index_lock`), else None."""
+    return _DIRECTORIES.get(index_dir)
+
+
+def directory_key(found: os.stat_result) -> DirectoryKey:
+    """The (device, inode) of what `found` describes."""
+    return (found.st_dev, found.st_ino)
+
+
+def replaced_while_building(index_dir: Path) -> InputError:
+    """The error of an index directory that no longer is the one a build locked: it, or a directory above it, was
+    replaced (by a symbolic link, another directory) while the index was being built."""
+    return InputError(
+        f"the index directory {index_dir} was replaced (it, or a directory above it, by a symbolic link or another "
+        "directory) while the index was being built; nothing was published or removed there",
+        "put the directory back, or remove what replaced it to have the index rebuilt; then run `atlas index` again",
+    )
 
 
 def keep_owner_access() -> None:
@@ -66,24 +113,25 @@ def current_umask() -> int:
     return mask
 
 
-def _open_lock_file(path: Path) -> int:
+def _open_lock_file(path: Path, directory: int) -> int:
     """The lock file, open for writing; read-only when it exists on a disk or in a directory Atlas cannot write
     (a restored cache): a flock needs no write access, and a run with nothing to change writes nothing else.
     Where it cannot even be created there (a cache restored without it), the directory itself is locked.
 
     The lock is never opened through a link, and must be a regular file: a cloned repository may ship
     `.atlas/lock` as a link to any file of the user's, which opening it to write the pid would truncate (or,
-    dangling, create). InputError then, with nothing written."""
+    dangling, create). InputError then, with nothing written. It is opened inside `directory` (the index directory,
+    open), `path` names it in messages."""
     try:
-        return _checked(os.open(path, os.O_RDWR | os.O_CREAT | _LOCK_FLAGS, 0o644), path)
+        return _checked(os.open(path.name, os.O_RDWR | os.O_CREAT | _LOCK_FLAGS, 0o644, dir_fd=directory), path)
     except OSError as err:
         _refuse_odd_lock(err, path)
         if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
     try:
-        return _checked(os.open(path, os.O_RDONLY | _LOCK_FLAGS), path)
+        return _checked(os.open(path.name, os.O_RDONLY | _LOCK_FLAGS, dir_fd=directory), path)
     except FileNotFoundError:
-        return os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
     except OSError as err:
         _refuse_odd_lock(err, path)
         raise
@@ -124,10 +172,11 @@ def forget_inherited_locks() -> None:
     by a few milliseconds would keep the index locked, and the user's next run would find it busy. Closing
     (never unlocking, which would unlock the parent too) leaves the lock to the parent alone.
     """
-    for fd in list(_HELD):
+    for fd in [*_HELD, *_DIRECTORIES.values()]:
         with suppress(OSError):
             os.close(fd)
     _HELD.clear()
+    _DIRECTORIES.clear()
 
 
 ORPHAN_WAIT_SECONDS = 10.0

@@ -11,7 +11,11 @@
       gen-000002.tmp-<pid>/   a build in progress: never opened by readers
 
 A build writes a new generation beside the live one and publishes it by replacing CURRENT,
-so a reader sees either the old or the new generation, whole.
+so a reader sees either the old or the new generation, whole. While a process holds the index lock, its generations
+are made, published and removed through the directory it locked (`atlas.index.lock.held_directory`), never through
+whatever the path leads to now; a build whose directory was swapped meanwhile (for a link, or another directory) is
+refused at its next commit (`refuse_replaced`). What tantivy writes by path into the build's own temporary
+generation until then follows the path.
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
 from atlas.errors import AtlasError, InputError, UsageError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
-from atlas.index.lock import LOCK_FILE, current_umask, keep_owner_access, pid_alive
+from atlas.index.lock import (
+    LOCK_FILE,
+    DirectoryKey,
+    current_umask,
+    directory_key,
+    held_directory,
+    keep_owner_access,
+    pid_alive,
+    replaced_while_building,
+)
 from atlas.safe_read import Refused, display_path, open_regular_file, read_capped, read_regular_file
 
 CURRENT = "CURRENT"
@@ -60,8 +74,9 @@ def writable(index_dir: Path) -> bool:
     return os.access(index_dir, os.W_OK)
 
 
-def ensure_index_dir(index_dir: Path, root: Path) -> None:
-    """Create `index_dir` if needed, with a `.gitignore` of `*` so `git status` never shows it.
+def ensure_index_dir(index_dir: Path, root: Path) -> DirectoryKey:
+    """Create `index_dir` if needed, with a `.gitignore` of `*` so `git status` never shows it; return its key, for
+    `index_lock(expected=...)` to refuse another directory put in its place meanwhile.
 
     Raises InputError, before anything is written, when `index_dir` is not a directory or a UTF-8 path, holds the
     repository at `root`, or holds files of its own: a build writes there and deletes the generations it replaces,
@@ -75,6 +90,7 @@ def ensure_index_dir(index_dir: Path, root: Path) -> None:
     if not ignore.exists():
         with contextlib.suppress(OSError):  # a read-only index has nothing new for git to see
             write_atomic(ignore, IGNORE_ALL)
+    return directory_key(os.stat(index_dir))
 
 
 def check_index_dir(index_dir: Path, root: Path) -> None:
@@ -236,12 +252,14 @@ def refuse_unreadable_generation(generation: Path) -> None:
         return
 
 
-def current_generation(index_dir: Path) -> Path | None:
+def current_generation(index_dir: Path, dir_fd: int | None = None) -> Path | None:
     """The live generation's directory, or None when there is none. A process without a file descriptor left to
-    read CURRENT with is told so (AtlasError, see `limit_error`): the index may well be sound."""
+    read CURRENT with is told so (AtlasError, see `limit_error`): the index may well be sound. With `dir_fd` (the
+    index directory, open), CURRENT is read there."""
+    where = CURRENT if dir_fd is not None else os.fspath(index_dir / CURRENT)
     try:
         # A FIFO or a device in CURRENT's place names nothing: it is neither waited for nor read without end.
-        name = read_regular_file(os.fspath(index_dir / CURRENT), CURRENT_MAX_BYTES).decode("utf-8").strip()
+        name = read_regular_file(where, CURRENT_MAX_BYTES, dir_fd=dir_fd).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as err:  # unreadable, or garbage: no generation is named
         if (limit := limit_error(err)) is not None:
             raise limit from err
@@ -346,11 +364,57 @@ def generation_number(name: str) -> int:
 
 
 def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
-    """Return (temporary dir to build in, final dir) for the next generation."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    newest = max((generation_number(p.name) for p in index_dir.iterdir()), default=0)
+    """Return (temporary dir to build in, final dir) for the next generation; the temporary one is made, empty (in
+    the directory locked, when this process holds the lock: what is made inside it later never makes its parents)."""
+    directory = held_directory(index_dir)
+    if directory is None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    newest = max((generation_number(name) for name in _names(index_dir, directory)), default=0)
     final = index_dir / f"{GEN_PREFIX}{max(newest, 0) + 1:06d}"
-    return final.with_name(f"{final.name}.tmp-{os.getpid()}"), final
+    building = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    with _named_in(index_dir):
+        os.mkdir(_at(building, directory), dir_fd=directory)
+    return building, final
+
+
+def refuse_replaced(index_dir: Path) -> None:
+    """InputError when this process holds `index_dir` locked and the path no longer leads to the directory it locked
+    (it, or a directory above it, was swapped for a link or another directory): what a build wrote by path since may
+    have gone elsewhere, so it is not published. FileNotFoundError when the path leads nowhere."""
+    directory = held_directory(index_dir)
+    if directory is not None and directory_key(os.stat(index_dir)) != directory_key(os.fstat(directory)):
+        raise replaced_while_building(index_dir)
+
+
+def remove_generation_dir(index_dir: Path, path: Path) -> None:
+    """Delete `path`, a generation (or a build's) of `index_dir`, errors ignored: in the directory locked, when this
+    process holds the lock."""
+    _remove_tree(path, held_directory(index_dir))
+
+
+def _at(path: Path, directory: int | None) -> str | Path:
+    """`path`, an entry of an index directory, as `os` functions name it: by its name inside `directory` (the index
+    directory, open), or by its path when there is none."""
+    return path.name if directory is not None else path
+
+
+@contextlib.contextmanager
+def _named_in(index_dir: Path) -> Iterator[None]:
+    """An OSError raised inside names the entry of `index_dir` it is about by its path, as the messages made of it
+    (`atlas.errors.storage_error`) expect, not by its bare name inside the directory's descriptor."""
+    try:
+        yield
+    except OSError as err:
+        for field in ("filename", "filename2"):
+            name = getattr(err, field)
+            if isinstance(name, str) and name and os.sep not in name:
+                setattr(err, field, os.fspath(index_dir / name))
+        raise
+
+
+def _names(index_dir: Path, directory: int | None) -> list[str]:
+    """The names in `index_dir`, listed through `directory` when it is open."""
+    return os.listdir(directory if directory is not None else index_dir)
 
 
 def replacement_target(path: Path) -> Path:
@@ -377,24 +441,25 @@ def replacement_target(path: Path) -> Path:
     return target
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, dir_fd: int | None = None) -> None:
     """Write `data` to `path` so that readers see the old or the new content, never a mix, with the permissions
     `path` had (a 0600 file of secrets stays 0600). The temporary file is created anew, never opened through
-    a link or over a file planted at its name, and removed when the write fails (a full disk)."""
-    tmp = temporary_path(path)
+    a link or over a file planted at its name, and removed when the write fails (a full disk). With `dir_fd` (the
+    directory `path` is in, open), both files are named inside it."""
+    tmp, target = _at(temporary_path(path), dir_fd), _at(path, dir_fd)
     try:
-        with os.fdopen(create_new(tmp), "wb") as handle:
+        with os.fdopen(create_new(tmp, dir_fd), "wb") as handle:
             with contextlib.suppress(OSError):  # a new file keeps the umask's permissions
-                os.fchmod(handle.fileno(), stat.S_IMODE(os.stat(path).st_mode))
+                os.fchmod(handle.fileno(), stat.S_IMODE(os.stat(target, dir_fd=dir_fd).st_mode))
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         raise
-    _fsync_dir(path.parent)
+    _fsync_dir(path.parent, dir_fd)
 
 
 NAME_MAX = 255
@@ -433,15 +498,15 @@ def entries_of_dead_processes(directory: Path, prefix: str, suffixed: bool = Fal
     return [entry for entry in entries if (found := pattern.fullmatch(entry.name)) and not pid_alive(found["pid"])]
 
 
-def create_new(path: Path) -> int:
-    """A descriptor of the new file `path`: what is there already (a file a dead process of the same id left, or
-    a link someone planted) is removed, not followed or written through."""
+def create_new(path: str | Path, dir_fd: int | None = None) -> int:
+    """A descriptor of the new file `path` (inside `dir_fd`, when given): what is there already (a file a dead
+    process of the same id left, or a link someone planted) is removed, not followed or written through."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        return os.open(path, flags, 0o666)
+        return os.open(path, flags, 0o666, dir_fd=dir_fd)
     except FileExistsError:
-        os.unlink(path)
-        return os.open(path, flags, 0o666)
+        os.unlink(path, dir_fd=dir_fd)
+        return os.open(path, flags, 0o666, dir_fd=dir_fd)
 
 
 def publish(index_dir: Path, building: Path, final: Path) -> None:
@@ -452,15 +517,17 @@ def publish(index_dir: Path, building: Path, final: Path) -> None:
     cannot be written (a disk with room for the generation but not for it), the generation goes: left in place, it
     made a first build's directory read as a half-copied index, damaged, instead of holding none.
     """
+    refuse_replaced(index_dir)
     readable_as_created(building)
-    with signals_deferred():
-        os.replace(building, final)
-        _fsync_dir(index_dir)
-        previous = current_generation(index_dir)
+    directory = held_directory(index_dir)
+    with signals_deferred(), _named_in(index_dir):
+        os.replace(_at(building, directory), _at(final, directory), src_dir_fd=directory, dst_dir_fd=directory)
+        _fsync_dir(index_dir, directory)
+        previous = current_generation(index_dir, directory)
         try:
-            write_atomic(index_dir / CURRENT, final.name.encode())
+            write_atomic(index_dir / CURRENT, final.name.encode(), directory)
         except BaseException:
-            _remove_tree(final)
+            _remove_tree(final, directory)
             raise
         published.append(final)
     remove_stale(index_dir, keep={final.name, previous.name if previous else ""})
@@ -486,12 +553,13 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
     The generation published just before the live one is kept too: a reader that read CURRENT
     a moment before the switch can still open it.
     """
-    for entry in index_dir.iterdir():
-        if not _GENERATION_NAME.fullmatch(entry.name) or entry.name in keep:
+    directory = held_directory(index_dir)
+    for name in _names(index_dir, directory):
+        if not _GENERATION_NAME.fullmatch(name) or name in keep:
             continue
-        if ".tmp-" in entry.name and pid_alive(entry.name.rsplit("-", 1)[-1]):
+        if ".tmp-" in name and pid_alive(name.rsplit("-", 1)[-1]):
             continue
-        _remove_tree(entry)
+        _remove_tree(index_dir / name, directory)
 
 
 def remove_abandoned(index_dir: Path) -> None:
@@ -502,43 +570,65 @@ def remove_abandoned(index_dir: Path) -> None:
     temporary entry that is not this process's own is abandoned, even if its pid was reused.
     """
     mine = f".tmp-{os.getpid()}"
-    for entry in index_dir.iterdir():
-        if ".tmp-" not in entry.name or entry.name.endswith(mine):
+    directory = held_directory(index_dir)
+    for name in _names(index_dir, directory):
+        if ".tmp-" not in name or name.endswith(mine):
             continue
-        if _GENERATION_NAME.fullmatch(entry.name) and entry.is_dir():
-            _remove_tree(entry)
-        elif _TEMPORARY_NAME.fullmatch(entry.name) and not entry.is_dir():
-            entry.unlink(missing_ok=True)
-    _remove_unpublished(index_dir)
-    _remove_superseded(index_dir)
+        entry = index_dir / name
+        if _GENERATION_NAME.fullmatch(name) and _is_dir(entry, directory):
+            _remove_tree(entry, directory)
+        elif _TEMPORARY_NAME.fullmatch(name) and not _is_dir(entry, directory):
+            with contextlib.suppress(FileNotFoundError), _named_in(index_dir):
+                os.unlink(_at(entry, directory), dir_fd=directory)
+    _remove_unpublished(index_dir, directory)
+    _remove_superseded(index_dir, directory)
 
 
-def _remove_unpublished(index_dir: Path) -> None:
+def _remove_unpublished(index_dir: Path, directory: int | None) -> None:
     """Delete finished generations newer than the live one: a build killed between renaming its
     generation into place and writing CURRENT left it, and no later run would ever publish it."""
-    live = current_generation(index_dir)
+    live = current_generation(index_dir, directory)
     if live is None:
         return
-    for entry in index_dir.iterdir():
-        newer = generation_number(entry.name) > generation_number(live.name)
-        if _PUBLISHED_NAME.fullmatch(entry.name) and newer and entry.is_dir():
-            _remove_tree(entry)
+    for name in _names(index_dir, directory):
+        newer = generation_number(name) > generation_number(live.name)
+        if _PUBLISHED_NAME.fullmatch(name) and newer and _is_dir(index_dir / name, directory):
+            _remove_tree(index_dir / name, directory)
 
 
-def _remove_superseded(index_dir: Path) -> None:
+def _remove_superseded(index_dir: Path, directory: int | None) -> None:
     """Delete the published generations older than the one before the live one, which `remove_stale` keeps for the
     readers that read CURRENT a moment before the switch: a run stopped while it removed them (^C, SIGKILL) left
     them, a whole index each, and a run with nothing to publish kept them."""
-    live = current_generation(index_dir)
+    live = current_generation(index_dir, directory)
     if live is None:
         return
-    older = [entry for entry in index_dir.iterdir() if _PUBLISHED_NAME.fullmatch(entry.name) and entry.is_dir()
-             and generation_number(entry.name) < generation_number(live.name)]  # fmt: skip
-    for entry in sorted(older, key=lambda entry: generation_number(entry.name))[:-1]:
-        _remove_tree(entry)
+    older = [
+        name
+        for name in _names(index_dir, directory)
+        if _PUBLISHED_NAME.fullmatch(name)
+        and generation_number(name) < generation_number(live.name)
+        and _is_dir(index_dir / name, directory)
+    ]
+    for name in sorted(older, key=generation_number)[:-1]:
+        _remove_tree(index_dir / name, directory)
 
 
-def _fsync_dir(path: Path) -> None:
+def _is_dir(path: Path, directory: int | None) -> bool:
+    """Whether `path`, an entry of an index directory (open as `directory`, when given), is a directory or a link to
+    one, as `Path.is_dir` says."""
+    try:
+        return stat.S_ISDIR(os.stat(_at(path, directory), dir_fd=directory).st_mode)
+    except OSError:
+        return False
+
+
+def _fsync_dir(path: Path, directory: int | None = None) -> None:
+    """fsync the directory `path`, or `directory` (it, open) when given; errors ignored."""
+    if directory is not None:
+        with contextlib.suppress(OSError):
+            os.fsync(directory)
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -551,8 +641,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_tree(path: Path) -> None:
-    """shutil.rmtree, errors ignored; shutil is imported here, not at every search's start."""
+def _remove_tree(path: Path, directory: int | None = None) -> None:
+    """shutil.rmtree of `path` (inside `directory`, the index directory open, when given), errors ignored; shutil is
+    imported here, not at every search's start."""
     import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(_at(path, directory), ignore_errors=True, dir_fd=directory)

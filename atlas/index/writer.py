@@ -205,7 +205,7 @@ class GenerationWriter:
         """Make the generation's tantivy index (empty, or a copy of `previous`'s), its file table and writer."""
         target = self.building / store.TANTIVY_DIR
         if previous is None:
-            target.mkdir(parents=True)
+            target.mkdir()
             self.index = tantivy.Index(build_schema(), path=str(target))
             self.table = FileTable()
         else:
@@ -265,7 +265,9 @@ class GenerationWriter:
 
     def end_segment(self) -> None:
         """Commit: the documents added since the last commit make one segment, and the deletes apply (a segment
-        left with no live document goes)."""
+        left with no live document goes). Refused (`store.refuse_replaced`) once the index directory was swapped:
+        tantivy writes by path, and would write through the link."""
+        store.refuse_replaced(self.index_dir)
         with self._writing():
             self.writer.commit()
         self._committed = True
@@ -277,6 +279,7 @@ class GenerationWriter:
         with self._writing():
             self.writer.wait_merging_threads()
         self.deleted_documents = sum(deleted for _, deleted in segment_documents(self.building / store.TANTIVY_DIR))
+        store.refuse_replaced(self.index_dir)
         files = self.table.to_json()
         store.write_atomic(self.building / store.FILES, files)
         manifest = {
@@ -295,7 +298,7 @@ class GenerationWriter:
         for held in ("writer", "index"):
             if hasattr(self, held):
                 delattr(self, held)
-        shutil.rmtree(self.building, ignore_errors=True)
+        store.remove_generation_dir(self.index_dir, self.building)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -423,7 +426,7 @@ def few_descriptors_left(spare: int = DESCRIPTORS_A_SEGMENT_NEEDS) -> bool:
 def _link_copy(source: Path, target: Path) -> None:
     """Copy a tantivy directory cheaply: segment files are immutable, so they are hard-linked;
     the few mutable files (meta.json, .managed.json) are copied. Lock files are left behind."""
-    target.mkdir(parents=True)
+    target.mkdir()
     for entry in os.scandir(source):
         if entry.name.startswith(".tantivy") and entry.name.endswith(".lock"):
             continue

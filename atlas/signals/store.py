@@ -75,7 +75,7 @@ def write_store(generation: Path, store: SideStore) -> None:
     import numpy as np
 
     directory = generation / SIGNALS_DIR
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(exist_ok=True)  # never its parents: a generation's path that leads nowhere now is not made anew
     checksums, dtypes = {}, {}
     for name, array in store.arrays.items():
         contiguous = np.ascontiguousarray(array)

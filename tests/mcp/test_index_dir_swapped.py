@@ -11,6 +11,7 @@ server answers as before. The CLI refuses such a directory at its start (`store.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -339,4 +340,81 @@ def test_a_part_of_the_live_generation_replaced_by_a_link_is_never_read_by_a_ref
     before = _snapshot(other_index)
     run(shop, scenario, "--check-interval", str(INTERVAL))
     assert _snapshot(other_index) == before
+    _no_traceback(shop)
+
+
+BULK = 2000
+"""Files a refresh re-reads after they are all edited: a build long enough (seconds) to swap the directory in."""
+
+
+def _bulk(edit: str = "") -> dict[str, str]:
+    return {f"bulk/module_{n:04d}.py": f"def compute_value_{n}(x):\n    return x * {n}\n{edit}" for n in range(BULK)}
+
+
+async def _status_once_fresh(session: ClientSession, tries: int = 300) -> dict[str, Any]:
+    """The `status` answer once the index is fresh and no error is left (a rebuild may run in the background)."""
+    for _ in range(tries):
+        found, error = await call(session, "status")
+        if not error and found["fresh"] and not found["last_error"] and not found["refreshing"]:
+            return found
+        await anyio.sleep(0.1)
+    raise AssertionError(f"the index did not become fresh again: {found}")
+
+
+def _outside_builds(snapshot: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """`snapshot` without the temporary generations of builds in progress (`gen-N.tmp-PID/...`)."""
+    return {path: seen for path, seen in snapshot.items() if ".tmp-" not in path.split("/")[0]}
+
+
+async def _build_started(index_dir: Path, seconds: float = 60.0) -> None:
+    """Return once a build's temporary generation (`gen-N.tmp-PID`) is in `index_dir`."""
+    with anyio.fail_after(seconds):
+        while not any(".tmp-" in name and name.startswith("gen-") for name in os.listdir(index_dir)):
+            await anyio.sleep(0.01)
+
+
+def test_regression_a_refresh_under_way_never_writes_through_an_index_directory_moved_and_linked(
+    tmp_path: Path,
+) -> None:
+    # The refresh started before the swap went on by path: once `.atlas` was moved out of the repository (copied, its
+    # build in progress with it) and linked back, the build wrote its segments and side store into the moved copy,
+    # published its generation there (CURRENT) and removed the copy's older generations. Now it is refused at its
+    # next commit, and publishes and removes only in the directory it locked, where its own temporary generation
+    # goes. What tantivy itself creates by path before that commit (a new segment's files) may still land in the
+    # copy of that temporary generation; nothing else there is touched.
+    shop = make_shop_repo(tmp_path / "shop")
+    write_files(shop, _bulk())
+    git(shop, "add", "-A")
+    git(shop, "commit", "-q", "-m", "bulk")
+    build_index(shop)
+    index_dir, moved = shop / ".atlas", tmp_path / "elsewhere" / "moved-index"
+    saved = index_dir.with_name(".atlas.saved")
+    answers: list[tuple[Any, bool]] = []
+
+    async def refresh(session: ClientSession) -> None:
+        answers.append(await call(session, "index"))
+
+    async def scenario(session: ClientSession) -> None:
+        await _status_once_fresh(session)
+        write_files(shop, _bulk("# edited\n"))
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(refresh, session)
+            await _build_started(index_dir)
+            shutil.copytree(index_dir, moved, symlinks=True)
+            index_dir.rename(saved)
+            index_dir.symlink_to(moved)
+            copied = _outside_builds(_snapshot(moved))
+        [(found, error)] = answers
+        assert error and "was replaced" in found and found.count("\nhint: ") == 1, found
+        assert _outside_builds(_snapshot(moved)) == copied
+        assert not [name for name in os.listdir(saved) if ".tmp-" in name]  # the build's own temporary went
+        index_dir.unlink()
+        saved.rename(index_dir)
+        found, error = await call(session, "index")
+        assert not error and found["refreshed"], found
+        await _status_once_fresh(session)
+        found, error = await call(session, "symbols", {"name": "compute_value_7"})
+        assert not error and [match["path"] for match in found["matches"]] == ["bulk/module_0007.py"], found
+
+    run(shop, scenario, "--check-interval", str(INTERVAL))
     _no_traceback(shop)
