@@ -137,6 +137,7 @@ def _build(
     with (
         ParsePool(workers, _parse_options(config), show_progress) as pool,
         index_lock(config.index_dir, lock_wait, waiting, expected=ensured),
+        store.swap_blamed(config.index_dir),
     ):
         if waits:  # the tree may have changed while another run held the index: index it as it is now
             walked_again = time.monotonic()

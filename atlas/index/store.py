@@ -386,6 +386,31 @@ def refuse_replaced(index_dir: Path) -> None:
         raise replaced_while_building(index_dir)
 
 
+@contextlib.contextmanager
+def swap_blamed(index_dir: Path) -> Iterator[None]:
+    """Inside (while the lock of `index_dir` is held), an error raised once the path leads to another directory than
+    the one locked is reported as that swap (`refuse_replaced`): tantivy reads and writes a build by path, and met
+    what the swap put there (a `meta.json` copied half-written: "unexpected error: ValueError: Data corrupted")."""
+    try:
+        yield
+    except Exception as err:
+        if isinstance(err, InputError) or not _swapped(index_dir):
+            raise
+        raise replaced_while_building(index_dir) from err
+
+
+def _swapped(index_dir: Path) -> bool:
+    """Whether this process holds `index_dir` locked and its path leads to another directory now (not when it leads
+    nowhere: removed, which the error met says, see `atlas.errors.removed_while_building`)."""
+    directory = held_directory(index_dir)
+    if directory is None:
+        return False
+    try:
+        return directory_key(os.stat(index_dir)) != directory_key(os.fstat(directory))
+    except OSError:
+        return False
+
+
 def remove_generation_dir(index_dir: Path, path: Path) -> None:
     """Delete `path`, a generation (or a build's) of `index_dir`, errors ignored: in the directory locked, when this
     process holds the lock."""
