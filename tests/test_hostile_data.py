@@ -477,6 +477,28 @@ def test_current_naming_no_generation_is_damage_for_status_search_and_verify_ali
     assert index(root)["mode"] == "full"
 
 
+def test_regression_a_current_that_is_a_directory_is_damage_that_atlas_index_names_not_an_unexpected_error(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Readers called the index damaged (exit 4); `atlas index` built a whole generation, then failed to rename
+    # CURRENT over the directory: "unexpected error: IsADirectoryError" (exit 3), and the generation was lost.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    current = root / ".atlas" / store.CURRENT
+    current.unlink()
+    (current / "kept").mkdir(parents=True)
+    for command in (["status"], ["verify"], ["search", "one"]):
+        assert invoke(*command, "--repo", str(root)).exit_code == 4, command
+    result = invoke("index", str(root))
+    assert result.exit_code == 4, result.stderr
+    assert "unexpected" not in result.stderr and f"{current} is a directory" in result.stderr, result.stderr
+    assert "hint: remove" in result.stderr
+    assert (current / "kept").is_dir()  # what the user put there is theirs: never deleted
+    shutil.rmtree(current)
+    assert index(root)["mode"] == "full"  # the hint's way out
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+
+
 def test_a_generation_that_is_a_link_is_damage_and_never_read_through(
     make_repo: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from atlas.config import DEFAULT_INDEX_DIRNAME, refuse_own_link_out
-from atlas.errors import AtlasError, InputError, UsageError, limit_error, read_denied
+from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError, limit_error, read_denied
 from atlas.held_signals import signals_deferred
 from atlas.index.lock import (
     LOCK_FILE,
@@ -108,11 +108,26 @@ def check_index_dir(index_dir: Path, root: Path) -> None:
             "pass a directory inside the repository (the default is .atlas) or outside it",
         )
     refuse_own_link_out(index_dir, root)
+    refuse_current_directory(index_dir)
     if index_dir.is_dir() and not _is_atlas_own(index_dir):
         raise InputError(
             f"{index_dir} holds files that are not an Atlas index, and building there would replace them",
             "pass an empty directory, or a path that does not exist yet, as the index directory",
         )
+
+
+def refuse_current_directory(index_dir: Path) -> None:
+    """IndexCorrupt when `index_dir`'s CURRENT is a directory: readers call that index damaged, but a build cannot
+    replace it by the file naming its generation (a rename onto a directory fails), and it only ever deletes the
+    directories it made (generations), never one that may hold someone's files. Without this, a build wrote a whole
+    generation, then failed on CURRENT with an unexpected error."""
+    current = index_dir / CURRENT
+    with contextlib.suppress(OSError):  # not there, or not to be looked at: the build's own steps say so
+        if stat.S_ISDIR(os.lstat(current).st_mode):
+            raise IndexCorrupt(
+                f"the index is damaged: {current} is a directory, not the file naming the live generation",
+                f"remove {current} (Atlas does not delete a directory it did not make), then run `atlas index`",
+            )
 
 
 _KINDS = {stat.S_IFREG: "a regular file", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
