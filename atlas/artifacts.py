@@ -125,6 +125,8 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
         if members is None:
             continue
         try:
+            if not _sound_or_replaced(config.index_dir, generation):
+                continue
             digest = _write_archive(members, store.replacement_target(archive))
         finally:
             _close(members)
@@ -134,6 +136,21 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
         f"{config.index_dir}: the index was replaced {EXPORT_ATTEMPTS} times while its files were being opened",
         "export again once `atlas index` has finished",
     )
+
+
+def _sound_or_replaced(index_dir: Path, generation: Path) -> bool:
+    """True when `generation` is sound as `atlas verify` judges it (an import refuses any other: the export said ok
+    and the CI job restoring the cache failed); False when it was replaced meanwhile (a publish deleted files from
+    under the check: the next attempt exports the new one); IndexCorrupt when it is live and damaged."""
+    from atlas.verify import refuse_damaged
+
+    try:
+        refuse_damaged(generation, f"the index {generation}")
+    except IndexCorrupt:
+        if store.current_generation(index_dir) != generation:
+            return False
+        raise
+    return True
 
 
 def _refuse_inside(archive: Path, index_dir: Path) -> None:
@@ -428,17 +445,14 @@ def _check_paths(generation: Path, archive: Path) -> None:
     parts must agree as `atlas verify` checks them (a damaged side store or manifest would replace a good index
     with one no search can open)."""
     from atlas.index.reader import check_indexed_paths
-    from atlas.verify import generation_damage
+    from atlas.verify import refuse_damaged
 
     hint = "import only archives `atlas export` made from an index you trust, or build one with `atlas index`"
     try:
         check_indexed_paths(generation)
     except IndexCorrupt as err:
         raise IndexCorrupt(f"{archive}: {err.message}", hint) from err
-    damage = generation_damage(generation)
-    if damage:
-        more = f" (and {len(damage) - 1} more problems)" if len(damage) > 1 else ""
-        raise IndexCorrupt(f"{archive}: the archived index is damaged: {damage[0]}{more}", hint)
+    refuse_damaged(generation, f"{archive}: the archived index", hint)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -70,6 +70,15 @@ def generation_damage(generation: Path) -> list[str]:
     return report.damaged
 
 
+def refuse_damaged(generation: Path, what: str, hint: str | None = None) -> None:
+    """IndexCorrupt saying "`what` is damaged" and the first problem when `generation_damage` finds any: export and
+    import take no index that `atlas verify` calls damaged."""
+    damage = generation_damage(generation)
+    if damage:
+        more = f" (and {len(damage) - 1} more problem{'s' if len(damage) > 2 else ''})" if len(damage) > 1 else ""
+        raise IndexCorrupt(f"{what} is damaged: {damage[0]}{more}", hint)
+
+
 def _check_generation(generation: Path, report: VerifyReport) -> tuple[FileTable, dict[str, Any]] | None:
     """The generation's own parts against each other; its file table and manifest when those could be read."""
     checked = _check_files_table(generation, report)

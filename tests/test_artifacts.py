@@ -773,6 +773,34 @@ def test_an_index_whose_manifest_no_import_takes_is_not_exported(repo: Path, tmp
     assert not (tmp_path / "index.tar.gz").exists()
 
 
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x55
+    path.write_bytes(bytes(data))
+
+
+LIVE_DAMAGE: dict[str, Callable[[Path], None]] = {
+    "file table gone": lambda generation: (generation / store.FILES).unlink(),
+    "side store array gone": lambda generation: (generation / store.SIGNALS_DIR / "pagerank.npy").unlink(),
+    "history garbled": lambda generation: (generation / "history.json").write_bytes(b"{"),
+    "segment byte flipped": lambda generation: _flip_middle_byte(
+        max((generation / store.TANTIVY_DIR).glob("*.store"), key=lambda path: path.stat().st_size)
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", LIVE_DAMAGE)
+def test_regression_an_index_verify_calls_damaged_is_not_exported(repo: Path, tmp_path: Path, damage: str) -> None:
+    # Export checked the manifest only: a damaged index was packed (exit 0) into a cache that every import refused,
+    # as `atlas verify` (exit 4) would have said.
+    LIVE_DAMAGE[damage](live(repo / ".atlas"))
+    assert atlas("verify", "--repo", str(repo)).exit_code == 4
+    result = atlas("export", str(tmp_path / "index.tar.gz"), "--repo", str(repo))
+    assert result.exit_code == 4, result.output
+    assert "damaged" in result.stderr and "hint: rebuild it with `atlas index --rebuild`" in result.stderr
+    assert not (tmp_path / "index.tar.gz").exists()
+
+
 @pytest.mark.parametrize("command", ["export", "import"])
 def test_a_dash_is_not_taken_for_an_archive_path(repo: Path, command: str) -> None:
     # `atlas export -` wrote a file named "-" into the working directory, where `-` means standard output.
