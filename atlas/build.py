@@ -36,7 +36,7 @@ from atlas.progress import Progress, log
 from atlas.records import FileEntry, ParsedFile, Skipped, SkipReason, Unchanged
 from atlas.signals.attributes import linguist_marks
 from atlas.signals.compute import HistoryJob, compute_store, load_history, save_history, start_history
-from atlas.signals.store import load_store, write_store
+from atlas.signals.store import check_sizes, load_store, write_store
 from atlas.status import TreeDiff, diff_tree, read_failed
 from atlas.walk import WalkOptions, refuse_root_without_source, walk
 
@@ -258,6 +258,7 @@ def _check_readable(generation: Path, table: FileTable) -> None:
     side = load_store(generation)
     if side is None or side.params.get("files") != table.live or side.paths != table.paths:
         raise IndexCorrupt("the side store is missing or covers other files")
+    check_sizes(generation, side)
 
 
 def _full(

@@ -198,12 +198,13 @@ def _manifest(generation: Path) -> dict[str, Any]:
 
 def _opens_as_a_search_does(generation: Path) -> None:
     """IndexCorrupt when a search could not open the generation: tantivy's files and the side store are opened and
-    checked as a search opens them (not read whole: `atlas verify` does that)."""
+    checked as a search opens them, and the store's file sizes as `verify` checks them (no file is read whole:
+    `atlas verify` does that)."""
     from atlas.index.reader import open_tantivy
-    from atlas.signals.store import load_store
+    from atlas.signals.store import check_sizes, load_store
 
     open_tantivy(generation / store.TANTIVY_DIR).searcher()
-    load_store(generation)
+    check_sizes(generation, load_store(generation))
 
 
 def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -> None:

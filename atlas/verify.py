@@ -20,7 +20,7 @@ from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, is_native_panic
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.safe_read import quoted_value
-from atlas.signals.store import PARAMS, file_digest, load_store
+from atlas.signals.store import PARAMS, file_digest, load_store, size_problem
 
 MAX_LISTED = 20
 
@@ -181,9 +181,7 @@ def _resized(path: Path, written: object) -> str:
         status = os.lstat(path)
     except OSError:
         return ""
-    if not isinstance(written, int) or not stat.S_ISREG(status.st_mode) or status.st_size == written:
-        return ""
-    return f"has {status.st_size:,} bytes, {written:,} were written"
+    return size_problem(status.st_size, written) if stat.S_ISREG(status.st_mode) else ""
 
 
 def _check_history(generation: Path, report: VerifyReport) -> None:

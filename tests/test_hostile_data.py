@@ -311,6 +311,31 @@ def test_a_damaged_index_is_reported_as_damaged_and_rebuilt_by_atlas_index(
     assert verify(root).exit_code == 0
 
 
+@pytest.mark.parametrize("part", ["pagerank.npy", "cochange_indptr.npy"])
+def test_regression_a_side_store_file_grown_past_what_was_written_is_damage_that_atlas_index_mends(
+    make_repo: Callable[..., Path], part: str
+) -> None:
+    # Bytes appended to a side-store file (a bad copy, a restore over a longer file) were damage to `verify` (its
+    # size is not the one written), but `status` called the index fresh and `atlas index` found nothing to do: the
+    # index stayed damaged to `verify` (and to every import) for good. A search, reading only what the header says,
+    # may answer from it.
+    root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n\ndef two(): return a.one()\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    with open(generation / store.SIGNALS_DIR / part, "ab") as handle:
+        handle.write(b"\0garbage\xff")
+    assert verify(root).exit_code == 4
+    result = invoke("status", "--repo", str(root))
+    assert result.exit_code == 4, result.stderr
+    assert f"{part} has" in result.stderr and "were written" in result.stderr, result.stderr
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+    report = index(root)
+    assert report["mode"] == "full" and "damaged" in report["reason"], report
+    assert verify(root).exit_code == 0
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+
+
 # --- index settings are remembered --------------------------------------------------------------
 
 BIG_FILE = "big_payload.py"

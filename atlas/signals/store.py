@@ -117,6 +117,33 @@ NPY_HEAD_BYTES = 1 << 16
 """Room for a `.npy` file's magic and header (numpy writes a few hundred bytes; a longer one is not Atlas's)."""
 
 
+def size_problem(size: int, written: object) -> str:
+    """How a side-store file of `size` bytes differs from the `written` bytes its `params.json` records ("" when it
+    does not, or when none are recorded: a store written before they were)."""
+    if not isinstance(written, int) or isinstance(written, bool) or size == written:
+        return ""
+    return f"has {size:,} bytes, {written:,} were written"
+
+
+def check_sizes(generation: Path, side: SideStore) -> None:
+    """IndexCorrupt when a file of the side store holds another number of bytes than was written (`size_problem`),
+    told by one `lstat` each: `status` and a build judge the store by it as `verify` does. A search reads only the
+    bytes an array's header names and answers from such a store, but bytes appended to a file (a bad copy, a restore
+    over a longer file) were damage to `verify` alone: `status` called the index fresh and `atlas index` had nothing
+    to do, so it stayed damaged (and refused by every import) for good. Names that are no plain file name are left to
+    `verify`, which reports them."""
+    sizes = side.params.get("sizes")
+    for name, written in sizes.items() if isinstance(sizes, dict) else ():
+        if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+            continue
+        try:
+            size = os.lstat(generation / SIGNALS_DIR / name).st_size
+        except OSError:
+            continue  # gone: the load found that, or the store does not read it
+        if problem := size_problem(size, written):
+            raise IndexCorrupt(f"{generation / SIGNALS_DIR}: side store file {name} {problem}")
+
+
 def read_npy(path: Path) -> memoryview:
     """Read a little-endian C-order `.npy` file as a typed, shaped, read-only memoryview: its header, then the bytes
     the header says its values take, no more (trailing bytes, a sparse file's gigabytes of zeros, are never read); a
