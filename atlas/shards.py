@@ -792,6 +792,7 @@ def _finish(
     manifest = {
         **_manifest(config, report), "shards": listing, "segments": segments, "schema_version": SCHEMA_VERSION,
         "tantivy_version": tantivy_version(), "files_bytes": len(files),
+        "history_bytes": store.written_size(building / store.HISTORY),
     }  # fmt: skip
     store.write_atomic(building / store.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     store.publish(config.index_dir, building, final)

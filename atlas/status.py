@@ -193,6 +193,8 @@ def _manifest(generation: Path) -> dict[str, Any]:
     for part in (store.TANTIVY_DIR, store.SIGNALS_DIR):
         if not (generation / part).is_dir():
             raise ValueError(f"its {part} directory is missing")
+    if problem := store.history_problem(generation, manifest):
+        raise ValueError(problem)
     return manifest
 
 

@@ -85,7 +85,7 @@ def _check_generation(generation: Path, report: VerifyReport) -> tuple[FileTable
     if checked is not None:
         _check_tantivy(generation, checked[0], report)
         _check_side_store(generation, checked[0], report)
-        _check_history(generation, report)
+        _check_history(generation, checked[1], report)
     return checked
 
 
@@ -184,12 +184,16 @@ def _resized(path: Path, written: object) -> str:
     return size_problem(status.st_size, written) if stat.S_ISREG(status.st_mode) else ""
 
 
-def _check_history(generation: Path, report: VerifyReport) -> None:
-    """The mined history an update starts from: absent is fine (no git, or none mined), unreadable is damage."""
+def _check_history(generation: Path, manifest: dict[str, Any], report: VerifyReport) -> None:
+    """The mined history an update starts from: absent is fine when none was written (no git, or none mined); gone,
+    resized (`store.history_problem`, as `status` checks it) or unreadable is damage."""
     from atlas.signals.compute import HISTORY_FILE, load_history
 
-    if os.path.lexists(generation / HISTORY_FILE) and load_history(generation) is None:
-        report.damaged.append(f"{HISTORY_FILE} is unreadable (the next `atlas index` mines the history again)")
+    again = "the next `atlas index` mines the history again"
+    if problem := store.history_problem(generation, manifest):
+        report.damaged.append(f"{problem} ({again})")
+    elif os.path.lexists(generation / HISTORY_FILE) and load_history(generation) is None:
+        report.damaged.append(f"{HISTORY_FILE} is unreadable ({again})")
 
 
 def _check_side_rows(generation: Path, table: FileTable, report: VerifyReport) -> None:

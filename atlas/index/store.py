@@ -51,6 +51,8 @@ MANIFEST = "manifest.json"
 FILES = "files.json"
 TANTIVY_DIR = "tantivy"
 SIGNALS_DIR = "signals"
+HISTORY = "history.json"
+"""The mined git history an update starts from (`atlas.signals.compute`); its size is in the manifest."""
 GEN_PREFIX = "gen-"
 GITIGNORE = ".gitignore"
 SHARDS_DIR = "shards"
@@ -352,6 +354,36 @@ def check_regular_files(directory: Path) -> None:
         for entry in entries:
             if not entry.is_file(follow_symlinks=False):
                 raise Refused(entry.path, "it is not a regular file")
+
+
+def written_size(path: Path) -> int | None:
+    """The size of the regular file `path` a build wrote, for its manifest; None when there is none."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def history_problem(generation: Path, manifest: dict[str, Any]) -> str:
+    """What is wrong with the generation's history, told from one `lstat` against the size its manifest records
+    (`history_bytes`), or "": gone, no regular file, or holding another number of bytes. Every judge checks this, as
+    it checks the file table's size: `status` never looked at the history, and called an index fresh that `verify`
+    and every import called damaged. A same-size garble is left to `verify`, which reads the file."""
+    written = manifest.get("history_bytes")
+    if not isinstance(written, int) or isinstance(written, bool):
+        return ""  # none was written (no git), or the index predates the field
+    try:
+        status = os.lstat(generation / HISTORY)
+    except FileNotFoundError:
+        return f"{HISTORY} is missing ({written:,} bytes were written)"
+    except OSError as err:
+        return f"{HISTORY} cannot be looked at ({err.strerror})"
+    if not stat.S_ISREG(status.st_mode):
+        return f"{HISTORY} is not a regular file"
+    if status.st_size != written:
+        return f"{HISTORY} has {status.st_size:,} bytes, {written:,} were written"
+    return ""
 
 
 def live_manifest(index_dir: Path) -> dict[str, Any] | None:

@@ -285,6 +285,7 @@ class GenerationWriter:
         manifest = {
             **manifest, "schema_version": SCHEMA_VERSION, "tantivy_version": tantivy_version(),
             "files_bytes": len(files),  # lets a reader spot a truncated file table with one stat
+            "history_bytes": store.written_size(self.building / store.HISTORY),  # and a damaged history
             "deleted_documents": self.deleted_documents,
         }  # fmt: skip
         store.write_atomic(self.building / store.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))

@@ -25,7 +25,7 @@ import orjson
 from atlas.config import IndexConfig
 from atlas.digest import content_hash, digest_number, file_stamp
 from atlas.errors import WorkerLost
-from atlas.index.store import read_index_file, write_atomic
+from atlas.index.store import HISTORY, read_index_file, write_atomic
 from atlas.index.writer import FileTable
 from atlas.progress import log
 from atlas.records import Role
@@ -55,7 +55,7 @@ from atlas.signals.store import SideStore
 from atlas.terms import word_hash
 
 ROLE_CODES: dict[str, int] = {str(role): code for code, role in enumerate(Role)}
-HISTORY_FILE = "history.json"
+HISTORY_FILE = HISTORY
 _log = logging.getLogger(__name__)
 
 
