@@ -27,7 +27,7 @@ from atlas.errors import AtlasError, IndexCorrupt, InputError, removed_while_bui
 from atlas.index import store
 from atlas.index.layout import Segment, plan_rewrites, segment_bytes
 from atlas.index.lock import index_lock
-from atlas.index.segments import missing_segment_files, segment_documents
+from atlas.index.segments import segment_documents
 from atlas.index.writer import FileTable, GenerationWriter
 from atlas.parse import ParseOptions
 from atlas.parse.pool import ParsePool, content_hashes, parse_workers
@@ -251,8 +251,6 @@ def _check_readable(generation: Path, table: FileTable) -> None:
     from atlas.index.reader import open_tantivy
 
     documents = open_tantivy(generation / store.TANTIVY_DIR).searcher().num_docs
-    if missing := missing_segment_files(generation / store.TANTIVY_DIR):
-        raise IndexCorrupt(f"tantivy segment files missing: {', '.join(missing[:3])}")
     if documents != table.live:
         raise IndexCorrupt(f"tantivy holds {documents} documents for {table.live} files")
     side = load_store(generation)

@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from atlas.cli import cli
 from atlas.index import layout, store
+from atlas.signals.store import PARAMS
 from tests.conftest import GIT_ENV, Symlink, git, git_env
 
 ATLAS = Path(sys.executable).with_name("atlas")
@@ -319,6 +320,8 @@ DAMAGE = {
     "a tantivy positions file is missing": lambda generation: [
         path.unlink() for path in (generation / store.TANTIVY_DIR).glob("*.pos")
     ],
+    # Read as "no side store": searches ranked without signals and `status` said fresh, where `verify` said damaged.
+    "the side store's parameters are gone": lambda generation: (generation / store.SIGNALS_DIR / PARAMS).unlink(),
     "a side-store array is cut short": lambda generation: os.truncate(
         _largest_array(generation), _largest_array(generation).stat().st_size - 8
     ),
@@ -341,7 +344,7 @@ def test_a_damaged_index_is_reported_as_damaged_and_rebuilt_by_atlas_index(
     result = search(root, "one two")  # two words: a phrase query reads the positions
     assert result.exit_code == 4, result.output + result.stderr
     assert "rebuild" in result.stderr and "unexpected" not in result.stderr
-    assert verify(root).exit_code == 4
+    assert verify(root).exit_code == status_code(root) == 4
     assert index(root, "--rebuild")["mode"] == "full"  # the hint's command
     assert hits(search(root, "one"))[0]["path"] == "a.py"
     assert verify(root).exit_code == 0

@@ -196,6 +196,7 @@ def open_tantivy(directory: Path) -> tantivy.Index:
     """
     try:
         store.check_regular_files(directory)
+        _refuse_missing_segment_files(directory)
         with TantivyDamage(directory.parent, reads=False):
             index = tantivy.Index.open(str(directory))
             # Its default reader reloads when meta.json changes, from a watcher thread: a reload of segment files
@@ -209,6 +210,17 @@ def open_tantivy(directory: Path) -> tantivy.Index:
     except OSError as err:
         raise _open_failure(directory, err) from err
     return _open_through_links(directory)
+
+
+def _refuse_missing_segment_files(directory: Path) -> None:
+    """IndexCorrupt when a file the segments of `meta.json` need is gone (one directory read): tantivy opens some
+    (a segment's positions) only when a query reads them, so an open passed, `status` called the index fresh and
+    only a phrase search failed, while `verify` and a build found it damaged."""
+    from atlas.index.segments import missing_segment_files
+
+    if missing := missing_segment_files(directory):
+        more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise IndexCorrupt(f"{directory.parent}: tantivy segment files are missing: {', '.join(missing[:3])}{more}")
 
 
 def _open_failure(directory: Path, err: Exception) -> AtlasError:

@@ -205,14 +205,15 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def load_store(generation: Path) -> SideStore | None:
-    """Read the side store of `generation`; None if the generation has none."""
+def load_store(generation: Path) -> SideStore:
+    """Read the side store of `generation`. Every build writes one, so one without its parameters is damage, as
+    `verify` says: read as none, searches ranked without signals and `status` called the index fresh."""
     directory = generation / SIGNALS_DIR
     try:
         refuse_linked_part(directory)
         params = orjson.loads(read_index_file(directory / PARAMS))
-    except FileNotFoundError:
-        return None
+    except FileNotFoundError as err:
+        raise IndexCorrupt(f"{directory}: the side store has no {PARAMS}") from err
     except (OSError, orjson.JSONDecodeError) as err:
         raise damage(f"{directory}: the side store's parameters are unreadable ({err})", err) from err
     if not isinstance(params, dict) or params.get("store_version") != STORE_VERSION:
