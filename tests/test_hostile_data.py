@@ -258,6 +258,27 @@ def test_a_history_with_a_field_of_the_wrong_type_is_damaged_and_mined_again(
     assert verify(root).exit_code == 0
 
 
+@pytest.mark.parametrize("skipped", [None, -1, "x", []])
+def test_regression_a_file_table_whose_skipped_map_is_no_map_is_damage_every_judge_names_and_a_build_mends(
+    make_repo: Callable[..., Path], skipped: object
+) -> None:
+    # `status` called it damaged; verify, export and `atlas index` failed with "unexpected error: AttributeError"
+    # (exit 3), so nothing could mend the index but a hand-deleted .atlas.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    table = orjson.loads((generation / store.FILES).read_bytes())
+    (generation / store.FILES).write_bytes(orjson.dumps({**table, "skipped": skipped}))
+    for command in (["status"], ["verify"], ["export", str(root.parent / "x.tgz")]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.stderr)
+        assert "unexpected" not in result.stderr, result.stderr
+    report = index(root)
+    assert report["mode"] == "full" and "damaged" in report["reason"], report
+    assert verify(root).exit_code == 0
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

@@ -124,9 +124,13 @@ class FileTable:
     def from_json(cls, data: bytes) -> FileTable:
         """Inverse of `to_json`; IndexCorrupt when a path is not a clean repository-relative path."""
         raw = orjson.loads(data)
-        if isinstance(raw, dict) and "ctimes" not in raw:  # a table written before ctimes were recorded
+        if not isinstance(raw, dict) or not isinstance(raw.get("skipped"), dict):
+            # Read as a map, another value failed verify, export and every update with an AttributeError (exit 3).
+            raise IndexCorrupt("the index's file table is no JSON object with a map of skipped files: a crafted or "
+                               "corrupt index")  # fmt: skip
+        if "ctimes" not in raw:  # a table written before ctimes were recorded
             raw["ctimes"] = [0] * len(raw.get("paths") or ())
-        if isinstance(raw, dict) and "errors" not in raw:  # one written before parse errors were recorded: none known
+        if "errors" not in raw:  # one written before parse errors were recorded: none known
             raw["errors"] = [""] * len(raw.get("paths") or ())
         skipped = {path: _skip_record(seen) for path, seen in raw["skipped"].items()}
         table = cls(**{name: raw[name] for name in cls.COLUMNS}, skipped=skipped)
