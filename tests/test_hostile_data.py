@@ -223,6 +223,9 @@ HISTORY_DAMAGE = {
     "reason-as-number": ("reason", None, None, 5),
     "head-as-number": ("head", None, None, 5),
     "head-as-a-branch-name": ("head", None, None, "main"),  # `main..HEAD` is empty: the new commits were lost
+    # A map that is no map: "unexpected error: AttributeError" from verify, export and every update (exit 3).
+    "moved-as-null": ("moved", None, None, None),
+    "words-as-a-number": ("words", None, None, -1),
 }
 
 

@@ -281,6 +281,7 @@ def _well_formed(history: History) -> bool:
         and (history.head is None or (type(history.head) is str and _OBJECT_ID.fullmatch(history.head) is not None))
         and _whole(history.newest_time, -_INT64, _INT64) and _whole(history.commits_mined, 0, _INT32)
         and set(map(type, history.tracked)) <= {str}
+        and type(history.moved) is dict and type(history.words) is dict  # read as maps: an AttributeError otherwise
         and set(map(type, history.moved.values())) <= {str, type(None)}
         and all(map(_file_ok, history.files.values()))
         and all(_partner_ok(partner) for row in history.cochange.values() for partner in row)
