@@ -181,6 +181,7 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
     The generation is opened the way a search opens it (tantivy index, side store) and its
     document count checked against its file table, so a damaged index gets a full build.
     """
+    from atlas.index.reader import check_file_table
     from atlas.status import rebuild_reason
 
     generation = store.current_generation(config.index_dir)
@@ -199,6 +200,7 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         report.reason = rebuild_reason(config, manifest) or _other_shard(manifest, report)
         if report.reason:
             return None
+        check_file_table(generation, manifest)  # as every search checks it
         table = FileTable.from_json(store.read_index_file(generation / store.FILES))
         _check_readable(generation, table)
     except (AtlasError, OSError, ValueError, KeyError, TypeError) as err:

@@ -104,7 +104,7 @@ def index_status(config: IndexConfig, hash_moved: bool = False) -> IndexStatus:
         _describe(status, manifest, generation)
         reason = rebuild_reason(config, manifest)
         if not reason:  # an index of another format is read by none of this Atlas
-            _opens_as_a_search_does(generation)
+            _opens_as_a_search_does(generation, manifest)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexCorrupt) as err:  # orjson's: ValueError
         if denied := read_denied(err):  # not damage: a rebuild would not help
             raise denied from err
@@ -198,13 +198,14 @@ def _manifest(generation: Path) -> dict[str, Any]:
     return manifest
 
 
-def _opens_as_a_search_does(generation: Path) -> None:
+def _opens_as_a_search_does(generation: Path, manifest: dict[str, Any]) -> None:
     """IndexCorrupt when a search could not open the generation: tantivy's files and the side store are opened and
     checked as a search opens them, and the store's file sizes as `verify` checks them (no file is read whole:
     `atlas verify` does that)."""
-    from atlas.index.reader import open_tantivy
+    from atlas.index.reader import check_file_table, open_tantivy
     from atlas.signals.store import check_sizes, load_store
 
+    check_file_table(generation, manifest)
     open_tantivy(generation / store.TANTIVY_DIR).searcher()
     check_sizes(generation, load_store(generation))
 

@@ -90,10 +90,11 @@ def _check_generation(generation: Path, report: VerifyReport) -> tuple[FileTable
 
 
 def _check_files_table(generation: Path, report: VerifyReport) -> tuple[FileTable, dict[str, Any]] | None:
-    from atlas.index.reader import read_manifest
+    from atlas.index.reader import check_file_table, read_manifest
 
     try:
         manifest = read_manifest(generation)
+        check_file_table(generation, manifest)
         return FileTable.from_json(store.read_index_file(generation / store.FILES)), manifest
     except AtlasError as err:
         report.damaged.append(err.message)

@@ -400,7 +400,7 @@ DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
     ("garbage-meta-json", _garbage_meta, "tantivy cannot read the index"),
     ("deleted-segment-file", _delete_positions, "tantivy cannot read the index"),
     ("deleted-side-store-array", _delete_npy, "side store file pagerank.npy is missing"),
-    ("corrupt-files-json", _corrupt_files_json, "files.json: unreadable"),
+    ("corrupt-files-json", _corrupt_files_json, "files.json has"),  # its size, as a search finds it
     ("current-names-missing-dir", _current_names_missing_dir, "no live generation"),
     ("empty-current", _empty_current, "no live generation"),
 ]

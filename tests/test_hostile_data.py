@@ -282,6 +282,25 @@ def test_regression_a_file_table_whose_skipped_map_is_no_map_is_damage_every_jud
     assert verify(root).exit_code == 0
 
 
+def test_regression_a_file_table_of_another_size_than_the_manifest_says_is_damage_to_every_judge(
+    make_repo: Callable[..., Path],
+) -> None:
+    # Searches refused it (exit 4: "files.json has N bytes, the manifest says M") while `status` and `verify` called
+    # the index sound (exit 0): only the search compared the table's size with the manifest's.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    table = orjson.loads((generation / store.FILES).read_bytes())
+    (generation / store.FILES).write_bytes(orjson.dumps({**table, "unknown": [1, 2, 3]}))
+    for command in (["status"], ["verify"], ["search", "one"]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.stderr)
+    assert "files.json has" in invoke("status", "--repo", str(root)).stderr
+    assert index(root)["mode"] == "full"
+    assert verify(root).exit_code == 0
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

@@ -128,7 +128,7 @@ def open_index(index_dir: Path) -> IndexReader:
     generation = live_generation(index_dir)
     manifest = read_manifest(generation)
     _refuse_shard(index_dir, manifest)
-    _check_file_table(generation, manifest)
+    check_file_table(generation, manifest)
     return IndexReader(generation, manifest, open_tantivy(generation / store.TANTIVY_DIR))
 
 
@@ -343,9 +343,10 @@ def _no_temporary_room(directory: Path, err: OSError) -> AtlasError:
     )
 
 
-def _check_file_table(generation: Path, manifest: dict[str, Any]) -> None:
+def check_file_table(generation: Path, manifest: dict[str, Any]) -> None:
     """A missing or truncated files.json (or anything but a regular file in its place) makes the index corrupt;
-    checked by one stat, not read."""
+    checked by one stat, not read. Every judge (search, status, verify) checks it alike: only searches did, and
+    `status` and `verify` called sound an index every search refused."""
     expected = manifest.get("files_bytes")
     try:
         status = (generation / store.FILES).lstat()
