@@ -20,7 +20,7 @@ from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, is_native_panic
 from atlas.index import store
 from atlas.index.writer import FileTable
 from atlas.safe_read import quoted_value
-from atlas.signals.store import PARAMS, file_digest, load_store, size_problem
+from atlas.signals.store import PARAMS, file_digest, load_store, params_problem, size_problem
 
 MAX_LISTED = 20
 
@@ -149,6 +149,9 @@ def _check_side_store(generation: Path, table: FileTable, report: VerifyReport) 
         params = orjson.loads(store.read_index_file(directory / PARAMS))
     except (OSError, orjson.JSONDecodeError) as err:
         report.damaged.append(f"side store parameters unreadable ({err})")
+        return
+    if problem := params_problem(params) if isinstance(params, dict) else "not an object":
+        report.damaged.append(f"side store parameters malformed ({problem})")
         return
     sizes = params.get("sizes") if isinstance(params.get("sizes"), dict) else {}
     for name, expected in params.get("checksums", {}).items():

@@ -301,6 +301,41 @@ def test_regression_a_file_table_of_another_size_than_the_manifest_says_is_damag
     assert verify(root).exit_code == 0
 
 
+PARAMS_DAMAGE: dict[str, tuple[tuple[str, ...], object]] = {
+    "git-as-text": (("git",), "x"),
+    "commit-words-as-null": (("commit_words",), None),
+    "commit-word-files-as-text": (("commit_words", "files"), "x"),
+    "checksums-as-a-list": (("checksums",), []),
+    "a-dtype-as-a-map": (("dtypes", "lines"), {}),
+}
+
+
+@pytest.mark.parametrize("damage", PARAMS_DAMAGE.values(), ids=PARAMS_DAMAGE.keys())
+def test_regression_side_store_parameters_of_the_wrong_type_are_damage_every_judge_names_and_a_build_mends(
+    make_repo: Callable[..., Path], damage: tuple[tuple[str, ...], object]
+) -> None:
+    # Read as maps, numbers or type names, they failed searches, verify or export with "unexpected error:
+    # AttributeError/TypeError" (exit 3), and `atlas index` kept the store, so every later search failed the same way.
+    root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    params = orjson.loads((generation / store.SIGNALS_DIR / PARAMS).read_bytes())
+    *parents, name = damage[0]
+    holder = params
+    for parent in parents:
+        holder = holder[parent]
+    holder[name] = damage[1]
+    (generation / store.SIGNALS_DIR / PARAMS).write_bytes(orjson.dumps(params))
+    for command in (["status"], ["verify"], ["search", "one"], ["query", "one"]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.stderr)
+        assert "unexpected" not in result.stderr, result.stderr
+    assert index(root)["mode"] == "full"
+    assert verify(root).exit_code == 0
+    assert hits(search(root, "one"))[0]["path"] == "a.py"
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

@@ -219,6 +219,8 @@ def load_store(generation: Path) -> SideStore:
     if not isinstance(params, dict) or params.get("store_version") != STORE_VERSION:
         version = params.get("store_version") if isinstance(params, dict) else None
         raise IndexCorrupt(f"{directory}: side store version {version}, this Atlas reads {STORE_VERSION}")
+    if problem := params_problem(params):
+        raise IndexCorrupt(f"{directory}: the side store's parameters are malformed ({problem})")
     try:
         paths = decode_paths(read_index_file(directory / PATHS))
         arrays = {name: read_npy(directory / f"{name}.npy") for name in params.get("arrays", [])}
@@ -228,6 +230,31 @@ def load_store(generation: Path) -> SideStore:
     if problem:
         raise IndexCorrupt(f"{directory}: {problem}")
     return SideStore(params, paths, arrays)
+
+
+_PARAM_MAPS = ("git", "graph", "commit_words", "checksums", "sizes", "dtypes")
+"""The parameters `write_store` writes as JSON objects; searches, `verify` and `export` read them as maps."""
+
+
+def params_problem(params: dict[str, Any]) -> str:
+    """What in the side store's `params` is not of the type `write_store` writes ("" when all is): read as maps,
+    numbers or type names, a field of another type failed searches, `verify` or `export` with an AttributeError or
+    TypeError ("unexpected error", exit 3), and a build kept the store, so it never mended."""
+    for name in _PARAM_MAPS:
+        if name in params and not isinstance(params[name], dict):
+            return f"{name} is {type(params[name]).__name__}, not an object"
+    for name in ("checksums", "dtypes"):
+        if not all(isinstance(value, str) for value in params.get(name, {}).values()):
+            return f"{name} holds a value that is not text"
+    words = params.get("commit_words", {})
+    for name in ("files", "average_length"):
+        value = words.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"commit_words.{name} is {type(value).__name__}, not a number"
+    arrays = params.get("arrays", [])
+    if not isinstance(arrays, list) or not all(isinstance(name, str) for name in arrays):
+        return "arrays is not a list of names"
+    return ""
 
 
 def _layout_problem(arrays: dict[str, memoryview], dtypes: object, files: int) -> str | None:
