@@ -181,7 +181,7 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
     The generation is opened the way a search opens it (tantivy index, side store) and its
     document count checked against its file table, so a damaged index gets a full build.
     """
-    from atlas.index.reader import check_file_table
+    from atlas.index.reader import check_file_table, manifest_problem
     from atlas.status import rebuild_reason
 
     generation = store.current_generation(config.index_dir)
@@ -196,6 +196,8 @@ def _reusable_generation(config: IndexConfig, report: IndexReport) -> _Previous 
         manifest = orjson.loads(store.read_index_file(generation / store.MANIFEST))
         if not isinstance(manifest, dict):
             raise IndexCorrupt(f"{store.MANIFEST} is not a JSON object")
+        if problem := manifest_problem(manifest):
+            raise IndexCorrupt(f"{store.MANIFEST} is malformed ({problem})")
         # An index of another format or other settings is rebuilt for that reason, before it is read.
         report.reason = rebuild_reason(config, manifest) or _other_shard(manifest, report)
         if report.reason:

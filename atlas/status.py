@@ -193,7 +193,9 @@ def _manifest(generation: Path) -> dict[str, Any]:
     for part in (store.TANTIVY_DIR, store.SIGNALS_DIR):
         if not (generation / part).is_dir():
             raise ValueError(f"its {part} directory is missing")
-    if problem := store.history_problem(generation, manifest):
+    from atlas.index.reader import manifest_problem
+
+    if problem := store.history_problem(generation, manifest) or manifest_problem(manifest):
         raise ValueError(problem)
     return manifest
 

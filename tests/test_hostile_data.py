@@ -336,6 +336,25 @@ def test_regression_side_store_parameters_of_the_wrong_type_are_damage_every_jud
     assert hits(search(root, "one"))[0]["path"] == "a.py"
 
 
+@pytest.mark.parametrize("value", [None, "x", 1e308, -1, True, []])
+def test_regression_a_manifest_walk_time_that_is_no_time_is_damage_and_rebuilt(
+    make_repo: Callable[..., Path], value: object
+) -> None:
+    # Compared with each file's stamp, it failed `status` and every `atlas index` with "unexpected error: TypeError"
+    # (exit 3), so nothing mended it; `verify` called the index sound.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**manifest(root), "walk_started_ns": value}))
+    for command in (["status"], ["verify"]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.stderr)
+        assert "unexpected" not in result.stderr, result.stderr
+    assert index(root)["mode"] == "full"
+    assert verify(root).exit_code == status_code(root) == 0
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

@@ -120,7 +120,20 @@ def read_manifest(generation: Path) -> dict[str, Any]:
             f"{generation}: the index was built by another Atlas format "
             f"({manifest.get('format_version')}, this Atlas reads {FORMAT_VERSION})"
         )
+    if problem := manifest_problem(manifest):
+        raise IndexCorrupt(f"{generation}: the index manifest is malformed ({problem})")
     return manifest
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str:
+    """What in `manifest` is not of the type a build writes and a judge computes with ("" when all is): every reader
+    of a manifest checks it (searches, `verify` and `export` here; `status` and a build on their own reads).
+    `walk_started_ns` is compared with each file's stamp: another value failed `status` and every update with an
+    unexpected TypeError (exit 3), so nothing mended the index."""
+    walk = manifest.get("walk_started_ns", 0)
+    if isinstance(walk, bool) or not isinstance(walk, int) or not 0 <= walk < 1 << 63:
+        return f"its walk_started_ns is {walk!r}, not a time"
+    return ""
 
 
 def open_index(index_dir: Path) -> IndexReader:
