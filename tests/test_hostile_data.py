@@ -355,6 +355,30 @@ def test_regression_a_manifest_walk_time_that_is_no_time_is_damage_and_rebuilt(
     assert verify(root).exit_code == status_code(root) == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("files_indexed", 1e308), ("files_indexed", -1), ("signals", "x"), ("signals", {"git": 5}),
+     ("schema_version", None)],
+)  # fmt: skip
+def test_regression_a_manifest_field_of_the_wrong_type_is_damage_to_status_and_verify_alike(
+    make_repo: Callable[..., Path], field: str, value: object
+) -> None:
+    # `status` called a file count that is no count, or signals that are no object, damage (exit 4) while `verify`
+    # said all was well; a schema version that is none was damage to verify and searches ("another Atlas format (3,
+    # this Atlas reads 3)") while `status` called the index fresh.
+    root = make_repo({"a.py": "def one(): pass\n"})
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    (generation / store.MANIFEST).write_bytes(orjson.dumps({**manifest(root), field: value}))
+    for command in (["status"], ["verify"]):
+        result = invoke(*command, "--repo", str(root))
+        assert result.exit_code == 4, (command, result.stdout, result.stderr)
+        assert "unexpected" not in result.stderr, result.stderr
+    assert index(root)["mode"] == "full"
+    assert verify(root).exit_code == status_code(root) == 0
+
+
 def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Callable[..., Path]) -> None:
     from atlas.config import FORMAT_VERSION
 

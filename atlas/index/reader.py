@@ -115,7 +115,7 @@ def read_manifest(generation: Path) -> dict[str, Any]:
         raise damage(f"{generation}: the index manifest is unreadable ({err})", err) from err
     if not isinstance(manifest, dict):
         raise IndexCorrupt(f"{generation}: the index manifest is not a JSON object")
-    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("schema_version") != SCHEMA_VERSION:
+    if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexCorrupt(
             f"{generation}: the index was built by another Atlas format "
             f"({manifest.get('format_version')}, this Atlas reads {FORMAT_VERSION})"
@@ -129,10 +129,18 @@ def manifest_problem(manifest: dict[str, Any]) -> str:
     """What in `manifest` is not of the type a build writes and a judge computes with ("" when all is): every reader
     of a manifest checks it (searches, `verify` and `export` here; `status` and a build on their own reads).
     `walk_started_ns` is compared with each file's stamp: another value failed `status` and every update with an
-    unexpected TypeError (exit 3), so nothing mended the index."""
-    walk = manifest.get("walk_started_ns", 0)
-    if isinstance(walk, bool) or not isinstance(walk, int) or not 0 <= walk < 1 << 63:
-        return f"its walk_started_ns is {walk!r}, not a time"
+    unexpected TypeError (exit 3), so nothing mended the index; a file count, signals or schema version of another
+    type was damage to some judges and sound to others."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        return f"its schema version is {manifest.get('schema_version')!r}, this Atlas reads {SCHEMA_VERSION}"
+    for name, what in (("walk_started_ns", "walk_started_ns is {!r}, not a time"),
+                       ("files_indexed", "file count is {!r}, not a count")):  # fmt: skip
+        value = manifest.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
+            return "its " + what.format(value)
+    signals = manifest.get("signals", {})
+    if not isinstance(signals, dict) or not isinstance(signals.get("git") or {}, dict):
+        return "its signals are not an object naming the git history's"
     return ""
 
 
