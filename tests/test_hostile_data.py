@@ -41,6 +41,14 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
 
 
+def indexed_generation(root: Path) -> Path:
+    """Index `root` and return its live generation's directory."""
+    index(root)
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    return generation
+
+
 def index(root: Path, *flags: str) -> dict[str, Any]:
     """`atlas index ROOT --format json FLAGS...`: the report; the run must succeed."""
     result = invoke("index", str(root), "--jobs", "1", "--format", "json", *flags)
@@ -140,9 +148,7 @@ def test_verify_compares_the_side_store_with_the_file_table(make_repo: Callable[
     from atlas.signals.store import load_store, write_store
 
     root = make_repo({"a.py": "def one(): pass\n", "b.py": "def two(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     side = load_store(generation)
     assert side is not None
     side.paths = list(reversed(side.paths))  # rows aligned to the wrong files, checksums rewritten
@@ -200,9 +206,7 @@ def test_regression_a_history_of_another_size_or_kind_is_damage_to_status_as_to_
     from atlas.signals.compute import HISTORY_FILE
 
     root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     HISTORY_REPLACED[damage](generation / HISTORY_FILE)
     assert verify(root).exit_code == 4
     result = invoke("status", "--repo", str(root))
@@ -238,9 +242,7 @@ def test_a_history_with_a_field_of_the_wrong_type_is_damaged_and_mined_again(
     from atlas.signals.compute import HISTORY_FILE
 
     root = make_repo({"a.py": "def one(): pass\n", "b.py": "def two(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     data = orjson.loads((generation / HISTORY_FILE).read_bytes())
     field, key, item, value = damage
     if key is None:
@@ -268,9 +270,7 @@ def test_regression_a_file_table_whose_skipped_map_is_no_map_is_damage_every_jud
     # `status` called it damaged; verify, export and `atlas index` failed with "unexpected error: AttributeError"
     # (exit 3), so nothing could mend the index but a hand-deleted .atlas.
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     table = orjson.loads((generation / store.FILES).read_bytes())
     (generation / store.FILES).write_bytes(orjson.dumps({**table, "skipped": skipped}))
     for command in (["status"], ["verify"], ["export", str(root.parent / "x.tgz")]):
@@ -288,9 +288,7 @@ def test_regression_a_file_table_of_another_size_than_the_manifest_says_is_damag
     # Searches refused it (exit 4: "files.json has N bytes, the manifest says M") while `status` and `verify` called
     # the index sound (exit 0): only the search compared the table's size with the manifest's.
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     table = orjson.loads((generation / store.FILES).read_bytes())
     (generation / store.FILES).write_bytes(orjson.dumps({**table, "unknown": [1, 2, 3]}))
     for command in (["status"], ["verify"], ["search", "one"]):
@@ -317,9 +315,7 @@ def test_regression_side_store_parameters_of_the_wrong_type_are_damage_every_jud
     # Read as maps, numbers or type names, they failed searches, verify or export with "unexpected error:
     # AttributeError/TypeError" (exit 3), and `atlas index` kept the store, so every later search failed the same way.
     root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     params = orjson.loads((generation / store.SIGNALS_DIR / PARAMS).read_bytes())
     *parents, name = damage[0]
     holder = params
@@ -343,9 +339,7 @@ def test_regression_a_manifest_walk_time_that_is_no_time_is_damage_and_rebuilt(
     # Compared with each file's stamp, it failed `status` and every `atlas index` with "unexpected error: TypeError"
     # (exit 3), so nothing mended it; `verify` called the index sound.
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     (generation / store.MANIFEST).write_bytes(orjson.dumps({**manifest(root), "walk_started_ns": value}))
     for command in (["status"], ["verify"]):
         result = invoke(*command, "--repo", str(root))
@@ -367,9 +361,7 @@ def test_regression_a_manifest_field_of_the_wrong_type_is_damage_to_status_and_v
     # said all was well; a schema version that is none was damage to verify and searches ("another Atlas format (3,
     # this Atlas reads 3)") while `status` called the index fresh.
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     (generation / store.MANIFEST).write_bytes(orjson.dumps({**manifest(root), field: value}))
     for command in (["status"], ["verify"]):
         result = invoke(*command, "--repo", str(root))
@@ -383,9 +375,7 @@ def test_an_index_of_an_older_format_is_rebuilt_with_the_reason(make_repo: Calla
     from atlas.config import FORMAT_VERSION
 
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     old = {**manifest(root), "format_version": 1}
     (generation / store.MANIFEST).write_bytes(orjson.dumps(old))
     assert FORMAT_VERSION > 1
@@ -403,9 +393,7 @@ def test_an_index_parsed_by_an_older_atlas_is_searched_then_rebuilt_with_the_rea
     from atlas.config import PARSE_VERSION
 
     root = make_repo({"src/frames.jl": "function nrow_count(df)\n    length(df.cols)\nend\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     older = {key: value for key, value in manifest(root).items() if key != "parse_version"}
     (generation / store.MANIFEST).write_bytes(orjson.dumps(older))
     assert PARSE_VERSION > 1
@@ -423,9 +411,7 @@ def test_regression_an_index_parsed_by_a_newer_atlas_is_searched_then_rebuilt_wi
     from atlas.config import PARSE_VERSION
 
     root = make_repo({"src/frames.py": "def nrow_count(df):\n    return len(df.cols)\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     (generation / store.MANIFEST).write_bytes(orjson.dumps({**manifest(root), "parse_version": PARSE_VERSION + 1}))
     assert hits(search(root, "nrow_count"))[0]["path"] == "src/frames.py"
     report = index(root)
@@ -458,9 +444,7 @@ def test_a_damaged_index_is_reported_as_damaged_and_rebuilt_by_atlas_index(
     make_repo: Callable[..., Path], damage: str
 ) -> None:
     root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n\ndef two(): return a.one()\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     DAMAGE[damage](generation)
     result = search(root, "one two")  # two words: a phrase query reads the positions
     assert result.exit_code == 4, result.output + result.stderr
@@ -480,9 +464,7 @@ def test_regression_a_side_store_file_grown_past_what_was_written_is_damage_that
     # index stayed damaged to `verify` (and to every import) for good. A search, reading only what the header says,
     # may answer from it.
     root = make_repo({"a.py": "def one(): pass\n", "b.py": "import a\n\ndef two(): return a.one()\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     with open(generation / store.SIGNALS_DIR / part, "ab") as handle:
         handle.write(b"\0garbage\xff")
     assert verify(root).exit_code == 4
@@ -691,9 +673,7 @@ def test_a_generation_that_is_a_link_is_damage_and_never_read_through(
     import shutil
 
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     elsewhere = tmp_path / "elsewhere"
     shutil.move(generation, elsewhere)
     generation.symlink_to(elsewhere, target_is_directory=True)
@@ -797,9 +777,7 @@ def test_regression_status_calls_a_malformed_manifest_damage(make_repo: Callable
     # A manifest that was JSON but not an object (or held a field of the wrong type) was "unexpected error:
     # AttributeError" (exit 3); `{}` was "out of date" (exit 7) where a search says damaged.
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     (generation / store.MANIFEST).write_text(manifest)
     result = CliRunner().invoke(cli, ["-q", "status", "--repo", str(root)])
     assert result.exit_code == 4, result.output
@@ -810,9 +788,7 @@ def test_regression_status_calls_a_malformed_manifest_damage(make_repo: Callable
 def test_regression_status_calls_an_index_missing_a_part_damaged(make_repo: Callable[..., Path], part: str) -> None:
     # `status` said fresh (exit 0) for an index a search cannot open.
     root = make_repo({"a.py": "def one(): pass\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     shutil.rmtree(generation / part)
     result = CliRunner().invoke(cli, ["-q", "status", "--repo", str(root)])
     assert result.exit_code == 4, result.output
@@ -825,9 +801,7 @@ def test_regression_a_generation_without_current_is_damage_and_never_replaced_by
     # A half-copied cache (the generation, no CURRENT) was "no index": `status` said exit 3, and a search built a
     # new index and deleted the generation it had not looked at.
     root = make_repo({"a.py": "def parse_token(text): return text\n"})
-    index(root)
-    generation = store.current_generation(root / ".atlas")
-    assert generation is not None
+    generation = indexed_generation(root)
     (root / ".atlas" / store.CURRENT).unlink()
     for command in (["status"], ["verify"], ["search", "parse_token"]):
         result = invoke(*command, "--repo", str(root))
