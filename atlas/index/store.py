@@ -428,8 +428,7 @@ def refuse_replaced(index_dir: Path) -> None:
     """InputError when this process holds `index_dir` locked and the path no longer leads to the directory it locked
     (it, or a directory above it, was swapped for a link or another directory): what a build wrote by path since may
     have gone elsewhere, so it is not published. FileNotFoundError when the path leads nowhere."""
-    directory = held_directory(index_dir)
-    if directory is not None and directory_key(os.stat(index_dir)) != directory_key(os.fstat(directory)):
+    if _leads_elsewhere(index_dir):
         raise replaced_while_building(index_dir)
 
 
@@ -447,15 +446,19 @@ def swap_blamed(index_dir: Path) -> Iterator[None]:
 
 
 def _swapped(index_dir: Path) -> bool:
-    """Whether this process holds `index_dir` locked and its path leads to another directory now (not when it leads
-    nowhere: removed, which the error met says, see `atlas.errors.removed_while_building`)."""
-    directory = held_directory(index_dir)
-    if directory is None:
-        return False
+    """`_leads_elsewhere`, False when the path leads nowhere: removed, which the error met says (see
+    `atlas.errors.removed_while_building`)."""
     try:
-        return directory_key(os.stat(index_dir)) != directory_key(os.fstat(directory))
+        return _leads_elsewhere(index_dir)
     except OSError:
         return False
+
+
+def _leads_elsewhere(index_dir: Path) -> bool:
+    """Whether this process holds `index_dir` locked and its path leads to another directory now; OSError when it
+    leads nowhere."""
+    directory = held_directory(index_dir)
+    return directory is not None and directory_key(os.stat(index_dir)) != directory_key(os.fstat(directory))
 
 
 def remove_generation_dir(index_dir: Path, path: Path) -> None:
