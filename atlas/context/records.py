@@ -41,11 +41,14 @@ def v03_header(selection: Selection) -> dict[str, Any]:
     }
 
 
-def v03_file(entry: Entry) -> dict[str, Any]:
-    """One v0.3 file line; true about the whole file (`Tokens` = its bytes // 4)."""
+def v03_file(entry: Entry, min_score: float = 0.0) -> dict[str, Any]:
+    """One v0.3 file line; true about the whole file (`Tokens` = its bytes // 4). `Score` has SCORE_DIGITS
+    digits unless that would put it under `min_score`, the header's floor (`--min-score 0.340741` kept a file
+    scoring 0.340741, which is 0.3407 at four digits): then it is the score unrounded."""
+    score = round(float(entry.score), SCORE_DIGITS)
     return {
         "Path": entry.path,
-        "Score": round(float(entry.score), SCORE_DIGITS),
+        "Score": score if score >= min_score else float(entry.score),
         "Tokens": entry.file_bytes // 4,
         "Language": V03_LANGUAGES.get(entry.language, entry.language),
         "Role": entry.role if entry.role in V03_ROLES else "other",
@@ -63,7 +66,8 @@ def v03_footer(selection: Selection) -> dict[str, Any]:
 
 def v03_records(selection: Selection) -> list[dict[str, Any]]:
     """Header, file lines, footer."""
-    return [v03_header(selection), *map(v03_file, selection.entries), v03_footer(selection)]
+    files = [v03_file(entry, selection.min_score) for entry in selection.entries]
+    return [v03_header(selection), *files, v03_footer(selection)]
 
 
 def context_record(selection: Selection) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def select(ranked: Ranked, task: str, root: Path, options: ContextOptions) -> Se
     started = time.perf_counter()
     preset = preset_for(options.preset)
     budget = resolve_budget(options)
-    min_score = preset.min_score if options.min_score is None else options.min_score
+    min_score = preset.min_score if options.min_score is None else abs(options.min_score)  # -0.0 is written 0.0
     top = options.top or preset.candidates
     counter = token_counter(options.tokenizer)
     run = _Run(root, counter, ranked, options.with_content, options.explain)
