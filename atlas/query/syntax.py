@@ -26,7 +26,7 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from atlas.errors import UsageError
-from atlas.terms import tokenize
+from atlas.terms import MAX_TOKEN_LEN, MIN_TOKEN_LEN, tokenize
 
 MAX_TERMS = 400
 MAX_PHRASES = 8
@@ -86,6 +86,13 @@ class ParsedQuery:
 
 def searchable(parsed: ParsedQuery) -> ParsedQuery:
     """`parsed`, or a UsageError when nothing in it can match anything (an empty or punctuation-only query)."""
+    if parsed.is_empty and any(char.isalnum() for char in drop_html_comments(parsed.text)):
+        # `x`, `5` or a 70-letter hash: the index holds no word that short or that long (atlas.terms).
+        raise UsageError(
+            f"the query's words are all too short or too long to search (under {MIN_TOKEN_LEN} characters or over "
+            f"{MAX_TOKEN_LEN})",
+            "use whole words or identifiers, a quoted phrase, or a path:/lang:/sym: filter",
+        )
     if parsed.is_empty:
         raise UsageError(
             "the query has no searchable words",
