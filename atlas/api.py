@@ -416,7 +416,9 @@ def find_symbols(
     """
     from atlas.query.symbols import find_symbols as lookup
     from atlas.query.symbols import parse_symbol_query
+    from atlas.query.syntax import check_path_filters
 
+    check_path_filters(str(engine.root), paths)
     engine.check_index()
     return lookup(engine.reader, parse_symbol_query(name, kind, case_sensitive, paths), limit, engine.store)
 

@@ -143,19 +143,6 @@ def clip_text(text: str, max_lines: int = MAX_SNIPPET_LINES, max_chars: int = MA
     return "\n".join(kept)
 
 
-def check_glob(root: Path, pattern: str) -> str:
-    """A path filter (glob or substring) that cannot name anything outside the root."""
-    if "\x00" in pattern:
-        raise InputError("a path filter contains a NUL character")
-    if ".." in pattern.split("/"):
-        raise InputError(f"{pattern}: path filters may not contain '..'", "filters match paths inside the root")
-    for prefix in {str(root), os.path.realpath(root)}:
-        if pattern.startswith(prefix.rstrip("/") + "/"):
-            relative = pattern[len(prefix.rstrip("/")) + 1 :]
-            raise InputError(f"{pattern}: path filters are relative to the root", f"use {quoted_value(relative)}")
-    return pattern
-
-
 class Session:
     """One open index and the policy that keeps it fresh; tool calls run one at a time."""
 
@@ -492,11 +479,10 @@ def stale_note(status: Any) -> dict[str, Any]:
 
 def run_search(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The `search` tool: ranked files for a query."""
-    root = session.config.root
     options = session.search_options(
         limit=args.get("limit", 10),
         languages=tuple(args.get("languages", ())),
-        paths=tuple(check_glob(root, p) for p in args.get("paths", ())),
+        paths=tuple(args.get("paths", ())),
         with_lines=args.get("lines", True),
     )
     engine, stale = session.ready()
@@ -519,7 +505,7 @@ def _hit(hit: Any) -> dict[str, Any]:
 
 def run_symbols(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The `symbols` tool: definitions by name."""
-    paths = tuple(check_glob(session.config.root, p) for p in args.get("paths", ()))
+    paths = tuple(args.get("paths", ()))
     engine, stale = session.ready()
     found = api.find_symbols(
         engine, args["name"], args.get("kind"), args.get("case_sensitive", False), paths, args.get("limit", 30)

@@ -177,9 +177,10 @@ def rank_by_paths(root: Path, task: str, limit: int) -> Ranked:
     """The `limit` best files of `root` for `task` by path matches, scores normalised into 0..1.
 
     A task without searchable words is a UsageError, as in the other presets."""
-    from atlas.query.syntax import parse_query, searchable
+    from atlas.query.syntax import check_path_filters, parse_query, searchable
 
     parsed = searchable(parse_query(task))
+    check_path_filters(str(root), parsed.paths)
     query = dict(parsed.terms)
     paths = _filtered(root, list_files(root), parsed)
     matches = path_matches(paths, query)

@@ -28,7 +28,7 @@ from atlas.query.fuse import Fused, FusionWeights, Intent, detect_intent, fuse, 
 from atlas.query.mentions import find_mentions, named_lines
 from atlas.query.paths import PathIndex
 from atlas.query.snippets import best_ranges, matched_symbols
-from atlas.query.syntax import ParsedQuery, check_languages, parse_query, searchable
+from atlas.query.syntax import ParsedQuery, check_languages, check_path_filters, parse_query, searchable
 from atlas.records import Hit, Role, ScoreTerm
 from atlas.safe_read import in_tree, visible
 from atlas.signals.store import SideStore, load_store
@@ -201,6 +201,7 @@ class Engine:
         """The parsed query, its terms' document frequencies, every signal's raw values, and the other
         forms of its terms that matched for them (see `_inflected`)."""
         parsed = _parse(text, options)
+        check_path_filters(str(self.root), parsed.paths)
         self._check_languages(parsed.languages)
         doc_freqs = self.reader.doc_freqs("content", (t for t, _ in parsed.terms))
         signals, forms = self._signals(parsed, options, doc_freqs)

@@ -3,7 +3,7 @@
 Pure and total: any string parses (a whole bug report with tracebacks included); what is
 not a filter or a balanced quoted phrase is free text; HTML comments outside code blocks (an issue
 template's instructions) are dropped. Unbalanced quotes and brackets are
-ordinary characters. No I/O.
+ordinary characters. No I/O but `check_path_filters` reading where the root really is.
 
 A filter's value follows its colon: a word up to the next space, or a quoted value. `path:`, `lang:` or `sym:`
 with nothing after it (a space, the end) is the plain word, by design: pasted text is full of `path:` keys (YAML,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Container, Iterable, Sequence
@@ -116,6 +117,23 @@ def check_path_wildcards(globs: Iterable[str]) -> None:
             f"the path filters hold {wildcards:,} wildcards (*, ? and [), more than {MAX_PATH_WILDCARDS} in all",
             "use fewer or simpler globs: src/**/*.py holds three",
         )
+
+
+def check_path_filters(root: str, patterns: Iterable[str]) -> None:
+    """UsageError for a path filter that can name nothing inside `root`: one holding a NUL character or a `..`
+    component, or an absolute path into the root (`/repo/src`, which anchors at the root as `repo/src`: no
+    results, where the user meant `src`). The one I/O here: the root's real location, for that prefix."""
+    for pattern in patterns:
+        if "\x00" in pattern:
+            raise UsageError("a path filter contains a NUL character", "filters match paths inside the root")
+        if ".." in pattern.split("/"):
+            raise UsageError(f"{pattern}: path filters may not contain '..'", "filters match paths inside the root")
+        for prefix in {str(root).rstrip("/") + "/", os.path.realpath(root).rstrip("/") + "/"}:
+            if pattern.startswith(prefix):
+                from atlas.safe_read import quoted_value
+
+                raise UsageError(f"{pattern}: path filters are relative to the root",
+                                 f"use {quoted_value(pattern[len(prefix) :])}")  # fmt: skip
 
 
 _EXAMPLES = {

@@ -19,6 +19,7 @@ from atlas.api import find_symbols, index_config, open_engine, related_files
 from atlas.errors import InputError, UsageError
 from atlas.index.lock import index_lock
 from atlas.query.related import confine_path
+from atlas.query.syntax import check_path_filters
 from tests.conftest import FileContent, Symlink, init_repo, write_tree
 from tests.mcp.conftest import build_index
 from tests.mounts import read_only_view
@@ -64,9 +65,9 @@ def test_confine_path_refuses_everything_that_leaves_the_root(tmp_path: Path, pa
 
 @pytest.mark.parametrize("pattern", ["../**", "src/../../x", "a\x00"])
 def test_path_filters_cannot_climb_out(tmp_path: Path, pattern: str) -> None:
-    with pytest.raises(InputError):
-        mcp_server.check_glob(tmp_path, pattern)
-    assert mcp_server.check_glob(tmp_path, "/src/**/*.py") == "/src/**/*.py"
+    with pytest.raises(UsageError):
+        check_path_filters(str(tmp_path), [pattern])
+    check_path_filters(str(tmp_path), ["/src/**/*.py"])
 
 
 def _status(files: int = 100, changed: int = 0, reason: str = "") -> SimpleNamespace:
@@ -104,7 +105,6 @@ def test_symbols_and_related_through_the_api(shop: Path) -> None:
     assert neighbours.imports == ["shop/cart.py"] and neighbours.cochange == []
     with pytest.raises(InputError):
         related_files(engine, "../shop/pricing.py")
-
 
 
 def test_regression_a_skipped_file_whose_name_is_not_utf8_is_noticed_when_it_changes(tmp_path: Path) -> None:
