@@ -214,20 +214,11 @@ def _opens_as_a_search_does(generation: Path, manifest: dict[str, Any]) -> None:
 
 def _describe(status: IndexStatus, manifest: dict[str, Any], generation: Path) -> None:
     """What the manifest says of the index; ValueError, TypeError or AttributeError when a field is malformed."""
-    status.files = _count(manifest.get("files_indexed", 0))
+    status.files = manifest.get("files_indexed", 0)  # a count: manifest_problem checked it
     status.format_version = manifest.get("format_version")
     status.built_at = manifest.get("created_at")
     status.commit = (manifest.get("signals", {}).get("git") or {}).get("head")
     status.index_bytes = sum(p.stat().st_size for p in generation.rglob("*") if p.is_file())
-
-
-def _count(value: object) -> int:
-    """`value` as a count a manifest may hold (a whole number within JSON's 64 bits); ValueError otherwise: given to
-    `int`, `1e308` became a 309-digit number the JSON output could not write (an unexpected error), `-1` was shown."""
-    count = int(value) if isinstance(value, float) and value.is_integer() and 0 <= value < 1 << 63 else value
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 1 << 63:
-        raise ValueError(f"its file count is {value!r}, not a count")
-    return count
 
 
 @dataclass(slots=True)
