@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
-from atlas.errors import AtlasError, IndexCorrupt, InputError, storage_error
+from atlas.errors import AtlasError, IndexCorrupt, InputError, UsageError, storage_error
 from atlas.index import store
 from atlas.index.lock import index_lock, rerun_hint
 from atlas.safe_read import quoted_value, visible
@@ -118,6 +118,7 @@ def export_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     from atlas.index.reader import live_generation, read_manifest
 
     _refuse_inside(archive, config.index_dir)
+    _refuse_in_index_parts(archive)
     for _ in range(EXPORT_ATTEMPTS):
         generation = live_generation(config.index_dir, missing="no index to export")
         read_manifest(generation)  # IndexCorrupt for a manifest no import would take: a cache of it would only fail
@@ -163,6 +164,20 @@ def _refuse_inside(archive: Path, index_dir: Path) -> None:
             f"{archive} is inside the index directory {index_dir}, and writing there would break the index",
             "write the archive somewhere else, e.g. `atlas export index.tar.gz`",
         )
+
+
+def _refuse_in_index_parts(archive: Path) -> None:
+    """UsageError when the archive (or the file its link names) would be written inside any index directory's
+    `shards/`, whose next `atlas index --shards N` deletes it, or inside a generation of any index, which then holds
+    a file its manifest does not list. `_refuse_inside` refuses the exported index's own directory whole."""
+    if shards := store.enclosing_shards_dir(archive):
+        part, why = shards, "where `atlas index --shards N` keeps its own shards and deletes the rest"
+    elif generation := store.enclosing_generation_dir(archive):
+        part, why = generation, f"a generation of the index in {generation.parent}, which holds only the files it lists"
+    else:
+        return
+    raise UsageError(f"{archive} is inside {part}, {why}",
+                     f"write the archive outside {part}, e.g. `atlas export index.tar.gz`")  # fmt: skip
 
 
 def _open_members(generation: Path) -> list[_Member] | None:

@@ -733,6 +733,29 @@ def test_regression_an_export_through_a_link_into_the_index_directory_is_refused
     assert top_path(repo, "fire pottery") == "kiln/firing.py"
 
 
+@pytest.mark.parametrize("inside", ["shards", "generation"])
+def test_regression_an_export_into_another_index_s_shards_or_generation_is_refused(
+    repo: Path, tmp_path: Path, inside: str
+) -> None:
+    # Only the exported index's own directory was refused: a shard exported beside its siblings in `.atlas/shards/`
+    # was deleted by the next `atlas index --shards N`, and an archive written into another index's generation
+    # became a file of that index that its manifest does not list.
+    if inside == "shards":
+        assert atlas("index", str(repo), "--shards", "2", "--format", "json").exit_code == 0
+        shards = repo / ".atlas" / store.SHARDS_DIR
+        index_dir, target, spoiled = sorted(shards.iterdir())[0], shards / "backup.tar.gz", repo / ".atlas"
+    else:
+        spoiled = tmp_path / "other"
+        assert atlas("index", str(repo), "--out", str(spoiled), "--format", "json").exit_code == 0
+        index_dir, target = repo / ".atlas", live(spoiled) / "backup.tar.gz"
+    before = digests(spoiled)
+    result = atlas("export", str(target), "--repo", str(repo), "--index-dir", str(index_dir))
+    assert result.exit_code == 2, result.output
+    assert f"{target} is inside " in result.stderr and "hint: write the archive outside" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 2, result.stderr
+    assert not target.exists() and digests(spoiled) == before
+
+
 def test_regression_an_archive_whose_file_list_is_a_directory_is_rejected(repo: Path, tmp_path: Path) -> None:
     # tarfile hands no reader for a directory: it was "unexpected error: AttributeError" (exit 3).
     archive = tmp_path / "dir.tar.gz"

@@ -211,6 +211,22 @@ def enclosing_shards_dir(path: Path) -> Path | None:
     return None
 
 
+def enclosing_generation_dir(path: Path) -> Path | None:
+    """The generation (or build in progress, `gen-000002.tmp-PID`) of an index that `path` is or is inside, or None:
+    one whose directory is named `.atlas` or holds an index, as `enclosing_shards_dir` judges it."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's word for a loop of links
+        return None
+    for directory in (resolved, *resolved.parents):
+        index_dir = directory.parent
+        if _GENERATION_NAME.fullmatch(directory.name) and (
+            index_dir.name == DEFAULT_INDEX_DIRNAME or holds_index_files(index_dir)
+        ):
+            return directory
+    return None
+
+
 def _is_atlas_entry(entry: Path) -> bool:
     """Whether `entry` is one Atlas makes in an index directory. A `.gitignore` is Atlas's when it is a regular file
     (not a link: Atlas writes none) holding `*`; one byte more than that is read, never the whole of a huge file."""
