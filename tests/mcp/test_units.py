@@ -187,6 +187,30 @@ def test_regression_a_refresh_blocked_by_another_indexer_leaves_answers_coming_w
     assert not error and "stale" not in json.loads(text), text
 
 
+def test_regression_a_stale_index_s_search_leaves_out_files_the_ignore_rules_now_leave_out(tmp_path: Path) -> None:
+    # A file indexed before `.atlasignore` (or a `.gitignore` rule, for a file git does not track) came to leave it
+    # out was left out by `query` and `context`, but `search` on the index not yet updated (another indexer held the
+    # lock) still ranked it and served its lines: the secrets file the user just excluded.
+    root, session = _indexed_session(tmp_path, {
+        "vault.py": "def vault_open():\n    return 'vault'\n",
+        "vault_token.py": "def vault_token():\n    return 'atlasignored-7f3a'\n",
+    })  # fmt: skip
+    write_tree(root, {"vault_secret.py": "VAULT_SECRET = 'gitignored-9c2e'\n"})
+    build_index(root)
+    write_tree(root, {".atlasignore": "vault_token.py\n", ".gitignore": "vault_secret.py\n"})
+    with index_lock(session.config.index_dir):
+        text, error = mcp_server.call_tool(session, "search", {"query": "vault token secret"})
+        top, _ = mcp_server.call_tool(session, "search", {"query": "vault token", "limit": 1})
+    answer = json.loads(text)
+    assert not error and [hit["path"] for hit in answer["results"]] == ["vault.py"], text
+    assert "atlasignored-7f3a" not in text and "gitignored-9c2e" not in text
+    for path in ("vault_secret.py", "vault_token.py"):
+        assert f"left out {path}: the ignore rules leave it out" in " ".join(answer["notes"]), answer["notes"]
+    assert "being updated" in answer["stale"]["refresh_error"]
+    # vault_token.py ranked first: the one hit asked for is the next one, not none
+    assert [(hit["rank"], hit["path"]) for hit in json.loads(top)["results"]] == [(1, "vault.py")], top
+
+
 def test_regression_a_file_created_while_the_server_refreshes_is_indexed_by_the_next_check(tmp_path: Path) -> None:
     # Files the status listed as added right after a refresh were taken for files the refresh had skipped and
     # hidden until they changed: one created after the refresh's walk was never indexed, and status said fresh.
