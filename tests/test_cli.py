@@ -62,6 +62,27 @@ def test_json_envelope_matches_the_published_schema(repo: Path) -> None:
     assert record["results"][0]["path"] == "shop/payments/gateway.py"
 
 
+def test_sharded_index_reports_match_the_published_schema(tmp_path: Path) -> None:
+    """`--shards N`, `--shard I/N --out DIR` and `--assemble` print index_report records too (mode `assembled`, a
+    `shard` object): each is valid against the schema the README points to."""
+    root = make_shop_repo(tmp_path / "repo")
+    validator = _validator("index_report.v1.schema.json")
+    reports = []
+    for args in (
+        ["index", str(root), "--shards", "2"],
+        *(["index", str(root), "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}")] for i in range(2)),
+        ["index", str(root), "--out", str(tmp_path / "assembled"), "--assemble", str(tmp_path / "s0"),
+         str(tmp_path / "s1")],
+    ):  # fmt: skip
+        result = CliRunner().invoke(cli, ["-q", *args, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.stdout))
+    assert [r["mode"] for r in reports] == ["assembled", "full", "full", "assembled"]
+    assert reports[1]["shard"]["index"] == 0 and reports[2]["shard"]["count"] == 2
+    for report in reports:
+        validator.validate(report)
+
+
 def test_human_format_shows_path_and_lines(repo: Path) -> None:
     result = CliRunner().invoke(cli, ["search", "--repo", str(repo), "--format", "human", "apply discount"])
     assert result.exit_code == 0
