@@ -184,3 +184,14 @@ def test_regression_the_kubernetes_recipes_memory_budget_reaches_the_shard_build
     assert done.returncode == 2, done.stderr
     assert f"ATLAS_MEMORY '{budget}'" in done.stderr.splitlines()[0] and "hint:" in done.stderr, done.stderr
     assert _script("shard.sh", {**env, "ATLAS_MEMORY": "512M"}).returncode == 0
+
+
+def test_github_workflow_never_installs_the_atlas_of_pypi() -> None:
+    """`atlas` on PyPI is another project: the workflow's ATLAS_PIP_SPEC has no default, and every job stops with
+    one error naming the variable before pip runs without it (it defaulted to 'atlas', a stranger's package)."""
+    text = (RECIPES / "github-actions/atlas-index.yml").read_text()
+    assert "ATLAS_PIP_SPEC: ${{ vars.ATLAS_PIP_SPEC }}" in text
+    installs = [line for line in text.splitlines() if "pip install" in line]
+    assert len(installs) == 2
+    guard = '[ -n "$ATLAS_PIP_SPEC" ] || { echo "::error::set the repository variable ATLAS_PIP_SPEC'
+    assert text.count(guard) == 2 and all(text.index(guard) < text.index(line) for line in installs)
