@@ -19,6 +19,7 @@ from atlas.config import (
     resolve_index_dir,
 )
 from atlas.errors import IndexMissing, InputError
+from atlas.query.left_out import LEFT_OUT_BY_RULES, left_out_by_rules, left_out_now, search_leaving_out
 
 if TYPE_CHECKING:
     from atlas.artifacts import ArchiveInfo
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from atlas.verify import VerifyReport
 
 __all__ = [
+    "LEFT_OUT_BY_RULES",
     "assemble",
     "cache_key",
     "export_index",
@@ -42,11 +44,13 @@ __all__ = [
     "index_shard",
     "index_status",
     "left_out_by_rules",
+    "left_out_now",
     "open_engine",
     "refresh_index",
     "related_files",
     "search",
     "search_indexes",
+    "search_leaving_out",
     "search_options",
     "select_context",
     "symbol_kinds",
@@ -356,8 +360,9 @@ def open_engine(config: IndexConfig, build_if_missing: bool = True, show_progres
 def search(
     config: IndexConfig, query: str, options: SearchOptions | None = None, show_progress: bool = True
 ) -> SearchResult:
-    """Search the repository of `config` for `query`; returns a SearchResult."""
-    return open_engine(config, show_progress=show_progress).search(query, options)
+    """Search the repository of `config` for `query`; returns a SearchResult. Hits the ignore rules leave out now (the
+    index not yet updated since) are dropped, each named in a warning (see `search_leaving_out`)."""
+    return search_leaving_out(open_engine(config, show_progress=show_progress), query, options)
 
 
 def search_indexes(
@@ -378,7 +383,7 @@ def search_indexes(
     started = time.perf_counter()
     rankings, notes, warnings, documents = [], [], [], 0
     for name, config in zip(repository_names([c.root for c in configs]), configs, strict=True):
-        result = open_engine(config, build_if_missing=False).search(query, options)
+        result = search_leaving_out(open_engine(config, build_if_missing=False), query, options)
         rankings.append(RepositoryHits(name, result.hits))
         notes.extend(f"{name}: {note}" for note in result.notes)
         warnings.extend(f"{name}: {warning}" for warning in result.warnings)
@@ -440,16 +445,6 @@ def related_files(engine: Engine, path: str, limit: int = 20, min_commits: int =
     from atlas.query.related import related_files as neighbourhood
 
     return neighbourhood(engine.store, confine_path(engine.root, path), limit, min_commits)
-
-
-def left_out_by_rules(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of `paths`, files an index holds, the walk of `root` leaves out now though they are there: a file
-    `.atlasignore` (or a `.gitignore` rule) came to leave out since the index was built. Every ignore file on a
-    path's way is read (~0.14 ms a path): ask it of the few files a freshness check found missing from the walk."""
-    from atlas.safe_read import in_tree
-    from atlas.walk import path_left_out
-
-    return [path for path in paths if in_tree(root, path) and path_left_out(root, path)]
 
 
 def select_context(

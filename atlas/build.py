@@ -80,6 +80,9 @@ class IndexReport:
     """For a shard build: which shard (index, count) and its content hash; None otherwise."""
     notes: list[str] = field(default_factory=list)
     """What the files indexed may lack, and why (git could not list the ignored files it tracks), with a hint."""
+    ignore_files: dict[str, Any] | None = None
+    """The stamps of the ignore files the walk read (`atlas.ignore_stamps`), for the manifest; None when no stamp can
+    tell a search that the rules moved (a sparse checkout)."""
 
     def phase(self, name: str, since: float) -> float:
         """Record that phase `name` ran from `since` until now; returns now."""
@@ -319,7 +322,11 @@ def _incremental(
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
     skips_moved = skips_gone or _skips_recounted(report, table, previous.manifest)
     history_kept = history is None or history_job.mode == ["unchanged"]
-    if not diff and not read_again and not skips_moved and history_kept and not _marks_moved(config, previous):
+    # Stamps that moved (`info/exclude` edited, or an index from before stamps) are written anew, or every search would
+    # check its hits in full until some file changed.
+    stamps_kept = report.ignore_files == previous.manifest.get("ignore_files")
+    nothing_moved = not diff and not read_again and not skips_moved and history_kept and stamps_kept
+    if nothing_moved and not _marks_moved(config, previous):
         report.mode = "unchanged"
         _signals_held(report, previous.manifest, history_job)
         report.deleted_documents = sum(n for _, n in segment_documents(previous.generation / store.TANTIVY_DIR))
@@ -540,13 +547,15 @@ def _walk(config: IndexConfig, report: IndexReport) -> list[FileEntry]:
     options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
     entries: list[FileEntry] = []
     shard = _shard(report)
-    for item in walk(config.root, options, report.notes):
+    ignore_files: dict[str, Any] = {}
+    for item in walk(config.root, options, report.notes, ignore_files):
         if shard is not None and not shard.holds(item.path):
             continue
         if isinstance(item, Skipped):
             _count_skip(report, item)
         else:
             entries.append(item)
+    report.ignore_files = ignore_files or None
     for note in report.notes:
         _log.warning("atlas: note: %s", note)
     return entries
@@ -604,6 +613,7 @@ def _manifest(config: IndexConfig, report: IndexReport) -> dict[str, object]:
         "walk_started_ns": report.walk_started_ns,
         "signals": report.signals,
         **({"shard": report.shard} if report.shard else {}),
+        **({"ignore_files": report.ignore_files} if report.ignore_files is not None else {}),
     }
 
 

@@ -67,8 +67,7 @@ from atlas.output import hit_record, output_error
 from atlas.safe_read import quoted_value
 
 if TYPE_CHECKING:
-    from atlas.query.engine import Engine, SearchOptions, SearchResult
-    from atlas.records import Hit
+    from atlas.query.engine import Engine, SearchOptions
 
 logger = logging.getLogger("atlas.mcp")
 
@@ -489,39 +488,10 @@ def run_search(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], 
         with_lines=args.get("lines", True),
     )
     engine, stale = session.ready()
-    result, left_out = _search_leaving_out(session, engine, args["query"], options)
+    result = api.search_leaving_out(engine, args["query"], options, session.removed)
     payload: dict[str, Any] = {"query": clip_text(result.query, 3, 200), "results": [_hit(h) for h in result.hits]}
     payload.update(took_ms=round(result.took_ms, 1), documents=result.documents)
-    notes = [*result.notes, *(f"left out {path}: {LEFT_OUT_BY_RULES}" for path in left_out)]
-    return _with_notes(payload, notes, stale), "results"
-
-
-LEFT_OUT_BY_RULES = "the ignore rules leave it out of the index now, so it is not served"
-
-
-def _search_leaving_out(
-    session: Session, engine: Engine, query: str, options: SearchOptions
-) -> tuple[SearchResult, list[str]]:
-    """`engine.search`, less the hits the ignore rules now leave out (the index not yet updated since `.atlasignore`
-    came to exclude a secrets file), as `query` and `context` leave them out; searched once more for as many hits
-    more as were left out. Only the hits the last freshness check found missing from the walk are asked of the rules
-    (~0.14 ms each): asking every hit cost ~1.4 ms a call; the lookups cost ~1 µs for ten hits."""
-    result = engine.search(query, options)
-    left_out = _left_out(session, result.hits)
-    if not left_out:
-        return result, left_out
-    if len(result.hits) == options.limit:
-        result = engine.search(query, replace(options, limit=options.limit + len(left_out)))
-        left_out = _left_out(session, result.hits)
-    kept = [hit for hit in result.hits if hit.path not in left_out][: options.limit]
-    result.hits = [replace(hit, rank=rank) for rank, hit in enumerate(kept, 1)]
-    return result, left_out
-
-
-def _left_out(session: Session, hits: list[Hit]) -> list[str]:
-    """The paths of `hits` that the ignore rules leave out now, among those the last check found missing."""
-    suspects = [hit.path for hit in hits if hit.path in session.removed]
-    return api.left_out_by_rules(session.config.root, suspects) if suspects else []
+    return _with_notes(payload, result.notes, stale), "results"
 
 
 def _hit(hit: Any) -> dict[str, Any]:
@@ -542,21 +512,38 @@ def run_symbols(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any],
     found = api.find_symbols(
         engine, args["name"], args.get("kind"), args.get("case_sensitive", False), paths, args.get("limit", 30)
     )
-    matches = [{k: v for k, v in asdict(m).items() if v != ""} for m in found.matches]
-    payload = {"name": found.name, "matches": matches, "total": found.total, "files_searched": found.files_searched}
-    payload["truncated"] = found.total > len(matches) or found.incomplete
+    left_out = _left_out(session, engine, [m.path for m in found.matches])
+    kept = [m for m in found.matches if m.path not in left_out]
+    matches = [{k: v for k, v in asdict(m).items() if v != ""} for m in kept]
+    total = found.total - (len(found.matches) - len(kept))
+    payload = {"name": found.name, "matches": matches, "total": total, "files_searched": found.files_searched}
+    payload["truncated"] = total > len(matches) or found.incomplete
     notes = [f"only the first {found.files_searched} files defining the name were read"] if found.incomplete else []
-    return _with_notes(payload, notes, stale), "matches"
+    return _with_notes(payload, notes + _left_out_notes(left_out), stale), "matches"
 
 
 def run_related(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The `related` tool: co-change partners and import neighbours of a file."""
     engine, stale = session.ready()
     found = api.related_files(engine, args["path"], args.get("limit", 20), args.get("min_commits", 2))
-    payload: dict[str, Any] = {"path": found.path, "cochange": [asdict(p) for p in found.cochange]}
-    payload.update(cochange_total=found.cochange_total, imports=found.imports, imports_total=found.imports_total)
-    payload["truncated"] = found.cochange_total > len(found.cochange) or found.imports_total > len(found.imports)
-    return _with_notes(payload, found.notes, stale), ("cochange", "imports")
+    left_out = _left_out(session, engine, [p.path for p in found.cochange] + found.imports)
+    cochange = [p for p in found.cochange if p.path not in left_out]
+    imports = [path for path in found.imports if path not in left_out]
+    cochange_total = found.cochange_total - (len(found.cochange) - len(cochange))
+    imports_total = found.imports_total - (len(found.imports) - len(imports))
+    payload: dict[str, Any] = {"path": found.path, "cochange": [asdict(p) for p in cochange]}
+    payload.update(cochange_total=cochange_total, imports=imports, imports_total=imports_total)
+    payload["truncated"] = cochange_total > len(cochange) or imports_total > len(imports)
+    return _with_notes(payload, found.notes + _left_out_notes(left_out), stale), ("cochange", "imports")
+
+
+def _left_out(session: Session, engine: Engine, paths: list[str]) -> set[str]:
+    """Which of `paths` the ignore rules leave out now (`api.left_out_now`; the last check's missing files asked)."""
+    return set(api.left_out_now(engine, list(dict.fromkeys(paths)), session.removed))
+
+
+def _left_out_notes(left_out: set[str]) -> list[str]:
+    return [f"left out {path}: {api.LEFT_OUT_BY_RULES}" for path in sorted(left_out)]
 
 
 def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -217,4 +217,5 @@ def report_record(report: Any) -> dict[str, Any]:
     """The `index_report` record for an IndexReport (a dataclass)."""
     data = asdict(report)
     data["seconds"] = round(data["seconds"], 3)
+    data.pop("ignore_files", None)  # for the manifest: a stamp per ignore file is nothing people or tools read
     return with_envelope("index_report", data)

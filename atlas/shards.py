@@ -760,7 +760,9 @@ def _placed_csr(arrays: dict[str, Any], prefix: str, place: Any, n: int) -> dict
 
 
 def _add_shard_counts(report: IndexReport, shards: list[_Shard]) -> None:
-    """Skip counts as the shards counted them (walk skips included); parse errors are the file table's."""
+    """Skip counts as the shards counted them (walk skips included); parse errors are the file table's. The ignore
+    files' stamps are the first shard's: each shard's walk reads the whole tree's (a search checks they still hold)."""
+    report.ignore_files = shards[0].manifest.get("ignore_files") if shards else None
     for shard in shards:
         for reason, n in (_skip_counts(shard.manifest) or {}).items():
             report.skipped[reason] = report.skipped.get(reason, 0) + n

@@ -39,12 +39,14 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas.errors import InputError
+from atlas.ignore_stamps import ATLASIGNORE, GITIGNORE, IGNORE_FILES, Stamp, recorded_stamp, stamp_of
 from atlas.records import FileEntry, Skipped, SkipReason
 from atlas.safe_read import (
     NEVER_ENTER,
@@ -59,9 +61,6 @@ from atlas.safe_read import (
 
 if TYPE_CHECKING:
     import subprocess
-
-GITIGNORE = ".gitignore"
-ATLASIGNORE = ".atlasignore"
 
 _Key = tuple[int, int]
 
@@ -638,6 +637,20 @@ def _outer_rules(real_root: str, top: str | None, holder: str | None) -> _Outer:
     return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top, fold, sparse)
 
 
+def _whole_tree_stamps(real_root: str, top: str | None, holder: str | None, started_ns: int) -> dict[str, Stamp | None]:
+    """The stamps of the files whose rules apply to the whole tree of `real_root` (see `_outer_rules`), by their path
+    from the root, None for one absent: `info/exclude` and the ignore files from the top of the work tree down to
+    the root; outside a repository, `.git`, absent (`git init` brings git's rules in)."""
+    if top is None or holder is None:
+        return {} if os.path.lexists(os.path.join(real_root, ".git")) else {".git": None}
+    exclude = os.path.join(os.path.realpath(os.path.join(_git_dir(holder), "info")), "exclude")
+    paths = [exclude]
+    parts = [] if top == real_root else os.path.relpath(real_root, top).split(os.sep)
+    for depth in range(len(parts)):
+        paths.extend(os.path.join(top, *parts[:depth], name) for name in IGNORE_FILES)
+    return {display_path(os.path.relpath(path, real_root)): recorded_stamp(path, started_ns) for path in paths}
+
+
 def _sparse_ignore_files(top: str, holder: str) -> dict[bytes, bytes]:
     """The `.gitignore` files a sparse checkout of the work tree at `top` (its `.git` in `holder`) leaves out
     (skip-worktree), by directory ("" or "a/b/"), with their text in git's index: git reads such a file from its
@@ -870,15 +883,24 @@ def refuse_pseudo_filesystem(root: Path) -> None:
 
 
 class _Walker:
-    def __init__(self, root: Path, options: WalkOptions, notes: list[str] | None = None) -> None:
+    def __init__(self, root: Path, options: WalkOptions, notes: list[str] | None = None, stamped: bool = False) -> None:
         self.root = os.fspath(root)
         self.notes = notes if notes is not None else []
         self.real_root = os.path.realpath(root)
         self.options = options
+        self.started_ns = time.time_ns()
         top, holder, elsewhere = _repository(self.real_root)
         if elsewhere:
             self.notes.append(elsewhere)
         self.outer = _outer_rules(self.real_root, top, holder)
+        self.stamps: dict[str, Stamp] | None = None
+        """The stamps of the ignore files met in the directories walked (`atlas.ignore_stamps`), when recorded."""
+        self.whole_tree: dict[str, Stamp | None] = {}
+        self.kept_tracked: list[str] = []
+        """Files walked only because git tracks them though a rule leaves them out (when stamps are recorded)."""
+        if stamped and not self.outer.sparse_ignores:  # git reads those from its index: no stamp tells they moved
+            self.stamps = {}
+            self.whole_tree = _whole_tree_stamps(self.real_root, top, holder, self.started_ns)
         self.prefix = os.fsencode(self.outer.prefix)
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
@@ -922,13 +944,24 @@ class _Walker:
             fd = _open_directory(path, expected)
             try:
                 entries, unstatable = _listing(fd)
-                names = {entry.name for entry in entries}
-                git_rules, atlas_rules = self._rules_inside(fd, rel, git_rules, atlas_rules, names)
+                names = {entry.name: entry for entry in entries}
+                git_rules, atlas_rules = self._rules_inside(fd, rel, git_rules, atlas_rules, names.keys())
+                if self.stamps is not None:
+                    self._stamp(rel, names, unstatable)
             finally:
                 os.close(fd)
         except OSError as err:
             return Skipped(display_path(rel.rstrip("/") or "."), SkipReason.UNREADABLE, _why(err))
         return _Frame(path, rel, entries, git_rules, atlas_rules, ancestors, git_excluded, unstatable)
+
+    def _stamp(self, rel: str, names: Mapping[str, os.DirEntry[str]], unstatable: Mapping[str, object]) -> None:
+        """Record the stamps of the ignore files in the directory `rel` just listed (`names`: its entries, whose
+        `lstat` the listing took); one whose `lstat` failed gets a stamp that matches nothing."""
+        assert self.stamps is not None
+        for name in IGNORE_FILES:
+            if name in names:
+                found = None if name in unstatable else names[name].stat(follow_symlinks=False)
+                self.stamps[display_path(rel + name)] = stamp_of(found, self.started_ns) if found else []
 
     def _rules_inside(
         self,
@@ -936,7 +969,7 @@ class _Walker:
         rel: str,
         git_rules: tuple[_Rules, ...],
         atlas_rules: tuple[_Rules, ...],
-        names: set[str] | None = None,
+        names: Collection[str] | None = None,
     ) -> tuple[tuple[_Rules, ...], tuple[_Rules, ...]]:
         """The rules in force inside the directory open as `fd` (`rel` from the root; `names`: its entries, when
         listed), those of its parent's given.
@@ -1078,7 +1111,11 @@ class _Walker:
         tracked = self._tracked_paths()
         if is_dir:
             return _Verdict.TRACKED_ONLY if path in tracked.dirs else _Verdict.IGNORED
-        return _Verdict.WALK if path in tracked.files else _Verdict.IGNORED
+        if path not in tracked.files:
+            return _Verdict.IGNORED
+        if self.stamps is not None:
+            self.kept_tracked.append(display_path(rel))
+        return _Verdict.WALK
 
     def _tracked_paths(self) -> _Tracked:
         """Asked of git once, the first time an ignore rule of git's leaves something out."""
@@ -1102,7 +1139,7 @@ class _Verdict(enum.Enum):
     """A directory git ignores, walked for the files it tracks inside and nothing else."""
 
 
-def _holds(fd: int, name: str, names: set[str] | None) -> bool:
+def _holds(fd: int, name: str, names: Collection[str] | None) -> bool:
     """Whether the directory open as `fd` holds an entry `name` (`names`: its entries, when listed)."""
     if names is not None:
         return name in names
@@ -1310,13 +1347,21 @@ def refuse_root_without_source(root: Path) -> None:
 
 
 def walk(
-    root: Path, options: WalkOptions | None = None, notes: list[str] | None = None
+    root: Path,
+    options: WalkOptions | None = None,
+    notes: list[str] | None = None,
+    ignore_files: dict[str, object] | None = None,
 ) -> Iterator[FileEntry | Skipped]:
     """Yield every file under `root` as a `FileEntry` to index or a `Skipped` with its reason.
 
     Paths are relative to `root`, `/`-separated, in a stable order: depth first, each
     directory's entries sorted by name. Ignored files are not reported at all: they are not
     part of the repository as Atlas sees it. `notes` receives what people should know about the walk as a whole
-    (git could not say which ignored files it tracks).
+    (git could not say which ignored files it tracks). `ignore_files`, when given, receives once the walk is done
+    the stamps of the ignore files it read (`atlas.ignore_stamps`); it stays empty when no stamp can tell a search
+    that the rules moved (a sparse checkout's `.gitignore` files are read from git's index).
     """
-    yield from _Walker(root, options or WalkOptions(), notes).walk()
+    walker = _Walker(root, options or WalkOptions(), notes, stamped=ignore_files is not None)
+    yield from walker.walk()
+    if ignore_files is not None and walker.stamps is not None:
+        ignore_files.update(directories=walker.stamps, whole_tree=walker.whole_tree, tracked=walker.kept_tracked)

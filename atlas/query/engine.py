@@ -19,6 +19,7 @@ import tantivy
 from atlas import native_stderr
 from atlas.config import remembered_boosts
 from atlas.errors import IndexCorrupt
+from atlas.ignore_stamps import IgnoreStamps
 from atlas.index.reader import IndexReader, StoredDoc, open_index
 from atlas.index.store import current_generation
 from atlas.query import ranking
@@ -107,6 +108,8 @@ class Engine:
         self.reader = reader
         self.default_boosts: dict[str, float] = remembered_boosts(reader.manifest.get("boosts"))
         self.store: SideStore | None = load_store(reader.generation)
+        self.ignore_stamps = IgnoreStamps.of(reader.manifest.get("ignore_files"))
+        """The stamps of the ignore files the build read; None for an index built without (`atlas.query.left_out`)."""
         self._paths: PathIndex | None = None
         self._boilerplate: Boilerplate | None = None
 

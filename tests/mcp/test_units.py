@@ -211,6 +211,30 @@ def test_regression_a_stale_index_s_search_leaves_out_files_the_ignore_rules_now
     assert [(hit["rank"], hit["path"]) for hit in json.loads(top)["results"]] == [(1, "vault.py")], top
 
 
+def test_regression_a_stale_index_s_symbols_and_related_leave_out_files_the_ignore_rules_now_leave_out(
+    tmp_path: Path,
+) -> None:
+    # As `search` does: `symbols` listed the definitions of a file `.atlasignore` came to leave out, and `related` named
+    # it among a file's co-change partners and imports, while the index was not yet updated.
+    root, session = _indexed_session(tmp_path, {
+        "vault.py": "import vault_token\n\ndef vault_open():\n    return vault_token.vault_token()\n",
+        "vault_token.py": "def vault_token():\n    return 'atlasignored-7f3a'\n",
+    })  # fmt: skip
+    asked = {"path": "vault.py", "min_commits": 1}
+    before = json.loads(mcp_server.call_tool(session, "related", asked)[0])
+    assert [p["path"] for p in before["cochange"]] == ["vault_token.py"] and before["imports"] == ["vault_token.py"]
+    write_tree(root, {".atlasignore": "vault_token.py\n"})
+    with index_lock(session.config.index_dir):
+        symbols, error = mcp_server.call_tool(session, "symbols", {"name": "vault_token"})
+        related, related_error = mcp_server.call_tool(session, "related", asked)
+    found, near = json.loads(symbols), json.loads(related)
+    assert not error and found["matches"] == [] and found["total"] == 0, symbols
+    assert "left out vault_token.py: the ignore rules leave it out" in " ".join(found["notes"]), symbols
+    assert not related_error and near["cochange"] == [] and near["imports"] == [], related
+    assert near["cochange_total"] == near["imports_total"] == 0
+    assert "left out vault_token.py: the ignore rules leave it out" in " ".join(near["notes"]), related
+
+
 def test_regression_a_file_created_while_the_server_refreshes_is_indexed_by_the_next_check(tmp_path: Path) -> None:
     # Files the status listed as added right after a refresh were taken for files the refresh had skipped and
     # hidden until they changed: one created after the refresh's walk was never indexed, and status said fresh.

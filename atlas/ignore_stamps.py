@@ -1,0 +1,122 @@
+"""Stamps of the ignore files a walk read, so that a search can tell cheaply whether the rules may have moved since.
+
+A build records, in its generation's manifest (`ignore_files`), the stamp (mtime, ctime, size, inode) of each
+`.gitignore` and `.atlasignore` the walk found in a directory it entered (`directories`, keyed by the file's
+repository path), of the files that rule the whole tree (`whole_tree`: `info/exclude`, the ignore files above the
+root inside its work tree, keyed by their path from the root; null for one absent), and the files it took only
+because git tracks them though a rule leaves them out (`tracked`: untracking one leaves it out, and no ignore file
+moves). A directory the walk entered without an ignore file had none: one there now is a change.
+
+At search time `IgnoreStamps.moved` takes a stat of the ignore files on the way to each hit (two a directory), and
+of the whole tree's, and compares; ~1 µs a stat, so ten hits cost tens of microseconds. Only when a stamp moved
+does the caller run the full rule check (`atlas.walk.path_left_out`, which reads every ignore file and may ask git).
+This module imports no walk code (nor git): a search pays for those only once a stamp moved.
+
+Not stamped: the user's global excludes file (the walk does not read it), `core.ignorecase` (in git's config), and
+the `.gitignore` files git reads from its index for a sparse checkout (a walk that meets them records no stamps,
+and every search then checks its hits in full).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GITIGNORE = ".gitignore"
+ATLASIGNORE = ".atlasignore"
+IGNORE_FILES = (GITIGNORE, ATLASIGNORE)
+RACY_NS = 50_000_000
+"""A stamp this close to the start of the walk (or after it) may not move when the file is rewritten in place with
+as many bytes: its times come from a clock that ticks every few milliseconds (git's "racy" files). Such a stamp is
+recorded as never matching (`[]`): searches check in full until the next build records a settled one."""
+
+Stamp = list[int]
+_UNKNOWN = object()
+"""What a stat that failed otherwise than "no such file" gives (EACCES, ELOOP, ENOTDIR): equal to no stamp."""
+
+
+def stamp_of(found: os.stat_result, walk_started_ns: int) -> Stamp:
+    """The stamp recorded for a file whose stat is `found`, read by a walk that started at `walk_started_ns`."""
+    if max(found.st_mtime_ns, found.st_ctime_ns) >= walk_started_ns - RACY_NS:
+        return []
+    return [found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino]
+
+
+def recorded_stamp(path: str, walk_started_ns: int) -> Stamp | None:
+    """The stamp recorded for the file at `path` (a symbolic link followed) by a walk that started at
+    `walk_started_ns`: None when there is none, one that matches nothing when its stat fails otherwise."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return []
+    return stamp_of(found, walk_started_ns)
+
+
+def stamp_now(path: str | bytes, follow: bool = False) -> object:
+    """The stamp of the file at `path` now (following a final symbolic link with `follow`); None when there is none,
+    `_UNKNOWN` when its stat fails otherwise."""
+    try:
+        found = os.stat(path, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _UNKNOWN
+    return [found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino]
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreStamps:
+    """The ignore files' stamps a generation's manifest records (see the module docstring)."""
+
+    directories: Mapping[str, Any]
+    whole_tree: Mapping[str, Any]
+    tracked: frozenset[str]
+
+    @classmethod
+    def of(cls, record: object) -> IgnoreStamps | None:
+        """The stamps of a manifest's `ignore_files`; None when it has none (a build before stamps, a sparse
+        checkout's) or they are not of the shape a build writes. A stamp of another shape matches nothing."""
+        if not isinstance(record, dict):
+            return None
+        directories, whole_tree, tracked = (record.get(key) for key in ("directories", "whole_tree", "tracked"))
+        if not isinstance(directories, dict) or not isinstance(whole_tree, dict) or not isinstance(tracked, list):
+            return None
+        return cls(directories, whole_tree, frozenset(path for path in tracked if isinstance(path, str)))
+
+    def moved(self, root: str, paths: Iterable[str]) -> bool:
+        """Whether an ignore file that rules any of `paths` (repository paths under `root`) may differ from what the
+        build read: its stamp moved, one appeared where there was none, or its stat fails."""
+        for key, recorded in self.whole_tree.items():
+            if stamp_now(_joined(root, key), follow=True) != recorded:
+                return True
+        for directory in directories_above(paths):
+            for name in IGNORE_FILES:
+                key = directory + name
+                if stamp_now(_joined(root, key)) != self.directories.get(key):
+                    return True
+        return False
+
+
+def directories_above(paths: Iterable[str]) -> set[str]:
+    """The directories holding each of `paths` and those above them, each "" (the root) or ending in `/`."""
+    found = {""}
+    for path in paths:
+        directory = path[: path.rfind("/") + 1]
+        while directory not in found:
+            found.add(directory)
+            directory = directory[: directory.rfind("/", 0, -1) + 1]
+    return found
+
+
+def _joined(root: str, key: str) -> str | bytes:
+    """The path on disk of `key` under `root`; a key holding a `\\xNN` escape (a name that is not UTF-8) is made
+    bytes again, as `atlas.safe_read.on_disk` does."""
+    if "\\x" not in key:
+        return os.path.join(root, key)
+    from atlas.safe_read import on_disk
+
+    return on_disk(root, key)
