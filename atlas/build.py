@@ -24,6 +24,7 @@ import orjson
 from atlas import __version__
 from atlas.config import FORMAT_VERSION, PARSE_VERSION, IndexConfig
 from atlas.errors import AtlasError, IndexCorrupt, InputError, removed_while_building, storage_error
+from atlas.ignore_stamps import still_recorded
 from atlas.index import store
 from atlas.index.layout import Segment, plan_rewrites, segment_bytes
 from atlas.index.lock import index_lock
@@ -324,7 +325,7 @@ def _incremental(
     history_kept = history is None or history_job.mode == ["unchanged"]
     # Stamps that moved (`info/exclude` edited, or an index from before stamps) are written anew, or every search would
     # check its hits in full until some file changed.
-    stamps_kept = report.ignore_files == previous.manifest.get("ignore_files")
+    stamps_kept = still_recorded(previous.manifest.get("ignore_files"), report.ignore_files)
     nothing_moved = not diff and not read_again and not skips_moved and history_kept and stamps_kept
     if nothing_moved and not _marks_moved(config, previous):
         report.mode = "unchanged"

@@ -101,6 +101,25 @@ class IgnoreStamps:
         return False
 
 
+def still_recorded(recorded: object, walked: Mapping[str, Any] | None) -> bool:
+    """Whether a generation whose manifest records the stamps `recorded` may keep them for a walk that found
+    `walked` (an update with nothing else to do then keeps the generation): the same files, the same stamps, where a
+    stamp recorded to match nothing (written as the walk ran, or unstatable) may have settled since. Keeping it costs
+    searches the full check until the next generation; writing a generation for it would make an update right after a
+    build do work."""
+    if walked is None or not isinstance(recorded, dict):
+        return walked is None and recorded is None
+    if sorted(recorded.get("tracked") or ()) != sorted(walked["tracked"]):
+        return False
+    return all(_kept(recorded.get(part), walked[part]) for part in ("directories", "whole_tree"))
+
+
+def _kept(recorded: object, walked: Mapping[str, Any]) -> bool:
+    if not isinstance(recorded, dict) or recorded.keys() != walked.keys():
+        return False
+    return all(stamp == walked[key] or stamp == [] for key, stamp in recorded.items())
+
+
 def directories_above(paths: Iterable[str]) -> set[str]:
     """The directories holding each of `paths` and those above them, each "" (the root) or ending in `/`."""
     found = {""}

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from atlas.api import index_config, index_repo, open_engine
+from atlas.build import IndexReport
 from atlas.ignore_stamps import RACY_NS, IgnoreStamps
 from atlas.index import store
 from tests.conftest import git, init_repo, write_tree
@@ -37,10 +38,10 @@ def atlas(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "atlas", "-q", *args], capture_output=True, text=True, check=False)
 
 
-def settled_index(root: Path) -> None:
+def settled_index(root: Path) -> IndexReport:
     """Index `root` once its files' stamps are older than a build takes for settled (`RACY_NS`)."""
     time.sleep(RACY_NS / 1e9 + 0.02)
-    index_repo(index_config(root), show_progress=False)
+    return index_repo(index_config(root), show_progress=False)
 
 
 def searched(root: Path, query: str, *args: str) -> tuple[list[str], subprocess.CompletedProcess[str]]:
@@ -202,7 +203,8 @@ def test_a_directory_on_the_way_that_became_a_file_is_a_change(tmp_path: Path) -
 
 def test_an_ignore_file_written_as_the_walk_ran_is_stamped_to_match_nothing(tmp_path: Path) -> None:
     # Its times come from a clock that ticks every few milliseconds: a rewrite of as many bytes in the same tick
-    # would keep its stamp. The next build, once it settled, records it.
+    # would keep its stamp. An update with nothing else to do keeps it (no work right after a build); the next
+    # generation records it settled.
     root = tmp_path / "repo"
     write_tree(root, FILES)
     init_repo(root)
@@ -211,5 +213,7 @@ def test_an_ignore_file_written_as_the_walk_ran_is_stamped_to_match_nothing(tmp_
     index_repo(index_config(root), show_progress=False)
     assert _stamps(root).directories["lib/.gitignore"] == []
     assert _stamps(root).moved(str(root), ["lib/vault.py"])
-    settled_index(root)
+    assert settled_index(root).mode == "unchanged"
+    (root / "README.md").write_text("The vault, moved.\n")
+    assert settled_index(root).mode == "incremental"
     assert not _stamps(root).moved(str(root), ["lib/vault.py"])
