@@ -27,33 +27,31 @@ from typing import Any
 GITIGNORE = ".gitignore"
 ATLASIGNORE = ".atlasignore"
 IGNORE_FILES = (GITIGNORE, ATLASIGNORE)
-RACY_NS = 50_000_000
-"""A stamp this close to the start of the walk (or after it) may not move when the file is rewritten in place with
-as many bytes: its times come from a clock that ticks every few milliseconds (git's "racy" files). Such a stamp is
-recorded as never matching (`[]`): searches check in full until the next build records a settled one."""
-
 Stamp = list[int]
 _UNKNOWN = object()
 """What a stat that failed otherwise than "no such file" gives (EACCES, ELOOP, ENOTDIR): equal to no stamp."""
 
 
-def stamp_of(found: os.stat_result, walk_started_ns: int) -> Stamp:
-    """The stamp recorded for a file whose stat is `found`, read by a walk that started at `walk_started_ns`."""
-    if max(found.st_mtime_ns, found.st_ctime_ns) >= walk_started_ns - RACY_NS:
-        return []
+def stamp_of(found: os.stat_result) -> Stamp:
+    """The stamp of a file whose stat is `found`.
+
+    Its times tick every few milliseconds: a rewrite in place (same inode) of as many bytes within the tick of the
+    write before, just as the walk read the file, would keep its stamp (git's "racy" files). Marking the stamps of
+    files that recent as matching nothing cost every search after a build made right after a checkout (CI, scripts)
+    the full check; no editor rewrites an ignore file that fast."""
     return [found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino]
 
 
-def recorded_stamp(path: str, walk_started_ns: int) -> Stamp | None:
-    """The stamp recorded for the file at `path` (a symbolic link followed) by a walk that started at
-    `walk_started_ns`: None when there is none, one that matches nothing when its stat fails otherwise."""
+def recorded_stamp(path: str) -> Stamp | None:
+    """The stamp recorded for the file at `path` (a symbolic link followed): None when there is none, one that
+    matches nothing when its stat fails otherwise."""
     try:
         found = os.stat(path)
     except FileNotFoundError:
         return None
     except OSError:
         return []
-    return stamp_of(found, walk_started_ns)
+    return stamp_of(found)
 
 
 def stamp_now(path: str | bytes, follow: bool = False) -> object:
@@ -104,9 +102,8 @@ class IgnoreStamps:
 def still_recorded(recorded: object, walked: Mapping[str, Any] | None) -> bool:
     """Whether a generation whose manifest records the stamps `recorded` may keep them for a walk that found
     `walked` (an update with nothing else to do then keeps the generation): the same files, the same stamps, where a
-    stamp recorded to match nothing (written as the walk ran, or unstatable) may have settled since. Keeping it costs
-    searches the full check until the next generation; writing a generation for it would make an update right after a
-    build do work."""
+    stamp recorded to match nothing (unstatable) may be readable since: keeping it costs searches the full check until
+    the next generation."""
     if walked is None or not isinstance(recorded, dict):
         return walked is None and recorded is None
     if sorted(recorded.get("tracked") or ()) != sorted(walked["tracked"]):

@@ -39,7 +39,6 @@ import functools
 import os
 import re
 import stat
-import time
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -637,7 +636,7 @@ def _outer_rules(real_root: str, top: str | None, holder: str | None) -> _Outer:
     return _Outer(prefix, tuple(git_rules), tuple(atlas_rules), top, fold, sparse)
 
 
-def _whole_tree_stamps(real_root: str, top: str | None, holder: str | None, started_ns: int) -> dict[str, Stamp | None]:
+def _whole_tree_stamps(real_root: str, top: str | None, holder: str | None) -> dict[str, Stamp | None]:
     """The stamps of the files whose rules apply to the whole tree of `real_root` (see `_outer_rules`), by their path
     from the root, None for one absent: `info/exclude` and the ignore files from the top of the work tree down to
     the root; outside a repository, `.git`, absent (`git init` brings git's rules in)."""
@@ -648,7 +647,7 @@ def _whole_tree_stamps(real_root: str, top: str | None, holder: str | None, star
     parts = [] if top == real_root else os.path.relpath(real_root, top).split(os.sep)
     for depth in range(len(parts)):
         paths.extend(os.path.join(top, *parts[:depth], name) for name in IGNORE_FILES)
-    return {display_path(os.path.relpath(path, real_root)): recorded_stamp(path, started_ns) for path in paths}
+    return {display_path(os.path.relpath(path, real_root)): recorded_stamp(path) for path in paths}
 
 
 def _sparse_ignore_files(top: str, holder: str) -> dict[bytes, bytes]:
@@ -888,7 +887,6 @@ class _Walker:
         self.notes = notes if notes is not None else []
         self.real_root = os.path.realpath(root)
         self.options = options
-        self.started_ns = time.time_ns()
         top, holder, elsewhere = _repository(self.real_root)
         if elsewhere:
             self.notes.append(elsewhere)
@@ -900,7 +898,7 @@ class _Walker:
         """Files walked only because git tracks them though a rule leaves them out (when stamps are recorded)."""
         if stamped and not self.outer.sparse_ignores:  # git reads those from its index: no stamp tells they moved
             self.stamps = {}
-            self.whole_tree = _whole_tree_stamps(self.real_root, top, holder, self.started_ns)
+            self.whole_tree = _whole_tree_stamps(self.real_root, top, holder)
         self.prefix = os.fsencode(self.outer.prefix)
         self.excluded_real = tuple(os.path.realpath(p) for p in options.exclude_dirs)
         self.excluded_keys = {key for key in map(_key_of, options.exclude_dirs) if key is not None}
@@ -961,7 +959,7 @@ class _Walker:
         for name in IGNORE_FILES:
             if name in names:
                 found = None if name in unstatable else names[name].stat(follow_symlinks=False)
-                self.stamps[display_path(rel + name)] = stamp_of(found, self.started_ns) if found else []
+                self.stamps[display_path(rel + name)] = stamp_of(found) if found else []
 
     def _rules_inside(
         self,
