@@ -323,9 +323,10 @@ def _incremental(
     skips_gone = any(path not in present for path in table.skipped)  # else the summary counts them on
     skips_moved = skips_gone or _skips_recounted(report, table, previous.manifest)
     history_kept = history is None or history_job.mode == ["unchanged"]
-    # Stamps that moved (`info/exclude` edited, or an index from before stamps) are written anew, or every search would
-    # check its hits in full until some file changed.
-    stamps_kept = still_recorded(previous.manifest.get("ignore_files"), report.ignore_files)
+    # Stamps that moved (`info/exclude` edited, a cache restored into a fresh clone, an index from before stamps) are
+    # written anew, or every search would check its hits in full until some file changed; but for a read-only index,
+    # which answers right with them (in full) and could not be written.
+    stamps_kept = read_only or still_recorded(previous.manifest.get("ignore_files"), report.ignore_files)
     nothing_moved = not diff and not read_again and not skips_moved and history_kept and stamps_kept
     if nothing_moved and not _marks_moved(config, previous):
         report.mode = "unchanged"
