@@ -20,7 +20,7 @@ and every search then checks its hits in full).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,18 +85,27 @@ class IgnoreStamps:
             return None
         return cls(directories, whole_tree, frozenset(path for path in tracked if isinstance(path, str)))
 
-    def moved(self, root: str, paths: Iterable[str]) -> bool:
+    def moved(self, root: str, paths: Sequence[str]) -> bool:
         """Whether an ignore file that rules any of `paths` (repository paths under `root`) may differ from what the
-        build read: its stamp moved, one appeared where there was none, or its stat fails."""
+        build read: its stamp moved, one appeared where there was none, or a stat on the way fails.
+
+        An ignore file that should be absent is looked for with `access` (~1 µs, where a stat that fails costs 2.5
+        µs: Python makes an exception of it), which cannot tell "absent" from "a directory on the way cannot be
+        searched" (EACCES, ELOOP): a last look at each of `paths` tells, as those directories are its way too."""
+        prefix = root.rstrip("/") + "/"
         for key, recorded in self.whole_tree.items():
-            if stamp_now(_joined(root, key), follow=True) != recorded:
+            if stamp_now(_joined(prefix, key), follow=True) != recorded:
                 return True
+        recorded = self.directories
         for directory in directories_above(paths):
             for name in IGNORE_FILES:
                 key = directory + name
-                if stamp_now(_joined(root, key)) != self.directories.get(key):
+                if key in recorded:
+                    if stamp_now(_joined(prefix, key)) != recorded[key]:
+                        return True
+                elif _exists(_joined(prefix, key)):
                     return True
-        return False
+        return not all(_exists(_joined(prefix, path)) for path in paths)
 
 
 def still_recorded(recorded: object, walked: Mapping[str, Any] | None) -> bool:
@@ -128,11 +137,17 @@ def directories_above(paths: Iterable[str]) -> set[str]:
     return found
 
 
-def _joined(root: str, key: str) -> str | bytes:
-    """The path on disk of `key` under `root`; a key holding a `\\xNN` escape (a name that is not UTF-8) is made
-    bytes again, as `atlas.safe_read.on_disk` does."""
+def _exists(path: str | bytes) -> bool:
+    """Whether there is an entry at `path` (a final symbolic link not followed); false too when a directory on the
+    way cannot be searched or loops."""
+    return os.access(path, os.F_OK, follow_symlinks=False)
+
+
+def _joined(prefix: str, key: str) -> str | bytes:
+    """The path on disk of `key` under the root `prefix` (ending in `/`); a key holding a `\\x` escape (a name that
+    is not UTF-8) is made bytes again, as `atlas.safe_read.on_disk` does."""
     if "\\x" not in key:
-        return os.path.join(root, key)
+        return prefix + key
     from atlas.safe_read import on_disk
 
-    return on_disk(root, key)
+    return on_disk(prefix, key)

@@ -65,6 +65,10 @@ def left_out_by_rules(root: Path, paths: Sequence[str]) -> list[str]:
     `.atlasignore` (or a `.gitignore` rule) came to leave out since the index was built. Every ignore file on a
     path's way is read (~0.14 ms a path): ask it of the few files a freshness check found missing from the walk."""
     from atlas.safe_read import in_tree
+
+    present = [path for path in paths if in_tree(root, path)]
+    if not present:  # gone since the build (the search's note says so): no rule to read, no walk to import
+        return []
     from atlas.walk import path_left_out
 
-    return [path for path in paths if in_tree(root, path) and path_left_out(root, path)]
+    return [path for path in present if path_left_out(root, path)]
