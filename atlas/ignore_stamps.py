@@ -105,7 +105,7 @@ class IgnoreStamps:
                         return True
                 elif _exists(_joined(prefix, key)):
                     return True
-        return not all(_exists(_joined(prefix, path)) for path in paths)
+        return not all(_reachable(_joined(prefix, path)) for path in paths)
 
 
 def still_recorded(recorded: object, walked: Mapping[str, Any] | None) -> bool:
@@ -141,6 +141,20 @@ def _exists(path: str | bytes) -> bool:
     """Whether there is an entry at `path` (a final symbolic link not followed); false too when a directory on the
     way cannot be searched or loops."""
     return os.access(path, os.F_OK, follow_symlinks=False)
+
+
+def _reachable(path: str | bytes) -> bool:
+    """Whether `path` is there or gone (a hit deleted since the build, which the search's note names); false when a
+    directory on the way cannot be searched or loops, where an ignore file would not be seen."""
+    if _exists(path):
+        return True
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _joined(prefix: str, key: str) -> str | bytes:
