@@ -830,17 +830,25 @@ def with_integers(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str
 
 
 def call_tool(session: Session, name: str, arguments: dict[str, Any] | None) -> tuple[str, bool]:
-    """Run tool `name`; (JSON text or error text, whether it is an error). Never raises."""
-    spec = TOOLS.get(name)
+    """Run tool `name`; (JSON text or error text, whether it is an error). Never raises.
+
+    Lone surrogates in `name` and `arguments` are read as U+FFFD, as the stdio transport reads them
+    (`_read_as_json_does`): a caller in-process gets the same answer, and no text JSON cannot carry."""
+    try:
+        name, arguments = _replaced(name), _replaced(arguments or {})
+        spec = TOOLS.get(name)
+        problem = None if spec is None else argument_problem(name, arguments)
+    except RecursionError:  # only in-process: the transport refuses JSON nested past ~200 levels
+        deep = f"{clip_text(name, 1, 80)}: the arguments are nested too deeply"
+        return _error(UsageError(deep, "see the tool's input schema"))
     if spec is None:
         unknown = quoted_value(clip_text(name, 1, 80))
         return _error(UsageError(f"unknown tool {unknown}", f"the tools are {', '.join(TOOLS)}"))
-    problem = argument_problem(name, arguments or {})
     if problem is not None:
         return _error(UsageError(f"{name}: {problem}", "see the tool's input schema"))
     try:
         with session.call_lock:
-            payload, key = spec.run(session, with_integers(spec.schema, arguments or {}))
+            payload, key = spec.run(session, with_integers(spec.schema, arguments))
     except Exception as err:
         shown = shown_to_user(err)
         if shown is not None:
@@ -1114,23 +1122,21 @@ def _read_as_json_does(error: Exception) -> SessionMessage | None:
     if not isinstance(line, str):  # the SDK hands on the line it decoded
         return None
     try:
-        message = json.loads(line, object_pairs_hook=_replaced_pairs)
-        return SessionMessage(types.jsonrpc_message_adapter.validate_python(_replaced(message), by_name=False))
+        message = _replaced(json.loads(line))
+        return SessionMessage(types.jsonrpc_message_adapter.validate_python(message, by_name=False))
     except (ValueError, RecursionError):
         return None
 
 
 def _replaced(value: Any) -> Any:
-    """`value` (a JSON scalar or list) with each lone surrogate of its strings replaced by U+FFFD."""
+    """`value` (JSON as Python holds it) with each lone surrogate of its strings and keys replaced by U+FFFD."""
     if isinstance(value, str):
         return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
         return [_replaced(item) for item in value]
+    if isinstance(value, dict):
+        return {_replaced(key): _replaced(item) for key, item in value.items()}
     return value
-
-
-def _replaced_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {_replaced(key): _replaced(value) for key, value in pairs}
 
 
 async def read_requests(lines: AsyncIterable[str], sink: Any, replies: AnswerLedger) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -338,3 +340,52 @@ def test_regression_a_failed_background_refresh_says_so_and_a_fresh_index_clears
     status, _ = mcp_server.call_tool(session, "status", {})
     answer = json.loads(status)
     assert answer["fresh"] and answer["last_error"] == "", answer
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [("search", {"query": "pelican \udc80"}), ("context", {"task": "pelican \ud800"}),
+     ("symbols", {"name": "beta\udc80"}), ("related", {"path": "lib/\udc80.py"}),
+     ("search", {"query": "pelican", "paths": ["\udfff/**"]}),
+     ("search", {"query": "pelican", "\udc80": 1}), ("\udc80", {})],
+)  # fmt: skip
+def test_regression_lone_surrogates_in_arguments_are_read_as_the_stdio_transport_reads_them(
+    tmp_path: Path, tool: str, arguments: dict[str, object]
+) -> None:
+    # Called in-process, a query holding a lone surrogate (half of an emoji cut in two) raised from orjson, or came
+    # back "unexpected error: TypeError", or as an error text no JSON-RPC answer can carry; over stdio the
+    # transport had replaced it with U+FFFD first (`mcp_server._read_as_json_does`). The same answer either way.
+    _, session = _indexed_session(tmp_path, {"lib/beta.py": "def beta_pelican():\n    pass\n"})
+    text, error = mcp_server.call_tool(session, tool, arguments)
+    text.encode("utf-8")
+    expected, expected_error = mcp_server.call_tool(session, _as_read(tool), _as_read(arguments))
+    assert (error, _timeless(text)) == (expected_error, _timeless(expected))
+
+
+def _timeless(text: str) -> object:
+    """An answer less the time it took."""
+    if text.startswith("error: "):
+        return text
+    answer = json.loads(text)
+    answer.pop("took_ms", None)
+    return answer
+
+
+def _as_read(value: Any) -> Any:
+    """`value` with each lone surrogate replaced by U+FFFD, as the JSON the transport reads would hold it."""
+    if isinstance(value, dict):
+        return {_as_read(key): _as_read(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_read(item) for item in value]
+    return re.sub("[\ud800-\udfff]", "\ufffd", value) if isinstance(value, str) else value
+
+
+def test_arguments_nested_past_the_recursion_limit_are_a_tool_error(tmp_path: Path) -> None:
+    # Only in-process (the transport refuses JSON nested past ~200 levels): the schema check raised RecursionError.
+    _, session = _indexed_session(tmp_path, {"lib/beta.py": "def beta_pelican():\n    pass\n"})
+    deep: object = "pelican"
+    for _ in range(5000):
+        deep = [deep]
+    for arguments in ({"query": deep}, {"query": "pelican", "paths": deep}):
+        text, error = mcp_server.call_tool(session, "search", arguments)
+        assert error and text.startswith("error: search: the arguments are nested too deeply"), text
