@@ -195,7 +195,7 @@ def index_repo(
     from atlas.index import store
     from atlas.partition import listed_shard_count
 
-    store.refuse_output_in_shards(config.index_dir, "--index-dir")
+    store.refuse_output_in_index_parts(config.index_dir, "--index-dir")
     sharded = listed_shard_count(store.live_manifest(config.index_dir)) > 0
     if shards is None and not sharded and executor == "local":
         return build_index(config, show_progress=show_progress, rebuild=rebuild, lock_wait=lock_wait)
@@ -302,12 +302,12 @@ def refuse_unindexable(config: IndexConfig) -> None:
     source (git's internals, /proc) or its index directory is one a build refuses (the repository itself, a directory
     of other files, a directory inside another index's `shards/`). Reads, writes nothing: a server checks this at its
     start."""
-    from atlas.index.store import check_index_dir, refuse_output_in_shards
+    from atlas.index.store import check_index_dir, refuse_output_in_index_parts
     from atlas.walk import refuse_root_without_source
 
     refuse_root_without_source(config.root)
     check_index_dir(config.index_dir, config.root)
-    refuse_output_in_shards(config.index_dir, "--index-dir")
+    refuse_output_in_index_parts(config.index_dir, "--index-dir")
 
 
 @contextmanager

@@ -168,14 +168,17 @@ def _refuse_inside(archive: Path, index_dir: Path) -> None:
 
 def _refuse_in_index_parts(archive: Path) -> None:
     """UsageError when the archive (or the file its link names) would be written inside any index directory's
-    `shards/`, whose next `atlas index --shards N` deletes it, or inside a generation of any index, which then holds
-    a file its manifest does not list. `_refuse_inside` refuses the exported index's own directory whole."""
-    if shards := store.enclosing_shards_dir(archive):
-        part, why = shards, "where `atlas index --shards N` keeps its own shards and deletes the rest"
-    elif generation := store.enclosing_generation_dir(archive):
-        part, why = generation, f"a generation of the index in {generation.parent}, which holds only the files it lists"
-    else:
+    `shards/` or generation (`store.index_part`), or at the top level of one, where only Atlas's files belong: the
+    archive could take the place of one (`CURRENT`, the lock, the `.gitignore` that keeps the index out of git), a
+    build of that index deletes the archive's temporary file (`.NAME.tmp-PID`) as abandoned, and a build refuses an
+    index directory not built yet that holds other files. `_refuse_inside` refuses the exported index's own
+    directory whole."""
+    found = store.index_part(archive)
+    if found is None and store.is_index_dir(top := Path(os.path.realpath(archive)).parent):
+        found = top, "an index directory, whose own files an archive there can replace or a build delete"
+    if found is None:
         return
+    part, why = found
     raise UsageError(f"{archive} is inside {part}, {why}",
                      f"write the archive outside {part}, e.g. `atlas export index.tar.gz`")  # fmt: skip
 
@@ -311,7 +314,7 @@ def _gzip_member(block: bytes) -> bytes:
 def import_index(config: IndexConfig, archive: Path) -> ArchiveInfo:
     """Verify `archive` and publish it as the live generation of `config`'s index."""
     started = time.monotonic()
-    store.refuse_output_in_shards(config.index_dir, "--index-dir")
+    store.refuse_output_in_index_parts(config.index_dir, "--index-dir")
     if not archive.is_file():
         what = "is not a regular file" if archive.exists() else "no such archive"
         raise InputError(f"{archive}: {what}", "pass a file made by `atlas export`")

@@ -336,7 +336,7 @@ def _index_paths(
     if shard and out is None:
         raise UsageError("--shard needs --out DIR", "pass the directory to build the shard in")
     if out is not None:
-        store.refuse_output_in_shards(out)
+        store.refuse_output_in_index_parts(out)
     if not assemble:
         if len(paths) > 1:
             raise UsageError(f"one PATH expected, {len(paths)} given", "shard directories go after --assemble")

@@ -756,6 +756,25 @@ def test_regression_an_export_into_another_index_s_shards_or_generation_is_refus
     assert not target.exists() and digests(spoiled) == before
 
 
+@pytest.mark.parametrize("name", ["backup.tar.gz", store.CURRENT, store.GITIGNORE, "lock"])
+def test_regression_an_export_into_another_index_directory_s_top_level_is_refused(
+    repo: Path, tmp_path: Path, name: str
+) -> None:
+    # Its shards/ and generations were refused, its top level not: `other/.atlas/CURRENT` made that index damaged
+    # (exit 4), `.gitignore` put it in its repository's `git status`, and any archive's temporary file there
+    # (`.backup.tar.gz.tmp-PID`) is one a build of that index deletes as abandoned.
+    other = tmp_path / "other"
+    assert atlas("index", str(repo), "--out", str(other), "--format", "json").exit_code == 0
+    target = other / name
+    before = {entry.name: entry.read_bytes() for entry in other.iterdir() if entry.is_file()}
+    result = atlas("export", str(target), "--repo", str(repo))
+    assert result.exit_code == 2, result.output
+    assert f"{target} is inside {other}, an index directory" in result.stderr, result.stderr
+    assert "hint: write the archive outside" in result.stderr and len(result.stderr.strip().splitlines()) == 2
+    assert {entry.name: entry.read_bytes() for entry in other.iterdir() if entry.is_file()} == before
+    assert atlas("export", str(tmp_path / name), "--repo", str(repo)).exit_code == 0
+
+
 def test_regression_an_archive_whose_file_list_is_a_directory_is_rejected(repo: Path, tmp_path: Path) -> None:
     # tarfile hands no reader for a directory: it was "unexpected error: AttributeError" (exit 3).
     archive = tmp_path / "dir.tar.gz"

@@ -519,3 +519,23 @@ def test_assembling_opens_the_directory_segments_are_linked_into_once_per_shard(
     assert done.returncode == 0, done.stderr
     assert 1 <= int(done.stdout.splitlines()[-1]) <= len(dirs), done.stdout
     assert top(root, out, "shopping cart")[0][0] == "shop/cart.py"
+
+
+@pytest.mark.parametrize("inside", ["sub", "x/y"])
+def test_regression_an_index_directory_inside_another_index_s_generation_is_refused(
+    tmp_path: Path, inside: str
+) -> None:
+    # `--out` (`--index-dir`) inside another index's shards/ was refused, inside its generation not: the index built
+    # there became files of that generation its manifest does not list.
+    root = _small_repo(tmp_path / "small")
+    ok("index", str(root), "--no-history", "--format", "json")
+    generation = store.current_generation(root / ".atlas")
+    assert generation is not None
+    out = generation / inside
+    before = sorted(os.listdir(generation))
+    for option in ("--out", "--index-dir"):
+        result = run("index", str(root), option, str(out), "--no-history")
+        assert result.exit_code == 2, result.output
+        assert f"{out} is inside {generation}, a generation of the index in {root / '.atlas'}" in result.stderr
+        assert "hint: give --out a directory outside" in result.stderr and len(result.stderr.splitlines()) == 2
+        assert sorted(os.listdir(generation)) == before

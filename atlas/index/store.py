@@ -25,7 +25,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -186,45 +186,53 @@ def holds_index_files(directory: Path) -> bool:
     return LOCK_FILE in names and all(atlas_own)
 
 
-def refuse_output_in_shards(index_dir: Path, option: str = "--out") -> None:
-    """UsageError when `index_dir`, the directory a command writes an index to (given as `option`), is an index
-    directory's `shards/` or inside it (`.atlas/shards/0000-of-0002`): `atlas index --shards N` of that index deletes
-    everything there but its own shards of N."""
-    shards = enclosing_shards_dir(index_dir)
-    if shards is not None:
-        raise UsageError(f"{index_dir} is inside {shards}, where `atlas index --shards N` keeps its own shards "
-                         "and deletes the rest", f"give {option} a directory outside {shards}")  # fmt: skip
+def refuse_output_in_index_parts(index_dir: Path, option: str = "--out") -> None:
+    """UsageError when `index_dir`, the directory a command writes an index to (given as `option`), is inside an
+    index directory's `shards/` (`.atlas/shards/0000-of-0002`, or `shards/` itself: `atlas index --shards N` of that
+    index deletes everything there but its own shards of N) or inside a generation of an index (which then holds
+    files its manifest does not list)."""
+    found = index_part(index_dir)
+    if found is not None:
+        part, why = found
+        raise UsageError(f"{index_dir} is inside {part}, {why}", f"give {option} a directory outside {part}")
+
+
+def index_part(path: Path) -> tuple[Path, str] | None:
+    """(the `shards/` or generation of an index that `path` is or is inside, why nothing else may be written there),
+    or None."""
+    if shards := enclosing_shards_dir(path):
+        return shards, "where `atlas index --shards N` keeps its own shards and deletes the rest"
+    if generation := enclosing_generation_dir(path):
+        return generation, f"a generation of the index in {generation.parent}, which holds only the files it lists"
+    return None
 
 
 def enclosing_shards_dir(path: Path) -> Path | None:
-    """The index directory's `shards/` that `path` is or is inside, or None. An index directory is one named
-    `.atlas` (the default, whose index may not be built yet) or one holding an index. A path that cannot be resolved
-    (a loop of links) is left to `refuse_non_directory`, which says so."""
-    try:
-        resolved = path.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's word for a loop of links
-        return None
-    for directory in (resolved, *resolved.parents):
-        index_dir = directory.parent
-        if directory.name == SHARDS_DIR and (index_dir.name == DEFAULT_INDEX_DIRNAME or holds_index_files(index_dir)):
-            return directory
-    return None
+    """The index directory's `shards/` that `path` is or is inside, or None. A path that cannot be resolved (a loop
+    of links) is left to `refuse_non_directory`, which says so."""
+    return _enclosing(path, lambda directory: directory.name == SHARDS_DIR and is_index_dir(directory.parent))
 
 
 def enclosing_generation_dir(path: Path) -> Path | None:
-    """The generation (or build in progress, `gen-000002.tmp-PID`) of an index that `path` is or is inside, or None:
-    one whose directory is named `.atlas` or holds an index, as `enclosing_shards_dir` judges it."""
+    """The generation (or build in progress, `gen-000002.tmp-PID`) of an index that `path` is or is inside, or None."""
+    return _enclosing(
+        path, lambda directory: bool(_GENERATION_NAME.fullmatch(directory.name)) and is_index_dir(directory.parent)
+    )
+
+
+def _enclosing(path: Path, matches: Callable[[Path], bool]) -> Path | None:
+    """The first of `path` (resolved) and its parents that `matches`, or None (also when `path` cannot be resolved)."""
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError):  # RuntimeError: Python 3.11's word for a loop of links
         return None
-    for directory in (resolved, *resolved.parents):
-        index_dir = directory.parent
-        if _GENERATION_NAME.fullmatch(directory.name) and (
-            index_dir.name == DEFAULT_INDEX_DIRNAME or holds_index_files(index_dir)
-        ):
-            return directory
-    return None
+    return next((directory for directory in (resolved, *resolved.parents) if matches(directory)), None)
+
+
+def is_index_dir(directory: Path) -> bool:
+    """Whether `directory` is an index directory: one named `.atlas` (the default, whose index may not be built yet)
+    or one holding an index."""
+    return directory.name == DEFAULT_INDEX_DIRNAME or holds_index_files(directory)
 
 
 def _is_atlas_entry(entry: Path) -> bool:
