@@ -21,7 +21,7 @@ except ImportError:  # the same algorithm in pure Python, which networkx keeps a
     from networkx.algorithms.link_analysis.pagerank_alg import _pagerank_python as _nx_pagerank
 
 from atlas.records import SAME_PACKAGE
-from atlas.signals.graph import ImportGraph, build_import_graph, in_degree, neighbours, pagerank
+from atlas.signals.graph import MAX_IMPORT_FANOUT, ImportGraph, build_import_graph, in_degree, neighbours, pagerank
 from tests.conftest import write_tree
 
 # ---------------------------------------------------------------------------------------------
@@ -625,3 +625,23 @@ def test_a_go_monorepo_of_two_thousand_modules_resolves_in_linear_time() -> None
     assert time.process_time() - started < 1.0
     assert len(graph.edges) == n and graph.unresolved == n  # the next service's store; the outside library
     assert graph.paths[graph.edges[0][1]] == "svc1/internal/store1/store.go"
+
+
+@pytest.mark.parametrize("shape", ["go", "java"])
+def test_a_package_import_of_thousands_of_files_adds_no_edges(shape: str) -> None:
+    # 4,000 files of package p each importing package q (4,000 files) linked importers × package files: 16 million
+    # edges at n = 4,000, each doubling of n making four times the edges and time (38 s for two Java packages).
+    n = 2 * MAX_IMPORT_FANOUT
+    files: list[tuple[str, str, Sequence[str]]] = [("go.mod", "text", ())]
+    for i in range(n):
+        if shape == "go":
+            files.append((f"p/f{i}.go", "go", ("example.com/m/q", "fmt")))
+            files.append((f"q/g{i}.go", "go", ("example.com/m/p",)))
+        else:
+            files.append((f"src/com/ex/a/A{i}.java", "java", ("com.ex.b.*",)))
+            files.append((f"src/com/ex/b/B{i}.java", "java", ("com.ex.a.*",)))
+    small = [(f"r/h{i}.go", "go", ()) for i in range(MAX_IMPORT_FANOUT)] + [("s/main.go", "go", ("example.com/m/r",))]
+    graph = build_import_graph(files + small)
+    assert len(graph.edges) == MAX_IMPORT_FANOUT  # only the import of r, a package at the bound, links its files
+    assert {graph.paths[dst] for _, dst in graph.edges} == {f"r/h{i}.go" for i in range(MAX_IMPORT_FANOUT)}
+    assert graph.unresolved == (n if shape == "go" else 0)  # "fmt"; a too-broad import is not a missing one
