@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from stat import S_ISLNK
 from typing import Any
 
 GITIGNORE = ".gitignore"
@@ -92,7 +93,22 @@ class IgnoreStamps:
         An ignore file that should be absent is looked for with `access` (~1 µs, where a stat that fails costs 2.5
         µs: Python makes an exception of it), which cannot tell "absent" from "a directory on the way cannot be
         searched" (EACCES, ELOOP): a last look at each of `paths` tells, as those directories are its way too."""
-        prefix = root.rstrip("/") + "/"
+        return self._rules_moved(root, paths) or not all(_reachable(_joined(_prefix(root), path)) for path in paths)
+
+    def asked(self, root: str, paths: Sequence[str]) -> Sequence[str]:
+        """Which of `paths` to ask of the rules: all of them when `moved`, else those the walk took only because git
+        tracks them and those that are symbolic links now: no stamp covers the way to the file a link names
+        (`lib/key.txt -> ../secrets/key.txt`, then `secrets/.atlasignore` comes to leave `key.txt` out)."""
+        if self._rules_moved(root, paths):
+            return paths
+        modes = [_mode(_joined(_prefix(root), path)) for path in paths]
+        if None in modes:
+            return paths
+        return [path for path, mode in zip(paths, modes, strict=True) if path in self.tracked or S_ISLNK(mode or 0)]
+
+    def _rules_moved(self, root: str, paths: Sequence[str]) -> bool:
+        """Whether an ignore file that rules any of `paths` moved (see `moved`), the paths themselves not looked at."""
+        prefix = _prefix(root)
         for key, recorded in self.whole_tree.items():
             if stamp_now(_joined(prefix, key), follow=True) != recorded:
                 return True
@@ -105,7 +121,7 @@ class IgnoreStamps:
                         return True
                 elif _exists(_joined(prefix, key)):
                     return True
-        return not all(_reachable(_joined(prefix, path)) for path in paths)
+        return False
 
 
 def still_recorded(recorded: object, walked: Mapping[str, Any] | None) -> bool:
@@ -155,6 +171,21 @@ def _reachable(path: str | bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def _mode(path: str | bytes) -> int | None:
+    """The mode of the entry at `path` (a final symbolic link not followed), 0 when it is gone since the build (the
+    search's note names it); None when a directory on the way cannot be searched or loops (see `_reachable`)."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return None
+
+
+def _prefix(root: str) -> str:
+    return root.rstrip("/") + "/"
 
 
 def _joined(prefix: str, key: str) -> str | bytes:

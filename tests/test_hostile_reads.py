@@ -114,8 +114,12 @@ def test_regression_search_does_not_serve_a_file_swapped_for_a_link_out_of_the_r
     assert result.exit_code == 0, result.output
     assert SECRET not in result.stdout
     hits = {hit["path"]: hit for hit in map(json.loads, result.stdout.splitlines())}
-    # The indexed file is still a result (the index says so), but without text: it is not read.
-    assert hits["billing/refund.py"]["lines"] == []
+    # The indexed file is not read: a link out of the root, which the walk leaves out, is left out of the hits (the
+    # search asks the rules of each link, `IgnoreStamps.asked`); through a directory swapped, a result without text.
+    if how == "directory":
+        assert hits["billing/refund.py"]["lines"] == []
+    else:
+        assert "billing/refund.py" not in hits and "left out billing/refund.py" in result.output
     assert any(hit["lines"] for path, hit in hits.items() if path != "billing/refund.py")
 
 

@@ -197,3 +197,18 @@ def test_a_directory_on_the_way_that_became_a_file_is_a_change(tmp_path: Path) -
     os.rename(root / "lib", tmp_path / "lib")
     (root / "lib").write_text("")
     assert stamps.moved(str(root), ["lib/vault.py"])  # ENOTDIR
+
+
+def test_regression_search_leaves_out_a_link_whose_target_a_rule_came_to_leave_out(tmp_path: Path) -> None:
+    # A link's stamps cover only its own way: `secrets/.atlasignore` appearing after the build left `lib/key.txt ->
+    # ../secrets/key.txt` ranked and served (without its text) where `query` and `render` refuse it.
+    root = tmp_path / "repo"
+    write_tree(root, {**FILES, "secrets/key.txt": SECRET})
+    (root / "lib/key.txt").symlink_to("../secrets/key.txt")
+    init_repo(root)
+    settled_index(root)
+    assert "lib/key.txt" in searched(root, QUERY, "path:lib/")[0]
+    (root / "secrets/.atlasignore").write_text("key.txt\n")
+    paths, result = searched(root, QUERY, "path:lib/")
+    assert "lib/key.txt" not in paths
+    assert "left out lib/key.txt" in result.stderr

@@ -48,15 +48,14 @@ def search_leaving_out(
 
 def left_out_now(engine: Engine, paths: Sequence[str], suspects: Collection[str] = frozenset()) -> list[str]:
     """Which of `paths` (files the index of `engine` holds) the ignore rules leave out now: all of them are asked
-    of the rules when a stamp on their way moved (or the index has none), else only those in `suspects` and those
-    the walk took only because git tracks them."""
+    of the rules when a stamp on their way moved (or the index has none), else only those in `suspects`, those the
+    walk took only because git tracks them and symbolic links (`IgnoreStamps.asked`)."""
     if not paths:
         return []
     stamps = engine.ignore_stamps
-    if stamps is None or stamps.moved(str(engine.root), paths):
-        asked: Sequence[str] = paths
-    else:
-        asked = [path for path in paths if path in suspects or path in stamps.tracked]
+    asked = paths if stamps is None else stamps.asked(str(engine.root), paths)
+    if asked is not paths:
+        asked = [path for path in paths if path in suspects or path in asked]
     return left_out_by_rules(engine.root, asked) if asked else []
 
 
