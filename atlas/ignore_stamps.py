@@ -20,6 +20,7 @@ and every search then checks its hits in full).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from stat import S_ISLNK
@@ -122,6 +123,44 @@ class IgnoreStamps:
                 elif _exists(_joined(prefix, key)):
                     return True
         return False
+
+
+_WHOLE_TREE_KEY = re.compile(r"(\.\./)*\.(git|atlas)ignore|.*info/exclude|\.git")
+"""A key of `whole_tree` as a build writes one: an ignore file above the root, `info/exclude`, or `.git`."""
+
+
+def record_problem(record: object) -> str:
+    """What in a manifest's `ignore_files` is not of the shape a build writes ("" when all is, or there is none): a
+    search stats the paths it names, so a damaged one could have it stat paths out of the tree or fail (a NUL)."""
+    if record is None:
+        return ""
+    if not isinstance(record, dict) or record.keys() != {"directories", "whole_tree", "tracked"}:
+        return "its ignore_files are not the stamps of ignore files"
+    directories, whole_tree, tracked = record["directories"], record["whole_tree"], record["tracked"]
+    if not isinstance(tracked, list) or not all(isinstance(path, str) for path in tracked):
+        return "its ignore_files track other than paths"
+    for part, stamps, fits in (("directories", directories, _directory_key), ("whole_tree", whole_tree, _outer_key)):
+        if not isinstance(stamps, dict):
+            return f"its ignore_files' {part} are not stamps by path"
+        for key, stamp in stamps.items():
+            if not fits(key) or not _stamp_shaped(stamp, part == "whole_tree"):
+                return f"its ignore_files' {part} hold {key[:200]!r}: {str(stamp)[:200]}, not an ignore file's stamp"
+    return ""
+
+
+def _directory_key(key: str) -> bool:
+    parts = key.split("/")
+    return "\0" not in key and parts[-1] in IGNORE_FILES and not {"", ".", ".."} & set(parts)
+
+
+def _outer_key(key: str) -> bool:
+    return "\0" not in key and not key.startswith("/") and _WHOLE_TREE_KEY.fullmatch(key) is not None
+
+
+def _stamp_shaped(stamp: object, absent: bool) -> bool:
+    if stamp is None:
+        return absent
+    return isinstance(stamp, list) and len(stamp) in (0, 4) and all(type(n) is int for n in stamp)
 
 
 def still_recorded(recorded: object, walked: Mapping[str, Any] | None) -> bool:

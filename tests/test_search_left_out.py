@@ -212,3 +212,29 @@ def test_regression_search_leaves_out_a_link_whose_target_a_rule_came_to_leave_o
     paths, result = searched(root, QUERY, "path:lib/")
     assert "lib/key.txt" not in paths
     assert "left out lib/key.txt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        {"directories": {}, "whole_tree": {"a\0b": None}, "tracked": []},  # a search failed: embedded null byte
+        {"directories": {}, "whole_tree": {"../../../etc/passwd": None}, "tracked": []},  # stat'ed by every search
+        {"directories": {"../../x/.gitignore": [1, 2, 3, 4]}, "whole_tree": {}, "tracked": []},
+        {"directories": {}, "whole_tree": {}, "tracked": [1]},
+        {"directories": [], "whole_tree": {}, "tracked": []},
+        {"directories": {"lib/.gitignore": "x"}, "whole_tree": {}, "tracked": []},
+        "x",
+    ],
+)
+def test_a_garbled_ignore_files_record_is_damage_to_every_reader(tmp_path: Path, garbled: object) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, FILES)
+    init_repo(root)
+    settled_index(root)
+    manifest = _live_manifest(root)
+    manifest.write_bytes(orjson.dumps({**orjson.loads(manifest.read_bytes()), "ignore_files": garbled}))
+    found = atlas("search", "--repo", str(root), QUERY)
+    assert found.returncode != 0 and "ignore_files" in found.stderr and "unexpected" not in found.stderr
+    status = atlas("status", "--repo", str(root))
+    assert '"ok": false' in status.stdout or "ignore_files" in status.stderr, status
+    assert settled_index(root).mode == "full"  # the damaged index is rebuilt

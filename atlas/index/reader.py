@@ -20,6 +20,7 @@ import tantivy
 from atlas import native_stderr
 from atlas.config import FORMAT_VERSION
 from atlas.errors import AtlasError, IndexCorrupt, IndexMissing, InputError, damage, is_native_panic
+from atlas.ignore_stamps import record_problem
 from atlas.index import store
 from atlas.index.schema import SCHEMA_VERSION
 from atlas.safe_read import bad_path
@@ -141,7 +142,7 @@ def manifest_problem(manifest: dict[str, Any]) -> str:
     signals = manifest.get("signals", {})
     if not isinstance(signals, dict) or not isinstance(signals.get("git") or {}, dict):
         return "its signals are not an object naming the git history's"
-    return ""
+    return record_problem(manifest.get("ignore_files"))
 
 
 def open_index(index_dir: Path) -> IndexReader:
