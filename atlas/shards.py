@@ -193,7 +193,8 @@ def _index_sharded_locked(
 
     specs = [ShardSpec(i, count) for i in range(count)]
     _refuse_linked_shard_dirs(config, specs)
-    stale = specs if rebuild else _stale_shards(config, specs)
+    walked: dict[str, Any] | None = None if rebuild else {}  # the ignore files' stamps, as the tree was checked
+    stale = specs if rebuild else _stale_shards(config, specs, walked)
     for spec in stale:  # refused here, where the hint can name this command, not in the shard's build
         directory = shard_dir(config, spec)
         refuse_whole_index(directory, spec, hint=f"remove {directory}, then run `atlas index --shards {count}` again")
@@ -208,10 +209,10 @@ def _index_sharded_locked(
         _make_shards_dir(config)
         executor.run(tasks)
     dirs = [shard_dir(config, s) for s in specs]
-    if not tasks and _assembled_from(config, dirs):
+    if not tasks and _assembled_from(config, dirs, walked):
         store.remove_abandoned(config.index_dir)  # what a killed assemble left: nothing is assembled to remove it
         return _unchanged_report(config, started)
-    report = assemble_shards(config, dirs, show_progress, history, just_built=True, locked=True)
+    report = assemble_shards(config, dirs, show_progress, history, just_built=True, locked=True, stamps=walked)
     report.changed = len(tasks)
     report.reason = f"{len(tasks)} of {count} shards built"
     _remove_other_counts(config, count)
@@ -242,11 +243,12 @@ def _refuse_linked_shard_dirs(config: IndexConfig, specs: list[ShardSpec]) -> No
             )
 
 
-def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec]:
-    """The shards whose files differ from what they hold (or that are missing, or made otherwise)."""
+def _stale_shards(config: IndexConfig, specs: list[ShardSpec], stamps: dict[str, Any] | None) -> list[ShardSpec]:
+    """The shards whose files differ from what they hold (or that are missing, or made otherwise); `stamps`
+    receives the stamps of the ignore files the walk that tells read."""
     from atlas.status import current_entries, diff_tree, load_table, rebuild_reason
 
-    entries = current_entries(config)
+    entries = current_entries(config, stamps)
     by_shard: dict[int, list[Any]] = {spec.index: [] for spec in specs}
     for path, entry in entries.items():
         by_shard[shard_of(path, len(specs))].append(entry)
@@ -272,12 +274,16 @@ def _stale_shards(config: IndexConfig, specs: list[ShardSpec]) -> list[ShardSpec
     return stale
 
 
-def _assembled_from(config: IndexConfig, dirs: list[Path]) -> bool:
-    """True when the live index was assembled from exactly these shards as they are, at the same commit."""
+def _assembled_from(config: IndexConfig, dirs: list[Path], stamps: dict[str, Any] | None) -> bool:
+    """True when the live index was assembled from exactly these shards as they are, at the same commit, and
+    records the ignore files' `stamps` of the walk that found them so (an `info/exclude` edited moves no file)."""
+    from atlas.ignore_stamps import still_recorded
     from atlas.signals.git import head_commit
 
     manifest = store.live_manifest(config.index_dir)
     if manifest is None or listed_shard_count(manifest) != len(dirs):
+        return False
+    if stamps is not None and not still_recorded(manifest.get("ignore_files"), stamps or None):
         return False
     hashes = [_content_hash(store.live_manifest(d)) for d in dirs]
     if [s.get("content_hash") for s in manifest["shards"]] != hashes:
@@ -336,6 +342,7 @@ def assemble_shards(
     history: HistoryJob | None = None,
     just_built: bool = False,
     locked: bool = False,
+    stamps: dict[str, Any] | None = None,
 ) -> IndexReport:
     """Combine the built shards in `shard_dirs` (all N of one N) into the live index of `config`.
 
@@ -346,7 +353,8 @@ def assemble_shards(
     the tree's, is an InputError naming it; a damaged one, or one whose CURRENT, generation or files are
     symbolic links, an IndexCorrupt; `just_built`: the caller has just brought every shard up to
     date with the tree, so their files are not compared again); the new generation is published
-    atomically, so a killed assemble leaves the previous index live.
+    atomically, so a killed assemble leaves the previous index live. `stamps`: the ignore files' stamps of the
+    walk that found the shards up to date ({} for none), recorded instead of the newest shard's.
     """
     from atlas.walk import refuse_root_without_source
 
@@ -362,7 +370,7 @@ def assemble_shards(
             store.ensure_index_dir(config.index_dir, config.root)
             with nullcontext() if locked else index_lock(config.index_dir):
                 store.remove_abandoned(config.index_dir)
-                return _assemble(config, shards, started, show_progress, history)
+                return _assemble(config, shards, started, show_progress, history, stamps)
 
 
 @contextmanager
@@ -584,7 +592,12 @@ def _check_same_settings(shards: list[_Shard]) -> None:
 
 
 def _assemble(
-    config: IndexConfig, shards: list[_Shard], started: float, show_progress: bool, job: HistoryJob | None
+    config: IndexConfig,
+    shards: list[_Shard],
+    started: float,
+    show_progress: bool,
+    job: HistoryJob | None,
+    stamps: dict[str, Any] | None = None,
 ) -> IndexReport:
     from atlas.signals.attributes import linguist_marks
     from atlas.signals.compute import load_history, save_history, start_history
@@ -611,7 +624,7 @@ def _assemble(
             report.signals["git"] = {**report.signals["git"], "mined": job.mode[0]}
             report.phases["git_mining"] = round(job.seconds, 4)
         _summarise(report, table)
-        _add_shard_counts(report, shards)
+        _add_shard_counts(report, shards, stamps)
         report.seconds = time.monotonic() - started
         _finish(config, building, final, table, report, shards, segments)
     except BaseException:
@@ -759,13 +772,22 @@ def _placed_csr(arrays: dict[str, Any], prefix: str, place: Any, n: int) -> dict
     return out
 
 
-def _add_shard_counts(report: IndexReport, shards: list[_Shard]) -> None:
+def _add_shard_counts(report: IndexReport, shards: list[_Shard], stamps: dict[str, Any] | None = None) -> None:
     """Skip counts as the shards counted them (walk skips included); parse errors are the file table's. The ignore
-    files' stamps are the first shard's: each shard's walk reads the whole tree's (a search checks they still hold)."""
-    report.ignore_files = shards[0].manifest.get("ignore_files") if shards else None
+    files' stamps are `stamps` when given, else the newest shard's: each shard's walk reads the whole tree's, but a
+    shard kept holds those of its own build, older than a changed ignore file's (a search checks they still hold)."""
+    if stamps is None:
+        newest = max(shards, key=lambda shard: _walk_started(shard.manifest), default=None)
+        stamps = newest.manifest.get("ignore_files") if newest else None
+    report.ignore_files = stamps or None
     for shard in shards:
         for reason, n in (_skip_counts(shard.manifest) or {}).items():
             report.skipped[reason] = report.skipped.get(reason, 0) + n
+
+
+def _walk_started(manifest: dict[str, Any]) -> int:
+    started = manifest.get("walk_started_ns", 0)
+    return started if isinstance(started, int) else 0
 
 
 def _finish(

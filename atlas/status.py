@@ -57,10 +57,11 @@ def index_dirs(config: IndexConfig) -> tuple[Path, ...]:
     return (config.index_dir, config.root / DEFAULT_INDEX_DIRNAME)
 
 
-def current_entries(config: IndexConfig) -> dict[str, FileEntry]:
-    """The files the next build would index, by path (walk only: stat, no reads)."""
+def current_entries(config: IndexConfig, ignore_files: dict[str, Any] | None = None) -> dict[str, FileEntry]:
+    """The files the next build would index, by path (walk only: stat, no reads); `ignore_files`, when given,
+    receives the stamps of the ignore files the walk read (see `atlas.walk.walk`)."""
     options = WalkOptions(max_file_bytes=config.max_file_bytes, exclude_dirs=index_dirs(config))
-    return {item.path: item for item in walk(config.root, options) if isinstance(item, FileEntry)}
+    return {item.path: item for item in walk(config.root, options, None, ignore_files) if isinstance(item, FileEntry)}
 
 
 def entries_held(config: IndexConfig, manifest: dict[str, Any]) -> list[FileEntry]:

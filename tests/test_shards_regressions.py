@@ -539,3 +539,26 @@ def test_regression_an_index_directory_inside_another_index_s_generation_is_refu
         assert f"{out} is inside {generation}, a generation of the index in {root / '.atlas'}" in result.stderr
         assert "hint: give --out a directory outside" in result.stderr and len(result.stderr.splitlines()) == 2
         assert sorted(os.listdir(generation)) == before
+
+
+def test_regression_an_assembled_index_records_the_ignore_files_stamps_of_its_tree(tmp_path: Path) -> None:
+    # The assembled index took the first shard's stamps: a kept shard's are older than an ignore file edited since
+    # (its shard rebuilt, or none for `info/exclude`, `unchanged`), and every search checked its hits in full.
+    from atlas.ignore_stamps import IgnoreStamps
+    from atlas.status import load_table
+
+    root = tmp_path / "repo"
+    write_tree(root, {f"{d}/{n}.py": f"def {d}_{n}():\n    return 1\n" for d in "abcd" for n in "xyz"})
+    write_tree(root, {f"{d}/.gitignore": "*.log\n" for d in "abcd"})
+    init_repo(root)
+    index_dir = root / ".atlas"
+    ok("index", str(root), "--shards", "2")
+    for edited in [".git/info/exclude", *(f"{d}/.gitignore" for d in "abcd")]:
+        with open(root / edited, "a") as ignore_file:
+            ignore_file.write("*.tmp\n")
+        ok("index", str(root), "--shards", "2")
+        held = manifest(index_dir)
+        paths = [path for path in load_table(store.current_generation(index_dir)).paths if path]
+        stamps = IgnoreStamps.of(held["ignore_files"])
+        assert stamps is not None and not stamps.moved(str(root), paths), edited
+    assert orjson.loads(ok("index", str(root), "--shards", "2", "--format", "json").stdout)["mode"] == "unchanged"
