@@ -19,7 +19,7 @@ from atlas.config import (
     resolve_index_dir,
 )
 from atlas.errors import IndexMissing, InputError
-from atlas.query.left_out import LEFT_OUT_BY_RULES, left_out_by_rules, left_out_now, search_leaving_out
+from atlas.query.left_out import left_out_by_rules, left_out_note, left_out_now, search_leaving_out
 
 if TYPE_CHECKING:
     from atlas.artifacts import ArchiveInfo
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from atlas.verify import VerifyReport
 
 __all__ = [
-    "LEFT_OUT_BY_RULES",
     "assemble",
     "cache_key",
     "export_index",
@@ -44,6 +43,7 @@ __all__ = [
     "index_shard",
     "index_status",
     "left_out_by_rules",
+    "left_out_note",
     "left_out_now",
     "open_engine",
     "refresh_index",

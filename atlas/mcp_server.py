@@ -543,7 +543,7 @@ def _left_out(session: Session, engine: Engine, paths: list[str]) -> set[str]:
 
 
 def _left_out_notes(left_out: set[str]) -> list[str]:
-    return [f"left out {path}: {api.LEFT_OUT_BY_RULES}" for path in sorted(left_out)]
+    return [api.left_out_note(path) for path in sorted(left_out)]
 
 
 def run_context(session: Session, args: dict[str, Any]) -> tuple[dict[str, Any], str]:

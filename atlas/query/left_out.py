@@ -40,10 +40,15 @@ def search_leaving_out(
     dropped = set(left_out)
     kept = [hit for hit in result.hits if hit.path not in dropped][: options.limit]
     result.hits = [replace(hit, rank=rank) for rank, hit in enumerate(kept, 1)]
-    said = [f"left out {path}: {LEFT_OUT_BY_RULES}" for path in left_out]
+    said = [left_out_note(path) for path in left_out]
     result.notes.extend(said)
     result.warnings.extend(said)
     return result
+
+
+def left_out_note(path: str) -> str:
+    """The warning that names a file left out of an answer because the ignore rules leave it out now."""
+    return f"left out {path}: {LEFT_OUT_BY_RULES}"
 
 
 def left_out_now(engine: Engine, paths: Sequence[str], suspects: Collection[str] = frozenset()) -> list[str]:
