@@ -47,13 +47,8 @@ def stamp_of(found: os.stat_result) -> Stamp:
 def recorded_stamp(path: str) -> Stamp | None:
     """The stamp recorded for the file at `path` (a symbolic link followed): None when there is none, one that
     matches nothing when its stat fails otherwise."""
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return []
-    return stamp_of(found)
+    found = stamp_now(path, follow=True)
+    return found if found is None or isinstance(found, list) else []
 
 
 def stamp_now(path: str | bytes, follow: bool = False) -> object:
@@ -65,7 +60,7 @@ def stamp_now(path: str | bytes, follow: bool = False) -> object:
         return None
     except OSError:
         return _UNKNOWN
-    return [found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino]
+    return stamp_of(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +89,7 @@ class IgnoreStamps:
         An ignore file that should be absent is looked for with `access` (~1 µs, where a stat that fails costs 2.5
         µs: Python makes an exception of it), which cannot tell "absent" from "a directory on the way cannot be
         searched" (EACCES, ELOOP): a last look at each of `paths` tells, as those directories are its way too."""
-        return self._rules_moved(root, paths) or not all(_reachable(_joined(_prefix(root), path)) for path in paths)
+        return self._rules_moved(root, paths) or any(_mode(_joined(_prefix(root), path)) is None for path in paths)
 
     def asked(self, root: str, paths: Sequence[str]) -> Sequence[str]:
         """Which of `paths` to ask of the rules: all of them when `moved`, else those the walk took only because git
@@ -198,23 +193,10 @@ def _exists(path: str | bytes) -> bool:
     return os.access(path, os.F_OK, follow_symlinks=False)
 
 
-def _reachable(path: str | bytes) -> bool:
-    """Whether `path` is there or gone (a hit deleted since the build, which the search's note names); false when a
-    directory on the way cannot be searched or loops, where an ignore file would not be seen."""
-    if _exists(path):
-        return True
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def _mode(path: str | bytes) -> int | None:
     """The mode of the entry at `path` (a final symbolic link not followed), 0 when it is gone since the build (the
-    search's note names it); None when a directory on the way cannot be searched or loops (see `_reachable`)."""
+    search's note names it); None when a directory on the way cannot be searched or loops, where an ignore file
+    would not be seen."""
     try:
         return os.lstat(path).st_mode
     except FileNotFoundError:

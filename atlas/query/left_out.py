@@ -58,9 +58,8 @@ def left_out_now(engine: Engine, paths: Sequence[str], suspects: Collection[str]
     if not paths:
         return []
     stamps = engine.ignore_stamps
-    asked = paths if stamps is None else stamps.asked(str(engine.root), paths)
-    if asked is not paths:
-        asked = [path for path in paths if path in suspects or path in asked]
+    wanted = set(paths if stamps is None else stamps.asked(str(engine.root), paths))
+    asked = [path for path in paths if path in wanted or path in suspects]
     return left_out_by_rules(engine.root, asked) if asked else []
 
 
